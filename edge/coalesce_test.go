@@ -1,0 +1,211 @@
+package edge
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Concurrent misses for one key become one upstream fetch.
+func TestCoalescedMisses(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("cold"))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+
+	const clients = 200
+	var wg sync.WaitGroup
+	bodies := make(chan string, clients)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}}
+	defer client.CloseIdleConnections()
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(e.URL + "/cold")
+			if err != nil {
+				bodies <- "error: " + err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			bodies <- readAll(t, resp)
+		}()
+	}
+	// Let the requests arrive and join the flight before the origin answers.
+	waitFor(t, func() bool { return o.requests.Load() >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(bodies)
+	for b := range bodies {
+		if b != "cold" {
+			t.Errorf("a client got %q", b)
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want exactly 1 for %d concurrent misses", n, clients)
+	}
+}
+
+// The shared fetch is not cancelled when the client that started it leaves.
+func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("finished"))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/leave", nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	cancel()
+	<-done
+	close(release)
+
+	waitFor(t, func() bool {
+		e.store.Flush()
+		resp, _ := e.get(t, "/leave", "Cache-Control", "only-if-cached")
+		return resp.StatusCode == 200
+	})
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1", n)
+	}
+}
+
+// A failed shared fetch gives every waiter a proper error, not a hang.
+func TestCoalescedFailure(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		// Hijack and drop the connection: a broken upstream.
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	var wg sync.WaitGroup
+	statuses := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(e.URL + "/broken")
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	waitFor(t, func() bool { return o.requests.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusBadGateway {
+			t.Errorf("waiter got status %d, want 502", s)
+		}
+	}
+}
+
+// A response that cannot be shared (private) is not handed to waiters: each
+// gets its own.
+func TestPrivateNotShared(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "private")
+		_, _ = w.Write([]byte("for " + r.Header.Get("X-User")))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	var wg sync.WaitGroup
+	bad := make(chan string, 10)
+	for i := 0; i < 10; i++ {
+		user := string(rune('a' + i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, body := e.get(t, "/me", "X-User", user)
+			if body != "for "+user {
+				bad <- user + " got " + body
+			}
+		}()
+	}
+	waitFor(t, func() bool { return o.requests.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(bad)
+	for b := range bad {
+		t.Error(b)
+	}
+}
+
+// Edge -> shield -> origin: the shield caches too, both appear in
+// Cache-Status, and a second edge is served by the shield's copy.
+func TestShieldHop(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("via shield", "Cache-Control", "max-age=60", "CDN-Cache-Control", "max-age=120"))
+	shield := newEdge(t, c, edgeConfig{name: "shield", upstream: o.URL, shield: true})
+	edge1 := newEdge(t, c, edgeConfig{name: "edged", shields: []string{shield.URL}})
+	edge2 := newEdge(t, c, edgeConfig{name: "edged", shields: []string{shield.URL}})
+
+	resp, body := edge1.get(t, "/s")
+	if body != "via shield" {
+		t.Fatalf("body %q", body)
+	}
+	cs := resp.Header.Get("Cache-Status")
+	if !strings.HasPrefix(cs, "shield; fwd=uri-miss") || !strings.Contains(cs, ", edged; fwd=uri-miss") {
+		t.Errorf("Cache-Status = %q, want the shield's member then the edge's", cs)
+	}
+	if resp.Header.Get("CDN-Cache-Control") != "" {
+		t.Error("the edge forwarded CDN-Cache-Control to a client")
+	}
+	resp, _ = edge2.get(t, "/s")
+	if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "shield; hit") {
+		t.Errorf("second edge Cache-Status = %q, want a shield hit", cs)
+	}
+	resp, _ = edge1.get(t, "/s")
+	wantStatus(t, resp, 200, "hit")
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1", n)
+	}
+	// The edge's targeted freshness came through the shield.
+	c.Advance(90 * time.Second)
+	resp, _ = edge1.get(t, "/s")
+	wantStatus(t, resp, 200, "hit")
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

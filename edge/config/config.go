@@ -1,0 +1,145 @@
+package config
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Roles a node can play.
+const (
+	// RoleEdge is a node that serves clients; misses go to shields or the origin.
+	RoleEdge = "edge"
+	// RoleShield is an origin shield: its clients are edge nodes.
+	RoleShield = "shield"
+)
+
+// Config is an edged node's configuration. The yaml tags are the file's
+// field names; docs/config.md describes each one.
+type Config struct {
+	// Name identifies the cache in Cache-Status and Via. Empty means
+	// "edged" for an edge and "edged-shield" for a shield (see CacheName).
+	Name string `yaml:"name"`
+	// Role is RoleEdge or RoleShield.
+	Role string `yaml:"role"`
+	// Listen is the public address (host:port).
+	Listen string `yaml:"listen"`
+	// Admin is the address of metrics and health checks; empty disables it.
+	Admin string `yaml:"admin"`
+	// Data is the directory that holds the disk tier's file.
+	Data     string   `yaml:"data"`
+	Log      Log      `yaml:"log"`
+	Server   Server   `yaml:"server"`
+	Upstream Upstream `yaml:"upstream"`
+	Cache    Cache    `yaml:"cache"`
+
+	file     string          // name used in messages; "" for no file
+	root     *yaml.Node      // the top-level mapping; nil when there was no file
+	external map[string]bool // field paths set from outside the file
+}
+
+// Log configures logging.
+type Log struct {
+	// Level of operational logs: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Access enables the JSON access log on stdout.
+	Access bool `yaml:"access"`
+}
+
+// Server configures the public HTTP server.
+type Server struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes"`
+	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Upstream configures where misses are fetched.
+type Upstream struct {
+	// Origin is the origin's base URL. Required unless Shields is set.
+	Origin string `yaml:"origin"`
+	// Shields are base URLs of shield nodes that misses go through.
+	Shields []string `yaml:"shields"`
+	// ShieldFallback sends a request to Origin when no shield answers; it
+	// applies only when both Origin and Shields are set.
+	ShieldFallback bool     `yaml:"shield_fallback"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	HeaderTimeout  Duration `yaml:"header_timeout"`
+	BodyTimeout    Duration `yaml:"body_timeout"`
+	// FetchTimeout bounds one shared upstream fetch, body included.
+	FetchTimeout   Duration `yaml:"fetch_timeout"`
+	MaxIdlePerHost int      `yaml:"max_idle_per_host"`
+}
+
+// Cache configures the store and the freshness rules.
+type Cache struct {
+	// Memory is the memory tier's budget; 0 disables the memory tier.
+	Memory ByteSize `yaml:"memory"`
+	// Disk is the disk tier's budget.
+	Disk ByteSize `yaml:"disk"`
+	// MaxObject is the largest body stored.
+	MaxObject ByteSize `yaml:"max_object"`
+	// WriteQueue is the number of disk writes that may wait.
+	WriteQueue        int      `yaml:"write_queue"`
+	HeuristicFraction float64  `yaml:"heuristic_fraction"`
+	HeuristicMax      Duration `yaml:"heuristic_max"`
+}
+
+// Default returns the configuration used when a field is not set.
+func Default() *Config {
+	return &Config{
+		Role:   RoleEdge,
+		Listen: "127.0.0.1:8080",
+		Admin:  "127.0.0.1:8081",
+		Data:   "./data",
+		Log:    Log{Level: "info", Access: true},
+		Server: Server{
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+			ShutdownTimeout:   Duration(30 * time.Second),
+		},
+		Upstream: Upstream{
+			ShieldFallback: true,
+			ConnectTimeout: Duration(5 * time.Second),
+			HeaderTimeout:  Duration(30 * time.Second),
+			BodyTimeout:    Duration(60 * time.Second),
+			FetchTimeout:   Duration(5 * time.Minute),
+			MaxIdlePerHost: 64,
+		},
+		Cache: Cache{
+			Memory:            256 << 20,
+			Disk:              10 << 30,
+			MaxObject:         64 << 20,
+			WriteQueue:        1024,
+			HeuristicFraction: 0.1,
+			HeuristicMax:      Duration(24 * time.Hour),
+		},
+	}
+}
+
+// CacheName is Name, or the role's default name when Name is empty.
+func (c *Config) CacheName() string {
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.Role == RoleShield:
+		return "edged-shield"
+	default:
+		return "edged"
+	}
+}
+
+// File is the name of the file the configuration came from, or "".
+func (c *Config) File() string { return c.file }
+
+// Override records that the field at path (dotted, as in error messages:
+// "upstream.origin") was set from outside the file, e.g. by a command-line
+// flag, so errors about it no longer point at a line of the file.
+func (c *Config) Override(path string) {
+	if c.external == nil {
+		c.external = make(map[string]bool)
+	}
+	c.external[path] = true
+}

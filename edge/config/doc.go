@@ -1,0 +1,26 @@
+// Package config reads an edged node's configuration: one YAML file whose
+// every field has a default, so an empty file (or none at all) is a working
+// configuration.
+//
+// # Contract
+//
+// [Parse] and [Load] decode strictly: an unknown or repeated field, a value of
+// the wrong type, several YAML documents or a top level that is not a mapping
+// are errors. [Config.Validate] checks values. Every error names the file, the
+// line and the dotted path of the field, e.g.
+//
+//	edged.yaml:7: cache.memory: invalid size "12XB"
+//
+// Errors are [*FieldError] values, joined with [errors.Join] when there are
+// several; a field set from outside the file (a command-line flag, see
+// [Config.Override]) is named without a line.
+//
+// Sizes are strings with units ([ByteSize]: "256MiB", "10GB", "4096") and
+// durations are Go duration strings ([Duration]: "30s", "5m").
+//
+// The conversion methods ([Config.StorageOptions], [Config.OriginOptions],
+// [Config.PolicyOptions]) fill the option structs of the packages the binary
+// wires together; loggers and metric registerers are the caller's to add.
+// docs/config.md documents every field; examples/ holds configs that the
+// tests load, so they cannot rot.
+package config

@@ -1,0 +1,403 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"edged/edge/policy"
+	"edged/origin"
+	"edged/storage"
+)
+
+// lookupResult is what the store holds for a request.
+type lookupResult struct {
+	key       string         // primary cache key
+	entry     *storage.Entry // the selected stored response; nil on a miss
+	tier      storage.Tier   // where entry came from
+	varyNames []string       // request fields that select variants, when a Vary index is stored
+	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
+}
+
+// storageKey is where a response to req for this lookup is stored.
+func (l lookupResult) storageKey(req http.Header) string {
+	if l.varyNames != nil {
+		return policy.VariantKey(l.key, l.varyNames, req)
+	}
+	return l.key
+}
+
+// lookup finds the stored response that RFC 9111 §4.1 selects for req: the
+// entry under the primary key, or, when that is a Vary index, the variant
+// whose varied request fields match req's.
+func (h *Handler) lookup(key string, req http.Header) lookupResult {
+	e, tier, err := h.store.Get(key)
+	if err != nil {
+		h.storeError("get", key, err)
+		return lookupResult{key: key, fwd: policy.FwdURIMiss}
+	}
+	if e.Vary == nil {
+		return lookupResult{key: key, entry: e, tier: tier}
+	}
+	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
+	v, tier, err := h.store.Get(policy.VariantKey(key, e.Vary, req))
+	if err != nil {
+		h.storeError("get", key, err)
+		return miss
+	}
+	// RFC 9111 §4.1: the variant's own Vary must select this request too
+	// (the index may have changed since the variant was stored).
+	names, star := policy.ParseVary(v.Header)
+	if star || policy.VariantKey(key, names, req) != v.Key {
+		return miss
+	}
+	miss.entry, miss.tier, miss.fwd = v, tier, ""
+	return miss
+}
+
+func (h *Handler) storeError(op, key string, err error) {
+	if !errors.Is(err, storage.ErrNotFound) {
+		h.log.Warn("cache store", "op", op, "key", key, "err", err)
+	}
+}
+
+// flightToken identifies the request whose fetch a flight runs: singleflight
+// runs only the first caller's function, so the result carries its token.
+type flightToken struct{}
+
+// fillResult is the outcome of one shared upstream fetch.
+type fillResult struct {
+	token *flightToken
+
+	entry     *storage.Entry // complete response (stored or not); nil on error or stream
+	shared    bool           // entry may be served to every waiter
+	stored    bool
+	ttl       time.Duration // remaining freshness of a stored entry
+	reason    string        // why it was not stored (Cache-Status detail)
+	varyNames []string      // the stored response's Vary, for waiters to match
+	setCookie []string      // only for the request that caused the fetch
+	status    int           // upstream status; 0 when err is set
+	err       error
+
+	// stream is a response too large to store: its first bytes were read
+	// into prefix. Only the leader may take it (claim).
+	stream  *http.Response
+	prefix  []byte
+	claimed atomic.Bool
+}
+
+// claim hands the stream to its one reader; it reports false after the
+// first call.
+func (res *fillResult) claim() bool {
+	return res.stream != nil && res.claimed.CompareAndSwap(false, true)
+}
+
+// release closes the stream when the leader will not read it.
+func (res *fillResult) release(leader bool) {
+	if leader && res.claim() {
+		res.stream.Body.Close()
+	}
+}
+
+// failureStatus is the status a failed fetch stands for.
+func (res *fillResult) failureStatus() int {
+	if res.err == nil {
+		return res.status
+	}
+	return upstreamErrorStatus(res.err)
+}
+
+// joinFlight runs, or waits for, the one upstream fetch for this request's
+// storage key. It reports false when the client left before the result came.
+func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, t policy.Target, found lookupResult) (*fillResult, bool, bool) {
+	token := new(flightToken)
+	fetch := h.newFetch(r, t, found, token)
+	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
+		return h.fill(fetch), nil
+	})
+	select {
+	case got := <-ch:
+		res := got.Val.(*fillResult)
+		leader := res.token == token
+		if !leader {
+			h.metrics.coalesced.Inc()
+		}
+		return res, leader, true
+	case <-r.Context().Done():
+		return nil, false, false
+	}
+}
+
+// refreshInBackground revalidates found.entry through the shared flight
+// while the stale response is served (RFC 5861 §3). Concurrent requests
+// join the running flight, so the object is refreshed once.
+func (h *Handler) refreshInBackground(r *http.Request, t policy.Target, found lookupResult) {
+	token := new(flightToken)
+	fetch := h.newFetch(r, t, found, token)
+	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
+		return h.fill(fetch), nil
+	})
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		res := (<-ch).Val.(*fillResult)
+		res.release(res.token == token)
+	}()
+}
+
+// flightKey partitions flights by credentials: a response fetched with one
+// client's Authorization must not be handed to another client before
+// Storable has checked that it may be shared (RFC 9111 §3.5).
+func flightKey(storeKey string, req http.Header) string {
+	if auth := req.Get("Authorization"); auth != "" {
+		return storeKey + "\x00authorization\x00" + auth
+	}
+	return storeKey
+}
+
+// fetch is everything a fill needs, captured before the flight starts so that
+// it never reads the leader's request after the leader has returned.
+type fetch struct {
+	token    *flightToken
+	out      *origin.Outbound
+	request  *http.Request // method GET and the leader's header, for Storable and Vary
+	key      string
+	storeKey string
+	stale    *storage.Entry // the stored response to validate, if any
+}
+
+func (h *Handler) newFetch(r *http.Request, t policy.Target, found lookupResult, token *flightToken) *fetch {
+	out := h.outbound(r, t)
+	out.Method = http.MethodGet // a HEAD miss is filled with GET so that GET and HEAD share the entry
+	for _, f := range clientOnlyFields {
+		out.Header.Del(f)
+	}
+	return &fetch{
+		token:    token,
+		out:      out,
+		request:  &http.Request{Method: http.MethodGet, Header: out.Header, Host: t.Host},
+		key:      found.key,
+		storeKey: found.storageKey(r.Header),
+		stale:    found.entry,
+	}
+}
+
+// clientOnlyFields are request fields that would make a shared fetch answer
+// one client instead of the cache: the cache fetches the whole, unconditional
+// representation and evaluates the client's conditionals and ranges itself
+// (RFC 9111 §4.3.2).
+var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+
+// outbound is the upstream request for r, before any fill-specific change.
+func (h *Handler) outbound(r *http.Request, t policy.Target) *origin.Outbound {
+	return &origin.Outbound{
+		Method:     r.Method,
+		Host:       t.Host,
+		RequestURI: t.RequestURI(),
+		Header:     r.Header.Clone(),
+		ClientIP:   clientIP(r),
+		Proto:      t.Scheme,
+		Key:        t.Key(),
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// fill performs one shared upstream fetch. It runs detached from every
+// client: a client that disconnects does not cancel it, FetchTimeout bounds it.
+func (h *Handler) fill(f *fetch) *fillResult {
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FetchTimeout)
+	res := &fillResult{token: f.token}
+	if f.stale != nil {
+		// RFC 9111 §4.3.1: validate with the stored response's validators.
+		for k, v := range policy.ValidationHeader(responseOf(f.stale)) {
+			f.out.Header[k] = v
+		}
+	}
+	requestTime := h.opts.Now()
+	resp, err := h.fetchUpstream(ctx, f.out)
+	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
+		drain(resp)
+		merged, ok := policy.Freshen(f.stale.Header, resp.Header)
+		if ok {
+			cancel()
+			res.status = http.StatusNotModified
+			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged, Body: f.stale.Body,
+				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
+			if ok, reason := policy.Storable(f.request, e.Status, merged, h.opts.Policy); !ok {
+				res.entry, res.reason = e, reason
+				h.forget(f.stale.Key)
+				return res
+			}
+			h.keep(res, f, e, merged)
+			return res
+		}
+		// RFC 9111 §4.3.4: the 304 does not describe the stored response;
+		// fetch the representation whole.
+		for k := range policy.ValidationHeader(responseOf(f.stale)) {
+			f.out.Header.Del(k)
+		}
+		requestTime = h.opts.Now()
+		resp, err = h.fetchUpstream(ctx, f.out)
+	}
+	if err != nil {
+		cancel()
+		res.err = err
+		return res
+	}
+	h.fillFromResponse(res, f, resp, requestTime, cancel)
+	return res
+}
+
+// fetchUpstream is the one place a fill talks to the upstream, for metrics.
+func (h *Handler) fetchUpstream(ctx context.Context, out *origin.Outbound) (*http.Response, error) {
+	start := time.Now()
+	resp, err := h.up.Do(ctx, out)
+	h.metrics.observeFetch(start, resp, err)
+	return resp, err
+}
+
+// fillFromResponse reads resp's body (up to MaxObjectBytes) and stores it
+// when RFC 9111 allows; a larger body is left for the leader to stream.
+func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Response, requestTime time.Time, cancel context.CancelFunc) {
+	responseTime := h.opts.Now()
+	res.status = resp.StatusCode
+	if resp.Header.Get("Date") == "" {
+		// RFC 9110 §6.6.1: a cache records the time it received a response
+		// that has no Date.
+		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
+	}
+	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, h.opts.Policy)
+	body, complete, err := readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+	if err != nil {
+		resp.Body.Close()
+		cancel()
+		// A truncated body is never stored or passed on as complete.
+		res.status, res.err = 0, fmt.Errorf("read upstream body: %w", err)
+		return
+	}
+	if !complete {
+		res.stream, res.prefix, res.reason = resp, body, "too-large"
+		resp.Body = cancelOnClose{resp.Body, cancel}
+		// The leader may have left already: nobody else may read the body,
+		// so close it if the leader has not taken it soon.
+		time.AfterFunc(10*time.Second, func() { res.release(true) })
+		return
+	}
+	resp.Body.Close()
+	cancel()
+	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
+	if !storable {
+		res.reason = reason
+		if resp.StatusCode >= 500 {
+			// An upstream failure carries nothing personal and every waiter
+			// would only repeat it: share it, but without its cookies.
+			e.Header, res.shared = policy.StoredHeader(resp.Header), true
+			res.setCookie = resp.Header.Values("Set-Cookie")
+		} else {
+			e.Header = resp.Header
+		}
+		res.entry = e
+		if f.stale != nil && resp.StatusCode < 500 {
+			// The origin no longer lets this be stored: stop serving the old copy.
+			h.forget(f.stale.Key)
+		}
+		return
+	}
+	res.setCookie = resp.Header.Values("Set-Cookie")
+	h.keep(res, f, e, resp.Header)
+}
+
+// keep stores e, a response that policy.Storable allowed, built from one
+// with header fields hdr; a Vary index goes under the primary key first.
+func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Header) {
+	e.Header = policy.StoredHeader(hdr)
+	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
+		e.Key = policy.VariantKey(f.key, names, f.request.Header)
+		res.varyNames = names
+		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
+			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
+	}
+	h.store.Set(e)
+	res.entry, res.shared, res.stored = e, true, true
+	stored := responseOf(e)
+	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)
+	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
+}
+
+// forget removes a stored response that must no longer be served.
+func (h *Handler) forget(key string) {
+	if err := h.store.Delete(key); err != nil {
+		h.log.Warn("cache delete", "key", key, "err", err)
+	}
+}
+
+// invalidate removes every stored response for each target, all variants
+// included (RFC 9111 §4.4).
+func (h *Handler) invalidate(targets []policy.Target) {
+	for _, t := range targets {
+		key := t.Key()
+		h.forget(key)
+		if _, err := h.store.DeletePrefix(key + "\x00"); err != nil {
+			h.log.Warn("cache invalidate", "key", key, "err", err)
+		}
+	}
+}
+
+// readUpTo reads body while it fits in limit bytes. complete is false when
+// the body is larger; then buf holds what was read so far.
+func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete bool, err error) {
+	if contentLength > limit {
+		return nil, false, nil
+	}
+	size := contentLength
+	if size < 0 {
+		size = 32 << 10
+	}
+	buf = make([]byte, 0, size+1) // +1 so a known length is confirmed by EOF without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, false, nil
+		}
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// cancelOnClose ends a fill's context when its streamed body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}

@@ -1,0 +1,243 @@
+// Package edge is the client-facing side of an edged node: an http.Handler
+// that answers GET and HEAD from the two-tier cache, revalidates stale
+// objects, collapses concurrent misses for one object into one upstream fetch
+// that no client's disconnect can cancel, stores what RFC 9111 allows, and
+// passes every other method through to the upstream, invalidating what an
+// unsafe method changes (RFC 9111 §4.4).
+//
+// Every response carries a Cache-Status field (RFC 9211) naming this cache.
+// The path of a request reads top to bottom in ServeHTTP; fill.go holds the
+// shared upstream fetch, respond.go what is written to the client.
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"edged/edge/policy"
+	"edged/origin"
+	"edged/storage"
+)
+
+// Handler serves client requests through the cache. It is safe for
+// concurrent use; Close waits for the background work it started.
+type Handler struct {
+	opts    Options
+	store   *storage.Store
+	up      *origin.Client
+	log     *slog.Logger
+	metrics *metrics
+
+	// flights collapses concurrent fetches of one storage key.
+	flights singleflight.Group
+	// background counts revalidations still running after their response
+	// was served (stale-while-revalidate).
+	background sync.WaitGroup
+}
+
+// New validates opts and returns a Handler.
+func New(opts Options) (*Handler, error) {
+	switch {
+	case opts.Name == "":
+		return nil, errors.New("edge: Options.Name is required")
+	case strings.ContainsAny(opts.Name, " \t,;\"()"):
+		return nil, fmt.Errorf("edge: Options.Name %q must be a token (no spaces, commas, quotes)", opts.Name)
+	case opts.Store == nil:
+		return nil, errors.New("edge: Options.Store is required")
+	case opts.Upstream == nil:
+		return nil, errors.New("edge: Options.Upstream is required")
+	case opts.MaxObjectBytes < 0:
+		return nil, errors.New("edge: Options.MaxObjectBytes must not be negative")
+	}
+	if opts.MaxObjectBytes == 0 {
+		opts.MaxObjectBytes = 64 << 20
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("edge: register metrics: %w", err)
+	}
+	return &Handler{opts: opts, store: opts.Store, up: opts.Upstream, log: log, metrics: m}, nil
+}
+
+// Close waits for background revalidations to finish. The Handler must not
+// serve requests after Close.
+func (h *Handler) Close() { h.background.Wait() }
+
+// ServeHTTP answers one client request. The steps, in order:
+//  1. refuse forwarding loops and malformed targets;
+//  2. pass methods other than GET and HEAD through, invalidating on unsafe ones;
+//  3. look the target up (primary key, then the Vary variant);
+//  4. serve a usable stored response, or serve it stale and refresh in the
+//     background, or revalidate it, or fetch a miss, each through one shared
+//     upstream fetch per object.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := h.track(rw, r)
+	defer w.done()
+
+	if h.viaNamesMe(r.Header) {
+		// RFC 9110 §7.6.3: Via lets a proxy detect a loop; 508 is RFC 5842's status for it.
+		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: "loop"})
+		return
+	}
+	t, err := policy.ParseTarget(scheme(r), r.Host, r.URL)
+	if err != nil {
+		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.passMethod(w, r, t)
+		return
+	}
+
+	key := t.Key()
+	found := h.lookup(key, r.Header)
+	if e := found.entry; e != nil {
+		stored := responseOf(e)
+		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
+		if e.Stale && d.Action == policy.Serve {
+			d.Action, d.Detail = policy.Revalidate, "purged" // a soft purge marks it stale
+		}
+		switch d.Action {
+		case policy.Serve:
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil)
+			return
+		case policy.ServeStale:
+			if d.Background {
+				h.refreshInBackground(r, t, found)
+			}
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil)
+			return
+		}
+		if policy.OnlyIfCached(r.Header) {
+			// RFC 9111 §5.2.1.7: a stored response or 504, never a forward.
+			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: "only-if-cached"})
+			return
+		}
+		h.fetchAndServe(w, r, t, found, d.Detail)
+		return
+	}
+	if policy.OnlyIfCached(r.Header) {
+		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: "only-if-cached"})
+		return
+	}
+	h.fetchAndServe(w, r, t, found, "")
+}
+
+// fetchAndServe fetches the object through the shared flight for its key,
+// validating found.entry when there is one, and answers the client from the
+// result. A request that cannot share the result (it is not storable, or
+// varies on something the leader's request did not match) is forwarded on
+// its own.
+func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, t policy.Target, found lookupResult, detail string) {
+	res, leader, ok := h.joinFlight(w, r, t, found)
+	if !ok {
+		return // the client went away; the shared fetch goes on for the others
+	}
+	cs := policy.CacheStatus{Fwd: found.fwd, Detail: detail, Collapsed: !leader}
+	if found.entry != nil {
+		cs.Fwd = policy.FwdStale
+	}
+	switch {
+	case res.err != nil || res.status >= 500:
+		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), h.opts.Policy) {
+			// RFC 5861 §4: the stored response stands in for the failure.
+			res.release(leader)
+			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
+			cs.HasTTL, cs.TTL = true, h.ttl(r, found.entry)
+			h.serveEntry(w, r, found.entry, cs, found.tier, nil)
+			return
+		}
+		if res.err != nil {
+			res.release(leader)
+			h.respondUpstreamError(w, r, res.err, cs)
+			return
+		}
+	}
+	cs.FwdStatus = res.status
+	switch {
+	case res.entry != nil && (res.shared || leader):
+		if res.varyNames != nil && res.entry.Key != policy.VariantKey(t.Key(), res.varyNames, r.Header) {
+			// RFC 9111 §4.1: the leader's response was selected by request
+			// fields this request does not match.
+			h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
+			return
+		}
+		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
+		if !res.stored && res.reason != "" {
+			cs.Detail = res.reason
+		}
+		var setCookie []string
+		if leader {
+			setCookie = res.setCookie
+		}
+		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie)
+	case res.stream != nil && leader:
+		h.streamFill(w, r, res, cs)
+	default:
+		// Not shareable (private, too large, not storable): this request
+		// goes upstream itself, as if it had arrived alone.
+		res.release(leader)
+		h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason})
+	}
+}
+
+// passMethod forwards a request whose method the cache does not serve. Unsafe
+// methods invalidate the URIs they may have changed (RFC 9111 §4.4).
+func (h *Handler) passMethod(w *trackedWriter, r *http.Request, t policy.Target) {
+	switch r.Method {
+	case http.MethodConnect, http.MethodTrace:
+		// A cache in front of many sites never tunnels, and TRACE reflects
+		// credentials back to scripts (cross-site tracing).
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		h.respondError(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed", policy.CacheStatus{Fwd: policy.FwdMethod})
+		return
+	}
+	h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdMethod})
+}
+
+// viaNamesMe reports whether this node already forwarded the request.
+func (h *Handler) viaNamesMe(header http.Header) bool {
+	for _, line := range header.Values("Via") {
+		for _, hop := range strings.Split(line, ",") {
+			// RFC 9110 §7.6.3: received-protocol SP received-by [ comment ].
+			fields := strings.Fields(hop)
+			if len(fields) >= 2 && fields[1] == h.opts.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func responseOf(e *storage.Entry) policy.Response {
+	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}
+}
+
+// ttl is the remaining freshness of e for r's Cache-Status (negative: stale).
+func (h *Handler) ttl(r *http.Request, e *storage.Entry) time.Duration {
+	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), h.opts.Policy).TTL
+}

@@ -1,0 +1,215 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edged/edge/policy"
+	"edged/origin"
+	"edged/storage"
+)
+
+// clock is a fake clock shared by the edge and the test origin, so that
+// Date, Age and freshness are exact. It starts at the real time because the
+// origin server's own Date header uses it.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// httpDate formats a time for Date/Expires/Last-Modified.
+func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+
+// testOrigin is a real loopback origin whose behaviour a test sets per call.
+type testOrigin struct {
+	*httptest.Server
+	clock    *clock
+	requests atomic.Int64
+	mu       sync.Mutex
+	handler  http.HandlerFunc
+	seen     []*http.Request // requests received, headers cloned
+}
+
+func newOrigin(t testing.TB, c *clock, handler http.HandlerFunc) *testOrigin {
+	t.Helper()
+	o := &testOrigin{clock: c, handler: handler}
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.requests.Add(1)
+		o.mu.Lock()
+		seen := r.Clone(r.Context())
+		seen.Header = r.Header.Clone()
+		o.seen = append(o.seen, seen)
+		h := o.handler
+		o.mu.Unlock()
+		w.Header().Set("Date", httpDate(c.Now()))
+		h(w, r)
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+func (o *testOrigin) set(h http.HandlerFunc) {
+	o.mu.Lock()
+	o.handler = h
+	o.mu.Unlock()
+}
+
+// last returns the last request the origin received.
+func (o *testOrigin) last(t testing.TB) *http.Request {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.seen) == 0 {
+		t.Fatal("origin received no request")
+	}
+	return o.seen[len(o.seen)-1]
+}
+
+// static returns an origin handler that answers with fixed fields and body.
+func static(body string, fields ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(fields); i += 2 {
+			w.Header().Add(fields[i], fields[i+1])
+		}
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+type testEdge struct {
+	*httptest.Server
+	handler *Handler
+	store   *storage.Store
+	dir     string
+}
+
+type edgeConfig struct {
+	name      string
+	upstream  string // origin URL
+	shields   []string
+	maxObject int64
+	memory    int64
+	dir       string
+	shield    bool
+}
+
+func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
+	t.Helper()
+	if cfg.name == "" {
+		cfg.name = "edged"
+	}
+	if cfg.dir == "" {
+		cfg.dir = t.TempDir()
+	}
+	store, err := storage.Open(storage.Options{Dir: cfg.dir, MemoryBytes: cfg.memory})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	up, err := origin.New(origin.Options{Origin: cfg.upstream, Shields: cfg.shields, Via: cfg.name,
+		ConnectTimeout: 2 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("origin client: %v", err)
+	}
+	h, err := New(Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
+		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("edge: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	e := &testEdge{Server: srv, handler: h, store: store, dir: cfg.dir}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// stop closes the edge; it is safe to call twice.
+func (e *testEdge) stop() {
+	e.Server.Close()
+	e.handler.Close()
+	_ = e.store.Close()
+}
+
+// get sends a request to the edge and returns the response with its body read.
+func (e *testEdge) do(t testing.TB, method, path string, fields ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if strings.EqualFold(fields[i], "Host") {
+			req.Host = fields[i+1]
+			continue
+		}
+		req.Header.Add(fields[i], fields[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp, string(body)
+}
+
+func (e *testEdge) get(t testing.TB, path string, fields ...string) (*http.Response, string) {
+	t.Helper()
+	return e.do(t, http.MethodGet, path, fields...)
+}
+
+// cacheStatus returns this edge's own member of Cache-Status (the last one).
+func cacheStatus(resp *http.Response) string {
+	v := resp.Header.Get("Cache-Status")
+	if i := strings.LastIndex(v, ", "); i >= 0 {
+		return v[i+2:]
+	}
+	return v
+}
+
+func isHit(resp *http.Response) bool {
+	return strings.HasPrefix(strings.TrimPrefix(cacheStatus(resp), "edged"), "; hit")
+}
+
+// wantStatus fails unless resp has the status and its Cache-Status has every part.
+func wantStatus(t testing.TB, resp *http.Response, status int, parts ...string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("status = %d, want %d (Cache-Status %q)", resp.StatusCode, status, resp.Header.Get("Cache-Status"))
+	}
+	cs := cacheStatus(resp)
+	for _, p := range parts {
+		if !strings.Contains(cs, p) {
+			t.Errorf("Cache-Status = %q, want it to contain %q", cs, p)
+		}
+	}
+}
+
+func readAll(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,40 @@
+package edge
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/edge/policy"
+	"edged/origin"
+	"edged/storage"
+)
+
+// Options configure a Handler. Zero fields take the default named on them.
+type Options struct {
+	// Name identifies this cache in Cache-Status and Via, and detects
+	// forwarding loops (a request whose Via already names it is refused).
+	// Required.
+	Name string
+	// Store holds cached objects. Required.
+	Store *storage.Store
+	// Upstream fetches misses from the origin or a shield. Required.
+	Upstream *origin.Client
+	// Policy tunes the RFC 9111 rules; Policy.Shield marks a shield node.
+	Policy policy.Options
+	// MaxObjectBytes is the largest body stored; larger responses are streamed
+	// to the client and not stored. Zero means 64 MiB.
+	MaxObjectBytes int64
+	// FetchTimeout bounds one upstream fetch shared by coalesced requests,
+	// body included. Zero means 5 minutes.
+	FetchTimeout time.Duration
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per request; nil disables access logs.
+	AccessLog *slog.Logger
+	// Registerer receives the handler's Prometheus metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+}

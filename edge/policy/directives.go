@@ -1,0 +1,352 @@
+package policy
+
+import "net/http"
+
+// Directive parsing.
+//
+// github.com/pquerna/cachecontrol (cacheobject) parses Cache-Control, but it
+// does not fit the hot path or RFC 9111's error handling, so this file has its
+// own scanner (the library's behaviour is pinned by tests in
+// directives_test.go):
+//   - one malformed directive (e.g. "max-age=abc") makes the library reject the
+//     whole field, so "max-age=abc, no-store" would lose no-store; RFC 9111
+//     §5.2.3 and §4.2.1 want the other directives kept and the bad value
+//     treated as stale;
+//   - duplicates: the library keeps the last value; RFC 9111 §4.2.1 wants the
+//     first, or the response treated as stale (we treat conflicting duplicates
+//     as stale);
+//   - it allocates a struct, maps and slices per parse; Decide runs on every
+//     hit and must not;
+//   - it knows nothing of targeted fields (RFC 9213 Dictionary syntax) or
+//     several field lines.
+
+// Special values of a delta-seconds directive.
+const (
+	unset   int64 = -1 // directive absent
+	invalid int64 = -2 // present but unusable: bad syntax or conflicting duplicates (RFC 9111 §4.2.1)
+)
+
+// maxDelta is the largest delta-seconds kept: RFC 9111 §1.2.2 says a larger
+// value (or an overflow) is to be taken as 2147483648 (2^31).
+const maxDelta int64 = 1 << 31
+
+// directive flags.
+const (
+	fNoStore uint16 = 1 << iota
+	fNoCache
+	fNoCacheFields // qualified no-cache="..." (RFC 9111 §5.2.2.4)
+	fPrivate
+	fPrivateFields // qualified private="..." (RFC 9111 §5.2.2.7)
+	fPublic
+	fMustRevalidate
+	fProxyRevalidate
+	fMustUnderstand
+	fOnlyIfCached
+	fMaxStaleAny // request max-stale without a value (RFC 9111 §5.2.1.2)
+	fImmutable
+)
+
+// directives is the parsed form of one cache-control-like field (request or
+// response: they share the grammar of RFC 9111 §5.2). It is a value type so
+// that parsing does not allocate.
+type directives struct {
+	flags    uint16
+	present  bool // at least one directive was seen
+	maxAge   int64
+	sMaxAge  int64
+	maxStale int64
+	minFresh int64
+	swr      int64 // stale-while-revalidate (RFC 5861 §3)
+	sie      int64 // stale-if-error (RFC 5861 §4)
+}
+
+func newDirectives() directives {
+	return directives{maxAge: unset, sMaxAge: unset, maxStale: unset, minFresh: unset, swr: unset, sie: unset}
+}
+
+func (d *directives) has(f uint16) bool { return d.flags&f != 0 }
+
+// parseCacheControl parses every line of a Cache-Control-syntax field (RFC 9111
+// §5.2: several lines form one comma-separated list). ok is false when a
+// line cannot be parsed at all (an unterminated quoted string).
+func parseCacheControl(lines []string) (d directives, ok bool) {
+	d = newDirectives()
+	ok = true
+	for _, line := range lines {
+		if !scanList(line, d.set) {
+			ok = false
+		}
+	}
+	return d, ok
+}
+
+// set records one directive. name is lower-cased ASCII; value is the unquoted
+// argument; hasValue tells "max-age" from "max-age=".
+func (d *directives) set(name, value string, hasValue bool) {
+	d.present = true
+	switch name {
+	case "max-age": // RFC 9111 §5.2.1.1, §5.2.2.1
+		setDelta(&d.maxAge, value, hasValue)
+	case "s-maxage": // RFC 9111 §5.2.2.10
+		setDelta(&d.sMaxAge, value, hasValue)
+	case "min-fresh": // RFC 9111 §5.2.1.3
+		setDelta(&d.minFresh, value, hasValue)
+	case "max-stale": // RFC 9111 §5.2.1.2: no value means any staleness
+		if !hasValue {
+			d.flags |= fMaxStaleAny
+			return
+		}
+		setDelta(&d.maxStale, value, true)
+	case "stale-while-revalidate": // RFC 5861 §3
+		setDelta(&d.swr, value, hasValue)
+	case "stale-if-error": // RFC 5861 §4
+		setDelta(&d.sie, value, hasValue)
+	case "no-store": // RFC 9111 §5.2.1.5, §5.2.2.5
+		d.flags |= fNoStore
+	case "no-cache": // RFC 9111 §5.2.1.4, §5.2.2.4: with a value it only covers the named fields
+		if hasValue {
+			d.flags |= fNoCacheFields
+		} else {
+			d.flags |= fNoCache
+		}
+	case "private": // RFC 9111 §5.2.2.7: with a value it only covers the named fields
+		if hasValue {
+			d.flags |= fPrivateFields
+		} else {
+			d.flags |= fPrivate
+		}
+	case "public": // RFC 9111 §5.2.2.9
+		d.flags |= fPublic
+	case "must-revalidate": // RFC 9111 §5.2.2.2
+		d.flags |= fMustRevalidate
+	case "proxy-revalidate": // RFC 9111 §5.2.2.8
+		d.flags |= fProxyRevalidate
+	case "must-understand": // RFC 9111 §5.2.2.3
+		d.flags |= fMustUnderstand
+	case "only-if-cached": // RFC 9111 §5.2.1.7
+		d.flags |= fOnlyIfCached
+	case "immutable": // RFC 8246
+		d.flags |= fImmutable
+	}
+	// RFC 9111 §5.2.3: unrecognized directives are ignored.
+}
+
+// setDelta stores a delta-seconds argument. A missing or malformed argument,
+// or a second occurrence with a different value, makes the directive invalid
+// (RFC 9111 §4.2.1: treat as stale rather than guess).
+func setDelta(dst *int64, value string, hasValue bool) {
+	v := invalid
+	if hasValue {
+		v = parseDelta(value)
+	}
+	switch {
+	case *dst == unset:
+		*dst = v
+	case *dst != v:
+		*dst = invalid
+	}
+}
+
+// parseDelta parses delta-seconds = 1*DIGIT (RFC 9111 §1.2.2), saturating at
+// 2^31. Signs, decimals, spaces and letters are invalid.
+func parseDelta(s string) int64 {
+	if s == "" {
+		return invalid
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return invalid
+		}
+		if n < maxDelta {
+			n = n*10 + int64(c-'0')
+		}
+	}
+	if n > maxDelta {
+		n = maxDelta
+	}
+	return n
+}
+
+// scanList walks a #(token [ "=" ( token / quoted-string ) ]) list (RFC 9111
+// §5.2) and calls fn for each element. Names are compared case-insensitively
+// (§5.2), so they are lower-cased (without allocating when already lower).
+// Elements that do not start with a token are skipped up to the next
+// top-level comma. It reports false on an unterminated quoted string.
+func scanList(s string, fn func(name, value string, hasValue bool)) bool {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == ',' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isTchar(s[j]) {
+			j++
+		}
+		if j == i { // not a token: skip this element
+			var ok bool
+			if i, ok = skipElement(s, i); !ok {
+				return false
+			}
+			continue
+		}
+		name := lowerASCII(s[i:j])
+		i = j
+		if i < len(s) && s[i] == '=' {
+			i++
+			if i < len(s) && s[i] == '"' {
+				v, n, ok := unquote(s[i:])
+				if !ok {
+					return false
+				}
+				fn(name, v, true)
+				i += n
+			} else {
+				k := i
+				for k < len(s) && isTchar(s[k]) {
+					k++
+				}
+				fn(name, s[i:k], true)
+				// A value followed by junk ("100a" is all tchar; "1 2" is
+				// not) keeps what was parsed; the junk is skipped below.
+				i = k
+			}
+		} else {
+			// "max-age =100": the name stands alone, the rest is junk.
+			fn(name, "", false)
+		}
+		var ok bool
+		if i, ok = skipElement(s, i); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// skipElement advances past the rest of a list element, honouring quoted
+// strings, and returns the index just after the next top-level comma.
+func skipElement(s string, i int) (int, bool) {
+	for i < len(s) {
+		switch s[i] {
+		case ',':
+			return i + 1, true
+		case '"':
+			_, n, ok := unquote(s[i:])
+			if !ok {
+				return len(s), false
+			}
+			i += n
+		default:
+			i++
+		}
+	}
+	return i, true
+}
+
+// unquote reads a quoted-string (RFC 9110 §5.6.4) at the start of s and
+// returns its content, the bytes consumed and whether it was terminated. It
+// allocates only when the string has quoted-pairs.
+func unquote(s string) (string, int, bool) {
+	escaped := false
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			if !escaped {
+				return s[1:i], i + 1, true
+			}
+			b := make([]byte, 0, i)
+			for k := 1; k < i; k++ {
+				if s[k] == '\\' && k+1 < i {
+					k++
+				}
+				b = append(b, s[k])
+			}
+			return string(b), i + 1, true
+		}
+	}
+	return "", len(s), false
+}
+
+// isTchar reports whether c is a tchar (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// lowerASCII lower-cases s, allocating only if it has upper-case letters.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for k := i; k < len(b); k++ {
+				if 'A' <= b[k] && b[k] <= 'Z' {
+					b[k] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// fieldLines returns the lines of a field without allocating. key must be
+// in canonical form.
+func fieldLines(h http.Header, key string) []string { return h[key] }
+
+// policySource names where the effective response directives came from.
+type policySource uint8
+
+const (
+	fromCacheControl policySource = iota
+	fromCDNCacheControl
+	fromSurrogateControl
+)
+
+// effective holds the response directives that apply to this cache.
+type effective struct {
+	directives
+	source policySource
+}
+
+// targeted reports whether Cache-Control and Expires are overridden.
+func (e *effective) targeted() bool { return e.source != fromCacheControl }
+
+// responseDirectives returns the directives this cache obeys: a valid,
+// non-empty CDN-Cache-Control, else a valid, non-empty Surrogate-Control,
+// else Cache-Control (RFC 9213 §2.1: the first valid targeted field in
+// target-list order wins, and Cache-Control and Expires are then ignored).
+func responseDirectives(h http.Header) effective {
+	if lines := fieldLines(h, "Cdn-Cache-Control"); len(lines) > 0 {
+		if d, ok := parseTargeted(lines); ok {
+			return effective{d, fromCDNCacheControl}
+		}
+	}
+	// Surrogate-Control (W3C Edge Architecture) uses Cache-Control syntax;
+	// edged treats it as a targeted field below CDN-Cache-Control.
+	if lines := fieldLines(h, "Surrogate-Control"); len(lines) > 0 {
+		if d, ok := parseCacheControl(lines); ok && d.present {
+			return effective{d, fromSurrogateControl}
+		}
+	}
+	d, _ := parseCacheControl(fieldLines(h, "Cache-Control"))
+	return effective{d, fromCacheControl}
+}
+
+// requestDirectives parses the request's Cache-Control.
+func requestDirectives(h http.Header) directives {
+	d, _ := parseCacheControl(fieldLines(h, "Cache-Control"))
+	return d
+}

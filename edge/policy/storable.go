@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Storable reports whether a shared cache may store this response to req
+// (RFC 9111 §3, §3.5, §5.2), and if not a short reason token for the
+// Cache-Status detail parameter. When a valid targeted field is present
+// (CDN-Cache-Control, else Surrogate-Control) its directives replace
+// Cache-Control and Expires (RFC 9213 §2.1).
+//
+// Only GET responses are stored: the edge fills HEAD requests with an
+// upstream GET, so a HEAD response never reaches the store.
+func Storable(req *http.Request, status int, h http.Header, opt Options) (ok bool, reason string) {
+	if req.Method != http.MethodGet { // RFC 9111 §3: the method must be understood and cacheable
+		return false, "method"
+	}
+	// RFC 9111 §3: a final status (not 1xx); no partial storage (§3.3), and a
+	// 304 only ever updates a stored response (§4.3.4).
+	if status < 200 || status > 999 || status == http.StatusPartialContent || status == http.StatusNotModified {
+		return false, "status"
+	}
+	rd := requestDirectives(req.Header)
+	e := responseDirectives(h)
+	if e.has(fMustUnderstand) && !understoodStatus(status) {
+		return false, "must-understand" // RFC 9111 §5.2.2.3
+	}
+	// RFC 9111 §5.2.2.3: with must-understand and an understood status, a
+	// cache that implements it ignores no-store.
+	if e.has(fNoStore) && !e.has(fMustUnderstand) {
+		return false, "no-store" // RFC 9111 §5.2.2.5
+	}
+	if rd.has(fNoStore) {
+		return false, "no-store" // RFC 9111 §5.2.1.5
+	}
+	if e.has(fPrivate) {
+		return false, "private" // RFC 9111 §5.2.2.7 (unqualified; qualified fields are dropped by StoredHeader)
+	}
+	if _, star := ParseVary(h); star {
+		return false, "vary-star" // RFC 9111 §4.1: "*" never matches
+	}
+	// RFC 9111 §3.5: a response to a request with Authorization only with
+	// public, s-maxage or must-revalidate.
+	if req.Header.Get("Authorization") != "" &&
+		!e.has(fPublic) && e.sMaxAge == unset && !e.has(fMustRevalidate) {
+		return false, "authorization"
+	}
+	// edged stores a response with Set-Cookie only when it is explicitly
+	// shareable (public or s-maxage). RFC 9111 would allow more, but a cookie
+	// is almost always per user: an origin that forgets "private" would leak
+	// sessions to everyone behind the CDN. StoredHeader drops Set-Cookie too,
+	// so even a shareable response never hands one user's cookie to another.
+	if len(h["Set-Cookie"]) > 0 && !e.has(fPublic) && e.sMaxAge == unset {
+		return false, "set-cookie"
+	}
+	if !hasFreshnessInfo(status, h, &e) {
+		return false, "no-freshness"
+	}
+	return true, ""
+}
+
+// hasFreshnessInfo is the last condition of RFC 9111 §3: explicit freshness
+// (max-age, s-maxage, Expires), public, a heuristically cacheable status; or,
+// in edged, no-cache or must-revalidate with a validator (the response is
+// always revalidated, which saves the transfer).
+func hasFreshnessInfo(status int, h http.Header, e *effective) bool {
+	switch {
+	case e.maxAge != unset, e.sMaxAge != unset, e.has(fPublic):
+		return true
+	case !e.targeted() && len(h["Expires"]) > 0: // even invalid: an invalid Expires means already expired (§5.3)
+		return true
+	case heuristicStatus(status):
+		return true
+	case (e.has(fNoCache) || e.has(fMustRevalidate)) && (h.Get("Etag") != "" || h.Get("Last-Modified") != ""):
+		return true
+	}
+	return false
+}
+
+// heuristicStatus reports the heuristically cacheable statuses (RFC 9110
+// §15.1). 206 is one, but edged never stores partial content.
+func heuristicStatus(status int) bool {
+	switch status {
+	case 200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// understoodStatus reports statuses whose caching rules edged implements
+// (for must-understand, RFC 9111 §5.2.2.3): those RFC 9110 defines, except
+// partial content and 304, which it never stores.
+func understoodStatus(status int) bool {
+	if status == http.StatusPartialContent || status == http.StatusNotModified {
+		return false
+	}
+	return status >= 200 && http.StatusText(status) != ""
+}
+
+// hopByHop are the fields a cache must not store (RFC 9111 §3.1, RFC 9110
+// §7.6.1) plus the cookie fields edged never stores (see Storable).
+var hopByHop = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding", "Upgrade", "Trailer",
+	"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization",
+	"Set-Cookie", "Set-Cookie2",
+}
+
+// StoredHeader returns a copy of h without what a cache must not store or
+// reuse (RFC 9111 §3.1): Connection and the fields it names, hop-by-hop
+// fields, the proxy authentication fields, Set-Cookie and Set-Cookie2 (see
+// Storable), and the fields named by qualified private="..." (§5.2.2.7) and
+// no-cache="..." (§5.2.2.4) in Cache-Control or a targeted field (the union:
+// dropping a field a targeted field did not name only makes edged stricter).
+// It never mutates h.
+func StoredHeader(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		return http.Header{}
+	}
+	for _, line := range h["Connection"] { // RFC 9110 §7.6.1
+		splitNames(line, out.Del)
+	}
+	for _, k := range hopByHop {
+		delete(out, k)
+	}
+	for _, line := range h["Cache-Control"] {
+		qualifiedNames(line, out.Del)
+	}
+	for _, line := range h["Surrogate-Control"] {
+		qualifiedNames(line, out.Del)
+	}
+	targetedFieldNames(h["Cdn-Cache-Control"], out.Del)
+	return out
+}
+
+// qualifiedNames calls del for each field named by no-cache="..." or
+// private="..." in a Cache-Control-syntax line.
+func qualifiedNames(line string, del func(string)) {
+	scanList(line, func(name, value string, hasValue bool) {
+		if hasValue && (name == "no-cache" || name == "private") {
+			splitNames(value, del)
+		}
+	})
+}
+
+// splitNames calls fn with each canonical field name in a comma list.
+func splitNames(list string, fn func(string)) {
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.Trim(n, " \t\""); isToken(n) {
+			fn(textproto.CanonicalMIMEHeaderKey(n))
+		}
+	}
+}
+
+// ClientHeader removes from h, in place, the fields meant only for caches:
+// CDN-Cache-Control and Surrogate-Control are consumed by this cache unless
+// it is a shield, whose clients are CDN caches the fields also target (RFC
+// 9213 §2.1 lets a targeted field pass on to further caches of its class).
+func ClientHeader(h http.Header, opt Options) {
+	if opt.Shield {
+		return
+	}
+	delete(h, "Cdn-Cache-Control")
+	delete(h, "Surrogate-Control")
+}

@@ -1,0 +1,57 @@
+package policy
+
+import (
+	"net/http"
+	"time"
+)
+
+// Options tune the rules where RFC 9111 leaves a choice to the cache.
+// The zero value is usable: every zero field takes the default named on it.
+type Options struct {
+	// HeuristicFraction is the share of (Date - Last-Modified) used as a
+	// heuristic freshness lifetime (RFC 9111 §4.2.2). Zero means 0.1.
+	HeuristicFraction float64
+	// HeuristicMax caps a heuristic lifetime. Zero means 24h.
+	HeuristicMax time.Duration
+	// Shield is true when this cache is an origin shield whose own clients are
+	// edge caches. It changes nothing in storage or freshness; it is here so
+	// that header filtering can keep targeted fields for the next CDN hop.
+	Shield bool
+}
+
+// Response is what the rules need to know about a stored response.
+type Response struct {
+	Status       int
+	Header       http.Header
+	RequestTime  time.Time // when the request that fetched it was sent (RFC 9111 §4.2.3 request_time)
+	ResponseTime time.Time // when the response was received (response_time)
+}
+
+// Action is what a cache does with a stored response for a request.
+type Action int
+
+const (
+	// Serve means the stored response is fresh enough for this request.
+	Serve Action = iota
+	// ServeStale means serve the stale response now and revalidate it in the
+	// background (RFC 5861 stale-while-revalidate, or the request's max-stale).
+	ServeStale
+	// Revalidate means the response must be validated with the origin first
+	// (RFC 9111 §4.3); serving it without validation is not allowed.
+	Revalidate
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Action Action
+	// Age is the response's current age (RFC 9111 §4.2.3).
+	Age time.Duration
+	// TTL is the freshness lifetime minus the current age: negative when stale.
+	TTL time.Duration
+	// Background is true with ServeStale when a background revalidation should
+	// be started (stale-while-revalidate); false when max-stale alone allowed it.
+	Background bool
+	// Detail says why, for the Cache-Status detail parameter ("no-cache",
+	// "max-age", "stale-while-revalidate", ...); empty for a plain fresh hit.
+	Detail string
+}

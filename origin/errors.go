@@ -1,0 +1,97 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+)
+
+// Sentinel errors returned (wrapped, with the upstream URL as context) by
+// [Client.Do] and by reads of the response body. Test with errors.Is.
+var (
+	// ErrConnect means no connection to any upstream could be made (refused,
+	// unreachable, DNS failure, TLS handshake failure); nothing was sent.
+	// The edge answers 502.
+	ErrConnect = errors.New("origin: cannot connect upstream")
+	// ErrTimeout means the connect, response-header or body-idle timeout
+	// expired, or the caller's context deadline passed. The edge answers 504.
+	ErrTimeout = errors.New("origin: upstream timed out")
+	// ErrProtocol means the upstream answered with something that is not a
+	// valid HTTP response, or broke the exchange after the request was sent.
+	// The edge answers 502.
+	ErrProtocol = errors.New("origin: bad upstream response")
+)
+
+// attempt records how far one exchange got, fed by an httptrace.ClientTrace.
+type attempt struct {
+	gotConn bool // a connection was handed to the request (dial and TLS done)
+	tlsErr  bool // the TLS handshake failed
+}
+
+// failure is a classified transport error.
+type failure struct {
+	err       error // wrapped: sentinel (or context.Canceled) plus the cause
+	connPhase bool  // failed before anything was sent: safe to try elsewhere
+}
+
+// classify maps a transport error to a sentinel. ctx is the caller's context:
+// its own cancellation or deadline takes precedence over the transport's
+// report of it.
+func classify(ctx context.Context, upstream string, a *attempt, err error) failure {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return failure{err: wrap(upstream, ErrTimeout, err)}
+		}
+		return failure{err: wrap(upstream, context.Canceled, err)}
+	}
+	connPhase := !a.gotConn || a.tlsErr || isDialError(err)
+	switch {
+	case isTimeout(err):
+		return failure{err: wrap(upstream, ErrTimeout, err), connPhase: connPhase}
+	case connPhase:
+		return failure{err: wrap(upstream, ErrConnect, err), connPhase: true}
+	default:
+		return failure{err: wrap(upstream, ErrProtocol, err)}
+	}
+}
+
+func wrap(upstream string, sentinel, cause error) error {
+	return &fetchError{upstream: upstream, sentinel: sentinel, cause: cause}
+}
+
+// fetchError reads "fetch <upstream>: <sentinel>: <cause>" and unwraps to both
+// the sentinel and the cause, so callers can test either with errors.Is.
+type fetchError struct {
+	upstream string
+	sentinel error
+	cause    error
+}
+
+func (e *fetchError) Error() string {
+	msg := "fetch " + e.upstream + ": " + e.sentinel.Error()
+	if cause := e.cause.Error(); cause != e.sentinel.Error() {
+		msg += ": " + cause
+	}
+	return msg
+}
+
+func (e *fetchError) Unwrap() []error { return []error{e.sentinel, e.cause} }
+
+// isDialError reports a failure to establish the TCP connection, including DNS.
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}

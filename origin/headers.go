@@ -1,0 +1,129 @@
+package origin
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// removeHopByHop deletes the hop-by-hop fields of h in place: every field
+// named in Connection, then the fixed list (RFC 9110 §7.6.1). It must run
+// before the proxy adds its own fields, so that a Connection header can
+// never remove what this node adds. It reports whether TE allowed trailers.
+func removeHopByHop(h http.Header) (teTrailers bool) {
+	// RFC 9110 §10.1.4: "trailers" in TE is the one TE value worth passing on.
+	for _, t := range listTokens(h["Te"]) {
+		if strings.EqualFold(t, "trailers") {
+			teTrailers = true
+		}
+	}
+	// RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
+	for _, name := range listTokens(h["Connection"]) {
+		h.Del(name)
+	}
+	// RFC 9110 §7.6.1 fields, plus the de-facto ones a proxy must not forward
+	// (Proxy-Connection and Keep-Alive, still sent by old clients).
+	for _, name := range [...]string{
+		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding",
+		"Upgrade", "Proxy-Authorization", "Proxy-Authenticate",
+	} {
+		delete(h, name)
+	}
+	return teTrailers
+}
+
+// listTokens parses comma-separated list values (RFC 9110 §5.6.1) and returns
+// the non-empty elements with optional whitespace trimmed. It is meant for
+// lists of tokens (Connection, TE); parameters after ';' are dropped.
+func listTokens(values []string) []string {
+	var tokens []string
+	for _, v := range values {
+		for elem := range strings.SplitSeq(v, ",") {
+			elem, _, _ = strings.Cut(elem, ";")
+			if elem = strings.Trim(elem, " \t"); elem != "" {
+				tokens = append(tokens, elem)
+			}
+		}
+	}
+	return tokens
+}
+
+// forwardHeader turns the client's header into the one sent upstream: a copy
+// without hop-by-hop fields, with forwarding fields and Via added.
+func (c *Client) forwardHeader(out *Outbound) http.Header {
+	h := out.Header.Clone()
+	if h == nil {
+		h = make(http.Header, 4)
+	}
+	if removeHopByHop(h) {
+		h.Set("Te", "trailers")
+	}
+	if ip := clientAddr(out.ClientIP); ip != "" {
+		// X-Forwarded-For (de facto): append the client to the chain it sent.
+		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	}
+	// X-Forwarded-Proto/-Host describe what this node saw; the client's own
+	// values would let it spoof them, so they are overwritten.
+	if out.Proto != "" {
+		h.Set("X-Forwarded-Proto", out.Proto)
+	} else {
+		h.Del("X-Forwarded-Proto")
+	}
+	if out.Host != "" {
+		h.Set("X-Forwarded-Host", out.Host)
+	} else {
+		h.Del("X-Forwarded-Host")
+	}
+	// RFC 9110 §7.6.3: a proxy appends its own entry to Via.
+	appendVia(h, c.viaRequest)
+	// Go's transport sends "User-Agent: Go-http-client/1.1" when the field
+	// is absent; present and empty suppresses it, so none is invented.
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""}
+	}
+	return h
+}
+
+// cleanResponseHeader removes hop-by-hop fields from an upstream response
+// (RFC 9110 §7.6.1) and appends this node's Via entry (RFC 9110 §7.6.3),
+// whose received-protocol is the version the upstream answered with.
+func (c *Client) cleanResponseHeader(resp *http.Response) {
+	if resp.Header == nil {
+		resp.Header = make(http.Header, 1)
+	}
+	removeHopByHop(resp.Header)
+	appendVia(resp.Header, protocolVersion(resp.ProtoMajor, resp.ProtoMinor)+" "+c.opts.Via)
+}
+
+// appendVia adds entry to the end of the Via list (RFC 9110 §7.6.3), as one
+// field line so the order of entries is preserved.
+func appendVia(h http.Header, entry string) {
+	if prior := h.Values("Via"); len(prior) > 0 {
+		entry = strings.Join(prior, ", ") + ", " + entry
+	}
+	h.Set("Via", entry)
+}
+
+// protocolVersion formats a received-protocol version (RFC 9110 §7.6.3):
+// "1.1", "1.0", "2".
+func protocolVersion(major, minor int) string {
+	if major == 0 && minor == 0 {
+		major, minor = 1, 1
+	}
+	if major >= 2 && minor == 0 {
+		return strconv.Itoa(major)
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
+}
+
+// clientAddr returns the client's IP from an "ip" or "ip:port" address.
+func clientAddr(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}

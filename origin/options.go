@@ -1,0 +1,133 @@
+package origin
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Options configure a [Client]. Zero fields take the default named on them.
+type Options struct {
+	// Origin is the origin's base URL, e.g. "http://127.0.0.1:9000": scheme
+	// http or https, a host, and an optional path prefix prepended to every
+	// request path. Required unless Shields is set.
+	Origin string
+	// Shields are the base URLs of origin shields (other edged nodes in the
+	// shield role). When set, each request goes to the shield that
+	// rendezvous hashing picks for its key, not to Origin.
+	Shields []string
+	// ShieldFallback sends a request to Origin directly when no shield can be
+	// connected to. It requires Origin.
+	ShieldFallback bool
+	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
+	// "edged". Required; it must be an HTTP token.
+	Via string
+	// ConnectTimeout bounds the TCP connect and the TLS handshake. Zero means 5s.
+	ConnectTimeout time.Duration
+	// HeaderTimeout bounds the wait for response headers once the request is
+	// sent. Zero means 30s.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds each wait for response body bytes from upstream.
+	// Zero means 60s.
+	BodyTimeout time.Duration
+	// MaxIdlePerHost is the number of keep-alive connections kept per
+	// upstream server. Zero means 64.
+	MaxIdlePerHost int
+	// TLSClientConfig configures TLS to https upstreams (private CAs, client
+	// certificates). Nil means the system roots. It is cloned, not retained.
+	TLSClientConfig *tls.Config
+	// Logger receives operational logs (shield failover); nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultConnectTimeout = 5 * time.Second
+	defaultHeaderTimeout  = 30 * time.Second
+	defaultBodyTimeout    = 60 * time.Second
+	defaultMaxIdlePerHost = 64
+)
+
+// withDefaults returns opts with zero fields replaced by their defaults.
+func (opts Options) withDefaults() Options {
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = defaultConnectTimeout
+	}
+	if opts.HeaderTimeout == 0 {
+		opts.HeaderTimeout = defaultHeaderTimeout
+	}
+	if opts.BodyTimeout == 0 {
+		opts.BodyTimeout = defaultBodyTimeout
+	}
+	if opts.MaxIdlePerHost == 0 {
+		opts.MaxIdlePerHost = defaultMaxIdlePerHost
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return opts
+}
+
+// validate checks the fields that have no usable default. URLs are checked
+// when they are parsed into upstreams.
+func (opts Options) validate() error {
+	var errs []error
+	if opts.Origin == "" && len(opts.Shields) == 0 {
+		errs = append(errs, errors.New("origin: option Origin: required when Shields is empty"))
+	}
+	if opts.ShieldFallback && opts.Origin == "" {
+		errs = append(errs, errors.New("origin: option ShieldFallback: requires Origin"))
+	}
+	if opts.ShieldFallback && len(opts.Shields) == 0 {
+		errs = append(errs, errors.New("origin: option ShieldFallback: requires Shields"))
+	}
+	// RFC 9110 §7.6.3: a pseudonym is a token.
+	if opts.Via == "" {
+		errs = append(errs, errors.New("origin: option Via: required"))
+	} else if !isToken(opts.Via) {
+		errs = append(errs, fmt.Errorf("origin: option Via: %q is not an HTTP token (RFC 9110 §5.6.2)", opts.Via))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ConnectTimeout", opts.ConnectTimeout},
+		{"HeaderTimeout", opts.HeaderTimeout},
+		{"BodyTimeout", opts.BodyTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("origin: option %s: negative duration %v", d.name, d.v))
+		}
+	}
+	if opts.MaxIdlePerHost < 0 {
+		errs = append(errs, fmt.Errorf("origin: option MaxIdlePerHost: negative value %d", opts.MaxIdlePerHost))
+	}
+	return errors.Join(errs...)
+}
+
+// isToken reports whether s is a token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
