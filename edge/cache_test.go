@@ -67,7 +67,7 @@ func TestHeadSharesGet(t *testing.T) {
 // RFC 9111 §4.2.1: s-maxage takes precedence over max-age, which takes
 // precedence over Expires, for a shared cache.
 func TestFreshnessPrecedence(t *testing.T) {
-	c := newClock()
+	base := newClock()
 	tests := []struct {
 		name   string
 		fields []string
@@ -76,15 +76,16 @@ func TestFreshnessPrecedence(t *testing.T) {
 	}{
 		{"s-maxage over max-age", []string{"Cache-Control", "max-age=1, s-maxage=100"}, 50 * time.Second, true},
 		{"s-maxage shorter than max-age", []string{"Cache-Control", "max-age=100, s-maxage=1"}, 50 * time.Second, false},
-		{"max-age over Expires", []string{"Cache-Control", "max-age=100", "Expires", httpDate(c.Now().Add(-time.Hour))}, 50 * time.Second, true},
-		{"Expires", []string{"Expires", httpDate(c.Now().Add(100 * time.Second))}, 50 * time.Second, true},
-		{"Expires passed", []string{"Expires", httpDate(c.Now().Add(10 * time.Second))}, 50 * time.Second, false},
+		{"max-age over Expires", []string{"Cache-Control", "max-age=100", "Expires", httpDate(base.Now().Add(-time.Hour))}, 50 * time.Second, true},
+		{"Expires", []string{"Expires", httpDate(base.Now().Add(100 * time.Second))}, 50 * time.Second, true},
+		{"Expires passed", []string{"Expires", httpDate(base.Now().Add(10 * time.Second))}, 50 * time.Second, false},
 		// RFC 9111 §5.3: an invalid Expires means already expired.
 		{"invalid Expires", []string{"Expires", "0"}, time.Second, false},
 		{"max-age=0", []string{"Cache-Control", "max-age=0"}, 0, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{now: base.Now()}
 			o := newOrigin(t, c, static("x", tt.fields...))
 			e := newEdge(t, c, edgeConfig{upstream: o.URL})
 			path := fmt.Sprintf("/f%d", i)
@@ -295,6 +296,7 @@ func TestNoCacheRevalidates(t *testing.T) {
 	e.get(t, "/rq")
 	before := o.requests.Load()
 	for _, fields := range [][]string{{"Cache-Control", "no-cache"}, {"Pragma", "no-cache"}, {"Cache-Control", "max-age=0"}} {
+		c.Advance(time.Second) // request max-age=0 accepts a response of age 0 (RFC 9111 §5.2.1.1)
 		resp, _ := e.get(t, "/rq", fields...)
 		if isHit(resp) {
 			t.Errorf("request %v served from cache without validation", fields)

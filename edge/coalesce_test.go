@@ -173,7 +173,8 @@ func TestShieldHop(t *testing.T) {
 	edge1 := newEdge(t, c, edgeConfig{name: "edged", shields: []string{shield.URL}})
 	edge2 := newEdge(t, c, edgeConfig{name: "edged", shields: []string{shield.URL}})
 
-	resp, body := edge1.get(t, "/s")
+	site := []string{"Host", "www.example.com"} // both edges forward the site's Host, so the shield has one key
+	resp, body := edge1.get(t, "/s", site...)
 	if body != "via shield" {
 		t.Fatalf("body %q", body)
 	}
@@ -184,18 +185,18 @@ func TestShieldHop(t *testing.T) {
 	if resp.Header.Get("CDN-Cache-Control") != "" {
 		t.Error("the edge forwarded CDN-Cache-Control to a client")
 	}
-	resp, _ = edge2.get(t, "/s")
+	resp, _ = edge2.get(t, "/s", site...)
 	if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "shield; hit") {
 		t.Errorf("second edge Cache-Status = %q, want a shield hit", cs)
 	}
-	resp, _ = edge1.get(t, "/s")
+	resp, _ = edge1.get(t, "/s", site...)
 	wantStatus(t, resp, 200, "hit")
 	if n := o.requests.Load(); n != 1 {
 		t.Errorf("origin requests = %d, want 1", n)
 	}
 	// The edge's targeted freshness came through the shield.
 	c.Advance(90 * time.Second)
-	resp, _ = edge1.get(t, "/s")
+	resp, _ = edge1.get(t, "/s", site...)
 	wantStatus(t, resp, 200, "hit")
 }
 

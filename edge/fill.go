@@ -68,7 +68,7 @@ func (h *Handler) storeError(op, key string, err error) {
 
 // flightToken identifies the request whose fetch a flight runs: singleflight
 // runs only the first caller's function, so the result carries its token.
-type flightToken struct{}
+type flightToken struct{ _ byte } // not zero-size: distinct allocations must have distinct addresses
 
 // fillResult is the outcome of one shared upstream fetch.
 type fillResult struct {

@@ -155,7 +155,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, t policy.Targ
 		cs.Fwd = policy.FwdStale
 	}
 	switch {
-	case res.err != nil || res.status >= 500:
+	case res.err != nil || policy.StaleIfErrorStatus(res.status):
 		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), h.opts.Policy) {
 			// RFC 5861 §4: the stored response stands in for the failure.
 			res.release(leader)

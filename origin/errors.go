@@ -23,12 +23,6 @@ var (
 	ErrProtocol = errors.New("origin: bad upstream response")
 )
 
-// attempt records how far one exchange got, fed by an httptrace.ClientTrace.
-type attempt struct {
-	gotConn bool // a connection was handed to the request (dial and TLS done)
-	tlsErr  bool // the TLS handshake failed
-}
-
 // failure is a classified transport error.
 type failure struct {
 	err       error // wrapped: sentinel (or context.Canceled) plus the cause
@@ -45,7 +39,11 @@ func classify(ctx context.Context, upstream string, a *attempt, err error) failu
 		}
 		return failure{err: wrap(upstream, context.Canceled, err)}
 	}
-	connPhase := !a.gotConn || a.tlsErr || isDialError(err)
+	// Nothing was sent when the connection could not be made: the request
+	// reached GetConn but no connection came back, a TLS handshake failed, or
+	// a dial failed (also on the transport's own retry after a stale
+	// keep-alive connection).
+	connPhase := (a.getConn.Load() && !a.gotConn.Load()) || a.tlsErr.Load() || isDialError(err)
 	switch {
 	case isTimeout(err):
 		return failure{err: wrap(upstream, ErrTimeout, err), connPhase: connPhase}

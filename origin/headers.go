@@ -91,6 +91,10 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 // cleanResponseHeader removes hop-by-hop fields from an upstream response
 // (RFC 9110 §7.6.1) and appends this node's Via entry (RFC 9110 §7.6.3),
 // whose received-protocol is the version the upstream answered with.
+//
+// Limitation: Go's transport deletes an HTTP/1.1 response's Connection field
+// when it holds "close", so fields named beside "close" cannot be known and
+// stay. httputil.ReverseProxy shares it.
 func (c *Client) cleanResponseHeader(resp *http.Response) {
 	if resp.Header == nil {
 		resp.Header = make(http.Header, 1)

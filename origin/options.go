@@ -19,7 +19,7 @@ type Options struct {
 	// rendezvous hashing picks for its key, not to Origin.
 	Shields []string
 	// ShieldFallback sends a request to Origin directly when no shield can be
-	// connected to. It requires Origin.
+	// connected to. It requires Origin; without Shields it has no effect.
 	ShieldFallback bool
 	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
 	// "edged". Required; it must be an HTTP token.
@@ -78,9 +78,6 @@ func (opts Options) validate() error {
 	}
 	if opts.ShieldFallback && opts.Origin == "" {
 		errs = append(errs, errors.New("origin: option ShieldFallback: requires Origin"))
-	}
-	if opts.ShieldFallback && len(opts.Shields) == 0 {
-		errs = append(errs, errors.New("origin: option ShieldFallback: requires Shields"))
 	}
 	// RFC 9110 §7.6.3: a pseudonym is a token.
 	if opts.Via == "" {

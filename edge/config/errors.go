@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -56,19 +55,4 @@ func (c *Config) fieldErr(path, format string, args ...any) *FieldError {
 		e.File, e.Line = c.file, n.Line
 	}
 	return e
-}
-
-// errorsOf returns the FieldErrors inside err (which may be joined).
-func errorsOf(err error) []*FieldError {
-	var out []*FieldError
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		out = append(out, fe)
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			out = append(out, errorsOf(e)...)
-		}
-	}
-	return out
 }

@@ -7,10 +7,15 @@
 // the package does no I/O, keeps no state and never blocks, so every entry point
 // can be fuzzed. Callers own the clock: every time-dependent function takes now.
 //
-// Directive parsing uses github.com/pquerna/cachecontrol where it fits. RFC 9111
-// needs more than that library gives in several places, each marked in the code:
-// targeted fields (CDN-Cache-Control, Surrogate-Control, RFC 9213), the
+// Directive parsing: github.com/pquerna/cachecontrol was evaluated and does
+// not fit (one malformed directive rejects the whole field, duplicates keep
+// the last value, every parse allocates), so directives.go has a small
+// allocation-free scanner that follows RFC 9111 §4.2.1 and §5.2 instead; its
+// tests pin the library's behaviour for comparison. targeted.go parses
+// targeted fields (CDN-Cache-Control as an RFC 8941 Dictionary,
+// Surrogate-Control with Cache-Control syntax, RFC 9213). The
 // stale-while-revalidate and stale-if-error extensions (RFC 5861), qualified
 // no-cache/private field lists, the Authorization and Set-Cookie rules, and
-// the selection of stored responses to freshen from a 304 (RFC 9111 §4.3.4).
+// the selection of stored responses to freshen from a 304 (RFC 9111 §4.3.4)
+// are each marked in the code.
 package policy

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"edged/edge/config"
+)
+
+// flagValues are the command line; a flag that was not given leaves the
+// file's value (or the default) in place.
+type flagValues struct {
+	config string
+	listen string
+	admin  string
+	data   string
+	origin string
+	shield stringList
+	role   string
+	name   string
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func newFlagSet(v *flagValues) *flag.FlagSet {
+	fs := flag.NewFlagSet("edged", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints errors and usage itself
+	fs.StringVar(&v.config, "config", "", "YAML configuration `file` (docs/config.md); none means the defaults")
+	fs.StringVar(&v.listen, "listen", "", "public `address` (config: listen; default 127.0.0.1:8080)")
+	fs.StringVar(&v.admin, "admin", "", "admin `address` for /metrics and /healthz (config: admin; default 127.0.0.1:8081)")
+	fs.StringVar(&v.data, "data", "", "data `directory` holding the disk cache (config: data; default ./data)")
+	fs.StringVar(&v.origin, "origin", "", "origin base `URL` (config: upstream.origin)")
+	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
+	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
+	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
+	return fs
+}
+
+// parseArgs reads the command line (without the program name): it loads
+// -config if given, applies the other flags over it and validates the result.
+func parseArgs(args []string) (*config.Config, error) {
+	var v flagValues
+	fs := newFlagSet(&v)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w (run edged -h for usage)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (run edged -h for usage)", fs.Arg(0))
+	}
+	cfg := config.Default()
+	if v.config != "" {
+		var err error
+		if cfg, err = config.Load(v.config); err != nil {
+			return nil, err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) { applyFlag(cfg, &v, f.Name) })
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyFlag copies one given flag into cfg and marks the field as set from
+// outside the file, so errors about it do not point into the file.
+func applyFlag(cfg *config.Config, v *flagValues, name string) {
+	field := map[string]string{
+		"listen": "listen", "admin": "admin", "data": "data", "role": "role", "name": "name",
+		"origin": "upstream.origin", "shield": "upstream.shields",
+	}[name]
+	switch name {
+	case "listen":
+		cfg.Listen = v.listen
+	case "admin":
+		cfg.Admin = v.admin
+	case "data":
+		cfg.Data = v.data
+	case "origin":
+		cfg.Upstream.Origin = v.origin
+	case "shield":
+		cfg.Upstream.Shields = append([]string(nil), v.shield...)
+		for i := range v.shield {
+			cfg.Override(fmt.Sprintf("upstream.shields[%d]", i))
+		}
+	case "role":
+		cfg.Role = v.role
+	case "name":
+		cfg.Name = v.name
+	default:
+		return
+	}
+	cfg.Override(field)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage: edged [flags]
+
+edged is a caching CDN edge node. It runs from a YAML file (-config) and/or
+flags; flags override the file. See docs/config.md.
+
+Example:
+  edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
+
+Flags:
+`)
+	fs := newFlagSet(&flagValues{})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"edged/edge/config"
+)
+
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestParseArgsFlagsOverrideFile(t *testing.T) {
+	file := writeFile(t, "edged.yaml", `
+name: from-file
+listen: 127.0.0.1:1000
+admin: 127.0.0.1:1001
+data: /file/data
+upstream:
+  origin: http://file-origin
+  shields: [http://file-shield]
+cache:
+  memory: 1MiB
+`)
+	tests := []struct {
+		name string
+		args []string
+		got  func(*config.Config) any
+		want any
+	}{
+		{"file only", []string{"-config", file}, func(c *config.Config) any { return []string{c.Listen, c.Admin, c.Data, c.Name} },
+			[]string{"127.0.0.1:1000", "127.0.0.1:1001", "/file/data", "from-file"}},
+		{"listen", []string{"-config", file, "-listen", "127.0.0.1:2000"}, func(c *config.Config) any { return c.Listen }, "127.0.0.1:2000"},
+		{"admin", []string{"-config", file, "-admin", "127.0.0.1:2001"}, func(c *config.Config) any { return c.Admin }, "127.0.0.1:2001"},
+		{"admin off", []string{"-config", file, "-admin", ""}, func(c *config.Config) any { return c.Admin }, ""},
+		{"data", []string{"-config", file, "-data", "/flag/data"}, func(c *config.Config) any { return c.Data }, "/flag/data"},
+		{"origin", []string{"-config", file, "-origin", "http://flag-origin"}, func(c *config.Config) any { return c.Upstream.Origin }, "http://flag-origin"},
+		{"shields replace", []string{"-config", file, "-shield", "http://a", "-shield", "http://b"},
+			func(c *config.Config) any { return c.Upstream.Shields }, []string{"http://a", "http://b"}},
+		{"role", []string{"-config", file, "-role", "shield"}, func(c *config.Config) any { return c.Role }, "shield"},
+		{"name", []string{"-config", file, "-name", "pop1"}, func(c *config.Config) any { return c.CacheName() }, "pop1"},
+		{"file kept where no flag", []string{"-config", file, "-listen", ":1"}, func(c *config.Config) any { return c.Cache.Memory.String() }, "1MiB"},
+		{"no file", []string{"-origin", "http://o", "-data", "d"},
+			func(c *config.Config) any { return []string{c.Listen, c.Admin, c.Data, c.Upstream.Origin, c.CacheName()} },
+			[]string{"127.0.0.1:8080", "127.0.0.1:8081", "d", "http://o", "edged"}},
+		{"shield role default name", []string{"-origin", "http://o", "-role", "shield"}, func(c *config.Config) any { return c.CacheName() }, "edged-shield"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseArgs(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.got(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	bad := writeFile(t, "edged.yaml", "upstream:\n  origin: http://o\ncache:\n  memory: 12XB\n")
+	good := writeFile(t, "good.yaml", "role: edge\nupstream:\n  origin: http://o\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no origin", nil, "upstream.origin: required unless upstream.shields is set"},
+		{"bad file", []string{"-config", bad}, bad + `:4: cache.memory: invalid size "12XB"`},
+		{"missing file", []string{"-config", "/nonexistent/edged.yaml"}, "no such file"},
+		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{"positional", []string{"-origin", "http://o", "extra"}, `unexpected argument "extra"`},
+		// A flag's bad value is reported without a line of the file.
+		{"bad flag value", []string{"-config", good, "-role", "edgy"}, `edged: role: must be edge or shield, got "edgy"`},
+		{"bad shield flag", []string{"-shield", "nope"}, `edged: upstream.shields[0]: invalid URL "nope"`},
+		{"bad listen flag", []string{"-origin", "http://o", "-listen", "nope"}, `edged: listen: invalid address "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseArgs(tt.args)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var out bytes.Buffer
+			printError(&out, err)
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", out.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := parseArgs([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &out, &errOut); code != exitOK {
+		t.Errorf("exit code %d", code)
+	}
+	for _, want := range []string{"-config file", "-listen address", "-shield URL", "repeatable"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunConfigErrorExitCode(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-role", "edgy"}, &out, &errOut)
+	if code != exitConfig {
+		t.Errorf("exit code %d, want %d", code, exitConfig)
+	}
+	// Every problem is reported, one per line.
+	for _, want := range []string{`edged: role: must be edge or shield`, "edged: upstream.origin: required"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q lacks %q", errOut.String(), want)
+		}
+	}
+}

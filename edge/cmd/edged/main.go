@@ -1,0 +1,80 @@
+// Command edged runs one edged node: a caching HTTP reverse proxy that sits
+// in front of an origin (or of origin shields) and serves from a two-tier
+// cache.
+//
+//	edged -config edged.yaml
+//	edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
+//
+// Flags override the file's fields (docs/config.md lists them); with no
+// -config the built-in defaults apply. The public listener serves the cache;
+// the admin listener serves /metrics (Prometheus) and /healthz.
+//
+// Logs: the access log is JSON lines on stdout, operational logs are JSON
+// lines on stderr. Startup errors are plain lines on stderr.
+//
+// Exit status: 0 after a clean stop on SIGTERM or SIGINT (connections
+// drained, background work finished, the store flushed and closed); 2 for a
+// usage or configuration error; 1 for any other failure (data directory,
+// listen address in use, store, shutdown).
+//
+// This package is wiring only: the behaviour lives in edge, origin, storage
+// and edge/config.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: it returns the exit code and stops
+// cleanly when ctx is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		printError(stderr, err)
+		return exitConfig
+	}
+	n, err := start(cfg, stdout, stderr)
+	if err != nil {
+		printError(stderr, err)
+		return exitFail
+	}
+	if err := n.serve(ctx); err != nil {
+		n.log.Error("stopped with an error", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// printError writes err as "edged: line" lines; joined errors (all the
+// problems of a config file) each get their own line.
+func printError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "edged: "+line)
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"edged/edge"
+	"edged/edge/config"
+	"edged/origin"
+	"edged/storage"
+)
+
+// node is one running edged process: its parts in start order.
+type node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *storage.Store
+	up      *origin.Client
+	handler *edge.Handler
+	public  *http.Server
+	admin   *http.Server // nil when the admin listener is disabled
+
+	publicLn, adminLn net.Listener
+}
+
+// start opens everything the node needs, in an order that fails fast on the
+// cheap checks (directory, ports) before the store is opened. On error it
+// releases what it had opened.
+func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
+	n := &node{cfg: cfg, log: newLogger(stderr, cfg.Log.Level)}
+	defer func() {
+		if err != nil {
+			_ = n.closeAll() // the first error is the one to report
+		}
+	}()
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if n.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("public listener (listen %s): %w", cfg.Listen, err)
+	}
+	if cfg.Admin != "" {
+		if n.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
+			return nil, fmt.Errorf("admin listener (admin %s): %w", cfg.Admin, err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	so := cfg.StorageOptions()
+	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
+	if n.store, err = storage.Open(so); err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.Data, err)
+	}
+	oo := cfg.OriginOptions()
+	oo.Logger = n.log.With("component", "origin")
+	if n.up, err = origin.New(oo); err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	if n.handler, err = edge.New(n.edgeOptions(stdout, reg)); err != nil {
+		return nil, fmt.Errorf("edge handler: %w", err)
+	}
+	n.public = n.publicServer()
+	if n.adminLn != nil {
+		n.admin = n.adminServer(reg)
+	}
+	return n, nil
+}
+
+func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Options {
+	opts := edge.Options{
+		Name:           n.cfg.CacheName(),
+		Store:          n.store,
+		Upstream:       n.up,
+		Policy:         n.cfg.PolicyOptions(),
+		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
+		FetchTimeout:   n.cfg.Upstream.FetchTimeout.Std(),
+		Logger:         n.log.With("component", "edge"),
+		Registerer:     reg,
+	}
+	if n.cfg.Log.Access {
+		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
+	}
+	return opts
+}
+
+// publicServer serves the cache. Bodies may be large and slow in either
+// direction, so only the header read and idle keep-alives are bounded
+// (ReadTimeout and WriteTimeout stay 0); a request header larger than
+// MaxHeaderBytes is answered 431 by net/http.
+func (n *node) publicServer() *http.Server {
+	s := n.cfg.Server
+	return &http.Server{
+		Handler:           n.handler,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
+		IdleTimeout:       s.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+}
+
+// adminServer serves /metrics and /healthz. It is meant for a private
+// network; later issues add the purge API here.
+func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       n.cfg.Server.IdleTimeout.Std(),
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "admin").Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs the listeners until ctx is done or one of them fails, then
+// stops: drain connections, finish the handler's background work, flush and
+// close the store. The error is nil after a clean stop.
+func (n *node) serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
+	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
+	if n.admin != nil {
+		go func() { errc <- fmt.Errorf("admin listener: %w", n.admin.Serve(n.adminLn)) }()
+		attrs = append(attrs, "admin", n.adminLn.Addr().String())
+	}
+	n.log.Info("serving", attrs...)
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		n.log.Info("stopping: draining connections", "timeout", n.cfg.Server.ShutdownTimeout.String())
+	case failure = <-errc:
+		n.log.Error("stopping", "err", failure)
+	}
+	return errors.Join(failure, n.stop())
+}
+
+// stop shuts the servers down within the shutdown timeout, then closes the
+// handler, the upstream client and the store in that order: nothing may
+// write to the store once it is closing.
+func (n *node) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Server.ShutdownTimeout.Std())
+	defer cancel()
+	for _, s := range []*http.Server{n.public, n.admin} {
+		if s == nil {
+			continue
+		}
+		if err := s.Shutdown(ctx); err != nil {
+			// Not fatal: the connections still open are cut, and the store
+			// is closed cleanly below.
+			n.log.Warn("drain timed out; closing remaining connections", "err", err)
+			_ = s.Close()
+		}
+	}
+	err := n.closeAll()
+	if err == nil {
+		n.log.Info("stopped cleanly")
+	}
+	return err
+}
+
+// closeAll releases whatever start opened, in reverse order.
+func (n *node) closeAll() error {
+	if n.handler != nil {
+		n.handler.Close()
+	}
+	if n.up != nil {
+		n.up.Close()
+	}
+	var err error
+	if n.store != nil {
+		if cerr := n.store.Close(); cerr != nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}
+	for _, ln := range []net.Listener{n.publicLn, n.adminLn} {
+		if ln != nil {
+			_ = ln.Close() // already closed by Shutdown after serving
+		}
+	}
+	return err
+}
+
+// newLogger returns the operational logger: JSON lines on w at level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config; info on error
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

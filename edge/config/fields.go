@@ -1,0 +1,223 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var (
+	configType      = reflect.TypeFor[Config]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+)
+
+// maxVisits bounds the nodes checkFields visits, so that merge keys nested
+// through aliases cannot make the walk exponential.
+const maxVisits = 100000
+
+// fieldChecker walks a document against the Config type.
+type fieldChecker struct {
+	file   string
+	errs   []error
+	visits int
+}
+
+// checkFields walks n against the Go type t and reports unknown and
+// repeated mapping keys, naming their line. Value types are checked by the
+// decoder afterwards.
+func checkFields(n *yaml.Node, t reflect.Type, file string) []error {
+	fc := &fieldChecker{file: file}
+	fc.check(n, t, "")
+	return fc.errs
+}
+
+func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
+	n = resolveAlias(n)
+	if fc.visits++; fc.visits == maxVisits {
+		fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Msg: "too many aliases and merges"})
+	}
+	if fc.visits >= maxVisits {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return // null leaves the default in place
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a mapping of fields, got " + kindName(n)})
+			return
+		}
+		fc.checkMapping(n, t, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a list, got " + kindName(n)})
+			return
+		}
+		for i, item := range n.Content {
+			fc.check(item, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+		}
+	}
+}
+
+func (fc *fieldChecker) checkMapping(n *yaml.Node, t reflect.Type, path string) {
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		if key.Value == "<<" && key.ShortTag() == "!!merge" {
+			fc.check(val, t, path)
+			continue
+		}
+		if first, ok := seen[key.Value]; ok {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
+				Msg: fmt.Sprintf("repeated field (first set at line %d)", first)})
+			continue
+		}
+		seen[key.Value] = key.Line
+		f, ok := fieldByTag(t, key.Value)
+		if !ok {
+			where := "at the top level"
+			if path != "" {
+				where = "in " + path
+			}
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line,
+				Msg: fmt.Sprintf("unknown field %q %s (known: %s)", key.Value, where, strings.Join(fieldNames(t), ", "))})
+			continue
+		}
+		fc.check(val, f.Type, join(path, key.Value))
+	}
+}
+
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.IsExported() && yamlName(f) == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func fieldNames(t reflect.Type) []string {
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.IsExported() {
+			names = append(names, yamlName(f))
+		}
+	}
+	return names
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// lookup returns the value node at a dotted path such as "upstream.shields[1]",
+// or nil when the file does not set it.
+func lookup(root *yaml.Node, path string) *yaml.Node {
+	n := root
+	for _, seg := range strings.Split(path, ".") {
+		name, idx, hasIdx := strings.Cut(seg, "[")
+		n = child(n, name)
+		if hasIdx {
+			i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			n = resolveAlias(n)
+			if err != nil || n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+		}
+		if n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// child returns the value of key in mapping n, following merges and aliases
+// (at most a few merges deep).
+func child(n *yaml.Node, key string) *yaml.Node { return childDepth(n, key, 0) }
+
+func childDepth(n *yaml.Node, key string, depth int) *yaml.Node {
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > 8 {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i].ShortTag() != "!!merge" {
+			return n.Content[i+1]
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].ShortTag() == "!!merge" {
+			if v := childDepth(n.Content[i+1], key, depth+1); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+// paths maps every value node under root to its dotted path.
+func paths(root *yaml.Node) map[*yaml.Node]string {
+	out := make(map[*yaml.Node]string)
+	var walk func(n *yaml.Node, path string, depth int)
+	walk = func(n *yaml.Node, path string, depth int) {
+		if n == nil || depth > 32 {
+			return
+		}
+		if path != "" {
+			out[n] = path
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], join(path, n.Content[i].Value), depth+1)
+			}
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				walk(item, path+"["+strconv.Itoa(i)+"]", depth+1)
+			}
+		}
+	}
+	walk(root, "", 0)
+	return out
+}
+
+// pathOf returns the dotted path of node n under root, or "".
+func pathOf(root, n *yaml.Node) string { return paths(root)[n] }
+
+// pathAtLine returns the path of the deepest value that starts on line.
+func pathAtLine(root *yaml.Node, line int) string {
+	var found []string
+	for n, p := range paths(root) {
+		if n.Line == line {
+			found = append(found, p)
+		}
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if len(found[i]) != len(found[j]) {
+			return len(found[i]) > len(found[j])
+		}
+		return found[i] < found[j]
+	})
+	if len(found) == 0 {
+		return ""
+	}
+	return found[0]
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func dump(tb testing.TB, c *Config) string {
+	tb.Helper()
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(out)
+}
+
+// FuzzParse feeds arbitrary bytes to Parse and Validate: they must return
+// an error or a config, never panic, and every error must be a FieldError.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"", "listen: :80\n", "cache: {memory: 1GiB, disk: 12XB}\n", "- a\n", "a: 1\n---\nb: 2\n",
+		"upstream:\n  shields: [http://a, *x]\n", "x: &a {y: *a}\n", "cache:\n  <<: {memory: 1MiB}\n",
+		"server: {max_header_bytes: 99999999999TiB}\n", "name: \"\\u0000\"\n",
+	} {
+		f.Add([]byte(s))
+	}
+	if b, err := os.ReadFile("../../examples/edged.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, "f.yaml")
+		if err != nil {
+			if len(errorsOf(err)) == 0 {
+				t.Fatalf("error %q (%T) is not a FieldError", err, err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil && len(errorsOf(err)) == 0 {
+			t.Fatalf("Validate error %q is not a FieldError", err)
+		}
+		_ = c.StorageOptions()
+		_ = c.OriginOptions()
+	})
+}
+
+// errorsOf returns the FieldErrors inside err (which may be joined).
+func errorsOf(err error) []*FieldError {
+	var out []*FieldError
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		out = append(out, fe)
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, errorsOf(e)...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Validate checks every field and returns all problems at once, joined,
+// sorted by line. Each is a [*FieldError] naming the field path and, when
+// the file set it, the line.
+func (c *Config) Validate() error {
+	var errs []*FieldError
+	add := func(e *FieldError) {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	add(c.checkName())
+	if c.Role != RoleEdge && c.Role != RoleShield {
+		add(c.fieldErr("role", "must be edge or shield, got %q", c.Role))
+	}
+	add(c.checkAddr("listen", c.Listen, false))
+	add(c.checkAddr("admin", c.Admin, true))
+	if c.Admin != "" && c.Admin == c.Listen && !strings.HasSuffix(c.Admin, ":0") { // :0 picks a free port each
+		add(c.fieldErr("admin", "must differ from listen (both are %q)", c.Admin))
+	}
+	if strings.TrimSpace(c.Data) == "" {
+		add(c.fieldErr("data", "required: the directory that holds the disk cache"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(c.fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	errs = append(errs, c.checkServer()...)
+	errs = append(errs, c.checkUpstream()...)
+	errs = append(errs, c.checkCache()...)
+	return joinSorted(errs)
+}
+
+func (c *Config) checkName() *FieldError {
+	if c.Name == "" {
+		return nil
+	}
+	// RFC 9211 §2 and RFC 9110 §7.6.3: the cache name is a token in
+	// Cache-Status and a pseudonym in Via.
+	for i := 0; i < len(c.Name); i++ {
+		if !isTchar(c.Name[i]) {
+			return c.fieldErr("name", "must be an HTTP token (letters, digits, -._~ and similar; no spaces), got %q", c.Name)
+		}
+	}
+	return nil
+}
+
+func (c *Config) checkAddr(path, addr string, optional bool) *FieldError {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return c.fieldErr(path, "required: an address like 127.0.0.1:8080 or :8080")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return c.fieldErr(path, "invalid address %q: want host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return c.fieldErr(path, "invalid port in %q", addr)
+	}
+	return nil
+}
+
+func (c *Config) checkServer() []*FieldError {
+	s := c.Server
+	var errs []*FieldError
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{
+		{"server.read_header_timeout", s.ReadHeaderTimeout},
+		{"server.idle_timeout", s.IdleTimeout},
+		{"server.shutdown_timeout", s.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
+		}
+	}
+	if s.MaxHeaderBytes < 1<<10 || s.MaxHeaderBytes > 16<<20 {
+		errs = append(errs, c.fieldErr("server.max_header_bytes", "must be between 1KiB and 16MiB, got %s", s.MaxHeaderBytes))
+	}
+	return errs
+}
+
+func (c *Config) checkUpstream() []*FieldError {
+	u := c.Upstream
+	var errs []*FieldError
+	if u.Origin == "" && len(u.Shields) == 0 {
+		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields is set"))
+	}
+	if u.Origin != "" {
+		if err := checkURL(u.Origin); err != nil {
+			errs = append(errs, c.fieldErr("upstream.origin", "%v", err))
+		}
+	}
+	seen := make(map[string]bool)
+	for i, s := range u.Shields {
+		path := fmt.Sprintf("upstream.shields[%d]", i)
+		if err := checkURL(s); err != nil {
+			errs = append(errs, c.fieldErr(path, "%v", err))
+		} else if seen[s] {
+			errs = append(errs, c.fieldErr(path, "repeated shield %q", s))
+		}
+		seen[s] = true
+	}
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{
+		{"upstream.connect_timeout", u.ConnectTimeout},
+		{"upstream.header_timeout", u.HeaderTimeout},
+		{"upstream.body_timeout", u.BodyTimeout},
+		{"upstream.fetch_timeout", u.FetchTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
+		}
+	}
+	if u.MaxIdlePerHost <= 0 {
+		errs = append(errs, c.fieldErr("upstream.max_idle_per_host", "must be positive, got %d", u.MaxIdlePerHost))
+	}
+	return errs
+}
+
+// checkURL accepts an absolute http or https URL with a host and no query.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("invalid URL %q", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("invalid URL %q: scheme must be http or https", raw)
+	case u.Host == "":
+		return fmt.Errorf("invalid URL %q: no host", raw)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("invalid URL %q: no query, fragment or user info allowed", raw)
+	}
+	return nil
+}
+
+func (c *Config) checkCache() []*FieldError {
+	k := c.Cache
+	var errs []*FieldError
+	if k.Disk <= 0 {
+		errs = append(errs, c.fieldErr("cache.disk", "must be positive, got %s", k.Disk))
+	}
+	if k.MaxObject <= 0 {
+		errs = append(errs, c.fieldErr("cache.max_object", "must be positive, got %s", k.MaxObject))
+	} else if k.Disk > 0 && k.MaxObject > k.Disk {
+		errs = append(errs, c.fieldErr("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject))
+	}
+	if k.WriteQueue <= 0 {
+		errs = append(errs, c.fieldErr("cache.write_queue", "must be positive, got %d", k.WriteQueue))
+	}
+	// RFC 9111 §4.2.2: a heuristic lifetime is a fraction of the time since
+	// Last-Modified; 10% is typical, more than all of it is never sensible.
+	if !(k.HeuristicFraction > 0 && k.HeuristicFraction <= 1) {
+		errs = append(errs, c.fieldErr("cache.heuristic_fraction", "must be above 0 and at most 1, got %v", k.HeuristicFraction))
+	}
+	if k.HeuristicMax <= 0 {
+		errs = append(errs, c.fieldErr("cache.heuristic_max", "must be positive, got %s", k.HeuristicMax))
+	}
+	return errs
+}
+
+func joinSorted(fes []*FieldError) error {
+	sort.SliceStable(fes, func(i, j int) bool { return fes[i].Line < fes[j].Line })
+	errs := make([]error, len(fes))
+	for i, e := range fes {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// isTchar reports whether b may appear in a token (RFC 9110 §5.6.2).
+func isTchar(b byte) bool {
+	switch {
+	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+}

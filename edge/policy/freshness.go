@@ -1,0 +1,274 @@
+package policy
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	defaultHeuristicFraction = 0.1
+	defaultHeuristicMax      = 24 * time.Hour
+)
+
+// maxDuration bounds every duration computed here, so that sums of saturated
+// values (2^31 s each, RFC 9111 §1.2.2) cannot overflow time.Duration.
+const maxDuration = time.Duration(1 << 62)
+
+func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
+
+// Lifetime returns the freshness lifetime of r for a shared cache (RFC 9111
+// §4.2.1): s-maxage, else max-age, else Expires minus Date, else (only for
+// heuristically cacheable statuses or public, and only without explicit
+// freshness) a heuristic (§4.2.2): a fraction of Date minus Last-Modified,
+// capped at HeuristicMax. An invalid or conflicting value yields 0 (stale).
+// A valid targeted field replaces Cache-Control and Expires (RFC 9213 §2.1).
+func Lifetime(r Response, opt Options) (d time.Duration, heuristic bool) {
+	e := responseDirectives(r.Header)
+	return lifetime(r, &e, opt)
+}
+
+func lifetime(r Response, e *effective, opt Options) (time.Duration, bool) {
+	switch {
+	case e.sMaxAge != unset: // RFC 9111 §5.2.2.10: shared caches prefer s-maxage
+		return deltaLifetime(e.sMaxAge), false
+	case e.maxAge != unset: // RFC 9111 §5.2.2.1
+		return deltaLifetime(e.maxAge), false
+	}
+	if !e.targeted() {
+		if lines := r.Header["Expires"]; len(lines) > 0 {
+			return expiresLifetime(r, lines), false // RFC 9111 §5.3
+		}
+	}
+	if !heuristicStatus(r.Status) && !e.has(fPublic) { // RFC 9111 §4.2.2, RFC 9110 §15.1
+		return 0, false
+	}
+	lm, ok := parseDate(r.Header, "Last-Modified")
+	if !ok {
+		return 0, false
+	}
+	date := dateValue(r)
+	if !date.After(lm) {
+		return 0, false
+	}
+	frac, limit := opt.HeuristicFraction, opt.HeuristicMax
+	if frac <= 0 {
+		frac = defaultHeuristicFraction
+	}
+	if limit <= 0 {
+		limit = defaultHeuristicMax
+	}
+	h := time.Duration(float64(date.Sub(lm)) * frac)
+	if h > limit || h < 0 {
+		h = limit
+	}
+	return h, true
+}
+
+// deltaLifetime turns a parsed delta-seconds into a lifetime; an invalid
+// value (bad syntax, conflicting duplicates) means stale (RFC 9111 §4.2.1).
+func deltaLifetime(n int64) time.Duration {
+	if n < 0 {
+		return 0
+	}
+	return secs(n)
+}
+
+// expiresLifetime is Expires minus Date (RFC 9111 §4.2.1). An invalid Expires,
+// or several that disagree, means already expired (§5.3, §4.2.1).
+func expiresLifetime(r Response, lines []string) time.Duration {
+	for _, l := range lines[1:] {
+		if l != lines[0] {
+			return 0
+		}
+	}
+	exp, err := http.ParseTime(strings.TrimSpace(lines[0]))
+	if err != nil {
+		return 0
+	}
+	d := exp.Sub(dateValue(r))
+	if d < 0 {
+		return 0
+	}
+	return min(d, maxDuration)
+}
+
+// dateValue is the response's Date, or the time it was received when Date
+// is absent or invalid (RFC 9110 §6.6.1: a recipient with no Date uses the
+// receipt time).
+func dateValue(r Response) time.Time {
+	if t, ok := parseDate(r.Header, "Date"); ok {
+		return t
+	}
+	return r.ResponseTime
+}
+
+func parseDate(h http.Header, key string) (time.Time, bool) {
+	v := h[key]
+	if len(v) == 0 {
+		return time.Time{}, false
+	}
+	t, err := http.ParseTime(strings.TrimSpace(v[0]))
+	return t, err == nil
+}
+
+// Age returns the current age of r at now, as RFC 9111 §4.2.3 computes it:
+//
+//	apparent_age = max(0, response_time - date_value)
+//	response_delay = response_time - request_time
+//	corrected_age_value = age_value + response_delay
+//	corrected_initial_age = max(apparent_age, corrected_age_value)
+//	resident_time = now - response_time
+//	current_age = corrected_initial_age + resident_time
+//
+// An invalid or negative Age field is ignored (§5.1); a huge one saturates
+// at 2^31 seconds (§1.2.2). Missing times count as zero durations.
+func Age(r Response, now time.Time) time.Duration {
+	ageValue := secs(max(ageHeader(r.Header), 0))
+	var apparent, delay, resident time.Duration
+	if date, ok := parseDate(r.Header, "Date"); ok && !r.ResponseTime.IsZero() {
+		apparent = max(0, sub(r.ResponseTime, date))
+	}
+	if !r.RequestTime.IsZero() && !r.ResponseTime.IsZero() {
+		delay = max(0, sub(r.ResponseTime, r.RequestTime))
+	}
+	if !r.ResponseTime.IsZero() {
+		resident = max(0, sub(now, r.ResponseTime))
+	}
+	initial := max(apparent, satAdd(ageValue, delay))
+	return satAdd(initial, resident)
+}
+
+// ageHeader parses Age = delta-seconds (RFC 9111 §5.1). Only the first line
+// and its first list element count; anything else is invalid (-1).
+func ageHeader(h http.Header) int64 {
+	v := h["Age"]
+	if len(v) == 0 {
+		return -1
+	}
+	s := v[0]
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		s = s[:i]
+	}
+	n := parseDelta(strings.Trim(s, " \t"))
+	if n < 0 {
+		return -1
+	}
+	return n
+}
+
+// sub is a.Sub(b) bounded by ±maxDuration.
+func sub(a, b time.Time) time.Duration {
+	return min(max(a.Sub(b), -maxDuration), maxDuration)
+}
+
+func satAdd(a, b time.Duration) time.Duration {
+	if a > maxDuration-b {
+		return maxDuration
+	}
+	return a + b
+}
+
+// Decide says what to do with stored response r for a request with header
+// req at now (RFC 9111 §4, §4.2.4, §5.2.1, §5.4; RFC 5861 §3).
+func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
+	e := responseDirectives(r.Header)
+	rd := requestDirectives(req)
+	life, _ := lifetime(r, &e, opt)
+	age := Age(r, now)
+	d := Decision{Action: Revalidate, Age: age, TTL: life - age}
+
+	switch {
+	case e.has(fNoCache): // RFC 9111 §5.2.2.4: never reuse without validation
+		d.Detail = "no-cache"
+		return d
+	case rd.has(fNoCache): // RFC 9111 §5.2.1.4
+		d.Detail = "request no-cache"
+		return d
+	case len(req["Cache-Control"]) == 0 && pragmaNoCache(req): // RFC 9111 §5.4: Pragma only counts without Cache-Control
+		d.Detail = "pragma no-cache"
+		return d
+	case rd.maxAge != unset && (rd.maxAge < 0 || age > secs(rd.maxAge)): // RFC 9111 §5.2.1.1
+		d.Detail = "request max-age"
+		return d
+	}
+	if d.TTL > 0 { // fresh: RFC 9111 §4.2
+		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
+			d.Detail = "min-fresh"
+			return d
+		}
+		d.Action, d.Detail = Serve, ""
+		return d
+	}
+	staleness := -d.TTL
+	// RFC 9111 §4.2.4: must-revalidate (§5.2.2.2), proxy-revalidate
+	// (§5.2.2.8) and s-maxage (§5.2.2.10, which implies proxy-revalidate)
+	// forbid serving stale, even when the client allows it.
+	noStale := e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.sMaxAge != unset
+	if !noStale && (rd.has(fMaxStaleAny) || (rd.maxStale >= 0 && staleness <= secs(rd.maxStale))) {
+		d.Action, d.Detail = ServeStale, "max-stale" // RFC 9111 §5.2.1.2
+		return d
+	}
+	// RFC 5861 §3: stale-while-revalidate is the origin's explicit consent to
+	// serve stale while revalidating, so s-maxage's implied proxy-revalidate
+	// (a default for shared caches) yields to it; an explicit
+	// must-revalidate or proxy-revalidate still wins (RFC 9111 §4.2.4). A
+	// client that asked for freshness (min-fresh) does not get stale.
+	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
+		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
+		d.Action, d.Background, d.Detail = ServeStale, true, "stale-while-revalidate"
+		return d
+	}
+	d.Detail = "stale"
+	return d
+}
+
+// pragmaNoCache reports "Pragma: no-cache" (RFC 9111 §5.4).
+func pragmaNoCache(h http.Header) bool {
+	for _, line := range h["Pragma"] {
+		found := false
+		scanList(line, func(name, _ string, _ bool) {
+			if name == "no-cache" {
+				found = true
+			}
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// StaleIfErrorStatus reports the upstream statuses that count as errors for
+// stale-if-error (RFC 5861 §4).
+func StaleIfErrorStatus(status int) bool {
+	switch status {
+	case 500, 502, 503, 504:
+		return true
+	}
+	return false
+}
+
+// StaleIfError reports whether r may be served stale because the upstream
+// failed or answered 500, 502, 503 or 504 (RFC 5861 §4): stale-if-error=N in
+// the response or in the request allows it while the staleness is at most N.
+// must-revalidate, proxy-revalidate and no-cache forbid it (RFC 9111 §4.2.4);
+// s-maxage alone does not, for the reason given in Decide.
+func StaleIfError(req http.Header, r Response, now time.Time, opt Options) bool {
+	e := responseDirectives(r.Header)
+	if e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.has(fNoCache) {
+		return false
+	}
+	life, _ := lifetime(r, &e, opt)
+	staleness := max(0, Age(r, now)-life)
+	rd := requestDirectives(req)
+	return (e.sie >= 0 && staleness <= secs(e.sie)) || (rd.sie >= 0 && staleness <= secs(rd.sie))
+}
+
+// OnlyIfCached reports the only-if-cached request directive (RFC 9111
+// §5.2.1.7): the cache answers from storage or with 504.
+func OnlyIfCached(req http.Header) bool {
+	rd := requestDirectives(req)
+	return rd.has(fOnlyIfCached)
+}

@@ -1,0 +1,186 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLifetime(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		h         []string
+		want      time.Duration
+		heuristic bool
+	}{
+		{"§4.2.1 max-age", 200, []string{"Cache-Control: max-age=60"}, 60 * time.Second, false},
+		{"§4.2.1 s-maxage overrides max-age", 200, []string{"Cache-Control: max-age=3600, s-maxage=1"}, time.Second, false},
+		{"§4.2.1 s-maxage overrides shorter max-age", 200, []string{"Cache-Control: max-age=1", "Cache-Control: s-maxage=3600"}, time.Hour, false},
+		{"§4.2.1 max-age overrides Expires", 200, []string{"Cache-Control: max-age=0", "Expires: " + date(time.Hour), "Date: " + date(0)}, 0, false},
+		{"§4.2.1 Expires minus Date", 200, []string{"Expires: " + date(time.Hour), "Date: " + date(0)}, time.Hour, false},
+		{"§5.3 Expires in the past", 200, []string{"Expires: " + date(-time.Hour), "Date: " + date(0)}, 0, false},
+		{"§5.3 invalid Expires is expired", 200, []string{"Expires: 0", "Date: " + date(0)}, 0, false},
+		{"§4.2.1 conflicting Expires lines", 200, []string{"Expires: " + date(time.Hour), "Expires: " + date(2*time.Hour)}, 0, false},
+		{"§4.2.1 Date missing: response time", 200, []string{"Expires: " + date(time.Minute)}, time.Minute, false},
+		{"§4.2.1 invalid max-age is stale", 200, []string{"Cache-Control: max-age=abc", "Expires: " + date(time.Hour)}, 0, false},
+		{"§4.2.1 negative max-age is stale", 200, []string{"Cache-Control: max-age=-100"}, 0, false},
+		{"§1.2.2 huge max-age saturates", 200, []string{"Cache-Control: max-age=99999999999"}, (1 << 31) * time.Second, false},
+		{"§4.2.2 heuristic 10%", 200, []string{"Last-Modified: " + date(-10*time.Hour), "Date: " + date(0)}, time.Hour, true},
+		{"§4.2.2 heuristic capped", 200, []string{"Last-Modified: " + date(-1000*time.Hour), "Date: " + date(0)}, 24 * time.Hour, true},
+		{"§4.2.2 no heuristic for 302", 302, []string{"Last-Modified: " + date(-10*time.Hour), "Date: " + date(0)}, 0, false},
+		{"§4.2.2 no heuristic for 503", 503, []string{"Last-Modified: " + date(-10*time.Hour), "Date: " + date(0)}, 0, false},
+		{"§4.2.2 heuristic with public", 599, []string{"Cache-Control: public", "Last-Modified: " + date(-10*time.Hour), "Date: " + date(0)}, time.Hour, true},
+		{"§4.2.2 no heuristic with explicit Expires", 200, []string{"Expires: 0", "Last-Modified: " + date(-10*time.Hour)}, 0, false},
+		{"§4.2.2 no heuristic without Last-Modified", 200, nil, 0, false},
+		{"RFC 9213 §2.1 CDN-Cache-Control beats Cache-Control", 200, []string{"Cache-Control: max-age=3600", "CDN-Cache-Control: max-age=1"}, time.Second, false},
+		{"RFC 9213 §2.1 targeted field ignores Expires", 200, []string{"CDN-Cache-Control: public", "Expires: " + date(time.Hour)}, 0, false},
+		{"RFC 9213 §2.1 CDN max-age=0 with future Expires", 200, []string{"CDN-Cache-Control: max-age=0", "Expires: " + date(time.Hour), "Date: " + date(0)}, 0, false},
+		{"Surrogate-Control beats Cache-Control", 200, []string{"Cache-Control: max-age=1", "Surrogate-Control: max-age=3600"}, time.Hour, false},
+		{"Surrogate-Control max-age =100 is invalid", 200, []string{"Cache-Control: max-age=3600", "Surrogate-Control: max-age =100"}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := resp(t, tt.h...)
+			r.Status = tt.status
+			got, heur := Lifetime(r, Options{})
+			if got != tt.want || heur != tt.heuristic {
+				t.Errorf("got %v %v, want %v %v", got, heur, tt.want, tt.heuristic)
+			}
+		})
+	}
+}
+
+func TestAge(t *testing.T) {
+	tests := []struct {
+		name        string
+		h           []string
+		reqT, respT time.Time
+		now         time.Time
+		want        time.Duration
+	}{
+		{"§4.2.3 resident time", nil, t0, t0, t0.Add(10 * time.Second), 10 * time.Second},
+		{"§4.2.3 Age header", []string{"Age: 100"}, t0, t0, t0, 100 * time.Second},
+		{"§4.2.3 response_delay added to age_value", []string{"Age: 100"}, t0.Add(-5 * time.Second), t0, t0, 105 * time.Second},
+		{"§4.2.3 apparent age from Date", []string{"Date: " + date(-30*time.Second)}, t0, t0, t0, 30 * time.Second},
+		{"§4.2.3 max of apparent and corrected", []string{"Date: " + date(-30*time.Second), "Age: 10"}, t0, t0, t0, 30 * time.Second},
+		{"§4.2.3 Date in the future: apparent 0", []string{"Date: " + date(time.Hour)}, t0, t0, t0, 0},
+		{"§5.1 negative Age ignored", []string{"Age: -7200"}, t0, t0, t0, 0},
+		{"§5.1 non-numeric Age ignored", []string{"Age: abc"}, t0, t0, t0, 0},
+		{"§5.1 float Age ignored", []string{"Age: 7200.0"}, t0, t0, t0, 0},
+		{"§5.1 first list element", []string{"Age: 7200, 0"}, t0, t0, t0, 7200 * time.Second},
+		{"§1.2.2 huge Age saturates", []string{"Age: 999999999999999999999"}, t0, t0, t0, (1 << 31) * time.Second},
+		{"§4.2.3 missing times", []string{"Age: 5"}, time.Time{}, time.Time{}, t0, 5 * time.Second},
+		{"§4.2.3 clock before response: no negative resident", nil, t0, t0, t0.Add(-time.Hour), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Response{Status: 200, Header: hdr(t, tt.h...), RequestTime: tt.reqT, ResponseTime: tt.respT}
+			if got := Age(r, tt.now); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name       string
+		req        []string
+		h          []string
+		after      time.Duration
+		action     Action
+		background bool
+		detail     string
+	}{
+		{"§4.2 fresh", nil, []string{"Cache-Control: max-age=60"}, 10 * time.Second, Serve, false, ""},
+		{"§4.2 stale", nil, []string{"Cache-Control: max-age=60"}, 61 * time.Second, Revalidate, false, "stale"},
+		{"§4.2 exactly at lifetime is stale", nil, []string{"Cache-Control: max-age=60"}, 60 * time.Second, Revalidate, false, "stale"},
+		{"§4.2 max-age=0 is stale at once", nil, []string{"Cache-Control: max-age=0", `ETag: "a"`}, 0, Revalidate, false, "stale"},
+		{"§4.2 Age header beyond max-age", nil, []string{"Cache-Control: max-age=10", "Age: 15"}, 0, Revalidate, false, "stale"},
+		{"§5.2.2.4 no-cache even when fresh", nil, []string{"Cache-Control: max-age=10000, No-Cache"}, 0, Revalidate, false, "no-cache"},
+		{"§5.2.2.4 qualified no-cache does not force", nil, []string{`Cache-Control: max-age=100, no-cache="X-A"`}, 0, Serve, false, ""},
+		{"§5.2.1.4 request no-cache", []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, false, "request no-cache"},
+		{"§5.4 Pragma without Cache-Control", []string{"Pragma: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, false, "pragma no-cache"},
+		{"§5.4 Pragma ignored with Cache-Control", []string{"Pragma: no-cache", "Cache-Control: max-stale"}, []string{"Cache-Control: max-age=100"}, 0, Serve, false, ""},
+		{"§5.2.1.1 request max-age", []string{"Cache-Control: max-age=5"}, []string{"Cache-Control: max-age=100"}, 10 * time.Second, Revalidate, false, "request max-age"},
+		{"§5.2.1.1 request max-age satisfied", []string{"Cache-Control: max-age=50"}, []string{"Cache-Control: max-age=100"}, 10 * time.Second, Serve, false, ""},
+		{"§5.2.1.1 request max-age=0", []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Revalidate, false, "request max-age"},
+		{"§5.2.1.3 min-fresh not met", []string{"Cache-Control: min-fresh=60"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Revalidate, false, "min-fresh"},
+		{"§5.2.1.3 min-fresh met", []string{"Cache-Control: min-fresh=50"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Serve, false, ""},
+		{"§5.2.1.2 max-stale unbounded", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1"}, time.Hour, ServeStale, false, "max-stale"},
+		{"§5.2.1.2 max-stale within bound", []string{"Cache-Control: max-stale=100"}, []string{"Cache-Control: max-age=10"}, 60 * time.Second, ServeStale, false, "max-stale"},
+		{"§5.2.1.2 max-stale exceeded", []string{"Cache-Control: max-stale=10"}, []string{"Cache-Control: max-age=10"}, 60 * time.Second, Revalidate, false, "stale"},
+		{"§5.2.2.2 must-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, must-revalidate"}, time.Hour, Revalidate, false, "stale"},
+		{"§5.2.2.8 proxy-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, proxy-revalidate"}, time.Hour, Revalidate, false, "stale"},
+		{"§5.2.2.10 s-maxage forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: s-maxage=1"}, time.Hour, Revalidate, false, "stale"},
+		{"RFC 5861 §3 stale-while-revalidate", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60"}, 30 * time.Second, ServeStale, true, "stale-while-revalidate"},
+		{"RFC 5861 §3 beyond the window", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60"}, 71 * time.Second, Revalidate, false, "stale"},
+		{"RFC 5861 §3 must-revalidate forbids SWR", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60, must-revalidate"}, 30 * time.Second, Revalidate, false, "stale"},
+		{"RFC 5861 §3 no-cache forbids SWR", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60, no-cache"}, 30 * time.Second, Revalidate, false, "no-cache"},
+		{"RFC 5861 §3 s-maxage allows explicit SWR", nil, []string{"Cache-Control: s-maxage=10, stale-while-revalidate=60"}, 30 * time.Second, ServeStale, true, "stale-while-revalidate"},
+		{"RFC 9213 CDN-Cache-Control no-cache", nil, []string{"CDN-Cache-Control: no-cache", "Cache-Control: max-age=10000"}, 0, Revalidate, false, "no-cache"},
+		{"RFC 9213 long CDN max-age over short CC", nil, []string{"CDN-Cache-Control: max-age=3600", "Cache-Control: max-age=1"}, 10 * time.Second, Serve, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(hdr(t, tt.req...), resp(t, tt.h...), t0.Add(tt.after), Options{})
+			if d.Action != tt.action || d.Background != tt.background || d.Detail != tt.detail {
+				t.Errorf("got %+v, want action %v background %v detail %q", d, tt.action, tt.background, tt.detail)
+			}
+		})
+	}
+}
+
+func TestDecideAgeTTL(t *testing.T) {
+	d := Decide(hdr(t), resp(t, "Cache-Control: max-age=60", "Age: 10"), t0.Add(5*time.Second), Options{})
+	if d.Age != 15*time.Second || d.TTL != 45*time.Second {
+		t.Errorf("§4.2.3 got age %v ttl %v, want 15s 45s", d.Age, d.TTL)
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	tests := []struct {
+		name  string
+		req   []string
+		h     []string
+		after time.Duration
+		want  bool
+	}{
+		{"RFC 5861 §4 response stale-if-error", nil, []string{"Cache-Control: max-age=10, stale-if-error=60"}, 30 * time.Second, true},
+		{"RFC 5861 §4 beyond the window", nil, []string{"Cache-Control: max-age=10, stale-if-error=60"}, 80 * time.Second, false},
+		{"RFC 5861 §4 request stale-if-error", []string{"Cache-Control: stale-if-error=60"}, []string{"Cache-Control: max-age=10"}, 30 * time.Second, true},
+		{"RFC 5861 §4 none", nil, []string{"Cache-Control: max-age=10"}, 30 * time.Second, false},
+		{"RFC 9111 §4.2.4 must-revalidate forbids", nil, []string{"Cache-Control: max-age=10, stale-if-error=60, must-revalidate"}, 30 * time.Second, false},
+		{"RFC 9111 §4.2.4 proxy-revalidate forbids", nil, []string{"Cache-Control: max-age=10, stale-if-error=60, proxy-revalidate"}, 30 * time.Second, false},
+		{"RFC 9111 §5.2.2.4 no-cache forbids", nil, []string{"Cache-Control: max-age=10, stale-if-error=60, no-cache"}, 30 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StaleIfError(hdr(t, tt.req...), resp(t, tt.h...), t0.Add(tt.after), Options{}); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	for s, want := range map[int]bool{500: true, 502: true, 503: true, 504: true, 501: false, 404: false} {
+		if StaleIfErrorStatus(s) != want {
+			t.Errorf("RFC 5861 §4 StaleIfErrorStatus(%d) != %v", s, want)
+		}
+	}
+}
+
+func TestOnlyIfCached(t *testing.T) {
+	tests := []struct {
+		name string
+		req  []string
+		want bool
+	}{
+		{"§5.2.1.7 present", []string{"Cache-Control: only-if-cached"}, true},
+		{"§5.2.1.7 case-insensitive among others", []string{"Cache-Control: max-age=0, Only-If-Cached"}, true},
+		{"§5.2.1.7 absent", []string{"Cache-Control: no-cache"}, false},
+	}
+	for _, tt := range tests {
+		if got := OnlyIfCached(hdr(t, tt.req...)); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// FuzzParseTarget: no panic; a parsed target reparses to the same key
+// (normalization is idempotent); no control characters in the output.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range [][2]string{
+		{"example.com", "/a/./b/../c?x=%2f"}, {"EXAMPLE.com:80", "/%7e%41%2F"}, {"[::1]:443", "/"},
+		{"h.", "/a/%2e%2E/b"}, {"h:65536", "/"}, {"h", "*"}, {"h", "http://x/y?"}, {"h", "/\x00"},
+	} {
+		f.Add("http", s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, scheme, host, uri string) {
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			return
+		}
+		tg, err := ParseTarget(scheme, host, u)
+		if err != nil {
+			return
+		}
+		key := tg.Key()
+		for i := 0; i < len(key); i++ {
+			if key[i] < 0x20 || key[i] == 0x7f {
+				t.Fatalf("control char in key %q", key)
+			}
+		}
+		u2, err := url.ParseRequestURI(tg.RequestURI())
+		if err != nil {
+			t.Fatalf("RequestURI %q does not parse: %v", tg.RequestURI(), err)
+		}
+		tg2, err := ParseTarget(tg.Scheme, tg.Host, u2)
+		if err != nil {
+			t.Fatalf("reparse of %q: %v", key, err)
+		}
+		if tg2.Key() != key {
+			t.Fatalf("not idempotent: %q -> %q", key, tg2.Key())
+		}
+	})
+}
+
+// FuzzCacheControl: Storable, Lifetime and Decide on arbitrary field values
+// never panic and never give a negative lifetime.
+func FuzzCacheControl(f *testing.F) {
+	for _, s := range []string{
+		"max-age=60", `max-age="60", s-maxage=1`, "max-age=99999999999999999999", "max-age=-1, no-store",
+		`no-cache="a, b", private`, `foo="bar`, "stale-while-revalidate=10, max-age=0",
+	} {
+		f.Add(s, "max-age=1, &&", "0", "max-stale", "Thu, 01 Jan 1970 00:00:00 GMT")
+	}
+	f.Fuzz(func(t *testing.T, cc, cdn, age, reqCC, expires string) {
+		h := http.Header{"Cache-Control": {cc}, "Cdn-Cache-Control": {cdn}, "Age": {age}, "Expires": {expires},
+			"Surrogate-Control": {cc}, "Last-Modified": {expires}}
+		req := &http.Request{Method: http.MethodGet, Header: http.Header{"Cache-Control": {reqCC}}}
+		Storable(req, 200, h, Options{})
+		r := Response{Status: 200, Header: h, RequestTime: t0, ResponseTime: t0}
+		if d, _ := Lifetime(r, Options{}); d < 0 {
+			t.Fatalf("negative lifetime %v", d)
+		}
+		if a := Age(r, t0.Add(time.Hour)); a < 0 {
+			t.Fatalf("negative age %v", a)
+		}
+		Decide(req.Header, r, t0.Add(time.Minute), Options{})
+		StaleIfError(req.Header, r, t0.Add(time.Minute), Options{})
+		StoredHeader(h)
+	})
+}
+
+// FuzzPrecondition: no panic, and only 0, 304 or 412.
+func FuzzPrecondition(f *testing.F) {
+	f.Add(`"v1"`, `W/"v1", "x"`, "", "", date(0), "GET")
+	f.Add(`W/"a`, "*", `"a"`, date(0), "junk", "PUT")
+	f.Fuzz(func(t *testing.T, etag, inm, im, ius, ims, method string) {
+		req := &http.Request{Method: method, Header: http.Header{
+			"If-None-Match": {inm}, "If-Match": {im}, "If-Unmodified-Since": {ius}, "If-Modified-Since": {ims}}}
+		r := Response{Status: 200, Header: http.Header{"Etag": {etag}, "Last-Modified": {ims}}, ResponseTime: t0}
+		switch got := Precondition(req, r); got {
+		case 0, 304, 412:
+		default:
+			t.Fatalf("status %d", got)
+		}
+		Freshen(r.Header, http.Header{"Etag": {inm}, "Last-Modified": {ius}})
+	})
+}

@@ -1,0 +1,167 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func codecCases() []struct {
+	name string
+	e    *Entry
+} {
+	return []struct {
+		name string
+		e    *Entry
+	}{
+		{"minimal", &Entry{Key: "k"}},
+		{"empty key", &Entry{}},
+		{"nil header and body", &Entry{Key: "http://h/", Status: 204}},
+		{"empty header and body", &Entry{Key: "http://h/", Status: 200, Header: http.Header{}, Body: []byte{}}},
+		{"full", newEntry("http://example.com/a?b=c", 1000)},
+		{"vary stub", &Entry{Key: "http://h/v", Status: 200, Header: http.Header{"Vary": {"Accept-Encoding"}},
+			Vary: []string{"Accept-Encoding", "Accept-Language"}}},
+		{"empty vary stub", &Entry{Key: "http://h/v", Vary: []string{}}},
+		{"tags only", &Entry{Key: "t", Tags: []string{"a", "", "b"}}},
+		{"empty tags", &Entry{Key: "t", Tags: []string{}}},
+		{"stale", &Entry{Key: "s", Status: 200, Stale: true, Body: []byte("old")}},
+		{"negative status", &Entry{Key: "n", Status: -1}},
+		{"times before 1970", &Entry{Key: "t", RequestTime: time.Unix(-5, 1), ResponseTime: time.Unix(0, 1)}},
+		{"binary key and body", &Entry{Key: "\x00\xff\n", Body: []byte{0, 1, 2, 255}}},
+		{"empty header values", &Entry{Key: "h", Header: http.Header{"A": {""}, "B": {"", "x"}}}},
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	for _, tc := range codecCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(Encode(tc.e))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			assertSameEntry(t, got, tc.e)
+		})
+	}
+}
+
+func TestEncodeIsDeterministic(t *testing.T) {
+	e := newEntry("http://h/d", 10)
+	for i := range 20 { // many header names: map order varies between runs
+		e.Header.Set("X-H-"+string(rune('a'+i)), "v")
+	}
+	want := Encode(e)
+	for range 20 {
+		if got := Encode(e); !bytes.Equal(got, want) {
+			t.Fatal("Encode of one entry differs between calls")
+		}
+	}
+}
+
+func TestDecodeDetectsEveryBitFlip(t *testing.T) {
+	b := Encode(newEntry("http://h/bits", 64))
+	for i := range len(b) * 8 {
+		damaged := bytes.Clone(b)
+		damaged[i/8] ^= 1 << (i % 8)
+		if _, err := Decode(damaged); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("bit %d flipped: err = %v, want ErrCorrupt", i, err)
+		}
+	}
+}
+
+func TestDecodeDetectsEveryTruncation(t *testing.T) {
+	b := Encode(newEntry("http://h/trunc", 64))
+	for n := range len(b) {
+		if _, err := Decode(b[:n]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d of %d bytes: err = %v, want ErrCorrupt", n, len(b), err)
+		}
+	}
+	if _, err := Decode(append(bytes.Clone(b), 0)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("trailing byte: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// seal appends the checksum, so damage other than bit rot can be tested.
+func seal(payload []byte) []byte {
+	return binary.BigEndian.AppendUint32(payload, crc32.Checksum(payload, castagnoli))
+}
+
+func TestDecodeRejectsMalformed(t *testing.T) {
+	huge := binary.AppendUvarint(nil, 1<<62)
+	tests := []struct {
+		name    string
+		payload []byte
+	}{
+		{"unknown version", []byte{2, 0, 0, 0, 0}},
+		{"version zero", []byte{0, 0, 0, 0, 0}},
+		{"unknown flag", []byte{1, 0x80, 0, 0, 0}},
+		{"absurd body length", append([]byte{1, flagBody, 0}, huge...)},
+		{"absurd key length", append([]byte{1, 0, 0, 0}, huge...)},
+		{"absurd header count", append([]byte{1, flagHeader, 0, 0, 0}, huge...)},
+		{"absurd value count", append([]byte{1, flagHeader, 0, 0, 0, 1, 1, 'A'}, huge...)},
+		{"absurd vary count", append([]byte{1, flagVary, 0, 0, 0}, huge...)},
+		{"header names out of order", []byte{1, flagHeader, 0, 0, 0, 2, 1, 'B', 0, 1, 'A', 0}},
+		{"duplicate header names", []byte{1, flagHeader, 0, 0, 0, 2, 1, 'A', 0, 1, 'A', 0}},
+		{"stray bytes before body", []byte{1, 0, 0, 0, 0, 'x'}},
+		{"nil body with a length", []byte{1, 0, 0, 1, 0, 'x'}},
+		{"bad varint", []byte{1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}},
+		{"empty", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if e, err := Decode(seal(tc.payload)); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode = %v, %v; want ErrCorrupt", e, err)
+			}
+		})
+	}
+}
+
+// The decoded entry must not alias its input: bbolt values live in an mmap
+// that is only valid during the transaction.
+func TestDecodeCopiesInput(t *testing.T) {
+	want := newEntry("http://h/alias", 100)
+	b := Encode(want)
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 0xAA
+	}
+	assertSameEntry(t, got, want)
+}
+
+func TestDecodeAllocationsAreBounded(t *testing.T) {
+	// A valid checksum over a tiny input claiming a huge count must fail
+	// without allocating for the count.
+	b := seal(append([]byte{1, flagTags, 0, 0, 0}, binary.AppendUvarint(nil, 1<<40)...))
+	allocs := testing.AllocsPerRun(10, func() { _, _ = Decode(b) })
+	if allocs > 10 {
+		t.Fatalf("Decode of a damaged count made %v allocations", allocs)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, tc := range codecCases() {
+		f.Add(Encode(tc.e))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		again, err := Decode(Encode(e))
+		if err != nil {
+			t.Fatalf("Decode(Encode(Decode(b))): %v", err)
+		}
+		assertSameEntry(t, again, e)
+	})
+}

@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Entry is one stored response.
+//
+// Entries passed to Set and returned by Get are shared between goroutines:
+// once handed to the Store an Entry and everything it points to (Header,
+// Body, Vary, Tags) MUST be treated as immutable. To change a stored
+// response, build a new Entry (copying what it keeps) and Set that.
+type Entry struct {
+	Key    string // the full storage key
+	Status int
+	Header http.Header
+	Body   []byte
+	// RequestTime and ResponseTime are stored as Unix nanoseconds (so
+	// instants between the years 1678 and 2262); the zero Time round-trips
+	// as the zero Time. Decoded times are in the local time zone.
+	RequestTime  time.Time
+	ResponseTime time.Time
+	// Vary, when non-nil, makes this entry a Vary index ("stub") stored under
+	// a primary key: it names the request fields that select variants stored
+	// under other keys, and Body is empty.
+	Vary  []string
+	Tags  []string // surrogate keys / cache tags
+	Stale bool     // marked stale by a soft purge
+}
+
+// entryOverhead approximates the bytes of an Entry beyond its strings and
+// body: the struct, the header map and slice headers.
+const entryOverhead = 256
+
+// Size returns the approximate bytes the entry occupies in memory: key, body,
+// header names and values, Vary and Tags strings, plus a fixed overhead. It
+// is the entry's cost in the memory tier.
+func (e *Entry) Size() int64 {
+	n := int64(entryOverhead + len(e.Key) + len(e.Body))
+	for k, vs := range e.Header {
+		n += int64(len(k)) + 16
+		for _, v := range vs {
+			n += int64(len(v)) + 16
+		}
+	}
+	for _, s := range e.Vary {
+		n += int64(len(s)) + 16
+	}
+	for _, s := range e.Tags {
+		n += int64(len(s)) + 16
+	}
+	return n
+}
+
+// Tier names where Get found an entry.
+type Tier int
+
+// Tiers, from none (a miss) to the slowest.
+const (
+	TierNone   Tier = iota // not found
+	TierMemory             // the memory tier, or a Set whose disk write is still pending
+	TierDisk               // the disk tier
+)
+
+// String returns "none", "memory" or "disk" (and "Tier(n)" for other values).
+func (t Tier) String() string {
+	switch t {
+	case TierNone:
+		return "none"
+	case TierMemory:
+		return "memory"
+	case TierDisk:
+		return "disk"
+	default:
+		return fmt.Sprintf("Tier(%d)", int(t))
+	}
+}

@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// openStore opens a Store in a fresh temporary directory (unless opts.Dir is
+// set) and closes it when the test ends.
+func openStore(t testing.TB, opts Options) *Store {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// newEntry builds a typical response entry with a body of n bytes.
+func newEntry(key string, n int) *Entry {
+	body := bytes.Repeat([]byte("x"), n)
+	return &Entry{
+		Key:    key,
+		Status: http.StatusOK,
+		Header: http.Header{
+			"Content-Type":  {"text/plain; charset=utf-8"},
+			"Cache-Control": {"public, max-age=60"},
+			"Etag":          {`"abc"`},
+			"Set-Cookie":    {"a=1", "b=2"},
+		},
+		Body:         body,
+		RequestTime:  time.Unix(1700000000, 123456789),
+		ResponseTime: time.Unix(1700000001, 987654321),
+		Tags:         []string{"site", "page-" + key},
+	}
+}
+
+// assertSameEntry fails unless got and want hold the same data (times
+// compared as instants).
+func assertSameEntry(t testing.TB, got, want *Entry) {
+	t.Helper()
+	if got == nil || want == nil {
+		if got != want {
+			t.Fatalf("entry = %v, want %v", got, want)
+		}
+		return
+	}
+	if !got.RequestTime.Equal(want.RequestTime) || !got.ResponseTime.Equal(want.ResponseTime) {
+		t.Errorf("times = %v, %v; want %v, %v", got.RequestTime, got.ResponseTime, want.RequestTime, want.ResponseTime)
+	}
+	g, w := *got, *want
+	g.RequestTime, g.ResponseTime, w.RequestTime, w.ResponseTime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("entry mismatch:\n got %s\nwant %s", describe(&g), describe(&w))
+	}
+}
+
+func describe(e *Entry) string {
+	return fmt.Sprintf("{Key:%q Status:%d Header:%#v Body(%d, nil=%v) Vary:%#v Tags:%#v Stale:%v}",
+		e.Key, e.Status, e.Header, len(e.Body), e.Body == nil, e.Vary, e.Tags, e.Stale)
+}
+
+// mustGet fails unless key is found in tier.
+func mustGet(t testing.TB, s *Store, key string, tier Tier) *Entry {
+	t.Helper()
+	e, got, err := s.Get(key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	if got != tier {
+		t.Fatalf("Get(%q) tier = %v, want %v", key, got, tier)
+	}
+	return e
+}
+
+// mustMiss fails unless key is not found.
+func mustMiss(t testing.TB, s *Store, key string) {
+	t.Helper()
+	if e, tier, err := s.Get(key); err != ErrNotFound {
+		t.Fatalf("Get(%q) = %v, %v, %v; want ErrNotFound", key, e, tier, err)
+	}
+}
+
+// gateWriter makes the writer goroutine block at the start of each batch
+// until the returned release function is called (once).
+func gateWriter(t testing.TB, s *Store) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	s.batchHook = func() { <-gate }
+	var released bool
+	release = func() {
+		if !released {
+			released = true
+			close(gate)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}

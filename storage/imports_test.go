@@ -1,0 +1,31 @@
+package storage
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// storage is a leaf package (DESIGN.md): neither it nor its tests may import
+// any other package of module edged.
+func TestImportsNothingOfOurs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-test", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if (p == "edged" || strings.HasPrefix(p, "edged/")) && !isSelf(p) {
+			t.Errorf("storage depends on %s; leaf packages import nothing of ours", p)
+		}
+	}
+}
+
+// isSelf reports whether go list named this package or its test variants
+// ("edged/storage", "edged/storage.test", "edged/storage [edged/storage.test]").
+func isSelf(p string) bool {
+	p, _, _ = strings.Cut(p, " ")
+	return p == "edged/storage" || p == "edged/storage.test"
+}

@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// memory is the ristretto tier. ristretto applies Sets asynchronously and
+// may drop or reject them; the Store's pending map covers that gap.
+type memory struct {
+	cache     *ristretto.Cache[string, *Entry]
+	maxItem   int64 // larger entries stay out of memory
+	evictions atomic.Uint64
+}
+
+func newMemory(budget int64) (*memory, error) {
+	m := &memory{maxItem: budget / 4}
+	counters := max(budget/4096*10, 1e4) // ~10 counters per expected item of 4 KiB
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
+		NumCounters:        counters,
+		MaxCost:            budget,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+		Metrics:            true, // resident key count for Stats
+		// Runs on ristretto's goroutine: must not take any Store lock.
+		OnEvict: func(*ristretto.Item[*Entry]) { m.evictions.Add(1) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memory tier: %w", err)
+	}
+	m.cache = cache
+	return m, nil
+}
+
+// get returns the entry stored under key (checking the key itself guards
+// against a 128-bit hash collision).
+func (m *memory) get(key string) (*Entry, bool) {
+	e, ok := m.cache.Get(key)
+	if !ok || e == nil || e.Key != key {
+		return nil, false
+	}
+	return e, true
+}
+
+// set offers e to the memory tier. An entry too large for it removes any
+// older value of its key instead, so memory never shadows a newer write.
+//
+// ristretto updates a resident key in place, but queues a new key; two
+// queued Sets of one key keep the first. So when the key is not resident a
+// Del is queued ahead of the Set, which discards any older queued value.
+func (m *memory) set(e *Entry) {
+	size := e.Size()
+	if size > m.maxItem {
+		m.cache.Del(e.Key)
+		return
+	}
+	if _, resident := m.cache.GetTTL(e.Key); !resident {
+		m.cache.Del(e.Key)
+	}
+	m.cache.Set(e.Key, e, size)
+}
+
+func (m *memory) del(keys []string) {
+	for _, k := range keys {
+		m.cache.Del(k)
+	}
+}
+
+// deletePrefix removes every resident key with the prefix and returns them.
+// ristretto has no ordered index, so this walks all resident values: O(n)
+// in entries held in memory, paid only by prefix purges. Queued Sets are
+// applied first so that none is missed.
+func (m *memory) deletePrefix(prefix string) []string {
+	m.cache.Wait()
+	var keys []string
+	m.cache.IterValues(func(e *Entry) bool {
+		if e != nil && strings.HasPrefix(e.Key, prefix) {
+			keys = append(keys, e.Key)
+		}
+		return false
+	})
+	m.del(keys)
+	return keys
+}
+
+// wait blocks until queued Sets and Dels have been applied.
+func (m *memory) wait() { m.cache.Wait() }
+
+func (m *memory) close() { m.cache.Close() }
+
+// stats returns resident entries and their cost in bytes.
+func (m *memory) stats() (entries, bytes int64) {
+	entries = int64(m.cache.Metrics.KeysAdded()) - int64(m.cache.Metrics.KeysEvicted())
+	return entries, m.cache.MaxCost() - m.cache.RemainingCost()
+}

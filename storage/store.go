@@ -1,0 +1,440 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configures a Store. Zero values mean the documented defaults.
+type Options struct {
+	// Dir is the directory of the bbolt file Dir/edged.db, created if
+	// missing. Required.
+	Dir string
+	// MemoryBytes is the memory tier budget; 0 means 256 MiB; negative
+	// disables the memory tier. Entries larger than a quarter of it are not
+	// kept in memory.
+	MemoryBytes int64
+	// DiskBytes is the disk tier budget; 0 means 10 GiB. LRU eviction keeps
+	// the total of stored keys and values under it (the bbolt file itself
+	// is larger: pages, free space; it never shrinks).
+	DiskBytes int64
+	// WriteQueue is the length of the asynchronous disk write queue; 0
+	// means 1024. When it is full, disk writes are skipped and counted.
+	WriteQueue int
+	// Logger receives disk errors and dropped corrupt entries; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the edged_storage_* metrics; nil registers none.
+	// Close unregisters them.
+	Registerer prometheus.Registerer
+}
+
+// Defaults of Options.
+const (
+	DefaultMemoryBytes = 256 << 20
+	DefaultDiskBytes   = 10 << 30
+	DefaultWriteQueue  = 1024
+)
+
+// FileName is the name of the bbolt file inside Options.Dir.
+const FileName = "edged.db"
+
+// keyStripes is the number of per-key lock stripes ordering Sets against
+// promotions of disk hits.
+const keyStripes = 64
+
+// Store is the two-tier object store. Its methods are safe for concurrent
+// use.
+//
+// Lock order (outer first): closeMu (read) → purgeMu (read) → stripe.mu →
+// pendMu, and closeMu (read) → diskMu → pendMu. No other nesting occurs;
+// ristretto's callbacks take no lock.
+type Store struct {
+	log     *slog.Logger
+	mem     *memory // nil when the memory tier is disabled
+	disk    *disk
+	metrics *collector
+	reg     prometheus.Registerer
+
+	// closeMu guards the transition to closed: every public method but
+	// Stats holds it for reading, Close for writing, so nothing touches
+	// ristretto, bbolt or the queue while they are being closed.
+	closeMu sync.RWMutex
+	closed  atomic.Bool
+
+	queue      chan op       // to the writer goroutine
+	stop       chan struct{} // closed by Close: drain and exit
+	writerDone chan struct{} // closed by the writer on exit
+
+	// diskMu serializes disk write transactions, so the writer's batch
+	// (snapshot of pending entries → commit → release) and a Delete never
+	// interleave: a deleted pending entry cannot be written after the delete.
+	diskMu sync.Mutex
+	// pendMu guards pending: entries Set but not yet on disk.
+	pendMu  sync.Mutex
+	pending map[string]*pendingWrite
+
+	// A disk hit is promoted to memory only if no purge (purgeEpoch) and no
+	// Set of its key (its stripe's epoch) happened since the Get began, so a
+	// promotion never resurrects a purged entry nor hides a newer one.
+	// purgeMu is held for writing while purgeEpoch moves.
+	purgeMu    sync.RWMutex
+	purgeEpoch atomic.Uint64
+	seed       maphash.Seed
+	stripes    [keyStripes]stripe
+
+	skipped, writes, corrupt, diskErrors atomic.Uint64
+
+	// batchHook, when set (by tests, before the first Set), runs at the
+	// start of every writer batch, before diskMu is taken.
+	batchHook func()
+}
+
+// stripe orders Sets and promotions of the keys hashing to it.
+type stripe struct {
+	mu    sync.Mutex // guards the memory-tier Set of keys of this stripe
+	epoch atomic.Uint64
+}
+
+// Open opens or creates the store in opts.Dir. It reads running totals from
+// the meta bucket and does not scan the entries. Errors name the file.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open store: Options.Dir is required")
+	}
+	path := filepath.Join(opts.Dir, FileName)
+	s, err := open(opts, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(opts Options, path string) (*Store, error) {
+	opts = withDefaults(opts)
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	d, err := openDisk(path, opts.DiskBytes)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		log:        opts.Logger,
+		disk:       d,
+		reg:        opts.Registerer,
+		queue:      make(chan op, opts.WriteQueue),
+		stop:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		pending:    make(map[string]*pendingWrite),
+		seed:       maphash.MakeSeed(),
+	}
+	if opts.MemoryBytes > 0 {
+		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {
+			_ = d.close()
+			return nil, err
+		}
+	}
+	if s.reg != nil {
+		s.metrics = &collector{s: s}
+		if err := s.reg.Register(s.metrics); err != nil {
+			s.closeTiers()
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	go s.runWriter()
+	return s, nil
+}
+
+func withDefaults(opts Options) Options {
+	if opts.MemoryBytes == 0 {
+		opts.MemoryBytes = DefaultMemoryBytes
+	}
+	if opts.DiskBytes <= 0 {
+		opts.DiskBytes = DefaultDiskBytes
+	}
+	if opts.WriteQueue <= 0 {
+		opts.WriteQueue = DefaultWriteQueue
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return opts
+}
+
+// Get returns the entry stored under key and the tier it came from: memory,
+// then writes still pending (reported as TierMemory), then disk. A disk hit
+// is promoted to memory and its LRU recency is updated asynchronously through
+// the write queue. A damaged disk record is dropped, counted, logged and
+// reported as ErrNotFound. After Close, Get returns ErrClosed.
+//
+// The returned Entry is shared: callers must not modify it.
+func (s *Store) Get(key string) (*Entry, Tier, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return nil, TierNone, ErrClosed
+	}
+	if s.mem != nil {
+		if e, ok := s.mem.get(key); ok {
+			return e, TierMemory, nil
+		}
+	}
+	// The epochs are read before the pending map: a Set that lands after
+	// this point either is seen below or moves its stripe's epoch.
+	st := s.stripe(key)
+	purges, sets := s.purgeEpoch.Load(), st.epoch.Load()
+	if e := s.pendingEntry(key); e != nil {
+		return e, TierMemory, nil
+	}
+	e, raw, err := s.disk.get(key)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrCorrupt):
+		s.dropCorrupt(key, raw, err)
+		return nil, TierNone, ErrNotFound
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
+		return nil, TierNone, err
+	default:
+		s.diskError("get", err)
+		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
+	}
+	s.promote(e, st, purges, sets)
+	s.enqueue(op{kind: opTouch, key: key})
+	return e, TierDisk, nil
+}
+
+// promote puts a disk hit into memory unless a purge or a Set of its key
+// happened since the epochs were read.
+func (s *Store) promote(e *Entry, st *stripe, purges, sets uint64) {
+	if s.mem == nil {
+		return
+	}
+	s.purgeMu.RLock()
+	defer s.purgeMu.RUnlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.purgeEpoch.Load() == purges && st.epoch.Load() == sets {
+		s.mem.set(e)
+	}
+}
+
+func (s *Store) stripe(key string) *stripe {
+	return &s.stripes[maphash.String(s.seed, key)%keyStripes]
+}
+
+// dropCorrupt deletes a damaged disk record, unless it was rewritten since.
+func (s *Store) dropCorrupt(key string, raw []byte, cause error) {
+	s.corrupt.Add(1)
+	s.log.Warn("storage: dropping corrupt disk entry", "key", key, "err", cause)
+	s.diskMu.Lock()
+	defer s.diskMu.Unlock()
+	if err := s.disk.dropIfEqual(key, raw); err != nil {
+		s.diskError("drop corrupt entry", err)
+	}
+}
+
+func (s *Store) diskError(what string, err error) {
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	s.diskErrors.Add(1)
+	s.log.Error("storage: disk error", "op", what, "err", err)
+}
+
+// Set stores e: in memory now (ristretto may decline it) and on disk through
+// the bounded asynchronous writer. Until its disk write lands, Get returns e
+// even if memory declined it. When the write queue is full the disk write is
+// skipped and counted; then only the memory tier may hold e (and an older
+// disk copy of its key may reappear once memory evicts it). A nil e, or any
+// call after Close, does nothing.
+//
+// e must not be modified after Set.
+func (s *Store) Set(e *Entry) {
+	if e == nil {
+		return
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return
+	}
+	st := s.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.mem != nil {
+		s.mem.set(e)
+	}
+	s.queueSet(e)
+	st.epoch.Add(1) // after the pending map holds e; see Get
+}
+
+// Delete removes keys from both tiers, including writes still pending.
+// After it returns Get does not return the removed entries.
+func (s *Store) Delete(keys ...string) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	s.bumpPurgeEpoch()
+	if s.mem != nil {
+		s.mem.del(keys)
+	}
+	s.diskMu.Lock()
+	s.dropPending(func(k string) bool { return containsKey(keys, k) })
+	_, err := s.disk.deleteKeys(keys)
+	s.diskMu.Unlock()
+	if s.mem != nil {
+		s.mem.wait() // queued Dels applied: nothing buffered can resurrect a key
+	}
+	if err != nil {
+		s.diskError("delete", err)
+		return fmt.Errorf("delete %d keys: %w", len(keys), err)
+	}
+	return nil
+}
+
+func containsKey(keys []string, k string) bool {
+	for _, key := range keys {
+		if key == k {
+			return true
+		}
+	}
+	return false
+}
+
+// DeletePrefix removes every key that starts with prefix (bytewise) from
+// both tiers, including writes still pending, and returns how many distinct
+// keys it removed. Disk: an ordered cursor scan from prefix. Memory: a walk
+// over the resident entries (O(entries in memory)).
+func (s *Store) DeletePrefix(prefix string) (int, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	s.bumpPurgeEpoch()
+	removed := make(map[string]struct{})
+	if s.mem != nil {
+		for _, k := range s.mem.deletePrefix(prefix) {
+			removed[k] = struct{}{}
+		}
+	}
+	s.diskMu.Lock()
+	for _, k := range s.dropPending(func(k string) bool { return len(k) >= len(prefix) && k[:len(prefix)] == prefix }) {
+		removed[k] = struct{}{}
+	}
+	keys, err := s.disk.deletePrefix(prefix)
+	s.diskMu.Unlock()
+	for _, k := range keys {
+		removed[k] = struct{}{}
+	}
+	if s.mem != nil {
+		s.mem.wait()
+	}
+	if err != nil {
+		s.diskError("delete prefix", err)
+		return len(removed), fmt.Errorf("delete prefix %q: %w", prefix, err)
+	}
+	return len(removed), nil
+}
+
+// bumpPurgeEpoch waits for promotions in progress and makes later ones of
+// Gets begun before it fail.
+func (s *Store) bumpPurgeEpoch() {
+	s.purgeMu.Lock()
+	s.purgeEpoch.Add(1)
+	s.purgeMu.Unlock()
+}
+
+// Flush waits until every disk write queued before it has landed and the
+// memory tier has applied its queued Sets. It returns at once after Close.
+func (s *Store) Flush() {
+	s.closeMu.RLock()
+	if s.closed.Load() {
+		s.closeMu.RUnlock()
+		return
+	}
+	done := make(chan struct{})
+	s.queue <- op{kind: opFlush, done: done} // blocking: a flush is never skipped
+	s.closeMu.RUnlock()
+	<-done
+	if s.mem != nil {
+		s.closeMu.RLock()
+		if !s.closed.Load() {
+			s.mem.wait()
+		}
+		s.closeMu.RUnlock()
+	}
+}
+
+// Close drains the write queue, then closes both tiers. It is idempotent;
+// afterwards Get and Delete return ErrClosed and Set does nothing.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed.Load() {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed.Store(true)
+	s.closeMu.Unlock()
+	close(s.stop)
+	<-s.writerDone
+	if s.metrics != nil {
+		s.reg.Unregister(s.metrics)
+	}
+	if err := s.closeTiers(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) closeTiers() error {
+	if s.mem != nil {
+		s.mem.close()
+	}
+	return s.disk.close()
+}
+
+// Stats is a snapshot of the store's counters.
+type Stats struct {
+	MemoryEntries, MemoryBytes int64 // resident in the memory tier (bytes: Entry.Size)
+	DiskEntries, DiskBytes     int64 // on disk (bytes: keys and encoded values)
+	PendingWrites              int   // Set entries whose disk write has not landed
+	MemoryEvictions            uint64
+	DiskEvictions              uint64
+	DiskWrites                 uint64 // entries written to disk
+	SkippedWrites              uint64 // disk writes skipped because the queue was full
+	CorruptDropped             uint64 // damaged disk records dropped
+	DiskErrors                 uint64
+}
+
+// Stats returns current counters. It is cheap and safe after Close.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		DiskEntries:    s.disk.count.Load(),
+		DiskBytes:      s.disk.bytes.Load(),
+		DiskEvictions:  s.disk.evictions.Load(),
+		DiskWrites:     s.writes.Load(),
+		SkippedWrites:  s.skipped.Load(),
+		CorruptDropped: s.corrupt.Load(),
+		DiskErrors:     s.diskErrors.Load(),
+	}
+	if s.mem != nil {
+		st.MemoryEntries, st.MemoryBytes = s.mem.stats()
+		st.MemoryEvictions = s.mem.evictions.Load()
+	}
+	s.pendMu.Lock()
+	st.PendingWrites = len(s.pending)
+	s.pendMu.Unlock()
+	return st
+}

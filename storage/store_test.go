@@ -1,0 +1,416 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestTierString(t *testing.T) {
+	tests := []struct {
+		tier Tier
+		want string
+	}{
+		{TierNone, "none"}, {TierMemory, "memory"}, {TierDisk, "disk"}, {Tier(7), "Tier(7)"},
+	}
+	for _, tc := range tests {
+		if got := tc.tier.String(); got != tc.want {
+			t.Errorf("Tier(%d).String() = %q, want %q", int(tc.tier), got, tc.want)
+		}
+	}
+}
+
+func TestEntrySizeCountsBodyKeyAndHeaders(t *testing.T) {
+	small, big := newEntry("k", 10), newEntry("k", 1010)
+	if got := big.Size() - small.Size(); got != 1000 {
+		t.Errorf("1000 more body bytes grew Size by %d", got)
+	}
+	if got := (&Entry{}).Size(); got <= 0 {
+		t.Errorf("empty entry Size = %d, want > 0", got)
+	}
+}
+
+func TestSetGetMemoryHit(t *testing.T) {
+	s := openStore(t, Options{})
+	e := newEntry("http://h/mem", 100)
+	s.Set(e)
+	s.Flush()
+	if got := mustGet(t, s, e.Key, TierMemory); got != e {
+		t.Fatalf("memory hit returned a different value")
+	}
+	mustMiss(t, s, "http://h/other")
+}
+
+func TestGetAfterSetBeforeWriteLands(t *testing.T) {
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			s := openStore(t, Options{MemoryBytes: mem})
+			release := gateWriter(t, s)
+			e := newEntry("http://h/pending", 100)
+			s.Set(e)
+			if got := mustGet(t, s, e.Key, TierMemory); got != e {
+				t.Fatal("pending Get returned a different value")
+			}
+			if got := s.Stats().PendingWrites; got != 1 {
+				t.Errorf("PendingWrites = %d, want 1", got)
+			}
+			release()
+			s.Flush()
+			if got := s.Stats(); got.PendingWrites != 0 || got.DiskEntries != 1 || got.DiskWrites != 1 {
+				t.Errorf("after Flush: %+v, want 0 pending, 1 disk entry, 1 write", got)
+			}
+		})
+	}
+}
+
+func TestSetReplacesOlderValue(t *testing.T) {
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			v1, v2 := newEntry("http://h/r", 10), newEntry("http://h/r", 20)
+			s.Set(v1)
+			s.Set(v2)
+			if got, _, _ := s.Get(v1.Key); got != v2 {
+				t.Fatal("Get before Flush did not return the newer value")
+			}
+			s.Flush()
+			got, _, _ := s.Get(v1.Key)
+			assertSameEntry(t, got, v2)
+			if st := s.Stats(); st.DiskEntries != 1 {
+				t.Errorf("DiskEntries = %d, want 1", st.DiskEntries)
+			}
+		})
+	}
+}
+
+func TestMemoryDisabledServesFromDisk(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1})
+	e := newEntry("http://h/disk", 100)
+	s.Set(e)
+	s.Flush()
+	for range 2 { // no promotion without a memory tier
+		assertSameEntry(t, mustGet(t, s, e.Key, TierDisk), e)
+	}
+}
+
+func TestDiskHitIsPromotedToMemory(t *testing.T) {
+	dir := t.TempDir()
+	e := newEntry("http://h/promote", 100)
+	first := openStore(t, Options{Dir: dir})
+	first.Set(e)
+	first.Flush()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, Options{Dir: dir})
+	fromDisk := mustGet(t, s, e.Key, TierDisk)
+	assertSameEntry(t, fromDisk, e)
+	s.Flush()
+	if got := mustGet(t, s, e.Key, TierMemory); got != fromDisk {
+		t.Fatal("promoted entry is not the value the disk hit returned")
+	}
+}
+
+func TestLargeEntriesSkipMemory(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: 4 << 10})
+	e := newEntry("http://h/big", 2<<10) // more than a quarter of the budget
+	s.Set(e)
+	s.Flush()
+	mustGet(t, s, e.Key, TierDisk)
+	s.Flush()
+	mustGet(t, s, e.Key, TierDisk)
+}
+
+func TestRestartKeepsEntriesAndTotals(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	var keys []string
+	for i := range 50 {
+		e := newEntry(fmt.Sprintf("http://h/restart/%d", i), i*10)
+		keys = append(keys, e.Key)
+		s.Set(e)
+	}
+	s.Flush()
+	before := s.Stats()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, Options{Dir: dir})
+	after := s.Stats()
+	if after.DiskEntries != before.DiskEntries || after.DiskBytes != before.DiskBytes || after.DiskEntries != 50 {
+		t.Fatalf("totals after restart = %d entries, %d bytes; before %d, %d",
+			after.DiskEntries, after.DiskBytes, before.DiskEntries, before.DiskBytes)
+	}
+	for i, k := range keys {
+		assertSameEntry(t, mustGet(t, s, k, TierDisk), newEntry(k, i*10))
+	}
+}
+
+func TestDiskLRUEviction(t *testing.T) {
+	key := func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
+	one := rowCost(len(key(0)), len(Encode(newEntry(key(0), 1000))))
+	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
+	for i := range 10 {
+		s.Set(newEntry(key(i), 1000))
+		s.Flush() // one batch each: a distinct LRU position
+	}
+	mustGet(t, s, key(0), TierDisk) // touch: 0 becomes the most recently used
+	s.Flush()
+	if st := s.Stats(); st.DiskEvictions != 0 || st.DiskBytes != 10*one {
+		t.Fatalf("at the budget: %+v", st)
+	}
+	s.Set(newEntry(key(10), 1000)) // 11 entries: evict down to 90% = 9 entries
+	s.Flush()
+
+	st := s.Stats()
+	if st.DiskEvictions != 2 || st.DiskEntries != 9 || st.DiskBytes > 10*one {
+		t.Fatalf("after eviction: %d evictions, %d entries, %d bytes; want 2, 9, <= %d",
+			st.DiskEvictions, st.DiskEntries, st.DiskBytes, 10*one)
+	}
+	for i := range 11 {
+		_, _, err := s.Get(key(i))
+		wantEvicted := i == 1 || i == 2 // the least recently used; 0 was touched
+		if gotEvicted := errors.Is(err, ErrNotFound); gotEvicted != wantEvicted {
+			t.Errorf("%s evicted = %v, want %v", key(i), gotEvicted, wantEvicted)
+		}
+	}
+}
+
+// corruptOnDisk rewrites the stored value of key with bbolt directly; the
+// store must be closed.
+func corruptOnDisk(t testing.TB, dir, key string, damage func([]byte) []byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		v := b.Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("%q not on disk", key)
+		}
+		return b.Put([]byte(key), damage(append([]byte(nil), v...)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptDiskEntryIsDropped(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"flipped body byte", func(v []byte) []byte { v[len(v)-10] ^= 0x01; return v }},
+		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }},
+		{"entry of another key", func([]byte) []byte { return Encode(newEntry("http://h/other", 5)) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const key = "http://h/corrupt"
+			s := openStore(t, Options{Dir: dir})
+			s.Set(newEntry(key, 100))
+			s.Set(newEntry("http://h/fine", 100))
+			s.Flush()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			corruptOnDisk(t, dir, key, tc.damage)
+
+			s = openStore(t, Options{Dir: dir})
+			mustMiss(t, s, key)
+			mustMiss(t, s, key) // dropped: counted once
+			if st := s.Stats(); st.CorruptDropped != 1 || st.DiskEntries != 1 {
+				t.Fatalf("CorruptDropped = %d, DiskEntries = %d; want 1, 1", st.CorruptDropped, st.DiskEntries)
+			}
+			mustGet(t, s, "http://h/fine", TierDisk)
+		})
+	}
+}
+
+func TestDeleteRemovesFromAllTiers(t *testing.T) {
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			landed, kept := newEntry("http://h/landed", 10), newEntry("http://h/kept", 10)
+			s.Set(landed)
+			s.Set(kept)
+			s.Flush()
+			release := gateWriter(t, s)
+			pending := newEntry("http://h/pending", 10)
+			s.Set(pending)
+			if err := s.Delete(landed.Key, pending.Key, "http://h/absent"); err != nil {
+				t.Fatal(err)
+			}
+			mustMiss(t, s, landed.Key)
+			mustMiss(t, s, pending.Key)
+			release()
+			s.Flush()
+			mustMiss(t, s, landed.Key)
+			mustMiss(t, s, pending.Key)
+			mustGet(t, s, kept.Key, map[bool]Tier{true: TierMemory, false: TierDisk}[mem >= 0])
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			mustMiss(t, s, landed.Key)
+			mustMiss(t, s, pending.Key)
+			if st := s.Stats(); st.DiskEntries != 1 {
+				t.Errorf("DiskEntries = %d, want 1", st.DiskEntries)
+			}
+		})
+	}
+}
+
+func TestDeletePrefix(t *testing.T) {
+	removed := []string{"http://h/a/", "http://h/a/1", "http://h/a/2/x", "http://h/a/pending"}
+	kept := []string{"http://h/ab", "http://h/a", "http://h/b/1", "http://g/a/1"}
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			s := openStore(t, Options{MemoryBytes: mem})
+			for _, k := range append(removed[:3:3], kept...) {
+				s.Set(newEntry(k, 10))
+			}
+			s.Flush()
+			release := gateWriter(t, s)
+			s.Set(newEntry(removed[3], 10))
+
+			n, err := s.DeletePrefix("http://h/a/")
+			if err != nil || n != len(removed) {
+				t.Fatalf("DeletePrefix = %d, %v; want %d, nil", n, err, len(removed))
+			}
+			release()
+			s.Flush()
+			for _, k := range removed {
+				mustMiss(t, s, k)
+			}
+			for _, k := range kept {
+				if _, _, err := s.Get(k); err != nil {
+					t.Errorf("Get(%q) = %v, want kept", k, err)
+				}
+			}
+			if st := s.Stats(); st.DiskEntries != int64(len(kept)) {
+				t.Errorf("DiskEntries = %d, want %d", st.DiskEntries, len(kept))
+			}
+		})
+	}
+}
+
+// A prefix purge larger than one deletion chunk spans several transactions.
+func TestDeletePrefixManyKeys(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1, WriteQueue: 4096})
+	const n = evictChunk + 100
+	for i := range n {
+		s.Set(&Entry{Key: fmt.Sprintf("http://h/many/%05d", i)})
+	}
+	s.Set(&Entry{Key: "http://h/z"})
+	s.Flush()
+	if got, err := s.DeletePrefix("http://h/many/"); got != n || err != nil {
+		t.Fatalf("DeletePrefix = %d, %v; want %d", got, err, n)
+	}
+	if st := s.Stats(); st.DiskEntries != 1 {
+		t.Fatalf("DiskEntries = %d, want 1", st.DiskEntries)
+	}
+}
+
+func TestQueueFullSkipsWrites(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1, WriteQueue: 1})
+	release := gateWriter(t, s)
+	for i := range 10 {
+		s.Set(newEntry(fmt.Sprintf("http://h/q/%d", i), 10))
+	}
+	// At most one op is in the writer's hands and one in the queue.
+	if st := s.Stats(); st.SkippedWrites < 8 {
+		t.Fatalf("SkippedWrites = %d, want >= 8", st.SkippedWrites)
+	}
+	release()
+	s.Flush()
+	if st := s.Stats(); st.DiskEntries+int64(st.SkippedWrites) != 10 || st.PendingWrites != 0 {
+		t.Fatalf("after Flush: %+v; want written + skipped = 10, nothing pending", st)
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(newEntry("http://h/c", 10))
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if _, _, err := s.Get("http://h/c"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close = %v, want ErrClosed", err)
+	}
+	s.Set(newEntry("http://h/c", 10)) // does nothing, must not panic
+	s.Flush()
+	if err := s.Delete("http://h/c"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Delete after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.DeletePrefix("http://"); !errors.Is(err, ErrClosed) {
+		t.Errorf("DeletePrefix after Close = %v, want ErrClosed", err)
+	}
+	if st := s.Stats(); st.DiskEntries != 1 {
+		t.Errorf("Close did not drain the queue: DiskEntries = %d", st.DiskEntries)
+	}
+}
+
+func TestOpenErrorsNameThePath(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	garbage := t.TempDir()
+	if err := os.WriteFile(filepath.Join(garbage, FileName), []byte(strings.Repeat("not a bbolt file ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		dir  string
+	}{
+		{"dir below a file", filepath.Join(notDir, "sub")},
+		{"not a bbolt file", garbage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(Options{Dir: tc.dir})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if want := filepath.Join(tc.dir, FileName); !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not name %s", err, want)
+			}
+		})
+	}
+	if _, err := Open(Options{}); err == nil || !strings.Contains(err.Error(), "Dir") {
+		t.Errorf("Open without Dir: %v", err)
+	}
+}
+
+func TestOpenUnwritableDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	_, err := Open(Options{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+		t.Fatalf("Open = %v, want an error naming the file", err)
+	}
+}

@@ -1,0 +1,205 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The disk writer: Set puts entries into the pending map and a key into the
+// bounded queue; one goroutine batches queued operations into transactions.
+// The pending map makes a Set readable before its write lands, and holds
+// only the newest entry of a key, so repeated Sets of a key coalesce into one
+// disk write.
+
+type opKind uint8
+
+const (
+	opSet   opKind = iota // write the pending entry of key
+	opTouch               // make key the most recently used disk entry
+	opFlush               // close done once everything queued before has landed
+)
+
+type op struct {
+	kind opKind
+	key  string
+	done chan struct{}
+}
+
+// pendingWrite is the newest Set entry of a key not yet on disk.
+type pendingWrite struct {
+	e      *Entry
+	queued bool // an opSet for the key is in the queue, not yet taken by the writer
+}
+
+const (
+	maxBatchOps   = 256      // operations taken from the queue per batch
+	maxBatchBytes = 64 << 20 // entry bytes per transaction
+)
+
+// queueSet records e as pending and queues its disk write, or counts a
+// skipped write when the queue is full. The caller holds closeMu for reading.
+func (s *Store) queueSet(e *Entry) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	p := s.pending[e.Key]
+	if p != nil && p.queued {
+		p.e = e // the queued opSet will write the newest entry
+		return
+	}
+	select {
+	case s.queue <- op{kind: opSet, key: e.Key}:
+		s.pending[e.Key] = &pendingWrite{e: e, queued: true}
+	default:
+		// Skipped. An older entry of the key may be in the writer's hands;
+		// it must not shadow e, so it stops being readable from pending.
+		delete(s.pending, e.Key)
+		s.skipped.Add(1)
+	}
+}
+
+// enqueue queues a best-effort operation (an LRU touch): dropped if full.
+// The caller holds closeMu for reading.
+func (s *Store) enqueue(o op) {
+	select {
+	case s.queue <- o:
+	default:
+	}
+}
+
+func (s *Store) pendingEntry(key string) *Entry {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if p := s.pending[key]; p != nil {
+		return p.e
+	}
+	return nil
+}
+
+// dropPending removes the pending entries whose key matches and returns
+// their keys. The caller holds diskMu, so the writer holds no snapshot of
+// them that it could still write.
+func (s *Store) dropPending(match func(string) bool) []string {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	var keys []string
+	for k := range s.pending {
+		if match(k) {
+			keys = append(keys, k)
+			delete(s.pending, k)
+		}
+	}
+	return keys
+}
+
+// runWriter applies queued operations until Close, then drains the queue.
+func (s *Store) runWriter() {
+	defer close(s.writerDone)
+	for {
+		select {
+		case o := <-s.queue:
+			s.writeBatch(s.collect(o))
+		case <-s.stop:
+			for {
+				select {
+				case o := <-s.queue:
+					s.writeBatch(s.collect(o))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// collect takes first and whatever else is queued, up to maxBatchOps.
+func (s *Store) collect(first op) []op {
+	ops := []op{first}
+	for len(ops) < maxBatchOps {
+		select {
+		case o := <-s.queue:
+			ops = append(ops, o)
+		default:
+			return ops
+		}
+	}
+	return ops
+}
+
+// writeBatch commits ops in as few transactions as maxBatchBytes allows.
+// A Flush is completed once the transaction holding the ops queued before it
+// has committed.
+func (s *Store) writeBatch(ops []op) {
+	if s.batchHook != nil {
+		s.batchHook()
+	}
+	s.diskMu.Lock()
+	defer s.diskMu.Unlock()
+	for len(ops) > 0 {
+		var b batch
+		var flushes []chan struct{}
+		ops = s.snapshot(ops, &b, &flushes)
+		if len(b.sets) > 0 || len(b.touches) > 0 {
+			s.commit(&b)
+		}
+		s.release(b.sets)
+		for _, done := range flushes {
+			close(done)
+		}
+	}
+}
+
+func (s *Store) commit(b *batch) {
+	for i := range b.sets {
+		b.sets[i].val = Encode(b.sets[i].e)
+	}
+	if err := s.disk.apply(b); err != nil {
+		s.diskError("write batch", fmt.Errorf("%d sets, %d touches: %w", len(b.sets), len(b.touches), err))
+		return
+	}
+	s.writes.Add(uint64(len(b.sets)))
+}
+
+// snapshot moves the leading ops into b (and flushes) until maxBatchBytes of
+// entries are taken, and returns the rest. It takes the newest pending entry
+// of each queued key; Sets deleted meanwhile are gone from pending and so
+// are not written.
+func (s *Store) snapshot(ops []op, b *batch, flushes *[]chan struct{}) []op {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	var size int64
+	for i, o := range ops {
+		if size >= maxBatchBytes {
+			return ops[i:]
+		}
+		switch o.kind {
+		case opSet:
+			p := s.pending[o.key]
+			if p == nil || !p.queued {
+				continue // deleted, or already taken by an earlier op
+			}
+			p.queued = false
+			b.sets = append(b.sets, pendingSet{e: p.e})
+			size += p.e.Size()
+		case opTouch:
+			if !slices.Contains(b.touches, o.key) {
+				b.touches = append(b.touches, o.key)
+			}
+		case opFlush:
+			*flushes = append(*flushes, o.done)
+		}
+	}
+	return nil
+}
+
+// release removes written entries from the pending map, unless a newer Set
+// replaced them meanwhile. A failed write is released too: pending must stay
+// bounded, and the entry may still be in memory.
+func (s *Store) release(sets []pendingSet) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	for _, w := range sets {
+		if p := s.pending[w.e.Key]; p != nil && p.e == w.e && !p.queued {
+			delete(s.pending, w.e.Key)
+		}
+	}
+}
