@@ -61,8 +61,6 @@ func TestConcurrentGetSetDelete(t *testing.T) {
 							return
 						}
 						if got, tier, err := s.Get(k); !errors.Is(err, ErrNotFound) {
-							_, inMem := s.mem.get(k)
-							t.Errorf("DEBUG mem=%v pending=%v same=%v", inMem, s.pendingEntry(k) != nil, got == e)
 							t.Errorf("Get(%q) after Delete = %v from %v, %v; want ErrNotFound", k, got, tier, err)
 							return
 						}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -285,22 +286,33 @@ func (s *Store) Delete(keys ...string) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.bumpPurgeEpoch()
-	if s.mem != nil {
-		s.mem.del(keys)
-	}
 	s.diskMu.Lock()
 	s.dropPending(func(k string) bool { return containsKey(keys, k) })
 	_, err := s.disk.deleteKeys(keys)
 	s.diskMu.Unlock()
-	if s.mem != nil {
-		s.mem.wait() // queued Dels applied: nothing buffered can resurrect a key
-	}
+	s.purgeMemory(func() []string { s.mem.del(keys); return keys })
 	if err != nil {
 		s.diskError("delete", err)
 		return fmt.Errorf("delete %d keys: %w", len(keys), err)
 	}
 	return nil
+}
+
+// purgeMemory runs del on the memory tier once pending writes and disk no
+// longer hold the purged keys. The order matters: a Get that read the disk
+// before then either promotes before the epoch moves (and del, queued after
+// it, removes the promoted copy) or sees the epoch moved and does not
+// promote; a Get that reads the disk later finds nothing.
+func (s *Store) purgeMemory(del func() []string) []string {
+	s.purgeMu.Lock()
+	s.purgeEpoch.Add(1)
+	s.purgeMu.Unlock()
+	if s.mem == nil {
+		return nil
+	}
+	keys := del()
+	s.mem.wait() // queued Dels applied: nothing buffered can resurrect a key
+	return keys
 }
 
 func containsKey(keys []string, k string) bool {
@@ -322,38 +334,22 @@ func (s *Store) DeletePrefix(prefix string) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	s.bumpPurgeEpoch()
 	removed := make(map[string]struct{})
-	if s.mem != nil {
-		for _, k := range s.mem.deletePrefix(prefix) {
+	s.diskMu.Lock()
+	pending := s.dropPending(func(k string) bool { return strings.HasPrefix(k, prefix) })
+	onDisk, err := s.disk.deletePrefix(prefix)
+	s.diskMu.Unlock()
+	inMemory := s.purgeMemory(func() []string { return s.mem.deletePrefix(prefix) })
+	for _, keys := range [][]string{pending, onDisk, inMemory} {
+		for _, k := range keys {
 			removed[k] = struct{}{}
 		}
-	}
-	s.diskMu.Lock()
-	for _, k := range s.dropPending(func(k string) bool { return len(k) >= len(prefix) && k[:len(prefix)] == prefix }) {
-		removed[k] = struct{}{}
-	}
-	keys, err := s.disk.deletePrefix(prefix)
-	s.diskMu.Unlock()
-	for _, k := range keys {
-		removed[k] = struct{}{}
-	}
-	if s.mem != nil {
-		s.mem.wait()
 	}
 	if err != nil {
 		s.diskError("delete prefix", err)
 		return len(removed), fmt.Errorf("delete prefix %q: %w", prefix, err)
 	}
 	return len(removed), nil
-}
-
-// bumpPurgeEpoch waits for promotions in progress and makes later ones of
-// Gets begun before it fail.
-func (s *Store) bumpPurgeEpoch() {
-	s.purgeMu.Lock()
-	s.purgeEpoch.Add(1)
-	s.purgeMu.Unlock()
 }
 
 // Flush waits until every disk write queued before it has landed and the

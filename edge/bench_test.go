@@ -1,0 +1,62 @@
+package edge
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"edged/origin"
+	"edged/storage"
+)
+
+// discardWriter is the cheapest http.ResponseWriter, so the benchmark
+// measures the handler rather than a recorder.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// benchmarkHit measures a cache hit served by ServeHTTP, from the memory
+// tier or (memory disabled) the disk tier.
+func benchmarkHit(b *testing.B, size int, memory int64) {
+	c := newClock()
+	body := strings.Repeat("x", size)
+	o := newOrigin(b, c, static(body, "Cache-Control", "max-age=3600", "Content-Type", "text/plain"))
+	store, err := storage.Open(storage.Options{Dir: b.TempDir(), MemoryBytes: memory})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	up, err := origin.New(origin.Options{Origin: o.URL, Via: "edged"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/obj", nil)
+	h.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+	store.Flush()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := &discardWriter{h: make(http.Header, 8)}
+		h.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if o.requests.Load() != 1 {
+		b.Fatalf("origin requests = %d, want 1", o.requests.Load())
+	}
+}
+
+func BenchmarkHit(b *testing.B) {
+	for _, size := range []int{1 << 10, 100 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("memory/%dKiB", size>>10), func(b *testing.B) { benchmarkHit(b, size, 0) })
+		b.Run(fmt.Sprintf("disk/%dKiB", size>>10), func(b *testing.B) { benchmarkHit(b, size, -1) })
+	}
+}

@@ -1,0 +1,79 @@
+package edge
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/origin"
+	"edged/storage"
+)
+
+// Requests are counted by cache outcome and logged as JSON lines.
+func TestMetricsAndAccessLog(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("x", "Cache-Control", "max-age=60"))
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	up, err := origin.New(origin.Options{Origin: o.URL, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now, Registerer: reg,
+		AccessLog: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &testEdge{Server: srv, handler: h, store: store}
+	e.get(t, "/m")
+	e.get(t, "/m")
+	e.get(t, "/m")
+
+	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("hit")); got != 2 {
+		t.Errorf("hits = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("miss")); got != 1 {
+		t.Errorf("misses = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.fetches.WithLabelValues("2xx")); got != 1 {
+		t.Errorf("upstream fetches = %v, want 1", got)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) == 0 {
+		t.Error("nothing registered")
+	}
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("access log has %d lines, want 3:\n%s", len(lines), logs.String())
+	}
+	var rec struct {
+		Method, URI, Cache string
+		Status             int
+		Bytes              int
+	}
+	if err := json.Unmarshal([]byte(strings.ToLower(lines[1])), &rec); err != nil {
+		t.Fatalf("access log line is not JSON: %v: %s", err, lines[1])
+	}
+	if rec.Method != "get" || rec.URI != "/m" || rec.Cache != "hit" || rec.Status != 200 || rec.Bytes != 1 {
+		t.Errorf("access log record = %+v", rec)
+	}
+	_ = time.Second
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	readyTimeout = 30 * time.Second
+	stopTimeout  = 40 * time.Second // above edged's default shutdown_timeout
+)
+
+// child is one process of the demo.
+type child struct {
+	name  string
+	path  string
+	args  []string
+	ready string // URL that answers 200 once the child serves
+
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, set before done is closed
+}
+
+// run starts the children in order, prints what to try, waits for a signal
+// (ctx) or for a child to die, then stops them in reverse order.
+func run(ctx context.Context, children []child) error {
+	logs := filepath.Join(dataDir(children), "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return err
+	}
+	var started []*child
+	defer func() { stopAll(started) }()
+	for i := range children {
+		c := &children[i]
+		if err := c.start(logs); err != nil {
+			return err
+		}
+		started = append(started, c)
+		if err := c.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	printIntro(children, logs)
+	anyDone := make(chan *child, len(started))
+	for _, c := range started {
+		go func() { <-c.done; anyDone <- c }()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nstopping…")
+		return nil
+	case c := <-anyDone:
+		return fmt.Errorf("%s exited (%v); see %s", c.name, c.err, c.log)
+	}
+}
+
+func dataDir(children []child) string {
+	for _, c := range children {
+		for i, a := range c.args {
+			if a == "-data" && i+1 < len(c.args) {
+				return strings.TrimSuffix(strings.TrimSuffix(c.args[i+1], "/shield"), "/edge")
+			}
+		}
+	}
+	return "."
+}
+
+func (c *child) start(logs string) error {
+	c.log = filepath.Join(logs, c.name+".log")
+	f, err := os.Create(c.log)
+	if err != nil {
+		return err
+	}
+	c.cmd = exec.Command(c.path, c.args...)
+	c.cmd.Stdout, c.cmd.Stderr = f, f
+	if err := c.cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s (run `make build` first?): %w", c.name, err)
+	}
+	c.done = make(chan struct{})
+	go func() {
+		c.err = c.cmd.Wait()
+		f.Close()
+		close(c.done)
+	}()
+	return nil
+}
+
+// waitReady polls c.ready until it answers 200.
+func (c *child) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(readyTimeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get(c.ready)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("%s exited at start (%v):\n%s", c.name, c.err, tail(c.log))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v; see %s", c.name, readyTimeout, c.log)
+		}
+	}
+}
+
+// stopAll sends SIGTERM to each child, last started first, and waits for it
+// (edged drains and flushes its store), killing it after stopTimeout.
+func stopAll(children []*child) {
+	for i := len(children) - 1; i >= 0; i-- {
+		c := children[i]
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(stopTimeout):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		var ee *exec.ExitError
+		switch {
+		case c.err == nil:
+			fmt.Printf("%s stopped\n", c.name)
+		case errors.As(c.err, &ee) && !ee.Exited():
+			fmt.Printf("%s stopped (%v)\n", c.name, ee) // killed by the signal, as demo-origin is
+		default:
+			fmt.Printf("%s stopped with an error: %v; see %s\n", c.name, c.err, c.log)
+		}
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func printIntro(children []child, logs string) {
+	fmt.Println("edged demo is running:")
+	for _, c := range children {
+		fmt.Printf("  %-13s %s\n", c.name, strings.TrimSuffix(strings.TrimSuffix(c.ready, "/_stats"), "/healthz")+"  "+strings.Join(c.args, " "))
+	}
+	e := "http://" + edgeAddr
+	fmt.Printf(`
+Logs (access logs are JSON lines): %s/
+Metrics: http://%s/metrics    Origin routes: curl http://%s/
+
+Try (-D - prints the response headers; watch Cache-Status):
+  curl -s -o /dev/null -D - %[4]s/static/app.js     # 1st: Cache-Status ...; fwd=uri-miss; stored
+  curl -s -o /dev/null -D - %[4]s/static/app.js     # 2nd: Cache-Status ...; hit
+  curl -s http://%[5]s/_stats                          # the origin saw /static/app.js once
+  curl -s -D - -H 'Accept-Language: fr' %[4]s/vary  # Vary: one stored variant per language
+  curl -s -D - -H 'Accept-Language: de' %[4]s/vary
+  curl -s -o /dev/null -D - %[4]s/nocache           # no-store: never stored, always forwarded
+  curl -s -D - %[4]s/time                           # max-age=5, stale-while-revalidate=30
+
+Ctrl-C stops everything.
+`, logs, edgeAdminAddr, originAddr, e, originAddr)
+}
