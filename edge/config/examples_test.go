@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -44,4 +47,45 @@ func TestExampleIsDefaults(t *testing.T) {
 	if got, w := dump(t, c), dump(t, want); got != w {
 		t.Errorf("examples/edged.yaml differs from the defaults:\n%s\nwant\n%s", got, w)
 	}
+}
+
+// TestDocsNameEveryField fails when a field is added without a line in
+// docs/config.md or in examples/edged.yaml.
+func TestDocsNameEveryField(t *testing.T) {
+	docs, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../examples/edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := allFields(configType, "")
+	if len(fields) < 25 {
+		t.Fatalf("found only %d fields: %v", len(fields), fields)
+	}
+	for _, f := range fields {
+		if !strings.Contains(string(docs), "`"+f+"`") {
+			t.Errorf("docs/config.md does not document `%s`", f)
+		}
+		leaf := f[strings.LastIndex(f, ".")+1:]
+		if !strings.Contains(string(example), leaf+":") {
+			t.Errorf("examples/edged.yaml does not show %s", f)
+		}
+	}
+}
+
+// allFields lists the dotted paths of the leaf fields of t.
+func allFields(t reflect.Type, prefix string) []string {
+	var out []string
+	for _, name := range fieldNames(t) {
+		f, _ := fieldByTag(t, name)
+		path := join(prefix, name)
+		if f.Type.Kind() == reflect.Struct {
+			out = append(out, allFields(f.Type, path)...)
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
 }

@@ -22,6 +22,7 @@ const (
 type child struct {
 	name  string
 	path  string
+	url   string // where it serves, for the intro
 	args  []string
 	ready string // URL that answers 200 once the child serves
 
@@ -157,7 +158,7 @@ func tail(path string) string {
 func printIntro(children []child, logs string) {
 	fmt.Println("edged demo is running:")
 	for _, c := range children {
-		fmt.Printf("  %-13s %s\n", c.name, strings.TrimSuffix(strings.TrimSuffix(c.ready, "/_stats"), "/healthz")+"  "+strings.Join(c.args, " "))
+		fmt.Printf("  %-13s %-23s %s\n", c.name, c.url, strings.Join(c.args, " "))
 	}
 	e := "http://" + edgeAddr
 	fmt.Printf(`

@@ -57,17 +57,17 @@ func fail(err error) {
 func plan(bin, data string, shield bool) []child {
 	edged := filepath.Join(bin, "edged")
 	origin := child{name: "demo-origin", path: filepath.Join(bin, "demo-origin"),
-		args: []string{"-listen", originAddr}, ready: "http://" + originAddr + "/_stats"}
+		url: "http://" + originAddr, args: []string{"-listen", originAddr}, ready: "http://" + originAddr + "/_stats"}
 	if !shield {
-		return []child{origin, {name: "edged", path: edged, ready: "http://" + edgeAdminAddr + "/healthz",
+		return []child{origin, {name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
 			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}}}
 	}
 	return []child{
 		origin,
-		{name: "edged-shield", path: edged, ready: "http://" + shieldAdminAddr + "/healthz",
+		{name: "edged-shield", path: edged, url: "http://" + shieldAddr, ready: "http://" + shieldAdminAddr + "/healthz",
 			args: []string{"-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
 				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}},
-		{name: "edged", path: edged, ready: "http://" + edgeAdminAddr + "/healthz",
+		{name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
 			args: []string{"-shield", "http://" + shieldAddr, "-listen", edgeAddr,
 				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}},
 	}

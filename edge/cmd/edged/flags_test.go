@@ -54,7 +54,9 @@ cache:
 		{"name", []string{"-config", file, "-name", "pop1"}, func(c *config.Config) any { return c.CacheName() }, "pop1"},
 		{"file kept where no flag", []string{"-config", file, "-listen", ":1"}, func(c *config.Config) any { return c.Cache.Memory.String() }, "1MiB"},
 		{"no file", []string{"-origin", "http://o", "-data", "d"},
-			func(c *config.Config) any { return []string{c.Listen, c.Admin, c.Data, c.Upstream.Origin, c.CacheName()} },
+			func(c *config.Config) any {
+				return []string{c.Listen, c.Admin, c.Data, c.Upstream.Origin, c.CacheName()}
+			},
 			[]string{"127.0.0.1:8080", "127.0.0.1:8081", "d", "http://o", "edged"}},
 		{"shield role default name", []string{"-origin", "http://o", "-role", "shield"}, func(c *config.Config) any { return c.CacheName() }, "edged-shield"},
 	}

@@ -1,0 +1,51 @@
+# edged — developer targets. Go is the only requirement.
+#
+#   make run         demo: demo origin (127.0.0.1:9000) + edged (127.0.0.1:8080, admin :8081)
+#   make run-shield  demo: origin + shield edged (:8090/:8091) + edge edged (:8080/:8081)
+#   make test        go vet, then the whole suite with -race
+#   make bench       micro-benchmarks
+#   make fuzz        every fuzz target for FUZZTIME (default 30s) each
+#   make lint        gofmt, go vet, staticcheck
+#   make build       binaries into ./bin
+
+GO       ?= go
+BIN      ?= bin
+DATA     ?= ./data
+FUZZTIME ?= 30s
+
+.PHONY: all build run run-shield test bench fuzz lint clean
+
+all: lint test
+
+build:
+	$(GO) build -o $(BIN)/ ./edge/cmd/... ./tools/...
+
+run: build
+	$(BIN)/demo -bin $(BIN) -data $(DATA)
+
+run-shield: build
+	$(BIN)/demo -shield -bin $(BIN) -data $(DATA)
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# `go test -list` prints each package's Fuzz targets, then "ok <package> <time>".
+fuzz:
+	@set -e; list=$$($(GO) test -list '^Fuzz' ./...); \
+	echo "$$list" | awk '/^Fuzz/ { f[n++] = $$1 } /^ok / { for (i = 0; i < n; i++) print $$2, f[i]; n = 0 }' | \
+	while read -r pkg target; do \
+		echo "== $$target ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+clean:
+	rm -rf $(BIN)
