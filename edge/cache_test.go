@@ -635,10 +635,11 @@ func TestSurvivesRestart(t *testing.T) {
 	o := newOrigin(t, c, static("persisted", "Cache-Control", "max-age=600"))
 	dir := t.TempDir()
 	e := newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
-	e.get(t, "/keep")
+	site := []string{"Host", "www.example.com"} // the restarted edge listens on another port
+	e.get(t, "/keep", site...)
 	e.stop()
 	e2 := newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
-	resp, body := e2.get(t, "/keep")
+	resp, body := e2.get(t, "/keep", site...)
 	wantStatus(t, resp, 200, "hit")
 	if body != "persisted" || o.requests.Load() != 1 {
 		t.Errorf("body %q origin requests %d", body, o.requests.Load())

@@ -23,9 +23,14 @@ func TestImportsNothingOfOurs(t *testing.T) {
 	}
 }
 
-// isSelf reports whether go list named this package or its test variants
-// ("edged/storage", "edged/storage.test", "edged/storage [edged/storage.test]").
+// isSelf reports whether go list named this package or one of its test
+// variants ("edged/storage [edged/storage.test]", "edged/storage_test",
+// "edged/storage.test").
 func isSelf(p string) bool {
 	p, _, _ = strings.Cut(p, " ")
-	return p == "edged/storage" || p == "edged/storage.test"
+	switch p {
+	case "edged/storage", "edged/storage_test", "edged/storage.test":
+		return true
+	}
+	return false
 }

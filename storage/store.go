@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Options configures a Store. Zero values mean the documented defaults.
@@ -47,6 +48,11 @@ const (
 
 // FileName is the name of the bbolt file inside Options.Dir.
 const FileName = "edged.db"
+
+// MaxKeyLen is the longest key the disk tier stores (bbolt's key limit less
+// the 8-byte LRU sequence). Longer or empty keys are kept in memory only and
+// counted as skipped disk writes.
+const MaxKeyLen = bolt.MaxKeySize - 8
 
 // keyStripes is the number of per-key lock stripes ordering Sets against
 // promotions of disk hits.
@@ -255,8 +261,9 @@ func (s *Store) diskError(what string, err error) {
 // the bounded asynchronous writer. Until its disk write lands, Get returns e
 // even if memory declined it. When the write queue is full the disk write is
 // skipped and counted; then only the memory tier may hold e (and an older
-// disk copy of its key may reappear once memory evicts it). A nil e, or any
-// call after Close, does nothing.
+// disk copy of its key may reappear once memory evicts it). The same holds
+// for an empty key or one longer than MaxKeyLen. A nil e, or any call after
+// Close, does nothing.
 //
 // e must not be modified after Set.
 func (s *Store) Set(e *Entry) {

@@ -414,3 +414,19 @@ func TestOpenUnwritableDir(t *testing.T) {
 		t.Fatalf("Open = %v, want an error naming the file", err)
 	}
 }
+
+func TestKeysTheDiskCannotStore(t *testing.T) {
+	s := openStore(t, Options{})
+	long := newEntry(strings.Repeat("k", MaxKeyLen+1), 10)
+	s.Set(long)
+	s.Set(&Entry{Key: ""})
+	fine := newEntry("http://h/fine", 10)
+	s.Set(fine)
+	s.Flush()
+	if st := s.Stats(); st.SkippedWrites != 2 || st.DiskEntries != 1 || st.DiskErrors != 0 {
+		t.Fatalf("stats %+v: want 2 skipped, 1 on disk, no errors", st)
+	}
+	if got, tier, err := s.Get(long.Key); err != nil || got != long || tier != TierMemory {
+		t.Fatalf("long key: %v, %v, %v; want it from memory", got, tier, err)
+	}
+}

@@ -3,6 +3,9 @@ package storage
 import (
 	"fmt"
 	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The disk writer: Set puts entries into the pending map and a key into the
@@ -39,6 +42,10 @@ const (
 // queueSet records e as pending and queues its disk write, or counts a
 // skipped write when the queue is full. The caller holds closeMu for reading.
 func (s *Store) queueSet(e *Entry) {
+	if e.Key == "" || len(e.Key) > MaxKeyLen {
+		s.skipped.Add(1) // bbolt cannot store the key
+		return
+	}
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	p := s.pending[e.Key]
@@ -148,15 +155,24 @@ func (s *Store) writeBatch(ops []op) {
 	}
 }
 
+// commit encodes and writes b in one transaction. b.sets is left whole, so
+// that every taken entry is released from pending afterwards.
 func (s *Store) commit(b *batch) {
-	for i := range b.sets {
-		b.sets[i].val = Encode(b.sets[i].e)
+	valid := batch{touches: b.touches}
+	for _, w := range b.sets {
+		w.val = Encode(w.e)
+		if len(w.val) > bolt.MaxValueSize {
+			// One bad value must not fail the whole batch's transaction.
+			s.diskError("write", fmt.Errorf("entry %q: %d bytes encoded: %w", w.e.Key, len(w.val), bolterrors.ErrValueTooLarge))
+			continue
+		}
+		valid.sets = append(valid.sets, w)
 	}
-	if err := s.disk.apply(b); err != nil {
-		s.diskError("write batch", fmt.Errorf("%d sets, %d touches: %w", len(b.sets), len(b.touches), err))
+	if err := s.disk.apply(&valid); err != nil {
+		s.diskError("write batch", fmt.Errorf("%d sets, %d touches: %w", len(valid.sets), len(valid.touches), err))
 		return
 	}
-	s.writes.Add(uint64(len(b.sets)))
+	s.writes.Add(uint64(len(valid.sets)))
 }
 
 // snapshot moves the leading ops into b (and flushes) until maxBatchBytes of

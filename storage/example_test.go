@@ -1,0 +1,42 @@
+package storage_test
+
+import (
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+
+	"edged/storage"
+)
+
+func Example() {
+	dir, err := os.MkdirTemp("", "edged-storage-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	s, err := storage.Open(storage.Options{Dir: dir, MemoryBytes: 64 << 20, DiskBytes: 1 << 30})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	s.Set(&storage.Entry{
+		Key:    "https://example.com/logo.svg",
+		Status: http.StatusOK,
+		Header: http.Header{"Content-Type": {"image/svg+xml"}},
+		Body:   []byte("<svg/>"),
+	})
+	e, tier, err := s.Get("https://example.com/logo.svg") // readable at once
+	fmt.Println(e.Status, string(e.Body), tier, err)
+
+	n, err := s.DeletePrefix("https://example.com/")
+	fmt.Println(n, err)
+	_, _, err = s.Get("https://example.com/logo.svg")
+	fmt.Println(err)
+	// Output:
+	// 200 <svg/> memory <nil>
+	// 1 <nil>
+	// storage: not found
+}
