@@ -324,6 +324,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 // with header fields hdr; a Vary index goes under the primary key first.
 func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Header) {
 	e.Header = policy.StoredHeader(hdr)
+	e.Tags = policy.Tags(hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names

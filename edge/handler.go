@@ -101,6 +101,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
 		return
 	}
+	if r.Method == methodPurge {
+		h.purge(w, r, t)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.passMethod(w, r, t)
 		return

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"context"
+	"net/netip"
 	"log/slog"
 	"time"
 
@@ -37,4 +39,16 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
+	// Purger serves the PURGE method (Varnish style) for clients in
+	// PurgeFrom; nil answers PURGE with 405.
+	Purger Purger
+	// PurgeFrom are the client networks allowed to send PURGE. Empty means
+	// nobody: PURGE is refused with 403.
+	PurgeFrom []netip.Prefix
+}
+
+// Purger removes one URL, every variant included, from every node: the
+// purge bus, wired in by the binary (edge never imports purge).
+type Purger interface {
+	PurgeURL(ctx context.Context, url string, soft bool) (int, error)
 }

@@ -53,7 +53,7 @@ func (m *memory) get(key string) (*Entry, bool) {
 // Del is queued ahead of the Set, which discards any older queued value.
 func (m *memory) set(e *Entry) {
 	size := e.Size()
-	if size > m.maxItem {
+	if !m.fits(e) {
 		m.cache.Del(e.Key)
 		return
 	}
@@ -62,6 +62,9 @@ func (m *memory) set(e *Entry) {
 	}
 	m.cache.Set(e.Key, e, size)
 }
+
+// fits reports whether e is small enough for the memory tier.
+func (m *memory) fits(e *Entry) bool { return e.Size() <= m.maxItem }
 
 func (m *memory) del(keys []string) {
 	for _, k := range keys {

@@ -222,8 +222,8 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 // promote puts a disk hit into memory unless a purge or a Set of its key
 // happened since the epochs were read.
 func (s *Store) promote(e *Entry, st *stripe, purges, sets uint64) {
-	if s.mem == nil {
-		return
+	if s.mem == nil || !s.mem.fits(e) {
+		return // memory cannot hold an older value either: Get would have returned it
 	}
 	s.purgeMu.RLock()
 	defer s.purgeMu.RUnlock()

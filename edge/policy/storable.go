@@ -155,7 +155,8 @@ func splitNames(list string, fn func(string)) {
 	}
 }
 
-// ClientHeader removes from h, in place, the fields meant only for caches:
+// ClientHeader removes from h, in place, the fields meant only for caches
+// (targeted cache-control fields and purge tags):
 // CDN-Cache-Control and Surrogate-Control are consumed by this cache unless
 // it is a shield, whose clients are CDN caches the fields also target (RFC
 // 9213 §2.1 lets a targeted field pass on to further caches of its class).
@@ -165,4 +166,8 @@ func ClientHeader(h http.Header, opt Options) {
 	}
 	delete(h, "Cdn-Cache-Control")
 	delete(h, "Surrogate-Control")
+	// Tags are for purging this CDN's caches, not for clients; a shield
+	// passes them on because the edges behind it purge by them too.
+	delete(h, "Surrogate-Key")
+	delete(h, "Cache-Tag")
 }

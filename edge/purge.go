@@ -1,0 +1,60 @@
+package edge
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"edged/edge/policy"
+)
+
+// methodPurge is the non-standard method that tools written for Varnish and
+// Squid send to remove one URL from a cache.
+const methodPurge = "PURGE"
+
+// purge answers a PURGE request: the target URL, all its variants, is
+// removed from every node through the purge bus. Only clients in PurgeFrom
+// may purge; "Soft-Purge: 1" marks the object stale instead.
+func (h *Handler) purge(w *trackedWriter, r *http.Request, t policy.Target) {
+	cs := policy.CacheStatus{Fwd: policy.FwdMethod, Detail: "purge"}
+	if h.opts.Purger == nil {
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		h.respondError(w, r, http.StatusMethodNotAllowed, "PURGE is not enabled on this node", cs)
+		return
+	}
+	if !h.purgeAllowed(r) {
+		h.respondError(w, r, http.StatusForbidden, "PURGE is not allowed from "+clientIP(r), cs)
+		return
+	}
+	soft, _ := strconv.ParseBool(r.Header.Get("Soft-Purge"))
+	count, err := h.opts.Purger.PurgeURL(r.Context(), t.Key(), soft)
+	if err != nil {
+		h.log.Warn("purge failed", "url", t.Key(), "err", err)
+		h.respondError(w, r, http.StatusServiceUnavailable, "purge failed: "+err.Error(), cs)
+		return
+	}
+	h.setCacheStatus(w, nil, cs)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(struct {
+		URL   string `json:"url"`
+		Soft  bool   `json:"soft"`
+		Count int    `json:"count"`
+	}{t.Key(), soft, count})
+}
+
+func (h *Handler) purgeAllowed(r *http.Request) bool {
+	ip, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, network := range h.opts.PurgeFrom {
+		if network.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
