@@ -2,8 +2,8 @@ package edge
 
 import (
 	"context"
-	"net/netip"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
