@@ -210,3 +210,38 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// After a response that could not be stored, requests for that key go
+// upstream at once instead of waiting on each other's fetch; a storable
+// response ends that.
+func TestUncacheableSkipsCoalescing(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Wait") != "" {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "private")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.get(t, "/private")
+
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.get(t, "/private", "X-Wait", "1")
+		}()
+	}
+	// All five reach the origin together: none waits for another's answer.
+	waitFor(t, func() bool { return o.requests.Load() == 6 })
+	close(release)
+	wg.Wait()
+
+	o.set(static("now public", "Cache-Control", "max-age=60"))
+	e.get(t, "/private")
+	if resp, _ := e.get(t, "/private"); !isHit(resp) {
+		t.Errorf("a storable response was not stored after the key was uncacheable")
+	}
+}

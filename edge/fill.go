@@ -117,6 +117,9 @@ func (res *fillResult) failureStatus() int {
 func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, t policy.Target, found lookupResult) (*fillResult, bool, bool) {
 	token := new(flightToken)
 	fetch := h.newFetch(r, t, found, token)
+	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
+		return h.fill(fetch), true, true
+	}
 	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
 		return h.fill(fetch), nil
 	})
@@ -310,6 +313,10 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 			e.Header = resp.Header
 		}
 		res.entry = e
+		if reason != "authorization" && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
+			// The response, not this request, made it unstorable.
+			h.uncacheable.mark(f.storeKey, responseTime)
+		}
 		if f.stale != nil && resp.StatusCode < 500 {
 			// The origin no longer lets this be stored: stop serving the old copy.
 			h.forget(f.stale.Key)
@@ -332,6 +339,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
 	}
 	h.store.Set(e)
+	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)

@@ -37,6 +37,8 @@ type Handler struct {
 
 	// flights collapses concurrent fetches of one storage key.
 	flights singleflight.Group
+	// uncacheable lists keys fetched without coalescing for a while.
+	uncacheable uncacheable
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -139,6 +141,12 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if policy.OnlyIfCached(r.Header) {
 		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: "only-if-cached"})
+		return
+	}
+	if policy.RequestNoStore(r.Header) {
+		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
+		// shares no fetch either.
+		h.pass(w, r, t, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
 		return
 	}
 	h.fetchAndServe(w, r, t, found, "")

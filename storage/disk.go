@@ -18,8 +18,14 @@ var (
 	bucketLRU     = []byte("lru")
 	bucketSeq     = []byte("seq")
 	bucketMeta    = []byte("meta")
+	bucketTags    = []byte("tags")
 	metaBytes     = []byte("bytes")
 	metaCount     = []byte("count")
+	// metaStaleBelow: entries whose rowInfo.write is at most this value are
+	// stale (a soft purge of everything); absent or 0: none.
+	metaStaleBelow = []byte("stale_below")
+	// metaPurgeSeq: the Seq of the last applied Purge.
+	metaPurgeSeq = []byte("purge_seq")
 )
 
 // evictChunk bounds how many rows one eviction or prefix-deletion step holds
@@ -64,7 +70,7 @@ func openDisk(path string, limit int64) (*disk, error) {
 	}
 	d := &disk{db: db, limit: limit}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta} {
+		for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta, bucketTags} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -95,9 +101,10 @@ func (d *disk) close() error {
 	return nil
 }
 
-// get returns the decoded entry stored under key. On damage it returns an
-// error wrapping ErrCorrupt and a copy of the damaged bytes (so the caller
-// can drop exactly them); a missing key is ErrNotFound.
+// get returns the decoded entry stored under key, with Stale set if a soft
+// purge marked it (its rowInfo flag or the stale_below marker). On damage it
+// returns an error wrapping ErrCorrupt and a copy of the damaged bytes (so
+// the caller can drop exactly them); a missing key is ErrNotFound.
 func (d *disk) get(key string) (*Entry, []byte, error) {
 	var (
 		e   *Entry
@@ -115,8 +122,12 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 		}
 		if err != nil {
 			raw = bytes.Clone(v)
+			return err
 		}
-		return err
+		if isStale(tx, []byte(key)) {
+			e.Stale = true // e was decoded for this call: not shared yet
+		}
+		return nil
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		err = ErrClosed
@@ -132,8 +143,32 @@ type batch struct {
 
 // pendingSet is one entry taken from the pending map, encoded for the disk.
 type pendingSet struct {
-	e   *Entry
-	val []byte
+	e    *Entry
+	val  []byte
+	tags []byte // encodeTags of e
+}
+
+// isStale reports whether a soft purge marked the stored key stale.
+func isStale(tx *bolt.Tx, k []byte) bool {
+	ri, _ := parseInfo(tx.Bucket(bucketSeq).Get(k))
+	if ri.stale {
+		return true
+	}
+	below := getUint64(tx.Bucket(bucketMeta).Get(metaStaleBelow))
+	return below != 0 && ri.write <= below
+}
+
+// appliedSeq returns the recorded purge sequence.
+func (d *disk) appliedSeq() (uint64, error) {
+	var seq uint64
+	err := d.db.View(func(tx *bolt.Tx) error {
+		seq = getUint64(tx.Bucket(bucketMeta).Get(metaPurgeSeq))
+		return nil
+	})
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		err = ErrClosed
+	}
+	return seq, err
 }
 
 // apply writes a batch in one transaction, then evicts least recently used
@@ -141,7 +176,7 @@ type pendingSet struct {
 func (d *disk) apply(b *batch) error {
 	return d.update(func(t *txn) error {
 		for _, s := range b.sets {
-			if err := t.put([]byte(s.e.Key), s.val); err != nil {
+			if err := t.put([]byte(s.e.Key), s.val, s.tags); err != nil {
 				return err
 			}
 		}
@@ -239,23 +274,29 @@ func (d *disk) update(fn func(t *txn) error) error {
 	return nil
 }
 
-// txn is one write transaction over the four buckets, with running totals.
+// txn is one write transaction over the five buckets, with running totals.
 type txn struct {
-	entries, lru, seq, meta *bolt.Bucket
-	bytes, count            int64
-	evicted                 uint64
+	tx                            *bolt.Tx
+	entries, lru, seq, meta, tags *bolt.Bucket
+	bytes, count                  int64
+	evicted                       uint64
 }
 
 func newTxn(tx *bolt.Tx) *txn {
-	t := &txn{
-		entries: tx.Bucket(bucketEntries),
-		lru:     tx.Bucket(bucketLRU),
-		seq:     tx.Bucket(bucketSeq),
-		meta:    tx.Bucket(bucketMeta),
-	}
+	t := &txn{tx: tx}
+	t.buckets()
 	t.bytes = int64(getUint64(t.meta.Get(metaBytes)))
 	t.count = int64(getUint64(t.meta.Get(metaCount)))
 	return t
+}
+
+// buckets (re)loads the bucket handles.
+func (t *txn) buckets() {
+	t.entries = t.tx.Bucket(bucketEntries)
+	t.lru = t.tx.Bucket(bucketLRU)
+	t.seq = t.tx.Bucket(bucketSeq)
+	t.meta = t.tx.Bucket(bucketMeta)
+	t.tags = t.tx.Bucket(bucketTags)
 }
 
 func (t *txn) saveMeta() error {
@@ -265,51 +306,95 @@ func (t *txn) saveMeta() error {
 	return t.meta.Put(metaCount, binary.BigEndian.AppendUint64(nil, uint64(t.count)))
 }
 
-// put stores val under k, replacing any older value, as the most recently
-// used entry.
-func (t *txn) put(k, val []byte) error {
-	if old := t.entries.Get(k); old != nil {
-		t.bytes -= rowCost(len(k), len(old))
-		t.count--
-		if err := t.unlink(k); err != nil {
-			return err
-		}
+// put stores val under k, replacing any older value (and clearing a soft
+// purge mark), as the most recently used entry, and indexes its tags (an
+// encodeTags region).
+func (t *txn) put(k, val, tags []byte) error {
+	if _, err := t.remove(k); err != nil {
+		return err
 	}
 	if err := t.entries.Put(k, val); err != nil {
 		return err
 	}
-	t.bytes += rowCost(len(k), len(val))
+	write, err := t.entries.NextSequence()
+	if err != nil {
+		return err
+	}
+	ri := rowInfo{write: write, tags: tags}
+	if err := t.link(k, &ri); err != nil {
+		return err
+	}
+	if err := forEachTag(tags, func(tag []byte) error { return t.tags.Put(tagRow(tag, k), nil) }); err != nil {
+		return err
+	}
+	t.bytes += rowCost(len(k), len(val)) + infoCost(len(k), ri.encode(), tags)
 	t.count++
-	return t.link(k)
+	return nil
 }
 
 // touch makes k the most recently used entry, if it is stored.
 func (t *txn) touch(k []byte) error {
-	if t.seq.Get(k) == nil {
+	raw := t.seq.Get(k)
+	if raw == nil {
 		return nil
 	}
-	if err := t.unlink(k); err != nil {
+	ri, ok := parseInfo(raw)
+	if !ok {
+		return nil // remove cleans it up
+	}
+	ri.tags = bytes.Clone(ri.tags) // raw is invalidated by the writes below
+	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
 		return err
 	}
-	return t.link(k)
+	return t.link(k, &ri)
 }
 
-// remove deletes k and its LRU rows; it reports whether k was stored.
-func (t *txn) remove(k []byte) (bool, error) {
-	old := t.entries.Get(k)
-	if old == nil {
+// markStale sets k's soft purge mark; it reports whether k is stored.
+func (t *txn) markStale(k []byte) (bool, error) {
+	raw := t.seq.Get(k)
+	if raw == nil || t.entries.Get(k) == nil {
 		return false, nil
 	}
-	t.bytes -= rowCost(len(k), len(old))
-	t.count--
-	if err := t.entries.Delete(k); err != nil {
-		return false, err
+	ri, ok := parseInfo(raw)
+	if !ok || ri.stale {
+		return ok, nil
 	}
-	return true, t.unlink(k)
+	if len(raw) == 8 {
+		// A legacy rowInfo grows to the current layout.
+		t.bytes += int64(infoFixedLen - 8)
+	}
+	ri.stale = true
+	return true, t.seq.Put(k, ri.encode())
 }
 
-// link gives k the next LRU sequence.
-func (t *txn) link(k []byte) error {
+// remove deletes k, its LRU row, its rowInfo and its tag rows; it reports
+// whether k was stored.
+func (t *txn) remove(k []byte) (bool, error) {
+	old := t.entries.Get(k)
+	raw := t.seq.Get(k)
+	ri, _ := parseInfo(raw) // damaged: no tag rows can be found (a tag purge checks rowInfo)
+	if old != nil {
+		t.bytes -= rowCost(len(k), len(old)) + infoCost(len(k), raw, ri.tags)
+		t.count--
+		if err := t.entries.Delete(k); err != nil {
+			return false, err
+		}
+	}
+	if raw == nil {
+		return old != nil, nil
+	}
+	if err := forEachTag(ri.tags, func(tag []byte) error { return t.tags.Delete(tagRow(tag, k)) }); err != nil && !errors.Is(err, ErrCorrupt) {
+		return false, err
+	}
+	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
+		return false, err
+	}
+	return old != nil, t.seq.Delete(k)
+}
+
+// link gives k the next LRU sequence and stores ri (with that sequence) as
+// its rowInfo.
+func (t *txn) link(k []byte, ri *rowInfo) error {
 	n, err := t.lru.NextSequence()
 	if err != nil {
 		return err
@@ -317,19 +402,8 @@ func (t *txn) link(k []byte) error {
 	if err := t.lru.Put(lruKey(n, k), nil); err != nil {
 		return err
 	}
-	return t.seq.Put(k, binary.BigEndian.AppendUint64(nil, n))
-}
-
-// unlink removes k's LRU rows.
-func (t *txn) unlink(k []byte) error {
-	s := t.seq.Get(k)
-	if len(s) != 8 {
-		return t.seq.Delete(k)
-	}
-	if err := t.lru.Delete(lruKey(binary.BigEndian.Uint64(s), k)); err != nil {
-		return err
-	}
-	return t.seq.Delete(k)
+	ri.lru = n
+	return t.seq.Put(k, ri.encode())
 }
 
 // evict deletes least recently used entries while the total exceeds limit,

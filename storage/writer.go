@@ -166,6 +166,13 @@ func (s *Store) commit(b *batch) {
 			s.diskError("write", fmt.Errorf("entry %q: %d bytes encoded: %w", w.e.Key, len(w.val), bolterrors.ErrValueTooLarge))
 			continue
 		}
+		var ok bool
+		if w.tags, ok = encodeTags(w.e.Key, w.e.Tags); !ok {
+			// A tag purge could not find it on disk: memory only.
+			s.skipped.Add(1)
+			s.log.Warn("storage: entry has a tag that cannot be indexed; not written to disk", "key", w.e.Key)
+			continue
+		}
 		valid.sets = append(valid.sets, w)
 	}
 	if err := s.disk.apply(&valid); err != nil {

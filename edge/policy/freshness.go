@@ -272,3 +272,11 @@ func OnlyIfCached(req http.Header) bool {
 	rd := requestDirectives(req)
 	return rd.has(fOnlyIfCached)
 }
+
+// RequestNoStore reports the no-store request directive (RFC 9111
+// §5.2.1.5): the cache may answer from storage but must not store the
+// response, so a miss is forwarded alone rather than shared.
+func RequestNoStore(req http.Header) bool {
+	rd := requestDirectives(req)
+	return rd.has(fNoStore)
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -181,6 +182,28 @@ func TestOnlyIfCached(t *testing.T) {
 	for _, tt := range tests {
 		if got := OnlyIfCached(hdr(t, tt.req...)); got != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// RFC 9111 §5.2.1.7 and §5.2.1.5: request directives read on their own.
+func TestRequestOnlyDirectives(t *testing.T) {
+	for _, tt := range []struct {
+		cc                    string
+		onlyIfCached, noStore bool
+	}{
+		{"", false, false},
+		{"only-if-cached", true, false},
+		{"no-store", false, true},
+		{"max-age=5, No-Store", false, true},
+		{"no-store=\"x\", only-if-cached", true, true},
+	} {
+		h := http.Header{"Cache-Control": {tt.cc}}
+		if got := OnlyIfCached(h); got != tt.onlyIfCached {
+			t.Errorf("OnlyIfCached(%q) = %v", tt.cc, got)
+		}
+		if got := RequestNoStore(h); got != tt.noStore {
+			t.Errorf("RequestNoStore(%q) = %v", tt.cc, got)
 		}
 	}
 }

@@ -1,0 +1,299 @@
+package purge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// event is the payload of one purge message on the subject.
+type event struct {
+	ID      string    `json:"id"`
+	Node    string    `json:"node"`
+	Time    time.Time `json:"time"`
+	Request Request   `json:"request"`
+}
+
+// applyResult is what the local apply of an event tells its publisher.
+type applyResult struct {
+	count int
+	took  time.Duration
+}
+
+// staleAll is the purge a node applies when it cannot know what it missed.
+var staleAll = Request{All: true, Soft: true}
+
+// decodeEvent decodes strictly: an event this node cannot fully understand
+// (a newer selector kind, say) must not be applied partially.
+func decodeEvent(data []byte) (event, error) {
+	var ev event
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return event{}, fmt.Errorf("%w: event: %v", ErrInvalid, err)
+	}
+	if err := ev.Request.Validate(); err != nil {
+		return event{}, fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+	return ev, nil
+}
+
+// run keeps one session going while the bus is open: it waits for a
+// connection, runs a session, and starts a new one after a reconnect or a
+// failure.
+func (b *Bus) run(ctx context.Context) {
+	defer close(b.done)
+	delay := newBackoff()
+	for {
+		if !b.waitConnected(ctx) {
+			return
+		}
+		err := b.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			delay.reset()
+			continue
+		}
+		b.log.Error("purge bus: session failed, retrying", "err", err)
+		select {
+		case b.startErr <- err:
+		default:
+		}
+		if !sleep(ctx, delay.next()) {
+			return
+		}
+	}
+}
+
+// waitConnected polls until NATS is connected; the client reconnects by
+// itself.
+func (b *Bus) waitConnected(ctx context.Context) bool {
+	for !b.nc.IsConnected() {
+		if !sleep(ctx, 50*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
+// session ensures the stream, checks for a gap since the applied sequence,
+// then applies events in order until the connection changes (nil) or
+// something fails (error).
+func (b *Bus) session(ctx context.Context) error {
+	epoch := b.epoch.Load()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := b.ensureStream(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
+	}
+	if next, gap := gapAfter(b.applied.Load(), info.State); gap {
+		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
+			"applied", b.applied.Load(), "first", info.State.FirstSeq, "last", info.State.LastSeq)
+		b.metrics.gaps.Inc()
+		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
+			return err
+		}
+	}
+	target := info.State.LastSeq
+	b.checkReady(target)
+	cons, err := b.js.OrderedConsumer(ctx, b.opts.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   b.applied.Load() + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: consumer: %v", ErrUnavailable, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return fmt.Errorf("%w: consume: %v", ErrUnavailable, err)
+	}
+	go func() {
+		defer it.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.reconnect:
+				if b.epoch.Load() != epoch {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || b.epoch.Load() != epoch {
+				return nil // closing, or reconnected: a new session checks for gaps
+			}
+			return fmt.Errorf("%w: next event: %v", ErrUnavailable, err)
+		}
+		if err := b.handle(ctx, msg); err != nil {
+			return err
+		}
+		b.checkReady(target)
+	}
+}
+
+// ensureStream creates or updates the stream; if this node may not manage
+// streams (an operator created it on the cluster), it uses the stream as is.
+func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
+	cfg := jetstream.StreamConfig{
+		Name:       b.opts.Stream,
+		Subjects:   []string{b.opts.Subject},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     b.opts.Retention,
+		Replicas:   b.opts.Replicas,
+		Duplicates: 2 * time.Minute,
+	}
+	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	if err == nil {
+		return s, nil
+	}
+	s, err2 := b.js.Stream(ctx, b.opts.Stream)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, errors.Join(err, err2))
+	}
+	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err)
+	return s, nil
+}
+
+// gapAfter reports whether the stream lost events after applied, which the
+// node then can never apply, and the next sequence the stream holds.
+func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) {
+	next = st.FirstSeq
+	if st.Msgs == 0 || next == 0 {
+		next = st.LastSeq + 1
+	}
+	switch {
+	case st.LastSeq < applied: // stream recreated or reset
+		return next, true
+	case next > applied+1: // retention or a purge of the stream removed unapplied events
+		return next, true
+	}
+	return next, false
+}
+
+// handle applies one delivered event: a redelivery of an applied sequence is
+// skipped, a jump in sequence is a gap, an event that cannot be decoded is
+// applied as the safe all+soft purge rather than skipped.
+func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("event metadata: %w", err)
+	}
+	seq, applied := meta.Sequence.Stream, b.applied.Load()
+	b.metrics.pending.Set(float64(meta.NumPending))
+	if seq <= applied {
+		b.metrics.duplicates.Inc()
+		return nil
+	}
+	if seq > applied+1 {
+		b.log.Warn("purge stream skipped events; marking the whole cache stale", "applied", applied, "seq", seq)
+		b.metrics.gaps.Inc()
+		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, seq-1); err != nil {
+			return err
+		}
+	}
+	ev, err := decodeEvent(msg.Data())
+	if err != nil {
+		b.log.Error("purge event cannot be applied as sent; marking the whole cache stale instead", "seq", seq, "err", err)
+		ev = event{ID: ev.ID, Node: b.opts.Node, Request: staleAll}
+	}
+	return b.apply(ctx, ev, seq)
+}
+
+// apply calls Invalidate until it succeeds (an event is never skipped) or
+// ctx ends, then records the sequence and wakes the publisher waiting for
+// this event.
+func (b *Bus) apply(ctx context.Context, ev event, seq uint64) error {
+	delay := newBackoff()
+	for {
+		start := time.Now()
+		n, err := b.opts.Invalidator.Invalidate(ctx, ev.Request, seq)
+		if err == nil {
+			b.applied.Store(seq)
+			b.observe(ev, seq, n, time.Since(start))
+			return nil
+		}
+		b.metrics.failures.Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("applying purge %s (seq %d): %w", ev.ID, seq, ctx.Err())
+		}
+		b.log.Error("purge: invalidate failed, retrying", "id", ev.ID, "seq", seq, "err", err)
+		if !sleep(ctx, delay.next()) {
+			return fmt.Errorf("applying purge %s (seq %d): %w", ev.ID, seq, ctx.Err())
+		}
+	}
+}
+
+func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
+	for _, k := range ev.Request.Kinds() {
+		b.metrics.applied.WithLabelValues(k).Inc()
+	}
+	b.metrics.objects.Add(float64(n))
+	b.metrics.applyDur.Observe(took.Seconds())
+	b.metrics.appliedSeq.Set(float64(seq))
+	if !ev.Time.IsZero() {
+		b.metrics.lag.Observe(time.Since(ev.Time).Seconds())
+	}
+	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
+		"soft", ev.Request.Soft, "objects", n, "took", took)
+	b.mu.Lock()
+	ch := b.waiters[ev.ID]
+	b.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- applyResult{count: n, took: took}:
+		default:
+		}
+	}
+}
+
+func (b *Bus) checkReady(target uint64) {
+	if b.applied.Load() >= target {
+		b.readyOnce.Do(func() { close(b.ready) })
+	}
+}
+
+// backoff doubles a delay from 50ms up to 5s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) reset() { b.d = 0 }
+
+func (b *backoff) next() time.Duration {
+	switch {
+	case b.d == 0:
+		b.d = 50 * time.Millisecond
+	case b.d < 5*time.Second:
+		b.d = min(2*b.d, 5*time.Second)
+	}
+	return b.d
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,292 @@
+package purge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Invalidator is what a cache offers the bus. Implementations must make
+// Invalidate idempotent and atomic with the recording of seq.
+type Invalidator interface {
+	// Invalidate applies r and records seq as the last applied sequence in
+	// the same transaction; it returns the number of objects affected.
+	// seq is normally the previous one plus one, but after the stream was
+	// recreated it may be lower than Applied(): record it as given.
+	Invalidate(ctx context.Context, r Request, seq uint64) (int, error)
+	// Applied returns the last sequence Invalidate recorded (0 if none).
+	Applied() (uint64, error)
+}
+
+// Options configure a Bus. Zero values mean the documented defaults.
+type Options struct {
+	// Invalidator applies purges to the local cache. Required.
+	Invalidator Invalidator
+	// NATSURL points at an external NATS server or cluster (comma
+	// separated URLs). Empty runs an embedded server.
+	NATSURL string
+	// NATSListen is the embedded server's client listener ("host:port",
+	// port -1 for a random one) for other nodes. Empty: in-process only.
+	NATSListen string
+	// StoreDir is the embedded JetStream storage directory. Required when
+	// NATSURL is empty.
+	StoreDir string
+	// Credentials is a NATS credentials file for NATSURL. Optional.
+	Credentials string
+	// TLS configures the connection to NATSURL. Optional.
+	TLS *tls.Config
+	// Token is the bearer token of the HTTP API. Empty: the API refuses
+	// every purge with 503 (there is never an unauthenticated purge).
+	Token string
+	// Node names this node in logs and events. Default: the host name.
+	Node string
+	// Subject is the NATS subject of purge events. Default "edged.purge".
+	Subject string
+	// Stream is the JetStream stream name. Default "EDGED_PURGE".
+	Stream string
+	// Replicas is the stream's replica count on a NATS cluster. Default 1.
+	Replicas int
+	// Retention is the stream's max age: a node down longer than this
+	// invalidates its whole cache softly on return. Default 7 days.
+	Retention time.Duration
+	// ApplyTimeout bounds how long Publish waits for the local node to
+	// apply a published purge. Default 10s.
+	ApplyTimeout time.Duration
+	// Logger receives connection and apply events; nil discards. The token
+	// is never logged.
+	Logger *slog.Logger
+	// Registerer receives the bus metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
+	}
+	if o.Subject == "" {
+		o.Subject = "edged.purge"
+	}
+	if o.Stream == "" {
+		o.Stream = "EDGED_PURGE"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Retention == 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.ApplyTimeout == 0 {
+		o.ApplyTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// reconnectWait is the pause between reconnect attempts (NATS adds jitter).
+const reconnectWait = 250 * time.Millisecond
+
+// Bus publishes purges to NATS and applies every purge of the stream to the
+// local Invalidator. Create it with New, then Start; it is safe for
+// concurrent use.
+type Bus struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	srv *server.Server // embedded server, nil with NATSURL
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+
+	ready     chan struct{} // closed once the first catch-up completed
+	readyOnce sync.Once
+	startErr  chan error    // first session error before ready, for Start
+	reconnect chan struct{} // a reconnect happened: restart the session
+	epoch     atomic.Uint64 // counts reconnects; a session ends when it changes
+
+	applied atomic.Uint64 // last sequence applied locally
+	closed  atomic.Bool
+
+	// mu guards waiters: Publish calls waiting, by event ID, for the local
+	// apply of their event.
+	mu      sync.Mutex
+	waiters map[string]chan applyResult
+}
+
+// New checks opts and returns a Bus that is not yet connected.
+func New(opts Options) (*Bus, error) {
+	if opts.Invalidator == nil {
+		return nil, errors.New("purge: Options.Invalidator is required")
+	}
+	if opts.NATSURL == "" && opts.StoreDir == "" {
+		return nil, errors.New("purge: Options.StoreDir is required for the embedded NATS server")
+	}
+	if opts.NATSURL != "" && opts.NATSListen != "" {
+		return nil, errors.New("purge: Options.NATSListen applies to the embedded server only; NATSURL is set")
+	}
+	opts.setDefaults()
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("purge: metrics: %w", err)
+	}
+	return &Bus{
+		opts:      opts,
+		log:       opts.Logger.With("node", opts.Node),
+		metrics:   m,
+		ready:     make(chan struct{}),
+		startErr:  make(chan error, 1),
+		reconnect: make(chan struct{}, 1),
+		waiters:   make(map[string]chan applyResult),
+	}, nil
+}
+
+// Start starts the embedded server (if any), connects, ensures the stream
+// and applies every purge this node missed before returning, bounded by
+// ctx. If NATS is unreachable it returns an error wrapping ErrUnavailable
+// but keeps reconnecting in the background and catches up when it can; the
+// caller decides whether to serve meanwhile (Ready tells when caught up).
+// Call Close in every case once Start was called.
+func (b *Bus) Start(ctx context.Context) error {
+	applied, err := b.opts.Invalidator.Applied()
+	if err != nil {
+		return fmt.Errorf("purge: reading applied sequence: %w", err)
+	}
+	b.applied.Store(applied)
+	b.metrics.appliedSeq.Set(float64(applied))
+	if b.opts.NATSURL == "" {
+		if b.srv, err = startEmbedded(b.opts); err != nil {
+			return err
+		}
+	}
+	if err := b.connect(); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	b.done = make(chan struct{})
+	go b.run(runCtx)
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("purge: connecting to NATS at %s: %w (reconnecting in the background)", b.opts.NATSURL, ErrUnavailable)
+	}
+	select {
+	case <-b.ready:
+		return nil
+	case err := <-b.startErr:
+		return fmt.Errorf("purge: catching up: %w (retrying in the background)", err)
+	case <-ctx.Done():
+		return fmt.Errorf("purge: catching up: %w (continuing in the background)", ctx.Err())
+	}
+}
+
+// Ready is closed once the bus has applied every purge that was in the
+// stream when it first reached NATS.
+func (b *Bus) Ready() <-chan struct{} { return b.ready }
+
+// connect dials NATS (in process for the embedded server without
+// listener); with RetryOnFailedConnect an unreachable server leaves a
+// connection that keeps reconnecting.
+func (b *Bus) connect() error {
+	opts := []nats.Option{
+		nats.Name("edged " + b.opts.Node),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(reconnectWait),
+		// No buffering while disconnected: a purge is either acknowledged
+		// by JetStream or refused (503), never queued silently.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.metrics.connected.Set(0)
+			b.log.Warn("purge bus disconnected from NATS", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.metrics.connected.Set(1)
+			b.log.Info("purge bus reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			b.signalReconnect()
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			// The run loop notices the first connection itself; only a
+			// reconnect must restart its session.
+			b.metrics.connected.Set(1)
+			b.log.Info("purge bus connected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
+	}
+	if b.opts.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(b.opts.Credentials))
+	}
+	if b.opts.TLS != nil {
+		opts = append(opts, nats.Secure(b.opts.TLS))
+	}
+	url := b.opts.NATSURL
+	if b.srv != nil {
+		// Even with a listener for other nodes, this node talks to its own
+		// server in process.
+		opts = append(opts, nats.InProcessServer(b.srv))
+		url = "in-process"
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("purge: connecting to NATS at %s: %w: %v", url, ErrUnavailable, err)
+	}
+	if nc.IsConnected() {
+		b.metrics.connected.Set(1)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("purge: jetstream: %w", err)
+	}
+	b.nc, b.js = nc, js
+	return nil
+}
+
+func (b *Bus) signalReconnect() {
+	b.epoch.Add(1)
+	select {
+	case b.reconnect <- struct{}{}:
+	default:
+	}
+}
+
+// ClientURL is the embedded server's client URL when NATSListen is set, for
+// other nodes' NATSURL; "" otherwise.
+func (b *Bus) ClientURL() string {
+	if b.srv == nil || b.opts.NATSListen == "" {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// Close stops applying purges, closes the NATS connection and shuts the
+// embedded server down. It waits for an Invalidate in progress to return.
+func (b *Bus) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+	}
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+	b.metrics.connected.Set(0)
+	return nil
+}

@@ -1,0 +1,39 @@
+// Package purge removes content from every edged node at once: it owns the
+// purge request (URL, prefix, surrogate key / tag, host, everything; hard or
+// soft), the purge HTTP API and the bus that carries purges to every node.
+//
+// # Contract
+//
+// A purge accepted by the API is first published to a NATS JetStream stream
+// and acknowledged by it (file storage, fsync on every write), so it
+// survives a NATS restart; only then does the API answer 200, once the
+// local node has applied it too, with the number of objects affected.
+// Every node, the publishing one included, applies every event of the
+// stream exactly in stream order through its Invalidator, which records the
+// event's sequence in the same transaction as its effect. A node that was
+// down or disconnected applies what it missed from its recorded sequence on
+// before Start returns. When the stream no longer holds the events after
+// that sequence (retention passed, stream purged or recreated), the node
+// cannot know what it missed and invalidates its whole cache softly (an
+// all+soft purge). Events are idempotent, so a duplicate delivery is
+// harmless; an event is never skipped: a failing Invalidate is retried
+// with back-off.
+//
+// # NATS
+//
+// By default a NATS server with JetStream runs inside the process with no
+// listener (Options.NATSListen empty) and the bus connects to it in
+// process. With NATSListen the embedded server also accepts other nodes,
+// which set NATSURL to its address; at scale every node sets NATSURL to an
+// existing NATS cluster (Credentials and TLS as NATS supports them). The
+// embedded listener has no authentication: bind it to a private address.
+//
+// # Lifecycle
+//
+//	b, err := purge.New(opts)
+//	err = b.Start(ctx) // catches up before returning
+//	mux.Handle("/purge", b.Handler())
+//	defer b.Close()
+//
+// This package imports nothing of module edged (DESIGN.md: purge is a leaf).
+package purge

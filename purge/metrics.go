@@ -1,0 +1,72 @@
+package purge
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of one Bus; registered on Options.Registerer when it is set.
+type metrics struct {
+	published  prometheus.Counter
+	applied    *prometheus.CounterVec // by kind
+	objects    prometheus.Counter
+	applyDur   prometheus.Histogram
+	lag        prometheus.Histogram // event time to local apply
+	pending    prometheus.Gauge     // events in the stream not yet applied here
+	appliedSeq prometheus.Gauge
+	connected  prometheus.Gauge
+	gaps       prometheus.Counter
+	duplicates prometheus.Counter
+	failures   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_published_total", Help: "Purges this node published to the bus (acknowledged by JetStream).",
+		}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_purge_applied_total", Help: "Purge events applied locally, by selector kind (url, prefix, tag, host, all).",
+		}, []string{"kind"}),
+		objects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_objects_total", Help: "Cached objects removed or marked stale by applied purges.",
+		}),
+		applyDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edged_purge_apply_duration_seconds", Help: "Time to apply one purge event to the local cache.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edged_purge_lag_seconds", Help: "Time from a purge's publication to its local apply.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 12),
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_purge_pending_events", Help: "Purge events in the stream not yet applied locally.",
+		}),
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_purge_applied_sequence", Help: "Stream sequence of the last purge applied locally.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_purge_bus_connected", Help: "1 while the purge bus is connected to NATS.",
+		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_gaps_total", Help: "Times the stream had lost events this node missed, so the whole cache was marked stale.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_duplicates_total", Help: "Purge events delivered again and skipped.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_apply_failures_total", Help: "Failed Invalidate calls (each is retried).",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
+		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering purge metrics: %w", err)
+		}
+	}
+	return m, nil
+}
