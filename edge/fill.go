@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -114,9 +115,9 @@ func (res *fillResult) failureStatus() int {
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
 // storage key. It reports false when the client left before the result came.
-func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, t policy.Target, found lookupResult) (*fillResult, bool, bool) {
+func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, found lookupResult) (*fillResult, bool, bool) {
 	token := new(flightToken)
-	fetch := h.newFetch(r, t, found, token)
+	fetch := h.newFetch(r, x, found, token)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		return h.fill(fetch), true, true
 	}
@@ -139,9 +140,9 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, t policy.Target,
 // refreshInBackground revalidates found.entry through the shared flight
 // while the stale response is served (RFC 5861 §3). Concurrent requests
 // join the running flight, so the object is refreshed once.
-func (h *Handler) refreshInBackground(r *http.Request, t policy.Target, found lookupResult) {
+func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookupResult) {
 	token := new(flightToken)
-	fetch := h.newFetch(r, t, found, token)
+	fetch := h.newFetch(r, x, found, token)
 	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
 		return h.fill(fetch), nil
 	})
@@ -167,6 +168,7 @@ func flightKey(storeKey string, req http.Header) string {
 // it never reads the leader's request after the leader has returned.
 type fetch struct {
 	token    *flightToken
+	x        *exchange
 	out      *origin.Outbound
 	request  *http.Request // method GET and the leader's header, for Storable and Vary
 	key      string
@@ -174,16 +176,17 @@ type fetch struct {
 	stale    *storage.Entry // the stored response to validate, if any
 }
 
-func (h *Handler) newFetch(r *http.Request, t policy.Target, found lookupResult, token *flightToken) *fetch {
-	out := h.outbound(r, t)
+func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult, token *flightToken) *fetch {
+	out := h.outbound(r, x)
 	out.Method = http.MethodGet // a HEAD miss is filled with GET so that GET and HEAD share the entry
 	for _, f := range clientOnlyFields {
 		out.Header.Del(f)
 	}
 	return &fetch{
 		token:    token,
+		x:        x,
 		out:      out,
-		request:  &http.Request{Method: http.MethodGet, Header: out.Header, Host: t.Host},
+		request:  &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host},
 		key:      found.key,
 		storeKey: found.storageKey(r.Header),
 		stale:    found.entry,
@@ -197,15 +200,17 @@ func (h *Handler) newFetch(r *http.Request, t policy.Target, found lookupResult,
 var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
 
 // outbound is the upstream request for r, before any fill-specific change.
-func (h *Handler) outbound(r *http.Request, t policy.Target) *origin.Outbound {
+func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
+	header := r.Header.Clone()
+	x.route.RequestHeaders.apply(header)
 	return &origin.Outbound{
 		Method:     r.Method,
-		Host:       t.Host,
-		RequestURI: t.RequestURI(),
-		Header:     r.Header.Clone(),
+		Host:       x.t.Host,
+		RequestURI: x.upstreamURI,
+		Header:     header,
 		ClientIP:   clientIP(r),
-		Proto:      t.Scheme,
-		Key:        t.Key(),
+		Proto:      x.t.Scheme,
+		Key:        x.key,
 	}
 }
 
@@ -229,7 +234,7 @@ func (h *Handler) fill(f *fetch) *fillResult {
 		}
 	}
 	requestTime := h.opts.Now()
-	resp, err := h.fetchUpstream(ctx, f.out)
+	resp, err := h.fetchUpstream(ctx, f.x.upstream, f.out)
 	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
 		drain(resp)
 		merged, ok := policy.Freshen(f.stale.Header, resp.Header)
@@ -253,7 +258,7 @@ func (h *Handler) fill(f *fetch) *fillResult {
 			f.out.Header.Del(k)
 		}
 		requestTime = h.opts.Now()
-		resp, err = h.fetchUpstream(ctx, f.out)
+		resp, err = h.fetchUpstream(ctx, f.x.upstream, f.out)
 	}
 	if err != nil {
 		cancel()
@@ -265,9 +270,9 @@ func (h *Handler) fill(f *fetch) *fillResult {
 }
 
 // fetchUpstream is the one place a fill talks to the upstream, for metrics.
-func (h *Handler) fetchUpstream(ctx context.Context, out *origin.Outbound) (*http.Response, error) {
+func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *origin.Outbound) (*http.Response, error) {
 	start := time.Now()
-	resp, err := h.up.Do(ctx, out)
+	resp, err := up.Do(ctx, out)
 	h.metrics.observeFetch(start, resp, err)
 	return resp, err
 }
@@ -281,6 +286,12 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		// RFC 9110 §6.6.1: a cache records the time it received a response
 		// that has no Date.
 		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
+	}
+	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) {
+		// The route forces a lifetime the origin did not give. As a
+		// targeted field it binds this CDN's caches only and never reaches
+		// a client (RFC 9213 §2.1).
+		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, h.opts.Policy)
 	body, complete, err := readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
@@ -325,6 +336,16 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 	}
 	res.setCookie = resp.Header.Values("Set-Cookie")
 	h.keep(res, f, e, resp.Header)
+}
+
+// hasFreshnessFields reports whether the origin said anything about caching.
+func hasFreshnessFields(h http.Header) bool {
+	for _, f := range []string{"Cache-Control", "Expires", "Cdn-Cache-Control", "Surrogate-Control"} {
+		if _, ok := h[f]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // keep stores e, a response that policy.Storable allowed, built from one

@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"edged/edge/policy"
-	"edged/origin"
 	"edged/storage"
 )
 
@@ -31,7 +30,7 @@ import (
 type Handler struct {
 	opts    Options
 	store   *storage.Store
-	up      *origin.Client
+	anyHost *Route // serves every host when there is no Router
 	log     *slog.Logger
 	metrics *metrics
 
@@ -53,8 +52,8 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("edge: Options.Name %q must be a token (no spaces, commas, quotes)", opts.Name)
 	case opts.Store == nil:
 		return nil, errors.New("edge: Options.Store is required")
-	case opts.Upstream == nil:
-		return nil, errors.New("edge: Options.Upstream is required")
+	case opts.Upstream == nil && opts.Router == nil:
+		return nil, errors.New("edge: Options.Upstream or Options.Router is required")
 	case opts.MaxObjectBytes < 0:
 		return nil, errors.New("edge: Options.MaxObjectBytes must not be negative")
 	}
@@ -75,7 +74,11 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	return &Handler{opts: opts, store: opts.Store, up: opts.Upstream, log: log, metrics: m}, nil
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m}
+	if opts.Upstream != nil {
+		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}
+	}
+	return h, nil
 }
 
 // Close waits for background revalidations to finish. The Handler must not
@@ -103,17 +106,26 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
 		return
 	}
+	x, status, reason := h.newExchange(r, t)
+	if x == nil {
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "no-route"})
+		return
+	}
+	w.x = x
 	if r.Method == methodPurge {
-		h.purge(w, r, t)
+		h.purge(w, r, x.t)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.passMethod(w, r, t)
+		h.passMethod(w, r, x)
+		return
+	}
+	if x.route.Cache.Bypass {
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: "route"})
 		return
 	}
 
-	key := t.Key()
-	found := h.lookup(key, r.Header)
+	found := h.lookup(x.key, r.Header)
 	if e := found.entry; e != nil {
 		stored := responseOf(e)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
@@ -126,7 +138,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		case policy.ServeStale:
 			if d.Background {
-				h.refreshInBackground(r, t, found)
+				h.refreshInBackground(r, x, found)
 			}
 			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil)
 			return
@@ -136,7 +148,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: "only-if-cached"})
 			return
 		}
-		h.fetchAndServe(w, r, t, found, d.Detail)
+		h.fetchAndServe(w, r, x, found, d.Detail)
 		return
 	}
 	if policy.OnlyIfCached(r.Header) {
@@ -146,10 +158,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
 		// shares no fetch either.
-		h.pass(w, r, t, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
 		return
 	}
-	h.fetchAndServe(w, r, t, found, "")
+	h.fetchAndServe(w, r, x, found, "")
 }
 
 // fetchAndServe fetches the object through the shared flight for its key,
@@ -157,8 +169,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // result. A request that cannot share the result (it is not storable, or
 // varies on something the leader's request did not match) is forwarded on
 // its own.
-func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, t policy.Target, found lookupResult, detail string) {
-	res, leader, ok := h.joinFlight(w, r, t, found)
+func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, detail string) {
+	res, leader, ok := h.joinFlight(w, r, x, found)
 	if !ok {
 		return // the client went away; the shared fetch goes on for the others
 	}
@@ -185,10 +197,10 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, t policy.Targ
 	cs.FwdStatus = res.status
 	switch {
 	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(t.Key(), res.varyNames, r.Header) {
+		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key, res.varyNames, r.Header) {
 			// RFC 9111 §4.1: the leader's response was selected by request
 			// fields this request does not match.
-			h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
+			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
 			return
 		}
 		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
@@ -206,13 +218,13 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, t policy.Targ
 		// Not shareable (private, too large, not storable): this request
 		// goes upstream itself, as if it had arrived alone.
 		res.release(leader)
-		h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason})
 	}
 }
 
 // passMethod forwards a request whose method the cache does not serve. Unsafe
 // methods invalidate the URIs they may have changed (RFC 9111 §4.4).
-func (h *Handler) passMethod(w *trackedWriter, r *http.Request, t policy.Target) {
+func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
 	switch r.Method {
 	case http.MethodConnect, http.MethodTrace:
 		// A cache in front of many sites never tunnels, and TRACE reflects
@@ -221,7 +233,7 @@ func (h *Handler) passMethod(w *trackedWriter, r *http.Request, t policy.Target)
 		h.respondError(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed", policy.CacheStatus{Fwd: policy.FwdMethod})
 		return
 	}
-	h.pass(w, r, t, policy.CacheStatus{Fwd: policy.FwdMethod})
+	h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdMethod})
 }
 
 // viaNamesMe reports whether this node already forwarded the request.

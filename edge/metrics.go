@@ -86,7 +86,8 @@ type trackedWriter struct {
 	start  time.Time
 	status int
 	bytes  int64
-	cache  string // outcome, set with Cache-Status
+	cache  string    // outcome, set with Cache-Status
+	x      *exchange // the routed request, once known
 }
 
 func (h *Handler) track(w http.ResponseWriter, r *http.Request) *trackedWriter {

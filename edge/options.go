@@ -21,8 +21,11 @@ type Options struct {
 	Name string
 	// Store holds cached objects. Required.
 	Store *storage.Store
-	// Upstream fetches misses from the origin or a shield. Required.
+	// Upstream fetches misses for every host when Router is nil.
 	Upstream *origin.Client
+	// Router maps hosts to sites and paths to routes, each with its own
+	// upstream. Nil serves every host through Upstream.
+	Router *Router
 	// Policy tunes the RFC 9111 rules; Policy.Shield marks a shield node.
 	Policy policy.Options
 	// MaxObjectBytes is the largest body stored; larger responses are streamed

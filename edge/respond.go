@@ -88,7 +88,8 @@ func clearContentFields(hdr http.Header) {
 }
 
 // setCacheStatus adds this cache's member to the Cache-Status list after
-// those of the caches closer to the origin (RFC 9211 §2).
+// those of the caches closer to the origin (RFC 9211 §2), then the route's
+// response rules: every response passes here last before its status line.
 func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs policy.CacheStatus) {
 	cs.Name = h.opts.Name
 	w.cache = outcome(cs)
@@ -97,6 +98,7 @@ func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs poli
 		mine = strings.Join(prior, ", ") + ", " + mine
 	}
 	w.Header()["Cache-Status"] = []string{mine}
+	w.x.finishHeader(w.Header())
 }
 
 // outcome is the short cache result used in metrics and access logs.
@@ -165,12 +167,12 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 
 // pass forwards r upstream on its own and streams the answer back; nothing
 // is stored. Unsafe methods invalidate what they may have changed.
-func (h *Handler) pass(w *trackedWriter, r *http.Request, t policy.Target, cs policy.CacheStatus) {
-	out := h.outbound(r, t)
+func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
+	out := h.outbound(r, x)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
-	resp, err := h.up.Do(r.Context(), out)
+	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
 		h.respondUpstreamError(w, r, err, cs)
 		return
@@ -178,7 +180,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, t policy.Target, cs po
 	defer resp.Body.Close()
 	if policy.IsUnsafe(r.Method) {
 		// RFC 9111 §4.4: invalidate once the response shows the change happened.
-		h.invalidate(policy.Invalidates(t, resp.StatusCode, resp.Header))
+		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))
 	}
 	cs.FwdStatus = resp.StatusCode
 	h.writeUpstream(w, r, resp, nil, cs)

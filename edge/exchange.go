@@ -1,0 +1,67 @@
+package edge
+
+import (
+	"net/http"
+
+	"edged/edge/policy"
+	"edged/origin"
+)
+
+// exchange is one client request as the cache sees it once its site and
+// route are known.
+type exchange struct {
+	t           policy.Target // normalized target, query as the route keys it
+	key         string        // primary cache key
+	upstreamURI string        // path and query sent upstream
+	route       *Route
+	upstream    *origin.Client
+	split       string // the route split serving this request; "" = primary
+	sticky      bool   // tell the client its split with a cookie
+}
+
+// newExchange routes r. Without a Router every host goes to Options.Upstream;
+// with one, an unknown host is refused with 421 (RFC 9110 §15.5.20: this
+// server does not serve that authority) rather than sent to some default
+// origin, and a path no route covers gets 404.
+func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int, string) {
+	route := h.anyHost
+	if h.opts.Router != nil {
+		site, ok := h.opts.Router.Site(t.Host)
+		if !ok {
+			return nil, http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
+		}
+		if route, ok = site.Route(t.Path); !ok {
+			return nil, http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
+		}
+	}
+	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
+	x := &exchange{t: t, key: t.Key(), route: route}
+	x.upstream, x.split, x.sticky = route.pick(r)
+	if x.split != "" {
+		// A split's answers may differ from the primary's (a canary): keep
+		// them apart, under the URL's key so URL and prefix purges reach them.
+		x.key += "\x00~" + x.split
+	}
+	x.upstreamURI = route.upstreamPath(t.Path)
+	if t.RawQuery != "" {
+		x.upstreamURI += "?" + t.RawQuery
+	}
+	return x, 0, ""
+}
+
+// finishHeader applies what the route adds to every response: its header
+// rules and the sticky split cookie.
+func (x *exchange) finishHeader(h http.Header) {
+	if x == nil {
+		return
+	}
+	x.route.ResponseHeaders.apply(h)
+	if x.sticky {
+		value := x.split
+		if value == "" {
+			value = "primary"
+		}
+		c := &http.Cookie{Name: x.route.StickyCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		h.Add("Set-Cookie", c.String())
+	}
+}

@@ -1,0 +1,237 @@
+package edge
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"edged/origin"
+)
+
+// Site is a set of hostnames served with the same routes: what a CDN
+// customer points at edged with a DNS CNAME.
+type Site struct {
+	// Name identifies the site in logs and errors.
+	Name string
+	// Hosts are exact hostnames ("www.example.com") or one-level wildcards
+	// ("*.example.com", which matches "a.example.com" but not
+	// "example.com" or "a.b.example.com"). Lower case, no port.
+	Hosts []string
+	// Routes are matched by the longest PathPrefix; a site without a route
+	// for a path answers 404.
+	Routes []*Route
+}
+
+// Route says how requests under one path prefix of a site are served.
+type Route struct {
+	// PathPrefix is matched against the normalized path ("/api/"); "/"
+	// matches everything.
+	PathPrefix string
+	// Upstream fetches this route's misses (a pool, maybe through shields).
+	Upstream *origin.Client
+	// Splits send a share of requests to other upstreams (canary,
+	// blue/green): each gets Weight out of the total weight, Upstream
+	// getting the rest (PrimaryWeight).
+	Splits []Split
+	// PrimaryWeight is Upstream's weight when Splits are set; 0 means
+	// 100 minus the splits' weights (so weights read as percentages).
+	PrimaryWeight int
+	// StickyCookie, when set with Splits, pins a client to the upstream it
+	// was first sent to with a cookie of this name.
+	StickyCookie string
+	// StripPrefix removes PathPrefix from the path sent upstream.
+	StripPrefix bool
+	// RequestHeaders are applied to requests sent upstream.
+	RequestHeaders HeaderRules
+	// ResponseHeaders are applied to every response sent to clients.
+	ResponseHeaders HeaderRules
+	// Cache overrides the cache's behaviour on this route.
+	Cache RouteCache
+}
+
+// Split is one weighted alternative upstream of a route.
+type Split struct {
+	Name     string // the cookie value that pins a client to it
+	Upstream *origin.Client
+	Weight   int
+}
+
+// HeaderRules set and remove header fields.
+type HeaderRules struct {
+	Set    map[string]string
+	Remove []string
+}
+
+func (hr HeaderRules) apply(h http.Header) {
+	for _, name := range hr.Remove {
+		h.Del(name)
+	}
+	for name, value := range hr.Set {
+		h.Set(name, value)
+	}
+}
+
+func (hr HeaderRules) empty() bool { return len(hr.Set) == 0 && len(hr.Remove) == 0 }
+
+// RouteCache overrides caching on a route.
+type RouteCache struct {
+	// Bypass forwards every request and stores nothing.
+	Bypass bool
+	// DefaultTTL is the freshness lifetime of a storable response that
+	// carries no freshness information of its own (no Cache-Control,
+	// Expires or targeted field); 0 keeps RFC 9111's heuristics.
+	DefaultTTL time.Duration
+	// IgnoreQuery drops the query from the cache key and from the URL
+	// forwarded upstream (they are always the same URL).
+	IgnoreQuery bool
+	// KeepQuery, when set, keeps only these query parameters (sorted) in
+	// the key and the forwarded URL.
+	KeepQuery []string
+}
+
+// Router picks a site by Host and a route by path.
+type Router struct {
+	exact     map[string]*Site
+	wildcards map[string]*Site // "example.com" for "*.example.com"
+}
+
+// NewRouter checks sites and indexes them by host. It fails on hostnames
+// claimed by two sites, malformed hostnames, sites without routes and
+// routes without an upstream, naming the site.
+func NewRouter(sites []*Site) (*Router, error) {
+	rt := &Router{exact: map[string]*Site{}, wildcards: map[string]*Site{}}
+	for _, s := range sites {
+		if len(s.Hosts) == 0 {
+			return nil, fmt.Errorf("site %q: no hosts", s.Name)
+		}
+		if len(s.Routes) == 0 {
+			return nil, fmt.Errorf("site %q: no routes", s.Name)
+		}
+		for _, r := range s.Routes {
+			if r.Upstream == nil || !strings.HasPrefix(r.PathPrefix, "/") {
+				return nil, fmt.Errorf("site %q: route %q: needs an upstream and a path starting with /", s.Name, r.PathPrefix)
+			}
+		}
+		// Longest prefix first, so the first match is the most specific.
+		sort.SliceStable(s.Routes, func(i, j int) bool { return len(s.Routes[i].PathPrefix) > len(s.Routes[j].PathPrefix) })
+		for _, host := range s.Hosts {
+			table, name := rt.exact, strings.ToLower(host)
+			if rest, ok := strings.CutPrefix(name, "*."); ok {
+				table, name = rt.wildcards, rest
+			}
+			if name == "" || strings.ContainsAny(name, "*:/ ") {
+				return nil, fmt.Errorf("site %q: invalid host %q (want www.example.com or *.example.com, no port)", s.Name, host)
+			}
+			if other, dup := table[name]; dup {
+				return nil, fmt.Errorf("site %q: host %q is already served by site %q", s.Name, host, other.Name)
+			}
+			table[name] = s
+		}
+	}
+	return rt, nil
+}
+
+// Site returns the site serving host (lower case, port allowed).
+func (rt *Router) Site(host string) (*Site, bool) {
+	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
+		host = h
+	}
+	if s, ok := rt.exact[host]; ok {
+		return s, true
+	}
+	if _, parent, ok := strings.Cut(host, "."); ok {
+		s, ok := rt.wildcards[parent]
+		return s, ok
+	}
+	return nil, false
+}
+
+// Route returns the site's route for path, the longest matching prefix.
+func (s *Site) Route(path string) (*Route, bool) {
+	for _, r := range s.Routes {
+		if strings.HasPrefix(path, r.PathPrefix) {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// pick chooses the upstream for one request: a sticky cookie wins, then a
+// weighted draw. It returns the split's name ("" for the primary) and
+// whether the client must be told with a cookie.
+func (r *Route) pick(req *http.Request) (*origin.Client, string, bool) {
+	if len(r.Splits) == 0 {
+		return r.Upstream, "", false
+	}
+	if r.StickyCookie != "" {
+		if c, err := req.Cookie(r.StickyCookie); err == nil {
+			if c.Value == "primary" {
+				return r.Upstream, "", false
+			}
+			for _, s := range r.Splits {
+				if s.Name == c.Value {
+					return s.Upstream, s.Name, false
+				}
+			}
+		}
+	}
+	total := r.primaryWeight()
+	for _, s := range r.Splits {
+		total += s.Weight
+	}
+	n := rand.IntN(total)
+	for _, s := range r.Splits {
+		if n < s.Weight {
+			return s.Upstream, s.Name, r.StickyCookie != ""
+		}
+		n -= s.Weight
+	}
+	return r.Upstream, "", r.StickyCookie != ""
+}
+
+func (r *Route) primaryWeight() int {
+	if r.PrimaryWeight > 0 {
+		return r.PrimaryWeight
+	}
+	w := 100
+	for _, s := range r.Splits {
+		w -= s.Weight
+	}
+	return max(w, 0)
+}
+
+// upstreamPath is the path sent upstream for a normalized request path.
+func (r *Route) upstreamPath(path string) string {
+	if !r.StripPrefix || r.PathPrefix == "/" {
+		return path
+	}
+	rest := strings.TrimPrefix(path, strings.TrimSuffix(r.PathPrefix, "/"))
+	if !strings.HasPrefix(rest, "/") {
+		rest = "/" + rest
+	}
+	return rest
+}
+
+// keyQuery applies the route's query rules to a raw query.
+func (rc RouteCache) keyQuery(raw string) string {
+	switch {
+	case rc.IgnoreQuery:
+		return ""
+	case len(rc.KeepQuery) == 0 || raw == "":
+		return raw
+	}
+	var kept []string
+	for _, pair := range strings.Split(raw, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil && slices.Contains(rc.KeepQuery, n) {
+			kept = append(kept, pair)
+		}
+	}
+	sort.Strings(kept)
+	return strings.Join(kept, "&")
+}

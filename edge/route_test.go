@@ -1,0 +1,195 @@
+package edge
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"edged/origin"
+	"edged/storage"
+)
+
+func upstreamTo(t testing.TB, url string) *origin.Client {
+	t.Helper()
+	up, err := origin.New(origin.Options{Origin: url, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+// routedEdge serves sites through a Router.
+func routedEdge(t testing.TB, c *clock, sites ...*Site) *testEdge {
+	t.Helper()
+	rt, err := NewRouter(sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	t.Cleanup(e.stop)
+	return e
+}
+
+func echoPath(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=60")
+	_, _ = w.Write([]byte(r.URL.RequestURI()))
+}
+
+func TestRoutingByHostAndPath(t *testing.T) {
+	c := newClock()
+	api := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Server", "secret/1.0")
+		_, _ = w.Write([]byte("api " + r.URL.RequestURI() + " " + r.Header.Get("X-Route") + r.Header.Get("X-Drop")))
+	})
+	web := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("web " + r.URL.RequestURI()))
+	})
+	e := routedEdge(t, c, &Site{
+		Name:  "example",
+		Hosts: []string{"www.example.com", "*.example.net"},
+		Routes: []*Route{
+			{PathPrefix: "/", Upstream: upstreamTo(t, web.URL)},
+			{PathPrefix: "/api/", Upstream: upstreamTo(t, api.URL), StripPrefix: true,
+				RequestHeaders:  HeaderRules{Set: map[string]string{"X-Route": "api"}, Remove: []string{"X-Drop"}},
+				ResponseHeaders: HeaderRules{Set: map[string]string{"X-Served-By": "edged"}, Remove: []string{"Server"}}},
+		},
+	})
+	for _, tt := range []struct {
+		host, path, body string
+		status           int
+	}{
+		{"www.example.com", "/index.html", "web /index.html", 200},
+		{"www.example.com", "/api/users?id=1", "api /users?id=1 api", 200},
+		{"a.example.net", "/api/", "api / api", 200},
+		{"example.net", "/", "", http.StatusMisdirectedRequest}, // the wildcard does not cover the apex
+		{"a.b.example.net", "/", "", http.StatusMisdirectedRequest},
+		{"other.example", "/", "", http.StatusMisdirectedRequest},
+	} {
+		resp, body := e.get(t, tt.path, "Host", tt.host, "X-Drop", "dropped")
+		if resp.StatusCode != tt.status || (tt.status == 200 && body != tt.body) {
+			t.Errorf("%s%s: status %d body %q, want %d %q", tt.host, tt.path, resp.StatusCode, body, tt.status, tt.body)
+		}
+		if strings.HasPrefix(tt.path, "/api/") && tt.status == 200 {
+			if resp.Header.Get("Server") != "" || resp.Header.Get("X-Served-By") != "edged" {
+				t.Errorf("response rules not applied: %v", resp.Header)
+			}
+		}
+	}
+}
+
+func TestRouteCacheOverrides(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/none" {
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		_, _ = w.Write([]byte(r.URL.RequestURI()))
+	})
+	up := upstreamTo(t, o.URL)
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: up, Cache: RouteCache{DefaultTTL: time.Minute}},
+		{PathPrefix: "/keep", Upstream: up, Cache: RouteCache{KeepQuery: []string{"a", "b"}}},
+		{PathPrefix: "/ignore", Upstream: up, Cache: RouteCache{IgnoreQuery: true}},
+		{PathPrefix: "/bypass", Upstream: up, Cache: RouteCache{Bypass: true}},
+	}})
+	host := []string{"Host", "s.example"}
+	_, body := e.get(t, "/keep?utm=1&b=2&a=1", host...)
+	if body != "/keep?a=1&b=2" {
+		t.Errorf("forwarded %q, want only the kept parameters, sorted", body)
+	}
+	if resp, _ := e.get(t, "/keep?a=1&utm=9&b=2", host...); !isHit(resp) {
+		t.Error("requests differing only in dropped parameters did not share an entry")
+	}
+	_, body = e.get(t, "/ignore?x=1", host...)
+	if body != "/ignore" {
+		t.Errorf("forwarded %q, want the query dropped", body)
+	}
+	e.get(t, "/bypass", host...)
+	if resp, _ := e.get(t, "/bypass", host...); isHit(resp) || !strings.Contains(resp.Header.Get("Cache-Status"), "fwd=bypass") {
+		t.Errorf("bypass route served from cache: %q", resp.Header.Get("Cache-Status"))
+	}
+	// A response without any caching fields gets the route's lifetime.
+	e.get(t, "/none", host...)
+	c.Advance(30 * time.Second)
+	resp, _ := e.get(t, "/none", host...)
+	if !isHit(resp) || resp.Header.Get("Cdn-Cache-Control") != "" {
+		t.Errorf("default TTL: Cache-Status %q, CDN-Cache-Control %q", resp.Header.Get("Cache-Status"), resp.Header.Get("Cdn-Cache-Control"))
+	}
+	c.Advance(time.Minute)
+	if resp, _ := e.get(t, "/none", host...); isHit(resp) {
+		t.Error("served past the default TTL")
+	}
+}
+
+func TestSplitsAndStickyCookie(t *testing.T) {
+	c := newClock()
+	stable := newOrigin(t, c, static("stable", "Cache-Control", "max-age=60"))
+	canary := newOrigin(t, c, static("canary", "Cache-Control", "max-age=60"))
+	route := &Route{PathPrefix: "/", Upstream: upstreamTo(t, stable.URL), StickyCookie: "edged_split",
+		Splits: []Split{{Name: "canary", Upstream: upstreamTo(t, canary.URL), Weight: 20}}}
+
+	// The weighted draw: 20% canary within a tolerance over many picks.
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	canaries := 0
+	const n = 20000
+	for i := 0; i < n; i++ {
+		if _, split, _ := route.pick(req); split == "canary" {
+			canaries++
+		}
+	}
+	if share := float64(canaries) / n; share < 0.18 || share > 0.22 {
+		t.Errorf("canary share %.3f, want 0.20±0.02", share)
+	}
+
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{route}})
+	for _, want := range []string{"stable", "canary"} {
+		cookie := "edged_split=primary"
+		if want == "canary" {
+			cookie = "edged_split=canary"
+		}
+		for i := 0; i < 3; i++ {
+			resp, body := e.get(t, "/page", "Host", "s.example", "Cookie", cookie)
+			if body != want {
+				t.Errorf("cookie %s: got %q", cookie, body)
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Errorf("a pinned client was sent a new cookie")
+			}
+		}
+	}
+	resp, _ := e.get(t, "/page", "Host", "s.example")
+	if !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "edged_split=") {
+		t.Errorf("a new client was not pinned: Set-Cookie %q", resp.Header.Get("Set-Cookie"))
+	}
+}
+
+func TestNewRouterErrors(t *testing.T) {
+	up := &origin.Client{}
+	route := []*Route{{PathPrefix: "/", Upstream: up}}
+	for _, tt := range []struct {
+		name  string
+		sites []*Site
+		want  string
+	}{
+		{"duplicate host", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: route}, {Name: "b", Hosts: []string{"X.example"}, Routes: route}}, `already served by site "a"`},
+		{"port in host", []*Site{{Name: "a", Hosts: []string{"x.example:80"}, Routes: route}}, "invalid host"},
+		{"no routes", []*Site{{Name: "a", Hosts: []string{"x.example"}}}, "no routes"},
+		{"no upstream", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: []*Route{{PathPrefix: "/"}}}}, "needs an upstream"},
+	} {
+		if _, err := NewRouter(tt.sites); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+}
