@@ -20,10 +20,12 @@ type idleBody struct {
 	timer    *time.Timer // cancels the exchange when a Read blocks too long
 	timedOut atomic.Bool // set by timer; read by Read, which may race with it
 	cancel   context.CancelFunc
+	done     func()      // called once, on the first Close
+	closed   atomic.Bool // Close was called
 }
 
-func newIdleBody(ctx context.Context, upstream string, body io.ReadCloser, idle time.Duration, cancel context.CancelFunc) *idleBody {
-	b := &idleBody{body: body, ctx: ctx, upstream: upstream, idle: idle, cancel: cancel}
+func newIdleBody(ctx context.Context, upstream string, body io.ReadCloser, idle time.Duration, cancel context.CancelFunc, done func()) *idleBody {
+	b := &idleBody{body: body, ctx: ctx, upstream: upstream, idle: idle, cancel: cancel, done: done}
 	b.timer = time.AfterFunc(idle, b.expire)
 	b.timer.Stop()
 	return b
@@ -60,10 +62,13 @@ func (b *idleBody) classify(err error) error {
 }
 
 // Close releases the connection (back to the pool if fully read) and the
-// exchange's context.
+// exchange's context, and ends the exchange's in-flight count.
 func (b *idleBody) Close() error {
 	b.timer.Stop()
 	err := b.body.Close()
 	b.cancel()
+	if !b.closed.Swap(true) {
+		b.done()
+	}
 	return err
 }

@@ -13,15 +13,17 @@ import (
 	"time"
 )
 
-// Client forwards requests to the origin or to origin shields. It is safe for
-// concurrent use; create it with [New] and release it with [Client.Close].
+// Client forwards requests to origin servers or to origin shields. It is
+// safe for concurrent use; create it with [New] and release it with
+// [Client.Close].
 type Client struct {
 	opts       Options
-	transport  *http.Transport
-	origin     *upstream   // nil when only shields are configured
-	originOnly []*upstream // the candidate list when there are no shields
+	transport  *http.Transport // connections to shields
+	pool       *Pool           // origin servers; nil when only shields are configured
+	ownPool    bool            // pool stands for Options.Origin and closes with the client
 	shields    []*upstream
-	viaRequest string // "1.1 <Via>", the Via entry added to requests
+	viaRequest string           // "1.1 <Via>", the Via entry added to requests
+	now        func() time.Time // the clock of shield ejection
 }
 
 // Outbound describes the request to send upstream. The edge builds it from
@@ -39,8 +41,12 @@ type Outbound struct {
 	// never modifies this map.
 	Header http.Header
 	// Body is the request body; nil means none. Do never closes it. A request
-	// with a body is sent to one upstream only (no failover).
+	// with a body is sent to one upstream only (no failover or retry) unless
+	// GetBody is set.
 	Body io.Reader
+	// GetBody, when set, returns a fresh copy of Body, which makes the
+	// request replayable: a failed attempt may be retried elsewhere.
+	GetBody func() (io.Reader, error)
 	// ContentLength is the body length; -1 means unknown (chunked).
 	ContentLength int64
 	// ClientIP is the client's address, "ip" or "ip:port", appended to
@@ -50,7 +56,8 @@ type Outbound struct {
 	// X-Forwarded-Proto.
 	Proto string
 	// Key is the cache key; it picks the shield, the same one for every
-	// request with this key on every node.
+	// request with this key on every node, and the server of a
+	// consistent_hash pool.
 	Key string
 }
 
@@ -58,51 +65,70 @@ type Outbound struct {
 func New(opts Options) (*Client, error) {
 	errs := []error{opts.validate()}
 	opts = opts.withDefaults()
-	c := &Client{opts: opts, viaRequest: "1.1 " + opts.Via}
+	c := &Client{opts: opts, viaRequest: "1.1 " + opts.Via, now: time.Now}
+	var origin *upstream
 	if opts.Origin != "" {
-		up, err := parseUpstream("Origin", opts.Origin)
+		up, err := parseUpstream("origin: option Origin", opts.Origin)
 		errs = append(errs, err)
-		c.origin, c.originOnly = up, []*upstream{up}
+		origin = up
 	}
 	seen := make(map[string]bool, len(opts.Shields))
 	for i, raw := range opts.Shields {
-		option := fmt.Sprintf("Shields[%d]", i)
+		where := fmt.Sprintf("origin: option Shields[%d]", i)
 		if seen[raw] {
-			errs = append(errs, fmt.Errorf("origin: option %s: duplicate shield %q", option, raw))
+			errs = append(errs, fmt.Errorf("%s: duplicate shield %q", where, raw))
 			continue
 		}
 		seen[raw] = true
-		up, err := parseUpstream(option, raw)
+		up, err := parseUpstream(where, raw)
 		errs = append(errs, err)
 		c.shields = append(c.shields, up)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c.transport = newTransport(opts)
+	c.transport = newTransport(transportConfig{
+		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
+		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
+	})
+	for i, up := range c.shields {
+		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
+	}
+	c.pool = opts.Pool
+	if origin != nil {
+		c.pool, c.ownPool = opts.originPool(origin), true
+	}
 	return c, nil
 }
 
-// newTransport builds the one connection pool shared by all upstreams.
-func newTransport(opts Options) *http.Transport {
-	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
+// transportConfig are the settings of one connection pool.
+type transportConfig struct {
+	connect, header   time.Duration
+	maxIdle, maxConns int
+	tls               *tls.Config // cloned
+}
+
+// newTransport builds a keep-alive connection pool.
+func newTransport(tc transportConfig) *http.Transport {
+	dialer := &net.Dialer{Timeout: tc.connect, KeepAlive: 30 * time.Second}
 	var tlsConf *tls.Config
-	if opts.TLSClientConfig != nil {
-		tlsConf = opts.TLSClientConfig.Clone()
+	if tc.tls != nil {
+		tlsConf = tc.tls.Clone()
 	}
 	return &http.Transport{
 		Proxy:               nil, // upstreams are reached directly, never via $HTTP_PROXY
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: opts.ConnectTimeout,
+		TLSHandshakeTimeout: tc.connect,
 		// HTTP/1.1 upstream: keep-alive pools sized per server, like nginx.
 		ForceAttemptHTTP2: false,
 		// Never ask for gzip on the client's behalf: the client's own
 		// Accept-Encoding decides what the origin sends and what is cached.
 		DisableCompression:     true,
-		MaxIdleConnsPerHost:    opts.MaxIdlePerHost,
+		MaxIdleConnsPerHost:    tc.maxIdle,
+		MaxConnsPerHost:        tc.maxConns,
 		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  opts.HeaderTimeout,
+		ResponseHeaderTimeout:  tc.header,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
 		ReadBufferSize:         32 << 10,
@@ -110,8 +136,15 @@ func newTransport(opts Options) *http.Transport {
 	}
 }
 
-// Close closes idle upstream connections. In-flight exchanges finish.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+// Close closes idle connections to shields, and the pool Options.Origin
+// stands for. A shared Options.Pool is left to its owner. In-flight
+// exchanges finish.
+func (c *Client) Close() {
+	c.transport.CloseIdleConnections()
+	if c.ownPool {
+		c.pool.Close()
+	}
+}
 
 // ShieldOrder returns the shield URLs in the order requests for key try them
 // (rendezvous hashing); nil when no shields are configured.
@@ -125,18 +158,6 @@ func (c *Client) ShieldOrder(key string) []string {
 		urls[i] = up.base
 	}
 	return urls
-}
-
-// candidates is the selection step: the upstreams to try for key, in order.
-func (c *Client) candidates(key string) []*upstream {
-	if len(c.shields) == 0 {
-		return c.originOnly
-	}
-	order := rendezvous(key, c.shields)
-	if c.opts.ShieldFallback {
-		order = append(order, c.origin)
-	}
-	return order
 }
 
 // Do sends out upstream and returns the response, whose Header has been
@@ -155,57 +176,134 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 	if !isToken(method) {
 		return nil, fmt.Errorf("origin: invalid method %q", method)
 	}
-	header := c.forwardHeader(out)
-	// Only a request without a body can be replayed elsewhere.
-	replayable := out.Body == nil || out.Body == http.NoBody
-	candidates := c.candidates(out.Key)
-	for i, up := range candidates {
-		resp, f := c.try(ctx, up, method, out, header)
+	rq := &request{method: method, out: out, header: c.forwardHeader(out), replayable: replayable(out)}
+	if len(c.shields) > 0 {
+		resp, fallback, err := c.viaShields(ctx, rq)
+		if !fallback {
+			return resp, err
+		}
+	}
+	return c.viaPool(ctx, c.pool, rq)
+}
+
+// viaShields tries the shields in the key's rendezvous order, skipping
+// ejected ones. It reports fallback when the request should go to the pool.
+func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Response, fallback bool, err error) {
+	now := c.now().UnixNano()
+	var prev *upstream
+	for _, up := range rendezvous(rq.out.Key, c.shields) {
+		if up.eject.ejected(now) {
+			continue
+		}
+		if prev != nil {
+			c.opts.Logger.Warn("upstream unreachable, trying next", "upstream", prev.base, "next", up.base, "err", err)
+		}
+		resp, f := c.try(ctx, up, rq)
+		c.observeShield(ctx, up, f)
+		if f == nil {
+			return resp, false, nil
+		}
+		if !rq.canRetry(f) || ctx.Err() != nil {
+			return nil, false, f.err
+		}
+		prev, err = up, f.err
+	}
+	if c.opts.ShieldFallback && c.pool != nil {
+		c.opts.Logger.Warn("no shield reachable, going to the origin", "err", err)
+		return nil, true, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("every shield is ejected: %w", ErrNoHealthy)
+	}
+	return nil, false, err
+}
+
+// observeShield feeds passive health checking of shields. Only failures of
+// the shield itself count: a 5xx or a slow response may be the origin's.
+func (c *Client) observeShield(ctx context.Context, up *upstream, f *failure) {
+	now := c.now()
+	switch {
+	case f == nil:
+		up.eject.success(now)
+	case ctx.Err() != nil: // the caller's own cancellation or deadline
+	case errors.Is(f.err, ErrTimeout) && !f.connPhase: // waiting on the origin
+	default:
+		if backoff := up.eject.failure(now, c.opts.ShieldEjection); backoff > 0 {
+			c.opts.Logger.Warn("shield ejected", "shield", up.base, "backoff", backoff, "err", f.err)
+		}
+	}
+}
+
+// viaPool sends rq to a server p picks, retrying on other servers within the
+// pool's count and time budget when the failure allows it.
+func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Response, error) {
+	var buf [4]*upstream
+	tried := buf[:0]
+	start := time.Now()
+	var lastErr error
+	for {
+		up := p.pick(rq.out.Key, tried)
+		if up == nil {
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, fmt.Errorf("pool %q: %w", p.name, ErrNoHealthy)
+		}
+		if lastErr != nil {
+			p.log.Warn("retrying on another server", "pool", p.name, "server", up.base, "err", lastErr)
+		}
+		tried = append(tried, up)
+		resp, f := c.try(ctx, up, rq)
+		p.observe(ctx, up, resp, f)
 		if f == nil {
 			return resp, nil
 		}
-		last := i == len(candidates)-1
-		if last || !f.connPhase || !replayable || ctx.Err() != nil {
+		lastErr = f.err
+		if len(tried) > p.retries || !rq.canRetry(f) || ctx.Err() != nil || time.Since(start) >= p.opts.RetryTimeout {
 			return nil, f.err
 		}
-		c.opts.Logger.Warn("upstream unreachable, trying next",
-			"upstream", up.base, "next", candidates[i+1].base, "err", f.err)
 	}
-	panic("origin: no upstream candidates") // New guarantees at least one
 }
 
 // try performs one exchange with up. On success the response body owns the
 // exchange's context and releases it on Close.
-func (c *Client) try(ctx context.Context, up *upstream, method string, out *Outbound, header http.Header) (*http.Response, *failure) {
+func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Response, *failure) {
+	out := rq.out
 	target, err := up.targetURL(out.RequestURI)
 	if err != nil {
 		return nil, &failure{err: err}
 	}
+	body, err := rq.nextBody()
+	if err != nil {
+		return nil, &failure{err: fmt.Errorf("origin: replay request body: %w", err)}
+	}
 	a := new(attempt)
 	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
 	req := (&http.Request{
-		Method:        method,
+		Method:        rq.method,
 		URL:           target,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        header,
+		Header:        rq.header,
 		Host:          out.Host,
 		ContentLength: out.ContentLength,
 	}).WithContext(reqCtx)
-	if out.Body != nil && out.Body != http.NoBody {
+	if body != nil {
 		// NopCloser: the transport closes request bodies, and this one
 		// belongs to the caller.
-		req.Body = io.NopCloser(out.Body)
+		req.Body = io.NopCloser(body)
 	}
-	resp, err := c.transport.RoundTrip(req)
+	up.inFlight.Add(1)
+	resp, err := up.tr.RoundTrip(req)
 	if err != nil {
+		up.inFlight.Add(-1)
 		cancel()
 		f := classify(ctx, up.base, a, err)
 		return nil, &f
 	}
 	c.cleanResponseHeader(resp)
-	resp.Body = newIdleBody(ctx, up.base, resp.Body, c.opts.BodyTimeout, cancel)
+	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, func() { up.inFlight.Add(-1) })
 	return resp, nil
 }
 

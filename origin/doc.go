@@ -1,6 +1,7 @@
 // Package origin is the upstream side of an edged node: the HTTP client that
-// forwards a cache miss to the origin server or to an origin shield (another
-// edged node in the shield role). It knows nothing of caching.
+// forwards a cache miss to origin servers or to an origin shield (another
+// edged node in the shield role), load balanced across a pool of servers
+// with health checks and retries. It knows nothing of caching.
 //
 // # Contract
 //
@@ -13,9 +14,36 @@
 // behalf. Responses are returned unbuffered, with any status, and are never
 // followed (redirects are the client's business).
 //
-// Failures are reported through three sentinel errors that the serving layer
-// maps to statuses: [ErrConnect] (502), [ErrTimeout] (504) and [ErrProtocol]
-// (502). A cancelled context yields an error wrapping [context.Canceled].
+// Failures are reported through four sentinel errors that the serving layer
+// maps to statuses: [ErrConnect] (502), [ErrTimeout] (504), [ErrProtocol]
+// (502) and [ErrNoHealthy] (503, returned at once). A cancelled context
+// yields an error wrapping [context.Canceled].
+//
+// # Pools
+//
+// A [Pool] is a named set of origin servers shared by every Client (route)
+// that names it in Options.Pool, so health state, in-flight counts and
+// keep-alive connections are shared; Options.Origin is shorthand for a pool
+// of one server without health checks, ejection or retries. Each request
+// goes to the server the pool's algorithm picks (round robin, smooth weighted
+// round robin, least connections, or weighted rendezvous hashing of the
+// cache key), never to one that is down or ejected:
+//
+//   - Active checks ([HealthCheck], started by [Pool.Start]) GET a path on
+//     every server periodically; Fall failures in a row take a server down,
+//     Rise successes in a row bring it back.
+//   - Passive checks ([Ejection]) eject a server after consecutive transport
+//     failures or 5xx responses for a back-off that doubles on repeated
+//     ejection; then it is tried again.
+//   - When every server is down or ejected, Do fails at once with
+//     [ErrNoHealthy].
+//
+// A failed attempt is retried on another server (PoolOptions.Retries,
+// bounded in count and time) when that cannot repeat an effect: the
+// connection could not be made (nothing was sent), or the connection broke
+// before response headers and the method is GET or HEAD (RFC 9110 §9.2.1).
+// A request with a body is only retried when Outbound.GetBody can replay
+// it; other requests are never retried after bytes were sent.
 //
 // # Shields
 //
@@ -24,12 +52,17 @@
 // sends a given key to the same shield and adding or removing a shield moves
 // only that shield's share of keys. When a shield cannot be connected to
 // (nothing was sent, so retrying is safe) the next shield in the key's order is
-// tried, then the origin itself if Options.ShieldFallback is set. A request
-// with a body is never retried.
+// tried, then the origin pool if Options.ShieldFallback is set. Shields that
+// fail repeatedly are ejected (Options.ShieldEjection) and skipped; with
+// every shield ejected the request goes to the pool (ShieldFallback) or
+// fails with [ErrNoHealthy]. A request with a body is never retried unless
+// it is replayable.
 //
 // # Design notes
 //
-// Every destination is an internal upstream server; [Client.Do] first selects
-// the ordered candidates for a request, then tries them in turn. Origin pools,
-// load balancing and health checks plug into that selection step.
+// Every destination is an internal upstream server carrying its shared
+// state (health, ejection, in-flight count) and its connection pool;
+// [Client.Do] selects a server, tries it, feeds the outcome to passive
+// health checking, and selects again on a retryable failure, excluding the
+// servers already tried. Selection does not allocate.
 package origin

@@ -3,8 +3,10 @@ package origin
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
+	"syscall"
 )
 
 // Sentinel errors returned (wrapped, with the upstream URL as context) by
@@ -21,12 +23,18 @@ var (
 	// valid HTTP response, or broke the exchange after the request was sent.
 	// The edge answers 502.
 	ErrProtocol = errors.New("origin: bad upstream response")
+	// ErrNoHealthy means no upstream could take the request: every server of
+	// the pool is down (active checks) or ejected (passive checks), or every
+	// shield is ejected and there is no fallback. Nothing was sent, and it is
+	// returned at once. The edge answers 503 (or stale-if-error content).
+	ErrNoHealthy = errors.New("origin: no healthy upstream server")
 )
 
 // failure is a classified transport error.
 type failure struct {
 	err       error // wrapped: sentinel (or context.Canceled) plus the cause
 	connPhase bool  // failed before anything was sent: safe to try elsewhere
+	reset     bool  // the connection broke after sending, before response headers
 }
 
 // classify maps a transport error to a sentinel. ctx is the caller's context:
@@ -50,8 +58,15 @@ func classify(ctx context.Context, upstream string, a *attempt, err error) failu
 	case connPhase:
 		return failure{err: wrap(upstream, ErrConnect, err), connPhase: true}
 	default:
-		return failure{err: wrap(upstream, ErrProtocol, err)}
+		return failure{err: wrap(upstream, ErrProtocol, err), reset: isReset(err)}
 	}
+}
+
+// isReset reports a connection closed or reset by the peer.
+func isReset(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED)
 }
 
 func wrap(upstream string, sentinel, cause error) error {

@@ -12,15 +12,29 @@ import (
 type Options struct {
 	// Origin is the origin's base URL, e.g. "http://127.0.0.1:9000": scheme
 	// http or https, a host, and an optional path prefix prepended to every
-	// request path. Required unless Shields is set.
+	// request path. It is shorthand for a pool of one server without health
+	// checks, ejection or retries (ejecting the only server would just turn
+	// its errors into 503s). Required unless Pool or Shields is set.
 	Origin string
+	// Pool, when set, replaces Origin: requests go to the pool's servers,
+	// with its algorithm, health checks, retries and connection settings
+	// (timeouts included). Several Clients (routes) may share one Pool; a
+	// Client never closes it.
+	Pool *Pool
 	// Shields are the base URLs of origin shields (other edged nodes in the
 	// shield role). When set, each request goes to the shield that
 	// rendezvous hashing picks for its key, not to Origin.
 	Shields []string
-	// ShieldFallback sends a request to Origin directly when no shield can be
-	// connected to. It requires Origin; without Shields it has no effect.
+	// ShieldFallback sends a request to Origin (or Pool) directly when no
+	// shield can be connected to or every shield is ejected. It requires
+	// Origin or Pool; without Shields it has no effect.
 	ShieldFallback bool
+	// ShieldEjection configures passive health checks of shields, so a dead
+	// shield is skipped at once. Only the shield's own failures count
+	// (connect failures and timeouts, broken responses): a 5xx or a response
+	// header timeout may be the origin's. Zero fields take Ejection's
+	// defaults.
+	ShieldEjection Ejection
 	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
 	// "edged". Required; it must be an HTTP token.
 	Via string
@@ -35,6 +49,10 @@ type Options struct {
 	// MaxIdlePerHost is the number of keep-alive connections kept per
 	// upstream server. Zero means 64.
 	MaxIdlePerHost int
+	// MaxConnsPerHost caps the connections per upstream server, idle or
+	// busy; requests beyond it wait for one (bounded by their context).
+	// Zero means no limit.
+	MaxConnsPerHost int
 	// TLSClientConfig configures TLS to https upstreams (private CAs, client
 	// certificates). Nil means the system roots. It is cloned, not retained.
 	TLSClientConfig *tls.Config
@@ -66,18 +84,39 @@ func (opts Options) withDefaults() Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.ShieldEjection = opts.ShieldEjection.withDefaults()
 	return opts
+}
+
+// originPool is the one-server pool that Options.Origin stands for.
+func (opts Options) originPool(up *upstream) *Pool {
+	po := PoolOptions{
+		Name:            "origin",
+		Retries:         -1,
+		Ejection:        Ejection{Failures: -1},
+		ConnectTimeout:  opts.ConnectTimeout,
+		HeaderTimeout:   opts.HeaderTimeout,
+		BodyTimeout:     opts.BodyTimeout,
+		MaxIdlePerHost:  opts.MaxIdlePerHost,
+		MaxConnsPerHost: opts.MaxConnsPerHost,
+		TLSClientConfig: opts.TLSClientConfig,
+		Logger:          opts.Logger,
+	}
+	return newPool(po.withDefaults(), algRoundRobin, []*upstream{up})
 }
 
 // validate checks the fields that have no usable default. URLs are checked
 // when they are parsed into upstreams.
 func (opts Options) validate() error {
 	var errs []error
-	if opts.Origin == "" && len(opts.Shields) == 0 {
-		errs = append(errs, errors.New("origin: option Origin: required when Shields is empty"))
+	if opts.Origin == "" && opts.Pool == nil && len(opts.Shields) == 0 {
+		errs = append(errs, errors.New("origin: option Origin: required when Pool and Shields are empty"))
 	}
-	if opts.ShieldFallback && opts.Origin == "" {
-		errs = append(errs, errors.New("origin: option ShieldFallback: requires Origin"))
+	if opts.Origin != "" && opts.Pool != nil {
+		errs = append(errs, errors.New("origin: option Pool: set Origin or Pool, not both"))
+	}
+	if opts.ShieldFallback && opts.Origin == "" && opts.Pool == nil {
+		errs = append(errs, errors.New("origin: option ShieldFallback: requires Origin or Pool"))
 	}
 	// RFC 9110 §7.6.3: a pseudonym is a token.
 	if opts.Via == "" {
@@ -100,6 +139,10 @@ func (opts Options) validate() error {
 	if opts.MaxIdlePerHost < 0 {
 		errs = append(errs, fmt.Errorf("origin: option MaxIdlePerHost: negative value %d", opts.MaxIdlePerHost))
 	}
+	if opts.MaxConnsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("origin: option MaxConnsPerHost: negative value %d", opts.MaxConnsPerHost))
+	}
+	errs = append(errs, opts.ShieldEjection.validate("origin: option ShieldEjection")...)
 	return errors.Join(errs...)
 }
 

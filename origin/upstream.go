@@ -2,44 +2,75 @@ package origin
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
-// upstream is one server requests can be sent to: the origin or a shield.
-// Pools of origin servers will add per-server state (weight, health) here.
+// upstream is one server requests can be sent to: an origin server of a
+// pool or a shield. It carries the server's shared state: health, passive
+// ejection and in-flight count.
 type upstream struct {
 	base   string // the configured URL, for logs and errors
 	scheme string // "http" or "https"
 	host   string // host[:port], the dial address and the default Host
 	prefix string // escaped path prefix without trailing slash, "" for none
 	hash   uint64 // hash of base, the server's identity in rendezvous hashing
+
+	index  int // position in its pool (or shield list)
+	weight int // relative share for weighted algorithms, >= 1
+
+	tr       *http.Transport // the connection pool this server is reached through
+	bodyIdle time.Duration   // bound on each wait for response body bytes
+
+	inFlight atomic.Int64 // exchanges started and not finished (body closed)
+	up       atomic.Bool  // the active health checks' verdict; true without them
+	eject    ejector      // passive health (outlier detection)
+	check    checkCounts  // owned by the server's health-check goroutine
 }
 
-// parseUpstream validates a base URL given in the named option.
-func parseUpstream(option, raw string) (*upstream, error) {
+// parseUpstream validates a base URL; where names the option in errors, as
+// in "origin: option Origin".
+func parseUpstream(where, raw string) (*upstream, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("origin: option %s: invalid URL %q: %w", option, raw, err)
+		return nil, fmt.Errorf("%s: invalid URL %q: %w", where, raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("origin: option %s: invalid URL %q: unsupported scheme %q (want http or https)", option, raw, u.Scheme)
+		return nil, fmt.Errorf("%s: invalid URL %q: unsupported scheme %q (want http or https)", where, raw, u.Scheme)
 	}
 	switch {
 	case u.Host == "":
-		return nil, fmt.Errorf("origin: option %s: invalid URL %q: no host", option, raw)
+		return nil, fmt.Errorf("%s: invalid URL %q: no host", where, raw)
 	case u.User != nil:
-		return nil, fmt.Errorf("origin: option %s: invalid URL %q: user info is not supported", option, raw)
+		return nil, fmt.Errorf("%s: invalid URL %q: user info is not supported", where, raw)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("origin: option %s: invalid URL %q: query and fragment are not allowed", option, raw)
+		return nil, fmt.Errorf("%s: invalid URL %q: query and fragment are not allowed", where, raw)
 	}
-	return &upstream{
+	up := &upstream{
 		base:   raw,
 		scheme: u.Scheme,
 		host:   u.Host,
 		prefix: strings.TrimSuffix(u.EscapedPath(), "/"),
 		hash:   hashString(raw),
-	}, nil
+		weight: 1,
+	}
+	up.up.Store(true)
+	return up, nil
+}
+
+// identity is what makes two upstreams the same server: scheme, host
+// (case-insensitive, RFC 3986 §6.2.2.1) and path prefix.
+func (u *upstream) identity() string {
+	return u.scheme + "://" + strings.ToLower(u.host) + u.prefix
+}
+
+// available reports whether u may be picked at now (unix nanoseconds): the
+// active checks say up and it is not ejected.
+func (u *upstream) available(now int64) bool {
+	return u.up.Load() && !u.eject.ejected(now)
 }
 
 // targetURL returns the URL for requestURI ("/path?query") on this upstream,

@@ -1,0 +1,138 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestHealthRiseFall drives record with a sequence of check results: Fall
+// failures in a row take a server down, Rise successes in a row bring it up.
+func TestHealthRiseFall(t *testing.T) {
+	const ok, bad = true, false
+	tests := []struct {
+		name    string
+		results []bool
+		want    []bool // state after each result
+	}{
+		{"stays up on good checks", []bool{ok, ok, ok}, []bool{true, true, true}},
+		{"down after fall=3", []bool{bad, bad, bad, bad}, []bool{true, true, false, false}},
+		{"a success resets the fall count", []bool{bad, bad, ok, bad, bad, bad}, []bool{true, true, true, true, true, false}},
+		{"up after rise=2", []bool{bad, bad, bad, ok, ok}, []bool{true, true, false, false, true}},
+		{"a failure resets the rise count", []bool{bad, bad, bad, ok, bad, ok, ok}, []bool{true, true, false, false, false, false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTestPool(t, PoolOptions{Servers: servers("http://a"), Health: HealthCheck{Path: "/h", Rise: 2, Fall: 3}})
+			up := p.servers[0]
+			for i, r := range tt.results {
+				var err error
+				if !r {
+					err = errors.New("check failed")
+				}
+				p.record(context.Background(), up, err)
+				if got := up.up.Load(); got != tt.want[i] {
+					t.Fatalf("after result %d (%v): up = %v, want %v", i, tt.results[:i+1], got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// flipServer answers its health endpoint with 200 or 503 as told, and any
+// other path with 200 and X-Served-By.
+type flipServer struct {
+	*httptest.Server
+	healthy atomic.Bool
+	checks  atomic.Int64
+}
+
+func newFlipServer(tb testing.TB, name string) *flipServer {
+	tb.Helper()
+	fs := &flipServer{}
+	fs.healthy.Store(true)
+	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			fs.checks.Add(1)
+			if r.Host != "health.example" || r.Header.Get("User-Agent") == "" {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			if !fs.healthy.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return
+		}
+		w.Header().Set("X-Served-By", name)
+	}))
+	tb.Cleanup(fs.Close)
+	return fs
+}
+
+// TestActiveHealthTransitions flips a server's health endpoint and waits for
+// the pool to notice, each way; while it is down no request reaches it.
+func TestActiveHealthTransitions(t *testing.T) {
+	a, b := newFlipServer(t, "a"), newFlipServer(t, "b")
+	p := newTestPool(t, PoolOptions{
+		Servers: servers(a.URL, b.URL),
+		Health:  HealthCheck{Path: "/healthz", Host: "health.example", Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2},
+	})
+	p.Start(t.Context())
+	c := newTestClient(t, Options{Pool: p})
+	waitFor(t, "a second check of a", func() bool { return a.checks.Load() >= 2 })
+	if st := p.Status(); !st[0].Up || !st[1].Up {
+		t.Fatalf("status %+v, want both up", st)
+	}
+
+	a.healthy.Store(false)
+	waitFor(t, "a down", func() bool { return !p.Status()[0].Up })
+	if got := servedBy(t, c, 10, sameKey); got["b"] != 10 {
+		t.Errorf("with a down, served by %v, want b only", got)
+	}
+
+	a.healthy.Store(true)
+	waitFor(t, "a up", func() bool { return p.Status()[0].Up })
+	if got := servedBy(t, c, 10, sameKey); got["a"] != 5 || got["b"] != 5 {
+		t.Errorf("with both up, served by %v, want 5 each", got)
+	}
+}
+
+// TestStartDown checks that servers configured to start down take no
+// request before their checks pass.
+func TestStartDown(t *testing.T) {
+	a := newFlipServer(t, "a")
+	p := newTestPool(t, PoolOptions{
+		Servers: servers(a.URL),
+		Health:  HealthCheck{Path: "/healthz", Host: "health.example", Interval: 10 * time.Millisecond, Rise: 1, StartDown: true},
+	})
+	c := newTestClient(t, Options{Pool: p})
+	_, _, err := get(t, c, "k", "/")
+	wantErrIs(t, err, ErrNoHealthy)
+	p.Start(t.Context())
+	waitFor(t, "a up", func() bool { return p.Status()[0].Up })
+	if _, _, err := get(t, c, "k", "/"); err != nil {
+		t.Fatalf("after a came up: %v", err)
+	}
+}
+
+// TestHealthChecksStop checks that Close stops the checks.
+func TestHealthChecksStop(t *testing.T) {
+	a := newFlipServer(t, "a")
+	p := newTestPool(t, PoolOptions{
+		Servers: servers(a.URL),
+		Health:  HealthCheck{Path: "/healthz", Host: "health.example", Interval: 10 * time.Millisecond},
+	})
+	p.Start(context.Background())
+	waitFor(t, "a check", func() bool { return a.checks.Load() >= 1 })
+	p.Close()
+	n := a.checks.Load()
+	time.Sleep(50 * time.Millisecond)
+	if got := a.checks.Load(); got != n {
+		t.Errorf("%d checks after Close, want none", got-n)
+	}
+	p.Start(context.Background()) // after Close: no-op
+}

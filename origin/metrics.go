@@ -1,0 +1,91 @@
+package origin
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// poolMetrics are one pool's series. A nil *poolMetrics records nothing.
+type poolMetrics struct {
+	up        []prometheus.Gauge   // by server index
+	ejections []prometheus.Counter // by server index
+	requests  []prometheus.Counter // by server index
+}
+
+// newPoolMetrics registers p's metrics on reg; nil reg means none. Vectors
+// already registered by another pool are shared.
+func newPoolMetrics(reg prometheus.Registerer, p *Pool) (*poolMetrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	labels := []string{"pool", "server"}
+	up, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "edged_origin_up",
+		Help: "Whether the active health checks consider the origin server up (1) or down (0).",
+	}, labels))
+	if err != nil {
+		return nil, err
+	}
+	ejections, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edged_origin_ejections_total",
+		Help: "Passive health check ejections of the origin server.",
+	}, labels))
+	if err != nil {
+		return nil, err
+	}
+	requests, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edged_origin_requests_total",
+		Help: "Requests sent to the origin server (each retry counts).",
+	}, labels))
+	if err != nil {
+		return nil, err
+	}
+	m := &poolMetrics{}
+	for _, s := range p.servers {
+		g := up.WithLabelValues(p.name, s.base)
+		if s.up.Load() {
+			g.Set(1)
+		}
+		m.up = append(m.up, g)
+		m.ejections = append(m.ejections, ejections.WithLabelValues(p.name, s.base))
+		m.requests = append(m.requests, requests.WithLabelValues(p.name, s.base))
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the equal collector registered
+// before (several pools share one registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+func (m *poolMetrics) setUp(up *upstream, isUp bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if isUp {
+		v = 1
+	}
+	m.up[up.index].Set(v)
+}
+
+func (m *poolMetrics) ejected(up *upstream) {
+	if m != nil {
+		m.ejections[up.index].Inc()
+	}
+}
+
+func (m *poolMetrics) request(up *upstream) {
+	if m != nil {
+		m.requests[up.index].Inc()
+	}
+}

@@ -1,0 +1,191 @@
+package origin
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// noEject keeps failing servers in rotation, so retry tests see every attempt.
+var noEject = Ejection{Failures: -1}
+
+// TestRetryConnectFailure: the first server refuses connections (nothing
+// sent), so every request lands on the second.
+func TestRetryConnectFailure(t *testing.T) {
+	live := newRecorder(t, "live")
+	c := newTestClient(t, Options{Pool: newTestPool(t, PoolOptions{Servers: servers(deadURL(t), live.URL), Ejection: noEject})})
+	for i := range 4 {
+		resp, body, err := get(t, c, "k", "/")
+		if err != nil || resp.Header.Get("X-Served-By") != "live" || body != "hello from live" {
+			t.Fatalf("request %d: %v; want it served by live", i, err)
+		}
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		method    string
+		body      string
+		getBody   bool
+		first     string // "dead" (connect refused) or "reset" (reset before headers)
+		retries   int
+		wantRetry bool
+	}{
+		// Nothing was sent: any replayable request may go elsewhere.
+		{"GET, connect failure", "GET", "", false, "dead", 0, true},
+		{"POST without body, connect failure", "POST", "", false, "dead", 0, true},
+		{"POST with body is not retried", "POST", "data", false, "dead", 0, false},
+		{"POST with replayable body, connect failure", "POST", "data", true, "dead", 0, true},
+		{"retries disabled", "GET", "", false, "dead", -1, false},
+		// RFC 9110 §9.2.1: GET and HEAD are safe, replayed after a reset.
+		{"GET, reset before headers", "GET", "", false, "reset", 0, true},
+		{"HEAD, reset before headers", "HEAD", "", false, "reset", 0, true},
+		// Bytes were sent: other methods are never replayed.
+		{"POST, reset before headers", "POST", "", false, "reset", 0, false},
+		{"PUT with replayable body, reset before headers", "PUT", "data", true, "reset", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			live := newRecorder(t, "live")
+			first := deadURL(t)
+			if tt.first == "reset" {
+				first = newResetServer(t).URL
+			}
+			p := newTestPool(t, PoolOptions{Servers: servers(first, live.URL), Ejection: noEject, Retries: tt.retries})
+			c := newTestClient(t, Options{Pool: p})
+			resp, err := do(t, c, tt.method, tt.body, tt.getBody)
+			if got := err == nil; got != tt.wantRetry {
+				t.Fatalf("retried = %v (err %v), want %v", got, err, tt.wantRetry)
+			}
+			if !tt.wantRetry {
+				if live.count() != 0 {
+					t.Errorf("live got %d requests, want 0", live.count())
+				}
+				return
+			}
+			if resp.Header.Get("X-Served-By") != "live" {
+				t.Errorf("served by %q, want live", resp.Header.Get("X-Served-By"))
+			}
+			if got := live.last(t).body; got != tt.body {
+				t.Errorf("live received body %q, want %q", got, tt.body)
+			}
+		})
+	}
+}
+
+// TestRetryCountBounded: with Retries 2, a GET meets at most 3 servers.
+func TestRetryCountBounded(t *testing.T) {
+	resets := make([]*resetServer, 5)
+	urls := make([]string, 5)
+	for i := range resets {
+		resets[i] = newResetServer(t)
+		urls[i] = resets[i].URL
+	}
+	p := newTestPool(t, PoolOptions{Servers: servers(urls...), Ejection: noEject, Retries: 2})
+	c := newTestClient(t, Options{Pool: p})
+	_, _, err := get(t, c, "k", "/")
+	wantErrIs(t, err, ErrProtocol)
+	total := 0
+	for _, rs := range resets {
+		total += rs.count()
+	}
+	if total != 3 {
+		t.Errorf("%d servers were sent the request, want 3 (1 + Retries)", total)
+	}
+}
+
+// TestRetryTimeBudget: no retry starts once RetryTimeout has passed.
+func TestRetryTimeBudget(t *testing.T) {
+	live := newRecorder(t, "live")
+	p := newTestPool(t, PoolOptions{Servers: servers(deadURL(t), live.URL), Ejection: noEject, RetryTimeout: time.Nanosecond})
+	c := newTestClient(t, Options{Pool: p})
+	_, _, err := get(t, c, "k", "/")
+	wantErrIs(t, err, ErrConnect)
+	if live.count() != 0 {
+		t.Errorf("live got %d requests after the retry budget, want 0", live.count())
+	}
+}
+
+// TestKeepAliveReuse counts new upstream connections: sequential requests
+// share one, and MaxConnsPerHost caps concurrent ones.
+func TestKeepAliveReuse(t *testing.T) {
+	newCounted := func(tb testing.TB, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		tb.Cleanup(srv.Close)
+		return srv, &conns
+	}
+	t.Run("sequential", func(t *testing.T) {
+		srv, conns := newCounted(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+		c := newTestClient(t, Options{Pool: newTestPool(t, PoolOptions{Servers: servers(srv.URL)})})
+		for range 20 {
+			if _, _, err := get(t, c, "k", "/"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := conns.Load(); got != 1 {
+			t.Errorf("20 sequential requests opened %d connections, want 1", got)
+		}
+	})
+	t.Run("MaxConnsPerHost", func(t *testing.T) {
+		srv, conns := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(5 * time.Millisecond)
+			w.Write([]byte("ok"))
+		})
+		c := newTestClient(t, Options{Pool: newTestPool(t, PoolOptions{Servers: servers(srv.URL), MaxConnsPerHost: 2})})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				resp, err := c.Do(context.Background(), &Outbound{RequestURI: "/"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body) // fully read: the connection is reused
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+		if got := conns.Load(); got > 2 {
+			t.Errorf("10 concurrent requests opened %d connections, want at most 2", got)
+		}
+	})
+}
+
+// TestInFlightReleased checks that the in-flight count ends when the body is
+// closed, and on errors.
+func TestInFlightReleased(t *testing.T) {
+	live := newRecorder(t, "live")
+	p := newTestPool(t, PoolOptions{Servers: servers(live.URL, deadURL(t)), Ejection: noEject})
+	c := newTestClient(t, Options{Pool: p})
+	resp, err := c.Do(context.Background(), &Outbound{RequestURI: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Status()[0].InFlight; got != 1 {
+		t.Errorf("in flight with the body open = %d, want 1", got)
+	}
+	resp.Body.Close()
+	resp.Body.Close() // twice: counted once
+	for range 3 {
+		get(t, c, "k", "/")
+	}
+	for _, st := range p.Status() {
+		if st.InFlight != 0 {
+			t.Errorf("%s in flight = %d after every body was closed, want 0", st.URL, st.InFlight)
+		}
+	}
+}
