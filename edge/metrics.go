@@ -64,6 +64,8 @@ func (m *metrics) observeFetch(start time.Time, resp *http.Response, err error) 
 	case err == nil:
 		result = strconv.Itoa(resp.StatusCode/100) + "xx"
 		m.fetchDuration.Observe(time.Since(start).Seconds())
+	case errors.Is(err, origin.ErrNoHealthy):
+		result = "no-healthy"
 	case errors.Is(err, origin.ErrTimeout):
 		result = "timeout"
 	case errors.Is(err, origin.ErrConnect):

@@ -143,9 +143,13 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 }
 
 // upstreamErrorStatus maps a fetch error to the status that stands for it:
-// 504 when the upstream was too slow, 502 when it failed.
+// 503 when no upstream server is healthy, 504 when the upstream was too
+// slow, 502 when it failed.
 func upstreamErrorStatus(err error) int {
-	if errors.Is(err, origin.ErrTimeout) {
+	switch {
+	case errors.Is(err, origin.ErrNoHealthy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, origin.ErrTimeout):
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
@@ -154,6 +158,8 @@ func upstreamErrorStatus(err error) int {
 func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err error, cs policy.CacheStatus) {
 	status := upstreamErrorStatus(err)
 	switch {
+	case errors.Is(err, origin.ErrNoHealthy):
+		cs.Detail = "no-healthy-upstream"
 	case errors.Is(err, origin.ErrTimeout):
 		cs.Detail = "upstream-timeout"
 	case errors.Is(err, origin.ErrConnect):

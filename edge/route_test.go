@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,5 +192,47 @@ func TestNewRouterErrors(t *testing.T) {
 		if _, err := NewRouter(tt.sites); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// A pool with no healthy server answers 503 at once, and stale-if-error
+// content is served where allowed.
+func TestNoHealthyPool(t *testing.T) {
+	c := newClock()
+	var broken atomic.Bool
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=600")
+		_, _ = w.Write([]byte("content"))
+	})
+	pool, err := origin.NewPool(origin.PoolOptions{Name: "web", Servers: []origin.Server{{URL: o.URL}},
+		Ejection: origin.Ejection{Failures: 1, Backoff: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	up, err := origin.New(origin.Options{Pool: pool, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}})
+	host := []string{"Host", "s.example"}
+	e.get(t, "/a", host...)
+	broken.Store(true)
+	e.get(t, "/b", host...) // a 500: ejects the only server
+	start := time.Now()
+	resp, _ := e.get(t, "/c", host...)
+	wantStatus(t, resp, http.StatusServiceUnavailable, "detail=no-healthy-upstream")
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("503 took %v; want it at once", time.Since(start))
+	}
+	c.Advance(time.Minute)
+	resp, body := e.get(t, "/a", host...)
+	wantStatus(t, resp, 200, "stale-if-error", "fwd-status=503")
+	if body != "content" {
+		t.Errorf("body %q", body)
 	}
 }
