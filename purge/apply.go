@@ -157,7 +157,7 @@ func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     b.opts.Retention,
 		Replicas:   b.opts.Replicas,
-		Duplicates: 2 * time.Minute,
+		Duplicates: min(2*time.Minute, b.opts.Retention), // JetStream requires window <= max age
 	}
 	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
 	if err == nil {

@@ -1,0 +1,334 @@
+package purge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// threeBuses starts one bus with an embedded server listening on 127.0.0.1
+// and two that connect to it by URL, as a small fleet does.
+func threeBuses(t testing.TB) ([]*Bus, []*memInvalidator) {
+	t.Helper()
+	invs := []*memInvalidator{{}, {}, {}}
+	a := startBus(t, Options{Invalidator: invs[0], NATSListen: "127.0.0.1:-1", Node: "a"})
+	if a.ClientURL() == "" {
+		t.Fatal("ClientURL empty with NATSListen set")
+	}
+	b := startBus(t, Options{Invalidator: invs[1], NATSURL: a.ClientURL(), Node: "b"})
+	c := startBus(t, Options{Invalidator: invs[2], NATSURL: a.ClientURL(), Node: "c"})
+	return []*Bus{a, b, c}, invs
+}
+
+func TestThreeNodesApplyEveryPurgeInOrder(t *testing.T) {
+	buses, invs := threeBuses(t)
+	var want []Request
+	for i := range 12 {
+		r := Request{Tags: []string{fmt.Sprintf("tag-%d", i)}, Soft: i%2 == 0}
+		res, err := buses[i%3].Publish(context.Background(), r)
+		if err != nil {
+			t.Fatalf("Publish through node %d: %v", i%3, err)
+		}
+		if res.Seq != uint64(i+1) || res.ID == "" {
+			t.Fatalf("Result = %+v, want seq %d and an id", res, i+1)
+		}
+		want = append(want, r)
+	}
+	for n, inv := range invs {
+		waitFor(t, fmt.Sprintf("node %d applies 12 purges", n), func() bool { return len(inv.calls()) == 12 })
+		for i, c := range inv.calls() {
+			if c.Seq != uint64(i+1) || !reflect.DeepEqual(c.Req, want[i]) {
+				t.Errorf("node %d call %d = %+v, want seq %d %+v", n, i, c, i+1, want[i])
+			}
+		}
+	}
+}
+
+func TestRestartedNodeCatchesUpInStart(t *testing.T) {
+	buses, _ := threeBuses(t)
+	inv := &memInvalidator{}
+	late := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "late"})
+	publishN(t, buses[0], 3, "before")
+	waitFor(t, "late node applies 3", func() bool { return len(inv.calls()) == 3 })
+	if err := late.Close(); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, buses[1], 4, "while-down")
+
+	// Same Invalidator: Applied() = 3, where it stopped.
+	startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "late"})
+	// No waiting: Start returns only after the missed purges are applied.
+	if got, want := inv.seqs(), seqRange(1, 7); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after Start applied %v, want %v", got, want)
+	}
+}
+
+func TestGapAfter(t *testing.T) {
+	tests := []struct {
+		name     string
+		applied  uint64
+		st       jetstream.StreamState
+		wantNext uint64
+		wantGap  bool
+	}{
+		{"new stream, new node", 0, jetstream.StreamState{}, 1, false},
+		{"caught up", 5, jetstream.StreamState{Msgs: 5, FirstSeq: 1, LastSeq: 5}, 1, false},
+		{"behind, events kept", 2, jetstream.StreamState{Msgs: 5, FirstSeq: 1, LastSeq: 5}, 1, false},
+		{"first is next", 2, jetstream.StreamState{Msgs: 3, FirstSeq: 3, LastSeq: 5}, 3, false},
+		{"retention removed unapplied", 2, jetstream.StreamState{Msgs: 2, FirstSeq: 4, LastSeq: 5}, 4, true},
+		{"stream emptied after my last", 5, jetstream.StreamState{FirstSeq: 6, LastSeq: 5}, 6, false},
+		{"stream emptied before my last", 3, jetstream.StreamState{FirstSeq: 6, LastSeq: 5}, 6, true},
+		{"stream recreated empty", 5, jetstream.StreamState{}, 1, true},
+		{"stream recreated shorter", 5, jetstream.StreamState{Msgs: 2, FirstSeq: 1, LastSeq: 2}, 1, true},
+		{"new node, old stream", 0, jetstream.StreamState{Msgs: 2, FirstSeq: 9, LastSeq: 10}, 9, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next, gap := gapAfter(tt.applied, tt.st)
+			if next != tt.wantNext || gap != tt.wantGap {
+				t.Errorf("gapAfter(%d, %+v) = %d, %v; want %d, %v", tt.applied, tt.st, next, gap, tt.wantNext, tt.wantGap)
+			}
+		})
+	}
+}
+
+func TestGapMarksWholeCacheStale(t *testing.T) {
+	buses, _ := threeBuses(t)
+	stream, err := buses[0].js.Stream(context.Background(), "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("stream purged while down", func(t *testing.T) {
+		inv := &memInvalidator{}
+		b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		publishN(t, buses[0], 2, "seen")
+		waitFor(t, "2 applied", func() bool { return len(inv.calls()) == 2 })
+		_ = b.Close()
+		publishN(t, buses[0], 2, "missed") // seqs 3, 4
+		if err := stream.Purge(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		calls := inv.calls()
+		if len(calls) != 3 || calls[2].Seq != 4 || !reflect.DeepEqual(calls[2].Req, staleAll) {
+			t.Fatalf("calls = %+v, want a third one: all+soft recorded at seq 4", calls)
+		}
+		publishN(t, buses[0], 1, "after") // seq 5 follows without another gap
+		waitFor(t, "seq 5", func() bool { return len(inv.calls()) == 4 })
+		if c := inv.calls()[3]; c.Seq != 5 || c.Req.All {
+			t.Errorf("after gap got %+v, want the URL purge at seq 5", c)
+		}
+	})
+	t.Run("stream recreated while down", func(t *testing.T) {
+		inv := &memInvalidator{applied: 100} // ahead of anything the stream holds
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "e"})
+		// The stream now holds only seq 5: all+soft is recorded just before
+		// it (lower than the old applied 100), then seq 5 applies.
+		calls := inv.calls()
+		if len(calls) != 2 || !reflect.DeepEqual(calls[0].Req, staleAll) || calls[0].Seq != 4 || calls[1].Seq != 5 {
+			t.Fatalf("calls = %+v, want all+soft at seq 4, then seq 5", calls)
+		}
+	})
+}
+
+// Duplicate delivery is harmless: JetStream stores a retried publish once
+// (same message ID), and the same purge stored twice is applied twice with
+// the same effect.
+func TestDuplicatePublishIsHarmless(t *testing.T) {
+	inv := &memInvalidator{}
+	b := startBus(t, Options{Invalidator: inv})
+	data, err := encodeEvent(event{ID: "dup", Node: "x", Time: time.Now(), Request: Request{Tags: []string{"t"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"m1", "m1", "m2"} {
+		if _, err := b.js.Publish(ctx, "edged.purge", data, jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "two stored events applied", func() bool { return len(inv.calls()) == 2 })
+	time.Sleep(50 * time.Millisecond) // a third apply would be a bug
+	if got, want := inv.seqs(), []uint64{1, 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
+	}
+}
+
+func TestInvalidateFailureIsRetriedNotSkipped(t *testing.T) {
+	inv := &memInvalidator{}
+	b := startBus(t, Options{Invalidator: inv})
+	inv.mu.Lock()
+	inv.fail = 3
+	inv.mu.Unlock()
+	publishN(t, b, 2, "x")
+	if got, want := inv.seqs(), []uint64{1, 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
+	}
+}
+
+func TestMalformedEventMarksWholeCacheStale(t *testing.T) {
+	inv := &memInvalidator{}
+	b := startBus(t, Options{Invalidator: inv})
+	if _, err := b.js.Publish(context.Background(), "edged.purge", []byte(`{"id":"x","request":{"future_kind":["a"]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "applied", func() bool { return len(inv.calls()) == 1 })
+	if c := inv.calls()[0]; c.Seq != 1 || !reflect.DeepEqual(c.Req, staleAll) {
+		t.Errorf("got %+v, want all+soft at seq 1", c)
+	}
+}
+
+func TestUnreachableNATSAtStart(t *testing.T) {
+	port := freePort(t)
+	inv := &memInvalidator{}
+	b := newBus(t, Options{Invalidator: inv, NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", port), Token: "s3cret"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := b.Start(ctx)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Start = %v, want ErrUnavailable", err)
+	}
+	if _, err := b.Publish(ctx, Request{All: true}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Publish while down = %v, want ErrUnavailable", err)
+	}
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	if code, body := post(t, srv.URL, "s3cret", `{"all":true}`); code != http.StatusServiceUnavailable {
+		t.Fatalf("API while down = %d %s, want 503", code, body)
+	}
+
+	startServer(t, t.TempDir(), port)
+	select {
+	case <-b.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("bus did not reconnect and catch up")
+	}
+	if code, body := post(t, srv.URL, "s3cret", `{"tags":["t"]}`); code != http.StatusOK {
+		t.Fatalf("API after reconnect = %d %s, want 200", code, body)
+	}
+	if got := inv.seqs(); !reflect.DeepEqual(got, []uint64{1}) {
+		t.Errorf("applied %v, want [1]", got)
+	}
+}
+
+func TestReconnectAfterServerRestart(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	s := startServer(t, dir, port)
+	inv := &memInvalidator{}
+	b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL()})
+	publishN(t, b, 2, "before")
+	s.Shutdown()
+	s.WaitForShutdown()
+	waitFor(t, "disconnect", func() bool { return !b.nc.IsConnected() })
+	if _, err := b.Publish(context.Background(), Request{All: true}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Publish while down = %v, want ErrUnavailable", err)
+	}
+	startServer(t, dir, port) // same store: the stream and its events survive
+	waitFor(t, "reconnect", func() bool { return b.nc.IsConnected() })
+	var res Result
+	waitFor(t, "publish after reconnect", func() bool {
+		var err error
+		res, err = b.Publish(context.Background(), Request{Tags: []string{"after"}})
+		return err == nil
+	})
+	if res.Seq != 3 {
+		t.Errorf("seq after restart = %d, want 3 (the stream kept 1 and 2)", res.Seq)
+	}
+	if got, want := inv.seqs(), []uint64{1, 2, 3}; !reflect.DeepEqual(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
+	}
+}
+
+// An acknowledged purge survives a restart of the embedded server: a new
+// node on the same store directory finds every event.
+func TestEmbeddedStreamSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := startBus(t, Options{StoreDir: dir})
+	publishN(t, b, 3, "x")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inv := &memInvalidator{}
+	startBus(t, Options{Invalidator: inv, StoreDir: dir})
+	if got, want := inv.seqs(), seqRange(1, 3); !reflect.DeepEqual(got, want) {
+		t.Errorf("fresh node on the same store applied %v, want %v", got, want)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	inv := &memInvalidator{perCall: 7}
+	b := startBus(t, Options{Invalidator: inv, Registerer: reg})
+	if _, err := b.Publish(context.Background(), Request{Tags: []string{"t"}, URLs: []string{"http://a.example/"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{b.metrics.published, 1},
+		{b.metrics.applied.WithLabelValues("tag"), 1},
+		{b.metrics.applied.WithLabelValues("url"), 1},
+		{b.metrics.objects, 7},
+		{b.metrics.appliedSeq, 1},
+		{b.metrics.connected, 1},
+	}
+	for i, tt := range tests {
+		if got := testutil.ToFloat64(tt.c); got != tt.want {
+			t.Errorf("metric %d = %v, want %v", i, got, tt.want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n == 0 {
+		t.Errorf("gathered %d metrics, err %v", n, err)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no invalidator", Options{StoreDir: "x"}, "Invalidator"},
+		{"embedded without store", Options{Invalidator: &memInvalidator{}}, "StoreDir"},
+		{"listen with url", Options{Invalidator: &memInvalidator{}, NATSURL: "nats://x", NATSListen: ":4222"}, "NATSListen"},
+	}
+	for _, tt := range tests {
+		if _, err := New(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to name %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+// BenchmarkPublishApply measures purge propagation: one op is a purge
+// published through one node until all three nodes applied it.
+func BenchmarkPublishApply(b *testing.B) {
+	buses, invs := threeBuses(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		res, err := buses[i%3].Publish(ctx, Request{URLs: []string{"http://www.example.com/bench"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, inv := range invs {
+			for {
+				if got, _ := inv.Applied(); got >= res.Seq {
+					break
+				}
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package purge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// memInvalidator records what it was asked to apply and its applied
+// sequence in memory; it can be told to fail.
+type memInvalidator struct {
+	mu      sync.Mutex
+	applied uint64
+	got     []applyCall
+	fail    int // fail this many next calls
+	perCall int // objects reported per call
+}
+
+type applyCall struct {
+	Seq uint64
+	Req Request
+}
+
+var _ Invalidator = (*memInvalidator)(nil)
+
+func (m *memInvalidator) Invalidate(_ context.Context, r Request, seq uint64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail > 0 {
+		m.fail--
+		return 0, errors.New("injected failure")
+	}
+	m.applied = seq
+	m.got = append(m.got, applyCall{seq, r})
+	return m.perCall, nil
+}
+
+func (m *memInvalidator) Applied() (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied, nil
+}
+
+func (m *memInvalidator) calls() []applyCall {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]applyCall(nil), m.got...)
+}
+
+func (m *memInvalidator) seqs() []uint64 {
+	var s []uint64
+	for _, c := range m.calls() {
+		s = append(s, c.Seq)
+	}
+	return s
+}
+
+// startBus creates and starts a bus, closing it at cleanup.
+func startBus(t testing.TB, opts Options) *Bus {
+	t.Helper()
+	b := newBus(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return b
+}
+
+func newBus(t testing.TB, opts Options) *Bus {
+	t.Helper()
+	if opts.Invalidator == nil {
+		opts.Invalidator = &memInvalidator{}
+	}
+	if opts.NATSURL == "" && opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	if opts.ApplyTimeout == 0 {
+		opts.ApplyTimeout = 20 * time.Second // generous: -race on 2 shared cores
+	}
+	b, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// startServer runs a standalone JetStream server on 127.0.0.1:port (-1 for
+// any free port), shut down at cleanup.
+func startServer(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
+		SyncAlways: true, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// freePort returns a port on 127.0.0.1 that nothing listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond until it holds, failing the test after 20s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// publishN publishes n URL purges through b and returns their sequences.
+func publishN(t testing.TB, b *Bus, n int, tag string) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := range n {
+		res, err := b.Publish(context.Background(), Request{URLs: []string{fmt.Sprintf("http://www.example.com/%s/%d", tag, i)}})
+		if err != nil {
+			t.Fatalf("Publish %d: %v", i, err)
+		}
+		seqs = append(seqs, res.Seq)
+	}
+	return seqs
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}

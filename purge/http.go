@@ -1,0 +1,109 @@
+package purge
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// response is the JSON body of a 200 answer of the purge API.
+type response struct {
+	ID         string  `json:"id"`
+	Seq        uint64  `json:"seq"`
+	Count      int     `json:"count"`
+	DurationMS float64 `json:"duration_ms"`
+	ApplyMS    float64 `json:"apply_ms"`
+}
+
+// errorResponse is the JSON body of every other answer.
+type errorResponse struct {
+	Error    string `json:"error"`
+	ID       string `json:"id,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+	Accepted bool   `json:"accepted,omitempty"`
+}
+
+// Handler serves the purge API; mount it at /purge on the admin listener.
+//
+// POST with a bearer token and a JSON Request answers 200 with
+// {"id","seq","count","duration_ms","apply_ms"} once the local node applied
+// the purge; 400 for bad input, 401 (with WWW-Authenticate: Bearer) without
+// the right token, 405 for other methods, 413 for bodies over MaxBodySize,
+// 503 when the bus is down or no token is configured (nothing published),
+// 504 when the purge was accepted but not applied locally in time (it will
+// still be applied everywhere). Every error body is {"error": "..."}.
+func (b *Bus) Handler() http.Handler {
+	return http.HandlerFunc(b.serveHTTP)
+}
+
+func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, errorResponse{Error: "method not allowed: use POST"})
+		return
+	}
+	if b.opts.Token == "" {
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge API disabled: no token configured"})
+		return
+	}
+	if !b.authorized(r) {
+		// RFC 6750 §3: a request without valid credentials gets a Bearer challenge.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="edged purge"`)
+		writeJSON(w, http.StatusUnauthorized, errorResponse{Error: "missing or wrong bearer token"})
+		return
+	}
+	if r.ContentLength > MaxBodySize {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse{Error: "request body too large: over 1 MiB"})
+		return
+	}
+	req, err := ParseRequest(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, ErrTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		b.log.Info("purge request refused", "status", status, "remote", r.RemoteAddr, "err", err)
+		writeJSON(w, status, errorResponse{Error: err.Error()})
+		return
+	}
+	res, err := b.Publish(r.Context(), req)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, response{ID: res.ID, Seq: res.Seq, Count: res.Count,
+			DurationMS: ms(res.Duration.Seconds()), ApplyMS: ms(res.ApplyDuration.Seconds())})
+	case errors.Is(err, ErrNotApplied):
+		writeJSON(w, http.StatusGatewayTimeout, errorResponse{ID: res.ID, Seq: res.Seq, Accepted: true,
+			Error: "purge accepted and published but not yet applied on this node; it will still be applied on every node"})
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
+	default: // ErrUnavailable, ErrClosed
+		b.log.Error("purge request failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge bus unavailable, nothing was purged: " + err.Error()})
+	}
+}
+
+// authorized compares the bearer token in constant time; hashing both sides
+// first keeps the comparison's time independent of the token's length too.
+func (b *Bus) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	// RFC 6750 §2.1: "Bearer" credentials; RFC 9110 §11.1: the scheme is case-insensitive.
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	want := sha256.Sum256([]byte(b.opts.Token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// ms rounds seconds to milliseconds with microsecond precision.
+func ms(s float64) float64 { return float64(int64(s*1e6)) / 1e3 }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

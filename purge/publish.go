@@ -1,0 +1,122 @@
+package purge
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishTimeout bounds the wait for JetStream's acknowledgement.
+const publishTimeout = 5 * time.Second
+
+// Result reports one published purge.
+type Result struct {
+	// ID identifies the purge in every node's logs.
+	ID string `json:"id"`
+	// Seq is the purge's stream sequence.
+	Seq uint64 `json:"seq"`
+	// Count is the number of objects the local node removed or marked
+	// stale (other nodes may differ).
+	Count int `json:"count"`
+	// Duration is the time from Publish to the local apply's end.
+	Duration time.Duration `json:"-"`
+	// ApplyDuration is the local Invalidate's share of Duration.
+	ApplyDuration time.Duration `json:"-"`
+}
+
+// Publish validates r, publishes it with a JetStream acknowledgement (from
+// then on every node will apply it, even if this call fails later), then
+// waits up to ApplyTimeout until the local node applied it. Errors wrap
+// ErrInvalid, ErrUnavailable (nothing published), ErrNotApplied (published;
+// Result has ID and Seq) or ErrClosed.
+func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
+	if err := r.Validate(); err != nil {
+		return Result{}, err
+	}
+	if b.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	if b.nc == nil || !b.nc.IsConnected() {
+		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
+	}
+	start := time.Now()
+	ev := event{ID: newID(), Node: b.opts.Node, Time: start.UTC(), Request: r}
+	data, err := encodeEvent(ev)
+	if err != nil {
+		return Result{}, err
+	}
+	if int64(len(data)) > b.nc.MaxPayload() {
+		return Result{}, fmt.Errorf("%w: event of %d bytes exceeds the NATS max payload %d", ErrInvalid, len(data), b.nc.MaxPayload())
+	}
+	done := b.wait(ev.ID)
+	defer b.unwait(ev.ID)
+
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	ack, err := b.js.Publish(pctx, b.opts.Subject, data, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(b.opts.Stream))
+	cancel()
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, ev.ID, err)
+	}
+	b.metrics.published.Inc()
+	res := Result{ID: ev.ID, Seq: ack.Sequence}
+	b.log.Info("purge published", "id", ev.ID, "seq", ack.Sequence, "kinds", r.Kinds(), "soft", r.Soft)
+
+	timer := time.NewTimer(b.opts.ApplyTimeout)
+	defer timer.Stop()
+	select {
+	case ar := <-done:
+		res.Count, res.ApplyDuration, res.Duration = ar.count, ar.took, time.Since(start)
+		return res, nil
+	case <-timer.C:
+		return res, fmt.Errorf("purge %s (seq %d): %w within %v", ev.ID, ack.Sequence, ErrNotApplied, b.opts.ApplyTimeout)
+	case <-ctx.Done():
+		return res, fmt.Errorf("purge %s (seq %d): %w: %v", ev.ID, ack.Sequence, ErrNotApplied, ctx.Err())
+	}
+}
+
+// PurgeURL purges one absolute URL (all its variants) and returns the number
+// of local objects affected; it serves the PURGE method.
+func (b *Bus) PurgeURL(ctx context.Context, url string, soft bool) (int, error) {
+	res, err := b.Publish(ctx, Request{URLs: []string{url}, Soft: soft})
+	return res.Count, err
+}
+
+func (b *Bus) wait(id string) chan applyResult {
+	ch := make(chan applyResult, 1)
+	b.mu.Lock()
+	b.waiters[id] = ch
+	b.mu.Unlock()
+	return ch
+}
+
+func (b *Bus) unwait(id string) {
+	b.mu.Lock()
+	delete(b.waiters, id)
+	b.mu.Unlock()
+}
+
+// encodeEvent marshals without HTML escaping, so the event stays close to
+// the request's size.
+func encodeEvent(ev event) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, fmt.Errorf("encoding purge event: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// newID returns a random 128-bit purge ID in hex; it doubles as the
+// JetStream message ID, so a retried publish is stored once.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"edged/purge"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParsePurge(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		want      purge.Request
+		wantURL   string
+		wantToken string
+		wantErr   string
+	}{
+		{"flags", []string{"--url", "http://a.example/x", "--url", "http://a.example/y", "--tag", "t", "--soft", "--admin", "http://n1:8081", "--token", "tok"}, nil,
+			purge.Request{URLs: []string{"http://a.example/x", "http://a.example/y"}, Tags: []string{"t"}, Soft: true}, "http://n1:8081/purge", "tok", ""},
+		{"environment", []string{"-prefix", "https://a.example/img/", "-host", "b.example", "-all"}, map[string]string{"EDGED_ADMIN": "http://n2:9/", "EDGED_PURGE_TOKEN": "envtok"},
+			purge.Request{Prefixes: []string{"https://a.example/img/"}, Hosts: []string{"b.example"}, All: true}, "http://n2:9/purge", "envtok", ""},
+		{"flag beats environment", []string{"--all", "--admin", "http://n3:1", "--token", "f"}, map[string]string{"EDGED_ADMIN": "http://n2:9", "EDGED_PURGE_TOKEN": "e"},
+			purge.Request{All: true}, "http://n3:1/purge", "f", ""},
+		{"default admin", []string{"--all"}, map[string]string{"EDGED_PURGE_TOKEN": "e"}, purge.Request{All: true}, "http://127.0.0.1:8081/purge", "e", ""},
+		{"nothing to purge", []string{"--soft", "--token", "t"}, nil, purge.Request{}, "", "", "empty purge"},
+		{"relative url", []string{"--url", "/a", "--token", "t"}, nil, purge.Request{}, "", "", "absolute"},
+		{"no token", []string{"--all"}, nil, purge.Request{}, "", "", "no token"},
+		{"bad admin", []string{"--all", "--token", "t", "--admin", "n1:8081"}, nil, purge.Request{}, "", "", "admin URL"},
+		{"unknown flag", []string{"--everything"}, nil, purge.Request{}, "", "", "not defined"},
+		{"positional", []string{"--all", "--token", "t", "http://a.example/"}, nil, purge.Request{}, "", "", "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parsePurge(tt.args, env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.req, tt.want) || got.endpoint != tt.wantURL || got.token != tt.wantToken {
+				t.Errorf("got %+v %s %s, want %+v %s %s", got.req, got.endpoint, got.token, tt.want, tt.wantURL, tt.wantToken)
+			}
+		})
+	}
+}
+
+// fakeNode answers /purge like edged: it checks the token and the JSON and
+// answers with status, recording the request it got.
+func fakeNode(t *testing.T, status int, answer string) (*httptest.Server, *purge.Request) {
+	t.Helper()
+	var got purge.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/purge" {
+			t.Errorf("got %s %s, want POST /purge", r.Method, r.URL.Path)
+		}
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"missing or wrong bearer token"}`)
+			return
+		}
+		req, err := purge.ParseRequest(r.Body)
+		if err != nil {
+			t.Errorf("edgectl sent a request the API refuses: %v", err)
+		}
+		got = req
+		w.WriteHeader(status)
+		io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &got
+}
+
+func TestRunPurge(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		answer     string
+		token      string
+		wantCode   int
+		wantOut    string
+		wantErrOut string
+	}{
+		{"ok", 200, `{"id":"abc","seq":7,"count":3,"duration_ms":1.5}`, "s3cret", exitOK, "purged: id=abc seq=7 count=3", ""},
+		{"wrong token", 200, ``, "nope", exitFail, "", "401 Unauthorized: missing or wrong bearer token"},
+		{"bus down", 503, `{"error":"purge bus unavailable"}`, "s3cret", exitFail, "", "503 Service Unavailable: purge bus unavailable"},
+		{"accepted, not applied", 504, `{"error":"accepted but not applied","id":"abc","seq":7,"accepted":true}`, "s3cret", exitFail, "", "accepted but not applied (id=abc seq=7)"},
+		{"not json", 502, `<html>bad gateway</html>`, "s3cret", exitFail, "", "unexpected answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, got := fakeNode(t, tt.status, tt.answer)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"purge", "--tag", "product-42", "--url", "http://www.example.com/a", "--soft"},
+				env(map[string]string{"EDGED_ADMIN": srv.URL, "EDGED_PURGE_TOKEN": tt.token}), &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantOut) || !strings.Contains(stderr.String(), tt.wantErrOut) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout.String(), stderr.String(), tt.wantCode, tt.wantOut, tt.wantErrOut)
+			}
+			want := purge.Request{URLs: []string{"http://www.example.com/a"}, Tags: []string{"product-42"}, Soft: true}
+			if tt.token == "s3cret" && !reflect.DeepEqual(*got, want) {
+				t.Errorf("server got %+v, want %+v", *got, want)
+			}
+		})
+	}
+}
+
+func TestRunUsageAndUnreachable(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no command", nil, exitUsage, "usage"},
+		{"unknown command", []string{"flush"}, exitUsage, "unknown command"},
+		{"bad flag", []string{"purge", "--bogus"}, exitUsage, "not defined"},
+		{"help", []string{"purge", "-h"}, exitOK, "-url URL"},
+		{"node down", []string{"purge", "--all", "--admin", "http://127.0.0.1:1"}, exitFail, "127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, env(map[string]string{"EDGED_PURGE_TOKEN": "t"}), &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("exit %d stderr %q, want %d containing %q", code, stderr.String(), tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunStats(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "# HELP edged_hits x\nedged_hits 3\ngo_goroutines 9\nedged_purge_applied_total{kind=\"tag\"} 1\n")
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"stats", "--admin", srv.URL}, env(nil), &stdout, &stderr)
+	want := "edged_hits 3\nedged_purge_applied_total{kind=\"tag\"} 1\n"
+	if code != exitOK || stdout.String() != want {
+		t.Errorf("exit %d stdout %q stderr %q, want 0 %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// The real purge API and edgectl agree end to end.
+func TestPurgeAgainstRealBus(t *testing.T) {
+	inv := &countingInvalidator{}
+	b, err := purge.New(purge.Options{Invalidator: inv, StoreDir: t.TempDir(), Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/purge", b.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"purge", "--host", "www.example.com", "--admin", srv.URL},
+		env(map[string]string{"EDGED_PURGE_TOKEN": "s3cret"}), &stdout, &stderr)
+	if code != exitOK || !strings.Contains(stdout.String(), "seq=1 count=1") {
+		t.Fatalf("exit %d stdout %q stderr %q", code, stdout.String(), stderr.String())
+	}
+	if out, _ := json.Marshal(inv.last); string(out) != `{"hosts":["www.example.com"]}` {
+		t.Errorf("applied %s", out)
+	}
+}
+
+type countingInvalidator struct {
+	applied uint64
+	last    purge.Request
+}
+
+func (c *countingInvalidator) Invalidate(_ context.Context, r purge.Request, seq uint64) (int, error) {
+	c.applied, c.last = seq, r
+	return 1, nil
+}
+
+func (c *countingInvalidator) Applied() (uint64, error) { return c.applied, nil }

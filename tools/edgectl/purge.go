@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"edged/purge"
+)
+
+// purgeCmd is a parsed `edgectl purge`.
+type purgeCmd struct {
+	endpoint string // the admin URL's /purge
+	token    string
+	req      purge.Request
+	timeout  time.Duration
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parsePurge parses the flags of `edgectl purge`; an error is a usage error
+// (exit 2), and the request is validated as the server would.
+func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (purgeCmd, error) {
+	fs := flag.NewFlagSet("edgectl purge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c purgeCmd
+	var urls, prefixes, tags, hosts stringList
+	fs.Var(&urls, "url", "absolute `URL` to purge with all its variants (repeatable)")
+	fs.Var(&prefixes, "prefix", "absolute URL `prefix` (host + path prefix) to purge (repeatable)")
+	fs.Var(&tags, "tag", "surrogate key / cache `tag` to purge (repeatable)")
+	fs.Var(&hosts, "host", "purge everything of this `host`[:port] (repeatable)")
+	fs.BoolVar(&c.req.All, "all", false, "purge everything")
+	fs.BoolVar(&c.req.Soft, "soft", false, "mark stale (revalidate) instead of deleting")
+	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
+	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
+	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
+	if err := fs.Parse(args); err != nil {
+		return purgeCmd{}, err
+	}
+	if fs.NArg() > 0 {
+		return purgeCmd{}, fmt.Errorf("unexpected argument %q (use --url, --prefix, --tag, --host or --all)", fs.Arg(0))
+	}
+	c.req.URLs, c.req.Prefixes, c.req.Tags, c.req.Hosts = urls, prefixes, tags, hosts
+	if err := c.req.Validate(); err != nil {
+		return purgeCmd{}, err
+	}
+	var err error
+	if c.endpoint, err = endpoint(adminURL(*admin, getenv), "/purge"); err != nil {
+		return purgeCmd{}, err
+	}
+	if c.token = *token; c.token == "" {
+		c.token = getenv("EDGED_PURGE_TOKEN")
+	}
+	if c.token == "" {
+		return purgeCmd{}, errors.New("no token: set EDGED_PURGE_TOKEN or --token")
+	}
+	return c, nil
+}
+
+// endpoint joins an admin base URL and a path.
+func endpoint(admin, path string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("admin URL %q: want http(s)://host:port", admin)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	return u.String(), nil
+}
+
+// purgeAnswer is the purge API's JSON answer (success or error).
+type purgeAnswer struct {
+	ID         string  `json:"id"`
+	Seq        uint64  `json:"seq"`
+	Count      int     `json:"count"`
+	DurationMS float64 `json:"duration_ms"`
+	Accepted   bool    `json:"accepted"`
+	Error      string  `json:"error"`
+}
+
+func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	body, err := json.Marshal(c.req)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgectl purge:", err)
+		return exitFail
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintln(stderr, "edgectl purge:", err)
+		return exitUsage
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgectl purge: %s: %v\n", c.endpoint, err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var ans purgeAnswer
+	jsonErr := json.Unmarshal(raw, &ans)
+	switch {
+	case resp.StatusCode == http.StatusOK && jsonErr == nil:
+		fmt.Fprintf(stdout, "purged: id=%s seq=%d count=%d duration=%.3fms\n", ans.ID, ans.Seq, ans.Count, ans.DurationMS)
+		return exitOK
+	case ans.Accepted:
+		fmt.Fprintf(stderr, "edgectl purge: %s (id=%s seq=%d)\n", ans.Error, ans.ID, ans.Seq)
+		return exitFail
+	case ans.Error != "":
+		fmt.Fprintf(stderr, "edgectl purge: %s: %s\n", resp.Status, ans.Error)
+		return exitFail
+	default:
+		fmt.Fprintf(stderr, "edgectl purge: %s: unexpected answer %q\n", resp.Status, truncate(string(raw), 200))
+		return exitFail
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
