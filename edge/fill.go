@@ -174,6 +174,9 @@ type fetch struct {
 	key      string
 	storeKey string
 	stale    *storage.Entry // the stored response to validate, if any
+	// generation is the store's purge generation when the fetch began: a
+	// purge after it means the response may predate the purge.
+	generation uint64
 }
 
 func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult, token *flightToken) *fetch {
@@ -227,6 +230,7 @@ func clientIP(r *http.Request) string {
 func (h *Handler) fill(f *fetch) *fillResult {
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FetchTimeout)
 	res := &fillResult{token: f.token}
+	f.generation = h.store.Generation()
 	if f.stale != nil {
 		// RFC 9111 §4.3.1: validate with the stored response's validators.
 		for k, v := range policy.ValidationHeader(responseOf(f.stale)) {
@@ -359,7 +363,9 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
 	}
-	h.store.Set(e)
+	// An object whose fetch began before a purge and ended after it is
+	// stored stale, so the next request revalidates it.
+	h.store.SetFetched(e, f.generation)
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)

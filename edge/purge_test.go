@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+
+	"edged/storage"
 )
 
 // recordingPurger stands in for the purge bus: it records the URLs it was
@@ -77,3 +79,36 @@ func TestTagsStoredAndStripped(t *testing.T) {
 }
 
 func first(resp *http.Response, _ string) *http.Response { return resp }
+
+// An object whose fetch began before a purge and ended after it is not
+// stored as fresh: the next request revalidates it.
+func TestPurgeDuringFill(t *testing.T) {
+	c := newClock()
+	release := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Slow") != "" {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"v"`)
+		_, _ = w.Write([]byte("v"))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.get(t, "/racing", "Host", "h.example", "X-Slow", "1")
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	if _, err := e.store.Purge(storage.Purge{Keys: []string{"http://h.example/racing"}}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-done
+	e.store.Flush()
+	resp, _ := e.get(t, "/racing", "Host", "h.example")
+	if isHit(resp) {
+		t.Errorf("a response fetched across a purge was served as fresh: %q", resp.Header.Get("Cache-Status"))
+	}
+	wantStatus(t, resp, 200, "fwd=stale")
+}
