@@ -12,12 +12,13 @@ import (
 // Concurrent misses for one key become one upstream fetch.
 func TestCoalescedMisses(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		release.wait()
 		w.Header().Set("Cache-Control", "max-age=60")
 		_, _ = w.Write([]byte("cold"))
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	const clients = 200
@@ -41,7 +42,7 @@ func TestCoalescedMisses(t *testing.T) {
 	// Let the requests arrive and join the flight before the origin answers.
 	waitFor(t, func() bool { return o.requests.Load() >= 1 })
 	time.Sleep(200 * time.Millisecond)
-	close(release)
+	release.open()
 	wg.Wait()
 	close(bodies)
 	for b := range bodies {
@@ -57,12 +58,13 @@ func TestCoalescedMisses(t *testing.T) {
 // The shared fetch is not cancelled when the client that started it leaves.
 func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		release.wait()
 		w.Header().Set("Cache-Control", "max-age=60")
 		_, _ = w.Write([]byte("finished"))
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -78,7 +80,7 @@ func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
 	waitFor(t, func() bool { return o.requests.Load() == 1 })
 	cancel()
 	<-done
-	close(release)
+	release.open()
 
 	waitFor(t, func() bool {
 		e.store.Flush()
@@ -93,15 +95,16 @@ func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
 // A failed shared fetch gives every waiter a proper error, not a hang.
 func TestCoalescedFailure(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		release.wait()
 		// Hijack and drop the connection: a broken upstream.
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			conn.Close()
 		}
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	var wg sync.WaitGroup
 	statuses := make(chan int, 20)
@@ -120,7 +123,7 @@ func TestCoalescedFailure(t *testing.T) {
 	}
 	waitFor(t, func() bool { return o.requests.Load() >= 1 })
 	time.Sleep(100 * time.Millisecond)
-	close(release)
+	release.open()
 	wg.Wait()
 	close(statuses)
 	for s := range statuses {
@@ -134,12 +137,13 @@ func TestCoalescedFailure(t *testing.T) {
 // gets its own.
 func TestPrivateNotShared(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		release.wait()
 		w.Header().Set("Cache-Control", "private")
 		_, _ = w.Write([]byte("for " + r.Header.Get("X-User")))
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	var wg sync.WaitGroup
 	bad := make(chan string, 10)
@@ -156,7 +160,7 @@ func TestPrivateNotShared(t *testing.T) {
 	}
 	waitFor(t, func() bool { return o.requests.Load() >= 1 })
 	time.Sleep(100 * time.Millisecond)
-	close(release)
+	release.open()
 	wg.Wait()
 	close(bad)
 	for b := range bad {
@@ -216,13 +220,14 @@ func waitFor(t testing.TB, cond func() bool) {
 // response ends that.
 func TestUncacheableSkipsCoalescing(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Wait") != "" {
-			<-release
+			release.wait()
 		}
 		w.Header().Set("Cache-Control", "private")
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	e.get(t, "/private")
 
@@ -236,7 +241,7 @@ func TestUncacheableSkipsCoalescing(t *testing.T) {
 	}
 	// All five reach the origin together: none waits for another's answer.
 	waitFor(t, func() bool { return o.requests.Load() == 6 })
-	close(release)
+	release.open()
 	wg.Wait()
 
 	o.set(static("now public", "Cache-Control", "max-age=60"))

@@ -213,3 +213,15 @@ func readAll(t testing.TB, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// gate holds origin handlers until opened. Tests register open as a cleanup
+// after creating the origin, so it runs first and a failing test cannot
+// hang in the origin's Close waiting for held handlers.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate() *gate  { return &gate{ch: make(chan struct{})} }
+func (g *gate) wait() { <-g.ch }
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }

@@ -84,15 +84,16 @@ func first(resp *http.Response, _ string) *http.Response { return resp }
 // stored as fresh: the next request revalidates it.
 func TestPurgeDuringFill(t *testing.T) {
 	c := newClock()
-	release := make(chan struct{})
+	release := newGate()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Slow") != "" {
-			<-release
+			release.wait()
 		}
 		w.Header().Set("Cache-Control", "max-age=600")
 		w.Header().Set("ETag", `"v"`)
 		_, _ = w.Write([]byte("v"))
 	})
+	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	done := make(chan struct{})
 	go func() {
@@ -103,7 +104,7 @@ func TestPurgeDuringFill(t *testing.T) {
 	if _, err := e.store.Purge(storage.Purge{Keys: []string{"http://h.example/racing"}}); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	release.open()
 	<-done
 	e.store.Flush()
 	resp, _ := e.get(t, "/racing", "Host", "h.example")
