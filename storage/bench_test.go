@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -67,4 +68,52 @@ func BenchmarkGetDisk(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPurgeTag purges one tag carried by n disk entries (each also
+// carries a tag of its own); the fill is not timed.
+func BenchmarkPurgeTag(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		for _, soft := range []bool{false, true} {
+			b.Run(fmt.Sprintf("n=%d/soft=%v", n, soft), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					s := openStore(b, Options{MemoryBytes: -1})
+					fillDisk(b, s, n, "big")
+					b.StartTimer()
+					if got, err := s.Purge(Purge{Tags: []string{"big"}, Soft: soft}); got != n || err != nil {
+						b.Fatalf("Purge = %d, %v; want %d", got, err, n)
+					}
+					b.StopTimer()
+					if err := s.Close(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPurgeKey purges one URL (and its variants) while the memory tier
+// holds n entries: the memory walk is the cost that grows with the cache.
+func BenchmarkPurgeKey(b *testing.B) {
+	for _, n := range []int{0, 50_000} {
+		b.Run(fmt.Sprintf("memory=%d", n), func(b *testing.B) {
+			s := openStore(b, Options{MemoryBytes: 512 << 20, WriteQueue: n + 1})
+			for i := range n {
+				s.Set(tagged(fmt.Sprintf("http://h/%d", i), "t"))
+			}
+			s.Flush()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := s.Purge(Purge{Keys: []string{fmt.Sprintf("http://h/%d", i%max(n, 1))}, Seq: uint64(i + 1)}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }

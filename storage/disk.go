@@ -37,6 +37,8 @@ const evictChunk = 1024
 type disk struct {
 	db    *bolt.DB
 	limit int64 // budget of rowCost bytes; eviction keeps the total under it
+	// purgeChunk is how many keys one purge transaction handles.
+	purgeChunk int
 
 	// Totals as of the last committed write, mirrored from the meta bucket
 	// for Stats; only written after a commit, by the serialized writer.
@@ -49,6 +51,13 @@ type disk struct {
 // and free space make the file larger than this total.
 func rowCost(keyLen, valLen int) int64 {
 	return int64(3*keyLen + valLen + 16)
+}
+
+// diskCost is what storing e adds to the disk total: rowCost plus its
+// rowInfo and tag rows.
+func diskCost(e *Entry) int64 {
+	tags, _ := encodeTags(e.Key, e.Tags)
+	return rowCost(len(e.Key), len(Encode(e))) + infoCost(len(e.Key), rowInfo{tags: tags}.encode(), tags)
 }
 
 // openDisk opens (creating if needed) the bbolt file at path. It reads the
@@ -68,7 +77,7 @@ func openDisk(path string, limit int64) (*disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &disk{db: db, limit: limit}
+	d := &disk{db: db, limit: limit, purgeChunk: defaultPurgeChunk}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta, bucketTags} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -455,6 +464,14 @@ func lruKey(n uint64, k []byte) []byte {
 	b := make([]byte, 8, 8+len(k))
 	binary.BigEndian.PutUint64(b, n)
 	return append(b, k...)
+}
+
+// closedErr maps bbolt's error for a closed database to ErrClosed.
+func closedErr(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 func getUint64(b []byte) uint64 {

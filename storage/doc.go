@@ -9,9 +9,16 @@
 //     [Store.Get] from the moment Set returns, even before its disk write
 //     lands and even if the memory tier declined it (unless the disk write
 //     queue was full, which is counted; then only the memory tier may keep it).
-//   - Purges are final: after [Store.Delete] or [Store.DeletePrefix] returns,
-//     Get never returns the removed entries again (a Set that runs
-//     concurrently with the purge may of course store a new one).
+//   - Purges are final: after [Store.Purge], [Store.Delete] or
+//     [Store.DeletePrefix] returns, Get never returns the removed entries
+//     again, nor a soft-purged one without Entry.Stale set, from either tier,
+//     even after a restart; a Set queued before the purge cannot land after
+//     it and bring one back (a Set that runs concurrently with the purge may
+//     of course store a new one, and [Store.SetFetched] stores it stale if
+//     its fetch began before the purge).
+//   - Purges are idempotent, and [Store.Purge] records the caller's purge
+//     sequence (Purge.Seq, read back by [Store.AppliedSeq]) in the bbolt
+//     transaction that completes its disk effect.
 //   - Entries are immutable once stored: Get returns shared values; callers
 //     must not modify them (nor their Header, Body, Vary or Tags).
 //   - Damage is detected: every disk record carries a checksum (CRC-32C); a
@@ -23,14 +30,47 @@
 //
 //	entries  key                 -> Encode(entry)
 //	lru      8-byte BE seq ++ key -> nil         (oldest first: eviction order)
-//	seq      key                 -> 8-byte BE seq (finds the lru row of a key)
+//	seq      key                 -> rowInfo: 8-byte BE lru seq (finds the lru
+//	                                row of a key), 8-byte BE write sequence,
+//	                                flags (stale), the entry's tags
+//	tags     tag ++ 0x00 ++ key  -> nil          (the tag index)
 //	meta     "bytes", "count"    -> 8-byte BE totals, updated in the same
 //	                                transaction as every change
+//	         "stale_below"       -> 8-byte BE write sequence: entries written
+//	                                at or before it are stale (soft purge of all)
+//	         "purge_seq"         -> 8-byte BE Purge.Seq last applied
+//
+// rowInfo keeps what deletes, eviction and purges need (the tags whose rows
+// must go, the soft purge mark) beside the LRU sequence they already read,
+// so none of them decodes an entry's value (which holds its body). The write
+// sequence is the entries bucket's NextSequence at the entry's write: a soft
+// purge of everything stores one marker instead of touching every entry, and
+// a later Set gets a larger sequence, so it is fresh again. A soft purge of
+// keys, prefixes or tags rewrites only each matching rowInfo (flag set), not
+// the value; a Set of the key writes a new rowInfo without the flag. A disk
+// Get reports Entry.Stale when the encoded entry, its flag or the marker says
+// so. Tags that the index cannot hold (containing NUL, or making a row longer
+// than bbolt's key limit) keep the entry off the disk, counted as a skipped
+// write, so that a tag purge never misses one.
 //
 // One writer goroutine applies queued sets and LRU touches, batched into one
 // transaction per batch; after a batch that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
-// under 90% of it. Deletes run synchronously in the caller's goroutine.
+// under 90% of it. Deletes and purges run synchronously in the caller's
+// goroutine, serialized with the writer's batches: a purge first drops (or,
+// soft, replaces by stale copies) the matching pending writes, so the queued
+// write of a purged entry never lands. A large purge lists the matching keys
+// in one read transaction, then removes or marks them in transactions of
+// 16384 keys, and records Purge.Seq in the last: after a crash in between the
+// sequence is not recorded and the (idempotent) purge is applied again.
+//
+// # Purges and fetches
+//
+// Every purge (and Delete, DeletePrefix) increases [Store.Generation] as it
+// begins and is remembered in a ring of the last 4096. [Store.SetFetched]
+// tests an entry whose fetch began at an older generation against the purges
+// since, and stores a matching one stale (and any, if the ring no longer
+// holds them all).
 //
 // # Memory tier
 //
@@ -39,5 +79,7 @@
 // until its disk write lands. ristretto cannot look keys up by prefix, so
 // DeletePrefix walks the resident values (each Entry carries its Key): the
 // cost is O(entries in memory) per prefix purge, paid only by purges, with no
-// bookkeeping on the Get or Set path.
+// bookkeeping on the Get or Set path. Purges by key, prefix, tag or all walk
+// them the same way (checking Entry.Key and Entry.Tags); a soft purge replaces
+// each match by a stale copy unless a Set replaced it meanwhile.
 package storage

@@ -40,3 +40,23 @@ func Example() {
 	// 1 <nil>
 	// storage: not found
 }
+
+func ExampleStore_Purge() {
+	dir, err := os.MkdirTemp("", "edged-storage-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := storage.Open(storage.Options{Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	since := s.Generation() // a fetch begins
+	s.SetFetched(&storage.Entry{Key: "http://www.example.com/a", Status: 200, Tags: []string{"product-1"}}, since)
+	n, err := s.Purge(storage.Purge{Tags: []string{"product-1"}, Soft: true, Seq: 42})
+	e, _, _ := s.Get("http://www.example.com/a")
+	seq, _ := s.AppliedSeq()
+	fmt.Println(n, err, e.Stale, seq)
+	// Output: 1 <nil> true 42
+}

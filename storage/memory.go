@@ -73,20 +73,36 @@ func (m *memory) del(keys []string) {
 }
 
 // deletePrefix removes every resident key with the prefix and returns them.
-// ristretto has no ordered index, so this walks all resident values: O(n)
-// in entries held in memory, paid only by prefix purges. Queued Sets are
-// applied first so that none is missed.
 func (m *memory) deletePrefix(prefix string) []string {
+	return m.deleteMatching(func(e *Entry) bool { return strings.HasPrefix(e.Key, prefix) })
+}
+
+// deleteMatching removes every resident entry match selects and returns
+// their keys.
+func (m *memory) deleteMatching(match func(*Entry) bool) []string {
+	found := m.matching(match)
+	keys := make([]string, len(found))
+	for i, e := range found {
+		keys[i] = e.Key
+	}
+	m.del(keys)
+	return keys
+}
+
+// matching returns the resident entries match selects. ristretto has no
+// ordered index, so this walks all resident values: O(n) in entries held in
+// memory, paid only by purges. Queued Sets are applied first so that none is
+// missed.
+func (m *memory) matching(match func(*Entry) bool) []*Entry {
 	m.cache.Wait()
-	var keys []string
+	var found []*Entry
 	m.cache.IterValues(func(e *Entry) bool {
-		if e != nil && strings.HasPrefix(e.Key, prefix) {
-			keys = append(keys, e.Key)
+		if e != nil && match(e) {
+			found = append(found, e)
 		}
 		return false
 	})
-	m.del(keys)
-	return keys
+	return found
 }
 
 // wait blocks until queued Sets and Dels have been applied.

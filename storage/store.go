@@ -62,8 +62,9 @@ const keyStripes = 64
 // use.
 //
 // Lock order (outer first): closeMu (read) → purgeMu (read) → stripe.mu →
-// pendMu, and closeMu (read) → diskMu → pendMu. No other nesting occurs;
-// ristretto's callbacks take no lock.
+// pendMu, and closeMu (read) → diskMu → pendMu. purgeMu is taken for writing
+// with only closeMu held. No other nesting occurs; ristretto's callbacks take
+// no lock.
 type Store struct {
 	log     *slog.Logger
 	mem     *memory // nil when the memory tier is disabled
@@ -97,6 +98,13 @@ type Store struct {
 	purgeEpoch atomic.Uint64
 	seed       maphash.Seed
 	stripes    [keyStripes]stripe
+
+	// gen counts invalidations (Purge, Delete, DeletePrefix) as they begin;
+	// history[g%purgeHistory] is the one that made it g. Both are written
+	// under purgeMu held for writing; SetFetched reads them under purgeMu
+	// held for reading, so a purge either sees its Set or is seen by it.
+	gen     atomic.Uint64
+	history [purgeHistory]*matcher
 
 	skipped, writes, corrupt, diskErrors atomic.Uint64
 
@@ -178,7 +186,8 @@ func withDefaults(opts Options) Options {
 }
 
 // Get returns the entry stored under key and the tier it came from: memory,
-// then writes still pending (reported as TierMemory), then disk. A disk hit
+// then writes still pending (reported as TierMemory), then disk. An entry
+// marked by a soft purge comes with Stale set. A disk hit
 // is promoted to memory and its LRU recency is updated asynchronously through
 // the write queue. A damaged disk record is dropped, counted, logged and
 // reported as ErrNotFound. After Close, Get returns ErrClosed.
@@ -275,6 +284,11 @@ func (s *Store) Set(e *Entry) {
 	if s.closed.Load() {
 		return
 	}
+	s.set(e)
+}
+
+// set is Set without the closed check; the caller holds closeMu for reading.
+func (s *Store) set(e *Entry) {
 	st := s.stripe(e.Key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -293,6 +307,7 @@ func (s *Store) Delete(keys ...string) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	s.record(&matcher{exact: toSet(keys)})
 	s.diskMu.Lock()
 	s.dropPending(func(k string) bool { return containsKey(keys, k) })
 	_, err := s.disk.deleteKeys(keys)
@@ -341,6 +356,7 @@ func (s *Store) DeletePrefix(prefix string) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
+	s.record(&matcher{prefixes: []string{prefix}})
 	removed := make(map[string]struct{})
 	s.diskMu.Lock()
 	pending := s.dropPending(func(k string) bool { return strings.HasPrefix(k, prefix) })

@@ -154,7 +154,7 @@ func TestRestartKeepsEntriesAndTotals(t *testing.T) {
 
 func TestDiskLRUEviction(t *testing.T) {
 	key := func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
-	one := rowCost(len(key(0)), len(Encode(newEntry(key(0), 1000))))
+	one := diskCost(newEntry(key(0), 1000))
 	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
 	for i := range 10 {
 		s.Set(newEntry(key(i), 1000))

@@ -1,0 +1,108 @@
+package storage
+
+import (
+	"strings"
+)
+
+// matcher decides which keys and entries one invalidation (a Purge, Delete
+// or DeletePrefix) covers. It is immutable once built.
+type matcher struct {
+	all      bool
+	exact    map[string]struct{} // Delete: exactly these keys
+	families map[string]struct{} // Purge.Keys: the key and every key+"\x00"...
+	// few holds the families when there are at most fewFamilies: comparing
+	// a handful of strings is cheaper than hashing every key a purge walks.
+	few      []string
+	prefixes []string
+	tags     map[string]struct{}
+}
+
+func newMatcher(p Purge) *matcher {
+	m := &matcher{all: p.All, prefixes: p.Prefixes}
+	if len(p.Keys) > 0 {
+		m.families = toSet(p.Keys)
+	}
+	if len(m.families) <= fewFamilies {
+		for k := range m.families {
+			m.few = append(m.few, k)
+		}
+	}
+	for _, tag := range p.Tags {
+		if tag == "" {
+			continue // stored entries never carry the empty tag in the index
+		}
+		if m.tags == nil {
+			m.tags = make(map[string]struct{})
+		}
+		m.tags[tag] = struct{}{}
+	}
+	return m
+}
+
+func toSet(keys []string) map[string]struct{} {
+	set := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		set[k] = struct{}{}
+	}
+	return set
+}
+
+const fewFamilies = 16
+
+// empty reports whether the matcher matches nothing.
+func (m *matcher) empty() bool {
+	return !m.all && len(m.exact) == 0 && len(m.families) == 0 && len(m.prefixes) == 0 && len(m.tags) == 0
+}
+
+// matchKey reports whether the key alone selects an entry stored under k.
+func (m *matcher) matchKey(k string) bool {
+	if m.all {
+		return true
+	}
+	if len(m.exact) > 0 {
+		if _, ok := m.exact[k]; ok {
+			return true
+		}
+	}
+	for _, f := range m.few {
+		if strings.HasPrefix(k, f) && (len(k) == len(f) || k[len(f)] == 0) {
+			return true
+		}
+	}
+	if len(m.families) > fewFamilies {
+		if _, ok := m.families[k]; ok {
+			return true
+		}
+		// A variant key+"\x00"... belongs to the family of every prefix of
+		// it that ends just before a NUL.
+		for i := 0; i < len(k); i++ {
+			if k[i] == 0 {
+				if _, ok := m.families[k[:i]]; ok {
+					return true
+				}
+			}
+		}
+	}
+	for _, p := range m.prefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// match reports whether the invalidation covers e (by key or by tag).
+func (m *matcher) match(e *Entry) bool {
+	if m.matchKey(e.Key) {
+		return true
+	}
+	if len(m.tags) == 0 {
+		return false
+	}
+	for _, tag := range e.Tags {
+		if _, ok := m.tags[tag]; ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,247 @@
+package storage
+
+import (
+	"fmt"
+)
+
+// Purge is one invalidation expressed in cache keys (the caller converts
+// purge URLs, hosts and tags to keys, prefixes and tags).
+type Purge struct {
+	// Keys are exact primary keys: the entry stored under each and every
+	// Vary variant stored under key+"\x00"... (key "k" purges "k" and
+	// "k\x00...", not "k2").
+	Keys []string
+	// Prefixes select every key with one of these byte prefixes. A host
+	// purge is the prefixes "http://host/", "http://host:", "https://host/"
+	// and "https://host:". The empty prefix selects everything.
+	Prefixes []string
+	// Tags select every entry whose Tags hold one of them (surrogate keys,
+	// cache tags). The empty tag selects nothing.
+	Tags []string
+	// All selects everything.
+	All bool
+	// Soft marks the selected entries stale (Get returns them with
+	// Entry.Stale set: the next request revalidates, and
+	// stale-while-revalidate / stale-if-error may still serve them)
+	// instead of deleting them.
+	Soft bool
+	// Seq, when non-zero, is recorded as the last applied purge sequence
+	// (AppliedSeq) in the bbolt transaction that completes the purge's disk
+	// effect. It is recorded as given, even if lower than the one before,
+	// so the caller can reset it.
+	Seq uint64
+}
+
+// purgeHistory is how many recent invalidations SetFetched can test an
+// entry against; a fetch that began before older ones is stored stale.
+const purgeHistory = 4096
+
+// Purge applies p to both tiers and to writes still pending, and returns the
+// number of objects it affected: distinct keys (a primary entry and each of
+// its variants count one each) that it removed or, when soft, marked stale
+// (keys already stale count again, so a repeated soft purge reports the same
+// number; a repeated hard purge reports 0). For All it is the entries on
+// disk plus those only in memory or pending.
+//
+// It is synchronous: once it returns, neither tier returns a matching entry
+// (soft: returns it only with Stale set), and no Set queued before it can
+// land afterwards and bring one back. Applying a purge twice is harmless.
+// A Set running concurrently may store a new entry; see SetFetched for
+// fetches that began before the purge.
+//
+// On a disk error the memory tier is purged all the same, Seq is not
+// recorded, and the error (wrapping the cause; ErrClosed after Close) is
+// returned with the count so far: the caller should retry the purge.
+func (s *Store) Purge(p Purge) (int, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	m := newMatcher(p)
+	if m.empty() {
+		s.diskMu.Lock()
+		_, err := s.disk.purge(m, p.Soft, p.Seq, nil) // records Seq
+		s.diskMu.Unlock()
+		return 0, s.purgeErr(err)
+	}
+	s.record(m)
+	s.diskMu.Lock()
+	pending := s.purgePending(m, p.Soft)
+	var others []string
+	if m.all {
+		others = append(pending, s.memKeys(m)...)
+	}
+	res, err := s.disk.purge(m, p.Soft, p.Seq, others)
+	s.diskMu.Unlock()
+	inMemory := s.purgeMemoryEntries(m, p.Soft)
+	n := res.n
+	if !m.all {
+		n = countDistinct(pending, res.keys, inMemory)
+	}
+	return n, s.purgeErr(err)
+}
+
+func (s *Store) purgeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	s.diskError("purge", err)
+	return fmt.Errorf("purge: %w", err)
+}
+
+func countDistinct(lists ...[]string) int {
+	set := make(map[string]struct{})
+	for _, keys := range lists {
+		for _, k := range keys {
+			set[k] = struct{}{}
+		}
+	}
+	return len(set)
+}
+
+// AppliedSeq returns the last Purge.Seq recorded on disk, 0 if none.
+func (s *Store) AppliedSeq() (uint64, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	seq, err := s.disk.appliedSeq()
+	if err != nil {
+		return 0, fmt.Errorf("read applied purge seq: %w", err)
+	}
+	return seq, nil
+}
+
+// Generation returns a counter that every Purge, Delete and DeletePrefix
+// increases as it begins. Read it when a fetch begins and pass it to
+// SetFetched when the fetch completes. It starts at 0 when the Store opens.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// SetFetched is Set for an entry whose fetch began when Generation returned
+// since. If an invalidation that matches e (by key, variant family, prefix,
+// tag or all; hard or soft) began after that, e is stored as a copy with
+// Stale set: an object whose fetch began before a purge and finished after
+// it is never stored as fresh. If more than the last purgeHistory (4096)
+// invalidations began since, e is stored stale without testing.
+func (s *Store) SetFetched(e *Entry, since uint64) {
+	if e == nil {
+		return
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return
+	}
+	// Held across the test and the Set: a purge that records itself later
+	// finds e in pending or memory and applies to it.
+	s.purgeMu.RLock()
+	defer s.purgeMu.RUnlock()
+	if !e.Stale && s.purgedSince(e, since) {
+		e = e.staleCopy()
+	}
+	s.set(e)
+}
+
+// record makes m the newest invalidation: the generation moves, and
+// SetFetched tests entries against it from now on.
+func (s *Store) record(m *matcher) {
+	s.purgeMu.Lock()
+	defer s.purgeMu.Unlock()
+	g := s.gen.Load() + 1
+	s.history[g%purgeHistory] = m
+	s.gen.Store(g)
+}
+
+// purgedSince reports whether an invalidation recorded after generation
+// since matches e. The caller holds purgeMu.
+func (s *Store) purgedSince(e *Entry, since uint64) bool {
+	cur := s.gen.Load()
+	if since >= cur {
+		return false
+	}
+	if cur-since > purgeHistory {
+		return true // the ring no longer holds them all: be conservative
+	}
+	for g := since + 1; g <= cur; g++ {
+		if s.history[g%purgeHistory].match(e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Entry) staleCopy() *Entry {
+	c := *e
+	c.Stale = true
+	return &c
+}
+
+// purgePending drops the pending writes m matches, or with soft replaces
+// them by stale copies (their queued disk write then stores the copy), and
+// returns their keys. The caller holds diskMu, so the writer holds no
+// snapshot of them and every pending write is still queued.
+func (s *Store) purgePending(m *matcher, soft bool) []string {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	var keys []string
+	for k, p := range s.pending {
+		if !m.match(p.e) {
+			continue
+		}
+		keys = append(keys, k)
+		if soft && p.queued {
+			if !p.e.Stale {
+				p.e = p.e.staleCopy()
+			}
+			continue
+		}
+		delete(s.pending, k)
+	}
+	return keys
+}
+
+// memKeys returns the keys of the memory-resident entries m matches.
+func (s *Store) memKeys(m *matcher) []string {
+	if s.mem == nil {
+		return nil
+	}
+	var keys []string
+	for _, e := range s.mem.matching(m.match) {
+		keys = append(keys, e.Key)
+	}
+	return keys
+}
+
+// purgeMemoryEntries applies m to the memory tier after pending writes and
+// disk (see purgeMemory for why then): hard deletes, soft replaces each
+// matching entry by a stale copy unless a Set replaced it meanwhile. It
+// returns the keys it matched.
+func (s *Store) purgeMemoryEntries(m *matcher, soft bool) []string {
+	return s.purgeMemory(func() []string {
+		if !soft {
+			return s.mem.deleteMatching(m.match)
+		}
+		found := s.mem.matching(m.match)
+		keys := make([]string, len(found))
+		for i, e := range found {
+			keys[i] = e.Key
+			if !e.Stale {
+				s.replaceStale(e)
+			}
+		}
+		return keys
+	})
+}
+
+// replaceStale replaces e in memory by a stale copy if e is still the
+// resident value of its key. The stripe lock orders it with Sets of the key.
+func (s *Store) replaceStale(e *Entry) {
+	st := s.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cur, ok := s.mem.get(e.Key); ok && cur == e {
+		s.mem.set(e.staleCopy())
+	}
+}
