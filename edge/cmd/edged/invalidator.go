@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"edged/edge/policy"
+	"edged/purge"
+	"edged/storage"
+)
+
+// storeInvalidator applies purge requests to the store. The purge package
+// speaks absolute URLs and hostnames, storage speaks cache keys, and
+// neither may import the other: this adapter normalizes URLs exactly as
+// the edge builds keys (policy.ParseTarget).
+type storeInvalidator struct{ store *storage.Store }
+
+var _ purge.Invalidator = storeInvalidator{}
+
+// Invalidate purges r under sequence seq. A URL or prefix names one scheme,
+// but the same object is usually served over both, so both schemes' keys
+// are purged: a purge must never leave a copy behind.
+func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq uint64) (int, error) {
+	p := storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, Seq: seq}
+	for _, raw := range r.URLs {
+		keys, err := bothSchemes(raw)
+		if err != nil {
+			return 0, fmt.Errorf("purge url %q: %w", raw, err)
+		}
+		p.Keys = append(p.Keys, keys...)
+	}
+	for _, raw := range r.Prefixes {
+		prefixes, err := bothSchemes(raw)
+		if err != nil {
+			return 0, fmt.Errorf("purge prefix %q: %w", raw, err)
+		}
+		p.Prefixes = append(p.Prefixes, prefixes...)
+	}
+	for _, host := range r.Hosts {
+		p.Prefixes = append(p.Prefixes, hostPrefixes(host)...)
+	}
+	return si.store.Purge(p)
+}
+
+// Applied is the last purge sequence the store recorded.
+func (si storeInvalidator) Applied() (uint64, error) { return si.store.AppliedSeq() }
+
+// bothSchemes returns the cache key of an absolute URL, and the same key
+// under the other of http and https.
+func bothSchemes(raw string) ([]string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	t, err := policy.ParseTarget(strings.ToLower(u.Scheme), u.Host, u)
+	if err != nil {
+		return nil, err
+	}
+	key := t.Key()
+	if rest, ok := strings.CutPrefix(key, "http://"); ok {
+		return []string{key, "https://" + rest}, nil
+	}
+	if rest, ok := strings.CutPrefix(key, "https://"); ok {
+		return []string{key, "http://" + rest}, nil
+	}
+	return nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+}
+
+// hostPrefixes are the key prefixes of everything stored for a host: both
+// schemes, with and without a port unless the host names one.
+func hostPrefixes(host string) []string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	prefixes := make([]string, 0, 4)
+	for _, scheme := range []string{"http://", "https://"} {
+		prefixes = append(prefixes, scheme+host+"/")
+		if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
+			prefixes = append(prefixes, scheme+host+":")
+		}
+	}
+	return prefixes
+}
