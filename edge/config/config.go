@@ -32,6 +32,11 @@ type Config struct {
 	Server   Server   `yaml:"server"`
 	Upstream Upstream `yaml:"upstream"`
 	Cache    Cache    `yaml:"cache"`
+	// Pools are named sets of origin servers that routes fetch from.
+	Pools map[string]Pool `yaml:"pools"`
+	// Sites map hostnames and path prefixes to pools. Without sites every
+	// host is served through upstream.origin and upstream.shields.
+	Sites []Site `yaml:"sites"`
 
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file

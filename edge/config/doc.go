@@ -19,8 +19,16 @@
 // durations are Go duration strings ([Duration]: "30s", "5m").
 //
 // The conversion methods ([Config.StorageOptions], [Config.OriginOptions],
-// [Config.PolicyOptions]) fill the option structs of the packages the binary
-// wires together; loggers and metric registerers are the caller's to add.
+// [Config.PolicyOptions], [Config.PoolOptions], [Config.ClientOptions]) fill
+// the option structs of the packages the binary wires together; loggers and
+// metric registerers are the caller's to add. [Config.EdgeSites] turns the
+// sites into edge.Sites, asking the caller for one origin.Client per
+// distinct [UpstreamRef] so equal routes share a client and every pool is
+// built once.
+//
+// Without sites every host is served through upstream.origin and
+// upstream.shields; with sites, upstream.origin becomes the pool named
+// [DefaultPool] and each route names a pool that must exist.
 // docs/config.md documents every field; examples/ holds configs that the
 // tests load, so they cannot rot.
 package config

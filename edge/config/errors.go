@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -55,4 +56,49 @@ func (c *Config) fieldErr(path, format string, args ...any) *FieldError {
 		e.File, e.Line = c.file, n.Line
 	}
 	return e
+}
+
+// fieldErrNear is fieldErr for a field that may be missing from the file
+// (a required field left out): the line is that of the nearest enclosing
+// value the file does set.
+func (c *Config) fieldErrNear(path, format string, args ...any) *FieldError {
+	e := c.fieldErr(path, format, args...)
+	for p := path; e.Line == 0 && p != "" && !c.external[path]; {
+		p = parentPath(p)
+		if n := lookup(c.root, p); n != nil {
+			e.File, e.Line = c.file, n.Line
+		}
+	}
+	return e
+}
+
+// keyErr is a FieldError about the key name of mapping path (a pool name),
+// at the key's line.
+func (c *Config) keyErr(path, key, format string, args ...any) *FieldError {
+	e := &FieldError{Field: path, Msg: fmt.Sprintf(format, args...)}
+	n := resolveAlias(lookup(c.root, path))
+	if n == nil || n.Kind != yaml.MappingNode {
+		return e
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			e.File, e.Line, e.Field = c.file, n.Content[i].Line, path+"."+key
+			break
+		}
+	}
+	return e
+}
+
+// parentPath drops the last segment of a dotted path: "a.b[1].c" → "a.b[1]",
+// "a.b[1]" → "a.b", "a" → "".
+func parentPath(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndexByte(p, '['); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }

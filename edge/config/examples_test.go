@@ -75,17 +75,24 @@ func TestDocsNameEveryField(t *testing.T) {
 	}
 }
 
-// allFields lists the dotted paths of the leaf fields of t.
+// allFields lists the dotted paths of the leaf fields of t, as
+// docs/config.md writes them: "pools.<name>.algorithm" for a field of a
+// map's values, "sites[].hosts" for a field of a list's items.
 func allFields(t reflect.Type, prefix string) []string {
 	var out []string
 	for _, name := range fieldNames(t) {
 		f, _ := fieldByTag(t, name)
 		path := join(prefix, name)
-		if f.Type.Kind() == reflect.Struct {
-			out = append(out, allFields(f.Type, path)...)
-			continue
+		switch ft := f.Type; {
+		case ft.Kind() == reflect.Struct:
+			out = append(out, allFields(ft, path)...)
+		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, allFields(ft.Elem(), path+".<name>")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, allFields(ft.Elem(), path+"[]")...)
+		default:
+			out = append(out, path)
 		}
-		out = append(out, path)
 	}
 	return out
 }

@@ -46,7 +46,9 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // null leaves the default in place
 	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
+	// Scalars with their own decoding (sizes, durations) are checked by it;
+	// structs that decode over defaults are still walked field by field.
+	if reflect.PointerTo(t).Implements(unmarshalerType) && t.Kind() != reflect.Struct {
 		return
 	}
 	switch t.Kind() {
@@ -64,6 +66,33 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 		for i, item := range n.Content {
 			fc.check(item, t.Elem(), path+"["+strconv.Itoa(i)+"]")
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a mapping, got " + kindName(n)})
+			return
+		}
+		fc.checkMapKeys(n, t, path)
+	}
+}
+
+// checkMapKeys reports repeated keys of a mapping decoded into a Go map
+// (pool names, header names) and checks each value against the map's
+// element type.
+func (fc *fieldChecker) checkMapKeys(n *yaml.Node, t reflect.Type, path string) {
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		if key.Value == "<<" && key.ShortTag() == "!!merge" {
+			fc.check(val, t, path)
+			continue
+		}
+		if first, ok := seen[key.Value]; ok {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
+				Msg: fmt.Sprintf("repeated key (first set at line %d)", first)})
+			continue
+		}
+		seen[key.Value] = key.Line
+		fc.check(val, t.Elem(), join(path, key.Value))
 	}
 }
 

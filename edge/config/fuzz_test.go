@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"edged/origin"
 )
 
 func dump(tb testing.TB, c *Config) string {
@@ -27,9 +29,13 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if b, err := os.ReadFile("../../examples/edged.yaml"); err == nil {
-		f.Add(b)
+	for _, name := range []string{"../../examples/edged.yaml", "../../examples/sites.yaml"} {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
+	f.Add([]byte(sitesYAML))
+	f.Add([]byte("pools: {a.b: {servers: [{url: x}]}}\nsites: [{routes: [{splits: [{}]}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "f.yaml")
 		if err != nil {
@@ -38,8 +44,19 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := c.Validate(); err != nil && len(errorsOf(err)) == 0 {
+		err = c.Validate()
+		if err != nil && len(errorsOf(err)) == 0 {
 			t.Fatalf("Validate error %q is not a FieldError", err)
+		}
+		if err == nil {
+			// A valid file builds valid pools.
+			for name, po := range c.PoolOptions() {
+				p, err := origin.NewPool(po)
+				if err != nil {
+					t.Fatalf("valid config, origin.NewPool(%s): %v", name, err)
+				}
+				p.Close()
+			}
 		}
 		_ = c.StorageOptions()
 		_ = c.OriginOptions()

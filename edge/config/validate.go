@@ -40,6 +40,8 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.checkServer()...)
 	errs = append(errs, c.checkUpstream()...)
 	errs = append(errs, c.checkCache()...)
+	errs = append(errs, c.checkPools()...)
+	errs = append(errs, c.checkSites()...)
 	return joinSorted(errs)
 }
 
@@ -98,8 +100,8 @@ func (c *Config) checkServer() []*FieldError {
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
 	var errs []*FieldError
-	if u.Origin == "" && len(u.Shields) == 0 {
-		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields is set"))
+	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 {
+		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set"))
 	}
 	if u.Origin != "" {
 		if err := checkURL(u.Origin); err != nil {

@@ -81,7 +81,7 @@ func TestParseArgsErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no origin", nil, "upstream.origin: required unless upstream.shields is set"},
+		{"no origin", nil, "upstream.origin: required unless upstream.shields or sites are set"},
 		{"bad file", []string{"-config", bad}, bad + `:4: cache.memory: invalid size "12XB"`},
 		{"missing file", []string{"-config", "/nonexistent/edged.yaml"}, "no such file"},
 		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
@@ -132,5 +132,30 @@ func TestRunConfigErrorExitCode(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr %q lacks %q", errOut.String(), want)
 		}
+	}
+}
+
+// TestParseArgsSitesError: a bad sites section stops edged before it starts,
+// naming the field and its line.
+func TestParseArgsSitesError(t *testing.T) {
+	file := writeFile(t, "edged.yaml", `pools:
+  api: {servers: [{url: http://127.0.0.1:9001}]}
+  web: {servers: [{url: http://127.0.0.1:9002}]}
+sites:
+  - name: s
+    hosts: [a.test]
+    routes:
+      - {path: /, pool: web}
+      - path: /api/
+        pool: apii
+`)
+	_, err := parseArgs([]string{"-config", file})
+	want := file + `:10: sites[0].routes[1].pool: unknown pool "apii" (pools: api, web)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("parseArgs = %v, want %q", err, want)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-config", file}, &out, &errOut); code != exitConfig {
+		t.Errorf("exit code %d, want %d", code, exitConfig)
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"edged/edge"
 	"edged/edge/config"
-	"edged/origin"
 	"edged/storage"
 )
 
@@ -26,7 +25,7 @@ type node struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	store   *storage.Store
-	up      *origin.Client
+	up      *upstreams
 	handler *edge.Handler
 	public  *http.Server
 	admin   *http.Server // nil when the admin listener is disabled
@@ -63,10 +62,8 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if n.store, err = storage.Open(so); err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.Data, err)
 	}
-	oo := cfg.OriginOptions()
-	oo.Logger = n.log.With("component", "origin")
-	if n.up, err = origin.New(oo); err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+	if err := n.openUpstreams(reg); err != nil {
+		return nil, err
 	}
 	if n.handler, err = edge.New(n.edgeOptions(stdout, reg)); err != nil {
 		return nil, fmt.Errorf("edge handler: %w", err)
@@ -82,7 +79,8 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 	opts := edge.Options{
 		Name:           n.cfg.CacheName(),
 		Store:          n.store,
-		Upstream:       n.up,
+		Upstream:       n.up.any,
+		Router:         n.up.router,
 		Policy:         n.cfg.PolicyOptions(),
 		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
 		FetchTimeout:   n.cfg.Upstream.FetchTimeout.Std(),
@@ -132,6 +130,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 // stops: drain connections, finish the handler's background work, flush and
 // close the store. The error is nil after a clean stop.
 func (n *node) serve(ctx context.Context) error {
+	n.up.start(ctx) // active health checks, until ctx ends
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
@@ -152,7 +151,7 @@ func (n *node) serve(ctx context.Context) error {
 }
 
 // stop shuts the servers down within the shutdown timeout, then closes the
-// handler, the upstream client and the store in that order: nothing may
+// handler, the upstream clients and pools, and the store in that order: nothing may
 // write to the store once it is closing.
 func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Server.ShutdownTimeout.Std())
@@ -180,9 +179,7 @@ func (n *node) closeAll() error {
 	if n.handler != nil {
 		n.handler.Close()
 	}
-	if n.up != nil {
-		n.up.Close()
-	}
+	n.up.close() // after the handler: its background fetches use the clients
 	var err error
 	if n.store != nil {
 		if cerr := n.store.Close(); cerr != nil {

@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"edged/edge"
+	"edged/origin"
+)
+
+// UpstreamRef names the upstream a route or split fetches through: a pool,
+// maybe behind shields. Routes with equal refs can share one origin.Client.
+type UpstreamRef struct {
+	// Pool is the pool's name; "" when the site fetches only through
+	// shields (no fallback), so no pool is needed.
+	Pool string
+	// Shields are the site's shield base URLs; empty goes to Pool directly.
+	Shields []string
+	// ShieldFallback goes to Pool when no shield answers.
+	ShieldFallback bool
+}
+
+// Key is the same string for equal refs.
+func (r UpstreamRef) Key() string {
+	return r.Pool + "\x00" + strconv.FormatBool(r.ShieldFallback) + "\x00" + strings.Join(r.Shields, "\x00")
+}
+
+// PoolOptions returns the options of every pool that a route or split
+// uses, by name, the implicit default pool (upstream.origin) included.
+// Pools no route uses are left out (see [Config.UnusedPools]). Timeouts
+// and keep-alive settings come from upstream; Logger and Registerer are
+// left for the caller. Call it on a validated Config; it is empty without
+// sites.
+func (c *Config) PoolOptions() map[string]origin.PoolOptions {
+	out := make(map[string]origin.PoolOptions)
+	for _, name := range c.usedPools() {
+		if p, ok := c.Pools[name]; ok {
+			out[name] = c.poolOptions(name, p)
+			continue
+		}
+		// upstream.origin as a pool: one server, as origin.Options.Origin
+		// treats it, so no retries and no ejection (ejecting the only
+		// server would only turn its errors into 503s).
+		po := c.poolOptions(name, Pool{Servers: []PoolServer{{URL: c.Upstream.Origin, Weight: 1}}, Algorithm: origin.RoundRobin})
+		po.Retries, po.Ejection = -1, origin.Ejection{Failures: -1}
+		out[name] = po
+	}
+	return out
+}
+
+func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
+	u := c.Upstream
+	po := origin.PoolOptions{
+		Name:      name,
+		Algorithm: p.Algorithm,
+		Health: origin.HealthCheck{
+			Path:      p.Health.Path,
+			Interval:  p.Health.Interval.Std(),
+			Timeout:   p.Health.Timeout.Std(),
+			Expect:    p.Health.Expect,
+			Rise:      p.Health.Rise,
+			Fall:      p.Health.Fall,
+			Host:      p.Health.Host,
+			StartDown: p.Health.StartDown,
+		},
+		Ejection: origin.Ejection{
+			Failures:   p.Ejection.Failures,
+			Backoff:    p.Ejection.Backoff.Std(),
+			MaxBackoff: p.Ejection.MaxBackoff.Std(),
+		},
+		Retries:         p.Retries,
+		RetryTimeout:    p.RetryTimeout.Std(),
+		ConnectTimeout:  u.ConnectTimeout.Std(),
+		HeaderTimeout:   u.HeaderTimeout.Std(),
+		BodyTimeout:     u.BodyTimeout.Std(),
+		MaxIdlePerHost:  u.MaxIdlePerHost,
+		MaxConnsPerHost: p.MaxConnsPerHost,
+	}
+	// In the file 0 disables; in origin 0 means the default and -1 disables.
+	if p.Retries == 0 {
+		po.Retries = -1
+	}
+	if p.Ejection.Failures == 0 {
+		po.Ejection.Failures = -1
+	}
+	for _, s := range p.Servers {
+		po.Servers = append(po.Servers, origin.Server{URL: s.URL, Weight: s.Weight})
+	}
+	return po
+}
+
+// UnusedPools lists the pools of the file that no route or split names,
+// sorted; they are not built.
+func (c *Config) UnusedPools() []string {
+	used := c.usedPools()
+	var out []string
+	for _, name := range c.poolNames(false) {
+		if !slices.Contains(used, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// usedPools lists the pools that routes and splits fetch from, sorted.
+func (c *Config) usedPools() []string {
+	set := make(map[string]bool)
+	for _, s := range c.Sites {
+		for _, r := range s.Routes {
+			for _, ref := range c.routeRefs(s, r) {
+				if ref.Pool != "" {
+					set[ref.Pool] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// routeRefs returns the upstream of route r of site s, then its splits'.
+func (c *Config) routeRefs(s Site, r Route) []UpstreamRef {
+	shields, fallback := c.SiteShields(s)
+	ref := func(pool string) UpstreamRef {
+		if len(shields) > 0 && !fallback {
+			pool = "" // every request goes to a shield: no pool is needed
+		}
+		return UpstreamRef{Pool: pool, Shields: slices.Clone(shields), ShieldFallback: fallback}
+	}
+	primary := r.Pool
+	if primary == "" && c.hasPool(DefaultPool) {
+		primary = DefaultPool
+	}
+	refs := []UpstreamRef{ref(primary)}
+	for _, sp := range r.Splits {
+		refs = append(refs, ref(sp.Pool))
+	}
+	return refs
+}
+
+// ClientOptions returns the options of the origin.Client for ref, without
+// Pool (the caller sets the pool it built for ref.Pool) and Logger. Via is
+// the cache name; timeouts come from upstream.
+func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
+	u := c.Upstream
+	return origin.Options{
+		Shields:        slices.Clone(ref.Shields),
+		ShieldFallback: ref.ShieldFallback && ref.Pool != "",
+		Via:            c.CacheName(),
+		ConnectTimeout: u.ConnectTimeout.Std(),
+		HeaderTimeout:  u.HeaderTimeout.Std(),
+		BodyTimeout:    u.BodyTimeout.Std(),
+		MaxIdlePerHost: u.MaxIdlePerHost,
+	}
+}
+
+// EdgeSites converts the sites into edge.Sites for edge.NewRouter. upstream
+// returns the client of each route's and split's UpstreamRef; the caller
+// builds the clients and shares one between equal refs. Call it on a
+// validated Config.
+func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) ([]*edge.Site, error) {
+	sites := make([]*edge.Site, 0, len(c.Sites))
+	for i, s := range c.Sites {
+		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts)}
+		for j, r := range s.Routes {
+			er, err := c.edgeRoute(s, r, upstream)
+			if err != nil {
+				return nil, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err)
+			}
+			es.Routes = append(es.Routes, er)
+		}
+		sites = append(sites, es)
+	}
+	return sites, nil
+}
+
+func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.Client, error)) (*edge.Route, error) {
+	refs := c.routeRefs(s, r)
+	primary, err := upstream(refs[0])
+	if err != nil {
+		return nil, err
+	}
+	er := &edge.Route{
+		PathPrefix:      r.Path,
+		Upstream:        primary,
+		PrimaryWeight:   r.PrimaryWeight,
+		StickyCookie:    r.StickyCookie,
+		StripPrefix:     r.StripPrefix,
+		RequestHeaders:  headerRules(r.RequestHeaders),
+		ResponseHeaders: headerRules(r.ResponseHeaders),
+		Cache: edge.RouteCache{
+			Bypass:      r.Cache.Bypass,
+			DefaultTTL:  r.Cache.DefaultTTL.Std(),
+			IgnoreQuery: r.Cache.IgnoreQuery,
+			KeepQuery:   slices.Clone(r.Cache.KeepQuery),
+		},
+	}
+	for k, sp := range r.Splits {
+		cl, err := upstream(refs[k+1])
+		if err != nil {
+			return nil, fmt.Errorf("splits[%d]: %w", k, err)
+		}
+		er.Splits = append(er.Splits, edge.Split{Name: sp.Name, Upstream: cl, Weight: sp.Weight})
+	}
+	return er, nil
+}
+
+func headerRules(h Headers) edge.HeaderRules {
+	return edge.HeaderRules{Set: maps.Clone(h.Set), Remove: slices.Clone(h.Remove)}
+}
