@@ -32,6 +32,7 @@ type Config struct {
 	Server   Server   `yaml:"server"`
 	Upstream Upstream `yaml:"upstream"`
 	Cache    Cache    `yaml:"cache"`
+	Purge    Purge    `yaml:"purge"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -91,6 +92,36 @@ type Cache struct {
 	HeuristicMax      Duration `yaml:"heuristic_max"`
 }
 
+// Purge configures the purge API and the bus that spreads purges to every node.
+type Purge struct {
+	// Token authenticates POST /purge on the admin listener (bearer). Empty
+	// means the EDGED_PURGE_TOKEN environment variable; with neither, the
+	// API refuses every purge.
+	Token string `yaml:"token"`
+	// MethodFrom are the client networks (CIDR or single addresses) allowed
+	// to send the PURGE method to the public listener; empty refuses it.
+	MethodFrom []string `yaml:"method_from"`
+	// ApplyTimeout is how long POST /purge waits for this node to apply a
+	// purge before answering 504 (it is still applied).
+	ApplyTimeout Duration `yaml:"apply_timeout"`
+	// Retention is how long the bus keeps purge events for nodes that were
+	// down; a node away longer treats its whole cache as stale.
+	Retention Duration  `yaml:"retention"`
+	NATS      PurgeNATS `yaml:"nats"`
+}
+
+// PurgeNATS says where the purge bus lives.
+type PurgeNATS struct {
+	// URL of an existing NATS cluster (comma-separated servers); empty runs
+	// an embedded NATS server with JetStream inside this process.
+	URL string `yaml:"url"`
+	// Listen lets the embedded server accept other nodes at this address;
+	// empty keeps it in-process only. Not with URL.
+	Listen string `yaml:"listen"`
+	// Credentials is a NATS credentials file for URL.
+	Credentials string `yaml:"credentials"`
+}
+
 // Default returns the configuration used when a field is not set.
 func Default() *Config {
 	return &Config{
@@ -120,6 +151,10 @@ func Default() *Config {
 			WriteQueue:        1024,
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
+		},
+		Purge: Purge{
+			ApplyTimeout: Duration(10 * time.Second),
+			Retention:    Duration(7 * 24 * time.Hour),
 		},
 	}
 }

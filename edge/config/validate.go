@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -42,7 +43,56 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.checkCache()...)
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
+	errs = append(errs, c.checkPurge()...)
 	return joinSorted(errs)
+}
+
+func (c *Config) checkPurge() []*FieldError {
+	var errs []*FieldError
+	p := c.Purge
+	for i, network := range p.MethodFrom {
+		if _, err := ParseNetwork(network); err != nil {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.method_from[%d]", i), "%v", err))
+		}
+	}
+	if p.ApplyTimeout < 0 {
+		errs = append(errs, c.fieldErr("purge.apply_timeout", "must not be negative"))
+	}
+	if p.Retention < 0 {
+		errs = append(errs, c.fieldErr("purge.retention", "must not be negative"))
+	}
+	if p.NATS.URL != "" && p.NATS.Listen != "" {
+		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url"))
+	}
+	for _, server := range strings.Split(p.NATS.URL, ",") {
+		if p.NATS.URL == "" {
+			break
+		}
+		server = strings.TrimSpace(server)
+		u, err := url.Parse(server)
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+			errs = append(errs, c.fieldErr("purge.nats.url", "invalid NATS URL %q: want nats://host:port (comma-separated for several)", server))
+		}
+	}
+	if e := c.checkAddr("purge.nats.listen", p.NATS.Listen, true); e != nil {
+		errs = append(errs, e)
+	}
+	if p.NATS.Credentials != "" && p.NATS.URL == "" {
+		errs = append(errs, c.fieldErr("purge.nats.credentials", "only with purge.nats.url"))
+	}
+	return errs
+}
+
+// ParseNetwork reads a CIDR prefix or a single address (a /32 or /128).
+func ParseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid network %q: want a CIDR like 10.0.0.0/8 or an address", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 func (c *Config) checkName() *FieldError {

@@ -12,14 +12,16 @@ import (
 // flagValues are the command line; a flag that was not given leaves the
 // file's value (or the default) in place.
 type flagValues struct {
-	config string
-	listen string
-	admin  string
-	data   string
-	origin string
-	shield stringList
-	role   string
-	name   string
+	config     string
+	listen     string
+	admin      string
+	data       string
+	origin     string
+	shield     stringList
+	role       string
+	name       string
+	nats       string
+	natsListen string
 }
 
 // stringList is a repeatable string flag.
@@ -39,6 +41,8 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
 	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
+	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of an existing cluster for the purge bus; none runs NATS in-process (config: purge.nats.url)")
+	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes (config: purge.nats.listen)")
 	return fs
 }
 
@@ -76,6 +80,7 @@ func applyFlag(cfg *config.Config, v *flagValues, name string) {
 	field := map[string]string{
 		"listen": "listen", "admin": "admin", "data": "data", "role": "role", "name": "name",
 		"origin": "upstream.origin", "shield": "upstream.shields",
+		"nats": "purge.nats.url", "nats-listen": "purge.nats.listen",
 	}[name]
 	switch name {
 	case "listen":
@@ -95,6 +100,10 @@ func applyFlag(cfg *config.Config, v *flagValues, name string) {
 		cfg.Role = v.role
 	case "name":
 		cfg.Name = v.name
+	case "nats":
+		cfg.Purge.NATS.URL = v.nats
+	case "nats-listen":
+		cfg.Purge.NATS.Listen = v.natsListen
 	default:
 		return
 	}

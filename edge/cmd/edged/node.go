@@ -17,6 +17,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/config"
+	"edged/purge"
 	"edged/storage"
 )
 
@@ -26,6 +27,7 @@ type node struct {
 	log     *slog.Logger
 	store   *storage.Store
 	up      *upstreams
+	bus     *purge.Bus
 	handler *edge.Handler
 	public  *http.Server
 	admin   *http.Server // nil when the admin listener is disabled
@@ -65,6 +67,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err := n.openUpstreams(reg); err != nil {
 		return nil, err
 	}
+	if err := n.openPurgeBus(reg); err != nil {
+		return nil, err
+	}
 	if n.handler, err = edge.New(n.edgeOptions(stdout, reg)); err != nil {
 		return nil, fmt.Errorf("edge handler: %w", err)
 	}
@@ -86,6 +91,8 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		FetchTimeout:   n.cfg.Upstream.FetchTimeout.Std(),
 		Logger:         n.log.With("component", "edge"),
 		Registerer:     reg,
+		Purger:         n.bus,
+		PurgeFrom:      purgeNetworks(n.cfg),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
@@ -108,10 +115,11 @@ func (n *node) publicServer() *http.Server {
 	}
 }
 
-// adminServer serves /metrics and /healthz. It is meant for a private
-// network; later issues add the purge API here.
+// adminServer serves /metrics, /healthz and the purge API. It is meant for
+// a private network; the purge API also requires its bearer token.
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
+	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -181,6 +189,12 @@ func (n *node) closeAll() error {
 	}
 	n.up.close() // after the handler: its background fetches use the clients
 	var err error
+	if n.bus != nil {
+		// Before the store: the bus applies purges to it.
+		if berr := n.bus.Close(); berr != nil {
+			n.log.Warn("close purge bus", "err", berr)
+		}
+	}
 	if n.store != nil {
 		if cerr := n.store.Close(); cerr != nil {
 			err = fmt.Errorf("close store: %w", cerr)

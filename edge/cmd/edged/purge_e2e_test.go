@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edged/edge/config"
+)
+
+// fleetNode is one edged node run in the test process, with its own store,
+// its own NATS connection and real listeners on 127.0.0.1.
+type fleetNode struct {
+	n      *node
+	cancel context.CancelFunc
+	done   chan error
+	public string // base URL of the public listener
+	admin  string // base URL of the admin listener
+}
+
+const purgeToken = "test-token"
+
+func startFleetNode(t testing.TB, cfg *config.Config) *fleetNode {
+	t.Helper()
+	cfg.Purge.Token = purgeToken
+	cfg.Purge.MethodFrom = []string{"127.0.0.0/8"}
+	cfg.Log.Access = false
+	cfg.Log.Level = "error"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := start(cfg, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("start %s: %v", cfg.CacheName(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fleetNode{n: n, cancel: cancel, done: make(chan error, 1),
+		public: "http://" + n.publicLn.Addr().String(), admin: "http://" + n.adminLn.Addr().String()}
+	go func() { f.done <- n.serve(ctx) }()
+	t.Cleanup(f.stop)
+	return f
+}
+
+// stop shuts the node down cleanly; calling it twice is harmless.
+func (f *fleetNode) stop() {
+	if f.cancel == nil {
+		return
+	}
+	f.cancel()
+	<-f.done
+	f.cancel = nil
+}
+
+func nodeConfig(t testing.TB, name, dir string) *config.Config {
+	cfg := config.Default()
+	cfg.Name = name
+	cfg.Data = dir
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin = "127.0.0.1:0"
+	cfg.Server.ShutdownTimeout = config.Duration(5 * time.Second)
+	return cfg
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (f *fleetNode) get(t testing.TB, path string) *http.Response {
+	t.Helper()
+	resp, _ := fetch(t, f.public+path, "Host", "www.example.com")
+	return resp
+}
+
+func (f *fleetNode) hit(t testing.TB, path string) bool {
+	t.Helper()
+	cs := f.get(t, path).Header.Get("Cache-Status")
+	return strings.Contains(cs[strings.LastIndex(cs, ",")+1:], "hit")
+}
+
+func (f *fleetNode) purge(t testing.TB, body string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.admin+"/purge", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+purgeToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("purge %s: %d %s", body, resp.StatusCode, out)
+	}
+	return string(out)
+}
+
+// A purge made through one node reaches every edge and the shield, by URL,
+// prefix and tag; a node that was down during a purge applies it before it
+// serves the object again.
+func TestPurgeAcrossFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four nodes and a NATS server; skipped with -short")
+	}
+	var originFetches atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		originFetches.Add(1)
+		w.Header().Set("Cache-Control", "max-age=600")
+		if strings.HasPrefix(r.URL.Path, "/tagged") {
+			w.Header().Set("Surrogate-Key", "release-7")
+		}
+		fmt.Fprintf(w, "body of %s", r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+
+	natsAddr := freeAddr(t)
+	shieldCfg := nodeConfig(t, "shield", t.TempDir())
+	shieldCfg.Role = config.RoleShield
+	shieldCfg.Upstream.Origin = origin.URL
+	shieldCfg.Purge.NATS.Listen = natsAddr
+	shield := startFleetNode(t, shieldCfg)
+
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	edgeCfg := func(i int) *config.Config {
+		cfg := nodeConfig(t, fmt.Sprintf("edge%d", i), dirs[i])
+		cfg.Upstream.Shields = []string{shield.public}
+		cfg.Upstream.ShieldFallback = false
+		cfg.Purge.NATS.URL = "nats://" + natsAddr
+		return cfg
+	}
+	edges := []*fleetNode{startFleetNode(t, edgeCfg(0)), startFleetNode(t, edgeCfg(1)), startFleetNode(t, edgeCfg(2))}
+
+	paths := []string{"/a", "/dir/b", "/dir/c", "/tagged-1", "/kept"}
+	warm := func() {
+		for _, e := range edges {
+			for _, p := range paths {
+				e.get(t, p)
+			}
+		}
+		for _, e := range edges {
+			for _, p := range paths {
+				if !e.hit(t, p) {
+					t.Fatalf("%s not cached on %s", p, e.n.cfg.CacheName())
+				}
+			}
+		}
+	}
+	warm()
+	if got := originFetches.Load(); got != int64(len(paths)) {
+		t.Fatalf("origin fetches = %d, want %d (one per object, through the shield)", got, len(paths))
+	}
+
+	for _, tt := range []struct {
+		body string
+		gone []string
+	}{
+		{`{"urls":["http://www.example.com/a"]}`, []string{"/a"}},
+		{`{"prefixes":["http://www.example.com/dir/"]}`, []string{"/dir/b", "/dir/c"}},
+		{`{"tags":["release-7"]}`, []string{"/tagged-1"}},
+	} {
+		answer := edges[0].purge(t, tt.body)
+		if !strings.Contains(answer, `"count":`) {
+			t.Errorf("purge answer %s has no count", answer)
+		}
+		before := originFetches.Load()
+		// Every node applies it: once each node is asked again, the object
+		// is fetched anew exactly once (the edges share the shield's copy).
+		waitUntil(t, func() bool {
+			for _, e := range edges {
+				for _, p := range tt.gone {
+					if e.hit(t, p) {
+						return false
+					}
+				}
+			}
+			return true
+		})
+		if got := originFetches.Load() - before; got != int64(len(tt.gone)) {
+			t.Errorf("%s: origin fetches after purge = %d, want %d (the shield was purged too)", tt.body, got, len(tt.gone))
+		}
+		for _, e := range edges {
+			if !e.hit(t, "/kept") {
+				t.Errorf("%s: /kept was purged on %s", tt.body, e.n.cfg.CacheName())
+			}
+		}
+		warm()
+	}
+
+	// A node down during a purge applies it when it comes back, before
+	// serving the object.
+	edges[2].stop()
+	edges[0].purge(t, `{"urls":["http://www.example.com/kept"]}`)
+	edges[2] = startFleetNode(t, edgeCfg(2))
+	if edges[2].hit(t, "/kept") {
+		t.Error("a restarted node served an object purged while it was down")
+	}
+
+	// The PURGE method, from an allowed network, purges everywhere too.
+	req, _ := http.NewRequest("PURGE", edges[1].public+"/dir/b", nil)
+	req.Host = "www.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PURGE status %d", resp.StatusCode)
+	}
+	waitUntil(t, func() bool { return !edges[0].hit(t, "/dir/b") })
+}
+
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

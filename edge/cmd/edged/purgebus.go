@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/edge/config"
+	"edged/purge"
+)
+
+// startTimeout bounds the catch-up on purges missed while the node was down.
+const purgeStartTimeout = 30 * time.Second
+
+// openPurgeBus starts the purge bus and applies every purge this node missed
+// before the public listener serves from the cache. If NATS cannot be
+// reached the node serves anyway (the bus keeps reconnecting and catches up
+// when it can; purge requests get 503 meanwhile), since refusing to start
+// would turn a bus outage into a site outage.
+func (n *node) openPurgeBus(reg prometheus.Registerer) error {
+	pc := n.cfg.Purge
+	token := pc.Token
+	if token == "" {
+		token = os.Getenv("EDGED_PURGE_TOKEN")
+	}
+	if token == "" {
+		n.log.Warn("purge API disabled: set purge.token or EDGED_PURGE_TOKEN")
+	}
+	bus, err := purge.New(purge.Options{
+		Invalidator:  storeInvalidator{n.store},
+		NATSURL:      pc.NATS.URL,
+		NATSListen:   pc.NATS.Listen,
+		StoreDir:     filepath.Join(n.cfg.Data, "nats"),
+		Credentials:  pc.NATS.Credentials,
+		Token:        token,
+		Node:         n.cfg.CacheName(),
+		Retention:    pc.Retention.Std(),
+		ApplyTimeout: pc.ApplyTimeout.Std(),
+		Logger:       n.log.With("component", "purge"),
+		Registerer:   reg,
+	})
+	if err != nil {
+		return fmt.Errorf("purge bus: %w", err)
+	}
+	n.bus = bus
+	ctx, cancel := context.WithTimeout(context.Background(), purgeStartTimeout)
+	defer cancel()
+	if err := bus.Start(ctx); err != nil {
+		if errors.Is(err, purge.ErrUnavailable) {
+			n.log.Error("purge bus unreachable; serving and reconnecting", "err", err)
+			return nil
+		}
+		return fmt.Errorf("purge bus: %w", err)
+	}
+	return nil
+}
+
+// purgeNetworks are the networks allowed to send PURGE (validated by config).
+func purgeNetworks(cfg *config.Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range cfg.Purge.MethodFrom {
+		if p, err := config.ParseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
