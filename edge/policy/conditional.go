@@ -3,6 +3,7 @@ package policy
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // etag is a parsed entity-tag (RFC 9110 §8.8.3).
@@ -148,8 +149,8 @@ func sameValidators(stored, nm http.Header) bool {
 		}
 		return weakMatch(n, s)
 	}
-	if lm, ok := parseDate(nm, "Last-Modified"); ok {
-		slm, sok := parseDate(stored, "Last-Modified")
+	if lm, ok := parseDate(nm, "Last-Modified", time.Time{}); ok {
+		slm, sok := parseDate(stored, "Last-Modified", time.Time{})
 		return sok && slm.Equal(lm) // RFC 9111 §4.3.4 second bullet
 	}
 	return true
@@ -170,14 +171,14 @@ func Precondition(req *http.Request, r Response) int {
 	h := req.Header
 	get := req.Method == http.MethodGet || req.Method == http.MethodHead
 	stored, haveETag := storedETag(r.Header)
-	lm, haveLM := parseDate(r.Header, "Last-Modified")
+	lm, haveLM := parseDate(r.Header, "Last-Modified", r.ResponseTime)
 
 	// Step 1: If-Match, strong comparison (RFC 9110 §13.1.1).
 	if im := h["If-Match"]; len(im) > 0 {
 		if !matchList(im, stored, haveETag, strongMatch) {
 			return http.StatusPreconditionFailed
 		}
-	} else if ius, ok := parseDate(h, "If-Unmodified-Since"); ok && haveLM {
+	} else if ius, ok := parseDate(h, "If-Unmodified-Since", r.ResponseTime); ok && haveLM {
 		// Step 2: If-Unmodified-Since, only without If-Match (§13.1.4).
 		if lm.After(ius) {
 			return http.StatusPreconditionFailed
@@ -197,7 +198,7 @@ func Precondition(req *http.Request, r Response) int {
 	if !get {
 		return 0
 	}
-	ims, ok := parseDate(h, "If-Modified-Since")
+	ims, ok := parseDate(h, "If-Modified-Since", r.ResponseTime)
 	if !ok {
 		return 0
 	}

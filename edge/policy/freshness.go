@@ -44,7 +44,7 @@ func lifetime(r Response, e *effective, opt Options) (time.Duration, bool) {
 	if !heuristicStatus(r.Status) && !e.has(fPublic) { // RFC 9111 §4.2.2, RFC 9110 §15.1
 		return 0, false
 	}
-	lm, ok := parseDate(r.Header, "Last-Modified")
+	lm, ok := parseDate(r.Header, "Last-Modified", r.ResponseTime)
 	if !ok {
 		return 0, false
 	}
@@ -83,8 +83,8 @@ func expiresLifetime(r Response, lines []string) time.Duration {
 			return 0
 		}
 	}
-	exp, err := http.ParseTime(strings.TrimSpace(lines[0]))
-	if err != nil {
+	exp, ok := parseHTTPDate(strings.Trim(lines[0], " \t"), r.ResponseTime) // RFC 9110 §5.6.7
+	if !ok {
 		return 0
 	}
 	d := exp.Sub(dateValue(r))
@@ -98,19 +98,10 @@ func expiresLifetime(r Response, lines []string) time.Duration {
 // is absent or invalid (RFC 9110 §6.6.1: a recipient with no Date uses the
 // receipt time).
 func dateValue(r Response) time.Time {
-	if t, ok := parseDate(r.Header, "Date"); ok {
+	if t, ok := parseDate(r.Header, "Date", r.ResponseTime); ok {
 		return t
 	}
 	return r.ResponseTime
-}
-
-func parseDate(h http.Header, key string) (time.Time, bool) {
-	v := h[key]
-	if len(v) == 0 {
-		return time.Time{}, false
-	}
-	t, err := http.ParseTime(strings.TrimSpace(v[0]))
-	return t, err == nil
 }
 
 // Age returns the current age of r at now, as RFC 9111 §4.2.3 computes it:
@@ -127,7 +118,7 @@ func parseDate(h http.Header, key string) (time.Time, bool) {
 func Age(r Response, now time.Time) time.Duration {
 	ageValue := secs(max(ageHeader(r.Header), 0))
 	var apparent, delay, resident time.Duration
-	if date, ok := parseDate(r.Header, "Date"); ok && !r.ResponseTime.IsZero() {
+	if date, ok := parseDate(r.Header, "Date", r.ResponseTime); ok && !r.ResponseTime.IsZero() {
 		apparent = max(0, sub(r.ResponseTime, date))
 	}
 	if !r.RequestTime.IsZero() && !r.ResponseTime.IsZero() {

@@ -1,0 +1,212 @@
+package access
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustCompile(tb testing.TB, r Rules) *Policy {
+	tb.Helper()
+	p, err := Compile(r)
+	if err != nil {
+		tb.Fatalf("Compile: %v", err)
+	}
+	return p
+}
+
+func prefixes(tb testing.TB, ss ...string) []netip.Prefix {
+	tb.Helper()
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// monday10 is Monday 2024-01-08 10:00 UTC.
+var monday10 = time.Date(2024, 1, 8, 10, 0, 0, 0, time.UTC)
+
+type checkCase struct {
+	name   string
+	ip     string
+	path   string
+	ua     string
+	now    time.Time
+	want   bool
+	reason string
+}
+
+func runChecks(t *testing.T, p *Policy, tests []checkCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ip := netip.MustParseAddr(tt.ip)
+			now := tt.now
+			if now.IsZero() {
+				now = monday10
+			}
+			path := tt.path
+			if path == "" {
+				path = "/"
+			}
+			ok, reason := p.Check(ip, path, tt.ua, now)
+			if ok != tt.want || reason != tt.reason {
+				t.Errorf("Check = (%v, %q), want (%v, %q)", ok, reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestCheckNetworks(t *testing.T) {
+	p := mustCompile(t, Rules{
+		Allow: prefixes(t, "10.0.0.0/8", "2001:db8::/32"),
+		Deny:  prefixes(t, "10.6.0.0/16", "2001:db8:bad::/48"),
+	})
+	runChecks(t, p, []checkCase{
+		{name: "in allow", ip: "10.1.2.3", want: true},
+		{name: "outside allow", ip: "192.0.2.1", reason: ReasonNetworkNotAllowed},
+		{name: "deny wins over allow", ip: "10.6.1.1", reason: ReasonNetworkDenied},
+		{name: "IPv6 in allow", ip: "2001:db8:1::1", want: true},
+		{name: "IPv6 deny wins", ip: "2001:db8:bad::1", reason: ReasonNetworkDenied},
+		{name: "IPv4-mapped client matches IPv4 rule", ip: "::ffff:10.1.2.3", want: true},
+		{name: "IPv4-mapped client denied", ip: "::ffff:10.6.0.1", reason: ReasonNetworkDenied},
+	})
+}
+
+func TestCheckDenyOnly(t *testing.T) {
+	p := mustCompile(t, Rules{Deny: prefixes(t, "192.0.2.0/24", "::ffff:198.51.100.0/120")})
+	runChecks(t, p, []checkCase{
+		{name: "not denied passes without an allow list", ip: "203.0.113.1", want: true},
+		{name: "denied", ip: "192.0.2.77", reason: ReasonNetworkDenied},
+		{name: "IPv4-mapped rule matches IPv4 client", ip: "198.51.100.3", reason: ReasonNetworkDenied},
+	})
+}
+
+func TestCheckPaths(t *testing.T) {
+	p := mustCompile(t, Rules{DenyPaths: []string{"/admin", "/private/", "/x.php"}})
+	runChecks(t, p, []checkCase{
+		{name: "exact", ip: "192.0.2.1", path: "/admin", reason: ReasonPathDenied},
+		{name: "below", ip: "192.0.2.1", path: "/admin/users", reason: ReasonPathDenied},
+		{name: "segment boundary", ip: "192.0.2.1", path: "/administrator", want: true},
+		{name: "trailing slash prefix: below", ip: "192.0.2.1", path: "/private/a", reason: ReasonPathDenied},
+		{name: "trailing slash prefix: the bare dir is not below", ip: "192.0.2.1", path: "/private", want: true},
+		{name: "case-sensitive (RFC 3986 §6.2.2.1)", ip: "192.0.2.1", path: "/Admin", want: true},
+		{name: "percent-encoded bypass (RFC 3986 §6.2.2.2)", ip: "192.0.2.1", path: "/%61dmin", reason: ReasonPathDenied},
+		{name: "double slash bypass", ip: "192.0.2.1", path: "//admin/x", reason: ReasonPathDenied},
+		{name: "dot segment bypass (RFC 3986 §5.2.4)", ip: "192.0.2.1", path: "/public/../admin", reason: ReasonPathDenied},
+		{name: "dot segment into a slash prefix", ip: "192.0.2.1", path: "/./private/", reason: ReasonPathDenied},
+		{name: "other path", ip: "192.0.2.1", path: "/index.html", want: true},
+		{name: "file", ip: "192.0.2.1", path: "/x.php", reason: ReasonPathDenied},
+	})
+}
+
+func TestCheckUserAgents(t *testing.T) {
+	p := mustCompile(t, Rules{BlockUserAgents: []string{"BadBot", "curl/"}})
+	runChecks(t, p, []checkCase{
+		{name: "substring", ip: "192.0.2.1", ua: "Mozilla/5.0 (compatible; BadBot/2.1)", reason: ReasonUserAgentBlocked},
+		{name: "case-insensitive", ip: "192.0.2.1", ua: "BADBOT", reason: ReasonUserAgentBlocked},
+		{name: "second pattern", ip: "192.0.2.1", ua: "curl/8.5.0", reason: ReasonUserAgentBlocked},
+		{name: "browser passes", ip: "192.0.2.1", ua: "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0", want: true},
+		{name: "empty UA passes", ip: "192.0.2.1", ua: "", want: true},
+		{name: "near miss", ip: "192.0.2.1", ua: "Bad Bot", want: true},
+	})
+}
+
+func TestCheckWindows(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	at := func(day, hh, mm int, loc *time.Location) time.Time {
+		// 2024-01-07 is a Sunday, so day 7 is Sunday, 8 Monday, ... 13 Saturday.
+		return time.Date(2024, 1, day, hh, mm, 0, 0, loc)
+	}
+	p := mustCompile(t, Rules{Windows: []Window{
+		// Office hours on weekdays in Berlin: /games closed.
+		{Paths: []string{"/games"}, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+			From: "09:00", To: "17:00", Location: berlin},
+		// Friday night maintenance, across midnight, every path under /api.
+		{Paths: []string{"/api"}, Days: []time.Weekday{time.Friday}, From: "22:00", To: "02:00", Action: ActionDeny},
+		// /reports only open until the end of each day from 06:00 (UTC).
+		{Paths: []string{"/reports"}, From: "06:00", To: "24:00", Action: ActionAllow},
+	}})
+	runChecks(t, p, []checkCase{
+		{name: "office hours closed", ip: "192.0.2.1", path: "/games/1", now: at(8, 10, 0, berlin), reason: ReasonWindowDenied},
+		{name: "window start inclusive", ip: "192.0.2.1", path: "/games", now: at(8, 9, 0, berlin), reason: ReasonWindowDenied},
+		{name: "window end exclusive", ip: "192.0.2.1", path: "/games", now: at(8, 17, 0, berlin), want: true},
+		{name: "before office hours", ip: "192.0.2.1", path: "/games", now: at(8, 8, 59, berlin), want: true},
+		{name: "time zone applied: 08:30 UTC is 09:30 Berlin", ip: "192.0.2.1", path: "/games", now: at(8, 8, 30, time.UTC), reason: ReasonWindowDenied},
+		{name: "weekend open", ip: "192.0.2.1", path: "/games", now: at(13, 10, 0, berlin), want: true},
+		{name: "other path open", ip: "192.0.2.1", path: "/news", now: at(8, 10, 0, berlin), want: true},
+		{name: "Friday 23:00 inside", ip: "192.0.2.1", path: "/api/v1", now: at(12, 23, 0, time.UTC), reason: ReasonWindowDenied},
+		{name: "across midnight: Saturday 01:59 inside", ip: "192.0.2.1", path: "/api/v1", now: at(13, 1, 59, time.UTC), reason: ReasonWindowDenied},
+		{name: "across midnight: Saturday 02:00 outside", ip: "192.0.2.1", path: "/api/v1", now: at(13, 2, 0, time.UTC), want: true},
+		{name: "Thursday 23:00 outside (wrong day)", ip: "192.0.2.1", path: "/api", now: at(11, 23, 0, time.UTC), want: true},
+		{name: "Friday 01:00 outside (window opens Friday night)", ip: "192.0.2.1", path: "/api", now: at(12, 1, 0, time.UTC), want: true},
+		{name: "allow window: inside", ip: "192.0.2.1", path: "/reports", now: at(9, 23, 59, time.UTC), want: true},
+		{name: "allow window: outside refused", ip: "192.0.2.1", path: "/reports", now: at(9, 5, 0, time.UTC), reason: ReasonWindowDenied},
+	})
+}
+
+func TestCompileErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules Rules
+		field string
+	}{
+		{"invalid allow prefix", Rules{Allow: []netip.Prefix{{}}}, "Allow[0]"},
+		{"invalid deny prefix", Rules{Deny: append(prefixes(t, "10.0.0.0/8"), netip.Prefix{})}, "Deny[1]"},
+		{"relative path", Rules{DenyPaths: []string{"admin"}}, "DenyPaths[0]"},
+		{"empty UA", Rules{BlockUserAgents: []string{"x", ""}}, "BlockUserAgents[1]"},
+		{"bad From", Rules{Windows: []Window{{From: "9:00", To: "17:00"}}}, "Windows[0].From"},
+		{"bad To", Rules{Windows: []Window{{From: "09:00", To: "25:00"}}}, "Windows[0].To"},
+		{"24:00 only as To", Rules{Windows: []Window{{From: "24:00", To: "01:00"}}}, "Windows[0].From"},
+		{"minutes out of range", Rules{Windows: []Window{{From: "09:60", To: "10:00"}}}, "Windows[0].From"},
+		{"From equals To", Rules{Windows: []Window{{From: "00:00", To: "24:00"}}}, "Windows[0].To"},
+		{"bad action", Rules{Windows: []Window{{From: "09:00", To: "10:00", Action: "block"}}}, "Windows[0].Action"},
+		{"bad day", Rules{Windows: []Window{{From: "09:00", To: "10:00", Days: []time.Weekday{7}}}}, "Windows[0].Days[0]"},
+		{"window path", Rules{Windows: []Window{{From: "09:00", To: "10:00"}, {Paths: []string{"x"}, From: "09:00", To: "10:00"}}}, "Windows[1].Paths[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile(tt.rules)
+			if !errors.Is(err, ErrInvalidRules) || !strings.Contains(err.Error(), tt.field+":") {
+				t.Errorf("Compile err = %v, want ErrInvalidRules naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestZeroRulesAllowEverything(t *testing.T) {
+	p := mustCompile(t, Rules{})
+	if ok, reason := p.Check(netip.Addr{}, "/", "", monday10); !ok {
+		t.Errorf("Check = false (%s), want true", reason)
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	p := mustCompile(b, Rules{
+		Allow:           prefixes(b, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "2001:db8::/32"),
+		Deny:            prefixes(b, "10.6.0.0/16", "10.7.0.0/16", "2001:db8:bad::/48"),
+		DenyPaths:       []string{"/admin", "/private/", "/wp-login.php"},
+		BlockUserAgents: []string{"badbot", "sqlmap", "nikto"},
+		Windows:         []Window{{Paths: []string{"/games"}, From: "09:00", To: "17:00"}},
+	})
+	ua := "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+	for _, bc := range []struct{ name, ip, path string }{
+		{"pass", "192.168.1.20", "/static/app.js"},
+		{"deny-ip", "10.6.1.1", "/"},
+		{"unnormalized-path", "192.168.1.20", "/static/../%61pp.js"},
+	} {
+		ip := netip.MustParseAddr(bc.ip)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = p.Check(ip, bc.path, ua, monday10)
+			}
+		})
+	}
+}

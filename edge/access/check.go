@@ -1,0 +1,57 @@
+package access
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Check reports whether a request from ip for path with userAgent may
+// proceed at now; when it may not, reason is one of the Reason constants.
+func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok bool, reason string) {
+	ip = ip.Unmap().WithZone("")
+	if p.deny.contains(ip) {
+		return false, ReasonNetworkDenied
+	}
+	if len(p.allow) > 0 && !p.allow.contains(ip) {
+		return false, ReasonNetworkNotAllowed
+	}
+	raw, clean := pathForms(path)
+	if matchForms(p.denyPaths, raw, clean) {
+		return false, ReasonPathDenied
+	}
+	for _, a := range p.agents {
+		if containsFold(userAgent, a) {
+			return false, ReasonUserAgentBlocked
+		}
+	}
+	for i := range p.windows {
+		w := &p.windows[i]
+		if len(w.paths) > 0 && !matchForms(w.paths, raw, clean) {
+			continue
+		}
+		if w.inside(now) != w.allow {
+			return false, ReasonWindowDenied
+		}
+	}
+	return true, ""
+}
+
+// matchForms matches either form of the path: a rule that refuses applies
+// when either form matches, the safe choice.
+func matchForms(prefixes []string, raw, clean string) bool {
+	return matchAny(prefixes, raw) || (clean != "" && matchAny(prefixes, clean))
+}
+
+// inside reports whether now falls in the window. A window that crosses
+// midnight belongs to the day it opens, so its early-morning part checks
+// the previous weekday.
+func (w *window) inside(now time.Time) bool {
+	t := now.In(w.loc)
+	m := t.Hour()*60 + t.Minute()
+	d := t.Weekday()
+	if w.from < w.to {
+		return w.days[d] && w.from <= m && m < w.to
+	}
+	yesterday := (d + 6) % 7
+	return (w.days[d] && m >= w.from) || (w.days[yesterday] && m < w.to)
+}

@@ -1,0 +1,30 @@
+// Package auth authenticates requests at the edge with a bearer JWT or an API
+// key header.
+//
+// # Contract
+//
+// [NewVerifier] loads and checks all key material once: HMAC secrets, PEM
+// public keys and a JWKS file (read from disk, never fetched). Errors name
+// the option, and the file for files. A [Verifier] is immutable and safe for
+// concurrent use.
+//
+// [Verifier.Verify] accepts a request when either:
+//
+//   - it carries an API key header (default X-API-Key) equal to a configured
+//     key; keys are compared in constant time, and a request that sends the
+//     header is judged on it alone; or
+//   - it carries "Authorization: Bearer <JWT>" (RFC 6750 §2.1) whose
+//     signature verifies with a configured key using an allowed algorithm,
+//     and whose exp, nbf, aud and iss claims hold (RFC 7519 §4.1), with
+//     Leeway of clock skew.
+//
+// JWT parsing and signature checks are done by github.com/golang-jwt/jwt/v5.
+// This package adds the choice of key: an HS* token is checked only against
+// HMAC secrets, an RS* token only against RSA keys, an ES* token only against
+// ECDSA keys of the matching curve, so a public key can never serve as an
+// HMAC secret (algorithm confusion), and "none" is never allowed.
+//
+// Every refusal wraps one of the sentinel errors below; [Verifier.Challenge]
+// turns it into the WWW-Authenticate value for the 401 (RFC 6750 §3, RFC 9110
+// §11.6.1). Error descriptions are fixed phrases, never request data.
+package auth

@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var (
+	errUnknownKey = errors.New("no key for this token")
+	errAlgorithm  = errors.New("algorithm not allowed")
+)
+
+// supportedAlgs are the algorithms Algorithms may list; "none" is not one.
+var supportedAlgs = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
+
+type jwtVerifier struct {
+	secret   []byte
+	keys     []publicKey
+	algs     []string // accepted "alg" values
+	audience string
+	issuer   string
+	leeway   time.Duration
+	needExp  bool
+}
+
+func newJWTVerifier(o JWTOptions) (*jwtVerifier, error) {
+	if o.HMACSecret != nil && len(o.HMACSecret) < minHMACSecret {
+		return nil, fmt.Errorf("%w: JWT.HMACSecret: %d bytes, want at least %d (RFC 7518 §3.2)", ErrInvalidOptions, len(o.HMACSecret), minHMACSecret)
+	}
+	if o.Leeway < 0 {
+		return nil, fmt.Errorf("%w: JWT.Leeway: negative", ErrInvalidOptions)
+	}
+	keys, err := loadKeys(o)
+	if err != nil {
+		return nil, err
+	}
+	v := &jwtVerifier{
+		secret: o.HMACSecret, keys: keys, audience: o.Audience, issuer: o.Issuer,
+		leeway: o.Leeway, needExp: o.RequireExpiration,
+	}
+	usable := v.usableAlgs()
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("%w: JWT: no HMACSecret, PublicKeysPEM, PublicKeyFiles or JWKSFile", ErrInvalidOptions)
+	}
+	if len(o.Algorithms) == 0 {
+		v.algs = usable
+		return v, nil
+	}
+	for i, a := range o.Algorithms {
+		switch {
+		case !contains(supportedAlgs, a):
+			return nil, fmt.Errorf("%w: JWT.Algorithms[%d]: %q not supported (want one of %s)", ErrInvalidOptions, i, a, strings.Join(supportedAlgs, " "))
+		case !contains(usable, a):
+			return nil, fmt.Errorf("%w: JWT.Algorithms[%d]: no configured key can verify %s", ErrInvalidOptions, i, a)
+		}
+	}
+	v.algs = o.Algorithms
+	return v, nil
+}
+
+// usableAlgs lists the supported algorithms some configured key verifies.
+func (v *jwtVerifier) usableAlgs() []string {
+	var out []string
+	for _, a := range supportedAlgs {
+		if strings.HasPrefix(a, "HS") && v.secret != nil || len(v.keysFor(a, "")) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// keysFor returns the public keys that may verify a token signed with alg
+// and carrying kid. Keys are chosen by type, never by the token's say-so
+// alone: an RSA key is never offered to an HS* or ES* check (algorithm
+// confusion, RFC 8725 §2.1 and §3.1).
+func (v *jwtVerifier) keysFor(alg, kid string) []jwt.VerificationKey {
+	var out []jwt.VerificationKey
+	for _, k := range v.keys {
+		if !contains(k.algorithms(), alg) || (k.alg != "" && k.alg != alg) {
+			continue
+		}
+		if kid != "" && k.kid != "" && k.kid != kid {
+			continue
+		}
+		out = append(out, k.key)
+	}
+	return out
+}
+
+// keyFunc hands jwt/v5 the key(s) for a token; the library has already
+// refused algorithms outside v.algs (jwt.WithValidMethods).
+func (v *jwtVerifier) keyFunc(t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	if !contains(v.algs, alg) {
+		return nil, errAlgorithm
+	}
+	if strings.HasPrefix(alg, "HS") {
+		if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || v.secret == nil {
+			return nil, errUnknownKey
+		}
+		return v.secret, nil
+	}
+	kid, _ := t.Header["kid"].(string)
+	keys := v.keysFor(alg, kid)
+	if len(keys) == 0 {
+		return nil, errUnknownKey
+	}
+	return jwt.VerificationKeySet{Keys: keys}, nil
+}
+
+func (v *jwtVerifier) verify(tok string, now time.Time) (Identity, error) {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(v.algs), // RFC 8725 §3.1: only algorithms we chose
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithLeeway(v.leeway),
+		jwt.WithIssuedAt(), // a token from the future is as suspect as an expired one
+	}
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience)) // RFC 7519 §4.1.3
+	}
+	if v.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.issuer)) // RFC 7519 §4.1.1
+	}
+	if v.needExp {
+		opts = append(opts, jwt.WithExpirationRequired()) // RFC 7519 §4.1.4
+	}
+	claims := jwt.MapClaims{}
+	t, err := jwt.NewParser(opts...).ParseWithClaims(tok, claims, v.keyFunc)
+	if err != nil {
+		if t != nil && t.Method != nil && errors.Is(err, jwt.ErrTokenSignatureInvalid) && !contains(v.algs, t.Method.Alg()) {
+			err = fmt.Errorf("%w: %w", errAlgorithm, err)
+		}
+		return Identity{}, describe(err)
+	}
+	if !t.Valid {
+		return Identity{}, describe(errors.New("not valid"))
+	}
+	sub, _ := claims.GetSubject()
+	return Identity{Method: "jwt", Subject: sub, Claims: claims}, nil
+}

@@ -1,0 +1,162 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// DefaultRealm is the realm in challenges when Options.Realm is empty.
+const DefaultRealm = "edged"
+
+// DefaultAPIKeyHeader is read when APIKeyOptions.Header is empty.
+const DefaultAPIKeyHeader = "X-API-Key"
+
+// Options configure a Verifier. At least one of JWT and APIKeys must be set.
+type Options struct {
+	// JWT enables bearer JWTs; nil disables them.
+	JWT *JWTOptions
+	// APIKeys enables API key headers; nil disables them.
+	APIKeys *APIKeyOptions
+	// Realm names the protection space in challenges (RFC 9110 §11.5);
+	// empty means DefaultRealm.
+	Realm string
+}
+
+// JWTOptions configure bearer JWT verification. At least one key source is
+// required.
+type JWTOptions struct {
+	// HMACSecret verifies HS256/HS384/HS512 tokens; at least 32 bytes
+	// (RFC 7518 §3.2: no shorter than the HS256 hash output).
+	HMACSecret []byte
+	// PublicKeysPEM are RSA or ECDSA public keys, as PKIX "PUBLIC KEY",
+	// PKCS #1 "RSA PUBLIC KEY" or "CERTIFICATE" PEM blocks (several per
+	// element allowed). Errors name the element's index.
+	PublicKeysPEM [][]byte
+	// PublicKeyFiles are files holding such PEM blocks. Errors name the file.
+	PublicKeyFiles []string
+	// JWKSFile is a JSON Web Key Set file (RFC 7517 §5) of RSA and EC keys;
+	// a token's "kid" header selects among keys that have one.
+	JWKSFile string
+	// Algorithms are the accepted "alg" values; empty means every algorithm
+	// the configured keys can verify. Allowed: HS256 HS384 HS512 RS256 RS384
+	// RS512 ES256 ES384 ES512.
+	Algorithms []string
+	// Audience, when set, must appear in the token's "aud" claim (RFC 7519
+	// §4.1.3); Issuer, when set, must equal its "iss" (RFC 7519 §4.1.1).
+	Audience, Issuer string
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	Leeway time.Duration
+	// RequireExpiration refuses tokens without an "exp" claim.
+	RequireExpiration bool
+}
+
+// APIKeyOptions configure API key verification.
+type APIKeyOptions struct {
+	// Header carries the key; empty means DefaultAPIKeyHeader.
+	Header string
+	// Keys are the accepted keys; at least one, none empty.
+	Keys []string
+}
+
+// Identity is who a request was authenticated as.
+type Identity struct {
+	// Method is "jwt" or "apikey".
+	Method string
+	// Subject is the token's "sub" claim, or for an API key "apikey#N",
+	// N being the key's index in APIKeyOptions.Keys (the key itself is
+	// never exposed).
+	Subject string
+	// Claims are the token's claims; nil for API keys.
+	Claims map[string]any
+}
+
+// Verifier authenticates requests; see the package doc.
+type Verifier struct {
+	realm   string
+	jwt     *jwtVerifier
+	apiKeys *apiKeyVerifier
+}
+
+// NewVerifier checks opts and loads the keys they name.
+func NewVerifier(opts Options) (*Verifier, error) {
+	if opts.JWT == nil && opts.APIKeys == nil {
+		return nil, fmt.Errorf("%w: neither JWT nor APIKeys set", ErrInvalidOptions)
+	}
+	v := &Verifier{realm: opts.Realm}
+	if v.realm == "" {
+		v.realm = DefaultRealm
+	}
+	if !isQuotedStringSafe(v.realm) {
+		return nil, fmt.Errorf("%w: Realm: %q has characters a challenge cannot carry", ErrInvalidOptions, v.realm)
+	}
+	var err error
+	if opts.JWT != nil {
+		if v.jwt, err = newJWTVerifier(*opts.JWT); err != nil {
+			return nil, err
+		}
+	}
+	if opts.APIKeys != nil {
+		if v.apiKeys, err = newAPIKeyVerifier(*opts.APIKeys); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// Verify authenticates r at now. The error wraps one of the sentinel errors;
+// pass it to Challenge for the 401's WWW-Authenticate value.
+func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
+	if v.apiKeys != nil {
+		if vals := r.Header[v.apiKeys.header]; len(vals) > 0 {
+			return v.apiKeys.verify(vals)
+		}
+	}
+	if v.jwt != nil {
+		if vals := r.Header["Authorization"]; len(vals) > 0 {
+			tok, err := bearerToken(vals)
+			if err != nil {
+				return Identity{}, err
+			}
+			if tok != "" {
+				return v.jwt.verify(tok, now)
+			}
+		}
+	}
+	return Identity{}, ErrNoCredentials
+}
+
+// bearerToken extracts the token of "Authorization: Bearer <token>" (RFC 6750
+// §2.1). Another scheme yields "" (not ours to judge); several fields are
+// ambiguous (RFC 9110 §11.6.2 allows one credentials value).
+func bearerToken(vals []string) (string, error) {
+	if len(vals) > 1 {
+		return "", fmt.Errorf("%w: %d Authorization fields", ErrInvalidRequest, len(vals))
+	}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	// RFC 9110 §11.1: the auth scheme is case-insensitive.
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", nil
+	}
+	tok := strings.TrimLeft(rest, " ")
+	if tok == "" {
+		return "", &tokenError{desc: "token missing", err: ErrInvalidToken}
+	}
+	return tok, nil
+}
+
+// isQuotedStringSafe reports whether s can sit in a challenge's quoted
+// string without escaping (RFC 6750 §3 value characters).
+func isQuotedStringSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(h) }

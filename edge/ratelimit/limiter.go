@@ -1,0 +1,154 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// ErrInvalidOptions is wrapped by New errors, which name the field.
+var ErrInvalidOptions = errors.New("ratelimit: invalid options")
+
+// DefaultMaxClients is the number of tracked clients when
+// Options.MaxClients is zero.
+const DefaultMaxClients = 100_000
+
+// DefaultIPv6PrefixLen is the IPv6 network length tracked as one client when
+// Options.IPv6PrefixLen is zero.
+const DefaultIPv6PrefixLen = 64
+
+// Options configure a Limiter.
+type Options struct {
+	// Rate is the sustained number of requests per second per client; it
+	// must be positive.
+	Rate float64
+	// Burst is how many requests a client may make at once; it must be at
+	// least 1.
+	Burst int
+	// MaxClients bounds the number of tracked clients; zero means
+	// DefaultMaxClients.
+	MaxClients int
+	// IPv6PrefixLen is the IPv6 network length that counts as one client;
+	// zero means DefaultIPv6PrefixLen, 128 means every address on its own.
+	IPv6PrefixLen int
+}
+
+// Limiter is a set of per-client token buckets with LRU eviction.
+type Limiter struct {
+	limit  rate.Limit
+	burst  int
+	v6bits int
+	shards []shard
+}
+
+// New returns a Limiter for opts.
+func New(opts Options) (*Limiter, error) {
+	if err := validate(&opts); err != nil {
+		return nil, err
+	}
+	n := shardCount(opts.MaxClients)
+	l := &Limiter{
+		limit:  rate.Limit(opts.Rate),
+		burst:  opts.Burst,
+		v6bits: opts.IPv6PrefixLen,
+		shards: make([]shard, n),
+	}
+	// Capacities sum to exactly MaxClients, so the bound holds globally.
+	for i := range l.shards {
+		c := opts.MaxClients / n
+		if i < opts.MaxClients%n {
+			c++
+		}
+		l.shards[i].init(c)
+	}
+	return l, nil
+}
+
+func validate(o *Options) error {
+	switch {
+	case !(o.Rate > 0) || math.IsInf(o.Rate, 0):
+		return fmt.Errorf("%w: Rate: %v, want a positive number", ErrInvalidOptions, o.Rate)
+	case o.Burst < 1:
+		return fmt.Errorf("%w: Burst: %d, want at least 1", ErrInvalidOptions, o.Burst)
+	case o.MaxClients < 0:
+		return fmt.Errorf("%w: MaxClients: %d, want at least 1 (0 for the default)", ErrInvalidOptions, o.MaxClients)
+	case o.IPv6PrefixLen < 0 || o.IPv6PrefixLen > 128:
+		return fmt.Errorf("%w: IPv6PrefixLen: %d, want 1..128 (0 for the default)", ErrInvalidOptions, o.IPv6PrefixLen)
+	}
+	if o.MaxClients == 0 {
+		o.MaxClients = DefaultMaxClients
+	}
+	if o.IPv6PrefixLen == 0 {
+		o.IPv6PrefixLen = DefaultIPv6PrefixLen
+	}
+	return nil
+}
+
+// shardCount spreads lock contention over up to 64 shards while keeping
+// each shard big enough that LRU order stays meaningful.
+func shardCount(maxClients int) int {
+	n := 1
+	for n < 64 && maxClients/(n*2) >= 256 {
+		n *= 2
+	}
+	return n
+}
+
+// Allow takes one token from client's bucket at now. When none is left it
+// returns false and how long until one will be.
+func (l *Limiter) Allow(client netip.Addr, now time.Time) (ok bool, retryAfter time.Duration) {
+	key := l.key(client)
+	s := &l.shards[shardIndex(key, len(l.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.get(key, l.limit, l.burst)
+	if b.AllowN(now, 1) {
+		return true, 0
+	}
+	// Refused: reserve only to learn the wait, then give the token back so
+	// that refused requests do not deepen the client's debt.
+	r := b.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	r.CancelAt(now)
+	return false, max(d, time.Nanosecond)
+}
+
+// Len returns the number of clients currently tracked.
+func (l *Limiter) Len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// key normalizes a client address to what is limited as one client.
+func (l *Limiter) key(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() && l.v6bits < 128 {
+		p, _ := a.Prefix(l.v6bits)
+		return p.Addr()
+	}
+	return a
+}
+
+// shardIndex hashes the address bytes (FNV-1a).
+func shardIndex(a netip.Addr, n int) int {
+	if n == 1 {
+		return 0
+	}
+	b := a.As16()
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
