@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
@@ -28,6 +29,10 @@ type Options struct {
 	Router *Router
 	// Policy tunes the RFC 9111 rules; Policy.Shield marks a shield node.
 	Policy policy.Options
+	// Compression compresses responses for clients that accept gzip or
+	// brotli; compressed variants of stored responses are stored beside
+	// them. Nil sends what the upstream sent.
+	Compression *compress.Encoder
 	// MaxObjectBytes is the largest body stored; larger responses are streamed
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64

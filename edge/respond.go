@@ -19,11 +19,15 @@ import (
 // Cache-Status, the client's preconditions and ranges evaluated here
 // (RFC 9111 §4.3.2), and no body for HEAD.
 func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string) {
+	e, varies := h.encoded(r, e, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
 		// its backing array.
 		hdr[k] = v[:len(v):len(v)]
+	}
+	if varies {
+		addVary(hdr, "Accept-Encoding")
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
 	stored := responseOf(e)
@@ -211,17 +215,19 @@ func (h *Handler) writeUpstream(w *trackedWriter, r *http.Request, resp *http.Re
 		hdr[k] = v
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
+	dst, finish := h.compressStream(w, r, resp)
+	defer finish()
 	h.setCacheStatus(w, resp.Header, cs)
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
 		return
 	}
-	if _, err := w.Write(prefix); err != nil {
+	if _, err := dst.Write(prefix); err != nil {
 		return
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(writerOnly{w}, resp.Body, *buf)
+	n, err := io.CopyBuffer(writerOnly{dst}, resp.Body, *buf)
 	h.metrics.served(storage.TierNone, int(n)+len(prefix))
 	if err != nil && !errors.Is(err, errClientWrite) {
 		// Headers are gone already: abort so the client sees a truncated

@@ -27,12 +27,13 @@ type Config struct {
 	// Admin is the address of metrics and health checks; empty disables it.
 	Admin string `yaml:"admin"`
 	// Data is the directory that holds the disk tier's file.
-	Data     string   `yaml:"data"`
-	Log      Log      `yaml:"log"`
-	Server   Server   `yaml:"server"`
-	Upstream Upstream `yaml:"upstream"`
-	Cache    Cache    `yaml:"cache"`
-	Purge    Purge    `yaml:"purge"`
+	Data        string      `yaml:"data"`
+	Log         Log         `yaml:"log"`
+	Server      Server      `yaml:"server"`
+	Upstream    Upstream    `yaml:"upstream"`
+	Cache       Cache       `yaml:"cache"`
+	Purge       Purge       `yaml:"purge"`
+	Compression Compression `yaml:"compression"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -90,6 +91,19 @@ type Cache struct {
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
 	HeuristicMax      Duration `yaml:"heuristic_max"`
+}
+
+// Compression configures gzip and brotli for clients that accept them.
+type Compression struct {
+	// Enabled compresses compressible responses; compressed variants of
+	// stored responses are stored beside them, so a hit never compresses.
+	Enabled bool `yaml:"enabled"`
+	// GzipLevel is 1 (fastest) to 9 (smallest).
+	GzipLevel int `yaml:"gzip_level"`
+	// BrotliLevel is 1 (fastest) to 11 (smallest).
+	BrotliLevel int `yaml:"brotli_level"`
+	// MinSize: smaller bodies are sent as they are.
+	MinSize ByteSize `yaml:"min_size"`
 }
 
 // Purge configures the purge API and the bus that spreads purges to every node.
@@ -152,6 +166,7 @@ func Default() *Config {
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
 		},
+		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
 		Purge: Purge{
 			ApplyTimeout: Duration(10 * time.Second),
 			Retention:    Duration(7 * 24 * time.Hour),

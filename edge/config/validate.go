@@ -44,6 +44,15 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	if l := c.Compression.GzipLevel; l < 1 || l > 9 {
+		errs = append(errs, c.fieldErr("compression.gzip_level", "must be 1 to 9, got %d", l))
+	}
+	if l := c.Compression.BrotliLevel; l < 1 || l > 11 {
+		errs = append(errs, c.fieldErr("compression.brotli_level", "must be 1 to 11, got %d", l))
+	}
+	if c.Compression.MinSize < 0 {
+		errs = append(errs, c.fieldErr("compression.min_size", "must not be negative"))
+	}
 	return joinSorted(errs)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"edged/edge"
+	"edged/edge/compress"
 	"edged/edge/config"
 	"edged/purge"
 	"edged/storage"
@@ -70,7 +71,19 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err := n.openPurgeBus(reg); err != nil {
 		return nil, err
 	}
-	if n.handler, err = edge.New(n.edgeOptions(stdout, reg)); err != nil {
+	opts := n.edgeOptions(stdout, reg)
+	if cc := cfg.Compression; cc.Enabled && cfg.Role != config.RoleShield {
+		// A shield leaves compression to the edges, close to the clients:
+		// its responses are what the edges store and compress once.
+		minSize := int(cc.MinSize)
+		if minSize == 0 {
+			minSize = -1 // compress says "default" with 0; the config's 0 means no minimum
+		}
+		if opts.Compression, err = compress.NewEncoder(compress.Options{GzipLevel: cc.GzipLevel, BrotliLevel: cc.BrotliLevel, MinSize: minSize}); err != nil {
+			return nil, fmt.Errorf("compression: %w", err)
+		}
+	}
+	if n.handler, err = edge.New(opts); err != nil {
 		return nil, fmt.Errorf("edge handler: %w", err)
 	}
 	n.public = n.publicServer()

@@ -1,0 +1,113 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+
+	"edged/edge/compress"
+	"edged/storage"
+)
+
+// offered are the codings this edge produces, in its order of preference.
+var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
+
+// encodedKeySep separates a stored response's key from the key of its
+// compressed variant. The variant lives under the response's key, so URL,
+// prefix and tag purges reach it with the response.
+const encodedKeySep = "\x00ce="
+
+// encoded picks the representation of e to send for r's Accept-Encoding
+// (RFC 9110 §12.5.3): e itself or its compressed variant, made once and
+// stored beside e so that later hits never compress again. vary reports
+// that the choice depended on Accept-Encoding, so the response must say so
+// (RFC 9110 §12.5.5). keep is false for a response that was not stored:
+// its variant is not stored either.
+func (h *Handler) encoded(r *http.Request, e *storage.Entry, keep bool) (_ *storage.Entry, vary bool) {
+	enc := h.opts.Compression
+	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
+		return e, false
+	}
+	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	if coding == compress.Identity {
+		return e, true
+	}
+	key := e.Key + encodedKeySep + string(coding)
+	if keep {
+		// A variant is only good for the response it was made from: one
+		// refreshed or refetched since has other times.
+		if v, _, err := h.store.Get(key); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
+			return v, true
+		}
+	}
+	body, err := enc.Encode(coding, e.Body)
+	if err != nil || len(body) >= len(e.Body) {
+		return e, true // incompressible: identity is smaller
+	}
+	v := &storage.Entry{Key: key, Status: e.Status, Header: encodedHeader(e.Header, coding), Body: body,
+		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale}
+	if keep {
+		h.store.Set(v)
+	}
+	return v, true
+}
+
+// encodedHeader is e's header for a compressed variant: its coding, and an
+// entity tag of its own (a weak one: RFC 9110 §8.8.3 requires a different
+// tag for a different representation, or range requests could mix bytes).
+func encodedHeader(identity http.Header, coding compress.Encoding) http.Header {
+	h := identity.Clone()
+	h.Set("Content-Encoding", string(coding))
+	h.Del("Content-Length")
+	if etag := h.Get("Etag"); etag != "" {
+		if v := compress.VariantETag(etag, coding); v != "" {
+			h.Set("Etag", v)
+		} else {
+			h.Del("Etag")
+		}
+	}
+	addVary(h, "Accept-Encoding")
+	return h
+}
+
+// addVary adds field to h's Vary unless it is already listed (or "*").
+func addVary(h http.Header, field string) {
+	for _, line := range h.Values("Vary") {
+		for _, f := range strings.Split(line, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, field) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", field)
+}
+
+// compressStream wraps w to compress an upstream response sent straight
+// through (not stored) when the client accepts a coding and the response is
+// worth it. It returns the writer to copy the body to and a finish function
+// that must be called after the copy.
+func (h *Handler) compressStream(w http.ResponseWriter, r *http.Request, resp *http.Response) (writeTo interface{ Write([]byte) (int, error) }, finish func()) {
+	enc := h.opts.Compression
+	noop := func() {}
+	if enc == nil || resp.StatusCode != http.StatusOK || r.Method == http.MethodHead || !compress.Eligible(resp.Header) {
+		return w, noop
+	}
+	if resp.ContentLength >= 0 && !enc.Worth(resp.ContentLength) {
+		return w, noop
+	}
+	hdr := w.Header()
+	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	addVary(hdr, "Accept-Encoding")
+	if coding == compress.Identity {
+		return w, noop
+	}
+	cw, err := enc.NewWriter(coding, w)
+	if err != nil {
+		return w, noop
+	}
+	hdr.Set("Content-Encoding", string(coding))
+	hdr.Del("Content-Length")
+	if etag := hdr.Get("Etag"); etag != "" {
+		hdr.Set("Etag", compress.VariantETag(etag, coding))
+	}
+	return cw, func() { _ = cw.Close() }
+}

@@ -1,0 +1,182 @@
+package edge
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+
+	"edged/edge/compress"
+	"edged/origin"
+	"edged/storage"
+)
+
+// compressingEdge is an edge with compression on.
+func compressingEdge(t testing.TB, c *clock, originURL string) *testEdge {
+	t.Helper()
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := origin.New(origin.Options{Origin: originURL, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := compress.NewEncoder(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now, Compression: enc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// rawGet sends a request without Go's transparent gzip handling.
+func rawGet(t testing.TB, url string, fields ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for i := 0; i+1 < len(fields); i += 2 {
+		req.Header.Set(fields[i], fields[i+1])
+	}
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func decode(t testing.TB, coding string, body []byte) string {
+	t.Helper()
+	var r io.Reader
+	switch coding {
+	case "br":
+		r = brotli.NewReader(bytes.NewReader(body))
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("gzip: %v", err)
+		}
+		r = zr
+	default:
+		return string(body)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("decode %s: %v", coding, err)
+	}
+	return string(out)
+}
+
+var page = strings.Repeat("<p>edged compresses text once and serves it many times</p>\n", 200)
+
+func TestCompressionNegotiatedAndStored(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "ETag", `"p1"`))
+	e := compressingEdge(t, c, o.URL)
+
+	for _, tt := range []struct{ accept, coding string }{
+		{"br, gzip", "br"}, {"gzip", "gzip"}, {"gzip;q=1, br;q=0.5", "gzip"}, {"", ""}, {"identity", ""}, {"br;q=0", ""},
+	} {
+		resp, body := rawGet(t, e.URL+"/page", "Accept-Encoding", tt.accept)
+		if got := resp.Header.Get("Content-Encoding"); got != tt.coding {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want %q", tt.accept, got, tt.coding)
+		}
+		if decode(t, tt.coding, body) != page {
+			t.Errorf("Accept-Encoding %q: body does not decode to the page", tt.accept)
+		}
+		if !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("Accept-Encoding %q: Vary %q lacks Accept-Encoding (RFC 9110 §12.5.5)", tt.accept, resp.Header.Get("Vary"))
+		}
+		if etag := resp.Header.Get("Etag"); (tt.coding == "") != (etag == `"p1"`) {
+			t.Errorf("Accept-Encoding %q: ETag %q: a compressed variant needs its own tag", tt.accept, etag)
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1: variants are made from the stored response", n)
+	}
+	e.store.Flush()
+	key := "http://" + e.Listener.Addr().String() + "/page" + encodedKeySep + "br"
+	if v, _, err := e.store.Get(key); err != nil || v.Header.Get("Content-Encoding") != "br" {
+		t.Errorf("the brotli variant is not stored under %q: %v", key, err)
+	}
+
+	// Conditional and range requests apply to the representation sent.
+	resp, _ := rawGet(t, e.URL+"/page", "Accept-Encoding", "br")
+	etag := resp.Header.Get("Etag")
+	resp, _ = rawGet(t, e.URL+"/page", "Accept-Encoding", "br", "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the variant's tag: status %d, want 304", resp.StatusCode)
+	}
+	_, full := rawGet(t, e.URL+"/page", "Accept-Encoding", "br")
+	resp, part := rawGet(t, e.URL+"/page", "Accept-Encoding", "br", "Range", "bytes=0-9")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, full[:10]) {
+		t.Errorf("range of the brotli variant: status %d, bytes %q want %q", resp.StatusCode, part, full[:10])
+	}
+}
+
+func TestCompressionLeavesAlone(t *testing.T) {
+	c := newClock()
+	gz := new(bytes.Buffer)
+	zw := gzip.NewWriter(gz)
+	_, _ = zw.Write([]byte(page))
+	_ = zw.Close()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		switch r.URL.Path {
+		case "/pre-encoded":
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(gz.Bytes())
+		case "/image":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write([]byte(page))
+		case "/small":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("tiny"))
+		case "/no-transform":
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Cache-Control", "max-age=600, no-transform")
+			_, _ = w.Write([]byte(page))
+		}
+	})
+	e := compressingEdge(t, c, o.URL)
+	for _, path := range []string{"/pre-encoded", "/image", "/small", "/no-transform"} {
+		resp, body := rawGet(t, e.URL+path, "Accept-Encoding", "br")
+		if path == "/pre-encoded" {
+			if resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
+				t.Errorf("the origin's gzip was not passed through untouched")
+			}
+			continue
+		}
+		if resp.Header.Get("Content-Encoding") != "" {
+			t.Errorf("%s was compressed", path)
+		}
+	}
+}
+
+// Responses that are not stored are compressed on the way through.
+func TestCompressionPassThrough(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static(page, "Cache-Control", "private", "Content-Type", "text/html"))
+	e := compressingEdge(t, c, o.URL)
+	resp, body := rawGet(t, e.URL+"/private", "Accept-Encoding", "gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
+		t.Errorf("private response: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	e.store.Flush()
+	key := "http://" + e.Listener.Addr().String() + "/private" + encodedKeySep + "gzip"
+	if _, _, err := e.store.Get(key); err == nil {
+		t.Error("a compressed copy of a private response was stored")
+	}
+}
