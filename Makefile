@@ -3,7 +3,8 @@
 #   make run         demo: demo origin (127.0.0.1:9000) + edged (127.0.0.1:8080, admin :8081)
 #   make run-shield  demo: origin + shield edged (:8090/:8091) + edge edged (:8080/:8081)
 #   make test        go vet, then the whole suite with -race
-#   make bench       micro-benchmarks
+#   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
+#   make bench-quick the side-by-side run in quick mode (under 3 minutes)
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck
 #   make build       binaries into ./bin
@@ -13,7 +14,7 @@ BIN      ?= bin
 DATA     ?= ./data
 FUZZTIME ?= 30s
 
-.PHONY: all build run run-shield test bench fuzz lint clean
+.PHONY: all build run run-shield test bench bench-quick fuzz lint clean
 
 all: lint test
 
@@ -30,8 +31,15 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
 
+# bench: Go micro-benchmarks, then edged side by side with nginx, Varnish and
+# the Go ceiling (bench/cmd/edgebench; results in bench/results/latest.md and
+# latest.svg). bench-quick: the side-by-side run only, in quick mode.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/cmd/edgebench
+
+bench-quick:
+	BENCH_QUICK=1 $(GO) run ./bench/cmd/edgebench
 
 # `go test -list` prints each package's Fuzz targets, then "ok <package> <time>".
 fuzz:

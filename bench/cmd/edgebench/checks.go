@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+
+	"edged/bench/report"
+)
+
+// checks compares the run with the targets of the benchmarks issue.
+func (b *bench) checks(rep report.Report, res *results) []report.Check {
+	nan := math.NaN()
+	med := func(sc, target string, f func(report.Row) float64) float64 {
+		row, ok := rep.Find(sc, target)
+		if !ok || row.Skipped != "" {
+			return nan
+		}
+		return f(row)
+	}
+	rps := func(r report.Row) float64 { return r.RPS.Median }
+	cpu := func(r report.Row) float64 { return r.CPU.Median }
+	p99 := func(r report.Row) float64 { return r.P99.Median }
+	ratio := func(sc, a, b string, f func(report.Row) float64) float64 {
+		return med(sc, a, f) / med(sc, b, f)
+	}
+	var cs []report.Check
+	if b.o.wants("hits") {
+		k1 := hitScenario(1<<10, 64)
+		cs = append(cs,
+			report.AtLeast("1 KiB memory hit, 64 conns: throughput", "≥ 1.00× nginx", ratio(k1, tEdgedMem, tNginx, rps), 1, "%.2f× nginx"),
+			report.AtLeast("1 KiB memory hit, 64 conns: throughput", "≥ 1.00× Varnish", ratio(k1, tEdgedMem, tVarnish, rps), 1, "%.2f× Varnish"),
+			report.AtMost("1 KiB memory hit, 64 conns: server CPU per request", "≤ nginx's", ratio(k1, tEdgedMem, tNginx, cpu), 1, "%.2f× nginx"),
+			report.AtMost("1 KiB memory hit, 64 conns: p99", "≤ nginx's", ratio(k1, tEdgedMem, tNginx, p99), 1, "%.2f× nginx"),
+		)
+		for _, conns := range []int{64, 256} {
+			sc := hitScenario(100<<10, conns)
+			cs = append(cs, report.AtLeast(fmt.Sprintf("100 KiB memory hit, %d conns: throughput", conns), "≥ 0.90× nginx",
+				ratio(sc, tEdgedMem, tNginx, rps), 0.9, "%.2f× nginx"))
+		}
+		cs = append(cs, report.AtLeast("disk-tier hit (1 KiB, 64 conns) vs memory hit", "≥ 0.50×",
+			ratio(k1, tEdgedDisk, tEdgedMem, rps), 0.5, "%.2f×"))
+		if t := b.byName[tEdgedBr]; t != nil && t.skip != "" {
+			cs = append(cs, report.Skip("brotli negotiated", "measured", t.skip))
+		}
+	}
+	if b.o.wants("miss") {
+		cs = append(cs, report.AtMost("miss path: added p50 over the origin", "≤ 0.30 ms", res.missAddedP50, 0.3, "%.3f ms"))
+	}
+	if b.o.wants("cold") {
+		cs = append(cs, report.AtMost("1000 concurrent requests, one cold key: origin fetches", "= 1", res.coldFetches, 1, "%.0f"))
+	}
+	if b.o.wants("purge") {
+		if res.purgeSkip != "" {
+			cs = append(cs, report.Skip("purge propagation p99, 3 nodes", "< 10 ms", res.purgeSkip))
+		} else {
+			cs = append(cs, report.Below("purge propagation p99, 3 nodes", "< 10 ms", res.purgeP99, 10, "%.2f ms"))
+		}
+	}
+	if b.o.wants("restart") {
+		c := report.AtMost(fmt.Sprintf("restart with %d objects: first hit", b.o.objects), "≤ 1 s", res.firstHit, 1, "%.3f s")
+		if res.restartNote != "" {
+			c.Got += " (" + res.restartNote + ")"
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// printMisses lists on stderr the targets the run missed, and by how much.
+func printMisses(rep report.Report) {
+	missed := 0
+	for _, c := range rep.Checks {
+		if c.Skipped == "" && !c.Met {
+			missed++
+			fmt.Fprintf(os.Stderr, "edgebench: MISSED %s: goal %s, got %s (%s)\n", c.Name, c.Goal, c.Got, c.Miss)
+		}
+	}
+	for _, c := range rep.Checks {
+		if c.Skipped != "" {
+			fmt.Fprintf(os.Stderr, "edgebench: skipped %s: %s\n", c.Name, c.Skipped)
+		}
+	}
+	if missed == 0 {
+		fmt.Fprintln(os.Stderr, "edgebench: every measured target of the issue was met")
+	}
+}

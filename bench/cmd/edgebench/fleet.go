@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"edged/bench/targets"
+)
+
+// target is one server measured side by side.
+type target struct {
+	name    string
+	base    string // http://127.0.0.1:port
+	admin   string // edged's admin base URL ("" for others)
+	proc    *targets.Proc
+	headers []string // request headers, "Name: value"
+	skip    string   // why it is not measured ("" when it is)
+	// isHit tells a cache hit from its response headers (nil: not a cache).
+	isHit func(http.Header) bool
+}
+
+// Target names, in the order of the tables.
+const (
+	tOrigin    = "origin"
+	tCeiling   = "ceiling"
+	tNginx     = "nginx"
+	tVarnish   = "varnish"
+	tEdgedMem  = "edged mem"
+	tEdgedDisk = "edged disk"
+	tEdgedBr   = "edged br"
+)
+
+// bench holds a run's state: options, tools and everything started.
+type bench struct {
+	o     options
+	dir   string
+	tools tools
+	bins  binaries
+	runID string
+
+	mu    sync.Mutex // guards procs
+	procs []*targets.Proc
+
+	originAddr string
+	all        []*target // in table order
+	byName     map[string]*target
+}
+
+func edgedHit(h http.Header) bool {
+	// RFC 9211 §2.1: the hit parameter; the first member is edged's own.
+	first, _, _ := strings.Cut(h.Get("Cache-Status"), ",")
+	return strings.Contains(first, "; hit")
+}
+func nginxHit(h http.Header) bool   { return h.Get("X-Cache-Status") == "HIT" }
+func varnishHit(h http.Header) bool { return h.Get("X-Cache") == "HIT" }
+
+// start starts a process, waits until readyURL answers and registers it
+// for stopAll.
+func (b *bench) start(ctx context.Context, name, readyURL string, argv []string) (*targets.Proc, error) {
+	p, err := targets.Start(name, b.dir, argv)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.procs = append(b.procs, p)
+	b.mu.Unlock()
+	if err := p.WaitHTTP(ctx, readyURL, 30*time.Second); err != nil {
+		_ = b.stop(p)
+		return nil, err
+	}
+	return p, nil
+}
+
+// stop stops p and forgets it.
+func (b *bench) stop(p *targets.Proc) error {
+	err := p.Stop(20 * time.Second)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, q := range b.procs {
+		if q == p {
+			b.procs = append(b.procs[:i], b.procs[i+1:]...)
+			break
+		}
+	}
+	return err
+}
+
+// stopAll stops everything still running, newest first.
+func (b *bench) stopAll() {
+	b.mu.Lock()
+	procs := append([]*targets.Proc(nil), b.procs...)
+	b.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		if err := b.stop(procs[i]); err != nil {
+			logf("%v", err)
+		}
+	}
+}
+
+func (b *bench) add(t *target) {
+	b.all = append(b.all, t)
+	b.byName[t.name] = t
+}
+
+// startFleet starts the origin and every target. nginx and Varnish are
+// skipped with a reason when they are missing or do not start; the
+// origin, the ceiling and edged must start.
+func (b *bench) startFleet(ctx context.Context) error {
+	b.byName = map[string]*target{}
+	b.runID = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffff)
+	addr, err := targets.FreeAddr()
+	if err != nil {
+		return err
+	}
+	b.originAddr = addr
+	p, err := b.start(ctx, "origin", "http://"+addr+"/_stats", []string{b.bins.origin, "-listen", addr})
+	if err != nil {
+		return err
+	}
+	b.add(&target{name: tOrigin, base: "http://" + addr, proc: p})
+
+	if addr, err = targets.FreeAddr(); err != nil {
+		return err
+	}
+	p, err = b.start(ctx, "ceiling", "http://"+addr+"/obj/1/ready", []string{b.bins.origin, "-listen", addr, "-ceiling"})
+	if err != nil {
+		return err
+	}
+	b.add(&target{name: tCeiling, base: "http://" + addr, proc: p})
+	b.add(b.startNginx(ctx))
+	b.add(b.startVarnish(ctx))
+
+	mem, err := b.startEdged(ctx, tEdgedMem, "256MiB", 0, "")
+	if err != nil {
+		return err
+	}
+	b.add(mem)
+	disk, err := b.startEdged(ctx, tEdgedDisk, "0", 0, "")
+	if err != nil {
+		return err
+	}
+	b.add(disk)
+	br := *mem
+	br.name = tEdgedBr
+	br.headers = []string{"Accept-Encoding: br"}
+	br.skip = b.probeBrotli(ctx, &br)
+	b.add(&br)
+	for _, t := range b.all {
+		if t.skip != "" {
+			logf("%s skipped: %s", t.name, t.skip)
+		}
+	}
+	return nil
+}
+
+func (b *bench) startNginx(ctx context.Context) *target {
+	t := &target{name: tNginx, isHit: nginxHit}
+	if b.tools.nginx == "" {
+		t.skip = b.tools.why["nginx"]
+		return t
+	}
+	addr, err := targets.FreeAddr()
+	if err != nil {
+		t.skip = err.Error()
+		return t
+	}
+	n := targets.Nginx{Listen: addr, Origin: b.originAddr, Dir: filepath.Join(b.dir, "nginx"), Workers: runtime.NumCPU()}
+	conf, err := n.Render()
+	if err == nil {
+		err = writeDir(n.Dir, "nginx.conf", conf)
+	}
+	if err != nil {
+		t.skip = "nginx config: " + err.Error()
+		return t
+	}
+	p, err := b.start(ctx, "nginx", "http://"+addr+"/obj/1/ready", n.Argv(b.tools.nginx, filepath.Join(n.Dir, "nginx.conf")))
+	if err != nil {
+		t.skip = "nginx did not start: " + oneLine(err.Error())
+		return t
+	}
+	t.base, t.proc = "http://"+addr, p
+	return t
+}
+
+func (b *bench) startVarnish(ctx context.Context) *target {
+	t := &target{name: tVarnish, isHit: varnishHit}
+	if b.tools.varnishd == "" {
+		t.skip = b.tools.why["varnishd"]
+		return t
+	}
+	addr, err := targets.FreeAddr()
+	if err != nil {
+		t.skip = err.Error()
+		return t
+	}
+	v := targets.Varnish{Listen: addr, Origin: b.originAddr, WorkDir: filepath.Join(b.dir, "varnish"),
+		VCL: filepath.Join(b.dir, "varnish.vcl"), Malloc: "256m"}
+	vcl, err := v.RenderVCL()
+	if err == nil {
+		err = os.WriteFile(v.VCL, []byte(vcl), 0o644)
+	}
+	if err != nil {
+		t.skip = "varnish config: " + err.Error()
+		return t
+	}
+	p, err := b.start(ctx, "varnish", "http://"+addr+"/obj/1/ready", v.Argv(b.tools.varnishd))
+	if err != nil {
+		t.skip = "varnishd did not start: " + oneLine(err.Error())
+		return t
+	}
+	t.base, t.proc = "http://"+addr, p
+	return t
+}
+
+// startEdged starts an edged node in front of the origin.
+func (b *bench) startEdged(ctx context.Context, name, memory string, writeQueue int, extra string) (*target, error) {
+	listen, err := targets.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := targets.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	slug := strings.ReplaceAll(name, " ", "-")
+	e := targets.Edged{Listen: listen, Admin: admin, Origin: "http://" + b.originAddr,
+		Data: filepath.Join(b.dir, slug+"-data"), Memory: memory, WriteQueue: writeQueue, Extra: extra}
+	conf, err := e.Render()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(b.dir, slug+".yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := b.start(ctx, slug, "http://"+admin+"/healthz", []string{b.bins.edged, "-config", path})
+	if err != nil {
+		return nil, fmt.Errorf("edged (%s): %w", name, err)
+	}
+	return &target{name: name, base: "http://" + listen, admin: "http://" + admin, proc: p, isHit: edgedHit}, nil
+}
+
+// restartEdged stops t's process and starts it again with the same
+// config, returning when the process has been started (not when ready).
+func (b *bench) restartEdged(t *target) (*targets.Proc, error) {
+	slug := strings.ReplaceAll(t.name, " ", "-")
+	if err := b.stop(t.proc); err != nil {
+		return nil, err
+	}
+	p, err := targets.Start(slug+"-restarted", b.dir, []string{b.bins.edged, "-config", filepath.Join(b.dir, slug+".yaml")})
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.procs = append(b.procs, p)
+	b.mu.Unlock()
+	t.proc = p
+	return p, nil
+}
+
+// probeBrotli says why the brotli target is skipped, "" when edged
+// answers Content-Encoding: br to Accept-Encoding: br.
+func (b *bench) probeBrotli(ctx context.Context, t *target) string {
+	url := t.base + "/obj/102400/probe-br-" + b.runID
+	var enc string
+	for range 2 { // a miss, then a hit
+		h, _, err := get(ctx, url, t.headers)
+		if err != nil {
+			return "probe failed: " + err.Error()
+		}
+		enc = h.Get("Content-Encoding")
+	}
+	if enc != "br" {
+		return fmt.Sprintf("edged does not compress yet (Accept-Encoding: br answered with Content-Encoding %q)", enc)
+	}
+	return ""
+}
+
+var probeClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+
+// get fetches url with headers ("Name: value") and returns the response
+// header and body size.
+func get(ctx context.Context, url string, headers []string) (http.Header, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp.Header, n, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return resp.Header, n, nil
+}
+
+func writeDir(dir, name, content string) error {
+	// nginx's workers run as an unprivileged user and write the cache.
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return tail(s, 300)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"edged/bench/report"
+	"edged/bench/stats"
+	"edged/bench/targets"
+)
+
+// purgeHost is the Host every purge-scenario request carries: the cache
+// key includes the host, so the three nodes must see the same one.
+const purgeHost = "bench.example"
+
+func discard(resp *http.Response) (int64, error) {
+	defer resp.Body.Close()
+	return io.Copy(io.Discard, resp.Body)
+}
+
+// originCount is the test origin's /_stats answer.
+type originCount struct {
+	Total int64 `json:"total"`
+	Path  int64 `json:"path"`
+}
+
+func originStats(ctx context.Context, base, path string) (originCount, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_stats?path="+path, nil)
+	if err != nil {
+		return originCount{}, err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return originCount{}, fmt.Errorf("origin stats: %w", err)
+	}
+	defer resp.Body.Close()
+	var c originCount
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return originCount{}, fmt.Errorf("origin stats: %w", err)
+	}
+	return c, nil
+}
+
+// postPurge asks admin to purge url and returns the status code.
+func (b *bench) postPurge(ctx context.Context, admin, url string) (int, error) {
+	body := fmt.Sprintf(`{"urls":[%q]}`, url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, admin+"/purge", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("POST /purge: %w", err)
+	}
+	_, _ = discard(resp)
+	return resp.StatusCode, nil
+}
+
+// isHitAt fetches path from t with the shared purge Host.
+func isHitAt(ctx context.Context, t *target, path string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Host = purgeHost
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = discard(resp)
+	return edgedHit(resp.Header), nil
+}
+
+func (b *bench) runPurge(ctx context.Context, res *results) error {
+	const title = "Purge propagation across 3 nodes"
+	logf("scenario: purge propagation")
+	extra := ""
+	if b.o.purgeYAML != "" {
+		x, err := os.ReadFile(b.o.purgeYAML)
+		if err != nil {
+			return fmt.Errorf("-purge-yaml: %w", err)
+		}
+		extra = string(x)
+	}
+	nats, err := targets.FreeAddr()
+	if err != nil {
+		return err
+	}
+	// By default node 0's embedded NATS accepts the other two: the fleet
+	// shares one bus with no separate NATS server.
+	nodeYAML := func(i int) string {
+		if extra != "" {
+			return strings.NewReplacer("{{NODE}}", strconv.Itoa(i), "{{NATS}}", nats).Replace(extra)
+		}
+		bus := "    listen: " + nats
+		if i > 0 {
+			bus = "    url: nats://" + nats
+		}
+		return fmt.Sprintf("purge:\n  token: %q\n  nats:\n%s\n", b.o.token, bus)
+	}
+	var nodes []*target
+	defer func() {
+		for _, n := range nodes {
+			_ = b.stop(n.proc)
+		}
+	}()
+	for i := range 3 {
+		n, err := b.startEdged(ctx, fmt.Sprintf("purge node %d", i), "256MiB", 0, nodeYAML(i))
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+	}
+	rounds := pick(b.o.quick, 20, 100)
+	var worst []time.Duration
+	notSeen := 0
+	for r := range rounds {
+		path := fmt.Sprintf("/obj/1024/purge-%s-%d", b.runID, r)
+		for _, n := range nodes {
+			for range 2 {
+				if _, err := isHitAt(ctx, n, path); err != nil {
+					return err
+				}
+			}
+		}
+		t0 := time.Now()
+		code, err := b.postPurge(ctx, nodes[0].admin, "http://"+purgeHost+path)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			res.purgeSkip = fmt.Sprintf("POST /purge answered %d", code)
+			break
+		}
+		var roundMax time.Duration
+		for _, n := range nodes {
+			d, ok, err := waitPurged(ctx, n, path, t0, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				notSeen++
+			}
+			roundMax = max(roundMax, d)
+		}
+		worst = append(worst, roundMax)
+	}
+	if res.purgeSkip != "" {
+		res.sections = append(res.sections, report.Section{Title: title, Lines: []string{"skipped: " + res.purgeSkip}})
+		return nil
+	}
+	lat := stats.Summarize(worst)
+	res.purgeP99 = msf(lat.P99)
+	lines := []string{fmt.Sprintf("%d purges posted to node 0; latency = until all 3 nodes stop answering hits for the URL: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		len(worst), msf(lat.P50), msf(lat.P99), msf(lat.Max))}
+	if notSeen > 0 {
+		lines = append(lines, fmt.Sprintf("%d node-purges were not seen within 2 s (counted as 2 s); do the nodes share a bus? see -purge-yaml", notSeen))
+	}
+	res.sections = append(res.sections, report.Section{Title: title, Lines: lines})
+	return nil
+}
+
+// waitPurged polls n until path is no longer a hit, up to limit after t0.
+func waitPurged(ctx context.Context, n *target, path string, t0 time.Time, limit time.Duration) (time.Duration, bool, error) {
+	for {
+		hit, err := isHitAt(ctx, n, path)
+		if err != nil {
+			return 0, false, err
+		}
+		d := time.Since(t0)
+		if !hit {
+			return d, true, nil
+		}
+		if d > limit {
+			return limit, false, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, false, err
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"edged/bench/loadgen"
+	"edged/bench/report"
+	"edged/bench/stats"
+	"edged/bench/targets"
+)
+
+// results collects what the scenarios found, for the report and checks.
+type results struct {
+	rows     []report.Row
+	sections []report.Section
+	// For the checks.
+	missAddedP50 float64 // ms; NaN when not measured
+	coldFetches  float64 // edged's origin fetches for one cold key; NaN when not measured
+	purgeP99     float64 // ms; NaN when not measured
+	purgeSkip    string
+	firstHit     float64 // seconds; NaN when not measured
+	restartNote  string
+}
+
+// runScenarios runs every selected scenario in turn.
+func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
+	res := &results{missAddedP50: math.NaN(), coldFetches: math.NaN(), purgeP99: math.NaN(), firstHit: math.NaN()}
+	steps := []struct {
+		name string
+		fn   func(context.Context, *results) error
+	}{
+		{"hits", func(ctx context.Context, r *results) error {
+			rows, err := b.runHits(ctx)
+			r.rows = append(r.rows, rows...)
+			return err
+		}},
+		{"zipf", b.runZipf},
+		{"miss", b.runMiss},
+		{"cold", b.runCold},
+		{"purge", b.runPurge},
+		{"restart", b.runRestart},
+	}
+	for _, s := range steps {
+		if !b.o.wants(s.name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return report.Report{}, err
+		}
+		if err := s.fn(ctx, res); err != nil {
+			return report.Report{}, fmt.Errorf("scenario %s: %w", s.name, err)
+		}
+	}
+	rep := report.Report{Rows: res.rows, Sections: res.sections}
+	rep.Checks = b.checks(rep, res)
+	return rep, nil
+}
+
+// zipfSetup sizes the Zipf scenario: keys of 16 KiB, four times the
+// memory tier.
+func (b *bench) zipfSetup() (memMiB, keys int) {
+	memMiB = pick(b.o.quick, 8, 32)
+	return memMiB, memMiB * 4 * 64 // 64 objects of 16 KiB per MiB
+}
+
+func (b *bench) runZipf(ctx context.Context, res *results) error {
+	memMiB, keys := b.zipfSetup()
+	const size, conns = 16 << 10, 64
+	sc := fmt.Sprintf("zipf s=1.1 over %d × 16 KiB (%d MiB; edged memory tier %d MiB), %d conns", keys, keys*size>>20, memMiB, conns)
+	logf("scenario: %s", sc)
+	ez, err := b.startEdged(ctx, fmt.Sprintf("edged zipf (mem %d MiB)", memMiB), fmt.Sprintf("%dMiB", memMiB), 0, "")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.stop(ez.proc) }()
+	ts := []*target{}
+	for _, t := range []*target{b.byName[tNginx], b.byName[tVarnish], ez} {
+		if t.skip == "" {
+			ts = append(ts, t)
+		} else {
+			res.rows = append(res.rows, report.Row{Scenario: sc, Target: t.name, Skipped: t.skip})
+		}
+	}
+	run := func(t *target, seed uint64) (loadgen.Result, error) {
+		gens := make([]*loadgen.Zipf, conns)
+		for i := range gens {
+			gens[i] = loadgen.NewZipf(seed*1000+uint64(i), 1.1, keys)
+		}
+		return loadgen.Run(ctx, loadgen.Config{
+			URL:         func(w, _ int) string { return fmt.Sprintf("%s/obj/%d/z%d", t.base, size, gens[w].Next()) },
+			Conns:       conns,
+			Duration:    b.o.duration,
+			MaxRequests: 5_000_000,
+			Classify: func(r *http.Response) string {
+				if t.isHit(r.Header) {
+					return "hit"
+				}
+				return "miss"
+			},
+		})
+	}
+	// Warm-up: one run each fills the caches.
+	for _, t := range ts {
+		if _, err := run(t, 99); err != nil {
+			return err
+		}
+	}
+	samples := map[string][]sample{}
+	hit := map[string][]float64{}
+	var edgedHit, memShare []float64
+	for rep := range b.o.reps {
+		for _, t := range ts {
+			var before targets.Metrics
+			if t.admin != "" {
+				before, _ = targets.FetchMetrics(ctx, t.admin+"/metrics")
+			}
+			var lr loadgen.Result
+			s, err := measure(t, func() (loadgen.Result, error) {
+				r, err := run(t, uint64(rep+1))
+				lr = r
+				return r, err
+			})
+			if err != nil {
+				return err
+			}
+			samples[t.name] = append(samples[t.name], s)
+			if n := lr.Classes["hit"] + lr.Classes["miss"]; n > 0 {
+				hit[t.name] = append(hit[t.name], 100*float64(lr.Classes["hit"])/float64(n))
+			}
+			if t.admin != "" && before != nil {
+				after, err := targets.FetchMetrics(ctx, t.admin+"/metrics")
+				if err == nil {
+					ratio, _ := targets.HitRatio(before, after)
+					edgedHit = append(edgedHit, 100*ratio)
+					mem := after[`edged_served_bytes_total{tier="memory"}`] - before[`edged_served_bytes_total{tier="memory"}`]
+					disk := after[`edged_served_bytes_total{tier="disk"}`] - before[`edged_served_bytes_total{tier="disk"}`]
+					if mem+disk > 0 {
+						memShare = append(memShare, 100*mem/(mem+disk))
+					}
+				}
+			}
+		}
+	}
+	for _, t := range ts {
+		note := fmt.Sprintf("hit ratio %.1f%% (response headers)", stats.Of(hit[t.name]).Median)
+		if t == ez {
+			note += fmt.Sprintf("; /metrics: hit ratio %.1f%%, %.0f%% of hit bytes from memory",
+				stats.Of(edgedHit).Median, stats.Of(memShare).Median)
+		}
+		res.rows = append(res.rows, rowOf(sc, t, samples[t.name], note))
+	}
+	res.sections = append(res.sections, report.Section{Title: "Zipf notes", Lines: []string{
+		fmt.Sprintf("Only edged's memory tier is smaller than the key set (%d MiB vs %d MiB); its disk tier, nginx's cache (on disk, in the page cache) and Varnish's 256 MiB malloc storage hold the whole set after the warm-up run.", memMiB, keys*size>>20),
+	}})
+	return nil
+}
+
+func (b *bench) runMiss(ctx context.Context, res *results) error {
+	const conns = 8
+	n := pick(b.o.quick, 400, 2000)
+	sc := fmt.Sprintf("miss 1 KiB (unique URLs), %d conns, %d requests", conns, n)
+	logf("scenario: %s", sc)
+	ts := []*target{b.byName[tOrigin], b.byName[tNginx], b.byName[tVarnish], b.byName[tEdgedMem]}
+	samples := map[string][]sample{}
+	for rep := range b.o.reps {
+		for _, t := range ts {
+			if t.skip != "" {
+				continue
+			}
+			slug := strings.ReplaceAll(t.name, " ", "-")
+			s, err := measure(t, func() (loadgen.Result, error) {
+				return loadgen.Run(ctx, loadgen.Config{
+					URL: func(w, i int) string {
+						return fmt.Sprintf("%s/obj/1024/miss-%s-%s-%d-%d-%d", t.base, b.runID, slug, rep, w, i)
+					},
+					Conns: conns, Duration: 10 * time.Second, MaxRequests: n,
+				})
+			})
+			if err != nil {
+				return err
+			}
+			samples[t.name] = append(samples[t.name], s)
+		}
+	}
+	for _, t := range ts {
+		if t.skip != "" {
+			res.rows = append(res.rows, report.Row{Scenario: sc, Target: t.name, Skipped: t.skip})
+			continue
+		}
+		res.rows = append(res.rows, rowOf(sc, t, samples[t.name], ""))
+	}
+	p50 := func(name string) float64 {
+		vs := []float64{}
+		for _, s := range samples[name] {
+			vs = append(vs, s.p50)
+		}
+		return stats.Of(vs).Median
+	}
+	res.missAddedP50 = p50(tEdgedMem) - p50(tOrigin)
+	lines := []string{fmt.Sprintf("edged adds %.3f ms at p50 over going straight to the origin (%.3f vs %.3f ms).", res.missAddedP50, p50(tEdgedMem), p50(tOrigin))}
+	for _, name := range []string{tNginx, tVarnish} {
+		if len(samples[name]) > 0 {
+			lines = append(lines, fmt.Sprintf("%s adds %.3f ms at p50.", name, p50(name)-p50(tOrigin)))
+		}
+	}
+	res.sections = append(res.sections, report.Section{Title: "Miss latency", Lines: lines})
+	return nil
+}
+
+// coldKey sends n concurrent requests for one cold key through t and
+// returns how many times the origin was asked for it.
+func (b *bench) coldKey(ctx context.Context, t *target, n int) (fetches int64, lat stats.Latencies, errs int, err error) {
+	slug := strings.ReplaceAll(t.name, " ", "-")
+	path := fmt.Sprintf("/obj/1024/cold-%s-%s", b.runID, slug)
+	tr := loadgen.NewTransport(n)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	startGate := make(chan struct{})
+	type out struct {
+		d   time.Duration
+		err error
+	}
+	done := make(chan out, n)
+	var ready atomic.Int64
+	for range n {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path+"?delay=100", nil)
+			ready.Add(1)
+			<-startGate
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			if err == nil {
+				_, err = discard(resp)
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			done <- out{time.Since(t0), err}
+		}()
+	}
+	for ready.Load() < int64(n) {
+		time.Sleep(time.Millisecond)
+	}
+	close(startGate)
+	var ds []time.Duration
+	for range n {
+		o := <-done
+		if o.err != nil {
+			errs++
+			continue
+		}
+		ds = append(ds, o.d)
+	}
+	st, err := originStats(ctx, "http://"+b.originAddr, path)
+	if err != nil {
+		return 0, stats.Latencies{}, errs, err
+	}
+	return st.Path, stats.Summarize(ds), errs, nil
+}
+
+func (b *bench) runCold(ctx context.Context, res *results) error {
+	const n = 1000
+	logf("scenario: %d concurrent requests for one cold key", n)
+	lines := []string{fmt.Sprintf("%d clients, each on its own connection, released at once; the origin answers after 100 ms; fetches counted by the origin.", n)}
+	for _, name := range []string{tNginx, tVarnish, tEdgedMem} {
+		t := b.byName[name]
+		if t.skip != "" {
+			lines = append(lines, fmt.Sprintf("%s: skipped (%s)", name, t.skip))
+			continue
+		}
+		fetches, lat, errs, err := b.coldKey(ctx, t, n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if name == tEdgedMem {
+			res.coldFetches = float64(fetches)
+		}
+		lines = append(lines, fmt.Sprintf("%s: %d origin fetch(es); %d answered, %d errors; p50 %.1f ms, p99 %.1f ms",
+			name, fetches, lat.N, errs, msf(lat.P50), msf(lat.P99)))
+	}
+	res.sections = append(res.sections, report.Section{Title: "One cold key, 1000 concurrent requests", Lines: lines})
+	return nil
+}
