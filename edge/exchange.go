@@ -13,7 +13,9 @@ type exchange struct {
 	t           policy.Target // normalized target, query as the route keys it
 	key         string        // primary cache key
 	upstreamURI string        // path and query sent upstream
+	site        *Site         // nil without a Router
 	route       *Route
+	identity    string // who an authenticated route admitted
 	upstream    *origin.Client
 	split       string // the route split serving this request; "" = primary
 	sticky      bool   // tell the client its split with a cookie
@@ -25,8 +27,10 @@ type exchange struct {
 // origin, and a path no route covers gets 404.
 func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int, string) {
 	route := h.anyHost
+	var site *Site
 	if h.opts.Router != nil {
-		site, ok := h.opts.Router.Site(t.Host)
+		var ok bool
+		site, ok = h.opts.Router.Site(t.Host)
 		if !ok {
 			return nil, http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
@@ -35,7 +39,7 @@ func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int,
 		}
 	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
-	x := &exchange{t: t, key: t.Key(), route: route}
+	x := &exchange{t: t, key: t.Key(), site: site, route: route}
 	x.upstream, x.split, x.sticky = route.pick(r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
@@ -54,6 +58,9 @@ func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int,
 func (x *exchange) finishHeader(h http.Header) {
 	if x == nil {
 		return
+	}
+	if x.site != nil {
+		x.site.ResponseHeaders.apply(h)
 	}
 	x.route.ResponseHeaders.apply(h)
 	if x.sticky {

@@ -121,7 +121,7 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		return h.fill(fetch), true, true
 	}
-	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
+	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header, x.identity), func() (any, error) {
 		return h.fill(fetch), nil
 	})
 	select {
@@ -143,7 +143,7 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookupResult) {
 	token := new(flightToken)
 	fetch := h.newFetch(r, x, found, token)
-	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header), func() (any, error) {
+	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header, x.identity), func() (any, error) {
 		return h.fill(fetch), nil
 	})
 	h.background.Add(1)
@@ -155,11 +155,15 @@ func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookup
 }
 
 // flightKey partitions flights by credentials: a response fetched with one
-// client's Authorization must not be handed to another client before
-// Storable has checked that it may be shared (RFC 9111 §3.5).
-func flightKey(storeKey string, req http.Header) string {
+// client's Authorization (or for one authenticated identity) must not be
+// handed to another client before Storable has checked that it may be
+// shared (RFC 9111 §3.5).
+func flightKey(storeKey string, req http.Header, identity string) string {
 	if auth := req.Get("Authorization"); auth != "" {
-		return storeKey + "\x00authorization\x00" + auth
+		storeKey += "\x00authorization\x00" + auth
+	}
+	if identity != "" {
+		storeKey += "\x00identity\x00" + identity
 	}
 	return storeKey
 }
@@ -185,11 +189,18 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult, tok
 	for _, f := range clientOnlyFields {
 		out.Header.Del(f)
 	}
+	request := &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host}
+	if x.route.Auth != nil && request.Header.Get("Authorization") == "" {
+		// An API key authenticates like Authorization does: what it
+		// fetched is shared only if the origin says so (RFC 9111 §3.5).
+		request.Header = out.Header.Clone()
+		request.Header.Set("Authorization", "edged route authentication")
+	}
 	return &fetch{
 		token:    token,
 		x:        x,
 		out:      out,
-		request:  &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host},
+		request:  request,
 		key:      found.key,
 		storeKey: found.storageKey(r.Header),
 		stale:    found.entry,

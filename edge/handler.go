@@ -116,6 +116,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.purge(w, r, x.t)
 		return
 	}
+	if !h.guard(w, r, x) {
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.passMethod(w, r, x)
 		return

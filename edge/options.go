@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/clientip"
 	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/origin"
@@ -47,6 +48,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
+	// ClientIP finds a request's client address for access rules and rate
+	// limits, believing forwarding headers only from trusted proxies; nil
+	// uses the socket peer.
+	ClientIP *clientip.Resolver
 	// Purger serves the PURGE method (Varnish style) for clients in
 	// PurgeFrom; nil answers PURGE with 405.
 	Purger Purger

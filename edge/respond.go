@@ -131,8 +131,8 @@ func outcome(cs policy.CacheStatus) string {
 func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, reason string, cs policy.CacheStatus) {
 	hdr := w.Header()
 	for k := range hdr {
-		if k != "Allow" {
-			delete(hdr, k)
+		if !errorFields[k] {
+			delete(hdr, k) // nothing of a half-built response leaks into the error
 		}
 	}
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
@@ -145,6 +145,10 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 		_, _ = io.WriteString(w, reason+"\n")
 	}
 }
+
+// errorFields are the fields set for an error response before respondError
+// writes it: they belong to the error itself.
+var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true}
 
 // upstreamErrorStatus maps a fetch error to the status that stands for it:
 // 503 when no upstream server is healthy, 504 when the upstream was too

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"edged/edge/access"
+	"edged/edge/auth"
+	"edged/edge/ratelimit"
 	"edged/origin"
 )
 
@@ -25,6 +28,11 @@ type Site struct {
 	// Routes are matched by the longest PathPrefix; a site without a route
 	// for a path answers 404.
 	Routes []*Route
+	// HTTPSRedirect answers plain-HTTP requests with a 308 to HTTPS.
+	HTTPSRedirect bool
+	// ResponseHeaders apply to every response of the site, before the
+	// route's own (security headers such as HSTS, X-Content-Type-Options).
+	ResponseHeaders HeaderRules
 }
 
 // Route says how requests under one path prefix of a site are served.
@@ -52,6 +60,20 @@ type Route struct {
 	ResponseHeaders HeaderRules
 	// Cache overrides the cache's behaviour on this route.
 	Cache RouteCache
+	// Access allows or denies clients by network, path, user agent and
+	// time of day; nil admits everyone.
+	Access *access.Policy
+	// RateLimit bounds each client's request rate; nil is unlimited.
+	RateLimit *ratelimit.Limiter
+	// Auth requires a bearer JWT or an API key; nil requires nothing. The
+	// responses of an authenticated route are stored only when the origin
+	// marks them public or s-maxage (RFC 9111 §3.5), whatever the
+	// credential's header.
+	Auth *auth.Verifier
+	// AuthKey names claims ("sub" for the subject) whose values join the
+	// cache key of authenticated requests: what the route's responses vary
+	// on per client.
+	AuthKey []string
 }
 
 // Split is one weighted alternative upstream of a route.

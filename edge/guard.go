@@ -1,0 +1,89 @@
+package edge
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"edged/edge/policy"
+)
+
+// guard applies a site's and a route's admission rules, in the order a
+// request should be turned away: wrong scheme, then who the client is
+// (access rules), then how often it asks (rate limit), then credentials.
+// It reports false once it has answered the request itself.
+func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
+	if x.site != nil && x.site.HTTPSRedirect && x.t.Scheme == "http" {
+		target := "https://" + x.t.Host + x.t.RequestURI()
+		w.Header().Set("Location", target)
+		// 308 keeps the method and body (RFC 9110 §15.4.9); 301 would let
+		// clients turn a POST into a GET.
+		h.respondError(w, r, http.StatusPermanentRedirect, "this site is served over HTTPS: "+target, policy.CacheStatus{Detail: "https-redirect"})
+		return false
+	}
+	route := x.route
+	if route.Access == nil && route.RateLimit == nil && route.Auth == nil {
+		return true
+	}
+	now := h.opts.Now()
+	client := h.client(r)
+	if route.Access != nil {
+		if ok, reason := route.Access.Check(client, x.t.Path, r.Header.Get("User-Agent"), now); !ok {
+			h.respondError(w, r, http.StatusForbidden, "forbidden: "+reason, policy.CacheStatus{Detail: "access-denied"})
+			return false
+		}
+	}
+	if route.RateLimit != nil {
+		if ok, wait := route.RateLimit.Allow(client, now); !ok {
+			// RFC 6585 §4: 429 with Retry-After in whole seconds, rounded up.
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			h.respondError(w, r, http.StatusTooManyRequests, "too many requests", policy.CacheStatus{Detail: "rate-limited"})
+			return false
+		}
+	}
+	if route.Auth != nil {
+		id, err := route.Auth.Verify(r, now)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
+			h.respondError(w, r, http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.CacheStatus{Detail: "unauthenticated"})
+			return false
+		}
+		x.identity = id.Subject
+		if len(route.AuthKey) > 0 {
+			// The route's declared key parts: what the authenticated
+			// response varies on (a tenant, a plan...).
+			x.key += "\x00~auth:" + claimValues(id.Claims, id.Subject, route.AuthKey)
+		}
+	}
+	return true
+}
+
+// client is the request's client address: from the socket, or from
+// forwarding headers only when the peer is a trusted proxy.
+func (h *Handler) client(r *http.Request) netip.Addr {
+	if h.opts.ClientIP != nil {
+		return h.opts.ClientIP.ClientIP(r)
+	}
+	addr, _ := netip.ParseAddr(clientIP(r))
+	return addr.Unmap()
+}
+
+// claimValues renders the named claims ("sub" is the subject) in a fixed
+// order for a cache key.
+func claimValues(claims map[string]any, subject string, names []string) string {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	var b strings.Builder
+	for _, name := range sorted {
+		v := any(subject)
+		if name != "sub" {
+			v = claims[name]
+		}
+		fmt.Fprintf(&b, "%s=%q;", name, fmt.Sprint(v))
+	}
+	return b.String()
+}

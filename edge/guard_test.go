@@ -1,0 +1,143 @@
+package edge
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"edged/edge/access"
+	"edged/edge/auth"
+	"edged/edge/ratelimit"
+)
+
+func TestGuardAccessRateLimitAuth(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("ok " + r.URL.Path))
+	})
+	up := upstreamTo(t, o.URL)
+	denyLoopback, err := access.Compile(access.Rules{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := ratelimit.New(ratelimit.Options{Rate: 1, Burst: 2, MaxClients: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, HTTPSRedirect: false,
+		ResponseHeaders: HeaderRules{Set: map[string]string{"X-Content-Type-Options": "nosniff"}},
+		Routes: []*Route{
+			{PathPrefix: "/", Upstream: up},
+			{PathPrefix: "/blocked/", Upstream: up, Access: denyLoopback},
+			{PathPrefix: "/limited/", Upstream: up, RateLimit: limiter},
+			{PathPrefix: "/private/", Upstream: up, Auth: verifier, AuthKey: []string{"sub"}},
+		}})
+	host := []string{"Host", "s.example"}
+
+	resp, _ := e.get(t, "/blocked/x", host...)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("denied network: status %d, want 403", resp.StatusCode)
+	}
+	for i, want := range []int{200, 200, 429} {
+		resp, _ := e.get(t, "/limited/x", host...)
+		if resp.StatusCode != want {
+			t.Errorf("request %d to a 1/s burst 2 route: status %d, want %d", i, resp.StatusCode, want)
+		}
+		if want == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	c.Advance(2 * time.Second)
+	if resp, _ := e.get(t, "/limited/x", host...); resp.StatusCode != 200 {
+		t.Errorf("after refill: status %d", resp.StatusCode)
+	}
+
+	resp, _ = e.get(t, "/private/x", host...)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("no token: status %d WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	token := func(sub string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "exp": c.Now().Add(time.Hour).Unix()}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + s
+	}
+	resp, body := e.get(t, "/private/x", append(host, "Authorization", token("alice"))...)
+	if resp.StatusCode != 200 || body != "ok /private/x" {
+		t.Errorf("valid token: status %d body %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("site response headers not applied")
+	}
+	// max-age alone does not let an authenticated response be shared
+	// (RFC 9111 §3.5): the next request, even the same user's, is fetched.
+	before := o.requests.Load()
+	e.get(t, "/private/x", append(host, "Authorization", token("alice"))...)
+	if o.requests.Load() == before {
+		t.Error("an authenticated response without public/s-maxage was served from cache")
+	}
+}
+
+// Responses of an authenticated route that the origin marks public are
+// cached per the route's declared key claims, so one user's copy is never
+// served to another.
+func TestAuthKeyPartitionsCache(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write([]byte("for " + r.Header.Get("X-Api-Key")))
+	})
+	verifier, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: []string{"key-a", "key-b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"sub"}},
+	}})
+	for i := 0; i < 2; i++ {
+		for _, key := range []string{"key-a", "key-b"} {
+			resp, body := e.get(t, "/doc", "Host", "s.example", "X-Api-Key", key)
+			if body != "for "+key {
+				t.Errorf("%s got %q", key, body)
+			}
+			if i == 1 && !isHit(resp) {
+				t.Errorf("%s: second request not a hit: %q", key, resp.Header.Get("Cache-Status"))
+			}
+		}
+	}
+	if resp, _ := e.get(t, "/doc", "Host", "s.example", "X-Api-Key", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong key: status %d", resp.StatusCode)
+	}
+}
+
+func TestHTTPSRedirect(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("x"))
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, HTTPSRedirect: true,
+		Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/a?b=1", nil)
+	req.Host = "s.example"
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "https://s.example/a?b=1" {
+		t.Errorf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if o.requests.Load() != 0 {
+		t.Error("a redirected request reached the origin")
+	}
+}
