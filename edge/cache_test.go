@@ -672,3 +672,21 @@ func TestBadTarget(t *testing.T) {
 		t.Error("a bad target reached the origin")
 	}
 }
+
+// RFC 9110 §14.2: a server may ignore Range; edged does for requests asking
+// for absurdly many ranges, and serves multipart/byteranges for a few.
+func TestRangeCountLimited(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static(strings.Repeat("0123456789", 10), "Cache-Control", "max-age=60", "Content-Type", "text/plain"))
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.get(t, "/r")
+	resp, body := e.get(t, "/r", "Range", "bytes=0-1,5-6")
+	if resp.StatusCode != http.StatusPartialContent || !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/byteranges") || !strings.Contains(body, "01") {
+		t.Errorf("two ranges: status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", maxRanges+1), ",")
+	resp, body = e.get(t, "/r", "Range", many)
+	if resp.StatusCode != http.StatusOK || len(body) != 100 {
+		t.Errorf("%d ranges: status %d length %d, want the whole 200", maxRanges+1, resp.StatusCode, len(body))
+	}
+}
