@@ -2,10 +2,15 @@ package edge
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"edged/origin"
+	"edged/storage"
 )
 
 // RFC 9111 §3, §4: a storable response is stored and reused while fresh.
@@ -688,5 +693,62 @@ func TestRangeCountLimited(t *testing.T) {
 	resp, body = e.get(t, "/r", "Range", many)
 	if resp.StatusCode != http.StatusOK || len(body) != 100 {
 		t.Errorf("%d ranges: status %d length %d, want the whole 200", maxRanges+1, resp.StatusCode, len(body))
+	}
+}
+
+// An upstream that hangs gets a 504, one that answers garbage a 502, each
+// with a Cache-Status detail, and nothing of either is stored.
+func TestUpstreamHangAndGarbage(t *testing.T) {
+	c := newClock()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 4096)
+				n, _ := conn.Read(buf)
+				if strings.Contains(string(buf[:n]), "/garbage") {
+					_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: nonsense\r\nCache-Control: max-age=60\r\n\r\nhello"))
+					return
+				}
+				<-stop // hang
+			}()
+		}
+	}()
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := origin.New(origin.Options{Origin: "http://" + ln.Addr().String(), Via: "edged", HeaderTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	t.Cleanup(e.stop)
+
+	resp, _ := e.get(t, "/hang")
+	wantStatus(t, resp, http.StatusGatewayTimeout, "detail=upstream-timeout")
+	resp, body := e.get(t, "/garbage")
+	wantStatus(t, resp, http.StatusBadGateway, "detail=upstream-error")
+	if strings.Contains(body, "hello") {
+		t.Errorf("garbage passed on: %q", body)
+	}
+	store.Flush()
+	if st := store.Stats(); st.DiskEntries != 0 || st.MemoryEntries != 0 {
+		t.Errorf("something was stored: %+v", st)
 	}
 }

@@ -120,7 +120,7 @@ func (b *bench) runPurge(ctx context.Context, res *results) error {
 		}
 		nodes = append(nodes, n)
 	}
-	rounds := pick(b.o.quick, 20, 100)
+	rounds := pick(b.o.quick, 20, 1000)
 	var worst []time.Duration
 	notSeen := 0
 	for r := range rounds {
