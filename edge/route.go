@@ -98,7 +98,6 @@ func (hr HeaderRules) apply(h http.Header) {
 	}
 }
 
-func (hr HeaderRules) empty() bool { return len(hr.Set) == 0 && len(hr.Remove) == 0 }
 
 // RouteCache overrides caching on a route.
 type RouteCache struct {

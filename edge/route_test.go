@@ -41,11 +41,6 @@ func routedEdge(t testing.TB, c *clock, sites ...*Site) *testEdge {
 	return e
 }
 
-func echoPath(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "max-age=60")
-	_, _ = w.Write([]byte(r.URL.RequestURI()))
-}
-
 func TestRoutingByHostAndPath(t *testing.T) {
 	c := newClock()
 	api := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
