@@ -98,7 +98,6 @@ func (hr HeaderRules) apply(h http.Header) {
 	}
 }
 
-
 // RouteCache overrides caching on a route.
 type RouteCache struct {
 	// Bypass forwards every request and stores nothing.
