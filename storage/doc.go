@@ -76,10 +76,15 @@
 //
 // ristretto decides admission and eviction (TinyLFU). Its Sets are applied
 // asynchronously, which is why Set also keeps the entry in a small pending map
-// until its disk write lands. ristretto cannot look keys up by prefix, so
-// DeletePrefix walks the resident values (each Entry carries its Key): the
-// cost is O(entries in memory) per prefix purge, paid only by purges, with no
-// bookkeeping on the Get or Set path. Purges by key, prefix, tag or all walk
-// them the same way (checking Entry.Key and Entry.Tags); a soft purge replaces
-// each match by a stale copy unless a Set replaced it meanwhile.
+// until its disk write lands. ristretto cannot look keys up by prefix or tag,
+// so the tier keeps an index beside it: an ordered set of keys (a B-tree:
+// key families and prefixes are range scans) and a tag → key index. A value
+// is indexed before it is handed to ristretto and leaves the index when
+// ristretto reports its exit (OnExit: evicted, rejected by admission,
+// replaced, deleted) or drops the Set, so every resident value is indexed.
+// A purge by keys, prefixes or tags costs O(log n) per key, prefix or tag
+// plus its matches; a purge of All walks the resident values (it touches
+// them all anyway). Gets do not touch the index; Sets take its lock once. A
+// soft purge replaces each match by a stale copy unless a Set replaced it
+// meanwhile.
 package storage

@@ -2,22 +2,23 @@ package storage
 
 import (
 	"fmt"
-	"strings"
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
 
 // memory is the ristretto tier. ristretto applies Sets asynchronously and
-// may drop or reject them; the Store's pending map covers that gap.
+// may drop or reject them; the Store's pending map covers that gap. idx
+// indexes its values by key and tag for purges (see memIndex).
 type memory struct {
 	cache     *ristretto.Cache[string, *Entry]
+	idx       *memIndex
 	maxItem   int64 // larger entries stay out of memory
 	evictions atomic.Uint64
 }
 
 func newMemory(budget int64) (*memory, error) {
-	m := &memory{maxItem: budget / 4}
+	m := &memory{maxItem: budget / 4, idx: newMemIndex()}
 	counters := max(budget/4096*10, 1e4) // ~10 counters per expected item of 4 KiB
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters:        counters,
@@ -25,8 +26,14 @@ func newMemory(budget int64) (*memory, error) {
 		BufferItems:        64,
 		IgnoreInternalCost: true,
 		Metrics:            true, // resident key count for Stats
-		// Runs on ristretto's goroutine: must not take any Store lock.
+		// The callbacks run on ristretto's goroutine or inside its Set and
+		// Del, sometimes under its own locks: they take no Store lock, only
+		// the index's innermost one.
 		OnEvict: func(*ristretto.Item[*Entry]) { m.evictions.Add(1) },
+		// OnExit reports every value leaving the cache: evicted, rejected
+		// by admission (both also reach OnExit), replaced by a Set of its
+		// key, or deleted. It is called with nil when a Del finds nothing.
+		OnExit: m.idx.remove,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memory tier: %w", err)
@@ -60,7 +67,12 @@ func (m *memory) set(e *Entry) {
 	if _, resident := m.cache.GetTTL(e.Key); !resident {
 		m.cache.Del(e.Key)
 	}
-	m.cache.Set(e.Key, e, size)
+	m.idx.add(e) // before ristretto can hold e, so a resident e is indexed
+	if !m.cache.Set(e.Key, e, size) {
+		// Dropped (Set buffer full): ristretto never took e and will not
+		// report it.
+		m.idx.remove(e)
+	}
 }
 
 // fits reports whether e is small enough for the memory tier.
@@ -74,30 +86,38 @@ func (m *memory) del(keys []string) {
 
 // deletePrefix removes every resident key with the prefix and returns them.
 func (m *memory) deletePrefix(prefix string) []string {
-	return m.deleteMatching(func(e *Entry) bool { return strings.HasPrefix(e.Key, prefix) })
+	return m.deleteMatching(&matcher{prefixes: []string{prefix}})
 }
 
-// deleteMatching removes every resident entry match selects and returns
+// deleteMatching removes every resident entry mt selects and returns
 // their keys.
-func (m *memory) deleteMatching(match func(*Entry) bool) []string {
-	found := m.matching(match)
-	keys := make([]string, len(found))
-	for i, e := range found {
-		keys[i] = e.Key
+func (m *memory) deleteMatching(mt *matcher) []string {
+	found := m.matching(mt)
+	keys := make([]string, 0, len(found))
+	seen := make(map[string]struct{}, len(found))
+	for _, e := range found {
+		if _, dup := seen[e.Key]; !dup {
+			seen[e.Key] = struct{}{}
+			keys = append(keys, e.Key)
+		}
 	}
 	m.del(keys)
 	return keys
 }
 
-// matching returns the resident entries match selects. ristretto has no
-// ordered index, so this walks all resident values: O(n) in entries held in
-// memory, paid only by purges. Queued Sets are applied first so that none is
-// missed.
-func (m *memory) matching(match func(*Entry) bool) []*Entry {
+// matching returns the entries mt selects. Queued Sets are applied first, so
+// that none is missed and the index no longer holds values they replaced.
+// All walks the resident values (O(entries in memory): it touches them all
+// anyway); the others ask the index (O(log n) per key, prefix or tag, plus
+// the matches), which may add a value that a concurrent Set is replacing.
+func (m *memory) matching(mt *matcher) []*Entry {
 	m.cache.Wait()
+	if !mt.all {
+		return m.idx.lookup(mt)
+	}
 	var found []*Entry
 	m.cache.IterValues(func(e *Entry) bool {
-		if e != nil && match(e) {
+		if e != nil {
 			found = append(found, e)
 		}
 		return false

@@ -208,7 +208,7 @@ func (s *Store) memKeys(m *matcher) []string {
 		return nil
 	}
 	var keys []string
-	for _, e := range s.mem.matching(m.match) {
+	for _, e := range s.mem.matching(m) {
 		keys = append(keys, e.Key)
 	}
 	return keys
@@ -221,9 +221,9 @@ func (s *Store) memKeys(m *matcher) []string {
 func (s *Store) purgeMemoryEntries(m *matcher, soft bool) []string {
 	return s.purgeMemory(func() []string {
 		if !soft {
-			return s.mem.deleteMatching(m.match)
+			return s.mem.deleteMatching(m)
 		}
-		found := s.mem.matching(m.match)
+		found := s.mem.matching(m)
 		keys := make([]string, len(found))
 		for i, e := range found {
 			keys[i] = e.Key

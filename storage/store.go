@@ -63,8 +63,11 @@ const keyStripes = 64
 //
 // Lock order (outer first): closeMu (read) → purgeMu (read) → stripe.mu →
 // pendMu, and closeMu (read) → diskMu → pendMu. purgeMu is taken for writing
-// with only closeMu held. No other nesting occurs; ristretto's callbacks take
-// no lock.
+// with only closeMu held. The memory index's lock (memIndex.mu) is innermost:
+// taken under stripe.mu by memory-tier Sets, with none or closeMu held by
+// purges, and by ristretto's OnExit callback (possibly under ristretto's own
+// locks); nothing is locked and no ristretto method is called while it is
+// held. No other nesting occurs; ristretto's callbacks take no other lock.
 type Store struct {
 	log     *slog.Logger
 	mem     *memory // nil when the memory tier is disabled
@@ -348,8 +351,8 @@ func containsKey(keys []string, k string) bool {
 
 // DeletePrefix removes every key that starts with prefix (bytewise) from
 // both tiers, including writes still pending, and returns how many distinct
-// keys it removed. Disk: an ordered cursor scan from prefix. Memory: a walk
-// over the resident entries (O(entries in memory)).
+// keys it removed. Disk: an ordered cursor scan from prefix. Memory: a range
+// scan of the memory tier's key index (O(log n) plus the matches).
 func (s *Store) DeletePrefix(prefix string) (int, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
