@@ -67,14 +67,8 @@ func (h *Handler) storeError(op, key string, err error) {
 	}
 }
 
-// flightToken identifies the request whose fetch a flight runs: singleflight
-// runs only the first caller's function, so the result carries its token.
-type flightToken struct{ _ byte } // not zero-size: distinct allocations must have distinct addresses
-
 // fillResult is the outcome of one shared upstream fetch.
 type fillResult struct {
-	token *flightToken
-
 	entry     *storage.Entry // complete response (stored or not); nil on error or stream
 	shared    bool           // entry may be served to every waiter
 	stored    bool
@@ -114,26 +108,36 @@ func (res *fillResult) failureStatus() int {
 }
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
-// storage key. It reports false when the client left before the result came.
-func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, found lookupResult) (*fillResult, bool, bool) {
-	token := new(flightToken)
-	fetch := h.newFetch(r, x, found, token)
+// storage key. answered reports that the request needs nothing more: its
+// client went away, or its range was served as the body arrived.
+func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, cs policy.CacheStatus) (res *fillResult, leader, answered bool) {
+	fetch := h.newFetch(r, x, found)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
-		return h.fill(fetch), true, true
+		return h.fill(fetch, nil), true, false
 	}
-	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header, x.identity), func() (any, error) {
-		return h.fill(fetch), nil
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+		return h.fill(fetch, p)
 	})
-	select {
-	case got := <-ch:
-		res := got.Val.(*fillResult)
-		leader := res.token == token
-		if !leader {
-			h.metrics.coalesced.Inc()
+	if !leader {
+		h.metrics.coalesced.Inc()
+	}
+	if rng, ok := parseSingleRange(r); ok {
+		select {
+		case <-f.body.ready:
+			cs.Collapsed = !leader
+			if h.serveRangeInProgress(w, r, f.body, rng, cs) {
+				return nil, leader, true
+			}
+		case <-f.done:
+		case <-r.Context().Done():
+			return nil, leader, true
 		}
-		return res, leader, true
+	}
+	select {
+	case <-f.done:
+		return f.res, leader, false
 	case <-r.Context().Done():
-		return nil, false, false
+		return nil, leader, true
 	}
 }
 
@@ -141,16 +145,15 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 // while the stale response is served (RFC 5861 §3). Concurrent requests
 // join the running flight, so the object is refreshed once.
 func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookupResult) {
-	token := new(flightToken)
-	fetch := h.newFetch(r, x, found, token)
-	ch := h.flights.DoChan(flightKey(fetch.storeKey, r.Header, x.identity), func() (any, error) {
-		return h.fill(fetch), nil
+	fetch := h.newFetch(r, x, found)
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+		return h.fill(fetch, p)
 	})
 	h.background.Add(1)
 	go func() {
 		defer h.background.Done()
-		res := (<-ch).Val.(*fillResult)
-		res.release(res.token == token)
+		<-f.done
+		f.res.release(leader)
 	}()
 }
 
@@ -171,7 +174,6 @@ func flightKey(storeKey string, req http.Header, identity string) string {
 // fetch is everything a fill needs, captured before the flight starts so that
 // it never reads the leader's request after the leader has returned.
 type fetch struct {
-	token    *flightToken
 	x        *exchange
 	out      *origin.Outbound
 	request  *http.Request // method GET and the leader's header, for Storable and Vary
@@ -183,7 +185,7 @@ type fetch struct {
 	generation uint64
 }
 
-func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult, token *flightToken) *fetch {
+func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fetch {
 	out := h.outbound(r, x)
 	out.Method = http.MethodGet // a HEAD miss is filled with GET so that GET and HEAD share the entry
 	for _, f := range clientOnlyFields {
@@ -197,7 +199,6 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult, tok
 		request.Header.Set("Authorization", "edged route authentication")
 	}
 	return &fetch{
-		token:    token,
 		x:        x,
 		out:      out,
 		request:  request,
@@ -238,9 +239,9 @@ func clientIP(r *http.Request) string {
 
 // fill performs one shared upstream fetch. It runs detached from every
 // client: a client that disconnects does not cancel it, FetchTimeout bounds it.
-func (h *Handler) fill(f *fetch) *fillResult {
+func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FetchTimeout)
-	res := &fillResult{token: f.token}
+	res := &fillResult{}
 	f.generation = h.store.Generation()
 	if f.stale != nil {
 		// RFC 9111 §4.3.1: validate with the stored response's validators.
@@ -280,7 +281,7 @@ func (h *Handler) fill(f *fetch) *fillResult {
 		res.err = err
 		return res
 	}
-	h.fillFromResponse(res, f, resp, requestTime, cancel)
+	h.fillFromResponse(res, f, resp, requestTime, cancel, p)
 	return res
 }
 
@@ -294,7 +295,7 @@ func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *ori
 
 // fillFromResponse reads resp's body (up to MaxObjectBytes) and stores it
 // when RFC 9111 allows; a larger body is left for the leader to stream.
-func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Response, requestTime time.Time, cancel context.CancelFunc) {
+func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Response, requestTime time.Time, cancel context.CancelFunc, p *progress) {
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
 	if resp.Header.Get("Date") == "" {
@@ -309,7 +310,15 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, h.opts.Policy)
-	body, complete, err := readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+	var body []byte
+	var complete bool
+	var err error
+	if p != nil && storable && h.publishable(resp) {
+		body, err = readPublished(resp.Body, resp.ContentLength, p, policy.StoredHeader(resp.Header))
+		complete = err == nil
+	} else {
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+	}
 	if err != nil {
 		resp.Body.Close()
 		cancel()

@@ -19,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -35,7 +33,7 @@ type Handler struct {
 	metrics *metrics
 
 	// flights collapses concurrent fetches of one storage key.
-	flights singleflight.Group
+	flights flights
 	// uncacheable lists keys fetched without coalescing for a while.
 	uncacheable uncacheable
 	// background counts revalidations still running after their response
@@ -173,14 +171,15 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // varies on something the leader's request did not match) is forwarded on
 // its own.
 func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, detail string) {
-	res, leader, ok := h.joinFlight(w, r, x, found)
-	if !ok {
-		return // the client went away; the shared fetch goes on for the others
-	}
-	cs := policy.CacheStatus{Fwd: found.fwd, Detail: detail, Collapsed: !leader}
+	cs := policy.CacheStatus{Fwd: found.fwd, Detail: detail}
 	if found.entry != nil {
 		cs.Fwd = policy.FwdStale
 	}
+	res, leader, answered := h.joinFlight(w, r, x, found, cs)
+	if answered {
+		return // served as the body arrived, or the client went away; the fetch goes on
+	}
+	cs.Collapsed = !leader
 	switch {
 	case res.err != nil || policy.StaleIfErrorStatus(res.status):
 		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), h.opts.Policy) {

@@ -1,0 +1,124 @@
+package edge
+
+import (
+	"net/http"
+	"sync"
+)
+
+// flight is one shared upstream fetch in progress. Its result is complete
+// when done is closed; body publishes the response body as it arrives, so
+// that a range request need not wait for the whole object.
+type flight struct {
+	done chan struct{} // closed once res is set
+	res  *fillResult
+	body *progress
+}
+
+// flights collapses concurrent fetches of one key into one flight: the
+// equivalent of x/sync/singleflight, plus the body in progress.
+type flights struct {
+	mu sync.Mutex // guards m
+	m  map[string]*flight
+}
+
+// join returns the flight for key, starting one that runs fill when none is
+// in progress; leader reports whether this call started it. The flight runs
+// in its own goroutine, so no caller's disconnect can cancel it.
+func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight, leader bool) {
+	fs.mu.Lock()
+	if f, ok := fs.m[key]; ok {
+		fs.mu.Unlock()
+		return f, false
+	}
+	if fs.m == nil {
+		fs.m = make(map[string]*flight)
+	}
+	f = &flight{done: make(chan struct{}), body: newProgress()}
+	fs.m[key] = f
+	fs.mu.Unlock()
+	go func() {
+		res := fill(f.body)
+		f.body.end(res.entry == nil || !res.stored)
+		fs.mu.Lock()
+		delete(fs.m, key)
+		fs.mu.Unlock()
+		f.res = res
+		close(f.done)
+	}()
+	return f, true
+}
+
+// progress is a fill's body as it arrives. Once ready, header is the
+// response's stored header when the body is published here (a complete,
+// storable 200 of known length), nil otherwise.
+type progress struct {
+	ready chan struct{} // closed once header, size and status are known, or the fill ended
+
+	mu     sync.Mutex // guards the fields below
+	cond   sync.Cond  // signalled when n grows or the fill ends
+	header http.Header
+	size   int64  // the body's length (Content-Length)
+	buf    []byte // the body; buf[:n] is final
+	n      int
+	ended  bool
+	failed bool // the body did not arrive whole
+}
+
+func newProgress() *progress {
+	p := &progress{ready: make(chan struct{})}
+	p.cond.L = &p.mu
+	return p
+}
+
+// publish announces a body of size bytes that will be read into buf.
+func (p *progress) publish(header http.Header, buf []byte) {
+	p.mu.Lock()
+	p.header, p.buf, p.size = header, buf, int64(cap(buf))
+	p.mu.Unlock()
+	close(p.ready)
+}
+
+// grew records that buf[:n] has arrived.
+func (p *progress) grew(n int) {
+	p.mu.Lock()
+	p.n = n
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// end marks the fill over; failed says the body is not whole.
+func (p *progress) end(failed bool) {
+	p.mu.Lock()
+	if !p.ended {
+		p.ended, p.failed = true, failed && p.n < int(p.size)
+	}
+	published := p.header != nil
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	if !published {
+		select {
+		case <-p.ready:
+		default:
+			close(p.ready)
+		}
+	}
+}
+
+// streamable reports the published header, or nil when the body is not
+// published here.
+func (p *progress) streamable() (http.Header, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.header, p.size
+}
+
+// await blocks until at least upTo bytes have arrived and returns them; ok
+// is false when the body ended short of that.
+func (p *progress) await(upTo int64) (body []byte, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for int64(p.n) < upTo && !p.ended {
+		p.cond.Wait()
+	}
+	return p.buf[:p.n], int64(p.n) >= upTo
+}

@@ -1,0 +1,154 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"edged/edge/compress"
+	"edged/edge/policy"
+)
+
+// byteRange is one range of a Range request (RFC 9110 §14.1.2): first-last,
+// first- (open), or -suffix.
+type byteRange struct {
+	first, last int64 // -1 when absent
+	suffix      int64 // > 0 for "-suffix"
+}
+
+// parseSingleRange reads a GET's Range field when it asks for one byte
+// range and nothing makes the answer conditional: such a request can be
+// answered while the body arrives. Anything else waits for the whole body.
+func parseSingleRange(r *http.Request) (byteRange, bool) {
+	v := r.Header.Get("Range")
+	if r.Method != http.MethodGet || v == "" {
+		return byteRange{}, false
+	}
+	for _, f := range clientOnlyFields {
+		if f != "Range" && r.Header.Get(f) != "" {
+			return byteRange{}, false
+		}
+	}
+	spec, ok := strings.CutPrefix(v, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return byteRange{}, false
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return byteRange{}, false
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return byteRange{}, false
+		}
+		return byteRange{first: -1, last: -1, suffix: n}, true
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return byteRange{}, false
+	}
+	if b == "" {
+		return byteRange{first: first, last: -1}, true
+	}
+	last, err := strconv.ParseInt(b, 10, 64)
+	if err != nil || last < first {
+		return byteRange{}, false
+	}
+	return byteRange{first: first, last: last}, true
+}
+
+// resolve gives the range's inclusive bounds in a body of size bytes; ok is
+// false when it is not satisfiable (the normal path answers 416).
+func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
+	switch {
+	case br.suffix > 0:
+		start = max(size-br.suffix, 0)
+		end = size - 1
+	case br.last < 0 || br.last >= size:
+		start, end = br.first, size-1
+	default:
+		start, end = br.first, br.last
+	}
+	return start, end, start <= end && start < size
+}
+
+// publishable reports whether a storable response's body may be published
+// to range requests as it arrives: a whole 200 of known length within the
+// object limit, the same for every request that shares the fetch (no Vary,
+// no cookie for the leader alone).
+func (h *Handler) publishable(resp *http.Response) bool {
+	names, star := policy.ParseVary(resp.Header)
+	return resp.StatusCode == http.StatusOK && resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes &&
+		len(names) == 0 && !star && len(resp.Header.Values("Set-Cookie")) == 0
+}
+
+// readPublished reads a body of known size into a buffer published to p as
+// it fills.
+func readPublished(body io.Reader, size int64, p *progress, header http.Header) ([]byte, error) {
+	buf := make([]byte, size)
+	p.publish(header, buf)
+	n := 0
+	for n < len(buf) {
+		m, err := body.Read(buf[n:])
+		n += m
+		p.grew(n)
+		if err == io.EOF && n < len(buf) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// serveRangeInProgress answers a single-range request from a body still
+// arriving: the 206 goes out as soon as the range's bytes are in, not when
+// the whole object is. It reports false, having written nothing, when the
+// body is not published or the range must be answered otherwise.
+func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *progress, rng byteRange, cs policy.CacheStatus) bool {
+	header, size := p.streamable()
+	if header == nil {
+		return false
+	}
+	start, end, ok := rng.resolve(size)
+	if !ok {
+		return false
+	}
+	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(header) {
+		if coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...); coding != compress.Identity {
+			return false // the range is of the compressed variant, made once the body is whole
+		}
+	}
+	hdr := w.Header()
+	for k, v := range header {
+		hdr[k] = v[:len(v):len(v)]
+	}
+	policy.ClientHeader(hdr, h.opts.Policy)
+	now := h.opts.Now()
+	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
+	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, "range-while-filling"
+	h.setCacheStatus(w, header, cs)
+	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
+	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	rc := http.NewResponseController(w)
+	for sent := start; sent <= end; {
+		body, whole := p.await(min(sent+64<<10, end+1))
+		if avail := min(int64(len(body)), end+1); avail > sent {
+			if _, err := w.Write(body[sent:avail]); err != nil {
+				return true
+			}
+			_ = rc.Flush()
+			sent = avail
+		}
+		if !whole && sent <= end {
+			// The upstream failed mid-body: cut the response so the client
+			// sees it incomplete, never a short 206 that looks whole.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	return true
+}

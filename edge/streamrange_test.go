@@ -1,0 +1,159 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A range request on a miss fetches the whole object once and gets its range
+// as soon as those bytes arrive, before the rest of the object has.
+func TestRangeServedWhileFilling(t *testing.T) {
+	c := newClock()
+	body := strings.Repeat("abcdefghij", 10_000) // 100,000 bytes
+	release := newGate()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body[:1000])
+		w.(http.Flusher).Flush()
+		release.wait() // the rest arrives only when the test says so
+		_, _ = io.WriteString(w, body[1000:])
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	t.Cleanup(release.open)
+
+	got := make(chan string, 2)
+	for _, rng := range []string{"bytes=10-19", "bytes=500-599"} {
+		go func() {
+			resp, part := e.get(t, "/big", "Range", rng)
+			got <- resp.Header.Get("Content-Range") + " " + part + " " + resp.Header.Get("Cache-Status")
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case g := <-got:
+			if !strings.Contains(g, "/100000 ") || !strings.Contains(g, "range-while-filling") {
+				t.Errorf("range answer %q", g)
+			}
+			if strings.HasPrefix(g, "bytes 10-19/") && !strings.Contains(g, " "+body[10:20]+" ") {
+				t.Errorf("wrong bytes: %q", g)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a range within the arrived bytes waited for the whole object")
+		}
+	}
+	// A range past what arrived waits, and is served once the rest comes.
+	late := make(chan string, 1)
+	go func() {
+		resp, part := e.get(t, "/big", "Range", "bytes=-5")
+		late <- strconv.Itoa(resp.StatusCode) + " " + part
+	}()
+	select {
+	case g := <-late:
+		t.Fatalf("the last bytes were served before they arrived: %q", g)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release.open()
+	if g := <-late; g != "206 "+body[len(body)-5:] {
+		t.Errorf("suffix range = %q", g)
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1", n)
+	}
+	e.store.Flush()
+	resp, full := e.get(t, "/big")
+	if !isHit(resp) || full != body {
+		t.Errorf("after the fill: hit %v, body length %d", isHit(resp), len(full))
+	}
+}
+
+// An upstream that fails mid-body cuts the range response instead of ending
+// it short, and stores nothing.
+func TestRangeWhileFillingUpstreamFails(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", "100000")
+		_, _ = io.WriteString(w, strings.Repeat("x", 1000))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection drops
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/broken", nil)
+	req.Header.Set("Range", "bytes=0-5000")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusPartialContent {
+			t.Error("a range cut short by the upstream was delivered as complete")
+		}
+	}
+	e.store.Flush()
+	if st := e.store.Stats(); st.DiskEntries != 0 {
+		t.Errorf("a truncated body was stored: %+v", st)
+	}
+}
+
+func TestParseSingleRange(t *testing.T) {
+	for _, tt := range []struct {
+		value      string
+		ok         bool
+		size       int64
+		start, end int64
+		satisfied  bool
+	}{
+		{"bytes=0-9", true, 100, 0, 9, true},
+		{"bytes=90-", true, 100, 90, 99, true},
+		{"bytes=-10", true, 100, 90, 99, true},
+		{"bytes=-1000", true, 100, 0, 99, true},
+		{"bytes=50-1000", true, 100, 50, 99, true},
+		{"bytes=100-", true, 100, 0, 0, false},
+		{"bytes=0-1,3-4", false, 0, 0, 0, false},
+		{"bytes=5-1", false, 0, 0, 0, false},
+		{"bytes=-0", false, 0, 0, 0, false},
+		{"items=0-1", false, 0, 0, 0, false},
+		{"bytes=a-b", false, 0, 0, 0, false},
+		{"bytes=-", false, 0, 0, 0, false},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Range", tt.value)
+		rng, ok := parseSingleRange(r)
+		if ok != tt.ok {
+			t.Errorf("%q: ok = %v", tt.value, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		start, end, sat := rng.resolve(tt.size)
+		if sat != tt.satisfied || (sat && (start != tt.start || end != tt.end)) {
+			t.Errorf("%q over %d: %d-%d %v, want %d-%d %v", tt.value, tt.size, start, end, sat, tt.start, tt.end, tt.satisfied)
+		}
+	}
+}
+
+func FuzzParseSingleRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-9", "bytes=-5", "bytes=7-", "bytes=9223372036854775807-", "bytes=--1"} {
+		f.Add(s, int64(100))
+	}
+	f.Fuzz(func(t *testing.T, value string, size int64) {
+		if size <= 0 {
+			return
+		}
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Range", value)
+		rng, ok := parseSingleRange(r)
+		if !ok {
+			return
+		}
+		if start, end, sat := rng.resolve(size); sat && (start < 0 || end >= size || start > end) {
+			t.Fatalf("%q over %d resolved to %d-%d", value, size, start, end)
+		}
+	})
+}
