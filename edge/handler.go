@@ -94,6 +94,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := h.track(rw, r)
 	defer w.done()
 
+	if status, reason := h.refuseHostile(r); status != 0 {
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "bad-request"})
+		return
+	}
 	if h.viaNamesMe(r.Header) {
 		// RFC 9110 §7.6.3: Via lets a proxy detect a loop; 508 is RFC 5842's status for it.
 		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: "loop"})
