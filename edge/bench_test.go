@@ -25,7 +25,7 @@ func benchmarkHit(b *testing.B, size int, memory int64) {
 	c := newClock()
 	body := strings.Repeat("x", size)
 	o := newOrigin(b, c, static(body, "Cache-Control", "max-age=3600", "Content-Type", "text/plain"))
-	store, err := storage.Open(storage.Options{Dir: b.TempDir(), MemoryBytes: memory})
+	store, err := storage.Open(storage.Options{Dir: b.TempDir(), MemoryBytes: memory, Now: c.Now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -725,7 +725,7 @@ func TestUpstreamHangAndGarbage(t *testing.T) {
 			}()
 		}
 	}()
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // compressingEdge is an edge with compression on.
 func compressingEdge(t testing.TB, c *clock, originURL string) *testEdge {
 	t.Helper()
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -384,11 +384,14 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
 	}
 	// An object whose fetch began before a purge and ended after it is
-	// stored stale, so the next request revalidates it.
-	h.store.SetFetched(e, f.generation)
+	// stored stale, so the next request revalidates it; so is one that an
+	// upstream cache made before a purge this node has applied (a shield
+	// that has not applied it yet still serves the old copy, with its Age).
+	stored := responseOf(e)
+	produced := e.ResponseTime.Add(-policy.Age(stored, e.ResponseTime))
+	h.store.SetFetchedAt(e, f.generation, produced)
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
-	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
 }

@@ -120,7 +120,7 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 	if cfg.dir == "" {
 		cfg.dir = t.TempDir()
 	}
-	store, err := storage.Open(storage.Options{Dir: cfg.dir, MemoryBytes: cfg.memory})
+	store, err := storage.Open(storage.Options{Dir: cfg.dir, MemoryBytes: cfg.memory, Now: c.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -20,7 +20,7 @@ import (
 func TestMetricsAndAccessLog(t *testing.T) {
 	c := newClock()
 	o := newOrigin(t, c, static("x", "Cache-Control", "max-age=60"))
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

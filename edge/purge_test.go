@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"edged/storage"
 )
@@ -112,4 +114,30 @@ func TestPurgeDuringFill(t *testing.T) {
 		t.Errorf("a response fetched across a purge was served as fresh: %q", resp.Header.Get("Cache-Status"))
 	}
 	wantStatus(t, resp, 200, "fwd=stale")
+}
+
+// A purge that reaches an edge before its shield: the copy the edge fetches
+// from the shield was made before the purge, so it is kept stale, not
+// fresh, and the next request revalidates it.
+func TestPurgeRaceWithShield(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("v1", "Cache-Control", "max-age=600", "ETag", `"v1"`))
+	shield := newEdge(t, c, edgeConfig{name: "shield", upstream: o.URL, shield: true})
+	e := newEdge(t, c, edgeConfig{shields: []string{shield.URL}})
+	site := []string{"Host", "h.example"}
+	e.get(t, "/obj", site...)
+	c.Advance(5 * time.Second)
+	if _, err := e.store.Purge(storage.Purge{Keys: []string{"http://h.example/obj"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	resp, _ := e.get(t, "/obj", site...) // the shield has not applied the purge: its copy comes back
+	if !strings.Contains(resp.Header.Get("Cache-Status"), "shield; hit") {
+		t.Fatalf("expected the shield's old copy, got %q", resp.Header.Get("Cache-Status"))
+	}
+	e.store.Flush()
+	resp, _ = e.get(t, "/obj", site...)
+	if isHit(resp) {
+		t.Errorf("the pre-purge copy from the shield was kept fresh: %q", resp.Header.Get("Cache-Status"))
+	}
 }

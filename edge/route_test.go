@@ -28,7 +28,7 @@ func routedEdge(t testing.TB, c *clock, sites ...*Site) *testEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

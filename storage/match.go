@@ -2,6 +2,7 @@ package storage
 
 import (
 	"strings"
+	"time"
 )
 
 // matcher decides which keys and entries one invalidation (a Purge, Delete
@@ -15,6 +16,8 @@ type matcher struct {
 	few      []string
 	prefixes []string
 	tags     map[string]struct{}
+	// at is when the invalidation was recorded (the store's clock).
+	at time.Time
 }
 
 func newMatcher(p Purge) *matcher {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"time"
 )
 
 // Purge is one invalidation expressed in cache keys (the caller converts
@@ -144,9 +145,50 @@ func (s *Store) SetFetched(e *Entry, since uint64) {
 	s.set(e)
 }
 
+// SetFetchedAt is SetFetched for a response that an upstream cache may have
+// held for a while: produced is when its origin made it (the time received
+// minus its Age). It is also stored stale when a matching invalidation was
+// recorded after produced, even before the fetch began — the copy an edge
+// fetches from a shield that has not applied a purge yet predates the purge
+// the edge has applied, and must not be kept as fresh.
+func (s *Store) SetFetchedAt(e *Entry, since uint64, produced time.Time) {
+	if e == nil {
+		return
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return
+	}
+	s.purgeMu.RLock()
+	defer s.purgeMu.RUnlock()
+	if !e.Stale && (s.purgedSince(e, since) || s.purgedAfter(e, produced)) {
+		e = e.staleCopy()
+	}
+	s.set(e)
+}
+
+// purgedAfter reports whether an invalidation recorded after produced
+// matches e, looking back through the ring from the newest. The caller
+// holds purgeMu.
+func (s *Store) purgedAfter(e *Entry, produced time.Time) bool {
+	cur := s.gen.Load()
+	for g := cur; g > 0 && cur-g < purgeHistory; g-- {
+		m := s.history[g%purgeHistory]
+		if m == nil || !m.at.After(produced) {
+			return false
+		}
+		if m.match(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // record makes m the newest invalidation: the generation moves, and
 // SetFetched tests entries against it from now on.
 func (s *Store) record(m *matcher) {
+	m.at = s.now()
 	s.purgeMu.Lock()
 	defer s.purgeMu.Unlock()
 	g := s.gen.Load() + 1

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +38,9 @@ type Options struct {
 	// Registerer receives the edged_storage_* metrics; nil registers none.
 	// Close unregisters them.
 	Registerer prometheus.Registerer
+	// Now is the clock that timestamps invalidations for SetFetchedAt; nil
+	// means time.Now. It must be the clock of the caller's response times.
+	Now func() time.Time
 }
 
 // Defaults of Options.
@@ -70,7 +74,8 @@ const keyStripes = 64
 // held. No other nesting occurs; ristretto's callbacks take no other lock.
 type Store struct {
 	log     *slog.Logger
-	mem     *memory // nil when the memory tier is disabled
+	now     func() time.Time // timestamps invalidations
+	mem     *memory          // nil when the memory tier is disabled
 	disk    *disk
 	metrics *collector
 	reg     prometheus.Registerer
@@ -147,6 +152,7 @@ func open(opts Options, path string) (*Store, error) {
 	}
 	s := &Store{
 		log:        opts.Logger,
+		now:        opts.Now,
 		disk:       d,
 		reg:        opts.Registerer,
 		queue:      make(chan op, opts.WriteQueue),
@@ -184,6 +190,9 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return opts
 }
