@@ -387,11 +387,10 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	// stored stale, so the next request revalidates it; so is one that an
 	// upstream cache made before a purge this node has applied (a shield
 	// that has not applied it yet still serves the old copy, with its Age).
-	stored := responseOf(e)
-	produced := e.ResponseTime.Add(-policy.Age(stored, e.ResponseTime))
-	h.store.SetFetchedAt(e, f.generation, produced)
+	h.store.SetFetchedAt(e, f.generation, policy.Produced(responseOf(e)))
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
+	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
 }

@@ -271,3 +271,15 @@ func RequestNoStore(req http.Header) bool {
 	rd := requestDirectives(req)
 	return rd.has(fNoStore)
 }
+
+// Produced estimates when the origin made r, from the Age its upstream
+// caches reported (RFC 9111 §5.1) rather than from Date: Date has
+// one-second resolution and the origin's clock, so it would make a response
+// fetched just after an event look older than the event.
+func Produced(r Response) time.Time {
+	age := ageHeader(r.Header)
+	if age <= 0 {
+		return r.RequestTime
+	}
+	return r.RequestTime.Add(-secs(age))
+}

@@ -207,3 +207,25 @@ func TestRequestOnlyDirectives(t *testing.T) {
 		}
 	}
 }
+
+func TestProduced(t *testing.T) {
+	sent := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		age  string
+		want time.Time
+	}{
+		{"", sent},
+		{"0", sent},
+		{"30", sent.Add(-30 * time.Second)},
+		{"junk", sent},
+		{"5, 7", sent.Add(-5 * time.Second)},
+	} {
+		h := http.Header{"Date": {"Thu, 01 Jan 2026 11:00:00 GMT"}} // Date is ignored
+		if tt.age != "" {
+			h.Set("Age", tt.age)
+		}
+		if got := Produced(Response{Header: h, RequestTime: sent, ResponseTime: sent.Add(time.Second)}); !got.Equal(tt.want) {
+			t.Errorf("Age %q: Produced = %v, want %v", tt.age, got, tt.want)
+		}
+	}
+}
