@@ -30,6 +30,7 @@ type Config struct {
 	Data        string      `yaml:"data"`
 	Log         Log         `yaml:"log"`
 	Server      Server      `yaml:"server"`
+	TLS         TLS         `yaml:"tls"`
 	Upstream    Upstream    `yaml:"upstream"`
 	Cache       Cache       `yaml:"cache"`
 	Purge       Purge       `yaml:"purge"`
@@ -60,6 +61,15 @@ type Server struct {
 	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the networks (CIDR or addresses) whose
+	// X-Forwarded-For and PROXY protocol headers are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyProtocol makes connections from TrustedProxies begin with a
+	// PROXY protocol header (v1 or v2) on the public and TLS listeners.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+	// MaxConnections caps open connections per public listener; 0 means
+	// no limit.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Upstream configures where misses are fetched.
@@ -77,6 +87,8 @@ type Upstream struct {
 	// FetchTimeout bounds one shared upstream fetch, body included.
 	FetchTimeout   Duration `yaml:"fetch_timeout"`
 	MaxIdlePerHost int      `yaml:"max_idle_per_host"`
+	// TLS configures connections to https upstreams (origin, pools, shields).
+	TLS UpstreamTLS `yaml:"tls"`
 }
 
 // Cache configures the store and the freshness rules.

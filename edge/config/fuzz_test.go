@@ -29,12 +29,14 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	for _, name := range []string{"../../examples/edged.yaml", "../../examples/sites.yaml"} {
+	for _, name := range []string{"../../examples/edged.yaml", "../../examples/sites.yaml", "../../examples/tls.yaml"} {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b)
 		}
 	}
 	f.Add([]byte(sitesYAML))
+	f.Add([]byte(guardsYAML))
+	f.Add([]byte("sites: [{routes: [{access: {windows: [{from: '24:00', to: '00:00', days: [x], timezone: ../etc}]}, rate_limit: {rate: .inf}}]}]\n"))
 	f.Add([]byte("pools: {a.b: {servers: [{url: x}]}}\nsites: [{routes: [{splits: [{}]}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "f.yaml")

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
 
+	"edged/edge/clientip"
 	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
@@ -47,4 +49,32 @@ func (c *Config) PolicyOptions() policy.Options {
 		HeuristicMax:      c.Cache.HeuristicMax.Std(),
 		Shield:            c.Role == RoleShield,
 	}
+}
+
+// TrustedProxies returns server.trusted_proxies as prefixes (a single
+// address is a /32 or /128). Call it on a validated Config.
+func (c *Config) TrustedProxies() []netip.Prefix {
+	return parseNetworks(c.Server.TrustedProxies)
+}
+
+// ClientIP returns the resolver of client addresses for
+// edge.Options.ClientIP: X-Forwarded-For is believed only from
+// server.trusted_proxies. Nil when no proxy is trusted (the socket peer is
+// the client).
+func (c *Config) ClientIP() *clientip.Resolver {
+	if len(c.Server.TrustedProxies) == 0 {
+		return nil
+	}
+	return clientip.New(clientip.Options{TrustedProxies: c.TrustedProxies()})
+}
+
+// parseNetworks parses validated networks, skipping invalid ones.
+func parseNetworks(networks []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(networks))
+	for _, s := range networks {
+		if p, err := ParseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

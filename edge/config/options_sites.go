@@ -159,15 +159,21 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 // EdgeSites converts the sites into edge.Sites for edge.NewRouter. upstream
 // returns the client of each route's and split's UpstreamRef; the caller
 // builds the clients and shares one between equal refs. Call it on a
-// validated Config.
+// validated Config. It also builds each route's access policy, rate limiter
+// and verifier, reading auth secrets from the environment and key files
+// from disk; those errors are [*FieldError] values naming field, line and
+// file.
 func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) ([]*edge.Site, error) {
 	sites := make([]*edge.Site, 0, len(c.Sites))
 	for i, s := range c.Sites {
-		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts)}
+		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts), HTTPSRedirect: s.HTTPSRedirect, ResponseHeaders: siteHeaders(s)}
 		for j, r := range s.Routes {
 			er, err := c.edgeRoute(s, r, upstream)
 			if err != nil {
 				return nil, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err)
+			}
+			if err := c.addGuards(fmt.Sprintf("sites[%d].routes[%d]", i, j), r, er); err != nil {
+				return nil, err
 			}
 			es.Routes = append(es.Routes, er)
 		}

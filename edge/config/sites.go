@@ -80,6 +80,17 @@ type Site struct {
 	ShieldFallback *bool `yaml:"shield_fallback"`
 	// Routes are matched by the longest path prefix; at least one.
 	Routes []Route `yaml:"routes"`
+	// HTTPSRedirect answers plain-HTTP requests with a 308 to https; it
+	// needs tls.listen.
+	HTTPSRedirect bool `yaml:"https_redirect"`
+	// HSTS is the Strict-Transport-Security value sent on HTTPS responses
+	// ("max-age=31536000; includeSubDomains"); empty sends none.
+	HSTS string `yaml:"hsts"`
+	// ResponseHeaders apply to every response of the site, before the
+	// route's own (security headers).
+	ResponseHeaders Headers `yaml:"response_headers"`
+	// HideBackend removes Server and X-Powered-By from responses.
+	HideBackend bool `yaml:"hide_backend"`
 }
 
 // Route serves one path prefix of a site from a pool.
@@ -101,6 +112,13 @@ type Route struct {
 	RequestHeaders  Headers    `yaml:"request_headers"`
 	ResponseHeaders Headers    `yaml:"response_headers"`
 	Cache           RouteCache `yaml:"cache"`
+	// Access allows or denies clients by network, path, user agent and
+	// time of day; the zero value admits everyone.
+	Access Access `yaml:"access"`
+	// RateLimit bounds each client's request rate; off when left out.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// Auth requires a bearer JWT or an API key; off when left out.
+	Auth Auth `yaml:"auth"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).

@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 		add(c.fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level))
 	}
 	errs = append(errs, c.checkServer()...)
+	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkUpstream()...)
 	errs = append(errs, c.checkCache()...)
 	errs = append(errs, c.checkPools()...)
@@ -152,6 +153,17 @@ func (c *Config) checkServer() []*FieldError {
 	}
 	if s.MaxHeaderBytes < 1<<10 || s.MaxHeaderBytes > 16<<20 {
 		errs = append(errs, c.fieldErr("server.max_header_bytes", "must be between 1KiB and 16MiB, got %s", s.MaxHeaderBytes))
+	}
+	for i, network := range s.TrustedProxies {
+		if _, err := ParseNetwork(network); err != nil {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err))
+		}
+	}
+	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
+		errs = append(errs, c.fieldErr("server.proxy_protocol", "needs server.trusted_proxies: only trusted peers may send a PROXY header"))
+	}
+	if s.MaxConnections < 0 {
+		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 means no limit), got %d", s.MaxConnections))
 	}
 	return errs
 }

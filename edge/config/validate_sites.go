@@ -129,6 +129,7 @@ func (c *Config) checkSites() []*FieldError {
 		}
 		errs = append(errs, c.checkHosts(path, s, hosts)...)
 		errs = append(errs, c.checkSiteShields(path, s)...)
+		errs = append(errs, c.checkSiteSecurity(path, s)...)
 		if len(s.Routes) == 0 {
 			errs = append(errs, c.fieldErrNear(path+".routes", "required: at least one route (path: / serves every path)"))
 		}
@@ -218,6 +219,7 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	errs = append(errs, c.checkSplits(path, r)...)
 	errs = append(errs, c.checkHeaders(path+".request_headers", r.RequestHeaders)...)
 	errs = append(errs, c.checkHeaders(path+".response_headers", r.ResponseHeaders)...)
+	errs = append(errs, c.checkGuards(path, r)...)
 	if r.Cache.DefaultTTL < 0 {
 		add("cache.default_ttl", "must not be negative, got %s", r.Cache.DefaultTTL)
 	}

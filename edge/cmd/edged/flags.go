@@ -14,6 +14,7 @@ import (
 type flagValues struct {
 	config     string
 	listen     string
+	tlsListen  string
 	admin      string
 	data       string
 	origin     string
@@ -35,6 +36,7 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.SetOutput(io.Discard) // run prints errors and usage itself
 	fs.StringVar(&v.config, "config", "", "YAML configuration `file` (docs/config.md); none means the defaults")
 	fs.StringVar(&v.listen, "listen", "", "public `address` (config: listen; default 127.0.0.1:8080)")
+	fs.StringVar(&v.tlsListen, "tls-listen", "", "HTTPS `address`; needs tls.certificates in the -config file (config: tls.listen)")
 	fs.StringVar(&v.admin, "admin", "", "admin `address` for /metrics and /healthz (config: admin; default 127.0.0.1:8081)")
 	fs.StringVar(&v.data, "data", "", "data `directory` holding the disk cache (config: data; default ./data)")
 	fs.StringVar(&v.origin, "origin", "", "origin base `URL` (config: upstream.origin)")
@@ -78,13 +80,15 @@ func parseArgs(args []string) (*config.Config, error) {
 // outside the file, so errors about it do not point into the file.
 func applyFlag(cfg *config.Config, v *flagValues, name string) {
 	field := map[string]string{
-		"listen": "listen", "admin": "admin", "data": "data", "role": "role", "name": "name",
+		"listen": "listen", "tls-listen": "tls.listen", "admin": "admin", "data": "data", "role": "role", "name": "name",
 		"origin": "upstream.origin", "shield": "upstream.shields",
 		"nats": "purge.nats.url", "nats-listen": "purge.nats.listen",
 	}[name]
 	switch name {
 	case "listen":
 		cfg.Listen = v.listen
+	case "tls-listen":
+		cfg.TLS.Listen = v.tlsListen
 	case "admin":
 		cfg.Admin = v.admin
 	case "data":

@@ -35,6 +35,7 @@ upstream:
 cache:
   memory: 1MiB
 `)
+	tlsFile := writeFile(t, "tls.yaml", "upstream: {origin: 'http://o'}\ntls: {certificates: [{cert: a.crt, key: a.key}]}\n")
 	tests := []struct {
 		name string
 		args []string
@@ -44,6 +45,7 @@ cache:
 		{"file only", []string{"-config", file}, func(c *config.Config) any { return []string{c.Listen, c.Admin, c.Data, c.Name} },
 			[]string{"127.0.0.1:1000", "127.0.0.1:1001", "/file/data", "from-file"}},
 		{"listen", []string{"-config", file, "-listen", "127.0.0.1:2000"}, func(c *config.Config) any { return c.Listen }, "127.0.0.1:2000"},
+		{"tls-listen", []string{"-config", tlsFile, "-tls-listen", "127.0.0.1:2443"}, func(c *config.Config) any { return c.TLS.Listen }, "127.0.0.1:2443"},
 		{"admin", []string{"-config", file, "-admin", "127.0.0.1:2001"}, func(c *config.Config) any { return c.Admin }, "127.0.0.1:2001"},
 		{"admin off", []string{"-config", file, "-admin", ""}, func(c *config.Config) any { return c.Admin }, ""},
 		{"data", []string{"-config", file, "-data", "/flag/data"}, func(c *config.Config) any { return c.Data }, "/flag/data"},

@@ -12,9 +12,14 @@
 // Logs: the access log is JSON lines on stdout, operational logs are JSON
 // lines on stderr. Startup errors are plain lines on stderr.
 //
+// With tls.listen, an HTTPS listener serves the same handler over TLS 1.2+
+// with HTTP/2; SIGHUP reloads its certificate files without dropping
+// connections (a failed reload is logged and the old certificates stay).
+//
 // Exit status: 0 after a clean stop on SIGTERM or SIGINT (connections
 // drained, background work finished, the store flushed and closed); 2 for a
-// usage or configuration error; 1 for any other failure (data directory,
+// usage or configuration error (including certificate, key and auth files
+// or secrets that cannot be loaded at start); 1 for any other failure (data directory,
 // listen address in use, store, shutdown).
 //
 // This package is wiring only: the behaviour lives in edge, origin, storage
@@ -31,6 +36,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // access windows name IANA time zones; hosts may lack the database
+
+	"edged/edge/config"
 )
 
 // Exit codes.
@@ -62,6 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	n, err := start(cfg, stdout, stderr)
 	if err != nil {
 		printError(stderr, err)
+		// Problems found at start in what the file names (certificate and
+		// key files, auth secrets) are configuration errors too.
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			return exitConfig
+		}
 		return exitFail
 	}
 	if err := n.serve(ctx); err != nil {

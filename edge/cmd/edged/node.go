@@ -31,9 +31,11 @@ type node struct {
 	bus     *purge.Bus
 	handler *edge.Handler
 	public  *http.Server
+	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
+	certs   *certStore   // the HTTPS certificates; nil without tls.listen
 
-	publicLn, adminLn net.Listener
+	publicLn, tlsLn, adminLn net.Listener
 }
 
 // start opens everything the node needs, in an order that fails fast on the
@@ -49,8 +51,24 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if n.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("public listener (listen %s): %w", cfg.Listen, err)
+	if cfg.TLS.Listen != "" {
+		// Before any port is taken: a bad certificate is a configuration
+		// error that names the file.
+		if n.certs, err = newCertStore(cfg.LoadCertificates); err != nil {
+			return nil, err
+		}
+	}
+	upTLS, err := cfg.UpstreamTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	if n.publicLn, err = n.listen("public", "listen", cfg.Listen); err != nil {
+		return nil, err
+	}
+	if cfg.TLS.Listen != "" {
+		if n.tlsLn, err = n.listen("tls", "tls.listen", cfg.TLS.Listen); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Admin != "" {
 		if n.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
@@ -65,7 +83,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if n.store, err = storage.Open(so); err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.Data, err)
 	}
-	if err := n.openUpstreams(reg); err != nil {
+	if err := n.openUpstreams(reg, upTLS); err != nil {
 		return nil, err
 	}
 	if err := n.openPurgeBus(reg); err != nil {
@@ -87,6 +105,12 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		return nil, fmt.Errorf("edge handler: %w", err)
 	}
 	n.public = n.publicServer()
+	if n.hasHSTS() {
+		n.public.Handler = stripHSTS(n.public.Handler)
+	}
+	if n.tlsLn != nil {
+		n.secure = n.tlsServer()
+	}
 	if n.adminLn != nil {
 		n.admin = n.adminServer(reg)
 	}
@@ -106,6 +130,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		Registerer:     reg,
 		Purger:         n.bus,
 		PurgeFrom:      purgeNetworks(n.cfg),
+		ClientIP:       n.cfg.ClientIP(),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
@@ -117,8 +142,14 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 // direction, so only the header read and idle keep-alives are bounded
 // (ReadTimeout and WriteTimeout stay 0); a request header larger than
 // MaxHeaderBytes is answered 431 by net/http.
+//
+// It also puts edge.StrictFraming outermost on the public listener, so that
+// requests whose HTTP/1 framing two parsers could read differently
+// (Content-Length with Transfer-Encoding, obs-fold) are refused with 400
+// before net/http hides the conflict (docs/security.md).
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
+	n.publicLn = edge.StrictFraming(n.publicLn, int(s.MaxHeaderBytes))
 	return &http.Server{
 		Handler:           n.handler,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
@@ -152,9 +183,16 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 // close the store. The error is nil after a clean stop.
 func (n *node) serve(ctx context.Context) error {
 	n.up.start(ctx) // active health checks, until ctx ends
-	errc := make(chan error, 2)
+	stopReload := n.watchReload(ctx)
+	defer stopReload()
+	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
+	if n.secure != nil {
+		// Certificates come from GetCertificate, hence no file names here.
+		go func() { errc <- fmt.Errorf("tls listener: %w", n.secure.ServeTLS(n.tlsLn, "", "")) }()
+		attrs = append(attrs, "tls", n.tlsLn.Addr().String())
+	}
 	if n.admin != nil {
 		go func() { errc <- fmt.Errorf("admin listener: %w", n.admin.Serve(n.adminLn)) }()
 		attrs = append(attrs, "admin", n.adminLn.Addr().String())
@@ -177,7 +215,7 @@ func (n *node) serve(ctx context.Context) error {
 func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Server.ShutdownTimeout.Std())
 	defer cancel()
-	for _, s := range []*http.Server{n.public, n.admin} {
+	for _, s := range []*http.Server{n.public, n.secure, n.admin} {
 		if s == nil {
 			continue
 		}
@@ -213,7 +251,7 @@ func (n *node) closeAll() error {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}
-	for _, ln := range []net.Listener{n.publicLn, n.adminLn} {
+	for _, ln := range []net.Listener{n.publicLn, n.tlsLn, n.adminLn} {
 		if ln != nil {
 			_ = ln.Close() // already closed by Shutdown after serving
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,17 +22,19 @@ type upstreams struct {
 	router  *edge.Router            // sites and routes, when there are sites
 	pools   map[string]*origin.Pool // by name; built once, shared by clients
 	clients []*origin.Client        // every client built, for Close
+	tls     *tls.Config             // for https upstreams; nil means the defaults
 }
 
 // openUpstreams builds the upstream side from the configuration: without
 // sites one client for upstream.origin/shields; with sites every used pool
 // once, one client per distinct (pool, shields, fallback), and the router.
-func (n *node) openUpstreams(reg prometheus.Registerer) error {
-	n.up = &upstreams{pools: make(map[string]*origin.Pool)}
+// tlsConf (nil for the defaults) is used for every https upstream.
+func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) error {
+	n.up = &upstreams{pools: make(map[string]*origin.Pool), tls: tlsConf}
 	logger := n.log.With("component", "origin")
 	if len(n.cfg.Sites) == 0 {
 		oo := n.cfg.OriginOptions()
-		oo.Logger = logger
+		oo.Logger, oo.TLSClientConfig = logger, tlsConf
 		cl, err := origin.New(oo)
 		if err != nil {
 			return fmt.Errorf("upstream: %w", err)
@@ -44,7 +48,7 @@ func (n *node) openUpstreams(reg prometheus.Registerer) error {
 	poolOpts := n.cfg.PoolOptions()
 	for _, name := range slices.Sorted(maps.Keys(poolOpts)) {
 		po := poolOpts[name]
-		po.Logger, po.Registerer = logger, reg
+		po.Logger, po.Registerer, po.TLSClientConfig = logger, reg, tlsConf
 		p, err := origin.NewPool(po)
 		if err != nil {
 			return fmt.Errorf("pools.%s: %w", name, err)
@@ -52,6 +56,10 @@ func (n *node) openUpstreams(reg prometheus.Registerer) error {
 		n.up.pools[name] = p
 	}
 	sites, err := n.cfg.EdgeSites(n.up.clientFor(n))
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return err // names the file, line and field already
+	}
 	if err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
@@ -70,7 +78,7 @@ func (u *upstreams) clientFor(n *node) func(ref config.UpstreamRef) (*origin.Cli
 			return cl, nil
 		}
 		oo := n.cfg.ClientOptions(ref)
-		oo.Logger = n.log.With("component", "origin")
+		oo.Logger, oo.TLSClientConfig = n.log.With("component", "origin"), u.tls
 		if ref.Pool != "" {
 			oo.Pool = u.pools[ref.Pool]
 		}
