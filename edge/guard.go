@@ -3,6 +3,7 @@ package edge
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -18,7 +19,16 @@ import (
 // It reports false once it has answered the request itself.
 func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 	if x.site != nil && x.site.HTTPSRedirect && x.t.Scheme == "http" {
-		target := "https://" + x.t.Host + x.t.RequestURI()
+		// The client's port is the plain-HTTP one: the HTTPS URL uses the
+		// scheme's default port.
+		host := x.t.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+			if strings.Contains(h, ":") {
+				host = "[" + h + "]"
+			}
+		}
+		target := "https://" + host + x.t.RequestURI()
 		w.Header().Set("Location", target)
 		// 308 keeps the method and body (RFC 9110 §15.4.9); 301 would let
 		// clients turn a POST into a GET.

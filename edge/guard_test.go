@@ -128,7 +128,7 @@ func TestHTTPSRedirect(t *testing.T) {
 		Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}})
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodGet, e.URL+"/a?b=1", nil)
-	req.Host = "s.example"
+	req.Host = "s.example:8080"
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
