@@ -44,6 +44,12 @@ type disk struct {
 	// for Stats; only written after a commit, by the serialized writer.
 	bytes, count atomic.Int64
 	evictions    atomic.Uint64
+
+	// writeFault, when set (by tests only), is called at the end of every
+	// write transaction of update; an error it returns fails the
+	// transaction as a failing disk would (bbolt rolls it back), so tests
+	// can simulate a full or unwritable disk at runtime and clear it again.
+	writeFault atomic.Pointer[func() error]
 }
 
 // rowCost is what one entry adds to the disk total: its value and its key in
@@ -268,6 +274,11 @@ func (d *disk) update(fn func(t *txn) error) error {
 		t = newTxn(tx)
 		if err := fn(t); err != nil {
 			return err
+		}
+		if f := d.writeFault.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				return err
+			}
 		}
 		return t.saveMeta()
 	})

@@ -16,6 +16,11 @@
 //     it and bring one back (a Set that runs concurrently with the purge may
 //     of course store a new one, and [Store.SetFetched] stores it stale if
 //     its fetch began before the purge).
+//   - A purge (or Delete, DeletePrefix) whose disk step fails (a full or
+//     unwritable disk) returns the error and still holds: disk hits it
+//     covers are hidden (soft: returned stale) and not promoted until it is
+//     applied on disk, which the store retries after its next successful
+//     write or purge (see unapplied.go).
 //   - Purges are idempotent, and [Store.Purge] records the caller's purge
 //     sequence (Purge.Seq, read back by [Store.AppliedSeq]) in the bbolt
 //     transaction that completes its disk effect.

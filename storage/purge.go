@@ -74,6 +74,7 @@ func (s *Store) Purge(p Purge) (int, error) {
 		others = append(pending, s.memKeys(m)...)
 	}
 	res, err := s.disk.purge(m, p.Soft, p.Seq, others)
+	s.afterDiskPurge(err, func() *matcher { return m }, p.Soft)
 	s.diskMu.Unlock()
 	inMemory := s.purgeMemoryEntries(m, p.Soft)
 	n := res.n

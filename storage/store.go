@@ -116,6 +116,9 @@ type Store struct {
 
 	skipped, writes, corrupt, diskErrors atomic.Uint64
 
+	// unapplied holds the purges whose disk effect failed (unapplied.go).
+	unapplied unappliedSet
+
 	// batchHook, when set (by tests, before the first Set), runs at the
 	// start of every writer batch, before diskMu is taken.
 	batchHook func()
@@ -235,6 +238,13 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 		s.diskError("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
 	}
+	if f, hidden := s.unapplied.filter(e); hidden {
+		// A purge whose disk effect failed covers it: not promoted.
+		if f == nil {
+			return nil, TierNone, ErrNotFound
+		}
+		return f, TierDisk, nil
+	}
 	s.promote(e, st, purges, sets)
 	s.enqueue(op{kind: opTouch, key: key})
 	return e, TierDisk, nil
@@ -267,6 +277,19 @@ func (s *Store) dropCorrupt(key string, raw []byte, cause error) {
 	defer s.diskMu.Unlock()
 	if err := s.disk.dropIfEqual(key, raw); err != nil {
 		s.diskError("drop corrupt entry", err)
+	}
+}
+
+// afterDiskPurge follows the disk step of an invalidation, under diskMu
+// and before the memory tier is purged: on failure it remembers the
+// invalidation (so disk hits that it covers are hidden until it is applied),
+// on success it re-applies those that failed earlier.
+func (s *Store) afterDiskPurge(err error, m func() *matcher, soft bool) {
+	switch {
+	case err == nil:
+		s.retryUnapplied()
+	case !errors.Is(err, ErrClosed):
+		s.unapplied.add(m(), soft)
 	}
 }
 
@@ -323,6 +346,7 @@ func (s *Store) Delete(keys ...string) error {
 	s.diskMu.Lock()
 	s.dropPending(func(k string) bool { return containsKey(keys, k) })
 	_, err := s.disk.deleteKeys(keys)
+	s.afterDiskPurge(err, func() *matcher { return newMatcher(Purge{Keys: keys}) }, false)
 	s.diskMu.Unlock()
 	s.purgeMemory(func() []string { s.mem.del(keys); return keys })
 	if err != nil {
@@ -373,6 +397,7 @@ func (s *Store) DeletePrefix(prefix string) (int, error) {
 	s.diskMu.Lock()
 	pending := s.dropPending(func(k string) bool { return strings.HasPrefix(k, prefix) })
 	onDisk, err := s.disk.deletePrefix(prefix)
+	s.afterDiskPurge(err, func() *matcher { return &matcher{prefixes: []string{prefix}} }, false)
 	s.diskMu.Unlock()
 	inMemory := s.purgeMemory(func() []string { return s.mem.deletePrefix(prefix) })
 	for _, keys := range [][]string{pending, onDisk, inMemory} {

@@ -180,6 +180,7 @@ func (s *Store) commit(b *batch) {
 		return
 	}
 	s.writes.Add(uint64(len(valid.sets)))
+	s.retryUnapplied() // the disk is writable again
 }
 
 // snapshot moves the leading ops into b (and flushes) until maxBatchBytes of

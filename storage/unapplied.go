@@ -1,0 +1,82 @@
+package storage
+
+import "sync"
+
+// Purges whose disk effect failed (a full or unwritable disk): the memory
+// tier and pending writes were purged, but the disk may still hold matching
+// entries. Until the purge is applied on disk, a disk hit that one of them
+// matches is hidden (hard: a miss) or marked stale (soft), and never
+// promoted, so a purged object is not served again while the disk fails.
+// The store re-applies them itself after the next write transaction that
+// succeeds and after every successful purge; the caller's own retry (the
+// purge bus retries a failed Invalidate) works as well. Re-applying later
+// may remove or mark an entry written after the purge: a needless refetch,
+// never a purged object served.
+
+// unappliedPurge is one invalidation whose disk effect failed.
+type unappliedPurge struct {
+	m    *matcher
+	soft bool
+}
+
+// unappliedSet holds the invalidations whose disk effect failed.
+type unappliedSet struct {
+	mu   sync.Mutex // guards list
+	list []unappliedPurge
+}
+
+func (u *unappliedSet) add(m *matcher, soft bool) {
+	u.mu.Lock()
+	u.list = append(u.list, unappliedPurge{m: m, soft: soft})
+	u.mu.Unlock()
+}
+
+// filter applies the unapplied purges to a disk hit: nil if a hard one
+// matches it, a stale copy if only soft ones do. hidden reports whether it
+// changed anything (then e must not be promoted).
+func (u *unappliedSet) filter(e *Entry) (out *Entry, hidden bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out = e
+	for _, p := range u.list {
+		if !p.m.match(e) {
+			continue
+		}
+		if !p.soft {
+			return nil, true
+		}
+		if !out.Stale {
+			out = out.staleCopy()
+		}
+		hidden = true
+	}
+	return out, hidden
+}
+
+// retry re-applies the unapplied purges on disk, dropping each that
+// succeeds. The caller holds diskMu.
+func (s *Store) retryUnapplied() {
+	u := &s.unapplied
+	u.mu.Lock()
+	list := append([]unappliedPurge(nil), u.list...)
+	u.mu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	done := make(map[*matcher]bool)
+	for _, p := range list {
+		if _, err := s.disk.purge(p.m, p.soft, 0, nil); err != nil {
+			break // the disk still fails; keep them all for later
+		}
+		done[p.m] = true
+	}
+	u.mu.Lock()
+	kept := u.list[:0]
+	for _, p := range u.list {
+		if !done[p.m] {
+			kept = append(kept, p)
+		}
+	}
+	u.list = kept
+	u.mu.Unlock()
+}
