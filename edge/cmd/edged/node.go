@@ -43,6 +43,7 @@ type node struct {
 // releases what it had opened.
 func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n := &node{cfg: cfg, log: newLogger(stderr, cfg.Log.Level)}
+	setMemoryLimit(cfg, n.log)
 	defer func() {
 		if err != nil {
 			_ = n.closeAll() // the first error is the one to report
