@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"edged/edge/compress"
@@ -43,7 +44,9 @@ func (h *Handler) encoded(r *http.Request, e *storage.Entry, keep bool) (_ *stor
 	if err != nil || len(body) >= len(e.Body) {
 		return e, true // incompressible: identity is smaller
 	}
-	v := &storage.Entry{Key: key, Status: e.Status, Header: encodedHeader(e.Header, coding), Body: body,
+	header := encodedHeader(e.Header, coding)
+	header.Set("Content-Length", strconv.Itoa(len(body)))
+	v := &storage.Entry{Key: key, Status: e.Status, Header: header, Body: body,
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale}
 	if keep {
 		h.store.Set(v)

@@ -376,6 +376,9 @@ func hasFreshnessFields(h http.Header) bool {
 // with header fields hdr; a Vary index goes under the primary key first.
 func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Header) {
 	e.Header = policy.StoredHeader(hdr)
+	if bodyAllowed(e.Status) {
+		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was
+	}
 	e.Tags = policy.Tags(hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)

@@ -32,7 +32,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 	policy.ClientHeader(hdr, h.opts.Policy)
 	stored := responseOf(e)
 	// RFC 9111 §5.1: a response generated from a stored one carries Age.
-	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(stored, h.opts.Now())/time.Second), 10))
+	hdr["Age"] = ageValue(policy.Age(stored, h.opts.Now()))
 	h.setCacheStatus(w, e.Header, cs)
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
@@ -59,7 +59,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		http.ServeContent(w, r, "", lastModified, bytes.NewReader(e.Body))
 		return
 	}
-	if bodyAllowed(e.Status) {
+	if bodyAllowed(e.Status) && !lengthIs(e.Header, len(e.Body)) {
 		hdr.Set("Content-Length", strconv.Itoa(len(e.Body)))
 	}
 	w.WriteHeader(e.Status)
@@ -75,6 +75,36 @@ const maxRanges = 16
 
 // rangeCount is the number of ranges a Range field value asks for.
 func rangeCount(v string) int { return strings.Count(v, ",") + 1 }
+
+// ageValues holds the Age field values of the first hour, shared by every
+// response (net/http only reads them): a hit then allocates no Age string.
+var ageValues = func() [][]string {
+	v := make([][]string, 3600)
+	for i := range v {
+		s := strconv.Itoa(i)
+		v[i] = []string{s}[:1:1]
+	}
+	return v
+}()
+
+// ageValue is the Age field value for age (RFC 9111 §5.1: whole seconds).
+func ageValue(age time.Duration) []string {
+	if n := int64(age / time.Second); n >= 0 && n < int64(len(ageValues)) {
+		return ageValues[n]
+	}
+	return []string{strconv.FormatInt(int64(age/time.Second), 10)}
+}
+
+// lengthIs reports whether h already says the body is n bytes (stored
+// entries carry their length from the fill).
+func lengthIs(h http.Header, n int) bool {
+	v := h["Content-Length"]
+	if len(v) != 1 {
+		return false
+	}
+	got, err := strconv.Atoi(v[0])
+	return err == nil && got == n
+}
 
 // bodyAllowed reports whether a response with this status has content
 // (RFC 9110 §6.4.1).
