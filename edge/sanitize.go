@@ -1,11 +1,112 @@
 package edge
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // refuseHostile checks a request for shapes that attack a shared cache
 // (smuggling, cache poisoning through unkeyed inputs) and removes the request
 // fields no client may set for the upstream. It returns a status and reason
 // when the request must be refused.
+//
+// It runs before anything reads r, so that the cache key, the Vary
+// selection, the access rules and the request sent upstream all see the same
+// header: whatever the origin may act on is either keyed or removed here.
+// Framing attacks that net/http hides from a handler (Content-Length beside
+// Transfer-Encoding) are caught by [StrictFraming] on the connection.
 func (h *Handler) refuseHostile(r *http.Request) (int, string) {
+	if status, reason := refuseUpgrade(r.Header); status != 0 {
+		return status, reason
+	}
+	dropConnectionNamed(r.Header)
+	dropUnkeyed(r.Header)
 	return 0, ""
+}
+
+// refuseUpgrade refuses a cleartext HTTP/2 upgrade. edged speaks HTTP/2 only
+// over TLS, negotiated with ALPN (RFC 9113 §3.2 removed h2c upgrade); an h2c
+// request passed on would let a client open an HTTP/2 connection behind the
+// cache's back if some hop honoured it. Other Upgrade fields are ignored, as
+// RFC 9110 §7.8 allows: they are hop-by-hop and never forwarded.
+func refuseUpgrade(h http.Header) (int, string) {
+	for _, v := range h.Values("Upgrade") {
+		for p := range strings.SplitSeq(v, ",") {
+			proto, _, _ := strings.Cut(strings.TrimSpace(p), "/")
+			if strings.EqualFold(proto, "h2c") {
+				return http.StatusBadRequest, "h2c upgrade refused: HTTP/2 is served over TLS only"
+			}
+		}
+	}
+	if _, ok := h["Http2-Settings"]; ok {
+		// RFC 7540 §3.2.1: only meaningful with an h2c upgrade.
+		return http.StatusBadRequest, "HTTP2-Settings without TLS refused"
+	}
+	return 0, ""
+}
+
+// dropConnectionNamed removes the fields the client named in Connection
+// (RFC 9110 §7.6.1: they are for the immediate recipient only and are not
+// forwarded). The upstream client removes them too, but only when sending:
+// removing them here first means a field that never reaches the origin
+// cannot select a Vary variant or pass an access rule either, so a client
+// cannot store the origin's answer to one request under the key of another
+// (e.g. "Accept-Language: fr" named in Connection).
+// TE and the framing fields stay: the upstream client handles those.
+func dropConnectionNamed(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.TrimSpace(name)
+			switch strings.ToLower(name) {
+			case "", "close", "keep-alive", "te", "connection":
+				continue
+			}
+			h.Del(name)
+		}
+	}
+}
+
+// unkeyedFields are request fields that tell an origin which URL, host,
+// scheme, port or method to act on. They are not part of the cache key, so a
+// client that set them could have the origin answer one thing and the cache
+// store it under another URL for everyone (unkeyed-input cache poisoning).
+// The edge sets its own X-Forwarded-Host and X-Forwarded-Proto and appends
+// to X-Forwarded-For; a route's request_headers may still set any of these,
+// since they are applied after this.
+var unkeyedFields = []string{
+	"Forwarded", // RFC 7239: host=, proto= and for= the origin may trust
+	"X-Forwarded-Host",
+	"X-Forwarded-Proto",
+	"X-Forwarded-Scheme",
+	"X-Forwarded-Port",
+	"X-Forwarded-Server",
+	"X-Forwarded-Prefix",
+	"X-Forwarded-Path",
+	"X-Forwarded-Ssl",
+	"X-Forwarded-Uri",
+	"X-Url-Scheme",
+	"X-Host",
+	"X-Original-Host",
+	"X-Original-Url",
+	"X-Rewrite-Url",
+	"X-Http-Method-Override",
+	"X-Http-Method",
+	"X-Method-Override",
+	"Front-End-Https",
+}
+
+// dropUnkeyed removes the unkeyed override fields and every field whose name
+// holds "_": CGI-style origins (PHP, WSGI, Rails through Rack) map both
+// "X-Forwarded-Host" and "X_Forwarded_Host" to HTTP_X_FORWARDED_HOST, so an
+// underscore spelling would slip past the list above. nginx drops them by
+// default for the same reason (underscores_in_headers off).
+func dropUnkeyed(h http.Header) {
+	for _, name := range unkeyedFields {
+		delete(h, name)
+	}
+	for name := range h {
+		if strings.IndexByte(name, '_') >= 0 {
+			delete(h, name)
+		}
+	}
 }

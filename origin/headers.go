@@ -100,7 +100,21 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 		resp.Header = make(http.Header, 1)
 	}
 	removeHopByHop(resp.Header)
+	dropInvalidNames(resp.Header)
 	appendVia(resp.Header, protocolVersion(resp.ProtoMajor, resp.ProtoMinor)+" "+c.opts.Via)
+}
+
+// dropInvalidNames removes fields whose name is not a token (RFC 9110 §5.1).
+// Go's transport accepts a response line such as "X A: b" that its server
+// would refuse in a request; such a field must not be stored and replayed
+// to every client, where a lenient parser downstream could read it as
+// something else (RFC 9112 §5.1: no whitespace in a field name).
+func dropInvalidNames(h http.Header) {
+	for name := range h {
+		if !isToken(name) {
+			delete(h, name)
+		}
+	}
 }
 
 // appendVia adds entry to the end of the Via list (RFC 9110 §7.6.3), as one

@@ -112,3 +112,13 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestDropInvalidNames: RFC 9110 §5.1 field names are tokens; an upstream
+// field named otherwise is removed, the others stay.
+func TestDropInvalidNames(t *testing.T) {
+	h := http.Header{"X A": {"1"}, "X-Ok": {"2"}, "X\tB": {"3"}, "": {"4"}, "X:C": {"5"}}
+	dropInvalidNames(h)
+	if got, want := len(h), 1; got != want || h.Get("X-Ok") != "2" {
+		t.Errorf("after dropInvalidNames: %q, want only X-Ok", h)
+	}
+}

@@ -115,7 +115,7 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		host, port = hostport[:i], hostport[i:]
 	}
 	if !strings.HasPrefix(host, "[") {
-		host = strings.TrimSuffix(host, ".") // "example.com." names the same host
+		host = strings.TrimRight(host, ".") // "example.com." names the same host (and ".." must not leave ".")
 		if err := validRegName(host); err != nil {
 			return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
 		}
@@ -180,7 +180,8 @@ func validIPv6(s string) bool {
 	return colons >= 2 && colons <= 7 && len(s) <= 45
 }
 
-// normalizePath percent-encodes what must be, upper-cases percent-encoding
+// normalizePath refuses a path that hides a dot segment (hiddenDotSegment),
+// percent-encodes what must be, upper-cases percent-encoding
 // hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
 // encoded: it is data, not a separator.
@@ -192,6 +193,9 @@ func normalizePath(p string) (string, error) {
 		return "", fmt.Errorf("%w: path %q is not origin-form", ErrBadTarget, p)
 	}
 	if cleanPath(p) {
+		if hiddenDotSegment(p) {
+			return "", fmt.Errorf("%w: path %q hides a dot segment behind a parameter", ErrBadTarget, p)
+		}
 		return p, nil
 	}
 	var b strings.Builder
@@ -222,7 +226,31 @@ func normalizePath(p string) (string, error) {
 	if hasDotSegment(out) {
 		out = removeDotSegments(out)
 	}
+	if hiddenDotSegment(out) {
+		return "", fmt.Errorf("%w: path %q hides a dot segment behind an encoded separator or a parameter", ErrBadTarget, p)
+	}
 	return out, nil
+}
+
+// hiddenDotSegment reports whether p, already free of dot segments, would
+// gain one in an origin that decodes %2F or %5C into a separator (many do,
+// and Windows servers treat "\" as "/") or that drops ";params" from a
+// segment (Tomcat, Jetty): "/static/..%2Fadmin", "/static/..;/admin". The
+// cache would key and route such a path under /static/ while the origin
+// serves /admin, so it is refused rather than guessed at: the key, the route
+// and the origin's resolution could disagree (RFC 3986 §7.3 warns of
+// encoded delimiters).
+func hiddenDotSegment(p string) bool {
+	if !strings.Contains(p, "%2F") && !strings.Contains(p, "%5C") && !strings.Contains(p, ";") {
+		return false
+	}
+	for seg := range strings.FieldsFuncSeq(strings.NewReplacer("%2F", "/", "%5C", "/").Replace(p), func(r rune) bool { return r == '/' }) {
+		seg, _, _ = strings.Cut(seg, ";")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanPath reports whether p is already in normal form.

@@ -39,6 +39,20 @@ func TestParseTarget(t *testing.T) {
 		{"bad IPv6", "http", "[zz::1]", "/", "", "", true},
 		{"bad percent-encoding in query", "http", "h", "/p?a=%zz", "", "", true},
 		{"non-origin-form", "http", "h", "*", "", "", true},
+		// RFC 3986 §7.3: a dot segment an origin could find by decoding a
+		// separator, or by dropping ";params", is refused: the cache would
+		// key and route it under another prefix than the origin resolves.
+		{"RFC 3986 §7.3 ..%2F refused", "http", "h", "/static/..%2fadmin", "", "", true},
+		{"RFC 3986 §7.3 %2F.. refused", "http", "h", "/static%2F..%2Fadmin", "", "", true},
+		{"RFC 3986 §7.3 ..%5C refused", "http", "h", "/static/..%5cadmin", "", "", true},
+		{"RFC 3986 §7.3 backslash .. refused", "http", "h", "/static/..\\admin", "", "", true},
+		{"RFC 3986 §7.3 ..;param refused", "http", "h", "/static/..;/admin", "", "", true},
+		{"RFC 3986 §7.3 .;param refused", "http", "h", "/static/.;x/admin", "", "", true},
+		{"RFC 3986 §7.3 %2e%2e;param refused", "http", "h", "/static/%2e%2e;/admin", "", "", true},
+		{"%2F without dots kept", "http", "h", "/a%2Fb/c", "http://h/a%2Fb/c", "/a%2Fb/c", false},
+		{"; without dots kept", "http", "h", "/a;v=1/b", "http://h/a;v=1/b", "/a;v=1/b", false},
+		{"dotted names kept", "http", "h", "/a/..b/.c/...%2F", "http://h/a/..b/.c/...%2F", "/a/..b/.c/...%2F", false},
+		{"// kept as sent", "http", "h", "/x//a//b", "http://h/x//a//b", "/x//a//b", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

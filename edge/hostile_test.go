@@ -1,0 +1,702 @@
+package edge
+
+// Hostile requests (issue 7): each test talks to a real edge over raw TCP
+// on 127.0.0.1, so that nothing in a Go client cleans the request up first,
+// and to a real origin that records what it was sent.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawResponse is one answer read off a raw connection.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// rawExchange writes raw to addr and reads one response; status 0 means the
+// connection closed without one.
+func rawExchange(t testing.TB, addr, raw string) rawResponse {
+	t.Helper()
+	rs := rawExchanges(t, addr, raw, 1)
+	return rs[0]
+}
+
+// rawExchanges writes raw (which may hold pipelined requests) and reads up
+// to n responses, fewer if the edge closes the connection.
+func rawExchanges(t testing.TB, addr, raw string, n int) []rawResponse {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	out := make([]rawResponse, n)
+	for i := range out {
+		var req *http.Request
+		if i == 0 && strings.HasPrefix(raw, "HEAD ") {
+			req = &http.Request{Method: http.MethodHead} // a HEAD response has no body
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out[i] = rawResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	}
+	return out
+}
+
+// hostAddr is host:port of a test server URL.
+func hostAddr(u string) string { return strings.TrimPrefix(u, "http://") }
+
+// echoOrigin answers every request with what it received: request line,
+// Host and header fields, and how many body bytes it could read. It is
+// cacheable for a minute unless the handler is replaced.
+func echoOrigin(t testing.TB, c *clock) *testOrigin {
+	return newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, "%s %s\nhost=%s\nbody=%d err=%v\n", r.Method, r.RequestURI, r.Host, len(b), err)
+		_ = r.Header.Write(w)
+	})
+}
+
+// strictEdge serves e's handler on a listener wrapped by StrictFraming, as
+// the binary does.
+func strictEdge(t testing.TB, e *testEdge) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Listener = StrictFraming(srv.Listener, 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return hostAddr(srv.URL)
+}
+
+// TestHostileUnkeyedFieldsStripped: fields that tell an origin another
+// host, scheme, URL or method never reach it from a client; the edge sets
+// X-Forwarded-Host/-Proto itself and appends to X-Forwarded-For. Names with
+// "_" (aliases of "-" names in CGI-style origins) are dropped.
+func TestHostileUnkeyedFieldsStripped(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	raw := "GET /u HTTP/1.1\r\nHost: victim.example\r\n" +
+		"X-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nForwarded: host=evil.example;proto=https\r\n" +
+		"X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-HTTP-Method-Override: DELETE\r\n" +
+		"X-Forwarded-Server: evil\r\nX-Forwarded-Port: 8443\r\nX-Forwarded-Scheme: https\r\nX-Forwarded-Prefix: /evil\r\n" +
+		"X-Host: evil.example\r\nX_Forwarded_Host: evil.example\r\nX-Custom_Name: x\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n"
+	resp := rawExchange(t, hostAddr(e.URL), raw)
+	if resp.status != http.StatusOK {
+		t.Fatalf("status %d, want 200", resp.status)
+	}
+	got := o.last(t).Header
+	for _, name := range []string{"Forwarded", "X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Forwarded-Server",
+		"X-Forwarded-Port", "X-Forwarded-Scheme", "X-Forwarded-Prefix", "X-Host", "X_forwarded_host", "X-Custom_name"} {
+		if v, ok := got[name]; ok {
+			t.Errorf("origin received %s: %q", name, v)
+		}
+	}
+	for name, want := range map[string]string{
+		"X-Forwarded-Host":  "victim.example",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-For":   "192.0.2.7, 127.0.0.1", // appended to, the de-facto rule
+	} {
+		if v := got.Get(name); v != want {
+			t.Errorf("origin received %s = %q, want %q", name, v, want)
+		}
+	}
+	if strings.Contains(resp.body, "evil") {
+		t.Errorf("response reflects a client override:\n%s", resp.body)
+	}
+}
+
+// TestHostileConnectionCannotRemoveEdgeFields: RFC 9110 §7.6.1 lets a client
+// name hop-by-hop fields in Connection; it must not remove what the edge
+// adds, and a field it names must not select a Vary variant, since the
+// origin never sees it (else the origin's answer to "no Accept-Language"
+// would be stored as the French variant).
+func TestHostileConnectionCannotRemoveEdgeFields(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		fmt.Fprintf(w, "lang=%s", r.Header.Get("Accept-Language"))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := hostAddr(e.URL)
+	resp := rawExchange(t, addr, "GET /v HTTP/1.1\r\nHost: h\r\nAccept-Language: fr\r\n"+
+		"Connection: X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto, Via, Accept-Language\r\n\r\n")
+	if resp.status != http.StatusOK {
+		t.Fatalf("status %d", resp.status)
+	}
+	got := o.last(t).Header
+	for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Via"} {
+		if got.Get(name) == "" {
+			t.Errorf("Connection removed %s, which the edge adds", name)
+		}
+	}
+	if v := got.Get("Accept-Language"); v != "" {
+		t.Errorf("origin received Accept-Language %q named in Connection", v)
+	}
+	resp = rawExchange(t, addr, "GET /v HTTP/1.1\r\nHost: h\r\nAccept-Language: fr\r\n\r\n")
+	if resp.body != "lang=fr" {
+		t.Errorf("French request got %q, want lang=fr (poisoned variant)", resp.body)
+	}
+}
+
+// TestHostileGetBodyNotForwarded: a body on GET or HEAD has no defined
+// meaning (RFC 9110 §9.3.1) and is not part of the key, so it is never
+// forwarded, whatever its framing; the edge stays in sync with the client
+// and answers the next request on the connection.
+func TestHostileGetBodyNotForwarded(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	for _, tt := range []struct{ name, raw string }{
+		{"GET Content-Length", "GET /b1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"},
+		{"GET chunked", "GET /b2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+		{"HEAD Content-Length", "HEAD /b3 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := rawExchanges(t, hostAddr(e.URL), tt.raw+"GET /after HTTP/1.1\r\nHost: h\r\n\r\n", 2)
+			if rs[0].status != http.StatusOK || rs[1].status != http.StatusOK {
+				t.Fatalf("statuses %d, %d, want 200, 200", rs[0].status, rs[1].status)
+			}
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			for _, r := range o.seen[len(o.seen)-2:] {
+				if r.ContentLength > 0 || r.Header.Get("Content-Length") != "" || len(r.TransferEncoding) > 0 {
+					t.Errorf("origin got %s %s with a body: CL %d, TE %q", r.Method, r.RequestURI, r.ContentLength, r.TransferEncoding)
+				}
+			}
+			if !strings.HasPrefix(rs[1].body, "GET /after") {
+				t.Errorf("second response %q, want the answer to GET /after", rs[1].body)
+			}
+		})
+	}
+}
+
+// TestHostileH2CUpgradeRefused: edged speaks HTTP/2 only over TLS (RFC 9113
+// §3.2: h2c upgrade is obsolete); a cleartext upgrade is refused with 400
+// and not forwarded, so no hop behind the cache can be talked into h2c.
+// Other Upgrade fields are hop-by-hop and ignored (RFC 9110 §7.8).
+func TestHostileH2CUpgradeRefused(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	resp := rawExchange(t, hostAddr(e.URL), "GET /h2c HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"+
+		"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if resp.status != http.StatusBadRequest {
+		t.Errorf("h2c upgrade: status %d, want 400", resp.status)
+	}
+	if n := o.requests.Load(); n != 0 {
+		t.Errorf("origin received %d requests, want 0", n)
+	}
+	resp = rawExchange(t, hostAddr(e.URL), "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	if resp.status != http.StatusOK {
+		t.Fatalf("websocket upgrade: status %d, want 200 (ignored)", resp.status)
+	}
+	if v := o.last(t).Header.Get("Upgrade"); v != "" {
+		t.Errorf("origin received Upgrade %q", v)
+	}
+	// The refusal itself is never stored: the same URL is then served.
+	resp = rawExchange(t, hostAddr(e.URL), "GET /h2c HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp.status != http.StatusOK {
+		t.Errorf("after a refused request, status %d, want 200", resp.status)
+	}
+}
+
+// TestHostileErrorsNotStored is cache-poisoned denial of service (CPDoS): a
+// request the origin refuses because of something unkeyed (an oversized or
+// bad header) must not store the error for everyone. RFC 9111 §3 and RFC
+// 9110 §15.1: without explicit freshness only heuristically cacheable
+// statuses may be stored, and 400, 431, 500, 502, 503 are not; with
+// explicit freshness RFC 9111 allows storing, as the origin asked.
+func TestHostileErrorsNotStored(t *testing.T) {
+	for _, tt := range []struct {
+		status    int
+		fields    []string
+		wantStore bool
+	}{
+		{http.StatusBadRequest, nil, false},
+		{http.StatusRequestHeaderFieldsTooLarge, nil, false},
+		{http.StatusInternalServerError, nil, false},
+		{http.StatusBadGateway, nil, false},
+		{http.StatusServiceUnavailable, []string{"Retry-After", "5"}, false},
+		{http.StatusNotFound, []string{"Cache-Control", "max-age=60"}, true}, // RFC 9111 §3: explicit freshness
+	} {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Poison") != "" {
+					for i := 0; i+1 < len(tt.fields); i += 2 {
+						w.Header().Set(tt.fields[i], tt.fields[i+1])
+					}
+					w.Header().Set("Last-Modified", httpDate(c.Now().Add(-24*time.Hour)))
+					w.WriteHeader(tt.status)
+					_, _ = io.WriteString(w, "error")
+					return
+				}
+				w.Header().Set("Cache-Control", "max-age=60")
+				_, _ = io.WriteString(w, "fine")
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			addr := hostAddr(e.URL)
+			if r := rawExchange(t, addr, "GET /p HTTP/1.1\r\nHost: h\r\nX-Poison: 1\r\n\r\n"); r.status != tt.status {
+				t.Fatalf("poisoning request: status %d, want %d", r.status, tt.status)
+			}
+			r := rawExchange(t, addr, "GET /p HTTP/1.1\r\nHost: h\r\n\r\n")
+			if stored := r.body == "error"; stored != tt.wantStore {
+				t.Errorf("victim got %d %q; error stored = %v, want %v", r.status, r.body, stored, tt.wantStore)
+			}
+		})
+	}
+}
+
+// TestHostileForwardedURLIsKeyedURL is parameter cloaking and path
+// confusion: two requests share a cache entry if and only if the origin is
+// sent the same bytes for them. Each URL is first passed through uncached
+// (Cache-Control: no-store, RFC 9111 §5.2.1.5) to learn what the origin is
+// sent for it; then, cached, every response must be the origin's answer to
+// exactly that request line, and a URL whose forwarded form was seen before
+// must be a hit.
+func TestHostileForwardedURLIsKeyedURL(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, r.RequestURI)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := hostAddr(e.URL)
+	targets := []string{
+		"/p?a=1&b=2", "/p?b=2&a=1", "/p?a=1;b=2", "/p?a=1&a=2", "/p?a=2&a=1", "/p?a=1%26b=2", "/p?a=1%26b%3d2",
+		"/p?a=1%26b%3D2", "/p?a%3D1", "/p?a=1%3Fb", "/p?a=1%23b", "/p?a=%2f", "/p?a=%2F", "/p?a=1#frag",
+		"/p;a=1", "/p%3Fa=1", "/p%23a", "/a/../p", "/a/%2e%2e/p", "/a/./p", "/%70", "/p%2fq", "/p%2Fq", "/p/q",
+		"//p", "/p//q", "/P", "/p", "/p?", "/p?a=1&b=2&", "/p?a=%41", "/p?a=A", "/p%7e", "/p~",
+	}
+	sent := make(map[string]string, len(targets))
+	for _, target := range targets {
+		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\nCache-Control: no-store\r\n\r\n")
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s: status %d", target, r.status)
+		}
+		sent[target] = r.body
+	}
+	seen := map[string]bool{}
+	for _, target := range targets {
+		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.body != sent[target] {
+			t.Errorf("GET %s: served the answer to %q, but the origin is sent %q for it", target, r.body, sent[target])
+		}
+		hit := strings.Contains(r.header.Get("Cache-Status"), "hit")
+		if hit != seen[sent[target]] {
+			t.Errorf("GET %s (sent as %s): hit = %v, want %v", target, sent[target], hit, seen[sent[target]])
+		}
+		seen[sent[target]] = true
+	}
+}
+
+// TestHostileAmbiguousPathsRefused: a path whose dot segment appears only
+// once an origin decodes %2F or %5C, or drops ";params", is refused (400)
+// rather than keyed and routed under a prefix the origin does not serve.
+func TestHostileAmbiguousPathsRefused(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	for _, target := range []string{"/static/..%2fadmin", "/static/..%2Fadmin", "/static%2f..%2fadmin", "/static/..%5cadmin",
+		"/static/..\\admin", "/static/..;/admin", "/static/%2e%2e;x/admin", "/static/.;/admin"} {
+		if r := rawExchange(t, hostAddr(e.URL), "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadRequest {
+			t.Errorf("GET %s: status %d, want 400", target, r.status)
+		}
+	}
+	if n := o.requests.Load(); n != 0 {
+		t.Errorf("origin received %d requests", n)
+	}
+}
+
+// TestHostileHostForms: RFC 3986 §6.2.3 "victim" and "victim:80" are one
+// authority and share a key; in absolute form the target's authority wins
+// over Host (RFC 9112 §3.2.2), and the key, the forwarded Host and
+// X-Forwarded-Host all use that same authority, so they cannot disagree.
+func TestHostileHostForms(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := hostAddr(e.URL)
+	get := func(raw string) rawResponse {
+		t.Helper()
+		r := rawExchange(t, addr, raw)
+		if r.status != http.StatusOK {
+			t.Fatalf("%q: status %d", raw, r.status)
+		}
+		return r
+	}
+	get("GET /h HTTP/1.1\r\nHost: victim\r\n\r\n")
+	for _, host := range []string{"victim:80", "VICTIM", "victim.", "victim:080"} {
+		r := get("GET /h HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+			t.Errorf("Host %s: not a hit on victim's entry (Cache-Status %q)", host, r.header.Get("Cache-Status"))
+		}
+	}
+	if got := o.last(t).Host; got != "victim" {
+		t.Errorf("origin Host = %q, want victim", got)
+	}
+
+	r := get("GET http://other/a HTTP/1.1\r\nHost: victim\r\n\r\n")
+	last := o.last(t)
+	if last.Host != "other" || last.Header.Get("X-Forwarded-Host") != "other" || !strings.Contains(r.body, "host=other") {
+		t.Errorf("absolute form: origin Host %q, X-Forwarded-Host %q; want other for both", last.Host, last.Header.Get("X-Forwarded-Host"))
+	}
+	if r := get("GET /a HTTP/1.1\r\nHost: other\r\n\r\n"); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("GET /a Host: other after the absolute-form request: not a hit; the key did not use its authority")
+	}
+	if r := get("GET /a HTTP/1.1\r\nHost: victim\r\n\r\n"); strings.Contains(r.header.Get("Cache-Status"), "hit") || !strings.Contains(r.body, "host=victim") {
+		t.Errorf("GET /a Host: victim got other's entry: %q", r.body)
+	}
+}
+
+// TestHostileFramingRefused is request smuggling at the edge's front door
+// (RFC 9112 §11.2): a request whose framing two parsers could read
+// differently is refused with 400 and its connection closed, and nothing of
+// it, nor of what follows on the connection, reaches the origin. The
+// smuggled request after each is what a front proxy preferring the other
+// reading would have forwarded as a body.
+func TestHostileFramingRefused(t *testing.T) {
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+	for _, tt := range []struct {
+		name, raw  string
+		wantStatus int
+		headOK     bool // the header section is sound: it may reach the origin, its body cut short
+	}{
+		{"CL then TE", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"TE then CL", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
+		{"TE in HTTP/1.0", "POST /s HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
+		{"TE in HTTP/1.0 alone", "POST /s HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"obs-fold hides TE", "POST /s HTTP/1.1\r\nHost: h\r\nX-A: b\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
+		{"bare LF", "POST /s HTTP/1.1\r\nHost: h\r\nX-A: b\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"TE chunked, identity", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 501, false},
+		{"TE identity, chunked", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 501, false},
+		{"TE xchunked", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 501, false},
+		{"two TE fields", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, false},
+		{"space before colon", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"two Content-Length", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nxxxxx", 400, false},
+		{"Content-Length list", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 0, 5\r\n\r\nxxxxx", 400, false},
+		{"Content-Length sign", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: +0\r\n\r\n", 400, false},
+		{"bare CR in value", "GET /s HTTP/1.1\r\nHost: h\r\nX-A: b\rTransfer-Encoding: chunked\r\n\r\n", 400, false},
+		{"bare CR ends line", "GET /s HTTP/1.1\r\nHost: h\rX-A: b\r\n\r\n", 400, false},
+		{"NUL in value", "GET /s HTTP/1.1\r\nHost: h\r\nX-A: b\x00c\r\n\r\n", 400, false},
+		{"NUL in name", "GET /s HTTP/1.1\r\nHost: h\r\nX-\x00A: b\r\n\r\n", 400, false},
+		{"chunk size bare LF", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			o := echoOrigin(t, c)
+			addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
+			rs := rawExchanges(t, addr, tt.raw+smuggled, 2)
+			if tt.wantStatus != 0 && rs[0].status != tt.wantStatus {
+				t.Errorf("status %d, want %d", rs[0].status, tt.wantStatus)
+			}
+			if rs[1].status != 0 {
+				t.Errorf("a second response (%d) on the connection: it was not closed", rs[1].status)
+			}
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			for _, r := range o.seen {
+				if r.RequestURI == "/smuggled" || (r.Method == http.MethodPost && !tt.headOK) {
+					t.Errorf("origin received %s %s", r.Method, r.RequestURI)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileFramingAllowed: well-framed requests pass StrictFraming
+// unchanged, pipelined, with chunk extensions, trailers and optional
+// whitespace (RFC 9110 §5.6.3), each answered on the one connection.
+func TestHostileFramingAllowed(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
+	raw := "POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
+		"POST /2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:  chunked\t\r\n\r\n5;ext=1\r\nhello\r\n3 \r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n" +
+		"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"POST /4 HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi" +
+		"GET /5 HTTP/1.1\r\nHost: h\r\n\r\n"
+	rs := rawExchanges(t, addr, raw, 5)
+	want := []string{"POST /1\nhost=h\nbody=5 ", "POST /2\nhost=h\nbody=8 ", "GET /3", "POST /4\nhost=h\nbody=2 ", "GET /5"}
+	for i, r := range rs {
+		if r.status != http.StatusOK || !strings.HasPrefix(r.body, want[i]) {
+			t.Errorf("response %d: %d %q, want 200 %q...", i+1, r.status, r.body, want[i])
+		}
+	}
+}
+
+// TestHostileTruncatedBody: a request body cut short by the client (Content-
+// Length 100, 10 bytes sent, then the connection half-closed) is never
+// delivered to the origin as a complete request.
+func TestHostileTruncatedBody(t *testing.T) {
+	for _, tt := range []struct{ name, raw string }{
+		{"Content-Length", "POST /t HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789"},
+		{"chunked", "POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n0123456789"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			var mu sync.Mutex
+			var results []string
+			done := make(chan struct{}, 1)
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				mu.Lock()
+				results = append(results, fmt.Sprintf("%d bytes, err %v", len(b), err))
+				mu.Unlock()
+				done <- struct{}{}
+			})
+			addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(conn, tt.raw)
+			_ = conn.(*net.TCPConn).CloseWrite()
+			_, _ = io.Copy(io.Discard, conn) // until the edge closes
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second): // the origin may never be asked
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, res := range results {
+				if strings.HasSuffix(res, "err <nil>") {
+					t.Errorf("origin read a complete body: %s", res)
+				}
+			}
+		})
+	}
+}
+
+// TestStrictFramingSplitReads: the framer keeps its place however the
+// bytes are split across reads (one byte at a time here).
+func TestStrictFramingSplitReads(t *testing.T) {
+	raw := "POST /1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;e\r\nhello\r\n0\r\nT: 1\r\n\r\n" +
+		"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"POST /3 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, size := range []int{1, 3, 7, len(raw)} {
+		f := framer{limit: 1 << 16}
+		var out []byte
+		for i := 0; i < len(raw); i += size {
+			f.feed([]byte(raw[i:min(i+size, len(raw))]))
+			out = append(out, f.out[f.outPos:]...)
+			f.out, f.outPos = f.out[:0], 0
+		}
+		want := raw[:strings.Index(raw, "POST /3")] + string(refusedHead)
+		if string(out) != want || f.refused != "Content-Length with Transfer-Encoding" {
+			t.Errorf("split %d: passed %q (refused %q), want %q", size, out, f.refused, want)
+		}
+	}
+}
+
+// FuzzStrictFraming: the framer never panics, never passes on more than
+// it was given (except its own refusal line), and a header section it
+// passes on is passed unchanged.
+func FuzzStrictFraming(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 3)
+	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n"), 5)
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"), 1)
+	f.Add([]byte("POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nhiGET /\n\n"), 2)
+	f.Fuzz(func(t *testing.T, raw []byte, size int) {
+		if size <= 0 || size > len(raw)+1 {
+			size = len(raw) + 1
+		}
+		fr := framer{limit: 4096}
+		var out []byte
+		for i := 0; i < len(raw); i += size {
+			fr.feed(raw[i:min(i+size, len(raw))])
+			out = append(out, fr.out[fr.outPos:]...)
+			fr.out, fr.outPos = fr.out[:0], 0
+		}
+		if fr.refused != "" {
+			out = out[:len(out)-len(refusedHead)]
+		}
+		if len(out) > len(raw) || string(out) != string(raw[:len(out)]) {
+			t.Fatalf("passed %q, not a prefix of %q", out, raw)
+		}
+	})
+}
+
+// rawOrigin is an origin on 127.0.0.1 that writes, for each request it
+// reads, the raw bytes answer returns for its path, and closes the
+// connection after them when answer says so. It counts connections.
+type rawOrigin struct {
+	ln    net.Listener
+	mu    sync.Mutex // guards conns and open
+	conns int
+	open  []net.Conn
+}
+
+func (o *rawOrigin) connections() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.conns
+}
+
+func newRawOrigin(t testing.TB, answer func(path string) (raw string, closeConn bool)) *rawOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &rawOrigin{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		o.mu.Lock()
+		for _, c := range o.open {
+			c.Close()
+		}
+		o.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			o.mu.Lock()
+			o.conns++
+			o.open = append(o.open, conn)
+			o.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					raw, closeConn := answer(req.URL.Path)
+					if _, err := io.WriteString(conn, raw); err != nil || closeConn {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return o
+}
+
+const goodResponse = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCache-Control: max-age=60\r\n\r\ngood"
+
+// TestHostileGarbageOrigin: an upstream response that breaks HTTP/1.1
+// framing or field syntax (RFC 9112 §2.2, §5, §6.3) is answered 502, is not
+// stored, and its connection is not reused: the next request for the same
+// URL reaches the origin again, on a new connection.
+func TestHostileGarbageOrigin(t *testing.T) {
+	for _, tt := range []struct{ name, bad string }{
+		{"not HTTP", "garbage\r\n\r\n"},
+		{"bare CR in value", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nX-A: b\rSet-Cookie: x=1\r\nContent-Length: 2\r\n\r\nok"},
+		{"NUL in value", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nX-A: b\x00\r\nContent-Length: 2\r\n\r\nok"},
+		{"two Content-Length", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"},
+		{"body shorter than Content-Length", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 10\r\nConnection: close\r\n\r\nok"},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n"},
+		{"unknown transfer coding", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			o := newRawOrigin(t, func(string) (string, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if calls++; calls == 1 {
+					// Kept open (so the edge must drop it), except when
+					// the close is what cuts the body short.
+					return tt.bad, strings.Contains(tt.bad, "Connection: close")
+				}
+				return goodResponse, false
+			})
+			e := newEdge(t, newClock(), edgeConfig{upstream: "http://" + o.ln.Addr().String()})
+			addr := hostAddr(e.URL)
+			if r := rawExchange(t, addr, "GET /g HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadGateway {
+				t.Errorf("first response %d %q, want 502", r.status, r.body)
+			}
+			r := rawExchange(t, addr, "GET /g HTTP/1.1\r\nHost: h\r\n\r\n")
+			if r.status != http.StatusOK || r.body != "good" {
+				t.Errorf("second response %d %q, want 200 good: the broken response was stored", r.status, r.body)
+			}
+			if n := o.connections(); n != 2 {
+				t.Errorf("origin saw %d connections, want 2: the broken one was reused", n)
+			}
+		})
+	}
+}
+
+// TestHostileOriginDesync: bytes after a complete response (a second,
+// unrequested response, or junk after Content-Length) are never read as
+// the answer to a later request: the connection is discarded, so the next
+// request gets the origin's real answer.
+func TestHostileOriginDesync(t *testing.T) {
+	for _, tt := range []struct{ name, first string }{
+		{"second response", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: no-store\r\n\r\nok" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCache-Control: max-age=60\r\n\r\nevil"},
+		{"junk after body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: no-store\r\n\r\nokevil"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newRawOrigin(t, func(path string) (string, bool) {
+				if path == "/first" {
+					return tt.first, false // kept open: the edge must drop it
+				}
+				return goodResponse, false
+			})
+			e := newEdge(t, newClock(), edgeConfig{upstream: "http://" + o.ln.Addr().String()})
+			addr := hostAddr(e.URL)
+			if r := rawExchange(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusOK || r.body != "ok" {
+				t.Errorf("first: %d %q, want 200 ok", r.status, r.body)
+			}
+			for i := range 3 {
+				r := rawExchange(t, addr, fmt.Sprintf("GET /next%d HTTP/1.1\r\nHost: h\r\n\r\n", i))
+				if r.body != "good" {
+					t.Errorf("next%d: %d %q, want the origin's answer good", i, r.status, r.body)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileOriginFieldNames: a response field whose name is not a token
+// (RFC 9110 §5.1), which Go's client accepts, is not stored or passed on.
+func TestHostileOriginFieldNames(t *testing.T) {
+	o := newRawOrigin(t, func(string) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nX Bad: 1\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	e := newEdge(t, newClock(), edgeConfig{upstream: "http://" + o.ln.Addr().String()})
+	for range 2 {
+		r := rawExchange(t, hostAddr(e.URL), "GET /f HTTP/1.1\r\nHost: h\r\n\r\n")
+		if _, ok := r.header["X Bad"]; ok || r.status != http.StatusOK {
+			t.Errorf("status %d, header %q: want 200 without \"X Bad\"", r.status, r.header)
+		}
+	}
+}

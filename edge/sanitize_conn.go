@@ -1,0 +1,415 @@
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// StrictFraming wraps a plain-HTTP listener so that every HTTP/1 request is
+// checked for ambiguous message framing before net/http parses it, and
+// refused with 400 (and the connection closed) when its framing could be
+// read two ways by two HTTP implementations (request smuggling, RFC 9112
+// §11.2):
+//
+//   - Content-Length beside Transfer-Encoding (RFC 9112 §6.1: "ought to be
+//     handled as an error"). net/http would silently prefer
+//     Transfer-Encoding and delete Content-Length, which hides the conflict
+//     from a handler; a proxy in front of edged that preferred Content-Length
+//     would see a different next request than edged does.
+//   - Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1: the framing
+//     MUST be treated as faulty; net/http ignores the field and uses
+//     Content-Length).
+//   - a bare LF ending a line of the header section (RFC 9112 §2.2 allows
+//     either choice; net/http accepts it, other parsers do not);
+//   - obs-fold, a header line continued on the next line (RFC 9112 §5.2
+//     allows rejecting it with 400; net/http joins it, while other parsers
+//     read the continuation as a new field, e.g. a hidden
+//     " Transfer-Encoding: chunked").
+//
+// The wrapper follows each connection's requests with the same framing rules
+// as net/http (Content-Length, or chunked in HTTP/1.1), so that it knows
+// where each header section starts. It holds a header section back until it
+// is complete (net/http cannot act on it earlier anyway), then passes it on
+// unchanged or, when refused, replaces it with a request line net/http
+// answers with "400 Bad Request" and Connection: close, after which the
+// connection reads end. Bodies pass through as they arrive. On any framing
+// it cannot follow (a chunk line net/http would refuse too) it cuts the
+// connection at that point rather than guess, so a body that cannot be
+// framed is seen as truncated and is never forwarded as complete.
+//
+// maxHeaderBytes is the http.Server's MaxHeaderBytes (0 means
+// http.DefaultMaxHeaderBytes); a header section longer than net/http
+// accepts is passed through for net/http to answer 431.
+//
+// TLS listeners cannot be wrapped this way (net/http must see the
+// *tls.Conn); on them net/http's own rules apply, and HTTP/2 framing has no
+// such ambiguity.
+func StrictFraming(ln net.Listener, maxHeaderBytes int) net.Listener {
+	if maxHeaderBytes <= 0 {
+		maxHeaderBytes = http.DefaultMaxHeaderBytes
+	}
+	// net/http reads up to MaxHeaderBytes plus 4096 bytes of slack.
+	return &strictListener{Listener: ln, limit: maxHeaderBytes + 4096 + 1}
+}
+
+type strictListener struct {
+	net.Listener
+	limit int
+}
+
+func (l *strictListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &strictConn{Conn: c, f: framer{limit: l.limit}}, nil
+}
+
+// strictConn runs a framer over the bytes read from its Conn. Like any
+// net.Conn it is read by one goroutine at a time (net/http's), so it needs
+// no lock.
+type strictConn struct {
+	net.Conn
+	f   framer
+	buf []byte // read buffer, allocated on the first Read
+}
+
+func (c *strictConn) Read(p []byte) (int, error) {
+	f := &c.f
+	if f.pending() == 0 && f.state == stBody && len(f.in) == 0 && len(p) > 0 {
+		// The middle of a Content-Length body: no copy through the framer.
+		n, err := c.Conn.Read(p[:min(int64(len(p)), f.remain)])
+		if f.remain -= int64(n); f.remain == 0 {
+			f.state = stHead
+		}
+		return n, err
+	}
+	for f.pending() == 0 {
+		if f.state == stClosed {
+			return 0, errRefusedFraming
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, 4096)
+		}
+		n, err := c.Conn.Read(c.buf)
+		f.feed(c.buf[:n])
+		if err != nil && f.pending() == 0 {
+			// Deadlines (net/http sets and clears them) and EOF go back
+			// unchanged; held bytes of an unfinished header stay held.
+			return 0, err
+		}
+	}
+	n := copy(p, f.out[f.outPos:])
+	if f.outPos += n; f.outPos == len(f.out) {
+		f.out, f.outPos = f.out[:0], 0
+	}
+	return n, nil
+}
+
+// CloseWrite lets net/http half-close the connection after an error
+// response, as it does on a bare *net.TCPConn.
+func (c *strictConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// errRefusedFraming ends the reads of a connection whose framing was
+// refused or could not be followed.
+var errRefusedFraming = errors.New("edge: connection closed after ambiguous HTTP/1 framing")
+
+// refusedHead replaces a refused header section: a request line net/http
+// cannot parse, so that it answers "400 Bad Request", Connection: close.
+var refusedHead = []byte("REFUSED-AMBIGUOUS-FRAMING\r\n\r\n")
+
+type frameState int
+
+const (
+	stHead      frameState = iota // reading a header section
+	stBody                        // remain bytes of a Content-Length body
+	stChunkSize                   // a chunk-size line
+	stChunkData                   // remain bytes of chunk data
+	stChunkCRLF                   // the CRLF after chunk data
+	stTrailer                     // trailer lines after the last chunk
+	stRaw                         // pass everything through (net/http answers 431 and closes)
+	stClosed                      // nothing more is passed on
+)
+
+// maxChunkLine is net/http's limit on a chunk-size line.
+const maxChunkLine = 4096
+
+// framer classifies the bytes of one connection. in holds bytes read but not
+// classified yet; out holds bytes cleared for net/http.
+type framer struct {
+	state  frameState
+	remain int64
+	limit  int // the longest header section held back
+	in     []byte
+	out    []byte // out[outPos:] is still to be read by net/http
+	outPos int
+	// refused is why the last header section was refused ("" if none); for tests.
+	refused string
+}
+
+// feed adds bytes read from the client and classifies what it can.
+func (f *framer) feed(b []byte) {
+	if f.state == stClosed {
+		return
+	}
+	f.in = append(f.in, b...)
+	base := f.in // starts at its array's start: see below
+	for f.step() {
+	}
+	if f.state != stClosed {
+		// Move what is left to the front, so the buffer does not creep.
+		f.in = base[:copy(base, f.in)]
+	}
+}
+
+// pending is the number of bytes cleared but not read yet.
+func (f *framer) pending() int { return len(f.out) - f.outPos }
+
+// pass clears n bytes of in for net/http.
+func (f *framer) pass(n int) {
+	f.out = append(f.out, f.in[:n]...)
+	f.in = f.in[n:]
+}
+
+// cut ends the connection here: nothing from this point on reaches net/http.
+func (f *framer) cut() bool {
+	f.state, f.in = stClosed, nil
+	return false
+}
+
+// step classifies one element; it reports whether it made progress.
+func (f *framer) step() bool {
+	switch f.state {
+	case stHead:
+		return f.stepHead()
+	case stBody, stChunkData:
+		n := int(min(int64(len(f.in)), f.remain))
+		if n == 0 && f.remain > 0 {
+			return false
+		}
+		f.pass(n)
+		if f.remain -= int64(n); f.remain == 0 {
+			if f.state == stBody {
+				f.state = stHead
+			} else {
+				f.state = stChunkCRLF
+			}
+		}
+		return true
+	case stChunkCRLF:
+		if len(f.in) < 2 {
+			return false
+		}
+		if f.in[0] != '\r' || f.in[1] != '\n' {
+			return f.cut() // net/http: "malformed chunked encoding"
+		}
+		f.pass(2)
+		f.state = stChunkSize
+		return true
+	case stChunkSize:
+		return f.stepChunkSize()
+	case stTrailer:
+		return f.stepTrailer()
+	case stRaw:
+		if len(f.in) == 0 {
+			return false
+		}
+		f.pass(len(f.in))
+		return true
+	}
+	return false
+}
+
+func (f *framer) stepHead() bool {
+	end := headEnd(f.in)
+	if end < 0 {
+		if len(f.in) > f.limit {
+			f.state = stRaw // too large: net/http answers 431 and closes
+			return true
+		}
+		return false
+	}
+	h := inspectHead(f.in[:end])
+	if h.refuse != "" {
+		f.refused = h.refuse
+		f.out = append(f.out, refusedHead...)
+		return f.cut()
+	}
+	f.pass(end)
+	switch {
+	case h.unframeable:
+		// net/http refuses this request (501 or 400) and closes; nothing
+		// after it may be read as another request.
+		f.in, f.state = nil, stClosed
+		return false
+	case h.chunked:
+		f.state = stChunkSize
+	case h.length > 0:
+		f.state, f.remain = stBody, h.length
+	}
+	return true
+}
+
+// stepChunkSize reads chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1) with
+// net/http's rules: CRLF only, no other CR, trailing whitespace and
+// extensions ignored, at most 16 hex digits.
+func (f *framer) stepChunkSize() bool {
+	i := bytes.IndexByte(f.in, '\n')
+	if i < 0 {
+		if len(f.in) >= maxChunkLine {
+			return f.cut()
+		}
+		return false
+	}
+	line := f.in[:i+1]
+	if i == 0 || bytes.IndexByte(line, '\r') != i-1 || i+1 > maxChunkLine {
+		return f.cut()
+	}
+	sizeText, _, _ := bytes.Cut(line[:i-1], []byte(";"))
+	sizeText = bytes.TrimRight(sizeText, " \t")
+	if len(sizeText) == 0 || len(sizeText) > 16 {
+		return f.cut()
+	}
+	size, err := strconv.ParseUint(string(sizeText), 16, 64)
+	if err != nil || size > 1<<62 {
+		return f.cut()
+	}
+	f.pass(i + 1)
+	if size == 0 {
+		f.state = stTrailer
+	} else {
+		f.state, f.remain = stChunkData, int64(size)
+	}
+	return true
+}
+
+// stepTrailer passes one trailer line; an empty line ends the message.
+func (f *framer) stepTrailer() bool {
+	i := bytes.IndexByte(f.in, '\n')
+	if i < 0 {
+		if len(f.in) > f.limit {
+			return f.cut()
+		}
+		return false
+	}
+	empty := i == 0 || (i == 1 && f.in[0] == '\r')
+	f.pass(i + 1)
+	if empty {
+		f.state = stHead
+	}
+	return true
+}
+
+// headEnd returns the length of the header section at the start of b, up to
+// and including the empty line that ends it (CRLF or bare LF, which net/http
+// accepts in a header, RFC 9112 §2.2), or -1 when it is not complete.
+func headEnd(b []byte) int {
+	start := 0
+	for {
+		i := bytes.IndexByte(b[start:], '\n')
+		if i < 0 {
+			return -1
+		}
+		line := b[start : start+i]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return start + i + 1
+		}
+		start += i + 1
+	}
+}
+
+// headFacts is what the framing of one request depends on.
+type headFacts struct {
+	refuse      string // why the request is refused; "" when it is not
+	chunked     bool
+	length      int64
+	unframeable bool // net/http will refuse it and close the connection
+}
+
+// inspectHead reads a complete header section: the request line, then the
+// field lines.
+func inspectHead(head []byte) headFacts {
+	if bytes.Count(head, []byte("\n")) != bytes.Count(head, []byte("\r\n")) {
+		// RFC 9112 §2.2 lets a recipient accept a bare LF, and net/http
+		// does; a proxy in front that does not would read
+		// "X: a\nTransfer-Encoding: chunked" as one field, so the framing
+		// two parsers see would differ (RFC 9112 §11.2).
+		return headFacts{refuse: "bare LF line ending"}
+	}
+	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSuffix(lines[i], "\r")
+	}
+	version := ""
+	if sp := strings.LastIndexByte(lines[0], ' '); sp >= 0 {
+		version = lines[0][sp+1:]
+	}
+	var te, cl []string
+	for _, line := range lines[1:] {
+		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+			// RFC 9112 §5.2: a server MUST reject obs-fold with 400 or
+			// replace it; the rejection is the one every parser agrees on.
+			return headFacts{refuse: "obsolete line folding"}
+		}
+		name, value, _ := strings.Cut(line, ":")
+		switch {
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			te = append(te, strings.Trim(value, " \t"))
+		case strings.EqualFold(name, "Content-Length"):
+			cl = append(cl, strings.Trim(value, " \t"))
+		}
+	}
+	switch {
+	case len(te) > 0 && len(cl) > 0:
+		// RFC 9112 §6.1: both present "ought to be handled as an error".
+		return headFacts{refuse: "Content-Length with Transfer-Encoding"}
+	case len(te) > 0 && version == "HTTP/1.0":
+		// RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+		return headFacts{refuse: "Transfer-Encoding in HTTP/1.0"}
+	case len(te) > 0:
+		// net/http accepts exactly one field, exactly "chunked"
+		// (RFC 9112 §6.3: chunked must be the final coding); anything else
+		// is answered 501 and the connection closed.
+		if len(te) == 1 && strings.EqualFold(te[0], "chunked") {
+			return headFacts{chunked: true}
+		}
+		return headFacts{unframeable: true}
+	case len(cl) > 0:
+		n, ok := contentLength(cl)
+		if !ok {
+			return headFacts{unframeable: true} // net/http answers 400
+		}
+		return headFacts{length: n}
+	}
+	return headFacts{} // RFC 9112 §6.3: no body
+}
+
+// contentLength parses Content-Length the way net/http does: 1*DIGIT, and
+// several fields only when they are identical (RFC 9110 §8.6).
+func contentLength(values []string) (int64, bool) {
+	for _, v := range values[1:] {
+		if v != values[0] {
+			return 0, false
+		}
+	}
+	v := values[0]
+	if v == "" {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
