@@ -2,6 +2,7 @@ package edge
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -750,5 +751,69 @@ func TestUpstreamHangAndGarbage(t *testing.T) {
 	store.Flush()
 	if st := store.Stats(); st.DiskEntries != 0 || st.MemoryEntries != 0 {
 		t.Errorf("something was stored: %+v", st)
+	}
+}
+
+// The number of Vary variants stored per URL is capped: beyond it responses
+// are served but not stored.
+func TestVaryVariantsCapped(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		_, _ = w.Write([]byte(r.Header.Get("User-Agent")))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	for i := 0; i < maxVariants+5; i++ {
+		ua := fmt.Sprintf("agent-%d", i)
+		resp, body := e.get(t, "/v", "User-Agent", ua)
+		if body != ua {
+			t.Fatalf("variant %d served %q", i, body)
+		}
+		if stored := strings.Contains(resp.Header.Get("Cache-Status"), "stored"); stored != (i < maxVariants) {
+			t.Errorf("variant %d: stored = %v (Cache-Status %q)", i, stored, resp.Header.Get("Cache-Status"))
+		}
+	}
+	if resp, _ := e.get(t, "/v", "User-Agent", "agent-1"); !isHit(resp) {
+		t.Error("a variant within the cap is no longer served from cache")
+	}
+}
+
+// Request bodies over the limit are refused with 413, with or without a
+// Content-Length, and the origin never sees them complete.
+func TestRequestBodyLimit(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		_, _ = fmt.Fprintf(w, "got %d", len(b))
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.handler.opts.MaxBodyBytes = 1000
+	resp, err := http.Post(e.URL+"/up", "text/plain", strings.NewReader(strings.Repeat("x", 500)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, resp); resp.StatusCode != 200 || b != "got 500" {
+		t.Errorf("small body: %d %q", resp.StatusCode, b)
+	}
+	resp, err = http.Post(e.URL+"/up", "text/plain", strings.NewReader(strings.Repeat("x", 5000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("large body with Content-Length: status %d, want 413", resp.StatusCode)
+	}
+	// Chunked: no length to check first.
+	resp, err = http.Post(e.URL+"/up", "text/plain", io.MultiReader(strings.NewReader(strings.Repeat("x", 5000))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("large chunked body: status %d body %q, want 413", resp.StatusCode, body)
 	}
 }

@@ -383,6 +383,10 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names
+		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
+			res.entry, res.shared, res.reason = e, true, "too-many-variants"
+			return
+		}
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
 	}

@@ -36,6 +36,8 @@ type Handler struct {
 	flights flights
 	// uncacheable lists keys fetched without coalescing for a while.
 	uncacheable uncacheable
+	// variants bounds the Vary variants stored per URL.
+	variants variantCounter
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup

@@ -37,6 +37,9 @@ type Options struct {
 	// MaxObjectBytes is the largest body stored; larger responses are streamed
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64
+	// MaxBodyBytes bounds a request body forwarded upstream; a larger one
+	// is refused with 413. Zero means no limit.
+	MaxBodyBytes int64
 	// FetchTimeout bounds one upstream fetch shared by coalesced requests,
 	// body included. Zero means 5 minutes.
 	FetchTimeout time.Duration

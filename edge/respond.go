@@ -222,10 +222,22 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
 	out := h.outbound(r, x)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
+		limit := h.opts.MaxBodyBytes
+		if limit > 0 && r.ContentLength > limit {
+			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes", cs)
+			return
+		}
 		out.Body, out.ContentLength = r.Body, r.ContentLength
+		if limit > 0 {
+			out.Body = http.MaxBytesReader(w, r.Body, limit) // a chunked body has no length to check first
+		}
 	}
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", cs)
+			return
+		}
 		h.respondUpstreamError(w, r, err, cs)
 		return
 	}

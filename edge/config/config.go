@@ -59,6 +59,9 @@ type Server struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	MaxHeaderBytes    ByteSize `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds a request body forwarded upstream (413 past it);
+	// 0 means no limit.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
@@ -160,6 +163,7 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    64 << 10,
+			MaxBodyBytes:      100 << 20,
 			ShutdownTimeout:   Duration(30 * time.Second),
 		},
 		Upstream: Upstream{

@@ -151,6 +151,9 @@ func (c *Config) checkServer() []*FieldError {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
 		}
 	}
+	if s.MaxBodyBytes < 0 {
+		errs = append(errs, c.fieldErr("server.max_body_bytes", "must not be negative (0 means no limit)"))
+	}
 	if s.MaxHeaderBytes < 1<<10 || s.MaxHeaderBytes > 16<<20 {
 		errs = append(errs, c.fieldErr("server.max_header_bytes", "must be between 1KiB and 16MiB, got %s", s.MaxHeaderBytes))
 	}

@@ -126,6 +126,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		Router:         n.up.router,
 		Policy:         n.cfg.PolicyOptions(),
 		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
+		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
 		FetchTimeout:   n.cfg.Upstream.FetchTimeout.Std(),
 		Logger:         n.log.With("component", "edge"),
 		Registerer:     reg,
