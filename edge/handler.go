@@ -86,10 +86,14 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Close() { h.background.Wait() }
 
 // ServeHTTP answers one client request. The steps, in order:
-//  1. refuse forwarding loops and malformed targets;
-//  2. pass methods other than GET and HEAD through, invalidating on unsafe ones;
-//  3. look the target up (primary key, then the Vary variant);
-//  4. serve a usable stored response, or serve it stale and refresh in the
+//  1. refuse hostile shapes, forwarding loops and malformed targets;
+//  2. route by host and path (421 for a host no site serves), then the
+//     site's and route's guards: HTTPS redirect, access rules, rate limit,
+//     authentication;
+//  3. pass methods other than GET and HEAD through, invalidating on unsafe
+//     ones (PURGE goes to the purge bus);
+//  4. look the target up (primary key, then the Vary variant);
+//  5. serve a usable stored response, or serve it stale and refresh in the
 //     background, or revalidate it, or fetch a miss, each through one shared
 //     upstream fetch per object.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
