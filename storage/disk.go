@@ -426,14 +426,21 @@ func (t *txn) link(k []byte, ri *rowInfo) error {
 	return t.seq.Put(k, ri.encode())
 }
 
+// maxEvictPerTxn bounds the rows one transaction evicts. Evicting down to
+// 90% of a large budget at once (a 1 GiB tier frees ~100 MB) made bbolt
+// copy so many pages in one transaction that the process's memory more than
+// doubled for a moment (bench/soak); the next batches carry on instead.
+const maxEvictPerTxn = 4 * evictChunk
+
 // evict deletes least recently used entries while the total exceeds limit,
-// down to 90% of it, so that eviction runs in bursts rather than per write.
+// down to 90% of it, so that eviction runs in bursts rather than per write,
+// at most maxEvictPerTxn rows per transaction.
 func (t *txn) evict(limit int64) error {
 	if t.bytes <= limit {
 		return nil
 	}
 	target := limit / 10 * 9
-	for t.bytes > target {
+	for start := t.evicted; t.bytes > target && t.evicted-start < maxEvictPerTxn; {
 		var rows [][]byte
 		c := t.lru.Cursor()
 		for k, _ := c.First(); k != nil && len(rows) < evictChunk; k, _ = c.Next() {
