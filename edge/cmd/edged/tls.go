@@ -3,17 +3,14 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"edged/edge/config"
 )
-
-// http2MaxConcurrentStreams bounds the requests one HTTP/2 connection may
-// have in flight (RFC 9113 §5.1.2 SETTINGS_MAX_CONCURRENT_STREAMS); 250 is
-// what net/http and most CDNs use.
-const http2MaxConcurrentStreams = 250
 
 // certSet is one loaded set of certificates, indexed by the DNS names of
 // their leaves. The first certificate is the default, served when the
@@ -119,16 +116,109 @@ func serverTLSConfig(cs *certStore) *tls.Config {
 	}
 }
 
-// tlsServer is the HTTPS server: the public server's settings plus TLS and
-// HTTP/2 limits. IdleTimeout applies to HTTP/2 connections too.
+// tlsServer is the HTTPS server: the public server's timeouts and header
+// limit, TLS, and explicit HTTP/2 limits (http2Limits).
+//
+// It does not call publicServer, which wraps the plain listener in
+// edge.StrictFraming: that wrapper cannot go on the TLS listener, because
+// net/http must see the *tls.Conn itself to negotiate h2 (docs/security.md).
+//
+// ReadHeaderTimeout bounds the TLS handshake as well as an HTTP/1.1 request
+// header (net/http uses the smallest of the read/write timeouts for the
+// handshake); an HTTP/2 client has 10 s, fixed by net/http, to send its
+// connection preface (RFC 9113 §3.4). IdleTimeout closes an HTTP/2
+// connection with no open stream (GOAWAY NO_ERROR, RFC 9113 §6.8) just as
+// it closes an idle HTTP/1.1 keep-alive. ReadTimeout and WriteTimeout stay
+// 0, as on the plain listener: they would cut long bodies; on HTTP/2,
+// WriteByteTimeout bounds a stalled writer instead.
+//
+// MaxHeaderBytes also bounds HTTP/2 requests: net/http advertises
+// SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2) as MaxHeaderBytes plus
+// 320 octets (RFC 9113 counts 32 octets of overhead per field) and answers
+// a larger header list with 431, as for HTTP/1.1.
 func (n *node) tlsServer() *http.Server {
-	s := n.publicServer()
-	s.TLSConfig = serverTLSConfig(n.certs)
-	s.Protocols = new(http.Protocols)
-	s.Protocols.SetHTTP1(true)
-	s.Protocols.SetHTTP2(true)
-	s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: http2MaxConcurrentStreams}
-	return s
+	s := n.cfg.Server
+	srv := &http.Server{
+		Handler:           n.handler,
+		TLSConfig:         serverTLSConfig(n.certs),
+		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
+		IdleTimeout:       s.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "https").Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
+		HTTP2:             http2Limits(),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	return srv
+}
+
+// HTTP/2 limits of the HTTPS listener. Each bounds what one connection can
+// make the node hold; server.max_connections bounds the connections.
+const (
+	// http2MaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS (RFC
+	// 9113 §5.1.2), hence the number of handlers one connection can run at
+	// once. RFC 9113 §6.5.2 recommends no less than 100 so as not to limit
+	// parallelism needlessly; browsers open far fewer at a time, and every
+	// stream is a handler and possibly an origin fetch, so 100 exactly.
+	// A HEADERS frame past the limit is refused with RST_STREAM
+	// (PROTOCOL_ERROR or REFUSED_STREAM, RFC 9113 §5.1.2); streams reset
+	// before their handler started count against 4x this limit, past which
+	// net/http closes the connection with ENHANCE_YOUR_CALM (the rapid
+	// reset mitigation, CVE-2023-44487).
+	http2MaxConcurrentStreams = 100
+
+	// http2HeaderTableSize bounds the HPACK dynamic tables (RFC 7541 §4.2)
+	// in both directions to the protocol's initial 4096 octets
+	// (SETTINGS_HEADER_TABLE_SIZE, RFC 9113 §6.5.2): a client cannot make
+	// the node keep more decoding state per connection, and the node does
+	// not keep more encoding state even when a client offers it.
+	http2HeaderTableSize = 4096
+
+	// http2MaxReadFrameSize is SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2):
+	// the smallest legal value, 16 KiB, rather than net/http's 1 MiB, so a
+	// client cannot make the node buffer a 1 MiB frame per connection.
+	// Requests are small on a CDN; this only limits uploads' frame size.
+	http2MaxReadFrameSize = 16 << 10
+
+	// http2ConnReceiveBuffer and http2StreamReceiveBuffer are the flow
+	// control windows (RFC 9113 §5.2, §6.9) the node grants for request
+	// bodies: the request body bytes one connection, or one stream, may
+	// send before a handler reads them. They bound the memory a client
+	// can fill with unread bodies to 1 MiB per connection; 256 KiB per
+	// stream keeps one upload from taking the whole connection window.
+	http2ConnReceiveBuffer   = 1 << 20
+	http2StreamReceiveBuffer = 256 << 10
+
+	// http2SendPingTimeout and http2PingTimeout: after 30 s without a frame
+	// from the client the node sends a PING (RFC 9113 §6.7) and closes the
+	// connection if no ACK comes within 15 s. This finds dead peers that
+	// hold streams open (a response blocked on flow control writes
+	// nothing, so WriteByteTimeout cannot see them).
+	http2SendPingTimeout = 30 * time.Second
+	http2PingTimeout     = 15 * time.Second
+
+	// http2WriteByteTimeout closes a connection on which the node has had
+	// bytes to write but could write none for 30 s: a client that stops
+	// reading its socket does not hold its streams' handlers forever.
+	http2WriteByteTimeout = 30 * time.Second
+)
+
+// http2Limits is the HTTPS server's HTTP/2 configuration: every limit
+// explicit, rather than net/http's defaults, so they are reviewed and
+// tested here (docs/security.md, "HTTP/2").
+func http2Limits() *http.HTTP2Config {
+	return &http.HTTP2Config{
+		MaxConcurrentStreams:          http2MaxConcurrentStreams,
+		MaxDecoderHeaderTableSize:     http2HeaderTableSize,
+		MaxEncoderHeaderTableSize:     http2HeaderTableSize,
+		MaxReadFrameSize:              http2MaxReadFrameSize,
+		MaxReceiveBufferPerConnection: http2ConnReceiveBuffer,
+		MaxReceiveBufferPerStream:     http2StreamReceiveBuffer,
+		SendPingTimeout:               http2SendPingTimeout,
+		PingTimeout:                   http2PingTimeout,
+		WriteByteTimeout:              http2WriteByteTimeout,
+	}
 }
 
 // reload is what SIGHUP does: read the certificate files again. Open

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// h2specModule is the h2spec release the conformance test builds (through
+// the Go module proxy) when h2spec is not on PATH.
+const h2specModule = "github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible"
+
+// h2specKnown are the h2spec cases that net/http's own HTTP/2 server fails
+// (a plain httptest server with HTTP/2 fails them too), keyed by h2spec's
+// "package/section: description", valued by why the deviation is accepted.
+// h2spec tests RFC 7540; RFC 9113 obsoletes it. Any other failure fails the
+// test. ("http2/4.2: Sends a large size HEADERS frame that exceeds the
+// SETTINGS_MAX_FRAME_SIZE" fails on net/http's default 1 MiB frame size and
+// passes with http2MaxReadFrameSize: it is deliberately not listed.)
+var h2specKnown = map[string]string{
+	// RFC 9113 §6.5.3: values are processed in order, so a repeated
+	// parameter is legal. net/http ends the connection with PROTOCOL_ERROR
+	// on a SETTINGS frame with a repeated parameter or more than 100: a
+	// guard against SETTINGS floods, harmless for real clients.
+	"http2/6.5.3: Sends multiple values of SETTINGS_INITIAL_WINDOW_SIZE": "net/http refuses duplicate SETTINGS parameters",
+	// RFC 9113 §8.2.2: connection-specific fields (and TE other than
+	// "trailers") make a request malformed; §8.1.1 lets a server send an
+	// HTTP response before closing the stream, which net/http does (400)
+	// instead of RST_STREAM PROTOCOL_ERROR. The request never reaches
+	// edged's handler.
+	"http2/8.1.2.2: Sends a HEADERS frame that contains the connection-specific header field":                       "net/http answers 400",
+	"http2/8.1.2.2: Sends a HEADERS frame that contains the TE header field with any value other than \"trailers\"": "net/http answers 400",
+	// RFC 9113 §6.9.1: a stream window over 2^31-1 is a stream error
+	// FLOW_CONTROL_ERROR. h2spec sends the WINDOW_UPDATEs after a complete
+	// request; when the response is already sent net/http has reset the
+	// stream with NO_ERROR (RFC 9113 §8.1) first, and h2spec sees that
+	// code instead. A race in the test, not a deviation; it may pass.
+	"http2/6.9.1: Sends multiple WINDOW_UPDATE frames increasing the flow control window to above 2^31-1 on a stream": "race with the response",
+}
+
+// TestH2Spec runs h2spec (RFC 7540/9113 and RFC 7541 conformance) against
+// the node's TLS listener and fails on any failure not in h2specKnown.
+func TestH2Spec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("h2spec: skipped with -short")
+	}
+	bin := h2specBinary(t)
+	origin := namedOrigin(t, "origin")
+	h := startH2Node(t, originYAML(origin.URL), "")
+	_, port, _ := strings.Cut(h.addr, ":")
+	report := filepath.Join(t.TempDir(), "h2spec.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	// -t: TLS, -k: do not verify the certificate, -o: seconds per case.
+	cmd := exec.CommandContext(ctx, bin, "-h", "127.0.0.1", "-p", port, "-t", "-k", "-o", "2", "-j", report)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("h2spec did not finish within 50 s:\n%s", out.String())
+	}
+	failures, total := h2specFailures(t, report)
+	if total == 0 {
+		t.Fatalf("h2spec ran no case (exit %v):\n%s", err, out.String())
+	}
+	var unexpected []string
+	for _, f := range failures {
+		if why, ok := h2specKnown[f.name]; ok {
+			t.Logf("known deviation: %s (%s)", f.name, why)
+			continue
+		}
+		unexpected = append(unexpected, f.name+"\n    "+f.message)
+	}
+	sort.Strings(unexpected)
+	t.Logf("h2spec: %d cases, %d failed (%d known)", total, len(failures), len(failures)-len(unexpected))
+	for _, u := range unexpected {
+		t.Errorf("h2spec failure: %s", u)
+	}
+}
+
+// h2specBinary finds h2spec on PATH or builds it; it skips the test, saying
+// why, when neither works (no Go module proxy, for one).
+func h2specBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("h2spec"); err == nil {
+		return p
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", h2specModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("h2spec: cannot build %s: %v\n%s", h2specModule, err, out)
+	}
+	return filepath.Join(dir, "h2spec")
+}
+
+// h2specCase is one failed h2spec case.
+type h2specCase struct{ name, message string }
+
+// h2specFailures reads h2spec's JUnit report: the failed cases (named
+// "package/section: description", h2spec's testsuite package and testcase
+// classname) and the number of cases run.
+func h2specFailures(t *testing.T, report string) ([]h2specCase, int) {
+	t.Helper()
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("h2spec report: %v", err)
+	}
+	var doc struct {
+		Suites []struct {
+			Package string `xml:"package,attr"`
+			Name    string `xml:"name,attr"`
+			Cases   []struct {
+				Name    string `xml:"classname,attr"`
+				Failure *struct {
+					Message string `xml:",chardata"`
+				} `xml:"failure"`
+				Error *struct {
+					Message string `xml:",chardata"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("h2spec report: %v", err)
+	}
+	var failed []h2specCase
+	total := 0
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			total++
+			name := s.Package + ": " + c.Name
+			switch {
+			case c.Failure != nil:
+				failed = append(failed, h2specCase{name, strings.TrimSpace(c.Failure.Message)})
+			case c.Error != nil:
+				failed = append(failed, h2specCase{name, strings.TrimSpace(c.Error.Message)})
+			}
+		}
+	}
+	return failed, total
+}
