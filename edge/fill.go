@@ -112,13 +112,20 @@ func (res *fillResult) failureStatus() int {
 // client went away, or its range was served as the body arrived.
 func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, cs policy.CacheStatus) (res *fillResult, leader, answered bool) {
 	fetch := h.newFetch(r, x, found)
+	release, ok := h.slots.acquire(r.Context(), h.client(r))
+	if !ok {
+		return nil, false, true // the client left while waiting: nothing was started
+	}
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
+		defer release()
 		return h.fill(fetch, nil), true, false
 	}
 	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+		defer release() // the slot is the fetch's until it ends, client or not
 		return h.fill(fetch, p)
 	})
 	if !leader {
+		release() // another request's fetch: this one started nothing
 		h.metrics.coalesced.Inc()
 	}
 	if rng, ok := parseSingleRange(r); ok {
@@ -146,9 +153,17 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 // join the running flight, so the object is refreshed once.
 func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookupResult) {
 	fetch := h.newFetch(r, x, found)
+	release, ok := h.slots.tryAcquire(h.client(r))
+	if !ok {
+		return // the client has fetches enough under way; a later request refreshes
+	}
 	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+		defer release()
 		return h.fill(fetch, p)
 	})
+	if !leader {
+		release()
+	}
 	h.background.Add(1)
 	go func() {
 		defer h.background.Done()

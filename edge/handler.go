@@ -38,6 +38,8 @@ type Handler struct {
 	uncacheable uncacheable
 	// variants bounds the Vary variants stored per URL.
 	variants variantCounter
+	// slots bounds the fetches each client has under way.
+	slots fillSlots
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -75,6 +77,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
 	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m}
+	h.slots.perClient = opts.MaxFillsPerClient
+	if h.slots.perClient == 0 {
+		h.slots.perClient = defaultFillsPerClient
+	}
 	if opts.Upstream != nil {
 		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}
 	}

@@ -37,6 +37,11 @@ type Options struct {
 	// MaxObjectBytes is the largest body stored; larger responses are streamed
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64
+	// MaxFillsPerClient bounds the upstream fetches one client address may
+	// have under way; more requests from it wait for a slot (in their own
+	// request, so a client that leaves starts nothing). Zero means 32;
+	// negative means no bound (a shield, whose clients are edges).
+	MaxFillsPerClient int
 	// MaxBodyBytes bounds a request body forwarded upstream; a larger one
 	// is refused with 413. Zero means no limit.
 	MaxBodyBytes int64

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,6 +70,12 @@ func (h *h2Node) checkServes(tb testing.TB, path string) {
 	tb.Helper()
 	client, tr := tlsClient(h.ca, h.addr)
 	defer tr.CloseIdleConnections()
+	// Another client is another address: per-client bounds must not make
+	// one client wait behind a flood from another.
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+		return d.DialContext(ctx, network, h.addr)
+	}
 	client.Timeout = h2Timeout
 	resp, err := client.Get("https://h2.test" + path)
 	if err != nil {
@@ -465,17 +471,11 @@ func TestHTTP2RapidReset(t *testing.T) {
 }
 
 // TestHTTP2RapidResetDistinctURLs is the same flood over distinct URLs
-// whose origin does not answer. It fails today and is skipped: a fill runs
-// detached from its client (edge/fill.go), so every reset stream whose
-// handler had started still fetches from the origin; with
-// pools[].max_conns_per_host the fills fill the pool and other clients
-// queue behind them, without it each fill opens an origin connection
-// (docs/security.md, "HTTP/2", known limits). Run it with
-// EDGED_KNOWN_GAPS=1.
+// whose origin does not answer. A fill runs detached from its client (no
+// client's disconnect may cancel a shared fetch), so the edge bounds the
+// fetches one client may have under way (edge/fillslots.go): the flood
+// starts at most that many, and other clients are served meanwhile.
 func TestHTTP2RapidResetDistinctURLs(t *testing.T) {
-	if os.Getenv("EDGED_KNOWN_GAPS") == "" {
-		t.Skip("known gap: detached fills are not bounded per client (docs/security.md); set EDGED_KNOWN_GAPS=1 to run")
-	}
 	origin := newBlockingOrigin(t)
 	// max_conns_per_host keeps the fills' origin connections (two file
 	// descriptors each in this process) within bounds.
@@ -487,6 +487,9 @@ sites:
 	defer origin.free()
 	n, _ := rapidReset(t, h, 10000, func(i int) string { return fmt.Sprintf("/block/%d", i) })
 	t.Logf("rapid reset: %d HEADERS+RST_STREAM pairs written; origin fetches started %d", n, origin.started.Load())
+	if started := origin.started.Load(); started > 32 {
+		t.Errorf("one client's flood started %d origin fetches, want at most 32 (its fetch slots)", started)
+	}
 	h.checkServes(t, "/after")
 }
 

@@ -128,12 +128,15 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		Policy:         n.cfg.PolicyOptions(),
 		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
 		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
-		FetchTimeout:   n.cfg.Upstream.FetchTimeout.Std(),
-		Logger:         n.log.With("component", "edge"),
-		Registerer:     reg,
-		Purger:         n.bus,
-		PurgeFrom:      purgeNetworks(n.cfg),
-		ClientIP:       n.cfg.ClientIP(),
+		// A shield's clients are edges, each asking for many objects at
+		// once on behalf of many users: no per-client bound on its fetches.
+		MaxFillsPerClient: map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
+		FetchTimeout:      n.cfg.Upstream.FetchTimeout.Std(),
+		Logger:            n.log.With("component", "edge"),
+		Registerer:        reg,
+		Purger:            n.bus,
+		PurgeFrom:         purgeNetworks(n.cfg),
+		ClientIP:          n.cfg.ClientIP(),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
