@@ -188,8 +188,10 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 }
 
 // handle applies one delivered event: a redelivery of an applied sequence is
-// skipped, a jump in sequence is a gap, an event that cannot be decoded is
-// applied as the safe all+soft purge rather than skipped.
+// skipped, a jump in sequence is a gap, an event without a valid signature
+// is rejected (not applied, its sequence recorded), a signed event that
+// cannot be decoded is applied as the safe all+soft purge rather than
+// skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -208,6 +210,9 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 	}
+	if reason := b.signer.verify(msg.Headers(), msg.Data()); reason != "" {
+		return b.reject(ctx, seq, reason)
+	}
 	ev, err := decodeEvent(msg.Data())
 	if err != nil {
 		b.log.Error("purge event cannot be applied as sent; marking the whole cache stale instead", "seq", seq, "err", err)
@@ -220,22 +225,47 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 // ctx ends, then records the sequence and wakes the publisher waiting for
 // this event.
 func (b *Bus) apply(ctx context.Context, ev event, seq uint64) error {
+	n, took, err := b.invalidate(ctx, ev.ID, ev.Request, seq)
+	if err != nil {
+		return err
+	}
+	b.observe(ev, seq, n, took)
+	return nil
+}
+
+// reject skips an event without a valid signature: nobody with the right
+// to purge made it, so not applying it loses nothing. Its sequence is
+// still recorded (an empty Request, which matches nothing), so the stream
+// order and gap detection go on as if it had been applied. The key and the
+// event's content are not logged.
+func (b *Bus) reject(ctx context.Context, seq uint64, reason string) error {
+	b.metrics.rejected.WithLabelValues(reason).Inc()
+	b.log.Warn("purge event rejected: not signed with the fleet's key; not applied", "seq", seq, "reason", reason)
+	if _, _, err := b.invalidate(ctx, "rejected", Request{}, seq); err != nil {
+		return err
+	}
+	b.metrics.appliedSeq.Set(float64(seq))
+	return nil
+}
+
+// invalidate calls Invalidate until it succeeds or ctx ends, retrying with
+// back-off, and records seq as applied.
+func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) (int, time.Duration, error) {
 	delay := newBackoff()
 	for {
 		start := time.Now()
-		n, err := b.opts.Invalidator.Invalidate(ctx, ev.Request, seq)
+		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
 			b.applied.Store(seq)
-			b.observe(ev, seq, n, time.Since(start))
-			return nil
+			return n, time.Since(start), nil
 		}
 		b.metrics.failures.Inc()
 		if ctx.Err() != nil {
-			return fmt.Errorf("applying purge %s (seq %d): %w", ev.ID, seq, ctx.Err())
+			return 0, 0, fmt.Errorf("applying purge %s (seq %d): %w", id, seq, ctx.Err())
 		}
-		b.log.Error("purge: invalidate failed, retrying", "id", ev.ID, "seq", seq, "err", err)
+		b.log.Error("purge: invalidate failed, retrying", "id", id, "seq", seq, "err", err)
 		if !sleep(ctx, delay.next()) {
-			return fmt.Errorf("applying purge %s (seq %d): %w", ev.ID, seq, ctx.Err())
+			return 0, 0, fmt.Errorf("applying purge %s (seq %d): %w", id, seq, ctx.Err())
 		}
 	}
 }

@@ -10,15 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// fakeMsg is a delivered message with chosen metadata; methods the bus does
-// not call are left to the nil embedded interface.
+// fakeMsg is a delivered message with chosen metadata, signed with
+// testSigningKey unless hdr is set; methods the bus does not call are left
+// to the nil embedded interface.
 type fakeMsg struct {
 	jetstream.Msg
 	seq  uint64
 	data []byte
+	hdr  nats.Header
 }
 
 func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
@@ -26,6 +29,13 @@ func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
 }
 
 func (m fakeMsg) Data() []byte { return m.data }
+
+func (m fakeMsg) Headers() nats.Header {
+	if m.hdr != nil {
+		return m.hdr
+	}
+	return signedMsg(m.data, testSigningKey).Header
+}
 
 // Duplicate delivery (a redelivered sequence at or below the applied one)
 // is skipped; a jump in sequence is a gap.

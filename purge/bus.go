@@ -23,7 +23,9 @@ type Invalidator interface {
 	// Invalidate applies r and records seq as the last applied sequence in
 	// the same transaction; it returns the number of objects affected.
 	// seq is normally the previous one plus one, but after the stream was
-	// recreated it may be lower than Applied(): record it as given.
+	// recreated it may be lower than Applied(): record it as given. r may
+	// be empty (no selector: an event the bus rejected); Invalidate then
+	// only records seq.
 	Invalidate(ctx context.Context, r Request, seq uint64) (int, error)
 	// Applied returns the last sequence Invalidate recorded (0 if none).
 	Applied() (uint64, error)
@@ -44,11 +46,28 @@ type Options struct {
 	StoreDir string
 	// Credentials is a NATS credentials file for NATSURL. Optional.
 	Credentials string
+	// NATSToken is a NATS authentication token. Every connection of the
+	// bus sends it (to NATSURL, or to the embedded server in process), and
+	// the embedded server, when set, refuses every client without it.
+	NATSToken string
+	// AllowUnauthenticatedNATS lets the embedded server listen
+	// (NATSListen) without NATSToken, so that anyone who can reach the
+	// address can connect. New refuses NATSListen without NATSToken
+	// unless it is set.
+	AllowUnauthenticatedNATS bool
 	// TLS configures the connection to NATSURL. Optional.
 	TLS *tls.Config
 	// Token is the bearer token of the HTTP API. Empty: the API refuses
 	// every purge with 503 (there is never an unauthenticated purge).
 	Token string
+	// SigningKey is the fleet's shared key: every event published is
+	// signed with it (HMAC-SHA256, see SignatureHeader) and an event
+	// without a valid signature is rejected: not applied, logged, counted
+	// in edged_purge_rejected_total{reason}, and its sequence recorded as
+	// done. Empty means Token (every node of a fleet is given it). With
+	// neither, events are unsigned and every event is accepted: the bus is
+	// then unauthenticated and Start logs a warning.
+	SigningKey string
 	// Node names this node in logs and events. Default: the host name.
 	Node string
 	// Subject is the NATS subject of purge events. Default "edged.purge".
@@ -92,6 +111,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.SigningKey == "" {
+		o.SigningKey = o.Token
+	}
 }
 
 // reconnectWait is the pause between reconnect attempts (NATS adds jitter).
@@ -104,6 +126,7 @@ type Bus struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	signer  *signer // nil: no key, events unsigned and all accepted
 
 	srv *server.Server // embedded server, nil with NATSURL
 	nc  *nats.Conn
@@ -138,6 +161,9 @@ func New(opts Options) (*Bus, error) {
 	if opts.NATSURL != "" && opts.NATSListen != "" {
 		return nil, errors.New("purge: Options.NATSListen applies to the embedded server only; NATSURL is set")
 	}
+	if opts.NATSListen != "" && opts.NATSToken == "" && !opts.AllowUnauthenticatedNATS {
+		return nil, errors.New("purge: Options.NATSListen without NATSToken would let any client of the address purge; set NATSToken (or AllowUnauthenticatedNATS)")
+	}
 	opts.setDefaults()
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -147,6 +173,7 @@ func New(opts Options) (*Bus, error) {
 		opts:      opts,
 		log:       opts.Logger.With("node", opts.Node),
 		metrics:   m,
+		signer:    newSigner(opts.SigningKey),
 		ready:     make(chan struct{}),
 		startErr:  make(chan error, 1),
 		reconnect: make(chan struct{}, 1),
@@ -167,6 +194,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	b.applied.Store(applied)
 	b.metrics.appliedSeq.Set(float64(applied))
+	b.warnUnauthenticated()
 	if b.opts.NATSURL == "" {
 		if b.srv, err = startEmbedded(b.opts); err != nil {
 			return err
@@ -227,6 +255,9 @@ func (b *Bus) connect() error {
 	if b.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(b.opts.Credentials))
 	}
+	if b.opts.NATSToken != "" {
+		opts = append(opts, nats.Token(b.opts.NATSToken))
+	}
 	if b.opts.TLS != nil {
 		opts = append(opts, nats.Secure(b.opts.TLS))
 	}
@@ -251,6 +282,17 @@ func (b *Bus) connect() error {
 	}
 	b.nc, b.js = nc, js
 	return nil
+}
+
+// warnUnauthenticated logs, once per Start, each protection of the bus that
+// is off, so an operator sees it (the keys themselves are never logged).
+func (b *Bus) warnUnauthenticated() {
+	if b.signer == nil {
+		b.log.Warn("purge bus unauthenticated: events are not signed (no signing key and no purge token), so any client of the bus can purge")
+	}
+	if b.opts.NATSURL == "" && b.opts.NATSListen != "" && b.opts.NATSToken == "" {
+		b.log.Warn("embedded NATS server listens without authentication: anyone who can reach it can connect", "listen", b.opts.NATSListen)
+	}
 }
 
 func (b *Bus) signalReconnect() {

@@ -153,7 +153,7 @@ func TestDuplicatePublishIsHarmless(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, id := range []string{"m1", "m1", "m2"} {
-		if _, err := b.js.Publish(ctx, "edged.purge", data, jetstream.WithMsgID(id)); err != nil {
+		if _, err := b.js.PublishMsg(ctx, signedMsg(data, testSigningKey), jetstream.WithMsgID(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +179,9 @@ func TestInvalidateFailureIsRetriedNotSkipped(t *testing.T) {
 func TestMalformedEventMarksWholeCacheStale(t *testing.T) {
 	inv := &memInvalidator{}
 	b := startBus(t, Options{Invalidator: inv})
-	if _, err := b.js.Publish(context.Background(), "edged.purge", []byte(`{"id":"x","request":{"future_kind":["a"]}}`)); err != nil {
+	// Signed: a node of the fleet made it, in a format this node does not know.
+	msg := signedMsg([]byte(`{"id":"x","request":{"future_kind":["a"]}}`), testSigningKey)
+	if _, err := b.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "applied", func() bool { return len(inv.calls()) == 1 })
@@ -302,6 +304,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"no invalidator", Options{StoreDir: "x"}, "Invalidator"},
 		{"embedded without store", Options{Invalidator: &memInvalidator{}}, "StoreDir"},
 		{"listen with url", Options{Invalidator: &memInvalidator{}, NATSURL: "nats://x", NATSListen: ":4222"}, "NATSListen"},
+		{"listen without token", Options{Invalidator: &memInvalidator{}, StoreDir: "x", NATSListen: "127.0.0.1:-1"}, "NATSToken"},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -25,8 +25,26 @@
 // listener (Options.NATSListen empty) and the bus connects to it in
 // process. With NATSListen the embedded server also accepts other nodes,
 // which set NATSURL to its address; at scale every node sets NATSURL to an
-// existing NATS cluster (Credentials and TLS as NATS supports them). The
-// embedded listener has no authentication: bind it to a private address.
+// existing NATS cluster (Credentials and TLS as NATS supports them).
+//
+// # Authentication of the bus
+//
+// Two layers keep a client of the bus from purging without the right to.
+// NATSToken is sent on every connection, and the embedded server requires
+// it from every client; New refuses a listening embedded server without it
+// unless AllowUnauthenticatedNATS is set. And every event is signed with
+// the fleet's key (SigningKey, by default the API Token): an HMAC-SHA256
+// over the exact message body, in the SignatureHeader header, verified in
+// constant time. An event with a missing or bad signature is not applied:
+// it is logged (never the key), counted in
+// edged_purge_rejected_total{reason}, acknowledged and skipped, its
+// sequence recorded as done, so ordering and gap detection are unchanged.
+// Skipping it loses nothing: nobody with the right to purge made it. Every
+// node of a fleet must share the key; a node without any key publishes
+// unsigned events and accepts every event (Start logs a warning). A signed
+// event copied and published again is applied again: purges are
+// idempotent, so that costs revalidations, not correctness; the NATS token
+// is what keeps outsiders from doing even that.
 //
 // # Lifecycle
 //

@@ -25,6 +25,9 @@ func startEmbedded(o Options) (*server.Server, error) {
 		DontListen: o.NATSListen == "",
 		NoSigs:     true,
 		NoLog:      true,
+		// A token, when set, is required from every client, other nodes
+		// and this node's in-process connection alike.
+		Authorization: o.NATSToken,
 	}
 	if o.NATSListen != "" {
 		host, port, err := net.SplitHostPort(o.NATSListen)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // memInvalidator records what it was asked to apply and its applied
@@ -61,10 +62,35 @@ func (m *memInvalidator) seqs() []uint64 {
 	return s
 }
 
-// startBus creates and starts a bus, closing it at cleanup.
+// Keys of the test fleet: every bus the helpers make signs and verifies
+// events with testSigningKey and sends testNATSToken to NATS.
+const (
+	testSigningKey = "test fleet signing key"
+	testNATSToken  = "test nats token"
+)
+
+// withTestKeys gives opts the test fleet's keys where it names none.
+func withTestKeys(opts Options) Options {
+	if opts.SigningKey == "" {
+		opts.SigningKey = testSigningKey
+	}
+	if opts.NATSToken == "" && !opts.AllowUnauthenticatedNATS {
+		opts.NATSToken = testNATSToken
+	}
+	return opts
+}
+
+// startBus creates and starts a bus with the test fleet's keys, closing it
+// at cleanup.
 func startBus(t testing.TB, opts Options) *Bus {
 	t.Helper()
-	b := newBus(t, opts)
+	return startRawBus(t, withTestKeys(opts))
+}
+
+// startRawBus is startBus with opts' keys as they are (none if unset).
+func startRawBus(t testing.TB, opts Options) *Bus {
+	t.Helper()
+	b := newRawBus(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.Start(ctx); err != nil {
@@ -74,6 +100,11 @@ func startBus(t testing.TB, opts Options) *Bus {
 }
 
 func newBus(t testing.TB, opts Options) *Bus {
+	t.Helper()
+	return newRawBus(t, withTestKeys(opts))
+}
+
+func newRawBus(t testing.TB, opts Options) *Bus {
 	t.Helper()
 	if opts.Invalidator == nil {
 		opts.Invalidator = &memInvalidator{}
@@ -92,13 +123,22 @@ func newBus(t testing.TB, opts Options) *Bus {
 	return b
 }
 
+// signedMsg is a message on the default subject signed with key, as a
+// node of a fleet with that key publishes it.
+func signedMsg(data []byte, key string) *nats.Msg {
+	msg := &nats.Msg{Subject: "edged.purge", Data: data}
+	newSigner(key).sign(msg)
+	return msg
+}
+
 // startServer runs a standalone JetStream server on 127.0.0.1:port (-1 for
-// any free port), shut down at cleanup.
+// any free port) that requires testNATSToken, shut down at cleanup.
 func startServer(t testing.TB, dir string, port int) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
 		SyncAlways: true, NoSigs: true, NoLog: true,
+		Authorization: testNATSToken, // as an operator's cluster requires one
 	})
 	if err != nil {
 		t.Fatalf("nats server: %v", err)

@@ -19,6 +19,7 @@ type metrics struct {
 	gaps       prometheus.Counter
 	duplicates prometheus.Counter
 	failures   prometheus.Counter
+	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -58,12 +59,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_apply_failures_total", Help: "Failed Invalidate calls (each is retried).",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_purge_rejected_total", Help: "Purge events not applied because they lack a valid signature of the fleet's key, by reason (unsigned, bad_signature).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{rejectUnsigned, rejectBadSignature} {
+		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures} {
+		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering purge metrics: %w", err)
 		}

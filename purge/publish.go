@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -30,9 +31,10 @@ type Result struct {
 	ApplyDuration time.Duration `json:"-"`
 }
 
-// Publish validates r, publishes it with a JetStream acknowledgement (from
-// then on every node will apply it, even if this call fails later), then
-// waits up to ApplyTimeout until the local node applied it. Errors wrap
+// Publish validates r, signs it with the fleet's key (if any), publishes
+// it with a JetStream acknowledgement (from then on every node will apply
+// it, even if this call fails later), then waits up to ApplyTimeout until
+// the local node applied it. Errors wrap
 // ErrInvalid, ErrUnavailable (nothing published), ErrNotApplied (published;
 // Result has ID and Seq) or ErrClosed.
 func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
@@ -58,7 +60,9 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	defer b.unwait(ev.ID)
 
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	ack, err := b.js.Publish(pctx, b.opts.Subject, data, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(b.opts.Stream))
+	msg := &nats.Msg{Subject: b.opts.Subject, Data: data}
+	b.signer.sign(msg)
+	ack, err := b.js.PublishMsg(pctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(b.opts.Stream))
 	cancel()
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, ev.ID, err)

@@ -135,8 +135,12 @@ type Purge struct {
 	ApplyTimeout Duration `yaml:"apply_timeout"`
 	// Retention is how long the bus keeps purge events for nodes that were
 	// down; a node away longer treats its whole cache as stale.
-	Retention Duration  `yaml:"retention"`
-	NATS      PurgeNATS `yaml:"nats"`
+	Retention Duration `yaml:"retention"`
+	// SigningKeyEnv names the environment variable holding the fleet's key
+	// that signs every purge event (HMAC-SHA256); events without a valid
+	// signature are not applied. Empty: the purge token is the key.
+	SigningKeyEnv string    `yaml:"signing_key_env"`
+	NATS          PurgeNATS `yaml:"nats"`
 }
 
 // PurgeNATS says where the purge bus lives.
@@ -149,6 +153,13 @@ type PurgeNATS struct {
 	Listen string `yaml:"listen"`
 	// Credentials is a NATS credentials file for URL.
 	Credentials string `yaml:"credentials"`
+	// TokenEnv names the environment variable holding a NATS
+	// authentication token: sent on every connection, and required by the
+	// embedded server from every client.
+	TokenEnv string `yaml:"token_env"`
+	// AllowUnauthenticated lets the embedded server listen without
+	// TokenEnv, open to anyone who can reach Listen.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 }
 
 // Default returns the configuration used when a field is not set.

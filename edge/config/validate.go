@@ -90,6 +90,31 @@ func (c *Config) checkPurge() []*FieldError {
 	if p.NATS.Credentials != "" && p.NATS.URL == "" {
 		errs = append(errs, c.fieldErr("purge.nats.credentials", "only with purge.nats.url"))
 	}
+	return append(errs, c.checkPurgeAuth()...)
+}
+
+// checkPurgeAuth checks the secrets of the purge bus: the environment
+// variables named must hold a value (an empty one would silently turn the
+// protection off), and a listening embedded NATS server needs a token
+// unless the operator explicitly accepts an open one.
+func (c *Config) checkPurgeAuth() []*FieldError {
+	var errs []*FieldError
+	p := c.Purge
+	if p.SigningKeyEnv != "" {
+		if _, ok := envSecret(p.SigningKeyEnv); !ok {
+			errs = append(errs, c.fieldErr("purge.signing_key_env", "environment variable %s is not set (it holds the purge event signing key)", p.SigningKeyEnv))
+		}
+	}
+	if p.NATS.TokenEnv != "" {
+		if _, ok := envSecret(p.NATS.TokenEnv); !ok {
+			errs = append(errs, c.fieldErr("purge.nats.token_env", "environment variable %s is not set (it holds the NATS token)", p.NATS.TokenEnv))
+		}
+	}
+	if p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !p.NATS.AllowUnauthenticated {
+		errs = append(errs, c.fieldErr("purge.nats.listen", "the embedded NATS server would accept any client, who could then purge: "+
+			"set purge.nats.token_env to the name of an environment variable holding a NATS token, "+
+			"or purge.nats.allow_unauthenticated: true to accept that"))
+	}
 	return errs
 }
 

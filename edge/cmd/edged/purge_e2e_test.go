@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"edged/edge/config"
 )
@@ -26,6 +29,9 @@ type fleetNode struct {
 }
 
 const purgeToken = "test-token"
+
+// natsTokenEnv names the environment variable with the fleet's NATS token.
+const natsTokenEnv = "EDGED_TEST_NATS_TOKEN"
 
 func startFleetNode(t testing.TB, cfg *config.Config) *fleetNode {
 	t.Helper()
@@ -125,11 +131,19 @@ func TestPurgeAcrossFleet(t *testing.T) {
 	t.Cleanup(origin.Close)
 
 	natsAddr := freeAddr(t)
+	// The shield's embedded NATS requires this token; events are signed
+	// with the purge token (the default key).
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
 	shieldCfg := nodeConfig(t, "shield", t.TempDir())
 	shieldCfg.Role = config.RoleShield
 	shieldCfg.Upstream.Origin = origin.URL
 	shieldCfg.Purge.NATS.Listen = natsAddr
+	shieldCfg.Purge.NATS.TokenEnv = natsTokenEnv
 	shield := startFleetNode(t, shieldCfg)
+	if nc, err := nats.Connect("nats://"+natsAddr, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a NATS client without the token reached the fleet's bus")
+	}
 
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	edgeCfg := func(i int) *config.Config {
@@ -137,6 +151,7 @@ func TestPurgeAcrossFleet(t *testing.T) {
 		cfg.Upstream.Shields = []string{shield.public}
 		cfg.Upstream.ShieldFallback = false
 		cfg.Purge.NATS.URL = "nats://" + natsAddr
+		cfg.Purge.NATS.TokenEnv = natsTokenEnv
 		return cfg
 	}
 	edges := []*fleetNode{startFleetNode(t, edgeCfg(0)), startFleetNode(t, edgeCfg(1)), startFleetNode(t, edgeCfg(2))}
@@ -173,6 +188,10 @@ func TestPurgeAcrossFleet(t *testing.T) {
 		if !strings.Contains(answer, `"count":`) {
 			t.Errorf("purge answer %s has no count", answer)
 		}
+		// Wait for every node to apply it before asking for the object
+		// again: an edge asking before the shield applied it would cache
+		// the shield's old copy anew.
+		waitApplied(t, answer, append([]*fleetNode{shield}, edges...))
 		before := originFetches.Load()
 		// Every node applies it: once each node is asked again, the object
 		// is fetched anew exactly once (the edges share the shield's copy).
@@ -218,6 +237,26 @@ func TestPurgeAcrossFleet(t *testing.T) {
 		t.Fatalf("PURGE status %d", resp.StatusCode)
 	}
 	waitUntil(t, func() bool { return !edges[0].hit(t, "/dir/b") })
+}
+
+// waitApplied waits until every node recorded the sequence of the purge
+// whose API answer is answer.
+func waitApplied(t testing.TB, answer string, nodes []*fleetNode) {
+	t.Helper()
+	var res struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(answer), &res); err != nil || res.Seq == 0 {
+		t.Fatalf("purge answer %s: no seq (%v)", answer, err)
+	}
+	waitUntil(t, func() bool {
+		for _, f := range nodes {
+			if seq, err := f.n.store.AppliedSeq(); err != nil || seq < res.Seq {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func waitUntil(t testing.TB, cond func() bool) {

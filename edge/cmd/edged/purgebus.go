@@ -32,18 +32,29 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	if token == "" {
 		n.log.Warn("purge API disabled: set purge.token or EDGED_PURGE_TOKEN")
 	}
+	signingKey, err := purgeSecret("purge.signing_key_env", pc.SigningKeyEnv)
+	if err != nil {
+		return err
+	}
+	natsToken, err := purgeSecret("purge.nats.token_env", pc.NATS.TokenEnv)
+	if err != nil {
+		return err
+	}
 	bus, err := purge.New(purge.Options{
-		Invalidator:  storeInvalidator{n.store},
-		NATSURL:      pc.NATS.URL,
-		NATSListen:   pc.NATS.Listen,
-		StoreDir:     filepath.Join(n.cfg.Data, "nats"),
-		Credentials:  pc.NATS.Credentials,
-		Token:        token,
-		Node:         n.cfg.CacheName(),
-		Retention:    pc.Retention.Std(),
-		ApplyTimeout: pc.ApplyTimeout.Std(),
-		Logger:       n.log.With("component", "purge"),
-		Registerer:   reg,
+		Invalidator:              storeInvalidator{n.store},
+		NATSURL:                  pc.NATS.URL,
+		NATSListen:               pc.NATS.Listen,
+		StoreDir:                 filepath.Join(n.cfg.Data, "nats"),
+		Credentials:              pc.NATS.Credentials,
+		NATSToken:                natsToken,
+		AllowUnauthenticatedNATS: pc.NATS.AllowUnauthenticated,
+		SigningKey:               signingKey, // empty: the purge token
+		Token:                    token,
+		Node:                     n.cfg.CacheName(),
+		Retention:                pc.Retention.Std(),
+		ApplyTimeout:             pc.ApplyTimeout.Std(),
+		Logger:                   n.log.With("component", "purge"),
+		Registerer:               reg,
 	})
 	if err != nil {
 		return fmt.Errorf("purge bus: %w", err)
@@ -59,6 +70,20 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 		return fmt.Errorf("purge bus: %w", err)
 	}
 	return nil
+}
+
+// purgeSecret reads the secret held by the environment variable that field
+// names; "" when field names none. Config validation already refused an
+// unset variable, but the environment may have changed since: a protection
+// must never turn itself off silently.
+func purgeSecret(field, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	if v := os.Getenv(name); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("purge bus: %s names %s, which is not set", field, name)
 }
 
 // purgeNetworks are the networks allowed to send PURGE (validated by config).

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// The purge bus's secrets (issue 7, security of the control plane): a
+// listening embedded NATS needs a token unless explicitly allowed open, and
+// the environment variables named must hold a value.
+func TestValidatePurgeAuth(t *testing.T) {
+	t.Setenv("TEST_NATS_TOKEN", "nats-secret")
+	t.Setenv("TEST_PURGE_KEY", "signing-secret")
+	t.Setenv("TEST_EMPTY", "")
+	const base = "upstream:\n  origin: http://127.0.0.1:9000\n"
+	tests := []struct {
+		name string
+		in   string
+		want string // "" means valid
+	}{
+		{"in-process needs no token", base + "purge:\n  nats: {}\n", ""},
+		{"listen without token", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n",
+			"edged.yaml:5: purge.nats.listen: the embedded NATS server would accept any client, who could then purge: set purge.nats.token_env"},
+		{"listen with token", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    token_env: TEST_NATS_TOKEN\n", ""},
+		{"listen explicitly open", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    allow_unauthenticated: true\n", ""},
+		{"token env unset", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    token_env: TEST_NO_SUCH_VAR\n",
+			"edged.yaml:6: purge.nats.token_env: environment variable TEST_NO_SUCH_VAR is not set (it holds the NATS token)"},
+		{"token env empty", base + "purge:\n  nats:\n    url: nats://n:4222\n    token_env: TEST_EMPTY\n",
+			"edged.yaml:6: purge.nats.token_env: environment variable TEST_EMPTY is not set"},
+		{"token with url", base + "purge:\n  nats:\n    url: nats://n:4222\n    token_env: TEST_NATS_TOKEN\n", ""},
+		{"signing key", base + "purge:\n  signing_key_env: TEST_PURGE_KEY\n", ""},
+		{"signing key env unset", base + "purge:\n  signing_key_env: TEST_NO_SUCH_VAR\n",
+			"edged.yaml:4: purge.signing_key_env: environment variable TEST_NO_SUCH_VAR is not set (it holds the purge event signing key)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), "edged.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			err = c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want valid", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A listener set by flag (no line) is refused the same way.
+func TestValidatePurgeListenByFlag(t *testing.T) {
+	c, err := Parse([]byte("upstream: {origin: 'http://o'}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Purge.NATS.Listen = "127.0.0.1:4222"
+	c.Override("purge.nats.listen")
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "purge.nats.listen: the embedded NATS server would accept any client") {
+		t.Errorf("Validate = %v, want a purge.nats.listen error without a line", err)
+	}
+}
