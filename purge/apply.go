@@ -119,11 +119,18 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consume: %v", ErrUnavailable, err)
 	}
+	// The session ends when the bus closes or reconnects. Next is given the
+	// session's context as well as Stop: an ordered consumer that is
+	// resetting itself can miss a Stop and wait forever (seen as a Close
+	// that never returned).
+	session, endSession := context.WithCancel(ctx)
+	defer endSession()
 	go func() {
 		defer it.Stop()
+		defer endSession()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-session.Done():
 				return
 			case <-b.reconnect:
 				if b.epoch.Load() != epoch {
@@ -133,9 +140,9 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 	}()
 	for {
-		msg, err := it.Next()
+		msg, err := it.Next(jetstream.NextContext(session))
 		if err != nil {
-			if ctx.Err() != nil || b.epoch.Load() != epoch {
+			if session.Err() != nil || b.epoch.Load() != epoch {
 				return nil // closing, or reconnected: a new session checks for gaps
 			}
 			return fmt.Errorf("%w: next event: %v", ErrUnavailable, err)
