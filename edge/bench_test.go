@@ -60,3 +60,36 @@ func BenchmarkHit(b *testing.B) {
 		b.Run(fmt.Sprintf("disk/%dKiB", size>>10), func(b *testing.B) { benchmarkHit(b, size, -1) })
 	}
 }
+
+// A memory hit's allocations are budgeted, so a change that adds work to the
+// hit path shows up here rather than only in a benchmark nobody reruns.
+func TestHitAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation budget")
+	}
+	c := newClock()
+	o := newOrigin(t, c, static(strings.Repeat("x", 1024), "Cache-Control", "max-age=3600", "Content-Type", "text/plain"))
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	up, err := origin.New(origin.Options{Origin: o.URL, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/obj", nil)
+	h.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+	store.Flush()
+	const budget = 13 // measured: tracked writer, exchange, key, Cache-Status, header map growth
+	got := testing.AllocsPerRun(200, func() {
+		h.ServeHTTP(&discardWriter{h: make(http.Header, 8)}, req)
+	})
+	if got > budget {
+		t.Errorf("a memory hit allocates %.0f times, budget %d", got, budget)
+	}
+}

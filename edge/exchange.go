@@ -10,15 +10,14 @@ import (
 // exchange is one client request as the cache sees it once its site and
 // route are known.
 type exchange struct {
-	t           policy.Target // normalized target, query as the route keys it
-	key         string        // primary cache key
-	upstreamURI string        // path and query sent upstream
-	site        *Site         // nil without a Router
-	route       *Route
-	identity    string // who an authenticated route admitted
-	upstream    *origin.Client
-	split       string // the route split serving this request; "" = primary
-	sticky      bool   // tell the client its split with a cookie
+	t        policy.Target // normalized target, query as the route keys it
+	key      string        // primary cache key
+	site     *Site         // nil without a Router
+	route    *Route
+	identity string // who an authenticated route admitted
+	upstream *origin.Client
+	split    string // the route split serving this request; "" = primary
+	sticky   bool   // tell the client its split with a cookie
 }
 
 // newExchange routes r. Without a Router every host goes to Options.Upstream;
@@ -46,11 +45,18 @@ func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int,
 		// them apart, under the URL's key so URL and prefix purges reach them.
 		x.key += "\x00~" + x.split
 	}
-	x.upstreamURI = route.upstreamPath(t.Path)
-	if t.RawQuery != "" {
-		x.upstreamURI += "?" + t.RawQuery
-	}
 	return x, 0, ""
+}
+
+// upstreamURI is the path and query sent upstream: the keyed target, with
+// the route's prefix stripped. Built only when a request goes upstream,
+// never on a hit.
+func (x *exchange) upstreamURI() string {
+	uri := x.route.upstreamPath(x.t.Path)
+	if x.t.RawQuery != "" {
+		uri += "?" + x.t.RawQuery
+	}
+	return uri
 }
 
 // finishHeader applies what the route adds to every response: its header

@@ -236,7 +236,7 @@ func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
 	return &origin.Outbound{
 		Method:     r.Method,
 		Host:       x.t.Host,
-		RequestURI: x.upstreamURI,
+		RequestURI: x.upstreamURI(),
 		Header:     header,
 		ClientIP:   clientIP(r),
 		Proto:      x.t.Scheme,

@@ -67,23 +67,29 @@ const (
 	defaultMaxIdlePerHost = 64
 )
 
+// transportDefaults fills the zero transport settings that Options and
+// PoolOptions share.
+func transportDefaults(connect, header, body *time.Duration, idle *int, log **slog.Logger) {
+	if *connect == 0 {
+		*connect = defaultConnectTimeout
+	}
+	if *header == 0 {
+		*header = defaultHeaderTimeout
+	}
+	if *body == 0 {
+		*body = defaultBodyTimeout
+	}
+	if *idle == 0 {
+		*idle = defaultMaxIdlePerHost
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+}
+
 // withDefaults returns opts with zero fields replaced by their defaults.
 func (opts Options) withDefaults() Options {
-	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = defaultConnectTimeout
-	}
-	if opts.HeaderTimeout == 0 {
-		opts.HeaderTimeout = defaultHeaderTimeout
-	}
-	if opts.BodyTimeout == 0 {
-		opts.BodyTimeout = defaultBodyTimeout
-	}
-	if opts.MaxIdlePerHost == 0 {
-		opts.MaxIdlePerHost = defaultMaxIdlePerHost
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	transportDefaults(&opts.ConnectTimeout, &opts.HeaderTimeout, &opts.BodyTimeout, &opts.MaxIdlePerHost, &opts.Logger)
 	opts.ShieldEjection = opts.ShieldEjection.withDefaults()
 	return opts
 }

@@ -2,7 +2,6 @@ package origin
 
 import (
 	"fmt"
-	"log/slog"
 	"time"
 )
 
@@ -11,23 +10,9 @@ func (opts PoolOptions) withDefaults() PoolOptions {
 	if opts.Retries == 0 {
 		opts.Retries = defaultRetries
 	}
-	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = defaultConnectTimeout
-	}
-	if opts.HeaderTimeout == 0 {
-		opts.HeaderTimeout = defaultHeaderTimeout
-	}
+	transportDefaults(&opts.ConnectTimeout, &opts.HeaderTimeout, &opts.BodyTimeout, &opts.MaxIdlePerHost, &opts.Logger)
 	if opts.RetryTimeout == 0 {
 		opts.RetryTimeout = opts.HeaderTimeout
-	}
-	if opts.BodyTimeout == 0 {
-		opts.BodyTimeout = defaultBodyTimeout
-	}
-	if opts.MaxIdlePerHost == 0 {
-		opts.MaxIdlePerHost = defaultMaxIdlePerHost
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Health = opts.Health.withDefaults()
 	opts.Ejection = opts.Ejection.withDefaults()

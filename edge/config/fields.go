@@ -75,41 +75,38 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
+// eachKey calls fn for each key of mapping n, following YAML merge keys
+// ("<<", checked against t) and reporting a key set twice as a repeated
+// what ("key" in a map, "field" in a struct) instead of calling fn.
+func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string, fn func(key, val *yaml.Node)) {
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		if key.Value == "<<" && key.ShortTag() == "!!merge" {
+			fc.check(val, t, path)
+			continue
+		}
+		if first, ok := seen[key.Value]; ok {
+			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
+				Msg: fmt.Sprintf("repeated %s (first set at line %d)", what, first)})
+			continue
+		}
+		seen[key.Value] = key.Line
+		fn(key, val)
+	}
+}
+
 // checkMapKeys reports repeated keys of a mapping decoded into a Go map
 // (pool names, header names) and checks each value against the map's
 // element type.
 func (fc *fieldChecker) checkMapKeys(n *yaml.Node, t reflect.Type, path string) {
-	seen := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		if key.Value == "<<" && key.ShortTag() == "!!merge" {
-			fc.check(val, t, path)
-			continue
-		}
-		if first, ok := seen[key.Value]; ok {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
-				Msg: fmt.Sprintf("repeated key (first set at line %d)", first)})
-			continue
-		}
-		seen[key.Value] = key.Line
+	fc.eachKey(n, t, path, "key", func(key, val *yaml.Node) {
 		fc.check(val, t.Elem(), join(path, key.Value))
-	}
+	})
 }
 
 func (fc *fieldChecker) checkMapping(n *yaml.Node, t reflect.Type, path string) {
-	seen := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		if key.Value == "<<" && key.ShortTag() == "!!merge" {
-			fc.check(val, t, path)
-			continue
-		}
-		if first, ok := seen[key.Value]; ok {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
-				Msg: fmt.Sprintf("repeated field (first set at line %d)", first)})
-			continue
-		}
-		seen[key.Value] = key.Line
+	fc.eachKey(n, t, path, "field", func(key, val *yaml.Node) {
 		f, ok := fieldByTag(t, key.Value)
 		if !ok {
 			where := "at the top level"
@@ -118,10 +115,10 @@ func (fc *fieldChecker) checkMapping(n *yaml.Node, t reflect.Type, path string) 
 			}
 			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line,
 				Msg: fmt.Sprintf("unknown field %q %s (known: %s)", key.Value, where, strings.Join(fieldNames(t), ", "))})
-			continue
+			return
 		}
 		fc.check(val, f.Type, join(path, key.Value))
-	}
+	})
 }
 
 func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
