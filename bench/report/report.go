@@ -54,10 +54,12 @@ type Report struct {
 	Checks   []Check
 }
 
-// Section is a titled list of result lines.
+// Section is a titled list of result lines, optionally followed by
+// preformatted text (a profile's top lines, say).
 type Section struct {
 	Title string
 	Lines []string
+	Code  string
 }
 
 // Reference targets for the ratio columns.
@@ -153,6 +155,12 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "## %s\n\n", s.Title)
 		for _, l := range s.Lines {
 			fmt.Fprintf(&b, "- %s\n", l)
+		}
+		if s.Code != "" {
+			if len(s.Lines) > 0 {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "```\n%s\n```\n", strings.TrimRight(s.Code, "\n"))
 		}
 		b.WriteString("\n")
 	}

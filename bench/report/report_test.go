@@ -21,7 +21,10 @@ func fixed() Report {
 			{Scenario: "hit 1KiB c64", Target: "edged <mem>", RPS: sp(40000, 45000), P50: sp(1), P99: sp(4), CPU: sp(15), RSS: sp(50), Note: "hit 100%"},
 			{Scenario: "hit 1KiB c64", Target: "edged br", Skipped: "edged does not compress yet"},
 		},
-		Sections: []Section{{Title: "Cold key", Lines: []string{"edged: 1 origin fetch for 1000 requests"}}},
+		Sections: []Section{
+			{Title: "Cold key", Lines: []string{"edged: 1 origin fetch for 1000 requests"}},
+			{Title: "Profile", Lines: []string{"3 s CPU profile"}, Code: "flat  flat%\n1.2s 40% syscall.Syscall6\n\n"},
+		},
 		Checks: []Check{
 			AtLeast("1 KiB hit vs nginx", "≥ 1.00× nginx", 0.85, 1, "%.2f×"),
 			AtMost("miss added p50", "≤ 0.30 ms", 0.1, 0.3, "%.2f ms"),
@@ -45,6 +48,7 @@ func TestMarkdown(t *testing.T) {
 		"| miss added p50 | ≤ 0.30 ms | 0.10 ms | met |",
 		"| purge p99 | < 10 ms | – | skipped (POST /purge answers 404) |",
 		"## Cold key\n\n- edged: 1 origin fetch for 1000 requests\n",
+		"## Profile\n\n- 3 s CPU profile\n\n```\nflat  flat%\n1.2s 40% syscall.Syscall6\n```\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("markdown lacks %q\n%s", want, got)

@@ -149,8 +149,9 @@ func warm(ctx context.Context, t *target, url string) string {
 
 // runHits runs the hit scenarios: every size at every connection count,
 // targets alternating within each repetition (A B C … A B C …).
-func (b *bench) runHits(ctx context.Context) ([]report.Row, error) {
+func (b *bench) runHits(ctx context.Context) ([]report.Row, []report.Section, error) {
 	var rows []report.Row
+	var profiles []report.Section
 	for _, size := range []int{1 << 10, 100 << 10, 1 << 20} {
 		for _, conns := range []int{64, 256} {
 			sc := hitScenario(size, conns)
@@ -172,10 +173,16 @@ func (b *bench) runHits(ctx context.Context) ([]report.Row, error) {
 						return b.load(ctx, url(t), conns, b.o.duration, t.headers)
 					})
 					if err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 					samples[t.name] = append(samples[t.name], s)
 				}
+			}
+			if t := b.byName[tEdgedMem]; b.o.profile && conns == 64 && size <= 100<<10 && t != nil {
+				profiles = append(profiles, b.profile(ctx, t, sc, func(ctx context.Context, d time.Duration) error {
+					_, err := b.load(ctx, url(t), conns, d, t.headers)
+					return err
+				}))
 			}
 			for _, t := range b.all {
 				if t.skip != "" {
@@ -186,5 +193,5 @@ func (b *bench) runHits(ctx context.Context) ([]report.Row, error) {
 			}
 		}
 	}
-	return rows, nil
+	return rows, profiles, nil
 }

@@ -36,8 +36,9 @@ func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
 		fn   func(context.Context, *results) error
 	}{
 		{"hits", func(ctx context.Context, r *results) error {
-			rows, err := b.runHits(ctx)
+			rows, profiles, err := b.runHits(ctx)
 			r.rows = append(r.rows, rows...)
+			r.sections = append(r.sections, profiles...)
 			return err
 		}},
 		{"zipf", b.runZipf},
@@ -229,6 +230,18 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 		}
 	}
 	res.sections = append(res.sections, report.Section{Title: fmt.Sprintf("Miss latency, %d conns", conns), Lines: lines})
+	if t := b.byName[tEdgedMem]; b.o.profile && conns == 1 && t != nil {
+		slug := strings.ReplaceAll(t.name, " ", "-")
+		res.sections = append(res.sections, b.profile(ctx, t, sc, func(ctx context.Context, d time.Duration) error {
+			_, err := loadgen.Run(ctx, loadgen.Config{
+				URL: func(w, i int) string {
+					return fmt.Sprintf("%s/obj/1024/miss-%s-%s-profile-%d-%d", t.base, b.runID, slug, w, i)
+				},
+				Conns: conns, Duration: d, MaxRequests: 1_000_000,
+			})
+			return err
+		}))
+	}
 	return added, nil
 }
 
