@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"edged/edge/internal/framingtest"
 )
 
 // rawResponse is one answer read off a raw connection.
@@ -377,41 +379,17 @@ func TestHostileHostForms(t *testing.T) {
 // differently is refused with 400 and its connection closed, and nothing of
 // it, nor of what follows on the connection, reaches the origin. The
 // smuggled request after each is what a front proxy preferring the other
-// reading would have forwarded as a body.
+// reading would have forwarded as a body. The cases are shared with the
+// HTTPS listener's test (TestTLSFramingRefused in edge/cmd/edged).
 func TestHostileFramingRefused(t *testing.T) {
-	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
-	for _, tt := range []struct {
-		name, raw  string
-		wantStatus int
-		headOK     bool // the header section is sound: it may reach the origin, its body cut short
-	}{
-		{"CL then TE", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
-		{"TE then CL", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
-		{"TE in HTTP/1.0", "POST /s HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
-		{"TE in HTTP/1.0 alone", "POST /s HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
-		{"obs-fold hides TE", "POST /s HTTP/1.1\r\nHost: h\r\nX-A: b\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400, false},
-		{"bare LF", "POST /s HTTP/1.1\r\nHost: h\r\nX-A: b\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
-		{"TE chunked, identity", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 501, false},
-		{"TE identity, chunked", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 501, false},
-		{"TE xchunked", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 501, false},
-		{"two TE fields", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, false},
-		{"space before colon", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400, false},
-		{"two Content-Length", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nxxxxx", 400, false},
-		{"Content-Length list", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 0, 5\r\n\r\nxxxxx", 400, false},
-		{"Content-Length sign", "POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: +0\r\n\r\n", 400, false},
-		{"bare CR in value", "GET /s HTTP/1.1\r\nHost: h\r\nX-A: b\rTransfer-Encoding: chunked\r\n\r\n", 400, false},
-		{"bare CR ends line", "GET /s HTTP/1.1\r\nHost: h\rX-A: b\r\n\r\n", 400, false},
-		{"NUL in value", "GET /s HTTP/1.1\r\nHost: h\r\nX-A: b\x00c\r\n\r\n", 400, false},
-		{"NUL in name", "GET /s HTTP/1.1\r\nHost: h\r\nX-\x00A: b\r\n\r\n", 400, false},
-		{"chunk size bare LF", "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n", 0, true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range framingtest.Refused() {
+		t.Run(tt.Name, func(t *testing.T) {
 			c := newClock()
 			o := echoOrigin(t, c)
 			addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
-			rs := rawExchanges(t, addr, tt.raw+smuggled, 2)
-			if tt.wantStatus != 0 && rs[0].status != tt.wantStatus {
-				t.Errorf("status %d, want %d", rs[0].status, tt.wantStatus)
+			rs := rawExchanges(t, addr, tt.Raw+framingtest.Smuggled, 2)
+			if tt.Status != 0 && rs[0].status != tt.Status {
+				t.Errorf("status %d, want %d", rs[0].status, tt.Status)
 			}
 			if rs[1].status != 0 {
 				t.Errorf("a second response (%d) on the connection: it was not closed", rs[1].status)
@@ -419,7 +397,7 @@ func TestHostileFramingRefused(t *testing.T) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			for _, r := range o.seen {
-				if r.RequestURI == "/smuggled" || (r.Method == http.MethodPost && !tt.headOK) {
+				if r.RequestURI == "/smuggled" || (r.Method == http.MethodPost && !tt.HeadOK) {
 					t.Errorf("origin received %s %s", r.Method, r.RequestURI)
 				}
 			}
@@ -434,16 +412,15 @@ func TestHostileFramingAllowed(t *testing.T) {
 	c := newClock()
 	o := echoOrigin(t, c)
 	addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
-	raw := "POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
-		"POST /2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:  chunked\t\r\n\r\n5;ext=1\r\nhello\r\n3 \r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n" +
-		"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n" +
-		"POST /4 HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi" +
-		"GET /5 HTTP/1.1\r\nHost: h\r\n\r\n"
-	rs := rawExchanges(t, addr, raw, 5)
-	want := []string{"POST /1\nhost=h\nbody=5 ", "POST /2\nhost=h\nbody=8 ", "GET /3", "POST /4\nhost=h\nbody=2 ", "GET /5"}
+	want := framingtest.AllowedRequests()
+	rs := rawExchanges(t, addr, framingtest.Allowed, len(want))
 	for i, r := range rs {
-		if r.status != http.StatusOK || !strings.HasPrefix(r.body, want[i]) {
-			t.Errorf("response %d: %d %q, want 200 %q...", i+1, r.status, r.body, want[i])
+		prefix := want[i].Method + " " + want[i].Path
+		if want[i].Method == http.MethodPost {
+			prefix += fmt.Sprintf("\nhost=h\nbody=%d ", want[i].BodyLen)
+		}
+		if r.status != http.StatusOK || !strings.HasPrefix(r.body, prefix) {
+			t.Errorf("response %d: %d %q, want 200 %q...", i+1, r.status, r.body, prefix)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -45,20 +46,45 @@ import (
 // http.DefaultMaxHeaderBytes); a header section longer than net/http
 // accepts is passed through for net/http to answer 431.
 //
-// TLS listeners cannot be wrapped this way (net/http must see the
-// *tls.Conn); on them net/http's own rules apply, and HTTP/2 framing has no
-// such ambiguity.
+// A TLS listener cannot be wrapped this way: net/http must see the
+// *tls.Conn itself to negotiate HTTP/2. A listener that does the handshake
+// itself wraps each HTTP/1 connection with [StrictConn] instead; HTTP/2
+// framing has no such ambiguity.
 func StrictFraming(ln net.Listener, maxHeaderBytes int) net.Listener {
+	return &strictListener{Listener: ln, maxHeaderBytes: maxHeaderBytes}
+}
+
+// StrictConn applies StrictFraming's checks to one connection, for a
+// listener that hands net/http connections it has prepared itself (the
+// HTTPS listener, once the TLS handshake chose HTTP/1).
+//
+// When c has the ConnectionState method of a *tls.Conn, so does the
+// result: net/http sets Request.TLS from it on a connection that is not a
+// *tls.Conn, and the handler's scheme (the cache key, redirects to https,
+// X-Forwarded-Proto) depends on Request.TLS. A plain connection must not
+// get the method, or its requests would be taken for HTTPS.
+func StrictConn(c net.Conn, maxHeaderBytes int) net.Conn {
+	sc := &strictConn{Conn: c, f: framer{limit: headLimit(maxHeaderBytes)}}
+	if ts, ok := c.(tlsStater); ok {
+		return &strictTLSConn{strictConn: sc, ts: ts}
+	}
+	return sc
+}
+
+// headLimit is the longest header section the framer holds back for a
+// server whose MaxHeaderBytes is maxHeaderBytes (0 means
+// http.DefaultMaxHeaderBytes).
+func headLimit(maxHeaderBytes int) int {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
 	// net/http reads up to MaxHeaderBytes plus 4096 bytes of slack.
-	return &strictListener{Listener: ln, limit: maxHeaderBytes + 4096 + 1}
+	return maxHeaderBytes + 4096 + 1
 }
 
 type strictListener struct {
 	net.Listener
-	limit int
+	maxHeaderBytes int
 }
 
 func (l *strictListener) Accept() (net.Conn, error) {
@@ -66,8 +92,21 @@ func (l *strictListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &strictConn{Conn: c, f: framer{limit: l.limit}}, nil
+	return StrictConn(c, l.maxHeaderBytes), nil
 }
+
+// tlsStater is what net/http looks for to set Request.TLS.
+type tlsStater interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// strictTLSConn is a strictConn over a TLS connection.
+type strictTLSConn struct {
+	*strictConn
+	ts tlsStater
+}
+
+func (c *strictTLSConn) ConnectionState() tls.ConnectionState { return c.ts.ConnectionState() }
 
 // strictConn runs a framer over the bytes read from its Conn. Like any
 // net.Conn it is read by one goroutine at a time (net/http's), so it needs

@@ -585,7 +585,7 @@ func TestHTTP2IdleTimeout(t *testing.T) {
 
 // TestTLSHandshakeTimeout: a client that connects to the TLS listener and
 // never completes its handshake is disconnected after
-// server.read_header_timeout (net/http bounds the handshake by it).
+// server.read_header_timeout (tlsListener bounds the handshake by it).
 func TestTLSHandshakeTimeout(t *testing.T) {
 	origin := namedOrigin(t, "origin")
 	h := startH2Node(t, originYAML(origin.URL), "  read_header_timeout: 300ms\n")

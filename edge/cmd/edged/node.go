@@ -111,7 +111,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		n.public.Handler = stripHSTS(n.public.Handler)
 	}
 	if n.tlsLn != nil {
-		n.secure = n.tlsServer()
+		n.secure = n.tlsServer(reg)
 	}
 	if n.adminLn != nil {
 		n.admin = n.adminServer(reg)
@@ -201,8 +201,8 @@ func (n *node) serve(ctx context.Context) error {
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
 	if n.secure != nil {
-		// Certificates come from GetCertificate, hence no file names here.
-		go func() { errc <- fmt.Errorf("tls listener: %w", n.secure.ServeTLS(n.tlsLn, "", "")) }()
+		// Serve, not ServeTLS: n.tlsLn does the handshakes (tlsServer).
+		go func() { errc <- fmt.Errorf("tls listener: %w", n.secure.Serve(n.tlsLn)) }()
 		attrs = append(attrs, "tls", n.tlsLn.Addr().String())
 	}
 	if n.admin != nil {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"edged/edge/config"
 )
 
@@ -117,15 +119,20 @@ func serverTLSConfig(cs *certStore) *tls.Config {
 }
 
 // tlsServer is the HTTPS server: the public server's timeouts and header
-// limit, TLS, and explicit HTTP/2 limits (http2Limits).
+// limit, TLS, and explicit HTTP/2 limits (http2Limits). It also wraps
+// n.tlsLn in a tlsListener, which does the TLS handshakes and puts
+// HTTP/1.1 connections through edge.StrictFraming's checks, as publicServer
+// does for plain HTTP (docs/security.md).
 //
-// It does not call publicServer, which wraps the plain listener in
-// edge.StrictFraming: that wrapper cannot go on the TLS listener, because
-// net/http must see the *tls.Conn itself to negotiate h2 (docs/security.md).
+// The server is started with Serve, not ServeTLS: the listener returns
+// connections whose handshake is done. TLSConfig is still set, because
+// Serve configures HTTP/2 only when its NextProtos offers "h2" (and then
+// edits it, hence the listener's own copy); HTTP/2 connections reach
+// net/http as *tls.Conn and are served with http2Limits.
 //
-// ReadHeaderTimeout bounds the TLS handshake as well as an HTTP/1.1 request
-// header (net/http uses the smallest of the read/write timeouts for the
-// handshake); an HTTP/2 client has 10 s, fixed by net/http, to send its
+// ReadHeaderTimeout bounds the TLS handshake (PROXY header included) as
+// well as an HTTP/1.1 request header, as net/http does when it handshakes
+// itself; an HTTP/2 client has 10 s, fixed by net/http, to send its
 // connection preface (RFC 9113 §3.4). IdleTimeout closes an HTTP/2
 // connection with no open stream (GOAWAY NO_ERROR, RFC 9113 §6.8) just as
 // it closes an idle HTTP/1.1 keep-alive. ReadTimeout and WriteTimeout stay
@@ -136,15 +143,23 @@ func serverTLSConfig(cs *certStore) *tls.Config {
 // SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2) as MaxHeaderBytes plus
 // 320 octets (RFC 9113 counts 32 octets of overhead per field) and answers
 // a larger header list with 431, as for HTTP/1.1.
-func (n *node) tlsServer() *http.Server {
+func (n *node) tlsServer(reg prometheus.Registerer) *http.Server {
 	s := n.cfg.Server
+	tlsCfg := serverTLSConfig(n.certs)
+	failures := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edged_tls_handshake_errors_total",
+		Help: "TLS handshakes on the HTTPS listener that failed or timed out (the connection is closed).",
+	})
+	reg.MustRegister(failures)
+	log := n.log.With("component", "https")
+	n.tlsLn = newTLSListener(n.tlsLn, tlsCfg.Clone(), s.ReadHeaderTimeout.Std(), int(s.MaxHeaderBytes), log, failures)
 	srv := &http.Server{
 		Handler:           n.handler,
-		TLSConfig:         serverTLSConfig(n.certs),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(n.log.With("component", "https").Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
 		HTTP2:             http2Limits(),
 	}
