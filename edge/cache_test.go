@@ -579,6 +579,7 @@ func TestRangeFromCache(t *testing.T) {
 	if got := o.last(t).Header.Get("Range"); got != "" {
 		t.Errorf("Range forwarded upstream on a fill: %q", got)
 	}
+	e.settle(t)
 	resp, body = e.get(t, "/range", "Range", "bytes=-3")
 	if resp.StatusCode != http.StatusPartialContent || body != "789" || !isHit(resp) {
 		t.Errorf("hit with Range: status %d body %q", resp.StatusCode, body)

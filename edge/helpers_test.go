@@ -147,6 +147,25 @@ func (e *testEdge) stop() {
 	_ = e.store.Close()
 }
 
+// settle waits until no fill is in flight: a client can have its whole
+// response (a range served while filling) before the fill is stored.
+func (e *testEdge) settle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.handler.flights.mu.Lock()
+		n := len(e.handler.flights.m)
+		e.handler.flights.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fills still in flight after 5s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // get sends a request to the edge and returns the response with its body read.
 func (e *testEdge) do(t testing.TB, method, path string, fields ...string) (*http.Response, string) {
 	t.Helper()
