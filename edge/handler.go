@@ -257,15 +257,28 @@ func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
 // viaNamesMe reports whether this node already forwarded the request.
 func (h *Handler) viaNamesMe(header http.Header) bool {
 	for _, line := range header.Values("Via") {
-		for _, hop := range strings.Split(line, ",") {
+		for hop := range strings.SplitSeq(line, ",") {
 			// RFC 9110 §7.6.3: received-protocol SP received-by [ comment ].
-			fields := strings.Fields(hop)
-			if len(fields) >= 2 && fields[1] == h.opts.Name {
+			if receivedBy(hop) == h.opts.Name {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// receivedBy is the second whitespace-separated field of a Via hop, "" if
+// none. It splits as strings.Fields does, without building the slice: a
+// shield sees Via on every request.
+func receivedBy(hop string) string {
+	i := 0
+	for field := range strings.FieldsSeq(hop) {
+		if i == 1 {
+			return field
+		}
+		i++
+	}
+	return ""
 }
 
 func scheme(r *http.Request) string {

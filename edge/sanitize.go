@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // refuseHostile checks a request for shapes that attack a shared cache
@@ -57,13 +58,30 @@ func dropConnectionNamed(h http.Header) {
 	for _, v := range h.Values("Connection") {
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
-			switch strings.ToLower(name) {
-			case "", "close", "keep-alive", "te", "connection":
+			if connectionOption(name) {
 				continue
 			}
 			h.Del(name)
 		}
 	}
+}
+
+// connectionOption reports whether a Connection list element is one that
+// names no field to remove (compared as strings.ToLower would, without
+// copying the common "Keep-Alive").
+func connectionOption(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			name = strings.ToLower(name) // Unicode can lower-case into ASCII
+			break
+		}
+	}
+	for _, o := range [...]string{"", "close", "keep-alive", "te", "connection"} {
+		if len(o) == len(name) && strings.EqualFold(o, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // unkeyedFields are request fields that tell an origin which URL, host,
