@@ -43,6 +43,13 @@ type Handler struct {
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
+	// writers recycles each request's trackedWriter and exchange, so a
+	// hit allocates neither (see trackedWriter for what may keep them).
+	writers sync.Pool
+	// hitStatus and ages hold recent Cache-Status values of plain hits (by
+	// TTL) and Age values past the first hour: the hits of an object
+	// within one second share them.
+	hitStatus, ages valueCache
 }
 
 // New validates opts and returns a Handler.
@@ -120,8 +127,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
 		return
 	}
-	x, status, reason := h.newExchange(r, t)
-	if x == nil {
+	x := &w.xv
+	if status, reason := h.newExchange(x, r, t); status != 0 {
 		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "no-route"})
 		return
 	}
@@ -142,7 +149,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	found := h.lookup(x.key, r.Header)
+	found := h.lookup(x, r.Header)
 	if e := found.entry; e != nil {
 		stored := responseOf(e)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
@@ -215,7 +222,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 	cs.FwdStatus = res.status
 	switch {
 	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key, res.varyNames, r.Header) {
+		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
 			// RFC 9111 §4.1: the leader's response was selected by request
 			// fields this request does not match.
 			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edged/edge/policy"
@@ -19,7 +20,7 @@ import (
 // Cache-Status, the client's preconditions and ranges evaluated here
 // (RFC 9111 §4.3.2), and no body for HEAD.
 func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string) {
-	e, varies := h.encoded(r, e, tier != storage.TierNone || cs.Stored)
+	e, varies := h.encoded(w, r, e, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -32,7 +33,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 	policy.ClientHeader(hdr, h.opts.Policy)
 	stored := responseOf(e)
 	// RFC 9111 §5.1: a response generated from a stored one carries Age.
-	hdr["Age"] = ageValue(policy.Age(stored, h.opts.Now()))
+	hdr["Age"] = h.ageValue(policy.Age(stored, h.opts.Now()))
 	h.setCacheStatus(w, e.Header, cs)
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
@@ -88,11 +89,45 @@ var ageValues = func() [][]string {
 }()
 
 // ageValue is the Age field value for age (RFC 9111 §5.1: whole seconds).
-func ageValue(age time.Duration) []string {
-	if n := int64(age / time.Second); n >= 0 && n < int64(len(ageValues)) {
+func (h *Handler) ageValue(age time.Duration) []string {
+	n := int64(age / time.Second)
+	if n >= 0 && n < int64(len(ageValues)) {
 		return ageValues[n]
 	}
-	return []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	if v := h.ages.get(n); v != nil {
+		return v
+	}
+	return h.ages.put(n, strconv.FormatInt(n, 10))
+}
+
+// valueCache remembers header values made from one integer (an Age, a
+// remaining TTL), each in a one-element slice that every response may share:
+// net/http only reads header values, and the capacity of 1 makes an append
+// copy. Each slot holds the last value made for any integer mapped to it.
+type valueCache struct {
+	slots [valueCacheSlots]atomic.Pointer[cachedValue]
+}
+
+const valueCacheSlots = 1024
+
+type cachedValue struct {
+	n     int64
+	value []string
+}
+
+// get returns the value cached for n, or nil.
+func (c *valueCache) get(n int64) []string {
+	if v := c.slots[uint64(n)%valueCacheSlots].Load(); v != nil && v.n == n {
+		return v.value
+	}
+	return nil
+}
+
+// put caches s as the value for n and returns it.
+func (c *valueCache) put(n int64, s string) []string {
+	value := []string{s}[:1:1]
+	c.slots[uint64(n)%valueCacheSlots].Store(&cachedValue{n: n, value: value})
+	return value
 }
 
 // lengthIs reports whether h already says the body is n bytes (stored
@@ -134,32 +169,45 @@ func clearContentFields(hdr http.Header) {
 // response rules: every response passes here last before its status line.
 func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs policy.CacheStatus) {
 	cs.Name = h.opts.Name
-	w.cache = outcome(cs)
-	mine := cs.String()
-	if prior := upstream.Values("Cache-Status"); len(prior) > 0 {
-		mine = strings.Join(prior, ", ") + ", " + mine
-	}
-	w.Header()["Cache-Status"] = []string{mine}
+	w.cache = outcomeOf(cs)
+	w.Header()["Cache-Status"] = h.cacheStatusValue(upstream.Values("Cache-Status"), cs)
 	w.x.finishHeader(w.Header())
 }
 
-// outcome is the short cache result used in metrics and access logs.
-func outcome(cs policy.CacheStatus) string {
+// cacheStatusValue is the Cache-Status field value: prior members, then cs.
+func (h *Handler) cacheStatusValue(prior []string, cs policy.CacheStatus) []string {
+	if len(prior) == 0 && cs == (policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}) {
+		// A plain hit: its member differs only by the TTL's seconds.
+		ttl := int64(cs.TTL / time.Second)
+		if v := h.hitStatus.get(ttl); v != nil {
+			return v
+		}
+		return h.hitStatus.put(ttl, cs.String())
+	}
+	mine := cs.String()
+	if len(prior) == 0 {
+		return []string{mine}
+	}
+	return []string{strings.Join(prior, ", ") + ", " + mine}
+}
+
+// outcomeOf is the outcome a Cache-Status member stands for.
+func outcomeOf(cs policy.CacheStatus) outcome {
 	switch {
 	case cs.Hit && cs.HasTTL && cs.TTL < 0:
-		return "stale"
+		return outcomeStale
 	case cs.Hit:
-		return "hit"
+		return outcomeHit
 	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
-		return "stale-if-error"
+		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
-		return "revalidated"
+		return outcomeRevalidated
 	case cs.Fwd == "":
-		return "error"
+		return outcomeError
 	case cs.Fwd == policy.FwdBypass || cs.Fwd == policy.FwdMethod:
-		return "pass"
+		return outcomePass
 	default:
-		return "miss"
+		return outcomeMiss
 	}
 }
 
@@ -177,7 +225,7 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "no-store")
 	h.setCacheStatus(w, nil, cs)
-	w.cache = "error"
+	w.cache = outcomeError
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = io.WriteString(w, reason+"\n")
