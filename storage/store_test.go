@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -474,5 +476,31 @@ func TestGetBytesKeepsNoKey(t *testing.T) {
 	}
 	if _, _, err := m.GetBytes([]byte("http://h/none")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetBytes of a missing key: err = %v, want ErrNotFound", err)
+	}
+}
+
+// LRU touches from disk hits wait for a transaction of their own (at most
+// touchDelay) rather than each burst committing one, and ride along with
+// any other write at once.
+func TestTouchesAreHeldBack(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1})
+	var batches atomic.Int32
+	s.batchHook = func() { batches.Add(1) }
+	s.Set(newEntry("http://h/touch", 10))
+	s.Flush()
+	batches.Store(0)
+	for range 100 {
+		mustGet(t, s, "http://h/touch", TierDisk)
+	}
+	time.Sleep(touchDelay / 4)
+	if n := batches.Load(); n != 0 {
+		t.Fatalf("%d write batches for touches alone within %v, want 0", n, touchDelay/4)
+	}
+	deadline := time.Now().Add(touchDelay + 5*time.Second)
+	for batches.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := batches.Load(); n != 1 {
+		t.Fatalf("%d write batches after touchDelay, want 1", n)
 	}
 }
