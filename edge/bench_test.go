@@ -41,6 +41,7 @@ type hitKind struct {
 	memory   int64  // Options.MemoryBytes: 0 the default tier, -1 disk only
 	compress bool   // the handler compresses, and the client accepts br
 	inm      string // If-None-Match of the request: a 304 from the cache
+	upstream string // Cache-Status of the origin's response: a cache behind a shield
 }
 
 var hitKinds = []hitKind{
@@ -48,13 +49,18 @@ var hitKinds = []hitKind{
 	{name: "disk", memory: -1},
 	{name: "memory-br", compress: true},
 	{name: "memory-304", inm: `"v1"`},
+	{name: "memory-shield", upstream: "shield; hit; ttl=100"},
 }
 
 func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 	tb.Helper()
 	c := newClock()
 	body := strings.Repeat("edged caches this text. ", size/24+1)[:size]
-	o := newOrigin(tb, c, static(body, "Cache-Control", "max-age=3600", "Content-Type", "text/plain; charset=utf-8", "Etag", `"v1"`))
+	fields := []string{"Cache-Control", "max-age=3600", "Content-Type", "text/plain; charset=utf-8", "Etag", `"v1"`}
+	if kind.upstream != "" {
+		fields = append(fields, "Cache-Status", kind.upstream)
+	}
+	o := newOrigin(tb, c, static(body, fields...))
 	store, err := storage.Open(storage.Options{Dir: tb.TempDir(), MemoryBytes: kind.memory, Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
@@ -136,11 +142,18 @@ func TestHitAllocations(t *testing.T) {
 		{hitKinds[0], 0},
 		{hitKinds[2], 0}, // the stored compressed variant
 		{hitKinds[3], 0}, // a 304 to If-None-Match
+		{hitKinds[4], 0}, // stored with the Cache-Status of a shield
 	} {
 		t.Run(tc.kind.name, func(t *testing.T) {
 			s := newHitSetup(t, 1024, tc.kind)
 			w := &discardWriter{h: make(http.Header, 16)}
 			s.serve(w) // warm the handler's pools and value caches
+			if got, want := w.h.Get("Cache-Status"), "edged; hit; ttl="; !strings.HasPrefix(got, want) && !strings.Contains(got, ", "+want) {
+				t.Fatalf("Cache-Status = %q, want a hit", got)
+			}
+			if got := w.h.Get("Cache-Status"); tc.kind.upstream != "" && !strings.HasPrefix(got, tc.kind.upstream+", ") {
+				t.Fatalf("Cache-Status = %q, want the upstream member %q first", got, tc.kind.upstream)
+			}
 			if got := testing.AllocsPerRun(200, func() { s.serve(w) }); got > tc.budget {
 				t.Errorf("a %s hit allocates %.1f times, budget %.0f", tc.kind.name, got, tc.budget)
 			}

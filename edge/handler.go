@@ -47,8 +47,8 @@ type Handler struct {
 	// hit allocates neither (see trackedWriter for what may keep them).
 	writers sync.Pool
 	// hitStatus and ages hold recent Cache-Status values of plain hits (by
-	// TTL) and Age values past the first hour: the hits of an object
-	// within one second share them.
+	// TTL and the upstream caches' members) and Age values past the first
+	// hour: the hits of an object within one second share them.
 	hitStatus, ages valueCache
 }
 

@@ -94,16 +94,17 @@ func (h *Handler) ageValue(age time.Duration) []string {
 	if n >= 0 && n < int64(len(ageValues)) {
 		return ageValues[n]
 	}
-	if v := h.ages.get(n); v != nil {
+	if v := h.ages.get(n, ""); v != nil {
 		return v
 	}
-	return h.ages.put(n, strconv.FormatInt(n, 10))
+	return h.ages.put(n, "", strconv.FormatInt(n, 10))
 }
 
-// valueCache remembers header values made from one integer (an Age, a
-// remaining TTL), each in a one-element slice that every response may share:
-// net/http only reads header values, and the capacity of 1 makes an append
-// copy. Each slot holds the last value made for any integer mapped to it.
+// valueCache remembers header values made from an integer (an Age, a
+// remaining TTL) and a string (prior Cache-Status members), each in a
+// one-element slice that every response may share: net/http only reads
+// header values, and the capacity of 1 makes an append copy. Each slot holds
+// the last value made for any key mapped to it.
 type valueCache struct {
 	slots [valueCacheSlots]atomic.Pointer[cachedValue]
 }
@@ -112,22 +113,31 @@ const valueCacheSlots = 1024
 
 type cachedValue struct {
 	n     int64
+	s     string
 	value []string
 }
 
-// get returns the value cached for n, or nil.
-func (c *valueCache) get(n int64) []string {
-	if v := c.slots[uint64(n)%valueCacheSlots].Load(); v != nil && v.n == n {
+// get returns the value cached for (n, s), or nil.
+func (c *valueCache) get(n int64, s string) []string {
+	if v := c.slot(n, s).Load(); v != nil && v.n == n && v.s == s {
 		return v.value
 	}
 	return nil
 }
 
-// put caches s as the value for n and returns it.
-func (c *valueCache) put(n int64, s string) []string {
-	value := []string{s}[:1:1]
-	c.slots[uint64(n)%valueCacheSlots].Store(&cachedValue{n: n, value: value})
-	return value
+// put caches value as the value for (n, s) and returns it.
+func (c *valueCache) put(n int64, s, value string) []string {
+	v := []string{value}[:1:1]
+	c.slot(n, s).Store(&cachedValue{n: n, s: s, value: v})
+	return v
+}
+
+func (c *valueCache) slot(n int64, s string) *atomic.Pointer[cachedValue] {
+	h := uint64(n)
+	for i := 0; i < len(s); i++ { // FNV-1a: a collision only costs a rebuild
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return &c.slots[h%valueCacheSlots]
 }
 
 // lengthIs reports whether h already says the body is n bytes (stored
@@ -176,19 +186,28 @@ func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs poli
 
 // cacheStatusValue is the Cache-Status field value: prior members, then cs.
 func (h *Handler) cacheStatusValue(prior []string, cs policy.CacheStatus) []string {
-	if len(prior) == 0 && cs == (policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}) {
-		// A plain hit: its member differs only by the TTL's seconds.
-		ttl := int64(cs.TTL / time.Second)
-		if v := h.hitStatus.get(ttl); v != nil {
+	plainHit := cs == policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}
+	if plainHit && (len(prior) == 0 || len(prior) == 1 && prior[0] != "") {
+		// The value differs only by the TTL's seconds and the one line of
+		// members the stored response carries from the caches upstream.
+		ttl, upstream := int64(cs.TTL/time.Second), ""
+		if len(prior) == 1 {
+			upstream = prior[0]
+		}
+		if v := h.hitStatus.get(ttl, upstream); v != nil {
 			return v
 		}
-		return h.hitStatus.put(ttl, cs.String())
+		return h.hitStatus.put(ttl, upstream, joinStatus(prior, cs))
 	}
-	mine := cs.String()
+	return []string{joinStatus(prior, cs)}
+}
+
+// joinStatus is the Cache-Status list: prior members, then cs.
+func joinStatus(prior []string, cs policy.CacheStatus) string {
 	if len(prior) == 0 {
-		return []string{mine}
+		return cs.String()
 	}
-	return []string{strings.Join(prior, ", ") + ", " + mine}
+	return strings.Join(prior, ", ") + ", " + cs.String()
 }
 
 // outcomeOf is the outcome a Cache-Status member stands for.
