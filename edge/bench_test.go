@@ -42,6 +42,7 @@ type hitKind struct {
 	compress bool   // the handler compresses, and the client accepts br
 	inm      string // If-None-Match of the request: a 304 from the cache
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
+	routed   bool   // through a Router whose site and route add response fields
 }
 
 var hitKinds = []hitKind{
@@ -50,6 +51,7 @@ var hitKinds = []hitKind{
 	{name: "memory-br", compress: true},
 	{name: "memory-304", inm: `"v1"`},
 	{name: "memory-shield", upstream: "shield; hit; ttl=100"},
+	{name: "memory-routed", routed: true},
 }
 
 func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
@@ -71,6 +73,16 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 		tb.Fatal(err)
 	}
 	opts := Options{Name: "edged", Store: store, Upstream: up, Now: c.Now}
+	if kind.routed {
+		site := &Site{Name: "www", Hosts: []string{"www.example.com"},
+			ResponseHeaders: HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000"}},
+			Routes: []*Route{{PathPrefix: "/", Upstream: up,
+				ResponseHeaders: HeaderRules{Set: map[string]string{"X-Served-By": "edged"}, Remove: []string{"Server"}}}}}
+		if opts.Router, err = NewRouter([]*Site{site}); err != nil {
+			tb.Fatal(err)
+		}
+		opts.Upstream = nil
+	}
 	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/obj", nil)
 	if kind.compress {
 		if opts.Compression, err = compress.NewEncoder(compress.Options{}); err != nil {
@@ -143,6 +155,7 @@ func TestHitAllocations(t *testing.T) {
 		{hitKinds[2], 0}, // the stored compressed variant
 		{hitKinds[3], 0}, // a 304 to If-None-Match
 		{hitKinds[4], 0}, // stored with the Cache-Status of a shield
+		{hitKinds[5], 0}, // with a site's and a route's response fields
 	} {
 		t.Run(tc.kind.name, func(t *testing.T) {
 			s := newHitSetup(t, 1024, tc.kind)
@@ -153,6 +166,9 @@ func TestHitAllocations(t *testing.T) {
 			}
 			if got := w.h.Get("Cache-Status"); tc.kind.upstream != "" && !strings.HasPrefix(got, tc.kind.upstream+", ") {
 				t.Fatalf("Cache-Status = %q, want the upstream member %q first", got, tc.kind.upstream)
+			}
+			if tc.kind.routed && (w.h.Get("X-Served-By") != "edged" || w.h.Get("Strict-Transport-Security") == "") {
+				t.Fatalf("the site's and route's response fields are missing: %v", w.h)
 			}
 			if got := testing.AllocsPerRun(200, func() { s.serve(w) }); got > tc.budget {
 				t.Errorf("a %s hit allocates %.1f times, budget %.0f", tc.kind.name, got, tc.budget)
