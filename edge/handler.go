@@ -263,7 +263,7 @@ func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
 
 // viaNamesMe reports whether this node already forwarded the request.
 func (h *Handler) viaNamesMe(header http.Header) bool {
-	for _, line := range header.Values("Via") {
+	for _, line := range header["Via"] { // a canonical name: Values would canonicalize it again
 		for hop := range strings.SplitSeq(line, ",") {
 			// RFC 9110 §7.6.3: received-protocol SP received-by [ comment ].
 			if receivedBy(hop) == h.opts.Name {

@@ -180,7 +180,8 @@ func clearContentFields(hdr http.Header) {
 func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs policy.CacheStatus) {
 	cs.Name = h.opts.Name
 	w.cache = outcomeOf(cs)
-	w.Header()["Cache-Status"] = h.cacheStatusValue(upstream.Values("Cache-Status"), cs)
+	// Indexed, not Values: the name is canonical already.
+	w.Header()["Cache-Status"] = h.cacheStatusValue(upstream["Cache-Status"], cs)
 	w.x.finishHeader(w.Header())
 }
 
