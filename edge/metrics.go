@@ -108,8 +108,8 @@ func (m *metrics) served(tier storage.Tier, n int) {
 	s.bytes.Add(float64(n))
 }
 
-// outcome returns the series of o.
-func (m *metrics) outcome(o outcome) *outcomeSeries {
+// seriesOf returns the series of o.
+func (m *metrics) seriesOf(o outcome) *outcomeSeries {
 	if s := m.byOutcome[o].Load(); s != nil {
 		return s
 	}
@@ -199,7 +199,7 @@ func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 // done records the request once it has been answered, then recycles t.
 func (t *trackedWriter) done() {
 	elapsed := time.Since(t.start)
-	series := t.h.metrics.outcome(t.cache)
+	series := t.h.metrics.seriesOf(t.cache)
 	series.requests.Inc()
 	series.duration.Observe(elapsed.Seconds())
 	if log := t.h.opts.AccessLog; log != nil {
