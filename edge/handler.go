@@ -158,13 +158,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		switch d.Action {
 		case policy.Serve:
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil)
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
 			return
 		case policy.ServeStale:
 			if d.Background {
 				h.refreshInBackground(r, x, found)
 			}
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil)
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil, d.Age)
 			return
 		}
 		if policy.OnlyIfCached(r.Header) {
@@ -210,7 +210,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 			res.release(leader)
 			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
 			cs.HasTTL, cs.TTL = true, h.ttl(r, found.entry)
-			h.serveEntry(w, r, found.entry, cs, found.tier, nil)
+			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
 			return
 		}
 		if res.err != nil {
@@ -236,7 +236,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 		if leader {
 			setCookie = res.setCookie
 		}
-		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie)
+		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie, ageNow)
 	case res.stream != nil && leader:
 		h.streamFill(w, r, res, cs)
 	default:

@@ -16,10 +16,15 @@ import (
 	"edged/storage"
 )
 
+// ageNow asks serveEntry to compute the response's age itself.
+const ageNow = time.Duration(-1)
+
 // serveEntry answers r from e: the stored header fields with Age and
 // Cache-Status, the client's preconditions and ranges evaluated here
-// (RFC 9111 §4.3.2), and no body for HEAD.
-func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string) {
+// (RFC 9111 §4.3.2), and no body for HEAD. age is e's current age when the
+// caller has it (a hit's Decide computed it: parsing Date again would
+// double the hit's date work), else ageNow.
+func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string, age time.Duration) {
 	e, varies := h.encoded(w, r, e, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
@@ -32,8 +37,12 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
 	stored := responseOf(e)
+	if age == ageNow {
+		age = policy.Age(stored, h.opts.Now())
+	}
 	// RFC 9111 §5.1: a response generated from a stored one carries Age.
-	hdr["Age"] = h.ageValue(policy.Age(stored, h.opts.Now()))
+	// (A compressed variant has the times and fields that make e's age.)
+	hdr["Age"] = h.ageValue(age)
 	h.setCacheStatus(w, e.Header, cs)
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
