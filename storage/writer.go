@@ -151,12 +151,13 @@ func (s *Store) runWriter() {
 		held  heldTouches
 		timer = time.NewTimer(touchDelay)
 		due   <-chan time.Time // timer.C while touches are held, else nil
+		buf   = make([]op, 0, maxBatchOps)
 	)
 	timer.Stop()
 	for {
 		select {
 		case o := <-s.queue:
-			ops := s.collect(o)
+			ops := s.collect(o, buf)
 			if held.add(ops) {
 				if len(held.keys) < maxHeldTouches {
 					if due == nil {
@@ -178,7 +179,7 @@ func (s *Store) runWriter() {
 			for {
 				select {
 				case o := <-s.queue:
-					s.writeBatch(nil, s.collect(o))
+					s.writeBatch(nil, s.collect(o, buf))
 				default:
 					return
 				}
@@ -187,9 +188,11 @@ func (s *Store) runWriter() {
 	}
 }
 
-// collect takes first and whatever else is queued, up to maxBatchOps.
-func (s *Store) collect(first op) []op {
-	ops := []op{first}
+// collect takes first and whatever else is queued, up to maxBatchOps, into
+// buf (the writer's, reused: with a disk hit's touch arriving alone, a
+// fresh slice per collect was an allocation per hit).
+func (s *Store) collect(first op, buf []op) []op {
+	ops := append(buf[:0], first)
 	for len(ops) < maxBatchOps {
 		select {
 		case o := <-s.queue:
