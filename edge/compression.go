@@ -23,7 +23,7 @@ const encodedKeySep = "\x00ce="
 // that the choice depended on Accept-Encoding, so the response must say so
 // (RFC 9110 §12.5.5). keep is false for a response that was not stored:
 // its variant is not stored either.
-func (h *Handler) encoded(r *http.Request, e *storage.Entry, keep bool) (_ *storage.Entry, vary bool) {
+func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, keep bool) (_ *storage.Entry, vary bool) {
 	enc := h.opts.Compression
 	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
 		return e, false
@@ -32,14 +32,17 @@ func (h *Handler) encoded(r *http.Request, e *storage.Entry, keep bool) (_ *stor
 	if coding == compress.Identity {
 		return e, true
 	}
-	key := e.Key + encodedKeySep + string(coding)
+	// The variant's key is built in the request's buffer: a hit looks it up
+	// without making a string of it.
+	w.scratch = append(append(append(w.scratch[:0], e.Key...), encodedKeySep...), coding...)
 	if keep {
 		// A variant is only good for the response it was made from: one
 		// refreshed or refetched since has other times.
-		if v, _, err := h.store.Get(key); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
+		if v, _, err := h.store.GetBytes(w.scratch); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
 			return v, true
 		}
 	}
+	key := string(w.scratch)
 	body, err := enc.Encode(coding, e.Body)
 	if err != nil || len(body) >= len(e.Body) {
 		return e, true // incompressible: identity is smaller
@@ -75,7 +78,7 @@ func encodedHeader(identity http.Header, coding compress.Encoding) http.Header {
 // addVary adds field to h's Vary unless it is already listed (or "*").
 func addVary(h http.Header, field string) {
 	for _, line := range h.Values("Vary") {
-		for _, f := range strings.Split(line, ",") {
+		for f := range strings.SplitSeq(line, ",") {
 			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, field) {
 				return
 			}

@@ -8,10 +8,12 @@ import (
 )
 
 // exchange is one client request as the cache sees it once its site and
-// route are known.
+// route are known. It lives in the request's trackedWriter and is recycled
+// with it; whatever outlives the request takes a copy (detached).
 type exchange struct {
 	t        policy.Target // normalized target, query as the route keys it
-	key      string        // primary cache key
+	keyBuf   []byte        // primary cache key, in a buffer reused across requests
+	keyStr   string        // keyBuf as a string, once something needed one
 	site     *Site         // nil without a Router
 	route    *Route
 	identity string // who an authenticated route admitted
@@ -20,32 +22,57 @@ type exchange struct {
 	sticky   bool   // tell the client its split with a cookie
 }
 
-// newExchange routes r. Without a Router every host goes to Options.Upstream;
-// with one, an unknown host is refused with 421 (RFC 9110 §15.5.20: this
-// server does not serve that authority) rather than sent to some default
-// origin, and a path no route covers gets 404.
-func (h *Handler) newExchange(r *http.Request, t policy.Target) (*exchange, int, string) {
+// newExchange routes r into x. Without a Router every host goes to
+// Options.Upstream; with one, an unknown host is refused with 421 (RFC 9110
+// §15.5.20: this server does not serve that authority) rather than sent to
+// some default origin, and a path no route covers gets 404. A refused
+// request gets a status and a reason, and x is left unrouted.
+func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (int, string) {
 	route := h.anyHost
 	var site *Site
 	if h.opts.Router != nil {
 		var ok bool
 		site, ok = h.opts.Router.Site(t.Host)
 		if !ok {
-			return nil, http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
+			return http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
 		if route, ok = site.Route(t.Path); !ok {
-			return nil, http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
+			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
 		}
 	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
-	x := &exchange{t: t, key: t.Key(), site: site, route: route}
+	x.t, x.site, x.route = t, site, route
+	x.keyBuf, x.keyStr = t.AppendKey(x.keyBuf[:0]), ""
 	x.upstream, x.split, x.sticky = route.pick(r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.
-		x.key += "\x00~" + x.split
+		x.appendKey("\x00~", x.split)
 	}
-	return x, 0, ""
+	return 0, ""
+}
+
+// key is the primary cache key as a string. A hit never needs it (the store
+// is asked with keyBuf), so it is made only for the paths that keep it.
+func (x *exchange) key() string {
+	if x.keyStr == "" {
+		x.keyStr = string(x.keyBuf)
+	}
+	return x.keyStr
+}
+
+// appendKey extends the primary cache key with a part and its value.
+func (x *exchange) appendKey(part, value string) {
+	x.keyBuf = append(append(x.keyBuf, part...), value...)
+	x.keyStr = ""
+}
+
+// detached returns a copy of x that shares no memory with the writer x
+// lives in, for a fetch that may outlive the request.
+func (x *exchange) detached() *exchange {
+	c := *x
+	c.keyStr, c.keyBuf = x.key(), nil
+	return &c
 }
 
 // upstreamURI is the path and query sent upstream: the keyed target, with

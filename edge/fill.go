@@ -33,15 +33,20 @@ func (l lookupResult) storageKey(req http.Header) string {
 	return l.key
 }
 
-// lookup finds the stored response that RFC 9111 §4.1 selects for req: the
-// entry under the primary key, or, when that is a Vary index, the variant
-// whose varied request fields match req's.
-func (h *Handler) lookup(key string, req http.Header) lookupResult {
-	e, tier, err := h.store.Get(key)
+// lookup finds the stored response that RFC 9111 §4.1 selects for x's
+// request: the entry under the primary key, or, when that is a Vary index,
+// the variant whose varied request fields match req's.
+func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
+	e, tier, err := h.store.GetBytes(x.keyBuf)
 	if err != nil {
+		key := x.key()
 		h.storeError("get", key, err)
 		return lookupResult{key: key, fwd: policy.FwdURIMiss}
 	}
+	if e.Key == string(x.keyBuf) {
+		x.keyStr = e.Key // the same key, in memory the entry holds already
+	}
+	key := x.key()
 	if e.Vary == nil {
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
@@ -214,7 +219,7 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fe
 		request.Header.Set("Authorization", "edged route authentication")
 	}
 	return &fetch{
-		x:        x,
+		x:        x.detached(), // the fill may outlive the request and its exchange
 		out:      out,
 		request:  request,
 		key:      found.key,
@@ -240,7 +245,7 @@ func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
 		Header:     header,
 		ClientIP:   clientIP(r),
 		Proto:      x.t.Scheme,
-		Key:        x.key,
+		Key:        x.key(),
 	}
 }
 

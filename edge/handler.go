@@ -43,6 +43,13 @@ type Handler struct {
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
+	// writers recycles each request's trackedWriter and exchange, so a
+	// hit allocates neither (see trackedWriter for what may keep them).
+	writers sync.Pool
+	// hitStatus and ages hold recent Cache-Status values of plain hits (by
+	// TTL and the upstream caches' members) and Age values past the first
+	// hour: the hits of an object within one second share them.
+	hitStatus, ages valueCache
 }
 
 // New validates opts and returns a Handler.
@@ -120,8 +127,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
 		return
 	}
-	x, status, reason := h.newExchange(r, t)
-	if x == nil {
+	x := &w.xv
+	if status, reason := h.newExchange(x, r, t); status != 0 {
 		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "no-route"})
 		return
 	}
@@ -142,7 +149,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	found := h.lookup(x.key, r.Header)
+	found := h.lookup(x, r.Header)
 	if e := found.entry; e != nil {
 		stored := responseOf(e)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
@@ -151,13 +158,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		switch d.Action {
 		case policy.Serve:
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil)
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
 			return
 		case policy.ServeStale:
 			if d.Background {
 				h.refreshInBackground(r, x, found)
 			}
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil)
+			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil, d.Age)
 			return
 		}
 		if policy.OnlyIfCached(r.Header) {
@@ -203,7 +210,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 			res.release(leader)
 			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
 			cs.HasTTL, cs.TTL = true, h.ttl(r, found.entry)
-			h.serveEntry(w, r, found.entry, cs, found.tier, nil)
+			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
 			return
 		}
 		if res.err != nil {
@@ -215,7 +222,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 	cs.FwdStatus = res.status
 	switch {
 	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key, res.varyNames, r.Header) {
+		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
 			// RFC 9111 §4.1: the leader's response was selected by request
 			// fields this request does not match.
 			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
@@ -229,7 +236,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 		if leader {
 			setCookie = res.setCookie
 		}
-		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie)
+		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie, ageNow)
 	case res.stream != nil && leader:
 		h.streamFill(w, r, res, cs)
 	default:
@@ -256,16 +263,29 @@ func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
 
 // viaNamesMe reports whether this node already forwarded the request.
 func (h *Handler) viaNamesMe(header http.Header) bool {
-	for _, line := range header.Values("Via") {
-		for _, hop := range strings.Split(line, ",") {
+	for _, line := range header["Via"] { // a canonical name: Values would canonicalize it again
+		for hop := range strings.SplitSeq(line, ",") {
 			// RFC 9110 §7.6.3: received-protocol SP received-by [ comment ].
-			fields := strings.Fields(hop)
-			if len(fields) >= 2 && fields[1] == h.opts.Name {
+			if receivedBy(hop) == h.opts.Name {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// receivedBy is the second whitespace-separated field of a Via hop, "" if
+// none. It splits as strings.Fields does, without building the slice: a
+// shield sees Via on every request.
+func receivedBy(hop string) string {
+	i := 0
+	for field := range strings.FieldsSeq(hop) {
+		if i == 1 {
+			return field
+		}
+		i++
+	}
+	return ""
 }
 
 func scheme(r *http.Request) string {

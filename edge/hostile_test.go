@@ -677,3 +677,25 @@ func TestHostileOriginFieldNames(t *testing.T) {
 		}
 	}
 }
+
+// The allocation-free Connection and Via parsing answers exactly as the
+// strings.ToLower and strings.Fields forms it replaced, whatever the input.
+func TestHeaderListParsingMatchesReference(t *testing.T) {
+	options := map[string]bool{"": true, "close": true, "keep-alive": true, "te": true, "connection": true}
+	for _, name := range []string{"", "close", "Close", "CLOSE", "Keep-Alive", "keep-alive", "KEEP-ALIVE", "\u212aeep-alive",
+		"cloſe", "TE", "te", "tE", "Connection", "X-Foo", "keep-aliveX", "İ", "connectİon", "c\x00lose", "\xff"} {
+		if got, want := connectionOption(name), options[strings.ToLower(name)]; got != want {
+			t.Errorf("connectionOption(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for _, hop := range []string{"", " ", "1.1", "1.1 edged", " 1.1   edged  (comment) ", "1.1\tedged", "1.1\u00a0edged x",
+		"HTTP/1.1 a b c", "1.1\u2003edged", "\xff \xfe"} {
+		want := ""
+		if f := strings.Fields(hop); len(f) >= 2 {
+			want = f[1]
+		}
+		if got := receivedBy(hop); got != want {
+			t.Errorf("receivedBy(%q) = %q, want %q", hop, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,21 @@ type metrics struct {
 	coalesced     prometheus.Counter       // requests that waited on another's fetch
 	servedBytes   *prometheus.CounterVec   // body bytes sent, by the tier they came from
 	duration      *prometheus.HistogramVec // request duration by cache outcome
+
+	// The labelled series every request updates, looked up in the vectors
+	// once (on first use, so that a series appears only once it counts
+	// something, as before) rather than by label on every request.
+	byOutcome [numOutcomes]atomic.Pointer[outcomeSeries]
+	byTier    [storage.TierDisk + 1]atomic.Pointer[tierSeries]
+}
+
+// tierSeries is the served-bytes series of one tier.
+type tierSeries struct{ bytes prometheus.Counter }
+
+// outcomeSeries are the series of one cache outcome.
+type outcomeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -75,12 +91,57 @@ func (m *metrics) observeFetch(start time.Time, resp *http.Response, err error) 
 }
 
 func (m *metrics) served(tier storage.Tier, n int) {
-	if n > 0 {
-		m.servedBytes.WithLabelValues(tier.String()).Add(float64(n))
+	if n <= 0 {
+		return
 	}
+	if tier < 0 || int(tier) >= len(m.byTier) {
+		m.servedBytes.WithLabelValues(tier.String()).Add(float64(n))
+		return
+	}
+	s := m.byTier[tier].Load()
+	if s == nil {
+		// Racing first uses store the same series: the vector creates a
+		// label's series once.
+		s = &tierSeries{bytes: m.servedBytes.WithLabelValues(tier.String())}
+		m.byTier[tier].Store(s)
+	}
+	s.bytes.Add(float64(n))
 }
 
-// trackedWriter records what was sent, for metrics and the access log.
+// seriesOf returns the series of o.
+func (m *metrics) seriesOf(o outcome) *outcomeSeries {
+	if s := m.byOutcome[o].Load(); s != nil {
+		return s
+	}
+	label := o.String()
+	s := &outcomeSeries{requests: m.requests.WithLabelValues(label), duration: m.duration.WithLabelValues(label)}
+	m.byOutcome[o].Store(s) // racing first uses store the same series
+	return s
+}
+
+// outcome is the short cache result used in metrics and access logs.
+type outcome uint8
+
+const (
+	outcomeError outcome = iota // also: not answered through setCacheStatus
+	outcomeHit
+	outcomeStale
+	outcomeMiss
+	outcomeRevalidated
+	outcomeStaleIfError
+	outcomePass
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"error", "hit", "stale", "miss", "revalidated", "stale-if-error", "pass"}
+
+func (o outcome) String() string { return outcomeNames[o] }
+
+// trackedWriter records what was sent, for metrics and the access log. It
+// is recycled (Handler.writers) once the request is recorded, with the
+// exchange it holds: nothing may keep either after ServeHTTP returns (a
+// fetch that outlives the request takes a copy of the exchange, see
+// exchange.detached).
 type trackedWriter struct {
 	http.ResponseWriter
 	h      *Handler
@@ -88,12 +149,32 @@ type trackedWriter struct {
 	start  time.Time
 	status int
 	bytes  int64
-	cache  string    // outcome, set with Cache-Status
-	x      *exchange // the routed request, once known
+	cache  outcome   // set with Cache-Status
+	x      *exchange // the routed request, once known: &xv
+	xv     exchange
+	// scratch is a buffer for the request's own use (a variant's key).
+	scratch []byte
+}
+
+// maxKeepBuffer bounds the buffers a recycled writer keeps: one request
+// for a huge URL must not pin its buffer for good.
+const maxKeepBuffer = 4 << 10
+
+// reusable returns b emptied, or nil if it is too large to keep.
+func reusable(b []byte) []byte {
+	if cap(b) > maxKeepBuffer {
+		return nil
+	}
+	return b[:0]
 }
 
 func (h *Handler) track(w http.ResponseWriter, r *http.Request) *trackedWriter {
-	return &trackedWriter{ResponseWriter: w, h: h, r: r, start: time.Now()}
+	t, _ := h.writers.Get().(*trackedWriter)
+	if t == nil {
+		t = new(trackedWriter)
+	}
+	t.ResponseWriter, t.h, t.r, t.start = w, h, r, time.Now()
+	return t
 }
 
 func (t *trackedWriter) WriteHeader(status int) {
@@ -115,14 +196,12 @@ func (t *trackedWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
-// done records the request once it has been answered.
+// done records the request once it has been answered, then recycles t.
 func (t *trackedWriter) done() {
 	elapsed := time.Since(t.start)
-	if t.cache == "" {
-		t.cache = "error"
-	}
-	t.h.metrics.requests.WithLabelValues(t.cache).Inc()
-	t.h.metrics.duration.WithLabelValues(t.cache).Observe(elapsed.Seconds())
+	series := t.h.metrics.seriesOf(t.cache)
+	series.requests.Inc()
+	series.duration.Observe(elapsed.Seconds())
 	if log := t.h.opts.AccessLog; log != nil {
 		log.LogAttrs(t.r.Context(), slog.LevelInfo, "request",
 			slog.String("method", t.r.Method),
@@ -130,9 +209,12 @@ func (t *trackedWriter) done() {
 			slog.String("uri", t.r.RequestURI),
 			slog.Int("status", t.status),
 			slog.Int64("bytes", t.bytes),
-			slog.String("cache", t.cache),
+			slog.String("cache", t.cache.String()),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("client", clientIP(t.r)),
 		)
 	}
+	h := t.h
+	*t = trackedWriter{xv: exchange{keyBuf: reusable(t.xv.keyBuf)}, scratch: reusable(t.scratch)}
+	h.writers.Put(t)
 }

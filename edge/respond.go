@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edged/edge/policy"
@@ -15,11 +16,16 @@ import (
 	"edged/storage"
 )
 
+// ageNow asks serveEntry to compute the response's age itself.
+const ageNow = time.Duration(-1)
+
 // serveEntry answers r from e: the stored header fields with Age and
 // Cache-Status, the client's preconditions and ranges evaluated here
-// (RFC 9111 §4.3.2), and no body for HEAD.
-func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string) {
-	e, varies := h.encoded(r, e, tier != storage.TierNone || cs.Stored)
+// (RFC 9111 §4.3.2), and no body for HEAD. age is e's current age when the
+// caller has it (a hit's Decide computed it: parsing Date again would
+// double the hit's date work), else ageNow.
+func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string, age time.Duration) {
+	e, varies := h.encoded(w, r, e, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -31,8 +37,12 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
 	stored := responseOf(e)
+	if age == ageNow {
+		age = policy.Age(stored, h.opts.Now())
+	}
 	// RFC 9111 §5.1: a response generated from a stored one carries Age.
-	hdr["Age"] = ageValue(policy.Age(stored, h.opts.Now()))
+	// (A compressed variant has the times and fields that make e's age.)
+	hdr["Age"] = h.ageValue(age)
 	h.setCacheStatus(w, e.Header, cs)
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
@@ -88,11 +98,55 @@ var ageValues = func() [][]string {
 }()
 
 // ageValue is the Age field value for age (RFC 9111 §5.1: whole seconds).
-func ageValue(age time.Duration) []string {
-	if n := int64(age / time.Second); n >= 0 && n < int64(len(ageValues)) {
+func (h *Handler) ageValue(age time.Duration) []string {
+	n := int64(age / time.Second)
+	if n >= 0 && n < int64(len(ageValues)) {
 		return ageValues[n]
 	}
-	return []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	if v := h.ages.get(n, ""); v != nil {
+		return v
+	}
+	return h.ages.put(n, "", strconv.FormatInt(n, 10))
+}
+
+// valueCache remembers header values made from an integer (an Age, a
+// remaining TTL) and a string (prior Cache-Status members), each in a
+// one-element slice that every response may share: net/http only reads
+// header values, and the capacity of 1 makes an append copy. Each slot holds
+// the last value made for any key mapped to it.
+type valueCache struct {
+	slots [valueCacheSlots]atomic.Pointer[cachedValue]
+}
+
+const valueCacheSlots = 1024
+
+type cachedValue struct {
+	n     int64
+	s     string
+	value []string
+}
+
+// get returns the value cached for (n, s), or nil.
+func (c *valueCache) get(n int64, s string) []string {
+	if v := c.slot(n, s).Load(); v != nil && v.n == n && v.s == s {
+		return v.value
+	}
+	return nil
+}
+
+// put caches value as the value for (n, s) and returns it.
+func (c *valueCache) put(n int64, s, value string) []string {
+	v := []string{value}[:1:1]
+	c.slot(n, s).Store(&cachedValue{n: n, s: s, value: v})
+	return v
+}
+
+func (c *valueCache) slot(n int64, s string) *atomic.Pointer[cachedValue] {
+	h := uint64(n)
+	for i := 0; i < len(s); i++ { // FNV-1a: a collision only costs a rebuild
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return &c.slots[h%valueCacheSlots]
 }
 
 // lengthIs reports whether h already says the body is n bytes (stored
@@ -134,32 +188,55 @@ func clearContentFields(hdr http.Header) {
 // response rules: every response passes here last before its status line.
 func (h *Handler) setCacheStatus(w *trackedWriter, upstream http.Header, cs policy.CacheStatus) {
 	cs.Name = h.opts.Name
-	w.cache = outcome(cs)
-	mine := cs.String()
-	if prior := upstream.Values("Cache-Status"); len(prior) > 0 {
-		mine = strings.Join(prior, ", ") + ", " + mine
-	}
-	w.Header()["Cache-Status"] = []string{mine}
+	w.cache = outcomeOf(cs)
+	// Indexed, not Values: the name is canonical already.
+	w.Header()["Cache-Status"] = h.cacheStatusValue(upstream["Cache-Status"], cs)
 	w.x.finishHeader(w.Header())
 }
 
-// outcome is the short cache result used in metrics and access logs.
-func outcome(cs policy.CacheStatus) string {
+// cacheStatusValue is the Cache-Status field value: prior members, then cs.
+func (h *Handler) cacheStatusValue(prior []string, cs policy.CacheStatus) []string {
+	plainHit := cs == policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}
+	if plainHit && (len(prior) == 0 || len(prior) == 1 && prior[0] != "") {
+		// The value differs only by the TTL's seconds and the one line of
+		// members the stored response carries from the caches upstream.
+		ttl, upstream := int64(cs.TTL/time.Second), ""
+		if len(prior) == 1 {
+			upstream = prior[0]
+		}
+		if v := h.hitStatus.get(ttl, upstream); v != nil {
+			return v
+		}
+		return h.hitStatus.put(ttl, upstream, joinStatus(prior, cs))
+	}
+	return []string{joinStatus(prior, cs)}
+}
+
+// joinStatus is the Cache-Status list: prior members, then cs.
+func joinStatus(prior []string, cs policy.CacheStatus) string {
+	if len(prior) == 0 {
+		return cs.String()
+	}
+	return strings.Join(prior, ", ") + ", " + cs.String()
+}
+
+// outcomeOf is the outcome a Cache-Status member stands for.
+func outcomeOf(cs policy.CacheStatus) outcome {
 	switch {
 	case cs.Hit && cs.HasTTL && cs.TTL < 0:
-		return "stale"
+		return outcomeStale
 	case cs.Hit:
-		return "hit"
+		return outcomeHit
 	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
-		return "stale-if-error"
+		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
-		return "revalidated"
+		return outcomeRevalidated
 	case cs.Fwd == "":
-		return "error"
+		return outcomeError
 	case cs.Fwd == policy.FwdBypass || cs.Fwd == policy.FwdMethod:
-		return "pass"
+		return outcomePass
 	default:
-		return "miss"
+		return outcomeMiss
 	}
 }
 
@@ -177,7 +254,7 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "no-store")
 	h.setCacheStatus(w, nil, cs)
-	w.cache = "error"
+	w.cache = outcomeError
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = io.WriteString(w, reason+"\n")

@@ -2,8 +2,10 @@ package edge
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"sort"
@@ -87,11 +89,36 @@ type Split struct {
 type HeaderRules struct {
 	Set    map[string]string
 	Remove []string
+
+	// set is Set prepared by NewRouter for response rules, which run on
+	// every response: canonical names with one-element values that every
+	// response shares (net/http only reads them; the capacity of 1 makes an
+	// append copy). nil until prepared.
+	set []headerValue
+}
+
+type headerValue struct {
+	name  string
+	value []string
+}
+
+// prepare fills hr.set from hr.Set, in name order.
+func (hr *HeaderRules) prepare() {
+	hr.set = make([]headerValue, 0, len(hr.Set))
+	for _, name := range slices.Sorted(maps.Keys(hr.Set)) {
+		hr.set = append(hr.set, headerValue{textproto.CanonicalMIMEHeaderKey(name), []string{hr.Set[name]}[:1:1]})
+	}
 }
 
 func (hr HeaderRules) apply(h http.Header) {
 	for _, name := range hr.Remove {
 		h.Del(name)
+	}
+	if hr.set != nil {
+		for _, f := range hr.set {
+			h[f.name] = f.value
+		}
+		return
 	}
 	for name, value := range hr.Set {
 		h.Set(name, value)
@@ -122,7 +149,8 @@ type Router struct {
 
 // NewRouter checks sites and indexes them by host. It fails on hostnames
 // claimed by two sites, malformed hostnames, sites without routes and
-// routes without an upstream, naming the site.
+// routes without an upstream, naming the site. The sites and their routes
+// must not be changed afterwards.
 func NewRouter(sites []*Site) (*Router, error) {
 	rt := &Router{exact: map[string]*Site{}, wildcards: map[string]*Site{}}
 	for _, s := range sites {
@@ -139,6 +167,10 @@ func NewRouter(sites []*Site) (*Router, error) {
 		}
 		// Longest prefix first, so the first match is the most specific.
 		sort.SliceStable(s.Routes, func(i, j int) bool { return len(s.Routes[i].PathPrefix) > len(s.Routes[j].PathPrefix) })
+		s.ResponseHeaders.prepare()
+		for _, r := range s.Routes {
+			r.ResponseHeaders.prepare()
+		}
 		for _, host := range s.Hosts {
 			table, name := rt.exact, strings.ToLower(host)
 			if rest, ok := strings.CutPrefix(name, "*."); ok {

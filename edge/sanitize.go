@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // refuseHostile checks a request for shapes that attack a shared cache
@@ -30,7 +31,7 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 // cache's back if some hop honoured it. Other Upgrade fields are ignored, as
 // RFC 9110 §7.8 allows: they are hop-by-hop and never forwarded.
 func refuseUpgrade(h http.Header) (int, string) {
-	for _, v := range h.Values("Upgrade") {
+	for _, v := range h["Upgrade"] { // a canonical name: Values would canonicalize it again
 		for p := range strings.SplitSeq(v, ",") {
 			proto, _, _ := strings.Cut(strings.TrimSpace(p), "/")
 			if strings.EqualFold(proto, "h2c") {
@@ -54,11 +55,10 @@ func refuseUpgrade(h http.Header) (int, string) {
 // (e.g. "Accept-Language: fr" named in Connection).
 // TE and the framing fields stay: the upstream client handles those.
 func dropConnectionNamed(h http.Header) {
-	for _, v := range h.Values("Connection") {
+	for _, v := range h["Connection"] { // a canonical name: Values would canonicalize it again
 		for name := range strings.SplitSeq(v, ",") {
 			name = strings.TrimSpace(name)
-			switch strings.ToLower(name) {
-			case "", "close", "keep-alive", "te", "connection":
+			if connectionOption(name) {
 				continue
 			}
 			h.Del(name)
@@ -66,46 +66,67 @@ func dropConnectionNamed(h http.Header) {
 	}
 }
 
-// unkeyedFields are request fields that tell an origin which URL, host,
-// scheme, port or method to act on. They are not part of the cache key, so a
-// client that set them could have the origin answer one thing and the cache
-// store it under another URL for everyone (unkeyed-input cache poisoning).
-// The edge sets its own X-Forwarded-Host and X-Forwarded-Proto and appends
-// to X-Forwarded-For; a route's request_headers may still set any of these,
-// since they are applied after this.
-var unkeyedFields = []string{
-	"Forwarded", // RFC 7239: host=, proto= and for= the origin may trust
-	"X-Forwarded-Host",
-	"X-Forwarded-Proto",
-	"X-Forwarded-Scheme",
-	"X-Forwarded-Port",
-	"X-Forwarded-Server",
-	"X-Forwarded-Prefix",
-	"X-Forwarded-Path",
-	"X-Forwarded-Ssl",
-	"X-Forwarded-Uri",
-	"X-Url-Scheme",
-	"X-Host",
-	"X-Original-Host",
-	"X-Original-Url",
-	"X-Rewrite-Url",
-	"X-Http-Method-Override",
-	"X-Http-Method",
-	"X-Method-Override",
-	"Front-End-Https",
+// connectionOption reports whether a Connection list element is one that
+// names no field to remove (compared as strings.ToLower would, without
+// copying the common "Keep-Alive").
+func connectionOption(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			name = strings.ToLower(name) // Unicode can lower-case into ASCII
+			break
+		}
+	}
+	for _, o := range [...]string{"", "close", "keep-alive", "te", "connection"} {
+		if len(o) == len(name) && strings.EqualFold(o, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// unkeyedField reports whether name is a request field that tells an
+// origin which URL, host, scheme, port or method to act on. They are not
+// part of the cache key, so a client that set them could have the origin
+// answer one thing and the cache store it under another URL for everyone
+// (unkeyed-input cache poisoning). The edge sets its own X-Forwarded-Host
+// and X-Forwarded-Proto and appends to X-Forwarded-For; a route's
+// request_headers may still set any of these, since they are applied after
+// this.
+func unkeyedField(name string) bool {
+	switch name {
+	case "Forwarded", // RFC 7239: host=, proto= and for= the origin may trust
+		"X-Forwarded-Host",
+		"X-Forwarded-Proto",
+		"X-Forwarded-Scheme",
+		"X-Forwarded-Port",
+		"X-Forwarded-Server",
+		"X-Forwarded-Prefix",
+		"X-Forwarded-Path",
+		"X-Forwarded-Ssl",
+		"X-Forwarded-Uri",
+		"X-Url-Scheme",
+		"X-Host",
+		"X-Original-Host",
+		"X-Original-Url",
+		"X-Rewrite-Url",
+		"X-Http-Method-Override",
+		"X-Http-Method",
+		"X-Method-Override",
+		"Front-End-Https":
+		return true
+	}
+	return false
 }
 
 // dropUnkeyed removes the unkeyed override fields and every field whose name
 // holds "_": CGI-style origins (PHP, WSGI, Rails through Rack) map both
 // "X-Forwarded-Host" and "X_Forwarded_Host" to HTTP_X_FORWARDED_HOST, so an
 // underscore spelling would slip past the list above. nginx drops them by
-// default for the same reason (underscores_in_headers off).
+// default for the same reason (underscores_in_headers off). One pass over
+// the request's fields costs less than deleting every listed name.
 func dropUnkeyed(h http.Header) {
-	for _, name := range unkeyedFields {
-		delete(h, name)
-	}
 	for name := range h {
-		if strings.IndexByte(name, '_') >= 0 {
+		if unkeyedField(name) || strings.IndexByte(name, '_') >= 0 {
 			delete(h, name)
 		}
 	}

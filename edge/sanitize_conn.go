@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // StrictFraming wraps a plain-HTTP listener so that every HTTP/1 request is
@@ -375,56 +374,80 @@ type headFacts struct {
 }
 
 // inspectHead reads a complete header section: the request line, then the
-// field lines.
+// field lines. It runs on every request, so it walks head in place rather
+// than splitting a string copy of it.
 func inspectHead(head []byte) headFacts {
-	if bytes.Count(head, []byte("\n")) != bytes.Count(head, []byte("\r\n")) {
-		// RFC 9112 §2.2 lets a recipient accept a bare LF, and net/http
-		// does; a proxy in front that does not would read
-		// "X: a\nTransfer-Encoding: chunked" as one field, so the framing
-		// two parsers see would differ (RFC 9112 §11.2).
-		return headFacts{refuse: "bare LF line ending"}
+	for i, c := range head {
+		if c == '\n' && (i == 0 || head[i-1] != '\r') {
+			// RFC 9112 §2.2 lets a recipient accept a bare LF, and net/http
+			// does; a proxy in front that does not would read
+			// "X: a\nTransfer-Encoding: chunked" as one field, so the framing
+			// two parsers see would differ (RFC 9112 §11.2).
+			return headFacts{refuse: "bare LF line ending"}
+		}
 	}
-	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSuffix(lines[i], "\r")
-	}
-	version := ""
-	if sp := strings.LastIndexByte(lines[0], ' '); sp >= 0 {
-		version = lines[0][sp+1:]
-	}
-	var te, cl []string
-	for _, line := range lines[1:] {
-		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+	var (
+		version     []byte
+		te0, cl0    []byte // the first Transfer-Encoding and Content-Length values
+		teN, clN    int
+		clDiffering bool // a later Content-Length differs from the first
+	)
+	rest := bytes.TrimRight(head, "\r\n")
+	for i := 0; ; i++ {
+		line, tail, more := bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case i == 0:
+			if sp := bytes.LastIndexByte(line, ' '); sp >= 0 {
+				version = line[sp+1:]
+			}
+		case len(line) > 0 && (line[0] == ' ' || line[0] == '\t'):
 			// RFC 9112 §5.2: a server MUST reject obs-fold with 400 or
 			// replace it; the rejection is the one every parser agrees on.
 			return headFacts{refuse: "obsolete line folding"}
+		default:
+			name, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.Trim(value, " \t")
+			switch {
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				if teN == 0 {
+					te0 = value
+				}
+				teN++
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				if clN == 0 {
+					cl0 = value
+				} else if !bytes.Equal(value, cl0) {
+					clDiffering = true
+				}
+				clN++
+			}
 		}
-		name, value, _ := strings.Cut(line, ":")
-		switch {
-		case strings.EqualFold(name, "Transfer-Encoding"):
-			te = append(te, strings.Trim(value, " \t"))
-		case strings.EqualFold(name, "Content-Length"):
-			cl = append(cl, strings.Trim(value, " \t"))
+		if !more {
+			break
 		}
+		rest = tail
 	}
 	switch {
-	case len(te) > 0 && len(cl) > 0:
+	case teN > 0 && clN > 0:
 		// RFC 9112 §6.1: both present "ought to be handled as an error".
 		return headFacts{refuse: "Content-Length with Transfer-Encoding"}
-	case len(te) > 0 && version == "HTTP/1.0":
+	case teN > 0 && string(version) == "HTTP/1.0":
 		// RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
 		return headFacts{refuse: "Transfer-Encoding in HTTP/1.0"}
-	case len(te) > 0:
+	case teN > 0:
 		// net/http accepts exactly one field, exactly "chunked"
 		// (RFC 9112 §6.3: chunked must be the final coding); anything else
 		// is answered 501 and the connection closed.
-		if len(te) == 1 && strings.EqualFold(te[0], "chunked") {
+		if teN == 1 && bytes.EqualFold(te0, []byte("chunked")) {
 			return headFacts{chunked: true}
 		}
 		return headFacts{unframeable: true}
-	case len(cl) > 0:
-		n, ok := contentLength(cl)
-		if !ok {
+	case clN > 0:
+		// net/http allows several fields only when they are identical
+		// (RFC 9110 §8.6).
+		n, ok := contentLength(cl0)
+		if clDiffering || !ok {
 			return headFacts{unframeable: true} // net/http answers 400
 		}
 		return headFacts{length: n}
@@ -432,23 +455,17 @@ func inspectHead(head []byte) headFacts {
 	return headFacts{} // RFC 9112 §6.3: no body
 }
 
-// contentLength parses Content-Length the way net/http does: 1*DIGIT, and
-// several fields only when they are identical (RFC 9110 §8.6).
-func contentLength(values []string) (int64, bool) {
-	for _, v := range values[1:] {
-		if v != values[0] {
-			return 0, false
-		}
-	}
-	v := values[0]
-	if v == "" {
+// contentLength parses a Content-Length value the way net/http does:
+// 1*DIGIT.
+func contentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
 		return 0, false
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
+	for _, c := range v {
+		if c < '0' || c > '9' {
 			return 0, false
 		}
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	n, err := strconv.ParseInt(string(v), 10, 64)
 	return n, err == nil
 }

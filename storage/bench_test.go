@@ -70,6 +70,25 @@ func BenchmarkGetDisk(b *testing.B) {
 	})
 }
 
+// BenchmarkGetDiskParallel is disk hits from concurrent goroutines, as many
+// client connections make them: the LRU touches they queue keep the disk
+// writer busy unless they are batched.
+func BenchmarkGetDiskParallel(b *testing.B) {
+	benchEachSize(b, func(b *testing.B, e *Entry) {
+		s := openStore(b, Options{MemoryBytes: -1})
+		s.Set(e)
+		s.Flush()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, tier, err := s.Get(e.Key); err != nil || tier != TierDisk {
+					b.Error(tier, err)
+					return
+				}
+			}
+		})
+	})
+}
+
 // BenchmarkPurgeTag purges one tag carried by n disk entries (each also
 // carries a tag of its own); the fill is not timed.
 func BenchmarkPurgeTag(b *testing.B) {

@@ -174,7 +174,13 @@ func Decode(b []byte) (*Entry, error) {
 		return nil, err
 	}
 	if flags&flagBody != 0 {
-		e.Body = append(make([]byte, 0, bodyLen), payload[bodyStart:]...)
+		// In this form (make, then copy from a variable) the compiler
+		// does not zero memory that is overwritten at once: a disk hit's
+		// body may be megabytes.
+		src := payload[bodyStart:]
+		body := make([]byte, len(src))
+		copy(body, src)
+		e.Body = body
 	} else if bodyLen != 0 {
 		return nil, corruptf("nil body with length %d", bodyLen)
 	}

@@ -125,8 +125,9 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 		e   *Entry
 		raw []byte
 	)
+	k := []byte(key)
 	err := d.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketEntries).Get([]byte(key))
+		v := tx.Bucket(bucketEntries).Get(k)
 		if v == nil {
 			return ErrNotFound
 		}
@@ -139,7 +140,7 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 			raw = bytes.Clone(v)
 			return err
 		}
-		if isStale(tx, []byte(key)) {
+		if isStale(tx, k) {
 			e.Stale = true // e was decoded for this call: not shared yet
 		}
 		return nil

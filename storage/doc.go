@@ -59,7 +59,10 @@
 // write, so that a tag purge never misses one.
 //
 // One writer goroutine applies queued sets and LRU touches, batched into one
-// transaction per batch; after a batch that leaves the total above
+// transaction per batch. Touches alone wait up to a second for a
+// transaction (disk hits would otherwise keep one running back to back);
+// any other batch, and Flush, carries the waiting ones along. After a batch
+// that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
 // under 90% of it. Deletes and purges run synchronously in the caller's
 // goroutine, serialized with the writer's batches: a purge first drops (or,

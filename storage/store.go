@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
@@ -209,6 +210,21 @@ func withDefaults(opts Options) Options {
 //
 // The returned Entry is shared: callers must not modify it.
 func (s *Store) Get(key string) (*Entry, Tier, error) {
+	return s.get(key)
+}
+
+// GetBytes is Get for a key held in a buffer the caller reuses (one per
+// request, say): nothing keeps key or its memory once GetBytes returns, so
+// the caller may overwrite it at once, and no string copy of it is made.
+func (s *Store) GetBytes(key []byte) (*Entry, Tier, error) {
+	// The string shares key's memory: get must copy it before anything
+	// outlives the call (the LRU touch, a log line).
+	return s.get(unsafe.String(unsafe.SliceData(key), len(key)))
+}
+
+// get is Get. It keeps no reference to key after it returns (GetBytes
+// relies on it): what must outlive the call gets a copy.
+func (s *Store) get(key string) (*Entry, Tier, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
@@ -230,7 +246,7 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrCorrupt):
-		s.dropCorrupt(key, raw, err)
+		s.dropCorrupt(strings.Clone(key), raw, err)
 		return nil, TierNone, ErrNotFound
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return nil, TierNone, err
@@ -246,7 +262,8 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 		return f, TierDisk, nil
 	}
 	s.promote(e, st, purges, sets)
-	s.enqueue(op{kind: opTouch, key: key})
+	// e.Key equals key (disk.get checks) and is e's own memory.
+	s.enqueue(op{kind: opTouch, key: e.Key})
 	return e, TierDisk, nil
 }
 

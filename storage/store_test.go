@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -436,5 +438,69 @@ func TestKeysTheDiskCannotStore(t *testing.T) {
 	}
 	if got, tier, err := s.Get(long.Key); err != nil || got != long || tier != TierMemory {
 		t.Fatalf("long key: %v, %v, %v; want it from memory", got, tier, err)
+	}
+}
+
+// GetBytes finds what Get finds, in every tier, and keeps nothing of the
+// caller's buffer: the LRU touch it queues names the key looked up, even
+// once the buffer holds another key.
+func TestGetBytesKeepsNoKey(t *testing.T) {
+	key := func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
+	one := diskCost(newEntry(key(0), 1000))
+	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
+	for i := range 10 {
+		s.Set(newEntry(key(i), 1000))
+		s.Flush() // one batch each: a distinct LRU position
+	}
+	buf := []byte(key(0))
+	e, tier, err := s.GetBytes(buf)
+	if err != nil || tier != TierDisk || e.Key != key(0) {
+		t.Fatalf("GetBytes = %v, %v, %v; want %s from disk", e, tier, err, key(0))
+	}
+	copy(buf, key(1)) // had the touch kept buf, it would now name 1
+	s.Flush()
+	s.Set(newEntry(key(10), 1000)) // 11 entries: evict down to 9
+	s.Flush()
+	for i := range 11 {
+		_, _, err := s.Get(key(i))
+		wantEvicted := i == 1 || i == 2 // the least recently used; 0 was touched
+		if gotEvicted := errors.Is(err, ErrNotFound); gotEvicted != wantEvicted {
+			t.Errorf("%s evicted = %v, want %v", key(i), gotEvicted, wantEvicted)
+		}
+	}
+
+	m := openStore(t, Options{})
+	m.Set(newEntry("http://h/mem", 10))
+	if e, tier, err := m.GetBytes([]byte("http://h/mem")); err != nil || tier != TierMemory || e.Key != "http://h/mem" {
+		t.Errorf("GetBytes of a pending or memory entry = %v, %v, %v", e, tier, err)
+	}
+	if _, _, err := m.GetBytes([]byte("http://h/none")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetBytes of a missing key: err = %v, want ErrNotFound", err)
+	}
+}
+
+// LRU touches from disk hits wait for a transaction of their own (at most
+// touchDelay) rather than each burst committing one, and ride along with
+// any other write at once.
+func TestTouchesAreHeldBack(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1})
+	var batches atomic.Int32
+	s.batchHook = func() { batches.Add(1) }
+	s.Set(newEntry("http://h/touch", 10))
+	s.Flush()
+	batches.Store(0)
+	for range 100 {
+		mustGet(t, s, "http://h/touch", TierDisk)
+	}
+	time.Sleep(touchDelay / 4)
+	if n := batches.Load(); n != 0 {
+		t.Fatalf("%d write batches for touches alone within %v, want 0", n, touchDelay/4)
+	}
+	deadline := time.Now().Add(touchDelay + 5*time.Second)
+	for batches.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := batches.Load(); n != 1 {
+		t.Fatalf("%d write batches after touchDelay, want 1", n)
 	}
 }

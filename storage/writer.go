@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -98,18 +99,87 @@ func (s *Store) dropPending(match func(string) bool) []string {
 	return keys
 }
 
+// touchDelay is how long LRU touches may wait for a transaction of their
+// own. Every disk hit queues one; committed as they came, a steady load of
+// disk hits kept the writer running touch-only transactions (each with its
+// fsync) back to back. Held back, they are written once per touchDelay, or
+// at once with the next batch that writes anything else (so eviction and
+// Flush always see them). Only recency is delayed, and recency is a hint.
+const touchDelay = time.Second
+
+// maxHeldTouches bounds the distinct keys whose touches are held back.
+const maxHeldTouches = 4096
+
+// heldTouches are LRU touches waiting for a transaction, in first-touch
+// order, each key once.
+type heldTouches struct {
+	keys []string
+	seen map[string]struct{}
+}
+
+// add holds the touches of ops if ops are all touches, and reports whether
+// they were.
+func (ht *heldTouches) add(ops []op) bool {
+	for _, o := range ops {
+		if o.kind != opTouch {
+			return false
+		}
+	}
+	if ht.seen == nil {
+		ht.seen = make(map[string]struct{})
+	}
+	for _, o := range ops {
+		if _, ok := ht.seen[o.key]; !ok {
+			ht.seen[o.key] = struct{}{}
+			ht.keys = append(ht.keys, o.key)
+		}
+	}
+	return true
+}
+
+// take returns the held keys and empties ht.
+func (ht *heldTouches) take() []string {
+	keys := ht.keys
+	ht.keys, ht.seen = nil, nil
+	return keys
+}
+
 // runWriter applies queued operations until Close, then drains the queue.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
+	var (
+		held  heldTouches
+		timer = time.NewTimer(touchDelay)
+		due   <-chan time.Time // timer.C while touches are held, else nil
+		buf   = make([]op, 0, maxBatchOps)
+	)
+	timer.Stop()
 	for {
 		select {
 		case o := <-s.queue:
-			s.writeBatch(s.collect(o))
+			ops := s.collect(o, buf)
+			if held.add(ops) {
+				if len(held.keys) < maxHeldTouches {
+					if due == nil {
+						timer.Reset(touchDelay)
+						due = timer.C
+					}
+					continue
+				}
+				ops = nil // held: written below
+			}
+			timer.Stop()
+			due = nil
+			s.writeBatch(held.take(), ops)
+		case <-due:
+			due = nil
+			s.writeBatch(held.take(), nil)
 		case <-s.stop:
+			s.writeBatch(held.take(), nil)
 			for {
 				select {
 				case o := <-s.queue:
-					s.writeBatch(s.collect(o))
+					s.writeBatch(nil, s.collect(o, buf))
 				default:
 					return
 				}
@@ -118,9 +188,11 @@ func (s *Store) runWriter() {
 	}
 }
 
-// collect takes first and whatever else is queued, up to maxBatchOps.
-func (s *Store) collect(first op) []op {
-	ops := []op{first}
+// collect takes first and whatever else is queued, up to maxBatchOps, into
+// buf (the writer's, reused: with a disk hit's touch arriving alone, a
+// fresh slice per collect was an allocation per hit).
+func (s *Store) collect(first op, buf []op) []op {
+	ops := append(buf[:0], first)
 	for len(ops) < maxBatchOps {
 		select {
 		case o := <-s.queue:
@@ -132,17 +204,21 @@ func (s *Store) collect(first op) []op {
 	return ops
 }
 
-// writeBatch commits ops in as few transactions as maxBatchBytes allows.
-// A Flush is completed once the transaction holding the ops queued before it
-// has committed.
-func (s *Store) writeBatch(ops []op) {
+// writeBatch commits touches (held back from earlier batches) and ops in as
+// few transactions as maxBatchBytes allows. A Flush is completed once the
+// transaction holding the ops queued before it has committed.
+func (s *Store) writeBatch(touches []string, ops []op) {
+	if len(touches) == 0 && len(ops) == 0 {
+		return
+	}
 	if s.batchHook != nil {
 		s.batchHook()
 	}
 	s.diskMu.Lock()
 	defer s.diskMu.Unlock()
-	for len(ops) > 0 {
-		var b batch
+	for len(touches) > 0 || len(ops) > 0 {
+		b := batch{touches: touches}
+		touches = nil
 		var flushes []chan struct{}
 		ops = s.snapshot(ops, &b, &flushes)
 		if len(b.sets) > 0 || len(b.touches) > 0 {

@@ -56,3 +56,21 @@ func BenchmarkVariantKey(b *testing.B) {
 		VariantKey("https://www.example.com/index.html", names, req)
 	}
 }
+
+// BenchmarkAppendKey is key building into a buffer the caller reuses, as
+// the edge does per request.
+func BenchmarkAppendKey(b *testing.B) {
+	u, err := url.ParseRequestURI("/static/img/logo.png?v=3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		t, err := ParseTarget("https", "www.example.com", u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = t.AppendKey(buf[:0])
+	}
+}

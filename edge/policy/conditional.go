@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"iter"
 	"net/http"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ func matchList(lines []string, stored etag, haveStored bool, cmp func(a, b etag)
 		if !haveStored {
 			continue
 		}
-		for _, item := range splitETags(line) {
+		for item := range etagItems(line) {
 			if t, ok := parseETag(item); ok && cmp(t, stored) {
 				return true
 			}
@@ -53,23 +54,27 @@ func matchList(lines []string, stored etag, haveStored bool, cmp func(a, b etag)
 	return false
 }
 
-// splitETags splits an entity-tag list on commas outside quotes (an
-// opaque-tag may contain commas).
-func splitETags(s string) []string {
-	var out []string
-	start, inQuote := 0, false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			inQuote = !inQuote
-		case ',':
-			if !inQuote {
-				out = append(out, s[start:i])
-				start = i + 1
+// etagItems yields the items of an entity-tag list, split on commas outside
+// quotes (an opaque-tag may contain commas), without building a slice: a
+// browser's revalidation of a hit passes here.
+func etagItems(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		start, inQuote := 0, false
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '"':
+				inQuote = !inQuote
+			case ',':
+				if !inQuote {
+					if !yield(s[start:i]) {
+						return
+					}
+					start = i + 1
+				}
 			}
 		}
+		yield(s[start:])
 	}
-	return append(out, s[start:])
 }
 
 func storedETag(h http.Header) (etag, bool) {

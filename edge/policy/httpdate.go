@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // HTTP-date parsing (RFC 9110 §5.6.7).
@@ -43,12 +44,11 @@ func parseDate(h http.Header, key string, ref time.Time) (time.Time, bool) {
 // against the date (the grammar does not ask recipients to).
 func parseHTTPDate(s string, ref time.Time) (time.Time, bool) {
 	if i := strings.IndexByte(s, ','); i >= 0 {
-		name := strings.ToLower(s[:i])
-		rest := s[i+1:]
-		if len(name) == 3 && indexOf(shortDays[:], name) >= 0 {
+		name, rest := s[:i], s[i+1:]
+		if indexFold(shortDays[:], name) >= 0 {
 			return imfFixdate(rest)
 		}
-		if indexOf(longDays[:], name) >= 0 {
+		if indexFold(longDays[:], name) >= 0 {
 			return rfc850Date(rest, ref)
 		}
 		return time.Time{}, false
@@ -100,7 +100,7 @@ func asctimeDate(s string) (time.Time, bool) {
 	if len(s) != 24 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' {
 		return time.Time{}, false
 	}
-	if indexOf(shortDays[:], strings.ToLower(s[:3])) < 0 {
+	if indexFold(shortDays[:], s[:3]) < 0 {
 		return time.Time{}, false
 	}
 	month := monthOf(s[4:7])
@@ -154,7 +154,27 @@ func digits(s string) (int, bool) {
 
 // monthOf returns 1..12 for a three-letter month name (any case), else 0.
 func monthOf(s string) int {
-	return indexOf(months[:], strings.ToLower(s)) + 1
+	return indexFold(months[:], s) + 1
+}
+
+// indexFold returns the index of the lower-case name in list that s spells
+// in any case, or -1: the index of strings.ToLower(s). ASCII input, all that
+// valid dates hold, is compared without lower-casing a copy: every hit
+// parses Date twice.
+func indexFold(list []string, s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			// Unicode lower-casing can turn non-ASCII into ASCII
+			// ("İ" into "i"); keep its exact answer.
+			return indexOf(list, strings.ToLower(s))
+		}
+	}
+	for i, v := range list {
+		if len(v) == len(s) && equalLowerASCII(v, s) {
+			return i
+		}
+	}
+	return -1
 }
 
 func indexOf(list []string, s string) int {
@@ -164,4 +184,18 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// equalLowerASCII reports whether s, ASCII-lower-cased, equals lower.
+func equalLowerASCII(lower, s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

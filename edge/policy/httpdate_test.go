@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,4 +99,18 @@ func FuzzParseHTTPDate(f *testing.F) {
 			t.Errorf("%q parsed to %v, whose IMF-fixdate does not round-trip", s, got)
 		}
 	})
+}
+
+// indexFold must answer exactly as looking up strings.ToLower(s) does, for
+// any input: it only skips the copy.
+func TestIndexFoldMatchesToLower(t *testing.T) {
+	inputs := []string{"", "sun", "Sun", "SUN", "sUn", "Friday", "FRIDAY", "Fri", "frİ", "frİday", "Frİ",
+		"\u212aan", "nov", "Nov", "NOV", "no", "novx", "Sunday ", " Sun", "ſun", "Mon\x00", "mon\xff"}
+	for _, list := range [][]string{shortDays[:], longDays[:], months[:]} {
+		for _, s := range inputs {
+			if got, want := indexFold(list, s), indexOf(list, strings.ToLower(s)); got != want {
+				t.Errorf("indexFold(%q) = %d, want %d", s, got, want)
+			}
+		}
+	}
 }

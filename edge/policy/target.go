@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,12 +27,8 @@ type Target struct {
 // Keys of one site share the prefix "scheme://host/", so a prefix purge is a
 // key-range scan.
 func (t Target) Key() string {
-	n := len(t.Scheme) + 3 + len(t.Host) + len(t.Path)
-	if t.RawQuery != "" {
-		n += 1 + len(t.RawQuery)
-	}
 	var b strings.Builder
-	b.Grow(n)
+	b.Grow(t.keyLen())
 	b.WriteString(t.Scheme)
 	b.WriteString("://")
 	b.WriteString(t.Host)
@@ -41,6 +38,29 @@ func (t Target) Key() string {
 		b.WriteString(t.RawQuery)
 	}
 	return b.String()
+}
+
+// AppendKey appends Key() to b: a caller with a buffer of its own builds
+// the key of every request without allocating one.
+func (t Target) AppendKey(b []byte) []byte {
+	b = slices.Grow(b, t.keyLen())
+	b = append(b, t.Scheme...)
+	b = append(b, "://"...)
+	b = append(b, t.Host...)
+	b = append(b, t.Path...)
+	if t.RawQuery != "" {
+		b = append(b, '?')
+		b = append(b, t.RawQuery...)
+	}
+	return b
+}
+
+func (t Target) keyLen() int {
+	n := len(t.Scheme) + 3 + len(t.Host) + len(t.Path)
+	if t.RawQuery != "" {
+		n += 1 + len(t.RawQuery)
+	}
+	return n
 }
 
 // RequestURI returns "/path?query", the origin-form to send upstream.

@@ -73,6 +73,9 @@ func TestParseTarget(t *testing.T) {
 			if got.Key() != tt.wantKey || got.RequestURI() != tt.wantURI {
 				t.Errorf("got key %q uri %q, want %q %q", got.Key(), got.RequestURI(), tt.wantKey, tt.wantURI)
 			}
+			if b := got.AppendKey([]byte("prefix")); string(b) != "prefix"+tt.wantKey {
+				t.Errorf("AppendKey = %q, want the key after the prefix", b)
+			}
 		})
 	}
 }
