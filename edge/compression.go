@@ -50,7 +50,7 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, k
 	header := encodedHeader(e.Header, coding)
 	header.Set("Content-Length", strconv.Itoa(len(body)))
 	v := &storage.Entry{Key: key, Status: e.Status, Header: header, Body: body,
-		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale}
+		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale, StaleAt: e.StaleAt}
 	if keep {
 		h.store.Set(v)
 	}

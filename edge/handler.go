@@ -153,9 +153,6 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if e := found.entry; e != nil {
 		stored := responseOf(e)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
-		if e.Stale && d.Action == policy.Serve {
-			d.Action, d.Detail = policy.Revalidate, "purged" // a soft purge marks it stale
-		}
 		switch d.Action {
 		case policy.Serve:
 			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
@@ -295,8 +292,13 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
+// responseOf is what the caching rules need of a stored entry. A soft purge
+// makes it stale since the purge (stale-while-revalidate may still serve
+// it while it is refreshed); an entry fetched across a hard purge has no
+// purge time and is validated before any use.
 func responseOf(e *storage.Entry) policy.Response {
-	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}
+	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
+		Purged: e.Stale, PurgedAt: e.StaleAt}
 }
 
 // ttl is the remaining freshness of e for r's Cache-Status (negative: stale).

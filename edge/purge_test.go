@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,16 +83,22 @@ func TestTagsStoredAndStripped(t *testing.T) {
 
 func first(resp *http.Response, _ string) *http.Response { return resp }
 
-// An object whose fetch began before a purge and ended after it is not
-// stored as fresh: the next request revalidates it.
+// An object whose fetch began before a (hard) purge and ended after it is
+// not stored as fresh: the next request revalidates it. It may predate the
+// purge, so it is never served stale either, whatever the response allows.
 func TestPurgeDuringFill(t *testing.T) {
 	c := newClock()
 	release := newGate()
+	var failing atomic.Bool
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Slow") != "" {
 			release.wait()
 		}
-		w.Header().Set("Cache-Control", "max-age=600")
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=600, stale-while-revalidate=600, stale-if-error=600")
 		w.Header().Set("ETag", `"v"`)
 		_, _ = w.Write([]byte("v"))
 	})
@@ -109,9 +116,15 @@ func TestPurgeDuringFill(t *testing.T) {
 	release.open()
 	<-done
 	e.store.Flush()
-	resp, _ := e.get(t, "/racing", "Host", "h.example")
+	failing.Store(true)
+	resp, body := e.get(t, "/racing", "Host", "h.example")
+	if resp.StatusCode != http.StatusServiceUnavailable || body == "v" {
+		t.Errorf("origin failing: %d %q (%s); a response fetched across a purge was served stale", resp.StatusCode, body, cacheStatus(resp))
+	}
+	failing.Store(false)
+	resp, _ = e.get(t, "/racing", "Host", "h.example")
 	if isHit(resp) {
-		t.Errorf("a response fetched across a purge was served as fresh: %q", resp.Header.Get("Cache-Status"))
+		t.Errorf("a response fetched across a purge was served without validation: %q", resp.Header.Get("Cache-Status"))
 	}
 	wantStatus(t, resp, 200, "fwd=stale")
 }
@@ -140,4 +153,146 @@ func TestPurgeRaceWithShield(t *testing.T) {
 	if isHit(resp) {
 		t.Errorf("the pre-purge copy from the shield was kept fresh: %q", resp.Header.Get("Cache-Status"))
 	}
+}
+
+// softPurge marks the object stale on this edge, as the purge bus does.
+func softPurge(t *testing.T, e *testEdge, key string, soft bool) {
+	t.Helper()
+	if _, err := e.store.Purge(storage.Purge{Keys: []string{key}, Soft: soft}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A soft purge of an object whose response allows stale-while-revalidate
+// (RFC 5861 §3) serves it stale at once while one background revalidation
+// runs, shared by every request that comes meanwhile (Fastly's soft purge).
+// The window counts from the purge, not from the object's expiry (here it
+// is still fresh). Once the revalidation is stored, the next request gets
+// the new object.
+func TestSoftPurgeStaleWhileRevalidate(t *testing.T) {
+	c := newClock()
+	held := newGate()
+	const cc = "max-age=600, stale-while-revalidate=60"
+	var version atomic.Value
+	version.Store("v1")
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		v := version.Load().(string)
+		if v != "v1" {
+			held.wait()
+		}
+		w.Header().Set("Cache-Control", cc)
+		w.Header().Set("ETag", `"`+v+`"`)
+		if r.Header.Get("If-None-Match") == `"`+v+`"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write([]byte(v))
+	})
+	t.Cleanup(held.open)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	site := []string{"Host", "h.example"}
+	e.get(t, "/obj", site...)
+	e.store.Flush()
+	c.Advance(10 * time.Second)
+	softPurge(t, e, "http://h.example/obj", true)
+	c.Advance(2 * time.Second)
+	version.Store("v2") // the origin has new content, and is slow to send it
+
+	var wg sync.WaitGroup
+	stuck := time.AfterFunc(5*time.Second, func() {
+		t.Error("requests waited for the revalidation instead of being served stale")
+		held.open()
+	})
+	for range 5 {
+		wg.Go(func() {
+			resp, body := e.get(t, "/obj", site...)
+			wantStatus(t, resp, 200, "hit", "ttl=-2", "stale-while-revalidate")
+			if body != "v1" {
+				t.Errorf("served %q during the revalidation, want the stale v1", body)
+			}
+		})
+	}
+	wg.Wait() // all answered while the revalidation is still held
+	stuck.Stop()
+	waitFor(t, func() bool { return o.requests.Load() == 2 })
+	held.open()
+	e.handler.background.Wait()
+	e.store.Flush()
+	if n := o.requests.Load(); n != 2 {
+		t.Errorf("origin requests = %d, want 2: one fill, one shared revalidation", n)
+	}
+	if inm := o.last(t).Header.Get("If-None-Match"); inm != `"v1"` {
+		t.Errorf("revalidation If-None-Match = %q, want the stored validator", inm)
+	}
+	resp, body := e.get(t, "/obj", site...)
+	wantStatus(t, resp, 200, "hit", "ttl=600")
+	if body != "v2" || strings.Contains(cacheStatus(resp), "stale") {
+		t.Errorf("after the revalidation: %q (%s), want a fresh v2", body, cacheStatus(resp))
+	}
+}
+
+// What a soft purge does when stale-while-revalidate does not allow serving
+// the object: the request waits for the revalidation (RFC 9111 §4.2.4:
+// must-revalidate, proxy-revalidate and no-cache forbid serving stale),
+// and past the window, which counts from the purge, so does it. A hard
+// purge is never served stale, and neither is an object whose fetch
+// overlapped one (TestPurgeDuringFill).
+func TestSoftPurgeRevalidatesFirst(t *testing.T) {
+	for _, tt := range []struct {
+		name, cc string
+		soft     bool
+		after    time.Duration // from the purge to the request
+		want     []string      // Cache-Status parts
+	}{
+		{"no stale-while-revalidate", "max-age=600", true, time.Second, []string{"fwd=stale", "fwd-status=200"}},
+		{"must-revalidate", "max-age=600, stale-while-revalidate=60, must-revalidate", true, time.Second, []string{"fwd=stale"}},
+		{"proxy-revalidate", "max-age=600, stale-while-revalidate=60, proxy-revalidate", true, time.Second, []string{"fwd=stale"}},
+		{"no-cache", "max-age=600, stale-while-revalidate=60, no-cache", true, time.Second, []string{"fwd=stale"}},
+		{"window counts from the purge", "max-age=600, stale-while-revalidate=60", true, 61 * time.Second, []string{"fwd=stale"}},
+		{"hard purge", "max-age=600, stale-while-revalidate=60, stale-if-error=600", false, time.Second, []string{"fwd=uri-miss"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			var version atomic.Value
+			version.Store("v1")
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", tt.cc)
+				_, _ = w.Write([]byte(version.Load().(string)))
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			site := []string{"Host", "h.example"}
+			e.get(t, "/obj", site...)
+			e.store.Flush()
+			softPurge(t, e, "http://h.example/obj", tt.soft)
+			version.Store("v2")
+			c.Advance(tt.after)
+			resp, body := e.get(t, "/obj", site...)
+			wantStatus(t, resp, 200, tt.want...)
+			if body != "v2" || isHit(resp) {
+				t.Errorf("got %q (%s), want v2 from the origin before answering", body, cacheStatus(resp))
+			}
+		})
+	}
+}
+
+// stale-if-error still serves a soft-purged object while the origin fails,
+// counting its window from the purge; a hard purge leaves nothing to serve.
+func TestSoftPurgeStaleIfError(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("v1", "Cache-Control", "max-age=600, stale-if-error=60"))
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	site := []string{"Host", "h.example"}
+	e.get(t, "/obj", site...)
+	e.store.Flush()
+	softPurge(t, e, "http://h.example/obj", true)
+	o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	c.Advance(30 * time.Second)
+	resp, body := e.get(t, "/obj", site...)
+	wantStatus(t, resp, 200, "fwd=stale", "fwd-status=503", "stale-if-error")
+	if body != "v1" {
+		t.Errorf("body %q, want the stale v1", body)
+	}
+	c.Advance(31 * time.Second) // 61s after the purge, the object itself still fresh
+	resp, _ = e.get(t, "/obj", site...)
+	wantStatus(t, resp, 503, "fwd=stale", "fwd-status=503")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -90,6 +91,7 @@ func New(opts Options) (*Client, error) {
 	c.transport = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
+		log: opts.Logger,
 	})
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
@@ -106,20 +108,28 @@ type transportConfig struct {
 	connect, header   time.Duration
 	maxIdle, maxConns int
 	tls               *tls.Config // cloned
+	log               *slog.Logger
 }
 
-// newTransport builds a keep-alive connection pool.
+// newTransport builds a keep-alive connection pool. Its connections are
+// upConns: requests sent through it must announce themselves with
+// expectResponse from their GotConn trace (Client.try, Pool.checkOnce).
 func newTransport(tc transportConfig) *http.Transport {
-	dialer := &net.Dialer{Timeout: tc.connect, KeepAlive: 30 * time.Second}
-	var tlsConf *tls.Config
+	d := &dialer{
+		net:     net.Dialer{Timeout: tc.connect, KeepAlive: 30 * time.Second},
+		connect: tc.connect,
+		log:     tc.log,
+	}
 	if tc.tls != nil {
-		tlsConf = tc.tls.Clone()
+		d.tls = tc.tls.Clone()
 	}
 	return &http.Transport{
-		Proxy:               nil, // upstreams are reached directly, never via $HTTP_PROXY
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: tc.connect,
+		Proxy:       nil, // upstreams are reached directly, never via $HTTP_PROXY
+		DialContext: d.dial,
+		// TLS is set up by the dialer (TLSClientConfig, the handshake
+		// timeout) so that the upConn sits above tls.Conn and sees
+		// plaintext.
+		DialTLSContext: d.dialTLS,
 		// HTTP/1.1 upstream: keep-alive pools sized per server, like nginx.
 		ForceAttemptHTTP2: false,
 		// Never ask for gzip on the client's behalf: the client's own
@@ -277,7 +287,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	if err != nil {
 		return nil, &failure{err: fmt.Errorf("origin: replay request body: %w", err)}
 	}
-	a := new(attempt)
+	a := &attempt{method: rq.method}
 	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
 	req := (&http.Request{
 		Method:        rq.method,
@@ -310,6 +320,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 // attempt records how far one exchange got. The transport may dial in
 // another goroutine, hence the atomics.
 type attempt struct {
+	method  string
 	getConn atomic.Bool // the request passed validation and asked for a connection
 	gotConn atomic.Bool // a connection was obtained (dial and TLS done)
 	tlsErr  atomic.Bool // a TLS handshake failed
@@ -318,7 +329,10 @@ type attempt struct {
 func (a *attempt) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
 		GetConn: func(string) { a.getConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { a.gotConn.Store(true) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			a.gotConn.Store(true)
+			expectResponse(info.Conn, a.method)
+		},
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
 			if err != nil {
 				a.tlsErr.Store(true)

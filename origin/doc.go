@@ -58,6 +58,15 @@
 // fails with [ErrNoHealthy]. A request with a body is never retried unless
 // it is replayable.
 //
+// # Connections
+//
+// Connections are kept alive and pooled per server (net/http's transport).
+// Each follows the framing of the responses it carries, so that bytes an
+// upstream sends that no request asked for (a second response, junk after
+// a body) are never read as the answer to a later request: the response
+// they arrive with fails with [ErrProtocol], and the connection is
+// discarded.
+//
 // # Design notes
 //
 // Every destination is an internal upstream server carrying its shared

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 )
 
@@ -127,6 +128,9 @@ func (p *Pool) runChecks(ctx context.Context, up *upstream) {
 func (p *Pool) checkOnce(ctx context.Context, up *upstream) error {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Health.Timeout)
 	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { expectResponse(info.Conn, http.MethodGet) },
+	})
 	target, err := up.targetURL(p.opts.Health.Path)
 	if err != nil {
 		return err

@@ -186,9 +186,11 @@ func newPool(opts PoolOptions, algo algorithm, servers []*upstream) *Pool {
 	p.tr = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
+		log: opts.Logger,
 	})
 	p.checkTr = newTransport(transportConfig{
 		connect: opts.Health.Timeout, header: opts.Health.Timeout, maxIdle: 1, tls: opts.TLSClientConfig,
+		log: opts.Logger,
 	})
 	for i, up := range servers {
 		up.index, up.tr, up.bodyIdle = i, p.tr, opts.BodyTimeout

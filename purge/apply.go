@@ -26,7 +26,7 @@ type applyResult struct {
 }
 
 // staleAll is the purge a node applies when it cannot know what it missed.
-var staleAll = Request{All: true, Soft: true}
+var staleAll = Request{All: true, Soft: true, StandIn: true}
 
 // decodeEvent decodes strictly: an event this node cannot fully understand
 // (a newer selector kind, say) must not be applied partially.

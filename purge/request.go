@@ -48,8 +48,13 @@ type Request struct {
 	All bool `json:"all,omitempty"`
 	// Soft marks matching objects stale instead of deleting them, so they
 	// are revalidated (and may still serve stale-while-revalidate /
-	// stale-if-error).
+	// stale-if-error, counting from the purge).
 	Soft bool `json:"soft,omitempty"`
+	// StandIn marks the Soft request a node applies in place of events it
+	// missed or could not read: they may have been hard purges, so nothing
+	// it marks may be served stale before it is revalidated. It never
+	// travels on the bus.
+	StandIn bool `json:"-"`
 }
 
 // Kinds names the selector kinds r uses ("url", "prefix", "tag", "host",

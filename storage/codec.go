@@ -9,13 +9,14 @@ import (
 	"time"
 )
 
-// Encoding, version 1. All integers are (u)varints unless noted.
+// Encoding, versions 1 and 2. All integers are (u)varints unless noted.
 //
-//	version   byte (1)
+//	version   byte (1, or 2 for a stale entry with a StaleAt)
 //	flags     byte (flag* bits below; unknown bits are corruption)
 //	status    varint
 //	reqTime   varint Unix nanoseconds   (only if flagReqTime)
 //	respTime  varint Unix nanoseconds   (only if flagRespTime)
+//	staleAt   varint Unix nanoseconds   (version 2 only, which requires flagStale)
 //	bodyLen   uvarint
 //	key       string
 //	header    count, then per name in sorted order: name, count, values (only if flagHeader)
@@ -27,7 +28,14 @@ import (
 // A string is a uvarint length followed by its bytes. The strings region
 // (key through tags) sits between the fixed fields and the body, so Decode can
 // copy it into one string and hand out substrings of it.
-const codecVersion = 1
+//
+// Version 2 only adds staleAt; every other entry is still written as
+// version 1, so a node rolled back to a version-1 reader keeps all but the
+// soft-purged entries.
+const (
+	codecVersion        = 1
+	codecVersionStaleAt = 2
+)
 
 const (
 	flagStale = 1 << iota
@@ -57,13 +65,20 @@ func Encode(e *Entry) []byte {
 
 	b := make([]byte, 0, encodedSize(e))
 	flags := entryFlags(e)
-	b = append(b, codecVersion, flags)
+	version := byte(codecVersion)
+	if e.Stale && !e.StaleAt.IsZero() {
+		version = codecVersionStaleAt
+	}
+	b = append(b, version, flags)
 	b = binary.AppendVarint(b, int64(e.Status))
 	if flags&flagReqTime != 0 {
 		b = binary.AppendVarint(b, e.RequestTime.UnixNano())
 	}
 	if flags&flagRespTime != 0 {
 		b = binary.AppendVarint(b, e.ResponseTime.UnixNano())
+	}
+	if version == codecVersionStaleAt {
+		b = binary.AppendVarint(b, e.StaleAt.UnixNano())
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Body)))
 	b = appendString(b, e.Key)
@@ -112,7 +127,7 @@ func entryFlags(e *Entry) byte {
 
 // encodedSize is an upper bound of len(Encode(e)), so Encode allocates once.
 func encodedSize(e *Entry) int {
-	n := 2 + 3*binary.MaxVarintLen64 + 5*binary.MaxVarintLen64 + len(e.Key) + len(e.Body) + checksumLen
+	n := 2 + 4*binary.MaxVarintLen64 + 5*binary.MaxVarintLen64 + len(e.Key) + len(e.Body) + checksumLen
 	for k, vs := range e.Header {
 		n += 2*binary.MaxVarintLen64 + len(k)
 		for _, v := range vs {
@@ -154,15 +169,19 @@ func Decode(b []byte) (*Entry, error) {
 	if want, got := binary.BigEndian.Uint32(b[len(payload):]), crc32.Checksum(payload, castagnoli); want != got {
 		return nil, corruptf("checksum %08x, want %08x", got, want)
 	}
-	if payload[0] != codecVersion {
-		return nil, corruptf("unknown version %d", payload[0])
+	version := payload[0]
+	if version != codecVersion && version != codecVersionStaleAt {
+		return nil, corruptf("unknown version %d", version)
 	}
 	flags := payload[1]
 	if flags&^flagsKnown != 0 {
 		return nil, corruptf("unknown flags %#x", flags)
 	}
+	if version == codecVersionStaleAt && flags&flagStale == 0 {
+		return nil, corruptf("version %d without the stale flag", version)
+	}
 	r := reader{b: payload, off: 2}
-	e, bodyLen := r.fixed(flags)
+	e, bodyLen := r.fixed(version, flags)
 	if r.err == nil && bodyLen > uint64(len(payload)-r.off) {
 		r.fail("body length %d exceeds the %d bytes left", bodyLen, len(payload)-r.off)
 	}
@@ -192,7 +211,7 @@ func corruptf(format string, args ...any) error {
 }
 
 // fixed reads the fields before the strings region.
-func (r *reader) fixed(flags byte) (*Entry, uint64) {
+func (r *reader) fixed(version, flags byte) (*Entry, uint64) {
 	e := &Entry{Stale: flags&flagStale != 0}
 	status := r.varint()
 	e.Status = int(status)
@@ -204,6 +223,9 @@ func (r *reader) fixed(flags byte) (*Entry, uint64) {
 	}
 	if flags&flagRespTime != 0 {
 		e.ResponseTime = time.Unix(0, r.varint())
+	}
+	if version == codecVersionStaleAt {
+		e.StaleAt = time.Unix(0, r.varint())
 	}
 	return e, r.uvarint()
 }

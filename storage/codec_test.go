@@ -30,6 +30,7 @@ func codecCases() []struct {
 		{"tags only", &Entry{Key: "t", Tags: []string{"a", "", "b"}}},
 		{"empty tags", &Entry{Key: "t", Tags: []string{}}},
 		{"stale", &Entry{Key: "s", Status: 200, Stale: true, Body: []byte("old")}},
+		{"stale since a soft purge", &Entry{Key: "s", Status: 200, Stale: true, StaleAt: time.Unix(1700000002, 5), Body: []byte("old")}},
 		{"negative status", &Entry{Key: "n", Status: -1}},
 		{"times before 1970", &Entry{Key: "t", RequestTime: time.Unix(-5, 1), ResponseTime: time.Unix(0, 1)}},
 		{"binary key and body", &Entry{Key: "\x00\xff\n", Body: []byte{0, 1, 2, 255}}},
@@ -96,7 +97,8 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		name    string
 		payload []byte
 	}{
-		{"unknown version", []byte{2, 0, 0, 0, 0}},
+		{"unknown version", []byte{3, 0, 0, 0, 0}},
+		{"stale time on an entry not stale", []byte{2, 0, 0, 2, 0, 0, 0}},
 		{"version zero", []byte{0, 0, 0, 0, 0}},
 		{"unknown flag", []byte{1, 0x80, 0, 0, 0}},
 		{"absurd body length", append([]byte{1, flagBody, 0}, huge...)},

@@ -24,6 +24,13 @@ var (
 	// metaStaleBelow: entries whose rowInfo.write is at most this value are
 	// stale (a soft purge of everything); absent or 0: none.
 	metaStaleBelow = []byte("stale_below")
+	// metaStaleBelowAt: when the soft purge that set stale_below was
+	// applied, Unix nanoseconds (the StaleAt of the entries it covers).
+	metaStaleBelowAt = []byte("stale_below_at")
+	// metaStaleBelowUntimed: like stale_below, for a soft purge of
+	// everything that gives no time (Purge.NoStale): the entries it covers
+	// are never served stale.
+	metaStaleBelowUntimed = []byte("stale_below_untimed")
 	// metaPurgeSeq: the Seq of the last applied Purge.
 	metaPurgeSeq = []byte("purge_seq")
 )
@@ -140,8 +147,10 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 			raw = bytes.Clone(v)
 			return err
 		}
-		if isStale(tx, k) {
-			e.Stale = true // e was decoded for this call: not shared yet
+		if stale, at := isStale(tx, k); stale {
+			// e was decoded for this call: not shared yet.
+			e.StaleAt = laterStale(e.Stale, e.StaleAt, at)
+			e.Stale = true
 		}
 		return nil
 	})
@@ -164,14 +173,36 @@ type pendingSet struct {
 	tags []byte // encodeTags of e
 }
 
-// isStale reports whether a soft purge marked the stored key stale.
-func isStale(tx *bolt.Tx, k []byte) bool {
+// isStale reports whether a soft purge marked the stored key stale, and
+// since when (zero if the mark has no time).
+func isStale(tx *bolt.Tx, k []byte) (bool, time.Time) {
 	ri, _ := parseInfo(tx.Bucket(bucketSeq).Get(k))
-	if ri.stale {
-		return true
+	stale, at := ri.stale, fromUnixNano(ri.staleAt)
+	meta := tx.Bucket(bucketMeta)
+	if below := getUint64(meta.Get(metaStaleBelow)); below != 0 && ri.write <= below {
+		at = laterStale(stale, at, fromUnixNano(int64(getUint64(meta.Get(metaStaleBelowAt)))))
+		stale = true
 	}
-	below := getUint64(tx.Bucket(bucketMeta).Get(metaStaleBelow))
-	return below != 0 && ri.write <= below
+	if below := getUint64(meta.Get(metaStaleBelowUntimed)); below != 0 && ri.write <= below {
+		stale, at = true, time.Time{}
+	}
+	return stale, at
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero Time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is the inverse of unixNano.
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // appliedSeq returns the recorded purge sequence.
@@ -370,22 +401,27 @@ func (t *txn) touch(k []byte) error {
 	return t.link(k, &ri)
 }
 
-// markStale sets k's soft purge mark; it reports whether k is stored.
-func (t *txn) markStale(k []byte) (bool, error) {
+// markStale sets k's soft purge mark, stale since at on top of any mark it
+// has (laterStale); it reports whether k is stored.
+func (t *txn) markStale(k []byte, at time.Time) (bool, error) {
 	raw := t.seq.Get(k)
 	if raw == nil || t.entries.Get(k) == nil {
 		return false, nil
 	}
 	ri, ok := parseInfo(raw)
-	if !ok || ri.stale {
-		return ok, nil
+	if !ok {
+		return false, nil
 	}
-	if len(raw) == 8 {
-		// A legacy rowInfo grows to the current layout.
-		t.bytes += int64(infoFixedLen - 8)
+	staleAt := unixNano(laterStale(ri.stale, fromUnixNano(ri.staleAt), at))
+	if ri.stale && staleAt == ri.staleAt {
+		return true, nil
 	}
-	ri.stale = true
-	return true, t.seq.Put(k, ri.encode())
+	ri.stale, ri.staleAt = true, staleAt
+	enc := ri.encode()
+	// The rowInfo grows (by the stale time, and a legacy one to the
+	// current layout): infoCost counts it.
+	t.bytes += infoCost(len(k), enc, nil) - infoCost(len(k), raw, nil)
+	return true, t.seq.Put(k, enc)
 }
 
 // remove deletes k, its LRU row, its rowInfo and its tag rows; it reports

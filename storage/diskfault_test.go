@@ -147,7 +147,7 @@ func TestPurgeDuringDiskFault(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, Options{Dir: dir})
+			s := openStore(t, Options{Dir: dir, Now: purgeClock})
 			e, other := newEntry("http://h/p", 100), newEntry("http://h/other", 100)
 			s.Set(e)
 			s.Set(other)
@@ -166,8 +166,8 @@ func TestPurgeDuringDiskFault(t *testing.T) {
 				switch {
 				case !soft && !errors.Is(err, ErrNotFound):
 					t.Fatalf("Get after a hard purge that failed on disk: %v, err %v; want ErrNotFound", got, err)
-				case soft && (err != nil || !got.Stale):
-					t.Fatalf("Get after a soft purge that failed on disk: %v, err %v; want a stale entry", got, err)
+				case soft && (err != nil || !got.Stale || !got.StaleAt.Equal(purgeTime)):
+					t.Fatalf("Get after a soft purge that failed on disk: %v, err %v; want an entry stale since the purge", got, err)
 				}
 			}
 			mustGet(t, s, other.Key, TierMemory) // not covered by the purge
@@ -179,13 +179,13 @@ func TestPurgeDuringDiskFault(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s2 := openStore(t, Options{Dir: dir})
+			s2 := openStore(t, Options{Dir: dir, Now: purgeClock})
 			got, _, err := s2.Get(e.Key)
 			switch {
 			case !soft && !errors.Is(err, ErrNotFound):
 				t.Errorf("after recovery and restart: %v, err %v; want ErrNotFound", got, err)
-			case soft && (err != nil || !got.Stale):
-				t.Errorf("after recovery and restart: %v, err %v; want a stale entry", got, err)
+			case soft && (err != nil || !got.Stale || !got.StaleAt.Equal(purgeTime)):
+				t.Errorf("after recovery and restart: %v, err %v; want an entry stale since the purge", got, err)
 			}
 			// The bus's retry of the same purge succeeds and records Seq.
 			if _, err := s2.Purge(Purge{Keys: []string{e.Key}, Soft: soft, Seq: 7}); err != nil {

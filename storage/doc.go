@@ -37,12 +37,16 @@
 //	lru      8-byte BE seq ++ key -> nil         (oldest first: eviction order)
 //	seq      key                 -> rowInfo: 8-byte BE lru seq (finds the lru
 //	                                row of a key), 8-byte BE write sequence,
-//	                                flags (stale), the entry's tags
+//	                                flags (stale), the soft purge's time, the
+//	                                entry's tags
 //	tags     tag ++ 0x00 ++ key  -> nil          (the tag index)
 //	meta     "bytes", "count"    -> 8-byte BE totals, updated in the same
 //	                                transaction as every change
 //	         "stale_below"       -> 8-byte BE write sequence: entries written
 //	                                at or before it are stale (soft purge of all)
+//	         "stale_below_at"    -> 8-byte BE Unix nanoseconds: that purge's time
+//	         "stale_below_untimed" -> the same marker for a soft purge of all
+//	                                that gives no time (Purge.NoStale)
 //	         "purge_seq"         -> 8-byte BE Purge.Seq last applied
 //
 // rowInfo keeps what deletes, eviction and purges need (the tags whose rows
@@ -51,10 +55,11 @@
 // sequence is the entries bucket's NextSequence at the entry's write: a soft
 // purge of everything stores one marker instead of touching every entry, and
 // a later Set gets a larger sequence, so it is fresh again. A soft purge of
-// keys, prefixes or tags rewrites only each matching rowInfo (flag set), not
-// the value; a Set of the key writes a new rowInfo without the flag. A disk
-// Get reports Entry.Stale when the encoded entry, its flag or the marker says
-// so. Tags that the index cannot hold (containing NUL, or making a row longer
+// keys, prefixes or tags rewrites only each matching rowInfo (flag and time
+// set), not the value; a Set of the key writes a new rowInfo without the
+// flag. A disk Get reports Entry.Stale when the encoded entry, its flag or
+// the marker says so, and Entry.StaleAt from the latest of their times (none
+// if any of them has none). Tags that the index cannot hold (containing NUL, or making a row longer
 // than bbolt's key limit) keep the entry off the disk, counted as a skipped
 // write, so that a tag purge never misses one.
 //
@@ -78,7 +83,18 @@
 // begins and is remembered in a ring of the last 4096. [Store.SetFetched]
 // tests an entry whose fetch began at an older generation against the purges
 // since, and stores a matching one stale (and any, if the ring no longer
-// holds them all).
+// holds them all): since the latest matching soft purge, or with no
+// Entry.StaleAt when a hard one matched (or the ring forgot which), since
+// its content may predate a purge that must never be served around.
+//
+// # Stale times
+//
+// Entry.StaleAt is when the soft purge that marked an entry was applied (the
+// Store's clock, Options.Now), so that the caller can count
+// stale-while-revalidate and stale-if-error windows from it. A later soft
+// purge moves it later: each says anew that the content is outdated as of
+// its time. A mark without a time (a hard purge a fetch overlapped; marks
+// written before times were recorded) wins over any time.
 //
 // # Memory tier
 //

@@ -25,9 +25,18 @@ type Entry struct {
 	// Vary, when non-nil, makes this entry a Vary index ("stub") stored under
 	// a primary key: it names the request fields that select variants stored
 	// under other keys, and Body is empty.
-	Vary  []string
-	Tags  []string // surrogate keys / cache tags
-	Stale bool     // marked stale by a soft purge
+	Vary []string
+	Tags []string // surrogate keys / cache tags
+	// Stale is set on an entry a soft purge marked stale, and on one whose
+	// fetch overlapped a purge (its content may predate it). It must be
+	// validated before it is used as fresh.
+	Stale bool
+	// StaleAt, when Stale, is when the soft purge that marked the entry was
+	// applied (the Store's clock): stale-while-revalidate and
+	// stale-if-error count from it. It is zero when the entry must not be
+	// served at all before it is validated: its fetch overlapped a hard
+	// purge, or it was marked before purge times were recorded.
+	StaleAt time.Time
 }
 
 // entryOverhead approximates the bytes of an Entry beyond its strings and

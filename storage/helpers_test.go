@@ -57,19 +57,20 @@ func assertSameEntry(t testing.TB, got, want *Entry) {
 		}
 		return
 	}
-	if !got.RequestTime.Equal(want.RequestTime) || !got.ResponseTime.Equal(want.ResponseTime) {
-		t.Errorf("times = %v, %v; want %v, %v", got.RequestTime, got.ResponseTime, want.RequestTime, want.ResponseTime)
+	if !got.RequestTime.Equal(want.RequestTime) || !got.ResponseTime.Equal(want.ResponseTime) || !got.StaleAt.Equal(want.StaleAt) {
+		t.Errorf("times = %v, %v, stale at %v; want %v, %v, %v", got.RequestTime, got.ResponseTime, got.StaleAt, want.RequestTime, want.ResponseTime, want.StaleAt)
 	}
 	g, w := *got, *want
 	g.RequestTime, g.ResponseTime, w.RequestTime, w.ResponseTime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	g.StaleAt, w.StaleAt = time.Time{}, time.Time{}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("entry mismatch:\n got %s\nwant %s", describe(&g), describe(&w))
 	}
 }
 
 func describe(e *Entry) string {
-	return fmt.Sprintf("{Key:%q Status:%d Header:%#v Body(%d, nil=%v) Vary:%#v Tags:%#v Stale:%v}",
-		e.Key, e.Status, e.Header, len(e.Body), e.Body == nil, e.Vary, e.Tags, e.Stale)
+	return fmt.Sprintf("{Key:%q Status:%d Header:%#v Body(%d, nil=%v) Vary:%#v Tags:%#v Stale:%v StaleAt:%v}",
+		e.Key, e.Status, e.Header, len(e.Body), e.Body == nil, e.Vary, e.Tags, e.Stale, e.StaleAt)
 }
 
 // mustGet fails unless key is found in tier.

@@ -18,10 +18,13 @@ type matcher struct {
 	tags     map[string]struct{}
 	// at is when the invalidation was recorded (the store's clock).
 	at time.Time
+	// soft: it marks entries stale (Purge.Soft) rather than removing them;
+	// timeless: without a StaleAt (Purge.NoStale).
+	soft, timeless bool
 }
 
 func newMatcher(p Purge) *matcher {
-	m := &matcher{all: p.All, prefixes: p.Prefixes}
+	m := &matcher{all: p.All, prefixes: p.Prefixes, soft: p.Soft, timeless: p.Soft && p.NoStale}
 	if len(p.Keys) > 0 {
 		m.families = toSet(p.Keys)
 	}
@@ -51,6 +54,17 @@ func toSet(keys []string) map[string]struct{} {
 }
 
 const fewFamilies = 16
+
+// staleAt is the StaleAt the invalidation gives the entries it marks
+// stale: its time for a soft purge; zero (never to be served stale) for a
+// hard one, which leaves stale only entries whose fetch it overlapped, and
+// for a soft one that stands in for purges that may have been hard.
+func (m *matcher) staleAt() time.Time {
+	if !m.soft || m.timeless {
+		return time.Time{}
+	}
+	return m.at
+}
 
 // empty reports whether the matcher matches nothing.
 func (m *matcher) empty() bool {

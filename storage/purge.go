@@ -22,10 +22,15 @@ type Purge struct {
 	// All selects everything.
 	All bool
 	// Soft marks the selected entries stale (Get returns them with
-	// Entry.Stale set: the next request revalidates, and
-	// stale-while-revalidate / stale-if-error may still serve them)
-	// instead of deleting them.
+	// Entry.Stale set, and Entry.StaleAt the time of the purge: the next
+	// request revalidates, and stale-while-revalidate / stale-if-error may
+	// still serve them, counting from that time) instead of deleting them.
 	Soft bool
+	// NoStale, with Soft, marks entries stale without a StaleAt: they are
+	// validated before any use and never served stale. It is for a purge
+	// that stands in for others that may have been hard (what a node
+	// applies when it missed purges).
+	NoStale bool
 	// Seq, when non-zero, is recorded as the last applied purge sequence
 	// (AppliedSeq) in the bbolt transaction that completes the purge's disk
 	// effect. It is recorded as given, even if lower than the one before,
@@ -140,8 +145,8 @@ func (s *Store) SetFetched(e *Entry, since uint64) {
 	// finds e in pending or memory and applies to it.
 	s.purgeMu.RLock()
 	defer s.purgeMu.RUnlock()
-	if !e.Stale && s.purgedSince(e, since) {
-		e = e.staleCopy()
+	if purged, at := s.purgedSince(e, since); purged {
+		e = e.markedStale(at)
 	}
 	s.set(e)
 }
@@ -163,27 +168,50 @@ func (s *Store) SetFetchedAt(e *Entry, since uint64, produced time.Time) {
 	}
 	s.purgeMu.RLock()
 	defer s.purgeMu.RUnlock()
-	if !e.Stale && (s.purgedSince(e, since) || s.purgedAfter(e, produced)) {
-		e = e.staleCopy()
+	purged, at := s.purgedSince(e, since)
+	if after, atAfter := s.purgedAfter(e, produced); after {
+		at = laterStale(purged, at, atAfter)
+		purged = true
+	}
+	if purged {
+		e = e.markedStale(at)
 	}
 	s.set(e)
 }
 
 // purgedAfter reports whether an invalidation recorded after produced
-// matches e, looking back through the ring from the newest. The caller
-// holds purgeMu.
-func (s *Store) purgedAfter(e *Entry, produced time.Time) bool {
+// matches e, looking back through the ring from the newest, and the
+// StaleAt to give e (see matcher.staleAt). The caller holds purgeMu.
+func (s *Store) purgedAfter(e *Entry, produced time.Time) (bool, time.Time) {
 	cur := s.gen.Load()
+	purged, at := false, time.Time{}
 	for g := cur; g > 0 && cur-g < purgeHistory; g-- {
 		m := s.history[g%purgeHistory]
 		if m == nil || !m.at.After(produced) {
-			return false
+			break
 		}
 		if m.match(e) {
-			return true
+			at = laterStale(purged, at, m.staleAt())
+			purged = true
 		}
 	}
-	return false
+	return purged, at
+}
+
+// laterStale is the StaleAt of an entry stale since at (if have) and
+// marked again since next: the later soft purge, since each says anew that
+// the content is outdated as of its time; zero (never to be served stale)
+// when either mark is.
+func laterStale(have bool, at, next time.Time) time.Time {
+	switch {
+	case !have:
+		return next
+	case at.IsZero() || next.IsZero():
+		return time.Time{}
+	case next.After(at):
+		return next
+	}
+	return at
 }
 
 // record makes m the newest invalidation: the generation moves, and
@@ -198,26 +226,36 @@ func (s *Store) record(m *matcher) {
 }
 
 // purgedSince reports whether an invalidation recorded after generation
-// since matches e. The caller holds purgeMu.
-func (s *Store) purgedSince(e *Entry, since uint64) bool {
+// since matches e, and the StaleAt to give e (see matcher.staleAt). The caller
+// holds purgeMu.
+func (s *Store) purgedSince(e *Entry, since uint64) (bool, time.Time) {
 	cur := s.gen.Load()
 	if since >= cur {
-		return false
+		return false, time.Time{}
 	}
 	if cur-since > purgeHistory {
-		return true // the ring no longer holds them all: be conservative
+		return true, time.Time{} // the ring no longer holds them all: be conservative
 	}
+	purged, at := false, time.Time{}
 	for g := since + 1; g <= cur; g++ {
-		if s.history[g%purgeHistory].match(e) {
-			return true
+		if m := s.history[g%purgeHistory]; m.match(e) {
+			at = laterStale(purged, at, m.staleAt())
+			purged = true
 		}
 	}
-	return false
+	return purged, at
 }
 
-func (e *Entry) staleCopy() *Entry {
+// markedStale returns e marked stale since at (zero: it must be validated
+// before any use) on top of any mark it has (laterStale): a copy, or e
+// itself when that changes nothing.
+func (e *Entry) markedStale(at time.Time) *Entry {
+	t := laterStale(e.Stale, e.StaleAt, at)
+	if e.Stale && t.Equal(e.StaleAt) {
+		return e
+	}
 	c := *e
-	c.Stale = true
+	c.Stale, c.StaleAt = true, t
 	return &c
 }
 
@@ -235,9 +273,7 @@ func (s *Store) purgePending(m *matcher, soft bool) []string {
 		}
 		keys = append(keys, k)
 		if soft && p.queued {
-			if !p.e.Stale {
-				p.e = p.e.staleCopy()
-			}
+			p.e = p.e.markedStale(m.staleAt())
 			continue
 		}
 		delete(s.pending, k)
@@ -270,21 +306,22 @@ func (s *Store) purgeMemoryEntries(m *matcher, soft bool) []string {
 		keys := make([]string, len(found))
 		for i, e := range found {
 			keys[i] = e.Key
-			if !e.Stale {
-				s.replaceStale(e)
+			if e.markedStale(m.staleAt()) != e {
+				s.replaceStale(e, m.staleAt())
 			}
 		}
 		return keys
 	})
 }
 
-// replaceStale replaces e in memory by a stale copy if e is still the
-// resident value of its key. The stripe lock orders it with Sets of the key.
-func (s *Store) replaceStale(e *Entry) {
+// replaceStale replaces e in memory by a copy marked stale since at if e
+// is still the resident value of its key. The stripe lock orders it with
+// Sets of the key.
+func (s *Store) replaceStale(e *Entry, at time.Time) {
 	st := s.stripe(e.Key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if cur, ok := s.mem.get(e.Key); ok && cur == e {
-		s.mem.set(e.staleCopy())
+		s.mem.set(e.markedStale(at))
 	}
 }

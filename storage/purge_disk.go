@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -26,7 +27,7 @@ type purgeResult struct {
 // map or memory; those not on disk are added to the count.
 func (d *disk) purge(m *matcher, soft bool, seq uint64, others []string) (purgeResult, error) {
 	if m.all {
-		return d.purgeAll(soft, seq, others)
+		return d.purgeAll(soft, m.staleAt(), seq, others)
 	}
 	var keys []string
 	var staleRows [][]byte
@@ -47,7 +48,7 @@ func (d *disk) purge(m *matcher, soft bool, seq uint64, others []string) (purgeR
 		var done []string
 		err := d.update(func(t *txn) error {
 			var err error
-			if done, err = t.purgeKeys(chunk, soft); err != nil || !last {
+			if done, err = t.purgeKeys(chunk, soft, m.staleAt()); err != nil || !last {
 				return err
 			}
 			for _, row := range staleRows {
@@ -65,14 +66,15 @@ func (d *disk) purge(m *matcher, soft bool, seq uint64, others []string) (purgeR
 	return res, nil
 }
 
-// purgeKeys removes or marks keys; it returns those that were stored.
-func (t *txn) purgeKeys(keys []string, soft bool) ([]string, error) {
+// purgeKeys removes or marks keys (stale since at); it returns those that
+// were stored.
+func (t *txn) purgeKeys(keys []string, soft bool, at time.Time) ([]string, error) {
 	var done []string
 	for _, k := range keys {
 		var ok bool
 		var err error
 		if soft {
-			ok, err = t.markStale([]byte(k))
+			ok, err = t.markStale([]byte(k), at)
 		} else {
 			ok, err = t.remove([]byte(k))
 		}
@@ -165,8 +167,10 @@ func scanTag(tx *bolt.Tx, tag []byte, set map[string]struct{}) (stale [][]byte) 
 
 // purgeAll removes every entry (dropping and recreating the buckets, so the
 // cost does not grow with the entries) or marks them all stale through the
-// stale_below marker, in one transaction that records seq.
-func (d *disk) purgeAll(soft bool, seq uint64, others []string) (purgeResult, error) {
+// stale_below marker (and stale_below_at, the time it counts from; or
+// stale_below_untimed for a purge that gives no time), in one transaction
+// that records seq.
+func (d *disk) purgeAll(soft bool, at time.Time, seq uint64, others []string) (purgeResult, error) {
 	var res purgeResult
 	err := d.update(func(t *txn) error {
 		res.n = int(t.count)
@@ -182,7 +186,18 @@ func (d *disk) purgeAll(soft bool, seq uint64, others []string) (purgeResult, er
 			if err != nil {
 				return err
 			}
+			if at.IsZero() {
+				// A mark without a time has its own marker: a later timed
+				// purge of everything must not give those entries a time.
+				if err := t.meta.Put(metaStaleBelowUntimed, binary.BigEndian.AppendUint64(nil, marker)); err != nil {
+					return err
+				}
+				return t.recordSeq(seq)
+			}
 			if err := t.meta.Put(metaStaleBelow, binary.BigEndian.AppendUint64(nil, marker)); err != nil {
+				return err
+			}
+			if err := t.meta.Put(metaStaleBelowAt, binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))); err != nil {
 				return err
 			}
 			return t.recordSeq(seq)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -72,9 +73,21 @@ func keysOf(es []*Entry) []string {
 	return keys
 }
 
+// purgeClock is the store clock of purge tests: a soft purge marks entries
+// stale since purgeTime.
+var purgeTime = time.Unix(1700000100, 0)
+
+func purgeClock() time.Time { return purgeTime }
+
 // checkPurged fails unless every fixture key in matched is gone (hard) or
-// stale (soft) and every other one is there and fresh.
+// stale since purgeTime (soft) and every other one is there and fresh.
 func checkPurged(t testing.TB, s *Store, matched []string, soft bool) {
+	t.Helper()
+	checkPurgedAt(t, s, matched, soft, purgeTime)
+}
+
+// checkPurgedAt is checkPurged for a soft purge made at at.
+func checkPurgedAt(t testing.TB, s *Store, matched []string, soft bool, at time.Time) {
 	t.Helper()
 	for _, want := range purgeFixture {
 		got, tier, err := s.Get(want.Key)
@@ -86,6 +99,8 @@ func checkPurged(t testing.TB, s *Store, matched []string, soft bool) {
 		case soft:
 			if err != nil || !got.Stale || len(got.Body) != len(want.Body) {
 				t.Errorf("soft-purged %q: Get = %v from %v, %v; want it stale", want.Key, got, tier, err)
+			} else if !got.StaleAt.Equal(at) {
+				t.Errorf("soft-purged %q from %v: stale since %v, want the purge's time %v", want.Key, tier, got.StaleAt, at)
 			}
 		default:
 			if !errors.Is(err, ErrNotFound) {
@@ -106,7 +121,7 @@ func TestPurgeKinds(t *testing.T) {
 					name := fmt.Sprintf("mem=%d/landed=%v/soft=%v/%s", mem, landed, soft, tc.name)
 					t.Run(name, func(t *testing.T) {
 						dir := t.TempDir()
-						s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+						s := openStore(t, Options{Dir: dir, MemoryBytes: mem, Now: purgeClock})
 						release := func() {}
 						if !landed {
 							release = gateWriter(t, s)
@@ -130,7 +145,7 @@ func TestPurgeKinds(t *testing.T) {
 						if err := s.Close(); err != nil {
 							t.Fatal(err)
 						}
-						s = openStore(t, Options{Dir: dir, MemoryBytes: mem})
+						s = openStore(t, Options{Dir: dir, MemoryBytes: mem, Now: purgeClock})
 						checkPurged(t, s, tc.matched, soft)
 						if st := s.Stats(); !soft && st.DiskEntries != int64(len(purgeFixture)-len(tc.matched)) {
 							t.Errorf("DiskEntries = %d, want %d", st.DiskEntries, len(purgeFixture)-len(tc.matched))
@@ -143,12 +158,16 @@ func TestPurgeKinds(t *testing.T) {
 }
 
 // A second application changes nothing: hard reports 0, soft the same
-// count, and the state is the same.
+// count, and the state is the same, except that a soft-purged entry is
+// stale since the second purge: each says anew that the content is
+// outdated as of its time.
 func TestPurgeIsIdempotent(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		for _, tc := range purgeKindCases() {
 			t.Run(fmt.Sprintf("soft=%v/%s", soft, tc.name), func(t *testing.T) {
-				s := openStore(t, Options{})
+				now := purgeTime
+				dir := t.TempDir()
+				s := openStore(t, Options{Dir: dir, Now: func() time.Time { return now }})
 				for _, e := range purgeFixture {
 					s.Set(e)
 				}
@@ -160,13 +179,71 @@ func TestPurgeIsIdempotent(t *testing.T) {
 					want[1] = len(tc.matched)
 				}
 				for i := range 2 {
+					if i > 0 {
+						now = now.Add(time.Minute)
+					}
 					if n, err := s.Purge(p); n != want[i] || err != nil {
 						t.Fatalf("application %d: Purge = %d, %v; want %d", i+1, n, err, want[i])
 					}
 				}
-				checkPurged(t, s, tc.matched, soft)
+				checkPurgedAt(t, s, tc.matched, soft, now)
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s = openStore(t, Options{Dir: dir, Now: func() time.Time { return now }})
+				checkPurgedAt(t, s, tc.matched, soft, now) // from disk
 			})
 		}
+	}
+}
+
+// A soft purge with NoStale (what a node applies for purges it missed,
+// which may have been hard) marks entries stale without a time, in every
+// tier and after a restart, and a later timed soft purge of everything
+// does not give them one; entries written after it do get that time.
+func TestPurgeNoStale(t *testing.T) {
+	for _, p := range []Purge{
+		{Keys: []string{"http://h/k"}, Soft: true, NoStale: true},
+		{All: true, Soft: true, NoStale: true},
+	} {
+		t.Run(fmt.Sprintf("all=%v", p.All), func(t *testing.T) {
+			dir := t.TempDir()
+			now := purgeTime
+			clock := func() time.Time { return now }
+			s := openStore(t, Options{Dir: dir, Now: clock})
+			s.Set(tagged("http://h/k", "a"))
+			s.Flush()
+			if _, err := s.Purge(p); err != nil {
+				t.Fatal(err)
+			}
+			check := func(key string, want time.Time) {
+				t.Helper()
+				got, tier, err := s.Get(key)
+				if err != nil || !got.Stale || !got.StaleAt.Equal(want) {
+					t.Errorf("%s from %v: %v, %v; want stale since %v", key, tier, got, err, want)
+				}
+			}
+			check("http://h/k", time.Time{})
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, Options{Dir: dir, Now: clock})
+			check("http://h/k", time.Time{}) // from disk
+			s.Set(tagged("http://h/later", "a"))
+			s.Flush()
+			now = now.Add(time.Minute)
+			if _, err := s.Purge(Purge{All: true, Soft: true}); err != nil {
+				t.Fatal(err)
+			}
+			check("http://h/k", time.Time{})
+			check("http://h/later", now)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, Options{Dir: dir, Now: clock})
+			check("http://h/k", time.Time{})
+			check("http://h/later", now)
+		})
 	}
 }
 
@@ -385,35 +462,47 @@ func TestSetFetched(t *testing.T) {
 		before    func(s *Store) // runs before the fetch begins
 		during    func(s *Store) // runs while it is in flight
 		wantStale bool
+		// wantSoft: stale since the last soft purge during the fetch (else
+		// with no StaleAt: a hard invalidation overlapped it).
+		wantSoft bool
 	}{
-		{"no purge", nil, nil, false},
-		{"matching purge before the fetch", func(s *Store) { s.Purge(Purge{Keys: []string{key}}) }, nil, false},
-		{"key purge during", nil, func(s *Store) { s.Purge(Purge{Keys: []string{key}}) }, true},
-		{"variant family purge during", nil, func(s *Store) { s.Purge(Purge{Keys: []string{"http://h/fetched"}}) }, true},
-		{"prefix purge during", nil, func(s *Store) { s.Purge(Purge{Prefixes: []string{"http://h/"}}) }, true},
-		{"tag purge during", nil, func(s *Store) { s.Purge(Purge{Tags: []string{"t"}}) }, true},
-		{"soft all during", nil, func(s *Store) { s.Purge(Purge{All: true, Soft: true}) }, true},
-		{"delete during", nil, func(s *Store) { s.Delete(key) }, true},
-		{"delete prefix during", nil, func(s *Store) { s.DeletePrefix("http://h/f") }, true},
+		{"no purge", nil, nil, false, false},
+		{"matching purge before the fetch", func(s *Store) { s.Purge(Purge{Keys: []string{key}}) }, nil, false, false},
+		{"key purge during", nil, func(s *Store) { s.Purge(Purge{Keys: []string{key}}) }, true, false},
+		{"variant family purge during", nil, func(s *Store) { s.Purge(Purge{Keys: []string{"http://h/fetched"}}) }, true, false},
+		{"prefix purge during", nil, func(s *Store) { s.Purge(Purge{Prefixes: []string{"http://h/"}}) }, true, false},
+		{"tag purge during", nil, func(s *Store) { s.Purge(Purge{Tags: []string{"t"}}) }, true, false},
+		{"soft all during", nil, func(s *Store) { s.Purge(Purge{All: true, Soft: true}) }, true, true},
+		{"soft key purges during", nil, func(s *Store) {
+			s.Purge(Purge{Keys: []string{key}, Soft: true})
+			s.Purge(Purge{Tags: []string{"t"}, Soft: true})
+		}, true, true},
+		{"soft and hard purges during", nil, func(s *Store) {
+			s.Purge(Purge{Keys: []string{key}})
+			s.Purge(Purge{Tags: []string{"t"}, Soft: true})
+		}, true, false},
+		{"delete during", nil, func(s *Store) { s.Delete(key) }, true, false},
+		{"delete prefix during", nil, func(s *Store) { s.DeletePrefix("http://h/f") }, true, false},
 		{"unrelated purges during", nil, func(s *Store) {
 			s.Purge(Purge{Keys: []string{"http://h/fetched2"}, Prefixes: []string{"http://g/"}, Tags: []string{"u"}})
 			s.Delete("http://h/other")
-		}, false},
+		}, false, false},
 		{"more purges than the history holds", nil, func(s *Store) {
 			for range purgeHistory + 1 {
-				s.Purge(Purge{Tags: []string{"u"}})
+				s.Purge(Purge{Tags: []string{"u"}, Soft: true})
 			}
-		}, true},
+		}, true, false}, // which purges they were is forgotten: never served stale
 		{"as many as it holds, unrelated", nil, func(s *Store) {
 			for range purgeHistory {
 				s.Purge(Purge{Tags: []string{"u"}})
 			}
-		}, false},
+		}, false, false},
 	}
 	for _, mem := range []int64{0, -1} {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("mem=%d/%s", mem, tc.name), func(t *testing.T) {
-				s := openStore(t, Options{MemoryBytes: mem})
+				now := purgeTime
+				s := openStore(t, Options{MemoryBytes: mem, Now: func() time.Time { now = now.Add(time.Second); return now }})
 				if tc.before != nil {
 					tc.before(s)
 				}
@@ -421,6 +510,7 @@ func TestSetFetched(t *testing.T) {
 				if tc.during != nil {
 					tc.during(s)
 				}
+				lastPurge := now
 				release := gateWriter(t, s) // first check the pending write
 				e := tagged(key, "t")
 				s.SetFetched(e, since)
@@ -433,6 +523,13 @@ func TestSetFetched(t *testing.T) {
 					if got.Stale != tc.wantStale {
 						t.Errorf("stored Stale = %v, want %v", got.Stale, tc.wantStale)
 					}
+					want := time.Time{}
+					if tc.wantSoft {
+						want = lastPurge
+					}
+					if !got.StaleAt.Equal(want) {
+						t.Errorf("stored StaleAt = %v, want %v", got.StaleAt, want)
+					}
 				}
 				check(TierMemory) // pending or memory
 				release()
@@ -442,6 +539,33 @@ func TestSetFetched(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// SetFetchedAt stores stale a response produced before a matching purge,
+// even one recorded before the fetch began: since that purge's time when it
+// was soft, with no time (never served stale) when it was hard.
+func TestSetFetchedAtStaleTime(t *testing.T) {
+	const key = "http://h/shielded"
+	for _, soft := range []bool{false, true} {
+		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
+			now := purgeTime
+			s := openStore(t, Options{Now: func() time.Time { return now }})
+			produced := now.Add(-time.Minute)
+			if _, err := s.Purge(Purge{Keys: []string{key}, Soft: soft}); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(time.Second)
+			s.SetFetchedAt(tagged(key), s.Generation(), produced)
+			got := mustGet(t, s, key, TierMemory)
+			want := time.Time{}
+			if soft {
+				want = purgeTime
+			}
+			if !got.Stale || !got.StaleAt.Equal(want) {
+				t.Errorf("stored Stale %v since %v; want stale since %v", got.Stale, got.StaleAt, want)
+			}
+		})
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 //
 //	lru    8 bytes BE  the key's current LRU sequence (its lru row)
 //	write  8 bytes BE  the entries bucket sequence when the entry was written
-//	flags  1 byte      infoStale: marked stale by a soft purge
+//	flags  1 byte      infoStale: marked stale by a soft purge;
+//	                   infoStaleAt: staleAt follows
+//	staleAt 8 bytes BE when the soft purge marked it, Unix nanoseconds
 //	tags   uvarint count, then per tag a uvarint length and its bytes
 //
 // A value of exactly 8 bytes (the layout before purges existed) reads as
@@ -21,12 +23,14 @@ import (
 type rowInfo struct {
 	lru, write uint64
 	stale      bool
+	staleAt    int64  // Unix nanoseconds; 0: unknown
 	tags       []byte // the encoded tags region (count and strings), may be nil
 }
 
 const (
 	infoFixedLen = 17
 	infoStale    = 1 << 0
+	infoStaleAt  = 1 << 1
 )
 
 func (ri rowInfo) encode() []byte {
@@ -36,8 +40,14 @@ func (ri rowInfo) encode() []byte {
 	var flags byte
 	if ri.stale {
 		flags |= infoStale
+		if ri.staleAt != 0 {
+			flags |= infoStaleAt
+		}
 	}
 	b = append(b, flags)
+	if flags&infoStaleAt != 0 {
+		b = binary.BigEndian.AppendUint64(b, uint64(ri.staleAt))
+	}
 	return append(b, ri.tags...)
 }
 
@@ -51,9 +61,20 @@ func parseInfo(b []byte) (ri rowInfo, ok bool) {
 	}
 	ri.lru = binary.BigEndian.Uint64(b)
 	ri.write = binary.BigEndian.Uint64(b[8:])
-	ri.stale = b[16]&infoStale != 0
-	if len(b) > infoFixedLen {
-		ri.tags = b[infoFixedLen:]
+	flags := b[16]
+	ri.stale = flags&infoStale != 0
+	b = b[infoFixedLen:]
+	if flags&infoStaleAt != 0 {
+		if len(b) < 8 || !ri.stale {
+			return rowInfo{}, false
+		}
+		if ri.staleAt = int64(binary.BigEndian.Uint64(b)); ri.staleAt == 0 {
+			return rowInfo{}, false // encode never writes it
+		}
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		ri.tags = b
 	}
 	return ri, forEachTag(ri.tags, func([]byte) error { return nil }) == nil
 }

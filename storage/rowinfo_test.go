@@ -45,6 +45,24 @@ func TestRowInfoRoundTrip(t *testing.T) {
 	}
 }
 
+// A soft purge's time sits between the flags and the tags.
+func TestRowInfoStaleAt(t *testing.T) {
+	tags, _ := encodeTags("k", []string{"a"})
+	raw := rowInfo{lru: 7, write: 9, stale: true, staleAt: 1700000000123456789, tags: tags}.encode()
+	if len(raw) != infoFixedLen+8+len(tags) {
+		t.Errorf("len = %d, want %d", len(raw), infoFixedLen+8+len(tags))
+	}
+	ri, ok := parseInfo(raw)
+	if !ok || !ri.stale || ri.staleAt != 1700000000123456789 || string(ri.tags) != string(tags) {
+		t.Fatalf("parseInfo = %+v, %v", ri, ok)
+	}
+	// A time on an entry that is not stale is damage.
+	raw[16] = infoStaleAt
+	if _, ok := parseInfo(raw); ok {
+		t.Error("parseInfo accepted a stale time without the stale flag")
+	}
+}
+
 // A legacy 8-byte rowInfo (before purges existed) is an LRU sequence alone.
 func TestParseLegacyInfo(t *testing.T) {
 	ri, ok := parseInfo([]byte{0, 0, 0, 0, 0, 0, 0, 42})
@@ -58,12 +76,13 @@ func TestParseLegacyInfo(t *testing.T) {
 func FuzzParseInfo(f *testing.F) {
 	tags, _ := encodeTags("k", []string{"a", "bb"})
 	f.Add(rowInfo{lru: 1, write: 2, stale: true, tags: tags}.encode())
+	f.Add(rowInfo{lru: 1, write: 2, stale: true, staleAt: 5, tags: tags}.encode())
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add(make([]byte, infoFixedLen))
 	f.Add(append(make([]byte, infoFixedLen), 0xff, 0xff, 0xff))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ri, ok := parseInfo(b)
-		if !ok || len(b) == 8 || b[16]&^infoStale != 0 {
+		if !ok || len(b) == 8 || b[16]&^(infoStale|infoStaleAt) != 0 {
 			return // legacy layout, or unknown flag bits (dropped on re-encode)
 		}
 		if got := ri.encode(); string(got) != string(b) {

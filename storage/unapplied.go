@@ -45,9 +45,7 @@ func (u *unappliedSet) filter(e *Entry) (out *Entry, hidden bool) {
 		if !p.soft {
 			return nil, true
 		}
-		if !out.Stale {
-			out = out.staleCopy()
-		}
+		out = out.markedStale(p.m.staleAt())
 		hidden = true
 	}
 	return out, hidden

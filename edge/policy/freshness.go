@@ -162,7 +162,8 @@ func satAdd(a, b time.Duration) time.Duration {
 }
 
 // Decide says what to do with stored response r for a request with header
-// req at now (RFC 9111 §4, §4.2.4, §5.2.1, §5.4; RFC 5861 §3).
+// req at now (RFC 9111 §4, §4.2.4, §5.2.1, §5.4; RFC 5861 §3). A purged
+// response (Response.Purged) is stale now, whatever its lifetime.
 func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 	e := responseDirectives(r.Header)
 	rd := requestDirectives(req)
@@ -183,6 +184,9 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 	case rd.maxAge != unset && (rd.maxAge < 0 || age > secs(rd.maxAge)): // RFC 9111 §5.2.1.1
 		d.Detail = "request max-age"
 		return d
+	}
+	if r.Purged {
+		return decidePurged(d, &e, &rd, r, now)
 	}
 	if d.TTL > 0 { // fresh: RFC 9111 §4.2
 		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
@@ -215,6 +219,42 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 	return d
 }
 
+// decidePurged decides for a response a purge marked stale (a soft purge is
+// "stale now"; RFC 9111 has no purge). The origin's own consent to serve it
+// stale while revalidating (stale-while-revalidate, RFC 5861 §3) counts
+// from the purge, under the same conditions as for a response that expired.
+// A client's max-stale does not apply: a purge is the operator's word that
+// the content is outdated, and serving it without revalidating at all
+// would ignore that.
+func decidePurged(d Decision, e *effective, rd *directives, r Response, now time.Time) Decision {
+	d.Detail = "purged"
+	if r.PurgedAt.IsZero() {
+		return d // validate before any use
+	}
+	// Stale since the purge, or since it expired if that came first.
+	d.TTL = min(d.TTL, -max(0, sub(now, r.PurgedAt)))
+	staleness := -d.TTL
+	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
+		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
+		d.Action, d.Background, d.Detail = ServeStale, true, "purged stale-while-revalidate"
+	}
+	return d
+}
+
+// purgedStaleness is how long r has been stale at now, counting from its
+// purge when a soft purge marked it; ok is false when it was purged at an
+// unknown time (never to be served stale).
+func purgedStaleness(r Response, life time.Duration, now time.Time) (staleness time.Duration, ok bool) {
+	staleness = max(0, Age(r, now)-life)
+	if !r.Purged {
+		return staleness, true
+	}
+	if r.PurgedAt.IsZero() {
+		return 0, false
+	}
+	return max(staleness, sub(now, r.PurgedAt)), true
+}
+
 // pragmaNoCache reports "Pragma: no-cache" (RFC 9111 §5.4).
 func pragmaNoCache(h http.Header) bool {
 	for _, line := range h["Pragma"] {
@@ -245,14 +285,19 @@ func StaleIfErrorStatus(status int) bool {
 // failed or answered 500, 502, 503 or 504 (RFC 5861 §4): stale-if-error=N in
 // the response or in the request allows it while the staleness is at most N.
 // must-revalidate, proxy-revalidate and no-cache forbid it (RFC 9111 §4.2.4);
-// s-maxage alone does not, for the reason given in Decide.
+// s-maxage alone does not, for the reason given in Decide. A soft-purged
+// response is stale since its purge (Response.PurgedAt); one purged at an
+// unknown time is never served stale.
 func StaleIfError(req http.Header, r Response, now time.Time, opt Options) bool {
 	e := responseDirectives(r.Header)
 	if e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.has(fNoCache) {
 		return false
 	}
 	life, _ := lifetime(r, &e, opt)
-	staleness := max(0, Age(r, now)-life)
+	staleness, ok := purgedStaleness(r, life, now)
+	if !ok {
+		return false
+	}
 	rd := requestDirectives(req)
 	return (e.sie >= 0 && staleness <= secs(e.sie)) || (rd.sie >= 0 && staleness <= secs(rd.sie))
 }

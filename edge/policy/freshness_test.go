@@ -132,6 +132,51 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// A soft-purged response is stale now; the origin's stale-while-revalidate
+// counts from the purge (Fastly's soft purge), under the conditions RFC 9111
+// §4.2.4 and RFC 5861 §3 set for any stale response.
+func TestDecidePurged(t *testing.T) {
+	const purgedAt = 100 * time.Second // after the response was received at t0
+	tests := []struct {
+		name       string
+		req        []string
+		h          []string
+		after      time.Duration // since the purge
+		unknown    bool          // purged at an unknown time (or by a hard purge)
+		action     Action
+		background bool
+		detail     string
+		ttl        time.Duration
+	}{
+		{"fresh, no stale-while-revalidate", nil, []string{"Cache-Control: max-age=600"}, time.Second, false, Revalidate, false, "purged", -time.Second},
+		{"fresh, within stale-while-revalidate", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30"}, 10 * time.Second, false, ServeStale, true, "purged stale-while-revalidate", -10 * time.Second},
+		{"window counts from the purge", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30"}, 31 * time.Second, false, Revalidate, false, "purged", -31 * time.Second},
+		{"expired before the purge: counts from expiry", nil, []string{"Cache-Control: max-age=60, stale-while-revalidate=60"}, 10 * time.Second, false, ServeStale, true, "purged stale-while-revalidate", -50 * time.Second},
+		{"expired before the purge, beyond its window", nil, []string{"Cache-Control: max-age=60, stale-while-revalidate=60"}, 25 * time.Second, false, Revalidate, false, "purged", -65 * time.Second},
+		{"unknown purge time", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30"}, time.Second, true, Revalidate, false, "purged", 499 * time.Second},
+		{"must-revalidate forbids", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30, must-revalidate"}, time.Second, false, Revalidate, false, "purged", -time.Second},
+		{"proxy-revalidate forbids", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30, proxy-revalidate"}, time.Second, false, Revalidate, false, "purged", -time.Second},
+		{"no-cache forbids", nil, []string{"Cache-Control: max-age=600, stale-while-revalidate=30, no-cache"}, time.Second, false, Revalidate, false, "no-cache", 499 * time.Second},
+		{"s-maxage allows explicit stale-while-revalidate", nil, []string{"Cache-Control: s-maxage=600, stale-while-revalidate=30"}, time.Second, false, ServeStale, true, "purged stale-while-revalidate", -time.Second},
+		{"request min-fresh forbids", []string{"Cache-Control: min-fresh=1"}, []string{"Cache-Control: max-age=600, stale-while-revalidate=30"}, time.Second, false, Revalidate, false, "purged", -time.Second},
+		{"request no-cache", []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=600, stale-while-revalidate=30"}, time.Second, false, Revalidate, false, "request no-cache", 499 * time.Second},
+		{"request max-stale does not apply", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=600"}, time.Second, false, Revalidate, false, "purged", -time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := resp(t, tt.h...)
+			r.Purged = true
+			if !tt.unknown {
+				r.PurgedAt = t0.Add(purgedAt)
+			}
+			d := Decide(hdr(t, tt.req...), r, t0.Add(purgedAt+tt.after), Options{})
+			if d.Action != tt.action || d.Background != tt.background || d.Detail != tt.detail || d.TTL != tt.ttl {
+				t.Errorf("got %+v, want action %v background %v detail %q ttl %v", d, tt.action, tt.background, tt.detail, tt.ttl)
+			}
+		})
+	}
+}
+
 func TestDecideAgeTTL(t *testing.T) {
 	d := Decide(hdr(t), resp(t, "Cache-Control: max-age=60", "Age: 10"), t0.Add(5*time.Second), Options{})
 	if d.Age != 15*time.Second || d.TTL != 45*time.Second {
@@ -158,6 +203,31 @@ func TestStaleIfError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := StaleIfError(hdr(t, tt.req...), resp(t, tt.h...), t0.Add(tt.after), Options{}); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A soft-purged response is stale since the purge (or since it expired,
+	// if earlier); one purged at an unknown time is never served stale.
+	for _, tt := range []struct {
+		name            string
+		h               string
+		purgedAt, after time.Duration // since t0
+		unknown         bool
+		want            bool
+	}{
+		{"purged fresh, within the window", "Cache-Control: max-age=600, stale-if-error=60", 100 * time.Second, 150 * time.Second, false, true},
+		{"purged fresh, beyond the window", "Cache-Control: max-age=600, stale-if-error=60", 100 * time.Second, 170 * time.Second, false, false},
+		{"expired before the purge", "Cache-Control: max-age=10, stale-if-error=60", 60 * time.Second, 80 * time.Second, false, false},
+		{"purged at an unknown time", "Cache-Control: max-age=600, stale-if-error=60", 100 * time.Second, 101 * time.Second, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := resp(t, tt.h)
+			r.Purged = true
+			if !tt.unknown {
+				r.PurgedAt = t0.Add(tt.purgedAt)
+			}
+			if got := StaleIfError(hdr(t), r, t0.Add(tt.after), Options{}); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})

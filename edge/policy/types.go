@@ -25,6 +25,15 @@ type Response struct {
 	Header       http.Header
 	RequestTime  time.Time // when the request that fetched it was sent (RFC 9111 §4.2.3 request_time)
 	ResponseTime time.Time // when the response was received (response_time)
+	// Purged is set when a purge marked the stored response stale: it is
+	// stale now, whatever its freshness lifetime says. PurgedAt is when a
+	// soft purge marked it; stale-while-revalidate and stale-if-error count
+	// from it (the staleness is the larger of the time since the purge and
+	// the time since it expired). A zero PurgedAt means the response must
+	// be validated before any use (a hard purge overlapped its fetch, or
+	// the time is unknown).
+	Purged   bool
+	PurgedAt time.Time
 }
 
 // Action is what a cache does with a stored response for a request.

@@ -23,7 +23,7 @@ var _ purge.Invalidator = storeInvalidator{}
 // but the same object is usually served over both, so both schemes' keys
 // are purged: a purge must never leave a copy behind.
 func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq uint64) (int, error) {
-	p := storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, Seq: seq}
+	p := storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, NoStale: r.StandIn, Seq: seq}
 	for _, raw := range r.URLs {
 		keys, err := bothSchemes(raw)
 		if err != nil {

@@ -67,4 +67,18 @@ func TestStoreInvalidator(t *testing.T) {
 	if _, err := inv.Invalidate(context.Background(), purge.Request{URLs: []string{"http://bad host/"}}, 8); err == nil {
 		t.Error("a malformed URL was accepted")
 	}
+	// A soft purge gives the objects its time (stale-while-revalidate and
+	// stale-if-error count from it); one that stands in for missed purges
+	// gives none, so nothing it marks is served stale.
+	for _, standIn := range []bool{false, true} {
+		reset()
+		store.Flush()
+		if _, err := inv.Invalidate(context.Background(), purge.Request{URLs: []string{"http://a.example/x"}, Soft: true, StandIn: standIn}, 9); err != nil {
+			t.Fatal(err)
+		}
+		e, _, err := store.Get("http://a.example/x")
+		if err != nil || !e.Stale || e.StaleAt.IsZero() != standIn {
+			t.Errorf("stand-in %v: %+v, %v; want stale, with a time unless standing in", standIn, e, err)
+		}
+	}
 }

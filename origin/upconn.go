@@ -1,0 +1,450 @@
+package origin
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// errDesync is wrapped by the errors of an upstream connection that
+// received bytes no request asked for: after the end of a response, or
+// before the request they would answer was written.
+var errDesync = errors.New("upstream connection out of sync")
+
+// upConn is an upstream connection as the transport sees it. It follows
+// the framing of every response it carries (respFramer) and keeps the
+// connection from ever reading bytes the upstream sent unasked as the
+// answer to a later request, which net/http alone does not guarantee: its
+// transport returns a connection to the idle pool when a body ends, and
+// notices unsolicited bytes only when its read loop next peeks at the idle
+// connection; a request that takes the connection in between reads them as
+// its response (reproduced in TestDesyncRace).
+//
+//   - Bytes read past the end of a response fail that read: the response
+//     is refused (the caller sees ErrProtocol, the edge answers 502 and
+//     stores nothing), and the connection is discarded.
+//   - Bytes read while no request is outstanding fail the read: the
+//     transport closes the connection, and a request that had just taken
+//     it fails before writing anything, so the transport retries it on a
+//     new connection.
+//   - A request's first write first makes sure that every byte that
+//     reached this node has been seen: the kernel's receive queue is
+//     empty (rawSocket.pending) and, over TLS, tls.Conn holds no record it
+//     has not processed. Otherwise the write fails, or waits for the read
+//     side to catch up.
+//
+// What is left is what no HTTP/1.1 client can tell apart: bytes still in
+// flight when the request is written look like its answer.
+type upConn struct {
+	net.Conn                 // the transport's reads and writes: TCP, or TLS over tlsSide
+	raw        *rawSocket    // the TCP socket; nil where the platform has none
+	tls        *tls.Conn     // https only
+	upstream   string        // host:port, for errors and logs
+	log        *slog.Logger  // where discarded connections are reported
+	quiesceMax time.Duration // bound on a request's wait for the read side (TLS)
+	tlsBuf     []byte        // TLS: tlsMaxPlaintext bytes that tls.Conn reads into
+	plain      []byte        // TLS: plaintext framed but not yet returned
+	plainErr   error         // TLS: the error that came with the last plaintext
+
+	mu      sync.Mutex
+	f       respFramer
+	next    nextRequest   // the request that will be written next (from GotConn)
+	err     error         // set once the connection must carry nothing more
+	waiters int           // requests waiting in quiesce
+	changed chan struct{} // closed when the read side moves, if waiters > 0
+	rec     recordTracker // TLS: the records handed to tls.Conn
+	// waiting is set while tls.Conn waits for more bytes, having processed
+	// every complete record it received (it reads a record only when it
+	// has no plaintext left, and returns as soon as it has some).
+	waiting bool
+}
+
+// tlsMaxPlaintext is the largest plaintext of one TLS record (RFC 8446
+// §5.1, RFC 5246 §6.2.1): reading with a buffer this large empties
+// tls.Conn's plaintext buffer every time.
+const tlsMaxPlaintext = 16384
+
+type nextRequest uint8
+
+const (
+	nextNone nextRequest = iota // no request is about to be written
+	nextGet                     // a request whose response may have a body
+	nextHead                    // a HEAD request: its response has none
+)
+
+// newUpConn wraps a TCP connection; useTLS puts tls.Conn's reads (through
+// tlsSide) rather than the transport's on the raw socket.
+func newUpConn(tcp net.Conn, upstream string, log *slog.Logger, quiesceMax time.Duration, useTLS bool) *upConn {
+	c := &upConn{Conn: tcp, upstream: upstream, log: log, quiesceMax: quiesceMax}
+	got := c.framePlainLocked
+	if useTLS {
+		got = c.tlsGotLocked
+	}
+	c.raw = rawSocketOf(tcp, &c.mu, got)
+	return c
+}
+
+// expectResponse tells conn, when it is an upConn, that a request with
+// method is about to be written on it. It is called from the GotConn trace
+// of every request sent through a transport built by newTransport.
+func expectResponse(conn net.Conn, method string) {
+	c, ok := conn.(*upConn)
+	if !ok {
+		return
+	}
+	next := nextGet
+	if method == http.MethodHead {
+		next = nextHead
+	}
+	c.mu.Lock()
+	c.next = next
+	c.mu.Unlock()
+}
+
+// Read reads response bytes, failing instead when bytes arrive that no
+// request asked for.
+func (c *upConn) Read(p []byte) (int, error) {
+	if c.tls != nil {
+		return c.readTLS(p)
+	}
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if c.raw == nil {
+		n, err := c.Conn.Read(p)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if ferr := c.frameLocked(p[:n]); ferr != nil {
+			return 0, ferr
+		}
+		return n, err
+	}
+	n, err := c.raw.read(p)
+	c.mu.Lock()
+	ferr := c.err
+	c.mu.Unlock()
+	if ferr != nil {
+		return 0, ferr // the bytes just read did not belong to a response
+	}
+	return n, err
+}
+
+// framePlainLocked follows the bytes of a plain read; a failure is left in
+// c.err for Read.
+func (c *upConn) framePlainLocked(b []byte) { _ = c.frameLocked(b) }
+
+// readTLS reads plaintext from tls.Conn in whole records' worth, so that
+// tls.Conn never keeps plaintext the framer has not seen.
+func (c *upConn) readTLS(p []byte) (int, error) {
+	if len(c.plain) == 0 {
+		if err := c.plainErr; err != nil {
+			c.plainErr = nil
+			return 0, err
+		}
+		n, err := c.tls.Read(c.tlsBuf)
+		c.mu.Lock()
+		ferr := c.frameLocked(c.tlsBuf[:n])
+		c.mu.Unlock()
+		if ferr != nil {
+			return 0, ferr
+		}
+		if n == 0 {
+			return 0, err
+		}
+		c.plain, c.plainErr = c.tlsBuf[:n], err
+	}
+	n := copy(p, c.plain)
+	c.plain = c.plain[n:]
+	return n, nil
+}
+
+// frameLocked follows bytes just read; c.mu is held.
+func (c *upConn) frameLocked(b []byte) error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	defer c.notifyLocked()
+	idle := c.f.state == framingIdle
+	n := c.f.feed(b)
+	if n == len(b) {
+		return nil
+	}
+	extra := b[n:]
+	what := "after the end of its response"
+	if idle {
+		what = "while no request was outstanding"
+	}
+	c.failLocked(fmt.Errorf("%w: %s sent %d bytes %s, starting %q", errDesync, c.upstream, len(extra), what, quote(extra)),
+		idle && is408(extra))
+	return c.err
+}
+
+// Write writes request bytes. The first write of a request checks that the
+// connection is in step first.
+func (c *upConn) Write(p []byte) (int, error) {
+	if err := c.startRequest(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// startRequest begins the response expected for the request announced by
+// expectResponse, if this write starts it. Writes after the first (the
+// rest of a request, even after an early response) pass.
+func (c *upConn) startRequest() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	next := c.next
+	if next == nextNone {
+		return nil
+	}
+	c.next = nextNone
+	switch c.f.state {
+	case framingIdle:
+	case framingUnknown:
+		// The previous response was one the framer could not follow
+		// (net/http reuses none of those, but it decides, not the framer).
+		c.failLocked(fmt.Errorf("%w: %s: the previous response's framing was not followed; not reusing the connection", errDesync, c.upstream), false)
+		return c.err
+	default:
+		c.failLocked(fmt.Errorf("%w: %s: connection reused before its previous response ended", errDesync, c.upstream), false)
+		return c.err
+	}
+	if err := c.quiesceLocked(); err != nil {
+		c.failLocked(err, false)
+		return c.err
+	}
+	c.f.begin(next == nextHead)
+	return nil
+}
+
+// quiesceLocked returns once every byte that reached this node has been
+// seen by the framer, or an error when bytes are waiting that no request
+// asked for. c.mu is held (and released while waiting).
+func (c *upConn) quiesceLocked() error {
+	var timer *time.Timer
+	for {
+		if c.err != nil {
+			return c.err
+		}
+		arrived := c.raw != nil && c.raw.pending()
+		if c.tls == nil {
+			// A plain read frames its bytes in the critical section that
+			// took them from the kernel: what is left there is unread.
+			if arrived {
+				return fmt.Errorf("%w: %s sent bytes while no request was outstanding", errDesync, c.upstream)
+			}
+			return nil
+		}
+		if !arrived && c.waiting && c.rec.atBoundary() {
+			return nil
+		}
+		// tls.Conn holds or is about to receive bytes it has not
+		// processed: a session ticket (harmless) or application data (the
+		// read side fails the connection). The read loop is reading, so
+		// it settles soon.
+		if timer == nil {
+			timer = time.NewTimer(c.quiesceMax)
+			defer timer.Stop()
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.waiters++
+		c.mu.Unlock()
+		timedOut := false
+		select {
+		case <-ch:
+		case <-timer.C:
+			timedOut = true
+		}
+		c.mu.Lock()
+		c.waiters--
+		if timedOut && c.err == nil {
+			return fmt.Errorf("%w: %s: TLS records still unprocessed after %v", errDesync, c.upstream, c.quiesceMax)
+		}
+	}
+}
+
+// notifyLocked wakes requests waiting in quiesceLocked.
+func (c *upConn) notifyLocked() {
+	if c.waiters > 0 && c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// failLocked makes err the connection's answer to every later read and
+// write; the transport then closes it. quiet lowers the log level (an
+// idle-timeout 408, which net/http also swallows).
+func (c *upConn) failLocked(err error, quiet bool) {
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	c.notifyLocked()
+	level := slog.LevelWarn
+	if quiet {
+		level = slog.LevelDebug
+	}
+	c.log.Log(context.Background(), level, "upstream connection discarded", "upstream", c.upstream, "err", err)
+}
+
+// Close closes the connection and releases requests waiting on it.
+func (c *upConn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = net.ErrClosed
+	}
+	c.notifyLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// tlsSide is the TCP connection as tls.Conn sees it: its reads go through
+// the upConn's lock, so that a request's first write can tell whether
+// tls.Conn holds bytes it has not processed.
+type tlsSide struct {
+	net.Conn // the TCP connection: writes, deadlines, close
+	c        *upConn
+}
+
+func (s tlsSide) Read(p []byte) (int, error) {
+	c := s.c
+	c.mu.Lock()
+	c.waiting = true
+	c.notifyLocked()
+	c.mu.Unlock()
+	if c.raw != nil {
+		return c.raw.read(p)
+	}
+	n, err := s.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.tlsGotLocked(p[:n])
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// tlsGotLocked notes bytes handed to tls.Conn.
+func (c *upConn) tlsGotLocked(b []byte) {
+	c.waiting = false
+	c.rec.advance(b)
+	c.notifyLocked()
+}
+
+// recordTracker follows TLS record boundaries (RFC 8446 §5.1: a 5-byte
+// header whose last two bytes are the length, then the fragment) in the
+// bytes handed to tls.Conn. Between records, tls.Conn holds no part of one.
+type recordTracker struct {
+	hdr  [5]byte
+	nhdr int // header bytes seen of the current record
+	left int // fragment bytes left of the current record
+}
+
+func (t *recordTracker) advance(b []byte) {
+	for len(b) > 0 {
+		if t.left > 0 {
+			k := min(len(b), t.left)
+			t.left -= k
+			b = b[k:]
+			continue
+		}
+		t.hdr[t.nhdr] = b[0]
+		t.nhdr++
+		b = b[1:]
+		if t.nhdr == len(t.hdr) {
+			t.left, t.nhdr = int(binary.BigEndian.Uint16(t.hdr[3:])), 0
+		}
+	}
+}
+
+func (t *recordTracker) atBoundary() bool { return t.nhdr == 0 && t.left == 0 }
+
+// is408 reports whether b starts an HTTP/1.x 408 response: what servers
+// send on an idle connection they time out (net/http's is408Message).
+func is408(b []byte) bool {
+	return len(b) >= 12 && string(b[:7]) == "HTTP/1." && string(b[8:12]) == " 408"
+}
+
+// quote returns at most the first 64 bytes of b, for messages.
+func quote(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
+
+// dialer opens upstream connections wrapped in upConn, plain or TLS.
+type dialer struct {
+	net     net.Dialer
+	tls     *tls.Config // nil means the system roots; cloned per connection
+	connect time.Duration
+	log     *slog.Logger
+}
+
+func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := d.net.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newUpConn(conn, addr, d.log, d.connect, false), nil
+}
+
+// dialTLS does what http.Transport would do with TLSClientConfig and
+// TLSHandshakeTimeout, with the upConn's tlsSide under tls.Conn.
+func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := d.net.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := newUpConn(conn, addr, d.log, d.connect, true)
+	cfg := &tls.Config{}
+	if d.tls != nil {
+		cfg = d.tls.Clone()
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	tc := tls.Client(tlsSide{Conn: conn, c: c}, cfg)
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.TLSHandshakeStart != nil {
+		trace.TLSHandshakeStart()
+	}
+	hctx, cancel := context.WithTimeout(ctx, d.connect)
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if trace != nil && trace.TLSHandshakeDone != nil {
+		trace.TLSHandshakeDone(tc.ConnectionState(), err)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	c.Conn, c.tls, c.tlsBuf = tc, tc, make([]byte, tlsMaxPlaintext)
+	return c, nil
+}
