@@ -23,10 +23,19 @@ func TestDiskGrowthFailsAtRuntime(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, Options{Dir: dir})
 	s.Set(newEntry("http://h/first", 100))
+	// The limit applies to every file the process writes, go test's own
+	// log of opened files (-test.testlogfile) included: the file must be
+	// larger than that log before its size becomes the limit.
+	for i := range 16 {
+		s.Set(newEntry(fmt.Sprintf("http://h/before/%d", i), 64<<10))
+	}
 	s.Flush()
 	fi, err := os.Stat(filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi.Size() < 1<<20 {
+		t.Fatalf("%s is %d bytes; the test needs it at 1 MiB or more", FileName, fi.Size())
 	}
 
 	var old syscall.Rlimit
