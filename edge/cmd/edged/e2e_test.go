@@ -103,7 +103,9 @@ func runEdged(t testing.TB, args ...string) *proc {
 		t.Fatal(err)
 	}
 	serving := make(chan map[string]any, 1)
+	copied := make(chan struct{}) // stderr has been read to its end
 	go func() {
+		defer close(copied)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			fmt.Fprintln(p.stderr, sc.Text())
@@ -117,6 +119,7 @@ func runEdged(t testing.TB, args ...string) *proc {
 	go func() {
 		p.exitErr = p.cmd.Wait()
 		pw.Close()
+		<-copied // so that p.stderr holds the last lines once done is closed
 		close(p.done)
 	}()
 	t.Cleanup(func() {
