@@ -24,7 +24,8 @@ type child struct {
 	path  string
 	url   string // where it serves, for the intro
 	args  []string
-	ready string // URL that answers 200 once the child serves
+	env   []string // added to this process's environment
+	ready string   // URL that answers 200 once the child serves
 
 	cmd  *exec.Cmd
 	log  string
@@ -83,6 +84,9 @@ func (c *child) start(logs string) error {
 		return err
 	}
 	c.cmd = exec.Command(c.path, c.args...)
+	if len(c.env) > 0 {
+		c.cmd.Env = append(os.Environ(), c.env...)
+	}
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	if err := c.cmd.Start(); err != nil {
 		f.Close()
@@ -173,7 +177,18 @@ Try (-D - prints the response headers; watch Cache-Status):
   curl -s -D - -H 'Accept-Language: de' %[4]s/vary
   curl -s -o /dev/null -D - %[4]s/nocache           # no-store: never stored, always forwarded
   curl -s -D - %[4]s/time                           # max-age=5, stale-while-revalidate=30
+  curl -s -H 'Authorization: Bearer %[6]s' -d '{"urls":["%[4]s/static/app.js"]}' http://%[2]s/purge
+                                                         # purge it: the next request is a miss again
 
 Ctrl-C stops everything.
-`, logs, edgeAdminAddr, originAddr, e, originAddr)
+`, logs, edgeAdminAddr, originAddr, e, originAddr, purgeToken())
+}
+
+// purgeToken is the bearer token of the demo's purge API: the caller's
+// EDGED_PURGE_TOKEN when set, else "demo" (the demo listens on loopback only).
+func purgeToken() string {
+	if t := os.Getenv("EDGED_PURGE_TOKEN"); t != "" {
+		return t
+	}
+	return "demo"
 }

@@ -56,19 +56,20 @@ func fail(err error) {
 // plan lists the children in start order; they are stopped in reverse.
 func plan(bin, data string, shield bool) []child {
 	edged := filepath.Join(bin, "edged")
+	env := []string{"EDGED_PURGE_TOKEN=" + purgeToken()}
 	origin := child{name: "demo-origin", path: filepath.Join(bin, "demo-origin"),
 		url: "http://" + originAddr, args: []string{"-listen", originAddr}, ready: "http://" + originAddr + "/_stats"}
 	if !shield {
 		return []child{origin, {name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
-			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}}}
+			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}, env: env}}
 	}
 	return []child{
 		origin,
 		{name: "edged-shield", path: edged, url: "http://" + shieldAddr, ready: "http://" + shieldAdminAddr + "/healthz",
 			args: []string{"-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
-				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}},
+				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}, env: env},
 		{name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
 			args: []string{"-shield", "http://" + shieldAddr, "-listen", edgeAddr,
-				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}},
+				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}, env: env},
 	}
 }
