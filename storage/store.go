@@ -123,6 +123,9 @@ type Store struct {
 	// batchHook, when set (by tests, before the first Set), runs at the
 	// start of every writer batch, before diskMu is taken.
 	batchHook func()
+	// writeLinger is how long a batch with a Set waits for more (the
+	// constant writeLinger; tests lengthen it before the first Set).
+	writeLinger time.Duration
 }
 
 // stripe orders Sets and promotions of the keys hashing to it.
@@ -155,15 +158,16 @@ func open(opts Options, path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		log:        opts.Logger,
-		now:        opts.Now,
-		disk:       d,
-		reg:        opts.Registerer,
-		queue:      make(chan op, opts.WriteQueue),
-		stop:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		pending:    make(map[string]*pendingWrite),
-		seed:       maphash.MakeSeed(),
+		log:         opts.Logger,
+		now:         opts.Now,
+		disk:        d,
+		reg:         opts.Registerer,
+		queue:       make(chan op, opts.WriteQueue),
+		stop:        make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		writeLinger: writeLinger,
+		pending:     make(map[string]*pendingWrite),
+		seed:        maphash.MakeSeed(),
 	}
 	if opts.MemoryBytes > 0 {
 		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {

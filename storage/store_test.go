@@ -504,3 +504,29 @@ func TestTouchesAreHeldBack(t *testing.T) {
 		t.Fatalf("%d write batches after touchDelay, want 1", n)
 	}
 }
+
+// Sets arriving one at a time within writeLinger share a transaction (and
+// its fsyncs) instead of committing one each; a Flush ends the wait.
+func TestSetsLingerForOneTransaction(t *testing.T) {
+	s := openStore(t, Options{MemoryBytes: -1})
+	var batches atomic.Int32
+	s.batchHook = func() { batches.Add(1) }
+	s.writeLinger = time.Hour // only the Flush may end the batch
+	for i := range 10 {
+		s.Set(newEntry(fmt.Sprintf("http://h/linger/%d", i), 10))
+		time.Sleep(time.Millisecond) // the writer has taken each Set before the next
+	}
+	flushed := make(chan struct{})
+	go func() { s.Flush(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush did not end the writer's wait")
+	}
+	if n := batches.Load(); n != 1 {
+		t.Errorf("%d write batches for 10 Sets within the linger, want 1", n)
+	}
+	for i := range 10 {
+		mustGet(t, s, fmt.Sprintf("http://h/linger/%d", i), TierDisk)
+	}
+}
