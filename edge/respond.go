@@ -25,7 +25,7 @@ const ageNow = time.Duration(-1)
 // caller has it (a hit's Decide computed it: parsing Date again would
 // double the hit's date work), else ageNow.
 func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string, age time.Duration) {
-	e, varies := h.encoded(w, r, e, tier != storage.TierNone || cs.Stored)
+	e, eTier, varies := h.encoded(w, r, e, tier, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -36,7 +36,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		addVary(hdr, "Accept-Encoding")
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
-	stored := responseOf(e)
+	stored := hitResponse(e, eTier)
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())
 	}
