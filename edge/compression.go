@@ -29,7 +29,7 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, t
 	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
 		return e, tier, false
 	}
-	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
 	if coding == compress.Identity {
 		return e, tier, true
 	}
@@ -102,7 +102,7 @@ func (h *Handler) compressStream(w http.ResponseWriter, r *http.Request, resp *h
 		return w, noop
 	}
 	hdr := w.Header()
-	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
 	addVary(hdr, "Accept-Encoding")
 	if coding == compress.Identity {
 		return w, noop

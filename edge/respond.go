@@ -58,7 +58,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if e.Status == http.StatusOK && r.Header.Get("Range") != "" && rangeCount(r.Header.Get("Range")) <= maxRanges {
+	if rng := firstValue(r.Header, "Range"); e.Status == http.StatusOK && rng != "" && rangeCount(rng) <= maxRanges {
 		// net/http's ServeContent implements RFC 9110 §14 (single and
 		// multiple ranges, If-Range, 416) over the stored bytes.
 		hdr.Del("Content-Length")
@@ -158,6 +158,15 @@ func lengthIs(h http.Header, n int) bool {
 	}
 	got, err := strconv.Atoi(v[0])
 	return err == nil && got == n
+}
+
+// firstValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again on every hit.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // bodyAllowed reports whether a response with this status has content
