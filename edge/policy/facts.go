@@ -36,12 +36,17 @@ type Facts struct {
 // Response.Facts of any Response with the same Header and ResponseTime.
 func ParseFacts(r Response) *Facts {
 	f := new(Facts)
-	f.parse(r)
+	f.parse(r, true)
+	f.etag, f.hasETag = storedETag(r.Header)
 	return f
 }
 
-// parse fills f from r's header fields.
-func (f *Facts) parse(r Response) {
+// parse fills f from r's header fields, except the ETag: only Precondition
+// reads it, and only from ParseFacts's Facts. When all is false, parse is
+// for one use by the freshness rules (Decide, Age, Lifetime, StaleIfError)
+// and skips what they do not read: Expires and Last-Modified when s-maxage
+// or max-age gives the lifetime (lifetime returns before reading them).
+func (f *Facts) parse(r Response, all bool) {
 	h := r.Header
 	f.eff = responseDirectives(h)
 	f.date, f.hasDate = parseDate(h, "Date", r.ResponseTime)
@@ -49,20 +54,23 @@ func (f *Facts) parse(r Response) {
 	if f.hasDate {
 		f.dateValue = f.date
 	}
+	f.ageHeader = ageHeader(h)
+	if !all && (f.eff.sMaxAge != unset || f.eff.maxAge != unset) {
+		return
+	}
 	f.lm, f.hasLM = parseDate(h, "Last-Modified", r.ResponseTime)
 	if lines := h["Expires"]; len(lines) > 0 {
 		f.hasExpires = true
 		f.expiresLifetime = expiresLifetime(r, f.dateValue, lines)
 	}
-	f.ageHeader = ageHeader(h)
-	f.etag, f.hasETag = storedETag(h)
 }
 
-// facts returns r.Facts, or parses them into buf when r has none.
+// facts returns r.Facts, or parses what the freshness rules read into buf
+// when r has none.
 func (r *Response) facts(buf *Facts) *Facts {
 	if r.Facts != nil {
 		return r.Facts
 	}
-	buf.parse(*r)
+	buf.parse(*r, false)
 	return buf
 }

@@ -168,7 +168,7 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 		return decide(req, &r, r.Facts, now, opt)
 	}
 	var f Facts
-	f.parse(r)
+	f.parse(r, false)
 	return decide(req, &r, &f, now, opt)
 }
 
