@@ -22,15 +22,16 @@ const encodedKeySep = "\x00ce="
 // stored beside e so that later hits never compress again. vary reports
 // that the choice depended on Accept-Encoding, so the response must say so
 // (RFC 9110 §12.5.5). keep is false for a response that was not stored:
-// its variant is not stored either.
-func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, keep bool) (_ *storage.Entry, vary bool) {
+// its variant is not stored either. tier is where e was found; the tier
+// returned is the chosen representation's (TierNone for a variant made now).
+func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
 	enc := h.opts.Compression
 	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
-		return e, false
+		return e, tier, false
 	}
-	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
 	if coding == compress.Identity {
-		return e, true
+		return e, tier, true
 	}
 	// The variant's key is built in the request's buffer: a hit looks it up
 	// without making a string of it.
@@ -38,14 +39,14 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, k
 	if keep {
 		// A variant is only good for the response it was made from: one
 		// refreshed or refetched since has other times.
-		if v, _, err := h.store.GetBytes(w.scratch); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
-			return v, true
+		if v, vtier, err := h.store.GetBytes(w.scratch); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
+			return v, vtier, true
 		}
 	}
 	key := string(w.scratch)
 	body, err := enc.Encode(coding, e.Body)
 	if err != nil || len(body) >= len(e.Body) {
-		return e, true // incompressible: identity is smaller
+		return e, tier, true // incompressible: identity is smaller
 	}
 	header := encodedHeader(e.Header, coding)
 	header.Set("Content-Length", strconv.Itoa(len(body)))
@@ -54,7 +55,7 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, k
 	if keep {
 		h.store.Set(v)
 	}
-	return v, true
+	return v, storage.TierNone, true
 }
 
 // encodedHeader is e's header for a compressed variant: its coding, and an
@@ -101,7 +102,7 @@ func (h *Handler) compressStream(w http.ResponseWriter, r *http.Request, resp *h
 		return w, noop
 	}
 	hdr := w.Header()
-	coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...)
+	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
 	addVary(hdr, "Accept-Encoding")
 	if coding == compress.Identity {
 		return w, noop

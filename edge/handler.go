@@ -151,7 +151,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	found := h.lookup(x, r.Header)
 	if e := found.entry; e != nil {
-		stored := responseOf(e)
+		stored := hitResponse(e, found.tier)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
 		switch d.Action {
 		case policy.Serve:
@@ -299,6 +299,30 @@ func scheme(r *http.Request) string {
 func responseOf(e *storage.Entry) policy.Response {
 	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
 		Purged: e.Stale, PurgedAt: e.StaleAt}
+}
+
+// hitResponse is responseOf for an entry found in the store. One the
+// memory tier holds is shared, immutable and used by many requests, so its
+// header fields are parsed once (policy.Facts) and kept on it; the first
+// hit parses them. Other entries (a disk hit decoded for this request, a
+// fetch's result) are parsed per use, as responseOf does: caching would only
+// cost allocations.
+func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
+	r := responseOf(e)
+	if tier == storage.TierMemory {
+		r.Facts = factsOf(e, r)
+	}
+	return r
+}
+
+// factsOf returns the Facts cached on e, parsing and caching them first if
+// need be. r is responseOf(e).
+func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
+	if f, ok := e.Derived().(*policy.Facts); ok {
+		return f
+	}
+	f, _ := e.SetDerived(policy.ParseFacts(r)).(*policy.Facts)
+	return f // nil (parse per use) if something else is cached on e
 }
 
 // ttl is the remaining freshness of e for r's Cache-Status (negative: stale).

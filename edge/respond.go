@@ -25,7 +25,7 @@ const ageNow = time.Duration(-1)
 // caller has it (a hit's Decide computed it: parsing Date again would
 // double the hit's date work), else ageNow.
 func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string, age time.Duration) {
-	e, varies := h.encoded(w, r, e, tier != storage.TierNone || cs.Stored)
+	e, eTier, varies := h.encoded(w, r, e, tier, tier != storage.TierNone || cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -36,7 +36,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		addVary(hdr, "Accept-Encoding")
 	}
 	policy.ClientHeader(hdr, h.opts.Policy)
-	stored := responseOf(e)
+	stored := hitResponse(e, eTier)
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())
 	}
@@ -58,7 +58,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if e.Status == http.StatusOK && r.Header.Get("Range") != "" && rangeCount(r.Header.Get("Range")) <= maxRanges {
+	if rng := firstValue(r.Header, "Range"); e.Status == http.StatusOK && rng != "" && rangeCount(rng) <= maxRanges {
 		// net/http's ServeContent implements RFC 9110 §14 (single and
 		// multiple ranges, If-Range, 416) over the stored bytes.
 		hdr.Del("Content-Length")
@@ -158,6 +158,15 @@ func lengthIs(h http.Header, n int) bool {
 	}
 	got, err := strconv.Atoi(v[0])
 	return err == nil && got == n
+}
+
+// firstValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again on every hit.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // bodyAllowed reports whether a response with this status has content

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,34 @@ type Entry struct {
 	// served at all before it is validated: its fetch overlapped a hard
 	// purge, or it was marked before purge times were recorded.
 	StaleAt time.Time
+
+	// derived is a value a user of the Store computed from the fields
+	// above and cached on the entry (see Derived). It is not part of the
+	// stored response: it is never encoded, and a copy of an entry starts
+	// without it. Its noCopy guard makes go vet reject copying an Entry
+	// by value, which would race with SetDerived.
+	derived atomic.Pointer[any]
+}
+
+// Derived returns the value cached by SetDerived, or nil.
+func (e *Entry) Derived() any {
+	if p := e.derived.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SetDerived caches v on e unless a value is cached already, and returns
+// the cached value (v, or the earlier one). It is safe to call on a shared
+// entry, from any goroutine: v must be a value computed from e's fields
+// alone (which do not change), so that whichever goroutine wins computed
+// the same thing. Copies of e (a soft purge's stale copy, a refreshed
+// entry) do not share it.
+func (e *Entry) SetDerived(v any) any {
+	if e.derived.CompareAndSwap(nil, &v) {
+		return v
+	}
+	return *e.derived.Load()
 }
 
 // entryOverhead approximates the bytes of an Entry beyond its strings and

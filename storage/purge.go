@@ -254,9 +254,16 @@ func (e *Entry) markedStale(at time.Time) *Entry {
 	if e.Stale && t.Equal(e.StaleAt) {
 		return e
 	}
-	c := *e
+	c := e.clone()
 	c.Stale, c.StaleAt = true, t
-	return &c
+	return c
+}
+
+// clone returns a copy of e without its derived value (see Entry.derived).
+func (e *Entry) clone() *Entry {
+	return &Entry{Key: e.Key, Status: e.Status, Header: e.Header, Body: e.Body,
+		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: e.Vary, Tags: e.Tags,
+		Stale: e.Stale, StaleAt: e.StaleAt}
 }
 
 // purgePending drops the pending writes m matches, or with soft replaces

@@ -51,6 +51,62 @@ func Negotiate(acceptEncoding []string, offered ...Encoding) (enc Encoding, ok b
 		// still serve identity, as browsers and caches expect.
 		return Identity, true
 	}
+	if len(acceptEncoding) == 1 {
+		if names := commonNames(acceptEncoding[0]); names != nil {
+			return negotiatePlain(names, offered)
+		}
+	}
+	return negotiate(acceptEncoding, offered)
+}
+
+// commonAcceptEncoding are Accept-Encoding values that browsers and common
+// clients send, with the codings each lists: plain names, each with the
+// implied weight q=1, and neither "*" nor identity. Negotiate answers them
+// without parsing (TestCommonAcceptEncoding checks names against value and
+// the answers against the general rules).
+var commonAcceptEncoding = [...]struct {
+	value string
+	names []string
+}{
+	{"gzip, deflate, br, zstd", []string{"gzip", "deflate", "br", "zstd"}}, // Chrome, Edge, Firefox
+	{"gzip, deflate, br", []string{"gzip", "deflate", "br"}},               // Safari, older browsers
+	{"gzip, deflate", []string{"gzip", "deflate"}},
+	{"gzip,deflate", []string{"gzip", "deflate"}},
+	{"gzip, br", []string{"gzip", "br"}},
+	{"br, gzip", []string{"br", "gzip"}},
+	{"deflate, gzip, br, zstd", []string{"deflate", "gzip", "br", "zstd"}}, // curl --compressed
+	{"gzip", []string{"gzip"}},                                             // Go's http.Transport, many tools
+}
+
+// commonNames returns the codings of a commonAcceptEncoding value, or nil.
+func commonNames(v string) []string {
+	for i := range commonAcceptEncoding {
+		if c := &commonAcceptEncoding[i]; c.value == v {
+			return c.names
+		}
+	}
+	return nil
+}
+
+// negotiatePlain is Negotiate for a field listing names, all with weight 1,
+// without "*" or identity: the first offered coding listed wins, else
+// identity, which is acceptable since it is not listed (RFC 9110 §12.5.3).
+func negotiatePlain(names []string, offered []Encoding) (Encoding, bool) {
+	for _, c := range offered {
+		if c == Identity || c == "*" || c == "" {
+			continue
+		}
+		for _, n := range names {
+			if sameCoding(n, c) {
+				return c, true
+			}
+		}
+	}
+	return Identity, true
+}
+
+// negotiate is Negotiate for any non-empty list of field lines.
+func negotiate(acceptEncoding []string, offered []Encoding) (Encoding, bool) {
 	starQ, starListed := weightOf(acceptEncoding, "*")
 	best, bestQ := Identity, qZero
 	for _, c := range offered {

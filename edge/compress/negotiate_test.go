@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -134,4 +135,59 @@ func TestNegotiateAllocs(t *testing.T) {
 			t.Errorf("Negotiate(%q) allocates %.1f times, want 0", h, allocs)
 		}
 	}
+}
+
+// negotiateOffers are offered lists for comparing Negotiate's shortcut with
+// the general rules, including odd ones a caller could pass.
+var negotiateOffers = [][]Encoding{
+	nil, {Brotli, Gzip}, {Gzip, Brotli}, {Brotli}, {Gzip}, {"zstd", Brotli, Gzip}, {"deflate"},
+	{Identity, Gzip}, {"x-gzip"}, {"GZIP", "BR"}, {"*"}, {""}, {"compress"}, {Identity},
+}
+
+// TestCommonAcceptEncoding checks the values Negotiate answers without
+// parsing: each one's names are what its value lists, and its answers are
+// those of the general rules for every offered list.
+func TestCommonAcceptEncoding(t *testing.T) {
+	for _, c := range commonAcceptEncoding {
+		var names []string
+		for n := range strings.SplitSeq(c.value, ",") {
+			names = append(names, strings.TrimSpace(n))
+		}
+		if !slices.Equal(names, c.names) {
+			t.Errorf("%q lists %q, table says %q", c.value, names, c.names)
+		}
+		for _, n := range names {
+			if n == "" || n == "*" || sameCoding(n, Identity) || strings.ContainsAny(n, "; \t") {
+				t.Errorf("%q: %q is not a plain coding name", c.value, n)
+			}
+		}
+		for _, offered := range negotiateOffers {
+			got, gotOK := Negotiate([]string{c.value}, offered...)
+			want, wantOK := negotiate([]string{c.value}, offered)
+			if got != want || gotOK != wantOK {
+				t.Errorf("Negotiate(%q, %q) = %q, %v; the general rules say %q, %v", c.value, offered, got, gotOK, want, wantOK)
+			}
+		}
+	}
+}
+
+// FuzzNegotiateShortcut compares Negotiate with the general rules for
+// arbitrary field lines and offered codings.
+func FuzzNegotiateShortcut(f *testing.F) {
+	for _, c := range commonAcceptEncoding {
+		f.Add(c.value, "br\ngzip")
+	}
+	f.Add("gzip, deflate, br, zstd", "zstd\nx-gzip\nidentity")
+	f.Fuzz(func(t *testing.T, header, offer string) {
+		lines := strings.Split(header, "\n")
+		var offered []Encoding
+		for o := range strings.SplitSeq(offer, "\n") {
+			offered = append(offered, Encoding(o))
+		}
+		got, gotOK := Negotiate(lines, offered...)
+		want, wantOK := negotiate(lines, offered)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("Negotiate(%q, %q) = %q, %v; the general rules say %q, %v", lines, offered, got, gotOK, want, wantOK)
+		}
+	})
 }

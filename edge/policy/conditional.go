@@ -174,9 +174,24 @@ func Precondition(req *http.Request, r Response) int {
 		return 0 // RFC 9110 §13.2.1
 	}
 	h := req.Header
+	if len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0 &&
+		len(h["If-None-Match"]) == 0 && len(h["If-Modified-Since"]) == 0 {
+		return 0 // no precondition: most requests, so the stored fields are not parsed
+	}
 	get := req.Method == http.MethodGet || req.Method == http.MethodHead
-	stored, haveETag := storedETag(r.Header)
-	lm, haveLM := parseDate(r.Header, "Last-Modified", r.ResponseTime)
+	var stored etag
+	var lm, dateValue time.Time
+	var haveETag, haveLM bool
+	if f := r.Facts; f != nil {
+		stored, haveETag, lm, haveLM, dateValue = f.etag, f.hasETag, f.lm, f.hasLM, f.dateValue
+	} else {
+		stored, haveETag = storedETag(r.Header)
+		lm, haveLM = parseDate(r.Header, "Last-Modified", r.ResponseTime)
+		dateValue = r.ResponseTime
+		if t, ok := parseDate(r.Header, "Date", r.ResponseTime); ok {
+			dateValue = t
+		}
+	}
 
 	// Step 1: If-Match, strong comparison (RFC 9110 §13.1.1).
 	if im := h["If-Match"]; len(im) > 0 {
@@ -211,7 +226,7 @@ func Precondition(req *http.Request, r Response) int {
 	// else the time the response was received.
 	ref := lm
 	if !haveLM {
-		ref = dateValue(r)
+		ref = dateValue
 		if ref.IsZero() {
 			return 0
 		}

@@ -25,30 +25,28 @@ func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
 // capped at HeuristicMax. An invalid or conflicting value yields 0 (stale).
 // A valid targeted field replaces Cache-Control and Expires (RFC 9213 §2.1).
 func Lifetime(r Response, opt Options) (d time.Duration, heuristic bool) {
-	e := responseDirectives(r.Header)
-	return lifetime(r, &e, opt)
+	var buf Facts
+	return lifetime(&r, r.facts(&buf), opt)
 }
 
-func lifetime(r Response, e *effective, opt Options) (time.Duration, bool) {
+func lifetime(r *Response, f *Facts, opt Options) (time.Duration, bool) {
+	e := &f.eff
 	switch {
 	case e.sMaxAge != unset: // RFC 9111 §5.2.2.10: shared caches prefer s-maxage
 		return deltaLifetime(e.sMaxAge), false
 	case e.maxAge != unset: // RFC 9111 §5.2.2.1
 		return deltaLifetime(e.maxAge), false
 	}
-	if !e.targeted() {
-		if lines := r.Header["Expires"]; len(lines) > 0 {
-			return expiresLifetime(r, lines), false // RFC 9111 §5.3
-		}
+	if !e.targeted() && f.hasExpires {
+		return f.expiresLifetime, false // RFC 9111 §5.3
 	}
 	if !heuristicStatus(r.Status) && !e.has(fPublic) { // RFC 9111 §4.2.2, RFC 9110 §15.1
 		return 0, false
 	}
-	lm, ok := parseDate(r.Header, "Last-Modified", r.ResponseTime)
-	if !ok {
+	if !f.hasLM {
 		return 0, false
 	}
-	date := dateValue(r)
+	lm, date := f.lm, f.dateValue
 	if !date.After(lm) {
 		return 0, false
 	}
@@ -75,9 +73,10 @@ func deltaLifetime(n int64) time.Duration {
 	return secs(n)
 }
 
-// expiresLifetime is Expires minus Date (RFC 9111 §4.2.1). An invalid Expires,
-// or several that disagree, means already expired (§5.3, §4.2.1).
-func expiresLifetime(r Response, lines []string) time.Duration {
+// expiresLifetime is Expires minus Date (RFC 9111 §4.2.1): lines are the
+// Expires field lines of r, date its dateValue. An invalid Expires, or
+// several that disagree, means already expired (§5.3, §4.2.1).
+func expiresLifetime(r Response, date time.Time, lines []string) time.Duration {
 	for _, l := range lines[1:] {
 		if l != lines[0] {
 			return 0
@@ -87,21 +86,11 @@ func expiresLifetime(r Response, lines []string) time.Duration {
 	if !ok {
 		return 0
 	}
-	d := exp.Sub(dateValue(r))
+	d := exp.Sub(date)
 	if d < 0 {
 		return 0
 	}
 	return min(d, maxDuration)
-}
-
-// dateValue is the response's Date, or the time it was received when Date
-// is absent or invalid (RFC 9110 §6.6.1: a recipient with no Date uses the
-// receipt time).
-func dateValue(r Response) time.Time {
-	if t, ok := parseDate(r.Header, "Date", r.ResponseTime); ok {
-		return t
-	}
-	return r.ResponseTime
 }
 
 // Age returns the current age of r at now, as RFC 9111 §4.2.3 computes it:
@@ -116,9 +105,19 @@ func dateValue(r Response) time.Time {
 // An invalid or negative Age field is ignored (§5.1); a huge one saturates
 // at 2^31 seconds (§1.2.2). Missing times count as zero durations.
 func Age(r Response, now time.Time) time.Duration {
-	ageValue := secs(max(ageHeader(r.Header), 0))
+	if f := r.Facts; f != nil {
+		return age(&r, f.ageHeader, f.date, f.hasDate, now)
+	}
+	date, hasDate := parseDate(r.Header, "Date", r.ResponseTime)
+	return age(&r, ageHeader(r.Header), date, hasDate, now)
+}
+
+// age is Age with r's Age field ageHdr (ageHeader) and Date field date
+// (when hasDate) already parsed.
+func age(r *Response, ageHdr int64, date time.Time, hasDate bool, now time.Time) time.Duration {
+	ageValue := secs(max(ageHdr, 0))
 	var apparent, delay, resident time.Duration
-	if date, ok := parseDate(r.Header, "Date", r.ResponseTime); ok && !r.ResponseTime.IsZero() {
+	if hasDate && !r.ResponseTime.IsZero() {
 		apparent = max(0, sub(r.ResponseTime, date))
 	}
 	if !r.RequestTime.IsZero() && !r.ResponseTime.IsZero() {
@@ -165,10 +164,20 @@ func satAdd(a, b time.Duration) time.Duration {
 // req at now (RFC 9111 §4, §4.2.4, §5.2.1, §5.4; RFC 5861 §3). A purged
 // response (Response.Purged) is stale now, whatever its lifetime.
 func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
-	e := responseDirectives(r.Header)
+	if r.Facts != nil {
+		return decide(req, &r, r.Facts, now, opt)
+	}
+	var f Facts
+	f.parse(r, false)
+	return decide(req, &r, &f, now, opt)
+}
+
+// decide is Decide with r's facts f.
+func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) Decision {
+	e := &f.eff
 	rd := requestDirectives(req)
-	life, _ := lifetime(r, &e, opt)
-	age := Age(r, now)
+	life, _ := lifetime(r, f, opt)
+	age := age(r, f.ageHeader, f.date, f.hasDate, now)
 	d := Decision{Action: Revalidate, Age: age, TTL: life - age}
 
 	switch {
@@ -186,7 +195,7 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 		return d
 	}
 	if r.Purged {
-		return decidePurged(d, &e, &rd, r, now)
+		return decidePurged(d, e, &rd, r, now)
 	}
 	if d.TTL > 0 { // fresh: RFC 9111 §4.2
 		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
@@ -226,7 +235,7 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 // A client's max-stale does not apply: a purge is the operator's word that
 // the content is outdated, and serving it without revalidating at all
 // would ignore that.
-func decidePurged(d Decision, e *effective, rd *directives, r Response, now time.Time) Decision {
+func decidePurged(d Decision, e *effective, rd *directives, r *Response, now time.Time) Decision {
 	d.Detail = "purged"
 	if r.PurgedAt.IsZero() {
 		return d // validate before any use
@@ -244,8 +253,8 @@ func decidePurged(d Decision, e *effective, rd *directives, r Response, now time
 // purgedStaleness is how long r has been stale at now, counting from its
 // purge when a soft purge marked it; ok is false when it was purged at an
 // unknown time (never to be served stale).
-func purgedStaleness(r Response, life time.Duration, now time.Time) (staleness time.Duration, ok bool) {
-	staleness = max(0, Age(r, now)-life)
+func purgedStaleness(r *Response, f *Facts, life time.Duration, now time.Time) (staleness time.Duration, ok bool) {
+	staleness = max(0, age(r, f.ageHeader, f.date, f.hasDate, now)-life)
 	if !r.Purged {
 		return staleness, true
 	}
@@ -289,12 +298,14 @@ func StaleIfErrorStatus(status int) bool {
 // response is stale since its purge (Response.PurgedAt); one purged at an
 // unknown time is never served stale.
 func StaleIfError(req http.Header, r Response, now time.Time, opt Options) bool {
-	e := responseDirectives(r.Header)
+	var buf Facts
+	f := r.facts(&buf)
+	e := &f.eff
 	if e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.has(fNoCache) {
 		return false
 	}
-	life, _ := lifetime(r, &e, opt)
-	staleness, ok := purgedStaleness(r, life, now)
+	life, _ := lifetime(&r, f, opt)
+	staleness, ok := purgedStaleness(&r, f, life, now)
 	if !ok {
 		return false
 	}
@@ -322,7 +333,12 @@ func RequestNoStore(req http.Header) bool {
 // one-second resolution and the origin's clock, so it would make a response
 // fetched just after an event look older than the event.
 func Produced(r Response) time.Time {
-	age := ageHeader(r.Header)
+	var age int64
+	if r.Facts != nil {
+		age = r.Facts.ageHeader
+	} else {
+		age = ageHeader(r.Header)
+	}
 	if age <= 0 {
 		return r.RequestTime
 	}

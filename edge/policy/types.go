@@ -34,6 +34,10 @@ type Response struct {
 	// the time is unknown).
 	Purged   bool
 	PurgedAt time.Time
+	// Facts, when not nil, are ParseFacts of a Response with this Header
+	// and ResponseTime: the rules read them instead of parsing Header
+	// again. Nil means parse Header on each call.
+	Facts *Facts
 }
 
 // Action is what a cache does with a stored response for a request.
