@@ -95,11 +95,13 @@ func mustMiss(t testing.TB, s *Store, key string) {
 }
 
 // gateWriter makes the writer goroutine block at the start of each batch
-// until the returned release function is called (once).
+// until the returned release function is called (once). The writer does
+// not linger, so that it blocks holding only the first operation queued.
 func gateWriter(t testing.TB, s *Store) (release func()) {
 	t.Helper()
 	gate := make(chan struct{})
 	s.batchHook = func() { <-gate }
+	s.writeLinger = 0
 	var released bool
 	release = func() {
 		if !released {

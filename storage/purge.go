@@ -69,6 +69,7 @@ func (s *Store) Purge(p Purge) (int, error) {
 		s.diskMu.Lock()
 		_, err := s.disk.purge(m, p.Soft, p.Seq, nil) // records Seq
 		s.diskMu.Unlock()
+		s.completed(p.Seq, err)
 		return 0, s.purgeErr(err)
 	}
 	s.record(m)
@@ -82,6 +83,7 @@ func (s *Store) Purge(p Purge) (int, error) {
 	s.afterDiskPurge(err, func() *matcher { return m }, p.Soft)
 	s.diskMu.Unlock()
 	inMemory := s.purgeMemoryEntries(m, p.Soft)
+	s.completed(p.Seq, err)
 	n := res.n
 	if !m.all {
 		n = countDistinct(pending, res.keys, inMemory)
@@ -107,18 +109,27 @@ func countDistinct(lists ...[]string) int {
 	return len(set)
 }
 
-// AppliedSeq returns the last Purge.Seq recorded on disk, 0 if none.
+// AppliedSeq returns the Seq of the last Purge that completed, 0 if none:
+// recorded on disk in the purge's transaction (so it survives a restart)
+// and applied to the memory tier, so that once a caller sees a sequence no
+// Get returns an object that purge removed.
 func (s *Store) AppliedSeq() (uint64, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	seq, err := s.disk.appliedSeq()
-	if err != nil {
-		return 0, fmt.Errorf("read applied purge seq: %w", err)
+	return s.applied.Load(), nil
+}
+
+// completed makes seq the applied sequence once its purge has reached every
+// tier. The disk records seq in the purge's own transaction, before the
+// memory tier is purged; reporting it from there let a caller that waited
+// for a sequence still be served the purged object from memory.
+func (s *Store) completed(seq uint64, err error) {
+	if seq != 0 && err == nil {
+		s.applied.Store(seq) // as given, like the disk: see Purge.Seq
 	}
-	return seq, nil
 }
 
 // Generation returns a counter that every Purge, Delete and DeletePrefix

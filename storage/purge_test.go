@@ -654,3 +654,43 @@ func TestPurgeLargeTag(t *testing.T) {
 		})
 	}
 }
+
+// Once AppliedSeq reports a purge, no Get returns what it removed: the
+// sequence is recorded on disk before the memory tier is purged, so it
+// must not be reported from there (a fleet test waited for the sequence
+// and was then served the purged object from memory).
+func TestAppliedSeqOnlyAfterMemoryPurge(t *testing.T) {
+	s := openStore(t, Options{})
+	for round := uint64(1); round <= 200; round++ {
+		key := fmt.Sprintf("http://h/applied/%d", round)
+		e := newEntry(key, 100)
+		e.Tags = []string{"t"}
+		s.Set(e)
+		s.Flush()
+		mustGet(t, s, key, TierMemory)
+		seen := make(chan error, 1)
+		go func() {
+			for {
+				seq, err := s.AppliedSeq()
+				if err != nil {
+					seen <- err
+					return
+				}
+				if seq >= round {
+					if got, _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+						seen <- fmt.Errorf("round %d: AppliedSeq = %d but Get still returns %v (err %v)", round, seq, got != nil, err)
+						return
+					}
+					seen <- nil
+					return
+				}
+			}
+		}()
+		if _, err := s.Purge(Purge{Tags: []string{"t"}, Seq: round}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-seen; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -112,7 +112,10 @@ type Store struct {
 	// history[g%purgeHistory] is the one that made it g. Both are written
 	// under purgeMu held for writing; SetFetched reads them under purgeMu
 	// held for reading, so a purge either sees its Set or is seen by it.
-	gen     atomic.Uint64
+	gen atomic.Uint64
+	// applied is the last purge sequence whose purge is complete: recorded
+	// on disk and applied to the memory tier (see AppliedSeq).
+	applied atomic.Uint64
 	history [purgeHistory]*matcher
 
 	skipped, writes, corrupt, diskErrors atomic.Uint64
@@ -169,6 +172,12 @@ func open(opts Options, path string) (*Store, error) {
 		pending:     make(map[string]*pendingWrite),
 		seed:        maphash.MakeSeed(),
 	}
+	seq, err := d.appliedSeq()
+	if err != nil {
+		_ = d.close()
+		return nil, fmt.Errorf("read applied purge seq: %w", err)
+	}
+	s.applied.Store(seq)
 	if opts.MemoryBytes > 0 {
 		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {
 			_ = d.close()

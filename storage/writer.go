@@ -203,7 +203,7 @@ const writeLinger = 5 * time.Millisecond
 // waits) and at Close. Batches of touches and flushes do not wait: touches
 // have their own delay, and a flush is waited for.
 func (s *Store) linger(ops []op, t *time.Timer) []op {
-	if !hasKind(ops, opSet) || hasKind(ops, opFlush) {
+	if s.writeLinger <= 0 || !hasKind(ops, opSet) || hasKind(ops, opFlush) {
 		return ops
 	}
 	t.Reset(s.writeLinger)

@@ -93,7 +93,12 @@ func (f *fleetNode) get(t testing.TB, path string) *http.Response {
 func (f *fleetNode) hit(t testing.TB, path string) bool {
 	t.Helper()
 	cs := f.get(t, path).Header.Get("Cache-Status")
-	return strings.Contains(cs[strings.LastIndex(cs, ",")+1:], "hit")
+	own := cs[strings.LastIndex(cs, ",")+1:]
+	if !strings.Contains(own, "hit") {
+		t.Logf("%s on %s: Cache-Status %q", path, f.n.cfg.CacheName(), cs)
+		return false
+	}
+	return true
 }
 
 func (f *fleetNode) purge(t testing.TB, body string) string {
