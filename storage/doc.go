@@ -66,7 +66,10 @@
 // One writer goroutine applies queued sets and LRU touches, batched into one
 // transaction per batch. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
-// any other batch, and Flush, carries the waiting ones along. After a batch
+// any other batch, and Flush, carries the waiting ones along. A batch with a
+// Set waits up to 5 ms for more (ended early by a Flush or Close), so that
+// sets arriving one at a time share a transaction and its fsyncs; the Set is
+// readable from the pending map meanwhile. After a batch
 // that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
 // under 90% of it. Deletes and purges run synchronously in the caller's
