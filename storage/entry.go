@@ -72,11 +72,19 @@ func (e *Entry) SetDerived(v any) any {
 // body: the struct, the header map and slice headers.
 const entryOverhead = 256
 
+// derivedReserve is the room an entry's cost keeps for the value a caller
+// may attach with SetDerived (edge attaches the parsed freshness fields of
+// a hit: about 220 bytes with the interface). The cost is fixed when an
+// entry enters the memory tier, before anything is attached; without the
+// reserve, a tier of small objects all being hit would hold up to that much
+// more than its budget.
+const derivedReserve = 256
+
 // Size returns the approximate bytes the entry occupies in memory: key, body,
 // header names and values, Vary and Tags strings, plus a fixed overhead. It
 // is the entry's cost in the memory tier.
 func (e *Entry) Size() int64 {
-	n := int64(entryOverhead + len(e.Key) + len(e.Body))
+	n := int64(entryOverhead + derivedReserve + len(e.Key) + len(e.Body))
 	for k, vs := range e.Header {
 		n += int64(len(k)) + 16
 		for _, v := range vs {
