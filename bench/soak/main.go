@@ -7,7 +7,8 @@
 //
 //   - keys phase: -keys distinct objects (default 1,000,000) of -size bytes
 //     each go through the node once; it reports the peak RSS against the
-//     memory budget plus -overhead, and fails (exit 1) above it.
+//     memory budget plus -overhead (by default what edged's own soft memory
+//     limit allows above the budget), and fails (exit 1) above it.
 //   - steady phase (-steady 10m): a constant load over a key space of twice
 //     -keys (half hits, half misses: the memory tier keeps churning) for that
 //     long, printing RSS every -every; it reports the growth between the
@@ -63,7 +64,7 @@ func main() {
 	flag.IntVar(&o.size, "size", 1024, "body bytes of each object")
 	flag.Int64Var(&o.memory, "memory", 256<<20, "memory tier budget in bytes (cache.memory)")
 	flag.Int64Var(&o.disk, "disk", 1<<30, "disk tier budget in bytes (cache.disk)")
-	flag.Int64Var(&o.overhead, "overhead", 256<<20, "allowed RSS above the memory budget, bytes")
+	flag.Int64Var(&o.overhead, "overhead", 0, "allowed RSS above the memory budget, bytes (0: memory/2 + 256 MiB, what edged's own soft memory limit allows)")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent client connections")
 	flag.DurationVar(&o.steady, "steady", 0, "length of the steady-load phase (0: none)")
 	flag.DurationVar(&o.every, "every", 10*time.Second, "RSS sampling interval")
@@ -117,6 +118,11 @@ func run(o options) error {
 	fmt.Printf("keys phase: %d keys in %v (%.0f req/s), %d errors\n", o.keys, time.Since(start).Round(time.Second),
 		float64(o.keys)/time.Since(start).Seconds(), l.errors.Load())
 	fmt.Printf("  node metrics: %s\n", n.storageMetrics())
+	if o.overhead == 0 {
+		// edged sets its soft memory limit to 1.5 × cache.memory + 256 MiB
+		// (edge/cmd/edged/memlimit.go): the overhead it states for itself.
+		o.overhead = o.memory/2 + 256<<20
+	}
 	limit := o.memory + o.overhead
 	verdict := "within"
 	if peak > limit {
