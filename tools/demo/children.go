@@ -26,6 +26,8 @@ type child struct {
 	args  []string
 	env   []string // added to this process's environment
 	ready string   // URL that answers 200 once the child serves
+	// config, when set, is written with configYAML before the child starts.
+	config, configYAML string
 
 	cmd  *exec.Cmd
 	log  string
@@ -78,6 +80,11 @@ func dataDir(children []child) string {
 }
 
 func (c *child) start(logs string) error {
+	if c.config != "" {
+		if err := os.WriteFile(c.config, []byte(c.configYAML), 0o644); err != nil {
+			return fmt.Errorf("config of %s: %w", c.name, err)
+		}
+	}
 	c.log = filepath.Join(logs, c.name+".log")
 	f, err := os.Create(c.log)
 	if err != nil {

@@ -27,7 +27,14 @@ const (
 	edgeAdminAddr   = "127.0.0.1:8081"
 	shieldAddr      = "127.0.0.1:8090"
 	shieldAdminAddr = "127.0.0.1:8091"
+	// shieldNATSAddr is where the shield's in-process NATS takes the edge,
+	// so that a purge sent to either node reaches both.
+	shieldNATSAddr = "127.0.0.1:8092"
 )
+
+// natsTokenEnv names the variable holding the demo bus's NATS token: a
+// listening NATS must require one (purge.nats.token_env).
+const natsTokenEnv = "EDGED_DEMO_NATS_TOKEN"
 
 func main() {
 	shield := flag.Bool("shield", false, "run an edge node that fetches through a shield node")
@@ -63,13 +70,19 @@ func plan(bin, data string, shield bool) []child {
 		return []child{origin, {name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
 			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}, env: env}}
 	}
+	// The two nodes share the shield's NATS: the purge bus the flags cannot
+	// set up alone (a listening NATS needs a token named in the config).
+	env = append(env, natsTokenEnv+"=demo-nats")
+	shieldCfg, edgeCfg := filepath.Join(data, "shield.yaml"), filepath.Join(data, "edge.yaml")
 	return []child{
 		origin,
 		{name: "edged-shield", path: edged, url: "http://" + shieldAddr, ready: "http://" + shieldAdminAddr + "/healthz",
-			args: []string{"-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
-				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}, env: env},
+			args: []string{"-config", shieldCfg, "-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
+				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}, env: env,
+			config: shieldCfg, configYAML: "purge:\n  nats:\n    listen: " + shieldNATSAddr + "\n    token_env: " + natsTokenEnv + "\n"},
 		{name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
-			args: []string{"-shield", "http://" + shieldAddr, "-listen", edgeAddr,
-				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}, env: env},
+			args: []string{"-config", edgeCfg, "-shield", "http://" + shieldAddr, "-listen", edgeAddr,
+				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}, env: env,
+			config: edgeCfg, configYAML: "purge:\n  nats:\n    url: nats://" + shieldNATSAddr + "\n    token_env: " + natsTokenEnv + "\n"},
 	}
 }

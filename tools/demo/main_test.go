@@ -36,6 +36,11 @@ func TestPlan(t *testing.T) {
 			t.Errorf("shield=%v: dataDir = %q, want d", tt.shield, got)
 		}
 	}
+	// The shield demo's nodes share one purge bus: the shield's NATS.
+	sh := plan("/b", "d", true)
+	if !strings.Contains(sh[1].configYAML, "listen: "+shieldNATSAddr) || !strings.Contains(sh[2].configYAML, "url: nats://"+shieldNATSAddr) {
+		t.Errorf("shield config %q, edge config %q: not one bus", sh[1].configYAML, sh[2].configYAML)
+	}
 	// The edge of the shield demo fetches through the shield.
 	edge := plan("/b", "d", true)[2]
 	if !strings.Contains(strings.Join(edge.args, " "), "-shield http://"+shieldAddr) {
