@@ -30,51 +30,40 @@ type scriptOrigin struct {
 
 func newScriptOrigin(tb testing.TB, useTLS bool, answer func(method, path string) []string) *scriptOrigin {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o := &scriptOrigin{url: "http://" + ln.Addr().String()}
+	o := &scriptOrigin{}
 	var serverTLS *tls.Config
+	var roots *x509.CertPool
 	if useTLS {
-		cert, roots := testCertificate(tb)
+		var cert tls.Certificate
+		cert, roots = testCertificate(tb)
 		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-		o.url, o.roots = "https://"+ln.Addr().String(), roots
 	}
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	ln := serveTCP(tb, 20*time.Second, func(conn net.Conn) {
+		o.conns.Add(1)
+		held := &holdConn{Conn: conn}
+		var rw io.ReadWriter = held
+		if serverTLS != nil {
+			rw = tls.Server(held, serverTLS) // its records go through held
+		}
+		br := bufio.NewReader(rw)
 		for {
-			conn, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			o.conns.Add(1)
-			wg.Go(func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(20 * time.Second))
-				held := &holdConn{Conn: conn}
-				var rw io.ReadWriter = held
-				if serverTLS != nil {
-					rw = tls.Server(held, serverTLS) // its records go through held
-				}
-				br := bufio.NewReader(rw)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					held.hold()
-					for _, part := range answer(req.Method, req.URL.Path) {
-						io.WriteString(rw, part)
-					}
-					if held.flush() != nil {
-						return
-					}
-				}
-			})
+			held.hold()
+			for _, part := range answer(req.Method, req.URL.Path) {
+				io.WriteString(rw, part)
+			}
+			if held.flush() != nil {
+				return
+			}
 		}
 	})
+	o.url = "http://" + ln.Addr().String()
+	if useTLS {
+		o.url, o.roots = "https://"+ln.Addr().String(), roots
+	}
 	return o
 }
 

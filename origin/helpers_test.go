@@ -89,9 +89,11 @@ func deadURL(tb testing.TB) string {
 	return "http://" + addr
 }
 
-// rawServer is a TCP server on 127.0.0.1 that reads one request per
-// connection and answers with the given bytes verbatim, then closes.
-func rawServer(tb testing.TB, response string) string {
+// serveTCP listens on 127.0.0.1 and runs handle for every connection in a
+// goroutine of its own, with a deadline of timeout on the connection, which
+// is closed when handle returns. The listener and the handlers end with the
+// test.
+func serveTCP(tb testing.TB, timeout time.Duration, handle func(net.Conn)) net.Listener {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,13 +109,23 @@ func rawServer(tb testing.TB, response string) string {
 			}
 			wg.Go(func() {
 				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(10 * time.Second))
-				if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
-					return
-				}
-				io.WriteString(conn, response)
+				conn.SetDeadline(time.Now().Add(timeout))
+				handle(conn)
 			})
 		}
+	})
+	return ln
+}
+
+// rawServer is a TCP server on 127.0.0.1 that reads one request per
+// connection and answers with the given bytes verbatim, then closes.
+func rawServer(tb testing.TB, response string) string {
+	tb.Helper()
+	ln := serveTCP(tb, 10*time.Second, func(conn net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			return
+		}
+		io.WriteString(conn, response)
 	})
 	return "http://" + ln.Addr().String()
 }

@@ -117,31 +117,16 @@ type resetServer struct {
 
 func newResetServer(tb testing.TB) *resetServer {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rs := &resetServer{URL: "http://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 4096)
-				if n, _ := conn.Read(buf); n > 0 {
-					rs.mu.Lock()
-					rs.hits++
-					rs.mu.Unlock()
-				}
-			})
+	rs := &resetServer{}
+	ln := serveTCP(tb, 10*time.Second, func(conn net.Conn) {
+		buf := make([]byte, 4096)
+		if n, _ := conn.Read(buf); n > 0 {
+			rs.mu.Lock()
+			rs.hits++
+			rs.mu.Unlock()
 		}
 	})
+	rs.URL = "http://" + ln.Addr().String()
 	return rs
 }
 

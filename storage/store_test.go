@@ -155,14 +155,23 @@ func TestRestartKeepsEntriesAndTotals(t *testing.T) {
 	}
 }
 
-func TestDiskLRUEviction(t *testing.T) {
-	key := func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
-	one := diskCost(newEntry(key(0), 1000))
-	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
+// lruStore is a disk-only store holding 10 entries of 1000 bytes, as
+// many as its disk budget fits, written in key order (key(0) least
+// recently used).
+func lruStore(t *testing.T) (s *Store, key func(int) string, one int64) {
+	t.Helper()
+	key = func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
+	one = diskCost(newEntry(key(0), 1000))
+	s = openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
 	for i := range 10 {
 		s.Set(newEntry(key(i), 1000))
 		s.Flush() // one batch each: a distinct LRU position
 	}
+	return s, key, one
+}
+
+func TestDiskLRUEviction(t *testing.T) {
+	s, key, one := lruStore(t)
 	mustGet(t, s, key(0), TierDisk) // touch: 0 becomes the most recently used
 	s.Flush()
 	if st := s.Stats(); st.DiskEvictions != 0 || st.DiskBytes != 10*one {
@@ -445,13 +454,7 @@ func TestKeysTheDiskCannotStore(t *testing.T) {
 // caller's buffer: the LRU touch it queues names the key looked up, even
 // once the buffer holds another key.
 func TestGetBytesKeepsNoKey(t *testing.T) {
-	key := func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
-	one := diskCost(newEntry(key(0), 1000))
-	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
-	for i := range 10 {
-		s.Set(newEntry(key(i), 1000))
-		s.Flush() // one batch each: a distinct LRU position
-	}
+	s, key, _ := lruStore(t)
 	buf := []byte(key(0))
 	e, tier, err := s.GetBytes(buf)
 	if err != nil || tier != TierDisk || e.Key != key(0) {

@@ -193,14 +193,8 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 			if t.skip != "" {
 				continue
 			}
-			slug := strings.ReplaceAll(t.name, " ", "-")
 			s, err := measure(t, func() (loadgen.Result, error) {
-				return loadgen.Run(ctx, loadgen.Config{
-					URL: func(w, i int) string {
-						return fmt.Sprintf("%s/obj/1024/miss-%s-%s-c%d-%d-%d-%d", t.base, b.runID, slug, conns, rep, w, i)
-					},
-					Conns: conns, Duration: 10 * time.Second, MaxRequests: n,
-				})
+				return b.missLoad(ctx, t, fmt.Sprintf("c%d-%d", conns, rep), conns, 10*time.Second, n)
 			})
 			if err != nil {
 				return 0, err
@@ -231,18 +225,24 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 	}
 	res.sections = append(res.sections, report.Section{Title: fmt.Sprintf("Miss latency, %d conns", conns), Lines: lines})
 	if t := b.byName[tEdgedMem]; b.o.profile && conns == 1 && t != nil {
-		slug := strings.ReplaceAll(t.name, " ", "-")
 		res.sections = append(res.sections, b.profile(ctx, t, sc, func(ctx context.Context, d time.Duration) error {
-			_, err := loadgen.Run(ctx, loadgen.Config{
-				URL: func(w, i int) string {
-					return fmt.Sprintf("%s/obj/1024/miss-%s-%s-profile-%d-%d", t.base, b.runID, slug, w, i)
-				},
-				Conns: conns, Duration: d, MaxRequests: 1_000_000,
-			})
+			_, err := b.missLoad(ctx, t, "profile", conns, d, 1_000_000)
 			return err
 		}))
 	}
 	return added, nil
+}
+
+// missLoad sends requests for URLs no other run asks for (every one a
+// miss at t), tagged so that runs of one target never share a URL.
+func (b *bench) missLoad(ctx context.Context, t *target, tag string, conns int, d time.Duration, n int) (loadgen.Result, error) {
+	slug := strings.ReplaceAll(t.name, " ", "-")
+	return loadgen.Run(ctx, loadgen.Config{
+		URL: func(w, i int) string {
+			return fmt.Sprintf("%s/obj/1024/miss-%s-%s-%s-%d-%d", t.base, b.runID, slug, tag, w, i)
+		},
+		Conns: conns, Duration: d, MaxRequests: n,
+	})
 }
 
 // coldKey sends n concurrent requests for one cold key through t and
