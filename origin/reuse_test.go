@@ -3,6 +3,7 @@ package origin
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // smuggledGET is a request hidden in a POST body: an origin that ignores
@@ -205,4 +208,58 @@ func TestUpConnHidesRefusedCoding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDiscardedConnectionsCounted: a connection discarded for bytes past a
+// response's end is counted by reason, with the bytes read.
+func TestDiscardedConnectionsCounted(t *testing.T) {
+	o := newScriptOrigin(t, false, func(_, path string) []string {
+		if path == "/over" {
+			return []string{okResponse + "junk"}
+		}
+		return []string{okResponse + evilResponse}
+	})
+	reg := prometheus.NewRegistry()
+	c := o.client(t, Options{Registerer: reg})
+	if _, body, err := fetch(c, http.MethodGet, "/over"); err != nil || body != "ok" {
+		t.Fatalf("overrun: %q %v, want ok served", body, err)
+	}
+	if _, _, err := fetch(c, http.MethodGet, "/second"); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("second response: %v, want ErrProtocol", err)
+	}
+	for _, tt := range []struct {
+		reason string
+		want   float64
+	}{{discardOverrun, 1}, {discardSecondResponse, 1}, {discardUnsolicited, 0}} {
+		got := counterValue(t, reg, "edged_origin_discarded_connections_total", "reason", tt.reason)
+		if got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.reason, got, tt.want)
+		}
+	}
+	if got, want := counterValue(t, reg, "edged_origin_discarded_bytes_total", "pool", "origin"), float64(len("junk")+len(evilResponse)); got != want {
+		t.Errorf("discarded bytes: %v, want %v", got, want)
+	}
+}
+
+// counterValue returns the value of the series of counter name in reg
+// whose label has value; 0 when there is none.
+func counterValue(tb testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+	tb.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
