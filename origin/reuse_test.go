@@ -263,3 +263,16 @@ func counterValue(tb testing.TB, reg *prometheus.Registry, name, label, value st
 	}
 	return 0
 }
+
+// TestUpConnInterimAtOnce: while response heads are held back until they
+// end, an interim response is handed over as soon as its own head ends: a
+// request with "Expect: 100-continue" waits for it to send its body.
+func TestUpConnInterimAtOnce(t *testing.T) {
+	c, srv := upConnPair(t, false)
+	reading := startRead(c)
+	writeRequest(t, c, "POST")
+	srv.send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2")
+	readResponse(t, c, reading, "HTTP/1.1 100 Continue\r\n\r\n")
+	srv.send("00 OK\r\nContent-Length: 2\r\n\r\nok")
+	readResponse(t, c, startRead(c), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+}
