@@ -180,10 +180,11 @@ func TestLateResponseQuarantinesServer(t *testing.T) {
 // 4) instead of refusing the response. Plain and TLS.
 func TestUpConnHidesRefusedCoding(t *testing.T) {
 	const (
-		head1 = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Len"
-		head2 = "gth: 3\r\nX-A: 1\r\ntransfer-encoding: gzip\r\n"
-		rest  = "X-B: 2\r\n\r\nbody"
-		want  = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\n\r\nbody"
+		interim = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+		head1   = "HTTP/1.1 200 OK\r\nContent-Len"
+		head2   = "gth: 3\r\nX-A: 1\r\ntransfer-encoding: gzip\r\n"
+		rest    = "X-B: 2\r\n\r\nbody"
+		want    = "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 2\r\n\r\nbody"
 	)
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("TLS %v", useTLS), func(t *testing.T) {
@@ -193,7 +194,9 @@ func TestUpConnHidesRefusedCoding(t *testing.T) {
 			if _, err := http.ReadRequest(srv.br); err != nil {
 				t.Fatal(err)
 			}
-			srv.send(head1)
+			srv.send(interim + head1)
+			readResponse(t, c, reading, interim) // at once
+			reading = startRead(c)
 			srv.send(head2)
 			select {
 			case r := <-reading:
