@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,8 +49,9 @@ type reuseGuard struct {
 	metrics   *connMetrics // nil records nothing
 	closeIdle func()       // closes the transport's idle connections; set once, before use
 
-	mu    sync.Mutex           // guards until
-	until map[string]time.Time // by dial address (host:port): end of quarantine
+	mu     sync.Mutex           // guards until
+	until  map[string]time.Time // by dial address (host:port): end of quarantine
+	counts atomic.Int64         // len(until), read without mu on every request
 }
 
 func newReuseGuard(m *connMetrics) *reuseGuard {
@@ -65,6 +67,7 @@ func (g *reuseGuard) quarantine(addr string) {
 	}
 	g.mu.Lock()
 	g.until[addr] = g.now().Add(quarantineFor)
+	g.counts.Store(int64(len(g.until)))
 	g.mu.Unlock()
 	if g.closeIdle != nil {
 		// Not under the upConn's lock: the transport closes connections.
@@ -74,7 +77,7 @@ func (g *reuseGuard) quarantine(addr string) {
 
 // quarantined reports whether connections to addr must not be reused.
 func (g *reuseGuard) quarantined(addr string) bool {
-	if g == nil {
+	if g == nil || g.counts.Load() == 0 {
 		return false
 	}
 	g.mu.Lock()
@@ -82,6 +85,7 @@ func (g *reuseGuard) quarantined(addr string) bool {
 	end, ok := g.until[addr]
 	if ok && !g.now().Before(end) {
 		delete(g.until, addr)
+		g.counts.Store(int64(len(g.until)))
 		return false
 	}
 	return ok

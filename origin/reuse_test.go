@@ -279,3 +279,46 @@ func TestUpConnInterimAtOnce(t *testing.T) {
 	srv.send("00 OK\r\nContent-Length: 2\r\n\r\nok")
 	readResponse(t, c, startRead(c), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 }
+
+// TestQuarantineEnds: a server's quarantine lasts quarantineFor from its
+// last offence, and covers that server only.
+func TestQuarantineEnds(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := newReuseGuard(nil)
+	g.now = func() time.Time { return now }
+	g.quarantine("127.0.0.1:80")
+	now = now.Add(quarantineFor / 2)
+	g.quarantine("127.0.0.1:80") // a new offence starts it again
+	for _, tt := range []struct {
+		after time.Duration
+		addr  string
+		want  bool
+	}{
+		{0, "127.0.0.1:80", true},
+		{0, "127.0.0.1:81", false},
+		{quarantineFor - time.Second, "127.0.0.1:80", true},
+		{quarantineFor, "127.0.0.1:80", false},
+	} {
+		g.now = func() time.Time { return now.Add(tt.after) }
+		if got := g.quarantined(tt.addr); got != tt.want {
+			t.Errorf("%v after the last offence, %s quarantined = %v, want %v", tt.after, tt.addr, got, tt.want)
+		}
+	}
+	if n := g.counts.Load(); n != 0 {
+		t.Errorf("%d quarantines left after the last ended", n)
+	}
+}
+
+func TestDialAddr(t *testing.T) {
+	for _, tt := range []struct{ scheme, host, want string }{
+		{"http", "origin.example", "origin.example:80"},
+		{"https", "origin.example", "origin.example:443"},
+		{"http", "127.0.0.1:9000", "127.0.0.1:9000"},
+		{"https", "[::1]", "[::1]:443"},
+		{"http", "[::1]:8080", "[::1]:8080"},
+	} {
+		if got := dialAddr(tt.scheme, tt.host); got != tt.want {
+			t.Errorf("dialAddr(%q, %q) = %q, want %q", tt.scheme, tt.host, got, tt.want)
+		}
+	}
+}
