@@ -152,7 +152,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	found := h.lookup(x, r.Header)
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
-		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
+		d := policy.Decide(r.Header, stored, h.opts.Now(), *h.rules(x))
 		switch d.Action {
 		case policy.Serve:
 			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
@@ -169,7 +169,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: "only-if-cached"})
 			return
 		}
-		h.fetchAndServe(w, r, x, found, d.Detail)
+		h.fetchAndServe(w, r, x, found, d.Fwd, d.Detail)
 		return
 	}
 	if policy.OnlyIfCached(r.Header) {
@@ -182,19 +182,16 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
 		return
 	}
-	h.fetchAndServe(w, r, x, found, "")
+	h.fetchAndServe(w, r, x, found, found.fwd, "")
 }
 
 // fetchAndServe fetches the object through the shared flight for its key,
 // validating found.entry when there is one, and answers the client from the
-// result. A request that cannot share the result (it is not storable, or
-// varies on something the leader's request did not match) is forwarded on
-// its own.
-func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, detail string) {
-	cs := policy.CacheStatus{Fwd: found.fwd, Detail: detail}
-	if found.entry != nil {
-		cs.Fwd = policy.FwdStale
-	}
+// result. fwd and detail say why the fetch (RFC 9211 §2.2, §2.9). A request
+// that cannot share the result (it is not storable, or varies on something
+// the leader's request did not match) is forwarded on its own.
+func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, fwd, detail string) {
+	cs := policy.CacheStatus{Fwd: fwd, Detail: detail}
 	res, leader, answered := h.joinFlight(w, r, x, found, cs)
 	if answered {
 		return // served as the body arrived, or the client went away; the fetch goes on
@@ -202,11 +199,11 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 	cs.Collapsed = !leader
 	switch {
 	case res.err != nil || policy.StaleIfErrorStatus(res.status):
-		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), h.opts.Policy) {
+		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *h.rules(x)) {
 			// RFC 5861 §4: the stored response stands in for the failure.
 			res.release(leader)
 			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
-			cs.HasTTL, cs.TTL = true, h.ttl(r, found.entry)
+			cs.HasTTL, cs.TTL = true, h.ttl(r, x, found.entry)
 			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
 			return
 		}
@@ -326,6 +323,14 @@ func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
 }
 
 // ttl is the remaining freshness of e for r's Cache-Status (negative: stale).
-func (h *Handler) ttl(r *http.Request, e *storage.Entry) time.Duration {
-	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), h.opts.Policy).TTL
+func (h *Handler) ttl(r *http.Request, x *exchange, e *storage.Entry) time.Duration {
+	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), *h.rules(x)).TTL
+}
+
+// rules are the caching rules of x's site: its own Policy, or the node's.
+func (h *Handler) rules(x *exchange) *policy.Options {
+	if x.site != nil && x.site.Policy != nil {
+		return x.site.Policy
+	}
+	return &h.opts.Policy
 }

@@ -14,6 +14,7 @@ import (
 
 	"edged/edge/access"
 	"edged/edge/auth"
+	"edged/edge/policy"
 	"edged/edge/ratelimit"
 	"edged/origin"
 )
@@ -35,6 +36,12 @@ type Site struct {
 	// ResponseHeaders apply to every response of the site, before the
 	// route's own (security headers such as HSTS, X-Content-Type-Options).
 	ResponseHeaders HeaderRules
+	// Policy replaces Options.Policy for the site's requests (its cap on
+	// clients' max-stale, whether it honours their no-cache, ...); the
+	// configuration gives each site the node's policy with the site's own
+	// settings. Policy.Shield is the node's role and is read from
+	// Options.Policy. Nil means Options.Policy.
+	Policy *policy.Options
 }
 
 // Route says how requests under one path prefix of a site are served.
