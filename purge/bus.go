@@ -238,6 +238,12 @@ func (b *Bus) connect() error {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.metrics.connected.Set(0)
+			if err == nil || b.closed.Load() {
+				// Close ends the connection itself (nats.go reports that
+				// with a nil error): no outage to warn about.
+				b.log.Debug("purge bus connection closed", "err", err)
+				return
+			}
 			b.log.Warn("purge bus disconnected from NATS", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
