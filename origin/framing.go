@@ -31,6 +31,9 @@ type respFramer struct {
 	// prefix of the bytes fed, since a head follows either the request or
 	// another head.
 	headLen int
+	// interimEnd is where, in the last feed, the last interim (1xx)
+	// response head ended; 0 if none did.
+	interimEnd int
 	// hideFraming is set at the end of a final response's head whose
 	// Transfer-Encoding and Content-Length fields must be removed before
 	// net/http reads it, so that net/http reads the body until close.
@@ -120,7 +123,7 @@ func (f *respFramer) inHead() bool {
 // many of them belong to the responses expected: fewer than len(b) when a
 // response ended (the framer is then idle) and bytes follow it.
 func (f *respFramer) feed(b []byte) int {
-	f.headLen = 0
+	f.headLen, f.interimEnd = 0, 0
 	for i := 0; i < len(b); {
 		switch f.state {
 		case framingIdle:
@@ -179,7 +182,11 @@ func (f *respFramer) feed(b []byte) int {
 				}
 			}
 			empty := f.lineLen == 0 || f.lineLen == 1 && f.lastCR
+			wasHeader := f.state == framingHeader
 			f.endLine(line, whole, empty)
+			if wasHeader && f.state == framingStatus {
+				f.interimEnd = i // an interim response's head ended
+			}
 			f.line, f.lineLen, f.lastCR = f.line[:0], 0, false
 		}
 	}

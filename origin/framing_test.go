@@ -161,3 +161,19 @@ func netHTTPEnd(data []byte, head bool) (int, bool) {
 	}
 	return len(data) - src.Len() - br.Buffered(), true
 }
+
+// TestWithoutFraming: only the final head loses its framing fields, with
+// any line ending net/http accepts.
+func TestWithoutFraming(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\nX: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n"},
+		{"HTTP/1.1 200 OK\ntransfer-encoding: gzip\nX: a:b\n\n", "HTTP/1.1 200 OK\nX: a:b\n\n"},
+		{"HTTP/1.1 103 Hints\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+			"HTTP/1.1 103 Hints\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"},
+		{"HTTP/1.1 200 OK\r\nContent-Length : 3\r\nX-Content-Length: 3\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length : 3\r\nX-Content-Length: 3\r\n\r\n"},
+	} {
+		if got := string(withoutFraming([]byte(tt.in))); got != tt.want {
+			t.Errorf("withoutFraming(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

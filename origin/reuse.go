@@ -42,7 +42,7 @@ func singleUse(method string, hasBody bool) bool {
 
 // reuseGuard is what the connections of one transport share: the servers
 // in quarantine, and the counters of connections discarded for
-// unsolicited bytes.
+// unsolicited bytes. A nil *reuseGuard quarantines nothing.
 type reuseGuard struct {
 	now       func() time.Time
 	metrics   *connMetrics // nil records nothing
@@ -60,6 +60,9 @@ func newReuseGuard(m *connMetrics) *reuseGuard {
 // closes the idle ones (some may be to other servers; they are dialled
 // again).
 func (g *reuseGuard) quarantine(addr string) {
+	if g == nil {
+		return
+	}
 	g.mu.Lock()
 	g.until[addr] = g.now().Add(quarantineFor)
 	g.mu.Unlock()
@@ -71,6 +74,9 @@ func (g *reuseGuard) quarantine(addr string) {
 
 // quarantined reports whether connections to addr must not be reused.
 func (g *reuseGuard) quarantined(addr string) bool {
+	if g == nil {
+		return false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	end, ok := g.until[addr]

@@ -93,10 +93,11 @@ type upConn struct {
 
 // chunkInfo is what framing found in the bytes of one read.
 type chunkInfo struct {
-	keep   int  // leading bytes that belong to responses; the rest is discarded
-	heads  int  // leading bytes that belong to response heads
-	inHead bool // a head is still being read
-	hide   bool // the head that ended must lose its framing fields
+	keep    int  // leading bytes that belong to responses; the rest is discarded
+	heads   int  // leading bytes that belong to response heads
+	interim int  // leading bytes up to the end of the last interim head
+	inHead  bool // a head is still being read
+	hide    bool // the head that ended must lose its framing fields
 }
 
 // tlsMaxPlaintext is the largest plaintext of one TLS record (RFC 8446
@@ -180,6 +181,12 @@ func (c *upConn) Read(p []byte) (int, error) {
 		}
 		c.hold = append(c.hold, b[:ch.heads]...)
 		if ch.inHead && err == nil {
+			// Interim responses go at once: a request may be waiting for
+			// its 100 (Continue) to send its body (RFC 9110 §10.1.1).
+			if done := len(c.hold) - (ch.heads - ch.interim); ch.interim > 0 {
+				c.ready = append([]byte(nil), c.hold[:done]...)
+				c.hold = append(c.hold[:0], c.hold[done:]...)
+			}
 			if len(c.hold) > maxHeldHead {
 				// net/http refuses it anyway (MaxResponseHeaderBytes).
 				c.mu.Lock()
@@ -250,7 +257,8 @@ func (c *upConn) frameLocked(b []byte) {
 	defer c.notifyLocked()
 	idle := c.f.state == framingIdle
 	n := c.f.feed(b)
-	c.chunk = chunkInfo{keep: n, heads: c.f.headLen, inHead: c.f.inHead(), hide: c.f.hideFraming && n > 0 && c.f.headLen > 0 && !c.f.inHead()}
+	c.chunk = chunkInfo{keep: n, heads: c.f.headLen, interim: c.f.interimEnd, inHead: c.f.inHead(),
+		hide: c.f.hideFraming && c.f.headLen > 0 && !c.f.inHead()}
 	if n == len(b) {
 		if c.last && c.f.state == framingIdle {
 			c.retireLocked()
@@ -322,7 +330,9 @@ func (c *upConn) discardLocked(reason string, n int, err error, quiet bool) {
 	if quiet {
 		return
 	}
-	c.guard.metrics.discard(reason, n)
+	if c.guard != nil {
+		c.guard.metrics.discard(reason, n)
+	}
 	if !c.last {
 		c.guard.quarantine(c.upstream)
 	}
