@@ -220,6 +220,41 @@ func (s *Site) Route(path string) (*Route, bool) {
 	return nil, false
 }
 
+// ambiguous reports whether an origin could serve path, the route r was
+// chosen for, as a path another route of the site covers: a reading of it
+// (access.Readings: ";params" removed, percent-decoded, "//" merged...) or
+// another letter case of it falls under a different route's prefix. Such a
+// request is refused: routed by its raw spelling it would escape the other
+// route's access rules, authentication and rate limit ("/;x/admin/" under
+// "/" while Tomcat serves "/admin/"), and routed by a reading it would be
+// forwarded with a prefix the other route's strip_prefix cannot remove.
+func (s *Site) ambiguous(path string, r *Route) bool {
+	if len(s.Routes) < 2 {
+		return false
+	}
+	if s.otherRoute(path, r) {
+		return true
+	}
+	for _, reading := range access.Readings(path) {
+		if s.otherRoute(reading, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// otherRoute reports whether the longest prefix under which path falls,
+// letter case folded, is a route other than r (one that differs from r's
+// prefix by more than case).
+func (s *Site) otherRoute(path string, r *Route) bool {
+	for _, o := range s.Routes {
+		if len(path) >= len(o.PathPrefix) && strings.EqualFold(path[:len(o.PathPrefix)], o.PathPrefix) {
+			return o != r && !strings.EqualFold(o.PathPrefix, r.PathPrefix)
+		}
+	}
+	return false
+}
+
 // pick chooses the upstream for one request: a sticky cookie wins, then a
 // weighted draw. It returns the split's name ("" for the primary) and
 // whether the client must be told with a cookie.

@@ -149,6 +149,11 @@ type Purge struct {
 	NATS          PurgeNATS `yaml:"nats"`
 }
 
+// NATSTokenEnv is the environment variable read for the NATS token when
+// purge.nats.token_env names none, so that a fleet started with flags alone
+// (-nats-listen, -nats) can share an authenticated bus.
+const NATSTokenEnv = "EDGED_NATS_TOKEN"
+
 // PurgeNATS says where the purge bus lives.
 type PurgeNATS struct {
 	// URL of an existing NATS cluster (comma-separated servers); empty runs
@@ -161,7 +166,7 @@ type PurgeNATS struct {
 	Credentials string `yaml:"credentials"`
 	// TokenEnv names the environment variable holding a NATS
 	// authentication token: sent on every connection, and required by the
-	// embedded server from every client.
+	// embedded server from every client. Empty: NATSTokenEnv, when set.
 	TokenEnv string `yaml:"token_env"`
 	// AllowUnauthenticated lets the embedded server listen without
 	// TokenEnv, open to anyone who can reach Listen.

@@ -20,8 +20,10 @@ func TestExamplesLoad(t *testing.T) {
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)
 	}
-	// The secrets examples/tls.yaml names (never written in a file).
+	// The secrets examples/tls.yaml and examples/edge-shield name (never
+	// written in a file).
 	t.Setenv("EDGED_JWT_SECRET", strings.Repeat("s", 32))
+	t.Setenv(NATSTokenEnv, "example-nats-token")
 	t.Setenv("EDGED_API_KEYS", "key-one,key-two")
 	for _, f := range files {
 		c, err := Load(f)

@@ -110,9 +110,9 @@ func (c *Config) checkPurgeAuth() []*FieldError {
 			errs = append(errs, c.fieldErr("purge.nats.token_env", "environment variable %s is not set (it holds the NATS token)", p.NATS.TokenEnv))
 		}
 	}
-	if p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !p.NATS.AllowUnauthenticated {
+	if _, ok := envSecret(NATSTokenEnv); p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !ok && !p.NATS.AllowUnauthenticated {
 		errs = append(errs, c.fieldErr("purge.nats.listen", "the embedded NATS server would accept any client, who could then purge: "+
-			"set purge.nats.token_env to the name of an environment variable holding a NATS token, "+
+			"set "+NATSTokenEnv+" to a NATS token (or name another variable in purge.nats.token_env), "+
 			"or purge.nats.allow_unauthenticated: true to accept that"))
 	}
 	return errs

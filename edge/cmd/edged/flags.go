@@ -43,8 +43,8 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
 	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
-	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of an existing cluster for the purge bus; none runs NATS in-process (config: purge.nats.url)")
-	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes (config: purge.nats.listen)")
+	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a NATS cluster); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url)")
+	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes; needs a token in $EDGED_NATS_TOKEN (config: purge.nats.listen)")
 	return fs
 }
 
