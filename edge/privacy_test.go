@@ -63,6 +63,7 @@ func TestPerUserPageNotShared(t *testing.T) {
 	}{
 		{"no Cache-Control", "/account/p1", nil, alice, bob},
 		{"max-age=0", "/account/p1", []string{"Cache-Control", "max-age=0"}, alice, bob},
+		{"max-age=0, stale-while-revalidate", "/account/p1", []string{"Cache-Control", "max-age=0, stale-while-revalidate=600"}, alice, bob},
 		{"heuristic freshness (Last-Modified)", "/account/p1", []string{"Last-Modified", httpDate(now.Add(-240 * time.Hour))}, alice, bob},
 		{"route default TTL", "/ttl/account", nil, alice, bob},
 		{"no-cache with a validator", "/account/p1", []string{"Cache-Control", "no-cache", "Etag", `"p1"`}, alice, bob},

@@ -106,6 +106,12 @@ type Cache struct {
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
 	HeuristicMax      Duration `yaml:"heuristic_max"`
+	// MaxStale caps the staleness a client may accept with max-stale;
+	// 0 honours no max-stale. Sites may set their own.
+	MaxStale Duration `yaml:"max_stale"`
+	// IgnoreClientNoCache serves fresh stored responses whatever the
+	// client's no-cache, Pragma, max-age or min-fresh. Sites may set their own.
+	IgnoreClientNoCache bool `yaml:"ignore_client_no_cache"`
 }
 
 // Compression configures gzip and brotli for clients that accept them.
@@ -197,6 +203,7 @@ func Default() *Config {
 			WriteQueue:        1024,
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
+			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
 		Purge: Purge{

@@ -274,6 +274,9 @@ func (c *Config) checkCache() []*FieldError {
 	if k.HeuristicMax <= 0 {
 		errs = append(errs, c.fieldErr("cache.heuristic_max", "must be positive, got %s", k.HeuristicMax))
 	}
+	if k.MaxStale < 0 {
+		errs = append(errs, c.fieldErr("cache.max_stale", "must not be negative (0 honours no max-stale), got %s", k.MaxStale))
+	}
 	return errs
 }
 
