@@ -28,8 +28,9 @@ type Options struct {
 	// kept in memory.
 	MemoryBytes int64
 	// DiskBytes is the disk tier budget; 0 means 10 GiB. LRU eviction keeps
-	// the total of stored keys and values under it (the bbolt file itself
-	// is larger: pages, free space; it never shrinks).
+	// the bbolt file within it, pages and free pages included (budgets of
+	// 8 MiB and more; smaller ones count stored keys and values only). The
+	// file never shrinks, so one that outgrew an earlier budget stays larger.
 	DiskBytes int64
 	// WriteQueue is the length of the asynchronous disk write queue; 0
 	// means 1024. When it is full, disk writes are skipped and counted.
