@@ -42,6 +42,8 @@ type Handler struct {
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.
 	uploads fillSlots
+	// strip are the request fields removed before anything reads them.
+	strip fieldSet
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -88,11 +90,18 @@ func New(opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.StripRequestHeaders == nil {
+		opts.StripRequestHeaders = DefaultStripRequestHeaders()
+	}
+	strip, err := newFieldSet(opts.StripRequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("edge: Options.%w", err)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
 	h.slots.perClient = opts.MaxFillsPerClient
 	if h.slots.perClient == 0 {
 		h.slots.perClient = defaultFillsPerClient

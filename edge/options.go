@@ -42,6 +42,11 @@ type Options struct {
 	// request, so a client that leaves starts nothing). Zero means 32;
 	// negative means no bound (a shield, whose clients are edges).
 	MaxFillsPerClient int
+	// StripRequestHeaders are the request fields removed before anything
+	// reads the request (key, access rules, upstream): names, or prefixes
+	// ending in "*" ("X-Forwarded-*", which never matches X-Forwarded-For).
+	// Nil means DefaultStripRequestHeaders(); empty removes none.
+	StripRequestHeaders []string
 	// MaxBodyBytes bounds a request body forwarded upstream; a larger one
 	// is refused with 413. Zero means no limit.
 	MaxBodyBytes int64

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"edged/edge"
 )
 
 // Roles a node can play.
@@ -84,6 +86,10 @@ type Server struct {
 	// MaxConnections caps open connections per public listener; 0 means
 	// no limit.
 	MaxConnections int `yaml:"max_connections"`
+	// StripRequestHeaders are the request fields removed from every
+	// client request before it is keyed or forwarded (names, or prefixes
+	// ending in "*"); the default is edge.DefaultStripRequestHeaders.
+	StripRequestHeaders []string `yaml:"strip_request_headers"`
 }
 
 // Upstream configures where misses are fetched.
@@ -189,6 +195,7 @@ func Default() *Config {
 			RequestBodyTimeout:  Duration(30 * time.Second),
 			RequestBodyMinRate:  500,
 			MaxUploadsPerClient: 16,
+			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
 			ShutdownTimeout:     Duration(30 * time.Second),
 		},
 		Upstream: Upstream{

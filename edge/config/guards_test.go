@@ -84,6 +84,7 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 		{9, "  request_body_timeout: 0s", "edged.yaml:9: server.request_body_timeout: must be positive"},
 		{9, "  request_body_min_rate: -1", "edged.yaml:9: server.request_body_min_rate: invalid size \"-1\""},
 		{9, "  max_uploads_per_client: -1", "edged.yaml:9: server.max_uploads_per_client: must not be negative"},
+		{9, "  strip_request_headers: [X-Ok, 'Bad Name*']", "edged.yaml:9: server.strip_request_headers[1]: \"Bad Name*\" is not a field name"},
 		// RFC 6797 §6.1.1: max-age is required.
 		{14, `    hsts: "includeSubDomains"`, "edged.yaml:14: sites[0].hsts: max-age is required"},
 		{14, `    hsts: "max-age=abc"`, "edged.yaml:14: sites[0].hsts: max-age must be a number"},

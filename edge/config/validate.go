@@ -194,6 +194,11 @@ func (c *Config) checkServer() []*FieldError {
 	if s.MaxUploadsPerClient < 0 {
 		errs = append(errs, c.fieldErr("server.max_uploads_per_client", "must not be negative (0 means no limit), got %d", s.MaxUploadsPerClient))
 	}
+	for i, name := range s.StripRequestHeaders {
+		if !isToken(strings.TrimSuffix(name, "*")) {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("server.strip_request_headers[%d]", i), "%q is not a field name (a name, or a prefix ending in *)", name))
+		}
+	}
 	if s.MaxConnections < 0 {
 		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 means no limit), got %d", s.MaxConnections))
 	}

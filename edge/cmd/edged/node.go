@@ -134,6 +134,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		MaxUploadsPerClient: uploadsPerClient(n.cfg),
 		RequestBodyTimeout:  n.cfg.Server.RequestBodyTimeout.Std(),
 		RequestBodyMinRate:  int64(n.cfg.Server.RequestBodyMinRate),
+		StripRequestHeaders: n.cfg.Server.StripRequestHeaders,
 		FetchTimeout:        n.cfg.Upstream.FetchTimeout.Std(),
 		Logger:              n.log.With("component", "edge"),
 		Registerer:          reg,
