@@ -40,6 +40,10 @@ type Handler struct {
 	variants variantCounter
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
+	// uploads bounds the requests with a body each client has under way.
+	uploads fillSlots
+	// strip are the request fields removed before anything reads them.
+	strip fieldSet
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -65,6 +69,13 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("edge: Options.Upstream or Options.Router is required")
 	case opts.MaxObjectBytes < 0:
 		return nil, errors.New("edge: Options.MaxObjectBytes must not be negative")
+	case opts.RequestBodyTimeout < 0:
+		return nil, errors.New("edge: Options.RequestBodyTimeout must not be negative")
+	case opts.RequestBodyMinRate < 0:
+		return nil, errors.New("edge: Options.RequestBodyMinRate must not be negative")
+	}
+	if opts.RequestBodyTimeout == 0 {
+		opts.RequestBodyTimeout = defaultBodyIdle
 	}
 	if opts.MaxObjectBytes == 0 {
 		opts.MaxObjectBytes = 64 << 20
@@ -79,14 +90,25 @@ func New(opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.StripRequestHeaders == nil {
+		opts.StripRequestHeaders = DefaultStripRequestHeaders()
+	}
+	strip, err := newFieldSet(opts.StripRequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("edge: Options.%w", err)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
 	h.slots.perClient = opts.MaxFillsPerClient
 	if h.slots.perClient == 0 {
 		h.slots.perClient = defaultFillsPerClient
+	}
+	h.uploads.perClient = opts.MaxUploadsPerClient
+	if h.uploads.perClient == 0 {
+		h.uploads.perClient = defaultUploadsPerClient
 	}
 	if opts.Upstream != nil {
 		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}

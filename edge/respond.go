@@ -272,7 +272,7 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 
 // errorFields are the fields set for an error response before respondError
 // writes it: they belong to the error itself.
-var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true}
+var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true, "Connection": true}
 
 // upstreamErrorStatus maps a fetch error to the status that stands for it:
 // 503 when no upstream server is healthy, 504 when the upstream was too
@@ -307,21 +307,44 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 // is stored. Unsafe methods invalidate what they may have changed.
 func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
 	out := h.outbound(r, x)
+	var upload *uploadBody
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes
 		if limit > 0 && r.ContentLength > limit {
 			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes", cs)
 			return
 		}
-		out.Body, out.ContentLength = r.Body, r.ContentLength
+		release, ok := h.uploads.tryAcquire(h.client(r))
+		if !ok {
+			// RFC 6585 §4. Refused, not queued: each upload under way
+			// holds an upstream connection (see upload.go).
+			cs.Detail = "too-many-uploads"
+			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
+			return
+		}
+		defer release()
+		upload = h.newUploadBody(w, r.Body)
+		out.Body, out.ContentLength = upload, r.ContentLength
 		if limit > 0 {
-			out.Body = http.MaxBytesReader(w, r.Body, limit) // a chunked body has no length to check first
+			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
 		}
 	}
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", cs)
+			return
+		}
+		if upload != nil && upload.stalled.Load() {
+			// RFC 9110 §15.5.9: 408, and the connection is closed (the
+			// rest of the body may still arrive). The upstream request
+			// was abandoned with its connection.
+			h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "err", err)
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			cs.Detail = "request-body-timeout"
+			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
 			return
 		}
 		h.respondUpstreamError(w, r, err, cs)

@@ -171,6 +171,7 @@ func (c *Config) checkServer() []*FieldError {
 		{"server.read_header_timeout", s.ReadHeaderTimeout},
 		{"server.idle_timeout", s.IdleTimeout},
 		{"server.shutdown_timeout", s.ShutdownTimeout},
+		{"server.request_body_timeout", s.RequestBodyTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
@@ -189,6 +190,14 @@ func (c *Config) checkServer() []*FieldError {
 	}
 	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
 		errs = append(errs, c.fieldErr("server.proxy_protocol", "needs server.trusted_proxies: only trusted peers may send a PROXY header"))
+	}
+	if s.MaxUploadsPerClient < 0 {
+		errs = append(errs, c.fieldErr("server.max_uploads_per_client", "must not be negative (0 means no limit), got %d", s.MaxUploadsPerClient))
+	}
+	for i, name := range s.StripRequestHeaders {
+		if !isToken(strings.TrimSuffix(name, "*")) {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("server.strip_request_headers[%d]", i), "%q is not a field name (a name, or a prefix ending in *)", name))
+		}
 	}
 	if s.MaxConnections < 0 {
 		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 means no limit), got %d", s.MaxConnections))
