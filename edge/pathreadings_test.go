@@ -11,7 +11,7 @@ import (
 // TestHostileDenyPathReadings: a deny_paths rule holds for every spelling
 // an origin may serve the denied path under (path parameters, which Tomcat,
 // Jetty and Spring drop from each segment; escapes; "//"; letter case, which
-// IIS and Express fold), through the real handler over loopback. Denied
+// IIS and Express fold; trailing dots and spaces, which Windows drops), through the real handler over loopback. Denied
 // spellings get 403 and never reach the origin; a path parameter elsewhere
 // is forwarded exactly as sent.
 func TestHostileDenyPathReadings(t *testing.T) {
@@ -28,6 +28,7 @@ func TestHostileDenyPathReadings(t *testing.T) {
 	for _, target := range []string{
 		"/admin", "/admin;x", "/;x/admin", "/admin;jsessionid=1", "/admin;jsessionid=1/users", "/ADMIN", "/Admin/x",
 		"/admin%3Bx", "/admin%3bx/y", "/%61dmin", "/%2561dmin", "//admin", "/.//admin", "/admin%2Fusers", "/admin%5Cusers",
+		"/admin.", "/admin%20", "/admin./x",
 		"/private/a", "/private;x/a", "/private/;x", "/PRIVATE/a", "/private%2Fa",
 	} {
 		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {

@@ -58,9 +58,10 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if rng := firstValue(r.Header, "Range"); e.Status == http.StatusOK && rng != "" && rangeCount(rng) <= maxRanges {
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" && satisfiableRanges(r, int64(len(e.Body))) {
 		// net/http's ServeContent implements RFC 9110 §14 (single and
-		// multiple ranges, If-Range, 416) over the stored bytes.
+		// multiple ranges, If-Range, 416) over the stored bytes, given the
+		// ranges satisfiableRanges leaves it.
 		hdr.Del("Content-Length")
 		if _, ok := hdr["Content-Type"]; !ok {
 			hdr["Content-Type"] = nil // never sniff a type the origin did not send
@@ -82,9 +83,6 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 // overlapping ranges cost far more to serve than the object (RFC 9110
 // §14.2 lets a server ignore Range: the whole 200 is sent instead).
 const maxRanges = 16
-
-// rangeCount is the number of ranges a Range field value asks for.
-func rangeCount(v string) int { return strings.Count(v, ",") + 1 }
 
 // ageValues holds the Age field values of the first hour, shared by every
 // response (net/http only reads them): a hit then allocates no Age string.

@@ -45,28 +45,44 @@ const maxDecodeRounds = 4
 //     serve /admin for "/admin;x", "/;x/admin" and "/admin;jsessionid=1");
 //   - the same with ";params" removed before decoding, as Tomcat does (so
 //     "%3B" stays a literal ";");
-//   - decoded and cleaned without removing parameters (nginx, Go, Node).
+//   - decoded and cleaned without removing parameters (nginx, Go, Node);
+//   - fully decoded, parameter-free, and without the trailing dots and
+//     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
-// returns nil, without allocating, for a path free of "%", ";", "\", "//"
-// and "/.", which every origin reads as it is.
+// returns nil, without allocating, for a path free of "%", ";", "\", "//",
+// "/.", "./" and a trailing ".", which every origin reads as it is.
 func Readings(p string) []string {
-	if !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+	if !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") && !strings.Contains(p, "/.") &&
+		!strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
 		return nil
 	}
 	var out []string
-	for _, decode := range [...]func(string) string{decodeOnce, decodeAll} {
-		for _, r := range [...]string{
-			cleanSegments(dropParams(separators(decode(p)))),
-			cleanSegments(separators(decode(dropParams(p)))),
-			cleanSegments(separators(decode(p))),
-		} {
-			if r != p && !slices.Contains(out, r) {
-				out = append(out, r)
-			}
+	add := func(r string) {
+		if r != p && !slices.Contains(out, r) {
+			out = append(out, r)
 		}
 	}
+	for _, decode := range [...]func(string) string{decodeOnce, decodeAll} {
+		add(cleanSegments(dropParams(separators(decode(p)))))
+		add(cleanSegments(separators(decode(dropParams(p)))))
+		add(cleanSegments(separators(decode(p))))
+	}
+	add(windowsNames(cleanSegments(dropParams(separators(decodeAll(p))))))
 	return out
+}
+
+// windowsNames removes the trailing dots and spaces Windows drops from
+// file names ("admin." and "admin " name "admin" on IIS), from every
+// segment that keeps another character.
+func windowsNames(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if t := strings.TrimRight(s, ". "); t != "" && strings.Trim(t, ".") != "" {
+			segs[i] = t
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // canonicalRule is the reading a rule's path is matched in: every rule is

@@ -178,17 +178,19 @@ func understoodStatus(status int) bool {
 }
 
 // hopByHop are the fields a cache must not store (RFC 9111 §3.1, RFC 9110
-// §7.6.1) plus the cookie fields edged never stores (see Storable).
+// §7.6.1) plus Set-Cookie, which edged never stores (see Storable).
+// Set-Cookie2 is an ordinary field: RFC 6265 obsoleted it and no client
+// acts on it, so storing it shares nothing, and the cache-tests suite
+// (headers.mjs) requires it stored like any other field.
 var hopByHop = [...]string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding", "Upgrade", "Trailer",
 	"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization",
-	"Set-Cookie", "Set-Cookie2",
+	"Set-Cookie",
 }
 
 // StoredHeader returns a copy of h without what a cache must not store or
 // reuse (RFC 9111 §3.1): Connection and the fields it names, hop-by-hop
-// fields, the proxy authentication fields, Set-Cookie and Set-Cookie2 (see
-// Storable), and the fields named by qualified private="..." (§5.2.2.7) and
+// fields, the proxy authentication fields, Set-Cookie (see Storable), and the fields named by qualified private="..." (§5.2.2.7) and
 // no-cache="..." (§5.2.2.4) in Cache-Control or a targeted field (the union:
 // dropping a field a targeted field did not name only makes edged stricter).
 // It never mutates h.
