@@ -123,6 +123,17 @@ flags; flags override the file. See docs/config.md.
 Example:
   edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
 
+A shield and an edge sharing one purge bus (the same two variables on both):
+  export EDGED_PURGE_TOKEN=... EDGED_NATS_TOKEN=...
+  edged -role shield -origin http://127.0.0.1:9000 -listen 127.0.0.1:8090 -admin 127.0.0.1:8091 \
+      -data ./data/shield -nats-listen 127.0.0.1:8092
+  edged -shield http://127.0.0.1:8090 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 \
+      -data ./data/edge -nats nats://127.0.0.1:8092
+
+Environment:
+  EDGED_PURGE_TOKEN  bearer token of the purge API; also signs purge events (config: purge.token)
+  EDGED_NATS_TOKEN   NATS token of the purge bus, required by -nats-listen (config: purge.nats.token_env)
+
 Flags:
 `)
 	fs := newFlagSet(&flagValues{})
