@@ -347,7 +347,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	if !complete {
-		res.stream, res.prefix, res.reason = resp, body, "too-large"
+		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
 		resp.Body = cancelOnClose{resp.Body, cancel}
 		// The leader may have left already: nobody else may read the body,
 		// so close it if the leader has not taken it soon.
@@ -368,7 +368,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 			e.Header = resp.Header
 		}
 		res.entry = e
-		if reason != "authorization" && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
+		if reason != policy.DetailAuthorization && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
 			// The response, not this request, made it unstorable.
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
@@ -404,7 +404,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
-			res.entry, res.shared, res.reason = e, true, "too-many-variants"
+			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},

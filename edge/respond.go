@@ -236,7 +236,7 @@ func outcomeOf(cs policy.CacheStatus) outcome {
 		return outcomeStale
 	case cs.Hit:
 		return outcomeHit
-	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
 		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
 		return outcomeRevalidated
@@ -291,13 +291,13 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 	status := upstreamErrorStatus(err)
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
-		cs.Detail = "no-healthy-upstream"
+		cs.Detail = policy.DetailNoHealthyUpstream
 	case errors.Is(err, origin.ErrTimeout):
-		cs.Detail = "upstream-timeout"
+		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):
-		cs.Detail = "upstream-unreachable"
+		cs.Detail = policy.DetailUpstreamUnreachable
 	default:
-		cs.Detail = "upstream-error"
+		cs.Detail = policy.DetailUpstreamError
 	}
 	h.log.Warn("upstream fetch failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 	h.respondError(w, r, status, http.StatusText(status)+": "+cs.Detail, cs)

@@ -182,16 +182,16 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 
 	switch {
 	case e.has(fNoCache): // RFC 9111 §5.2.2.4: never reuse without validation
-		d.Detail = "no-cache"
+		d.Detail = DetailNoCache
 		return d
 	case rd.has(fNoCache): // RFC 9111 §5.2.1.4
-		d.Detail = "request no-cache"
+		d.Detail = DetailRequestNoCache
 		return d
 	case len(req["Cache-Control"]) == 0 && pragmaNoCache(req): // RFC 9111 §5.4: Pragma only counts without Cache-Control
-		d.Detail = "pragma no-cache"
+		d.Detail = DetailPragmaNoCache
 		return d
 	case rd.maxAge != unset && (rd.maxAge < 0 || age > secs(rd.maxAge)): // RFC 9111 §5.2.1.1
-		d.Detail = "request max-age"
+		d.Detail = DetailRequestMaxAge
 		return d
 	}
 	if r.Purged {
@@ -199,7 +199,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	}
 	if d.TTL > 0 { // fresh: RFC 9111 §4.2
 		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
-			d.Detail = "min-fresh"
+			d.Detail = DetailMinFresh
 			return d
 		}
 		d.Action, d.Detail = Serve, ""
@@ -211,7 +211,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// forbid serving stale, even when the client allows it.
 	noStale := e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.sMaxAge != unset
 	if !noStale && (rd.has(fMaxStaleAny) || (rd.maxStale >= 0 && staleness <= secs(rd.maxStale))) {
-		d.Action, d.Detail = ServeStale, "max-stale" // RFC 9111 §5.2.1.2
+		d.Action, d.Detail = ServeStale, DetailMaxStale // RFC 9111 §5.2.1.2
 		return d
 	}
 	// RFC 5861 §3: stale-while-revalidate is the origin's explicit consent to
@@ -221,10 +221,10 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// client that asked for freshness (min-fresh) does not get stale.
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail = ServeStale, true, "stale-while-revalidate"
+		d.Action, d.Background, d.Detail = ServeStale, true, DetailStaleWhileRevalidate
 		return d
 	}
-	d.Detail = "stale"
+	d.Detail = DetailStale
 	return d
 }
 
@@ -236,7 +236,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 // the content is outdated, and serving it without revalidating at all
 // would ignore that.
 func decidePurged(d Decision, e *effective, rd *directives, r *Response, now time.Time) Decision {
-	d.Detail = "purged"
+	d.Detail = DetailPurged
 	if r.PurgedAt.IsZero() {
 		return d // validate before any use
 	}
@@ -245,7 +245,7 @@ func decidePurged(d Decision, e *effective, rd *directives, r *Response, now tim
 	staleness := -d.TTL
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail = ServeStale, true, "purged stale-while-revalidate"
+		d.Action, d.Background, d.Detail = ServeStale, true, DetailPurgedStaleWhileRevalidate
 	}
 	return d
 }
