@@ -357,7 +357,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	if !complete {
-		res.stream, res.prefix, res.reason = resp, body, "too-large"
+		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
 		resp.Body = cancelOnClose{resp.Body, cancel}
 		// The leader may have left already: nobody else may read the body,
 		// so close it if the leader has not taken it soon.
@@ -378,7 +378,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 			e.Header = resp.Header
 		}
 		res.entry = e
-		byCredentials := reason == "authorization" || reason == "cookie"
+		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
 		if !byCredentials && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
 			// The response, not this request, made it unstorable.
 			h.uncacheable.mark(f.storeKey, responseTime)
@@ -417,7 +417,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
-			res.entry, res.shared, res.reason = e, true, "too-many-variants"
+			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},

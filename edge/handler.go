@@ -136,22 +136,22 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer w.done()
 
 	if status, reason := h.refuseHostile(r); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "bad-request"})
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailBadRequest})
 		return
 	}
 	if h.viaNamesMe(r.Header) {
 		// RFC 9110 §7.6.3: Via lets a proxy detect a loop; 508 is RFC 5842's status for it.
-		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: "loop"})
+		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: policy.DetailLoop})
 		return
 	}
 	t, err := policy.ParseTarget(scheme(r), r.Host, r.URL)
 	if err != nil {
-		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
+		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: policy.DetailBadTarget})
 		return
 	}
 	x := &w.xv
 	if status, reason := h.newExchange(x, r, t); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "no-route"})
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailNoRoute})
 		return
 	}
 	w.x = x
@@ -167,7 +167,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if x.route.Cache.Bypass {
-		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: "route"})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailBypassRoute})
 		return
 	}
 
@@ -188,20 +188,20 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		if policy.OnlyIfCached(r.Header) {
 			// RFC 9111 §5.2.1.7: a stored response or 504, never a forward.
-			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: "only-if-cached"})
+			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: policy.DetailOnlyIfCached})
 			return
 		}
 		h.fetchAndServe(w, r, x, found, d.Fwd, d.Detail)
 		return
 	}
 	if policy.OnlyIfCached(r.Header) {
-		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: "only-if-cached"})
+		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailOnlyIfCached})
 		return
 	}
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
 		// shares no fetch either.
-		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailRequestNoStore})
 		return
 	}
 	h.fetchAndServe(w, r, x, found, found.fwd, "")
@@ -224,7 +224,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *h.rules(x)) {
 			// RFC 5861 §4: the stored response stands in for the failure.
 			res.release(leader)
-			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
+			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
 			cs.HasTTL, cs.TTL = true, h.ttl(r, x, found.entry)
 			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
 			return

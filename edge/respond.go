@@ -234,7 +234,7 @@ func outcomeOf(cs policy.CacheStatus) outcome {
 		return outcomeStale
 	case cs.Hit:
 		return outcomeHit
-	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
 		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
 		return outcomeRevalidated
@@ -289,13 +289,13 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 	status := upstreamErrorStatus(err)
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
-		cs.Detail = "no-healthy-upstream"
+		cs.Detail = policy.DetailNoHealthyUpstream
 	case errors.Is(err, origin.ErrTimeout):
-		cs.Detail = "upstream-timeout"
+		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):
-		cs.Detail = "upstream-unreachable"
+		cs.Detail = policy.DetailUpstreamUnreachable
 	default:
-		cs.Detail = "upstream-error"
+		cs.Detail = policy.DetailUpstreamError
 	}
 	h.log.Warn("upstream fetch failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 	h.respondError(w, r, status, http.StatusText(status)+": "+cs.Detail, cs)
@@ -316,7 +316,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		if !ok {
 			// RFC 6585 §4. Refused, not queued: each upload under way
 			// holds an upstream connection (see upload.go).
-			cs.Detail = "too-many-uploads"
+			cs.Detail = policy.DetailTooManyUploads
 			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
 			return
 		}
@@ -341,7 +341,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 			}
-			cs.Detail = "request-body-timeout"
+			cs.Detail = policy.DetailRequestBodyTimeout
 			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
 			return
 		}

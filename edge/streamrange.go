@@ -110,7 +110,7 @@ func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *pro
 	policy.ClientHeader(hdr, h.opts.Policy)
 	now := h.opts.Now()
 	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
-	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, "range-while-filling"
+	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
 	h.setCacheStatus(w, header, cs)
 	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))

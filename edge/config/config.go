@@ -46,6 +46,7 @@ type Config struct {
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file
 	external map[string]bool // field paths set from outside the file
+	problems []*FieldError   // what Parse found wrong in the file
 }
 
 // Log configures logging.

@@ -12,9 +12,16 @@ import (
 )
 
 // Validate checks every field and returns all problems at once, joined,
-// sorted by line. Each is a [*FieldError] naming the field path and, when
-// the file set it, the line.
+// sorted by line: those [Parse] found in the file (unknown fields, values
+// of the wrong type) and those of the values. Each is a [*FieldError]
+// naming the field path and, when the file set it, the line. It reads no
+// file: [Config.Check] does.
 func (c *Config) Validate() error {
+	return joinSorted(c.withParseProblems(c.valueProblems()))
+}
+
+// valueProblems checks every field's value.
+func (c *Config) valueProblems() []*FieldError {
 	var errs []*FieldError
 	add := func(e *FieldError) {
 		if e != nil {
@@ -54,7 +61,7 @@ func (c *Config) Validate() error {
 	if c.Compression.MinSize < 0 {
 		errs = append(errs, c.fieldErr("compression.min_size", "must not be negative"))
 	}
-	return joinSorted(errs)
+	return errs
 }
 
 func (c *Config) checkPurge() []*FieldError {

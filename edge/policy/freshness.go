@@ -195,16 +195,16 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 
 	switch {
 	case e.has(fNoCache): // RFC 9111 §5.2.2.4: never reuse without validation
-		d.Detail = "no-cache"
+		d.Detail = DetailNoCache
 		return d
 	case rd.has(fNoCache): // RFC 9111 §5.2.1.4
-		d.Detail, d.Fwd = "request no-cache", byRequest
+		d.Detail, d.Fwd = DetailRequestNoCache, byRequest
 		return d
 	case !opt.IgnoreClientNoCache && len(req["Cache-Control"]) == 0 && pragmaNoCache(req): // RFC 9111 §5.4: Pragma only counts without Cache-Control
-		d.Detail, d.Fwd = "pragma no-cache", byRequest
+		d.Detail, d.Fwd = DetailPragmaNoCache, byRequest
 		return d
 	case rd.maxAge != unset && (rd.maxAge < 0 || age > secs(rd.maxAge)): // RFC 9111 §5.2.1.1
-		d.Detail, d.Fwd = "request max-age", byRequest
+		d.Detail, d.Fwd = DetailRequestMaxAge, byRequest
 		return d
 	}
 	if r.Purged {
@@ -212,7 +212,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	}
 	if d.TTL > 0 { // fresh: RFC 9111 §4.2
 		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
-			d.Detail, d.Fwd = "min-fresh", FwdRequest
+			d.Detail, d.Fwd = DetailMinFresh, FwdRequest
 			return d
 		}
 		d.Action, d.Detail, d.Fwd = Serve, "", ""
@@ -224,7 +224,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// forbid serving stale, even when the client allows it.
 	noStale := e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.sMaxAge != unset
 	if !noStale && staleness <= maxStale(&rd, opt) {
-		d.Action, d.Detail, d.Fwd = ServeStale, "max-stale", "" // RFC 9111 §5.2.1.2
+		d.Action, d.Detail, d.Fwd = ServeStale, DetailMaxStale, "" // RFC 9111 §5.2.1.2
 		return d
 	}
 	// RFC 5861 §3: stale-while-revalidate is the origin's explicit consent to
@@ -234,10 +234,10 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// client that asked for freshness (min-fresh) does not get stale.
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, "stale-while-revalidate", ""
+		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailStaleWhileRevalidate, ""
 		return d
 	}
-	d.Detail = "stale"
+	d.Detail = DetailStale
 	return d
 }
 
@@ -268,7 +268,7 @@ func maxStale(rd *directives, opt Options) time.Duration {
 // the content is outdated, and serving it without revalidating at all
 // would ignore that.
 func decidePurged(d Decision, e *effective, rd *directives, r *Response, now time.Time) Decision {
-	d.Detail = "purged"
+	d.Detail = DetailPurged
 	if r.PurgedAt.IsZero() {
 		return d // validate before any use
 	}
@@ -277,7 +277,7 @@ func decidePurged(d Decision, e *effective, rd *directives, r *Response, now tim
 	staleness := -d.TTL
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, "purged stale-while-revalidate", ""
+		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailPurgedStaleWhileRevalidate, ""
 	}
 	return d
 }

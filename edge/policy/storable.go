@@ -18,31 +18,31 @@ import (
 // upstream GET, so a HEAD response never reaches the store.
 func Storable(req *http.Request, status int, h http.Header, opt Options) (ok bool, reason string) {
 	if req.Method != http.MethodGet { // RFC 9111 §3: the method must be understood and cacheable
-		return false, "method"
+		return false, DetailMethod
 	}
 	// RFC 9111 §3: a final status (not 1xx); no partial storage (§3.3), and a
 	// 304 only ever updates a stored response (§4.3.4).
 	if status < 200 || status > 999 || status == http.StatusPartialContent || status == http.StatusNotModified {
-		return false, "status"
+		return false, DetailStatus
 	}
 	rd := requestDirectives(req.Header)
 	e := responseDirectives(h)
 	if e.has(fMustUnderstand) && !understoodStatus(status) {
-		return false, "must-understand" // RFC 9111 §5.2.2.3
+		return false, DetailMustUnderstand // RFC 9111 §5.2.2.3
 	}
 	// RFC 9111 §5.2.2.3: with must-understand and an understood status, a
 	// cache that implements it ignores no-store.
 	if e.has(fNoStore) && !e.has(fMustUnderstand) {
-		return false, "no-store" // RFC 9111 §5.2.2.5
+		return false, DetailNoStore // RFC 9111 §5.2.2.5
 	}
 	if rd.has(fNoStore) {
-		return false, "no-store" // RFC 9111 §5.2.1.5
+		return false, DetailNoStore // RFC 9111 §5.2.1.5
 	}
 	if e.has(fPrivate) {
-		return false, "private" // RFC 9111 §5.2.2.7 (unqualified; qualified fields are dropped by StoredHeader)
+		return false, DetailPrivate // RFC 9111 §5.2.2.7 (unqualified; qualified fields are dropped by StoredHeader)
 	}
 	if _, star := ParseVary(h); star {
-		return false, "vary-star" // RFC 9111 §4.1: "*" never matches
+		return false, DetailVaryStar // RFC 9111 §4.1: "*" never matches
 	}
 	if ok, reason := credentialsAllow(req.Header, h, &e); !ok {
 		return false, reason
@@ -53,10 +53,10 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 	// sessions to everyone behind the CDN. StoredHeader drops Set-Cookie too,
 	// so even a shareable response never hands one user's cookie to another.
 	if len(h["Set-Cookie"]) > 0 && !e.has(fPublic) && e.sMaxAge == unset {
-		return false, "set-cookie"
+		return false, DetailSetCookie
 	}
 	if !hasFreshnessInfo(status, h, &e) {
-		return false, "no-freshness"
+		return false, DetailNoFreshness
 	}
 	return true, ""
 }
@@ -106,9 +106,9 @@ func credentialsAllow(req, h http.Header, e *effective) (ok bool, reason string)
 	if !auth && !hasValue(req["Cookie"]) {
 		return true, ""
 	}
-	reason = "cookie"
+	reason = DetailCookie
 	if auth {
-		reason = "authorization"
+		reason = DetailAuthorization
 		if !e.has(fPublic) && e.sMaxAge == unset && !e.has(fMustRevalidate) {
 			return false, reason // RFC 9111 §3.5
 		}
