@@ -64,6 +64,9 @@ type Server struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body (edge.Options.WriteTimeout); 0 means no limit.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
 	// X-Forwarded-For and PROXY protocol headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -176,6 +179,7 @@ func Default() *Config {
 			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      100 << 20,
 			ShutdownTimeout:   Duration(30 * time.Second),
+			WriteTimeout:      Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,
