@@ -110,6 +110,9 @@ type edgeConfig struct {
 	memory    int64
 	dir       string
 	shield    bool
+	// bodyMemory and writeTimeout are Options.BodyMemory and WriteTimeout.
+	bodyMemory   int64
+	writeTimeout time.Duration
 }
 
 func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
@@ -130,7 +133,8 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 		t.Fatalf("origin client: %v", err)
 	}
 	h, err := New(Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
-		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second})
+		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second,
+		BodyMemory: cfg.bodyMemory, WriteTimeout: cfg.writeTimeout})
 	if err != nil {
 		t.Fatalf("edge: %v", err)
 	}
