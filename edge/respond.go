@@ -58,9 +58,10 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if rng := firstValue(r.Header, "Range"); e.Status == http.StatusOK && rng != "" && rangeCount(rng) <= maxRanges {
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" && satisfiableRanges(r, int64(len(e.Body))) {
 		// net/http's ServeContent implements RFC 9110 §14 (single and
-		// multiple ranges, If-Range, 416) over the stored bytes.
+		// multiple ranges, If-Range, 416) over the stored bytes, given the
+		// ranges satisfiableRanges leaves it.
 		hdr.Del("Content-Length")
 		if _, ok := hdr["Content-Type"]; !ok {
 			hdr["Content-Type"] = nil // never sniff a type the origin did not send
@@ -82,9 +83,6 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 // overlapping ranges cost far more to serve than the object (RFC 9110
 // §14.2 lets a server ignore Range: the whole 200 is sent instead).
 const maxRanges = 16
-
-// rangeCount is the number of ranges a Range field value asks for.
-func rangeCount(v string) int { return strings.Count(v, ",") + 1 }
 
 // ageValues holds the Age field values of the first hour, shared by every
 // response (net/http only reads them): a hit then allocates no Age string.
@@ -236,7 +234,7 @@ func outcomeOf(cs policy.CacheStatus) outcome {
 		return outcomeStale
 	case cs.Hit:
 		return outcomeHit
-	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
 		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
 		return outcomeRevalidated
@@ -291,13 +289,13 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 	status := upstreamErrorStatus(err)
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
-		cs.Detail = "no-healthy-upstream"
+		cs.Detail = policy.DetailNoHealthyUpstream
 	case errors.Is(err, origin.ErrTimeout):
-		cs.Detail = "upstream-timeout"
+		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):
-		cs.Detail = "upstream-unreachable"
+		cs.Detail = policy.DetailUpstreamUnreachable
 	default:
-		cs.Detail = "upstream-error"
+		cs.Detail = policy.DetailUpstreamError
 	}
 	h.log.Warn("upstream fetch failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 	h.respondError(w, r, status, http.StatusText(status)+": "+cs.Detail, cs)
@@ -318,7 +316,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		if !ok {
 			// RFC 6585 §4. Refused, not queued: each upload under way
 			// holds an upstream connection (see upload.go).
-			cs.Detail = "too-many-uploads"
+			cs.Detail = policy.DetailTooManyUploads
 			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
 			return
 		}
@@ -343,7 +341,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 			}
-			cs.Detail = "request-body-timeout"
+			cs.Detail = policy.DetailRequestBodyTimeout
 			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
 			return
 		}

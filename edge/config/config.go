@@ -47,6 +47,7 @@ type Config struct {
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file
 	external map[string]bool // field paths set from outside the file
+	problems []*FieldError   // what Parse found wrong in the file
 }
 
 // Log configures logging.
@@ -124,6 +125,12 @@ type Cache struct {
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
 	HeuristicMax      Duration `yaml:"heuristic_max"`
+	// MaxStale caps the staleness a client may accept with max-stale;
+	// 0 honours no max-stale. Sites may set their own.
+	MaxStale Duration `yaml:"max_stale"`
+	// IgnoreClientNoCache serves fresh stored responses whatever the
+	// client's no-cache, Pragma, max-age or min-fresh. Sites may set their own.
+	IgnoreClientNoCache bool `yaml:"ignore_client_no_cache"`
 }
 
 // Compression configures gzip and brotli for clients that accept them.
@@ -183,6 +190,11 @@ type Purge struct {
 	NATS          PurgeNATS `yaml:"nats"`
 }
 
+// NATSTokenEnv is the environment variable read for the NATS token when
+// purge.nats.token_env names none, so that a fleet started with flags alone
+// (-nats-listen, -nats) can share an authenticated bus.
+const NATSTokenEnv = "EDGED_NATS_TOKEN"
+
 // PurgeNATS says where the purge bus lives.
 type PurgeNATS struct {
 	// URL of an existing NATS cluster (comma-separated servers); empty runs
@@ -195,7 +207,7 @@ type PurgeNATS struct {
 	Credentials string `yaml:"credentials"`
 	// TokenEnv names the environment variable holding a NATS
 	// authentication token: sent on every connection, and required by the
-	// embedded server from every client.
+	// embedded server from every client. Empty: NATSTokenEnv, when set.
 	TokenEnv string `yaml:"token_env"`
 	// AllowUnauthenticated lets the embedded server listen without
 	// TokenEnv, open to anyone who can reach Listen.
@@ -236,6 +248,7 @@ func Default() *Config {
 			WriteQueue:        1024,
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
+			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
 		Purge: Purge{

@@ -12,9 +12,16 @@ import (
 )
 
 // Validate checks every field and returns all problems at once, joined,
-// sorted by line. Each is a [*FieldError] naming the field path and, when
-// the file set it, the line.
+// sorted by line: those [Parse] found in the file (unknown fields, values
+// of the wrong type) and those of the values. Each is a [*FieldError]
+// naming the field path and, when the file set it, the line. It reads no
+// file: [Config.Check] does.
 func (c *Config) Validate() error {
+	return joinSorted(c.withParseProblems(c.valueProblems()))
+}
+
+// valueProblems checks every field's value.
+func (c *Config) valueProblems() []*FieldError {
 	var errs []*FieldError
 	add := func(e *FieldError) {
 		if e != nil {
@@ -57,7 +64,7 @@ func (c *Config) Validate() error {
 	if c.Compression.MinSize < 0 {
 		errs = append(errs, c.fieldErr("compression.min_size", "must not be negative"))
 	}
-	return joinSorted(errs)
+	return errs
 }
 
 func (c *Config) checkPurge() []*FieldError {
@@ -113,9 +120,9 @@ func (c *Config) checkPurgeAuth() []*FieldError {
 			errs = append(errs, c.fieldErr("purge.nats.token_env", "environment variable %s is not set (it holds the NATS token)", p.NATS.TokenEnv))
 		}
 	}
-	if p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !p.NATS.AllowUnauthenticated {
+	if _, ok := envSecret(NATSTokenEnv); p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !ok && !p.NATS.AllowUnauthenticated {
 		errs = append(errs, c.fieldErr("purge.nats.listen", "the embedded NATS server would accept any client, who could then purge: "+
-			"set purge.nats.token_env to the name of an environment variable holding a NATS token, "+
+			"set "+NATSTokenEnv+" to a NATS token (or name another variable in purge.nats.token_env), "+
 			"or purge.nats.allow_unauthenticated: true to accept that"))
 	}
 	return errs
@@ -285,6 +292,9 @@ func (c *Config) checkCache() []*FieldError {
 	}
 	if k.HeuristicMax <= 0 {
 		errs = append(errs, c.fieldErr("cache.heuristic_max", "must be positive, got %s", k.HeuristicMax))
+	}
+	if k.MaxStale < 0 {
+		errs = append(errs, c.fieldErr("cache.max_stale", "must not be negative (0 honours no max-stale), got %s", k.MaxStale))
 	}
 	return errs
 }

@@ -42,7 +42,14 @@ func startFleetNode(t testing.TB, cfg *config.Config) *fleetNode {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := start(cfg, io.Discard, io.Discard)
+	return serveNode(t, cfg, io.Discard)
+}
+
+// serveNode starts a node on cfg as it is (validated), its operational log
+// going to stderr, and serves until the test ends.
+func serveNode(t testing.TB, cfg *config.Config, stderr io.Writer) *fleetNode {
+	t.Helper()
+	n, err := start(cfg, io.Discard, stderr)
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg.CacheName(), err)
 	}
