@@ -37,6 +37,7 @@ type Config struct {
 	Cache       Cache       `yaml:"cache"`
 	Purge       Purge       `yaml:"purge"`
 	Compression Compression `yaml:"compression"`
+	Debug       Debug       `yaml:"debug"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -147,6 +148,28 @@ type Compression struct {
 	// MinSize: smaller bodies are sent as they are.
 	MinSize ByteSize `yaml:"min_size"`
 }
+
+// Debug configures the Go profiles on the admin listener.
+type Debug struct {
+	// Pprof serves /debug/pprof/ on the admin listener, to requests that
+	// carry the debug token. Off by default.
+	Pprof bool `yaml:"pprof"`
+	// Token is the bearer token /debug/pprof/ requires. Empty means the
+	// EDGED_DEBUG_TOKEN environment variable; Pprof needs one of them.
+	Token string `yaml:"token"`
+}
+
+// DebugToken is debug.token, or EDGED_DEBUG_TOKEN when it is empty.
+func (c *Config) DebugToken() string {
+	if c.Debug.Token != "" {
+		return c.Debug.Token
+	}
+	v, _ := envSecret(debugTokenEnv)
+	return v
+}
+
+// debugTokenEnv holds the debug token when debug.token is empty.
+const debugTokenEnv = "EDGED_DEBUG_TOKEN"
 
 // Purge configures the purge API and the bus that spreads purges to every node.
 type Purge struct {
