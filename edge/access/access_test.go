@@ -107,6 +107,7 @@ func TestCheckPaths(t *testing.T) {
 		{name: "dot segment hidden by a parameter", ip: "192.0.2.1", path: "/x/..;/admin", reason: ReasonPathDenied},
 		{name: "trailing dot (Windows drops it)", ip: "192.0.2.1", path: "/admin.", reason: ReasonPathDenied},
 		{name: "trailing dot and space below", ip: "192.0.2.1", path: "/admin. %20/x", reason: ReasonPathDenied},
+		{name: "dot segment with a trailing space", ip: "192.0.2.1", path: "/x/.. /admin", reason: ReasonPathDenied},
 		{name: "dotted name passes", ip: "192.0.2.1", path: "/admin.html", want: true},
 		{name: "parameter elsewhere passes", ip: "192.0.2.1", path: "/shop;jsessionid=1/cart", want: true},
 		{name: "parameter does not join segments", ip: "192.0.2.1", path: "/admin;x/../public", want: true},

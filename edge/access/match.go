@@ -68,21 +68,23 @@ func Readings(p string) []string {
 		add(cleanSegments(separators(decode(dropParams(p)))))
 		add(cleanSegments(separators(decode(p))))
 	}
-	add(windowsNames(cleanSegments(dropParams(separators(decodeAll(p))))))
+	add(windowsNames(dropParams(separators(decodeAll(p)))))
 	return out
 }
 
 // windowsNames removes the trailing dots and spaces Windows drops from
-// file names ("admin." and "admin " name "admin" on IIS), from every
-// segment that keeps another character.
+// file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
+// then cleans the path again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimRight(s, ". "); t != "" && strings.Trim(t, ".") != "" {
+		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
+			segs[i] = t
+		} else if t := strings.TrimRight(s, ". "); t != "" {
 			segs[i] = t
 		}
 	}
-	return strings.Join(segs, "/")
+	return cleanSegments(strings.Join(segs, "/"))
 }
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
