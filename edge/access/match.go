@@ -123,6 +123,16 @@ func decodeOnce(p string) string {
 	return string(b)
 }
 
+// hasDotSegment reports whether p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
 // separators reads "\" as "/", as Windows servers do.
 func separators(p string) string { return strings.ReplaceAll(p, `\`, "/") }
 
