@@ -63,12 +63,26 @@ func Readings(p string) []string {
 			out = append(out, r)
 		}
 	}
-	for _, decode := range [...]func(string) string{decodeOnce, decodeAll} {
-		add(cleanSegments(dropParams(separators(decode(p)))))
-		add(cleanSegments(separators(decode(dropParams(p)))))
-		add(cleanSegments(separators(decode(p))))
+	once := decodeOnce(p)
+	decoded := [2]string{once, decodeAll(once)}
+	n := 2
+	if decoded[1] == once {
+		n = 1
 	}
-	add(windowsNames(dropParams(separators(decodeAll(p)))))
+	params := strings.IndexByte(p, ';') >= 0
+	for i, d := range decoded[:n] {
+		sep := separators(d)
+		add(cleanSegments(sep))
+		if params {
+			add(cleanSegments(dropParams(sep)))
+			first := dropParams(p)
+			if first = decodeOnce(first); i == 1 {
+				first = decodeAll(first)
+			}
+			add(cleanSegments(separators(first)))
+		}
+	}
+	add(windowsNames(dropParams(separators(decoded[n-1]))))
 	return out
 }
 
