@@ -50,11 +50,12 @@ const maxDecodeRounds = 4
 //     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
-// returns nil, without allocating, for a path free of "%", ";", "\", "//",
-// "/.", "./" and a trailing ".", which every origin reads as it is.
+// returns nil, without allocating, for an absolute path free of "%", ";",
+// "\", "//", "/.", "./" and a trailing ".", which every origin reads as it
+// is (a relative path is read as absolute).
 func Readings(p string) []string {
-	if !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") && !strings.Contains(p, "/.") &&
-		!strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
+	if strings.HasPrefix(p, "/") && !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") &&
+		!strings.Contains(p, "/.") && !strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
 		return nil
 	}
 	var out []string
