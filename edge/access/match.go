@@ -50,11 +50,12 @@ const maxDecodeRounds = 4
 //     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
-// returns nil, without allocating, for a path free of "%", ";", "\", "//",
-// "/.", "./" and a trailing ".", which every origin reads as it is.
+// returns nil, without allocating, for an absolute path free of "%", ";",
+// "\", "//", "/.", "./" and a trailing ".", which every origin reads as it
+// is (a relative path is read as absolute).
 func Readings(p string) []string {
-	if !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") && !strings.Contains(p, "/.") &&
-		!strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
+	if strings.HasPrefix(p, "/") && !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") &&
+		!strings.Contains(p, "/.") && !strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
 		return nil
 	}
 	var out []string
@@ -63,26 +64,42 @@ func Readings(p string) []string {
 			out = append(out, r)
 		}
 	}
-	for _, decode := range [...]func(string) string{decodeOnce, decodeAll} {
-		add(cleanSegments(dropParams(separators(decode(p)))))
-		add(cleanSegments(separators(decode(dropParams(p)))))
-		add(cleanSegments(separators(decode(p))))
+	once := decodeOnce(p)
+	decoded := [2]string{once, decodeAll(once)}
+	n := 2
+	if decoded[1] == once {
+		n = 1
 	}
-	add(windowsNames(cleanSegments(dropParams(separators(decodeAll(p))))))
+	params := strings.IndexByte(p, ';') >= 0
+	for i, d := range decoded[:n] {
+		sep := separators(d)
+		add(cleanSegments(sep))
+		if params {
+			add(cleanSegments(dropParams(sep)))
+			first := dropParams(p)
+			if first = decodeOnce(first); i == 1 {
+				first = decodeAll(first)
+			}
+			add(cleanSegments(separators(first)))
+		}
+	}
+	add(windowsNames(dropParams(separators(decoded[n-1]))))
 	return out
 }
 
 // windowsNames removes the trailing dots and spaces Windows drops from
-// file names ("admin." and "admin " name "admin" on IIS), from every
-// segment that keeps another character.
+// file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
+// then cleans the path again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimRight(s, ". "); t != "" && strings.Trim(t, ".") != "" {
+		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
+			segs[i] = t
+		} else if t := strings.TrimRight(s, ". "); t != "" {
 			segs[i] = t
 		}
 	}
-	return strings.Join(segs, "/")
+	return cleanSegments(strings.Join(segs, "/"))
 }
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
@@ -119,6 +136,16 @@ func decodeOnce(p string) string {
 		b = append(b, p[i])
 	}
 	return string(b)
+}
+
+// hasDotSegment reports whether p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // separators reads "\" as "/", as Windows servers do.
