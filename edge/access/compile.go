@@ -64,7 +64,7 @@ func compilePaths(field string, paths []string) ([]string, error) {
 		if !strings.HasPrefix(p, "/") {
 			return nil, fieldErr(fmt.Sprintf("%s[%d]", field, i), "path prefix %q must start with /", p)
 		}
-		out = append(out, p)
+		out = append(out, canonicalRule(p))
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"edged/edge"
 )
 
 // Roles a node can play.
@@ -44,6 +46,7 @@ type Config struct {
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file
 	external map[string]bool // field paths set from outside the file
+	problems []*FieldError   // what Parse found wrong in the file
 }
 
 // Log configures logging.
@@ -62,6 +65,17 @@ type Server struct {
 	// MaxBodyBytes bounds a request body forwarded upstream (413 past it);
 	// 0 means no limit.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// RequestBodyTimeout bounds each wait for request body bytes; a body
+	// that stalls longer is answered 408 and its upstream request aborted.
+	RequestBodyTimeout Duration `yaml:"request_body_timeout"`
+	// RequestBodyMinRate is the slowest average, in bytes per second, a
+	// request body may arrive at after its first RequestBodyTimeout; 0
+	// means no minimum.
+	RequestBodyMinRate ByteSize `yaml:"request_body_min_rate"`
+	// MaxUploadsPerClient bounds the requests with a body one client
+	// address may have under way upstream (429 past it); 0 means no limit.
+	// A shield applies none: its clients are edges.
+	MaxUploadsPerClient int `yaml:"max_uploads_per_client"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
@@ -73,6 +87,10 @@ type Server struct {
 	// MaxConnections caps open connections per public listener; 0 means
 	// no limit.
 	MaxConnections int `yaml:"max_connections"`
+	// StripRequestHeaders are the request fields removed from every
+	// client request before it is keyed or forwarded (names, or prefixes
+	// ending in "*"); the default is edge.DefaultStripRequestHeaders.
+	StripRequestHeaders []string `yaml:"strip_request_headers"`
 }
 
 // Upstream configures where misses are fetched.
@@ -106,6 +124,12 @@ type Cache struct {
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
 	HeuristicMax      Duration `yaml:"heuristic_max"`
+	// MaxStale caps the staleness a client may accept with max-stale;
+	// 0 honours no max-stale. Sites may set their own.
+	MaxStale Duration `yaml:"max_stale"`
+	// IgnoreClientNoCache serves fresh stored responses whatever the
+	// client's no-cache, Pragma, max-age or min-fresh. Sites may set their own.
+	IgnoreClientNoCache bool `yaml:"ignore_client_no_cache"`
 }
 
 // Compression configures gzip and brotli for clients that accept them.
@@ -176,11 +200,15 @@ func Default() *Config {
 		Data:   "./data",
 		Log:    Log{Level: "info", Access: true},
 		Server: Server{
-			ReadHeaderTimeout: Duration(10 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			MaxHeaderBytes:    64 << 10,
-			MaxBodyBytes:      100 << 20,
-			ShutdownTimeout:   Duration(30 * time.Second),
+			ReadHeaderTimeout:   Duration(10 * time.Second),
+			IdleTimeout:         Duration(120 * time.Second),
+			MaxHeaderBytes:      64 << 10,
+			MaxBodyBytes:        100 << 20,
+			RequestBodyTimeout:  Duration(30 * time.Second),
+			RequestBodyMinRate:  500,
+			MaxUploadsPerClient: 16,
+			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
+			ShutdownTimeout:     Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,
@@ -197,6 +225,7 @@ func Default() *Config {
 			WriteQueue:        1024,
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
+			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
 		Purge: Purge{

@@ -49,7 +49,8 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 }
 
 // parseArgs reads the command line (without the program name): it loads
-// -config if given, applies the other flags over it and validates the result.
+// -config if given, applies the other flags over it and checks the result,
+// the files it names included.
 func parseArgs(args []string) (*config.Config, error) {
 	var v flagValues
 	fs := newFlagSet(&v)
@@ -65,12 +66,14 @@ func parseArgs(args []string) (*config.Config, error) {
 	cfg := config.Default()
 	if v.config != "" {
 		var err error
-		if cfg, err = config.Load(v.config); err != nil {
+		// A file with bad fields still yields a Config: Check reports
+		// those problems again with every other one, in one run.
+		if cfg, err = config.Load(v.config); cfg == nil {
 			return nil, err
 		}
 	}
 	fs.Visit(func(f *flag.Flag) { applyFlag(cfg, &v, f.Name) })
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	return cfg, nil

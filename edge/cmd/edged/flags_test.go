@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,7 +36,11 @@ upstream:
 cache:
   memory: 1MiB
 `)
-	tlsFile := writeFile(t, "tls.yaml", "upstream: {origin: 'http://o'}\ntls: {certificates: [{cert: a.crt, key: a.key}]}\n")
+	// The certificate files must exist: parseArgs reads them.
+	certDir := t.TempDir()
+	certFile, keyFile := filepath.Join(certDir, "a.crt"), filepath.Join(certDir, "a.key")
+	newTestCA(t).issue(t, certFile, keyFile, "a.test")
+	tlsFile := writeFile(t, "tls.yaml", fmt.Sprintf("upstream: {origin: 'http://o'}\ntls: {certificates: [{cert: %s, key: %s}]}\n", certFile, keyFile))
 	tests := []struct {
 		name string
 		args []string

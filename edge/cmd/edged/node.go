@@ -130,18 +130,32 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
 		// A shield's clients are edges, each asking for many objects at
 		// once on behalf of many users: no per-client bound on its fetches.
-		MaxFillsPerClient: map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
-		FetchTimeout:      n.cfg.Upstream.FetchTimeout.Std(),
-		Logger:            n.log.With("component", "edge"),
-		Registerer:        reg,
-		Purger:            n.bus,
-		PurgeFrom:         purgeNetworks(n.cfg),
-		ClientIP:          n.cfg.ClientIP(),
+		MaxFillsPerClient:   map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
+		MaxUploadsPerClient: uploadsPerClient(n.cfg),
+		RequestBodyTimeout:  n.cfg.Server.RequestBodyTimeout.Std(),
+		RequestBodyMinRate:  int64(n.cfg.Server.RequestBodyMinRate),
+		StripRequestHeaders: n.cfg.Server.StripRequestHeaders,
+		FetchTimeout:        n.cfg.Upstream.FetchTimeout.Std(),
+		Logger:              n.log.With("component", "edge"),
+		Registerer:          reg,
+		Purger:              n.bus,
+		PurgeFrom:           purgeNetworks(n.cfg),
+		ClientIP:            n.cfg.ClientIP(),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
+}
+
+// uploadsPerClient is server.max_uploads_per_client as edge.Options says
+// it: no bound (-1) for 0 and on a shield, whose clients are edges each
+// forwarding the uploads of many users.
+func uploadsPerClient(cfg *config.Config) int {
+	if cfg.Role == config.RoleShield || cfg.Server.MaxUploadsPerClient == 0 {
+		return -1
+	}
+	return cfg.Server.MaxUploadsPerClient
 }
 
 // publicServer serves the cache. Bodies may be large and slow in either
