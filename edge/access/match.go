@@ -3,6 +3,7 @@ package access
 import (
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -128,10 +129,12 @@ func decodeOnce(p string) string {
 	}
 	b := make([]byte, 0, len(p))
 	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-			b = append(b, unhex(p[i+1])<<4|unhex(p[i+2]))
-			i += 2
-			continue
+		if p[i] == '%' && i+2 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
 		}
 		b = append(b, p[i])
 	}
@@ -181,20 +184,6 @@ func cleanSegments(p string) string {
 		clean += "/"
 	}
 	return clean
-}
-
-func isHex(c byte) bool {
-	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // containsFold reports whether s contains the lower-case needle, folding
