@@ -324,6 +324,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		}
 		defer release()
 		upload = h.newUploadBody(w, r.Body)
+		defer upload.finish()
 		out.Body, out.ContentLength = upload, r.ContentLength
 		if limit > 0 {
 			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first

@@ -21,7 +21,7 @@ import (
 // would be read as the next client's and stored under its URL. No victim
 // may ever receive it, and none may be served it from the cache.
 func TestHostileSmuggledBodyNotCached(t *testing.T) {
-	origin := newBodyBlindOrigin(t)
+	origin := newBodyBlindOrigin(t, false)
 	e := newEdge(t, newClock(), edgeConfig{upstream: origin})
 	addr := hostAddr(e.URL)
 	const smuggled = "GET /evil HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -44,12 +44,40 @@ func TestHostileSmuggledBodyNotCached(t *testing.T) {
 	}
 }
 
+// TestHostileLateResponseCachedOnce: an origin that sends, after its
+// answer to /a, a response nobody asked for once the next request arrived
+// gets it read as that request's answer: no HTTP/1.1 client can tell them
+// apart, so the first victim is served it (and it is stored). The
+// victim's real answer then arrives unasked, the origin is quarantined,
+// and no later victim is ever answered out of turn. Without the quarantine
+// victims kept being served and stored the injected response.
+func TestHostileLateResponseCachedOnce(t *testing.T) {
+	origin := newBodyBlindOrigin(t, true)
+	e := newEdge(t, newClock(), edgeConfig{upstream: origin})
+	addr := hostAddr(e.URL)
+	poisoned := map[string]bool{}
+	for round := range 6 {
+		for _, path := range []string{"/a", "/home"} {
+			target := fmt.Sprintf("%s?r=%d", path, round)
+			for range 2 { // a fill, then a hit
+				if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.body == "evil" {
+					poisoned[target] = true
+				}
+			}
+		}
+	}
+	if len(poisoned) > 1 {
+		t.Errorf("the injected response was served for %d URLs (%v), want at most the first victim's", len(poisoned), poisoned)
+	}
+}
+
 // newBodyBlindOrigin starts an origin on 127.0.0.1 that reads request
 // heads only, ignoring Content-Length (an endpoint that does not read
 // bodies), and answers them in order: /submit "ok", /evil "evil"
 // (cacheable for 600s) once the next request's bytes arrived or after a
-// pause, anything else "good". It returns its URL.
-func newBodyBlindOrigin(t testing.TB) string {
+// pause, anything else "good". With lateJunk, "evil" also follows every
+// answer to /a, the same way. It returns its URL.
+func newBodyBlindOrigin(t testing.TB, lateJunk bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,7 +107,7 @@ func newBodyBlindOrigin(t testing.TB) string {
 			wg.Go(func() {
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(20 * time.Second))
-				answerBlindly(conn)
+				answerBlindly(conn, lateJunk)
 			})
 		}
 	})
@@ -87,7 +115,7 @@ func newBodyBlindOrigin(t testing.TB) string {
 }
 
 // answerBlindly serves one connection of newBodyBlindOrigin.
-func answerBlindly(conn net.Conn) {
+func answerBlindly(conn net.Conn, lateJunk bool) {
 	br := bufio.NewReader(conn)
 	for {
 		line, err := br.ReadString('\n')
@@ -108,7 +136,13 @@ func answerBlindly(conn net.Conn) {
 			path, _, _ = strings.Cut(f[1], "?")
 		}
 		switch path {
-		case "/evil":
+		case "/evil", "/a":
+			if path == "/a" {
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nok")
+				if !lateJunk {
+					continue
+				}
+			}
 			// Slow: the answer follows the next request's arrival.
 			if _, err := br.Peek(br.Buffered() + 1); err != nil {
 				return // the connection was closed: nothing to land on
@@ -119,6 +153,10 @@ func answerBlindly(conn net.Conn) {
 			br.Peek(br.Buffered() + 1)
 			conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 		case "/submit":
+			// Answered once the body arrived (read as the next request).
+			if _, err := br.Peek(1); err != nil {
+				return
+			}
 			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		default:
 			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCache-Control: max-age=60\r\n\r\ngood")

@@ -322,3 +322,30 @@ func TestDialAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestUpConnLastRequestFinishesWriting: a request that is its
+// connection's last may be answered before it is fully written (an early
+// response, RFC 9112 §9.5); the connection retires when that response
+// ends, and the rest of the request is still written: failing those writes
+// would make net/http report a write error instead of the response. The
+// connection takes no other request.
+func TestUpConnLastRequestFinishesWriting(t *testing.T) {
+	c, srv := upConnPair(t, false)
+	reading := startRead(c)
+	expectResponse(c, http.MethodPost, true)
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbo")); err != nil {
+		t.Fatal(err)
+	}
+	srv.send(okResponse)
+	readResponse(t, c, reading, okResponse)
+	if _, err := c.Write([]byte("dy")); err != nil {
+		t.Errorf("the rest of the request body: %v", err)
+	}
+	if r := <-startRead(c); !errors.Is(r.err, errRetired) {
+		t.Errorf("read after the last response: %q, %v; want the connection retired", r.b, r.err)
+	}
+	expectResponse(c, http.MethodGet, false)
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); !errors.Is(err, errRetired) {
+		t.Errorf("another request: %v, want the connection retired", err)
+	}
+}
