@@ -102,7 +102,9 @@ func (t *txn) recordSeq(seq uint64) error {
 // is applied.
 func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err error) {
 	set := make(map[string]struct{})
-	err = d.db.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
+		clear(set)
+		staleRows = staleRows[:0]
 		entries := tx.Bucket(bucketEntries)
 		for k := range m.exact {
 			if entries.Get([]byte(k)) != nil {
