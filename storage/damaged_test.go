@@ -300,3 +300,34 @@ func TestOpenLockedByAnotherStore(t *testing.T) {
 	}
 	assertSameEntry(t, mustGet(t, first, e.Key, TierMemory), e)
 }
+
+// When a damaged file cannot be replaced (here: its directory is gone, so
+// it cannot be renamed), the store goes on without its disk tier: Gets
+// miss, Sets stay in memory, purges and deletes succeed, nothing panics.
+func TestDamagedFileNotReplaceable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, FileName)
+	fillClosed(t, dir)
+	l := layoutOf(t, path)
+	var log strings.Builder
+	s := openStore(t, Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	scribble(t, path, l.branch*l.pageSize, l.pageSize)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	mustMiss(t, s, damageKey(0))
+	if !strings.Contains(log.String(), "continuing without the disk tier") {
+		t.Fatalf("log does not say the disk tier is gone:\n%s", log.String())
+	}
+	e := newEntry("http://h/memory-only", 10)
+	s.Set(e)
+	s.Flush()
+	assertSameEntry(t, mustGet(t, s, e.Key, TierMemory), e)
+	if _, err := s.Purge(Purge{All: true, Seq: 3}); err != nil {
+		t.Fatalf("Purge all without a disk tier: %v", err)
+	}
+	mustMiss(t, s, e.Key)
+	if err := s.Delete(e.Key); err != nil {
+		t.Fatalf("Delete without a disk tier: %v", err)
+	}
+}

@@ -314,6 +314,9 @@ func (d *disk) update(fn func(t *txn) error) error {
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
+	if errors.Is(err, errNoDisk) {
+		return nil // no file left to change: what fn would remove is gone
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"time"
 
@@ -122,6 +123,9 @@ func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err 
 		}
 		return nil
 	})
+	if errors.Is(err, errNoDisk) {
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, closedErr(err)
 	}

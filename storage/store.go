@@ -266,6 +266,9 @@ func (s *Store) get(key string) (*Entry, Tier, error) {
 		return nil, TierNone, ErrNotFound
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return nil, TierNone, err
+	case errors.Is(err, errDamaged), errors.Is(err, errNoDisk):
+		// Set aside (and logged) by the disk: what it held is gone.
+		return nil, TierNone, ErrNotFound
 	default:
 		s.diskError("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
@@ -331,6 +334,9 @@ func (s *Store) diskError(what string, err error) {
 		return
 	}
 	s.diskErrors.Add(1)
+	if errors.Is(err, errNoDisk) {
+		return // logged once, when the disk tier was lost
+	}
 	s.log.Error("storage: disk error", "op", what, "err", err)
 }
 
