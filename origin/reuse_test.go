@@ -349,3 +349,26 @@ func TestUpConnLastRequestFinishesWriting(t *testing.T) {
 		t.Errorf("another request: %v, want the connection retired", err)
 	}
 }
+
+func TestSingleUse(t *testing.T) {
+	for _, tt := range []struct {
+		method  string
+		hasBody bool
+		want    bool
+	}{
+		{http.MethodGet, false, false},
+		{http.MethodHead, false, false},
+		{http.MethodOptions, false, false},
+		{http.MethodTrace, false, false},
+		{http.MethodGet, true, true},
+		{http.MethodOptions, true, true},
+		{http.MethodPost, false, true},
+		{http.MethodDelete, false, true},
+		{http.MethodPut, true, true},
+		{"PURGE", false, true},
+	} {
+		if got := singleUse(tt.method, tt.hasBody); got != tt.want {
+			t.Errorf("singleUse(%s, body %v) = %v, want %v", tt.method, tt.hasBody, got, tt.want)
+		}
+	}
+}
