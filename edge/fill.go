@@ -340,16 +340,18 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *h.rules(f.x))
+	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
 	var err error
-	if p != nil && storable && h.publishable(resp) {
+	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
 		body, err = readPublished(resp.Body, resp.ContentLength, p, policy.StoredHeader(resp.Header))
 		complete = err == nil
 	} else {
-		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
 	}
 	if err != nil {
+		held.release()
 		resp.Body.Close()
 		cancel()
 		// A truncated body is never stored or passed on as complete.
@@ -358,12 +360,20 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 	}
 	if !complete {
 		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
-		resp.Body = cancelOnClose{resp.Body, cancel}
+		if held.refused {
+			// Past the budget for bodies in memory: passed through.
+			res.reason = policy.DetailMemoryBudget
+			h.metrics.overBudget.Inc()
+		}
+		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
 		// The leader may have left already: nobody else may read the body,
 		// so close it if the leader has not taken it soon.
 		time.AfterFunc(10*time.Second, func() { res.release(true) })
 		return
 	}
+	// The body is now the entry: the memory tier and the disk write queue
+	// bound it from here (or, not stored, the clients' write timeout).
+	held.release()
 	resp.Body.Close()
 	cancel()
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
@@ -454,9 +464,10 @@ func (h *Handler) invalidate(targets []policy.Target) {
 	}
 }
 
-// readUpTo reads body while it fits in limit bytes. complete is false when
-// the body is larger; then buf holds what was read so far.
-func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete bool, err error) {
+// readUpTo reads body while it fits in limit bytes and held can grow to
+// cover the buffer. complete is false when the body is larger, or held was
+// refused (held.refused); then buf holds what was read so far.
+func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byte, complete bool, err error) {
 	if contentLength > limit {
 		return nil, false, nil
 	}
@@ -464,10 +475,20 @@ func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete 
 	if size < 0 {
 		size = 32 << 10
 	}
-	buf = make([]byte, 0, size+1) // +1 so a known length is confirmed by EOF without growing
+	size++ // so a known length is confirmed by EOF without growing
+	if !held.grow(size) {
+		return nil, false, nil
+	}
+	buf = make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// Grown by hand rather than by append, to reserve the new
+			// capacity before allocating it.
+			next := min(2*int64(cap(buf)), limit+1)
+			if !held.grow(next) {
+				return buf, false, nil
+			}
+			buf = append(make([]byte, 0, next), buf...)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -488,14 +509,17 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// cancelOnClose ends a fill's context when its streamed body is closed.
+// cancelOnClose ends a fill's context, and gives back the budget its
+// prefix held, when its streamed body is closed.
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	held   *hold
 }
 
 func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
+	c.held.release()
 	return err
 }

@@ -44,6 +44,8 @@ type Handler struct {
 	uploads fillSlots
 	// strip are the request fields removed before anything reads them.
 	strip fieldSet
+	// bodies bounds the bodies held in memory by fills and disk hits.
+	bodies bodyBudget
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -103,6 +105,10 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
 	h.slots.perClient = opts.MaxFillsPerClient
+	h.bodies.limit = opts.BodyMemory
+	if h.bodies.limit == 0 {
+		h.bodies.limit = defaultBodyMemory
+	}
 	if h.slots.perClient == 0 {
 		h.slots.perClient = defaultFillsPerClient
 	}
@@ -172,6 +178,18 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	found := h.lookup(x, r.Header)
+	if found.tier == storage.TierDisk && r.Method == http.MethodGet {
+		// The store decoded the whole body for this request: it counts
+		// against the body budget until the response is sent.
+		held := &hold{b: &h.bodies}
+		defer held.release()
+		if !held.grow(int64(len(found.entry.Body))) {
+			found.entry = nil // garbage now, not held while the client reads
+			h.metrics.overBudget.Inc()
+			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
+			return
+		}
+	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), *h.rules(x))

@@ -45,7 +45,6 @@ type uploadBody struct {
 	rc      *http.ResponseController
 	idle    time.Duration
 	minRate int64 // bytes per second; 0: none
-	now     func() time.Time
 
 	start   time.Time // the first read
 	n       int64     // bytes read so far
@@ -79,11 +78,12 @@ func (b *uploadBody) setReadDeadline(t time.Time) {
 
 func (h *Handler) newUploadBody(w http.ResponseWriter, body io.Reader) *uploadBody {
 	return &uploadBody{body: body, rc: http.NewResponseController(w), idle: h.opts.RequestBodyTimeout,
-		minRate: h.opts.RequestBodyMinRate, now: time.Now}
+		minRate: h.opts.RequestBodyMinRate}
 }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
-	now := b.now()
+	// The wall clock, not Options.Now: the deadline is the connection's.
+	now := time.Now()
 	if b.start.IsZero() {
 		b.start = now
 	}
@@ -105,7 +105,7 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 		b.setReadDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		b.stalled.Store(true)
-		err = fmt.Errorf("%w after %d bytes in %v: %w", errBodyStalled, b.n, now.Sub(b.start).Round(time.Millisecond), err)
+		err = fmt.Errorf("%w after %d bytes in %v: %w", errBodyStalled, b.n, time.Since(b.start).Round(time.Millisecond), err)
 	}
 	return n, err
 }

@@ -37,6 +37,7 @@ type Config struct {
 	Cache       Cache       `yaml:"cache"`
 	Purge       Purge       `yaml:"purge"`
 	Compression Compression `yaml:"compression"`
+	Debug       Debug       `yaml:"debug"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -78,6 +79,9 @@ type Server struct {
 	MaxUploadsPerClient int `yaml:"max_uploads_per_client"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body (edge.Options.WriteTimeout); 0 means no limit.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
 	// X-Forwarded-For and PROXY protocol headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -145,6 +149,28 @@ type Compression struct {
 	MinSize ByteSize `yaml:"min_size"`
 }
 
+// Debug configures the Go profiles on the admin listener.
+type Debug struct {
+	// Pprof serves /debug/pprof/ on the admin listener, to requests that
+	// carry the debug token. Off by default.
+	Pprof bool `yaml:"pprof"`
+	// Token is the bearer token /debug/pprof/ requires. Empty means the
+	// EDGED_DEBUG_TOKEN environment variable; Pprof needs one of them.
+	Token string `yaml:"token"`
+}
+
+// DebugToken is debug.token, or EDGED_DEBUG_TOKEN when it is empty.
+func (c *Config) DebugToken() string {
+	if c.Debug.Token != "" {
+		return c.Debug.Token
+	}
+	v, _ := envSecret(debugTokenEnv)
+	return v
+}
+
+// debugTokenEnv holds the debug token when debug.token is empty.
+const debugTokenEnv = "EDGED_DEBUG_TOKEN"
+
 // Purge configures the purge API and the bus that spreads purges to every node.
 type Purge struct {
 	// Token authenticates POST /purge on the admin listener (bearer). Empty
@@ -209,6 +235,7 @@ func Default() *Config {
 			MaxUploadsPerClient: 16,
 			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
 			ShutdownTimeout:     Duration(30 * time.Second),
+			WriteTimeout:        Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,

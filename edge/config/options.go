@@ -13,17 +13,34 @@ import (
 
 // StorageOptions returns the store's options. Logger and Registerer are left
 // for the caller. A memory budget of 0 disables the memory tier.
+//
+// cache.memory bounds every response body the process holds: the memory
+// tier gets three quarters of it, the disk write queue an eighth, and the
+// bodies in flight (BodyMemory) the last eighth. With a memory tier of
+// its own whole size, the bodies in flight and the write queue came on
+// top of it, unbounded.
 func (c *Config) StorageOptions() storage.Options {
 	mem := int64(c.Cache.Memory)
 	if mem == 0 {
 		mem = -1 // storage: <0 disables the memory tier, 0 would mean its default
+	} else {
+		mem -= 2 * c.BodyMemory()
 	}
 	return storage.Options{
-		Dir:         filepath.Clean(c.Data),
-		MemoryBytes: mem,
-		DiskBytes:   int64(c.Cache.Disk),
-		WriteQueue:  c.Cache.WriteQueue,
+		Dir:             filepath.Clean(c.Data),
+		MemoryBytes:     mem,
+		DiskBytes:       int64(c.Cache.Disk),
+		WriteQueue:      c.Cache.WriteQueue,
+		WriteQueueBytes: c.BodyMemory(),
 	}
+}
+
+// BodyMemory is the share of cache.memory for response bodies in flight
+// (edge.Options.BodyMemory), and also the byte bound of the disk write
+// queue: an eighth. Without a memory tier (cache.memory 0) it is 0, the
+// packages' own defaults (64 MiB each).
+func (c *Config) BodyMemory() int64 {
+	return int64(c.Cache.Memory) / 8
 }
 
 // OriginOptions returns the upstream client's options; Logger is left for

@@ -52,6 +52,9 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	if c.Debug.Pprof && c.DebugToken() == "" {
+		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
+	}
 	if l := c.Compression.GzipLevel; l < 1 || l > 9 {
 		errs = append(errs, c.fieldErr("compression.gzip_level", "must be 1 to 9, got %d", l))
 	}
@@ -183,6 +186,9 @@ func (c *Config) checkServer() []*FieldError {
 		if d.v <= 0 {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
 		}
+	}
+	if s.WriteTimeout < 0 {
+		errs = append(errs, c.fieldErr("server.write_timeout", "must not be negative (0 means no limit), got %s", s.WriteTimeout))
 	}
 	if s.MaxBodyBytes < 0 {
 		errs = append(errs, c.fieldErr("server.max_body_bytes", "must not be negative (0 means no limit)"))

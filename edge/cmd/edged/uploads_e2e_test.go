@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // uploadOrigin is a raw HTTP/1.1 origin that reads each request's body in
@@ -270,4 +273,40 @@ func TestUploadsPerClient(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestSlowRequestBodyHTTP2 is TestSlowRequestBody on an HTTP/2 stream: the
+// deadline is the stream's (http.ResponseController), so the stream gets
+// 408 and the origin connection is closed, while the connection itself
+// goes on serving.
+func TestSlowRequestBodyHTTP2(t *testing.T) {
+	o := newUploadOrigin(t)
+	h := startH2Node(t, originYAML(o.url()), "  request_body_timeout: 300ms\n  request_body_min_rate: 0\n")
+	c := h.dialH2(t)
+	c.hbuf.Reset()
+	for _, hf := range []hpack.HeaderField{
+		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "https"},
+		{Name: ":authority", Value: "h2.test"}, {Name: ":path", Value: "/slow/h2"},
+		{Name: "content-length", Value: "100"},
+	} {
+		if err := c.enc.WriteField(hf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteData(1, false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, o.heads, "the stalled upload's head at the origin")
+	wait(t, o.broken, "the origin's connection of the stalled upload to close")
+	f := c.until("the response on stream 1", func(f http2.Frame) bool {
+		_, ok := f.(*http2.MetaHeadersFrame)
+		return ok && f.Header().StreamID == 1
+	})
+	if status := f.(*http2.MetaHeadersFrame).PseudoValue("status"); status != "408" {
+		t.Errorf("stalled HTTP/2 upload: status %s, want 408", status)
+	}
+	c.ping()
 }
