@@ -1,6 +1,25 @@
 package edge
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"edged/edge/compress"
+	"edged/storage"
+)
+
+var _ storage.Admitter = (*hold)(nil)
+
+// compressorCost is what one streaming compressor's state is counted as in
+// the body budget: compress/flate keeps hash tables and a window of about
+// 800 KiB per gzip writer, brotli a ring buffer and hashers of a few MiB.
+// Sixty clients streaming compressed responses at once held more than the
+// bodies themselves.
+func compressorCost(coding compress.Encoding) int64 {
+	if coding == compress.Gzip {
+		return 1 << 20
+	}
+	return 4 << 20
+}
 
 // defaultBodyMemory is Options.BodyMemory's default.
 const defaultBodyMemory = 64 << 20
@@ -63,6 +82,10 @@ func (h *hold) grow(size int64) bool {
 	h.n = size
 	return true
 }
+
+// Admit takes size more bytes (storage.Admitter: a disk hit about to be
+// decoded).
+func (h *hold) Admit(size int64) bool { return h.grow(h.n + size) }
 
 // release gives everything held back; the hold may grow again.
 func (h *hold) release() {

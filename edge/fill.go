@@ -23,6 +23,9 @@ type lookupResult struct {
 	tier      storage.Tier   // where entry came from
 	varyNames []string       // request fields that select variants, when a Vary index is stored
 	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
+	// overBudget: the stored response is on disk, but decoding it would
+	// pass the memory budget for bodies (storage.ErrOverBudget).
+	overBudget bool
 }
 
 // storageKey is where a response to req for this lookup is stored.
@@ -35,9 +38,13 @@ func (l lookupResult) storageKey(req http.Header) string {
 
 // lookup finds the stored response that RFC 9111 §4.1 selects for x's
 // request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's.
-func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
-	e, tier, err := h.store.GetBytes(x.keyBuf)
+// the variant whose varied request fields match req's. A disk hit is
+// decoded only if admit admits it.
+func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
+	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: x.key(), overBudget: true}
+	}
 	if err != nil {
 		key := x.key()
 		h.storeError("get", key, err)
@@ -51,7 +58,10 @@ func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.Get(policy.VariantKey(key, e.Vary, req))
+	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: key, overBudget: true}
+	}
 	if err != nil {
 		h.storeError("get", key, err)
 		return miss

@@ -177,18 +177,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	found := h.lookup(x, r.Header)
-	if found.tier == storage.TierDisk && r.Method == http.MethodGet {
-		// The store decoded the whole body for this request: it counts
-		// against the body budget until the response is sent.
-		held := &hold{b: &h.bodies}
-		defer held.release()
-		if !held.grow(int64(len(found.entry.Body))) {
-			found.entry = nil // garbage now, not held while the client reads
-			h.metrics.overBudget.Inc()
-			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
-			return
-		}
+	// A disk hit's body is decoded whole for this request: it counts
+	// against the body budget (w.held) until the response is sent.
+	found := h.lookup(x, r.Header, &w.held)
+	if found.overBudget {
+		h.metrics.overBudget.Inc()
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
+		return
 	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)

@@ -160,6 +160,9 @@ type trackedWriter struct {
 	scratch []byte
 	// deadline is set once a write deadline is (see Options.WriteTimeout).
 	deadline bool
+	// held is the body budget this request's response holds (a disk hit,
+	// a compressor), given back in done.
+	held hold
 }
 
 // maxKeepBuffer bounds the buffers a recycled writer keeps: one request
@@ -180,6 +183,7 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request) *trackedWriter {
 		t = new(trackedWriter)
 	}
 	t.ResponseWriter, t.h, t.r, t.start = w, h, r, time.Now()
+	t.held.b = &h.bodies
 	return t
 }
 
@@ -245,6 +249,7 @@ func (t *trackedWriter) done() {
 	if t.deadline {
 		t.clearDeadline()
 	}
+	t.held.release()
 	elapsed := time.Since(t.start)
 	series := t.h.metrics.seriesOf(t.cache)
 	series.requests.Inc()

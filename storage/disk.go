@@ -131,7 +131,7 @@ func (d *disk) close() error {
 // purge marked it (its rowInfo flag or the stale_below marker). On damage it
 // returns an error wrapping ErrCorrupt and a copy of the damaged bytes (so
 // the caller can drop exactly them); a missing key is ErrNotFound.
-func (d *disk) get(key string) (*Entry, []byte, error) {
+func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 	var (
 		e   *Entry
 		raw []byte
@@ -142,6 +142,9 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 		v := tx.Bucket(bucketEntries).Get(k)
 		if v == nil {
 			return ErrNotFound
+		}
+		if admit != nil && !admit.Admit(int64(len(v))) {
+			return ErrOverBudget // refused before the copy is made
 		}
 		var err error
 		e, err = Decode(v)

@@ -242,7 +242,7 @@ func withDefaults(opts Options) Options {
 //
 // The returned Entry is shared: callers must not modify it.
 func (s *Store) Get(key string) (*Entry, Tier, error) {
-	return s.get(key)
+	return s.get(key, nil)
 }
 
 // GetBytes is Get for a key held in a buffer the caller reuses (one per
@@ -251,12 +251,12 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 func (s *Store) GetBytes(key []byte) (*Entry, Tier, error) {
 	// The string shares key's memory: get must copy it before anything
 	// outlives the call (the LRU touch, a log line).
-	return s.get(unsafe.String(unsafe.SliceData(key), len(key)))
+	return s.get(unsafe.String(unsafe.SliceData(key), len(key)), nil)
 }
 
 // get is Get. It keeps no reference to key after it returns (GetBytes
 // relies on it): what must outlive the call gets a copy.
-func (s *Store) get(key string) (*Entry, Tier, error) {
+func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
@@ -274,9 +274,11 @@ func (s *Store) get(key string) (*Entry, Tier, error) {
 	if e := s.pendingEntry(key); e != nil {
 		return e, TierMemory, nil
 	}
-	e, raw, err := s.disk.get(key)
+	e, raw, err := s.disk.get(key, admit)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrOverBudget):
+		return nil, TierDisk, err
 	case errors.Is(err, ErrCorrupt):
 		s.dropCorrupt(strings.Clone(key), raw, err)
 		return nil, TierNone, ErrNotFound
