@@ -228,7 +228,7 @@ func (d *disk) checkLocked() error {
 		return err
 	}
 	defer unlock()
-	return checkFile(d.path)
+	return guard(func() error { return checkFile(d.path) })
 }
 
 // checkFile reads the meta pages of the bbolt file at path (a missing or
@@ -262,6 +262,19 @@ func checkFile(path string) error {
 			err = nil
 		}
 		return b[:got], err
+	}
+	if data, unmap, err := mapFile(f, size); err == nil {
+		// Read through a mapping of the file: no copy, no system call per
+		// page. Every offset is checked against the size; a file that
+		// shrinks meanwhile (we hold its lock) faults, which guard in
+		// checkLocked turns into damage.
+		defer unmap()
+		read = func(off, n int64) ([]byte, error) {
+			if off < 0 || off >= int64(len(data)) {
+				return nil, nil
+			}
+			return data[off:min(off+n, int64(len(data)))], nil
+		}
 	}
 	first, err := read(0, pageHeaderSize+metaSize)
 	if err != nil {
@@ -435,3 +448,4 @@ func (d *disk) replace(cause error) (*bolt.DB, int64, int64, error) {
 	}
 	return db, bytes, count, nil
 }
+

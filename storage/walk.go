@@ -10,13 +10,15 @@ import (
 // of its own, where a damaged page is fatal: a page whose header does not
 // match (its assertion), a page, key or value past the end of the file or
 // of its page (a fault), a bucket value too short (an index out of range),
-// a cycle (unbounded recursion). walkFile checks first, with plain reads of
-// the file and every bound checked, that the walk will meet none of these.
+// a cycle (unbounded recursion). walkFile checks first, reading the file
+// (through a read-only mapping where there is one) with every bound
+// checked, that the walk will meet none of these.
 // Defects bbolt's walk only reports (key order, pages referenced twice,
 // unreachable pages) make it panic in Open's own goroutine, which guard
 // recovers. The walk reads the first page of every branch and leaf page
 // reachable from the root (not the overflow pages that hold large values):
-// about what bbolt's own rebuild reads, and only after a crash.
+// about what bbolt's own rebuild reads, and only after a crash (measured:
+// 65-90 ms for 100k entries of 1 KiB, bbolt's rebuild 110-150 ms).
 
 // bbolt page and element layout (go.etcd.io/bbolt/internal/common).
 const (
