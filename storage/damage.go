@@ -448,4 +448,3 @@ func (d *disk) replace(cause error) (*bolt.DB, int64, int64, error) {
 	}
 	return db, bytes, count, nil
 }
-
