@@ -141,6 +141,16 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := h.track(rw, r)
 	defer w.done()
 
+	if r.ProtoMajor == 1 && r.ContentLength != 0 && h.opts.RequestBodyTimeout > 0 {
+		// net/http reads what a handler left of a request body before it
+		// writes the response head, and again as it closes the body, to
+		// keep the connection; with no deadline, a client that announces a
+		// body and stalls would hold the connection, and its answer, for
+		// good. This deadline bounds those reads (a stalled body then
+		// closes the connection); pass moves it as it forwards the body
+		// (uploadBody), and the server sets its own for the next request.
+		_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(h.opts.RequestBodyTimeout))
+	}
 	if status, reason := h.refuseHostile(r); status != 0 {
 		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailBadRequest})
 		return

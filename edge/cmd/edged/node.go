@@ -197,7 +197,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	return &http.Server{
-		Handler:           mux,
+		Handler:           bodyDeadline(mux, n.cfg.Server.RequestBodyTimeout.Std()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       n.cfg.Server.IdleTimeout.Std(),
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "admin").Handler(), slog.LevelWarn),
@@ -299,4 +299,17 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config; info on error
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// bodyDeadline bounds the reads of a request body on the admin listener
+// as edge.Handler does on the public ones: net/http reads a body the
+// handler left (a refused purge) before it answers, with no deadline, so a
+// client announcing a body and stalling would hold the connection for good.
+func bodyDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && d > 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }

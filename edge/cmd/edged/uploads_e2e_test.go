@@ -315,3 +315,87 @@ func TestSlowRequestBodyHTTP2(t *testing.T) {
 	}
 	c.ping()
 }
+
+// TestUnreadBodyStallHoldsNothing: a request whose body edged does not
+// forward (a GET or HEAD, a refused upload) and whose client announces a
+// body and stalls is answered within request_body_timeout, on a connection
+// that then closes. Before, net/http waited with no deadline for the rest of the
+// body to discard it before writing the answer, so a client held the
+// connection for as long as it liked (found by the issue 11 re-probe: 200
+// such connections for 240 s). A whole body read to its end keeps the
+// connection alive.
+func TestUnreadBodyStallHoldsNothing(t *testing.T) {
+	o := newUploadOrigin(t)
+	node := startFleetNode(t, parseNodeConfig(t, originYAML(o.url())+"server:\n  request_body_timeout: 1s\n  max_uploads_per_client: 1\n"))
+	addr, admin := node.n.publicLn.Addr().String(), node.n.adminLn.Addr().String()
+
+	stalledTo := func(addr, method, path string) net.Conn {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		// Bounded by the body timeout (1 s), not by the client.
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nx", method, path)
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	stalled := func(method, path string) net.Conn { return stalledTo(addr, method, path) }
+	// The admin listener too: a purge without its token is refused
+	// before its body is read.
+	if a := readAnswer(stalledTo(admin, "POST", "/purge"), true); a.err != nil || a.status != http.StatusUnauthorized || !a.closed {
+		t.Errorf("purge with a stalled body: %d %v, closed %v; want 401 and the connection closed", a.status, a.err, a.closed)
+	}
+	for _, method := range []string{"GET", "HEAD", "TRACE"} {
+		a := readAnswer(stalled(method, "/get-with-body"), true)
+		if a.err != nil || !a.closed {
+			t.Errorf("%s with a stalled body: %v, closed %v; want an answer and the connection closed", method, a.err, a.closed)
+		}
+		if method != "TRACE" {
+			wait(t, o.heads, "the "+method+"'s head")
+		}
+	}
+
+	// The one upload the cap allows is held (trickled, so that its own
+	// timeout does not end it); the next is refused.
+	held := startUpload(t, addr, "/held", 100, "x")
+	wait(t, o.heads, "the held upload's head")
+	stop, sent := make(chan struct{}), make(chan int)
+	go func() {
+		n := 1
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := io.WriteString(held, "x"); err != nil {
+				return
+			}
+			n++
+		}
+	}()
+	a := readAnswer(stalled("POST", "/over-the-cap"), true)
+	if a.err != nil || a.status != http.StatusTooManyRequests || !a.closed {
+		t.Errorf("refused upload with a stalled body: %d %v, closed %v; want 429 and the connection closed", a.status, a.err, a.closed)
+	}
+	close(stop)
+
+	// A body read to its end keeps the connection for the next request.
+	if _, err := io.WriteString(held, strings.Repeat("x", 100-<-sent)); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAnswer(t, held, false); a.status != http.StatusOK {
+		t.Fatalf("completed upload: %d", a.status)
+	}
+	if _, err := io.WriteString(held, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAnswer(t, held, false); a.status != http.StatusOK {
+		t.Errorf("a request after a whole upload on the same connection: %d, want 200 (keep-alive)", a.status)
+	}
+}
