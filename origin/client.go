@@ -19,9 +19,9 @@ import (
 // [Client.Close].
 type Client struct {
 	opts       Options
-	transport  *http.Transport // connections to shields
-	pool       *Pool           // origin servers; nil when only shields are configured
-	ownPool    bool            // pool stands for Options.Origin and closes with the client
+	transport  *transports // connections to shields
+	pool       *Pool       // origin servers; nil when only shields are configured
+	ownPool    bool        // pool stands for Options.Origin and closes with the client
 	shields    []*upstream
 	viaRequest string           // "1.1 <Via>", the Via entry added to requests
 	now        func() time.Time // the clock of shield ejection
@@ -92,14 +92,13 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
-	var guard *reuseGuard
-	c.transport, guard = newTransport(transportConfig{
+	c.transport = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
 		log: opts.Logger, metrics: shieldMetrics,
 	})
 	for i, up := range c.shields {
-		up.index, up.tr, up.guard, up.bodyIdle = i, c.transport, guard, opts.BodyTimeout
+		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
 	c.pool = opts.Pool
 	if origin != nil {
@@ -121,11 +120,27 @@ type transportConfig struct {
 	metrics           *connMetrics // nil records nothing
 }
 
-// newTransport builds a keep-alive connection pool and the guard its
-// connections share. Its connections are upConns: requests sent through it
-// must announce themselves with expectResponse from their GotConn trace
-// (Client.try, Pool.checkOnce).
-func newTransport(tc transportConfig) (*http.Transport, *reuseGuard) {
+// transports are the connection pools of a set of upstream servers: keep,
+// with keep-alive, and once, a new connection for every request, closed
+// after it (DisableKeepAlives: "Connection: close", RFC 9112 §9.6), for
+// requests that must be their connection's last (reuse.go), so that they
+// never take a connection that carried another request either. The two
+// share their dialer and reuse guard.
+type transports struct {
+	keep, once *http.Transport
+	guard      *reuseGuard
+}
+
+// closeIdle closes the idle connections of both pools.
+func (t *transports) closeIdle() {
+	t.keep.CloseIdleConnections()
+	t.once.CloseIdleConnections()
+}
+
+// newTransport builds the connection pools of tc. Their connections are
+// upConns: requests sent through them must announce themselves with
+// expectResponse from their GotConn trace (Client.try, Pool.checkOnce).
+func newTransport(tc transportConfig) *transports {
 	d := &dialer{
 		net:     net.Dialer{Timeout: tc.connect, KeepAlive: 30 * time.Second},
 		connect: tc.connect,
@@ -156,15 +171,16 @@ func newTransport(tc transportConfig) (*http.Transport, *reuseGuard) {
 		ReadBufferSize:         32 << 10,
 		WriteBufferSize:        32 << 10,
 	}
-	d.guard.closeIdle = tr.CloseIdleConnections
-	return tr, d.guard
+	once := tr.Clone()
+	once.DisableKeepAlives = true
+	return &transports{keep: tr, once: once, guard: d.guard}
 }
 
 // Close closes idle connections to shields, and the pool Options.Origin
 // stands for. A shared Options.Pool is left to its owner. In-flight
 // exchanges finish.
 func (c *Client) Close() {
-	c.transport.CloseIdleConnections()
+	c.transport.closeIdle()
 	if c.ownPool {
 		c.pool.Close()
 	}
@@ -303,7 +319,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	}
 	// A request that may make the upstream answer out of turn, or to a
 	// server that did, is its connection's last (reuse.go).
-	last := singleUse(rq.method, body != nil) || up.guard.quarantined(up.addr)
+	last := singleUse(rq.method, body != nil) || up.tr.guard.quarantined(up.addr)
 	a := &attempt{method: rq.method, last: last}
 	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
 	req := (&http.Request{
@@ -323,7 +339,11 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		req.Body = io.NopCloser(body)
 	}
 	up.inFlight.Add(1)
-	resp, err := up.tr.RoundTrip(req)
+	rt := up.tr.keep
+	if last {
+		rt = up.tr.once
+	}
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		up.inFlight.Add(-1)
 		cancel()

@@ -141,7 +141,7 @@ func (p *Pool) checkOnce(ctx context.Context, up *upstream) error {
 	}
 	req.URL, req.Host = target, p.opts.Health.Host
 	req.Header.Set("User-Agent", "edged-health-check")
-	resp, err := p.checkTr.RoundTrip(req)
+	resp, err := p.checkTr.keep.RoundTrip(req)
 	if err != nil {
 		return err
 	}

@@ -130,8 +130,8 @@ type Pool struct {
 	now     func() time.Time // the clock of passive ejection; fake in tests
 	metrics *poolMetrics     // nil without a Registerer
 
-	tr      *http.Transport // requests
-	checkTr *http.Transport // active health checks, apart so they never queue behind requests
+	tr      *transports // requests
+	checkTr *transports // active health checks, apart so they never queue behind requests
 
 	next atomic.Uint64 // round-robin position (round_robin, least_conn ties)
 
@@ -187,18 +187,17 @@ func newPool(opts PoolOptions, algo algorithm, servers []*upstream, cm *connMetr
 		now:        time.Now,
 		wrrCurrent: make([]int, len(servers)),
 	}
-	var guard *reuseGuard
-	p.tr, guard = newTransport(transportConfig{
+	p.tr = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
 		log: opts.Logger, metrics: cm,
 	})
-	p.checkTr, _ = newTransport(transportConfig{
+	p.checkTr = newTransport(transportConfig{
 		connect: opts.Health.Timeout, header: opts.Health.Timeout, maxIdle: 1, tls: opts.TLSClientConfig,
 		log: opts.Logger, metrics: cm,
 	})
 	for i, up := range servers {
-		up.index, up.tr, up.guard, up.bodyIdle = i, p.tr, guard, opts.BodyTimeout
+		up.index, up.tr, up.bodyIdle = i, p.tr, opts.BodyTimeout
 		up.up.Store(!(opts.Health.Path != "" && opts.Health.StartDown))
 		if up.weight != servers[0].weight {
 			p.uniform = false
@@ -267,8 +266,8 @@ func (p *Pool) Close() {
 	}
 	p.mu.Unlock()
 	p.checks.Wait()
-	p.tr.CloseIdleConnections()
-	p.checkTr.CloseIdleConnections()
+	p.tr.closeIdle()
+	p.checkTr.closeIdle()
 }
 
 // Status returns a snapshot of every server, in configuration order.

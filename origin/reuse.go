@@ -25,8 +25,8 @@ import (
 //   - for a while after a server sent bytes no request asked for (on any
 //     of its connections): it has shown it answers out of turn.
 //
-// Such a request is sent with "Connection: close" (RFC 9112 §9.6) and its
-// connection carries nothing after it.
+// Such a request gets a new connection of its own, sent with "Connection:
+// close" (RFC 9112 §9.6), which carries nothing after it (transports.once).
 
 // quarantineFor is how long a server that sent bytes no request asked for
 // gets a new connection for every request. Every new offence starts it
@@ -50,9 +50,8 @@ func singleUse(method string, hasBody bool) bool {
 // in quarantine, and the counters of connections discarded for
 // unsolicited bytes. A nil *reuseGuard quarantines nothing.
 type reuseGuard struct {
-	now       func() time.Time
-	metrics   *connMetrics // nil records nothing
-	closeIdle func()       // closes the transport's idle connections; set once, before use
+	now     func() time.Time
+	metrics *connMetrics // nil records nothing
 
 	mu     sync.Mutex           // guards until
 	until  map[string]time.Time // by dial address (host:port): end of quarantine
@@ -63,9 +62,11 @@ func newReuseGuard(m *connMetrics) *reuseGuard {
 	return &reuseGuard{now: time.Now, metrics: m, until: make(map[string]time.Time)}
 }
 
-// quarantine stops reuse of connections to addr for quarantineFor, and
-// closes the idle ones (some may be to other servers; they are dialled
-// again).
+// quarantine stops reuse of connections to addr for quarantineFor. Its
+// idle connections are not closed here (net/http may have put one back
+// just before handing its response over, and would fail that exchange):
+// they refuse their next request (upConn.startRequest), which the
+// transport retries on a new connection.
 func (g *reuseGuard) quarantine(addr string) {
 	if g == nil {
 		return
@@ -74,10 +75,6 @@ func (g *reuseGuard) quarantine(addr string) {
 	g.until[addr] = g.now().Add(quarantineFor)
 	g.counts.Store(int64(len(g.until)))
 	g.mu.Unlock()
-	if g.closeIdle != nil {
-		// Not under the upConn's lock: the transport closes connections.
-		go g.closeIdle()
-	}
 }
 
 // quarantined reports whether connections to addr must not be reused.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -381,6 +382,42 @@ func TestSingleUse(t *testing.T) {
 	} {
 		if got := singleUse(tt.method, tt.hasBody); got != tt.want {
 			t.Errorf("singleUse(%s, body %v) = %v, want %v", tt.method, tt.hasBody, got, tt.want)
+		}
+	}
+}
+
+// TestSingleUseGetsItsOwnConnection: a request with a body neither takes
+// a kept-alive connection nor leaves its own for another request; GETs
+// keep reusing theirs.
+func TestSingleUseGetsItsOwnConnection(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, Options{Origin: srv.URL})
+	for i, step := range []struct {
+		post      bool
+		wantConns int64
+	}{{false, 1}, {true, 2}, {false, 2}, {true, 3}, {true, 4}, {false, 4}} {
+		var err error
+		if step.post {
+			_, _, err = post(c, "/p", "body")
+		} else {
+			_, _, err = fetch(c, http.MethodGet, "/g")
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if n := conns.Load(); n != step.wantConns {
+			t.Errorf("step %d (POST %v): %d connections, want %d", i, step.post, n, step.wantConns)
 		}
 	}
 }

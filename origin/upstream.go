@@ -2,7 +2,6 @@ package origin
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -23,9 +22,9 @@ type upstream struct {
 	index  int // position in its pool (or shield list)
 	weight int // relative share for weighted algorithms, >= 1
 
-	tr       *http.Transport // the connection pool this server is reached through
-	guard    *reuseGuard     // tr's connections' shared state
-	bodyIdle time.Duration   // bound on each wait for response body bytes
+	tr *transports // the connection pools this server is reached through
+
+	bodyIdle time.Duration // bound on each wait for response body bytes
 
 	inFlight atomic.Int64 // exchanges started and not finished (body closed)
 	up       atomic.Bool  // the active health checks' verdict; true without them
