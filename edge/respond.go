@@ -322,6 +322,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		}
 		defer release()
 		upload = h.newUploadBody(w, r.Body)
+		defer upload.finish() // after this, w may serve another request
 		out.Body, out.ContentLength = upload, r.ContentLength
 		if limit > 0 {
 			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first

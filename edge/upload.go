@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -48,6 +49,31 @@ type uploadBody struct {
 	start   time.Time // the first read
 	n       int64     // bytes read so far
 	stalled atomic.Bool
+
+	// The transport may still read the body after the handler returned
+	// (an origin that answered before reading it all), when the writer
+	// behind rc may serve another request: rc is used only before finish.
+	mu       sync.Mutex // guards finished and every use of rc
+	finished bool
+}
+
+// finish ends the body's use of the connection; the handler calls it
+// before it returns.
+func (b *uploadBody) finish() {
+	b.mu.Lock()
+	b.finished = true
+	b.mu.Unlock()
+}
+
+// setReadDeadline sets the connection's read deadline unless the handler
+// has finished. An error from rc means the connection cannot take
+// deadlines (a test recorder): the body is then read without one.
+func (b *uploadBody) setReadDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.finished {
+		_ = b.rc.SetReadDeadline(t)
+	}
 }
 
 func (h *Handler) newUploadBody(w http.ResponseWriter, body io.Reader) *uploadBody {
@@ -68,9 +94,7 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 		allowed := b.idle + time.Duration(float64(b.n)/float64(b.minRate)*float64(time.Second))
 		deadline = minTime(deadline, b.start.Add(allowed))
 	}
-	// An error means the connection cannot take deadlines (a test
-	// recorder): the body is then read without one, as before.
-	_ = b.rc.SetReadDeadline(deadline)
+	b.setReadDeadline(deadline)
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	switch {
@@ -78,7 +102,7 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 		// The server goes on reading the connection in the background to
 		// notice a client that leaves; that read must not inherit the
 		// body's deadline.
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setReadDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		b.stalled.Store(true)
 		err = fmt.Errorf("%w after %d bytes in %v: %w", errBodyStalled, b.n, time.Since(b.start).Round(time.Millisecond), err)
