@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -81,21 +82,21 @@ func rangePos(s string) (int64, bool) {
 	return n, true
 }
 
-// satisfiableRanges rewrites r's Range field for http.ServeContent, which
+// satisfiableRanges rewrites the Range field for http.ServeContent, which
 // implements If-Range, multipart answers and 416 over the stored bytes but
 // would answer "bytes=-0" with a 206 for "bytes 5000-4999/5000", an invalid
 // range with 416 where RFC 9110 §14.2 lets us ignore it, and an overflowing
 // position with 416. It reports false when Range is to be ignored (the
-// caller serves the whole 200). Otherwise Range lists only the satisfiable
+// caller serves the whole 200). Otherwise the Range it passes on lists only the satisfiable
 // ranges as explicit first-last pairs, or, when none is (RFC 9110 §14.1.2:
 // a first-pos at or past the length, a suffix-length of 0, any range of an
 // empty body), a first-pos equal to size, which ServeContent answers with
-// 416 and "Content-Range: bytes */size" (§15.5.17). The field is the
-// request's own: nothing reads it after the stored response is served.
-func satisfiableRanges(r *http.Request, size int64) bool {
+// 416 and "Content-Range: bytes */size" (§15.5.17). The rewrite is made on
+// a copy of r, returned; r is left as the client sent it.
+func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 	set, ok := parseRangeSet(firstValue(r.Header, "Range"))
 	if !ok {
-		return false
+		return r, false
 	}
 	b := []byte("bytes=")
 	for _, br := range set {
@@ -114,6 +115,8 @@ func satisfiableRanges(r *http.Request, size int64) bool {
 		b = strconv.AppendInt(b, size, 10)
 		b = append(b, '-')
 	}
+	r = r.WithContext(r.Context())
+	r.Header = maps.Clone(r.Header)
 	r.Header["Range"] = []string{string(b)}
-	return true
+	return r, true
 }

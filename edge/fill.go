@@ -23,6 +23,9 @@ type lookupResult struct {
 	tier      storage.Tier   // where entry came from
 	varyNames []string       // request fields that select variants, when a Vary index is stored
 	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
+	// overBudget: the stored response is on disk, but decoding it would
+	// pass the memory budget for bodies (storage.ErrOverBudget).
+	overBudget bool
 }
 
 // storageKey is where a response to req for this lookup is stored.
@@ -35,9 +38,13 @@ func (l lookupResult) storageKey(req http.Header) string {
 
 // lookup finds the stored response that RFC 9111 §4.1 selects for x's
 // request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's.
-func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
-	e, tier, err := h.store.GetBytes(x.keyBuf)
+// the variant whose varied request fields match req's. A disk hit is
+// decoded only if admit admits it.
+func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
+	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: x.key(), overBudget: true}
+	}
 	if err != nil {
 		key := x.key()
 		h.storeError("get", key, err)
@@ -51,7 +58,10 @@ func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.Get(policy.VariantKey(key, e.Vary, req))
+	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: key, overBudget: true}
+	}
 	if err != nil {
 		h.storeError("get", key, err)
 		return miss
@@ -340,16 +350,18 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *h.rules(f.x))
+	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
 	var err error
-	if p != nil && storable && h.publishable(resp) {
+	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
 		body, err = readPublished(resp.Body, resp.ContentLength, p, policy.StoredHeader(resp.Header))
 		complete = err == nil
 	} else {
-		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
 	}
 	if err != nil {
+		held.release()
 		resp.Body.Close()
 		cancel()
 		// A truncated body is never stored or passed on as complete.
@@ -358,12 +370,20 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 	}
 	if !complete {
 		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
-		resp.Body = cancelOnClose{resp.Body, cancel}
+		if held.refused {
+			// Past the budget for bodies in memory: passed through.
+			res.reason = policy.DetailMemoryBudget
+			h.metrics.overBudget.Inc()
+		}
+		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
 		// The leader may have left already: nobody else may read the body,
 		// so close it if the leader has not taken it soon.
 		time.AfterFunc(10*time.Second, func() { res.release(true) })
 		return
 	}
+	// The body is now the entry: the memory tier and the disk write queue
+	// bound it from here (or, not stored, the clients' write timeout).
+	held.release()
 	resp.Body.Close()
 	cancel()
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
@@ -454,9 +474,10 @@ func (h *Handler) invalidate(targets []policy.Target) {
 	}
 }
 
-// readUpTo reads body while it fits in limit bytes. complete is false when
-// the body is larger; then buf holds what was read so far.
-func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete bool, err error) {
+// readUpTo reads body while it fits in limit bytes and held can grow to
+// cover the buffer. complete is false when the body is larger, or held was
+// refused (held.refused); then buf holds what was read so far.
+func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byte, complete bool, err error) {
 	if contentLength > limit {
 		return nil, false, nil
 	}
@@ -464,10 +485,20 @@ func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete 
 	if size < 0 {
 		size = 32 << 10
 	}
-	buf = make([]byte, 0, size+1) // +1 so a known length is confirmed by EOF without growing
+	size++ // so a known length is confirmed by EOF without growing
+	if !held.grow(size) {
+		return nil, false, nil
+	}
+	buf = make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// Grown by hand rather than by append, to reserve the new
+			// capacity before allocating it.
+			next := min(2*int64(cap(buf)), limit+1)
+			if !held.grow(next) {
+				return buf, false, nil
+			}
+			buf = append(make([]byte, 0, next), buf...)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -488,14 +519,17 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// cancelOnClose ends a fill's context when its streamed body is closed.
+// cancelOnClose ends a fill's context, and gives back the budget its
+// prefix held, when its streamed body is closed.
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	held   *hold
 }
 
 func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
+	c.held.release()
 	return err
 }

@@ -44,6 +44,8 @@ type Handler struct {
 	uploads fillSlots
 	// strip are the request fields removed before anything reads them.
 	strip fieldSet
+	// bodies bounds the bodies held in memory by fills and disk hits.
+	bodies bodyBudget
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -103,6 +105,10 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
 	h.slots.perClient = opts.MaxFillsPerClient
+	h.bodies.limit = opts.BodyMemory
+	if h.bodies.limit == 0 {
+		h.bodies.limit = defaultBodyMemory
+	}
 	if h.slots.perClient == 0 {
 		h.slots.perClient = defaultFillsPerClient
 	}
@@ -171,7 +177,14 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	found := h.lookup(x, r.Header)
+	// A disk hit's body is decoded whole for this request: it counts
+	// against the body budget (w.held) until the response is sent.
+	found := h.lookup(x, r.Header, &w.held)
+	if found.overBudget {
+		h.metrics.overBudget.Inc()
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
+		return
+	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
 		d := policy.Decide(r.Header, stored, h.opts.Now(), *h.rules(x))

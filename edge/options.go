@@ -37,6 +37,22 @@ type Options struct {
 	// MaxObjectBytes is the largest body stored; larger responses are streamed
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64
+	// BodyMemory bounds the bytes of response bodies held in memory outside
+	// the store: bodies being read by fills, and disk hits being sent. A
+	// fill that does not fit is streamed to its client and not stored; a
+	// disk hit that does not fit is passed through to the upstream (both
+	// say detail=memory-budget in Cache-Status). One body is always let in
+	// when none is held, so the bound is this or one object of
+	// MaxObjectBytes, whichever is larger. Zero means 64 MiB; negative
+	// means no bound.
+	BodyMemory int64
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body: the deadline moves as the body goes out, so a large
+	// download at any reasonable rate is never cut, while a client that
+	// stops reading (or reads slower than 64 KiB per WriteTimeout) is
+	// disconnected and releases what its response held. Zero means no
+	// limit.
+	WriteTimeout time.Duration
 	// MaxFillsPerClient bounds the upstream fetches one client address may
 	// have under way; more requests from it wait for a slot (in their own
 	// request, so a client that leaves starts nothing). Zero means 32;

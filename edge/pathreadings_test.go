@@ -28,7 +28,7 @@ func TestHostileDenyPathReadings(t *testing.T) {
 	for _, target := range []string{
 		"/admin", "/admin;x", "/;x/admin", "/admin;jsessionid=1", "/admin;jsessionid=1/users", "/ADMIN", "/Admin/x",
 		"/admin%3Bx", "/admin%3bx/y", "/%61dmin", "/%2561dmin", "//admin", "/.//admin", "/admin%2Fusers", "/admin%5Cusers",
-		"/admin.", "/admin%20", "/admin./x",
+		"/admin.", "/admin%20", "/admin./x", "/x/..%20/admin",
 		"/private/a", "/private;x/a", "/private/;x", "/PRIVATE/a", "/private%2Fa",
 	} {
 		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {

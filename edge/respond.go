@@ -58,17 +58,19 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" && satisfiableRanges(r, int64(len(e.Body))) {
-		// net/http's ServeContent implements RFC 9110 §14 (single and
-		// multiple ranges, If-Range, 416) over the stored bytes, given the
-		// ranges satisfiableRanges leaves it.
-		hdr.Del("Content-Length")
-		if _, ok := hdr["Content-Type"]; !ok {
-			hdr["Content-Type"] = nil // never sniff a type the origin did not send
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
+		if rr, ok := satisfiableRanges(r, int64(len(e.Body))); ok {
+			// net/http's ServeContent implements RFC 9110 §14 (single and
+			// multiple ranges, If-Range, 416) over the stored bytes, given
+			// the ranges satisfiableRanges leaves it.
+			hdr.Del("Content-Length")
+			if _, ok := hdr["Content-Type"]; !ok {
+				hdr["Content-Type"] = nil // never sniff a type the origin did not send
+			}
+			lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
+			http.ServeContent(w, rr, "", lastModified, bytes.NewReader(e.Body))
+			return
 		}
-		lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
-		http.ServeContent(w, r, "", lastModified, bytes.NewReader(e.Body))
-		return
 	}
 	if bodyAllowed(e.Status) && !lengthIs(e.Header, len(e.Body)) {
 		hdr.Set("Content-Length", strconv.Itoa(len(e.Body)))
@@ -322,7 +324,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		}
 		defer release()
 		upload = h.newUploadBody(w, r.Body)
-		defer upload.finish() // after this, w may serve another request
+		defer upload.finish()
 		out.Body, out.ContentLength = upload, r.ContentLength
 		if limit > 0 {
 			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first

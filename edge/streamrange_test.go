@@ -65,6 +65,7 @@ func TestRangeServedWhileFilling(t *testing.T) {
 	if n := o.requests.Load(); n != 1 {
 		t.Errorf("origin requests = %d, want 1", n)
 	}
+	e.settle(t) // the range was answered from the fill; its store comes after
 	e.store.Flush()
 	resp, full := e.get(t, "/big")
 	if !isHit(resp) || full != body {
@@ -175,7 +176,8 @@ func FuzzParseSingleRange(f *testing.F) {
 		}
 		r, _ := http.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Range", value)
-		if !satisfiableRanges(r, size) {
+		r, ok = satisfiableRanges(r, size)
+		if !ok {
 			t.Fatalf("%q parsed but was not rewritten", value)
 		}
 		again, ok := parseRangeSet(r.Header.Get("Range"))

@@ -51,23 +51,23 @@ type uploadBody struct {
 	stalled atomic.Bool
 
 	// The transport may still read the body after the handler returned
-	// (an origin that answered before reading it all), when the writer
-	// behind rc may serve another request: rc is used only before finish.
+	// (it answered early; net/http reads once more past Content-Length),
+	// when the ResponseWriter must no longer be touched.
 	mu       sync.Mutex // guards finished and every use of rc
-	finished bool
+	finished bool       // the handler returned
 }
 
-// finish ends the body's use of the connection; the handler calls it
-// before it returns.
+// finish ends the body's use of the ResponseWriter; pass calls it before
+// returning.
 func (b *uploadBody) finish() {
 	b.mu.Lock()
 	b.finished = true
 	b.mu.Unlock()
 }
 
-// setReadDeadline sets the connection's read deadline unless the handler
-// has finished. An error from rc means the connection cannot take
-// deadlines (a test recorder): the body is then read without one.
+// setReadDeadline sets the client connection's read deadline unless the
+// handler returned. An error means the connection cannot take deadlines (a
+// test recorder): the body is then read without one.
 func (b *uploadBody) setReadDeadline(t time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +18,8 @@ import (
 // from its answer. Reuse is therefore refused where an upstream is known
 // or can be made to answer out of turn:
 //
-//   - after a request with a body, or with a method other than GET and
-//     HEAD: an origin endpoint that ignores the body reads it as a request
+//   - after a request with a body, or with a method that is not safe (RFC
+//     9110 §9.2.1: GET, HEAD, OPTIONS, TRACE): an origin endpoint that ignores the body reads it as a request
 //     of its own (a CL.0 desync) and answers it too, late when it is slow;
 //     a client controls that body;
 //   - for a while after a server sent bytes no request asked for (on any
@@ -33,11 +34,16 @@ import (
 const quarantineFor = 5 * time.Minute
 
 // singleUse reports whether a request may not be followed by another on
-// its connection: it has a body, or a method other than GET or HEAD (RFC
-// 9110 §9.2.1: the others may have effects, and an origin that misframes
-// them answers out of turn).
+// its connection: it has a body, or a method that is not safe (RFC 9110
+// §9.2.1). Unsafe methods have effects, which is where origins misframe
+// requests and answer out of turn; safe ones without a body are handled
+// like GET (a CORS preflight OPTIONS keeps its connection).
 func singleUse(method string, hasBody bool) bool {
-	return hasBody || method != http.MethodGet && method != http.MethodHead
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return hasBody
+	}
+	return true
 }
 
 // reuseGuard is what the connections of one transport share: the servers
@@ -48,8 +54,9 @@ type reuseGuard struct {
 	metrics   *connMetrics // nil records nothing
 	closeIdle func()       // closes the transport's idle connections; set once, before use
 
-	mu    sync.Mutex           // guards until
-	until map[string]time.Time // by dial address (host:port): end of quarantine
+	mu     sync.Mutex           // guards until
+	until  map[string]time.Time // by dial address (host:port): end of quarantine
+	counts atomic.Int64         // len(until), read without mu on every request
 }
 
 func newReuseGuard(m *connMetrics) *reuseGuard {
@@ -65,6 +72,7 @@ func (g *reuseGuard) quarantine(addr string) {
 	}
 	g.mu.Lock()
 	g.until[addr] = g.now().Add(quarantineFor)
+	g.counts.Store(int64(len(g.until)))
 	g.mu.Unlock()
 	if g.closeIdle != nil {
 		// Not under the upConn's lock: the transport closes connections.
@@ -74,7 +82,7 @@ func (g *reuseGuard) quarantine(addr string) {
 
 // quarantined reports whether connections to addr must not be reused.
 func (g *reuseGuard) quarantined(addr string) bool {
-	if g == nil {
+	if g == nil || g.counts.Load() == 0 {
 		return false
 	}
 	g.mu.Lock()
@@ -82,6 +90,7 @@ func (g *reuseGuard) quarantined(addr string) bool {
 	end, ok := g.until[addr]
 	if ok && !g.now().Before(end) {
 		delete(g.until, addr)
+		g.counts.Store(int64(len(g.until)))
 		return false
 	}
 	return ok

@@ -349,16 +349,19 @@ func (c *upConn) Write(p []byte) (int, error) {
 
 // startRequest begins the response expected for the request announced by
 // expectResponse, if this write starts it. Writes after the first (the
-// rest of a request, even after an early response) pass.
+// rest of a request) pass, even after its response ended early and the
+// connection was retired or discarded since: they cannot make a response
+// be read out of turn, and failing them could fail the response already
+// received (net/http reports a write error first).
 func (c *upConn) startRequest() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
 	next := c.next
 	if next == nextNone {
 		return nil
+	}
+	if c.err != nil {
+		return c.err
 	}
 	c.next = nextNone
 	switch c.f.state {

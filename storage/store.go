@@ -157,6 +157,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	s, err := open(opts, path)
+	if errors.Is(err, ErrLocked) {
+		return nil, fmt.Errorf("open store %s: %w; another edged (or another program) is using data directory %s, and every node needs one of its own", path, err, opts.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -168,7 +171,7 @@ func open(opts Options, path string) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	d, err := openDisk(path, opts.DiskBytes)
+	d, err := openDisk(path, opts.DiskBytes, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +242,7 @@ func withDefaults(opts Options) Options {
 //
 // The returned Entry is shared: callers must not modify it.
 func (s *Store) Get(key string) (*Entry, Tier, error) {
-	return s.get(key)
+	return s.get(key, nil)
 }
 
 // GetBytes is Get for a key held in a buffer the caller reuses (one per
@@ -248,12 +251,12 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 func (s *Store) GetBytes(key []byte) (*Entry, Tier, error) {
 	// The string shares key's memory: get must copy it before anything
 	// outlives the call (the LRU touch, a log line).
-	return s.get(unsafe.String(unsafe.SliceData(key), len(key)))
+	return s.get(unsafe.String(unsafe.SliceData(key), len(key)), nil)
 }
 
 // get is Get. It keeps no reference to key after it returns (GetBytes
 // relies on it): what must outlive the call gets a copy.
-func (s *Store) get(key string) (*Entry, Tier, error) {
+func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
@@ -271,14 +274,19 @@ func (s *Store) get(key string) (*Entry, Tier, error) {
 	if e := s.pendingEntry(key); e != nil {
 		return e, TierMemory, nil
 	}
-	e, raw, err := s.disk.get(key)
+	e, raw, err := s.disk.get(key, admit)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrOverBudget):
+		return nil, TierDisk, err
 	case errors.Is(err, ErrCorrupt):
 		s.dropCorrupt(strings.Clone(key), raw, err)
 		return nil, TierNone, ErrNotFound
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return nil, TierNone, err
+	case errors.Is(err, errDamaged), errors.Is(err, errNoDisk):
+		// Set aside (and logged) by the disk: what it held is gone.
+		return nil, TierNone, ErrNotFound
 	default:
 		s.diskError("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
@@ -344,6 +352,9 @@ func (s *Store) diskError(what string, err error) {
 		return
 	}
 	s.diskErrors.Add(1)
+	if errors.Is(err, errNoDisk) {
+		return // logged once, when the disk tier was lost
+	}
 	s.log.Error("storage: disk error", "op", what, "err", err)
 }
 
@@ -518,6 +529,7 @@ type Stats struct {
 	SkippedWrites              uint64 // disk writes skipped because the queue was full
 	CorruptDropped             uint64 // damaged disk records dropped
 	DiskErrors                 uint64
+	DamagedFiles               uint64 // damaged store files set aside (at open or while running)
 }
 
 // Stats returns current counters. It is cheap and safe after Close.
@@ -530,6 +542,7 @@ func (s *Store) Stats() Stats {
 		SkippedWrites:  s.skipped.Load(),
 		CorruptDropped: s.corrupt.Load(),
 		DiskErrors:     s.diskErrors.Load(),
+		DamagedFiles:   s.disk.setAsides.Load(),
 	}
 	if s.mem != nil {
 		st.MemoryEntries, st.MemoryBytes = s.mem.stats()

@@ -107,6 +107,7 @@ func TestCheckPaths(t *testing.T) {
 		{name: "dot segment hidden by a parameter", ip: "192.0.2.1", path: "/x/..;/admin", reason: ReasonPathDenied},
 		{name: "trailing dot (Windows drops it)", ip: "192.0.2.1", path: "/admin.", reason: ReasonPathDenied},
 		{name: "trailing dot and space below", ip: "192.0.2.1", path: "/admin. %20/x", reason: ReasonPathDenied},
+		{name: "dot segment with a trailing space", ip: "192.0.2.1", path: "/x/.. /admin", reason: ReasonPathDenied},
 		{name: "dotted name passes", ip: "192.0.2.1", path: "/admin.html", want: true},
 		{name: "parameter elsewhere passes", ip: "192.0.2.1", path: "/shop;jsessionid=1/cart", want: true},
 		{name: "parameter does not join segments", ip: "192.0.2.1", path: "/admin;x/../public", want: true},
@@ -176,6 +177,9 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{"invalid allow prefix", Rules{Allow: []netip.Prefix{{}}}, "Allow[0]"},
 		{"invalid deny prefix", Rules{Deny: append(prefixes(t, "10.0.0.0/8"), netip.Prefix{})}, "Deny[1]"},
 		{"relative path", Rules{DenyPaths: []string{"admin"}}, "DenyPaths[0]"},
+		{"path parameter", Rules{DenyPaths: []string{"/a", "/admin;x"}}, "DenyPaths[1]"},
+		{"dot segment", Rules{DenyPaths: []string{"/a/%2e%2e"}}, "DenyPaths[0]"},
+		{"backslash", Rules{DenyPaths: []string{`/a\b`}}, "DenyPaths[0]"},
 		{"empty UA", Rules{BlockUserAgents: []string{"x", ""}}, "BlockUserAgents[1]"},
 		{"bad From", Rules{Windows: []Window{{From: "9:00", To: "17:00"}}}, "Windows[0].From"},
 		{"bad To", Rules{Windows: []Window{{From: "09:00", To: "25:00"}}}, "Windows[0].To"},
@@ -227,12 +231,12 @@ func BenchmarkCheck(b *testing.B) {
 	}
 }
 
-// Rules are read as request paths are: decoded, parameter-free, lower case.
+// Rules are read as request paths are: decoded, lower case.
 func TestCheckRulesReadLikePaths(t *testing.T) {
-	p := mustCompile(t, Rules{DenyPaths: []string{"/%41dmin/", "/Wp-Login.php;x"}})
+	p := mustCompile(t, Rules{DenyPaths: []string{"/%41dmin/", "/Wp-Login.php"}})
 	runChecks(t, p, []checkCase{
 		{name: "decoded rule", ip: "192.0.2.1", path: "/admin/x", reason: ReasonPathDenied},
-		{name: "lower-cased rule without its parameter", ip: "192.0.2.1", path: "/wp-login.php", reason: ReasonPathDenied},
+		{name: "lower-cased rule", ip: "192.0.2.1", path: "/wp-login.php", reason: ReasonPathDenied},
 		{name: "other", ip: "192.0.2.1", path: "/wp-login.phpx", want: true},
 	})
 }

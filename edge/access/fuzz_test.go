@@ -57,3 +57,29 @@ func tomcatReading(p string) string {
 	}
 	return strings.ToLower(clean)
 }
+
+// FuzzReadings: every reading of any path is absolute, has no empty or dot
+// segment but a trailing "/" (RFC 3986 §5.2.4), and differs from the path;
+// an absolute path without any of the characters readings act on has none.
+func FuzzReadings(f *testing.F) {
+	for _, s := range []string{"/admin;x", "/;x/admin/", "/a%2Fb", "/%2561", "/a/./b/..", `/a\b`, "/x.", "/%zz;", "", ";", "/. ./"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		readings := Readings(p)
+		if strings.HasPrefix(p, "/") && !strings.ContainsAny(p, `%;\.`) && !strings.Contains(p, "//") && readings != nil {
+			t.Fatalf("Readings(%q) = %q, want none", p, readings)
+		}
+		for _, r := range readings {
+			if r == p || !strings.HasPrefix(r, "/") {
+				t.Fatalf("Readings(%q) has %q", p, r)
+			}
+			segs := strings.Split(r[1:], "/")
+			for i, s := range segs {
+				if (s == "" && i != len(segs)-1) || s == "." || s == ".." {
+					t.Fatalf("Readings(%q) has %q, with segment %d %q", p, r, i, s)
+				}
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package access
 import (
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -50,11 +51,12 @@ const maxDecodeRounds = 4
 //     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
-// returns nil, without allocating, for a path free of "%", ";", "\", "//",
-// "/.", "./" and a trailing ".", which every origin reads as it is.
+// returns nil, without allocating, for an absolute path free of "%", ";",
+// "\", "//", "/.", "./" and a trailing ".", which every origin reads as it
+// is (a relative path is read as absolute).
 func Readings(p string) []string {
-	if !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") && !strings.Contains(p, "/.") &&
-		!strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
+	if strings.HasPrefix(p, "/") && !strings.ContainsAny(p, `%;\`) && !strings.Contains(p, "//") &&
+		!strings.Contains(p, "/.") && !strings.Contains(p, "./") && !strings.HasSuffix(p, ".") {
 		return nil
 	}
 	var out []string
@@ -63,26 +65,42 @@ func Readings(p string) []string {
 			out = append(out, r)
 		}
 	}
-	for _, decode := range [...]func(string) string{decodeOnce, decodeAll} {
-		add(cleanSegments(dropParams(separators(decode(p)))))
-		add(cleanSegments(separators(decode(dropParams(p)))))
-		add(cleanSegments(separators(decode(p))))
+	once := decodeOnce(p)
+	decoded := [2]string{once, decodeAll(once)}
+	n := 2
+	if decoded[1] == once {
+		n = 1
 	}
-	add(windowsNames(cleanSegments(dropParams(separators(decodeAll(p))))))
+	params := strings.IndexByte(p, ';') >= 0
+	for i, d := range decoded[:n] {
+		sep := separators(d)
+		add(cleanSegments(sep))
+		if params {
+			add(cleanSegments(dropParams(sep)))
+			first := dropParams(p)
+			if first = decodeOnce(first); i == 1 {
+				first = decodeAll(first)
+			}
+			add(cleanSegments(separators(first)))
+		}
+	}
+	add(windowsNames(dropParams(separators(decoded[n-1]))))
 	return out
 }
 
 // windowsNames removes the trailing dots and spaces Windows drops from
-// file names ("admin." and "admin " name "admin" on IIS), from every
-// segment that keeps another character.
+// file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
+// then cleans the path again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimRight(s, ". "); t != "" && strings.Trim(t, ".") != "" {
+		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
+			segs[i] = t
+		} else if t := strings.TrimRight(s, ". "); t != "" {
 			segs[i] = t
 		}
 	}
-	return strings.Join(segs, "/")
+	return cleanSegments(strings.Join(segs, "/"))
 }
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
@@ -111,14 +129,26 @@ func decodeOnce(p string) string {
 	}
 	b := make([]byte, 0, len(p))
 	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-			b = append(b, unhex(p[i+1])<<4|unhex(p[i+2]))
-			i += 2
-			continue
+		if p[i] == '%' && i+2 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
 		}
 		b = append(b, p[i])
 	}
 	return string(b)
+}
+
+// hasDotSegment reports whether p has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // separators reads "\" as "/", as Windows servers do.
@@ -154,20 +184,6 @@ func cleanSegments(p string) string {
 		clean += "/"
 	}
 	return clean
-}
-
-func isHex(c byte) bool {
-	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // containsFold reports whether s contains the lower-case needle, folding

@@ -79,6 +79,9 @@ type Server struct {
 	MaxUploadsPerClient int `yaml:"max_uploads_per_client"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body (edge.Options.WriteTimeout); 0 means no limit.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
 	// X-Forwarded-For and PROXY protocol headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -232,6 +235,7 @@ func Default() *Config {
 			MaxUploadsPerClient: 16,
 			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
 			ShutdownTimeout:     Duration(30 * time.Second),
+			WriteTimeout:        Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,

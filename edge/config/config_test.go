@@ -101,7 +101,7 @@ cache:
 		t.Errorf("unset fields lost their defaults: %+v", c)
 	}
 	so := c.StorageOptions()
-	if so.MemoryBytes != 1<<30 || so.DiskBytes != 10<<30 || so.WriteQueue != 1024 || so.Dir != "data" {
+	if so.MemoryBytes != 3<<27 || so.WriteQueueBytes != 1<<27 || so.DiskBytes != 10<<30 || so.WriteQueue != 1024 || so.Dir != "data" {
 		t.Errorf("StorageOptions = %+v", so)
 	}
 	oo := c.OriginOptions()

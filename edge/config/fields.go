@@ -280,9 +280,6 @@ func paths(root *yaml.Node) map[*yaml.Node]string {
 	return out
 }
 
-// pathOf returns the dotted path of node n under root, or "".
-func pathOf(root, n *yaml.Node) string { return paths(root)[n] }
-
 // pathAtLine returns the path of the deepest value that starts on line.
 func pathAtLine(root *yaml.Node, line int) string {
 	var found []string

@@ -187,6 +187,9 @@ func (c *Config) checkServer() []*FieldError {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
 		}
 	}
+	if s.WriteTimeout < 0 {
+		errs = append(errs, c.fieldErr("server.write_timeout", "must not be negative (0 means no limit), got %s", s.WriteTimeout))
+	}
 	if s.MaxBodyBytes < 0 {
 		errs = append(errs, c.fieldErr("server.max_body_bytes", "must not be negative (0 means no limit)"))
 	}

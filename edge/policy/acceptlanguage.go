@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// langPref is one member of an Accept-Language field: a language-range,
-// lower-cased, and its weight in thousandths.
+// langPref is one member of an Accept-Language field: a language-range, as
+// sent, and its weight in thousandths.
 type langPref struct {
 	tag string
 	q   int
@@ -35,11 +35,13 @@ type langPref struct {
 // breaks ties of equal weight by order (Apache's mod_negotiation does) may
 // answer "en, de" and "de, en" differently; they share one variant.
 func appendLanguages(dst []byte, lines []string) ([]byte, bool) {
-	var prefs []langPref
+	var buf [8]langPref // a browser sends a few; more spill to the heap
+	prefs := buf[:0]
 	for _, line := range lines {
-		for member := range strings.SplitSeq(line, ",") {
-			member = strings.Trim(member, " \t")
-			if member == "" {
+		for rest, more := line, true; more; {
+			var member string
+			member, rest, more = strings.Cut(rest, ",")
+			if member = strings.Trim(member, " \t"); member == "" {
 				continue
 			}
 			p, ok := parseLangPref(member)
@@ -52,30 +54,40 @@ func appendLanguages(dst []byte, lines []string) ([]byte, bool) {
 	if len(prefs) == 0 {
 		return dst, false
 	}
-	slices.SortFunc(prefs, func(a, b langPref) int {
-		if a.q != b.q {
-			return cmp.Compare(b.q, a.q)
-		}
-		return strings.Compare(a.tag, b.tag)
-	})
-	prefs = slices.Compact(prefs)
+	slices.SortFunc(prefs, compareLangPrefs)
+	prefs = slices.CompactFunc(prefs, func(a, b langPref) bool { return compareLangPrefs(a, b) == 0 })
 	for i, p := range prefs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, p.tag...)
+		for j := 0; j < len(p.tag); j++ {
+			dst = append(dst, lower(p.tag[j]))
+		}
 		if p.q < 1000 {
 			dst = append(dst, ";q=0"...)
 			if p.q > 0 {
-				frac := []byte{'.', byte('0' + p.q/100), byte('0' + p.q/10%10), byte('0' + p.q%10)}
-				for frac[len(frac)-1] == '0' {
-					frac = frac[:len(frac)-1]
+				dst = append(dst, '.', byte('0'+p.q/100), byte('0'+p.q/10%10), byte('0'+p.q%10))
+				for dst[len(dst)-1] == '0' {
+					dst = dst[:len(dst)-1]
 				}
-				dst = append(dst, frac...)
 			}
 		}
 	}
 	return dst, true
+}
+
+// compareLangPrefs orders by descending weight, then by tag, ASCII case
+// folded.
+func compareLangPrefs(a, b langPref) int {
+	if a.q != b.q {
+		return cmp.Compare(b.q, a.q)
+	}
+	for i := 0; i < len(a.tag) && i < len(b.tag); i++ {
+		if c := cmp.Compare(lower(a.tag[i]), lower(b.tag[i])); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(a.tag), len(b.tag))
 }
 
 // parseLangPref parses language-range [ weight ] (RFC 9110 §12.5.4,
@@ -86,7 +98,7 @@ func parseLangPref(s string) (langPref, bool) {
 	if !validLanguageRange(tag) {
 		return langPref{}, false
 	}
-	p := langPref{tag: lowerASCII(tag), q: 1000}
+	p := langPref{tag: tag, q: 1000}
 	if hasWeight {
 		weight = strings.TrimLeft(weight, " \t")
 		if len(weight) < 2 || lower(weight[0]) != 'q' || weight[1] != '=' {
@@ -104,7 +116,9 @@ func validLanguageRange(s string) bool {
 	if s == "*" {
 		return true
 	}
-	for i, sub := range strings.Split(s, "-") {
+	for i, rest, more := 0, s, true; more; i++ {
+		var sub string
+		sub, rest, more = strings.Cut(rest, "-")
 		if len(sub) < 1 || len(sub) > 8 {
 			return false
 		}

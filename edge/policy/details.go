@@ -32,6 +32,7 @@ const (
 	DetailSetCookie       = "set-cookie"        // Set-Cookie, not marked shareable
 	DetailNoFreshness     = "no-freshness"      // no explicit freshness and not heuristically cacheable (RFC 9111 §4.2.2)
 	DetailTooLarge        = "too-large"         // body over cache.max_object: streamed, not stored
+	DetailMemoryBudget    = "memory-budget"     // past the budget for bodies held in memory: streamed or passed through, not stored
 	DetailTooManyVariants = "too-many-variants" // past the Vary variants cap of its URL
 	DetailRequestNoStore  = "request no-store"  // the client's no-store: passed through (RFC 9111 §5.2.1.5)
 

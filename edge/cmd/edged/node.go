@@ -46,7 +46,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	setMemoryLimit(cfg, n.log)
 	defer func() {
 		if err != nil {
-			_ = n.closeAll() // the first error is the one to report
+			_ = n.closeAll(context.Background()) // the first error is the one to report
 		}
 	}()
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
@@ -82,7 +82,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	so := cfg.StorageOptions()
 	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
 	if n.store, err = storage.Open(so); err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", cfg.Data, err)
+		return nil, err // it names the store's file (and, when locked, the data directory)
 	}
 	if err := n.openUpstreams(reg, upTLS); err != nil {
 		return nil, err
@@ -127,6 +127,8 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		Policy:         n.cfg.PolicyOptions(),
 		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
 		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
+		BodyMemory:     n.cfg.BodyMemory(),
+		WriteTimeout:   n.cfg.Server.WriteTimeout.Std(),
 		// A shield's clients are edges, each asking for many objects at
 		// once on behalf of many users: no per-client bound on its fetches.
 		MaxFillsPerClient:   map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
@@ -250,17 +252,26 @@ func (n *node) stop() error {
 			_ = s.Close()
 		}
 	}
-	err := n.closeAll()
+	err := n.closeAll(ctx)
 	if err == nil {
 		n.log.Info("stopped cleanly")
 	}
 	return err
 }
 
-// closeAll releases whatever start opened, in reverse order.
-func (n *node) closeAll() error {
+// closeAll releases whatever start opened, in reverse order. What is left
+// of ctx bounds the wait for background revalidations and the store's
+// drain of queued disk writes (dropped past it: a cache refetches), so that
+// a stop takes server.shutdown_timeout, not minutes.
+func (n *node) closeAll(ctx context.Context) error {
 	if n.handler != nil {
-		n.handler.Close()
+		closed := make(chan struct{})
+		go func() { n.handler.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			n.log.Warn("shutdown timeout: background revalidations abandoned")
+		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients
 	var err error
@@ -271,7 +282,7 @@ func (n *node) closeAll() error {
 		}
 	}
 	if n.store != nil {
-		if cerr := n.store.Close(); cerr != nil {
+		if cerr := n.store.Shutdown(ctx); cerr != nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}
