@@ -389,9 +389,11 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
 	if !storable {
 		res.reason = reason
-		if resp.StatusCode >= 500 {
-			// An upstream failure carries nothing personal and every waiter
-			// would only repeat it: share it, but without its cookies.
+		if resp.StatusCode >= 500 && !policy.Credentialed(f.request.Header) {
+			// An upstream failure every waiter would only repeat: share
+			// it, but without its cookies. Not one answered to a request
+			// with credentials: error pages show the user's name, tokens,
+			// traces; each waiter then asks on its own.
 			e.Header, res.shared = policy.StoredHeader(resp.Header), true
 			res.setCookie = resp.Header.Values("Set-Cookie")
 		} else {

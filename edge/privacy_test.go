@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,4 +265,53 @@ func TestSiteIgnoresClientNoCache(t *testing.T) {
 	c.Advance(time.Minute)
 	resp, _ := e.get(t, "/a", append(host, "Cache-Control", "no-cache")...)
 	wantStatus(t, resp, 200, "fwd=stale")
+}
+
+// An error page answered to Alice's request (with her cookie) is not handed
+// to the requests that waited on her fetch: error pages often show the
+// user's name, a CSRF token or a trace. Before, a 5xx was shared with every
+// waiter (found by the issue 11 re-probe: `collapsed; detail=cookie`).
+func TestCredentialedErrorNotShared(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	arrived := make(chan struct{}, 16)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		user := "anonymous"
+		if ck, err := r.Cookie("session"); err == nil {
+			user = ck.Value
+			release.wait() // Alice's fetch is slow: the others join it
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "error page of "+user)
+	})
+	t.Cleanup(release.open)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+
+	aliceDone := make(chan string, 1)
+	go func() {
+		_, body := e.get(t, "/broken", "Cookie", "session=alice")
+		aliceDone <- body
+	}()
+	<-arrived
+	const others = 3
+	bad := make(chan string, others)
+	var wg sync.WaitGroup
+	for range others {
+		wg.Go(func() {
+			if _, body := e.get(t, "/broken"); body != "error page of anonymous" {
+				bad <- body
+			}
+		})
+	}
+	waitJoined(t, e, others)
+	release.open()
+	wg.Wait()
+	close(bad)
+	for b := range bad {
+		t.Errorf("a client without a cookie got %q", b)
+	}
+	if got := <-aliceDone; got != "error page of alice" {
+		t.Errorf("alice got %q", got)
+	}
 }
