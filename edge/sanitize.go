@@ -116,6 +116,31 @@ func DefaultStripRequestHeaders() []string {
 		"X-HTTP-Method",
 		"X-Method-Override",
 		"Front-End-Https",
+		// Other proxies' and CDNs' client-address claims an origin may
+		// trust for access or rate limits.
+		"Client-IP",
+		"CF-Connecting-IP",
+		"Fastly-Client-IP",
+		"X-Azure-ClientIP",
+		"X-Remote-IP",
+		"X-Remote-Addr",
+		"X-Originating-IP",
+		"X-ProxyUser-Ip",
+		"X-Original-Forwarded-For",
+		"X-Custom-IP-Authorization",
+		// Fields that frameworks and gateways behind a CDN act on:
+		// Next.js middleware bypass (CVE-2025-29927) and route override
+		// (CVE-2024-46982), Envoy's and others' path and backend overrides,
+		// S3 website redirects, and a profile URL some servers fetch.
+		"X-Middleware-Subrequest",
+		"X-Now-Route-Matches",
+		"X-Invoke-Path",
+		"X-Invoke-Query",
+		"X-Envoy-Original-Path",
+		"X-Override-URL",
+		"X-Backend-Host",
+		"X-Amz-Website-Redirect-Location",
+		"X-Wap-Profile",
 	}
 }
 

@@ -19,7 +19,13 @@ func TestReflectedUnkeyedFieldNotCached(t *testing.T) {
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	for _, name := range []string{"X-Real-IP", "True-Client-IP", "X-Forwarded-Protocol", "X-Original-URI", "Base-Url",
 		"X-Forwarded-Anything", "X-Client-IP", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix",
-		"X-HTTP-Method-Override", "X-Forwarded-Scheme", "X-Host", "Forwarded", "x-real-ip"} {
+		"X-HTTP-Method-Override", "X-Forwarded-Scheme", "X-Host", "Forwarded", "x-real-ip",
+		// the issue 11 re-probe's list: other CDNs' client addresses and
+		// fields frameworks act on
+		"CF-Connecting-IP", "Fastly-Client-IP", "Client-IP", "X-Remote-IP", "X-Remote-Addr", "X-Originating-IP",
+		"X-ProxyUser-Ip", "X-Azure-ClientIP", "X-Original-Forwarded-For", "X-Custom-IP-Authorization",
+		"X-Middleware-Subrequest", "X-Now-Route-Matches", "X-Invoke-Path", "X-Envoy-Original-Path",
+		"X-Override-URL", "X-Backend-Host", "X-Amz-Website-Redirect-Location", "X-Wap-Profile"} {
 		path := "/page/" + strings.ToLower(name)
 		resp, body := e.get(t, path, name, "evil-"+name)
 		if resp.StatusCode != http.StatusOK {
