@@ -289,8 +289,17 @@ func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 			res.status = http.StatusNotModified
 			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged, Body: f.stale.Body,
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+			// What a 304 says about freshness is said to the request's
+			// credentials: it refreshes the stored response for everyone
+			// only if it says so itself (policy.CredentialsAllow). Else
+			// this client alone gets the refreshed response; the stored one
+			// stays as it was.
+			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header); !ok {
+				res.entry, res.reason = e, reason
+				return res
+			}
 			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
-			if ok, reason := policy.Storable(f.request, e.Status, merged, h.opts.Policy); !ok {
+			if ok, reason := policy.Storable(f.request, e.Status, merged, *h.rules(f.x)); !ok {
 				res.entry, res.reason = e, reason
 				h.forget(f.stale.Key)
 				return res
@@ -333,13 +342,14 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		// that has no Date.
 		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
 	}
-	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) {
+	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) && !policy.Credentialed(f.request.Header) {
 		// The route forces a lifetime the origin did not give. As a
 		// targeted field it binds this CDN's caches only and never reaches
-		// a client (RFC 9213 §2.1).
+		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
+		// may be one user's page (policy.CredentialsAllow).
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
-	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, h.opts.Policy)
+	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *h.rules(f.x))
 	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
@@ -359,10 +369,10 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	if !complete {
-		res.stream, res.prefix, res.reason = resp, body, "too-large"
+		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
 		if held.refused {
 			// Past the budget for bodies in memory: passed through.
-			res.reason = "memory-budget"
+			res.reason = policy.DetailMemoryBudget
 			h.metrics.overBudget.Inc()
 		}
 		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
@@ -388,12 +398,15 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 			e.Header = resp.Header
 		}
 		res.entry = e
-		if reason != "authorization" && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
+		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
+		if !byCredentials && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
 			// The response, not this request, made it unstorable.
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
-		if f.stale != nil && resp.StatusCode < 500 {
-			// The origin no longer lets this be stored: stop serving the old copy.
+		if f.stale != nil && resp.StatusCode < 500 && !byCredentials {
+			// The origin no longer lets this be stored: stop serving the
+			// old copy. (An answer to one client's credentials says
+			// nothing of what others get.)
 			h.forget(f.stale.Key)
 		}
 		return
@@ -424,7 +437,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
-			res.entry, res.shared, res.reason = e, true, "too-many-variants"
+			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
@@ -438,7 +451,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)
-	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)
+	lifetime, _ := policy.Lifetime(stored, *h.rules(f.x))
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
 }
 

@@ -58,9 +58,26 @@ type Options struct {
 	// request, so a client that leaves starts nothing). Zero means 32;
 	// negative means no bound (a shield, whose clients are edges).
 	MaxFillsPerClient int
+	// StripRequestHeaders are the request fields removed before anything
+	// reads the request (key, access rules, upstream): names, or prefixes
+	// ending in "*" ("X-Forwarded-*", which never matches X-Forwarded-For).
+	// Nil means DefaultStripRequestHeaders(); empty removes none.
+	StripRequestHeaders []string
 	// MaxBodyBytes bounds a request body forwarded upstream; a larger one
 	// is refused with 413. Zero means no limit.
 	MaxBodyBytes int64
+	// RequestBodyTimeout bounds each wait for request body bytes; a body
+	// that stalls longer fails its upstream request and is answered 408.
+	// Zero means 30 seconds.
+	RequestBodyTimeout time.Duration
+	// RequestBodyMinRate is the slowest average a request body may arrive
+	// at, in bytes per second, once RequestBodyTimeout has passed since its
+	// first byte was awaited. Zero means no minimum.
+	RequestBodyMinRate int64
+	// MaxUploadsPerClient bounds the requests with a body one client
+	// address may have under way upstream; more are refused with 429. Zero
+	// means 16; negative means no bound (a shield, whose clients are edges).
+	MaxUploadsPerClient int
 	// FetchTimeout bounds one upstream fetch shared by coalesced requests,
 	// body included. Zero means 5 minutes.
 	FetchTimeout time.Duration

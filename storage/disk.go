@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,16 @@ const evictChunk = 1024
 // disk is the bbolt tier. Its methods that write must be serialized by the
 // caller (Store.diskMu); reads may run concurrently with anything.
 type disk struct {
-	db    *bolt.DB
+	// db is the open file; a damaged one is replaced by a fresh one
+	// (setAside, damage.go), so every use loads it anew (view, run).
+	// nil once a damaged file could not be replaced: the tier is gone.
+	db    atomic.Pointer[bolt.DB]
+	path  string
+	log   *slog.Logger
+	reset sync.Mutex // serializes setAside
+	// setAsides counts damaged files set aside (at open and at runtime).
+	setAsides atomic.Uint64
+
 	limit int64 // budget of rowCost bytes; eviction keeps the total under it
 	// purgeChunk is how many keys one purge transaction handles.
 	purgeChunk int
@@ -83,55 +93,38 @@ func diskCost(e *Entry) int64 {
 }
 
 // openDisk opens (creating if needed) the bbolt file at path. It reads the
-// totals from the meta bucket rather than scanning the entries.
-func openDisk(path string, limit int64) (*disk, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      time.Second, // another process holds the file lock
-		FreelistType: bolt.FreelistMapType,
-		// Commits skip writing the freelist (it grows with the file's free
-		// pages). An Open that finds no synced freelist rebuilds it by
-		// walking every page (measured: 250 ms at 300k entries of 1 KiB), so
-		// close writes it once; only an Open after a crash pays the walk.
-		NoFreelistSync: true,
-		// Default fsync on commit: crash safety over speed; writes are
-		// asynchronous to requests anyway.
-	})
+// totals from the meta bucket rather than scanning the entries. A damaged
+// file is set aside and replaced by an empty one (damage.go).
+func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
+	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare}
+	var (
+		db           *bolt.DB
+		bytes, count int64
+	)
+	err := d.checkLocked()
+	if err == nil {
+		db, bytes, count, err = openDB(path)
+	}
+	if errors.Is(err, errDamaged) {
+		db, bytes, count, err = d.replace(err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	d := &disk{db: db, limit: limit, purgeChunk: defaultPurgeChunk}
 	db.AllocSize = growStep(limit)
-	d.share = startShare
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta, bucketTags} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
-		t := newTxn(tx)
-		d.bytes.Store(t.bytes)
-		d.count.Store(t.count)
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
+	d.db.Store(db)
+	d.bytes.Store(bytes)
+	d.count.Store(count)
 	return d, nil
 }
 
-// close syncs the freelist (see openDisk) and closes the file. No other
-// transaction may run.
+// close closes the file. No other transaction may run.
 func (d *disk) close() error {
-	d.db.NoFreelistSync = false
-	syncErr := d.db.Update(func(*bolt.Tx) error { return nil })
-	if err := d.db.Close(); err != nil {
-		return err
+	db := d.db.Load()
+	if db == nil {
+		return nil
 	}
-	if syncErr != nil {
-		return fmt.Errorf("sync freelist: %w", syncErr)
-	}
-	return nil
+	return guard(db.Close)
 }
 
 // get returns the decoded entry stored under key, with Stale set if a soft
@@ -144,7 +137,8 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		raw []byte
 	)
 	k := []byte(key)
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
+		e, raw = nil, nil
 		v := tx.Bucket(bucketEntries).Get(k)
 		if v == nil {
 			return ErrNotFound
@@ -222,7 +216,7 @@ func fromUnixNano(n int64) time.Time {
 // appliedSeq returns the recorded purge sequence.
 func (d *disk) appliedSeq() (uint64, error) {
 	var seq uint64
-	err := d.db.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		seq = getUint64(tx.Bucket(bucketMeta).Get(metaPurgeSeq))
 		return nil
 	})
@@ -333,29 +327,33 @@ func (d *disk) dropIfEqual(key string, raw []byte) error {
 // and publishes them once committed.
 func (d *disk) update(fn func(t *txn) error) error {
 	var t *txn
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		t = newTxn(tx)
-		t.share = d.share
-		if err := fn(t); err != nil {
-			return err
-		}
-		if f := d.writeFault.Load(); f != nil {
-			if err := (*f)(); err != nil {
+	db, err := d.run(func(db *bolt.DB) error {
+		return db.Update(func(tx *bolt.Tx) error {
+			t = newTxn(tx)
+			t.share = d.share
+			if err := fn(t); err != nil {
 				return err
 			}
-		}
-		return t.saveMeta()
+			if f := d.writeFault.Load(); f != nil {
+				if err := (*f)(); err != nil {
+					return err
+				}
+			}
+			return t.saveMeta()
+		})
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
+	if errors.Is(err, errNoDisk) {
+		return nil // no file left to change: what fn would remove is gone
+	}
 	if err != nil {
 		return err
 	}
-	d.bytes.Store(t.bytes)
-	d.count.Store(t.count)
-	if t.room > 0 {
-		d.room.Store(t.room)
+	if d.db.Load() == db { // not set aside meanwhile: its totals are the tier's
+		d.bytes.Store(t.bytes)
+		d.count.Store(t.count)
 	}
 	d.evictions.Add(t.evicted)
 	return nil
@@ -581,7 +579,7 @@ const (
 // eviction has begun (the file is full, not filling) shows the free pages
 // are too few or too scattered; more are kept from then on.
 func (d *disk) fileGrew() {
-	fi, err := os.Stat(d.db.Path())
+	fi, err := os.Stat(d.path)
 	if err != nil {
 		return
 	}

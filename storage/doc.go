@@ -6,9 +6,11 @@
 // store. Its promises:
 //
 //   - Read your writes: an Entry passed to [Store.Set] is returned by
-//     [Store.Get] from the moment Set returns, even before its disk write
-//     lands and even if the memory tier declined it (unless the disk write
-//     queue was full, which is counted; then only the memory tier may keep it).
+//     [Store.Get] from the moment Set returns (or a newer one, never an
+//     older one), even before its disk write lands, even if the memory tier
+//     declined it and whatever ristretto still has queued (unless the disk
+//     write queue was full, which is counted; then only the memory tier may
+//     keep it; and unless its file is set aside as damaged, see below).
 //   - Purges are final: after [Store.Purge], [Store.Delete] or
 //     [Store.DeletePrefix] returns, Get never returns the removed entries
 //     again, nor a soft-purged one without Entry.Stale set, from either tier,
@@ -28,10 +30,29 @@
 //     must not modify them (nor their Header, Body, Vary or Tags).
 //   - Damage is detected: every disk record carries a checksum (CRC-32C); a
 //     damaged record is deleted, counted and reported as a miss.
+//   - A damaged file never stops the process (see damage.go): a file that
+//     bbolt cannot read safely (no valid meta page, truncated, no synced
+//     freelist, a bad freelist page: checked before bbolt opens it), and any
+//     bbolt panic or memory fault at open or while running, sets the file
+//     aside as Dir/edged.db.damaged-<time> (keeping only the latest one),
+//     logged with the reason and counted (Stats.DamagedFiles,
+//     edged_storage_damaged_files_total); the store goes on with an empty
+//     file, and the operation that met the damage is a miss (Get) or runs
+//     again on the new file (writes, deletes, purges). Entries of the old
+//     file are lost, including writes that had landed on it: a cache
+//     refetches them. There is no full consistency check at open (bbolt's
+//     tx.Check reads every page, in a goroutine where a fault is fatal);
+//     damage elsewhere in the file is met, and handled, when it is read.
+//   - Open refuses a file that another process holds (bbolt's flock) with
+//     [ErrLocked], naming the data directory, after waiting a second.
 //   - Opening a store reads running totals from a meta bucket instead of
 //     scanning the entries, so a large store serves its first hit quickly.
 //
 // # Disk layout (bbolt, file Dir/edged.db)
+//
+// Every commit writes bbolt's freelist (NoFreelistSync off), so that bbolt
+// never rebuilds it by walking the file in a goroutine of its own, where a
+// damaged page would be fatal (see damage.go).
 //
 //	entries  key                 -> Encode(entry)
 //	lru      8-byte BE seq ++ key -> nil         (oldest first: eviction order)
@@ -101,9 +122,13 @@
 //
 // # Memory tier
 //
-// ristretto decides admission and eviction (TinyLFU). Its Sets are applied
-// asynchronously, which is why Set also keeps the entry in a small pending map
-// until its disk write lands. ristretto cannot look keys up by prefix or tag,
+// ristretto decides admission and eviction (TinyLFU). It updates a resident
+// key in place at once, but queues the Set of a key it does not hold and
+// applies it later on its own goroutine, or drops or rejects it. That is why
+// Set also keeps the entry in a small pending map until its disk write
+// lands, and why a Set of a key whose older value is still in ristretto's
+// queue (indexed but not resident) first waits for the queue to be applied:
+// otherwise the older value could appear after the newer Set returned. ristretto cannot look keys up by prefix or tag,
 // so the tier keeps an index beside it: an ordered set of keys (a B-tree:
 // key families and prefixes are range scans) and a tag → key index. A value
 // is indexed before it is handed to ristretto and leaves the index when

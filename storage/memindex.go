@@ -205,6 +205,15 @@ func (x *memIndex) size() (keys, values int) {
 	return x.keys.Len(), values
 }
 
+// hasKey reports whether a value of key is indexed: resident, or handed to
+// ristretto and not yet reported gone.
+func (x *memIndex) hasKey(key string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.rec(key)
+	return ok
+}
+
 // has reports whether e is indexed (for tests).
 func (x *memIndex) has(e *Entry) bool {
 	x.mu.Lock()

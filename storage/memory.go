@@ -15,6 +15,13 @@ type memory struct {
 	idx       *memIndex
 	maxItem   int64 // larger entries stay out of memory
 	evictions atomic.Uint64
+
+	// Test hooks, set before the first Set: exitHook runs in ristretto's
+	// OnExit before the index sees the value (a test can hold ristretto's
+	// goroutine there); waitHook runs before set waits for a queued older
+	// value of its key.
+	exitHook func(*Entry)
+	waitHook func()
 }
 
 func newMemory(budget int64) (*memory, error) {
@@ -33,7 +40,12 @@ func newMemory(budget int64) (*memory, error) {
 		// OnExit reports every value leaving the cache: evicted, rejected
 		// by admission (both also reach OnExit), replaced by a Set of its
 		// key, or deleted. It is called with nil when a Del finds nothing.
-		OnExit: m.idx.remove,
+		OnExit: func(e *Entry) {
+			if m.exitHook != nil {
+				m.exitHook(e)
+			}
+			m.idx.remove(e)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memory tier: %w", err)
@@ -54,21 +66,30 @@ func (m *memory) get(key string) (*Entry, bool) {
 
 // set offers e to the memory tier. An entry too large for it removes any
 // older value of its key instead, so memory never shadows a newer write.
+// The caller holds e's stripe lock, so Sets of one key never overlap.
 //
-// ristretto updates a resident key in place, but queues a new key; two
-// queued Sets of one key keep the first. So when the key is not resident a
-// Del is queued ahead of the Set, which discards any older queued value.
+// ristretto updates a resident key in place, at once, but queues the Set of
+// a key it does not hold and applies it later on its own goroutine (or
+// rejects it). An older value of e's key still queued there would appear
+// after set returned, until whatever set queued for e is applied: Get would
+// return an older value than the caller's last Set (issue 11 §6). So when
+// the index holds the key but ristretto does not (a Set or promotion of it
+// is queued), set first waits for ristretto to apply its queue; then the
+// key is either resident (updated in place below) or not held at all, and
+// nothing older of it is left in flight.
 func (m *memory) set(e *Entry) {
-	size := e.Size()
+	if _, resident := m.cache.GetTTL(e.Key); !resident && m.idx.hasKey(e.Key) {
+		if m.waitHook != nil {
+			m.waitHook()
+		}
+		m.cache.Wait()
+	}
 	if !m.fits(e) {
-		m.cache.Del(e.Key)
+		m.cache.Del(e.Key) // removes a resident older value at once
 		return
 	}
-	if _, resident := m.cache.GetTTL(e.Key); !resident {
-		m.cache.Del(e.Key)
-	}
 	m.idx.add(e) // before ristretto can hold e, so a resident e is indexed
-	if !m.cache.Set(e.Key, e, size) {
+	if !m.cache.Set(e.Key, e, e.Size()) {
 		// Dropped (Set buffer full): ristretto never took e and will not
 		// report it.
 		m.idx.remove(e)

@@ -23,11 +23,13 @@ var (
 		"Damaged disk entries detected and dropped.", nil, nil)
 	descDiskErrors = prometheus.NewDesc("edged_storage_disk_errors_total",
 		"Failed disk operations.", nil, nil)
+	descDamaged = prometheus.NewDesc("edged_storage_damaged_files_total",
+		"Damaged store files set aside (renamed edged.db.damaged-<time>) and replaced by an empty one.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytes, descEntries, descEvictions, descPending,
-		descWrites, descSkipped, descCorrupt, descDiskErrors} {
+		descWrites, descSkipped, descCorrupt, descDiskErrors, descDamaged} {
 		ch <- d
 	}
 }
@@ -46,4 +48,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSkipped, counter, float64(st.SkippedWrites))
 	ch <- prometheus.MustNewConstMetric(descCorrupt, counter, float64(st.CorruptDropped))
 	ch <- prometheus.MustNewConstMetric(descDiskErrors, counter, float64(st.DiskErrors))
+	ch <- prometheus.MustNewConstMetric(descDamaged, counter, float64(st.DamagedFiles))
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"time"
 
@@ -102,7 +103,9 @@ func (t *txn) recordSeq(seq uint64) error {
 // is applied.
 func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err error) {
 	set := make(map[string]struct{})
-	err = d.db.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
+		clear(set)
+		staleRows = staleRows[:0]
 		entries := tx.Bucket(bucketEntries)
 		for k := range m.exact {
 			if entries.Get([]byte(k)) != nil {
@@ -120,6 +123,9 @@ func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err 
 		}
 		return nil
 	})
+	if errors.Is(err, errNoDisk) {
+		return nil, nil, nil
+	}
 	if err != nil {
 		return nil, nil, closedErr(err)
 	}

@@ -274,7 +274,7 @@ func TestSetAfterSoftPurgeIsFresh(t *testing.T) {
 func tagRows(t testing.TB, s *Store) []string {
 	t.Helper()
 	var rows []string
-	err := s.disk.db.View(func(tx *bolt.Tx) error {
+	err := s.disk.db.Load().View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTags).ForEach(func(k, _ []byte) error {
 			rows = append(rows, string(k))
 			return nil
@@ -339,7 +339,7 @@ func TestTagPurgeIgnoresStrayRows(t *testing.T) {
 	s := openStore(t, Options{MemoryBytes: -1})
 	s.Set(tagged("http://h/k", "b"))
 	s.Flush()
-	err := s.disk.db.Update(func(tx *bolt.Tx) error {
+	err := s.disk.db.Load().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTags).Put([]byte("a\x00http://h/k"), nil)
 	})
 	if err != nil {

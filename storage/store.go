@@ -157,6 +157,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	s, err := open(opts, path)
+	if errors.Is(err, ErrLocked) {
+		return nil, fmt.Errorf("open store %s: %w: another edged (or other program) is using data directory %s; every node needs a data directory of its own", path, err, opts.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -168,7 +171,7 @@ func open(opts Options, path string) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	d, err := openDisk(path, opts.DiskBytes)
+	d, err := openDisk(path, opts.DiskBytes, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +284,9 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		return nil, TierNone, ErrNotFound
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return nil, TierNone, err
+	case errors.Is(err, errDamaged), errors.Is(err, errNoDisk):
+		// Set aside (and logged) by the disk: what it held is gone.
+		return nil, TierNone, ErrNotFound
 	default:
 		s.diskError("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
@@ -346,6 +352,9 @@ func (s *Store) diskError(what string, err error) {
 		return
 	}
 	s.diskErrors.Add(1)
+	if errors.Is(err, errNoDisk) {
+		return // logged once, when the disk tier was lost
+	}
 	s.log.Error("storage: disk error", "op", what, "err", err)
 }
 
@@ -520,6 +529,7 @@ type Stats struct {
 	SkippedWrites              uint64 // disk writes skipped because the queue was full
 	CorruptDropped             uint64 // damaged disk records dropped
 	DiskErrors                 uint64
+	DamagedFiles               uint64 // damaged store files set aside (at open or while running)
 }
 
 // Stats returns current counters. It is cheap and safe after Close.
@@ -532,6 +542,7 @@ func (s *Store) Stats() Stats {
 		SkippedWrites:  s.skipped.Load(),
 		CorruptDropped: s.corrupt.Load(),
 		DiskErrors:     s.diskErrors.Load(),
+		DamagedFiles:   s.disk.setAsides.Load(),
 	}
 	if s.mem != nil {
 		st.MemoryEntries, st.MemoryBytes = s.mem.stats()

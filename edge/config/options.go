@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"edged/edge/clientip"
 	"edged/edge/policy"
@@ -65,10 +66,33 @@ func (c *Config) OriginOptions() origin.Options {
 // PolicyOptions returns the RFC 9111 policy options.
 func (c *Config) PolicyOptions() policy.Options {
 	return policy.Options{
-		HeuristicFraction: c.Cache.HeuristicFraction,
-		HeuristicMax:      c.Cache.HeuristicMax.Std(),
-		Shield:            c.Role == RoleShield,
+		HeuristicFraction:   c.Cache.HeuristicFraction,
+		HeuristicMax:        c.Cache.HeuristicMax.Std(),
+		MaxStale:            maxStale(c.Cache.MaxStale),
+		IgnoreClientNoCache: c.Cache.IgnoreClientNoCache,
+		Shield:              c.Role == RoleShield,
 	}
+}
+
+// sitePolicy is PolicyOptions with the site's own settings.
+func (c *Config) sitePolicy(s Site) *policy.Options {
+	p := c.PolicyOptions()
+	if s.MaxStale != nil {
+		p.MaxStale = maxStale(*s.MaxStale)
+	}
+	if s.IgnoreClientNoCache != nil {
+		p.IgnoreClientNoCache = *s.IgnoreClientNoCache
+	}
+	return &p
+}
+
+// maxStale converts a max_stale field: in the file 0 turns max-stale off,
+// in policy.Options a negative value does (zero is its default).
+func maxStale(d Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d.Std()
 }
 
 // TrustedProxies returns server.trusted_proxies as prefixes (a single

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"time"
 
@@ -132,18 +131,32 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		WriteTimeout:   n.cfg.Server.WriteTimeout.Std(),
 		// A shield's clients are edges, each asking for many objects at
 		// once on behalf of many users: no per-client bound on its fetches.
-		MaxFillsPerClient: map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
-		FetchTimeout:      n.cfg.Upstream.FetchTimeout.Std(),
-		Logger:            n.log.With("component", "edge"),
-		Registerer:        reg,
-		Purger:            n.bus,
-		PurgeFrom:         purgeNetworks(n.cfg),
-		ClientIP:          n.cfg.ClientIP(),
+		MaxFillsPerClient:   map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
+		MaxUploadsPerClient: uploadsPerClient(n.cfg),
+		RequestBodyTimeout:  n.cfg.Server.RequestBodyTimeout.Std(),
+		RequestBodyMinRate:  int64(n.cfg.Server.RequestBodyMinRate),
+		StripRequestHeaders: n.cfg.Server.StripRequestHeaders,
+		FetchTimeout:        n.cfg.Upstream.FetchTimeout.Std(),
+		Logger:              n.log.With("component", "edge"),
+		Registerer:          reg,
+		Purger:              n.bus,
+		PurgeFrom:           purgeNetworks(n.cfg),
+		ClientIP:            n.cfg.ClientIP(),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
+}
+
+// uploadsPerClient is server.max_uploads_per_client as edge.Options says
+// it: no bound (-1) for 0 and on a shield, whose clients are edges each
+// forwarding the uploads of many users.
+func uploadsPerClient(cfg *config.Config) int {
+	if cfg.Role == config.RoleShield || cfg.Server.MaxUploadsPerClient == 0 {
+		return -1
+	}
+	return cfg.Server.MaxUploadsPerClient
 }
 
 // publicServer serves the cache. Bodies may be large and slow in either
@@ -172,12 +185,11 @@ func (n *node) publicServer() *http.Server {
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
-	// Profiles for operators (the admin listener is private): where a node
-	// spends its CPU is the first question when it falls behind.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if n.cfg.Debug.Pprof {
+		// Where a node spends its CPU is the first question when it falls
+		// behind; debug.pprof turns the profiles on, behind their token.
+		mux.Handle("/debug/pprof/", debugHandler(n.cfg.DebugToken()))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
