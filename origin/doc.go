@@ -72,9 +72,10 @@
 //
 // Bytes that arrive after the next request was written cannot be told from
 // its answer, so a connection is not reused where an upstream may answer
-// out of turn: after a request with a body or a method other than GET and
-// HEAD (an origin that ignores a body answers a request smuggled in it),
-// and, for five minutes, to a server that sent bytes no request asked for.
+// out of turn: after a request with a body or a method that is not safe
+// (RFC 9110 §9.2.1; an origin that ignores a body answers a request
+// smuggled in it), and, for five minutes, to a server that sent bytes no
+// request asked for.
 // What remains open is in docs/security.md.
 //
 // # Design notes

@@ -18,8 +18,8 @@ import (
 // from its answer. Reuse is therefore refused where an upstream is known
 // or can be made to answer out of turn:
 //
-//   - after a request with a body, or with a method other than GET and
-//     HEAD: an origin endpoint that ignores the body reads it as a request
+//   - after a request with a body, or with a method that is not safe (RFC
+//     9110 §9.2.1: GET, HEAD, OPTIONS, TRACE): an origin endpoint that ignores the body reads it as a request
 //     of its own (a CL.0 desync) and answers it too, late when it is slow;
 //     a client controls that body;
 //   - for a while after a server sent bytes no request asked for (on any
@@ -34,11 +34,16 @@ import (
 const quarantineFor = 5 * time.Minute
 
 // singleUse reports whether a request may not be followed by another on
-// its connection: it has a body, or a method other than GET or HEAD (RFC
-// 9110 §9.2.1: the others may have effects, and an origin that misframes
-// them answers out of turn).
+// its connection: it has a body, or a method that is not safe (RFC 9110
+// §9.2.1). Unsafe methods have effects, which is where origins misframe
+// requests and answer out of turn; safe ones without a body are handled
+// like GET (a CORS preflight OPTIONS keeps its connection).
 func singleUse(method string, hasBody bool) bool {
-	return hasBody || method != http.MethodGet && method != http.MethodHead
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return hasBody
+	}
+	return true
 }
 
 // reuseGuard is what the connections of one transport share: the servers

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -118,13 +119,22 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 	return d, nil
 }
 
-// close closes the file. No other transaction may run.
+// close syncs the freelist (see openDB) and closes the file. No other
+// transaction may run.
 func (d *disk) close() error {
 	db := d.db.Load()
 	if db == nil {
 		return nil
 	}
-	return guard(db.Close)
+	db.NoFreelistSync = false
+	syncErr := guard(func() error { return updateTx(db, func(*bolt.Tx) error { return nil }) })
+	if err := guard(db.Close); err != nil {
+		return err
+	}
+	if syncErr != nil {
+		return fmt.Errorf("sync freelist: %w", syncErr)
+	}
+	return nil
 }
 
 // get returns the decoded entry stored under key, with Stale set if a soft
@@ -328,7 +338,7 @@ func (d *disk) dropIfEqual(key string, raw []byte) error {
 func (d *disk) update(fn func(t *txn) error) error {
 	var t *txn
 	db, err := d.run(func(db *bolt.DB) error {
-		return db.Update(func(tx *bolt.Tx) error {
+		return updateTx(db, func(tx *bolt.Tx) error {
 			t = newTxn(tx)
 			t.share = d.share
 			if err := fn(t); err != nil {

@@ -31,8 +31,9 @@
 //   - Damage is detected: every disk record carries a checksum (CRC-32C); a
 //     damaged record is deleted, counted and reported as a miss.
 //   - A damaged file never stops the process (see damage.go): a file that
-//     bbolt cannot read safely (no valid meta page, truncated, no synced
-//     freelist, a bad freelist page: checked before bbolt opens it), and any
+//     bbolt cannot read safely (no valid meta page, truncated, a bad
+//     freelist page, and after a crash a damaged page on bbolt's freelist
+//     rebuild walk: checked before bbolt opens it), and any
 //     bbolt panic or memory fault at open or while running, sets the file
 //     aside as Dir/edged.db.damaged-<time> (keeping only the latest one),
 //     logged with the reason and counted (Stats.DamagedFiles,
@@ -43,6 +44,11 @@
 //     refetches them. There is no full consistency check at open (bbolt's
 //     tx.Check reads every page, in a goroutine where a fault is fatal);
 //     damage elsewhere in the file is met, and handled, when it is read.
+//     Open windows: a write that fails without a panic (a full disk) is
+//     rolled back, and bbolt's rollback walks the file unguarded: fatal if
+//     the file is also damaged where nothing has read it yet; and damage
+//     that forms a cycle of pages can exhaust a goroutine's stack in bbolt,
+//     which nothing recovers.
 //   - Open refuses a file that another process holds (bbolt's flock) with
 //     [ErrLocked], naming the data directory, after waiting a second.
 //   - Opening a store reads running totals from a meta bucket instead of
@@ -50,9 +56,13 @@
 //
 // # Disk layout (bbolt, file Dir/edged.db)
 //
-// Every commit writes bbolt's freelist (NoFreelistSync off), so that bbolt
-// never rebuilds it by walking the file in a goroutine of its own, where a
-// damaged page would be fatal (see damage.go).
+// Commits do not write bbolt's freelist (NoFreelistSync: writing it costs a
+// write of every free page id per commit); Close writes it. After a crash
+// bbolt rebuilds it at Open by walking the file in a goroutine of its own,
+// where a damaged page would be fatal, so the store first walks the same
+// path itself with bounds-checked reads (walk.go); and a write transaction
+// that panics is not rolled back, since the rollback walks the file too
+// (see damage.go).
 //
 //	entries  key                 -> Encode(entry)
 //	lru      8-byte BE seq ++ key -> nil         (oldest first: eviction order)

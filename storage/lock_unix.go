@@ -40,3 +40,15 @@ func lockFile(path string, timeout time.Duration) (unlock func(), err error) {
 
 // lockRetry is how often lockFile tries the lock again.
 const lockRetry = 50 * time.Millisecond
+
+// mapFile maps the first size bytes of f for reading.
+func mapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
+	if size <= 0 || int64(int(size)) != size {
+		return nil, nil, errors.New("cannot map")
+	}
+	data, err = syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() { _ = syscall.Munmap(data) }, nil
+}

@@ -158,7 +158,7 @@ func Open(opts Options) (*Store, error) {
 	path := filepath.Join(opts.Dir, FileName)
 	s, err := open(opts, path)
 	if errors.Is(err, ErrLocked) {
-		return nil, fmt.Errorf("open store %s: %w: another edged (or other program) is using data directory %s; every node needs a data directory of its own", path, err, opts.Dir)
+		return nil, fmt.Errorf("open store %s: %w; another edged (or another program) is using data directory %s, and every node needs one of its own", path, err, opts.Dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)

@@ -82,7 +82,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	so := cfg.StorageOptions()
 	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
 	if n.store, err = storage.Open(so); err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", cfg.Data, err)
+		return nil, err // it names the store's file (and, when locked, the data directory)
 	}
 	if err := n.openUpstreams(reg, upTLS); err != nil {
 		return nil, err
