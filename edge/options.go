@@ -38,10 +38,12 @@ type Options struct {
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64
 	// BodyMemory bounds the bytes of response bodies held in memory outside
-	// the store: bodies being read by fills, and disk hits being sent. A
-	// fill that does not fit is streamed to its client and not stored; a
-	// disk hit that does not fit is passed through to the upstream (both
-	// say detail=memory-budget in Cache-Status). One body is always let in
+	// the store: bodies being read by fills, disk hits being sent (admitted
+	// before the store decodes them), compressors and compressed variants
+	// being made. A fill that does not fit is streamed to its client and
+	// not stored; a disk hit that does not fit is passed through to the
+	// upstream (both say detail=memory-budget in Cache-Status); a response
+	// whose compressor does not fit is sent uncompressed. One body is always let in
 	// when none is held, so the bound is this or one object of
 	// MaxObjectBytes, whichever is larger. Zero means 64 MiB; negative
 	// means no bound.

@@ -120,7 +120,7 @@ func run(o options) error {
 	fmt.Printf("  node metrics: %s\n", n.storageMetrics())
 	if o.overhead == 0 {
 		// edged promises anonymous RSS within cache.memory + 25% (its
-		// soft memory limit is + 12.5%, edge/cmd/edged/memlimit.go).
+		// soft memory limit is cache.memory, edge/cmd/edged/memlimit.go).
 		o.overhead = o.memory / 4
 	}
 	limit := o.memory + o.overhead

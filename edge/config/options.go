@@ -15,7 +15,7 @@ import (
 // for the caller. A memory budget of 0 disables the memory tier.
 //
 // cache.memory bounds the memory the process holds (edged sets the Go
-// runtime's soft limit to it + 12.5%): the memory tier gets three eighths
+// runtime's soft limit to it; RSS stays within it + 25%): the memory tier gets three eighths
 // of it, the disk write queue an eighth, the bodies in flight (BodyMemory)
 // an eighth; the last three eighths are for the disk writer's copies of
 // what it commits, the runtime, and the garbage between collections (with
