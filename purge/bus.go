@@ -152,10 +152,15 @@ type Bus struct {
 	applied atomic.Uint64 // last sequence applied locally
 	closed  atomic.Bool
 
-	// mu guards waiters: Publish calls waiting, by event ID, for the local
-	// apply of their event.
-	mu      sync.Mutex
-	waiters map[string]chan applyResult
+	instance string                 // random ID in hellos, to skip this bus's own
+	problem  atomic.Pointer[string] // a peer's messages failed verification (Problem)
+
+	// mu guards waiters (Publish calls waiting, by event ID, for the local
+	// apply of their event) and mismatched (peers whose hellos failed
+	// verification, logged once each).
+	mu         sync.Mutex
+	waiters    map[string]chan applyResult
+	mismatched map[string]struct{}
 }
 
 // New checks opts and returns a Bus that is not yet connected.
@@ -186,6 +191,9 @@ func New(opts Options) (*Bus, error) {
 		startErr:  make(chan error, 1),
 		reconnect: make(chan struct{}, 1),
 		waiters:   make(map[string]chan applyResult),
+		instance:  newID(),
+
+		mismatched: make(map[string]struct{}),
 
 		connClosed: make(chan struct{}),
 	}, nil
@@ -298,6 +306,10 @@ func (b *Bus) connect() error {
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("purge: jetstream: %w", err)
+	}
+	if err := b.subscribeHello(nc); err != nil {
+		nc.Close()
+		return err
 	}
 	b.nc, b.js = nc, js
 	return nil

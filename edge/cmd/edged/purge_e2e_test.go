@@ -292,3 +292,37 @@ func waitUntil(t testing.TB, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Issue 12, finding 1: a shield given another purge token than its edge
+// ignored every purge made through the edge, and nothing said so. Both
+// nodes now name the problem in /healthz (and log an ERROR) as soon as the
+// edge joins the bus, before any purge.
+func TestMismatchedPurgeTokensShowInHealthz(t *testing.T) {
+	natsAddr := freeAddr(t)
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
+	node := func(name, purgeToken string, shield bool) *fleetNode {
+		cfg := nodeConfig(t, name, t.TempDir())
+		cfg.Upstream.Origin = "http://127.0.0.1:1"
+		cfg.Purge.NATS.TokenEnv = natsTokenEnv
+		if shield {
+			cfg.Role = config.RoleShield
+			cfg.Purge.NATS.Listen = natsAddr
+		} else {
+			cfg.Purge.NATS.URL = "nats://" + natsAddr
+		}
+		cfg.Purge.Token = purgeToken
+		cfg.Log.Level = "error"
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return serveNode(t, cfg, io.Discard)
+	}
+	shield := node("shield", "AAA", true)
+	edge := node("edge", "BBB", false)
+	for _, f := range []*fleetNode{shield, edge} {
+		waitUntil(t, func() bool {
+			_, body := fetch(t, f.admin+"/healthz")
+			return strings.HasPrefix(body, "ok\n") && strings.Contains(body, "warning:") && strings.Contains(body, "EDGED_PURGE_TOKEN")
+		})
+	}
+}
