@@ -46,7 +46,7 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
 	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
 	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return purgeCmd{}, err
 	}
 	if fs.NArg() > 0 {
@@ -138,7 +138,7 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 		fmt.Fprintf(stderr, "edgectl purge: %s: %s\n", resp.Status, ans.Error)
 		return exitFail
 	default:
-		fmt.Fprintf(stderr, "edgectl purge: %s: unexpected answer %q\n", resp.Status, truncate(string(raw), 200))
+		fmt.Fprintf(stderr, "edgectl purge: %s: %s: unexpected answer %q%s\n", c.endpoint, resp.Status, truncate(string(raw), 200), adminHint(resp))
 		return exitFail
 	}
 }
