@@ -181,6 +181,23 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// Issue 12, finding 8: a repeated field made the decoder drop its whole
+// mapping, so Validate also reported the other fields as missing
+// ("upstream.origin: required" though it was set).
+func TestRepeatedFieldReportsNothingElse(t *testing.T) {
+	c, err := Parse([]byte("listen: 127.0.0.1:8080\nlisten: 127.0.0.1:8082\nupstream:\n  origin: http://127.0.0.1:9000\n"), "edged.yaml")
+	if c == nil || err == nil {
+		t.Fatalf("Parse = %v, %v; want the config and the repeated field", c, err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Upstream.Origin != "http://127.0.0.1:9000" {
+		t.Errorf("listen %q origin %q: the fields around the repeated one were not decoded", c.Listen, c.Upstream.Origin)
+	}
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "listen: repeated field") || strings.Contains(err.Error(), "upstream.origin") {
+		t.Errorf("Validate = %v; want only the repeated field", err)
+	}
+}
+
 // TestValidateErrors checks one message per rule, with field path and line.
 func TestValidateErrors(t *testing.T) {
 	const base = "upstream:\n  origin: http://127.0.0.1:9000\n"

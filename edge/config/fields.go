@@ -135,11 +135,18 @@ func (fc *fieldChecker) checkValue(n *yaml.Node, t reflect.Type, path string) {
 // eachKey calls fn for each key of mapping n, following YAML merge keys
 // ("<<", checked against t) and reporting a key set twice as a repeated
 // what ("key" in a map, "field" in a struct) instead of calling fn.
+//
+// A repeated key is removed from n, its first value kept: the decoder
+// refuses a mapping with a repeated key as a whole, so every other field of
+// it would keep its default and Validate would report their absence too
+// (a repeated "listen" made "upstream.origin: required" appear).
 func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string, fn func(key, val *yaml.Node)) {
 	seen := make(map[string]int)
+	kept := n.Content[:0:0]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
 		if key.Value == "<<" && key.ShortTag() == "!!merge" {
+			kept = append(kept, key, val)
 			fc.check(val, t, path)
 			continue
 		}
@@ -148,7 +155,11 @@ func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string,
 			continue
 		}
 		seen[key.Value] = key.Line
+		kept = append(kept, key, val)
 		fn(key, val)
+	}
+	if len(kept) < len(n.Content) {
+		n.Content = kept
 	}
 }
 
