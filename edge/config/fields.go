@@ -93,7 +93,9 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fc.checkMapKeys(n, t, path)
-	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+	case reflect.Bool:
+		fc.checkBool(n, path)
+	case reflect.String, reflect.Float32, reflect.Float64,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		fc.checkValue(n, t, path)
@@ -112,6 +114,31 @@ func zeroNode(t reflect.Type) *yaml.Node {
 		return nil
 	}
 	return &z
+}
+
+// checkBool accepts true and false (YAML 1.2 core schema: true, True,
+// TRUE), quoted or not, and nothing else. yaml.v3 also takes YAML 1.1's
+// yes/no/on/off (even quoted) into a bool, yet refuses a quoted "true": a
+// field would read differently from how it looks.
+func (fc *fieldChecker) checkBool(n *yaml.Node, path string) {
+	if n.Kind != yaml.ScalarNode {
+		fc.badValue(n, path, "want true or false, got "+kindName(n))
+		return
+	}
+	switch n.Value {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		if n.ShortTag() != "!!bool" {
+			// Quoted: decode it as the bool it spells.
+			fc.bad[n] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strings.ToLower(n.Value)}
+		}
+		return
+	}
+	msg := fmt.Sprintf("want true or false, got %q", n.Value)
+	switch strings.ToLower(n.Value) {
+	case "yes", "no", "on", "off", "y", "n":
+		msg += " (YAML 1.1 words such as yes, no, on and off are not accepted: write true or false)"
+	}
+	fc.badValue(n, path, msg)
 }
 
 // checkValue decodes n into a new value of the scalar type t, as the
