@@ -105,6 +105,8 @@ func TestRunPurge(t *testing.T) {
 		{"wrong token", 200, ``, "nope", exitFail, "", "401 Unauthorized: missing or wrong bearer token"},
 		{"bus down", 503, `{"error":"purge bus unavailable"}`, "s3cret", exitFail, "", "503 Service Unavailable: purge bus unavailable"},
 		{"accepted, not applied", 504, `{"error":"accepted but not applied","id":"abc","seq":7,"accepted":true}`, "s3cret", exitFail, "", "accepted but not applied (id=abc seq=7)"},
+		// Issue 12, finding 1: the node knows a peer will ignore the purge.
+		{"peer key mismatch", 200, `{"id":"abc","seq":7,"count":3,"warning":"purge bus: a peer's messages fail verification"}`, "s3cret", exitOK, "purged: id=abc", "warning: purge bus: a peer's messages fail verification"},
 		{"not json", 502, `<html>bad gateway</html>`, "s3cret", exitFail, "", "unexpected answer"},
 	}
 	for _, tt := range tests {

@@ -101,6 +101,7 @@ type purgeAnswer struct {
 	DurationMS float64 `json:"duration_ms"`
 	Accepted   bool    `json:"accepted"`
 	Error      string  `json:"error"`
+	Warning    string  `json:"warning"`
 }
 
 func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr io.Writer) int {
@@ -130,6 +131,10 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 	switch {
 	case resp.StatusCode == http.StatusOK && jsonErr == nil:
 		fmt.Fprintf(stdout, "purged: id=%s seq=%d count=%d duration=%.3fms\n", ans.ID, ans.Seq, ans.Count, ans.DurationMS)
+		if ans.Warning != "" {
+			// Applied here, but a peer with another key ignores it.
+			fmt.Fprintf(stderr, "edgectl purge: warning: %s\n", ans.Warning)
+		}
 		return exitOK
 	case ans.Accepted:
 		fmt.Fprintf(stderr, "edgectl purge: %s (id=%s seq=%d)\n", ans.Error, ans.ID, ans.Seq)

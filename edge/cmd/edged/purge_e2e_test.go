@@ -325,4 +325,16 @@ func TestMismatchedPurgeTokensShowInHealthz(t *testing.T) {
 			return strings.HasPrefix(body, "ok\n") && strings.Contains(body, "warning:") && strings.Contains(body, "EDGED_PURGE_TOKEN")
 		})
 	}
+	// The client of a purge is told too, in the answer's "warning".
+	req, _ := http.NewRequest(http.MethodPost, edge.admin+"/purge", strings.NewReader(`{"tags":["t"]}`))
+	req.Header.Set("Authorization", "Bearer BBB")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct{ Warning string }
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(ans.Warning, "EDGED_PURGE_TOKEN") {
+		t.Errorf("purge through the edge: %d %+v %v; want 200 with a warning naming EDGED_PURGE_TOKEN", resp.StatusCode, ans, err)
+	}
 }
