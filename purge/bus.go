@@ -153,6 +153,7 @@ type Bus struct {
 	closed  atomic.Bool
 
 	outageLogged atomic.Bool // reconnectError logged this outage already
+	authRefused  atomic.Bool // the last connection attempt was refused for its token
 
 	instance string                 // random ID in hellos, to skip this bus's own
 	problem  atomic.Pointer[string] // a peer's messages failed verification (Problem)
@@ -272,6 +273,7 @@ func (b *Bus) connect() error {
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { b.reconnectError(err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.outageLogged.Store(false)
+			b.authRefused.Store(false)
 			b.metrics.connected.Set(1)
 			b.log.Info("purge bus reconnected to NATS", "url", b.connectedURL(nc))
 			b.signalReconnect()
@@ -283,6 +285,7 @@ func (b *Bus) connect() error {
 			// The run loop notices the first connection itself; only a
 			// reconnect must restart its session.
 			b.outageLogged.Store(false)
+			b.authRefused.Store(false)
 			b.metrics.connected.Set(1)
 			b.log.Info("purge bus connected to NATS", "url", b.connectedURL(nc))
 		}),

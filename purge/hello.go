@@ -88,11 +88,15 @@ func (b *Bus) keyMismatch(reason string, attrs ...any) {
 		append([]any{"reason", reason, "likely_cause", cause}, attrs...)...)
 }
 
-// Problem describes a misconfiguration of the fleet this bus detected
-// since it started (a peer whose purges and hellos it cannot verify), for
-// a health endpoint; "" when none was seen. It stays set until restart: a
+// Problem describes a misconfiguration of the fleet this bus detected, for
+// a health endpoint; "" when none was seen: NATS refusing this node's token
+// (until a connection succeeds), or a peer whose purges and hellos it
+// cannot verify since it started. The latter stays set until restart: a
 // fleet with one mismatched node stays broken while the others verify.
 func (b *Bus) Problem() string {
+	if b.authRefused.Load() {
+		return "purge bus: NATS refuses this node's token (Authorization Violation); " + natsTokenHint
+	}
 	if p := b.problem.Load(); p != nil {
 		return *p
 	}

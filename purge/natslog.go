@@ -52,10 +52,12 @@ func (l serverLogger) debugf(format string, v ...any) {
 // refused token says so and names the likely cause, since "unreachable"
 // would send the operator looking at the network.
 func (b *Bus) reconnectError(err error) {
+	auth := errors.Is(err, nats.ErrAuthorization)
+	b.authRefused.Store(auth)
 	if !b.outageLogged.CompareAndSwap(false, true) {
 		return
 	}
-	if errors.Is(err, nats.ErrAuthorization) {
+	if auth {
 		b.log.Error("purge bus: NATS refused this node's token (Authorization Violation); retrying", "likely_cause", natsTokenHint)
 		return
 	}

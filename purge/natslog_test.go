@@ -25,6 +25,9 @@ func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 		out := edgeLogs.String()
 		return strings.Contains(out, "level=ERROR") && strings.Contains(out, "Authorization Violation") && strings.Contains(out, "EDGED_NATS_TOKEN")
 	})
+	waitFor(t, "the edge's Problem (its /healthz) to name the token", func() bool {
+		return strings.Contains(edge.Problem(), "EDGED_NATS_TOKEN")
+	})
 	waitFor(t, "the shield to name the token", func() bool {
 		out := shieldLogs.String()
 		return strings.Contains(out, "wrong or missing NATS token") && strings.Contains(out, "EDGED_NATS_TOKEN")
