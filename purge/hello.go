@@ -84,7 +84,7 @@ func (b *Bus) keyMismatch(reason string, attrs ...any) {
 	problem := "purge bus: a peer's messages fail verification (" + reason + "); " + cause
 	b.problem.Store(&problem)
 	b.metrics.keyMismatch.Set(1)
-	b.log.Error("purge bus: message from a peer rejected; purges sent to that peer are not applied here, and this node's not there",
+	b.log.Error("purge bus: message from a peer rejected: purges made on either node are ignored by the other",
 		append([]any{"reason", reason, "likely_cause", cause}, attrs...)...)
 }
 
