@@ -3,7 +3,9 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -76,4 +78,39 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		t.Errorf("access log record = %+v", rec)
 	}
 	_ = time.Second
+}
+
+// Issue 12, finding 7: a revalidation the client forced (no-cache,
+// max-age=0, min-fresh: fwd=request) that the origin answers 304 served
+// the stored response, like a fwd=stale revalidation, yet was counted and
+// logged as a miss, so browser reloads inflated the miss rate.
+func TestClientForcedRevalidationCountsAsRevalidated(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = io.WriteString(w, "body")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.get(t, "/r") // stored
+	requests := e.handler.metrics.requests
+	for i, fields := range [][]string{
+		{"Cache-Control", "no-cache"},
+		{"Cache-Control", "max-age=0"},
+		{"Cache-Control", "min-fresh=6000"},
+	} {
+		c.Advance(time.Second) // an age of 0 satisfies max-age=0
+		resp, _ := e.get(t, "/r", fields...)
+		wantStatus(t, resp, http.StatusOK, "fwd=request", "fwd-status=304")
+		if got := testutil.ToFloat64(requests.WithLabelValues("revalidated")); got != float64(i+1) {
+			t.Errorf("%v: revalidated = %v, want %d (Cache-Status %q)", fields, got, i+1, cacheStatus(resp))
+		}
+	}
+	if got := testutil.ToFloat64(requests.WithLabelValues("miss")); got != 1 {
+		t.Errorf("misses = %v, want 1 (the first fetch only)", got)
+	}
 }

@@ -240,6 +240,12 @@ func outcomeOf(cs policy.CacheStatus) outcome {
 		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
 		return outcomeRevalidated
+	case cs.Fwd == policy.FwdRequest && cs.FwdStatus == http.StatusNotModified:
+		// The client forced a revalidation (RFC 9111 §5.2.1.4 no-cache,
+		// max-age, min-fresh) and the stored response was validated
+		// (RFC 9111 §4.3.4): it is served, as after fwd=stale, so a
+		// reload is not a miss.
+		return outcomeRevalidated
 	case cs.Fwd == "":
 		return outcomeError
 	case cs.Fwd == policy.FwdBypass || cs.Fwd == policy.FwdMethod:

@@ -100,6 +100,9 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every connection (the first, and each reconnect) tells the peers
+	// this node is here, so a key mismatch shows at once (hello.go).
+	b.sayHello(false)
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
@@ -253,7 +256,7 @@ func (b *Bus) apply(ctx context.Context, ev event, seq uint64) error {
 // event's content are not logged.
 func (b *Bus) reject(ctx context.Context, seq uint64, reason string) error {
 	b.metrics.rejected.WithLabelValues(reason).Inc()
-	b.log.Warn("purge event rejected: not signed with the fleet's key; not applied", "seq", seq, "reason", reason)
+	b.keyMismatch(reason, "seq", seq)
 	if _, _, err := b.invalidate(ctx, "rejected", Request{}, seq); err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ func TestForgedEventsAreRejectedByEveryBus(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	if !strings.Contains(out, "purge event rejected") {
+	if !strings.Contains(out, "message from a peer rejected") {
 		t.Error("rejections were not logged")
 	}
 	for _, secret := range []string{testSigningKey, testNATSToken} {

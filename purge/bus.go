@@ -152,10 +152,18 @@ type Bus struct {
 	applied atomic.Uint64 // last sequence applied locally
 	closed  atomic.Bool
 
-	// mu guards waiters: Publish calls waiting, by event ID, for the local
-	// apply of their event.
-	mu      sync.Mutex
-	waiters map[string]chan applyResult
+	outageLogged atomic.Bool // reconnectError logged this outage already
+	authRefused  atomic.Bool // the last connection attempt was refused for its token
+
+	instance string                 // random ID in hellos, to skip this bus's own
+	problem  atomic.Pointer[string] // a peer's messages failed verification (Problem)
+
+	// mu guards waiters (Publish calls waiting, by event ID, for the local
+	// apply of their event) and mismatched (peers whose hellos failed
+	// verification, logged once each).
+	mu         sync.Mutex
+	waiters    map[string]chan applyResult
+	mismatched map[string]struct{}
 }
 
 // New checks opts and returns a Bus that is not yet connected.
@@ -186,6 +194,9 @@ func New(opts Options) (*Bus, error) {
 		startErr:  make(chan error, 1),
 		reconnect: make(chan struct{}, 1),
 		waiters:   make(map[string]chan applyResult),
+		instance:  newID(),
+
+		mismatched: make(map[string]struct{}),
 
 		connClosed: make(chan struct{}),
 	}, nil
@@ -206,8 +217,11 @@ func (b *Bus) Start(ctx context.Context) error {
 	b.metrics.appliedSeq.Set(float64(applied))
 	b.warnUnauthenticated()
 	if b.opts.NATSURL == "" {
-		if b.srv, err = startEmbedded(b.opts); err != nil {
+		if b.srv, err = startEmbedded(b.opts, b.log); err != nil {
 			return err
+		}
+		if url := b.ClientURL(); url != "" {
+			b.log.Info("embedded NATS server listening for other nodes", "url", url)
 		}
 	}
 	if err := b.connect(); err != nil {
@@ -256,9 +270,12 @@ func (b *Bus) connect() error {
 			}
 			b.log.Warn("purge bus disconnected from NATS", "err", err)
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { b.reconnectError(err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.outageLogged.Store(false)
+			b.authRefused.Store(false)
 			b.metrics.connected.Set(1)
-			b.log.Info("purge bus reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			b.log.Info("purge bus reconnected to NATS", "url", b.connectedURL(nc))
 			b.signalReconnect()
 		}),
 		// nats.go runs its callbacks in order on one goroutine: the
@@ -267,8 +284,10 @@ func (b *Bus) connect() error {
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			// The run loop notices the first connection itself; only a
 			// reconnect must restart its session.
+			b.outageLogged.Store(false)
+			b.authRefused.Store(false)
 			b.metrics.connected.Set(1)
-			b.log.Info("purge bus connected to NATS", "url", nc.ConnectedUrlRedacted())
+			b.log.Info("purge bus connected to NATS", "url", b.connectedURL(nc))
 		}),
 	}
 	if b.opts.Credentials != "" {
@@ -299,6 +318,10 @@ func (b *Bus) connect() error {
 		nc.Close()
 		return fmt.Errorf("purge: jetstream: %w", err)
 	}
+	if err := b.subscribeHello(nc); err != nil {
+		nc.Close()
+		return err
+	}
 	b.nc, b.js = nc, js
 	return nil
 }
@@ -312,6 +335,16 @@ func (b *Bus) warnUnauthenticated() {
 	if b.opts.NATSURL == "" && b.opts.NATSListen != "" && b.opts.NATSToken == "" {
 		b.log.Warn("embedded NATS server listens without authentication: anyone who can reach it can connect", "listen", b.opts.NATSListen)
 	}
+}
+
+// connectedURL names the server nc is connected to for the log: with the
+// embedded server that is "in-process" (nats.go would say
+// nats://in-process:4222, an address nothing listens on).
+func (b *Bus) connectedURL(nc *nats.Conn) string {
+	if b.srv != nil {
+		return "in-process"
+	}
+	return nc.ConnectedUrlRedacted()
 }
 
 func (b *Bus) signalReconnect() {

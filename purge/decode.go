@@ -39,6 +39,10 @@ func decodeRequest(data []byte) (Request, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return Request{}, fmt.Errorf("%w: %s", ErrInvalid, jsonProblem(err))
 	}
+	if raw == nil {
+		// JSON null decodes into a nil map without error.
+		return Request{}, fmt.Errorf("%w: the body must be a JSON object such as {\"urls\":[...]}, not null", ErrInvalid)
+	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Request{}, fmt.Errorf("%w: trailing data after the request object", ErrInvalid)
 	}

@@ -2,6 +2,7 @@ package purge
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -16,7 +17,7 @@ const embeddedMaxPayload = 4 << 20
 // startEmbedded runs a NATS server with JetStream in this process. Its
 // JetStream store syncs every write to disk, so an acknowledged purge
 // survives a crash of the process or machine.
-func startEmbedded(o Options) (*server.Server, error) {
+func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 	so := &server.Options{
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
@@ -39,15 +40,30 @@ func startEmbedded(o Options) (*server.Server, error) {
 			return nil, fmt.Errorf("purge: NATSListen %q: bad port", o.NATSListen)
 		}
 		so.Host, so.Port = host, p // port -1: a random free port (server.RANDOM_PORT)
+		if p > 0 {
+			// The server only logs a failed bind and is then never
+			// ready: try the address first, so a busy port is named at
+			// once rather than after the readiness timeout.
+			ln, err := net.Listen("tcp", o.NATSListen)
+			if err != nil {
+				return nil, fmt.Errorf("purge: NATS listen address %s: %w", o.NATSListen, err)
+			}
+			ln.Close()
+		}
 	}
 	s, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("purge: embedded NATS server: %w", err)
 	}
+	s.SetLoggerV2(serverLogger{log: log.With("component", "nats-server")}, false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("purge: embedded NATS server (store %s) did not become ready", o.StoreDir)
+		where := "in process"
+		if o.NATSListen != "" {
+			where = "on " + o.NATSListen
+		}
+		return nil, fmt.Errorf("purge: embedded NATS server (%s, store %s) did not become ready", where, o.StoreDir)
 	}
 	return s, nil
 }

@@ -16,6 +16,9 @@ type response struct {
 	Count      int     `json:"count"`
 	DurationMS float64 `json:"duration_ms"`
 	ApplyMS    float64 `json:"apply_ms"`
+	// Warning names a fleet misconfiguration this node saw (Problem): a
+	// peer it cannot verify will not apply this purge either.
+	Warning string `json:"warning,omitempty"`
 }
 
 // errorResponse is the JSON body of every other answer.
@@ -30,7 +33,8 @@ type errorResponse struct {
 //
 // POST with a bearer token and a JSON Request answers 200 with
 // {"id","seq","count","duration_ms","apply_ms"} once the local node applied
-// the purge; 400 for bad input, 401 (with WWW-Authenticate: Bearer) without
+// the purge, with "warning" when Problem names a peer that will not apply
+// it; 400 for bad input, 401 (with WWW-Authenticate: Bearer) without
 // the right token, 405 for other methods, 413 for bodies over MaxBodySize,
 // 503 when the bus is down or no token is configured (nothing published),
 // 504 when the purge was accepted but not applied locally in time (it will
@@ -73,7 +77,7 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, response{ID: res.ID, Seq: res.Seq, Count: res.Count,
-			DurationMS: ms(res.Duration.Seconds()), ApplyMS: ms(res.ApplyDuration.Seconds())})
+			DurationMS: ms(res.Duration.Seconds()), ApplyMS: ms(res.ApplyDuration.Seconds()), Warning: b.Problem()})
 	case errors.Is(err, ErrNotApplied):
 		writeJSON(w, http.StatusGatewayTimeout, errorResponse{ID: res.ID, Seq: res.Seq, Accepted: true,
 			Error: "purge accepted and published but not yet applied on this node; it will still be applied on every node"})

@@ -20,6 +20,8 @@ type metrics struct {
 	duplicates prometheus.Counter
 	failures   prometheus.Counter
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
+	// keyMismatch is 1 once a peer's hello or event failed verification.
+	keyMismatch prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,6 +64,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_purge_rejected_total", Help: "Purge events not applied because they lack a valid signature of the fleet's key, by reason (unsigned, bad_signature).",
 		}, []string{"reason"}),
+		keyMismatch: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_purge_key_mismatch", Help: "1 once a peer's hello or purge event failed verification since start: the nodes' purge signing keys (EDGED_PURGE_TOKEN) differ.",
+		}),
 	}
 	for _, r := range []string{rejectUnsigned, rejectBadSignature} {
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
@@ -70,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures, m.rejected} {
+		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering purge metrics: %w", err)
 		}

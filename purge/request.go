@@ -189,6 +189,11 @@ func checkURL(s string) error {
 // checkHost accepts a host name, IPv4 address or bracketed IPv6 address,
 // with an optional port.
 func checkHost(s string) error {
+	if strings.Contains(s, "/") {
+		// "http://x/" would otherwise be taken for host "http" and port
+		// "//x/", and refused for a bad port.
+		return errors.New("want a host name with an optional port, such as www.example.com or www.example.com:8080, not a URL")
+	}
 	host := s
 	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		h, port, err := net.SplitHostPort(s)

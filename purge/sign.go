@@ -42,28 +42,37 @@ func newSigner(key string) *signer {
 	return &signer{key: []byte(key)}
 }
 
-func (s *signer) mac(data []byte) []byte {
+func (s *signer) mac(context string, data []byte) []byte {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(signatureContext))
+	m.Write([]byte(context))
 	m.Write(data)
 	return m.Sum(nil)
 }
 
-// sign sets the signature header of msg over its body; no key, no header.
-func (s *signer) sign(msg *nats.Msg) {
+// sign sets the signature header of a purge event over its body; no key,
+// no header.
+func (s *signer) sign(msg *nats.Msg) { s.signAs(signatureContext, msg) }
+
+// verify checks the signature of an event body in constant time
+// (hmac.Equal). It returns "" when the event may be applied, else the
+// rejection reason. Without a key every event is accepted.
+func (s *signer) verify(h nats.Header, data []byte) string {
+	return s.verifyAs(signatureContext, h, data)
+}
+
+// signAs signs msg's body under context, which keeps a message of one kind
+// (a hello) from ever verifying as another (a purge event).
+func (s *signer) signAs(context string, msg *nats.Msg) {
 	if s == nil {
 		return
 	}
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	msg.Header.Set(SignatureHeader, signatureVersion+hex.EncodeToString(s.mac(msg.Data)))
+	msg.Header.Set(SignatureHeader, signatureVersion+hex.EncodeToString(s.mac(context, msg.Data)))
 }
 
-// verify checks the signature of an event body in constant time
-// (hmac.Equal). It returns "" when the event may be applied, else the
-// rejection reason. Without a key every event is accepted.
-func (s *signer) verify(h nats.Header, data []byte) string {
+func (s *signer) verifyAs(context string, h nats.Header, data []byte) string {
 	if s == nil {
 		return ""
 	}
@@ -76,7 +85,7 @@ func (s *signer) verify(h nats.Header, data []byte) string {
 		return rejectBadSignature
 	}
 	mac, err := hex.DecodeString(rest)
-	if err != nil || !hmac.Equal(mac, s.mac(data)) {
+	if err != nil || !hmac.Equal(mac, s.mac(context, data)) {
 		return rejectBadSignature
 	}
 	return ""

@@ -157,6 +157,10 @@ func TestParseErrors(t *testing.T) {
 		{"bare number duration", "upstream:\n  connect_timeout: 5\n", []string{`edged.yaml:2: upstream.connect_timeout: invalid duration "5"`}},
 		{"wrong int", "cache:\n  write_queue: lots\n", []string{`edged.yaml:2: cache.write_queue: want an integer, got "lots"`}},
 		{"wrong bool", "log:\n  access: maybe\n", []string{`edged.yaml:2: log.access: want true or false, got "maybe"`}},
+		// Issue 12, finding 9: yaml.v3 took these as booleans.
+		{"yaml 1.1 bool", "log:\n  access: yes\n", []string{`edged.yaml:2: log.access: want true or false, got "yes" (YAML 1.1 words`}},
+		{"quoted yaml 1.1 bool", "log:\n  access: \"off\"\n", []string{`edged.yaml:2: log.access: want true or false, got "off"`}},
+		{"bool list", "log:\n  access: [true]\n", []string{`edged.yaml:2: log.access: want true or false, got a list`}},
 		{"wrong float", "cache:\n  heuristic_fraction: ten\n", []string{`edged.yaml:2: cache.heuristic_fraction: want a number, got "ten"`}},
 		{"section not a mapping", "cache: 5\n", []string{"edged.yaml:1: cache: want a mapping of fields"}},
 		{"shields not a list", "upstream:\n  shields: http://s\n", []string{"edged.yaml:2: upstream.shields: want a list"}},
@@ -178,6 +182,38 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Issue 12, finding 9: a quoted "true" was refused while "yes" passed;
+// true and false now read the same quoted or not.
+func TestQuotedBooleans(t *testing.T) {
+	for in, want := range map[string]bool{`"true"`: true, `'false'`: false, "True": true, `"FALSE"`: false, "true": true} {
+		c, err := Parse([]byte("log:\n  access: "+in+"\n"), "edged.yaml")
+		if err != nil {
+			t.Errorf("access: %s: %v", in, err)
+			continue
+		}
+		if c.Log.Access != want {
+			t.Errorf("access: %s = %v, want %v", in, c.Log.Access, want)
+		}
+	}
+}
+
+// Issue 12, finding 8: a repeated field made the decoder drop its whole
+// mapping, so Validate also reported the other fields as missing
+// ("upstream.origin: required" though it was set).
+func TestRepeatedFieldReportsNothingElse(t *testing.T) {
+	c, err := Parse([]byte("listen: 127.0.0.1:8080\nlisten: 127.0.0.1:8082\nupstream:\n  origin: http://127.0.0.1:9000\n"), "edged.yaml")
+	if c == nil || err == nil {
+		t.Fatalf("Parse = %v, %v; want the config and the repeated field", c, err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Upstream.Origin != "http://127.0.0.1:9000" {
+		t.Errorf("listen %q origin %q: the fields around the repeated one were not decoded", c.Listen, c.Upstream.Origin)
+	}
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "listen: repeated field") || strings.Contains(err.Error(), "upstream.origin") {
+		t.Errorf("Validate = %v; want only the repeated field", err)
 	}
 }
 

@@ -50,6 +50,23 @@ func loadExamples(t *testing.T) map[string]*Config {
 	return out
 }
 
+// Issue 12, finding 12: examples/sites.yaml named a shield but kept its
+// purge bus private, so its purges never reached the shield (and it
+// started with a warning). Every example in a tier shares a bus.
+func TestExamplesInATierShareAPurgeBus(t *testing.T) {
+	for f, c := range loadExamples(t) {
+		tier := c.Role == RoleShield || len(c.Upstream.Shields) > 0
+		for _, s := range c.Sites {
+			if shields, _ := c.SiteShields(s); len(shields) > 0 {
+				tier = true
+			}
+		}
+		if tier && c.Purge.NATS.URL == "" && c.Purge.NATS.Listen == "" {
+			t.Errorf("%s has shields or is one, but its purge bus is private (set purge.nats.url or listen)", f)
+		}
+	}
+}
+
 // TestExamplesPortsAgree checks what validation cannot see across files:
 // no example names another one's admin port (metrics only) as a shield, and
 // an example that redirects to https serves HTTPS on the port the redirect

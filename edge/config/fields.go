@@ -93,7 +93,9 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fc.checkMapKeys(n, t, path)
-	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+	case reflect.Bool:
+		fc.checkBool(n, path)
+	case reflect.String, reflect.Float32, reflect.Float64,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		fc.checkValue(n, t, path)
@@ -112,6 +114,31 @@ func zeroNode(t reflect.Type) *yaml.Node {
 		return nil
 	}
 	return &z
+}
+
+// checkBool accepts true and false (YAML 1.2 core schema: true, True,
+// TRUE), quoted or not, and nothing else. yaml.v3 also takes YAML 1.1's
+// yes/no/on/off (even quoted) into a bool, yet refuses a quoted "true": a
+// field would read differently from how it looks.
+func (fc *fieldChecker) checkBool(n *yaml.Node, path string) {
+	if n.Kind != yaml.ScalarNode {
+		fc.badValue(n, path, "want true or false, got "+kindName(n))
+		return
+	}
+	switch n.Value {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		if n.ShortTag() != "!!bool" {
+			// Quoted: decode it as the bool it spells.
+			fc.bad[n] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strings.ToLower(n.Value)}
+		}
+		return
+	}
+	msg := fmt.Sprintf("want true or false, got %q", n.Value)
+	switch strings.ToLower(n.Value) {
+	case "yes", "no", "on", "off", "y", "n":
+		msg += " (YAML 1.1 words such as yes, no, on and off are not accepted: write true or false)"
+	}
+	fc.badValue(n, path, msg)
 }
 
 // checkValue decodes n into a new value of the scalar type t, as the
@@ -135,11 +162,18 @@ func (fc *fieldChecker) checkValue(n *yaml.Node, t reflect.Type, path string) {
 // eachKey calls fn for each key of mapping n, following YAML merge keys
 // ("<<", checked against t) and reporting a key set twice as a repeated
 // what ("key" in a map, "field" in a struct) instead of calling fn.
+//
+// A repeated key is removed from n, its first value kept: the decoder
+// refuses a mapping with a repeated key as a whole, so every other field of
+// it would keep its default and Validate would report their absence too
+// (a repeated "listen" made "upstream.origin: required" appear).
 func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string, fn func(key, val *yaml.Node)) {
 	seen := make(map[string]int)
+	kept := n.Content[:0:0]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
 		if key.Value == "<<" && key.ShortTag() == "!!merge" {
+			kept = append(kept, key, val)
 			fc.check(val, t, path)
 			continue
 		}
@@ -148,7 +182,11 @@ func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string,
 			continue
 		}
 		seen[key.Value] = key.Line
+		kept = append(kept, key, val)
 		fn(key, val)
+	}
+	if len(kept) < len(n.Content) {
+		n.Content = kept
 	}
 }
 

@@ -77,14 +77,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// usageError reports a flag error (the flag package already printed the
-// usage); -h is not an error.
+// usageError reports a usage error; -h is not an error. An error of the
+// flag package was already printed by it, with the usage: printing it again
+// only repeats it.
 func usageError(stderr io.Writer, cmd string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "edgectl %s: %v\n", cmd, err)
+	if !errors.As(err, new(flagError)) {
+		fmt.Fprintf(stderr, "edgectl %s: %v\n", cmd, err)
+	}
 	return exitUsage
+}
+
+// flagError is an error of flag.FlagSet.Parse, which has printed it.
+type flagError struct{ error }
+
+func (e flagError) Unwrap() error { return e.error }
+
+// parseFlags parses args with fs, marking its errors as printed.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return flagError{err}
+	}
+	return nil
+}
+
+// adminHint explains a 404 or an answer from a public listener (one with
+// Cache-Status): edgectl talks to a node's admin listener, and the public
+// one passes /purge and /metrics to the origin.
+func adminHint(resp *http.Response) string {
+	if resp.Header.Get("Cache-Status") == "" && resp.StatusCode != http.StatusNotFound {
+		return ""
+	}
+	return " (is this a node's admin listener? --admin / EDGED_ADMIN must name its -admin address, default " + defaultAdmin + ", not the public one)"
 }
 
 // defaultAdmin is the admin listener of `make run`.

@@ -105,6 +105,8 @@ func TestRunPurge(t *testing.T) {
 		{"wrong token", 200, ``, "nope", exitFail, "", "401 Unauthorized: missing or wrong bearer token"},
 		{"bus down", 503, `{"error":"purge bus unavailable"}`, "s3cret", exitFail, "", "503 Service Unavailable: purge bus unavailable"},
 		{"accepted, not applied", 504, `{"error":"accepted but not applied","id":"abc","seq":7,"accepted":true}`, "s3cret", exitFail, "", "accepted but not applied (id=abc seq=7)"},
+		// Issue 12, finding 1: the node knows a peer will ignore the purge.
+		{"peer key mismatch", 200, `{"id":"abc","seq":7,"count":3,"warning":"purge bus: a peer's messages fail verification"}`, "s3cret", exitOK, "purged: id=abc", "warning: purge bus: a peer's messages fail verification"},
 		{"not json", 502, `<html>bad gateway</html>`, "s3cret", exitFail, "", "unexpected answer"},
 	}
 	for _, tt := range tests {
@@ -147,6 +149,32 @@ func TestRunUsageAndUnreachable(t *testing.T) {
 				t.Errorf("exit %d stderr %q, want %d containing %q", code, stderr.String(), tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Issue 12, finding 13: a flag error was printed twice (by the flag
+// package, then by edgectl), and pointing edgectl at a node's public
+// listener gave a bare "404 page not found".
+func TestUsageErrorsPrintOnceAndPublicPortHints(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"purge", "--bogus"}, env(nil), &stdout, &stderr)
+	if n := strings.Count(stderr.String(), "flag provided but not defined"); n != 1 {
+		t.Errorf("the flag error is printed %d times, want once:\n%s", n, stderr.String())
+	}
+
+	// What a node's public listener answers for the admin paths: the
+	// origin's 404, through the cache.
+	public := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Status", "edged; fwd=uri-miss; fwd-status=404")
+		http.NotFound(w, r)
+	}))
+	defer public.Close()
+	for _, args := range [][]string{{"purge", "--all"}, {"stats"}} {
+		stderr.Reset()
+		code := run(context.Background(), args, env(map[string]string{"EDGED_ADMIN": public.URL, "EDGED_PURGE_TOKEN": "t"}), &stdout, &stderr)
+		if code != exitFail || !strings.Contains(stderr.String(), "admin listener") {
+			t.Errorf("%v against a public listener: exit %d, stderr %q; want 1 and a hint to use the admin listener", args, code, stderr.String())
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
 	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
 	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return purgeCmd{}, err
 	}
 	if fs.NArg() > 0 {
@@ -101,6 +101,7 @@ type purgeAnswer struct {
 	DurationMS float64 `json:"duration_ms"`
 	Accepted   bool    `json:"accepted"`
 	Error      string  `json:"error"`
+	Warning    string  `json:"warning"`
 }
 
 func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr io.Writer) int {
@@ -130,6 +131,10 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 	switch {
 	case resp.StatusCode == http.StatusOK && jsonErr == nil:
 		fmt.Fprintf(stdout, "purged: id=%s seq=%d count=%d duration=%.3fms\n", ans.ID, ans.Seq, ans.Count, ans.DurationMS)
+		if ans.Warning != "" {
+			// Applied here, but a peer with another key ignores it.
+			fmt.Fprintf(stderr, "edgectl purge: warning: %s\n", ans.Warning)
+		}
 		return exitOK
 	case ans.Accepted:
 		fmt.Fprintf(stderr, "edgectl purge: %s (id=%s seq=%d)\n", ans.Error, ans.ID, ans.Seq)
@@ -138,7 +143,7 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 		fmt.Fprintf(stderr, "edgectl purge: %s: %s\n", resp.Status, ans.Error)
 		return exitFail
 	default:
-		fmt.Fprintf(stderr, "edgectl purge: %s: unexpected answer %q\n", resp.Status, truncate(string(raw), 200))
+		fmt.Fprintf(stderr, "edgectl purge: %s: %s: unexpected answer %q%s\n", c.endpoint, resp.Status, truncate(string(raw), 200), adminHint(resp))
 		return exitFail
 	}
 }

@@ -24,7 +24,7 @@ func parseStats(args []string, getenv func(string) string, stderr io.Writer) (st
 	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
 	var c statsCmd
 	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return statsCmd{}, err
 	}
 	if fs.NArg() > 0 {
@@ -50,7 +50,7 @@ func (c statsCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "edgectl stats: %s: %s\n", c.endpoint, resp.Status)
+		fmt.Fprintf(stderr, "edgectl stats: %s: %s%s\n", c.endpoint, resp.Status, adminHint(resp))
 		return exitFail
 	}
 	sc := bufio.NewScanner(resp.Body)

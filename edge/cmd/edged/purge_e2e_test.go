@@ -292,3 +292,49 @@ func waitUntil(t testing.TB, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Issue 12, finding 1: a shield given another purge token than its edge
+// ignored every purge made through the edge, and nothing said so. Both
+// nodes now name the problem in /healthz (and log an ERROR) as soon as the
+// edge joins the bus, before any purge.
+func TestMismatchedPurgeTokensShowInHealthz(t *testing.T) {
+	natsAddr := freeAddr(t)
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
+	node := func(name, purgeToken string, shield bool) *fleetNode {
+		cfg := nodeConfig(t, name, t.TempDir())
+		cfg.Upstream.Origin = "http://127.0.0.1:1"
+		cfg.Purge.NATS.TokenEnv = natsTokenEnv
+		if shield {
+			cfg.Role = config.RoleShield
+			cfg.Purge.NATS.Listen = natsAddr
+		} else {
+			cfg.Purge.NATS.URL = "nats://" + natsAddr
+		}
+		cfg.Purge.Token = purgeToken
+		cfg.Log.Level = "error"
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return serveNode(t, cfg, io.Discard)
+	}
+	shield := node("shield", "AAA", true)
+	edge := node("edge", "BBB", false)
+	for _, f := range []*fleetNode{shield, edge} {
+		waitUntil(t, func() bool {
+			_, body := fetch(t, f.admin+"/healthz")
+			return strings.HasPrefix(body, "ok\n") && strings.Contains(body, "warning:") && strings.Contains(body, "EDGED_PURGE_TOKEN")
+		})
+	}
+	// The client of a purge is told too, in the answer's "warning".
+	req, _ := http.NewRequest(http.MethodPost, edge.admin+"/purge", strings.NewReader(`{"tags":["t"]}`))
+	req.Header.Set("Authorization", "Bearer BBB")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct{ Warning string }
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(ans.Warning, "EDGED_PURGE_TOKEN") {
+		t.Errorf("purge through the edge: %d %+v %v; want 200 with a warning naming EDGED_PURGE_TOKEN", resp.StatusCode, ans, err)
+	}
+}

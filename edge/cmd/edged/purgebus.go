@@ -70,7 +70,9 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	defer cancel()
 	if err := bus.Start(ctx); err != nil {
 		if errors.Is(err, purge.ErrUnavailable) {
-			n.log.Error("purge bus unreachable; serving and reconnecting", "err", err)
+			// The bus logs the cause (a refused NATS token is named) as
+			// it retries.
+			n.log.Error("purge bus not connected; serving and reconnecting (purges get 503 meanwhile)", "err", err)
 			return nil
 		}
 		return fmt.Errorf("purge bus: %w", err)
