@@ -1,7 +1,8 @@
 # edged — developer targets. Go is the only requirement.
 #
 #   make run         demo: demo origin (127.0.0.1:9000) + edged (127.0.0.1:8080, admin :8081)
-#   make run-shield  demo: origin + shield edged (:8090/:8091) + edge edged (:8080/:8081)
+#   make run-shield  demo: origin + shield edged (:8090/:8091, purge bus :8092) + edge edged (:8080/:8081);
+#                    the README's "Edge → shield → origin" commands
 #   make test        go vet, then the whole suite with -race
 #   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
 #   make bench-quick the side-by-side run in quick mode (under 3 minutes)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Concurrent misses for one key become one upstream fetch.
@@ -39,9 +41,8 @@ func TestCoalescedMisses(t *testing.T) {
 			bodies <- readAll(t, resp)
 		}()
 	}
-	// Let the requests arrive and join the flight before the origin answers.
-	waitFor(t, func() bool { return o.requests.Load() >= 1 })
-	time.Sleep(200 * time.Millisecond)
+	// Every request joins the flight before the origin answers.
+	waitJoined(t, e, clients-1)
 	release.open()
 	wg.Wait()
 	close(bodies)
@@ -121,8 +122,7 @@ func TestCoalescedFailure(t *testing.T) {
 			statuses <- resp.StatusCode
 		}()
 	}
-	waitFor(t, func() bool { return o.requests.Load() >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	waitJoined(t, e, 20-1)
 	release.open()
 	wg.Wait()
 	close(statuses)
@@ -158,8 +158,7 @@ func TestPrivateNotShared(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, func() bool { return o.requests.Load() >= 1 })
-	time.Sleep(100 * time.Millisecond)
+	waitJoined(t, e, 10-1)
 	release.open()
 	wg.Wait()
 	close(bad)
@@ -202,6 +201,13 @@ func TestShieldHop(t *testing.T) {
 	c.Advance(90 * time.Second)
 	resp, _ = edge1.get(t, "/s", site...)
 	wantStatus(t, resp, 200, "hit")
+}
+
+// waitJoined waits until n requests wait on another request's fetch: then
+// releasing the origin shows what they all get, however slowly they came.
+func waitJoined(t testing.TB, e *testEdge, n int) {
+	t.Helper()
+	waitFor(t, func() bool { return testutil.ToFloat64(e.handler.metrics.coalesced) >= float64(n) })
 }
 
 func waitFor(t testing.TB, cond func() bool) {

@@ -39,9 +39,12 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, t
 	if keep {
 		// A variant is only good for the response it was made from: one
 		// refreshed or refetched since has other times.
-		if v, vtier, err := h.store.GetBytes(w.scratch); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
+		if v, vtier, err := h.store.GetBytesWithin(w.scratch, &w.held); err == nil && v.ResponseTime.Equal(e.ResponseTime) && v.RequestTime.Equal(e.RequestTime) {
 			return v, vtier, true
 		}
+	}
+	if !w.held.Admit(int64(len(e.Body)) + compressorCost(coding)) {
+		return e, tier, true // the body budget is spent: identity costs nothing more
 	}
 	key := string(w.scratch)
 	body, err := enc.Encode(coding, e.Body)
@@ -92,7 +95,7 @@ func addVary(h http.Header, field string) {
 // through (not stored) when the client accepts a coding and the response is
 // worth it. It returns the writer to copy the body to and a finish function
 // that must be called after the copy.
-func (h *Handler) compressStream(w http.ResponseWriter, r *http.Request, resp *http.Response) (writeTo interface{ Write([]byte) (int, error) }, finish func()) {
+func (h *Handler) compressStream(w *trackedWriter, r *http.Request, resp *http.Response) (writeTo interface{ Write([]byte) (int, error) }, finish func()) {
 	enc := h.opts.Compression
 	noop := func() {}
 	if enc == nil || resp.StatusCode != http.StatusOK || r.Method == http.MethodHead || !compress.Eligible(resp.Header) {
@@ -104,8 +107,8 @@ func (h *Handler) compressStream(w http.ResponseWriter, r *http.Request, resp *h
 	hdr := w.Header()
 	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
 	addVary(hdr, "Accept-Encoding")
-	if coding == compress.Identity {
-		return w, noop
+	if coding == compress.Identity || !w.held.Admit(compressorCost(coding)) {
+		return w, noop // identity when the body budget is spent: it costs nothing more
 	}
 	cw, err := enc.NewWriter(coding, w)
 	if err != nil {

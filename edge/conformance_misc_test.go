@@ -71,7 +71,17 @@ func TestConformanceVary(t *testing.T) {
 		{id: "vary-star", rfc: sec, kind: "required", steps: pair(vary("*"), foo1baz, []string{"*", "1", "Baz", "789"}, notCached)},
 		{id: "vary-normalise-space", rfc: "RFC 9111 §4.1 (normalization)", kind: "optional", steps: pair(vary("Foo"), []string{"Foo", "1,2"}, []string{"Foo", " 1, 2 "}, cached)},
 		{id: "vary-normalise-combine", rfc: "RFC 9111 §4.1, RFC 9110 §5.3", kind: "optional", steps: pair(vary("Foo"), []string{"Foo", "1, 2"}, []string{"Foo", "1", "Foo", "2"}, cached)},
-		{id: "vary-normalise-lang-order", rfc: "RFC 9111 §4.1", kind: "optional", note: "edged does not reorder list members (order can carry meaning); a miss is allowed", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en, de"}, []string{"Accept-Language", "de, en"}, notCached)},
+		{id: "vary-normalise-lang-order", rfc: "RFC 9111 §4.1, RFC 9110 §12.4.2 (equal weights, equal preference)", kind: "optimal", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en, de"}, []string{"Accept-Language", "de, en"}, cached)},
+		{id: "vary-normalise-lang-case", rfc: "RFC 9111 §4.1, RFC 4647 §2 (tags case-insensitive)", kind: "optimal", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en, de"}, []string{"Accept-Language", "eN, De"}, cached)},
+		{id: "vary-normalise-lang-space", rfc: "RFC 9111 §4.1, RFC 9110 §5.6.1", kind: "optimal", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en, de"}, []string{"Accept-Language", " en ,   de"}, cached)},
+		{id: "vary-normalise-lang-select", rfc: "RFC 9111 §4.1", kind: "optimal",
+			note: "edged matches the normalized request fields, never the stored Content-Language against a new request's preferences: an origin may negotiate otherwise; a miss is allowed",
+			steps: []clientStep{
+				{req: []string{"Accept-Language", "en, de"}, resp: originStep{fields: append(vary("Accept-Language"), "Content-Language", "de")}},
+				{req: []string{"Accept-Language", "fr;q=0.5, de;q=1.0"}, expect: notCached},
+			}},
+		{id: "vary-normalise-lang-weights (edged)", rfc: "RFC 9110 §12.4.2 (weights carry meaning)", kind: "required", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en;q=0.5, de"}, []string{"Accept-Language", "en, de;q=0.5"}, notCached)},
+		{id: "vary-normalise-lang-qvalue-spelling (edged)", rfc: "RFC 9110 §12.4.2", kind: "optimal", steps: pair(vary("Accept-Language"), []string{"Accept-Language", "en;q=1.0, de;q=0.50"}, []string{"Accept-Language", "de;Q=0.5, en"}, cached)},
 		{id: "vary-normalise-case (edged)", rfc: "RFC 9111 §4.1 (field names case-insensitive)", kind: "optional", steps: pair(vary("fOO"), foo1, foo1, cached)},
 		{id: "vary-syntax-star", rfc: sec, kind: "required", steps: pair(vary("*"), foo1baz, foo1baz, notCached)},
 		{id: "vary-syntax-star-star", rfc: sec, kind: "required", steps: pair(vary("*, *"), foo1baz, foo1baz, notCached)},
@@ -97,6 +107,14 @@ func TestConformanceConditional(t *testing.T) {
 		return []clientStep{
 			{resp: originStep{fields: []string{"Cache-Control", cc, "Last-Modified", lm, "Date", "@0"}}, pause: true},
 			{req: []string{"If-Modified-Since", cond}, expect: x, status: status},
+		}
+	}
+	// noLM stores a fresh response without Last-Modified, with this Date,
+	// then asks with If-Modified-Since (§4.3.2 cases 2 and 3).
+	noLM := func(method, date, cond string, status int) []clientStep {
+		return []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=10000", "Date", date}}, pause: true},
+			{method: method, req: []string{"If-Modified-Since", cond}, expect: cached, status: status},
 		}
 	}
 	cases := []confCase{
@@ -147,11 +165,13 @@ func TestConformanceConditional(t *testing.T) {
 			{req: []string{"If-Modified-Since", "@-3003"}, expect: lmValidated, status: 304},
 		}},
 		{id: "conditional-lm-fresh-no-lm", rfc: "RFC 9111 §4.3.2 (compare with Date)", kind: "optimal",
-			note: "without Last-Modified edged compares with the stored Date (§4.3.2); Date is later than If-Modified-Since, so the full 200 is served from cache",
-			steps: []clientStep{
-				{resp: originStep{fields: []string{"Cache-Control", "max-age=10000", "Date", "@0"}}, pause: true},
-				{req: []string{"If-Modified-Since", "@-3000"}, expect: cached, status: 200},
-			}},
+			note:  "without Last-Modified, RFC 9111 §4.3.2 answers 304 only when the stored Date is earlier than or equal to If-Modified-Since; here Date is 3000 s later, so the resource may have changed after the client's copy and a 304 would tell it that copy is current: edged serves the stored 200",
+			steps: noLM(http.MethodGet, "@0", "@-3000", 200)},
+		{id: "conditional-lm-fresh-no-lm-date-earlier (edged)", rfc: "RFC 9111 §4.3.2 case 2 (Date earlier than If-Modified-Since)", kind: "optimal", steps: noLM(http.MethodGet, "@0", "@-1", 304)},
+		{id: "conditional-lm-fresh-no-lm-date-equal (edged)", rfc: "RFC 9111 §4.3.2 case 2 (Date equal to If-Modified-Since)", kind: "optimal", steps: noLM(http.MethodGet, "@0", "@-3", 304)},
+		{id: "conditional-lm-fresh-no-lm-head (edged)", rfc: "RFC 9111 §4.3.2 case 2, RFC 9110 §13.1.3 (GET and HEAD)", kind: "optimal", steps: noLM(http.MethodHead, "@0", "@-1", 304)},
+		{id: "conditional-lm-fresh-no-lm-no-date (edged)", rfc: "RFC 9111 §4.3.2 case 3 (time received)", kind: "optimal", steps: noLM(http.MethodGet, "not a date", "@-1", 304)},
+		{id: "conditional-lm-fresh-no-lm-no-date-earlier (edged)", rfc: "RFC 9111 §4.3.2 case 3 (time received)", kind: "optimal", steps: noLM(http.MethodGet, "not a date", "@-3000", 200)},
 		{id: "conditional-lm-fresh-rfc850", rfc: "RFC 9110 §5.6.7 (rfc850-date accepted)", kind: "optimal", steps: []clientStep{
 			{resp: originStep{fields: []string{"Cache-Control", "max-age=10000", "Last-Modified", "@-3000", "Date", "@0"}}, pause: true},
 			{req: []string{"If-Modified-Since", "@rfc850:-3003"}, expect: cached, status: 304},

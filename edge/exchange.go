@@ -25,8 +25,9 @@ type exchange struct {
 // newExchange routes r into x. Without a Router every host goes to
 // Options.Upstream; with one, an unknown host is refused with 421 (RFC 9110
 // §15.5.20: this server does not serve that authority) rather than sent to
-// some default origin, and a path no route covers gets 404. A refused
-// request gets a status and a reason, and x is left unrouted.
+// some default origin, and a path no route covers gets 404; a path that an
+// origin may read as one under another route gets 400 (Site.ambiguous). A
+// refused request gets a status and a reason, and x is left unrouted.
 func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (int, string) {
 	route := h.anyHost
 	var site *Site
@@ -38,6 +39,9 @@ func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (in
 		}
 		if route, ok = site.Route(t.Path); !ok {
 			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
+		}
+		if site.ambiguous(t.Path, route) {
+			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}
 	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)

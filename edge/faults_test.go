@@ -144,9 +144,12 @@ func (o *faultOrigin) serve(conn net.Conn) {
 	}
 }
 
-// Timeouts of the fault tests: short, so each fault is bounded quickly.
+// Timeouts of the fault tests: short, so each fault is bounded quickly. The
+// header timeout is also what a good response or an immediate garbage one
+// must beat (a warm-up, the garbage case), so it leaves room for a loaded
+// machine running -race.
 const (
-	faultHeaderTimeout = 300 * time.Millisecond
+	faultHeaderTimeout = time.Second
 	faultBodyTimeout   = 300 * time.Millisecond // idle time between body reads
 	faultFetchTimeout  = 1500 * time.Millisecond
 	// faultBound is the most any faulty request may take: the fetch timeout

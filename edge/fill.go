@@ -23,6 +23,9 @@ type lookupResult struct {
 	tier      storage.Tier   // where entry came from
 	varyNames []string       // request fields that select variants, when a Vary index is stored
 	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
+	// overBudget: the stored response is on disk, but decoding it would
+	// pass the memory budget for bodies (storage.ErrOverBudget).
+	overBudget bool
 }
 
 // storageKey is where a response to req for this lookup is stored.
@@ -35,9 +38,13 @@ func (l lookupResult) storageKey(req http.Header) string {
 
 // lookup finds the stored response that RFC 9111 §4.1 selects for x's
 // request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's.
-func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
-	e, tier, err := h.store.GetBytes(x.keyBuf)
+// the variant whose varied request fields match req's. A disk hit is
+// decoded only if admit admits it.
+func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
+	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: x.key(), overBudget: true}
+	}
 	if err != nil {
 		key := x.key()
 		h.storeError("get", key, err)
@@ -51,7 +58,10 @@ func (h *Handler) lookup(x *exchange, req http.Header) lookupResult {
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.Get(policy.VariantKey(key, e.Vary, req))
+	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: key, overBudget: true}
+	}
 	if err != nil {
 		h.storeError("get", key, err)
 		return miss
@@ -279,8 +289,17 @@ func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 			res.status = http.StatusNotModified
 			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged, Body: f.stale.Body,
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+			// What a 304 says about freshness is said to the request's
+			// credentials: it refreshes the stored response for everyone
+			// only if it says so itself (policy.CredentialsAllow). Else
+			// this client alone gets the refreshed response; the stored one
+			// stays as it was.
+			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header); !ok {
+				res.entry, res.reason = e, reason
+				return res
+			}
 			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
-			if ok, reason := policy.Storable(f.request, e.Status, merged, h.opts.Policy); !ok {
+			if ok, reason := policy.Storable(f.request, e.Status, merged, *h.rules(f.x)); !ok {
 				res.entry, res.reason = e, reason
 				h.forget(f.stale.Key)
 				return res
@@ -323,23 +342,26 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		// that has no Date.
 		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
 	}
-	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) {
+	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) && !policy.Credentialed(f.request.Header) {
 		// The route forces a lifetime the origin did not give. As a
 		// targeted field it binds this CDN's caches only and never reaches
-		// a client (RFC 9213 §2.1).
+		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
+		// may be one user's page (policy.CredentialsAllow).
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
-	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, h.opts.Policy)
+	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *h.rules(f.x))
+	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
 	var err error
-	if p != nil && storable && h.publishable(resp) {
+	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
 		body, err = readPublished(resp.Body, resp.ContentLength, p, policy.StoredHeader(resp.Header))
 		complete = err == nil
 	} else {
-		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength)
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
 	}
 	if err != nil {
+		held.release()
 		resp.Body.Close()
 		cancel()
 		// A truncated body is never stored or passed on as complete.
@@ -347,13 +369,21 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	if !complete {
-		res.stream, res.prefix, res.reason = resp, body, "too-large"
-		resp.Body = cancelOnClose{resp.Body, cancel}
+		res.stream, res.prefix, res.reason = resp, body, policy.DetailTooLarge
+		if held.refused {
+			// Past the budget for bodies in memory: passed through.
+			res.reason = policy.DetailMemoryBudget
+			h.metrics.overBudget.Inc()
+		}
+		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
 		// The leader may have left already: nobody else may read the body,
 		// so close it if the leader has not taken it soon.
 		time.AfterFunc(10*time.Second, func() { res.release(true) })
 		return
 	}
+	// The body is now the entry: the memory tier and the disk write queue
+	// bound it from here (or, not stored, the clients' write timeout).
+	held.release()
 	resp.Body.Close()
 	cancel()
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
@@ -368,12 +398,15 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 			e.Header = resp.Header
 		}
 		res.entry = e
-		if reason != "authorization" && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
+		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
+		if !byCredentials && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
 			// The response, not this request, made it unstorable.
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
-		if f.stale != nil && resp.StatusCode < 500 {
-			// The origin no longer lets this be stored: stop serving the old copy.
+		if f.stale != nil && resp.StatusCode < 500 && !byCredentials {
+			// The origin no longer lets this be stored: stop serving the
+			// old copy. (An answer to one client's credentials says
+			// nothing of what others get.)
 			h.forget(f.stale.Key)
 		}
 		return
@@ -404,7 +437,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 		e.Key = policy.VariantKey(f.key, names, f.request.Header)
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
-			res.entry, res.shared, res.reason = e, true, "too-many-variants"
+			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
 		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
@@ -418,7 +451,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)
-	lifetime, _ := policy.Lifetime(stored, h.opts.Policy)
+	lifetime, _ := policy.Lifetime(stored, *h.rules(f.x))
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
 }
 
@@ -441,9 +474,10 @@ func (h *Handler) invalidate(targets []policy.Target) {
 	}
 }
 
-// readUpTo reads body while it fits in limit bytes. complete is false when
-// the body is larger; then buf holds what was read so far.
-func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete bool, err error) {
+// readUpTo reads body while it fits in limit bytes and held can grow to
+// cover the buffer. complete is false when the body is larger, or held was
+// refused (held.refused); then buf holds what was read so far.
+func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byte, complete bool, err error) {
 	if contentLength > limit {
 		return nil, false, nil
 	}
@@ -451,10 +485,20 @@ func readUpTo(body io.Reader, limit, contentLength int64) (buf []byte, complete 
 	if size < 0 {
 		size = 32 << 10
 	}
-	buf = make([]byte, 0, size+1) // +1 so a known length is confirmed by EOF without growing
+	size++ // so a known length is confirmed by EOF without growing
+	if !held.grow(size) {
+		return nil, false, nil
+	}
+	buf = make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// Grown by hand rather than by append, to reserve the new
+			// capacity before allocating it.
+			next := min(2*int64(cap(buf)), limit+1)
+			if !held.grow(next) {
+				return buf, false, nil
+			}
+			buf = append(make([]byte, 0, next), buf...)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -475,14 +519,17 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// cancelOnClose ends a fill's context when its streamed body is closed.
+// cancelOnClose ends a fill's context, and gives back the budget its
+// prefix held, when its streamed body is closed.
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	held   *hold
 }
 
 func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
+	c.held.release()
 	return err
 }

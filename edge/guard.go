@@ -32,7 +32,7 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 		w.Header().Set("Location", target)
 		// 308 keeps the method and body (RFC 9110 §15.4.9); 301 would let
 		// clients turn a POST into a GET.
-		h.respondError(w, r, http.StatusPermanentRedirect, "this site is served over HTTPS: "+target, policy.CacheStatus{Detail: "https-redirect"})
+		h.respondError(w, r, http.StatusPermanentRedirect, "this site is served over HTTPS: "+target, policy.CacheStatus{Detail: policy.DetailHTTPSRedirect})
 		return false
 	}
 	route := x.route
@@ -43,7 +43,7 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 	client := h.client(r)
 	if route.Access != nil {
 		if ok, reason := route.Access.Check(client, x.t.Path, r.Header.Get("User-Agent"), now); !ok {
-			h.respondError(w, r, http.StatusForbidden, "forbidden: "+reason, policy.CacheStatus{Detail: "access-denied"})
+			h.respondError(w, r, http.StatusForbidden, "forbidden: "+reason, policy.CacheStatus{Detail: policy.DetailAccessDenied})
 			return false
 		}
 	}
@@ -51,7 +51,7 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 		if ok, wait := route.RateLimit.Allow(client, now); !ok {
 			// RFC 6585 §4: 429 with Retry-After in whole seconds, rounded up.
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			h.respondError(w, r, http.StatusTooManyRequests, "too many requests", policy.CacheStatus{Detail: "rate-limited"})
+			h.respondError(w, r, http.StatusTooManyRequests, "too many requests", policy.CacheStatus{Detail: policy.DetailRateLimited})
 			return false
 		}
 	}
@@ -59,7 +59,7 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 		id, err := route.Auth.Verify(r, now)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
-			h.respondError(w, r, http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.CacheStatus{Detail: "unauthenticated"})
+			h.respondError(w, r, http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.CacheStatus{Detail: policy.DetailUnauthenticated})
 			return false
 		}
 		x.identity = id.Subject

@@ -40,6 +40,12 @@ type Handler struct {
 	variants variantCounter
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
+	// uploads bounds the requests with a body each client has under way.
+	uploads fillSlots
+	// strip are the request fields removed before anything reads them.
+	strip fieldSet
+	// bodies bounds the bodies held in memory by fills and disk hits.
+	bodies bodyBudget
 	// background counts revalidations still running after their response
 	// was served (stale-while-revalidate).
 	background sync.WaitGroup
@@ -65,6 +71,13 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("edge: Options.Upstream or Options.Router is required")
 	case opts.MaxObjectBytes < 0:
 		return nil, errors.New("edge: Options.MaxObjectBytes must not be negative")
+	case opts.RequestBodyTimeout < 0:
+		return nil, errors.New("edge: Options.RequestBodyTimeout must not be negative")
+	case opts.RequestBodyMinRate < 0:
+		return nil, errors.New("edge: Options.RequestBodyMinRate must not be negative")
+	}
+	if opts.RequestBodyTimeout == 0 {
+		opts.RequestBodyTimeout = defaultBodyIdle
 	}
 	if opts.MaxObjectBytes == 0 {
 		opts.MaxObjectBytes = 64 << 20
@@ -79,14 +92,29 @@ func New(opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.StripRequestHeaders == nil {
+		opts.StripRequestHeaders = DefaultStripRequestHeaders()
+	}
+	strip, err := newFieldSet(opts.StripRequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("edge: Options.%w", err)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
 	h.slots.perClient = opts.MaxFillsPerClient
+	h.bodies.limit = opts.BodyMemory
+	if h.bodies.limit == 0 {
+		h.bodies.limit = defaultBodyMemory
+	}
 	if h.slots.perClient == 0 {
 		h.slots.perClient = defaultFillsPerClient
+	}
+	h.uploads.perClient = opts.MaxUploadsPerClient
+	if h.uploads.perClient == 0 {
+		h.uploads.perClient = defaultUploadsPerClient
 	}
 	if opts.Upstream != nil {
 		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}
@@ -114,22 +142,22 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer w.done()
 
 	if status, reason := h.refuseHostile(r); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "bad-request"})
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailBadRequest})
 		return
 	}
 	if h.viaNamesMe(r.Header) {
 		// RFC 9110 §7.6.3: Via lets a proxy detect a loop; 508 is RFC 5842's status for it.
-		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: "loop"})
+		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: policy.DetailLoop})
 		return
 	}
 	t, err := policy.ParseTarget(scheme(r), r.Host, r.URL)
 	if err != nil {
-		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: "bad-target"})
+		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: policy.DetailBadTarget})
 		return
 	}
 	x := &w.xv
 	if status, reason := h.newExchange(x, r, t); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: "no-route"})
+		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailNoRoute})
 		return
 	}
 	w.x = x
@@ -145,14 +173,21 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if x.route.Cache.Bypass {
-		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: "route"})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailBypassRoute})
 		return
 	}
 
-	found := h.lookup(x, r.Header)
+	// A disk hit's body is decoded whole for this request: it counts
+	// against the body budget (w.held) until the response is sent.
+	found := h.lookup(x, r.Header, &w.held)
+	if found.overBudget {
+		h.metrics.overBudget.Inc()
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
+		return
+	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
-		d := policy.Decide(r.Header, stored, h.opts.Now(), h.opts.Policy)
+		d := policy.Decide(r.Header, stored, h.opts.Now(), *h.rules(x))
 		switch d.Action {
 		case policy.Serve:
 			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
@@ -166,35 +201,32 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		if policy.OnlyIfCached(r.Header) {
 			// RFC 9111 §5.2.1.7: a stored response or 504, never a forward.
-			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: "only-if-cached"})
+			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: policy.DetailOnlyIfCached})
 			return
 		}
-		h.fetchAndServe(w, r, x, found, d.Detail)
+		h.fetchAndServe(w, r, x, found, d.Fwd, d.Detail)
 		return
 	}
 	if policy.OnlyIfCached(r.Header) {
-		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: "only-if-cached"})
+		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailOnlyIfCached})
 		return
 	}
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
 		// shares no fetch either.
-		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: "request no-store"})
+		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailRequestNoStore})
 		return
 	}
-	h.fetchAndServe(w, r, x, found, "")
+	h.fetchAndServe(w, r, x, found, found.fwd, "")
 }
 
 // fetchAndServe fetches the object through the shared flight for its key,
 // validating found.entry when there is one, and answers the client from the
-// result. A request that cannot share the result (it is not storable, or
-// varies on something the leader's request did not match) is forwarded on
-// its own.
-func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, detail string) {
-	cs := policy.CacheStatus{Fwd: found.fwd, Detail: detail}
-	if found.entry != nil {
-		cs.Fwd = policy.FwdStale
-	}
+// result. fwd and detail say why the fetch (RFC 9211 §2.2, §2.9). A request
+// that cannot share the result (it is not storable, or varies on something
+// the leader's request did not match) is forwarded on its own.
+func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, fwd, detail string) {
+	cs := policy.CacheStatus{Fwd: fwd, Detail: detail}
 	res, leader, answered := h.joinFlight(w, r, x, found, cs)
 	if answered {
 		return // served as the body arrived, or the client went away; the fetch goes on
@@ -202,11 +234,11 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 	cs.Collapsed = !leader
 	switch {
 	case res.err != nil || policy.StaleIfErrorStatus(res.status):
-		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), h.opts.Policy) {
+		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *h.rules(x)) {
 			// RFC 5861 §4: the stored response stands in for the failure.
 			res.release(leader)
-			cs.FwdStatus, cs.Detail = res.failureStatus(), "stale-if-error"
-			cs.HasTTL, cs.TTL = true, h.ttl(r, found.entry)
+			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
+			cs.HasTTL, cs.TTL = true, h.ttl(r, x, found.entry)
 			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
 			return
 		}
@@ -326,6 +358,14 @@ func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
 }
 
 // ttl is the remaining freshness of e for r's Cache-Status (negative: stale).
-func (h *Handler) ttl(r *http.Request, e *storage.Entry) time.Duration {
-	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), h.opts.Policy).TTL
+func (h *Handler) ttl(r *http.Request, x *exchange, e *storage.Entry) time.Duration {
+	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), *h.rules(x)).TTL
+}
+
+// rules are the caching rules of x's site: its own Policy, or the node's.
+func (h *Handler) rules(x *exchange) *policy.Options {
+	if x.site != nil && x.site.Policy != nil {
+		return x.site.Policy
+	}
+	return &h.opts.Policy
 }

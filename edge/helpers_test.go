@@ -110,6 +110,9 @@ type edgeConfig struct {
 	memory    int64
 	dir       string
 	shield    bool
+	// bodyMemory and writeTimeout are Options.BodyMemory and WriteTimeout.
+	bodyMemory   int64
+	writeTimeout time.Duration
 }
 
 func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
@@ -130,7 +133,8 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 		t.Fatalf("origin client: %v", err)
 	}
 	h, err := New(Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
-		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second})
+		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second,
+		BodyMemory: cfg.bodyMemory, WriteTimeout: cfg.writeTimeout})
 	if err != nil {
 		t.Fatalf("edge: %v", err)
 	}
@@ -151,7 +155,7 @@ func (e *testEdge) stop() {
 // response (a range served while filling) before the fill is stored.
 func (e *testEdge) settle(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: CI machines are loaded
 	for {
 		e.handler.flights.mu.Lock()
 		n := len(e.handler.flights.m)
@@ -160,7 +164,7 @@ func (e *testEdge) settle(t testing.TB) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d fills still in flight after 5s", n)
+			t.Fatalf("%d fills still in flight after 30s", n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -601,7 +601,7 @@ func TestHostileGarbageOrigin(t *testing.T) {
 		{"two Content-Length", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"},
 		{"body shorter than Content-Length", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 10\r\nConnection: close\r\n\r\nok"},
 		{"bad chunk size", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n"},
-		{"unknown transfer coding", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
+		{"chunked after another coding", "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -632,22 +632,27 @@ func TestHostileGarbageOrigin(t *testing.T) {
 	}
 }
 
-// TestHostileOriginDesync: bytes after a complete response (a second,
-// unrequested response; junk after a Content-Length body; a response split
-// by a CRLF in a field value, which ends the header early and smuggles a
-// second response) are never read as the answer to a later request. The
-// response they arrive with is refused (502) and not stored, although it
-// is cacheable: it may be the shape an attacker gave it. Its connection is
-// discarded: the origin sees a new one, which later requests reuse. The
-// race where another request takes the connection as the body ends is
-// TestDesyncRace in package origin.
+// TestHostileOriginDesync: bytes after a complete response are never read
+// as the answer to a later request. When they start another response (a
+// second, unrequested response; a response split by a CRLF in a field
+// value, which ends the header early and smuggles a second one) the two
+// may be out of turn: the response they arrive with is refused (502) and
+// not stored, although it is cacheable. Other bytes (junk after a
+// Content-Length body) are an overrun: the response is served and stored
+// as its Content-Length frames it (RFC 9112 §6.3). Either way the
+// connection is discarded and the origin quarantined: every later request
+// gets a new connection. The race where another request takes the
+// connection as the body ends is TestDesyncRace in package origin.
 func TestHostileOriginDesync(t *testing.T) {
 	const evil = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCache-Control: max-age=600\r\n\r\nevil"
-	for _, tt := range []struct{ name, first string }{
-		{"second response", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nok" + evil},
-		{"junk after body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nokevil"},
+	for _, tt := range []struct {
+		name, first string
+		served      bool
+	}{
+		{"second response", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nok" + evil, false},
+		{"junk after body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nokevil", true},
 		{"CRLF in a field value", "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\nCache-Control: max-age=60\r\n\r\n" +
-			evil + "\r\nContent-Length: 2\r\n\r\nok"},
+			evil + "\r\nContent-Length: 2\r\n\r\nok", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var firsts atomic.Int64
@@ -659,14 +664,18 @@ func TestHostileOriginDesync(t *testing.T) {
 			})
 			e := newEdge(t, newClock(), edgeConfig{upstream: "http://" + o.ln.Addr().String()})
 			addr := hostAddr(e.URL)
-			if r := rawExchange(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadGateway {
-				t.Errorf("first: %d %q, want 502", r.status, r.body)
+			wantFirst, wantAgain, wantFirsts, wantConns := http.StatusBadGateway, "good", int64(2), 5
+			if tt.served {
+				wantFirst, wantAgain, wantFirsts, wantConns = http.StatusOK, "ok", 1, 4
 			}
-			if r := rawExchange(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusOK || r.body != "good" {
-				t.Errorf("first again: %d %q, want the origin's good: the refused response was stored", r.status, r.body)
+			if r := rawExchange(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != wantFirst {
+				t.Errorf("first: %d %q, want %d", r.status, r.body, wantFirst)
 			}
-			if n := firsts.Load(); n != 2 {
-				t.Errorf("origin asked for /first %d times, want 2", n)
+			if r := rawExchange(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusOK || r.body != wantAgain {
+				t.Errorf("first again: %d %q, want %q", r.status, r.body, wantAgain)
+			}
+			if n := firsts.Load(); n != wantFirsts {
+				t.Errorf("origin asked for /first %d times, want %d", n, wantFirsts)
 			}
 			for i := range 3 {
 				r := rawExchange(t, addr, fmt.Sprintf("GET /next%d HTTP/1.1\r\nHost: h\r\n\r\n", i))
@@ -674,8 +683,41 @@ func TestHostileOriginDesync(t *testing.T) {
 					t.Errorf("next%d: %d %q, want the origin's answer good", i, r.status, r.body)
 				}
 			}
-			if n := o.connections(); n != 2 {
-				t.Errorf("origin saw %d connections, want 2: the out-of-sync one was reused, or the next one was not", n)
+			if n := o.connections(); n != wantConns {
+				t.Errorf("origin saw %d connections, want %d: one per request once the origin is quarantined", n, wantConns)
+			}
+		})
+	}
+}
+
+// TestHostileOriginTransferCoding: a response whose Transfer-Encoding does
+// not end in chunked is read until the origin closes the connection (RFC
+// 9112 §6.3 item 4), its Content-Length ignored, and served and stored as
+// received; the connection is not reused.
+func TestHostileOriginTransferCoding(t *testing.T) {
+	for _, te := range []string{"gzip", "chunked, x-custom", "Transfer-Encoding-store-value"} {
+		t.Run(te, func(t *testing.T) {
+			var calls atomic.Int64
+			o := newRawOrigin(t, func(path string) (string, bool) {
+				if path == "/te" && calls.Add(1) == 1 {
+					return "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\nTransfer-Encoding: " + te +
+						"\r\n\r\nbody until close", true
+				}
+				return goodResponse, false
+			})
+			e := newEdge(t, newClock(), edgeConfig{upstream: "http://" + o.ln.Addr().String()})
+			addr := hostAddr(e.URL)
+			for i := range 2 {
+				r := rawExchange(t, addr, "GET /te HTTP/1.1\r\nHost: h\r\n\r\n")
+				if r.status != http.StatusOK || r.body != "body until close" {
+					t.Errorf("request %d: %d %q, want 200 and the body read until close", i, r.status, r.body)
+				}
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("origin asked %d times, want 1: the response was not stored", n)
+			}
+			if r := rawExchange(t, addr, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"); r.body != "good" || o.connections() != 2 {
+				t.Errorf("next: %d %q after %d connections, want good on a second connection", r.status, r.body, o.connections())
 			}
 		})
 	}

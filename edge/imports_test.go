@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// DESIGN.md: edge never imports purge; the binary connects the purge bus to
+// docs/design.md: edge never imports purge; the binary connects the purge bus to
 // the store.
 func TestEdgeDoesNotImportPurge(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "edged/edge").Output()
@@ -15,7 +15,7 @@ func TestEdgeDoesNotImportPurge(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		if dep == "edged/purge" || strings.HasPrefix(dep, "edged/purge/") || strings.HasPrefix(dep, "edged/tools/") {
-			t.Errorf("edge imports %s, which DESIGN.md forbids", dep)
+			t.Errorf("edge imports %s, which docs/design.md forbids", dep)
 		}
 	}
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	fetches       *prometheus.CounterVec   // upstream fetches by result
 	fetchDuration prometheus.Histogram     // time to upstream response headers
 	coalesced     prometheus.Counter       // requests that waited on another's fetch
+	overBudget    prometheus.Counter       // fills and disk hits passed through for the body budget
 	servedBytes   *prometheus.CounterVec   // body bytes sent, by the tier they came from
 	duration      *prometheus.HistogramVec // request duration by cache outcome
 
@@ -55,6 +56,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_coalesced_waiters_total", Help: "Requests answered by another request's upstream fetch.",
 		}),
+		overBudget: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_body_memory_passes_total", Help: "Fills and disk hits passed through because the memory budget for bodies in flight was spent.",
+		}),
 		servedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_served_bytes_total", Help: "Response body bytes by the tier they came from (memory, disk, none = straight from upstream).",
 		}, []string{"tier"}),
@@ -66,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.fetches, m.fetchDuration, m.coalesced, m.servedBytes, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -154,6 +158,11 @@ type trackedWriter struct {
 	xv     exchange
 	// scratch is a buffer for the request's own use (a variant's key).
 	scratch []byte
+	// deadline is set once a write deadline is (see Options.WriteTimeout).
+	deadline bool
+	// held is the body budget this request's response holds (a disk hit,
+	// a compressor), given back in done.
+	held hold
 }
 
 // maxKeepBuffer bounds the buffers a recycled writer keeps: one request
@@ -174,6 +183,7 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request) *trackedWriter {
 		t = new(trackedWriter)
 	}
 	t.ResponseWriter, t.h, t.r, t.start = w, h, r, time.Now()
+	t.held.b = &h.bodies
 	return t
 }
 
@@ -188,9 +198,47 @@ func (t *trackedWriter) Write(p []byte) (int, error) {
 	if t.status == 0 {
 		t.status = http.StatusOK
 	}
-	n, err := t.ResponseWriter.Write(p)
-	t.bytes += int64(n)
-	return n, err
+	if t.h.opts.WriteTimeout <= 0 || len(p) < minDeadlineWrite && !t.deadline {
+		// Small writes fit in the socket's buffers: no deadline to move.
+		n, err := t.ResponseWriter.Write(p)
+		t.bytes += int64(n)
+		return n, err
+	}
+	var n int
+	for len(p) > 0 {
+		// Each chunk gets the whole timeout: a slow but steady client
+		// keeps going, one that stops reading is cut within it.
+		if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.h.opts.WriteTimeout)) == nil {
+			t.deadline = true
+		}
+		m, err := t.ResponseWriter.Write(p[:min(len(p), deadlineChunk)])
+		n += m
+		t.bytes += int64(m)
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
+}
+
+// deadlineChunk is the most written under one write deadline, and
+// minDeadlineWrite the least write that sets one (see Options.WriteTimeout).
+const (
+	deadlineChunk    = 64 << 10
+	minDeadlineWrite = 16 << 10
+)
+
+// clearDeadline sends what is buffered under the last write deadline, then
+// clears it, so that an idle keep-alive connection is not cut when the
+// deadline passes between requests (http.Server sets none of its own
+// without a WriteTimeout). A connection that failed to flush keeps its
+// deadline and is closed by it.
+func (t *trackedWriter) clearDeadline() {
+	rc := http.NewResponseController(t.ResponseWriter)
+	if rc.Flush() == nil {
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
@@ -198,6 +246,10 @@ func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // done records the request once it has been answered, then recycles t.
 func (t *trackedWriter) done() {
+	if t.deadline {
+		t.clearDeadline()
+	}
+	t.held.release()
 	elapsed := time.Since(t.start)
 	series := t.h.metrics.seriesOf(t.cache)
 	series.requests.Inc()

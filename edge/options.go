@@ -37,14 +37,47 @@ type Options struct {
 	// MaxObjectBytes is the largest body stored; larger responses are streamed
 	// to the client and not stored. Zero means 64 MiB.
 	MaxObjectBytes int64
+	// BodyMemory bounds the bytes of response bodies held in memory outside
+	// the store: bodies being read by fills, and disk hits being sent. A
+	// fill that does not fit is streamed to its client and not stored; a
+	// disk hit that does not fit is passed through to the upstream (both
+	// say detail=memory-budget in Cache-Status). One body is always let in
+	// when none is held, so the bound is this or one object of
+	// MaxObjectBytes, whichever is larger. Zero means 64 MiB; negative
+	// means no bound.
+	BodyMemory int64
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body: the deadline moves as the body goes out, so a large
+	// download at any reasonable rate is never cut, while a client that
+	// stops reading (or reads slower than 64 KiB per WriteTimeout) is
+	// disconnected and releases what its response held. Zero means no
+	// limit.
+	WriteTimeout time.Duration
 	// MaxFillsPerClient bounds the upstream fetches one client address may
 	// have under way; more requests from it wait for a slot (in their own
 	// request, so a client that leaves starts nothing). Zero means 32;
 	// negative means no bound (a shield, whose clients are edges).
 	MaxFillsPerClient int
+	// StripRequestHeaders are the request fields removed before anything
+	// reads the request (key, access rules, upstream): names, or prefixes
+	// ending in "*" ("X-Forwarded-*", which never matches X-Forwarded-For).
+	// Nil means DefaultStripRequestHeaders(); empty removes none.
+	StripRequestHeaders []string
 	// MaxBodyBytes bounds a request body forwarded upstream; a larger one
 	// is refused with 413. Zero means no limit.
 	MaxBodyBytes int64
+	// RequestBodyTimeout bounds each wait for request body bytes; a body
+	// that stalls longer fails its upstream request and is answered 408.
+	// Zero means 30 seconds.
+	RequestBodyTimeout time.Duration
+	// RequestBodyMinRate is the slowest average a request body may arrive
+	// at, in bytes per second, once RequestBodyTimeout has passed since its
+	// first byte was awaited. Zero means no minimum.
+	RequestBodyMinRate int64
+	// MaxUploadsPerClient bounds the requests with a body one client
+	// address may have under way upstream; more are refused with 429. Zero
+	// means 16; negative means no bound (a shield, whose clients are edges).
+	MaxUploadsPerClient int
 	// FetchTimeout bounds one upstream fetch shared by coalesced requests,
 	// body included. Zero means 5 minutes.
 	FetchTimeout time.Duration

@@ -17,7 +17,7 @@ const methodPurge = "PURGE"
 // removed from every node through the purge bus. Only clients in PurgeFrom
 // may purge; "Soft-Purge: 1" marks the object stale instead.
 func (h *Handler) purge(w *trackedWriter, r *http.Request, t policy.Target) {
-	cs := policy.CacheStatus{Fwd: policy.FwdMethod, Detail: "purge"}
+	cs := policy.CacheStatus{Fwd: policy.FwdMethod, Detail: policy.DetailPurge}
 	if h.opts.Purger == nil {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
 		h.respondError(w, r, http.StatusMethodNotAllowed, "PURGE is not enabled on this node", cs)

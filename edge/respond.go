@@ -58,16 +58,19 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if rng := firstValue(r.Header, "Range"); e.Status == http.StatusOK && rng != "" && rangeCount(rng) <= maxRanges {
-		// net/http's ServeContent implements RFC 9110 §14 (single and
-		// multiple ranges, If-Range, 416) over the stored bytes.
-		hdr.Del("Content-Length")
-		if _, ok := hdr["Content-Type"]; !ok {
-			hdr["Content-Type"] = nil // never sniff a type the origin did not send
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
+		if rr, ok := satisfiableRanges(r, int64(len(e.Body))); ok {
+			// net/http's ServeContent implements RFC 9110 §14 (single and
+			// multiple ranges, If-Range, 416) over the stored bytes, given
+			// the ranges satisfiableRanges leaves it.
+			hdr.Del("Content-Length")
+			if _, ok := hdr["Content-Type"]; !ok {
+				hdr["Content-Type"] = nil // never sniff a type the origin did not send
+			}
+			lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
+			http.ServeContent(w, rr, "", lastModified, bytes.NewReader(e.Body))
+			return
 		}
-		lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
-		http.ServeContent(w, r, "", lastModified, bytes.NewReader(e.Body))
-		return
 	}
 	if bodyAllowed(e.Status) && !lengthIs(e.Header, len(e.Body)) {
 		hdr.Set("Content-Length", strconv.Itoa(len(e.Body)))
@@ -82,9 +85,6 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 // overlapping ranges cost far more to serve than the object (RFC 9110
 // §14.2 lets a server ignore Range: the whole 200 is sent instead).
 const maxRanges = 16
-
-// rangeCount is the number of ranges a Range field value asks for.
-func rangeCount(v string) int { return strings.Count(v, ",") + 1 }
 
 // ageValues holds the Age field values of the first hour, shared by every
 // response (net/http only reads them): a hit then allocates no Age string.
@@ -236,7 +236,7 @@ func outcomeOf(cs policy.CacheStatus) outcome {
 		return outcomeStale
 	case cs.Hit:
 		return outcomeHit
-	case cs.Fwd == policy.FwdStale && cs.Detail == "stale-if-error":
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
 		return outcomeStaleIfError
 	case cs.Fwd == policy.FwdStale:
 		return outcomeRevalidated
@@ -272,7 +272,7 @@ func (h *Handler) respondError(w *trackedWriter, r *http.Request, status int, re
 
 // errorFields are the fields set for an error response before respondError
 // writes it: they belong to the error itself.
-var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true}
+var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true, "Connection": true}
 
 // upstreamErrorStatus maps a fetch error to the status that stands for it:
 // 503 when no upstream server is healthy, 504 when the upstream was too
@@ -291,13 +291,13 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 	status := upstreamErrorStatus(err)
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
-		cs.Detail = "no-healthy-upstream"
+		cs.Detail = policy.DetailNoHealthyUpstream
 	case errors.Is(err, origin.ErrTimeout):
-		cs.Detail = "upstream-timeout"
+		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):
-		cs.Detail = "upstream-unreachable"
+		cs.Detail = policy.DetailUpstreamUnreachable
 	default:
-		cs.Detail = "upstream-error"
+		cs.Detail = policy.DetailUpstreamError
 	}
 	h.log.Warn("upstream fetch failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 	h.respondError(w, r, status, http.StatusText(status)+": "+cs.Detail, cs)
@@ -307,21 +307,45 @@ func (h *Handler) respondUpstreamError(w *trackedWriter, r *http.Request, err er
 // is stored. Unsafe methods invalidate what they may have changed.
 func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
 	out := h.outbound(r, x)
+	var upload *uploadBody
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes
 		if limit > 0 && r.ContentLength > limit {
 			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes", cs)
 			return
 		}
-		out.Body, out.ContentLength = r.Body, r.ContentLength
+		release, ok := h.uploads.tryAcquire(h.client(r))
+		if !ok {
+			// RFC 6585 §4. Refused, not queued: each upload under way
+			// holds an upstream connection (see upload.go).
+			cs.Detail = policy.DetailTooManyUploads
+			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
+			return
+		}
+		defer release()
+		upload = h.newUploadBody(w, r.Body)
+		defer upload.finish()
+		out.Body, out.ContentLength = upload, r.ContentLength
 		if limit > 0 {
-			out.Body = http.MaxBytesReader(w, r.Body, limit) // a chunked body has no length to check first
+			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
 		}
 	}
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", cs)
+			return
+		}
+		if upload != nil && upload.stalled.Load() {
+			// RFC 9110 §15.5.9: 408, and the connection is closed (the
+			// rest of the body may still arrive). The upstream request
+			// was abandoned with its connection.
+			h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "err", err)
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			cs.Detail = policy.DetailRequestBodyTimeout
+			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
 			return
 		}
 		h.respondUpstreamError(w, r, err, cs)

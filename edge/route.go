@@ -14,6 +14,7 @@ import (
 
 	"edged/edge/access"
 	"edged/edge/auth"
+	"edged/edge/policy"
 	"edged/edge/ratelimit"
 	"edged/origin"
 )
@@ -35,6 +36,12 @@ type Site struct {
 	// ResponseHeaders apply to every response of the site, before the
 	// route's own (security headers such as HSTS, X-Content-Type-Options).
 	ResponseHeaders HeaderRules
+	// Policy replaces Options.Policy for the site's requests (its cap on
+	// clients' max-stale, whether it honours their no-cache, ...); the
+	// configuration gives each site the node's policy with the site's own
+	// settings. Policy.Shield is the node's role and is read from
+	// Options.Policy. Nil means Options.Policy.
+	Policy *policy.Options
 }
 
 // Route says how requests under one path prefix of a site are served.
@@ -211,6 +218,41 @@ func (s *Site) Route(path string) (*Route, bool) {
 		}
 	}
 	return nil, false
+}
+
+// ambiguous reports whether an origin could serve path, the route r was
+// chosen for, as a path another route of the site covers: a reading of it
+// (access.Readings: ";params" removed, percent-decoded, "//" merged...) or
+// another letter case of it falls under a different route's prefix. Such a
+// request is refused: routed by its raw spelling it would escape the other
+// route's access rules, authentication and rate limit ("/;x/admin/" under
+// "/" while Tomcat serves "/admin/"), and routed by a reading it would be
+// forwarded with a prefix the other route's strip_prefix cannot remove.
+func (s *Site) ambiguous(path string, r *Route) bool {
+	if len(s.Routes) < 2 {
+		return false
+	}
+	if s.otherRoute(path, r) {
+		return true
+	}
+	for _, reading := range access.Readings(path) {
+		if s.otherRoute(reading, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// otherRoute reports whether the longest prefix under which path falls,
+// letter case folded, is a route other than r (one that differs from r's
+// prefix by more than case).
+func (s *Site) otherRoute(path string, r *Route) bool {
+	for _, o := range s.Routes {
+		if len(path) >= len(o.PathPrefix) && strings.EqualFold(path[:len(o.PathPrefix)], o.PathPrefix) {
+			return o != r && !strings.EqualFold(o.PathPrefix, r.PathPrefix)
+		}
+	}
+	return false
 }
 
 // pick chooses the upstream for one request: a sticky cookie wins, then a

@@ -221,8 +221,10 @@ func TestNoHealthyPool(t *testing.T) {
 	start := time.Now()
 	resp, _ := e.get(t, "/c", host...)
 	wantStatus(t, resp, http.StatusServiceUnavailable, "detail=no-healthy-upstream")
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("503 took %v; want it at once", time.Since(start))
+	// At once: no upstream attempt, so one loopback round trip (the bound
+	// leaves room for a loaded machine running -race).
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("503 took %v; want it at once", took)
 	}
 	c.Advance(time.Minute)
 	resp, body := e.get(t, "/a", host...)

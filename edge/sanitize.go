@@ -1,9 +1,12 @@
 package edge
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // refuseHostile checks a request for shapes that attack a shared cache
@@ -21,7 +24,7 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 		return status, reason
 	}
 	dropConnectionNamed(r.Header)
-	dropUnkeyed(r.Header)
+	h.dropUnkeyed(r.Header)
 	return 0, ""
 }
 
@@ -84,50 +87,95 @@ func connectionOption(name string) bool {
 	return false
 }
 
-// unkeyedField reports whether name is a request field that tells an
-// origin which URL, host, scheme, port or method to act on. They are not
+// DefaultStripRequestHeaders returns the request fields removed by default
+// (Options.StripRequestHeaders): the ones that tell an origin which URL,
+// host, scheme, port, method or client address to act on. They are not
 // part of the cache key, so a client that set them could have the origin
 // answer one thing and the cache store it under another URL for everyone
-// (unkeyed-input cache poisoning). The edge sets its own X-Forwarded-Host
-// and X-Forwarded-Proto and appends to X-Forwarded-For; a route's
-// request_headers may still set any of these, since they are applied after
-// this.
-func unkeyedField(name string) bool {
-	switch name {
-	case "Forwarded", // RFC 7239: host=, proto= and for= the origin may trust
-		"X-Forwarded-Host",
-		"X-Forwarded-Proto",
-		"X-Forwarded-Scheme",
-		"X-Forwarded-Port",
-		"X-Forwarded-Server",
-		"X-Forwarded-Prefix",
-		"X-Forwarded-Path",
-		"X-Forwarded-Ssl",
-		"X-Forwarded-Uri",
+// (unkeyed-input cache poisoning), or reflect a value into a page the
+// cache then serves to all. A name ending in "*" stands for every field
+// that begins with the rest.
+func DefaultStripRequestHeaders() []string {
+	return []string{
+		"Forwarded", // RFC 7239: host=, proto= and for= the origin may trust
+		"X-Forwarded",
+		"X-Forwarded-*", // Host, Proto, Protocol, Scheme, Port, Server, Prefix, Path, Ssl, Uri...
+		"X-Real-IP",
+		"True-Client-IP",
+		"X-Client-IP",
+		"X-Cluster-Client-IP",
 		"X-Url-Scheme",
 		"X-Host",
+		"X-HTTP-Host-Override",
 		"X-Original-Host",
-		"X-Original-Url",
-		"X-Rewrite-Url",
-		"X-Http-Method-Override",
-		"X-Http-Method",
+		"X-Original-URI",
+		"X-Original-URL",
+		"X-Rewrite-URL",
+		"Base-Url",
+		"X-HTTP-Method-Override",
+		"X-HTTP-Method",
 		"X-Method-Override",
-		"Front-End-Https":
+		"Front-End-Https",
+	}
+}
+
+// forwardedFor is never matched by a pattern: the upstream client appends
+// the client's address to it (the de-facto chain an origin reads right to
+// left), so "X-Forwarded-*" leaves it. Listing it by name drops a client's
+// own chain.
+const forwardedFor = "X-Forwarded-For"
+
+// fieldSet is a compiled Options.StripRequestHeaders.
+type fieldSet struct {
+	names    map[string]bool // canonical names
+	prefixes []string        // the patterns' text before "*"
+}
+
+// newFieldSet compiles names and patterns ("X-Forwarded-*"). The error
+// names the offending entry.
+func newFieldSet(patterns []string) (fieldSet, error) {
+	s := fieldSet{names: make(map[string]bool, len(patterns))}
+	for i, p := range patterns {
+		prefix, wild := strings.CutSuffix(p, "*")
+		if !httpguts.ValidHeaderFieldName(prefix) {
+			return fieldSet{}, fmt.Errorf("StripRequestHeaders[%d] %q: want a field name, optionally ending in *", i, p)
+		}
+		if wild {
+			s.prefixes = append(s.prefixes, prefix)
+		} else {
+			s.names[http.CanonicalHeaderKey(p)] = true
+		}
+	}
+	return s, nil
+}
+
+// has reports whether the set holds name, a canonical field name (as
+// net/http stores request fields).
+func (s *fieldSet) has(name string) bool {
+	if s.names[name] {
 		return true
+	}
+	for _, p := range s.prefixes {
+		if len(name) > len(p) && strings.EqualFold(name[:len(p)], p) && name != forwardedFor {
+			return true
+		}
 	}
 	return false
 }
 
-// dropUnkeyed removes the unkeyed override fields and every field whose name
+// dropUnkeyed removes the fields of h.strip and every field whose name
 // holds "_": CGI-style origins (PHP, WSGI, Rails through Rack) map both
 // "X-Forwarded-Host" and "X_Forwarded_Host" to HTTP_X_FORWARDED_HOST, so an
-// underscore spelling would slip past the list above. nginx drops them by
-// default for the same reason (underscores_in_headers off). One pass over
-// the request's fields costs less than deleting every listed name.
-func dropUnkeyed(h http.Header) {
-	for name := range h {
-		if unkeyedField(name) || strings.IndexByte(name, '_') >= 0 {
-			delete(h, name)
+// underscore spelling would slip past the list. nginx drops them by default
+// for the same reason (underscores_in_headers off). The edge sets its own
+// X-Forwarded-Host and X-Forwarded-Proto afterwards and appends to
+// X-Forwarded-For; a route's request_headers may still set any of these,
+// since they are applied after this. One pass over the request's fields
+// costs less than deleting every listed name.
+func (h *Handler) dropUnkeyed(hdr http.Header) {
+	for name := range hdr {
+		if h.strip.has(name) || strings.IndexByte(name, '_') >= 0 {
+			delete(hdr, name)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"edged/edge/compress"
 	"edged/edge/policy"
@@ -13,8 +12,8 @@ import (
 // byteRange is one range of a Range request (RFC 9110 §14.1.2): first-last,
 // first- (open), or -suffix.
 type byteRange struct {
-	first, last int64 // -1 when absent
-	suffix      int64 // > 0 for "-suffix"
+	first, last int64 // -1 when absent; first is -1 for a suffix-range
+	suffix      int64 // the suffix-length of a suffix-range
 }
 
 // parseSingleRange reads a GET's Range field when it asks for one byte
@@ -30,40 +29,22 @@ func parseSingleRange(r *http.Request) (byteRange, bool) {
 			return byteRange{}, false
 		}
 	}
-	spec, ok := strings.CutPrefix(v, "bytes=")
-	if !ok || strings.Contains(spec, ",") {
+	set, ok := parseRangeSet(v)
+	if !ok || len(set) != 1 {
 		return byteRange{}, false
 	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok {
-		return byteRange{}, false
-	}
-	if a == "" {
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 {
-			return byteRange{}, false
-		}
-		return byteRange{first: -1, last: -1, suffix: n}, true
-	}
-	first, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || first < 0 {
-		return byteRange{}, false
-	}
-	if b == "" {
-		return byteRange{first: first, last: -1}, true
-	}
-	last, err := strconv.ParseInt(b, 10, 64)
-	if err != nil || last < first {
-		return byteRange{}, false
-	}
-	return byteRange{first: first, last: last}, true
+	return set[0], true
 }
 
 // resolve gives the range's inclusive bounds in a body of size bytes; ok is
-// false when it is not satisfiable (the normal path answers 416).
+// false when it is not satisfiable (RFC 9110 §14.1.2: a first-pos at or past
+// the length, a suffix-length of 0, any range of an empty body).
 func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 	switch {
-	case br.suffix > 0:
+	case br.first < 0:
+		if br.suffix == 0 {
+			return 0, 0, false
+		}
 		start = max(size-br.suffix, 0)
 		end = size - 1
 	case br.last < 0 || br.last >= size:
@@ -129,7 +110,7 @@ func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *pro
 	policy.ClientHeader(hdr, h.opts.Policy)
 	now := h.opts.Now()
 	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
-	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, "range-while-filling"
+	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
 	h.setCacheStatus(w, header, cs)
 	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))

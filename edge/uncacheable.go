@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"container/list"
 	"sync"
 	"time"
 )
@@ -21,40 +22,82 @@ const maxUncacheable = 1 << 16
 // would only add a round trip before fetching their own (Varnish calls this
 // hit-for-miss). Each such request still runs the normal fill, so the first
 // storable response is stored and clears the mark.
+//
+// Every mark lasts uncacheableFor from the time it is set, so the list kept
+// in marking order is also in expiry order: the oldest mark is the first to
+// expire and the one to forget when the set is full. Every operation costs
+// a map lookup and a few pointer moves whatever the size, so a flood of
+// distinct uncacheable URLs cannot make the lock a bottleneck for misses (a
+// scan of a full map used to take milliseconds under it).
 type uncacheable struct {
-	mu    sync.Mutex // guards until
-	until map[string]time.Time
+	max int // the keys remembered at most; 0 means maxUncacheable
+
+	mu    sync.Mutex // guards keys and order
+	keys  map[string]*list.Element
+	order list.List // of *uncacheableMark, most recently marked at the front
+}
+
+type uncacheableMark struct {
+	key   string
+	until time.Time
 }
 
 func (u *uncacheable) marked(key string, now time.Time) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	t, ok := u.until[key]
-	if ok && now.After(t) {
-		delete(u.until, key)
+	e, ok := u.keys[key]
+	if !ok {
 		return false
 	}
-	return ok
+	if now.After(e.Value.(*uncacheableMark).until) {
+		u.remove(e)
+		return false
+	}
+	return true
 }
 
 func (u *uncacheable) mark(key string, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.until == nil {
-		u.until = make(map[string]time.Time)
+	until := now.Add(uncacheableFor)
+	if e, ok := u.keys[key]; ok {
+		e.Value.(*uncacheableMark).until = until
+		u.order.MoveToFront(e)
+		return
 	}
-	if len(u.until) >= maxUncacheable {
-		for k, t := range u.until {
-			if now.After(t) || len(u.until) >= maxUncacheable {
-				delete(u.until, k) // map order is random: an arbitrary victim
-			}
+	if u.keys == nil {
+		u.keys = make(map[string]*list.Element)
+	}
+	// Forget what has expired from the back, at most two marks per call so
+	// the cost stays constant (each mark adds one), then the oldest mark if
+	// the set is still full.
+	for range 2 {
+		if back := u.order.Back(); back != nil && now.After(back.Value.(*uncacheableMark).until) {
+			u.remove(back)
 		}
 	}
-	u.until[key] = now.Add(uncacheableFor)
+	if u.order.Len() >= u.limit() {
+		u.remove(u.order.Back())
+	}
+	u.keys[key] = u.order.PushFront(&uncacheableMark{key: key, until: until})
 }
 
 func (u *uncacheable) clear(key string) {
 	u.mu.Lock()
-	delete(u.until, key)
-	u.mu.Unlock()
+	defer u.mu.Unlock()
+	if e, ok := u.keys[key]; ok {
+		u.remove(e)
+	}
+}
+
+func (u *uncacheable) limit() int {
+	if u.max > 0 {
+		return u.max
+	}
+	return maxUncacheable
+}
+
+// remove forgets e. u.mu must be held.
+func (u *uncacheable) remove(e *list.Element) {
+	delete(u.keys, u.order.Remove(e).(*uncacheableMark).key)
 }

@@ -88,17 +88,26 @@ func New(opts Options) (*Client, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c.transport = newTransport(transportConfig{
+	shieldMetrics, err := newConnMetrics(opts.Registerer, "shields")
+	if err != nil {
+		return nil, fmt.Errorf("origin: option Registerer: %w", err)
+	}
+	var guard *reuseGuard
+	c.transport, guard = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
-		log: opts.Logger,
+		log: opts.Logger, metrics: shieldMetrics,
 	})
 	for i, up := range c.shields {
-		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
+		up.index, up.tr, up.guard, up.bodyIdle = i, c.transport, guard, opts.BodyTimeout
 	}
 	c.pool = opts.Pool
 	if origin != nil {
-		c.pool, c.ownPool = opts.originPool(origin), true
+		originMetrics, err := newConnMetrics(opts.Registerer, "origin")
+		if err != nil {
+			return nil, fmt.Errorf("origin: option Registerer: %w", err)
+		}
+		c.pool, c.ownPool = opts.originPool(origin, originMetrics), true
 	}
 	return c, nil
 }
@@ -109,21 +118,24 @@ type transportConfig struct {
 	maxIdle, maxConns int
 	tls               *tls.Config // cloned
 	log               *slog.Logger
+	metrics           *connMetrics // nil records nothing
 }
 
-// newTransport builds a keep-alive connection pool. Its connections are
-// upConns: requests sent through it must announce themselves with
-// expectResponse from their GotConn trace (Client.try, Pool.checkOnce).
-func newTransport(tc transportConfig) *http.Transport {
+// newTransport builds a keep-alive connection pool and the guard its
+// connections share. Its connections are upConns: requests sent through it
+// must announce themselves with expectResponse from their GotConn trace
+// (Client.try, Pool.checkOnce).
+func newTransport(tc transportConfig) (*http.Transport, *reuseGuard) {
 	d := &dialer{
 		net:     net.Dialer{Timeout: tc.connect, KeepAlive: 30 * time.Second},
 		connect: tc.connect,
 		log:     tc.log,
+		guard:   newReuseGuard(tc.metrics),
 	}
 	if tc.tls != nil {
 		d.tls = tc.tls.Clone()
 	}
-	return &http.Transport{
+	tr := &http.Transport{
 		Proxy:       nil, // upstreams are reached directly, never via $HTTP_PROXY
 		DialContext: d.dial,
 		// TLS is set up by the dialer (TLSClientConfig, the handshake
@@ -140,10 +152,12 @@ func newTransport(tc transportConfig) *http.Transport {
 		IdleConnTimeout:        90 * time.Second,
 		ResponseHeaderTimeout:  tc.header,
 		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
+		MaxResponseHeaderBytes: maxResponseHead,
 		ReadBufferSize:         32 << 10,
 		WriteBufferSize:        32 << 10,
 	}
+	d.guard.closeIdle = tr.CloseIdleConnections
+	return tr, d.guard
 }
 
 // Close closes idle connections to shields, and the pool Options.Origin
@@ -287,7 +301,10 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	if err != nil {
 		return nil, &failure{err: fmt.Errorf("origin: replay request body: %w", err)}
 	}
-	a := &attempt{method: rq.method}
+	// A request that may make the upstream answer out of turn, or to a
+	// server that did, is its connection's last (reuse.go).
+	last := singleUse(rq.method, body != nil) || up.guard.quarantined(up.addr)
+	a := &attempt{method: rq.method, last: last}
 	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
 	req := (&http.Request{
 		Method:        rq.method,
@@ -298,6 +315,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		Header:        rq.header,
 		Host:          out.Host,
 		ContentLength: out.ContentLength,
+		Close:         last, // "Connection: close" (RFC 9112 §9.6), and no reuse
 	}).WithContext(reqCtx)
 	if body != nil {
 		// NopCloser: the transport closes request bodies, and this one
@@ -321,6 +339,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 // another goroutine, hence the atomics.
 type attempt struct {
 	method  string
+	last    bool        // the connection must carry nothing after this request
 	getConn atomic.Bool // the request passed validation and asked for a connection
 	gotConn atomic.Bool // a connection was obtained (dial and TLS done)
 	tlsErr  atomic.Bool // a TLS handshake failed
@@ -331,7 +350,7 @@ func (a *attempt) trace() *httptrace.ClientTrace {
 		GetConn: func(string) { a.getConn.Store(true) },
 		GotConn: func(info httptrace.GotConnInfo) {
 			a.gotConn.Store(true)
-			expectResponse(info.Conn, a.method)
+			expectResponse(info.Conn, a.method, a.last)
 		},
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
 			if err != nil {

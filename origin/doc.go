@@ -63,9 +63,20 @@
 // Connections are kept alive and pooled per server (net/http's transport).
 // Each follows the framing of the responses it carries, so that bytes an
 // upstream sends that no request asked for (a second response, junk after
-// a body) are never read as the answer to a later request: the response
-// they arrive with fails with [ErrProtocol], and the connection is
-// discarded.
+// a body) are never read as the answer to a later request: the connection
+// is discarded, and the response they arrive with fails with [ErrProtocol]
+// when they start another response (the two may be out of turn), or is
+// served as RFC 9112 §6.3 frames it when they do not (a body longer than
+// its Content-Length). A response whose Transfer-Encoding does not end in
+// chunked is read until the connection closes (RFC 9112 §6.3).
+//
+// Bytes that arrive after the next request was written cannot be told from
+// its answer, so a connection is not reused where an upstream may answer
+// out of turn: after a request with a body or a method that is not safe
+// (RFC 9110 §9.2.1; an origin that ignores a body answers a request
+// smuggled in it), and, for five minutes, to a server that sent bytes no
+// request asked for.
+// What remains open is in docs/security.md.
 //
 // # Design notes
 //

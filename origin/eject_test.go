@@ -130,7 +130,8 @@ func TestAllDownFailsFast(t *testing.T) {
 	start := time.Now()
 	_, _, err = get(t, c, "k", "/")
 	wantErrIs(t, err, ErrNoHealthy)
-	if elapsed := time.Since(start); elapsed > time.Second {
+	// At once: far below the 30s timeouts, with room for a loaded machine.
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Errorf("ErrNoHealthy took %v, want it at once", elapsed)
 	}
 }

@@ -17,9 +17,27 @@ import (
 // Where the two could disagree the outcome is safe either way: ending a
 // response early makes the rest look unsolicited and fails it; ending it
 // late makes the connection refuse its next request (see upConn).
+//
+// One case net/http refuses is followed on purpose: a final response whose
+// Transfer-Encoding does not end in chunked is read until the connection
+// closes (RFC 9112 §6.3 item 4, see endHeader), with its framing fields
+// hidden from net/http by upConn (hideFraming).
 type respFramer struct {
 	state framingState
 	head  bool // the request being answered is HEAD
+
+	// headLen is how many bytes of the last feed belonged to response heads
+	// (status and field lines, interim responses included): always a
+	// prefix of the bytes fed, since a head follows either the request or
+	// another head.
+	headLen int
+	// interimEnd is where, in the last feed, the last interim (1xx)
+	// response head ended; 0 if none did.
+	interimEnd int
+	// hideFraming is set at the end of a final response's head whose
+	// Transfer-Encoding and Content-Length fields must be removed before
+	// net/http reads it, so that net/http reads the body until close.
+	hideFraming bool
 
 	// The current line: its first maxFramingLine bytes, its length, and
 	// whether its last byte was CR (dropped before LF, as bufio.ReadLine
@@ -37,7 +55,8 @@ type respFramer struct {
 	lenLen       int // bytes of contentLen in use
 	nContentLen  int
 	lenConflict  bool
-	chunked      bool // the last Transfer-Encoding was "chunked"
+	chunked      bool // the only Transfer-Encoding so far is exactly "chunked"
+	chunkedFinal bool // the last transfer coding listed is chunked
 	nTransferEnc int
 
 	left uint64 // bytes left in a Content-Length body or in a chunk
@@ -63,6 +82,7 @@ const (
 	framingChunkCR                     // expecting the CR after chunk data
 	framingChunkLF                     // expecting the LF after chunk data
 	framingTrailer                     // reading trailer lines
+	framingClose                       // reading a body that ends when the connection closes
 	framingUnknown                     // no longer followed; the connection is not reused
 )
 
@@ -94,15 +114,21 @@ func (f *respFramer) begin(head bool) {
 	*f = respFramer{state: framingStatus, head: head, line: f.line[:0]}
 }
 
+// inHead reports whether the framer is reading a response head.
+func (f *respFramer) inHead() bool {
+	return f.state == framingStatus || f.state == framingHeader
+}
+
 // feed follows b, the next bytes read from the connection, and returns how
 // many of them belong to the responses expected: fewer than len(b) when a
 // response ended (the framer is then idle) and bytes follow it.
 func (f *respFramer) feed(b []byte) int {
+	f.headLen, f.interimEnd = 0, 0
 	for i := 0; i < len(b); {
 		switch f.state {
 		case framingIdle:
 			return i
-		case framingUnknown:
+		case framingUnknown, framingClose:
 			return len(b)
 		case framingBody, framingChunk:
 			n := uint64(len(b) - i)
@@ -138,6 +164,9 @@ func (f *respFramer) feed(b []byte) int {
 		default: // status, header and trailer lines
 			c := b[i]
 			i++
+			if f.state != framingTrailer {
+				f.headLen = i
+			}
 			if c != '\n' {
 				if len(f.line) < maxFramingLine {
 					f.line = append(f.line, c)
@@ -153,7 +182,11 @@ func (f *respFramer) feed(b []byte) int {
 				}
 			}
 			empty := f.lineLen == 0 || f.lineLen == 1 && f.lastCR
+			wasHeader := f.state == framingHeader
 			f.endLine(line, whole, empty)
+			if wasHeader && f.state == framingStatus {
+				f.interimEnd = i // an interim response's head ended
+			}
 			f.line, f.lineLen, f.lastCR = f.line[:0], 0, false
 		}
 	}
@@ -206,7 +239,8 @@ func (f *respFramer) statusLine(line []byte, whole bool) {
 	f.status, f.major, f.minor = status, major, minor
 	f.state, f.firstField = framingHeader, true
 	f.lenLen, f.nContentLen, f.lenConflict = 0, 0, false
-	f.chunked, f.nTransferEnc, f.lastFraming = false, 0, false
+	f.chunked, f.chunkedFinal, f.nTransferEnc, f.lastFraming = false, false, 0, false
+	f.hideFraming = false
 }
 
 // fieldLine notes the framing fields of one field line.
@@ -248,8 +282,24 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 		f.nContentLen++
 		return
 	}
-	f.chunked = asciiEqualFold(v, "chunked")
+	// A list of codings (RFC 9112 §6.1): what matters is whether chunked
+	// is the only one (net/http's sole case) and whether it is the last.
+	f.chunked = f.nTransferEnc == 0 && asciiEqualFold(v, "chunked")
+	f.chunkedFinal = asciiEqualFold(lastListMember(v), "chunked")
 	f.nTransferEnc++
+}
+
+// lastListMember returns the last non-empty member of a comma-separated
+// field value (RFC 9110 §5.6.1), without its OWS.
+func lastListMember(v []byte) []byte {
+	for {
+		i := bytes.LastIndexByte(v, ',')
+		last := trimOWS(v[i+1:])
+		if len(last) > 0 || i < 0 {
+			return last
+		}
+		v = v[:i]
+	}
 }
 
 // endHeader decides, at the end of a header section, how the body is framed
@@ -263,17 +313,34 @@ func (f *respFramer) endHeader() {
 		f.state = framingStatus // interim: the final response follows
 		return
 	case f.head || f.status == http.StatusNoContent || f.status == http.StatusNotModified:
-		f.state = framingIdle
+		// No body whatever the framing fields say (RFC 9112 §6.3 item
+		// 1); a Transfer-Encoding net/http would refuse is hidden from it.
+		f.state, f.hideFraming = framingIdle, f.transferEncoded() && !f.onlyChunked()
 		return
 	}
 	// Transfer-Encoding is ignored in HTTP/1.0 and overrides
-	// Content-Length; net/http only accepts one field, "chunked".
-	if f.nTransferEnc > 0 && (f.major > 1 || f.major == 1 && f.minor >= 1) {
-		if f.nTransferEnc != 1 || !f.chunked {
+	// Content-Length (RFC 9112 §6.3 item 3); net/http only accepts one
+	// field, "chunked".
+	if f.transferEncoded() {
+		switch {
+		case f.onlyChunked():
+			f.state, f.chunkPart, f.chunkDigits, f.chunkSize, f.chunkLen = framingChunkLn, chunkHex, 0, 0, 0
+		case !f.chunkedFinal:
+			// RFC 9112 §6.3 item 4: chunked is not the final coding of
+			// a response, so its body ends when the connection closes.
+			// net/http refuses the response instead: upConn removes the
+			// framing fields from the head it hands over, so net/http
+			// reads until close too (and never reuses the connection).
+			// The Content-Length goes with them: it does not frame the
+			// body, and an intermediary must remove it (RFC 9112 §6.3
+			// item 3).
+			f.state, f.hideFraming = framingClose, true
+		default:
+			// chunked after other codings: the body's framing is clear,
+			// but net/http refuses it and the codings could not be
+			// removed; the response fails.
 			f.state = framingUnknown
-			return
 		}
-		f.state, f.chunkPart, f.chunkDigits, f.chunkSize, f.chunkLen = framingChunkLn, chunkHex, 0, 0, 0
 		return
 	}
 	if f.nContentLen == 0 {
@@ -291,6 +358,16 @@ func (f *respFramer) endHeader() {
 	}
 	f.state, f.left = framingBody, n
 }
+
+// transferEncoded reports a Transfer-Encoding that counts: HTTP/1.0 ignores
+// it (RFC 9112 §6.1, as net/http does).
+func (f *respFramer) transferEncoded() bool {
+	return f.nTransferEnc > 0 && (f.major > 1 || f.major == 1 && f.minor >= 1)
+}
+
+// onlyChunked reports one Transfer-Encoding field of exactly "chunked", the
+// only form net/http accepts.
+func (f *respFramer) onlyChunked() bool { return f.nTransferEnc == 1 && f.chunked }
 
 // chunkByte follows one byte of a chunk-size line.
 func (f *respFramer) chunkByte(c byte) {

@@ -18,6 +18,7 @@ func TestRespFramer(t *testing.T) {
 		head     bool
 		response string // followed by "NEXT" in the input
 		unknown  bool   // the framer must stop following instead
+		close    bool   // the body ends with the connection; net/http must not see the framing fields
 	}{
 		{name: "Content-Length", response: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"},
 		{name: "Content-Length zero", response: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
@@ -40,7 +41,12 @@ func TestRespFramer(t *testing.T) {
 		{name: "upgrade", response: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", unknown: true},
 		{name: "fold of Content-Length", response: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n 3\r\n\r\n", unknown: true},
 		{name: "conflicting Content-Length", response: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", unknown: true},
-		{name: "unknown transfer coding", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", unknown: true},
+		{name: "unknown transfer coding", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", close: true},
+		{name: "chunked not final", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: 4\r\n\r\n", close: true},
+		{name: "chunked then another field", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n", close: true},
+		{name: "chunked final after another coding", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", unknown: true},
+		{name: "chunked final in a second field", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", unknown: true},
+		{name: "HEAD with an unknown coding", head: true, response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"},
 		{name: "bad chunk size", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;x\r\n", unknown: true},
 		{name: "bare LF after chunk size", response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok", unknown: true},
 		{name: "not HTTP", response: "SSH-2.0-OpenSSH\r\n", unknown: true},
@@ -60,6 +66,9 @@ func TestRespFramer(t *testing.T) {
 					}
 				}
 				switch {
+				case tt.close && (f.state != framingClose || !f.hideFraming):
+					t.Errorf("split %d: state %d (hide %v) after %d bytes, want read until close", split, f.state, f.hideFraming, consumed)
+				case tt.close:
 				case tt.unknown && f.state != framingUnknown:
 					t.Errorf("split %d: state %d after %d bytes, want the framer to stop following", split, f.state, consumed)
 				case !tt.unknown && (consumed != len(tt.response) || f.state != framingIdle):
@@ -151,4 +160,20 @@ func netHTTPEnd(data []byte, head bool) (int, bool) {
 		return 0, false
 	}
 	return len(data) - src.Len() - br.Buffered(), true
+}
+
+// TestWithoutFraming: only the final head loses its framing fields, with
+// any line ending net/http accepts.
+func TestWithoutFraming(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\nX: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n"},
+		{"HTTP/1.1 200 OK\ntransfer-encoding: gzip\nX: a:b\n\n", "HTTP/1.1 200 OK\nX: a:b\n\n"},
+		{"HTTP/1.1 103 Hints\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+			"HTTP/1.1 103 Hints\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"},
+		{"HTTP/1.1 200 OK\r\nContent-Length : 3\r\nX-Content-Length: 3\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length : 3\r\nX-Content-Length: 3\r\n\r\n"},
+	} {
+		if got := string(withoutFraming([]byte(tt.in))); got != tt.want {
+			t.Errorf("withoutFraming(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

@@ -129,7 +129,7 @@ func (p *Pool) checkOnce(ctx context.Context, up *upstream) error {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Health.Timeout)
 	defer cancel()
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { expectResponse(info.Conn, http.MethodGet) },
+		GotConn: func(info httptrace.GotConnInfo) { expectResponse(info.Conn, http.MethodGet, false) },
 	})
 	target, err := up.targetURL(p.opts.Health.Path)
 	if err != nil {

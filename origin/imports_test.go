@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestNoInternalImports enforces DESIGN.md: origin is a leaf package and
+// TestNoInternalImports enforces docs/design.md: origin is a leaf package and
 // imports nothing of module edged.
 func TestNoInternalImports(t *testing.T) {
 	// go test puts its own go tool first on PATH.

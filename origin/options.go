@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure a [Client]. Zero fields take the default named on them.
@@ -58,6 +60,11 @@ type Options struct {
 	TLSClientConfig *tls.Config
 	// Logger receives operational logs (shield failover); nil discards them.
 	Logger *slog.Logger
+	// Registerer, when set, receives the metrics of the connections to
+	// shields and to Origin (pool "shields" and "origin"):
+	// edged_origin_discarded_connections_total and
+	// edged_origin_discarded_bytes_total. A Pool has its own.
+	Registerer prometheus.Registerer
 }
 
 const (
@@ -95,7 +102,7 @@ func (opts Options) withDefaults() Options {
 }
 
 // originPool is the one-server pool that Options.Origin stands for.
-func (opts Options) originPool(up *upstream) *Pool {
+func (opts Options) originPool(up *upstream, cm *connMetrics) *Pool {
 	po := PoolOptions{
 		Name:            "origin",
 		Retries:         -1,
@@ -108,7 +115,7 @@ func (opts Options) originPool(up *upstream) *Pool {
 		TLSClientConfig: opts.TLSClientConfig,
 		Logger:          opts.Logger,
 	}
-	return newPool(po.withDefaults(), algRoundRobin, []*upstream{up})
+	return newPool(po.withDefaults(), algRoundRobin, []*upstream{up}, cm)
 }
 
 // validate checks the fields that have no usable default. URLs are checked

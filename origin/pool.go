@@ -160,7 +160,11 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	p := newPool(opts, algo, servers)
+	cm, err := newConnMetrics(opts.Registerer, opts.Name)
+	if err != nil {
+		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
+	}
+	p := newPool(opts, algo, servers, cm)
 	metrics, err := newPoolMetrics(opts.Registerer, p)
 	if err != nil {
 		p.Close()
@@ -171,7 +175,7 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 }
 
 // newPool builds a pool of servers already parsed; opts has its defaults.
-func newPool(opts PoolOptions, algo algorithm, servers []*upstream) *Pool {
+func newPool(opts PoolOptions, algo algorithm, servers []*upstream, cm *connMetrics) *Pool {
 	p := &Pool{
 		name:       opts.Name,
 		opts:       opts,
@@ -183,17 +187,18 @@ func newPool(opts PoolOptions, algo algorithm, servers []*upstream) *Pool {
 		now:        time.Now,
 		wrrCurrent: make([]int, len(servers)),
 	}
-	p.tr = newTransport(transportConfig{
+	var guard *reuseGuard
+	p.tr, guard = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
-		log: opts.Logger,
+		log: opts.Logger, metrics: cm,
 	})
-	p.checkTr = newTransport(transportConfig{
+	p.checkTr, _ = newTransport(transportConfig{
 		connect: opts.Health.Timeout, header: opts.Health.Timeout, maxIdle: 1, tls: opts.TLSClientConfig,
-		log: opts.Logger,
+		log: opts.Logger, metrics: cm,
 	})
 	for i, up := range servers {
-		up.index, up.tr, up.bodyIdle = i, p.tr, opts.BodyTimeout
+		up.index, up.tr, up.guard, up.bodyIdle = i, p.tr, guard, opts.BodyTimeout
 		up.up.Store(!(opts.Health.Path != "" && opts.Health.StartDown))
 		if up.weight != servers[0].weight {
 			p.uniform = false

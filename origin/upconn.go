@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -28,9 +29,13 @@ var errDesync = errors.New("upstream connection out of sync")
 // connection; a request that takes the connection in between reads them as
 // its response (reproduced in TestDesyncRace).
 //
-//   - Bytes read past the end of a response fail that read: the response
-//     is refused (the caller sees ErrProtocol, the edge answers 502 and
-//     stores nothing), and the connection is discarded.
+//   - Bytes read past the end of a response, in the read that ended it,
+//     are discarded with the connection. When they start a response (the
+//     two responses may be out of turn) the response is refused: the
+//     caller sees ErrProtocol, the edge answers 502 and stores nothing.
+//     Otherwise the response is served as RFC 9112 §6.3 frames it (a body
+//     longer than its Content-Length, a body after a HEAD, 204 or 304
+//     answer).
 //   - Bytes read while no request is outstanding fail the read: the
 //     transport closes the connection, and a request that had just taken
 //     it fails before writing anything, so the transport retries it on a
@@ -40,37 +45,73 @@ var errDesync = errors.New("upstream connection out of sync")
 //     empty (rawSocket.pending) and, over TLS, tls.Conn holds no record it
 //     has not processed. Otherwise the write fails, or waits for the read
 //     side to catch up.
+//   - A request marked last (see reuse.go) is the connection's last: once
+//     its response ends, the connection refuses further requests.
+//   - Either way the server is quarantined (reuseGuard) unless the
+//     connection was single-use anyway.
 //
 // What is left is what no HTTP/1.1 client can tell apart: bytes still in
-// flight when the request is written look like its answer.
+// flight when a request is written on a reused connection look like its
+// answer (docs/security.md).
+//
+// Response heads are held back until they end, so that a head whose
+// Transfer-Encoding net/http refuses can be handed over without its
+// framing fields (respFramer.hideFraming): net/http then reads the body
+// until close, as RFC 9112 §6.3 requires.
 type upConn struct {
 	net.Conn                 // the transport's reads and writes: TCP, or TLS over tlsSide
 	raw        *rawSocket    // the TCP socket; nil where the platform has none
 	tls        *tls.Conn     // https only
 	upstream   string        // host:port, for errors and logs
 	log        *slog.Logger  // where discarded connections are reported
+	guard      *reuseGuard   // shared by the transport's connections
 	quiesceMax time.Duration // bound on a request's wait for the read side (TLS)
 	tlsBuf     []byte        // TLS: tlsMaxPlaintext bytes that tls.Conn reads into
-	plain      []byte        // TLS: plaintext framed but not yet returned
-	plainErr   error         // TLS: the error that came with the last plaintext
 
-	mu      sync.Mutex
-	f       respFramer
-	next    nextRequest   // the request that will be written next (from GotConn)
-	err     error         // set once the connection must carry nothing more
-	waiters int           // requests waiting in quiesce
-	changed chan struct{} // closed when the read side moves, if waiters > 0
-	rec     recordTracker // TLS: the records handed to tls.Conn
+	// Owned by the reading goroutine (the transport's read loop).
+	ready    []byte // framed bytes not yet returned
+	readyErr error  // returned once ready is empty
+	hold     []byte // the response heads read so far, until the final one ends
+
+	// mu is taken before reuseGuard.mu, never the other way.
+	mu       sync.Mutex
+	f        respFramer
+	chunk    chunkInfo     // what framing the last read found
+	next     nextRequest   // the request that will be written next (from GotConn)
+	nextLast bool          // ... and it must be the connection's last
+	last     bool          // the request being answered is the connection's last
+	used     bool          // a request was written before
+	err      error         // set once the connection must carry nothing more
+	waiters  int           // requests waiting in quiesce
+	changed  chan struct{} // closed when the read side moves, if waiters > 0
+	rec      recordTracker // TLS: the records handed to tls.Conn
 	// waiting is set while tls.Conn waits for more bytes, having processed
 	// every complete record it received (it reads a record only when it
 	// has no plaintext left, and returns as soon as it has some).
 	waiting bool
 }
 
+// chunkInfo is what framing found in the bytes of one read.
+type chunkInfo struct {
+	keep    int  // leading bytes that belong to responses; the rest is discarded
+	heads   int  // leading bytes that belong to response heads
+	interim int  // leading bytes up to the end of the last interim head
+	inHead  bool // a head is still being read
+	hide    bool // the head that ended must lose its framing fields
+}
+
 // tlsMaxPlaintext is the largest plaintext of one TLS record (RFC 8446
 // §5.1, RFC 5246 §6.2.1): reading with a buffer this large empties
 // tls.Conn's plaintext buffer every time.
 const tlsMaxPlaintext = 16384
+
+// maxResponseHead is the transport's MaxResponseHeaderBytes; maxHeldHead
+// bounds the response heads upConn holds back, above what net/http
+// accepts (it allows some slack past its limit).
+const (
+	maxResponseHead = 1 << 20
+	maxHeldHead     = maxResponseHead + 64<<10
+)
 
 type nextRequest uint8
 
@@ -80,10 +121,13 @@ const (
 	nextHead                    // a HEAD request: its response has none
 )
 
+// errRetired is the answer of a connection whose last request was answered.
+var errRetired = errors.New("upstream connection retired after its last request")
+
 // newUpConn wraps a TCP connection; useTLS puts tls.Conn's reads (through
 // tlsSide) rather than the transport's on the raw socket.
-func newUpConn(tcp net.Conn, upstream string, log *slog.Logger, quiesceMax time.Duration, useTLS bool) *upConn {
-	c := &upConn{Conn: tcp, upstream: upstream, log: log, quiesceMax: quiesceMax}
+func newUpConn(tcp net.Conn, upstream string, log *slog.Logger, guard *reuseGuard, quiesceMax time.Duration, useTLS bool) *upConn {
+	c := &upConn{Conn: tcp, upstream: upstream, log: log, guard: guard, quiesceMax: quiesceMax}
 	got := c.framePlainLocked
 	if useTLS {
 		got = c.tlsGotLocked
@@ -93,9 +137,10 @@ func newUpConn(tcp net.Conn, upstream string, log *slog.Logger, quiesceMax time.
 }
 
 // expectResponse tells conn, when it is an upConn, that a request with
-// method is about to be written on it. It is called from the GotConn trace
-// of every request sent through a transport built by newTransport.
-func expectResponse(conn net.Conn, method string) {
+// method is about to be written on it, and whether it must be the
+// connection's last. It is called from the GotConn trace of every request
+// sent through a transport built by newTransport.
+func expectResponse(conn net.Conn, method string, last bool) {
 	c, ok := conn.(*upConn)
 	if !ok {
 		return
@@ -105,92 +150,192 @@ func expectResponse(conn net.Conn, method string) {
 		next = nextHead
 	}
 	c.mu.Lock()
-	c.next = next
+	c.next, c.nextLast = next, last
 	c.mu.Unlock()
 }
 
 // Read reads response bytes, failing instead when bytes arrive that no
-// request asked for.
+// request asked for. A response head is returned once it is complete.
 func (c *upConn) Read(p []byte) (int, error) {
-	if c.tls != nil {
-		return c.readTLS(p)
+	for {
+		if len(c.ready) > 0 {
+			n := copy(p, c.ready)
+			c.ready = c.ready[n:]
+			return n, nil
+		}
+		if err := c.readyErr; err != nil {
+			c.readyErr = nil
+			return 0, err
+		}
+		b, ch, err := c.readChunk(p)
+		if len(b) == 0 {
+			return 0, err
+		}
+		if len(c.hold) == 0 && !ch.inHead && !ch.hide {
+			// The usual case: no head is held back or rewritten.
+			if &b[0] == &p[0] {
+				return len(b), err
+			}
+			c.ready, c.readyErr = b, err
+			continue
+		}
+		c.hold = append(c.hold, b[:ch.heads]...)
+		if ch.inHead && err == nil {
+			// Interim responses go at once: a request may be waiting for
+			// its 100 (Continue) to send its body (RFC 9110 §10.1.1).
+			if done := len(c.hold) - (ch.heads - ch.interim); ch.interim > 0 {
+				c.ready = append([]byte(nil), c.hold[:done]...)
+				c.hold = append(c.hold[:0], c.hold[done:]...)
+			}
+			if len(c.hold) > maxHeldHead {
+				// net/http refuses it anyway (MaxResponseHeaderBytes).
+				c.mu.Lock()
+				c.failLocked(fmt.Errorf("%w: %s: response head over %d bytes", ErrProtocol, c.upstream, maxHeldHead), false)
+				c.mu.Unlock()
+				c.hold = c.hold[:0]
+			}
+			continue
+		}
+		head := c.hold
+		if ch.hide {
+			head = withoutFraming(head)
+		}
+		c.ready = append(append(make([]byte, 0, len(head)+len(b)-ch.heads), head...), b[ch.heads:]...)
+		c.hold, c.readyErr = c.hold[:0], err
 	}
+}
+
+// readChunk reads once from the connection and returns the bytes that
+// belong to responses (in p, or in c.tlsBuf over TLS) with what framing
+// found in them, and the read's error; or no bytes and an error.
+func (c *upConn) readChunk(p []byte) ([]byte, chunkInfo, error) {
 	c.mu.Lock()
 	err := c.err
 	c.mu.Unlock()
 	if err != nil {
-		return 0, err
+		return nil, chunkInfo{}, err
 	}
-	if c.raw == nil {
-		n, err := c.Conn.Read(p)
+	var n int
+	switch {
+	case c.tls != nil:
+		n, err = c.tls.Read(c.tlsBuf)
+		p = c.tlsBuf
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		if ferr := c.frameLocked(p[:n]); ferr != nil {
-			return 0, ferr
-		}
-		return n, err
+		c.frameLocked(p[:n])
+	case c.raw == nil:
+		n, err = c.Conn.Read(p)
+		c.mu.Lock()
+		c.frameLocked(p[:n])
+	default:
+		// The bytes were framed in the critical section that read them.
+		n, err = c.raw.read(p)
+		c.mu.Lock()
 	}
-	n, err := c.raw.read(p)
-	c.mu.Lock()
-	ferr := c.err
+	ch, ferr := c.chunk, c.err
+	c.chunk = chunkInfo{}
 	c.mu.Unlock()
-	if ferr != nil {
-		return 0, ferr // the bytes just read did not belong to a response
+	if n == 0 {
+		return nil, ch, err
 	}
-	return n, err
+	if ch.keep == 0 && ferr != nil {
+		return nil, ch, ferr // the bytes just read did not belong to a response
+	}
+	return p[:ch.keep], ch, err
 }
 
-// framePlainLocked follows the bytes of a plain read; a failure is left in
-// c.err for Read.
-func (c *upConn) framePlainLocked(b []byte) { _ = c.frameLocked(b) }
+// framePlainLocked follows the bytes of a plain read; the outcome is left
+// in c.chunk and c.err for readChunk.
+func (c *upConn) framePlainLocked(b []byte) { c.frameLocked(b) }
 
-// readTLS reads plaintext from tls.Conn in whole records' worth, so that
-// tls.Conn never keeps plaintext the framer has not seen.
-func (c *upConn) readTLS(p []byte) (int, error) {
-	if len(c.plain) == 0 {
-		if err := c.plainErr; err != nil {
-			c.plainErr = nil
-			return 0, err
-		}
-		n, err := c.tls.Read(c.tlsBuf)
-		c.mu.Lock()
-		ferr := c.frameLocked(c.tlsBuf[:n])
-		c.mu.Unlock()
-		if ferr != nil {
-			return 0, ferr
-		}
-		if n == 0 {
-			return 0, err
-		}
-		c.plain, c.plainErr = c.tlsBuf[:n], err
-	}
-	n := copy(p, c.plain)
-	c.plain = c.plain[n:]
-	return n, nil
-}
-
-// frameLocked follows bytes just read; c.mu is held.
-func (c *upConn) frameLocked(b []byte) error {
-	if c.err != nil {
-		return c.err
-	}
-	if len(b) == 0 {
-		return nil
+// frameLocked follows bytes just read and records in c.chunk which of them
+// belong to responses; c.mu is held.
+func (c *upConn) frameLocked(b []byte) {
+	c.chunk = chunkInfo{}
+	if c.err != nil || len(b) == 0 {
+		return
 	}
 	defer c.notifyLocked()
 	idle := c.f.state == framingIdle
 	n := c.f.feed(b)
+	c.chunk = chunkInfo{keep: n, heads: c.f.headLen, interim: c.f.interimEnd, inHead: c.f.inHead(),
+		hide: c.f.hideFraming && c.f.headLen > 0 && !c.f.inHead()}
 	if n == len(b) {
-		return nil
+		if c.last && c.f.state == framingIdle {
+			c.retireLocked()
+		}
+		return
 	}
 	extra := b[n:]
-	what := "after the end of its response"
-	if idle {
-		what = "while no request was outstanding"
+	reason, what := discardOverrun, "after the end of its response (served as framed)"
+	switch {
+	case idle:
+		reason, what = discardUnsolicited, "while no request was outstanding"
+		c.chunk.keep = 0
+	case startsResponse(extra):
+		reason, what = discardSecondResponse, "after the end of its response, starting another (refused)"
+		c.chunk.keep = 0
 	}
-	c.failLocked(fmt.Errorf("%w: %s sent %d bytes %s, starting %q", errDesync, c.upstream, len(extra), what, quote(extra)),
+	c.discardLocked(reason, len(extra), fmt.Errorf("%w: %s sent %d bytes %s, starting %q", errDesync, c.upstream, len(extra), what, quote(extra)),
 		idle && is408(extra))
-	return c.err
+}
+
+// startsResponse reports whether b, after any blank lines, starts (or may
+// start, when short) an HTTP/1 status line.
+func startsResponse(b []byte) bool {
+	b = bytes.TrimLeft(b, "\r\n\t ")
+	const prefix = "HTTP/"
+	n := min(len(b), len(prefix))
+	return n > 0 && string(b[:n]) == prefix[:n]
+}
+
+// withoutFraming returns heads (interim response heads, then a final one,
+// each ending with an empty line) with the Transfer-Encoding and
+// Content-Length field lines of the final head removed.
+func withoutFraming(heads []byte) []byte {
+	final := 0 // where the final head starts
+	for i := 0; i < len(heads); {
+		end := bytes.IndexByte(heads[i:], '\n') + i + 1
+		if line := heads[i:end]; (len(line) == 1 || len(line) == 2 && line[0] == '\r') && end < len(heads) {
+			final = end
+		}
+		i = end
+	}
+	out := append([]byte(nil), heads[:final]...)
+	for i := final; i < len(heads); {
+		end := bytes.IndexByte(heads[i:], '\n') + i + 1
+		name, _, ok := bytes.Cut(heads[i:end], []byte(":"))
+		if !ok || !asciiEqualFold(name, "Transfer-Encoding") && !asciiEqualFold(name, "Content-Length") {
+			out = append(out, heads[i:end]...)
+		}
+		i = end
+	}
+	return out
+}
+
+// retireLocked ends the connection after its last response; c.mu is held.
+func (c *upConn) retireLocked() {
+	if c.err == nil {
+		c.err = errRetired
+		c.notifyLocked()
+	}
+}
+
+// discardLocked discards the connection for n bytes no request asked for:
+// err becomes its answer to every later read and write, the bytes are
+// counted, and the server is quarantined unless the connection was not
+// to be reused anyway. quiet lowers the log level (an idle-timeout 408,
+// which net/http also swallows; not held against the server).
+func (c *upConn) discardLocked(reason string, n int, err error, quiet bool) {
+	c.failLocked(err, quiet)
+	if quiet {
+		return
+	}
+	if c.guard != nil {
+		c.guard.metrics.discard(reason, n)
+	}
+	if !c.last {
+		c.guard.quarantine(c.upstream)
+	}
 }
 
 // Write writes request bytes. The first write of a request checks that the
@@ -204,33 +349,46 @@ func (c *upConn) Write(p []byte) (int, error) {
 
 // startRequest begins the response expected for the request announced by
 // expectResponse, if this write starts it. Writes after the first (the
-// rest of a request, even after an early response) pass.
+// rest of a request) pass, even after its response ended early and the
+// connection was retired or discarded since: they cannot make a response
+// be read out of turn, and failing them could fail the response already
+// received (net/http reports a write error first).
 func (c *upConn) startRequest() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
 	next := c.next
 	if next == nextNone {
 		return nil
 	}
+	if c.err != nil {
+		return c.err
+	}
 	c.next = nextNone
 	switch c.f.state {
 	case framingIdle:
-	case framingUnknown:
-		// The previous response was one the framer could not follow
-		// (net/http reuses none of those, but it decides, not the framer).
+	case framingUnknown, framingClose:
+		// The previous response was one the framer could not follow, or
+		// that ended with the connection (net/http reuses none of those,
+		// but it decides, not the framer).
 		c.failLocked(fmt.Errorf("%w: %s: the previous response's framing was not followed; not reusing the connection", errDesync, c.upstream), false)
 		return c.err
 	default:
 		c.failLocked(fmt.Errorf("%w: %s: connection reused before its previous response ended", errDesync, c.upstream), false)
 		return c.err
 	}
-	if err := c.quiesceLocked(); err != nil {
-		c.failLocked(err, false)
+	quarantined := c.guard.quarantined(c.upstream)
+	if quarantined && c.used {
+		// Nothing is written: the transport retries on a new connection.
+		c.failLocked(fmt.Errorf("%w: %s recently sent bytes no request asked for; not reusing its connections", errDesync, c.upstream), true)
 		return c.err
 	}
+	if err := c.quiesceLocked(); err != nil {
+		if c.err == nil { // else the read side discarded the connection
+			c.discardLocked(discardUnsolicited, 0, err, false)
+		}
+		return c.err
+	}
+	c.used, c.last = true, c.nextLast || quarantined
 	c.f.begin(next == nextHead)
 	return nil
 }
@@ -401,6 +559,7 @@ type dialer struct {
 	tls     *tls.Config // nil means the system roots; cloned per connection
 	connect time.Duration
 	log     *slog.Logger
+	guard   *reuseGuard
 }
 
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -408,7 +567,7 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	return newUpConn(conn, addr, d.log, d.connect, false), nil
+	return newUpConn(conn, addr, d.log, d.guard, d.connect, false), nil
 }
 
 // dialTLS does what http.Transport would do with TLSClientConfig and
@@ -418,7 +577,7 @@ func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	c := newUpConn(conn, addr, d.log, d.connect, true)
+	c := newUpConn(conn, addr, d.log, d.guard, d.connect, true)
 	cfg := &tls.Config{}
 	if d.tls != nil {
 		cfg = d.tls.Clone()

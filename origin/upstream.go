@@ -15,7 +15,8 @@ import (
 type upstream struct {
 	base   string // the configured URL, for logs and errors
 	scheme string // "http" or "https"
-	host   string // host[:port], the dial address and the default Host
+	host   string // host[:port], the default Host
+	addr   string // host:port, the address dialled
 	prefix string // escaped path prefix without trailing slash, "" for none
 	hash   uint64 // hash of base, the server's identity in rendezvous hashing
 
@@ -23,6 +24,7 @@ type upstream struct {
 	weight int // relative share for weighted algorithms, >= 1
 
 	tr       *http.Transport // the connection pool this server is reached through
+	guard    *reuseGuard     // tr's connections' shared state
 	bodyIdle time.Duration   // bound on each wait for response body bytes
 
 	inFlight atomic.Int64 // exchanges started and not finished (body closed)
@@ -53,6 +55,7 @@ func parseUpstream(where, raw string) (*upstream, error) {
 		base:   raw,
 		scheme: u.Scheme,
 		host:   u.Host,
+		addr:   dialAddr(u.Scheme, u.Host),
 		prefix: strings.TrimSuffix(u.EscapedPath(), "/"),
 		hash:   hashString(raw),
 		weight: 1,

@@ -37,6 +37,12 @@ func decodeEvent(data []byte) (event, error) {
 	if err := dec.Decode(&ev); err != nil {
 		return event{}, fmt.Errorf("%w: event: %v", ErrInvalid, err)
 	}
+	if ev.Request.All {
+		// Nodes older than the rule that all stands alone published all
+		// with other selectors; all covers them, and skipping the event
+		// would lose a purge of everything.
+		ev.Request = Request{All: true, Soft: ev.Request.Soft}
+	}
 	if err := ev.Request.Validate(); err != nil {
 		return event{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}

@@ -99,3 +99,21 @@ func TestTagPurgeOf100000ObjectsReportsCountAndDuration(t *testing.T) {
 	}
 	t.Logf("tag purge of 100,000 objects: %s (wall %v)", strings.TrimSpace(body), time.Since(start))
 }
+
+// An event published by a node older than the rule that all stands alone
+// may carry all with other selectors: it is applied as all, never skipped.
+func TestHandleOldAllWithSelectors(t *testing.T) {
+	inv := &memInvalidator{}
+	b := newBus(t, Options{Invalidator: inv})
+	data, err := encodeEvent(event{ID: "e", Request: Request{All: true, Soft: true, URLs: []string{"http://a.example/x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.handle(context.Background(), fakeMsg{seq: 1, data: data}); err != nil {
+		t.Fatal(err)
+	}
+	want := []applyCall{{1, Request{All: true, Soft: true}}}
+	if got := inv.calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %+v, want %+v", got, want)
+	}
+}

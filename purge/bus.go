@@ -116,6 +116,10 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// closeCallbacksTimeout bounds Close's wait for the connection's last
+// callbacks (they only log and set a gauge).
+const closeCallbacksTimeout = 5 * time.Second
+
 // reconnectWait is the pause between reconnect attempts (NATS adds jitter).
 const reconnectWait = 250 * time.Millisecond
 
@@ -140,6 +144,10 @@ type Bus struct {
 	startErr  chan error    // first session error before ready, for Start
 	reconnect chan struct{} // a reconnect happened: restart the session
 	epoch     atomic.Uint64 // counts reconnects; a session ends when it changes
+
+	// connClosed is closed by the NATS connection's last callback, so that
+	// Close returns only once nothing more will be logged.
+	connClosed chan struct{}
 
 	applied atomic.Uint64 // last sequence applied locally
 	closed  atomic.Bool
@@ -178,6 +186,8 @@ func New(opts Options) (*Bus, error) {
 		startErr:  make(chan error, 1),
 		reconnect: make(chan struct{}, 1),
 		waiters:   make(map[string]chan applyResult),
+
+		connClosed: make(chan struct{}),
 	}, nil
 }
 
@@ -238,6 +248,12 @@ func (b *Bus) connect() error {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.metrics.connected.Set(0)
+			if err == nil || b.closed.Load() {
+				// Close ends the connection itself (nats.go reports that
+				// with a nil error): no outage to warn about.
+				b.log.Debug("purge bus connection closed", "err", err)
+				return
+			}
 			b.log.Warn("purge bus disconnected from NATS", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -245,6 +261,9 @@ func (b *Bus) connect() error {
 			b.log.Info("purge bus reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 			b.signalReconnect()
 		}),
+		// nats.go runs its callbacks in order on one goroutine: the
+		// closed callback comes after the last disconnect callback.
+		nats.ClosedHandler(func(*nats.Conn) { close(b.connClosed) }),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			// The run loop notices the first connection itself; only a
 			// reconnect must restart its session.
@@ -324,6 +343,10 @@ func (b *Bus) Close() error {
 	}
 	if b.nc != nil {
 		b.nc.Close()
+		select {
+		case <-b.connClosed:
+		case <-time.After(closeCallbacksTimeout):
+		}
 	}
 	if b.srv != nil {
 		b.srv.Shutdown()

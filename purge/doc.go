@@ -53,5 +53,5 @@
 //	mux.Handle("/purge", b.Handler())
 //	defer b.Close()
 //
-// This package imports nothing of module edged (DESIGN.md: purge is a leaf).
+// This package imports nothing of module edged (docs/design.md: purge is a leaf).
 package purge

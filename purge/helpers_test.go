@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -151,15 +152,21 @@ func startServer(t testing.TB, dir string, port int) *server.Server {
 	return s
 }
 
-// freePort returns a port on 127.0.0.1 that nothing listens on now.
+// freePort returns a port on 127.0.0.1 that nothing listens on now, taken
+// below the kernel's ephemeral ports (32768 and up on Linux): the tests
+// start or restart a server on it later, and on a busy machine a port of
+// the ephemeral range can meanwhile become some connection's local port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // waitFor polls cond until it holds, failing the test after 20s.

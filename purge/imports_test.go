@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// purge is a leaf package (DESIGN.md): neither it nor its tests may import
+// purge is a leaf package (docs/design.md): neither it nor its tests may import
 // any other package of module edged.
 func TestImportsNothingOfOurs(t *testing.T) {
 	if testing.Short() {

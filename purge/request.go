@@ -1,8 +1,6 @@
 package purge
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,22 +55,46 @@ type Request struct {
 	StandIn bool `json:"-"`
 }
 
+// selector is one item selector of a request: its kind (metric label),
+// its JSON field and how many items it holds.
+type selector struct {
+	kind, field string
+	n           int
+}
+
+func (r Request) selectors() []selector {
+	return []selector{{"url", "urls", len(r.URLs)}, {"prefix", "prefixes", len(r.Prefixes)},
+		{"tag", "tags", len(r.Tags)}, {"host", "hosts", len(r.Hosts)}}
+}
+
 // Kinds names the selector kinds r uses ("url", "prefix", "tag", "host",
 // "all"), in that order; metrics are labelled with them.
 func (r Request) Kinds() []string {
 	var k []string
-	for _, c := range []struct {
-		name string
-		n    int
-	}{{"url", len(r.URLs)}, {"prefix", len(r.Prefixes)}, {"tag", len(r.Tags)}, {"host", len(r.Hosts)}} {
-		if c.n > 0 {
-			k = append(k, c.name)
+	for _, s := range r.selectors() {
+		if s.n > 0 {
+			k = append(k, s.kind)
 		}
 	}
 	if r.All {
 		k = append(k, "all")
 	}
 	return k
+}
+
+// selectorFields names the JSON fields of r's item selectors, as in "urls
+// and tags".
+func (r Request) selectorFields() string {
+	var names []string
+	for _, s := range r.selectors() {
+		if s.n > 0 {
+			names = append(names, s.field)
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // ParseRequest decodes one JSON purge request strictly (unknown fields,
@@ -90,14 +112,9 @@ func ParseRequest(body io.Reader) (Request, error) {
 	if len(data) > MaxBodySize {
 		return Request{}, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxBodySize)
 	}
-	var r Request
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Request{}, fmt.Errorf("%w: json: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Request{}, fmt.Errorf("%w: json: trailing data after the request object", ErrInvalid)
+	r, err := decodeRequest(data)
+	if err != nil {
+		return Request{}, err
 	}
 	if err := r.Validate(); err != nil {
 		return Request{}, err
@@ -106,7 +123,9 @@ func ParseRequest(body io.Reader) (Request, error) {
 }
 
 // Validate reports why r cannot be applied, wrapping ErrInvalid: it must
-// select something; URLs and prefixes must be absolute http or https URLs
+// select something; All stands alone (with other selectors the request
+// contradicts itself: a client who meant a URL must not empty the cache);
+// URLs and prefixes must be absolute http or https URLs
 // with a host and no user info or fragment; hosts are bare host names with
 // an optional port; tags are non-empty without white space or control
 // characters; at most MaxItems items of at most MaxItemLen bytes.
@@ -114,6 +133,11 @@ func (r Request) Validate() error {
 	n := len(r.URLs) + len(r.Prefixes) + len(r.Tags) + len(r.Hosts)
 	if n == 0 && !r.All {
 		return fmt.Errorf("%w: empty purge: give urls, prefixes, tags, hosts or all", ErrInvalid)
+	}
+	if r.All && n > 0 {
+		with := r.selectorFields()
+		return fmt.Errorf("%w: all (purge everything) cannot be combined with %s: send all alone, or drop all to purge only the %s given",
+			ErrInvalid, with, with)
 	}
 	if n > MaxItems {
 		return fmt.Errorf("%w: %d items, at most %d per request", ErrInvalid, n, MaxItems)

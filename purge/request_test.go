@@ -17,8 +17,10 @@ func TestParseRequest(t *testing.T) {
 		{"url", `{"urls":["http://www.example.com/a"]}`, Request{URLs: []string{"http://www.example.com/a"}}, nil},
 		{"https url with port and query", `{"urls":["https://www.example.com:8443/a?b=c"],"soft":true}`,
 			Request{URLs: []string{"https://www.example.com:8443/a?b=c"}, Soft: true}, nil},
-		{"every kind", `{"urls":["http://a.example/x"],"prefixes":["http://a.example/img/"],"tags":["product-42"],"hosts":["a.example:8080"],"all":true}`,
-			Request{URLs: []string{"http://a.example/x"}, Prefixes: []string{"http://a.example/img/"}, Tags: []string{"product-42"}, Hosts: []string{"a.example:8080"}, All: true}, nil},
+		{"every kind", `{"urls":["http://a.example/x"],"prefixes":["http://a.example/img/"],"tags":["product-42"],"hosts":["a.example:8080"],"all":false}`,
+			Request{URLs: []string{"http://a.example/x"}, Prefixes: []string{"http://a.example/img/"}, Tags: []string{"product-42"}, Hosts: []string{"a.example:8080"}}, nil},
+		{"all with a prefix", `{"all":true,"prefixes":["http://a.example/img/"]}`, Request{}, ErrInvalid},
+		{"all with a url, soft", `{"urls":["http://a.example/x"],"all":true,"soft":true}`, Request{}, ErrInvalid},
 		{"all alone", `{"all":true}`, Request{All: true}, nil},
 		{"ipv6 host", `{"hosts":["[::1]:8080","[2001:db8::1]"]}`, Request{Hosts: []string{"[::1]:8080", "[2001:db8::1]"}}, nil},
 		{"malformed json", `{"urls":[`, Request{}, ErrInvalid},
@@ -61,6 +63,41 @@ func TestParseRequest(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseRequestMessages: the API's clients are scripts and people, so
+// each refusal says what to change in their terms, not Go's (issue 12: it
+// answered `json: json: unknown field "url"` and named Go struct fields).
+func TestParseRequestMessages(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{`{"url":["http://a.example/"]}`, `unknown field "url" (did you mean "urls"?)`},
+		{`{"prefix":["http://a.example/"]}`, `unknown field "prefix" (did you mean "prefixes"?)`},
+		{`{"URLS":["http://a.example/"]}`, `unknown field "URLS" (did you mean "urls"?)`},
+		{`{"surrogate_keys":["t"]}`, `unknown field "surrogate_keys" (did you mean "tags"?)`},
+		{`{"zzzzzz":1}`, `unknown field "zzzzzz" (the fields are all, hosts, prefixes, soft, tags, urls)`},
+		{`{"urls":"http://a.example/"}`, `field "urls" must be an array of strings`},
+		{`{"tags":[1]}`, `field "tags" must be an array of strings`},
+		{`{"all":"yes"}`, `field "all" must be true or false`},
+		{`{"urls":[`, `the JSON ends too early`},
+		{`{"urls":x}`, `not valid JSON at byte 9: invalid character 'x'`},
+		{``, `empty body: send a JSON object`},
+		{`["http://a.example/"]`, `the body must be a JSON object`},
+		{`{"all":true}{}`, `trailing data after the request object`},
+		{`{"all":true,"prefixes":["http://a.example/img/"]}`, `all (purge everything) cannot be combined with prefixes`},
+		{`{"all":true,"urls":["http://a.example/"],"tags":["t"],"hosts":["h"]}`, `cannot be combined with urls, tags and hosts`},
+	}
+	for _, tt := range tests {
+		_, err := ParseRequest(strings.NewReader(tt.body))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want ErrInvalid containing %q", tt.body, err, tt.want)
+			continue
+		}
+		for _, internal := range []string{"json:", "Go ", "struct", "Request."} {
+			if strings.Contains(err.Error(), internal) {
+				t.Errorf("%s: error %q shows Go internals (%q)", tt.body, err, internal)
+			}
+		}
 	}
 }
 

@@ -99,7 +99,7 @@ func TestLatePromotionIsRefused(t *testing.T) {
 
 			st := s.stripe(key)
 			purges, sets := s.purgeEpoch.Load(), st.epoch.Load()
-			old, _, err := s.disk.get(key)
+			old, _, err := s.disk.get(key, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

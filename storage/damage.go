@@ -426,6 +426,7 @@ func (d *disk) setAside(db *bolt.DB, cause error) {
 		d.log.Error("storage: damaged store file could not be replaced; continuing without the disk tier", "path", d.path, "err", err)
 		return
 	}
+	fresh.AllocSize = growStep(d.limit)
 	d.db.Store(fresh)
 	d.bytes.Store(bytes)
 	d.count.Store(count)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,14 @@ type disk struct {
 	// for Stats; only written after a commit, by the serialized writer.
 	bytes, count atomic.Int64
 	evictions    atomic.Uint64
+	// room is the stored total the budget allowed at the last eviction
+	// check (txn.logicalLimit), for apply to see whether a batch fits.
+	room atomic.Int64
+	// share is the part of the budget, in thousandths, that pages in use
+	// may fill; the rest is free pages the file needs so that writes find
+	// room without growing it (see fileGrew). file is the file's size at
+	// the last write. Both are the writer's alone.
+	share, file int64
 
 	// writeFault, when set (by tests only), is called at the end of every
 	// write transaction of update; an error it returns fails the
@@ -88,7 +97,7 @@ func diskCost(e *Entry) int64 {
 // totals from the meta bucket rather than scanning the entries. A damaged
 // file is set aside and replaced by an empty one (damage.go).
 func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
-	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk}
+	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare}
 	var (
 		db           *bolt.DB
 		bytes, count int64
@@ -103,6 +112,7 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.AllocSize = growStep(limit)
 	d.db.Store(db)
 	d.bytes.Store(bytes)
 	d.count.Store(count)
@@ -131,7 +141,7 @@ func (d *disk) close() error {
 // purge marked it (its rowInfo flag or the stale_below marker). On damage it
 // returns an error wrapping ErrCorrupt and a copy of the damaged bytes (so
 // the caller can drop exactly them); a missing key is ErrNotFound.
-func (d *disk) get(key string) (*Entry, []byte, error) {
+func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 	var (
 		e   *Entry
 		raw []byte
@@ -142,6 +152,9 @@ func (d *disk) get(key string) (*Entry, []byte, error) {
 		v := tx.Bucket(bucketEntries).Get(k)
 		if v == nil {
 			return ErrNotFound
+		}
+		if admit != nil && !admit.Admit(int64(len(v))) {
+			return ErrOverBudget // refused before the copy is made
 		}
 		var err error
 		e, err = Decode(v)
@@ -224,8 +237,25 @@ func (d *disk) appliedSeq() (uint64, error) {
 }
 
 // apply writes a batch in one transaction, then evicts least recently used
-// entries if the total exceeds the budget.
+// entries if the total exceeds the budget. When the batch would take the
+// total past the budget, a transaction of its own evicts first: pages a
+// transaction frees can only be reused by later ones, so evicting in the
+// same transaction grew the file by a batch beyond the budget each time.
 func (d *disk) apply(b *batch) error {
+	var incoming int64
+	for _, s := range b.sets {
+		incoming += rowCost(len(s.e.Key), len(s.val))
+	}
+	room := d.room.Load()
+	if room == 0 {
+		room = d.limit // no eviction check yet
+	}
+	if d.bytes.Load()+incoming > room {
+		if err := d.update(func(t *txn) error { return t.evict(d.limit, incoming) }); err != nil {
+			return err
+		}
+	}
+	defer d.fileGrew()
 	return d.update(func(t *txn) error {
 		for _, s := range b.sets {
 			if err := t.put([]byte(s.e.Key), s.val, s.tags); err != nil {
@@ -237,7 +267,7 @@ func (d *disk) apply(b *batch) error {
 				return err
 			}
 		}
-		return t.evict(d.limit)
+		return t.evict(d.limit, 0)
 	})
 }
 
@@ -310,6 +340,7 @@ func (d *disk) update(fn func(t *txn) error) error {
 	db, err := d.run(func(db *bolt.DB) error {
 		return updateTx(db, func(tx *bolt.Tx) error {
 			t = newTxn(tx)
+			t.share = d.share
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -344,6 +375,8 @@ type txn struct {
 	entries, lru, seq, meta, tags *bolt.Bucket
 	bytes, count                  int64
 	evicted                       uint64
+	room                          int64 // logicalLimit at the last evict; 0 if none ran
+	share                         int64 // disk.share
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -481,14 +514,18 @@ func (t *txn) link(k []byte, ri *rowInfo) error {
 // doubled for a moment (bench/soak); the next batches carry on instead.
 const maxEvictPerTxn = 4 * evictChunk
 
-// evict deletes least recently used entries while the total exceeds limit,
-// down to 90% of it, so that eviction runs in bursts rather than per write,
-// at most maxEvictPerTxn rows per transaction.
-func (t *txn) evict(limit int64) error {
-	if t.bytes <= limit {
+// evict deletes least recently used entries while the file's pages in use
+// exceed limit, down to 90% of it, so that eviction runs in bursts rather
+// than per write, at most maxEvictPerTxn rows per transaction.
+//
+// incoming is what the caller is about to write: room is made for it too.
+func (t *txn) evict(limit, incoming int64) error {
+	limit = t.logicalLimit(limit)
+	t.room = limit
+	if t.bytes+incoming <= limit {
 		return nil
 	}
-	target := limit / 10 * 9
+	target := limit/10*9 - incoming
 	for start := t.evicted; t.bytes > target && t.evicted-start < maxEvictPerTxn; {
 		var rows [][]byte
 		c := t.lru.Cursor()
@@ -508,6 +545,72 @@ func (t *txn) evict(limit int64) error {
 		}
 	}
 	return nil
+}
+
+// logicalLimit converts the disk budget, which the bbolt file must honour
+// (its branch pages, partly filled pages and free pages included), into
+// the running total of stored bytes (rowCost) that eviction counts. The
+// file is its pages up to the high-water mark plus at most one growth step
+// (AllocSize), so the pages in use (high-water less the free pages of the
+// last commit) may fill the budget less that step; the ratio of stored
+// bytes to pages in use converts that. Eviction starts exactly when the
+// pages in use pass it, and keeping them under it leaves freed pages for
+// the next writes to reuse, so the file stops growing at the budget
+// instead of past it. (It never shrinks: a file that outgrew an earlier,
+// larger budget keeps its size.)
+func (t *txn) logicalLimit(limit int64) int64 {
+	if limit < minPagedBudget {
+		return limit
+	}
+	db := t.tx.DB()
+	used := t.tx.Size() - int64(db.Stats().FreeAlloc)
+	if t.bytes <= 0 || used <= 0 {
+		return limit
+	}
+	pages := float64(max(limit-int64(db.AllocSize), limit/2)) * float64(t.share) / 1000
+	return int64(pages * float64(t.bytes) / float64(used))
+}
+
+// Shares of the budget that pages in use may fill, in thousandths: where
+// it starts, how much each growth of a nearly full file takes off, and
+// the least it goes to.
+const (
+	startShare = 700
+	shareStep  = 100
+	minShare   = 400
+)
+
+// fileGrew lowers the share of the budget that pages in use may fill each
+// time the file grows while near the budget. A value is written to
+// contiguous pages and every write copies the leaf pages it touches, so a
+// file whose free pages are scattered grows even with free space left:
+// measured with values of 20-420 KiB, a file holding its budget of data
+// settled about 40% larger. Growth past three quarters of the budget once
+// eviction has begun (the file is full, not filling) shows the free pages
+// are too few or too scattered; more are kept from then on.
+func (d *disk) fileGrew() {
+	fi, err := os.Stat(d.path)
+	if err != nil {
+		return
+	}
+	if size := fi.Size(); size > d.file {
+		if d.evictions.Load() > 0 && size > d.limit/4*3 {
+			d.share = max(d.share-shareStep, minShare)
+		}
+		d.file = size
+	}
+}
+
+// minPagedBudget is the smallest disk budget that logicalLimit converts:
+// below it a few fixed pages (meta, freelist, bucket roots) would be most
+// of the budget, and it counts stored bytes alone (tests, toy nodes).
+const minPagedBudget = 8 << 20
+
+// growStep is the step by which bbolt grows the file (its AllocSize,
+// 16 MiB by default): at most 1/64 of the budget, so that the step the
+// file may take past its pages in use stays small beside the budget.
+func growStep(limit int64) int {
+	return int(min(16<<20, max(limit/64, 64<<10)))
 }
 
 // evictRow removes the entry an lru row names (or the row alone if it is an

@@ -12,4 +12,7 @@ var (
 	ErrCorrupt = errors.New("storage: corrupt entry")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("storage: store closed")
+	// ErrOverBudget: GetBytesWithin found the entry on disk, but its
+	// Admitter refused the memory decoding it would take.
+	ErrOverBudget = errors.New("storage: over the memory budget")
 )

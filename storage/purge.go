@@ -294,7 +294,7 @@ func (s *Store) purgePending(m *matcher, soft bool) []string {
 			p.e = p.e.markedStale(m.staleAt())
 			continue
 		}
-		delete(s.pending, k)
+		s.deletePending(k)
 	}
 	return keys
 }

@@ -28,12 +28,19 @@ type Options struct {
 	// kept in memory.
 	MemoryBytes int64
 	// DiskBytes is the disk tier budget; 0 means 10 GiB. LRU eviction keeps
-	// the total of stored keys and values under it (the bbolt file itself
-	// is larger: pages, free space; it never shrinks).
+	// the bbolt file within it, pages and free pages included (budgets of
+	// 8 MiB and more; smaller ones count stored keys and values only). The
+	// file never shrinks, so one that outgrew an earlier budget stays larger.
 	DiskBytes int64
 	// WriteQueue is the length of the asynchronous disk write queue; 0
 	// means 1024. When it is full, disk writes are skipped and counted.
 	WriteQueue int
+	// WriteQueueBytes bounds the bytes (Entry.Size) of the entries waiting
+	// for their disk write; 0 means 64 MiB. Past it disk writes are skipped
+	// and counted, as when the queue is full, except that one entry is
+	// always taken when none waits (so an object larger than the bound can
+	// still reach the disk).
+	WriteQueueBytes int64
 	// Logger receives disk errors and dropped corrupt entries; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the edged_storage_* metrics; nil registers none.
@@ -49,6 +56,8 @@ const (
 	DefaultMemoryBytes = 256 << 20
 	DefaultDiskBytes   = 10 << 30
 	DefaultWriteQueue  = 1024
+	// DefaultWriteQueueBytes is the default of Options.WriteQueueBytes.
+	DefaultWriteQueueBytes = 64 << 20
 )
 
 // FileName is the name of the bbolt file inside Options.Dir.
@@ -98,6 +107,9 @@ type Store struct {
 	// pendMu guards pending: entries Set but not yet on disk.
 	pendMu  sync.Mutex
 	pending map[string]*pendingWrite
+	// pendingBytes is the total size of pending's entries (under pendMu);
+	// maxPending bounds it (Options.WriteQueueBytes).
+	pendingBytes, maxPending int64
 
 	// A disk hit is promoted to memory only if no purge (purgeEpoch) and no
 	// Set of its key (its stripe's epoch) happened since the Get began, so a
@@ -173,6 +185,7 @@ func open(opts Options, path string) (*Store, error) {
 		writerDone:  make(chan struct{}),
 		writeLinger: writeLinger,
 		pending:     make(map[string]*pendingWrite),
+		maxPending:  opts.WriteQueueBytes,
 		seed:        maphash.MakeSeed(),
 	}
 	seq, err := d.appliedSeq()
@@ -208,6 +221,9 @@ func withDefaults(opts Options) Options {
 	if opts.WriteQueue <= 0 {
 		opts.WriteQueue = DefaultWriteQueue
 	}
+	if opts.WriteQueueBytes <= 0 {
+		opts.WriteQueueBytes = DefaultWriteQueueBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -226,7 +242,7 @@ func withDefaults(opts Options) Options {
 //
 // The returned Entry is shared: callers must not modify it.
 func (s *Store) Get(key string) (*Entry, Tier, error) {
-	return s.get(key)
+	return s.get(key, nil)
 }
 
 // GetBytes is Get for a key held in a buffer the caller reuses (one per
@@ -235,12 +251,12 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 func (s *Store) GetBytes(key []byte) (*Entry, Tier, error) {
 	// The string shares key's memory: get must copy it before anything
 	// outlives the call (the LRU touch, a log line).
-	return s.get(unsafe.String(unsafe.SliceData(key), len(key)))
+	return s.get(unsafe.String(unsafe.SliceData(key), len(key)), nil)
 }
 
 // get is Get. It keeps no reference to key after it returns (GetBytes
 // relies on it): what must outlive the call gets a copy.
-func (s *Store) get(key string) (*Entry, Tier, error) {
+func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed.Load() {
@@ -258,9 +274,11 @@ func (s *Store) get(key string) (*Entry, Tier, error) {
 	if e := s.pendingEntry(key); e != nil {
 		return e, TierMemory, nil
 	}
-	e, raw, err := s.disk.get(key)
+	e, raw, err := s.disk.get(key, admit)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrOverBudget):
+		return nil, TierDisk, err
 	case errors.Is(err, ErrCorrupt):
 		s.dropCorrupt(strings.Clone(key), raw, err)
 		return nil, TierNone, ErrNotFound

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -479,54 +480,60 @@ func TestGetBytesKeepsNoKey(t *testing.T) {
 
 // LRU touches from disk hits wait for a transaction of their own (at most
 // touchDelay) rather than each burst committing one, and ride along with
-// any other write at once.
+// any other write at once. The clock is synctest's: the gets take no time,
+// so the check right before touchDelay holds however loaded the machine.
 func TestTouchesAreHeldBack(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1})
-	var batches atomic.Int32
-	s.batchHook = func() { batches.Add(1) }
-	s.Set(newEntry("http://h/touch", 10))
-	s.Flush()
-	batches.Store(0)
-	for range 100 {
-		mustGet(t, s, "http://h/touch", TierDisk)
-	}
-	time.Sleep(touchDelay / 4)
-	if n := batches.Load(); n != 0 {
-		t.Fatalf("%d write batches for touches alone within %v, want 0", n, touchDelay/4)
-	}
-	deadline := time.Now().Add(touchDelay + 5*time.Second)
-	for batches.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := batches.Load(); n != 1 {
-		t.Fatalf("%d write batches after touchDelay, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t, Options{MemoryBytes: -1})
+		var batches atomic.Int32
+		s.batchHook = func() { batches.Add(1) }
+		s.Set(newEntry("http://h/touch", 10))
+		s.Flush()
+		batches.Store(0)
+		for range 100 {
+			mustGet(t, s, "http://h/touch", TierDisk)
+		}
+		time.Sleep(touchDelay - time.Millisecond)
+		synctest.Wait()
+		if n := batches.Load(); n != 0 {
+			t.Fatalf("%d write batches for touches alone within %v, want 0", n, touchDelay-time.Millisecond)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait() // the writer has committed and waits again
+		if n := batches.Load(); n != 1 {
+			t.Fatalf("%d write batches after touchDelay, want 1", n)
+		}
+	})
 }
 
 // Sets arriving one at a time within writeLinger share a transaction (and
-// its fsyncs) instead of committing one each; a Flush ends the wait.
+// its fsyncs) instead of committing one each; a Flush ends the wait. In a
+// synctest bubble, Wait after each Set makes sure the writer has taken it
+// before the next comes.
 func TestSetsLingerForOneTransaction(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1})
-	var batches atomic.Int32
-	s.batchHook = func() { batches.Add(1) }
-	s.writeLinger = time.Hour // only the Flush may end the batch
-	for i := range 10 {
-		s.Set(newEntry(fmt.Sprintf("http://h/linger/%d", i), 10))
-		time.Sleep(time.Millisecond) // the writer has taken each Set before the next
-	}
-	flushed := make(chan struct{})
-	go func() { s.Flush(); close(flushed) }()
-	select {
-	case <-flushed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Flush did not end the writer's wait")
-	}
-	if n := batches.Load(); n != 1 {
-		t.Errorf("%d write batches for 10 Sets within the linger, want 1", n)
-	}
-	for i := range 10 {
-		mustGet(t, s, fmt.Sprintf("http://h/linger/%d", i), TierDisk)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t, Options{MemoryBytes: -1})
+		var batches atomic.Int32
+		s.batchHook = func() { batches.Add(1) }
+		s.writeLinger = time.Hour // only the Flush may end the batch
+		for i := range 10 {
+			s.Set(newEntry(fmt.Sprintf("http://h/linger/%d", i), 10))
+			synctest.Wait()
+		}
+		flushed := make(chan struct{})
+		go func() { s.Flush(); close(flushed) }()
+		select {
+		case <-flushed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Flush did not end the writer's wait")
+		}
+		if n := batches.Load(); n != 1 {
+			t.Errorf("%d write batches for 10 Sets within the linger, want 1", n)
+		}
+		for i := range 10 {
+			mustGet(t, s, fmt.Sprintf("http://h/linger/%d", i), TierDisk)
+		}
+	})
 }
 
 // Read your writes against ristretto's asynchronous buffers (issue 11 §6):

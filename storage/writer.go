@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -32,37 +33,79 @@ type op struct {
 // pendingWrite is the newest Set entry of a key not yet on disk.
 type pendingWrite struct {
 	e      *Entry
-	queued bool // an opSet for the key is in the queue, not yet taken by the writer
+	size   int64 // e.Size(), counted in Store.pendingBytes
+	queued bool  // an opSet for the key is in the queue, not yet taken by the writer
 }
 
 const (
 	maxBatchOps   = 256      // operations taken from the queue per batch
-	maxBatchBytes = 64 << 20 // entry bytes per transaction
+	maxBatchBytes = 64 << 20 // entry bytes per transaction, at most
 )
 
 // queueSet records e as pending and queues its disk write, or counts a
-// skipped write when the queue is full. The caller holds closeMu for reading.
+// skipped write when the queue is full, in length or in bytes. The caller
+// holds closeMu for reading.
 func (s *Store) queueSet(e *Entry) {
 	if e.Key == "" || len(e.Key) > MaxKeyLen {
 		s.skipped.Add(1) // bbolt cannot store the key
 		return
 	}
+	size := e.Size()
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	p := s.pending[e.Key]
-	if p != nil && p.queued {
-		p.e = e // the queued opSet will write the newest entry
+	if p != nil && p.queued && s.fitsPending(size-p.size) {
+		// The queued opSet will write the newest entry.
+		s.pendingBytes += size - p.size
+		p.e, p.size = e, size
 		return
 	}
-	select {
-	case s.queue <- op{kind: opSet, key: e.Key}:
-		s.pending[e.Key] = &pendingWrite{e: e, queued: true}
-	default:
-		// Skipped. An older entry of the key may be in the writer's hands;
-		// it must not shadow e, so it stops being readable from pending.
-		delete(s.pending, e.Key)
-		s.skipped.Add(1)
+	if p == nil || !p.queued {
+		if s.fitsPending(size) {
+			select {
+			case s.queue <- op{kind: opSet, key: e.Key}:
+				s.putPending(e.Key, &pendingWrite{e: e, size: size, queued: true})
+				return
+			default:
+			}
+		}
 	}
+	// Skipped. An older entry of the key may be pending or in the writer's
+	// hands; it must not shadow e, so it stops being readable from pending.
+	s.deletePending(e.Key)
+	s.skipped.Add(1)
+}
+
+// fitsPending reports whether size more bytes of entries may wait for the
+// disk: the queue's bytes stay within maxPending, except that an entry is
+// always taken when nothing waits. Every buffer of bodies is bounded in
+// bytes, not only in entries (1024 entries of 64 MiB each were 64 GiB).
+// The caller holds pendMu.
+func (s *Store) fitsPending(size int64) bool {
+	return s.pendingBytes == 0 || s.pendingBytes+size <= s.maxPending
+}
+
+// putPending and deletePending change pending and its byte total; the
+// caller holds pendMu.
+func (s *Store) putPending(key string, p *pendingWrite) {
+	s.deletePending(key)
+	s.pending[key] = p
+	s.pendingBytes += p.size
+}
+
+func (s *Store) deletePending(key string) {
+	if old := s.pending[key]; old != nil {
+		s.pendingBytes -= old.size
+		delete(s.pending, key)
+	}
+}
+
+// batchBytes bounds the entry bytes of one transaction: a quarter of the
+// queue's byte bound, so that what a commit holds at once (the entries,
+// their encodings, bbolt's dirty pages) stays near the queue's own bound.
+// A transaction always takes at least one entry.
+func (s *Store) batchBytes() int64 {
+	return min(maxBatchBytes, s.maxPending/4)
 }
 
 // enqueue queues a best-effort operation (an LRU touch): dropped if full.
@@ -93,7 +136,7 @@ func (s *Store) dropPending(match func(string) bool) []string {
 	for k := range s.pending {
 		if match(k) {
 			keys = append(keys, k)
-			delete(s.pending, k)
+			s.deletePending(k)
 		}
 	}
 	return keys
@@ -142,6 +185,37 @@ func (ht *heldTouches) take() []string {
 	keys := ht.keys
 	ht.keys, ht.seen = nil, nil
 	return keys
+}
+
+// Shutdown is Close with the drain of the write queue bounded by ctx: the
+// disk writes still queued when ctx ends are dropped and counted as
+// skipped (a cache refetches what it lost), so that stopping a node takes
+// the time its operator allows (server.shutdown_timeout), not whatever a
+// full queue needs. A transaction already under way still commits.
+func (s *Store) Shutdown(ctx context.Context) error {
+	closed := make(chan struct{})
+	defer close(closed)
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.abandonQueued()
+		case <-closed:
+		}
+	}()
+	return s.Close()
+}
+
+// abandonQueued drops the pending writes the writer has not taken yet: their
+// queued operations then find nothing to write.
+func (s *Store) abandonQueued() {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	for k, p := range s.pending {
+		if p.queued {
+			s.deletePending(k)
+			s.skipped.Add(1)
+		}
+	}
 }
 
 // runWriter applies queued operations until Close, then drains the queue.
@@ -312,8 +386,9 @@ func (s *Store) snapshot(ops []op, b *batch, flushes *[]chan struct{}) []op {
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	var size int64
+	limit := s.batchBytes()
 	for i, o := range ops {
-		if size >= maxBatchBytes {
+		if size >= limit {
 			return ops[i:]
 		}
 		switch o.kind {
@@ -324,7 +399,7 @@ func (s *Store) snapshot(ops []op, b *batch, flushes *[]chan struct{}) []op {
 			}
 			p.queued = false
 			b.sets = append(b.sets, pendingSet{e: p.e})
-			size += p.e.Size()
+			size += p.size
 		case opTouch:
 			if !slices.Contains(b.touches, o.key) {
 				b.touches = append(b.touches, o.key)
@@ -344,7 +419,7 @@ func (s *Store) release(sets []pendingSet) {
 	defer s.pendMu.Unlock()
 	for _, w := range sets {
 		if p := s.pending[w.e.Key]; p != nil && p.e == w.e && !p.queued {
-			delete(s.pending, w.e.Key)
+			s.deletePending(w.e.Key)
 		}
 	}
 }

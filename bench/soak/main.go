@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.size, "size", 1024, "body bytes of each object")
 	flag.Int64Var(&o.memory, "memory", 256<<20, "memory tier budget in bytes (cache.memory)")
 	flag.Int64Var(&o.disk, "disk", 1<<30, "disk tier budget in bytes (cache.disk)")
-	flag.Int64Var(&o.overhead, "overhead", 0, "allowed RSS above the memory budget, bytes (0: memory/2 + 256 MiB, what edged's own soft memory limit allows)")
+	flag.Int64Var(&o.overhead, "overhead", 0, "allowed RSS above the memory budget, bytes (0: memory/4, the bound edged states for itself)")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent client connections")
 	flag.DurationVar(&o.steady, "steady", 0, "length of the steady-load phase (0: none)")
 	flag.DurationVar(&o.every, "every", 10*time.Second, "RSS sampling interval")
@@ -119,9 +119,9 @@ func run(o options) error {
 		float64(o.keys)/time.Since(start).Seconds(), l.errors.Load())
 	fmt.Printf("  node metrics: %s\n", n.storageMetrics())
 	if o.overhead == 0 {
-		// edged sets its soft memory limit to 1.5 × cache.memory + 256 MiB
-		// (edge/cmd/edged/memlimit.go): the overhead it states for itself.
-		o.overhead = o.memory/2 + 256<<20
+		// edged promises anonymous RSS within cache.memory + 25% (its
+		// soft memory limit is + 12.5%, edge/cmd/edged/memlimit.go).
+		o.overhead = o.memory / 4
 	}
 	limit := o.memory + o.overhead
 	verdict := "within"

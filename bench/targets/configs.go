@@ -159,7 +159,14 @@ cache:
 {{- if .WriteQueue}}
   write_queue: {{.WriteQueue}}
 {{- end}}
+debug:
+  pprof: true
+  token: ` + EdgedDebugToken + `
 {{.Extra}}`))
+
+// EdgedDebugToken is the bearer token of the benchmarked edged's
+// /debug/pprof/ (loopback only), for the report's CPU profiles.
+const EdgedDebugToken = "edgebench-debug"
 
 // Render returns the YAML file.
 func (e Edged) Render() (string, error) {

@@ -3,6 +3,7 @@ package access
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,23 @@ func TestCheckPaths(t *testing.T) {
 		{name: "segment boundary", ip: "192.0.2.1", path: "/administrator", want: true},
 		{name: "trailing slash prefix: below", ip: "192.0.2.1", path: "/private/a", reason: ReasonPathDenied},
 		{name: "trailing slash prefix: the bare dir is not below", ip: "192.0.2.1", path: "/private", want: true},
-		{name: "case-sensitive (RFC 3986 §6.2.2.1)", ip: "192.0.2.1", path: "/Admin", want: true},
+		{name: "case folded (IIS, Express serve /Admin as /admin)", ip: "192.0.2.1", path: "/Admin", reason: ReasonPathDenied},
+		{name: "path parameter on the segment (Tomcat, Jetty, Spring)", ip: "192.0.2.1", path: "/admin;x", reason: ReasonPathDenied},
+		{name: "path parameter on an earlier segment", ip: "192.0.2.1", path: "/;x/admin", reason: ReasonPathDenied},
+		{name: "jsessionid", ip: "192.0.2.1", path: "/admin;jsessionid=1", reason: ReasonPathDenied},
+		{name: "parameter below a slash prefix", ip: "192.0.2.1", path: "/private;a/b", reason: ReasonPathDenied},
+		{name: "parameter on the slash prefix's last segment", ip: "192.0.2.1", path: "/private/;a", reason: ReasonPathDenied},
+		{name: "encoded semicolon", ip: "192.0.2.1", path: "/admin%3Bx", reason: ReasonPathDenied},
+		{name: "encoded slash", ip: "192.0.2.1", path: "/admin%2Fusers", reason: ReasonPathDenied},
+		{name: "encoded backslash", ip: "192.0.2.1", path: "/x%5C..%5Cadmin", reason: ReasonPathDenied},
+		{name: "double encoding", ip: "192.0.2.1", path: "/%2561dmin", reason: ReasonPathDenied},
+		{name: "dot segment hidden by a parameter", ip: "192.0.2.1", path: "/x/..;/admin", reason: ReasonPathDenied},
+		{name: "trailing dot (Windows drops it)", ip: "192.0.2.1", path: "/admin.", reason: ReasonPathDenied},
+		{name: "trailing dot and space below", ip: "192.0.2.1", path: "/admin. %20/x", reason: ReasonPathDenied},
+		{name: "dot segment with a trailing space", ip: "192.0.2.1", path: "/x/.. /admin", reason: ReasonPathDenied},
+		{name: "dotted name passes", ip: "192.0.2.1", path: "/admin.html", want: true},
+		{name: "parameter elsewhere passes", ip: "192.0.2.1", path: "/shop;jsessionid=1/cart", want: true},
+		{name: "parameter does not join segments", ip: "192.0.2.1", path: "/admin;x/../public", want: true},
 		{name: "percent-encoded bypass (RFC 3986 §6.2.2.2)", ip: "192.0.2.1", path: "/%61dmin", reason: ReasonPathDenied},
 		{name: "double slash bypass", ip: "192.0.2.1", path: "//admin/x", reason: ReasonPathDenied},
 		{name: "dot segment bypass (RFC 3986 §5.2.4)", ip: "192.0.2.1", path: "/public/../admin", reason: ReasonPathDenied},
@@ -160,6 +177,9 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{"invalid allow prefix", Rules{Allow: []netip.Prefix{{}}}, "Allow[0]"},
 		{"invalid deny prefix", Rules{Deny: append(prefixes(t, "10.0.0.0/8"), netip.Prefix{})}, "Deny[1]"},
 		{"relative path", Rules{DenyPaths: []string{"admin"}}, "DenyPaths[0]"},
+		{"path parameter", Rules{DenyPaths: []string{"/a", "/admin;x"}}, "DenyPaths[1]"},
+		{"dot segment", Rules{DenyPaths: []string{"/a/%2e%2e"}}, "DenyPaths[0]"},
+		{"backslash", Rules{DenyPaths: []string{`/a\b`}}, "DenyPaths[0]"},
 		{"empty UA", Rules{BlockUserAgents: []string{"x", ""}}, "BlockUserAgents[1]"},
 		{"bad From", Rules{Windows: []Window{{From: "9:00", To: "17:00"}}}, "Windows[0].From"},
 		{"bad To", Rules{Windows: []Window{{From: "09:00", To: "25:00"}}}, "Windows[0].To"},
@@ -208,5 +228,39 @@ func BenchmarkCheck(b *testing.B) {
 				_, _ = p.Check(ip, bc.path, ua, monday10)
 			}
 		})
+	}
+}
+
+// Rules are read as request paths are: decoded, lower case.
+func TestCheckRulesReadLikePaths(t *testing.T) {
+	p := mustCompile(t, Rules{DenyPaths: []string{"/%41dmin/", "/Wp-Login.php"}})
+	runChecks(t, p, []checkCase{
+		{name: "decoded rule", ip: "192.0.2.1", path: "/admin/x", reason: ReasonPathDenied},
+		{name: "lower-cased rule", ip: "192.0.2.1", path: "/wp-login.php", reason: ReasonPathDenied},
+		{name: "other", ip: "192.0.2.1", path: "/wp-login.phpx", want: true},
+	})
+}
+
+func TestReadings(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"/plain/path", nil},
+		{"/admin;x", []string{"/admin"}},
+		{"/;x/admin/", []string{"/admin/"}},
+		{"/a%3Bb/c", []string{"/a/c", "/a;b/c"}},
+		{"/a%2Fb", []string{"/a/b"}},
+		{"/a/./b/..", []string{"/a/"}},
+	} {
+		got := Readings(tt.path)
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("Readings(%q) = %q, missing %q", tt.path, got, w)
+			}
+		}
+		if tt.want == nil && got != nil {
+			t.Errorf("Readings(%q) = %q, want nil", tt.path, got)
+		}
 	}
 }

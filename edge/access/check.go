@@ -15,8 +15,8 @@ func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok
 	if len(p.allow) > 0 && !p.allow.contains(ip) {
 		return false, ReasonNetworkNotAllowed
 	}
-	raw, clean := pathForms(path)
-	if matchForms(p.denyPaths, raw, clean) {
+	readings := Readings(path)
+	if matchForms(p.denyPaths, path, readings) {
 		return false, ReasonPathDenied
 	}
 	for _, a := range p.agents {
@@ -26,7 +26,7 @@ func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok
 	}
 	for i := range p.windows {
 		w := &p.windows[i]
-		if len(w.paths) > 0 && !matchForms(w.paths, raw, clean) {
+		if len(w.paths) > 0 && !matchForms(w.paths, path, readings) {
 			continue
 		}
 		if w.inside(now) != w.allow {
@@ -36,10 +36,19 @@ func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok
 	return true, ""
 }
 
-// matchForms matches either form of the path: a rule that refuses applies
-// when either form matches, the safe choice.
-func matchForms(prefixes []string, raw, clean string) bool {
-	return matchAny(prefixes, raw) || (clean != "" && matchAny(prefixes, clean))
+// matchForms matches the path as given and every reading of it (Readings):
+// a rule that refuses applies when any of them matches, the safe choice,
+// for no one reading is every origin's.
+func matchForms(prefixes []string, path string, readings []string) bool {
+	if matchAny(prefixes, path) {
+		return true
+	}
+	for _, r := range readings {
+		if matchAny(prefixes, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // inside reports whether now falls in the window. A window that crosses

@@ -64,7 +64,13 @@ func compilePaths(field string, paths []string) ([]string, error) {
 		if !strings.HasPrefix(p, "/") {
 			return nil, fieldErr(fmt.Sprintf("%s[%d]", field, i), "path prefix %q must start with /", p)
 		}
-		out = append(out, p)
+		// Requests are matched without ;params and dot segments, so a rule
+		// with them would silently mean another prefix ("/a;x" is "/a",
+		// "/a/.." is "/"): the operator writes the path meant.
+		if strings.ContainsAny(p, `;\`) || hasDotSegment(separators(decodeAll(p))) {
+			return nil, fieldErr(fmt.Sprintf("%s[%d]", field, i), "path prefix %q has a ;parameter, a backslash or a dot segment; write the plain path it stands for", p)
+		}
+		out = append(out, canonicalRule(p))
 	}
 	return out, nil
 }

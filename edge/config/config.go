@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"edged/edge"
 )
 
 // Roles a node can play.
@@ -35,6 +37,7 @@ type Config struct {
 	Cache       Cache       `yaml:"cache"`
 	Purge       Purge       `yaml:"purge"`
 	Compression Compression `yaml:"compression"`
+	Debug       Debug       `yaml:"debug"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -44,6 +47,7 @@ type Config struct {
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file
 	external map[string]bool // field paths set from outside the file
+	problems []*FieldError   // what Parse found wrong in the file
 }
 
 // Log configures logging.
@@ -62,8 +66,22 @@ type Server struct {
 	// MaxBodyBytes bounds a request body forwarded upstream (413 past it);
 	// 0 means no limit.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// RequestBodyTimeout bounds each wait for request body bytes; a body
+	// that stalls longer is answered 408 and its upstream request aborted.
+	RequestBodyTimeout Duration `yaml:"request_body_timeout"`
+	// RequestBodyMinRate is the slowest average, in bytes per second, a
+	// request body may arrive at after its first RequestBodyTimeout; 0
+	// means no minimum.
+	RequestBodyMinRate ByteSize `yaml:"request_body_min_rate"`
+	// MaxUploadsPerClient bounds the requests with a body one client
+	// address may have under way upstream (429 past it); 0 means no limit.
+	// A shield applies none: its clients are edges.
+	MaxUploadsPerClient int `yaml:"max_uploads_per_client"`
 	// ShutdownTimeout bounds the drain of open connections on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WriteTimeout is the time a client has to accept each 64 KiB of a
+	// response body (edge.Options.WriteTimeout); 0 means no limit.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// TrustedProxies are the networks (CIDR or addresses) whose
 	// X-Forwarded-For and PROXY protocol headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -73,6 +91,10 @@ type Server struct {
 	// MaxConnections caps open connections per public listener; 0 means
 	// no limit.
 	MaxConnections int `yaml:"max_connections"`
+	// StripRequestHeaders are the request fields removed from every
+	// client request before it is keyed or forwarded (names, or prefixes
+	// ending in "*"); the default is edge.DefaultStripRequestHeaders.
+	StripRequestHeaders []string `yaml:"strip_request_headers"`
 }
 
 // Upstream configures where misses are fetched.
@@ -106,6 +128,12 @@ type Cache struct {
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
 	HeuristicMax      Duration `yaml:"heuristic_max"`
+	// MaxStale caps the staleness a client may accept with max-stale;
+	// 0 honours no max-stale. Sites may set their own.
+	MaxStale Duration `yaml:"max_stale"`
+	// IgnoreClientNoCache serves fresh stored responses whatever the
+	// client's no-cache, Pragma, max-age or min-fresh. Sites may set their own.
+	IgnoreClientNoCache bool `yaml:"ignore_client_no_cache"`
 }
 
 // Compression configures gzip and brotli for clients that accept them.
@@ -120,6 +148,28 @@ type Compression struct {
 	// MinSize: smaller bodies are sent as they are.
 	MinSize ByteSize `yaml:"min_size"`
 }
+
+// Debug configures the Go profiles on the admin listener.
+type Debug struct {
+	// Pprof serves /debug/pprof/ on the admin listener, to requests that
+	// carry the debug token. Off by default.
+	Pprof bool `yaml:"pprof"`
+	// Token is the bearer token /debug/pprof/ requires. Empty means the
+	// EDGED_DEBUG_TOKEN environment variable; Pprof needs one of them.
+	Token string `yaml:"token"`
+}
+
+// DebugToken is debug.token, or EDGED_DEBUG_TOKEN when it is empty.
+func (c *Config) DebugToken() string {
+	if c.Debug.Token != "" {
+		return c.Debug.Token
+	}
+	v, _ := envSecret(debugTokenEnv)
+	return v
+}
+
+// debugTokenEnv holds the debug token when debug.token is empty.
+const debugTokenEnv = "EDGED_DEBUG_TOKEN"
 
 // Purge configures the purge API and the bus that spreads purges to every node.
 type Purge struct {
@@ -143,6 +193,11 @@ type Purge struct {
 	NATS          PurgeNATS `yaml:"nats"`
 }
 
+// NATSTokenEnv is the environment variable read for the NATS token when
+// purge.nats.token_env names none, so that a fleet started with flags alone
+// (-nats-listen, -nats) can share an authenticated bus.
+const NATSTokenEnv = "EDGED_NATS_TOKEN"
+
 // PurgeNATS says where the purge bus lives.
 type PurgeNATS struct {
 	// URL of an existing NATS cluster (comma-separated servers); empty runs
@@ -155,7 +210,7 @@ type PurgeNATS struct {
 	Credentials string `yaml:"credentials"`
 	// TokenEnv names the environment variable holding a NATS
 	// authentication token: sent on every connection, and required by the
-	// embedded server from every client.
+	// embedded server from every client. Empty: NATSTokenEnv, when set.
 	TokenEnv string `yaml:"token_env"`
 	// AllowUnauthenticated lets the embedded server listen without
 	// TokenEnv, open to anyone who can reach Listen.
@@ -171,11 +226,16 @@ func Default() *Config {
 		Data:   "./data",
 		Log:    Log{Level: "info", Access: true},
 		Server: Server{
-			ReadHeaderTimeout: Duration(10 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			MaxHeaderBytes:    64 << 10,
-			MaxBodyBytes:      100 << 20,
-			ShutdownTimeout:   Duration(30 * time.Second),
+			ReadHeaderTimeout:   Duration(10 * time.Second),
+			IdleTimeout:         Duration(120 * time.Second),
+			MaxHeaderBytes:      64 << 10,
+			MaxBodyBytes:        100 << 20,
+			RequestBodyTimeout:  Duration(30 * time.Second),
+			RequestBodyMinRate:  500,
+			MaxUploadsPerClient: 16,
+			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
+			ShutdownTimeout:     Duration(30 * time.Second),
+			WriteTimeout:        Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,
@@ -192,6 +252,7 @@ func Default() *Config {
 			WriteQueue:        1024,
 			HeuristicFraction: 0.1,
 			HeuristicMax:      Duration(24 * time.Hour),
+			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
 		Purge: Purge{

@@ -47,6 +47,8 @@ func TestDefaults(t *testing.T) {
 		{"cache.write_queue", c.Cache.WriteQueue, 1024},
 		{"cache.heuristic_fraction", c.Cache.HeuristicFraction, 0.1},
 		{"cache.heuristic_max", c.Cache.HeuristicMax.Std(), 24 * time.Hour},
+		{"cache.max_stale", c.Cache.MaxStale.Std(), 10 * time.Minute},
+		{"cache.ignore_client_no_cache", c.Cache.IgnoreClientNoCache, false},
 		{"CacheName", c.CacheName(), "edged"},
 	}
 	for _, tt := range tests {
@@ -99,7 +101,7 @@ cache:
 		t.Errorf("unset fields lost their defaults: %+v", c)
 	}
 	so := c.StorageOptions()
-	if so.MemoryBytes != 1<<30 || so.DiskBytes != 10<<30 || so.WriteQueue != 1024 || so.Dir != "data" {
+	if so.MemoryBytes != 3<<27 || so.WriteQueueBytes != 1<<27 || so.DiskBytes != 10<<30 || so.WriteQueue != 1024 || so.Dir != "data" {
 		t.Errorf("StorageOptions = %+v", so)
 	}
 	oo := c.OriginOptions()
@@ -218,6 +220,7 @@ func TestValidateErrors(t *testing.T) {
 		{"heuristic fraction zero", base + "cache:\n  heuristic_fraction: 0\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1"},
 		{"heuristic fraction big", base + "cache:\n  heuristic_fraction: 1.5\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1, got 1.5"},
 		{"heuristic max", base + "cache:\n  heuristic_max: 0s\n", "edged.yaml:4: cache.heuristic_max: must be positive"},
+		{"max stale", base + "cache:\n  max_stale: -1s\n", "edged.yaml:4: cache.max_stale: must not be negative (0 honours no max-stale), got -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,10 +6,19 @@
 //
 // [Parse] and [Load] decode strictly: an unknown or repeated field, a value of
 // the wrong type, several YAML documents or a top level that is not a mapping
-// are errors. [Config.Validate] checks values. Every error names the file, the
-// line and the dotted path of the field, e.g.
+// are errors. [Config.Validate] checks values; [Config.Check] also reads the
+// files the configuration names (certificates, keys, CA, JWT keys). Every
+// error names the file, the line and the dotted path of the field, e.g.
 //
 //	edged.yaml:7: cache.memory: invalid size "12XB"
+//
+// Every problem is reported in one pass: when a file's only problems are
+// with fields, Parse still returns the Config (each bad field at its
+// default) beside its error, and Validate and Check report those problems
+// again with every problem of the values and files, sorted by line. A new
+// field needs nothing for this: its type is checked by walking the document
+// against the Config type, and its UnmarshalYAML, if any, reports a bad
+// value with nodeErrorf.
 //
 // Errors are [*FieldError] values, joined with [errors.Join] when there are
 // several; a field set from outside the file (a command-line flag, see

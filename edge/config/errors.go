@@ -32,17 +32,13 @@ func (e *FieldError) Error() string {
 	return s + e.Msg
 }
 
-// nodeError is returned by UnmarshalYAML methods; the decoder maps its node
-// back to a field path.
-type nodeError struct {
-	node *yaml.Node
-	msg  string
-}
-
-func (e *nodeError) Error() string { return e.msg }
-
+// nodeErrorf is what UnmarshalYAML methods return for a bad value: a
+// *yaml.TypeError, because the decoder goes on with the other fields after
+// one (any other error stops it, hiding every later problem). The message
+// starts with the node's line, as the decoder's own type errors do, so
+// [valueProblem] can place it.
 func nodeErrorf(n *yaml.Node, format string, args ...any) error {
-	return &nodeError{node: n, msg: fmt.Sprintf(format, args...)}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
 }
 
 // fieldErr builds a FieldError for path, with the line of the path's value

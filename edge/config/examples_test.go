@@ -1,9 +1,12 @@
 package config
 
 import (
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,6 +14,13 @@ import (
 // TestExamplesLoad keeps the shipped configs (and so the docs that point at
 // them) in step with the schema.
 func TestExamplesLoad(t *testing.T) {
+	loadExamples(t)
+}
+
+// loadExamples loads and validates every examples/*.yaml and
+// examples/*/*.yaml, by file name.
+func loadExamples(t *testing.T) map[string]*Config {
+	t.Helper()
 	files, err := filepath.Glob("../../examples/*.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -20,17 +30,55 @@ func TestExamplesLoad(t *testing.T) {
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)
 	}
-	// The secrets examples/tls.yaml names (never written in a file).
+	// The secrets examples/tls.yaml and examples/edge-shield name (never
+	// written in a file).
 	t.Setenv("EDGED_JWT_SECRET", strings.Repeat("s", 32))
+	t.Setenv(NATSTokenEnv, "example-nats-token")
 	t.Setenv("EDGED_API_KEYS", "key-one,key-two")
+	out := make(map[string]*Config)
 	for _, f := range files {
 		c, err := Load(f)
+		if err == nil {
+			err = c.Validate()
+		}
 		if err != nil {
-			t.Errorf("Load(%s): %v", f, err)
+			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if err := c.Validate(); err != nil {
-			t.Errorf("%s: %v", f, err)
+		out[f] = c
+	}
+	return out
+}
+
+// TestExamplesPortsAgree checks what validation cannot see across files:
+// no example names another one's admin port (metrics only) as a shield, and
+// an example that redirects to https serves HTTPS on the port the redirect
+// goes to (the scheme's default, 443).
+func TestExamplesPortsAgree(t *testing.T) {
+	examples := loadExamples(t)
+	admins := make(map[string]string) // admin address → file
+	for f, c := range examples {
+		if c.Admin != "" {
+			admins[c.Admin] = f
+		}
+	}
+	for f, c := range examples {
+		shields := slices.Clone(c.Upstream.Shields)
+		for _, s := range c.Sites {
+			shields = append(shields, s.Shields...)
+			if _, port, _ := net.SplitHostPort(c.TLS.Listen); s.HTTPSRedirect && port != "443" {
+				t.Errorf("%s: site %s redirects to https://host (port 443) but tls.listen is %q", f, s.Name, c.TLS.Listen)
+			}
+		}
+		for _, s := range shields {
+			u, err := url.Parse(s)
+			if err != nil {
+				t.Errorf("%s: shield %q: %v", f, s, err)
+				continue
+			}
+			if admin, ok := admins[u.Host]; ok {
+				t.Errorf("%s: shield %s is the admin port of %s, which serves only metrics and health", f, s, admin)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -21,24 +22,36 @@ const maxVisits = 100000
 
 // fieldChecker walks a document against the Config type.
 type fieldChecker struct {
-	file   string
-	errs   []error
+	file string
+	errs []*FieldError
+	// bad maps each value that does not fit its field's type to what
+	// replaces it before decoding: nil for null (the field's default), or
+	// for a list item its type's zero value, which keeps the items after
+	// it at their index.
+	bad    map[*yaml.Node]*yaml.Node
 	visits int
 }
 
-// checkFields walks n against the Go type t and reports unknown and
-// repeated mapping keys, naming their line. Value types are checked by the
-// decoder afterwards.
-func checkFields(n *yaml.Node, t reflect.Type, file string) []error {
-	fc := &fieldChecker{file: file}
+// checkFields walks n against the Go type t and reports every unknown or
+// repeated mapping key and every value that does not fit its field's type,
+// naming line and field. It returns the bad values too, so that Parse can
+// blank them before decoding: the decoder then reads every other field
+// instead of dropping the list item or map entry around a bad value.
+// tooDeep says the walk gave up (aliases and merges nested past reason).
+func checkFields(n *yaml.Node, t reflect.Type, file string) (errs []*FieldError, bad map[*yaml.Node]*yaml.Node, tooDeep bool) {
+	fc := &fieldChecker{file: file, bad: make(map[*yaml.Node]*yaml.Node)}
 	fc.check(n, t, "")
-	return fc.errs
+	return fc.errs, fc.bad, fc.visits >= maxVisits
+}
+
+func (fc *fieldChecker) add(n *yaml.Node, path, msg string) {
+	fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: msg})
 }
 
 func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	n = resolveAlias(n)
 	if fc.visits++; fc.visits == maxVisits {
-		fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Msg: "too many aliases and merges"})
+		fc.add(n, "", "too many aliases and merges")
 	}
 	if fc.visits >= maxVisits {
 		return
@@ -49,29 +62,73 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	// Scalars with their own decoding (sizes, durations) are checked by it;
 	// structs that decode over defaults are still walked field by field.
 	if reflect.PointerTo(t).Implements(unmarshalerType) && t.Kind() != reflect.Struct {
+		fc.checkValue(n, t, path)
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		fc.check(n, t.Elem(), path)
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a mapping of fields, got " + kindName(n)})
+			fc.badValue(n, path, "want a mapping of fields, got "+kindName(n))
 			return
 		}
 		fc.checkMapping(n, t, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a list, got " + kindName(n)})
+			fc.badValue(n, path, "want a list, got "+kindName(n))
 			return
 		}
 		for i, item := range n.Content {
 			fc.check(item, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+			if item = resolveAlias(item); fc.bad[item] == nil {
+				if _, isBad := fc.bad[item]; isBad {
+					fc.bad[item] = zeroNode(t.Elem())
+				}
+			}
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: n.Line, Field: path, Msg: "want a mapping, got " + kindName(n)})
+			fc.badValue(n, path, "want a mapping, got "+kindName(n))
 			return
 		}
 		fc.checkMapKeys(n, t, path)
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		fc.checkValue(n, t, path)
+	}
+}
+
+func (fc *fieldChecker) badValue(n *yaml.Node, path, msg string) {
+	fc.add(n, path, msg)
+	fc.bad[n] = nil
+}
+
+// zeroNode is the YAML of t's zero value, or nil (null) if it has none.
+func zeroNode(t reflect.Type) *yaml.Node {
+	var z yaml.Node
+	if err := z.Encode(reflect.Zero(t).Interface()); err != nil {
+		return nil
+	}
+	return &z
+}
+
+// checkValue decodes n into a new value of the scalar type t, as the
+// decoder will, and reports every reason it does not fit.
+func (fc *fieldChecker) checkValue(n *yaml.Node, t reflect.Type, path string) {
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		fc.badValue(n, path, err.Error())
+		return
+	}
+	for _, msg := range te.Errors {
+		_, text := valueProblem(msg)
+		fc.badValue(n, path, text)
 	}
 }
 
@@ -87,8 +144,7 @@ func (fc *fieldChecker) eachKey(n *yaml.Node, t reflect.Type, path, what string,
 			continue
 		}
 		if first, ok := seen[key.Value]; ok {
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line, Field: join(path, key.Value),
-				Msg: fmt.Sprintf("repeated %s (first set at line %d)", what, first)})
+			fc.add(key, join(path, key.Value), fmt.Sprintf("repeated %s (first set at line %d)", what, first))
 			continue
 		}
 		seen[key.Value] = key.Line
@@ -113,8 +169,7 @@ func (fc *fieldChecker) checkMapping(n *yaml.Node, t reflect.Type, path string) 
 			if path != "" {
 				where = "in " + path
 			}
-			fc.errs = append(fc.errs, &FieldError{File: fc.file, Line: key.Line,
-				Msg: fmt.Sprintf("unknown field %q %s (known: %s)", key.Value, where, strings.Join(fieldNames(t), ", "))})
+			fc.add(key, "", fmt.Sprintf("unknown field %q %s (known: %s)", key.Value, where, strings.Join(fieldNames(t), ", ")))
 			return
 		}
 		fc.check(val, f.Type, join(path, key.Value))
@@ -224,9 +279,6 @@ func paths(root *yaml.Node) map[*yaml.Node]string {
 	walk(root, "", 0)
 	return out
 }
-
-// pathOf returns the dotted path of node n under root, or "".
-func pathOf(root, n *yaml.Node) string { return paths(root)[n] }
 
 // pathAtLine returns the path of the deepest value that starts on line.
 func pathAtLine(root *yaml.Node, line int) string {

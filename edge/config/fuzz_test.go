@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -39,16 +40,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("sites: [{routes: [{access: {windows: [{from: '24:00', to: '00:00', days: [x], timezone: ../etc}]}, rate_limit: {rate: .inf}}]}]\n"))
 	f.Add([]byte("pools: {a.b: {servers: [{url: x}]}}\nsites: [{routes: [{splits: [{}]}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data, "f.yaml")
-		if err != nil {
-			if len(errorsOf(err)) == 0 {
-				t.Fatalf("error %q (%T) is not a FieldError", err, err)
-			}
+		c, perr := Parse(data, "f.yaml")
+		if perr != nil && len(errorsOf(perr)) == 0 {
+			t.Fatalf("error %q (%T) is not a FieldError", perr, perr)
+		}
+		if c == nil {
 			return
 		}
-		err = c.Validate()
+		// A Config with Parse's error is validated all the same (every
+		// problem in one run), and keeps reporting Parse's problems.
+		err := c.Validate()
 		if err != nil && len(errorsOf(err)) == 0 {
 			t.Fatalf("Validate error %q is not a FieldError", err)
+		}
+		if perr != nil && (err == nil || !strings.Contains(err.Error(), errorsOf(perr)[0].Error())) {
+			t.Fatalf("Validate = %v, lost Parse's %v", err, perr)
 		}
 		if err == nil {
 			// A valid file builds valid pools.

@@ -81,6 +81,10 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 		{7, "  trusted_proxies: [10.0.0.0/33]", "edged.yaml:7: server.trusted_proxies[0]: invalid network"},
 		{7, "  trusted_proxies: []", "edged.yaml:8: server.proxy_protocol: needs server.trusted_proxies"},
 		{9, "  max_connections: -1", "edged.yaml:9: server.max_connections: must not be negative"},
+		{9, "  request_body_timeout: 0s", "edged.yaml:9: server.request_body_timeout: must be positive"},
+		{9, "  request_body_min_rate: -1", "edged.yaml:9: server.request_body_min_rate: invalid size \"-1\""},
+		{9, "  max_uploads_per_client: -1", "edged.yaml:9: server.max_uploads_per_client: must not be negative"},
+		{9, "  strip_request_headers: [X-Ok, 'Bad Name*']", "edged.yaml:9: server.strip_request_headers[1]: \"Bad Name*\" is not a field name"},
 		// RFC 6797 §6.1.1: max-age is required.
 		{14, `    hsts: "includeSubDomains"`, "edged.yaml:14: sites[0].hsts: max-age is required"},
 		{14, `    hsts: "max-age=abc"`, "edged.yaml:14: sites[0].hsts: max-age must be a number"},

@@ -166,7 +166,8 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) ([]*edge.Site, error) {
 	sites := make([]*edge.Site, 0, len(c.Sites))
 	for i, s := range c.Sites {
-		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts), HTTPSRedirect: s.HTTPSRedirect, ResponseHeaders: siteHeaders(s)}
+		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts), HTTPSRedirect: s.HTTPSRedirect, ResponseHeaders: siteHeaders(s),
+			Policy: c.sitePolicy(s)}
 		for j, r := range s.Routes {
 			er, err := c.edgeRoute(s, r, upstream)
 			if err != nil {

@@ -25,6 +25,14 @@ func Load(path string) (*Config, error) {
 // Parse decodes a YAML configuration over the defaults. name is the file
 // name used in error messages. Empty input (or only comments, or null)
 // yields the defaults. It does not validate: call [Config.Validate].
+//
+// When the only problems are with fields (unknown, repeated, or a value of
+// the wrong type), Parse returns the Config decoded as far as it goes, each
+// bad field keeping its default, together with the error; Validate and
+// [Config.Check] report those problems again beside the values' own, so a
+// caller can apply flags, validate and print every problem of the file in
+// one run. A file that cannot be read as one YAML mapping yields a nil
+// Config.
 func Parse(data []byte, name string) (*Config, error) {
 	c := Default()
 	c.file = name
@@ -36,11 +44,31 @@ func Parse(data []byte, name string) (*Config, error) {
 		return c, nil
 	}
 	c.root = root
-	if errs := checkFields(root, configType, name); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	problems, bad, tooDeep := checkFields(root, configType, name)
+	if tooDeep {
+		return nil, joinSorted(problems)
+	}
+	// A bad value is replaced (null leaves its field's default in place):
+	// the decoder would otherwise drop the whole list item or map entry
+	// around it, and Validate would judge a different file.
+	for n, repl := range bad {
+		line, col := n.Line, n.Column
+		if repl == nil {
+			repl = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+		}
+		*n = *repl
+		n.Line, n.Column = line, col
 	}
 	if err := root.Decode(c); err != nil {
-		return nil, c.decodeError(err)
+		more, fatal := c.decodeProblems(err, problems)
+		problems = append(problems, more...)
+		if fatal {
+			return nil, joinSorted(problems)
+		}
+	}
+	c.problems = problems
+	if len(problems) > 0 {
+		return c, joinSorted(problems)
 	}
 	return c, nil
 }
@@ -87,40 +115,61 @@ func syntaxError(name string, err error) error {
 	return &FieldError{File: name, Msg: "invalid YAML: " + err.Error()}
 }
 
-var typeErrRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+// The messages of a *yaml.TypeError: the decoder's own, and nodeErrorf's.
+var (
+	typeErrRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	lineMsgRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
 
-// decodeError turns an error from yaml's Decode into FieldErrors naming the
-// field path and line.
-func (c *Config) decodeError(err error) error {
-	var ne *nodeError
-	if errors.As(err, &ne) {
-		return &FieldError{File: c.file, Line: ne.node.Line, Field: pathOf(c.root, ne.node), Msg: ne.msg}
+// valueProblem reads one message of a *yaml.TypeError: the line it names
+// (0 when none) and what to tell the operator.
+func valueProblem(msg string) (line int, text string) {
+	if m := typeErrRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		got := strconv.Quote(m[3])
+		switch m[2] {
+		case "map":
+			got = "a mapping"
+		case "seq":
+			got = "a list"
+		}
+		return line, fmt.Sprintf("want %s, got %s", goTypeName(m[4]), got)
 	}
+	if m := lineMsgRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return line, m[2]
+	}
+	return 0, msg
+}
+
+// decodeProblems turns an error from yaml's Decode into FieldErrors naming
+// the field path and line, leaving out lines that found already reports.
+// fatal says the decoder stopped before the end, so the Config is partial.
+func (c *Config) decodeProblems(err error, found []*FieldError) (_ []*FieldError, fatal bool) {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return &FieldError{File: c.file, Msg: err.Error()}
+		return []*FieldError{{File: c.file, Msg: err.Error()}}, true
 	}
-	var errs []error
+	reported := make(map[int]bool)
+	for _, e := range found {
+		reported[e.Line] = true
+	}
+	var out []*FieldError
 	for _, msg := range te.Errors {
-		m := typeErrRE.FindStringSubmatch(msg)
-		if m == nil {
-			errs = append(errs, &FieldError{File: c.file, Msg: msg})
+		line, text := valueProblem(msg)
+		if line > 0 && reported[line] {
 			continue
 		}
-		line, _ := strconv.Atoi(m[1])
-		errs = append(errs, &FieldError{
-			File: c.file, Line: line, Field: pathAtLine(c.root, line),
-			Msg: fmt.Sprintf("want %s, got %q", goTypeName(m[4]), m[3]),
-		})
+		out = append(out, &FieldError{File: c.file, Line: line, Field: pathAtLine(c.root, line), Msg: text})
 	}
-	return errors.Join(errs...)
+	return out, false
 }
 
 func goTypeName(t string) string {
 	switch t {
-	case "int", "int64":
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
 		return "an integer"
-	case "float64":
+	case "float32", "float64":
 		return "a number"
 	case "bool":
 		return "true or false"

@@ -12,6 +12,7 @@ func TestValidatePurgeAuth(t *testing.T) {
 	t.Setenv("TEST_NATS_TOKEN", "nats-secret")
 	t.Setenv("TEST_PURGE_KEY", "signing-secret")
 	t.Setenv("TEST_EMPTY", "")
+	t.Setenv(NATSTokenEnv, "")
 	const base = "upstream:\n  origin: http://127.0.0.1:9000\n"
 	tests := []struct {
 		name string
@@ -20,7 +21,7 @@ func TestValidatePurgeAuth(t *testing.T) {
 	}{
 		{"in-process needs no token", base + "purge:\n  nats: {}\n", ""},
 		{"listen without token", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n",
-			"edged.yaml:5: purge.nats.listen: the embedded NATS server would accept any client, who could then purge: set purge.nats.token_env"},
+			"edged.yaml:5: purge.nats.listen: the embedded NATS server would accept any client, who could then purge: set EDGED_NATS_TOKEN to a NATS token (or name another variable in purge.nats.token_env)"},
 		{"listen with token", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    token_env: TEST_NATS_TOKEN\n", ""},
 		{"listen explicitly open", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    allow_unauthenticated: true\n", ""},
 		{"token env unset", base + "purge:\n  nats:\n    listen: 10.0.0.1:4222\n    token_env: TEST_NO_SUCH_VAR\n",
@@ -51,6 +52,7 @@ func TestValidatePurgeAuth(t *testing.T) {
 
 // A listener set by flag (no line) is refused the same way.
 func TestValidatePurgeListenByFlag(t *testing.T) {
+	t.Setenv(NATSTokenEnv, "")
 	c, err := Parse([]byte("upstream: {origin: 'http://o'}\n"), "f.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -59,5 +61,23 @@ func TestValidatePurgeListenByFlag(t *testing.T) {
 	c.Override("purge.nats.listen")
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "purge.nats.listen: the embedded NATS server would accept any client") {
 		t.Errorf("Validate = %v, want a purge.nats.listen error without a line", err)
+	}
+}
+
+// A fleet started with flags alone (issue 12): EDGED_NATS_TOKEN, when set,
+// is the listening server's token; unset, the listener is still refused,
+// and the error names the variable.
+func TestValidatePurgeListenDefaultTokenEnv(t *testing.T) {
+	c := Default()
+	c.Upstream.Origin = "http://o"
+	c.Purge.NATS.Listen = "127.0.0.1:4222"
+	c.Override("purge.nats.listen")
+	t.Setenv(NATSTokenEnv, "")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "set EDGED_NATS_TOKEN") {
+		t.Errorf("Validate without %s = %v, want an error naming it", NATSTokenEnv, err)
+	}
+	t.Setenv(NATSTokenEnv, "fleet-token")
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with %s set = %v, want valid", NATSTokenEnv, err)
 	}
 }

@@ -91,6 +91,13 @@ type Site struct {
 	ResponseHeaders Headers `yaml:"response_headers"`
 	// HideBackend removes Server and X-Powered-By from responses.
 	HideBackend bool `yaml:"hide_backend"`
+	// MaxStale caps the staleness the site's clients may accept with
+	// max-stale. Left out (nil), it is cache.max_stale.
+	MaxStale *Duration `yaml:"max_stale"`
+	// IgnoreClientNoCache serves the site's fresh stored responses
+	// whatever the client's no-cache. Left out (nil), it is
+	// cache.ignore_client_no_cache.
+	IgnoreClientNoCache *bool `yaml:"ignore_client_no_cache"`
 }
 
 // Route serves one path prefix of a site from a pool.

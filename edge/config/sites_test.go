@@ -199,6 +199,39 @@ func TestSiteShieldsInherit(t *testing.T) {
 	}
 }
 
+// A site's max_stale and ignore_client_no_cache override the cache
+// section's; left out they inherit it. max_stale 0 turns max-stale off
+// (a negative policy.Options.MaxStale).
+func TestSitePolicyInherit(t *testing.T) {
+	in := "upstream:\n  origin: http://o\ncache:\n  max_stale: 1m\n  ignore_client_no_cache: true\n" +
+		"sites:\n  - {name: a, hosts: [a.test], routes: [{path: /}]}\n" +
+		"  - {name: b, hosts: [b.test], max_stale: 0s, ignore_client_no_cache: false, routes: [{path: /}]}\n" +
+		"  - {name: c, hosts: [c.test], max_stale: 1h, routes: [{path: /}]}\n"
+	c := parseValid(t, in)
+	if p := c.PolicyOptions(); p.MaxStale != time.Minute || !p.IgnoreClientNoCache {
+		t.Errorf("PolicyOptions = %+v, want max-stale 1m and ignore", p)
+	}
+	sites, err := c.EdgeSites(func(ref UpstreamRef) (*origin.Client, error) {
+		cl, err := origin.New(origin.Options{Origin: "http://127.0.0.1:1", Via: "edged"})
+		if err == nil {
+			t.Cleanup(cl.Close)
+		}
+		return cl, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		maxStale time.Duration
+		ignore   bool
+	}{{time.Minute, true}, {-1, false}, {time.Hour, true}}
+	for i, tt := range tests {
+		if p := sites[i].Policy; p == nil || p.MaxStale != tt.maxStale || p.IgnoreClientNoCache != tt.ignore || p.HeuristicMax != 24*time.Hour {
+			t.Errorf("site %d: Policy = %+v, want max-stale %v ignore %v (and the node's other rules)", i, p, tt.maxStale, tt.ignore)
+		}
+	}
+}
+
 // TestSitesValidateErrors checks one message per rule, with field path and
 // line, each against sitesYAML with one line changed.
 func TestSitesValidateErrors(t *testing.T) {
@@ -253,6 +286,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"header name", 23, "        request_headers: {set: {'X A': b}}", `edged.yaml:23: sites[0].routes[1].request_headers.set.X A: invalid header name "X A"`},
 		{"header value", 23, "        request_headers: {set: {X-A: \"a\\nb\"}}", "edged.yaml:23: sites[0].routes[1].request_headers.set.X-A: header value must not contain CR, LF or NUL"},
 		{"remove header name", 24, "        response_headers: {remove: ['']}", `edged.yaml:24: sites[0].routes[1].response_headers.remove[0]: invalid header name ""`},
+		{"site max stale", 29, "    max_stale: -5m", "edged.yaml:29: sites[1].max_stale: must not be negative (0 honours no max-stale), got -5m0s"},
 		{"default ttl", 25, "        cache: {default_ttl: -1s}", "edged.yaml:25: sites[0].routes[1].cache.default_ttl: must not be negative"},
 		{"ignore and keep query", 25, "        cache: {ignore_query: true, keep_query: [a]}", "edged.yaml:25: sites[0].routes[1].cache.keep_query: conflicts with cache.ignore_query"},
 		{"route needs a pool", 29, "    shield_fallback: true", ""},

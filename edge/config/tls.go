@@ -3,7 +3,6 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 )
@@ -44,21 +43,28 @@ type UpstreamTLS struct {
 // each time, so calling it again picks up replaced files (a reload). Each
 // error is a [*FieldError] naming the field, its line and the file.
 func (c *Config) LoadCertificates() ([]tls.Certificate, error) {
-	var errs []error
+	certs, errs := c.loadCertificates()
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return certs, nil
+}
+
+// loadCertificates reads every certificate, reporting each bad one.
+func (c *Config) loadCertificates() ([]tls.Certificate, []*FieldError) {
+	var errs []*FieldError
 	var out []tls.Certificate
 	for i, cf := range c.TLS.Certificates {
 		path := fmt.Sprintf("tls.certificates[%d]", i)
-		cert, err := loadKeyPair(cf.Cert, cf.Key)
-		if err != nil {
-			errs = append(errs, c.fieldErrNear(path+"."+err.field, "%v", err.err))
-			continue
+		cert, pairErrs := loadKeyPair(cf.Cert, cf.Key)
+		for _, e := range pairErrs {
+			errs = append(errs, c.fieldErrNear(path+"."+e.field, "%v", e.err))
 		}
-		out = append(out, cert)
+		if pairErrs == nil {
+			out = append(out, cert)
+		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+	return out, errs
 }
 
 // pairError says which file of a key pair is at fault.
@@ -68,23 +74,28 @@ type pairError struct {
 }
 
 // loadKeyPair reads a certificate and its key, checks that the leaf parses
-// and that the key matches it.
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, *pairError) {
+// and that the key matches it. A missing certificate does not hide a
+// missing key: each file that cannot be read is an error.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, []*pairError) {
+	var errs []*pairError
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, &pairError{"cert", err}
+		errs = append(errs, &pairError{"cert", err})
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return tls.Certificate{}, &pairError{"key", err}
+		errs = append(errs, &pairError{"key", err})
+	}
+	if errs != nil {
+		return tls.Certificate{}, errs
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, &pairError{"cert", fmt.Errorf("%s with key %s: %w", certFile, keyFile, err)}
+		return tls.Certificate{}, []*pairError{{"cert", fmt.Errorf("%s with key %s: %w", certFile, keyFile, err)}}
 	}
 	if cert.Leaf == nil {
 		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return tls.Certificate{}, &pairError{"cert", fmt.Errorf("%s: %w", certFile, err)}
+			return tls.Certificate{}, []*pairError{{"cert", fmt.Errorf("%s: %w", certFile, err)}}
 		}
 	}
 	return cert, nil
@@ -95,6 +106,15 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, *pairError) {
 // left at its zero value (the system roots, verification on). Errors are
 // [*FieldError] values naming the field and the file.
 func (c *Config) UpstreamTLSConfig() (*tls.Config, error) {
+	conf, errs := c.upstreamTLS()
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return conf, nil
+}
+
+// upstreamTLS builds upstream.tls's configuration, reporting every bad file.
+func (c *Config) upstreamTLS() (*tls.Config, []*FieldError) {
 	u := c.Upstream.TLS
 	if u == (UpstreamTLS{}) {
 		return nil, nil
@@ -104,32 +124,32 @@ func (c *Config) UpstreamTLSConfig() (*tls.Config, error) {
 		ServerName:         u.ServerName,
 		InsecureSkipVerify: u.InsecureSkipVerify, //nolint:gosec // the operator's explicit choice, documented as tests only
 	}
+	var errs []*FieldError
 	if u.CAFile != "" {
 		pem, err := os.ReadFile(u.CAFile)
-		if err != nil {
-			return nil, c.fieldErr("upstream.tls.ca_file", "%v", err)
-		}
 		conf.RootCAs = x509.NewCertPool()
-		if !conf.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, c.fieldErr("upstream.tls.ca_file", "%s: no PEM certificate found", u.CAFile)
+		switch {
+		case err != nil:
+			errs = append(errs, c.fieldErr("upstream.tls.ca_file", "%v", err))
+		case !conf.RootCAs.AppendCertsFromPEM(pem):
+			errs = append(errs, c.fieldErr("upstream.tls.ca_file", "%s: no PEM certificate found", u.CAFile))
 		}
 	}
 	if u.CertFile != "" {
-		cert, err := loadKeyPair(u.CertFile, u.KeyFile)
-		if err != nil {
-			field := "upstream.tls.cert_file"
-			if err.field == "key" {
-				field = "upstream.tls.key_file"
-			}
-			return nil, c.fieldErr(field, "%v", err.err)
+		cert, pairErrs := loadKeyPair(u.CertFile, u.KeyFile)
+		for _, e := range pairErrs {
+			errs = append(errs, c.fieldErr("upstream.tls."+e.field+"_file", "%v", e.err))
 		}
-		conf.Certificates = []tls.Certificate{cert}
+		if pairErrs == nil {
+			conf.Certificates = []tls.Certificate{cert}
+		}
 	}
-	return conf, nil
+	return conf, errs
 }
 
-// checkTLS validates tls and upstream.tls without reading files: they are
-// read when the node starts (LoadCertificates, UpstreamTLSConfig).
+// checkTLS validates tls and upstream.tls without reading files: Check
+// reads them, and the node again when it starts (LoadCertificates,
+// UpstreamTLSConfig).
 func (c *Config) checkTLS() []*FieldError {
 	var errs []*FieldError
 	t := c.TLS

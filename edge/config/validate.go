@@ -12,9 +12,16 @@ import (
 )
 
 // Validate checks every field and returns all problems at once, joined,
-// sorted by line. Each is a [*FieldError] naming the field path and, when
-// the file set it, the line.
+// sorted by line: those [Parse] found in the file (unknown fields, values
+// of the wrong type) and those of the values. Each is a [*FieldError]
+// naming the field path and, when the file set it, the line. It reads no
+// file: [Config.Check] does.
 func (c *Config) Validate() error {
+	return joinSorted(c.withParseProblems(c.valueProblems()))
+}
+
+// valueProblems checks every field's value.
+func (c *Config) valueProblems() []*FieldError {
 	var errs []*FieldError
 	add := func(e *FieldError) {
 		if e != nil {
@@ -45,6 +52,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	if c.Debug.Pprof && c.DebugToken() == "" {
+		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
+	}
 	if l := c.Compression.GzipLevel; l < 1 || l > 9 {
 		errs = append(errs, c.fieldErr("compression.gzip_level", "must be 1 to 9, got %d", l))
 	}
@@ -54,7 +64,7 @@ func (c *Config) Validate() error {
 	if c.Compression.MinSize < 0 {
 		errs = append(errs, c.fieldErr("compression.min_size", "must not be negative"))
 	}
-	return joinSorted(errs)
+	return errs
 }
 
 func (c *Config) checkPurge() []*FieldError {
@@ -110,9 +120,9 @@ func (c *Config) checkPurgeAuth() []*FieldError {
 			errs = append(errs, c.fieldErr("purge.nats.token_env", "environment variable %s is not set (it holds the NATS token)", p.NATS.TokenEnv))
 		}
 	}
-	if p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !p.NATS.AllowUnauthenticated {
+	if _, ok := envSecret(NATSTokenEnv); p.NATS.Listen != "" && p.NATS.TokenEnv == "" && !ok && !p.NATS.AllowUnauthenticated {
 		errs = append(errs, c.fieldErr("purge.nats.listen", "the embedded NATS server would accept any client, who could then purge: "+
-			"set purge.nats.token_env to the name of an environment variable holding a NATS token, "+
+			"set "+NATSTokenEnv+" to a NATS token (or name another variable in purge.nats.token_env), "+
 			"or purge.nats.allow_unauthenticated: true to accept that"))
 	}
 	return errs
@@ -171,10 +181,14 @@ func (c *Config) checkServer() []*FieldError {
 		{"server.read_header_timeout", s.ReadHeaderTimeout},
 		{"server.idle_timeout", s.IdleTimeout},
 		{"server.shutdown_timeout", s.ShutdownTimeout},
+		{"server.request_body_timeout", s.RequestBodyTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
 		}
+	}
+	if s.WriteTimeout < 0 {
+		errs = append(errs, c.fieldErr("server.write_timeout", "must not be negative (0 means no limit), got %s", s.WriteTimeout))
 	}
 	if s.MaxBodyBytes < 0 {
 		errs = append(errs, c.fieldErr("server.max_body_bytes", "must not be negative (0 means no limit)"))
@@ -189,6 +203,14 @@ func (c *Config) checkServer() []*FieldError {
 	}
 	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
 		errs = append(errs, c.fieldErr("server.proxy_protocol", "needs server.trusted_proxies: only trusted peers may send a PROXY header"))
+	}
+	if s.MaxUploadsPerClient < 0 {
+		errs = append(errs, c.fieldErr("server.max_uploads_per_client", "must not be negative (0 means no limit), got %d", s.MaxUploadsPerClient))
+	}
+	for i, name := range s.StripRequestHeaders {
+		if !isToken(strings.TrimSuffix(name, "*")) {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("server.strip_request_headers[%d]", i), "%q is not a field name (a name, or a prefix ending in *)", name))
+		}
 	}
 	if s.MaxConnections < 0 {
 		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 means no limit), got %d", s.MaxConnections))
@@ -273,6 +295,9 @@ func (c *Config) checkCache() []*FieldError {
 	}
 	if k.HeuristicMax <= 0 {
 		errs = append(errs, c.fieldErr("cache.heuristic_max", "must be positive, got %s", k.HeuristicMax))
+	}
+	if k.MaxStale < 0 {
+		errs = append(errs, c.fieldErr("cache.max_stale", "must not be negative (0 honours no max-stale), got %s", k.MaxStale))
 	}
 	return errs
 }

@@ -130,6 +130,9 @@ func (c *Config) checkSites() []*FieldError {
 		errs = append(errs, c.checkHosts(path, s, hosts)...)
 		errs = append(errs, c.checkSiteShields(path, s)...)
 		errs = append(errs, c.checkSiteSecurity(path, s)...)
+		if s.MaxStale != nil && *s.MaxStale < 0 {
+			errs = append(errs, c.fieldErrNear(path+".max_stale", "must not be negative (0 honours no max-stale), got %s", *s.MaxStale))
+		}
 		if len(s.Routes) == 0 {
 			errs = append(errs, c.fieldErrNear(path+".routes", "required: at least one route (path: / serves every path)"))
 		}

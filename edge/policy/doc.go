@@ -15,7 +15,8 @@
 // targeted fields (CDN-Cache-Control as an RFC 8941 Dictionary,
 // Surrogate-Control with Cache-Control syntax, RFC 9213). The
 // stale-while-revalidate and stale-if-error extensions (RFC 5861), qualified
-// no-cache/private field lists, the Authorization and Set-Cookie rules, and
+// no-cache/private field lists, the credentials (Cookie, Authorization) and
+// Set-Cookie rules, the cap on a client's max-stale, and
 // the selection of stored responses to freshen from a 304 (RFC 9111 §4.3.4)
 // are each marked in the code.
 package policy

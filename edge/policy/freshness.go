@@ -10,6 +10,7 @@ import (
 const (
 	defaultHeuristicFraction = 0.1
 	defaultHeuristicMax      = 24 * time.Hour
+	defaultMaxStale          = 10 * time.Minute
 )
 
 // maxDuration bounds every duration computed here, so that sums of saturated
@@ -178,20 +179,32 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	rd := requestDirectives(req)
 	life, _ := lifetime(r, f, opt)
 	age := age(r, f.ageHeader, f.date, f.hasDate, now)
-	d := Decision{Action: Revalidate, Age: age, TTL: life - age}
+	d := Decision{Action: Revalidate, Age: age, TTL: life - age, Fwd: FwdStale}
+	// The request forbade a response that was fresh (RFC 9211 §2.2).
+	byRequest := FwdStale
+	if d.TTL > 0 && !r.Purged {
+		byRequest = FwdRequest
+	}
+	if opt.IgnoreClientNoCache {
+		// The cache declines the request's demands for validation (see
+		// Options.IgnoreClientNoCache); a purge or the response's own
+		// no-cache still counts.
+		rd.flags &^= fNoCache
+		rd.maxAge, rd.minFresh = unset, unset
+	}
 
 	switch {
 	case e.has(fNoCache): // RFC 9111 §5.2.2.4: never reuse without validation
-		d.Detail = "no-cache"
+		d.Detail = DetailNoCache
 		return d
 	case rd.has(fNoCache): // RFC 9111 §5.2.1.4
-		d.Detail = "request no-cache"
+		d.Detail, d.Fwd = DetailRequestNoCache, byRequest
 		return d
-	case len(req["Cache-Control"]) == 0 && pragmaNoCache(req): // RFC 9111 §5.4: Pragma only counts without Cache-Control
-		d.Detail = "pragma no-cache"
+	case !opt.IgnoreClientNoCache && len(req["Cache-Control"]) == 0 && pragmaNoCache(req): // RFC 9111 §5.4: Pragma only counts without Cache-Control
+		d.Detail, d.Fwd = DetailPragmaNoCache, byRequest
 		return d
 	case rd.maxAge != unset && (rd.maxAge < 0 || age > secs(rd.maxAge)): // RFC 9111 §5.2.1.1
-		d.Detail = "request max-age"
+		d.Detail, d.Fwd = DetailRequestMaxAge, byRequest
 		return d
 	}
 	if r.Purged {
@@ -199,10 +212,10 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	}
 	if d.TTL > 0 { // fresh: RFC 9111 §4.2
 		if rd.minFresh >= 0 && d.TTL < secs(rd.minFresh) { // RFC 9111 §5.2.1.3
-			d.Detail = "min-fresh"
+			d.Detail, d.Fwd = DetailMinFresh, FwdRequest
 			return d
 		}
-		d.Action, d.Detail = Serve, ""
+		d.Action, d.Detail, d.Fwd = Serve, "", ""
 		return d
 	}
 	staleness := -d.TTL
@@ -210,8 +223,8 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// (§5.2.2.8) and s-maxage (§5.2.2.10, which implies proxy-revalidate)
 	// forbid serving stale, even when the client allows it.
 	noStale := e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.sMaxAge != unset
-	if !noStale && (rd.has(fMaxStaleAny) || (rd.maxStale >= 0 && staleness <= secs(rd.maxStale))) {
-		d.Action, d.Detail = ServeStale, "max-stale" // RFC 9111 §5.2.1.2
+	if !noStale && staleness <= maxStale(&rd, opt) {
+		d.Action, d.Detail, d.Fwd = ServeStale, DetailMaxStale, "" // RFC 9111 §5.2.1.2
 		return d
 	}
 	// RFC 5861 §3: stale-while-revalidate is the origin's explicit consent to
@@ -221,11 +234,30 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// client that asked for freshness (min-fresh) does not get stale.
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail = ServeStale, true, "stale-while-revalidate"
+		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailStaleWhileRevalidate, ""
 		return d
 	}
-	d.Detail = "stale"
+	d.Detail = DetailStale
 	return d
+}
+
+// maxStale is the staleness the request's max-stale accepts (RFC 9111
+// §5.2.1.2), at most Options.MaxStale; negative when it accepts none.
+func maxStale(rd *directives, opt Options) time.Duration {
+	limit := opt.MaxStale
+	switch {
+	case limit < 0:
+		return -1
+	case limit == 0:
+		limit = defaultMaxStale
+	}
+	switch {
+	case rd.has(fMaxStaleAny): // no value: any staleness, up to the cap
+		return limit
+	case rd.maxStale >= 0:
+		return min(secs(rd.maxStale), limit)
+	}
+	return -1
 }
 
 // decidePurged decides for a response a purge marked stale (a soft purge is
@@ -236,7 +268,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 // the content is outdated, and serving it without revalidating at all
 // would ignore that.
 func decidePurged(d Decision, e *effective, rd *directives, r *Response, now time.Time) Decision {
-	d.Detail = "purged"
+	d.Detail = DetailPurged
 	if r.PurgedAt.IsZero() {
 		return d // validate before any use
 	}
@@ -245,7 +277,7 @@ func decidePurged(d Decision, e *effective, rd *directives, r *Response, now tim
 	staleness := -d.TTL
 	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
 		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
-		d.Action, d.Background, d.Detail = ServeStale, true, "purged stale-while-revalidate"
+		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailPurgedStaleWhileRevalidate, ""
 	}
 	return d
 }

@@ -108,12 +108,15 @@ func TestDecide(t *testing.T) {
 		{"§5.2.1.1 request max-age=0", []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Revalidate, false, "request max-age"},
 		{"§5.2.1.3 min-fresh not met", []string{"Cache-Control: min-fresh=60"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Revalidate, false, "min-fresh"},
 		{"§5.2.1.3 min-fresh met", []string{"Cache-Control: min-fresh=50"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Serve, false, ""},
-		{"§5.2.1.2 max-stale unbounded", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1"}, time.Hour, ServeStale, false, "max-stale"},
+		{"§5.2.1.2 max-stale unbounded", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1"}, 10 * time.Minute, ServeStale, false, "max-stale"},
+		{"edged: max-stale capped at 10 minutes", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1"}, 10*time.Minute + 2*time.Second, Revalidate, false, "stale"},
+		{"edged: max-stale=N capped at 10 minutes", []string{"Cache-Control: max-stale=99999"}, []string{"Cache-Control: max-age=1"}, 10*time.Minute + 2*time.Second, Revalidate, false, "stale"},
+		{"§5.2.1.2 invalid max-stale", []string{"Cache-Control: max-stale=x"}, []string{"Cache-Control: max-age=1"}, 2 * time.Second, Revalidate, false, "stale"},
 		{"§5.2.1.2 max-stale within bound", []string{"Cache-Control: max-stale=100"}, []string{"Cache-Control: max-age=10"}, 60 * time.Second, ServeStale, false, "max-stale"},
 		{"§5.2.1.2 max-stale exceeded", []string{"Cache-Control: max-stale=10"}, []string{"Cache-Control: max-age=10"}, 60 * time.Second, Revalidate, false, "stale"},
-		{"§5.2.2.2 must-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, must-revalidate"}, time.Hour, Revalidate, false, "stale"},
-		{"§5.2.2.8 proxy-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, proxy-revalidate"}, time.Hour, Revalidate, false, "stale"},
-		{"§5.2.2.10 s-maxage forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: s-maxage=1"}, time.Hour, Revalidate, false, "stale"},
+		{"§5.2.2.2 must-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, must-revalidate"}, time.Minute, Revalidate, false, "stale"},
+		{"§5.2.2.8 proxy-revalidate forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=1, proxy-revalidate"}, time.Minute, Revalidate, false, "stale"},
+		{"§5.2.2.10 s-maxage forbids max-stale", []string{"Cache-Control: max-stale"}, []string{"Cache-Control: s-maxage=1"}, time.Minute, Revalidate, false, "stale"},
 		{"RFC 5861 §3 stale-while-revalidate", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60"}, 30 * time.Second, ServeStale, true, "stale-while-revalidate"},
 		{"RFC 5861 §3 beyond the window", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60"}, 71 * time.Second, Revalidate, false, "stale"},
 		{"RFC 5861 §3 must-revalidate forbids SWR", nil, []string{"Cache-Control: max-age=10, stale-while-revalidate=60, must-revalidate"}, 30 * time.Second, Revalidate, false, "stale"},
@@ -127,6 +130,49 @@ func TestDecide(t *testing.T) {
 			d := Decide(hdr(t, tt.req...), resp(t, tt.h...), t0.Add(tt.after), Options{})
 			if d.Action != tt.action || d.Background != tt.background || d.Detail != tt.detail {
 				t.Errorf("got %+v, want action %v background %v detail %q", d, tt.action, tt.background, tt.detail)
+			}
+		})
+	}
+}
+
+// Options.MaxStale caps a client's max-stale; Options.IgnoreClientNoCache
+// declines a request's demands for validation of a fresh response; Fwd
+// tells a fresh response the request refused from a stale one (RFC 9211
+// §2.2).
+func TestDecideOptions(t *testing.T) {
+	ignore := Options{IgnoreClientNoCache: true}
+	tests := []struct {
+		name   string
+		opt    Options
+		req    []string
+		h      []string
+		after  time.Duration
+		action Action
+		detail string
+		fwd    string
+	}{
+		{"cap", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 70 * time.Second, ServeStale, "max-stale", ""},
+		{"cap exceeded", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 71 * time.Second, Revalidate, "stale", FwdStale},
+		{"client's bound below the cap", Options{MaxStale: time.Hour}, []string{"Cache-Control: max-stale=30"}, []string{"Cache-Control: max-age=10"}, 41 * time.Second, Revalidate, "stale", FwdStale},
+		{"negative: no max-stale", Options{MaxStale: -1}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 11 * time.Second, Revalidate, "stale", FwdStale},
+		{"fresh, request no-cache", Options{}, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "request no-cache", FwdRequest},
+		{"fresh, Pragma no-cache", Options{}, []string{"Pragma: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "pragma no-cache", FwdRequest},
+		{"fresh, request max-age=0", Options{}, []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Revalidate, "request max-age", FwdRequest},
+		{"fresh, min-fresh", Options{}, []string{"Cache-Control: min-fresh=60"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Revalidate, "min-fresh", FwdRequest},
+		{"stale, request no-cache", Options{}, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 101 * time.Second, Revalidate, "request no-cache", FwdStale},
+		{"fresh, response no-cache", Options{}, nil, []string{"Cache-Control: max-age=100, no-cache"}, 0, Revalidate, "no-cache", FwdStale},
+		{"ignore: request no-cache", ignore, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Serve, "", ""},
+		{"ignore: Pragma no-cache", ignore, []string{"Pragma: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Serve, "", ""},
+		{"ignore: request max-age=0", ignore, []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Serve, "", ""},
+		{"ignore: min-fresh", ignore, []string{"Cache-Control: min-fresh=60"}, []string{"Cache-Control: max-age=100"}, 50 * time.Second, Serve, "", ""},
+		{"ignore: stale still revalidated", ignore, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 101 * time.Second, Revalidate, "stale", FwdStale},
+		{"ignore: response no-cache still counts", ignore, nil, []string{"Cache-Control: max-age=100, no-cache"}, 0, Revalidate, "no-cache", FwdStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(hdr(t, tt.req...), resp(t, tt.h...), t0.Add(tt.after), tt.opt)
+			if d.Action != tt.action || d.Detail != tt.detail || d.Fwd != tt.fwd {
+				t.Errorf("got %+v, want action %v detail %q fwd %q", d, tt.action, tt.detail, tt.fwd)
 			}
 		})
 	}

@@ -46,7 +46,10 @@ func FuzzParseTarget(f *testing.F) {
 }
 
 // FuzzCacheControl: Storable, Lifetime and Decide on arbitrary field values
-// never panic and never give a negative lifetime.
+// never panic and never give a negative lifetime; credentials only ever
+// make Storable stricter; a response stored for a request with a cookie
+// without public or s-maxage is fresh when it arrives; max-stale never
+// serves beyond the cap.
 func FuzzCacheControl(f *testing.F) {
 	for _, s := range []string{
 		"max-age=60", `max-age="60", s-maxage=1`, "max-age=99999999999999999999", "max-age=-1, no-store",
@@ -58,15 +61,31 @@ func FuzzCacheControl(f *testing.F) {
 		h := http.Header{"Cache-Control": {cc}, "Cdn-Cache-Control": {cdn}, "Age": {age}, "Expires": {expires},
 			"Surrogate-Control": {cc}, "Last-Modified": {expires}}
 		req := &http.Request{Method: http.MethodGet, Header: http.Header{"Cache-Control": {reqCC}}}
-		Storable(req, 200, h, Options{})
+		h.Set("Date", date(0))
+		plain, _ := Storable(req, 200, h, Options{})
+		withCookie := &http.Request{Method: http.MethodGet, Header: http.Header{"Cache-Control": {reqCC}, "Cookie": {"s=alice"}}}
+		cookieOK, _ := Storable(withCookie, 200, h, Options{})
+		if cookieOK && !plain {
+			t.Fatalf("storable with a cookie but not without: %v", h)
+		}
 		r := Response{Status: 200, Header: h, RequestTime: t0, ResponseTime: t0}
-		if d, _ := Lifetime(r, Options{}); d < 0 {
-			t.Fatalf("negative lifetime %v", d)
+		life, heuristic := Lifetime(r, Options{})
+		if life < 0 {
+			t.Fatalf("negative lifetime %v", life)
+		}
+		if e := responseDirectives(h); cookieOK && !e.has(fPublic) && e.sMaxAge == unset && (heuristic || life <= Age(r, t0)) {
+			t.Fatalf("stored for a cookie without being fresh: lifetime %v (heuristic %v), age %v, %v", life, heuristic, Age(r, t0), h)
 		}
 		if a := Age(r, t0.Add(time.Hour)); a < 0 {
 			t.Fatalf("negative age %v", a)
 		}
 		Decide(req.Header, r, t0.Add(time.Minute), Options{})
+		for _, opt := range []Options{{MaxStale: time.Second}, {MaxStale: -1, IgnoreClientNoCache: true}} {
+			d := Decide(req.Header, r, t0.Add(time.Minute), opt)
+			if d.Detail == "max-stale" && -d.TTL > max(opt.MaxStale, 0) {
+				t.Fatalf("max-stale served %v stale past a cap of %v", -d.TTL, opt.MaxStale)
+			}
+		}
 		StaleIfError(req.Header, r, t0.Add(time.Minute), Options{})
 		StoredHeader(h)
 	})

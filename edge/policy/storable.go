@@ -4,49 +4,48 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"time"
 )
 
 // Storable reports whether a shared cache may store this response to req
 // (RFC 9111 §3, §3.5, §5.2), and if not a short reason token for the
 // Cache-Status detail parameter. When a valid targeted field is present
 // (CDN-Cache-Control, else Surrogate-Control) its directives replace
-// Cache-Control and Expires (RFC 9213 §2.1).
+// Cache-Control and Expires (RFC 9213 §2.1). A response to a request with
+// credentials passes CredentialsAllow too.
 //
 // Only GET responses are stored: the edge fills HEAD requests with an
 // upstream GET, so a HEAD response never reaches the store.
 func Storable(req *http.Request, status int, h http.Header, opt Options) (ok bool, reason string) {
 	if req.Method != http.MethodGet { // RFC 9111 §3: the method must be understood and cacheable
-		return false, "method"
+		return false, DetailMethod
 	}
 	// RFC 9111 §3: a final status (not 1xx); no partial storage (§3.3), and a
 	// 304 only ever updates a stored response (§4.3.4).
 	if status < 200 || status > 999 || status == http.StatusPartialContent || status == http.StatusNotModified {
-		return false, "status"
+		return false, DetailStatus
 	}
 	rd := requestDirectives(req.Header)
 	e := responseDirectives(h)
 	if e.has(fMustUnderstand) && !understoodStatus(status) {
-		return false, "must-understand" // RFC 9111 §5.2.2.3
+		return false, DetailMustUnderstand // RFC 9111 §5.2.2.3
 	}
 	// RFC 9111 §5.2.2.3: with must-understand and an understood status, a
 	// cache that implements it ignores no-store.
 	if e.has(fNoStore) && !e.has(fMustUnderstand) {
-		return false, "no-store" // RFC 9111 §5.2.2.5
+		return false, DetailNoStore // RFC 9111 §5.2.2.5
 	}
 	if rd.has(fNoStore) {
-		return false, "no-store" // RFC 9111 §5.2.1.5
+		return false, DetailNoStore // RFC 9111 §5.2.1.5
 	}
 	if e.has(fPrivate) {
-		return false, "private" // RFC 9111 §5.2.2.7 (unqualified; qualified fields are dropped by StoredHeader)
+		return false, DetailPrivate // RFC 9111 §5.2.2.7 (unqualified; qualified fields are dropped by StoredHeader)
 	}
 	if _, star := ParseVary(h); star {
-		return false, "vary-star" // RFC 9111 §4.1: "*" never matches
+		return false, DetailVaryStar // RFC 9111 §4.1: "*" never matches
 	}
-	// RFC 9111 §3.5: a response to a request with Authorization only with
-	// public, s-maxage or must-revalidate.
-	if req.Header.Get("Authorization") != "" &&
-		!e.has(fPublic) && e.sMaxAge == unset && !e.has(fMustRevalidate) {
-		return false, "authorization"
+	if ok, reason := credentialsAllow(req.Header, h, &e); !ok {
+		return false, reason
 	}
 	// edged stores a response with Set-Cookie only when it is explicitly
 	// shareable (public or s-maxage). RFC 9111 would allow more, but a cookie
@@ -54,12 +53,90 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 	// sessions to everyone behind the CDN. StoredHeader drops Set-Cookie too,
 	// so even a shareable response never hands one user's cookie to another.
 	if len(h["Set-Cookie"]) > 0 && !e.has(fPublic) && e.sMaxAge == unset {
-		return false, "set-cookie"
+		return false, DetailSetCookie
 	}
 	if !hasFreshnessInfo(status, h, &e) {
-		return false, "no-freshness"
+		return false, DetailNoFreshness
 	}
 	return true, ""
+}
+
+// Credentialed reports whether a request carries credentials that may make
+// its response one user's own: Cookie or Authorization.
+func Credentialed(req http.Header) bool {
+	return hasValue(req["Cookie"]) || hasValue(req["Authorization"])
+}
+
+func hasValue(lines []string) bool {
+	for _, l := range lines {
+		if strings.Trim(l, " \t") != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// CredentialsAllow reports whether a shared cache may store the response
+// with header h to a request with header req as far as the request's
+// credentials go, and if not the Cache-Status detail ("authorization" or
+// "cookie"). A request without credentials is always allowed. Storable
+// applies it; a 304 that would refresh a stored response is checked with it
+// alone, since what it says about freshness is said to one user.
+//
+// RFC 9111 §3.5 lets a response to a request with Authorization be stored
+// only with public, s-maxage or must-revalidate. Cookie has no such rule in
+// RFC 9111, yet a page answered to a cookie is as often one user's: web
+// frameworks send no Cache-Control by default, and a stored page without
+// freshness is still handed out stale to any client that sends max-stale.
+// So edged stores a response to either kind of request only when the
+// response says it may be shared: public or s-maxage, or an explicit
+// lifetime (max-age, or Expires after Date; a targeted field's max-age
+// counts, RFC 9213 §2.1) that is still running when it arrives (beyond its
+// Age, RFC 9111 §5.1). Never through a heuristic lifetime (§4.2.2) or one
+// the cache assigns (a route's default TTL), and never already stale
+// (max-age=0, an Expires in the past): nothing says such a page is anyone
+// else's to read.
+func CredentialsAllow(req, h http.Header) (ok bool, reason string) {
+	e := responseDirectives(h)
+	return credentialsAllow(req, h, &e)
+}
+
+func credentialsAllow(req, h http.Header, e *effective) (ok bool, reason string) {
+	auth := hasValue(req["Authorization"])
+	if !auth && !hasValue(req["Cookie"]) {
+		return true, ""
+	}
+	reason = DetailCookie
+	if auth {
+		reason = DetailAuthorization
+		if !e.has(fPublic) && e.sMaxAge == unset && !e.has(fMustRevalidate) {
+			return false, reason // RFC 9111 §3.5
+		}
+	}
+	if e.has(fPublic) || e.sMaxAge != unset { // RFC 9111 §5.2.2.9, §5.2.2.10: explicitly shared
+		return true, ""
+	}
+	if life, ok := explicitLifetime(h, e); ok && life > secs(max(ageHeader(h), 0)) {
+		return true, ""
+	}
+	return false, reason
+}
+
+// explicitLifetime is the freshness lifetime the response gives itself
+// (RFC 9111 §4.2.1): max-age, else Expires minus Date. ok is false without
+// either; an Expires without a Date to measure it from gives 0.
+func explicitLifetime(h http.Header, e *effective) (life time.Duration, ok bool) {
+	switch {
+	case e.maxAge != unset:
+		return deltaLifetime(e.maxAge), true
+	case !e.targeted() && len(h["Expires"]) > 0: // RFC 9213 §2.1: a targeted field replaces Expires
+		date, ok := parseDate(h, "Date", time.Time{})
+		if !ok {
+			return 0, true
+		}
+		return expiresLifetime(Response{Header: h}, date, h["Expires"]), true
+	}
+	return 0, false
 }
 
 // hasFreshnessInfo is the last condition of RFC 9111 §3: explicit freshness
@@ -101,17 +178,19 @@ func understoodStatus(status int) bool {
 }
 
 // hopByHop are the fields a cache must not store (RFC 9111 §3.1, RFC 9110
-// §7.6.1) plus the cookie fields edged never stores (see Storable).
+// §7.6.1) plus Set-Cookie, which edged never stores (see Storable).
+// Set-Cookie2 is an ordinary field: RFC 6265 obsoleted it and no client
+// acts on it, so storing it shares nothing, and the cache-tests suite
+// (headers.mjs) requires it stored like any other field.
 var hopByHop = [...]string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding", "Upgrade", "Trailer",
 	"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization",
-	"Set-Cookie", "Set-Cookie2",
+	"Set-Cookie",
 }
 
 // StoredHeader returns a copy of h without what a cache must not store or
 // reuse (RFC 9111 §3.1): Connection and the fields it names, hop-by-hop
-// fields, the proxy authentication fields, Set-Cookie and Set-Cookie2 (see
-// Storable), and the fields named by qualified private="..." (§5.2.2.7) and
+// fields, the proxy authentication fields, Set-Cookie (see Storable), and the fields named by qualified private="..." (§5.2.2.7) and
 // no-cache="..." (§5.2.2.4) in Cache-Control or a targeted field (the union:
 // dropping a field a targeted field did not name only makes edged stricter).
 // It never mutates h.

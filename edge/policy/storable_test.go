@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestStorable(t *testing.T) {
@@ -30,6 +31,24 @@ func TestStorable(t *testing.T) {
 		{"§3.5 Authorization + public", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: public, max-age=60"}, true, ""},
 		{"§3.5 Authorization + s-maxage", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: s-maxage=60"}, true, ""},
 		{"§3.5 Authorization + must-revalidate", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: must-revalidate, max-age=60"}, true, ""},
+		{"§3.5 Authorization + must-revalidate, no lifetime", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: must-revalidate", `ETag: "a"`}, false, "authorization"},
+		{"§3.5 Authorization + must-revalidate, heuristic only", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: must-revalidate", "Last-Modified: " + date(-time.Hour), "Date: " + date(0)}, false, "authorization"},
+		{"§3.5 Authorization + must-revalidate, max-age=0", "GET", []string{"Authorization: Basic x"}, 200, []string{"Cache-Control: must-revalidate, max-age=0"}, false, "authorization"},
+		{"edged: cookie, no freshness", "GET", []string{"Cookie: s=alice"}, 200, nil, false, "cookie"},
+		{"edged: cookie, max-age=0", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: max-age=0"}, false, "cookie"},
+		{"edged: cookie, invalid max-age", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: max-age=x"}, false, "cookie"},
+		{"edged: cookie, heuristic (Last-Modified)", "GET", []string{"Cookie: s=alice"}, 200, []string{"Last-Modified: " + date(-time.Hour), "Date: " + date(0)}, false, "cookie"},
+		{"edged: cookie, no-cache with validator", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: no-cache", `ETag: "a"`}, false, "cookie"},
+		{"edged: cookie, Age beyond max-age", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: max-age=60", "Age: 60"}, false, "cookie"},
+		{"edged: cookie, Expires in the past", "GET", []string{"Cookie: s=alice"}, 200, []string{"Expires: " + date(-time.Minute), "Date: " + date(0)}, false, "cookie"},
+		{"edged: cookie, Expires without Date", "GET", []string{"Cookie: s=alice"}, 200, []string{"Expires: " + date(time.Hour)}, false, "cookie"},
+		{"edged: cookie, max-age=0 over a future Expires", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: max-age=0", "Expires: " + date(time.Hour), "Date: " + date(0)}, false, "cookie"},
+		{"edged: cookie, max-age", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: max-age=60", "Age: 59"}, true, ""},
+		{"edged: cookie, Expires after Date", "GET", []string{"Cookie: s=alice"}, 200, []string{"Expires: " + date(time.Hour), "Date: " + date(0)}, true, ""},
+		{"edged: cookie, CDN-Cache-Control max-age", "GET", []string{"Cookie: s=alice"}, 200, []string{"CDN-Cache-Control: max-age=60"}, true, ""},
+		{"edged: cookie, public", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: public"}, true, ""},
+		{"edged: cookie, s-maxage=0", "GET", []string{"Cookie: s=alice"}, 200, []string{"Cache-Control: s-maxage=0"}, true, ""},
+		{"edged: empty cookie is none", "GET", []string{"Cookie: "}, 200, nil, true, ""},
 		{"edged: Set-Cookie needs public or s-maxage", "GET", nil, 200, []string{"Cache-Control: max-age=60", "Set-Cookie: a=b"}, false, "set-cookie"},
 		{"edged: Set-Cookie + s-maxage", "GET", nil, 200, []string{"Cache-Control: s-maxage=60", "Set-Cookie: a=b"}, true, ""},
 		{"edged: Set-Cookie + public", "GET", nil, 200, []string{"Cache-Control: public", "Set-Cookie: a=b"}, true, ""},
@@ -71,7 +90,7 @@ func TestStoredHeader(t *testing.T) {
 		{"§3.1 Connection and listed fields", []string{"Connection: a, B", "A: 1", "B: 2", "C: 3"}, []string{"Connection", "A", "B"}, []string{"C"}},
 		{"§3.1 hop-by-hop", []string{"Keep-Alive: x", "Proxy-Connection: x", "TE: x", "Transfer-Encoding: chunked", "Upgrade: x", "Trailer: x", "Content-Type: text/plain"}, []string{"Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding", "Upgrade", "Trailer"}, []string{"Content-Type"}},
 		{"§3.1 proxy auth fields", []string{"Proxy-Authenticate: x", "Proxy-Authentication-Info: x", "Proxy-Authorization: x", "WWW-Authenticate: x"}, []string{"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization"}, []string{"Www-Authenticate"}},
-		{"edged: cookies", []string{"Set-Cookie: a=b", "Set-Cookie2: a=b"}, []string{"Set-Cookie", "Set-Cookie2"}, nil},
+		{"edged: cookies; Set-Cookie2 is an ordinary field", []string{"Set-Cookie: a=b", "Set-Cookie2: a=b"}, []string{"Set-Cookie"}, []string{"Set-Cookie2"}},
 		{"§5.2.2.4 no-cache fields", []string{`Cache-Control: no-cache="a, b"`, "Cache-Control: max-age=60", "A: 1", "B: 2", "C: 3"}, []string{"A", "B"}, []string{"C", "Cache-Control"}},
 		{"§5.2.2.7 private fields", []string{`Cache-Control: private="X-User"`, "X-User: me", "X-Other: 1"}, []string{"X-User"}, []string{"X-Other"}},
 		{"RFC 9213 targeted private fields", []string{`CDN-Cache-Control: private="x-user"`, "X-User: me"}, []string{"X-User"}, []string{"Cdn-Cache-Control"}},
@@ -111,4 +130,30 @@ func TestClientHeader(t *testing.T) {
 		}
 	}
 	_ = http.Header{}
+}
+
+// CredentialsAllow alone: a 304 to a request with credentials refreshes a
+// stored response only when the 304 itself says it may be shared.
+func TestCredentialsAllow(t *testing.T) {
+	tests := []struct {
+		name   string
+		req    []string
+		h      []string
+		ok     bool
+		reason string
+	}{
+		{"no credentials", nil, nil, true, ""},
+		{"cookie, 304 without freshness", []string{"Cookie: s=alice"}, []string{`ETag: "a"`}, false, "cookie"},
+		{"cookie, 304 with max-age", []string{"Cookie: s=alice"}, []string{"Cache-Control: max-age=60"}, true, ""},
+		{"authorization, 304 with max-age only", []string{"Authorization: Bearer x"}, []string{"Cache-Control: max-age=60"}, false, "authorization"},
+		{"authorization, 304 with s-maxage", []string{"Authorization: Bearer x", "Cookie: s=alice"}, []string{"Cache-Control: s-maxage=60"}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, reason := CredentialsAllow(hdr(t, tt.req...), hdr(t, tt.h...))
+			if ok != tt.ok || reason != tt.reason {
+				t.Errorf("got %v %q, want %v %q", ok, reason, tt.ok, tt.reason)
+			}
+		})
+	}
 }

@@ -92,7 +92,7 @@ func TestParseTargetRawPath(t *testing.T) {
 
 func TestParseTargetPrefixOrder(t *testing.T) {
 	// The key of a site and its subpaths share "scheme://host/" so a purge of
-	// a prefix is a range scan (DESIGN.md).
+	// a prefix is a range scan (docs/design.md).
 	a, _ := ParseTarget("https", "h", &url.URL{Path: "/img/a.png"})
 	b, _ := ParseTarget("https", "h", &url.URL{Path: "/img"})
 	if k := a.Key(); k[:len(b.Key())] != b.Key() {

@@ -13,6 +13,21 @@ type Options struct {
 	HeuristicFraction float64
 	// HeuristicMax caps a heuristic lifetime. Zero means 24h.
 	HeuristicMax time.Duration
+	// MaxStale caps the staleness a client may accept with the max-stale
+	// request directive (RFC 9111 §5.2.1.2; §4.2.4 permits serving stale
+	// when the client allows it, it never obliges the cache to). Without
+	// a cap any client could read whatever stale response the cache still
+	// holds, however old. Zero means 10 minutes; negative means max-stale
+	// is never honoured.
+	MaxStale time.Duration
+	// IgnoreClientNoCache makes a fresh stored response serve every
+	// request, whatever the request directives that would have it
+	// validated first: no-cache (RFC 9111 §5.2.1.4), Pragma: no-cache
+	// (§5.4), max-age (§5.2.1.1; browsers reload with max-age=0) and
+	// min-fresh (§5.2.1.3). RFC 9111 lets a client ask; a CDN may decline
+	// so that no client can force traffic to the origin. False keeps RFC
+	// 9111's behaviour.
+	IgnoreClientNoCache bool
 	// Shield is true when this cache is an origin shield whose own clients are
 	// edge caches. It changes nothing in storage or freshness; it is here so
 	// that header filtering can keep targeted fields for the next CDN hop.
@@ -67,4 +82,8 @@ type Decision struct {
 	// Detail says why, for the Cache-Status detail parameter ("no-cache",
 	// "max-age", "stale-while-revalidate", ...); empty for a plain fresh hit.
 	Detail string
+	// Fwd is the Cache-Status fwd parameter of a Revalidate (RFC 9211
+	// §2.2): FwdRequest when the response is fresh but the request's
+	// directives forbade using it, else FwdStale.
+	Fwd string
 }

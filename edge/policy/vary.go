@@ -45,8 +45,9 @@ func isToken(s string) bool {
 // VariantKey returns key + "\x00" followed by, for each name, the name and
 // the normalized value of that request field: field lines combined and list
 // elements stripped of surrounding whitespace and empty elements (RFC 9111
-// §4.1, RFC 9110 §5.3, §5.6.1). An absent field and an empty one encode
-// differently. Values are length-prefixed so no value can forge another
+// §4.1, RFC 9110 §5.3, §5.6.1); Accept-Language is normalized further,
+// to the extent its specification makes values equivalent
+// (appendLanguages). An absent field and an empty one encode differently. Values are length-prefixed so no value can forge another
 // field's encoding. names must come from ParseVary (sorted).
 func VariantKey(key string, names []string, req http.Header) string {
 	if len(names) == 0 {
@@ -63,8 +64,18 @@ func VariantKey(key string, names []string, req http.Header) string {
 			b = append(b, ":-\n"...) // absent
 			continue
 		}
-		tmp = normalizeFieldValue(tmp[:0], lines)
-		b = append(b, ":+"...)
+		tag := ":+"
+		if name == "Accept-Language" {
+			// A normalized Accept-Language is tagged apart (":=") so that
+			// no value matched as sent can equal it.
+			if norm, ok := appendLanguages(tmp[:0], lines); ok {
+				tmp, tag = norm, ":="
+			}
+		}
+		if tag == ":+" {
+			tmp = normalizeFieldValue(tmp[:0], lines)
+		}
+		b = append(b, tag...)
 		b = strconv.AppendInt(b, int64(len(tmp)), 10)
 		b = append(b, ':')
 		b = append(b, tmp...)

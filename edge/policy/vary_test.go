@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,16 @@ func TestVariantKey(t *testing.T) {
 		{"§4.1 different values", []string{"Accept-Encoding: gzip"}, []string{"Accept-Encoding: br"}, false},
 		{"§4.1 absent differs from empty", nil, []string{"Accept-Encoding:"}, false},
 		{"§4.1 header order independent", []string{"Accept-Language: en", "Accept-Encoding: gzip"}, []string{"Accept-Encoding: gzip", "Accept-Language: en"}, true},
+		{"Accept-Language: equal weights in any order", []string{"Accept-Language: en, de"}, []string{"Accept-Language: de, en"}, true},
+		{"Accept-Language: case", []string{"Accept-Language: en-US, de"}, []string{"Accept-Language: DE, En-us"}, true},
+		{"Accept-Language: whitespace and lines", []string{"Accept-Language: en,de;q=0.5"}, []string{"Accept-Language:  en ,", "Accept-Language: de ; q=0.5 "}, true},
+		{"Accept-Language: weight spellings", []string{"Accept-Language: en;q=1.000, de;q=0.50"}, []string{"Accept-Language: de;Q=0.5, en"}, true},
+		{"Accept-Language: exact duplicates", []string{"Accept-Language: en, en"}, []string{"Accept-Language: en"}, true},
+		{"Accept-Language: different weights differ", []string{"Accept-Language: en;q=0.5, de"}, []string{"Accept-Language: en, de;q=0.5"}, false},
+		{"Accept-Language: q=0 is not absence", []string{"Accept-Language: en, de;q=0"}, []string{"Accept-Language: en"}, false},
+		{"Accept-Language: subtags kept", []string{"Accept-Language: en-US"}, []string{"Accept-Language: en-GB"}, false},
+		{"Accept-Language: unparsable matched as sent", []string{"Accept-Language: en;q=2"}, []string{"Accept-Language: en;q=2"}, true},
+		{"Accept-Language: unparsable never equals a normal form", []string{"Accept-Language: en;q=2"}, []string{"Accept-Language: en"}, false},
 		{"value cannot forge another field", []string{"Accept-Encoding: x\nAccept-Language:+2:en"}, []string{"Accept-Encoding: x", "Accept-Language: en"}, false},
 	}
 	for _, tt := range tests {
@@ -64,4 +75,53 @@ func TestVariantKey(t *testing.T) {
 	if got := VariantKey("k", nil, hdr(t)); got != "k\x00" {
 		t.Errorf("no names: got %q", got)
 	}
+}
+
+func TestAppendLanguages(t *testing.T) {
+	for _, tt := range []struct {
+		in   []string
+		want string
+		ok   bool
+	}{
+		{[]string{"en-US,en;q=0.9,de;q=0.8"}, "en-us,en;q=0.9,de;q=0.8", true},
+		{[]string{"de;q=0.8, EN-us, en;q=0.900"}, "en-us,en;q=0.9,de;q=0.8", true},
+		{[]string{"*;q=0.1, fr;q=0"}, "*;q=0.1,fr;q=0", true},
+		{[]string{"zh-Hant-TW;q=0.05"}, "zh-hant-tw;q=0.05", true},
+		{[]string{"en;q=1.0001"}, "", false},
+		{[]string{"en;q=1.5"}, "", false},
+		{[]string{"en;level=1"}, "", false},
+		{[]string{"toolongtag"}, "", false},
+		{[]string{"1en"}, "", false},
+		{[]string{"en_US"}, "", false},
+		{[]string{" , "}, "", false},
+	} {
+		got, ok := appendLanguages(nil, tt.in)
+		if ok != tt.ok || string(got) != tt.want {
+			t.Errorf("appendLanguages(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzAppendLanguages: any Accept-Language value, on any number of lines,
+// normalizes without panicking to a value that is its own normal form, and
+// the same members in reverse order normalize alike.
+func FuzzAppendLanguages(f *testing.F) {
+	for _, s := range []string{"en-US,en;q=0.9", "de, en", "*;q=0", "en;q=1.000,fr;Q=0.5", "x;q=", ";", "en-;q=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, ok := appendLanguages(nil, []string{v})
+		if !ok {
+			return
+		}
+		again, ok := appendLanguages(nil, []string{string(got)})
+		if !ok || string(again) != string(got) {
+			t.Fatalf("%q normalizes to %q, which normalizes to %q (%v)", v, got, again, ok)
+		}
+		members := strings.Split(v, ",")
+		slices.Reverse(members)
+		if rev, ok := appendLanguages(nil, []string{strings.Join(members, ",")}); !ok || string(rev) != string(got) {
+			t.Fatalf("%q normalizes to %q, reversed to %q (%v)", v, got, rev, ok)
+		}
+	})
 }

@@ -10,27 +10,49 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "`address` to listen on")
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	srv := &http.Server{
-		Addr:              *listen,
-		Handler:           newOrigin(time.Now),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	log.Info("demo origin listening", "addr", "http://"+*listen)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, *listen, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
 		fmt.Fprintln(os.Stderr, "demo-origin:", err)
 		os.Exit(1)
 	}
+}
+
+// serve binds addr, and only then says it listens (a port already taken is
+// an error, never a "listening" line followed by one), and serves until ctx
+// is done.
+func serve(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           newOrigin(time.Now),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Info("demo origin listening", "addr", "http://"+ln.Addr().String())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -172,4 +176,49 @@ func TestSlowHonoursCancel(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %v", d)
 	}
+}
+
+// serve says it listens only once it has bound: a taken port is an error
+// with no "listening" line before it (issue 12: a second `make run` logged
+// "listening" and then failed), and a free one is served.
+func TestServeLogsListeningAfterBind(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var log bytes.Buffer
+	err = serve(context.Background(), taken.Addr().String(), slog.New(slog.NewTextHandler(&log, nil)))
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Errorf("serve on a taken port: err = %v, want one naming the address", err)
+	}
+	if strings.Contains(log.String(), "listening") {
+		t.Errorf("logged %q before failing to bind", log.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "127.0.0.1:0", slog.New(slog.NewTextHandler(lineWriter(logs), nil))) }()
+	line := <-logs
+	i := strings.Index(line, "addr=http://")
+	if i < 0 {
+		t.Fatalf("log line %q has no address", line)
+	}
+	addr := strings.Fields(line[i+len("addr="):])[0]
+	if resp, _ := get(t, addr+"/_stats"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /_stats after the listening line: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve after cancel: %v", err)
+	}
+}
+
+// lineWriter sends each write (one log record) to c.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
 }

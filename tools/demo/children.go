@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,19 +28,38 @@ type child struct {
 	args  []string
 	env   []string // added to this process's environment
 	ready string   // URL that answers 200 once the child serves
-	// config, when set, is written with configYAML before the child starts.
-	config, configYAML string
+	// listens are the addresses the child binds, checked free before any
+	// child starts.
+	listens []listen
 
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, set before done is closed
+	cmd     *exec.Cmd
+	log     string
+	logFrom int64         // where this run's output starts in log
+	done    chan struct{} // closed when the process has exited
+	err     error         // Wait's result, set before done is closed
 }
 
+// listen is one address a child binds, with the flag that sets it.
+type listen struct{ flag, addr string }
+
 // run starts the children in order, prints what to try, waits for a signal
-// (ctx) or for a child to die, then stops them in reverse order.
-func run(ctx context.Context, children []child) error {
-	logs := filepath.Join(dataDir(children), "logs")
+// (ctx) or for a child to die, then stops them in reverse order. Before
+// anything starts or any log is opened it makes sure no other demo runs on
+// data and that every address is free, so a second `make run` says why it
+// cannot start and leaves the running one (and its logs) alone.
+func run(ctx context.Context, data string, children []child) error {
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockData(data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := checkPorts(children); err != nil {
+		return err
+	}
+	logs := filepath.Join(data, "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return err
 	}
@@ -68,26 +89,34 @@ func run(ctx context.Context, children []child) error {
 	}
 }
 
-func dataDir(children []child) string {
+// checkPorts binds every address the children will bind, and releases it,
+// so that a taken one is named before anything starts.
+func checkPorts(children []child) error {
 	for _, c := range children {
-		for i, a := range c.args {
-			if a == "-data" && i+1 < len(c.args) {
-				return strings.TrimSuffix(strings.TrimSuffix(c.args[i+1], "/shield"), "/edge")
+		for _, l := range c.listens {
+			ln, err := net.Listen("tcp", l.addr)
+			if err != nil {
+				return fmt.Errorf("port %s is taken (%s %s %s): another demo or another program listens there; stop it first",
+					l.addr, c.name, l.flag, l.addr)
 			}
+			ln.Close()
 		}
 	}
-	return "."
+	return nil
 }
 
+// start runs the child with its output appended to logs/NAME.log, after a
+// line that marks the run: a log is never truncated, so nothing another
+// process still writes to it turns into a hole of NUL bytes.
 func (c *child) start(logs string) error {
-	if c.config != "" {
-		if err := os.WriteFile(c.config, []byte(c.configYAML), 0o644); err != nil {
-			return fmt.Errorf("config of %s: %w", c.name, err)
-		}
-	}
 	c.log = filepath.Join(logs, c.name+".log")
-	f, err := os.Create(c.log)
+	f, err := os.OpenFile(c.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "=== demo: %s %s, started %s\n", c.name, strings.Join(c.args, " "), time.Now().Format(time.RFC3339))
+	if c.logFrom, err = f.Seek(0, io.SeekCurrent); err != nil {
+		f.Close()
 		return err
 	}
 	c.cmd = exec.Command(c.path, c.args...)
@@ -122,7 +151,7 @@ func (c *child) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-c.done:
-			return fmt.Errorf("%s exited at start (%v):\n%s", c.name, c.err, tail(c.log))
+			return fmt.Errorf("%s exited at start (%v):\n%s", c.name, c.err, tail(c.log, c.logFrom))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -157,8 +186,12 @@ func stopAll(children []*child) {
 	}
 }
 
-func tail(path string) string {
+// tail returns the last lines of path written from offset from on.
+func tail(path string, from int64) string {
 	b, _ := os.ReadFile(path)
+	if from <= int64(len(b)) {
+		b = b[from:]
+	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > 10 {
 		lines = lines[len(lines)-10:]

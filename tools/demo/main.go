@@ -1,8 +1,13 @@
 // Command demo runs a local edged demo: the demo origin and one edged node in
 // front of it (or, with -shield, an edge node that fetches through a shield
-// node). It prints curl commands to try, writes the children's logs under
-// the data directory, and on Ctrl-C (or SIGTERM) stops every child and waits
-// for it. It is what `make run` and `make run-shield` start.
+// node, the two sharing one purge bus). It prints curl commands to try,
+// appends the children's logs to DATA/logs/NAME.log, and on Ctrl-C (or
+// SIGTERM) stops every child and waits for it. It is what `make run` and
+// `make run-shield` start.
+//
+// It refuses to start, before any child starts or any log is opened, while
+// another demo runs on the same data directory or while one of its ports
+// is taken, naming the port.
 //
 //	demo [-shield] [-bin DIR] [-data DIR]
 //
@@ -32,9 +37,14 @@ const (
 	shieldNATSAddr = "127.0.0.1:8092"
 )
 
-// natsTokenEnv names the variable holding the demo bus's NATS token: a
-// listening NATS must require one (purge.nats.token_env).
-const natsTokenEnv = "EDGED_DEMO_NATS_TOKEN"
+// natsToken is the demo bus's NATS token (EDGED_NATS_TOKEN): a listening
+// NATS requires one. The caller's EDGED_NATS_TOKEN wins when set.
+func natsToken() string {
+	if t := os.Getenv("EDGED_NATS_TOKEN"); t != "" {
+		return t
+	}
+	return "demo-nats"
+}
 
 func main() {
 	shield := flag.Bool("shield", false, "run an edge node that fetches through a shield node")
@@ -50,7 +60,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, plan(*bin, *data, *shield)); err != nil {
+	if err := run(ctx, *data, plan(*bin, *data, *shield)); err != nil {
 		fail(err)
 	}
 }
@@ -61,28 +71,30 @@ func fail(err error) {
 }
 
 // plan lists the children in start order; they are stopped in reverse.
+// The shield demo is the README's "Edge → shield → origin" commands: flags
+// only, the two nodes sharing the shield's NATS (-nats-listen, -nats) so
+// that a purge sent to either node reaches both.
 func plan(bin, data string, shield bool) []child {
 	edged := filepath.Join(bin, "edged")
 	env := []string{"EDGED_PURGE_TOKEN=" + purgeToken()}
-	origin := child{name: "demo-origin", path: filepath.Join(bin, "demo-origin"),
-		url: "http://" + originAddr, args: []string{"-listen", originAddr}, ready: "http://" + originAddr + "/_stats"}
+	origin := child{name: "demo-origin", path: filepath.Join(bin, "demo-origin"), url: "http://" + originAddr,
+		args: []string{"-listen", originAddr}, ready: "http://" + originAddr + "/_stats",
+		listens: []listen{{"-listen", originAddr}}}
 	if !shield {
 		return []child{origin, {name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
-			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}, env: env}}
+			args: []string{"-origin", "http://" + originAddr, "-listen", edgeAddr, "-admin", edgeAdminAddr, "-data", data}, env: env,
+			listens: []listen{{"-listen", edgeAddr}, {"-admin", edgeAdminAddr}}}}
 	}
-	// The two nodes share the shield's NATS: the purge bus the flags cannot
-	// set up alone (a listening NATS needs a token named in the config).
-	env = append(env, natsTokenEnv+"=demo-nats")
-	shieldCfg, edgeCfg := filepath.Join(data, "shield.yaml"), filepath.Join(data, "edge.yaml")
+	env = append(env, "EDGED_NATS_TOKEN="+natsToken())
 	return []child{
 		origin,
 		{name: "edged-shield", path: edged, url: "http://" + shieldAddr, ready: "http://" + shieldAdminAddr + "/healthz",
-			args: []string{"-config", shieldCfg, "-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
-				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield")}, env: env,
-			config: shieldCfg, configYAML: "purge:\n  nats:\n    listen: " + shieldNATSAddr + "\n    token_env: " + natsTokenEnv + "\n"},
+			args: []string{"-role", "shield", "-origin", "http://" + originAddr, "-listen", shieldAddr,
+				"-admin", shieldAdminAddr, "-data", filepath.Join(data, "shield"), "-nats-listen", shieldNATSAddr}, env: env,
+			listens: []listen{{"-listen", shieldAddr}, {"-admin", shieldAdminAddr}, {"-nats-listen", shieldNATSAddr}}},
 		{name: "edged", path: edged, url: "http://" + edgeAddr, ready: "http://" + edgeAdminAddr + "/healthz",
-			args: []string{"-config", edgeCfg, "-shield", "http://" + shieldAddr, "-listen", edgeAddr,
-				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge")}, env: env,
-			config: edgeCfg, configYAML: "purge:\n  nats:\n    url: nats://" + shieldNATSAddr + "\n    token_env: " + natsTokenEnv + "\n"},
+			args: []string{"-shield", "http://" + shieldAddr, "-listen", edgeAddr,
+				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge"), "-nats", "nats://" + shieldNATSAddr}, env: env,
+			listens: []listen{{"-listen", edgeAddr}, {"-admin", edgeAdminAddr}}},
 	}
 }

@@ -2,12 +2,14 @@
 // to purge content from every node, and a quick look at a node's metrics.
 //
 //	edgectl purge --url http://www.example.com/a --tag product-42 [--soft]
-//	edgectl purge --prefix http://www.example.com/img/ --host www.example.com --all
+//	edgectl purge --prefix http://www.example.com/img/ --host www.example.com
+//	edgectl purge --all          # everything; --all stands alone
 //	edgectl stats
 //
 // The admin URL comes from --admin or EDGED_ADMIN (default
 // http://127.0.0.1:8081); the purge token from --token or EDGED_PURGE_TOKEN
-// (prefer the environment: flags are visible to other users in ps).
+// (prefer the environment: flags are visible to other users in ps). The
+// JSON it sends is documented in docs/purge.md.
 //
 // Exit status: 0 done, 1 the node refused or failed (the message says why),
 // 2 usage error.

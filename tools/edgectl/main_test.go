@@ -30,8 +30,12 @@ func TestParsePurge(t *testing.T) {
 	}{
 		{"flags", []string{"--url", "http://a.example/x", "--url", "http://a.example/y", "--tag", "t", "--soft", "--admin", "http://n1:8081", "--token", "tok"}, nil,
 			purge.Request{URLs: []string{"http://a.example/x", "http://a.example/y"}, Tags: []string{"t"}, Soft: true}, "http://n1:8081/purge", "tok", ""},
-		{"environment", []string{"-prefix", "https://a.example/img/", "-host", "b.example", "-all"}, map[string]string{"EDGED_ADMIN": "http://n2:9/", "EDGED_PURGE_TOKEN": "envtok"},
-			purge.Request{Prefixes: []string{"https://a.example/img/"}, Hosts: []string{"b.example"}, All: true}, "http://n2:9/purge", "envtok", ""},
+		{"environment", []string{"-prefix", "https://a.example/img/", "-host", "b.example"}, map[string]string{"EDGED_ADMIN": "http://n2:9/", "EDGED_PURGE_TOKEN": "envtok"},
+			purge.Request{Prefixes: []string{"https://a.example/img/"}, Hosts: []string{"b.example"}}, "http://n2:9/purge", "envtok", ""},
+		{"all with a prefix", []string{"--all", "--prefix", "http://a.example/x", "--token", "t"}, nil, purge.Request{}, "", "",
+			"--all purges everything and cannot be combined with --prefix"},
+		{"all with a url and a tag", []string{"--url", "http://a.example/x", "--all", "--tag", "t", "--token", "t"}, nil, purge.Request{}, "", "",
+			"cannot be combined with --url, --tag"},
 		{"flag beats environment", []string{"--all", "--admin", "http://n3:1", "--token", "f"}, map[string]string{"EDGED_ADMIN": "http://n2:9", "EDGED_PURGE_TOKEN": "e"},
 			purge.Request{All: true}, "http://n3:1/purge", "f", ""},
 		{"default admin", []string{"--all"}, map[string]string{"EDGED_PURGE_TOKEN": "e"}, purge.Request{All: true}, "http://127.0.0.1:8081/purge", "e", ""},
@@ -132,6 +136,8 @@ func TestRunUsageAndUnreachable(t *testing.T) {
 		{"bad flag", []string{"purge", "--bogus"}, exitUsage, "not defined"},
 		{"help", []string{"purge", "-h"}, exitOK, "-url URL"},
 		{"node down", []string{"purge", "--all", "--admin", "http://127.0.0.1:1"}, exitFail, "127.0.0.1:1"},
+		// Refused before anything is sent (exit 2, not the unreachable node's 1).
+		{"all with a prefix", []string{"purge", "--all", "--prefix", "http://a.example/x", "--admin", "http://127.0.0.1:1"}, exitUsage, "cannot be combined with --prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

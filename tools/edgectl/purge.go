@@ -41,7 +41,7 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 	fs.Var(&prefixes, "prefix", "absolute URL `prefix` (host + path prefix) to purge (repeatable)")
 	fs.Var(&tags, "tag", "surrogate key / cache `tag` to purge (repeatable)")
 	fs.Var(&hosts, "host", "purge everything of this `host`[:port] (repeatable)")
-	fs.BoolVar(&c.req.All, "all", false, "purge everything")
+	fs.BoolVar(&c.req.All, "all", false, "purge everything (alone: not with --url, --prefix, --tag or --host)")
 	fs.BoolVar(&c.req.Soft, "soft", false, "mark stale (revalidate) instead of deleting")
 	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
 	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
@@ -53,6 +53,20 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 		return purgeCmd{}, fmt.Errorf("unexpected argument %q (use --url, --prefix, --tag, --host or --all)", fs.Arg(0))
 	}
 	c.req.URLs, c.req.Prefixes, c.req.Tags, c.req.Hosts = urls, prefixes, tags, hosts
+	if c.req.All && len(urls)+len(prefixes)+len(tags)+len(hosts) > 0 {
+		// Said in flags, before the API's own refusal in JSON field names:
+		// a pipeline that meant a prefix must not empty every cache.
+		var given []string
+		for _, f := range []struct {
+			name string
+			n    int
+		}{{"--url", len(urls)}, {"--prefix", len(prefixes)}, {"--tag", len(tags)}, {"--host", len(hosts)}} {
+			if f.n > 0 {
+				given = append(given, f.name)
+			}
+		}
+		return purgeCmd{}, fmt.Errorf("--all purges everything and cannot be combined with %s: drop --all to purge only those", strings.Join(given, ", "))
+	}
 	if err := c.req.Validate(); err != nil {
 		return purgeCmd{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"edged/bench/report"
+	"edged/bench/targets"
 )
 
 // profile takes a CPU profile of edged target t from its admin listener's
@@ -73,6 +74,7 @@ func fetchProfile(ctx context.Context, admin string, secs int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+targets.EdgedDebugToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cpu profile: %w", err)

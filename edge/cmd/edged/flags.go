@@ -43,13 +43,14 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
 	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
-	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of an existing cluster for the purge bus; none runs NATS in-process (config: purge.nats.url)")
-	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes (config: purge.nats.listen)")
+	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a NATS cluster); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url)")
+	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes; needs a token in $EDGED_NATS_TOKEN (config: purge.nats.listen)")
 	return fs
 }
 
 // parseArgs reads the command line (without the program name): it loads
-// -config if given, applies the other flags over it and validates the result.
+// -config if given, applies the other flags over it and checks the result,
+// the files it names included.
 func parseArgs(args []string) (*config.Config, error) {
 	var v flagValues
 	fs := newFlagSet(&v)
@@ -65,12 +66,14 @@ func parseArgs(args []string) (*config.Config, error) {
 	cfg := config.Default()
 	if v.config != "" {
 		var err error
-		if cfg, err = config.Load(v.config); err != nil {
+		// A file with bad fields still yields a Config: Check reports
+		// those problems again with every other one, in one run.
+		if cfg, err = config.Load(v.config); cfg == nil {
 			return nil, err
 		}
 	}
 	fs.Visit(func(f *flag.Flag) { applyFlag(cfg, &v, f.Name) })
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -122,6 +125,17 @@ flags; flags override the file. See docs/config.md.
 
 Example:
   edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
+
+A shield and an edge sharing one purge bus (the same two variables on both):
+  export EDGED_PURGE_TOKEN=... EDGED_NATS_TOKEN=...
+  edged -role shield -origin http://127.0.0.1:9000 -listen 127.0.0.1:8090 -admin 127.0.0.1:8091 \
+      -data ./data/shield -nats-listen 127.0.0.1:8092
+  edged -shield http://127.0.0.1:8090 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 \
+      -data ./data/edge -nats nats://127.0.0.1:8092
+
+Environment:
+  EDGED_PURGE_TOKEN  bearer token of the purge API; also signs purge events (config: purge.token)
+  EDGED_NATS_TOKEN   NATS token of the purge bus, required by -nats-listen (config: purge.nats.token_env)
 
 Flags:
 `)

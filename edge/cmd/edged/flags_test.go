@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,7 +36,11 @@ upstream:
 cache:
   memory: 1MiB
 `)
-	tlsFile := writeFile(t, "tls.yaml", "upstream: {origin: 'http://o'}\ntls: {certificates: [{cert: a.crt, key: a.key}]}\n")
+	// The certificate files must exist: parseArgs reads them.
+	certDir := t.TempDir()
+	certFile, keyFile := filepath.Join(certDir, "a.crt"), filepath.Join(certDir, "a.key")
+	newTestCA(t).issue(t, certFile, keyFile, "a.test")
+	tlsFile := writeFile(t, "tls.yaml", fmt.Sprintf("upstream: {origin: 'http://o'}\ntls: {certificates: [{cert: %s, key: %s}]}\n", certFile, keyFile))
 	tests := []struct {
 		name string
 		args []string
@@ -105,6 +110,31 @@ func TestParseArgsErrors(t *testing.T) {
 				t.Errorf("error %q\ndoes not contain %q", out.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestParseArgsReportsEveryProblem: an unknown field, a value of the wrong
+// type, a bad value and a missing certificate in one file are all reported
+// by one run, each with its line (before, the unknown field hid the rest).
+func TestParseArgsReportsEveryProblem(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.crt")
+	file := writeFile(t, "edged.yaml", "role: edgy\ncache:\n  memroy: 1GiB\n  write_queue: lots\n"+
+		"upstream: {origin: 'http://o'}\ntls:\n  listen: 127.0.0.1:0\n  certificates: [{cert: "+missing+", key: "+missing+"}]\n")
+	_, err := parseArgs([]string{"-config", file})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var out bytes.Buffer
+	printError(&out, err)
+	for _, want := range []string{
+		file + `:1: role: must be edge or shield, got "edgy"`,
+		file + `:3: unknown field "memroy" in cache`,
+		file + `:4: cache.write_queue: want an integer, got "lots"`,
+		file + ":8: tls.certificates[0].cert: open " + missing,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

@@ -544,7 +544,9 @@ func rapidReset(t *testing.T, h *h2Node, pairs int, path func(int) string) (int,
 // it served a request or none.
 func TestHTTP2IdleTimeout(t *testing.T) {
 	origin := namedOrigin(t, "origin")
-	h := startH2Node(t, originYAML(origin.URL), "  idle_timeout: 300ms\n")
+	// The idle timer runs from the connection's start: 1s leaves a loaded
+	// machine room to send the request of "after a request" in time.
+	h := startH2Node(t, originYAML(origin.URL), "  idle_timeout: 1s\n")
 	tests := []struct {
 		name    string
 		request bool
@@ -568,7 +570,7 @@ func TestHTTP2IdleTimeout(t *testing.T) {
 				if err != nil {
 					var ne net.Error
 					if errors.As(err, &ne) && ne.Timeout() {
-						t.Fatalf("idle connection still open after %v (idle_timeout 300ms)", h2Timeout)
+						t.Fatalf("idle connection still open after %v (idle_timeout 1s)", h2Timeout)
 					}
 					break // closed
 				}
@@ -588,7 +590,9 @@ func TestHTTP2IdleTimeout(t *testing.T) {
 // server.read_header_timeout (tlsListener bounds the handshake by it).
 func TestTLSHandshakeTimeout(t *testing.T) {
 	origin := namedOrigin(t, "origin")
-	h := startH2Node(t, originYAML(origin.URL), "  read_header_timeout: 300ms\n")
+	// Long enough for the real client of checkServes to finish its own
+	// handshake on a loaded machine; every handshake is bounded by it.
+	h := startH2Node(t, originYAML(origin.URL), "  read_header_timeout: 1s\n")
 	tests := []struct {
 		name string
 		send []byte
@@ -610,7 +614,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			_, err = io.Copy(io.Discard, conn)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				t.Fatalf("stalled handshake still open after %v (read_header_timeout 300ms)", h2Timeout)
+				t.Fatalf("stalled handshake still open after %v (read_header_timeout 1s)", h2Timeout)
 			}
 		})
 	}

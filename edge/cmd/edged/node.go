@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"time"
 
@@ -47,7 +46,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	setMemoryLimit(cfg, n.log)
 	defer func() {
 		if err != nil {
-			_ = n.closeAll() // the first error is the one to report
+			_ = n.closeAll(context.Background()) // the first error is the one to report
 		}
 	}()
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
@@ -128,20 +127,36 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		Policy:         n.cfg.PolicyOptions(),
 		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
 		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
+		BodyMemory:     n.cfg.BodyMemory(),
+		WriteTimeout:   n.cfg.Server.WriteTimeout.Std(),
 		// A shield's clients are edges, each asking for many objects at
 		// once on behalf of many users: no per-client bound on its fetches.
-		MaxFillsPerClient: map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
-		FetchTimeout:      n.cfg.Upstream.FetchTimeout.Std(),
-		Logger:            n.log.With("component", "edge"),
-		Registerer:        reg,
-		Purger:            n.bus,
-		PurgeFrom:         purgeNetworks(n.cfg),
-		ClientIP:          n.cfg.ClientIP(),
+		MaxFillsPerClient:   map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
+		MaxUploadsPerClient: uploadsPerClient(n.cfg),
+		RequestBodyTimeout:  n.cfg.Server.RequestBodyTimeout.Std(),
+		RequestBodyMinRate:  int64(n.cfg.Server.RequestBodyMinRate),
+		StripRequestHeaders: n.cfg.Server.StripRequestHeaders,
+		FetchTimeout:        n.cfg.Upstream.FetchTimeout.Std(),
+		Logger:              n.log.With("component", "edge"),
+		Registerer:          reg,
+		Purger:              n.bus,
+		PurgeFrom:           purgeNetworks(n.cfg),
+		ClientIP:            n.cfg.ClientIP(),
 	}
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
+}
+
+// uploadsPerClient is server.max_uploads_per_client as edge.Options says
+// it: no bound (-1) for 0 and on a shield, whose clients are edges each
+// forwarding the uploads of many users.
+func uploadsPerClient(cfg *config.Config) int {
+	if cfg.Role == config.RoleShield || cfg.Server.MaxUploadsPerClient == 0 {
+		return -1
+	}
+	return cfg.Server.MaxUploadsPerClient
 }
 
 // publicServer serves the cache. Bodies may be large and slow in either
@@ -170,12 +185,11 @@ func (n *node) publicServer() *http.Server {
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
-	// Profiles for operators (the admin listener is private): where a node
-	// spends its CPU is the first question when it falls behind.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if n.cfg.Debug.Pprof {
+		// Where a node spends its CPU is the first question when it falls
+		// behind; debug.pprof turns the profiles on, behind their token.
+		mux.Handle("/debug/pprof/", debugHandler(n.cfg.DebugToken()))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -238,17 +252,26 @@ func (n *node) stop() error {
 			_ = s.Close()
 		}
 	}
-	err := n.closeAll()
+	err := n.closeAll(ctx)
 	if err == nil {
 		n.log.Info("stopped cleanly")
 	}
 	return err
 }
 
-// closeAll releases whatever start opened, in reverse order.
-func (n *node) closeAll() error {
+// closeAll releases whatever start opened, in reverse order. What is left
+// of ctx bounds the wait for background revalidations and the store's
+// drain of queued disk writes (dropped past it: a cache refetches), so that
+// a stop takes server.shutdown_timeout, not minutes.
+func (n *node) closeAll(ctx context.Context) error {
 	if n.handler != nil {
-		n.handler.Close()
+		closed := make(chan struct{})
+		go func() { n.handler.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			n.log.Warn("shutdown timeout: background revalidations abandoned")
+		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients
 	var err error
@@ -259,7 +282,7 @@ func (n *node) closeAll() error {
 		}
 	}
 	if n.store != nil {
-		if cerr := n.store.Close(); cerr != nil {
+		if cerr := n.store.Shutdown(ctx); cerr != nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}

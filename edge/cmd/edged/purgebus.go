@@ -40,6 +40,12 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
+	if pc.NATS.TokenEnv == "" {
+		// As EDGED_PURGE_TOKEN for the API: a fleet of flags alone
+		// (-nats-listen, -nats) shares an authenticated bus.
+		natsToken = os.Getenv(config.NATSTokenEnv)
+	}
+	n.warnPrivateBus()
 	bus, err := purge.New(purge.Options{
 		Invalidator:              storeInvalidator{n.store},
 		NATSURL:                  pc.NATS.URL,
@@ -70,6 +76,38 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 		return fmt.Errorf("purge bus: %w", err)
 	}
 	return nil
+}
+
+// warnPrivateBus says loudly when this node is part of a tier (it has
+// shields, or is one) but its purge bus is an in-process NATS that no other
+// node can reach: a purge sent to it then leaves the other tier's copies in
+// place, and the next miss refills the purged object from them.
+func (n *node) warnPrivateBus() {
+	nc := n.cfg.Purge.NATS
+	if nc.URL != "" || nc.Listen != "" {
+		return
+	}
+	switch {
+	case n.cfg.Role == config.RoleShield:
+		n.log.Warn("purge bus is private to this shield: purges sent to its edges never reach it, and they refill purged objects from its copy; " +
+			"share one bus: -nats-listen ADDR here (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the edges (purge.nats.listen, purge.nats.url)")
+	case hasShields(n.cfg):
+		n.log.Warn("purge bus is private to this edge: purges sent to it never reach its shields, which keep serving the purged objects to it; " +
+			"share one bus: -nats-listen ADDR on one node (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the others (purge.nats.listen, purge.nats.url)")
+	}
+}
+
+// hasShields reports whether any of cfg's misses go through shields.
+func hasShields(cfg *config.Config) bool {
+	if len(cfg.Upstream.Shields) > 0 {
+		return true
+	}
+	for _, s := range cfg.Sites {
+		if shields, _ := cfg.SiteShields(s); len(shields) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // purgeSecret reads the secret held by the environment variable that field

@@ -23,6 +23,7 @@ type upstreams struct {
 	pools   map[string]*origin.Pool // by name; built once, shared by clients
 	clients []*origin.Client        // every client built, for Close
 	tls     *tls.Config             // for https upstreams; nil means the defaults
+	reg     prometheus.Registerer   // for the clients' own connections (shields, origin)
 }
 
 // openUpstreams builds the upstream side from the configuration: without
@@ -30,11 +31,11 @@ type upstreams struct {
 // once, one client per distinct (pool, shields, fallback), and the router.
 // tlsConf (nil for the defaults) is used for every https upstream.
 func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) error {
-	n.up = &upstreams{pools: make(map[string]*origin.Pool), tls: tlsConf}
+	n.up = &upstreams{pools: make(map[string]*origin.Pool), tls: tlsConf, reg: reg}
 	logger := n.log.With("component", "origin")
 	if len(n.cfg.Sites) == 0 {
 		oo := n.cfg.OriginOptions()
-		oo.Logger, oo.TLSClientConfig = logger, tlsConf
+		oo.Logger, oo.TLSClientConfig, oo.Registerer = logger, tlsConf, reg
 		cl, err := origin.New(oo)
 		if err != nil {
 			return fmt.Errorf("upstream: %w", err)
@@ -78,7 +79,7 @@ func (u *upstreams) clientFor(n *node) func(ref config.UpstreamRef) (*origin.Cli
 			return cl, nil
 		}
 		oo := n.cfg.ClientOptions(ref)
-		oo.Logger, oo.TLSClientConfig = n.log.With("component", "origin"), u.tls
+		oo.Logger, oo.TLSClientConfig, oo.Registerer = n.log.With("component", "origin"), u.tls, u.reg
 		if ref.Pool != "" {
 			oo.Pool = u.pools[ref.Pool]
 		}

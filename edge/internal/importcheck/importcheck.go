@@ -1,5 +1,5 @@
 // Package importcheck holds the import-rule check of edge's self-contained
-// packages (DESIGN.md: edge/policy, and the libraries edge and the binary
+// packages (docs/design.md: edge/policy, and the libraries edge and the binary
 // both use): each package's own test calls NothingOfOurs with its path.
 //
 // It looks at the package's dependencies, not its test's, so a test may

@@ -1,0 +1,104 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"edged/edge/access"
+)
+
+// TestHostileDenyPathReadings: a deny_paths rule holds for every spelling
+// an origin may serve the denied path under (path parameters, which Tomcat,
+// Jetty and Spring drop from each segment; escapes; "//"; letter case, which
+// IIS and Express fold; trailing dots and spaces, which Windows drops), through the real handler over loopback. Denied
+// spellings get 403 and never reach the origin; a path parameter elsewhere
+// is forwarded exactly as sent.
+func TestHostileDenyPathReadings(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	rules, err := access.Compile(access.Rules{DenyPaths: []string{"/admin", "/private/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Access: rules},
+	}})
+	addr := hostAddr(e.URL)
+	for _, target := range []string{
+		"/admin", "/admin;x", "/;x/admin", "/admin;jsessionid=1", "/admin;jsessionid=1/users", "/ADMIN", "/Admin/x",
+		"/admin%3Bx", "/admin%3bx/y", "/%61dmin", "/%2561dmin", "//admin", "/.//admin", "/admin%2Fusers", "/admin%5Cusers",
+		"/admin.", "/admin%20", "/admin./x", "/x/..%20/admin",
+		"/private/a", "/private;x/a", "/private/;x", "/PRIVATE/a", "/private%2Fa",
+	} {
+		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {
+			t.Errorf("GET %s: status %d, want 403", target, r.status)
+		}
+	}
+	if n := o.requests.Load(); n != 0 {
+		t.Fatalf("the origin received %d denied requests", n)
+	}
+	for _, target := range []string{"/shop;jsessionid=1/cart", "/administrator", "/private", "/admin;x/../public"} {
+		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200", target, r.status)
+			continue
+		}
+		want := target
+		if target == "/admin;x/../public" {
+			want = "/public" // dot segments are removed before keying and forwarding (RFC 3986 §5.2.4)
+		}
+		if !strings.HasPrefix(r.body, "GET "+want+"\n") {
+			t.Errorf("GET %s: the origin got %q, want it forwarded as %s", target, firstLine(r.body), want)
+		}
+	}
+}
+
+// TestHostileRouteReadings: a path that an origin may read as one under
+// another route than its raw spelling selects is refused with 400, so no
+// spelling reaches a protected route's prefix through an open route (and
+// the access rules, authentication and rate limit it would escape).
+func TestHostileRouteReadings(t *testing.T) {
+	c := newClock()
+	open := echoOrigin(t, c)
+	admin := echoOrigin(t, c)
+	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, open.URL)},
+		{PathPrefix: "/admin/", Upstream: upstreamTo(t, admin.URL), Access: closed},
+	}})
+	addr := hostAddr(e.URL)
+	for _, tt := range []struct {
+		target string
+		status int
+	}{
+		{"/admin/panel", http.StatusForbidden},
+		{"/admin/panel;x", http.StatusForbidden},
+		{"/;x/admin/panel", http.StatusBadRequest},
+		{"/admin;x/panel", http.StatusBadRequest},
+		{"/ADMIN/panel", http.StatusBadRequest},
+		{"//admin/panel", http.StatusBadRequest},
+		{"/admin%2Fpanel", http.StatusBadRequest},
+		{"/admin%5Cpanel", http.StatusBadRequest},
+		{"/about;jsessionid=1", http.StatusOK},
+		{"/administrator", http.StatusOK},
+	} {
+		if r := rawExchange(t, addr, "GET "+tt.target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != tt.status {
+			t.Errorf("GET %s: status %d, want %d", tt.target, r.status, tt.status)
+		}
+	}
+	if n := admin.requests.Load(); n != 0 {
+		t.Errorf("the protected route's origin received %d requests", n)
+	}
+	if n := open.requests.Load(); n != 2 {
+		t.Errorf("the open route's origin received %d requests, want 2", n)
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
