@@ -62,6 +62,9 @@ func updateTx(db *bolt.DB, fn func(*bolt.Tx) error) error {
 		return err
 	}
 	if err := fn(tx); err != nil {
+		if errors.Is(err, errDamaged) {
+			return err // no rollback either: see above
+		}
 		if errors.Is(err, bolterrors.ErrIncompatibleValue) {
 			// A key where a bucket should be, or the reverse: damage.
 			return &damageError{cause: err}
@@ -74,10 +77,10 @@ func updateTx(db *bolt.DB, fn func(*bolt.Tx) error) error {
 
 // guard runs fn and turns a panic in it, or a memory fault reading bbolt's
 // mmap (made a panic on this goroutine for the call's duration), into a
-// *damageError. bbolt's managed transactions release their locks in
-// deferred rollbacks before the panic reaches guard; a panic inside such a
-// rollback may leave the file's locks held, which is why a file that
-// panicked is never used again (disk.setAside).
+// *damageError. A read transaction releases its locks in a deferred
+// rollback before the panic reaches guard; a write transaction keeps its
+// lock (updateTx); either way a file that panicked is never used again
+// (disk.setAside).
 func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -155,10 +158,10 @@ func openDB(path string) (db *bolt.DB, bytes, count int64, err error) {
 	return db, bytes, count, nil
 }
 
-// closeAside closes a file that panicked, in the background: a panic in a
-// deferred rollback may have left its lock held, and then Close never
-// returns. The file descriptor and mapping are leaked in that case (one
-// per damaged file).
+// closeAside closes a file that panicked, in the background: a write
+// transaction that panicked keeps the file's write lock (updateTx), and
+// then Close never returns. The file descriptor, its mapping and the
+// goroutine are leaked in that case (once per damaged file).
 func closeAside(db *bolt.DB) {
 	go func() { _ = guard(db.Close) }()
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -34,120 +35,186 @@ type fileWalker struct {
 	read func(off, n int64) ([]byte, error) // the file's bytes
 	ps   int64
 	hwm  uint64
-	seen map[uint64]bool // pages reached: twice is a cycle or damage
+	seen []uint64 // a bit per page: reached (bbolt reports a page reached twice)
 }
 
 // walkFile checks the trees of the file whose meta page is m (see above).
 func walkFile(read func(off, n int64) ([]byte, error), m boltMeta) error {
-	w := &fileWalker{read: read, ps: int64(m.pageSize), hwm: m.hwm, seen: make(map[uint64]bool)}
-	return w.tree(m.rootPage, 0)
+	w := &fileWalker{read: read, ps: int64(m.pageSize), hwm: m.hwm, seen: make([]uint64, (m.hwm+63)/64)}
+	_, err := w.tree(m.rootPage, 0, nil, nil)
+	return err
 }
 
 func walkErr(format string, args ...any) error {
 	return &damageError{cause: fmt.Errorf("walking the file after an unclean shutdown: "+format, args...)}
 }
 
-// tree checks the page id and every page below it.
-func (w *fileWalker) tree(id uint64, depth int) error {
+// Every defect that bbolt's walk reports must be found here too: it sends
+// them to the goroutine that opens the file, which panics at the first one
+// (recovered), while the walk goes on reading pages through a transaction
+// that the panic closes: a nil dereference in bbolt's goroutine, fatal. So
+// tree checks what bbolt's recursivelyCheckBucket checks (page ids within
+// the file, pages reached once, page types, and key order as its
+// recursivelyCheckPageKeyOrderInternal has it: keys ascending within a
+// page, a child's keys from its parent element's key up to the next one),
+// besides what would make it panic or fault.
+
+// tree checks page id and every page below it, whose keys must lie in
+// [lo, hi) (nil: unbounded); it returns the largest key below id.
+func (w *fileWalker) tree(id uint64, depth int, lo, hi []byte) ([]byte, error) {
 	if depth > maxWalkDepth {
-		return walkErr("tree deeper than %d pages at page %d", maxWalkDepth, id)
+		return nil, walkErr("tree deeper than %d pages at page %d", maxWalkDepth, id)
 	}
 	if id < 2 || id >= w.hwm {
-		return walkErr("page %d outside the file's %d pages", id, w.hwm)
+		return nil, walkErr("page %d outside the file's %d pages", id, w.hwm)
 	}
-	if w.seen[id] {
-		return walkErr("page %d reached twice", id)
-	}
-	w.seen[id] = true
 	head, err := w.read(int64(id)*w.ps, w.ps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if int64(len(head)) < w.ps {
-		return walkErr("page %d past the end of the file", id)
+		return nil, walkErr("page %d past the end of the file", id)
 	}
 	ne := binary.NativeEndian
 	if got := ne.Uint64(head); got != id {
-		return walkErr("page %d says it is page %d", id, got)
+		return nil, walkErr("page %d says it is page %d", id, got)
 	}
 	overflow := uint64(ne.Uint32(head[12:]))
 	if id+overflow >= w.hwm {
-		return walkErr("page %d runs past the file's %d pages", id, w.hwm)
+		return nil, walkErr("page %d runs past the file's %d pages", id, w.hwm)
+	}
+	for p := id; p <= id+overflow; p++ {
+		if w.seen[p/64]&(1<<(p%64)) != 0 {
+			return nil, walkErr("page %d reached twice", p)
+		}
+		w.seen[p/64] |= 1 << (p % 64)
 	}
 	span := int64(overflow+1) * w.ps
 	count := int64(ne.Uint16(head[10:]))
 	table := pageHeaderSize + count*pageElementSize
 	if table > span {
-		return walkErr("page %d: %d elements do not fit", id, count)
+		return nil, walkErr("page %d: %d elements do not fit", id, count)
 	}
 	if table > int64(len(head)) {
 		if head, err = w.read(int64(id)*w.ps, table); err != nil {
-			return err
+			return nil, err
 		}
 		if int64(len(head)) < table {
-			return walkErr("page %d past the end of the file", id)
+			return nil, walkErr("page %d past the end of the file", id)
 		}
 	}
+	base := int64(id) * w.ps
+	at := func(off, n int64) ([]byte, error) { return w.read(base+off, n) }
 	switch ne.Uint16(head[8:]) {
 	case branchPageFlag:
 		if count == 0 {
-			return walkErr("branch page %d is empty", id)
+			return nil, walkErr("branch page %d is empty", id)
 		}
+		keys := make([][]byte, count)
 		for i := range count {
 			el := head[pageHeaderSize+i*pageElementSize:]
-			if err := w.fits(id, i, span, int64(ne.Uint32(el[0:])), int64(ne.Uint32(el[4:])), 0); err != nil {
-				return err
-			}
-			if err := w.tree(ne.Uint64(el[8:]), depth+1); err != nil {
-				return err
+			if keys[i], err = w.key(id, i, span, int64(ne.Uint32(el[0:])), int64(ne.Uint32(el[4:])), 0, at); err != nil {
+				return nil, err
 			}
 		}
-		return nil
+		prev, max := lo, []byte(nil)
+		for i := range count {
+			if err := keyInOrder(id, i, keys[i], prev, hi); err != nil {
+				return nil, err
+			}
+			next := hi
+			if i < count-1 {
+				next = keys[i+1]
+			}
+			el := head[pageHeaderSize+i*pageElementSize:]
+			if max, err = w.tree(ne.Uint64(el[8:]), depth+1, keys[i], next); err != nil {
+				return nil, err
+			}
+			prev = max
+		}
+		return max, nil
 	case leafPageFlag:
-		base := int64(id) * w.ps
-		return w.leaf(head, id, span, count, depth, func(off, n int64) ([]byte, error) { return w.read(base+off, n) })
+		return w.leaf(head, id, span, count, depth, lo, hi, at)
 	default:
-		return walkErr("page %d is neither a branch nor a leaf (flags %#x)", id, ne.Uint16(head[8:]))
+		return nil, walkErr("page %d is neither a branch nor a leaf (flags %#x)", id, ne.Uint16(head[8:]))
 	}
 }
 
+// keyInOrder is bbolt's verifyKeyOrder: element i's key follows prev (the
+// previous key; for the first, the parent's bound, which it may equal) and
+// precedes hi.
+func keyInOrder(id uint64, i int64, key, prev, hi []byte) error {
+	if i == 0 && prev != nil && bytes.Compare(prev, key) > 0 || i > 0 && bytes.Compare(prev, key) >= 0 {
+		return walkErr("page %d: key %d out of order", id, i)
+	}
+	if hi != nil && bytes.Compare(key, hi) >= 0 {
+		return walkErr("page %d: key %d beyond its parent's bound", id, i)
+	}
+	return nil
+}
+
+// key checks that element i of page id, pos bytes from the element, with a
+// key and value of ksize and vsize bytes, lies within the page's span of
+// bytes, and returns the key (at reads from the page's start).
+func (w *fileWalker) key(id uint64, i, span, pos, ksize, vsize int64, at func(off, n int64) ([]byte, error)) ([]byte, error) {
+	start := pageHeaderSize + i*pageElementSize + pos
+	if end := start + ksize + vsize; end > span {
+		return nil, walkErr("page %d element %d ends at byte %d of a %d-byte page", id, i, end, span)
+	}
+	k, err := at(start, ksize)
+	if err == nil && int64(len(k)) < ksize {
+		err = walkErr("page %d element %d past the end of the file", id, i)
+	}
+	return k, err
+}
+
 // leaf checks the elements of a leaf page (span bytes long; head holds at
-// least its element table; value reads n bytes at off from its start) and
-// the buckets they hold.
-func (w *fileWalker) leaf(head []byte, id uint64, span, count int64, depth int, value func(off, n int64) ([]byte, error)) error {
+// least its element table; at reads n bytes at off from its start), whose
+// keys must lie in [lo, hi), and the buckets they hold. It returns its last
+// key.
+func (w *fileWalker) leaf(head []byte, id uint64, span, count int64, depth int, lo, hi []byte, at func(off, n int64) ([]byte, error)) ([]byte, error) {
 	ne := binary.NativeEndian
+	prev := lo
 	for i := range count {
-		at := pageHeaderSize + i*pageElementSize
-		el := head[at:]
+		off := pageHeaderSize + i*pageElementSize
+		el := head[off:]
 		pos, ksize, vsize := int64(ne.Uint32(el[4:])), int64(ne.Uint32(el[8:])), int64(ne.Uint32(el[12:]))
-		if err := w.fits(id, i, span, pos, ksize, vsize); err != nil {
-			return err
+		key, err := w.key(id, i, span, pos, ksize, vsize, at)
+		if err != nil {
+			return nil, err
 		}
+		if err := keyInOrder(id, i, key, prev, hi); err != nil {
+			return nil, err
+		}
+		prev = key
 		if ne.Uint32(el[0:])&bucketLeafFlag == 0 {
 			continue
 		}
 		// A bucket: its header, then (root page 0) an inline leaf page.
 		if vsize < bucketHeaderSize {
-			return walkErr("page %d element %d: a bucket value of %d bytes", id, i, vsize)
+			return nil, walkErr("page %d element %d: a bucket value of %d bytes", id, i, vsize)
 		}
-		v, err := value(at+pos+ksize, vsize)
+		v, err := at(off+pos+ksize, vsize)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if int64(len(v)) < vsize {
-			return walkErr("page %d element %d past the end of the file", id, i)
+			return nil, walkErr("page %d element %d past the end of the file", id, i)
 		}
 		if root := ne.Uint64(v); root != 0 {
-			if err := w.tree(root, depth+1); err != nil {
-				return err
+			if _, err := w.tree(root, depth+1, nil, nil); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		if err := w.inline(v[bucketHeaderSize:], id, depth); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	if count == 0 {
+		return nil, nil
+	}
+	return prev, nil
 }
 
 // inline checks an inline bucket's page, held in page id's value.
@@ -167,19 +234,11 @@ func (w *fileWalker) inline(p []byte, id uint64, depth int) error {
 		return walkErr("page %d: an inline bucket's %d elements do not fit", id, count)
 	}
 	// Its values are in p itself, not at a page of the file.
-	return w.leaf(p, id, int64(len(p)), count, depth+1, func(off, n int64) ([]byte, error) {
+	_, err := w.leaf(p, id, int64(len(p)), count, depth+1, nil, nil, func(off, n int64) ([]byte, error) {
 		if off+n > int64(len(p)) {
 			return nil, walkErr("page %d: an inline bucket's value past its end", id)
 		}
 		return p[off : off+n], nil
 	})
-}
-
-// fits checks that element i of page id, pos bytes from the element, with
-// a key and value of ksize and vsize bytes, lies within the page's span.
-func (w *fileWalker) fits(id uint64, i, span, pos, ksize, vsize int64) error {
-	if end := pageHeaderSize + i*pageElementSize + pos + ksize + vsize; end > span {
-		return walkErr("page %d element %d ends at byte %d of a %d-byte page", id, i, end, span)
-	}
-	return nil
+	return err
 }

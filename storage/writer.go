@@ -111,6 +111,13 @@ func (s *Store) batchBytes() int64 {
 // enqueue queues a best-effort operation (an LRU touch): dropped if full.
 // The caller holds closeMu for reading.
 func (s *Store) enqueue(o op) {
+	if len(s.queue) >= cap(s.queue)/2 {
+		// Touches are a hint; the other half is kept for Sets. A flood of
+		// disk hits while the writer was held up (a purge's transaction)
+		// filled the queue with touches, and the Sets that followed were
+		// skipped: their entries were then nowhere but in memory.
+		return
+	}
 	select {
 	case s.queue <- o:
 	default:
