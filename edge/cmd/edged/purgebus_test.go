@@ -8,8 +8,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -18,20 +16,6 @@ import (
 
 	"edged/edge/config"
 )
-
-// fleetOrigin counts its fetches; its objects are fresh for 10 minutes, so
-// only a purge makes a node fetch one again.
-func fleetOrigin(t testing.TB) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var fetches atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Header().Set("Cache-Control", "public, max-age=600")
-		fmt.Fprintf(w, "body of %s", r.URL.Path)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &fetches
-}
 
 // checkPurgeReachesShield caches path on edge (through shield), purges it
 // through the edge's API, and checks that the next GET reaches the origin:
@@ -107,7 +91,7 @@ func TestExampleEdgeShieldSharesOneBus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two nodes with NATS; skipped with -short")
 	}
-	origin, fetches := fleetOrigin(t)
+	origin, fetches := faultsOrigin(t)
 	t.Setenv(config.NATSTokenEnv, "example-nats-token")
 	t.Setenv("EDGED_PURGE_TOKEN", purgeToken)
 
@@ -157,7 +141,7 @@ func TestFlagsOnlyFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two nodes with NATS; skipped with -short")
 	}
-	origin, fetches := fleetOrigin(t)
+	origin, fetches := faultsOrigin(t)
 	natsAddr := freeAddr(t)
 	t.Setenv("EDGED_PURGE_TOKEN", purgeToken)
 
@@ -232,7 +216,7 @@ func TestCleanStopLogsNoWarning(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node with NATS; skipped with -short")
 	}
-	origin, _ := fleetOrigin(t)
+	origin, _ := faultsOrigin(t)
 	t.Setenv("EDGED_PURGE_TOKEN", purgeToken)
 	cfg := nodeConfig(t, "quiet", t.TempDir())
 	cfg.Upstream.Origin = origin.URL
