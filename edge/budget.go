@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"edged/edge/compress"
 	"edged/storage"
@@ -93,4 +95,20 @@ func (h *hold) release() {
 		h.b.give(h.n)
 		h.n = 0
 	}
+}
+
+// releaseWhenUnreachable gives back what h holds once body is garbage,
+// instead of now. A body no cache tier holds (not stored, or too large for
+// the memory tier) lives on in the clients being sent it, slow ones for as
+// long as server.write_timeout lets them: until the collector finds it
+// unreachable it still counts against the budget, so fills behind it are
+// passed through rather than each pinning one more whole body.
+func (h *hold) releaseWhenUnreachable(body []byte) {
+	if h == nil || h.n == 0 || cap(body) == 0 {
+		h.release()
+		return
+	}
+	b, n := h.b, h.n
+	h.n = 0
+	runtime.AddCleanup(unsafe.SliceData(body), func(n int64) { b.give(n) }, n)
 }

@@ -382,8 +382,13 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	// The body is now the entry: the memory tier and the disk write queue
-	// bound it from here (or, not stored, the clients' write timeout).
-	held.release()
+	// bound it from here. One the memory tier will not hold stays in the
+	// budget for as long as clients are being sent it.
+	if !storable || int64(len(body)) > h.store.MemoryItemLimit() {
+		held.releaseWhenUnreachable(body)
+	} else {
+		held.release()
+	}
 	resp.Body.Close()
 	cancel()
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Body: body, RequestTime: requestTime, ResponseTime: responseTime}

@@ -132,6 +132,16 @@ func (s *Store) completed(seq uint64, err error) {
 	}
 }
 
+// MemoryItemLimit is the largest entry the memory tier keeps (a quarter of
+// its budget); 0 when the tier is disabled. A larger entry is held only by
+// the disk write queue and by whoever is using it.
+func (s *Store) MemoryItemLimit() int64 {
+	if s.mem == nil {
+		return 0
+	}
+	return s.mem.maxItem
+}
+
 // Generation returns a counter that every Purge, Delete and DeletePrefix
 // increases as it begins. Read it when a fetch begins and pass it to
 // SetFetched when the fetch completes. It starts at 0 when the Store opens.
