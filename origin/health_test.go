@@ -129,8 +129,12 @@ func TestHealthChecksStop(t *testing.T) {
 	p.Start(context.Background())
 	waitFor(t, "a check", func() bool { return a.checks.Load() >= 1 })
 	p.Close()
+	// A check written just before Close may reach the server's handler
+	// after it returns (the server runs it on its own goroutine): let it
+	// land, then no new check may start.
+	time.Sleep(100 * time.Millisecond)
 	n := a.checks.Load()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	if got := a.checks.Load(); got != n {
 		t.Errorf("%d checks after Close, want none", got-n)
 	}
