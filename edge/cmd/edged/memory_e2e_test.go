@@ -62,23 +62,14 @@ func runMemoryLoad(t *testing.T, load memoryLoad) (problems []string) {
 	slowSize := load.memory/8 + load.memory/32 // larger than a quarter of the tier (half of cache.memory): every hit is a disk hit
 	origin := sizedOrigin(t, slowSize)
 	dir := t.TempDir()
-	cfg := writeFile(t, "edged.yaml", fmt.Sprintf(`
-listen: 127.0.0.1:0
-admin: ""
-data: %s
-log: {level: info, access: false}
-upstream: {origin: %s}
+	p := startMemoryNode(t, dir, origin.URL, fmt.Sprintf(`
 server:
   write_timeout: 2s
   shutdown_timeout: 5s
 cache:
   memory: %d
   disk: %d
-`, dir, origin.URL, load.memory, load.disk))
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, load.memory, load.disk))
 	peak := sampleRSS(t, p.cmd.Process.Pid)
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: load.fills}}
@@ -173,6 +164,25 @@ cache:
 	return problems
 }
 
+// startMemoryNode runs the binary on data directory dir in front of
+// origin, with the YAML sections given (server:, cache:) after the common
+// ones, and fails the test if it does not start.
+func startMemoryNode(t *testing.T, dir, origin, sections string) *proc {
+	t.Helper()
+	cfg := writeFile(t, "edged.yaml", fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: ""
+data: %s
+log: {level: info, access: false}
+upstream: {origin: %s}
+`, dir, origin)+sections)
+	p := runEdged(t, "-config", cfg)
+	if p.public == "" {
+		t.Fatalf("edged exited at start (%v)", p.exitErr)
+	}
+	return p
+}
+
 // sizedOrigin serves /<name>/<n>?size=N: N bytes (at most max), cacheable.
 func sizedOrigin(t testing.TB, max int64) *httptest.Server {
 	t.Helper()
@@ -258,22 +268,13 @@ func smallReceiveBuffer(_, _ string, rc syscall.RawConn) error {
 // (the issue 11 re-probe). Such a body now counts until it is garbage, so
 // fills behind it are streamed through.
 func TestSlowReadersOfFillsBounded(t *testing.T) {
-	const memory, object, readers = 64 << 20, 7 << 20, 20 // objects past the memory tier's item limit (6 MiB) // objects past the memory tier's item limit (6 MiB)
+	const memory, object, readers = 64 << 20, 7 << 20, 20 // objects past the memory tier's item limit (6 MiB)
 	raiseFileLimit(t, 1024)
 	origin := sizedOrigin(t, object)
-	cfg := writeFile(t, "edged.yaml", fmt.Sprintf(`
-listen: 127.0.0.1:0
-admin: ""
-data: %s
-log: {level: info, access: false}
-upstream: {origin: %s}
+	p := startMemoryNode(t, t.TempDir(), origin.URL, fmt.Sprintf(`
 server: {write_timeout: 30s}
 cache: {memory: %d, disk: 1GiB}
-`, t.TempDir(), origin.URL, memory))
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, memory))
 	peak := sampleRSS(t, p.cmd.Process.Pid)
 	var heads sync.WaitGroup
 	stop := make(chan struct{})
