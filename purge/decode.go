@@ -10,17 +10,20 @@ import (
 	"strings"
 )
 
-// requestFields are the JSON fields of a purge request, each with the
-// phrase its type error uses. The API's clients are shell scripts and
-// pipelines, not Go programs: an error names the field and the type it
-// wants, never a Go struct or the decoder's internals.
-var requestFields = map[string]string{
-	"urls":     "an array of strings",
-	"prefixes": "an array of strings",
-	"tags":     "an array of strings",
-	"hosts":    "an array of strings",
-	"all":      "true or false",
-	"soft":     "true or false",
+// requestFields are the JSON fields of a purge request: the phrase its
+// type error uses, and where its value goes. The API's clients are shell
+// scripts and pipelines, not Go programs: an error names the field and the
+// type it wants, never a Go struct or the decoder's internals.
+var requestFields = map[string]struct {
+	want string
+	dst  func(*Request) any
+}{
+	"urls":     {"an array of strings", func(r *Request) any { return &r.URLs }},
+	"prefixes": {"an array of strings", func(r *Request) any { return &r.Prefixes }},
+	"tags":     {"an array of strings", func(r *Request) any { return &r.Tags }},
+	"hosts":    {"an array of strings", func(r *Request) any { return &r.Hosts }},
+	"all":      {"true or false", func(r *Request) any { return &r.All }},
+	"soft":     {"true or false", func(r *Request) any { return &r.Soft }},
 }
 
 // fieldAliases are names clients reach for that edged spells otherwise
@@ -62,30 +65,15 @@ func decodeRequest(data []byte) (Request, error) {
 
 // setField decodes one field's value into r.
 func (r *Request) setField(name string, value json.RawMessage) error {
-	want, known := requestFields[name]
+	field, known := requestFields[name]
 	if !known {
 		if s := suggestField(name); s != "" {
 			return fmt.Errorf("unknown field %q (did you mean %q?)", name, s)
 		}
 		return fmt.Errorf("unknown field %q (the fields are all, hosts, prefixes, soft, tags, urls)", name)
 	}
-	var dst any
-	switch name {
-	case "urls":
-		dst = &r.URLs
-	case "prefixes":
-		dst = &r.Prefixes
-	case "tags":
-		dst = &r.Tags
-	case "hosts":
-		dst = &r.Hosts
-	case "all":
-		dst = &r.All
-	case "soft":
-		dst = &r.Soft
-	}
-	if err := json.Unmarshal(value, dst); err != nil {
-		return fmt.Errorf("field %q must be %s", name, want)
+	if err := json.Unmarshal(value, field.dst(r)); err != nil {
+		return fmt.Errorf("field %q must be %s", name, field.want)
 	}
 	return nil
 }
