@@ -81,11 +81,13 @@ func (b *Bus) keyMismatch(reason string, attrs ...any) {
 	if reason == rejectUnsigned {
 		cause = "a peer has no purge signing key, so it signs nothing: give every node of the fleet the same EDGED_PURGE_TOKEN (or purge.token, or purge.signing_key_env)"
 	}
-	problem := "purge bus: a peer's messages fail verification (" + reason + "); " + cause
-	b.problem.Store(&problem)
-	b.metrics.keyMismatch.Set(1)
+	// Logged before Problem and the metric report it, so that whoever sees
+	// those finds the reason in the log already.
 	b.log.Error("purge bus: message from a peer rejected: purges made on either node are ignored by the other",
 		append([]any{"reason", reason, "likely_cause", cause}, attrs...)...)
+	problem := "purge bus: a peer's messages fail verification (" + reason + "); " + cause
+	b.metrics.keyMismatch.Set(1)
+	b.problem.Store(&problem)
 }
 
 // Problem describes a misconfiguration of the fleet this bus detected, for
