@@ -1,0 +1,169 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpguts"
+)
+
+// Options configure a Proxy. Zero fields take the default named on them.
+type Options struct {
+	// Name identifies the proxy in the JSON log and Proxy-Agent; the
+	// cache's own name (in Cache-Status and Via) is the Cache handler's.
+	// Empty means "edged-forward".
+	Name string
+	// Cache answers absolute-form requests: an edge.Handler whose upstream
+	// is an origin.Client in Direct mode dialling through Dialer, so the
+	// shared cache, its RFC 9111 rules and its limits apply. Required.
+	Cache http.Handler
+	// Dialer opens CONNECT tunnels and refuses destinations that the proxy
+	// must not reach (see Dialer). Required; the Cache's client should use
+	// the same one.
+	Dialer *Dialer
+	// Rules decide what a client may reach; nil allows every destination
+	// the Dialer allows.
+	Rules Rules
+	// Clients are the client networks admitted. Empty admits loopback
+	// clients only, so that a proxy is never open by accident.
+	Clients []netip.Prefix
+	// ConnectPorts are the ports CONNECT may reach. Nil means 443 only.
+	ConnectPorts []int
+	// RemoveHeaders are the request fields removed before a request is
+	// passed on (names, case-insensitive). Nil means
+	// DefaultRemoveHeaders; empty removes none. Proxy-* fields and the
+	// hop-by-hop ones are removed whatever this says.
+	RemoveHeaders []string
+	// SetHeaders replace (or add) request fields after RemoveHeaders, e.g.
+	// a fixed User-Agent.
+	SetHeaders map[string]string
+	// Users checks Proxy-Authorization; nil means no authentication.
+	Users *Users
+	// Realm is the Basic realm in Proxy-Authenticate. Empty means "edged".
+	Realm string
+	// TunnelIdle closes a tunnel when no byte went either way for this
+	// long. Zero means 5 minutes.
+	TunnelIdle time.Duration
+	// TunnelMax closes a tunnel this long after it opened. Zero means 1
+	// hour.
+	TunnelMax time.Duration
+	// MaxTunnelsPerClient bounds the tunnels open from one client address
+	// (429 past it). Zero means 64; negative means no bound.
+	MaxTunnelsPerClient int
+	// PAC configures /proxy.pac.
+	PAC PAC
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per request and per tunnel; nil
+	// disables them.
+	AccessLog *slog.Logger
+	// Registerer receives the proxy's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Now is the clock of rules and logs; nil means time.Now.
+	Now func() time.Time
+}
+
+// PAC configures the proxy auto-config file served at /proxy.pac.
+type PAC struct {
+	// Proxy is the host:port browsers are told to use. Empty means the
+	// Host the PAC file was requested with.
+	Proxy string
+	// Direct are hosts reached without the proxy: exact names, or
+	// "*.suffix" for every name under suffix.
+	Direct []string
+}
+
+// DefaultRemoveHeaders are the fields a forward proxy removes by default:
+// those that tell the destination who the client is or which proxies the
+// request went through (RFC 7239 Forwarded, its de-facto X-Forwarded-For,
+// RFC 9110 §7.6.3 Via, §10.1.2 From).
+func DefaultRemoveHeaders() []string {
+	return []string{"X-Forwarded-For", "Forwarded", "Via", "From", "X-Real-IP"}
+}
+
+// Rules decide whether a client may reach a destination. The package
+// edge/forward/rules implements it (coordinated in
+// /work/coord/forward-rules-api.md).
+type Rules interface {
+	// Decide answers one request or tunnel; now is the rules' clock.
+	Decide(req RuleRequest, now time.Time) RuleDecision
+	// NeedsAddr reports whether Decide looks at RuleRequest.Addr, so that
+	// the proxy resolves the host first.
+	NeedsAddr() bool
+}
+
+const (
+	defaultName           = "edged-forward"
+	defaultTunnelIdle     = 5 * time.Minute
+	defaultTunnelMax      = time.Hour
+	defaultTunnelsPerConn = 64
+)
+
+// withDefaults validates opts and fills in its defaults.
+func (opts Options) withDefaults() (Options, error) {
+	var errs []error
+	if opts.Cache == nil {
+		errs = append(errs, errors.New("forward: option Cache: required"))
+	}
+	if opts.Dialer == nil {
+		errs = append(errs, errors.New("forward: option Dialer: required"))
+	}
+	for _, p := range opts.ConnectPorts {
+		if p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("forward: option ConnectPorts: %d is not a port", p))
+		}
+	}
+	for _, name := range opts.RemoveHeaders {
+		if !httpguts.ValidHeaderFieldName(name) {
+			errs = append(errs, fmt.Errorf("forward: option RemoveHeaders: %q is not a field name", name))
+		}
+	}
+	for name, v := range opts.SetHeaders {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(v) {
+			errs = append(errs, fmt.Errorf("forward: option SetHeaders: %q: %q is not a valid field", name, v))
+		}
+	}
+	if opts.TunnelIdle < 0 || opts.TunnelMax < 0 {
+		errs = append(errs, errors.New("forward: options TunnelIdle and TunnelMax must not be negative"))
+	}
+	if strings.ContainsAny(opts.Realm, "\"\\\r\n") {
+		errs = append(errs, fmt.Errorf("forward: option Realm %q: no quotes, backslashes or line breaks", opts.Realm))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return opts, err
+	}
+	if opts.Name == "" {
+		opts.Name = defaultName
+	}
+	if opts.ConnectPorts == nil {
+		opts.ConnectPorts = []int{443}
+	}
+	if opts.RemoveHeaders == nil {
+		opts.RemoveHeaders = DefaultRemoveHeaders()
+	}
+	if opts.Realm == "" {
+		opts.Realm = "edged"
+	}
+	if opts.TunnelIdle == 0 {
+		opts.TunnelIdle = defaultTunnelIdle
+	}
+	if opts.TunnelMax == 0 {
+		opts.TunnelMax = defaultTunnelMax
+	}
+	if opts.MaxTunnelsPerClient == 0 {
+		opts.MaxTunnelsPerClient = defaultTunnelsPerConn
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return opts, nil
+}
