@@ -36,6 +36,7 @@ func (c *Config) fileProblems() []*FieldError {
 	}
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
+	errs = append(errs, c.forwardFileProblems()...)
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
 			if !r.Auth.enabled() {

@@ -50,7 +50,7 @@ type Dialer struct {
 // NewDialer returns a Dialer for opts.
 func NewDialer(opts DialerOptions) *Dialer {
 	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
+		opts.Timeout = DefaultDialTimeout
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver

@@ -98,10 +98,13 @@ type Rules interface {
 	NeedsAddr() bool
 }
 
+// Defaults of Options and DialerOptions.
 const (
+	DefaultTunnelIdle  = 5 * time.Minute
+	DefaultTunnelMax   = time.Hour
+	DefaultDialTimeout = 10 * time.Second
+
 	defaultName           = "edged-forward"
-	defaultTunnelIdle     = 5 * time.Minute
-	defaultTunnelMax      = time.Hour
 	defaultTunnelsPerConn = 64
 )
 
@@ -151,10 +154,10 @@ func (opts Options) withDefaults() (Options, error) {
 		opts.Realm = "edged"
 	}
 	if opts.TunnelIdle == 0 {
-		opts.TunnelIdle = defaultTunnelIdle
+		opts.TunnelIdle = DefaultTunnelIdle
 	}
 	if opts.TunnelMax == 0 {
-		opts.TunnelMax = defaultTunnelMax
+		opts.TunnelMax = DefaultTunnelMax
 	}
 	if opts.MaxTunnelsPerClient == 0 {
 		opts.MaxTunnelsPerClient = defaultTunnelsPerConn

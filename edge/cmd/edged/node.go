@@ -18,6 +18,7 @@ import (
 	"edged/edge"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/edge/forward"
 	"edged/purge"
 	"edged/storage"
 )
@@ -30,6 +31,8 @@ type node struct {
 	up      *upstreams
 	bus     *purge.Bus
 	handler *edge.Handler
+	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
+	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	public  *http.Server
 	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
@@ -84,7 +87,12 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if n.store, err = storage.Open(so); err != nil {
 		return nil, err // it names the store's file (and, when locked, the data directory)
 	}
-	if err := n.openUpstreams(reg, upTLS); err != nil {
+	if n.isForward() {
+		err = n.openForwardUpstream(reg)
+	} else {
+		err = n.openUpstreams(reg, upTLS)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := n.openPurgeBus(reg); err != nil {
@@ -104,6 +112,11 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	}
 	if n.handler, err = edge.New(opts); err != nil {
 		return nil, fmt.Errorf("edge handler: %w", err)
+	}
+	if n.isForward() {
+		if err := n.openForward(stdout, reg); err != nil {
+			return nil, err
+		}
 	}
 	n.public = n.publicServer()
 	if n.hasHSTS() {
@@ -143,7 +156,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		PurgeFrom:           purgeNetworks(n.cfg),
 		ClientIP:            n.cfg.ClientIP(),
 	}
-	if n.cfg.Log.Access {
+	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
@@ -171,8 +184,12 @@ func uploadsPerClient(cfg *config.Config) int {
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
 	n.publicLn = edge.StrictFraming(n.publicLn, int(s.MaxHeaderBytes))
+	var h http.Handler = n.handler
+	if n.proxy != nil {
+		h = n.proxy
+	}
 	return &http.Server{
-		Handler:           n.handler,
+		Handler:           h,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
@@ -220,6 +237,9 @@ func (n *node) serve(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
+	if n.proxy != nil {
+		attrs = append(attrs, "forward_clients", forwardClients(n.cfg))
+	}
 	if n.secure != nil {
 		// Serve, not ServeTLS: n.tlsLn does the handshakes (tlsServer).
 		go func() { errc <- fmt.Errorf("tls listener: %w", n.secure.Serve(n.tlsLn)) }()
@@ -257,6 +277,9 @@ func (n *node) stop() error {
 			n.log.Warn("drain timed out; closing remaining connections", "err", err)
 			_ = s.Close()
 		}
+	}
+	if n.proxy != nil {
+		n.proxy.Close() // hijacked tunnels are not drained by Shutdown
 	}
 	err := n.closeAll(ctx)
 	if err == nil {

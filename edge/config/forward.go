@@ -1,0 +1,233 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"edged/edge/forward"
+)
+
+// RoleForward is a forward proxy for a private network's clients
+// (docs/forward.md): absolute-form requests through the cache, CONNECT
+// tunnels, access rules.
+const RoleForward = "forward"
+
+// Forward configures the forward role (role: forward); other roles ignore
+// it. docs/forward.md describes each field.
+type Forward struct {
+	// Clients are the admitted client networks (CIDR or addresses). Empty
+	// admits loopback clients only: never an open proxy by accident.
+	Clients []string `yaml:"clients"`
+	// ConnectPorts are the ports CONNECT may reach; default [443].
+	ConnectPorts []int `yaml:"connect_ports"`
+	// Via adds this proxy's "Via: 1.1 <name>" to requests and responses;
+	// false hides the proxy from destinations. Default true.
+	Via bool `yaml:"via"`
+	// RemoveHeaders are the request fields removed before a request is
+	// passed on; default forward.DefaultRemoveHeaders (X-Forwarded-For,
+	// Forwarded, Via, From, X-Real-IP). An empty list removes none.
+	RemoveHeaders []string `yaml:"remove_headers"`
+	// SetHeaders replace or add request fields (name: value).
+	SetHeaders map[string]string `yaml:"set_headers"`
+	Auth       ForwardAuth       `yaml:"auth"`
+	Tunnels    ForwardTunnels    `yaml:"tunnels"`
+	Dial       ForwardDial       `yaml:"dial"`
+	PAC        ForwardPAC        `yaml:"pac"`
+}
+
+// ForwardAuth configures proxy authentication (Proxy-Authorization: Basic).
+type ForwardAuth struct {
+	// Htpasswd is a file of "user:bcrypt-hash" lines (htpasswd -B); empty
+	// means no authentication.
+	Htpasswd string `yaml:"htpasswd"`
+	// Realm is the Basic realm; default "edged".
+	Realm string `yaml:"realm"`
+}
+
+// ForwardTunnels bounds CONNECT tunnels.
+type ForwardTunnels struct {
+	IdleTimeout  Duration `yaml:"idle_timeout"`   // default 5m
+	MaxDuration  Duration `yaml:"max_duration"`   // default 1h
+	MaxPerClient int      `yaml:"max_per_client"` // default 64
+}
+
+// ForwardDial configures the connections to destinations.
+type ForwardDial struct {
+	// Timeout bounds a connect; default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// AllowNetworks are destinations reached although they are loopback,
+	// private, link-local or metadata addresses (refused otherwise).
+	AllowNetworks []string `yaml:"allow_networks"`
+}
+
+// ForwardPAC configures /proxy.pac.
+type ForwardPAC struct {
+	// Proxy is the host:port browsers are told to use; empty means the
+	// Host the file is fetched with.
+	Proxy string `yaml:"proxy"`
+	// Direct are hosts reached without the proxy ("intranet",
+	// "*.corp.example").
+	Direct []string `yaml:"direct"`
+}
+
+// defaultForward is the forward section's defaults.
+func defaultForward() Forward {
+	return Forward{
+		ConnectPorts:  []int{443},
+		Via:           true,
+		RemoveHeaders: forward.DefaultRemoveHeaders(),
+		Auth:          ForwardAuth{Realm: "edged"},
+		Tunnels:       ForwardTunnels{IdleTimeout: Duration(forward.DefaultTunnelIdle), MaxDuration: Duration(forward.DefaultTunnelMax), MaxPerClient: 64},
+		Dial:          ForwardDial{Timeout: Duration(forward.DefaultDialTimeout)},
+	}
+}
+
+// checkForward checks the forward section; only in the forward role.
+func (c *Config) checkForward() []*FieldError {
+	if c.Role != RoleForward {
+		return nil
+	}
+	f := c.Forward
+	var errs []*FieldError
+	add := func(path, format string, args ...any) { errs = append(errs, c.fieldErr(path, format, args...)) }
+	// Fields of the reverse roles that a forward proxy would silently
+	// ignore are errors, so that nobody believes they apply.
+	if c.TLS.Listen != "" {
+		add("tls.listen", "not served by role forward (clients reach https through CONNECT)")
+	}
+	if len(c.Sites) > 0 {
+		add("sites", "not used by role forward (its destinations are what clients ask for)")
+	}
+	for i, n := range f.Clients {
+		if _, err := ParseNetwork(n); err != nil {
+			add(fmt.Sprintf("forward.clients[%d]", i), "%v", err)
+		}
+	}
+	for i, n := range f.Dial.AllowNetworks {
+		if _, err := ParseNetwork(n); err != nil {
+			add(fmt.Sprintf("forward.dial.allow_networks[%d]", i), "%v", err)
+		}
+	}
+	for i, p := range f.ConnectPorts {
+		if p < 1 || p > 65535 {
+			add(fmt.Sprintf("forward.connect_ports[%d]", i), "must be a port from 1 to 65535, got %d", p)
+		}
+	}
+	for i, name := range f.RemoveHeaders {
+		if !httpguts.ValidHeaderFieldName(name) {
+			add(fmt.Sprintf("forward.remove_headers[%d]", i), "%q is not a field name", name)
+		}
+	}
+	for name, v := range f.SetHeaders {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(v) {
+			add("forward.set_headers."+name, "%q: %q is not a valid field", name, v)
+		}
+	}
+	if strings.ContainsAny(f.Auth.Realm, "\"\\\r\n") {
+		add("forward.auth.realm", "no quotes, backslashes or line breaks, got %q", f.Auth.Realm)
+	}
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{
+		{"forward.tunnels.idle_timeout", f.Tunnels.IdleTimeout},
+		{"forward.tunnels.max_duration", f.Tunnels.MaxDuration},
+		{"forward.dial.timeout", f.Dial.Timeout},
+	} {
+		if d.v <= 0 {
+			add(d.path, "must be positive, got %s", d.v)
+		}
+	}
+	if f.Tunnels.MaxPerClient < 0 {
+		add("forward.tunnels.max_per_client", "must not be negative (0 means no limit), got %d", f.Tunnels.MaxPerClient)
+	}
+	if f.PAC.Proxy != "" {
+		if e := c.checkAddr("forward.pac.proxy", f.PAC.Proxy, false); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	for i, h := range f.PAC.Direct {
+		if !validPACHost(h) {
+			add(fmt.Sprintf("forward.pac.direct[%d]", i), "want a host name or *.suffix, got %q", h)
+		}
+	}
+	return errs
+}
+
+// validPACHost accepts a DNS name or "*.name", the forms the PAC file
+// writes as JavaScript strings.
+func validPACHost(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// forwardFileProblems loads the files the forward section names.
+func (c *Config) forwardFileProblems() []*FieldError {
+	if c.Role != RoleForward || c.Forward.Auth.Htpasswd == "" {
+		return nil
+	}
+	if _, err := c.ForwardUsers(); err != nil {
+		return []*FieldError{err.(*FieldError)}
+	}
+	return nil
+}
+
+// ForwardUsers loads forward.auth.htpasswd; nil without it. The error is a
+// *FieldError naming the field.
+func (c *Config) ForwardUsers() (*forward.Users, error) {
+	if c.Forward.Auth.Htpasswd == "" {
+		return nil, nil
+	}
+	u, err := forward.LoadUsers(c.Forward.Auth.Htpasswd)
+	if err != nil {
+		return nil, c.fieldErr("forward.auth.htpasswd", "%v", err)
+	}
+	return u, nil
+}
+
+// ForwardOptions are the forward proxy's options from the validated
+// forward section, without Cache, Rules, Users, loggers or Registerer,
+// which the binary wires.
+func (c *Config) ForwardOptions() forward.Options {
+	f := c.Forward
+	ports := f.ConnectPorts
+	if ports == nil {
+		ports = []int{443}
+	}
+	perClient := f.Tunnels.MaxPerClient
+	if perClient == 0 {
+		perClient = -1 // the file's 0 is "no limit"; forward's is "the default"
+	}
+	return forward.Options{
+		Name:                c.CacheName(),
+		Clients:             parseNetworks(f.Clients),
+		ConnectPorts:        ports,
+		RemoveHeaders:       append([]string{}, f.RemoveHeaders...),
+		SetHeaders:          f.SetHeaders,
+		Realm:               f.Auth.Realm,
+		TunnelIdle:          f.Tunnels.IdleTimeout.Std(),
+		TunnelMax:           f.Tunnels.MaxDuration.Std(),
+		MaxTunnelsPerClient: perClient,
+		PAC:                 forward.PAC{Proxy: f.PAC.Proxy, Direct: append([]string(nil), f.PAC.Direct...)},
+	}
+}
+
+// ForwardDialer is the options of the forward proxy's Dialer.
+func (c *Config) ForwardDialer() forward.DialerOptions {
+	return forward.DialerOptions{Timeout: c.Forward.Dial.Timeout.Std(), Allow: parseNetworks(c.Forward.Dial.AllowNetworks)}
+}
+
+// ForwardClientsDefault reports whether the proxy admits loopback clients
+// only because forward.clients is empty (startup says so).
+func (c *Config) ForwardClientsDefault() bool { return len(c.Forward.Clients) == 0 }
