@@ -121,7 +121,7 @@ func parseHost(h string) (destination, error) {
 			return destination{}, fmt.Errorf("%w: bad host %q", errBadTarget, h)
 		}
 	}
-	if strings.Contains(name, "..") || name[0] == '.' {
+	if strings.Contains(name, "..") || name[0] == '.' || name[len(name)-1] == '.' { // an empty label
 		return destination{}, fmt.Errorf("%w: bad host %q", errBadTarget, h)
 	}
 	if looksNumeric(name) {
