@@ -145,18 +145,24 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 
 func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts the request body bytes the cache handler read.
+// countingBody counts the request body bytes the cache handler read, and
+// holds them to the client's bandwidth limit.
 type countingBody struct {
 	body interface {
 		Read([]byte) (int, error)
 		Close() error
 	}
-	n int64
+	n     int64
+	limit *rate.Limiter // nil: no limit
+	ctx   context.Context
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	b.n += int64(n)
+	if werr := waitBandwidth(b.ctx, b.limit, n); werr != nil {
+		return n, werr
+	}
 	return n, err
 }
 

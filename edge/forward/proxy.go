@@ -184,7 +184,7 @@ func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, rec *record, bw *r
 	p.anonymize(r.Header)
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{body: r.Body}
+		body = &countingBody{body: r.Body, limit: bw, ctx: r.Context()}
 		r.Body = body
 	}
 	cw := &countingWriter{ResponseWriter: w, limit: bw, ctx: r.Context()}

@@ -13,8 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
 )
 
 // TestAbsoluteFormSharedCache: two clients with their own connections
@@ -301,5 +304,61 @@ func TestSmugglingRefused(t *testing.T) {
 	}
 	if o.count() != 0 {
 		t.Error("a smuggling attempt reached the origin")
+	}
+}
+
+// TestBandwidthAndMetrics: a rule's bandwidth limit holds a response and a
+// tunnel to its rate (a lower bound on the time, which load cannot make
+// shorter), and the counters are labelled with the admitted network and
+// the destination's category.
+func TestBandwidthAndMetrics(t *testing.T) {
+	const size = 96 << 10
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(make([]byte, size))
+	})
+	port := echoServer(t)
+	// 64 KiB of burst, then 128 KiB/s: 96 KiB take at least a quarter second.
+	lim := rate.NewLimiter(128<<10, 64<<10)
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, Rules: rulesFunc(func(RuleRequest) RuleDecision {
+		return RuleDecision{Allow: true, Rule: "metered", Category: "news", Bandwidth: lim}
+	})}})
+	start := time.Now()
+	if _, body := get(t, s.client(nil, "", ""), o.URL+"/big"); len(body) != size {
+		t.Fatalf("body %d bytes", len(body))
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("96 KiB at 128 KiB/s after a 64 KiB burst took %v", d)
+	}
+
+	conn, resp, br := openTunnel(t, s, port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	start = time.Now()
+	go conn.Write(make([]byte, 32<<10)) // 32 KiB up and 32 KiB back: 64 KiB, all past the spent burst
+	if _, err := io.ReadFull(br, make([]byte, 32<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("64 KiB through the tunnel at 128 KiB/s took %v", d)
+	}
+	conn.Close()
+	s.logs.waitLines(t, "tunnel", 1)
+
+	for _, c := range []struct {
+		kind string
+		want float64
+	}{{"http", 1}, {"connect", 1}} {
+		got := testutil.ToFloat64(s.proxy.metrics.requests.WithLabelValues(c.kind, "loopback", "news", "allowed"))
+		if got != c.want {
+			t.Errorf("edged_forward_requests_total{kind=%q,client_network=loopback,category=news} = %v, want %v", c.kind, got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(s.proxy.metrics.bytes.WithLabelValues("http", "out")); got != size {
+		t.Errorf("http bytes out = %v, want %d", got, size)
+	}
+	if got := testutil.ToFloat64(s.proxy.metrics.bytes.WithLabelValues("connect", "in")); got != 32<<10 {
+		t.Errorf("connect bytes in = %v", got)
 	}
 }
