@@ -45,6 +45,47 @@ type Dialer struct {
 
 	mu  sync.RWMutex // guards own
 	own []netip.AddrPort
+
+	lookups lookupCache // the proxy's own lookups (resolve), not the dial's
+}
+
+// lookupCache remembers the proxy's lookups for a few seconds, so that a
+// hit on a named host does not wait for DNS. Only the proxy's early check
+// and its rules read it: the dial always resolves afresh and checks what
+// it dials.
+type lookupCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]cachedLookup
+}
+
+type cachedLookup struct {
+	ips     []netip.Addr
+	expires time.Time
+}
+
+const (
+	lookupTTL     = 5 * time.Second
+	maxLookups    = 4096
+	lookupTimeout = 5 * time.Second
+)
+
+func (c *lookupCache) get(host string, now time.Time) ([]netip.Addr, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.m[host]
+	if !ok || now.After(l.expires) {
+		return nil, false
+	}
+	return l.ips, true
+}
+
+func (c *lookupCache) put(host string, ips []netip.Addr, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxLookups {
+		c.m = make(map[string]cachedLookup) // a bound, not a policy
+	}
+	c.m[host] = cachedLookup{ips: ips, expires: now.Add(lookupTTL)}
 }
 
 // NewDialer returns a Dialer for opts.
@@ -211,12 +252,18 @@ func refusedKind(ip netip.Addr) string {
 	return ""
 }
 
-// resolve returns the addresses of d's host: the literal itself, or what
-// the Dialer's resolver says.
+// resolve returns the addresses of dst's host: the literal itself, or what
+// the Dialer's resolver said within the last lookupTTL.
 func (d *Dialer) resolve(ctx context.Context, dst destination) ([]netip.Addr, error) {
 	if dst.ip.IsValid() {
 		return []netip.Addr{dst.ip}, nil
 	}
+	now := time.Now()
+	if ips, ok := d.lookups.get(dst.host, now); ok {
+		return ips, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	ips, err := d.resolver.LookupNetIP(ctx, "ip", dst.host)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", dst.host, err)
@@ -224,6 +271,7 @@ func (d *Dialer) resolve(ctx context.Context, dst destination) ([]netip.Addr, er
 	for i := range ips {
 		ips[i] = ips[i].Unmap()
 	}
+	d.lookups.put(dst.host, ips, now)
 	return ips, nil
 }
 
