@@ -12,6 +12,7 @@
 //
 //   - clients: the client's network is not in Options.Clients (loopback
 //     only when none are configured: a proxy is never open by accident);
+//   - (origin-form requests are answered here, see below);
 //   - auth: Options.Users is set and Proxy-Authorization does not hold a
 //     valid Basic credential (407 with Proxy-Authenticate);
 //   - connect_ports: CONNECT to a port not in Options.ConnectPorts (443);
@@ -21,8 +22,9 @@
 //   - tunnels: the client already has MaxTunnelsPerClient tunnels (429).
 //
 // Origin-form requests name no destination: /proxy.pac (the auto-config
-// file, generated from Options.PAC) and /healthz are answered, anything
-// else gets 400.
+// file, generated from Options.PAC) and /healthz are answered to admitted
+// clients without authentication (browsers fetch the PAC file directly),
+// anything else gets 400.
 //
 // Absolute-form http requests are passed to Options.Cache, an
 // edge.Handler whose upstream is an origin.Client in Direct mode dialling

@@ -57,8 +57,10 @@ func (p *Proxy) Close() {
 // ServeHTTP answers one request. The steps, in order:
 //  1. admit the client by network (Options.Clients; loopback only when
 //     none are configured) — 403 otherwise;
-//  2. authenticate it when Options.Users is set — 407 otherwise;
-//  3. origin-form requests: /proxy.pac and /healthz, anything else 400;
+//  2. origin-form requests: /proxy.pac and /healthz, anything else 400
+//     (before authentication: a browser fetches its PAC file directly,
+//     without proxy credentials);
+//  3. authenticate it when Options.Users is set — 407 otherwise;
 //  4. parse the target: CONNECT authority or absolute http URL — 400;
 //  5. CONNECT only to Options.ConnectPorts — 403;
 //  6. the access rules — 403 naming the rule, 429 for a rate limit;
@@ -76,6 +78,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.network = network
+	if r.Method != http.MethodConnect && r.URL.Scheme == "" && r.URL.Host == "" {
+		p.serveLocal(w, r, rec)
+		return
+	}
 	if p.opts.Users != nil {
 		user, ok := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
 		if !ok {
@@ -85,10 +91,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rec.user = user
-	}
-	if r.Method != http.MethodConnect && r.URL.Scheme == "" && r.URL.Host == "" {
-		p.serveLocal(w, r, rec)
-		return
 	}
 	dst, err := p.target(r)
 	rec.host, rec.port = dst.host, dst.port

@@ -180,6 +180,10 @@ func TestProxyAuth(t *testing.T) {
 			t.Errorf("right password: %d %q", resp.StatusCode, body)
 		}
 	}
+	// A browser fetches its PAC file directly, without proxy credentials.
+	if resp, _, _ := s.raw(t, "GET /proxy.pac HTTP/1.1\r\nHost: proxy:3128\r\n\r\n"); resp.StatusCode != 200 {
+		t.Errorf("PAC with authentication on: %d", resp.StatusCode)
+	}
 	if v := o.last(t).Header.Get("Proxy-Authorization"); v != "" {
 		t.Errorf("origin saw Proxy-Authorization %q", v)
 	}
