@@ -142,6 +142,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // target parses the request target of a CONNECT or absolute-form request.
 func (p *Proxy) target(r *http.Request) (destination, error) {
 	if r.Method == http.MethodConnect {
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			// RFC 9110 §9.3.6: CONNECT content has no defined meaning; bytes
+			// framed as a body would otherwise be relayed into the tunnel.
+			return destination{}, fmt.Errorf("%w: CONNECT with a body", errBadTarget)
+		}
 		return parseConnectTarget(r.RequestURI)
 	}
 	return parseAbsoluteTarget(r.URL)

@@ -285,6 +285,9 @@ func TestLocalRequests(t *testing.T) {
 	if resp, _, _ := s.raw(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
 	}
+	if resp, _, _ := s.raw(t, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nContent-Length: 3\r\n\r\nabc"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("CONNECT with a body: %d", resp.StatusCode)
+	}
 	resp, _, _ = s.raw(t, "CONNECT example.com:25 HTTP/1.1\r\nHost: example.com:25\r\n\r\n")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "connect_ports" {
 		t.Errorf("CONNECT :25: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
