@@ -64,7 +64,9 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 
 // relay copies both ways until the tunnel ends and says why it ended.
 func (p *Proxy) relay(fromClient io.Reader, client, up net.Conn, bw *rate.Limiter, rec *record) string {
-	t := &tunnel{client: client, up: up, bw: bw}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tunnel{client: client, up: up, bw: bw, ctx: ctx, cancel: cancel}
+	defer cancel()
 	t.touch()
 	p.metrics.tunnels.Inc()
 	defer p.metrics.tunnels.Dec()
@@ -113,6 +115,8 @@ func (p *Proxy) watch(t *tunnel, done <-chan struct{}) string {
 type tunnel struct {
 	client, up net.Conn
 	bw         *rate.Limiter
+	ctx        context.Context // ends with the tunnel, for bandwidth waits
+	cancel     context.CancelFunc
 	last       atomic.Int64 // UnixNano of the last byte either way
 	in, out    atomic.Int64 // bytes from and to the client
 	closeOnce  sync.Once
@@ -122,6 +126,7 @@ func (t *tunnel) touch() { t.last.Store(time.Now().UnixNano()) }
 
 func (t *tunnel) close() {
 	t.closeOnce.Do(func() {
+		t.cancel()
 		_ = t.client.Close()
 		_ = t.up.Close()
 	})
@@ -132,12 +137,11 @@ func (t *tunnel) close() {
 // response after the request's end); on any error it ends both.
 func (t *tunnel) copy(dst net.Conn, src io.Reader, n *atomic.Int64) {
 	buf := make([]byte, tunnelBuffer)
-	ctx := context.Background()
 	for {
 		k, err := src.Read(buf)
 		if k > 0 {
 			t.touch()
-			if werr := waitBandwidth(ctx, t.bw, k); werr != nil {
+			if werr := waitBandwidth(t.ctx, t.bw, k); werr != nil {
 				t.close()
 				return
 			}
