@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,29 @@ func TestBandwidthAndMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(s.proxy.metrics.bytes.WithLabelValues("connect", "in")); got != 32<<10 {
 		t.Errorf("connect bytes in = %v", got)
+	}
+}
+
+// addrRules denies destinations by address, so the proxy must resolve
+// the host before it asks.
+type addrRules struct{ deny []netip.Prefix }
+
+func (a addrRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if slices.ContainsFunc(a.deny, func(p netip.Prefix) bool { return p.Contains(req.Addr) }) {
+		return RuleDecision{Rule: "no-loopback-addr"}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+func (addrRules) NeedsAddr() bool { return true }
+
+// TestRulesSeeTheAddress: with rules that need it, the proxy resolves a
+// name before Decide, so a destination-network rule holds for names.
+func TestRulesSeeTheAddress(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Rules: addrRules{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}})
+	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://localhost:%d/ HTTP/1.1\r\nHost: localhost\r\n\r\n", o.port()))
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-loopback-addr" {
+		t.Errorf("got %d %q, want 403 no-loopback-addr", resp.StatusCode, resp.Header.Get(RuleHeader))
 	}
 }
