@@ -26,7 +26,7 @@ type record struct {
 	cache    string
 	rule     string
 	category string
-	reason   string // why a refusal, for the log
+	why      string // why a refusal, or how a tunnel ended: the log's "reason"
 }
 
 // metrics are the proxy's Prometheus series.
@@ -103,8 +103,8 @@ func (p *Proxy) finish(rec *record) {
 		slog.String("rule", rec.rule),
 		slog.String("category", rec.category),
 	}
-	if rec.reason != "" {
-		attrs = append(attrs, slog.String("reason", rec.reason))
+	if rec.why != "" {
+		attrs = append(attrs, slog.String("reason", rec.why))
 	}
 	msg := "request"
 	if kind == "connect" {

@@ -206,7 +206,7 @@ func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, rec *record, bw *r
 // refuse answers a request the proxy does not carry out: a short page, and
 // the rule (or check) that refused it in RuleHeader.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, status int, rule, reason string) {
-	rec.status, rec.reason = status, reason
+	rec.status, rec.why = status, reason
 	if rule != "" {
 		rec.rule = rule
 		w.Header().Set(RuleHeader, rule)

@@ -50,7 +50,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	// RFC 9110 §9.3.6: a 2xx makes the connection a tunnel; it has no
 	// content, so neither Content-Length nor Transfer-Encoding.
 	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		rec.status, rec.reason = 499, "client went away"
+		rec.status, rec.why = 499, "client went away"
 		return
 	}
 	rec.status = http.StatusOK
@@ -59,7 +59,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	held, raw := edge.ReleaseStrict(conn)
 	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
 	fromClient := io.MultiReader(bufferedOf(brw.Reader), bytes.NewReader(held), raw)
-	rec.reason = p.relay(fromClient, raw, up, bw, rec)
+	rec.why = p.relay(fromClient, raw, up, bw, rec)
 }
 
 // relay copies both ways until the tunnel ends and says why it ended.
