@@ -36,7 +36,7 @@ type memory struct {
 
 	// Test hooks, set before the first Set: exitHook runs in ristretto's
 	// OnExit before the index sees the value (a test can hold ristretto's
-	// goroutine there); waitHook runs before set waits for a queued older
+	// goroutine there); waitHook runs before put waits for a queued older
 	// value of its key.
 	exitHook func(*Entry)
 	waitHook func()
@@ -113,7 +113,7 @@ func (m *memory) set(e *Entry, queue func(*Entry)) {
 	defer st.mu.Unlock()
 	m.put(e)
 	queue(e)
-	st.epoch.Add(1) // after the pending map holds e; see Store.get
+	st.epoch.Add(1) // after the pending map holds e; see ticket
 }
 
 // ticket reads the epochs of key, before a Get reads the pending map and
