@@ -65,9 +65,9 @@ type writer struct {
 	linger time.Duration
 }
 
-// newWriter returns the writer of d; its goroutine is run.
+// newWriter returns a writer of d; the caller starts its goroutine, run.
 func newWriter(d *disk, u *unappliedSet, log *slog.Logger, queueLen int, queueBytes int64) *writer {
-	w := &writer{
+	return &writer{
 		disk:      d,
 		log:       log,
 		unapplied: u,
@@ -77,7 +77,6 @@ func newWriter(d *disk, u *unappliedSet, log *slog.Logger, queueLen int, queueBy
 		pending:   newPendingWrites(queueBytes),
 		linger:    writeLinger,
 	}
-	return w
 }
 
 // locked runs fn holding txMu: no writer batch is in flight, and every
