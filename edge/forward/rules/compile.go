@@ -268,7 +268,8 @@ func positiveDuration(p *problems, field, s string) time.Duration {
 }
 
 // parseBytes reads a byte count with an optional unit: B, KB, MB, GB
-// (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+// (powers of 1000; kB too, as in the rest of the config) or KiB, MiB,
+// GiB (powers of 1024).
 func parseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
@@ -276,7 +277,7 @@ func parseBytes(s string) (int64, error) {
 		i++
 	}
 	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9,
+	mult := map[string]float64{"": 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9,
 		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || mult == 0 {
