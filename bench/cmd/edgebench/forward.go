@@ -1,0 +1,526 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edged/bench/loadgen"
+	"edged/bench/report"
+	"edged/bench/stats"
+	"edged/bench/targets"
+)
+
+// The forward-proxy scenario (issue 14, "Measured"): hits through a
+// caching forward proxy with absolute-form targets, and CONNECT tunnel
+// throughput, edged's forward role beside Squid, each in the same run.
+
+// Forward target names.
+const (
+	tDirect       = "direct (no proxy)"
+	tSquid        = "squid"
+	tEdgedForward = "edged forward"
+)
+
+// forwardFleet is what the forward scenario starts.
+type forwardFleet struct {
+	proxies []*target // squid, edged forward (skipped ones carry the reason)
+	squidV  string
+	sink    *tunnelSink
+	// tunnelMBps is target → streams → MB/s, for the checks.
+	tunnelMBps map[string]map[int]stats.Spread
+}
+
+func squidHit(h http.Header) bool { return strings.HasPrefix(h.Get("X-Cache"), "HIT") }
+
+// findSquid finds squid, installing Debian's package with apt-get when it
+// is missing and allowed (-install, root, apt-get). It returns the path,
+// or "" and why not.
+func findSquid(ctx context.Context, o options) (string, string) {
+	if p := lookPath("squid"); p != "" {
+		return p, ""
+	}
+	switch {
+	case !o.install:
+		return "", "squid not installed (and -install=false)"
+	case os.Geteuid() != 0:
+		return "", "squid not installed, and installing needs root"
+	case lookPath("apt-get") == "":
+		return "", "squid not installed, and there is no apt-get"
+	}
+	logf("installing squid with apt-get")
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ictx, "sh", "-c", "apt-get update -q && apt-get install -y -q squid")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Sprintf("squid: apt-get install failed: %v: %s", err, tail(string(out), 300))
+	}
+	if p := lookPath("squid"); p != "" {
+		return p, ""
+	}
+	return "", "squid not found after installing"
+}
+
+// startForward starts the tunnel sink, Squid and edged's forward role.
+func (b *bench) startForward(ctx context.Context) (*forwardFleet, error) {
+	sink, err := startTunnelSink()
+	if err != nil {
+		return nil, err
+	}
+	f := &forwardFleet{sink: sink}
+	f.proxies = append(f.proxies, b.startSquid(ctx, f), b.startEdgedForward(ctx, sink.port()))
+	for _, t := range f.proxies {
+		if t.skip != "" {
+			logf("%s skipped: %s", t.name, t.skip)
+		}
+	}
+	return f, nil
+}
+
+func (b *bench) startSquid(ctx context.Context, f *forwardFleet) *target {
+	t := &target{name: tSquid, isHit: squidHit}
+	bin, why := findSquid(ctx, b.o)
+	if bin == "" {
+		t.skip = why
+		return t
+	}
+	f.squidV = version(ctx, bin, "-v")
+	addr, err := targets.FreeAddr()
+	if err != nil {
+		t.skip = err.Error()
+		return t
+	}
+	s := targets.Squid{Listen: addr, Dir: filepath.Join(b.dir, "squid")}
+	conf, err := s.Render()
+	if err == nil {
+		// Squid drops root for its proxy user, which must write the dir.
+		err = writeDir(s.Dir, "squid.conf", conf)
+	}
+	if err != nil {
+		t.skip = "squid config: " + err.Error()
+		return t
+	}
+	p, err := b.start(ctx, "squid", "http://"+addr+"/", s.Argv(bin, filepath.Join(s.Dir, "squid.conf")))
+	if err != nil {
+		t.skip = "squid did not start: " + oneLine(err.Error())
+		return t
+	}
+	t.base, t.proc = "http://"+addr, p
+	return t
+}
+
+// startEdgedForward runs edged -role forward from a config file. While
+// the binary has no forward role it is skipped with its own error.
+func (b *bench) startEdgedForward(ctx context.Context, sinkPort int) *target {
+	t := &target{name: tEdgedForward, isHit: edgedHit}
+	listen, err := targets.FreeAddr()
+	if err == nil {
+		var admin string
+		if admin, err = targets.FreeAddr(); err == nil {
+			t.admin = "http://" + admin
+		}
+	}
+	if err != nil {
+		t.skip = err.Error()
+		return t
+	}
+	e := targets.EdgedForward{Listen: listen, Admin: strings.TrimPrefix(t.admin, "http://"),
+		Data: filepath.Join(b.dir, "edged-forward-data"), ConnectPorts: []int{sinkPort}}
+	conf, err := e.Render()
+	path := filepath.Join(b.dir, "edged-forward.yaml")
+	if err == nil {
+		err = os.WriteFile(path, []byte(conf), 0o644)
+	}
+	if err != nil {
+		t.skip = err.Error()
+		return t
+	}
+	p, err := b.start(ctx, "edged-forward", t.admin+"/healthz", []string{b.bins.edged, "-config", path})
+	if err != nil {
+		t.skip = "edged -role forward did not start: " + oneLine(err.Error())
+		return t
+	}
+	t.base, t.proc = "http://"+listen, p
+	return t
+}
+
+// fwdHitScenario names a hit scenario through forward proxies.
+func fwdHitScenario(size, conns int) string {
+	return fmt.Sprintf("forward proxy: hit %s, %d conns (absolute-form)", sizeName(size), conns)
+}
+
+// runForward runs the forward proxy scenarios.
+func (b *bench) runForward(ctx context.Context, res *results) error {
+	f, err := b.startForward(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, t := range f.proxies {
+			if t.proc != nil {
+				_ = b.stop(t.proc)
+			}
+		}
+		f.sink.close()
+	}()
+	origin := b.byName[tOrigin]
+	direct := &target{name: tDirect, base: origin.base, proc: origin.proc}
+	sizes := []int{1 << 10, 100 << 10}
+	for _, size := range sizes {
+		rows, err := b.runForwardHits(ctx, f, direct, size, 64)
+		if err != nil {
+			return err
+		}
+		res.rows = append(res.rows, rows...)
+	}
+	tun, err := b.runTunnels(ctx, f)
+	if err != nil {
+		return err
+	}
+	res.sections = append(res.sections, tun, b.forwardNotes(f))
+	res.forwardChecks = b.forwardChecks(f, res)
+	return nil
+}
+
+// runForwardHits measures hits of one size through each proxy, with the
+// origin answering directly as the reference, targets alternating.
+func (b *bench) runForwardHits(ctx context.Context, f *forwardFleet, direct *target, size, conns int) ([]report.Row, error) {
+	sc := fwdHitScenario(size, conns)
+	logf("scenario: %s", sc)
+	objURL := b.byName[tOrigin].base + fmt.Sprintf("/obj/%d/fwd-hit", size)
+	all := append([]*target{direct}, f.proxies...)
+	notes := map[string]string{}
+	for _, t := range f.proxies {
+		if t.skip == "" {
+			notes[t.name] = warmVia(ctx, t, objURL)
+		}
+	}
+	samples := map[string][]sample{}
+	for range b.o.reps {
+		for _, t := range all {
+			if t.skip != "" {
+				continue
+			}
+			proxy := t.base
+			if t == direct {
+				proxy = ""
+			}
+			s, err := measure(t, func() (loadgen.Result, error) {
+				return b.loadVia(ctx, proxy, objURL, conns, b.o.duration)
+			})
+			if err != nil {
+				return nil, err
+			}
+			samples[t.name] = append(samples[t.name], s)
+		}
+	}
+	var rows []report.Row
+	for _, t := range all {
+		if t.skip != "" {
+			rows = append(rows, report.Row{Scenario: sc, Target: t.name, Skipped: t.skip})
+			continue
+		}
+		rows = append(rows, rowOf(sc, t, samples[t.name], notes[t.name]))
+	}
+	return rows, nil
+}
+
+// warmVia fetches target through proxy t until it is a hit (3 tries).
+func warmVia(ctx context.Context, t *target, objURL string) string {
+	pu, err := url.Parse(t.base)
+	if err != nil {
+		return err.Error()
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), DisableCompression: true}}
+	defer c.CloseIdleConnections()
+	for range 3 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, objURL, nil)
+		if err != nil {
+			return err.Error()
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return "warm-up failed: " + oneLine(err.Error())
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Sprintf("warm-up: status %d", resp.StatusCode)
+		}
+		if t.isHit(resp.Header) {
+			return ""
+		}
+	}
+	return "NOT A HIT after 3 requests"
+}
+
+// loadVia runs one closed-loop load of target through proxy ("" for
+// none). wrk sends absolute-form request lines through a Lua script that
+// sets wrk.path to the whole URL; the Go client uses the proxy as
+// net/http does.
+func (b *bench) loadVia(ctx context.Context, proxy, target string, conns int, dur time.Duration) (loadgen.Result, error) {
+	if proxy == "" {
+		return b.load(ctx, target, conns, dur, nil)
+	}
+	if b.useWrk() {
+		u, err := url.Parse(target)
+		if err != nil {
+			return loadgen.Result{}, err
+		}
+		script := filepath.Join(b.dir, "absolute-form.lua")
+		lua := fmt.Sprintf("wrk.path = %q\nwrk.headers[\"Host\"] = %q\n", target, u.Host)
+		if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+			return loadgen.Result{}, err
+		}
+		return loadgen.Wrk{Path: b.tools.wrk, Threads: 2}.Run(ctx, loadgen.WrkRun{URL: proxy + "/", Conns: conns, Duration: dur, Script: script})
+	}
+	pu, err := url.Parse(proxy)
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	return loadgen.Run(ctx, loadgen.Config{
+		URL:         func(int, int) string { return target },
+		Conns:       conns,
+		Duration:    dur,
+		MaxRequests: 20_000_000,
+		Proxy:       pu,
+	})
+}
+
+// tunnelSink is a TCP server that sends bytes as fast as it can to every
+// connection until the peer closes it: the far end of the tunnels.
+type tunnelSink struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func startTunnelSink() (*tunnelSink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("tunnel sink: %w", err)
+	}
+	s := &tunnelSink{ln: ln}
+	buf := make([]byte, 256<<10)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				for {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *tunnelSink) addr() string { return s.ln.Addr().String() }
+func (s *tunnelSink) port() int    { return targets.Port(s.addr()) }
+func (s *tunnelSink) close()       { s.ln.Close(); s.wg.Wait() }
+
+// dialTunnel opens a connection to the sink: directly when proxy is "",
+// else through a CONNECT tunnel (RFC 9110 §9.3.6) of the proxy at
+// host:port proxy.
+func dialTunnel(ctx context.Context, proxy, dest string) (net.Conn, io.Reader, error) {
+	var d net.Dialer
+	if proxy == "" {
+		c, err := d.DialContext(ctx, "tcp", dest)
+		return c, c, err
+	}
+	c, err := d.DialContext(ctx, "tcp", proxy)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", dest, dest)
+	br := bufio.NewReaderSize(c, 64<<10)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("CONNECT through %s: %w", proxy, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		return nil, nil, fmt.Errorf("CONNECT through %s: status %d", proxy, resp.StatusCode)
+	}
+	return c, br, nil
+}
+
+// tunnelRate reads from streams tunnels (or direct connections) at once
+// for dur and returns MB/s (10^6 bytes) over all of them.
+func tunnelRate(ctx context.Context, proxy, dest string, streams int, dur time.Duration) (float64, error) {
+	var total atomic.Int64
+	errs := make([]error, streams)
+	conns := make([]net.Conn, streams)
+	readers := make([]io.Reader, streams)
+	for i := range streams {
+		c, r, err := dialTunnel(ctx, proxy, dest)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return 0, err
+		}
+		conns[i], readers[i] = c, r
+	}
+	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conns[i].Close()
+			_ = conns[i].SetReadDeadline(deadline)
+			buf := make([]byte, 256<<10)
+			for {
+				n, err := readers[i].Read(buf)
+				total.Add(int64(n))
+				if err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						errs[i] = err
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return float64(total.Load()) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// tunnelStreams are the concurrent tunnels measured.
+var tunnelStreams = []int{1, 8}
+
+// runTunnels measures CONNECT throughput through each proxy against a
+// direct connection to the same sink, alternating targets.
+func (b *bench) runTunnels(ctx context.Context, f *forwardFleet) (report.Section, error) {
+	sec := report.Section{Title: "Forward proxy: CONNECT tunnel throughput (MB/s from the far end to the client, median [min–max])"}
+	logf("scenario: CONNECT tunnels")
+	f.tunnelMBps = map[string]map[int]stats.Spread{}
+	type tgt struct{ name, proxy, skip string }
+	ts := []tgt{{name: tDirect}}
+	for _, t := range f.proxies {
+		ts = append(ts, tgt{t.name, strings.TrimPrefix(t.base, "http://"), t.skip})
+	}
+	for _, streams := range tunnelStreams {
+		got := map[string][]float64{}
+		for range b.o.reps {
+			for _, t := range ts {
+				if t.skip != "" {
+					continue
+				}
+				mbps, err := tunnelRate(ctx, t.proxy, f.sink.addr(), streams, b.o.duration)
+				if err != nil {
+					return sec, fmt.Errorf("tunnels through %s: %w", t.name, err)
+				}
+				got[t.name] = append(got[t.name], mbps)
+			}
+		}
+		direct := stats.Of(got[tDirect])
+		for _, t := range ts {
+			if t.skip != "" {
+				sec.Lines = append(sec.Lines, fmt.Sprintf("%d stream(s), %s: skipped (%s)", streams, t.name, t.skip))
+				continue
+			}
+			sp := stats.Of(got[t.name])
+			if f.tunnelMBps[t.name] == nil {
+				f.tunnelMBps[t.name] = map[int]stats.Spread{}
+			}
+			f.tunnelMBps[t.name][streams] = sp
+			line := fmt.Sprintf("%d stream(s), %s: %.0f MB/s [%.0f–%.0f]", streams, t.name, sp.Median, sp.Min, sp.Max)
+			if t.name != tDirect {
+				line += fmt.Sprintf(", %.2f× direct", sp.Median/direct.Median)
+			}
+			sec.Lines = append(sec.Lines, line)
+		}
+	}
+	return sec, nil
+}
+
+// forwardNotes says what each target ran with, so the numbers can be read
+// for what they are.
+func (b *bench) forwardNotes(f *forwardFleet) report.Section {
+	squid := f.squidV
+	if squid == "" {
+		squid = "not run"
+	}
+	return report.Section{Title: "Forward proxy notes", Lines: []string{
+		"Squid: " + squid + "; one process (-N), memory cache only (cache_mem 256 MB, no cache_dir, memory_cache_mode always), access_log none, its default Via and X-Forwarded-For, no helpers; its internal counters are always on.",
+		"edged forward: `edged -config` with role: forward, cache.memory 256MiB, log.access false (no JSON line per request), Prometheus metrics on (always registered; served on the admin listener), default anonymity (X-Forwarded-For, Forwarded, Via, From removed; its own Via added), no rules, no authentication; loopback destinations allowed by forward.dial.allow_networks.",
+		"Hits: wrk sends absolute-form request lines (`GET http://origin/obj/SIZE/fwd-hit HTTP/1.1`) through a Lua script that sets wrk.path; the built-in Go client goes through the proxy as net/http does. direct (no proxy) is the origin answering the same URL itself.",
+		"Tunnels: a TCP server in edgebench sends bytes as fast as it can; the client reads for the run's duration through `CONNECT 127.0.0.1:port` (TLS would add the same cost on every path, so the tunnels carry plain bytes), or connects directly.",
+	}}
+}
+
+// forwardChecks compares the run with issue 14's goals.
+func (b *bench) forwardChecks(f *forwardFleet, res *results) []report.Check {
+	rep := report.Report{Rows: res.rows}
+	rps := func(sc, t string) float64 {
+		row, ok := rep.Find(sc, t)
+		if !ok || row.Skipped != "" {
+			return math.NaN()
+		}
+		return row.RPS.Median
+	}
+	var cs []report.Check
+	for _, g := range []struct {
+		size int
+		want float64
+	}{{1 << 10, 1.25}, {100 << 10, 3}} {
+		sc := fwdHitScenario(g.size, 64)
+		name := fmt.Sprintf("forward proxy %s hit, 64 conns: throughput", sizeName(g.size))
+		goal := fmt.Sprintf("≥ %.2f× Squid", g.want)
+		if why := skipWhy(f, tSquid, tEdgedForward); why != "" {
+			cs = append(cs, report.Skip(name, goal, why))
+			continue
+		}
+		cs = append(cs, report.AtLeast(name, goal, rps(sc, tEdgedForward)/rps(sc, tSquid), g.want, "%.2f× Squid"))
+	}
+	name, goal := "CONNECT tunnel throughput, 1 stream", "≥ 0.90× direct"
+	if why := skipWhy(f, tEdgedForward); why != "" {
+		cs = append(cs, report.Skip(name, goal, why))
+	} else {
+		r := f.tunnelMBps[tEdgedForward][1].Median / f.tunnelMBps[tDirect][1].Median
+		cs = append(cs, report.AtLeast(name, goal, r, 0.9, "%.2f× direct"))
+	}
+	return cs
+}
+
+// skipWhy is the reason the first of names was skipped, "" when none was.
+func skipWhy(f *forwardFleet, names ...string) string {
+	for _, n := range names {
+		for _, t := range f.proxies {
+			if t.name == n && t.skip != "" {
+				return n + " skipped: " + t.skip
+			}
+		}
+	}
+	return ""
+}
