@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,28 +45,14 @@ type forwardFleet struct {
 
 func squidHit(h http.Header) bool { return strings.HasPrefix(h.Get("X-Cache"), "HIT") }
 
-// findSquid finds squid, installing Debian's package with apt-get when it
-// is missing and allowed (-install, root, apt-get). It returns the path,
-// or "" and why not.
+// findSquid finds squid, installing Debian's package when it is missing
+// and allowed. It returns the path, or "" and why not.
 func findSquid(ctx context.Context, o options) (string, string) {
 	if p := lookPath("squid"); p != "" {
 		return p, ""
 	}
-	switch {
-	case !o.install:
-		return "", "squid not installed (and -install=false)"
-	case os.Geteuid() != 0:
-		return "", "squid not installed, and installing needs root"
-	case lookPath("apt-get") == "":
-		return "", "squid not installed, and there is no apt-get"
-	}
-	logf("installing squid with apt-get")
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ictx, "sh", "-c", "apt-get update -q && apt-get install -y -q squid")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Sprintf("squid: apt-get install failed: %v: %s", err, tail(string(out), 300))
+	if why := aptInstall(ctx, o, "squid"); why != "" {
+		return "", "squid " + why
 	}
 	if p := lookPath("squid"); p != "" {
 		return p, ""
