@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -79,10 +80,7 @@ func compile(o *Options) (*compiled, error) {
 	if o.ReloadInterval != "" {
 		c.reload = positiveDuration(p, "reload_interval", o.ReloadInterval)
 	}
-	for name := range o.Categories {
-		c.catNames = append(c.catNames, name)
-	}
-	slices.Sort(c.catNames)
+	c.catNames = slices.Sorted(maps.Keys(o.Categories))
 	for _, name := range c.catNames {
 		cat := o.Categories[name]
 		field := "categories." + name
@@ -100,8 +98,8 @@ func compile(o *Options) (*compiled, error) {
 		}
 		c.catFiles = append(c.catFiles, cat.Files)
 	}
-	for g, users := range o.Groups {
-		for i, u := range users {
+	for _, g := range slices.Sorted(maps.Keys(o.Groups)) { // errors in a stable order
+		for i, u := range o.Groups[g] {
 			if u == "" {
 				p.add(fmt.Sprintf("groups.%s[%d]", g, i), "empty user name")
 			}

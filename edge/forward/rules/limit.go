@@ -48,6 +48,8 @@ func compileLimits(p *problems, field string, l *Limits) limitSpec {
 	switch {
 	case l.Burst < 0:
 		p.add(field+".burst", "%d: want at least 1 (empty for max(1, rate))", l.Burst)
+	case l.Burst > 0 && l.Rate == 0:
+		p.add(field+".burst", "%d without a rate: set limits.rate too", l.Burst)
 	case l.Burst > 0:
 		s.burst = l.Burst
 	}

@@ -83,6 +83,10 @@ func TestValidateZero(t *testing.T) {
 	if err := (Options{}).Check(); err != nil {
 		t.Errorf("zero Options: Check: %v", err)
 	}
+	var es Errors
+	if err := (Options{Limits: Limits{Burst: 5}}).Validate(); !errors.As(err, &es) || es[0].Field != "limits.burst" {
+		t.Errorf("burst without rate: %v", err)
+	}
 }
 
 // TestCheckReadsListFiles: Check names the list file that cannot be read
