@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"edged/edge/access"
 )
 
 // window is a compiled Window.
@@ -14,23 +16,14 @@ type window struct {
 	loc      *time.Location
 }
 
-// inside reports whether now falls in the window. The wall clock is read
-// in the window's zone (time.Time.In applies the zone's rules, daylight
-// saving time included), so "09:00" is nine on the local clock in winter
-// and in summer. On the day clocks go forward a window over the skipped
-// hour is shorter; on the day they go back, one over the repeated hour is
-// longer: both are what the local clock shows. A window that crosses
-// midnight belongs to the day it opens, so its part after midnight checks
-// the previous day.
+// inside reports whether now falls in the window, read as edge/access
+// reads its windows: on the local clock of the window's zone (so "09:00"
+// is nine in winter and in summer; on the day clocks go forward a window
+// over the skipped hour is shorter, on the day they go back one over the
+// repeated hour is longer), a window that crosses midnight belonging to
+// the day it opens.
 func (w *window) inside(now time.Time) bool {
-	t := now.In(w.loc)
-	m := t.Hour()*60 + t.Minute()
-	d := t.Weekday()
-	if w.from < w.to {
-		return w.days[d] && w.from <= m && m < w.to
-	}
-	yesterday := (d + 6) % 7
-	return (w.days[d] && m >= w.from) || (w.days[yesterday] && m < w.to)
+	return access.InWeeklyWindow(now, w.loc, &w.days, w.from, w.to)
 }
 
 // compileWindow checks w, naming fields under field.
