@@ -5,6 +5,7 @@
 #                    the README's "Edge → shield → origin" commands
 #   make test        go vet, then the whole suite with -race
 #   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
+#                    (and its forward role beside Squid)
 #   make bench-quick the side-by-side run in quick mode (under 3 minutes)
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck
