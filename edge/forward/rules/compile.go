@@ -128,8 +128,8 @@ func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
 	switch {
 	case r.Name == "":
 		p.add(field+".name", "required: it names the rule in the 403 page, logs and metrics")
-	case r.Name == DefaultRule || r.Name == LimitRule:
-		p.add(field+".name", "%q is reserved: it names decisions no rule made", r.Name)
+	case slices.Contains(reservedNames, r.Name):
+		p.add(field+".name", "%q is reserved: it names a decision no rule makes (one of %s)", r.Name, strings.Join(reservedNames, ", "))
 	case !validName(r.Name):
 		p.add(field+".name", "%q: letters, digits, -, _ and . only (it is sent in a header)", r.Name)
 	}

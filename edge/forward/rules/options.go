@@ -27,6 +27,12 @@ const (
 	LimitRule = "limits"
 )
 
+// reservedNames are the names of decisions no configured rule makes: ours,
+// and those of the proxy's own refusals (client gate, authentication,
+// CONNECT ports, the SSRF gate, the tunnel cap), which share the 403
+// page's header, the logs and the metric labels.
+var reservedNames = []string{DefaultRule, LimitRule, "clients", "auth", "connect_ports", "destination", "tunnels"}
+
 // Defaults for zero fields.
 const (
 	DefaultReloadInterval = 30 * time.Second

@@ -31,6 +31,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 				Time: &Window{Days: []string{"mo"}, From: "9:00", To: "25:00", Zone: "Mars/Olympus"}},
 			{Name: "default", Action: ActionDeny, Time: &Window{From: "10:00", To: "10:00"}},
 			{Name: "has space", Action: ActionDeny},
+			{Name: "connect_ports", Action: ActionDeny},
 		},
 		Limits: Limits{Key: "ip", Rate: -1, Burst: -2, Bandwidth: "fast", MaxClients: -1, Idle: "0s"},
 	}
@@ -59,6 +60,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 		"list[2].name",
 		"list[3].name", "list[3].time.to",
 		"list[4].name",
+		"list[5].name",
 		"limits.key", "limits.rate", "limits.burst", "limits.bandwidth", "limits.max_clients", "limits.idle",
 	}
 	slices.Sort(got)
