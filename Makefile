@@ -7,6 +7,7 @@
 #                    try curl -x http://127.0.0.1:3128 http://127.0.0.1:9000/
 #   make test        go vet, then the whole suite with -race
 #   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
+#                    (and its forward role beside Squid)
 #   make bench-quick the side-by-side run in quick mode (under 3 minutes)
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck

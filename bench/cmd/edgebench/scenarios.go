@@ -26,6 +26,8 @@ type results struct {
 	purgeSkip    string
 	firstHit     float64 // seconds; NaN when not measured
 	restartNote  string
+	// forwardChecks are the forward proxy's goals (forward.go).
+	forwardChecks []report.Check
 }
 
 // runScenarios runs every selected scenario in turn.
@@ -46,6 +48,7 @@ func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
 		{"cold", b.runCold},
 		{"purge", b.runPurge},
 		{"restart", b.runRestart},
+		{"forward", b.runForward},
 	}
 	for _, s := range steps {
 		if !b.o.wants(s.name) {
