@@ -1,12 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
 
 	"edged/edge/forward"
+	"edged/edge/forward/rules"
 )
 
 // RoleForward is a forward proxy for a private network's clients
@@ -35,6 +38,9 @@ type Forward struct {
 	Tunnels    ForwardTunnels    `yaml:"tunnels"`
 	Dial       ForwardDial       `yaml:"dial"`
 	PAC        ForwardPAC        `yaml:"pac"`
+	// Rules are the access rules and per-client limits
+	// (docs/forward-rules.md); the zero value allows everything.
+	Rules rules.Options `yaml:"rules"`
 }
 
 // ForwardAuth configures proxy authentication (Proxy-Authorization: Basic).
@@ -148,6 +154,7 @@ func (c *Config) checkForward() []*FieldError {
 			errs = append(errs, e)
 		}
 	}
+	errs = append(errs, c.rulesProblems(f.Rules.Validate())...)
 	for i, h := range f.PAC.Direct {
 		if !validPACHost(h) {
 			add(fmt.Sprintf("forward.pac.direct[%d]", i), "want a host name or *.suffix, got %q", h)
@@ -172,15 +179,45 @@ func validPACHost(h string) bool {
 	return true
 }
 
-// forwardFileProblems loads the files the forward section names.
+// forwardFileProblems loads the files the forward section names: the
+// htpasswd file and the rules' category lists.
 func (c *Config) forwardFileProblems() []*FieldError {
-	if c.Role != RoleForward || c.Forward.Auth.Htpasswd == "" {
+	if c.Role != RoleForward {
 		return nil
 	}
+	errs := c.rulesProblems(c.Forward.Rules.Check())
 	if _, err := c.ForwardUsers(); err != nil {
-		return []*FieldError{err.(*FieldError)}
+		errs = append(errs, err.(*FieldError))
 	}
-	return nil
+	return errs
+}
+
+// rulesProblems turns the rules package's errors, which name fields
+// relative to the rules section, into FieldErrors with their lines.
+func (c *Config) rulesProblems(err error) []*FieldError {
+	if err == nil {
+		return nil
+	}
+	var es rules.Errors
+	if !errors.As(err, &es) {
+		return []*FieldError{c.fieldErrNear("forward.rules", "%v", err)}
+	}
+	out := make([]*FieldError, 0, len(es))
+	for _, fe := range es {
+		out = append(out, c.fieldErrNear("forward.rules."+fe.Field, "%s", fe.Msg))
+	}
+	return out
+}
+
+// ForwardRules builds the access rules engine of forward.rules (it reads
+// the category lists and watches them until Close). Errors are
+// *FieldErrors, joined.
+func (c *Config) ForwardRules(log *slog.Logger) (*rules.Engine, error) {
+	e, err := rules.New(c.Forward.Rules, log)
+	if err != nil {
+		return nil, joinSorted(c.rulesProblems(err))
+	}
+	return e, nil
 }
 
 // ForwardUsers loads forward.auth.htpasswd; nil without it. The error is a

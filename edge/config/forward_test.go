@@ -62,6 +62,9 @@ func TestForwardErrors(t *testing.T) {
 		{"forward:\n  tunnels:\n    idle_timeout: 0s\n", `f.yaml:4: forward.tunnels.idle_timeout: must be positive`},
 		{"forward:\n  dial:\n    allow_networks: [nope]\n", `f.yaml:4: forward.dial.allow_networks[0]: invalid network`},
 		{"forward:\n  pac:\n    direct: ['a b']\n", `f.yaml:4: forward.pac.direct[0]: want a host name`},
+		{"forward:\n  rules:\n    list:\n      - action: deny\n", `f.yaml:5: forward.rules.list[0].name: required`},
+		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, ports: ['0']}\n", `f.yaml:5: forward.rules.list[0].ports[0]`},
+		{"forward:\n  rules:\n    categories:\n      social: {files: [" + filepath.Join(dir, "missing.txt") + "]}\n", `f.yaml:5: forward.rules.categories.social.files[0]`},
 		{"forward:\n  auth:\n    htpasswd: " + bad + "\n", `f.yaml:4: forward.auth.htpasswd: ` + bad + `:1: user "alice": not a bcrypt hash`},
 	}
 	for _, tt := range tests {

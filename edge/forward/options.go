@@ -87,9 +87,8 @@ func DefaultRemoveHeaders() []string {
 	return []string{"X-Forwarded-For", "Forwarded", "Via", "From", "X-Real-IP"}
 }
 
-// Rules decide whether a client may reach a destination. The package
-// edge/forward/rules implements it (coordinated in
-// /work/coord/forward-rules-api.md).
+// Rules decide whether a client may reach a destination; *rules.Engine
+// (edge/forward/rules) implements it.
 type Rules interface {
 	// Decide answers one request or tunnel; now is the rules' clock.
 	Decide(req RuleRequest, now time.Time) RuleDecision

@@ -42,8 +42,11 @@ func (n *node) openForward(stdout io.Writer, reg prometheus.Registerer) error {
 	if err != nil {
 		return err // a *config.FieldError naming forward.auth.htpasswd
 	}
+	if n.rules, err = n.cfg.ForwardRules(n.log.With("component", "forward-rules")); err != nil {
+		return err // *config.FieldErrors naming forward.rules fields
+	}
 	opts := n.cfg.ForwardOptions()
-	opts.Cache, opts.Dialer, opts.Users = n.handler, n.dialer, users
+	opts.Cache, opts.Dialer, opts.Users, opts.Rules = n.handler, n.dialer, users, n.rules
 	opts.Logger, opts.Registerer = n.log.With("component", "forward"), reg
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))

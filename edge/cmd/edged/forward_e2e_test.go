@@ -17,6 +17,7 @@ import (
 // TestForwardRole runs the binary as a forward proxy: the startup says it
 // admits loopback clients only, two clients share a cached object through
 // it (Cache-Status names the proxy), the JSON log has a line per request,
+// an access rule of the file refuses with its name,
 // and the reverse side's listener protections hold (smuggling 400, a
 // header section past server.max_header_bytes 431, a client that stalls
 // in its header section is cut at server.read_header_timeout).
@@ -24,7 +25,8 @@ func TestForwardRole(t *testing.T) {
 	origin, hits := countingOrigin(t)
 	cfg := filepath.Join(t.TempDir(), "forward.yaml")
 	// The origin listens on loopback, which a forward proxy refuses unless told.
-	if err := os.WriteFile(cfg, []byte("role: forward\nserver:\n  read_header_timeout: 1s\nforward:\n  dial:\n    allow_networks: [127.0.0.1/32]\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("role: forward\nserver:\n  read_header_timeout: 1s\nforward:\n  dial:\n    allow_networks: [127.0.0.1/32]\n"+
+		"  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := runEdged(t, "-config", cfg, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", t.TempDir())
@@ -56,6 +58,17 @@ func TestForwardRole(t *testing.T) {
 	}
 	if n := strings.Count(p.stdout.String(), `"msg":"request"`); n != 2 {
 		t.Errorf("%d request log lines, want 2:\n%s", n, p.stdout)
+	}
+
+	// The access rules of forward.rules: a refusal names its rule.
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+	resp, err := c.Get("http://blocked.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Edged-Rule") != "no-blocked" {
+		t.Errorf("blocked.test: %d %q, want 403 no-blocked", resp.StatusCode, resp.Header.Get("X-Edged-Rule"))
 	}
 
 	host := strings.TrimPrefix(p.public, "http://")

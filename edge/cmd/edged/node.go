@@ -19,6 +19,7 @@ import (
 	"edged/edge/compress"
 	"edged/edge/config"
 	"edged/edge/forward"
+	"edged/edge/forward/rules"
 	"edged/purge"
 	"edged/storage"
 )
@@ -33,6 +34,7 @@ type node struct {
 	handler *edge.Handler
 	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
+	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
 	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
@@ -303,6 +305,9 @@ func (n *node) closeAll(ctx context.Context) error {
 		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients
+	if n.rules != nil {
+		_ = n.rules.Close() // stops watching the category lists
+	}
 	var err error
 	if n.bus != nil {
 		// Before the store: the bus applies purges to it.
