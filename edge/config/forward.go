@@ -78,14 +78,15 @@ type ForwardPAC struct {
 	Direct []string `yaml:"direct"`
 }
 
-// defaultForward is the forward section's defaults.
+// defaultForward is the forward section's defaults: forward's own.
 func defaultForward() Forward {
+	fo := forward.DefaultOptions()
 	return Forward{
-		ConnectPorts:  []int{443},
+		ConnectPorts:  fo.ConnectPorts,
 		Via:           true,
-		RemoveHeaders: forward.DefaultRemoveHeaders(),
-		Auth:          ForwardAuth{Realm: "edged"},
-		Tunnels:       ForwardTunnels{IdleTimeout: Duration(forward.DefaultTunnelIdle), MaxDuration: Duration(forward.DefaultTunnelMax), MaxPerClient: 64},
+		RemoveHeaders: fo.RemoveHeaders,
+		Auth:          ForwardAuth{Realm: fo.Realm},
+		Tunnels:       ForwardTunnels{IdleTimeout: Duration(fo.TunnelIdle), MaxDuration: Duration(fo.TunnelMax), MaxPerClient: fo.MaxTunnelsPerClient},
 		Dial:          ForwardDial{Timeout: Duration(forward.DefaultDialTimeout)},
 	}
 }
@@ -242,10 +243,6 @@ func (c *Config) ForwardOptions() forward.Options {
 	if ports == nil {
 		ports = []int{443}
 	}
-	perClient := f.Tunnels.MaxPerClient
-	if perClient == 0 {
-		perClient = -1 // the file's 0 is "no limit"; forward's is "the default"
-	}
 	return forward.Options{
 		Name:                c.CacheName(),
 		Clients:             parseNetworks(f.Clients),
@@ -255,7 +252,8 @@ func (c *Config) ForwardOptions() forward.Options {
 		Realm:               f.Auth.Realm,
 		TunnelIdle:          f.Tunnels.IdleTimeout.Std(),
 		TunnelMax:           f.Tunnels.MaxDuration.Std(),
-		MaxTunnelsPerClient: perClient,
+		MaxTunnelsPerClient: f.Tunnels.MaxPerClient,
+		NoTunnelLimit:       f.Tunnels.MaxPerClient == 0, // the file's 0 is "no limit"
 		PAC:                 forward.PAC{Proxy: f.PAC.Proxy, Direct: append([]string(nil), f.PAC.Direct...)},
 	}
 }

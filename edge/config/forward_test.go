@@ -35,7 +35,7 @@ forward:
 	o := c.ForwardOptions()
 	if !slices.Equal(o.Clients, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}) ||
 		!slices.Equal(o.ConnectPorts, []int{443, 8443}) || o.TunnelIdle != 30*time.Second || o.TunnelMax != time.Hour ||
-		o.MaxTunnelsPerClient != -1 || o.SetHeaders["User-Agent"] != "Anonymous" || o.PAC.Proxy != "proxy.corp:3128" ||
+		!o.NoTunnelLimit || o.SetHeaders["User-Agent"] != "Anonymous" || o.PAC.Proxy != "proxy.corp:3128" ||
 		len(o.RemoveHeaders) != 5 {
 		t.Errorf("ForwardOptions = %+v", o)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,8 +55,10 @@ type Options struct {
 	// hour.
 	TunnelMax time.Duration
 	// MaxTunnelsPerClient bounds the tunnels open from one client address
-	// (429 past it). Zero means 64; negative means no bound.
+	// (429 past it). Zero means 64.
 	MaxTunnelsPerClient int
+	// NoTunnelLimit lets a client open any number of tunnels.
+	NoTunnelLimit bool
 	// PAC configures /proxy.pac.
 	PAC PAC
 	// Logger receives operational logs; nil discards them.
@@ -107,39 +110,14 @@ const (
 	defaultTunnelsPerConn = 64
 )
 
-// withDefaults validates opts and fills in its defaults.
-func (opts Options) withDefaults() (Options, error) {
-	var errs []error
-	if opts.Cache == nil {
-		errs = append(errs, errors.New("forward: option Cache: required"))
-	}
-	if opts.Dialer == nil {
-		errs = append(errs, errors.New("forward: option Dialer: required"))
-	}
-	for _, p := range opts.ConnectPorts {
-		if p < 1 || p > 65535 {
-			errs = append(errs, fmt.Errorf("forward: option ConnectPorts: %d is not a port", p))
-		}
-	}
-	for _, name := range opts.RemoveHeaders {
-		if !httpguts.ValidHeaderFieldName(name) {
-			errs = append(errs, fmt.Errorf("forward: option RemoveHeaders: %q is not a field name", name))
-		}
-	}
-	for name, v := range opts.SetHeaders {
-		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(v) {
-			errs = append(errs, fmt.Errorf("forward: option SetHeaders: %q: %q is not a valid field", name, v))
-		}
-	}
-	if opts.TunnelIdle < 0 || opts.TunnelMax < 0 {
-		errs = append(errs, errors.New("forward: options TunnelIdle and TunnelMax must not be negative"))
-	}
-	if strings.ContainsAny(opts.Realm, "\"\\\r\n") {
-		errs = append(errs, fmt.Errorf("forward: option Realm %q: no quotes, backslashes or line breaks", opts.Realm))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return opts, err
-	}
+// DefaultOptions are the values New gives zero fields (Cache, Dialer and
+// the rest that have no default stay zero).
+func DefaultOptions() Options {
+	return Options{}.withDefaults()
+}
+
+// withDefaults gives the zero fields their defaults.
+func (opts Options) withDefaults() Options {
 	if opts.Name == "" {
 		opts.Name = defaultName
 	}
@@ -167,5 +145,48 @@ func (opts Options) withDefaults() (Options, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return opts, nil
+	return opts
+}
+
+// Validate checks every field as given and reports every problem, each
+// naming its field by Go path.
+func (opts Options) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("forward: option %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if opts.Cache == nil {
+		bad("Cache", "required")
+	}
+	if opts.Dialer == nil {
+		bad("Dialer", "required")
+	}
+	for i, p := range opts.ConnectPorts {
+		if p < 1 || p > 65535 {
+			bad(fmt.Sprintf("ConnectPorts[%d]", i), "%d is not a port", p)
+		}
+	}
+	for i, name := range opts.RemoveHeaders {
+		if !httpguts.ValidHeaderFieldName(name) {
+			bad(fmt.Sprintf("RemoveHeaders[%d]", i), "%q is not a field name", name)
+		}
+	}
+	for name, v := range opts.SetHeaders {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(v) {
+			bad("SetHeaders["+strconv.Quote(name)+"]", "%q: %q is not a valid field", name, v)
+		}
+	}
+	if opts.TunnelIdle <= 0 {
+		bad("TunnelIdle", "must be positive, got %v", opts.TunnelIdle)
+	}
+	if opts.TunnelMax <= 0 {
+		bad("TunnelMax", "must be positive, got %v", opts.TunnelMax)
+	}
+	if opts.MaxTunnelsPerClient < 1 && !opts.NoTunnelLimit {
+		bad("MaxTunnelsPerClient", "must be at least 1 (NoTunnelLimit turns the limit off), got %d", opts.MaxTunnelsPerClient)
+	}
+	if opts.Realm == "" || strings.ContainsAny(opts.Realm, "\"\\\r\n") {
+		bad("Realm", "%q: not empty; no quotes, backslashes or line breaks", opts.Realm)
+	}
+	return errors.Join(errs...)
 }

@@ -31,10 +31,10 @@ type Proxy struct {
 	once    sync.Once
 }
 
-// New validates opts and returns a Proxy.
+// New gives zero fields their defaults, validates opts and returns a Proxy.
 func New(opts Options) (*Proxy, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(opts.Registerer)

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -112,4 +113,23 @@ func FuzzAbsoluteTarget(f *testing.F) {
 			checkDestination(t, s, d)
 		}
 	})
+}
+
+// TestOptionsValidate: every bad field is named by its Go path, all at once.
+func TestOptionsValidate(t *testing.T) {
+	err := Options{ConnectPorts: []int{0}, RemoveHeaders: []string{"a b"}, SetHeaders: map[string]string{"X": "a\nb"},
+		TunnelIdle: -1, MaxTunnelsPerClient: -3, Realm: `a"b`}.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, field := range []string{"Cache", "Dialer", "ConnectPorts[0]", "RemoveHeaders[0]", `SetHeaders["X"]`, "TunnelIdle", "TunnelMax", "MaxTunnelsPerClient", "Realm"} {
+		if !strings.Contains(err.Error(), "option "+field+":") {
+			t.Errorf("no problem named %s in:\n%v", field, err)
+		}
+	}
+	d := DefaultOptions()
+	d.Cache, d.Dialer = http.NotFoundHandler(), NewDialer(DialerOptions{})
+	if err := d.Validate(); err != nil {
+		t.Errorf("DefaultOptions with Cache and Dialer: %v", err)
+	}
 }

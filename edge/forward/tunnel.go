@@ -169,7 +169,7 @@ func (t *tunnel) copy(dst net.Conn, src io.Reader, n *atomic.Int64) {
 func (p *Proxy) takeTunnel(client netip.Addr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if max := p.opts.MaxTunnelsPerClient; max > 0 && p.tunnels[client] >= max {
+	if !p.opts.NoTunnelLimit && p.tunnels[client] >= p.opts.MaxTunnelsPerClient {
 		return false
 	}
 	p.tunnels[client]++
