@@ -45,6 +45,7 @@ import (
 	_ "time/tzdata" // access windows name IANA time zones; hosts may lack the database
 
 	"edged/edge/config"
+	"edged/internal/buildinfo"
 )
 
 // Exit codes.
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if v.version && err == nil {
-		printVersion(stdout, readBuild())
+		fmt.Fprintln(stdout, buildinfo.Read().Line("edged"))
 		return exitOK
 	}
 	if err != nil {

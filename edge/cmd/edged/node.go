@@ -18,6 +18,7 @@ import (
 	"edged/edge"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/internal/buildinfo"
 	"edged/purge"
 	"edged/storage"
 )
@@ -78,7 +79,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerBuildInfo(reg, readBuild())
+	registerBuildInfo(reg, buildinfo.Read())
 
 	so := cfg.StorageOptions()
 	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
