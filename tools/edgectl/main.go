@@ -87,6 +87,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usageError(stderr, "stats", err)
 		}
 		return cmd.run(ctx, client, stdout, stderr)
+	case "warm":
+		cmd, err := parseWarm(args[1:], stderr)
+		if err != nil {
+			return usageError(stderr, "warm", err)
+		}
+		return cmd.run(ctx, client, os.Stdin, stdout, stderr)
 	case "config":
 		return configCheck(args[1:], stdout, stderr)
 	case "-version", "--version", "version":
