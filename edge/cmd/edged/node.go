@@ -187,6 +187,7 @@ func (n *node) publicServer() *http.Server {
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
+	mux.Handle("GET /inspect", n.inspectHandler())
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.
