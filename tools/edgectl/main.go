@@ -93,6 +93,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usageError(stderr, "warm", err)
 		}
 		return cmd.run(ctx, client, os.Stdin, stdout, stderr)
+	case "inspect":
+		cmd, err := parseInspect(args[1:], getenv, stderr)
+		if err != nil {
+			return usageError(stderr, "inspect", err)
+		}
+		return cmd.run(ctx, client, stdout, stderr)
 	case "config":
 		return configCheck(args[1:], stdout, stderr)
 	case "-version", "--version", "version":
