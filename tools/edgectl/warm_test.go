@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,5 +121,30 @@ func TestCacheStatusHit(t *testing.T) {
 		if got := cacheStatusHit(tt.values); got != tt.want {
 			t.Errorf("cacheStatusHit(%q) = %v", tt.values, got)
 		}
+	}
+}
+
+// On a terminal the progress is one line redrawn in place (isTerminal
+// decides; a test has no terminal, so the progress is built with tty set).
+func TestWarmProgressOnTerminal(t *testing.T) {
+	var out, errs bytes.Buffer
+	p := &progress{w: &out, tty: true, total: 4}
+	target, _ := url.Parse("http://a.test/x")
+	p.done(outcomeMiss, warmJob{target: target}, nil, &errs)
+	p.done(outcomeHit, warmJob{target: target}, nil, &errs)
+	p.done(outcomeError, warmJob{target: target}, errors.New("502 Bad Gateway"), &errs)
+	p.done(outcomeHit, warmJob{target: target}, nil, &errs)
+	p.finish()
+	got := out.String()
+	for _, want := range []string{"\r[#######.......................] 1/4", "\r\x1b[K", "\r[##############################] 4/4  hits 2  misses 1  errors 1\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("progress %q lacks %q", got, want)
+		}
+	}
+	if strings.Count(got, "\n") != 1 {
+		t.Errorf("progress %q: want one line, redrawn", got)
+	}
+	if errs.String() != "edgectl warm: http://a.test/x: 502 Bad Gateway\n" {
+		t.Errorf("errors %q", errs.String())
 	}
 }
