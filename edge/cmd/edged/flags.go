@@ -148,6 +148,9 @@ flags; flags override the file. See docs/config.md.
 Example:
   edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
 
+Check a configuration (every problem, with its line) without starting:
+  edged -t -config edged.yaml
+
 A shield and an edge sharing one purge bus (the same two variables on both):
   export EDGED_PURGE_TOKEN=... EDGED_NATS_TOKEN=...
   edged -role shield -origin http://127.0.0.1:9000 -listen 127.0.0.1:8090 -admin 127.0.0.1:8091 \
