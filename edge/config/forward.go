@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
-
 	"edged/edge/forward"
 	"edged/edge/forward/rules"
 )
@@ -117,67 +115,62 @@ func (c *Config) checkForward() []*FieldError {
 			add(fmt.Sprintf("forward.dial.allow_networks[%d]", i), "%v", err)
 		}
 	}
-	for i, p := range f.ConnectPorts {
-		if p < 1 || p > 65535 {
-			add(fmt.Sprintf("forward.connect_ports[%d]", i), "must be a port from 1 to 65535, got %d", p)
-		}
-	}
-	for i, name := range f.RemoveHeaders {
-		if !httpguts.ValidHeaderFieldName(name) {
-			add(fmt.Sprintf("forward.remove_headers[%d]", i), "%q is not a field name", name)
-		}
-	}
-	for name, v := range f.SetHeaders {
-		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(v) {
-			add("forward.set_headers."+name, "%q: %q is not a valid field", name, v)
-		}
-	}
-	if strings.ContainsAny(f.Auth.Realm, "\"\\\r\n") {
-		add("forward.auth.realm", "no quotes, backslashes or line breaks, got %q", f.Auth.Realm)
-	}
-	for _, d := range []struct {
-		path string
-		v    Duration
-	}{
-		{"forward.tunnels.idle_timeout", f.Tunnels.IdleTimeout},
-		{"forward.tunnels.max_duration", f.Tunnels.MaxDuration},
-		{"forward.dial.timeout", f.Dial.Timeout},
-	} {
-		if d.v <= 0 {
-			add(d.path, "must be positive, got %s", d.v)
-		}
+	if f.Dial.Timeout <= 0 {
+		add("forward.dial.timeout", "must be positive, got %s", f.Dial.Timeout)
 	}
 	if f.Tunnels.MaxPerClient < 0 {
 		add("forward.tunnels.max_per_client", "must not be negative (0 means no limit), got %d", f.Tunnels.MaxPerClient)
 	}
+	errs = append(errs, c.forwardOptionProblems(c.ForwardOptions().Validate())...)
 	if f.PAC.Proxy != "" {
 		if e := c.checkAddr("forward.pac.proxy", f.PAC.Proxy, false); e != nil {
 			errs = append(errs, e)
 		}
 	}
 	errs = append(errs, c.rulesProblems(f.Rules.Validate())...)
-	for i, h := range f.PAC.Direct {
-		if !validPACHost(h) {
-			add(fmt.Sprintf("forward.pac.direct[%d]", i), "want a host name or *.suffix, got %q", h)
-		}
-	}
 	return errs
 }
 
-// validPACHost accepts a DNS name or "*.name", the forms the PAC file
-// writes as JavaScript strings.
-func validPACHost(h string) bool {
-	h = strings.TrimPrefix(h, "*.")
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		b := h[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == '_') {
-			return false
+// forwardFields maps the Go paths of forward.Options to the section's
+// YAML fields; an index or key that follows is kept.
+var forwardFields = map[string]string{
+	"ConnectPorts": "connect_ports", "RemoveHeaders": "remove_headers", "SetHeaders": "set_headers",
+	"TunnelIdle": "tunnels.idle_timeout", "TunnelMax": "tunnels.max_duration",
+	"MaxTunnelsPerClient": "tunnels.max_per_client", "Realm": "auth.realm", "PAC.Direct": "pac.direct",
+}
+
+// forwardOptionProblems places forward.Options.Validate's errors at the
+// fields of the forward section that set them.
+func (c *Config) forwardOptionProblems(err error) []*FieldError {
+	var out []*FieldError
+	for _, e := range joinedErrors(err) {
+		var oe *forward.OptionError
+		if !errors.As(e, &oe) {
+			out = append(out, c.fieldErrNear("forward", "%v", e))
+			continue
 		}
+		name, rest := oe.Field, ""
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name, rest = name[:i], name[i:]
+		}
+		path := "forward." + forwardFields[name]
+		if key, ok := strings.CutPrefix(rest, `["`); ok { // a map key: .key
+			rest = "." + strings.TrimSuffix(key, `"]`)
+		}
+		out = append(out, c.fieldErrNear(path+rest, "%s", oe.Msg))
 	}
-	return true
+	return out
+}
+
+// joinedErrors splits an errors.Join result into its errors.
+func joinedErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // forwardFileProblems loads the files the forward section names: the

@@ -148,22 +148,23 @@ func (opts Options) withDefaults() Options {
 	return opts
 }
 
-// Validate checks every field as given and reports every problem, each
-// naming its field by Go path.
+// OptionError is a bad field of Options, named by its Go path
+// ("ConnectPorts[1]", "PAC.Direct[0]").
+type OptionError struct{ Field, Msg string }
+
+func (e *OptionError) Error() string { return "forward: option " + e.Field + ": " + e.Msg }
+
+// Validate checks every configurable field as given (Cache and Dialer,
+// which are wiring, are New's to check) and reports every problem, each an
+// *OptionError, joined.
 func (opts Options) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("forward: option %s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if opts.Cache == nil {
-		bad("Cache", "required")
-	}
-	if opts.Dialer == nil {
-		bad("Dialer", "required")
+		errs = append(errs, &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	for i, p := range opts.ConnectPorts {
 		if p < 1 || p > 65535 {
-			bad(fmt.Sprintf("ConnectPorts[%d]", i), "%d is not a port", p)
+			bad(fmt.Sprintf("ConnectPorts[%d]", i), "must be a port from 1 to 65535, got %d", p)
 		}
 	}
 	for i, name := range opts.RemoveHeaders {
@@ -188,5 +189,26 @@ func (opts Options) Validate() error {
 	if opts.Realm == "" || strings.ContainsAny(opts.Realm, "\"\\\r\n") {
 		bad("Realm", "%q: not empty; no quotes, backslashes or line breaks", opts.Realm)
 	}
+	for i, h := range opts.PAC.Direct {
+		if !validPACHost(h) {
+			bad(fmt.Sprintf("PAC.Direct[%d]", i), "want a host name or *.suffix, got %q", h)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// validPACHost accepts a DNS name or "*.name", the forms the PAC file
+// writes as JavaScript strings.
+func validPACHost(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == '_') {
+			return false
+		}
+	}
+	return true
 }

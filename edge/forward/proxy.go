@@ -34,7 +34,14 @@ type Proxy struct {
 // New gives zero fields their defaults, validates opts and returns a Proxy.
 func New(opts Options) (*Proxy, error) {
 	opts = opts.withDefaults()
-	if err := opts.Validate(); err != nil {
+	err := opts.Validate()
+	if opts.Cache == nil {
+		err = errors.Join(err, &OptionError{Field: "Cache", Msg: "required"})
+	}
+	if opts.Dialer == nil {
+		err = errors.Join(err, &OptionError{Field: "Dialer", Msg: "required"})
+	}
+	if err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(opts.Registerer)

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -118,18 +117,19 @@ func FuzzAbsoluteTarget(f *testing.F) {
 // TestOptionsValidate: every bad field is named by its Go path, all at once.
 func TestOptionsValidate(t *testing.T) {
 	err := Options{ConnectPorts: []int{0}, RemoveHeaders: []string{"a b"}, SetHeaders: map[string]string{"X": "a\nb"},
-		TunnelIdle: -1, MaxTunnelsPerClient: -3, Realm: `a"b`}.Validate()
+		TunnelIdle: -1, MaxTunnelsPerClient: -3, Realm: `a"b`, PAC: PAC{Direct: []string{"a b"}}}.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, field := range []string{"Cache", "Dialer", "ConnectPorts[0]", "RemoveHeaders[0]", `SetHeaders["X"]`, "TunnelIdle", "TunnelMax", "MaxTunnelsPerClient", "Realm"} {
+	for _, field := range []string{"ConnectPorts[0]", "RemoveHeaders[0]", `SetHeaders["X"]`, "TunnelIdle", "TunnelMax", "MaxTunnelsPerClient", "Realm", "PAC.Direct[0]"} {
 		if !strings.Contains(err.Error(), "option "+field+":") {
 			t.Errorf("no problem named %s in:\n%v", field, err)
 		}
 	}
-	d := DefaultOptions()
-	d.Cache, d.Dialer = http.NotFoundHandler(), NewDialer(DialerOptions{})
-	if err := d.Validate(); err != nil {
-		t.Errorf("DefaultOptions with Cache and Dialer: %v", err)
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Errorf("DefaultOptions: %v", err)
+	}
+	if _, err := New(DefaultOptions()); err == nil || !strings.Contains(err.Error(), "option Cache: required") || !strings.Contains(err.Error(), "option Dialer: required") {
+		t.Errorf("New without Cache and Dialer: %v", err)
 	}
 }
