@@ -56,8 +56,11 @@ func TestForwardRole(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Errorf("origin hits = %d, want 1", hits.Load())
 	}
-	if n := strings.Count(p.stdout.String(), `"msg":"request"`); n != 2 {
-		t.Errorf("%d request log lines, want 2:\n%s", n, p.stdout)
+	// The line is written once the response is out: wait for it.
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(p.stdout.String(), `"msg":"request"`) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 2 request log lines after 20s:\n%s", p.stdout)
+		}
 	}
 
 	// The access rules of forward.rules: a refusal names its rule.
