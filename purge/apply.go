@@ -53,7 +53,6 @@ func decodeEvent(data []byte) (event, error) {
 // connection, runs a session, and starts a new one after a reconnect or a
 // failure.
 func (b *Bus) run(ctx context.Context) {
-	defer close(b.done)
 	delay := newBackoff()
 	for {
 		if !b.waitConnected(ctx) {
@@ -116,6 +115,7 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 	}
 	target := info.State.LastSeq
+	b.health.saw(target, b.applied.Load())
 	b.checkReady(target)
 	cons, err := b.js.OrderedConsumer(ctx, b.opts.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -214,7 +214,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("event metadata: %w", err)
 	}
 	seq, applied := meta.Sequence.Stream, b.applied.Load()
-	b.metrics.pending.Set(float64(meta.NumPending))
+	b.health.saw(seq+meta.NumPending, applied)
 	if seq <= applied {
 		b.metrics.duplicates.Inc()
 		return nil
@@ -273,6 +273,8 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
 			b.applied.Store(seq)
+			b.health.applied(seq)
+			b.setPending()
 			return n, time.Since(start), nil
 		}
 		b.metrics.failures.Inc()
@@ -293,11 +295,15 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.objects.Add(float64(n))
 	b.metrics.applyDur.Observe(took.Seconds())
 	b.metrics.appliedSeq.Set(float64(seq))
+	var lag time.Duration
 	if !ev.Time.IsZero() {
-		b.metrics.lag.Observe(time.Since(ev.Time).Seconds())
+		lag = time.Since(ev.Time)
+		b.metrics.lag.Observe(lag.Seconds())
 	}
+	// lag: from the publisher's Publish call to the end of this apply
+	// (the publisher's clock: meaningful across nodes whose clocks agree).
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "lag", lag)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()
