@@ -49,6 +49,15 @@ func decodeEvent(data []byte) (event, error) {
 	return ev, nil
 }
 
+// consumerHeartbeat is how often the server that holds this node's
+// consumer tells it that it is alive. On a NATS cluster the consumer may
+// live on a server other than the one the node is connected to; when that
+// server dies, the node notices after two missed heartbeats and the
+// ordered consumer starts again, from the next sequence, on a live server.
+// nats.go's default for ordered consumers (5s) would leave a node without
+// purges for 10s; a heartbeat is one small message a second per node.
+const consumerHeartbeat = time.Second
+
 // run keeps one session going while the bus is open: it waits for a
 // connection, runs a session, and starts a new one after a reconnect or a
 // failure.
@@ -124,7 +133,7 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consumer: %v", ErrUnavailable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(consumerHeartbeat))
 	if err != nil {
 		return fmt.Errorf("%w: consume: %v", ErrUnavailable, err)
 	}

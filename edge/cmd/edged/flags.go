@@ -21,7 +21,7 @@ type flagValues struct {
 	shield     stringList
 	role       string
 	name       string
-	nats       string
+	nats       stringList
 	natsListen string
 }
 
@@ -43,7 +43,7 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
 	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
-	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a NATS cluster); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url)")
+	fs.Var(&v.nats, "nats", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a server of a NATS cluster: repeat it, or separate with commas, for several); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url, purge.nats.urls)")
 	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes; needs a token in $EDGED_NATS_TOKEN (config: purge.nats.listen)")
 	return fs
 }
@@ -108,7 +108,8 @@ func applyFlag(cfg *config.Config, v *flagValues, name string) {
 	case "name":
 		cfg.Name = v.name
 	case "nats":
-		cfg.Purge.NATS.URL = v.nats
+		// The flags replace the file's servers, in either field.
+		cfg.Purge.NATS.URL, cfg.Purge.NATS.URLs = strings.Join(v.nats, ","), nil
 	case "nats-listen":
 		cfg.Purge.NATS.Listen = v.natsListen
 	default:
