@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"edged/edge/config"
+)
+
+// natsCluster is a NATS cluster of real servers run in the test process:
+// routes on 127.0.0.1, JetStream on file storage synced on every write,
+// users authenticated by nkey.
+type natsCluster struct {
+	t       testing.TB
+	opts    []*server.Options // each server's options, to restart it as it was
+	servers []*server.Server
+}
+
+// startNATSCluster starts n clustered servers that accept the user whose
+// public nkey is user, and waits until JetStream has a meta leader.
+func startNATSCluster(t testing.TB, n int, user string) *natsCluster {
+	t.Helper()
+	c := &natsCluster{t: t}
+	clusterAddrs := make([]string, n)
+	for i := range n {
+		clusterAddrs[i] = freeAddr(t)
+	}
+	for i := range n {
+		var routes []string
+		for j, a := range clusterAddrs {
+			if j != i {
+				routes = append(routes, "nats-route://"+a)
+			}
+		}
+		host, port := splitHostPort(t, freeAddr(t))
+		chost, cport := splitHostPort(t, clusterAddrs[i])
+		c.opts = append(c.opts, &server.Options{
+			ServerName: fmt.Sprintf("n%d", i),
+			Host:       host, Port: port,
+			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true,
+			NoSigs: true, NoLog: true,
+			Nkeys:   []*server.NkeyUser{{Nkey: user}},
+			Cluster: server.ClusterOpts{Name: "edged-test", Host: chost, Port: cport},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		c.servers = append(c.servers, nil)
+	}
+	for i := range n {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.servers {
+			c.stop(i)
+		}
+	})
+	c.waitMetaLeader()
+	return c
+}
+
+func splitHostPort(t testing.TB, addr string) (string, int) {
+	t.Helper()
+	var port int
+	host, p, _ := strings.Cut(addr, ":")
+	if _, err := fmt.Sscan(p, &port); err != nil {
+		t.Fatal(err)
+	}
+	return host, port
+}
+
+// start starts server i (again) with its options and store.
+func (c *natsCluster) start(i int) {
+	c.t.Helper()
+	o := *c.opts[i] // the server keeps and changes its options
+	s, err := server.NewServer(&o)
+	if err != nil {
+		c.t.Fatalf("nats server n%d: %v", i, err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		c.t.Fatalf("nats server n%d not ready", i)
+	}
+	c.servers[i] = s
+}
+
+// stop shuts server i down, as a machine that dies takes its server away:
+// every client and route connection is cut.
+func (c *natsCluster) stop(i int) {
+	if s := c.servers[i]; s != nil {
+		s.Shutdown()
+		s.WaitForShutdown()
+		c.servers[i] = nil
+	}
+}
+
+func (c *natsCluster) url(i int) string {
+	return fmt.Sprintf("nats://%s:%d", c.opts[i].Host, c.opts[i].Port)
+}
+
+func (c *natsCluster) waitMetaLeader() {
+	c.t.Helper()
+	waitUntil(c.t, func() bool {
+		for _, s := range c.servers {
+			if s != nil && s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// applyRecord is one "purge applied" line of a node's debug log.
+type applyRecord struct {
+	Node    string        `json:"node"`
+	ID      string        `json:"id"`
+	Seq     uint64        `json:"seq"`
+	Objects int           `json:"objects"`
+	Lag     time.Duration `json:"lag"` // from the publisher's Publish call to this apply's end
+}
+
+// applyLog collects every node's applied purges from their logs, so the
+// test sees exactly what each node applied, in order, and can wait for it.
+type applyLog struct {
+	mu      sync.Mutex // guards the fields below
+	partial []byte
+	byNode  map[string][]applyRecord
+	changed chan struct{} // closed and replaced at each record
+}
+
+func newApplyLog() *applyLog {
+	return &applyLog{byNode: map[string][]applyRecord{}, changed: make(chan struct{})}
+}
+
+func (l *applyLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break // an unfinished line waits for the next write
+		}
+		line := l.partial[:i]
+		l.partial = l.partial[i+1:]
+		var rec struct {
+			Msg string `json:"msg"`
+			applyRecord
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "purge applied" {
+			l.byNode[rec.Node] = append(l.byNode[rec.Node], rec.applyRecord)
+			close(l.changed)
+			l.changed = make(chan struct{})
+		}
+	}
+	return len(p), nil
+}
+
+// records returns a copy of node's records.
+func (l *applyLog) records(node string) []applyRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.byNode[node])
+}
+
+// waitApplied waits, on the log's records rather than a clock, until every
+// node applied seq; it fails the test after timeout.
+func (l *applyLog) waitApplied(t testing.TB, nodes []string, seq uint64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		done := true
+		for _, n := range nodes {
+			recs := l.byNode[n]
+			if len(recs) == 0 || recs[len(recs)-1].Seq < seq {
+				done = false
+				break
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("not every node applied seq %d within %v", seq, timeout)
+		}
+	}
+}
+
+// clusterFleet is the fleet of the cluster test: its nodes, their configs
+// (to restart one as it was) and their applies.
+type clusterFleet struct {
+	t      *testing.T
+	cfgs   map[string]*config.Config
+	nodes  map[string]*fleetNode
+	names  []string // shields first, then edges
+	log    *applyLog
+	origin *httptest.Server
+}
+
+func (f *clusterFleet) startNode(name string) {
+	f.t.Helper()
+	cfg := *f.cfgs[name]
+	f.nodes[name] = serveNode(f.t, &cfg, f.log)
+}
+
+// publish posts body to the purge API of the first node in order that
+// takes it and returns its sequence: while a NATS server is down, a node
+// connected to it answers 503 (nothing published) until it has moved to
+// another server.
+func (f *clusterFleet) publish(order []string, body string) uint64 {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		n := f.nodes[order[i%len(order)]]
+		req, _ := http.NewRequest(http.MethodPost, n.admin+"/purge", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+purgeToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var ans struct {
+			Seq   uint64 `json:"seq"`
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return ans.Seq
+		case resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline):
+			f.t.Fatalf("purge %s through %s: %d %s", body, order[i%len(order)], resp.StatusCode, ans.Error)
+		}
+	}
+}
+
+// purgeBodies are one purge of each kind selecting the objects of round r,
+// hard or soft.
+func purgeBodies(r int, soft bool) []string {
+	s := fmt.Sprintf(`,"soft":%t`, soft)
+	return []string{
+		fmt.Sprintf(`{"urls":["http://www.example.com/r%d/a"]%s}`, r, s),
+		fmt.Sprintf(`{"prefixes":["http://www.example.com/r%d/"]%s}`, r, s),
+		fmt.Sprintf(`{"tags":["round-%d"]%s}`, r, s),
+		fmt.Sprintf(`{"hosts":["r%d.example.com"]%s}`, r, s),
+		fmt.Sprintf(`{"all":true%s}`, s),
+	}
+}
+
+// Issue 18: a fleet of five edges and two shields on a three-server NATS
+// cluster (the purge stream replicated three ways, file storage, sync
+// always; nodes authenticated by nkey), each node connected to its own
+// server. Purges of every kind, hard and soft, while the cluster is
+// healthy, while one NATS server is down and back, and while one edge is
+// down and back: every node applies every purge exactly once, in stream
+// order, none lost. The test reports the propagation p99 across the seven
+// nodes and the catch-up times; it asserts only generous bounds on them.
+func TestPurgeOnNATSCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-server NATS cluster and seven nodes; skipped with -short")
+	}
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	seed, _ := user.Seed()
+	seedFile := filepath.Join(t.TempDir(), "edged.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cluster := startNATSCluster(t, 3, pub)
+
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		round, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/r"), "/")
+		w.Header().Set("Surrogate-Key", "round-"+round)
+		fmt.Fprintf(w, "body of %s%s", r.Host, r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+
+	f := &clusterFleet{t: t, cfgs: map[string]*config.Config{}, nodes: map[string]*fleetNode{}, log: newApplyLog(), origin: origin}
+	var shieldURLs []string
+	for i := range 7 {
+		name := fmt.Sprintf("edge%d", i-2)
+		if i < 2 {
+			name = fmt.Sprintf("shield%d", i)
+		}
+		cfg := nodeConfig(t, name, t.TempDir())
+		// Each node is given its own server of the cluster (it learns the
+		// others from it, as NATS clients do, and moves to one of them
+		// when its own dies); shield1 is given all three, in a list.
+		cfg.Purge.NATS.URLs = []string{cluster.url(i % 3)}
+		if name == "shield1" {
+			cfg.Purge.NATS.URLs = []string{cluster.url(0), cluster.url(1), cluster.url(2)}
+		}
+		cfg.Purge.NATS.NKeySeed = seedFile
+		cfg.Purge.NATS.Replicas = 3
+		cfg.Purge.Token = purgeToken
+		cfg.Log.Access, cfg.Log.Level = false, "debug" // "purge applied" is a debug line
+		if i < 2 {
+			cfg.Role = config.RoleShield
+			cfg.Upstream.Origin = origin.URL
+		} else {
+			cfg.Upstream.Shields = shieldURLs
+			cfg.Upstream.ShieldFallback = false
+		}
+		if err := cfg.Check(); err != nil {
+			t.Fatal(err)
+		}
+		f.cfgs[name], f.names = cfg, append(f.names, name)
+		f.startNode(name)
+		if i < 2 {
+			shieldURLs = append(shieldURLs, f.nodes[name].public)
+		}
+	}
+	edges := f.names[2:]
+
+	// The nodes are spread over the three servers.
+	servers := map[string]bool{}
+	for _, name := range f.names {
+		h := f.nodes[name].n.bus.Health()
+		if !h.Connected {
+			t.Fatalf("%s not connected: %+v", name, h)
+		}
+		servers[h.Server] = true
+	}
+	if len(servers) != 3 {
+		t.Errorf("nodes connected to %d servers (%v), want 3", len(servers), servers)
+	}
+
+	// Healthy: each round fills its objects on every edge (and, through
+	// them, on the shields), then purges them with one kind, hard or soft;
+	// every edge's apply must have found its object.
+	var worst []time.Duration
+	var last uint64
+	for r := range 20 {
+		body := purgeBodies(r, r%2 == 1)[r%5]
+		host := "www.example.com"
+		if strings.Contains(body, `"hosts"`) {
+			host = fmt.Sprintf("r%d.example.com", r)
+		}
+		for _, e := range edges {
+			resp, _ := fetch(t, f.nodes[e].public+fmt.Sprintf("/r%d/a", r), "Host", host)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET on %s: %d", e, resp.StatusCode)
+			}
+		}
+		seq := f.publish([]string{edges[r%5]}, body)
+		if seq != last+1 {
+			t.Fatalf("round %d: purge got seq %d, want %d", r, seq, last+1)
+		}
+		last = seq
+		f.log.waitApplied(t, f.names, seq, 20*time.Second)
+		var roundMax time.Duration
+		for _, name := range f.names {
+			recs := f.log.records(name)
+			rec := recs[len(recs)-1]
+			roundMax = max(roundMax, rec.Lag)
+			if strings.HasPrefix(name, "edge") && rec.Objects < 1 {
+				t.Errorf("round %d (%s): %s purged %d objects, want at least its own copy", r, body, name, rec.Objects)
+			}
+		}
+		worst = append(worst, roundMax)
+	}
+	slices.Sort(worst)
+	p99 := worst[(len(worst)*99+99)/100-1]
+	t.Logf("purge propagation while healthy, publish to the last of 7 nodes applied, over %d purges: p50 %v, p99 %v, max %v",
+		len(worst), worst[len(worst)/2], p99, worst[len(worst)-1])
+	// Generous: the issue's goal is 10ms; under -race on a loaded 2-core
+	// machine it is measured and reported, not asserted.
+	if p99 > 2*time.Second {
+		t.Errorf("propagation p99 %v, want well under 2s", p99)
+	}
+
+	// One NATS server dies mid-purge and comes back: the nodes on it move
+	// to the others, the stream (R3) keeps its quorum, nothing is lost.
+	killed := 0
+	order := []string{"edge0", "edge2", "edge3", "edge1"} // first those on live servers
+	bodies := append(purgeBodies(100, false), purgeBodies(101, true)...)
+	last = f.publish(order, bodies[0])
+	cluster.stop(killed)
+	killedAt := time.Now()
+	last = f.publish(order, bodies[1])
+	firstAccepted := time.Since(killedAt)
+	for _, b := range bodies[2:5] {
+		last = f.publish(order, b)
+	}
+	f.log.waitApplied(t, f.names, last, 60*time.Second)
+	t.Logf("NATS server n%d down: the first purge after its death accepted after %v; every node applied the 4 purges published after it %v after its death",
+		killed, firstAccepted, time.Since(killedAt))
+	cluster.start(killed)
+	restartedAt := time.Now()
+	for _, b := range bodies[5:] {
+		last = f.publish(order, b)
+	}
+	f.log.waitApplied(t, f.names, last, 60*time.Second)
+	t.Logf("NATS server n%d restarted: every node applied 5 more purges %v after", killed, time.Since(restartedAt))
+
+	// An edge stops, purges of every kind go on, and it starts again: it
+	// applies what it missed before serving, from where it stopped.
+	f.nodes["edge4"].stop()
+	for _, b := range append(purgeBodies(200, true), purgeBodies(201, false)...) {
+		last = f.publish(order, b)
+	}
+	f.log.waitApplied(t, slices.DeleteFunc(slices.Clone(f.names), func(n string) bool { return n == "edge4" }), last, 30*time.Second)
+	restart := time.Now()
+	f.startNode("edge4")
+	t.Logf("edge4 restarted: start returned, 10 missed purges applied, in %v", time.Since(restart))
+	if h := f.nodes["edge4"].n.bus.Health(); h.Applied != last {
+		t.Errorf("edge4 serves before it caught up: %+v, want applied %d", h, last)
+	}
+
+	// Every node applied every event exactly once, in stream order, the
+	// same events everywhere, and none was a stand-in for lost events.
+	want := f.log.records("edge0")
+	for _, name := range f.names {
+		recs := f.log.records(name)
+		if len(recs) != int(last) {
+			t.Errorf("%s applied %d events, want %d", name, len(recs), last)
+		}
+		for i, rec := range recs {
+			if rec.Seq != uint64(i+1) || rec.ID == "gap" || (i < len(want) && rec.ID != want[i].ID) {
+				t.Errorf("%s: apply %d is seq %d id %s, want seq %d id %s", name, i, rec.Seq, rec.ID, i+1, want[min(i, len(want)-1)].ID)
+				break
+			}
+		}
+		body := healthz(t, f.nodes[name])
+		if wantLine := fmt.Sprintf("applied %d of stream %d", last, last); !strings.Contains(body, wantLine) || strings.Contains(body, "warning") {
+			t.Errorf("%s /healthz = %q, want %q and no warning", name, body, wantLine)
+		}
+	}
+}
+
+func healthz(t testing.TB, f *fleetNode) string {
+	t.Helper()
+	resp, err := http.Get(f.admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
