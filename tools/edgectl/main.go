@@ -4,7 +4,8 @@
 //	edgectl purge --url http://www.example.com/a --tag product-42 [--soft]
 //	edgectl purge --prefix http://www.example.com/img/ --host www.example.com
 //	edgectl purge --all          # everything; --all stands alone
-//	edgectl stats
+//	edgectl stats                # a node's edged_* metrics and its place in the purge stream
+//	edgectl stats --admin URL1 --admin URL2   # one line per node: applied sequence and lag
 //
 // The admin URL comes from --admin or EDGED_ADMIN (default
 // http://127.0.0.1:8081); the purge token from --token or EDGED_PURGE_TOKEN
@@ -37,7 +38,8 @@ const usage = `usage: edgectl <command> [flags]
 
 commands:
   purge   purge content from every edged node (edgectl purge -h for flags)
-  stats   print a node's edged_* metrics
+  stats   print a node's edged_* metrics and its applied purge sequence
+          (--admin repeated: one line per node, applied sequence and lag)
 
 environment:
   EDGED_ADMIN         admin URL of a node (default http://127.0.0.1:8081)

@@ -189,7 +189,7 @@ func TestRunStats(t *testing.T) {
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"stats", "--admin", srv.URL}, env(nil), &stdout, &stderr)
-	want := "edged_hits 3\nedged_purge_applied_total{kind=\"tag\"} 1\n"
+	want := "edged_hits 3\nedged_purge_applied_total{kind=\"tag\"} 1\npurge: no purge bus metrics\n"
 	if code != exitOK || stdout.String() != want {
 		t.Errorf("exit %d stdout %q stderr %q, want 0 %q", code, stdout.String(), stderr.String(), want)
 	}
