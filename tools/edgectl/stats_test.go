@@ -98,4 +98,3 @@ func TestStatsShowsEachNodesAppliedSequence(t *testing.T) {
 		t.Errorf("one node down: exit %d stdout %q stderr %q", code, stdout.String(), stderr.String())
 	}
 }
-
