@@ -24,8 +24,21 @@
 // By default a NATS server with JetStream runs inside the process with no
 // listener (Options.NATSListen empty) and the bus connects to it in
 // process. With NATSListen the embedded server also accepts other nodes,
-// which set NATSURL to its address; at scale every node sets NATSURL to an
-// existing NATS cluster (Credentials and TLS as NATS supports them).
+// which set NATSURL to its address; at scale every node sets NATSURL to the
+// servers of an existing NATS cluster (comma-separated; Credentials,
+// NKeySeed, NATSToken and TLS as NATS supports them) and Replicas to 3.
+// When its server goes away the client reconnects to another, and the bus
+// starts a new ordered consumer after the applied sequence: the node goes
+// on where it stopped, on any server of the cluster.
+//
+// # Health
+//
+// Health says which server the bus uses, how often it reconnected, and
+// whether the node has fallen behind: trailing the stream's last sequence
+// (learnt from each event and from a probe of the stream every MaxLag/3)
+// or out of the stream's reach for longer than MaxLag. The metrics say the
+// same (edged_purge_behind, edged_purge_stream_sequence,
+// edged_purge_bus_server, edged_purge_bus_reconnects_total).
 //
 // # Authentication of the bus
 //
