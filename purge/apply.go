@@ -124,7 +124,7 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 	}
 	target := info.State.LastSeq
-	b.health.saw(target, b.applied.Load())
+	b.health.saw(target)
 	b.checkReady(target)
 	cons, err := b.js.OrderedConsumer(ctx, b.opts.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -223,7 +223,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("event metadata: %w", err)
 	}
 	seq, applied := meta.Sequence.Stream, b.applied.Load()
-	b.health.saw(seq+meta.NumPending, applied)
+	b.health.saw(seq + meta.NumPending)
 	if seq <= applied {
 		b.metrics.duplicates.Inc()
 		return nil
@@ -282,7 +282,7 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
 			b.applied.Store(seq)
-			b.health.applied(seq)
+			b.health.progressed()
 			b.setPending()
 			return n, time.Since(start), nil
 		}

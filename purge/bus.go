@@ -197,7 +197,6 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{
 		opts:      opts,
 		log:       opts.Logger.With("node", opts.Node),
-		health:    newHealth(opts.MaxLag, time.Now),
 		signer:    newSigner(opts.SigningKey),
 		ready:     make(chan struct{}),
 		startErr:  make(chan error, 1),
@@ -209,6 +208,7 @@ func New(opts Options) (*Bus, error) {
 
 		connClosed: make(chan struct{}),
 	}
+	b.health = newHealth(opts.MaxLag, time.Now, &b.applied)
 	m, err := newMetrics(opts.Registerer, b.Health)
 	if err != nil {
 		return nil, fmt.Errorf("purge: metrics: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,9 @@ func (h Health) String() string {
 type health struct {
 	maxLag time.Duration
 	now    func() time.Time
+	// appliedSeq is the bus's applied sequence, read under mu so that an
+	// apply and a probe that race leave the clock as the later one sees.
+	appliedSeq *atomic.Uint64
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -66,16 +70,16 @@ type health struct {
 	unreachable string // why the last probe failed, "" when it answered
 }
 
-func newHealth(maxLag time.Duration, now func() time.Time) *health {
-	return &health{maxLag: maxLag, now: now, started: now()}
+func newHealth(maxLag time.Duration, now func() time.Time, applied *atomic.Uint64) *health {
+	return &health{maxLag: maxLag, now: now, appliedSeq: applied, started: now()}
 }
 
 // saw records that the stream holds events up to last (it answered or
-// delivered), given the node's applied sequence.
-func (h *health) saw(last, applied uint64) {
+// delivered).
+func (h *health) saw(last uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now := h.now()
+	now, applied := h.now(), h.appliedSeq.Load()
 	h.reached, h.unreachable = now, ""
 	h.streamLast = max(h.streamLast, last)
 	if last < applied {
@@ -86,11 +90,11 @@ func (h *health) saw(last, applied uint64) {
 	h.trail(applied, now)
 }
 
-// applied records the node's progress after an apply.
-func (h *health) applied(applied uint64) {
+// progressed records the node's progress after an apply.
+func (h *health) progressed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.trail(applied, h.now())
+	h.trail(h.appliedSeq.Load(), h.now())
 }
 
 // trail starts or stops the clock of trailing the stream. mu held.
@@ -179,7 +183,7 @@ func (b *Bus) probe(ctx context.Context) {
 		// Stream looks the stream up: its cached info is fresh.
 		s, err := b.js.Stream(pctx, b.opts.Stream)
 		if err == nil {
-			b.health.saw(s.CachedInfo().State.LastSeq, b.applied.Load())
+			b.health.saw(s.CachedInfo().State.LastSeq)
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {
