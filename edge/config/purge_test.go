@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 )
 
@@ -98,7 +99,21 @@ func TestValidatePurgeNATSCluster(t *testing.T) {
 	seedFile := filepath.Join(dir, "user.nk")
 	notSeed := filepath.Join(dir, "garbage.nk")
 	creds := filepath.Join(dir, "user.creds")
-	for name, data := range map[string][]byte{seedFile: seed, notSeed: []byte("not a seed\n"), creds: []byte("no jwt here\n")} {
+	account, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPub, _ := user.PublicKey()
+	userJWT, err := jwt.NewUserClaims(userPub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodCreds := filepath.Join(dir, "good.creds")
+	nscCreds, err := jwt.FormatUserConfig(userJWT, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{seedFile: seed, notSeed: []byte("not a seed\n"), creds: []byte("no jwt here\n"), goodCreds: nscCreds} {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -125,6 +140,7 @@ func TestValidatePurgeNATSCluster(t *testing.T) {
 			"edged.yaml:6: purge.nats.nkey_seed: " + notSeed + " does not hold a NATS user nkey seed"},
 		{"nkey seed missing", base + "purge:\n  nats:\n    urls: [nats://n1:4222]\n    nkey_seed: " + dir + "/none.nk\n",
 			"edged.yaml:6: purge.nats.nkey_seed: reading the NATS nkey seed file: open " + dir + "/none.nk: no such file"},
+		{"credentials", base + "purge:\n  nats:\n    urls: [nats://n1:4222]\n    credentials: " + goodCreds + "\n", ""},
 		{"credentials without jwt", base + "purge:\n  nats:\n    urls: [nats://n1:4222]\n    credentials: " + creds + "\n",
 			"edged.yaml:6: purge.nats.credentials: " + creds + " is not a NATS credentials file: no user JWT"},
 		{"credentials and nkey", base + "purge:\n  nats:\n    urls: [nats://n1:4222]\n    credentials: " + creds + "\n    nkey_seed: " + seedFile + "\n",
