@@ -31,32 +31,46 @@ func (c *Config) natsFileProblems() []*FieldError {
 // checkCredentials reads a NATS credentials file: a user JWT and the
 // user's nkey seed between the "-----BEGIN ... -----" lines nsc writes.
 func checkCredentials(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := readNATSFile(path, "credentials")
 	if err != nil {
-		return fmt.Errorf("reading the NATS credentials file: %w", err)
+		return err
 	}
 	// ParseDecoratedJWT returns the whole file when it finds no JWT
 	// block; a JWT is three dot-separated parts.
 	if jwt, err := nkeys.ParseDecoratedJWT(data); err != nil || strings.Count(jwt, ".") != 2 || strings.ContainsAny(jwt, " \n") {
 		return fmt.Errorf("%s is not a NATS credentials file: no user JWT (want the file nsc generates, with a JWT and an nkey seed)", path)
 	}
-	kp, err := nkeys.ParseDecoratedUserNKey(data)
-	if err != nil {
+	if err := userSeedProblem(data); err != nil {
 		return fmt.Errorf("%s: no user nkey seed in the credentials file: %v", path, err)
 	}
-	kp.Wipe()
 	return nil
 }
 
 // checkNKeySeed reads a file holding a NATS user nkey seed ("SU...").
 func checkNKeySeed(path string) error {
+	data, err := readNATSFile(path, "nkey seed")
+	if err != nil {
+		return err
+	}
+	if err := userSeedProblem(data); err != nil {
+		return fmt.Errorf("%s does not hold a NATS user nkey seed (SU...): %v", path, err)
+	}
+	return nil
+}
+
+func readNATSFile(path, kind string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("reading the NATS nkey seed file: %w", err)
+		return nil, fmt.Errorf("reading the NATS %s file: %w", kind, err)
 	}
+	return data, nil
+}
+
+// userSeedProblem says why data holds no user nkey seed, nil if it does.
+func userSeedProblem(data []byte) error {
 	kp, err := nkeys.ParseDecoratedUserNKey(data)
 	if err != nil {
-		return fmt.Errorf("%s does not hold a NATS user nkey seed (SU...): %v", path, err)
+		return err
 	}
 	kp.Wipe()
 	return nil

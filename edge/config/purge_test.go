@@ -40,17 +40,7 @@ func TestValidatePurgeAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "edged.yaml")
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			err = c.Validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Validate = %v, want valid", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Validate = %v\nwant it to contain %q", err, tt.want)
-			}
+			checkConfig(t, tt.in, "Validate", (*Config).Validate, tt.want)
 		})
 	}
 }
@@ -150,21 +140,28 @@ func TestValidatePurgeNATSCluster(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "edged.yaml")
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			err = c.Check()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Errorf("Check = %v, want valid", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("Check = %v\nwant it to contain %q", err, tt.want)
-			}
+			checkConfig(t, tt.in, "Check", (*Config).Check, tt.want)
 		})
 	}
 	c, _ := Parse([]byte(base+"purge:\n  nats:\n    url: 'nats://a:1, nats://b:2'\n    urls: []\n"), "edged.yaml")
 	if got := strings.Join(c.Purge.NATS.Servers(), " "); got != "nats://a:1 nats://b:2" {
 		t.Errorf("Servers() = %q", got)
+	}
+}
+
+// checkConfig parses in as edged.yaml and runs check (named name) on it:
+// want "" means valid, else an error containing want.
+func checkConfig(t *testing.T, in, name string, check func(*Config) error, want string) {
+	t.Helper()
+	c, err := Parse([]byte(in), "edged.yaml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	err = check(c)
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s = %v, want valid", name, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s = %v\nwant it to contain %q", name, err, want)
 	}
 }
