@@ -18,9 +18,8 @@ import (
 )
 
 // stallingInvalidator fails while stalled is set, as a node whose cache
-// cannot apply purges does; it counts what it applied.
+// cannot apply purges does.
 type stallingInvalidator struct {
-	countingInvalidator
 	stalled atomic.Bool
 	seq     atomic.Uint64
 }
