@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -172,8 +173,14 @@ func (b *Bus) session(ctx context.Context) error {
 	}
 }
 
-// ensureStream creates or updates the stream; if this node may not manage
-// streams (an operator created it on the cluster), it uses the stream as is.
+// ensureStream looks the stream up and creates or updates it when it is
+// missing or its settings differ from this node's; if this node may not
+// manage streams (an operator created it on the cluster), it uses the
+// stream as is. Looking up is answered by the stream's leader; creating
+// or updating needs JetStream's meta leader too, which on a cluster may
+// have died with the server this node just left (a reconnected node then
+// waited the whole API timeout, 5s, before applying anything), so a node
+// whose settings match asks nothing more.
 func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:       b.opts.Stream,
@@ -184,16 +191,30 @@ func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 		Replicas:   b.opts.Replicas,
 		Duplicates: min(2*time.Minute, b.opts.Retention), // JetStream requires window <= max age
 	}
-	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
-	if err == nil {
+	s, err := b.js.Stream(ctx, b.opts.Stream)
+	if err == nil && sameStream(s.CachedInfo().Config, cfg) {
 		return s, nil
 	}
-	s, err2 := b.js.Stream(ctx, b.opts.Stream)
-	if err2 != nil {
-		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, errors.Join(err, err2))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err)
 	}
-	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err)
+	wctx, cancel := context.WithTimeout(ctx, streamWriteTimeout)
+	defer cancel()
+	created, err2 := b.js.CreateOrUpdateStream(wctx, cfg)
+	if err2 == nil {
+		return created, nil
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err2)
+	}
+	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err2)
 	return s, nil
+}
+
+// sameStream reports whether the stream's settings are those want asks for.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage && have.Retention == want.Retention &&
+		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas && have.Duplicates == want.Duplicates
 }
 
 // gapAfter reports whether the stream lost events after applied, which the

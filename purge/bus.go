@@ -131,6 +131,18 @@ func (o *Options) setDefaults() {
 // callbacks (they only log and set a gauge).
 const closeCallbacksTimeout = 5 * time.Second
 
+// apiTimeout bounds a JetStream API request of a session (looking the
+// stream up, creating the consumer). While a stream on a cluster elects a
+// new leader (its old one's server died) such a request gets no answer;
+// nats.go's default 5s would hold a reconnected node that long, where
+// giving up sooner and starting the session again catches up as soon as
+// the leader is there. Creating or updating the stream, rarer and heavier,
+// keeps streamWriteTimeout.
+const apiTimeout = time.Second
+
+// streamWriteTimeout bounds the creation or update of the stream.
+const streamWriteTimeout = 5 * time.Second
+
 // reconnectWait is the pause between reconnect attempts (NATS adds jitter).
 const reconnectWait = 250 * time.Millisecond
 
@@ -341,7 +353,7 @@ func (b *Bus) connect() error {
 	if nc.IsConnected() {
 		b.connectedTo(nc)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("purge: jetstream: %w", err)
