@@ -393,10 +393,12 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	p99 := worst[(len(worst)*99+99)/100-1]
 	t.Logf("purge propagation while healthy, publish to the last of 7 nodes applied, over %d purges: p50 %v, p99 %v, max %v",
 		len(worst), worst[len(worst)/2], p99, worst[len(worst)-1])
-	// Generous: the goal is 10ms; under -race on a loaded 2-core
-	// machine it is measured and reported, not asserted.
-	if p99 > 2*time.Second {
-		t.Errorf("propagation p99 %v, want well under 2s", p99)
+	// Generous: the goal is 10ms; on a loaded 2-core machine it
+	// is measured and reported, not asserted (an fsync queued behind other
+	// processes' was seen to hold one apply for 1.9s). This only catches a
+	// purge that did not propagate by itself.
+	if p99 > 10*time.Second {
+		t.Errorf("propagation p99 %v, want well under 10s", p99)
 	}
 
 	// One NATS server dies mid-purge and comes back: the nodes on it move
