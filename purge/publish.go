@@ -108,7 +108,7 @@ func (b *Bus) publishAcked(ctx context.Context, msg *nats.Msg, id string) (*jets
 		case !errors.Is(err, context.DeadlineExceeded):
 			return nil, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, id, err)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: publishing purge %s: %w within %v", ErrUnavailable, id, errUnacknowledged, publishTimeout)
+			return nil, fmt.Errorf("%w: publishing purge %s: no answer within %v: %w", ErrUnavailable, id, publishTimeout, errUnacknowledged)
 		}
 		b.log.Warn("purge bus: no acknowledgement yet, publishing again with the same id", "id", id)
 	}
