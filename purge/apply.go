@@ -53,11 +53,16 @@ func decodeEvent(data []byte) (event, error) {
 // consumerHeartbeat is how often the server that holds this node's
 // consumer tells it that it is alive. On a NATS cluster the consumer may
 // live on a server other than the one the node is connected to; when that
-// server dies, the node notices after two missed heartbeats and the
-// ordered consumer starts again, from the next sequence, on a live server.
-// nats.go's default for ordered consumers (5s) would leave a node without
-// purges for 10s; a heartbeat is one small message a second per node.
+// server dies, the node notices after two missed heartbeats and a new
+// session makes a new consumer, from the next sequence, on a live server.
+// nats.go's default (5s) would leave a node without purges for 10s; a
+// heartbeat is one small message a second per node.
 const consumerHeartbeat = time.Second
+
+// consumerInactive is how long the server keeps a session's consumer
+// after the node stopped pulling from it (it moved to a new session, or
+// went away).
+const consumerInactive = 30 * time.Second
 
 // run keeps one session going while the bus is open: it waits for a
 // connection, runs a session, and starts a new one after a reconnect or a
@@ -127,9 +132,22 @@ func (b *Bus) session(ctx context.Context) error {
 	target := info.State.LastSeq
 	b.health.saw(target)
 	b.checkReady(target)
-	cons, err := b.js.OrderedConsumer(ctx, b.opts.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   b.applied.Load() + 1,
+	// An ephemeral consumer of this session, in memory, that delivers in
+	// stream order from the sequence after the applied one and expects no
+	// acknowledgements: the applied sequence the cache records is this
+	// node's place in the stream, not the consumer's. nats.go's ordered
+	// consumer would do the same but, when its server dies, it recreates
+	// itself with a 10s timeout per attempt and back-off from 1s, which on
+	// the cluster test held a node for up to 11s while the stream elected
+	// a leader; here the session ends instead and the next one starts
+	// with apiTimeout and the run loop's short back-off.
+	cons, err := b.js.CreateConsumer(ctx, b.opts.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       b.applied.Load() + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: consumerInactive,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: consumer: %v", ErrUnavailable, err)
@@ -138,10 +156,10 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: consume: %v", ErrUnavailable, err)
 	}
-	// The session ends when the bus closes or reconnects. Next is given the
-	// session's context as well as Stop: an ordered consumer that is
-	// resetting itself can miss a Stop and wait forever (seen as a Close
-	// that never returned).
+	// The session ends when the bus closes or reconnects, or when the
+	// consumer fails (two heartbeats missed: its server died). Next is
+	// given the session's context as well as Stop, so that no Stop can be
+	// missed.
 	session, endSession := context.WithCancel(ctx)
 	defer endSession()
 	go func() {

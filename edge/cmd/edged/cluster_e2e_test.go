@@ -440,6 +440,13 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 		last, took = p.seq, append(took, p.took)
 	}
 	f.log.waitApplied(t, f.names, last, 60*time.Second)
+	// Two missed consumer heartbeats (1s each) and the stream's election:
+	// about 2s. Before the bus managed its own consumer, nats.go's ordered
+	// consumer recreated itself with 10s per attempt and held a node up
+	// to 11s in one run of eight; 8s leaves room for a loaded machine.
+	if d := time.Since(killedAt); d > 8*time.Second {
+		t.Errorf("the nodes took %v to apply the purges made as n%d died, want under 8s", d, killed)
+	}
 	t.Logf("NATS server n%d killed mid-purge: the 5 purges made during and after its shutdown took %v to be accepted; every node applied them %v after the shutdown began",
 		killed, took, time.Since(killedAt))
 	cluster.start(killed)
