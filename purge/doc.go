@@ -28,7 +28,8 @@
 // servers of an existing NATS cluster (comma-separated; Credentials,
 // NKeySeed, NATSToken and TLS as NATS supports them) and Replicas to 3.
 // When its server goes away the client reconnects to another, and the bus
-// starts a new ordered consumer after the applied sequence: the node goes
+// starts a new session, with a consumer from the applied sequence on (as
+// it does when the server holding its consumer dies): the node goes
 // on where it stopped, on any server of the cluster.
 //
 // # Health
