@@ -30,8 +30,9 @@ type natsCluster struct {
 	servers []*server.Server
 }
 
-// startNATSCluster starts n clustered servers that accept the user whose
-// public nkey is user, and waits until JetStream has a meta leader.
+// startNATSCluster starts n clustered servers (n = 1: one standalone
+// server) that accept the user whose public nkey is user, and waits until
+// JetStream has a meta leader.
 func startNATSCluster(t testing.TB, n int, user string) *natsCluster {
 	t.Helper()
 	c := &natsCluster{t: t}
@@ -48,15 +49,18 @@ func startNATSCluster(t testing.TB, n int, user string) *natsCluster {
 		}
 		host, port := splitHostPort(t, freeAddr(t))
 		chost, cport := splitHostPort(t, clusterAddrs[i])
-		c.opts = append(c.opts, &server.Options{
+		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i),
 			Host:       host, Port: port,
 			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true,
 			NoSigs: true, NoLog: true,
-			Nkeys:   []*server.NkeyUser{{Nkey: user}},
-			Cluster: server.ClusterOpts{Name: "edged-test", Host: chost, Port: cport},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
+			Nkeys: []*server.NkeyUser{{Nkey: user}},
+		}
+		if n > 1 {
+			o.Cluster = server.ClusterOpts{Name: "edged-test", Host: chost, Port: cport}
+			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}
+		c.opts = append(c.opts, o)
 		c.servers = append(c.servers, nil)
 	}
 	for i := range n {
@@ -67,7 +71,9 @@ func startNATSCluster(t testing.TB, n int, user string) *natsCluster {
 			c.stop(i)
 		}
 	})
-	c.waitMetaLeader()
+	if n > 1 {
+		c.waitMetaLeader()
+	}
 	return c
 }
 
@@ -285,16 +291,7 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-server NATS cluster and seven nodes; skipped with -short")
 	}
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := user.PublicKey()
-	seed, _ := user.Seed()
-	seedFile := filepath.Join(t.TempDir(), "edged.nk")
-	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	seedFile, pub := nkeyUser(t)
 	cluster := startNATSCluster(t, 3, pub)
 
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -513,4 +510,49 @@ func healthz(t testing.TB, f *fleetNode) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// nkeyUser writes a new NATS user's nkey seed to a file and returns the
+// file and the user's public key.
+func nkeyUser(t testing.TB) (seedFile, pub string) {
+	t.Helper()
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ = user.PublicKey()
+	seed, _ := user.Seed()
+	seedFile = filepath.Join(t.TempDir(), "edged.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return seedFile, pub
+}
+
+// Issue 18: a node that cannot reach the purge stream for longer than
+// purge.max_lag says so in /healthz (still 200: it serves) and in
+// edged_purge_behind, names the server it uses while connected, and stops
+// warning once it is back.
+func TestHealthzSaysWhenThePurgeBusIsBehind(t *testing.T) {
+	seedFile, pub := nkeyUser(t)
+	nats := startNATSCluster(t, 1, pub)
+	cfg := nodeConfig(t, "edge", t.TempDir())
+	cfg.Upstream.Origin = "http://127.0.0.1:1"
+	cfg.Purge.NATS.URLs = []string{nats.url(0)}
+	cfg.Purge.NATS.NKeySeed = seedFile
+	cfg.Purge.MaxLag = config.Duration(200 * time.Millisecond)
+	f := startFleetNode(t, cfg)
+	if body := healthz(t, f); !strings.Contains(body, "purge bus: connected to "+nats.url(0)+" (n0), applied 0 of stream 0, 0 reconnects\n") || strings.Contains(body, "warning") {
+		t.Fatalf("/healthz = %q", body)
+	}
+	nats.stop(0)
+	waitUntil(t, func() bool { return strings.Contains(healthz(t, f), "warning: purge bus behind: purge stream out of reach") })
+	if _, metrics := fetch(t, f.admin+"/metrics"); !strings.Contains(metrics, "\nedged_purge_behind 1\n") {
+		t.Errorf("edged_purge_behind is not 1 while the bus is behind")
+	}
+	nats.start(0)
+	waitUntil(t, func() bool {
+		body := healthz(t, f)
+		return strings.Contains(body, "connected to") && strings.Contains(body, "1 reconnects") && !strings.Contains(body, "warning")
+	})
 }
