@@ -411,7 +411,12 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	// to the others, the stream (R3) keeps its quorum, nothing is lost.
 	killed := 0
 	order := []string{"edge0", "edge2", "edge3", "edge1"} // first those on live servers
-	bodies := append(purgeBodies(100, false), purgeBodies(101, true)...)
+	// Each kind hard and soft across the fault: while the server dies the
+	// kinds alternate hard, soft, hard...; after it is back, the reverse.
+	var bodies []string
+	for i := range 10 {
+		bodies = append(bodies, purgeBodies(100+i/5, (i%5+i/5)%2 == 1)[i%5])
+	}
 	// The server dies while purges are being made: two are published
 	// while it shuts down, three once it is gone.
 	type published struct {
