@@ -1,214 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nkeys"
-
 	"edged/edge/config"
 )
-
-// natsCluster is a NATS cluster of real servers run in the test process:
-// routes on 127.0.0.1, JetStream on file storage synced on every write,
-// users authenticated by nkey.
-type natsCluster struct {
-	t       testing.TB
-	opts    []*server.Options // each server's options, to restart it as it was
-	servers []*server.Server
-}
-
-// startNATSCluster starts n clustered servers (n = 1: one standalone
-// server) that accept the user whose public nkey is user, and waits until
-// JetStream has a meta leader.
-func startNATSCluster(t testing.TB, n int, user string) *natsCluster {
-	t.Helper()
-	c := &natsCluster{t: t}
-	clusterAddrs := make([]string, n)
-	for i := range n {
-		clusterAddrs[i] = freeAddr(t)
-	}
-	for i := range n {
-		var routes []string
-		for j, a := range clusterAddrs {
-			if j != i {
-				routes = append(routes, "nats-route://"+a)
-			}
-		}
-		host, port := splitHostPort(t, freeAddr(t))
-		chost, cport := splitHostPort(t, clusterAddrs[i])
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       host, Port: port,
-			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true,
-			NoSigs: true, NoLog: true,
-			Nkeys: []*server.NkeyUser{{Nkey: user}},
-		}
-		if n > 1 {
-			o.Cluster = server.ClusterOpts{Name: "edged-test", Host: chost, Port: cport}
-			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		}
-		c.opts = append(c.opts, o)
-		c.servers = append(c.servers, nil)
-	}
-	for i := range n {
-		c.start(i)
-	}
-	t.Cleanup(func() {
-		for i := range c.servers {
-			c.stop(i)
-		}
-	})
-	if n > 1 {
-		c.waitMetaLeader()
-	}
-	return c
-}
-
-func splitHostPort(t testing.TB, addr string) (string, int) {
-	t.Helper()
-	var port int
-	host, p, _ := strings.Cut(addr, ":")
-	if _, err := fmt.Sscan(p, &port); err != nil {
-		t.Fatal(err)
-	}
-	return host, port
-}
-
-// start starts server i (again) with its options and store.
-func (c *natsCluster) start(i int) {
-	c.t.Helper()
-	o := *c.opts[i] // the server keeps and changes its options
-	s, err := server.NewServer(&o)
-	if err != nil {
-		c.t.Fatalf("nats server n%d: %v", i, err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(20 * time.Second) {
-		c.t.Fatalf("nats server n%d not ready", i)
-	}
-	c.servers[i] = s
-}
-
-// stop shuts server i down, as a machine that dies takes its server away:
-// every client and route connection is cut.
-func (c *natsCluster) stop(i int) {
-	if s := c.servers[i]; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		c.servers[i] = nil
-	}
-}
-
-func (c *natsCluster) url(i int) string {
-	return fmt.Sprintf("nats://%s:%d", c.opts[i].Host, c.opts[i].Port)
-}
-
-func (c *natsCluster) waitMetaLeader() {
-	c.t.Helper()
-	waitUntil(c.t, func() bool {
-		for _, s := range c.servers {
-			if s != nil && s.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-// applyRecord is one "purge applied" line of a node's debug log.
-type applyRecord struct {
-	Node    string        `json:"node"`
-	ID      string        `json:"id"`
-	Seq     uint64        `json:"seq"`
-	Objects int           `json:"objects"`
-	Lag     time.Duration `json:"lag"` // from the publisher's Publish call to this apply's end
-}
-
-// applyLog collects every node's applied purges from their logs, so the
-// test sees exactly what each node applied, in order, and can wait for it.
-type applyLog struct {
-	mu      sync.Mutex // guards the fields below
-	partial []byte
-	byNode  map[string][]applyRecord
-	changed chan struct{} // closed and replaced at each record
-}
-
-func newApplyLog() *applyLog {
-	return &applyLog{byNode: map[string][]applyRecord{}, changed: make(chan struct{})}
-}
-
-func (l *applyLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break // an unfinished line waits for the next write
-		}
-		line := l.partial[:i]
-		l.partial = l.partial[i+1:]
-		var rec struct {
-			Msg string `json:"msg"`
-			applyRecord
-		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "purge applied" {
-			l.byNode[rec.Node] = append(l.byNode[rec.Node], rec.applyRecord)
-			close(l.changed)
-			l.changed = make(chan struct{})
-		}
-	}
-	return len(p), nil
-}
-
-// records returns a copy of node's records.
-func (l *applyLog) records(node string) []applyRecord {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.byNode[node])
-}
-
-// waitApplied waits, on the log's records rather than a clock, until every
-// node applied seq; it fails the test after timeout.
-func (l *applyLog) waitApplied(t testing.TB, nodes []string, seq uint64, timeout time.Duration) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		done := true
-		for _, n := range nodes {
-			recs := l.byNode[n]
-			if len(recs) == 0 || recs[len(recs)-1].Seq < seq {
-				done = false
-				break
-			}
-		}
-		changed := l.changed
-		l.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("not every node applied seq %d within %v", seq, timeout)
-		}
-	}
-}
 
 // clusterFleet is the fleet of the cluster test: its nodes, their configs
 // (to restart one as it was) and their applies.
@@ -337,9 +140,17 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 			shieldURLs = append(shieldURLs, f.nodes[name].public)
 		}
 	}
-	edges := f.names[2:]
 
-	// The nodes are spread over the three servers.
+	f.checkSpread()
+	last := f.healthyRounds(20)
+	last = f.serverDeath(cluster, 0, last)
+	last = f.edgeRestart("edge4", last)
+	f.checkExactlyOnce(last)
+}
+
+// checkSpread checks that the nodes use the three servers.
+func (f *clusterFleet) checkSpread() {
+	t := f.t
 	servers := map[string]bool{}
 	for _, name := range f.names {
 		h := f.nodes[name].n.bus.Health()
@@ -351,13 +162,19 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	if len(servers) != 3 {
 		t.Errorf("nodes connected to %d servers (%v), want 3", len(servers), servers)
 	}
+}
 
-	// Healthy: each round fills its objects on every edge (and, through
-	// them, on the shields), then purges them with one kind, hard or soft;
-	// every edge's apply must have found its object.
+// healthyRounds runs rounds purges while the cluster is healthy: each
+// round fills its objects on every edge (and, through them, on the
+// shields), then purges them with one kind, hard or soft; every edge's
+// apply must have found its object. It reports the propagation and
+// returns the last sequence.
+func (f *clusterFleet) healthyRounds(rounds int) uint64 {
+	t := f.t
+	edges := f.names[2:]
 	var worst []time.Duration
 	var last uint64
-	for r := range 20 {
+	for r := range rounds {
 		body := purgeBodies(r, r%2 == 1)[r%5]
 		host := "www.example.com"
 		if strings.Contains(body, `"hosts"`) {
@@ -376,10 +193,12 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 		last = seq
 		f.log.waitApplied(t, f.names, seq, 20*time.Second)
 		var roundMax time.Duration
+		var lags []string
 		for _, name := range f.names {
 			recs := f.log.records(name)
 			rec := recs[len(recs)-1]
 			roundMax = max(roundMax, rec.Lag)
+			lags = append(lags, fmt.Sprintf("%s %v", name, rec.Lag.Round(time.Millisecond)))
 			if strings.HasPrefix(name, "edge") && rec.Objects < 1 {
 				t.Errorf("round %d (%s): %s purged %d objects, want at least its own copy", r, body, name, rec.Objects)
 			}
@@ -387,12 +206,7 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 		worst = append(worst, roundMax)
 		if roundMax > 500*time.Millisecond {
 			// An outlier: say which nodes were late, for whoever reads it.
-			var late []string
-			for _, name := range f.names {
-				recs := f.log.records(name)
-				late = append(late, fmt.Sprintf("%s %v", name, recs[len(recs)-1].Lag.Round(time.Millisecond)))
-			}
-			t.Logf("round %d (%s): slow propagation: %s", r, body, strings.Join(late, ", "))
+			t.Logf("round %d (%s): slow propagation: %s", r, body, strings.Join(lags, ", "))
 		}
 	}
 	slices.Sort(worst)
@@ -406,19 +220,26 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	if p99 > 10*time.Second {
 		t.Errorf("propagation p99 %v, want well under 10s", p99)
 	}
+	return last
+}
 
-	// One NATS server dies mid-purge and comes back: the nodes on it move
-	// to the others, the stream (R3) keeps its quorum, nothing is lost.
-	killed := 0
-	order := []string{"edge0", "edge2", "edge3", "edge1"} // first those on live servers
-	// Each kind hard and soft across the fault: while the server dies the
-	// kinds alternate hard, soft, hard...; after it is back, the reverse.
+// publishOrder is whom the fault phases ask to purge: first nodes on
+// servers that stay up.
+var publishOrder = []string{"edge0", "edge2", "edge3", "edge1"}
+
+// serverDeath kills NATS server killed while purges are being made and
+// starts it again: the nodes on it move to the others, the stream (R3)
+// keeps its quorum, nothing is lost. Each kind is made hard and soft
+// across the fault: while the server dies the kinds alternate hard,
+// soft, hard...; after it is back, the reverse.
+func (f *clusterFleet) serverDeath(cluster *natsCluster, killed int, last uint64) uint64 {
+	t := f.t
 	var bodies []string
 	for i := range 10 {
 		bodies = append(bodies, purgeBodies(100+i/5, (i%5+i/5)%2 == 1)[i%5])
 	}
-	// The server dies while purges are being made: two are published
-	// while it shuts down, three once it is gone.
+	// Two are published while the server shuts down, three once it is
+	// gone.
 	type published struct {
 		seq  uint64
 		took time.Duration
@@ -432,7 +253,7 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 				<-dead
 			}
 			start := time.Now()
-			seq, err := f.tryPublish(order, b)
+			seq, err := f.tryPublish(publishOrder, b)
 			results <- published{seq, time.Since(start), err}
 			if err != nil {
 				return
@@ -465,28 +286,38 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	took = took[:0]
 	for _, b := range bodies[5:] {
 		start := time.Now()
-		last = f.publish(order, b)
+		last = f.publish(publishOrder, b)
 		took = append(took, time.Since(start))
 	}
 	f.log.waitApplied(t, f.names, last, 60*time.Second)
 	t.Logf("NATS server n%d restarted: 5 more purges took %v to be accepted; every node applied them %v after the restart", killed, took, time.Since(restartedAt))
+	return last
+}
 
-	// An edge stops, purges of every kind go on, and it starts again: it
-	// applies what it missed before serving, from where it stopped.
-	f.nodes["edge4"].stop()
+// edgeRestart stops edge, makes purges of every kind, hard and soft, and
+// starts it again: it applies what it missed before serving, from where
+// it stopped.
+func (f *clusterFleet) edgeRestart(edge string, last uint64) uint64 {
+	t := f.t
+	f.nodes[edge].stop()
 	for _, b := range append(purgeBodies(200, true), purgeBodies(201, false)...) {
-		last = f.publish(order, b)
+		last = f.publish(publishOrder, b)
 	}
-	f.log.waitApplied(t, slices.DeleteFunc(slices.Clone(f.names), func(n string) bool { return n == "edge4" }), last, 30*time.Second)
+	f.log.waitApplied(t, slices.DeleteFunc(slices.Clone(f.names), func(n string) bool { return n == edge }), last, 30*time.Second)
 	restart := time.Now()
-	f.startNode("edge4")
-	t.Logf("edge4 restarted: start returned, 10 missed purges applied, in %v", time.Since(restart))
-	if h := f.nodes["edge4"].n.bus.Health(); h.Applied != last {
-		t.Errorf("edge4 serves before it caught up: %+v, want applied %d", h, last)
+	f.startNode(edge)
+	t.Logf("%s restarted: start returned, 10 missed purges applied, in %v", edge, time.Since(restart))
+	if h := f.nodes[edge].n.bus.Health(); h.Applied != last {
+		t.Errorf("%s serves before it caught up: %+v, want applied %d", edge, h, last)
 	}
+	return last
+}
 
-	// Every node applied every event exactly once, in stream order, the
-	// same events everywhere, and none was a stand-in for lost events.
+// checkExactlyOnce checks that every node applied every event exactly
+// once, in stream order, the same events everywhere, none a stand-in for
+// lost events, and that /healthz says so.
+func (f *clusterFleet) checkExactlyOnce(last uint64) {
+	t := f.t
 	want := f.log.records("edge0")
 	for _, name := range f.names {
 		recs := f.log.records(name)
@@ -506,34 +337,6 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 	}
 }
 
-func healthz(t testing.TB, f *fleetNode) string {
-	t.Helper()
-	resp, err := http.Get(f.admin + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// nkeyUser writes a new NATS user's nkey seed to a file and returns the
-// file and the user's public key.
-func nkeyUser(t testing.TB) (seedFile, pub string) {
-	t.Helper()
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ = user.PublicKey()
-	seed, _ := user.Seed()
-	seedFile = filepath.Join(t.TempDir(), "edged.nk")
-	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return seedFile, pub
-}
-
 // Issue 18: a node that cannot reach the purge stream for longer than
 // purge.max_lag says so in /healthz (still 200: it serves) and in
 // edged_purge_behind, names the server it uses while connected, and stops
@@ -551,7 +354,9 @@ func TestHealthzSaysWhenThePurgeBusIsBehind(t *testing.T) {
 		t.Fatalf("/healthz = %q", body)
 	}
 	nats.stop(0)
-	waitUntil(t, func() bool { return strings.Contains(healthz(t, f), "warning: purge bus behind: purge stream out of reach") })
+	waitUntil(t, func() bool {
+		return strings.Contains(healthz(t, f), "warning: purge bus behind: purge stream out of reach")
+	})
 	if _, metrics := fetch(t, f.admin+"/metrics"); !strings.Contains(metrics, "\nedged_purge_behind 1\n") {
 		t.Errorf("edged_purge_behind is not 1 while the bus is behind")
 	}
