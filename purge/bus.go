@@ -231,9 +231,10 @@ func New(opts Options) (*Bus, error) {
 
 // Start starts the embedded server (if any), connects, ensures the stream
 // and applies every purge this node missed before returning, bounded by
-// ctx. If NATS is unreachable it returns an error wrapping ErrUnavailable
-// but keeps reconnecting in the background and catches up when it can; the
-// caller decides whether to serve meanwhile (Ready tells when caught up).
+// ctx. If NATS is unreachable, or reachable but every session fails for
+// startGrace (5s), it returns an error wrapping ErrUnavailable but keeps
+// trying in the background and catches up when it can; the caller decides
+// whether to serve meanwhile (Ready tells when caught up).
 // Call Close in every case once Start was called.
 func (b *Bus) Start(ctx context.Context) error {
 	applied, err := b.opts.Invalidator.Applied()
@@ -264,15 +265,32 @@ func (b *Bus) Start(ctx context.Context) error {
 	if !b.nc.IsConnected() {
 		return fmt.Errorf("purge: connecting to NATS at %s: %w (reconnecting in the background)", b.opts.NATSURL, ErrUnavailable)
 	}
-	select {
-	case <-b.ready:
-		return nil
-	case err := <-b.startErr:
-		return fmt.Errorf("purge: catching up: %w (retrying in the background)", err)
-	case <-ctx.Done():
-		return fmt.Errorf("purge: catching up: %w (continuing in the background)", ctx.Err())
+	var failingSince time.Time
+	for {
+		select {
+		case <-b.ready:
+			return nil
+		case err := <-b.startErr:
+			// A session can fail for a moment (a request timing out on a
+			// busy server, a stream electing its leader) and the next
+			// succeed: give up only on failures that last startGrace, so
+			// that a node serves before it has applied what it missed
+			// only when the bus is really unusable.
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= startGrace {
+				return fmt.Errorf("purge: catching up: %w (retrying in the background)", err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("purge: catching up: %w (continuing in the background)", ctx.Err())
+		}
 	}
 }
+
+// startGrace is how long Start lets sessions fail (the run loop trying
+// again with back-off) before it returns their error.
+const startGrace = 5 * time.Second
 
 // Ready is closed once the bus has applied every purge that was in the
 // stream when it first reached NATS.
