@@ -134,6 +134,10 @@ A shield and an edge sharing one purge bus (the same two variables on both):
   edged -shield http://127.0.0.1:8090 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 \
       -data ./data/edge -nats nats://127.0.0.1:8092
 
+Every node on a NATS cluster of three servers (purge.nats.replicas: 3 and
+purge.nats.nkey_seed or credentials in the -config file; docs/purge.md):
+  edged -config edge.yaml -nats nats://nats-1:4222 -nats nats://nats-2:4222 -nats nats://nats-3:4222
+
 Environment:
   EDGED_PURGE_TOKEN  bearer token of the purge API; also signs purge events (config: purge.token)
   EDGED_NATS_TOKEN   NATS token of the purge bus, required by -nats-listen (config: purge.nats.token_env)
