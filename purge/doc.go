@@ -8,7 +8,10 @@
 // and acknowledged by it (file storage, fsync on every write), so it
 // survives a NATS restart; only then does the API answer 200, once the
 // local node has applied it too, with the number of objects affected.
-// Every node, the publishing one included, applies every event of the
+// Publishing is tried for 5s, one attempt a second, each carrying the
+// purge's ID, which JetStream stores once: an acknowledgement lost with a
+// dying server costs an attempt, and a purge never acknowledged is
+// answered 503 saying it may still have been stored. Every node, the publishing one included, applies every event of the
 // stream exactly in stream order through its Invalidator, which records the
 // event's sequence in the same transaction as its effect. A node that was
 // down or disconnected applies what it missed from its recorded sequence on
