@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -49,15 +48,7 @@ func (f *ackFault) seen() []string {
 // stream), but it publishes.
 func startAckFault(t *testing.T, drop int) (*Bus, *ackFault) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, Authorization: testNATSToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
+	s := startPlainServer(t, -1)
 	nc, err := nats.Connect(s.ClientURL(), nats.Token(testNATSToken))
 	if err != nil {
 		t.Fatal(err)
