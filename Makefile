@@ -9,13 +9,14 @@
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck
 #   make build       binaries into ./bin
+#   make pathcount   which files and functions of package edge one cache hit and one miss run
 
 GO       ?= go
 BIN      ?= bin
 DATA     ?= ./data
 FUZZTIME ?= 30s
 
-.PHONY: all build run run-shield test bench bench-quick fuzz lint clean
+.PHONY: all build run run-shield test bench bench-quick fuzz lint pathcount clean
 
 all: lint test
 
@@ -55,6 +56,11 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+# pathcount: builds tools/pathcount with coverage of package edge, serves one
+# hit and one miss through it and lists the files and functions each ran.
+pathcount:
+	$(GO) run ./tools/pathcount
 
 clean:
 	rm -rf $(BIN)
