@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -44,18 +45,20 @@ func TestHealthRiseFall(t *testing.T) {
 }
 
 // flipServer answers its health endpoint with 200 or 503 as told, and any
-// other path with 200 and X-Served-By.
+// other path with 200 and X-Served-By. open counts its connections not yet
+// closed: once it is zero, every request a client wrote has been handled.
 type flipServer struct {
 	*httptest.Server
 	healthy atomic.Bool
 	checks  atomic.Int64
+	open    atomic.Int64
 }
 
 func newFlipServer(tb testing.TB, name string) *flipServer {
 	tb.Helper()
 	fs := &flipServer{}
 	fs.healthy.Store(true)
-	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fs.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fs.checks.Add(1)
 			if r.Host != "health.example" || r.Header.Get("User-Agent") == "" {
@@ -69,6 +72,15 @@ func newFlipServer(tb testing.TB, name string) *flipServer {
 		}
 		w.Header().Set("X-Served-By", name)
 	}))
+	fs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			fs.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			fs.open.Add(-1)
+		}
+	}
+	fs.Start()
 	tb.Cleanup(fs.Close)
 	return fs
 }
@@ -130,11 +142,14 @@ func TestHealthChecksStop(t *testing.T) {
 	waitFor(t, "a check", func() bool { return a.checks.Load() >= 1 })
 	p.Close()
 	// A check written just before Close may reach the server's handler
-	// after it returns (the server runs it on its own goroutine): let it
-	// land, then no new check may start.
-	time.Sleep(100 * time.Millisecond)
+	// after Close returns (the server runs it on its own goroutine). Close
+	// has closed the check connections, so once the server has closed its
+	// side of each, every check written has been counted.
+	waitFor(t, "the check connections to close", func() bool { return a.open.Load() == 0 })
 	n := a.checks.Load()
-	time.Sleep(100 * time.Millisecond)
+	// No event marks a check that never comes: give a checker Close failed
+	// to stop ten intervals to show itself.
+	time.Sleep(10 * 10 * time.Millisecond)
 	if got := a.checks.Load(); got != n {
 		t.Errorf("%d checks after Close, want none", got-n)
 	}
