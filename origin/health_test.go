@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,18 +142,33 @@ func TestHealthChecksStop(t *testing.T) {
 	})
 	p.Start(context.Background())
 	waitFor(t, "a check", func() bool { return a.checks.Load() >= 1 })
+	// Only runChecks starts checks. While none runs, no check can come
+	// later: that, not a quiet spell, shows that the checks stopped. (No
+	// test of this package runs in parallel, so every checker seen is p's.)
+	if !checkerRuns() {
+		t.Fatal("no goroutine in (*Pool).runChecks while the checks run: renamed? update checkerRuns")
+	}
 	p.Close()
+	if checkerRuns() {
+		t.Fatal("a health checker still runs after Close returned")
+	}
 	// A check written just before Close may reach the server's handler
 	// after Close returns (the server runs it on its own goroutine). Close
 	// has closed the check connections, so once the server has closed its
 	// side of each, every check written has been counted.
 	waitFor(t, "the check connections to close", func() bool { return a.open.Load() == 0 })
 	n := a.checks.Load()
-	// No event marks a check that never comes: give a checker Close failed
-	// to stop ten intervals to show itself.
-	time.Sleep(10 * 10 * time.Millisecond)
+	p.Start(context.Background()) // after Close: no-op
+	if checkerRuns() {
+		t.Fatal("Start after Close started a health checker")
+	}
 	if got := a.checks.Load(); got != n {
 		t.Errorf("%d checks after Close, want none", got-n)
 	}
-	p.Start(context.Background()) // after Close: no-op
+}
+
+// checkerRuns reports whether a goroutine is in (*Pool).runChecks.
+func checkerRuns() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "origin.(*Pool).runChecks(")
 }
