@@ -6,8 +6,7 @@
 //
 // It builds itself with -cover -covermode=atomic -coverpkg=edged/edge and
 // runs that build as a probe: the probe serves a real edge.Handler on a
-// loopback listener wrapped in edge.StrictFraming, as the binary wraps its
-// public listener, primes one object, then for the hit and for the miss
+// loopback listener, primes one object, then for the hit and for the miss
 // clears the coverage counters, serves exactly one request, waits until no
 // goroutine runs code of package edge any more (so a fill that outlives its
 // response is counted), and writes the counters. go tool covdata func then
@@ -17,8 +16,10 @@
 // write counters before.
 //
 // The handler runs with the options a test edge has (no router, no
-// compression, no access log), so the numbers are the core path; the body
-// is small and stored in the memory tier.
+// compression, no access log; metrics registered), so the numbers are the
+// core path; the body is small and stored in the memory tier. The
+// listener-level framing check the binary puts in front of the handler is
+// not counted: it runs before any handler and is no longer in package edge.
 package main
 
 import (

@@ -56,7 +56,11 @@ func probe(dir string) error {
 }
 
 // startEdge opens a store under dir and serves an edge.Handler in front of
-// upstream on a loopback listener wrapped in edge.StrictFraming.
+// upstream on a plain loopback listener. The binary also wraps its public
+// listener in a check of the request framing (edge.StrictFraming before
+// issue #13 moved it to its own package); that runs before any handler and
+// is left out, so that the count is the handler's path, comparable across
+// the move.
 func startEdge(dir, upstream string) (*server, func(), error) {
 	store, err := storage.Open(storage.Options{Dir: filepath.Join(dir, "store")})
 	if err != nil {
@@ -82,7 +86,7 @@ func startEdge(dir, upstream string) (*server, func(), error) {
 		h.ServeHTTP(w, r)
 		s.returned <- struct{}{}
 	})}
-	go func() { _ = hs.Serve(edge.StrictFraming(ln, 0)) }()
+	go func() { _ = hs.Serve(ln) }()
 	return s, func() {
 		_ = hs.Close()
 		h.Close()
@@ -152,9 +156,9 @@ func (s *server) want(path string, hit bool) error {
 	return nil
 }
 
-// settle waits until no goroutine runs code of package edge other than the
-// accept loop: the handler has returned, and what it started (the fill
-// that stores a miss) has ended.
+// settle waits until no goroutine runs code of package edge: the handler
+// has returned, and what it started (the fill that stores a miss) has
+// ended.
 func settle() error {
 	deadline := time.Now().Add(settleTimeout)
 	buf := make([]byte, 1<<20)
@@ -162,7 +166,7 @@ func settle() error {
 		n := runtime.Stack(buf, true)
 		busy := ""
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "edged/edge.") && !strings.Contains(g, "net/http.(*Server).Serve(") {
+			if strings.Contains(g, "edged/edge.") {
 				busy = g
 				break
 			}
