@@ -87,9 +87,10 @@ func startEdge(dir, upstream string) (*server, func(), error) {
 		s.returned <- struct{}{}
 	})}
 	go func() { _ = hs.Serve(ln) }()
+	// The handler is not closed: the probe has waited for its goroutines
+	// (settle) and exits next.
 	return s, func() {
 		_ = hs.Close()
-		h.Close()
 		_ = store.Close()
 	}, nil
 }
