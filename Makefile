@@ -3,7 +3,7 @@
 #   make run         demo: demo origin (127.0.0.1:9000) + edged (127.0.0.1:8080, admin :8081)
 #   make run-shield  demo: origin + shield edged (:8090/:8091, purge bus :8092) + edge edged (:8080/:8081);
 #                    the README's "Edge → shield → origin" commands
-#   make test        go vet, then the whole suite with -race (and the allocation budget without)
+#   make test        go vet, then the whole suite with -race
 #   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
 #   make bench-quick the side-by-side run in quick mode (under 3 minutes)
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
@@ -16,7 +16,7 @@ BIN      ?= bin
 DATA     ?= ./data
 FUZZTIME ?= 30s
 
-.PHONY: all build run run-shield test bench bench-quick fuzz lint pathcount clean
+.PHONY: all build run run-shield test bench bench-quick fuzz lint clean
 
 all: lint test
 
@@ -29,12 +29,12 @@ run: build
 run-shield: build
 	$(BIN)/demo -shield -bin $(BIN) -data $(DATA)
 
-# The race detector makes sync.Pool drop items, so TestHitAllocations skips
-# under -race; it runs once more without it, or make test would never check
-# the hit path's allocation budget.
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
+# The race detector makes sync.Pool drop items, so TestHitAllocations skips
+# under -race; it runs once more without it, or make test would never check
+# the hit path's allocation budget.
 	$(GO) test -count=1 -run '^TestHitAllocations$$' ./edge/
 
 # bench: Go micro-benchmarks, then edged side by side with nginx, Varnish and
@@ -63,6 +63,7 @@ lint:
 
 # pathcount: builds tools/pathcount with coverage of package edge, serves one
 # hit and one miss through it and lists the files and functions each ran.
+.PHONY: pathcount
 pathcount:
 	$(GO) run ./tools/pathcount
 
