@@ -33,6 +33,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"edged/internal/buildinfo"
 )
 
 const (
@@ -43,7 +45,12 @@ const (
 func main() {
 	probeDir := flag.String("probe", "", "run as the probe, writing coverage data under `dir` (used by pathcount itself)")
 	keep := flag.Bool("keep", false, "keep the coverage data and print where it is")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.Read().Line("pathcount"))
+		return
+	}
 	if *probeDir != "" {
 		if err := probe(*probeDir); err != nil {
 			fmt.Fprintln(os.Stderr, "pathcount probe:", err)
