@@ -12,6 +12,7 @@
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck
 #   make build       binaries into ./bin
+#   make pathcount   which files and functions of package edge one cache hit and one miss run
 
 GO       ?= go
 BIN      ?= bin
@@ -37,6 +38,10 @@ run-forward: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
+# The race detector makes sync.Pool drop items, so TestHitAllocations skips
+# under -race; it runs once more without it, or make test would never check
+# the hit path's allocation budget.
+	$(GO) test -count=1 -run '^TestHitAllocations$$' ./edge/
 
 # bench: Go micro-benchmarks, then edged side by side with nginx, Varnish and
 # the Go ceiling (bench/cmd/edgebench; results in bench/results/latest.md and
@@ -61,6 +66,12 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+# pathcount: builds tools/pathcount with coverage of package edge, serves one
+# hit and one miss through it and lists the files and functions each ran.
+.PHONY: pathcount
+pathcount:
+	$(GO) run ./tools/pathcount
 
 clean:
 	rm -rf $(BIN)
