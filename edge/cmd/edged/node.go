@@ -18,6 +18,7 @@ import (
 	"edged/edge"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/edge/strictconn"
 	"edged/purge"
 	"edged/storage"
 )
@@ -164,13 +165,13 @@ func uploadsPerClient(cfg *config.Config) int {
 // (ReadTimeout and WriteTimeout stay 0); a request header larger than
 // MaxHeaderBytes is answered 431 by net/http.
 //
-// It also puts edge.StrictFraming outermost on the public listener, so that
+// It also puts strictconn.WrapListener outermost on the public listener, so that
 // requests whose HTTP/1 framing two parsers could read differently
 // (Content-Length with Transfer-Encoding, obs-fold) are refused with 400
 // before net/http hides the conflict (docs/security.md).
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
-	n.publicLn = edge.StrictFraming(n.publicLn, int(s.MaxHeaderBytes))
+	n.publicLn = strictconn.WrapListener(n.publicLn, int(s.MaxHeaderBytes))
 	return &http.Server{
 		Handler:           n.handler,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
