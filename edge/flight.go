@@ -1,8 +1,11 @@
 package edge
 
 import (
+	"edged/storage"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // flight is one shared upstream fetch in progress. Its result is complete
@@ -121,4 +124,44 @@ func (p *progress) await(upTo int64) (body []byte, ok bool) {
 		p.cond.Wait()
 	}
 	return p.buf[:p.n], int64(p.n) >= upTo
+}
+
+// fillResult is the outcome of one shared upstream fetch.
+type fillResult struct {
+	entry     *storage.Entry // complete response (stored or not); nil on error or stream
+	shared    bool           // entry may be served to every waiter
+	stored    bool
+	ttl       time.Duration // remaining freshness of a stored entry
+	reason    string        // why it was not stored (Cache-Status detail)
+	varyNames []string      // the stored response's Vary, for waiters to match
+	setCookie []string      // only for the request that caused the fetch
+	status    int           // upstream status; 0 when err is set
+	err       error
+
+	// stream is a response too large to store: its first bytes were read
+	// into prefix. Only the leader may take it (claim).
+	stream  *http.Response
+	prefix  []byte
+	claimed atomic.Bool
+}
+
+// claim hands the stream to its one reader; it reports false after the
+// first call.
+func (res *fillResult) claim() bool {
+	return res.stream != nil && res.claimed.CompareAndSwap(false, true)
+}
+
+// release closes the stream when the leader will not read it.
+func (res *fillResult) release(leader bool) {
+	if leader && res.claim() {
+		res.stream.Body.Close()
+	}
+}
+
+// failureStatus is the status a failed fetch stands for.
+func (res *fillResult) failureStatus() int {
+	if res.err == nil {
+		return res.status
+	}
+	return upstreamErrorStatus(res.err)
 }

@@ -230,76 +230,6 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.fetchAndServe(w, r, x, found, found.fwd, "")
 }
 
-// fetchAndServe fetches the object through the shared flight for its key,
-// validating found.entry when there is one, and answers the client from the
-// result. fwd and detail say why the fetch (RFC 9211 §2.2, §2.9). A request
-// that cannot share the result (it is not storable, or varies on something
-// the leader's request did not match) is forwarded on its own.
-func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, fwd, detail string) {
-	cs := policy.CacheStatus{Fwd: fwd, Detail: detail}
-	res, leader, answered := h.joinFlight(w, r, x, found, cs)
-	if answered {
-		return // served as the body arrived, or the client went away; the fetch goes on
-	}
-	cs.Collapsed = !leader
-	switch {
-	case res.err != nil || policy.StaleIfErrorStatus(res.status):
-		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *h.rules(x)) {
-			// RFC 5861 §4: the stored response stands in for the failure.
-			res.release(leader)
-			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
-			cs.HasTTL, cs.TTL = true, h.ttl(r, x, found.entry)
-			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
-			return
-		}
-		if res.err != nil {
-			res.release(leader)
-			h.respondUpstreamError(w, r, res.err, cs)
-			return
-		}
-	}
-	cs.FwdStatus = res.status
-	switch {
-	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
-			// RFC 9111 §4.1: the leader's response was selected by request
-			// fields this request does not match.
-			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
-			return
-		}
-		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
-		if !res.stored && res.reason != "" {
-			cs.Detail = res.reason
-		}
-		var setCookie []string
-		if leader {
-			setCookie = res.setCookie
-		}
-		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie, ageNow)
-	case res.stream != nil && leader:
-		h.streamFill(w, r, res, cs)
-	default:
-		// Not shareable (private, too large, not storable): this request
-		// goes upstream itself, as if it had arrived alone.
-		res.release(leader)
-		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason})
-	}
-}
-
-// passMethod forwards a request whose method the cache does not serve. Unsafe
-// methods invalidate the URIs they may have changed (RFC 9111 §4.4).
-func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
-	switch r.Method {
-	case http.MethodConnect, http.MethodTrace:
-		// A cache in front of many sites never tunnels, and TRACE reflects
-		// credentials back to scripts (cross-site tracing).
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
-		h.respondError(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed", policy.CacheStatus{Fwd: policy.FwdMethod})
-		return
-	}
-	h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdMethod})
-}
-
 // viaNamesMe reports whether this node already forwarded the request.
 func (h *Handler) viaNamesMe(header http.Header) bool {
 	for _, line := range header["Via"] { // a canonical name: Values would canonicalize it again
@@ -332,44 +262,6 @@ func scheme(r *http.Request) string {
 		return "https"
 	}
 	return "http"
-}
-
-// responseOf is what the caching rules need of a stored entry. A soft purge
-// makes it stale since the purge (stale-while-revalidate may still serve
-// it while it is refreshed); an entry fetched across a hard purge has no
-// purge time and is validated before any use.
-func responseOf(e *storage.Entry) policy.Response {
-	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
-		Purged: e.Stale, PurgedAt: e.StaleAt}
-}
-
-// hitResponse is responseOf for an entry found in the store. One the
-// memory tier holds is shared, immutable and used by many requests, so its
-// header fields are parsed once (policy.Facts) and kept on it; the first
-// hit parses them. Other entries (a disk hit decoded for this request, a
-// fetch's result) are parsed per use, as responseOf does: caching would only
-// cost allocations.
-func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
-	r := responseOf(e)
-	if tier == storage.TierMemory {
-		r.Facts = factsOf(e, r)
-	}
-	return r
-}
-
-// factsOf returns the Facts cached on e, parsing and caching them first if
-// need be. r is responseOf(e).
-func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
-	if f, ok := e.Derived().(*policy.Facts); ok {
-		return f
-	}
-	f, _ := e.SetDerived(policy.ParseFacts(r)).(*policy.Facts)
-	return f // nil (parse per use) if something else is cached on e
-}
-
-// ttl is the remaining freshness of e for r's Cache-Status (negative: stale).
-func (h *Handler) ttl(r *http.Request, x *exchange, e *storage.Entry) time.Duration {
-	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), *h.rules(x)).TTL
 }
 
 // rules are the caching rules of x's site: its own Policy, or the node's.

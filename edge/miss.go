@@ -2,13 +2,10 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"edged/edge/policy"
@@ -16,110 +13,60 @@ import (
 	"edged/storage"
 )
 
-// lookupResult is what the store holds for a request.
-type lookupResult struct {
-	key       string         // primary cache key
-	entry     *storage.Entry // the selected stored response; nil on a miss
-	tier      storage.Tier   // where entry came from
-	varyNames []string       // request fields that select variants, when a Vary index is stored
-	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
-	// overBudget: the stored response is on disk, but decoding it would
-	// pass the memory budget for bodies (storage.ErrOverBudget).
-	overBudget bool
-}
-
-// storageKey is where a response to req for this lookup is stored.
-func (l lookupResult) storageKey(req http.Header) string {
-	if l.varyNames != nil {
-		return policy.VariantKey(l.key, l.varyNames, req)
+// fetchAndServe fetches the object through the shared flight for its key,
+// validating found.entry when there is one, and answers the client from the
+// result. fwd and detail say why the fetch (RFC 9211 §2.2, §2.9). A request
+// that cannot share the result (it is not storable, or varies on something
+// the leader's request did not match) is forwarded on its own.
+func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, fwd, detail string) {
+	cs := policy.CacheStatus{Fwd: fwd, Detail: detail}
+	res, leader, answered := h.joinFlight(w, r, x, found, cs)
+	if answered {
+		return // served as the body arrived, or the client went away; the fetch goes on
 	}
-	return l.key
-}
-
-// lookup finds the stored response that RFC 9111 §4.1 selects for x's
-// request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's. A disk hit is
-// decoded only if admit admits it.
-func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
-	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
-	if errors.Is(err, storage.ErrOverBudget) {
-		return lookupResult{key: x.key(), overBudget: true}
+	cs.Collapsed = !leader
+	switch {
+	case res.err != nil || policy.StaleIfErrorStatus(res.status):
+		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *h.rules(x)) {
+			// RFC 5861 §4: the stored response stands in for the failure.
+			res.release(leader)
+			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
+			cs.HasTTL, cs.TTL = true, h.ttl(r, x, found.entry)
+			h.serveEntry(w, r, found.entry, cs, found.tier, nil, ageNow)
+			return
+		}
+		if res.err != nil {
+			res.release(leader)
+			h.respondUpstreamError(w, r, res.err, cs)
+			return
+		}
 	}
-	if err != nil {
-		key := x.key()
-		h.storeError("get", key, err)
-		return lookupResult{key: key, fwd: policy.FwdURIMiss}
+	cs.FwdStatus = res.status
+	switch {
+	case res.entry != nil && (res.shared || leader):
+		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
+			// RFC 9111 §4.1: the leader's response was selected by request
+			// fields this request does not match.
+			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})
+			return
+		}
+		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
+		if !res.stored && res.reason != "" {
+			cs.Detail = res.reason
+		}
+		var setCookie []string
+		if leader {
+			setCookie = res.setCookie
+		}
+		h.serveEntry(w, r, res.entry, cs, storage.TierNone, setCookie, ageNow)
+	case res.stream != nil && leader:
+		h.streamFill(w, r, res, cs)
+	default:
+		// Not shareable (private, too large, not storable): this request
+		// goes upstream itself, as if it had arrived alone.
+		res.release(leader)
+		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason})
 	}
-	if e.Key == string(x.keyBuf) {
-		x.keyStr = e.Key // the same key, in memory the entry holds already
-	}
-	key := x.key()
-	if e.Vary == nil {
-		return lookupResult{key: key, entry: e, tier: tier}
-	}
-	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
-	if errors.Is(err, storage.ErrOverBudget) {
-		return lookupResult{key: key, overBudget: true}
-	}
-	if err != nil {
-		h.storeError("get", key, err)
-		return miss
-	}
-	// RFC 9111 §4.1: the variant's own Vary must select this request too
-	// (the index may have changed since the variant was stored).
-	names, star := policy.ParseVary(v.Header)
-	if star || policy.VariantKey(key, names, req) != v.Key {
-		return miss
-	}
-	miss.entry, miss.tier, miss.fwd = v, tier, ""
-	return miss
-}
-
-func (h *Handler) storeError(op, key string, err error) {
-	if !errors.Is(err, storage.ErrNotFound) {
-		h.log.Warn("cache store", "op", op, "key", key, "err", err)
-	}
-}
-
-// fillResult is the outcome of one shared upstream fetch.
-type fillResult struct {
-	entry     *storage.Entry // complete response (stored or not); nil on error or stream
-	shared    bool           // entry may be served to every waiter
-	stored    bool
-	ttl       time.Duration // remaining freshness of a stored entry
-	reason    string        // why it was not stored (Cache-Status detail)
-	varyNames []string      // the stored response's Vary, for waiters to match
-	setCookie []string      // only for the request that caused the fetch
-	status    int           // upstream status; 0 when err is set
-	err       error
-
-	// stream is a response too large to store: its first bytes were read
-	// into prefix. Only the leader may take it (claim).
-	stream  *http.Response
-	prefix  []byte
-	claimed atomic.Bool
-}
-
-// claim hands the stream to its one reader; it reports false after the
-// first call.
-func (res *fillResult) claim() bool {
-	return res.stream != nil && res.claimed.CompareAndSwap(false, true)
-}
-
-// release closes the stream when the leader will not read it.
-func (res *fillResult) release(leader bool) {
-	if leader && res.claim() {
-		res.stream.Body.Close()
-	}
-}
-
-// failureStatus is the status a failed fetch stands for.
-func (res *fillResult) failureStatus() int {
-	if res.err == nil {
-		return res.status
-	}
-	return upstreamErrorStatus(res.err)
 }
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
@@ -161,6 +108,18 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 	case <-r.Context().Done():
 		return nil, leader, true
 	}
+}
+
+// streamFill sends the leader a response too large to store: the bytes the
+// fill already read, then the rest as it arrives.
+func (h *Handler) streamFill(w *trackedWriter, r *http.Request, res *fillResult, cs policy.CacheStatus) {
+	if !res.claim() {
+		h.respondError(w, r, http.StatusBadGateway, "upstream response was abandoned", cs)
+		return
+	}
+	defer res.stream.Body.Close()
+	cs.Detail = res.reason
+	h.writeUpstream(w, r, res.stream, res.prefix, cs)
 }
 
 // refreshInBackground revalidates found.entry through the shared flight
@@ -243,29 +202,6 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fe
 // representation and evaluates the client's conditionals and ranges itself
 // (RFC 9111 §4.3.2).
 var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
-
-// outbound is the upstream request for r, before any fill-specific change.
-func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
-	header := r.Header.Clone()
-	x.route.RequestHeaders.apply(header)
-	return &origin.Outbound{
-		Method:     r.Method,
-		Host:       x.t.Host,
-		RequestURI: x.upstreamURI(),
-		Header:     header,
-		ClientIP:   clientIP(r),
-		Proto:      x.t.Scheme,
-		Key:        x.key(),
-	}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // fill performs one shared upstream fetch. It runs detached from every
 // client: a client that disconnects does not cancel it, FetchTimeout bounds it.
@@ -466,18 +402,6 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 func (h *Handler) forget(key string) {
 	if err := h.store.Delete(key); err != nil {
 		h.log.Warn("cache delete", "key", key, "err", err)
-	}
-}
-
-// invalidate removes every stored response for each target, all variants
-// included (RFC 9111 §4.4).
-func (h *Handler) invalidate(targets []policy.Target) {
-	for _, t := range targets {
-		key := t.Key()
-		h.forget(key)
-		if _, err := h.store.DeletePrefix(key + "\x00"); err != nil {
-			h.log.Warn("cache invalidate", "key", key, "err", err)
-		}
 	}
 }
 

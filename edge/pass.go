@@ -1,0 +1,118 @@
+package edge
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+
+	"edged/edge/policy"
+	"edged/origin"
+)
+
+// passMethod forwards a request whose method the cache does not serve. Unsafe
+// methods invalidate the URIs they may have changed (RFC 9111 §4.4).
+func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
+	switch r.Method {
+	case http.MethodConnect, http.MethodTrace:
+		// A cache in front of many sites never tunnels, and TRACE reflects
+		// credentials back to scripts (cross-site tracing).
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		h.respondError(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed", policy.CacheStatus{Fwd: policy.FwdMethod})
+		return
+	}
+	h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdMethod})
+}
+
+// pass forwards r upstream on its own and streams the answer back; nothing
+// is stored. Unsafe methods invalidate what they may have changed.
+func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
+	out := h.outbound(r, x)
+	var upload *uploadBody
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
+		limit := h.opts.MaxBodyBytes
+		if limit > 0 && r.ContentLength > limit {
+			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes", cs)
+			return
+		}
+		release, ok := h.uploads.tryAcquire(h.client(r))
+		if !ok {
+			// RFC 6585 §4. Refused, not queued: each upload under way
+			// holds an upstream connection (see upload.go).
+			cs.Detail = policy.DetailTooManyUploads
+			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
+			return
+		}
+		defer release()
+		upload = h.newUploadBody(w, r.Body)
+		defer upload.finish()
+		out.Body, out.ContentLength = upload, r.ContentLength
+		if limit > 0 {
+			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
+		}
+	}
+	resp, err := x.upstream.Do(r.Context(), out)
+	if err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", cs)
+			return
+		}
+		if upload != nil && upload.stalled.Load() {
+			// RFC 9110 §15.5.9: 408, and the connection is closed (the
+			// rest of the body may still arrive). The upstream request
+			// was abandoned with its connection.
+			h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "err", err)
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			cs.Detail = policy.DetailRequestBodyTimeout
+			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
+			return
+		}
+		h.respondUpstreamError(w, r, err, cs)
+		return
+	}
+	defer resp.Body.Close()
+	if policy.IsUnsafe(r.Method) {
+		// RFC 9111 §4.4: invalidate once the response shows the change happened.
+		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))
+	}
+	cs.FwdStatus = resp.StatusCode
+	h.writeUpstream(w, r, resp, nil, cs)
+}
+
+// outbound is the upstream request for r, before any fill-specific change.
+func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
+	header := r.Header.Clone()
+	x.route.RequestHeaders.apply(header)
+	return &origin.Outbound{
+		Method:     r.Method,
+		Host:       x.t.Host,
+		RequestURI: x.upstreamURI(),
+		Header:     header,
+		ClientIP:   clientIP(r),
+		Proto:      x.t.Scheme,
+		Key:        x.key(),
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// invalidate removes every stored response for each target, all variants
+// included (RFC 9111 §4.4).
+func (h *Handler) invalidate(targets []policy.Target) {
+	for _, t := range targets {
+		key := t.Key()
+		h.forget(key)
+		if _, err := h.store.DeletePrefix(key + "\x00"); err != nil {
+			h.log.Warn("cache invalidate", "key", key, "err", err)
+		}
+	}
+}
