@@ -95,7 +95,7 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(h.Close)
+	tb.Cleanup(func() { closeHandler(tb, h) })
 	// The first request fills the cache, the second stores the compressed
 	// variant when there is one; the rest are hits.
 	for range 2 {

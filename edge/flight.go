@@ -20,14 +20,16 @@ type flight struct {
 // flights collapses concurrent fetches of one key into one flight: the
 // equivalent of x/sync/singleflight, plus the body in progress.
 type flights struct {
-	mu sync.Mutex // guards m
-	m  map[string]*flight
+	tasks *tasks     // tracks each flight's goroutine
+	mu    sync.Mutex // guards m
+	m     map[string]*flight
 }
 
 // join returns the flight for key, starting one that runs fill when none is
 // in progress; leader reports whether this call started it. The flight runs
-// in its own goroutine, so no caller's disconnect can cancel it.
-func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight, leader bool) {
+// in its own goroutine, so no caller's disconnect can cancel it; it is
+// tracked as an upstream fetch of storeKey (key may hold credentials).
+func (fs *flights) join(key, storeKey string, fill func(*progress) *fillResult) (f *flight, leader bool) {
 	fs.mu.Lock()
 	if f, ok := fs.m[key]; ok {
 		fs.mu.Unlock()
@@ -39,7 +41,7 @@ func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight
 	f = &flight{done: make(chan struct{}), body: newProgress()}
 	fs.m[key] = f
 	fs.mu.Unlock()
-	go func() {
+	fs.tasks.start(taskFetch, storeKey, func() {
 		res := fill(f.body)
 		f.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
@@ -47,7 +49,7 @@ func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight
 		fs.mu.Unlock()
 		f.res = res
 		close(f.done)
-	}()
+	})
 	return f, true
 }
 
@@ -139,16 +141,46 @@ type fillResult struct {
 	err       error
 
 	// stream is a response too large to store: its first bytes were read
-	// into prefix. Only the leader may take it (claim).
+	// into prefix. Only the leader may take it (claim); until it does, the
+	// stream is held for it (holdForLeader).
 	stream  *http.Response
 	prefix  []byte
 	claimed atomic.Bool
+
+	mu      sync.Mutex  // guards abandon and waiting
+	abandon *time.Timer // closes the stream no leader took
+	waiting *task       // the wait for the leader, for Close
+	tasks   *tasks
 }
 
-// claim hands the stream to its one reader; it reports false after the
-// first call.
+// leaderWait is how long a stream is held for a leader that has not taken
+// it: the leader may have left already, and nobody else may read it.
+const leaderWait = 10 * time.Second
+
+// holdForLeader closes the stream unless the leader takes it within
+// leaderWait, or when the Handler closes (ts is the Handler's tasks).
+func (res *fillResult) holdForLeader(ts *tasks, key string) {
+	abandon := func() { res.release(true) }
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	res.tasks = ts
+	res.waiting = ts.add(taskHeld, key, abandon)
+	res.abandon = time.AfterFunc(leaderWait, abandon)
+}
+
+// claim hands the stream to its one reader, and ends the wait for it; it
+// reports false after the first call.
 func (res *fillResult) claim() bool {
-	return res.stream != nil && res.claimed.CompareAndSwap(false, true)
+	if res.stream == nil || !res.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	if res.abandon != nil {
+		res.abandon.Stop()
+		res.tasks.done(res.waiting)
+	}
+	return true
 }
 
 // release closes the stream when the leader will not read it.

@@ -6,11 +6,15 @@
 // unsafe method changes (RFC 9111 §4.4).
 //
 // Every response carries a Cache-Status field (RFC 9211) naming this cache.
-// The path of a request reads top to bottom in ServeHTTP; fill.go holds the
-// shared upstream fetch, respond.go what is written to the client.
+// The path of a request reads top to bottom in ServeHTTP (handler.go),
+// through the methods of its exchange (exchange.go): hit.go serves from the
+// cache, miss.go fetches through the shared flight and stores, pass.go
+// forwards what the cache does not keep; respond.go writes Cache-Status,
+// errors and upstream bodies.
 package edge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,12 +50,17 @@ type Handler struct {
 	strip fieldSet
 	// bodies bounds the bodies held in memory by fills and disk hits.
 	bodies bodyBudget
-	// background counts revalidations still running after their response
-	// was served (stale-while-revalidate).
-	background sync.WaitGroup
-	// writers recycles each request's trackedWriter and exchange, so a
-	// hit allocates neither (see trackedWriter for what may keep them).
-	writers sync.Pool
+	// tasks are the goroutines the Handler started that outlive a request
+	// (upstream fetches, background revalidations) and the streams no
+	// leader took yet: Close waits for them.
+	tasks tasks
+	// fetchCtx is the context every upstream fetch derives from;
+	// cancelFetches ends it.
+	fetchCtx      context.Context
+	cancelFetches context.CancelFunc
+	// exchanges recycles each request's exchange and its writer, so a hit
+	// allocates neither (see exchange for what may keep them).
+	exchanges sync.Pool
 	// hitStatus and ages hold recent Cache-Status values of plain hits (by
 	// TTL and the upstream caches' members) and Age values past the first
 	// hour: the hits of an object within one second share them.
@@ -104,6 +113,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
 	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
+	// Fetches run detached from clients; Close cancels those still running
+	// past its deadline.
+	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
+	h.flights.tasks = &h.tasks
 	h.slots.perClient = opts.MaxFillsPerClient
 	h.bodies.limit = opts.BodyMemory
 	if h.bodies.limit == 0 {
@@ -122,9 +135,20 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// Close waits for background revalidations to finish. The Handler must not
-// serve requests after Close.
-func (h *Handler) Close() { h.background.Wait() }
+// Close waits for every goroutine the Handler started to end: upstream
+// fetches (which no client's disconnect cancels), background revalidations
+// (stale-while-revalidate), and the wait for a leader to take a response too
+// large to store, which it ends at once by closing that response. If ctx
+// ends first, Close cancels the fetches still running and returns an error
+// naming what had not finished. The Handler must not serve requests after
+// Close.
+func (h *Handler) Close(ctx context.Context) error {
+	err := h.tasks.wait(ctx)
+	if err != nil {
+		h.cancelFetches()
+	}
+	return err
+}
 
 // ServeHTTP answers one client request. The steps, in order:
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
@@ -134,12 +158,13 @@ func (h *Handler) Close() { h.background.Wait() }
 //  3. pass methods other than GET and HEAD through, invalidating on unsafe
 //     ones (PURGE goes to the purge bus);
 //  4. look the target up (primary key, then the Vary variant);
-//  5. serve a usable stored response, or serve it stale and refresh in the
-//     background, or revalidate it, or fetch a miss, each through one shared
-//     upstream fetch per object.
+//  5. serve a usable stored response (hit.go), or serve it stale and
+//     refresh in the background, or revalidate it, or fetch a miss, each
+//     through one shared upstream fetch per object (miss.go); what may not
+//     be stored or shared goes upstream on its own (pass.go).
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	w := h.track(rw, r)
-	defer w.done()
+	x := h.newExchange(rw, r)
+	defer x.done()
 
 	if r.ProtoMajor == 1 && r.ContentLength != 0 && h.opts.RequestBodyTimeout > 0 {
 		// net/http reads what a handler left of a request body before it
@@ -152,82 +177,89 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(h.opts.RequestBodyTimeout))
 	}
 	if status, reason := h.refuseHostile(r); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailBadRequest})
+		x.refuse(status, reason, policy.DetailBadRequest)
 		return
 	}
 	if h.viaNamesMe(r.Header) {
 		// RFC 9110 §7.6.3: Via lets a proxy detect a loop; 508 is RFC 5842's status for it.
-		h.respondError(w, r, http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.CacheStatus{Detail: policy.DetailLoop})
+		x.refuse(http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.DetailLoop)
 		return
 	}
 	t, err := policy.ParseTarget(scheme(r), r.Host, r.URL)
 	if err != nil {
-		h.respondError(w, r, http.StatusBadRequest, "bad request target: "+err.Error(), policy.CacheStatus{Detail: policy.DetailBadTarget})
+		x.refuse(http.StatusBadRequest, "bad request target: "+err.Error(), policy.DetailBadTarget)
 		return
 	}
-	x := &w.xv
-	if status, reason := h.newExchange(x, r, t); status != 0 {
-		h.respondError(w, r, status, reason, policy.CacheStatus{Detail: policy.DetailNoRoute})
+	if status, reason := x.routeTo(t); status != 0 {
+		x.refuse(status, reason, policy.DetailNoRoute)
 		return
 	}
-	w.x = x
 	if r.Method == methodPurge {
-		h.purge(w, r, x.t)
+		x.purge()
 		return
 	}
-	if !h.guard(w, r, x) {
+	if !x.guard() {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.passMethod(w, r, x)
+		x.passMethod()
 		return
 	}
 	if x.route.Cache.Bypass {
-		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailBypassRoute})
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailBypassRoute}
+		x.pass()
 		return
 	}
 
 	// A disk hit's body is decoded whole for this request: it counts
-	// against the body budget (w.held) until the response is sent.
-	found := h.lookup(x, r.Header, &w.held)
+	// against the body budget (x.w.held) until the response is sent.
+	found := x.lookup()
 	if found.overBudget {
 		h.metrics.overBudget.Inc()
-		h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget})
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget}
+		x.pass()
 		return
 	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
-		d := policy.Decide(r.Header, stored, h.opts.Now(), *h.rules(x))
+		d := policy.Decide(r.Header, stored, h.opts.Now(), *x.rules())
 		switch d.Action {
 		case policy.Serve:
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}, found.tier, nil, d.Age)
+			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}
+			x.serveEntry(e, found.tier, d.Age)
 			return
 		case policy.ServeStale:
 			if d.Background {
-				h.refreshInBackground(r, x, found)
+				x.refreshInBackground()
 			}
-			h.serveEntry(w, r, e, policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}, found.tier, nil, d.Age)
+			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}
+			x.serveEntry(e, found.tier, d.Age)
 			return
 		}
 		if policy.OnlyIfCached(r.Header) {
 			// RFC 9111 §5.2.1.7: a stored response or 504, never a forward.
-			h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: stored response needs validation", policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: policy.DetailOnlyIfCached})
+			x.cs = policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: policy.DetailOnlyIfCached}
+			x.respondError(http.StatusGatewayTimeout, "only-if-cached: stored response needs validation")
 			return
 		}
-		h.fetchAndServe(w, r, x, found, d.Fwd, d.Detail)
+		x.cs = policy.CacheStatus{Fwd: d.Fwd, Detail: d.Detail}
+		x.fetch()
 		return
 	}
 	if policy.OnlyIfCached(r.Header) {
-		h.respondError(w, r, http.StatusGatewayTimeout, "only-if-cached: not in cache", policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailOnlyIfCached})
+		x.cs = policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailOnlyIfCached}
+		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
 		return
 	}
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
 		// shares no fetch either.
-		h.pass(w, r, x, policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailRequestNoStore})
+		x.cs = policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailRequestNoStore}
+		x.pass()
 		return
 	}
-	h.fetchAndServe(w, r, x, found, found.fwd, "")
+	x.cs = policy.CacheStatus{Fwd: found.fwd}
+	x.fetch()
 }
 
 // viaNamesMe reports whether this node already forwarded the request.
@@ -262,12 +294,4 @@ func scheme(r *http.Request) string {
 		return "https"
 	}
 	return "http"
-}
-
-// rules are the caching rules of x's site: its own Policy, or the node's.
-func (h *Handler) rules(x *exchange) *policy.Options {
-	if x.site != nil && x.site.Policy != nil {
-		return x.site.Policy
-	}
-	return &h.opts.Policy
 }

@@ -32,11 +32,20 @@ func (l lookupResult) storageKey(req http.Header) string {
 	return l.key
 }
 
-// lookup finds the stored response that RFC 9111 §4.1 selects for x's
-// request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's. A disk hit is
-// decoded only if admit admits it.
-func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
+// lookup finds what the store holds for the request, keeps it in x.found
+// and returns it. A disk hit's body is decoded whole for this request: it
+// counts against the body budget (x.w.held) until the response is sent.
+func (x *exchange) lookup() *lookupResult {
+	x.found = x.selectStored(&x.w.held)
+	return &x.found
+}
+
+// selectStored finds the stored response that RFC 9111 §4.1 selects for
+// x's request: the entry under the primary key, or, when that is a Vary
+// index, the variant whose varied request fields match the request's. A
+// disk hit is decoded only if admit admits it.
+func (x *exchange) selectStored(admit storage.Admitter) lookupResult {
+	h, req := x.h, x.r.Header
 	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
 	if errors.Is(err, storage.ErrOverBudget) {
 		return lookupResult{key: x.key(), overBudget: true}
@@ -86,8 +95,9 @@ const ageNow = time.Duration(-1)
 // (RFC 9111 §4.3.2), and no body for HEAD. age is e's current age when the
 // caller has it (a hit's Decide computed it: parsing Date again would
 // double the hit's date work), else ageNow.
-func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry, cs policy.CacheStatus, tier storage.Tier, setCookie []string, age time.Duration) {
-	e, eTier, varies := h.encoded(w, r, e, tier, tier != storage.TierNone || cs.Stored)
+func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, setCookie ...string) {
+	h, w, r := x.h, &x.w, x.r
+	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -105,7 +115,7 @@ func (h *Handler) serveEntry(w *trackedWriter, r *http.Request, e *storage.Entry
 	// RFC 9111 §5.1: a response generated from a stored one carries Age.
 	// (A compressed variant has the times and fields that make e's age.)
 	hdr["Age"] = h.ageValue(age)
-	h.setCacheStatus(w, e.Header, cs)
+	x.setCacheStatus(e.Header)
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
 	}
@@ -174,11 +184,6 @@ func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
 	}
 	f, _ := e.SetDerived(policy.ParseFacts(r)).(*policy.Facts)
 	return f // nil (parse per use) if something else is cached on e
-}
-
-// ttl is the remaining freshness of e for r's Cache-Status (negative: stale).
-func (h *Handler) ttl(r *http.Request, x *exchange, e *storage.Entry) time.Duration {
-	return policy.Decide(r.Header, responseOf(e), h.opts.Now(), *h.rules(x)).TTL
 }
 
 // ageValues holds the Age field values of the first hour, shared by every

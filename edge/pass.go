@@ -13,27 +13,31 @@ import (
 
 // passMethod forwards a request whose method the cache does not serve. Unsafe
 // methods invalidate the URIs they may have changed (RFC 9111 §4.4).
-func (h *Handler) passMethod(w *trackedWriter, r *http.Request, x *exchange) {
+func (x *exchange) passMethod() {
+	r := x.r
+	x.cs = policy.CacheStatus{Fwd: policy.FwdMethod}
 	switch r.Method {
 	case http.MethodConnect, http.MethodTrace:
 		// A cache in front of many sites never tunnels, and TRACE reflects
 		// credentials back to scripts (cross-site tracing).
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
-		h.respondError(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed", policy.CacheStatus{Fwd: policy.FwdMethod})
+		x.w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		x.respondError(http.StatusMethodNotAllowed, r.Method+" is not allowed")
 		return
 	}
-	h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdMethod})
+	x.pass()
 }
 
-// pass forwards r upstream on its own and streams the answer back; nothing
-// is stored. Unsafe methods invalidate what they may have changed.
-func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy.CacheStatus) {
-	out := h.outbound(r, x)
+// pass forwards the request upstream on its own and streams the answer
+// back, with x.cs; nothing is stored. Unsafe methods invalidate what they
+// may have changed.
+func (x *exchange) pass() {
+	h, w, r, cs := x.h, &x.w, x.r, &x.cs
+	out := x.outbound()
 	var upload *uploadBody
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes
 		if limit > 0 && r.ContentLength > limit {
-			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes", cs)
+			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
 		release, ok := h.uploads.tryAcquire(h.client(r))
@@ -41,7 +45,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 			// RFC 6585 §4. Refused, not queued: each upload under way
 			// holds an upstream connection (see upload.go).
 			cs.Detail = policy.DetailTooManyUploads
-			h.respondError(w, r, http.StatusTooManyRequests, "too many requests with a body under way from this client", cs)
+			x.respondError(http.StatusTooManyRequests, "too many requests with a body under way from this client")
 			return
 		}
 		defer release()
@@ -55,7 +59,7 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			h.respondError(w, r, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", cs)
+			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 			return
 		}
 		if upload != nil && upload.stalled.Load() {
@@ -67,10 +71,10 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 				w.Header().Set("Connection", "close")
 			}
 			cs.Detail = policy.DetailRequestBodyTimeout
-			h.respondError(w, r, http.StatusRequestTimeout, "request body too slow", cs)
+			x.respondError(http.StatusRequestTimeout, "request body too slow")
 			return
 		}
-		h.respondUpstreamError(w, r, err, cs)
+		x.respondUpstreamError(err)
 		return
 	}
 	defer resp.Body.Close()
@@ -79,11 +83,12 @@ func (h *Handler) pass(w *trackedWriter, r *http.Request, x *exchange, cs policy
 		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))
 	}
 	cs.FwdStatus = resp.StatusCode
-	h.writeUpstream(w, r, resp, nil, cs)
+	x.writeUpstream(resp, nil)
 }
 
-// outbound is the upstream request for r, before any fill-specific change.
-func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
+// outbound is the upstream request for x, before any fill-specific change.
+func (x *exchange) outbound() *origin.Outbound {
+	r := x.r
 	header := r.Header.Clone()
 	x.route.RequestHeaders.apply(header)
 	return &origin.Outbound{

@@ -88,8 +88,10 @@ func readPublished(body io.Reader, size int64, p *progress, header http.Header) 
 // serveRangeInProgress answers a single-range request from a body still
 // arriving: the 206 goes out as soon as the range's bytes are in, not when
 // the whole object is. It reports false, having written nothing, when the
-// body is not published or the range must be answered otherwise.
-func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *progress, rng byteRange, cs policy.CacheStatus) bool {
+// body is not published or the range must be answered otherwise. collapsed
+// says another request's fetch is filling the body.
+func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
+	h, w, r := x.h, &x.w, x.r
 	header, size := p.streamable()
 	if header == nil {
 		return false
@@ -110,8 +112,9 @@ func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *pro
 	policy.ClientHeader(hdr, h.opts.Policy)
 	now := h.opts.Now()
 	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
-	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
-	h.setCacheStatus(w, header, cs)
+	x.cs.Collapsed = collapsed
+	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
+	x.setCacheStatus(header)
 	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 	w.WriteHeader(http.StatusPartialContent)

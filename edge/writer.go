@@ -1,32 +1,26 @@
 package edge
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 )
 
-// trackedWriter records what was sent, for metrics and the access log. It
-// is recycled (Handler.writers) once the request is recorded, with the
-// exchange it holds: nothing may keep either after ServeHTTP returns (a
-// fetch that outlives the request takes a copy of the exchange, see
-// exchange.detached).
+// trackedWriter is an exchange's response writer: it records what was sent
+// (status, bytes) for metrics and the access log, moves the write deadline
+// as a large body goes out (Options.WriteTimeout), and holds the body
+// budget the response takes. It lives in its exchange and is recycled with
+// it (see exchange.done).
 type trackedWriter struct {
 	http.ResponseWriter
-	h      *Handler
-	r      *http.Request
-	start  time.Time
-	status int
-	bytes  int64
-	cache  outcome   // set with Cache-Status
-	x      *exchange // the routed request, once known: &xv
-	xv     exchange
+	timeout time.Duration // Options.WriteTimeout
+	status  int
+	bytes   int64
 	// scratch is a buffer for the request's own use (a variant's key).
 	scratch []byte
 	// deadline is set once a write deadline is (see Options.WriteTimeout).
 	deadline bool
 	// held is the body budget this request's response holds (a disk hit,
-	// a compressor), given back in done.
+	// a compressor), given back in finish.
 	held hold
 }
 
@@ -42,16 +36,6 @@ func reusable(b []byte) []byte {
 	return b[:0]
 }
 
-func (h *Handler) track(w http.ResponseWriter, r *http.Request) *trackedWriter {
-	t, _ := h.writers.Get().(*trackedWriter)
-	if t == nil {
-		t = new(trackedWriter)
-	}
-	t.ResponseWriter, t.h, t.r, t.start = w, h, r, time.Now()
-	t.held.b = &h.bodies
-	return t
-}
-
 func (t *trackedWriter) WriteHeader(status int) {
 	if t.status == 0 {
 		t.status = status
@@ -63,7 +47,7 @@ func (t *trackedWriter) Write(p []byte) (int, error) {
 	if t.status == 0 {
 		t.status = http.StatusOK
 	}
-	if t.h.opts.WriteTimeout <= 0 || len(p) < minDeadlineWrite && !t.deadline {
+	if t.timeout <= 0 || len(p) < minDeadlineWrite && !t.deadline {
 		// Small writes fit in the socket's buffers: no deadline to move.
 		n, err := t.ResponseWriter.Write(p)
 		t.bytes += int64(n)
@@ -73,7 +57,7 @@ func (t *trackedWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		// Each chunk gets the whole timeout: a slow but steady client
 		// keeps going, one that stops reading is cut within it.
-		if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.h.opts.WriteTimeout)) == nil {
+		if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.timeout)) == nil {
 			t.deadline = true
 		}
 		m, err := t.ResponseWriter.Write(p[:min(len(p), deadlineChunk)])
@@ -109,29 +93,11 @@ func (t *trackedWriter) clearDeadline() {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
-// done records the request once it has been answered, then recycles t.
-func (t *trackedWriter) done() {
+// finish ends the response's use of the connection and gives back the
+// body budget it held.
+func (t *trackedWriter) finish() {
 	if t.deadline {
 		t.clearDeadline()
 	}
 	t.held.release()
-	elapsed := time.Since(t.start)
-	series := t.h.metrics.seriesOf(t.cache)
-	series.requests.Inc()
-	series.duration.Observe(elapsed.Seconds())
-	if log := t.h.opts.AccessLog; log != nil {
-		log.LogAttrs(t.r.Context(), slog.LevelInfo, "request",
-			slog.String("method", t.r.Method),
-			slog.String("host", t.r.Host),
-			slog.String("uri", t.r.RequestURI),
-			slog.Int("status", t.status),
-			slog.Int64("bytes", t.bytes),
-			slog.String("cache", t.cache.String()),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("client", clientIP(t.r)),
-		)
-	}
-	h := t.h
-	*t = trackedWriter{xv: exchange{keyBuf: reusable(t.xv.keyBuf)}, scratch: reusable(t.scratch)}
-	h.writers.Put(t)
 }

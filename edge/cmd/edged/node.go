@@ -267,17 +267,14 @@ func (n *node) stop() error {
 }
 
 // closeAll releases whatever start opened, in reverse order. What is left
-// of ctx bounds the wait for background revalidations and the store's
-// drain of queued disk writes (dropped past it: a cache refetches), so that
-// a stop takes server.shutdown_timeout, not minutes.
+// of ctx bounds the wait for the handler's upstream fetches and background
+// revalidations (cancelled past it) and the store's drain of queued disk
+// writes (dropped past it: a cache refetches), so that a stop takes
+// server.shutdown_timeout, not minutes.
 func (n *node) closeAll(ctx context.Context) error {
 	if n.handler != nil {
-		closed := make(chan struct{})
-		go func() { n.handler.Close(); close(closed) }()
-		select {
-		case <-closed:
-		case <-ctx.Done():
-			n.log.Warn("shutdown timeout: background revalidations abandoned")
+		if err := n.handler.Close(ctx); err != nil {
+			n.log.Warn("shutdown timeout: upstream fetches abandoned", "err", err)
 		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients
