@@ -2,7 +2,9 @@ package edge
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"edged/edge/policy"
@@ -173,5 +175,94 @@ func (x *exchange) finishHeader(h http.Header) {
 		}
 		c := &http.Cookie{Name: x.route.StickyCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 		h.Add("Set-Cookie", c.String())
+	}
+}
+
+// outbound is the upstream request for x, before any fill-specific change.
+func (x *exchange) outbound() *origin.Outbound {
+	r := x.r
+	header := r.Header.Clone()
+	x.route.RequestHeaders.apply(header)
+	return &origin.Outbound{
+		Method:     r.Method,
+		Host:       x.t.Host,
+		RequestURI: x.upstreamURI(),
+		Header:     header,
+		ClientIP:   clientIP(r),
+		Proto:      x.t.Scheme,
+		Key:        x.key(),
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// setCacheStatus adds this cache's member, x.cs, to the Cache-Status list
+// after those of the caches closer to the origin (RFC 9211 §2), then the
+// route's response rules: every response passes here last before its
+// status line.
+func (x *exchange) setCacheStatus(upstream http.Header) {
+	x.cs.Name = x.h.opts.Name
+	x.outcome = outcomeOf(x.cs)
+	hdr := x.w.Header()
+	// Indexed, not Values: the name is canonical already.
+	hdr["Cache-Status"] = x.h.cacheStatusValue(upstream["Cache-Status"], x.cs)
+	x.finishHeader(hdr)
+}
+
+// cacheStatusValue is the Cache-Status field value: prior members, then cs.
+func (h *Handler) cacheStatusValue(prior []string, cs policy.CacheStatus) []string {
+	plainHit := cs == policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}
+	if plainHit && (len(prior) == 0 || len(prior) == 1 && prior[0] != "") {
+		// The value differs only by the TTL's seconds and the one line of
+		// members the stored response carries from the caches upstream.
+		ttl, upstream := int64(cs.TTL/time.Second), ""
+		if len(prior) == 1 {
+			upstream = prior[0]
+		}
+		if v := h.hitStatus.get(ttl, upstream); v != nil {
+			return v
+		}
+		return h.hitStatus.put(ttl, upstream, joinStatus(prior, cs))
+	}
+	return []string{joinStatus(prior, cs)}
+}
+
+// joinStatus is the Cache-Status list: prior members, then cs.
+func joinStatus(prior []string, cs policy.CacheStatus) string {
+	if len(prior) == 0 {
+		return cs.String()
+	}
+	return strings.Join(prior, ", ") + ", " + cs.String()
+}
+
+// outcomeOf is the outcome a Cache-Status member stands for.
+func outcomeOf(cs policy.CacheStatus) outcome {
+	switch {
+	case cs.Hit && cs.HasTTL && cs.TTL < 0:
+		return outcomeStale
+	case cs.Hit:
+		return outcomeHit
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
+		return outcomeStaleIfError
+	case cs.Fwd == policy.FwdStale:
+		return outcomeRevalidated
+	case cs.Fwd == policy.FwdRequest && cs.FwdStatus == http.StatusNotModified:
+		// The client forced a revalidation (RFC 9111 §5.2.1.4 no-cache,
+		// max-age, min-fresh) and the stored response was validated
+		// (RFC 9111 §4.3.4): it is served, as after fwd=stale, so a
+		// reload is not a miss.
+		return outcomeRevalidated
+	case cs.Fwd == "":
+		return outcomeError
+	case cs.Fwd == policy.FwdBypass || cs.Fwd == policy.FwdMethod:
+		return outcomePass
+	default:
+		return outcomeMiss
 	}
 }

@@ -1,11 +1,17 @@
 package edge
 
 import (
-	"edged/storage"
+	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"edged/storage"
 )
 
 // flight is one shared upstream fetch in progress. Its result is complete
@@ -51,81 +57,6 @@ func (fs *flights) join(key, storeKey string, fill func(*progress) *fillResult) 
 		close(f.done)
 	})
 	return f, true
-}
-
-// progress is a fill's body as it arrives. Once ready, header is the
-// response's stored header when the body is published here (a complete,
-// storable 200 of known length), nil otherwise.
-type progress struct {
-	ready chan struct{} // closed once header, size and status are known, or the fill ended
-
-	mu     sync.Mutex // guards the fields below
-	cond   sync.Cond  // signalled when n grows or the fill ends
-	header http.Header
-	size   int64  // the body's length (Content-Length)
-	buf    []byte // the body; buf[:n] is final
-	n      int
-	ended  bool
-	failed bool // the body did not arrive whole
-}
-
-func newProgress() *progress {
-	p := &progress{ready: make(chan struct{})}
-	p.cond.L = &p.mu
-	return p
-}
-
-// publish announces a body of size bytes that will be read into buf.
-func (p *progress) publish(header http.Header, buf []byte) {
-	p.mu.Lock()
-	p.header, p.buf, p.size = header, buf, int64(cap(buf))
-	p.mu.Unlock()
-	close(p.ready)
-}
-
-// grew records that buf[:n] has arrived.
-func (p *progress) grew(n int) {
-	p.mu.Lock()
-	p.n = n
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-// end marks the fill over; failed says the body is not whole.
-func (p *progress) end(failed bool) {
-	p.mu.Lock()
-	if !p.ended {
-		p.ended, p.failed = true, failed && p.n < int(p.size)
-	}
-	published := p.header != nil
-	p.mu.Unlock()
-	p.cond.Broadcast()
-	if !published {
-		select {
-		case <-p.ready:
-		default:
-			close(p.ready)
-		}
-	}
-}
-
-// streamable reports the published header, or nil when the body is not
-// published here.
-func (p *progress) streamable() (http.Header, int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.header, p.size
-}
-
-// await blocks until at least upTo bytes have arrived and returns them; ok
-// is false when the body ended short of that.
-func (p *progress) await(upTo int64) (body []byte, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for int64(p.n) < upTo && !p.ended {
-		p.cond.Wait()
-	}
-	return p.buf[:p.n], int64(p.n) >= upTo
 }
 
 // fillResult is the outcome of one shared upstream fetch.
@@ -196,4 +127,199 @@ func (res *fillResult) failureStatus() int {
 		return res.status
 	}
 	return upstreamErrorStatus(res.err)
+}
+
+// tasks tracks the work a Handler started that outlives the request that
+// started it, so that Close can wait for it and say what did not end:
+// goroutines (an upstream fetch runs detached from its clients, a
+// background revalidation after its response was served) and waits (a
+// response too large to store, held for its leader for a while).
+type tasks struct {
+	mu      sync.Mutex // guards running and idle
+	running map[*task]struct{}
+	idle    chan struct{} // closed once running is empty; made by a waiter
+}
+
+// The kinds of task, as Close names them.
+const (
+	taskFetch   = "upstream fetch"
+	taskRefresh = "background refresh"
+	taskHeld    = "response held for its leader"
+)
+
+// task is one tracked piece of work.
+type task struct {
+	kind  string // what it is, for Close's report
+	key   string // the cache key it is for
+	start time.Time
+	// stop ends the task at once when the Handler closes (nil: Close waits
+	// for it). It must be safe to call after the task ended.
+	stop func()
+}
+
+// add starts tracking a task; done must be called once it ends.
+func (ts *tasks) add(kind, key string, stop func()) *task {
+	t := &task{kind: kind, key: key, start: time.Now(), stop: stop}
+	ts.mu.Lock()
+	if ts.running == nil {
+		ts.running = make(map[*task]struct{})
+	}
+	ts.running[t] = struct{}{}
+	ts.mu.Unlock()
+	return t
+}
+
+// done stops tracking t; later calls do nothing.
+func (ts *tasks) done(t *task) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if _, ok := ts.running[t]; !ok {
+		return
+	}
+	delete(ts.running, t)
+	if len(ts.running) == 0 && ts.idle != nil {
+		close(ts.idle)
+		ts.idle = nil
+	}
+}
+
+// start runs fn in a goroutine tracked as a task.
+func (ts *tasks) start(kind, key string, fn func()) {
+	t := ts.add(kind, key, nil)
+	go func() {
+		defer ts.done(t)
+		fn()
+	}()
+}
+
+// wait stops the tasks that can be stopped, then waits until none is
+// running or ctx ends; then it returns an error naming each task still
+// running. Tasks may be added while it waits: it waits for them too.
+func (ts *tasks) wait(ctx context.Context) error {
+	ts.mu.Lock()
+	var stops []func()
+	for t := range ts.running {
+		if t.stop != nil {
+			stops = append(stops, t.stop)
+		}
+	}
+	ts.mu.Unlock()
+	for _, stop := range stops {
+		stop() // outside the lock: a stop ends its task through done
+	}
+	for {
+		ts.mu.Lock()
+		if len(ts.running) == 0 {
+			ts.mu.Unlock()
+			return nil
+		}
+		if ts.idle == nil {
+			ts.idle = make(chan struct{})
+		}
+		idle := ts.idle
+		ts.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ts.unfinished(ctx.Err())
+		}
+	}
+}
+
+// unfinished is the error that names the tasks still running.
+func (ts *tasks) unfinished(cause error) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.running) == 0 {
+		return nil
+	}
+	now := time.Now()
+	lines := make([]string, 0, len(ts.running))
+	for t := range ts.running {
+		lines = append(lines, fmt.Sprintf("%s of %q (running %v)", t.kind, t.key, now.Sub(t.start).Round(time.Millisecond)))
+	}
+	sort.Strings(lines)
+	return fmt.Errorf("edge: %d tasks had not finished: %s: %w", len(lines), strings.Join(lines, "; "), cause)
+}
+
+// defaultFillsPerClient bounds the upstream fetches one client may have
+// started and not finished. A fetch outlives its client (a disconnect must
+// not cancel what others wait for), so without a bound one connection that
+// opens and resets streams for distinct URLs (HTTP/2 rapid reset) could start
+// thousands of origin fetches. A page load's burst of misses waits for a slot
+// instead of failing.
+const defaultFillsPerClient = 32
+
+// fillSlots hands out the per-client fetch slots. Waiting happens in the
+// client's own request, so a client that goes away stops waiting and starts
+// nothing.
+type fillSlots struct {
+	perClient int // < 0: unlimited
+
+	mu      sync.Mutex // guards clients
+	clients map[netip.Addr]*clientSlots
+}
+
+type clientSlots struct {
+	ch    chan struct{}
+	users int // requests holding or waiting for a slot
+}
+
+// acquire waits for one of client's slots; release gives it back. ok is
+// false when ctx ended first.
+func (fs *fillSlots) acquire(ctx context.Context, client netip.Addr) (release func(), ok bool) {
+	if fs.perClient < 0 {
+		return func() {}, true
+	}
+	s := fs.join(client)
+	select {
+	case s.ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
+	case <-ctx.Done():
+		fs.leave(client, s)
+		return nil, false
+	}
+}
+
+// tryAcquire takes a slot only if one is free at once (background work
+// never waits).
+func (fs *fillSlots) tryAcquire(client netip.Addr) (release func(), ok bool) {
+	if fs.perClient < 0 {
+		return func() {}, true
+	}
+	s := fs.join(client)
+	select {
+	case s.ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
+	default:
+		fs.leave(client, s)
+		return nil, false
+	}
+}
+
+func (fs *fillSlots) join(client netip.Addr) *clientSlots {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.clients == nil {
+		fs.clients = make(map[netip.Addr]*clientSlots)
+	}
+	s := fs.clients[client]
+	if s == nil {
+		s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		fs.clients[client] = s
+	}
+	s.users++
+	return s
+}
+
+// leave forgets a client with nobody holding or waiting for its slots, so
+// the map holds only clients with fetches under way.
+func (fs *fillSlots) leave(client netip.Addr, s *clientSlots) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s.users--; s.users == 0 {
+		delete(fs.clients, client)
+	}
 }

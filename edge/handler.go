@@ -6,11 +6,21 @@
 // unsafe method changes (RFC 9111 §4.4).
 //
 // Every response carries a Cache-Status field (RFC 9211) naming this cache.
+//
 // The path of a request reads top to bottom in ServeHTTP (handler.go),
-// through the methods of its exchange (exchange.go): hit.go serves from the
-// cache, miss.go fetches through the shared flight and stores, pass.go
-// forwards what the cache does not keep; respond.go writes Cache-Status,
-// errors and upstream bodies.
+// through the methods of its exchange, the request object (exchange.go,
+// with its Cache-Status and its writer in writer.go). By the path taken:
+//   - hit.go looks the request up and serves a stored response;
+//   - miss.go fetches a miss or a stale response through the one shared
+//     fetch per object and stores the result; flight.go holds what shares
+//     and bounds fetches (flights, per-client slots) and tracks the
+//     goroutines Close waits for; streamrange.go answers a range while the
+//     body arrives;
+//   - pass.go forwards what the cache does not keep;
+//   - respond.go writes errors and upstream bodies.
+//
+// The steps before the cache have a file each: sanitize.go, route.go,
+// guard.go, purge.go.
 package edge
 
 import (

@@ -3,12 +3,10 @@ package edge
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 
 	"edged/edge/policy"
-	"edged/origin"
 )
 
 // passMethod forwards a request whose method the cache does not serve. Unsafe
@@ -84,30 +82,6 @@ func (x *exchange) pass() {
 	}
 	cs.FwdStatus = resp.StatusCode
 	x.writeUpstream(resp, nil)
-}
-
-// outbound is the upstream request for x, before any fill-specific change.
-func (x *exchange) outbound() *origin.Outbound {
-	r := x.r
-	header := r.Header.Clone()
-	x.route.RequestHeaders.apply(header)
-	return &origin.Outbound{
-		Method:     r.Method,
-		Host:       x.t.Host,
-		RequestURI: x.upstreamURI(),
-		Header:     header,
-		ClientIP:   clientIP(r),
-		Proto:      x.t.Scheme,
-		Key:        x.key(),
-	}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // invalidate removes every stored response for each target, all variants
