@@ -149,14 +149,12 @@ func New(opts Options) (*Handler, error) {
 // fetches (which no client's disconnect cancels), background revalidations
 // (stale-while-revalidate), and the wait for a leader to take a response too
 // large to store, which it ends at once by closing that response. If ctx
-// ends first, Close cancels the fetches still running and returns an error
-// naming what had not finished. The Handler must not serve requests after
-// Close.
+// ends first, it returns an error naming each task that had not finished.
+// Either way it then cancels the fetches still running, and any that a late
+// request would start: the Handler must not serve requests after Close.
 func (h *Handler) Close(ctx context.Context) error {
 	err := h.tasks.wait(ctx)
-	if err != nil {
-		h.cancelFetches()
-	}
+	h.cancelFetches() // those still running, and any a late request would start
 	return err
 }
 
