@@ -67,7 +67,7 @@ func (x *exchange) guard() bool {
 		if len(route.AuthKey) > 0 {
 			// The route's declared key parts: what the authenticated
 			// response varies on (a tenant, a plan...).
-			x.appendKey("\x00~auth:", claimValues(id.Claims, id.Subject, route.AuthKey))
+			x.appendKey(policy.AppendAuthPartition, claimValues(id.Claims, id.Subject, route.AuthKey))
 		}
 	}
 	return true

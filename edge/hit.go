@@ -27,7 +27,7 @@ type lookupResult struct {
 // storageKey is where a response to req for this lookup is stored.
 func (l lookupResult) storageKey(req http.Header) string {
 	if l.varyNames != nil {
-		return policy.VariantKey(l.key, l.varyNames, req)
+		return string(policy.Key(l.key).Variant(l.varyNames, req))
 	}
 	return l.key
 }
@@ -63,7 +63,7 @@ func (x *exchange) selectStored(admit storage.Admitter) lookupResult {
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
+	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
 	if errors.Is(err, storage.ErrOverBudget) {
 		return lookupResult{key: key, overBudget: true}
 	}
@@ -74,7 +74,7 @@ func (x *exchange) selectStored(admit storage.Admitter) lookupResult {
 	// RFC 9111 §4.1: the variant's own Vary must select this request too
 	// (the index may have changed since the variant was stored).
 	names, star := policy.ParseVary(v.Header)
-	if star || policy.VariantKey(key, names, req) != v.Key {
+	if star || string(policy.Key(key).Variant(names, req)) != v.Key {
 		return miss
 	}
 	miss.entry, miss.tier, miss.fwd = v, tier, ""

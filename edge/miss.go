@@ -46,7 +46,7 @@ func (x *exchange) fetch() {
 	cs.FwdStatus = res.status
 	switch {
 	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
+		if res.varyNames != nil && res.entry.Key != string(policy.Key(x.key()).Variant(res.varyNames, r.Header)) {
 			// RFC 9111 §4.1: the leader's response was selected by request
 			// fields this request does not match.
 			x.cs = policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true}
@@ -154,13 +154,7 @@ func (x *exchange) refreshInBackground() {
 // handed to another client before Storable has checked that it may be
 // shared (RFC 9111 §3.5).
 func flightKey(storeKey string, req http.Header, identity string) string {
-	if auth := req.Get("Authorization"); auth != "" {
-		storeKey += "\x00authorization\x00" + auth
-	}
-	if identity != "" {
-		storeKey += "\x00identity\x00" + identity
-	}
-	return storeKey
+	return string(policy.Key(storeKey).Flight(req.Get("Authorization"), identity))
 }
 
 // fetch is everything a fill needs, captured before the flight starts so that
@@ -399,7 +393,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
 	}
 	e.Tags = policy.Tags(hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
-		e.Key = policy.VariantKey(f.key, names, f.request.Header)
+		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
 			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants

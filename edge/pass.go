@@ -90,7 +90,7 @@ func (h *Handler) invalidate(targets []policy.Target) {
 	for _, t := range targets {
 		key := t.Key()
 		h.forget(key)
-		if _, err := h.store.DeletePrefix(key + "\x00"); err != nil {
+		if _, err := h.store.DeletePrefix(policy.Key(key).Family()); err != nil {
 			h.log.Warn("cache invalidate", "key", key, "err", err)
 		}
 	}
