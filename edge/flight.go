@@ -268,35 +268,42 @@ type clientSlots struct {
 // acquire waits for one of client's slots; release gives it back. ok is
 // false when ctx ended first.
 func (fs *fillSlots) acquire(ctx context.Context, client netip.Addr) (release func(), ok bool) {
-	if fs.perClient < 0 {
-		return func() {}, true
-	}
-	s := fs.join(client)
-	select {
-	case s.ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
-	case <-ctx.Done():
-		fs.leave(client, s)
-		return nil, false
-	}
+	return fs.take(client, true, ctx.Done())
 }
 
 // tryAcquire takes a slot only if one is free at once (background work
 // never waits).
 func (fs *fillSlots) tryAcquire(client netip.Addr) (release func(), ok bool) {
+	return fs.take(client, false, nil)
+}
+
+// take takes one of client's slots, waiting for one until giveUp is closed
+// if wait is set.
+func (fs *fillSlots) take(client netip.Addr, wait bool, giveUp <-chan struct{}) (release func(), ok bool) {
 	if fs.perClient < 0 {
 		return func() {}, true
 	}
 	s := fs.join(client)
-	select {
-	case s.ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
-	default:
+	taken := false
+	if wait {
+		select {
+		case s.ch <- struct{}{}:
+			taken = true
+		case <-giveUp:
+		}
+	} else {
+		select {
+		case s.ch <- struct{}{}:
+			taken = true
+		default:
+		}
+	}
+	if !taken {
 		fs.leave(client, s)
 		return nil, false
 	}
+	var once sync.Once
+	return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
 }
 
 func (fs *fillSlots) join(client netip.Addr) *clientSlots {
