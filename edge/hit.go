@@ -90,11 +90,12 @@ func (h *Handler) storeError(op, key string, err error) {
 // ageNow asks serveEntry to compute the response's age itself.
 const ageNow = time.Duration(-1)
 
-// serveEntry answers r from e: the stored header fields with Age and
-// Cache-Status, the client's preconditions and ranges evaluated here
-// (RFC 9111 §4.3.2), and no body for HEAD. age is e's current age when the
-// caller has it (a hit's Decide computed it: parsing Date again would
-// double the hit's date work), else ageNow.
+// serveEntry answers the request from e, found in tier: the stored header
+// fields with Age and Cache-Status (x.cs), the client's preconditions and
+// ranges evaluated here (RFC 9111 §4.3.2), and no body for HEAD. age is e's
+// current age when the caller has it (a hit's Decide computed it: parsing
+// Date again would double the hit's date work), else ageNow. setCookie is
+// sent only to the client whose request fetched e.
 func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, setCookie ...string) {
 	h, w, r := x.h, &x.w, x.r
 	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)

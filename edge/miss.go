@@ -216,7 +216,7 @@ var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match"
 // run performs one shared upstream fetch, publishing the body to p as it
 // arrives when p is not nil. It runs detached from every client: a client
 // that disconnects does not cancel it; FetchTimeout bounds it, and Close
-// cancels it past Close's deadline.
+// cancels it if it still runs when Close's wait ends.
 func (f *fetch) run(p *progress) *fillResult {
 	h := f.h
 	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
