@@ -27,7 +27,7 @@ func (ts *tasks) count(kind string) int {
 func (ts *tasks) waiting() bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	return ts.idle != nil
+	return ts.changed != nil
 }
 
 // leaveDuringFetch sends GET path to e and gives up on it once the origin
@@ -127,10 +127,22 @@ func TestCloseDeadline(t *testing.T) {
 }
 
 // TestCloseEndsUnclaimedStream: a response too large to store is held for
-// the client whose request started the fetch; when that client has left,
-// Close closes it at once instead of waiting for the hold to expire, and a
-// stream its client took holds nothing (its timer is stopped).
+// the client whose request started the fetch; a stream its client took
+// holds nothing (the hold's timer is stopped), and when that client has
+// left, Close closes the stream at once instead of waiting for the hold to
+// expire, whether the hold began before Close or while Close waited for
+// the fetch.
 func TestCloseEndsUnclaimedStream(t *testing.T) {
+	for _, during := range []bool{false, true} {
+		name := "held before Close"
+		if during {
+			name = "held while Close waits"
+		}
+		t.Run(name, func(t *testing.T) { testCloseEndsUnclaimedStream(t, during) })
+	}
+}
+
+func testCloseEndsUnclaimedStream(t *testing.T, during bool) {
 	c := newClock()
 	big := strings.Repeat("x", 64<<10)
 	g := newGate()
@@ -165,11 +177,19 @@ func TestCloseEndsUnclaimedStream(t *testing.T) {
 
 	// Its client left: held until Close.
 	leaveDuringFetch(t, e, "/left", arrived)
-	g.open()
-	waitFor(t, func() bool { return e.handler.tasks.count(taskHeld) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), leaderWait/2)
 	defer cancel()
-	if err := e.handler.Close(ctx); err != nil {
+	closed := make(chan error, 1)
+	if during {
+		go func() { closed <- e.handler.Close(ctx) }()
+		waitFor(t, e.handler.tasks.waiting)
+		g.open() // the stream is held once Close waits for its fetch
+	} else {
+		g.open()
+		waitFor(t, func() bool { return e.handler.tasks.count(taskHeld) == 1 })
+		closed <- e.handler.Close(ctx)
+	}
+	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	select {

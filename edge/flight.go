@@ -135,9 +135,9 @@ func (res *fillResult) failureStatus() int {
 // background revalidation after its response was served) and waits (a
 // response too large to store, held for its leader for a while).
 type tasks struct {
-	mu      sync.Mutex // guards running and idle
+	mu      sync.Mutex // guards running and changed
 	running map[*task]struct{}
-	idle    chan struct{} // closed once running is empty; made by a waiter
+	changed chan struct{} // closed when a task starts or ends; made by a waiter
 }
 
 // The kinds of task, as Close names them.
@@ -154,18 +154,20 @@ type task struct {
 	start time.Time
 	// stop ends the task at once when the Handler closes (nil: Close waits
 	// for it). It must be safe to call after the task ended.
-	stop func()
+	stop     func()
+	stopping bool // stop was called; guarded by tasks.mu
 }
 
 // add starts tracking a task; done must be called once it ends.
 func (ts *tasks) add(kind, key string, stop func()) *task {
 	t := &task{kind: kind, key: key, start: time.Now(), stop: stop}
 	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	if ts.running == nil {
 		ts.running = make(map[*task]struct{})
 	}
 	ts.running[t] = struct{}{}
-	ts.mu.Unlock()
+	ts.signal()
 	return t
 }
 
@@ -173,13 +175,17 @@ func (ts *tasks) add(kind, key string, stop func()) *task {
 func (ts *tasks) done(t *task) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if _, ok := ts.running[t]; !ok {
-		return
+	if _, ok := ts.running[t]; ok {
+		delete(ts.running, t)
+		ts.signal()
 	}
-	delete(ts.running, t)
-	if len(ts.running) == 0 && ts.idle != nil {
-		close(ts.idle)
-		ts.idle = nil
+}
+
+// signal wakes the waiters. ts.mu must be held.
+func (ts *tasks) signal() {
+	if ts.changed != nil {
+		close(ts.changed)
+		ts.changed = nil
 	}
 }
 
@@ -192,34 +198,33 @@ func (ts *tasks) start(kind, key string, fn func()) {
 	}()
 }
 
-// wait stops the tasks that can be stopped, then waits until none is
-// running or ctx ends; then it returns an error naming each task still
-// running. Tasks may be added while it waits: it waits for them too.
+// wait waits until no task is running or ctx ends, stopping each task that
+// can be stopped, those that start while it waits included; when ctx ends
+// first, it returns an error naming each task still running.
 func (ts *tasks) wait(ctx context.Context) error {
-	ts.mu.Lock()
-	var stops []func()
-	for t := range ts.running {
-		if t.stop != nil {
-			stops = append(stops, t.stop)
-		}
-	}
-	ts.mu.Unlock()
-	for _, stop := range stops {
-		stop() // outside the lock: a stop ends its task through done
-	}
 	for {
 		ts.mu.Lock()
 		if len(ts.running) == 0 {
 			ts.mu.Unlock()
 			return nil
 		}
-		if ts.idle == nil {
-			ts.idle = make(chan struct{})
+		var stops []func()
+		for t := range ts.running {
+			if t.stop != nil && !t.stopping {
+				t.stopping = true
+				stops = append(stops, t.stop)
+			}
 		}
-		idle := ts.idle
+		if ts.changed == nil {
+			ts.changed = make(chan struct{})
+		}
+		changed := ts.changed
 		ts.mu.Unlock()
+		for _, stop := range stops {
+			stop() // outside the lock: a stop ends its task through done
+		}
 		select {
-		case <-idle:
+		case <-changed:
 		case <-ctx.Done():
 			return ts.unfinished(ctx.Err())
 		}
