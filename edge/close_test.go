@@ -3,7 +3,11 @@ package edge
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +200,46 @@ func testCloseEndsUnclaimedStream(t *testing.T, during bool) {
 	case <-bodyDone:
 	case <-time.After(leaderWait / 2):
 		t.Fatal("the held response was not closed by Close")
+	}
+}
+
+// TestGoroutinesTracked: the only go statement of package edge is the one
+// in tasks.start, and the only timer callback the hold for a leader, so
+// that every goroutine the Handler starts is one Close waits for. A new
+// one must go through tasks.
+func TestGoroutinesTracked(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			where := fn.Name.Name
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GoStmt:
+					if where != "start" {
+						t.Errorf("%s: a go statement in %s: start it with tasks.start so Close waits for it", fset.Position(n.Pos()), where)
+					}
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "AfterFunc" && where != "holdForLeader" {
+						t.Errorf("%s: time.AfterFunc in %s: track its callback as a task (see holdForLeader)", fset.Position(n.Pos()), where)
+					}
+				}
+				return true
+			})
+		}
 	}
 }
