@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // count is the number of tasks of kind that have not ended.
@@ -35,9 +37,13 @@ func (ts *tasks) waiting() bool {
 }
 
 // leaveDuringFetch sends GET path to e and gives up on it once the origin
-// has received the fill's request (arrived): the fetch goes on without it.
+// has received the fill's request (arrived); it returns once the edge has
+// seen the client go (a request answered by nothing counts as an error).
+// The fetch goes on without it.
 func leaveDuringFetch(t *testing.T, e *testEdge, path string, arrived <-chan struct{}) {
 	t.Helper()
+	unanswered := e.handler.metrics.requests.WithLabelValues(outcomeError.String())
+	before := testutil.ToFloat64(unanswered)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+path, nil)
 	if err != nil {
@@ -56,6 +62,7 @@ func leaveDuringFetch(t *testing.T, e *testEdge, path string, arrived <-chan str
 	if err := <-errc; err == nil {
 		t.Fatal("the client got a response, want it to have left first")
 	}
+	waitFor(t, func() bool { return testutil.ToFloat64(unanswered) > before })
 }
 
 // TestCloseWaitsForFetch: a miss whose client left is still fetched (no
