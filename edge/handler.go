@@ -221,7 +221,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	// A disk hit's body is decoded whole for this request: it counts
 	// against the body budget (x.w.held) until the response is sent.
-	found := x.lookup()
+	x.found = x.lookup(&x.w.held)
+	found := &x.found
 	if found.overBudget {
 		h.metrics.overBudget.Inc()
 		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget}

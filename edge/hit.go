@@ -32,19 +32,11 @@ func (l lookupResult) storageKey(req http.Header) string {
 	return l.key
 }
 
-// lookup finds what the store holds for the request, keeps it in x.found
-// and returns it. A disk hit's body is decoded whole for this request: it
-// counts against the body budget (x.w.held) until the response is sent.
-func (x *exchange) lookup() *lookupResult {
-	x.found = x.selectStored(&x.w.held)
-	return &x.found
-}
-
-// selectStored finds the stored response that RFC 9111 §4.1 selects for
-// x's request: the entry under the primary key, or, when that is a Vary
-// index, the variant whose varied request fields match the request's. A
-// disk hit is decoded only if admit admits it.
-func (x *exchange) selectStored(admit storage.Admitter) lookupResult {
+// lookup finds the stored response that RFC 9111 §4.1 selects for x's
+// request: the entry under the primary key, or, when that is a Vary index,
+// the variant whose varied request fields match the request's. A disk hit
+// is decoded only if admit admits it.
+func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 	h, req := x.h, x.r.Header
 	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
 	if errors.Is(err, storage.ErrOverBudget) {
