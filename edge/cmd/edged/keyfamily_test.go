@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -236,7 +237,9 @@ func entries(keys []string) []string {
 // close stops the node; it is safe to call twice.
 func (n *testNode) close() {
 	n.srv.Close()
-	n.handler.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = n.handler.Close(ctx) // the store closes next either way
 	_ = n.store.Close()
 	n.client.CloseIdleConnections()
 }
