@@ -38,6 +38,12 @@ import (
 //	"authorization\x00" cred  flight only, never stored: Flight
 //	"identity\x00" subject    flight only, never stored: Flight
 //
+// No two derivations can spell the same key: a variant's suffix is empty or
+// ends in "\n", which no split name (a cookie value, RFC 6265 §4.1.1) and no
+// auth partition (quoted values, each ending in ";") holds, and a field
+// name, a token, never holds the "=" of "ce="; request field values, which
+// variants embed, never hold NUL (RFC 9110 §5.5).
+//
 // The bytes are stored on disk: changing any of them orphans every entry an
 // existing cache file holds (key_test.go pins them).
 type Key string

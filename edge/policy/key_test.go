@@ -1,11 +1,15 @@
 package policy
 
 import (
+	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"edged/internal/httpsyntax"
 )
 
 // TestKeyBytes pins the bytes of every derivation: they are the keys an
@@ -135,4 +139,36 @@ func TestHostKeyPrefixes(t *testing.T) {
 			t.Errorf("%q: got %q, want %q", tt.host, got, tt.want)
 		}
 	}
+}
+
+// FuzzKeyDerivationsDistinct: derivations of one primary key never spell
+// the same key, for inputs as the edge makes them (a split name of cookie
+// octets, claim values rendered name=%q;, a token coding, a field value
+// without NUL or line breaks).
+func FuzzKeyDerivationsDistinct(f *testing.F) {
+	f.Add("canary", "tenant", "gzip", "Accept-Language", "en")
+	f.Add("a", "~auth:", "ce", "Ce", "=br")
+	f.Add("auth:x", "x", "br", "~canary", "")
+	f.Fuzz(func(t *testing.T, split, claim, coding, field, value string) {
+		if split == "" || strings.ContainsAny(split, "\x00\n\r;,\" \\") || !httpsyntax.IsToken(coding) ||
+			!httpsyntax.IsToken(field) || strings.ContainsAny(value, "\x00\r\n") {
+			return
+		}
+		const k Key = "http://h/p"
+		name := textproto.CanonicalMIMEHeaderKey(field)
+		keys := map[string]Key{
+			"split":   k.Split(split),
+			"auth":    k.AuthPartition(fmt.Sprintf("%s=%q;", "sub", claim)),
+			"coding":  k.Encoding(coding),
+			"variant": k.Variant([]string{name}, http.Header{name: {value}}),
+			"absent":  k.Variant([]string{name}, http.Header{}),
+		}
+		seen := map[Key]string{}
+		for what, key := range keys {
+			if other, dup := seen[key]; dup {
+				t.Fatalf("%s and %s both spell %q", what, other, key)
+			}
+			seen[key] = what
+		}
+	})
 }
