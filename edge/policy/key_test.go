@@ -172,3 +172,31 @@ func FuzzKeyDerivationsDistinct(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyParse: Parse undoes every derivation, chained as the edge chains
+// them.
+func TestKeyParse(t *testing.T) {
+	const k Key = "https://example.com/a?b=1"
+	lang := http.Header{"Accept-Language": {"en"}}
+	key := k.Split("canary").AuthPartition(`sub="x";`).Variant([]string{"Accept-Language"}, lang).Encoding("br")
+	primary, got := key.Parse()
+	want := []Derivation{
+		{"split", "~canary"},
+		{"auth", `~auth:sub="x";`},
+		{"variant", "Accept-Language:=2:en\n"},
+		{"encoding", "ce=br"},
+	}
+	if primary != k || !slices.Equal(got, want) {
+		t.Errorf("Parse(%q) = %q, %q; want %q, %q", key, primary, got, k, want)
+	}
+	if primary, got := k.Flight("Bearer a", "alice").Parse(); primary != k ||
+		!slices.Equal(got, []Derivation{{"authorization", "authorization\x00Bearer a"}, {"identity", "identity\x00alice"}}) {
+		t.Errorf("flight key: %q %q", primary, got)
+	}
+	if primary, got := k.Variant(nil, lang).Parse(); primary != k || !slices.Equal(got, []Derivation{{"variant", ""}}) {
+		t.Errorf("variant without names: %q %q", primary, got)
+	}
+	if primary, got := k.Parse(); primary != k || got != nil {
+		t.Errorf("primary key: %q %q", primary, got)
+	}
+}
