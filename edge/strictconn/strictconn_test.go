@@ -3,14 +3,7 @@ package strictconn
 import (
 	"strings"
 	"testing"
-
-	"edged/edge/internal/importcheck"
 )
-
-// The framing check runs before any of edged's code: it imports none.
-func TestImportsNothingOfOurs(t *testing.T) {
-	importcheck.NothingOfOurs(t, "edged/edge/strictconn")
-}
 
 // TestStrictFramingSplitReads: the framer keeps its place however the
 // bytes are split across reads (one byte at a time here).

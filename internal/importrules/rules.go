@@ -69,6 +69,11 @@ func Table() []Rule {
 			Why:   "the libraries edge and the binary both use import nothing of ours but internal/",
 		},
 		{
+			Govern: []string{"edged/edge/forward/rules/..."},
+			Allow:  []string{"edged/edge/access/...", "edged/internal/..."},
+			Why:    "the forward proxy's rules are a library the proxy and edge/config share: of ours they use edge/access's time windows and internal/",
+		},
+		{
 			Govern:     []string{"edged/edge/compress/..."},
 			ThirdParty: []string{"github.com/andybalholm/brotli/..."},
 			Why:        "edge/compress needs nothing beyond the standard library and brotli",

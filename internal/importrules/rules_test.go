@@ -78,6 +78,8 @@ func TestCheckFails(t *testing.T) {
 		{ImportPath: "edged/edge/policy", Imports: []string{"edged/internal/ascii"}, Deps: []string{"edged/internal/ascii", "unsafe"}},
 		{ImportPath: "edged/edge/compress", Imports: []string{"github.com/andybalholm/brotli", "github.com/klauspost/compress/zstd"},
 			Deps: []string{"github.com/andybalholm/brotli", "github.com/klauspost/compress/zstd"}},
+		// The forward rules may use edge/access, not origin.
+		{ImportPath: "edged/edge/forward/rules", Imports: []string{"edged/edge/access", "edged/origin"}, Deps: []string{"edged/edge/access", "edged/origin", "edged/internal/ascii"}},
 		{ImportPath: "edged/edge/access"}, {ImportPath: "edged/edge/auth"}, {ImportPath: "edged/edge/clientip"}, {ImportPath: "edged/edge/ratelimit"},
 		// edge reaches purge through a package no rule governs.
 		{ImportPath: "edged/edge", Imports: []string{"edged/edge/policy", "edged/glue"}, Deps: []string{"edged/edge/policy", "edged/glue", "edged/purge", "edged/internal/ascii", "unsafe"}},
@@ -101,6 +103,7 @@ func TestCheckFails(t *testing.T) {
 		"edged/internal/bad imports edged/origin: internal/ holds what the leaves share and imports nothing else of ours (docs/design.md)",
 		"edged/storage imports edged/origin: leaf packages (storage, edge/policy, origin, purge) import nothing of ours but internal/ (docs/design.md)",
 		"edged/purge imports edged/edge/policy: leaf packages (storage, edge/policy, origin, purge) import nothing of ours but internal/ (docs/design.md)",
+		"edged/edge/forward/rules imports edged/origin: the forward proxy's rules are a library the proxy and edge/config share: of ours they use edge/access's time windows and internal/ (docs/design.md)",
 		"edged/edge/compress imports github.com/klauspost/compress/zstd: edge/compress needs nothing beyond the standard library and brotli (docs/design.md)",
 		"edged/edge imports edged/glue, which depends on edged/purge: edge never imports purge (the binary connects the purge bus to the store), tools or bench (docs/design.md)",
 		"edged/tools/edgectl imports edged/edge: tools use the public packages (purge, storage, edge/config, edge/policy, internal/), not the edge handler (docs/design.md)",
