@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"edged/internal/fielderr"
 )
 
 func TestEncodeRoundTrip(t *testing.T) {
-	e := newTestEncoder(t, Options{MinSize: -1})
+	e := newTestEncoder(t, Options{NoMinSize: true})
 	bodies := map[string][]byte{
 		"empty":    {},
 		"one byte": {'x'},
@@ -86,7 +88,7 @@ func TestNewEncoderOptions(t *testing.T) {
 		wantErr error
 	}{
 		{Options{}, Options{GzipLevel: 6, BrotliLevel: 5, MinSize: 1024}, nil},
-		{Options{GzipLevel: 9, BrotliLevel: 11, MinSize: -1}, Options{GzipLevel: 9, BrotliLevel: 11, MinSize: 0}, nil},
+		{Options{GzipLevel: 9, BrotliLevel: 11, NoMinSize: true}, Options{GzipLevel: 9, BrotliLevel: 11, MinSize: 0, NoMinSize: true}, nil},
 		{Options{GzipLevel: 1, BrotliLevel: 1, MinSize: 10}, Options{GzipLevel: 1, BrotliLevel: 1, MinSize: 10}, nil},
 		{Options{GzipLevel: 10}, Options{}, ErrLevel},
 		{Options{GzipLevel: -1}, Options{}, ErrLevel},
@@ -120,7 +122,7 @@ func TestWorth(t *testing.T) {
 // TestEncodeConcurrent shares one Encoder and its pools among goroutines;
 // run with -race.
 func TestEncodeConcurrent(t *testing.T) {
-	e := newTestEncoder(t, Options{MinSize: -1})
+	e := newTestEncoder(t, Options{NoMinSize: true})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 8 {
@@ -144,5 +146,30 @@ func TestEncodeConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestOptionsValidate gives each field a bad value, on top of valid
+// defaults, and checks that Validate names that field and no other.
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	tests := []struct {
+		path string
+		bad  func(*Options)
+	}{
+		{"GzipLevel", func(o *Options) { o.GzipLevel = 0 }},
+		{"BrotliLevel", func(o *Options) { o.BrotliLevel = 12 }},
+		{"MinSize", func(o *Options) { o.MinSize = -1 }},
+		{"MinSize", func(o *Options) { o.MinSize = 0 }},
+	}
+	for _, tt := range tests {
+		o := DefaultOptions()
+		tt.bad(&o)
+		got := fielderr.All(o.Validate())
+		if len(got) != 1 || got[0].Path != tt.path {
+			t.Errorf("%s: Validate = %v, want one error at %s", tt.path, got, tt.path)
+		}
 	}
 }

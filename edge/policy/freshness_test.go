@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"edged/internal/fielderr"
 )
 
 func TestLifetime(t *testing.T) {
@@ -154,7 +156,7 @@ func TestDecideOptions(t *testing.T) {
 		{"cap", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 70 * time.Second, ServeStale, "max-stale", ""},
 		{"cap exceeded", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 71 * time.Second, Revalidate, "stale", FwdStale},
 		{"client's bound below the cap", Options{MaxStale: time.Hour}, []string{"Cache-Control: max-stale=30"}, []string{"Cache-Control: max-age=10"}, 41 * time.Second, Revalidate, "stale", FwdStale},
-		{"negative: no max-stale", Options{MaxStale: -1}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 11 * time.Second, Revalidate, "stale", FwdStale},
+		{"NoMaxStale: no max-stale", Options{NoMaxStale: true}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 11 * time.Second, Revalidate, "stale", FwdStale},
 		{"fresh, request no-cache", Options{}, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "request no-cache", FwdRequest},
 		{"fresh, Pragma no-cache", Options{}, []string{"Pragma: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "pragma no-cache", FwdRequest},
 		{"fresh, request max-age=0", Options{}, []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Revalidate, "request max-age", FwdRequest},
@@ -343,5 +345,36 @@ func TestProduced(t *testing.T) {
 		if got := Produced(Response{Header: h, RequestTime: sent, ResponseTime: sent.Add(time.Second)}); !got.Equal(tt.want) {
 			t.Errorf("Age %q: Produced = %v, want %v", tt.age, got, tt.want)
 		}
+	}
+}
+
+// TestOptionsValidate gives each field a bad value, on top of valid
+// defaults, and checks that Validate names that field and no other.
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	tests := []struct {
+		path string
+		bad  func(*Options)
+	}{
+		{"HeuristicFraction", func(o *Options) { o.HeuristicFraction = 1.5 }},
+		{"HeuristicFraction", func(o *Options) { o.HeuristicFraction = 0 }},
+		{"HeuristicMax", func(o *Options) { o.HeuristicMax = 0 }},
+		{"MaxStale", func(o *Options) { o.MaxStale = -time.Second }},
+		{"MaxStale", func(o *Options) { o.MaxStale = 0 }},
+	}
+	for _, tt := range tests {
+		o := DefaultOptions()
+		tt.bad(&o)
+		got := fielderr.All(o.Validate())
+		if len(got) != 1 || got[0].Path != tt.path {
+			t.Errorf("%s: Validate = %v, want one error at %s", tt.path, got, tt.path)
+		}
+	}
+	o := DefaultOptions()
+	o.MaxStale, o.NoMaxStale = 0, true
+	if err := o.Validate(); err != nil {
+		t.Errorf("MaxStale 0 with NoMaxStale: %v", err)
 	}
 }

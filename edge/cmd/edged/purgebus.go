@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -124,15 +123,4 @@ func purgeSecret(field, name string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("purge bus: %s names %s, which is not set", field, name)
-}
-
-// purgeNetworks are the networks allowed to send PURGE (validated by config).
-func purgeNetworks(cfg *config.Config) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range cfg.Purge.MethodFrom {
-		if p, err := config.ParseNetwork(s); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestLibraryProblemsAtTheirLine checks that a bad value which only a
+// library's Options.Validate rejects (edge/config keeps no copy of the
+// check) comes back as a *FieldError naming the YAML field and its line,
+// once, for every library whose options the file makes.
+func TestLibraryProblemsAtTheirLine(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"origin.Options", "upstream:\n  origin: http://o\n  connect_timeout: 0s\n",
+			"edged.yaml:3: upstream.connect_timeout: must be positive, got 0s"},
+		{"origin.PoolOptions", sitesYAML[:strings.Index(sitesYAML, "    retries: 0")] + "    retries: 0\n    ejection: {backoff: 0s}\n" +
+			sitesYAML[strings.Index(sitesYAML, "  web:"):],
+			"edged.yaml:9: pools.api.ejection.backoff: must be positive, got 0s"},
+		{"origin pool timeouts from upstream, once", "upstream:\n  header_timeout: 0s\npools: {p: {servers: [{url: http://a}]}}\n" +
+			"sites: [{name: s, hosts: [a.test], routes: [{path: /, pool: p}]}]\n",
+			"edged.yaml:2: upstream.header_timeout: must be positive, got 0s"},
+		{"storage.Options", "upstream: {origin: http://o}\ncache:\n  disk: 1MiB\n  max_object: 1KiB\n  write_queue: -3\n",
+			"edged.yaml:5: cache.write_queue: must be positive, got -3"},
+		{"edge.Options", "upstream: {origin: http://o}\nserver:\n  request_body_min_rate: 1KiB\n  max_body_bytes: 0\n  write_timeout: -1s\n",
+			"edged.yaml:5: server.write_timeout: must not be negative (0 means no limit), got -1s"},
+		{"policy.Options in edge.Options", "upstream: {origin: http://o}\ncache: {heuristic_max: -1h}\n",
+			"edged.yaml:2: cache.heuristic_max: must be positive, got -1h0m0s"},
+		{"policy.Options of a site", "upstream: {origin: http://o}\nsites:\n  - name: s\n    hosts: [a.test]\n    max_stale: -1s\n    routes: [{path: /}]\n",
+			"edged.yaml:5: sites[0].max_stale: must not be negative, got -1s"},
+		{"compress.Options", "upstream: {origin: http://o}\ncompression:\n  enabled: false\n  brotli_level: 0\n",
+			"edged.yaml:4: compression.brotli_level: must be 1 to 11, got 0"},
+		// Left out, max_object keeps its default: the error is at the
+		// cache section that made it too large.
+		{"max_object left out", "upstream: {origin: http://o}\ncache:\n  disk: 1MiB\n",
+			"edged.yaml:3: cache.max_object: must not exceed cache.disk (1MiB), got 64MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), "edged.yaml")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			err = c.Validate()
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Validate = %v\nwant exactly %s", err, tt.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Line == 0 {
+				t.Errorf("error %#v is not a *FieldError with a line", err)
+			}
+		})
+	}
+}
+
+func TestYAMLMapPath(t *testing.T) {
+	m := yamlMap{under: "pools.api", fields: map[string]string{
+		"ConnectTimeout": "upstream.connect_timeout", "Strip": "server.strip", "Store": "",
+	}}
+	tests := []struct {
+		goPath, want string
+		ok           bool
+	}{
+		{"Health.Interval", "pools.api.health.interval", true},
+		{"Servers[1].URL", "pools.api.servers[1].url", true},
+		{"MaxIdlePerHost", "pools.api.max_idle_per_host", true},
+		{"ConnectTimeout", "upstream.connect_timeout", true},
+		{"Strip[2]", "server.strip[2]", true},
+		{"StripX", "pools.api.strip_x", true},
+		{"Store", "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := m.path(tt.goPath); got != tt.want || ok != tt.ok {
+			t.Errorf("path(%q) = %q, %v; want %q, %v", tt.goPath, got, ok, tt.want, tt.ok)
+		}
+	}
+}
