@@ -6,16 +6,12 @@ import (
 	"strings"
 
 	"edged/edge/compress"
+	"edged/edge/policy"
 	"edged/storage"
 )
 
 // offered are the codings this edge produces, in its order of preference.
 var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
-
-// encodedKeySep separates a stored response's key from the key of its
-// compressed variant. The variant lives under the response's key, so URL,
-// prefix and tag purges reach it with the response.
-const encodedKeySep = "\x00ce="
 
 // encoded picks the representation of e to send for r's Accept-Encoding
 // (RFC 9110 §12.5.3): e itself or its compressed variant, made once and
@@ -35,7 +31,7 @@ func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, t
 	}
 	// The variant's key is built in the request's buffer: a hit looks it up
 	// without making a string of it.
-	w.scratch = append(append(append(w.scratch[:0], e.Key...), encodedKeySep...), coding...)
+	w.scratch = policy.AppendEncoding(append(w.scratch[:0], e.Key...), string(coding)) // under e.Key, so purges of e reach it
 	if keep {
 		// A variant is only good for the response it was made from: one
 		// refreshed or refetched since has other times.

@@ -12,6 +12,7 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"edged/edge/compress"
+	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
 )
@@ -106,7 +107,7 @@ func TestCompressionNegotiatedAndStored(t *testing.T) {
 		t.Errorf("origin requests = %d, want 1: variants are made from the stored response", n)
 	}
 	e.store.Flush()
-	key := "http://" + e.Listener.Addr().String() + "/page" + encodedKeySep + "br"
+	key := string(policy.Key("http://" + e.Listener.Addr().String() + "/page").Encoding("br"))
 	if v, _, err := e.store.Get(key); err != nil || v.Header.Get("Content-Encoding") != "br" {
 		t.Errorf("the brotli variant is not stored under %q: %v", key, err)
 	}
@@ -175,7 +176,7 @@ func TestCompressionPassThrough(t *testing.T) {
 		t.Errorf("private response: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
 	e.store.Flush()
-	key := "http://" + e.Listener.Addr().String() + "/private" + encodedKeySep + "gzip"
+	key := string(policy.Key("http://" + e.Listener.Addr().String() + "/private").Encoding("gzip"))
 	if _, _, err := e.store.Get(key); err == nil {
 		t.Error("a compressed copy of a private response was stored")
 	}

@@ -51,7 +51,7 @@ func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (in
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.
-		x.appendKey("\x00~", x.split)
+		x.appendKey(policy.AppendSplit, x.split)
 	}
 	return 0, ""
 }
@@ -65,9 +65,9 @@ func (x *exchange) key() string {
 	return x.keyStr
 }
 
-// appendKey extends the primary cache key with a part and its value.
-func (x *exchange) appendKey(part, value string) {
-	x.keyBuf = append(append(x.keyBuf, part...), value...)
+// appendKey extends the primary cache key with a derivation (policy.Key).
+func (x *exchange) appendKey(derive func(b []byte, value string) []byte, value string) {
+	x.keyBuf = derive(x.keyBuf, value)
 	x.keyStr = ""
 }
 

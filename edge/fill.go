@@ -31,7 +31,7 @@ type lookupResult struct {
 // storageKey is where a response to req for this lookup is stored.
 func (l lookupResult) storageKey(req http.Header) string {
 	if l.varyNames != nil {
-		return policy.VariantKey(l.key, l.varyNames, req)
+		return string(policy.Key(l.key).Variant(l.varyNames, req))
 	}
 	return l.key
 }
@@ -58,7 +58,7 @@ func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) l
 		return lookupResult{key: key, entry: e, tier: tier}
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(policy.VariantKey(key, e.Vary, req), admit)
+	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
 	if errors.Is(err, storage.ErrOverBudget) {
 		return lookupResult{key: key, overBudget: true}
 	}
@@ -69,7 +69,7 @@ func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) l
 	// RFC 9111 §4.1: the variant's own Vary must select this request too
 	// (the index may have changed since the variant was stored).
 	names, star := policy.ParseVary(v.Header)
-	if star || policy.VariantKey(key, names, req) != v.Key {
+	if star || string(policy.Key(key).Variant(names, req)) != v.Key {
 		return miss
 	}
 	miss.entry, miss.tier, miss.fwd = v, tier, ""
@@ -192,13 +192,7 @@ func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookup
 // handed to another client before Storable has checked that it may be
 // shared (RFC 9111 §3.5).
 func flightKey(storeKey string, req http.Header, identity string) string {
-	if auth := req.Get("Authorization"); auth != "" {
-		storeKey += "\x00authorization\x00" + auth
-	}
-	if identity != "" {
-		storeKey += "\x00identity\x00" + identity
-	}
-	return storeKey
+	return string(policy.Key(storeKey).Flight(req.Get("Authorization"), identity))
 }
 
 // fetch is everything a fill needs, captured before the flight starts so that
@@ -441,7 +435,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	}
 	e.Tags = policy.Tags(hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
-		e.Key = policy.VariantKey(f.key, names, f.request.Header)
+		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
 		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
 			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
@@ -475,7 +469,7 @@ func (h *Handler) invalidate(targets []policy.Target) {
 	for _, t := range targets {
 		key := t.Key()
 		h.forget(key)
-		if _, err := h.store.DeletePrefix(key + "\x00"); err != nil {
+		if _, err := h.store.DeletePrefix(policy.Key(key).Family()); err != nil {
 			h.log.Warn("cache invalidate", "key", key, "err", err)
 		}
 	}

@@ -66,7 +66,7 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 		if len(route.AuthKey) > 0 {
 			// The route's declared key parts: what the authenticated
 			// response varies on (a tenant, a plan...).
-			x.appendKey("\x00~auth:", claimValues(id.Claims, id.Subject, route.AuthKey))
+			x.appendKey(policy.AppendAuthPartition, claimValues(id.Claims, id.Subject, route.AuthKey))
 		}
 	}
 	return true

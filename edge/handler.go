@@ -227,7 +227,7 @@ func (h *Handler) fetchAndServe(w *trackedWriter, r *http.Request, x *exchange, 
 	cs.FwdStatus = res.status
 	switch {
 	case res.entry != nil && (res.shared || leader):
-		if res.varyNames != nil && res.entry.Key != policy.VariantKey(x.key(), res.varyNames, r.Header) {
+		if res.varyNames != nil && res.entry.Key != string(policy.Key(x.key()).Variant(res.varyNames, r.Header)) {
 			// RFC 9111 §4.1: the leader's response was selected by request
 			// fields this request does not match.
 			h.pass(w, r, x, policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true})

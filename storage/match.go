@@ -10,7 +10,7 @@ import (
 type matcher struct {
 	all      bool
 	exact    map[string]struct{} // Delete: exactly these keys
-	families map[string]struct{} // Purge.Keys: the key and every key+"\x00"...
+	families map[string]struct{} // Purge.Keys: the key and every key+"\x00"... (its derivations, policy.Key)
 	// few holds the families when there are at most fewFamilies: comparing
 	// a handful of strings is cheaper than hashing every key a purge walks.
 	few      []string

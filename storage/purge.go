@@ -9,8 +9,11 @@ import (
 // purge URLs, hosts and tags to keys, prefixes and tags).
 type Purge struct {
 	// Keys are exact primary keys: the entry stored under each and every
-	// Vary variant stored under key+"\x00"... (key "k" purges "k" and
-	// "k\x00...", not "k2").
+	// key derived from it, stored under key+"\x00"... (key "k" purges "k"
+	// and "k\x00...", not "k2"). The edge builds every derived key (Vary
+	// variant, compressed encoding, auth partition, route split) that way:
+	// the grammar is edge/policy's Key, which this package, a leaf, does
+	// not import.
 	Keys []string
 	// Prefixes select every key with one of these byte prefixes. A host
 	// purge is the prefixes "http://host/", "http://host:", "https://host/"

@@ -137,8 +137,9 @@ func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err 
 	return keys, staleRows, nil
 }
 
-// scanFamily adds key and every key+"\x00"... (its Vary variants): NUL is the
-// smallest byte, so they directly follow key in byte order.
+// scanFamily adds key and every key+"\x00"... (the keys derived from it,
+// policy.Key): NUL is the smallest byte, so they directly follow key in byte
+// order.
 func scanFamily(c *bolt.Cursor, key string, set map[string]struct{}) {
 	k := []byte(key)
 	variant := append(bytes.Clone(k), 0)

@@ -61,7 +61,7 @@ func BenchmarkVariantKey(b *testing.B) {
 	req := http.Header{"Accept-Encoding": {"gzip, deflate, br"}, "Accept-Language": {"en-US,en;q=0.9"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		VariantKey("https://www.example.com/index.html", names, req)
+		Key("https://www.example.com/index.html").Variant(names, req)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -40,48 +39,6 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// VariantKey returns key + "\x00" followed by, for each name, the name and
-// the normalized value of that request field: field lines combined and list
-// elements stripped of surrounding whitespace and empty elements (RFC 9111
-// §4.1, RFC 9110 §5.3, §5.6.1); Accept-Language is normalized further,
-// to the extent its specification makes values equivalent
-// (appendLanguages). An absent field and an empty one encode differently. Values are length-prefixed so no value can forge another
-// field's encoding. names must come from ParseVary (sorted).
-func VariantKey(key string, names []string, req http.Header) string {
-	if len(names) == 0 {
-		return key + "\x00"
-	}
-	b := make([]byte, 0, len(key)+1+32*len(names))
-	b = append(b, key...)
-	b = append(b, 0)
-	var tmp []byte
-	for _, name := range names {
-		b = append(b, name...)
-		lines, ok := req[name]
-		if !ok {
-			b = append(b, ":-\n"...) // absent
-			continue
-		}
-		tag := ":+"
-		if name == "Accept-Language" {
-			// A normalized Accept-Language is tagged apart (":=") so that
-			// no value matched as sent can equal it.
-			if norm, ok := appendLanguages(tmp[:0], lines); ok {
-				tmp, tag = norm, ":="
-			}
-		}
-		if tag == ":+" {
-			tmp = normalizeFieldValue(tmp[:0], lines)
-		}
-		b = append(b, tag...)
-		b = strconv.AppendInt(b, int64(len(tmp)), 10)
-		b = append(b, ':')
-		b = append(b, tmp...)
-		b = append(b, '\n')
-	}
-	return string(b)
 }
 
 // normalizeFieldValue joins the list elements of all lines with ",",

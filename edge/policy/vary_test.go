@@ -34,7 +34,7 @@ func TestParseVary(t *testing.T) {
 	}
 }
 
-func TestVariantKey(t *testing.T) {
+func TestKeyVariant(t *testing.T) {
 	names := []string{"Accept-Encoding", "Accept-Language"}
 	tests := []struct {
 		name     string
@@ -66,13 +66,13 @@ func TestVariantKey(t *testing.T) {
 				ha = hdr(t)
 				ha["Accept-Encoding"] = []string{"x\nAccept-Language:+2:en"}
 			}
-			ka, kb := VariantKey("k", names, ha), VariantKey("k", names, hb)
+			ka, kb := Key("k").Variant(names, ha), Key("k").Variant(names, hb)
 			if (ka == kb) != tt.wantSame {
 				t.Errorf("keys %q and %q: same=%v, want %v", ka, kb, ka == kb, tt.wantSame)
 			}
 		})
 	}
-	if got := VariantKey("k", nil, hdr(t)); got != "k\x00" {
+	if got := Key("k").Variant(nil, hdr(t)); got != "k\x00" {
 		t.Errorf("no names: got %q", got)
 	}
 }

@@ -14,7 +14,8 @@ import (
 // storeInvalidator applies purge requests to the store. The purge package
 // speaks absolute URLs and hostnames, storage speaks cache keys, and
 // neither may import the other: this adapter normalizes URLs exactly as
-// the edge builds keys (policy.ParseTarget).
+// the edge builds keys (policy.ParseTarget), and storage purges each URL's
+// key with every key derived from it (policy.Key).
 type storeInvalidator struct{ store *storage.Store }
 
 var _ purge.Invalidator = storeInvalidator{}
@@ -39,7 +40,7 @@ func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq 
 		p.Prefixes = append(p.Prefixes, prefixes...)
 	}
 	for _, host := range r.Hosts {
-		p.Prefixes = append(p.Prefixes, hostPrefixes(host)...)
+		p.Prefixes = append(p.Prefixes, policy.HostKeyPrefixes(host)...)
 	}
 	return si.store.Purge(p)
 }
@@ -47,8 +48,8 @@ func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq 
 // Applied is the last purge sequence the store recorded.
 func (si storeInvalidator) Applied() (uint64, error) { return si.store.AppliedSeq() }
 
-// bothSchemes returns the cache key of an absolute URL, and the same key
-// under the other of http and https.
+// bothSchemes returns the cache keys of an absolute URL under http and
+// https (policy.Target.SchemeKeys).
 func bothSchemes(raw string) ([]string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -58,26 +59,5 @@ func bothSchemes(raw string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := t.Key()
-	if rest, ok := strings.CutPrefix(key, "http://"); ok {
-		return []string{key, "https://" + rest}, nil
-	}
-	if rest, ok := strings.CutPrefix(key, "https://"); ok {
-		return []string{key, "http://" + rest}, nil
-	}
-	return nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
-}
-
-// hostPrefixes are the key prefixes of everything stored for a host: both
-// schemes, with and without a port unless the host names one.
-func hostPrefixes(host string) []string {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	prefixes := make([]string, 0, 4)
-	for _, scheme := range []string{"http://", "https://"} {
-		prefixes = append(prefixes, scheme+host+"/")
-		if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
-			prefixes = append(prefixes, scheme+host+":")
-		}
-	}
-	return prefixes
+	return t.SchemeKeys()
 }

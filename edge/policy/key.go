@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Key is a cache key, and this file is the one place its grammar lives.
+//
+// A primary key is a normalized request target (Target.Key):
+//
+//	primary = scheme "://" host [ ":" port ] path [ "?" query ]
+//
+// Everything else the cache stores or partitions by is derived from a
+// primary key, and the rule for every derivation is the same:
+//
+//	derived = primary 1*( KeySep suffix )
+//
+// that is, the primary key, then "\x00", then a suffix that starts with a
+// tag naming the derivation. Derivations chain (a route split, then an auth
+// partition, then a Vary variant of that, then its compressed encoding),
+// and every link adds KeySep + suffix, so every derived key starts with
+// primary + "\x00". The store purges a key together with every key that
+// starts with key + "\x00" (storage.Purge.Keys): a purge of a URL reaches
+// every derivation of it, and since NUL never appears in a primary key
+// (ParseTarget refuses it), never the key of another URL ("k" purges
+// "k\x00…", never "k2"). A prefix purge reaches them too, because a derived
+// key starts with its primary key.
+//
+// The suffixes, in the order they chain:
+//
+//	"~" name                  route split (a canary): Split
+//	"~auth:" values           the claims an authenticated route keys on: AuthPartition
+//	field ":" … "\n" …        a Vary variant, led by the first varied field name: Variant
+//	"ce=" coding              a stored compressed representation: Encoding
+//	"authorization\x00" cred  flight only, never stored: Flight
+//	"identity\x00" subject    flight only, never stored: Flight
+//
+// The bytes are stored on disk: changing any of them orphans every entry an
+// existing cache file holds (key_test.go pins them).
+type Key string
+
+// KeySep begins every derivation's suffix. It is NUL, the smallest byte, so
+// in an ordered store a key's derivations directly follow it.
+const KeySep = "\x00"
+
+// The tags that start each derivation's suffix (after KeySep).
+const (
+	tagSplit         = "~"
+	tagAuth          = "~auth:"
+	tagEncoding      = "ce="
+	tagAuthorization = "authorization\x00"
+	tagIdentity      = "identity\x00"
+)
+
+// Family is the prefix every key derived from k starts with: k + KeySep.
+// Deleting k and every key with this prefix removes all of k's derivations.
+func (k Key) Family() string { return string(k) + KeySep }
+
+// Derives reports whether other is k or a key derived from it.
+func (k Key) Derives(other string) bool {
+	rest, ok := strings.CutPrefix(other, string(k))
+	return ok && (rest == "" || strings.HasPrefix(rest, KeySep))
+}
+
+// Split is the key of a route split (a canary): its answers may differ from
+// the primary's, so they are kept apart, under the URL's key so that URL and
+// prefix purges reach them.
+func (k Key) Split(name string) Key { return k.derive(tagSplit, name) }
+
+// AuthPartition is the key under which an authenticated route keeps what it
+// fetched for the claim values it declares (a tenant, a plan...).
+func (k Key) AuthPartition(values string) Key { return k.derive(tagAuth, values) }
+
+// Encoding is the key of the representation of k's response compressed with
+// coding (a content-coding name, RFC 9110 §8.4.1), stored beside it.
+func (k Key) Encoding(coding string) Key { return k.derive(tagEncoding, coding) }
+
+// Flight partitions collapsed fetches by credentials: a response fetched
+// with one client's Authorization (or for one authenticated identity) must
+// not be handed to another client before it is known that it may be shared
+// (RFC 9111 §3.5). Empty values add nothing. Flight keys are never stored.
+func (k Key) Flight(authorization, identity string) Key {
+	if authorization != "" {
+		k = k.derive(tagAuthorization, authorization)
+	}
+	if identity != "" {
+		k = k.derive(tagIdentity, identity)
+	}
+	return k
+}
+
+func (k Key) derive(tag, value string) Key {
+	return k + KeySep + Key(tag) + Key(value)
+}
+
+// AppendSplit appends the suffix of Split to a key in b, for callers that
+// build keys in a buffer of their own.
+func AppendSplit(b []byte, name string) []byte { return appendDerived(b, tagSplit, name) }
+
+// AppendAuthPartition appends the suffix of AuthPartition to a key in b.
+func AppendAuthPartition(b []byte, values string) []byte { return appendDerived(b, tagAuth, values) }
+
+// AppendEncoding appends the suffix of Encoding to a key in b: a hit looks
+// up the compressed representation without making a string of its key.
+func AppendEncoding(b []byte, coding string) []byte { return appendDerived(b, tagEncoding, coding) }
+
+func appendDerived(b []byte, tag, value string) []byte {
+	return append(append(append(b, KeySep...), tag...), value...)
+}
+
+// Variant is the key of the variant of k's response that req selects: k +
+// "\x00" followed by, for each name, the name and the normalized value of
+// that request field: field lines combined and list elements stripped of
+// surrounding whitespace and empty elements (RFC 9111 §4.1, RFC 9110 §5.3,
+// §5.6.1); Accept-Language is normalized further, to the extent its
+// specification makes values equivalent (appendLanguages). An absent field
+// and an empty one encode differently. Values are length-prefixed so no
+// value can forge another field's encoding. names must come from ParseVary
+// (sorted); the suffix is led by the first name, a token.
+func (k Key) Variant(names []string, req http.Header) Key {
+	if len(names) == 0 {
+		return k + KeySep
+	}
+	b := make([]byte, 0, len(k)+1+32*len(names))
+	b = append(b, k...)
+	b = append(b, KeySep...)
+	var tmp []byte
+	for _, name := range names {
+		b = append(b, name...)
+		lines, ok := req[name]
+		if !ok {
+			b = append(b, ":-\n"...) // absent
+			continue
+		}
+		tag := ":+"
+		if name == "Accept-Language" {
+			// A normalized Accept-Language is tagged apart (":=") so that
+			// no value matched as sent can equal it.
+			if norm, ok := appendLanguages(tmp[:0], lines); ok {
+				tmp, tag = norm, ":="
+			}
+		}
+		if tag == ":+" {
+			tmp = normalizeFieldValue(tmp[:0], lines)
+		}
+		b = append(b, tag...)
+		b = strconv.AppendInt(b, int64(len(tmp)), 10)
+		b = append(b, ':')
+		b = append(b, tmp...)
+		b = append(b, '\n')
+	}
+	return Key(b)
+}
+
+// SchemeKeys returns t's key under http and under https. A URL names one
+// scheme, but the same object is usually served over both, so a purge of a
+// URL purges both keys.
+func (t Target) SchemeKeys() ([]string, error) {
+	if t.Scheme != "http" && t.Scheme != "https" {
+		return nil, fmt.Errorf("%w: scheme %q is not http or https", ErrBadTarget, t.Scheme)
+	}
+	t.Scheme = "http"
+	plain := t.Key()
+	t.Scheme = "https"
+	return []string{plain, t.Key()}, nil
+}
+
+// HostKeyPrefixes are the key prefixes of everything stored for host: both
+// schemes, with and without a port unless host names one (an IP literal
+// "[::1]" names none). host is lower-cased and loses a trailing dot, as
+// ParseTarget does.
+func HostKeyPrefixes(host string) []string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	prefixes := make([]string, 0, 4)
+	for _, scheme := range []string{"http://", "https://"} {
+		prefixes = append(prefixes, scheme+host+"/")
+		if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
+			prefixes = append(prefixes, scheme+host+":")
+		}
+	}
+	return prefixes
+}

@@ -1,0 +1,138 @@
+package policy
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestKeyBytes pins the bytes of every derivation: they are the keys an
+// existing cache file holds, so a change here orphans every stored entry.
+// Each want is spelled out literally, as edged wrote it before the grammar
+// moved into Key.
+func TestKeyBytes(t *testing.T) {
+	const k Key = "https://example.com/a?b=1"
+	req := http.Header{"Accept-Encoding": {"gzip, br"}, "Accept-Language": {"en-US, de;q=0.5"}}
+	tests := []struct {
+		name string
+		got  Key
+		want string
+	}{
+		{"split", k.Split("canary"), "https://example.com/a?b=1\x00~canary"},
+		{"auth partition", k.AuthPartition("acme"), "https://example.com/a?b=1\x00~auth:acme"},
+		{"encoding", k.Encoding("br"), "https://example.com/a?b=1\x00ce=br"},
+		{"variant", k.Variant([]string{"Accept-Encoding", "Accept-Language", "X-Absent"}, req),
+			"https://example.com/a?b=1\x00Accept-Encoding:+7:gzip,br\nAccept-Language:=14:en-us,de;q=0.5\nX-Absent:-\n"},
+		{"variant without names", k.Variant(nil, req), "https://example.com/a?b=1\x00"},
+		{"flight authorization", k.Flight("Bearer x", ""), "https://example.com/a?b=1\x00authorization\x00Bearer x"},
+		{"flight identity", k.Flight("", "alice"), "https://example.com/a?b=1\x00identity\x00alice"},
+		{"flight both", k.Flight("Bearer x", "alice"), "https://example.com/a?b=1\x00authorization\x00Bearer x\x00identity\x00alice"},
+		{"flight neither", k.Flight("", ""), "https://example.com/a?b=1"},
+		{"combined", k.Split("canary").AuthPartition("acme").Variant([]string{"Accept-Encoding"}, req).Encoding("gzip"),
+			"https://example.com/a?b=1\x00~canary\x00~auth:acme\x00Accept-Encoding:+7:gzip,br\n\x00ce=gzip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if string(tt.got) != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+			if !k.Derives(string(tt.got)) {
+				t.Errorf("%q is not in the family of %q", tt.got, k)
+			}
+		})
+	}
+	if got := k.Family(); got != "https://example.com/a?b=1\x00" {
+		t.Errorf("Family: got %q", got)
+	}
+}
+
+// TestKeyAppendMatches: the buffer forms build the same bytes as Key's
+// methods, so the hit path and the fill path agree on every key.
+func TestKeyAppendMatches(t *testing.T) {
+	const k Key = "http://h/p"
+	pairs := []struct {
+		name        string
+		appended    []byte
+		constructed Key
+	}{
+		{"split", AppendSplit([]byte(k), "b"), k.Split("b")},
+		{"auth partition", AppendAuthPartition([]byte(k), "t=1"), k.AuthPartition("t=1")},
+		{"encoding", AppendEncoding([]byte(k), "gzip"), k.Encoding("gzip")},
+	}
+	for _, p := range pairs {
+		if string(p.appended) != string(p.constructed) {
+			t.Errorf("%s: Append gives %q, the method %q", p.name, p.appended, p.constructed)
+		}
+	}
+}
+
+func TestKeyDerives(t *testing.T) {
+	const k Key = "http://h/p"
+	tests := []struct {
+		other string
+		want  bool
+	}{
+		{"http://h/p", true},
+		{"http://h/p\x00", true},
+		{"http://h/p\x00ce=br", true},
+		{"http://h/p2", false},
+		{"http://h/p/", false},
+		{"http://h/", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := k.Derives(tt.other); got != tt.want {
+			t.Errorf("Derives(%q) = %v, want %v", tt.other, got, tt.want)
+		}
+	}
+}
+
+// TestKeyNoNUL: the family rule needs primary keys without NUL, or the key
+// of one URL could fall in the family of another. ParseTarget refuses NUL
+// anywhere in a target, and a percent-encoded one stays encoded.
+func TestKeyNoNUL(t *testing.T) {
+	for _, u := range []*url.URL{
+		{Path: "/a\x00b"},
+		{Path: "/a", RawQuery: "b=%00"},
+		{Path: "/a", RawQuery: "b=\x00"},
+	} {
+		tgt, err := ParseTarget("http", "h", u)
+		if err == nil && strings.Contains(tgt.Key(), KeySep) {
+			t.Errorf("%q: key %q holds NUL", u, tgt.Key())
+		}
+	}
+	if _, err := ParseTarget("http", "h\x00", &url.URL{Path: "/"}); err == nil {
+		t.Error("a host with NUL was accepted")
+	}
+}
+
+func TestSchemeKeys(t *testing.T) {
+	for _, scheme := range []string{"http", "https"} {
+		tgt := Target{Scheme: scheme, Host: "h:8080", Path: "/p", RawQuery: "q"}
+		got, err := tgt.SchemeKeys()
+		if want := []string{"http://h:8080/p?q", "https://h:8080/p?q"}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: got %q %v, want %q", scheme, got, err, want)
+		}
+	}
+	if _, err := (Target{Scheme: "ftp", Host: "h", Path: "/"}).SchemeKeys(); err == nil {
+		t.Error("ftp: no error")
+	}
+}
+
+func TestHostKeyPrefixes(t *testing.T) {
+	tests := []struct {
+		host string
+		want []string
+	}{
+		{"Example.COM.", []string{"http://example.com/", "http://example.com:", "https://example.com/", "https://example.com:"}},
+		{"h:8080", []string{"http://h:8080/", "https://h:8080/"}},
+		{"[::1]", []string{"http://[::1]/", "http://[::1]:", "https://[::1]/", "https://[::1]:"}},
+	}
+	for _, tt := range tests {
+		if got := HostKeyPrefixes(tt.host); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.host, got, tt.want)
+		}
+	}
+}
