@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"edged/internal/fielderr"
+	"edged/internal/fielderr/fieldtest"
 )
 
 func TestEncodeRoundTrip(t *testing.T) {
@@ -149,27 +149,11 @@ func TestEncodeConcurrent(t *testing.T) {
 	}
 }
 
-// TestOptionsValidate gives each field a bad value, on top of valid
-// defaults, and checks that Validate names that field and no other.
 func TestOptionsValidate(t *testing.T) {
-	if err := DefaultOptions().Validate(); err != nil {
-		t.Fatalf("defaults: %v", err)
-	}
-	tests := []struct {
-		path string
-		bad  func(*Options)
-	}{
-		{"GzipLevel", func(o *Options) { o.GzipLevel = 0 }},
-		{"BrotliLevel", func(o *Options) { o.BrotliLevel = 12 }},
-		{"MinSize", func(o *Options) { o.MinSize = -1 }},
-		{"MinSize", func(o *Options) { o.MinSize = 0 }},
-	}
-	for _, tt := range tests {
-		o := DefaultOptions()
-		tt.bad(&o)
-		got := fielderr.All(o.Validate())
-		if len(got) != 1 || got[0].Path != tt.path {
-			t.Errorf("%s: Validate = %v, want one error at %s", tt.path, got, tt.path)
-		}
-	}
+	fieldtest.Run(t, DefaultOptions, []fieldtest.Case[Options]{
+		{Path: "GzipLevel", Bad: func(o *Options) { o.GzipLevel = 0 }},
+		{Path: "BrotliLevel", Bad: func(o *Options) { o.BrotliLevel = 12 }},
+		{Path: "MinSize", Bad: func(o *Options) { o.MinSize = -1 }},
+		{Path: "MinSize", Bad: func(o *Options) { o.MinSize = 0 }},
+	})
 }

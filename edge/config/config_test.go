@@ -260,11 +260,7 @@ func TestValidateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "edged.yaml")
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			err = c.Validate()
+			err := parseAndValidate(t, tt.in)
 			if err == nil {
 				t.Fatal("Validate accepted it")
 			}

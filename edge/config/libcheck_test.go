@@ -39,11 +39,7 @@ func TestLibraryProblemsAtTheirLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "edged.yaml")
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			err = c.Validate()
+			err := parseAndValidate(t, tt.in)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("Validate = %v\nwant exactly %s", err, tt.want)
 			}
@@ -53,6 +49,17 @@ func TestLibraryProblemsAtTheirLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseAndValidate parses in, which must have no problem of fields or
+// types, as edged.yaml and returns Validate's error.
+func parseAndValidate(t *testing.T, in string) error {
+	t.Helper()
+	c, err := Parse([]byte(in), "edged.yaml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c.Validate()
 }
 
 func TestYAMLMapPath(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"edged/internal/fielderr"
+	"edged/internal/fielderr/fieldtest"
 )
 
 func TestLifetime(t *testing.T) {
@@ -348,33 +348,14 @@ func TestProduced(t *testing.T) {
 	}
 }
 
-// TestOptionsValidate gives each field a bad value, on top of valid
-// defaults, and checks that Validate names that field and no other.
 func TestOptionsValidate(t *testing.T) {
-	if err := DefaultOptions().Validate(); err != nil {
-		t.Fatalf("defaults: %v", err)
-	}
-	tests := []struct {
-		path string
-		bad  func(*Options)
-	}{
-		{"HeuristicFraction", func(o *Options) { o.HeuristicFraction = 1.5 }},
-		{"HeuristicFraction", func(o *Options) { o.HeuristicFraction = 0 }},
-		{"HeuristicMax", func(o *Options) { o.HeuristicMax = 0 }},
-		{"MaxStale", func(o *Options) { o.MaxStale = -time.Second }},
-		{"MaxStale", func(o *Options) { o.MaxStale = 0 }},
-	}
-	for _, tt := range tests {
-		o := DefaultOptions()
-		tt.bad(&o)
-		got := fielderr.All(o.Validate())
-		if len(got) != 1 || got[0].Path != tt.path {
-			t.Errorf("%s: Validate = %v, want one error at %s", tt.path, got, tt.path)
-		}
-	}
-	o := DefaultOptions()
-	o.MaxStale, o.NoMaxStale = 0, true
-	if err := o.Validate(); err != nil {
-		t.Errorf("MaxStale 0 with NoMaxStale: %v", err)
-	}
+	fieldtest.Run(t, DefaultOptions, []fieldtest.Case[Options]{
+		{Path: "HeuristicFraction", Bad: func(o *Options) { o.HeuristicFraction = 1.5 }},
+		{Path: "HeuristicFraction", Bad: func(o *Options) { o.HeuristicFraction = 0 }},
+		{Path: "HeuristicMax", Bad: func(o *Options) { o.HeuristicMax = 0 }},
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale = -time.Second }},
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale = 0 }},
+		// NoMaxStale turns max-stale off, MaxStale stays a duration.
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale, o.NoMaxStale = -1, true }},
+	})
 }
