@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"path/filepath"
 
@@ -29,7 +30,10 @@ func (c *Config) StorageOptions() storage.Options {
 	so.Dir = filepath.Clean(c.Data)
 	so.DiskBytes, so.WriteQueue = int64(c.Cache.Disk), c.Cache.WriteQueue
 	if mem := int64(c.Cache.Memory); mem > 0 {
-		so.MemoryBytes, so.WriteQueueBytes = mem/8*3, c.BodyMemory()
+		// A budget too small to split (under 8 bytes) leaves the shares
+		// at the store's defaults, as it always has.
+		so.MemoryBytes = cmp.Or(mem/8*3, so.MemoryBytes)
+		so.WriteQueueBytes = cmp.Or(c.BodyMemory(), so.WriteQueueBytes)
 	} else {
 		so.NoMemoryTier = true
 	}
