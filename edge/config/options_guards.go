@@ -49,8 +49,7 @@ func (c *Config) addGuards(path string, r Route, er *edge.Route) error {
 		}
 	}
 	if c.rateLimitOn(path+".rate_limit", r.RateLimit) {
-		rl := r.RateLimit
-		lim, err := ratelimit.New(ratelimit.Options{Rate: rl.Rate, Burst: rl.burst(), MaxClients: rl.MaxClients})
+		lim, err := ratelimit.New(r.RateLimit.options())
 		if err != nil {
 			return c.fieldErrNear(path+".rate_limit", "%v", err)
 		}

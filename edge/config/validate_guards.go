@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,21 +178,13 @@ func clockMinutes(s string, end bool) (int, string) {
 	return h*60 + m, ""
 }
 
+// checkRateLimit checks a route's rate limit, when the file sets one, with
+// ratelimit.Options.Validate.
 func (c *Config) checkRateLimit(path string, rl RateLimit) []*FieldError {
 	if !c.rateLimitOn(path, rl) {
 		return nil
 	}
-	var errs []*FieldError
-	if !(rl.Rate > 0) || math.IsInf(rl.Rate, 0) {
-		errs = append(errs, c.fieldErrNear(path+".rate", "must be a positive number of requests per second, got %v", rl.Rate))
-	}
-	if rl.Burst < 0 {
-		errs = append(errs, c.fieldErrNear(path+".burst", "must not be negative (0 means the rate rounded up), got %d", rl.Burst))
-	}
-	if rl.MaxClients < 0 {
-		errs = append(errs, c.fieldErrNear(path+".max_clients", "must not be negative (0 means 100000), got %d", rl.MaxClients))
-	}
-	return errs
+	return c.optionProblems(yamlMap{under: path}, rl.options().Validate())
 }
 
 func (c *Config) checkAuth(path string, a Auth) []*FieldError {
