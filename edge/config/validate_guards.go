@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"edged/edge/access"
 )
 
 // jwtAlgorithms are the "alg" values edge/auth verifies.
@@ -78,6 +77,9 @@ func (c *Config) checkGuards(path string, r Route) []*FieldError {
 	return errs
 }
 
+// checkAccess checks what is the file's own in a route's access rules
+// (networks, day names and time zones are strings here), then the rules
+// with access.Rules.Validate.
 func (c *Config) checkAccess(path string, a Access) []*FieldError {
 	var errs []*FieldError
 	add := func(field, format string, args ...any) {
@@ -93,89 +95,21 @@ func (c *Config) checkAccess(path string, a Access) []*FieldError {
 			}
 		}
 	}
-	for i, p := range a.DenyPaths {
-		if !strings.HasPrefix(p, "/") {
-			add(fmt.Sprintf("deny_paths[%d]", i), "must start with /, got %q", p)
-		}
-	}
-	for i, ua := range a.BlockUserAgents {
-		if strings.TrimSpace(ua) == "" {
-			add(fmt.Sprintf("block_user_agents[%d]", i), "empty: it would block every client")
-		}
-	}
 	for i, w := range a.Windows {
-		errs = append(errs, c.checkWindow(fmt.Sprintf("%s.windows[%d]", path, i), w)...)
-	}
-	if len(errs) == 0 && !a.empty() {
-		// Whatever edge/access refuses beyond the checks above.
-		rules, err := accessRules(a)
-		if err == nil {
-			_, err = access.Compile(rules)
+		for j, d := range w.Days {
+			if _, ok := parseWeekday(d); !ok {
+				add(fmt.Sprintf("windows[%d].days[%d]", i, j), "unknown day %q (want mon, tue, wed, thu, fri, sat, sun)", d)
+			}
 		}
-		if err != nil {
-			errs = append(errs, c.fieldErrNear(path, "%v", err))
-		}
-	}
-	return errs
-}
-
-func (c *Config) checkWindow(path string, w Window) []*FieldError {
-	var errs []*FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
-	}
-	for i, p := range w.Paths {
-		if !strings.HasPrefix(p, "/") {
-			add(fmt.Sprintf("paths[%d]", i), "must start with /, got %q", p)
-		}
-	}
-	for i, d := range w.Days {
-		if _, ok := parseWeekday(d); !ok {
-			add(fmt.Sprintf("days[%d]", i), "unknown day %q (want mon, tue, wed, thu, fri, sat, sun)", d)
-		}
-	}
-	from, fromErr := clockMinutes(w.From, false)
-	if fromErr != "" {
-		add("from", "%s", fromErr)
-	}
-	to, toErr := clockMinutes(w.To, true)
-	if toErr != "" {
-		add("to", "%s", toErr)
-	}
-	if fromErr == "" && toErr == "" && from == to%(24*60) {
-		add("to", "equals from (%q): an empty or a whole-day window is ambiguous (leave the window out, or use deny_paths)", w.From)
-	}
-	if w.Timezone != "" {
 		if _, err := time.LoadLocation(w.Timezone); err != nil {
-			add("timezone", "unknown time zone %q (want an IANA name such as Europe/Paris)", w.Timezone)
+			add(fmt.Sprintf("windows[%d].timezone", i), "unknown time zone %q (want an IANA name such as Europe/Paris)", w.Timezone)
 		}
 	}
-	switch w.Action {
-	case "", access.ActionDeny, access.ActionAllow:
-	default:
-		add("action", "must be deny or allow, got %q", w.Action)
+	rules, err := accessRules(a)
+	if err != nil {
+		return errs // a time zone, reported above
 	}
-	return errs
-}
-
-// clockMinutes reads "HH:MM" as minutes since midnight; "24:00" only when
-// end is true. The message is "" when s is valid.
-func clockMinutes(s string, end bool) (int, string) {
-	if s == "" {
-		return 0, `required: a time "HH:MM"`
-	}
-	hh, mm, ok := strings.Cut(s, ":")
-	h, err1 := strconv.Atoi(hh)
-	m, err2 := strconv.Atoi(mm)
-	switch {
-	case !ok || len(hh) != 2 || len(mm) != 2 || err1 != nil || err2 != nil || hh[0] == '+' || mm[0] == '+':
-		return 0, fmt.Sprintf("invalid time %q: want HH:MM (24-hour clock)", s)
-	case h == 24 && m == 0 && end:
-		return 24 * 60, ""
-	case h < 0 || h > 23 || m < 0 || m > 59:
-		return 0, fmt.Sprintf("invalid time %q: hours 00-23, minutes 00-59 (24:00 only in to)", s)
-	}
-	return h*60 + m, ""
+	return append(errs, c.optionProblems(yamlMap{under: path}, rules.Validate())...)
 }
 
 // checkRateLimit checks a route's rate limit, when the file sets one, with
