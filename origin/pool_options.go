@@ -3,6 +3,7 @@ package origin
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -36,7 +37,7 @@ func (opts PoolOptions) withDefaults() PoolOptions {
 	if opts.RetryTimeout == 0 && opts.HeaderTimeout > 0 {
 		opts.RetryTimeout = opts.HeaderTimeout
 	}
-	opts.Logger = cmp.Or(opts.Logger, DefaultOptions().Logger)
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	opts.Servers = slices.Clone(opts.Servers)
 	for i := range opts.Servers {
 		opts.Servers[i].Weight = cmp.Or(opts.Servers[i].Weight, 1)
