@@ -2,19 +2,10 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
 )
-
-// jwtAlgorithms are the "alg" values edge/auth verifies.
-var jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
-
-// minHMACSecret is the shortest HS* secret: RFC 7518 §3.2 asks for a key
-// no shorter than the hash output (32 bytes for HS256).
-const minHMACSecret = 32
 
 // checkSiteSecurity validates a site's HTTPS and header settings.
 func (c *Config) checkSiteSecurity(path string, s Site) []*FieldError {
@@ -121,52 +112,19 @@ func (c *Config) checkRateLimit(path string, rl RateLimit) []*FieldError {
 	return c.optionProblems(yamlMap{under: path}, rl.options().Validate())
 }
 
+// checkAuth checks a route's auth: the file's own rules (fields that go
+// together, environment variables set), then the options with
+// auth.Options.Validate, which reads no key file (Check does).
 func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 	var errs []*FieldError
 	add := func(field, format string, args ...any) {
 		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
 	}
-	j := a.JWT
-	if j.set() && !j.enabled() {
+	if j := a.JWT; j.set() && !j.enabled() {
 		add("jwt", "needs a key: hmac_secret_env, public_key_files or jwks_file")
 	}
-	if j.HMACSecretEnv != "" {
-		if secret, ok := envSecret(j.HMACSecretEnv); !ok {
-			add("jwt.hmac_secret_env", "environment variable %s is not set (it holds the HMAC secret)", j.HMACSecretEnv)
-		} else if len(secret) < minHMACSecret {
-			// RFC 7518 §3.2: an HS256 key is at least as long as the hash.
-			add("jwt.hmac_secret_env", "the secret in %s is %d bytes, want at least %d (RFC 7518 §3.2)", j.HMACSecretEnv, len(secret), minHMACSecret)
-		}
-	}
-	for i, f := range j.PublicKeyFiles {
-		if f == "" {
-			add(fmt.Sprintf("jwt.public_key_files[%d]", i), "empty file name")
-		}
-	}
-	for i, alg := range j.Algorithms {
-		switch {
-		case !slices.Contains(jwtAlgorithms, alg):
-			add(fmt.Sprintf("jwt.algorithms[%d]", i), "unsupported algorithm %q (want %s)", alg, strings.Join(jwtAlgorithms, ", "))
-		case strings.HasPrefix(alg, "HS") && j.HMACSecretEnv == "":
-			add(fmt.Sprintf("jwt.algorithms[%d]", i), "%s needs jwt.hmac_secret_env", alg)
-		case !strings.HasPrefix(alg, "HS") && len(j.PublicKeyFiles) == 0 && j.JWKSFile == "":
-			add(fmt.Sprintf("jwt.algorithms[%d]", i), "%s needs jwt.public_key_files or jwt.jwks_file", alg)
-		}
-	}
-	if j.Leeway < 0 {
-		add("jwt.leeway", "must not be negative, got %s", j.Leeway)
-	}
-	k := a.APIKeys
-	if k.Header != "" && !isToken(k.Header) {
-		add("api_keys.header", "invalid header name %q", k.Header)
-	}
-	switch {
-	case k.KeysEnv == "" && k.Header != "":
+	if k := a.APIKeys; k.KeysEnv == "" && k.Header != "" {
 		add("api_keys.keys_env", "required with api_keys.header: the environment variable holding the keys")
-	case k.KeysEnv != "":
-		if v, ok := envSecret(k.KeysEnv); !ok || len(splitKeys(v)) == 0 {
-			add("api_keys.keys_env", "environment variable %s is not set (it holds the API keys, comma-separated)", k.KeysEnv)
-		}
 	}
 	if len(a.KeyClaims) > 0 && !a.enabled() {
 		add("key_claims", "has no effect without jwt or api_keys")
@@ -176,5 +134,12 @@ func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 			add(fmt.Sprintf("key_claims[%d]", i), "empty claim name")
 		}
 	}
-	return errs
+	if !a.enabled() {
+		return errs
+	}
+	opts, envErrs := c.authOptions(path, a)
+	if len(envErrs) > 0 {
+		return append(errs, envErrs...) // the options would only repeat them
+	}
+	return append(errs, c.optionProblems(authFields(path), opts.Validate())...)
 }
