@@ -11,6 +11,8 @@ import (
 // check) comes back as a *FieldError naming the YAML field and its line,
 // once, for every library whose options the file makes.
 func TestLibraryProblemsAtTheirLine(t *testing.T) {
+	t.Setenv("TEST_LIB_SECRET", strings.Repeat("s", 32))
+	const route = "upstream: {origin: http://o}\nsites:\n  - name: s\n    hosts: [a.test]\n    routes:\n      - path: /\n"
 	tests := []struct {
 		name, in, want string
 	}{
@@ -32,6 +34,12 @@ func TestLibraryProblemsAtTheirLine(t *testing.T) {
 			"edged.yaml:5: sites[0].max_stale: must not be negative, got -1s"},
 		{"compress.Options", "upstream: {origin: http://o}\ncompression:\n  enabled: false\n  brotli_level: 0\n",
 			"edged.yaml:4: compression.brotli_level: must be 1 to 11, got 0"},
+		{"ratelimit.Options", route + "        rate_limit: {rate: 1, burst: -2}\n",
+			"edged.yaml:7: sites[0].routes[0].rate_limit.burst: must not be negative, got -2"},
+		{"access.Rules", route + "        access: {deny_paths: [admin]}\n",
+			`edged.yaml:7: sites[0].routes[0].access.deny_paths[0]: must start with /, got "admin"`},
+		{"auth.Options", route + "        auth:\n          jwt: {hmac_secret_env: TEST_LIB_SECRET, leeway: -1s}\n",
+			"edged.yaml:8: sites[0].routes[0].auth.jwt.leeway: must not be negative, got -1s"},
 		// Left out, max_object keeps its default: the error is at the
 		// cache section that made it too large.
 		{"max_object left out", "upstream: {origin: http://o}\ncache:\n  disk: 1MiB\n",
