@@ -25,8 +25,9 @@
 // [Config.Override]) is named without a line.
 //
 // A value is checked once, by the package that owns it: Validate builds
-// the options the file makes for origin, storage, edge (with its policy)
-// and compress, calls their Validate, and maps each problem's Go field path
+// the options the file makes for origin, storage, edge (with its policy),
+// compress and each route's ratelimit, access and auth, calls their
+// Validate, and maps each problem's Go field path
 // ("Health.Interval") to the YAML field ("pools.api.health.interval") and
 // its line (libcheck.go). This package checks only what is the file's own:
 // fields, types and units, the files and environment variables it names,

@@ -79,7 +79,9 @@ func (c *Config) optionProblems(m yamlMap, err error) []*FieldError {
 
 // libraryProblems validates the options this file makes for each library
 // (origin, its pools, storage, the edge handler and its policies,
-// compression) and reports every problem at its YAML field.
+// compression) and reports every problem at its YAML field. A route's
+// rate limit, access rules and auth are checked with the route
+// (checkGuards).
 func (c *Config) libraryProblems() []*FieldError {
 	transport := map[string]string{
 		"ConnectTimeout": "upstream.connect_timeout", "HeaderTimeout": "upstream.header_timeout",
