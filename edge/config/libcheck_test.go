@@ -92,3 +92,30 @@ func TestYAMLMapPath(t *testing.T) {
 		}
 	}
 }
+
+// TestLibraryProblemsInOnePass: the problems every library finds in one
+// file come back together, sorted by line, each once.
+func TestLibraryProblemsInOnePass(t *testing.T) {
+	in := "upstream:\n  origin: http://o\n  connect_timeout: 0s\n" + // origin
+		"cache:\n  write_queue: 0\n  heuristic_max: 0s\n" + // storage, policy
+		"server:\n  request_body_timeout: 0s\n" + // edge
+		"compression:\n  gzip_level: 10\n" + // compress
+		"sites:\n  - name: s\n    hosts: [a.test]\n    routes:\n" +
+		"      - path: /\n        rate_limit: {rate: -1}\n        access: {deny_paths: [x]}\n"
+	want := []string{
+		"edged.yaml:3: upstream.connect_timeout: must be positive, got 0s",
+		"edged.yaml:5: cache.write_queue: must be positive, got 0",
+		"edged.yaml:6: cache.heuristic_max: must be positive, got 0s",
+		"edged.yaml:8: server.request_body_timeout: must be positive, got 0s",
+		"edged.yaml:10: compression.gzip_level: must be 1 to 9, got 10",
+		"edged.yaml:16: sites[0].routes[0].rate_limit.rate: must be a positive number of requests per second, got -1",
+		`edged.yaml:17: sites[0].routes[0].access.deny_paths[0]: must start with /, got "x"`,
+	}
+	err := parseAndValidate(t, in)
+	if err == nil {
+		t.Fatal("Validate accepted it")
+	}
+	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Validate =\n%s\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
