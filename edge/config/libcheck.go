@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode"
 
 	"edged/internal/fielderr"
+	"edged/purge"
 )
 
 // Values are checked once, by the package that owns them: each library's
@@ -111,8 +113,27 @@ func (c *Config) libraryProblems() []*FieldError {
 		errs = append(errs, c.optionProblems(m, c.sitePolicy(s).Validate())...)
 	}
 	errs = append(errs, c.optionProblems(yamlMap{under: "compression"}, c.CompressOptions().Validate())...)
+	errs = append(errs, c.optionProblems(purgeFields, c.purgeValues().Validate())...)
 	return errs
 }
+
+// purgeValues are the purge bus's options as far as they are values of the
+// file. Where the bus connects and its secrets are the file's own rules
+// (checkPurge, checkPurgeAuth: URLs, environment variables); the binary
+// builds the bus's options at start.
+func (c *Config) purgeValues() purge.Options {
+	o := purge.DefaultOptions()
+	o.StoreDir = filepath.Join(c.Data, "nats")
+	o.Retention, o.ApplyTimeout = c.Purge.Retention.Std(), c.Purge.ApplyTimeout.Std()
+	return o
+}
+
+// purgeFields says where each purge.Options field comes from.
+var purgeFields = yamlMap{under: "purge", fields: map[string]string{
+	"StoreDir": "data",
+	// Wired by the binary, or set from the environment at start.
+	"Invalidator": "", "NATSListen": "", "NATSURL": "",
+}}
 
 // edgeFields says where each edge.Options field comes from.
 var edgeFields = yamlMap{fields: map[string]string{

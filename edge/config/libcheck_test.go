@@ -40,6 +40,8 @@ func TestLibraryProblemsAtTheirLine(t *testing.T) {
 			`edged.yaml:7: sites[0].routes[0].access.deny_paths[0]: must start with /, got "admin"`},
 		{"auth.Options", route + "        auth:\n          jwt: {hmac_secret_env: TEST_LIB_SECRET, leeway: -1s}\n",
 			"edged.yaml:8: sites[0].routes[0].auth.jwt.leeway: must not be negative, got -1s"},
+		{"purge.Options", "upstream: {origin: http://o}\npurge:\n  retention: 0s\n",
+			"edged.yaml:3: purge.retention: must be positive, got 0s"},
 		// Left out, max_object keeps its default: the error is at the
 		// cache section that made it too large.
 		{"max_object left out", "upstream: {origin: http://o}\ncache:\n  disk: 1MiB\n",

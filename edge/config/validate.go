@@ -66,12 +66,6 @@ func (c *Config) checkPurge() []*FieldError {
 			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.method_from[%d]", i), "%v", err))
 		}
 	}
-	if p.ApplyTimeout < 0 {
-		errs = append(errs, c.fieldErr("purge.apply_timeout", "must not be negative"))
-	}
-	if p.Retention < 0 {
-		errs = append(errs, c.fieldErr("purge.retention", "must not be negative"))
-	}
 	if p.NATS.URL != "" && p.NATS.Listen != "" {
 		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url"))
 	}
