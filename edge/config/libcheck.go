@@ -111,6 +111,11 @@ func (c *Config) libraryProblems() []*FieldError {
 	for i, s := range c.Sites {
 		m := yamlMap{under: "cache", fields: map[string]string{"MaxStale": fmt.Sprintf("sites[%d].max_stale", i)}}
 		errs = append(errs, c.optionProblems(m, c.sitePolicy(s).Validate())...)
+		if len(s.Shields) > 0 {
+			// The site's own shields, as its routes' clients get them.
+			m := yamlMap{under: "upstream", fields: map[string]string{"Via": "name", "Shields": fmt.Sprintf("sites[%d].shields", i)}}
+			errs = append(errs, c.optionProblems(m, c.ClientOptions(UpstreamRef{Shields: s.Shields}).Validate())...)
+		}
 	}
 	errs = append(errs, c.optionProblems(yamlMap{under: "compression"}, c.CompressOptions().Validate())...)
 	errs = append(errs, c.optionProblems(purgeFields, c.purgeValues().Validate())...)

@@ -34,6 +34,9 @@ func TestLibraryProblemsAtTheirLine(t *testing.T) {
 			"edged.yaml:5: sites[0].max_stale: must not be negative, got -1s"},
 		{"compress.Options", "upstream: {origin: http://o}\ncompression:\n  enabled: false\n  brotli_level: 0\n",
 			"edged.yaml:4: compression.brotli_level: must be 1 to 11, got 0"},
+		{"origin.Options of a site's shields", "upstream: {origin: http://o}\nsites:\n  - name: s\n    hosts: [a.test]\n" +
+			"    shields: [http://s1, http://s1]\n    routes: [{path: /}]\n",
+			`edged.yaml:5: sites[0].shields[1]: repeated shield "http://s1"`},
 		{"ratelimit.Options", route + "        rate_limit: {rate: 1, burst: -2}\n",
 			"edged.yaml:7: sites[0].routes[0].rate_limit.burst: must not be negative, got -2"},
 		{"access.Rules", route + "        access: {deny_paths: [admin]}\n",

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"edged/origin"
 )
 
 // checkPools checks the pools section's rules of the file: names, and
@@ -44,7 +42,6 @@ func (c *Config) checkSites() []*FieldError {
 			names[s.Name] = i
 		}
 		errs = append(errs, c.checkHosts(path, s, hosts)...)
-		errs = append(errs, c.checkSiteShields(path, s)...)
 		errs = append(errs, c.checkSiteSecurity(path, s)...)
 		if len(s.Routes) == 0 {
 			errs = append(errs, c.fieldErrNear(path+".routes", "required: at least one route (path: / serves every path)"))
@@ -102,21 +99,6 @@ func validHostPattern(h string) bool {
 		}
 	}
 	return true
-}
-
-func (c *Config) checkSiteShields(path string, s Site) []*FieldError {
-	var errs []*FieldError
-	seen := make(map[string]bool)
-	for j, raw := range s.Shields {
-		sp := fmt.Sprintf("%s.shields[%d]", path, j)
-		if err := origin.CheckURL(raw); err != nil {
-			errs = append(errs, c.fieldErrNear(sp, "%v", err))
-		} else if seen[raw] {
-			errs = append(errs, c.fieldErrNear(sp, "repeated shield %q", raw))
-		}
-		seen[raw] = true
-	}
-	return errs
 }
 
 func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
