@@ -12,11 +12,16 @@ type Admitter interface {
 	Admit(size int64) bool
 }
 
-// GetBytesWithin is GetBytes, except that a disk hit is decoded only if
-// admit admits the record's size; otherwise it returns ErrOverBudget (with
+// GetBytesWithin is Get for a key held in a buffer the caller reuses (one
+// per request, say), except that a disk hit is decoded only if admit (nil:
+// any) admits the record's size; otherwise it returns ErrOverBudget (with
 // TierDisk) and nothing is copied. Memory hits and pending writes take no
-// new memory and are not asked about.
+// new memory and are not asked about. Nothing keeps key or its memory once
+// it returns, so the caller may overwrite it at once, and no string copy of
+// it is made.
 func (s *Store) GetBytesWithin(key []byte, admit Admitter) (*Entry, Tier, error) {
+	// The string shares key's memory: get copies it before anything
+	// outlives the call (the LRU touch, a log line).
 	return s.get(unsafe.String(unsafe.SliceData(key), len(key)), admit)
 }
 

@@ -166,7 +166,7 @@ func BenchmarkPurgeKeyWithResidentEntries(b *testing.B) {
 			b.Run("memory", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					s.purgeMemoryEntries(newMatcher(Purge{Keys: []string{fmt.Sprintf("http://h/%d", i%n)}}), false)
+					s.mem.purge(newMatcher(Purge{Keys: []string{fmt.Sprintf("http://h/%d", i%n)}}), false)
 					i++
 				}
 			})

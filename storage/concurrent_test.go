@@ -97,14 +97,13 @@ func TestLatePromotionIsRefused(t *testing.T) {
 			s.mem.del([]string{key})
 			s.mem.wait()
 
-			st := s.stripe(key)
-			purges, sets := s.purgeEpoch.Load(), st.epoch.Load()
+			ticket := s.mem.ticket(key)
 			old, _, err := s.disk.get(key, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tc.after(s, key)
-			s.promote(old, st, purges, sets)
+			s.mem.promote(old, ticket)
 			s.Flush()
 
 			got, _, err := s.Get(key)

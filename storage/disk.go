@@ -43,7 +43,7 @@ var (
 const evictChunk = 1024
 
 // disk is the bbolt tier. Its methods that write must be serialized by the
-// caller (Store.diskMu); reads may run concurrently with anything.
+// caller (writer.txMu); reads may run concurrently with anything.
 type disk struct {
 	// db is the open file; a damaged one is replaced by a fresh one
 	// (setAside, damage.go), so every use loads it anew (view, run).
@@ -63,6 +63,8 @@ type disk struct {
 	// for Stats; only written after a commit, by the serialized writer.
 	bytes, count atomic.Int64
 	evictions    atomic.Uint64
+	// failures counts failed disk operations (report).
+	failures atomic.Uint64
 	// room is the stored total the budget allowed at the last eviction
 	// check (txn.logicalLimit), for apply to see whether a batch fits.
 	room atomic.Int64
@@ -77,6 +79,19 @@ type disk struct {
 	// transaction as a failing disk would (bbolt rolls it back), so tests
 	// can simulate a full or unwritable disk at runtime and clear it again.
 	writeFault atomic.Pointer[func() error]
+}
+
+// report counts and logs a failed disk operation; a closed store is not
+// a failure.
+func (d *disk) report(what string, err error) {
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	d.failures.Add(1)
+	if errors.Is(err, errNoDisk) {
+		return // logged once, when the disk tier was lost
+	}
+	d.log.Error("storage: disk error", "op", what, "err", err)
 }
 
 // rowCost is what one entry adds to the disk total: its value and its key in

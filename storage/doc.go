@@ -16,7 +16,7 @@
 //     again, nor a soft-purged one without Entry.Stale set, from either tier,
 //     even after a restart; a Set queued before the purge cannot land after
 //     it and bring one back (a Set that runs concurrently with the purge may
-//     of course store a new one, and [Store.SetFetched] stores it stale if
+//     of course store a new one, and [Store.SetFetchedAt] stores it stale if
 //     its fetch began before the purge).
 //   - A purge (or Delete, DeletePrefix) whose disk step fails (a full or
 //     unwritable disk) returns the error and still holds: disk hits it
@@ -114,10 +114,11 @@
 // # Purges and fetches
 //
 // Every purge (and Delete, DeletePrefix) increases [Store.Generation] as it
-// begins and is remembered in a ring of the last 4096. [Store.SetFetched]
+// begins and is remembered in a ring of the last 4096. [Store.SetFetchedAt]
 // tests an entry whose fetch began at an older generation against the purges
-// since, and stores a matching one stale (and any, if the ring no longer
-// holds them all): since the latest matching soft purge, or with no
+// since (and, given when the response was produced, against those recorded
+// after that), and stores a matching one stale (and any, if the ring no
+// longer holds them all): since the latest matching soft purge, or with no
 // Entry.StaleAt when a hard one matched (or the ring forgot which), since
 // its content may predate a purge that must never be served around.
 //
@@ -149,4 +150,18 @@
 // them all anyway). Gets do not touch the index; Sets take its lock once. A
 // soft purge replaces each match by a stale copy unless a Set replaced it
 // meanwhile.
+//
+// # Parts
+//
+// [Store] is a façade over parts that each guard their own state, with the
+// lock order written once, on Store:
+//
+//   - the tiers: memory (memory.go: ristretto, its key and tag index in
+//     memindex.go, and the per-key ordering of its writes) and disk
+//     (disk.go, purge_disk.go, damage.go: bbolt);
+//   - the writer (writer.go: the queue and the goroutine that batches it,
+//     and the pending entries, pending.go);
+//   - the purge log (purgelog.go: the recent invalidations SetFetchedAt
+//     tests against, and the applied purge sequence) and the purges whose
+//     disk step failed (unapplied.go).
 package storage

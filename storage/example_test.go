@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"edged/storage"
 )
@@ -53,7 +54,8 @@ func ExampleStore_Purge() {
 	}
 	defer s.Close()
 	since := s.Generation() // a fetch begins
-	s.SetFetched(&storage.Entry{Key: "http://www.example.com/a", Status: 200, Tags: []string{"product-1"}}, since)
+	// It ends; the response's age is not known (zero produced time).
+	s.SetFetchedAt(&storage.Entry{Key: "http://www.example.com/a", Status: 200, Tags: []string{"product-1"}}, since, time.Time{})
 	n, err := s.Purge(storage.Purge{Tags: []string{"product-1"}, Soft: true, Seq: 42})
 	e, _, _ := s.Get("http://www.example.com/a")
 	seq, _ := s.AppliedSeq()

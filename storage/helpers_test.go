@@ -100,8 +100,8 @@ func mustMiss(t testing.TB, s *Store, key string) {
 func gateWriter(t testing.TB, s *Store) (release func()) {
 	t.Helper()
 	gate := make(chan struct{})
-	s.batchHook = func() { <-gate }
-	s.writeLinger = 0
+	s.w.batchHook = func() { <-gate }
+	s.w.linger = 0
 	var released bool
 	release = func() {
 		if !released {

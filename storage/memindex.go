@@ -21,11 +21,11 @@ import (
 // always indexed; a value stays indexed after it left only while ristretto
 // has still to report it (Sets queued, not yet applied).
 //
-// mu is the innermost lock of the Store: no other lock is taken and no
-// ristretto method is called while it is held. ristretto may call remove
-// while holding its own locks (Cache.Clear on Close), which is why.
+// ristretto may call remove while holding its own locks (Cache.Clear on
+// Close), which is why mu is innermost in the Store's lock order (see
+// Store).
 type memIndex struct {
-	mu    sync.Mutex
+	mu    sync.Mutex             // guards keys, tags and probe
 	keys  *btree.BTreeG[*keyRec] // by key
 	tags  *btree.BTreeG[tagRef]  // by tag, then key
 	probe keyRec                 // search item for keys, so lookups do not allocate

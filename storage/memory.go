@@ -2,30 +2,65 @@ package storage
 
 import (
 	"fmt"
+	"hash/maphash"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
 
 // memory is the ristretto tier. ristretto applies Sets asynchronously and
-// may drop or reject them; the Store's pending map covers that gap. idx
+// may drop or reject them; the writer's pending map covers that gap. idx
 // indexes its values by key and tag for purges (see memIndex).
+//
+// Every write of the tier goes through it in order: a Set, the promotion
+// of a disk hit, the stale copy a soft purge puts in place (under the
+// key's stripe lock), and a purge's removal (after it moves purgeEpoch).
+// A disk hit is promoted only if no purge (purgeEpoch) and no Set of its
+// key (its stripe's epoch) happened since the Get began, so a promotion
+// never resurrects a purged entry nor hides a newer one.
 type memory struct {
 	cache     *ristretto.Cache[string, *Entry]
 	idx       *memIndex
 	maxItem   int64 // larger entries stay out of memory
 	evictions atomic.Uint64
 
+	seed    maphash.Seed
+	stripes [keyStripes]stripe
+	// purgeMu guards the moves of purgeEpoch: held for writing while a
+	// purge moves it, for reading by a promotion across its check of the
+	// epoch and its write, so that the two never interleave.
+	purgeMu    sync.RWMutex
+	purgeEpoch atomic.Uint64
+
 	// Test hooks, set before the first Set: exitHook runs in ristretto's
 	// OnExit before the index sees the value (a test can hold ristretto's
-	// goroutine there); waitHook runs before set waits for a queued older
+	// goroutine there); waitHook runs before put waits for a queued older
 	// value of its key.
 	exitHook func(*Entry)
 	waitHook func()
 }
 
+// keyStripes is the number of per-key lock stripes ordering Sets against
+// promotions of disk hits.
+const keyStripes = 64
+
+// stripe orders the memory-tier writes of the keys hashing to it.
+type stripe struct {
+	mu    sync.Mutex // guards the memory-tier writes of keys of this stripe
+	epoch atomic.Uint64
+}
+
+// ticket is what a Get saw before it read the disk: the key's stripe and
+// both epochs, tested again before its hit is promoted.
+type ticket struct {
+	st           *stripe
+	purges, sets uint64
+}
+
 func newMemory(budget int64) (*memory, error) {
-	m := &memory{maxItem: budget / 4, idx: newMemIndex()}
+	m := &memory{maxItem: budget / 4, idx: newMemIndex(), seed: maphash.MakeSeed()}
 	counters := max(budget/4096*10, 1e4) // ~10 counters per expected item of 4 KiB
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters:        counters,
@@ -34,8 +69,8 @@ func newMemory(budget int64) (*memory, error) {
 		IgnoreInternalCost: true,
 		Metrics:            true, // resident key count for Stats
 		// The callbacks run on ristretto's goroutine or inside its Set and
-		// Del, sometimes under its own locks: they take no Store lock, only
-		// the index's innermost one.
+		// Del, sometimes under its own locks: they take no lock but the
+		// index's (innermost: see Store).
 		OnEvict: func(*ristretto.Item[*Entry]) { m.evictions.Add(1) },
 		// OnExit reports every value leaving the cache: evicted, rejected
 		// by admission (both also reach OnExit), replaced by a Set of its
@@ -64,9 +99,49 @@ func (m *memory) get(key string) (*Entry, bool) {
 	return e, true
 }
 
-// set offers e to the memory tier. An entry too large for it removes any
+func (m *memory) stripe(key string) *stripe {
+	return &m.stripes[maphash.String(m.seed, key)%keyStripes]
+}
+
+// set stores e, then calls queue (the disk write: Get reads the pending
+// map after memory), holding e's stripe lock across both, so that memory
+// and the disk queue see Sets of a key in the same order. The stripe's
+// epoch moves once queue has run; see ticket and promote.
+func (m *memory) set(e *Entry, queue func(*Entry)) {
+	st := m.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m.put(e)
+	queue(e)
+	st.epoch.Add(1) // after the pending map holds e; see ticket
+}
+
+// ticket reads the epochs of key, before a Get reads the pending map and
+// the disk: a Set that lands after this point either is seen by them or
+// moves its stripe's epoch.
+func (m *memory) ticket(key string) ticket {
+	st := m.stripe(key)
+	return ticket{st: st, purges: m.purgeEpoch.Load(), sets: st.epoch.Load()}
+}
+
+// promote puts a disk hit into memory unless a purge or a Set of its key
+// happened since t was taken.
+func (m *memory) promote(e *Entry, t ticket) {
+	if !m.fits(e) {
+		return // memory cannot hold an older value either: Get would have returned it
+	}
+	m.purgeMu.RLock()
+	defer m.purgeMu.RUnlock()
+	t.st.mu.Lock()
+	defer t.st.mu.Unlock()
+	if m.purgeEpoch.Load() == t.purges && t.st.epoch.Load() == t.sets {
+		m.put(e)
+	}
+}
+
+// put offers e to the memory tier. An entry too large for it removes any
 // older value of its key instead, so memory never shadows a newer write.
-// The caller holds e's stripe lock, so Sets of one key never overlap.
+// The caller holds e's stripe lock, so writes of one key never overlap.
 //
 // ristretto updates a resident key in place, at once, but queues the Set of
 // a key it does not hold and applies it later on its own goroutine (or
@@ -74,10 +149,10 @@ func (m *memory) get(key string) (*Entry, bool) {
 // after set returned, until whatever set queued for e is applied: Get would
 // return an older value than the caller's last Set (issue 11 §6). So when
 // the index holds the key but ristretto does not (a Set or promotion of it
-// is queued), set first waits for ristretto to apply its queue; then the
+// is queued), put first waits for ristretto to apply its queue; then the
 // key is either resident (updated in place below) or not held at all, and
 // nothing older of it is left in flight.
-func (m *memory) set(e *Entry) {
+func (m *memory) put(e *Entry) {
 	if _, resident := m.cache.GetTTL(e.Key); !resident && m.idx.hasKey(e.Key) {
 		if m.waitHook != nil {
 			m.waitHook()
@@ -105,9 +180,70 @@ func (m *memory) del(keys []string) {
 	}
 }
 
-// deletePrefix removes every resident key with the prefix and returns them.
+// purged runs del once pending writes and disk no longer hold the purged
+// keys (the caller purged them first). The order matters: a Get that read
+// the disk before then either promotes before the epoch moves (and del,
+// queued after it, removes the promoted copy) or sees the epoch moved and
+// does not promote; a Get that reads the disk later finds nothing.
+func (m *memory) purged(del func() []string) []string {
+	m.purgeMu.Lock()
+	m.purgeEpoch.Add(1)
+	m.purgeMu.Unlock()
+	keys := del()
+	m.wait() // queued Dels applied: nothing buffered can resurrect a key
+	return keys
+}
+
+// deleteKeys removes keys (see purged).
+func (m *memory) deleteKeys(keys []string) {
+	m.purged(func() []string { m.del(keys); return keys })
+}
+
+// deletePrefix removes every resident key with the prefix and returns them
+// (see purged).
 func (m *memory) deletePrefix(prefix string) []string {
-	return m.deleteMatching(&matcher{prefixes: []string{prefix}})
+	return m.purged(func() []string { return m.deleteMatching(&matcher{prefixes: []string{prefix}}) })
+}
+
+// purge applies mt (see purged): hard deletes, soft replaces each matching
+// entry by a stale copy unless a Set replaced it meanwhile. It returns the
+// keys it matched.
+func (m *memory) purge(mt *matcher, soft bool) []string {
+	return m.purged(func() []string {
+		if !soft {
+			return m.deleteMatching(mt)
+		}
+		found := m.matching(mt)
+		keys := make([]string, len(found))
+		for i, e := range found {
+			keys[i] = e.Key
+			if e.markedStale(mt.staleAt()) != e {
+				m.replaceStale(e, mt.staleAt())
+			}
+		}
+		return keys
+	})
+}
+
+// replaceStale replaces e by a copy marked stale since at if e is still the
+// resident value of its key. The stripe lock orders it with Sets of the
+// key.
+func (m *memory) replaceStale(e *Entry, at time.Time) {
+	st := m.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cur, ok := m.get(e.Key); ok && cur == e {
+		m.put(e.markedStale(at))
+	}
+}
+
+// keys returns the keys of the resident entries mt matches.
+func (m *memory) keys(mt *matcher) []string {
+	var keys []string
+	for _, e := range m.matching(mt) {
+		keys = append(keys, e.Key)
+	}
+	return keys
 }
 
 // deleteMatching removes every resident entry mt selects and returns

@@ -41,10 +41,6 @@ type Purge struct {
 	Seq uint64
 }
 
-// purgeHistory is how many recent invalidations SetFetched can test an
-// entry against; a fetch that began before older ones is stored stale.
-const purgeHistory = 4096
-
 // Purge applies p to both tiers and to writes still pending, and returns the
 // number of objects it affected: distinct keys (a primary entry and each of
 // its variants count one each) that it removed or, when soft, marked stale
@@ -55,50 +51,58 @@ const purgeHistory = 4096
 // It is synchronous: once it returns, neither tier returns a matching entry
 // (soft: returns it only with Stale set), and no Set queued before it can
 // land afterwards and bring one back. Applying a purge twice is harmless.
-// A Set running concurrently may store a new entry; see SetFetched for
+// A Set running concurrently may store a new entry; see SetFetchedAt for
 // fetches that began before the purge.
 //
 // On a disk error the memory tier is purged all the same, Seq is not
 // recorded, and the error (wrapping the cause; ErrClosed after Close) is
 // returned with the count so far: the caller should retry the purge.
 func (s *Store) Purge(p Purge) (int, error) {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if !s.life.enter() {
 		return 0, ErrClosed
 	}
+	defer s.life.leave()
 	m := newMatcher(p)
+	var (
+		pending []string
+		res     purgeResult
+		err     error
+	)
 	if m.empty() {
-		s.diskMu.Lock()
-		_, err := s.disk.purge(m, p.Soft, p.Seq, nil) // records Seq
-		s.diskMu.Unlock()
-		s.completed(p.Seq, err)
-		return 0, s.purgeErr(err)
+		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, p.Seq, nil) }) // records Seq
+		s.applied.completed(p.Seq, err)
+		return 0, purgeErr(s.disk, err)
 	}
-	s.record(m)
-	s.diskMu.Lock()
-	pending := s.purgePending(m, p.Soft)
-	var others []string
-	if m.all {
-		others = append(pending, s.memKeys(m)...)
+	s.purges.record(m)
+	s.w.locked(func() {
+		pending = s.w.pending.purge(m, p.Soft)
+		var others []string
+		if m.all {
+			others = pending
+			if s.mem != nil {
+				others = append(others, s.mem.keys(m)...)
+			}
+		}
+		res, err = s.disk.purge(m, p.Soft, p.Seq, others)
+		s.unapplied.settle(s.disk, err, func() *matcher { return m }, p.Soft)
+	})
+	var inMemory []string
+	if s.mem != nil {
+		inMemory = s.mem.purge(m, p.Soft)
 	}
-	res, err := s.disk.purge(m, p.Soft, p.Seq, others)
-	s.afterDiskPurge(err, func() *matcher { return m }, p.Soft)
-	s.diskMu.Unlock()
-	inMemory := s.purgeMemoryEntries(m, p.Soft)
-	s.completed(p.Seq, err)
+	s.applied.completed(p.Seq, err)
 	n := res.n
 	if !m.all {
 		n = countDistinct(pending, res.keys, inMemory)
 	}
-	return n, s.purgeErr(err)
+	return n, purgeErr(s.disk, err)
 }
 
-func (s *Store) purgeErr(err error) error {
+func purgeErr(d *disk, err error) error {
 	if err == nil {
 		return nil
 	}
-	s.diskError("purge", err)
+	d.report("purge", err)
 	return fmt.Errorf("purge: %w", err)
 }
 
@@ -117,22 +121,11 @@ func countDistinct(lists ...[]string) int {
 // and applied to the memory tier, so that once a caller sees a sequence no
 // Get returns an object that purge removed.
 func (s *Store) AppliedSeq() (uint64, error) {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if !s.life.enter() {
 		return 0, ErrClosed
 	}
-	return s.applied.Load(), nil
-}
-
-// completed makes seq the applied sequence once its purge has reached every
-// tier. The disk records seq in the purge's own transaction, before the
-// memory tier is purged; reporting it from there let a caller that waited
-// for a sequence still be served the purged object from memory.
-func (s *Store) completed(seq uint64, err error) {
-	if seq != 0 && err == nil {
-		s.applied.Store(seq) // as given, like the disk: see Purge.Seq
-	}
+	defer s.life.leave()
+	return s.applied.load(), nil
 }
 
 // MemoryItemLimit is the largest entry the memory tier keeps (a quarter of
@@ -147,79 +140,31 @@ func (s *Store) MemoryItemLimit() int64 {
 
 // Generation returns a counter that every Purge, Delete and DeletePrefix
 // increases as it begins. Read it when a fetch begins and pass it to
-// SetFetched when the fetch completes. It starts at 0 when the Store opens.
-func (s *Store) Generation() uint64 { return s.gen.Load() }
+// SetFetchedAt when the fetch completes. It starts at 0 when the Store
+// opens.
+func (s *Store) Generation() uint64 { return s.purges.generation() }
 
-// SetFetched is Set for an entry whose fetch began when Generation returned
-// since. If an invalidation that matches e (by key, variant family, prefix,
-// tag or all; hard or soft) began after that, e is stored as a copy with
-// Stale set: an object whose fetch began before a purge and finished after
-// it is never stored as fresh. If more than the last purgeHistory (4096)
-// invalidations began since, e is stored stale without testing.
-func (s *Store) SetFetched(e *Entry, since uint64) {
-	if e == nil {
-		return
-	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
-		return
-	}
-	// Held across the test and the Set: a purge that records itself later
-	// finds e in pending or memory and applies to it.
-	s.purgeMu.RLock()
-	defer s.purgeMu.RUnlock()
-	if purged, at := s.purgedSince(e, since); purged {
-		e = e.markedStale(at)
-	}
-	s.set(e)
-}
-
-// SetFetchedAt is SetFetched for a response that an upstream cache may have
-// held for a while: produced is when its origin made it (the time received
-// minus its Age). It is also stored stale when a matching invalidation was
+// SetFetchedAt is Set for an entry whose fetch began when Generation
+// returned since. If an invalidation that matches e (by key, variant
+// family, prefix, tag or all; hard or soft) began after that, e is stored
+// as a copy with Stale set: an object whose fetch began before a purge and
+// finished after it is never stored as fresh. If more than the last
+// purgeHistory (4096) invalidations began since, e is stored stale without
+// testing.
+//
+// produced, unless zero, is when the origin made the response, for one
+// that an upstream cache may have held for a while (the time received
+// minus its Age): e is also stored stale when a matching invalidation was
 // recorded after produced, even before the fetch began — the copy an edge
-// fetches from a shield that has not applied a purge yet predates the purge
-// the edge has applied, and must not be kept as fresh.
+// fetches from a shield that has not applied a purge yet predates the
+// purge the edge has applied, and must not be kept as fresh. Zero: the
+// response's age is not known, and only since counts.
 func (s *Store) SetFetchedAt(e *Entry, since uint64, produced time.Time) {
-	if e == nil {
+	if e == nil || !s.life.enter() {
 		return
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
-		return
-	}
-	s.purgeMu.RLock()
-	defer s.purgeMu.RUnlock()
-	purged, at := s.purgedSince(e, since)
-	if after, atAfter := s.purgedAfter(e, produced); after {
-		at = laterStale(purged, at, atAfter)
-		purged = true
-	}
-	if purged {
-		e = e.markedStale(at)
-	}
-	s.set(e)
-}
-
-// purgedAfter reports whether an invalidation recorded after produced
-// matches e, looking back through the ring from the newest, and the
-// StaleAt to give e (see matcher.staleAt). The caller holds purgeMu.
-func (s *Store) purgedAfter(e *Entry, produced time.Time) (bool, time.Time) {
-	cur := s.gen.Load()
-	purged, at := false, time.Time{}
-	for g := cur; g > 0 && cur-g < purgeHistory; g-- {
-		m := s.history[g%purgeHistory]
-		if m == nil || !m.at.After(produced) {
-			break
-		}
-		if m.match(e) {
-			at = laterStale(purged, at, m.staleAt())
-			purged = true
-		}
-	}
-	return purged, at
+	defer s.life.leave()
+	s.purges.stored(e, since, produced, s.set)
 }
 
 // laterStale is the StaleAt of an entry stale since at (if have) and
@@ -236,38 +181,6 @@ func laterStale(have bool, at, next time.Time) time.Time {
 		return next
 	}
 	return at
-}
-
-// record makes m the newest invalidation: the generation moves, and
-// SetFetched tests entries against it from now on.
-func (s *Store) record(m *matcher) {
-	m.at = s.now()
-	s.purgeMu.Lock()
-	defer s.purgeMu.Unlock()
-	g := s.gen.Load() + 1
-	s.history[g%purgeHistory] = m
-	s.gen.Store(g)
-}
-
-// purgedSince reports whether an invalidation recorded after generation
-// since matches e, and the StaleAt to give e (see matcher.staleAt). The caller
-// holds purgeMu.
-func (s *Store) purgedSince(e *Entry, since uint64) (bool, time.Time) {
-	cur := s.gen.Load()
-	if since >= cur {
-		return false, time.Time{}
-	}
-	if cur-since > purgeHistory {
-		return true, time.Time{} // the ring no longer holds them all: be conservative
-	}
-	purged, at := false, time.Time{}
-	for g := since + 1; g <= cur; g++ {
-		if m := s.history[g%purgeHistory]; m.match(e) {
-			at = laterStale(purged, at, m.staleAt())
-			purged = true
-		}
-	}
-	return purged, at
 }
 
 // markedStale returns e marked stale since at (zero: it must be validated
@@ -288,71 +201,4 @@ func (e *Entry) clone() *Entry {
 	return &Entry{Key: e.Key, Status: e.Status, Header: e.Header, Body: e.Body,
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: e.Vary, Tags: e.Tags,
 		Stale: e.Stale, StaleAt: e.StaleAt}
-}
-
-// purgePending drops the pending writes m matches, or with soft replaces
-// them by stale copies (their queued disk write then stores the copy), and
-// returns their keys. The caller holds diskMu, so the writer holds no
-// snapshot of them and every pending write is still queued.
-func (s *Store) purgePending(m *matcher, soft bool) []string {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	var keys []string
-	for k, p := range s.pending {
-		if !m.match(p.e) {
-			continue
-		}
-		keys = append(keys, k)
-		if soft && p.queued {
-			p.e = p.e.markedStale(m.staleAt())
-			continue
-		}
-		s.deletePending(k)
-	}
-	return keys
-}
-
-// memKeys returns the keys of the memory-resident entries m matches.
-func (s *Store) memKeys(m *matcher) []string {
-	if s.mem == nil {
-		return nil
-	}
-	var keys []string
-	for _, e := range s.mem.matching(m) {
-		keys = append(keys, e.Key)
-	}
-	return keys
-}
-
-// purgeMemoryEntries applies m to the memory tier after pending writes and
-// disk (see purgeMemory for why then): hard deletes, soft replaces each
-// matching entry by a stale copy unless a Set replaced it meanwhile. It
-// returns the keys it matched.
-func (s *Store) purgeMemoryEntries(m *matcher, soft bool) []string {
-	return s.purgeMemory(func() []string {
-		if !soft {
-			return s.mem.deleteMatching(m)
-		}
-		found := s.mem.matching(m)
-		keys := make([]string, len(found))
-		for i, e := range found {
-			keys[i] = e.Key
-			if e.markedStale(m.staleAt()) != e {
-				s.replaceStale(e, m.staleAt())
-			}
-		}
-		return keys
-	})
-}
-
-// replaceStale replaces e in memory by a copy marked stale since at if e
-// is still the resident value of its key. The stripe lock orders it with
-// Sets of the key.
-func (s *Store) replaceStale(e *Entry, at time.Time) {
-	st := s.stripe(e.Key)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if cur, ok := s.mem.get(e.Key); ok && cur == e {
-		s.mem.set(e.markedStale(at))
-	}
 }

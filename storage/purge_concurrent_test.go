@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Writers purge their own entries by tag, prefix or key (hard or soft) while
@@ -46,7 +47,7 @@ func TestConcurrentPurges(t *testing.T) {
 					tag := fmt.Sprintf("w%d", w)
 					for r := range rounds {
 						k := key(w, r)
-						s.SetFetched(tagged(k, tag), s.Generation())
+						s.SetFetchedAt(tagged(k, tag), s.Generation(), time.Time{})
 						if r%4 == 0 {
 							s.Flush()
 						}
@@ -84,7 +85,7 @@ func TestSetFetchedRacingPurge(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		wg.Go(func() { s.SetFetched(tagged(k, "t"), since) })
+		wg.Go(func() { s.SetFetchedAt(tagged(k, "t"), since, time.Time{}) })
 		wg.Wait()
 		if got, _, err := s.Get(k); err == nil && !got.Stale {
 			t.Fatalf("round %d: fetched entry stored fresh across a purge", i)

@@ -99,7 +99,7 @@ func (t *txn) recordSeq(seq uint64) error {
 // matchingKeys lists, in one read transaction, the stored keys m matches in
 // byte order, and the tag rows that name a key no longer carrying the tag
 // (none are expected: deleting an entry deletes its rows; they are dropped
-// if found). The caller holds Store.diskMu, so the list stays true until it
+// if found). The caller holds writer.txMu, so the list stays true until it
 // is applied.
 func (d *disk) matchingKeys(m *matcher) (keys []string, staleRows [][]byte, err error) {
 	set := make(map[string]struct{})

@@ -437,8 +437,8 @@ func TestPurgeManyKeysRecordsSeq(t *testing.T) {
 // large transactions (the writer's batches would take much longer).
 func fillDisk(t testing.TB, s *Store, n int, tag string) {
 	t.Helper()
-	s.diskMu.Lock()
-	defer s.diskMu.Unlock()
+	s.w.txMu.Lock()
+	defer s.w.txMu.Unlock()
 	const perTx = 20000
 	for start := 0; start < n; start += perTx {
 		var b batch
@@ -513,9 +513,9 @@ func TestSetFetched(t *testing.T) {
 				lastPurge := now
 				release := gateWriter(t, s) // first check the pending write
 				e := tagged(key, "t")
-				s.SetFetched(e, since)
+				s.SetFetchedAt(e, since, time.Time{})
 				if e.Stale {
-					t.Fatal("SetFetched modified its argument")
+					t.Fatal("SetFetchedAt modified its argument")
 				}
 				check := func(tier Tier) {
 					t.Helper()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,7 +93,7 @@ func encodeTags(key string, tags []string) (b []byte, ok bool) {
 		case strings.IndexByte(tag, 0) >= 0, len(tag)+1+len(key) > bolt.MaxKeySize:
 			return nil, false
 		}
-		if !containsKey(uniq, tag) {
+		if !slices.Contains(uniq, tag) {
 			uniq = append(uniq, tag)
 		}
 	}

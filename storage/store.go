@@ -1,17 +1,16 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
@@ -73,85 +72,84 @@ const FileName = "edged.db"
 // counted as skipped disk writes.
 const MaxKeyLen = bolt.MaxKeySize - 8
 
-// keyStripes is the number of per-key lock stripes ordering Sets against
-// promotions of disk hits.
-const keyStripes = 64
-
-// Store is the two-tier object store. Its methods are safe for concurrent
-// use.
+// Store is the two-tier object store: a façade over the parts that each
+// guard their own state (see the package doc). Its methods are safe for
+// concurrent use.
 //
-// Lock order (outer first): closeMu (read) → purgeMu (read) → stripe.mu →
-// pendMu, and closeMu (read) → diskMu → pendMu. purgeMu is taken for writing
-// with only closeMu held. The memory index's lock (memIndex.mu) is innermost:
-// taken under stripe.mu by memory-tier Sets, with none or closeMu held by
-// purges, and by ristretto's OnExit callback (possibly under ristretto's own
-// locks); nothing is locked and no ristretto method is called while it is
-// held. No other nesting occurs; ristretto's callbacks take no other lock.
+// Lock order. Each lock guards one thing; a lock is only taken while
+// holding locks listed before it (outer first), never the reverse:
+//
+//  1. lifecycle.mu (read/write) guards closed: every public method but
+//     Stats, Generation and MemoryItemLimit holds it for reading while it
+//     uses the parts, Close for writing as it marks the store closed.
+//  2. purgeLog.mu (read/write) guards the ring of recent invalidations:
+//     written by an invalidation as it begins (holding only 1), read by
+//     SetFetchedAt across its test and its Set (→ 4 → 6).
+//  3. memory.purgeMu (read/write) guards the moves of the purge epoch:
+//     written by an invalidation once its disk step is done (holding only
+//     1), read by a promotion across its check and its write (→ 4 → 7).
+//  4. stripe.mu (64 stripes, by key hash) guards the memory-tier writes of
+//     its keys: Set, promotion, a soft purge's stale copy. A Set also
+//     queues its disk write under it (→ 6), so that memory and the queue
+//     see the Sets of a key in one order.
+//  5. writer.txMu guards the disk's write transactions: the writer's
+//     batches, deletes, purges, drops of corrupt records. Never held with
+//     2, 3 or 4.
+//  6. pendingWrites.mu guards the pending entries and their byte total;
+//     unappliedSet.mu the purges whose disk step failed; disk.reset the
+//     replacement of a damaged file. Each is taken under 1, 4 or 5 (or
+//     none, on the writer's goroutine), never one under another.
+//  7. memIndex.mu guards the memory tier's key and tag index. Innermost: it
+//     is taken by memory-tier writes (under 4), by a purge (under 5 for a
+//     purge of all) and by ristretto's OnExit callback, possibly under
+//     ristretto's own locks; so no lock is taken and no ristretto method is
+//     called while it is held.
+//
+// Counters are atomics beside the state they count. The purge epoch, the
+// stripe epochs and the generation are atomics too, read without a lock by
+// a Get or a fetch as it begins, and moved only under their lock above.
 type Store struct {
-	log     *slog.Logger
-	now     func() time.Time // timestamps invalidations
-	mem     *memory          // nil when the memory tier is disabled
+	life    lifecycle
+	mem     *memory // nil when the memory tier is disabled
 	disk    *disk
+	w       *writer
 	metrics *collector
 	reg     prometheus.Registerer
 
-	// closeMu guards the transition to closed: every public method but
-	// Stats holds it for reading, Close for writing, so nothing touches
-	// ristretto, bbolt or the queue while they are being closed.
-	closeMu sync.RWMutex
-	closed  atomic.Bool
-
-	queue      chan op       // to the writer goroutine
-	stop       chan struct{} // closed by Close: drain and exit
-	writerDone chan struct{} // closed by the writer on exit
-
-	// diskMu serializes disk write transactions, so the writer's batch
-	// (snapshot of pending entries → commit → release) and a Delete never
-	// interleave: a deleted pending entry cannot be written after the delete.
-	diskMu sync.Mutex
-	// pendMu guards pending: entries Set but not yet on disk.
-	pendMu  sync.Mutex
-	pending map[string]*pendingWrite
-	// pendingBytes is the total size of pending's entries (under pendMu);
-	// maxPending bounds it (Options.WriteQueueBytes).
-	pendingBytes, maxPending int64
-
-	// A disk hit is promoted to memory only if no purge (purgeEpoch) and no
-	// Set of its key (its stripe's epoch) happened since the Get began, so a
-	// promotion never resurrects a purged entry nor hides a newer one.
-	// purgeMu is held for writing while purgeEpoch moves.
-	purgeMu    sync.RWMutex
-	purgeEpoch atomic.Uint64
-	seed       maphash.Seed
-	stripes    [keyStripes]stripe
-
-	// gen counts invalidations (Purge, Delete, DeletePrefix) as they begin;
-	// history[g%purgeHistory] is the one that made it g. Both are written
-	// under purgeMu held for writing; SetFetched reads them under purgeMu
-	// held for reading, so a purge either sees its Set or is seen by it.
-	gen atomic.Uint64
-	// applied is the last purge sequence whose purge is complete: recorded
-	// on disk and applied to the memory tier (see AppliedSeq).
-	applied atomic.Uint64
-	history [purgeHistory]*matcher
-
-	skipped, writes, corrupt, diskErrors atomic.Uint64
-
-	// unapplied holds the purges whose disk effect failed (unapplied.go).
-	unapplied unappliedSet
-
-	// batchHook, when set (by tests, before the first Set), runs at the
-	// start of every writer batch, before diskMu is taken.
-	batchHook func()
-	// writeLinger is how long a batch with a Set waits for more (the
-	// constant writeLinger; tests lengthen it before the first Set).
-	writeLinger time.Duration
+	purges    purgeLog     // recent invalidations, for SetFetchedAt
+	applied   appliedSeq   // see AppliedSeq
+	unapplied unappliedSet // invalidations whose disk step failed (unapplied.go)
 }
 
-// stripe orders Sets and promotions of the keys hashing to it.
-type stripe struct {
-	mu    sync.Mutex // guards the memory-tier Set of keys of this stripe
-	epoch atomic.Uint64
+// lifecycle is the Store's open or closed state: nothing touches
+// ristretto, bbolt or the queue while they are being closed.
+type lifecycle struct {
+	mu     sync.RWMutex // guards closed
+	closed bool
+}
+
+// enter holds the store open (mu for reading) and reports true, or reports
+// false, holding nothing, once it is closed.
+func (l *lifecycle) enter() bool {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+// leave ends an enter that reported true.
+func (l *lifecycle) leave() { l.mu.RUnlock() }
+
+// close marks the store closed once no method holds it open, and reports
+// whether it was open.
+func (l *lifecycle) close() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was := !l.closed
+	l.closed = true
+	return was
 }
 
 // Open opens or creates the store in opts.Dir. It reads running totals from
@@ -180,25 +178,15 @@ func open(opts Options, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{
-		log:         opts.Logger,
-		now:         opts.Now,
-		disk:        d,
-		reg:         opts.Registerer,
-		queue:       make(chan op, opts.WriteQueue),
-		stop:        make(chan struct{}),
-		writerDone:  make(chan struct{}),
-		writeLinger: writeLinger,
-		pending:     make(map[string]*pendingWrite),
-		maxPending:  opts.WriteQueueBytes,
-		seed:        maphash.MakeSeed(),
-	}
+	s := &Store{disk: d, reg: opts.Registerer}
+	s.purges.now = opts.Now
+	s.w = newWriter(d, &s.unapplied, opts.Logger, opts.WriteQueue, opts.WriteQueueBytes)
 	seq, err := d.appliedSeq()
 	if err != nil {
 		_ = d.close()
 		return nil, fmt.Errorf("read applied purge seq: %w", err)
 	}
-	s.applied.Store(seq)
+	s.applied.seq.Store(seq)
 	if !opts.NoMemoryTier {
 		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {
 			_ = d.close()
@@ -208,11 +196,14 @@ func open(opts Options, path string) (*Store, error) {
 	if s.reg != nil {
 		s.metrics = &collector{s: s}
 		if err := s.reg.Register(s.metrics); err != nil {
-			s.closeTiers()
+			if s.mem != nil {
+				s.mem.close()
+			}
+			_ = d.close()
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	go s.runWriter()
+	go s.w.run()
 	return s, nil
 }
 
@@ -228,33 +219,22 @@ func (s *Store) Get(key string) (*Entry, Tier, error) {
 	return s.get(key, nil)
 }
 
-// GetBytes is Get for a key held in a buffer the caller reuses (one per
-// request, say): nothing keeps key or its memory once GetBytes returns, so
-// the caller may overwrite it at once, and no string copy of it is made.
-func (s *Store) GetBytes(key []byte) (*Entry, Tier, error) {
-	// The string shares key's memory: get must copy it before anything
-	// outlives the call (the LRU touch, a log line).
-	return s.get(unsafe.String(unsafe.SliceData(key), len(key)), nil)
-}
-
-// get is Get. It keeps no reference to key after it returns (GetBytes
-// relies on it): what must outlive the call gets a copy.
+// get is Get. It keeps no reference to key after it returns
+// (GetBytesWithin relies on it): what must outlive the call gets a copy.
 func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if !s.life.enter() {
 		return nil, TierNone, ErrClosed
 	}
+	defer s.life.leave()
+	var t ticket
 	if s.mem != nil {
 		if e, ok := s.mem.get(key); ok {
 			return e, TierMemory, nil
 		}
+		// Read before the pending map: see memory.ticket.
+		t = s.mem.ticket(key)
 	}
-	// The epochs are read before the pending map: a Set that lands after
-	// this point either is seen below or moves its stripe's epoch.
-	st := s.stripe(key)
-	purges, sets := s.purgeEpoch.Load(), st.epoch.Load()
-	if e := s.pendingEntry(key); e != nil {
+	if e := s.w.pending.get(key); e != nil {
 		return e, TierMemory, nil
 	}
 	e, raw, err := s.disk.get(key, admit)
@@ -263,7 +243,7 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	case errors.Is(err, ErrOverBudget):
 		return nil, TierDisk, err
 	case errors.Is(err, ErrCorrupt):
-		s.dropCorrupt(strings.Clone(key), raw, err)
+		s.w.dropCorrupt(strings.Clone(key), raw, err)
 		return nil, TierNone, ErrNotFound
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return nil, TierNone, err
@@ -271,7 +251,7 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		// Set aside (and logged) by the disk: what it held is gone.
 		return nil, TierNone, ErrNotFound
 	default:
-		s.diskError("get", err)
+		s.disk.report("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
 	}
 	if f, hidden := s.unapplied.filter(e); hidden {
@@ -281,64 +261,12 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		}
 		return f, TierDisk, nil
 	}
-	s.promote(e, st, purges, sets)
+	if s.mem != nil {
+		s.mem.promote(e, t)
+	}
 	// e.Key equals key (disk.get checks) and is e's own memory.
-	s.enqueue(op{kind: opTouch, key: e.Key})
+	s.w.touch(e.Key)
 	return e, TierDisk, nil
-}
-
-// promote puts a disk hit into memory unless a purge or a Set of its key
-// happened since the epochs were read.
-func (s *Store) promote(e *Entry, st *stripe, purges, sets uint64) {
-	if s.mem == nil || !s.mem.fits(e) {
-		return // memory cannot hold an older value either: Get would have returned it
-	}
-	s.purgeMu.RLock()
-	defer s.purgeMu.RUnlock()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s.purgeEpoch.Load() == purges && st.epoch.Load() == sets {
-		s.mem.set(e)
-	}
-}
-
-func (s *Store) stripe(key string) *stripe {
-	return &s.stripes[maphash.String(s.seed, key)%keyStripes]
-}
-
-// dropCorrupt deletes a damaged disk record, unless it was rewritten since.
-func (s *Store) dropCorrupt(key string, raw []byte, cause error) {
-	s.corrupt.Add(1)
-	s.log.Warn("storage: dropping corrupt disk entry", "key", key, "err", cause)
-	s.diskMu.Lock()
-	defer s.diskMu.Unlock()
-	if err := s.disk.dropIfEqual(key, raw); err != nil {
-		s.diskError("drop corrupt entry", err)
-	}
-}
-
-// afterDiskPurge follows the disk step of an invalidation, under diskMu
-// and before the memory tier is purged: on failure it remembers the
-// invalidation (so disk hits that it covers are hidden until it is applied),
-// on success it re-applies those that failed earlier.
-func (s *Store) afterDiskPurge(err error, m func() *matcher, soft bool) {
-	switch {
-	case err == nil:
-		s.retryUnapplied()
-	case !errors.Is(err, ErrClosed):
-		s.unapplied.add(m(), soft)
-	}
-}
-
-func (s *Store) diskError(what string, err error) {
-	if errors.Is(err, ErrClosed) {
-		return
-	}
-	s.diskErrors.Add(1)
-	if errors.Is(err, errNoDisk) {
-		return // logged once, when the disk tier was lost
-	}
-	s.log.Error("storage: disk error", "op", what, "err", err)
 }
 
 // Set stores e: in memory now (ristretto may decline it) and on disk through
@@ -351,75 +279,44 @@ func (s *Store) diskError(what string, err error) {
 //
 // e must not be modified after Set.
 func (s *Store) Set(e *Entry) {
-	if e == nil {
+	if e == nil || !s.life.enter() {
 		return
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
-		return
-	}
+	defer s.life.leave()
 	s.set(e)
 }
 
-// set is Set without the closed check; the caller holds closeMu for reading.
+// set is Set for a store held open.
 func (s *Store) set(e *Entry) {
-	st := s.stripe(e.Key)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s.mem != nil {
-		s.mem.set(e)
+	if s.mem == nil {
+		s.w.set(e)
+		return
 	}
-	s.queueSet(e)
-	st.epoch.Add(1) // after the pending map holds e; see Get
+	s.mem.set(e, s.w.set)
 }
 
 // Delete removes keys from both tiers, including writes still pending.
 // After it returns Get does not return the removed entries.
 func (s *Store) Delete(keys ...string) error {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if !s.life.enter() {
 		return ErrClosed
 	}
-	s.record(&matcher{exact: toSet(keys)})
-	s.diskMu.Lock()
-	s.dropPending(func(k string) bool { return containsKey(keys, k) })
-	_, err := s.disk.deleteKeys(keys)
-	s.afterDiskPurge(err, func() *matcher { return newMatcher(Purge{Keys: keys}) }, false)
-	s.diskMu.Unlock()
-	s.purgeMemory(func() []string { s.mem.del(keys); return keys })
+	defer s.life.leave()
+	s.purges.record(&matcher{exact: toSet(keys)})
+	var err error
+	s.w.locked(func() {
+		s.w.pending.drop(func(k string) bool { return slices.Contains(keys, k) })
+		_, err = s.disk.deleteKeys(keys)
+		s.unapplied.settle(s.disk, err, func() *matcher { return newMatcher(Purge{Keys: keys}) }, false)
+	})
+	if s.mem != nil {
+		s.mem.deleteKeys(keys)
+	}
 	if err != nil {
-		s.diskError("delete", err)
+		s.disk.report("delete", err)
 		return fmt.Errorf("delete %d keys: %w", len(keys), err)
 	}
 	return nil
-}
-
-// purgeMemory runs del on the memory tier once pending writes and disk no
-// longer hold the purged keys. The order matters: a Get that read the disk
-// before then either promotes before the epoch moves (and del, queued after
-// it, removes the promoted copy) or sees the epoch moved and does not
-// promote; a Get that reads the disk later finds nothing.
-func (s *Store) purgeMemory(del func() []string) []string {
-	s.purgeMu.Lock()
-	s.purgeEpoch.Add(1)
-	s.purgeMu.Unlock()
-	if s.mem == nil {
-		return nil
-	}
-	keys := del()
-	s.mem.wait() // queued Dels applied: nothing buffered can resurrect a key
-	return keys
-}
-
-func containsKey(keys []string, k string) bool {
-	for _, key := range keys {
-		if key == k {
-			return true
-		}
-	}
-	return false
 }
 
 // DeletePrefix removes every key that starts with prefix (bytewise) from
@@ -427,78 +324,72 @@ func containsKey(keys []string, k string) bool {
 // keys it removed. Disk: an ordered cursor scan from prefix. Memory: a range
 // scan of the memory tier's key index (O(log n) plus the matches).
 func (s *Store) DeletePrefix(prefix string) (int, error) {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if !s.life.enter() {
 		return 0, ErrClosed
 	}
-	s.record(&matcher{prefixes: []string{prefix}})
-	removed := make(map[string]struct{})
-	s.diskMu.Lock()
-	pending := s.dropPending(func(k string) bool { return strings.HasPrefix(k, prefix) })
-	onDisk, err := s.disk.deletePrefix(prefix)
-	s.afterDiskPurge(err, func() *matcher { return &matcher{prefixes: []string{prefix}} }, false)
-	s.diskMu.Unlock()
-	inMemory := s.purgeMemory(func() []string { return s.mem.deletePrefix(prefix) })
-	for _, keys := range [][]string{pending, onDisk, inMemory} {
-		for _, k := range keys {
-			removed[k] = struct{}{}
-		}
+	defer s.life.leave()
+	s.purges.record(&matcher{prefixes: []string{prefix}})
+	var (
+		pending, onDisk, inMemory []string
+		err                       error
+	)
+	s.w.locked(func() {
+		pending = s.w.pending.drop(func(k string) bool { return strings.HasPrefix(k, prefix) })
+		onDisk, err = s.disk.deletePrefix(prefix)
+		s.unapplied.settle(s.disk, err, func() *matcher { return &matcher{prefixes: []string{prefix}} }, false)
+	})
+	if s.mem != nil {
+		inMemory = s.mem.deletePrefix(prefix)
 	}
+	n := countDistinct(pending, onDisk, inMemory)
 	if err != nil {
-		s.diskError("delete prefix", err)
-		return len(removed), fmt.Errorf("delete prefix %q: %w", prefix, err)
+		s.disk.report("delete prefix", err)
+		return n, fmt.Errorf("delete prefix %q: %w", prefix, err)
 	}
-	return len(removed), nil
+	return n, nil
 }
 
 // Flush waits until every disk write queued before it has landed and the
 // memory tier has applied its queued Sets. It returns at once after Close.
 func (s *Store) Flush() {
-	s.closeMu.RLock()
-	if s.closed.Load() {
-		s.closeMu.RUnlock()
+	if !s.life.enter() {
 		return
 	}
-	done := make(chan struct{})
-	s.queue <- op{kind: opFlush, done: done} // blocking: a flush is never skipped
-	s.closeMu.RUnlock()
+	done := s.w.flush()
+	s.life.leave()
 	<-done
-	if s.mem != nil {
-		s.closeMu.RLock()
-		if !s.closed.Load() {
-			s.mem.wait()
-		}
-		s.closeMu.RUnlock()
+	if s.mem != nil && s.life.enter() {
+		s.mem.wait()
+		s.life.leave()
 	}
 }
 
 // Close drains the write queue, then closes both tiers. It is idempotent;
 // afterwards Get and Delete return ErrClosed and Set does nothing.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed.Load() {
-		s.closeMu.Unlock()
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown is Close with the drain of the write queue bounded by ctx: the
+// disk writes still queued when ctx ends are dropped and counted as
+// skipped (a cache refetches what it lost), so that stopping a node takes
+// the time its operator allows (server.shutdown_timeout), not whatever a
+// full queue needs. A transaction already under way still commits.
+func (s *Store) Shutdown(ctx context.Context) error {
+	if !s.life.close() {
 		return nil
 	}
-	s.closed.Store(true)
-	s.closeMu.Unlock()
-	close(s.stop)
-	<-s.writerDone
+	s.w.close(ctx)
 	if s.metrics != nil {
 		s.reg.Unregister(s.metrics)
 	}
-	if err := s.closeTiers(); err != nil {
-		return fmt.Errorf("close store: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) closeTiers() error {
 	if s.mem != nil {
 		s.mem.close()
 	}
-	return s.disk.close()
+	if err := s.disk.close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
 }
 
 // Stats is a snapshot of the store's counters.
@@ -521,18 +412,16 @@ func (s *Store) Stats() Stats {
 		DiskEntries:    s.disk.count.Load(),
 		DiskBytes:      s.disk.bytes.Load(),
 		DiskEvictions:  s.disk.evictions.Load(),
-		DiskWrites:     s.writes.Load(),
-		SkippedWrites:  s.skipped.Load(),
-		CorruptDropped: s.corrupt.Load(),
-		DiskErrors:     s.diskErrors.Load(),
+		DiskWrites:     s.w.writes.Load(),
+		SkippedWrites:  s.w.skipped.Load(),
+		CorruptDropped: s.w.corrupt.Load(),
+		DiskErrors:     s.disk.failures.Load(),
 		DamagedFiles:   s.disk.setAsides.Load(),
+		PendingWrites:  s.w.pending.len(),
 	}
 	if s.mem != nil {
 		st.MemoryEntries, st.MemoryBytes = s.mem.stats()
 		st.MemoryEvictions = s.mem.evictions.Load()
 	}
-	s.pendMu.Lock()
-	st.PendingWrites = len(s.pending)
-	s.pendMu.Unlock()
 	return st
 }

@@ -342,9 +342,9 @@ func TestDeletePrefixManyKeys(t *testing.T) {
 func TestQueueFullSkipsWrites(t *testing.T) {
 	s := openStore(t, Options{NoMemoryTier: true, WriteQueue: 1})
 	release := gateWriter(t, s)
-	gate, taken := s.batchHook, make(chan struct{})
+	gate, taken := s.w.batchHook, make(chan struct{})
 	var once sync.Once
-	s.batchHook = func() { once.Do(func() { close(taken) }); gate() }
+	s.w.batchHook = func() { once.Do(func() { close(taken) }); gate() }
 	s.Set(newEntry("http://h/q/0", 10))
 	// Once the writer waits at the gate it has collected its batch (the
 	// first Set alone): later Sets cannot join it.
@@ -449,15 +449,15 @@ func TestKeysTheDiskCannotStore(t *testing.T) {
 	}
 }
 
-// GetBytes finds what Get finds, in every tier, and keeps nothing of the
+// GetBytesWithin finds what Get finds, in every tier, and keeps nothing of the
 // caller's buffer: the LRU touch it queues names the key looked up, even
 // once the buffer holds another key.
 func TestGetBytesKeepsNoKey(t *testing.T) {
 	s, key, _ := lruStore(t)
 	buf := []byte(key(0))
-	e, tier, err := s.GetBytes(buf)
+	e, tier, err := s.GetBytesWithin(buf, nil)
 	if err != nil || tier != TierDisk || e.Key != key(0) {
-		t.Fatalf("GetBytes = %v, %v, %v; want %s from disk", e, tier, err, key(0))
+		t.Fatalf("GetBytesWithin = %v, %v, %v; want %s from disk", e, tier, err, key(0))
 	}
 	copy(buf, key(1)) // had the touch kept buf, it would now name 1
 	s.Flush()
@@ -473,11 +473,11 @@ func TestGetBytesKeepsNoKey(t *testing.T) {
 
 	m := openStore(t, Options{})
 	m.Set(newEntry("http://h/mem", 10))
-	if e, tier, err := m.GetBytes([]byte("http://h/mem")); err != nil || tier != TierMemory || e.Key != "http://h/mem" {
-		t.Errorf("GetBytes of a pending or memory entry = %v, %v, %v", e, tier, err)
+	if e, tier, err := m.GetBytesWithin([]byte("http://h/mem"), nil); err != nil || tier != TierMemory || e.Key != "http://h/mem" {
+		t.Errorf("GetBytesWithin of a pending or memory entry = %v, %v, %v", e, tier, err)
 	}
-	if _, _, err := m.GetBytes([]byte("http://h/none")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetBytes of a missing key: err = %v, want ErrNotFound", err)
+	if _, _, err := m.GetBytesWithin([]byte("http://h/none"), nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetBytesWithin of a missing key: err = %v, want ErrNotFound", err)
 	}
 }
 
@@ -489,7 +489,7 @@ func TestTouchesAreHeldBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := openStore(t, Options{NoMemoryTier: true})
 		var batches atomic.Int32
-		s.batchHook = func() { batches.Add(1) }
+		s.w.batchHook = func() { batches.Add(1) }
 		s.Set(newEntry("http://h/touch", 10))
 		s.Flush()
 		batches.Store(0)
@@ -517,8 +517,8 @@ func TestSetsLingerForOneTransaction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := openStore(t, Options{NoMemoryTier: true})
 		var batches atomic.Int32
-		s.batchHook = func() { batches.Add(1) }
-		s.writeLinger = time.Hour // only the Flush may end the batch
+		s.w.batchHook = func() { batches.Add(1) }
+		s.w.linger = time.Hour // only the Flush may end the batch
 		for i := range 10 {
 			s.Set(newEntry(fmt.Sprintf("http://h/linger/%d", i), 10))
 			synctest.Wait()

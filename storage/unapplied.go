@@ -1,6 +1,9 @@
 package storage
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // Purges whose disk effect failed (a full or unwritable disk): the memory
 // tier and pending writes were purged, but the disk may still hold matching
@@ -51,10 +54,22 @@ func (u *unappliedSet) filter(e *Entry) (out *Entry, hidden bool) {
 	return out, hidden
 }
 
-// retry re-applies the unapplied purges on disk, dropping each that
-// succeeds. The caller holds diskMu.
-func (s *Store) retryUnapplied() {
-	u := &s.unapplied
+// settle follows the disk step of an invalidation, under the writer's txMu
+// and before the memory tier is purged: on failure it remembers the
+// invalidation (so disk hits that it covers are hidden until it is
+// applied), on success it re-applies those that failed earlier.
+func (u *unappliedSet) settle(d *disk, err error, m func() *matcher, soft bool) {
+	switch {
+	case err == nil:
+		u.retry(d)
+	case !errors.Is(err, ErrClosed):
+		u.add(m(), soft)
+	}
+}
+
+// retry re-applies the unapplied purges on d, dropping each that succeeds.
+// The caller holds the writer's txMu.
+func (u *unappliedSet) retry(d *disk) {
 	u.mu.Lock()
 	list := append([]unappliedPurge(nil), u.list...)
 	u.mu.Unlock()
@@ -63,7 +78,7 @@ func (s *Store) retryUnapplied() {
 	}
 	done := make(map[*matcher]bool)
 	for _, p := range list {
-		if _, err := s.disk.purge(p.m, p.soft, 0, nil); err != nil {
+		if _, err := d.purge(p.m, p.soft, 0, nil); err != nil {
 			break // the disk still fails; keep them all for later
 		}
 		done[p.m] = true

@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"fmt"
-	"slices"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,9 +14,6 @@ import (
 
 // The disk writer: Set puts entries into the pending map and a key into the
 // bounded queue; one goroutine batches queued operations into transactions.
-// The pending map makes a Set readable before its write lands, and holds
-// only the newest entry of a key, so repeated Sets of a key coalesce into one
-// disk write.
 
 type opKind uint8
 
@@ -30,73 +29,70 @@ type op struct {
 	done chan struct{}
 }
 
-// pendingWrite is the newest Set entry of a key not yet on disk.
-type pendingWrite struct {
-	e      *Entry
-	size   int64 // e.Size(), counted in Store.pendingBytes
-	queued bool  // an opSet for the key is in the queue, not yet taken by the writer
-}
-
 const (
 	maxBatchOps   = 256      // operations taken from the queue per batch
 	maxBatchBytes = 64 << 20 // entry bytes per transaction, at most
 )
 
-// queueSet records e as pending and queues its disk write, or counts a
-// skipped write when the queue is full, in length or in bytes. The caller
-// holds closeMu for reading.
-func (s *Store) queueSet(e *Entry) {
-	if e.Key == "" || len(e.Key) > MaxKeyLen {
-		s.skipped.Add(1) // bbolt cannot store the key
-		return
-	}
-	size := e.Size()
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	p := s.pending[e.Key]
-	if p != nil && p.queued && s.fitsPending(size-p.size) {
-		// The queued opSet will write the newest entry.
-		s.pendingBytes += size - p.size
-		p.e, p.size = e, size
-		return
-	}
-	if p == nil || !p.queued {
-		if s.fitsPending(size) {
-			select {
-			case s.queue <- op{kind: opSet, key: e.Key}:
-				s.putPending(e.Key, &pendingWrite{e: e, size: size, queued: true})
-				return
-			default:
-			}
-		}
-	}
-	// Skipped. An older entry of the key may be pending or in the writer's
-	// hands; it must not shadow e, so it stops being readable from pending.
-	s.deletePending(e.Key)
-	s.skipped.Add(1)
+// writer owns the disk's writes: the queue, the pending entries, and the
+// goroutine that applies them in batches. Deletes and purges write the
+// disk in their caller's goroutine, holding txMu (see locked).
+type writer struct {
+	disk *disk
+	log  *slog.Logger
+	// unapplied are re-applied after every commit that succeeds: the disk
+	// is writable again.
+	unapplied *unappliedSet
+
+	queue chan op       // to the writer goroutine
+	stop  chan struct{} // closed by close: drain and exit
+	done  chan struct{} // closed by the writer goroutine on exit
+
+	// txMu serializes the disk's write transactions, so that the writer's
+	// batch (snapshot of pending entries → commit → release) and a Delete
+	// or Purge never interleave: a deleted pending entry cannot be written
+	// after the delete.
+	txMu    sync.Mutex
+	pending pendingWrites
+
+	skipped, writes, corrupt atomic.Uint64
+
+	// batchHook, when set (by tests, before the first Set), runs at the
+	// start of every writer batch, before txMu is taken.
+	batchHook func()
+	// linger is how long a batch with a Set waits for more (the constant
+	// writeLinger; tests change it before the first Set).
+	linger time.Duration
 }
 
-// fitsPending reports whether size more bytes of entries may wait for the
-// disk: the queue's bytes stay within maxPending, except that an entry is
-// always taken when nothing waits. Every buffer of bodies is bounded in
-// bytes, not only in entries (1024 entries of 64 MiB each were 64 GiB).
-// The caller holds pendMu.
-func (s *Store) fitsPending(size int64) bool {
-	return s.pendingBytes == 0 || s.pendingBytes+size <= s.maxPending
+// newWriter returns a writer of d; the caller starts its goroutine, run.
+func newWriter(d *disk, u *unappliedSet, log *slog.Logger, queueLen int, queueBytes int64) *writer {
+	return &writer{
+		disk:      d,
+		log:       log,
+		unapplied: u,
+		queue:     make(chan op, queueLen),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		pending:   newPendingWrites(queueBytes),
+		linger:    writeLinger,
+	}
 }
 
-// putPending and deletePending change pending and its byte total; the
-// caller holds pendMu.
-func (s *Store) putPending(key string, p *pendingWrite) {
-	s.deletePending(key)
-	s.pending[key] = p
-	s.pendingBytes += p.size
+// locked runs fn holding txMu: no writer batch is in flight, and every
+// pending write is still queued.
+func (w *writer) locked(fn func()) {
+	w.txMu.Lock()
+	defer w.txMu.Unlock()
+	fn()
 }
 
-func (s *Store) deletePending(key string) {
-	if old := s.pending[key]; old != nil {
-		s.pendingBytes -= old.size
-		delete(s.pending, key)
+// set records e as pending and queues its disk write, or counts a skipped
+// write when the queue is full, in length or in bytes, or when bbolt
+// cannot store its key. The caller holds the Store open.
+func (w *writer) set(e *Entry) {
+	if e.Key == "" || len(e.Key) > MaxKeyLen || !w.pending.add(e, w.queue) {
+		w.skipped.Add(1)
 	}
 }
 
@@ -104,14 +100,14 @@ func (s *Store) deletePending(key string) {
 // queue's byte bound, so that what a commit holds at once (the entries,
 // their encodings, bbolt's dirty pages) stays near the queue's own bound.
 // A transaction always takes at least one entry.
-func (s *Store) batchBytes() int64 {
-	return min(maxBatchBytes, s.maxPending/4)
+func (w *writer) batchBytes() int64 {
+	return min(maxBatchBytes, w.pending.max/4)
 }
 
-// enqueue queues a best-effort operation (an LRU touch): dropped if full.
-// The caller holds closeMu for reading.
-func (s *Store) enqueue(o op) {
-	if len(s.queue) >= cap(s.queue)/2 {
+// touch queues an LRU touch of key, best effort: dropped if the queue is
+// half full. The caller holds the Store open.
+func (w *writer) touch(key string) {
+	if len(w.queue) >= cap(w.queue)/2 {
 		// Touches are a hint; the other half is kept for Sets. A flood of
 		// disk hits while the writer was held up (a purge's transaction)
 		// filled the queue with touches, and the Sets that followed were
@@ -119,34 +115,29 @@ func (s *Store) enqueue(o op) {
 		return
 	}
 	select {
-	case s.queue <- o:
+	case w.queue <- op{kind: opTouch, key: key}:
 	default:
 	}
 }
 
-func (s *Store) pendingEntry(key string) *Entry {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	if p := s.pending[key]; p != nil {
-		return p.e
-	}
-	return nil
+// flush queues a flush (blocking: a flush is never skipped) and returns
+// the channel closed once everything queued before it has landed. The
+// caller holds the Store open.
+func (w *writer) flush() <-chan struct{} {
+	done := make(chan struct{})
+	w.queue <- op{kind: opFlush, done: done}
+	return done
 }
 
-// dropPending removes the pending entries whose key matches and returns
-// their keys. The caller holds diskMu, so the writer holds no snapshot of
-// them that it could still write.
-func (s *Store) dropPending(match func(string) bool) []string {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	var keys []string
-	for k := range s.pending {
-		if match(k) {
-			keys = append(keys, k)
-			s.deletePending(k)
-		}
+// dropCorrupt deletes a damaged disk record, unless it was rewritten since.
+func (w *writer) dropCorrupt(key string, raw []byte, cause error) {
+	w.corrupt.Add(1)
+	w.log.Warn("storage: dropping corrupt disk entry", "key", key, "err", cause)
+	w.txMu.Lock()
+	defer w.txMu.Unlock()
+	if err := w.disk.dropIfEqual(key, raw); err != nil {
+		w.disk.report("drop corrupt entry", err)
 	}
-	return keys
 }
 
 // touchDelay is how long LRU touches may wait for a transaction of their
@@ -194,40 +185,24 @@ func (ht *heldTouches) take() []string {
 	return keys
 }
 
-// Shutdown is Close with the drain of the write queue bounded by ctx: the
-// disk writes still queued when ctx ends are dropped and counted as
-// skipped (a cache refetches what it lost), so that stopping a node takes
-// the time its operator allows (server.shutdown_timeout), not whatever a
-// full queue needs. A transaction already under way still commits.
-func (s *Store) Shutdown(ctx context.Context) error {
-	closed := make(chan struct{})
-	defer close(closed)
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.abandonQueued()
-		case <-closed:
-		}
-	}()
-	return s.Close()
-}
-
-// abandonQueued drops the pending writes the writer has not taken yet: their
-// queued operations then find nothing to write.
-func (s *Store) abandonQueued() {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	for k, p := range s.pending {
-		if p.queued {
-			s.deletePending(k)
-			s.skipped.Add(1)
-		}
+// close stops the writer once it has drained the queue. With ctx done
+// meanwhile, the disk writes still queued are dropped and counted as
+// skipped (see Store.Shutdown); a transaction already under way still
+// commits.
+func (w *writer) close(ctx context.Context) {
+	close(w.stop)
+	select {
+	case <-w.done:
+		return
+	case <-ctx.Done():
 	}
+	w.skipped.Add(uint64(w.pending.abandon()))
+	<-w.done
 }
 
-// runWriter applies queued operations until Close, then drains the queue.
-func (s *Store) runWriter() {
-	defer close(s.writerDone)
+// run applies queued operations until close, then drains the queue.
+func (w *writer) run() {
+	defer close(w.done)
 	var (
 		held   heldTouches
 		timer  = time.NewTimer(touchDelay)
@@ -239,9 +214,9 @@ func (s *Store) runWriter() {
 	linger.Stop()
 	for {
 		select {
-		case o := <-s.queue:
-			ops := s.collect(o, buf)
-			ops = s.linger(ops, linger)
+		case o := <-w.queue:
+			ops := w.collect(o, buf)
+			ops = w.lingerFor(ops, linger)
 			if held.add(ops) {
 				if len(held.keys) < maxHeldTouches {
 					if due == nil {
@@ -254,16 +229,16 @@ func (s *Store) runWriter() {
 			}
 			timer.Stop()
 			due = nil
-			s.writeBatch(held.take(), ops)
+			w.writeBatch(held.take(), ops)
 		case <-due:
 			due = nil
-			s.writeBatch(held.take(), nil)
-		case <-s.stop:
-			s.writeBatch(held.take(), nil)
+			w.writeBatch(held.take(), nil)
+		case <-w.stop:
+			w.writeBatch(held.take(), nil)
 			for {
 				select {
-				case o := <-s.queue:
-					s.writeBatch(nil, s.collect(o, buf))
+				case o := <-w.queue:
+					w.writeBatch(nil, w.collect(o, buf))
 				default:
 					return
 				}
@@ -279,26 +254,26 @@ func (s *Store) runWriter() {
 // readable from the pending map meanwhile, so only the disk copy waits.
 const writeLinger = 5 * time.Millisecond
 
-// linger lets a batch with a Set in it gather what arrives within
+// lingerFor lets a batch with a Set in it gather what arrives within
 // writeLinger, stopping early at maxBatchOps, at a Flush (whose caller
 // waits) and at Close. Batches of touches and flushes do not wait: touches
 // have their own delay, and a flush is waited for.
-func (s *Store) linger(ops []op, t *time.Timer) []op {
-	if s.writeLinger <= 0 || !hasKind(ops, opSet) || hasKind(ops, opFlush) {
+func (w *writer) lingerFor(ops []op, t *time.Timer) []op {
+	if w.linger <= 0 || !hasKind(ops, opSet) || hasKind(ops, opFlush) {
 		return ops
 	}
-	t.Reset(s.writeLinger)
+	t.Reset(w.linger)
 	defer t.Stop()
 	for len(ops) < maxBatchOps {
 		select {
-		case o := <-s.queue:
+		case o := <-w.queue:
 			ops = append(ops, o)
 			if o.kind == opFlush {
 				return ops
 			}
 		case <-t.C:
 			return ops
-		case <-s.stop:
+		case <-w.stop:
 			return ops
 		}
 	}
@@ -317,11 +292,11 @@ func hasKind(ops []op, k opKind) bool {
 // collect takes first and whatever else is queued, up to maxBatchOps, into
 // buf (the writer's, reused: with a disk hit's touch arriving alone, a
 // fresh slice per collect was an allocation per hit).
-func (s *Store) collect(first op, buf []op) []op {
+func (w *writer) collect(first op, buf []op) []op {
 	ops := append(buf[:0], first)
 	for len(ops) < maxBatchOps {
 		select {
-		case o := <-s.queue:
+		case o := <-w.queue:
 			ops = append(ops, o)
 		default:
 			return ops
@@ -333,24 +308,24 @@ func (s *Store) collect(first op, buf []op) []op {
 // writeBatch commits touches (held back from earlier batches) and ops in as
 // few transactions as maxBatchBytes allows. A Flush is completed once the
 // transaction holding the ops queued before it has committed.
-func (s *Store) writeBatch(touches []string, ops []op) {
+func (w *writer) writeBatch(touches []string, ops []op) {
 	if len(touches) == 0 && len(ops) == 0 {
 		return
 	}
-	if s.batchHook != nil {
-		s.batchHook()
+	if w.batchHook != nil {
+		w.batchHook()
 	}
-	s.diskMu.Lock()
-	defer s.diskMu.Unlock()
+	w.txMu.Lock()
+	defer w.txMu.Unlock()
 	for len(touches) > 0 || len(ops) > 0 {
 		b := batch{touches: touches}
 		touches = nil
 		var flushes []chan struct{}
-		ops = s.snapshot(ops, &b, &flushes)
+		ops = w.pending.take(ops, &b, &flushes, w.batchBytes())
 		if len(b.sets) > 0 || len(b.touches) > 0 {
-			s.commit(&b)
+			w.commit(&b)
 		}
-		s.release(b.sets)
+		w.pending.release(b.sets)
 		for _, done := range flushes {
 			close(done)
 		}
@@ -359,74 +334,28 @@ func (s *Store) writeBatch(touches []string, ops []op) {
 
 // commit encodes and writes b in one transaction. b.sets is left whole, so
 // that every taken entry is released from pending afterwards.
-func (s *Store) commit(b *batch) {
+func (w *writer) commit(b *batch) {
 	valid := batch{touches: b.touches}
-	for _, w := range b.sets {
-		w.val = Encode(w.e)
-		if len(w.val) > bolt.MaxValueSize {
+	for _, ps := range b.sets {
+		ps.val = Encode(ps.e)
+		if len(ps.val) > bolt.MaxValueSize {
 			// One bad value must not fail the whole batch's transaction.
-			s.diskError("write", fmt.Errorf("entry %q: %d bytes encoded: %w", w.e.Key, len(w.val), bolterrors.ErrValueTooLarge))
+			w.disk.report("write", fmt.Errorf("entry %q: %d bytes encoded: %w", ps.e.Key, len(ps.val), bolterrors.ErrValueTooLarge))
 			continue
 		}
 		var ok bool
-		if w.tags, ok = encodeTags(w.e.Key, w.e.Tags); !ok {
+		if ps.tags, ok = encodeTags(ps.e.Key, ps.e.Tags); !ok {
 			// A tag purge could not find it on disk: memory only.
-			s.skipped.Add(1)
-			s.log.Warn("storage: entry has a tag that cannot be indexed; not written to disk", "key", w.e.Key)
+			w.skipped.Add(1)
+			w.log.Warn("storage: entry has a tag that cannot be indexed; not written to disk", "key", ps.e.Key)
 			continue
 		}
-		valid.sets = append(valid.sets, w)
+		valid.sets = append(valid.sets, ps)
 	}
-	if err := s.disk.apply(&valid); err != nil {
-		s.diskError("write batch", fmt.Errorf("%d sets, %d touches: %w", len(valid.sets), len(valid.touches), err))
+	if err := w.disk.apply(&valid); err != nil {
+		w.disk.report("write batch", fmt.Errorf("%d sets, %d touches: %w", len(valid.sets), len(valid.touches), err))
 		return
 	}
-	s.writes.Add(uint64(len(valid.sets)))
-	s.retryUnapplied() // the disk is writable again
-}
-
-// snapshot moves the leading ops into b (and flushes) until maxBatchBytes of
-// entries are taken, and returns the rest. It takes the newest pending entry
-// of each queued key; Sets deleted meanwhile are gone from pending and so
-// are not written.
-func (s *Store) snapshot(ops []op, b *batch, flushes *[]chan struct{}) []op {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	var size int64
-	limit := s.batchBytes()
-	for i, o := range ops {
-		if size >= limit {
-			return ops[i:]
-		}
-		switch o.kind {
-		case opSet:
-			p := s.pending[o.key]
-			if p == nil || !p.queued {
-				continue // deleted, or already taken by an earlier op
-			}
-			p.queued = false
-			b.sets = append(b.sets, pendingSet{e: p.e})
-			size += p.size
-		case opTouch:
-			if !slices.Contains(b.touches, o.key) {
-				b.touches = append(b.touches, o.key)
-			}
-		case opFlush:
-			*flushes = append(*flushes, o.done)
-		}
-	}
-	return nil
-}
-
-// release removes written entries from the pending map, unless a newer Set
-// replaced them meanwhile. A failed write is released too: pending must stay
-// bounded, and the entry may still be in memory.
-func (s *Store) release(sets []pendingSet) {
-	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
-	for _, w := range sets {
-		if p := s.pending[w.e.Key]; p != nil && p.e == w.e && !p.queued {
-			s.deletePending(w.e.Key)
-		}
-	}
+	w.writes.Add(uint64(len(valid.sets)))
+	w.unapplied.retry(w.disk) // the disk is writable again
 }

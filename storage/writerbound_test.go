@@ -15,9 +15,9 @@ func TestWriteQueueBytesSkipsWrites(t *testing.T) {
 	const body = 300 << 10
 	s := openStore(t, Options{NoMemoryTier: true, WriteQueue: 1024, WriteQueueBytes: 1 << 20})
 	release := gateWriter(t, s)
-	gate, taken := s.batchHook, make(chan struct{})
+	gate, taken := s.w.batchHook, make(chan struct{})
 	var once sync.Once
-	s.batchHook = func() { once.Do(func() { close(taken) }); gate() }
+	s.w.batchHook = func() { once.Do(func() { close(taken) }); gate() }
 	s.Set(newEntry("http://h/b/0", 4<<20)) // larger than the bound, alone: taken
 	<-taken
 	if st := s.Stats(); st.SkippedWrites != 0 || st.PendingWrites != 1 {
@@ -42,8 +42,8 @@ func TestWriteQueueBytesSkipsWrites(t *testing.T) {
 		t.Fatalf("PendingWrites = %d, want at most 3 within 1 MiB", st.PendingWrites)
 	}
 	s.Flush()
-	if st := s.Stats(); st.PendingWrites != 0 || s.pendingBytes != 0 {
-		t.Fatalf("after Flush: %d pending, %d bytes; want none", st.PendingWrites, s.pendingBytes)
+	if st := s.Stats(); st.PendingWrites != 0 || s.w.pending.bytes != 0 {
+		t.Fatalf("after Flush: %d pending, %d bytes; want none", st.PendingWrites, s.w.pending.bytes)
 	}
 }
 
@@ -57,14 +57,14 @@ func TestShutdownBoundsDrain(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	taken := make(chan struct{}, 1)
-	s.batchHook = func() {
+	s.w.batchHook = func() {
 		select {
 		case taken <- struct{}{}:
 		default:
 		}
 		<-gate
 	}
-	s.writeLinger = 0
+	s.w.linger = 0
 	for i := range 20 {
 		s.Set(newEntry(fmt.Sprintf("http://h/s/%d", i), 1000))
 	}
