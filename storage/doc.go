@@ -28,6 +28,9 @@
 //     transaction that completes its disk effect.
 //   - Entries are immutable once stored: Get returns shared values; callers
 //     must not modify them (nor their Header, Body, Vary or Tags).
+//   - Looking is free: [Store.Family] lists what is held under a key and
+//     its derivations (metadata and tiers, no bodies) without promoting an
+//     entry or touching its LRU recency.
 //   - Damage is detected: every disk record carries a checksum (CRC-32C); a
 //     damaged record is deleted, counted and reported as a miss.
 //   - A damaged file never stops the process (see damage.go): a file that

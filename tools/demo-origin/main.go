@@ -21,11 +21,18 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"edged/internal/buildinfo"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "`address` to listen on")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.Read().Line("demo-origin"))
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, *listen, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {

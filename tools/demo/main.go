@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"edged/internal/buildinfo"
 )
 
 // Fixed demo addresses (the ones docs and the printed commands use).
@@ -50,7 +52,12 @@ func main() {
 	shield := flag.Bool("shield", false, "run an edge node that fetches through a shield node")
 	bin := flag.String("bin", "", "`directory` holding the edged and demo-origin binaries (default: this program's)")
 	data := flag.String("data", "./data", "data `directory` (cache files and logs)")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.Read().Line("demo"))
+		return
+	}
 	if *bin == "" {
 		exe, err := os.Executable()
 		if err != nil {

@@ -1,10 +1,17 @@
 // Command edgectl is the operator CLI of edged: what a deploy pipeline calls
-// to purge content from every node, and a quick look at a node's metrics.
+// to purge content from every node, a live look at a fleet, cache warming,
+// a look at what a node holds for a URL, and a config check.
 //
 //	edgectl purge --url http://www.example.com/a --tag product-42 [--soft]
 //	edgectl purge --prefix http://www.example.com/img/ --host www.example.com
 //	edgectl purge --all          # everything; --all stands alone
-//	edgectl stats
+//	edgectl stats [-w] [NODE...]
+//	edgectl warm -edge http://edge1:8080 [-c 8] urls.txt
+//	edgectl inspect http://www.example.com/a
+//	edgectl config check edged.yaml
+//	edgectl --version
+//
+// docs/edgectl.md describes every command.
 //
 // The admin URL comes from --admin or EDGED_ADMIN (default
 // http://127.0.0.1:8081); the purge token from --token or EDGED_PURGE_TOKEN
@@ -23,7 +30,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
+
+	"edged/internal/buildinfo"
 )
 
 // Exit codes.
@@ -36,8 +47,12 @@ const (
 const usage = `usage: edgectl <command> [flags]
 
 commands:
-  purge   purge content from every edged node (edgectl purge -h for flags)
-  stats   print a node's edged_* metrics
+  purge          purge content from every edged node (edgectl purge -h for flags)
+  stats          one row per node: requests/s, hit ratio, errors, P95, purge state (-w refreshes)
+  warm           fetch a list of URLs through one or more edges to fill their caches
+  inspect        what a node holds for a URL: variants, age, TTL, tags, tier
+  config check   check configuration files as edged -t does
+  version        print the version (also --version)
 
 environment:
   EDGED_ADMIN         admin URL of a node (default http://127.0.0.1:8081)
@@ -45,7 +60,11 @@ environment:
 `
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	// Interrupted, stats -w and warm stop at once and say what they did.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // run executes one edgectl command and returns its exit status.
@@ -68,6 +87,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usageError(stderr, "stats", err)
 		}
 		return cmd.run(ctx, client, stdout, stderr)
+	case "warm":
+		cmd, err := parseWarm(args[1:], stderr)
+		if err != nil {
+			return usageError(stderr, "warm", err)
+		}
+		return cmd.run(ctx, client, os.Stdin, stdout, stderr)
+	case "inspect":
+		cmd, err := parseInspect(args[1:], getenv, stderr)
+		if err != nil {
+			return usageError(stderr, "inspect", err)
+		}
+		return cmd.run(ctx, client, stdout, stderr)
+	case "config":
+		return configCheck(args[1:], stdout, stderr)
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, buildinfo.Read().Line("edgectl"))
+		return exitOK
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -178,23 +178,6 @@ func TestUsageErrorsPrintOnceAndPublicPortHints(t *testing.T) {
 	}
 }
 
-func TestRunStats(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
-			http.NotFound(w, r)
-			return
-		}
-		io.WriteString(w, "# HELP edged_hits x\nedged_hits 3\ngo_goroutines 9\nedged_purge_applied_total{kind=\"tag\"} 1\n")
-	}))
-	defer srv.Close()
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"stats", "--admin", srv.URL}, env(nil), &stdout, &stderr)
-	want := "edged_hits 3\nedged_purge_applied_total{kind=\"tag\"} 1\n"
-	if code != exitOK || stdout.String() != want {
-		t.Errorf("exit %d stdout %q stderr %q, want 0 %q", code, stdout.String(), stderr.String(), want)
-	}
-}
-
 // The real purge API and edgectl agree end to end.
 func TestPurgeAgainstRealBus(t *testing.T) {
 	inv := &countingInvalidator{}

@@ -23,6 +23,8 @@ type flagValues struct {
 	name       string
 	nats       string
 	natsListen string
+	version    bool // -version: print the build and exit
+	check      bool // -t: check the configuration and exit
 }
 
 // stringList is a repeatable string flag.
@@ -44,6 +46,8 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
 	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a NATS cluster); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url)")
+	fs.BoolVar(&v.version, "version", false, "print the version, Go version and VCS revision, and exit")
+	fs.BoolVar(&v.check, "t", false, "check the configuration (-config and the other flags, and the files they name), print every problem, and exit")
 	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes; needs a token in $EDGED_NATS_TOKEN (config: purge.nats.listen)")
 	return fs
 }
@@ -52,17 +56,35 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 // -config if given, applies the other flags over it and checks the result,
 // the files it names included.
 func parseArgs(args []string) (*config.Config, error) {
+	cfg, _, err := parseCommand(args)
+	return cfg, err
+}
+
+// parseCommand is parseArgs that also returns the flag values, so run can
+// tell -version and -t from serving. With -version nothing else is read:
+// it must answer even where the configuration is broken.
+func parseCommand(args []string) (*config.Config, flagValues, error) {
 	var v flagValues
 	fs := newFlagSet(&v)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return nil, err
+			return nil, v, err
 		}
-		return nil, fmt.Errorf("%w (run edged -h for usage)", err)
+		return nil, v, fmt.Errorf("%w (run edged -h for usage)", err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (run edged -h for usage)", fs.Arg(0))
+		return nil, v, fmt.Errorf("unexpected argument %q (run edged -h for usage)", fs.Arg(0))
 	}
+	if v.version {
+		return nil, v, nil
+	}
+	cfg, err := loadConfig(fs, &v)
+	return cfg, v, err
+}
+
+// loadConfig reads -config, applies the given flags over it and checks the
+// whole: every problem of the file and of the files it names, in one error.
+func loadConfig(fs *flag.FlagSet, v *flagValues) (*config.Config, error) {
 	cfg := config.Default()
 	if v.config != "" {
 		var err error
@@ -72,7 +94,7 @@ func parseArgs(args []string) (*config.Config, error) {
 			return nil, err
 		}
 	}
-	fs.Visit(func(f *flag.Flag) { applyFlag(cfg, &v, f.Name) })
+	fs.Visit(func(f *flag.Flag) { applyFlag(cfg, v, f.Name) })
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
@@ -125,6 +147,9 @@ flags; flags override the file. See docs/config.md.
 
 Example:
   edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
+
+Check a configuration (every problem, with its line) without starting:
+  edged -t -config edged.yaml
 
 A shield and an edge sharing one purge bus (the same two variables on both):
   export EDGED_PURGE_TOKEN=... EDGED_NATS_TOKEN=...

@@ -16,6 +16,12 @@
 // with HTTP/2; SIGHUP reloads its certificate files without dropping
 // connections (a failed reload is logged and the old certificates stay).
 //
+// edged -version prints the build (version, Go version, VCS revision);
+// edged -t -config FILE checks a configuration as a start would (the file,
+// the flags over it, and the files it names), prints every problem, one per
+// line with its field and line, and exits 2, or prints "configuration OK"
+// and exits 0. It opens no port and no store.
+//
 // Exit status: 0 after a clean stop on SIGTERM or SIGINT (connections
 // drained, background work finished, the store flushed and closed); 2 for a
 // usage or configuration error (including certificate, key and auth files
@@ -39,6 +45,7 @@ import (
 	_ "time/tzdata" // access windows name IANA time zones; hosts may lack the database
 
 	"edged/edge/config"
+	"edged/internal/buildinfo"
 )
 
 // Exit codes.
@@ -58,14 +65,24 @@ func main() {
 // run is main without the process: it returns the exit code and stops
 // cleanly when ctx is done.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseArgs(args)
+	cfg, v, err := parseCommand(args)
 	if errors.Is(err, flag.ErrHelp) {
 		printUsage(stdout)
+		return exitOK
+	}
+	if v.version && err == nil {
+		fmt.Fprintln(stdout, buildinfo.Read().Line("edged"))
 		return exitOK
 	}
 	if err != nil {
 		printError(stderr, err)
 		return exitConfig
+	}
+	if v.check {
+		// Like nginx -t: the checks of a start, without taking a port
+		// or opening the store.
+		fmt.Fprintln(stdout, "edged: configuration OK")
+		return exitOK
 	}
 	n, err := start(cfg, stdout, stderr)
 	if err != nil {

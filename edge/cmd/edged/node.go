@@ -18,6 +18,7 @@ import (
 	"edged/edge"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/internal/buildinfo"
 	"edged/purge"
 	"edged/storage"
 )
@@ -78,6 +79,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg, buildinfo.Read())
 
 	so := cfg.StorageOptions()
 	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
@@ -152,6 +154,7 @@ func (n *node) publicServer() *http.Server {
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
+	mux.Handle("GET /inspect", n.inspectHandler())
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.

@@ -24,10 +24,7 @@ const purgeStartTimeout = 30 * time.Second
 // would turn a bus outage into a site outage.
 func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	pc := n.cfg.Purge
-	token := pc.Token
-	if token == "" {
-		token = os.Getenv("EDGED_PURGE_TOKEN")
-	}
+	token := purgeTokenOf(n.cfg)
 	if token == "" {
 		n.log.Warn("purge API disabled: set purge.token or EDGED_PURGE_TOKEN")
 	}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"edged/edge/config"
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// inspectLimit bounds the entries one /inspect answer lists per scheme.
+const inspectLimit = 200
+
+// inspectAnswer is the JSON of GET /inspect (docs/edgectl.md).
+type inspectAnswer struct {
+	URL     string         `json:"url"`
+	Entries []inspectEntry `json:"entries"`
+	// More is set when a key had more than inspectLimit entries.
+	More bool `json:"more,omitempty"`
+}
+
+type inspectEntry struct {
+	Key       string   `json:"key"`
+	Kind      string   `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
+	Tier      string   `json:"tier"` // memory, disk or memory+disk
+	Status    int      `json:"status"`
+	Stale     bool     `json:"stale"`
+	Age       float64  `json:"age_seconds"`
+	TTL       float64  `json:"ttl_seconds"` // freshness left; negative: stale for that long
+	Stored    string   `json:"stored"`      // when the response was received (RFC 3339)
+	BodyBytes int      `json:"body_bytes"`
+	Vary      []string `json:"vary,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Type      string   `json:"content_type,omitempty"`
+	Encoding  string   `json:"content_encoding,omitempty"`
+	ETag      string   `json:"etag,omitempty"`
+}
+
+// inspectHandler serves GET /inspect?url=ABSOLUTE-URL: what the store holds
+// for that URL under both schemes (a purge of a URL reaches both, and so
+// does a look), every derivation included, without bodies and without
+// changing the cache (storage.Store.Family). What a node caches says what
+// its users fetched, so it takes the purge token, like /purge; without a
+// purge token it is off.
+func (n *node) inspectHandler() http.Handler {
+	token := purgeTokenOf(n.cfg)
+	want := sha256.Sum256([]byte(token))
+	opts := n.cfg.PolicyOptions()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if token == "" {
+			inspectError(w, http.StatusForbidden, "inspect is off: it needs a purge token (purge.token or EDGED_PURGE_TOKEN)")
+			return
+		}
+		if !bearerIs(r, want) {
+			// RFC 6750 §3: a request without valid credentials gets a challenge.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edged admin"`)
+			inspectError(w, http.StatusUnauthorized, "missing or wrong bearer token (the purge token)")
+			return
+		}
+		raw := r.URL.Query().Get("url")
+		keys, err := inspectKeys(raw)
+		if err != nil {
+			inspectError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		ans := inspectAnswer{URL: raw, Entries: []inspectEntry{}}
+		now := time.Now()
+		for _, k := range keys {
+			held, more, err := n.store.Family(k, inspectLimit)
+			if err != nil {
+				inspectError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			ans.More = ans.More || more
+			for _, h := range held {
+				ans.Entries = append(ans.Entries, describeHeld(k, h, now, opts))
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(ans)
+	})
+}
+
+// inspectKeys turns an absolute URL into its primary keys, normalized as
+// the handler normalizes a request (policy.ParseTarget).
+func inspectKeys(raw string) ([]string, error) {
+	if raw == "" {
+		return nil, errors.New("missing url parameter: /inspect?url=http://host/path")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", raw)
+	}
+	t, err := policy.ParseTarget(u.Scheme, u.Host, u)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %w", raw, err)
+	}
+	return t.SchemeKeys()
+}
+
+func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Options) inspectEntry {
+	e := h.Entry
+	resp := policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Purged: e.Stale, PurgedAt: e.StaleAt}
+	age := policy.Age(resp, now)
+	life, _ := policy.Lifetime(resp, opts)
+	ttl := life - age
+	if e.Stale && ttl > 0 {
+		ttl = 0 // a purge made it stale whatever its lifetime says
+	}
+	out := inspectEntry{
+		Key: e.Key, Kind: keyKind(primary, e), Status: e.Status, Stale: e.Stale,
+		Age: age.Seconds(), TTL: ttl.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
+		Type: e.Header.Get("Content-Type"), Encoding: e.Header.Get("Content-Encoding"), ETag: e.Header.Get("ETag"),
+	}
+	if !e.ResponseTime.IsZero() {
+		out.Stored = e.ResponseTime.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case h.Memory && h.Disk:
+		out.Tier = "memory+disk"
+	case h.Memory:
+		out.Tier = "memory"
+	default:
+		out.Tier = "disk"
+	}
+	return out
+}
+
+// keyKind names what a key holds from its last derivation (policy.Key's
+// grammar): the primary key holds the object or, when it names Vary, the
+// index of its variants.
+func keyKind(primary string, e *storage.Entry) string {
+	if e.Key == primary {
+		if e.Vary != nil {
+			return "vary-index"
+		}
+		return "object"
+	}
+	last := e.Key[strings.LastIndex(e.Key, policy.KeySep)+1:]
+	switch {
+	case e.Vary != nil:
+		return "vary-index"
+	case strings.HasPrefix(last, "ce="):
+		return "encoding"
+	case strings.HasPrefix(last, "~auth:"):
+		return "auth-partition"
+	case strings.HasPrefix(last, "~"):
+		return "split"
+	default:
+		return "variant"
+	}
+}
+
+func inspectError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// purgeTokenOf is the purge API's bearer token: purge.token, else
+// EDGED_PURGE_TOKEN.
+func purgeTokenOf(cfg *config.Config) string {
+	if cfg.Purge.Token != "" {
+		return cfg.Purge.Token
+	}
+	return os.Getenv("EDGED_PURGE_TOKEN")
+}

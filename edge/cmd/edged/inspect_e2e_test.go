@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// inspect asks a node's /inspect about target with the given token.
+func (f *fleetNode) inspect(t testing.TB, target, token string) (int, inspectAnswer, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.admin+"/inspect?url="+url.QueryEscape(target), nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var ans inspectAnswer
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &ans); err != nil {
+			t.Fatalf("/inspect: %v: %s", err, body)
+		}
+	}
+	return resp.StatusCode, ans, string(body)
+}
+
+// TestInspect: what a node holds for a URL, through the real admin
+// listener: the Vary index and each variant, with tier, TTL and tags; the
+// purge token is required; a purge empties the answer.
+func TestInspect(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Header().Set("Surrogate-Key", "release-7 product-1")
+		fmt.Fprintf(w, "body of %s in %s", r.URL.Path, r.Header.Get("Accept-Language"))
+	}))
+	t.Cleanup(origin.Close)
+	cfg := nodeConfig(t, "edge", t.TempDir())
+	cfg.Upstream.Origin = origin.URL
+	n := startFleetNode(t, cfg)
+	for _, lang := range []string{"en", "fr"} {
+		fetch(t, n.public+"/a?x=1", "Host", "www.example.com", "Accept-Language", lang)
+	}
+	const target = "http://www.example.com/a?x=1"
+
+	if code, _, body := n.inspect(t, target, ""); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d %s", code, body)
+	}
+	if code, _, body := n.inspect(t, target, "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("with a wrong token: %d %s", code, body)
+	}
+	if code, _, body := n.inspect(t, "/a", purgeToken); code != http.StatusBadRequest || !strings.Contains(body, "absolute") {
+		t.Errorf("relative url: %d %s", code, body)
+	}
+
+	// The writes to disk are asynchronous; the memory tier answers at once.
+	code, ans, body := n.inspect(t, target, purgeToken)
+	if code != http.StatusOK {
+		t.Fatalf("/inspect: %d %s", code, body)
+	}
+	kinds := map[string]int{}
+	for _, e := range ans.Entries {
+		kinds[e.Kind]++
+		if !strings.HasPrefix(e.Key, target) || e.Tier == "" || e.Status != 200 {
+			t.Errorf("entry %+v", e)
+		}
+		if e.Kind == "variant" {
+			if e.TTL < 500 || e.TTL > 600 || e.Age < 0 || e.Age > 100 || e.Stale || e.BodyBytes == 0 {
+				t.Errorf("variant age %v ttl %v stale %v body %d", e.Age, e.TTL, e.Stale, e.BodyBytes)
+			}
+			if strings.Join(e.Tags, " ") != "release-7 product-1" {
+				t.Errorf("variant tags %q", e.Tags)
+			}
+		}
+	}
+	if kinds["vary-index"] != 1 || kinds["variant"] != 2 {
+		t.Errorf("kinds %v, want one vary-index and two variants:\n%s", kinds, body)
+	}
+
+	n.purge(t, `{"urls":["`+target+`"]}`)
+	if _, ans, body := n.inspect(t, target, purgeToken); len(ans.Entries) != 0 {
+		t.Errorf("after a purge: %s", body)
+	}
+}

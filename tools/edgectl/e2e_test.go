@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runRealEdged builds edged and runs it in front of origin on 127.0.0.1,
+// with a purge token; it returns the public and admin base URLs.
+func runRealEdged(t *testing.T, origin string) (public, admin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs edged; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "edged")
+	if out, err := exec.Command("go", "build", "-o", bin, "edged/edge/cmd/edged").CombinedOutput(); err != nil {
+		t.Fatalf("go build edged: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-origin", origin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "EDGED_PURGE_TOKEN=e2e-token")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	serving := make(chan map[string]any, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var rec map[string]any
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "serving" {
+				serving <- rec
+			}
+		}
+	}()
+	select {
+	case rec := <-serving:
+		return fmt.Sprint("http://", rec["public"]), fmt.Sprint("http://", rec["admin"])
+	case <-time.After(30 * time.Second):
+		t.Fatal("edged did not log that it serves")
+	}
+	return "", ""
+}
+
+// TestAgainstRealNode drives warm, stats and inspect against a real edged.
+func TestAgainstRealNode(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Header().Set("Surrogate-Key", "catalog")
+		fmt.Fprintf(w, "body of %s", r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	public, admin := runRealEdged(t, origin.URL)
+	environ := env(map[string]string{"EDGED_ADMIN": admin, "EDGED_PURGE_TOKEN": "e2e-token"})
+
+	var list strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&list, "http://www.example.test/p/%d\n", i)
+	}
+	file := filepath.Join(t.TempDir(), "urls.txt")
+	if err := os.WriteFile(file, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	warm := []string{"warm", "-c", "4", "-edge", public, file}
+	if code := run(context.Background(), warm, environ, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "0 hits, 12 misses, 0 errors") {
+		t.Fatalf("first warm: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), warm, environ, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "12 hits, 0 misses, 0 errors") {
+		t.Fatalf("second warm: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+
+	// Stats over an interval with traffic all through it: requests are
+	// counted and all of them hit.
+	stdout.Reset()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var o, e bytes.Buffer
+			run(context.Background(), warm, environ, &o, &e)
+		}
+	}()
+	code := run(context.Background(), []string{"stats", "-i", "300ms", admin}, environ, &stdout, &stderr)
+	close(stop)
+	<-done
+	t.Logf("stats:\n%s", stdout.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if code != exitOK || len(lines) != 2 {
+		t.Fatalf("stats: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if f := strings.Fields(lines[1]); len(f) != 8 || f[0] != admin || f[1] == "0.0" || f[2] != "100.0" || f[3] != "0.0" || f[4] == "-" {
+		t.Errorf("stats row %q: want the node, and every request in the interval a hit", lines[1])
+	}
+
+	stdout.Reset()
+	if code := run(context.Background(), []string{"inspect", "http://www.example.test/p/3"}, environ, &stdout, &stderr); code != exitOK {
+		t.Fatalf("inspect: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("inspect:\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), "KIND") || !strings.Contains(stdout.String(), "catalog") || !strings.Contains(stdout.String(), " 200 ") {
+		t.Errorf("inspect:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	run(context.Background(), []string{"inspect", "http://www.example.test/never"}, environ, &stdout, &stderr)
+	if !strings.Contains(stdout.String(), "not cached on this node") {
+		t.Errorf("inspect of an uncached URL:\n%s", stdout.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"inspect", "--token", "wrong", "http://www.example.test/p/3"}, environ, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "401") {
+		t.Errorf("inspect with a wrong token: exit %d, %s", code, stderr.String())
+	}
+}

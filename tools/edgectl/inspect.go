@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// inspectCmd is a parsed `edgectl inspect URL`: what a node holds for it.
+type inspectCmd struct {
+	endpoint string // the admin URL's /inspect?url=…
+	token    string
+	asJSON   bool
+	timeout  time.Duration
+}
+
+func parseInspect(args []string, getenv func(string) string, stderr io.Writer) (inspectCmd, error) {
+	fs := flag.NewFlagSet("edgectl inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: edgectl inspect [flags] URL\n\nflags:")
+		fs.PrintDefaults()
+	}
+	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
+	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
+	var c inspectCmd
+	fs.BoolVar(&c.asJSON, "json", false, "print the node's JSON answer as it is")
+	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
+	if err := parseFlags(fs, args); err != nil {
+		return inspectCmd{}, err
+	}
+	if fs.NArg() != 1 {
+		return inspectCmd{}, errors.New("want one absolute URL")
+	}
+	target := fs.Arg(0)
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return inspectCmd{}, fmt.Errorf("%q is not an absolute http(s) URL", target)
+	}
+	if c.token = *token; c.token == "" {
+		c.token = getenv("EDGED_PURGE_TOKEN")
+	}
+	if c.token == "" {
+		return inspectCmd{}, errors.New("no token: set EDGED_PURGE_TOKEN (or --token); /inspect takes the purge token")
+	}
+	ep, err := endpoint(adminURL(*admin, getenv), "/inspect")
+	if err != nil {
+		return inspectCmd{}, err
+	}
+	c.endpoint = ep + "?url=" + url.QueryEscape(target)
+	return c, nil
+}
+
+// inspectAnswer is the JSON of edged's GET /inspect (docs/edgectl.md).
+type inspectAnswer struct {
+	URL     string `json:"url"`
+	Entries []struct {
+		Key       string   `json:"key"`
+		Kind      string   `json:"kind"`
+		Tier      string   `json:"tier"`
+		Status    int      `json:"status"`
+		Stale     bool     `json:"stale"`
+		Age       float64  `json:"age_seconds"`
+		TTL       float64  `json:"ttl_seconds"`
+		BodyBytes int      `json:"body_bytes"`
+		Vary      []string `json:"vary"`
+		Tags      []string `json:"tags"`
+		Type      string   `json:"content_type"`
+		Encoding  string   `json:"content_encoding"`
+	} `json:"entries"`
+	More  bool   `json:"more"`
+	Error string `json:"error"`
+}
+
+func (c inspectCmd) run(ctx context.Context, client *http.Client, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgectl inspect:", err)
+		return exitUsage
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgectl inspect: %v\n", err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintf(stderr, "edgectl inspect: reading the answer: %v\n", err)
+		return exitFail
+	}
+	var ans inspectAnswer
+	if err := json.Unmarshal(raw, &ans); err != nil || resp.StatusCode != http.StatusOK {
+		msg := ans.Error
+		if msg == "" {
+			msg = "unexpected answer " + strconv.Quote(truncate(string(raw), 200)) + adminHint(resp)
+		}
+		fmt.Fprintf(stderr, "edgectl inspect: %s: %s\n", resp.Status, msg)
+		return exitFail
+	}
+	if c.asJSON {
+		_, _ = stdout.Write(raw)
+		return exitOK
+	}
+	if len(ans.Entries) == 0 {
+		fmt.Fprintf(stdout, "%s: not cached on this node\n", ans.URL)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tVARIANT\tTIER\tSTATUS\tAGE\tTTL\tSIZE\tTAGS")
+	for _, e := range ans.Entries {
+		ttl := (time.Duration(e.TTL) * time.Second).String()
+		if e.Stale {
+			ttl = "stale"
+		} else if e.TTL < 0 {
+			ttl = "stale " + (time.Duration(-e.TTL) * time.Second).String()
+		}
+		variant := variantLabel(ans.URL, e.Key)
+		if e.Vary != nil {
+			variant = "Vary: " + strings.Join(e.Vary, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.Kind, variant, e.Tier, e.Status,
+			time.Duration(e.Age*float64(time.Second)).Round(time.Second), ttl, e.BodyBytes, strings.Join(e.Tags, " "))
+	}
+	tw.Flush()
+	if ans.More {
+		fmt.Fprintln(stdout, "(more entries than the node lists; purge the URL to drop them all)")
+	}
+	return exitOK
+}
+
+// varyFields matches the length prefix of a Vary variant's field value
+// (policy.Key.Variant: "Name:+5:value", "=" when normalized).
+var varyFields = regexp.MustCompile(`:[+=][0-9]+:`)
+
+// variantLabel shows what follows the URL in a stored key (policy.Key: the
+// derivations, each after a NUL) readably: the scheme when it differs, and
+// each derivation after " | ".
+func variantLabel(target, key string) string {
+	primary, rest, _ := strings.Cut(key, "\x00")
+	label := ""
+	if primary != target {
+		label = primary[:strings.Index(primary, "://")+3] // the other scheme
+	}
+	if rest == "" {
+		if label == "" {
+			return "-"
+		}
+		return label
+	}
+	parts := strings.Split(rest, "\x00")
+	for i, p := range parts {
+		parts[i] = varyFields.ReplaceAllString(strings.TrimSpace(strings.ReplaceAll(p, "\n", " ")), "=")
+		parts[i] = strings.ReplaceAll(parts[i], ":-", "=(absent)")
+	}
+	return strings.TrimSpace(label + " " + strings.Join(parts, " | "))
+}
