@@ -1,6 +1,10 @@
 package purge
 
-import "edged/internal/fielderr"
+import (
+	"time"
+
+	"edged/internal/fielderr"
+)
 
 // DefaultOptions returns the values New gives the fields of Options left
 // zero (setDefaults, the one place that knows them); the Invalidator and
@@ -27,7 +31,17 @@ func (o Options) Validate() error {
 	l.Check(o.Subject != "", "Subject", "required")
 	l.Check(o.Stream != "", "Stream", "required")
 	l.Check(o.Replicas >= 1, "Replicas", "must be at least 1, got %d", o.Replicas)
-	l.Check(o.Retention > 0, "Retention", "must be positive, got %v", o.Retention)
-	l.Check(o.ApplyTimeout > 0, "ApplyTimeout", "must be positive, got %v", o.ApplyTimeout)
+	positive(&l, "Retention", o.Retention)
+	positive(&l, "ApplyTimeout", o.ApplyTimeout)
+	positive(&l, "MaxLag", o.MaxLag)
 	return l.Err()
+}
+
+// positive checks a duration that must be above zero.
+func positive(l *fielderr.List, path string, d time.Duration) {
+	if d < 0 {
+		l.Addf(path, "must not be negative, got %v", d)
+	} else {
+		l.Check(d > 0, path, "must be positive, got 0s")
+	}
 }

@@ -22,5 +22,6 @@ func TestOptionsValidate(t *testing.T) {
 		{Path: "Replicas", Bad: func(o *Options) { o.Replicas = 0 }},
 		{Path: "Retention", Bad: func(o *Options) { o.Retention = -time.Hour }},
 		{Path: "ApplyTimeout", Bad: func(o *Options) { o.ApplyTimeout = 0 }},
+		{Path: "MaxLag", Bad: func(o *Options) { o.MaxLag = -time.Second }},
 	})
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -192,8 +193,12 @@ type Purge struct {
 	// SigningKeyEnv names the environment variable holding the fleet's key
 	// that signs every purge event (HMAC-SHA256); events without a valid
 	// signature are not applied. Empty: the purge token is the key.
-	SigningKeyEnv string    `yaml:"signing_key_env"`
-	NATS          PurgeNATS `yaml:"nats"`
+	SigningKeyEnv string `yaml:"signing_key_env"`
+	// MaxLag is how long this node may trail the purge stream (events
+	// published that it has not applied, or the stream out of reach)
+	// before /healthz and edged_purge_behind say it has fallen behind.
+	MaxLag Duration  `yaml:"max_lag"`
+	NATS   PurgeNATS `yaml:"nats"`
 }
 
 // NATSTokenEnv is the environment variable read for the NATS token when
@@ -206,11 +211,23 @@ type PurgeNATS struct {
 	// URL of an existing NATS cluster (comma-separated servers); empty runs
 	// an embedded NATS server with JetStream inside this process.
 	URL string `yaml:"url"`
+	// URLs lists the servers of an existing NATS cluster, one an item: the
+	// list form of URL (set one or the other). The client connects to any
+	// of them and moves to another when its server goes away.
+	URLs []string `yaml:"urls"`
 	// Listen lets the embedded server accept other nodes at this address;
 	// empty keeps it in-process only. Not with URL.
 	Listen string `yaml:"listen"`
-	// Credentials is a NATS credentials file for URL.
+	// Credentials is a NATS credentials file (a user JWT and its nkey
+	// seed, as nsc writes it) for URL. Not with NKeySeed.
 	Credentials string `yaml:"credentials"`
+	// NKeySeed is a file holding a NATS user nkey seed ("SU..."), for a
+	// server that authenticates users by nkey. Not with Credentials.
+	NKeySeed string `yaml:"nkey_seed"`
+	// Replicas is the purge stream's replica count when a node creates or
+	// updates it: 3 on a NATS cluster of three or more servers, so the
+	// stream outlives the loss of one. Every node must set the same value.
+	Replicas int `yaml:"replicas"`
 	// TokenEnv names the environment variable holding a NATS
 	// authentication token: sent on every connection, and required by the
 	// embedded server from every client. Empty: NATSTokenEnv, when set.
@@ -218,6 +235,19 @@ type PurgeNATS struct {
 	// AllowUnauthenticated lets the embedded server listen without
 	// TokenEnv, open to anyone who can reach Listen.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+}
+
+// Servers is the list of NATS servers the bus connects to, from URL
+// (comma-separated) or URLs; empty for the embedded server.
+func (n PurgeNATS) Servers() []string {
+	out := append([]string(nil), n.URLs...)
+	if n.URL == "" {
+		return out
+	}
+	for _, u := range strings.Split(n.URL, ",") {
+		out = append(out, strings.TrimSpace(u))
+	}
+	return out
 }
 
 // Default returns the configuration used when a field is not set. Values
@@ -265,6 +295,8 @@ func Default() *Config {
 		Purge: Purge{
 			ApplyTimeout: Duration(10 * time.Second),
 			Retention:    Duration(7 * 24 * time.Hour),
+			MaxLag:       Duration(30 * time.Second),
+			NATS:         PurgeNATS{Replicas: 1},
 		},
 	}
 }

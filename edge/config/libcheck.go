@@ -129,7 +129,7 @@ func (c *Config) libraryProblems() []*FieldError {
 func (c *Config) purgeValues() purge.Options {
 	o := purge.DefaultOptions()
 	o.StoreDir = filepath.Join(c.Data, "nats")
-	o.Retention, o.ApplyTimeout = c.Purge.Retention.Std(), c.Purge.ApplyTimeout.Std()
+	o.Retention, o.ApplyTimeout, o.MaxLag = c.Purge.Retention.Std(), c.Purge.ApplyTimeout.Std(), c.Purge.MaxLag.Std()
 	return o
 }
 

@@ -66,26 +66,58 @@ func (c *Config) checkPurge() []*FieldError {
 			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.method_from[%d]", i), "%v", err))
 		}
 	}
-	if p.NATS.URL != "" && p.NATS.Listen != "" {
-		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url"))
+	return append(append(errs, c.checkPurgeNATS()...), c.checkPurgeAuth()...)
+}
+
+// checkPurgeNATS checks where the bus connects and how it authenticates
+// there.
+func (c *Config) checkPurgeNATS() []*FieldError {
+	var errs []*FieldError
+	n := c.Purge.NATS
+	external := n.URL != "" || len(n.URLs) > 0
+	if n.URL != "" && len(n.URLs) > 0 {
+		errs = append(errs, c.fieldErr("purge.nats.urls", "set either purge.nats.url or purge.nats.urls, not both"))
 	}
-	for _, server := range strings.Split(p.NATS.URL, ",") {
-		if p.NATS.URL == "" {
-			break
-		}
-		server = strings.TrimSpace(server)
-		u, err := url.Parse(server)
-		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
-			errs = append(errs, c.fieldErr("purge.nats.url", "invalid NATS URL %q: want nats://host:port (comma-separated for several)", server))
+	if external && n.Listen != "" {
+		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url or purge.nats.urls"))
+	}
+	if n.URL != "" {
+		for _, server := range strings.Split(n.URL, ",") {
+			if msg := natsURLProblem(strings.TrimSpace(server)); msg != "" {
+				errs = append(errs, c.fieldErr("purge.nats.url", "%s (comma-separated for several)", msg))
+			}
 		}
 	}
-	if e := c.checkAddr("purge.nats.listen", p.NATS.Listen, true); e != nil {
+	for i, server := range n.URLs {
+		if msg := natsURLProblem(server); msg != "" {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.nats.urls[%d]", i), "%s", msg))
+		}
+	}
+	if e := c.checkAddr("purge.nats.listen", n.Listen, true); e != nil {
 		errs = append(errs, e)
 	}
-	if p.NATS.Credentials != "" && p.NATS.URL == "" {
-		errs = append(errs, c.fieldErr("purge.nats.credentials", "only with purge.nats.url"))
+	for _, f := range []struct{ field, v string }{{"purge.nats.credentials", n.Credentials}, {"purge.nats.nkey_seed", n.NKeySeed}} {
+		if f.v != "" && !external {
+			errs = append(errs, c.fieldErr(f.field, "only with purge.nats.url or purge.nats.urls (the embedded server authenticates by token)"))
+		}
 	}
-	return append(errs, c.checkPurgeAuth()...)
+	if n.Credentials != "" && n.NKeySeed != "" {
+		errs = append(errs, c.fieldErr("purge.nats.nkey_seed", "not with purge.nats.credentials, which holds its own nkey seed: set one"))
+	}
+	// JetStream keeps at most 5 replicas of a stream.
+	if n.Replicas < 1 || n.Replicas > 5 {
+		errs = append(errs, c.fieldErr("purge.nats.replicas", "must be 1 to 5 (JetStream's limit), got %d", n.Replicas))
+	}
+	return errs
+}
+
+// natsURLProblem says what is wrong with one NATS server URL, "" if nothing.
+func natsURLProblem(server string) string {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+		return fmt.Sprintf("invalid NATS URL %q: want nats://host:port", server)
+	}
+	return ""
 }
 
 // checkPurgeAuth checks the secrets of the purge bus: the environment

@@ -53,7 +53,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.install, "install", true, "install nginx, varnish and wrk with apt-get when missing and running as root")
 	fs.StringVar(&o.bin, "bin", "", "`directory` holding edged and benchorigin already built (default: build them)")
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of edged (memory hits, 1 KiB and 100 KiB at 64 conns; misses at 1 conn) and put its top lines in the report")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run: hits,zipf,miss,cold,purge,restart (default all)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run: hits,zipf,miss,cold,purge,purge-cluster,restart (default all)")
 	fs.StringVar(&o.purgeYAML, "purge-yaml", "", "`file` of YAML appended to each purge node's config; {{NODE}} becomes 0, 1, 2 and {{NATS}} node 0's NATS address")
 	fs.StringVar(&o.token, "purge-token", "edgebench", "bearer token for POST /purge")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs) for inspection")

@@ -57,6 +57,8 @@ cache:
 		{"origin", []string{"-config", file, "-origin", "http://flag-origin"}, func(c *config.Config) any { return c.Upstream.Origin }, "http://flag-origin"},
 		{"shields replace", []string{"-config", file, "-shield", "http://a", "-shield", "http://b"},
 			func(c *config.Config) any { return c.Upstream.Shields }, []string{"http://a", "http://b"}},
+		{"nats servers", []string{"-config", file, "-nats", "nats://n1:4222", "-nats", "nats://n2:4222,nats://n3:4222"},
+			func(c *config.Config) any { return c.Purge.NATS.Servers() }, []string{"nats://n1:4222", "nats://n2:4222", "nats://n3:4222"}},
 		{"role", []string{"-config", file, "-role", "shield"}, func(c *config.Config) any { return c.Role }, "shield"},
 		{"name", []string{"-config", file, "-name", "pop1"}, func(c *config.Config) any { return c.CacheName() }, "pop1"},
 		{"file kept where no flag", []string{"-config", file, "-listen", ":1"}, func(c *config.Config) any { return c.Cache.Memory.String() }, "1MiB"},

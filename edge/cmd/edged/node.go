@@ -165,12 +165,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, "ok\n")
-		// The node serves, so it stays healthy for a load balancer, but
-		// a fleet misconfiguration its purge bus saw is named here, where
-		// an operator looks first (issue 12: purges silently ignored).
-		if p := n.bus.Problem(); p != "" {
-			_, _ = io.WriteString(w, "warning: "+p+"\n")
-		}
+		n.writeBusHealth(w)
 	})
 	return &http.Server{
 		Handler:           bodyDeadline(mux, n.cfg.Server.RequestBodyTimeout.Std()),
