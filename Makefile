@@ -3,8 +3,11 @@
 #   make run         demo: demo origin (127.0.0.1:9000) + edged (127.0.0.1:8080, admin :8081)
 #   make run-shield  demo: origin + shield edged (:8090/:8091, purge bus :8092) + edge edged (:8080/:8081);
 #                    the README's "Edge → shield → origin" commands
+#   make run-forward demo: origin + edged as a forward proxy (127.0.0.1:3128, admin :3129);
+#                    try curl -x http://127.0.0.1:3128 http://127.0.0.1:9000/
 #   make test        go vet, then the whole suite with -race
 #   make bench       micro-benchmarks, then edged side by side with nginx, Varnish and the Go ceiling
+#                    (and its forward role beside Squid)
 #   make bench-quick the side-by-side run in quick mode (under 3 minutes)
 #   make fuzz        every fuzz target for FUZZTIME (default 30s) each
 #   make lint        gofmt, go vet, staticcheck
@@ -15,7 +18,7 @@ BIN      ?= bin
 DATA     ?= ./data
 FUZZTIME ?= 30s
 
-.PHONY: all build run run-shield test bench bench-quick fuzz lint clean
+.PHONY: all build run run-shield run-forward test bench bench-quick fuzz lint clean
 
 all: lint test
 
@@ -27,6 +30,9 @@ run: build
 
 run-shield: build
 	$(BIN)/demo -shield -bin $(BIN) -data $(DATA)
+
+run-forward: build
+	$(BIN)/demo -forward -bin $(BIN) -data $(DATA)
 
 test:
 	$(GO) vet ./...

@@ -115,6 +115,8 @@ type transportConfig struct {
 	tls               *tls.Config // cloned
 	log               *slog.Logger
 	metrics           *connMetrics // nil records nothing
+	// dial opens the TCP connections; nil means a net.Dialer.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // transports are the connection pools of a set of upstream servers: keep,
@@ -143,6 +145,7 @@ func newTransport(tc transportConfig) *transports {
 		connect: tc.connect,
 		log:     tc.log,
 		guard:   newReuseGuard(tc.metrics),
+		custom:  tc.dial,
 	}
 	if tc.tls != nil {
 		d.tls = tc.tls.Clone()
@@ -214,6 +217,9 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 		return nil, fmt.Errorf("origin: invalid method %q", method)
 	}
 	rq := &request{method: method, out: out, header: c.forwardHeader(out), replayable: replayable(out)}
+	if c.opts.Direct {
+		return c.direct(ctx, rq)
+	}
 	if len(c.shields) > 0 {
 		resp, fallback, err := c.viaShields(ctx, rq)
 		if !fallback {

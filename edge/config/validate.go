@@ -28,8 +28,8 @@ func (c *Config) valueProblems() []*FieldError {
 			errs = append(errs, e)
 		}
 	}
-	if c.Role != RoleEdge && c.Role != RoleShield {
-		add(c.fieldErr("role", "must be edge or shield, got %q", c.Role))
+	if c.Role != RoleEdge && c.Role != RoleShield && c.Role != RoleForward {
+		add(c.fieldErr("role", "must be edge, shield or forward, got %q", c.Role))
 	}
 	add(c.checkAddr("listen", c.Listen, false))
 	add(c.checkAddr("admin", c.Admin, true))
@@ -52,6 +52,7 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
 	errs = append(errs, c.libraryProblems()...)
+	errs = append(errs, c.checkForward()...)
 	if c.Debug.Pprof && c.DebugToken() == "" {
 		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
 	}
@@ -210,7 +211,7 @@ func (c *Config) checkServer() []*FieldError {
 // origin.Options.Validate checks the values (libraryProblems).
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
-	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 {
+	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward { // a forward proxy's upstream is whatever each request names
 		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set")}
 	}
 	return nil
