@@ -39,7 +39,7 @@ type hitSetup struct {
 // hitKind says how the stored object is reached.
 type hitKind struct {
 	name     string
-	memory   int64  // Options.MemoryBytes: 0 the default tier, -1 disk only
+	diskOnly bool   // Options.NoMemoryTier: no memory tier, every hit from disk
 	compress bool   // the handler compresses, and the client accepts br
 	inm      string // If-None-Match of the request: a 304 from the cache
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
@@ -48,7 +48,7 @@ type hitKind struct {
 
 var hitKinds = []hitKind{
 	{name: "memory"},
-	{name: "disk", memory: -1},
+	{name: "disk", diskOnly: true},
 	{name: "memory-br", compress: true},
 	{name: "memory-304", inm: `"v1"`},
 	{name: "memory-shield", upstream: "shield; hit; ttl=100"},
@@ -64,7 +64,7 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 		fields = append(fields, "Cache-Status", kind.upstream)
 	}
 	o := newOrigin(tb, c, static(body, fields...))
-	store, err := storage.Open(storage.Options{Dir: tb.TempDir(), MemoryBytes: kind.memory, Now: c.Now})
+	store, err := storage.Open(storage.Options{Dir: tb.TempDir(), NoMemoryTier: kind.diskOnly, Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -25,7 +25,6 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/internal/fielderr"
 	"edged/storage"
 )
 
@@ -79,41 +79,11 @@ type Handler struct {
 
 // New validates opts and returns a Handler.
 func New(opts Options) (*Handler, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("edge: Options.Name is required")
-	case strings.ContainsAny(opts.Name, " \t,;\"()"):
-		return nil, fmt.Errorf("edge: Options.Name %q must be a token (no spaces, commas, quotes)", opts.Name)
-	case opts.Store == nil:
-		return nil, errors.New("edge: Options.Store is required")
-	case opts.Upstream == nil && opts.Router == nil:
-		return nil, errors.New("edge: Options.Upstream or Options.Router is required")
-	case opts.MaxObjectBytes < 0:
-		return nil, errors.New("edge: Options.MaxObjectBytes must not be negative")
-	case opts.RequestBodyTimeout < 0:
-		return nil, errors.New("edge: Options.RequestBodyTimeout must not be negative")
-	case opts.RequestBodyMinRate < 0:
-		return nil, errors.New("edge: Options.RequestBodyMinRate must not be negative")
-	}
-	if opts.RequestBodyTimeout == 0 {
-		opts.RequestBodyTimeout = defaultBodyIdle
-	}
-	if opts.MaxObjectBytes == 0 {
-		opts.MaxObjectBytes = 64 << 20
-	}
-	if opts.FetchTimeout <= 0 {
-		opts.FetchTimeout = 5 * time.Minute
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("edge: option ", err)
 	}
 	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.StripRequestHeaders == nil {
-		opts.StripRequestHeaders = DefaultStripRequestHeaders()
-	}
 	strip, err := newFieldSet(opts.StripRequestHeaders)
 	if err != nil {
 		return nil, fmt.Errorf("edge: Options.%w", err)
@@ -127,17 +97,13 @@ func New(opts Options) (*Handler, error) {
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
 	h.flights.tasks = &h.tasks
-	h.slots.perClient = opts.MaxFillsPerClient
 	h.bodies.limit = opts.BodyMemory
-	if h.bodies.limit == 0 {
-		h.bodies.limit = defaultBodyMemory
+	h.slots.perClient, h.uploads.perClient = opts.MaxFillsPerClient, opts.MaxUploadsPerClient
+	if opts.NoFillLimit {
+		h.slots.perClient = -1 // fillSlots: unlimited
 	}
-	if h.slots.perClient == 0 {
-		h.slots.perClient = defaultFillsPerClient
-	}
-	h.uploads.perClient = opts.MaxUploadsPerClient
-	if h.uploads.perClient == 0 {
-		h.uploads.perClient = defaultUploadsPerClient
+	if opts.NoUploadLimit {
+		h.uploads.perClient = -1
 	}
 	if opts.Upstream != nil {
 		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}

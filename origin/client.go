@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/internal/fielderr"
 	"edged/internal/httpsyntax"
 )
 
@@ -66,39 +67,33 @@ type Outbound struct {
 
 // New validates opts and returns a Client. Errors name the offending option.
 func New(opts Options) (*Client, error) {
-	errs := []error{opts.validate()}
 	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("origin: option ", err)
+	}
 	c := &Client{opts: opts, viaRequest: "1.1 " + opts.Via, now: time.Now}
 	var origin *upstream
 	if opts.Origin != "" {
-		up, err := parseUpstream("origin: option Origin", opts.Origin)
-		errs = append(errs, err)
+		up, err := parseUpstream(opts.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("origin: option Origin: %w", err)
+		}
 		origin = up
 	}
-	seen := make(map[string]bool, len(opts.Shields))
 	for i, raw := range opts.Shields {
-		where := fmt.Sprintf("origin: option Shields[%d]", i)
-		if seen[raw] {
-			errs = append(errs, fmt.Errorf("%s: duplicate shield %q", where, raw))
-			continue
+		up, err := parseUpstream(raw)
+		if err != nil {
+			return nil, fmt.Errorf("origin: option Shields[%d]: %w", i, err)
 		}
-		seen[raw] = true
-		up, err := parseUpstream(where, raw)
-		errs = append(errs, err)
 		c.shields = append(c.shields, up)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	shieldMetrics, err := newConnMetrics(opts.Registerer, "shields")
 	if err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
-	c.transport = newTransport(transportConfig{
-		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
-		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
-		log: opts.Logger, metrics: shieldMetrics, dial: opts.Dial,
-	})
+	tc := opts.transport()
+	tc.metrics = shieldMetrics
+	c.transport = newTransport(tc)
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
@@ -116,6 +111,7 @@ func New(opts Options) (*Client, error) {
 // transportConfig are the settings of one connection pool.
 type transportConfig struct {
 	connect, header   time.Duration
+	body              time.Duration // each wait for response body bytes (upstream.bodyIdle)
 	maxIdle, maxConns int
 	tls               *tls.Config // cloned
 	log               *slog.Logger

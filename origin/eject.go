@@ -1,10 +1,12 @@
 package origin
 
 import (
-	"fmt"
+	"cmp"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"edged/internal/fielderr"
 )
 
 // Ejection configures passive health checking (outlier detection): a server
@@ -15,12 +17,15 @@ import (
 type Ejection struct {
 	// Failures is the number of consecutive failures (connection failures,
 	// timeouts, broken responses and, for origin servers, 5xx responses)
-	// that eject a server. Zero means 5; negative disables ejection.
+	// that eject a server. Default 5.
 	Failures int
-	// Backoff is the first ejection's length. Zero means 30s.
+	// Backoff is the first ejection's length. Default 30s.
 	Backoff time.Duration
-	// MaxBackoff caps the doubling back-off. Zero means 5m.
+	// MaxBackoff caps the doubling back-off. Default 5m, or Backoff if
+	// longer.
 	MaxBackoff time.Duration
+	// Disabled turns ejection off: no server is ever ejected.
+	Disabled bool
 }
 
 const (
@@ -30,32 +35,29 @@ const (
 )
 
 func (e Ejection) withDefaults() Ejection {
-	if e.Failures == 0 {
-		e.Failures = defaultEjectFailures
-	}
-	if e.Backoff == 0 {
-		e.Backoff = defaultEjectBackoff
-	}
-	if e.MaxBackoff == 0 {
-		e.MaxBackoff = max(defaultEjectMaxBackoff, e.Backoff)
-	}
+	e.Failures = cmp.Or(e.Failures, defaultEjectFailures)
+	e.Backoff = cmp.Or(e.Backoff, defaultEjectBackoff)
+	e.MaxBackoff = cmp.Or(e.MaxBackoff, max(defaultEjectMaxBackoff, e.Backoff))
 	return e
 }
 
-// validate checks e; where names the option, as in `origin: pool "api":
-// option Ejection`.
-func (e Ejection) validate(where string) []error {
-	var errs []error
-	if e.Backoff < 0 {
-		errs = append(errs, fmt.Errorf("%s.Backoff: negative duration %v", where, e.Backoff))
+// Validate reports every field of e that is out of range, each a
+// [*fielderr.Error] naming the field, joined. It takes the fields as given:
+// a Disabled ejection still needs valid numbers, so that turning it on is
+// a change of one field.
+func (e Ejection) Validate() error {
+	var l fielderr.List
+	if e.Failures < 0 {
+		l.Addf("Failures", "must not be negative, got %d", e.Failures)
+	} else {
+		l.Check(e.Failures > 0 || e.Disabled, "Failures", "must be at least 1 (Disabled turns ejection off), got 0")
 	}
-	if e.MaxBackoff < 0 {
-		errs = append(errs, fmt.Errorf("%s.MaxBackoff: negative duration %v", where, e.MaxBackoff))
+	l.Check(e.Backoff > 0, "Backoff", "must be positive, got %v", e.Backoff)
+	l.Check(e.MaxBackoff > 0, "MaxBackoff", "must be positive, got %v", e.MaxBackoff)
+	if e.Backoff > 0 && e.MaxBackoff > 0 {
+		l.Check(e.MaxBackoff >= e.Backoff, "MaxBackoff", "must not be less than the backoff (%v), got %v", e.Backoff, e.MaxBackoff)
 	}
-	if e.Backoff > 0 && e.MaxBackoff > 0 && e.MaxBackoff < e.Backoff {
-		errs = append(errs, fmt.Errorf("%s.MaxBackoff: %v is less than Backoff %v", where, e.MaxBackoff, e.Backoff))
-	}
-	return errs
+	return l.Err()
 }
 
 // ejector is one server's passive health state.
@@ -87,7 +89,7 @@ func (e *ejector) success(now time.Time) {
 // failure records a failed exchange at now and returns the back-off when it
 // ejected the server (0 otherwise).
 func (e *ejector) failure(now time.Time, cfg Ejection) time.Duration {
-	if cfg.Failures < 0 {
+	if cfg.Disabled {
 		return 0
 	}
 	e.mu.Lock()

@@ -59,7 +59,7 @@ func TestEjectorSuccessResetsRun(t *testing.T) {
 	if got := e.failure(now, cfg); got != time.Second {
 		t.Fatalf("second failure in a row: back-off %v, want 1s", got)
 	}
-	disabled := Ejection{Failures: -1}
+	disabled := Ejection{Disabled: true}
 	var d ejector
 	for range 100 {
 		if d.failure(now, disabled) != 0 {

@@ -1,12 +1,15 @@
 package origin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"time"
+
+	"edged/internal/fielderr"
 )
 
 // HealthCheck configures a pool's active health checks: a periodic GET of
@@ -17,17 +20,17 @@ type HealthCheck struct {
 	// Path is the request target checked on each server, e.g. "/healthz",
 	// after the server URL's path prefix. "" disables active checks.
 	Path string
-	// Interval is the time between two checks of a server. Zero means 10s.
+	// Interval is the time between two checks of a server. Default 10s.
 	Interval time.Duration
-	// Timeout bounds one check, connect to end of body. Zero means 2s.
+	// Timeout bounds one check, connect to end of body. Default 2s.
 	Timeout time.Duration
-	// Expect is the status a healthy server answers. Zero means 200.
+	// Expect is the status a healthy server answers. Default 200.
 	Expect int
 	// Rise is the number of consecutive good checks that bring a down
-	// server up. Zero means 2.
+	// server up. Default 2.
 	Rise int
 	// Fall is the number of consecutive failed checks that take an up
-	// server down. Zero means 3.
+	// server down. Default 3.
 	Fall int
 	// Host is the Host header of checks. "" means the server's own host.
 	Host string
@@ -45,51 +48,29 @@ const (
 )
 
 func (h HealthCheck) withDefaults() HealthCheck {
-	if h.Interval == 0 {
-		h.Interval = defaultCheckInterval
-	}
-	if h.Timeout == 0 {
-		h.Timeout = defaultCheckTimeout
-	}
-	if h.Expect == 0 {
-		h.Expect = http.StatusOK
-	}
-	if h.Rise == 0 {
-		h.Rise = defaultCheckRise
-	}
-	if h.Fall == 0 {
-		h.Fall = defaultCheckFall
-	}
+	h.Interval = cmp.Or(h.Interval, defaultCheckInterval)
+	h.Timeout = cmp.Or(h.Timeout, defaultCheckTimeout)
+	h.Expect = cmp.Or(h.Expect, http.StatusOK)
+	h.Rise = cmp.Or(h.Rise, defaultCheckRise)
+	h.Fall = cmp.Or(h.Fall, defaultCheckFall)
 	return h
 }
 
-// validate checks h; where names the option, as in `origin: pool "api":
-// option Health`.
-func (h HealthCheck) validate(where string) []error {
-	var errs []error
-	if h.Path != "" && h.Path[0] != '/' {
-		errs = append(errs, fmt.Errorf("%s.Path: %q does not start with /", where, h.Path))
-	}
-	if h.Interval < 0 {
-		errs = append(errs, fmt.Errorf("%s.Interval: negative duration %v", where, h.Interval))
-	}
-	if h.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("%s.Timeout: negative duration %v", where, h.Timeout))
-	}
+// Validate reports every field of h that is out of range, each a
+// [*fielderr.Error] naming the field, joined. It takes the fields as given,
+// also when Path is empty (checks off), so that turning checks on is a
+// change of one field.
+func (h HealthCheck) Validate() error {
+	var l fielderr.List
+	l.Check(h.Path == "" || h.Path[0] == '/', "Path", "must start with /, got %q", h.Path)
+	l.Check(h.Interval > 0, "Interval", "must be positive, got %v", h.Interval)
+	l.Check(h.Timeout > 0, "Timeout", "must be positive, got %v", h.Timeout)
 	// RFC 9110 §15: status codes are three digits, 100 to 599.
-	if h.Expect != 0 && (h.Expect < 100 || h.Expect > 599) {
-		errs = append(errs, fmt.Errorf("%s.Expect: %d is not an HTTP status (RFC 9110 §15)", where, h.Expect))
-	}
-	if h.Rise < 0 {
-		errs = append(errs, fmt.Errorf("%s.Rise: negative count %d", where, h.Rise))
-	}
-	if h.Fall < 0 {
-		errs = append(errs, fmt.Errorf("%s.Fall: negative count %d", where, h.Fall))
-	}
-	if h.Host != "" && !validHost(h.Host) {
-		errs = append(errs, fmt.Errorf("%s.Host: %q is not a valid host", where, h.Host))
-	}
-	return errs
+	l.Check(h.Expect >= 100 && h.Expect <= 599, "Expect", "must be an HTTP status (100 to 599), got %d", h.Expect)
+	l.Check(h.Rise >= 1, "Rise", "must be at least 1, got %d", h.Rise)
+	l.Check(h.Fall >= 1, "Fall", "must be at least 1, got %d", h.Fall)
+	l.Check(h.Host == "" || validHost(h.Host), "Host", "invalid host %q", h.Host)
+	return l.Err()
 }
 
 // validHost reports whether h can be sent as a Host field value: no

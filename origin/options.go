@@ -1,9 +1,9 @@
 package origin
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,10 +11,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/internal/fielderr"
 	"edged/internal/httpsyntax"
 )
 
-// Options configure a [Client]. Zero fields take the default named on them.
+// Options configure a [Client]. [New] gives a zero field the default named
+// on it ([DefaultOptions] holds them all); a field where zero is a setting
+// of its own says so. Nothing is ever turned off with a negative number.
 type Options struct {
 	// Origin is the origin's base URL, e.g. "http://127.0.0.1:9000": scheme
 	// http or https, a host, and an optional path prefix prepended to every
@@ -38,7 +41,7 @@ type Options struct {
 	// ShieldEjection configures passive health checks of shields, so a dead
 	// shield is skipped at once. Only the shield's own failures count
 	// (connect failures and timeouts, broken responses): a 5xx or a response
-	// header timeout may be the origin's. Zero fields take Ejection's
+	// header timeout may be the origin's. New gives zero fields Ejection's
 	// defaults.
 	ShieldEjection Ejection
 	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
@@ -60,16 +63,16 @@ type Options struct {
 	// transport would dial it. Nil means a net.Dialer bounded by
 	// ConnectTimeout. A forward proxy passes its SSRF-safe dialer here.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// ConnectTimeout bounds the TCP connect and the TLS handshake. Zero means 5s.
+	// ConnectTimeout bounds the TCP connect and the TLS handshake. Default 5s.
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers once the request is
-	// sent. Zero means 30s.
+	// sent. Default 30s.
 	HeaderTimeout time.Duration
 	// BodyTimeout bounds each wait for response body bytes from upstream.
-	// Zero means 60s.
+	// Default 60s.
 	BodyTimeout time.Duration
 	// MaxIdlePerHost is the number of keep-alive connections kept per
-	// upstream server. Zero means 64.
+	// upstream server. Default 64.
 	MaxIdlePerHost int
 	// MaxConnsPerHost caps the connections per upstream server, idle or
 	// busy; requests beyond it wait for one (bounded by their context).
@@ -87,6 +90,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// Defaults New gives the fields of Options and PoolOptions left zero.
 const (
 	defaultConnectTimeout = 5 * time.Second
 	defaultHeaderTimeout  = 30 * time.Second
@@ -94,39 +98,41 @@ const (
 	defaultMaxIdlePerHost = 64
 )
 
-// transportDefaults fills the zero transport settings that Options and
-// PoolOptions share.
-func transportDefaults(connect, header, body *time.Duration, idle *int, log **slog.Logger) {
-	if *connect == 0 {
-		*connect = defaultConnectTimeout
-	}
-	if *header == 0 {
-		*header = defaultHeaderTimeout
-	}
-	if *body == 0 {
-		*body = defaultBodyTimeout
-	}
-	if *idle == 0 {
-		*idle = defaultMaxIdlePerHost
-	}
-	if *log == nil {
-		*log = slog.New(slog.DiscardHandler)
-	}
-}
+// DefaultOptions returns the values New gives the fields of Options left
+// zero: a caller that validates before New (edge/config) starts from them,
+// since [Options.Validate] takes every field as given.
+func DefaultOptions() Options { return Options{}.withDefaults() }
 
-// withDefaults returns opts with zero fields replaced by their defaults.
+// withDefaults returns opts with zero fields replaced by their defaults:
+// the one place that knows them.
 func (opts Options) withDefaults() Options {
-	transportDefaults(&opts.ConnectTimeout, &opts.HeaderTimeout, &opts.BodyTimeout, &opts.MaxIdlePerHost, &opts.Logger)
+	opts.ConnectTimeout = cmp.Or(opts.ConnectTimeout, defaultConnectTimeout)
+	opts.HeaderTimeout = cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)
+	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, defaultBodyTimeout)
+	opts.MaxIdlePerHost = cmp.Or(opts.MaxIdlePerHost, defaultMaxIdlePerHost)
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	opts.ShieldEjection = opts.ShieldEjection.withDefaults()
 	return opts
 }
 
-// originPool is the one-server pool that Options.Origin stands for.
+// transport returns the connection settings of opts; metrics are the
+// caller's.
+func (opts Options) transport() transportConfig {
+	return transportConfig{
+		connect: opts.ConnectTimeout, header: opts.HeaderTimeout, body: opts.BodyTimeout,
+		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
+		log: opts.Logger, dial: opts.Dial,
+	}
+}
+
+// originPool is the one-server pool that Options.Origin stands for: no
+// retries, no ejection (ejecting the only server would only turn its errors
+// into 503s).
 func (opts Options) originPool(up *upstream, cm *connMetrics) *Pool {
 	po := PoolOptions{
 		Name:            "origin",
-		Retries:         -1,
-		Ejection:        Ejection{Failures: -1},
+		NoRetries:       true,
+		Ejection:        Ejection{Disabled: true},
 		ConnectTimeout:  opts.ConnectTimeout,
 		HeaderTimeout:   opts.HeaderTimeout,
 		BodyTimeout:     opts.BodyTimeout,
@@ -138,46 +144,56 @@ func (opts Options) originPool(up *upstream, cm *connMetrics) *Pool {
 	return newPool(po.withDefaults(), algRoundRobin, []*upstream{up}, cm)
 }
 
-// validate checks the fields that have no usable default. URLs are checked
-// when they are parsed into upstreams.
-func (opts Options) validate() error {
-	var errs []error
+// Validate reports every field of opts that is out of range, each a
+// [*fielderr.Error] naming the field ("Shields[1]"), joined. It takes the
+// fields as given, zero included: start from [DefaultOptions] (New fills
+// zero fields first, then validates).
+func (opts Options) Validate() error {
+	var l fielderr.List
 	if opts.Direct && (opts.Origin != "" || opts.Pool != nil || len(opts.Shields) > 0) {
-		errs = append(errs, errors.New("origin: option Direct: excludes Origin, Pool and Shields"))
+		l.Addf("Direct", "excludes Origin, Pool and Shields")
 	}
 	if !opts.Direct && opts.Origin == "" && opts.Pool == nil && len(opts.Shields) == 0 {
-		errs = append(errs, errors.New("origin: option Origin: required when Pool and Shields are empty"))
+		l.Addf("Origin", "required when Pool and Shields are empty")
 	}
-	if opts.Origin != "" && opts.Pool != nil {
-		errs = append(errs, errors.New("origin: option Pool: set Origin or Pool, not both"))
+	if opts.Origin != "" {
+		if opts.Pool != nil {
+			l.Addf("Pool", "set Origin or Pool, not both")
+		}
+		if err := CheckURL(opts.Origin); err != nil {
+			l.Addf("Origin", "%v", err)
+		}
 	}
 	if opts.ShieldFallback && opts.Origin == "" && opts.Pool == nil {
-		errs = append(errs, errors.New("origin: option ShieldFallback: requires Origin or Pool"))
+		l.Addf("ShieldFallback", "requires Origin or Pool")
+	}
+	seen := make(map[string]bool, len(opts.Shields))
+	for i, raw := range opts.Shields {
+		path := fmt.Sprintf("Shields[%d]", i)
+		if err := CheckURL(raw); err != nil {
+			l.Addf(path, "%v", err)
+		} else if seen[raw] {
+			l.Addf(path, "repeated shield %q", raw)
+		}
+		seen[raw] = true
 	}
 	// RFC 9110 §7.6.3: a pseudonym is a token.
 	if opts.Via == "" {
-		errs = append(errs, errors.New("origin: option Via: required"))
+		l.Addf("Via", "required")
 	} else if !httpsyntax.IsToken(opts.Via) {
-		errs = append(errs, fmt.Errorf("origin: option Via: %q is not an HTTP token (RFC 9110 §5.6.2)", opts.Via))
+		l.Addf("Via", "must be an HTTP token (RFC 9110 §5.6.2), got %q", opts.Via)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"ConnectTimeout", opts.ConnectTimeout},
-		{"HeaderTimeout", opts.HeaderTimeout},
-		{"BodyTimeout", opts.BodyTimeout},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("origin: option %s: negative duration %v", d.name, d.v))
-		}
-	}
-	if opts.MaxIdlePerHost < 0 {
-		errs = append(errs, fmt.Errorf("origin: option MaxIdlePerHost: negative value %d", opts.MaxIdlePerHost))
-	}
-	if opts.MaxConnsPerHost < 0 {
-		errs = append(errs, fmt.Errorf("origin: option MaxConnsPerHost: negative value %d", opts.MaxConnsPerHost))
-	}
-	errs = append(errs, opts.ShieldEjection.validate("origin: option ShieldEjection")...)
-	return errors.Join(errs...)
+	opts.transport().validate(&l)
+	l.Nest("ShieldEjection", opts.ShieldEjection.Validate())
+	return l.Err()
+}
+
+// validate checks the connection settings that Options and PoolOptions
+// share, under their field names.
+func (tc transportConfig) validate(l *fielderr.List) {
+	l.Check(tc.connect > 0, "ConnectTimeout", "must be positive, got %v", tc.connect)
+	l.Check(tc.header > 0, "HeaderTimeout", "must be positive, got %v", tc.header)
+	l.Check(tc.body > 0, "BodyTimeout", "must be positive, got %v", tc.body)
+	l.Check(tc.maxIdle > 0, "MaxIdlePerHost", "must be positive, got %d", tc.maxIdle)
+	l.Check(tc.maxConns >= 0, "MaxConnsPerHost", "must not be negative (0 means no limit), got %d", tc.maxConns)
 }

@@ -3,7 +3,6 @@ package origin
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/fielderr"
 )
 
 // Server is one origin server of a pool.
@@ -20,11 +21,14 @@ type Server struct {
 	// optional path prefix prepended to every request path.
 	URL string
 	// Weight is the server's relative share under weighted_round_robin,
-	// least_conn (in-flight per weight) and consistent_hash. Zero means 1.
+	// least_conn (in-flight per weight) and consistent_hash. Default 1.
 	Weight int
 }
 
-// PoolOptions configure a [Pool]. Zero fields take the default named on them.
+// PoolOptions configure a [Pool]. [NewPool] gives a zero field the default
+// named on it ([DefaultPoolOptions] holds them all); a field where zero is a
+// setting of its own says so. Nothing is ever turned off with a negative
+// number: NoRetries and Ejection.Disabled say it.
 type PoolOptions struct {
 	// Name names the pool in errors, logs and metrics. Required.
 	Name string
@@ -40,21 +44,23 @@ type PoolOptions struct {
 	// Ejection configures passive health checks; see [Ejection].
 	Ejection Ejection
 	// Retries is how many other servers a failed request may be retried on.
-	// Zero means 2; -1 disables retries.
+	// Default 2.
 	Retries int
+	// NoRetries turns retries off, whatever Retries says.
+	NoRetries bool
 	// RetryTimeout bounds the time since the first attempt after which no
-	// retry starts. Zero means HeaderTimeout.
+	// retry starts. Default: HeaderTimeout.
 	RetryTimeout time.Duration
 
-	// ConnectTimeout bounds the TCP connect and the TLS handshake. Zero means 5s.
+	// ConnectTimeout bounds the TCP connect and the TLS handshake. Default 5s.
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers once the request is
-	// sent. Zero means 30s.
+	// sent. Default 30s.
 	HeaderTimeout time.Duration
-	// BodyTimeout bounds each wait for response body bytes. Zero means 60s.
+	// BodyTimeout bounds each wait for response body bytes. Default 60s.
 	BodyTimeout time.Duration
 	// MaxIdlePerHost is the number of keep-alive connections kept per
-	// server. Zero means 64.
+	// server. Default 64.
 	MaxIdlePerHost int
 	// MaxConnsPerHost caps the connections per server, idle or busy;
 	// requests beyond it wait for a connection (bounded by their context).
@@ -125,7 +131,7 @@ type Pool struct {
 	algo    algorithm
 	servers []*upstream
 	uniform bool // all weights are equal
-	retries int  // retries allowed, >= 0
+	retries int  // retries allowed, >= 0 (0 with NoRetries)
 	log     *slog.Logger
 	now     func() time.Time // the clock of passive ejection; fake in tests
 	metrics *poolMetrics     // nil without a Registerer
@@ -148,18 +154,15 @@ type Pool struct {
 // NewPool validates opts and returns a Pool. Errors name the pool and the
 // offending option.
 func NewPool(opts PoolOptions) (*Pool, error) {
-	where := fmt.Sprintf("origin: pool %q: option", opts.Name)
-	errs := opts.validate(where)
-	algo, ok := parseAlgorithm(opts.Algorithm)
-	if !ok {
-		errs = append(errs, fmt.Errorf("%s Algorithm: unknown algorithm %q (want %s, %s, %s, %s)",
-			where, opts.Algorithm, RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash))
-	}
-	servers, serverErrs := parseServers(where, opts.Servers)
-	if err := errors.Join(append(errs, serverErrs...)...); err != nil {
-		return nil, err
-	}
 	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix(fmt.Sprintf("origin: pool %q: option ", opts.Name), err)
+	}
+	algo, _ := parseAlgorithm(opts.Algorithm)
+	servers, err := parseServers(opts.Servers)
+	if err != nil {
+		return nil, fmt.Errorf("origin: pool %q: %w", opts.Name, err)
+	}
 	cm, err := newConnMetrics(opts.Registerer, opts.Name)
 	if err != nil {
 		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
@@ -182,16 +185,14 @@ func newPool(opts PoolOptions, algo algorithm, servers []*upstream, cm *connMetr
 		algo:       algo,
 		servers:    servers,
 		uniform:    true,
-		retries:    max(opts.Retries, 0),
+		retries:    opts.Retries,
 		log:        opts.Logger,
 		now:        time.Now,
 		wrrCurrent: make([]int, len(servers)),
 	}
-	p.tr = newTransport(transportConfig{
-		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
-		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
-		log: opts.Logger, metrics: cm,
-	})
+	tc := opts.transport()
+	tc.metrics = cm
+	p.tr = newTransport(tc)
 	p.checkTr = newTransport(transportConfig{
 		connect: opts.Health.Timeout, header: opts.Health.Timeout, maxIdle: 1, tls: opts.TLSClientConfig,
 		log: opts.Logger, metrics: cm,
@@ -206,34 +207,19 @@ func newPool(opts PoolOptions, algo algorithm, servers []*upstream, cm *connMetr
 	return p
 }
 
-// parseServers parses the servers of a pool; where prefixes errors.
-func parseServers(where string, list []Server) ([]*upstream, []error) {
-	if len(list) == 0 {
-		return nil, []error{fmt.Errorf("%s Servers: empty (want at least one server)", where)}
-	}
-	var errs []error
+// parseServers parses the servers of a pool, validated by
+// PoolOptions.Validate.
+func parseServers(list []Server) ([]*upstream, error) {
 	servers := make([]*upstream, 0, len(list))
-	seen := make(map[string]int, len(list))
 	for i, s := range list {
-		up, err := parseUpstream(fmt.Sprintf("%s Servers[%d].URL", where, i), s.URL)
+		up, err := parseUpstream(s.URL)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, fmt.Errorf("option Servers[%d].URL: %w", i, err)
 		}
-		if j, dup := seen[up.identity()]; dup {
-			errs = append(errs, fmt.Errorf("%s Servers[%d].URL: duplicate server %q (same as Servers[%d])", where, i, s.URL, j))
-			continue
-		}
-		seen[up.identity()] = i
-		switch {
-		case s.Weight < 0:
-			errs = append(errs, fmt.Errorf("%s Servers[%d].Weight: negative weight %d", where, i, s.Weight))
-		case s.Weight > 0:
-			up.weight = s.Weight
-		}
+		up.weight = s.Weight
 		servers = append(servers, up)
 	}
-	return servers, errs
+	return servers, nil
 }
 
 // Name returns the pool's name.

@@ -20,24 +20,24 @@ func TestNewPoolValidation(t *testing.T) {
 		{"every algorithm", PoolOptions{Name: "api", Servers: ok, Algorithm: ConsistentHash}, ""},
 		{"full", PoolOptions{Name: "api", Servers: []Server{{URL: "https://a/base/", Weight: 3}, {URL: "http://b"}},
 			Algorithm: WeightedRoundRobin, Health: HealthCheck{Path: "/healthz", Interval: time.Second, Expect: 204, Host: "h.example"},
-			Ejection: Ejection{Failures: -1}, Retries: -1, MaxConnsPerHost: 8}, ""},
+			Ejection: Ejection{Disabled: true}, NoRetries: true, MaxConnsPerHost: 8}, ""},
 		{"unknown algorithm", PoolOptions{Name: "api", Servers: ok, Algorithm: "fastest"},
 			`origin: pool "api": option Algorithm: unknown algorithm "fastest" (want round_robin, weighted_round_robin, least_conn, consistent_hash)`},
 		{"no name", PoolOptions{Servers: ok}, `origin: pool "": option Name: required`},
 		{"empty pool", PoolOptions{Name: "api"}, `origin: pool "api": option Servers: empty`},
-		{"bad URL", PoolOptions{Name: "api", Servers: servers("http://a", "ftp://b")}, `origin: pool "api": option Servers[1].URL: invalid URL "ftp://b": unsupported scheme`},
+		{"bad URL", PoolOptions{Name: "api", Servers: servers("http://a", "ftp://b")}, `origin: pool "api": option Servers[1].URL: invalid URL "ftp://b": scheme must be http or https`},
 		{"no host", PoolOptions{Name: "api", Servers: servers("http://")}, `option Servers[0].URL: invalid URL "http://": no host`},
-		{"duplicate", PoolOptions{Name: "api", Servers: servers("http://a:80", "http://A:80/")}, `option Servers[1].URL: duplicate server "http://A:80/" (same as Servers[0])`},
-		{"negative weight", PoolOptions{Name: "api", Servers: []Server{{URL: "http://a", Weight: -1}}}, `option Servers[0].Weight: negative weight -1`},
+		{"duplicate", PoolOptions{Name: "api", Servers: servers("http://a:80", "http://A:80/")}, `option Servers[1].URL: repeated server "http://A:80/" (same as servers[0])`},
+		{"negative weight", PoolOptions{Name: "api", Servers: []Server{{URL: "http://a", Weight: -1}}}, `option Servers[0].Weight: must be at least 1, got -1`},
 		{"retries", PoolOptions{Name: "api", Servers: ok, Retries: -2}, "option Retries"},
-		{"negative timeout", PoolOptions{Name: "api", Servers: ok, HeaderTimeout: -1}, "option HeaderTimeout: negative"},
+		{"negative timeout", PoolOptions{Name: "api", Servers: ok, HeaderTimeout: -1}, "option HeaderTimeout: must be positive, got -1ns"},
 		{"negative conns", PoolOptions{Name: "api", Servers: ok, MaxConnsPerHost: -1}, "option MaxConnsPerHost"},
-		{"health path", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Path: "healthz"}}, `option Health.Path: "healthz" does not start with /`},
+		{"health path", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Path: "healthz"}}, `option Health.Path: must start with /, got "healthz"`},
 		// RFC 9110 §15: a status is three digits.
-		{"health expect", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Path: "/h", Expect: 42}}, "option Health.Expect: 42"},
+		{"health expect", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Path: "/h", Expect: 42}}, "option Health.Expect: must be an HTTP status (100 to 599), got 42"},
 		{"health rise", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Rise: -1}}, "option Health.Rise"},
 		{"health host", PoolOptions{Name: "api", Servers: ok, Health: HealthCheck{Host: "a b"}}, "option Health.Host"},
-		{"ejection cap", PoolOptions{Name: "api", Servers: ok, Ejection: Ejection{Backoff: time.Minute, MaxBackoff: time.Second}}, "option Ejection.MaxBackoff: 1s is less than Backoff 1m0s"},
+		{"ejection cap", PoolOptions{Name: "api", Servers: ok, Ejection: Ejection{Backoff: time.Minute, MaxBackoff: time.Second}}, "option Ejection.MaxBackoff: must not be less than the backoff (1m0s), got 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestPoolDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", w.name, w.got, w.want)
 		}
 	}
-	if p := newTestPool(t, PoolOptions{Servers: servers("http://a"), Retries: -1}); p.retries != 0 {
+	if p := newTestPool(t, PoolOptions{Servers: servers("http://a"), NoRetries: true}); p.retries != 0 {
 		t.Errorf("Retries -1: %d retries, want 0", p.retries)
 	}
 }

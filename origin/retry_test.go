@@ -13,7 +13,7 @@ import (
 )
 
 // noEject keeps failing servers in rotation, so retry tests see every attempt.
-var noEject = Ejection{Failures: -1}
+var noEject = Ejection{Disabled: true}
 
 // TestRetryConnectFailure: the first server refuses connections (nothing
 // sent), so every request lands on the second.
@@ -35,7 +35,7 @@ func TestRetryPolicy(t *testing.T) {
 		body      string
 		getBody   bool
 		first     string // "dead" (connect refused) or "reset" (reset before headers)
-		retries   int
+		retries   int    // negative: NoRetries
 		wantRetry bool
 	}{
 		// Nothing was sent: any replayable request may go elsewhere.
@@ -58,7 +58,7 @@ func TestRetryPolicy(t *testing.T) {
 			if tt.first == "reset" {
 				first = newResetServer(t).URL
 			}
-			p := newTestPool(t, PoolOptions{Servers: servers(first, live.URL), Ejection: noEject, Retries: tt.retries})
+			p := newTestPool(t, PoolOptions{Servers: servers(first, live.URL), Ejection: noEject, Retries: tt.retries, NoRetries: tt.retries < 0})
 			c := newTestClient(t, Options{Pool: p})
 			resp, err := do(t, c, tt.method, tt.body, tt.getBody)
 			if got := err == nil; got != tt.wantRetry {

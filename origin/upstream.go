@@ -32,23 +32,43 @@ type upstream struct {
 	check    checkCounts  // owned by the server's health-check goroutine
 }
 
-// parseUpstream validates a base URL; where names the option in errors, as
-// in "origin: option Origin".
-func parseUpstream(where, raw string) (*upstream, error) {
+// CheckURL reports what makes raw unfit as the base URL of an origin
+// server or a shield, or nil: it must be absolute, http or https, with a
+// host and an optional path prefix, and no user info, query or fragment.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("invalid URL %q: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("invalid URL %q: scheme must be http or https, got %q", raw, u.Scheme)
+	case u.Host == "":
+		return fmt.Errorf("invalid URL %q: no host", raw)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("invalid URL %q: no query, fragment or user info allowed", raw)
+	}
+	return nil
+}
+
+// serverIdentity is what makes two server URLs the same server: scheme,
+// host (case-insensitive, RFC 3986 §6.2.2.1) and path prefix (a trailing
+// slash does not count). raw passed CheckURL.
+func serverIdentity(raw string) string {
+	up, err := parseUpstream(raw)
+	if err != nil {
+		return raw
+	}
+	return up.identity()
+}
+
+// parseUpstream parses a base URL that CheckURL accepts.
+func parseUpstream(raw string) (*upstream, error) {
+	if err := CheckURL(raw); err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: invalid URL %q: %w", where, raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%s: invalid URL %q: unsupported scheme %q (want http or https)", where, raw, u.Scheme)
-	}
-	switch {
-	case u.Host == "":
-		return nil, fmt.Errorf("%s: invalid URL %q: no host", where, raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("%s: invalid URL %q: user info is not supported", where, raw)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("%s: invalid URL %q: query and fragment are not allowed", where, raw)
+		return nil, err
 	}
 	up := &upstream{
 		base:   raw,

@@ -3,7 +3,6 @@ package purge
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/fielderr"
 )
 
 // Invalidator is what a cache offers the bus. Implementations must make
@@ -193,19 +194,10 @@ type Bus struct {
 
 // New checks opts and returns a Bus that is not yet connected.
 func New(opts Options) (*Bus, error) {
-	if opts.Invalidator == nil {
-		return nil, errors.New("purge: Options.Invalidator is required")
-	}
-	if opts.NATSURL == "" && opts.StoreDir == "" {
-		return nil, errors.New("purge: Options.StoreDir is required for the embedded NATS server")
-	}
-	if opts.NATSURL != "" && opts.NATSListen != "" {
-		return nil, errors.New("purge: Options.NATSListen applies to the embedded server only; NATSURL is set")
-	}
-	if opts.NATSListen != "" && opts.NATSToken == "" && !opts.AllowUnauthenticatedNATS {
-		return nil, errors.New("purge: Options.NATSListen without NATSToken would let any client of the address purge; set NATSToken (or AllowUnauthenticatedNATS)")
-	}
 	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("purge: option ", err)
+	}
 	b := &Bus{
 		opts:      opts,
 		log:       opts.Logger.With("node", opts.Node),

@@ -59,7 +59,7 @@ func BenchmarkGetMemory(b *testing.B) {
 
 func BenchmarkGetDisk(b *testing.B) {
 	benchEachSize(b, func(b *testing.B, e *Entry) {
-		s := openStore(b, Options{MemoryBytes: -1})
+		s := openStore(b, Options{NoMemoryTier: true})
 		s.Set(e)
 		s.Flush()
 		for b.Loop() {
@@ -75,7 +75,7 @@ func BenchmarkGetDisk(b *testing.B) {
 // writer busy unless they are batched.
 func BenchmarkGetDiskParallel(b *testing.B) {
 	benchEachSize(b, func(b *testing.B, e *Entry) {
-		s := openStore(b, Options{MemoryBytes: -1})
+		s := openStore(b, Options{NoMemoryTier: true})
 		s.Set(e)
 		s.Flush()
 		b.RunParallel(func(pb *testing.PB) {
@@ -98,7 +98,7 @@ func BenchmarkPurgeTag(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					b.StopTimer()
-					s := openStore(b, Options{MemoryBytes: -1})
+					s := openStore(b, Options{NoMemoryTier: true})
 					fillDisk(b, s, n, "big")
 					b.StartTimer()
 					if got, err := s.Purge(Purge{Tags: []string{"big"}, Soft: soft}); got != n || err != nil {

@@ -16,7 +16,7 @@ import (
 func TestConcurrentGetSetDelete(t *testing.T) {
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: mem, WriteQueue: 1 << 14})
+			s := openStore(t, Options{NoMemoryTier: mem < 0, WriteQueue: 1 << 14})
 			const writers, keysPer, rounds = 4, 4, 60
 			key := func(w, k int) string { return fmt.Sprintf("http://h/w%d/k%d", w, k) }
 			var stop atomic.Bool

@@ -24,7 +24,7 @@ func damageKey(i int) string { return fmt.Sprintf("http://h/damage/%03d", i) }
 // cleanly.
 func fillClosed(t *testing.T, dir string) {
 	t.Helper()
-	s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+	s, err := Open(Options{Dir: dir, NoMemoryTier: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestDamagedFileAtOpen(t *testing.T) {
 			path := filepath.Join(dir, FileName)
 			fillClosed(t, dir)
 			tc.damage(t, path, layoutOf(t, path))
-			s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+			s, err := Open(Options{Dir: dir, NoMemoryTier: true})
 			if err != nil {
 				t.Fatalf("Open of a damaged file: %v", err)
 			}
@@ -205,7 +205,7 @@ func TestDamagedFileWhileOpen(t *testing.T) {
 			path := filepath.Join(dir, FileName)
 			fillClosed(t, dir)
 			l := layoutOf(t, path)
-			s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+			s, err := Open(Options{Dir: dir, NoMemoryTier: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +239,7 @@ func checkPurgeStoreReopen(t *testing.T, s *Store, dir string) {
 	if uint64(len(aside)) != min(damaged, 1) {
 		t.Errorf("%d damaged files set aside, %d files beside the store: %v", damaged, len(aside), aside)
 	}
-	again, err := Open(Options{Dir: dir, MemoryBytes: -1})
+	again, err := Open(Options{Dir: dir, NoMemoryTier: true})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -270,7 +270,7 @@ func TestDamagedFileSetAsideAtOpen(t *testing.T) {
 				}
 			}
 			var log strings.Builder
-			s := openStore(t, Options{Dir: dir, MemoryBytes: -1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			s := openStore(t, Options{Dir: dir, NoMemoryTier: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 			if st := s.Stats(); st.DamagedFiles != 1 || st.DiskEntries != 0 {
 				t.Errorf("stats %+v, want 1 damaged file set aside and an empty disk", st)
 			}
@@ -338,7 +338,7 @@ func TestDamagedFileNotReplaceable(t *testing.T) {
 func crashImage(t *testing.T, dir, crashDir string) {
 	t.Helper()
 	fillClosed(t, dir)
-	s := openStore(t, Options{Dir: dir, MemoryBytes: -1})
+	s := openStore(t, Options{Dir: dir, NoMemoryTier: true})
 	s.Set(newEntry("http://h/after-reopen", 10)) // a commit without the freelist
 	s.Flush()
 	raw, err := os.ReadFile(filepath.Join(dir, FileName))
@@ -364,7 +364,7 @@ func TestDamagedFileAfterCrash(t *testing.T) {
 		if m := readMeta(mustRead(t, filepath.Join(crashDir, FileName))); m.freelist != noFreelist {
 			t.Fatalf("the crash image has a synced freelist (page %d): the test needs none", m.freelist)
 		}
-		s := openStore(t, Options{Dir: crashDir, MemoryBytes: -1})
+		s := openStore(t, Options{Dir: crashDir, NoMemoryTier: true})
 		if st := s.Stats(); st.DamagedFiles != 0 {
 			t.Fatalf("a sound crash image was set aside: %+v", st)
 		}
@@ -381,7 +381,7 @@ func TestDamagedFileAfterCrash(t *testing.T) {
 			crashImage(t, t.TempDir(), crashDir)
 			path := filepath.Join(crashDir, FileName)
 			tc.damage(t, path, layoutOf(t, path))
-			s, err := Open(Options{Dir: crashDir, MemoryBytes: -1})
+			s, err := Open(Options{Dir: crashDir, NoMemoryTier: true})
 			if err != nil {
 				t.Fatalf("Open of a damaged crash image: %v", err)
 			}
@@ -435,7 +435,7 @@ func FuzzWalkFile(f *testing.F) {
 // hundred entries over branch and leaf pages, and tags.
 func fuzzCrashImage(f *testing.F) []byte {
 	dir := f.TempDir()
-	s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+	s, err := Open(Options{Dir: dir, NoMemoryTier: true})
 	if err != nil {
 		f.Fatal(err)
 	}

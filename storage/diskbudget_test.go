@@ -14,7 +14,7 @@ import (
 func TestDiskBudgetBoundsFile(t *testing.T) {
 	const budget = 16 << 20
 	dir := t.TempDir()
-	s := openStore(t, Options{Dir: dir, MemoryBytes: -1, DiskBytes: budget, WriteQueueBytes: 2 << 20})
+	s := openStore(t, Options{Dir: dir, NoMemoryTier: true, DiskBytes: budget, WriteQueueBytes: 2 << 20})
 	rng := rand.New(rand.NewPCG(1, 2))
 	var written int64
 	for i := 0; written < 4*budget; i++ {

@@ -15,7 +15,7 @@ import (
 func TestConcurrentPurges(t *testing.T) {
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: mem, WriteQueue: 1 << 14})
+			s := openStore(t, Options{NoMemoryTier: mem < 0, WriteQueue: 1 << 14})
 			const writers, rounds = 4, 40
 			key := func(w, r int) string { return fmt.Sprintf("http://h/w%d/k%d", w, r%3) }
 			var stop atomic.Bool

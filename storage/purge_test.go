@@ -121,7 +121,7 @@ func TestPurgeKinds(t *testing.T) {
 					name := fmt.Sprintf("mem=%d/landed=%v/soft=%v/%s", mem, landed, soft, tc.name)
 					t.Run(name, func(t *testing.T) {
 						dir := t.TempDir()
-						s := openStore(t, Options{Dir: dir, MemoryBytes: mem, Now: purgeClock})
+						s := openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0, Now: purgeClock})
 						release := func() {}
 						if !landed {
 							release = gateWriter(t, s)
@@ -145,7 +145,7 @@ func TestPurgeKinds(t *testing.T) {
 						if err := s.Close(); err != nil {
 							t.Fatal(err)
 						}
-						s = openStore(t, Options{Dir: dir, MemoryBytes: mem, Now: purgeClock})
+						s = openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0, Now: purgeClock})
 						checkPurged(t, s, tc.matched, soft)
 						if st := s.Stats(); !soft && st.DiskEntries != int64(len(purgeFixture)-len(tc.matched)) {
 							t.Errorf("DiskEntries = %d, want %d", st.DiskEntries, len(purgeFixture)-len(tc.matched))
@@ -251,7 +251,7 @@ func TestPurgeNoStale(t *testing.T) {
 func TestSetAfterSoftPurgeIsFresh(t *testing.T) {
 	for _, p := range []Purge{{Keys: []string{"http://h/k"}, Soft: true}, {All: true, Soft: true}} {
 		t.Run(fmt.Sprintf("all=%v", p.All), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: -1})
+			s := openStore(t, Options{NoMemoryTier: true})
 			s.Set(tagged("http://h/k", "a"))
 			s.Set(tagged("http://h/other", "a"))
 			s.Flush()
@@ -291,7 +291,7 @@ func tagRows(t testing.TB, s *Store) []string {
 // entries.
 func TestTagIndexMaintained(t *testing.T) {
 	one := diskCost(tagged("http://h/ev/0", "ev"))
-	s := openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
+	s := openStore(t, Options{NoMemoryTier: true, DiskBytes: 10 * one})
 	s.Set(tagged("http://h/r", "old", "both"))
 	s.Set(tagged("http://h/d", "old"))
 	s.Flush()
@@ -336,7 +336,7 @@ func TestTagIndexMaintained(t *testing.T) {
 // A stray row (left by an older build or damage) names a key that no longer
 // carries the tag: the purge must not delete that entry, and drops the row.
 func TestTagPurgeIgnoresStrayRows(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1})
+	s := openStore(t, Options{NoMemoryTier: true})
 	s.Set(tagged("http://h/k", "b"))
 	s.Flush()
 	err := s.disk.db.Load().Update(func(tx *bolt.Tx) error {
@@ -415,7 +415,7 @@ func TestPurgeSeqRecordedAndSurvivesRestart(t *testing.T) {
 // A purge that spans several transactions records its Seq once all of them
 // committed, and removes every key.
 func TestPurgeManyKeysRecordsSeq(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1})
+	s := openStore(t, Options{NoMemoryTier: true})
 	s.disk.purgeChunk = 100
 	const n = 250
 	fillDisk(t, s, n, "big")
@@ -502,7 +502,7 @@ func TestSetFetched(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("mem=%d/%s", mem, tc.name), func(t *testing.T) {
 				now := purgeTime
-				s := openStore(t, Options{MemoryBytes: mem, Now: func() time.Time { now = now.Add(time.Second); return now }})
+				s := openStore(t, Options{NoMemoryTier: mem < 0, Now: func() time.Time { now = now.Add(time.Second); return now }})
 				if tc.before != nil {
 					tc.before(s)
 				}
@@ -597,7 +597,7 @@ func TestQueuedSetDoesNotResurrect(t *testing.T) {
 				p.Soft = soft
 				t.Run(fmt.Sprintf("mem=%d/%+v", mem, p), func(t *testing.T) {
 					dir := t.TempDir()
-					s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+					s := openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 					s.Set(tagged(key, "t")) // an older copy on disk
 					s.Flush()
 					release := gateWriter(t, s)
@@ -624,7 +624,7 @@ func TestQueuedSetDoesNotResurrect(t *testing.T) {
 					if err := s.Close(); err != nil {
 						t.Fatal(err)
 					}
-					s = openStore(t, Options{Dir: dir, MemoryBytes: mem})
+					s = openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 					check()
 				})
 			}
@@ -641,7 +641,7 @@ func TestPurgeLargeTag(t *testing.T) {
 	}
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: -1})
+			s := openStore(t, Options{NoMemoryTier: true})
 			fillDisk(t, s, n, "big")
 			got, err := s.Purge(Purge{Tags: []string{"big"}, Soft: soft})
 			if got != n || err != nil {

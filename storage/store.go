@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,27 +14,33 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"edged/internal/fielderr"
 )
 
-// Options configures a Store. Zero values mean the documented defaults.
+// Options configures a Store. Open gives a zero field the default named on
+// it ([DefaultOptions] holds them all); nothing is turned off with a
+// negative number (NoMemoryTier says it). Validate is in options.go.
 type Options struct {
 	// Dir is the directory of the bbolt file Dir/edged.db, created if
 	// missing. Required.
 	Dir string
-	// MemoryBytes is the memory tier budget; 0 means 256 MiB; negative
-	// disables the memory tier. Entries larger than a quarter of it are not
-	// kept in memory.
+	// MemoryBytes is the memory tier budget; default 256 MiB. Entries
+	// larger than a quarter of it are not kept in memory.
 	MemoryBytes int64
-	// DiskBytes is the disk tier budget; 0 means 10 GiB. LRU eviction keeps
+	// NoMemoryTier turns the memory tier off, whatever MemoryBytes says:
+	// every hit is a disk hit.
+	NoMemoryTier bool
+	// DiskBytes is the disk tier budget; default 10 GiB. LRU eviction keeps
 	// the bbolt file within it, pages and free pages included (budgets of
 	// 8 MiB and more; smaller ones count stored keys and values only). The
 	// file never shrinks, so one that outgrew an earlier budget stays larger.
 	DiskBytes int64
-	// WriteQueue is the length of the asynchronous disk write queue; 0
-	// means 1024. When it is full, disk writes are skipped and counted.
+	// WriteQueue is the length of the asynchronous disk write queue;
+	// default 1024. When it is full, disk writes are skipped and counted.
 	WriteQueue int
 	// WriteQueueBytes bounds the bytes (Entry.Size) of the entries waiting
-	// for their disk write; 0 means 64 MiB. Past it disk writes are skipped
+	// for their disk write; default 64 MiB. Past it disk writes are skipped
 	// and counted, as when the queue is full, except that one entry is
 	// always taken when none waits (so an object larger than the bound can
 	// still reach the disk).
@@ -150,8 +155,9 @@ func (l *lifecycle) close() bool {
 // Open opens or creates the store in opts.Dir. It reads running totals from
 // the meta bucket and does not scan the entries. Errors name the file.
 func Open(opts Options) (*Store, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("open store: Options.Dir is required")
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("open store: option ", err)
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	s, err := open(opts, path)
@@ -165,7 +171,6 @@ func Open(opts Options) (*Store, error) {
 }
 
 func open(opts Options, path string) (*Store, error) {
-	opts = withDefaults(opts)
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -182,7 +187,7 @@ func open(opts Options, path string) (*Store, error) {
 		return nil, fmt.Errorf("read applied purge seq: %w", err)
 	}
 	s.applied.seq.Store(seq)
-	if opts.MemoryBytes > 0 {
+	if !opts.NoMemoryTier {
 		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {
 			_ = d.close()
 			return nil, err
@@ -200,28 +205,6 @@ func open(opts Options, path string) (*Store, error) {
 	}
 	go s.w.run()
 	return s, nil
-}
-
-func withDefaults(opts Options) Options {
-	if opts.MemoryBytes == 0 {
-		opts.MemoryBytes = DefaultMemoryBytes
-	}
-	if opts.DiskBytes <= 0 {
-		opts.DiskBytes = DefaultDiskBytes
-	}
-	if opts.WriteQueue <= 0 {
-		opts.WriteQueue = DefaultWriteQueue
-	}
-	if opts.WriteQueueBytes <= 0 {
-		opts.WriteQueueBytes = DefaultWriteQueueBytes
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	return opts
 }
 
 // Get returns the entry stored under key and the tier it came from: memory,

@@ -53,7 +53,7 @@ func TestSetGetMemoryHit(t *testing.T) {
 func TestGetAfterSetBeforeWriteLands(t *testing.T) {
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: mem})
+			s := openStore(t, Options{NoMemoryTier: mem < 0})
 			release := gateWriter(t, s)
 			e := newEntry("http://h/pending", 100)
 			s.Set(e)
@@ -76,7 +76,7 @@ func TestSetReplacesOlderValue(t *testing.T) {
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			s := openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 			v1, v2 := newEntry("http://h/r", 10), newEntry("http://h/r", 20)
 			s.Set(v1)
 			s.Set(v2)
@@ -97,7 +97,7 @@ func TestSetReplacesOlderValue(t *testing.T) {
 }
 
 func TestMemoryDisabledServesFromDisk(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1})
+	s := openStore(t, Options{NoMemoryTier: true})
 	e := newEntry("http://h/disk", 100)
 	s.Set(e)
 	s.Flush()
@@ -166,7 +166,7 @@ func lruStore(t *testing.T) (s *Store, key func(int) string, one int64) {
 	t.Helper()
 	key = func(i int) string { return fmt.Sprintf("http://h/lru/%02d", i) }
 	one = diskCost(newEntry(key(0), 1000))
-	s = openStore(t, Options{MemoryBytes: -1, DiskBytes: 10 * one})
+	s = openStore(t, Options{NoMemoryTier: true, DiskBytes: 10 * one})
 	for i := range 10 {
 		s.Set(newEntry(key(i), 1000))
 		s.Flush() // one batch each: a distinct LRU position
@@ -257,7 +257,7 @@ func TestDeleteRemovesFromAllTiers(t *testing.T) {
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			s := openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 			landed, kept := newEntry("http://h/landed", 10), newEntry("http://h/kept", 10)
 			s.Set(landed)
 			s.Set(kept)
@@ -278,7 +278,7 @@ func TestDeleteRemovesFromAllTiers(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s = openStore(t, Options{Dir: dir, MemoryBytes: mem})
+			s = openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 			mustMiss(t, s, landed.Key)
 			mustMiss(t, s, pending.Key)
 			if st := s.Stats(); st.DiskEntries != 1 {
@@ -293,7 +293,7 @@ func TestDeletePrefix(t *testing.T) {
 	kept := []string{"http://h/ab", "http://h/a", "http://h/b/1", "http://g/a/1"}
 	for _, mem := range []int64{0, -1} {
 		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
-			s := openStore(t, Options{MemoryBytes: mem})
+			s := openStore(t, Options{NoMemoryTier: mem < 0})
 			for _, k := range append(removed[:3:3], kept...) {
 				s.Set(newEntry(k, 10))
 			}
@@ -324,7 +324,7 @@ func TestDeletePrefix(t *testing.T) {
 
 // A prefix purge larger than one deletion chunk spans several transactions.
 func TestDeletePrefixManyKeys(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1, WriteQueue: 4096})
+	s := openStore(t, Options{NoMemoryTier: true, WriteQueue: 4096})
 	const n = evictChunk + 100
 	for i := range n {
 		s.Set(&Entry{Key: fmt.Sprintf("http://h/many/%05d", i)})
@@ -340,7 +340,7 @@ func TestDeletePrefixManyKeys(t *testing.T) {
 }
 
 func TestQueueFullSkipsWrites(t *testing.T) {
-	s := openStore(t, Options{MemoryBytes: -1, WriteQueue: 1})
+	s := openStore(t, Options{NoMemoryTier: true, WriteQueue: 1})
 	release := gateWriter(t, s)
 	gate, taken := s.w.batchHook, make(chan struct{})
 	var once sync.Once
@@ -487,7 +487,7 @@ func TestGetBytesKeepsNoKey(t *testing.T) {
 // so the check right before touchDelay holds however loaded the machine.
 func TestTouchesAreHeldBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := openStore(t, Options{MemoryBytes: -1})
+		s := openStore(t, Options{NoMemoryTier: true})
 		var batches atomic.Int32
 		s.w.batchHook = func() { batches.Add(1) }
 		s.Set(newEntry("http://h/touch", 10))
@@ -515,7 +515,7 @@ func TestTouchesAreHeldBack(t *testing.T) {
 // before the next comes.
 func TestSetsLingerForOneTransaction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := openStore(t, Options{MemoryBytes: -1})
+		s := openStore(t, Options{NoMemoryTier: true})
 		var batches atomic.Int32
 		s.w.batchHook = func() { batches.Add(1) }
 		s.w.linger = time.Hour // only the Flush may end the batch
@@ -556,14 +556,14 @@ func TestSetNeverShowsQueuedOlderValue(t *testing.T) {
 				k := "http://h/rw"
 				v1, v2 := newEntry(k, 10), newEntry(k, size)
 				if how == "promote" { // v1 on disk only
-					first := openStore(t, Options{Dir: dir, MemoryBytes: -1})
+					first := openStore(t, Options{Dir: dir, NoMemoryTier: true})
 					first.Set(v1)
 					first.Flush()
 					if err := first.Close(); err != nil {
 						t.Fatal(err)
 					}
 				}
-				s := openStore(t, Options{Dir: dir, MemoryBytes: mem})
+				s := openStore(t, Options{Dir: dir, NoMemoryTier: mem < 0})
 				hold1, hold2 := holdRistretto(t, s.mem)
 				if how == "set" {
 					s.Set(v1)

@@ -13,7 +13,7 @@ import (
 // entry is always taken when none waits).
 func TestWriteQueueBytesSkipsWrites(t *testing.T) {
 	const body = 300 << 10
-	s := openStore(t, Options{MemoryBytes: -1, WriteQueue: 1024, WriteQueueBytes: 1 << 20})
+	s := openStore(t, Options{NoMemoryTier: true, WriteQueue: 1024, WriteQueueBytes: 1 << 20})
 	release := gateWriter(t, s)
 	gate, taken := s.w.batchHook, make(chan struct{})
 	var once sync.Once
@@ -54,7 +54,7 @@ func TestWriteQueueBytesSkipsWrites(t *testing.T) {
 func TestShutdownBoundsDrain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+		s, err := Open(Options{Dir: dir, NoMemoryTier: true})
 		if err != nil {
 			t.Fatal(err)
 		}

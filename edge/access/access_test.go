@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edged/internal/fielderr"
+	"edged/internal/fielderr/fieldtest"
 )
 
 func mustCompile(tb testing.TB, r Rules) *Policy {
@@ -262,5 +265,28 @@ func TestReadings(t *testing.T) {
 		if tt.want == nil && got != nil {
 			t.Errorf("Readings(%q) = %q, want nil", tt.path, got)
 		}
+	}
+}
+
+// TestRulesValidate checks that every problem of the rules is reported at
+// once, each naming its field.
+func TestRulesValidate(t *testing.T) {
+	valid := func() Rules {
+		return Rules{Allow: prefixes(t, "10.0.0.0/8"), DenyPaths: []string{"/a"}, BlockUserAgents: []string{"bot"},
+			Windows: []Window{{Paths: []string{"/b"}, Days: []time.Weekday{time.Monday}, From: "09:00", To: "17:00"}}}
+	}
+	fieldtest.Run(t, valid, []fieldtest.Case[Rules]{
+		{Path: "Deny[0]", Bad: func(r *Rules) { r.Deny = []netip.Prefix{{}} }},
+		{Path: "DenyPaths[0]", Bad: func(r *Rules) { r.DenyPaths[0] = "a" }},
+		{Path: "BlockUserAgents[0]", Bad: func(r *Rules) { r.BlockUserAgents[0] = " " }},
+		{Path: "Windows[0].Paths[0]", Bad: func(r *Rules) { r.Windows[0].Paths = []string{"/b/.."} }},
+		{Path: "Windows[0].Days[0]", Bad: func(r *Rules) { r.Windows[0].Days = []time.Weekday{-1} }},
+		{Path: "Windows[0].From", Bad: func(r *Rules) { r.Windows[0].From = "" }},
+		{Path: "Windows[0].To", Bad: func(r *Rules) { r.Windows[0].To = "09:00" }},
+		{Path: "Windows[0].Action", Bad: func(r *Rules) { r.Windows[0].Action = "block" }},
+	})
+	bad := Rules{DenyPaths: []string{"x"}, Windows: []Window{{From: "9", To: "10:00"}}}
+	if got := len(fielderr.All(bad.Validate())); got != 2 {
+		t.Errorf("Validate reported %d problems, want both", got)
 	}
 }

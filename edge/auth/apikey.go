@@ -12,25 +12,13 @@ type apiKeyVerifier struct {
 	hashes [][32]byte // SHA-256 of each key, so comparisons have one length
 }
 
-func newAPIKeyVerifier(o APIKeyOptions) (*apiKeyVerifier, error) {
-	if len(o.Keys) == 0 {
-		return nil, fmt.Errorf("%w: APIKeys.Keys: no keys", ErrInvalidOptions)
-	}
-	h := o.Header
-	if h == "" {
-		h = DefaultAPIKeyHeader
-	}
-	if !isQuotedStringSafe(h) {
-		return nil, fmt.Errorf("%w: APIKeys.Header: %q is not a field name", ErrInvalidOptions, h)
-	}
-	v := &apiKeyVerifier{name: h, header: canonicalHeader(h)}
-	for i, k := range o.Keys {
-		if k == "" {
-			return nil, fmt.Errorf("%w: APIKeys.Keys[%d]: empty key", ErrInvalidOptions, i)
-		}
+// newAPIKeyVerifier builds the verifier of validated options.
+func newAPIKeyVerifier(o APIKeyOptions) *apiKeyVerifier {
+	v := &apiKeyVerifier{name: o.Header, header: canonicalHeader(o.Header)}
+	for _, k := range o.Keys {
 		v.hashes = append(v.hashes, sha256.Sum256([]byte(k)))
 	}
-	return v, nil
+	return v
 }
 
 // verify compares the presented key with every configured key in constant

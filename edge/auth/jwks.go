@@ -30,11 +30,11 @@ type jwk struct {
 func loadJWKSFile(path string) ([]publicKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWT.JWKSFile: %w", ErrInvalidOptions, err)
+		return nil, optionErr("JWT.JWKSFile", "%v", err)
 	}
 	keys, err := parseJWKS(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: JWT.JWKSFile %s: %w", ErrInvalidOptions, path, err)
+		return nil, optionErr("JWT.JWKSFile", "%s: %v", path, err)
 	}
 	return keys, nil
 }

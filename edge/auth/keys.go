@@ -51,9 +51,9 @@ func ecdsaAlg(c elliptic.Curve) string {
 	return ""
 }
 
-// parsePEMKeys reads every PEM block of data; name says where data came
-// from, for errors.
-func parsePEMKeys(name string, data []byte) ([]publicKey, error) {
+// parsePEMKeys reads every PEM block of data, from the option at path;
+// where ("" or "file: ") says which file, for errors.
+func parsePEMKeys(path, where string, data []byte) ([]publicKey, error) {
 	var keys []publicKey
 	for {
 		var block *pem.Block
@@ -63,12 +63,12 @@ func parsePEMKeys(name string, data []byte) ([]publicKey, error) {
 		}
 		k, err := parsePEMBlock(block)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidOptions, name, err)
+			return nil, optionErr(path, "%s%v", where, err)
 		}
 		keys = append(keys, publicKey{key: k})
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: %s: no PEM public key found", ErrInvalidOptions, name)
+		return nil, optionErr(path, "%sno PEM public key found", where)
 	}
 	return keys, nil
 }
@@ -118,7 +118,7 @@ func checkKey(k any) error {
 func loadKeys(o JWTOptions) ([]publicKey, error) {
 	var keys []publicKey
 	for i, p := range o.PublicKeysPEM {
-		ks, err := parsePEMKeys(fmt.Sprintf("JWT.PublicKeysPEM[%d]", i), p)
+		ks, err := parsePEMKeys(fmt.Sprintf("JWT.PublicKeysPEM[%d]", i), "", p)
 		if err != nil {
 			return nil, err
 		}
@@ -127,9 +127,9 @@ func loadKeys(o JWTOptions) ([]publicKey, error) {
 	for i, f := range o.PublicKeyFiles {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("%w: JWT.PublicKeyFiles[%d]: %w", ErrInvalidOptions, i, err)
+			return nil, optionErr(fmt.Sprintf("JWT.PublicKeyFiles[%d]", i), "%v", err)
 		}
-		ks, err := parsePEMKeys(fmt.Sprintf("JWT.PublicKeyFiles[%d] %s", i, f), data)
+		ks, err := parsePEMKeys(fmt.Sprintf("JWT.PublicKeyFiles[%d]", i), f+": ", data)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"edged/internal/fielderr/fieldtest"
 )
 
 func TestNewVerifierErrors(t *testing.T) {
@@ -133,5 +135,31 @@ func TestPublicKeyFormats(t *testing.T) {
 	v := mustVerifier(t, Options{JWT: &JWTOptions{PublicKeyFiles: []string{f}}})
 	if got, want := strings.Join(v.jwt.algs, " "), "RS256 RS384 RS512 ES256 ES384"; got != want {
 		t.Errorf("algorithms = %s, want %s", got, want)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	valid := func() Options {
+		return Options{
+			JWT:     &JWTOptions{HMACSecret: hmacSecret, PublicKeyFiles: []string{"k.pem"}, Algorithms: []string{"HS256", "RS256"}},
+			APIKeys: &APIKeyOptions{Header: DefaultAPIKeyHeader, Keys: []string{"a", "b"}},
+			Realm:   DefaultRealm,
+		}
+	}
+	fieldtest.Run(t, valid, []fieldtest.Case[Options]{
+		{Path: "Realm", Bad: func(o *Options) { o.Realm = `a"b` }},
+		{Path: "JWT", Bad: func(o *Options) { o.JWT = &JWTOptions{} }},
+		{Path: "JWT.HMACSecret", Bad: func(o *Options) { o.JWT.HMACSecret = []byte("short") }},
+		{Path: "JWT.Leeway", Bad: func(o *Options) { o.JWT.Leeway = -1 }},
+		{Path: "JWT.PublicKeyFiles[0]", Bad: func(o *Options) { o.JWT.PublicKeyFiles[0] = "" }},
+		{Path: "JWT.Algorithms[1]", Bad: func(o *Options) { o.JWT.Algorithms[1] = "none" }},
+		{Path: "JWT.Algorithms[0]", Bad: func(o *Options) { o.JWT.HMACSecret, o.JWT.Algorithms = nil, []string{"HS256"} }},
+		{Path: "JWT.Algorithms[0]", Bad: func(o *Options) { o.JWT.PublicKeyFiles, o.JWT.Algorithms = nil, []string{"ES256"} }},
+		{Path: "APIKeys.Header", Bad: func(o *Options) { o.APIKeys.Header = "X Key" }},
+		{Path: "APIKeys.Keys", Bad: func(o *Options) { o.APIKeys.Keys = nil }},
+		{Path: "APIKeys.Keys[1]", Bad: func(o *Options) { o.APIKeys.Keys[1] = "" }},
+	})
+	if !errors.Is(Options{}.Validate(), ErrInvalidOptions) {
+		t.Error("a problem does not wrap ErrInvalidOptions")
 	}
 }

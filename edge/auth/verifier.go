@@ -6,6 +6,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"edged/internal/fielderr"
 )
 
 // DefaultRealm is the realm in challenges when Options.Realm is empty.
@@ -20,8 +22,8 @@ type Options struct {
 	JWT *JWTOptions
 	// APIKeys enables API key headers; nil disables them.
 	APIKeys *APIKeyOptions
-	// Realm names the protection space in challenges (RFC 9110 §11.5);
-	// empty means DefaultRealm.
+	// Realm names the protection space in challenges (RFC 9110 §11.5).
+	// Default DefaultRealm.
 	Realm string
 }
 
@@ -80,28 +82,23 @@ type Verifier struct {
 	apiKeys *apiKeyVerifier
 }
 
-// NewVerifier checks opts and loads the keys they name.
+// NewVerifier fills the defaults of opts, validates them (every problem,
+// each naming its option and wrapping ErrInvalidOptions) and loads the
+// keys they name.
 func NewVerifier(opts Options) (*Verifier, error) {
-	if opts.JWT == nil && opts.APIKeys == nil {
-		return nil, fmt.Errorf("%w: neither JWT nor APIKeys set", ErrInvalidOptions)
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("auth: option ", err)
 	}
 	v := &Verifier{realm: opts.Realm}
-	if v.realm == "" {
-		v.realm = DefaultRealm
-	}
-	if !isQuotedStringSafe(v.realm) {
-		return nil, fmt.Errorf("%w: Realm: %q has characters a challenge cannot carry", ErrInvalidOptions, v.realm)
-	}
-	var err error
 	if opts.JWT != nil {
+		var err error
 		if v.jwt, err = newJWTVerifier(*opts.JWT); err != nil {
-			return nil, err
+			return nil, fielderr.Prefix("auth: option ", err)
 		}
 	}
 	if opts.APIKeys != nil {
-		if v.apiKeys, err = newAPIKeyVerifier(*opts.APIKeys); err != nil {
-			return nil, err
-		}
+		v.apiKeys = newAPIKeyVerifier(*opts.APIKeys)
 	}
 	return v, nil
 }

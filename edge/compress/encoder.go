@@ -2,12 +2,15 @@ package compress
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"fmt"
 	"io"
 	"sync"
 
 	"github.com/andybalholm/brotli"
+
+	"edged/internal/fielderr"
 )
 
 // Defaults for the zero Options fields.
@@ -21,41 +24,57 @@ const (
 // one huge body does not pin its size in memory for good.
 const maxPooledScratch = 1 << 20
 
-// Options configure an Encoder. Every zero value means the default.
+// Options configure an Encoder. NewEncoder gives a zero field the default
+// named on it ([DefaultOptions] holds them all); nothing is turned off with a
+// negative number (NoMinSize says it).
 type Options struct {
-	// GzipLevel is the gzip level, 1 (fastest) to 9 (smallest); 0 means
+	// GzipLevel is the gzip level, 1 (fastest) to 9 (smallest). Default
 	// DefaultGzipLevel.
 	GzipLevel int
-	// BrotliLevel is the brotli quality, 1 (fastest) to 11 (smallest); 0
-	// means DefaultBrotliLevel.
+	// BrotliLevel is the brotli quality, 1 (fastest) to 11 (smallest).
+	// Default DefaultBrotliLevel.
 	BrotliLevel int
-	// MinSize is the smallest body, in bytes, worth compressing; 0 means
-	// DefaultMinSize and a negative value means no minimum.
+	// MinSize is the smallest body, in bytes, worth compressing. Default
+	// DefaultMinSize.
 	MinSize int
+	// NoMinSize compresses bodies of every size, whatever MinSize says.
+	NoMinSize bool
 }
 
-// withDefaults returns o with zero fields replaced by defaults, or an error
-// wrapping ErrLevel naming the bad field.
-func (o Options) withDefaults() (Options, error) {
-	if o.GzipLevel == 0 {
-		o.GzipLevel = DefaultGzipLevel
-	}
-	if o.BrotliLevel == 0 {
-		o.BrotliLevel = DefaultBrotliLevel
-	}
-	if o.MinSize == 0 {
-		o.MinSize = DefaultMinSize
-	}
-	if o.MinSize < 0 {
+// DefaultOptions returns the values NewEncoder gives the fields of Options
+// left zero: a caller that validates first (edge/config) starts from them,
+// since [Options.Validate] takes every field as given.
+func DefaultOptions() Options { return Options{}.withDefaults() }
+
+// withDefaults returns o with zero fields replaced by their defaults: the
+// one place that knows them.
+func (o Options) withDefaults() Options {
+	o.GzipLevel = cmp.Or(o.GzipLevel, DefaultGzipLevel)
+	o.BrotliLevel = cmp.Or(o.BrotliLevel, DefaultBrotliLevel)
+	o.MinSize = cmp.Or(o.MinSize, DefaultMinSize)
+	if o.NoMinSize {
 		o.MinSize = 0
 	}
+	return o
+}
+
+// Validate reports every field of o that is out of range, each a
+// [*fielderr.Error] naming the field (a bad level wraps ErrLevel), joined.
+// It takes the fields as given, zero included: start from [DefaultOptions].
+func (o Options) Validate() error {
+	var l fielderr.List
 	if o.GzipLevel < gzip.BestSpeed || o.GzipLevel > gzip.BestCompression {
-		return o, fmt.Errorf("GzipLevel %d, want 1..9: %w", o.GzipLevel, ErrLevel)
+		l.Wrapf("GzipLevel", ErrLevel, "must be 1 to 9, got %d", o.GzipLevel)
 	}
 	if o.BrotliLevel < 1 || o.BrotliLevel > brotli.BestCompression {
-		return o, fmt.Errorf("BrotliLevel %d, want 1..11: %w", o.BrotliLevel, ErrLevel)
+		l.Wrapf("BrotliLevel", ErrLevel, "must be 1 to 11, got %d", o.BrotliLevel)
 	}
-	return o, nil
+	if o.MinSize < 0 {
+		l.Addf("MinSize", "must not be negative, got %d", o.MinSize)
+	} else {
+		l.Check(o.MinSize > 0 || o.NoMinSize, "MinSize", "must be positive (NoMinSize compresses every size), got 0")
+	}
+	return l.Err()
 }
 
 // compressor is what *gzip.Writer and *brotli.Writer have in common.
@@ -83,9 +102,9 @@ type Encoder struct {
 // NewEncoder returns an Encoder for opts. The error wraps ErrLevel when a
 // level is out of range.
 func NewEncoder(opts Options) (*Encoder, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, fmt.Errorf("compress: %w", err)
+	o := opts.withDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fielderr.Prefix("compress: option ", err)
 	}
 	e := &Encoder{opts: o}
 	e.gzips.New = func() any {
@@ -97,8 +116,8 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	return e, nil
 }
 
-// Options returns the options in force, defaults applied (MinSize 0 then
-// means no minimum).
+// Options returns the options in force, defaults applied (with NoMinSize,
+// MinSize is 0).
 func (e *Encoder) Options() Options { return e.opts }
 
 // Worth reports whether a body of size bytes is big enough to compress. A

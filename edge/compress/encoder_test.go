@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"edged/internal/fielderr/fieldtest"
 )
 
 func TestEncodeRoundTrip(t *testing.T) {
-	e := newTestEncoder(t, Options{MinSize: -1})
+	e := newTestEncoder(t, Options{NoMinSize: true})
 	bodies := map[string][]byte{
 		"empty":    {},
 		"one byte": {'x'},
@@ -86,7 +88,7 @@ func TestNewEncoderOptions(t *testing.T) {
 		wantErr error
 	}{
 		{Options{}, Options{GzipLevel: 6, BrotliLevel: 5, MinSize: 1024}, nil},
-		{Options{GzipLevel: 9, BrotliLevel: 11, MinSize: -1}, Options{GzipLevel: 9, BrotliLevel: 11, MinSize: 0}, nil},
+		{Options{GzipLevel: 9, BrotliLevel: 11, NoMinSize: true}, Options{GzipLevel: 9, BrotliLevel: 11, MinSize: 0, NoMinSize: true}, nil},
 		{Options{GzipLevel: 1, BrotliLevel: 1, MinSize: 10}, Options{GzipLevel: 1, BrotliLevel: 1, MinSize: 10}, nil},
 		{Options{GzipLevel: 10}, Options{}, ErrLevel},
 		{Options{GzipLevel: -1}, Options{}, ErrLevel},
@@ -120,7 +122,7 @@ func TestWorth(t *testing.T) {
 // TestEncodeConcurrent shares one Encoder and its pools among goroutines;
 // run with -race.
 func TestEncodeConcurrent(t *testing.T) {
-	e := newTestEncoder(t, Options{MinSize: -1})
+	e := newTestEncoder(t, Options{NoMinSize: true})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 8 {
@@ -145,4 +147,13 @@ func TestEncodeConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	fieldtest.Run(t, DefaultOptions, []fieldtest.Case[Options]{
+		{Path: "GzipLevel", Bad: func(o *Options) { o.GzipLevel = 0 }},
+		{Path: "BrotliLevel", Bad: func(o *Options) { o.BrotliLevel = 12 }},
+		{Path: "MinSize", Bad: func(o *Options) { o.MinSize = -1 }},
+		{Path: "MinSize", Bad: func(o *Options) { o.MinSize = 0 }},
+	})
 }

@@ -115,7 +115,7 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 	f.Add([]byte("hello, hello, hello"), uint16(3))
 	f.Add(text(4096), uint16(1000))
 	f.Add(random(2048), uint16(7))
-	e := newTestEncoder(f, Options{MinSize: -1})
+	e := newTestEncoder(f, Options{NoMinSize: true})
 	f.Fuzz(func(t *testing.T, body []byte, chunk uint16) {
 		for _, enc := range []Encoding{Gzip, Brotli} {
 			out, err := e.Encode(enc, body)

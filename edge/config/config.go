@@ -7,6 +7,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"edged/edge"
+	"edged/edge/compress"
+	"edged/origin"
+	"edged/storage"
 )
 
 // Roles a node can play.
@@ -249,8 +252,12 @@ func (n PurgeNATS) Servers() []string {
 	return out
 }
 
-// Default returns the configuration used when a field is not set.
+// Default returns the configuration used when a field is not set. Values
+// that a library also has take the library's default (origin, storage,
+// edge, policy, compress), so each default is written once; the rest are
+// the file's own.
 func Default() *Config {
+	oo, eo, so := origin.DefaultOptions(), edge.DefaultOptions(), storage.DefaultOptions()
 	return &Config{
 		Role:   RoleEdge,
 		Listen: "127.0.0.1:8080",
@@ -262,31 +269,31 @@ func Default() *Config {
 			IdleTimeout:         Duration(120 * time.Second),
 			MaxHeaderBytes:      64 << 10,
 			MaxBodyBytes:        100 << 20,
-			RequestBodyTimeout:  Duration(30 * time.Second),
+			RequestBodyTimeout:  Duration(eo.RequestBodyTimeout),
 			RequestBodyMinRate:  500,
-			MaxUploadsPerClient: 16,
+			MaxUploadsPerClient: eo.MaxUploadsPerClient,
 			StripRequestHeaders: edge.DefaultStripRequestHeaders(),
 			ShutdownTimeout:     Duration(30 * time.Second),
 			WriteTimeout:        Duration(30 * time.Second),
 		},
 		Upstream: Upstream{
 			ShieldFallback: true,
-			ConnectTimeout: Duration(5 * time.Second),
-			HeaderTimeout:  Duration(30 * time.Second),
-			BodyTimeout:    Duration(60 * time.Second),
-			FetchTimeout:   Duration(5 * time.Minute),
-			MaxIdlePerHost: 64,
+			ConnectTimeout: Duration(oo.ConnectTimeout),
+			HeaderTimeout:  Duration(oo.HeaderTimeout),
+			BodyTimeout:    Duration(oo.BodyTimeout),
+			FetchTimeout:   Duration(eo.FetchTimeout),
+			MaxIdlePerHost: oo.MaxIdlePerHost,
 		},
 		Cache: Cache{
 			Memory:            256 << 20,
-			Disk:              10 << 30,
-			MaxObject:         64 << 20,
-			WriteQueue:        1024,
-			HeuristicFraction: 0.1,
-			HeuristicMax:      Duration(24 * time.Hour),
-			MaxStale:          Duration(10 * time.Minute),
+			Disk:              ByteSize(so.DiskBytes),
+			MaxObject:         ByteSize(eo.MaxObjectBytes),
+			WriteQueue:        so.WriteQueue,
+			HeuristicFraction: eo.Policy.HeuristicFraction,
+			HeuristicMax:      Duration(eo.Policy.HeuristicMax),
+			MaxStale:          Duration(eo.Policy.MaxStale),
 		},
-		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
+		Compression: Compression{Enabled: true, GzipLevel: compress.DefaultGzipLevel, BrotliLevel: compress.DefaultBrotliLevel, MinSize: compress.DefaultMinSize},
 		Forward:     defaultForward(),
 		Purge: Purge{
 			ApplyTimeout: Duration(10 * time.Second),

@@ -120,8 +120,8 @@ func TestConversions(t *testing.T) {
 	c.Cache.Memory = 0
 	c.Role = RoleShield
 	c.Upstream.Origin = "http://o"
-	if got := c.StorageOptions().MemoryBytes; got >= 0 {
-		t.Errorf("memory 0: MemoryBytes = %d, want negative (disabled)", got)
+	if so := c.StorageOptions(); !so.NoMemoryTier {
+		t.Errorf("memory 0: StorageOptions = %+v, want NoMemoryTier", so)
 	}
 	if got := c.CacheName(); got != "edged-shield" {
 		t.Errorf("shield CacheName = %q", got)
@@ -256,15 +256,11 @@ func TestValidateErrors(t *testing.T) {
 		{"heuristic fraction zero", base + "cache:\n  heuristic_fraction: 0\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1"},
 		{"heuristic fraction big", base + "cache:\n  heuristic_fraction: 1.5\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1, got 1.5"},
 		{"heuristic max", base + "cache:\n  heuristic_max: 0s\n", "edged.yaml:4: cache.heuristic_max: must be positive"},
-		{"max stale", base + "cache:\n  max_stale: -1s\n", "edged.yaml:4: cache.max_stale: must not be negative (0 honours no max-stale), got -1s"},
+		{"max stale", base + "cache:\n  max_stale: -1s\n", "edged.yaml:4: cache.max_stale: must not be negative, got -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "edged.yaml")
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			err = c.Validate()
+			err := parseAndValidate(t, tt.in)
 			if err == nil {
 				t.Fatal("Validate accepted it")
 			}

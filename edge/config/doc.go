@@ -24,13 +24,25 @@
 // several; a field set from outside the file (a command-line flag, see
 // [Config.Override]) is named without a line.
 //
+// A value is checked once, by the package that owns it: Validate builds
+// the options the file makes for origin, storage, edge (with its policy),
+// compress and each route's ratelimit, access and auth, calls their
+// Validate, and maps each problem's Go field path
+// ("Health.Interval") to the YAML field ("pools.api.health.interval") and
+// its line (libcheck.go). This package checks only what is the file's own:
+// fields, types and units, the files and environment variables it names,
+// and the rules between its sections.
+//
 // Sizes are strings with units ([ByteSize]: "256MiB", "10GB", "4096") and
 // durations are Go duration strings ([Duration]: "30s", "5m").
 //
 // The conversion methods ([Config.StorageOptions], [Config.OriginOptions],
-// [Config.PolicyOptions], [Config.PoolOptions], [Config.ClientOptions]) fill
-// the option structs of the packages the binary wires together; loggers and
-// metric registerers are the caller's to add. [Config.EdgeSites] turns the
+// [Config.PolicyOptions], [Config.PoolOptions], [Config.ClientOptions],
+// [Config.EdgeOptions], [Config.CompressOptions]) fill the option structs
+// of the packages the binary wires together, turning the file's "0
+// disables" into those packages' explicit switches (NoRetries,
+// NoMemoryTier, ...); loggers, metric registerers and the parts built at
+// start are the caller's to add. [Config.EdgeSites] turns the
 // sites into edge.Sites, asking the caller for one origin.Client per
 // distinct [UpstreamRef] so equal routes share a client and every pool is
 // built once.

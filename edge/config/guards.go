@@ -1,9 +1,13 @@
 package config
 
 import (
+	"cmp"
+	"math"
 	"os"
 	"strings"
 	"time"
+
+	"edged/edge/ratelimit"
 )
 
 // Access is a route's access rules (edge/access): networks, paths, user
@@ -45,7 +49,7 @@ type RateLimit struct {
 	// rate rounded up (at least 1).
 	Burst int `yaml:"burst"`
 	// MaxClients bounds the clients tracked (least recently seen evicted);
-	// 0 means 100000.
+	// 0 means ratelimit.DefaultMaxClients (100000).
 	MaxClients int `yaml:"max_clients"`
 }
 
@@ -118,16 +122,15 @@ func (c *Config) rateLimitOn(path string, rl RateLimit) bool {
 	return n != nil && n.ShortTag() != "!!null"
 }
 
-// burst is the effective burst of rl.
-func (rl RateLimit) burst() int {
-	if rl.Burst > 0 {
-		return rl.Burst
+// options are the limiter's options: the file's burst 0 is the rate
+// rounded up (at least 1), its max_clients 0 the limiter's default.
+func (rl RateLimit) options() ratelimit.Options {
+	o := ratelimit.DefaultOptions()
+	o.Rate, o.Burst, o.MaxClients = rl.Rate, rl.Burst, cmp.Or(rl.MaxClients, o.MaxClients)
+	if rl.Burst == 0 {
+		o.Burst = max(int(math.Ceil(rl.Rate)), 1)
 	}
-	b := int(rl.Rate)
-	if float64(b) < rl.Rate {
-		b++
-	}
-	return max(b, 1)
+	return o
 }
 
 // parseWeekday reads a day name: "mon" or "monday", any case.

@@ -1,18 +1,20 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"path/filepath"
-	"time"
 
+	"edged/edge"
 	"edged/edge/clientip"
+	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
 )
 
 // StorageOptions returns the store's options. Logger and Registerer are left
-// for the caller. A memory budget of 0 disables the memory tier.
+// for the caller. A memory budget of 0 turns the memory tier off.
 //
 // cache.memory bounds the memory the process holds (edged sets the Go
 // runtime's soft limit to it; RSS stays within it + 25%): the memory tier gets three eighths
@@ -23,25 +25,25 @@ import (
 // with three eighths, 68-70). With a memory tier of
 // cache.memory's whole size, everything else came on top of it, unbounded.
 func (c *Config) StorageOptions() storage.Options {
-	mem := int64(c.Cache.Memory)
-	if mem == 0 {
-		mem = -1 // storage: <0 disables the memory tier, 0 would mean its default
+	so := storage.DefaultOptions()
+	so.Logger, so.Now = nil, nil
+	so.Dir = filepath.Clean(c.Data)
+	so.DiskBytes, so.WriteQueue = int64(c.Cache.Disk), c.Cache.WriteQueue
+	if mem := int64(c.Cache.Memory); mem > 0 {
+		// A budget too small to split (under 8 bytes) leaves the shares
+		// at the store's defaults, as it always has.
+		so.MemoryBytes = cmp.Or(mem/8*3, so.MemoryBytes)
+		so.WriteQueueBytes = cmp.Or(c.BodyMemory(), so.WriteQueueBytes)
 	} else {
-		mem = mem / 8 * 3
+		so.NoMemoryTier = true
 	}
-	return storage.Options{
-		Dir:             filepath.Clean(c.Data),
-		MemoryBytes:     mem,
-		DiskBytes:       int64(c.Cache.Disk),
-		WriteQueue:      c.Cache.WriteQueue,
-		WriteQueueBytes: c.BodyMemory(),
-	}
+	return so
 }
 
 // BodyMemory is the share of cache.memory for response bodies in flight
 // (edge.Options.BodyMemory), and also the byte bound of the disk write
-// queue: an eighth. Without a memory tier (cache.memory 0) it is 0, the
-// packages' own defaults (64 MiB each).
+// queue: an eighth. Without a memory tier (cache.memory 0) it is 0 and the
+// packages keep their own defaults (64 MiB each).
 func (c *Config) BodyMemory() int64 {
 	return int64(c.Cache.Memory) / 8
 }
@@ -50,17 +52,11 @@ func (c *Config) BodyMemory() int64 {
 // the caller. Via is the cache name.
 func (c *Config) OriginOptions() origin.Options {
 	u := c.Upstream
-	return origin.Options{
-		Origin:  u.Origin,
-		Shields: append([]string(nil), u.Shields...),
-		// origin.Options rejects a fallback without both ends.
-		ShieldFallback: u.ShieldFallback && u.Origin != "" && len(u.Shields) > 0,
-		Via:            c.CacheName(),
-		ConnectTimeout: u.ConnectTimeout.Std(),
-		HeaderTimeout:  u.HeaderTimeout.Std(),
-		BodyTimeout:    u.BodyTimeout.Std(),
-		MaxIdlePerHost: u.MaxIdlePerHost,
-	}
+	oo := c.ClientOptions(UpstreamRef{Shields: u.Shields})
+	oo.Origin = u.Origin
+	// origin.Options rejects a fallback without both ends.
+	oo.ShieldFallback = u.ShieldFallback && u.Origin != "" && len(u.Shields) > 0
+	return oo
 }
 
 // PolicyOptions returns the RFC 9111 policy options.
@@ -68,7 +64,8 @@ func (c *Config) PolicyOptions() policy.Options {
 	return policy.Options{
 		HeuristicFraction:   c.Cache.HeuristicFraction,
 		HeuristicMax:        c.Cache.HeuristicMax.Std(),
-		MaxStale:            maxStale(c.Cache.MaxStale),
+		MaxStale:            c.Cache.MaxStale.Std(),
+		NoMaxStale:          c.Cache.MaxStale == 0, // the file's 0 honours no max-stale
 		IgnoreClientNoCache: c.Cache.IgnoreClientNoCache,
 		Shield:              c.Role == RoleShield,
 	}
@@ -78,7 +75,7 @@ func (c *Config) PolicyOptions() policy.Options {
 func (c *Config) sitePolicy(s Site) *policy.Options {
 	p := c.PolicyOptions()
 	if s.MaxStale != nil {
-		p.MaxStale = maxStale(*s.MaxStale)
+		p.MaxStale, p.NoMaxStale = s.MaxStale.Std(), *s.MaxStale == 0
 	}
 	if s.IgnoreClientNoCache != nil {
 		p.IgnoreClientNoCache = *s.IgnoreClientNoCache
@@ -86,13 +83,39 @@ func (c *Config) sitePolicy(s Site) *policy.Options {
 	return &p
 }
 
-// maxStale converts a max_stale field: in the file 0 turns max-stale off,
-// in policy.Options a negative value does (zero is its default).
-func maxStale(d Duration) time.Duration {
-	if d == 0 {
-		return -1
+// EdgeOptions returns the edge handler's options, without what the binary
+// wires: Store, Upstream, Router, Compression, Purger, the loggers and
+// Registerer. A shield bounds no client's fetches or uploads: its clients
+// are edges, each asking on behalf of many users.
+func (c *Config) EdgeOptions() edge.Options {
+	s := c.Server
+	eo := edge.DefaultOptions()
+	eo.Logger, eo.Now = nil, nil
+	eo.Name = c.CacheName()
+	eo.Policy = c.PolicyOptions()
+	eo.MaxObjectBytes = int64(c.Cache.MaxObject)
+	if mem := c.BodyMemory(); mem > 0 {
+		eo.BodyMemory = mem
 	}
-	return d.Std()
+	eo.MaxBodyBytes, eo.WriteTimeout = int64(s.MaxBodyBytes), s.WriteTimeout.Std()
+	eo.MaxUploadsPerClient = s.MaxUploadsPerClient
+	eo.NoUploadLimit = s.MaxUploadsPerClient == 0 || c.Role == RoleShield // the file's 0: no limit
+	eo.NoFillLimit = c.Role == RoleShield
+	eo.RequestBodyTimeout, eo.RequestBodyMinRate = s.RequestBodyTimeout.Std(), int64(s.RequestBodyMinRate)
+	eo.StripRequestHeaders = s.StripRequestHeaders
+	eo.FetchTimeout = c.Upstream.FetchTimeout.Std()
+	eo.PurgeFrom = parseNetworks(c.Purge.MethodFrom)
+	eo.ClientIP = c.ClientIP()
+	return eo
+}
+
+// CompressOptions returns the options of the response compressor.
+func (c *Config) CompressOptions() compress.Options {
+	cc := c.Compression
+	return compress.Options{
+		GzipLevel: cc.GzipLevel, BrotliLevel: cc.BrotliLevel,
+		MinSize: int(cc.MinSize), NoMinSize: cc.MinSize == 0, // the file's 0: no minimum
+	}
 }
 
 // TrustedProxies returns server.trusted_proxies as prefixes (a single

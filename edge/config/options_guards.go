@@ -1,11 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"edged/edge"
@@ -49,8 +48,7 @@ func (c *Config) addGuards(path string, r Route, er *edge.Route) error {
 		}
 	}
 	if c.rateLimitOn(path+".rate_limit", r.RateLimit) {
-		rl := r.RateLimit
-		lim, err := ratelimit.New(ratelimit.Options{Rate: rl.Rate, Burst: rl.burst(), MaxClients: rl.MaxClients})
+		lim, err := ratelimit.New(r.RateLimit.options())
 		if err != nil {
 			return c.fieldErrNear(path+".rate_limit", "%v", err)
 		}
@@ -96,9 +94,24 @@ func accessRules(a Access) (access.Rules, error) {
 // verifier builds a route's auth.Verifier: it reads the secrets from the
 // environment and the key files from disk.
 func (c *Config) verifier(path string, a Auth) (*auth.Verifier, error) {
-	var opts auth.Options
+	opts, errs := c.authOptions(path, a)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	v, err := auth.NewVerifier(opts)
+	if err != nil {
+		return nil, joinSorted(c.optionProblems(authFields(path), err))
+	}
+	return v, nil
+}
+
+// authOptions are the auth options of the route at path, with the secrets
+// its environment variables hold; a variable that is not set is a problem.
+func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) {
+	opts := auth.Options{Realm: auth.DefaultRealm}
+	var errs []*FieldError
 	if j := a.JWT; j.enabled() {
-		jo := &auth.JWTOptions{
+		opts.JWT = &auth.JWTOptions{
 			PublicKeyFiles:    slices.Clone(j.PublicKeyFiles),
 			JWKSFile:          j.JWKSFile,
 			Algorithms:        slices.Clone(j.Algorithms),
@@ -110,47 +123,26 @@ func (c *Config) verifier(path string, a Auth) (*auth.Verifier, error) {
 		if j.HMACSecretEnv != "" {
 			secret, ok := envSecret(j.HMACSecretEnv)
 			if !ok {
-				return nil, c.fieldErrNear(path+".jwt.hmac_secret_env", "environment variable %s is not set (it holds the HMAC secret)", j.HMACSecretEnv)
+				errs = append(errs, c.fieldErrNear(path+".jwt.hmac_secret_env", "environment variable %s is not set (it holds the HMAC secret)", j.HMACSecretEnv))
 			}
-			jo.HMACSecret = []byte(secret)
+			opts.JWT.HMACSecret = []byte(secret)
 		}
-		opts.JWT = jo
 	}
 	if k := a.APIKeys; k.KeysEnv != "" {
 		v, _ := envSecret(k.KeysEnv)
 		keys := splitKeys(v)
 		if len(keys) == 0 {
-			return nil, c.fieldErrNear(path+".api_keys.keys_env", "environment variable %s is not set (it holds the API keys, comma-separated)", k.KeysEnv)
+			errs = append(errs, c.fieldErrNear(path+".api_keys.keys_env", "environment variable %s is not set (it holds the API keys, comma-separated)", k.KeysEnv))
 		}
-		opts.APIKeys = &auth.APIKeyOptions{Header: http.CanonicalHeaderKey(k.Header), Keys: keys}
+		opts.APIKeys = &auth.APIKeyOptions{Header: cmp.Or(http.CanonicalHeaderKey(k.Header), auth.DefaultAPIKeyHeader), Keys: keys}
 	}
-	v, err := auth.NewVerifier(opts)
-	if err != nil {
-		field := path
-		if f := authField(err); f != "" {
-			field += "." + f
-		}
-		return nil, c.fieldErrNear(field, "%v", err)
-	}
-	return v, nil
+	return opts, errs
 }
 
-var authOptionRE = regexp.MustCompile(`JWT\.(JWKSFile|PublicKeyFiles\[\d+\]|Algorithms\[\d+\]|HMACSecret|Leeway)|APIKeys\.(Header|Keys)`)
-
-// authField maps the option an edge/auth error names to the config field.
-func authField(err error) string {
-	m := authOptionRE.FindString(err.Error())
-	fields := map[string]string{
-		"JWT.JWKSFile": "jwt.jwks_file", "JWT.HMACSecret": "jwt.hmac_secret_env", "JWT.Leeway": "jwt.leeway",
-		"APIKeys.Header": "api_keys.header", "APIKeys.Keys": "api_keys.keys_env",
-	}
-	if f, ok := fields[m]; ok {
-		return f
-	}
-	for prefix, field := range map[string]string{"JWT.PublicKeyFiles": "jwt.public_key_files", "JWT.Algorithms": "jwt.algorithms"} {
-		if rest, ok := strings.CutPrefix(m, prefix); ok {
-			return field + rest
-		}
-	}
-	return ""
+// authFields says where each auth option of the route at path comes from.
+func authFields(path string) yamlMap {
+	return yamlMap{under: path, fields: map[string]string{
+		"JWT.HMACSecret": path + ".jwt.hmac_secret_env", "APIKeys.Keys": path + ".api_keys.keys_env",
+		"Realm": "", "JWT.PublicKeysPEM": "",
+	}}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,8 +45,10 @@ func (c *Config) PoolOptions() map[string]origin.PoolOptions {
 		// upstream.origin as a pool: one server, as origin.Options.Origin
 		// treats it, so no retries and no ejection (ejecting the only
 		// server would only turn its errors into 503s).
-		po := c.poolOptions(name, Pool{Servers: []PoolServer{{URL: c.Upstream.Origin, Weight: 1}}, Algorithm: origin.RoundRobin})
-		po.Retries, po.Ejection = -1, origin.Ejection{Failures: -1}
+		p := DefaultPoolConfig()
+		p.Servers = []PoolServer{{URL: c.Upstream.Origin, Weight: 1}}
+		po := c.poolOptions(name, p)
+		po.NoRetries, po.Ejection.Disabled = true, true
 		out[name] = po
 	}
 	return out
@@ -70,21 +73,17 @@ func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
 			Failures:   p.Ejection.Failures,
 			Backoff:    p.Ejection.Backoff.Std(),
 			MaxBackoff: p.Ejection.MaxBackoff.Std(),
+			Disabled:   p.Ejection.Failures == 0, // the file's 0 disables
 		},
-		Retries:         p.Retries,
-		RetryTimeout:    p.RetryTimeout.Std(),
+		Retries:   p.Retries,
+		NoRetries: p.Retries == 0, // the file's 0 disables
+		// The file's 0 means upstream.header_timeout.
+		RetryTimeout:    cmp.Or(p.RetryTimeout, u.HeaderTimeout).Std(),
 		ConnectTimeout:  u.ConnectTimeout.Std(),
 		HeaderTimeout:   u.HeaderTimeout.Std(),
 		BodyTimeout:     u.BodyTimeout.Std(),
 		MaxIdlePerHost:  u.MaxIdlePerHost,
 		MaxConnsPerHost: p.MaxConnsPerHost,
-	}
-	// In the file 0 disables; in origin 0 means the default and -1 disables.
-	if p.Retries == 0 {
-		po.Retries = -1
-	}
-	if p.Ejection.Failures == 0 {
-		po.Ejection.Failures = -1
 	}
 	for _, s := range p.Servers {
 		po.Servers = append(po.Servers, origin.Server{URL: s.URL, Weight: s.Weight})
@@ -148,6 +147,7 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 	return origin.Options{
 		Shields:        slices.Clone(ref.Shields),
 		ShieldFallback: ref.ShieldFallback && ref.Pool != "",
+		ShieldEjection: origin.DefaultOptions().ShieldEjection,
 		Via:            c.CacheName(),
 		ConnectTimeout: u.ConnectTimeout.Std(),
 		HeaderTimeout:  u.HeaderTimeout.Std(),

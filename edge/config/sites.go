@@ -1,9 +1,9 @@
 package config
 
 import (
-	"time"
-
 	"gopkg.in/yaml.v3"
+
+	"edged/origin"
 )
 
 // DefaultPool is the name of the pool that upstream.origin stands for when
@@ -157,23 +157,24 @@ type RouteCache struct {
 }
 
 // DefaultPoolConfig returns the values a pool's fields take when the file
-// leaves them out.
+// leaves them out: origin's (origin.DefaultPoolOptions).
 func DefaultPoolConfig() Pool {
+	d := origin.DefaultPoolOptions()
 	return Pool{
-		Algorithm: "round_robin",
+		Algorithm: d.Algorithm,
 		Health: Health{
-			Interval: Duration(10 * time.Second),
-			Timeout:  Duration(2 * time.Second),
-			Expect:   200,
-			Rise:     2,
-			Fall:     3,
+			Interval: Duration(d.Health.Interval),
+			Timeout:  Duration(d.Health.Timeout),
+			Expect:   d.Health.Expect,
+			Rise:     d.Health.Rise,
+			Fall:     d.Health.Fall,
 		},
 		Ejection: Ejection{
-			Failures:   5,
-			Backoff:    Duration(30 * time.Second),
-			MaxBackoff: Duration(5 * time.Minute),
+			Failures:   d.Ejection.Failures,
+			Backoff:    Duration(d.Ejection.Backoff),
+			MaxBackoff: Duration(d.Ejection.MaxBackoff),
 		},
-		Retries: 2,
+		Retries: d.Retries,
 	}
 }
 

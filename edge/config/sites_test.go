@@ -118,7 +118,8 @@ func TestPoolOptions(t *testing.T) {
 		Algorithm:      "least_conn",
 		Health:         origin.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: 2 * time.Second, Expect: 200, Rise: 2, Fall: 3},
 		Ejection:       origin.Ejection{Failures: 5, Backoff: 30 * time.Second, MaxBackoff: 5 * time.Minute},
-		Retries:        -1, // retries: 0 disables
+		NoRetries:      true, // retries: 0 disables
+		RetryTimeout:   30 * time.Second,
 		ConnectTimeout: 5 * time.Second, HeaderTimeout: 30 * time.Second, BodyTimeout: time.Minute,
 		MaxIdlePerHost: 64,
 	}
@@ -134,7 +135,7 @@ func TestPoolOptions(t *testing.T) {
 	// A route without a pool uses upstream.origin as the pool "default".
 	c = parseValid(t, "upstream: {origin: 'http://o:1'}\nsites: [{name: s, hosts: [a.test], routes: [{path: /}]}]\n")
 	def, ok := c.PoolOptions()[DefaultPool]
-	if !ok || len(def.Servers) != 1 || def.Servers[0].URL != "http://o:1" || def.Retries != -1 || def.Ejection.Failures != -1 {
+	if !ok || len(def.Servers) != 1 || def.Servers[0].URL != "http://o:1" || !def.NoRetries || !def.Ejection.Disabled {
 		t.Errorf("default pool = %+v, %v", def, ok)
 	}
 }
@@ -222,11 +223,12 @@ func TestSitePolicyInherit(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		maxStale time.Duration
-		ignore   bool
-	}{{time.Minute, true}, {-1, false}, {time.Hour, true}}
+		maxStale   time.Duration
+		noMaxStale bool // the file's 0
+		ignore     bool
+	}{{time.Minute, false, true}, {0, true, false}, {time.Hour, false, true}}
 	for i, tt := range tests {
-		if p := sites[i].Policy; p == nil || p.MaxStale != tt.maxStale || p.IgnoreClientNoCache != tt.ignore || p.HeuristicMax != 24*time.Hour {
+		if p := sites[i].Policy; p == nil || p.MaxStale != tt.maxStale || p.NoMaxStale != tt.noMaxStale || p.IgnoreClientNoCache != tt.ignore || p.HeuristicMax != 24*time.Hour {
 			t.Errorf("site %d: Policy = %+v, want max-stale %v ignore %v (and the node's other rules)", i, p, tt.maxStale, tt.ignore)
 		}
 	}
@@ -247,7 +249,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"pool without servers", 11, "", "edged.yaml:10: pools.web.servers: empty"},
 		{"bad server URL", 11, "      - url: 127.0.0.1:9003", `edged.yaml:11: pools.web.servers[0].url: invalid URL "127.0.0.1:9003"`},
 		{"server URL scheme", 11, "      - url: ftp://x", `pools.web.servers[0].url: invalid URL "ftp://x": scheme must be http or https`},
-		{"repeated server", 5, "    servers: [{url: http://h:1}, {url: 'http://H:1/'}]", `edged.yaml:5: pools.api.servers[1].url: repeated server "http://H:1/" (same as pools.api.servers[0])`},
+		{"repeated server", 5, "    servers: [{url: http://h:1}, {url: 'http://H:1/'}]", `edged.yaml:5: pools.api.servers[1].url: repeated server "http://H:1/" (same as servers[0])`},
 		{"negative weight", 5, "    servers: [{url: http://h:1, weight: -1}]", "edged.yaml:5: pools.api.servers[0].weight: must be at least 1, got -1"},
 		{"zero weight", 5, "    servers: [{url: http://h:1, weight: 0}]", "edged.yaml:5: pools.api.servers[0].weight: must be at least 1, got 0"},
 		{"health path", 7, "    health: {path: healthz}", `edged.yaml:7: pools.api.health.path: must start with /, got "healthz"`},
@@ -256,7 +258,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"health rise", 7, "    health: {rise: 0}", "edged.yaml:7: pools.api.health.rise: must be at least 1"},
 		{"health host", 7, "    health: {host: 'a b'}", `edged.yaml:7: pools.api.health.host: invalid host "a b"`},
 		{"ejection failures", 7, "    ejection: {failures: -1}", "edged.yaml:7: pools.api.ejection.failures: must not be negative"},
-		{"ejection max backoff", 7, "    ejection: {backoff: 1m, max_backoff: 30s}", "edged.yaml:7: pools.api.ejection.max_backoff: must not be less than ejection.backoff (1m0s), got 30s"},
+		{"ejection max backoff", 7, "    ejection: {backoff: 1m, max_backoff: 30s}", "edged.yaml:7: pools.api.ejection.max_backoff: must not be less than the backoff (1m0s), got 30s"},
 		{"retries", 8, "    retries: -1", "edged.yaml:8: pools.api.retries: must not be negative"},
 		{"retry timeout", 8, "    retry_timeout: -1s", "edged.yaml:8: pools.api.retry_timeout: must not be negative"},
 		{"max conns", 8, "    max_conns_per_host: -2", "edged.yaml:8: pools.api.max_conns_per_host: must not be negative"},
@@ -286,7 +288,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"header name", 23, "        request_headers: {set: {'X A': b}}", `edged.yaml:23: sites[0].routes[1].request_headers.set.X A: invalid header name "X A"`},
 		{"header value", 23, "        request_headers: {set: {X-A: \"a\\nb\"}}", "edged.yaml:23: sites[0].routes[1].request_headers.set.X-A: header value must not contain CR, LF or NUL"},
 		{"remove header name", 24, "        response_headers: {remove: ['']}", `edged.yaml:24: sites[0].routes[1].response_headers.remove[0]: invalid header name ""`},
-		{"site max stale", 29, "    max_stale: -5m", "edged.yaml:29: sites[1].max_stale: must not be negative (0 honours no max-stale), got -5m0s"},
+		{"site max stale", 29, "    max_stale: -5m", "edged.yaml:29: sites[1].max_stale: must not be negative, got -5m0s"},
 		{"default ttl", 25, "        cache: {default_ttl: -1s}", "edged.yaml:25: sites[0].routes[1].cache.default_ttl: must not be negative"},
 		{"ignore and keep query", 25, "        cache: {ignore_query: true, keep_query: [a]}", "edged.yaml:25: sites[0].routes[1].cache.keep_query: conflicts with cache.ignore_query"},
 		{"route needs a pool", 29, "    shield_fallback: true", ""},

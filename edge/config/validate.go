@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"edged/internal/httpsyntax"
 )
 
 // Validate checks every field and returns all problems at once, joined,
@@ -30,7 +28,6 @@ func (c *Config) valueProblems() []*FieldError {
 			errs = append(errs, e)
 		}
 	}
-	add(c.checkName())
 	if c.Role != RoleEdge && c.Role != RoleShield && c.Role != RoleForward {
 		add(c.fieldErr("role", "must be edge, shield or forward, got %q", c.Role))
 	}
@@ -54,20 +51,12 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	errs = append(errs, c.libraryProblems()...)
 	errs = append(errs, c.checkForward()...)
 	if c.Debug.Pprof && c.DebugToken() == "" {
 		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
 	}
-	if l := c.Compression.GzipLevel; l < 1 || l > 9 {
-		errs = append(errs, c.fieldErr("compression.gzip_level", "must be 1 to 9, got %d", l))
-	}
-	if l := c.Compression.BrotliLevel; l < 1 || l > 11 {
-		errs = append(errs, c.fieldErr("compression.brotli_level", "must be 1 to 11, got %d", l))
-	}
-	if c.Compression.MinSize < 0 {
-		errs = append(errs, c.fieldErr("compression.min_size", "must not be negative"))
-	}
-	return errs
+	return withoutRepeats(errs)
 }
 
 func (c *Config) checkPurge() []*FieldError {
@@ -77,15 +66,6 @@ func (c *Config) checkPurge() []*FieldError {
 		if _, err := ParseNetwork(network); err != nil {
 			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.method_from[%d]", i), "%v", err))
 		}
-	}
-	if p.ApplyTimeout < 0 {
-		errs = append(errs, c.fieldErr("purge.apply_timeout", "must not be negative"))
-	}
-	if p.Retention < 0 {
-		errs = append(errs, c.fieldErr("purge.retention", "must not be negative"))
-	}
-	if p.MaxLag < 0 {
-		errs = append(errs, c.fieldErr("purge.max_lag", "must not be negative"))
 	}
 	return append(append(errs, c.checkPurgeNATS()...), c.checkPurgeAuth()...)
 }
@@ -178,20 +158,6 @@ func ParseNetwork(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
-func (c *Config) checkName() *FieldError {
-	if c.Name == "" {
-		return nil
-	}
-	// RFC 9211 §2 and RFC 9110 §7.6.3: the cache name is a token in
-	// Cache-Status and a pseudonym in Via.
-	for i := 0; i < len(c.Name); i++ {
-		if !httpsyntax.IsTchar(c.Name[i]) {
-			return c.fieldErr("name", "must be an HTTP token (letters, digits, -._~ and similar; no spaces), got %q", c.Name)
-		}
-	}
-	return nil
-}
-
 func (c *Config) checkAddr(path, addr string, optional bool) *FieldError {
 	if addr == "" {
 		if optional {
@@ -219,17 +185,10 @@ func (c *Config) checkServer() []*FieldError {
 		{"server.read_header_timeout", s.ReadHeaderTimeout},
 		{"server.idle_timeout", s.IdleTimeout},
 		{"server.shutdown_timeout", s.ShutdownTimeout},
-		{"server.request_body_timeout", s.RequestBodyTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
 		}
-	}
-	if s.WriteTimeout < 0 {
-		errs = append(errs, c.fieldErr("server.write_timeout", "must not be negative (0 means no limit), got %s", s.WriteTimeout))
-	}
-	if s.MaxBodyBytes < 0 {
-		errs = append(errs, c.fieldErr("server.max_body_bytes", "must not be negative (0 means no limit)"))
 	}
 	if s.MaxHeaderBytes < 1<<10 || s.MaxHeaderBytes > 16<<20 {
 		errs = append(errs, c.fieldErr("server.max_header_bytes", "must be between 1KiB and 16MiB, got %s", s.MaxHeaderBytes))
@@ -242,103 +201,30 @@ func (c *Config) checkServer() []*FieldError {
 	if s.ProxyProtocol && len(s.TrustedProxies) == 0 {
 		errs = append(errs, c.fieldErr("server.proxy_protocol", "needs server.trusted_proxies: only trusted peers may send a PROXY header"))
 	}
-	if s.MaxUploadsPerClient < 0 {
-		errs = append(errs, c.fieldErr("server.max_uploads_per_client", "must not be negative (0 means no limit), got %d", s.MaxUploadsPerClient))
-	}
-	for i, name := range s.StripRequestHeaders {
-		if !httpsyntax.IsToken(strings.TrimSuffix(name, "*")) {
-			errs = append(errs, c.fieldErr(fmt.Sprintf("server.strip_request_headers[%d]", i), "%q is not a field name (a name, or a prefix ending in *)", name))
-		}
-	}
 	if s.MaxConnections < 0 {
 		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 means no limit), got %d", s.MaxConnections))
 	}
 	return errs
 }
 
+// checkUpstream checks the rule of the file between upstream and sites;
+// origin.Options.Validate checks the values (libraryProblems).
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
-	var errs []*FieldError
-	// A forward proxy's upstream is whatever each request names.
-	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward {
-		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set"))
-	}
-	if u.Origin != "" {
-		if err := checkURL(u.Origin); err != nil {
-			errs = append(errs, c.fieldErr("upstream.origin", "%v", err))
-		}
-	}
-	seen := make(map[string]bool)
-	for i, s := range u.Shields {
-		path := fmt.Sprintf("upstream.shields[%d]", i)
-		if err := checkURL(s); err != nil {
-			errs = append(errs, c.fieldErr(path, "%v", err))
-		} else if seen[s] {
-			errs = append(errs, c.fieldErr(path, "repeated shield %q", s))
-		}
-		seen[s] = true
-	}
-	for _, d := range []struct {
-		path string
-		v    Duration
-	}{
-		{"upstream.connect_timeout", u.ConnectTimeout},
-		{"upstream.header_timeout", u.HeaderTimeout},
-		{"upstream.body_timeout", u.BodyTimeout},
-		{"upstream.fetch_timeout", u.FetchTimeout},
-	} {
-		if d.v <= 0 {
-			errs = append(errs, c.fieldErr(d.path, "must be positive, got %s", d.v))
-		}
-	}
-	if u.MaxIdlePerHost <= 0 {
-		errs = append(errs, c.fieldErr("upstream.max_idle_per_host", "must be positive, got %d", u.MaxIdlePerHost))
-	}
-	return errs
-}
-
-// checkURL accepts an absolute http or https URL with a host and no query.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return fmt.Errorf("invalid URL %q", raw)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("invalid URL %q: scheme must be http or https", raw)
-	case u.Host == "":
-		return fmt.Errorf("invalid URL %q: no host", raw)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return fmt.Errorf("invalid URL %q: no query, fragment or user info allowed", raw)
+	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward { // a forward proxy's upstream is whatever each request names
+		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set")}
 	}
 	return nil
 }
 
+// checkCache checks the rule between the store's and the handler's
+// options; each library checks its own (libraryProblems).
 func (c *Config) checkCache() []*FieldError {
-	k := c.Cache
-	var errs []*FieldError
-	if k.Disk <= 0 {
-		errs = append(errs, c.fieldErr("cache.disk", "must be positive, got %s", k.Disk))
+	if k := c.Cache; k.Disk > 0 && k.MaxObject > k.Disk {
+		// Near: left out of the file, max_object is at its default.
+		return []*FieldError{c.fieldErrNear("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject)}
 	}
-	if k.MaxObject <= 0 {
-		errs = append(errs, c.fieldErr("cache.max_object", "must be positive, got %s", k.MaxObject))
-	} else if k.Disk > 0 && k.MaxObject > k.Disk {
-		errs = append(errs, c.fieldErr("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject))
-	}
-	if k.WriteQueue <= 0 {
-		errs = append(errs, c.fieldErr("cache.write_queue", "must be positive, got %d", k.WriteQueue))
-	}
-	// RFC 9111 §4.2.2: a heuristic lifetime is a fraction of the time since
-	// Last-Modified; 10% is typical, more than all of it is never sensible.
-	if !(k.HeuristicFraction > 0 && k.HeuristicFraction <= 1) {
-		errs = append(errs, c.fieldErr("cache.heuristic_fraction", "must be above 0 and at most 1, got %v", k.HeuristicFraction))
-	}
-	if k.HeuristicMax <= 0 {
-		errs = append(errs, c.fieldErr("cache.heuristic_max", "must be positive, got %s", k.HeuristicMax))
-	}
-	if k.MaxStale < 0 {
-		errs = append(errs, c.fieldErr("cache.max_stale", "must not be negative (0 honours no max-stale), got %s", k.MaxStale))
-	}
-	return errs
+	return nil
 }
 
 func joinSorted(fes []*FieldError) error {

@@ -2,25 +2,21 @@ package config
 
 import (
 	"fmt"
-	"net/url"
-	"slices"
 	"sort"
 	"strings"
 
 	"edged/internal/httpsyntax"
 )
 
-// Algorithms accepted in pools.<name>.algorithm (origin's names).
-var algorithms = []string{"round_robin", "weighted_round_robin", "least_conn", "consistent_hash"}
-
-// checkPools validates the pools section.
+// checkPools checks the pools section's rules of the file: names, and
+// pools only with sites. origin.PoolOptions.Validate checks each pool's
+// values (libraryProblems).
 func (c *Config) checkPools() []*FieldError {
 	var errs []*FieldError
 	if len(c.Pools) > 0 && len(c.Sites) == 0 {
 		errs = append(errs, c.fieldErr("pools", "set but no sites use them: without sites every host is served by upstream.origin"))
 	}
 	for _, name := range c.poolNames(false) {
-		path := "pools." + name
 		if !validName(name) {
 			errs = append(errs, c.keyErr("pools", name, "invalid pool name %q: use letters, digits, - and _", name))
 			continue
@@ -28,90 +24,8 @@ func (c *Config) checkPools() []*FieldError {
 		if name == DefaultPool && c.Upstream.Origin != "" && len(c.Sites) > 0 {
 			errs = append(errs, c.keyErr("pools", name, "the pool name %q is taken by upstream.origin: rename the pool or remove upstream.origin", name))
 		}
-		errs = append(errs, c.checkPool(path, c.Pools[name])...)
 	}
 	return errs
-}
-
-func (c *Config) checkPool(path string, p Pool) []*FieldError {
-	var errs []*FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
-	}
-	if len(p.Servers) == 0 {
-		add("servers", "empty: a pool needs at least one server")
-	}
-	seen := make(map[string]int)
-	for i, s := range p.Servers {
-		sp := fmt.Sprintf("servers[%d]", i)
-		if err := checkURL(s.URL); err != nil {
-			add(sp+".url", "%v", err)
-		} else if j, dup := seen[serverIdentity(s.URL)]; dup {
-			add(sp+".url", "repeated server %q (same as %s.servers[%d])", s.URL, path, j)
-		} else {
-			seen[serverIdentity(s.URL)] = i
-		}
-		if s.Weight < 1 {
-			add(sp+".weight", "must be at least 1, got %d (remove the server to take it out)", s.Weight)
-		}
-	}
-	if !slices.Contains(algorithms, p.Algorithm) {
-		add("algorithm", "unknown algorithm %q (want %s)", p.Algorithm, strings.Join(algorithms, ", "))
-	}
-	h := p.Health
-	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-		add("health.path", "must start with /, got %q", h.Path)
-	}
-	for _, d := range []struct {
-		field string
-		v     Duration
-	}{{"health.interval", h.Interval}, {"health.timeout", h.Timeout}, {"ejection.backoff", p.Ejection.Backoff}, {"ejection.max_backoff", p.Ejection.MaxBackoff}} {
-		if d.v <= 0 {
-			add(d.field, "must be positive, got %s", d.v)
-		}
-	}
-	// RFC 9110 §15: status codes are three digits, 100 to 599.
-	if h.Expect < 100 || h.Expect > 599 {
-		add("health.expect", "must be an HTTP status (100 to 599), got %d", h.Expect)
-	}
-	for _, n := range []struct {
-		field string
-		v     int
-	}{{"health.rise", h.Rise}, {"health.fall", h.Fall}} {
-		if n.v < 1 {
-			add(n.field, "must be at least 1, got %d", n.v)
-		}
-	}
-	if h.Host != "" && strings.ContainsAny(h.Host, " \t\r\n/?#@") {
-		add("health.host", "invalid host %q", h.Host)
-	}
-	if p.Ejection.Failures < 0 {
-		add("ejection.failures", "must not be negative (0 disables ejection), got %d", p.Ejection.Failures)
-	}
-	if p.Ejection.Backoff > 0 && p.Ejection.MaxBackoff > 0 && p.Ejection.MaxBackoff < p.Ejection.Backoff {
-		add("ejection.max_backoff", "must not be less than ejection.backoff (%s), got %s", p.Ejection.Backoff, p.Ejection.MaxBackoff)
-	}
-	if p.Retries < 0 {
-		add("retries", "must not be negative (0 disables retries), got %d", p.Retries)
-	}
-	if p.RetryTimeout < 0 {
-		add("retry_timeout", "must not be negative, got %s", p.RetryTimeout)
-	}
-	if p.MaxConnsPerHost < 0 {
-		add("max_conns_per_host", "must not be negative (0 means no limit), got %d", p.MaxConnsPerHost)
-	}
-	return errs
-}
-
-// serverIdentity is what makes two server URLs the same server: the host
-// compares case-insensitively (RFC 3986 §6.2.2.1), a trailing slash does
-// not count.
-func serverIdentity(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Scheme + "://" + strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/")
 }
 
 // checkSites validates the sites section against the pools.
@@ -130,11 +44,7 @@ func (c *Config) checkSites() []*FieldError {
 			names[s.Name] = i
 		}
 		errs = append(errs, c.checkHosts(path, s, hosts)...)
-		errs = append(errs, c.checkSiteShields(path, s)...)
 		errs = append(errs, c.checkSiteSecurity(path, s)...)
-		if s.MaxStale != nil && *s.MaxStale < 0 {
-			errs = append(errs, c.fieldErrNear(path+".max_stale", "must not be negative (0 honours no max-stale), got %s", *s.MaxStale))
-		}
 		if len(s.Routes) == 0 {
 			errs = append(errs, c.fieldErrNear(path+".routes", "required: at least one route (path: / serves every path)"))
 		}
@@ -191,21 +101,6 @@ func validHostPattern(h string) bool {
 		}
 	}
 	return true
-}
-
-func (c *Config) checkSiteShields(path string, s Site) []*FieldError {
-	var errs []*FieldError
-	seen := make(map[string]bool)
-	for j, raw := range s.Shields {
-		sp := fmt.Sprintf("%s.shields[%d]", path, j)
-		if err := checkURL(raw); err != nil {
-			errs = append(errs, c.fieldErrNear(sp, "%v", err))
-		} else if seen[raw] {
-			errs = append(errs, c.fieldErrNear(sp, "repeated shield %q", raw))
-		}
-		seen[raw] = true
-	}
-	return errs
 }
 
 func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {

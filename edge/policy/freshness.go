@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 	"time"
@@ -51,13 +52,8 @@ func lifetime(r *Response, f *Facts, opt Options) (time.Duration, bool) {
 	if !date.After(lm) {
 		return 0, false
 	}
+	opt = opt.WithDefaults()
 	frac, limit := opt.HeuristicFraction, opt.HeuristicMax
-	if frac <= 0 {
-		frac = defaultHeuristicFraction
-	}
-	if limit <= 0 {
-		limit = defaultHeuristicMax
-	}
 	h := time.Duration(float64(date.Sub(lm)) * frac)
 	if h > limit || h < 0 {
 		h = limit
@@ -244,12 +240,9 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 // maxStale is the staleness the request's max-stale accepts (RFC 9111
 // §5.2.1.2), at most Options.MaxStale; negative when it accepts none.
 func maxStale(rd *directives, opt Options) time.Duration {
-	limit := opt.MaxStale
-	switch {
-	case limit < 0:
+	limit := cmp.Or(opt.MaxStale, defaultMaxStale)
+	if opt.NoMaxStale || limit < 0 {
 		return -1
-	case limit == 0:
-		limit = defaultMaxStale
 	}
 	switch {
 	case rd.has(fMaxStaleAny): // no value: any staleness, up to the cap

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"edged/internal/fielderr/fieldtest"
 )
 
 func TestLifetime(t *testing.T) {
@@ -154,7 +156,7 @@ func TestDecideOptions(t *testing.T) {
 		{"cap", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 70 * time.Second, ServeStale, "max-stale", ""},
 		{"cap exceeded", Options{MaxStale: time.Minute}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 71 * time.Second, Revalidate, "stale", FwdStale},
 		{"client's bound below the cap", Options{MaxStale: time.Hour}, []string{"Cache-Control: max-stale=30"}, []string{"Cache-Control: max-age=10"}, 41 * time.Second, Revalidate, "stale", FwdStale},
-		{"negative: no max-stale", Options{MaxStale: -1}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 11 * time.Second, Revalidate, "stale", FwdStale},
+		{"NoMaxStale: no max-stale", Options{NoMaxStale: true}, []string{"Cache-Control: max-stale"}, []string{"Cache-Control: max-age=10"}, 11 * time.Second, Revalidate, "stale", FwdStale},
 		{"fresh, request no-cache", Options{}, []string{"Cache-Control: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "request no-cache", FwdRequest},
 		{"fresh, Pragma no-cache", Options{}, []string{"Pragma: no-cache"}, []string{"Cache-Control: max-age=100"}, 0, Revalidate, "pragma no-cache", FwdRequest},
 		{"fresh, request max-age=0", Options{}, []string{"Cache-Control: max-age=0"}, []string{"Cache-Control: max-age=100"}, time.Second, Revalidate, "request max-age", FwdRequest},
@@ -344,4 +346,16 @@ func TestProduced(t *testing.T) {
 			t.Errorf("Age %q: Produced = %v, want %v", tt.age, got, tt.want)
 		}
 	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	fieldtest.Run(t, DefaultOptions, []fieldtest.Case[Options]{
+		{Path: "HeuristicFraction", Bad: func(o *Options) { o.HeuristicFraction = 1.5 }},
+		{Path: "HeuristicFraction", Bad: func(o *Options) { o.HeuristicFraction = 0 }},
+		{Path: "HeuristicMax", Bad: func(o *Options) { o.HeuristicMax = 0 }},
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale = -time.Second }},
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale = 0 }},
+		// NoMaxStale turns max-stale off, MaxStale stays a duration.
+		{Path: "MaxStale", Bad: func(o *Options) { o.MaxStale, o.NoMaxStale = -1, true }},
+	})
 }

@@ -80,7 +80,7 @@ func FuzzCacheControl(f *testing.F) {
 			t.Fatalf("negative age %v", a)
 		}
 		Decide(req.Header, r, t0.Add(time.Minute), Options{})
-		for _, opt := range []Options{{MaxStale: time.Second}, {MaxStale: -1, IgnoreClientNoCache: true}} {
+		for _, opt := range []Options{{MaxStale: time.Second}, {NoMaxStale: true, IgnoreClientNoCache: true}} {
 			d := Decide(req.Header, r, t0.Add(time.Minute), opt)
 			if d.Detail == "max-stale" && -d.TTL > max(opt.MaxStale, 0) {
 				t.Fatalf("max-stale served %v stale past a cap of %v", -d.TTL, opt.MaxStale)

@@ -1,25 +1,32 @@
 package policy
 
 import (
+	"cmp"
 	"net/http"
 	"time"
+
+	"edged/internal/fielderr"
 )
 
 // Options tune the rules where RFC 9111 leaves a choice to the cache.
-// The zero value is usable: every zero field takes the default named on it.
+// The zero value is usable: the rules give a zero field the default named
+// on it ([DefaultOptions] holds them all); nothing is turned off with a
+// negative number (NoMaxStale says it).
 type Options struct {
 	// HeuristicFraction is the share of (Date - Last-Modified) used as a
-	// heuristic freshness lifetime (RFC 9111 §4.2.2). Zero means 0.1.
+	// heuristic freshness lifetime (RFC 9111 §4.2.2). Default 0.1.
 	HeuristicFraction float64
-	// HeuristicMax caps a heuristic lifetime. Zero means 24h.
+	// HeuristicMax caps a heuristic lifetime. Default 24h.
 	HeuristicMax time.Duration
 	// MaxStale caps the staleness a client may accept with the max-stale
 	// request directive (RFC 9111 §5.2.1.2; §4.2.4 permits serving stale
 	// when the client allows it, it never obliges the cache to). Without
 	// a cap any client could read whatever stale response the cache still
-	// holds, however old. Zero means 10 minutes; negative means max-stale
-	// is never honoured.
+	// holds, however old. Default 10 minutes.
 	MaxStale time.Duration
+	// NoMaxStale makes the cache honour no max-stale at all (RFC 9111
+	// §4.2.4 permits, never obliges), whatever MaxStale says.
+	NoMaxStale bool
 	// IgnoreClientNoCache makes a fresh stored response serve every
 	// request, whatever the request directives that would have it
 	// validated first: no-cache (RFC 9111 §5.2.1.4), Pragma: no-cache
@@ -32,6 +39,37 @@ type Options struct {
 	// edge caches. It changes nothing in storage or freshness; it is here so
 	// that header filtering can keep targeted fields for the next CDN hop.
 	Shield bool
+}
+
+// DefaultOptions returns the values the rules give the fields of Options
+// left zero: a caller that validates (edge/config) starts from them, since
+// [Options.Validate] takes every field as given.
+func DefaultOptions() Options { return Options{}.WithDefaults() }
+
+// WithDefaults returns o with zero fields replaced by their defaults: the
+// one place that knows them.
+func (o Options) WithDefaults() Options {
+	o.HeuristicFraction = cmp.Or(o.HeuristicFraction, defaultHeuristicFraction)
+	o.HeuristicMax = cmp.Or(o.HeuristicMax, defaultHeuristicMax)
+	o.MaxStale = cmp.Or(o.MaxStale, defaultMaxStale)
+	return o
+}
+
+// Validate reports every field of o that is out of range, each a
+// [*fielderr.Error] naming the field, joined. It takes the fields as given,
+// zero included: start from [DefaultOptions].
+func (o Options) Validate() error {
+	var l fielderr.List
+	// RFC 9111 §4.2.2: a heuristic lifetime is a fraction of the time since
+	// Last-Modified; 10% is typical, more than all of it is never sensible.
+	l.Check(o.HeuristicFraction > 0 && o.HeuristicFraction <= 1, "HeuristicFraction", "must be above 0 and at most 1, got %v", o.HeuristicFraction)
+	l.Check(o.HeuristicMax > 0, "HeuristicMax", "must be positive, got %v", o.HeuristicMax)
+	if o.MaxStale < 0 {
+		l.Addf("MaxStale", "must not be negative, got %v", o.MaxStale)
+	} else {
+		l.Check(o.MaxStale > 0 || o.NoMaxStale, "MaxStale", "must be positive (NoMaxStale honours no max-stale), got 0s")
+	}
+	return l.Err()
 }
 
 // Response is what the rules need to know about a stored response.

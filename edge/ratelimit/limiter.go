@@ -1,13 +1,15 @@
 package ratelimit
 
 import (
+	"cmp"
 	"errors"
-	"fmt"
 	"math"
 	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"edged/internal/fielderr"
 )
 
 // ErrInvalidOptions is wrapped by New errors, which name the field.
@@ -21,7 +23,8 @@ const DefaultMaxClients = 100_000
 // Options.IPv6PrefixLen is zero.
 const DefaultIPv6PrefixLen = 64
 
-// Options configure a Limiter.
+// Options configure a Limiter. New gives a zero MaxClients or IPv6PrefixLen
+// the default named on it ([DefaultOptions]); Rate and Burst have none.
 type Options struct {
 	// Rate is the sustained number of requests per second per client; it
 	// must be positive.
@@ -29,12 +32,49 @@ type Options struct {
 	// Burst is how many requests a client may make at once; it must be at
 	// least 1.
 	Burst int
-	// MaxClients bounds the number of tracked clients; zero means
+	// MaxClients bounds the number of tracked clients. Default
 	// DefaultMaxClients.
 	MaxClients int
-	// IPv6PrefixLen is the IPv6 network length that counts as one client;
-	// zero means DefaultIPv6PrefixLen, 128 means every address on its own.
+	// IPv6PrefixLen is the IPv6 network length that counts as one client,
+	// 1 to 128 (every address on its own). Default DefaultIPv6PrefixLen.
 	IPv6PrefixLen int
+}
+
+// DefaultOptions returns the values New gives the fields of Options left
+// zero; Rate and Burst are the caller's.
+func DefaultOptions() Options { return Options{}.withDefaults() }
+
+// withDefaults returns o with zero fields replaced by their defaults: the
+// one place that knows them.
+func (o Options) withDefaults() Options {
+	o.MaxClients = cmp.Or(o.MaxClients, DefaultMaxClients)
+	o.IPv6PrefixLen = cmp.Or(o.IPv6PrefixLen, DefaultIPv6PrefixLen)
+	return o
+}
+
+// Validate reports every field of o that is out of range, each a
+// [*fielderr.Error] naming the field and wrapping ErrInvalidOptions,
+// joined. It takes the fields as given, zero included.
+func (o Options) Validate() error {
+	var l fielderr.List
+	if !(o.Rate > 0) || math.IsInf(o.Rate, 0) {
+		l.Wrapf("Rate", ErrInvalidOptions, "must be a positive number of requests per second, got %v", o.Rate)
+	}
+	atLeastOne(&l, "Burst", o.Burst)
+	atLeastOne(&l, "MaxClients", o.MaxClients)
+	if o.IPv6PrefixLen < 1 || o.IPv6PrefixLen > 128 {
+		l.Wrapf("IPv6PrefixLen", ErrInvalidOptions, "must be 1 to 128, got %d", o.IPv6PrefixLen)
+	}
+	return l.Err()
+}
+
+// atLeastOne checks a count that must be at least 1.
+func atLeastOne(l *fielderr.List, path string, n int) {
+	if n < 0 {
+		l.Wrapf(path, ErrInvalidOptions, "must not be negative, got %d", n)
+	} else if n == 0 {
+		l.Wrapf(path, ErrInvalidOptions, "must be at least 1, got 0")
+	}
 }
 
 // Limiter is a set of per-client token buckets with LRU eviction.
@@ -47,8 +87,9 @@ type Limiter struct {
 
 // New returns a Limiter for opts.
 func New(opts Options) (*Limiter, error) {
-	if err := validate(&opts); err != nil {
-		return nil, err
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fielderr.Prefix("ratelimit: option ", err)
 	}
 	n := shardCount(opts.MaxClients)
 	l := &Limiter{
@@ -66,26 +107,6 @@ func New(opts Options) (*Limiter, error) {
 		l.shards[i].init(c)
 	}
 	return l, nil
-}
-
-func validate(o *Options) error {
-	switch {
-	case !(o.Rate > 0) || math.IsInf(o.Rate, 0):
-		return fmt.Errorf("%w: Rate: %v, want a positive number", ErrInvalidOptions, o.Rate)
-	case o.Burst < 1:
-		return fmt.Errorf("%w: Burst: %d, want at least 1", ErrInvalidOptions, o.Burst)
-	case o.MaxClients < 0:
-		return fmt.Errorf("%w: MaxClients: %d, want at least 1 (0 for the default)", ErrInvalidOptions, o.MaxClients)
-	case o.IPv6PrefixLen < 0 || o.IPv6PrefixLen > 128:
-		return fmt.Errorf("%w: IPv6PrefixLen: %d, want 1..128 (0 for the default)", ErrInvalidOptions, o.IPv6PrefixLen)
-	}
-	if o.MaxClients == 0 {
-		o.MaxClients = DefaultMaxClients
-	}
-	if o.IPv6PrefixLen == 0 {
-		o.IPv6PrefixLen = DefaultIPv6PrefixLen
-	}
-	return nil
 }
 
 // shardCount spreads lock contention over up to 64 shards while keeping

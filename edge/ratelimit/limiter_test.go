@@ -2,10 +2,13 @@ package ratelimit
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"edged/internal/fielderr/fieldtest"
 )
 
 var t0 = time.Date(2024, 1, 8, 10, 0, 0, 0, time.UTC)
@@ -175,4 +178,20 @@ func BenchmarkAllow(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	fieldtest.Run(t, func() Options {
+		o := DefaultOptions()
+		o.Rate, o.Burst = 1, 1
+		return o
+	}, []fieldtest.Case[Options]{
+		{Path: "Rate", Bad: func(o *Options) { o.Rate = 0 }},
+		{Path: "Rate", Bad: func(o *Options) { o.Rate = math.Inf(1) }},
+		{Path: "Burst", Bad: func(o *Options) { o.Burst = 0 }},
+		{Path: "Burst", Bad: func(o *Options) { o.Burst = -1 }},
+		{Path: "MaxClients", Bad: func(o *Options) { o.MaxClients = -1 }},
+		{Path: "IPv6PrefixLen", Bad: func(o *Options) { o.IPv6PrefixLen = 0 }},
+		{Path: "IPv6PrefixLen", Bad: func(o *Options) { o.IPv6PrefixLen = 129 }},
+	})
 }

@@ -104,14 +104,10 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		return nil, err
 	}
 	opts := n.edgeOptions(stdout, reg)
-	if cc := cfg.Compression; cc.Enabled && cfg.Role != config.RoleShield {
+	if cfg.Compression.Enabled && cfg.Role != config.RoleShield {
 		// A shield leaves compression to the edges, close to the clients:
 		// its responses are what the edges store and compress once.
-		minSize := int(cc.MinSize)
-		if minSize == 0 {
-			minSize = -1 // compress says "default" with 0; the config's 0 means no minimum
-		}
-		if opts.Compression, err = compress.NewEncoder(compress.Options{GzipLevel: cc.GzipLevel, BrotliLevel: cc.BrotliLevel, MinSize: minSize}); err != nil {
+		if opts.Compression, err = compress.NewEncoder(cfg.CompressOptions()); err != nil {
 			return nil, fmt.Errorf("compression: %w", err)
 		}
 	}
@@ -136,45 +132,16 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	return n, nil
 }
 
+// edgeOptions are the configuration's handler options with the parts the
+// node wires: the store, upstreams, purge bus, loggers and metrics.
 func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Options {
-	opts := edge.Options{
-		Name:           n.cfg.CacheName(),
-		Store:          n.store,
-		Upstream:       n.up.any,
-		Router:         n.up.router,
-		Policy:         n.cfg.PolicyOptions(),
-		MaxObjectBytes: int64(n.cfg.Cache.MaxObject),
-		MaxBodyBytes:   int64(n.cfg.Server.MaxBodyBytes),
-		BodyMemory:     n.cfg.BodyMemory(),
-		WriteTimeout:   n.cfg.Server.WriteTimeout.Std(),
-		// A shield's clients are edges, each asking for many objects at
-		// once on behalf of many users: no per-client bound on its fetches.
-		MaxFillsPerClient:   map[bool]int{true: -1}[n.cfg.Role == config.RoleShield],
-		MaxUploadsPerClient: uploadsPerClient(n.cfg),
-		RequestBodyTimeout:  n.cfg.Server.RequestBodyTimeout.Std(),
-		RequestBodyMinRate:  int64(n.cfg.Server.RequestBodyMinRate),
-		StripRequestHeaders: n.cfg.Server.StripRequestHeaders,
-		FetchTimeout:        n.cfg.Upstream.FetchTimeout.Std(),
-		Logger:              n.log.With("component", "edge"),
-		Registerer:          reg,
-		Purger:              n.bus,
-		PurgeFrom:           purgeNetworks(n.cfg),
-		ClientIP:            n.cfg.ClientIP(),
-	}
+	opts := n.cfg.EdgeOptions()
+	opts.Store, opts.Upstream, opts.Router, opts.Purger = n.store, n.up.any, n.up.router, n.bus
+	opts.Logger, opts.Registerer = n.log.With("component", "edge"), reg
 	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
-}
-
-// uploadsPerClient is server.max_uploads_per_client as edge.Options says
-// it: no bound (-1) for 0 and on a shield, whose clients are edges each
-// forwarding the uploads of many users.
-func uploadsPerClient(cfg *config.Config) int {
-	if cfg.Role == config.RoleShield || cfg.Server.MaxUploadsPerClient == 0 {
-		return -1
-	}
-	return cfg.Server.MaxUploadsPerClient
 }
 
 // publicServer serves the cache. Bodies may be large and slow in either

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,17 +125,6 @@ func purgeSecret(field, name string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("purge bus: %s names %s, which is not set", field, name)
-}
-
-// purgeNetworks are the networks allowed to send PURGE (validated by config).
-func purgeNetworks(cfg *config.Config) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range cfg.Purge.MethodFrom {
-		if p, err := config.ParseNetwork(s); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // writeBusHealth adds the purge bus's state to /healthz: the server it is

@@ -1,0 +1,107 @@
+package auth
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"edged/internal/fielderr"
+)
+
+// withDefaults returns o with the empty Realm and API key header replaced
+// by their defaults: the one place that knows them.
+func (o Options) withDefaults() Options {
+	o.Realm = cmp.Or(o.Realm, DefaultRealm)
+	if o.APIKeys != nil {
+		k := *o.APIKeys
+		k.Header = cmp.Or(k.Header, DefaultAPIKeyHeader)
+		o.APIKeys = &k
+	}
+	return o
+}
+
+// Validate reports every option of o that is wrong without reading a key
+// file, each a [*fielderr.Error] naming the option ("JWT.Algorithms[1]")
+// and wrapping ErrInvalidOptions, joined. It takes the fields as given:
+// NewVerifier fills the defaults first, then validates, then loads the
+// keys (whose problems name the option and the file).
+func (o Options) Validate() error {
+	var l fielderr.List
+	l.Check(o.JWT != nil || o.APIKeys != nil, "JWT", "neither JWT nor APIKeys set")
+	// RFC 9110 §11.5: the realm is a quoted-string in challenges.
+	l.Check(o.Realm != "" && isQuotedStringSafe(o.Realm), "Realm", "%q has characters a challenge cannot carry", o.Realm)
+	if o.JWT != nil {
+		l.Nest("JWT", o.JWT.validate())
+	}
+	if o.APIKeys != nil {
+		l.Nest("APIKeys", o.APIKeys.validate())
+	}
+	return wrapAll(l.Err())
+}
+
+func (o JWTOptions) validate() error {
+	var l fielderr.List
+	if o.HMACSecret != nil && len(o.HMACSecret) < minHMACSecret {
+		// RFC 7518 §3.2: an HS256 key is at least as long as the hash.
+		l.Addf("HMACSecret", "must be at least %d bytes, got %d (RFC 7518 §3.2)", minHMACSecret, len(o.HMACSecret))
+	}
+	l.Check(o.Leeway >= 0, "Leeway", "must not be negative, got %v", o.Leeway)
+	public := len(o.PublicKeysPEM) > 0 || len(o.PublicKeyFiles) > 0 || o.JWKSFile != ""
+	if o.HMACSecret == nil && !public {
+		l.Addf("", "no HMACSecret, PublicKeysPEM, PublicKeyFiles or JWKSFile")
+	}
+	for i, f := range o.PublicKeyFiles {
+		if f == "" {
+			l.Addf(fmt.Sprintf("PublicKeyFiles[%d]", i), "empty file name")
+		}
+	}
+	for i, a := range o.Algorithms {
+		path := fmt.Sprintf("Algorithms[%d]", i)
+		switch {
+		case !slices.Contains(supportedAlgs, a):
+			l.Addf(path, "unsupported algorithm %q (want %s)", a, strings.Join(supportedAlgs, ", "))
+		case strings.HasPrefix(a, "HS") && o.HMACSecret == nil:
+			l.Addf(path, "%s needs an HMAC secret", a)
+		case !strings.HasPrefix(a, "HS") && !public:
+			l.Addf(path, "%s needs a public key (a PEM key or a JWK Set)", a)
+		}
+	}
+	return l.Err()
+}
+
+func (o APIKeyOptions) validate() error {
+	var l fielderr.List
+	// RFC 9110 §5.1: a field name is a token.
+	if !httpguts.ValidHeaderFieldName(o.Header) {
+		l.Addf("Header", "invalid header name %q", o.Header)
+	}
+	if len(o.Keys) == 0 {
+		l.Addf("Keys", "no keys")
+	}
+	for i, k := range o.Keys {
+		if k == "" {
+			l.Addf(fmt.Sprintf("Keys[%d]", i), "empty key")
+		}
+	}
+	return l.Err()
+}
+
+// wrapAll makes every problem of err wrap ErrInvalidOptions, so errors.Is
+// finds it on each.
+func wrapAll(err error) error {
+	var l fielderr.List
+	for _, fe := range fielderr.All(err) {
+		l.Wrapf(fe.Path, cmp.Or(fe.Err, ErrInvalidOptions), "%s", fe.Msg)
+	}
+	return l.Err()
+}
+
+// optionErr is a problem with the option at path found while loading it.
+func optionErr(path, format string, args ...any) error {
+	var l fielderr.List
+	l.Wrapf(path, ErrInvalidOptions, format, args...)
+	return l.Err()
+}
