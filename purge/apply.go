@@ -18,6 +18,10 @@ type event struct {
 	Node    string    `json:"node"`
 	Time    time.Time `json:"time"`
 	Request Request   `json:"request"`
+
+	// received is when this node's consumer handed the event over (not
+	// sent): with Time it splits a purge's lag into delivery and apply.
+	received time.Time
 }
 
 // applyResult is what the local apply of an event tells its publisher.
@@ -257,6 +261,7 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 // cannot be decoded is applied as the safe all+soft purge rather than
 // skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
+	received := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
@@ -282,6 +287,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		b.log.Error("purge event cannot be applied as sent; marking the whole cache stale instead", "seq", seq, "err", err)
 		ev = event{ID: ev.ID, Node: b.opts.Node, Request: staleAll}
 	}
+	ev.received = received
 	return b.apply(ctx, ev, seq)
 }
 
@@ -343,15 +349,20 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.objects.Add(float64(n))
 	b.metrics.applyDur.Observe(took.Seconds())
 	b.metrics.appliedSeq.Set(float64(seq))
-	var lag time.Duration
+	var lag, delivered time.Duration
 	if !ev.Time.IsZero() {
 		lag = time.Since(ev.Time)
 		b.metrics.lag.Observe(lag.Seconds())
+		if !ev.received.IsZero() {
+			delivered = ev.received.Sub(ev.Time)
+		}
 	}
 	// lag: from the publisher's Publish call to the end of this apply
-	// (the publisher's clock: meaningful across nodes whose clocks agree).
+	// (the publisher's clock: meaningful across nodes whose clocks agree);
+	// delivered: its part until the consumer handed the event to this
+	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took, "lag", lag)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

@@ -132,6 +132,10 @@ type applyRecord struct {
 	Seq     uint64        `json:"seq"`
 	Objects int           `json:"objects"`
 	Lag     time.Duration `json:"lag"` // from the publisher's Publish call to this apply's end
+	// Delivered and Took split Lag: until the node's consumer handed the
+	// event over, and the node's Invalidate.
+	Delivered time.Duration `json:"delivered"`
+	Took      time.Duration `json:"took"`
 }
 
 // applyLog collects every node's applied purges from their logs, so the
