@@ -166,6 +166,7 @@ func (b *Bus) session(ctx context.Context) error {
 	// missed.
 	session, endSession := context.WithCancel(ctx)
 	defer endSession()
+	go b.watchPull(session, endSession, cons)
 	go func() {
 		defer it.Stop()
 		defer endSession()
@@ -192,6 +193,48 @@ func (b *Bus) session(ctx context.Context) error {
 			return err
 		}
 		b.checkReady(target)
+	}
+}
+
+// pullCheckInterval and pullRegisterTimeout pace watchPull.
+const (
+	pullCheckInterval   = 25 * time.Millisecond
+	pullRegisterTimeout = 500 * time.Millisecond
+)
+
+// watchPull ends the session when its consumer never got the session's
+// first pull request. On the cluster test, about one run in ten, a node's
+// first pull after creating its consumer on another server was lost (no
+// error: a request finds no interest yet on its way through the routes),
+// and the node got nothing until nats.go, seeing no heartbeat for twice
+// consumerHeartbeat, pulled again: the first purge after the session
+// started reached that node 1.8 s late (2 s less the time between its
+// Next and the publish). The consumer's own server says whether a pull
+// is waiting (NumWaiting) or a message went out; when neither holds for
+// pullRegisterTimeout the session ends and the next one makes a new
+// consumer from the applied sequence. Restarting the iterator on the
+// same consumer instead could lose events sent to a pull that was only
+// late (no acknowledgements), which the node would see as a gap.
+func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer) {
+	deadline := time.Now().Add(pullRegisterTimeout)
+	for sleep(ctx, pullCheckInterval) {
+		info, err := cons.Info(ctx)
+		switch {
+		case err != nil:
+			// An answer may be slow on a loaded server; only a consumer
+			// that said it has no pull ends the session.
+			if time.Now().After(deadline) {
+				return
+			}
+		case info.NumWaiting > 0 || info.Delivered.Consumer > 0:
+			return
+		case time.Now().After(deadline):
+			b.log.Warn("purge bus: the consumer never got this node's pull request; starting a new session",
+				"consumer", info.Name, "server", b.serverName(b.nc))
+			b.metrics.lostPulls.Inc()
+			end()
+			return
+		}
 	}
 }
 

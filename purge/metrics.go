@@ -22,6 +22,7 @@ type metrics struct {
 	streamLast prometheus.GaugeFunc
 	gaps       prometheus.Counter
 	duplicates prometheus.Counter
+	lostPulls  prometheus.Counter
 	failures   prometheus.Counter
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
@@ -80,6 +81,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_duplicates_total", Help: "Purge events delivered again and skipped.",
 		}),
+		lostPulls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_lost_pulls_total", Help: "Sessions ended because their consumer never got this node's pull request (a new one started at once).",
+		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_apply_failures_total", Help: "Failed Invalidate calls (each is retried).",
 		}),
@@ -97,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch} {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.lostPulls, m.failures, m.rejected, m.keyMismatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering purge metrics: %w", err)
 		}

@@ -144,6 +144,9 @@ type applyLog struct {
 	mu      sync.Mutex // guards the fields below
 	partial []byte
 	byNode  map[string][]applyRecord
+	// lostPulls counts sessions a node ended because its consumer never
+	// got its pull request (purge.Bus.watchPull).
+	lostPulls int
 	changed chan struct{} // closed and replaced at each record
 }
 
@@ -165,6 +168,9 @@ func (l *applyLog) Write(p []byte) (int, error) {
 		var rec struct {
 			Msg string `json:"msg"`
 			applyRecord
+		}
+		if bytes.Contains(line, []byte("never got this node's pull request")) {
+			l.lostPulls++
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "purge applied" {
 			l.byNode[rec.Node] = append(l.byNode[rec.Node], rec.applyRecord)
