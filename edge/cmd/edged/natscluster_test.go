@@ -147,7 +147,7 @@ type applyLog struct {
 	// lostPulls counts sessions a node ended because its consumer never
 	// got its pull request (purge.Bus.watchPull).
 	lostPulls int
-	changed chan struct{} // closed and replaced at each record
+	changed   chan struct{} // closed and replaced at each record
 }
 
 func newApplyLog() *applyLog {
