@@ -219,7 +219,8 @@ func (f *clusterFleet) healthyRounds(rounds int) uint64 {
 		"of which delivery (publish to the consumer's hand-over) p50 %v, p99 %v, and apply p50 %v, p99 %v",
 		len(worst), p50, p99, worst[len(worst)-1], dp50, dp99, tp50, tp99)
 	f.log.mu.Lock()
-	t.Logf("sessions restarted because a consumer never got its pull request: %d", f.log.lostPulls)
+	t.Logf("sessions restarted because a consumer never got its pull request: %d; sessions failed and retried: %d",
+		f.log.lostPulls, f.log.failedSessions)
 	f.log.mu.Unlock()
 	// Generous: the goal is 10ms; on a loaded 2-core machine it
 	// is measured and reported, not asserted (an fsync queued behind other

@@ -147,7 +147,10 @@ type applyLog struct {
 	// lostPulls counts sessions a node ended because its consumer never
 	// got its pull request (purge.Bus.watchPull).
 	lostPulls int
-	changed   chan struct{} // closed and replaced at each record
+	// failedSessions counts sessions that failed (a request timed out,
+	// say) and were retried.
+	failedSessions int
+	changed        chan struct{} // closed and replaced at each record
 }
 
 func newApplyLog() *applyLog {
@@ -171,6 +174,9 @@ func (l *applyLog) Write(p []byte) (int, error) {
 		}
 		if bytes.Contains(line, []byte("never got this node's pull request")) {
 			l.lostPulls++
+		}
+		if bytes.Contains(line, []byte("session failed, retrying")) {
+			l.failedSessions++
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "purge applied" {
 			l.byNode[rec.Node] = append(l.byNode[rec.Node], rec.applyRecord)
