@@ -224,6 +224,7 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 			// An answer may be slow on a loaded server; only a consumer
 			// that said it has no pull ends the session.
 			if time.Now().After(deadline) {
+				b.log.Warn("purge bus: could not check that the consumer got this node's pull request", "err", err)
 				return
 			}
 		case info.NumWaiting > 0 || info.Delivered.Consumer > 0:
