@@ -37,6 +37,7 @@ func (c *Config) fileProblems() []*FieldError {
 	}
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
+	errs = append(errs, c.forwardFileProblems()...)
 	errs = append(errs, c.natsFileProblems()...)
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {

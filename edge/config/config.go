@@ -23,7 +23,7 @@ type Config struct {
 	// Name identifies the cache in Cache-Status and Via. Empty means
 	// "edged" for an edge and "edged-shield" for a shield (see CacheName).
 	Name string `yaml:"name"`
-	// Role is RoleEdge or RoleShield.
+	// Role is RoleEdge, RoleShield or RoleForward.
 	Role string `yaml:"role"`
 	// Listen is the public address (host:port).
 	Listen string `yaml:"listen"`
@@ -39,6 +39,8 @@ type Config struct {
 	Purge       Purge       `yaml:"purge"`
 	Compression Compression `yaml:"compression"`
 	Debug       Debug       `yaml:"debug"`
+	// Forward configures the forward role (RoleForward).
+	Forward Forward `yaml:"forward"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -285,6 +287,7 @@ func Default() *Config {
 			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
+		Forward:     defaultForward(),
 		Purge: Purge{
 			ApplyTimeout: Duration(10 * time.Second),
 			Retention:    Duration(7 * 24 * time.Hour),
@@ -294,13 +297,16 @@ func Default() *Config {
 	}
 }
 
-// CacheName is Name, or the role's default name when Name is empty.
+// CacheName is Name, or the role's default name when Name is empty:
+// "edged", "edged-shield" or "edged-forward".
 func (c *Config) CacheName() string {
 	switch {
 	case c.Name != "":
 		return c.Name
 	case c.Role == RoleShield:
 		return "edged-shield"
+	case c.Role == RoleForward:
+		return "edged-forward"
 	default:
 		return "edged"
 	}

@@ -29,8 +29,8 @@ func (c *Config) valueProblems() []*FieldError {
 		}
 	}
 	add(c.checkName())
-	if c.Role != RoleEdge && c.Role != RoleShield {
-		add(c.fieldErr("role", "must be edge or shield, got %q", c.Role))
+	if c.Role != RoleEdge && c.Role != RoleShield && c.Role != RoleForward {
+		add(c.fieldErr("role", "must be edge, shield or forward, got %q", c.Role))
 	}
 	add(c.checkAddr("listen", c.Listen, false))
 	add(c.checkAddr("admin", c.Admin, true))
@@ -52,6 +52,7 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	errs = append(errs, c.checkForward()...)
 	if c.Debug.Pprof && c.DebugToken() == "" {
 		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
 	}
@@ -256,7 +257,8 @@ func (c *Config) checkServer() []*FieldError {
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
 	var errs []*FieldError
-	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 {
+	// A forward proxy's upstream is whatever each request names.
+	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward {
 		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set"))
 	}
 	if u.Origin != "" {

@@ -72,7 +72,7 @@ func (b *bench) checks(rep report.Report, res *results) []report.Check {
 		}
 		cs = append(cs, c)
 	}
-	return cs
+	return append(cs, res.forwardChecks...)
 }
 
 // printMisses lists on stderr the targets the run missed, and by how much.

@@ -29,6 +29,8 @@ type results struct {
 	purgeClusterSkip string
 	firstHit         float64 // seconds; NaN when not measured
 	restartNote      string
+	// forwardChecks are the forward proxy's goals (forward.go).
+	forwardChecks []report.Check
 }
 
 // runScenarios runs every selected scenario in turn.
@@ -50,6 +52,7 @@ func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
 		{"purge", b.runPurge},
 		{"purge-cluster", b.runPurgeCluster},
 		{"restart", b.runRestart},
+		{"forward", b.runForward},
 	}
 	for _, s := range steps {
 		if !b.o.wants(s.name) {

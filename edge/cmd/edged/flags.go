@@ -43,7 +43,7 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.StringVar(&v.data, "data", "", "data `directory` holding the disk cache (config: data; default ./data)")
 	fs.StringVar(&v.origin, "origin", "", "origin base `URL` (config: upstream.origin)")
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
-	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
+	fs.StringVar(&v.role, "role", "", "node role: edge, shield or forward (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
 	fs.Var(&v.nats, "nats", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a server of a NATS cluster: repeat it, or separate with commas, for several); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url, purge.nats.urls)")
 	fs.BoolVar(&v.version, "version", false, "print the version, Go version and VCS revision, and exit")
