@@ -18,6 +18,10 @@ type event struct {
 	Node    string    `json:"node"`
 	Time    time.Time `json:"time"`
 	Request Request   `json:"request"`
+
+	// received is when this node's consumer handed the event over (not
+	// sent): with Time it splits a purge's lag into delivery and apply.
+	received time.Time
 }
 
 // applyResult is what the local apply of an event tells its publisher.
@@ -162,6 +166,7 @@ func (b *Bus) session(ctx context.Context) error {
 	// missed.
 	session, endSession := context.WithCancel(ctx)
 	defer endSession()
+	go b.watchPull(session, endSession, cons)
 	go func() {
 		defer it.Stop()
 		defer endSession()
@@ -188,6 +193,49 @@ func (b *Bus) session(ctx context.Context) error {
 			return err
 		}
 		b.checkReady(target)
+	}
+}
+
+// pullCheckInterval and pullRegisterTimeout pace watchPull.
+const (
+	pullCheckInterval   = 25 * time.Millisecond
+	pullRegisterTimeout = 500 * time.Millisecond
+)
+
+// watchPull ends the session when its consumer never got the session's
+// first pull request. On the cluster test, about one run in ten, a node's
+// first pull after creating its consumer on another server was lost (no
+// error: a request finds no interest yet on its way through the routes),
+// and the node got nothing until nats.go, seeing no heartbeat for twice
+// consumerHeartbeat, pulled again: the first purge after the session
+// started reached that node 1.8 s late (2 s less the time between its
+// Next and the publish). The consumer's own server says whether a pull
+// is waiting (NumWaiting) or a message went out; when neither holds for
+// pullRegisterTimeout the session ends and the next one makes a new
+// consumer from the applied sequence. Restarting the iterator on the
+// same consumer instead could lose events sent to a pull that was only
+// late (no acknowledgements), which the node would see as a gap.
+func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer) {
+	deadline := time.Now().Add(pullRegisterTimeout)
+	for sleep(ctx, pullCheckInterval) {
+		info, err := cons.Info(ctx)
+		switch {
+		case err != nil:
+			// An answer may be slow on a loaded server; only a consumer
+			// that said it has no pull ends the session.
+			if time.Now().After(deadline) {
+				b.log.Warn("purge bus: could not check that the consumer got this node's pull request", "err", err)
+				return
+			}
+		case info.NumWaiting > 0 || info.Delivered.Consumer > 0:
+			return
+		case time.Now().After(deadline):
+			b.log.Warn("purge bus: the consumer never got this node's pull request; starting a new session",
+				"consumer", info.Name, "server", b.serverName(b.nc))
+			b.metrics.lostPulls.Inc()
+			end()
+			return
+		}
 	}
 }
 
@@ -257,6 +305,7 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 // cannot be decoded is applied as the safe all+soft purge rather than
 // skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
+	received := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
@@ -282,6 +331,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		b.log.Error("purge event cannot be applied as sent; marking the whole cache stale instead", "seq", seq, "err", err)
 		ev = event{ID: ev.ID, Node: b.opts.Node, Request: staleAll}
 	}
+	ev.received = received
 	return b.apply(ctx, ev, seq)
 }
 
@@ -343,15 +393,20 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.objects.Add(float64(n))
 	b.metrics.applyDur.Observe(took.Seconds())
 	b.metrics.appliedSeq.Set(float64(seq))
-	var lag time.Duration
+	var lag, delivered time.Duration
 	if !ev.Time.IsZero() {
 		lag = time.Since(ev.Time)
 		b.metrics.lag.Observe(lag.Seconds())
+		if !ev.received.IsZero() {
+			delivered = ev.received.Sub(ev.Time)
+		}
 	}
 	// lag: from the publisher's Publish call to the end of this apply
-	// (the publisher's clock: meaningful across nodes whose clocks agree).
+	// (the publisher's clock: meaningful across nodes whose clocks agree);
+	// delivered: its part until the consumer handed the event to this
+	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took, "lag", lag)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

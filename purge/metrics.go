@@ -24,6 +24,7 @@ type metrics struct {
 	streamLast prometheus.GaugeFunc
 	gaps       prometheus.Counter
 	duplicates prometheus.Counter
+	lostPulls  prometheus.Counter
 	failures   prometheus.Counter
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
@@ -82,6 +83,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_duplicates_total", Help: "Purge events delivered again and skipped.",
 		}),
+		lostPulls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_lost_pulls_total", Help: "Sessions ended because their consumer never got this node's pull request (a new one started at once).",
+		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_apply_failures_total", Help: "Failed Invalidate calls (each is retried).",
 		}),
@@ -96,7 +100,7 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch); err != nil {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
 		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}
 	return m, nil

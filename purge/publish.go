@@ -72,7 +72,8 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	}
 	b.metrics.published.Inc()
 	res := Result{ID: ev.ID, Seq: ack.Sequence}
-	b.log.Info("purge published", "id", ev.ID, "seq", ack.Sequence, "kinds", r.Kinds(), "soft", r.Soft)
+	b.log.Info("purge published", "id", ev.ID, "seq", ack.Sequence, "kinds", r.Kinds(), "soft", r.Soft,
+		"acked", time.Since(start))
 
 	timer := time.NewTimer(b.opts.ApplyTimeout)
 	defer timer.Stop()

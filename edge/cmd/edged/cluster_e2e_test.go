@@ -172,7 +172,7 @@ func (f *clusterFleet) checkSpread() {
 func (f *clusterFleet) healthyRounds(rounds int) uint64 {
 	t := f.t
 	edges := f.names[2:]
-	var worst []time.Duration
+	var worst, delivered, took []time.Duration // per round, the slowest node's
 	var last uint64
 	for r := range rounds {
 		body := purgeBodies(r, r%2 == 1)[r%5]
@@ -192,27 +192,36 @@ func (f *clusterFleet) healthyRounds(rounds int) uint64 {
 		}
 		last = seq
 		f.log.waitApplied(t, f.names, seq, 20*time.Second)
-		var roundMax time.Duration
+		var roundMax, roundDelivered, roundTook time.Duration
 		var lags []string
 		for _, name := range f.names {
 			recs := f.log.records(name)
 			rec := recs[len(recs)-1]
 			roundMax = max(roundMax, rec.Lag)
-			lags = append(lags, fmt.Sprintf("%s %v", name, rec.Lag.Round(time.Millisecond)))
+			roundDelivered, roundTook = max(roundDelivered, rec.Delivered), max(roundTook, rec.Took)
+			lags = append(lags, fmt.Sprintf("%s %v (delivered %v, apply %v)", name, rec.Lag.Round(time.Millisecond),
+				rec.Delivered.Round(time.Millisecond), rec.Took.Round(time.Millisecond)))
 			if strings.HasPrefix(name, "edge") && rec.Objects < 1 {
 				t.Errorf("round %d (%s): %s purged %d objects, want at least its own copy", r, body, name, rec.Objects)
 			}
 		}
 		worst = append(worst, roundMax)
+		delivered, took = append(delivered, roundDelivered), append(took, roundTook)
 		if roundMax > 500*time.Millisecond {
 			// An outlier: say which nodes were late, for whoever reads it.
 			t.Logf("round %d (%s): slow propagation: %s", r, body, strings.Join(lags, ", "))
 		}
 	}
-	slices.Sort(worst)
-	p99 := worst[(len(worst)*99+99)/100-1]
-	t.Logf("purge propagation while healthy, publish to the last of 7 nodes applied, over %d purges: p50 %v, p99 %v, max %v",
-		len(worst), worst[len(worst)/2], p99, worst[len(worst)-1])
+	p50, p99 := percentiles(worst)
+	dp50, dp99 := percentiles(delivered)
+	tp50, tp99 := percentiles(took)
+	t.Logf("purge propagation while healthy, publish to the last of 7 nodes applied, over %d purges: p50 %v, p99 %v, max %v; "+
+		"of which delivery (publish to the consumer's hand-over) p50 %v, p99 %v, and apply p50 %v, p99 %v",
+		len(worst), p50, p99, worst[len(worst)-1], dp50, dp99, tp50, tp99)
+	f.log.mu.Lock()
+	t.Logf("sessions restarted because a consumer never got its pull request: %d; sessions failed and retried: %d",
+		f.log.lostPulls, f.log.failedSessions)
+	f.log.mu.Unlock()
 	// Generous: the goal is 10ms; on a loaded 2-core machine it
 	// is measured and reported, not asserted (an fsync queued behind other
 	// processes' was seen to hold one apply for 1.9s). This only catches a
@@ -221,6 +230,12 @@ func (f *clusterFleet) healthyRounds(rounds int) uint64 {
 		t.Errorf("propagation p99 %v, want well under 10s", p99)
 	}
 	return last
+}
+
+// percentiles sorts d and returns its p50 and p99.
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(d)
+	return d[len(d)/2], d[(len(d)*99+99)/100-1]
 }
 
 // publishOrder is whom the fault phases ask to purge: first nodes on

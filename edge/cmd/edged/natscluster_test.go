@@ -132,6 +132,10 @@ type applyRecord struct {
 	Seq     uint64        `json:"seq"`
 	Objects int           `json:"objects"`
 	Lag     time.Duration `json:"lag"` // from the publisher's Publish call to this apply's end
+	// Delivered and Took split Lag: until the node's consumer handed the
+	// event over, and the node's Invalidate.
+	Delivered time.Duration `json:"delivered"`
+	Took      time.Duration `json:"took"`
 }
 
 // applyLog collects every node's applied purges from their logs, so the
@@ -140,7 +144,13 @@ type applyLog struct {
 	mu      sync.Mutex // guards the fields below
 	partial []byte
 	byNode  map[string][]applyRecord
-	changed chan struct{} // closed and replaced at each record
+	// lostPulls counts sessions a node ended because its consumer never
+	// got its pull request (purge.Bus.watchPull).
+	lostPulls int
+	// failedSessions counts sessions that failed (a request timed out,
+	// say) and were retried.
+	failedSessions int
+	changed        chan struct{} // closed and replaced at each record
 }
 
 func newApplyLog() *applyLog {
@@ -161,6 +171,12 @@ func (l *applyLog) Write(p []byte) (int, error) {
 		var rec struct {
 			Msg string `json:"msg"`
 			applyRecord
+		}
+		if bytes.Contains(line, []byte("never got this node's pull request")) {
+			l.lostPulls++
+		}
+		if bytes.Contains(line, []byte("session failed, retrying")) {
+			l.failedSessions++
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "purge applied" {
 			l.byNode[rec.Node] = append(l.byNode[rec.Node], rec.applyRecord)
