@@ -16,6 +16,7 @@ import (
 	"edged/edge/auth"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
+	"edged/internal/fielderr"
 	"edged/origin"
 )
 
@@ -154,24 +155,81 @@ type Router struct {
 	wildcards map[string]*Site // "example.com" for "*.example.com"
 }
 
-// NewRouter checks sites and indexes them by host. It fails on hostnames
-// claimed by two sites, malformed hostnames, sites without routes and
-// routes without an upstream, naming the site. The sites and their routes
-// must not be changed afterwards.
-func NewRouter(sites []*Site) (*Router, error) {
-	rt := &Router{exact: map[string]*Site{}, wildcards: map[string]*Site{}}
-	for _, s := range sites {
-		if len(s.Hosts) == 0 {
-			return nil, fmt.Errorf("site %q: no hosts", s.Name)
+// RouterOptions is what a [Router] is built from.
+type RouterOptions struct {
+	// Sites are the sites served, each host by exactly one of them.
+	Sites []*Site
+}
+
+// Validate checks the sites: each has hosts and routes, every host is a
+// valid pattern served by no other site, and every route has a path
+// starting with / and an upstream. Problems are [*fielderr.Error] values
+// naming the field by its Go path ("Sites[0].Hosts[1]",
+// "Sites[0].Routes[2].PathPrefix"), so edge/config reports them at the
+// file's line.
+func (o RouterOptions) Validate() error {
+	var l fielderr.List
+	// Lower-case host → the site serving it. "*.example.com" and
+	// "example.com" are different keys: a wildcard does not match its
+	// parent (Router.Site).
+	seen := make(map[string]*Site)
+	for i, s := range o.Sites {
+		path := fmt.Sprintf("Sites[%d]", i)
+		l.Check(len(s.Hosts) > 0, path+".Hosts", "required: at least one hostname")
+		for j, h := range s.Hosts {
+			hp := fmt.Sprintf("%s.Hosts[%d]", path, j)
+			if !ValidHostPattern(h) {
+				l.Addf(hp, "invalid host %q (want www.example.com or *.example.com, no port)", h)
+				continue
+			}
+			key := strings.ToLower(h)
+			if other, dup := seen[key]; dup {
+				l.Addf(hp, "host %q is already served by site %q", h, other.Name)
+				continue
+			}
+			seen[key] = s
 		}
-		if len(s.Routes) == 0 {
-			return nil, fmt.Errorf("site %q: no routes", s.Name)
+		l.Check(len(s.Routes) > 0, path+".Routes", "required: at least one route (a path prefix of / serves every path)")
+		for j, r := range s.Routes {
+			rp := fmt.Sprintf("%s.Routes[%d]", path, j)
+			l.Check(strings.HasPrefix(r.PathPrefix, "/"), rp+".PathPrefix", "must start with /, got %q", r.PathPrefix)
+			l.Check(r.Upstream != nil, rp+".Upstream", "required: the client that fetches the route's misses")
 		}
-		for _, r := range s.Routes {
-			if r.Upstream == nil || !strings.HasPrefix(r.PathPrefix, "/") {
-				return nil, fmt.Errorf("site %q: route %q: needs an upstream and a path starting with /", s.Name, r.PathPrefix)
+	}
+	return l.Err()
+}
+
+// ValidHostPattern accepts a hostname or a one-level wildcard "*.name":
+// letters, digits, hyphens, underscores and dots, no empty label, labels
+// of at most 63 and names of at most 253 characters (RFC 1035 §2.3.4), no
+// port.
+func ValidHostPattern(h string) bool {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+				return false
 			}
 		}
+	}
+	return true
+}
+
+// NewRouter indexes sites by host, after [RouterOptions.Validate] accepts
+// them. The sites and their routes must not be changed afterwards.
+func NewRouter(sites []*Site) (*Router, error) {
+	if err := (RouterOptions{Sites: sites}).Validate(); err != nil {
+		return nil, fielderr.Prefix("edge: router option ", err)
+	}
+	rt := &Router{exact: map[string]*Site{}, wildcards: map[string]*Site{}}
+	for _, s := range sites {
 		// Longest prefix first, so the first match is the most specific.
 		sort.SliceStable(s.Routes, func(i, j int) bool { return len(s.Routes[i].PathPrefix) > len(s.Routes[j].PathPrefix) })
 		s.ResponseHeaders.prepare()
@@ -182,12 +240,6 @@ func NewRouter(sites []*Site) (*Router, error) {
 			table, name := rt.exact, strings.ToLower(host)
 			if rest, ok := strings.CutPrefix(name, "*."); ok {
 				table, name = rt.wildcards, rest
-			}
-			if name == "" || strings.ContainsAny(name, "*:/ ") {
-				return nil, fmt.Errorf("site %q: invalid host %q (want www.example.com or *.example.com, no port)", s.Name, host)
-			}
-			if other, dup := table[name]; dup {
-				return nil, fmt.Errorf("site %q: host %q is already served by site %q", s.Name, host, other.Name)
 			}
 			table[name] = s
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"edged/internal/fielderr/fieldtest"
 	"edged/origin"
 	"edged/storage"
 )
@@ -179,15 +180,42 @@ func TestNewRouterErrors(t *testing.T) {
 		sites []*Site
 		want  string
 	}{
-		{"duplicate host", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: route}, {Name: "b", Hosts: []string{"X.example"}, Routes: route}}, `already served by site "a"`},
-		{"port in host", []*Site{{Name: "a", Hosts: []string{"x.example:80"}, Routes: route}}, "invalid host"},
-		{"no routes", []*Site{{Name: "a", Hosts: []string{"x.example"}}}, "no routes"},
-		{"no upstream", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: []*Route{{PathPrefix: "/"}}}}, "needs an upstream"},
+		{"duplicate host", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: route}, {Name: "b", Hosts: []string{"X.example"}, Routes: route}},
+			`edge: router option Sites[1].Hosts[0]: host "X.example" is already served by site "a"`},
+		{"port in host", []*Site{{Name: "a", Hosts: []string{"x.example:80"}, Routes: route}}, "Sites[0].Hosts[0]: invalid host"},
+		{"no routes", []*Site{{Name: "a", Hosts: []string{"x.example"}}}, "Sites[0].Routes: required: at least one route"},
+		{"no upstream", []*Site{{Name: "a", Hosts: []string{"x.example"}, Routes: []*Route{{PathPrefix: "/"}}}}, "Sites[0].Routes[0].Upstream: required"},
 	} {
 		if _, err := NewRouter(tt.sites); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
 		}
 	}
+}
+
+// TestRouterOptionsValidate: each bad field of the router's sites is named
+// by its Go path, which edge/config maps to the file's line.
+func TestRouterOptionsValidate(t *testing.T) {
+	valid := func() RouterOptions {
+		up := &origin.Client{}
+		return RouterOptions{Sites: []*Site{
+			{Name: "a", Hosts: []string{"a.example", "*.a.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}, {PathPrefix: "/api/", Upstream: up}}},
+			// A wildcard does not claim its parent: both are served.
+			{Name: "b", Hosts: []string{"b.example", "a.a.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}},
+		}}
+	}
+	fieldtest.Run(t, valid, []fieldtest.Case[RouterOptions]{
+		{Path: "Sites[0].Hosts", Bad: func(o *RouterOptions) { o.Sites[0].Hosts = nil }},
+		{Path: "Sites[0].Hosts[1]", Bad: func(o *RouterOptions) { o.Sites[0].Hosts[1] = "a.*.example" }},
+		{Path: "Sites[1].Hosts[0]", Bad: func(o *RouterOptions) { o.Sites[1].Hosts[0] = "b.example:80" }},
+		{Path: "Sites[1].Hosts[0]", Bad: func(o *RouterOptions) { o.Sites[1].Hosts[0] = "" }},
+		{Path: "Sites[1].Hosts[1]", Bad: func(o *RouterOptions) { o.Sites[1].Hosts[1] = "A.example" }},
+		{Path: "Sites[1].Hosts[1]", Bad: func(o *RouterOptions) { o.Sites[1].Hosts[1] = "*.A.example" }},
+		{Path: "Sites[0].Hosts[1]", Bad: func(o *RouterOptions) { o.Sites[0].Hosts[1] = "a.example" }},
+		{Path: "Sites[1].Routes", Bad: func(o *RouterOptions) { o.Sites[1].Routes = nil }},
+		{Path: "Sites[0].Routes[1].PathPrefix", Bad: func(o *RouterOptions) { o.Sites[0].Routes[1].PathPrefix = "api/" }},
+		{Path: "Sites[0].Routes[1].PathPrefix", Bad: func(o *RouterOptions) { o.Sites[0].Routes[1].PathPrefix = "" }},
+		{Path: "Sites[0].Routes[1].Upstream", Bad: func(o *RouterOptions) { o.Sites[0].Routes[1].Upstream = nil }},
+	})
 }
 
 // A pool with no healthy server answers 503 at once, and stale-if-error

@@ -164,6 +164,23 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 // from disk; those errors are [*FieldError] values naming field, line and
 // file.
 func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) ([]*edge.Site, error) {
+	ro, err := c.routerOptions(upstream)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range c.Sites {
+		for j, r := range s.Routes {
+			if err := c.addGuards(fmt.Sprintf("sites[%d].routes[%d]", i, j), r, ro.Sites[i].Routes[j]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ro.Sites, nil
+}
+
+// routerOptions converts the sites, without their routes' guards: what
+// Validate checks with edge.RouterOptions.Validate and EdgeSites completes.
+func (c *Config) routerOptions(upstream func(UpstreamRef) (*origin.Client, error)) (edge.RouterOptions, error) {
 	sites := make([]*edge.Site, 0, len(c.Sites))
 	for i, s := range c.Sites {
 		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts), HTTPSRedirect: s.HTTPSRedirect, ResponseHeaders: siteHeaders(s),
@@ -171,16 +188,33 @@ func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) (
 		for j, r := range s.Routes {
 			er, err := c.edgeRoute(s, r, upstream)
 			if err != nil {
-				return nil, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err)
-			}
-			if err := c.addGuards(fmt.Sprintf("sites[%d].routes[%d]", i, j), r, er); err != nil {
-				return nil, err
+				return edge.RouterOptions{}, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err)
 			}
 			es.Routes = append(es.Routes, er)
 		}
 		sites = append(sites, es)
 	}
-	return sites, nil
+	return edge.RouterOptions{Sites: sites}, nil
+}
+
+// routerProblems checks the sites with edge.RouterOptions.Validate, the
+// one check of hosts and route paths, and reports each problem at its
+// YAML field ("Sites[1].Hosts[0]" → "sites[1].hosts[0]").
+func (c *Config) routerProblems() []*FieldError {
+	// Clients are the binary's to build: routes get none here, and
+	// a missing one is not the file's problem (checkRoute names a
+	// route without a pool).
+	// With an upstream that never fails, neither does routerOptions.
+	ro, _ := c.routerOptions(func(UpstreamRef) (*origin.Client, error) { return nil, nil })
+	m := yamlMap{fields: map[string]string{}}
+	for i, s := range c.Sites {
+		for j := range s.Routes {
+			p := fmt.Sprintf("Sites[%d].Routes[%d]", i, j)
+			m.fields[p+".PathPrefix"] = fmt.Sprintf("sites[%d].routes[%d].path", i, j)
+			m.fields[p+".Upstream"] = ""
+		}
+	}
+	return c.optionProblems(m, ro.Validate())
 }
 
 func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.Client, error)) (*edge.Route, error) {

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+
+	"edged/edge"
 )
 
 // TLS configures the HTTPS listener.
@@ -181,7 +183,7 @@ func (c *Config) checkTLS() []*FieldError {
 	if u.InsecureSkipVerify && u.CAFile != "" {
 		errs = append(errs, c.fieldErr("upstream.tls.insecure_skip_verify", "contradicts upstream.tls.ca_file: with verification off the CA is never used"))
 	}
-	if u.ServerName != "" && !validHostPattern(u.ServerName) {
+	if u.ServerName != "" && !edge.ValidHostPattern(u.ServerName) {
 		errs = append(errs, c.fieldErr("upstream.tls.server_name", "invalid host name %q", u.ServerName))
 	}
 	return errs

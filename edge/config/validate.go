@@ -50,6 +50,7 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkCache()...)
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
+	errs = append(errs, c.routerProblems()...)
 	errs = append(errs, c.checkPurge()...)
 	errs = append(errs, c.libraryProblems()...)
 	errs = append(errs, c.checkForward()...)

@@ -28,11 +28,13 @@ func (c *Config) checkPools() []*FieldError {
 	return errs
 }
 
-// checkSites validates the sites section against the pools.
+// checkSites validates the sites section against the pools: names, and
+// what edge does not know of (pools, splits, header rules, guards).
+// edge.RouterOptions.Validate checks hosts, routes and their paths
+// (routerProblems).
 func (c *Config) checkSites() []*FieldError {
 	var errs []*FieldError
 	names := make(map[string]int)
-	hosts := make(map[string]string) // lower-case host → "sites[i].hosts[j]"
 	for i, s := range c.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
 		switch j, dup := names[s.Name]; {
@@ -43,11 +45,7 @@ func (c *Config) checkSites() []*FieldError {
 		default:
 			names[s.Name] = i
 		}
-		errs = append(errs, c.checkHosts(path, s, hosts)...)
 		errs = append(errs, c.checkSiteSecurity(path, s)...)
-		if len(s.Routes) == 0 {
-			errs = append(errs, c.fieldErrNear(path+".routes", "required: at least one route (path: / serves every path)"))
-		}
 		paths := make(map[string]int)
 		for j, r := range s.Routes {
 			rp := fmt.Sprintf("%s.routes[%d]", path, j)
@@ -61,55 +59,10 @@ func (c *Config) checkSites() []*FieldError {
 	return errs
 }
 
-func (c *Config) checkHosts(path string, s Site, seen map[string]string) []*FieldError {
-	var errs []*FieldError
-	if len(s.Hosts) == 0 {
-		errs = append(errs, c.fieldErrNear(path+".hosts", "required: at least one hostname"))
-	}
-	for j, h := range s.Hosts {
-		hp := fmt.Sprintf("%s.hosts[%d]", path, j)
-		if !validHostPattern(h) {
-			errs = append(errs, c.fieldErrNear(hp, "invalid host %q (want www.example.com or *.example.com, no port)", h))
-			continue
-		}
-		key := strings.ToLower(h)
-		if other, dup := seen[key]; dup {
-			errs = append(errs, c.fieldErrNear(hp, "host %q is already served by %s", h, other))
-			continue
-		}
-		seen[key] = hp
-	}
-	return errs
-}
-
-// validHostPattern accepts a hostname or a one-level wildcard "*.name":
-// letters, digits, hyphens and dots, no empty label, no port.
-func validHostPattern(h string) bool {
-	name := strings.TrimPrefix(h, "*.")
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	var errs []*FieldError
 	add := func(field, format string, args ...any) {
 		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
-	}
-	if !strings.HasPrefix(r.Path, "/") {
-		add("path", "must start with /, got %q", r.Path)
 	}
 	if r.Pool != "" || !c.shieldsOnly(s) {
 		if msg := c.poolProblem(r.Pool); msg != "" {
