@@ -254,6 +254,9 @@ func (t *trackedWriter) done() {
 	series := t.h.metrics.seriesOf(t.cache)
 	series.requests.Inc()
 	series.duration.Observe(elapsed.Seconds())
+	if obs := t.h.opts.Observer; obs != nil {
+		t.observe(obs, elapsed)
+	}
 	if log := t.h.opts.AccessLog; log != nil {
 		log.LogAttrs(t.r.Context(), slog.LevelInfo, "request",
 			slog.String("method", t.r.Method),
