@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"edged/edge"
+	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
 	"edged/internal/buildinfo"
@@ -35,6 +36,8 @@ type node struct {
 	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
 	certs   *certStore   // the HTTPS certificates; nil without tls.listen
+	// analytics feeds /analytics and the dashboard (dashboard.go).
+	analytics *analytics.Recorder
 
 	publicLn, tlsLn, adminLn net.Listener
 }
@@ -145,6 +148,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		PurgeFrom:           purgeNetworks(n.cfg),
 		ClientIP:            n.cfg.ClientIP(),
 	}
+	n.analytics, opts.Observer = newAnalytics()
 	if n.cfg.Log.Access {
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
@@ -188,6 +192,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
+	n.adminRoutes(mux, reg)
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.
