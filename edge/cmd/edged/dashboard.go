@@ -116,8 +116,7 @@ type storeState struct {
 type originState struct {
 	Pool     string `json:"pool"`
 	URL      string `json:"url"`
-	Up       bool   `json:"up"`
-	Ejected  bool   `json:"ejected"`
+	Health   string `json:"health"` // up, down, ejected, or unchecked (no pool, no health checks)
 	InFlight int    `json:"in_flight"`
 }
 
@@ -154,7 +153,24 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 	slices.Sort(names)
 	for _, name := range names {
 		for _, srv := range n.up.pools[name].Status() {
-			s.Origins = append(s.Origins, originState{Pool: name, URL: srv.URL, Up: srv.Up, Ejected: srv.Ejected, InFlight: srv.InFlight})
+			o := originState{Pool: name, URL: srv.URL, Health: "up", InFlight: srv.InFlight}
+			switch {
+			case srv.Ejected:
+				o.Health = "ejected"
+			case !srv.Up:
+				o.Health = "down"
+			}
+			s.Origins = append(s.Origins, o)
+		}
+	}
+	// Without sites, upstream.origin and upstream.shields are used without
+	// a pool: origin keeps no health of them to show.
+	if u := n.cfg.Upstream; len(n.cfg.Sites) == 0 {
+		if u.Origin != "" {
+			s.Origins = append(s.Origins, originState{Pool: "upstream.origin", URL: u.Origin, Health: "unchecked"})
+		}
+		for _, sh := range u.Shields {
+			s.Origins = append(s.Origins, originState{Pool: "upstream.shields", URL: sh, Health: "unchecked"})
 		}
 	}
 	return s

@@ -38,9 +38,8 @@ function fill(id, items, cells) {
 
 function health(o) {
   const s = document.createElement("span");
-  const ok = o.up && !o.ejected;
-  s.className = ok ? "up" : "down";
-  s.textContent = ok ? "up" : (o.ejected ? "ejected" : "down");
+  s.className = o.health === "up" ? "up" : (o.health === "unchecked" ? "" : "down");
+  s.textContent = o.health;
   return s;
 }
 
