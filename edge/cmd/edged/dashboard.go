@@ -60,6 +60,10 @@ func adminGuard(token string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-store")
+			// The page loads only its own files and may not be framed by
+			// another site (clickjacking of the purge form).
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+			w.Header().Set("X-Frame-Options", "DENY")
 			if token == "" {
 				inspectError(w, http.StatusForbidden, "the dashboard is off: it needs a purge token (purge.token or EDGED_PURGE_TOKEN)")
 				return

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,6 +45,30 @@ func TestDashboardAdminAccess(t *testing.T) {
 	} {
 		if got, body := adminGet(t, f, c.path, c.auth); got != c.want {
 			t.Errorf("GET %s with %q: %d %.100q, want %d", c.path, c.auth, got, body, c.want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.admin+"/dashboard/", nil)
+	req.SetBasicAuth("admin", purgeToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy %q: want only the page's own files, and no framing", csp)
+	}
+}
+
+// Without a purge token the dashboard and /analytics are off, not open.
+func TestDashboardOffWithoutToken(t *testing.T) {
+	o, _ := countingOrigin(t)
+	t.Setenv("EDGED_PURGE_TOKEN", "")
+	cfg := parseNodeConfig(t, originYAML(o.URL))
+	cfg.Log.Level = "error"
+	f := serveNode(t, cfg, io.Discard)
+	for _, path := range []string{"/dashboard/", "/analytics", "/dashboard/state"} {
+		if got, body := adminGet(t, f, path, "Bearer "); got != http.StatusForbidden {
+			t.Errorf("GET %s without a configured token: %d %.100q, want 403", path, got, body)
 		}
 	}
 }
