@@ -11,8 +11,9 @@
 //     by requests, clients by requests, and clients by error responses
 //     (status 400 and above);
 //   - request counts by status code (100-599, a fixed array);
-//   - one latency histogram per route, for at most Options.MaxRoutes
-//     routes; later routes share the route named [OtherRoute].
+//   - one latency histogram and hit count per route, for at most
+//     Options.MaxRoutes routes; later routes share the route named
+//     [OtherRoute].
 //
 // # Bounds
 //

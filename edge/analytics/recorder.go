@@ -24,7 +24,7 @@ type Event struct {
 	Client     netip.Addr
 	Route      string // the route's name; "" for a request no route served
 	Status     int
-	Cache      string // the cache outcome (hit, miss, ...)
+	Hit        bool // answered from the cache (fresh, stale or revalidated)
 	Duration   time.Duration
 }
 
@@ -61,7 +61,13 @@ type minute struct {
 	urls     *summary[urlKey]
 	clients  *summary[netip.Addr]
 	errors   *summary[netip.Addr]
-	latency  map[string]*histogram
+	latency  map[string]*routeStats
+}
+
+// routeStats is one route's latency histogram and hit count.
+type routeStats struct {
+	histogram
+	hits uint64
 }
 
 // New returns a Recorder, or an error naming a negative option.
@@ -96,12 +102,15 @@ func (r *Recorder) Observe(e Event) {
 		}
 	}
 	route := r.routeName(e.Route)
-	h := m.latency[route]
-	if h == nil {
-		h = new(histogram)
-		m.latency[route] = h
+	rs := m.latency[route]
+	if rs == nil {
+		rs = new(routeStats)
+		m.latency[route] = rs
 	}
-	h.observe(e.Duration)
+	rs.observe(e.Duration)
+	if e.Hit {
+		rs.hits++
+	}
 }
 
 // current returns the bucket of minute idx, recycling the oldest.
@@ -114,7 +123,7 @@ func (r *Recorder) current(idx int64) *minute {
 			urls:    newSummary[urlKey](r.opts.TopK),
 			clients: newSummary[netip.Addr](r.opts.TopK),
 			errors:  newSummary[netip.Addr](r.opts.TopK),
-			latency: make(map[string]*histogram),
+			latency: make(map[string]*routeStats),
 		}
 		r.ring[slot] = m
 	}
@@ -169,10 +178,12 @@ type Count struct {
 	Error uint64 `json:"error"`
 }
 
-// RouteLatency is one route's latency quantiles over the window.
+// RouteLatency is one route's requests, hits and latency quantiles over
+// the window.
 type RouteLatency struct {
 	Route    string  `json:"route"`
 	Requests uint64  `json:"requests"`
+	Hits     uint64  `json:"hits"` // answered from the cache
 	P50      float64 `json:"p50_ms"`
 	P95      float64 `json:"p95_ms"`
 	P99      float64 `json:"p99_ms"`
@@ -189,7 +200,7 @@ func (r *Recorder) Snapshot(n int) Snapshot {
 	urls := make(map[urlKey]*Count)
 	clients := make(map[netip.Addr]*Count)
 	errs := make(map[netip.Addr]*Count)
-	lat := make(map[string]*histogram)
+	lat := make(map[string]*routeStats)
 	s := Snapshot{Status: make(map[int]uint64)}
 
 	r.mu.Lock()
@@ -210,11 +221,12 @@ func (r *Recorder) Snapshot(n int) Snapshot {
 		mergeSummary(urls, m.urls)
 		mergeSummary(clients, m.clients)
 		mergeSummary(errs, m.errors)
-		for name, h := range m.latency {
+		for name, rs := range m.latency {
 			if lat[name] == nil {
-				lat[name] = new(histogram)
+				lat[name] = new(routeStats)
 			}
-			lat[name].merge(h)
+			lat[name].merge(&rs.histogram)
+			lat[name].hits += rs.hits
 		}
 	}
 	r.mu.Unlock()
@@ -225,7 +237,7 @@ func (r *Recorder) Snapshot(n int) Snapshot {
 	s.TopErrorClient = top(errs, n, netip.Addr.String)
 	s.Routes = make([]RouteLatency, 0, len(lat))
 	for name, h := range lat {
-		s.Routes = append(s.Routes, RouteLatency{Route: name, Requests: h.total, P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99))})
+		s.Routes = append(s.Routes, RouteLatency{Route: name, Requests: h.total, Hits: h.hits, P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99))})
 	}
 	slices.SortFunc(s.Routes, func(a, b RouteLatency) int { return strings.Compare(a.Route, b.Route) })
 	return s

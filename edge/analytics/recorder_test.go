@@ -99,13 +99,16 @@ func TestWindowForgetsOldMinutes(t *testing.T) {
 func TestRouteQuantiles(t *testing.T) {
 	r, _ := newTestRecorder(t, Options{})
 	for i := 1; i <= 100; i++ {
-		r.Observe(Event{Route: "site /api/", Status: 200, Duration: time.Duration(i) * time.Millisecond})
+		r.Observe(Event{Route: "site /api/", Status: 200, Hit: i%4 == 0, Duration: time.Duration(i) * time.Millisecond})
 	}
 	s := r.Snapshot(0)
 	if len(s.Routes) != 1 {
 		t.Fatalf("routes = %+v", s.Routes)
 	}
 	got := s.Routes[0]
+	if got.Requests != 100 || got.Hits != 25 {
+		t.Errorf("route counts %d requests, %d hits; want 100, 25", got.Requests, got.Hits)
+	}
 	for _, c := range []struct {
 		name      string
 		got, want float64

@@ -23,6 +23,16 @@ import (
 //go:embed dashboard
 var dashboardFiles embed.FS
 
+// isHit says whether a cache outcome (edged_requests_total's cache label)
+// is a response answered from the cache, stale or revalidated included.
+func isHit(cache string) bool {
+	switch cache {
+	case "hit", "stale", "revalidated", "stale-if-error":
+		return true
+	}
+	return false
+}
+
 // newAnalytics returns the recorder behind /analytics and the Observer
 // that feeds it from the request path.
 func newAnalytics() (*analytics.Recorder, func(edge.Observed)) {
@@ -32,7 +42,7 @@ func newAnalytics() (*analytics.Recorder, func(edge.Observed)) {
 		if o.Site != "" {
 			route = o.Site + " " + route
 		}
-		rec.Observe(analytics.Event{Host: o.Host, Path: o.Path, Client: o.Client, Route: route, Status: o.Status, Cache: o.Cache, Duration: o.Duration})
+		rec.Observe(analytics.Event{Host: o.Host, Path: o.Path, Client: o.Client, Route: route, Status: o.Status, Hit: isHit(o.Cache), Duration: o.Duration})
 	}
 }
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 
 	cdpfetch "github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
+
+	"edged/edge/analytics"
 )
 
 // TestDashboardAdminAccess: the dashboard and /analytics take the purge
@@ -236,4 +240,72 @@ func screenshot(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	t.Logf("saved %s (%d bytes)", path, len(png))
+}
+
+// TestDashboardStateWithSites: with sites, /dashboard/state shows the
+// health of every server of every pool as the active checks see it, and
+// /analytics names each route by site and prefix.
+func TestDashboardStateWithSites(t *testing.T) {
+	web := namedOrigin(t, "web")
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // nothing listens there any more: its checks fail
+	f := startFleetNode(t, parseNodeConfig(t, fmt.Sprintf(`pools:
+  web:
+    servers: [{url: %s}, {url: %s}]
+    health: {path: /, interval: 50ms, timeout: 1s}
+sites:
+  - name: one
+    hosts: [one.test]
+    routes:
+      - {path: /, pool: web}
+      - {path: /api/, pool: web}
+`, web.URL, gone.URL)))
+	var st dashboardState
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); ; <-tick.C {
+		adminJSON(t, f, "/dashboard/state", &st)
+		if len(st.Origins) == 2 && st.Origins[1].Health == "down" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("origins %+v, want %s down after its failed checks", st.Origins, gone.URL)
+		}
+	}
+	if o := st.Origins[0]; o.Pool != "web" || o.URL != web.URL || o.Health != "up" {
+		t.Errorf("first server %+v, want web's live server up", o)
+	}
+
+	for _, path := range []string{"/", "/api/x", "/api/x"} {
+		fetch(t, f.public+path, "Host", "one.test")
+	}
+	var a analytics.Snapshot
+	for deadline := time.Now().Add(30 * time.Second); ; <-tick.C {
+		adminJSON(t, f, "/analytics", &a)
+		if a.Requests >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("analytics %+v, want 3 requests", a)
+		}
+	}
+	routes := map[string]string{}
+	for _, r := range a.Routes {
+		routes[r.Route] = fmt.Sprintf("%d requests, %d hits", r.Requests, r.Hits)
+	}
+	if want := map[string]string{"one /": "1 requests, 0 hits", "one /api/": "2 requests, 1 hits"}; fmt.Sprint(routes) != fmt.Sprint(want) {
+		t.Errorf("routes %v, want %v", routes, want)
+	}
+}
+
+// adminJSON decodes the answer of an admin route called with the purge token.
+func adminJSON(t testing.TB, f *fleetNode, path string, v any) {
+	t.Helper()
+	status, body := adminGet(t, f, path, "Bearer "+purgeToken)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, body)
+	}
 }

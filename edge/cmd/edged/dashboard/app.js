@@ -72,9 +72,12 @@ function drawState(s) {
 }
 
 function drawAnalytics(a) {
-  fill("routes", a.routes, (r) => [r.route, r.requests, r.p50_ms, r.p95_ms, r.p99_ms]);
+  fill("routes", a.routes, (r) => [r.route, r.requests, pct(r.hits, r.requests), r.p50_ms, r.p95_ms, r.p99_ms]);
   const codes = Object.keys(a.status).sort();
   fill("status", codes, (c) => [c, a.status[c]]);
+  for (const tr of $("status").tBodies[0].rows) {
+    if (Number(tr.cells[0].textContent) >= 400) tr.className = "down";
+  }
   fill("top-urls", a.top_urls, (c) => [c.key, c.count]);
   fill("top-clients", a.top_clients, (c) => [c.key, c.count]);
   fill("top-errors", a.top_error_clients, (c) => [c.key, c.count]);
