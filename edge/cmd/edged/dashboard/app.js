@@ -14,7 +14,13 @@ function fmtBytes(n) {
 }
 
 function pct(part, whole) {
-  return whole > 0 ? (100 * part / whole).toFixed(1) + "%" : "–";
+  if (!(whole > 0)) return "–";
+  const p = 100 * part / whole;
+  return p > 0 && p < 0.1 ? "<0.1%" : p.toFixed(1) + "%";
+}
+
+function fmtMs(ms) {
+  return ms < 1 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
 }
 
 function sum(obj) {
@@ -72,7 +78,7 @@ function drawState(s) {
 }
 
 function drawAnalytics(a) {
-  fill("routes", a.routes, (r) => [r.route, r.requests, pct(r.hits, r.requests), r.p50_ms, r.p95_ms, r.p99_ms]);
+  fill("routes", a.routes, (r) => [r.route, r.requests, pct(r.hits, r.requests), fmtMs(r.p50_ms), fmtMs(r.p95_ms), fmtMs(r.p99_ms)]);
   const codes = Object.keys(a.status).sort();
   fill("status", codes, (c) => [c, a.status[c]]);
   for (const tr of $("status").tBodies[0].rows) {
