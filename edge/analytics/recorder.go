@@ -22,7 +22,8 @@ const MaxKeyBytes = 256
 type Event struct {
 	Host, Path string
 	Client     netip.Addr
-	Route      string // the route's name; "" for a request no route served
+	Site       string // the site's name; "" without sites
+	Route      string // the route's path prefix; "" for a request no route served
 	Status     int
 	Hit        bool // answered from the cache (fresh, stale or revalidated)
 	Duration   time.Duration
@@ -48,7 +49,7 @@ type Recorder struct {
 
 	mu      sync.Mutex // guards what follows
 	ring    []*minute  // ring[i] is the minute with index % Window == i
-	routes  map[string]bool
+	routes  map[routeKey]bool
 	started time.Time
 }
 
@@ -61,7 +62,7 @@ type minute struct {
 	urls     *summary[urlKey]
 	clients  *summary[netip.Addr]
 	errors   *summary[netip.Addr]
-	latency  map[string]*routeStats
+	latency  map[routeKey]*routeStats
 }
 
 // routeStats is one route's latency histogram and hit count.
@@ -81,7 +82,7 @@ func New(o Options) (*Recorder, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Recorder{opts: o, ring: make([]*minute, o.Window), routes: make(map[string]bool), started: o.Now()}, nil
+	return &Recorder{opts: o, ring: make([]*minute, o.Window), routes: make(map[routeKey]bool), started: o.Now()}, nil
 }
 
 // Observe records one finished request.
@@ -101,7 +102,7 @@ func (r *Recorder) Observe(e Event) {
 			m.errors.add(e.Client, sameAddr)
 		}
 	}
-	route := r.routeName(e.Route)
+	route := r.routeOf(routeKey{e.Site, e.Route})
 	rs := m.latency[route]
 	if rs == nil {
 		rs = new(routeStats)
@@ -123,27 +124,37 @@ func (r *Recorder) current(idx int64) *minute {
 			urls:    newSummary[urlKey](r.opts.TopK),
 			clients: newSummary[netip.Addr](r.opts.TopK),
 			errors:  newSummary[netip.Addr](r.opts.TopK),
-			latency: make(map[string]*routeStats),
+			latency: make(map[routeKey]*routeStats),
 		}
 		r.ring[slot] = m
 	}
 	return m
 }
 
-// routeName bounds the set of routes with a histogram (r.mu held).
-func (r *Recorder) routeName(name string) string {
-	if name == "" {
-		name = "(none)"
+// routeKey names a route without joining its parts on every request.
+type routeKey struct{ site, prefix string }
+
+func (k routeKey) String() string {
+	switch {
+	case k.prefix == "":
+		return "(none)"
+	case k.site == "":
+		return k.prefix
 	}
-	if r.routes[name] {
-		return name
+	return k.site + " " + k.prefix
+}
+
+// routeOf bounds the set of routes with a histogram (r.mu held).
+func (r *Recorder) routeOf(k routeKey) routeKey {
+	if r.routes[k] {
+		return k
 	}
 	if len(r.routes) >= r.opts.MaxRoutes {
-		return OtherRoute
+		return routeKey{prefix: OtherRoute}
 	}
-	name = strings.Clone(truncate(name))
-	r.routes[name] = true
-	return name
+	k = routeKey{strings.Clone(truncate(k.site)), strings.Clone(truncate(k.prefix))}
+	r.routes[k] = true
+	return k
 }
 
 func cloneURL(k urlKey) urlKey {
@@ -200,7 +211,7 @@ func (r *Recorder) Snapshot(n int) Snapshot {
 	urls := make(map[urlKey]*Count)
 	clients := make(map[netip.Addr]*Count)
 	errs := make(map[netip.Addr]*Count)
-	lat := make(map[string]*routeStats)
+	lat := make(map[routeKey]*routeStats)
 	s := Snapshot{Status: make(map[int]uint64)}
 
 	r.mu.Lock()
@@ -237,7 +248,7 @@ func (r *Recorder) Snapshot(n int) Snapshot {
 	s.TopErrorClient = top(errs, n, netip.Addr.String)
 	s.Routes = make([]RouteLatency, 0, len(lat))
 	for name, h := range lat {
-		s.Routes = append(s.Routes, RouteLatency{Route: name, Requests: h.total, Hits: h.hits, P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99))})
+		s.Routes = append(s.Routes, RouteLatency{Route: name.String(), Requests: h.total, Hits: h.hits, P50: ms(h.quantile(0.50)), P95: ms(h.quantile(0.95)), P99: ms(h.quantile(0.99))})
 	}
 	slices.SortFunc(s.Routes, func(a, b RouteLatency) int { return strings.Compare(a.Route, b.Route) })
 	return s

@@ -99,7 +99,7 @@ func TestWindowForgetsOldMinutes(t *testing.T) {
 func TestRouteQuantiles(t *testing.T) {
 	r, _ := newTestRecorder(t, Options{})
 	for i := 1; i <= 100; i++ {
-		r.Observe(Event{Route: "site /api/", Status: 200, Hit: i%4 == 0, Duration: time.Duration(i) * time.Millisecond})
+		r.Observe(Event{Site: "site", Route: "/api/", Status: 200, Hit: i%4 == 0, Duration: time.Duration(i) * time.Millisecond})
 	}
 	s := r.Snapshot(0)
 	if len(s.Routes) != 1 {
@@ -123,14 +123,14 @@ func TestRouteQuantiles(t *testing.T) {
 func TestRoutesAndKeysAreBounded(t *testing.T) {
 	r, _ := newTestRecorder(t, Options{MaxRoutes: 2})
 	for i := range 5 {
-		r.Observe(Event{Route: fmt.Sprint("r", i), Host: "h", Path: "/" + strings.Repeat("x", 10_000), Status: 200})
+		r.Observe(Event{Route: fmt.Sprint("/r", i), Host: "h", Path: "/" + strings.Repeat("x", 10_000), Status: 200})
 	}
 	s := r.Snapshot(0)
 	names := []string{}
 	for _, rl := range s.Routes {
 		names = append(names, rl.Route)
 	}
-	if want := []string{OtherRoute, "r0", "r1"}; fmt.Sprint(names) != fmt.Sprint(want) {
+	if want := []string{OtherRoute, "/r0", "/r1"}; fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("routes = %v, want %v", names, want)
 	}
 	if k := s.TopURLs[0].Key; len(k) != 1+MaxKeyBytes {
@@ -160,5 +160,16 @@ func TestConcurrentObserve(t *testing.T) {
 	wg.Wait()
 	if got := r.Snapshot(0).Requests; got != 2000 {
 		t.Fatalf("requests = %d, want 2000", got)
+	}
+}
+
+// Observing a URL, client and route already counted allocates nothing: a
+// node feeds every request through Observe.
+func TestObserveSeenKeyDoesNotAllocate(t *testing.T) {
+	r, _ := newTestRecorder(t, Options{})
+	e := Event{Host: "a.test", Path: "/p", Client: addr(1), Site: "s", Route: "/", Status: 500, Hit: true, Duration: time.Millisecond}
+	r.Observe(e)
+	if n := testing.AllocsPerRun(100, func() { r.Observe(e) }); n != 0 {
+		t.Errorf("Observe of a seen event: %v allocations, want 0", n)
 	}
 }

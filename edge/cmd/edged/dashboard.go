@@ -38,11 +38,7 @@ func isHit(cache string) bool {
 func newAnalytics() (*analytics.Recorder, func(edge.Observed)) {
 	rec, _ := analytics.New(analytics.Options{}) // the defaults cannot fail
 	return rec, func(o edge.Observed) {
-		route := o.Route
-		if o.Site != "" {
-			route = o.Site + " " + route
-		}
-		rec.Observe(analytics.Event{Host: o.Host, Path: o.Path, Client: o.Client, Route: route, Status: o.Status, Hit: isHit(o.Cache), Duration: o.Duration})
+		rec.Observe(analytics.Event{Host: o.Host, Path: o.Path, Client: o.Client, Site: o.Site, Route: o.Route, Status: o.Status, Hit: isHit(o.Cache), Duration: o.Duration})
 	}
 }
 
