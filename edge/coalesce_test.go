@@ -210,14 +210,18 @@ func waitJoined(t testing.TB, e *testEdge, n int) {
 	waitFor(t, func() bool { return testutil.ToFloat64(e.handler.metrics.coalesced) >= float64(n) })
 }
 
+// waitFor polls cond until it holds, failing the test after 30s (generous:
+// the machine may be loaded). It is the package's one poll, for state that
+// sends no event (a metric, the flights map); its sleep is the interval
+// between looks, not a guess at how long something takes.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within 30s")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -2,7 +2,10 @@ package edge
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Conformance with tests/headers.mjs, tests/uncached.mjs, tests/update304.mjs
@@ -95,16 +98,16 @@ func TestConformanceUpdate304(t *testing.T) {
 		{"Clear-Site-Data", "cache", "cookies"}, {"Public-Key-Pins", "A", "B"},
 	} {
 		want := h.b
-		if want[0] == '@' {
-			want = "" // a date relative to the response time: checked by presence of reuse only
+		if n, err := strconv.Atoi(strings.TrimPrefix(want, "@")); err == nil && want[0] == '@' {
+			// A date the origin made relative to when it answered: the
+			// 304 comes after the first step's pause, and expected dates
+			// count from the case's start.
+			want = fmt.Sprintf("@%d", n+int(pause/time.Second))
 		}
 		for _, v := range []struct {
 			kind, name, value string
 			x                 expect
 		}{{"lm", "Last-Modified", "@-86400", lmValidated}, {"etag", "ETag", `"etag-1"`, etagValidated}} {
-			if h.name == "Expires" && v.kind == "lm" {
-				// Expires moves with the clock: fix both values in absolute form.
-			}
 			a := makeResp(h.name, h.a, v.name, v.value, 1)
 			b := makeResp(h.name, h.b, v.name, v.value, 3600)
 			if v.name == "Last-Modified" {

@@ -77,7 +77,6 @@ type confCase struct {
 	rfc   string // the section it tests
 	kind  string // the suite's kind: required, optional, check
 	note  string // where and why edged's expectation differs from the suite's
-	gap   string // a known gap in the edge handler: the case is skipped
 	path  string // "" means /t
 	steps []clientStep
 }
@@ -214,9 +213,6 @@ func runConformance(t *testing.T, cases []confCase) {
 	for _, tc := range cases {
 		t.Run(tc.id, func(t *testing.T) {
 			t.Parallel() // each case has its own clock, origin and edge
-			if tc.gap != "" {
-				t.Skip("known gap: " + tc.gap)
-			}
 			runCase(t, tc)
 		})
 	}

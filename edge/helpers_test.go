@@ -155,19 +155,11 @@ func (e *testEdge) stop() {
 // response (a range served while filling) before the fill is stored.
 func (e *testEdge) settle(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // generous: CI machines are loaded
-	for {
+	waitFor(t, func() bool {
 		e.handler.flights.mu.Lock()
-		n := len(e.handler.flights.m)
-		e.handler.flights.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d fills still in flight after 30s", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer e.handler.flights.mu.Unlock()
+		return len(e.handler.flights.m) == 0
+	})
 }
 
 // get sends a request to the edge and returns the response with its body read.

@@ -137,7 +137,10 @@ func TestWriteTimeoutKeepsSteadyClient(t *testing.T) {
 			if err != nil {
 				break
 			}
-			time.Sleep(5 * time.Millisecond) // ~3 MB/s at most: slower than the server writes
+			// The slowness is what is tested, so it is a real sleep:
+			// ~3 MB/s at most, slower than the server writes, each read
+			// well within the write timeout.
+			time.Sleep(5 * time.Millisecond)
 		}
 		conn.Close()
 		if got != size {

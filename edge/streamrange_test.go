@@ -53,10 +53,11 @@ func TestRangeServedWhileFilling(t *testing.T) {
 		resp, part := e.get(t, "/big", "Range", "bytes=-5")
 		late <- strconv.Itoa(resp.StatusCode) + " " + part
 	}()
+	waitJoined(t, e, 2) // the second early range, then this one, joined the fill
 	select {
 	case g := <-late:
 		t.Fatalf("the last bytes were served before they arrived: %q", g)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	release.open()
 	if g := <-late; g != "206 "+body[len(body)-5:] {

@@ -95,7 +95,7 @@ func New(opts Options) (*Client, error) {
 	c.transport = newTransport(transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
-		log: opts.Logger, metrics: shieldMetrics,
+		log: opts.Logger, metrics: shieldMetrics, dial: opts.Dial,
 	})
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
@@ -118,6 +118,8 @@ type transportConfig struct {
 	tls               *tls.Config // cloned
 	log               *slog.Logger
 	metrics           *connMetrics // nil records nothing
+	// dial opens the TCP connections; nil means a net.Dialer.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // transports are the connection pools of a set of upstream servers: keep,
@@ -146,6 +148,7 @@ func newTransport(tc transportConfig) *transports {
 		connect: tc.connect,
 		log:     tc.log,
 		guard:   newReuseGuard(tc.metrics),
+		custom:  tc.dial,
 	}
 	if tc.tls != nil {
 		d.tls = tc.tls.Clone()
@@ -217,6 +220,9 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 		return nil, fmt.Errorf("origin: invalid method %q", method)
 	}
 	rq := &request{method: method, out: out, header: c.forwardHeader(out), replayable: replayable(out)}
+	if c.opts.Direct {
+		return c.direct(ctx, rq)
+	}
 	if len(c.shields) > 0 {
 		resp, fallback, err := c.viaShields(ctx, rq)
 		if !fallback {

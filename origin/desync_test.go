@@ -293,8 +293,13 @@ func TestUpConnUnasked(t *testing.T) {
 				if first == "write" && useTLS {
 					// What tls.Conn received can only be judged once it
 					// has processed it (a session ticket would pass): the
-					// write waits for the read loop to come back.
-					time.Sleep(50 * time.Millisecond)
+					// write waits for the read loop to come back, and the
+					// read starts once it does.
+					waitFor(t, "the write to wait for a read", func() bool {
+						c.mu.Lock()
+						defer c.mu.Unlock()
+						return c.waiters > 0
+					})
 					if r := <-startRead(c); r.n != 0 || !errors.Is(r.err, errDesync) {
 						t.Errorf("read: %q, %v; want nothing and an out-of-sync error", r.b, r.err)
 					}

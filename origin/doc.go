@@ -19,6 +19,13 @@
 // (502) and [ErrNoHealthy] (503, returned at once). A cancelled context
 // yields an error wrapping [context.Canceled].
 //
+// # Direct (a forward proxy's upstream)
+//
+// With Options.Direct each request goes to the server its Outbound names
+// (Proto and Host) through Options.Dial, once: no pool, shield or retry.
+// The node hides its clients there: no X-Forwarded-* field is added, and
+// Options.OmitVia leaves Via out in both directions.
+//
 // # Pools
 //
 // A [Pool] is a named set of origin servers shared by every Client (route)

@@ -88,6 +88,9 @@ func TestSlowReaderNotTimedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// The pause is what is tested, so it is a real sleep: three body
+	// timeouts spent by the caller, over a real connection whose deadline
+	// is the transport's (a synctest bubble has no loopback network).
 	time.Sleep(60 * time.Millisecond)
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Fatalf("read after a pause: %v", err)

@@ -59,6 +59,12 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 	if removeHopByHop(h) {
 		h.Set("Te", "trailers")
 	}
+	if c.opts.Direct {
+		// A forward proxy hides its clients: the destination learns
+		// nothing of them from this node (Options.Direct).
+		c.addVia(h, c.viaRequest)
+		return keepNoUserAgent(h)
+	}
 	if ip := clientAddr(out.ClientIP); ip != "" {
 		// X-Forwarded-For (de facto): append the client to the chain it sent.
 		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
@@ -78,14 +84,26 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 	} else {
 		h.Del("X-Forwarded-Host")
 	}
-	// RFC 9110 §7.6.3: a proxy appends its own entry to Via.
-	appendVia(h, c.viaRequest)
-	// Go's transport sends "User-Agent: Go-http-client/1.1" when the field
-	// is absent; present and empty suppresses it, so none is invented.
+	c.addVia(h, c.viaRequest)
+	return keepNoUserAgent(h)
+}
+
+// keepNoUserAgent returns h. Go's transport sends "User-Agent:
+// Go-http-client/1.1" when the field is absent; present and empty
+// suppresses it, so none is invented.
+func keepNoUserAgent(h http.Header) http.Header {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""}
 	}
 	return h
+}
+
+// addVia appends this node's entry to Via (RFC 9110 §7.6.3: a proxy
+// appends its own), unless Options.OmitVia hides the node.
+func (c *Client) addVia(h http.Header, entry string) {
+	if !c.opts.OmitVia {
+		appendVia(h, entry)
+	}
 }
 
 // cleanResponseHeader removes hop-by-hop fields from an upstream response
@@ -101,7 +119,7 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 	}
 	removeHopByHop(resp.Header)
 	dropInvalidNames(resp.Header)
-	appendVia(resp.Header, protocolVersion(resp.ProtoMajor, resp.ProtoMinor)+" "+c.opts.Via)
+	c.addVia(resp.Header, protocolVersion(resp.ProtoMajor, resp.ProtoMinor)+" "+c.opts.Via)
 }
 
 // dropInvalidNames removes fields whose name is not a token (RFC 9110 §5.1).

@@ -3,8 +3,11 @@ package origin
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,18 +47,20 @@ func TestHealthRiseFall(t *testing.T) {
 }
 
 // flipServer answers its health endpoint with 200 or 503 as told, and any
-// other path with 200 and X-Served-By.
+// other path with 200 and X-Served-By. open counts its connections not yet
+// closed: once it is zero, every request a client wrote has been handled.
 type flipServer struct {
 	*httptest.Server
 	healthy atomic.Bool
 	checks  atomic.Int64
+	open    atomic.Int64
 }
 
 func newFlipServer(tb testing.TB, name string) *flipServer {
 	tb.Helper()
 	fs := &flipServer{}
 	fs.healthy.Store(true)
-	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fs.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			fs.checks.Add(1)
 			if r.Host != "health.example" || r.Header.Get("User-Agent") == "" {
@@ -69,6 +74,15 @@ func newFlipServer(tb testing.TB, name string) *flipServer {
 		}
 		w.Header().Set("X-Served-By", name)
 	}))
+	fs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			fs.open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			fs.open.Add(-1)
+		}
+	}
+	fs.Start()
 	tb.Cleanup(fs.Close)
 	return fs
 }
@@ -128,15 +142,33 @@ func TestHealthChecksStop(t *testing.T) {
 	})
 	p.Start(context.Background())
 	waitFor(t, "a check", func() bool { return a.checks.Load() >= 1 })
+	// Only runChecks starts checks. While none runs, no check can come
+	// later: that, not a quiet spell, shows that the checks stopped. (No
+	// test of this package runs in parallel, so every checker seen is p's.)
+	if !checkerRuns() {
+		t.Fatal("no goroutine in (*Pool).runChecks while the checks run: renamed? update checkerRuns")
+	}
 	p.Close()
+	if checkerRuns() {
+		t.Fatal("a health checker still runs after Close returned")
+	}
 	// A check written just before Close may reach the server's handler
-	// after it returns (the server runs it on its own goroutine): let it
-	// land, then no new check may start.
-	time.Sleep(100 * time.Millisecond)
+	// after Close returns (the server runs it on its own goroutine). Close
+	// has closed the check connections, so once the server has closed its
+	// side of each, every check written has been counted.
+	waitFor(t, "the check connections to close", func() bool { return a.open.Load() == 0 })
 	n := a.checks.Load()
-	time.Sleep(100 * time.Millisecond)
+	p.Start(context.Background()) // after Close: no-op
+	if checkerRuns() {
+		t.Fatal("Start after Close started a health checker")
+	}
 	if got := a.checks.Load(); got != n {
 		t.Errorf("%d checks after Close, want none", got-n)
 	}
-	p.Start(context.Background()) // after Close: no-op
+}
+
+// checkerRuns reports whether a goroutine is in (*Pool).runChecks.
+func checkerRuns() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "origin.(*Pool).runChecks(")
 }

@@ -1,10 +1,12 @@
 package origin
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +42,22 @@ type Options struct {
 	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
 	// "edged". Required; it must be an HTTP token.
 	Via string
+	// Direct makes the Client a forward proxy's upstream: each request goes
+	// to the server its Outbound names (scheme Outbound.Proto, authority
+	// Outbound.Host), once, without pools, shields or retries. It excludes
+	// Origin, Pool and Shields. A forward proxy hides its clients, so no
+	// X-Forwarded-For, -Proto or -Host is added (the client's own are
+	// passed as given; the proxy removes what it must before Do).
+	Direct bool
+	// OmitVia leaves Via as it is in both directions: a forward proxy may
+	// hide itself from the servers it talks to (RFC 9110 §7.6.3 lets an
+	// intermediary not add Via when it is a privacy measure).
+	OmitVia bool
+	// Dial opens every connection this Client makes (to Origin, shields and
+	// Direct servers; a Pool has its own): addr is host:port as the
+	// transport would dial it. Nil means a net.Dialer bounded by
+	// ConnectTimeout. A forward proxy passes its SSRF-safe dialer here.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ConnectTimeout bounds the TCP connect and the TLS handshake. Zero means 5s.
 	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for response headers once the request is
@@ -122,7 +140,10 @@ func (opts Options) originPool(up *upstream, cm *connMetrics) *Pool {
 // when they are parsed into upstreams.
 func (opts Options) validate() error {
 	var errs []error
-	if opts.Origin == "" && opts.Pool == nil && len(opts.Shields) == 0 {
+	if opts.Direct && (opts.Origin != "" || opts.Pool != nil || len(opts.Shields) > 0) {
+		errs = append(errs, errors.New("origin: option Direct: excludes Origin, Pool and Shields"))
+	}
+	if !opts.Direct && opts.Origin == "" && opts.Pool == nil && len(opts.Shields) == 0 {
 		errs = append(errs, errors.New("origin: option Origin: required when Pool and Shields are empty"))
 	}
 	if opts.Origin != "" && opts.Pool != nil {

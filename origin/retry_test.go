@@ -141,11 +141,21 @@ func TestKeepAliveReuse(t *testing.T) {
 		}
 	})
 	t.Run("MaxConnsPerHost", func(t *testing.T) {
+		// Every answer waits until all ten requests are under way and two
+		// are being served: then a third connection can only come from a
+		// transport that ignores the bound, never from requests that
+		// happened not to overlap.
+		var serving atomic.Int64
+		all := make(chan struct{})
 		srv, conns := newCounted(t, func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(5 * time.Millisecond)
+			serving.Add(1)
+			<-all
 			w.Write([]byte("ok"))
 		})
-		c := newTestClient(t, Options{Pool: newTestPool(t, PoolOptions{Servers: servers(srv.URL), MaxConnsPerHost: 2})})
+		release := sync.OnceFunc(func() { close(all) })
+		t.Cleanup(release) // before the server closes, so that a failing test cannot hang
+		p := newTestPool(t, PoolOptions{Servers: servers(srv.URL), MaxConnsPerHost: 2})
+		c := newTestClient(t, Options{Pool: p})
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
@@ -158,6 +168,10 @@ func TestKeepAliveReuse(t *testing.T) {
 				resp.Body.Close()
 			})
 		}
+		waitFor(t, "ten requests under way, two served", func() bool {
+			return p.Status()[0].InFlight == 10 && serving.Load() >= 2
+		})
+		release()
 		wg.Wait()
 		if got := conns.Load(); got > 2 {
 			t.Errorf("10 concurrent requests opened %d connections, want at most 2", got)

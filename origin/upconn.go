@@ -560,10 +560,21 @@ type dialer struct {
 	connect time.Duration
 	log     *slog.Logger
 	guard   *reuseGuard
+	custom  func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net
+}
+
+// tcp opens the connection under an upConn.
+func (d *dialer) tcp(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.custom != nil {
+		ctx, cancel := context.WithTimeout(ctx, d.connect)
+		defer cancel()
+		return d.custom(ctx, network, addr)
+	}
+	return d.net.DialContext(ctx, network, addr)
 }
 
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.net.DialContext(ctx, network, addr)
+	conn, err := d.tcp(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +584,7 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // dialTLS does what http.Transport would do with TLSClientConfig and
 // TLSHandshakeTimeout, with the upConn's tlsSide under tls.Conn.
 func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.net.DialContext(ctx, network, addr)
+	conn, err := d.tcp(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}

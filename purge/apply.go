@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,11 +50,24 @@ func decodeEvent(data []byte) (event, error) {
 	return ev, nil
 }
 
+// consumerHeartbeat is how often the server that holds this node's
+// consumer tells it that it is alive. On a NATS cluster the consumer may
+// live on a server other than the one the node is connected to; when that
+// server dies, the node notices after two missed heartbeats and a new
+// session makes a new consumer, from the next sequence, on a live server.
+// nats.go's default (5s) would leave a node without purges for 10s; a
+// heartbeat is one small message a second per node.
+const consumerHeartbeat = time.Second
+
+// consumerInactive is how long the server keeps a session's consumer
+// after the node stopped pulling from it (it moved to a new session, or
+// went away).
+const consumerInactive = 30 * time.Second
+
 // run keeps one session going while the bus is open: it waits for a
 // connection, runs a session, and starts a new one after a reconnect or a
 // failure.
 func (b *Bus) run(ctx context.Context) {
-	defer close(b.done)
 	delay := newBackoff()
 	for {
 		if !b.waitConnected(ctx) {
@@ -116,22 +130,36 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 	}
 	target := info.State.LastSeq
+	b.health.saw(target)
 	b.checkReady(target)
-	cons, err := b.js.OrderedConsumer(ctx, b.opts.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   b.applied.Load() + 1,
+	// An ephemeral consumer of this session, in memory, that delivers in
+	// stream order from the sequence after the applied one and expects no
+	// acknowledgements: the applied sequence the cache records is this
+	// node's place in the stream, not the consumer's. nats.go's ordered
+	// consumer would do the same but, when its server dies, it recreates
+	// itself with a 10s timeout per attempt and back-off from 1s, which on
+	// the cluster test held a node for up to 11s while the stream elected
+	// a leader; here the session ends instead and the next one starts
+	// with apiTimeout and the run loop's short back-off.
+	cons, err := b.js.CreateConsumer(ctx, b.opts.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       b.applied.Load() + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: consumerInactive,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: consumer: %v", ErrUnavailable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(consumerHeartbeat))
 	if err != nil {
 		return fmt.Errorf("%w: consume: %v", ErrUnavailable, err)
 	}
-	// The session ends when the bus closes or reconnects. Next is given the
-	// session's context as well as Stop: an ordered consumer that is
-	// resetting itself can miss a Stop and wait forever (seen as a Close
-	// that never returned).
+	// The session ends when the bus closes or reconnects, or when the
+	// consumer fails (two heartbeats missed: its server died). Next is
+	// given the session's context as well as Stop, so that no Stop can be
+	// missed.
 	session, endSession := context.WithCancel(ctx)
 	defer endSession()
 	go func() {
@@ -163,8 +191,14 @@ func (b *Bus) session(ctx context.Context) error {
 	}
 }
 
-// ensureStream creates or updates the stream; if this node may not manage
-// streams (an operator created it on the cluster), it uses the stream as is.
+// ensureStream looks the stream up and creates or updates it when it is
+// missing or its settings differ from this node's; if this node may not
+// manage streams (an operator created it on the cluster), it uses the
+// stream as is. Looking up is answered by the stream's leader; creating
+// or updating needs JetStream's meta leader too, which on a cluster may
+// have died with the server this node just left (a reconnected node then
+// waited the whole API timeout, 5s, before applying anything), so a node
+// whose settings match asks nothing more.
 func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:       b.opts.Stream,
@@ -175,16 +209,30 @@ func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 		Replicas:   b.opts.Replicas,
 		Duplicates: min(2*time.Minute, b.opts.Retention), // JetStream requires window <= max age
 	}
-	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
-	if err == nil {
+	s, err := b.js.Stream(ctx, b.opts.Stream)
+	if err == nil && sameStream(s.CachedInfo().Config, cfg) {
 		return s, nil
 	}
-	s, err2 := b.js.Stream(ctx, b.opts.Stream)
-	if err2 != nil {
-		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, errors.Join(err, err2))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err)
 	}
-	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err)
+	wctx, cancel := context.WithTimeout(ctx, streamWriteTimeout)
+	defer cancel()
+	created, err2 := b.js.CreateOrUpdateStream(wctx, cfg)
+	if err2 == nil {
+		return created, nil
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err2)
+	}
+	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err2)
 	return s, nil
+}
+
+// sameStream reports whether the stream's settings are those want asks for.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage && have.Retention == want.Retention &&
+		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas && have.Duplicates == want.Duplicates
 }
 
 // gapAfter reports whether the stream lost events after applied, which the
@@ -214,7 +262,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("event metadata: %w", err)
 	}
 	seq, applied := meta.Sequence.Stream, b.applied.Load()
-	b.metrics.pending.Set(float64(meta.NumPending))
+	b.health.saw(seq + meta.NumPending)
 	if seq <= applied {
 		b.metrics.duplicates.Inc()
 		return nil
@@ -273,6 +321,8 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
 			b.applied.Store(seq)
+			b.health.progressed()
+			b.setPending()
 			return n, time.Since(start), nil
 		}
 		b.metrics.failures.Inc()
@@ -293,11 +343,15 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.objects.Add(float64(n))
 	b.metrics.applyDur.Observe(took.Seconds())
 	b.metrics.appliedSeq.Set(float64(seq))
+	var lag time.Duration
 	if !ev.Time.IsZero() {
-		b.metrics.lag.Observe(time.Since(ev.Time).Seconds())
+		lag = time.Since(ev.Time)
+		b.metrics.lag.Observe(lag.Seconds())
 	}
+	// lag: from the publisher's Publish call to the end of this apply
+	// (the publisher's clock: meaningful across nodes whose clocks agree).
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "lag", lag)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

@@ -44,8 +44,12 @@ type Options struct {
 	// StoreDir is the embedded JetStream storage directory. Required when
 	// NATSURL is empty.
 	StoreDir string
-	// Credentials is a NATS credentials file for NATSURL. Optional.
+	// Credentials is a NATS credentials file (user JWT and nkey seed) for
+	// NATSURL. Optional.
 	Credentials string
+	// NKeySeed is a file holding a NATS user nkey seed, for a server that
+	// authenticates users by nkey. Optional.
+	NKeySeed string
 	// NATSToken is a NATS authentication token. Every connection of the
 	// bus sends it (to NATSURL, or to the embedded server in process), and
 	// the embedded server, when set, refuses every client without it.
@@ -82,6 +86,10 @@ type Options struct {
 	// ApplyTimeout bounds how long Publish waits for the local node to
 	// apply a published purge. Default 10s.
 	ApplyTimeout time.Duration
+	// MaxLag is how long the node may trail the stream (events not yet
+	// applied, or the stream out of reach) before Health reports it
+	// Behind. Default 30s.
+	MaxLag time.Duration
 	// Logger receives connection and apply events; nil discards. The token
 	// is never logged.
 	Logger *slog.Logger
@@ -108,6 +116,9 @@ func (o *Options) setDefaults() {
 	if o.ApplyTimeout == 0 {
 		o.ApplyTimeout = 10 * time.Second
 	}
+	if o.MaxLag == 0 {
+		o.MaxLag = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,6 +130,18 @@ func (o *Options) setDefaults() {
 // closeCallbacksTimeout bounds Close's wait for the connection's last
 // callbacks (they only log and set a gauge).
 const closeCallbacksTimeout = 5 * time.Second
+
+// apiTimeout bounds a JetStream API request of a session (looking the
+// stream up, creating the consumer). While a stream on a cluster elects a
+// new leader (its old one's server died) such a request gets no answer;
+// nats.go's default 5s would hold a reconnected node that long, where
+// giving up sooner and starting the session again catches up as soon as
+// the leader is there. Creating or updating the stream, rarer and heavier,
+// keeps streamWriteTimeout.
+const apiTimeout = time.Second
+
+// streamWriteTimeout bounds the creation or update of the stream.
+const streamWriteTimeout = 5 * time.Second
 
 // reconnectWait is the pause between reconnect attempts (NATS adds jitter).
 const reconnectWait = 250 * time.Millisecond
@@ -149,8 +172,10 @@ type Bus struct {
 	// Close returns only once nothing more will be logged.
 	connClosed chan struct{}
 
-	applied atomic.Uint64 // last sequence applied locally
-	closed  atomic.Bool
+	applied    atomic.Uint64 // last sequence applied locally
+	reconnects atomic.Uint64
+	closed     atomic.Bool
+	health     *health
 
 	outageLogged atomic.Bool // reconnectError logged this outage already
 	authRefused  atomic.Bool // the last connection attempt was refused for its token
@@ -181,14 +206,9 @@ func New(opts Options) (*Bus, error) {
 		return nil, errors.New("purge: Options.NATSListen without NATSToken would let any client of the address purge; set NATSToken (or AllowUnauthenticatedNATS)")
 	}
 	opts.setDefaults()
-	m, err := newMetrics(opts.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("purge: metrics: %w", err)
-	}
-	return &Bus{
+	b := &Bus{
 		opts:      opts,
 		log:       opts.Logger.With("node", opts.Node),
-		metrics:   m,
 		signer:    newSigner(opts.SigningKey),
 		ready:     make(chan struct{}),
 		startErr:  make(chan error, 1),
@@ -199,14 +219,22 @@ func New(opts Options) (*Bus, error) {
 		mismatched: make(map[string]struct{}),
 
 		connClosed: make(chan struct{}),
-	}, nil
+	}
+	b.health = newHealth(opts.MaxLag, time.Now, &b.applied)
+	m, err := newMetrics(opts.Registerer, b.Health)
+	if err != nil {
+		return nil, fmt.Errorf("purge: metrics: %w", err)
+	}
+	b.metrics = m
+	return b, nil
 }
 
 // Start starts the embedded server (if any), connects, ensures the stream
 // and applies every purge this node missed before returning, bounded by
-// ctx. If NATS is unreachable it returns an error wrapping ErrUnavailable
-// but keeps reconnecting in the background and catches up when it can; the
-// caller decides whether to serve meanwhile (Ready tells when caught up).
+// ctx. If NATS is unreachable, or reachable but every session fails for
+// startGrace (5s), it returns an error wrapping ErrUnavailable but keeps
+// trying in the background and catches up when it can; the caller decides
+// whether to serve meanwhile (Ready tells when caught up).
 // Call Close in every case once Start was called.
 func (b *Bus) Start(ctx context.Context) error {
 	applied, err := b.opts.Invalidator.Applied()
@@ -230,19 +258,39 @@ func (b *Bus) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.done = make(chan struct{})
-	go b.run(runCtx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.run(runCtx) })
+	wg.Go(func() { b.probe(runCtx) })
+	go func() { wg.Wait(); close(b.done) }()
 	if !b.nc.IsConnected() {
 		return fmt.Errorf("purge: connecting to NATS at %s: %w (reconnecting in the background)", b.opts.NATSURL, ErrUnavailable)
 	}
-	select {
-	case <-b.ready:
-		return nil
-	case err := <-b.startErr:
-		return fmt.Errorf("purge: catching up: %w (retrying in the background)", err)
-	case <-ctx.Done():
-		return fmt.Errorf("purge: catching up: %w (continuing in the background)", ctx.Err())
+	var failingSince time.Time
+	for {
+		select {
+		case <-b.ready:
+			return nil
+		case err := <-b.startErr:
+			// A session can fail for a moment (a request timing out on a
+			// busy server, a stream electing its leader) and the next
+			// succeed: give up only on failures that last startGrace, so
+			// that a node serves before it has applied what it missed
+			// only when the bus is really unusable.
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= startGrace {
+				return fmt.Errorf("purge: catching up: %w (retrying in the background)", err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("purge: catching up: %w (continuing in the background)", ctx.Err())
+		}
 	}
 }
+
+// startGrace is how long Start lets sessions fail (the run loop trying
+// again with back-off) before it returns their error.
+const startGrace = 5 * time.Second
 
 // Ready is closed once the bus has applied every purge that was in the
 // stream when it first reached NATS.
@@ -262,6 +310,7 @@ func (b *Bus) connect() error {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.metrics.connected.Set(0)
+			b.metrics.server.Reset()
 			if err == nil || b.closed.Load() {
 				// Close ends the connection itself (nats.go reports that
 				// with a nil error): no outage to warn about.
@@ -274,8 +323,10 @@ func (b *Bus) connect() error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.outageLogged.Store(false)
 			b.authRefused.Store(false)
-			b.metrics.connected.Set(1)
-			b.log.Info("purge bus reconnected to NATS", "url", b.connectedURL(nc))
+			b.reconnects.Add(1)
+			b.metrics.reconnects.Inc()
+			b.connectedTo(nc)
+			b.log.Info("purge bus reconnected to NATS", "server", b.serverName(nc))
 			b.signalReconnect()
 		}),
 		// nats.go runs its callbacks in order on one goroutine: the
@@ -286,12 +337,19 @@ func (b *Bus) connect() error {
 			// reconnect must restart its session.
 			b.outageLogged.Store(false)
 			b.authRefused.Store(false)
-			b.metrics.connected.Set(1)
-			b.log.Info("purge bus connected to NATS", "url", b.connectedURL(nc))
+			b.connectedTo(nc)
+			b.log.Info("purge bus connected to NATS", "server", b.serverName(nc))
 		}),
 	}
 	if b.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(b.opts.Credentials))
+	}
+	if b.opts.NKeySeed != "" {
+		o, err := nats.NkeyOptionFromSeed(b.opts.NKeySeed)
+		if err != nil {
+			return fmt.Errorf("purge: NATS nkey seed: %w", err)
+		}
+		opts = append(opts, o)
 	}
 	if b.opts.NATSToken != "" {
 		opts = append(opts, nats.Token(b.opts.NATSToken))
@@ -311,9 +369,9 @@ func (b *Bus) connect() error {
 		return fmt.Errorf("purge: connecting to NATS at %s: %w: %v", url, ErrUnavailable, err)
 	}
 	if nc.IsConnected() {
-		b.metrics.connected.Set(1)
+		b.connectedTo(nc)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("purge: jetstream: %w", err)
@@ -337,14 +395,14 @@ func (b *Bus) warnUnauthenticated() {
 	}
 }
 
-// connectedURL names the server nc is connected to for the log: with the
-// embedded server that is "in-process" (nats.go would say
-// nats://in-process:4222, an address nothing listens on).
-func (b *Bus) connectedURL(nc *nats.Conn) string {
-	if b.srv != nil {
-		return "in-process"
-	}
-	return nc.ConnectedUrlRedacted()
+// connectedTo records the server nc is connected to in Health and the
+// metrics.
+func (b *Bus) connectedTo(nc *nats.Conn) {
+	name := b.serverName(nc)
+	b.health.setServer(name)
+	b.metrics.connected.Set(1)
+	b.metrics.server.Reset()
+	b.metrics.server.WithLabelValues(name).Set(1)
 }
 
 func (b *Bus) signalReconnect() {
@@ -386,5 +444,6 @@ func (b *Bus) Close() error {
 		b.srv.WaitForShutdown()
 	}
 	b.metrics.connected.Set(0)
+	b.metrics.server.Reset()
 	return nil
 }

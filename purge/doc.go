@@ -8,7 +8,10 @@
 // and acknowledged by it (file storage, fsync on every write), so it
 // survives a NATS restart; only then does the API answer 200, once the
 // local node has applied it too, with the number of objects affected.
-// Every node, the publishing one included, applies every event of the
+// Publishing is tried for 5s, one attempt a second, each carrying the
+// purge's ID, which JetStream stores once: an acknowledgement lost with a
+// dying server costs an attempt, and a purge never acknowledged is
+// answered 503 saying it may still have been stored. Every node, the publishing one included, applies every event of the
 // stream exactly in stream order through its Invalidator, which records the
 // event's sequence in the same transaction as its effect. A node that was
 // down or disconnected applies what it missed from its recorded sequence on
@@ -24,8 +27,22 @@
 // By default a NATS server with JetStream runs inside the process with no
 // listener (Options.NATSListen empty) and the bus connects to it in
 // process. With NATSListen the embedded server also accepts other nodes,
-// which set NATSURL to its address; at scale every node sets NATSURL to an
-// existing NATS cluster (Credentials and TLS as NATS supports them).
+// which set NATSURL to its address; at scale every node sets NATSURL to the
+// servers of an existing NATS cluster (comma-separated; Credentials,
+// NKeySeed, NATSToken and TLS as NATS supports them) and Replicas to 3.
+// When its server goes away the client reconnects to another, and the bus
+// starts a new session, with a consumer from the applied sequence on (as
+// it does when the server holding its consumer dies): the node goes
+// on where it stopped, on any server of the cluster.
+//
+// # Health
+//
+// Health says which server the bus uses, how often it reconnected, and
+// whether the node has fallen behind: trailing the stream's last sequence
+// (learnt from each event and from a probe of the stream every MaxLag/3)
+// or out of the stream's reach for longer than MaxLag. The metrics say the
+// same (edged_purge_behind, edged_purge_stream_sequence,
+// edged_purge_bus_server, edged_purge_bus_reconnects_total).
 //
 // # Authentication of the bus
 //

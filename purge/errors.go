@@ -28,3 +28,9 @@ var (
 	// ErrClosed is returned by Publish after Close.
 	ErrClosed = errors.New("purge bus closed")
 )
+
+// errUnacknowledged marks an ErrUnavailable whose event JetStream may
+// have stored without its acknowledgement reaching this node: then every
+// node applies it after all. Sending the purge again is safe (purges are
+// idempotent); the API says so rather than "nothing was purged".
+var errUnacknowledged = errors.New("no acknowledgement from the purge stream: the purge may still have been stored, and then every node applies it")

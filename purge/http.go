@@ -83,6 +83,9 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Error: "purge accepted and published but not yet applied on this node; it will still be applied on every node"})
 	case errors.Is(err, ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
+	case errors.Is(err, errUnacknowledged):
+		b.log.Error("purge request not acknowledged", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: err.Error() + "; sending it again is safe"})
 	default: // ErrUnavailable, ErrClosed
 		b.log.Error("purge request failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge bus unavailable, nothing was purged: " + err.Error()})

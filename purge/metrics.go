@@ -16,6 +16,10 @@ type metrics struct {
 	pending    prometheus.Gauge     // events in the stream not yet applied here
 	appliedSeq prometheus.Gauge
 	connected  prometheus.Gauge
+	server     *prometheus.GaugeVec // 1 for the server connected to
+	reconnects prometheus.Counter
+	behind     prometheus.GaugeFunc
+	streamLast prometheus.GaugeFunc
 	gaps       prometheus.Counter
 	duplicates prometheus.Counter
 	failures   prometheus.Counter
@@ -24,7 +28,8 @@ type metrics struct {
 	keyMismatch prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics makes the bus metrics; health is read at each scrape.
+func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, error) {
 	m := &metrics{
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_published_total", Help: "Purges this node published to the bus (acknowledged by JetStream).",
@@ -52,6 +57,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edged_purge_bus_connected", Help: "1 while the purge bus is connected to NATS.",
 		}),
+		server: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edged_purge_bus_server", Help: "1 for the NATS server the purge bus is connected to (URL and cluster name), absent while disconnected.",
+		}, []string{"server"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_bus_reconnects_total", Help: "Times the purge bus connected to NATS again after losing its connection.",
+		}),
+		behind: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edged_purge_behind", Help: "1 while this node has trailed the purge stream for longer than purge.max_lag (events not applied, or the stream out of reach).",
+		}, func() float64 {
+			if health().Behind {
+				return 1
+			}
+			return 0
+		}),
+		streamLast: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edged_purge_stream_sequence", Help: "Last sequence of the purge stream as this node last saw it; edged_purge_applied_sequence trails it while purges are pending.",
+		}, func() float64 { return float64(health().StreamLast) }),
 		gaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_gaps_total", Help: "Times the stream had lost events this node missed, so the whole cache was marked stale.",
 		}),
@@ -75,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch} {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering purge metrics: %w", err)
 		}

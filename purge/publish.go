@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 
 // publishTimeout bounds the wait for JetStream's acknowledgement.
 const publishTimeout = 5 * time.Second
+
+// publishAttemptTimeout bounds one attempt to publish within
+// publishTimeout (publishAcked).
+const publishAttemptTimeout = time.Second
 
 // Result reports one published purge.
 type Result struct {
@@ -59,13 +64,11 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	done := b.wait(ev.ID)
 	defer b.unwait(ev.ID)
 
-	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	msg := &nats.Msg{Subject: b.opts.Subject, Data: data}
 	b.signer.sign(msg)
-	ack, err := b.js.PublishMsg(pctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(b.opts.Stream))
-	cancel()
+	ack, err := b.publishAcked(ctx, msg, ev.ID)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, ev.ID, err)
+		return Result{}, err
 	}
 	b.metrics.published.Inc()
 	res := Result{ID: ev.ID, Seq: ack.Sequence}
@@ -81,6 +84,33 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return res, fmt.Errorf("purge %s (seq %d): %w within %v", ev.ID, ack.Sequence, ErrNotApplied, b.opts.ApplyTimeout)
 	case <-ctx.Done():
 		return res, fmt.Errorf("purge %s (seq %d): %w: %v", ev.ID, ack.Sequence, ErrNotApplied, ctx.Err())
+	}
+}
+
+// publishAcked publishes msg until JetStream acknowledges it, for at most
+// publishTimeout. An attempt that gets no answer within
+// publishAttemptTimeout is sent again with the same message ID: its
+// acknowledgement may have been lost with a server that stored the event
+// and then died, and JetStream answers the copy with the first one's
+// sequence (Nats-Msg-Id deduplication over the stream's Duplicates window,
+// 2 minutes), so the event is stored once. If no attempt is answered the
+// event may still have been stored: the error says so (errUnacknowledged).
+func (b *Bus) publishAcked(ctx context.Context, msg *nats.Msg, id string) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := b.js.PublishMsg(actx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.opts.Stream))
+		acancel()
+		switch {
+		case err == nil:
+			return ack, nil
+		case !errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, id, err)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("%w: publishing purge %s: no answer within %v: %w", ErrUnavailable, id, publishTimeout, errUnacknowledged)
+		}
+		b.log.Warn("purge bus: no acknowledgement yet, publishing again with the same id", "id", id)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // The write queue is bounded in bytes as well as in entries: entries wait
@@ -48,42 +48,49 @@ func TestWriteQueueBytesSkipsWrites(t *testing.T) {
 }
 
 // Shutdown drops what is still queued once its context ends instead of
-// writing it all: the store closes in bounded time.
+// writing it all: the store closes in bounded time. In a synctest bubble,
+// Wait returns once Shutdown has dropped the queue and waits for the stuck
+// writer: no poll of the pending count.
 func TestShutdownBoundsDrain(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(Options{Dir: dir, MemoryBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := make(chan struct{})
-	taken := make(chan struct{}, 1)
-	s.w.batchHook = func() {
-		select {
-		case taken <- struct{}{}:
-		default:
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := Open(Options{Dir: dir, MemoryBytes: -1})
+		if err != nil {
+			t.Fatal(err)
 		}
-		<-gate
-	}
-	s.w.linger = 0
-	for i := range 20 {
-		s.Set(newEntry(fmt.Sprintf("http://h/s/%d", i), 1000))
-	}
-	<-taken // the writer is stuck in a batch, as behind a slow disk
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Shutdown(ctx) }()
-	cancel()
-	// Shutdown drops the queued writes; the stuck batch is let go only
-	// then, so nothing queued may still be written.
-	for s.Stats().PendingWrites > 1 {
-		time.Sleep(time.Millisecond)
-	}
-	close(gate)
-	if err := <-done; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	st := s.Stats()
-	if st.DiskWrites+st.SkippedWrites != 20 || st.SkippedWrites < 19 {
-		t.Fatalf("written %d, skipped %d; want at most 1 written, the rest skipped", st.DiskWrites, st.SkippedWrites)
-	}
+		gate := make(chan struct{})
+		release := sync.OnceFunc(func() { close(gate) })
+		defer release() // a failing test lets the writer go, so the bubble can end
+		taken := make(chan struct{}, 1)
+		s.w.batchHook = func() {
+			select {
+			case taken <- struct{}{}:
+			default:
+			}
+			<-gate
+		}
+		s.w.linger = 0
+		for i := range 20 {
+			s.Set(newEntry(fmt.Sprintf("http://h/s/%d", i), 1000))
+		}
+		<-taken // the writer is stuck in a batch, as behind a slow disk
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(ctx) }()
+		cancel()
+		// Shutdown drops the queued writes; the stuck batch is let go only
+		// then, so nothing queued may still be written.
+		synctest.Wait()
+		if n := s.Stats().PendingWrites; n > 1 {
+			t.Fatalf("%d writes pending once Shutdown's context ended, want at most the stuck batch's", n)
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		st := s.Stats()
+		if st.DiskWrites+st.SkippedWrites != 20 || st.SkippedWrites < 19 {
+			t.Fatalf("written %d, skipped %d; want at most 1 written, the rest skipped", st.DiskWrites, st.SkippedWrites)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Config struct {
 	// Classify names a response's class (hit, miss, …) for Result.Classes;
 	// nil counts nothing.
 	Classify func(*http.Response) string
+	// Proxy, when set, is a forward proxy every request goes through: an
+	// http:// URL is then sent to it in absolute form (RFC 9112 §3.2.2).
+	Proxy *url.URL
 }
 
 // Result is what one run measured.
@@ -95,6 +99,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		limit = 1_000_000
 	}
 	tr := NewTransport(conns)
+	if cfg.Proxy != nil {
+		tr.Proxy = http.ProxyURL(cfg.Proxy)
+	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, dur)

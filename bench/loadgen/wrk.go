@@ -26,6 +26,9 @@ type WrkRun struct {
 	Conns    int
 	Duration time.Duration
 	Headers  []string // "Name: value"
+	// Script is a Lua script file passed with -s ("" for none), e.g. one
+	// that sets wrk.path to an absolute URL for a forward proxy.
+	Script string
 }
 
 // Run runs wrk and parses its report. wrk bounds the run by -d; the
@@ -41,6 +44,9 @@ func (w Wrk) Run(ctx context.Context, r WrkRun) (Result, error) {
 		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "--latency"}
 	for _, h := range r.Headers {
 		args = append(args, "-H", h)
+	}
+	if r.Script != "" {
+		args = append(args, "-s", r.Script)
 	}
 	args = append(args, r.URL)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)

@@ -51,16 +51,7 @@ func matchForms(prefixes []string, path string, readings []string) bool {
 	return false
 }
 
-// inside reports whether now falls in the window. A window that crosses
-// midnight belongs to the day it opens, so its early-morning part checks
-// the previous weekday.
+// inside reports whether now falls in the window.
 func (w *window) inside(now time.Time) bool {
-	t := now.In(w.loc)
-	m := t.Hour()*60 + t.Minute()
-	d := t.Weekday()
-	if w.from < w.to {
-		return w.days[d] && w.from <= m && m < w.to
-	}
-	yesterday := (d + 6) % 7
-	return (w.days[d] && m >= w.from) || (w.days[yesterday] && m < w.to)
+	return InWeeklyWindow(now, w.loc, &w.days, w.from, w.to)
 }

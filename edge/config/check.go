@@ -9,7 +9,8 @@ import (
 
 // Check is [Config.Validate] followed by reading the files the
 // configuration names (the HTTPS certificates and keys, upstream.tls's CA
-// and client certificate, the routes' JWT keys): it returns every problem
+// and client certificate, the routes' JWT keys, the NATS credentials or
+// nkey seed of the purge bus): it returns every problem
 // of the file's fields, values and named files at once, sorted by line,
 // each a [*FieldError]. edged runs it before it opens anything. Validate
 // alone never touches the file system, so a configuration can be checked
@@ -36,6 +37,8 @@ func (c *Config) fileProblems() []*FieldError {
 	}
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
+	errs = append(errs, c.forwardFileProblems()...)
+	errs = append(errs, c.natsFileProblems()...)
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
 			if !r.Auth.enabled() {

@@ -56,7 +56,7 @@ sites:
 		t.Fatal("Parse found nothing wrong")
 	}
 	want := []string{
-		`e.yaml:1: role: must be edge or shield, got "edgy"`,
+		`e.yaml:1: role: must be edge, shield or forward, got "edgy"`,
 		`e.yaml:3: unknown field "memroy" in cache`,
 		`e.yaml:4: cache.memory: invalid size "12XB"`,
 		`e.yaml:5: cache.write_queue: want an integer, got "lots"`,

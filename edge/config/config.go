@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -22,7 +23,7 @@ type Config struct {
 	// Name identifies the cache in Cache-Status and Via. Empty means
 	// "edged" for an edge and "edged-shield" for a shield (see CacheName).
 	Name string `yaml:"name"`
-	// Role is RoleEdge or RoleShield.
+	// Role is RoleEdge, RoleShield or RoleForward.
 	Role string `yaml:"role"`
 	// Listen is the public address (host:port).
 	Listen string `yaml:"listen"`
@@ -38,6 +39,8 @@ type Config struct {
 	Purge       Purge       `yaml:"purge"`
 	Compression Compression `yaml:"compression"`
 	Debug       Debug       `yaml:"debug"`
+	// Forward configures the forward role (RoleForward).
+	Forward Forward `yaml:"forward"`
 	// Pools are named sets of origin servers that routes fetch from.
 	Pools map[string]Pool `yaml:"pools"`
 	// Sites map hostnames and path prefixes to pools. Without sites every
@@ -189,8 +192,12 @@ type Purge struct {
 	// SigningKeyEnv names the environment variable holding the fleet's key
 	// that signs every purge event (HMAC-SHA256); events without a valid
 	// signature are not applied. Empty: the purge token is the key.
-	SigningKeyEnv string    `yaml:"signing_key_env"`
-	NATS          PurgeNATS `yaml:"nats"`
+	SigningKeyEnv string `yaml:"signing_key_env"`
+	// MaxLag is how long this node may trail the purge stream (events
+	// published that it has not applied, or the stream out of reach)
+	// before /healthz and edged_purge_behind say it has fallen behind.
+	MaxLag Duration  `yaml:"max_lag"`
+	NATS   PurgeNATS `yaml:"nats"`
 }
 
 // NATSTokenEnv is the environment variable read for the NATS token when
@@ -203,11 +210,23 @@ type PurgeNATS struct {
 	// URL of an existing NATS cluster (comma-separated servers); empty runs
 	// an embedded NATS server with JetStream inside this process.
 	URL string `yaml:"url"`
+	// URLs lists the servers of an existing NATS cluster, one an item: the
+	// list form of URL (set one or the other). The client connects to any
+	// of them and moves to another when its server goes away.
+	URLs []string `yaml:"urls"`
 	// Listen lets the embedded server accept other nodes at this address;
 	// empty keeps it in-process only. Not with URL.
 	Listen string `yaml:"listen"`
-	// Credentials is a NATS credentials file for URL.
+	// Credentials is a NATS credentials file (a user JWT and its nkey
+	// seed, as nsc writes it) for URL. Not with NKeySeed.
 	Credentials string `yaml:"credentials"`
+	// NKeySeed is a file holding a NATS user nkey seed ("SU..."), for a
+	// server that authenticates users by nkey. Not with Credentials.
+	NKeySeed string `yaml:"nkey_seed"`
+	// Replicas is the purge stream's replica count when a node creates or
+	// updates it: 3 on a NATS cluster of three or more servers, so the
+	// stream outlives the loss of one. Every node must set the same value.
+	Replicas int `yaml:"replicas"`
 	// TokenEnv names the environment variable holding a NATS
 	// authentication token: sent on every connection, and required by the
 	// embedded server from every client. Empty: NATSTokenEnv, when set.
@@ -215,6 +234,19 @@ type PurgeNATS struct {
 	// AllowUnauthenticated lets the embedded server listen without
 	// TokenEnv, open to anyone who can reach Listen.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+}
+
+// Servers is the list of NATS servers the bus connects to, from URL
+// (comma-separated) or URLs; empty for the embedded server.
+func (n PurgeNATS) Servers() []string {
+	out := append([]string(nil), n.URLs...)
+	if n.URL == "" {
+		return out
+	}
+	for _, u := range strings.Split(n.URL, ",") {
+		out = append(out, strings.TrimSpace(u))
+	}
+	return out
 }
 
 // Default returns the configuration used when a field is not set.
@@ -255,20 +287,26 @@ func Default() *Config {
 			MaxStale:          Duration(10 * time.Minute),
 		},
 		Compression: Compression{Enabled: true, GzipLevel: 6, BrotliLevel: 5, MinSize: 1024},
+		Forward:     defaultForward(),
 		Purge: Purge{
 			ApplyTimeout: Duration(10 * time.Second),
 			Retention:    Duration(7 * 24 * time.Hour),
+			MaxLag:       Duration(30 * time.Second),
+			NATS:         PurgeNATS{Replicas: 1},
 		},
 	}
 }
 
-// CacheName is Name, or the role's default name when Name is empty.
+// CacheName is Name, or the role's default name when Name is empty:
+// "edged", "edged-shield" or "edged-forward".
 func (c *Config) CacheName() string {
 	switch {
 	case c.Name != "":
 		return c.Name
 	case c.Role == RoleShield:
 		return "edged-shield"
+	case c.Role == RoleForward:
+		return "edged-forward"
 	default:
 		return "edged"
 	}

@@ -225,7 +225,7 @@ func TestValidateErrors(t *testing.T) {
 		in   string
 		want string
 	}{
-		{"role", "role: edgy\n" + base, `edged.yaml:1: role: must be edge or shield, got "edgy"`},
+		{"role", "role: edgy\n" + base, `edged.yaml:1: role: must be edge, shield or forward, got "edgy"`},
 		{"name", "name: my cache\n" + base, `edged.yaml:1: name: must be an HTTP token`},
 		{"listen empty", "listen: ''\n" + base, "edged.yaml:1: listen: required"},
 		{"listen bad", "listen: localhost\n" + base, `edged.yaml:1: listen: invalid address "localhost"`},
@@ -289,7 +289,7 @@ func TestValidateReportsAllSortedByLine(t *testing.T) {
 	want := []string{
 		"upstream.origin: required unless upstream.shields or sites are set",
 		"f.yaml:2: cache.write_queue: must be positive, got 0",
-		`f.yaml:3: role: must be edge or shield, got "x"`,
+		`f.yaml:3: role: must be edge, shield or forward, got "x"`,
 		`f.yaml:4: log.level: must be debug, info, warn or error, got "y"`,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -304,7 +304,7 @@ func TestOverrideDropsLine(t *testing.T) {
 	}
 	c.Role = "edgy" // as a flag would set it
 	c.Override("role")
-	if got, want := c.Validate().Error(), `role: must be edge or shield, got "edgy"`; got != want {
+	if got, want := c.Validate().Error(), `role: must be edge, shield or forward, got "edgy"`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

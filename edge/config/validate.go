@@ -29,8 +29,8 @@ func (c *Config) valueProblems() []*FieldError {
 		}
 	}
 	add(c.checkName())
-	if c.Role != RoleEdge && c.Role != RoleShield {
-		add(c.fieldErr("role", "must be edge or shield, got %q", c.Role))
+	if c.Role != RoleEdge && c.Role != RoleShield && c.Role != RoleForward {
+		add(c.fieldErr("role", "must be edge, shield or forward, got %q", c.Role))
 	}
 	add(c.checkAddr("listen", c.Listen, false))
 	add(c.checkAddr("admin", c.Admin, true))
@@ -52,6 +52,7 @@ func (c *Config) valueProblems() []*FieldError {
 	errs = append(errs, c.checkPools()...)
 	errs = append(errs, c.checkSites()...)
 	errs = append(errs, c.checkPurge()...)
+	errs = append(errs, c.checkForward()...)
 	if c.Debug.Pprof && c.DebugToken() == "" {
 		errs = append(errs, c.fieldErr("debug.pprof", "needs debug.token or %s: the profiles are never served without a token", debugTokenEnv))
 	}
@@ -81,26 +82,61 @@ func (c *Config) checkPurge() []*FieldError {
 	if p.Retention < 0 {
 		errs = append(errs, c.fieldErr("purge.retention", "must not be negative"))
 	}
-	if p.NATS.URL != "" && p.NATS.Listen != "" {
-		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url"))
+	if p.MaxLag < 0 {
+		errs = append(errs, c.fieldErr("purge.max_lag", "must not be negative"))
 	}
-	for _, server := range strings.Split(p.NATS.URL, ",") {
-		if p.NATS.URL == "" {
-			break
-		}
-		server = strings.TrimSpace(server)
-		u, err := url.Parse(server)
-		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
-			errs = append(errs, c.fieldErr("purge.nats.url", "invalid NATS URL %q: want nats://host:port (comma-separated for several)", server))
+	return append(append(errs, c.checkPurgeNATS()...), c.checkPurgeAuth()...)
+}
+
+// checkPurgeNATS checks where the bus connects and how it authenticates
+// there.
+func (c *Config) checkPurgeNATS() []*FieldError {
+	var errs []*FieldError
+	n := c.Purge.NATS
+	external := n.URL != "" || len(n.URLs) > 0
+	if n.URL != "" && len(n.URLs) > 0 {
+		errs = append(errs, c.fieldErr("purge.nats.urls", "set either purge.nats.url or purge.nats.urls, not both"))
+	}
+	if external && n.Listen != "" {
+		errs = append(errs, c.fieldErr("purge.nats.listen", "only for the embedded server: not with purge.nats.url or purge.nats.urls"))
+	}
+	if n.URL != "" {
+		for _, server := range strings.Split(n.URL, ",") {
+			if msg := natsURLProblem(strings.TrimSpace(server)); msg != "" {
+				errs = append(errs, c.fieldErr("purge.nats.url", "%s (comma-separated for several)", msg))
+			}
 		}
 	}
-	if e := c.checkAddr("purge.nats.listen", p.NATS.Listen, true); e != nil {
+	for i, server := range n.URLs {
+		if msg := natsURLProblem(server); msg != "" {
+			errs = append(errs, c.fieldErr(fmt.Sprintf("purge.nats.urls[%d]", i), "%s", msg))
+		}
+	}
+	if e := c.checkAddr("purge.nats.listen", n.Listen, true); e != nil {
 		errs = append(errs, e)
 	}
-	if p.NATS.Credentials != "" && p.NATS.URL == "" {
-		errs = append(errs, c.fieldErr("purge.nats.credentials", "only with purge.nats.url"))
+	for _, f := range []struct{ field, v string }{{"purge.nats.credentials", n.Credentials}, {"purge.nats.nkey_seed", n.NKeySeed}} {
+		if f.v != "" && !external {
+			errs = append(errs, c.fieldErr(f.field, "only with purge.nats.url or purge.nats.urls (the embedded server authenticates by token)"))
+		}
 	}
-	return append(errs, c.checkPurgeAuth()...)
+	if n.Credentials != "" && n.NKeySeed != "" {
+		errs = append(errs, c.fieldErr("purge.nats.nkey_seed", "not with purge.nats.credentials, which holds its own nkey seed: set one"))
+	}
+	// JetStream keeps at most 5 replicas of a stream.
+	if n.Replicas < 1 || n.Replicas > 5 {
+		errs = append(errs, c.fieldErr("purge.nats.replicas", "must be 1 to 5 (JetStream's limit), got %d", n.Replicas))
+	}
+	return errs
+}
+
+// natsURLProblem says what is wrong with one NATS server URL, "" if nothing.
+func natsURLProblem(server string) string {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+		return fmt.Sprintf("invalid NATS URL %q: want nats://host:port", server)
+	}
+	return ""
 }
 
 // checkPurgeAuth checks the secrets of the purge bus: the environment
@@ -221,7 +257,8 @@ func (c *Config) checkServer() []*FieldError {
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
 	var errs []*FieldError
-	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 {
+	// A forward proxy's upstream is whatever each request names.
+	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward {
 		errs = append(errs, c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set"))
 	}
 	if u.Origin != "" {

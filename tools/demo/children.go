@@ -204,6 +204,10 @@ func printIntro(children []child, logs string) {
 	for _, c := range children {
 		fmt.Printf("  %-13s %-23s %s\n", c.name, c.url, strings.Join(c.args, " "))
 	}
+	if children[len(children)-1].name == "edged-forward" {
+		printForwardIntro(logs)
+		return
+	}
 	e := "http://" + edgeAddr
 	fmt.Printf(`
 Logs (access logs are JSON lines): %s/
@@ -231,4 +235,21 @@ func purgeToken() string {
 		return t
 	}
 	return "demo"
+}
+
+// printForwardIntro is the forward demo's "try": curl -x through the proxy.
+func printForwardIntro(logs string) {
+	p := "http://" + forwardAddr
+	fmt.Printf(`
+Logs (one JSON line per request and tunnel): %s/
+Metrics: http://%s/metrics    PAC file: curl %s/proxy.pac
+
+Try (-x sends curl through the proxy; watch Cache-Status):
+  curl -s -o /dev/null -D - -x %[3]s http://%[4]s/static/app.js   # 1st: edged-forward; fwd=uri-miss; stored
+  curl -s -o /dev/null -D - -x %[3]s http://%[4]s/static/app.js   # 2nd: edged-forward; hit
+  curl -s -D - -x %[3]s https://example.com/ -o /dev/null          # a CONNECT tunnel (needs the internet)
+  curl -s -D - -x %[3]s http://10.0.0.1/                           # 403, X-Edged-Rule: destination
+
+Ctrl-C stops everything.
+`, logs, forwardAdminAddr, p, originAddr)
 }

@@ -3,13 +3,15 @@
 // node, the two sharing one purge bus). It prints curl commands to try,
 // appends the children's logs to DATA/logs/NAME.log, and on Ctrl-C (or
 // SIGTERM) stops every child and waits for it. It is what `make run` and
-// `make run-shield` start.
+// `make run-shield` start; with -forward (`make run-forward`) the node is a
+// forward proxy on 127.0.0.1:3128 instead, allowed to reach the demo origin
+// on loopback (DATA/forward.yaml).
 //
 // It refuses to start, before any child starts or any log is opened, while
 // another demo runs on the same data directory or while one of its ports
 // is taken, naming the port.
 //
-//	demo [-shield] [-bin DIR] [-data DIR]
+//	demo [-shield | -forward] [-bin DIR] [-data DIR]
 //
 // The children are the binaries edged and demo-origin found in -bin (by
 // default the directory of this program, as `make build` lays them out).
@@ -37,6 +39,9 @@ const (
 	// shieldNATSAddr is where the shield's in-process NATS takes the edge,
 	// so that a purge sent to either node reaches both.
 	shieldNATSAddr = "127.0.0.1:8092"
+	// The forward proxy of `make run-forward` (3128, Squid's port).
+	forwardAddr      = "127.0.0.1:3128"
+	forwardAdminAddr = "127.0.0.1:3129"
 )
 
 // natsToken is the demo bus's NATS token (EDGED_NATS_TOKEN): a listening
@@ -50,6 +55,7 @@ func natsToken() string {
 
 func main() {
 	shield := flag.Bool("shield", false, "run an edge node that fetches through a shield node")
+	fwd := flag.Bool("forward", false, "run a forward proxy (role forward) on "+forwardAddr+" instead of an edge node")
 	bin := flag.String("bin", "", "`directory` holding the edged and demo-origin binaries (default: this program's)")
 	data := flag.String("data", "./data", "data `directory` (cache files and logs)")
 	version := flag.Bool("version", false, "print the version and exit")
@@ -67,7 +73,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *data, plan(*bin, *data, *shield)); err != nil {
+	children := plan(*bin, *data, *shield)
+	if *fwd {
+		if err := writeForwardConfig(*data); err != nil {
+			fail(err)
+		}
+		children = planForward(*bin, *data)
+	}
+	if err := run(ctx, *data, children); err != nil {
 		fail(err)
 	}
 }
@@ -104,4 +117,34 @@ func plan(bin, data string, shield bool) []child {
 				"-admin", edgeAdminAddr, "-data", filepath.Join(data, "edge"), "-nats", "nats://" + shieldNATSAddr}, env: env,
 			listens: []listen{{"-listen", edgeAddr}, {"-admin", edgeAdminAddr}}},
 	}
+}
+
+// forwardConfig is the demo proxy's file: what flags cannot say. The demo
+// origin listens on loopback, which a forward proxy refuses to reach
+// unless told to.
+const forwardConfig = `# Written by the edged demo (make run-forward).
+role: forward
+forward:
+  dial:
+    allow_networks: [127.0.0.1/32]
+`
+
+// writeForwardConfig writes DATA/forward.yaml.
+func writeForwardConfig(data string) error {
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(data, "forward.yaml"), []byte(forwardConfig), 0o644)
+}
+
+// planForward is the forward demo: the demo origin, and edged as a forward
+// proxy that admits loopback clients (the default) and may reach the origin.
+func planForward(bin, data string) []child {
+	origin := plan(bin, data, false)[0]
+	return []child{origin, {name: "edged-forward", path: filepath.Join(bin, "edged"), url: "http://" + forwardAddr,
+		ready: "http://" + forwardAdminAddr + "/healthz",
+		args: []string{"-config", filepath.Join(data, "forward.yaml"), "-role", "forward", "-listen", forwardAddr,
+			"-admin", forwardAdminAddr, "-data", filepath.Join(data, "forward")},
+		env:     []string{"EDGED_PURGE_TOKEN=" + purgeToken()},
+		listens: []listen{{"-listen", forwardAddr}, {"-admin", forwardAdminAddr}}}}
 }

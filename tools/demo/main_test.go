@@ -202,3 +202,22 @@ func TestChildLogAppends(t *testing.T) {
 		t.Errorf("log after two runs:\n%q", b)
 	}
 }
+
+// TestPlanForward: `make run-forward` runs the origin and a forward proxy
+// that reads the demo's file (the origin is on loopback) and binds only
+// the addresses it checks.
+func TestPlanForward(t *testing.T) {
+	children := planForward("/b", "d")
+	if len(children) != 2 || children[0].name != "demo-origin" || children[1].name != "edged-forward" {
+		t.Fatalf("children %v", children)
+	}
+	args := strings.Join(children[1].args, " ")
+	for _, want := range []string{"-role forward", "-listen " + forwardAddr, "-config " + filepath.Join("d", "forward.yaml"), "-data " + filepath.Join("d", "forward")} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if !strings.Contains(forwardConfig, "allow_networks: [127.0.0.1/32]") || !strings.Contains(forwardConfig, "role: forward") {
+		t.Errorf("forward.yaml:\n%s", forwardConfig)
+	}
+}

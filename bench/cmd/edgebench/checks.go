@@ -57,6 +57,14 @@ func (b *bench) checks(rep report.Report, res *results) []report.Check {
 			cs = append(cs, report.Below("purge propagation p99, 3 nodes", "< 10 ms", res.purgeP99, 10, "%.2f ms"))
 		}
 	}
+	if b.o.wants("purge-cluster") {
+		what := fmt.Sprintf("purge propagation p99, %d nodes on a 3-server NATS cluster", clusterNodes)
+		if res.purgeClusterSkip != "" {
+			cs = append(cs, report.Skip(what, "< 10 ms", res.purgeClusterSkip))
+		} else {
+			cs = append(cs, report.Below(what, "< 10 ms", res.purgeClusterP99, 10, "%.2f ms"))
+		}
+	}
 	if b.o.wants("restart") {
 		c := report.AtMost(fmt.Sprintf("restart with %d objects: first hit", b.o.objects), "≤ 1 s", res.firstHit, 1, "%.3f s")
 		if res.restartNote != "" {
@@ -64,7 +72,7 @@ func (b *bench) checks(rep report.Report, res *results) []report.Check {
 		}
 		cs = append(cs, c)
 	}
-	return cs
+	return append(cs, res.forwardChecks...)
 }
 
 // printMisses lists on stderr the targets the run missed, and by how much.

@@ -40,23 +40,8 @@ func findTools(ctx context.Context, o options) tools {
 	look()
 	missing := t.wrk == "" || t.nginx == "" || t.varnishd == ""
 	reason := ""
-	switch {
-	case !missing:
-	case !o.install:
-		reason = "not installed (and -install=false)"
-	case os.Geteuid() != 0:
-		reason = "not installed, and installing needs root"
-	case lookPath("apt-get") == "":
-		reason = "not installed, and there is no apt-get"
-	default:
-		logf("installing nginx, varnish and wrk with apt-get")
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ictx, "sh", "-c", "apt-get update -q && apt-get install -y -q nginx varnish wrk")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			reason = fmt.Sprintf("apt-get install failed: %v: %s", err, tail(string(out), 300))
-		}
+	if missing {
+		reason = aptInstall(ctx, o, "nginx", "varnish", "wrk")
 		look()
 	}
 	for name, path := range map[string]string{"wrk": t.wrk, "nginx": t.nginx, "varnishd": t.varnishd} {
@@ -69,6 +54,28 @@ func findTools(ctx context.Context, o options) tools {
 		}
 	}
 	return t
+}
+
+// aptInstall installs Debian packages when allowed (-install, root,
+// apt-get present); it returns why they could not be, "" when they were.
+func aptInstall(ctx context.Context, o options, pkgs ...string) string {
+	switch {
+	case !o.install:
+		return "not installed (and -install=false)"
+	case os.Geteuid() != 0:
+		return "not installed, and installing needs root"
+	case lookPath("apt-get") == "":
+		return "not installed, and there is no apt-get"
+	}
+	logf("installing %s with apt-get", strings.Join(pkgs, ", "))
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ictx, "sh", "-c", "apt-get update -q && apt-get install -y -q "+strings.Join(pkgs, " "))
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Sprintf("apt-get install failed: %v: %s", err, tail(string(out), 300))
+	}
+	return ""
 }
 
 func tail(s string, n int) string {

@@ -109,66 +109,90 @@ func (b *bench) runPurge(ctx context.Context, res *results) error {
 		}
 		return fmt.Sprintf("purge:\n  token: %q\n  nats:\n%s\n", b.o.token, bus)
 	}
-	var nodes []*target
+	m, err := b.measurePurge(ctx, "purge", 3, nodeYAML)
+	if err != nil {
+		return err
+	}
+	res.purgeSkip = m.skip
+	res.purgeP99 = msf(m.lat.P99)
+	res.sections = append(res.sections, report.Section{Title: title, Lines: m.lines(3, "")})
+	return nil
+}
+
+// purgeMeasure is what measurePurge found.
+type purgeMeasure struct {
+	lat     stats.Latencies
+	n       int
+	notSeen int
+	skip    string // why nothing was measured
+}
+
+// lines describes m for the report; where says what the nodes share.
+func (m purgeMeasure) lines(nodes int, where string) []string {
+	if m.skip != "" {
+		return []string{"skipped: " + m.skip}
+	}
+	lines := []string{fmt.Sprintf("%d purges posted to node 0%s; latency = until all %d nodes stop answering hits for the URL: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+		m.n, where, nodes, msf(m.lat.P50), msf(m.lat.P99), msf(m.lat.Max))}
+	if m.notSeen > 0 {
+		lines = append(lines, fmt.Sprintf("%d node-purges were not seen within 2 s (counted as 2 s); do the nodes share a bus? see -purge-yaml", m.notSeen))
+	}
+	return lines
+}
+
+// measurePurge starts nodes edged nodes, node i with nodeYAML(i) appended
+// to its config, and times purges posted to node 0 until no node answers
+// a hit for the purged URL any more.
+func (b *bench) measurePurge(ctx context.Context, slug string, nodes int, nodeYAML func(int) string) (purgeMeasure, error) {
+	var m purgeMeasure
+	var started []*target
 	defer func() {
-		for _, n := range nodes {
+		for _, n := range started {
 			_ = b.stop(n.proc)
 		}
 	}()
-	for i := range 3 {
-		n, err := b.startEdged(ctx, fmt.Sprintf("purge node %d", i), "256MiB", 0, nodeYAML(i))
+	for i := range nodes {
+		n, err := b.startEdged(ctx, fmt.Sprintf("%s node %d", slug, i), "256MiB", 0, nodeYAML(i))
 		if err != nil {
-			return err
+			return m, err
 		}
-		nodes = append(nodes, n)
+		started = append(started, n)
 	}
 	rounds := pick(b.o.quick, 20, 1000)
 	var worst []time.Duration
-	notSeen := 0
 	for r := range rounds {
-		path := fmt.Sprintf("/obj/1024/purge-%s-%d", b.runID, r)
-		for _, n := range nodes {
+		path := fmt.Sprintf("/obj/1024/%s-%s-%d", slug, b.runID, r)
+		for _, n := range started {
 			for range 2 {
 				if _, err := isHitAt(ctx, n, path); err != nil {
-					return err
+					return m, err
 				}
 			}
 		}
 		t0 := time.Now()
-		code, err := b.postPurge(ctx, nodes[0].admin, "http://"+purgeHost+path)
+		code, err := b.postPurge(ctx, started[0].admin, "http://"+purgeHost+path)
 		if err != nil {
-			return err
+			return m, err
 		}
 		if code != http.StatusOK {
-			res.purgeSkip = fmt.Sprintf("POST /purge answered %d", code)
-			break
+			m.skip = fmt.Sprintf("POST /purge answered %d", code)
+			return m, nil
 		}
 		var roundMax time.Duration
-		for _, n := range nodes {
+		for _, n := range started {
 			d, ok, err := waitPurged(ctx, n, path, t0, 2*time.Second)
 			if err != nil {
-				return err
+				return m, err
 			}
 			if !ok {
-				notSeen++
+				m.notSeen++
 			}
 			roundMax = max(roundMax, d)
 		}
 		worst = append(worst, roundMax)
 	}
-	if res.purgeSkip != "" {
-		res.sections = append(res.sections, report.Section{Title: title, Lines: []string{"skipped: " + res.purgeSkip}})
-		return nil
-	}
-	lat := stats.Summarize(worst)
-	res.purgeP99 = msf(lat.P99)
-	lines := []string{fmt.Sprintf("%d purges posted to node 0; latency = until all 3 nodes stop answering hits for the URL: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-		len(worst), msf(lat.P50), msf(lat.P99), msf(lat.Max))}
-	if notSeen > 0 {
-		lines = append(lines, fmt.Sprintf("%d node-purges were not seen within 2 s (counted as 2 s); do the nodes share a bus? see -purge-yaml", notSeen))
-	}
-	res.sections = append(res.sections, report.Section{Title: title, Lines: lines})
-	return nil
+	m.lat, m.n = stats.Summarize(worst), len(worst)
+	return m, nil
 }
 
 // waitPurged polls n until path is no longer a hit, up to limit after t0.

@@ -24,13 +24,18 @@ type results struct {
 	coldFetches  float64 // edged's origin fetches for one cold key; NaN when not measured
 	purgeP99     float64 // ms; NaN when not measured
 	purgeSkip    string
-	firstHit     float64 // seconds; NaN when not measured
-	restartNote  string
+	// The same on a three-server NATS cluster.
+	purgeClusterP99  float64
+	purgeClusterSkip string
+	firstHit         float64 // seconds; NaN when not measured
+	restartNote      string
+	// forwardChecks are the forward proxy's goals (forward.go).
+	forwardChecks []report.Check
 }
 
 // runScenarios runs every selected scenario in turn.
 func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
-	res := &results{missAddedP50: math.NaN(), coldFetches: math.NaN(), purgeP99: math.NaN(), firstHit: math.NaN()}
+	res := &results{missAddedP50: math.NaN(), coldFetches: math.NaN(), purgeP99: math.NaN(), purgeClusterP99: math.NaN(), firstHit: math.NaN()}
 	steps := []struct {
 		name string
 		fn   func(context.Context, *results) error
@@ -45,7 +50,9 @@ func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
 		{"miss", b.runMiss},
 		{"cold", b.runCold},
 		{"purge", b.runPurge},
+		{"purge-cluster", b.runPurgeCluster},
 		{"restart", b.runRestart},
+		{"forward", b.runForward},
 	}
 	for _, s := range steps {
 		if !b.o.wants(s.name) {

@@ -37,12 +37,17 @@ func crashBody(path string) []byte {
 	return body[:n]
 }
 
-// checksumOrigin serves crashBody for every path, cacheable for an hour.
-func checksumOrigin(t testing.TB) (*httptest.Server, *atomic.Int64) {
+// checksumOrigin serves crashBody for every path, cacheable for an hour. It
+// counts its requests in hits and closes reached at the request numbered
+// at (never when at is 0).
+func checksumOrigin(t testing.TB, at int64) (srv *httptest.Server, hits *atomic.Int64, reached <-chan struct{}) {
 	t.Helper()
 	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
+	at0 := make(chan struct{})
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == at {
+			close(at0)
+		}
 		body := crashBody(r.URL.Path)
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -50,7 +55,7 @@ func checksumOrigin(t testing.TB) (*httptest.Server, *atomic.Int64) {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &n
+	return srv, &n, at0
 }
 
 // TestCrashMidWrite kills edged with SIGKILL while it writes thousands of
@@ -59,7 +64,7 @@ func checksumOrigin(t testing.TB) (*httptest.Server, *atomic.Int64) {
 // responses. bbolt's own consistency check must pass on the file afterwards.
 func TestCrashMidWrite(t *testing.T) {
 	const host = "crash.example.test"
-	origin, originHits := checksumOrigin(t)
+	origin, originHits, twoThirds := checksumOrigin(t, crashObjects*2/3)
 	data := t.TempDir()
 	args := []string{"-origin", origin.URL, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", data}
 	p := runEdged(t, args...)
@@ -87,12 +92,10 @@ func TestCrashMidWrite(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for originHits.Load() < crashObjects*2/3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d objects fetched in 30s", originHits.Load())
-		}
-		time.Sleep(2 * time.Millisecond)
+	select {
+	case <-twoThirds:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("only %d objects fetched in 30s", originHits.Load())
 	}
 	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL: no drain, no close
 		t.Fatal(err)

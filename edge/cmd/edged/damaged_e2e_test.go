@@ -22,7 +22,7 @@ const damagedObjects = 300
 // purges everything, stops cleanly and starts again.
 func TestDamagedStoreBetweenRuns(t *testing.T) {
 	const host = "damaged.example.test"
-	origin, _ := checksumOrigin(t)
+	origin, _, _ := checksumOrigin(t, 0)
 	data := t.TempDir()
 	t.Setenv("EDGED_PURGE_TOKEN", "damage-test-token")
 	args := []string{"-origin", origin.URL, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", data}
@@ -88,7 +88,7 @@ func TestDamagedStoreBetweenRuns(t *testing.T) {
 // it (issue 12: it said "open store .../edged.db: timeout") and exits; the
 // first one keeps serving.
 func TestSecondNodeOnOneDataDirectory(t *testing.T) {
-	origin, _ := checksumOrigin(t)
+	origin, _, _ := checksumOrigin(t, 0)
 	data := t.TempDir()
 	args := []string{"-origin", origin.URL, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", data}
 	first := runEdged(t, args...)

@@ -21,7 +21,7 @@ type flagValues struct {
 	shield     stringList
 	role       string
 	name       string
-	nats       string
+	nats       stringList
 	natsListen string
 	version    bool // -version: print the build and exit
 	check      bool // -t: check the configuration and exit
@@ -43,9 +43,9 @@ func newFlagSet(v *flagValues) *flag.FlagSet {
 	fs.StringVar(&v.data, "data", "", "data `directory` holding the disk cache (config: data; default ./data)")
 	fs.StringVar(&v.origin, "origin", "", "origin base `URL` (config: upstream.origin)")
 	fs.Var(&v.shield, "shield", "shield base `URL` to fetch misses through; repeatable (config: upstream.shields)")
-	fs.StringVar(&v.role, "role", "", "node role, edge or shield (config: role; default edge)")
+	fs.StringVar(&v.role, "role", "", "node role: edge, shield or forward (config: role; default edge)")
 	fs.StringVar(&v.name, "name", "", "cache `name` in Cache-Status and Via (config: name)")
-	fs.StringVar(&v.nats, "nats", "", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a NATS cluster); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url)")
+	fs.Var(&v.nats, "nats", "NATS `URL` of the fleet's purge bus (another node's -nats-listen, or a server of a NATS cluster: repeat it, or separate with commas, for several); none runs NATS in-process, private to this node; token from $EDGED_NATS_TOKEN (config: purge.nats.url, purge.nats.urls)")
 	fs.BoolVar(&v.version, "version", false, "print the version, Go version and VCS revision, and exit")
 	fs.BoolVar(&v.check, "t", false, "check the configuration (-config and the other flags, and the files they name), print every problem, and exit")
 	fs.StringVar(&v.natsListen, "nats-listen", "", "`address` where the in-process NATS accepts other nodes; needs a token in $EDGED_NATS_TOKEN (config: purge.nats.listen)")
@@ -130,7 +130,8 @@ func applyFlag(cfg *config.Config, v *flagValues, name string) {
 	case "name":
 		cfg.Name = v.name
 	case "nats":
-		cfg.Purge.NATS.URL = v.nats
+		// The flags replace the file's servers, in either field.
+		cfg.Purge.NATS.URL, cfg.Purge.NATS.URLs = strings.Join(v.nats, ","), nil
 	case "nats-listen":
 		cfg.Purge.NATS.Listen = v.natsListen
 	default:
@@ -157,6 +158,10 @@ A shield and an edge sharing one purge bus (the same two variables on both):
       -data ./data/shield -nats-listen 127.0.0.1:8092
   edged -shield http://127.0.0.1:8090 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 \
       -data ./data/edge -nats nats://127.0.0.1:8092
+
+Every node on a NATS cluster of three servers (purge.nats.replicas: 3 and
+purge.nats.nkey_seed or credentials in the -config file; docs/purge.md):
+  edged -config edge.yaml -nats nats://nats-1:4222 -nats nats://nats-2:4222 -nats nats://nats-3:4222
 
 Environment:
   EDGED_PURGE_TOKEN  bearer token of the purge API; also signs purge events (config: purge.token)

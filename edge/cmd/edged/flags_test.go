@@ -57,6 +57,8 @@ cache:
 		{"origin", []string{"-config", file, "-origin", "http://flag-origin"}, func(c *config.Config) any { return c.Upstream.Origin }, "http://flag-origin"},
 		{"shields replace", []string{"-config", file, "-shield", "http://a", "-shield", "http://b"},
 			func(c *config.Config) any { return c.Upstream.Shields }, []string{"http://a", "http://b"}},
+		{"nats servers", []string{"-config", file, "-nats", "nats://n1:4222", "-nats", "nats://n2:4222,nats://n3:4222"},
+			func(c *config.Config) any { return c.Purge.NATS.Servers() }, []string{"nats://n1:4222", "nats://n2:4222", "nats://n3:4222"}},
 		{"role", []string{"-config", file, "-role", "shield"}, func(c *config.Config) any { return c.Role }, "shield"},
 		{"name", []string{"-config", file, "-name", "pop1"}, func(c *config.Config) any { return c.CacheName() }, "pop1"},
 		{"file kept where no flag", []string{"-config", file, "-listen", ":1"}, func(c *config.Config) any { return c.Cache.Memory.String() }, "1MiB"},
@@ -94,7 +96,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{"positional", []string{"-origin", "http://o", "extra"}, `unexpected argument "extra"`},
 		// A flag's bad value is reported without a line of the file.
-		{"bad flag value", []string{"-config", good, "-role", "edgy"}, `edged: role: must be edge or shield, got "edgy"`},
+		{"bad flag value", []string{"-config", good, "-role", "edgy"}, `edged: role: must be edge, shield or forward, got "edgy"`},
 		{"bad shield flag", []string{"-shield", "nope"}, `edged: upstream.shields[0]: invalid URL "nope"`},
 		{"bad listen flag", []string{"-origin", "http://o", "-listen", "nope"}, `edged: listen: invalid address "nope"`},
 	}
@@ -127,7 +129,7 @@ func TestParseArgsReportsEveryProblem(t *testing.T) {
 	var out bytes.Buffer
 	printError(&out, err)
 	for _, want := range []string{
-		file + `:1: role: must be edge or shield, got "edgy"`,
+		file + `:1: role: must be edge, shield or forward, got "edgy"`,
 		file + `:3: unknown field "memroy" in cache`,
 		file + `:4: cache.write_queue: want an integer, got "lots"`,
 		file + ":8: tls.certificates[0].cert: open " + missing,
@@ -160,7 +162,7 @@ func TestRunConfigErrorExitCode(t *testing.T) {
 		t.Errorf("exit code %d, want %d", code, exitConfig)
 	}
 	// Every problem is reported, one per line.
-	for _, want := range []string{`edged: role: must be edge or shield`, "edged: upstream.origin: required"} {
+	for _, want := range []string{`edged: role: must be edge, shield or forward`, "edged: upstream.origin: required"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr %q lacks %q", errOut.String(), want)
 		}

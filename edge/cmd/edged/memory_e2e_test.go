@@ -309,11 +309,15 @@ cache: {memory: %d, disk: 1GiB}
 			}
 		}()
 		// One after another, as clients come (the probe opened one every
-		// 0.5 s): each fill has read its body before the next begins, so
-		// the budget alone decides whether it was held.
+		// 0.5 s), so that the budget alone decides whether a fill is held:
+		// the response head is the event. A fill the budget holds is
+		// answered once it has read its whole body (a miss waits for the
+		// fill's end); one it refuses is passed through at once, and
+		// never reads its body while its client stalls.
 		heads.Wait()
-		time.Sleep(300 * time.Millisecond)
 	}
+	// The load under test is twenty readers stalled for a while, so this
+	// sleep is part of it: a second of stall (fifty RSS samples).
 	time.Sleep(time.Second)
 	close(stop)
 	if limit := int64(memory + memory/4); peak() > limit {

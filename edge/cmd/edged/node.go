@@ -19,6 +19,8 @@ import (
 	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/edge/forward"
+	"edged/edge/forward/rules"
 	"edged/internal/buildinfo"
 	"edged/purge"
 	"edged/storage"
@@ -32,6 +34,9 @@ type node struct {
 	up      *upstreams
 	bus     *purge.Bus
 	handler *edge.Handler
+	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
+	proxy   *forward.Proxy  // role forward: the public handler; else nil
+	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
 	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
@@ -89,7 +94,12 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if n.store, err = storage.Open(so); err != nil {
 		return nil, err // it names the store's file (and, when locked, the data directory)
 	}
-	if err := n.openUpstreams(reg, upTLS); err != nil {
+	if n.isForward() {
+		err = n.openForwardUpstream(reg)
+	} else {
+		err = n.openUpstreams(reg, upTLS)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := n.openPurgeBus(reg); err != nil {
@@ -109,6 +119,11 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	}
 	if n.handler, err = edge.New(opts); err != nil {
 		return nil, fmt.Errorf("edge handler: %w", err)
+	}
+	if n.isForward() {
+		if err := n.openForward(stdout, reg); err != nil {
+			return nil, err
+		}
 	}
 	n.public = n.publicServer()
 	if n.hasHSTS() {
@@ -149,7 +164,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 		ClientIP:            n.cfg.ClientIP(),
 	}
 	n.analytics, opts.Observer = newAnalytics()
-	if n.cfg.Log.Access {
+	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
 	return opts
@@ -177,8 +192,12 @@ func uploadsPerClient(cfg *config.Config) int {
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
 	n.publicLn = edge.StrictFraming(n.publicLn, int(s.MaxHeaderBytes))
+	var h http.Handler = n.handler
+	if n.proxy != nil {
+		h = n.proxy
+	}
 	return &http.Server{
-		Handler:           n.handler,
+		Handler:           h,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
@@ -203,12 +222,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, "ok\n")
-		// The node serves, so it stays healthy for a load balancer, but
-		// a fleet misconfiguration its purge bus saw is named here, where
-		// an operator looks first (issue 12: purges silently ignored).
-		if p := n.bus.Problem(); p != "" {
-			_, _ = io.WriteString(w, "warning: "+p+"\n")
-		}
+		n.writeBusHealth(w)
 	})
 	return &http.Server{
 		Handler:           bodyDeadline(mux, n.cfg.Server.RequestBodyTimeout.Std()),
@@ -228,6 +242,9 @@ func (n *node) serve(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
+	if n.proxy != nil {
+		attrs = append(attrs, "forward_clients", forwardClients(n.cfg))
+	}
 	if n.secure != nil {
 		// Serve, not ServeTLS: n.tlsLn does the handshakes (tlsServer).
 		go func() { errc <- fmt.Errorf("tls listener: %w", n.secure.Serve(n.tlsLn)) }()
@@ -266,6 +283,9 @@ func (n *node) stop() error {
 			_ = s.Close()
 		}
 	}
+	if n.proxy != nil {
+		n.proxy.Close() // hijacked tunnels are not drained by Shutdown
+	}
 	err := n.closeAll(ctx)
 	if err == nil {
 		n.log.Info("stopped cleanly")
@@ -288,6 +308,9 @@ func (n *node) closeAll(ctx context.Context) error {
 		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients
+	if n.rules != nil {
+		_ = n.rules.Close() // stops watching the category lists
+	}
 	var err error
 	if n.bus != nil {
 		// Before the store: the bus applies purges to it.

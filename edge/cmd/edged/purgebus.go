@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,10 +47,13 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	n.warnPrivateBus()
 	bus, err := purge.New(purge.Options{
 		Invalidator:              storeInvalidator{n.store},
-		NATSURL:                  pc.NATS.URL,
+		NATSURL:                  strings.Join(pc.NATS.Servers(), ","),
 		NATSListen:               pc.NATS.Listen,
 		StoreDir:                 filepath.Join(n.cfg.Data, "nats"),
 		Credentials:              pc.NATS.Credentials,
+		NKeySeed:                 pc.NATS.NKeySeed,
+		Replicas:                 pc.NATS.Replicas,
+		MaxLag:                   pc.MaxLag.Std(),
 		NATSToken:                natsToken,
 		AllowUnauthenticatedNATS: pc.NATS.AllowUnauthenticated,
 		SigningKey:               signingKey, // empty: the purge token
@@ -83,7 +88,7 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 // place, and the next miss refills the purged object from them.
 func (n *node) warnPrivateBus() {
 	nc := n.cfg.Purge.NATS
-	if nc.URL != "" || nc.Listen != "" {
+	if len(nc.Servers()) > 0 || nc.Listen != "" {
 		return
 	}
 	switch {
@@ -132,4 +137,22 @@ func purgeNetworks(cfg *config.Config) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// writeBusHealth adds the purge bus's state to /healthz: the server it is
+// connected to, its applied sequence against the stream's, and a warning
+// line for each problem. The node serves, so it stays healthy for a load
+// balancer (200), but what its bus saw is named here, where an operator
+// looks first: a fleet misconfiguration (issue 12: purges silently
+// ignored), or a node fallen behind its purges, which may be serving
+// objects purged elsewhere (issue 18; edged_purge_behind says it too).
+func (n *node) writeBusHealth(w io.Writer) {
+	h := n.bus.Health()
+	_, _ = io.WriteString(w, h.String()+"\n")
+	if h.Behind {
+		_, _ = io.WriteString(w, "warning: purge bus behind: "+h.Reason+"\n")
+	}
+	if p := n.bus.Problem(); p != "" {
+		_, _ = io.WriteString(w, "warning: "+p+"\n")
+	}
 }

@@ -240,6 +240,16 @@ func http2Limits() *http.HTTP2Config {
 // connections keep the certificate they were set up with; new handshakes
 // get the new set. A failed reload keeps the old set.
 func (n *node) reload() error {
+	if n.rules != nil {
+		// Role forward (no certificates): re-read changed category lists
+		// now rather than at the next poll.
+		if err := n.rules.Reload(); err != nil {
+			n.log.Error("reload: category lists not reloaded; keeping the current ones", "err", err)
+			return err
+		}
+		n.log.Info("reload: category lists checked and reloaded where changed")
+		return nil
+	}
 	if n.certs == nil {
 		n.log.Info("reload: nothing to reload (no tls.listen)")
 		return nil

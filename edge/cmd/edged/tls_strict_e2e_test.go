@@ -400,15 +400,16 @@ func TestTLSListenerClose(t *testing.T) {
 	// Close waits until the listener's goroutines are done; one may still
 	// be seen returning (past its WaitGroup.Done), but none may stay.
 	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "(*tlsListener)") {
-			break
+	var stacks string
+	defer func() {
+		if t.Failed() {
+			t.Logf("goroutines of the listener still run after Close:\n%s", stacks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines of the listener still run 5s after Close:\n%s", stacks)
-		}
-	}
+	}()
+	waitUntil(t, func() bool {
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "(*tlsListener)")
+	})
 }
 
 // TestTLSProxyProtocolAndMaxConnections: the PROXY protocol and

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"edged/bench/report"
+	"edged/bench/targets"
+)
+
+// clusterNodes is the size of the clustered purge fleet: five edges and
+// two shields' worth of nodes, as in edged's cluster test (issue 18).
+const clusterNodes = 7
+
+// runPurgeCluster is runPurge on a three-server NATS cluster run inside
+// edgebench (routes on 127.0.0.1, JetStream on file storage with sync
+// always, the purge stream replicated three ways), node i connected to
+// server i mod 3: what a fleet that outgrew one NATS server pays per purge.
+func (b *bench) runPurgeCluster(ctx context.Context, res *results) error {
+	title := fmt.Sprintf("Purge propagation across %d nodes on a 3-server NATS cluster", clusterNodes)
+	logf("scenario: purge propagation on a NATS cluster")
+	urls, stop, err := b.startNATSCluster(3)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	nodeYAML := func(i int) string {
+		return fmt.Sprintf("purge:\n  token: %q\n  nats:\n    urls: [%s]\n    replicas: 3\n", b.o.token, urls[i%len(urls)])
+	}
+	m, err := b.measurePurge(ctx, "purge-cluster", clusterNodes, nodeYAML)
+	if err != nil {
+		return err
+	}
+	res.purgeClusterSkip = m.skip
+	res.purgeClusterP99 = msf(m.lat.P99)
+	res.sections = append(res.sections, report.Section{Title: title,
+		Lines: m.lines(clusterNodes, " (each node on its own server of the cluster, stream R3, fsync on every write)")})
+	return nil
+}
+
+// startNATSCluster runs n clustered NATS servers with JetStream in this
+// process and returns their client URLs once JetStream has a leader.
+func (b *bench) startNATSCluster(n int) (urls []string, stop func(), err error) {
+	var servers []*server.Server
+	stop = func() {
+		for _, s := range servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	}
+	routes := make([]string, n)
+	for i := range routes {
+		addr, err := targets.FreeAddr()
+		if err != nil {
+			return nil, stop, err
+		}
+		routes[i] = addr
+	}
+	for i := range n {
+		client, err := targets.FreeAddr()
+		if err != nil {
+			return nil, stop, err
+		}
+		host, port, _ := net.SplitHostPort(client)
+		p, _ := strconv.Atoi(port)
+		_, rport, _ := net.SplitHostPort(routes[i])
+		rp, _ := strconv.Atoi(rport)
+		var others []string
+		for j, r := range routes {
+			if j != i {
+				others = append(others, "nats-route://"+r)
+			}
+		}
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("bench-n%d", i), Host: host, Port: p,
+			JetStream: true, StoreDir: filepath.Join(b.dir, fmt.Sprintf("nats-n%d", i)), SyncAlways: true,
+			NoSigs: true, NoLog: true,
+			Cluster: server.ClusterOpts{Name: "edgebench", Host: host, Port: rp},
+			Routes:  server.RoutesFromStr(strings.Join(others, ",")),
+		})
+		if err != nil {
+			return nil, stop, fmt.Errorf("nats server %d: %w", i, err)
+		}
+		s.Start()
+		servers = append(servers, s)
+		urls = append(urls, "nats://"+client)
+	}
+	for i, s := range servers {
+		if !s.ReadyForConnections(30 * time.Second) {
+			return nil, stop, fmt.Errorf("nats server %d not ready", i)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !hasMetaLeader(servers) {
+		if time.Now().After(deadline) {
+			return nil, stop, fmt.Errorf("NATS cluster: no JetStream leader within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return urls, stop, nil
+}
+
+func hasMetaLeader(servers []*server.Server) bool {
+	for _, s := range servers {
+		if s.JetStreamIsLeader() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestForwardRole runs the binary as a forward proxy: the startup says it
+// admits loopback clients only, two clients share a cached object through
+// it (Cache-Status names the proxy), the JSON log has a line per request,
+// an access rule of the file refuses with its name,
+// and the reverse side's listener protections hold (smuggling 400, a
+// header section past server.max_header_bytes 431, a client that stalls
+// in its header section is cut at server.read_header_timeout).
+func TestForwardRole(t *testing.T) {
+	origin, hits := countingOrigin(t)
+	cfg := filepath.Join(t.TempDir(), "forward.yaml")
+	// The origin listens on loopback, which a forward proxy refuses unless told.
+	if err := os.WriteFile(cfg, []byte("role: forward\nserver:\n  read_header_timeout: 1s\nforward:\n  dial:\n    allow_networks: [127.0.0.1/32]\n"+
+		"  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runEdged(t, "-config", cfg, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", t.TempDir())
+	if p.public == "" {
+		t.Fatalf("did not start:\n%s", p.stderr)
+	}
+	if logs := p.stderr.String(); !strings.Contains(logs, `"forward_clients":"loopback only"`) || !strings.Contains(logs, "admits loopback clients only") {
+		t.Errorf("startup does not say the proxy admits loopback clients only:\n%s", logs)
+	}
+	proxy, _ := url.Parse(p.public)
+	for i := range 2 { // two clients, each with its own connections
+		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+		resp, err := c.Get(origin.URL + "/a.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "edged-forward; fwd=uri-miss"
+		if i == 1 {
+			want = "edged-forward; hit"
+		}
+		if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, want) || string(body) != "object /a.txt\n" {
+			t.Errorf("client %d: Cache-Status %q body %q, want %q", i, cs, body, want)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Errorf("origin hits = %d, want 1", hits.Load())
+	}
+	// The line is written once the response is out: wait for it.
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(p.stdout.String(), `"msg":"request"`) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 2 request log lines after 20s:\n%s", p.stdout)
+		}
+	}
+
+	// The access rules of forward.rules: a refusal names its rule.
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+	resp, err := c.Get("http://blocked.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Edged-Rule") != "no-blocked" {
+		t.Errorf("blocked.test: %d %q, want 403 no-blocked", resp.StatusCode, resp.Header.Get("X-Edged-Rule"))
+	}
+
+	host := strings.TrimPrefix(p.public, "http://")
+	smuggle := "POST " + origin.URL + "/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	huge := "GET " + origin.URL + "/ HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n"
+	for _, c := range []struct {
+		name, req string
+		want      int
+	}{{"CL+TE", smuggle, http.StatusBadRequest}, {"header past max_header_bytes", huge, http.StatusRequestHeaderFieldsTooLarge}} {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprint(conn, c.req)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != c.want {
+			t.Errorf("%s: %v %v, want %d", c.name, resp, err, c.want)
+		}
+		conn.Close()
+	}
+	if hits.Load() != 1 {
+		t.Errorf("a refused request reached the origin (hits %d)", hits.Load())
+	}
+	slow, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_ = slow.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprint(slow, "GET "+origin.URL+"/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	start := time.Now()
+	if _, err := io.ReadAll(slow); err != nil {
+		t.Errorf("stalled header: %v, want the proxy to close the connection", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("stalled header cut after %v", d)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestForwardSection: a forward node needs no upstream, its section
+// decodes over the defaults, and it becomes forward.Options.
+func TestForwardSection(t *testing.T) {
+	c, err := Parse([]byte(`role: forward
+forward:
+  clients: [10.0.0.0/8, 192.168.1.7]
+  connect_ports: [443, 8443]
+  via: false
+  set_headers: {User-Agent: Anonymous}
+  tunnels: {idle_timeout: 30s, max_per_client: 0}
+  dial: {allow_networks: [10.20.0.0/16]}
+  pac: {proxy: "proxy.corp:3128", direct: [intranet, "*.corp"]}
+`), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if c.CacheName() != "edged-forward" {
+		t.Errorf("CacheName = %q", c.CacheName())
+	}
+	o := c.ForwardOptions()
+	if !slices.Equal(o.Clients, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}) ||
+		!slices.Equal(o.ConnectPorts, []int{443, 8443}) || o.TunnelIdle != 30*time.Second || o.TunnelMax != time.Hour ||
+		!o.NoTunnelLimit || o.SetHeaders["User-Agent"] != "Anonymous" || o.PAC.Proxy != "proxy.corp:3128" ||
+		len(o.RemoveHeaders) != 5 {
+		t.Errorf("ForwardOptions = %+v", o)
+	}
+	if c.Forward.Via {
+		t.Error("via: false did not hold")
+	}
+	if d := c.ForwardDialer(); d.Timeout != 10*time.Second || len(d.Allow) != 1 {
+		t.Errorf("ForwardDialer = %+v", d)
+	}
+}
+
+// TestForwardErrors: each bad value is named with its line (line 1 is
+// "role: forward").
+func TestForwardErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(bad, []byte("alice:plaintext\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"forward:\n  clients: [10.0.0.0/33]\n", `f.yaml:3: forward.clients[0]: invalid network`},
+		{"forward:\n  connect_ports: [0]\n", `f.yaml:3: forward.connect_ports[0]: must be a port`},
+		{"forward:\n  remove_headers: ['bad name']\n", `f.yaml:3: forward.remove_headers[0]: "bad name" is not a field name`},
+		{"forward:\n  tunnels:\n    idle_timeout: 0s\n", `f.yaml:4: forward.tunnels.idle_timeout: must be positive`},
+		{"forward:\n  set_headers: {X-A: \"a\\nb\"}\n", `f.yaml:3: forward.set_headers.X-A: "X-A": "a\nb" is not a valid field`},
+		{"forward:\n  tunnels:\n    max_duration: -1s\n", `f.yaml:4: forward.tunnels.max_duration: must be positive`},
+		{"forward:\n  auth:\n    realm: 'a\"b'\n", `f.yaml:4: forward.auth.realm: "a\"b": not empty`},
+		{"forward:\n  dial:\n    allow_networks: [nope]\n", `f.yaml:4: forward.dial.allow_networks[0]: invalid network`},
+		{"forward:\n  pac:\n    direct: ['a b']\n", `f.yaml:4: forward.pac.direct[0]: want a host name`},
+		{"forward:\n  rules:\n    list:\n      - action: deny\n", `f.yaml:5: forward.rules.list[0].name: required`},
+		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, ports: ['0']}\n", `f.yaml:5: forward.rules.list[0].ports[0]`},
+		{"forward:\n  rules:\n    categories:\n      social: {files: [" + filepath.Join(dir, "missing.txt") + "]}\n", `f.yaml:5: forward.rules.categories.social.files[0]`},
+		{"forward:\n  auth:\n    htpasswd: " + bad + "\n", `f.yaml:4: forward.auth.htpasswd: ` + bad + `:1: user "alice": not a bcrypt hash`},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte("role: forward\n"+tt.in), "f.yaml")
+		if err == nil {
+			err = c.Check()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}

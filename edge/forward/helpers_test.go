@@ -1,0 +1,251 @@
+package forward
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/edge"
+	"edged/origin"
+	"edged/storage"
+)
+
+// loopback is what tests allow the Dialer to reach: their origins listen
+// on 127.0.0.1.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// stack is a forward proxy on a real 127.0.0.1 listener, in front of the
+// real cache (edge.Handler, a bbolt store in a temporary directory) and a
+// Direct origin.Client dialling through the proxy's Dialer.
+type stack struct {
+	proxy  *Proxy
+	dialer *Dialer
+	addr   string // host:port of the proxy
+	url    *url.URL
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+}
+
+// stackConfig sets up a stack; opts.Cache and opts.Dialer are filled in.
+type stackConfig struct {
+	opts     Options
+	allow    []netip.Prefix // the Dialer's exceptions; nil means loopback
+	noAllow  bool           // allow nothing, loopback included
+	resolver *net.Resolver
+	omitVia  bool
+}
+
+func newStack(t testing.TB, sc stackConfig) *stack {
+	t.Helper()
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), MemoryBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := sc.allow
+	if allow == nil && !sc.noAllow {
+		allow = loopback
+	}
+	d := NewDialer(DialerOptions{Allow: allow, Resolver: sc.resolver, Timeout: 5 * time.Second})
+	client, err := origin.New(origin.Options{Direct: true, Via: "edged-forward", OmitVia: sc.omitVia, Dial: d.DialContext,
+		ConnectTimeout: 5 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	cache, err := edge.New(edge.Options{Name: "edged-forward", Store: store, Upstream: client, FetchTimeout: 10 * time.Second, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts := sc.opts
+	opts.Cache, opts.Dialer, opts.Registerer = cache, d, reg
+	opts.AccessLog = slog.New(slog.NewJSONHandler(logs, nil))
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.RefuseListener(ln.Addr())
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
+	go func() { _ = srv.Serve(edge.StrictFraming(ln, 16<<10)) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		p.Close()
+		cache.Close()
+		client.Close()
+		_ = store.Close()
+	})
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	return &stack{proxy: p, dialer: d, addr: ln.Addr().String(), url: u, reg: reg, logs: logs}
+}
+
+// client returns an http.Client that uses the proxy, with its own
+// connections (a second client is a second browser), trusting roots.
+func (s *stack) client(roots *tls.Config, user, pass string) *http.Client {
+	u := *s.url
+	if user != "" {
+		u.User = url.UserPassword(user, pass)
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(&u), TLSClientConfig: roots, DisableCompression: true}
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+// get fetches rawURL through c and returns the response with its body.
+func get(t testing.TB, c *http.Client, rawURL string, fields ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(fields); i += 2 {
+		req.Header.Set(fields[i], fields[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", rawURL, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("GET %s: body: %v", rawURL, err)
+	}
+	return resp, string(body)
+}
+
+// raw sends request bytes to the proxy on a new connection and returns the
+// response head read back, and the connection (closed with the test).
+func (s *stack) raw(t testing.TB, request string) (*http.Response, net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: strings.Fields(request)[0]})
+	if err != nil {
+		t.Fatalf("read response to %q: %v", request, err)
+	}
+	return resp, conn, br
+}
+
+// origin is an httptest server that records the requests it got.
+type recordingOrigin struct {
+	*httptest.Server
+	mu   sync.Mutex // guards reqs
+	reqs []*http.Request
+}
+
+func newOrigin(t testing.TB, tlsOn bool, h http.HandlerFunc) *recordingOrigin {
+	t.Helper()
+	o := &recordingOrigin{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.reqs = append(o.reqs, r.Clone(r.Context()))
+		o.mu.Unlock()
+		h(w, r)
+	})
+	if tlsOn {
+		o.Server = httptest.NewTLSServer(handler)
+	} else {
+		o.Server = httptest.NewServer(handler)
+	}
+	t.Cleanup(o.Close)
+	return o
+}
+
+func (o *recordingOrigin) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.reqs)
+}
+
+func (o *recordingOrigin) last(t testing.TB) *http.Request {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.reqs) == 0 {
+		t.Fatal("the origin got no request")
+	}
+	return o.reqs[len(o.reqs)-1]
+}
+
+func (o *recordingOrigin) port() int {
+	return o.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a bytes.Buffer safe for the log handler and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// lines returns the JSON log lines whose msg is msg.
+func (b *syncBuffer) lines(t testing.TB, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitLines waits until there are at least n log lines with msg.
+func (b *syncBuffer) waitLines(t testing.TB, msg string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if l := b.lines(t, msg); len(l) >= n {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d %q log lines after 20s", n, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// rulesFunc adapts a function to Rules for tests of the proxy's handling
+// of decisions (the rules themselves are edge/forward/rules' tests).
+type rulesFunc func(RuleRequest) RuleDecision
+
+func (f rulesFunc) Decide(req RuleRequest, _ time.Time) RuleDecision { return f(req) }
+func (f rulesFunc) NeedsAddr() bool                                  { return false }

@@ -1,0 +1,169 @@
+package forward
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// record is what the proxy logs of one request or tunnel.
+type record struct {
+	start    time.Time
+	client   netip.Addr
+	network  string // the admitted client network, a metrics label
+	user     string
+	method   string
+	host     string
+	port     int
+	status   int
+	bytesIn  int64 // from the client (request body, tunnel upload)
+	bytesOut int64 // to the client (response body, tunnel download)
+	cache    string
+	rule     string
+	category string
+	why      string // why a refusal, or how a tunnel ended: the log's "reason"
+}
+
+// metrics are the proxy's Prometheus series.
+type metrics struct {
+	requests *prometheus.CounterVec // by kind, client network, category, outcome
+	bytes    *prometheus.CounterVec // relayed bytes by kind and direction
+	tunnels  prometheus.Gauge       // tunnels open
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_forward_requests_total",
+			Help: "Forward-proxy requests and tunnels by kind (http, connect), admitted client network, destination category and outcome (allowed, denied, limited, error).",
+		}, []string{"kind", "client_network", "category", "outcome"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_forward_bytes_total",
+			Help: "Bytes relayed by the forward proxy by kind (http, connect) and direction (in: from clients, out: to clients).",
+		}, []string{"kind", "direction"}),
+		tunnels: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_forward_tunnels_open", Help: "CONNECT tunnels open.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.bytes, m.tunnels} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// finish logs rec and counts it.
+func (p *Proxy) finish(rec *record) {
+	kind := "http"
+	if rec.method == http.MethodConnect {
+		kind = "connect"
+	}
+	outcome := "allowed"
+	switch {
+	case rec.status == http.StatusTooManyRequests:
+		outcome = "limited"
+	case rec.status == http.StatusForbidden || rec.status == http.StatusProxyAuthRequired:
+		outcome = "denied"
+	case rec.status >= 400:
+		outcome = "error"
+	}
+	network, category := rec.network, rec.category
+	if network == "" {
+		network = "none"
+	}
+	if category == "" {
+		category = "none"
+	}
+	p.metrics.requests.WithLabelValues(kind, network, category, outcome).Inc()
+	p.metrics.bytes.WithLabelValues(kind, "in").Add(float64(rec.bytesIn))
+	p.metrics.bytes.WithLabelValues(kind, "out").Add(float64(rec.bytesOut))
+	if p.opts.AccessLog == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("client", rec.client.String()),
+		slog.String("user", rec.user),
+		slog.String("method", rec.method),
+		slog.String("host", rec.host),
+		slog.Int("port", rec.port),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes_in", rec.bytesIn),
+		slog.Int64("bytes_out", rec.bytesOut),
+		slog.Float64("duration", p.opts.Now().Sub(rec.start).Seconds()),
+		slog.String("cache", rec.cache),
+		slog.String("rule", rec.rule),
+		slog.String("category", rec.category),
+	}
+	if rec.why != "" {
+		attrs = append(attrs, slog.String("reason", rec.why))
+	}
+	msg := "request"
+	if kind == "connect" {
+		msg = "tunnel"
+	}
+	p.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+}
+
+// countingWriter records what the cache handler answered, for the log,
+// and holds the body to the client's bandwidth limit. It unwraps for
+// http.ResponseController (deadlines, flushes).
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	limit  *rate.Limiter // nil: no limit
+	ctx    context.Context
+}
+
+func (w *countingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if err := waitBandwidth(w.ctx, w.limit, len(b)); err != nil {
+		return 0, err
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request body bytes the cache handler read, and
+// holds them to the client's bandwidth limit.
+type countingBody struct {
+	body interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
+	n     int64
+	limit *rate.Limiter // nil: no limit
+	ctx   context.Context
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	if werr := waitBandwidth(b.ctx, b.limit, n); werr != nil {
+		return n, werr
+	}
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.body.Close() }

@@ -1,0 +1,278 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// RuleHeader names, in a refusal, the rule or check that refused.
+const RuleHeader = "X-Edged-Rule"
+
+// Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
+type Proxy struct {
+	opts    Options
+	remove  []string // canonical names of Options.RemoveHeaders
+	metrics *metrics
+
+	mu      sync.Mutex // guards tunnels
+	tunnels map[netip.Addr]int
+	wg      sync.WaitGroup // open tunnels, for Close
+	closing chan struct{}  // closed by Close: tunnels end
+	once    sync.Once
+}
+
+// New gives zero fields their defaults, validates opts and returns a Proxy.
+func New(opts Options) (*Proxy, error) {
+	opts = opts.withDefaults()
+	err := opts.Validate()
+	if opts.Cache == nil {
+		err = errors.Join(err, &OptionError{Field: "Cache", Msg: "required"})
+	}
+	if opts.Dialer == nil {
+		err = errors.Join(err, &OptionError{Field: "Dialer", Msg: "required"})
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("forward: register metrics: %w", err)
+	}
+	p := &Proxy{opts: opts, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
+	for _, name := range opts.RemoveHeaders {
+		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
+	}
+	return p, nil
+}
+
+// Close ends the open tunnels and waits for them.
+func (p *Proxy) Close() {
+	p.once.Do(func() { close(p.closing) })
+	p.wg.Wait()
+}
+
+// ServeHTTP answers one request. The steps, in order:
+//  1. admit the client by network (Options.Clients; loopback only when
+//     none are configured) — 403 otherwise;
+//  2. origin-form requests: /proxy.pac and /healthz, anything else 400
+//     (before authentication: a browser fetches its PAC file directly,
+//     without proxy credentials);
+//  3. authenticate it when Options.Users is set — 407 otherwise;
+//  4. parse the target: CONNECT authority or absolute http URL — 400;
+//  5. CONNECT only to Options.ConnectPorts — 403;
+//  6. the access rules — 403 naming the rule, 429 for a rate limit;
+//  7. the destination must not be one the Dialer refuses (loopback,
+//     private, metadata, this proxy) — 403;
+//  8. CONNECT: a tunnel (per-client cap 429, idle and total limits);
+//     otherwise the shared cache answers, after the anonymity rules.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &record{start: p.opts.Now(), method: r.Method}
+	defer p.finish(rec)
+	rec.client = peerAddr(r)
+	network, ok := p.admit(rec.client)
+	if !ok {
+		p.refuse(w, r, rec, http.StatusForbidden, "clients", "client "+rec.client.String()+" is not in an admitted network (forward.clients)")
+		return
+	}
+	rec.network = network
+	if r.Method != http.MethodConnect && r.URL.Scheme == "" && r.URL.Host == "" {
+		p.serveLocal(w, r, rec)
+		return
+	}
+	if p.opts.Users != nil {
+		user, ok := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
+		if !ok {
+			// RFC 9110 §11.7.1: 407 with the challenge for this proxy.
+			w.Header().Set("Proxy-Authenticate", `Basic realm="`+p.opts.Realm+`", charset="UTF-8"`)
+			p.refuse(w, r, rec, http.StatusProxyAuthRequired, "auth", "proxy authentication required")
+			return
+		}
+		rec.user = user
+	}
+	dst, err := p.target(r)
+	rec.host, rec.port = dst.host, dst.port
+	if err != nil {
+		p.refuse(w, r, rec, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	if r.Method == http.MethodConnect && !slices.Contains(p.opts.ConnectPorts, dst.port) {
+		p.refuse(w, r, rec, http.StatusForbidden, "connect_ports", "CONNECT to port "+strconv.Itoa(dst.port)+" is not allowed (forward.connect_ports)")
+		return
+	}
+	// The rules come before the lookup unless they need the address: a
+	// denied name costs no DNS query and leaks none.
+	var ips []netip.Addr
+	if dst.ip.IsValid() || p.opts.Rules != nil && p.opts.Rules.NeedsAddr() {
+		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
+			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
+			return
+		}
+	}
+	d := p.decide(rec, dst, ips, r.Method)
+	rec.rule, rec.category = d.Rule, d.Category
+	if !d.Allow {
+		if d.Limited {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d.RetryAfter+time.Second-1)/time.Second))))
+			p.refuse(w, r, rec, http.StatusTooManyRequests, d.Rule, "request rate limit of rule "+d.Rule)
+			return
+		}
+		p.refuse(w, r, rec, http.StatusForbidden, d.Rule, "denied by rule "+d.Rule)
+		return
+	}
+	if ips == nil {
+		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
+			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
+			return
+		}
+	}
+	if err := p.opts.Dialer.precheck(ips, dst.port); err != nil {
+		p.refuse(w, r, rec, http.StatusForbidden, "destination", err.Error())
+		return
+	}
+	if r.Method == http.MethodConnect {
+		p.connect(w, r, rec, dst, d.Bandwidth)
+		return
+	}
+	p.fetch(w, r, rec, d.Bandwidth)
+}
+
+// target parses the request target of a CONNECT or absolute-form request.
+func (p *Proxy) target(r *http.Request) (destination, error) {
+	if r.Method == http.MethodConnect {
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			// RFC 9110 §9.3.6: CONNECT content has no defined meaning; bytes
+			// framed as a body would otherwise be relayed into the tunnel.
+			return destination{}, fmt.Errorf("%w: CONNECT with a body", errBadTarget)
+		}
+		return parseConnectTarget(r.RequestURI)
+	}
+	return parseAbsoluteTarget(r.URL)
+}
+
+// decide asks the rules; without rules everything is allowed.
+func (p *Proxy) decide(rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
+	if p.opts.Rules == nil {
+		return RuleDecision{Allow: true, Rule: "default"}
+	}
+	req := RuleRequest{Client: rec.client, User: rec.user, Host: dst.host, Port: dst.port, Method: method}
+	if len(ips) > 0 {
+		req.Addr = ips[0]
+	}
+	return p.opts.Rules.Decide(req, p.opts.Now())
+}
+
+// serveLocal answers origin-form requests, which name no destination: the
+// PAC file and a health check, 400 for the rest (a client that was not
+// told it talks to a proxy).
+func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) {
+	rec.host = "-"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch r.URL.Path {
+		case pacPath:
+			rec.status = http.StatusOK
+			p.servePAC(w, r)
+			return
+		case "/healthz":
+			rec.status = http.StatusOK
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+	}
+	p.refuse(w, r, rec, http.StatusBadRequest, "", "this is a forward proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port; /proxy.pac is its auto-config file")
+}
+
+// fetch answers an absolute-form request through the shared cache.
+func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, rec *record, bw *rate.Limiter) {
+	p.anonymize(r.Header)
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{body: r.Body, limit: bw, ctx: r.Context()}
+		r.Body = body
+	}
+	cw := &countingWriter{ResponseWriter: w, limit: bw, ctx: r.Context()}
+	p.opts.Cache.ServeHTTP(cw, r)
+	rec.status, rec.bytesOut = cw.status, cw.bytes
+	rec.cache = w.Header().Get("Cache-Status")
+	if body != nil {
+		rec.bytesIn = body.n
+	}
+}
+
+// refuse answers a request the proxy does not carry out: a short page, and
+// the rule (or check) that refused it in RuleHeader.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, status int, rule, reason string) {
+	rec.status, rec.why = status, reason
+	if rule != "" {
+		rec.rule = rule
+		w.Header().Set(RuleHeader, rule)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusBadRequest {
+		h.Set("Connection", "close") // what follows a bad request may not be framed as we think
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
+	}
+}
+
+// admit returns the admitted network the client belongs to.
+func (p *Proxy) admit(client netip.Addr) (string, bool) {
+	if len(p.opts.Clients) == 0 {
+		// No open proxy by default: loopback clients only.
+		return "loopback", client.IsLoopback()
+	}
+	for _, n := range p.opts.Clients {
+		if n.Contains(client) {
+			return n.String(), true
+		}
+	}
+	return "", false
+}
+
+// peerAddr is the client's address: the socket peer. A forward proxy
+// believes no forwarding header; its clients are the ones it admits.
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// waitBandwidth waits until lim lets n bytes through; nil waits for
+// nothing. Large n are taken in bursts.
+func waitBandwidth(ctx context.Context, lim *rate.Limiter, n int) error {
+	if lim == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, lim.Burst())
+		if k <= 0 {
+			return errors.New("bandwidth limit with no burst")
+		}
+		if err := lim.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// isRefused reports whether err is the Dialer's refusal.
+func isRefused(err error) bool { return errors.Is(err, ErrRefusedDestination) }

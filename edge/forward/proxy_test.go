@@ -1,0 +1,396 @@
+package forward
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
+)
+
+// TestAbsoluteFormSharedCache: two clients with their own connections
+// fetch one URL through the proxy; the origin answers once and the second
+// client gets the cache's hit, Cache-Status naming the proxy.
+func TestAbsoluteFormSharedCache(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "shared body")
+	})
+	s := newStack(t, stackConfig{})
+	target := o.URL + "/page?q=1"
+	resp1, body1 := get(t, s.client(nil, "", ""), target)
+	resp2, body2 := get(t, s.client(nil, "", ""), target)
+	if resp1.StatusCode != 200 || body1 != "shared body" || body2 != "shared body" {
+		t.Fatalf("got %d %q and %q", resp1.StatusCode, body1, body2)
+	}
+	if n := o.count(); n != 1 {
+		t.Errorf("origin got %d requests, want 1 (the second client is a hit)", n)
+	}
+	if cs := resp2.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "edged-forward; hit") {
+		t.Errorf("second Cache-Status = %q, want edged-forward; hit", cs)
+	}
+	lines := s.logs.waitLines(t, "request", 2)
+	if lines[1]["cache"] == "" || lines[1]["status"] != float64(200) || lines[1]["host"] != "127.0.0.1" {
+		t.Errorf("log line = %v", lines[1])
+	}
+}
+
+// TestPrivateAndAuthorizationNotShared: a shared cache never stores a
+// private response (RFC 9111 §5.2.2.7), nor one to a request with
+// Authorization unless the response allows it (§3.5).
+func TestPrivateAndAuthorizationNotShared(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/private" {
+			w.Header().Set("Cache-Control", "private, max-age=60")
+		} else {
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
+		io.WriteString(w, "for "+r.Header.Get("Authorization"))
+	})
+	s := newStack(t, stackConfig{})
+	for _, c := range []struct {
+		path   string
+		fields []string
+	}{{"/private", nil}, {"/auth", []string{"Authorization", "Bearer a"}}} {
+		before := o.count()
+		get(t, s.client(nil, "", ""), o.URL+c.path, c.fields...)
+		get(t, s.client(nil, "", ""), o.URL+c.path, c.fields...)
+		if n := o.count() - before; n != 2 {
+			t.Errorf("%s: origin got %d requests, want 2 (nothing shared)", c.path, n)
+		}
+	}
+}
+
+// TestConnectTLSGoClient: Go's http.Client reaches a TLS server through a
+// CONNECT tunnel; the certificate is the origin's (nothing decrypted), the
+// tunnel is logged with bytes both ways.
+func TestConnectTLSGoClient(t *testing.T) {
+	o := newOrigin(t, true, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secret") })
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{o.port()}}})
+	roots := x509.NewCertPool()
+	roots.AddCert(o.Certificate())
+	resp, body := get(t, s.client(&tls.Config{RootCAs: roots}, "", ""), o.URL+"/x")
+	if resp.StatusCode != 200 || body != "secret" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.TLS == nil || !resp.TLS.PeerCertificates[0].Equal(o.Certificate()) {
+		t.Error("the client did not see the origin's own certificate")
+	}
+	s.client(nil, "", "").CloseIdleConnections()
+	o.CloseClientConnections() // ends the tunnel
+	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	if line["method"] != "CONNECT" || line["status"] != float64(200) || line["bytes_in"].(float64) <= 0 || line["bytes_out"].(float64) <= 0 {
+		t.Errorf("tunnel log = %v", line)
+	}
+}
+
+// TestConnectTLSCurl: curl does the same (skipped without curl).
+func TestConnectTLSCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed: skipping the curl end-to-end check")
+	}
+	o := newOrigin(t, true, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "via curl")
+	})
+	plain := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain via curl") })
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{o.port()}}})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: o.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, want string }{
+		{o.URL + "/", "via curl"},
+		{plain.URL + "/", "plain via curl"},
+	} {
+		cmd := exec.Command(curl, "-sS", "--noproxy", "", "-x", "http://"+s.addr, "--cacert", ca, "--max-time", "20", c.url)
+		cmd.Env = append(os.Environ(), "NO_PROXY=", "no_proxy=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != c.want {
+			t.Errorf("curl %s: %v: %q, want %q", c.url, err, out, c.want)
+		}
+	}
+}
+
+// TestDeniedByRule: a rule's refusal is a 403 naming it; a rate limit a
+// 429 with Retry-After.
+func TestDeniedByRule(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Rules: rulesFunc(func(req RuleRequest) RuleDecision {
+		switch {
+		case strings.HasPrefix(req.User, "limited") || req.Port == 1:
+			return RuleDecision{Rule: "slow-down", Limited: true}
+		case req.Client.IsLoopback() && req.Method == http.MethodGet && req.Host == "127.0.0.1":
+			return RuleDecision{Rule: "no-loopback-get", Category: "test"}
+		}
+		return RuleDecision{Allow: true, Rule: "default"}
+	})}})
+	resp, body := get(t, s.client(nil, "", ""), o.URL+"/")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-loopback-get" || !strings.Contains(body, "no-loopback-get") {
+		t.Errorf("got %d %s=%q %q", resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader), body)
+	}
+	if o.count() != 0 {
+		t.Error("a denied request reached the origin")
+	}
+	resp, _, _ = s.raw(t, "GET http://example.com:1/ HTTP/1.1\r\nHost: example.com:1\r\n\r\n")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("rate limited: got %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestProxyAuth: without credentials 407 and a Basic challenge; wrong ones
+// 407; right ones pass, the user is logged, and Proxy-Authorization never
+// reaches the origin.
+func TestProxyAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Users: users, Realm: "corp"}})
+	resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
+	if resp.StatusCode != http.StatusProxyAuthRequired || resp.Header.Get("Proxy-Authenticate") != `Basic realm="corp", charset="UTF-8"` {
+		t.Errorf("no credentials: %d %q", resp.StatusCode, resp.Header.Get("Proxy-Authenticate"))
+	}
+	if resp, _ := get(t, s.client(nil, "alice", "wrong"), o.URL+"/"); resp.StatusCode != http.StatusProxyAuthRequired {
+		t.Errorf("wrong password: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, s.client(nil, "mallory", "s3cret"), o.URL+"/"); resp.StatusCode != http.StatusProxyAuthRequired {
+		t.Errorf("unknown user: %d", resp.StatusCode)
+	}
+	for range 2 { // the second is answered from the remembered credential
+		if resp, body := get(t, s.client(nil, "alice", "s3cret"), o.URL+"/"); resp.StatusCode != 200 || body != "ok" {
+			t.Errorf("right password: %d %q", resp.StatusCode, body)
+		}
+	}
+	// A browser fetches its PAC file directly, without proxy credentials.
+	if resp, _, _ := s.raw(t, "GET /proxy.pac HTTP/1.1\r\nHost: proxy:3128\r\n\r\n"); resp.StatusCode != 200 {
+		t.Errorf("PAC with authentication on: %d", resp.StatusCode)
+	}
+	if v := o.last(t).Header.Get("Proxy-Authorization"); v != "" {
+		t.Errorf("origin saw Proxy-Authorization %q", v)
+	}
+	lines := s.logs.waitLines(t, "request", 5)
+	if lines[4]["user"] != "alice" {
+		t.Errorf("log user = %v", lines[4]["user"])
+	}
+}
+
+// TestHeadersStripped: the destination sees none of the fields that name
+// the client or the proxies, nor the proxy's own Via when it is hidden;
+// configured fields are removed and replaced.
+func TestHeadersStripped(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	for _, hide := range []bool{false, true} {
+		s := newStack(t, stackConfig{omitVia: hide, opts: Options{
+			RemoveHeaders: append(DefaultRemoveHeaders(), "X-Secret"),
+			SetHeaders:    map[string]string{"User-Agent": "Anonymous/1.0"},
+		}})
+		resp, _, _ := s.raw(t, "GET "+o.URL+"/h HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nForwarded: for=10.0.0.7\r\n"+
+			"Via: 1.1 inner\r\nFrom: me@example.com\r\nX-Secret: s\r\nX-Real-IP: 10.0.0.7\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n"+
+			"Proxy-Foo: bar\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nUser-Agent: Firefox\r\nCache-Control: no-store\r\n\r\n")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		got := o.last(t).Header
+		for _, f := range []string{"X-Forwarded-For", "Forwarded", "From", "X-Secret", "X-Real-Ip", "Proxy-Authorization", "Proxy-Foo", "X-Hop"} {
+			if v := got.Get(f); v != "" {
+				t.Errorf("origin saw %s: %q", f, v)
+			}
+		}
+		if ua := got.Get("User-Agent"); ua != "Anonymous/1.0" {
+			t.Errorf("User-Agent = %q", ua)
+		}
+		wantVia := "1.1 edged-forward"
+		if hide {
+			wantVia = ""
+		}
+		if via := got.Get("Via"); via != wantVia {
+			t.Errorf("hide=%v: Via = %q, want %q (the client's own never passes)", hide, via, wantVia)
+		}
+	}
+}
+
+// TestSSRFRefused: without an exception, loopback destinations are
+// refused by literal, by a name that resolves to 127.0.0.1, and the
+// proxy's own address even with loopback allowed (a loop).
+func TestSSRFRefused(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "internal") })
+	s := newStack(t, stackConfig{noAllow: true, opts: Options{ConnectPorts: []int{o.port()}}})
+	port := o.port()
+	for _, target := range []string{
+		o.URL + "/",
+		fmt.Sprintf("http://localhost:%d/", port),
+		fmt.Sprintf("http://169.254.169.254:%d/latest/meta-data/", port),
+		fmt.Sprintf("http://[::1]:%d/", port),
+		fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/", port),
+	} {
+		resp, _, _ := s.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
+			t.Errorf("%s: %d %s=%q, want 403 destination", target, resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader))
+		}
+	}
+	resp, _, _ := s.raw(t, fmt.Sprintf("CONNECT localhost:%d HTTP/1.1\r\nHost: localhost:%d\r\n\r\n", port, port))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT localhost: %d", resp.StatusCode)
+	}
+	if o.count() != 0 {
+		t.Errorf("the internal origin got %d requests", o.count())
+	}
+	// The check is the dial's own: asked directly, the Dialer refuses
+	// the name after resolving it.
+	if _, err := s.dialer.DialContext(t.Context(), "tcp", fmt.Sprintf("localhost:%d", port)); !isRefused(err) {
+		t.Errorf("DialContext(localhost) = %v, want ErrRefusedDestination", err)
+	}
+
+	loop := newStack(t, stackConfig{})
+	resp, _, _ = loop.raw(t, "GET http://"+loop.addr+"/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
+		t.Errorf("request to the proxy itself: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}
+
+// TestLocalRequests: origin-form requests get /proxy.pac, /healthz or a
+// 400 that says what a proxy wants; CONNECT to a port not configured is
+// refused; a client outside the admitted networks is refused.
+func TestLocalRequests(t *testing.T) {
+	s := newStack(t, stackConfig{opts: Options{PAC: PAC{Direct: []string{"intranet", "*.corp.example"}}}})
+	resp, conn, br := s.raw(t, "GET /proxy.pac HTTP/1.1\r\nHost: proxy.example:3128\r\n\r\n")
+	body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ns-proxy-autoconfig" ||
+		!strings.Contains(string(body), `return "PROXY proxy.example:3128";`) || !strings.Contains(string(body), `dnsDomainIs(host, ".corp.example")`) {
+		t.Errorf("PAC: %d %q", resp.StatusCode, body)
+	}
+	conn.Close()
+	if resp, _, _ := s.raw(t, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("origin-form: %d", resp.StatusCode)
+	}
+	if resp, _, _ := s.raw(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Errorf("healthz: %d", resp.StatusCode)
+	}
+	if resp, _, _ := s.raw(t, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nContent-Length: 3\r\n\r\nabc"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("CONNECT with a body: %d", resp.StatusCode)
+	}
+	resp, _, _ = s.raw(t, "CONNECT example.com:25 HTTP/1.1\r\nHost: example.com:25\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "connect_ports" {
+		t.Errorf("CONNECT :25: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+
+	closed := newStack(t, stackConfig{opts: Options{Clients: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	resp, _, _ = closed.raw(t, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "clients" {
+		t.Errorf("client outside forward.clients: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}
+
+// TestSmugglingRefused: the strict framing of the reverse roles guards the
+// proxy's listener too.
+func TestSmugglingRefused(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{})
+	resp, _, _ := s.raw(t, "POST "+o.URL+"/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("CL+TE: %d", resp.StatusCode)
+	}
+	if o.count() != 0 {
+		t.Error("a smuggling attempt reached the origin")
+	}
+}
+
+// TestBandwidthAndMetrics: a rule's bandwidth limit holds a response and a
+// tunnel to its rate (a lower bound on the time, which load cannot make
+// shorter), and the counters are labelled with the admitted network and
+// the destination's category.
+func TestBandwidthAndMetrics(t *testing.T) {
+	const size = 96 << 10
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(make([]byte, size))
+	})
+	port := echoServer(t)
+	// 64 KiB of burst, then 128 KiB/s: 96 KiB take at least a quarter second.
+	lim := rate.NewLimiter(128<<10, 64<<10)
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, Rules: rulesFunc(func(RuleRequest) RuleDecision {
+		return RuleDecision{Allow: true, Rule: "metered", Category: "news", Bandwidth: lim}
+	})}})
+	start := time.Now()
+	if _, body := get(t, s.client(nil, "", ""), o.URL+"/big"); len(body) != size {
+		t.Fatalf("body %d bytes", len(body))
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("96 KiB at 128 KiB/s after a 64 KiB burst took %v", d)
+	}
+
+	conn, resp, br := openTunnel(t, s, port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	start = time.Now()
+	go conn.Write(make([]byte, 32<<10)) // 32 KiB up and 32 KiB back: 64 KiB, all past the spent burst
+	if _, err := io.ReadFull(br, make([]byte, 32<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("64 KiB through the tunnel at 128 KiB/s took %v", d)
+	}
+	conn.Close()
+	s.logs.waitLines(t, "tunnel", 1)
+
+	for _, c := range []struct {
+		kind string
+		want float64
+	}{{"http", 1}, {"connect", 1}} {
+		got := testutil.ToFloat64(s.proxy.metrics.requests.WithLabelValues(c.kind, "loopback", "news", "allowed"))
+		if got != c.want {
+			t.Errorf("edged_forward_requests_total{kind=%q,client_network=loopback,category=news} = %v, want %v", c.kind, got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(s.proxy.metrics.bytes.WithLabelValues("http", "out")); got != size {
+		t.Errorf("http bytes out = %v, want %d", got, size)
+	}
+	if got := testutil.ToFloat64(s.proxy.metrics.bytes.WithLabelValues("connect", "in")); got != 32<<10 {
+		t.Errorf("connect bytes in = %v", got)
+	}
+}
+
+// addrRules denies destinations by address, so the proxy must resolve
+// the host before it asks.
+type addrRules struct{ deny []netip.Prefix }
+
+func (a addrRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if slices.ContainsFunc(a.deny, func(p netip.Prefix) bool { return p.Contains(req.Addr) }) {
+		return RuleDecision{Rule: "no-loopback-addr"}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+func (addrRules) NeedsAddr() bool { return true }
+
+// TestRulesSeeTheAddress: with rules that need it, the proxy resolves a
+// name before Decide, so a destination-network rule holds for names.
+func TestRulesSeeTheAddress(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Rules: addrRules{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}})
+	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://localhost:%d/ HTTP/1.1\r\nHost: localhost\r\n\r\n", o.port()))
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-loopback-addr" {
+		t.Errorf("got %d %q, want 403 no-loopback-addr", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}

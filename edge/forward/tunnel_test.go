@@ -1,0 +1,122 @@
+package forward
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoServer echoes every connection's bytes until the peer closes.
+func echoServer(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// openTunnel sends CONNECT (with extra bytes right behind it, as a client
+// that does not wait for the 200 would) and returns the connection once
+// the 200 is read.
+func openTunnel(t testing.TB, s *stack, port int, early string) (net.Conn, *http.Response, io.Reader) {
+	t.Helper()
+	resp, conn, br := s.raw(t, fmt.Sprintf("CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n%s", port, port, early))
+	return conn, resp, br
+}
+
+// TestTunnelEchoAndCounts: bytes a client sends before the 200 arrives are
+// not lost (net/http's buffer and the strict framer hand them over), and
+// the log line counts what went each way.
+func TestTunnelEchoAndCounts(t *testing.T) {
+	port := echoServer(t)
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}}})
+	conn, resp, br := openTunnel(t, s, port, "early;")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	if _, err := io.WriteString(conn, "late"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("early;late"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "early;late" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	if rest, _ := io.ReadAll(br); len(rest) != 0 {
+		t.Errorf("after the echo: %q", rest)
+	}
+	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	if line["bytes_in"] != float64(10) || line["bytes_out"] != float64(10) || line["port"] != float64(port) {
+		t.Errorf("tunnel log = %v, want 10 bytes each way", line)
+	}
+}
+
+// TestTunnelLimits: a client's tunnels are capped; an idle tunnel and one
+// open too long are closed, and the log says why.
+func TestTunnelLimits(t *testing.T) {
+	port := echoServer(t)
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, MaxTunnelsPerClient: 1, TunnelIdle: 100 * time.Millisecond}})
+	first, resp, br := openTunnel(t, s, port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("first: %d", resp.StatusCode)
+	}
+	_, resp, _ = openTunnel(t, s, port, "")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(RuleHeader) != "tunnels" {
+		t.Errorf("second tunnel from one client: %d %q, want 429 tunnels", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+	// Idle: nothing moves, the proxy closes the first tunnel.
+	if _, err := io.ReadAll(br); err != nil {
+		t.Errorf("idle tunnel ended with %v, want EOF", err)
+	}
+	first.Close()
+	if reason := s.logs.waitLines(t, "tunnel", 2)[1]["reason"]; !strings.Contains(fmt.Sprint(reason), "idle") {
+		t.Errorf("reason %v, want idle", reason)
+	}
+	// The slot is free again.
+	if _, resp, _ := openTunnel(t, s, port, ""); resp.StatusCode != 200 {
+		t.Errorf("after the first closed: %d", resp.StatusCode)
+	}
+
+	long := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, TunnelMax: 150 * time.Millisecond}})
+	conn, resp, br := openTunnel(t, long, port, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	// Keep it busy so idleness cannot be why it ends.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if _, err := io.WriteString(conn, "x"); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	_, _ = io.Copy(io.Discard, br)
+	close(stop)
+	if reason := long.logs.waitLines(t, "tunnel", 1)[0]["reason"]; !strings.Contains(fmt.Sprint(reason), "time limit") {
+		t.Errorf("reason %v, want the time limit", reason)
+	}
+}

@@ -1,0 +1,38 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// direct sends rq to the server its Outbound names (Options.Direct): the
+// upstream of a forward proxy, where every request has its own
+// destination. The connections are pooled per host:port by the Client's
+// transport; there is one attempt, because a forward proxy does not know
+// which of a destination's failures are safe to repeat elsewhere.
+func (c *Client) direct(ctx context.Context, rq *request) (*http.Response, error) {
+	out := rq.out
+	if out.Host == "" {
+		return nil, errors.New("origin: Direct request without Host")
+	}
+	if out.Proto != "http" && out.Proto != "https" {
+		return nil, fmt.Errorf("origin: Direct request with scheme %q (want http or https)", out.Proto)
+	}
+	base := out.Proto + "://" + out.Host
+	up := &upstream{
+		base:     base,
+		scheme:   out.Proto,
+		host:     out.Host,
+		addr:     dialAddr(out.Proto, out.Host),
+		weight:   1,
+		tr:       c.transport,
+		bodyIdle: c.opts.BodyTimeout,
+	}
+	resp, f := c.try(ctx, up, rq)
+	if f != nil {
+		return nil, f.err
+	}
+	return resp, nil
+}

@@ -1,0 +1,88 @@
+package purge
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// gatedInvalidator fails every Invalidate while failing is set, as a cache
+// whose disk refuses writes does.
+type gatedInvalidator struct {
+	memInvalidator
+	failing atomic.Bool
+}
+
+func (g *gatedInvalidator) Invalidate(ctx context.Context, r Request, seq uint64) (int, error) {
+	if g.failing.Load() {
+		return 0, errors.New("injected failure")
+	}
+	return g.memInvalidator.Invalidate(ctx, r, seq)
+}
+
+// Issue 18: a node that cannot apply what the stream holds says so in
+// Health and edged_purge_behind once it has trailed for MaxLag, and stops
+// saying so once it caught up.
+func TestHealthBehindWhileApplyFails(t *testing.T) {
+	buses, _ := threeBuses(t)
+	reg := prometheus.NewRegistry()
+	inv := &gatedInvalidator{}
+	b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "slow", MaxLag: 100 * time.Millisecond, Registerer: reg})
+	if h := b.Health(); h.Behind || !h.Connected || !strings.HasPrefix(h.Server, "nats://127.0.0.1:") || h.Reason != "" {
+		t.Fatalf("Health at start = %+v, want connected, not behind", h)
+	}
+	inv.failing.Store(true)
+	seqs := publishN(t, buses[1], 2, "x")
+	waitFor(t, "behind", func() bool { return b.Health().Behind })
+	h := b.Health()
+	if h.Applied != 0 || h.StreamLast != seqs[1] || !strings.Contains(h.Reason, "applied sequence 0 trails the stream's 2") {
+		t.Errorf("Health while failing = %+v", h)
+	}
+	if got := testutil.ToFloat64(b.metrics.behind); got != 1 {
+		t.Errorf("edged_purge_behind = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(b.metrics.streamLast); got != 2 {
+		t.Errorf("edged_purge_stream_sequence = %v, want 2", got)
+	}
+	inv.failing.Store(false)
+	waitFor(t, "caught up", func() bool { h := b.Health(); return !h.Behind && h.Applied == 2 })
+	if got := testutil.ToFloat64(b.metrics.pending); got != 0 {
+		t.Errorf("edged_purge_pending_events = %v, want 0", got)
+	}
+}
+
+// A node whose NATS server went away cannot know what it misses: after
+// MaxLag it says it is behind, and once it reconnects it counts the
+// reconnect and is up to date again.
+func TestHealthBehindWhileDisconnected(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	s := startServer(t, dir, port)
+	b := startBus(t, Options{NATSURL: s.ClientURL(), MaxLag: 100 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+	publishN(t, b, 1, "before")
+	s.Shutdown()
+	s.WaitForShutdown()
+	waitFor(t, "behind while disconnected", func() bool { return b.Health().Behind })
+	if h := b.Health(); h.Connected || h.Server != "" || !strings.Contains(h.Reason, "not connected to NATS") {
+		t.Errorf("Health while down = %+v", h)
+	}
+	if got := testutil.CollectAndCount(b.metrics.server); got != 0 {
+		t.Errorf("edged_purge_bus_server has %d series while disconnected, want 0", got)
+	}
+	startServer(t, dir, port)
+	waitFor(t, "reconnected, not behind", func() bool { h := b.Health(); return h.Connected && !h.Behind })
+	if h := b.Health(); h.Reconnects != 1 || h.Applied != 1 || h.StreamLast != 1 {
+		t.Errorf("Health after reconnect = %+v, want 1 reconnect, applied 1 of 1", h)
+	}
+	if got := testutil.ToFloat64(b.metrics.reconnects); got != 1 {
+		t.Errorf("edged_purge_bus_reconnects_total = %v, want 1", got)
+	}
+	if got := testutil.CollectAndCount(b.metrics.server); got != 1 {
+		t.Errorf("edged_purge_bus_server has %d series, want 1", got)
+	}
+}

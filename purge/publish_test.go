@@ -1,0 +1,100 @@
+package purge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ackFault stands in for the purge stream on a server without JetStream:
+// it answers publishes on the purge subject as JetStream would, except
+// that it drops the answers it is told to, as a stream leader that stored
+// an event and died before acknowledging it does.
+type ackFault struct {
+	mu    sync.Mutex // guards ids and drop
+	ids   []string   // Nats-Msg-Id of every publish, in order
+	drop  int        // drop the answers to this many next publishes
+	reply string     // the acknowledgement sent to the others
+}
+
+func (f *ackFault) handle(m *nats.Msg) {
+	f.mu.Lock()
+	f.ids = append(f.ids, m.Header.Get(nats.MsgIdHdr))
+	drop := f.drop > 0
+	if drop {
+		f.drop--
+	}
+	f.mu.Unlock()
+	if !drop {
+		_ = m.Respond([]byte(f.reply))
+	}
+}
+
+func (f *ackFault) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.ids...)
+}
+
+// startAckFault runs a NATS server without JetStream and an ackFault on
+// its purge subject; the bus connected to it never catches up (there is no
+// stream), but it publishes.
+func startAckFault(t *testing.T, drop int) (*Bus, *ackFault) {
+	t.Helper()
+	s := startPlainServer(t, -1)
+	nc, err := nats.Connect(s.ClientURL(), nats.Token(testNATSToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	f := &ackFault{drop: drop, reply: `{"stream":"EDGED_PURGE","seq":1}`}
+	if _, err := nc.Subscribe("edged.purge", f.handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b := newBus(t, Options{NATSURL: s.ClientURL(), ApplyTimeout: 50 * time.Millisecond, Token: "s3cret"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = b.Start(ctx) // no JetStream: it never catches up, and says so
+	return b, f
+}
+
+// Issue 18: the acknowledgement of a publish is lost (a stream leader that
+// stored the event died before answering, as on the cluster test). The bus
+// publishes again with the same message ID, which JetStream stores once,
+// instead of answering 503 "nothing was purged" after 5s for a purge that
+// every node will apply.
+func TestPublishRetriesAnUnacknowledgedEventWithItsID(t *testing.T) {
+	b, f := startAckFault(t, 1)
+	res, err := b.Publish(context.Background(), Request{Tags: []string{"t"}})
+	// Acknowledged at the second attempt; not applied here, since there
+	// is no stream to deliver it.
+	if !errors.Is(err, ErrNotApplied) || res.Seq != 1 {
+		t.Fatalf("Publish = %+v, %v; want seq 1 and ErrNotApplied", res, err)
+	}
+	ids := f.seen()
+	if len(ids) != 2 || ids[0] == "" || ids[0] != ids[1] || ids[0] != res.ID {
+		t.Errorf("publishes carried message IDs %q, want twice the purge's id %q", ids, res.ID)
+	}
+}
+
+// When no attempt is acknowledged, the API does not claim that nothing
+// was purged: the event may have been stored.
+func TestUnacknowledgedPurgeIsNotCalledUnpublished(t *testing.T) {
+	b, _ := startAckFault(t, 1000)
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	code, body := post(t, srv.URL, "s3cret", `{"tags":["t"]}`)
+	if code != http.StatusServiceUnavailable || strings.Contains(body, "nothing was purged") || !strings.Contains(body, "may still have been stored") {
+		t.Errorf("API = %d %s; want 503 saying the purge may have been stored", code, body)
+	}
+}
