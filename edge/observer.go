@@ -16,12 +16,12 @@ type Observed struct {
 	Duration   time.Duration
 }
 
-// observe hands t's request to Options.Observer. It is called from done,
-// before t is recycled, only when an Observer is set: a node without one
+// observe hands x's request to Options.Observer. It is called from done,
+// before x is recycled, only when an Observer is set: a node without one
 // pays nothing on the hit path.
-func (t *trackedWriter) observe(obs func(Observed), elapsed time.Duration) {
-	o := Observed{Host: t.r.Host, Path: t.r.URL.Path, Client: t.h.client(t.r), Status: t.status, Cache: t.cache.String(), Duration: elapsed}
-	if x := t.x; x != nil && x.route != nil {
+func (x *exchange) observe(obs func(Observed), elapsed time.Duration) {
+	o := Observed{Host: x.r.Host, Path: x.r.URL.Path, Client: x.h.client(x.r), Status: x.w.status, Cache: x.outcome.String(), Duration: elapsed}
+	if x.route != nil {
 		o.Route = x.route.PathPrefix
 		if x.site != nil {
 			o.Site = x.site.Name
