@@ -34,6 +34,7 @@ type metrics struct {
 	requests *prometheus.CounterVec // by kind, client network, category, outcome
 	bytes    *prometheus.CounterVec // relayed bytes by kind and direction
 	tunnels  prometheus.Gauge       // tunnels open
+	spliced  prometheus.Counter     // tunnels relayed by splice(2), not a user-space buffer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,11 +50,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		tunnels: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edged_forward_tunnels_open", Help: "CONNECT tunnels open.",
 		}),
+		spliced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_forward_tunnels_spliced_total",
+			Help: "CONNECT tunnels relayed zero-copy (TCP to TCP, no bandwidth limit): the kernel moves the bytes with splice(2).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.bytes, m.tunnels} {
+	for _, c := range []prometheus.Collector{m.requests, m.bytes, m.tunnels, m.spliced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
