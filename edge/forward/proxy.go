@@ -112,10 +112,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The rules come before the lookup unless they need the address: a
 	// denied name costs no DNS query and leaks none.
 	var ips []netip.Addr
+	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	if dst.ip.IsValid() || p.opts.Rules != nil && p.opts.Rules.NeedsAddr() {
 		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
 			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
 			return
+		}
+		if len(ips) > 0 {
+			decided = ips[0]
 		}
 	}
 	d := p.decide(rec, dst, ips, r.Method)
@@ -140,7 +144,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodConnect {
-		p.connect(w, r, rec, dst, d.Bandwidth)
+		p.connect(w, r, rec, dst, decided, d.Bandwidth)
 		return
 	}
 	p.fetch(w, r, rec, d.Bandwidth)

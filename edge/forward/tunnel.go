@@ -25,13 +25,23 @@ const tunnelBuffer = 32 << 10
 // destination, answers 200 and then relays bytes both ways without looking
 // at them (TLS stays end to end), until either side closes, nothing moves
 // for TunnelIdle, TunnelMax passes, or the proxy closes.
-func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst destination, bw *rate.Limiter) {
+//
+// decided, when valid, is the address the rules were given: the tunnel
+// goes to exactly it, not to what the name resolves to at dial time, so a
+// name re-pointed between the decision and the dial cannot reach a
+// network a dest_networks rule denies. The Dialer's SSRF gate checks it
+// all the same.
+func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst destination, decided netip.Addr, bw *rate.Limiter) {
 	if !p.takeTunnel(rec.client) {
 		p.refuse(w, r, rec, http.StatusTooManyRequests, "tunnels", "too many tunnels open from this client (forward.tunnels.max_per_client)")
 		return
 	}
 	defer p.releaseTunnel(rec.client)
-	up, err := p.opts.Dialer.DialContext(r.Context(), "tcp", dst.authority())
+	addr := dst.authority()
+	if decided.IsValid() {
+		addr = netip.AddrPortFrom(decided, uint16(dst.port)).String()
+	}
+	up, err := p.opts.Dialer.DialContext(r.Context(), "tcp", addr)
 	if err != nil {
 		if isRefused(err) {
 			p.refuse(w, r, rec, http.StatusForbidden, "destination", err.Error())
