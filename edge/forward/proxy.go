@@ -21,7 +21,8 @@ const RuleHeader = "X-Edged-Rule"
 // Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
 type Proxy struct {
 	opts    Options
-	remove  []string // canonical names of Options.RemoveHeaders
+	remove  []string          // canonical names of Options.RemoveHeaders
+	set     map[string]string // Options.SetHeaders under canonical names
 	metrics *metrics
 
 	mu      sync.Mutex // guards tunnels
@@ -51,6 +52,10 @@ func New(opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
 	for _, name := range opts.RemoveHeaders {
 		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
+	}
+	p.set = make(map[string]string, len(opts.SetHeaders))
+	for name, v := range opts.SetHeaders {
+		p.set[http.CanonicalHeaderKey(name)] = v
 	}
 	return p, nil
 }
