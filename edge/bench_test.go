@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"edged/edge/compress"
+	"edged/edge/strictconn"
 	"edged/origin"
 	"edged/storage"
 )
@@ -94,7 +95,7 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(h.Close)
+	tb.Cleanup(func() { closeHandler(tb, h) })
 	// The first request fills the cache, the second stores the compressed
 	// variant when there is one; the rest are hits.
 	for range 2 {
@@ -181,7 +182,7 @@ func TestHitAllocations(t *testing.T) {
 }
 
 // BenchmarkHitServer is a memory hit through a real http.Server behind
-// StrictFraming, over one keep-alive loopback connection, so that a CPU
+// strictconn.WrapListener, over one keep-alive loopback connection, so that a CPU
 // profile shows the handler beside net/http and the framing check. Its
 // allocations include net/http's own (the request, the header maps).
 func BenchmarkHitServer(b *testing.B) {
@@ -193,7 +194,7 @@ func BenchmarkHitServer(b *testing.B) {
 				b.Fatal(err)
 			}
 			srv := &http.Server{Handler: s.h, ErrorLog: log.New(io.Discard, "", 0)}
-			go func() { _ = srv.Serve(StrictFraming(ln, 0)) }()
+			go func() { _ = srv.Serve(strictconn.WrapListener(ln, 0)) }()
 			defer srv.Close()
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {

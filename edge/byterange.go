@@ -120,3 +120,8 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 	r.Header["Range"] = []string{string(b)}
 	return r, true
 }
+
+// maxRanges bounds the ranges one request may ask for. Many small or
+// overlapping ranges cost far more to serve than the object (RFC 9110
+// §14.2 lets a server ignore Range: the whole 200 is sent instead).
+const maxRanges = 16

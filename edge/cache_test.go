@@ -395,7 +395,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	if body != "v1" {
 		t.Errorf("stale body = %q, want v1", body)
 	}
-	e.handler.Close() // waits for the background refresh
+	e.waitTasks(t) // the background refresh
 	e.store.Flush()
 	resp, body = e.get(t, "/swr")
 	wantStatus(t, resp, 200, "hit")

@@ -13,14 +13,15 @@ import (
 // offered are the codings this edge produces, in its order of preference.
 var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
 
-// encoded picks the representation of e to send for r's Accept-Encoding
+// encoded picks the representation of e to send for the request's Accept-Encoding
 // (RFC 9110 §12.5.3): e itself or its compressed variant, made once and
 // stored beside e so that later hits never compress again. vary reports
 // that the choice depended on Accept-Encoding, so the response must say so
 // (RFC 9110 §12.5.5). keep is false for a response that was not stored:
 // its variant is not stored either. tier is where e was found; the tier
 // returned is the chosen representation's (TierNone for a variant made now).
-func (h *Handler) encoded(w *trackedWriter, r *http.Request, e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
+func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
+	h, w, r := x.h, &x.w, x.r
 	enc := h.opts.Compression
 	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
 		return e, tier, false
@@ -87,11 +88,12 @@ func addVary(h http.Header, field string) {
 	h.Add("Vary", field)
 }
 
-// compressStream wraps w to compress an upstream response sent straight
+// compressStream wraps x's writer to compress an upstream response sent straight
 // through (not stored) when the client accepts a coding and the response is
 // worth it. It returns the writer to copy the body to and a finish function
 // that must be called after the copy.
-func (h *Handler) compressStream(w *trackedWriter, r *http.Request, resp *http.Response) (writeTo interface{ Write([]byte) (int, error) }, finish func()) {
+func (x *exchange) compressStream(resp *http.Response) (writeTo interface{ Write([]byte) (int, error) }, finish func()) {
+	h, w, r := x.h, &x.w, x.r
 	enc := h.opts.Compression
 	noop := func() {}
 	if enc == nil || resp.StatusCode != http.StatusOK || r.Method == http.MethodHead || !compress.Eligible(resp.Header) {

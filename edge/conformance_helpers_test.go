@@ -240,7 +240,7 @@ func runCase(t *testing.T, tc confCase) {
 		}
 		resp, body := sendStep(t, c, o, e, i, p, st)
 		if st.settle {
-			e.handler.background.Wait()
+			e.waitTasks(t)
 		}
 		e.store.Flush()
 		checkStep(t, tc, o, i, st, resp, body)

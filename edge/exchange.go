@@ -1,16 +1,35 @@
 package edge
 
 import (
+	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+	"time"
 
 	"edged/edge/policy"
 	"edged/origin"
+	"edged/storage"
 )
 
-// exchange is one client request as the cache sees it once its site and
-// route are known. It lives in the request's trackedWriter and is recycled
-// with it; whatever outlives the request takes a copy (detached).
+// exchange is one client request on its way through the cache: the request
+// and its response writer, where routing sent it, what the store holds for
+// it, and the Cache-Status member (RFC 9211) the path builds as it goes. Its
+// methods are the paths a request takes: the hit (hit.go), the fetch of a
+// miss or a stale entry (miss.go), the pass (pass.go).
+//
+// ServeHTTP takes one from the Handler's pool and recycles it once the
+// request is recorded, so a hit allocates none: nothing may keep an
+// exchange, its writer or its key buffer after ServeHTTP returns. A fetch
+// that outlives the request copies what it needs (newFetch).
 type exchange struct {
+	h     *Handler
+	r     *http.Request
+	w     trackedWriter
+	start time.Time
+
+	// Set by routeTo, once the request's site and route are known; route
+	// is nil before.
 	t        policy.Target // normalized target, query as the route keys it
 	keyBuf   []byte        // primary cache key, in a buffer reused across requests
 	keyStr   string        // keyBuf as a string, once something needed one
@@ -20,20 +39,64 @@ type exchange struct {
 	upstream *origin.Client
 	split    string // the route split serving this request; "" = primary
 	sticky   bool   // tell the client its split with a cookie
+
+	// found is what the store holds for the request, once looked up.
+	found lookupResult
+	// cs is this cache's Cache-Status member: each path sets what it
+	// knows (hit, fwd, detail...) and setCacheStatus writes it.
+	cs policy.CacheStatus
+	// outcome is what cs stands for, for metrics and the access log.
+	outcome outcome
 }
 
-// newExchange routes r into x. Without a Router every host goes to
-// Options.Upstream; with one, an unknown host is refused with 421 (RFC 9110
-// §15.5.20: this server does not serve that authority) rather than sent to
-// some default origin, and a path no route covers gets 404; a path that an
-// origin may read as one under another route gets 400 (Site.ambiguous). A
-// refused request gets a status and a reason, and x is left unrouted.
-func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (int, string) {
-	route := h.anyHost
+// newExchange starts the exchange of r, answered through w.
+func (h *Handler) newExchange(w http.ResponseWriter, r *http.Request) *exchange {
+	x, _ := h.exchanges.Get().(*exchange)
+	if x == nil {
+		x = new(exchange)
+	}
+	x.h, x.r, x.start = h, r, time.Now()
+	x.w.ResponseWriter, x.w.timeout, x.w.held.b = w, h.opts.WriteTimeout, &h.bodies
+	return x
+}
+
+// done records the request once it has been answered, then recycles x.
+func (x *exchange) done() {
+	x.w.finish()
+	h, r, w := x.h, x.r, &x.w
+	elapsed := time.Since(x.start)
+	series := h.metrics.seriesOf(x.outcome)
+	series.requests.Inc()
+	series.duration.Observe(elapsed.Seconds())
+	if log := h.opts.AccessLog; log != nil {
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("host", r.Host),
+			slog.String("uri", r.RequestURI),
+			slog.Int("status", w.status),
+			slog.Int64("bytes", w.bytes),
+			slog.String("cache", x.outcome.String()),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.String("client", clientIP(r)),
+		)
+	}
+	*x = exchange{keyBuf: reusable(x.keyBuf), w: trackedWriter{scratch: reusable(w.scratch)}}
+	h.exchanges.Put(x)
+}
+
+// routeTo routes the request to target t. Without a Router every host goes
+// to Options.Upstream; with one, an unknown host is refused with 421 (RFC
+// 9110 §15.5.20: this server does not serve that authority) rather than
+// sent to some default origin, and a path no route covers gets 404; a path
+// that an origin may read as one under another route gets 400
+// (Site.ambiguous). A refused request gets a status and a reason, and x is
+// left unrouted.
+func (x *exchange) routeTo(t policy.Target) (int, string) {
+	route := x.h.anyHost
 	var site *Site
-	if h.opts.Router != nil {
+	if router := x.h.opts.Router; router != nil {
 		var ok bool
-		site, ok = h.opts.Router.Site(t.Host)
+		site, ok = router.Site(t.Host)
 		if !ok {
 			return http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
@@ -47,7 +110,7 @@ func (h *Handler) newExchange(x *exchange, r *http.Request, t policy.Target) (in
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
 	x.t, x.site, x.route = t, site, route
 	x.keyBuf, x.keyStr = t.AppendKey(x.keyBuf[:0]), ""
-	x.upstream, x.split, x.sticky = route.pick(r)
+	x.upstream, x.split, x.sticky = route.pick(x.r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.
@@ -71,12 +134,17 @@ func (x *exchange) appendKey(derive func(b []byte, value string) []byte, value s
 	x.keyStr = ""
 }
 
-// detached returns a copy of x that shares no memory with the writer x
-// lives in, for a fetch that may outlive the request.
-func (x *exchange) detached() *exchange {
-	c := *x
-	c.keyStr, c.keyBuf = x.key(), nil
-	return &c
+// rules are the caching rules of x's site: its own Policy, or the node's.
+func (x *exchange) rules() *policy.Options {
+	if x.site != nil && x.site.Policy != nil {
+		return x.site.Policy
+	}
+	return &x.h.opts.Policy
+}
+
+// ttl is the remaining freshness of e for x's Cache-Status (negative: stale).
+func (x *exchange) ttl(e *storage.Entry) time.Duration {
+	return policy.Decide(x.r.Header, responseOf(e), x.h.opts.Now(), *x.rules()).TTL
 }
 
 // upstreamURI is the path and query sent upstream: the keyed target, with
@@ -91,9 +159,9 @@ func (x *exchange) upstreamURI() string {
 }
 
 // finishHeader applies what the route adds to every response: its header
-// rules and the sticky split cookie.
+// rules and the sticky split cookie. An unrouted request gets neither.
 func (x *exchange) finishHeader(h http.Header) {
-	if x == nil {
+	if x.route == nil {
 		return
 	}
 	if x.site != nil {
@@ -107,5 +175,94 @@ func (x *exchange) finishHeader(h http.Header) {
 		}
 		c := &http.Cookie{Name: x.route.StickyCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 		h.Add("Set-Cookie", c.String())
+	}
+}
+
+// outbound is the upstream request for x, before any fill-specific change.
+func (x *exchange) outbound() *origin.Outbound {
+	r := x.r
+	header := r.Header.Clone()
+	x.route.RequestHeaders.apply(header)
+	return &origin.Outbound{
+		Method:     r.Method,
+		Host:       x.t.Host,
+		RequestURI: x.upstreamURI(),
+		Header:     header,
+		ClientIP:   clientIP(r),
+		Proto:      x.t.Scheme,
+		Key:        x.key(),
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// setCacheStatus adds this cache's member, x.cs, to the Cache-Status list
+// after those of the caches closer to the origin (RFC 9211 §2), then the
+// route's response rules: every response passes here last before its
+// status line.
+func (x *exchange) setCacheStatus(upstream http.Header) {
+	x.cs.Name = x.h.opts.Name
+	x.outcome = outcomeOf(x.cs)
+	hdr := x.w.Header()
+	// Indexed, not Values: the name is canonical already.
+	hdr["Cache-Status"] = x.h.cacheStatusValue(upstream["Cache-Status"], x.cs)
+	x.finishHeader(hdr)
+}
+
+// cacheStatusValue is the Cache-Status field value: prior members, then cs.
+func (h *Handler) cacheStatusValue(prior []string, cs policy.CacheStatus) []string {
+	plainHit := cs == policy.CacheStatus{Name: cs.Name, Hit: true, TTL: cs.TTL, HasTTL: true}
+	if plainHit && (len(prior) == 0 || len(prior) == 1 && prior[0] != "") {
+		// The value differs only by the TTL's seconds and the one line of
+		// members the stored response carries from the caches upstream.
+		ttl, upstream := int64(cs.TTL/time.Second), ""
+		if len(prior) == 1 {
+			upstream = prior[0]
+		}
+		if v := h.hitStatus.get(ttl, upstream); v != nil {
+			return v
+		}
+		return h.hitStatus.put(ttl, upstream, joinStatus(prior, cs))
+	}
+	return []string{joinStatus(prior, cs)}
+}
+
+// joinStatus is the Cache-Status list: prior members, then cs.
+func joinStatus(prior []string, cs policy.CacheStatus) string {
+	if len(prior) == 0 {
+		return cs.String()
+	}
+	return strings.Join(prior, ", ") + ", " + cs.String()
+}
+
+// outcomeOf is the outcome a Cache-Status member stands for.
+func outcomeOf(cs policy.CacheStatus) outcome {
+	switch {
+	case cs.Hit && cs.HasTTL && cs.TTL < 0:
+		return outcomeStale
+	case cs.Hit:
+		return outcomeHit
+	case cs.Fwd == policy.FwdStale && cs.Detail == policy.DetailStaleIfError:
+		return outcomeStaleIfError
+	case cs.Fwd == policy.FwdStale:
+		return outcomeRevalidated
+	case cs.Fwd == policy.FwdRequest && cs.FwdStatus == http.StatusNotModified:
+		// The client forced a revalidation (RFC 9111 §5.2.1.4 no-cache,
+		// max-age, min-fresh) and the stored response was validated
+		// (RFC 9111 §4.3.4): it is served, as after fwd=stale, so a
+		// reload is not a miss.
+		return outcomeRevalidated
+	case cs.Fwd == "":
+		return outcomeError
+	case cs.Fwd == policy.FwdBypass || cs.Fwd == policy.FwdMethod:
+		return outcomePass
+	default:
+		return outcomeMiss
 	}
 }

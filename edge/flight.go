@@ -1,8 +1,17 @@
 package edge
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"edged/storage"
 )
 
 // flight is one shared upstream fetch in progress. Its result is complete
@@ -17,14 +26,16 @@ type flight struct {
 // flights collapses concurrent fetches of one key into one flight: the
 // equivalent of x/sync/singleflight, plus the body in progress.
 type flights struct {
-	mu sync.Mutex // guards m
-	m  map[string]*flight
+	tasks *tasks     // tracks each flight's goroutine
+	mu    sync.Mutex // guards m
+	m     map[string]*flight
 }
 
 // join returns the flight for key, starting one that runs fill when none is
 // in progress; leader reports whether this call started it. The flight runs
-// in its own goroutine, so no caller's disconnect can cancel it.
-func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight, leader bool) {
+// in its own goroutine, so no caller's disconnect can cancel it; it is
+// tracked as an upstream fetch of storeKey (key may hold credentials).
+func (fs *flights) join(key, storeKey string, fill func(*progress) *fillResult) (f *flight, leader bool) {
 	fs.mu.Lock()
 	if f, ok := fs.m[key]; ok {
 		fs.mu.Unlock()
@@ -36,7 +47,7 @@ func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight
 	f = &flight{done: make(chan struct{}), body: newProgress()}
 	fs.m[key] = f
 	fs.mu.Unlock()
-	go func() {
+	fs.tasks.start(taskFetch, storeKey, func() {
 		res := fill(f.body)
 		f.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
@@ -44,81 +55,283 @@ func (fs *flights) join(key string, fill func(*progress) *fillResult) (f *flight
 		fs.mu.Unlock()
 		f.res = res
 		close(f.done)
-	}()
+	})
 	return f, true
 }
 
-// progress is a fill's body as it arrives. Once ready, header is the
-// response's stored header when the body is published here (a complete,
-// storable 200 of known length), nil otherwise.
-type progress struct {
-	ready chan struct{} // closed once header, size and status are known, or the fill ended
+// fillResult is the outcome of one shared upstream fetch.
+type fillResult struct {
+	entry     *storage.Entry // complete response (stored or not); nil on error or stream
+	shared    bool           // entry may be served to every waiter
+	stored    bool
+	ttl       time.Duration // remaining freshness of a stored entry
+	reason    string        // why it was not stored (Cache-Status detail)
+	varyNames []string      // the stored response's Vary, for waiters to match
+	setCookie []string      // only for the request that caused the fetch
+	status    int           // upstream status; 0 when err is set
+	err       error
 
-	mu     sync.Mutex // guards the fields below
-	cond   sync.Cond  // signalled when n grows or the fill ends
-	header http.Header
-	size   int64  // the body's length (Content-Length)
-	buf    []byte // the body; buf[:n] is final
-	n      int
-	ended  bool
-	failed bool // the body did not arrive whole
+	// stream is a response too large to store: its first bytes were read
+	// into prefix. Only the leader may take it (claim); until it does, the
+	// stream is held for it (holdForLeader).
+	stream  *http.Response
+	prefix  []byte
+	claimed atomic.Bool
+
+	mu      sync.Mutex  // guards abandon and waiting
+	abandon *time.Timer // closes the stream no leader took
+	waiting *task       // the wait for the leader, for Close
+	tasks   *tasks
 }
 
-func newProgress() *progress {
-	p := &progress{ready: make(chan struct{})}
-	p.cond.L = &p.mu
-	return p
+// leaderWait is how long a stream is held for a leader that has not taken
+// it: the leader may have left already, and nobody else may read it.
+const leaderWait = 10 * time.Second
+
+// holdForLeader closes the stream unless the leader takes it within
+// leaderWait, or when the Handler closes (ts is the Handler's tasks).
+func (res *fillResult) holdForLeader(ts *tasks, key string) {
+	abandon := func() { res.release(true) }
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	res.tasks = ts
+	res.waiting = ts.add(taskHeld, key, abandon)
+	res.abandon = time.AfterFunc(leaderWait, abandon)
 }
 
-// publish announces a body of size bytes that will be read into buf.
-func (p *progress) publish(header http.Header, buf []byte) {
-	p.mu.Lock()
-	p.header, p.buf, p.size = header, buf, int64(cap(buf))
-	p.mu.Unlock()
-	close(p.ready)
-}
-
-// grew records that buf[:n] has arrived.
-func (p *progress) grew(n int) {
-	p.mu.Lock()
-	p.n = n
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-// end marks the fill over; failed says the body is not whole.
-func (p *progress) end(failed bool) {
-	p.mu.Lock()
-	if !p.ended {
-		p.ended, p.failed = true, failed && p.n < int(p.size)
+// claim hands the stream to its one reader, and ends the wait for it; it
+// reports false after the first call.
+func (res *fillResult) claim() bool {
+	if res.stream == nil || !res.claimed.CompareAndSwap(false, true) {
+		return false
 	}
-	published := p.header != nil
-	p.mu.Unlock()
-	p.cond.Broadcast()
-	if !published {
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	if res.abandon != nil {
+		res.abandon.Stop()
+		res.tasks.done(res.waiting)
+	}
+	return true
+}
+
+// release closes the stream when the leader will not read it.
+func (res *fillResult) release(leader bool) {
+	if leader && res.claim() {
+		res.stream.Body.Close()
+	}
+}
+
+// failureStatus is the status a failed fetch stands for.
+func (res *fillResult) failureStatus() int {
+	if res.err == nil {
+		return res.status
+	}
+	return upstreamErrorStatus(res.err)
+}
+
+// tasks tracks the work a Handler started that outlives the request that
+// started it, so that Close can wait for it and say what did not end:
+// goroutines (an upstream fetch runs detached from its clients, a
+// background revalidation after its response was served) and waits (a
+// response too large to store, held for its leader for a while).
+type tasks struct {
+	mu      sync.Mutex // guards running and changed
+	running map[*task]struct{}
+	changed chan struct{} // closed when a task starts or ends; made by a waiter
+}
+
+// The kinds of task, as Close names them.
+const (
+	taskFetch   = "upstream fetch"
+	taskRefresh = "background refresh"
+	taskHeld    = "response held for its leader"
+)
+
+// task is one tracked piece of work.
+type task struct {
+	kind  string // what it is, for Close's report
+	key   string // the cache key it is for
+	start time.Time
+	// stop ends the task at once when the Handler closes (nil: Close waits
+	// for it). It must be safe to call after the task ended.
+	stop     func()
+	stopping bool // stop was called; guarded by tasks.mu
+}
+
+// add starts tracking a task; done must be called once it ends.
+func (ts *tasks) add(kind, key string, stop func()) *task {
+	t := &task{kind: kind, key: key, start: time.Now(), stop: stop}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.running == nil {
+		ts.running = make(map[*task]struct{})
+	}
+	ts.running[t] = struct{}{}
+	ts.signal()
+	return t
+}
+
+// done stops tracking t; later calls do nothing.
+func (ts *tasks) done(t *task) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if _, ok := ts.running[t]; ok {
+		delete(ts.running, t)
+		ts.signal()
+	}
+}
+
+// signal wakes the waiters. ts.mu must be held.
+func (ts *tasks) signal() {
+	if ts.changed != nil {
+		close(ts.changed)
+		ts.changed = nil
+	}
+}
+
+// start runs fn in a goroutine tracked as a task.
+func (ts *tasks) start(kind, key string, fn func()) {
+	t := ts.add(kind, key, nil)
+	go func() {
+		defer ts.done(t)
+		fn()
+	}()
+}
+
+// wait waits until no task is running or ctx ends, stopping each task that
+// can be stopped, those that start while it waits included; when ctx ends
+// first, it returns an error naming each task still running.
+func (ts *tasks) wait(ctx context.Context) error {
+	for {
+		ts.mu.Lock()
+		if len(ts.running) == 0 {
+			ts.mu.Unlock()
+			return nil
+		}
+		var stops []func()
+		for t := range ts.running {
+			if t.stop != nil && !t.stopping {
+				t.stopping = true
+				stops = append(stops, t.stop)
+			}
+		}
+		if ts.changed == nil {
+			ts.changed = make(chan struct{})
+		}
+		changed := ts.changed
+		ts.mu.Unlock()
+		for _, stop := range stops {
+			stop() // outside the lock: a stop ends its task through done
+		}
 		select {
-		case <-p.ready:
-		default:
-			close(p.ready)
+		case <-changed:
+		case <-ctx.Done():
+			return ts.unfinished(ctx.Err())
 		}
 	}
 }
 
-// streamable reports the published header, or nil when the body is not
-// published here.
-func (p *progress) streamable() (http.Header, int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.header, p.size
+// unfinished is the error that names the tasks still running.
+func (ts *tasks) unfinished(cause error) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.running) == 0 {
+		return nil
+	}
+	now := time.Now()
+	lines := make([]string, 0, len(ts.running))
+	for t := range ts.running {
+		lines = append(lines, fmt.Sprintf("%s of %q (running %v)", t.kind, t.key, now.Sub(t.start).Round(time.Millisecond)))
+	}
+	sort.Strings(lines)
+	return fmt.Errorf("edge: %d tasks had not finished: %s: %w", len(lines), strings.Join(lines, "; "), cause)
 }
 
-// await blocks until at least upTo bytes have arrived and returns them; ok
-// is false when the body ended short of that.
-func (p *progress) await(upTo int64) (body []byte, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for int64(p.n) < upTo && !p.ended {
-		p.cond.Wait()
+// defaultFillsPerClient bounds the upstream fetches one client may have
+// started and not finished. A fetch outlives its client (a disconnect must
+// not cancel what others wait for), so without a bound one connection that
+// opens and resets streams for distinct URLs (HTTP/2 rapid reset) could start
+// thousands of origin fetches. A page load's burst of misses waits for a slot
+// instead of failing.
+const defaultFillsPerClient = 32
+
+// fillSlots hands out the per-client fetch slots. Waiting happens in the
+// client's own request, so a client that goes away stops waiting and starts
+// nothing.
+type fillSlots struct {
+	perClient int // < 0: unlimited
+
+	mu      sync.Mutex // guards clients
+	clients map[netip.Addr]*clientSlots
+}
+
+type clientSlots struct {
+	ch    chan struct{}
+	users int // requests holding or waiting for a slot
+}
+
+// acquire waits for one of client's slots; release gives it back. ok is
+// false when ctx ended first.
+func (fs *fillSlots) acquire(ctx context.Context, client netip.Addr) (release func(), ok bool) {
+	return fs.take(client, true, ctx.Done())
+}
+
+// tryAcquire takes a slot only if one is free at once (background work
+// never waits).
+func (fs *fillSlots) tryAcquire(client netip.Addr) (release func(), ok bool) {
+	return fs.take(client, false, nil)
+}
+
+// take takes one of client's slots, waiting for one until giveUp is closed
+// if wait is set.
+func (fs *fillSlots) take(client netip.Addr, wait bool, giveUp <-chan struct{}) (release func(), ok bool) {
+	if fs.perClient < 0 {
+		return func() {}, true
 	}
-	return p.buf[:p.n], int64(p.n) >= upTo
+	s := fs.join(client)
+	taken := false
+	if wait {
+		select {
+		case s.ch <- struct{}{}:
+			taken = true
+		case <-giveUp:
+		}
+	} else {
+		select {
+		case s.ch <- struct{}{}:
+			taken = true
+		default:
+		}
+	}
+	if !taken {
+		fs.leave(client, s)
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-s.ch; fs.leave(client, s) }) }, true
+}
+
+func (fs *fillSlots) join(client netip.Addr) *clientSlots {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.clients == nil {
+		fs.clients = make(map[netip.Addr]*clientSlots)
+	}
+	s := fs.clients[client]
+	if s == nil {
+		s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		fs.clients[client] = s
+	}
+	s.users++
+	return s
+}
+
+// leave forgets a client with nobody holding or waiting for its slots, so
+// the map holds only clients with fetches under way.
+func (fs *fillSlots) leave(client netip.Addr, s *clientSlots) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if s.users--; s.users == 0 {
+		delete(fs.clients, client)
+	}
 }

@@ -17,7 +17,8 @@ import (
 // request should be turned away: wrong scheme, then who the client is
 // (access rules), then how often it asks (rate limit), then credentials.
 // It reports false once it has answered the request itself.
-func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
+func (x *exchange) guard() bool {
+	h, r := x.h, x.r
 	if x.site != nil && x.site.HTTPSRedirect && x.t.Scheme == "http" {
 		// The client's port is the plain-HTTP one: the HTTPS URL uses the
 		// scheme's default port.
@@ -29,10 +30,10 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 			}
 		}
 		target := "https://" + host + x.t.RequestURI()
-		w.Header().Set("Location", target)
+		x.w.Header().Set("Location", target)
 		// 308 keeps the method and body (RFC 9110 §15.4.9); 301 would let
 		// clients turn a POST into a GET.
-		h.respondError(w, r, http.StatusPermanentRedirect, "this site is served over HTTPS: "+target, policy.CacheStatus{Detail: policy.DetailHTTPSRedirect})
+		x.refuse(http.StatusPermanentRedirect, "this site is served over HTTPS: "+target, policy.DetailHTTPSRedirect)
 		return false
 	}
 	route := x.route
@@ -43,23 +44,23 @@ func (h *Handler) guard(w *trackedWriter, r *http.Request, x *exchange) bool {
 	client := h.client(r)
 	if route.Access != nil {
 		if ok, reason := route.Access.Check(client, x.t.Path, r.Header.Get("User-Agent"), now); !ok {
-			h.respondError(w, r, http.StatusForbidden, "forbidden: "+reason, policy.CacheStatus{Detail: policy.DetailAccessDenied})
+			x.refuse(http.StatusForbidden, "forbidden: "+reason, policy.DetailAccessDenied)
 			return false
 		}
 	}
 	if route.RateLimit != nil {
 		if ok, wait := route.RateLimit.Allow(client, now); !ok {
 			// RFC 6585 §4: 429 with Retry-After in whole seconds, rounded up.
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			h.respondError(w, r, http.StatusTooManyRequests, "too many requests", policy.CacheStatus{Detail: policy.DetailRateLimited})
+			x.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			x.refuse(http.StatusTooManyRequests, "too many requests", policy.DetailRateLimited)
 			return false
 		}
 	}
 	if route.Auth != nil {
 		id, err := route.Auth.Verify(r, now)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
-			h.respondError(w, r, http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.CacheStatus{Detail: policy.DetailUnauthenticated})
+			x.w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
+			x.refuse(http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.DetailUnauthenticated)
 			return false
 		}
 		x.identity = id.Subject

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,7 @@ func static(body string, fields ...string) http.HandlerFunc {
 
 type testEdge struct {
 	*httptest.Server
+	tb      testing.TB
 	handler *Handler
 	store   *storage.Store
 	dir     string
@@ -139,7 +141,7 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 		t.Fatalf("edge: %v", err)
 	}
 	srv := httptest.NewServer(h)
-	e := &testEdge{Server: srv, handler: h, store: store, dir: cfg.dir}
+	e := &testEdge{Server: srv, tb: t, handler: h, store: store, dir: cfg.dir}
 	t.Cleanup(e.stop)
 	return e
 }
@@ -147,8 +149,33 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 // stop closes the edge; it is safe to call twice.
 func (e *testEdge) stop() {
 	e.Server.Close()
-	e.handler.Close()
+	closeHandler(e.tb, e.handler)
 	_ = e.store.Close()
+}
+
+// tasksTimeout bounds the waits for a handler's goroutines in tests:
+// generous, CI machines are loaded.
+const tasksTimeout = 30 * time.Second
+
+// closeHandler closes h, failing tb if what it started does not end in
+// tasksTimeout.
+func closeHandler(tb testing.TB, h *Handler) {
+	ctx, cancel := context.WithTimeout(context.Background(), tasksTimeout)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		tb.Errorf("close handler: %v", err)
+	}
+}
+
+// waitTasks waits until no goroutine the handler started is running: the
+// background refreshes, the fetches of clients that went away.
+func (e *testEdge) waitTasks(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), tasksTimeout)
+	defer cancel()
+	if err := e.handler.tasks.wait(ctx); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // settle waits until no fill is in flight: a client can have its whole

@@ -16,25 +16,26 @@ const methodPurge = "PURGE"
 // purge answers a PURGE request: the target URL, all its variants, is
 // removed from every node through the purge bus. Only clients in PurgeFrom
 // may purge; "Soft-Purge: 1" marks the object stale instead.
-func (h *Handler) purge(w *trackedWriter, r *http.Request, t policy.Target) {
-	cs := policy.CacheStatus{Fwd: policy.FwdMethod, Detail: policy.DetailPurge}
+func (x *exchange) purge() {
+	h, w, r, t := x.h, &x.w, x.r, x.t
+	x.cs = policy.CacheStatus{Fwd: policy.FwdMethod, Detail: policy.DetailPurge}
 	if h.opts.Purger == nil {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
-		h.respondError(w, r, http.StatusMethodNotAllowed, "PURGE is not enabled on this node", cs)
+		x.respondError(http.StatusMethodNotAllowed, "PURGE is not enabled on this node")
 		return
 	}
 	if !h.purgeAllowed(r) {
-		h.respondError(w, r, http.StatusForbidden, "PURGE is not allowed from "+clientIP(r), cs)
+		x.respondError(http.StatusForbidden, "PURGE is not allowed from "+clientIP(r))
 		return
 	}
 	soft, _ := strconv.ParseBool(r.Header.Get("Soft-Purge"))
 	count, err := h.opts.Purger.PurgeURL(r.Context(), t.Key(), soft)
 	if err != nil {
 		h.log.Warn("purge failed", "url", t.Key(), "err", err)
-		h.respondError(w, r, http.StatusServiceUnavailable, "purge failed: "+err.Error(), cs)
+		x.respondError(http.StatusServiceUnavailable, "purge failed: "+err.Error())
 		return
 	}
-	h.setCacheStatus(w, nil, cs)
+	x.setCacheStatus(nil)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

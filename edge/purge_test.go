@@ -216,7 +216,7 @@ func TestSoftPurgeStaleWhileRevalidate(t *testing.T) {
 	stuck.Stop()
 	waitFor(t, func() bool { return o.requests.Load() == 2 })
 	held.open()
-	e.handler.background.Wait()
+	e.waitTasks(t)
 	e.store.Flush()
 	if n := o.requests.Load(); n != 2 {
 		t.Errorf("origin requests = %d, want 2: one fill, one shared revalidation", n)

@@ -18,7 +18,7 @@ import (
 // selection, the access rules and the request sent upstream all see the same
 // header: whatever the origin may act on is either keyed or removed here.
 // Framing attacks that net/http hides from a handler (Content-Length beside
-// Transfer-Encoding) are caught by [StrictFraming] on the connection.
+// Transfer-Encoding) are caught by strictconn.WrapListener on the connection.
 func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 	if status, reason := refuseUpgrade(r.Header); status != 0 {
 		return status, reason

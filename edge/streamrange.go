@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"edged/edge/compress"
 	"edged/edge/policy"
@@ -88,8 +89,10 @@ func readPublished(body io.Reader, size int64, p *progress, header http.Header) 
 // serveRangeInProgress answers a single-range request from a body still
 // arriving: the 206 goes out as soon as the range's bytes are in, not when
 // the whole object is. It reports false, having written nothing, when the
-// body is not published or the range must be answered otherwise.
-func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *progress, rng byteRange, cs policy.CacheStatus) bool {
+// body is not published or the range must be answered otherwise. collapsed
+// says another request's fetch is filling the body.
+func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
+	h, w, r := x.h, &x.w, x.r
 	header, size := p.streamable()
 	if header == nil {
 		return false
@@ -110,8 +113,9 @@ func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *pro
 	policy.ClientHeader(hdr, h.opts.Policy)
 	now := h.opts.Now()
 	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
-	cs.FwdStatus, cs.Stored, cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
-	h.setCacheStatus(w, header, cs)
+	x.cs.Collapsed = collapsed
+	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
+	x.setCacheStatus(header)
 	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 	w.WriteHeader(http.StatusPartialContent)
@@ -132,4 +136,79 @@ func (h *Handler) serveRangeInProgress(w *trackedWriter, r *http.Request, p *pro
 		}
 	}
 	return true
+}
+
+// progress is a fill's body as it arrives. Once ready, header is the
+// response's stored header when the body is published here (a complete,
+// storable 200 of known length), nil otherwise.
+type progress struct {
+	ready chan struct{} // closed once header, size and status are known, or the fill ended
+
+	mu     sync.Mutex // guards the fields below
+	cond   sync.Cond  // signalled when n grows or the fill ends
+	header http.Header
+	size   int64  // the body's length (Content-Length)
+	buf    []byte // the body; buf[:n] is final
+	n      int
+	ended  bool
+	failed bool // the body did not arrive whole
+}
+
+func newProgress() *progress {
+	p := &progress{ready: make(chan struct{})}
+	p.cond.L = &p.mu
+	return p
+}
+
+// publish announces a body of size bytes that will be read into buf.
+func (p *progress) publish(header http.Header, buf []byte) {
+	p.mu.Lock()
+	p.header, p.buf, p.size = header, buf, int64(cap(buf))
+	p.mu.Unlock()
+	close(p.ready)
+}
+
+// grew records that buf[:n] has arrived.
+func (p *progress) grew(n int) {
+	p.mu.Lock()
+	p.n = n
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// end marks the fill over; failed says the body is not whole.
+func (p *progress) end(failed bool) {
+	p.mu.Lock()
+	if !p.ended {
+		p.ended, p.failed = true, failed && p.n < int(p.size)
+	}
+	published := p.header != nil
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	if !published {
+		select {
+		case <-p.ready:
+		default:
+			close(p.ready)
+		}
+	}
+}
+
+// streamable reports the published header, or nil when the body is not
+// published here.
+func (p *progress) streamable() (http.Header, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.header, p.size
+}
+
+// await blocks until at least upTo bytes have arrived and returns them; ok
+// is false when the body ended short of that.
+func (p *progress) await(upTo int64) (body []byte, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for int64(p.n) < upTo && !p.ended {
+		p.cond.Wait()
+	}
+	return p.buf[:p.n], int64(p.n) >= upTo
 }

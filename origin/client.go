@@ -12,6 +12,8 @@ import (
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
+
+	"edged/internal/httpsyntax"
 )
 
 // Client forwards requests to origin servers or to origin shields. It is
@@ -216,7 +218,7 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !isToken(method) {
+	if !httpsyntax.IsToken(method) {
 		return nil, fmt.Errorf("origin: invalid method %q", method)
 	}
 	rq := &request{method: method, out: out, header: c.forwardHeader(out), replayable: replayable(out)}

@@ -3,6 +3,8 @@ package origin
 import (
 	"bytes"
 	"net/http"
+
+	"edged/internal/ascii"
 )
 
 // respFramer follows the framing of the responses on one upstream
@@ -257,7 +259,7 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 		return
 	}
 	name, value, ok := bytes.Cut(line, []byte(":"))
-	framing := ok && (asciiEqualFold(name, "Content-Length") || asciiEqualFold(name, "Transfer-Encoding"))
+	framing := ok && (ascii.EqualFold(name, "Content-Length") || ascii.EqualFold(name, "Transfer-Encoding"))
 	f.lastFraming = framing
 	switch {
 	case !ok && whole:
@@ -270,7 +272,7 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 		return
 	}
 	v := trimOWS(value)
-	if asciiEqualFold(name, "Content-Length") {
+	if ascii.EqualFold(name, "Content-Length") {
 		if len(v) > maxLengthValue {
 			f.state = framingUnknown // net/http: bad Content-Length
 			return
@@ -284,8 +286,8 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 	}
 	// A list of codings (RFC 9112 §6.1): what matters is whether chunked
 	// is the only one (net/http's sole case) and whether it is the last.
-	f.chunked = f.nTransferEnc == 0 && asciiEqualFold(v, "chunked")
-	f.chunkedFinal = asciiEqualFold(lastListMember(v), "chunked")
+	f.chunked = f.nTransferEnc == 0 && ascii.EqualFold(v, "chunked")
+	f.chunkedFinal = ascii.EqualFold(lastListMember(v), "chunked")
 	f.nTransferEnc++
 }
 
@@ -487,26 +489,6 @@ func hexDigit(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
-}
-
-// asciiEqualFold is strings.EqualFold for ASCII field names.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // validFieldValue reports whether net/http's textproto accepts every byte

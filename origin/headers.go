@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"edged/internal/httpsyntax"
 )
 
 // removeHopByHop deletes the hop-by-hop fields of h in place: every field
@@ -129,7 +131,7 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 // something else (RFC 9112 §5.1: no whitespace in a field name).
 func dropInvalidNames(h http.Header) {
 	for name := range h {
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			delete(h, name)
 		}
 	}

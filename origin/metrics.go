@@ -1,9 +1,9 @@
 package origin
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/promreg"
 )
 
 // poolMetrics are one pool's series. A nil *poolMetrics records nothing.
@@ -20,21 +20,21 @@ func newPoolMetrics(reg prometheus.Registerer, p *Pool) (*poolMetrics, error) {
 		return nil, nil
 	}
 	labels := []string{"pool", "server"}
-	up, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	up, err := promreg.Shared(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "edged_origin_up",
 		Help: "Whether the active health checks consider the origin server up (1) or down (0).",
 	}, labels))
 	if err != nil {
 		return nil, err
 	}
-	ejections, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	ejections, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_ejections_total",
 		Help: "Passive health check ejections of the origin server.",
 	}, labels))
 	if err != nil {
 		return nil, err
 	}
-	requests, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_requests_total",
 		Help: "Requests sent to the origin server (each retry counts).",
 	}, labels))
@@ -52,19 +52,6 @@ func newPoolMetrics(reg prometheus.Registerer, p *Pool) (*poolMetrics, error) {
 		m.requests = append(m.requests, requests.WithLabelValues(p.name, s.base))
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the equal collector registered
-// before (several pools share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *poolMetrics) setUp(up *upstream, isUp bool) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/httpsyntax"
 )
 
 // Options configure a [Client]. Zero fields take the default named on them.
@@ -155,7 +157,7 @@ func (opts Options) validate() error {
 	// RFC 9110 §7.6.3: a pseudonym is a token.
 	if opts.Via == "" {
 		errs = append(errs, errors.New("origin: option Via: required"))
-	} else if !isToken(opts.Via) {
+	} else if !httpsyntax.IsToken(opts.Via) {
 		errs = append(errs, fmt.Errorf("origin: option Via: %q is not an HTTP token (RFC 9110 §5.6.2)", opts.Via))
 	}
 	for _, d := range []struct {
@@ -178,30 +180,4 @@ func (opts Options) validate() error {
 	}
 	errs = append(errs, opts.ShieldEjection.validate("origin: option ShieldEjection")...)
 	return errors.Join(errs...)
-}
-
-// isToken reports whether s is a token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
-func isTchar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/promreg"
 )
 
 // When an upstream connection may carry another request. HTTP/1.1 pairs
@@ -120,14 +122,14 @@ func newConnMetrics(reg prometheus.Registerer, pool string) (*connMetrics, error
 	if reg == nil {
 		return nil, nil
 	}
-	discarded, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	discarded, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_discarded_connections_total",
 		Help: "Upstream connections discarded because they received bytes no request asked for, by reason: overrun (after a response, which was served), second_response (a response after a response, which was refused), unsolicited (while no request was outstanding).",
 	}, []string{"pool", "reason"}))
 	if err != nil {
 		return nil, err
 	}
-	bytes, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	bytes, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_discarded_bytes_total",
 		Help: "Bytes received on upstream connections past the end of a response, discarded with the connection (those read before it was closed).",
 	}, []string{"pool"}))

@@ -13,6 +13,8 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"time"
+
+	"edged/internal/ascii"
 )
 
 // errDesync is wrapped by the errors of an upstream connection that
@@ -304,7 +306,7 @@ func withoutFraming(heads []byte) []byte {
 	for i := final; i < len(heads); {
 		end := bytes.IndexByte(heads[i:], '\n') + i + 1
 		name, _, ok := bytes.Cut(heads[i:end], []byte(":"))
-		if !ok || !asciiEqualFold(name, "Transfer-Encoding") && !asciiEqualFold(name, "Content-Length") {
+		if !ok || !ascii.EqualFold(name, "Transfer-Encoding") && !ascii.EqualFold(name, "Content-Length") {
 			out = append(out, heads[i:end]...)
 		}
 		i = end

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"edged/internal/promreg"
 )
 
 // metrics of one Bus; registered on Options.Registerer when it is set.
@@ -93,14 +95,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 	for _, r := range []string{rejectUnsigned, rejectBadSignature} {
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("registering purge metrics: %w", err)
-		}
+	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.failures, m.rejected, m.keyMismatch); err != nil {
+		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}
 	return m, nil
 }

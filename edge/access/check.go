@@ -3,16 +3,18 @@ package access
 import (
 	"net/netip"
 	"time"
+
+	"edged/internal/ascii"
 )
 
 // Check reports whether a request from ip for path with userAgent may
 // proceed at now; when it may not, reason is one of the Reason constants.
 func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok bool, reason string) {
 	ip = ip.Unmap().WithZone("")
-	if p.deny.contains(ip) {
+	if p.deny.Contains(ip) {
 		return false, ReasonNetworkDenied
 	}
-	if len(p.allow) > 0 && !p.allow.contains(ip) {
+	if len(p.allow) > 0 && !p.allow.Contains(ip) {
 		return false, ReasonNetworkNotAllowed
 	}
 	readings := Readings(path)
@@ -20,7 +22,7 @@ func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok
 		return false, ReasonPathDenied
 	}
 	for _, a := range p.agents {
-		if containsFold(userAgent, a) {
+		if ascii.ContainsFold(userAgent, a) {
 			return false, ReasonUserAgentBlocked
 		}
 	}

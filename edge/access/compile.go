@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"edged/internal/prefixset"
 )
 
 // ErrInvalidRules is wrapped by every Compile error; the message names the
@@ -14,7 +16,7 @@ var ErrInvalidRules = errors.New("access: invalid rules")
 
 // Policy is compiled Rules; immutable and safe for concurrent use.
 type Policy struct {
-	allow, deny prefixSet
+	allow, deny prefixset.Set
 	denyPaths   []string
 	agents      []string // lower-cased
 	windows     []window

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"edged/internal/ascii"
 )
 
 // FuzzCheck: arbitrary paths and user agents never panic, and no encoding
@@ -31,7 +33,7 @@ func FuzzCheck(f *testing.F) {
 		if r := tomcatReading(path); ok && (matchPath("/admin", r) || matchPath("/private/", r)) {
 			t.Fatalf("Check(%q) passed, but an origin reads it as %q", path, r)
 		}
-		if containsFold(ua, "badbot") && ok {
+		if ascii.ContainsFold(ua, "badbot") && ok {
 			t.Fatalf("Check(ua %q) passed a blocked agent", ua)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"edged/internal/ascii"
 )
 
 // matchPath reports whether p is under prefix on a segment boundary: the
@@ -13,7 +15,7 @@ import (
 // Windows servers (IIS, ASP.NET) and Express route "/ADMIN" to "/admin", so
 // a rule must refuse every spelling an origin may serve it under.
 func matchPath(prefix, p string) bool {
-	if len(p) < len(prefix) || !equalFoldLower(p[:len(prefix)], prefix) {
+	if !ascii.HasPrefixFold(p, prefix) {
 		return false
 	}
 	return len(p) == len(prefix) || prefix[len(prefix)-1] == '/' || p[len(prefix)] == '/'
@@ -184,29 +186,4 @@ func cleanSegments(p string) string {
 		clean += "/"
 	}
 	return clean
-}
-
-// containsFold reports whether s contains the lower-case needle, folding
-// ASCII letters of s; it does not allocate.
-func containsFold(s, needle string) bool {
-	n := len(needle)
-	for i := 0; i+n <= len(s); i++ {
-		if equalFoldLower(s[i:i+n], needle) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFoldLower(s, lower string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"edged/internal/prefixset"
 )
 
 // ErrProxyHeaderFromUntrusted reports a PROXY header sent by a peer that is
@@ -39,7 +41,7 @@ func Listen(l net.Listener, trusted []netip.Prefix, timeout time.Duration) net.L
 
 type proxyListener struct {
 	net.Listener
-	trusted prefixSet
+	trusted prefixset.Set
 	timeout time.Duration
 }
 
@@ -52,7 +54,7 @@ func (l *proxyListener) Accept() (net.Conn, error) {
 	return &proxyConn{
 		Conn:    c,
 		br:      bufio.NewReader(c),
-		trusted: l.trusted.contains(peer),
+		trusted: l.trusted.Contains(peer),
 		timeout: l.timeout,
 	}, nil
 }

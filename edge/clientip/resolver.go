@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
+
+	"edged/internal/prefixset"
 )
 
 // DefaultHeader is the header read when Options.Header is empty.
@@ -25,7 +27,7 @@ type Options struct {
 // Resolver answers the client address of a request. The zero value trusts
 // no proxy and reads DefaultHeader (which it never needs).
 type Resolver struct {
-	trusted prefixSet
+	trusted prefixset.Set
 	header  string // canonical MIME form, so lookups do not allocate
 }
 
@@ -44,7 +46,7 @@ func New(opts Options) *Resolver {
 
 // Trusted reports whether addr is in the trusted-proxies list.
 func (r *Resolver) Trusted(addr netip.Addr) bool {
-	return r.trusted.contains(normalize(addr))
+	return r.trusted.Contains(normalize(addr))
 }
 
 // ClientIP returns the client address of req: the socket peer, or, when the
@@ -53,7 +55,7 @@ func (r *Resolver) Trusted(addr netip.Addr) bool {
 // req.RemoteAddr cannot be parsed.
 func (r *Resolver) ClientIP(req *http.Request) netip.Addr {
 	peer, ok := parseHostPort(req.RemoteAddr)
-	if !ok || !r.trusted.contains(peer) {
+	if !ok || !r.trusted.Contains(peer) {
 		return peer
 	}
 	return r.walk(peer, req.Header[r.header])
@@ -78,7 +80,7 @@ func (r *Resolver) walk(peer netip.Addr, lines []string) netip.Addr {
 				return client
 			}
 			client = addr
-			if !r.trusted.contains(addr) {
+			if !r.trusted.Contains(addr) {
 				return client
 			}
 		}

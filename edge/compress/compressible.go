@@ -3,6 +3,8 @@ package compress
 import (
 	"net/http"
 	"strings"
+
+	"edged/internal/ascii"
 )
 
 // compressibleType reports whether mt, a lower-case type/subtype outside
@@ -43,8 +45,8 @@ func Compressible(contentType string) bool {
 	if !ok || typ == "" || sub == "" {
 		return false
 	}
-	if asciiEqualFold(typ, "text") {
-		return !asciiEqualFold(sub, "event-stream")
+	if ascii.EqualFold(typ, "text") {
+		return !ascii.EqualFold(sub, "event-stream")
 	}
 	if len(mt) > 255 {
 		return false // RFC 6838 §4.2: type and subtype are at most 127 characters each.
@@ -52,7 +54,7 @@ func Compressible(contentType string) bool {
 	var lower [255]byte
 	n := copy(lower[:], mt)
 	for i := range n {
-		lower[i] = lowerASCII(lower[i])
+		lower[i] = ascii.Lower(lower[i])
 	}
 	return compressibleType(string(lower[:n]))
 }
@@ -72,7 +74,7 @@ func Eligible(h http.Header) bool {
 		for more := true; more; {
 			var c string
 			c, v, more = strings.Cut(v, ",")
-			if c = trimOWS(c); c != "" && !asciiEqualFold(c, string(Identity)) {
+			if c = trimOWS(c); c != "" && !ascii.EqualFold(c, string(Identity)) {
 				return false // RFC 9110 §8.4: already encoded by the origin.
 			}
 		}
@@ -82,7 +84,7 @@ func Eligible(h http.Header) bool {
 			var d string
 			d, v, more = strings.Cut(v, ",")
 			name, _, _ := strings.Cut(d, "=")
-			if asciiEqualFold(trimOWS(name), "no-transform") {
+			if ascii.EqualFold(trimOWS(name), "no-transform") {
 				return false // RFC 9111 §5.2.2.6: no-transform forbids adding a coding.
 			}
 		}

@@ -17,6 +17,6 @@
 //     (RFC 9110 §8.8.3: a validator must change with the content coding);
 //     StripVariantETag recovers the identity tag to revalidate upstream.
 //
-// The package imports nothing of module edged; the edge handler owns the
+// The package imports nothing of module edged but internal/; the edge handler owns the
 // HTTP exchange (Vary: Accept-Encoding, Content-Encoding, 406 or not).
 package compress

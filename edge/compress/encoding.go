@@ -1,5 +1,7 @@
 package compress
 
+import "edged/internal/ascii"
+
 // Encoding is a content coding (RFC 9110 §8.4.1) this edge can produce, as
 // it appears in Content-Encoding.
 type Encoding string
@@ -19,30 +21,8 @@ const (
 // Content codings are case-insensitive (RFC 9110 §8.4.1) and "x-gzip" is
 // gzip (RFC 9110 §8.4.1.3: a recipient SHOULD consider them equivalent).
 func sameCoding(name string, coding Encoding) bool {
-	if asciiEqualFold(name, string(coding)) {
+	if ascii.EqualFold(name, string(coding)) {
 		return true
 	}
-	return coding == Gzip && asciiEqualFold(name, "x-gzip")
-}
-
-// asciiEqualFold is strings.EqualFold restricted to ASCII, because header
-// tokens are ASCII (RFC 9110 §5.6.2) and Unicode folding would let, say,
-// U+017F (ſ) stand for "s".
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
+	return coding == Gzip && ascii.EqualFold(name, "x-gzip")
 }

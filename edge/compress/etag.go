@@ -1,6 +1,10 @@
 package compress
 
-import "strings"
+import (
+	"strings"
+
+	"edged/internal/httpsyntax"
+)
 
 // VariantETag returns the entity-tag for the enc-coded variant of a
 // representation whose identity entity-tag is etag: `"abc"` and `W/"abc"`
@@ -20,7 +24,7 @@ func VariantETag(etag string, enc Encoding) string {
 		return etag
 	}
 	opaque, ok := opaqueTag(etag)
-	if !ok || enc == "" || !isToken(string(enc)) {
+	if !ok || enc == "" || !httpsyntax.IsToken(string(enc)) {
 		return ""
 	}
 	return `W/"` + opaque + "-" + string(enc) + `"`
@@ -69,18 +73,4 @@ func opaqueTag(etag string) (string, bool) {
 		}
 	}
 	return opaque, true
-}
-
-// isToken reports whether s is a non-empty token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

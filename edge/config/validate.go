@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"edged/internal/httpsyntax"
 )
 
 // Validate checks every field and returns all problems at once, joined,
@@ -183,7 +185,7 @@ func (c *Config) checkName() *FieldError {
 	// RFC 9211 §2 and RFC 9110 §7.6.3: the cache name is a token in
 	// Cache-Status and a pseudonym in Via.
 	for i := 0; i < len(c.Name); i++ {
-		if !isTchar(c.Name[i]) {
+		if !httpsyntax.IsTchar(c.Name[i]) {
 			return c.fieldErr("name", "must be an HTTP token (letters, digits, -._~ and similar; no spaces), got %q", c.Name)
 		}
 	}
@@ -244,7 +246,7 @@ func (c *Config) checkServer() []*FieldError {
 		errs = append(errs, c.fieldErr("server.max_uploads_per_client", "must not be negative (0 means no limit), got %d", s.MaxUploadsPerClient))
 	}
 	for i, name := range s.StripRequestHeaders {
-		if !isToken(strings.TrimSuffix(name, "*")) {
+		if !httpsyntax.IsToken(strings.TrimSuffix(name, "*")) {
 			errs = append(errs, c.fieldErr(fmt.Sprintf("server.strip_request_headers[%d]", i), "%q is not a field name (a name, or a prefix ending in *)", name))
 		}
 	}
@@ -346,13 +348,4 @@ func joinSorted(fes []*FieldError) error {
 		errs[i] = e
 	}
 	return errors.Join(errs...)
-}
-
-// isTchar reports whether b may appear in a token (RFC 9110 §5.6.2).
-func isTchar(b byte) bool {
-	switch {
-	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
 }

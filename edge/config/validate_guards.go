@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"edged/edge/access"
+	"edged/internal/httpsyntax"
 )
 
 // jwtAlgorithms are the "alg" values edge/auth verifies.
@@ -232,7 +233,7 @@ func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 		add("jwt.leeway", "must not be negative, got %s", j.Leeway)
 	}
 	k := a.APIKeys
-	if k.Header != "" && !isToken(k.Header) {
+	if k.Header != "" && !httpsyntax.IsToken(k.Header) {
 		add("api_keys.header", "invalid header name %q", k.Header)
 	}
 	switch {

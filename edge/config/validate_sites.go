@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"edged/internal/httpsyntax"
 )
 
 // Algorithms accepted in pools.<name>.algorithm (origin's names).
@@ -291,7 +293,7 @@ func (c *Config) checkSplits(path string, r Route) []*FieldError {
 	if r.PrimaryWeight < 0 {
 		add("primary_weight", "must not be negative, got %d", r.PrimaryWeight)
 	}
-	if r.StickyCookie != "" && !isToken(r.StickyCookie) {
+	if r.StickyCookie != "" && !httpsyntax.IsToken(r.StickyCookie) {
 		add("sticky_cookie", "must be a cookie name (an HTTP token), got %q", r.StickyCookie)
 	}
 	return errs
@@ -307,14 +309,14 @@ func (c *Config) checkHeaders(path string, h Headers) []*FieldError {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			errs = append(errs, c.fieldErrNear(path+".set."+name, "invalid header name %q", name))
 		} else if strings.ContainsAny(h.Set[name], "\r\n\x00") {
 			errs = append(errs, c.fieldErrNear(path+".set."+name, "header value must not contain CR, LF or NUL"))
 		}
 	}
 	for k, name := range h.Remove {
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			errs = append(errs, c.fieldErrNear(fmt.Sprintf("%s.remove[%d]", path, k), "invalid header name %q", name))
 		}
 	}
@@ -379,18 +381,6 @@ func validName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		b := s[i]
 		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
 			return false
 		}
 	}

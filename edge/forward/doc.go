@@ -45,7 +45,7 @@
 // destination gets a 403 rather than a 502; that lookup is a courtesy and
 // the dial is the check.
 //
-// The binary wraps the listener as the reverse roles do (edge.StrictFraming
+// The binary wraps the listener as the reverse roles do (strictconn.WrapListener
 // against request smuggling, MaxHeaderBytes, ReadHeaderTimeout,
-// IdleTimeout); a tunnel leaves the framer with [edge.ReleaseStrict].
+// IdleTimeout); a tunnel leaves the framer with [strictconn.Release].
 package forward

@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/edge"
+	"edged/edge/strictconn"
 	"edged/origin"
 	"edged/storage"
 )
@@ -84,11 +86,11 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	}
 	d.RefuseListener(ln.Addr())
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
-	go func() { _ = srv.Serve(edge.StrictFraming(ln, 16<<10)) }()
+	go func() { _ = srv.Serve(strictconn.WrapListener(ln, 16<<10)) }()
 	t.Cleanup(func() {
 		_ = srv.Close()
 		p.Close()
-		cache.Close()
+		_ = cache.Close(context.Background())
 		client.Close()
 		_ = store.Close()
 	})

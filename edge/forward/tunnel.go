@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"edged/edge"
+	"edged/edge/strictconn"
 )
 
 // tunnelBuffer is the size of each relay read (and the largest bandwidth
@@ -66,7 +66,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	rec.status = http.StatusOK
 	// The connection stops being HTTP: bytes net/http buffered, then the
 	// ones the strict framer held back, then the socket itself.
-	held, raw := edge.ReleaseStrict(conn)
+	held, raw := strictconn.Release(conn)
 	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
 	early := append(bufferedBytes(brw.Reader), held...)
 	if bw == nil {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"edged/internal/ascii"
 )
 
 // langPref is one member of an Accept-Language field: a language-range, as
@@ -61,7 +63,7 @@ func appendLanguages(dst []byte, lines []string) ([]byte, bool) {
 			dst = append(dst, ',')
 		}
 		for j := 0; j < len(p.tag); j++ {
-			dst = append(dst, lower(p.tag[j]))
+			dst = append(dst, ascii.Lower(p.tag[j]))
 		}
 		if p.q < 1000 {
 			dst = append(dst, ";q=0"...)
@@ -83,7 +85,7 @@ func compareLangPrefs(a, b langPref) int {
 		return cmp.Compare(b.q, a.q)
 	}
 	for i := 0; i < len(a.tag) && i < len(b.tag); i++ {
-		if c := cmp.Compare(lower(a.tag[i]), lower(b.tag[i])); c != 0 {
+		if c := cmp.Compare(ascii.Lower(a.tag[i]), ascii.Lower(b.tag[i])); c != 0 {
 			return c
 		}
 	}
@@ -101,7 +103,7 @@ func parseLangPref(s string) (langPref, bool) {
 	p := langPref{tag: tag, q: 1000}
 	if hasWeight {
 		weight = strings.TrimLeft(weight, " \t")
-		if len(weight) < 2 || lower(weight[0]) != 'q' || weight[1] != '=' {
+		if len(weight) < 2 || ascii.Lower(weight[0]) != 'q' || weight[1] != '=' {
 			return langPref{}, false
 		}
 		var ok bool
@@ -123,7 +125,7 @@ func validLanguageRange(s string) bool {
 			return false
 		}
 		for j := 0; j < len(sub); j++ {
-			c := lower(sub[j])
+			c := ascii.Lower(sub[j])
 			if !('a' <= c && c <= 'z') && (i == 0 || !('0' <= c && c <= '9')) {
 				return false
 			}

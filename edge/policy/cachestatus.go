@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"edged/internal/httpsyntax"
 )
 
 // Values of the Cache-Status fwd parameter (RFC 9211 §2.2).
@@ -92,7 +94,7 @@ func isSFToken(s string) bool {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isTchar(c) && c != ':' && c != '/' {
+		if c := s[i]; !httpsyntax.IsTchar(c) && c != ':' && c != '/' {
 			return false
 		}
 	}

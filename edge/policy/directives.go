@@ -1,6 +1,11 @@
 package policy
 
-import "net/http"
+import (
+	"net/http"
+
+	"edged/internal/ascii"
+	"edged/internal/httpsyntax"
+)
 
 // Directive parsing.
 //
@@ -183,7 +188,7 @@ func scanList(s string, fn func(name, value string, hasValue bool)) bool {
 			continue
 		}
 		j := i
-		for j < len(s) && isTchar(s[j]) {
+		for j < len(s) && httpsyntax.IsTchar(s[j]) {
 			j++
 		}
 		if j == i { // not a token: skip this element
@@ -193,7 +198,7 @@ func scanList(s string, fn func(name, value string, hasValue bool)) bool {
 			}
 			continue
 		}
-		name := lowerASCII(s[i:j])
+		name := ascii.ToLower(s[i:j])
 		i = j
 		if i < len(s) && s[i] == '=' {
 			i++
@@ -206,7 +211,7 @@ func scanList(s string, fn func(name, value string, hasValue bool)) bool {
 				i += n
 			} else {
 				k := i
-				for k < len(s) && isTchar(s[k]) {
+				for k < len(s) && httpsyntax.IsTchar(s[k]) {
 					k++
 				}
 				fn(name, s[i:k], true)
@@ -271,35 +276,6 @@ func unquote(s string) (string, int, bool) {
 		}
 	}
 	return "", len(s), false
-}
-
-// isTchar reports whether c is a tchar (RFC 9110 §5.6.2).
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
-
-// lowerASCII lower-cases s, allocating only if it has upper-case letters.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for k := i; k < len(b); k++ {
-				if 'A' <= b[k] && b[k] <= 'Z' {
-					b[k] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
 
 // fieldLines returns the lines of a field without allocating. key must be

@@ -3,6 +3,11 @@
 // and conditional requests, the rules for serving stale responses, invalidation
 // after unsafe methods, and Cache-Status (RFC 9211) values.
 //
+// Cache keys have one grammar, in key.go (Key): a primary key from the
+// normalized target (Target.Key), and every derived key (route split, auth
+// partition, Vary variant, stored encoding) the primary key + "\x00" + a
+// tagged suffix, so that a purge of the primary key reaches them all.
+//
 // Everything here is a function of its arguments (headers, statuses and times);
 // the package does no I/O, keeps no state and never blocks, so every entry point
 // can be fuzzed. Callers own the clock: every time-dependent function takes now.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"edged/internal/ascii"
 )
 
 // HTTP-date parsing (RFC 9110 §5.6.7).
@@ -170,7 +172,7 @@ func indexFold(list []string, s string) int {
 		}
 	}
 	for i, v := range list {
-		if len(v) == len(s) && equalLowerASCII(v, s) {
+		if ascii.EqualFold(v, s) {
 			return i
 		}
 	}
@@ -184,18 +186,4 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
-}
-
-// equalLowerASCII reports whether s, ASCII-lower-cased, equals lower.
-func equalLowerASCII(lower, s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

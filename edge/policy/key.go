@@ -38,6 +38,12 @@ import (
 //	"authorization\x00" cred  flight only, never stored: Flight
 //	"identity\x00" subject    flight only, never stored: Flight
 //
+// No two derivations can spell the same key: a variant's suffix is empty or
+// ends in "\n", which no split name (a cookie value, RFC 6265 §4.1.1) and no
+// auth partition (quoted values, each ending in ";") holds, and a field
+// name, a token, never holds the "=" of "ce="; request field values, which
+// variants embed, never hold NUL (RFC 9110 §5.5).
+//
 // The bytes are stored on disk: changing any of them orphans every entry an
 // existing cache file holds (key_test.go pins them).
 type Key string
@@ -182,4 +188,47 @@ func HostKeyPrefixes(host string) []string {
 		}
 	}
 	return prefixes
+}
+
+// Derivation is one link of a derived key, as Parse finds it.
+type Derivation struct {
+	// Kind is "split", "auth", "variant", "encoding", "authorization" or
+	// "identity" (the last two only in flight keys).
+	Kind string
+	// Suffix is the link as stored after KeySep: its tag and its value.
+	Suffix string
+}
+
+// Parse splits k into its primary key and its derivations, in the order
+// they were applied: the inverse of the methods above, for tools that show
+// operators what a node holds. The kinds are told apart as the Key doc
+// says they can be: a variant's suffix is empty or ends in "\n".
+func (k Key) Parse() (primary Key, derivations []Derivation) {
+	p, rest, found := strings.Cut(string(k), KeySep)
+	if !found {
+		return k, nil
+	}
+	parts := strings.Split(rest, KeySep)
+	for i := 0; i < len(parts); i++ {
+		s := parts[i]
+		kind := "variant"
+		switch {
+		case s == "" || strings.HasSuffix(s, "\n"):
+		case strings.HasPrefix(s, tagAuth):
+			kind = "auth"
+		case strings.HasPrefix(s, tagSplit):
+			kind = "split"
+		case strings.HasPrefix(s, tagEncoding):
+			kind = "encoding"
+		case s+KeySep == tagAuthorization || s+KeySep == tagIdentity:
+			// A flight tag holds KeySep: its value is the next part.
+			kind = strings.TrimSuffix(s, KeySep)
+			if i+1 < len(parts) {
+				i++
+				s += KeySep + parts[i]
+			}
+		}
+		derivations = append(derivations, Derivation{Kind: kind, Suffix: s})
+	}
+	return Key(p), derivations
 }

@@ -1,11 +1,15 @@
 package policy
 
 import (
+	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"edged/internal/httpsyntax"
 )
 
 // TestKeyBytes pins the bytes of every derivation: they are the keys an
@@ -134,5 +138,65 @@ func TestHostKeyPrefixes(t *testing.T) {
 		if got := HostKeyPrefixes(tt.host); !slices.Equal(got, tt.want) {
 			t.Errorf("%q: got %q, want %q", tt.host, got, tt.want)
 		}
+	}
+}
+
+// FuzzKeyDerivationsDistinct: derivations of one primary key never spell
+// the same key, for inputs as the edge makes them (a split name of cookie
+// octets, claim values rendered name=%q;, a token coding, a field value
+// without NUL or line breaks).
+func FuzzKeyDerivationsDistinct(f *testing.F) {
+	f.Add("canary", "tenant", "gzip", "Accept-Language", "en")
+	f.Add("a", "~auth:", "ce", "Ce", "=br")
+	f.Add("auth:x", "x", "br", "~canary", "")
+	f.Fuzz(func(t *testing.T, split, claim, coding, field, value string) {
+		if split == "" || strings.ContainsAny(split, "\x00\n\r;,\" \\") || !httpsyntax.IsToken(coding) ||
+			!httpsyntax.IsToken(field) || strings.ContainsAny(value, "\x00\r\n") {
+			return
+		}
+		const k Key = "http://h/p"
+		name := textproto.CanonicalMIMEHeaderKey(field)
+		keys := map[string]Key{
+			"split":   k.Split(split),
+			"auth":    k.AuthPartition(fmt.Sprintf("%s=%q;", "sub", claim)),
+			"coding":  k.Encoding(coding),
+			"variant": k.Variant([]string{name}, http.Header{name: {value}}),
+			"absent":  k.Variant([]string{name}, http.Header{}),
+		}
+		seen := map[Key]string{}
+		for what, key := range keys {
+			if other, dup := seen[key]; dup {
+				t.Fatalf("%s and %s both spell %q", what, other, key)
+			}
+			seen[key] = what
+		}
+	})
+}
+
+// TestKeyParse: Parse undoes every derivation, chained as the edge chains
+// them.
+func TestKeyParse(t *testing.T) {
+	const k Key = "https://example.com/a?b=1"
+	lang := http.Header{"Accept-Language": {"en"}}
+	key := k.Split("canary").AuthPartition(`sub="x";`).Variant([]string{"Accept-Language"}, lang).Encoding("br")
+	primary, got := key.Parse()
+	want := []Derivation{
+		{"split", "~canary"},
+		{"auth", `~auth:sub="x";`},
+		{"variant", "Accept-Language:=2:en\n"},
+		{"encoding", "ce=br"},
+	}
+	if primary != k || !slices.Equal(got, want) {
+		t.Errorf("Parse(%q) = %q, %q; want %q, %q", key, primary, got, k, want)
+	}
+	if primary, got := k.Flight("Bearer a", "alice").Parse(); primary != k ||
+		!slices.Equal(got, []Derivation{{"authorization", "authorization\x00Bearer a"}, {"identity", "identity\x00alice"}}) {
+		t.Errorf("flight key: %q %q", primary, got)
+	}
+	if primary, got := k.Variant(nil, lang).Parse(); primary != k || !slices.Equal(got, []Derivation{{"variant", ""}}) {
+		t.Errorf("variant without names: %q %q", primary, got)
+	}
+	if primary, got := k.Parse(); primary != k || got != nil {
+		t.Errorf("primary key: %q %q", primary, got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"edged/internal/httpsyntax"
 )
 
 // Storable reports whether a shared cache may store this response to req
@@ -228,7 +230,7 @@ func qualifiedNames(line string, del func(string)) {
 // splitNames calls fn with each canonical field name in a comma list.
 func splitNames(list string, fn func(string)) {
 	for _, n := range strings.Split(list, ",") {
-		if n = strings.Trim(n, " \t\""); isToken(n) {
+		if n = strings.Trim(n, " \t\""); httpsyntax.IsToken(n) {
 			fn(textproto.CanonicalMIMEHeaderKey(n))
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"edged/internal/ascii"
 )
 
 // ErrBadTarget is wrapped by every error ParseTarget returns: the request
@@ -106,12 +108,12 @@ func normalizeScheme(s string) (string, error) {
 		return "", fmt.Errorf("%w: empty scheme", ErrBadTarget)
 	}
 	for i := 0; i < len(s); i++ {
-		c := lower(s[i])
+		c := ascii.Lower(s[i])
 		if !('a' <= c && c <= 'z') && (i == 0 || !('0' <= c && c <= '9') && c != '+' && c != '-' && c != '.') {
 			return "", fmt.Errorf("%w: invalid scheme %q", ErrBadTarget, s)
 		}
 	}
-	return lowerASCII(s), nil
+	return ascii.ToLower(s), nil
 }
 
 // normalizeHost validates host [ ":" port ] (RFC 3986 §3.2.2, §3.2.3) and
@@ -140,7 +142,7 @@ func normalizeHost(scheme, hostport string) (string, error) {
 			return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
 		}
 	}
-	host = lowerASCII(host)
+	host = ascii.ToLower(host)
 	if strings.IndexByte(host, '%') >= 0 {
 		host = upperPercentHex(host)
 	}

@@ -1,6 +1,11 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+
+	"edged/internal/ascii"
+	"edged/internal/httpsyntax"
+)
 
 // Targeted fields (RFC 9213). CDN-Cache-Control is a Structured Field
 // Dictionary (RFC 9213 §2.1, RFC 8941 §3.2); pquerna/cachecontrol does not
@@ -180,26 +185,19 @@ func (p *sfParser) sp() {
 // key parses key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" ).
 func (p *sfParser) key() (string, bool) {
 	start := p.i
-	c := lower(p.peek())
+	c := ascii.Lower(p.peek())
 	if !('a' <= c && c <= 'z') && c != '*' {
 		return "", false
 	}
 	p.i++
 	for !p.eof() {
-		c = lower(p.s[p.i])
+		c = ascii.Lower(p.s[p.i])
 		if !('a' <= c && c <= 'z') && !('0' <= c && c <= '9') && c != '_' && c != '-' && c != '.' && c != '*' {
 			break
 		}
 		p.i++
 	}
-	return lowerASCII(p.s[start:p.i]), true
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
+	return ascii.ToLower(p.s[start:p.i]), true
 }
 
 // member parses an Item or an Inner List with their parameters.
@@ -281,7 +279,7 @@ func (p *sfParser) bareItem() (sfValue, bool) {
 	case c == '*' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z'):
 		start := p.i
 		p.i++
-		for !p.eof() && (isTchar(p.s[p.i]) || p.s[p.i] == ':' || p.s[p.i] == '/') {
+		for !p.eof() && (httpsyntax.IsTchar(p.s[p.i]) || p.s[p.i] == ':' || p.s[p.i] == '/') {
 			p.i++
 		}
 		return sfValue{kind: sfToken, s: p.s[start:p.i]}, true

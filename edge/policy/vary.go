@@ -5,6 +5,8 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+
+	"edged/internal/httpsyntax"
 )
 
 // ParseVary returns the request field names a response varies on (RFC 9111
@@ -20,25 +22,13 @@ func ParseVary(h http.Header) (names []string, star bool) {
 			case f == "":
 			case f == "*":
 				star = true
-			case isToken(f):
+			case httpsyntax.IsToken(f):
 				names = append(names, textproto.CanonicalMIMEHeaderKey(f))
 			}
 		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names), star
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // normalizeFieldValue joins the list elements of all lines with ",",

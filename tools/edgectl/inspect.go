@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"edged/edge/policy"
 )
 
 // inspectCmd is a parsed `edgectl inspect URL`: what a node holds for it.
@@ -149,20 +151,20 @@ var varyFields = regexp.MustCompile(`:[+=][0-9]+:`)
 // derivations, each after a NUL) readably: the scheme when it differs, and
 // each derivation after " | ".
 func variantLabel(target, key string) string {
-	primary, rest, _ := strings.Cut(key, "\x00")
+	primary, derivations := policy.Key(key).Parse()
 	label := ""
-	if primary != target {
-		label = primary[:strings.Index(primary, "://")+3] // the other scheme
+	if string(primary) != target {
+		label = string(primary[:strings.Index(string(primary), "://")+3]) // the other scheme
 	}
-	if rest == "" {
+	if derivations == nil {
 		if label == "" {
 			return "-"
 		}
 		return label
 	}
-	parts := strings.Split(rest, "\x00")
-	for i, p := range parts {
-		parts[i] = varyFields.ReplaceAllString(strings.TrimSpace(strings.ReplaceAll(p, "\n", " ")), "=")
+	parts := make([]string, len(derivations))
+	for i, d := range derivations {
+		parts[i] = varyFields.ReplaceAllString(strings.TrimSpace(strings.ReplaceAll(d.Suffix, "\n", " ")), "=")
 		parts[i] = strings.ReplaceAll(parts[i], ":-", "=(absent)")
 	}
 	return strings.TrimSpace(label + " " + strings.Join(parts, " | "))

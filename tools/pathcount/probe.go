@@ -57,7 +57,7 @@ func probe(dir string) error {
 
 // startEdge opens a store under dir and serves an edge.Handler in front of
 // upstream on a plain loopback listener. The binary also wraps its public
-// listener in a check of the request framing (edge.StrictFraming before
+// listener in a check of the request framing (strictconn.WrapListener before
 // issue #13 moved it to its own package); that runs before any handler and
 // is left out, so that the count is the handler's path, comparable across
 // the move.

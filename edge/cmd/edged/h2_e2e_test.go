@@ -473,7 +473,7 @@ func TestHTTP2RapidReset(t *testing.T) {
 // TestHTTP2RapidResetDistinctURLs is the same flood over distinct URLs
 // whose origin does not answer. A fill runs detached from its client (no
 // client's disconnect may cancel a shared fetch), so the edge bounds the
-// fetches one client may have under way (edge/fillslots.go): the flood
+// fetches one client may have under way (fillSlots, edge/flight.go): the flood
 // starts at most that many, and other clients are served meanwhile.
 func TestHTTP2RapidResetDistinctURLs(t *testing.T) {
 	origin := newBlockingOrigin(t)

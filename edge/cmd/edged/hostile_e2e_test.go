@@ -62,7 +62,7 @@ server:
 // TestHostileEndToEnd checks the public listener as configured by the
 // binary: oversized headers get 431 from the node itself (RFC 6585 §5) and
 // never reach the origin; framing that two parsers could read differently
-// is refused with 400 (edge.StrictFraming); a client that never finishes
+// is refused with 400 (strictconn.WrapListener); a client that never finishes
 // its header is cut after server.read_header_timeout, and an idle
 // keep-alive connection after server.idle_timeout.
 func TestHostileEndToEnd(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -30,8 +31,8 @@ import (
 // derived from its key. For every derivation the edge makes, a real
 // Handler on a real store (a bbolt file in t.TempDir) fills from a real
 // loopback origin; the test finds every key of the URL in the cache file,
-// warms them into the memory tier, purges the URL through the binary's
-// purge adapter, and then proves that no key of the URL is left in either
+// warms them into the memory tier, purges the URL (through the binary's
+// purge adapter, and by an unsafe request, RFC 9111 §4.4), and then proves that no key of the URL is left in either
 // tier and that the next request of each kind is a miss.
 func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 	body := strings.Repeat("a body worth compressing; ", 200)
@@ -96,74 +97,87 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 				primaryB, primaryB.Variant(lang, de), primaryB.Variant(lang, de).Encoding("br")}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			url := "http://s.example" + tt.path
-			primary := policy.Key(url)
-			// send sends every request; when hits, each must be a hit.
-			send := func(n *testNode, hits bool) {
-				t.Helper()
-				for _, fields := range tt.requests {
-					if status, _ := n.get(t, tt.path, fields...); hits && !strings.Contains(status, "; hit") {
-						t.Errorf("%q: Cache-Status %q, want a hit", fields, status)
-					}
-				}
-			}
-
-			// Fill, until every request is a hit (a hit proves the fill
-			// was stored), then close so that the file holds everything.
-			n := openNode(t, dir, site())
-			send(n, false)
-			send(n, false) // a compressed representation is made from a stored response
-			send(n, true)
-			n.close()
-			before := keysOf(t, dir, url)
-			for _, k := range tt.want(primary) {
-				if !slices.Contains(before, string(k)) {
-					t.Fatalf("the edge did not store %q; the file holds %q", k, before)
-				}
-			}
-
-			// Reopen: hits from disk promote every key to memory.
-			n = openNode(t, dir, site())
-			send(n, true)
-			n.store.Flush()
-			for _, k := range entries(before) {
-				if _, tier, err := n.store.Get(k); err != nil || tier != storage.TierMemory {
-					t.Errorf("before the purge %q: tier %v, %v; want it in memory", k, tier, err)
-				}
-			}
-
+	purges := []struct {
+		name  string
+		purge func(t *testing.T, n *testNode, url, path string, fields []string)
+	}{
+		{"purge", func(t *testing.T, n *testNode, url, _ string, _ []string) {
 			if _, err := (storeInvalidator{n.store}).Invalidate(context.Background(), purge.Request{URLs: []string{url}}, 1); err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range entries(before) {
-				// Get asks memory, the pending writes, then disk.
-				if _, tier, err := n.store.Get(k); !errors.Is(err, storage.ErrNotFound) {
-					t.Errorf("after the purge %q is still found (tier %v, err %v)", k, tier, err)
+		}},
+		{"unsafe method", func(t *testing.T, n *testNode, _, path string, fields []string) {
+			n.do(t, http.MethodPost, path, fields...) // answered once the origin's 200 has invalidated the URL
+		}},
+	}
+	for _, tt := range tests {
+		for _, how := range purges {
+			t.Run(tt.name+"/"+how.name, func(t *testing.T) {
+				dir := t.TempDir()
+				url := "http://s.example" + tt.path
+				primary := policy.Key(url)
+				// send sends every request; when hits, each must be a hit.
+				send := func(n *testNode, hits bool) {
+					t.Helper()
+					for _, fields := range tt.requests {
+						if status, _ := n.get(t, tt.path, fields...); hits && !strings.Contains(status, "; hit") {
+							t.Errorf("%q: Cache-Status %q, want a hit", fields, status)
+						}
+					}
 				}
-			}
-			n.close()
-			if left := keysOf(t, dir, url); len(left) > 0 {
-				t.Errorf("after the purge the file still holds %q", left)
-			}
 
-			// The next request is a miss, and no request is served a copy
-			// made before the purge.
-			version.Add(1)
-			n = openNode(t, dir, site())
-			defer n.close()
-			for i, fields := range tt.requests {
-				status, v := n.get(t, tt.path, fields...)
-				if i == 0 && (!strings.Contains(status, "fwd=") || strings.Contains(status, "hit")) {
-					t.Errorf("%q after the purge: Cache-Status %q, want a miss", fields, status)
+				// Fill, until every request is a hit (a hit proves the fill
+				// was stored), then close so that the file holds everything.
+				n := openNode(t, dir, site())
+				send(n, false)
+				send(n, false) // a compressed representation is made from a stored response
+				send(n, true)
+				n.close()
+				before := keysOf(t, dir, url)
+				for _, k := range tt.want(primary) {
+					if !slices.Contains(before, string(k)) {
+						t.Fatalf("the edge did not store %q; the file holds %q", k, before)
+					}
 				}
-				if v != strconv.FormatInt(version.Load(), 10) {
-					t.Errorf("%q after the purge: served version %s, made before the purge", fields, v)
+
+				// Reopen: hits from disk promote every key to memory.
+				n = openNode(t, dir, site())
+				send(n, true)
+				n.store.Flush()
+				for _, k := range entries(before) {
+					if _, tier, err := n.store.Get(k); err != nil || tier != storage.TierMemory {
+						t.Errorf("before the purge %q: tier %v, %v; want it in memory", k, tier, err)
+					}
 				}
-			}
-		})
+
+				how.purge(t, n, url, tt.path, tt.requests[0])
+				for _, k := range entries(before) {
+					// Get asks memory, the pending writes, then disk.
+					if _, tier, err := n.store.Get(k); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("after the purge %q is still found (tier %v, err %v)", k, tier, err)
+					}
+				}
+				n.close()
+				if left := keysOf(t, dir, url); len(left) > 0 {
+					t.Errorf("after the purge the file still holds %q", left)
+				}
+
+				// The next request is a miss, and no request is served a copy
+				// made before the purge.
+				version.Add(1)
+				n = openNode(t, dir, site())
+				defer n.close()
+				for i, fields := range tt.requests {
+					status, v := n.get(t, tt.path, fields...)
+					if i == 0 && (!strings.Contains(status, "fwd=") || strings.Contains(status, "hit")) {
+						t.Errorf("%q after the purge: Cache-Status %q, want a miss", fields, status)
+					}
+					if v != strconv.FormatInt(version.Load(), 10) {
+						t.Errorf("%q after the purge: served version %s, made before the purge", fields, v)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -203,7 +217,13 @@ func openNode(t *testing.T, dir string, site *edge.Site) *testNode {
 // the edge's Cache-Status and the origin's X-Version.
 func (n *testNode) get(t *testing.T, path string, fields ...string) (cacheStatus, version string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, n.srv.URL+path, nil)
+	return n.do(t, http.MethodGet, path, fields...)
+}
+
+// do sends a request for path of s.example, which must be answered 200.
+func (n *testNode) do(t *testing.T, method, path string, fields ...string) (cacheStatus, version string) {
+	t.Helper()
+	req, err := http.NewRequest(method, n.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +240,7 @@ func (n *testNode) get(t *testing.T, path string, fields ...string) (cacheStatus
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s %q: status %d", path, fields, resp.StatusCode)
+		t.Fatalf("%s %s %q: status %d", method, path, fields, resp.StatusCode)
 	}
 	return resp.Header.Get("Cache-Status"), resp.Header.Get("X-Version")
 }
@@ -236,7 +256,9 @@ func entries(keys []string) []string {
 // close stops the node; it is safe to call twice.
 func (n *testNode) close() {
 	n.srv.Close()
-	n.handler.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = n.handler.Close(ctx) // the store closes next either way
 	_ = n.store.Close()
 	n.client.CloseIdleConnections()
 }

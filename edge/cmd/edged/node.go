@@ -20,6 +20,7 @@ import (
 	"edged/edge/config"
 	"edged/edge/forward"
 	"edged/edge/forward/rules"
+	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
 	"edged/purge"
 	"edged/storage"
@@ -181,13 +182,13 @@ func uploadsPerClient(cfg *config.Config) int {
 // (ReadTimeout and WriteTimeout stay 0); a request header larger than
 // MaxHeaderBytes is answered 431 by net/http.
 //
-// It also puts edge.StrictFraming outermost on the public listener, so that
+// It also puts strictconn.WrapListener outermost on the public listener, so that
 // requests whose HTTP/1 framing two parsers could read differently
 // (Content-Length with Transfer-Encoding, obs-fold) are refused with 400
 // before net/http hides the conflict (docs/security.md).
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
-	n.publicLn = edge.StrictFraming(n.publicLn, int(s.MaxHeaderBytes))
+	n.publicLn = strictconn.WrapListener(n.publicLn, int(s.MaxHeaderBytes))
 	var h http.Handler = n.handler
 	if n.proxy != nil {
 		h = n.proxy
@@ -289,17 +290,14 @@ func (n *node) stop() error {
 }
 
 // closeAll releases whatever start opened, in reverse order. What is left
-// of ctx bounds the wait for background revalidations and the store's
-// drain of queued disk writes (dropped past it: a cache refetches), so that
-// a stop takes server.shutdown_timeout, not minutes.
+// of ctx bounds the wait for the handler's upstream fetches and background
+// revalidations (cancelled past it) and the store's drain of queued disk
+// writes (dropped past it: a cache refetches), so that a stop takes
+// server.shutdown_timeout, not minutes.
 func (n *node) closeAll(ctx context.Context) error {
 	if n.handler != nil {
-		closed := make(chan struct{})
-		go func() { n.handler.Close(); close(closed) }()
-		select {
-		case <-closed:
-		case <-ctx.Done():
-			n.log.Warn("shutdown timeout: background revalidations abandoned")
+		if err := n.handler.Close(ctx); err != nil {
+			n.log.Warn("shutdown timeout: upstream fetches abandoned", "err", err)
 		}
 	}
 	n.up.close() // after the handler: its background fetches use the clients

@@ -5,6 +5,7 @@ package main
 // real stores in temporary directories; no binary, to stay fast.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"edged/edge"
 	"edged/edge/policy"
@@ -50,7 +52,11 @@ func newCacheNode(t testing.TB, name string, opts origin.Options, shield bool) *
 	}))
 	t.Cleanup(func() {
 		n.srv.Close()
-		h.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.Close(ctx); err != nil {
+			t.Error(err)
+		}
 		up.Close()
 		if err := st.Close(); err != nil {
 			t.Error(err)

@@ -121,7 +121,7 @@ func serverTLSConfig(cs *certStore) *tls.Config {
 // tlsServer is the HTTPS server: the public server's timeouts and header
 // limit, TLS, and explicit HTTP/2 limits (http2Limits). It also wraps
 // n.tlsLn in a tlsListener, which does the TLS handshakes and puts
-// HTTP/1.1 connections through edge.StrictFraming's checks, as publicServer
+// HTTP/1.1 connections through strictconn.WrapListener's checks, as publicServer
 // does for plain HTTP (docs/security.md).
 //
 // The server is started with Serve, not ServeTLS: the listener returns

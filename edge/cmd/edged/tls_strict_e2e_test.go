@@ -194,7 +194,7 @@ func http1Client(ca *testCA, addr string) (*http.Client, *http.Transport) {
 }
 
 // TestTLSHTTP1KeepsRequestTLS: HTTP/1.1 requests over TLS reach the
-// handler through edge.StrictConn, not as a *tls.Conn, and are still
+// handler through strictconn.Wrap, not as a *tls.Conn, and are still
 // HTTPS to it: no redirect to https (which would loop), HSTS sent,
 // X-Forwarded-Proto https to the origin, the https cache key (an HTTP/2
 // request hits the entry; plain HTTP does not), and SNI picks the

@@ -11,12 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"edged/edge"
+	"edged/edge/strictconn"
 )
 
 // tlsListener is the HTTPS listener: it does the TLS handshake itself, so
 // that an HTTP/1 connection can be handed to net/http through
-// edge.StrictConn (refusing ambiguous framing, docs/security.md) while an
+// strictconn.Wrap (refusing ambiguous framing, docs/security.md) while an
 // HTTP/2 one is handed over as the *tls.Conn that net/http needs to serve
 // it. net/http would otherwise do the handshake on a connection it only
 // gets from Accept, too late to wrap it.
@@ -56,7 +56,7 @@ const defaultHandshakeTimeout = 10 * time.Second
 
 // newTLSListener serves TLS with cfg on inner. timeout bounds each
 // handshake; maxHeaderBytes is the server's MaxHeaderBytes, for
-// edge.StrictConn. failures counts failed handshakes (nil: not counted).
+// strictconn.Wrap. failures counts failed handshakes (nil: not counted).
 func newTLSListener(inner net.Listener, cfg *tls.Config, timeout time.Duration, maxHeaderBytes int, log *slog.Logger, failures prometheus.Counter) *tlsListener {
 	if timeout <= 0 {
 		timeout = defaultHandshakeTimeout
@@ -69,7 +69,7 @@ func newTLSListener(inner net.Listener, cfg *tls.Config, timeout time.Duration, 
 
 // Accept returns the next connection whose handshake succeeded: a
 // *tls.Conn when ALPN chose h2, otherwise the *tls.Conn wrapped by
-// edge.StrictConn (which keeps its ConnectionState, so that net/http still
+// strictconn.Wrap (which keeps its ConnectionState, so that net/http still
 // sets Request.TLS).
 func (l *tlsListener) Accept() (net.Conn, error) {
 	// Started on the first Accept rather than at construction: by then
@@ -198,7 +198,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 	var conn net.Conn = tc
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
 		// HTTP/1.1, by ALPN or by default (no ALPN).
-		conn = edge.StrictConn(tc, l.maxHeaderBytes)
+		conn = strictconn.Wrap(tc, l.maxHeaderBytes)
 	}
 	select {
 	case l.ready <- acceptResult{conn: conn}:

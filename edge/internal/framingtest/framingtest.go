@@ -1,8 +1,8 @@
 // Package framingtest holds the HTTP/1 request-smuggling cases (RFC 9112
-// §11.2) that every public listener is tested with: the plain listener of
-// package edge (edge.StrictFraming) and the binary's HTTPS listener
-// (edge.StrictConn after the TLS handshake). One table, so that the two
-// listeners cannot drift apart.
+// §11.2) that every public listener is tested with: the plain listener
+// (strictconn.WrapListener, as edge's tests and the binary serve it) and the
+// binary's HTTPS listener (strictconn.Wrap after the TLS handshake). One
+// table, so that the two listeners cannot drift apart.
 package framingtest
 
 // Smuggled follows each refused request on its connection: it is what a

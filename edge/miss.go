@@ -2,13 +2,10 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"edged/edge/policy"
@@ -16,128 +13,83 @@ import (
 	"edged/storage"
 )
 
-// lookupResult is what the store holds for a request.
-type lookupResult struct {
-	key       string         // primary cache key
-	entry     *storage.Entry // the selected stored response; nil on a miss
-	tier      storage.Tier   // where entry came from
-	varyNames []string       // request fields that select variants, when a Vary index is stored
-	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
-	// overBudget: the stored response is on disk, but decoding it would
-	// pass the memory budget for bodies (storage.ErrOverBudget).
-	overBudget bool
-}
-
-// storageKey is where a response to req for this lookup is stored.
-func (l lookupResult) storageKey(req http.Header) string {
-	if l.varyNames != nil {
-		return string(policy.Key(l.key).Variant(l.varyNames, req))
+// fetch answers the request through the shared flight for its storage key,
+// validating x.found.entry when there is one: from the response the flight
+// stored or shared, or from the stored one when the upstream fails and RFC
+// 5861 lets it stand in. x.cs says why the fetch (RFC 9211 §2.2, §2.9). A
+// request that cannot share the result (it is not storable, or varies on
+// something the leader's request did not match) is forwarded on its own.
+func (x *exchange) fetch() {
+	h, r, found := x.h, x.r, &x.found
+	res, leader, answered := x.joinFlight()
+	if answered {
+		return // served as the body arrived, or the client went away; the fetch goes on
 	}
-	return l.key
-}
-
-// lookup finds the stored response that RFC 9111 §4.1 selects for x's
-// request: the entry under the primary key, or, when that is a Vary index,
-// the variant whose varied request fields match req's. A disk hit is
-// decoded only if admit admits it.
-func (h *Handler) lookup(x *exchange, req http.Header, admit storage.Admitter) lookupResult {
-	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
-	if errors.Is(err, storage.ErrOverBudget) {
-		return lookupResult{key: x.key(), overBudget: true}
+	cs := &x.cs
+	cs.Collapsed = !leader
+	switch {
+	case res.err != nil || policy.StaleIfErrorStatus(res.status):
+		if found.entry != nil && policy.StaleIfError(r.Header, responseOf(found.entry), h.opts.Now(), *x.rules()) {
+			// RFC 5861 §4: the stored response stands in for the failure.
+			res.release(leader)
+			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
+			cs.HasTTL, cs.TTL = true, x.ttl(found.entry)
+			x.serveEntry(found.entry, found.tier, ageNow)
+			return
+		}
+		if res.err != nil {
+			res.release(leader)
+			x.respondUpstreamError(res.err)
+			return
+		}
 	}
-	if err != nil {
-		key := x.key()
-		h.storeError("get", key, err)
-		return lookupResult{key: key, fwd: policy.FwdURIMiss}
+	cs.FwdStatus = res.status
+	switch {
+	case res.entry != nil && (res.shared || leader):
+		if res.varyNames != nil && res.entry.Key != string(policy.Key(x.key()).Variant(res.varyNames, r.Header)) {
+			// RFC 9111 §4.1: the leader's response was selected by request
+			// fields this request does not match.
+			x.cs = policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true}
+			x.pass()
+			return
+		}
+		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
+		if !res.stored && res.reason != "" {
+			cs.Detail = res.reason
+		}
+		var setCookie []string
+		if leader {
+			setCookie = res.setCookie
+		}
+		x.serveEntry(res.entry, storage.TierNone, ageNow, setCookie...)
+	case res.stream != nil && leader:
+		x.streamFill(res)
+	default:
+		// Not shareable (private, too large, not storable): this request
+		// goes upstream itself, as if it had arrived alone.
+		res.release(leader)
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason}
+		x.pass()
 	}
-	if e.Key == string(x.keyBuf) {
-		x.keyStr = e.Key // the same key, in memory the entry holds already
-	}
-	key := x.key()
-	if e.Vary == nil {
-		return lookupResult{key: key, entry: e, tier: tier}
-	}
-	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
-	if errors.Is(err, storage.ErrOverBudget) {
-		return lookupResult{key: key, overBudget: true}
-	}
-	if err != nil {
-		h.storeError("get", key, err)
-		return miss
-	}
-	// RFC 9111 §4.1: the variant's own Vary must select this request too
-	// (the index may have changed since the variant was stored).
-	names, star := policy.ParseVary(v.Header)
-	if star || string(policy.Key(key).Variant(names, req)) != v.Key {
-		return miss
-	}
-	miss.entry, miss.tier, miss.fwd = v, tier, ""
-	return miss
-}
-
-func (h *Handler) storeError(op, key string, err error) {
-	if !errors.Is(err, storage.ErrNotFound) {
-		h.log.Warn("cache store", "op", op, "key", key, "err", err)
-	}
-}
-
-// fillResult is the outcome of one shared upstream fetch.
-type fillResult struct {
-	entry     *storage.Entry // complete response (stored or not); nil on error or stream
-	shared    bool           // entry may be served to every waiter
-	stored    bool
-	ttl       time.Duration // remaining freshness of a stored entry
-	reason    string        // why it was not stored (Cache-Status detail)
-	varyNames []string      // the stored response's Vary, for waiters to match
-	setCookie []string      // only for the request that caused the fetch
-	status    int           // upstream status; 0 when err is set
-	err       error
-
-	// stream is a response too large to store: its first bytes were read
-	// into prefix. Only the leader may take it (claim).
-	stream  *http.Response
-	prefix  []byte
-	claimed atomic.Bool
-}
-
-// claim hands the stream to its one reader; it reports false after the
-// first call.
-func (res *fillResult) claim() bool {
-	return res.stream != nil && res.claimed.CompareAndSwap(false, true)
-}
-
-// release closes the stream when the leader will not read it.
-func (res *fillResult) release(leader bool) {
-	if leader && res.claim() {
-		res.stream.Body.Close()
-	}
-}
-
-// failureStatus is the status a failed fetch stands for.
-func (res *fillResult) failureStatus() int {
-	if res.err == nil {
-		return res.status
-	}
-	return upstreamErrorStatus(res.err)
 }
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
 // storage key. answered reports that the request needs nothing more: its
 // client went away, or its range was served as the body arrived.
-func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, found lookupResult, cs policy.CacheStatus) (res *fillResult, leader, answered bool) {
-	fetch := h.newFetch(r, x, found)
+func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
+	h, r := x.h, x.r
+	fetch := x.newFetch()
 	release, ok := h.slots.acquire(r.Context(), h.client(r))
 	if !ok {
 		return nil, false, true // the client left while waiting: nothing was started
 	}
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		defer release()
-		return h.fill(fetch, nil), true, false
+		return fetch.run(nil), true, false
 	}
-	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
-		return h.fill(fetch, p)
+		return fetch.run(p)
 	})
 	if !leader {
 		release() // another request's fetch: this one started nothing
@@ -146,8 +98,7 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 	if rng, ok := parseSingleRange(r); ok {
 		select {
 		case <-f.body.ready:
-			cs.Collapsed = !leader
-			if h.serveRangeInProgress(w, r, f.body, rng, cs) {
+			if x.serveRangeInProgress(f.body, rng, !leader) {
 				return nil, leader, true
 			}
 		case <-f.done:
@@ -163,28 +114,39 @@ func (h *Handler) joinFlight(w *trackedWriter, r *http.Request, x *exchange, fou
 	}
 }
 
-// refreshInBackground revalidates found.entry through the shared flight
+// streamFill sends the leader a response too large to store: the bytes the
+// fill already read, then the rest as it arrives.
+func (x *exchange) streamFill(res *fillResult) {
+	if !res.claim() {
+		x.respondError(http.StatusBadGateway, "upstream response was abandoned")
+		return
+	}
+	defer res.stream.Body.Close()
+	x.cs.Detail = res.reason
+	x.writeUpstream(res.stream, res.prefix)
+}
+
+// refreshInBackground revalidates x.found.entry through the shared flight
 // while the stale response is served (RFC 5861 §3). Concurrent requests
 // join the running flight, so the object is refreshed once.
-func (h *Handler) refreshInBackground(r *http.Request, x *exchange, found lookupResult) {
-	fetch := h.newFetch(r, x, found)
+func (x *exchange) refreshInBackground() {
+	h, r := x.h, x.r
+	fetch := x.newFetch()
 	release, ok := h.slots.tryAcquire(h.client(r))
 	if !ok {
 		return // the client has fetches enough under way; a later request refreshes
 	}
-	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), func(p *progress) *fillResult {
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
 		defer release()
-		return h.fill(fetch, p)
+		return fetch.run(p)
 	})
 	if !leader {
 		release()
 	}
-	h.background.Add(1)
-	go func() {
-		defer h.background.Done()
+	h.tasks.start(taskRefresh, fetch.storeKey, func() {
 		<-f.done
 		f.res.release(leader)
-	}()
+	})
 }
 
 // flightKey partitions flights by credentials: a response fetched with one
@@ -196,9 +158,13 @@ func flightKey(storeKey string, req http.Header, identity string) string {
 }
 
 // fetch is everything a fill needs, captured before the flight starts so that
-// it never reads the leader's request after the leader has returned.
+// it never reads the leader's request or exchange after the leader has
+// returned (the exchange is recycled then).
 type fetch struct {
-	x        *exchange
+	h        *Handler
+	upstream *origin.Client
+	route    *Route
+	rules    *policy.Options // the site's caching rules
 	out      *origin.Outbound
 	request  *http.Request // method GET and the leader's header, for Storable and Vary
 	key      string
@@ -207,10 +173,16 @@ type fetch struct {
 	// generation is the store's purge generation when the fetch began: a
 	// purge after it means the response may predate the purge.
 	generation uint64
+
+	// Set as the fetch runs.
+	res    *fillResult
+	p      *progress          // the body in progress for range waiters; nil: not published
+	cancel context.CancelFunc // ends the fetch's context
 }
 
-func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fetch {
-	out := h.outbound(r, x)
+func (x *exchange) newFetch() *fetch {
+	found := &x.found
+	out := x.outbound()
 	out.Method = http.MethodGet // a HEAD miss is filled with GET so that GET and HEAD share the entry
 	for _, f := range clientOnlyFields {
 		out.Header.Del(f)
@@ -223,11 +195,14 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fe
 		request.Header.Set("Authorization", "edged route authentication")
 	}
 	return &fetch{
-		x:        x.detached(), // the fill may outlive the request and its exchange
+		h:        x.h,
+		upstream: x.upstream,
+		route:    x.route,
+		rules:    x.rules(),
 		out:      out,
 		request:  request,
 		key:      found.key,
-		storeKey: found.storageKey(r.Header),
+		storeKey: found.storageKey(x.r.Header),
 		stale:    found.entry,
 	}
 }
@@ -238,34 +213,15 @@ func (h *Handler) newFetch(r *http.Request, x *exchange, found lookupResult) *fe
 // (RFC 9111 §4.3.2).
 var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
 
-// outbound is the upstream request for r, before any fill-specific change.
-func (h *Handler) outbound(r *http.Request, x *exchange) *origin.Outbound {
-	header := r.Header.Clone()
-	x.route.RequestHeaders.apply(header)
-	return &origin.Outbound{
-		Method:     r.Method,
-		Host:       x.t.Host,
-		RequestURI: x.upstreamURI(),
-		Header:     header,
-		ClientIP:   clientIP(r),
-		Proto:      x.t.Scheme,
-		Key:        x.key(),
-	}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// fill performs one shared upstream fetch. It runs detached from every
-// client: a client that disconnects does not cancel it, FetchTimeout bounds it.
-func (h *Handler) fill(f *fetch, p *progress) *fillResult {
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.FetchTimeout)
+// run performs one shared upstream fetch, publishing the body to p as it
+// arrives when p is not nil. It runs detached from every client: a client
+// that disconnects does not cancel it; FetchTimeout bounds it, and Close
+// cancels it if it still runs when Close's wait ends.
+func (f *fetch) run(p *progress) *fillResult {
+	h := f.h
+	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
 	res := &fillResult{}
+	f.res, f.p, f.cancel = res, p, cancel
 	f.generation = h.store.Generation()
 	if f.stale != nil {
 		// RFC 9111 §4.3.1: validate with the stored response's validators.
@@ -274,7 +230,7 @@ func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 		}
 	}
 	requestTime := h.opts.Now()
-	resp, err := h.fetchUpstream(ctx, f.x.upstream, f.out)
+	resp, err := h.fetchUpstream(ctx, f.upstream, f.out)
 	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
 		drain(resp)
 		merged, ok := policy.Freshen(f.stale.Header, resp.Header)
@@ -293,12 +249,12 @@ func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 				return res
 			}
 			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
-			if ok, reason := policy.Storable(f.request, e.Status, merged, *h.rules(f.x)); !ok {
+			if ok, reason := policy.Storable(f.request, e.Status, merged, *f.rules); !ok {
 				res.entry, res.reason = e, reason
 				h.forget(f.stale.Key)
 				return res
 			}
-			h.keep(res, f, e, merged)
+			f.keep(e, merged)
 			return res
 		}
 		// RFC 9111 §4.3.4: the 304 does not describe the stored response;
@@ -307,14 +263,14 @@ func (h *Handler) fill(f *fetch, p *progress) *fillResult {
 			f.out.Header.Del(k)
 		}
 		requestTime = h.opts.Now()
-		resp, err = h.fetchUpstream(ctx, f.x.upstream, f.out)
+		resp, err = h.fetchUpstream(ctx, f.upstream, f.out)
 	}
 	if err != nil {
 		cancel()
 		res.err = err
 		return res
 	}
-	h.fillFromResponse(res, f, resp, requestTime, cancel, p)
+	f.read(resp, requestTime)
 	return res
 }
 
@@ -326,9 +282,10 @@ func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *ori
 	return resp, err
 }
 
-// fillFromResponse reads resp's body (up to MaxObjectBytes) and stores it
+// read reads resp's body (up to MaxObjectBytes) into f.res and stores it
 // when RFC 9111 allows; a larger body is left for the leader to stream.
-func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Response, requestTime time.Time, cancel context.CancelFunc, p *progress) {
+func (f *fetch) read(resp *http.Response, requestTime time.Time) {
+	h, res, p, cancel := f.h, f.res, f.p, f.cancel
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
 	if resp.Header.Get("Date") == "" {
@@ -336,14 +293,14 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		// that has no Date.
 		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
 	}
-	if ttl := f.x.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) && !policy.Credentialed(f.request.Header) {
+	if ttl := f.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) && !policy.Credentialed(f.request.Header) {
 		// The route forces a lifetime the origin did not give. As a
 		// targeted field it binds this CDN's caches only and never reaches
 		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
 		// may be one user's page (policy.CredentialsAllow).
 		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
-	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *h.rules(f.x))
+	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
@@ -371,8 +328,8 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		}
 		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
 		// The leader may have left already: nobody else may read the body,
-		// so close it if the leader has not taken it soon.
-		time.AfterFunc(10*time.Second, func() { res.release(true) })
+		// so it is closed if the leader does not take it soon.
+		res.holdForLeader(&h.tasks, f.storeKey)
 		return
 	}
 	// The body is now the entry: the memory tier and the disk write queue
@@ -413,7 +370,7 @@ func (h *Handler) fillFromResponse(res *fillResult, f *fetch, resp *http.Respons
 		return
 	}
 	res.setCookie = resp.Header.Values("Set-Cookie")
-	h.keep(res, f, e, resp.Header)
+	f.keep(e, resp.Header)
 }
 
 // hasFreshnessFields reports whether the origin said anything about caching.
@@ -428,7 +385,8 @@ func hasFreshnessFields(h http.Header) bool {
 
 // keep stores e, a response that policy.Storable allowed, built from one
 // with header fields hdr; a Vary index goes under the primary key first.
-func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Header) {
+func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
+	h, res := f.h, f.res
 	e.Header = policy.StoredHeader(hdr)
 	if bodyAllowed(e.Status) {
 		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was
@@ -452,7 +410,7 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)
-	lifetime, _ := policy.Lifetime(stored, *h.rules(f.x))
+	lifetime, _ := policy.Lifetime(stored, *f.rules)
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
 }
 
@@ -460,18 +418,6 @@ func (h *Handler) keep(res *fillResult, f *fetch, e *storage.Entry, hdr http.Hea
 func (h *Handler) forget(key string) {
 	if err := h.store.Delete(key); err != nil {
 		h.log.Warn("cache delete", "key", key, "err", err)
-	}
-}
-
-// invalidate removes every stored response for each target, all variants
-// included (RFC 9111 §4.4).
-func (h *Handler) invalidate(targets []policy.Target) {
-	for _, t := range targets {
-		key := t.Key()
-		h.forget(key)
-		if _, err := h.store.DeletePrefix(policy.Key(key).Family()); err != nil {
-			h.log.Warn("cache invalidate", "key", key, "err", err)
-		}
 	}
 }
 

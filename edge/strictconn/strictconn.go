@@ -1,4 +1,27 @@
-package edge
+// Package strictconn refuses, on the connection, HTTP/1 requests whose
+// message framing two HTTP implementations could read two ways (request
+// smuggling, RFC 9112 §11.2), before net/http parses them.
+//
+// # Contract
+//
+//   - A request with Content-Length beside Transfer-Encoding, Transfer-Encoding
+//     in HTTP/1.0, a bare LF ending a header line, or obs-fold is never passed
+//     on: net/http sees in its place a request line it answers with
+//     "400 Bad Request" and Connection: close, and the connection's reads end
+//     there. Nothing sent after it on the connection reaches net/http.
+//   - Every other byte passes unchanged and in order: header sections once
+//     complete (net/http cannot act on one earlier), bodies as they arrive.
+//   - Framing it cannot follow (a chunk line net/http would refuse too) cuts
+//     the connection at that point: a body that cannot be framed is seen as
+//     truncated, never forwarded as complete.
+//   - A header section longer than the server's MaxHeaderBytes is passed
+//     through for net/http to answer 431.
+//   - A wrapped TLS connection keeps its ConnectionState, so net/http still
+//     sets Request.TLS; a plain one never gets it.
+//
+// It imports nothing of module edged: the binary wraps its listeners with it,
+// and package edge's tests use it to serve the handler as the binary does.
+package strictconn
 
 import (
 	"bytes"
@@ -9,7 +32,7 @@ import (
 	"strconv"
 )
 
-// StrictFraming wraps a plain-HTTP listener so that every HTTP/1 request is
+// WrapListener wraps a plain-HTTP listener so that every HTTP/1 request is
 // checked for ambiguous message framing before net/http parses it, and
 // refused with 400 (and the connection closed) when its framing could be
 // read two ways by two HTTP implementations (request smuggling, RFC 9112
@@ -47,13 +70,13 @@ import (
 //
 // A TLS listener cannot be wrapped this way: net/http must see the
 // *tls.Conn itself to negotiate HTTP/2. A listener that does the handshake
-// itself wraps each HTTP/1 connection with [StrictConn] instead; HTTP/2
+// itself wraps each HTTP/1 connection with [Wrap] instead; HTTP/2
 // framing has no such ambiguity.
-func StrictFraming(ln net.Listener, maxHeaderBytes int) net.Listener {
+func WrapListener(ln net.Listener, maxHeaderBytes int) net.Listener {
 	return &strictListener{Listener: ln, maxHeaderBytes: maxHeaderBytes}
 }
 
-// StrictConn applies StrictFraming's checks to one connection, for a
+// Wrap applies WrapListener's checks to one connection, for a
 // listener that hands net/http connections it has prepared itself (the
 // HTTPS listener, once the TLS handshake chose HTTP/1).
 //
@@ -62,7 +85,7 @@ func StrictFraming(ln net.Listener, maxHeaderBytes int) net.Listener {
 // *tls.Conn, and the handler's scheme (the cache key, redirects to https,
 // X-Forwarded-Proto) depends on Request.TLS. A plain connection must not
 // get the method, or its requests would be taken for HTTPS.
-func StrictConn(c net.Conn, maxHeaderBytes int) net.Conn {
+func Wrap(c net.Conn, maxHeaderBytes int) net.Conn {
 	sc := &strictConn{Conn: c, f: framer{limit: headLimit(maxHeaderBytes)}}
 	if ts, ok := c.(tlsStater); ok {
 		return &strictTLSConn{strictConn: sc, ts: ts}
@@ -91,7 +114,7 @@ func (l *strictListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return StrictConn(c, l.maxHeaderBytes), nil
+	return Wrap(c, l.maxHeaderBytes), nil
 }
 
 // tlsStater is what net/http looks for to set Request.TLS.
@@ -159,7 +182,7 @@ func (c *strictConn) CloseWrite() error {
 
 // errRefusedFraming ends the reads of a connection whose framing was
 // refused or could not be followed.
-var errRefusedFraming = errors.New("edge: connection closed after ambiguous HTTP/1 framing")
+var errRefusedFraming = errors.New("strictconn: connection closed after ambiguous HTTP/1 framing")
 
 // refusedHead replaces a refused header section: a request line net/http
 // cannot parse, so that it answers "400 Bad Request", Connection: close.

@@ -1,0 +1,286 @@
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// lookupResult is what the store holds for a request.
+type lookupResult struct {
+	key       string         // primary cache key
+	entry     *storage.Entry // the selected stored response; nil on a miss
+	tier      storage.Tier   // where entry came from
+	varyNames []string       // request fields that select variants, when a Vary index is stored
+	fwd       string         // on a miss: uri-miss or vary-miss (RFC 9211 §2.2)
+	// overBudget: the stored response is on disk, but decoding it would
+	// pass the memory budget for bodies (storage.ErrOverBudget).
+	overBudget bool
+}
+
+// storageKey is where a response to req for this lookup is stored.
+func (l lookupResult) storageKey(req http.Header) string {
+	if l.varyNames != nil {
+		return string(policy.Key(l.key).Variant(l.varyNames, req))
+	}
+	return l.key
+}
+
+// lookup finds the stored response that RFC 9111 §4.1 selects for x's
+// request: the entry under the primary key, or, when that is a Vary index,
+// the variant whose varied request fields match the request's. A disk hit
+// is decoded only if admit admits it.
+func (x *exchange) lookup(admit storage.Admitter) lookupResult {
+	h, req := x.h, x.r.Header
+	e, tier, err := h.store.GetBytesWithin(x.keyBuf, admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: x.key(), overBudget: true}
+	}
+	if err != nil {
+		key := x.key()
+		h.storeError("get", key, err)
+		return lookupResult{key: key, fwd: policy.FwdURIMiss}
+	}
+	if e.Key == string(x.keyBuf) {
+		x.keyStr = e.Key // the same key, in memory the entry holds already
+	}
+	key := x.key()
+	if e.Vary == nil {
+		return lookupResult{key: key, entry: e, tier: tier}
+	}
+	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
+	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
+	if errors.Is(err, storage.ErrOverBudget) {
+		return lookupResult{key: key, overBudget: true}
+	}
+	if err != nil {
+		h.storeError("get", key, err)
+		return miss
+	}
+	// RFC 9111 §4.1: the variant's own Vary must select this request too
+	// (the index may have changed since the variant was stored).
+	names, star := policy.ParseVary(v.Header)
+	if star || string(policy.Key(key).Variant(names, req)) != v.Key {
+		return miss
+	}
+	miss.entry, miss.tier, miss.fwd = v, tier, ""
+	return miss
+}
+
+func (h *Handler) storeError(op, key string, err error) {
+	if !errors.Is(err, storage.ErrNotFound) {
+		h.log.Warn("cache store", "op", op, "key", key, "err", err)
+	}
+}
+
+// ageNow asks serveEntry to compute the response's age itself.
+const ageNow = time.Duration(-1)
+
+// serveEntry answers the request from e, found in tier: the stored header
+// fields with Age and Cache-Status (x.cs), the client's preconditions and
+// ranges evaluated here (RFC 9111 §4.3.2), and no body for HEAD. age is e's
+// current age when the caller has it (a hit's Decide computed it: parsing
+// Date again would double the hit's date work), else ageNow. setCookie is
+// sent only to the client whose request fetched e.
+func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, setCookie ...string) {
+	h, w, r := x.h, &x.w, x.r
+	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)
+	hdr := w.Header()
+	for k, v := range e.Header {
+		// Clip capacity: e is shared, so an append must never write into
+		// its backing array.
+		hdr[k] = v[:len(v):len(v)]
+	}
+	if varies {
+		addVary(hdr, "Accept-Encoding")
+	}
+	policy.ClientHeader(hdr, h.opts.Policy)
+	stored := hitResponse(e, eTier)
+	if age == ageNow {
+		age = policy.Age(stored, h.opts.Now())
+	}
+	// RFC 9111 §5.1: a response generated from a stored one carries Age.
+	// (A compressed variant has the times and fields that make e's age.)
+	hdr["Age"] = h.ageValue(age)
+	x.setCacheStatus(e.Header)
+	for _, c := range setCookie {
+		hdr.Add("Set-Cookie", c)
+	}
+	h.metrics.served(tier, len(e.Body))
+
+	switch policy.Precondition(r, stored) {
+	case http.StatusNotModified:
+		writeNotModified(w)
+		return
+	case http.StatusPreconditionFailed:
+		clearContentFields(hdr)
+		w.WriteHeader(http.StatusPreconditionFailed)
+		return
+	}
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
+		if rr, ok := satisfiableRanges(r, int64(len(e.Body))); ok {
+			// net/http's ServeContent implements RFC 9110 §14 (single and
+			// multiple ranges, If-Range, 416) over the stored bytes, given
+			// the ranges satisfiableRanges leaves it.
+			hdr.Del("Content-Length")
+			if _, ok := hdr["Content-Type"]; !ok {
+				hdr["Content-Type"] = nil // never sniff a type the origin did not send
+			}
+			lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
+			http.ServeContent(w, rr, "", lastModified, bytes.NewReader(e.Body))
+			return
+		}
+	}
+	if bodyAllowed(e.Status) && !lengthIs(e.Header, len(e.Body)) {
+		hdr.Set("Content-Length", strconv.Itoa(len(e.Body)))
+	}
+	w.WriteHeader(e.Status)
+	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
+		_, _ = w.Write(e.Body)
+	}
+}
+
+// responseOf is what the caching rules need of a stored entry. A soft purge
+// makes it stale since the purge (stale-while-revalidate may still serve
+// it while it is refreshed); an entry fetched across a hard purge has no
+// purge time and is validated before any use.
+func responseOf(e *storage.Entry) policy.Response {
+	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
+		Purged: e.Stale, PurgedAt: e.StaleAt}
+}
+
+// hitResponse is responseOf for an entry found in the store. One the
+// memory tier holds is shared, immutable and used by many requests, so its
+// header fields are parsed once (policy.Facts) and kept on it; the first
+// hit parses them. Other entries (a disk hit decoded for this request, a
+// fetch's result) are parsed per use, as responseOf does: caching would only
+// cost allocations.
+func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
+	r := responseOf(e)
+	if tier == storage.TierMemory {
+		r.Facts = factsOf(e, r)
+	}
+	return r
+}
+
+// factsOf returns the Facts cached on e, parsing and caching them first if
+// need be. r is responseOf(e).
+func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
+	if f, ok := e.Derived().(*policy.Facts); ok {
+		return f
+	}
+	f, _ := e.SetDerived(policy.ParseFacts(r)).(*policy.Facts)
+	return f // nil (parse per use) if something else is cached on e
+}
+
+// ageValues holds the Age field values of the first hour, shared by every
+// response (net/http only reads them): a hit then allocates no Age string.
+var ageValues = func() [][]string {
+	v := make([][]string, 3600)
+	for i := range v {
+		s := strconv.Itoa(i)
+		v[i] = []string{s}[:1:1]
+	}
+	return v
+}()
+
+// ageValue is the Age field value for age (RFC 9111 §5.1: whole seconds).
+func (h *Handler) ageValue(age time.Duration) []string {
+	n := int64(age / time.Second)
+	if n >= 0 && n < int64(len(ageValues)) {
+		return ageValues[n]
+	}
+	if v := h.ages.get(n, ""); v != nil {
+		return v
+	}
+	return h.ages.put(n, "", strconv.FormatInt(n, 10))
+}
+
+// valueCache remembers header values made from an integer (an Age, a
+// remaining TTL) and a string (prior Cache-Status members), each in a
+// one-element slice that every response may share: net/http only reads
+// header values, and the capacity of 1 makes an append copy. Each slot holds
+// the last value made for any key mapped to it.
+type valueCache struct {
+	slots [valueCacheSlots]atomic.Pointer[cachedValue]
+}
+
+const valueCacheSlots = 1024
+
+type cachedValue struct {
+	n     int64
+	s     string
+	value []string
+}
+
+// get returns the value cached for (n, s), or nil.
+func (c *valueCache) get(n int64, s string) []string {
+	if v := c.slot(n, s).Load(); v != nil && v.n == n && v.s == s {
+		return v.value
+	}
+	return nil
+}
+
+// put caches value as the value for (n, s) and returns it.
+func (c *valueCache) put(n int64, s, value string) []string {
+	v := []string{value}[:1:1]
+	c.slot(n, s).Store(&cachedValue{n: n, s: s, value: v})
+	return v
+}
+
+func (c *valueCache) slot(n int64, s string) *atomic.Pointer[cachedValue] {
+	h := uint64(n)
+	for i := 0; i < len(s); i++ { // FNV-1a: a collision only costs a rebuild
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return &c.slots[h%valueCacheSlots]
+}
+
+// lengthIs reports whether h already says the body is n bytes (stored
+// entries carry their length from the fill).
+func lengthIs(h http.Header, n int) bool {
+	v := h["Content-Length"]
+	if len(v) != 1 {
+		return false
+	}
+	got, err := strconv.Atoi(v[0])
+	return err == nil && got == n
+}
+
+// firstValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again on every hit.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// bodyAllowed reports whether a response with this status has content
+// (RFC 9110 §6.4.1).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// writeNotModified answers a matched conditional request: RFC 9110 §15.4.5
+// keeps the fields a cache needs to update and drops representation metadata.
+func writeNotModified(w http.ResponseWriter) {
+	hdr := w.Header()
+	clearContentFields(hdr)
+	if hdr.Get("Etag") != "" {
+		hdr.Del("Last-Modified")
+	}
+	w.WriteHeader(http.StatusNotModified)
+}
+
+func clearContentFields(hdr http.Header) {
+	for _, f := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Content-Language", "Transfer-Encoding"} {
+		delete(hdr, f)
+	}
+}

@@ -1,0 +1,97 @@
+package edge
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"edged/edge/policy"
+)
+
+// passMethod forwards a request whose method the cache does not serve. Unsafe
+// methods invalidate the URIs they may have changed (RFC 9111 §4.4).
+func (x *exchange) passMethod() {
+	r := x.r
+	x.cs = policy.CacheStatus{Fwd: policy.FwdMethod}
+	switch r.Method {
+	case http.MethodConnect, http.MethodTrace:
+		// A cache in front of many sites never tunnels, and TRACE reflects
+		// credentials back to scripts (cross-site tracing).
+		x.w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		x.respondError(http.StatusMethodNotAllowed, r.Method+" is not allowed")
+		return
+	}
+	x.pass()
+}
+
+// pass forwards the request upstream on its own and streams the answer
+// back, with x.cs; nothing is stored. Unsafe methods invalidate what they
+// may have changed.
+func (x *exchange) pass() {
+	h, w, r, cs := x.h, &x.w, x.r, &x.cs
+	out := x.outbound()
+	var upload *uploadBody
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
+		limit := h.opts.MaxBodyBytes
+		if limit > 0 && r.ContentLength > limit {
+			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
+			return
+		}
+		release, ok := h.uploads.tryAcquire(h.client(r))
+		if !ok {
+			// RFC 6585 §4. Refused, not queued: each upload under way
+			// holds an upstream connection (see upload.go).
+			cs.Detail = policy.DetailTooManyUploads
+			x.respondError(http.StatusTooManyRequests, "too many requests with a body under way from this client")
+			return
+		}
+		defer release()
+		upload = h.newUploadBody(w, r.Body)
+		defer upload.finish()
+		out.Body, out.ContentLength = upload, r.ContentLength
+		if limit > 0 {
+			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
+		}
+	}
+	resp, err := x.upstream.Do(r.Context(), out)
+	if err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+			return
+		}
+		if upload != nil && upload.stalled.Load() {
+			// RFC 9110 §15.5.9: 408, and the connection is closed (the
+			// rest of the body may still arrive). The upstream request
+			// was abandoned with its connection.
+			h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "err", err)
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			cs.Detail = policy.DetailRequestBodyTimeout
+			x.respondError(http.StatusRequestTimeout, "request body too slow")
+			return
+		}
+		x.respondUpstreamError(err)
+		return
+	}
+	defer resp.Body.Close()
+	if policy.IsUnsafe(r.Method) {
+		// RFC 9111 §4.4: invalidate once the response shows the change happened.
+		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))
+	}
+	cs.FwdStatus = resp.StatusCode
+	x.writeUpstream(resp, nil)
+}
+
+// invalidate removes every stored response for each target, all variants
+// included (RFC 9111 §4.4).
+func (h *Handler) invalidate(targets []policy.Target) {
+	for _, t := range targets {
+		key := t.Key()
+		h.forget(key)
+		if _, err := h.store.DeletePrefix(policy.Key(key).Family()); err != nil {
+			h.log.Warn("cache invalidate", "key", key, "err", err)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package edge
+
+import (
+	"net/http"
+	"time"
+)
+
+// trackedWriter is an exchange's response writer: it records what was sent
+// (status, bytes) for metrics and the access log, moves the write deadline
+// as a large body goes out (Options.WriteTimeout), and holds the body
+// budget the response takes. It lives in its exchange and is recycled with
+// it (see exchange.done).
+type trackedWriter struct {
+	http.ResponseWriter
+	timeout time.Duration // Options.WriteTimeout
+	status  int
+	bytes   int64
+	// scratch is a buffer for the request's own use (a variant's key).
+	scratch []byte
+	// deadline is set once a write deadline is (see Options.WriteTimeout).
+	deadline bool
+	// held is the body budget this request's response holds (a disk hit,
+	// a compressor), given back in finish.
+	held hold
+}
+
+// maxKeepBuffer bounds the buffers a recycled writer keeps: one request
+// for a huge URL must not pin its buffer for good.
+const maxKeepBuffer = 4 << 10
+
+// reusable returns b emptied, or nil if it is too large to keep.
+func reusable(b []byte) []byte {
+	if cap(b) > maxKeepBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
+func (t *trackedWriter) WriteHeader(status int) {
+	if t.status == 0 {
+		t.status = status
+	}
+	t.ResponseWriter.WriteHeader(status)
+}
+
+func (t *trackedWriter) Write(p []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	if t.timeout <= 0 || len(p) < minDeadlineWrite && !t.deadline {
+		// Small writes fit in the socket's buffers: no deadline to move.
+		n, err := t.ResponseWriter.Write(p)
+		t.bytes += int64(n)
+		return n, err
+	}
+	var n int
+	for len(p) > 0 {
+		// Each chunk gets the whole timeout: a slow but steady client
+		// keeps going, one that stops reading is cut within it.
+		if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.timeout)) == nil {
+			t.deadline = true
+		}
+		m, err := t.ResponseWriter.Write(p[:min(len(p), deadlineChunk)])
+		n += m
+		t.bytes += int64(m)
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
+}
+
+// deadlineChunk is the most written under one write deadline, and
+// minDeadlineWrite the least write that sets one (see Options.WriteTimeout).
+const (
+	deadlineChunk    = 64 << 10
+	minDeadlineWrite = 16 << 10
+)
+
+// clearDeadline sends what is buffered under the last write deadline, then
+// clears it, so that an idle keep-alive connection is not cut when the
+// deadline passes between requests (http.Server sets none of its own
+// without a WriteTimeout). A connection that failed to flush keeps its
+// deadline and is closed by it.
+func (t *trackedWriter) clearDeadline() {
+	rc := http.NewResponseController(t.ResponseWriter)
+	if rc.Flush() == nil {
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (t *trackedWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// finish ends the response's use of the connection and gives back the
+// body budget it held.
+func (t *trackedWriter) finish() {
+	if t.deadline {
+		t.clearDeadline()
+	}
+	t.held.release()
+}
