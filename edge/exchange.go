@@ -68,6 +68,9 @@ func (x *exchange) done() {
 	series := h.metrics.seriesOf(x.outcome)
 	series.requests.Inc()
 	series.duration.Observe(elapsed.Seconds())
+	if obs := h.opts.Observer; obs != nil {
+		x.observe(obs, elapsed)
+	}
 	if log := h.opts.AccessLog; log != nil {
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),

@@ -33,8 +33,9 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
+	seen := make(chan Observed, 3)
 	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now, Registerer: reg,
-		AccessLog: slog.New(slog.NewJSONHandler(&logs, nil))})
+		AccessLog: slog.New(slog.NewJSONHandler(&logs, nil)), Observer: func(o Observed) { seen <- o }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	e.get(t, "/m")
 	e.get(t, "/m")
 
+	checkObserved(t, seen, "miss", "hit", "hit")
 	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("hit")); got != 2 {
 		t.Errorf("hits = %v, want 2", got)
 	}
@@ -112,5 +114,21 @@ func TestClientForcedRevalidationCountsAsRevalidated(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(requests.WithLabelValues("miss")); got != 1 {
 		t.Errorf("misses = %v, want 1 (the first fetch only)", got)
+	}
+}
+
+// checkObserved checks that Options.Observer saw one request per outcome
+// in want, of /m from loopback on the catch-all route.
+func checkObserved(t *testing.T, seen <-chan Observed, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-seen:
+			if got.Cache != w || got.Status != 200 || got.Path != "/m" || !got.Client.IsLoopback() || got.Route != "/" || got.Duration <= 0 {
+				t.Errorf("observed %+v, want a %s of /m from loopback on route /", got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the observer was not called for the %s", w)
+		}
 	}
 }

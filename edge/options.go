@@ -99,6 +99,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives one JSON line per request; nil disables access logs.
 	AccessLog *slog.Logger
+	// Observer, when set, is called once per finished request on its
+	// goroutine (the admin listener's analytics); it must be quick.
+	Observer func(Observed)
 	// Registerer receives the handler's Prometheus metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now. Tests inject a fake clock.

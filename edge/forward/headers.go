@@ -34,7 +34,7 @@ func (p *Proxy) anonymize(h http.Header) {
 	for _, name := range p.remove {
 		delete(h, name)
 	}
-	for name, v := range p.opts.SetHeaders {
-		h[http.CanonicalHeaderKey(name)] = []string{v}
+	for name, v := range p.set {
+		h[name] = []string{v}
 	}
 }

@@ -21,7 +21,8 @@ const RuleHeader = "X-Edged-Rule"
 // Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
 type Proxy struct {
 	opts    Options
-	remove  []string // canonical names of Options.RemoveHeaders
+	remove  []string          // canonical names of Options.RemoveHeaders
+	set     map[string]string // Options.SetHeaders under canonical names
 	metrics *metrics
 
 	mu      sync.Mutex // guards tunnels
@@ -51,6 +52,10 @@ func New(opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
 	for _, name := range opts.RemoveHeaders {
 		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
+	}
+	p.set = make(map[string]string, len(opts.SetHeaders))
+	for name, v := range opts.SetHeaders {
+		p.set[http.CanonicalHeaderKey(name)] = v
 	}
 	return p, nil
 }
@@ -112,10 +117,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The rules come before the lookup unless they need the address: a
 	// denied name costs no DNS query and leaks none.
 	var ips []netip.Addr
+	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	if dst.ip.IsValid() || p.opts.Rules != nil && p.opts.Rules.NeedsAddr() {
 		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
 			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
 			return
+		}
+		if len(ips) > 0 {
+			decided = ips[0]
 		}
 	}
 	d := p.decide(rec, dst, ips, r.Method)
@@ -140,7 +149,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodConnect {
-		p.connect(w, r, rec, dst, d.Bandwidth)
+		p.connect(w, r, rec, dst, decided, d.Bandwidth)
 		return
 	}
 	p.fetch(w, r, rec, d.Bandwidth)

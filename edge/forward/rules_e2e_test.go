@@ -1,8 +1,10 @@
 package forward
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -45,5 +47,32 @@ func TestRulesEngineThroughTheProxy(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("Sunday request %d: %d, want %d (%s=%q)", i, resp.StatusCode, want, RuleHeader, resp.Header.Get(RuleHeader))
 		}
+	}
+}
+
+// TestTunnelDialsDecidedAddress: with a dest_networks rule the proxy
+// resolves the name for the rules; the tunnel then goes to exactly that
+// address. The name is re-pointed on the second lookup to 127.0.0.1, which
+// the rule denies (and the Dialer's exceptions would let through): the
+// old code dialled by name, looked it up again and reached the denied
+// server (200); now the dial goes to the decided 127.0.0.2, where nothing
+// listens (502), and the name is looked up once.
+func TestTunnelDialsDecidedAddress(t *testing.T) {
+	port := echoServer(t) // on 127.0.0.1: the network the rule denies
+	engine, err := rules.New(rules.Options{
+		List: []rules.Rule{{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	dns := newRebinder(t, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
+	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine, ConnectPorts: []int{port}}})
+	resp, _, _ := s.raw(t, fmt.Sprintf("CONNECT rebind.test:%d HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("tunnel to a re-pointed name: %d %q, want 502 (dialled the decided 127.0.0.2)", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+	if q := dns.queries.Load(); q != 1 {
+		t.Errorf("the name was resolved %d times, want once (for the rules only)", q)
 	}
 }

@@ -25,13 +25,23 @@ const tunnelBuffer = 32 << 10
 // destination, answers 200 and then relays bytes both ways without looking
 // at them (TLS stays end to end), until either side closes, nothing moves
 // for TunnelIdle, TunnelMax passes, or the proxy closes.
-func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst destination, bw *rate.Limiter) {
+//
+// decided, when valid, is the address the rules were given: the tunnel
+// goes to exactly it, not to what the name resolves to at dial time, so a
+// name re-pointed between the decision and the dial cannot reach a
+// network a dest_networks rule denies. The Dialer's SSRF gate checks it
+// all the same.
+func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst destination, decided netip.Addr, bw *rate.Limiter) {
 	if !p.takeTunnel(rec.client) {
 		p.refuse(w, r, rec, http.StatusTooManyRequests, "tunnels", "too many tunnels open from this client (forward.tunnels.max_per_client)")
 		return
 	}
 	defer p.releaseTunnel(rec.client)
-	up, err := p.opts.Dialer.DialContext(r.Context(), "tcp", dst.authority())
+	addr := dst.authority()
+	if decided.IsValid() {
+		addr = netip.AddrPortFrom(decided, uint16(dst.port)).String()
+	}
+	up, err := p.opts.Dialer.DialContext(r.Context(), "tcp", addr)
 	if err != nil {
 		if isRefused(err) {
 			p.refuse(w, r, rec, http.StatusForbidden, "destination", err.Error())
@@ -58,8 +68,36 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	// ones the strict framer held back, then the socket itself.
 	held, raw := strictconn.Release(conn)
 	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
-	fromClient := io.MultiReader(bufferedOf(brw.Reader), bytes.NewReader(held), raw)
+	early := append(bufferedBytes(brw.Reader), held...)
+	if bw == nil {
+		// No bandwidth limit to pace the bytes: TCP to TCP, the kernel
+		// moves them (splice(2)) without a copy through this process.
+		client, ok1 := tcpOf(raw)
+		upTCP, ok2 := up.(*net.TCPConn)
+		if ok1 && ok2 {
+			rec.why = p.splice(early, client, upTCP, rec)
+			return
+		}
+	}
+	fromClient := io.MultiReader(bytes.NewReader(early), raw)
 	rec.why = p.relay(fromClient, raw, up, bw, rec)
+}
+
+// tcpOf unwraps c to its *net.TCPConn through wrappers that hold no bytes
+// of their own (they say so by an Unwrap() net.Conn method, such as
+// edge/ratelimit's). A TLS connection has no such method: it is never
+// spliced.
+func tcpOf(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v, true
+		case interface{ Unwrap() net.Conn }:
+			c = v.Unwrap()
+		default:
+			return nil, false
+		}
+	}
 }
 
 // relay copies both ways until the tunnel ends and says why it ended.
@@ -76,7 +114,7 @@ func (p *Proxy) relay(fromClient io.Reader, client, up net.Conn, bw *rate.Limite
 	go func() { defer wg.Done(); t.copy(client, up, &t.out) }()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	why := p.watch(t, done)
+	why := p.watch(t, done, p.opts.TunnelIdle)
 	<-done
 	rec.bytesIn, rec.bytesOut = t.in.Load(), t.out.Load()
 	return why
@@ -84,12 +122,16 @@ func (p *Proxy) relay(fromClient io.Reader, client, up net.Conn, bw *rate.Limite
 
 // watch ends t on its idle and total limits or when the proxy closes; it
 // returns when the tunnel is over.
-func (p *Proxy) watch(t *tunnel, done <-chan struct{}) string {
-	idle := p.opts.TunnelIdle
+// A zero idle leaves idleness to the copiers (the spliced path).
+func (p *Proxy) watch(t *tunnel, done <-chan struct{}, idle time.Duration) string {
 	total := time.NewTimer(p.opts.TunnelMax)
 	defer total.Stop()
-	quiet := time.NewTimer(idle)
-	defer quiet.Stop()
+	var quietC <-chan time.Time
+	if idle > 0 {
+		quiet := time.NewTimer(idle)
+		defer quiet.Stop()
+		quietC = quiet.C
+	}
 	for {
 		select {
 		case <-done:
@@ -100,13 +142,13 @@ func (p *Proxy) watch(t *tunnel, done <-chan struct{}) string {
 		case <-total.C:
 			t.close()
 			return "tunnel time limit (forward.tunnels.max_duration)"
-		case <-quiet.C:
+		case <-quietC:
 			since := time.Since(time.Unix(0, t.last.Load()))
 			if since >= idle {
 				t.close()
-				return "idle (forward.tunnels.idle_timeout)"
+				return idleReason
 			}
-			quiet.Reset(idle - since)
+			quietC = time.After(idle - since)
 		}
 	}
 }
@@ -186,8 +228,8 @@ func (p *Proxy) releaseTunnel(client netip.Addr) {
 	p.wg.Done()
 }
 
-// bufferedOf returns the bytes br holds, without reading more.
-func bufferedOf(br *bufio.Reader) io.Reader {
+// bufferedBytes returns a copy of the bytes br holds, without reading more.
+func bufferedBytes(br *bufio.Reader) []byte {
 	b, _ := br.Peek(br.Buffered())
-	return bytes.NewReader(append([]byte(nil), b...))
+	return append([]byte(nil), b...)
 }

@@ -58,3 +58,8 @@ func (c *limitConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// Unwrap returns the connection underneath. limitConn holds no bytes of
+// its own, so a caller (the forward proxy's spliced CONNECT tunnel) may
+// read and write it directly; it must still Close c to free the slot.
+func (c *limitConn) Unwrap() net.Conn { return c.Conn }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"edged/edge"
+	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
 	"edged/edge/forward"
@@ -41,6 +42,8 @@ type node struct {
 	secure  *http.Server // the HTTPS server; nil without tls.listen
 	admin   *http.Server // nil when the admin listener is disabled
 	certs   *certStore   // the HTTPS certificates; nil without tls.listen
+	// analytics feeds /analytics and the dashboard (dashboard.go).
+	analytics *analytics.Recorder
 
 	publicLn, tlsLn, adminLn net.Listener
 }
@@ -138,6 +141,7 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 	opts := n.cfg.EdgeOptions()
 	opts.Store, opts.Upstream, opts.Router, opts.Purger = n.store, n.up.any, n.up.router, n.bus
 	opts.Logger, opts.Registerer = n.log.With("component", "edge"), reg
+	n.analytics, opts.Observer = newAnalytics()
 	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
@@ -175,6 +179,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
+	n.adminRoutes(mux, reg)
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.
