@@ -28,6 +28,8 @@ type Users struct {
 	hashes map[string][]byte
 
 	sem chan struct{} // bounds concurrent bcrypt comparisons
+	// decoy is the costliest hash of the file, compared for unknown names.
+	decoy []byte
 
 	mu   sync.Mutex // guards seen
 	seen map[string]seenCredential
@@ -59,6 +61,7 @@ func LoadUsers(path string) (*Users, error) {
 // errors.
 func ParseUsers(data []byte, name string) (*Users, error) {
 	u := &Users{hashes: make(map[string][]byte), sem: make(chan struct{}, maxChecks), seen: make(map[string]seenCredential)}
+	decoyCost := -1
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -69,13 +72,17 @@ func ParseUsers(data []byte, name string) (*Users, error) {
 		if !ok || user == "" {
 			return nil, fmt.Errorf("%s:%d: want user:bcrypt-hash", name, line)
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d: user %q: not a bcrypt hash (make one with htpasswd -B): %w", name, line, user, err)
 		}
 		if _, dup := u.hashes[user]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q is listed twice", name, line, user)
 		}
 		u.hashes[user] = []byte(hash)
+		if cost > decoyCost {
+			u.decoy, decoyCost = []byte(hash), cost
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -103,6 +110,12 @@ func (u *Users) check(value string, now time.Time) (string, bool) {
 	}
 	hash, known := u.hashes[user]
 	if !known {
+		// An unknown name costs a bcrypt comparison too, against a hash
+		// of the file's own cost: answering it at once would tell a
+		// client which names exist (user enumeration by timing).
+		u.sem <- struct{}{}
+		_ = bcrypt.CompareHashAndPassword(u.decoy, []byte(pass))
+		<-u.sem
 		return "", false
 	}
 	sum := sha256.Sum256(raw)

@@ -170,7 +170,10 @@ func (d *Dialer) isOwn(ip netip.Addr, port uint16) bool {
 		if o.Port() != port {
 			continue
 		}
-		if o.Addr() == ip || o.Addr().IsUnspecified() && (ip.IsLoopback() || ip.IsUnspecified() || isLocal(ip)) {
+		// A connection to 0.0.0.0 or :: reaches this host (Linux routes it
+		// to a local address), so it reaches every listener on the port,
+		// a loopback one included.
+		if o.Addr() == ip || ip.IsUnspecified() || o.Addr().IsUnspecified() && (ip.IsLoopback() || isLocal(ip)) {
 			return true
 		}
 	}

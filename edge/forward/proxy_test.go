@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -265,6 +266,63 @@ func TestSSRFRefused(t *testing.T) {
 	resp, _, _ = loop.raw(t, "GET http://"+loop.addr+"/x HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
 		t.Errorf("request to the proxy itself: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}
+
+// TestLoopThroughUnspecifiedRefused: on Linux a connection to 0.0.0.0
+// reaches this host, so with 0.0.0.0 allowed an attacker could tunnel
+// back into the proxy's own listener (nested tunnels that each look like
+// a loopback client) unless the loop guard counts the unspecified
+// address as the proxy's own. Found by an attacker's probe.
+// TestUnknownUserCostsAsMuch: a wrong password for an unknown name takes
+// about as long as for a known one, so the time of a 407 does not tell
+// which names exist (found by an attacker's probe: 1 ms against 250 ms).
+// The margin is wide (a fifth) so that a loaded machine cannot fail it:
+// noise only lengthens a measurement, and each side keeps its fastest.
+func TestUnknownUserCostsAsMuch(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers([]byte("alice:"+string(hash)+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Users: users}})
+	fastest := func(user string) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for i := range 3 {
+			start := time.Now()
+			resp, _ := get(t, s.client(nil, user, fmt.Sprintf("wrong%d", i)), o.URL+"/")
+			if resp.StatusCode != http.StatusProxyAuthRequired {
+				t.Fatalf("%s: %d, want 407", user, resp.StatusCode)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	known, unknown := fastest("alice"), fastest("mallory")
+	if unknown < known/5 {
+		t.Errorf("a wrong password took %v for an unknown name and %v for a known one: the name's existence shows", unknown, known)
+	}
+}
+
+func TestLoopThroughUnspecifiedRefused(t *testing.T) {
+	wide := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("0.0.0.0/32"), netip.MustParsePrefix("::/128")}
+	s := newStack(t, stackConfig{allow: wide})
+	// The proxy's admin listener, on loopback like the public one.
+	admin := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "admin") })
+	s.dialer.RefuseListener(admin.Listener.Addr())
+	port := admin.port()
+	for _, target := range []string{fmt.Sprintf("0.0.0.0:%d", port), fmt.Sprintf("[::]:%d", port)} {
+		resp, _, _ := s.raw(t, "GET http://"+target+"/metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
+			t.Errorf("GET via %s: %d %q, want 403 destination", target, resp.StatusCode, resp.Header.Get(RuleHeader))
+		}
+	}
+	if n := admin.count(); n != 0 {
+		t.Errorf("the admin listener got %d requests through the proxy", n)
 	}
 }
 
