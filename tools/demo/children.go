@@ -120,6 +120,11 @@ func (c *child) start(logs string) error {
 		return err
 	}
 	c.cmd = exec.Command(c.path, c.args...)
+	// A process group of its own: a terminal's Ctrl-C reaches the demo
+	// alone, which then stops the children in order. Sharing the group,
+	// a child could exit on the SIGINT before the demo saw it and be
+	// reported as having died.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if len(c.env) > 0 {
 		c.cmd.Env = append(os.Environ(), c.env...)
 	}

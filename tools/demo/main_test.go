@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -219,5 +220,25 @@ func TestPlanForward(t *testing.T) {
 	}
 	if !strings.Contains(forwardConfig, "allow_networks: [127.0.0.1/32]") || !strings.Contains(forwardConfig, "role: forward") {
 		t.Errorf("forward.yaml:\n%s", forwardConfig)
+	}
+}
+
+// TestChildOwnProcessGroup: a terminal's Ctrl-C signals its foreground
+// process group; a child in the demo's group got the SIGINT too and could
+// exit before the demo noticed it, which the demo then reported as a crash
+// (make run ended with an error one Ctrl-C in six). Each child now has a
+// group of its own and is stopped by the demo.
+func TestChildOwnProcessGroup(t *testing.T) {
+	c := &child{name: "c", path: "/bin/sh", args: []string{"-c", "read x"}}
+	if err := c.start(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopAll([]*child{c}) }()
+	pgid, err := syscall.Getpgid(c.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid == syscall.Getpgrp() {
+		t.Errorf("child's process group %d is the demo's: a terminal's Ctrl-C would reach it", pgid)
 	}
 }
