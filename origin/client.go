@@ -354,6 +354,13 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		f := classify(ctx, up.base, a, err)
 		return nil, &f
 	}
+	if resp.Close {
+		// net/http deleted the Connection field for its "close"; the
+		// other fields it named are hop-by-hop all the same.
+		for _, name := range a.connectionNames() {
+			resp.Header.Del(name)
+		}
+	}
 	c.cleanResponseHeader(resp)
 	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, func() { up.inFlight.Add(-1) })
 	return resp, nil
@@ -367,6 +374,16 @@ type attempt struct {
 	getConn atomic.Bool // the request passed validation and asked for a connection
 	gotConn atomic.Bool // a connection was obtained (dial and TLS done)
 	tlsErr  atomic.Bool // a TLS handshake failed
+	conn    atomic.Pointer[upConn]
+}
+
+// connectionNames returns what the response's Connection fields listed,
+// as the connection's framer read them; nil when it is not an upConn.
+func (a *attempt) connectionNames() []string {
+	if uc := a.conn.Load(); uc != nil {
+		return uc.connectionNames()
+	}
+	return nil
 }
 
 func (a *attempt) trace() *httptrace.ClientTrace {
@@ -374,6 +391,9 @@ func (a *attempt) trace() *httptrace.ClientTrace {
 		GetConn: func(string) { a.getConn.Store(true) },
 		GotConn: func(info httptrace.GotConnInfo) {
 			a.gotConn.Store(true)
+			if uc, ok := info.Conn.(*upConn); ok {
+				a.conn.Store(uc)
+			}
 			expectResponse(info.Conn, a.method, a.last)
 		},
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {

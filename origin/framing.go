@@ -61,6 +61,11 @@ type respFramer struct {
 	chunkedFinal bool // the last transfer coding listed is chunked
 	nTransferEnc int
 
+	// connNames are the field names the heads' Connection fields list
+	// (RFC 9110 §7.6.1), kept because net/http deletes the whole
+	// Connection field of a response that lists "close" beside them.
+	connNames []string
+
 	left uint64 // bytes left in a Content-Length body or in a chunk
 
 	// The chunk-size line (RFC 9112 §7.1) as net/http's readChunkLine
@@ -259,6 +264,9 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 		return
 	}
 	name, value, ok := bytes.Cut(line, []byte(":"))
+	if ok && whole && ascii.EqualFold(name, "Connection") {
+		f.noteConnection(value)
+	}
 	framing := ok && (ascii.EqualFold(name, "Content-Length") || ascii.EqualFold(name, "Transfer-Encoding"))
 	f.lastFraming = framing
 	switch {
@@ -289,6 +297,19 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 	f.chunked = f.nTransferEnc == 0 && ascii.EqualFold(v, "chunked")
 	f.chunkedFinal = ascii.EqualFold(lastListMember(v), "chunked")
 	f.nTransferEnc++
+}
+
+// maxConnNames bounds the names kept from Connection fields: a response
+// listing more keeps the rest (net/http's limitation), not the memory.
+const maxConnNames = 32
+
+// noteConnection keeps the names a Connection field value lists.
+func (f *respFramer) noteConnection(value []byte) {
+	for member := range bytes.SplitSeq(value, []byte(",")) {
+		if name := trimOWS(member); len(name) > 0 && len(f.connNames) < maxConnNames {
+			f.connNames = append(f.connNames, string(name))
+		}
+	}
 }
 
 // lastListMember returns the last non-empty member of a comma-separated

@@ -112,9 +112,9 @@ func (c *Client) addVia(h http.Header, entry string) {
 // (RFC 9110 §7.6.1) and appends this node's Via entry (RFC 9110 §7.6.3),
 // whose received-protocol is the version the upstream answered with.
 //
-// Limitation: Go's transport deletes an HTTP/1.1 response's Connection field
-// when it holds "close", so fields named beside "close" cannot be known and
-// stay. httputil.ReverseProxy shares it.
+// Go's transport deletes an HTTP/1.1 response's Connection field when it
+// holds "close" (httputil.ReverseProxy keeps the fields it named); Do
+// removes those first, from the names the connection's framer read.
 func (c *Client) cleanResponseHeader(resp *http.Response) {
 	if resp.Header == nil {
 		resp.Header = make(http.Header, 1)

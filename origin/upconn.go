@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,6 +92,14 @@ type upConn struct {
 	// every complete record it received (it reads a record only when it
 	// has no plaintext left, and returns as soon as it has some).
 	waiting bool
+}
+
+// connectionNames returns the field names the Connection fields of the
+// response being read list (see respFramer.connNames).
+func (c *upConn) connectionNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.f.connNames)
 }
 
 // chunkInfo is what framing found in the bytes of one read.
