@@ -16,6 +16,7 @@ import (
 	"edged/edge/auth"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
+	"edged/internal/ascii"
 	"edged/internal/fielderr"
 	"edged/origin"
 )
@@ -300,8 +301,8 @@ func (s *Site) ambiguous(path string, r *Route) bool {
 // prefix by more than case).
 func (s *Site) otherRoute(path string, r *Route) bool {
 	for _, o := range s.Routes {
-		if len(path) >= len(o.PathPrefix) && strings.EqualFold(path[:len(o.PathPrefix)], o.PathPrefix) {
-			return o != r && !strings.EqualFold(o.PathPrefix, r.PathPrefix)
+		if ascii.HasPrefixFold(path, o.PathPrefix) {
+			return o != r && !ascii.EqualFold(o.PathPrefix, r.PathPrefix)
 		}
 	}
 	return false

@@ -18,7 +18,7 @@
 // # Bounds
 //
 // Memory is at most Window × (3 × TopK entries of at most MaxKeyBytes of
-// key each + 500 status counters + MaxRoutes × [NumBuckets] counters), about
+// key each + 600 status counters + MaxRoutes × [NumBuckets] counters), about
 // 2 MiB with the defaults, whatever the traffic: a flood of distinct URLs or
 // clients replaces the least counted entries rather than adding new ones.
 //
@@ -29,7 +29,7 @@
 // every key counted more than N/TopK times in a minute is in that minute's
 // summary. Counts over the window add the per-minute counts and errors.
 // Latency quantiles are read from log-spaced buckets four to a doubling,
-// from 50µs to about 110s: a quantile is the upper bound of the bucket that
+// from 50µs to about 105s: a quantile is the upper bound of the bucket that
 // holds it, at most 19% above the true value.
 //
 // A Recorder is safe for concurrent use; one mutex guards it, held for a

@@ -141,7 +141,11 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 	opts := n.cfg.EdgeOptions()
 	opts.Store, opts.Upstream, opts.Router, opts.Purger = n.store, n.up.any, n.up.router, n.bus
 	opts.Logger, opts.Registerer = n.log.With("component", "edge"), reg
-	n.analytics, opts.Observer = newAnalytics()
+	// Analytics are read only through the admin listener with the purge
+	// token: without either nobody could see them, so no request pays.
+	if n.cfg.Admin != "" && purgeTokenOf(n.cfg) != "" {
+		n.analytics, opts.Observer = newAnalytics()
+	}
 	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
 		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
 	}
