@@ -93,6 +93,14 @@ func ParseUsers(data []byte, name string) (*Users, error) {
 	return u, nil
 }
 
+// compare runs one bcrypt comparison, at most maxChecks at a time: each
+// costs tens of milliseconds of CPU.
+func (u *Users) compare(hash []byte, pass string) error {
+	u.sem <- struct{}{}
+	defer func() { <-u.sem }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(pass))
+}
+
 // check returns the user named by a Proxy-Authorization value (RFC 9110
 // §11.7.2, the Basic scheme of RFC 7617), or "" and false.
 func (u *Users) check(value string, now time.Time) (string, bool) {
@@ -113,9 +121,7 @@ func (u *Users) check(value string, now time.Time) (string, bool) {
 		// An unknown name costs a bcrypt comparison too, against a hash
 		// of the file's own cost: answering it at once would tell a
 		// client which names exist (user enumeration by timing).
-		u.sem <- struct{}{}
-		_ = bcrypt.CompareHashAndPassword(u.decoy, []byte(pass))
-		<-u.sem
+		_ = u.compare(u.decoy, pass)
 		return "", false
 	}
 	sum := sha256.Sum256(raw)
@@ -125,10 +131,7 @@ func (u *Users) check(value string, now time.Time) (string, bool) {
 	if seen && now.Before(s.expires) && subtle.ConstantTimeCompare(s.sum[:], sum[:]) == 1 {
 		return user, true
 	}
-	u.sem <- struct{}{}
-	err = bcrypt.CompareHashAndPassword(hash, []byte(pass))
-	<-u.sem
-	if err != nil {
+	if err := u.compare(hash, pass); err != nil {
 		return "", false
 	}
 	u.mu.Lock()
