@@ -65,9 +65,7 @@ func (x *exchange) done() {
 	x.w.finish()
 	h, r, w := x.h, x.r, &x.w
 	elapsed := time.Since(x.start)
-	series := h.metrics.seriesOf(x.outcome)
-	series.requests.Inc()
-	series.duration.Observe(elapsed.Seconds())
+	h.metrics.record(x.site, x.route, x.outcome, w.status, elapsed)
 	if obs := h.opts.Observer; obs != nil {
 		x.observe(obs, elapsed)
 	}

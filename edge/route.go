@@ -85,6 +85,10 @@ type Route struct {
 	// cache key of authenticated requests: what the route's responses vary
 	// on per client.
 	AuthKey []string
+
+	// series are the route's request metrics, filled on first use
+	// (metrics.go): a Route must not be copied once it served.
+	series routeSeries
 }
 
 // Split is one weighted alternative upstream of a route.
