@@ -47,7 +47,7 @@ func newAnalytics() (*analytics.Recorder, func(edge.Observed)) {
 // adminRoutes adds the dashboard and its JSON endpoints to the admin mux.
 // All of them take the purge token, like /purge and /inspect: they show
 // what the node's users fetch and from where.
-func (n *node) adminRoutes(mux *http.ServeMux, reg prometheus.Gatherer) {
+func (n *node) adminRoutes(mux *adminMux, reg prometheus.Gatherer) {
 	guard := adminGuard(purgeTokenOf(n.cfg))
 	static, _ := fs.Sub(dashboardFiles, "dashboard") // the embedded directory exists
 	files := http.StripPrefix("/dashboard/", http.FileServerFS(static))

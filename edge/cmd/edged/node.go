@@ -44,6 +44,8 @@ type node struct {
 	certs   *certStore   // the HTTPS certificates; nil without tls.listen
 	// analytics feeds /analytics and the dashboard (dashboard.go).
 	analytics *analytics.Recorder
+	// adminMux routes the admin listener; it lists its routes (admin.go).
+	adminMux *adminMux
 
 	publicLn, tlsLn, adminLn net.Listener
 }
@@ -180,7 +182,8 @@ func (n *node) publicServer() *http.Server {
 // adminServer serves /metrics, /healthz and the purge API. It is meant for
 // a private network; the purge API also requires its bearer token.
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
-	mux := http.NewServeMux()
+	mux := newAdminMux()
+	n.adminMux = mux
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
 	n.adminRoutes(mux, reg)
