@@ -157,8 +157,8 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 		TierHits: m.sumBy("edged_tier_hits_total", "tier"),
 		Served:   m.sumBy("edged_served_bytes_total", "tier"),
 		Store: storeState{
-			MemoryEntries: st.MemoryEntries, MemoryBytes: st.MemoryBytes, MemoryLimit: int64(n.cfg.Cache.Memory),
-			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: int64(n.cfg.Cache.Disk),
+			MemoryEntries: st.MemoryEntries, MemoryBytes: st.MemoryBytes, MemoryLimit: st.MemoryLimit,
+			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		},
 		Origins: []originState{},
 		Shields: n.shieldStates(),

@@ -46,6 +46,8 @@ type node struct {
 	analytics *analytics.Recorder
 	// adminMux routes the admin listener; it lists its routes (admin.go).
 	adminMux *adminMux
+	// reg holds every metric the node exports (docs/metrics.md).
+	reg *prometheus.Registry
 
 	publicLn, tlsLn, adminLn net.Listener
 }
@@ -89,6 +91,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		}
 	}
 	reg := prometheus.NewRegistry()
+	n.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, buildinfo.Read())
 
