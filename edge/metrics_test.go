@@ -149,3 +149,19 @@ func BenchmarkRecordRequest(b *testing.B) {
 		}
 	})
 }
+
+// A route built again (a configuration reload builds new Routes) counts
+// into the series of its site and prefix: its counts go on.
+func TestRouteSeriesSurviveRebuild(t *testing.T) {
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := &Site{Name: "www"}
+	for range 2 {
+		m.record(site, &Route{PathPrefix: "/api/"}, outcomeMiss, http.StatusOK, time.Millisecond)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("www", "/api/", "2xx", "miss")); got != 2 {
+		t.Errorf("requests of two builds of one route = %v, want 2 in one series", got)
+	}
+}
