@@ -97,7 +97,7 @@ func New(opts Options) (*Client, error) {
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
-	if err := attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
+	if _, err := attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
 	c.pool = opts.Pool
@@ -106,7 +106,7 @@ func New(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
-		if err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true); err != nil {
+		if _, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true); err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
 		c.pool, c.ownPool = opts.originPool(origin, originMetrics), true

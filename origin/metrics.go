@@ -28,10 +28,11 @@ type serverMetrics struct {
 // attachMetrics registers the server vectors on reg (shared with every
 // other pool and client registered there) and gives each of servers its
 // series under pool. withUp adds edged_origin_up, for servers with an
-// active-check verdict. A nil reg attaches nothing.
-func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, withUp bool) error {
+// active-check verdict. It returns the vectors, for deleting a server's
+// series; a nil reg attaches nothing.
+func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, withUp bool) ([]*prometheus.MetricVec, error) {
 	if reg == nil {
-		return nil
+		return nil, nil
 	}
 	labels := []string{"pool", "server"}
 	var up *prometheus.GaugeVec
@@ -42,7 +43,7 @@ func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, 
 			Help: "Whether the active health checks consider the origin server up (1) or down (0); 1 without checks.",
 		}, labels))
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ejections, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -50,14 +51,14 @@ func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, 
 		Help: "Passive health check ejections of the origin server or shield.",
 	}, labels))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_requests_total",
 		Help: "Requests sent to the origin server or shield (each retry counts).",
 	}, labels))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	latency, err := promreg.Shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "edged_origin_response_seconds",
@@ -65,7 +66,7 @@ func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, 
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, labels))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range servers {
 		m := &serverMetrics{
@@ -79,7 +80,11 @@ func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, 
 		}
 		s.metrics = m
 	}
-	return nil
+	vecs := []*prometheus.MetricVec{ejections.MetricVec, requests.MetricVec, latency.MetricVec}
+	if up != nil {
+		vecs = append(vecs, up.MetricVec)
+	}
+	return vecs, nil
 }
 
 func (m *serverMetrics) setUp(isUp bool) {
@@ -109,5 +114,17 @@ func (m *serverMetrics) request() {
 func (m *serverMetrics) responded(start time.Time) {
 	if m != nil {
 		m.latency.Observe(time.Since(start).Seconds())
+	}
+}
+
+// DeleteServerMetrics deletes the metric series of the server at url (as
+// [ServerStatus.URL] names it) from the pool's vectors: a server removed
+// from the configuration by a reload would otherwise be reported for good,
+// with its last values. Pools of one name share their series, so call it
+// only once no pool of this name has that server any more; p itself must
+// be closed.
+func (p *Pool) DeleteServerMetrics(url string) {
+	for _, v := range p.metricVecs {
+		v.DeleteLabelValues(p.name, url)
 	}
 }

@@ -135,6 +135,8 @@ type Pool struct {
 	retries int  // retries allowed, >= 0 (0 with NoRetries)
 	log     *slog.Logger
 	now     func() time.Time // the clock of passive ejection; fake in tests
+	// metricVecs are the vectors of the servers' series (metrics.go).
+	metricVecs []*prometheus.MetricVec
 
 	tr      *transports // requests
 	checkTr *transports // active health checks, apart so they never queue behind requests
@@ -168,7 +170,7 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
 	}
 	p := newPool(opts, algo, servers, cm)
-	if err := attachMetrics(opts.Registerer, p.name, p.servers, true); err != nil {
+	if p.metricVecs, err = attachMetrics(opts.Registerer, p.name, p.servers, true); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
 	}
