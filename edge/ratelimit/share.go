@@ -12,6 +12,10 @@ type Usage struct {
 	N   uint32
 }
 
+// Shared reports whether l counts its admissions for TakeUsage
+// (Options.Shared).
+func (l *Limiter) Shared() bool { return l.shards[0].used != nil }
+
 // TakeUsage returns and forgets the admissions counted since the last call;
 // nil unless Options.Shared. Each shard counts at most its share of
 // MaxClients keys per period; admissions of further keys go unreported.
