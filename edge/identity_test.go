@@ -1,13 +1,12 @@
 package edge
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
 	"edged/edge/auth"
@@ -63,31 +63,44 @@ func (s *jwksServer) count() int {
 	return s.fetches
 }
 
-// jwkSet renders public keys as a JWK Set (RFC 7517 §5).
+// jwkSet renders public keys as a JWK Set (RFC 7517 §5), with jwkset's
+// encoder rather than ours.
 func jwkSet(t testing.TB, keys map[string]any) []byte {
 	t.Helper()
-	b64 := base64.RawURLEncoding.EncodeToString
-	var set struct {
-		Keys []map[string]string `json:"keys"`
-	}
+	ctx := context.Background()
+	store := jwkset.NewMemoryStorage()
 	for kid, k := range keys {
-		switch pk := k.(type) {
-		case *rsa.PublicKey:
-			e := []byte{byte(pk.E >> 16), byte(pk.E >> 8), byte(pk.E)}
-			set.Keys = append(set.Keys, map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "n": b64(pk.N.Bytes()), "e": b64(e)})
-		case *ecdsa.PublicKey:
-			raw, err := pk.Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			set.Keys = append(set.Keys, map[string]string{"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(raw[1:33]), "y": b64(raw[33:])})
+		j, err := jwkset.NewJWKFromKey(k, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, USE: jwkset.UseSig}})
+		if err == nil {
+			err = store.KeyWrite(ctx, j)
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	b, err := json.Marshal(set)
+	b, err := store.JSONPublic(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func rsaKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ecKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func signed(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
@@ -119,14 +132,7 @@ func remoteVerifier(t testing.TB, o auth.JWTOptions) *auth.Verifier {
 // and a refetch revokes the keys the set no longer holds.
 func TestJWKSRotationUnknownKidRefetch(t *testing.T) {
 	c := newClock()
-	keyA, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyB, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyA, keyB := rsaKey(t), ecKey(t)
 	idp := newJWKSServer(t, map[string]any{"a": &keyA.PublicKey})
 	v := remoteVerifier(t, auth.JWTOptions{
 		JWKS:       &auth.RemoteJWKS{URL: idp.URL, Refresh: time.Hour, MinRefetch: time.Hour},
@@ -175,14 +181,7 @@ func TestJWKSRotationUnknownKidRefetch(t *testing.T) {
 // key the provider removed stops verifying.
 func TestJWKSBackgroundRefresh(t *testing.T) {
 	c := newClock()
-	keyA, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyB, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyA, keyB := ecKey(t), ecKey(t)
 	idp := newJWKSServer(t, map[string]any{"a": &keyA.PublicKey})
 	v := remoteVerifier(t, auth.JWTOptions{JWKS: &auth.RemoteJWKS{URL: idp.URL, Refresh: 20 * time.Millisecond, MinRefetch: time.Hour}})
 	o := newOrigin(t, c, static("ok"))
@@ -208,10 +207,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 // must never verify; nor must an unsigned "none" token.
 func TestJWTAlgorithmConfusionAttack(t *testing.T) {
 	c := newClock()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := rsaKey(t)
 	idp := newJWKSServer(t, map[string]any{"a": &key.PublicKey})
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -78,23 +77,6 @@ func TestIdentityValidationNamesFieldAndLine(t *testing.T) {
 		{17, "          api_keys: {keys_env: TEST_API_KEYS}", "sites[0].routes[0].auth.api_keys: an API key carries no scopes or roles"},
 	}
 	for _, tt := range tests {
-		c, err := Parse([]byte(identityWithLine(t, tt.line, tt.repl)), "edged.yaml")
-		if err == nil {
-			err = c.Validate()
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("line %d %q: error %v, want %q", tt.line, tt.repl, err, tt.want)
-		}
-		var fe *FieldError
-		if err != nil && !errors.As(err, &fe) {
-			t.Errorf("line %d: %T is not a FieldError", tt.line, err)
-		}
+		wantLineError(t, identityYAML, tt.line, tt.repl, tt.want)
 	}
-}
-
-func identityWithLine(t testing.TB, n int, repl string) string {
-	t.Helper()
-	lines := strings.Split(identityYAML, "\n")
-	lines[n-1] = repl
-	return strings.Join(lines, "\n")
 }
