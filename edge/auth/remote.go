@@ -25,6 +25,10 @@ const (
 	DefaultJWKSTimeout    = 10 * time.Second
 )
 
+// noKeyHeld is the kid asked for to refetch a set of which no key is
+// held; a kid is any string, this one is for us alone.
+const noKeyHeld = "\x00edged: no key held"
+
 // maxJWKSBytes bounds a fetched JWK Set: a few dozen keys take a few KiB,
 // and the body is decoded in memory.
 const maxJWKSBytes = 1 << 20
@@ -34,7 +38,8 @@ const maxJWKSBytes = 1 << 20
 //
 //   - it is fetched once when the Verifier is made (a failure is logged and
 //     the Verifier starts with no remote key, rather than failing: an
-//     identity provider's outage must not stop the edge from starting);
+//     identity provider's outage must not stop the edge from starting; a
+//     token arriving while no key is held refetches as an unknown kid does);
 //   - it is fetched again every Refresh in the background; a successful
 //     fetch replaces every key (so a removed key is revoked), a failed one
 //     keeps the keys held;
@@ -181,7 +186,11 @@ func (r *remoteKeys) keys(ctx context.Context, alg, kid string) []jwt.Verificati
 			return nil
 		}
 		set = []jwkset.JWK{k}
-	} else {
+	} else if set, _ = r.store.KeyReadAll(ctx); len(set) == 0 {
+		// No key held (the provider was down at start): ask as for an
+		// unknown kid, so the same rate-limited refetch recovers before
+		// the next refresh. No JWK has this kid.
+		_, _ = r.store.KeyRead(ctx, noKeyHeld)
 		set, _ = r.store.KeyReadAll(ctx)
 	}
 	var out []jwt.VerificationKey

@@ -98,3 +98,28 @@ func TestScopeAndRoleClaims(t *testing.T) {
 		}
 	}
 }
+
+// A provider that is down at start costs no more than one refused token:
+// with no key held, a token without kid refetches (rate-limited).
+func TestRemoteJWKSRecoversFromFailedStart(t *testing.T) {
+	k := newTestKeys(t)
+	set := jwksJSON(t, map[string]any{"a": &k.ec256.PublicKey})
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fetches.Add(1) == 1 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(set)
+	}))
+	t.Cleanup(srv.Close)
+	v := mustVerifier(t, Options{JWT: &JWTOptions{JWKS: &RemoteJWKS{URL: srv.URL, Refresh: time.Hour, MinRefetch: time.Hour}}})
+	t.Cleanup(v.Close)
+	tok := "Bearer " + sign(t, jwt.SigningMethodES256, k.ec256, claims(nil), "")
+	if _, err := v.Verify(bearerRequest(t, tok), now); err != nil {
+		t.Errorf("after a failed first fetch: %v", err)
+	}
+	if _, err := v.Verify(bearerRequest(t, tok), now); err != nil || fetches.Load() != 2 {
+		t.Errorf("second token: %v after %d fetches, want none and 2", err, fetches.Load())
+	}
+}
