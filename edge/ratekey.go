@@ -45,14 +45,9 @@ func (x *exchange) rateLimit(route *Route, client netip.Addr, id auth.Identity, 
 	lim := route.RateLimit
 	var ok bool
 	var wait time.Duration
-	switch k := route.RateKey; {
-	case k.By == RateBySubject && id.Method == "jwt" && id.Subject != "":
-		ok, wait = lim.AllowKey(ratelimit.KindSubject, id.Subject, now)
-	case k.By == RateByAPIKey && id.Method == "apikey":
-		ok, wait = lim.AllowKey(ratelimit.KindAPIKey, id.Subject, now)
-	case k.By == RateByHeader && headerKey(x.r, k.Header) != "":
-		ok, wait = lim.AllowKey(ratelimit.KindHeader, headerKey(x.r, k.Header), now)
-	default:
+	if kind, name := route.RateKey.name(x.r, id); name != "" {
+		ok, wait = lim.AllowKey(kind, name, now)
+	} else {
 		ok, wait = lim.Allow(client, now)
 	}
 	if ok {
@@ -63,6 +58,19 @@ func (x *exchange) rateLimit(route *Route, client netip.Addr, id auth.Identity, 
 	x.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	x.refuse(http.StatusTooManyRequests, "too many requests", policy.DetailRateLimited)
 	return false
+}
+
+// name is the request's client name under k, "" to count it by address.
+func (k RateKey) name(r *http.Request, id auth.Identity) (ratelimit.Kind, string) {
+	switch {
+	case k.By == RateBySubject && id.Method == "jwt":
+		return ratelimit.KindSubject, id.Subject
+	case k.By == RateByAPIKey && id.Method == "apikey":
+		return ratelimit.KindAPIKey, id.Subject
+	case k.By == RateByHeader:
+		return ratelimit.KindHeader, headerKey(r, k.Header)
+	}
+	return 0, ""
 }
 
 // headerKey is the value of the header name, "" when absent or sent more
