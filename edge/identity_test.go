@@ -298,6 +298,10 @@ func TestRateLimitKeys(t *testing.T) {
 	c := newClock()
 	secret := []byte(strings.Repeat("s", 32))
 	v := remoteVerifier(t, auth.JWTOptions{HMACSecret: secret})
+	keys, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: []string{"k1", "k2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	limiter := func() *ratelimit.Limiter {
 		l, err := ratelimit.New(ratelimit.Options{Rate: 0.5, Burst: 2, MaxClients: 100})
 		if err != nil {
@@ -311,6 +315,7 @@ func TestRateLimitKeys(t *testing.T) {
 		{PathPrefix: "/sub/", Upstream: up, Auth: v, RateLimit: limiter(), RateKey: RateKey{By: RateBySubject}},
 		{PathPrefix: "/tenant/", Upstream: up, RateLimit: limiter(), RateKey: RateKey{By: RateByHeader, Header: "X-Tenant"}},
 		{PathPrefix: "/other/", Upstream: up, RateLimit: limiter(), RateKey: RateKey{By: RateByHeader, Header: "X-Tenant"}},
+		{PathPrefix: "/key/", Upstream: up, Auth: keys, RateLimit: limiter(), RateKey: RateKey{By: RateByAPIKey}},
 	}})
 	token := func(sub string, key []byte) string {
 		return signed(t, jwt.SigningMethodHS256, key, "", jwt.MapClaims{"sub": sub, "exp": c.Now().Add(time.Hour).Unix()})
@@ -337,6 +342,11 @@ func TestRateLimitKeys(t *testing.T) {
 		{"/tenant/", "X-Other", "", 200},  // no header: the address's budget
 		{"/tenant/", "X-Other", "", 200},
 		{"/tenant/", "X-Other", "", 429},
+		{"/key/", "X-Api-Key", "k1", 200},
+		{"/key/", "X-Api-Key", "k1", 200},
+		{"/key/", "X-Api-Key", "k1", 429},
+		{"/key/", "X-Api-Key", "wrong", 401},
+		{"/key/", "X-Api-Key", "k2", 200},
 	}
 	for i, s := range steps {
 		resp, _ := e.get(t, s.path+"x", "Host", "s.example", s.name, s.value)
