@@ -26,8 +26,8 @@ var (
 	// bucketFiles: body file id (8 bytes BE) -> the key whose record owns
 	// it, so that the sweep finds orphan files without decoding values.
 	bucketFiles = []byte("files")
-	metaBytes     = []byte("bytes")
-	metaCount     = []byte("count")
+	metaBytes   = []byte("bytes")
+	metaCount   = []byte("count")
 	// metaStaleBelow: entries whose rowInfo.write is at most this value are
 	// stale (a soft purge of everything); absent or 0: none.
 	metaStaleBelow = []byte("stale_below")
@@ -73,7 +73,7 @@ type disk struct {
 	// for Stats; only written after a commit, by the serialized writer.
 	// bytes counts bbolt's rows, fileBytes the body files.
 	bytes, count, fileBytes atomic.Int64
-	evictions    atomic.Uint64
+	evictions               atomic.Uint64
 	// failures counts failed disk operations (report).
 	failures atomic.Uint64
 	// room is the stored total the budget allowed at the last eviction
