@@ -279,3 +279,32 @@ func TestBodyFileRefreshKeepsFile(t *testing.T) {
 		t.Fatalf("copy under another key after the original's purge: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestBodyFileSwappedIntoMemory: once a large body's file is written, the
+// memory tier holds the entry that names it instead of the bytes (the page
+// cache holds those), hits on it keep the disk copy recent, and a purge
+// removes both.
+func TestBodyFileSwappedIntoMemory(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir, MemoryBytes: 64 << 20, FileBodyMin: 1000})
+	orig := newEntry("http://h/a", 50_000)
+	s.Set(orig)
+	s.Flush()
+	s.mem.cache.Wait()
+	e := mustGet(t, s, orig.Key, TierMemory)
+	if !e.InFile() || e.Body != nil {
+		t.Fatalf("memory tier holds Body(%d), InFile=%v; want the entry naming the file", len(e.Body), e.InFile())
+	}
+	assertSameEntry(t, e, orig)
+	if st := s.Stats(); st.MemoryBytes >= 50_000 {
+		t.Errorf("memory tier counts %d bytes for a 50 KB body it no longer holds", st.MemoryBytes)
+	}
+	if _, err := s.Purge(Purge{Keys: []string{orig.Key}}); err != nil {
+		t.Fatal(err)
+	}
+	mustMiss(t, s, orig.Key)
+	s.Flush()
+	if n := bodyFileCount(t, dir); n != 0 {
+		t.Fatalf("%d body files after the purge", n)
+	}
+}

@@ -235,6 +235,8 @@ type pendingSet struct {
 	// failed transaction removes it.
 	file *fileRef
 	made bool
+	// stored is the entry as encoded: e, or e's copy that names file.
+	stored *Entry
 }
 
 // isStale reports whether a soft purge marked the stored key stale, and

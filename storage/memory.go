@@ -237,6 +237,19 @@ func (m *memory) replaceStale(e *Entry, at time.Time) {
 	}
 }
 
+// swapBody replaces e, if it is still the resident value of its key, by
+// f: the same response with its body in the disk tier's file, so that the
+// memory tier keeps the metadata and the page cache the bytes. The stripe
+// lock orders it with Sets of the key.
+func (m *memory) swapBody(e, f *Entry) {
+	st := m.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cur, ok := m.get(e.Key); ok && cur == e {
+		m.put(f)
+	}
+}
+
 // keys returns the keys of the resident entries mt matches.
 func (m *memory) keys(mt *matcher) []string {
 	var keys []string

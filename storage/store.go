@@ -213,6 +213,7 @@ func open(opts Options, path string) (*Store, error) {
 			_ = d.close()
 			return nil, err
 		}
+		s.w.wroteFile = s.mem.swapBody
 	}
 	if s.reg != nil {
 		s.metrics = &collector{s: s}
@@ -251,6 +252,12 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	var t ticket
 	if s.mem != nil {
 		if e, ok := s.mem.get(key); ok {
+			if e.InFile() {
+				// The disk's LRU must see the hits on a body it holds,
+				// or eviction would take a hot object's file from under
+				// the memory tier.
+				s.w.touch(e.Key)
+			}
 			return e, TierMemory, nil
 		}
 		// Read before the pending map: see memory.ticket.

@@ -64,6 +64,10 @@ type writer struct {
 	// linger is how long a batch with a Set waits for more (the constant
 	// writeLinger; tests change it before the first Set).
 	linger time.Duration
+	// wroteFile, when set, is told of each entry whose body a committed
+	// write put in a file, with the copy that names it (the memory tier
+	// swaps it in).
+	wroteFile func(e, inFile *Entry)
 }
 
 // newWriter returns a writer of d; the caller starts its goroutine, run.
@@ -355,6 +359,7 @@ func (w *writer) commit(b *batch) {
 		if ps.made {
 			made = append(made, ps.file)
 		}
+		ps.stored = e
 		ps.val = Encode(e)
 		if len(ps.val) > bolt.MaxValueSize {
 			// One bad value must not fail the whole batch's transaction.
@@ -379,6 +384,13 @@ func (w *writer) commit(b *batch) {
 		return
 	}
 	w.writes.Add(uint64(len(valid.sets)))
+	if w.wroteFile != nil {
+		for _, ps := range valid.sets {
+			if ps.file != nil && ps.stored != ps.e {
+				w.wroteFile(ps.e, ps.stored)
+			}
+		}
+	}
 	w.unapplied.retry(w.disk) // the disk is writable again
 }
 
