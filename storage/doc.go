@@ -59,6 +59,11 @@
 //
 // # Disk layout (bbolt, file Dir/edged.db)
 //
+// Bodies of Options.FileBodyMin bytes or more live in files of their own
+// under Dir/bodies, named by the record (see bodyfile.go for the layout,
+// crash safety and checksums); [Entry.OpenBody] opens one, and hits send it
+// with sendfile(2). Everything below is about the bbolt file.
+//
 // Commits do not write bbolt's freelist (NoFreelistSync: writing it costs a
 // write of every free page id per commit); Close writes it. After a crash
 // bbolt rebuilds it at Open by walking the file in a goroutine of its own,
