@@ -79,6 +79,7 @@
 //	                                flags (stale), the soft purge's time, the
 //	                                entry's tags
 //	tags     tag ++ 0x00 ++ key  -> nil          (the tag index)
+//	files    8-byte BE file id   -> key          (the body files records name)
 //	meta     "bytes", "count"    -> 8-byte BE totals, updated in the same
 //	                                transaction as every change
 //	         "stale_below"       -> 8-byte BE write sequence: entries written
@@ -87,6 +88,7 @@
 //	         "stale_below_untimed" -> the same marker for a soft purge of all
 //	                                that gives no time (Purge.NoStale)
 //	         "purge_seq"         -> 8-byte BE Purge.Seq last applied
+//	         "file_bytes"        -> 8-byte BE total size of the body files
 //
 // rowInfo keeps what deletes, eviction and purges need (the tags whose rows
 // must go, the soft purge mark) beside the LRU sequence they already read,
