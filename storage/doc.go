@@ -10,7 +10,9 @@
 //     older one), even before its disk write lands, even if the memory tier
 //     declined it and whatever ristretto still has queued (unless the disk
 //     write queue was full, which is counted; then only the memory tier may
-//     keep it; and unless its file is set aside as damaged, see below).
+//     keep it, and for a body of Options.FileBodyMin or more, which the
+//     memory tier only takes once it is in its file, nothing does; and
+//     unless its file is set aside as damaged, see below).
 //   - Purges are final: after [Store.Purge], [Store.Delete] or
 //     [Store.DeletePrefix] returns, Get never returns the removed entries
 //     again, nor a soft-purged one without Entry.Stale set, from either tier,

@@ -213,7 +213,7 @@ func open(opts Options, path string) (*Store, error) {
 			_ = d.close()
 			return nil, err
 		}
-		s.w.wroteFile = s.mem.swapBody
+		s.w.wroteFile = func(e, inFile *Entry) { s.mem.adopt(e, inFile, s.w.pending.get) }
 	}
 	if s.reg != nil {
 		s.metrics = &collector{s: s}
@@ -317,11 +317,14 @@ func (s *Store) Set(e *Entry) {
 
 // set is Set for a store held open.
 func (s *Store) set(e *Entry) {
-	if s.mem == nil {
+	switch {
+	case s.mem == nil:
 		s.w.set(e)
-		return
+	case s.disk.files.wants(e):
+		s.mem.setAside(e, s.w.set) // its bytes go to a file, not to the memory tier
+	default:
+		s.mem.set(e, s.w.set)
 	}
-	s.mem.set(e, s.w.set)
 }
 
 // Delete removes keys from both tiers, including writes still pending.

@@ -66,7 +66,8 @@ type writer struct {
 	linger time.Duration
 	// wroteFile, when set, is told of each entry whose body a committed
 	// write put in a file, with the copy that names it (the memory tier
-	// swaps it in).
+	// adopts it). It runs holding txMu, before the batch leaves the pending
+	// map.
 	wroteFile func(e, inFile *Entry)
 }
 
@@ -386,7 +387,7 @@ func (w *writer) commit(b *batch) {
 	w.writes.Add(uint64(len(valid.sets)))
 	if w.wroteFile != nil {
 		for _, ps := range valid.sets {
-			if ps.file != nil && ps.stored != ps.e {
+			if ps.made && ps.e.file == nil { // its body was in memory until now
 				w.wroteFile(ps.e, ps.stored)
 			}
 		}
