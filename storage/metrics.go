@@ -8,7 +8,7 @@ type collector struct{ s *Store }
 
 var (
 	descBytes = prometheus.NewDesc("edged_storage_bytes",
-		"Bytes held by tier (memory: entry sizes; disk: keys and encoded values).", []string{"tier"}, nil)
+		"Bytes held by tier (memory: entry sizes; disk: keys, encoded values and body files).", []string{"tier"}, nil)
 	descCapacity = prometheus.NewDesc("edged_storage_capacity_bytes",
 		"Size of each tier in the bytes edged_storage_bytes counts (memory: 3/8 of cache.memory; disk: cache.disk); 0 for a memory tier turned off.", []string{"tier"}, nil)
 	descEntries = prometheus.NewDesc("edged_storage_entries",
