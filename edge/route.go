@@ -85,6 +85,12 @@ type Route struct {
 	// cache key of authenticated requests: what the route's responses vary
 	// on per client.
 	AuthKey []string
+
+	// Protocols (upgrade.go, transform.go): each nil or empty when off,
+	// and then costs nothing.
+	//
+	// WebSocket lets the route carry WebSocket connections.
+	WebSocket *WebSocket
 }
 
 // Split is one weighted alternative upstream of a route.
