@@ -47,6 +47,8 @@ type exchange struct {
 	cs policy.CacheStatus
 	// outcome is what cs stands for, for metrics and the access log.
 	outcome outcome
+	// interim counts the interim responses passed on (interim.go).
+	interim int
 }
 
 // newExchange starts the exchange of r, answered through w.
