@@ -181,6 +181,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		x.webSocket(x.route.WebSocket) // after the guards, never cached
 		return
 	}
+	if tf := x.route.Transform; tf != nil && tf.JSONToXML {
+		x.transform(tf)
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		x.passMethod()
 		return

@@ -23,6 +23,10 @@ const (
 	DefaultWebSocketPerClient = 16
 )
 
+// taskWebSocket names a WebSocket connection's relay among the Handler's
+// tasks: Close ends it.
+const taskWebSocket = "websocket relay"
+
 // detailWebSocket is the Cache-Status detail of a WebSocket handshake
 // (with fwd=bypass): it is never stored.
 const detailWebSocket = "websocket"
@@ -209,50 +213,52 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	fromClient := io.MultiReader(bytes.NewReader(append(bytes.Clone(early), held...)), raw)
-	x.w.bytes += h.relay(raw, fromClient, up, resp.Body, ws.idle())
+	x.w.bytes += h.relay(x.key(), raw, fromClient, up, resp.Body, ws.idle())
 }
 
 // relay copies client → upstream and upstream → client until either ends,
-// nothing moves for idle, or the Handler closes; it returns the bytes sent
-// to the client. Either end closes both: WebSocket ends with its own close
-// handshake (RFC 6455 §7), so nothing is owed after a side's end.
-func (h *Handler) relay(client net.Conn, fromClient io.Reader, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
+// nothing moves for idle, or the Handler closes (Close stops the relay at
+// once); it returns the bytes sent to the client. Either end closes both:
+// WebSocket ends with its own close handshake (RFC 6455 §7), so nothing is
+// owed after a side's end.
+func (h *Handler) relay(key string, client net.Conn, fromClient io.Reader, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
 	var last atomic.Int64
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
 	var once sync.Once
 	closeAll := func() { once.Do(func() { _ = client.Close(); _ = upClose.Close() }) }
+	conn := h.tasks.add(taskWebSocket, key, closeAll)
+	defer h.tasks.done(conn)
 	var toClient int64
 	done := make(chan struct{}, 2)
-	pump := func(dst io.Writer, src io.Reader, n *int64) {
-		defer func() { closeAll(); done <- struct{}{} }()
-		buf := make([]byte, 32<<10)
-		for {
-			k, err := src.Read(buf)
-			if k > 0 {
-				touch()
-				if _, werr := dst.Write(buf[:k]); werr != nil {
-					return
-				}
-				if n != nil {
+	pump := func(dst io.Writer, src io.Reader, n *int64) func() {
+		return func() {
+			defer func() { closeAll(); done <- struct{}{} }()
+			buf := make([]byte, 32<<10)
+			for {
+				k, err := src.Read(buf)
+				if k > 0 {
+					touch()
+					if _, werr := dst.Write(buf[:k]); werr != nil {
+						return
+					}
 					*n += int64(k)
 				}
-			}
-			if err != nil {
-				return
+				if err != nil {
+					return
+				}
 			}
 		}
 	}
-	go pump(up, fromClient, nil)
-	go pump(client, up, &toClient)
+	var toUpstream int64
+	h.tasks.start(taskWebSocket, key, pump(up, fromClient, &toUpstream))
+	h.tasks.start(taskWebSocket, key, pump(client, up, &toClient))
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
 	for running := 2; running > 0; {
 		select {
 		case <-done:
 			running--
-		case <-h.fetchCtx.Done(): // Close
-			closeAll()
 		case <-timer.C:
 			if since := time.Since(time.Unix(0, last.Load())); since < idle {
 				timer.Reset(idle - since)

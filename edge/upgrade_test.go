@@ -265,3 +265,23 @@ func TestWebSocketOffByDefault(t *testing.T) {
 		t.Fatalf("dial through a route without websocket: err %v, response %v; want a refusal", err, resp)
 	}
 }
+
+// Handler.Close ends open WebSocket connections at once rather than
+// waiting for their clients.
+func TestWebSocketEndedByClose(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}}))
+	c, _, err := dialWS(t, e, "/chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "open")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.handler.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, _, err := c.Read(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read after Close: %v, want the connection closed", err)
+	}
+}
