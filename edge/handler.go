@@ -151,7 +151,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(h.opts.RequestBodyTimeout))
 	}
 	// Read before refuseHostile drops the Upgrade field Connection names.
-	upgrade := len(r.Header["Upgrade"]) > 0 && wantsWebSocket(r.Header)
+	upgrade := len(r.Header["Upgrade"]) > 0 && wantsWebSocket(r.Header) || r.Method == http.MethodConnect && isExtendedConnect(r)
 	if status, reason := h.refuseHostile(r); status != 0 {
 		x.refuse(status, reason, policy.DetailBadRequest)
 		return

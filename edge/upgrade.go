@@ -2,10 +2,10 @@ package edge
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -118,20 +118,33 @@ func webSocketAccept(key string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
+// isExtendedConnect reports whether r is an HTTP/2 WebSocket opening
+// (RFC 8441 §4: CONNECT with :protocol websocket). Go's server passes the
+// pseudo-header in Header, and accepts such requests only when the process
+// runs with GODEBUG=http2xconnect=1 (it then sends
+// SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3).
+func isExtendedConnect(r *http.Request) bool {
+	return r.ProtoMajor == 2 && r.Method == http.MethodConnect && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+}
+
 // checkHandshake returns the status and reason that refuse a WebSocket
-// opening handshake (RFC 6455 §4.2.1), or 0.
+// opening handshake (RFC 6455 §4.2.1; RFC 8441 §5 over HTTP/2, which has
+// no key), or 0.
 func checkHandshake(r *http.Request) (int, string) {
+	h2 := isExtendedConnect(r)
 	switch {
-	case r.Method != http.MethodGet:
+	case !h2 && r.Method != http.MethodGet:
 		return http.StatusBadRequest, "websocket handshake must be a GET (RFC 6455 §4.1)"
-	case !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1:
-		return http.StatusBadRequest, "websocket upgrade needs HTTP/1.1"
-	case r.ContentLength != 0:
+	case !h2 && (!r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1):
+		return http.StatusBadRequest, "websocket upgrade needs HTTP/1.1, or extended CONNECT over HTTP/2"
+	case !h2 && r.ContentLength != 0:
 		// Its bytes would be relayed as frames.
 		return http.StatusBadRequest, "websocket handshake must have no body"
 	case r.Header.Get("Sec-WebSocket-Version") != "13":
 		// RFC 6455 §4.4: 426 naming the versions served.
 		return http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version (13 is served)"
+	case h2:
+		return 0, "" // RFC 8441 §5: no Sec-WebSocket-Key
 	}
 	key := r.Header.Values("Sec-WebSocket-Key")
 	if len(key) != 1 {
@@ -146,7 +159,9 @@ func checkHandshake(r *http.Request) (int, string) {
 
 // webSocket forwards a WebSocket handshake and, once the upstream has
 // switched protocols, relays the connection until either side closes it,
-// it is idle for the route's IdleTimeout, or the Handler closes.
+// it is idle for the route's IdleTimeout, or the Handler closes. Upstream
+// it is always an HTTP/1.1 Upgrade; an HTTP/2 client's stream (RFC 8441)
+// is bridged to it, the proxy making the key the upstream must answer.
 func (x *exchange) webSocket(ws *WebSocket) {
 	h, r := x.h, x.r
 	x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: detailWebSocket}
@@ -165,6 +180,15 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	}
 	defer ws.release(client)
 	out := x.outbound()
+	key := r.Header.Get("Sec-WebSocket-Key")
+	h2 := r.ProtoMajor == 2
+	if h2 {
+		// RFC 8441 §5: the HTTP/1.1 side's key and accept are this hop's.
+		key = newWebSocketKey()
+		out.Method = http.MethodGet
+		out.Header.Set("Sec-WebSocket-Key", key)
+		delete(out.Header, ":protocol")
+	}
 	out.Upgrade = "websocket"
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
@@ -173,17 +197,18 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	}
 	defer resp.Body.Close()
 	x.cs.FwdStatus = resp.StatusCode
-	if resp.StatusCode != http.StatusSwitchingProtocols {
+	if resp.StatusCode != http.StatusSwitchingProtocols && (!h2 || resp.StatusCode >= 300) {
 		// The upstream declined (RFC 6455 §4.1: any other status is its
-		// answer as plain HTTP): the client gets it, never stored.
+		// answer as plain HTTP): the client gets it, never stored. Over
+		// HTTP/2 a 2xx would read as success (RFC 8441 §5), hence 502.
 		x.writeUpstream(resp, nil)
 		return
 	}
 	up, ok := resp.Body.(io.ReadWriter)
-	if !ok || resp.Header.Get("Sec-WebSocket-Accept") != webSocketAccept(r.Header.Get("Sec-WebSocket-Key")) {
+	if !ok || resp.Header.Get("Sec-WebSocket-Accept") != webSocketAccept(key) {
 		// RFC 6455 §4.1: a client fails a handshake whose accept value is
 		// not the one its key calls for; so does the proxy, for it.
-		x.respondError(http.StatusBadGateway, "upstream answered the websocket handshake with a wrong Sec-WebSocket-Accept")
+		x.respondError(http.StatusBadGateway, "upstream did not switch to websocket with the right Sec-WebSocket-Accept")
 		return
 	}
 	hdr := x.w.Header()
@@ -191,6 +216,10 @@ func (x *exchange) webSocket(ws *WebSocket) {
 		hdr[k] = v
 	}
 	x.setCacheStatus(resp.Header)
+	if h2 {
+		x.webSocketStream(ws, up, resp.Body)
+		return
+	}
 	hdr.Set("Upgrade", "websocket")
 	hdr.Set("Connection", "Upgrade")
 	conn, brw, err := http.NewResponseController(&x.w).Hijack()
@@ -213,7 +242,61 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	fromClient := io.MultiReader(bytes.NewReader(append(bytes.Clone(early), held...)), raw)
-	x.w.bytes += h.relay(x.key(), raw, fromClient, up, resp.Body, ws.idle())
+	closeRaw := func() { _ = raw.Close() }
+	x.w.bytes += h.relay(x.key(), peer{fromClient, raw, closeRaw, closeRaw}, up, resp.Body, ws.idle())
+}
+
+// webSocketStream answers an HTTP/2 WebSocket opening with 200 (RFC 8441
+// §5) and relays the stream's DATA to and from the upstream connection.
+func (x *exchange) webSocketStream(ws *WebSocket, up io.ReadWriter, upClose io.Closer) {
+	r := x.r
+	hdr := x.w.Header()
+	delete(hdr, "Sec-Websocket-Accept") // RFC 8441 §5: not used over HTTP/2
+	x.w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(&x.w)
+	if rc.Flush() != nil {
+		return
+	}
+	// The server's deadlines were for an HTTP exchange; the stream is
+	// bounded by IdleTimeout now.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	toClient := writerFunc(func(p []byte) (int, error) {
+		n, err := x.w.ResponseWriter.Write(p)
+		if err == nil {
+			err = rc.Flush()
+		}
+		return n, err
+	})
+	end := func() { _ = r.Body.Close() } // returning then ends the stream (END_STREAM)
+	abort := func() {
+		end()
+		// A deadline in the past resets the stream at once (RST_STREAM),
+		// which unblocks a write the client does not read.
+		_ = rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	x.w.bytes += x.h.relay(x.key(), peer{r.Body, toClient, end, abort}, up, upClose, ws.idle())
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// peer is the client's side of a relay: what it sends, where its bytes go,
+// and how to end it after either side ended (end) or cut it (abort: idle,
+// the Handler closing).
+type peer struct {
+	from       io.Reader
+	to         io.Writer
+	end, abort func()
+}
+
+// newWebSocketKey is a fresh Sec-WebSocket-Key: 16 random bytes in base64
+// (RFC 6455 §4.1).
+func newWebSocketKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // relay copies client → upstream and upstream → client until either ends,
@@ -221,19 +304,28 @@ func (x *exchange) webSocket(ws *WebSocket) {
 // once); it returns the bytes sent to the client. Either end closes both:
 // WebSocket ends with its own close handshake (RFC 6455 §7), so nothing is
 // owed after a side's end.
-func (h *Handler) relay(key string, client net.Conn, fromClient io.Reader, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
+func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
 	var last atomic.Int64
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
 	var once sync.Once
-	closeAll := func() { once.Do(func() { _ = client.Close(); _ = upClose.Close() }) }
-	conn := h.tasks.add(taskWebSocket, key, closeAll)
+	finish := func(cut bool) {
+		once.Do(func() {
+			if cut {
+				client.abort()
+			} else {
+				client.end()
+			}
+			_ = upClose.Close()
+		})
+	}
+	conn := h.tasks.add(taskWebSocket, key, func() { finish(true) })
 	defer h.tasks.done(conn)
-	var toClient int64
+	var toClient, toUpstream int64
 	done := make(chan struct{}, 2)
 	pump := func(dst io.Writer, src io.Reader, n *int64) func() {
 		return func() {
-			defer func() { closeAll(); done <- struct{}{} }()
+			defer func() { finish(false); done <- struct{}{} }()
 			buf := make([]byte, 32<<10)
 			for {
 				k, err := src.Read(buf)
@@ -250,9 +342,8 @@ func (h *Handler) relay(key string, client net.Conn, fromClient io.Reader, up io
 			}
 		}
 	}
-	var toUpstream int64
-	h.tasks.start(taskWebSocket, key, pump(up, fromClient, &toUpstream))
-	h.tasks.start(taskWebSocket, key, pump(client, up, &toClient))
+	h.tasks.start(taskWebSocket, key, pump(up, client.from, &toUpstream))
+	h.tasks.start(taskWebSocket, key, pump(client.to, up, &toClient))
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
 	for running := 2; running > 0; {
@@ -264,7 +355,7 @@ func (h *Handler) relay(key string, client net.Conn, fromClient io.Reader, up io
 				timer.Reset(idle - since)
 				continue
 			}
-			closeAll()
+			finish(true)
 		}
 	}
 	return toClient

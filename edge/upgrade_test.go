@@ -3,16 +3,20 @@ package edge
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/net/http2"
 
 	"edged/edge/access"
 	"edged/edge/strictconn"
@@ -284,4 +288,117 @@ func TestWebSocketEndedByClose(t *testing.T) {
 	if _, _, err := c.Read(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("read after Close: %v, want the connection closed", err)
 	}
+}
+
+// wsClientFrame is a masked frame (RFC 6455 §5.2, as a client must send it)
+// with a payload under 126 bytes.
+func wsClientFrame(op byte, payload []byte) []byte {
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := append([]byte{0x80 | op, 0x80 | byte(len(payload))}, mask[:]...)
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+// readServerFrame reads an unmasked frame with a payload under 126 bytes.
+func readServerFrame(r io.Reader) (byte, []byte, error) {
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return 0, nil, err
+	}
+	payload := make([]byte, head[1]&0x7f)
+	_, err := io.ReadFull(r, payload)
+	return head[0] & 0x0f, payload, err
+}
+
+// A WebSocket opened over HTTP/2 with extended CONNECT (RFC 8441) reaches
+// the real WebSocket server behind the edge, which speaks HTTP/1.1: the edge
+// makes the key, checks the accept, answers 200 and relays DATA frames.
+// net/http enables extended CONNECT only with GODEBUG=http2xconnect=1 set
+// when the process starts, so the test runs itself in a child that has it.
+func TestWebSocketOverHTTP2(t *testing.T) {
+	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWebSocketOverHTTP2$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebSocketOverHTTP2") {
+			t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
+		}
+		return
+	}
+	o := newWSOrigin(t)
+	deny, err := access.Compile(access.Rules{DenyPaths: []string{"/denied"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Access: deny})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Name: "edged", Store: store, Router: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	e := &testEdge{Server: srv, tb: t, handler: h, store: store}
+	t.Cleanup(e.stop)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	t.Cleanup(h2c.CloseIdleConnections)
+	open := func(path string) (*http.Response, *io.PipeWriter) {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "ws.example"
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Protocol", "echo")
+		// net/http's own transport refuses the pseudo-header; x/net's
+		// HTTP/2 transport sends it as :protocol (RFC 8441 §4).
+		resp, err := h2c.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("extended CONNECT: %v", err)
+		}
+		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
+		return resp, pw
+	}
+	if resp, _ := open("/denied"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("denied path: status %d, want 403", resp.StatusCode)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Errorf("the denied opening reached the origin (%d connections)", n)
+	}
+	resp, pw := open("/chat")
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || resp.Header.Get("Sec-WebSocket-Protocol") != "echo" {
+		t.Fatalf("opening answered %s %d, subprotocol %q; want HTTP/2 200 echo", resp.Proto, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"))
+	}
+	for _, msg := range []string{"hello", "again"} {
+		if _, err := pw.Write(wsClientFrame(0x1, []byte(msg))); err != nil {
+			t.Fatal(err)
+		}
+		op, payload, err := readServerFrame(resp.Body)
+		if err != nil || op != 0x1 || string(payload) != "echo "+msg {
+			t.Fatalf("echo frame: op %d %q, %v", op, payload, err)
+		}
+	}
+	// RFC 6455 §5.5.1: the close handshake, then the stream ends.
+	if _, err := pw.Write(wsClientFrame(0x8, []byte{0x03, 0xe8})); err != nil {
+		t.Fatal(err)
+	}
+	if op, _, err := readServerFrame(resp.Body); err != nil || op != 0x8 {
+		t.Fatalf("close frame: op %d, %v", op, err)
+	}
+	pw.Close()
+	<-o.ended
 }
