@@ -30,8 +30,10 @@ const DefaultTransformMax = 1 << 20
 // coding (its Accept-Encoding is dropped) since only an identity body can
 // be converted.
 //
-// Limits: bodies over MaxBody, bodies without a Content-Length (streamed)
-// and bodies that are not valid JSON pass untouched; a HEAD gets the XML
+// Limits: bodies over MaxBody, bodies without a Content-Length (streamed),
+// bodies past the memory budget (Options.BodyMemory, which the held JSON
+// and its XML count against) and bodies that are not valid JSON pass
+// untouched; a HEAD gets the XML
 // header fields without a Content-Length; ranges (206) are not converted.
 type Transform struct {
 	// JSONToXML turns JSON responses into XML for clients that prefer it.
@@ -55,7 +57,8 @@ func (x *exchange) transform(tf *Transform) {
 	if toXML {
 		r.Header.Del("Accept-Encoding")
 	}
-	x.w.ResponseWriter = &transformWriter{ResponseWriter: x.w.ResponseWriter, max: tf.maxBody(), toXML: toXML, head: r.Method == http.MethodHead}
+	x.w.ResponseWriter = &transformWriter{ResponseWriter: x.w.ResponseWriter, max: tf.maxBody(), toXML: toXML, head: r.Method == http.MethodHead,
+		held: &x.w.held}
 }
 
 // transformWriter converts a JSON response to XML on its way out: it holds
@@ -65,6 +68,7 @@ type transformWriter struct {
 	max   int64
 	toXML bool // the client prefers XML
 	head  bool
+	held  *hold // the request's share of the body budget, released with it
 
 	status int    // set while a body is being held
 	want   int64  // the held body's length
@@ -94,6 +98,10 @@ func (w *transformWriter) WriteHeader(code int) {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
+	if !w.held.Admit(n) {
+		w.ResponseWriter.WriteHeader(code) // past the body memory budget: untouched
+		return
+	}
 	w.status, w.want, w.buf = code, n, make([]byte, 0, n)
 }
 
@@ -114,7 +122,7 @@ func (w *transformWriter) Write(p []byte) (int, error) {
 func (w *transformWriter) flush() error {
 	status, body := w.status, w.buf
 	w.status, w.buf = 0, nil
-	if out, err := jsonToXML(body); err == nil {
+	if out, err := jsonToXML(body); err == nil && w.held.Admit(int64(len(out))) {
 		h := w.Header()
 		xmlHeader(h)
 		h.Set("Content-Length", strconv.Itoa(len(out)))
