@@ -46,8 +46,9 @@ func ParsePathPattern(s string) (*PathPattern, error) {
 			}
 			continue
 		}
-		name, ok := strings.CutPrefix(part, "{")
-		if name, ok = strings.CutSuffix(name, "}"); !ok || strings.ContainsAny(name, "{}") {
+		name, open := strings.CutPrefix(part, "{")
+		name, closed := strings.CutSuffix(name, "}")
+		if !open || !closed || strings.ContainsAny(name, "{}") {
 			return nil, fmt.Errorf("segment %q: a capture is a whole segment, {name} or {name...}", part)
 		}
 		name, rest := strings.CutSuffix(name, "...")

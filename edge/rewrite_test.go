@@ -33,7 +33,7 @@ func TestPathPattern(t *testing.T) {
 			t.Errorf("%s on %s = %q, %v; want %q", tt.pattern, tt.path, got, ok, tt.want)
 		}
 	}
-	for _, bad := range []string{"v1/{id}", "/v1/users", "/v1/{id}x", "/v1/{1d}", "/{a}/{a}", "/{rest...}/x", "/a//{b}", "/{}"} {
+	for _, bad := range []string{"v1/{id}", "/v1/users", "/v1/{id}x", "/v1/{1d}", "/{a}/{a}", "/{rest...}/x", "/a//{b}", "/{}", "/v1/id}", "/v1/{id"} {
 		if _, err := ParsePathPattern(bad); err == nil {
 			t.Errorf("ParsePathPattern(%q) accepted it", bad)
 		}

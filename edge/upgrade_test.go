@@ -352,8 +352,11 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// net/http's transport refuses the :protocol pseudo-header (an invalid
+	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
+	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
 	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	t.Cleanup(h2c.CloseIdleConnections)
+	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
 	open := func(path string) (*http.Response, *io.PipeWriter) {
 		pr, pw := io.Pipe()
 		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
@@ -364,9 +367,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		req.Header.Set(":protocol", "websocket")
 		req.Header.Set("Sec-WebSocket-Version", "13")
 		req.Header.Set("Sec-WebSocket-Protocol", "echo")
-		// net/http's own transport refuses the pseudo-header; x/net's
-		// HTTP/2 transport sends it as :protocol (RFC 8441 §4).
-		resp, err := h2c.RoundTrip(req)
+		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
 		if err != nil {
 			t.Fatalf("extended CONNECT: %v", err)
 		}
