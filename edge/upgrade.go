@@ -222,6 +222,9 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	}
 	hdr.Set("Upgrade", "websocket")
 	hdr.Set("Connection", "Upgrade")
+	// RFC 9110 §8.6, §6.1: a 1xx has no content, so no framing fields.
+	delete(hdr, "Content-Length")
+	delete(hdr, "Transfer-Encoding")
 	conn, brw, err := http.NewResponseController(&x.w).Hijack()
 	if err != nil {
 		x.respondError(http.StatusInternalServerError, "cannot take over the connection: "+err.Error())

@@ -229,9 +229,12 @@ func TestWebSocketHandshakeChecks(t *testing.T) {
 		_ = brw.Flush()
 	}))
 	t.Cleanup(wrongAccept.Close)
+	// An origin that declines with a cacheable answer: passed on, not stored.
+	declines := newOrigin(t, newClock(), static("no websocket here", "Cache-Control", "max-age=600"))
 	o := newWSOrigin(t)
 	good := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}}))
 	bad := wsEdge(t, wsSite(t, wrongAccept.URL, &Route{WebSocket: &WebSocket{}}))
+	declined := wsEdge(t, wsSite(t, declines.URL, &Route{WebSocket: &WebSocket{}}))
 	key := "dGhlIHNhbXBsZSBub25jZQ=="
 	for _, tt := range []struct {
 		name   string
@@ -243,12 +246,17 @@ func TestWebSocketHandshakeChecks(t *testing.T) {
 		{"no key", good, []string{"Sec-WebSocket-Version", "13"}, http.StatusBadRequest},
 		{"short key", good, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "c2hvcnQ="}, http.StatusBadRequest},
 		{"wrong accept", bad, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusBadGateway},
+		{"declined", declined, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusOK},
+		{"declined again", declined, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusOK},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fields := append([]string{"Host", "ws.example", "Connection", "Upgrade", "Upgrade", "websocket"}, tt.fields...)
 			resp, _ := tt.e.get(t, "/chat", fields...)
 			if resp.StatusCode != tt.want {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.want)
+			}
+			if isHit(resp) {
+				t.Errorf("a handshake was answered from the cache: %q", resp.Header.Get("Cache-Status"))
 			}
 			if tt.want == http.StatusUpgradeRequired && resp.Header.Get("Sec-WebSocket-Version") != "13" {
 				t.Errorf("426 without Sec-WebSocket-Version: 13")
@@ -257,6 +265,9 @@ func TestWebSocketHandshakeChecks(t *testing.T) {
 	}
 	if n := o.conns.Load(); n != 0 {
 		t.Errorf("refused handshakes reached the origin (%d connections)", n)
+	}
+	if n := declines.requests.Load(); n != 2 {
+		t.Errorf("declining origin saw %d handshakes, want 2 (none answered from the cache)", n)
 	}
 }
 
