@@ -31,9 +31,11 @@ const taskWebSocket = "websocket relay"
 // (with fwd=bypass): it is never stored.
 const detailWebSocket = "websocket"
 
-// WebSocket lets a route carry WebSocket connections (RFC 6455) over
-// HTTP/1.1 Upgrade. A route without one serves an upgrade request as a
-// plain request, ignoring Upgrade (RFC 9110 §7.8 allows it).
+// WebSocket lets a route carry WebSocket connections (RFC 6455): HTTP/1.1
+// Upgrade, and HTTP/2 extended CONNECT (RFC 8441) where the server accepts
+// it. A route without one serves an upgrade request as a plain request,
+// ignoring Upgrade (RFC 9110 §7.8 allows it), and refuses an extended
+// CONNECT as any CONNECT (405).
 //
 // The handshake runs after the route's access rules, rate limit and
 // authentication; it is forwarded upstream with its Upgrade, and the
