@@ -343,7 +343,8 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Access: deny})})
+	plain := &Site{Name: "plain", Hosts: []string{"plain.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Access: deny}), plain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,13 +369,13 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
 	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
 	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
-	open := func(path string) (*http.Response, *io.PipeWriter) {
+	open := func(host, path string) (*http.Response, *io.PipeWriter) {
 		pr, pw := io.Pipe()
 		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Host = "ws.example"
+		req.Host = host
 		req.Header.Set(":protocol", "websocket")
 		req.Header.Set("Sec-WebSocket-Version", "13")
 		req.Header.Set("Sec-WebSocket-Protocol", "echo")
@@ -385,13 +386,16 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
 		return resp, pw
 	}
-	if resp, _ := open("/denied"); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := open("ws.example", "/denied"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("denied path: status %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := open("plain.example", "/chat"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("route without websocket: status %d, want 405", resp.StatusCode)
 	}
 	if n := o.conns.Load(); n != 0 {
 		t.Errorf("the denied opening reached the origin (%d connections)", n)
 	}
-	resp, pw := open("/chat")
+	resp, pw := open("ws.example", "/chat")
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || resp.Header.Get("Sec-WebSocket-Protocol") != "echo" {
 		t.Fatalf("opening answered %s %d, subprotocol %q; want HTTP/2 200 echo", resp.Proto, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"))
 	}
