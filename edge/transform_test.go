@@ -96,6 +96,10 @@ func TestTransformJSONToXMLThroughRoute(t *testing.T) {
 	if !isHit(resp) || !strings.Contains(body, "<name>Ada</name>") {
 		t.Errorf("second XML client: %q, Cache-Status %q", body, resp.Header.Get("Cache-Status"))
 	}
+	resp, body = e.do(t, http.MethodHead, "/user", "Host", "api.example", "Accept", "application/xml")
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") || body != "" || resp.Header.Get("Etag") != `"v1-xml"` {
+		t.Errorf("HEAD for an XML client: %s, ETag %q, body %q", resp.Header.Get("Content-Type"), resp.Header.Get("Etag"), body)
+	}
 	if n := o.requests.Load(); n != 1 {
 		t.Errorf("origin saw %d requests, want 1 (one stored entry for both)", n)
 	}
