@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-
-	"edged/storage"
 )
 
 // hintingOrigin answers every request with 103 Early Hints (a Link and a
@@ -79,21 +77,11 @@ func TestInterimPassedOnNotStored(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			o := hintingOrigin(t, "max-age=100000")
-			c := newClock()
-			store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := New(Options{Name: "edged", Store: store, Upstream: upstreamTo(t, o.URL), Now: c.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewUnstartedServer(h)
-			srv.EnableHTTP2 = h2
-			srv.StartTLS()
-			e := &testEdge{Server: srv, tb: t, handler: h, store: store}
-			t.Cleanup(e.stop)
-			client := srv.Client()
+			e := serveEdge(t, Options{Upstream: upstreamTo(t, o.URL), Now: newClock().Now}, func(srv *httptest.Server) {
+				srv.EnableHTTP2 = h2
+				srv.StartTLS()
+			})
+			srv, client := e.Server, e.Client()
 
 			resp, body, seen := getWithInterim(t, client, srv.URL+"/page")
 			if wantMajor := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != wantMajor {

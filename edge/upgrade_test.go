@@ -62,6 +62,26 @@ func newWSOrigin(t testing.TB) *wsOrigin {
 	return o
 }
 
+// serveEdge starts a Handler for opts (its own store, name edged) on a test
+// server that start prepares and starts (a strict listener, TLS, HTTP/2).
+func serveEdge(t testing.TB, opts Options, start func(*httptest.Server)) *testEdge {
+	t.Helper()
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: opts.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Name, opts.Store = "edged", store
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	start(srv)
+	e := &testEdge{Server: srv, tb: t, handler: h, store: store}
+	t.Cleanup(e.stop)
+	return e
+}
+
 // wsEdge serves sites through a Router on a listener with strict framing,
 // as edged's own listeners are: the upgraded connection must be released
 // from it.
@@ -71,20 +91,10 @@ func wsEdge(t testing.TB, sites ...*Site) *testEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Name: "edged", Store: store, Router: rt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = strictconn.WrapListener(srv.Listener, 1<<20)
-	srv.Start()
-	e := &testEdge{Server: srv, tb: t, handler: h, store: store}
-	t.Cleanup(e.stop)
-	return e
+	return serveEdge(t, Options{Router: rt}, func(srv *httptest.Server) {
+		srv.Listener = strictconn.WrapListener(srv.Listener, 1<<20)
+		srv.Start()
+	})
 }
 
 func wsSite(t testing.TB, upstream string, route *Route) *Site {
@@ -312,6 +322,12 @@ func wsClientFrame(op byte, payload []byte) []byte {
 	return b
 }
 
+// startH2 starts a test server over TLS with HTTP/2.
+func startH2(srv *httptest.Server) {
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+}
+
 // readServerFrame reads an unmasked frame with a payload under 126 bytes.
 func readServerFrame(r io.Reader) (byte, []byte, error) {
 	var head [2]byte
@@ -348,19 +364,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Name: "edged", Store: store, Router: rt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	e := &testEdge{Server: srv, tb: t, handler: h, store: store}
-	t.Cleanup(e.stop)
+	srv := serveEdge(t, Options{Router: rt}, startH2).Server
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

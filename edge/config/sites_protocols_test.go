@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"edged/edge"
-	"edged/origin"
 )
 
 // protocolsYAML is a valid configuration using every protocol setting;
@@ -28,16 +27,7 @@ sites:
 
 func protocolSites(t *testing.T, in string) []*edge.Site {
 	t.Helper()
-	c := parseValid(t, in)
-	sites, err := c.EdgeSites(func(ref UpstreamRef) (*origin.Client, error) {
-		oo := c.ClientOptions(ref)
-		oo.Origin = "http://127.0.0.1:1"
-		cl, err := origin.New(oo)
-		if err == nil {
-			t.Cleanup(cl.Close)
-		}
-		return cl, err
-	})
+	sites, err := testSites(t, parseValid(t, in))
 	if err != nil {
 		t.Fatal(err)
 	}
