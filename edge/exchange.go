@@ -47,6 +47,10 @@ type exchange struct {
 	cs policy.CacheStatus
 	// outcome is what cs stands for, for metrics and the access log.
 	outcome outcome
+	// interim counts the interim responses passed on (interim.go).
+	interim int
+	// captures are the values route.Pattern captured from the path.
+	captures []string
 }
 
 // newExchange starts the exchange of r, answered through w.
@@ -111,6 +115,13 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}
 	}
+	if route.Pattern != nil {
+		caps, ok := route.Pattern.match(t.Path)
+		if !ok {
+			return http.StatusNotFound, "path " + t.Path + " does not match " + route.Pattern.String()
+		}
+		x.captures = caps
+	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
 	x.t, x.site, x.route = t, site, route
 	x.keyBuf, x.keyStr = t.AppendKey(x.keyBuf[:0]), ""
@@ -155,7 +166,7 @@ func (x *exchange) ttl(e *storage.Entry) time.Duration {
 // the route's prefix stripped. Built only when a request goes upstream,
 // never on a hit.
 func (x *exchange) upstreamURI() string {
-	uri := x.route.upstreamPath(x.t.Path)
+	uri := x.route.upstreamPath(x.t.Path, x.captures)
 	if x.t.RawQuery != "" {
 		uri += "?" + x.t.RawQuery
 	}
@@ -172,6 +183,7 @@ func (x *exchange) finishHeader(h http.Header) {
 		x.site.ResponseHeaders.apply(h)
 	}
 	x.route.ResponseHeaders.apply(h)
+	x.expandHeaders(h, x.route.ResponseHeaders.Set)
 	if x.sticky {
 		value := x.split
 		if value == "" {
@@ -187,6 +199,7 @@ func (x *exchange) outbound() *origin.Outbound {
 	r := x.r
 	header := r.Header.Clone()
 	x.route.RequestHeaders.apply(header)
+	x.expandHeaders(header, x.route.RequestHeaders.Set)
 	return &origin.Outbound{
 		Method:     r.Method,
 		Host:       x.t.Host,

@@ -150,6 +150,8 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// (uploadBody), and the server sets its own for the next request.
 		_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(h.opts.RequestBodyTimeout))
 	}
+	// Read before refuseHostile drops the Upgrade field Connection names.
+	upgrade := len(r.Header["Upgrade"]) > 0 && wantsWebSocket(r.Header) || r.Method == http.MethodConnect && isExtendedConnect(r)
 	if status, reason := h.refuseHostile(r); status != 0 {
 		x.refuse(status, reason, policy.DetailBadRequest)
 		return
@@ -174,6 +176,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if !x.guard() {
 		return
+	}
+	if upgrade && x.route.WebSocket != nil {
+		x.webSocket(x.route.WebSocket) // after the guards, never cached
+		return
+	}
+	if tf := x.route.Transform; tf != nil && tf.JSONToXML {
+		x.transform(tf)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		x.passMethod()
