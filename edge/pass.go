@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"edged/edge/policy"
 )
@@ -54,6 +55,7 @@ func (x *exchange) pass() {
 			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
 		}
 	}
+	start := time.Now()
 	resp, err := x.upstream.Do(r.Context(), out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
@@ -76,6 +78,7 @@ func (x *exchange) pass() {
 		return
 	}
 	defer resp.Body.Close()
+	x.noteUpstream(resp, start)
 	if policy.IsUnsafe(r.Method) {
 		// RFC 9111 §4.4: invalidate once the response shows the change happened.
 		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))

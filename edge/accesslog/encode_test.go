@@ -1,8 +1,8 @@
 package accesslog
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"

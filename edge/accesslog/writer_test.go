@@ -122,7 +122,7 @@ func TestSlowOutputDrops(t *testing.T) {
 	w := newWriter(t, Options{Output: out, BufferBytes: 64, Buffers: 3, FlushInterval: time.Hour, Registerer: reg})
 	const total = 1000
 	w.Write(line(10))
-	go w.Flush() // the goroutine starts writing line 10...
+	go w.Flush()  // the goroutine starts writing line 10...
 	<-out.entered // the goroutine is stuck in a write
 	for i := 1; i < total; i++ {
 		w.Write(line(100 + i%900)) // returns although nothing can be written
