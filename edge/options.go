@@ -101,9 +101,10 @@ type Options struct {
 	// AccessLog receives one line per request (an *accesslog.Writer,
 	// which never makes a request wait); nil disables access logs.
 	AccessLog AccessLogger
-	// NoRequestID neither reads, sets nor forwards X-Request-Id, and
-	// leaves it out of responses: the forward role, whose upstreams are
-	// other people's servers, tells them nothing about its clients.
+	// NoRequestID makes no request id: X-Request-Id is neither added to
+	// the request sent upstream nor to the response (one a client sent
+	// goes on as any other field). The forward role's upstreams are other
+	// people's servers: they are told nothing about its clients.
 	NoRequestID bool
 	// Observer, when set, is called once per finished request on its
 	// goroutine (the admin listener's analytics); it must be quick.
