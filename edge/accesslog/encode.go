@@ -45,14 +45,7 @@ func AppendJSONMillis(b []byte, key string, d time.Duration) []byte {
 // AppendJSONSeconds appends the member ,"key":s with d in seconds to the
 // microsecond ("1.000250").
 func AppendJSONSeconds(b []byte, key string, d time.Duration) []byte {
-	b = appendJSONKey(b, key)
-	us := d.Microseconds()
-	if us < 0 {
-		b, us = append(b, '-'), -us
-	}
-	b = strconv.AppendInt(b, us/1e6, 10)
-	b = append(b, '.')
-	return appendPadded(b, int(us%1e6), 6)
+	return appendMicros(appendJSONKey(b, key), d.Microseconds(), 1e6, 6)
 }
 
 // AppendJSONNull appends the member ,"key":null.
@@ -68,13 +61,18 @@ func appendJSONKey(b []byte, key string) []byte {
 
 // appendMillis writes d in milliseconds with three decimals.
 func appendMillis(b []byte, d time.Duration) []byte {
-	us := d.Microseconds()
+	return appendMicros(b, d.Microseconds(), 1000, 3)
+}
+
+// appendMicros writes us microseconds in a unit of per microseconds, with
+// the width decimals that keep every microsecond.
+func appendMicros(b []byte, us, per int64, width int) []byte {
 	if us < 0 {
 		b, us = append(b, '-'), -us
 	}
-	b = strconv.AppendInt(b, us/1000, 10)
+	b = strconv.AppendInt(b, us/per, 10)
 	b = append(b, '.')
-	return appendPadded(b, int(us%1000), 3)
+	return appendPadded(b, int(us%per), width)
 }
 
 const (
@@ -166,18 +164,13 @@ func appendCombinedEscaped(b []byte, s string) []byte {
 // hand: a hit's line must not pay for time.Format's layout parsing.
 func appendRFC3339Millis(b []byte, t time.Time) []byte {
 	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
 	b = appendPadded(b, year, 4)
 	b = append(b, '-')
 	b = appendPadded(b, int(month), 2)
 	b = append(b, '-')
 	b = appendPadded(b, day, 2)
 	b = append(b, 'T')
-	b = appendPadded(b, hour, 2)
-	b = append(b, ':')
-	b = appendPadded(b, minute, 2)
-	b = append(b, ':')
-	b = appendPadded(b, sec, 2)
+	b = appendClock(b, t)
 	b = append(b, '.')
 	b = appendPadded(b, t.Nanosecond()/1e6, 3)
 	return append(b, 'Z')
@@ -187,18 +180,13 @@ func appendRFC3339Millis(b []byte, t time.Time) []byte {
 // 06/Dec/2026:09:52:03 +0000, in t's own zone.
 func appendCommonLogTime(b []byte, t time.Time) []byte {
 	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
 	b = appendPadded(b, day, 2)
 	b = append(b, '/')
 	b = append(b, month.String()[:3]...)
 	b = append(b, '/')
 	b = appendPadded(b, year, 4)
 	b = append(b, ':')
-	b = appendPadded(b, hour, 2)
-	b = append(b, ':')
-	b = appendPadded(b, minute, 2)
-	b = append(b, ':')
-	b = appendPadded(b, sec, 2)
+	b = appendClock(b, t)
 	b = append(b, ' ')
 	_, offset := t.Zone()
 	sign := byte('+')
@@ -208,6 +196,16 @@ func appendCommonLogTime(b []byte, t time.Time) []byte {
 	b = append(b, sign)
 	b = appendPadded(b, offset/3600, 2)
 	return appendPadded(b, offset%3600/60, 2)
+}
+
+// appendClock writes t's time of day as 15:04:05.
+func appendClock(b []byte, t time.Time) []byte {
+	hour, minute, sec := t.Clock()
+	b = appendPadded(b, hour, 2)
+	b = append(b, ':')
+	b = appendPadded(b, minute, 2)
+	b = append(b, ':')
+	return appendPadded(b, sec, 2)
 }
 
 // appendPadded writes n (not negative) in decimal, zero-padded to width.
