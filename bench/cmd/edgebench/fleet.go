@@ -30,11 +30,11 @@ type target struct {
 
 // Target names, in the order of the tables.
 const (
-	tOrigin    = "origin"
-	tCeiling   = "ceiling"
-	tNginx     = "nginx"
-	tVarnish   = "varnish"
-	tEdgedMem  = "edged mem"
+	tOrigin   = "origin"
+	tCeiling  = "ceiling"
+	tNginx    = "nginx"
+	tVarnish  = "varnish"
+	tEdgedMem = "edged mem"
 	// tEdgedNoLog is edged mem with its access log off: beside edged mem
 	// it measures what the log costs (#17).
 	tEdgedNoLog = "edged mem nolog"
