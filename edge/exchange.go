@@ -53,7 +53,7 @@ type exchange struct {
 	// recycling.
 	requestID []string
 	ids       idSource
-	// upstream and firstByte say which upstream server answered the
+	// upstreamAddr and firstByte say which upstream server answered the
 	// request, or the fetch it shared, and how soon its response header
 	// came; upstreamAddr is "" when nothing was forwarded.
 	upstreamAddr string
