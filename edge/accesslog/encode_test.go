@@ -207,3 +207,15 @@ func TestAppendJSONSeconds(t *testing.T) {
 		}
 	}
 }
+
+// Every byte that needs escaping is found at every offset of the
+// word-at-a-time scan, and every byte that does not is kept.
+func TestAppendJSONQuotedEveryByteEveryOffset(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := range 17 {
+			s := []byte(strings.Repeat("a", 17))
+			s[pos] = byte(c)
+			checkJSONString(t, string(s), AppendJSONQuoted(nil, string(s)))
+		}
+	}
+}
