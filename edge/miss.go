@@ -26,6 +26,7 @@ func (x *exchange) fetch() {
 	if answered {
 		return // served as the body arrived, or the client went away; the fetch goes on
 	}
+	x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
 	cs := &x.cs
 	cs.Collapsed = !leader
 	switch {
@@ -245,7 +246,7 @@ func (f *fetch) run(p *progress) *fillResult {
 		}
 	}
 	requestTime := h.opts.Now()
-	resp, err := h.fetchUpstream(ctx, f.upstream, f.out)
+	resp, err := h.fetchUpstream(ctx, f.upstream, f.out, res)
 	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
 		drain(resp)
 		merged, ok := policy.Freshen(f.stale.Header, resp.Header)
@@ -279,7 +280,7 @@ func (f *fetch) run(p *progress) *fillResult {
 			f.out.Header.Del(k)
 		}
 		requestTime = h.opts.Now()
-		resp, err = h.fetchUpstream(ctx, f.upstream, f.out)
+		resp, err = h.fetchUpstream(ctx, f.upstream, f.out, res)
 	}
 	if err != nil {
 		cancel()
@@ -290,11 +291,13 @@ func (f *fetch) run(p *progress) *fillResult {
 	return res
 }
 
-// fetchUpstream is the one place a fill talks to the upstream, for metrics.
-func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *origin.Outbound) (*http.Response, error) {
+// fetchUpstream is the one place a fill talks to the upstream, for metrics
+// and for the access log of the requests that share res.
+func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *origin.Outbound, res *fillResult) (*http.Response, error) {
 	start := time.Now()
 	resp, err := up.Do(ctx, out)
 	h.metrics.observeFetch(start, resp, err)
+	res.upstream, res.firstByte = upstreamServer(resp), time.Since(start)
 	return resp, err
 }
 

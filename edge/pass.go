@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"edged/edge/policy"
 )
@@ -61,6 +62,7 @@ func (x *exchange) pass() {
 		// responses go straight to it.
 		ctx = withInterim(ctx, x.sendInterim)
 	}
+	start := time.Now()
 	resp, err := x.upstream.Do(ctx, out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
@@ -83,6 +85,7 @@ func (x *exchange) pass() {
 		return
 	}
 	defer resp.Body.Close()
+	x.noteUpstream(resp, start)
 	if policy.IsUnsafe(r.Method) {
 		// RFC 9111 §4.4: invalidate once the response shows the change happened.
 		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))

@@ -208,7 +208,9 @@ func (c *Client) ShieldOrder(key string) []string {
 
 // Do sends out upstream and returns the response, whose Header has been
 // cleaned (hop-by-hop fields removed) and carries this node's Via. The caller
-// must close the body.
+// must close the body. The response's Request is the request sent to the
+// server that answered: its URL.Host names that pool member, shield or
+// destination (for access logs).
 //
 // ctx bounds the whole exchange, body included. Each wait for body bytes is
 // bounded by Options.BodyTimeout; a body that stalls fails with an error
