@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func documentedNames(t testing.TB) []string {
 
 // exportingNodes start nodes whose registries hold every metric edged can
 // export: an edge with sites, pools, shields, TLS and the purge bus, and a
-// forward proxy. It returns their registries.
+// forward proxy with its access log on. It returns their registries.
 func exportingNodes(t *testing.T) []*prometheus.Registry {
 	t.Helper()
 	o, _ := countingOrigin(t)
@@ -84,7 +85,11 @@ sites:
     hosts: [a.test]
     routes: [{path: /, pool: web}]
 `, o.URL, cert, key, o.URL)))
-	forward := startFleetNode(t, parseNodeConfig(t, "role: forward\nforward: {dial: {allow_networks: [127.0.0.1/32]}}\n"))
+	cfg := parseNodeConfig(t, "role: forward\nforward: {dial: {allow_networks: [127.0.0.1/32]}}\nlog: {access: true, level: error}\n")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	forward := serveNode(t, cfg, io.Discard) // startFleetNode turns the access log off
 	return []*prometheus.Registry{edge.n.reg, forward.n.reg}
 }
 
