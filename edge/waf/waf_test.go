@@ -94,12 +94,16 @@ func TestCleanTrafficPasses(t *testing.T) {
 	json.Header.Set("Accept", "application/json")
 	json.Header.Set("User-Agent", "shop-client/1.2")
 	for name, r := range map[string]*http.Request{
-		"page":   browserGet("/"),
-		"query":  browserGet("/search?q=running+shoes&page=2&sort=price"),
-		"asset":  browserGet("/static/app.3f9a.js"),
-		"json":   json,
-		"form":   formPost("/login", "user=alice&pass=correct+horse+battery"),
-		"cookie": func() *http.Request { r := browserGet("/account"); r.Header.Set("Cookie", "session=abc123; theme=dark"); return r }(),
+		"page":  browserGet("/"),
+		"query": browserGet("/search?q=running+shoes&page=2&sort=price"),
+		"asset": browserGet("/static/app.3f9a.js"),
+		"json":  json,
+		"form":  formPost("/login", "user=alice&pass=correct+horse+battery"),
+		"cookie": func() *http.Request {
+			r := browserGet("/account")
+			r.Header.Set("Cookie", "session=abc123; theme=dark")
+			return r
+		}(),
 	} {
 		if v := inspect(t, w, r); v.Action != Pass {
 			t.Errorf("%s: got %v %d %v, want pass", name, v.Action, v.Status, v.Rules)
