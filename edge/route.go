@@ -16,6 +16,7 @@ import (
 	"edged/edge/auth"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
+	"edged/edge/waf"
 	"edged/internal/ascii"
 	"edged/internal/fielderr"
 	"edged/origin"
@@ -85,6 +86,9 @@ type Route struct {
 	// cache key of authenticated requests: what the route's responses vary
 	// on per client.
 	AuthKey []string
+	// WAF inspects requests after the guards, before the cache; nil
+	// inspects nothing (inspect.go).
+	WAF *waf.WAF
 }
 
 // Split is one weighted alternative upstream of a route.

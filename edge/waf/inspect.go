@@ -206,6 +206,10 @@ type detectionOnly interface {
 	DetectionOnlyInterruption() *types.Interruption
 }
 
+// logged is the method Coraza's matched rules have for the rule's log
+// action.
+type logged interface{ Log() bool }
+
 // verdict reads the outcome of tx: it, an interruption carried out (block
 // mode), or the one detect mode noted without carrying it out.
 func (w *WAF) verdict(tx types.Transaction, it *types.Interruption) Verdict {
@@ -225,8 +229,8 @@ func (w *WAF) verdict(tx types.Transaction, it *types.Interruption) Verdict {
 		return v // clean traffic allocates no report
 	}
 	for _, m := range tx.MatchedRules() {
-		if m.Message() == "" {
-			continue
+		if l, ok := m.(logged); m.Message() == "" || ok && !l.Log() {
+			continue // a nolog rule: the CRS's bookkeeping (901340 "Enabling body inspection")
 		}
 		v.Rules = append(v.Rules, Match{ID: m.Rule().ID(), Message: m.Message(), Data: m.Data()})
 		if len(v.Rules) == maxMatches {
