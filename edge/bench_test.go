@@ -15,6 +15,7 @@ import (
 
 	"edged/edge/compress"
 	"edged/edge/strictconn"
+	"edged/edge/waf"
 	"edged/origin"
 	"edged/storage"
 )
@@ -44,6 +45,7 @@ type hitKind struct {
 	inm      string // If-None-Match of the request: a 304 from the cache
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
 	routed   bool   // through a Router whose site and route add response fields
+	waf      bool   // routed, and the route has a blocking WAF (paranoia 1)
 }
 
 var hitKinds = []hitKind{
@@ -79,6 +81,9 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 			ResponseHeaders: HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000"}},
 			Routes: []*Route{{PathPrefix: "/", Upstream: up,
 				ResponseHeaders: HeaderRules{Set: map[string]string{"X-Served-By": "edged"}, Remove: []string{"Server"}}}}}
+		if kind.waf {
+			site.Routes[0].WAF = mustWAF(tb, waf.Options{Mode: waf.ModeBlock})
+		}
 		if opts.Router, err = NewRouter([]*Site{site}); err != nil {
 			tb.Fatal(err)
 		}

@@ -126,6 +126,8 @@ type Route struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Auth requires a bearer JWT or an API key; off when left out.
 	Auth Auth `yaml:"auth"`
+	// WAF inspects requests with the OWASP CRS; off when left out.
+	WAF WAF `yaml:"waf"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).
