@@ -9,6 +9,7 @@ import (
 
 	"edged/edge/policy"
 	"edged/edge/waf"
+	"edged/internal/httpsyntax"
 )
 
 // inspect runs the route's WAF (edge/waf) over the request, after the
@@ -81,10 +82,11 @@ func (x *exchange) inspect() bool {
 const requestIDHeader = "X-Request-Id"
 
 // requestID is the request's id: the X-Request-Id it carries when that is
-// short printable ASCII, else a new random one, set on the request so
-// that the upstream and the access log see the same.
+// a short token (RFC 9110 §5.6.2: nothing that could break a log line or
+// the answer's text), else a new random one, set on the request so that
+// the upstream and the access log see the same.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 128 && printable(id) {
+	if id := r.Header.Get(requestIDHeader); len(id) <= 128 && httpsyntax.IsToken(id) {
 		return id
 	}
 	var b [12]byte
@@ -92,13 +94,4 @@ func requestID(r *http.Request) string {
 	id := hex.EncodeToString(b[:])
 	r.Header.Set(requestIDHeader, id)
 	return id
-}
-
-func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
