@@ -22,23 +22,33 @@ import (
 // answered the request itself.
 //
 // A body is read here up to the WAF's limit through uploadBody, so a
-// client that stalls it is cut off as pass would cut it off; what was read
-// is put back in front of the rest for the upstream.
+// client that stalls it is cut off as pass would cut it off, under one of
+// the client's upload slots; what was read is put back in front of the
+// rest for the upstream.
 func (x *exchange) inspect() bool {
 	wf := x.route.WAF
 	if wf == nil {
 		return true
 	}
 	h, r := x.h, x.r
-	id := requestID(r)
+	id, client := requestID(r), h.client(r)
 	var body io.Reader
 	var upload *uploadBody
 	if r.Body != nil && r.Body != http.NoBody {
+		// The body held for inspection counts as one of the client's
+		// uploads under way (server.max_uploads_per_client), as its
+		// forwarding does in pass: one client cannot make the node hold
+		// more than that many request_body_limit buffers.
+		release, ok := h.uploads.tryAcquire(client)
+		if !ok {
+			x.refuse(http.StatusTooManyRequests, "too many requests with a body under way from this client", policy.DetailTooManyUploads)
+			return false
+		}
+		defer release()
 		upload = h.newUploadBody(&x.w, r.Body)
 		defer upload.finish()
 		body = upload
 	}
-	client := h.client(r)
 	v := wf.Inspect(r, id, client, body)
 	site := ""
 	if x.site != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -62,7 +63,7 @@ type wafEdge struct {
 	reg    *prometheus.Registry
 }
 
-func newWAFEdge(t *testing.T) *wafEdge {
+func newWAFEdge(t *testing.T, tweak ...func(*Options)) *wafEdge {
 	t.Helper()
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
@@ -89,8 +90,12 @@ func newWAFEdge(t *testing.T) *wafEdge {
 		t.Fatal(err)
 	}
 	logs, reg := new(lockedBuffer), prometheus.NewRegistry()
-	h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registerer: reg})
+	opts := Options{Name: "edged", Store: store, Router: rt, Now: c.Now,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registerer: reg}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	h, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +327,69 @@ func TestWAFBodies(t *testing.T) {
 	resp, body = e.raw(t, "POST", "/small/upload", form, "a=1&b=2")
 	if resp.StatusCode != 200 || body != "origin POST /small/upload 7" {
 		t.Errorf("body under the limit: %d %q", resp.StatusCode, body)
+	}
+}
+
+// startBody sends a request head announcing a body of n bytes and the
+// first bytes of it, then stalls: the connection is returned open.
+func (e *wafEdge) startBody(t *testing.T, path string, n int, first string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", path, n, first)
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// uploadsUnderWay is how many clients hold upload slots.
+func (e *wafEdge) uploadsUnderWay() int {
+	u := &e.handler.uploads
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.clients)
+}
+
+// A body held for inspection takes one of the client's upload slots, so
+// one client cannot make the node hold more than
+// server.max_uploads_per_client bodies of request_body_limit bytes.
+func TestWAFBodyTakesAnUploadSlot(t *testing.T) {
+	e := newWAFEdge(t, func(o *Options) { o.MaxUploadsPerClient = 1 })
+	conn := e.startBody(t, "/small/upload", 50, "a=1")
+	waitFor(t, func() bool { return e.uploadsUnderWay() == 1 })
+	resp, _ := e.raw(t, "POST", "/small/upload", form, "b=2")
+	wantStatus(t, resp, http.StatusTooManyRequests, "detail=too-many-uploads")
+	// The client leaves: its slot is given back, and a body is inspected again.
+	conn.Close()
+	waitFor(t, func() bool { return e.uploadsUnderWay() == 0 })
+	if resp, body := e.raw(t, "POST", "/small/upload", form, "b=2"); resp.StatusCode != 200 {
+		t.Errorf("after the slot was freed: %d %q", resp.StatusCode, body)
+	}
+	if n := e.origin.requests.Load(); n != 1 {
+		t.Errorf("the origin saw %d requests, want only the last", n)
+	}
+}
+
+// A body that stalls while the WAF reads it is cut off as an upload is:
+// 408 and the connection closed, after server.request_body_timeout.
+func TestWAFStalledBody(t *testing.T) {
+	e := newWAFEdge(t, func(o *Options) { o.RequestBodyTimeout = 300 * time.Millisecond })
+	conn := e.startBody(t, "/small/upload", 50, "a=1")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wantStatus(t, resp, http.StatusRequestTimeout, "detail=request-body-timeout")
+	if !resp.Close {
+		t.Error("the connection was kept open after a stalled body")
+	}
+	if n := e.origin.requests.Load(); n != 0 {
+		t.Errorf("the origin saw %d requests", n)
 	}
 }
 
