@@ -58,6 +58,17 @@ func (x *exchange) inspect() bool {
 	if v.Action == waf.Pass {
 		return true
 	}
+	if upload != nil && upload.stalled.Load() {
+		// No verdict on the rules: the body never came. As pass answers a
+		// stalled body: RFC 9110 §15.5.9, 408, and the connection closed
+		// (the rest of the body may still arrive).
+		h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "request_id", id, "err", v.Err)
+		if r.ProtoMajor == 1 {
+			x.w.Header().Set("Connection", "close")
+		}
+		x.refuse(http.StatusRequestTimeout, "request body too slow (request id "+id+")", policy.DetailRequestBodyTimeout)
+		return false
+	}
 	msg := "waf detected an attack"
 	if v.Action == waf.Blocked {
 		msg = "waf blocked a request"
@@ -67,15 +78,6 @@ func (x *exchange) inspect() bool {
 		slog.String("client", client.String()), slog.Any("waf", v))
 	if v.Action == waf.Detected {
 		return true
-	}
-	if upload != nil && upload.stalled.Load() {
-		// As pass answers a stalled body: RFC 9110 §15.5.9, 408, and the
-		// connection closed (the rest of the body may still arrive).
-		if r.ProtoMajor == 1 {
-			x.w.Header().Set("Connection", "close")
-		}
-		x.refuse(http.StatusRequestTimeout, "request body too slow (request id "+id+")", policy.DetailRequestBodyTimeout)
-		return false
 	}
 	reason := "forbidden by the web application firewall"
 	switch v.Status {

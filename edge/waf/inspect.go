@@ -48,8 +48,9 @@ type Verdict struct {
 	// Rules are the rules that matched with a message (at most 16), in
 	// the order they ran; the last is usually the anomaly score's.
 	Rules []Match
-	// Err is set when the body could not be read; the request must then
-	// be refused (Action is Blocked, Status 400).
+	// Err says why a request was refused without a rule: its body could
+	// not be read or inspected (Status 400; the caller may know better,
+	// such as a body that stalled), or is over the limit (413).
 	Err error
 }
 
