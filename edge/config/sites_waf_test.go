@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"edged/edge/waf"
-	"edged/origin"
 )
 
 // wafYAML gives two routes the same WAF settings and a third its own.
@@ -32,15 +31,7 @@ sites:
 
 func TestEdgeSitesWAF(t *testing.T) {
 	c := parseValid(t, wafYAML)
-	sites, err := c.EdgeSites(func(ref UpstreamRef) (*origin.Client, error) {
-		oo := c.ClientOptions(ref)
-		oo.Origin = "http://127.0.0.1:1"
-		cl, err := origin.New(oo)
-		if err == nil {
-			t.Cleanup(cl.Close)
-		}
-		return cl, err
-	})
+	sites, err := testSites(t, c)
 	if err != nil {
 		t.Fatal(err)
 	}
