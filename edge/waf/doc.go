@@ -7,7 +7,8 @@
 //
 //   - [New] compiles the rule set once for one [Options]; compiling the CRS
 //     takes a noticeable time and memory (see docs/config.md), so a
-//     [Set] hands routes with equal options one shared [*WAF]. A *WAF is
+//     [Set] hands routes with equal options one shared [*WAF]. Options are
+//     validated there, once; [Options.Validate] names each bad field. A *WAF is
 //     safe for concurrent use and never changes after New.
 //   - [WAF.Inspect] runs the request phases only: headers (phase 1), then
 //     the body (phase 2). Responses are never inspected (the CRS RESPONSE-*
@@ -25,6 +26,6 @@
 //     refuse is reported as [Detected].
 //   - A nil *WAF inspects nothing: every request passes.
 //
-// The counter edged_waf_requests_total (by site, route and action) is
-// [Metrics]'; the edge handler registers it beside its own.
+// [Metrics] holds the counter edged_waf_requests_total (by site, route and
+// action); the edge handler registers it beside its own series.
 package waf
