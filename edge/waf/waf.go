@@ -83,25 +83,22 @@ func directives(o Options) string {
 	line("Include @owasp_crs/*.conf")
 	for _, e := range o.Exclusions {
 		if e.PathPrefix == "" {
-			line("SecRuleRemoveById %s", ids(e.RuleIDs, " "))
+			line("SecRuleRemoveById %s", joinIDs("", e.RuleIDs, " "))
 		}
 	}
 	return b.String()
 }
 
-// ctlRemove is the ctl actions that remove rules ids at run time.
+// ctlRemove is the ctl actions that remove rules ruleIDs at run time.
 func ctlRemove(ruleIDs []int) string {
-	parts := make([]string, len(ruleIDs))
-	for i, id := range ruleIDs {
-		parts[i] = "ctl:ruleRemoveById=" + strconv.Itoa(id)
-	}
-	return strings.Join(parts, ",")
+	return joinIDs("ctl:ruleRemoveById=", ruleIDs, ",")
 }
 
-func ids(ruleIDs []int, sep string) string {
+// joinIDs writes each id after prefix, joined by sep.
+func joinIDs(prefix string, ruleIDs []int, sep string) string {
 	parts := make([]string, len(ruleIDs))
 	for i, id := range ruleIDs {
-		parts[i] = strconv.Itoa(id)
+		parts[i] = prefix + strconv.Itoa(id)
 	}
 	return strings.Join(parts, sep)
 }
