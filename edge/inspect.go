@@ -1,15 +1,12 @@
 package edge
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"edged/edge/policy"
 	"edged/edge/waf"
-	"edged/internal/httpsyntax"
 )
 
 // inspect runs the route's WAF (edge/waf) over the request, after the
@@ -31,7 +28,7 @@ func (x *exchange) inspect() bool {
 		return true
 	}
 	h, r := x.h, x.r
-	id, client := requestID(r), h.client(r)
+	id, client := x.wafRequestID(), h.client(r)
 	var body io.Reader
 	var upload *uploadBody
 	if r.Body != nil && r.Body != http.NoBody {
@@ -90,20 +87,12 @@ func (x *exchange) inspect() bool {
 	return false
 }
 
-// requestIDHeader carries the id that names a request in logs and answers.
-const requestIDHeader = "X-Request-Id"
-
-// requestID is the request's id: the X-Request-Id it carries when that is
-// a short token (RFC 9110 §5.6.2: nothing that could break a log line or
-// the answer's text), else a new random one, set on the request so that
-// the upstream and the access log see the same.
-func requestID(r *http.Request) string {
-	if id := r.Header.Get(requestIDHeader); len(id) <= 128 && httpsyntax.IsToken(id) {
-		return id
+// wafRequestID is the id the answer and the log line name: the request's
+// (setRequestID), or, with Options.NoRequestID (the forward role), one made
+// for them alone.
+func (x *exchange) wafRequestID() string {
+	if len(x.requestID) > 0 {
+		return x.requestID[0]
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24)
-	id := hex.EncodeToString(b[:])
-	r.Header.Set(requestIDHeader, id)
-	return id
+	return x.ids.take(x.h.ids)[0]
 }
