@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,24 +32,6 @@ func mustWAF(tb testing.TB, o waf.Options) *waf.WAF {
 	return w
 }
 
-// lockedBuffer collects log lines written from the handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // wafEdge serves one site through a real listener: "/" blocks, "/detect/"
 // only detects, "/open/" has no WAF, "/search/" blocks with 942100 (SQLi
 // by libinjection) excluded, "/small/" blocks with a 64-byte body limit and
@@ -59,7 +39,7 @@ func (l *lockedBuffer) String() string {
 type wafEdge struct {
 	*testEdge
 	origin *testOrigin
-	logs   *lockedBuffer
+	logs   *syncBuffer
 	reg    *prometheus.Registry
 }
 
@@ -89,7 +69,7 @@ func newWAFEdge(t *testing.T, tweak ...func(*Options)) *wafEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, reg := new(lockedBuffer), prometheus.NewRegistry()
+	logs, reg := new(syncBuffer), prometheus.NewRegistry()
 	opts := Options{Name: "edged", Store: store, Router: rt, Now: c.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registerer: reg}
 	for _, f := range tweak {
