@@ -405,6 +405,11 @@ func (b *Bus) signalReconnect() {
 	}
 }
 
+// JetStream is the bus's JetStream context, for other state a fleet shares
+// over the same NATS connection (edged keeps its ACME certificates there);
+// nil until Start has connected.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
 // ClientURL is the embedded server's client URL when NATSListen is set, for
 // other nodes' NATSURL; "" otherwise.
 func (b *Bus) ClientURL() string {
