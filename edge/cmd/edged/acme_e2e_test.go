@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -184,14 +185,58 @@ func (p *pebble) issuingRoot(t *testing.T) *x509.CertPool {
 	return pool
 }
 
+// gateDirectory puts a server in front of pebble's ACME directory that
+// holds every request until the returned channel is closed; p.dir and
+// p.minica then name the gate's directory and a file of both servers'
+// roots.
+func (p *pebble) gateDirectory(t *testing.T) chan<- struct{} {
+	t.Helper()
+	gate := make(chan struct{})
+	client, upstream := p.client(t), p.dir
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+		resp, err := client.Get(upstream)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(front.Close)
+	minica, err := os.ReadFile(p.minica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := filepath.Join(t.TempDir(), "roots.pem")
+	writeBytes(t, roots, append(minica, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})...))
+	p.dir, p.minica = front.URL+"/dir", roots
+	return gate
+}
+
 // orders is the number of orders pebble received.
 func (p *pebble) orders() int { return strings.Count(p.log.String(), "Added order") }
 
 // acmeConfig is a node that serves edge.test from origin, redirecting plain
-// HTTP to HTTPS, with tls.acme on pebble; extra is appended under tls.acme.
+// HTTP to HTTPS, with tls.acme on pebble; extra follows tls.acme's fields.
 func acmeConfig(t *testing.T, p *pebble, publicAddr, tlsAddr, extra, origin string) *config.Config {
 	t.Helper()
-	cfg := parseNodeConfig(t, fmt.Sprintf(`
+	cfg := parseNodeConfig(t, acmeYAML(tlsAddr, p, extra, origin))
+	cfg.Listen = publicAddr
+	return cfg
+}
+
+// acmeYAML is acmeConfig's file, from its tls section on.
+func acmeYAML(tlsAddr string, p *pebble, extra, origin string) string {
+	return fmt.Sprintf(`
 tls:
   listen: %s
   acme:
@@ -205,9 +250,7 @@ sites:
     routes: [{path: /, pool: origin}]
 pools:
   origin: {servers: [{url: '%s'}]}
-`, tlsAddr, p.dir, p.minica, extra, origin))
-	cfg.Listen = publicAddr
-	return cfg
+`, tlsAddr, p.dir, p.minica, extra, origin)
 }
 
 // startACMENode starts a node on cfg whose log is shown if the test fails.
@@ -323,4 +366,56 @@ func TestACMEChallenges(t *testing.T) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// TestACMEFleetOrdersOnce: two nodes sharing one NATS (tls.acme.storage:
+// nats), both configured for edge.test, place one order between them and
+// serve the same certificate. Node a runs in this process and hosts the
+// fleet's NATS; node b is another process, so nothing but NATS is shared.
+//
+// Each node answers a different challenge, and pebble validates each on
+// the other node's listener (http-01 on a's plain-HTTP port, tls-alpn-01
+// on b's HTTPS port): whichever node takes the lock and orders, the other
+// one answers from the challenge token the orderer stored in NATS, as a
+// load balancer in front of a fleet would make happen.
+func TestACMEFleetOrdersOnce(t *testing.T) {
+	aPublic, aTLS, bPublic, bTLS, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	edgedBinary(t) // built before node a starts, so b follows at once
+	p := startPebble(t, port(aPublic), port(bTLS))
+	// Until both nodes serve, the ACME directory is held at a gate in
+	// front of pebble's: node a would otherwise order before b listens,
+	// fail its validation, and order again a minute later.
+	gate := p.gateDirectory(t)
+	origin := helloOrigin(t)
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
+	fleet := "    storage: nats\n    challenges: [%s]\npurge:\n  token: " + purgeToken + "\n  nats: {%s: '%s', token_env: " + natsTokenEnv + "}\n"
+
+	// b answers tls-alpn-01 and a http-01, so a's orders use tls-alpn-01.
+	aCfg := acmeConfig(t, p, aPublic, aTLS, fmt.Sprintf(fleet, config.ChallengeTLSALPN01, "listen", natsAddr), origin)
+	aCfg.Name = "node-a"
+	startACMENode(t, aCfg)
+
+	bYAML := fmt.Sprintf("name: node-b\nlisten: %s\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: debug, access: false}\n", bPublic, t.TempDir()) +
+		acmeYAML(bTLS, p, fmt.Sprintf(fleet, config.ChallengeHTTP01, "url", "nats://"+natsAddr), origin)
+	bFile := filepath.Join(t.TempDir(), "b.yaml")
+	writeBytes(t, bFile, []byte(bYAML))
+	b := runEdged(t, "-config", bFile)
+	if b.public == "" {
+		t.Fatalf("node b did not start:\n%s", b.stderr)
+	}
+
+	close(gate)
+	roots := p.issuingRoot(t)
+	aLeaf, bLeaf := waitForCertificate(t, aTLS, roots), waitForCertificate(t, bTLS, roots)
+	if aLeaf.SerialNumber.Cmp(bLeaf.SerialNumber) != 0 {
+		t.Errorf("node a serves certificate %x, node b %x: want one certificate for the fleet", aLeaf.SerialNumber, bLeaf.SerialNumber)
+	}
+	if n := p.orders(); n != 1 {
+		t.Errorf("pebble saw %d orders, want 1 for the fleet", n)
+	}
+	for _, addr := range []string{aTLS, bTLS} {
+		if resp, body := getOverTLS(t, addr, roots); resp.StatusCode != http.StatusOK || body != "hello from the origin" {
+			t.Errorf("GET https://edge.test/hello on %s: %d %q", addr, resp.StatusCode, body)
+		}
+	}
 }
