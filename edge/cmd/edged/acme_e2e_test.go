@@ -419,3 +419,70 @@ func TestACMEFleetOrdersOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEUnreachableCA: with the CA out of reach the node starts and
+// serves at once; a certificate of tls.certificates that covers a managed
+// name is served for it, and a managed name without its certificate yet
+// gets the default one. The answers to challenges are given for the
+// managed names only: a tls-alpn-01 handshake (RFC 8737 §3) or an http-01
+// request (RFC 8555 §8.3) for another name is not the CA client's, and the
+// site's own rules (here a redirect to HTTPS) apply to it.
+func TestACMEUnreachableCA(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	manualCert, manualKey := filepath.Join(dir, "m.crt"), filepath.Join(dir, "m.key")
+	manualSerial := ca.issue(t, manualCert, manualKey, "edge.test")
+	cfg := parseNodeConfig(t, fmt.Sprintf(`
+tls:
+  listen: 127.0.0.1:0
+  certificates: [{cert: %s, key: %s}]
+  acme:
+    ca: https://127.0.0.1:1/dir
+    hosts: [edge.test, www.edge.test]
+sites:
+  - name: edge
+    hosts: [edge.test, www.edge.test, other.test]
+    https_redirect: true
+    routes: [{path: /, pool: origin}]
+pools:
+  origin: {servers: [{url: '%s'}]}
+`, manualCert, manualKey, helloOrigin(t)))
+	node := startACMENode(t, cfg)
+	tlsAddr := node.n.tlsLn.Addr().String()
+
+	for _, name := range []string{"edge.test", "www.edge.test", "other.test"} {
+		conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: name, RootCAs: ca.pool, InsecureSkipVerify: name != "edge.test"}) //nolint:gosec // the default certificate does not name the others
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got := conn.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(manualSerial) != 0 {
+			t.Errorf("%s: certificate %x, want the manual one %x", name, got, manualSerial)
+		}
+		conn.Close()
+	}
+
+	// tls-alpn-01 for a name tls.acme does not manage: refused. For a
+	// managed one with no challenge under way: refused too, and even a
+	// successful acme-tls/1 handshake never reaches HTTP.
+	for _, name := range []string{"other.test", "edge.test"} {
+		conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: name, NextProtos: []string{"acme-tls/1"}, InsecureSkipVerify: true}) //nolint:gosec // only the handshake's outcome matters
+		if err == nil {
+			conn.Close()
+			t.Errorf("acme-tls/1 handshake for %s succeeded with no challenge under way", name)
+		}
+	}
+
+	// http-01 for a name not managed: the site's redirect, not the CA
+	// client (which would read its storage for any Host a stranger sends).
+	req, _ := http.NewRequest(http.MethodGet, node.public+"/.well-known/acme-challenge/abc", nil)
+	req.Host = "other.test"
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPermanentRedirect {
+		t.Errorf("challenge path for other.test: %d, want the site's 308", resp.StatusCode)
+	}
+}
