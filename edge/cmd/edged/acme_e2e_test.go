@@ -345,7 +345,11 @@ func TestACMEChallenges(t *testing.T) {
 			// Kept under the data directory, so a restart does not ask again.
 			found, _ := filepath.Glob(filepath.Join(node.n.cfg.Data, "acme", "certificates", "*", "edge.test", "edge.test.crt"))
 			if len(found) != 1 {
-				t.Errorf("certificate files under %s/acme: %v", node.n.cfg.Data, found)
+				t.Fatalf("certificate files under %s/acme: %v", node.n.cfg.Data, found)
+			}
+			// The private key is readable by the node's user alone.
+			if fi, err := os.Stat(strings.TrimSuffix(found[0], ".crt") + ".key"); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("private key file: %v, %v; want mode 0600", fi, err)
 			}
 			// Plain HTTP is still redirected: the challenge path alone
 			// bypasses the site's rules.
