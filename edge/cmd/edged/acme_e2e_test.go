@@ -5,7 +5,6 @@ package main
 // real listeners, resolving the test names through a DNS server of the test.
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -290,24 +289,12 @@ func waitForCertificate(t *testing.T, tlsAddr string, roots *x509.CertPool) *x50
 	}
 }
 
-// getOverTLS fetches https://edge.test/ from tlsAddr, trusting roots.
+// getOverTLS fetches https://edge.test/hello from tlsAddr, trusting roots.
 func getOverTLS(t *testing.T, tlsAddr string, roots *x509.CertPool) (*http.Response, string) {
 	t.Helper()
-	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: roots},
-		ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, tlsAddr)
-		},
-	}
+	client, tr := tlsClient(&testCA{pool: roots}, tlsAddr)
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get("https://edge.test/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	return get(t, client, "https://edge.test/hello")
 }
 
 func helloOrigin(t *testing.T) string {
@@ -353,15 +340,8 @@ func TestACMEChallenges(t *testing.T) {
 			}
 			// Plain HTTP is still redirected: the challenge path alone
 			// bypasses the site's rules.
-			req, _ := http.NewRequest(http.MethodGet, "http://"+publicAddr+"/hello", nil)
-			req.Host = "edge.test"
-			resp, err := http.DefaultTransport.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusPermanentRedirect {
-				t.Errorf("plain GET /hello: %d, want 308", resp.StatusCode)
+			if code := plainStatus(t, "http://"+publicAddr+"/hello", "edge.test"); code != http.StatusPermanentRedirect {
+				t.Errorf("plain GET /hello: %d, want 308", code)
 			}
 		})
 	}
@@ -479,14 +459,24 @@ pools:
 
 	// http-01 for a name not managed: the site's redirect, not the CA
 	// client (which would read its storage for any Host a stranger sends).
-	req, _ := http.NewRequest(http.MethodGet, node.public+"/.well-known/acme-challenge/abc", nil)
-	req.Host = "other.test"
+	if code := plainStatus(t, node.public+"/.well-known/acme-challenge/abc", "other.test"); code != http.StatusPermanentRedirect {
+		t.Errorf("challenge path for other.test: %d, want the site's 308", code)
+	}
+}
+
+// plainStatus is the status of a GET of url with Host host, redirects not
+// followed.
+func plainStatus(t *testing.T, url, host string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusPermanentRedirect {
-		t.Errorf("challenge path for other.test: %d, want the site's 308", resp.StatusCode)
-	}
+	return resp.StatusCode
 }

@@ -50,15 +50,6 @@ func newCertSet(certs []tls.Certificate) *certSet {
 	return s
 }
 
-// pick returns the certificate for an SNI name: the one covering it
-// (cover), else the default.
-func (s *certSet) pick(serverName string) *tls.Certificate {
-	if c := s.cover(serverName); c != nil {
-		return c
-	}
-	return s.def
-}
-
 // cover returns the certificate whose names cover an SNI name: an exact
 // match, then a wildcard covering one label (RFC 6125 §6.4.3: "*" matches
 // exactly one left-most label); nil if none does.
