@@ -34,6 +34,10 @@ func (n *node) openACME() error {
 			return errors.New("tls.acme.storage: nats, but the purge bus has no NATS connection")
 		}
 		storage = acme.NewKVStorage(js, acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName()})
+		if nc := n.cfg.Purge.NATS; len(nc.Servers()) == 0 && nc.Listen == "" {
+			n.log.Warn("tls.acme.storage: nats, but this node's NATS is in-process only: no other node shares its certificates; " +
+				"set purge.nats.listen here and purge.nats.url on the others")
+		}
 	default:
 		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
 	}
