@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3"
@@ -68,6 +69,9 @@ type Options struct {
 	Storage certmagic.Storage
 	// Logger receives certmagic's logs; nil discards them.
 	Logger *slog.Logger
+	// RenewCheckInterval is how often the certificates are checked for
+	// renewal; 0 means certmagic's default, 10 minutes.
+	RenewCheckInterval time.Duration
 }
 
 // Manager gets and renews the certificates of Options.Hosts.
@@ -119,8 +123,9 @@ func New(o Options) (*Manager, error) {
 	zlog := zapToSlog(log)
 	// The cache asks which Config manages a certificate; there is one.
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
-		Logger:           zlog,
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		Logger:             zlog,
+		RenewCheckInterval: o.RenewCheckInterval,
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{Storage: o.Storage, Logger: zlog, OnEvent: m.onEvent})
 	m.issuer = certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{

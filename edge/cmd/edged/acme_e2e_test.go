@@ -1,232 +1,28 @@
 package main
 
 // tls.acme end to end: a real ACME CA (letsencrypt/pebble, built from the
-// module cache) validates edged's answers to http-01 and tls-alpn-01 on its
-// real listeners, resolving the test names through a DNS server of the test.
+// module cache by edge/internal/pebbletest) validates edged's answers to
+// http-01 and tls-alpn-01 on its real listeners.
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/miekg/dns"
 
 	"edged/edge/config"
+	"edged/edge/internal/pebbletest"
 )
-
-var pebbleBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// pebble is a running ACME test server.
-type pebble struct {
-	dir    string // directory URL
-	mgmt   string // management base URL (https)
-	minica string // PEM file of the root of pebble's own HTTPS
-	log    *syncBuffer
-}
-
-// buildPebble builds pebble once per test run from the module cache (it is
-// a tool dependency in go.mod), or skips the test saying why.
-func buildPebble(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs pebble; skipped with -short")
-	}
-	pebbleBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "edged-pebble-")
-		if err != nil {
-			pebbleBinary.err = err
-			return
-		}
-		pebbleBinary.path = filepath.Join(dir, "pebble")
-		out, err := exec.Command("go", "build", "-o", pebbleBinary.path, "github.com/letsencrypt/pebble/v2/cmd/pebble").CombinedOutput()
-		if err != nil {
-			pebbleBinary.err = fmt.Errorf("go build pebble: %v\n%s", err, out)
-		}
-	})
-	if pebbleBinary.err != nil {
-		t.Skipf("no ACME test server: %v", pebbleBinary.err)
-	}
-	return pebbleBinary.path
-}
-
-// startTestDNS answers A 127.0.0.1 for every name under .test, and no
-// address for any other, over TCP on 127.0.0.1 (pebble's resolver asks
-// over TCP).
-func startTestDNS(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA && strings.HasSuffix(q.Name, ".test.") {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.IPv4(127, 0, 0, 1)})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// startPebble runs pebble validating http-01 on httpPort and tls-alpn-01
-// on tlsPort of 127.0.0.1, and waits until its directory answers.
-func startPebble(t *testing.T, httpPort, tlsPort string) *pebble {
-	t.Helper()
-	bin := buildPebble(t)
-	dnsAddr := startTestDNS(t)
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2").Output()
-	if err != nil {
-		t.Skipf("no pebble module directory: %v", err)
-	}
-	certs := filepath.Join(strings.TrimSpace(string(out)), "test", "certs")
-	listen, mgmt := freeAddr(t), freeAddr(t)
-	conf := map[string]any{"pebble": map[string]any{
-		"listenAddress": listen, "managementListenAddress": mgmt,
-		"certificate": filepath.Join(certs, "localhost", "cert.pem"), "privateKey": filepath.Join(certs, "localhost", "key.pem"),
-		"httpPort": atoi(t, httpPort), "tlsPort": atoi(t, tlsPort), "ocspResponderURL": "",
-		"externalAccountBindingRequired": false, "keyAlgorithm": "ecdsa",
-		"profiles": map[string]any{"default": map[string]any{"description": "test", "validityPeriod": 7776000}},
-	}}
-	data, _ := json.Marshal(conf)
-	confFile := filepath.Join(t.TempDir(), "pebble.json")
-	writeBytes(t, confFile, data)
-	p := &pebble{dir: "https://" + listen + "/dir", mgmt: "https://" + mgmt, minica: filepath.Join(certs, "pebble.minica.pem"), log: &syncBuffer{}}
-	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
-	// No sleeps before validations, no bad nonces, and a fresh
-	// authorization for every order, so every order is validated.
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("pebble log:\n%s", p.log)
-		}
-	})
-	client := p.client(t)
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(p.dir)
-		if err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not start: %v\n%s", err, p.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// client trusts pebble's own HTTPS (its directory and management API).
-func (p *pebble) client(t *testing.T) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(p.minica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-}
-
-// issuingRoot is the root that pebble's certificates chain to (a new one
-// each run), from its management API.
-func (p *pebble) issuingRoot(t *testing.T) *x509.CertPool {
-	t.Helper()
-	resp, err := p.client(t).Get(p.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	pem, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("no root from pebble: %s", pem)
-	}
-	return pool
-}
-
-// gateDirectory puts a server in front of pebble's ACME directory that
-// holds every request until the returned channel is closed; p.dir and
-// p.minica then name the gate's directory and a file of both servers'
-// roots.
-func (p *pebble) gateDirectory(t *testing.T) chan<- struct{} {
-	t.Helper()
-	gate := make(chan struct{})
-	client, upstream := p.client(t), p.dir
-	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-			return
-		}
-		resp, err := client.Get(upstream)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(front.Close)
-	minica, err := os.ReadFile(p.minica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := filepath.Join(t.TempDir(), "roots.pem")
-	writeBytes(t, roots, append(minica, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})...))
-	p.dir, p.minica = front.URL+"/dir", roots
-	return gate
-}
-
-// orders is the number of orders pebble received.
-func (p *pebble) orders() int { return strings.Count(p.log.String(), "Added order") }
 
 // acmeConfig is a node that serves edge.test from origin, redirecting plain
 // HTTP to HTTPS, with tls.acme on pebble; extra follows tls.acme's fields.
-func acmeConfig(t *testing.T, p *pebble, publicAddr, tlsAddr, extra, origin string) *config.Config {
+func acmeConfig(t *testing.T, p *pebbletest.Pebble, publicAddr, tlsAddr, extra, origin string) *config.Config {
 	t.Helper()
 	cfg := parseNodeConfig(t, acmeYAML(tlsAddr, p, extra, origin))
 	cfg.Listen = publicAddr
@@ -234,7 +30,7 @@ func acmeConfig(t *testing.T, p *pebble, publicAddr, tlsAddr, extra, origin stri
 }
 
 // acmeYAML is acmeConfig's file, from its tls section on.
-func acmeYAML(tlsAddr string, p *pebble, extra, origin string) string {
+func acmeYAML(tlsAddr string, p *pebbletest.Pebble, extra, origin string) string {
 	return fmt.Sprintf(`
 tls:
   listen: %s
@@ -249,7 +45,7 @@ sites:
     routes: [{path: /, pool: origin}]
 pools:
   origin: {servers: [{url: '%s'}]}
-`, tlsAddr, p.dir, p.minica, extra, origin)
+`, tlsAddr, p.Dir, p.Roots, extra, origin)
 }
 
 // startACMENode starts a node on cfg whose log is shown if the test fails.
@@ -268,25 +64,6 @@ func startACMENode(t *testing.T, cfg *config.Config) *fleetNode {
 		}
 	})
 	return serveNode(t, cfg, log)
-}
-
-// waitForCertificate handshakes with tlsAddr as edge.test, trusting pebble's
-// issuing root, until the node presents an issued certificate.
-func waitForCertificate(t *testing.T, tlsAddr string, roots *x509.CertPool) *x509.Certificate {
-	t.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tlsAddr, &tls.Config{ServerName: "edge.test", RootCAs: roots})
-		if err == nil {
-			leaf := conn.ConnectionState().PeerCertificates[0]
-			conn.Close()
-			return leaf
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no certificate for edge.test from %s: %v", tlsAddr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // getOverTLS fetches https://edge.test/hello from tlsAddr, trusting roots.
@@ -316,17 +93,17 @@ func TestACMEChallenges(t *testing.T) {
 	for _, challenge := range []string{config.ChallengeHTTP01, config.ChallengeTLSALPN01} {
 		t.Run(challenge, func(t *testing.T) {
 			publicAddr, tlsAddr := freeAddr(t), freeAddr(t)
-			p := startPebble(t, port(publicAddr), port(tlsAddr))
+			p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.Port(t, publicAddr), TLSPort: pebbletest.Port(t, tlsAddr)})
 			node := startACMENode(t, acmeConfig(t, p, publicAddr, tlsAddr, "    challenges: ["+challenge+"]", helloOrigin(t)))
-			leaf := waitForCertificate(t, tlsAddr, p.issuingRoot(t))
+			leaf := pebbletest.WaitForCertificate(t, tlsAddr, "edge.test", p.IssuingRoot(t))
 			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "edge.test" {
 				t.Errorf("certificate names %v, want [edge.test]", leaf.DNSNames)
 			}
-			resp, body := getOverTLS(t, tlsAddr, p.issuingRoot(t))
+			resp, body := getOverTLS(t, tlsAddr, p.IssuingRoot(t))
 			if resp.StatusCode != http.StatusOK || body != "hello from the origin" {
 				t.Errorf("GET https://edge.test/hello: %d %q", resp.StatusCode, body)
 			}
-			if n := p.orders(); n != 1 {
+			if n := p.Orders(); n != 1 {
 				t.Errorf("pebble saw %d orders, want 1", n)
 			}
 			// Kept under the data directory, so a restart does not ask again.
@@ -347,11 +124,6 @@ func TestACMEChallenges(t *testing.T) {
 	}
 }
 
-func port(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
 // TestACMEFleetOrdersOnce: two nodes sharing one NATS (tls.acme.storage:
 // nats), both configured for edge.test, place one order between them and
 // serve the same certificate. Node a runs in this process and hosts the
@@ -365,11 +137,11 @@ func port(addr string) string {
 func TestACMEFleetOrdersOnce(t *testing.T) {
 	aPublic, aTLS, bPublic, bTLS, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	edgedBinary(t) // built before node a starts, so b follows at once
-	p := startPebble(t, port(aPublic), port(bTLS))
+	p := pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbletest.Port(t, aPublic), TLSPort: pebbletest.Port(t, bTLS)})
 	// Until both nodes serve, the ACME directory is held at a gate in
 	// front of pebble's: node a would otherwise order before b listens,
 	// fail its validation, and order again a minute later.
-	gate := p.gateDirectory(t)
+	gate := p.GateDirectory(t)
 	origin := helloOrigin(t)
 	t.Setenv(natsTokenEnv, "fleet-nats-token")
 	fleet := "    storage: nats\n    challenges: [%s]\npurge:\n  token: " + purgeToken + "\n  nats: {%s: '%s', token_env: " + natsTokenEnv + "}\n"
@@ -389,12 +161,12 @@ func TestACMEFleetOrdersOnce(t *testing.T) {
 	}
 
 	close(gate)
-	roots := p.issuingRoot(t)
-	aLeaf, bLeaf := waitForCertificate(t, aTLS, roots), waitForCertificate(t, bTLS, roots)
+	roots := p.IssuingRoot(t)
+	aLeaf, bLeaf := pebbletest.WaitForCertificate(t, aTLS, "edge.test", roots), pebbletest.WaitForCertificate(t, bTLS, "edge.test", roots)
 	if aLeaf.SerialNumber.Cmp(bLeaf.SerialNumber) != 0 {
 		t.Errorf("node a serves certificate %x, node b %x: want one certificate for the fleet", aLeaf.SerialNumber, bLeaf.SerialNumber)
 	}
-	if n := p.orders(); n != 1 {
+	if n := p.Orders(); n != 1 {
 		t.Errorf("pebble saw %d orders, want 1 for the fleet", n)
 	}
 	for _, addr := range []string{aTLS, bTLS} {
