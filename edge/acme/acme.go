@@ -16,8 +16,9 @@
 //
 // [Manager.Start] returns at once: certificates already in the storage are
 // served as soon as they are loaded, missing ones are asked for in the
-// background, with retries, and renewed when two thirds of their lifetime
-// has passed. Nodes that share one storage ([KVStorage] on NATS) share the
+// background, with retries, and renewed in the window the CA suggests
+// (ACME Renewal Information), else when two thirds of their lifetime has
+// passed. Nodes that share one storage ([KVStorage] on NATS) share the
 // certificates and take a lock per name before asking the CA, so a fleet
 // asks once per name; any of them can answer the challenges of an order
 // another one placed (certmagic's distributed solving keeps the challenge
@@ -129,7 +130,7 @@ func New(o Options) (*Manager, error) {
 	})
 	m.magic = certmagic.New(m.cache, certmagic.Config{Storage: o.Storage, Logger: zlog, OnEvent: m.onEvent})
 	m.issuer = certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
-		CA: o.CA, TestCA: "", Email: o.Email,
+		CA: o.CA, Email: o.Email,
 		// Asking for a certificate is accepting the CA's terms (RFC 8555
 		// §7.3, termsOfServiceAgreed); docs/config.md says so.
 		Agreed:                  true,

@@ -238,6 +238,10 @@ func (s *KVStorage) keys(ctx context.Context, kv jetstream.KeyValue) ([]string, 
 			out = append(out, d)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		// The lister stops early, without error, when ctx ends.
+		return nil, fmt.Errorf("acme: listing keys: %w", err)
+	}
 	return out, nil
 }
 

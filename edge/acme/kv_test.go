@@ -58,6 +58,9 @@ func TestKVStorage(t *testing.T) {
 		"acme/ca.example-dir/users/ops@example.com/ops.json",
 		"x=y:z",
 	}
+	if _, err := a.Stat(ctx, "none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat in an empty bucket: %v, want fs.ErrNotExist", err)
+	}
 	for _, k := range keys {
 		if err := a.Store(ctx, k, []byte("value of "+k)); err != nil {
 			t.Fatal(err)
