@@ -405,10 +405,10 @@ func (b *Bus) signalReconnect() {
 	}
 }
 
-// JetStream is the bus's JetStream context, for other state a fleet shares
-// over the same NATS connection (edged keeps its ACME certificates there);
-// nil until Start has connected.
-func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+// Conn is the bus's NATS connection, nil before Start: the node shares it
+// for its other fleet-wide messages (rate-limit use) on subjects outside
+// the purge stream's. The caller must not close it.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
 
 // ClientURL is the embedded server's client URL when NATSListen is set, for
 // other nodes' NATSURL; "" otherwise.

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"edged/edge/acme"
 	"edged/edge/config"
@@ -29,9 +30,13 @@ func (n *node) openACME() error {
 	var storage certmagic.Storage
 	switch s.Storage {
 	case config.ACMEStorageNATS:
-		js := n.bus.JetStream()
-		if js == nil {
+		nc := n.bus.Conn()
+		if nc == nil {
 			return errors.New("tls.acme.storage: nats, but the purge bus has no NATS connection")
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("tls.acme.storage: %w", err)
 		}
 		storage = acme.NewKVStorage(js, acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName()})
 		if nc := n.cfg.Purge.NATS; len(nc.Servers()) == 0 && nc.Listen == "" {
