@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,7 @@ func TestManagerRenews(t *testing.T) {
 		HTTPPort: pebbletest.Port(t, httpLn.Addr().String()), TLSPort: pebbletest.Port(t, tlsLn.Addr().String()), Validity: 30,
 	})
 	roots := certPool(t, p.Roots)
-	var logs syncWriter
+	var logs pebbletest.Buffer
 	m, err := New(Options{
 		Hosts: []string{"renew.test"}, CA: p.Dir, Roots: roots, HTTP01: true,
 		HTTPAddr: httpLn.Addr().String(), TLSAddr: tlsLn.Addr().String(),
@@ -101,22 +99,4 @@ func certPool(t *testing.T, file string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(data)
 	return pool
-}
-
-// syncWriter collects the manager's log, written by its goroutines.
-type syncWriter struct {
-	mu  sync.Mutex // guards buf
-	buf strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

@@ -39,7 +39,7 @@ type Pebble struct {
 	// client of the CA must trust (tls.acme.ca_root).
 	Roots string
 	mgmt  string // management base URL (https)
-	log   *logBuffer
+	log   *Buffer
 }
 
 // Options of a Pebble: the ports of 127.0.0.1 it validates challenges on.
@@ -77,7 +77,7 @@ func Start(t *testing.T, o Options) *Pebble {
 	if err := os.WriteFile(confFile, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Pebble{Dir: "https://" + listen + "/dir", mgmt: "https://" + mgmt, Roots: filepath.Join(certs, "pebble.minica.pem"), log: &logBuffer{}}
+	p := &Pebble{Dir: "https://" + listen + "/dir", mgmt: "https://" + mgmt, Roots: filepath.Join(certs, "pebble.minica.pem"), log: &Buffer{}}
 	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
 	// No sleeps before validations, no bad nonces, and a fresh
 	// authorization for every order, so every order is validated.
@@ -283,19 +283,20 @@ func WaitForCertificate(t *testing.T, addr, name string, roots *x509.CertPool) *
 	}
 }
 
-// logBuffer is pebble's output, written by its process and read by tests.
-type logBuffer struct {
+// Buffer collects a log written by one goroutine or process and read by
+// the test: pebble's output, or a logger's.
+type Buffer struct {
 	mu  sync.Mutex // guards buf
 	buf strings.Builder
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
