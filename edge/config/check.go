@@ -38,6 +38,7 @@ func (c *Config) fileProblems() []*FieldError {
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
 	errs = append(errs, c.forwardFileProblems()...)
+	errs = append(errs, c.accessLogFileProblems()...)
 	errs = append(errs, c.natsFileProblems()...)
 	_, rootErrs := c.acmeRoots()
 	errs = append(errs, rootErrs...)

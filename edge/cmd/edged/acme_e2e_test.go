@@ -52,7 +52,7 @@ pools:
 func startACMENode(t *testing.T, cfg *config.Config) *fleetNode {
 	t.Helper()
 	cfg.Purge.Token = purgeToken
-	cfg.Log.Access = false
+	cfg.Log.Access.Off = true
 	cfg.Log.Level = "debug"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
