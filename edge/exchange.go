@@ -192,9 +192,21 @@ func (x *exchange) outbound() *origin.Outbound {
 		RequestURI: x.upstreamURI(),
 		Header:     header,
 		ClientIP:   clientIP(r),
-		Proto:      x.t.Scheme,
-		Key:        x.key(),
+		// The client trusted proxies vouch for: what a client_ip_hash
+		// pool keeps on one server.
+		RealClientIP: x.realClient(),
+		Proto:        x.t.Scheme,
+		Key:          x.key(),
 	}
+}
+
+// realClient is the client's address as Options.ClientIP resolves it, ""
+// if it has none.
+func (x *exchange) realClient() string {
+	if a := x.h.client(x.r); a.IsValid() {
+		return a.String()
+	}
+	return ""
 }
 
 func clientIP(r *http.Request) string {

@@ -15,8 +15,9 @@ const DefaultPool = "default"
 type Pool struct {
 	// Servers are the pool's origin servers; at least one.
 	Servers []PoolServer `yaml:"servers"`
-	// Algorithm is round_robin, weighted_round_robin, least_conn or
-	// consistent_hash (on the cache key).
+	// Algorithm is round_robin, weighted_round_robin, least_conn,
+	// consistent_hash (on the cache key) or client_ip_hash (on the client's
+	// address).
 	Algorithm string `yaml:"algorithm"`
 	// Health configures active health checks; an empty path disables them.
 	Health Health `yaml:"health"`
