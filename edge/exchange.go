@@ -103,16 +103,22 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		if !ok {
 			return http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
-		if route, ok = site.Route(t.Path); !ok {
+		if route, ok = site.RouteFor(x.r, t.Path); !ok {
 			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
 		}
-		if site.ambiguous(t.Path, route) {
+		if site.ambiguous(x.r, t.Path, route) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}
 	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
 	x.t, x.site, x.route = t, site, route
 	x.keyBuf, x.keyStr = t.AppendKey(x.keyBuf[:0]), ""
+	if route.state.id != "" {
+		// The route's conditions chose it: another route may serve the
+		// same URL to other requests. Keep its answers apart, under the
+		// URL's key so URL and prefix purges reach them (RouteMatch).
+		x.appendKey(policy.AppendRoute, route.state.id)
+	}
 	x.upstream, x.split, x.sticky = route.pick(x.r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
@@ -171,6 +177,7 @@ func (x *exchange) finishHeader(h http.Header) {
 		x.site.ResponseHeaders.apply(h)
 	}
 	x.route.ResponseHeaders.apply(h)
+	x.route.addVary(h)
 	if x.sticky {
 		value := x.split
 		if value == "" {

@@ -237,6 +237,7 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 			IgnoreQuery: r.Cache.IgnoreQuery,
 			KeepQuery:   slices.Clone(r.Cache.KeepQuery),
 		},
+		Match: r.Match.edgeMatch(),
 	}
 	for k, sp := range r.Splits {
 		cl, err := upstream(refs[k+1])

@@ -79,7 +79,8 @@ type Site struct {
 	// ShieldFallback goes to the route's pool when no shield answers. Left
 	// out (nil), it is upstream.shield_fallback.
 	ShieldFallback *bool `yaml:"shield_fallback"`
-	// Routes are matched by the longest path prefix; at least one.
+	// Routes are matched by the longest path prefix, then by their match
+	// conditions; at least one.
 	Routes []Route `yaml:"routes"`
 	// HTTPSRedirect answers plain-HTTP requests with a 308 to https; it
 	// needs tls.listen.
@@ -127,6 +128,10 @@ type Route struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Auth requires a bearer JWT or an API key; off when left out.
 	Auth Auth `yaml:"auth"`
+
+	// Match adds conditions on header, cookie and query values; a site's
+	// routes with one path are tried by most conditions first.
+	Match Match `yaml:"match"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).
