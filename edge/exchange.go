@@ -168,7 +168,9 @@ func (x *exchange) upstreamURI() string {
 }
 
 // finishHeader applies what the route adds to every response: its header
-// rules and the sticky split cookie. An unrouted request gets neither.
+// rules, the Vary of its match conditions, its CORS fields (computed for
+// this request, never stored) and the sticky split cookie. An unrouted
+// request gets none.
 func (x *exchange) finishHeader(h http.Header) {
 	if x.route == nil {
 		return
@@ -178,6 +180,9 @@ func (x *exchange) finishHeader(h http.Header) {
 	}
 	x.route.ResponseHeaders.apply(h)
 	x.route.addVary(h)
+	if x.route.CORS != nil {
+		x.route.CORS.Apply(h, x.r)
+	}
 	if x.sticky {
 		value := x.split
 		if value == "" {

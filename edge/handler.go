@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/internal/fielderr"
 	"edged/storage"
@@ -126,8 +127,9 @@ func (h *Handler) Close(ctx context.Context) error {
 
 // ServeHTTP answers one client request. The steps, in order:
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
-//  2. route by host and path (421 for a host no site serves), then the
-//     site's and route's guards: HTTPS redirect, access rules, rate limit,
+//  2. route by host and path (421 for a host no site serves), answer a
+//     CORS preflight of a route with a CORS policy, then the site's and
+//     route's guards: HTTPS redirect, access rules, rate limit,
 //     authentication;
 //  3. pass methods other than GET and HEAD through, invalidating on unsafe
 //     ones (PURGE goes to the purge bus);
@@ -170,6 +172,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == methodPurge {
 		x.purge()
+		return
+	}
+	if x.route.CORS != nil && cors.IsPreflight(r) {
+		x.preflight() // before the guards: a preflight carries no credentials
 		return
 	}
 	if !x.guard() {

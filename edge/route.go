@@ -14,6 +14,7 @@ import (
 
 	"edged/edge/access"
 	"edged/edge/auth"
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
 	"edged/internal/ascii"
@@ -93,6 +94,9 @@ type Route struct {
 	Match *RouteMatch
 	// state is what NewRouter prepared for Match.
 	state routeState
+	// CORS answers CORS preflights at the edge and sets every response's
+	// CORS fields per request (edge/cors); nil leaves CORS to the origin.
+	CORS *cors.Policy
 }
 
 // Split is one weighted alternative upstream of a route.

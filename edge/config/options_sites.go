@@ -239,6 +239,9 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 		},
 		Match: r.Match.edgeMatch(),
 	}
+	if er.CORS, err = r.CORS.policy(); err != nil {
+		return nil, fmt.Errorf("cors: %w", err)
+	}
 	for k, sp := range r.Splits {
 		cl, err := upstream(refs[k+1])
 		if err != nil {

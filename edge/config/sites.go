@@ -132,6 +132,9 @@ type Route struct {
 	// Match adds conditions on header, cookie and query values; a site's
 	// routes with one path are tried by most conditions first.
 	Match Match `yaml:"match"`
+	// CORS answers preflights at the edge and sets CORS fields per request;
+	// off while allowed_origins is empty.
+	CORS CORS `yaml:"cors"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).

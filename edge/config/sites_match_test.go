@@ -56,13 +56,7 @@ func TestMatchRepeatedRoute(t *testing.T) {
 // without them has none.
 func TestMatchToEdge(t *testing.T) {
 	c := parseValid(t, withLine(t, 25, "        match: {headers: {X-Canary: '1'}, cookies: {beta: '1'}, query: {v: '2'}}"))
-	sites, err := c.EdgeSites(func(UpstreamRef) (*origin.Client, error) {
-		cl, err := origin.New(origin.Options{Origin: "http://127.0.0.1:1", Via: "edged"})
-		if err == nil {
-			t.Cleanup(cl.Close)
-		}
-		return cl, err
-	})
+	sites, err := c.EdgeSites(testClients(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,4 +80,48 @@ func parseErr(t *testing.T, in string) string {
 		t.Fatalf("accepted:\n%s", in)
 	}
 	return err.Error()
+}
+
+// TestCORSValidateErrors checks that a route's CORS problems name the
+// field and line, against sitesYAML with the cache line of
+// sites[0].routes[1] replaced.
+func TestCORSValidateErrors(t *testing.T) {
+	tests := []struct{ name, repl, want string }{
+		{"star with credentials", "{allowed_origins: ['*'], allow_credentials: true}",
+			`edged.yaml:25: sites[0].routes[1].cors.allowed_origins[0]: "*" cannot be combined with allow_credentials`},
+		{"origin with path", "{allowed_origins: [https://a.example, https://b.example/x]}",
+			`edged.yaml:25: sites[0].routes[1].cors.allowed_origins[1]: want an origin such as https://app.example.com`},
+		{"null origin", "{allowed_origins: ['null']}", `edged.yaml:25: sites[0].routes[1].cors.allowed_origins[0]: "null" is the origin`},
+		{"settings without origins", "{max_age: 1m}", "edged.yaml:25: sites[0].routes[1].cors.allowed_origins: required"},
+		{"method", "{allowed_origins: ['*'], allowed_methods: [get]}", "edged.yaml:25: sites[0].routes[1].cors.allowed_methods[0]: want an upper-case method name"},
+		{"max age", "{allowed_origins: ['*'], max_age: 1500ms}", "edged.yaml:25: sites[0].routes[1].cors.max_age: want whole seconds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := parseErr(t, withLine(t, 25, "        cors: "+tt.repl))
+			if !strings.Contains(err, tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+	c := parseValid(t, withLine(t, 25, "        cors: {allowed_origins: [https://app.example], allow_credentials: true, max_age: 10m}"))
+	sites, err := c.EdgeSites(testClients(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites[0].Routes[0].CORS != nil || sites[0].Routes[1].CORS == nil {
+		t.Errorf("CORS policies: route 0 %v, route 1 %v; want none, one", sites[0].Routes[0].CORS, sites[0].Routes[1].CORS)
+	}
+}
+
+// testClients builds a client per upstream that is never dialled, closed
+// when the test ends.
+func testClients(t *testing.T) func(UpstreamRef) (*origin.Client, error) {
+	return func(UpstreamRef) (*origin.Client, error) {
+		cl, err := origin.New(origin.Options{Origin: "http://127.0.0.1:1", Via: "edged"})
+		if err == nil {
+			t.Cleanup(cl.Close)
+		}
+		return cl, err
+	}
 }

@@ -66,6 +66,7 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	}
 	errs = append(errs, c.checkSplits(path, r)...)
 	errs = append(errs, c.checkMatch(path+".match", r.Match)...)
+	errs = append(errs, c.checkCORS(path+".cors", r.CORS)...)
 	errs = append(errs, c.checkHeaders(path+".request_headers", r.RequestHeaders)...)
 	errs = append(errs, c.checkHeaders(path+".response_headers", r.ResponseHeaders)...)
 	errs = append(errs, c.checkGuards(path, r)...)
