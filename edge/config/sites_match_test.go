@@ -125,3 +125,16 @@ func testClients(t *testing.T) func(UpstreamRef) (*origin.Client, error) {
 		return cl, err
 	}
 }
+
+// TestClientIPHashConfig: a pool's algorithm client_ip_hash reaches origin.
+func TestClientIPHashConfig(t *testing.T) {
+	c := parseValid(t, strings.Replace(sitesYAML, "    algorithm: least_conn\n", "    algorithm: client_ip_hash\n", 1))
+	if got := c.PoolOptions()["api"].Algorithm; got != origin.ClientIPHash {
+		t.Errorf("pools.api algorithm %q, want %q", got, origin.ClientIPHash)
+	}
+	p, err := origin.NewPool(c.PoolOptions()["api"])
+	if err != nil {
+		t.Fatalf("NewPool: %v", err)
+	}
+	p.Close()
+}
