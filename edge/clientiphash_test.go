@@ -3,13 +3,11 @@ package edge
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"testing"
 
 	"edged/edge/clientip"
 	"edged/origin"
-	"edged/storage"
 )
 
 // TestClientIPHashKeepsClientOnServer sends the requests of many clients,
@@ -47,7 +45,7 @@ func TestClientIPHashKeepsClientOnServer(t *testing.T) {
 	site := func() *Site {
 		return &Site{Name: "app", Hosts: []string{"app.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}}
 	}
-	trusting := edgeWithClientIP(t, c, clientip.New(clientip.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}), site())
+	trusting := routedEdgeWith(t, c, Options{ClientIP: clientip.New(clientip.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})}, site())
 	used := map[string]bool{}
 	for i := range 30 {
 		client := fmt.Sprintf("203.0.113.%d", i+1)
@@ -68,7 +66,7 @@ func TestClientIPHashKeepsClientOnServer(t *testing.T) {
 		t.Errorf("30 clients reached servers %v, want all 3", used)
 	}
 
-	untrusting := edgeWithClientIP(t, c, nil, site())
+	untrusting := routedEdge(t, c, site())
 	used = map[string]bool{}
 	for i := range 12 {
 		resp, _ := untrusting.get(t, "/", "Host", "app.example", "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
@@ -77,24 +75,4 @@ func TestClientIPHashKeepsClientOnServer(t *testing.T) {
 	if len(used) != 1 {
 		t.Errorf("forged X-Forwarded-For from an untrusted peer spread requests over %v, want one server", used)
 	}
-}
-
-// edgeWithClientIP is routedEdge with a client address resolver.
-func edgeWithClientIP(t testing.TB, c *clock, ip *clientip.Resolver, sites ...*Site) *testEdge {
-	t.Helper()
-	rt, err := NewRouter(sites)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now, ClientIP: ip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &testEdge{Server: httptest.NewServer(h), tb: t, handler: h, store: store}
-	t.Cleanup(e.stop)
-	return e
 }
