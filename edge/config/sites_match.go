@@ -58,6 +58,10 @@ func (c *Config) checkMatch(path string, m Match) []*FieldError {
 			add(field, "header value must not contain CR, LF or NUL")
 		case strings.Trim(v, " \t") != v:
 			add(field, "value %q has surrounding whitespace, which is not part of a field value and never matches", v)
+		case strings.Contains(name, "_"):
+			add(field, "the edge drops fields whose name holds \"_\" before routing (docs/security.md): the condition could never hold")
+		case c.stripped(name):
+			add(field, "server.strip_request_headers removes this field before routing: the condition could never hold")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Cookies)) {
@@ -95,6 +99,20 @@ func (c *Config) checkRouteIdentities(path string, s Site) []*FieldError {
 		seen[id] = j
 	}
 	return errs
+}
+
+// stripped reports whether server.strip_request_headers (names, or
+// prefixes ending in "*", X-Forwarded-For never) removes field name, as
+// edge's fieldSet does.
+func (c *Config) stripped(name string) bool {
+	for _, p := range c.Server.StripRequestHeaders {
+		prefix, wild := strings.CutSuffix(p, "*")
+		if !wild && strings.EqualFold(p, name) ||
+			wild && len(name) > len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) && !strings.EqualFold(name, "X-Forwarded-For") {
+			return true
+		}
+	}
+	return false
 }
 
 // isCookieOctets reports whether s is made of RFC 6265 §4.1.1 cookie-octets.
