@@ -10,6 +10,7 @@ import (
 
 	"edged/edge/policy"
 	"edged/internal/ascii"
+	"edged/internal/httpsyntax"
 )
 
 // RouteMatch holds the conditions a request must meet, besides its path,
@@ -127,8 +128,8 @@ type routeState struct {
 	// id derives the cache key of a conditional route (policy.Key.Route);
 	// "" for a route without conditions.
 	id string
-	// vary is the Vary value the route's responses carry: the fields that
-	// conditions read on the way to this route; nil if none.
+	// vary are the names the route's responses carry in Vary: the fields
+	// that conditions read on the way to this route, sorted; nil if none.
 	vary []string
 }
 
@@ -163,7 +164,7 @@ func (s *Site) prepareMatches() {
 			}
 		}
 		if len(fields) > 0 {
-			r.state.vary = []string{strings.Join(slices.Sorted(maps.Keys(fields)), ", ")}
+			r.state.vary = slices.Sorted(maps.Keys(fields))
 		}
 	}
 }
@@ -180,15 +181,13 @@ func (s *Site) RouteFor(req *http.Request, path string) (*Route, bool) {
 	return nil, false
 }
 
-// addVary adds the route's Vary to a response header. The stored
-// response's slice is never appended to in place: a hit's header may share
-// it.
+// addVary adds the route's Vary names that the response does not list yet.
+// The stored response's lines are never appended to in place: a hit's
+// header may share them.
 func (r *Route) addVary(h http.Header) {
-	if r.state.vary == nil {
-		return
+	if r.state.vary != nil {
+		h["Vary"] = httpsyntax.AppendList(h["Vary"], r.state.vary...)
 	}
-	prior := h["Vary"]
-	h["Vary"] = append(prior[:len(prior):len(prior)], r.state.vary...)
 }
 
 // foldedRoute is RouteFor with letter case folded in the prefix match: the

@@ -172,8 +172,9 @@ var responseFields = []string{
 // Apply sets on h, a response header about to be sent for r, the CORS
 // fields of r: the upstream's are removed, Vary gains Origin (and the
 // preflight fields for a preflight), and an allowed request gets its
-// Access-Control-* fields. h's Vary slice is replaced, never appended to in
-// place: a stored response may share it.
+// Access-Control-* fields. Vary names already listed are not repeated, and
+// h's Vary lines are replaced, never appended to in place: a stored
+// response may share them.
 func (p *Policy) Apply(h http.Header, r *http.Request) {
 	for _, name := range responseFields {
 		delete(h, name)
@@ -188,12 +189,15 @@ func (p *Policy) Apply(h http.Header, r *http.Request) {
 	}
 	p.c.HandlerFunc(headerWriter(fields), r)
 	for name, values := range fields {
-		if name == "Vary" {
-			prior := h["Vary"]
-			h["Vary"] = append(prior[:len(prior):len(prior)], values...)
+		if name != "Vary" {
+			h[name] = values
 			continue
 		}
-		h[name] = values
+		for _, line := range values {
+			for elem := range strings.SplitSeq(line, ",") {
+				h["Vary"] = httpsyntax.AppendList(h["Vary"], strings.TrimSpace(elem))
+			}
+		}
 	}
 }
 

@@ -57,6 +57,7 @@ func TestApplyKeepsSharedVary(t *testing.T) {
 	shared := make([]string, 1, 4)
 	shared[0] = "Accept-Encoding"
 	h := http.Header{"Vary": shared, "Access-Control-Allow-Origin": {"*"}}
+	again := http.Header{"Vary": {"accept-encoding, origin"}}
 	r, _ := http.NewRequest(http.MethodGet, "http://s.example/", nil)
 	r.Header.Set("Origin", "https://a.example")
 	p.Apply(h, r)
@@ -68,5 +69,10 @@ func TestApplyKeepsSharedVary(t *testing.T) {
 	}
 	if got := h.Get("Access-Control-Allow-Origin"); got != "https://a.example" {
 		t.Errorf("Access-Control-Allow-Origin %q", got)
+	}
+	// An upstream that already varies on Origin: not named twice.
+	p.Apply(again, r)
+	if got := again["Vary"]; len(got) != 1 {
+		t.Errorf("Vary %q, want the upstream's line alone", got)
 	}
 }
