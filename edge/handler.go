@@ -19,8 +19,9 @@
 //   - pass.go forwards what the cache does not keep;
 //   - respond.go writes errors and upstream bodies.
 //
-// The steps before the cache have a file each: sanitize.go, route.go,
-// guard.go, purge.go.
+// The steps before the cache have a file each: sanitize.go, route.go (with
+// routematch.go for routes chosen by header, cookie and query values),
+// preflight.go (CORS preflights, edge/cors), guard.go, purge.go.
 package edge
 
 import (
