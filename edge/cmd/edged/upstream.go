@@ -20,6 +20,7 @@ import (
 type upstreams struct {
 	any     *origin.Client          // every host, when there are no sites
 	router  *edge.Router            // sites and routes, when there are sites
+	sites   []*edge.Site            // the router's, for their verifiers' Close and shared limits
 	pools   map[string]*origin.Pool // by name; built once, shared by clients
 	clients []*origin.Client        // every client built, for Close
 	tls     *tls.Config             // for https upstreams; nil means the defaults
@@ -56,6 +57,7 @@ func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) err
 		}
 		n.up.pools[name] = p
 	}
+	n.cfg.SetLogger(n.log) // a route's JWK Set fetches log
 	sites, err := n.cfg.EdgeSites(n.up.clientFor(n))
 	var fe *config.FieldError
 	if errors.As(err, &fe) {
@@ -64,6 +66,7 @@ func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) err
 	if err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
+	n.up.sites = sites
 	if n.up.router, err = edge.NewRouter(sites); err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
@@ -111,4 +114,5 @@ func (u *upstreams) close() {
 	for _, p := range u.pools {
 		p.Close()
 	}
+	closeVerifiers(u.sites)
 }
