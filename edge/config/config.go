@@ -62,8 +62,8 @@ type Config struct {
 type Log struct {
 	// Level of operational logs: debug, info, warn or error.
 	Level string `yaml:"level"`
-	// Access enables the JSON access log on stdout.
-	Access bool `yaml:"access"`
+	// Access configures the access log; on by default.
+	Access AccessLog `yaml:"access"`
 }
 
 // Server configures the public HTTP server.
@@ -132,6 +132,9 @@ type Cache struct {
 	Disk ByteSize `yaml:"disk"`
 	// MaxObject is the largest body stored.
 	MaxObject ByteSize `yaml:"max_object"`
+	// FileBodyMin is the body size from which the disk tier keeps a body
+	// in a file of its own; 0 keeps every body in bbolt.
+	FileBodyMin ByteSize `yaml:"file_body_min"`
 	// WriteQueue is the number of disk writes that may wait.
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
@@ -265,7 +268,7 @@ func Default() *Config {
 		Listen: "127.0.0.1:8080",
 		Admin:  "127.0.0.1:8081",
 		Data:   "./data",
-		Log:    Log{Level: "info", Access: true},
+		Log:    Log{Level: "info", Access: defaultAccessLog()},
 		Server: Server{
 			ReadHeaderTimeout:   Duration(10 * time.Second),
 			IdleTimeout:         Duration(120 * time.Second),
@@ -290,6 +293,7 @@ func Default() *Config {
 			Memory:            256 << 20,
 			Disk:              ByteSize(so.DiskBytes),
 			MaxObject:         ByteSize(eo.MaxObjectBytes),
+			FileBodyMin:       ByteSize(so.FileBodyMin),
 			WriteQueue:        so.WriteQueue,
 			HeuristicFraction: eo.Policy.HeuristicFraction,
 			HeuristicMax:      Duration(eo.Policy.HeuristicMax),

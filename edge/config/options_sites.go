@@ -242,6 +242,7 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 	if er.CORS, err = r.CORS.policy(); err != nil {
 		return nil, fmt.Errorf("cors: %w", err)
 	}
+	addProtocols(r, er)
 	for k, sp := range r.Splits {
 		cl, err := upstream(refs[k+1])
 		if err != nil {

@@ -129,6 +129,12 @@ type Route struct {
 	// Auth requires a bearer JWT or an API key; off when left out.
 	Auth Auth `yaml:"auth"`
 
+	// Protocols (sites_protocols.go). Path may hold {captures} that
+	// UpstreamPath and the header rules' values use.
+	WebSocket    WebSocket `yaml:"websocket"`
+	Transform    Transform `yaml:"transform"`
+	UpstreamPath string    `yaml:"upstream_path"`
+
 	// Match adds conditions on header, cookie and query values; a site's
 	// routes with one path are tried by most conditions first.
 	Match Match `yaml:"match"`
