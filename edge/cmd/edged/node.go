@@ -17,6 +17,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/accesslog"
+	"edged/edge/acme"
 	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
@@ -42,9 +43,10 @@ type node struct {
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
-	secure  *http.Server // the HTTPS server; nil without tls.listen
-	admin   *http.Server // nil when the admin listener is disabled
-	certs   *certStore   // the HTTPS certificates; nil without tls.listen
+	secure  *http.Server  // the HTTPS server; nil without tls.listen
+	admin   *http.Server  // nil when the admin listener is disabled
+	certs   *certStore    // the HTTPS certificates; nil without tls.listen
+	acme    *acme.Manager // automatic certificates; nil without tls.acme
 	// analytics feeds /analytics and the dashboard (dashboard.go).
 	analytics *analytics.Recorder
 	// accessLog is the access log of the handler and the forward proxy;
@@ -71,7 +73,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if cfg.TLS.Listen != "" {
 		// Before any port is taken: a bad certificate is a configuration
 		// error that names the file.
-		if n.certs, err = newCertStore(cfg.LoadCertificates); err != nil {
+		if n.certs, err = newCertStore(cfg.LoadCertificates, cfg.TLS.ACME != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -118,6 +120,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err := n.shareRateLimits(); err != nil {
 		return nil, err
 	}
+	if err := n.openACME(); err != nil {
+		return nil, err
+	}
 	opts := n.edgeOptions(stdout, reg)
 	if cfg.Compression.Enabled && cfg.Role != config.RoleShield {
 		// A shield leaves compression to the edges, close to the clients:
@@ -137,6 +142,11 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.public = n.publicServer()
 	if n.hasHSTS() {
 		n.public.Handler = stripHSTS(n.public.Handler)
+	}
+	if n.acme != nil {
+		// Outermost: a CA's http-01 request is answered before any site's
+		// redirect to HTTPS or access rule could turn it away.
+		n.public.Handler = n.acme.HTTPHandler(n.public.Handler)
 	}
 	if n.tlsLn != nil {
 		n.secure = n.tlsServer(reg)
@@ -243,6 +253,10 @@ func (n *node) serve(ctx context.Context) error {
 		go func() { errc <- fmt.Errorf("admin listener: %w", n.admin.Serve(n.adminLn)) }()
 		attrs = append(attrs, "admin", n.adminLn.Addr().String())
 	}
+	if n.acme != nil {
+		// In the background: the node serves with what it has meanwhile.
+		n.acme.Start()
+	}
 	n.log.Info("serving", attrs...)
 
 	var failure error
@@ -297,6 +311,9 @@ func (n *node) closeAll(ctx context.Context) error {
 	n.up.close()       // after the handler: its background fetches use the clients
 	if n.rules != nil {
 		_ = n.rules.Close() // stops watching the category lists
+	}
+	if n.acme != nil {
+		n.acme.Close() // before the bus, whose NATS may hold its storage
 	}
 	var err error
 	if n.share != nil {
