@@ -33,6 +33,7 @@ type exchange struct {
 	t        policy.Target // normalized target, query as the route keys it
 	keyBuf   []byte        // primary cache key, in a buffer reused across requests
 	keyStr   string        // keyBuf as a string, once something needed one
+	routes   *routes       // the Handler's routes when routeTo ran; holds a reference
 	site     *Site         // nil without a Router
 	route    *Route
 	identity string // who an authenticated route admitted
@@ -64,6 +65,9 @@ func (h *Handler) newExchange(w http.ResponseWriter, r *http.Request) *exchange 
 func (x *exchange) done() {
 	x.w.finish()
 	h, r, w := x.h, x.r, &x.w
+	if x.routes != nil {
+		x.routes.release()
+	}
 	elapsed := time.Since(x.start)
 	series := h.metrics.seriesOf(x.outcome)
 	series.requests.Inc()
@@ -95,9 +99,10 @@ func (x *exchange) done() {
 // (Site.ambiguous). A refused request gets a status and a reason, and x is
 // left unrouted.
 func (x *exchange) routeTo(t policy.Target) (int, string) {
-	route := x.h.anyHost
+	x.routes = x.h.currentRoutes()
+	route := x.routes.anyHost
 	var site *Site
-	if router := x.h.opts.Router; router != nil {
+	if router := x.routes.router; router != nil {
 		var ok bool
 		site, ok = router.Site(t.Host)
 		if !ok {

@@ -83,6 +83,7 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	if !ok {
 		return nil, false, true // the client left while waiting: nothing was started
 	}
+	release = x.holdRoutes(release)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		defer release()
 		return fetch.run(nil), true, false
@@ -136,6 +137,7 @@ func (x *exchange) refreshInBackground() {
 	if !ok {
 		return // the client has fetches enough under way; a later request refreshes
 	}
+	release = x.holdRoutes(release)
 	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
 		defer release()
 		return fetch.run(p)
