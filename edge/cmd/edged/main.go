@@ -95,6 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
+	n.args = args // a reload reads the same file, with the same flags over it
 	if err := n.serve(ctx); err != nil {
 		n.log.Error("stopped with an error", "err", err)
 		return exitFail

@@ -75,7 +75,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.level.Set(logLevel(cfg.Log.Level))
 	n.log = newLogger(stderr, n.level)
 	n.life, n.endLife = context.WithCancel(context.Background())
-	n.reloads.stopping = make(chan struct{})
+	n.reloads.stopping, n.reloads.generation = make(chan struct{}), 1
 	setMemoryLimit(cfg, n.log)
 	defer func() {
 		if err != nil {
