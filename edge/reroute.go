@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 
 	"edged/origin"
@@ -95,5 +96,47 @@ func (x *exchange) holdRoutes(release func()) func() {
 	return func() {
 		release()
 		rs.release()
+	}
+}
+
+// Close releases what the sites and routes of rt hold beyond memory: each
+// field of a Site or Route whose value has a Close method (a verifier that
+// refreshes its keys in the background, say) is closed, once even when
+// routes share it. Fields are found by reflection so that a field added to
+// Route is never forgotten here. Upstream clients are left to whoever
+// built them: routers may share them. Call it once no request uses rt any
+// more (the channel [Handler.Reroute] returns, or after [Handler.Close]).
+func (rt *Router) Close() {
+	seen := make(map[any]bool)
+	for _, table := range []map[string]*Site{rt.exact, rt.wildcards} {
+		for _, s := range table {
+			closeFields(reflect.ValueOf(s).Elem(), seen)
+			for _, r := range s.Routes {
+				closeFields(reflect.ValueOf(r).Elem(), seen)
+			}
+		}
+	}
+}
+
+// closeFields closes each exported pointer or interface field of the struct
+// v that has a Close method and is not in seen (nor an upstream client),
+// adding it to seen.
+func closeFields(v reflect.Value, seen map[any]bool) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !v.Type().Field(i).IsExported() || (f.Kind() != reflect.Pointer && f.Kind() != reflect.Interface) || f.IsNil() {
+			continue
+		}
+		x := f.Interface()
+		if _, upstream := x.(*origin.Client); upstream || seen[x] {
+			continue
+		}
+		seen[x] = true
+		switch c := x.(type) {
+		case interface{ Close() error }:
+			_ = c.Close()
+		case interface{ Close() }:
+			c.Close()
+		}
 	}
 }

@@ -3,7 +3,10 @@ package edge
 import (
 	"io"
 	"net/http"
+	"reflect"
 	"testing"
+
+	"edged/origin"
 )
 
 // closed reports whether ch is closed, without waiting.
@@ -86,4 +89,38 @@ func TestRerouteWaitsForDetachedFetch(t *testing.T) {
 	g.open()
 	<-retired
 	e.waitTasks(t)
+}
+
+type closeCounter struct{ n int }
+
+func (c *closeCounter) Close() { c.n++ }
+
+// TestCloseFields: Router.Close closes each part of a route that has a
+// Close method once, whatever field holds it, and leaves upstream clients
+// to their owner.
+func TestCloseFields(t *testing.T) {
+	shared, own := &closeCounter{}, &closeCounter{}
+	type parts struct {
+		A, B     *closeCounter
+		C        interface{ Close() }
+		Nil      *closeCounter
+		Upstream *origin.Client
+		hidden   *closeCounter
+	}
+	up := upstreamTo(t, "http://127.0.0.1:1")
+	hidden := &closeCounter{}
+	seen := make(map[any]bool)
+	closeFields(reflect.ValueOf(&parts{A: shared, B: shared, C: own, Upstream: up, hidden: hidden}).Elem(), seen)
+	closeFields(reflect.ValueOf(&parts{A: shared}).Elem(), seen) // another route sharing it
+	if shared.n != 1 || own.n != 1 || hidden.n != 0 {
+		t.Errorf("closed shared %d, own %d, unexported %d times; want 1, 1, 0", shared.n, own.n, hidden.n)
+	}
+	if seen[up] {
+		t.Error("the upstream client was taken for a part of the route")
+	}
+	rt, err := NewRouter([]*Site{{Name: "s", Hosts: []string{"a.test", "*.a.test"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Close() // nothing to close on these routes; it must not touch the client
 }

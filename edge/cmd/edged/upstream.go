@@ -178,11 +178,15 @@ func (u *upstreams) start(ctx context.Context) {
 	}
 }
 
-// close releases the clients, then the pools no other generation uses. It
-// is safe to call on a nil *upstreams.
+// close releases what the router's routes hold (background key refreshes
+// and the like: edge.Router.Close), the clients, then the pools no other
+// generation uses. It is safe to call on a nil *upstreams.
 func (u *upstreams) close() {
 	if u == nil {
 		return
+	}
+	if u.router != nil {
+		u.router.Close()
 	}
 	for _, cl := range u.clients {
 		cl.Close()
