@@ -211,7 +211,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
 	n.adminRoutes(mux, reg)
-	mux.Handle("POST /reload", adminGuard(purgeTokenOf(n.cfg))(http.HandlerFunc(n.serveReload)))
+	mux.Handle("POST /reload", n.reloadHandler())
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.

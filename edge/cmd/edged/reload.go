@@ -311,6 +311,16 @@ func (n *node) forgetServer(p *origin.Pool, url string) {
 	p.DeleteServerMetrics(url)
 }
 
+// reloadHandler is POST /reload behind the dashboard's guard (the purge
+// token, as a bearer token or the Basic password). A browser sends Basic
+// credentials it holds to any page's form, so cross-origin browser
+// requests are refused (403), as http.CrossOriginProtection tells them by
+// Sec-Fetch-Site or Origin: another site cannot make an operator's browser
+// apply a file being edited.
+func (n *node) reloadHandler() http.Handler {
+	return adminGuard(purgeTokenOf(n.cfg))(new(http.CrossOriginProtection).Handler(http.HandlerFunc(n.serveReload)))
+}
+
 // reloadReply is the JSON answer of POST /reload.
 type reloadReply struct {
 	OK     bool     `json:"ok"`

@@ -315,15 +315,26 @@ func TestReloadRefused(t *testing.T) {
 	if code, _ := adminGet(t, f, "/reload", "Bearer "+purgeToken); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /reload = %d, want 405", code)
 	}
+	// A page of another site posting with the operator's Basic credentials.
+	req, err := http.NewRequest(http.MethodPost, f.admin+"/reload", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", purgeToken)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST /reload = %d, want 403", resp.StatusCode)
+	}
 
 	// Problems: a pool server that is no URL, a route to no pool. The
 	// canary weight change beside them is not applied either.
 	s.write(t, 100, false, "")
-	bad, err := os.ReadFile(s.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad = []byte(strings.NewReplacer("{url: "+s.stable.URL+"}", "{url: ftp://stable.test}", "pool: stable\n", "pool: nosuch\n").Replace(string(bad)))
+	bad := []byte(strings.NewReplacer("{url: "+s.stable.URL+"}", "{url: ftp://stable.test}", "pool: stable\n", "pool: nosuch\n").Replace(readFile(t, s.path)))
 	writeBytes(t, s.path, bad)
 	_, startErr := parseArgs([]string{"-config", s.path})
 	if startErr == nil {
