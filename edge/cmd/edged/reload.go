@@ -283,13 +283,17 @@ func (n *node) retire(old *upstreams, drained <-chan struct{}) {
 }
 
 // stopReloads refuses reloads from now on and closes the generations still
-// draining; closeAll calls it once the handler has finished its work.
+// draining; closeAll calls it once the handler has finished its work. Later
+// calls only wait.
 func (n *node) stopReloads() {
 	rl := &n.reloads
 	rl.mu.Lock()
+	already := rl.stopped
 	rl.stopped = true
 	rl.mu.Unlock()
-	close(rl.stopping)
+	if !already {
+		close(rl.stopping)
+	}
 	rl.retiring.Wait()
 }
 
