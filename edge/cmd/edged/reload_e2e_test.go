@@ -93,25 +93,14 @@ func (s *reloadSetup) serve(t testing.TB) *fleetNode {
 // decodes the reply.
 func postReload(t testing.TB, admin, authorization string) (int, reloadReply) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, admin+"/reload", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	code, body := adminDo(t, http.MethodPost, admin+"/reload", authorization)
 	var reply reloadReply
-	if resp.Header.Get("Content-Type") == "application/json" {
-		if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
-			t.Fatalf("POST /reload: %d, undecodable reply: %v", resp.StatusCode, err)
+	if strings.HasPrefix(body, "{") {
+		if err := json.Unmarshal([]byte(body), &reply); err != nil {
+			t.Fatalf("POST /reload: %d, undecodable reply %q: %v", code, body, err)
 		}
 	}
-	return resp.StatusCode, reply
+	return code, reply
 }
 
 // answeredBy returns which origin answered GET path on app.test, or the
