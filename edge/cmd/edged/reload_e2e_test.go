@@ -428,3 +428,39 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 }
+
+// TestReloadTLS: a reload may name other certificate files, which new
+// handshakes get at once, and may turn a site's hsts on, which the
+// plain-HTTP listener must then strip (RFC 6797 §7.2): the stripping was
+// decided once at start, so a reload would have sent HSTS over plain HTTP.
+func TestReloadTLS(t *testing.T) {
+	s := newReloadSetup(t)
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	oldCert, oldKey := filepath.Join(dir, "old.crt"), filepath.Join(dir, "old.key")
+	newCert, newKey := filepath.Join(dir, "new.crt"), filepath.Join(dir, "new.key")
+	ca.issue(t, oldCert, oldKey, "app.test")
+	newSerial := ca.issue(t, newCert, newKey, "app.test")
+	tlsYAML := func(cert, key string) string {
+		return fmt.Sprintf("tls:\n  listen: 127.0.0.1:0\n  certificates: [{cert: %s, key: %s}]\n", cert, key)
+	}
+	s.write(t, 0, false, tlsYAML(oldCert, oldKey))
+	f := s.serve(t)
+
+	s.write(t, 0, false, tlsYAML(newCert, newKey))
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "  - name: app\n", "  - name: app\n    hsts: max-age=600\n", 1)))
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	client, tr := tlsClient(ca, f.n.tlsLn.Addr().String())
+	defer tr.CloseIdleConnections()
+	resp, body := get(t, client, "https://app.test/x")
+	if body != "stable" || servedSerial(resp) != newSerial.String() || resp.Header.Get("Strict-Transport-Security") != "max-age=600" {
+		t.Errorf("HTTPS after reload: %q, certificate %s, HSTS %q; want stable, certificate %s, HSTS max-age=600",
+			body, servedSerial(resp), resp.Header.Get("Strict-Transport-Security"), newSerial)
+	}
+	resp, body = get(t, http.DefaultClient, f.public+"/x", "Host", "app.test")
+	if body != "stable" || resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("plain HTTP after reload: %q with Strict-Transport-Security %q, want none", body, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
