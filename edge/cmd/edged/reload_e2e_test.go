@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -462,5 +463,34 @@ func TestReloadTLS(t *testing.T) {
 	resp, body = get(t, http.DefaultClient, f.public+"/x", "Host", "app.test")
 	if body != "stable" || resp.Header.Get("Strict-Transport-Security") != "" {
 		t.Errorf("plain HTTP after reload: %q with Strict-Transport-Security %q, want none", body, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
+
+// TestReloadForwardRole: the forward role builds its upstream and rules
+// once; a reload applies log.level and checks the category lists, and
+// names a change of its rules as needing a restart.
+func TestReloadForwardRole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "forward.yaml")
+	conf := fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\n"+
+		"forward:\n  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n", filepath.Join(dir, "data"))
+	writeBytes(t, path, []byte(conf))
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveNodeArgs(t, cfg, io.Discard, args)
+
+	writeBytes(t, path, []byte(strings.Replace(conf, "level: error", "level: debug", 1)))
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload of log.level: %v", err)
+	}
+	if !f.n.log.Enabled(t.Context(), slog.LevelDebug) {
+		t.Error("log.level debug was not applied")
+	}
+	writeBytes(t, path, []byte(strings.Replace(conf, "blocked.test", "other.test", 1)))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.rules") || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("reload changing forward.rules: %v, want it refused naming forward.rules", err)
 	}
 }
