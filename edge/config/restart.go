@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // RestartNeeded compares a running node's configuration c with next, the
@@ -22,6 +23,10 @@ func (c *Config) RestartNeeded(next *Config, live ...string) error {
 		for i := 0; i < a.NumField(); i++ {
 			f := a.Type().Field(i)
 			name := yamlName(f)
+			if f.IsExported() && f.Type.Kind() == reflect.Struct && strings.Contains(f.Tag.Get("yaml"), ",inline") {
+				walk(path, a.Field(i), b.Field(i)) // its fields are the parent's
+				continue
+			}
 			if !f.IsExported() || name == "" || name == "-" {
 				continue
 			}
