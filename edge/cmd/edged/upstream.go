@@ -83,7 +83,8 @@ func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) err
 // the defaults) is used for every https upstream. The pools of prev (the
 // generation being replaced, or nil) whose options are unchanged are kept
 // rather than built again, unless upstream.tls names files, which a
-// reload reads again. On error it releases what it built.
+// reload reads again; a pool built again takes prev's health verdicts for
+// the servers it keeps. On error it releases what it built.
 func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsConf *tls.Config, prev *upstreams) (_ *upstreams, err error) {
 	u := &upstreams{cfg: cfg, pools: make(map[string]*origin.Pool), poolOpts: cfg.PoolOptions(), refs: &n.reloads.pools,
 		tls: tlsConf, reg: reg, forget: n.forgetServer}
@@ -110,6 +111,9 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 			po.Logger, po.Registerer, po.TLSClientConfig = logger, reg, tlsConf
 			if p, err = origin.NewPool(po); err != nil {
 				return nil, fmt.Errorf("pools.%s: %w", name, err)
+			}
+			if prev != nil && prev.pools[name] != nil {
+				p.InheritHealth(prev.pools[name]) // the servers it keeps stay up, or down
 			}
 		}
 		u.refs.acquire(p)
