@@ -63,7 +63,7 @@ purge: {token: %s}
 %spools:
   stable:
     servers: [%s]
-    health: {path: /health, interval: 100ms}
+    health: {path: /health, interval: 100ms, rise: 1, start_down: true}
   canary:
     servers: [{url: %s}]
 sites:
