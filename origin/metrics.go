@@ -12,7 +12,8 @@ type poolMetrics struct {
 	ejections []prometheus.Counter // by server index
 	requests  []prometheus.Counter // by server index
 	// vecs are the vectors the series above belong to, so that a server's
-	// series can be deleted (Pool.DeleteServerMetrics).
+	// series can be deleted (Pool.DeleteServerMetrics): every vector
+	// labelled by pool and server must be listed here.
 	vecs []*prometheus.MetricVec
 }
 
