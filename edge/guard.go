@@ -1,15 +1,15 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 
+	"edged/edge/auth"
 	"edged/edge/policy"
 )
 
@@ -48,18 +48,26 @@ func (x *exchange) guard() bool {
 			return false
 		}
 	}
-	if route.RateLimit != nil {
-		if ok, wait := route.RateLimit.Allow(client, now); !ok {
-			// RFC 6585 §4: 429 with Retry-After in whole seconds, rounded up.
-			x.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			x.refuse(http.StatusTooManyRequests, "too many requests", policy.DetailRateLimited)
-			return false
-		}
+	limitLate := route.RateLimit != nil && route.RateKey.afterAuth(route)
+	if route.RateLimit != nil && !limitLate && !x.rateLimit(route, client, auth.Identity{}, now) {
+		return false
 	}
 	if route.Auth != nil {
 		id, err := route.Auth.Verify(r, now)
+		verified := err == nil || errors.Is(err, auth.ErrInsufficientScope)
+		if !verified {
+			id = auth.Identity{} // spends the address's budget
+		}
+		if limitLate && !x.rateLimit(route, client, id, now) {
+			return false
+		}
 		if err != nil {
 			x.w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
+			if verified {
+				// RFC 6750 §3.1: insufficient_scope is a 403.
+				x.refuse(http.StatusForbidden, "forbidden: "+err.Error(), policy.DetailInsufficientScope)
+				return false
+			}
 			x.refuse(http.StatusUnauthorized, "unauthorized: "+err.Error(), policy.DetailUnauthenticated)
 			return false
 		}

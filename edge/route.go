@@ -76,6 +76,9 @@ type Route struct {
 	Access *access.Policy
 	// RateLimit bounds each client's request rate; nil is unlimited.
 	RateLimit *ratelimit.Limiter
+	// RateKey says what a client is for RateLimit; the zero value is its
+	// address.
+	RateKey RateKey
 	// Auth requires a bearer JWT or an API key; nil requires nothing. The
 	// responses of an authenticated route are stored only when the origin
 	// marks them public or s-maxage (RFC 9111 §3.5), whatever the

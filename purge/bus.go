@@ -405,6 +405,11 @@ func (b *Bus) signalReconnect() {
 	}
 }
 
+// Conn is the bus's NATS connection, nil before Start: the node shares it
+// for its other fleet-wide messages (rate-limit use) on subjects outside
+// the purge stream's. The caller must not close it.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
 // ClientURL is the embedded server's client URL when NATSListen is set, for
 // other nodes' NATSURL; "" otherwise.
 func (b *Bus) ClientURL() string {

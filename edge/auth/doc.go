@@ -4,9 +4,10 @@
 // # Contract
 //
 // [NewVerifier] loads and checks all key material once: HMAC secrets, PEM
-// public keys and a JWKS file (read from disk, never fetched). Errors name
-// the option, and the file for files. A [Verifier] is immutable and safe for
-// concurrent use.
+// public keys and a JWKS file (read from disk). Errors name the option, and
+// the file for files. A [RemoteJWKS] is the one key source fetched over
+// the network, kept fresh in the background until [Verifier.Close] (its doc
+// says when it is fetched). A [Verifier] is safe for concurrent use.
 //
 // [Verifier.Verify] accepts a request when either:
 //
@@ -23,6 +24,11 @@
 // HMAC secrets, an RS* token only against RSA keys, an ES* token only against
 // ECDSA keys of the matching curve, so a public key can never serve as an
 // HMAC secret (algorithm confusion), and "none" is never allowed.
+//
+// A valid token must then grant every RequiredScopes value (its "scope" or
+// "scp" claim) and hold every RequiredRoles value (at RolesClaim); if it
+// does not, Verify returns its Identity with an error wrapping
+// ErrInsufficientScope, a 403 (RFC 6750 §3.1).
 //
 // Every refusal wraps one of the sentinel errors below; [Verifier.Challenge]
 // turns it into the WWW-Authenticate value for the 401 (RFC 6750 §3, RFC 9110

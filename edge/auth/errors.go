@@ -9,7 +9,7 @@ import (
 )
 
 // Sentinel errors. Every error from Verify wraps exactly one of them; all
-// mean 401 Unauthorized.
+// mean 401 Unauthorized but ErrInsufficientScope, which means 403.
 var (
 	// ErrNoCredentials: the request carries neither a bearer token nor an
 	// API key (RFC 6750 §3.1: the challenge then carries no error code).
@@ -23,6 +23,9 @@ var (
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrInvalidAPIKey: the API key header holds no configured key.
 	ErrInvalidAPIKey = errors.New("auth: invalid API key")
+	// ErrInsufficientScope: a valid token that lacks a required scope or
+	// role; 403 Forbidden (RFC 6750 §3.1 insufficient_scope).
+	ErrInsufficientScope = errors.New("auth: insufficient scope")
 )
 
 // ErrInvalidOptions is wrapped by NewVerifier errors, which name the option
@@ -87,8 +90,19 @@ func (v *Verifier) Challenge(err error) string {
 
 func (v *Verifier) bearerChallenge(err error) string {
 	c := fmt.Sprintf(`Bearer realm=%q`, v.realm)
-	var te *tokenError
+	var (
+		te *tokenError
+		se *scopeError
+	)
 	switch {
+	case errors.As(err, &se):
+		// RFC 6750 §3.1: insufficient_scope, with the scope attribute
+		// listing the scopes the resource needs (RFC 6750 §3); values
+		// are scope-tokens, checked by Validate.
+		c += `, error="insufficient_scope"`
+		if len(se.required) > 0 {
+			c += fmt.Sprintf(`, scope=%q`, strings.Join(se.required, " "))
+		}
 	case errors.As(err, &te):
 		// RFC 6750 §3: error_description is for developers; ours is fixed
 		// text within the allowed %x20-21 / %x23-5B / %x5D-7E.

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,6 +27,8 @@ type jwtVerifier struct {
 	issuer   string
 	leeway   time.Duration
 	needExp  bool
+	remote   *remoteKeys // nil without RemoteJWKS
+	need     requirements
 }
 
 // newJWTVerifier loads the keys of validated options and checks that they
@@ -37,29 +41,55 @@ func newJWTVerifier(o JWTOptions) (*jwtVerifier, error) {
 	v := &jwtVerifier{
 		secret: o.HMACSecret, keys: keys, audience: o.Audience, issuer: o.Issuer,
 		leeway: o.Leeway, needExp: o.RequireExpiration,
+		need: o.requirements(),
 	}
-	usable := v.usableAlgs()
+	if v.algs, err = v.chooseAlgs(o); err != nil {
+		return nil, err
+	}
+	if o.JWKS != nil {
+		// Last: the key set's refresh goroutine runs until close.
+		if v.remote, err = newRemoteKeys(*o.JWKS); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// requirements are the scopes and roles o requires.
+func (o JWTOptions) requirements() requirements {
+	q := requirements{scopes: o.RequiredScopes, roles: o.RequiredRoles}
+	if len(q.roles) > 0 {
+		q.rolesPath = strings.Split(cmp.Or(o.RolesClaim, DefaultRolesClaim), ".")
+	}
+	return q
+}
+
+// chooseAlgs returns the accepted algorithms: o.Algorithms, each checked
+// against the keys, or every algorithm the keys verify.
+func (v *jwtVerifier) chooseAlgs(o JWTOptions) ([]string, error) {
+	usable := v.usableAlgs(o.JWKS != nil)
 	if len(usable) == 0 {
 		return nil, optionErr("JWT", "no configured key verifies any supported algorithm")
 	}
 	if len(o.Algorithms) == 0 {
-		v.algs = usable
-		return v, nil
+		return usable, nil
 	}
 	for i, a := range o.Algorithms {
 		if !contains(usable, a) {
 			return nil, optionErr(fmt.Sprintf("JWT.Algorithms[%d]", i), "no configured key can verify %s", a)
 		}
 	}
-	v.algs = o.Algorithms
-	return v, nil
+	return o.Algorithms, nil
 }
 
-// usableAlgs lists the supported algorithms some configured key verifies.
-func (v *jwtVerifier) usableAlgs() []string {
+// usableAlgs lists the supported algorithms some configured key verifies;
+// with a remote key set, whose keys are not known yet, every RS* and ES*
+// one.
+func (v *jwtVerifier) usableAlgs(remote bool) []string {
 	var out []string
 	for _, a := range supportedAlgs {
-		if strings.HasPrefix(a, "HS") && v.secret != nil || len(v.keysFor(a, "")) > 0 {
+		hmac := strings.HasPrefix(a, "HS")
+		if hmac && v.secret != nil || !hmac && remote || len(v.keysFor(a, "")) > 0 {
 			out = append(out, a)
 		}
 	}
@@ -85,8 +115,9 @@ func (v *jwtVerifier) keysFor(alg, kid string) []jwt.VerificationKey {
 }
 
 // keyFunc hands jwt/v5 the key(s) for a token; the library has already
-// refused algorithms outside v.algs (jwt.WithValidMethods).
-func (v *jwtVerifier) keyFunc(t *jwt.Token) (any, error) {
+// refused algorithms outside v.algs (jwt.WithValidMethods). Local keys
+// come first: a kid they hold never causes a remote refetch.
+func (v *jwtVerifier) keyFunc(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	if !contains(v.algs, alg) {
 		return nil, errAlgorithm
@@ -99,13 +130,18 @@ func (v *jwtVerifier) keyFunc(t *jwt.Token) (any, error) {
 	}
 	kid, _ := t.Header["kid"].(string)
 	keys := v.keysFor(alg, kid)
+	if len(keys) == 0 && v.remote != nil {
+		keys = v.remote.keys(ctx, alg, kid)
+	}
 	if len(keys) == 0 {
 		return nil, errUnknownKey
 	}
 	return jwt.VerificationKeySet{Keys: keys}, nil
 }
 
-func (v *jwtVerifier) verify(tok string, now time.Time) (Identity, error) {
+// verify checks tok at now, then the scopes and roles it must grant: a
+// valid token lacking one is returned with its Identity and a *scopeError.
+func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Identity, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.algs), // RFC 8725 §3.1: only algorithms we chose
 		jwt.WithTimeFunc(func() time.Time { return now }),
@@ -122,7 +158,8 @@ func (v *jwtVerifier) verify(tok string, now time.Time) (Identity, error) {
 		opts = append(opts, jwt.WithExpirationRequired()) // RFC 7519 §4.1.4
 	}
 	claims := jwt.MapClaims{}
-	t, err := jwt.NewParser(opts...).ParseWithClaims(tok, claims, v.keyFunc)
+	keyFunc := func(t *jwt.Token) (any, error) { return v.keyFunc(ctx, t) }
+	t, err := jwt.NewParser(opts...).ParseWithClaims(tok, claims, keyFunc)
 	if err != nil {
 		if t != nil && t.Method != nil && errors.Is(err, jwt.ErrTokenSignatureInvalid) && !contains(v.algs, t.Method.Alg()) {
 			err = fmt.Errorf("%w: %w", errAlgorithm, err)
@@ -133,5 +170,12 @@ func (v *jwtVerifier) verify(tok string, now time.Time) (Identity, error) {
 		return Identity{}, describe(errors.New("not valid"))
 	}
 	sub, _ := claims.GetSubject()
-	return Identity{Method: "jwt", Subject: sub, Claims: claims}, nil
+	id := Identity{Method: "jwt", Subject: sub, Claims: claims}
+	return id, v.need.check(claims)
+}
+
+func (v *jwtVerifier) close() {
+	if v.remote != nil {
+		v.remote.close()
+	}
 }

@@ -20,6 +20,15 @@ func (o Options) withDefaults() Options {
 		k.Header = cmp.Or(k.Header, DefaultAPIKeyHeader)
 		o.APIKeys = &k
 	}
+	if o.JWT != nil {
+		j := *o.JWT
+		j.RolesClaim = cmp.Or(j.RolesClaim, DefaultRolesClaim)
+		if j.JWKS != nil {
+			r := j.JWKS.withDefaults()
+			j.JWKS = &r
+		}
+		o.JWT = &j
+	}
 	return o
 }
 
@@ -38,6 +47,10 @@ func (o Options) Validate() error {
 	}
 	if o.APIKeys != nil {
 		l.Nest("APIKeys", o.APIKeys.validate())
+		// An API key carries no scope or role: with requirements, every
+		// API key request would be refused.
+		l.Check(o.JWT == nil || o.JWT.requirements().empty(), "APIKeys",
+			"an API key carries no scopes or roles, so with JWT.RequiredScopes or JWT.RequiredRoles every API key request would be refused")
 	}
 	return wrapAll(l.Err())
 }
@@ -49,10 +62,20 @@ func (o JWTOptions) validate() error {
 		l.Addf("HMACSecret", "must be at least %d bytes, got %d (RFC 7518 §3.2)", minHMACSecret, len(o.HMACSecret))
 	}
 	l.Check(o.Leeway >= 0, "Leeway", "must not be negative, got %v", o.Leeway)
-	public := len(o.PublicKeysPEM) > 0 || len(o.PublicKeyFiles) > 0 || o.JWKSFile != ""
+	public := len(o.PublicKeysPEM) > 0 || len(o.PublicKeyFiles) > 0 || o.JWKSFile != "" || o.JWKS != nil
 	if o.HMACSecret == nil && !public {
-		l.Addf("", "no HMACSecret, PublicKeysPEM, PublicKeyFiles or JWKSFile")
+		l.Addf("", "no HMACSecret, PublicKeysPEM, PublicKeyFiles, JWKSFile or JWKS")
 	}
+	if o.JWKS != nil {
+		l.Nest("JWKS", o.JWKS.validate())
+	}
+	for i, s := range o.RequiredScopes {
+		l.Check(validScopeToken(s), fmt.Sprintf("RequiredScopes[%d]", i), "%q is not a scope-token (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)", s)
+	}
+	for i, r := range o.RequiredRoles {
+		l.Check(r != "", fmt.Sprintf("RequiredRoles[%d]", i), "empty role")
+	}
+	l.Check(o.RolesClaim == "" || !slices.Contains(strings.Split(o.RolesClaim, "."), ""), "RolesClaim", "%q has an empty name (want a claim name or a dotted path such as realm_access.roles)", o.RolesClaim)
 	for i, f := range o.PublicKeyFiles {
 		if f == "" {
 			l.Addf(fmt.Sprintf("PublicKeyFiles[%d]", i), "empty file name")

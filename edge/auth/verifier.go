@@ -42,6 +42,9 @@ type JWTOptions struct {
 	// JWKSFile is a JSON Web Key Set file (RFC 7517 §5) of RSA and EC keys;
 	// a token's "kid" header selects among keys that have one.
 	JWKSFile string
+	// JWKS fetches a JSON Web Key Set from a URL and keeps it fresh; nil
+	// fetches nothing. See [RemoteJWKS].
+	JWKS *RemoteJWKS
 	// Algorithms are the accepted "alg" values; empty means every algorithm
 	// the configured keys can verify. Allowed: HS256 HS384 HS512 RS256 RS384
 	// RS512 ES256 ES384 ES512.
@@ -53,7 +56,22 @@ type JWTOptions struct {
 	Leeway time.Duration
 	// RequireExpiration refuses tokens without an "exp" claim.
 	RequireExpiration bool
+	// RequiredScopes must all be granted by the token's "scope" claim (a
+	// space-separated string, RFC 8693 §4.2) or "scp" claim (a string or
+	// an array, as some issuers send); a token lacking one is refused with
+	// 403 insufficient_scope (RFC 6750 §3.1). Values are scope-tokens
+	// (RFC 6749 §3.3).
+	RequiredScopes []string
+	// RequiredRoles must all appear in the claim RolesClaim names.
+	RequiredRoles []string
+	// RolesClaim is the claim holding the roles, a dotted path into nested
+	// objects ("realm_access.roles"); its value is an array of strings or
+	// a space-separated string. Empty means DefaultRolesClaim.
+	RolesClaim string
 }
+
+// DefaultRolesClaim is read when JWTOptions.RolesClaim is empty.
+const DefaultRolesClaim = "roles"
 
 // APIKeyOptions configure API key verification.
 type APIKeyOptions struct {
@@ -75,7 +93,8 @@ type Identity struct {
 	Claims map[string]any
 }
 
-// Verifier authenticates requests; see the package doc.
+// Verifier authenticates requests; see the package doc. A Verifier with
+// a remote JWK Set refreshes it in the background until Close.
 type Verifier struct {
 	realm   string
 	jwt     *jwtVerifier
@@ -104,7 +123,9 @@ func NewVerifier(opts Options) (*Verifier, error) {
 }
 
 // Verify authenticates r at now. The error wraps one of the sentinel errors;
-// pass it to Challenge for the 401's WWW-Authenticate value.
+// pass it to Challenge for the WWW-Authenticate value of the 401, or of the
+// 403 for ErrInsufficientScope, which comes with the token's Identity. A
+// remote key set's refetch is bounded by r's context.
 func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
 	if v.apiKeys != nil {
 		if vals := r.Header[v.apiKeys.header]; len(vals) > 0 {
@@ -118,11 +139,19 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
 				return Identity{}, err
 			}
 			if tok != "" {
-				return v.jwt.verify(tok, now)
+				return v.jwt.verify(r.Context(), tok, now)
 			}
 		}
 	}
 	return Identity{}, ErrNoCredentials
+}
+
+// Close stops the background refresh of a remote key set; other
+// verifiers need no Close. The Verifier keeps working on the keys held.
+func (v *Verifier) Close() {
+	if v.jwt != nil {
+		v.jwt.close()
+	}
 }
 
 // bearerToken extracts the token of "Authorization: Bearer <token>" (RFC 6750

@@ -45,8 +45,12 @@ func (c *Config) fileProblems() []*FieldError {
 				continue
 			}
 			var fe *FieldError
-			if _, err := c.verifier(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth); errors.As(err, &fe) {
+			v, err := c.verifier(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth)
+			if errors.As(err, &fe) {
 				errs = append(errs, fe)
+			}
+			if v != nil {
+				v.Close() // a jwks_url's refresh
 			}
 		}
 	}

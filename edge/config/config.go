@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ type Config struct {
 	file     string          // name used in messages; "" for no file
 	root     *yaml.Node      // the top-level mapping; nil when there was no file
 	external map[string]bool // field paths set from outside the file
+	logger   *slog.Logger    // for what logs on its own (SetLogger); nil: slog.Default()
 	problems []*FieldError   // what Parse found wrong in the file
 }
 

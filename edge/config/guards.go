@@ -51,6 +51,9 @@ type RateLimit struct {
 	// MaxClients bounds the clients tracked (least recently seen evicted);
 	// 0 means ratelimit.DefaultMaxClients (100000).
 	MaxClients int `yaml:"max_clients"`
+	// Key and Shared: see sites_identity.go.
+	Key    string `yaml:"key"`
+	Shared bool   `yaml:"shared"`
 }
 
 // Auth is a route's authentication (edge/auth): a bearer JWT, an API key
@@ -84,6 +87,15 @@ type JWT struct {
 	Leeway Duration `yaml:"leeway"`
 	// RequireExpiration refuses tokens without "exp".
 	RequireExpiration bool `yaml:"require_expiration"`
+	// The key set from a URL and the required scopes and roles: see
+	// sites_identity.go.
+	JWKSURL        string   `yaml:"jwks_url"`
+	JWKSRefresh    Duration `yaml:"jwks_refresh"`
+	JWKSMinRefetch Duration `yaml:"jwks_min_refetch"`
+	JWKSTimeout    Duration `yaml:"jwks_timeout"`
+	RequiredScopes []string `yaml:"required_scopes"`
+	RequiredRoles  []string `yaml:"required_roles"`
+	RolesClaim     string   `yaml:"roles_claim"`
 }
 
 // APIKeys configures API key verification; on when KeysEnv is set.
@@ -101,12 +113,13 @@ func (a Access) empty() bool {
 }
 
 func (j JWT) enabled() bool {
-	return j.HMACSecretEnv != "" || len(j.PublicKeyFiles) > 0 || j.JWKSFile != ""
+	return j.HMACSecretEnv != "" || len(j.PublicKeyFiles) > 0 || j.JWKSFile != "" || j.JWKSURL != ""
 }
 
 // set reports whether any JWT field is set, key source or not.
 func (j JWT) set() bool {
-	return j.enabled() || len(j.Algorithms) > 0 || j.Audience != "" || j.Issuer != "" || j.Leeway != 0 || j.RequireExpiration
+	return j.enabled() || len(j.Algorithms) > 0 || j.Audience != "" || j.Issuer != "" || j.Leeway != 0 || j.RequireExpiration ||
+		j.identitySet()
 }
 
 func (a Auth) enabled() bool { return a.JWT.enabled() || a.APIKeys.KeysEnv != "" }
@@ -127,6 +140,7 @@ func (c *Config) rateLimitOn(path string, rl RateLimit) bool {
 func (rl RateLimit) options() ratelimit.Options {
 	o := ratelimit.DefaultOptions()
 	o.Rate, o.Burst, o.MaxClients = rl.Rate, rl.Burst, cmp.Or(rl.MaxClients, o.MaxClients)
+	o.Shared = rl.Shared
 	if rl.Burst == 0 {
 		o.Burst = max(int(math.Ceil(rl.Rate)), 1)
 	}

@@ -118,17 +118,26 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 	}
 	t.Setenv("TEST_SHORT_SECRET", "short")
 	for _, tt := range tests {
-		c, err := Parse([]byte(guardsWithLine(t, tt.line, tt.repl)), "edged.yaml")
-		if err == nil {
-			err = c.Validate()
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("line %d %q: error %v, want %q", tt.line, tt.repl, err, tt.want)
-		}
-		var fe *FieldError
-		if err != nil && !errors.As(err, &fe) {
-			t.Errorf("line %d: %T is not a FieldError", tt.line, err)
-		}
+		wantLineError(t, guardsYAML, tt.line, tt.repl, tt.want)
+	}
+}
+
+// wantLineError parses base with its line n replaced by repl, and wants a
+// FieldError containing want.
+func wantLineError(t *testing.T, base string, n int, repl, want string) {
+	t.Helper()
+	lines := strings.Split(base, "\n")
+	lines[n-1] = repl
+	c, err := Parse([]byte(strings.Join(lines, "\n")), "edged.yaml")
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("line %d %q: error %v, want %q", n, repl, err, want)
+	}
+	var fe *FieldError
+	if err != nil && !errors.As(err, &fe) {
+		t.Errorf("line %d: %T is not a FieldError", n, err)
 	}
 }
 

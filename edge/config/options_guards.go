@@ -52,7 +52,7 @@ func (c *Config) addGuards(path string, r Route, er *edge.Route) error {
 		if err != nil {
 			return c.fieldErrNear(path+".rate_limit", "%v", err)
 		}
-		er.RateLimit = lim
+		er.RateLimit, er.RateKey = lim, r.RateLimit.rateKey()
 	}
 	if r.Auth.enabled() {
 		v, err := c.verifier(path+".auth", r.Auth)
@@ -120,6 +120,7 @@ func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) 
 			Leeway:            j.Leeway.Std(),
 			RequireExpiration: j.RequireExpiration,
 		}
+		c.addIdentity(j, opts.JWT)
 		if j.HMACSecretEnv != "" {
 			secret, ok := envSecret(j.HMACSecretEnv)
 			if !ok {
@@ -143,6 +144,8 @@ func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) 
 func authFields(path string) yamlMap {
 	return yamlMap{under: path, fields: map[string]string{
 		"JWT.HMACSecret": path + ".jwt.hmac_secret_env", "APIKeys.Keys": path + ".api_keys.keys_env",
-		"Realm": "", "JWT.PublicKeysPEM": "",
+		"Realm": "", "JWT.PublicKeysPEM": "", "JWT.JWKS.Logger": "",
+		"JWT.JWKS.URL": path + ".jwt.jwks_url", "JWT.JWKS.Refresh": path + ".jwt.jwks_refresh",
+		"JWT.JWKS.MinRefetch": path + ".jwt.jwks_min_refetch", "JWT.JWKS.Timeout": path + ".jwt.jwks_timeout",
 	}}
 }

@@ -64,6 +64,7 @@ func (c *Config) checkGuards(path string, r Route) []*FieldError {
 	var errs []*FieldError
 	errs = append(errs, c.checkAccess(path+".access", r.Access)...)
 	errs = append(errs, c.checkRateLimit(path+".rate_limit", r.RateLimit)...)
+	errs = append(errs, c.checkRateKey(path, r)...)
 	errs = append(errs, c.checkAuth(path+".auth", r.Auth)...)
 	return errs
 }
@@ -121,8 +122,9 @@ func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
 	}
 	if j := a.JWT; j.set() && !j.enabled() {
-		add("jwt", "needs a key: hmac_secret_env, public_key_files or jwks_file")
+		add("jwt", "needs a key: hmac_secret_env, public_key_files, jwks_file or jwks_url")
 	}
+	errs = append(errs, c.checkIdentity(path, a)...)
 	if k := a.APIKeys; k.KeysEnv == "" && k.Header != "" {
 		add("api_keys.keys_env", "required with api_keys.header: the environment variable holding the keys")
 	}

@@ -45,6 +45,7 @@ const (
 	DetailAccessDenied        = "access-denied"        // 403 by an access rule
 	DetailRateLimited         = "rate-limited"         // 429
 	DetailUnauthenticated     = "unauthenticated"      // 401
+	DetailInsufficientScope   = "insufficient-scope"   // 403: a valid token without a required scope or role
 	DetailBadRequest          = "bad-request"          // 400 to a hostile request
 	DetailLoop                = "loop"                 // 508: Via names this cache
 	DetailBadTarget           = "bad-target"           // 400: a request target that has no safe cache key

@@ -38,6 +38,9 @@ type Options struct {
 	// IPv6PrefixLen is the IPv6 network length that counts as one client,
 	// 1 to 128 (every address on its own). Default DefaultIPv6PrefixLen.
 	IPv6PrefixLen int
+	// Shared counts admissions per key for TakeUsage, so that a fleet can
+	// share the budget (see the package doc).
+	Shared bool
 }
 
 // DefaultOptions returns the values New gives the fields of Options left
@@ -104,7 +107,7 @@ func New(opts Options) (*Limiter, error) {
 		if i < opts.MaxClients%n {
 			c++
 		}
-		l.shards[i].init(c)
+		l.shards[i].init(c, opts.Shared)
 	}
 	return l, nil
 }
@@ -122,12 +125,23 @@ func shardCount(maxClients int) int {
 // Allow takes one token from client's bucket at now. When none is left it
 // returns false and how long until one will be.
 func (l *Limiter) Allow(client netip.Addr, now time.Time) (ok bool, retryAfter time.Duration) {
-	key := l.key(client)
-	s := &l.shards[shardIndex(key, len(l.shards))]
+	return l.allow(bucketKey{addr: l.normalize(client)}, now)
+}
+
+// AllowKey is Allow for a client known by name rather than address:
+// kind says what the name is (KindSubject, KindAPIKey, KindHeader), so
+// that names of different kinds never share a bucket.
+func (l *Limiter) AllowKey(kind Kind, name string, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.allow(nameKey(kind, name), now)
+}
+
+func (l *Limiter) allow(key bucketKey, now time.Time) (bool, time.Duration) {
+	s := l.shardOf(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.get(key, l.limit, l.burst)
 	if b.AllowN(now, 1) {
+		s.count(key)
 		return true, 0
 	}
 	// Refused: reserve only to learn the wait, then give the token back so
@@ -150,8 +164,8 @@ func (l *Limiter) Len() int {
 	return n
 }
 
-// key normalizes a client address to what is limited as one client.
-func (l *Limiter) key(a netip.Addr) netip.Addr {
+// normalize turns a client address into what is limited as one client.
+func (l *Limiter) normalize(a netip.Addr) netip.Addr {
 	a = a.Unmap().WithZone("")
 	if a.Is6() && l.v6bits < 128 {
 		p, _ := a.Prefix(l.v6bits)
@@ -160,16 +174,26 @@ func (l *Limiter) key(a netip.Addr) netip.Addr {
 	return a
 }
 
-// shardIndex hashes the address bytes (FNV-1a).
-func shardIndex(a netip.Addr, n int) int {
+func (l *Limiter) shardOf(k bucketKey) *shard {
+	return &l.shards[shardIndex(k, len(l.shards))]
+}
+
+// shardIndex hashes the key's bytes (FNV-1a).
+func shardIndex(k bucketKey, n int) int {
 	if n == 1 {
 		return 0
 	}
-	b := a.As16()
 	h := uint32(2166136261)
-	for _, c := range b {
+	mix := func(c byte) {
 		h ^= uint32(c)
 		h *= 16777619
+	}
+	mix(byte(k.kind))
+	for _, c := range k.addr.As16() {
+		mix(c)
+	}
+	for i := 0; i < len(k.name); i++ {
+		mix(k.name[i])
 	}
 	return int(h % uint32(n))
 }

@@ -195,3 +195,71 @@ func TestOptionsValidate(t *testing.T) {
 		{Path: "IPv6PrefixLen", Bad: func(o *Options) { o.IPv6PrefixLen = 129 }},
 	})
 }
+
+// Named keys have their own buckets: per kind, and apart from addresses.
+func TestAllowKeyKinds(t *testing.T) {
+	l := mustNew(t, Options{Rate: 1, Burst: 1, MaxClients: 100})
+	long := strings.Repeat("x", 200)
+	for i, k := range []struct {
+		kind Kind
+		name string
+	}{{KindSubject, "alice"}, {KindAPIKey, "alice"}, {KindHeader, "alice"}, {KindSubject, "bob"}, {KindHeader, long}, {KindHeader, long + "y"}} {
+		if ok, _ := l.AllowKey(k.kind, k.name, t0); !ok {
+			t.Errorf("key %d: first request refused", i)
+		}
+		if ok, retry := l.AllowKey(k.kind, k.name, t0); ok || retry != time.Second {
+			t.Errorf("key %d: second request (%v, %v), want refused for 1s", i, ok, retry)
+		}
+	}
+	if ok, _ := l.Allow(netip.MustParseAddr("192.0.2.1"), t0); !ok {
+		t.Error("an address shares a named key's bucket")
+	}
+}
+
+// A shared limiter reports what it admitted, once; Consume spends another
+// node's use from the same key's bucket, down to one burst of debt.
+func TestUsageAndConsume(t *testing.T) {
+	a := mustNew(t, Options{Rate: 1, Burst: 4, MaxClients: 100, Shared: true})
+	b := mustNew(t, Options{Rate: 1, Burst: 4, MaxClients: 100, Shared: true})
+	ip := netip.MustParseAddr("2001:db8::1")
+	for range 3 {
+		a.Allow(ip, t0)
+		a.AllowKey(KindSubject, "alice", t0)
+	}
+	a.AllowKey(KindSubject, "alice", t0.Add(time.Millisecond)) // 4th
+	use := a.TakeUsage()
+	if len(use) != 2 {
+		t.Fatalf("usage %v, want 2 keys", use)
+	}
+	if again := a.TakeUsage(); len(again) != 0 {
+		t.Errorf("usage reported twice: %v", again)
+	}
+	for _, u := range use {
+		b.Consume(u.Key, u.N, t0)
+	}
+	// b's buckets: address 4-3 = 1 left, alice 4-4 = 0 left.
+	if ok, _ := b.Allow(netip.MustParseAddr("2001:db8::2"), t0); !ok { // same /64
+		t.Error("address: the one token left was refused")
+	}
+	if ok, _ := b.Allow(ip, t0); ok {
+		t.Error("address: admitted past the shared budget")
+	}
+	if ok, retry := b.AllowKey(KindSubject, "alice", t0); ok || retry != time.Second {
+		t.Errorf("alice: (%v, %v), want refused for 1s", ok, retry)
+	}
+	// Debt is capped at one burst: a huge report waits at most 2 bursts.
+	b.Consume(use[0].Key, 1000, t0)
+	b.Consume(use[1].Key, 1000, t0)
+	if _, retry := b.AllowKey(KindSubject, "alice", t0); retry > 5*time.Second {
+		t.Errorf("alice after a huge report waits %v, want at most 5s", retry)
+	}
+	if u := b.TakeUsage(); len(u) != 1 || u[0].N != 1 {
+		t.Errorf("b reported %v, want only its own admission", u)
+	}
+	for _, bad := range []string{"", "z", "\x00short", "s" + strings.Repeat("x", 65)} {
+		b.Consume(bad, 1, t0) // ignored, no panic
+	}
+	if unshared := mustNew(t, Options{Rate: 1, Burst: 1, MaxClients: 10}); unshared.Shared() || unshared.TakeUsage() != nil {
+		t.Error("an unshared limiter counts its use")
+	}
+}

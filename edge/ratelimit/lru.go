@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"net/netip"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -10,27 +9,43 @@ import (
 // shard is an LRU map from client to bucket. Lock order: shard.mu, then the
 // rate.Limiter's own mutex (taken inside its methods).
 type shard struct {
-	mu   sync.Mutex // guards m and the list
+	mu   sync.Mutex // guards m, the list and used
 	cap  int
-	m    map[netip.Addr]*entry
+	m    map[bucketKey]*entry
 	head entry // sentinel: head.next is most recent, head.prev least recent
+	// used counts the admissions per key since the last TakeUsage, when
+	// the limiter is shared; at most cap keys, later ones go uncounted.
+	used map[bucketKey]uint32
 }
 
 type entry struct {
-	key        netip.Addr
+	key        bucketKey
 	lim        *rate.Limiter
 	prev, next *entry
 }
 
-func (s *shard) init(capacity int) {
+func (s *shard) init(capacity int, shared bool) {
 	s.cap = capacity
-	s.m = make(map[netip.Addr]*entry, capacity)
+	s.m = make(map[bucketKey]*entry, capacity)
 	s.head.next, s.head.prev = &s.head, &s.head
+	if shared {
+		s.used = make(map[bucketKey]uint32)
+	}
+}
+
+// count records one admission of key for TakeUsage. s.mu must be held.
+func (s *shard) count(key bucketKey) {
+	if s.used == nil {
+		return
+	}
+	if _, ok := s.used[key]; ok || len(s.used) < s.cap {
+		s.used[key]++
+	}
 }
 
 // get returns key's bucket, creating it from limit and burst and evicting the least
 // recently used entry when the shard is full. s.mu must be held.
-func (s *shard) get(key netip.Addr, limit rate.Limit, burst int) *rate.Limiter {
+func (s *shard) get(key bucketKey, limit rate.Limit, burst int) *rate.Limiter {
 	if e, ok := s.m[key]; ok {
 		s.unlink(e)
 		s.pushFront(e)

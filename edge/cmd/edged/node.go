@@ -22,6 +22,7 @@ import (
 	"edged/edge/config"
 	"edged/edge/forward"
 	"edged/edge/forward/rules"
+	"edged/edge/ratelimit/fleet"
 	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
 	"edged/purge"
@@ -35,6 +36,7 @@ type node struct {
 	store   *storage.Store
 	up      *upstreams
 	bus     *purge.Bus
+	share   *fleet.Sharer // shared rate limits' use over the bus; nil without any
 	handler *edge.Handler
 	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
@@ -132,6 +134,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	}
 	n.reloads.gens = []*upstreams{n.up}
 	if err := n.openPurgeBus(reg); err != nil {
+		return nil, err
+	}
+	if err := n.shareRateLimits(n.up.sites); err != nil {
 		return nil, err
 	}
 	opts := n.edgeOptions(stdout, reg)
@@ -315,6 +320,9 @@ func (n *node) closeAll(ctx context.Context) error {
 		_ = n.rules.Close() // stops watching the category lists
 	}
 	var err error
+	if n.share != nil {
+		_ = n.share.Close() // before the bus: it publishes on its connection
+	}
 	if n.bus != nil {
 		// Before the store: the bus applies purges to it.
 		if berr := n.bus.Close(); berr != nil {

@@ -235,6 +235,10 @@ func (n *node) switchUpstreams(next *config.Config) error {
 		}
 		return &reloadError{reloadFailed, err}
 	}
+	if err := n.shareRateLimits(up.sites); err != nil { // rate_limit.shared
+		up.close()
+		return &reloadError{reloadFailed, err}
+	}
 	up.start(n.life)
 	drained, err := n.handler.Reroute(up.router, up.any)
 	if err != nil {

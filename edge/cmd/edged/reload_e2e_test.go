@@ -494,3 +494,33 @@ func TestReloadForwardRole(t *testing.T) {
 		t.Errorf("reload changing forward.rules: %v, want it refused naming forward.rules", err)
 	}
 }
+
+// TestReloadSharedRateLimit: a route's rate limit marked shared, added by
+// a reload to a node that had none, is shared over the bus from then on,
+// and a later reload hands the sharer the new routes' limiters.
+func TestReloadSharedRateLimit(t *testing.T) {
+	s := newReloadSetup(t)
+	s.write(t, 0, false, "")
+	f := s.serve(t)
+	if f.n.share != nil {
+		t.Fatal("a sharer without any shared rate limit")
+	}
+	shared := func(rate string) {
+		t.Helper()
+		writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "        pool: stable\n",
+			"        pool: stable\n        rate_limit: {rate: "+rate+", shared: true}\n", 1)))
+	}
+	shared("1000")
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if f.n.share == nil {
+		t.Fatal("the reload added a shared rate limit, but nothing shares it")
+	}
+	s.write(t, 0, false, "")
+	shared("2000")
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	checkRouting(t, 1, f.public, time.Second, "stable")
+}

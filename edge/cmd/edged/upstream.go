@@ -25,6 +25,7 @@ type upstreams struct {
 	cfg      *config.Config                   // the configuration they were built from
 	any      *origin.Client                   // every host, when there are no sites
 	router   *edge.Router                     // sites and routes, when there are sites
+	sites    []*edge.Site                     // the router's, for shared limits and their verifiers' Close
 	pools    map[string]*origin.Pool          // by name; shared by clients, maybe by generations
 	poolOpts map[string]origin.PoolOptions    // what each pool was built from, for the next generation
 	clients  []*origin.Client                 // every client built, for Close
@@ -119,6 +120,7 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 		u.refs.acquire(p)
 		u.pools[name] = p
 	}
+	cfg.SetLogger(n.log) // a route's JWK Set fetches log
 	sites, err := cfg.EdgeSites(u.clientFor(n))
 	var fe *config.FieldError
 	if errors.As(err, &fe) {
@@ -127,6 +129,7 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 	if err != nil {
 		return nil, fmt.Errorf("sites: %w", err)
 	}
+	u.sites = sites
 	if u.router, err = edge.NewRouter(sites); err != nil {
 		return nil, fmt.Errorf("sites: %w", err)
 	}
@@ -206,4 +209,5 @@ func (u *upstreams) close() {
 			}
 		}
 	}
+	closeVerifiers(u.sites) // also when no router was built; closing twice is harmless
 }
