@@ -23,7 +23,7 @@ var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
 func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
 	h, w, r := x.h, &x.w, x.r
 	enc := h.opts.Compression
-	if enc == nil || e.Status != http.StatusOK || !enc.Worth(int64(len(e.Body))) || !compress.Eligible(e.Header) {
+	if enc == nil || e.Status != http.StatusOK || !enc.Worth(e.BodyLen()) || !compress.Eligible(e.Header) {
 		return e, tier, false
 	}
 	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
@@ -40,12 +40,16 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 			return v, vtier, true
 		}
 	}
-	if !w.held.Admit(int64(len(e.Body)) + compressorCost(coding)) {
+	if !w.held.Admit(e.BodyLen() + compressorCost(coding)) {
 		return e, tier, true // the body budget is spent: identity costs nothing more
 	}
 	key := string(w.scratch)
-	body, err := enc.Encode(coding, e.Body)
-	if err != nil || len(body) >= len(e.Body) {
+	identity, err := e.ReadBody() // a body the disk tier keeps in a file is read whole, once
+	if err != nil {
+		return e, tier, true // serveEntry meets the same error and answers it
+	}
+	body, err := enc.Encode(coding, identity)
+	if err != nil || len(body) >= len(identity) {
 		return e, tier, true // incompressible: identity is smaller
 	}
 	header := encodedHeader(e.Header, coding)

@@ -63,6 +63,7 @@ func (h *Handler) newExchange(w http.ResponseWriter, r *http.Request) *exchange 
 
 // done records the request once it has been answered, then recycles x.
 func (x *exchange) done() {
+	x.found.closeBody()
 	x.w.finish()
 	h, r, w := x.h, x.r, &x.w
 	if x.routes != nil {

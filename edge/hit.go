@@ -3,7 +3,9 @@ package edge
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,54 @@ type lookupResult struct {
 	// overBudget: the stored response is on disk, but decoding it would
 	// pass the memory budget for bodies (storage.ErrOverBudget).
 	overBudget bool
+	// body is entry's body file, opened by the lookup when the disk tier
+	// keeps the body in one (serveEntry sends it, exchange.done closes it
+	// if nothing did).
+	body *os.File
+}
+
+// withBody opens the body file of res's entry, if it has one. A file gone
+// since the record was read (a purge, an eviction, a newer write of the
+// key) or damaged makes the lookup a miss: the fetch stores the response
+// again, and a damaged file's entry is deleted first.
+func (x *exchange) withBody(res lookupResult) lookupResult {
+	e := res.entry
+	if e == nil || !e.InFile() {
+		return res
+	}
+	f, err := e.OpenBody()
+	if err != nil {
+		x.h.storeError("open body", e.Key, err)
+		if errors.Is(err, storage.ErrCorrupt) {
+			_ = x.h.store.Delete(e.Key)
+		}
+		res.entry, res.tier = nil, storage.TierNone
+		if res.fwd == "" {
+			res.fwd = policy.FwdURIMiss
+		}
+		return res
+	}
+	res.body = f
+	return res
+}
+
+// takeBody returns the body file the lookup opened for e, if any; the
+// caller closes it.
+func (l *lookupResult) takeBody(e *storage.Entry) *os.File {
+	if l.entry != e || l.body == nil {
+		return nil
+	}
+	f := l.body
+	l.body = nil
+	return f
+}
+
+// closeBody closes a body file the lookup opened and nothing sent.
+func (l *lookupResult) closeBody() {
+	if l.body != nil {
+		_ = l.body.Close()
+		l.body = nil
+	}
 }
 
 // storageKey is where a response to req for this lookup is stored.
@@ -52,7 +102,7 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 	}
 	key := x.key()
 	if e.Vary == nil {
-		return lookupResult{key: key, entry: e, tier: tier}
+		return x.withBody(lookupResult{key: key, entry: e, tier: tier})
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
 	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
@@ -70,7 +120,7 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 		return miss
 	}
 	miss.entry, miss.tier, miss.fwd = v, tier, ""
-	return miss
+	return x.withBody(miss)
 }
 
 func (h *Handler) storeError(op, key string, err error) {
@@ -91,6 +141,21 @@ const ageNow = time.Duration(-1)
 func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, setCookie ...string) {
 	h, w, r := x.h, &x.w, x.r
 	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)
+	var file *os.File // e's body, when the disk tier keeps it in a file
+	if e.InFile() {
+		if file = x.found.takeBody(e); file == nil {
+			f, err := e.OpenBody()
+			if err != nil {
+				// Gone between a revalidation and now: rare, and the next
+				// request fetches it again.
+				h.storeError("open body", e.Key, err)
+				x.respondError(http.StatusServiceUnavailable, "stored response unreadable; try again")
+				return
+			}
+			file = f
+		}
+		defer file.Close()
+	}
 	hdr := w.Header()
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -112,7 +177,8 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	for _, c := range setCookie {
 		hdr.Add("Set-Cookie", c)
 	}
-	h.metrics.served(tier, len(e.Body))
+	size := e.BodyLen()
+	h.metrics.served(tier, int(size))
 
 	switch policy.Precondition(r, stored) {
 	case http.StatusNotModified:
@@ -124,7 +190,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		return
 	}
 	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
-		if rr, ok := satisfiableRanges(r, int64(len(e.Body))); ok {
+		if rr, ok := satisfiableRanges(r, size); ok {
 			// net/http's ServeContent implements RFC 9110 §14 (single and
 			// multiple ranges, If-Range, 416) over the stored bytes, given
 			// the ranges satisfiableRanges leaves it.
@@ -133,15 +199,24 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 				hdr["Content-Type"] = nil // never sniff a type the origin did not send
 			}
 			lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
-			http.ServeContent(w, rr, "", lastModified, bytes.NewReader(e.Body))
+			// A file goes out with sendfile(2) at the range's offset.
+			var content io.ReadSeeker = bytes.NewReader(e.Body)
+			if file != nil {
+				content = file
+			}
+			http.ServeContent(w, rr, "", lastModified, content)
 			return
 		}
 	}
-	if bodyAllowed(e.Status) && !lengthIs(e.Header, len(e.Body)) {
-		hdr.Set("Content-Length", strconv.Itoa(len(e.Body)))
+	if bodyAllowed(e.Status) && !lengthIs(e.Header, size) {
+		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
+		if file != nil {
+			_, _ = w.ReadFrom(file) // sendfile(2) from the page cache where the connection allows
+			return
+		}
 		_, _ = w.Write(e.Body)
 	}
 }
@@ -244,12 +319,12 @@ func (c *valueCache) slot(n int64, s string) *atomic.Pointer[cachedValue] {
 
 // lengthIs reports whether h already says the body is n bytes (stored
 // entries carry their length from the fill).
-func lengthIs(h http.Header, n int) bool {
+func lengthIs(h http.Header, n int64) bool {
 	v := h["Content-Length"]
 	if len(v) != 1 {
 		return false
 	}
-	got, err := strconv.Atoi(v[0])
+	got, err := strconv.ParseInt(v[0], 10, 64)
 	return err == nil && got == n
 }
 

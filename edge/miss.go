@@ -239,8 +239,9 @@ func (f *fetch) run(p *progress) *fillResult {
 		if ok {
 			cancel()
 			res.status = http.StatusNotModified
-			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged, Body: f.stale.Body,
+			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged,
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+			e.ShareBody(f.stale) // in memory or in the disk tier's file
 			// What a 304 says about freshness is said to the request's
 			// credentials: it refreshes the stored response for everyone
 			// only if it says so itself (policy.CredentialsAllow). Else

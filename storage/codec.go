@@ -22,7 +22,8 @@ import (
 //	header    count, then per name in sorted order: name, count, values (only if flagHeader)
 //	vary      count, strings (only if flagVary)
 //	tags      count, strings (only if flagTags)
-//	body      bodyLen bytes
+//	body      bodyLen bytes (flagFile: the body file's id u64, size u64
+//	          and CRC-32C u32, big-endian; see bodyfile.go)
 //	checksum  4 bytes big-endian CRC-32C (Castagnoli) of everything before it
 //
 // A string is a uvarint length followed by its bytes. The strings region
@@ -45,7 +46,11 @@ const (
 	flagBody
 	flagReqTime
 	flagRespTime
-	flagsKnown = flagStale | flagHeader | flagVary | flagTags | flagBody | flagReqTime | flagRespTime
+	// flagFile: the body is in a file of its own (bodyfile.go); the body
+	// region is its reference (id, size, CRC-32C), 20 bytes. Readers older
+	// than body files see an unknown flag: damage, dropped and refetched.
+	flagFile
+	flagsKnown = flagStale | flagHeader | flagVary | flagTags | flagBody | flagReqTime | flagRespTime | flagFile
 )
 
 const checksumLen = 4
@@ -80,7 +85,11 @@ func Encode(e *Entry) []byte {
 	if version == codecVersionStaleAt {
 		b = binary.AppendVarint(b, e.StaleAt.UnixNano())
 	}
-	b = binary.AppendUvarint(b, uint64(len(e.Body)))
+	if e.file != nil {
+		b = binary.AppendUvarint(b, fileRefLen)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(e.Body)))
+	}
 	b = appendString(b, e.Key)
 	if e.Header != nil {
 		b = binary.AppendUvarint(b, uint64(len(names)))
@@ -95,7 +104,11 @@ func Encode(e *Entry) []byte {
 	if e.Tags != nil {
 		b = appendStrings(b, e.Tags)
 	}
-	b = append(b, e.Body...)
+	if e.file != nil {
+		b = appendRef(b, e.file)
+	} else {
+		b = append(b, e.Body...)
+	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -113,7 +126,10 @@ func entryFlags(e *Entry) byte {
 	if e.Tags != nil {
 		f |= flagTags
 	}
-	if e.Body != nil {
+	switch {
+	case e.file != nil:
+		f |= flagFile
+	case e.Body != nil:
 		f |= flagBody
 	}
 	if !e.RequestTime.IsZero() {
@@ -192,7 +208,17 @@ func Decode(b []byte) (*Entry, error) {
 	if err := decodeStrings(e, flags, payload[r.off:bodyStart]); err != nil {
 		return nil, err
 	}
-	if flags&flagBody != 0 {
+	switch {
+	case flags&flagFile != 0:
+		if flags&flagBody != 0 {
+			return nil, corruptf("both a body and a body file")
+		}
+		ref, err := parseRef(payload[bodyStart:], e.Key)
+		if err != nil {
+			return nil, err
+		}
+		e.file = ref
+	case flags&flagBody != 0:
 		// In this form (make, then copy from a variable) the compiler
 		// does not zero memory that is overwritten at once: a disk hit's
 		// body may be megabytes.
@@ -200,7 +226,7 @@ func Decode(b []byte) (*Entry, error) {
 		body := make([]byte, len(src))
 		copy(body, src)
 		e.Body = body
-	} else if bodyLen != 0 {
+	case bodyLen != 0:
 		return nil, corruptf("nil body with length %d", bodyLen)
 	}
 	return e, nil

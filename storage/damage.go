@@ -137,7 +137,7 @@ func openDB(path string) (db *bolt.DB, bytes, count int64, err error) {
 	}
 	err = guard(func() error {
 		return updateTx(db, func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta, bucketTags} {
+			for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketMeta, bucketTags, bucketFiles} {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return &damageError{cause: fmt.Errorf("create bucket %s: %w", name, err)}
 				}
@@ -430,6 +430,7 @@ func (d *disk) setAside(db *bolt.DB, cause error) {
 	d.db.Store(fresh)
 	d.bytes.Store(bytes)
 	d.count.Store(count)
+	d.fileBytes.Store(0) // a fresh file names no body file: the sweep at the next Open removes them
 }
 
 // replace moves the damaged file aside (logged, counted) and opens a fresh

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,11 @@ var (
 	bucketSeq     = []byte("seq")
 	bucketMeta    = []byte("meta")
 	bucketTags    = []byte("tags")
-	metaBytes     = []byte("bytes")
-	metaCount     = []byte("count")
+	// bucketFiles: body file id (8 bytes BE) -> the key whose record owns
+	// it, so that the sweep finds orphan files without decoding values.
+	bucketFiles = []byte("files")
+	metaBytes   = []byte("bytes")
+	metaCount   = []byte("count")
 	// metaStaleBelow: entries whose rowInfo.write is at most this value are
 	// stale (a soft purge of everything); absent or 0: none.
 	metaStaleBelow = []byte("stale_below")
@@ -36,6 +40,8 @@ var (
 	metaStaleBelowUntimed = []byte("stale_below_untimed")
 	// metaPurgeSeq: the Seq of the last applied Purge.
 	metaPurgeSeq = []byte("purge_seq")
+	// metaFileBytes: the total size of the body files records name.
+	metaFileBytes = []byte("file_bytes")
 )
 
 // evictChunk bounds how many rows one eviction or prefix-deletion step holds
@@ -59,10 +65,15 @@ type disk struct {
 	// purgeChunk is how many keys one purge transaction handles.
 	purgeChunk int
 
+	// files holds the bodies too large for bbolt; nil: every body is in
+	// bbolt.
+	files *bodyFiles
+
 	// Totals as of the last committed write, mirrored from the meta bucket
 	// for Stats; only written after a commit, by the serialized writer.
-	bytes, count atomic.Int64
-	evictions    atomic.Uint64
+	// bytes counts bbolt's rows, fileBytes the body files.
+	bytes, count, fileBytes atomic.Int64
+	evictions               atomic.Uint64
 	// failures counts failed disk operations (report).
 	failures atomic.Uint64
 	// room is the stored total the budget allowed at the last eviction
@@ -131,6 +142,14 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 	d.db.Store(db)
 	d.bytes.Store(bytes)
 	d.count.Store(count)
+	err = d.view(func(tx *bolt.Tx) error {
+		d.fileBytes.Store(int64(getUint64(tx.Bucket(bucketMeta).Get(metaFileBytes))))
+		return nil
+	})
+	if err != nil {
+		_ = d.close()
+		return nil, fmt.Errorf("read body file total: %w", err)
+	}
 	return d, nil
 }
 
@@ -180,6 +199,13 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 			raw = bytes.Clone(v)
 			return err
 		}
+		if e.file != nil {
+			if d.files == nil {
+				raw = bytes.Clone(v)
+				return corruptf("a body file, but body files are off")
+			}
+			e.file.files = d.files
+		}
 		if stale, at := isStale(tx, k); stale {
 			// e was decoded for this call: not shared yet.
 			e.StaleAt = laterStale(e.Stale, e.StaleAt, at)
@@ -204,6 +230,13 @@ type pendingSet struct {
 	e    *Entry
 	val  []byte
 	tags []byte // encodeTags of e
+	// file, when set, is the file that holds e's body (the value encodes
+	// a reference to it); made for this write when made is set, so that a
+	// failed transaction removes it.
+	file *fileRef
+	made bool
+	// stored is the entry as encoded: e, or e's copy that names file.
+	stored *Entry
 }
 
 // isStale reports whether a soft purge marked the stored key stale, and
@@ -257,23 +290,26 @@ func (d *disk) appliedSeq() (uint64, error) {
 // transaction frees can only be reused by later ones, so evicting in the
 // same transaction grew the file by a batch beyond the budget each time.
 func (d *disk) apply(b *batch) error {
-	var incoming int64
+	var incoming, incomingFiles int64
 	for _, s := range b.sets {
 		incoming += rowCost(len(s.e.Key), len(s.val))
+		if s.file != nil {
+			incomingFiles += s.file.size
+		}
 	}
 	room := d.room.Load()
 	if room == 0 {
 		room = d.limit // no eviction check yet
 	}
-	if d.bytes.Load()+incoming > room {
-		if err := d.update(func(t *txn) error { return t.evict(d.limit, incoming) }); err != nil {
+	if d.bytes.Load()+incoming > room-d.fileBytes.Load()-incomingFiles {
+		if err := d.update(func(t *txn) error { return t.evict(d.limit, incoming, incomingFiles) }); err != nil {
 			return err
 		}
 	}
 	defer d.fileGrew()
 	return d.update(func(t *txn) error {
 		for _, s := range b.sets {
-			if err := t.put([]byte(s.e.Key), s.val, s.tags); err != nil {
+			if err := t.put([]byte(s.e.Key), s.val, s.tags, s.file); err != nil {
 				return err
 			}
 		}
@@ -282,7 +318,7 @@ func (d *disk) apply(b *batch) error {
 				return err
 			}
 		}
-		return t.evict(d.limit, 0)
+		return t.evict(d.limit, 0, 0)
 	})
 }
 
@@ -379,19 +415,33 @@ func (d *disk) update(fn func(t *txn) error) error {
 	if d.db.Load() == db { // not set aside meanwhile: its totals are the tier's
 		d.bytes.Store(t.bytes)
 		d.count.Store(t.count)
+		d.fileBytes.Store(t.fileBytes)
 	}
 	d.evictions.Add(t.evicted)
+	if d.files != nil {
+		// Committed: the files of removed records are no one's now.
+		if t.droppedAll {
+			d.files.wipe()
+		}
+		d.files.remove(t.doomed)
+	}
 	return nil
 }
 
-// txn is one write transaction over the five buckets, with running totals.
+// txn is one write transaction over the six buckets, with running totals.
 type txn struct {
-	tx                            *bolt.Tx
-	entries, lru, seq, meta, tags *bolt.Bucket
-	bytes, count                  int64
-	evicted                       uint64
-	room                          int64 // logicalLimit at the last evict; 0 if none ran
-	share                         int64 // disk.share
+	tx                                     *bolt.Tx
+	entries, lru, seq, meta, tags, fileIdx *bolt.Bucket
+	bytes, count                           int64
+	evicted                                uint64
+	room                                   int64 // logicalLimit at the last evict; 0 if none ran
+	share                                  int64 // disk.share
+	// fileBytes is the body files' total; doomed are the files of records
+	// removed, unlinked once the transaction commits; droppedAll: every
+	// record was removed (dropAll).
+	fileBytes  int64
+	doomed     []uint64
+	droppedAll bool
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -399,6 +449,7 @@ func newTxn(tx *bolt.Tx) *txn {
 	t.buckets()
 	t.bytes = int64(getUint64(t.meta.Get(metaBytes)))
 	t.count = int64(getUint64(t.meta.Get(metaCount)))
+	t.fileBytes = int64(getUint64(t.meta.Get(metaFileBytes)))
 	return t
 }
 
@@ -409,10 +460,14 @@ func (t *txn) buckets() {
 	t.seq = t.tx.Bucket(bucketSeq)
 	t.meta = t.tx.Bucket(bucketMeta)
 	t.tags = t.tx.Bucket(bucketTags)
+	t.fileIdx = t.tx.Bucket(bucketFiles)
 }
 
 func (t *txn) saveMeta() error {
 	if err := t.meta.Put(metaBytes, binary.BigEndian.AppendUint64(nil, uint64(t.bytes))); err != nil {
+		return err
+	}
+	if err := t.meta.Put(metaFileBytes, binary.BigEndian.AppendUint64(nil, uint64(t.fileBytes))); err != nil {
 		return err
 	}
 	return t.meta.Put(metaCount, binary.BigEndian.AppendUint64(nil, uint64(t.count)))
@@ -420,8 +475,8 @@ func (t *txn) saveMeta() error {
 
 // put stores val under k, replacing any older value (and clearing a soft
 // purge mark), as the most recently used entry, and indexes its tags (an
-// encodeTags region).
-func (t *txn) put(k, val, tags []byte) error {
+// encodeTags region) and its body file (file, nil when the body is in val).
+func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 	if _, err := t.remove(k); err != nil {
 		return err
 	}
@@ -433,6 +488,16 @@ func (t *txn) put(k, val, tags []byte) error {
 		return err
 	}
 	ri := rowInfo{write: write, tags: tags}
+	if file != nil {
+		// The record replaced may have named the same file (a refreshed
+		// entry keeps its body): it stays.
+		t.doomed = slices.DeleteFunc(t.doomed, func(id uint64) bool { return id == file.id })
+		ri.fileID, ri.fileSize = file.id, file.size
+		if err := t.fileIdx.Put(binary.BigEndian.AppendUint64(nil, file.id), k); err != nil {
+			return err
+		}
+		t.fileBytes += file.size
+	}
 	if err := t.link(k, &ri); err != nil {
 		return err
 	}
@@ -500,6 +565,13 @@ func (t *txn) remove(k []byte) (bool, error) {
 	if raw == nil {
 		return old != nil, nil
 	}
+	if ri.fileID != 0 {
+		if err := t.fileIdx.Delete(binary.BigEndian.AppendUint64(nil, ri.fileID)); err != nil {
+			return false, err
+		}
+		t.fileBytes -= ri.fileSize
+		t.doomed = append(t.doomed, ri.fileID)
+	}
 	if err := forEachTag(ri.tags, func(tag []byte) error { return t.tags.Delete(tagRow(tag, k)) }); err != nil && !errors.Is(err, ErrCorrupt) {
 		return false, err
 	}
@@ -530,28 +602,32 @@ func (t *txn) link(k []byte, ri *rowInfo) error {
 const maxEvictPerTxn = 4 * evictChunk
 
 // evict deletes least recently used entries while the file's pages in use
-// exceed limit, down to 90% of it, so that eviction runs in bursts rather
-// than per write, at most maxEvictPerTxn rows per transaction.
+// and the body files exceed limit, down to 90% of it, so that eviction runs
+// in bursts rather than per write, at most maxEvictPerTxn rows per
+// transaction.
 //
-// incoming is what the caller is about to write: room is made for it too.
-func (t *txn) evict(limit, incoming int64) error {
-	limit = t.logicalLimit(limit)
-	t.room = limit
-	if t.bytes+incoming <= limit {
+// incoming and incomingFiles are what the caller is about to write (rows,
+// body files): room is made for them too.
+func (t *txn) evict(limit, incoming, incomingFiles int64) error {
+	// The body files take their bytes from the budget one for one; the
+	// rest is bbolt's, converted to stored-row bytes (logicalLimit). It
+	// grows as evicted rows take their files with them.
+	rows := func() int64 { return t.logicalLimit(limit - t.fileBytes - incomingFiles) }
+	t.room = t.logicalLimit(limit)
+	if t.bytes+incoming <= rows() {
 		return nil
 	}
-	target := limit/10*9 - incoming
-	for start := t.evicted; t.bytes > target && t.evicted-start < maxEvictPerTxn; {
-		var rows [][]byte
+	for start := t.evicted; t.evicted-start < maxEvictPerTxn; {
+		var lru [][]byte
 		c := t.lru.Cursor()
-		for k, _ := c.First(); k != nil && len(rows) < evictChunk; k, _ = c.Next() {
-			rows = append(rows, bytes.Clone(k))
+		for k, _ := c.First(); k != nil && len(lru) < evictChunk; k, _ = c.Next() {
+			lru = append(lru, bytes.Clone(k))
 		}
-		if len(rows) == 0 {
+		if len(lru) == 0 {
 			return nil
 		}
-		for _, row := range rows {
-			if t.bytes <= target {
+		for _, row := range lru {
+			if t.bytes <= rows()/10*9-incoming {
 				return nil
 			}
 			if err := t.evictRow(row); err != nil {

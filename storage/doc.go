@@ -10,7 +10,9 @@
 //     older one), even before its disk write lands, even if the memory tier
 //     declined it and whatever ristretto still has queued (unless the disk
 //     write queue was full, which is counted; then only the memory tier may
-//     keep it; and unless its file is set aside as damaged, see below).
+//     keep it, and for a body of Options.FileBodyMin or more, which the
+//     memory tier only takes once it is in its file, nothing does; and
+//     unless its file is set aside as damaged, see below).
 //   - Purges are final: after [Store.Purge], [Store.Delete] or
 //     [Store.DeletePrefix] returns, Get never returns the removed entries
 //     again, nor a soft-purged one without Entry.Stale set, from either tier,
@@ -59,6 +61,11 @@
 //
 // # Disk layout (bbolt, file Dir/edged.db)
 //
+// Bodies of Options.FileBodyMin bytes or more live in files of their own
+// under Dir/bodies, named by the record (see bodyfile.go for the layout,
+// crash safety and checksums); [Entry.OpenBody] opens one, and hits send it
+// with sendfile(2). Everything below is about the bbolt file.
+//
 // Commits do not write bbolt's freelist (NoFreelistSync: writing it costs a
 // write of every free page id per commit); Close writes it. After a crash
 // bbolt rebuilds it at Open by walking the file in a goroutine of its own,
@@ -74,6 +81,7 @@
 //	                                flags (stale), the soft purge's time, the
 //	                                entry's tags
 //	tags     tag ++ 0x00 ++ key  -> nil          (the tag index)
+//	files    8-byte BE file id   -> key          (the body files records name)
 //	meta     "bytes", "count"    -> 8-byte BE totals, updated in the same
 //	                                transaction as every change
 //	         "stale_below"       -> 8-byte BE write sequence: entries written
@@ -82,6 +90,7 @@
 //	         "stale_below_untimed" -> the same marker for a soft purge of all
 //	                                that gives no time (Purge.NoStale)
 //	         "purge_seq"         -> 8-byte BE Purge.Seq last applied
+//	         "file_bytes"        -> 8-byte BE total size of the body files
 //
 // rowInfo keeps what deletes, eviction and purges need (the tags whose rows
 // must go, the soft purge mark) beside the LRU sequence they already read,

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -39,12 +41,66 @@ type Entry struct {
 	// purge, or it was marked before purge times were recorded.
 	StaleAt time.Time
 
+	// file, when set, holds the body instead of Body (nil): a large body
+	// the disk tier keeps in a file of its own (bodyfile.go).
+	file *fileRef
+
 	// derived is a value a user of the Store computed from the fields
 	// above and cached on the entry (see Derived). It is not part of the
 	// stored response: it is never encoded, and a copy of an entry starts
 	// without it. Its noCopy guard makes go vet reject copying an Entry
 	// by value, which would race with SetDerived.
 	derived atomic.Pointer[any]
+}
+
+// BodyLen returns the length of the body, in Body or in its file.
+func (e *Entry) BodyLen() int64 {
+	if e.file != nil {
+		return e.file.size
+	}
+	return int64(len(e.Body))
+}
+
+// InFile reports whether the body is in a file (read it with OpenBody or
+// ReadBody) rather than in Body.
+func (e *Entry) InFile() bool { return e.file != nil }
+
+// OpenBody opens the file that holds e's body, positioned at its start;
+// the caller closes it. The file's size is checked at every open and its
+// checksum at the first open in the process: a damaged file is an error
+// wrapping ErrCorrupt, a file removed since e was read (a purge, an
+// eviction, a newer write of the key) one wrapping ErrNotFound. Either way
+// the caller treats e as a miss. It is an error for an entry whose body is
+// in Body.
+func (e *Entry) OpenBody() (*os.File, error) {
+	if e.file == nil {
+		return nil, fmt.Errorf("entry %q: body not in a file", e.Key)
+	}
+	return e.file.open()
+}
+
+// ReadBody returns the body: Body itself, or the file's bytes read into
+// memory (for what needs them whole, such as compression).
+func (e *Entry) ReadBody() ([]byte, error) {
+	if e.file == nil {
+		return e.Body, nil
+	}
+	f, err := e.file.open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, e.file.size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("body file of %q: %w", e.Key, err)
+	}
+	return b, nil
+}
+
+// ShareBody gives e the body of src, in memory or in its file. e must not
+// have been handed to the Store yet.
+func (e *Entry) ShareBody(src *Entry) {
+	e.Body, e.file = src.Body, src.file
 }
 
 // Derived returns the value cached by SetDerived, or nil.

@@ -15,6 +15,7 @@ func TestCloneCopiesEveryField(t *testing.T) {
 		RequestTime: time.Unix(1, 0), ResponseTime: time.Unix(2, 0), Vary: []string{"Accept"},
 		Tags: []string{"t"}, Stale: true, StaleAt: time.Unix(3, 0)}
 	e.SetDerived("parsed")
+	e.file = &fileRef{id: 1, size: 2, key: e.Key} // a body file goes with the copy: it is the body
 	v := reflect.ValueOf(e).Elem()
 	for i := range v.NumField() {
 		if f := v.Type().Field(i); f.IsExported() && v.Field(i).IsZero() {
@@ -26,6 +27,12 @@ func TestCloneCopiesEveryField(t *testing.T) {
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
 		if f.Name == "derived" {
+			continue
+		}
+		if f.Name == "file" {
+			if c.file != e.file {
+				t.Errorf("clone did not copy Entry.file")
+			}
 			continue
 		}
 		if !f.IsExported() {

@@ -153,12 +153,7 @@ func (m *memory) promote(e *Entry, t ticket) {
 // key is either resident (updated in place below) or not held at all, and
 // nothing older of it is left in flight.
 func (m *memory) put(e *Entry) {
-	if _, resident := m.cache.GetTTL(e.Key); !resident && m.idx.hasKey(e.Key) {
-		if m.waitHook != nil {
-			m.waitHook()
-		}
-		m.cache.Wait()
-	}
+	m.settle(e.Key)
 	if !m.fits(e) {
 		m.cache.Del(e.Key) // removes a resident older value at once
 		return
@@ -168,6 +163,17 @@ func (m *memory) put(e *Entry) {
 		// Dropped (Set buffer full): ristretto never took e and will not
 		// report it.
 		m.idx.remove(e)
+	}
+}
+
+// settle waits for ristretto to apply its queue when a Set or promotion of
+// key may be in it (see put).
+func (m *memory) settle(key string) {
+	if _, resident := m.cache.GetTTL(key); !resident && m.idx.hasKey(key) {
+		if m.waitHook != nil {
+			m.waitHook()
+		}
+		m.cache.Wait()
 	}
 }
 
@@ -234,6 +240,33 @@ func (m *memory) replaceStale(e *Entry, at time.Time) {
 	defer st.mu.Unlock()
 	if cur, ok := m.get(e.Key); ok && cur == e {
 		m.put(e.markedStale(at))
+	}
+}
+
+// setAside is set for an entry whose body is going to a file of its own:
+// the memory tier does not hold its bytes (the pending map serves it until
+// the write lands, then adopt takes the copy that names the file). Any
+// older value of its key is removed, so memory never shadows this write.
+func (m *memory) setAside(e *Entry, queue func(*Entry)) {
+	st := m.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m.settle(e.Key)
+	m.cache.Del(e.Key)
+	queue(e)
+	st.epoch.Add(1)
+}
+
+// adopt puts f, the copy of e that names its body file, into memory if e
+// is still the latest write of its key (latest reads the pending map,
+// which a Set of the key updates under the same stripe lock). The memory
+// tier then keeps the metadata and the page cache the bytes.
+func (m *memory) adopt(e, f *Entry, latest func(key string) *Entry) {
+	st := m.stripe(e.Key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if latest(e.Key) == e {
+		m.put(f)
 	}
 }
 

@@ -21,6 +21,7 @@ func (opts Options) withDefaults() Options {
 	opts.DiskBytes = cmp.Or(opts.DiskBytes, DefaultDiskBytes)
 	opts.WriteQueue = cmp.Or(opts.WriteQueue, DefaultWriteQueue)
 	opts.WriteQueueBytes = cmp.Or(opts.WriteQueueBytes, DefaultWriteQueueBytes)
+	opts.FileBodyMin = cmp.Or(opts.FileBodyMin, DefaultFileBodyMin)
 	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -40,5 +41,6 @@ func (opts Options) Validate() error {
 	l.Check(opts.DiskBytes > 0, "DiskBytes", "must be positive, got %d", opts.DiskBytes)
 	l.Check(opts.WriteQueue > 0, "WriteQueue", "must be positive, got %d", opts.WriteQueue)
 	l.Check(opts.WriteQueueBytes > 0, "WriteQueueBytes", "must be positive, got %d", opts.WriteQueueBytes)
+	l.Check(opts.FileBodyMin > 0, "FileBodyMin", "must be positive (NoFileBodies keeps every body in bbolt), got %d", opts.FileBodyMin)
 	return l.Err()
 }

@@ -220,7 +220,7 @@ func (d *disk) purgeAll(soft bool, at time.Time, seq uint64, others []string) (p
 // dropAll deletes and recreates the entry buckets, keeping their sequences
 // (the write sequence must keep growing: see metaStaleBelow).
 func (t *txn) dropAll() error {
-	for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketTags} {
+	for _, name := range [][]byte{bucketEntries, bucketLRU, bucketSeq, bucketTags, bucketFiles} {
 		seq := t.tx.Bucket(name).Sequence()
 		if err := t.tx.DeleteBucket(name); err != nil {
 			return err
@@ -234,6 +234,7 @@ func (t *txn) dropAll() error {
 		}
 	}
 	t.buckets()
-	t.bytes, t.count = 0, 0
+	t.bytes, t.count, t.fileBytes = 0, 0, 0
+	t.doomed, t.droppedAll = nil, true // every file goes once this commits
 	return nil
 }

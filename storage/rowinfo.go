@@ -17,6 +17,9 @@ import (
 //	flags  1 byte      infoStale: marked stale by a soft purge;
 //	                   infoStaleAt: staleAt follows
 //	staleAt 8 bytes BE when the soft purge marked it, Unix nanoseconds
+//	                   (only with infoStaleAt)
+//	fileID 8 bytes BE  the body file's id (only with infoFile)
+//	fileSize 8 bytes BE its size (only with infoFile)
 //	tags   uvarint count, then per tag a uvarint length and its bytes
 //
 // A value of exactly 8 bytes (the layout before purges existed) reads as
@@ -25,6 +28,8 @@ type rowInfo struct {
 	lru, write uint64
 	stale      bool
 	staleAt    int64  // Unix nanoseconds; 0: unknown
+	fileID     uint64 // the body file's id; 0: the body is in the value
+	fileSize   int64
 	tags       []byte // the encoded tags region (count and strings), may be nil
 }
 
@@ -32,10 +37,11 @@ const (
 	infoFixedLen = 17
 	infoStale    = 1 << 0
 	infoStaleAt  = 1 << 1
+	infoFile     = 1 << 2
 )
 
 func (ri rowInfo) encode() []byte {
-	b := make([]byte, 0, infoFixedLen+len(ri.tags))
+	b := make([]byte, 0, infoFixedLen+24+len(ri.tags))
 	b = binary.BigEndian.AppendUint64(b, ri.lru)
 	b = binary.BigEndian.AppendUint64(b, ri.write)
 	var flags byte
@@ -45,9 +51,16 @@ func (ri rowInfo) encode() []byte {
 			flags |= infoStaleAt
 		}
 	}
+	if ri.fileID != 0 {
+		flags |= infoFile
+	}
 	b = append(b, flags)
 	if flags&infoStaleAt != 0 {
 		b = binary.BigEndian.AppendUint64(b, uint64(ri.staleAt))
+	}
+	if flags&infoFile != 0 {
+		b = binary.BigEndian.AppendUint64(b, ri.fileID)
+		b = binary.BigEndian.AppendUint64(b, uint64(ri.fileSize))
 	}
 	return append(b, ri.tags...)
 }
@@ -73,6 +86,16 @@ func parseInfo(b []byte) (ri rowInfo, ok bool) {
 			return rowInfo{}, false // encode never writes it
 		}
 		b = b[8:]
+	}
+	if flags&infoFile != 0 {
+		if len(b) < 16 {
+			return rowInfo{}, false
+		}
+		ri.fileID, ri.fileSize = binary.BigEndian.Uint64(b), int64(binary.BigEndian.Uint64(b[8:]))
+		if ri.fileID == 0 || ri.fileSize < 0 {
+			return rowInfo{}, false
+		}
+		b = b[16:]
 	}
 	if len(b) > 0 {
 		ri.tags = b

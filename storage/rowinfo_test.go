@@ -77,12 +77,13 @@ func FuzzParseInfo(f *testing.F) {
 	tags, _ := encodeTags("k", []string{"a", "bb"})
 	f.Add(rowInfo{lru: 1, write: 2, stale: true, tags: tags}.encode())
 	f.Add(rowInfo{lru: 1, write: 2, stale: true, staleAt: 5, tags: tags}.encode())
+	f.Add(rowInfo{lru: 1, write: 2, stale: true, staleAt: 5, fileID: 7, fileSize: 9, tags: tags}.encode())
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add(make([]byte, infoFixedLen))
 	f.Add(append(make([]byte, infoFixedLen), 0xff, 0xff, 0xff))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ri, ok := parseInfo(b)
-		if !ok || len(b) == 8 || b[16]&^(infoStale|infoStaleAt) != 0 {
+		if !ok || len(b) == 8 || b[16]&^(infoStale|infoStaleAt|infoFile) != 0 {
 			return // legacy layout, or unknown flag bits (dropped on re-encode)
 		}
 		if got := ri.encode(); string(got) != string(b) {

@@ -45,6 +45,15 @@ type Options struct {
 	// always taken when none waits (so an object larger than the bound can
 	// still reach the disk).
 	WriteQueueBytes int64
+	// FileBodyMin is the body size from which the disk tier keeps a body
+	// in a file of its own under Dir/bodies instead of in bbolt, so that
+	// hits send it from the page cache without copying it through the
+	// heap; default 64 KiB (DefaultFileBodyMin). The files count toward
+	// DiskBytes.
+	FileBodyMin int64
+	// NoFileBodies keeps every body in bbolt (files already written are
+	// still read).
+	NoFileBodies bool
 	// Logger receives disk errors and dropped corrupt entries; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the edged_storage_* metrics; nil registers none.
@@ -116,6 +125,10 @@ type Store struct {
 	metrics *collector
 	reg     prometheus.Registerer
 
+	// sweeping ends when the sweep of orphan body files started by Open
+	// has stopped.
+	sweeping chan struct{}
+
 	purges    purgeLog     // recent invalidations, for SetFetchedAt
 	applied   appliedSeq   // see AppliedSeq
 	unapplied unappliedSet // invalidations whose disk step failed (unapplied.go)
@@ -178,7 +191,15 @@ func open(opts Options, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{disk: d, reg: opts.Registerer}
+	fileMin := opts.FileBodyMin
+	if opts.NoFileBodies {
+		fileMin = 0
+	}
+	if d.files, err = openBodyFiles(opts.Dir, fileMin); err != nil {
+		_ = d.close()
+		return nil, err
+	}
+	s := &Store{disk: d, reg: opts.Registerer, sweeping: make(chan struct{})}
 	s.purges.now = opts.Now
 	s.w = newWriter(d, &s.unapplied, opts.Logger, opts.WriteQueue, opts.WriteQueueBytes)
 	seq, err := d.appliedSeq()
@@ -192,6 +213,7 @@ func open(opts Options, path string) (*Store, error) {
 			_ = d.close()
 			return nil, err
 		}
+		s.w.wroteFile = func(e, inFile *Entry) { s.mem.adopt(e, inFile, s.w.pending.get) }
 	}
 	if s.reg != nil {
 		s.metrics = &collector{s: s}
@@ -204,6 +226,7 @@ func open(opts Options, path string) (*Store, error) {
 		}
 	}
 	go s.w.run()
+	go s.sweepBodyFiles()
 	return s, nil
 }
 
@@ -229,6 +252,12 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 	var t ticket
 	if s.mem != nil {
 		if e, ok := s.mem.get(key); ok {
+			if e.InFile() {
+				// The disk's LRU must see the hits on a body it holds,
+				// or eviction would take a hot object's file from under
+				// the memory tier.
+				s.w.touch(e.Key)
+			}
 			return e, TierMemory, nil
 		}
 		// Read before the pending map: see memory.ticket.
@@ -288,11 +317,14 @@ func (s *Store) Set(e *Entry) {
 
 // set is Set for a store held open.
 func (s *Store) set(e *Entry) {
-	if s.mem == nil {
+	switch {
+	case s.mem == nil:
 		s.w.set(e)
-		return
+	case s.disk.files.wants(e):
+		s.mem.setAside(e, s.w.set) // its bytes go to a file, not to the memory tier
+	default:
+		s.mem.set(e, s.w.set)
 	}
-	s.mem.set(e, s.w.set)
 }
 
 // Delete removes keys from both tiers, including writes still pending.
@@ -380,6 +412,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.w.close(ctx)
+	<-s.sweeping
 	if s.metrics != nil {
 		s.reg.Unregister(s.metrics)
 	}
@@ -395,7 +428,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 // Stats is a snapshot of the store's counters.
 type Stats struct {
 	MemoryEntries, MemoryBytes int64 // resident in the memory tier (bytes: Entry.Size)
-	DiskEntries, DiskBytes     int64 // on disk (bytes: keys and encoded values)
+	DiskEntries, DiskBytes     int64 // on disk (bytes: keys, encoded values and body files)
 	PendingWrites              int   // Set entries whose disk write has not landed
 	MemoryEvictions            uint64
 	DiskEvictions              uint64
@@ -410,7 +443,7 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{
 		DiskEntries:    s.disk.count.Load(),
-		DiskBytes:      s.disk.bytes.Load(),
+		DiskBytes:      s.disk.bytes.Load() + s.disk.fileBytes.Load(),
 		DiskEvictions:  s.disk.evictions.Load(),
 		DiskWrites:     s.w.writes.Load(),
 		SkippedWrites:  s.w.skipped.Load(),

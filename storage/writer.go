@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,11 @@ type writer struct {
 	// linger is how long a batch with a Set waits for more (the constant
 	// writeLinger; tests change it before the first Set).
 	linger time.Duration
+	// wroteFile, when set, is told of each entry whose body a committed
+	// write put in a file, with the copy that names it (the memory tier
+	// adopts it). It runs holding txMu, before the batch leaves the pending
+	// map.
+	wroteFile func(e, inFile *Entry)
 }
 
 // newWriter returns a writer of d; the caller starts its goroutine, run.
@@ -336,13 +342,8 @@ func (w *writer) writeBatch(touches []string, ops []op) {
 // that every taken entry is released from pending afterwards.
 func (w *writer) commit(b *batch) {
 	valid := batch{touches: b.touches}
+	var made []*fileRef
 	for _, ps := range b.sets {
-		ps.val = Encode(ps.e)
-		if len(ps.val) > bolt.MaxValueSize {
-			// One bad value must not fail the whole batch's transaction.
-			w.disk.report("write", fmt.Errorf("entry %q: %d bytes encoded: %w", ps.e.Key, len(ps.val), bolterrors.ErrValueTooLarge))
-			continue
-		}
 		var ok bool
 		if ps.tags, ok = encodeTags(ps.e.Key, ps.e.Tags); !ok {
 			// A tag purge could not find it on disk: memory only.
@@ -350,12 +351,82 @@ func (w *writer) commit(b *batch) {
 			w.log.Warn("storage: entry has a tag that cannot be indexed; not written to disk", "key", ps.e.Key)
 			continue
 		}
+		e, err := w.bodyFile(&ps)
+		if err != nil {
+			w.skipped.Add(1)
+			w.disk.report("write body file", err)
+			continue
+		}
+		if ps.made {
+			made = append(made, ps.file)
+		}
+		ps.stored = e
+		ps.val = Encode(e)
+		if len(ps.val) > bolt.MaxValueSize {
+			// One bad value must not fail the whole batch's transaction.
+			w.disk.report("write", fmt.Errorf("entry %q: %d bytes encoded: %w", ps.e.Key, len(ps.val), bolterrors.ErrValueTooLarge))
+			continue
+		}
 		valid.sets = append(valid.sets, ps)
 	}
-	if err := w.disk.apply(&valid); err != nil {
+	err := w.disk.files.syncDirs(made)
+	if err == nil {
+		err = w.disk.apply(&valid)
+	}
+	if err != nil {
+		if len(made) > 0 {
+			ids := make([]uint64, len(made))
+			for i, f := range made {
+				ids[i] = f.id
+			}
+			w.disk.files.remove(ids) // no record names them
+		}
 		w.disk.report("write batch", fmt.Errorf("%d sets, %d touches: %w", len(valid.sets), len(valid.touches), err))
 		return
 	}
 	w.writes.Add(uint64(len(valid.sets)))
+	if w.wroteFile != nil {
+		for _, ps := range valid.sets {
+			if ps.made && ps.e.file == nil { // its body was in memory until now
+				w.wroteFile(ps.e, ps.stored)
+			}
+		}
+	}
 	w.unapplied.retry(w.disk) // the disk is writable again
+}
+
+// bodyFile decides where ps's body goes on disk and returns the entry to
+// encode: ps.e itself (body in the value), or a copy that names the file
+// holding it (ps.file; ps.made when written or linked for this write).
+// The caller holds txMu, so no record that names a file is removed
+// meanwhile.
+func (w *writer) bodyFile(ps *pendingSet) (*Entry, error) {
+	e, f := ps.e, w.disk.files
+	switch {
+	case e.file != nil && e.file.key == e.Key:
+		// A refreshed entry that keeps the body file of the record it
+		// replaces (a 304's new header fields), if that record still
+		// names it.
+		if _, err := os.Stat(f.path(e.file.id)); err != nil {
+			return nil, fmt.Errorf("entry %q: its body file is gone: %w", e.Key, err)
+		}
+		ps.file = e.file
+	case e.file != nil:
+		ref, err := f.link(e.file, e.Key)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", e.Key, err)
+		}
+		ps.file, ps.made = ref, true
+	case f.wants(e):
+		ref, err := f.write(e.Key, e.Body)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", e.Key, err)
+		}
+		ps.file, ps.made = ref, true
+	default:
+		return e, nil
+	}
+	c := e.clone()
+	c.Body, c.file = nil, ps.file
+	return c, nil
 }

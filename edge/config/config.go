@@ -132,6 +132,9 @@ type Cache struct {
 	Disk ByteSize `yaml:"disk"`
 	// MaxObject is the largest body stored.
 	MaxObject ByteSize `yaml:"max_object"`
+	// FileBodyMin is the body size from which the disk tier keeps a body
+	// in a file of its own; 0 keeps every body in bbolt.
+	FileBodyMin ByteSize `yaml:"file_body_min"`
 	// WriteQueue is the number of disk writes that may wait.
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
@@ -290,6 +293,7 @@ func Default() *Config {
 			Memory:            256 << 20,
 			Disk:              ByteSize(so.DiskBytes),
 			MaxObject:         ByteSize(eo.MaxObjectBytes),
+			FileBodyMin:       ByteSize(so.FileBodyMin),
 			WriteQueue:        so.WriteQueue,
 			HeuristicFraction: eo.Policy.HeuristicFraction,
 			HeuristicMax:      Duration(eo.Policy.HeuristicMax),

@@ -29,6 +29,11 @@ func (c *Config) StorageOptions() storage.Options {
 	so.Logger, so.Now = nil, nil
 	so.Dir = filepath.Clean(c.Data)
 	so.DiskBytes, so.WriteQueue = int64(c.Cache.Disk), c.Cache.WriteQueue
+	if c.Cache.FileBodyMin > 0 {
+		so.FileBodyMin = int64(c.Cache.FileBodyMin)
+	} else {
+		so.NoFileBodies = true
+	}
 	if mem := int64(c.Cache.Memory); mem > 0 {
 		// A budget too small to split (under 8 bytes) leaves the shares
 		// at the store's defaults, as it always has.

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"io"
 	"net"
 	"sync"
 )
@@ -63,3 +64,13 @@ func (c *limitConn) Close() error {
 // its own, so a caller (the forward proxy's spliced CONNECT tunnel) may
 // read and write it directly; it must still Close c to free the slot.
 func (c *limitConn) Unwrap() net.Conn { return c.Conn }
+
+// ReadFrom reaches the connection underneath's, so that a body sent from a
+// file keeps sendfile(2) (net/http's response.ReadFrom needs its
+// connection to be an io.ReaderFrom).
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}

@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -178,6 +179,17 @@ func (c *strictConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// ReadFrom passes a response body sent from a file to the connection
+// underneath, so that net/http's response.ReadFrom (which needs its
+// connection to be an io.ReaderFrom) reaches the socket's sendfile(2).
+// Only reads are framed: writes go through untouched either way.
+func (c *strictConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r) // not back to this ReadFrom
 }
 
 // errRefusedFraming ends the reads of a connection whose framing was

@@ -27,7 +27,10 @@ type results struct {
 	// The same on a three-server NATS cluster.
 	purgeClusterP99  float64
 	purgeClusterSkip string
-	firstHit         float64 // seconds; NaN when not measured
+	// zipfScenario and missScenario (8 conns) name rows the checks read;
+	// "" when not run.
+	zipfScenario, missScenario string
+	firstHit                   float64 // seconds; NaN when not measured
 	restartNote      string
 	// forwardChecks are the forward proxy's goals (forward.go).
 	forwardChecks []report.Check
@@ -77,12 +80,19 @@ func (b *bench) zipfSetup() (memMiB, keys int) {
 	return memMiB, memMiB * 4 * 64 // 64 objects of 16 KiB per MiB
 }
 
+// zipfTarget is the name of edged's target in the Zipf scenario.
+func zipfTarget(b *bench) string {
+	memMiB, _ := b.zipfSetup()
+	return fmt.Sprintf("edged zipf (mem %d MiB)", memMiB)
+}
+
 func (b *bench) runZipf(ctx context.Context, res *results) error {
 	memMiB, keys := b.zipfSetup()
 	const size, conns = 16 << 10, 64
 	sc := fmt.Sprintf("zipf s=1.1 over %d × 16 KiB (%d MiB; edged memory tier %d MiB), %d conns", keys, keys*size>>20, memMiB, conns)
+	res.zipfScenario = sc
 	logf("scenario: %s", sc)
-	ez, err := b.startEdged(ctx, fmt.Sprintf("edged zipf (mem %d MiB)", memMiB), fmt.Sprintf("%dMiB", memMiB), 0, "")
+	ez, err := b.startEdged(ctx, zipfTarget(b), fmt.Sprintf("%dMiB", memMiB), 0, "")
 	if err != nil {
 		return err
 	}
@@ -192,6 +202,9 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 		n /= 2
 	}
 	sc := fmt.Sprintf("miss 1 KiB (unique URLs), %d conns, %d requests", conns, n)
+	if conns > 1 {
+		res.missScenario = sc // CPU per miss, with the server busy
+	}
 	logf("scenario: %s", sc)
 	ts := []*target{b.byName[tOrigin], b.byName[tNginx], b.byName[tVarnish], b.byName[tEdgedMem]}
 	samples := map[string][]sample{}
