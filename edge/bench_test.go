@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"edged/edge/accesslog"
 	"edged/edge/compress"
 	"edged/edge/strictconn"
 	"edged/origin"
@@ -44,6 +45,7 @@ type hitKind struct {
 	inm      string // If-None-Match of the request: a 304 from the cache
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
 	routed   bool   // through a Router whose site and route add response fields
+	logged   bool   // with an access log (JSON lines to io.Discard, buffered)
 }
 
 var hitKinds = []hitKind{
@@ -53,6 +55,7 @@ var hitKinds = []hitKind{
 	{name: "memory-304", inm: `"v1"`},
 	{name: "memory-shield", upstream: "shield; hit; ttl=100"},
 	{name: "memory-routed", routed: true},
+	{name: "memory-logged", logged: true},
 }
 
 func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
@@ -84,7 +87,16 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 		}
 		opts.Upstream = nil
 	}
+	if kind.logged {
+		w, err := accesslog.New(accesslog.Options{Output: io.Discard})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = w.Close() })
+		opts.AccessLog = w
+	}
 	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/obj", nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) edged-bench")
 	if kind.compress {
 		if opts.Compression, err = compress.NewEncoder(compress.Options{}); err != nil {
 			tb.Fatal(err)
@@ -157,6 +169,7 @@ func TestHitAllocations(t *testing.T) {
 		{hitKinds[3], 0}, // a 304 to If-None-Match
 		{hitKinds[4], 0}, // stored with the Cache-Status of a shield
 		{hitKinds[5], 0}, // with a site's and a route's response fields
+		{hitKinds[6], 0}, // with the access log on (#17)
 	} {
 		t.Run(tc.kind.name, func(t *testing.T) {
 			s := newHitSetup(t, 1024, tc.kind)

@@ -1,12 +1,12 @@
 package edge
 
 import (
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"edged/edge/accesslog"
 	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
@@ -48,6 +48,23 @@ type exchange struct {
 	cs policy.CacheStatus
 	// outcome is what cs stands for, for metrics and the access log.
 	outcome outcome
+	// interim counts the interim responses passed on (interim.go).
+	interim int
+	// captures are the values route.Pattern captured from the path.
+	captures []string
+
+	// requestID is the request's X-Request-Id as a header value (nil with
+	// Options.NoRequestID); ids makes new ones, and is kept across
+	// recycling.
+	requestID []string
+	ids       idSource
+	// upstreamAddr and firstByte say which upstream server answered the
+	// request, or the fetch it shared, and how soon its response header
+	// came; upstreamAddr is "" when nothing was forwarded.
+	upstreamAddr string
+	firstByte    time.Duration
+	// rec is the access log's record, filled in done.
+	rec accesslog.Record
 }
 
 // newExchange starts the exchange of r, answered through w.
@@ -65,11 +82,12 @@ func (h *Handler) newExchange(w http.ResponseWriter, r *http.Request) *exchange 
 func (x *exchange) done() {
 	x.found.closeBody()
 	x.w.finish()
-	h, r, w := x.h, x.r, &x.w
+	h, w := x.h, &x.w
 	if x.routes != nil {
 		x.routes.release()
 	}
-	elapsed := time.Since(x.start)
+	now := time.Now()
+	elapsed := now.Sub(x.start)
 	series := h.metrics.seriesOf(x.outcome)
 	series.requests.Inc()
 	series.duration.Observe(elapsed.Seconds())
@@ -77,19 +95,59 @@ func (x *exchange) done() {
 		x.observe(obs, elapsed)
 	}
 	if log := h.opts.AccessLog; log != nil {
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method),
-			slog.String("host", r.Host),
-			slog.String("uri", r.RequestURI),
-			slog.Int("status", w.status),
-			slog.Int64("bytes", w.bytes),
-			slog.String("cache", x.outcome.String()),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("client", clientIP(r)),
-		)
+		x.logAccess(log, now, elapsed)
 	}
-	*x = exchange{keyBuf: reusable(x.keyBuf), w: trackedWriter{scratch: reusable(w.scratch)}}
+	*x = exchange{keyBuf: reusable(x.keyBuf), w: trackedWriter{scratch: reusable(w.scratch)}, ids: x.ids}
 	h.exchanges.Put(x)
+}
+
+// logAccess writes x's access log line. The record lives in x, and its
+// strings are the request's: logging a hit allocates nothing.
+func (x *exchange) logAccess(log AccessLogger, now time.Time, elapsed time.Duration) {
+	r, rec := x.r, &x.rec
+	*rec = accesslog.Record{
+		Time:              now,
+		Client:            x.h.client(r),
+		User:              x.identity,
+		Method:            r.Method,
+		Host:              r.Host,
+		Target:            r.RequestURI,
+		Proto:             r.Proto,
+		Status:            x.w.status,
+		Bytes:             x.w.bytes,
+		Duration:          elapsed,
+		Upstream:          x.upstreamAddr,
+		UpstreamFirstByte: x.firstByte,
+		Cache:             x.outcome.String(),
+		UserAgent:         firstValue(r.Header, "User-Agent"),
+		Referer:           firstValue(r.Header, "Referer"),
+	}
+	if len(x.requestID) > 0 {
+		rec.RequestID = x.requestID[0]
+	}
+	if x.route != nil {
+		rec.Route = x.route.PathPrefix
+		if x.site != nil {
+			rec.Site = x.site.Name
+		}
+	}
+	log.Log(rec)
+}
+
+// noteUpstream records which server answered, as origin.Client.Do reports
+// it, and how long the response header took since start.
+func (x *exchange) noteUpstream(resp *http.Response, start time.Time) {
+	x.upstreamAddr, x.firstByte = upstreamServer(resp), time.Since(start)
+}
+
+// upstreamServer is the server that answered resp: the host of the request
+// that origin.Client.Do sent (a pool member, a shield, or the destination),
+// "" when there is none.
+func upstreamServer(resp *http.Response) string {
+	if resp == nil || resp.Request == nil || resp.Request.URL == nil {
+		return ""
+	}
+	return resp.Request.URL.Host
 }
 
 // routeTo routes the request to target t. Without a Router every host goes
@@ -115,6 +173,13 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		if site.ambiguous(t.Path, route) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}
+	}
+	if route.Pattern != nil {
+		caps, ok := route.Pattern.match(t.Path)
+		if !ok {
+			return http.StatusNotFound, "path " + t.Path + " does not match " + route.Pattern.String()
+		}
+		x.captures = caps
 	}
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
 	x.t, x.site, x.route = t, site, route
@@ -160,7 +225,7 @@ func (x *exchange) ttl(e *storage.Entry) time.Duration {
 // the route's prefix stripped. Built only when a request goes upstream,
 // never on a hit.
 func (x *exchange) upstreamURI() string {
-	uri := x.route.upstreamPath(x.t.Path)
+	uri := x.route.upstreamPath(x.t.Path, x.captures)
 	if x.t.RawQuery != "" {
 		uri += "?" + x.t.RawQuery
 	}
@@ -177,6 +242,7 @@ func (x *exchange) finishHeader(h http.Header) {
 		x.site.ResponseHeaders.apply(h)
 	}
 	x.route.ResponseHeaders.apply(h)
+	x.expandHeaders(h, x.route.ResponseHeaders.Set)
 	if x.sticky {
 		value := x.split
 		if value == "" {
@@ -192,6 +258,7 @@ func (x *exchange) outbound() *origin.Outbound {
 	r := x.r
 	header := r.Header.Clone()
 	x.route.RequestHeaders.apply(header)
+	x.expandHeaders(header, x.route.RequestHeaders.Set)
 	return &origin.Outbound{
 		Method:     r.Method,
 		Host:       x.t.Host,
@@ -221,6 +288,10 @@ func (x *exchange) setCacheStatus(upstream http.Header) {
 	hdr := x.w.Header()
 	// Indexed, not Values: the name is canonical already.
 	hdr["Cache-Status"] = x.h.cacheStatusValue(upstream["Cache-Status"], x.cs)
+	if x.requestID != nil {
+		// Not an upstream's or a stored response's: this request's.
+		hdr[requestIDField] = x.requestID
+	}
 	x.finishHeader(hdr)
 }
 

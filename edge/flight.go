@@ -70,6 +70,8 @@ type fillResult struct {
 	setCookie []string      // only for the request that caused the fetch
 	status    int           // upstream status; 0 when err is set
 	err       error
+	upstream  string        // the server that answered; "" when none did
+	firstByte time.Duration // how soon its response header came
 
 	// stream is a response too large to store: its first bytes were read
 	// into prefix. Only the leader may take it (claim); until it does, the

@@ -78,6 +78,8 @@ type Handler struct {
 	// TTL and the upstream caches' members) and Age values past the first
 	// hour: the hits of an object within one second share them.
 	hitStatus, ages valueCache
+	// ids makes request ids (requestid.go).
+	ids *requestIDs
 }
 
 // New validates opts and returns a Handler.
@@ -95,7 +97,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip, ids: newRequestIDs()}
 	// Fetches run detached from clients; Close cancels those still running
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
@@ -151,7 +153,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// (uploadBody), and the server sets its own for the next request.
 		_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(h.opts.RequestBodyTimeout))
 	}
-	if status, reason := h.refuseHostile(r); status != 0 {
+	// Read before refuseHostile drops the Upgrade field Connection names.
+	upgrade := len(r.Header["Upgrade"]) > 0 && wantsWebSocket(r.Header) || r.Method == http.MethodConnect && isExtendedConnect(r)
+	status, reason := h.refuseHostile(r)
+	// After refuseHostile: a configured strip of X-Request-Id removes
+	// what a client sent, never the id given here.
+	x.setRequestID()
+	if status != 0 {
 		x.refuse(status, reason, policy.DetailBadRequest)
 		return
 	}
@@ -175,6 +183,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if !x.guard() {
 		return
+	}
+	if upgrade && x.route.WebSocket != nil {
+		x.webSocket(x.route.WebSocket) // after the guards, never cached
+		return
+	}
+	if tf := x.route.Transform; tf != nil && tf.JSONToXML {
+		x.transform(tf)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		x.passMethod()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"time"
 
@@ -25,6 +26,7 @@ func (x *exchange) fetch() {
 	if answered {
 		return // served as the body arrived, or the client went away; the fetch goes on
 	}
+	x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
 	cs := &x.cs
 	cs.Collapsed = !leader
 	switch {
@@ -86,8 +88,11 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	release = x.holdRoutes(release)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		defer release()
+		fetch.interim = x.sendInterim // run blocks this request: nothing else writes to it
 		return fetch.run(nil), true, false
 	}
+	q := make(interimQueue, maxInterim)
+	fetch.interim = q.send
 	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
 		return fetch.run(p)
@@ -107,11 +112,16 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 			return nil, leader, true
 		}
 	}
-	select {
-	case <-f.done:
-		return f.res, leader, false
-	case <-r.Context().Done():
-		return nil, leader, true
+	for {
+		select {
+		case in := <-q: // only the leader's fetch sends any
+			x.sendInterim(in.code, in.header)
+		case <-f.done:
+			q.drain(x) // sent before the final response arrived
+			return f.res, leader, false
+		case <-r.Context().Done():
+			return nil, leader, true
+		}
 	}
 }
 
@@ -180,6 +190,9 @@ type fetch struct {
 	res    *fillResult
 	p      *progress          // the body in progress for range waiters; nil: not published
 	cancel context.CancelFunc // ends the fetch's context
+	// interim takes the upstream's interim responses (103 Early Hints)
+	// for the request that started the fetch; nil drops them.
+	interim func(int, textproto.MIMEHeader)
 }
 
 func (x *exchange) newFetch() *fetch {
@@ -222,6 +235,9 @@ var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match"
 func (f *fetch) run(p *progress) *fillResult {
 	h := f.h
 	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
+	if f.interim != nil {
+		ctx = withInterim(ctx, f.interim)
+	}
 	res := &fillResult{}
 	f.res, f.p, f.cancel = res, p, cancel
 	f.generation = h.store.Generation()
@@ -232,7 +248,7 @@ func (f *fetch) run(p *progress) *fillResult {
 		}
 	}
 	requestTime := h.opts.Now()
-	resp, err := h.fetchUpstream(ctx, f.upstream, f.out)
+	resp, err := h.fetchUpstream(ctx, f.upstream, f.out, res)
 	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
 		drain(resp)
 		merged, ok := policy.Freshen(f.stale.Header, resp.Header)
@@ -266,7 +282,7 @@ func (f *fetch) run(p *progress) *fillResult {
 			f.out.Header.Del(k)
 		}
 		requestTime = h.opts.Now()
-		resp, err = h.fetchUpstream(ctx, f.upstream, f.out)
+		resp, err = h.fetchUpstream(ctx, f.upstream, f.out, res)
 	}
 	if err != nil {
 		cancel()
@@ -277,11 +293,13 @@ func (f *fetch) run(p *progress) *fillResult {
 	return res
 }
 
-// fetchUpstream is the one place a fill talks to the upstream, for metrics.
-func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *origin.Outbound) (*http.Response, error) {
+// fetchUpstream is the one place a fill talks to the upstream, for metrics
+// and for the access log of the requests that share res.
+func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *origin.Outbound, res *fillResult) (*http.Response, error) {
 	start := time.Now()
 	resp, err := up.Do(ctx, out)
 	h.metrics.observeFetch(start, resp, err)
+	res.upstream, res.firstByte = upstreamServer(resp), time.Since(start)
 	return resp, err
 }
 

@@ -1,10 +1,8 @@
 package edge
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"edged/edge/accesslog"
 	"edged/origin"
 	"edged/storage"
 )
@@ -31,11 +30,16 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
+	accessLog, err := accesslog.New(accesslog.Options{Output: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accessLog.Close()
 	reg := prometheus.NewRegistry()
 	seen := make(chan Observed, 3)
 	h, err := New(Options{Name: "edged", Store: store, Upstream: up, Now: c.Now, Registerer: reg,
-		AccessLog: slog.New(slog.NewJSONHandler(&logs, nil)), Observer: func(o Observed) { seen <- o }})
+		AccessLog: accessLog, Observer: func(o Observed) { seen <- o }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +64,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		t.Errorf("edged_requests_total on the registry: %d series, %v", n, err)
 	}
 
+	accessLog.Flush()
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("access log has %d lines, want 3:\n%s", len(lines), logs.String())

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
 
+	"edged/edge/accesslog"
 	"edged/edge/clientip"
 	"edged/edge/compress"
 	"edged/edge/policy"
@@ -97,8 +98,14 @@ type Options struct {
 	FetchTimeout time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
-	// AccessLog receives one JSON line per request; nil disables access logs.
-	AccessLog *slog.Logger
+	// AccessLog receives one line per request (an *accesslog.Writer,
+	// which never makes a request wait); nil disables access logs.
+	AccessLog AccessLogger
+	// NoRequestID makes no request id: X-Request-Id is neither added to
+	// the request sent upstream nor to the response (one a client sent
+	// goes on as any other field). The forward role's upstreams are other
+	// people's servers: they are told nothing about its clients.
+	NoRequestID bool
 	// Observer, when set, is called once per finished request on its
 	// goroutine (the admin listener's analytics); it must be quick.
 	Observer func(Observed)
@@ -190,6 +197,11 @@ func perClient(l *fielderr.List, path string, n int, lifted bool, off string) {
 		return
 	}
 	l.Check(n > 0 || lifted, path, "must be positive (%s lifts the bound), got 0", off)
+}
+
+// AccessLogger writes access log lines: *accesslog.Writer.
+type AccessLogger interface {
+	Log(e accesslog.Entry)
 }
 
 // Purger removes one URL, every variant included, from every node: the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"edged/edge/policy"
 )
@@ -54,7 +55,15 @@ func (x *exchange) pass() {
 			out.Body = http.MaxBytesReader(w, io.NopCloser(upload), limit) // a chunked body has no length to check first
 		}
 	}
-	resp, err := x.upstream.Do(r.Context(), out)
+	ctx := r.Context()
+	if upload == nil {
+		// Nothing else writes to the client while Do runs (an upload's
+		// body reads may: 100-continue), so the upstream's interim
+		// responses go straight to it.
+		ctx = withInterim(ctx, x.sendInterim)
+	}
+	start := time.Now()
+	resp, err := x.upstream.Do(ctx, out)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
@@ -76,6 +85,7 @@ func (x *exchange) pass() {
 		return
 	}
 	defer resp.Body.Close()
+	x.noteUpstream(resp, start)
 	if policy.IsUnsafe(r.Method) {
 		// RFC 9111 §4.4: invalidate once the response shows the change happened.
 		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))

@@ -42,7 +42,8 @@ func (x *exchange) respondError(status int, reason string) {
 
 // errorFields are the fields set for an error response before respondError
 // writes it: they belong to the error itself.
-var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true, "Connection": true}
+var errorFields = map[string]bool{"Allow": true, "Retry-After": true, "Www-Authenticate": true, "Location": true, "Connection": true,
+	"Sec-Websocket-Version": true}
 
 // upstreamErrorStatus maps a fetch error to the status that stands for it:
 // 503 when no upstream server is healthy, 504 when the upstream was too

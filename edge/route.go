@@ -88,6 +88,22 @@ type Route struct {
 	// cache key of authenticated requests: what the route's responses vary
 	// on per client.
 	AuthKey []string
+
+	// Protocols (upgrade.go, transform.go): each nil or empty when off,
+	// and then costs nothing.
+	//
+	// WebSocket lets the route carry WebSocket connections.
+	WebSocket *WebSocket
+	// Pattern, when set, is the route's path with captures ("/v1/users/{id}");
+	// PathPrefix must be its Prefix. A path under PathPrefix that Pattern
+	// does not match is answered 404. Its captures fill UpstreamPath and
+	// the values of RequestHeaders.Set and ResponseHeaders.Set.
+	Pattern *PathPattern
+	// UpstreamPath, with Pattern, is the path sent upstream ("/users/{id}");
+	// "" sends the path as StripPrefix says.
+	UpstreamPath string
+	// Transform converts response bodies; nil leaves them untouched.
+	Transform *Transform
 }
 
 // Split is one weighted alternative upstream of a route.
@@ -355,8 +371,12 @@ func (r *Route) primaryWeight() int {
 	return max(w, 0)
 }
 
-// upstreamPath is the path sent upstream for a normalized request path.
-func (r *Route) upstreamPath(path string) string {
+// upstreamPath is the path sent upstream for a normalized request path
+// and the values captured from it by r.Pattern.
+func (r *Route) upstreamPath(path string, captures []string) string {
+	if r.UpstreamPath != "" && r.Pattern != nil {
+		return r.Pattern.expand(r.UpstreamPath, captures)
+	}
 	if !r.StripPrefix || r.PathPrefix == "/" {
 		return path
 	}

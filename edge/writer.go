@@ -83,8 +83,11 @@ func (t *trackedWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	rf, ok := t.ResponseWriter.(io.ReaderFrom)
 	if !ok {
-		n, err := io.Copy(writerOnly{t}, src)
-		return n, err
+		// HTTP/2 and wrapped writers: through a pooled buffer (the
+		// reader is hidden so a File's WriteTo does not make its own).
+		buf := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(buf)
+		return io.CopyBuffer(writerOnly{t}, struct{ io.Reader }{src}, *buf)
 	}
 	if t.timeout <= 0 {
 		n, err := rf.ReadFrom(src)

@@ -63,6 +63,11 @@ type Outbound struct {
 	// request with this key on every node, and the server of a
 	// consistent_hash pool.
 	Key string
+	// Upgrade, when set, asks the upstream to switch to this protocol
+	// ("websocket", RFC 9110 §7.8). A 101 (Switching Protocols) answer's
+	// Body is then an io.ReadWriteCloser, the connection itself, which the
+	// caller owns and closes; no Options.BodyTimeout applies to it.
+	Upgrade string
 }
 
 // New validates opts and returns a Client. Errors name the offending option.
@@ -203,7 +208,9 @@ func (c *Client) ShieldOrder(key string) []string {
 
 // Do sends out upstream and returns the response, whose Header has been
 // cleaned (hop-by-hop fields removed) and carries this node's Via. The caller
-// must close the body.
+// must close the body. The response's Request is the request sent to the
+// server that answered: its URL.Host names that pool member, shield or
+// destination (for access logs).
 //
 // ctx bounds the whole exchange, body included. Each wait for body bytes is
 // bounded by Options.BodyTimeout; a body that stalls fails with an error
@@ -216,6 +223,9 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 	}
 	if !httpsyntax.IsToken(method) {
 		return nil, fmt.Errorf("origin: invalid method %q", method)
+	}
+	if out.Upgrade != "" && !httpsyntax.IsToken(out.Upgrade) {
+		return nil, fmt.Errorf("origin: invalid upgrade protocol %q", out.Upgrade)
 	}
 	rq := &request{method: method, out: out, header: c.forwardHeader(out), replayable: replayable(out)}
 	if c.opts.Direct {
@@ -335,7 +345,10 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		Header:        rq.header,
 		Host:          out.Host,
 		ContentLength: out.ContentLength,
-		Close:         last, // "Connection: close" (RFC 9112 §9.6), and no reuse
+		// "Connection: close" (RFC 9112 §9.6), and no reuse; an upgrade
+		// keeps its Connection: Upgrade (the once transport adds no close
+		// to it), and a 101 takes the connection out of the pool anyway.
+		Close: last && out.Upgrade == "",
 	}).WithContext(reqCtx)
 	if body != nil {
 		// NopCloser: the transport closes request bodies, and this one
@@ -362,6 +375,12 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
+	if resp.StatusCode == http.StatusSwitchingProtocols && out.Upgrade != "" {
+		if err := upgraded(resp, up.base, func() { cancel(); up.inFlight.Add(-1) }); err != nil {
+			return nil, &failure{err: err}
+		}
+		return resp, nil
+	}
 	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, func() { up.inFlight.Add(-1) })
 	return resp, nil
 }

@@ -61,6 +61,7 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 	if removeHopByHop(h) {
 		h.Set("Te", "trailers")
 	}
+	upgradeHeader(h, out)
 	if c.opts.Direct {
 		// A forward proxy hides its clients: the destination learns
 		// nothing of them from this node (Options.Direct).

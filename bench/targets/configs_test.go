@@ -3,6 +3,8 @@ package targets
 import (
 	"strings"
 	"testing"
+
+	"edged/edge/config"
 )
 
 func TestNginxRender(t *testing.T) {
@@ -14,7 +16,7 @@ func TestNginxRender(t *testing.T) {
 	for _, want := range []string{
 		"worker_processes 2;",
 		"daemon off;",
-		"access_log off;",
+		"access_log /tmp/x/access.log combined buffer=64k flush=1s;",
 		"proxy_cache_path /tmp/x/cache levels=1:2 keys_zone=bench:64m max_size=10g",
 		"server 127.0.0.1:9100;\n        keepalive 64;",
 		"listen 127.0.0.1:8100;",
@@ -29,6 +31,10 @@ func TestNginxRender(t *testing.T) {
 	}
 	if strings.Contains(got, "0.0.0.0") {
 		t.Error("nginx.conf listens beyond loopback")
+	}
+	n.NoAccessLog = true
+	if got, _ := n.Render(); !strings.Contains(got, "access_log off;") || strings.Contains(got, "access.log") {
+		t.Errorf("NoAccessLog: the access log is still on:\n%s", got)
 	}
 	if _, err := (Nginx{Listen: "x"}).Render(); err == nil {
 		t.Error("Render without origin: no error")
@@ -67,6 +73,8 @@ func TestEdgedRender(t *testing.T) {
 			[]string{"write_queue"}},
 		{"disk only, queue, extra", Edged{Listen: "a", Admin: "b", Origin: "c", Data: "d", Memory: "0", WriteQueue: 4096, Extra: "purge:\n  token: t\n"},
 			[]string{"memory: 0\n", "write_queue: 4096\n", "\npurge:\n  token: t\n"}, nil},
+		{"access log", Edged{Listen: "a", Admin: "b", Origin: "c", Data: "d", AccessLog: "/tmp/access.log"},
+			[]string{"  access: {format: json, file: /tmp/access.log, buffer: 64KiB, flush: 1s}\n"}, []string{"access: false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +96,28 @@ func TestEdgedRender(t *testing.T) {
 	}
 	if _, err := (Edged{}).Render(); err == nil {
 		t.Error("Render of an empty config: no error")
+	}
+}
+
+// The rendered edged configs are ones edged accepts, access log or not.
+func TestEdgedRenderValid(t *testing.T) {
+	for _, e := range []Edged{
+		{Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Origin: "http://127.0.0.1:3", Data: t.TempDir()},
+		{Listen: "127.0.0.1:1", Admin: "127.0.0.1:2", Origin: "http://127.0.0.1:3", Data: t.TempDir(), AccessLog: t.TempDir() + "/access.log"},
+	} {
+		yaml, err := e.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse([]byte(yaml), "edged.yaml")
+		if err == nil {
+			err = c.Check()
+		}
+		if err != nil {
+			t.Errorf("%v\n%s", err, yaml)
+		}
+		if got, want := c.Log.Access.Off, e.AccessLog == ""; got != want {
+			t.Errorf("access log off = %v, want %v", got, want)
+		}
 	}
 }

@@ -38,6 +38,7 @@ func (c *Config) fileProblems() []*FieldError {
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
 	errs = append(errs, c.forwardFileProblems()...)
+	errs = append(errs, c.accessLogFileProblems()...)
 	errs = append(errs, c.natsFileProblems()...)
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {

@@ -62,8 +62,8 @@ type Config struct {
 type Log struct {
 	// Level of operational logs: debug, info, warn or error.
 	Level string `yaml:"level"`
-	// Access enables the JSON access log on stdout.
-	Access bool `yaml:"access"`
+	// Access configures the access log; on by default.
+	Access AccessLog `yaml:"access"`
 }
 
 // Server configures the public HTTP server.
@@ -268,7 +268,7 @@ func Default() *Config {
 		Listen: "127.0.0.1:8080",
 		Admin:  "127.0.0.1:8081",
 		Data:   "./data",
-		Log:    Log{Level: "info", Access: true},
+		Log:    Log{Level: "info", Access: defaultAccessLog()},
 		Server: Server{
 			ReadHeaderTimeout:   Duration(10 * time.Second),
 			IdleTimeout:         Duration(120 * time.Second),

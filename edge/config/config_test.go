@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		{"admin", c.Admin, "127.0.0.1:8081"},
 		{"data", c.Data, "./data"},
 		{"log.level", c.Log.Level, "info"},
-		{"log.access", c.Log.Access, true},
+		{"log.access", c.Log.Access, AccessLog{Format: "json", Buffer: 64 << 10, Flush: Duration(time.Second)}},
 		{"server.read_header_timeout", c.Server.ReadHeaderTimeout.Std(), 10 * time.Second},
 		{"server.idle_timeout", c.Server.IdleTimeout.Std(), 120 * time.Second},
 		{"server.max_header_bytes", c.Server.MaxHeaderBytes, ByteSize(64 << 10)},
@@ -160,7 +160,7 @@ func TestParseErrors(t *testing.T) {
 		// Issue 12, finding 9: yaml.v3 took these as booleans.
 		{"yaml 1.1 bool", "log:\n  access: yes\n", []string{`edged.yaml:2: log.access: want true or false, got "yes" (YAML 1.1 words`}},
 		{"quoted yaml 1.1 bool", "log:\n  access: \"off\"\n", []string{`edged.yaml:2: log.access: want true or false, got "off"`}},
-		{"bool list", "log:\n  access: [true]\n", []string{`edged.yaml:2: log.access: want true or false, got a list`}},
+		{"bool list", "log:\n  access: [true]\n", []string{`edged.yaml:2: log.access: want true, false or a mapping of fields, got a list`}},
 		{"wrong float", "cache:\n  heuristic_fraction: ten\n", []string{`edged.yaml:2: cache.heuristic_fraction: want a number, got "ten"`}},
 		{"section not a mapping", "cache: 5\n", []string{"edged.yaml:1: cache: want a mapping of fields"}},
 		{"shields not a list", "upstream:\n  shields: http://s\n", []string{"edged.yaml:2: upstream.shields: want a list"}},
@@ -194,8 +194,8 @@ func TestQuotedBooleans(t *testing.T) {
 			t.Errorf("access: %s: %v", in, err)
 			continue
 		}
-		if c.Log.Access != want {
-			t.Errorf("access: %s = %v, want %v", in, c.Log.Access, want)
+		if c.Log.Access.Off == want {
+			t.Errorf("access: %s = %+v, want on %v", in, c.Log.Access, want)
 		}
 	}
 }

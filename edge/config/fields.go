@@ -69,7 +69,15 @@ func (fc *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Pointer:
 		fc.check(n, t.Elem(), path)
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
+		shorthand := reflect.PointerTo(t).Implements(boolShorthandType)
+		switch {
+		case shorthand && n.Kind == yaml.ScalarNode:
+			fc.checkBool(n, path) // log.access: false
+			return
+		case shorthand && n.Kind != yaml.MappingNode:
+			fc.badValue(n, path, "want true, false or a mapping of fields, got "+kindName(n))
+			return
+		case n.Kind != yaml.MappingNode:
 			fc.badValue(n, path, "want a mapping of fields, got "+kindName(n))
 			return
 		}

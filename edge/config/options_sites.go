@@ -238,6 +238,7 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 			KeepQuery:   slices.Clone(r.Cache.KeepQuery),
 		},
 	}
+	addProtocols(r, er)
 	for k, sp := range r.Splits {
 		cl, err := upstream(refs[k+1])
 		if err != nil {

@@ -126,6 +126,12 @@ type Route struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Auth requires a bearer JWT or an API key; off when left out.
 	Auth Auth `yaml:"auth"`
+
+	// Protocols (sites_protocols.go). Path may hold {captures} that
+	// UpstreamPath and the header rules' values use.
+	WebSocket    WebSocket `yaml:"websocket"`
+	Transform    Transform `yaml:"transform"`
+	UpstreamPath string    `yaml:"upstream_path"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).

@@ -44,6 +44,7 @@ func (c *Config) valueProblems() []*FieldError {
 	default:
 		add(c.fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level))
 	}
+	errs = append(errs, c.checkAccessLog()...)
 	errs = append(errs, c.checkServer()...)
 	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkUpstream()...)

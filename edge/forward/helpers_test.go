@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/edge"
+	"edged/edge/accesslog"
 	"edged/edge/strictconn"
 	"edged/origin"
 	"edged/storage"
@@ -75,7 +75,12 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	logs := &syncBuffer{}
 	opts := sc.opts
 	opts.Cache, opts.Dialer, opts.Registerer = cache, d, reg
-	opts.AccessLog = slog.New(slog.NewJSONHandler(logs, nil))
+	accessLog, err := accesslog.New(accesslog.Options{Output: logs, FlushInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = accessLog.Close() })
+	opts.AccessLog = accessLog
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"edged/edge/accesslog"
 )
 
 // record is what the proxy logs of one request or tunnel.
@@ -19,6 +20,9 @@ type record struct {
 	network  string // the admitted client network, a metrics label
 	user     string
 	method   string
+	target   string // the request target as sent, for the combined format
+	proto    string
+	end      time.Time // when it ended, set by finish
 	host     string
 	port     int
 	status   int
@@ -116,28 +120,44 @@ func (p *Proxy) finish(rec *record) {
 	if p.opts.AccessLog == nil {
 		return
 	}
-	attrs := []slog.Attr{
-		slog.String("client", rec.client.String()),
-		slog.String("user", rec.user),
-		slog.String("method", rec.method),
-		slog.String("host", rec.host),
-		slog.Int("port", rec.port),
-		slog.Int("status", rec.status),
-		slog.Int64("bytes_in", rec.bytesIn),
-		slog.Int64("bytes_out", rec.bytesOut),
-		slog.Float64("duration", p.opts.Now().Sub(rec.start).Seconds()),
-		slog.String("cache", rec.cache),
-		slog.String("rule", rec.rule),
-		slog.String("category", rec.category),
-	}
-	if rec.why != "" {
-		attrs = append(attrs, slog.String("reason", rec.why))
-	}
+	rec.end = p.opts.Now()
+	p.opts.AccessLog.Log(rec)
+}
+
+// AppendJSON appends rec as the proxy's JSON line: msg "request" or
+// "tunnel", with the proxy's fields (user, rule, category, bytes each way,
+// duration in seconds) rather than the cache's.
+func (rec *record) AppendJSON(b []byte) []byte {
 	msg := "request"
-	if kind == "connect" {
+	if rec.method == http.MethodConnect {
 		msg = "tunnel"
 	}
-	p.opts.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+	b = accesslog.AppendJSONStart(b, rec.end, msg)
+	b = accesslog.AppendJSONString(b, "client", rec.client.String()) // "invalid IP" for none, as slog wrote it
+	b = accesslog.AppendJSONString(b, "user", rec.user)
+	b = accesslog.AppendJSONString(b, "method", rec.method)
+	b = accesslog.AppendJSONString(b, "host", rec.host)
+	b = accesslog.AppendJSONInt(b, "port", int64(rec.port))
+	b = accesslog.AppendJSONInt(b, "status", int64(rec.status))
+	b = accesslog.AppendJSONInt(b, "bytes_in", rec.bytesIn)
+	b = accesslog.AppendJSONInt(b, "bytes_out", rec.bytesOut)
+	b = accesslog.AppendJSONSeconds(b, "duration", rec.end.Sub(rec.start))
+	b = accesslog.AppendJSONString(b, "cache", rec.cache)
+	b = accesslog.AppendJSONString(b, "rule", rec.rule)
+	b = accesslog.AppendJSONString(b, "category", rec.category)
+	if rec.why != "" {
+		b = accesslog.AppendJSONString(b, "reason", rec.why)
+	}
+	return accesslog.AppendJSONEnd(b)
+}
+
+// AppendCombined appends rec in the combined log format: the proxy
+// user as $remote_user, the bytes sent to the client as $body_bytes_sent.
+func (rec *record) AppendCombined(b []byte) []byte {
+	return (&accesslog.Record{
+		Time: rec.end, Client: rec.client, User: rec.user, Method: rec.method, Target: rec.target,
+		Proto: rec.proto, Status: rec.status, Bytes: rec.bytesOut,
+	}).AppendCombined(b)
 }
 
 // countingWriter records what the cache handler answered, for the log,

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http/httpguts"
+
+	"edged/edge/accesslog"
 )
 
 // Options configure a Proxy. Zero fields take the default named on them.
@@ -63,9 +65,10 @@ type Options struct {
 	PAC PAC
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
-	// AccessLog receives one JSON line per request and per tunnel; nil
-	// disables them.
-	AccessLog *slog.Logger
+	// AccessLog receives one line per request and per tunnel (an
+	// *accesslog.Writer, which never makes a request wait); nil disables
+	// them.
+	AccessLog interface{ Log(accesslog.Entry) }
 	// Registerer receives the proxy's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Now is the clock of rules and logs; nil means time.Now.

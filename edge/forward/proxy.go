@@ -81,7 +81,7 @@ func (p *Proxy) Close() {
 //  8. CONNECT: a tunnel (per-client cap 429, idle and total limits);
 //     otherwise the shared cache answers, after the anonymity rules.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &record{start: p.opts.Now(), method: r.Method}
+	rec := &record{start: p.opts.Now(), method: r.Method, target: r.RequestURI, proto: r.Proto}
 	defer p.finish(rec)
 	rec.client = peerAddr(r)
 	network, ok := p.admit(rec.client)

@@ -63,7 +63,7 @@ func Table() []Rule {
 			Why:    "leaf packages (storage, edge/policy, origin, purge) import nothing of ours but internal/",
 		},
 		{
-			Govern: []string{"edged/edge/access/...", "edged/edge/auth/...", "edged/edge/clientip/...", "edged/edge/compress/...",
+			Govern: []string{"edged/edge/access/...", "edged/edge/accesslog/...", "edged/edge/auth/...", "edged/edge/clientip/...", "edged/edge/compress/...",
 				"edged/edge/ratelimit/...", "edged/edge/strictconn/..."},
 			Allow: []string{"edged/internal/..."},
 			Why:   "the libraries edge and the binary both use import nothing of ours but internal/",

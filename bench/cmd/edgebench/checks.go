@@ -57,6 +57,12 @@ func (b *bench) checks(rep report.Report, res *results) []report.Check {
 		}
 		cs = append(cs, report.AtLeast("disk-tier hit (1 KiB, 64 conns) vs memory hit", "≥ 0.50×",
 			ratio(k1, tEdgedDisk, tEdgedMem, rps), 0.5, "%.2f×"))
+		for _, conns := range []int{64, 256} {
+			// #17: the access log, on by default, costs a hit at most 5%.
+			sc := hitScenario(1<<10, conns)
+			cs = append(cs, report.AtLeast(fmt.Sprintf("1 KiB memory hit, %d conns: throughput with the access log on vs off", conns), "≥ 0.95×",
+				ratio(sc, tEdgedMem, tEdgedNoLog, rps), 0.95, "%.2f×"))
+		}
 		if t := b.byName[tEdgedBr]; t != nil && t.skip != "" {
 			cs = append(cs, report.Skip("brotli negotiated", "measured", t.skip))
 		}

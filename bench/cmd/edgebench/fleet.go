@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"edged/bench/report"
 	"edged/bench/targets"
 )
 
@@ -29,13 +30,16 @@ type target struct {
 
 // Target names, in the order of the tables.
 const (
-	tOrigin    = "origin"
-	tCeiling   = "ceiling"
-	tNginx     = "nginx"
-	tVarnish   = "varnish"
-	tEdgedMem  = "edged mem"
-	tEdgedDisk = "edged disk"
-	tEdgedBr   = "edged br"
+	tOrigin   = "origin"
+	tCeiling  = "ceiling"
+	tNginx    = "nginx"
+	tVarnish  = "varnish"
+	tEdgedMem = "edged mem"
+	// tEdgedNoLog is edged mem with its access log off: beside edged mem
+	// it measures what the log costs (#17).
+	tEdgedNoLog = "edged mem nolog"
+	tEdgedDisk  = "edged disk"
+	tEdgedBr    = "edged br"
 )
 
 // bench holds a run's state: options, tools and everything started.
@@ -138,12 +142,19 @@ func (b *bench) startFleet(ctx context.Context) error {
 	b.add(b.startNginx(ctx))
 	b.add(b.startVarnish(ctx))
 
-	mem, err := b.startEdged(ctx, tEdgedMem, "256MiB", 0, "")
+	// The hit targets log every request, as operators run edged (the
+	// access log is on by default) and as nginx does here.
+	mem, err := b.startEdgedConf(ctx, tEdgedMem, targets.Edged{Memory: "256MiB", AccessLog: b.accessLogPath(tEdgedMem)})
 	if err != nil {
 		return err
 	}
 	b.add(mem)
-	disk, err := b.startEdged(ctx, tEdgedDisk, "0", 0, "")
+	noLog, err := b.startEdgedConf(ctx, tEdgedNoLog, targets.Edged{Memory: "256MiB"})
+	if err != nil {
+		return err
+	}
+	b.add(noLog)
+	disk, err := b.startEdgedConf(ctx, tEdgedDisk, targets.Edged{Memory: "0", AccessLog: b.accessLogPath(tEdgedDisk)})
 	if err != nil {
 		return err
 	}
@@ -159,6 +170,30 @@ func (b *bench) startFleet(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// targetsSection says what each target of the hit tables runs, so that a
+// reader knows which features each number pays for.
+func (b *bench) targetsSection() report.Section {
+	about := map[string]string{
+		tOrigin:  "the test origin (benchorigin), asked directly: no cache.",
+		tCeiling: "a minimal Go HTTP server answering from memory: about the most any Go server does on this machine.",
+		tNginx: fmt.Sprintf("proxy_cache (files under the page cache, cache lock on), %d workers, keep-alive to the origin; "+
+			"access log on: combined format to a file, `buffer=64k flush=1s`.", runtime.NumCPU()),
+		tVarnish: "malloc storage 256 MiB, the built-in VCL plus an X-Cache header; its log stays in shared memory (no varnishncsa runs), as Varnish ships.",
+		tEdgedMem: "memory tier 256 MiB over the disk tier, compression on, Prometheus metrics, admin listener; " +
+			"access log on, as by default: JSON lines to a file, buffered (64 KiB, flushed every 1 s).",
+		tEdgedNoLog: "edged mem with `log.access: false`: beside edged mem, what the access log costs.",
+		tEdgedDisk:  "memory tier off, so every hit is read from the disk tier (bbolt); access log on as edged mem.",
+		tEdgedBr:    "the edged mem process asked with `Accept-Encoding: br`: the stored brotli variant.",
+	}
+	sec := report.Section{Title: "What each target runs"}
+	for _, t := range b.all {
+		if a, ok := about[t.name]; ok {
+			sec.Lines = append(sec.Lines, t.name+": "+a)
+		}
+	}
+	return sec
 }
 
 func (b *bench) startNginx(ctx context.Context) *target {
@@ -220,8 +255,20 @@ func (b *bench) startVarnish(ctx context.Context) *target {
 	return t
 }
 
-// startEdged starts an edged node in front of the origin.
+// startEdged starts an edged node in front of the origin, without an
+// access log.
 func (b *bench) startEdged(ctx context.Context, name, memory string, writeQueue int, extra string) (*target, error) {
+	return b.startEdgedConf(ctx, name, targets.Edged{Memory: memory, WriteQueue: writeQueue, Extra: extra})
+}
+
+// accessLogPath is the access log file of the edged target name.
+func (b *bench) accessLogPath(name string) string {
+	return filepath.Join(b.dir, strings.ReplaceAll(name, " ", "-")+"-access.log")
+}
+
+// startEdgedConf starts an edged node in front of the origin with e's
+// settings; the addresses, origin and data directory are filled in here.
+func (b *bench) startEdgedConf(ctx context.Context, name string, e targets.Edged) (*target, error) {
 	listen, err := targets.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -231,8 +278,7 @@ func (b *bench) startEdged(ctx context.Context, name, memory string, writeQueue 
 		return nil, err
 	}
 	slug := strings.ReplaceAll(name, " ", "-")
-	e := targets.Edged{Listen: listen, Admin: admin, Origin: "http://" + b.originAddr,
-		Data: filepath.Join(b.dir, slug+"-data"), Memory: memory, WriteQueue: writeQueue, Extra: extra}
+	e.Listen, e.Admin, e.Origin, e.Data = listen, admin, "http://"+b.originAddr, filepath.Join(b.dir, slug+"-data")
 	conf, err := e.Render()
 	if err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func (b *bench) runScenarios(ctx context.Context) (report.Report, error) {
 			return report.Report{}, fmt.Errorf("scenario %s: %w", s.name, err)
 		}
 	}
-	rep := report.Report{Rows: res.rows, Sections: res.sections}
+	rep := report.Report{Rows: res.rows, Sections: append([]report.Section{b.targetsSection()}, res.sections...)}
 	rep.Checks = b.checks(rep, res)
 	return rep, nil
 }

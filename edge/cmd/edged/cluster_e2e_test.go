@@ -123,7 +123,7 @@ func TestPurgeOnNATSCluster(t *testing.T) {
 		cfg.Purge.NATS.NKeySeed = seedFile
 		cfg.Purge.NATS.Replicas = 3
 		cfg.Purge.Token = purgeToken
-		cfg.Log.Access, cfg.Log.Level = false, "debug" // "purge applied" is a debug line
+		cfg.Log.Access.Off, cfg.Log.Level = true, "debug" // "purge applied" is a debug line
 		if i < 2 {
 			cfg.Role = config.RoleShield
 			cfg.Upstream.Origin = origin.URL

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 
@@ -37,7 +35,7 @@ func (n *node) openForwardUpstream(reg prometheus.Registerer) error {
 }
 
 // openForward builds the forward proxy in front of the cache handler.
-func (n *node) openForward(stdout io.Writer, reg prometheus.Registerer) error {
+func (n *node) openForward(reg prometheus.Registerer) error {
 	users, err := n.cfg.ForwardUsers()
 	if err != nil {
 		return err // a *config.FieldError naming forward.auth.htpasswd
@@ -48,8 +46,8 @@ func (n *node) openForward(stdout io.Writer, reg prometheus.Registerer) error {
 	opts := n.cfg.ForwardOptions()
 	opts.Cache, opts.Dialer, opts.Users, opts.Rules = n.handler, n.dialer, users, n.rules
 	opts.Logger, opts.Registerer = n.log.With("component", "forward"), reg
-	if n.cfg.Log.Access {
-		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
+	if n.accessLog != nil {
+		opts.AccessLog = n.accessLog
 	}
 	if n.proxy, err = forward.New(opts); err != nil {
 		return fmt.Errorf("forward proxy: %w", err)

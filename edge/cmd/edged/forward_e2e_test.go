@@ -52,6 +52,9 @@ func TestForwardRole(t *testing.T) {
 		if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, want) || string(body) != "object /a.txt\n" {
 			t.Errorf("client %d: Cache-Status %q body %q, want %q", i, cs, body, want)
 		}
+		if id := resp.Header.Get("X-Request-Id"); id != "" {
+			t.Errorf("client %d: the forward proxy made a request id %q (it tells destinations nothing)", i, id)
+		}
 	}
 	if hits.Load() != 1 {
 		t.Errorf("origin hits = %d, want 1", hits.Load())

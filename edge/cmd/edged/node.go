@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"edged/edge"
+	"edged/edge/accesslog"
 	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
@@ -47,6 +48,9 @@ type node struct {
 	certs   *certStore   // the HTTPS certificates; nil without tls.listen
 	// analytics feeds /analytics and the dashboard (dashboard.go).
 	analytics *analytics.Recorder
+	// accessLog is the access log of the handler and the forward proxy;
+	// nil when log.access is off (accesslog.go).
+	accessLog *accesslog.Writer
 
 	// args is the command line a reload reads the configuration from
 	// again (reload.go); nil reloads cfg as it is.
@@ -119,6 +123,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		return nil, fmt.Errorf("reload metrics: %w", err)
 	}
 
+	if err := n.openAccessLog(stdout, reg); err != nil {
+		return nil, err
+	}
 	so := cfg.StorageOptions()
 	so.Logger, so.Registerer = n.log.With("component", "storage"), reg
 	if n.store, err = storage.Open(so); err != nil {
@@ -151,7 +158,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		return nil, fmt.Errorf("edge handler: %w", err)
 	}
 	if n.isForward() {
-		if err := n.openForward(stdout, reg); err != nil {
+		if err := n.openForward(reg); err != nil {
 			return nil, err
 		}
 	}
@@ -178,9 +185,12 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 	if n.cfg.Admin != "" && purgeTokenOf(n.cfg) != "" {
 		n.analytics, opts.Observer = newAnalytics()
 	}
-	if n.cfg.Log.Access && !n.isForward() { // the forward proxy logs its own line
-		opts.AccessLog = slog.New(slog.NewJSONHandler(stdout, nil))
+	if n.accessLog != nil && !n.isForward() { // the forward proxy logs its own line
+		opts.AccessLog = n.accessLog
 	}
+	// The forward role's upstreams are other people's servers: they are
+	// told nothing of its clients, a request id included.
+	opts.NoRequestID = n.isForward()
 	return opts
 }
 
@@ -244,6 +254,8 @@ func (n *node) serve(ctx context.Context) error {
 	n.up.start(ctx) // active health checks, until ctx ends
 	stopReload := n.watchReload(ctx)
 	defer stopReload()
+	stopReopen := n.watchReopen(ctx)
+	defer stopReopen()
 	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
@@ -309,6 +321,7 @@ func (n *node) closeAll(ctx context.Context) error {
 			n.log.Warn("shutdown timeout: upstream fetches abandoned", "err", err)
 		}
 	}
+	n.closeAccessLog() // after the servers and the handler: nothing logs after it
 	if n.reloads.stopping != nil {
 		n.stopReloads() // after the handler: the generations still draining are closed
 	}

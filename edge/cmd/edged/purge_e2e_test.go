@@ -38,7 +38,7 @@ func startFleetNode(t testing.TB, cfg *config.Config) *fleetNode {
 	t.Helper()
 	cfg.Purge.Token = purgeToken
 	cfg.Purge.MethodFrom = []string{"127.0.0.0/8"}
-	cfg.Log.Access = false
+	cfg.Log.Access.Off = true
 	cfg.Log.Level = "error"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

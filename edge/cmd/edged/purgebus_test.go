@@ -78,7 +78,7 @@ func loadExample(t *testing.T, name string) *config.Config {
 		t.Fatal(err)
 	}
 	cfg.Listen, cfg.Admin, cfg.Data = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
-	cfg.Log.Access = false
+	cfg.Log.Access.Off = true
 	cfg.Server.ShutdownTimeout = config.Duration(5 * time.Second)
 	return cfg
 }
@@ -166,7 +166,7 @@ func serveArgs(t *testing.T, args []string) *fleetNode {
 	if err != nil {
 		t.Fatalf("edged %v: %v", args, err)
 	}
-	cfg.Log.Access = false
+	cfg.Log.Access.Off = true
 	cfg.Server.ShutdownTimeout = config.Duration(5 * time.Second)
 	return serveNode(t, cfg, &syncBuffer{})
 }
@@ -221,7 +221,7 @@ func TestCleanStopLogsNoWarning(t *testing.T) {
 	t.Setenv("EDGED_PURGE_TOKEN", purgeToken)
 	cfg := nodeConfig(t, "quiet", t.TempDir())
 	cfg.Upstream.Origin = origin.URL
-	cfg.Log.Access = false
+	cfg.Log.Access.Off = true
 	var log syncBuffer
 	f := validServeNode(t, cfg, &log)
 	f.stop() // the bus's Close returns after NATS's last callback

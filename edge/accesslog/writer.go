@@ -1,0 +1,359 @@
+package accesslog
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Format is how lines are written.
+type Format int
+
+const (
+	// JSON writes one JSON object per line (the default).
+	JSON Format = iota
+	// Combined writes the combined log format of Apache and nginx.
+	Combined
+)
+
+// ParseFormat reads "json" or "combined".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "json", "":
+		return JSON, nil
+	case "combined":
+		return Combined, nil
+	}
+	return JSON, fmt.Errorf("accesslog: unknown format %q (want json or combined)", s)
+}
+
+// Defaults of Options.
+const (
+	DefaultBufferBytes   = 64 << 10
+	DefaultFlushInterval = time.Second
+	DefaultBuffers       = 4
+)
+
+// Options configure a Writer. Zero fields take the default named on them.
+type Options struct {
+	// Format of the lines; the zero value is JSON.
+	Format Format
+	// File is the path of the log file, opened for appending (created with
+	// mode 0640); Reopen opens it anew. "" writes to Output.
+	File string
+	// Output receives the lines when File is ""; nil means os.Stderr.
+	Output io.Writer
+	// BufferBytes is the size of each buffer: lines are written when one
+	// is full, as one write. Default DefaultBufferBytes (64 KiB).
+	BufferBytes int
+	// FlushInterval is the longest a line waits in a buffer that is not
+	// full. Default DefaultFlushInterval (1 s).
+	FlushInterval time.Duration
+	// Buffers is how many buffers exist, the one being filled included:
+	// while the output is slow, the others wait to be written, and when
+	// all of them wait, lines are dropped. Default DefaultBuffers (4); at
+	// least 2.
+	Buffers int
+	// Registerer receives edged_access_log_dropped_total; nil registers
+	// nothing.
+	Registerer prometheus.Registerer
+	// Logger receives write and reopen failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Entry is a line to log: it appends itself in either format.
+type Entry interface {
+	AppendJSON(b []byte) []byte
+	AppendCombined(b []byte) []byte
+}
+
+// Writer is a buffered access log. Log and Write are safe for concurrent
+// use and never wait for the output.
+type Writer struct {
+	opts     Options
+	log      *slog.Logger
+	droppedN atomic.Int64 // lines dropped: edged_access_log_dropped_total
+
+	mu     sync.Mutex // guards cur and closed
+	cur    []byte     // the buffer being filled
+	closed bool
+
+	// Buffers not being filled are in free or in full; full's capacity
+	// is their number, so a send to it never blocks.
+	free chan []byte // empty buffers
+	full chan []byte // buffers to write, in the order they were filled
+
+	flushes chan chan struct{} // Flush's requests
+	reopens chan chan error    // Reopen's requests
+	stop    chan struct{}      // closed by Close
+	stopped chan struct{}      // closed when run returns
+	once    sync.Once
+	lines   sync.Pool // *[]byte: Log's encoding buffers
+
+	// Owned by run.
+	out      io.Writer
+	file     *os.File // nil when writing to Options.Output
+	failing  bool     // the last write failed (logged once per failure run)
+	closeErr error    // what closing the file returned, for Close
+}
+
+// New opens opts.File (when set) and starts the Writer's goroutine; Close
+// stops it.
+func New(opts Options) (*Writer, error) {
+	opts.BufferBytes = cmp.Or(opts.BufferBytes, DefaultBufferBytes)
+	opts.FlushInterval = cmp.Or(opts.FlushInterval, DefaultFlushInterval)
+	opts.Buffers = cmp.Or(opts.Buffers, DefaultBuffers)
+	switch {
+	case opts.BufferBytes < 0:
+		return nil, fmt.Errorf("accesslog: BufferBytes must be positive, got %d", opts.BufferBytes)
+	case opts.FlushInterval < 0:
+		return nil, fmt.Errorf("accesslog: FlushInterval must be positive, got %v", opts.FlushInterval)
+	case opts.Buffers < 2:
+		return nil, fmt.Errorf("accesslog: Buffers must be at least 2, got %d", opts.Buffers)
+	case opts.Format != JSON && opts.Format != Combined:
+		return nil, fmt.Errorf("accesslog: unknown Format %d", opts.Format)
+	}
+	w := &Writer{
+		opts:    opts,
+		log:     cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
+		cur:     make([]byte, 0, opts.BufferBytes),
+		free:    make(chan []byte, opts.Buffers),
+		full:    make(chan []byte, opts.Buffers),
+		flushes: make(chan chan struct{}),
+		reopens: make(chan chan error),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		out:     cmp.Or[io.Writer](opts.Output, os.Stderr),
+	}
+	w.lines.New = func() any { b := make([]byte, 0, 1024); return &b }
+	for range opts.Buffers - 1 {
+		w.free <- make([]byte, 0, opts.BufferBytes)
+	}
+	if opts.File != "" {
+		f, err := openFile(opts.File)
+		if err != nil {
+			return nil, err
+		}
+		w.out, w.file = f, f
+	}
+	if opts.Registerer != nil {
+		dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edged_access_log_dropped_total",
+			Help: "Access log lines dropped because the log's output was slower than the requests (every buffer waited to be written) or failed.",
+		}, func() float64 { return float64(w.droppedN.Load()) })
+		if err := opts.Registerer.Register(dropped); err != nil {
+			if w.file != nil {
+				_ = w.file.Close()
+			}
+			return nil, fmt.Errorf("accesslog: register metrics: %w", err)
+		}
+	}
+	go w.run()
+	return w, nil
+}
+
+func openFile(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("accesslog: %w", err)
+	}
+	return f, nil
+}
+
+// Format is the format of w's lines.
+func (w *Writer) Format() Format { return w.opts.Format }
+
+// Log encodes e in w's format and writes the line.
+func (w *Writer) Log(e Entry) {
+	bp := w.lines.Get().(*[]byte)
+	b := (*bp)[:0]
+	if w.opts.Format == Combined {
+		b = e.AppendCombined(b)
+	} else {
+		b = e.AppendJSON(b)
+	}
+	w.Write(b)
+	if cap(b) <= 64<<10 { // a hostile request's huge line is not kept
+		*bp = b
+		w.lines.Put(bp)
+	}
+}
+
+// Write copies line, which must end with a newline, into the current
+// buffer; the buffer is written later, by w's goroutine. When the line does
+// not fit and no empty buffer is left (the output is slow), or w is closed,
+// the line is dropped and counted. A line longer than a buffer gets one of
+// its own size.
+func (w *Writer) Write(line []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || len(w.cur) > 0 && len(w.cur)+len(line) > cap(w.cur) && !w.handOff() {
+		w.droppedN.Add(1)
+		return
+	}
+	w.cur = append(w.cur, line...)
+}
+
+// handOff queues the current buffer for writing and takes an empty one; it
+// reports false, leaving cur as it is, when there is none. w.mu is held.
+func (w *Writer) handOff() bool {
+	select {
+	case next := <-w.free:
+		w.full <- w.cur // never blocks: see Writer.full
+		w.cur = next
+		return true
+	default:
+		return false
+	}
+}
+
+// Flush writes every line logged before it, then returns. Lines are
+// flushed on their own every FlushInterval; Flush is for tests and for
+// callers that must see the lines now.
+func (w *Writer) Flush() {
+	done := make(chan struct{})
+	select {
+	case w.flushes <- done:
+		<-done
+	case <-w.stopped:
+	}
+}
+
+// Reopen closes the log file and opens it again under its name, so that
+// lines logged after Reopen returns go to a new file once logrotate has
+// renamed the old one (nginx's and logrotate's SIGUSR1 convention); those
+// logged before go to the old file. If the file cannot be opened, the old
+// one stays in use and the error is returned. Without a file it does
+// nothing.
+func (w *Writer) Reopen() error {
+	if w.opts.File == "" {
+		return nil
+	}
+	reply := make(chan error, 1)
+	select {
+	case w.reopens <- reply:
+		return <-reply
+	case <-w.stopped:
+		return errors.New("accesslog: reopen: the log is closed")
+	}
+}
+
+// Close writes every line logged before it, stops w's goroutine and closes
+// the file. Lines logged after Close are dropped and counted.
+func (w *Writer) Close() error {
+	w.once.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		close(w.stop)
+	})
+	<-w.stopped
+	return w.closeErr
+}
+
+// Dropped is the number of lines dropped so far.
+func (w *Writer) Dropped() int64 { return w.droppedN.Load() }
+
+// run writes buffers as they fill, and the current one every
+// FlushInterval, until Close.
+func (w *Writer) run() {
+	defer close(w.stopped)
+	tick := time.NewTicker(w.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-w.full:
+			w.write(b)
+		case <-tick.C:
+			w.flush()
+		case done := <-w.flushes:
+			w.flush()
+			close(done)
+		case reply := <-w.reopens:
+			w.flush()
+			reply <- w.reopen()
+		case <-w.stop:
+			w.flush()
+			if w.file != nil {
+				if err := w.file.Close(); err != nil {
+					w.closeErr = fmt.Errorf("accesslog: close: %w", err)
+				}
+			}
+			return
+		}
+	}
+}
+
+// flush writes the buffers queued, then the current one.
+func (w *Writer) flush() {
+	for {
+		w.drain()
+		w.mu.Lock()
+		if len(w.cur) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		// Every buffer but cur was just written and freed, unless a Write
+		// handed one off since: then drain again and retry.
+		ok := w.handOff()
+		w.mu.Unlock()
+		if ok {
+			w.drain()
+			return
+		}
+	}
+}
+
+// drain writes the buffers queued.
+func (w *Writer) drain() {
+	for {
+		select {
+		case b := <-w.full:
+			w.write(b)
+		default:
+			return
+		}
+	}
+}
+
+// write writes b as one write and frees it.
+func (w *Writer) write(b []byte) {
+	if _, err := w.out.Write(b); err != nil {
+		w.droppedN.Add(int64(bytes.Count(b, []byte{'\n'})))
+		if !w.failing {
+			w.log.Error("access log write failed; lines are dropped until a write succeeds", "file", w.opts.File, "err", err)
+		}
+		w.failing = true
+	} else if w.failing {
+		w.log.Info("access log writes succeed again", "file", w.opts.File)
+		w.failing = false
+	}
+	if cap(b) > w.opts.BufferBytes {
+		b = make([]byte, 0, w.opts.BufferBytes) // grown by a long line: not kept
+	}
+	w.free <- b[:0]
+}
+
+// reopen opens the file anew and closes the old one.
+func (w *Writer) reopen() error {
+	f, err := openFile(w.opts.File)
+	if err != nil {
+		w.log.Error("access log reopen failed; still writing to the old file", "file", w.opts.File, "err", err)
+		return err
+	}
+	old := w.file
+	w.out, w.file = f, f
+	if err := old.Close(); err != nil {
+		w.log.Warn("access log: closing the old file", "file", w.opts.File, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package accesslog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// syncBuffer is an Output tests can read while the Writer writes.
+type syncBuffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes++
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newWriter(t testing.TB, opts Options) *Writer {
+	t.Helper()
+	w, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+func line(i int) []byte { return fmt.Appendf(nil, "line %d\n", i) }
+
+// A line waits in the buffer, with no write, until the flush interval has
+// passed.
+func TestFlushInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &syncBuffer{}
+		w := newWriter(t, Options{Output: out, FlushInterval: 5 * time.Second})
+		w.Write(line(1))
+		w.Write(line(2))
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		if got := out.String(); got != "" {
+			t.Fatalf("written before the flush interval: %q", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, want := out.String(), "line 1\nline 2\n"; got != want {
+			t.Fatalf("after the flush interval: %q, want %q", got, want)
+		}
+		if out.writes != 1 {
+			t.Errorf("%d writes, want 1 for both lines", out.writes)
+		}
+		_ = w.Close()
+	})
+}
+
+// A full buffer is written at once, as one write, without waiting for the
+// interval; the lines keep their order.
+func TestFullBufferWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &syncBuffer{}
+		w := newWriter(t, Options{Output: out, BufferBytes: 64, FlushInterval: time.Hour})
+		var want strings.Builder
+		for i := range 20 { // "line NN\n" is 8 bytes: 8 lines fill a buffer
+			w.Write(line(10 + i))
+			fmt.Fprintf(&want, "line %d\n", 10+i)
+		}
+		synctest.Wait()
+		if got := out.String(); !strings.HasPrefix(want.String(), got) || len(got) != 128 {
+			t.Fatalf("written %q, want the first two buffers of %q", got, want.String())
+		}
+		if out.writes != 2 {
+			t.Errorf("%d writes, want 2", out.writes)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); got != want.String() {
+			t.Fatalf("after Close %q, want %q", got, want.String())
+		}
+	})
+}
+
+// blockingWriter blocks every write until release is closed.
+type blockingWriter struct {
+	syncBuffer
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.entered) })
+	<-b.release
+	return b.syncBuffer.Write(p)
+}
+
+// When the output blocks, Write never waits: once every buffer waits to be
+// written, lines are dropped and counted; what was kept is written when the
+// output recovers, and Close loses nothing more.
+func TestSlowOutputDrops(t *testing.T) {
+	out := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	w := newWriter(t, Options{Output: out, BufferBytes: 64, Buffers: 3, FlushInterval: time.Hour, Registerer: reg})
+	const total = 1000
+	w.Write(line(10))
+	go w.Flush()  // the goroutine starts writing line 10...
+	<-out.entered // the goroutine is stuck in a write
+	for i := 1; i < total; i++ {
+		w.Write(line(100 + i%900)) // returns although nothing can be written
+	}
+	dropped := w.Dropped()
+	// One buffer is in the stuck write, the others (64 bytes, 8 lines each) wait.
+	if dropped < total-1-2*8-8 || dropped >= total {
+		t.Fatalf("dropped %d of %d lines", dropped, total)
+	}
+	if got := testutil.ToFloat64(collectorOf(t, reg, "edged_access_log_dropped_total")); got != float64(dropped) {
+		t.Errorf("edged_access_log_dropped_total = %v, want %d", got, dropped)
+	}
+	close(out.release)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	written := strings.Count(out.String(), "\n")
+	if int64(written)+dropped != total {
+		t.Errorf("written %d + dropped %d != %d logged", written, dropped, total)
+	}
+}
+
+func collectorOf(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	return prometheus.CollectorFunc(func(ch chan<- prometheus.Metric) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, "x", nil, nil), prometheus.CounterValue, mf.GetMetric()[0].GetCounter().GetValue())
+			}
+		}
+	})
+}
+
+// Close writes every line logged before it: none is lost on a clean stop.
+func TestCloseFlushes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	w := newWriter(t, Options{File: path, FlushInterval: time.Hour})
+	var want strings.Builder
+	for i := range 2000 { // more than one buffer, fewer than all of them
+		w.Write(line(i))
+		fmt.Fprintf(&want, "line %d\n", i)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		t.Fatalf("file has %d bytes, want %d (dropped %d)", len(got), want.Len(), w.Dropped())
+	}
+	w.Write(line(1)) // after Close: dropped, not a panic
+	if w.Dropped() != 1 {
+		t.Errorf("a line after Close: dropped = %d, want 1", w.Dropped())
+	}
+}
+
+// After logrotate renames the file, Reopen makes the lines logged from then
+// on go to a new file of the old name; those before it stay in the renamed
+// one.
+func TestReopenAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	w := newWriter(t, Options{File: path, FlushInterval: time.Hour})
+	w.Write([]byte("before 1\n"))
+	w.Flush()
+	w.Write([]byte("before 2\n")) // still in the buffer at the rename
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("after\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after\n"} {
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s = %q, want %q", filepath.Base(name), got, want)
+		}
+	}
+}
+
+// A reopen that fails keeps the old file in use.
+func TestReopenFailureKeepsFile(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "logs")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(sub, "access.log")
+	w := newWriter(t, Options{File: path, FlushInterval: time.Hour})
+	if err := os.Rename(sub, filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reopen(); err == nil {
+		t.Fatal("Reopen succeeded with its directory gone")
+	}
+	w.Write([]byte("still here\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "moved", "access.log"))
+	if string(got) != "still here\n" {
+		t.Errorf("old file = %q, want the line", got)
+	}
+}
+
+// A line longer than a buffer is written whole.
+func TestLongLine(t *testing.T) {
+	out := &syncBuffer{}
+	w := newWriter(t, Options{Output: out, BufferBytes: 32, FlushInterval: time.Hour})
+	long := strings.Repeat("x", 100) + "\n"
+	w.Write([]byte("short\n"))
+	w.Write([]byte(long))
+	w.Write([]byte("short\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "short\n"+long+"short\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestOptionsRefused(t *testing.T) {
+	for _, o := range []Options{
+		{BufferBytes: -1}, {FlushInterval: -time.Second}, {Buffers: 1}, {Format: 7},
+		{File: filepath.Join(t.TempDir(), "missing", "access.log")},
+	} {
+		if w, err := New(o); err == nil {
+			_ = w.Close()
+			t.Errorf("New(%+v) succeeded", o)
+		}
+	}
+}

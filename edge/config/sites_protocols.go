@@ -1,0 +1,113 @@
+package config
+
+import (
+	"strings"
+
+	"edged/edge"
+)
+
+// WebSocket lets a route carry WebSocket connections (HTTP/1.1 Upgrade,
+// RFC 6455). Off unless enabled: an upgrade then goes upstream as a plain
+// request without its Upgrade.
+type WebSocket struct {
+	// Enabled forwards WebSocket handshakes, after the route's access
+	// rules, rate limit and auth, and relays the connection once the
+	// upstream switched protocols. Nothing of it is cached.
+	Enabled bool `yaml:"enabled"`
+	// IdleTimeout closes a connection quiet both ways for this long; 0
+	// means 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxPerClient caps the connections one client address has open on
+	// the route (429 past it); 0 means 16.
+	MaxPerClient int `yaml:"max_per_client"`
+}
+
+// Transform converts the route's response bodies.
+type Transform struct {
+	// JSONToXML answers JSON as XML to clients whose Accept prefers XML.
+	JSONToXML bool `yaml:"json_to_xml"`
+	// MaxBody is the largest body converted; larger ones, and streamed
+	// ones, pass untouched. 0 means 1MiB.
+	MaxBody ByteSize `yaml:"max_body"`
+}
+
+// checkProtocols validates a route's websocket, transform, path pattern and
+// upstream_path.
+func (c *Config) checkProtocols(path string, s Site, r Route) []*FieldError {
+	var errs []*FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, c.fieldErrNear(path+"."+field, format, args...))
+	}
+	ws := r.WebSocket
+	if ws.IdleTimeout < 0 {
+		add("websocket.idle_timeout", "must not be negative, got %s", ws.IdleTimeout)
+	}
+	if ws.MaxPerClient < 0 {
+		add("websocket.max_per_client", "must not be negative, got %d", ws.MaxPerClient)
+	}
+	if !ws.Enabled && (ws.IdleTimeout != 0 || ws.MaxPerClient != 0) {
+		add("websocket.enabled", "websocket settings have no effect without enabled: true")
+	}
+	if r.Transform.MaxBody != 0 && !r.Transform.JSONToXML {
+		add("transform.max_body", "has no effect without transform.json_to_xml: true")
+	}
+	var pattern *edge.PathPattern
+	if strings.ContainsAny(r.Path, "{}") {
+		p, err := edge.ParsePathPattern(r.Path)
+		if err != nil {
+			add("path", "invalid path pattern: %v", err)
+		}
+		pattern = p
+	}
+	if pattern != nil {
+		for k, o := range s.Routes {
+			if o.Path != r.Path && routePrefix(o.Path) == pattern.Prefix() {
+				add("path", "pattern %q is routed by its literal prefix %q, which routes[%d] (%q) has too: give them different prefixes", r.Path, pattern.Prefix(), k, o.Path)
+				break
+			}
+		}
+	}
+	if r.UpstreamPath == "" {
+		return errs
+	}
+	switch {
+	case pattern == nil:
+		add("upstream_path", "needs a path with {captures} (e.g. path: /v1/users/{id}, upstream_path: /users/{id})")
+	case r.StripPrefix:
+		add("upstream_path", "conflicts with strip_prefix: upstream_path gives the whole upstream path")
+	case !strings.HasPrefix(r.UpstreamPath, "/") || strings.ContainsAny(r.UpstreamPath, "?# \t\r\n\x00"):
+		add("upstream_path", "must start with / and have no query, fragment, space or control character, got %q", r.UpstreamPath)
+	default:
+		if err := pattern.CheckTemplate(r.UpstreamPath); err != nil {
+			add("upstream_path", "%v", err)
+		}
+	}
+	return errs
+}
+
+// routePrefix is the path prefix a route is chosen by: its path, or the
+// literal part of a path pattern.
+func routePrefix(path string) string {
+	if strings.ContainsAny(path, "{}") {
+		if p, err := edge.ParsePathPattern(path); err == nil {
+			return p.Prefix()
+		}
+	}
+	return path
+}
+
+// addProtocols sets what a route's protocol settings ask of er. A bad path
+// pattern is left for checkProtocols to report: er keeps its path.
+func addProtocols(r Route, er *edge.Route) {
+	if r.WebSocket.Enabled {
+		er.WebSocket = &edge.WebSocket{IdleTimeout: r.WebSocket.IdleTimeout.Std(), MaxPerClient: r.WebSocket.MaxPerClient}
+	}
+	if r.Transform.JSONToXML {
+		er.Transform = &edge.Transform{JSONToXML: true, MaxBody: int64(r.Transform.MaxBody)}
+	}
+	if strings.ContainsAny(r.Path, "{}") {
+		if p, err := edge.ParsePathPattern(r.Path); err == nil {
+			er.PathPrefix, er.Pattern, er.UpstreamPath = p.Prefix(), p, r.UpstreamPath
+		}
+	}
+}

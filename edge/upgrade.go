@@ -1,0 +1,367 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edged/edge/policy"
+	"edged/edge/strictconn"
+)
+
+// Defaults of a route's WebSocket settings.
+const (
+	DefaultWebSocketIdle      = 60 * time.Second
+	DefaultWebSocketPerClient = 16
+)
+
+// taskWebSocket names a WebSocket connection's relay among the Handler's
+// tasks: Close ends it.
+const taskWebSocket = "websocket relay"
+
+// detailWebSocket is the Cache-Status detail of a WebSocket handshake
+// (with fwd=bypass): it is never stored.
+const detailWebSocket = "websocket"
+
+// WebSocket lets a route carry WebSocket connections (RFC 6455): HTTP/1.1
+// Upgrade, and HTTP/2 extended CONNECT (RFC 8441) where the server accepts
+// it. A route without one serves an upgrade request as a plain request,
+// ignoring Upgrade (RFC 9110 §7.8 allows it), and refuses an extended
+// CONNECT as any CONNECT (405).
+//
+// The handshake runs after the route's access rules, rate limit and
+// authentication; it is forwarded upstream with its Upgrade, and the
+// connection is switched only on the upstream's 101 with the
+// Sec-WebSocket-Accept that the client's key calls for (RFC 6455 §4.1).
+// From then on the bytes are relayed both ways untouched, and nothing of
+// the exchange is stored.
+type WebSocket struct {
+	// IdleTimeout closes a connection over which no byte moved, either
+	// way, for this long; 0 means DefaultWebSocketIdle.
+	IdleTimeout time.Duration
+	// MaxPerClient caps the connections one client (by address, see
+	// Options.ClientIP) has open on the route; past it the handshake is
+	// answered 429. 0 means DefaultWebSocketPerClient.
+	MaxPerClient int
+
+	mu   sync.Mutex // guards open
+	open map[netip.Addr]int
+}
+
+func (ws *WebSocket) idle() time.Duration {
+	if ws.IdleTimeout > 0 {
+		return ws.IdleTimeout
+	}
+	return DefaultWebSocketIdle
+}
+
+// take counts a connection against client's cap; false when full.
+func (ws *WebSocket) take(client netip.Addr) bool {
+	limit := ws.MaxPerClient
+	if limit <= 0 {
+		limit = DefaultWebSocketPerClient
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.open[client] >= limit {
+		return false
+	}
+	if ws.open == nil {
+		ws.open = make(map[netip.Addr]int)
+	}
+	ws.open[client]++
+	return true
+}
+
+func (ws *WebSocket) release(client netip.Addr) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.open[client]--; ws.open[client] <= 0 {
+		delete(ws.open, client)
+	}
+}
+
+// wantsWebSocket reports whether h asks to switch to WebSocket: Upgrade
+// lists "websocket" and Connection lists "upgrade" (RFC 6455 §4.2.1 items
+// 3 and 4, case-insensitive). It must run before dropConnectionNamed,
+// which removes the Upgrade field that Connection names.
+func wantsWebSocket(h http.Header) bool {
+	return hasToken(h["Upgrade"], "websocket") && hasToken(h["Connection"], "upgrade")
+}
+
+// hasToken reports whether a comma-separated list (RFC 9110 §5.6.1) has
+// token, case-insensitive; "websocket/13" does not name "websocket".
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for elem := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.Trim(elem, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// webSocketGUID is RFC 6455 §1.3's constant.
+const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// webSocketAccept is the Sec-WebSocket-Accept a server must answer key
+// with (RFC 6455 §4.2.2 item 5.4).
+func webSocketAccept(key string) string {
+	sum := sha1.Sum([]byte(key + webSocketGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// isExtendedConnect reports whether r is an HTTP/2 WebSocket opening
+// (RFC 8441 §4: CONNECT with :protocol websocket). Go's server passes the
+// pseudo-header in Header, and accepts such requests only when the process
+// runs with GODEBUG=http2xconnect=1 (it then sends
+// SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3).
+func isExtendedConnect(r *http.Request) bool {
+	return r.ProtoMajor == 2 && r.Method == http.MethodConnect && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+}
+
+// checkHandshake returns the status and reason that refuse a WebSocket
+// opening handshake (RFC 6455 §4.2.1; RFC 8441 §5 over HTTP/2, which has
+// no key), or 0.
+func checkHandshake(r *http.Request) (int, string) {
+	h2 := isExtendedConnect(r)
+	switch {
+	case !h2 && r.Method != http.MethodGet:
+		return http.StatusBadRequest, "websocket handshake must be a GET (RFC 6455 §4.1)"
+	case !h2 && (!r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1):
+		return http.StatusBadRequest, "websocket upgrade needs HTTP/1.1, or extended CONNECT over HTTP/2"
+	case !h2 && r.ContentLength != 0:
+		// Its bytes would be relayed as frames.
+		return http.StatusBadRequest, "websocket handshake must have no body"
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		// RFC 6455 §4.4: 426 naming the versions served.
+		return http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version (13 is served)"
+	case h2:
+		return 0, "" // RFC 8441 §5: no Sec-WebSocket-Key
+	}
+	key := r.Header.Values("Sec-WebSocket-Key")
+	if len(key) != 1 {
+		return http.StatusBadRequest, "websocket handshake needs one Sec-WebSocket-Key"
+	}
+	// RFC 6455 §4.1: a base64-encoded 16-byte nonce.
+	if raw, err := base64.StdEncoding.DecodeString(key[0]); err != nil || len(raw) != 16 {
+		return http.StatusBadRequest, "invalid Sec-WebSocket-Key (want 16 bytes in base64)"
+	}
+	return 0, ""
+}
+
+// webSocket forwards a WebSocket handshake and, once the upstream has
+// switched protocols, relays the connection until either side closes it,
+// it is idle for the route's IdleTimeout, or the Handler closes. Upstream
+// it is always an HTTP/1.1 Upgrade; an HTTP/2 client's stream (RFC 8441)
+// is bridged to it, the proxy making the key the upstream must answer.
+func (x *exchange) webSocket(ws *WebSocket) {
+	h, r := x.h, x.r
+	x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: detailWebSocket}
+	if status, reason := checkHandshake(r); status != 0 {
+		if status == http.StatusUpgradeRequired {
+			x.w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		x.refuse(status, reason, detailWebSocket)
+		return
+	}
+	client := h.client(r)
+	if !ws.take(client) {
+		// RFC 6585 §4.
+		x.refuse(http.StatusTooManyRequests, "too many websocket connections open from this client", detailWebSocket)
+		return
+	}
+	defer ws.release(client)
+	out := x.outbound()
+	key := r.Header.Get("Sec-WebSocket-Key")
+	h2 := r.ProtoMajor == 2
+	if h2 {
+		// RFC 8441 §5: the HTTP/1.1 side's key and accept are this hop's.
+		key = newWebSocketKey()
+		out.Method = http.MethodGet
+		out.Header.Set("Sec-WebSocket-Key", key)
+		delete(out.Header, ":protocol")
+	}
+	out.Upgrade = "websocket"
+	resp, err := x.upstream.Do(r.Context(), out)
+	if err != nil {
+		x.respondUpstreamError(err)
+		return
+	}
+	defer resp.Body.Close()
+	x.cs.FwdStatus = resp.StatusCode
+	if resp.StatusCode != http.StatusSwitchingProtocols && (!h2 || resp.StatusCode >= 300) {
+		// The upstream declined (RFC 6455 §4.1: any other status is its
+		// answer as plain HTTP): the client gets it, never stored. Over
+		// HTTP/2 a 2xx would read as success (RFC 8441 §5), hence 502.
+		x.writeUpstream(resp, nil)
+		return
+	}
+	up, ok := resp.Body.(io.ReadWriter)
+	if !ok || resp.Header.Get("Sec-WebSocket-Accept") != webSocketAccept(key) {
+		// RFC 6455 §4.1: a client fails a handshake whose accept value is
+		// not the one its key calls for; so does the proxy, for it.
+		x.respondError(http.StatusBadGateway, "upstream did not switch to websocket with the right Sec-WebSocket-Accept")
+		return
+	}
+	hdr := x.w.Header()
+	for k, v := range resp.Header {
+		hdr[k] = v
+	}
+	x.setCacheStatus(resp.Header)
+	if h2 {
+		x.webSocketStream(ws, up, resp.Body)
+		return
+	}
+	hdr.Set("Upgrade", "websocket")
+	hdr.Set("Connection", "Upgrade")
+	// RFC 9110 §8.6, §6.1: a 1xx has no content, so no framing fields.
+	delete(hdr, "Content-Length")
+	delete(hdr, "Transfer-Encoding")
+	conn, brw, err := http.NewResponseController(&x.w).Hijack()
+	if err != nil {
+		x.respondError(http.StatusInternalServerError, "cannot take over the connection: "+err.Error())
+		return
+	}
+	defer conn.Close()
+	x.w.status = http.StatusSwitchingProtocols
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = hdr.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		return
+	}
+	// The connection stops being HTTP: net/http's buffered bytes, then the
+	// strict framer's, then the socket (as edge/forward's CONNECT tunnels).
+	held, raw := strictconn.Release(conn)
+	_ = raw.SetDeadline(time.Time{}) // net/http's deadlines were for HTTP
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	fromClient := io.MultiReader(bytes.NewReader(append(bytes.Clone(early), held...)), raw)
+	closeRaw := func() { _ = raw.Close() }
+	x.w.bytes += h.relay(x.key(), peer{fromClient, raw, closeRaw, closeRaw}, up, resp.Body, ws.idle())
+}
+
+// webSocketStream answers an HTTP/2 WebSocket opening with 200 (RFC 8441
+// §5) and relays the stream's DATA to and from the upstream connection.
+func (x *exchange) webSocketStream(ws *WebSocket, up io.ReadWriter, upClose io.Closer) {
+	r := x.r
+	hdr := x.w.Header()
+	delete(hdr, "Sec-Websocket-Accept") // RFC 8441 §5: not used over HTTP/2
+	x.w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(&x.w)
+	if rc.Flush() != nil {
+		return
+	}
+	// The server's deadlines were for an HTTP exchange; the stream is
+	// bounded by IdleTimeout now.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	toClient := writerFunc(func(p []byte) (int, error) {
+		n, err := x.w.ResponseWriter.Write(p)
+		if err == nil {
+			err = rc.Flush()
+		}
+		return n, err
+	})
+	end := func() { _ = r.Body.Close() } // returning then ends the stream (END_STREAM)
+	abort := func() {
+		end()
+		// A deadline in the past resets the stream at once (RST_STREAM),
+		// which unblocks a write the client does not read.
+		_ = rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	x.w.bytes += x.h.relay(x.key(), peer{r.Body, toClient, end, abort}, up, upClose, ws.idle())
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// peer is the client's side of a relay: what it sends, where its bytes go,
+// and how to end it after either side ended (end) or cut it (abort: idle,
+// the Handler closing).
+type peer struct {
+	from       io.Reader
+	to         io.Writer
+	end, abort func()
+}
+
+// newWebSocketKey is a fresh Sec-WebSocket-Key: 16 random bytes in base64
+// (RFC 6455 §4.1).
+func newWebSocketKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// relay copies client → upstream and upstream → client until either ends,
+// nothing moves for idle, or the Handler closes (Close stops the relay at
+// once); it returns the bytes sent to the client. Either end closes both:
+// WebSocket ends with its own close handshake (RFC 6455 §7), so nothing is
+// owed after a side's end.
+func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
+	var last atomic.Int64
+	touch := func() { last.Store(time.Now().UnixNano()) }
+	touch()
+	var once sync.Once
+	finish := func(cut bool) {
+		once.Do(func() {
+			if cut {
+				client.abort()
+			} else {
+				client.end()
+			}
+			_ = upClose.Close()
+		})
+	}
+	conn := h.tasks.add(taskWebSocket, key, func() { finish(true) })
+	defer h.tasks.done(conn)
+	var toClient, toUpstream int64
+	done := make(chan struct{}, 2)
+	pump := func(dst io.Writer, src io.Reader, n *int64) func() {
+		return func() {
+			defer func() { finish(false); done <- struct{}{} }()
+			buf := make([]byte, 32<<10)
+			for {
+				k, err := src.Read(buf)
+				if k > 0 {
+					touch()
+					if _, werr := dst.Write(buf[:k]); werr != nil {
+						return
+					}
+					*n += int64(k)
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+	}
+	h.tasks.start(taskWebSocket, key, pump(up, client.from, &toUpstream))
+	h.tasks.start(taskWebSocket, key, pump(client.to, up, &toClient))
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for running := 2; running > 0; {
+		select {
+		case <-done:
+			running--
+		case <-timer.C:
+			if since := time.Since(time.Unix(0, last.Load())); since < idle {
+				timer.Reset(idle - since)
+				continue
+			}
+			finish(true)
+		}
+	}
+	return toClient
+}

@@ -1,0 +1,424 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/net/http2"
+
+	"edged/edge/access"
+	"edged/edge/strictconn"
+	"edged/storage"
+)
+
+// wsOrigin is a real WebSocket server (coder/websocket) that echoes every
+// message; conns counts the TCP connections it accepted.
+type wsOrigin struct {
+	*httptest.Server
+	conns atomic.Int64
+	ended chan struct{} // one value per echo session that ended
+}
+
+func newWSOrigin(t testing.TB) *wsOrigin {
+	t.Helper()
+	o := &wsOrigin{ended: make(chan struct{}, 16)}
+	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo"}})
+		if err != nil {
+			return // Accept answered the failed handshake
+		}
+		defer func() { o.ended <- struct{}{} }()
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		for {
+			typ, msg, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			if err := c.Write(context.Background(), typ, append([]byte("echo "), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	o.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			o.conns.Add(1)
+		}
+	}
+	o.Start()
+	t.Cleanup(o.Close)
+	return o
+}
+
+// serveEdge starts a Handler for opts (its own store, name edged) on a test
+// server that start prepares and starts (a strict listener, TLS, HTTP/2).
+func serveEdge(t testing.TB, opts Options, start func(*httptest.Server)) *testEdge {
+	t.Helper()
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: opts.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Name, opts.Store = "edged", store
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	start(srv)
+	e := &testEdge{Server: srv, tb: t, handler: h, store: store}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// wsEdge serves sites through a Router on a listener with strict framing,
+// as edged's own listeners are: the upgraded connection must be released
+// from it.
+func wsEdge(t testing.TB, sites ...*Site) *testEdge {
+	t.Helper()
+	rt, err := NewRouter(sites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveEdge(t, Options{Router: rt}, func(srv *httptest.Server) {
+		srv.Listener = strictconn.WrapListener(srv.Listener, 1<<20)
+		srv.Start()
+	})
+}
+
+func wsSite(t testing.TB, upstream string, route *Route) *Site {
+	route.PathPrefix, route.Upstream = "/", upstreamTo(t, upstream)
+	return &Site{Name: "ws", Hosts: []string{"ws.example"}, Routes: []*Route{route}}
+}
+
+func dialWS(t testing.TB, e *testEdge, path string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+path,
+		&websocket.DialOptions{Host: "ws.example", Subprotocols: []string{"echo"}})
+	if c != nil {
+		c.SetReadLimit(1 << 20)
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, resp, err
+}
+
+func echo(t testing.TB, c *websocket.Conn, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	_, got, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if string(got) != "echo "+msg {
+		t.Fatalf("got %q, want %q", got, "echo "+msg)
+	}
+}
+
+// A real WebSocket client talks to a real WebSocket server through the
+// edge: the handshake is forwarded with its Upgrade, the subprotocol the
+// origin chose reaches the client, messages go both ways, and nothing of it
+// is stored.
+func TestWebSocketThroughRoute(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}}))
+	c, resp, err := dialWS(t, e, "/chat")
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	if got := c.Subprotocol(); got != "echo" {
+		t.Errorf("subprotocol = %q, want echo", got)
+	}
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") || !strings.Contains(cs, detailWebSocket) {
+		t.Errorf("Cache-Status = %q, want fwd=bypass with detail websocket", cs)
+	}
+	for _, msg := range []string{"one", strings.Repeat("x", 100<<10), "three"} {
+		echo(t, c, msg)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	<-o.ended
+	// Nothing was stored: the plain GET goes upstream (and is refused by
+	// the WebSocket server, not answered from a cache).
+	r2, _ := e.get(t, "/chat", "Host", "ws.example")
+	if isHit(r2) || r2.StatusCode == http.StatusSwitchingProtocols {
+		t.Errorf("plain GET after the websocket: status %d, Cache-Status %q", r2.StatusCode, r2.Header.Get("Cache-Status"))
+	}
+}
+
+// The route's access rules run before the handshake goes anywhere: a denied
+// client gets 403 and the origin never sees a connection.
+func TestWebSocketDeniedBeforeUpstream(t *testing.T) {
+	o := newWSOrigin(t)
+	deny, err := access.Compile(access.Rules{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Access: deny}))
+	_, resp, err := dialWS(t, e, "/chat")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial: err %v, response %v; want 403", err, resp)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Errorf("origin accepted %d connections, want 0", n)
+	}
+}
+
+// Each client has at most MaxPerClient connections open on the route; one
+// that ends makes room.
+func TestWebSocketPerClientCap(t *testing.T) {
+	o := newWSOrigin(t)
+	ws := &WebSocket{MaxPerClient: 1}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: ws}))
+	c, _, err := dialWS(t, e, "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "first")
+	if _, resp, err := dialWS(t, e, "/b"); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second dial: err %v, response %v; want 429", err, resp)
+	}
+	c.CloseNow()
+	waitFor(t, func() bool { ws.mu.Lock(); defer ws.mu.Unlock(); return len(ws.open) == 0 })
+	c3, _, err := dialWS(t, e, "/c")
+	if err != nil {
+		t.Fatalf("dial after the first closed: %v", err)
+	}
+	echo(t, c3, "third")
+}
+
+// A connection quiet both ways for IdleTimeout is closed, at both ends.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{IdleTimeout: 200 * time.Millisecond}}))
+	c, _, err := dialWS(t, e, "/idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "before")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err = c.Read(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read on an idle connection: %v, want it closed by the edge", err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", took)
+	}
+	<-o.ended // the origin's side was closed too
+}
+
+// The handshake is checked before it goes upstream (RFC 6455 §4.2.1), and
+// the upstream's 101 only counts with the accept value the key calls for.
+func TestWebSocketHandshakeChecks(t *testing.T) {
+	wrongAccept := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: d3Jvbmc=\r\n\r\n")
+		_ = brw.Flush()
+	}))
+	t.Cleanup(wrongAccept.Close)
+	// An origin that declines with a cacheable answer: passed on, not stored.
+	declines := newOrigin(t, newClock(), static("no websocket here", "Cache-Control", "max-age=600"))
+	o := newWSOrigin(t)
+	good := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}}))
+	bad := wsEdge(t, wsSite(t, wrongAccept.URL, &Route{WebSocket: &WebSocket{}}))
+	declined := wsEdge(t, wsSite(t, declines.URL, &Route{WebSocket: &WebSocket{}}))
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	for _, tt := range []struct {
+		name   string
+		e      *testEdge
+		fields []string
+		want   int
+	}{
+		{"version 8", good, []string{"Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", key}, http.StatusUpgradeRequired},
+		{"no key", good, []string{"Sec-WebSocket-Version", "13"}, http.StatusBadRequest},
+		{"short key", good, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "c2hvcnQ="}, http.StatusBadRequest},
+		{"wrong accept", bad, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusBadGateway},
+		{"declined", declined, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusOK},
+		{"declined again", declined, []string{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", key}, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := append([]string{"Host", "ws.example", "Connection", "Upgrade", "Upgrade", "websocket"}, tt.fields...)
+			resp, _ := tt.e.get(t, "/chat", fields...)
+			if resp.StatusCode != tt.want {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.want)
+			}
+			if isHit(resp) {
+				t.Errorf("a handshake was answered from the cache: %q", resp.Header.Get("Cache-Status"))
+			}
+			if tt.want == http.StatusUpgradeRequired && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+				t.Errorf("426 without Sec-WebSocket-Version: 13")
+			}
+		})
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Errorf("refused handshakes reached the origin (%d connections)", n)
+	}
+	if n := declines.requests.Load(); n != 2 {
+		t.Errorf("declining origin saw %d handshakes, want 2 (none answered from the cache)", n)
+	}
+}
+
+// A route without WebSocket serves an upgrade request as a plain request:
+// the origin never sees Upgrade (RFC 9110 §7.8).
+func TestWebSocketOffByDefault(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{}))
+	if _, resp, err := dialWS(t, e, "/chat"); err == nil || resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Fatalf("dial through a route without websocket: err %v, response %v; want a refusal", err, resp)
+	}
+}
+
+// Handler.Close ends open WebSocket connections at once rather than
+// waiting for their clients.
+func TestWebSocketEndedByClose(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}}))
+	c, _, err := dialWS(t, e, "/chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "open")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.handler.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if _, _, err := c.Read(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read after Close: %v, want the connection closed", err)
+	}
+}
+
+// wsClientFrame is a masked frame (RFC 6455 §5.2, as a client must send it)
+// with a payload under 126 bytes.
+func wsClientFrame(op byte, payload []byte) []byte {
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := append([]byte{0x80 | op, 0x80 | byte(len(payload))}, mask[:]...)
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+// startH2 starts a test server over TLS with HTTP/2.
+func startH2(srv *httptest.Server) {
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+}
+
+// readServerFrame reads an unmasked frame with a payload under 126 bytes.
+func readServerFrame(r io.Reader) (byte, []byte, error) {
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return 0, nil, err
+	}
+	payload := make([]byte, head[1]&0x7f)
+	_, err := io.ReadFull(r, payload)
+	return head[0] & 0x0f, payload, err
+}
+
+// A WebSocket opened over HTTP/2 with extended CONNECT (RFC 8441) reaches
+// the real WebSocket server behind the edge, which speaks HTTP/1.1: the edge
+// makes the key, checks the accept, answers 200 and relays DATA frames.
+// net/http enables extended CONNECT only with GODEBUG=http2xconnect=1 set
+// when the process starts, so the test runs itself in a child that has it.
+func TestWebSocketOverHTTP2(t *testing.T) {
+	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWebSocketOverHTTP2$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebSocketOverHTTP2") {
+			t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
+		}
+		return
+	}
+	o := newWSOrigin(t)
+	deny, err := access.Compile(access.Rules{DenyPaths: []string{"/denied"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := &Site{Name: "plain", Hosts: []string{"plain.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Access: deny}), plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveEdge(t, Options{Router: rt}, startH2).Server
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// net/http's transport refuses the :protocol pseudo-header (an invalid
+	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
+	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
+	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
+	open := func(host, path string) (*http.Response, *io.PipeWriter) {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Protocol", "echo")
+		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
+		if err != nil {
+			t.Fatalf("extended CONNECT: %v", err)
+		}
+		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
+		return resp, pw
+	}
+	if resp, _ := open("ws.example", "/denied"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("denied path: status %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := open("plain.example", "/chat"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("route without websocket: status %d, want 405", resp.StatusCode)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Errorf("the denied opening reached the origin (%d connections)", n)
+	}
+	resp, pw := open("ws.example", "/chat")
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || resp.Header.Get("Sec-WebSocket-Protocol") != "echo" {
+		t.Fatalf("opening answered %s %d, subprotocol %q; want HTTP/2 200 echo", resp.Proto, resp.StatusCode, resp.Header.Get("Sec-WebSocket-Protocol"))
+	}
+	for _, msg := range []string{"hello", "again"} {
+		if _, err := pw.Write(wsClientFrame(0x1, []byte(msg))); err != nil {
+			t.Fatal(err)
+		}
+		op, payload, err := readServerFrame(resp.Body)
+		if err != nil || op != 0x1 || string(payload) != "echo "+msg {
+			t.Fatalf("echo frame: op %d %q, %v", op, payload, err)
+		}
+	}
+	// RFC 6455 §5.5.1: the close handshake, then the stream ends.
+	if _, err := pw.Write(wsClientFrame(0x8, []byte{0x03, 0xe8})); err != nil {
+		t.Fatal(err)
+	}
+	if op, _, err := readServerFrame(resp.Body); err != nil || op != 0x8 {
+		t.Fatalf("close frame: op %d, %v", op, err)
+	}
+	pw.Close()
+	<-o.ended
+}
