@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"edged/bench/report"
 )
 
 // options are the command-line flags.
@@ -154,6 +156,12 @@ func run(ctx context.Context, o options) error {
 	if err := writeResults(o.out, md, rep.SVG()); err != nil {
 		return err
 	}
+	if filepath.Clean(o.out) == filepath.Join("bench", "results") {
+		// The committed run: the README's table follows it.
+		if err := updateReadme("README.md", md); err != nil {
+			return err
+		}
+	}
 	printMisses(rep)
 	logf("done in %v; results in %s", time.Since(start).Round(time.Second), filepath.Join(o.out, "latest.md"))
 	return nil
@@ -168,6 +176,27 @@ func writeResults(dir, md, svg string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "latest.svg"), []byte(svg), 0o644); err != nil {
 		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// updateReadme rewrites the README's benchmark table from the run's
+// markdown (bench/report.ReadmeTable).
+func updateReadme(path, md string) error {
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("README table: %w", err)
+	}
+	table, err := report.ReadmeTable(md)
+	if err != nil {
+		return err
+	}
+	out, err := report.SpliceReadme(string(readme), table)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		return fmt.Errorf("README table: %w", err)
 	}
 	return nil
 }
