@@ -40,6 +40,8 @@ func (c *Config) fileProblems() []*FieldError {
 	errs = append(errs, c.forwardFileProblems()...)
 	errs = append(errs, c.accessLogFileProblems()...)
 	errs = append(errs, c.natsFileProblems()...)
+	_, rootErrs := c.acmeRoots()
+	errs = append(errs, rootErrs...)
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
 			if !r.Auth.enabled() {

@@ -14,8 +14,10 @@ type TLS struct {
 	// Listen is the HTTPS address (host:port); empty disables HTTPS.
 	Listen string `yaml:"listen"`
 	// Certificates are chosen by the client's SNI name; the first is the
-	// default. At least one with Listen.
+	// default. At least one with Listen, unless ACME is set.
 	Certificates []Certificate `yaml:"certificates"`
+	// ACME gets and renews certificates automatically (tls_acme.go).
+	ACME *ACME `yaml:"acme"`
 }
 
 // Certificate is a certificate chain and its private key, PEM files.
@@ -161,9 +163,10 @@ func (c *Config) checkTLS() []*FieldError {
 	switch {
 	case t.Listen == "" && len(t.Certificates) > 0:
 		errs = append(errs, c.fieldErr("tls.certificates", "set but tls.listen is empty: no HTTPS listener would use them"))
-	case t.Listen != "" && len(t.Certificates) == 0:
-		errs = append(errs, c.fieldErrNear("tls.certificates", "required with tls.listen: at least one {cert: file, key: file}"))
+	case t.Listen != "" && len(t.Certificates) == 0 && t.ACME == nil:
+		errs = append(errs, c.fieldErrNear("tls.certificates", "required with tls.listen unless tls.acme is set: at least one {cert: file, key: file}"))
 	}
+	errs = append(errs, c.checkACME()...)
 	if t.Listen != "" && !isEphemeral(t.Listen) && (t.Listen == c.Listen || t.Listen == c.Admin) {
 		errs = append(errs, c.fieldErr("tls.listen", "must differ from listen and admin, got %q", t.Listen))
 	}

@@ -18,6 +18,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/accesslog"
+	"edged/edge/acme"
 	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
@@ -43,9 +44,12 @@ type node struct {
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
-	secure  *http.Server // the HTTPS server; nil without tls.listen
-	admin   *http.Server // nil when the admin listener is disabled
-	certs   *certStore   // the HTTPS certificates; nil without tls.listen
+	secure  *http.Server  // the HTTPS server; nil without tls.listen
+	admin   *http.Server  // nil when the admin listener is disabled
+	certs   *certStore    // the HTTPS certificates; nil without tls.listen
+	acme    *acme.Manager // automatic certificates; nil without tls.acme
+	// acmeHosts are the hosts acme was started for (acmeHosts).
+	acmeHosts []string
 	// analytics feeds /analytics and the dashboard (dashboard.go).
 	analytics *analytics.Recorder
 	// accessLog is the access log of the handler and the forward proxy;
@@ -94,7 +98,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if cfg.TLS.Listen != "" {
 		// Before any port is taken: a bad certificate is a configuration
 		// error that names the file.
-		if n.certs, err = newCertStore(cfg.LoadCertificates); err != nil {
+		if n.certs, err = newCertStore(cfg.LoadCertificates, cfg.TLS.ACME != nil); err != nil {
 			return nil, err
 		}
 	}
@@ -146,6 +150,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err := n.shareRateLimits(n.up.sites); err != nil {
 		return nil, err
 	}
+	if err := n.openACME(); err != nil {
+		return nil, err
+	}
 	opts := n.edgeOptions(stdout, reg)
 	if cfg.Compression.Enabled && cfg.Role != config.RoleShield {
 		// A shield leaves compression to the edges, close to the clients:
@@ -165,6 +172,11 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.public = n.publicServer()
 	n.hsts.Store(hasHSTS(cfg))
 	n.public.Handler = n.whenHSTS(n.public.Handler)
+	if n.acme != nil {
+		// Outermost: a CA's http-01 request is answered before any site's
+		// redirect to HTTPS or access rule could turn it away.
+		n.public.Handler = n.acme.HTTPHandler(n.public.Handler)
+	}
 	if n.tlsLn != nil {
 		n.secure = n.tlsServer(reg)
 	}
@@ -271,6 +283,10 @@ func (n *node) serve(ctx context.Context) error {
 		go func() { errc <- fmt.Errorf("admin listener: %w", n.admin.Serve(n.adminLn)) }()
 		attrs = append(attrs, "admin", n.adminLn.Addr().String())
 	}
+	if n.acme != nil {
+		// In the background: the node serves with what it has meanwhile.
+		n.acme.Start()
+	}
 	n.log.Info("serving", attrs...)
 
 	var failure error
@@ -331,6 +347,9 @@ func (n *node) closeAll(ctx context.Context) error {
 	}
 	if n.rules != nil {
 		_ = n.rules.Close() // stops watching the category lists
+	}
+	if n.acme != nil {
+		n.acme.Close() // before the bus, whose NATS may hold its storage
 	}
 	var err error
 	if n.share != nil {

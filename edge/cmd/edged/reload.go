@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -200,6 +201,9 @@ func (n *node) applyNext() error {
 			return &reloadError{reloadInvalid, err}
 		}
 	}
+	if err := n.acmeHostsKept(next, certs); err != nil {
+		return &reloadError{reloadRestart, err}
+	}
 	if n.rules != nil {
 		// Role forward: re-read changed category lists now rather than
 		// at the next poll.
@@ -217,6 +221,22 @@ func (n *node) applyNext() error {
 	}
 	n.level.Set(logLevel(next.Log.Level))
 	return nil
+}
+
+// acmeHostsKept refuses a reload that changes the hosts tls.acme asks
+// certificates for (acmeHosts): its manager is built with them at start,
+// so a site host a reload adds would get no certificate, in silence.
+func (n *node) acmeHostsKept(next *config.Config, certs []tls.Certificate) error {
+	if !n.cfg.ACMESettings().Enabled {
+		return nil
+	}
+	set := newCertSet(certs)
+	hosts := acmeHosts(next, func(h string) bool { return set.cover(h) != nil })
+	if slices.Equal(hosts, n.acmeHosts) {
+		return nil
+	}
+	return &config.FieldError{File: next.File(), Field: "tls.acme",
+		Msg: fmt.Sprintf("the hosts it asks certificates for would change from %v to %v (the sites' hosts no certificate covers, without tls.acme.hosts): restart edged to apply it", n.acmeHosts, hosts)}
 }
 
 // switchUpstreams builds the upstreams of next and reroutes the handler to

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"edged/edge/config"
 )
 
 // reloadOrigin answers with its name and never lets a response be stored,
@@ -523,4 +525,28 @@ func TestReloadSharedRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRouting(t, 1, f.public, time.Second, "stable")
+}
+
+// TestReloadACMEHosts: tls.acme's manager asks certificates for the hosts
+// it was started with, by default the sites' hosts; a reload that adds a
+// site host is refused naming tls.acme, rather than leaving that host
+// without a certificate in silence. One that keeps them passes.
+func TestReloadACMEHosts(t *testing.T) {
+	parse := func(hosts string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte("tls:\n  acme: {email: ops@example.com}\nsites:\n  - name: a\n    hosts: ["+hosts+"]\n    routes: [{path: /}]\n"), "edged.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	n := &node{cfg: parse("a.test")}
+	n.acmeHosts = acmeHosts(n.cfg, func(string) bool { return false })
+	if err := n.acmeHostsKept(parse("a.test, \"*.b.test\""), nil); err != nil {
+		t.Errorf("a wildcard host, which ACME does not ask for: %v", err)
+	}
+	err := n.acmeHostsKept(parse("a.test, c.test"), nil)
+	if err == nil || !strings.Contains(err.Error(), "tls.acme") || !strings.Contains(err.Error(), "c.test") {
+		t.Errorf("a site host added under tls.acme: %v, want a refusal naming tls.acme and c.test", err)
+	}
 }

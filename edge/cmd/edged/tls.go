@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/acme"
 	"edged/edge/config"
 )
 
@@ -49,10 +50,10 @@ func newCertSet(certs []tls.Certificate) *certSet {
 	return s
 }
 
-// pick returns the certificate for an SNI name: an exact match, then a
-// wildcard covering one label (RFC 6125 §6.4.3: "*" matches exactly one
-// left-most label), then the default.
-func (s *certSet) pick(serverName string) *tls.Certificate {
+// cover returns the certificate whose names cover an SNI name: an exact
+// match, then a wildcard covering one label (RFC 6125 §6.4.3: "*" matches
+// exactly one left-most label); nil if none does.
+func (s *certSet) cover(serverName string) *tls.Certificate {
 	// RFC 6066 §3: host names in SNI compare case-insensitively.
 	name := strings.ToLower(strings.TrimSuffix(serverName, "."))
 	if c, ok := s.exact[name]; ok {
@@ -63,7 +64,7 @@ func (s *certSet) pick(serverName string) *tls.Certificate {
 			return c
 		}
 	}
-	return s.def
+	return nil
 }
 
 // certStore holds the current certificate set. Handshakes read it through
@@ -72,6 +73,12 @@ func (s *certSet) pick(serverName string) *tls.Certificate {
 type certStore struct {
 	load func() ([]tls.Certificate, error)
 	cur  atomic.Pointer[certSet]
+	// allowEmpty: tls.acme provides certificates, so tls.certificates may
+	// be empty.
+	allowEmpty bool
+	// managed serves the names it manages (tls.acme, acme.go); nil without.
+	// Set before the HTTPS listener serves, never changed after.
+	managed managedCerts
 }
 
 // errNoCertificates is returned when the certificate list is empty.
@@ -79,8 +86,8 @@ var errNoCertificates = errors.New("no certificates")
 
 // newCertStore loads the certificates once; load is called again on each
 // reload.
-func newCertStore(load func() ([]tls.Certificate, error)) (*certStore, error) {
-	cs := &certStore{load: load}
+func newCertStore(load func() ([]tls.Certificate, error), allowEmpty bool) (*certStore, error) {
+	cs := &certStore{load: load, allowEmpty: allowEmpty}
 	if _, err := cs.reload(); err != nil {
 		return nil, err
 	}
@@ -94,7 +101,7 @@ func (cs *certStore) reload() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(certs) == 0 {
+	if len(certs) == 0 && !cs.allowEmpty {
 		return 0, errNoCertificates
 	}
 	cs.cur.Store(newCertSet(certs))
@@ -108,20 +115,58 @@ func (cs *certStore) use(load func() ([]tls.Certificate, error), certs []tls.Cer
 	cs.cur.Store(newCertSet(certs))
 }
 
-// getCertificate is tls.Config.GetCertificate.
+// covers reports whether a certificate of tls.certificates covers name.
+func (cs *certStore) covers(name string) bool { return cs.cur.Load().cover(name) != nil }
+
+// getCertificate is tls.Config.GetCertificate. A certificate of
+// tls.certificates covering the name comes first; then the automatic
+// certificate of a name tls.acme manages; then the default certificate.
+// A tls-alpn-01 validation (RFC 8737 §3) is answered only for a managed
+// name, with the challenge certificate.
 func (cs *certStore) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return cs.cur.Load().pick(hello.ServerName), nil
+	set := cs.cur.Load()
+	if offersOnlyACME(hello) {
+		if cs.managed == nil || !cs.managed.Manages(hello.ServerName) {
+			return nil, errNotACMEHost
+		}
+		return cs.managed.GetCertificate(hello)
+	}
+	if c := set.cover(hello.ServerName); c != nil {
+		return c, nil
+	}
+	if cs.managed != nil && cs.managed.Manages(hello.ServerName) {
+		c, err := cs.managed.GetCertificate(hello)
+		if err == nil || set.def == nil {
+			// Not issued yet, and no default to fall back on.
+			return c, err
+		}
+	}
+	if set.def == nil {
+		return nil, errNoCertificates
+	}
+	return set.def, nil
 }
+
+// errNotACMEHost refuses a tls-alpn-01 handshake for a name that tls.acme
+// does not manage: no order of this node can be waiting on it.
+var errNotACMEHost = errors.New("acme-tls/1 offered for a name tls.acme does not manage")
 
 // serverTLSConfig is the HTTPS listener's TLS configuration: TLS 1.2 and
 // up, Go's default cipher suites (AEAD with forward secrecy; Go applies
 // its own server preference order), and ALPN offering HTTP/2 then
 // HTTP/1.1 (RFC 7301; RFC 9113 §3.2 "h2").
+// With tls.acme, acme-tls/1 is offered last, so that the CA's tls-alpn-01
+// validation (RFC 8737 §3) can negotiate it; a client offering it among
+// others still gets h2 or http/1.1, the server's preference order.
 func serverTLSConfig(cs *certStore) *tls.Config {
+	protos := []string{"h2", "http/1.1"}
+	if cs.managed != nil {
+		protos = append(protos, acme.ALPNProto)
+	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: cs.getCertificate,
-		NextProtos:     []string{"h2", "http/1.1"},
+		NextProtos:     protos,
 	}
 }
 

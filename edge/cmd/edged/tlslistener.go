@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/acme"
 	"edged/edge/strictconn"
 )
 
@@ -192,6 +193,12 @@ func (l *tlsListener) handshake(c net.Conn) {
 	}
 	if err != nil {
 		l.handshakeFailed(c, err)
+		return
+	}
+	if tc.ConnectionState().NegotiatedProtocol == acme.ALPNProto {
+		// A CA's tls-alpn-01 validation: RFC 8737 §3 says the handshake
+		// is all; no HTTP follows.
+		_ = c.Close()
 		return
 	}
 	_ = c.SetDeadline(time.Time{})

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"edged/edge/acme"
+	"edged/edge/config"
+)
+
+// openACME sets up automatic certificates (tls.acme) once the listeners
+// are bound, whose addresses the challenges are answered on, and the purge
+// bus started, whose NATS holds the fleet's certificates with storage:
+// nats. Nothing is asked of the CA until serve starts the manager.
+func (n *node) openACME() error {
+	s := n.cfg.ACMESettings()
+	if !s.Enabled {
+		return nil
+	}
+	roots, err := n.cfg.ACMERoots()
+	if err != nil {
+		return err
+	}
+	var storage certmagic.Storage
+	switch s.Storage {
+	case config.ACMEStorageNATS:
+		nc := n.bus.Conn()
+		if nc == nil {
+			return errors.New("tls.acme.storage: nats, but the purge bus has no NATS connection")
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("tls.acme.storage: %w", err)
+		}
+		storage = acme.NewKVStorage(js, acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName()})
+		if nc := n.cfg.Purge.NATS; len(nc.Servers()) == 0 && nc.Listen == "" {
+			n.log.Warn("tls.acme.storage: nats, but this node's NATS is in-process only: no other node shares its certificates; " +
+				"set purge.nats.listen here and purge.nats.url on the others")
+		}
+	default:
+		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
+	}
+	hosts := acmeHosts(n.cfg, n.certs.covers)
+	n.acmeHosts = hosts // a reload may not change them (reload.go)
+	if len(hosts) == 0 {
+		n.log.Warn("tls.acme: every site host is covered by tls.certificates; no certificate is asked for")
+		return nil
+	}
+	m, err := acme.New(acme.Options{
+		Hosts: hosts, CA: s.CA, Email: s.Email, Roots: roots,
+		HTTP01:    slices.Contains(s.Challenges, config.ChallengeHTTP01),
+		TLSALPN01: slices.Contains(s.Challenges, config.ChallengeTLSALPN01),
+		HTTPAddr:  n.publicLn.Addr().String(), TLSAddr: n.tlsLn.Addr().String(),
+		Storage: storage, Logger: n.log.With("component", "acme"),
+	})
+	if err != nil {
+		return fmt.Errorf("tls.acme: %w", err)
+	}
+	n.acme = m
+	n.certs.managed = m
+	n.log.Info("tls.acme: certificates managed", "hosts", hosts, "ca", s.CA, "storage", s.Storage, "challenges", s.Challenges)
+	return nil
+}
+
+// acmeHosts are the hosts tls.acme asks certificates for: tls.acme.hosts,
+// or by default the sites' hosts that no certificate of tls.certificates
+// covers (covers): those are served with their own certificate anyway, and
+// asking the CA would only spend its rate limits.
+func acmeHosts(cfg *config.Config, covers func(string) bool) []string {
+	hosts := cfg.ACMESettings().Hosts
+	if len(cfg.TLS.ACME.Hosts) == 0 {
+		hosts = slices.DeleteFunc(slices.Clone(hosts), covers)
+	}
+	return hosts
+}
+
+// managedCerts is what the certificate store asks of automatic
+// certificates (acme.Manager).
+type managedCerts interface {
+	// Manages reports whether name's certificate comes from it.
+	Manages(name string) bool
+	// GetCertificate is tls.Config.GetCertificate for those names.
+	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+var _ managedCerts = (*acme.Manager)(nil)
+
+// offersOnlyACME reports whether hello is a tls-alpn-01 validation: the CA
+// offers the single protocol acme-tls/1 (RFC 8737 §3).
+func offersOnlyACME(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto
+}
