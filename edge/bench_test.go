@@ -16,6 +16,7 @@ import (
 	"edged/edge/accesslog"
 	"edged/edge/compress"
 	"edged/edge/strictconn"
+	"edged/edge/waf"
 	"edged/origin"
 	"edged/storage"
 )
@@ -46,6 +47,7 @@ type hitKind struct {
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
 	routed   bool   // through a Router whose site and route add response fields
 	logged   bool   // with an access log (JSON lines to io.Discard, buffered)
+	waf      bool   // routed, and the route has a blocking WAF (paranoia 1)
 }
 
 var hitKinds = []hitKind{
@@ -82,6 +84,9 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 			ResponseHeaders: HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000"}},
 			Routes: []*Route{{PathPrefix: "/", Upstream: up,
 				ResponseHeaders: HeaderRules{Set: map[string]string{"X-Served-By": "edged"}, Remove: []string{"Server"}}}}}
+		if kind.waf {
+			site.Routes[0].WAF = mustWAF(tb, waf.Options{Mode: waf.ModeBlock})
+		}
 		if opts.Router, err = NewRouter([]*Site{site}); err != nil {
 			tb.Fatal(err)
 		}

@@ -20,7 +20,7 @@
 //   - respond.go writes errors and upstream bodies.
 //
 // The steps before the cache have a file each: sanitize.go, route.go,
-// guard.go, purge.go.
+// guard.go, inspect.go, purge.go.
 package edge
 
 import (
@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/edge/waf"
 	"edged/internal/fielderr"
 	"edged/storage"
 )
@@ -48,6 +49,8 @@ type Handler struct {
 	routes  atomic.Pointer[routes]
 	log     *slog.Logger
 	metrics *metrics
+	// wafMetrics counts what the routes' WAFs did (edge/waf).
+	wafMetrics *waf.Metrics
 
 	// flights collapses concurrent fetches of one storage key.
 	flights flights
@@ -97,7 +100,11 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, strip: strip, ids: newRequestIDs()}
+	wm, err := waf.NewMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("edge: register metrics: %w", err)
+	}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, wafMetrics: wm, strip: strip, ids: newRequestIDs()}
 	// Fetches run detached from clients; Close cancels those still running
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
@@ -131,7 +138,7 @@ func (h *Handler) Close(ctx context.Context) error {
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
 //  2. route by host and path (421 for a host no site serves), then the
 //     site's and route's guards: HTTPS redirect, access rules, rate limit,
-//     authentication;
+//     authentication; then the route's WAF, if any (inspect.go);
 //  3. pass methods other than GET and HEAD through, invalidating on unsafe
 //     ones (PURGE goes to the purge bus);
 //  4. look the target up (primary key, then the Vary variant);
@@ -182,6 +189,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !x.guard() {
+		return
+	}
+	if !x.inspect() {
 		return
 	}
 	if upgrade && x.route.WebSocket != nil {

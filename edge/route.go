@@ -16,6 +16,7 @@ import (
 	"edged/edge/auth"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
+	"edged/edge/waf"
 	"edged/internal/ascii"
 	"edged/internal/fielderr"
 	"edged/origin"
@@ -104,6 +105,10 @@ type Route struct {
 	UpstreamPath string
 	// Transform converts response bodies; nil leaves them untouched.
 	Transform *Transform
+
+	// WAF inspects requests after the guards, before the cache; nil
+	// inspects nothing (inspect.go).
+	WAF *waf.WAF
 }
 
 // Split is one weighted alternative upstream of a route.

@@ -151,7 +151,11 @@ func allFields(t reflect.Type, prefix string) []string {
 	for _, name := range fieldNames(t) {
 		f, _ := fieldByTag(t, name)
 		path := join(prefix, name)
-		switch ft := f.Type; {
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+			ft = ft.Elem() // an optional section: its fields are documented all the same
+		}
+		switch {
 		case ft.Kind() == reflect.Struct:
 			out = append(out, allFields(ft, path)...)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"edged/edge"
+	"edged/edge/waf"
 	"edged/origin"
 )
 
@@ -159,8 +160,8 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 // EdgeSites converts the sites into edge.Sites for edge.NewRouter. upstream
 // returns the client of each route's and split's UpstreamRef; the caller
 // builds the clients and shares one between equal refs. Call it on a
-// validated Config. It also builds each route's access policy, rate limiter
-// and verifier, reading auth secrets from the environment and key files
+// validated Config. It also builds each route's access policy, rate limiter,
+// verifier and WAF (one compile per distinct waf settings), reading auth secrets from the environment and key files
 // from disk; those errors are [*FieldError] values naming field, line and
 // file.
 func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) ([]*edge.Site, error) {
@@ -174,6 +175,9 @@ func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) (
 				return nil, err
 			}
 		}
+	}
+	if err := c.addWAFs(ro.Sites, new(waf.Set)); err != nil {
+		return nil, err
 	}
 	return ro.Sites, nil
 }

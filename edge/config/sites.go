@@ -132,6 +132,8 @@ type Route struct {
 	WebSocket    WebSocket `yaml:"websocket"`
 	Transform    Transform `yaml:"transform"`
 	UpstreamPath string    `yaml:"upstream_path"`
+	// WAF inspects requests with the OWASP CRS; off when left out.
+	WAF WAF `yaml:"waf"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).

@@ -74,6 +74,7 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	errs = append(errs, c.checkHeaders(path+".response_headers", r.ResponseHeaders)...)
 	errs = append(errs, c.checkGuards(path, r)...)
 	errs = append(errs, c.checkProtocols(path, s, r)...)
+	errs = append(errs, c.checkWAF(path+".waf", r.WAF)...)
 	if r.Cache.DefaultTTL < 0 {
 		add("cache.default_ttl", "must not be negative, got %s", r.Cache.DefaultTTL)
 	}

@@ -46,6 +46,7 @@ const (
 	DetailRateLimited         = "rate-limited"         // 429
 	DetailUnauthenticated     = "unauthenticated"      // 401
 	DetailInsufficientScope   = "insufficient-scope"   // 403: a valid token without a required scope or role
+	DetailWAF                 = "waf"                  // 403 (413 for a body over its limit) by the route's WAF
 	DetailBadRequest          = "bad-request"          // 400 to a hostile request
 	DetailLoop                = "loop"                 // 508: Via names this cache
 	DetailBadTarget           = "bad-target"           // 400: a request target that has no safe cache key

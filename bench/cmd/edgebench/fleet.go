@@ -40,7 +40,27 @@ const (
 	tEdgedNoLog = "edged mem nolog"
 	tEdgedDisk  = "edged disk"
 	tEdgedBr    = "edged br"
+	tEdgedWAF   = "edged waf"
 )
+
+// wafSite gives the "edged waf" target one site whose only route runs the
+// OWASP CRS in block mode at paranoia level 1 (edge/waf): its hit rows,
+// beside edged mem's, are what the WAF costs per request.
+const wafSite = `sites:
+  - name: bench
+    hosts: [127.0.0.1]
+    routes:
+      - path: /
+        waf: {mode: block, paranoia_level: 1}
+`
+
+// browserHeaders are the request fields of a browser's page load: the WAF
+// inspects every one, so its target is measured with them.
+var browserHeaders = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+	"Accept-Language: en-US,en;q=0.5",
+}
 
 // bench holds a run's state: options, tools and everything started.
 type bench struct {
@@ -164,6 +184,12 @@ func (b *bench) startFleet(ctx context.Context) error {
 	br.headers = []string{"Accept-Encoding: br"}
 	br.skip = b.probeBrotli(ctx, &br)
 	b.add(&br)
+	wafT, err := b.startEdged(ctx, tEdgedWAF, "256MiB", 0, wafSite)
+	if err != nil {
+		return err
+	}
+	wafT.headers = browserHeaders
+	b.add(wafT)
 	for _, t := range b.all {
 		if t.skip != "" {
 			logf("%s skipped: %s", t.name, t.skip)

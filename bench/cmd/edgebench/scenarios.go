@@ -31,7 +31,7 @@ type results struct {
 	// "" when not run.
 	zipfScenario, missScenario string
 	firstHit                   float64 // seconds; NaN when not measured
-	restartNote      string
+	restartNote                string
 	// forwardChecks are the forward proxy's goals (forward.go).
 	forwardChecks []report.Check
 }
