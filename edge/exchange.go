@@ -167,10 +167,10 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		if !ok {
 			return http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
-		if route, ok = site.Route(t.Path); !ok {
+		if route, ok = site.RouteFor(x.r, t.Path); !ok {
 			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
 		}
-		if site.ambiguous(t.Path, route) {
+		if site.ambiguous(x.r, t.Path, route) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}
 	}
@@ -184,6 +184,12 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 	t.RawQuery = route.Cache.keyQuery(t.RawQuery)
 	x.t, x.site, x.route = t, site, route
 	x.keyBuf, x.keyStr = t.AppendKey(x.keyBuf[:0]), ""
+	if route.state.id != "" {
+		// The route's conditions chose it: another route may serve the
+		// same URL to other requests. Keep its answers apart, under the
+		// URL's key so URL and prefix purges reach them (RouteMatch).
+		x.appendKey(policy.AppendRoute, route.state.id)
+	}
 	x.upstream, x.split, x.sticky = route.pick(x.r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
@@ -233,7 +239,9 @@ func (x *exchange) upstreamURI() string {
 }
 
 // finishHeader applies what the route adds to every response: its header
-// rules and the sticky split cookie. An unrouted request gets neither.
+// rules, the Vary of its match conditions, its CORS fields (computed for
+// this request, never stored) and the sticky split cookie. An unrouted
+// request gets none.
 func (x *exchange) finishHeader(h http.Header) {
 	if x.route == nil {
 		return
@@ -243,6 +251,10 @@ func (x *exchange) finishHeader(h http.Header) {
 	}
 	x.route.ResponseHeaders.apply(h)
 	x.expandHeaders(h, x.route.ResponseHeaders.Set)
+	x.route.addVary(h)
+	if x.route.CORS != nil {
+		x.route.CORS.Apply(h, x.r)
+	}
 	if x.sticky {
 		value := x.split
 		if value == "" {
@@ -265,9 +277,21 @@ func (x *exchange) outbound() *origin.Outbound {
 		RequestURI: x.upstreamURI(),
 		Header:     header,
 		ClientIP:   clientIP(r),
-		Proto:      x.t.Scheme,
-		Key:        x.key(),
+		// The client trusted proxies vouch for: what a client_ip_hash
+		// pool keeps on one server.
+		RealClientIP: x.realClient(),
+		Proto:        x.t.Scheme,
+		Key:          x.key(),
 	}
+}
+
+// realClient is the client's address as Options.ClientIP resolves it, ""
+// if it has none.
+func (x *exchange) realClient() string {
+	if a := x.h.client(x.r); a.IsValid() {
+		return a.String()
+	}
+	return ""
 }
 
 func clientIP(r *http.Request) string {

@@ -19,8 +19,10 @@
 //   - pass.go forwards what the cache does not keep;
 //   - respond.go writes errors and upstream bodies.
 //
-// The steps before the cache have a file each: sanitize.go, route.go,
-// guard.go, inspect.go, purge.go.
+// The steps before the cache have a file each: sanitize.go, route.go (with
+// routematch.go for routes chosen by header, cookie and query values),
+// preflight.go (CORS preflights, edge/cors), guard.go, inspect.go (the
+// WAF), purge.go.
 package edge
 
 import (
@@ -33,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/waf"
 	"edged/internal/fielderr"
@@ -136,8 +139,9 @@ func (h *Handler) Close(ctx context.Context) error {
 
 // ServeHTTP answers one client request. The steps, in order:
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
-//  2. route by host and path (421 for a host no site serves), then the
-//     site's and route's guards: HTTPS redirect, access rules, rate limit,
+//  2. route by host and path (421 for a host no site serves), answer a
+//     CORS preflight of a route with a CORS policy, then the site's and
+//     route's guards: HTTPS redirect, access rules, rate limit,
 //     authentication; then the route's WAF, if any (inspect.go);
 //  3. pass methods other than GET and HEAD through, invalidating on unsafe
 //     ones (PURGE goes to the purge bus);
@@ -186,6 +190,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == methodPurge {
 		x.purge()
+		return
+	}
+	if x.route.CORS != nil && cors.IsPreflight(r) {
+		x.preflight() // before the guards: a preflight carries no credentials
 		return
 	}
 	if !x.guard() {

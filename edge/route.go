@@ -14,6 +14,7 @@ import (
 
 	"edged/edge/access"
 	"edged/edge/auth"
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/ratelimit"
 	"edged/edge/waf"
@@ -31,8 +32,9 @@ type Site struct {
 	// ("*.example.com", which matches "a.example.com" but not
 	// "example.com" or "a.b.example.com"). Lower case, no port.
 	Hosts []string
-	// Routes are matched by the longest PathPrefix; a site without a route
-	// for a path answers 404.
+	// Routes are matched by the longest PathPrefix, then by their Match
+	// conditions (RouteMatch states the precedence); a site without a route
+	// for a request answers 404.
 	Routes []*Route
 	// HTTPSRedirect answers plain-HTTP requests with a 308 to HTTPS.
 	HTTPSRedirect bool
@@ -109,6 +111,15 @@ type Route struct {
 	// WAF inspects requests after the guards, before the cache; nil
 	// inspects nothing (inspect.go).
 	WAF *waf.WAF
+	// Match holds conditions on request header, cookie and query values
+	// that the route also requires (routematch.go, which states the
+	// precedence); nil requires none.
+	Match *RouteMatch
+	// state is what NewRouter prepared for Match.
+	state routeState
+	// CORS answers CORS preflights at the edge and sets every response's
+	// CORS fields per request (edge/cors); nil leaves CORS to the origin.
+	CORS *cors.Policy
 }
 
 // Split is one weighted alternative upstream of a route.
@@ -255,8 +266,9 @@ func NewRouter(sites []*Site) (*Router, error) {
 	}
 	rt := &Router{exact: map[string]*Site{}, wildcards: map[string]*Site{}}
 	for _, s := range sites {
-		// Longest prefix first, so the first match is the most specific.
-		sort.SliceStable(s.Routes, func(i, j int) bool { return len(s.Routes[i].PathPrefix) > len(s.Routes[j].PathPrefix) })
+		// Longest prefix first, then most conditions, so the first match
+		// is the most specific.
+		s.prepareMatches()
 		s.ResponseHeaders.prepare()
 		for _, r := range s.Routes {
 			r.ResponseHeaders.prepare()
@@ -287,15 +299,9 @@ func (rt *Router) Site(host string) (*Site, bool) {
 	return nil, false
 }
 
-// Route returns the site's route for path, the longest matching prefix.
-func (s *Site) Route(path string) (*Route, bool) {
-	for _, r := range s.Routes {
-		if strings.HasPrefix(path, r.PathPrefix) {
-			return r, true
-		}
-	}
-	return nil, false
-}
+// Route returns the site's route for path, the longest matching prefix, for
+// a request that meets no route's Match conditions: RouteFor(nil, path).
+func (s *Site) Route(path string) (*Route, bool) { return s.RouteFor(nil, path) }
 
 // ambiguous reports whether an origin could serve path, the route r was
 // chosen for, as a path another route of the site covers: a reading of it
@@ -305,31 +311,30 @@ func (s *Site) Route(path string) (*Route, bool) {
 // route's access rules, authentication and rate limit ("/;x/admin/" under
 // "/" while Tomcat serves "/admin/"), and routed by a reading it would be
 // forwarded with a prefix the other route's strip_prefix cannot remove.
-func (s *Site) ambiguous(path string, r *Route) bool {
+//
+// Only the routes whose Match conditions req meets count: the others could
+// not have served it under any spelling.
+func (s *Site) ambiguous(req *http.Request, path string, r *Route) bool {
 	if len(s.Routes) < 2 {
 		return false
 	}
-	if s.otherRoute(path, r) {
+	if s.otherRoute(req, path, r) {
 		return true
 	}
 	for _, reading := range access.Readings(path) {
-		if s.otherRoute(reading, r) {
+		if s.otherRoute(req, reading, r) {
 			return true
 		}
 	}
 	return false
 }
 
-// otherRoute reports whether the longest prefix under which path falls,
-// letter case folded, is a route other than r (one that differs from r's
-// prefix by more than case).
-func (s *Site) otherRoute(path string, r *Route) bool {
-	for _, o := range s.Routes {
-		if ascii.HasPrefixFold(path, o.PathPrefix) {
-			return o != r && !ascii.EqualFold(o.PathPrefix, r.PathPrefix)
-		}
-	}
-	return false
+// otherRoute reports whether the route req would take at path, letter case
+// folded, is one other than r whose prefix differs from r's by more than
+// case.
+func (s *Site) otherRoute(req *http.Request, path string, r *Route) bool {
+	o := s.foldedRoute(req, path)
+	return o != nil && o != r && !ascii.EqualFold(o.PathPrefix, r.PathPrefix)
 }
 
 // pick chooses the upstream for one request: a sticky cookie wins, then a

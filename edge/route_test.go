@@ -25,6 +25,12 @@ func upstreamTo(t testing.TB, url string) *origin.Client {
 // routedEdge serves sites through a Router.
 func routedEdge(t testing.TB, c *clock, sites ...*Site) *testEdge {
 	t.Helper()
+	return routedEdgeWith(t, c, Options{}, sites...)
+}
+
+// routedEdgeWith is routedEdge with opts for the Handler's other options.
+func routedEdgeWith(t testing.TB, c *clock, opts Options, sites ...*Site) *testEdge {
+	t.Helper()
 	rt, err := NewRouter(sites)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +39,8 @@ func routedEdge(t testing.TB, c *clock, sites ...*Site) *testEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now})
+	opts.Name, opts.Store, opts.Router, opts.Now = "edged", store, rt, c.Now
+	h, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,20 @@ import (
 	"slices"
 )
 
-// pick returns the server for a request with cache key key, never one that
+// balanceKey is what pick hashes for out under p's algorithm: the client's
+// address under client_ip_hash (the one the edge resolved through its
+// trusted proxies, else the socket peer), the cache key otherwise.
+func (p *Pool) balanceKey(out *Outbound) string {
+	if p.algo != algClientIPHash {
+		return out.Key
+	}
+	if out.RealClientIP != "" {
+		return out.RealClientIP
+	}
+	return clientAddr(out.ClientIP)
+}
+
+// pick returns the server for a request with balance key key, never one that
 // is down, ejected or in tried (the servers this request already failed
 // on); nil when no server is left. It does not allocate.
 func (p *Pool) pick(key string, tried []*upstream) *upstream {
@@ -15,7 +28,7 @@ func (p *Pool) pick(key string, tried []*upstream) *upstream {
 		return p.pickWeighted(now, tried)
 	case algLeastConn:
 		return p.pickLeastConn(now, tried)
-	case algConsistentHash:
+	case algConsistentHash, algClientIPHash:
 		return p.pickHash(key, now, tried)
 	default:
 		return p.pickRoundRobin(now, tried)
@@ -91,7 +104,12 @@ func (p *Pool) pickLeastConn(now int64, tried []*upstream) *upstream {
 
 // pickHash is weighted rendezvous hashing of key: each server scores the key
 // independently and the highest usable score wins, so removing (or
-// ejecting) a server moves only the keys it held, and every node agrees.
+// ejecting) a server moves only the keys it held, adding one takes about
+// its share (1/n) from the others and moves nothing else, and every node
+// agrees. A key whose server is down, ejected or already tried goes to its
+// next-highest score, the same one every time: a stable fallback that
+// returns to the first server once it is back. consistent_hash hashes the
+// cache key, client_ip_hash the client's address (balanceKey).
 func (p *Pool) pickHash(key string, now int64, tried []*upstream) *upstream {
 	keyHash := hashString(key)
 	var best *upstream

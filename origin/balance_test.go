@@ -189,7 +189,7 @@ func TestConsistentHashWeights(t *testing.T) {
 // TestPickSkipsUnavailable checks every algorithm against down, ejected and
 // already tried servers.
 func TestPickSkipsUnavailable(t *testing.T) {
-	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash} {
+	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash} {
 		t.Run(algo, func(t *testing.T) {
 			p := newTestPool(t, PoolOptions{Algorithm: algo, Servers: servers(fakeURLs(4)...)})
 			s := p.servers
@@ -211,7 +211,7 @@ func TestPickSkipsUnavailable(t *testing.T) {
 // BenchmarkPick measures one pick per algorithm over 8 servers; it must not
 // allocate.
 func BenchmarkPick(b *testing.B) {
-	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash} {
+	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash} {
 		b.Run(algo, func(b *testing.B) {
 			list := servers(fakeURLs(8)...)
 			for i := range list {
@@ -231,7 +231,7 @@ func BenchmarkPick(b *testing.B) {
 
 // TestPickDoesNotAllocate keeps BenchmarkPick's promise under go test.
 func TestPickDoesNotAllocate(t *testing.T) {
-	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash} {
+	for _, algo := range []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash} {
 		p := newTestPool(t, PoolOptions{Algorithm: algo, Servers: []Server{{URL: "http://a", Weight: 2}, {URL: "http://b"}}})
 		tried := []*upstream{p.servers[0]}
 		if n := testing.AllocsPerRun(100, func() { p.pick("key", tried) }); n != 0 {

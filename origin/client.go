@@ -63,6 +63,11 @@ type Outbound struct {
 	// request with this key on every node, and the server of a
 	// consistent_hash pool.
 	Key string
+	// RealClientIP is the client's address as the caller resolved it
+	// (forwarding headers believed only from trusted proxies), "ip" without
+	// port: a client_ip_hash pool hashes it, so one client keeps one
+	// server. "" means the address of ClientIP.
+	RealClientIP string
 	// Upgrade, when set, asks the upstream to switch to this protocol
 	// ("websocket", RFC 9110 §7.8). A 101 (Switching Protocols) answer's
 	// Body is then an io.ReadWriteCloser, the connection itself, which the
@@ -296,7 +301,7 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 	start := time.Now()
 	var lastErr error
 	for {
-		up := p.pick(rq.out.Key, tried)
+		up := p.pick(p.balanceKey(rq.out), tried)
 		if up == nil {
 			if lastErr != nil {
 				return nil, lastErr

@@ -34,7 +34,8 @@
 // of one server without health checks, ejection or retries. Each request
 // goes to the server the pool's algorithm picks (round robin, smooth weighted
 // round robin, least connections, or weighted rendezvous hashing of the
-// cache key), never to one that is down or ejected:
+// cache key or of the client's address), never to one that is down or
+// ejected:
 //
 //   - Active checks ([HealthCheck], started by [Pool.Start]) GET a path on
 //     every server periodically; Fall failures in a row take a server down,

@@ -86,5 +86,5 @@ func ExampleNewPool() {
 	fmt.Println(err)
 	// Output:
 	// a b a b
-	// origin: pool "api": option Algorithm: unknown algorithm "fastest" (want round_robin, weighted_round_robin, least_conn, consistent_hash)
+	// origin: pool "api": option Algorithm: unknown algorithm "fastest" (want round_robin, weighted_round_robin, least_conn, consistent_hash, client_ip_hash)
 }

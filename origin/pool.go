@@ -21,7 +21,8 @@ type Server struct {
 	// optional path prefix prepended to every request path.
 	URL string
 	// Weight is the server's relative share under weighted_round_robin,
-	// least_conn (in-flight per weight) and consistent_hash. Default 1.
+	// least_conn (in-flight per weight), consistent_hash and client_ip_hash.
+	// Default 1.
 	Weight int
 }
 
@@ -36,8 +37,11 @@ type PoolOptions struct {
 	Servers []Server
 	// Algorithm picks a server for each request: "round_robin" (default),
 	// "weighted_round_robin" (smooth, as nginx), "least_conn" (fewest
-	// in-flight exchanges per weight, ties in turn) or "consistent_hash"
-	// (weighted rendezvous hashing of the cache key).
+	// in-flight exchanges per weight, ties in turn), "consistent_hash"
+	// (weighted rendezvous hashing of the cache key) or "client_ip_hash"
+	// (weighted rendezvous hashing of the client's address,
+	// Outbound.RealClientIP: a client keeps its server, and adding a server
+	// moves only the clients it takes over).
 	Algorithm string
 	// Health configures active health checks; see [HealthCheck].
 	Health HealthCheck
@@ -84,6 +88,7 @@ const (
 	WeightedRoundRobin = "weighted_round_robin"
 	LeastConn          = "least_conn"
 	ConsistentHash     = "consistent_hash"
+	ClientIPHash       = "client_ip_hash"
 )
 
 // algorithm is a parsed PoolOptions.Algorithm.
@@ -94,6 +99,7 @@ const (
 	algWeightedRoundRobin
 	algLeastConn
 	algConsistentHash
+	algClientIPHash
 )
 
 func parseAlgorithm(s string) (algorithm, bool) {
@@ -106,6 +112,8 @@ func parseAlgorithm(s string) (algorithm, bool) {
 		return algLeastConn, true
 	case ConsistentHash:
 		return algConsistentHash, true
+	case ClientIPHash:
+		return algClientIPHash, true
 	}
 	return 0, false
 }

@@ -14,7 +14,7 @@ import (
 const defaultRetries = 2
 
 // algorithms are the names accepted in PoolOptions.Algorithm.
-var algorithms = []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash}
+var algorithms = []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash}
 
 // DefaultPoolOptions returns the values NewPool gives the fields of
 // PoolOptions left zero (RetryTimeout follows HeaderTimeout): a caller

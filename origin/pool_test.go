@@ -22,7 +22,7 @@ func TestNewPoolValidation(t *testing.T) {
 			Algorithm: WeightedRoundRobin, Health: HealthCheck{Path: "/healthz", Interval: time.Second, Expect: 204, Host: "h.example"},
 			Ejection: Ejection{Disabled: true}, NoRetries: true, MaxConnsPerHost: 8}, ""},
 		{"unknown algorithm", PoolOptions{Name: "api", Servers: ok, Algorithm: "fastest"},
-			`origin: pool "api": option Algorithm: unknown algorithm "fastest" (want round_robin, weighted_round_robin, least_conn, consistent_hash)`},
+			`origin: pool "api": option Algorithm: unknown algorithm "fastest" (want round_robin, weighted_round_robin, least_conn, consistent_hash, client_ip_hash)`},
 		{"no name", PoolOptions{Servers: ok}, `origin: pool "": option Name: required`},
 		{"empty pool", PoolOptions{Name: "api"}, `origin: pool "api": option Servers: empty`},
 		{"bad URL", PoolOptions{Name: "api", Servers: servers("http://a", "ftp://b")}, `origin: pool "api": option Servers[1].URL: invalid URL "ftp://b": scheme must be http or https`},

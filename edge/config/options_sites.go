@@ -241,6 +241,10 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 			IgnoreQuery: r.Cache.IgnoreQuery,
 			KeepQuery:   slices.Clone(r.Cache.KeepQuery),
 		},
+		Match: r.Match.edgeMatch(),
+	}
+	if er.CORS, err = r.CORS.policy(); err != nil {
+		return nil, fmt.Errorf("cors: %w", err)
 	}
 	addProtocols(r, er)
 	for k, sp := range r.Splits {

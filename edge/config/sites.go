@@ -15,8 +15,9 @@ const DefaultPool = "default"
 type Pool struct {
 	// Servers are the pool's origin servers; at least one.
 	Servers []PoolServer `yaml:"servers"`
-	// Algorithm is round_robin, weighted_round_robin, least_conn or
-	// consistent_hash (on the cache key).
+	// Algorithm is round_robin, weighted_round_robin, least_conn,
+	// consistent_hash (on the cache key) or client_ip_hash (on the client's
+	// address).
 	Algorithm string `yaml:"algorithm"`
 	// Health configures active health checks; an empty path disables them.
 	Health Health `yaml:"health"`
@@ -78,7 +79,8 @@ type Site struct {
 	// ShieldFallback goes to the route's pool when no shield answers. Left
 	// out (nil), it is upstream.shield_fallback.
 	ShieldFallback *bool `yaml:"shield_fallback"`
-	// Routes are matched by the longest path prefix; at least one.
+	// Routes are matched by the longest path prefix, then by their match
+	// conditions; at least one.
 	Routes []Route `yaml:"routes"`
 	// HTTPSRedirect answers plain-HTTP requests with a 308 to https; it
 	// needs tls.listen.
@@ -134,6 +136,13 @@ type Route struct {
 	UpstreamPath string    `yaml:"upstream_path"`
 	// WAF inspects requests with the OWASP CRS; off when left out.
 	WAF WAF `yaml:"waf"`
+
+	// Match adds conditions on header, cookie and query values; a site's
+	// routes with one path are tried by most conditions first.
+	Match Match `yaml:"match"`
+	// CORS answers preflights at the edge and sets CORS fields per request;
+	// off while allowed_origins is empty.
+	CORS CORS `yaml:"cors"`
 }
 
 // Split is a weighted alternative pool of a route (canary, blue/green).

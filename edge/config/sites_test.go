@@ -244,7 +244,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown pool", 19, "        pool: apii", `edged.yaml:19: sites[0].routes[1].pool: unknown pool "apii" (pools: api, default, web)`},
-		{"unknown algorithm", 6, "    algorithm: random", `edged.yaml:6: pools.api.algorithm: unknown algorithm "random" (want round_robin, weighted_round_robin, least_conn, consistent_hash)`},
+		{"unknown algorithm", 6, "    algorithm: random", `edged.yaml:6: pools.api.algorithm: unknown algorithm "random" (want round_robin, weighted_round_robin, least_conn, consistent_hash, client_ip_hash)`},
 		{"empty pool", 10, "    servers: []", "edged.yaml:10: pools.web.servers: empty: a pool needs at least one server"},
 		{"pool without servers", 11, "", "edged.yaml:10: pools.web.servers: empty"},
 		{"bad server URL", 11, "      - url: 127.0.0.1:9003", `edged.yaml:11: pools.web.servers[0].url: invalid URL "127.0.0.1:9003"`},

@@ -46,14 +46,9 @@ func (c *Config) checkSites() []*FieldError {
 			names[s.Name] = i
 		}
 		errs = append(errs, c.checkSiteSecurity(path, s)...)
-		paths := make(map[string]int)
+		errs = append(errs, c.checkRouteIdentities(path, s)...)
 		for j, r := range s.Routes {
-			rp := fmt.Sprintf("%s.routes[%d]", path, j)
-			if k, dup := paths[r.Path]; dup {
-				errs = append(errs, c.fieldErrNear(rp+".path", "repeated path %q (same as %s.routes[%d])", r.Path, path, k))
-			}
-			paths[r.Path] = j
-			errs = append(errs, c.checkRoute(rp, s, r)...)
+			errs = append(errs, c.checkRoute(fmt.Sprintf("%s.routes[%d]", path, j), s, r)...)
 		}
 	}
 	return errs
@@ -70,6 +65,8 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 		}
 	}
 	errs = append(errs, c.checkSplits(path, r)...)
+	errs = append(errs, c.checkMatch(path+".match", r.Match)...)
+	errs = append(errs, c.checkCORS(path+".cors", r.CORS)...)
 	errs = append(errs, c.checkHeaders(path+".request_headers", r.RequestHeaders)...)
 	errs = append(errs, c.checkHeaders(path+".response_headers", r.ResponseHeaders)...)
 	errs = append(errs, c.checkGuards(path, r)...)

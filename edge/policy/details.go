@@ -42,6 +42,7 @@ const (
 	DetailBypassRoute         = "route"                // with fwd=bypass: the route bypasses the cache
 	DetailPurge               = "purge"                // the answer to the PURGE method
 	DetailHTTPSRedirect       = "https-redirect"       // 308 to https
+	DetailCORSPreflight       = "cors-preflight"       // 204: a CORS preflight answered by the route's policy
 	DetailAccessDenied        = "access-denied"        // 403 by an access rule
 	DetailRateLimited         = "rate-limited"         // 429
 	DetailUnauthenticated     = "unauthenticated"      // 401

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -19,7 +21,8 @@ import (
 //	derived = primary 1*( KeySep suffix )
 //
 // that is, the primary key, then "\x00", then a suffix that starts with a
-// tag naming the derivation. Derivations chain (a route split, then an auth
+// tag naming the derivation. Derivations chain (a conditional route, then a
+// route split, then an auth
 // partition, then a Vary variant of that, then its compressed encoding),
 // and every link adds KeySep + suffix, so every derived key starts with
 // primary + "\x00". The store purges a key together with every key that
@@ -31,6 +34,7 @@ import (
 //
 // The suffixes, in the order they chain:
 //
+//	"~route;" id              a route chosen by request conditions: Route
 //	"~" name                  route split (a canary): Split
 //	"~auth:" values           the claims an authenticated route keys on: AuthPartition
 //	field ":" … "\n" …        a Vary variant, led by the first varied field name: Variant
@@ -39,8 +43,10 @@ import (
 //	"identity\x00" subject    flight only, never stored: Flight
 //
 // No two derivations can spell the same key: a variant's suffix is empty or
-// ends in "\n", which no split name (a cookie value, RFC 6265 §4.1.1) and no
-// auth partition (quoted values, each ending in ";") holds, and a field
+// ends in "\n", which no split name (a cookie value, RFC 6265 §4.1.1), no
+// route id (hex digits) and no auth partition (quoted values, each ending in
+// ";") holds; a split name, a cookie value, never holds the ";" of "~route;"
+// (RFC 6265 §4.1.1 cookie-octet excludes it); and a field
 // name, a token, never holds the "=" of "ce="; request field values, which
 // variants embed, never hold NUL (RFC 9110 §5.5).
 //
@@ -54,6 +60,7 @@ const KeySep = "\x00"
 
 // The tags that start each derivation's suffix (after KeySep).
 const (
+	tagRoute         = "~route;"
 	tagSplit         = "~"
 	tagAuth          = "~auth:"
 	tagEncoding      = "ce="
@@ -70,6 +77,24 @@ func (k Key) Derives(other string) bool {
 	rest, ok := strings.CutPrefix(other, string(k))
 	return ok && (rest == "" || strings.HasPrefix(rest, KeySep))
 }
+
+// Route is the key of what a route chosen by request conditions (header,
+// cookie or query values) fetched for k: the same URL may be served by
+// another route, with other answers, for a request without them. id names
+// the route (RouteID).
+func (k Key) Route(id string) Key { return k.derive(tagRoute, id) }
+
+// RouteID is the id of a conditional route for Route: hex digits of a
+// hash of what tells the route apart (its path prefix and conditions, in a
+// canonical spelling), so that the id stays the same across restarts and
+// reordered configurations and changes when the conditions do.
+func RouteID(canonical string) string {
+	sum := sha256.Sum256([]byte(canonical))
+	return hex.EncodeToString(sum[:8])
+}
+
+// AppendRoute appends the suffix of Route to a key in b.
+func AppendRoute(b []byte, id string) []byte { return appendDerived(b, tagRoute, id) }
 
 // Split is the key of a route split (a canary): its answers may differ from
 // the primary's, so they are kept apart, under the URL's key so that URL and
@@ -192,7 +217,7 @@ func HostKeyPrefixes(host string) []string {
 
 // Derivation is one link of a derived key, as Parse finds it.
 type Derivation struct {
-	// Kind is "split", "auth", "variant", "encoding", "authorization" or
+	// Kind is "route", "split", "auth", "variant", "encoding", "authorization" or
 	// "identity" (the last two only in flight keys).
 	Kind string
 	// Suffix is the link as stored after KeySep: its tag and its value.
@@ -216,6 +241,8 @@ func (k Key) Parse() (primary Key, derivations []Derivation) {
 		case s == "" || strings.HasSuffix(s, "\n"):
 		case strings.HasPrefix(s, tagAuth):
 			kind = "auth"
+		case strings.HasPrefix(s, tagRoute):
+			kind = "route"
 		case strings.HasPrefix(s, tagSplit):
 			kind = "split"
 		case strings.HasPrefix(s, tagEncoding):

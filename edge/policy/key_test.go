@@ -24,6 +24,8 @@ func TestKeyBytes(t *testing.T) {
 		got  Key
 		want string
 	}{
+		{"route", k.Route("0123456789abcdef"), "https://example.com/a?b=1\x00~route;0123456789abcdef"},
+		{"route id", k.Route(RouteID("/\x00h:x-canary=1")), "https://example.com/a?b=1\x00~route;7793a8a467ddbcd6"},
 		{"split", k.Split("canary"), "https://example.com/a?b=1\x00~canary"},
 		{"auth partition", k.AuthPartition("acme"), "https://example.com/a?b=1\x00~auth:acme"},
 		{"encoding", k.Encoding("br"), "https://example.com/a?b=1\x00ce=br"},
@@ -36,6 +38,8 @@ func TestKeyBytes(t *testing.T) {
 		{"flight neither", k.Flight("", ""), "https://example.com/a?b=1"},
 		{"combined", k.Split("canary").AuthPartition("acme").Variant([]string{"Accept-Encoding"}, req).Encoding("gzip"),
 			"https://example.com/a?b=1\x00~canary\x00~auth:acme\x00Accept-Encoding:+7:gzip,br\n\x00ce=gzip"},
+		{"combined with route", k.Route("ab").Split("canary").Encoding("br"),
+			"https://example.com/a?b=1\x00~route;ab\x00~canary\x00ce=br"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +65,7 @@ func TestKeyAppendMatches(t *testing.T) {
 		appended    []byte
 		constructed Key
 	}{
+		{"route", AppendRoute([]byte(k), RouteID("/\x00h:x-canary=1")), k.Route(RouteID("/\x00h:x-canary=1"))},
 		{"split", AppendSplit([]byte(k), "b"), k.Split("b")},
 		{"auth partition", AppendAuthPartition([]byte(k), "t=1"), k.AuthPartition("t=1")},
 		{"encoding", AppendEncoding([]byte(k), "gzip"), k.Encoding("gzip")},
@@ -157,6 +162,7 @@ func FuzzKeyDerivationsDistinct(f *testing.F) {
 		const k Key = "http://h/p"
 		name := textproto.CanonicalMIMEHeaderKey(field)
 		keys := map[string]Key{
+			"route":   k.Route(RouteID(claim)),
 			"split":   k.Split(split),
 			"auth":    k.AuthPartition(fmt.Sprintf("%s=%q;", "sub", claim)),
 			"coding":  k.Encoding(coding),
@@ -178,9 +184,10 @@ func FuzzKeyDerivationsDistinct(f *testing.F) {
 func TestKeyParse(t *testing.T) {
 	const k Key = "https://example.com/a?b=1"
 	lang := http.Header{"Accept-Language": {"en"}}
-	key := k.Split("canary").AuthPartition(`sub="x";`).Variant([]string{"Accept-Language"}, lang).Encoding("br")
+	key := k.Route("ab12").Split("canary").AuthPartition(`sub="x";`).Variant([]string{"Accept-Language"}, lang).Encoding("br")
 	primary, got := key.Parse()
 	want := []Derivation{
+		{"route", "~route;ab12"},
 		{"split", "~canary"},
 		{"auth", `~auth:sub="x";`},
 		{"variant", "Accept-Language:=2:en\n"},

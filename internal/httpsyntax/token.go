@@ -3,7 +3,8 @@
 // that a header field name, a method, a directive or a content coding is
 // accepted by exactly the same rule wherever edged reads it.
 //
-// Everything here is a pure function of its arguments and does not allocate.
+// Everything here is a pure function of its arguments and, but for the
+// list AppendList returns, does not allocate.
 package httpsyntax
 
 // The tchar set of RFC 9110 §5.6.2 as two 64-bit masks, bit c of tcharLow

@@ -73,3 +73,38 @@ func BenchmarkIsToken(b *testing.B) {
 		IsToken("Accept-Encoding")
 	}
 }
+
+func TestListHas(t *testing.T) {
+	tests := []struct {
+		lines []string
+		name  string
+		want  bool
+	}{
+		{[]string{"Origin"}, "Origin", true},
+		{[]string{"accept-encoding, origin"}, "Origin", true},
+		{[]string{"Accept-Encoding", " Origin\t"}, "origin", true},
+		{[]string{"Accept-Encoding,,Cookie"}, "Cookie", true},
+		{[]string{"Origins, XOrigin"}, "Origin", false},
+		{nil, "Origin", false},
+	}
+	for _, tt := range tests {
+		if got := ListHas(tt.lines, tt.name); got != tt.want {
+			t.Errorf("ListHas(%q, %q) = %v, want %v", tt.lines, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAppendList(t *testing.T) {
+	shared := make([]string, 1, 4)
+	shared[0] = "Accept-Encoding, origin"
+	got := AppendList(shared, "Origin", "Cookie", "X-Canary", "cookie")
+	if want := []string{"Accept-Encoding, origin", "Cookie, X-Canary"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("AppendList = %q, want %q", got, want)
+	}
+	if shared[:2][1] != "" {
+		t.Errorf("the given lines' spare capacity was written: %q", shared[:2])
+	}
+	if got := AppendList(shared, "ORIGIN"); len(got) != 1 {
+		t.Errorf("nothing missing: got %q", got)
+	}
+}

@@ -64,7 +64,7 @@ func Table() []Rule {
 		},
 		{
 			Govern: []string{"edged/edge/access/...", "edged/edge/accesslog/...", "edged/edge/auth/...", "edged/edge/clientip/...", "edged/edge/compress/...",
-				"edged/edge/ratelimit/...", "edged/edge/strictconn/...", "edged/edge/waf/..."},
+				"edged/edge/cors/...", "edged/edge/ratelimit/...", "edged/edge/strictconn/...", "edged/edge/waf/..."},
 			Allow: []string{"edged/internal/..."},
 			Why:   "the libraries edge and the binary both use import nothing of ours but internal/",
 		},

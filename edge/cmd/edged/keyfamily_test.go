@@ -58,6 +58,8 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 		}
 		return c
 	}
+	canary := &edge.RouteMatch{Headers: map[string]string{"X-Canary": "1"}}
+	beta := &edge.RouteMatch{Cookies: map[string]string{"beta": "1"}}
 	splits := func() []edge.Split { return []edge.Split{{Name: "canary", Upstream: up(), Weight: 1}} }
 	site := func() *edge.Site {
 		return &edge.Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*edge.Route{
@@ -66,8 +68,12 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 			{PathPrefix: "/auth/", Upstream: up(), Auth: verifier, AuthKey: []string{"sub"}},
 			{PathPrefix: "/identity/", Upstream: up(), Auth: verifier},
 			{PathPrefix: "/combined/", Upstream: up(), Splits: splits(), StickyCookie: "edged_split", Auth: verifier, AuthKey: []string{"sub"}},
+			{PathPrefix: "/match/", Upstream: up()},
+			{PathPrefix: "/match/", Upstream: up(), Match: canary},
+			{PathPrefix: "/match/", Upstream: up(), Match: beta, Splits: splits(), StickyCookie: "edged_split"},
 		}}
 	}
+	routeID := func(prefix string, m *edge.RouteMatch) string { return policy.RouteID(m.Canonical(prefix)) }
 	lang := []string{"Accept-Language"}
 	en, de := http.Header{"Accept-Language": {"en"}}, http.Header{"Accept-Language": {"de"}}
 	userA, userB := `sub="apikey#0";`, `sub="apikey#1";`
@@ -88,6 +94,11 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 			func(p policy.Key) []policy.Key { return []policy.Key{p} }},
 		{"route split", "/split/page", [][]string{{"Cookie", "edged_split=primary"}, {"Cookie", "edged_split=canary"}},
 			func(p policy.Key) []policy.Key { return []policy.Key{p, p.Split("canary")} }},
+		{"route match", "/match/vary", [][]string{{}, {"X-Canary", "1"}, {"Cookie", "beta=1; edged_split=canary", "Accept-Language", "de"}},
+			func(p policy.Key) []policy.Key {
+				b := p.Route(routeID("/match/", beta)).Split("canary")
+				return []policy.Key{p, p.Route(routeID("/match/", canary)), b, b.Variant(lang, de)}
+			}},
 		{"combined", "/combined/vary", [][]string{
 			{"Cookie", "edged_split=canary", "X-Api-Key", "key-a", "Accept-Language", "en", "Accept-Encoding", "gzip"},
 			{"Cookie", "edged_split=primary", "X-Api-Key", "key-b", "Accept-Language", "de", "Accept-Encoding", "br"},
