@@ -49,6 +49,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // access windows name IANA time zones; hosts may lack the database
@@ -65,10 +66,33 @@ const (
 )
 
 func main() {
+	enableExtendedConnect()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// enableExtendedConnect re-executes the binary, once, with
+// http2xconnect=1 added to GODEBUG. Go's HTTP/2 server accepts RFC 8441's
+// extended CONNECT (WebSocket over HTTP/2, and its
+// SETTINGS_ENABLE_CONNECT_PROTOCOL) only when that is in the environment
+// at start: net/http reads it in an init function, which no //go:debug
+// directive reaches. The exec keeps the PID, the arguments and the rest
+// of the environment; an operator's own http2xconnect setting (=0 turns
+// it off) is left alone, and if the exec fails edged runs without it.
+func enableExtendedConnect() {
+	godebug := os.Getenv("GODEBUG")
+	if strings.Contains(godebug, "http2xconnect=") {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
+	env = append(env, "GODEBUG="+strings.TrimPrefix(godebug+",http2xconnect=1", ","))
+	_ = syscall.Exec(exe, os.Args, env) // returns only on failure
 }
 
 // run is main without the process: it returns the exit code and stops
