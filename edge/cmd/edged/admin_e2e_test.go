@@ -35,8 +35,7 @@ func adminRoutes(pprof bool) []adminRoute {
 		{"GET", "/dashboard/app.js", "", purgeToken, 401, 401, 200},
 		{"GET", "/dashboard/state", "", purgeToken, 401, 401, 200},
 		{"GET", "/analytics", "", purgeToken, 401, 401, 200},
-		// TODO(reload): POST /reload takes the purge token once the reload
-		// branch lands: {"POST", "/reload", "", purgeToken, 401, 401, 200}.
+		{"POST", "/reload", "", purgeToken, 401, 401, 200},
 		// Nothing else is served.
 		{"GET", "/", "", purgeToken, 404, 404, 404},
 		{"GET", "/debug/vars", "", purgeToken, 404, 404, 404},
@@ -82,7 +81,7 @@ func TestAdminAccessPolicy(t *testing.T) {
 					if r.token == "" && c.auth != "" {
 						c.auth = "Bearer " + purgeToken // open routes ignore credentials
 					}
-					if got, body := adminDo(t, f, r.method, r.path, r.body, c.auth); got != c.want {
+					if got, body := adminRequest(t, f, r.method, r.path, r.body, c.auth); got != c.want {
 						t.Errorf("%s %s with %q: %d %.100q, want %d", r.method, r.path, c.auth, got, body, c.want)
 					}
 				}
@@ -94,7 +93,7 @@ func TestAdminAccessPolicy(t *testing.T) {
 // adminDo sends method path with body and the given Authorization ("" sends
 // none) to the admin listener, following no redirect, and returns the
 // status and body.
-func adminDo(t testing.TB, f *fleetNode, method, path, body, authorization string) (int, string) {
+func adminRequest(t testing.TB, f *fleetNode, method, path, body, authorization string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.admin+path, strings.NewReader(body))
 	if err != nil {

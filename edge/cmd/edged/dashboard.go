@@ -161,7 +161,7 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		},
 		Origins: []originState{},
-		Shields: n.shieldStates(),
+		Shields: shieldStates(n.upstreams()),
 		Purge: purgeState{
 			Connected:      m.sumBy("edged_purge_bus_connected", "")[""] == 1,
 			Sequence:       m.sumBy("edged_purge_applied_sequence", "")[""],
@@ -171,8 +171,9 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 			Problem:        n.bus.Problem(),
 		},
 	}
-	for _, name := range slices.Sorted(maps.Keys(n.up.pools)) {
-		for _, srv := range n.up.pools[name].Status() {
+	up := n.upstreams() // a reload may replace them
+	for _, name := range slices.Sorted(maps.Keys(up.pools)) {
+		for _, srv := range up.pools[name].Status() {
 			o := originState{Pool: name, URL: srv.URL, Health: "up", InFlight: srv.InFlight}
 			switch {
 			case srv.Ejected:
@@ -185,7 +186,7 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 	}
 	// Without sites, upstream.origin is used without a pool: origin keeps
 	// no health of it to show.
-	if u := n.cfg.Upstream; len(n.cfg.Sites) == 0 && u.Origin != "" {
+	if u := up.cfg.Upstream; len(up.cfg.Sites) == 0 && u.Origin != "" {
 		s.Origins = append(s.Origins, originState{Pool: "origin", URL: u.Origin, Health: "unchecked"})
 	}
 	for _, list := range [][]originState{s.Origins, s.Shields} {
@@ -199,10 +200,10 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 // shieldStates are the shields of every upstream client, once each: a
 // shield several routes use is ejected when any of their clients ejected
 // it (each client judges it on its own requests).
-func (n *node) shieldStates() []originState {
+func shieldStates(up *upstreams) []originState {
 	out := []originState{}
 	at := make(map[string]int)
-	for _, cl := range n.up.clients {
+	for _, cl := range up.clients {
 		for _, sh := range cl.Shields() {
 			i, seen := at[sh.URL]
 			if !seen {

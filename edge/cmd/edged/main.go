@@ -13,8 +13,17 @@
 // lines on stderr. Startup errors are plain lines on stderr.
 //
 // With tls.listen, an HTTPS listener serves the same handler over TLS 1.2+
-// with HTTP/2; SIGHUP reloads its certificate files without dropping
-// connections (a failed reload is logged and the old certificates stay).
+// with HTTP/2.
+//
+// SIGHUP, or POST /reload on the admin listener (purge token), reloads the
+// configuration: the file and the flags are read again with the checks of
+// a start; sites, routes, pools, upstream clients, certificates and
+// log.level are applied while serving (requests under way finish on the
+// old ones; the cache, the purge bus and open connections are kept). A
+// configuration with problems, or one that changes a field only a restart
+// applies (listen, admin, data, role, cache, server, purge, ...), is
+// refused, every problem named with its field and line, and the
+// configuration in use stays (reload.go, docs/production.md).
 //
 // edged -version prints the build (version, Go version, VCS revision);
 // edged -t -config FILE checks a configuration as a start would (the file,
@@ -119,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
+	n.args = args // a reload reads the same file, with the same flags over it
 	if err := n.serve(ctx); err != nil {
 		n.log.Error("stopped with an error", "err", err)
 		return exitFail
