@@ -27,10 +27,6 @@ const (
 // tasks: Close ends it.
 const taskWebSocket = "websocket relay"
 
-// detailWebSocket is the Cache-Status detail of a WebSocket handshake
-// (with fwd=bypass): it is never stored.
-const detailWebSocket = "websocket"
-
 // WebSocket lets a route carry WebSocket connections (RFC 6455): HTTP/1.1
 // Upgrade, and HTTP/2 extended CONNECT (RFC 8441) where the server accepts
 // it. A route without one serves an upgrade request as a plain request,
@@ -166,18 +162,18 @@ func checkHandshake(r *http.Request) (int, string) {
 // is bridged to it, the proxy making the key the upstream must answer.
 func (x *exchange) webSocket(ws *WebSocket) {
 	h, r := x.h, x.r
-	x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: detailWebSocket}
+	x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailWebSocket}
 	if status, reason := checkHandshake(r); status != 0 {
 		if status == http.StatusUpgradeRequired {
 			x.w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		x.refuse(status, reason, detailWebSocket)
+		x.refuse(status, reason, policy.DetailWebSocket)
 		return
 	}
 	client := h.client(r)
 	if !ws.take(client) {
 		// RFC 6585 §4.
-		x.refuse(http.StatusTooManyRequests, "too many websocket connections open from this client", detailWebSocket)
+		x.refuse(http.StatusTooManyRequests, "too many websocket connections open from this client", policy.DetailWebSocket)
 		return
 	}
 	defer ws.release(client)

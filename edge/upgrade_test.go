@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"edged/edge/access"
+	"edged/edge/policy"
 	"edged/edge/strictconn"
 	"edged/storage"
 )
@@ -145,7 +146,7 @@ func TestWebSocketThroughRoute(t *testing.T) {
 	if got := c.Subprotocol(); got != "echo" {
 		t.Errorf("subprotocol = %q, want echo", got)
 	}
-	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") || !strings.Contains(cs, detailWebSocket) {
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") || !strings.Contains(cs, policy.DetailWebSocket) {
 		t.Errorf("Cache-Status = %q, want fwd=bypass with detail websocket", cs)
 	}
 	for _, msg := range []string{"one", strings.Repeat("x", 100<<10), "three"} {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 )
@@ -48,7 +49,12 @@ func (c *Config) fileProblems() []*FieldError {
 				continue
 			}
 			var fe *FieldError
-			v, err := c.verifier(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth)
+			// A check reads the key files but says nothing of the
+			// identity provider: the first JWK Set fetch that building
+			// the verifier starts may fail away from the network (or
+			// before the provider is up), which is no problem of the
+			// file, and its warning would follow "configuration OK".
+			v, err := c.verifierWith(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth, slog.New(slog.DiscardHandler))
 			if errors.As(err, &fe) {
 				errs = append(errs, fe)
 			}

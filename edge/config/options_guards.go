@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -94,9 +95,18 @@ func accessRules(a Access) (access.Rules, error) {
 // verifier builds a route's auth.Verifier: it reads the secrets from the
 // environment and the key files from disk.
 func (c *Config) verifier(path string, a Auth) (*auth.Verifier, error) {
+	return c.verifierWith(path, a, nil)
+}
+
+// verifierWith is verifier with the JWK Set fetches' logger replaced
+// when jwksLog is not nil.
+func (c *Config) verifierWith(path string, a Auth, jwksLog *slog.Logger) (*auth.Verifier, error) {
 	opts, errs := c.authOptions(path, a)
 	if len(errs) > 0 {
 		return nil, errs[0]
+	}
+	if jwksLog != nil && opts.JWT != nil && opts.JWT.JWKS != nil {
+		opts.JWT.JWKS.Logger = jwksLog
 	}
 	v, err := auth.NewVerifier(opts)
 	if err != nil {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -78,5 +80,27 @@ func TestIdentityValidationNamesFieldAndLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		wantLineError(t, identityYAML, tt.line, tt.repl, tt.want)
+	}
+}
+
+// edged -t (Config.Check) with a jwks_url printed "JWK Set fetch failed"
+// after "configuration OK" when the identity provider was not reachable
+// from where the file was checked: the check builds the verifier to read
+// its key files, and that makes the first fetch. The check says nothing of
+// the provider; the node's own fetches still log (TestIdentityConfig's
+// options carry the configured logger).
+func TestCheckDoesNotLogJWKSFetch(t *testing.T) {
+	c := parseValid(t, identityYAML) // jwks_url: 127.0.0.1:1, nothing listens
+	var logs bytes.Buffer
+	c.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("the check logged: %s", logs.String())
+	}
+	opts, _ := c.authOptions("sites[0].routes[0].auth", c.Sites[0].Routes[0].Auth)
+	if opts.JWT.JWKS.Logger == nil {
+		t.Error("the node's JWK Set fetches have no logger")
 	}
 }

@@ -43,6 +43,7 @@ const (
 	DetailPurge               = "purge"                // the answer to the PURGE method
 	DetailHTTPSRedirect       = "https-redirect"       // 308 to https
 	DetailCORSPreflight       = "cors-preflight"       // 204: a CORS preflight answered by the route's policy
+	DetailWebSocket           = "websocket"            // with fwd=bypass: a WebSocket handshake (RFC 6455), or its refusal; never stored
 	DetailAccessDenied        = "access-denied"        // 403 by an access rule
 	DetailRateLimited         = "rate-limited"         // 429
 	DetailUnauthenticated     = "unauthenticated"      // 401
