@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -118,6 +119,48 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 	}
 	if resp, _ := e.get(t, "/doc", "Host", "s.example", "X-Api-Key", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("wrong key: status %d", resp.StatusCode)
+	}
+}
+
+// TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
+// a string (a number, as some issuers send a user id): the key partition
+// read the subject as "", so every such user shared one cache partition
+// and the second was served the first's page. RFC 7519 §4.1.2: "sub" is a
+// StringOrURI; such a token is invalid, and refused.
+func TestAuthKeyNonStringSubject(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		// The application reads the subject itself, whatever its type.
+		var claims jwt.MapClaims
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, _, _ = jwt.NewParser().ParseUnverified(tok, &claims)
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write([]byte(fmt.Sprint("page of user ", claims["sub"])))
+	})
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"sub"}},
+	}})
+	token := func(sub any) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "exp": c.Now().Add(time.Hour).Unix()}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + s
+	}
+	for _, sub := range []any{1001, 1002, true, map[string]any{"id": 7}} {
+		resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", token(sub))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("sub %v: status %d, body %q; want 401 (sub must be a string)", sub, resp.StatusCode, body)
+		}
+	}
+	// A string subject still gets its own page.
+	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", token("1002")); body != "page of user 1002" {
+		t.Errorf("string sub: %q", body)
 	}
 }
 

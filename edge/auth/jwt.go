@@ -169,7 +169,13 @@ func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Id
 	if !t.Valid {
 		return Identity{}, describe(errors.New("not valid"))
 	}
-	sub, _ := claims.GetSubject()
+	// RFC 7519 §4.1.2: "sub" is a string (StringOrURI). A number or an
+	// object read as no subject would make every such token one client:
+	// one cache partition (key_claims), one rate-limit budget.
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return Identity{}, describe(err)
+	}
 	id := Identity{Method: "jwt", Subject: sub, Claims: claims}
 	return id, v.need.check(claims)
 }
