@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -161,6 +162,44 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 	// A string subject still gets its own page.
 	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", token("1002")); body != "page of user 1002" {
 		t.Errorf("string sub: %q", body)
+	}
+}
+
+// TestAuthKeyLargeNumericClaim is the attack of two users whose numeric
+// user ids (snowflake ids, past 2^53) differ in the last digits: decoded
+// as float64 the two claims were one value, so the key partition was one
+// and the second user was served the first's page. The claims keep their
+// numbers' text (json.Number).
+func TestAuthKeyLargeNumericClaim(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		// The application reads the claim with its exact digits.
+		claims := jwt.MapClaims{}
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, _, _ = jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(tok, claims)
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write([]byte(fmt.Sprint("page of user ", claims["uid"])))
+	})
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"uid"}},
+	}})
+	for _, uid := range []string{"1234567890123456789", "1234567890123456790"} {
+		// The payload is written out: the digits as the issuer sent them.
+		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+		payload := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"sub":"u","uid":%s,"exp":%d}`, uid, c.Now().Add(time.Hour).Unix()))
+		sig, err := jwt.SigningMethodHS256.Sign(head+"."+payload, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := head + "." + payload + "." + base64.RawURLEncoding.EncodeToString(sig)
+		if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", "Bearer "+tok); body != "page of user "+uid {
+			t.Errorf("user %s got %q", uid, body)
+		}
 	}
 }
 

@@ -147,6 +147,10 @@ func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Id
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithLeeway(v.leeway),
 		jwt.WithIssuedAt(), // a token from the future is as suspect as an expired one
+		// Numbers keep their text: as float64, two user ids past 2^53
+		// that differ in their last digits would be one value (one cache
+		// partition under key_claims).
+		jwt.WithJSONNumber(),
 	}
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience)) // RFC 7519 §4.1.3
