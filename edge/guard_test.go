@@ -2,6 +2,7 @@ package edge
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -199,6 +200,40 @@ func TestAuthKeyLargeNumericClaim(t *testing.T) {
 		tok := head + "." + payload + "." + base64.RawURLEncoding.EncodeToString(sig)
 		if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", "Bearer "+tok); body != "page of user "+uid {
 			t.Errorf("user %s got %q", uid, body)
+		}
+	}
+}
+
+// TestAuthKeyListClaim is the attack of two users whose list claims print
+// alike: ["Domain Admins"] and ["Domain", "Admins"] both rendered as
+// "[Domain Admins]", one cache partition under key_claims: [groups]. Each
+// value is written as JSON, which tells them apart.
+func TestAuthKeyListClaim(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		claims := jwt.MapClaims{}
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, _, _ = jwt.NewParser().ParseUnverified(tok, claims)
+		groups, _ := json.Marshal(claims["groups"])
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(append([]byte("page for "), groups...))
+	})
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"groups"}},
+	}})
+	for _, groups := range [][]any{{"Domain Admins"}, {"Domain", "Admins"}, {"Domain Admins"}} {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u", "groups": groups, "exp": c.Now().Add(time.Hour).Unix()}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(groups)
+		if _, body := e.get(t, "/report", "Host", "s.example", "Authorization", "Bearer "+s); body != "page for "+string(want) {
+			t.Errorf("groups %s got %q", want, body)
 		}
 	}
 }
