@@ -33,6 +33,7 @@ type exchange struct {
 	t        policy.Target // normalized target, query as the route keys it
 	keyBuf   []byte        // primary cache key, in a buffer reused across requests
 	keyStr   string        // keyBuf as a string, once something needed one
+	routes   *routes       // the Handler's routes when routeTo ran; holds a reference
 	site     *Site         // nil without a Router
 	route    *Route
 	identity string // who an authenticated route admitted
@@ -82,6 +83,9 @@ func (x *exchange) done() {
 	x.found.closeBody()
 	x.w.finish()
 	h, w := x.h, &x.w
+	if x.routes != nil {
+		x.routes.release()
+	}
 	now := time.Now()
 	elapsed := now.Sub(x.start)
 	series := h.metrics.seriesOf(x.outcome)
@@ -154,9 +158,10 @@ func upstreamServer(resp *http.Response) string {
 // (Site.ambiguous). A refused request gets a status and a reason, and x is
 // left unrouted.
 func (x *exchange) routeTo(t policy.Target) (int, string) {
-	route := x.h.anyHost
+	x.routes = x.h.currentRoutes()
+	route := x.routes.anyHost
 	var site *Site
-	if router := x.h.opts.Router; router != nil {
+	if router := x.routes.router; router != nil {
 		var ok bool
 		site, ok = router.Site(t.Host)
 		if !ok {

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edged/edge/cors"
@@ -44,9 +45,11 @@ import (
 // Handler serves client requests through the cache. It is safe for
 // concurrent use; Close waits for the background work it started.
 type Handler struct {
-	opts    Options
-	store   *storage.Store
-	anyHost *Route // serves every host when there is no Router
+	opts  Options
+	store *storage.Store
+	// routes are the current Router (or the route of every host); see
+	// Reroute.
+	routes  atomic.Pointer[routes]
 	log     *slog.Logger
 	metrics *metrics
 	// wafMetrics counts what the routes' WAFs did (edge/waf).
@@ -117,9 +120,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.NoUploadLimit {
 		h.uploads.perClient = -1
 	}
-	if opts.Upstream != nil {
-		h.anyHost = &Route{PathPrefix: "/", Upstream: opts.Upstream}
-	}
+	h.routes.Store(newRoutes(opts.Router, opts.Upstream))
 	return h, nil
 }
 

@@ -85,6 +85,7 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	if !ok {
 		return nil, false, true // the client left while waiting: nothing was started
 	}
+	release = x.holdRoutes(release)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
 		defer release()
 		fetch.interim = x.sendInterim // run blocks this request: nothing else writes to it
@@ -146,6 +147,7 @@ func (x *exchange) refreshInBackground() {
 	if !ok {
 		return // the client has fetches enough under way; a later request refreshes
 	}
+	release = x.holdRoutes(release)
 	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
 		defer release()
 		return fetch.run(p)

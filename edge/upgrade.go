@@ -123,7 +123,7 @@ func webSocketAccept(key string) string {
 // isExtendedConnect reports whether r is an HTTP/2 WebSocket opening
 // (RFC 8441 §4: CONNECT with :protocol websocket). Go's server passes the
 // pseudo-header in Header, and accepts such requests only when the process
-// runs with GODEBUG=http2xconnect=1 (it then sends
+// runs with GODEBUG=http2xconnect=1, which edged's main sets (it then sends
 // SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3).
 func isExtendedConnect(r *http.Request) bool {
 	return r.ProtoMajor == 2 && r.Method == http.MethodConnect && strings.EqualFold(r.Header.Get(":protocol"), "websocket")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -171,4 +172,31 @@ func TestHealthChecksStop(t *testing.T) {
 func checkerRuns() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "origin.(*Pool).runChecks(")
+}
+
+// TestInheritHealth: a pool rebuilt with one more server takes the
+// verdicts of the previous pool's checks for the servers they share: a
+// (found up) takes requests at once although the pool starts down, and c
+// (found down) none; b, new, starts down as configured.
+func TestInheritHealth(t *testing.T) {
+	a, b, c := newFlipServer(t, "a"), newFlipServer(t, "b"), newFlipServer(t, "c")
+	c.healthy.Store(false)
+	health := HealthCheck{Path: "/healthz", Host: "health.example", Interval: 10 * time.Millisecond, Rise: 1, Fall: 1, StartDown: true}
+	prev := newTestPool(t, PoolOptions{Name: "web", Servers: servers(a.URL, c.URL), Health: health})
+	prev.Start(t.Context())
+	waitFor(t, "a up, c checked", func() bool { return prev.Status()[0].Up && c.checks.Load() > 0 })
+
+	next := newTestPool(t, PoolOptions{Name: "web", Servers: servers(a.URL, b.URL, c.URL), Health: health})
+	next.InheritHealth(prev)
+	var got []bool
+	for _, s := range next.Status() {
+		got = append(got, s.Up)
+	}
+	if want := []bool{true, false, false}; !slices.Equal(got, want) {
+		t.Errorf("up after InheritHealth = %v, want %v (a inherited up, b new and starting down, c inherited down)", got, want)
+	}
+	resp, _, err := get(t, newTestClient(t, Options{Pool: next}), "k", "/")
+	if err != nil || resp.Header.Get("X-Served-By") != "a" {
+		t.Fatalf("request before next's own checks: %v; want it served by a", err)
+	}
 }

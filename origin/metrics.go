@@ -11,6 +11,10 @@ type poolMetrics struct {
 	up        []prometheus.Gauge   // by server index
 	ejections []prometheus.Counter // by server index
 	requests  []prometheus.Counter // by server index
+	// vecs are the vectors the series above belong to, so that a server's
+	// series can be deleted (Pool.DeleteServerMetrics): every vector
+	// labelled by pool and server must be listed here.
+	vecs []*prometheus.MetricVec
 }
 
 // newPoolMetrics registers p's metrics on reg; nil reg means none. Vectors
@@ -41,7 +45,7 @@ func newPoolMetrics(reg prometheus.Registerer, p *Pool) (*poolMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &poolMetrics{}
+	m := &poolMetrics{vecs: []*prometheus.MetricVec{up.MetricVec, ejections.MetricVec, requests.MetricVec}}
 	for _, s := range p.servers {
 		g := up.WithLabelValues(p.name, s.base)
 		if s.up.Load() {
@@ -74,5 +78,20 @@ func (m *poolMetrics) ejected(up *upstream) {
 func (m *poolMetrics) request(up *upstream) {
 	if m != nil {
 		m.requests[up.index].Inc()
+	}
+}
+
+// DeleteServerMetrics deletes the metric series of the server at url (as
+// [ServerStatus.URL] names it) from the pool's vectors: a server removed
+// from the configuration by a reload would otherwise be reported for good,
+// with its last values. Pools of one name share their series, so call it
+// only once no pool of this name has that server any more; p itself must
+// be closed.
+func (p *Pool) DeleteServerMetrics(url string) {
+	if p.metrics == nil {
+		return
+	}
+	for _, v := range p.metrics.vecs {
+		v.DeleteLabelValues(p.name, url)
 	}
 }

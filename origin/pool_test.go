@@ -145,3 +145,24 @@ func TestPoolMetrics(t *testing.T) {
 		t.Errorf("edged_origin_requests_total has %d series (%v), want 3", n, err)
 	}
 }
+
+// TestDeleteServerMetrics: a pool rebuilt without one of its servers (a
+// reload) shares the series of the servers it kept; deleting the removed
+// server's series leaves those.
+func TestDeleteServerMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, urls := recorders(t, 2)
+	old := newTestPool(t, PoolOptions{Name: "web", Servers: servers(urls...), Registerer: reg})
+	next := newTestPool(t, PoolOptions{Name: "web", Servers: servers(urls[0]), Registerer: reg})
+	old.Close()
+	old.DeleteServerMetrics(old.Status()[1].URL)
+	servedBy(t, newTestClient(t, Options{Pool: next}), 2, sameKey)
+	for _, name := range []string{"edged_origin_requests_total", "edged_origin_up", "edged_origin_ejections_total"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s has %d series (%v), want 1: the removed server's is left", name, n, err)
+		}
+	}
+	if got := testutil.ToFloat64(next.metrics.requests[0]); got != 2 {
+		t.Errorf("requests of the server kept = %v, want 2", got)
+	}
+}

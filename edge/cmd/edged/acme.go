@@ -46,17 +46,11 @@ func (n *node) openACME() error {
 	default:
 		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
 	}
-	hosts := s.Hosts
-	if len(n.cfg.TLS.ACME.Hosts) == 0 {
-		// By default, the sites' hosts that no certificate of
-		// tls.certificates covers: those are served with their own
-		// certificate anyway, and asking the CA would only spend its
-		// rate limits.
-		hosts = slices.DeleteFunc(slices.Clone(hosts), n.certs.covers)
-		if len(hosts) == 0 {
-			n.log.Warn("tls.acme: every site host is covered by tls.certificates; no certificate is asked for")
-			return nil
-		}
+	hosts := acmeHosts(n.cfg, n.certs.covers)
+	n.acmeHosts = hosts // a reload may not change them (reload.go)
+	if len(hosts) == 0 {
+		n.log.Warn("tls.acme: every site host is covered by tls.certificates; no certificate is asked for")
+		return nil
 	}
 	m, err := acme.New(acme.Options{
 		Hosts: hosts, CA: s.CA, Email: s.Email, Roots: roots,
@@ -72,6 +66,18 @@ func (n *node) openACME() error {
 	n.certs.managed = m
 	n.log.Info("tls.acme: certificates managed", "hosts", hosts, "ca", s.CA, "storage", s.Storage, "challenges", s.Challenges)
 	return nil
+}
+
+// acmeHosts are the hosts tls.acme asks certificates for: tls.acme.hosts,
+// or by default the sites' hosts that no certificate of tls.certificates
+// covers (covers): those are served with their own certificate anyway, and
+// asking the CA would only spend its rate limits.
+func acmeHosts(cfg *config.Config, covers func(string) bool) []string {
+	hosts := cfg.ACMESettings().Hosts
+	if len(cfg.TLS.ACME.Hosts) == 0 {
+		hosts = slices.DeleteFunc(slices.Clone(hosts), covers)
+	}
+	return hosts
 }
 
 // managedCerts is what the certificate store asks of automatic

@@ -156,13 +156,14 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 			Problem:   n.bus.Problem(),
 		},
 	}
-	names := make([]string, 0, len(n.up.pools))
-	for name := range n.up.pools {
+	up := n.upstreams() // a reload may replace them
+	names := make([]string, 0, len(up.pools))
+	for name := range up.pools {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		for _, srv := range n.up.pools[name].Status() {
+		for _, srv := range up.pools[name].Status() {
 			o := originState{Pool: name, URL: srv.URL, Health: "up", InFlight: srv.InFlight}
 			switch {
 			case srv.Ejected:
@@ -175,7 +176,7 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 	}
 	// Without sites, upstream.origin and upstream.shields are used without
 	// a pool: origin keeps no health of them to show.
-	if u := n.cfg.Upstream; len(n.cfg.Sites) == 0 {
+	if u := up.cfg.Upstream; len(up.cfg.Sites) == 0 {
 		if u.Origin != "" {
 			s.Origins = append(s.Origins, originState{Pool: "upstream.origin", URL: u.Origin, Health: "unchecked"})
 		}

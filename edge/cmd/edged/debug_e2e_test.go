@@ -11,7 +11,14 @@ import (
 // ("" sends none) and returns the status and body.
 func adminGet(t testing.TB, f *fleetNode, path, authorization string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.admin+path, nil)
+	return adminDo(t, http.MethodGet, f.admin+path, authorization)
+}
+
+// adminDo sends method to url with the given Authorization ("" sends
+// none) and returns the status and body.
+func adminDo(t testing.TB, method, url, authorization string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

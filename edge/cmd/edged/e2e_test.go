@@ -89,6 +89,7 @@ type proc struct {
 	done           chan struct{} // closed when the process has exited
 	exitErr        error
 	public, admin  string // base URLs, from the "serving" log line
+	tls            string // the TLS listener's address, when it has one
 }
 
 // runEdged starts the binary and returns once it logs that it serves, or
@@ -136,6 +137,9 @@ func runEdged(t testing.TB, args ...string) *proc {
 	select {
 	case rec := <-serving:
 		p.public = "http://" + fmt.Sprint(rec["public"])
+		if addr, ok := rec["tls"].(string); ok {
+			p.tls = addr
+		}
 		if a, ok := rec["admin"]; ok {
 			p.admin = "http://" + fmt.Sprint(a)
 		}

@@ -30,7 +30,7 @@ func (n *node) openForwardUpstream(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("forward upstream: %w", err)
 	}
-	n.up = &upstreams{any: cl, clients: []*origin.Client{cl}}
+	n.up = &upstreams{cfg: n.cfg, any: cl, clients: []*origin.Client{cl}}
 	return nil
 }
 

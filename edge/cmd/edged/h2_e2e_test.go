@@ -620,3 +620,40 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	}
 	h.checkServes(t, "/ok")
 }
+
+// TestBinaryOffersExtendedConnect: the binary, started without GODEBUG,
+// advertises RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL (WebSocket over
+// HTTP/2), which Go's server does only with GODEBUG=http2xconnect=1: main
+// re-executes itself with it. An operator's http2xconnect=0 turns it off.
+func TestBinaryOffersExtendedConnect(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	t.Cleanup(origin.Close)
+	for _, c := range []struct {
+		godebug string
+		want    uint32
+	}{{"", 1}, {"http2xconnect=0", 0}} {
+		dir := t.TempDir()
+		ca := newTestCA(t)
+		certFile, keyFile := filepath.Join(dir, "h2.crt"), filepath.Join(dir, "h2.key")
+		ca.issue(t, certFile, keyFile, "h2.test")
+		cfg := writeFile(t, "edged.yaml", fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin: ""
+data: %s
+log: {level: info, access: false}
+upstream: {origin: %s}
+tls:
+  listen: 127.0.0.1:0
+  certificates: [{cert: %s, key: %s}]
+`, filepath.Join(dir, "data"), origin.URL, certFile, keyFile))
+		t.Setenv("GODEBUG", c.godebug)
+		p := runEdged(t, "-config", cfg)
+		if p.tls == "" {
+			t.Fatalf("GODEBUG=%q: no TLS listener in the serving line (%v)", c.godebug, p.exitErr)
+		}
+		conn := (&h2Node{ca: ca, addr: p.tls}).dialH2(t)
+		if got := conn.settings[http2.SettingEnableConnectProtocol]; got != c.want {
+			t.Errorf("GODEBUG=%q: SETTINGS_ENABLE_CONNECT_PROTOCOL = %d, want %d", c.godebug, got, c.want)
+		}
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"edged/edge/clientip"
+	"edged/edge/config"
 	"edged/edge/ratelimit"
 )
 
@@ -34,15 +36,29 @@ func (n *node) listen(what, field, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// hasHSTS reports whether a site sets hsts, so that the plain-HTTP listener
-// must strip it.
-func (n *node) hasHSTS() bool {
-	for _, s := range n.cfg.Sites {
+// hasHSTS reports whether a site of cfg sets hsts, so that the plain-HTTP
+// listener must strip it.
+func hasHSTS(cfg *config.Config) bool {
+	for _, s := range cfg.Sites {
 		if s.HSTS != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// whenHSTS applies stripHSTS to the plain-HTTP listener's responses while
+// a site sets hsts (n.hsts, which a reload updates); otherwise responses
+// go out as they are, without the wrapper.
+func (n *node) whenHSTS(next http.Handler) http.Handler {
+	strip := stripHSTS(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.hsts.Load() {
+			strip.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // watchReload calls reload on every SIGHUP until ctx ends or the returned
@@ -55,7 +71,7 @@ func (n *node) watchReload(ctx context.Context) (stop func()) {
 		for {
 			select {
 			case <-hup:
-				_ = n.reload() // logged by reload; the old certificates stay
+				_ = n.reload() // logged by reload; a refused configuration changes nothing
 			case <-ctx.Done():
 				return
 			case <-done:

@@ -13,8 +13,17 @@
 // lines on stderr. Startup errors are plain lines on stderr.
 //
 // With tls.listen, an HTTPS listener serves the same handler over TLS 1.2+
-// with HTTP/2; SIGHUP reloads its certificate files without dropping
-// connections (a failed reload is logged and the old certificates stay).
+// with HTTP/2.
+//
+// SIGHUP, or POST /reload on the admin listener (purge token), reloads the
+// configuration: the file and the flags are read again with the checks of
+// a start; sites, routes, pools, upstream clients, certificates and
+// log.level are applied while serving (requests under way finish on the
+// old ones; the cache, the purge bus and open connections are kept). A
+// configuration with problems, or one that changes a field only a restart
+// applies (listen, admin, data, role, cache, server, purge, ...), is
+// refused, every problem named with its field and line, and the
+// configuration in use stays (reload.go, docs/production.md).
 //
 // edged -version prints the build (version, Go version, VCS revision);
 // edged -t -config FILE checks a configuration as a start would (the file,
@@ -40,6 +49,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // access windows name IANA time zones; hosts may lack the database
@@ -56,10 +66,33 @@ const (
 )
 
 func main() {
+	enableExtendedConnect()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// enableExtendedConnect re-executes the binary, once, with
+// http2xconnect=1 added to GODEBUG. Go's HTTP/2 server accepts RFC 8441's
+// extended CONNECT (WebSocket over HTTP/2, and its
+// SETTINGS_ENABLE_CONNECT_PROTOCOL) only when that is in the environment
+// at start: net/http reads it in an init function, which no //go:debug
+// directive reaches. The exec keeps the PID, the arguments and the rest
+// of the environment; an operator's own http2xconnect setting (=0 turns
+// it off) is left alone, and if the exec fails edged runs without it.
+func enableExtendedConnect() {
+	godebug := os.Getenv("GODEBUG")
+	if strings.Contains(godebug, "http2xconnect=") {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
+	env = append(env, "GODEBUG="+strings.TrimPrefix(godebug+",http2xconnect=1", ","))
+	_ = syscall.Exec(exe, os.Args, env) // returns only on failure
 }
 
 // run is main without the process: it returns the exit code and stops
@@ -95,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
+	n.args = args // a reload reads the same file, with the same flags over it
 	if err := n.serve(ctx); err != nil {
 		n.log.Error("stopped with an error", "err", err)
 		return exitFail

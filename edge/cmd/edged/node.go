@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,11 +48,31 @@ type node struct {
 	admin   *http.Server  // nil when the admin listener is disabled
 	certs   *certStore    // the HTTPS certificates; nil without tls.listen
 	acme    *acme.Manager // automatic certificates; nil without tls.acme
+	// acmeHosts are the hosts acme was started for (acmeHosts).
+	acmeHosts []string
 	// analytics feeds /analytics and the dashboard (dashboard.go).
 	analytics *analytics.Recorder
 	// accessLog is the access log of the handler and the forward proxy;
 	// nil when log.access is off (accesslog.go).
 	accessLog *accesslog.Writer
+
+	// args is the command line a reload reads the configuration from
+	// again (reload.go); nil reloads cfg as it is.
+	args []string
+	// level is the operational log's level, which a reload may change.
+	level *slog.LevelVar
+	// reg is the node's metric registry, for what a reload builds.
+	reg *prometheus.Registry
+	// hsts says whether a site of the configuration in use sets hsts, so
+	// that the plain-HTTP listener must strip it (whenHSTS).
+	hsts atomic.Bool
+	// life ends when the node closes: the health checks of pools built by
+	// a reload run until then, or until their pool closes.
+	life    context.Context
+	endLife context.CancelFunc
+	// reloads serializes reloads and retires the generations of upstreams
+	// they replace (reload.go).
+	reloads reloader
 
 	publicLn, tlsLn, adminLn net.Listener
 }
@@ -60,7 +81,11 @@ type node struct {
 // cheap checks (directory, ports) before the store is opened. On error it
 // releases what it had opened.
 func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
-	n := &node{cfg: cfg, log: newLogger(stderr, cfg.Log.Level)}
+	n := &node{cfg: cfg, level: new(slog.LevelVar)}
+	n.level.Set(logLevel(cfg.Log.Level))
+	n.log = newLogger(stderr, n.level)
+	n.life, n.endLife = context.WithCancel(context.Background())
+	n.reloads.stopping, n.reloads.generation = make(chan struct{}), 1
 	setMemoryLimit(cfg, n.log)
 	defer func() {
 		if err != nil {
@@ -97,6 +122,10 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, buildinfo.Read())
+	n.reg = reg
+	if n.reloads.metrics, err = newReloadMetrics(reg); err != nil {
+		return nil, fmt.Errorf("reload metrics: %w", err)
+	}
 
 	if err := n.openAccessLog(stdout, reg); err != nil {
 		return nil, err
@@ -114,10 +143,11 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.reloads.gens = []*upstreams{n.up}
 	if err := n.openPurgeBus(reg); err != nil {
 		return nil, err
 	}
-	if err := n.shareRateLimits(); err != nil {
+	if err := n.shareRateLimits(n.up.sites); err != nil {
 		return nil, err
 	}
 	if err := n.openACME(); err != nil {
@@ -140,9 +170,8 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 		}
 	}
 	n.public = n.publicServer()
-	if n.hasHSTS() {
-		n.public.Handler = stripHSTS(n.public.Handler)
-	}
+	n.hsts.Store(hasHSTS(cfg))
+	n.public.Handler = n.whenHSTS(n.public.Handler)
 	if n.acme != nil {
 		// Outermost: a CA's http-01 request is answered before any site's
 		// redirect to HTTPS or access rule could turn it away.
@@ -209,6 +238,7 @@ func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
 	n.adminRoutes(mux, reg)
+	mux.Handle("POST /reload", n.reloadHandler())
 	if n.cfg.Debug.Pprof {
 		// Where a node spends its CPU is the first question when it falls
 		// behind; debug.pprof turns the profiles on, behind their token.
@@ -308,7 +338,13 @@ func (n *node) closeAll(ctx context.Context) error {
 		}
 	}
 	n.closeAccessLog() // after the servers and the handler: nothing logs after it
-	n.up.close()       // after the handler: its background fetches use the clients
+	if n.reloads.stopping != nil {
+		n.stopReloads() // after the handler: the generations still draining are closed
+	}
+	n.upstreams().close() // after the handler: its background fetches use the clients
+	if n.endLife != nil {
+		n.endLife()
+	}
 	if n.rules != nil {
 		_ = n.rules.Close() // stops watching the category lists
 	}
@@ -339,10 +375,15 @@ func (n *node) closeAll(ctx context.Context) error {
 }
 
 // newLogger returns the operational logger: JSON lines on w at level.
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// logLevel is log.level as a slog.Level.
+func logLevel(level string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config; info on error
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return l
 }
 
 // bodyDeadline bounds the reads of a request body on the admin listener

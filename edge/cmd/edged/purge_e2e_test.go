@@ -50,10 +50,18 @@ func startFleetNode(t testing.TB, cfg *config.Config) *fleetNode {
 // going to stderr, and serves until the test ends.
 func serveNode(t testing.TB, cfg *config.Config, stderr io.Writer) *fleetNode {
 	t.Helper()
+	return serveNodeArgs(t, cfg, stderr, nil)
+}
+
+// serveNodeArgs is serveNode for a node that reloads its configuration
+// from the command line args, as run sets it up.
+func serveNodeArgs(t testing.TB, cfg *config.Config, stderr io.Writer, args []string) *fleetNode {
+	t.Helper()
 	n, err := start(cfg, io.Discard, stderr)
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg.CacheName(), err)
 	}
+	n.args = args
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fleetNode{n: n, cancel: cancel, done: make(chan error, 1),
 		public: "http://" + n.publicLn.Addr().String(), admin: "http://" + n.adminLn.Addr().String()}

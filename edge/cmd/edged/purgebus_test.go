@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -196,7 +197,7 @@ func TestPrivateBusWarning(t *testing.T) {
 			cfg := config.Default()
 			tt.set(cfg)
 			var buf syncBuffer
-			n := &node{cfg: cfg, log: newLogger(&buf, "info")}
+			n := &node{cfg: cfg, log: newLogger(&buf, slog.LevelInfo)}
 			n.warnPrivateBus()
 			w := warnings(t, &buf)
 			switch {

@@ -10,9 +10,14 @@ import (
 
 // shareRateLimits shares the use of the routes' rate limits marked shared
 // over the purge bus's NATS connection (edge/ratelimit/fleet documents the
-// approximation). Without such a route, or a bus, nothing is shared.
-func (n *node) shareRateLimits() error {
-	limiters := sharedLimiters(n.up.sites)
+// approximation). Without such a route, or a bus, nothing is shared. On a
+// reload (reload.go) the new routes' limiters take the old ones' place.
+func (n *node) shareRateLimits(sites []*edge.Site) error {
+	limiters := sharedLimiters(sites)
+	if n.share != nil {
+		n.share.SetLimiters(limiters)
+		return nil
+	}
 	if len(limiters) == 0 || n.bus == nil || n.bus.Conn() == nil {
 		return nil
 	}

@@ -108,6 +108,13 @@ func (cs *certStore) reload() (int, error) {
 	return len(certs), nil
 }
 
+// use swaps in certs, loaded by load, which later reloads call: a
+// configuration reload (reload.go) may name other files.
+func (cs *certStore) use(load func() ([]tls.Certificate, error), certs []tls.Certificate) {
+	cs.load = load
+	cs.cur.Store(newCertSet(certs))
+}
+
 // covers reports whether a certificate of tls.certificates covers name.
 func (cs *certStore) covers(name string) bool { return cs.cur.Load().cover(name) != nil }
 
@@ -279,33 +286,6 @@ func http2Limits() *http.HTTP2Config {
 		PingTimeout:                   http2PingTimeout,
 		WriteByteTimeout:              http2WriteByteTimeout,
 	}
-}
-
-// reload is what SIGHUP does: read the certificate files again. Open
-// connections keep the certificate they were set up with; new handshakes
-// get the new set. A failed reload keeps the old set.
-func (n *node) reload() error {
-	if n.rules != nil {
-		// Role forward (no certificates): re-read changed category lists
-		// now rather than at the next poll.
-		if err := n.rules.Reload(); err != nil {
-			n.log.Error("reload: category lists not reloaded; keeping the current ones", "err", err)
-			return err
-		}
-		n.log.Info("reload: category lists checked and reloaded where changed")
-		return nil
-	}
-	if n.certs == nil {
-		n.log.Info("reload: nothing to reload (no tls.listen)")
-		return nil
-	}
-	count, err := n.certs.reload()
-	if err != nil {
-		n.log.Error("reload: certificates not reloaded; keeping the current ones", "err", err)
-		return err
-	}
-	n.log.Info("reload: certificates reloaded", "certificates", count)
-	return nil
 }
 
 // stripHSTS removes Strict-Transport-Security from responses of the

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,62 +17,140 @@ import (
 	"edged/origin"
 )
 
-// upstreams are the node's ways to the origin: one client for every host
-// (no sites), or pools shared by the clients of the sites' routes.
+// upstreams are the node's ways to the origin, built from one
+// configuration (a generation: a reload builds the next one): one client
+// for every host (no sites), or pools shared by the clients of the sites'
+// routes, and the router.
 type upstreams struct {
-	any     *origin.Client          // every host, when there are no sites
-	router  *edge.Router            // sites and routes, when there are sites
-	sites   []*edge.Site            // the router's, for their verifiers' Close and shared limits
-	pools   map[string]*origin.Pool // by name; built once, shared by clients
-	clients []*origin.Client        // every client built, for Close
-	tls     *tls.Config             // for https upstreams; nil means the defaults
-	reg     prometheus.Registerer   // for the clients' own connections (shields, origin)
+	cfg      *config.Config                   // the configuration they were built from
+	any      *origin.Client                   // every host, when there are no sites
+	router   *edge.Router                     // sites and routes, when there are sites
+	sites    []*edge.Site                     // the router's, for shared limits and their verifiers' Close
+	pools    map[string]*origin.Pool          // by name; shared by clients, maybe by generations
+	poolOpts map[string]origin.PoolOptions    // what each pool was built from, for the next generation
+	clients  []*origin.Client                 // every client built, for Close
+	refs     *poolRefs                        // who else uses the pools
+	tls      *tls.Config                      // for https upstreams; nil means the defaults
+	reg      prometheus.Registerer            // for the clients' own connections (shields, origin)
+	forget   func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
 }
 
-// openUpstreams builds the upstream side from the configuration: without
-// sites one client for upstream.origin/shields; with sites every used pool
-// once, one client per distinct (pool, shields, fallback), and the router.
-// tlsConf (nil for the defaults) is used for every https upstream.
-func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) error {
-	n.up = &upstreams{pools: make(map[string]*origin.Pool), tls: tlsConf, reg: reg}
-	logger := n.log.With("component", "origin")
-	if len(n.cfg.Sites) == 0 {
-		oo := n.cfg.OriginOptions()
-		oo.Logger, oo.TLSClientConfig, oo.Registerer = logger, tlsConf, reg
-		cl, err := origin.New(oo)
-		if err != nil {
-			return fmt.Errorf("upstream: %w", err)
-		}
-		n.up.any, n.up.clients = cl, []*origin.Client{cl}
-		return nil
+// poolRefs counts the generations that use each pool: a pool whose
+// settings a reload left alone is kept by the next generation, with its
+// health state and connections, and closed by the last one to let it go.
+type poolRefs struct {
+	mu sync.Mutex // guards n
+	n  map[*origin.Pool]int
+}
+
+func (r *poolRefs) acquire(p *origin.Pool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = make(map[*origin.Pool]int)
 	}
+	r.n[p]++
+}
+
+// release reports whether p is no longer used, and must be closed.
+func (r *poolRefs) release(p *origin.Pool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n[p]--
+	if r.n[p] > 0 {
+		return false
+	}
+	delete(r.n, p)
+	return true
+}
+
+// openUpstreams builds the node's first generation of upstreams (see
+// newUpstreams) from n.cfg.
+func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) error {
 	for _, name := range n.cfg.UnusedPools() {
 		n.log.Warn("pool not used by any route; not started", "pool", name)
 	}
-	poolOpts := n.cfg.PoolOptions()
-	for _, name := range slices.Sorted(maps.Keys(poolOpts)) {
-		po := poolOpts[name]
-		po.Logger, po.Registerer, po.TLSClientConfig = logger, reg, tlsConf
-		p, err := origin.NewPool(po)
-		if err != nil {
-			return fmt.Errorf("pools.%s: %w", name, err)
-		}
-		n.up.pools[name] = p
+	up, err := n.newUpstreams(n.cfg, reg, tlsConf, nil)
+	if err != nil {
+		return err
 	}
-	n.cfg.SetLogger(n.log) // a route's JWK Set fetches log
-	sites, err := n.cfg.EdgeSites(n.up.clientFor(n))
+	n.up = up
+	return nil
+}
+
+// newUpstreams builds the upstream side from cfg: without sites one client
+// for upstream.origin/shields; with sites every used pool once, one client
+// per distinct (pool, shields, fallback), and the router. tlsConf (nil for
+// the defaults) is used for every https upstream. The pools of prev (the
+// generation being replaced, or nil) whose options are unchanged are kept
+// rather than built again, unless upstream.tls names files, which a
+// reload reads again; a pool built again takes prev's health verdicts for
+// the servers it keeps. On error it releases what it built.
+func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsConf *tls.Config, prev *upstreams) (_ *upstreams, err error) {
+	u := &upstreams{cfg: cfg, pools: make(map[string]*origin.Pool), poolOpts: cfg.PoolOptions(), refs: &n.reloads.pools,
+		tls: tlsConf, reg: reg, forget: n.forgetServer}
+	defer func() {
+		if err != nil {
+			u.close()
+		}
+	}()
+	logger := n.log.With("component", "origin")
+	if len(cfg.Sites) == 0 {
+		oo := cfg.OriginOptions()
+		oo.Logger, oo.TLSClientConfig, oo.Registerer = logger, tlsConf, reg
+		cl, err := origin.New(oo)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: %w", err)
+		}
+		u.any, u.clients = cl, []*origin.Client{cl}
+		return u, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(u.poolOpts)) {
+		p := prev.keptPool(name, cfg, u.poolOpts[name])
+		if p == nil {
+			po := u.poolOpts[name]
+			po.Logger, po.Registerer, po.TLSClientConfig = logger, reg, tlsConf
+			if p, err = origin.NewPool(po); err != nil {
+				return nil, fmt.Errorf("pools.%s: %w", name, err)
+			}
+			if prev != nil && prev.pools[name] != nil {
+				p.InheritHealth(prev.pools[name]) // the servers it keeps stay up, or down
+			}
+		}
+		u.refs.acquire(p)
+		u.pools[name] = p
+	}
+	cfg.SetLogger(n.log) // a route's JWK Set fetches log
+	sites, err := cfg.EdgeSites(u.clientFor(n))
 	var fe *config.FieldError
 	if errors.As(err, &fe) {
-		return err // names the file, line and field already
+		return nil, err // names the file, line and field already
 	}
 	if err != nil {
-		return fmt.Errorf("sites: %w", err)
+		return nil, fmt.Errorf("sites: %w", err)
 	}
-	n.up.sites = sites
-	if n.up.router, err = edge.NewRouter(sites); err != nil {
-		return fmt.Errorf("sites: %w", err)
+	u.sites = sites
+	if u.router, err = edge.NewRouter(sites); err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
 	}
-	return nil
+	return u, nil
+}
+
+// keptPool returns u's pool name when the next configuration, next, builds
+// it with the same options po, so the next generation can keep it; nil when
+// it must be built.
+func (u *upstreams) keptPool(name string, next *config.Config, po origin.PoolOptions) *origin.Pool {
+	if u == nil || u.pools[name] == nil {
+		return nil
+	}
+	t := next.Upstream.TLS
+	if t != u.cfg.Upstream.TLS || t.CAFile != "" || t.CertFile != "" {
+		return nil
+	}
+	if !reflect.DeepEqual(u.poolOpts[name], po) {
+		return nil
+	}
+	return u.pools[name]
 }
 
 // clientFor returns the function that gives each route its client, building
@@ -81,7 +161,7 @@ func (u *upstreams) clientFor(n *node) func(ref config.UpstreamRef) (*origin.Cli
 		if cl, ok := byKey[ref.Key()]; ok {
 			return cl, nil
 		}
-		oo := n.cfg.ClientOptions(ref)
+		oo := u.cfg.ClientOptions(ref)
 		oo.Logger, oo.TLSClientConfig, oo.Registerer = n.log.With("component", "origin"), u.tls, u.reg
 		if ref.Pool != "" {
 			oo.Pool = u.pools[ref.Pool]
@@ -96,23 +176,38 @@ func (u *upstreams) clientFor(n *node) func(ref config.UpstreamRef) (*origin.Cli
 	}
 }
 
-// start starts the pools' active health checks; they stop when ctx ends.
+// start starts the pools' active health checks; they stop when ctx ends
+// or the pool closes. A pool kept from the previous generation runs its
+// checks already (Start does nothing then).
 func (u *upstreams) start(ctx context.Context) {
 	for _, p := range u.pools {
 		p.Start(ctx)
 	}
 }
 
-// close releases the clients, then the pools they use.
+// close releases what the router's routes hold (background key refreshes
+// and the like: edge.Router.Close), the clients, then the pools no other
+// generation uses. It is safe to call on a nil *upstreams.
 func (u *upstreams) close() {
 	if u == nil {
 		return
+	}
+	if u.router != nil {
+		u.router.Close()
 	}
 	for _, cl := range u.clients {
 		cl.Close()
 	}
 	for _, p := range u.pools {
+		if u.refs != nil && !u.refs.release(p) {
+			continue // a newer generation kept it
+		}
 		p.Close()
+		if u.forget != nil {
+			for _, s := range p.Status() {
+				u.forget(p, s.URL)
+			}
+		}
 	}
-	closeVerifiers(u.sites)
+	closeVerifiers(u.sites) // also when no router was built; closing twice is harmless
 }

@@ -1,0 +1,552 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"edged/edge/config"
+)
+
+// reloadOrigin answers with its name and never lets a response be stored,
+// so that every request goes upstream and the answer says where routing
+// sent it.
+func reloadOrigin(t testing.TB, name string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// reloadSetup is a configuration file a test rewrites between reloads: a
+// site whose one route sends canary's weight to the canary pool and the
+// rest to the stable pool, which may include the extra server.
+type reloadSetup struct {
+	path, data            string
+	stable, canary, extra *httptest.Server
+}
+
+func newReloadSetup(t testing.TB) *reloadSetup {
+	dir := t.TempDir()
+	return &reloadSetup{
+		path: filepath.Join(dir, "edged.yaml"), data: filepath.Join(dir, "data"),
+		stable: reloadOrigin(t, "stable"), canary: reloadOrigin(t, "canary"), extra: reloadOrigin(t, "extra"),
+	}
+}
+
+// write writes the configuration: canary's weight out of 100, the extra
+// server in the stable pool or not, and more (YAML) at the top level.
+func (s *reloadSetup) write(t testing.TB, canary int, extra bool, more string) {
+	t.Helper()
+	servers := fmt.Sprintf("{url: %s}", s.stable.URL)
+	if extra {
+		servers += fmt.Sprintf(", {url: %s}", s.extra.URL)
+	}
+	conf := fmt.Sprintf(`listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+data: %s
+log: {level: error, access: false}
+purge: {token: %s}
+%spools:
+  stable:
+    servers: [%s]
+    health: {path: /health, interval: 100ms, rise: 1, start_down: true}
+  canary:
+    servers: [{url: %s}]
+sites:
+  - name: app
+    hosts: [app.test]
+    routes:
+      - path: /
+        pool: stable
+        splits: [{name: canary, pool: canary, weight: %d}]
+`, s.data, purgeToken, more, servers, s.canary.URL, canary)
+	if err := os.WriteFile(s.path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve starts a node in the test process from the file, as run does.
+func (s *reloadSetup) serve(t testing.TB) *fleetNode {
+	t.Helper()
+	args := []string{"-config", s.path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveNodeArgs(t, cfg, io.Discard, args)
+}
+
+// postReload sends POST /reload with authorization ("" for none) and
+// decodes the reply.
+func postReload(t testing.TB, admin, authorization string) (int, reloadReply) {
+	t.Helper()
+	code, body := adminDo(t, http.MethodPost, admin+"/reload", authorization)
+	var reply reloadReply
+	if strings.HasPrefix(body, "{") {
+		if err := json.Unmarshal([]byte(body), &reply); err != nil {
+			t.Fatalf("POST /reload: %d, undecodable reply %q: %v", code, body, err)
+		}
+	}
+	return code, reply
+}
+
+// answeredBy returns which origin answered GET path on app.test, or the
+// problem ("status 503", the transport error).
+func answeredBy(client *http.Client, public, path string) string {
+	req, err := http.NewRequest(http.MethodGet, public+path, nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.Host = "app.test"
+	resp, err := client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return err.Error()
+	case resp.StatusCode/100 != 2:
+		return fmt.Sprintf("status %d", resp.StatusCode)
+	}
+	return string(body)
+}
+
+// clientLoad is continuous traffic from several clients, each on its own
+// keep-alive connections, counting every answer that is not a 2xx from an
+// origin.
+type clientLoad struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex // guards failures
+	failures   []string   // the first few
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(public string, clients int) *clientLoad {
+	l := &clientLoad{stop: make(chan struct{})}
+	for c := range clients {
+		l.wg.Go(func() {
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				switch got := answeredBy(client, public, fmt.Sprintf("/load/%d/%d", c, i)); got {
+				case "stable", "canary", "extra":
+					l.ok.Add(1)
+				default:
+					l.failed.Add(1)
+					l.mu.Lock()
+					if len(l.failures) < 5 {
+						l.failures = append(l.failures, got)
+					}
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	return l
+}
+
+// end stops the load and waits for its requests to finish.
+func (l *clientLoad) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// checkRouting sends requests one after another until routingStreak in a
+// row were answered by origins in want, all of them seen among those, and
+// fails unless that happens within within (the new weights honoured).
+func checkRouting(t *testing.T, step int, public string, within time.Duration, want ...string) {
+	t.Helper()
+	const routingStreak = 10
+	deadline := time.Now().Add(within)
+	var streak int
+	seen := map[string]bool{}
+	var last string
+	for i := 0; time.Now().Before(deadline); i++ {
+		last = answeredBy(http.DefaultClient, public, fmt.Sprintf("/check/%d/%d", step, i))
+		if !contains(want, last) {
+			streak, seen = 0, map[string]bool{}
+			continue
+		}
+		streak++
+		seen[last] = true
+		if streak >= routingStreak && len(seen) == len(want) {
+			return
+		}
+	}
+	t.Errorf("reload %d: requests were not all answered by %v within %v (last answer %q, %d in a row, saw %v)", step, want, within, last, streak, seen)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReloadUnderLoad: ten reloads while clients send requests without
+// pause: the canary split's weight goes from 0 to 100 and back, and an
+// origin server joins and leaves the stable pool. No request fails, and
+// within a second of each reload new requests go where the new weights
+// say. Half the reloads come through POST /reload, half through what
+// SIGHUP calls. The pool a reload leaves unchanged is kept; the old
+// generations are closed once drained, and the removed server leaves no
+// series in /metrics.
+func TestReloadUnderLoad(t *testing.T) {
+	s := newReloadSetup(t)
+	s.write(t, 0, false, "")
+	f := s.serve(t)
+	checkRouting(t, 0, f.public, time.Second, "stable")
+
+	load := startLoad(f.public, 4)
+	steps := []struct {
+		canary int
+		extra  bool
+	}{
+		{100, false}, {0, false}, {0, true}, {100, true}, {0, true},
+		{0, false}, {100, false}, {0, true}, {100, false}, {0, false},
+	}
+	for i, st := range steps {
+		step := i + 1
+		canaryPool := f.n.upstreams().pools["canary"]
+		s.write(t, st.canary, st.extra, "")
+		if step%2 == 0 {
+			if err := f.n.reload(); err != nil { // what SIGHUP calls
+				t.Fatalf("reload %d: %v", step, err)
+			}
+		} else if code, reply := postReload(t, f.admin, "Bearer "+purgeToken); code != http.StatusOK || !reply.OK {
+			t.Fatalf("reload %d: POST /reload = %d %+v", step, code, reply)
+		}
+		if f.n.upstreams().pools["canary"] != canaryPool {
+			t.Errorf("reload %d rebuilt the canary pool, whose settings did not change", step)
+		}
+		want := []string{"stable"}
+		switch {
+		case st.canary == 100:
+			want = []string{"canary"}
+		case st.extra:
+			want = []string{"stable", "extra"} // round robin: both answer
+		}
+		checkRouting(t, step, f.public, time.Second, want...)
+	}
+	load.end()
+	if n := load.failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed during the reloads, first: %q", n, n+load.ok.Load(), load.failures)
+	}
+	if load.ok.Load() < int64(len(steps)) {
+		t.Errorf("only %d requests were answered: the load did not run", load.ok.Load())
+	}
+	t.Logf("%d requests answered during %d reloads", load.ok.Load(), len(steps))
+
+	if got := metricValue(t, f.admin, `edged_config_reloads_total{result="success"}`); got != float64(len(steps)) {
+		t.Errorf("edged_config_reloads_total{result=success} = %v, want %d", got, len(steps))
+	}
+	if got := metricValue(t, f.admin, "edged_config_generation"); got != float64(len(steps)+1) {
+		t.Errorf("edged_config_generation = %v, want %d", got, len(steps)+1)
+	}
+	// Nothing uses the old generations any more: each is closed (its pools'
+	// health checks stopped), and the extra server, removed, leaves no series.
+	extraSeries := regexp.MustCompile(`server="` + regexp.QuoteMeta(s.extra.URL) + `"`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.n.reloads.gensMu.Lock()
+		gens := len(f.n.reloads.gens)
+		f.n.reloads.gensMu.Unlock()
+		_, metrics := fetch(t, f.admin+"/metrics")
+		if gens == 1 && !extraSeries.MatchString(metrics) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the load: %d generations open (want 1); removed server's series left: %v", gens, extraSeries.FindAllString(metrics, -1))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadRefused: a configuration with problems is refused with every
+// problem at its field and line, the same errors as at start; one that
+// changes what only a restart applies is refused naming those fields, even
+// beside a change that could be applied; either way the configuration in
+// use stays. POST /reload takes the admin token.
+func TestReloadRefused(t *testing.T) {
+	s := newReloadSetup(t)
+	s.write(t, 0, false, "")
+	f := s.serve(t)
+
+	for _, auth := range []string{"", "Bearer wrong"} {
+		if code, _ := postReload(t, f.admin, auth); code != http.StatusUnauthorized {
+			t.Errorf("POST /reload with Authorization %q = %d, want 401", auth, code)
+		}
+	}
+	if code, _ := adminGet(t, f, "/reload", "Bearer "+purgeToken); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /reload = %d, want 405", code)
+	}
+	// A page of another site posting with the operator's Basic credentials.
+	req, err := http.NewRequest(http.MethodPost, f.admin+"/reload", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", purgeToken)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST /reload = %d, want 403", resp.StatusCode)
+	}
+
+	// Problems: a pool server that is no URL, a route to no pool. The
+	// canary weight change beside them is not applied either.
+	s.write(t, 100, false, "")
+	bad := []byte(strings.NewReplacer("{url: "+s.stable.URL+"}", "{url: ftp://stable.test}", "pool: stable\n", "pool: nosuch\n").Replace(readFile(t, s.path)))
+	writeBytes(t, s.path, bad)
+	_, startErr := parseArgs([]string{"-config", s.path})
+	if startErr == nil {
+		t.Fatal("the bad configuration passes the start's checks")
+	}
+	code, reply := postReload(t, f.admin, "Bearer "+purgeToken)
+	if code != http.StatusBadRequest || reply.OK || reply.Result != reloadInvalid {
+		t.Errorf("POST /reload of a bad file = %d %+v, want 400 invalid", code, reply)
+	}
+	if got, want := strings.Join(reply.Errors, "\n"), startErr.Error(); got != want {
+		t.Errorf("reload errors:\n%s\nwant those of a start:\n%s", got, want)
+	}
+	for _, field := range []string{":8: pools.stable.servers[0].url", ":17: sites[0].routes[0].pool"} {
+		if !strings.Contains(strings.Join(reply.Errors, "\n"), s.path+field) {
+			t.Errorf("reload errors %q do not name %s", reply.Errors, field)
+		}
+	}
+	checkRouting(t, 1, f.public, time.Second, "stable")
+
+	// Fields only a restart applies, beside a weight change.
+	s.write(t, 100, false, "server: {max_body_bytes: 1MiB}\ncache: {disk: 64MiB}\n")
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "listen: 127.0.0.1:0", "listen: 127.0.0.1:1", 1)))
+	code, reply = postReload(t, f.admin, "Bearer "+purgeToken)
+	if code != http.StatusConflict || reply.OK || reply.Result != reloadRestart {
+		t.Errorf("POST /reload changing listen = %d %+v, want 409 restart_needed", code, reply)
+	}
+	for _, field := range []string{":1: listen: cannot change", ":6: server.max_body_bytes: cannot change", ":7: cache.disk: cannot change"} {
+		if !strings.Contains(strings.Join(reply.Errors, "\n"), s.path+field) {
+			t.Errorf("reload errors %q do not name %s", reply.Errors, field)
+		}
+	}
+	if len(reply.Errors) != 3 {
+		t.Errorf("reload errors %q, want exactly the three fields changed", reply.Errors)
+	}
+	checkRouting(t, 2, f.public, time.Second, "stable")
+
+	for result, want := range map[string]float64{reloadOK: 0, reloadInvalid: 1, reloadRestart: 1} {
+		if got := metricValue(t, f.admin, `edged_config_reloads_total{result="`+result+`"}`); got != want {
+			t.Errorf("edged_config_reloads_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
+	if got := metricValue(t, f.admin, "edged_config_last_reload_successful"); got != 0 {
+		t.Errorf("edged_config_last_reload_successful = %v after refusals, want 0", got)
+	}
+
+	// Back to the fields it started with: the weight change is applied.
+	s.write(t, 100, false, "")
+	if code, reply := postReload(t, f.admin, "Bearer "+purgeToken); code != http.StatusOK || !reply.OK || len(reply.Errors) != 0 {
+		t.Errorf("POST /reload = %d %+v, want 200 ok", code, reply)
+	}
+	checkRouting(t, 3, f.public, time.Second, "canary")
+	if got := metricValue(t, f.admin, "edged_config_last_reload_successful"); got != 1 {
+		t.Errorf("edged_config_last_reload_successful = %v, want 1", got)
+	}
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestReloadOnSIGHUP runs the binary and sends it real SIGHUPs: a changed
+// weight is applied, a broken file is refused and logged while the node
+// keeps serving with what it had.
+func TestReloadOnSIGHUP(t *testing.T) {
+	s := newReloadSetup(t)
+	s.write(t, 0, false, "log: {level: info, access: false}\n")
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "log: {level: error, access: false}\n", "", 1)))
+	p := runEdged(t, "-config", s.path)
+	if p.public == "" {
+		t.Fatalf("edged exited at start (%v)", p.exitErr)
+	}
+	checkRouting(t, 0, p.public, time.Second, "stable")
+
+	hup := func(result string, want float64) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		metric := `edged_config_reloads_total{result="` + result + `"}`
+		for deadline := time.Now().Add(10 * time.Second); metricValue(t, p.admin, metric) != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not reach %v after SIGHUP", metric, want)
+			}
+		}
+	}
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "weight: 0}", "weight: 100}", 1)))
+	hup(reloadOK, 1)
+	checkRouting(t, 1, p.public, time.Second, "canary")
+
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "weight: 100}", "weight: -1}", 1)))
+	hup(reloadInvalid, 1)
+	checkRouting(t, 2, p.public, time.Second, "canary")
+	if log := p.stderr.String(); !strings.Contains(log, "reload refused") || !strings.Contains(log, "splits[0].weight") {
+		t.Errorf("the refused reload was not logged with its field; stderr:\n%s", log)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+}
+
+// TestReloadTLS: a reload may name other certificate files, which new
+// handshakes get at once, and may turn a site's hsts on, which the
+// plain-HTTP listener must then strip (RFC 6797 §7.2): the stripping was
+// decided once at start, so a reload would have sent HSTS over plain HTTP.
+func TestReloadTLS(t *testing.T) {
+	s := newReloadSetup(t)
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	oldCert, oldKey := filepath.Join(dir, "old.crt"), filepath.Join(dir, "old.key")
+	newCert, newKey := filepath.Join(dir, "new.crt"), filepath.Join(dir, "new.key")
+	ca.issue(t, oldCert, oldKey, "app.test")
+	newSerial := ca.issue(t, newCert, newKey, "app.test")
+	tlsYAML := func(cert, key string) string {
+		return fmt.Sprintf("tls:\n  listen: 127.0.0.1:0\n  certificates: [{cert: %s, key: %s}]\n", cert, key)
+	}
+	s.write(t, 0, false, tlsYAML(oldCert, oldKey))
+	f := s.serve(t)
+
+	s.write(t, 0, false, tlsYAML(newCert, newKey))
+	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "  - name: app\n", "  - name: app\n    hsts: max-age=600\n", 1)))
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	client, tr := tlsClient(ca, f.n.tlsLn.Addr().String())
+	defer tr.CloseIdleConnections()
+	resp, body := get(t, client, "https://app.test/x")
+	if body != "stable" || servedSerial(resp) != newSerial.String() || resp.Header.Get("Strict-Transport-Security") != "max-age=600" {
+		t.Errorf("HTTPS after reload: %q, certificate %s, HSTS %q; want stable, certificate %s, HSTS max-age=600",
+			body, servedSerial(resp), resp.Header.Get("Strict-Transport-Security"), newSerial)
+	}
+	resp, body = get(t, http.DefaultClient, f.public+"/x", "Host", "app.test")
+	if body != "stable" || resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("plain HTTP after reload: %q with Strict-Transport-Security %q, want none", body, resp.Header.Get("Strict-Transport-Security"))
+	}
+}
+
+// TestReloadForwardRole: the forward role builds its upstream and rules
+// once; a reload applies log.level and checks the category lists, and
+// names a change of its rules as needing a restart.
+func TestReloadForwardRole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "forward.yaml")
+	conf := fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\n"+
+		"forward:\n  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n", filepath.Join(dir, "data"))
+	writeBytes(t, path, []byte(conf))
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveNodeArgs(t, cfg, io.Discard, args)
+
+	writeBytes(t, path, []byte(strings.Replace(conf, "level: error", "level: debug", 1)))
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload of log.level: %v", err)
+	}
+	if !f.n.log.Enabled(t.Context(), slog.LevelDebug) {
+		t.Error("log.level debug was not applied")
+	}
+	writeBytes(t, path, []byte(strings.Replace(conf, "blocked.test", "other.test", 1)))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.rules") || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("reload changing forward.rules: %v, want it refused naming forward.rules", err)
+	}
+}
+
+// TestReloadSharedRateLimit: a route's rate limit marked shared, added by
+// a reload to a node that had none, is shared over the bus from then on,
+// and a later reload hands the sharer the new routes' limiters.
+func TestReloadSharedRateLimit(t *testing.T) {
+	s := newReloadSetup(t)
+	s.write(t, 0, false, "")
+	f := s.serve(t)
+	if f.n.share != nil {
+		t.Fatal("a sharer without any shared rate limit")
+	}
+	shared := func(rate string) {
+		t.Helper()
+		writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "        pool: stable\n",
+			"        pool: stable\n        rate_limit: {rate: "+rate+", shared: true}\n", 1)))
+	}
+	shared("1000")
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if f.n.share == nil {
+		t.Fatal("the reload added a shared rate limit, but nothing shares it")
+	}
+	s.write(t, 0, false, "")
+	shared("2000")
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	checkRouting(t, 1, f.public, time.Second, "stable")
+}
+
+// TestReloadACMEHosts: tls.acme's manager asks certificates for the hosts
+// it was started with, by default the sites' hosts; a reload that adds a
+// site host is refused naming tls.acme, rather than leaving that host
+// without a certificate in silence. One that keeps them passes.
+func TestReloadACMEHosts(t *testing.T) {
+	parse := func(hosts string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte("tls:\n  acme: {email: ops@example.com}\nsites:\n  - name: a\n    hosts: ["+hosts+"]\n    routes: [{path: /}]\n"), "edged.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	n := &node{cfg: parse("a.test")}
+	n.acmeHosts = acmeHosts(n.cfg, func(string) bool { return false })
+	if err := n.acmeHostsKept(parse("a.test, \"*.b.test\""), nil); err != nil {
+		t.Errorf("a wildcard host, which ACME does not ask for: %v", err)
+	}
+	err := n.acmeHostsKept(parse("a.test, c.test"), nil)
+	if err == nil || !strings.Contains(err.Error(), "tls.acme") || !strings.Contains(err.Error(), "c.test") {
+		t.Errorf("a site host added under tls.acme: %v, want a refusal naming tls.acme and c.test", err)
+	}
+}
