@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"edged/edge/access"
 	"edged/edge/auth"
 	"edged/edge/ratelimit"
+	"edged/storage"
 )
 
 func TestGuardAccessRateLimitAuth(t *testing.T) {
@@ -235,6 +237,53 @@ func TestAuthKeyListClaim(t *testing.T) {
 		if _, body := e.get(t, "/report", "Host", "s.example", "Authorization", "Bearer "+s); body != "page for "+string(want) {
 			t.Errorf("groups %s got %q", want, body)
 		}
+	}
+}
+
+// TestAuthKeyAPIKeyRotation is the attack of a key list that changes: an
+// API key's identity was its index in the list, so once the first key was
+// revoked the second became "apikey#0" and its holder was served, from
+// the cache the node kept, the pages stored for the revoked key's holder.
+// The identity is now derived from the key itself.
+func TestAuthKeyAPIKeyRotation(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		_, _ = w.Write([]byte("invoices of " + r.Header.Get("X-Api-Key")))
+	})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	// serve starts a node over the one store with the accepted keys, as a
+	// restart or reload with a new keys_env does.
+	serve := func(keys ...string) *testEdge {
+		verifier, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: keys}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := NewRouter([]*Site{{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+			{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"sub"}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+		t.Cleanup(func() { e.Server.Close(); closeHandler(t, h) })
+		return e
+	}
+	before := serve("key-revoked", "key-kept")
+	if _, body := before.get(t, "/invoices", "Host", "s.example", "X-Api-Key", "key-revoked"); body != "invoices of key-revoked" {
+		t.Fatalf("before the rotation: %q", body)
+	}
+	after := serve("key-kept")
+	if _, body := after.get(t, "/invoices", "Host", "s.example", "X-Api-Key", "key-kept"); body != "invoices of key-kept" {
+		t.Errorf("after the first key was revoked, the second key's holder got %q", body)
 	}
 }
 
