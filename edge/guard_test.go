@@ -126,20 +126,22 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 	}
 }
 
-// TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
-// a string (a number, as some issuers send a user id): the key partition
-// read the subject as "", so every such user shared one cache partition
-// and the second was served the first's page. RFC 7519 §4.1.2: "sub" is a
-// StringOrURI; such a token is invalid, and refused.
-func TestAuthKeyNonStringSubject(t *testing.T) {
+// claimKeyEdge serves an HS256 JWT route whose cache is partitioned by
+// keyClaim (key_claims), in front of an application that reads the token
+// itself (with the parser options opts) and answers, publicly cacheable,
+// "page of " and the claim's JSON. It returns the edge and a signer of
+// raw JSON payloads (written out, so that numbers keep the issuer's
+// digits).
+func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
+	t.Helper()
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		// The application reads the subject itself, whatever its type.
-		var claims jwt.MapClaims
+		claims := jwt.MapClaims{}
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		_, _, _ = jwt.NewParser().ParseUnverified(tok, &claims)
+		_, _, _ = jwt.NewParser(opts...).ParseUnverified(tok, claims)
+		v, _ := json.Marshal(claims[keyClaim])
 		w.Header().Set("Cache-Control", "public, max-age=60")
-		_, _ = w.Write([]byte(fmt.Sprint("page of user ", claims["sub"])))
+		_, _ = w.Write(append([]byte("page of "), v...))
 	})
 	secret := []byte(strings.Repeat("s", 32))
 	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
@@ -147,23 +149,36 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"sub"}},
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{keyClaim}},
 	}})
-	token := func(sub any) string {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "exp": c.Now().Add(time.Hour).Unix()}).SignedString(secret)
+	exp := c.Now().Add(time.Hour).Unix()
+	sign := func(payload string) string {
+		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+		body := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"exp":%d,%s}`, exp, payload))
+		sig, err := jwt.SigningMethodHS256.Sign(head+"."+body, secret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return "Bearer " + s
+		return "Bearer " + head + "." + body + "." + base64.RawURLEncoding.EncodeToString(sig)
 	}
-	for _, sub := range []any{1001, 1002, true, map[string]any{"id": 7}} {
-		resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", token(sub))
+	return e, sign
+}
+
+// TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
+// a string (a number, as some issuers send a user id): the key partition
+// read the subject as "", so every such user shared one cache partition
+// and the second was served the first's page. RFC 7519 §4.1.2: "sub" is a
+// StringOrURI; such a token is invalid, and refused.
+func TestAuthKeyNonStringSubject(t *testing.T) {
+	e, sign := claimKeyEdge(t, "sub")
+	for _, sub := range []string{`1001`, `1002`, `true`, `{"id":7}`} {
+		resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":`+sub))
 		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("sub %v: status %d, body %q; want 401 (sub must be a string)", sub, resp.StatusCode, body)
+			t.Errorf("sub %s: status %d, body %q; want 401 (sub must be a string)", sub, resp.StatusCode, body)
 		}
 	}
 	// A string subject still gets its own page.
-	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", token("1002")); body != "page of user 1002" {
+	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"1002"`)); body != `page of "1002"` {
 		t.Errorf("string sub: %q", body)
 	}
 }
@@ -174,33 +189,9 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 // and the second user was served the first's page. The claims keep their
 // numbers' text (json.Number).
 func TestAuthKeyLargeNumericClaim(t *testing.T) {
-	c := newClock()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		// The application reads the claim with its exact digits.
-		claims := jwt.MapClaims{}
-		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		_, _, _ = jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(tok, claims)
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		_, _ = w.Write([]byte(fmt.Sprint("page of user ", claims["uid"])))
-	})
-	secret := []byte(strings.Repeat("s", 32))
-	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"uid"}},
-	}})
+	e, sign := claimKeyEdge(t, "uid", jwt.WithJSONNumber())
 	for _, uid := range []string{"1234567890123456789", "1234567890123456790"} {
-		// The payload is written out: the digits as the issuer sent them.
-		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-		payload := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"sub":"u","uid":%s,"exp":%d}`, uid, c.Now().Add(time.Hour).Unix()))
-		sig, err := jwt.SigningMethodHS256.Sign(head+"."+payload, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := head + "." + payload + "." + base64.RawURLEncoding.EncodeToString(sig)
-		if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", "Bearer "+tok); body != "page of user "+uid {
+		if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"u","uid":`+uid)); body != "page of "+uid {
 			t.Errorf("user %s got %q", uid, body)
 		}
 	}
@@ -211,31 +202,10 @@ func TestAuthKeyLargeNumericClaim(t *testing.T) {
 // "[Domain Admins]", one cache partition under key_claims: [groups]. Each
 // value is written as JSON, which tells them apart.
 func TestAuthKeyListClaim(t *testing.T) {
-	c := newClock()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		claims := jwt.MapClaims{}
-		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		_, _, _ = jwt.NewParser().ParseUnverified(tok, claims)
-		groups, _ := json.Marshal(claims["groups"])
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		_, _ = w.Write(append([]byte("page for "), groups...))
-	})
-	secret := []byte(strings.Repeat("s", 32))
-	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"groups"}},
-	}})
-	for _, groups := range [][]any{{"Domain Admins"}, {"Domain", "Admins"}, {"Domain Admins"}} {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u", "groups": groups, "exp": c.Now().Add(time.Hour).Unix()}).SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := json.Marshal(groups)
-		if _, body := e.get(t, "/report", "Host", "s.example", "Authorization", "Bearer "+s); body != "page for "+string(want) {
-			t.Errorf("groups %s got %q", want, body)
+	e, sign := claimKeyEdge(t, "groups")
+	for _, groups := range []string{`["Domain Admins"]`, `["Domain","Admins"]`, `["Domain Admins"]`} {
+		if _, body := e.get(t, "/report", "Host", "s.example", "Authorization", sign(`"sub":"u","groups":`+groups)); body != "page of "+groups {
+			t.Errorf("groups %s got %q", groups, body)
 		}
 	}
 }
