@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // count is the number of tasks of kind that have not ended.
@@ -42,8 +40,7 @@ func (ts *tasks) waiting() bool {
 // The fetch goes on without it.
 func leaveDuringFetch(t *testing.T, e *testEdge, path string, arrived <-chan struct{}) {
 	t.Helper()
-	unanswered := e.handler.metrics.requests.WithLabelValues(outcomeError.String())
-	before := testutil.ToFloat64(unanswered)
+	before := outcomeCount(e.handler, outcomeError)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+path, nil)
 	if err != nil {
@@ -62,7 +59,7 @@ func leaveDuringFetch(t *testing.T, e *testEdge, path string, arrived <-chan str
 	if err := <-errc; err == nil {
 		t.Fatal("the client got a response, want it to have left first")
 	}
-	waitFor(t, func() bool { return testutil.ToFloat64(unanswered) > before })
+	waitFor(t, func() bool { return outcomeCount(e.handler, outcomeError) > before })
 }
 
 // TestCloseWaitsForFetch: a miss whose client left is still fetched (no

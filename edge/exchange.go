@@ -88,9 +88,7 @@ func (x *exchange) done() {
 	}
 	now := time.Now()
 	elapsed := now.Sub(x.start)
-	series := h.metrics.seriesOf(x.outcome)
-	series.requests.Inc()
-	series.duration.Observe(elapsed.Seconds())
+	h.metrics.record(x.site, x.route, x.outcome, w.status, elapsed)
 	if obs := h.opts.Observer; obs != nil {
 		x.observe(obs, elapsed)
 	}

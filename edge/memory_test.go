@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A fill that would take the bodies held in memory past Options.BodyMemory
@@ -99,8 +97,7 @@ func TestWriteTimeoutCutsStalledClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client reads nothing until the handler has given up on it.
-	misses := e.handler.metrics.requests.WithLabelValues(outcomeMiss.String())
-	waitFor(t, func() bool { return testutil.ToFloat64(misses) >= 1 })
+	waitFor(t, func() bool { return outcomeCount(e.handler, outcomeMiss) >= 1 })
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {

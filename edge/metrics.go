@@ -16,36 +16,70 @@ import (
 
 // metrics are the handler's Prometheus series. They are registered on the
 // Registerer given in Options; with none they are kept but not exported.
+//
+// Every label value comes from the configuration or from a fixed list, never
+// from a request: site is a site's name, route a route's path prefix, status
+// a status class and cache an outcome, so the number of series is bounded by
+// the configuration (docs/metrics.md).
 type metrics struct {
-	requests      *prometheus.CounterVec   // by cache outcome
+	requests      *prometheus.CounterVec   // by site, route, status class, cache outcome
+	duration      *prometheus.HistogramVec // request duration, by the same labels
 	fetches       *prometheus.CounterVec   // upstream fetches by result
 	fetchDuration prometheus.Histogram     // time to upstream response headers
 	coalesced     prometheus.Counter       // requests that waited on another's fetch
 	overBudget    prometheus.Counter       // fills and disk hits passed through for the body budget
 	servedBytes   *prometheus.CounterVec   // body bytes sent, by the tier they came from
-	duration      *prometheus.HistogramVec // request duration by cache outcome
+	tierHits      *prometheus.CounterVec   // responses answered from a cache tier, by tier
 
-	// The labelled series every request updates, looked up in the vectors
-	// once (on first use, so that a series appears only once it counts
-	// something, as before) rather than by label on every request.
-	byOutcome [numOutcomes]atomic.Pointer[outcomeSeries]
-	byTier    [storage.TierDisk + 1]atomic.Pointer[tierSeries]
+	// unrouted are the series of requests answered before a route was
+	// chosen (refused, or for a host no site serves): site and route "".
+	unrouted routeSeries
+	byTier   [storage.TierDisk + 1]atomic.Pointer[tierSeries]
 }
 
-// tierSeries is the served-bytes series of one tier.
-type tierSeries struct{ bytes prometheus.Counter }
+// tierSeries are the series of one tier.
+type tierSeries struct {
+	bytes prometheus.Counter
+	hits  prometheus.Counter // nil for TierNone: not a hit
+}
 
-// outcomeSeries are the series of one cache outcome.
-type outcomeSeries struct {
+// routeSeries caches the request series of one route, by cache outcome and
+// status class, so that recording a request (a hit included) costs two
+// atomic loads and no label lookup, map or string building. Each series is
+// looked up in the vectors on its first use, so it appears only once it
+// counts something. It lives in its Route: routes built by a configuration
+// reload start with empty caches and find the series of equal labels again
+// (a vector keeps one series per label values), so counts go on across
+// reloads; the series of a removed route stay until the process ends.
+type routeSeries struct {
+	cells [numOutcomes][numStatusClasses]atomic.Pointer[requestSeries]
+}
+
+// requestSeries are the series one request updates.
+type requestSeries struct {
 	requests prometheus.Counter
 	duration prometheus.Observer
+}
+
+// numStatusClasses counts the status label's values: "other" (no status
+// sent, or one outside 100-599), then "1xx" to "5xx".
+const numStatusClasses = 6
+
+var statusClassNames = [numStatusClasses]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// statusClass is the index of status's class in statusClassNames.
+func statusClass(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edged_requests_total", Help: "Client requests by cache outcome (hit, stale, miss, revalidated, stale-if-error, pass, error).",
-		}, []string{"cache"}),
+			Name: "edged_requests_total", Help: "Client requests by site, route (its path prefix), status class (1xx-5xx, other) and cache outcome (hit, stale, miss, revalidated, stale-if-error, pass, error).",
+		}, requestLabels),
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_upstream_fetches_total", Help: "Shared upstream fetches by result (status class or error kind).",
 		}, []string{"result"}),
@@ -63,11 +97,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "edged_served_bytes_total", Help: "Response body bytes by the tier they came from (memory, disk, none = straight from upstream).",
 		}, []string{"tier"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "edged_request_seconds", Help: "Client request duration by cache outcome.",
+			Name: "edged_request_seconds", Help: "Client request duration, from the request's arrival to the end of its response, by site, route, status class and cache outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
-		}, []string{"cache"}),
+		}, requestLabels),
+		tierHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_tier_hits_total", Help: "Responses answered from a cache tier (memory, disk), stale and revalidated ones included.",
+		}, []string{"tier"}),
 	}
-	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration); err != nil {
+	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration, m.tierHits); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -89,12 +126,17 @@ func (m *metrics) observeFetch(start time.Time, resp *http.Response, err error) 
 	m.fetches.WithLabelValues(result).Inc()
 }
 
+// requestLabels are the labels of edged_requests_total and
+// edged_request_seconds, in the order newSeries gives their values.
+var requestLabels = []string{"site", "route", "status", "cache"}
+
+// served counts a response's body bytes by the tier they came from, and a
+// response from the memory or disk tier as a hit of that tier.
 func (m *metrics) served(tier storage.Tier, n int) {
-	if n <= 0 {
-		return
-	}
 	if tier < 0 || int(tier) >= len(m.byTier) {
-		m.servedBytes.WithLabelValues(tier.String()).Add(float64(n))
+		if n > 0 {
+			m.servedBytes.WithLabelValues(tier.String()).Add(float64(n))
+		}
 		return
 	}
 	s := m.byTier[tier].Load()
@@ -102,20 +144,47 @@ func (m *metrics) served(tier storage.Tier, n int) {
 		// Racing first uses store the same series: the vector creates a
 		// label's series once.
 		s = &tierSeries{bytes: m.servedBytes.WithLabelValues(tier.String())}
+		if tier != storage.TierNone {
+			s.hits = m.tierHits.WithLabelValues(tier.String())
+		}
 		m.byTier[tier].Store(s)
 	}
-	s.bytes.Add(float64(n))
+	if s.hits != nil {
+		s.hits.Inc()
+	}
+	if n > 0 {
+		s.bytes.Add(float64(n))
+	}
 }
 
-// seriesOf returns the series of o.
-func (m *metrics) seriesOf(o outcome) *outcomeSeries {
-	if s := m.byOutcome[o].Load(); s != nil {
-		return s
+// record counts one answered request of route r (nil: unrouted) of site
+// (nil without sites) in the series of its outcome and status.
+func (m *metrics) record(site *Site, r *Route, o outcome, status int, elapsed time.Duration) {
+	rs := &m.unrouted
+	if r != nil {
+		rs = &r.series
 	}
-	label := o.String()
-	s := &outcomeSeries{requests: m.requests.WithLabelValues(label), duration: m.duration.WithLabelValues(label)}
-	m.byOutcome[o].Store(s) // racing first uses store the same series
-	return s
+	class := statusClass(status)
+	s := rs.cells[o][class].Load()
+	if s == nil {
+		s = m.newSeries(site, r, o, class)
+		rs.cells[o][class].Store(s) // racing first uses store the same series
+	}
+	s.requests.Inc()
+	s.duration.Observe(elapsed.Seconds())
+}
+
+// newSeries looks up the series of one cell of a route's cache.
+func (m *metrics) newSeries(site *Site, r *Route, o outcome, class int) *requestSeries {
+	var siteName, route string
+	if r != nil {
+		route = r.PathPrefix
+		if site != nil {
+			siteName = site.Name
+		}
+	}
+	labels := []string{siteName, route, statusClassNames[class], o.String()}
+	return &requestSeries{requests: m.requests.WithLabelValues(labels...), duration: m.duration.WithLabelValues(labels...)}
 }
 
 // outcome is the short cache result used in metrics and access logs.

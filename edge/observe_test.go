@@ -51,10 +51,10 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	e.get(t, "/m")
 
 	checkObserved(t, seen, "miss", "hit", "hit")
-	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("hit")); got != 2 {
+	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("", "/", "2xx", "hit")); got != 2 {
 		t.Errorf("hits = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("miss")); got != 1 {
+	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("", "/", "2xx", "miss")); got != 1 {
 		t.Errorf("misses = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(h.metrics.fetches.WithLabelValues("2xx")); got != 1 {
@@ -99,7 +99,6 @@ func TestClientForcedRevalidationCountsAsRevalidated(t *testing.T) {
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	e.get(t, "/r") // stored
-	requests := e.handler.metrics.requests
 	for i, fields := range [][]string{
 		{"Cache-Control", "no-cache"},
 		{"Cache-Control", "max-age=0"},
@@ -108,11 +107,11 @@ func TestClientForcedRevalidationCountsAsRevalidated(t *testing.T) {
 		c.Advance(time.Second) // an age of 0 satisfies max-age=0
 		resp, _ := e.get(t, "/r", fields...)
 		wantStatus(t, resp, http.StatusOK, "fwd=request", "fwd-status=304")
-		if got := testutil.ToFloat64(requests.WithLabelValues("revalidated")); got != float64(i+1) {
+		if got := outcomeCount(e.handler, outcomeRevalidated); got != float64(i+1) {
 			t.Errorf("%v: revalidated = %v, want %d (Cache-Status %q)", fields, got, i+1, cacheStatus(resp))
 		}
 	}
-	if got := testutil.ToFloat64(requests.WithLabelValues("miss")); got != 1 {
+	if got := outcomeCount(e.handler, outcomeMiss); got != 1 {
 		t.Errorf("misses = %v, want 1 (the first fetch only)", got)
 	}
 }

@@ -51,6 +51,10 @@ type Site struct {
 
 // Route says how requests under one path prefix of a site are served.
 type Route struct {
+	// series are the route's request metrics, filled on first use
+	// (metrics.go): a Route must not be copied once it served.
+	series routeSeries
+
 	// PathPrefix is matched against the normalized path ("/api/"); "/"
 	// matches everything.
 	PathPrefix string

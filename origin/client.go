@@ -97,7 +97,7 @@ func New(opts Options) (*Client, error) {
 		}
 		c.shields = append(c.shields, up)
 	}
-	shieldMetrics, err := newConnMetrics(opts.Registerer, "shields")
+	shieldMetrics, err := newConnMetrics(opts.Registerer, shieldsPoolName)
 	if err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
@@ -107,10 +107,16 @@ func New(opts Options) (*Client, error) {
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
+	if _, err := attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
+		return nil, fmt.Errorf("origin: option Registerer: %w", err)
+	}
 	c.pool = opts.Pool
 	if origin != nil {
-		originMetrics, err := newConnMetrics(opts.Registerer, "origin")
+		originMetrics, err := newConnMetrics(opts.Registerer, originPoolName)
 		if err != nil {
+			return nil, fmt.Errorf("origin: option Registerer: %w", err)
+		}
+		if _, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true); err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
 		c.pool, c.ownPool = opts.originPool(origin, originMetrics), true
@@ -211,6 +217,18 @@ func (c *Client) ShieldOrder(key string) []string {
 	return urls
 }
 
+// Shields returns a snapshot of every shield, in configuration order, for
+// a status page: shields have no active checks, so Up is always true and
+// Ejected says whether passive checks skip the shield right now.
+func (c *Client) Shields() []ServerStatus {
+	now := c.now().UnixNano()
+	st := make([]ServerStatus, len(c.shields))
+	for i, up := range c.shields {
+		st[i] = ServerStatus{URL: up.base, Up: true, Ejected: up.eject.ejected(now), InFlight: int(up.inFlight.Load()), Weight: up.weight}
+	}
+	return st
+}
+
 // Do sends out upstream and returns the response, whose Header has been
 // cleaned (hop-by-hop fields removed) and carries this node's Via. The caller
 // must close the body. The response's Request is the request sent to the
@@ -280,6 +298,7 @@ func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Respon
 // observeShield feeds passive health checking of shields. Only failures of
 // the shield itself count: a 5xx or a slow response may be the origin's.
 func (c *Client) observeShield(ctx context.Context, up *upstream, f *failure) {
+	up.metrics.request()
 	now := c.now()
 	switch {
 	case f == nil:
@@ -288,6 +307,7 @@ func (c *Client) observeShield(ctx context.Context, up *upstream, f *failure) {
 	case errors.Is(f.err, ErrTimeout) && !f.connPhase: // waiting on the origin
 	default:
 		if backoff := up.eject.failure(now, c.opts.ShieldEjection); backoff > 0 {
+			up.metrics.ejected()
 			c.opts.Logger.Warn("shield ejected", "shield", up.base, "backoff", backoff, "err", f.err)
 		}
 	}
@@ -365,6 +385,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	if last {
 		rt = up.tr.once
 	}
+	start := time.Now()
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		up.inFlight.Add(-1)
@@ -372,6 +393,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		f := classify(ctx, up.base, a, err)
 		return nil, &f
 	}
+	up.metrics.responded(start)
 	if resp.Close {
 		// net/http deleted the Connection field for its "close"; the
 		// other fields it named are hop-by-hop all the same.

@@ -145,7 +145,7 @@ func (p *Pool) record(ctx context.Context, up *upstream, err error) {
 		c.good, c.bad = c.good+1, 0
 		if !up.up.Load() && c.good >= p.opts.Health.Rise {
 			up.up.Store(true)
-			p.metrics.setUp(up, true)
+			up.metrics.setUp(true)
 			p.log.Info("origin server up", "pool", p.name, "server", up.base, "checks", c.good)
 		}
 		return
@@ -153,7 +153,7 @@ func (p *Pool) record(ctx context.Context, up *upstream, err error) {
 	c.good, c.bad = 0, c.bad+1
 	if up.up.Load() && c.bad >= p.opts.Health.Fall {
 		up.up.Store(false)
-		p.metrics.setUp(up, false)
+		up.metrics.setUp(false)
 		p.log.Warn("origin server down", "pool", p.name, "server", up.base, "checks", c.bad, "err", err)
 	}
 }

@@ -18,7 +18,7 @@ func (p *Pool) InheritHealth(prev *Pool) {
 	for _, up := range p.servers {
 		if isUp, ok := verdict[up.base]; ok {
 			up.up.Store(isUp)
-			p.metrics.setUp(up, isUp)
+			up.metrics.setUp(isUp)
 		}
 	}
 }

@@ -1,83 +1,119 @@
 package origin
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/internal/promreg"
 )
 
-// poolMetrics are one pool's series. A nil *poolMetrics records nothing.
-type poolMetrics struct {
-	up        []prometheus.Gauge   // by server index
-	ejections []prometheus.Counter // by server index
-	requests  []prometheus.Counter // by server index
-	// vecs are the vectors the series above belong to, so that a server's
-	// series can be deleted (Pool.DeleteServerMetrics): every vector
-	// labelled by pool and server must be listed here.
-	vecs []*prometheus.MetricVec
+// Pool names of the servers that belong to no Pool, in the pool label.
+const (
+	shieldsPoolName = "shields" // Options.Shields
+	originPoolName  = "origin"  // Options.Origin
+)
+
+// serverMetrics are the series of one upstream server: an origin server of
+// a pool, or a shield. Every label value comes from the configuration (the
+// pool's name and the server's configured URL), so the number of series is
+// bounded by it. A nil *serverMetrics records nothing.
+type serverMetrics struct {
+	up        prometheus.Gauge // nil for shields: they have no active checks
+	ejections prometheus.Counter
+	requests  prometheus.Counter
+	latency   prometheus.Observer
 }
 
-// newPoolMetrics registers p's metrics on reg; nil reg means none. Vectors
-// already registered by another pool are shared.
-func newPoolMetrics(reg prometheus.Registerer, p *Pool) (*poolMetrics, error) {
+// attachMetrics registers the server vectors on reg (shared with every
+// other pool and client registered there) and gives each of servers its
+// series under pool. withUp adds edged_origin_up, for servers with an
+// active-check verdict. It returns the vectors, for deleting a server's
+// series; a nil reg attaches nothing.
+func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, withUp bool) ([]*prometheus.MetricVec, error) {
 	if reg == nil {
 		return nil, nil
 	}
 	labels := []string{"pool", "server"}
-	up, err := promreg.Shared(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "edged_origin_up",
-		Help: "Whether the active health checks consider the origin server up (1) or down (0).",
-	}, labels))
-	if err != nil {
-		return nil, err
+	var up *prometheus.GaugeVec
+	if withUp {
+		var err error
+		up, err = promreg.Shared(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edged_origin_up",
+			Help: "Whether the active health checks consider the origin server up (1) or down (0); 1 without checks.",
+		}, labels))
+		if err != nil {
+			return nil, err
+		}
 	}
 	ejections, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_ejections_total",
-		Help: "Passive health check ejections of the origin server.",
+		Help: "Passive health check ejections of the origin server or shield.",
 	}, labels))
 	if err != nil {
 		return nil, err
 	}
 	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_requests_total",
-		Help: "Requests sent to the origin server (each retry counts).",
+		Help: "Requests sent to the origin server or shield (each retry counts).",
 	}, labels))
 	if err != nil {
 		return nil, err
 	}
-	m := &poolMetrics{vecs: []*prometheus.MetricVec{up.MetricVec, ejections.MetricVec, requests.MetricVec}}
-	for _, s := range p.servers {
-		g := up.WithLabelValues(p.name, s.base)
-		if s.up.Load() {
-			g.Set(1)
-		}
-		m.up = append(m.up, g)
-		m.ejections = append(m.ejections, ejections.WithLabelValues(p.name, s.base))
-		m.requests = append(m.requests, requests.WithLabelValues(p.name, s.base))
+	latency, err := promreg.Shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "edged_origin_response_seconds",
+		Help:    "Time from sending a request to the origin server or shield to its response headers, for each attempt that got a response.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, labels))
+	if err != nil {
+		return nil, err
 	}
-	return m, nil
+	for _, s := range servers {
+		m := &serverMetrics{
+			ejections: ejections.WithLabelValues(pool, s.base),
+			requests:  requests.WithLabelValues(pool, s.base),
+			latency:   latency.WithLabelValues(pool, s.base),
+		}
+		if up != nil {
+			m.up = up.WithLabelValues(pool, s.base)
+			m.setUp(s.up.Load())
+		}
+		s.metrics = m
+	}
+	vecs := []*prometheus.MetricVec{ejections.MetricVec, requests.MetricVec, latency.MetricVec}
+	if up != nil {
+		vecs = append(vecs, up.MetricVec)
+	}
+	return vecs, nil
 }
 
-func (m *poolMetrics) setUp(up *upstream, isUp bool) {
-	if m == nil {
+func (m *serverMetrics) setUp(isUp bool) {
+	if m == nil || m.up == nil {
 		return
 	}
 	v := 0.0
 	if isUp {
 		v = 1
 	}
-	m.up[up.index].Set(v)
+	m.up.Set(v)
 }
 
-func (m *poolMetrics) ejected(up *upstream) {
+func (m *serverMetrics) ejected() {
 	if m != nil {
-		m.ejections[up.index].Inc()
+		m.ejections.Inc()
 	}
 }
 
-func (m *poolMetrics) request(up *upstream) {
+func (m *serverMetrics) request() {
 	if m != nil {
-		m.requests[up.index].Inc()
+		m.requests.Inc()
+	}
+}
+
+// responded records the time an attempt took to get response headers.
+func (m *serverMetrics) responded(start time.Time) {
+	if m != nil {
+		m.latency.Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -88,10 +124,7 @@ func (m *poolMetrics) request(up *upstream) {
 // only once no pool of this name has that server any more; p itself must
 // be closed.
 func (p *Pool) DeleteServerMetrics(url string) {
-	if p.metrics == nil {
-		return
-	}
-	for _, v := range p.metrics.vecs {
+	for _, v := range p.metricVecs {
 		v.DeleteLabelValues(p.name, url)
 	}
 }

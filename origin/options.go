@@ -83,8 +83,10 @@ type Options struct {
 	TLSClientConfig *tls.Config
 	// Logger receives operational logs (shield failover); nil discards them.
 	Logger *slog.Logger
-	// Registerer, when set, receives the metrics of the connections to
-	// shields and to Origin (pool "shields" and "origin"):
+	// Registerer, when set, receives the metrics of the shields and of
+	// Origin (pool "shields" and "origin"): the servers' requests,
+	// ejections and response times as a Pool's servers have them
+	// (edged_origin_up for Origin only: shields have no active checks), and
 	// edged_origin_discarded_connections_total and
 	// edged_origin_discarded_bytes_total. A Pool has its own.
 	Registerer prometheus.Registerer
@@ -130,7 +132,7 @@ func (opts Options) transport() transportConfig {
 // into 503s).
 func (opts Options) originPool(up *upstream, cm *connMetrics) *Pool {
 	po := PoolOptions{
-		Name:            "origin",
+		Name:            originPoolName,
 		NoRetries:       true,
 		Ejection:        Ejection{Disabled: true},
 		ConnectTimeout:  opts.ConnectTimeout,

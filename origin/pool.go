@@ -77,8 +77,9 @@ type PoolOptions struct {
 	// discards them.
 	Logger *slog.Logger
 	// Registerer, when set, receives the pool's metrics: edged_origin_up,
-	// edged_origin_ejections_total and edged_origin_requests_total, labelled
-	// by pool and server. Pools may share a Registerer.
+	// edged_origin_ejections_total, edged_origin_requests_total and
+	// edged_origin_response_seconds, labelled by pool and server. Pools may
+	// share a Registerer.
 	Registerer prometheus.Registerer
 }
 
@@ -142,7 +143,8 @@ type Pool struct {
 	retries int  // retries allowed, >= 0 (0 with NoRetries)
 	log     *slog.Logger
 	now     func() time.Time // the clock of passive ejection; fake in tests
-	metrics *poolMetrics     // nil without a Registerer
+	// metricVecs are the vectors of the servers' series (metrics.go).
+	metricVecs []*prometheus.MetricVec
 
 	tr      *transports // requests
 	checkTr *transports // active health checks, apart so they never queue behind requests
@@ -176,12 +178,10 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
 	}
 	p := newPool(opts, algo, servers, cm)
-	metrics, err := newPoolMetrics(opts.Registerer, p)
-	if err != nil {
+	if p.metricVecs, err = attachMetrics(opts.Registerer, p.name, p.servers, true); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("origin: pool %q: option Registerer: %w", opts.Name, err)
 	}
-	p.metrics = metrics
 	return p, nil
 }
 
@@ -284,7 +284,7 @@ func (p *Pool) Status() []ServerStatus {
 // checking: transport failures and 5xx responses count against the server.
 // Failures caused by the caller's own context are not the server's.
 func (p *Pool) observe(ctx context.Context, up *upstream, resp *http.Response, f *failure) {
-	p.metrics.request(up)
+	up.metrics.request()
 	now := p.now()
 	if f == nil && resp.StatusCode < 500 {
 		up.eject.success(now)
@@ -294,7 +294,7 @@ func (p *Pool) observe(ctx context.Context, up *upstream, resp *http.Response, f
 		return
 	}
 	if backoff := up.eject.failure(now, p.opts.Ejection); backoff > 0 {
-		p.metrics.ejected(up)
+		up.metrics.ejected()
 		var reason string
 		if f != nil {
 			reason = f.err.Error()

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -130,11 +131,11 @@ func TestPoolMetrics(t *testing.T) {
 		c    prometheus.Collector
 		want float64
 	}{
-		{"api s0 requests", api.metrics.requests[0], 2},
-		{"api s1 requests", api.metrics.requests[1], 2},
-		{"static s0 requests", static.metrics.requests[0], 1},
-		{"api s0 up", api.metrics.up[0], 1},
-		{"api s0 ejections", api.metrics.ejections[0], 0},
+		{"api s0 requests", api.servers[0].metrics.requests, 2},
+		{"api s1 requests", api.servers[1].metrics.requests, 2},
+		{"static s0 requests", static.servers[0].metrics.requests, 1},
+		{"api s0 up", api.servers[0].metrics.up, 1},
+		{"api s0 ejections", api.servers[0].metrics.ejections, 0},
 	}
 	for _, tt := range tests {
 		if got := testutil.ToFloat64(tt.c); got != tt.want {
@@ -144,25 +145,10 @@ func TestPoolMetrics(t *testing.T) {
 	if n, err := testutil.GatherAndCount(reg, "edged_origin_requests_total"); err != nil || n != 3 {
 		t.Errorf("edged_origin_requests_total has %d series (%v), want 3", n, err)
 	}
-}
-
-// TestDeleteServerMetrics: a pool rebuilt without one of its servers (a
-// reload) shares the series of the servers it kept; deleting the removed
-// server's series leaves those.
-func TestDeleteServerMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	_, urls := recorders(t, 2)
-	old := newTestPool(t, PoolOptions{Name: "web", Servers: servers(urls...), Registerer: reg})
-	next := newTestPool(t, PoolOptions{Name: "web", Servers: servers(urls[0]), Registerer: reg})
-	old.Close()
-	old.DeleteServerMetrics(old.Status()[1].URL)
-	servedBy(t, newTestClient(t, Options{Pool: next}), 2, sameKey)
-	for _, name := range []string{"edged_origin_requests_total", "edged_origin_up", "edged_origin_ejections_total"} {
-		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
-			t.Errorf("%s has %d series (%v), want 1: the removed server's is left", name, n, err)
-		}
-	}
-	if got := testutil.ToFloat64(next.metrics.requests[0]); got != 2 {
-		t.Errorf("requests of the server kept = %v, want 2", got)
+	// Every request got its response headers: each is one latency sample,
+	// under its pool and server.
+	want := map[string]uint64{"api " + urls[0]: 2, "api " + urls[1]: 2, "static " + urls[0]: 1}
+	if got := latencyCounts(t, reg); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("edged_origin_response_seconds samples %v, want %v", got, want)
 	}
 }

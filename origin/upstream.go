@@ -30,6 +30,8 @@ type upstream struct {
 	up       atomic.Bool  // the active health checks' verdict; true without them
 	eject    ejector      // passive health (outlier detection)
 	check    checkCounts  // owned by the server's health-check goroutine
+
+	metrics *serverMetrics // set once before use; nil records nothing
 }
 
 // CheckURL reports what makes raw unfit as the base URL of an origin

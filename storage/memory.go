@@ -24,6 +24,7 @@ type memory struct {
 	cache     *ristretto.Cache[string, *Entry]
 	idx       *memIndex
 	maxItem   int64 // larger entries stay out of memory
+	budget    int64 // the tier's size in bytes of Entry.Size (ristretto's MaxCost)
 	evictions atomic.Uint64
 
 	seed    maphash.Seed
@@ -60,7 +61,7 @@ type ticket struct {
 }
 
 func newMemory(budget int64) (*memory, error) {
-	m := &memory{maxItem: budget / 4, idx: newMemIndex(), seed: maphash.MakeSeed()}
+	m := &memory{maxItem: budget / 4, budget: budget, idx: newMemIndex(), seed: maphash.MakeSeed()}
 	counters := max(budget/4096*10, 1e4) // ~10 counters per expected item of 4 KiB
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters:        counters,

@@ -8,7 +8,9 @@ type collector struct{ s *Store }
 
 var (
 	descBytes = prometheus.NewDesc("edged_storage_bytes",
-		"Bytes held by tier (memory: entry sizes; disk: keys and encoded values).", []string{"tier"}, nil)
+		"Bytes held by tier (memory: entry sizes; disk: keys, encoded values and body files).", []string{"tier"}, nil)
+	descCapacity = prometheus.NewDesc("edged_storage_capacity_bytes",
+		"Size of each tier in the bytes edged_storage_bytes counts (memory: 3/8 of cache.memory; disk: cache.disk); 0 for a memory tier turned off.", []string{"tier"}, nil)
 	descEntries = prometheus.NewDesc("edged_storage_entries",
 		"Entries held by tier.", []string{"tier"}, nil)
 	descEvictions = prometheus.NewDesc("edged_storage_evictions_total",
@@ -28,7 +30,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descEntries, descEvictions, descPending,
+	for _, d := range []*prometheus.Desc{descBytes, descCapacity, descEntries, descEvictions, descPending,
 		descWrites, descSkipped, descCorrupt, descDiskErrors, descDamaged} {
 		ch <- d
 	}
@@ -39,6 +41,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	ch <- prometheus.MustNewConstMetric(descBytes, gauge, float64(st.MemoryBytes), TierMemory.String())
 	ch <- prometheus.MustNewConstMetric(descBytes, gauge, float64(st.DiskBytes), TierDisk.String())
+	ch <- prometheus.MustNewConstMetric(descCapacity, gauge, float64(st.MemoryLimit), TierMemory.String())
+	ch <- prometheus.MustNewConstMetric(descCapacity, gauge, float64(st.DiskLimit), TierDisk.String())
 	ch <- prometheus.MustNewConstMetric(descEntries, gauge, float64(st.MemoryEntries), TierMemory.String())
 	ch <- prometheus.MustNewConstMetric(descEntries, gauge, float64(st.DiskEntries), TierDisk.String())
 	ch <- prometheus.MustNewConstMetric(descEvictions, counter, float64(st.MemoryEvictions), TierMemory.String())

@@ -51,6 +51,8 @@ func TestMetrics(t *testing.T) {
 		"edged_storage_entries{memory}":           4,
 		"edged_storage_bytes{disk}":               float64(st.DiskBytes),
 		"edged_storage_bytes{memory}":             float64(st.MemoryBytes),
+		"edged_storage_capacity_bytes{disk}":      DefaultDiskBytes,
+		"edged_storage_capacity_bytes{memory}":    DefaultMemoryBytes,
 		"edged_storage_evictions_total{disk}":     0,
 		"edged_storage_evictions_total{memory}":   0,
 		"edged_storage_pending_writes":            0,

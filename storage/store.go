@@ -429,6 +429,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 type Stats struct {
 	MemoryEntries, MemoryBytes int64 // resident in the memory tier (bytes: Entry.Size)
 	DiskEntries, DiskBytes     int64 // on disk (bytes: keys, encoded values and body files)
+	MemoryLimit, DiskLimit     int64 // the tiers' sizes in the same bytes; MemoryLimit 0 without a memory tier
 	PendingWrites              int   // Set entries whose disk write has not landed
 	MemoryEvictions            uint64
 	DiskEvictions              uint64
@@ -444,6 +445,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{
 		DiskEntries:    s.disk.count.Load(),
 		DiskBytes:      s.disk.bytes.Load() + s.disk.fileBytes.Load(),
+		DiskLimit:      s.disk.limit,
 		DiskEvictions:  s.disk.evictions.Load(),
 		DiskWrites:     s.w.writes.Load(),
 		SkippedWrites:  s.w.skipped.Load(),
@@ -455,6 +457,7 @@ func (s *Store) Stats() Stats {
 	if s.mem != nil {
 		st.MemoryEntries, st.MemoryBytes = s.mem.stats()
 		st.MemoryEvictions = s.mem.evictions.Load()
+		st.MemoryLimit = s.mem.budget
 	}
 	return st
 }

@@ -64,14 +64,23 @@ func FetchMetrics(ctx context.Context, url string) (Metrics, error) {
 	return ParseMetrics(resp.Body)
 }
 
-// Requests returns edged_requests_total by cache outcome.
+// Requests returns edged_requests_total by cache outcome, summed over its
+// other labels (site, route, status class).
 func (m Metrics) Requests() map[string]float64 {
 	out := map[string]float64{}
-	const prefix = `edged_requests_total{cache="`
 	for k, v := range m {
-		if rest, ok := strings.CutPrefix(k, prefix); ok {
-			out[strings.TrimSuffix(rest, `"}`)] = v
+		labels, ok := strings.CutPrefix(k, "edged_requests_total{")
+		if !ok {
+			continue
 		}
+		// Label values here are outcome names and configured names:
+		// `cache="` starts the value wherever the label sits.
+		_, rest, ok := strings.Cut(","+labels, `,cache="`)
+		if !ok {
+			continue
+		}
+		outcome, _, _ := strings.Cut(rest, `"`)
+		out[outcome] += v
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,16 @@ func TestParseMetrics(t *testing.T) {
 func TestHitRatio(t *testing.T) {
 	before := Metrics{`edged_requests_total{cache="hit"}`: 10, `edged_requests_total{cache="miss"}`: 10}
 	after := Metrics{`edged_requests_total{cache="hit"}`: 85, `edged_requests_total{cache="miss"}`: 30, `edged_requests_total{cache="stale"}`: 5}
+	// The labels edged adds beside the outcome are summed over.
+	labelled := Metrics{
+		`edged_requests_total{cache="hit",route="/",site="www",status="2xx"}`:   80,
+		`edged_requests_total{cache="hit",route="/a/",site="www",status="3xx"}`: 5,
+		`edged_requests_total{cache="miss",route="/",site="www",status="2xx"}`:  30,
+		`edged_requests_total{cache="stale",route="",site="",status="2xx"}`:     5,
+	}
+	if got, want := labelled.Requests(), after.Requests(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Requests() with labels = %v, want %v", got, want)
+	}
 	ratio, total := HitRatio(before, after)
 	if total != 100 || ratio != 0.75 {
 		t.Errorf("HitRatio = %v of %v, want 0.75 of 100", ratio, total)

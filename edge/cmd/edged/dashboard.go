@@ -6,12 +6,14 @@ import (
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"maps"
+	"math"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"edged/edge"
 	"edged/edge/analytics"
@@ -45,7 +47,7 @@ func newAnalytics() (*analytics.Recorder, func(edge.Observed)) {
 // adminRoutes adds the dashboard and its JSON endpoints to the admin mux.
 // All of them take the purge token, like /purge and /inspect: they show
 // what the node's users fetch and from where.
-func (n *node) adminRoutes(mux *http.ServeMux, reg prometheus.Gatherer) {
+func (n *node) adminRoutes(mux *adminMux, reg prometheus.Gatherer) {
 	guard := adminGuard(purgeTokenOf(n.cfg))
 	static, _ := fs.Sub(dashboardFiles, "dashboard") // the embedded directory exists
 	files := http.StripPrefix("/dashboard/", http.FileServerFS(static))
@@ -108,9 +110,12 @@ func jsonHandler(answer func(*http.Request) any) http.Handler {
 type dashboardState struct {
 	Time     time.Time          `json:"time"`
 	Requests map[string]float64 `json:"requests"`     // by cache outcome, since start
+	Status   map[string]float64 `json:"status"`       // requests by status class, since start
+	TierHits map[string]float64 `json:"tier_hits"`    // answers from each cache tier, since start
 	Served   map[string]float64 `json:"served_bytes"` // by tier, since start
 	Store    storeState         `json:"store"`
 	Origins  []originState      `json:"origins"`
+	Shields  []originState      `json:"shields"`
 	Purge    purgeState         `json:"purge"`
 }
 
@@ -124,45 +129,50 @@ type storeState struct {
 }
 
 type originState struct {
-	Pool     string `json:"pool"`
-	URL      string `json:"url"`
-	Health   string `json:"health"` // up, down, ejected, or unchecked (no pool, no health checks)
-	InFlight int    `json:"in_flight"`
+	Pool     string  `json:"pool"`
+	URL      string  `json:"url"`
+	Health   string  `json:"health"` // up, down, ejected, or unchecked (no pool, no health checks)
+	InFlight int     `json:"in_flight"`
+	Requests float64 `json:"requests"`            // sent to it since start
+	P95      float64 `json:"p95_ms,omitempty"`    // time to response headers since start; 0 before any
+	Ejected  float64 `json:"ejections,omitempty"` // passive ejections since start
 }
 
 type purgeState struct {
-	Connected bool    `json:"connected"`
-	Sequence  float64 `json:"applied_sequence"`
-	Pending   float64 `json:"pending"`
-	Problem   string  `json:"problem,omitempty"`
+	Connected      bool    `json:"connected"`
+	Sequence       float64 `json:"applied_sequence"`
+	StreamSequence float64 `json:"stream_sequence"`
+	Pending        float64 `json:"pending"`
+	Behind         bool    `json:"behind"`
+	Problem        string  `json:"problem,omitempty"`
 }
 
 func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
-	m := gatherByLabel(reg)
+	m := gatherFamilies(reg)
 	st := n.store.Stats()
 	s := dashboardState{
 		Time:     time.Now().UTC(),
-		Requests: m["edged_requests_total"],
-		Served:   m["edged_served_bytes_total"],
+		Requests: m.sumBy("edged_requests_total", "cache"),
+		Status:   m.sumBy("edged_requests_total", "status"),
+		TierHits: m.sumBy("edged_tier_hits_total", "tier"),
+		Served:   m.sumBy("edged_served_bytes_total", "tier"),
 		Store: storeState{
-			MemoryEntries: st.MemoryEntries, MemoryBytes: st.MemoryBytes, MemoryLimit: int64(n.cfg.Cache.Memory),
-			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: int64(n.cfg.Cache.Disk),
+			MemoryEntries: st.MemoryEntries, MemoryBytes: st.MemoryBytes, MemoryLimit: st.MemoryLimit,
+			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		},
 		Origins: []originState{},
+		Shields: shieldStates(n.upstreams()),
 		Purge: purgeState{
-			Connected: m["edged_purge_bus_connected"][""] == 1,
-			Sequence:  m["edged_purge_applied_sequence"][""],
-			Pending:   m["edged_purge_pending_events"][""],
-			Problem:   n.bus.Problem(),
+			Connected:      m.sumBy("edged_purge_bus_connected", "")[""] == 1,
+			Sequence:       m.sumBy("edged_purge_applied_sequence", "")[""],
+			StreamSequence: m.sumBy("edged_purge_stream_sequence", "")[""],
+			Pending:        m.sumBy("edged_purge_pending_events", "")[""],
+			Behind:         m.sumBy("edged_purge_behind", "")[""] == 1,
+			Problem:        n.bus.Problem(),
 		},
 	}
 	up := n.upstreams() // a reload may replace them
-	names := make([]string, 0, len(up.pools))
-	for name := range up.pools {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(up.pools)) {
 		for _, srv := range up.pools[name].Status() {
 			o := originState{Pool: name, URL: srv.URL, Health: "up", InFlight: srv.InFlight}
 			switch {
@@ -174,39 +184,116 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 			s.Origins = append(s.Origins, o)
 		}
 	}
-	// Without sites, upstream.origin and upstream.shields are used without
-	// a pool: origin keeps no health of them to show.
-	if u := up.cfg.Upstream; len(up.cfg.Sites) == 0 {
-		if u.Origin != "" {
-			s.Origins = append(s.Origins, originState{Pool: "upstream.origin", URL: u.Origin, Health: "unchecked"})
-		}
-		for _, sh := range u.Shields {
-			s.Origins = append(s.Origins, originState{Pool: "upstream.shields", URL: sh, Health: "unchecked"})
+	// Without sites, upstream.origin is used without a pool: origin keeps
+	// no health of it to show.
+	if u := up.cfg.Upstream; len(up.cfg.Sites) == 0 && u.Origin != "" {
+		s.Origins = append(s.Origins, originState{Pool: "origin", URL: u.Origin, Health: "unchecked"})
+	}
+	for _, list := range [][]originState{s.Origins, s.Shields} {
+		for i := range list {
+			m.serverFigures(&list[i])
 		}
 	}
 	return s
 }
 
-// gatherByLabel reads the registry's counters and gauges as metric name →
-// the values of its labels joined by "," ("" without labels) → value.
-func gatherByLabel(reg prometheus.Gatherer) map[string]map[string]float64 {
-	out := make(map[string]map[string]float64)
-	families, _ := reg.Gather() // a collector's error leaves the others
-	for _, f := range families {
-		vals := make(map[string]float64)
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetValue())
+// shieldStates are the shields of every upstream client, once each: a
+// shield several routes use is ejected when any of their clients ejected
+// it (each client judges it on its own requests).
+func shieldStates(up *upstreams) []originState {
+	out := []originState{}
+	at := make(map[string]int)
+	for _, cl := range up.clients {
+		for _, sh := range cl.Shields() {
+			i, seen := at[sh.URL]
+			if !seen {
+				i, at[sh.URL] = len(out), len(out)
+				out = append(out, originState{Pool: "shields", URL: sh.URL, Health: "up"})
 			}
-			switch {
-			case m.Counter != nil:
-				vals[strings.Join(labels, ",")] += m.Counter.GetValue()
-			case m.Gauge != nil:
-				vals[strings.Join(labels, ",")] += m.Gauge.GetValue()
+			out[i].InFlight += sh.InFlight
+			if sh.Ejected {
+				out[i].Health = "ejected"
 			}
 		}
-		out[f.GetName()] = vals
 	}
 	return out
+}
+
+// families are the registry's metric families by name.
+type families map[string]*dto.MetricFamily
+
+func gatherFamilies(reg prometheus.Gatherer) families {
+	out := make(families)
+	got, _ := reg.Gather() // a collector's error leaves the others
+	for _, f := range got {
+		out[f.GetName()] = f
+	}
+	return out
+}
+
+// sumBy adds the values of a counter or gauge by the value of one of its
+// labels; label "" sums every series under "".
+func (fs families) sumBy(name, label string) map[string]float64 {
+	out := make(map[string]float64)
+	for _, m := range fs[name].GetMetric() {
+		key := labelValue(m, label)
+		switch {
+		case m.Counter != nil:
+			out[key] += m.Counter.GetValue()
+		case m.Gauge != nil:
+			out[key] += m.Gauge.GetValue()
+		}
+	}
+	return out
+}
+
+// serverFigures fills o's request count, ejections and P95 latency from the
+// series of its pool and server.
+func (fs families) serverFigures(o *originState) {
+	is := func(m *dto.Metric) bool { return labelValue(m, "pool") == o.Pool && labelValue(m, "server") == o.URL }
+	for _, m := range fs["edged_origin_requests_total"].GetMetric() {
+		if is(m) {
+			o.Requests = m.GetCounter().GetValue()
+		}
+	}
+	for _, m := range fs["edged_origin_ejections_total"].GetMetric() {
+		if is(m) {
+			o.Ejected = m.GetCounter().GetValue()
+		}
+	}
+	for _, m := range fs["edged_origin_response_seconds"].GetMetric() {
+		if is(m) {
+			o.P95 = 1000 * bucketQuantile(0.95, m.GetHistogram())
+		}
+	}
+}
+
+// bucketQuantile is the upper bound of the bucket that holds quantile q of
+// h (the largest finite bound when it falls in +Inf); 0 without samples.
+func bucketQuantile(q float64, h *dto.Histogram) float64 {
+	total := h.GetSampleCount()
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var last float64
+	for _, b := range h.GetBucket() {
+		last = b.GetUpperBound()
+		if b.GetCumulativeCount() >= rank {
+			return last
+		}
+	}
+	return last
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	if name == "" {
+		return ""
+	}
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,15 +171,24 @@ func waitJS(t *testing.T, ctx context.Context, what, cond string) {
 }
 
 // TestDashboardInChromium opens the dashboard of a real node in headless
-// Chromium: the numbers change after traffic, a purge from the form
-// removes an object (the next request is a miss), and, with
-// EDGED_SCREENSHOT=1, it saves docs/img/dashboard.png for the README.
+// Chromium: the numbers change after traffic (requests, hit ratio by tier,
+// errors, P50/P95/P99 per route, top URLs and clients, the origin and the
+// shield with their health and latency), a purge from the form removes an
+// object (the next request is a miss) and moves the bus's sequences, and,
+// with EDGED_SCREENSHOT=1, it saves docs/img/dashboard.png for the README.
 func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped: -short (starts a browser)")
 	}
 	o, fetches := countingOrigin(t)
-	f := startFleetNode(t, parseNodeConfig(t, originYAML(o.URL)))
+	target, err := url.Parse(o.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shield passes misses on to the origin, as a shield node would.
+	shield := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(shield.Close)
+	f := startFleetNode(t, parseNodeConfig(t, fmt.Sprintf("upstream: {origin: %s, shields: [%s]}\n", o.URL, shield.URL)))
 	ctx := browser(t)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(f.admin+"/dashboard")); err != nil {
@@ -192,6 +203,11 @@ func TestDashboardInChromium(t *testing.T) {
 	for _, path := range []string{"/a", "/a", "/a", "/b"} {
 		f.get(t, path)
 	}
+	// A forwarding loop (Via names this node) is refused with 508: an
+	// error for the errors card.
+	if resp, _ := fetch(t, f.public+"/a", "Via", "1.1 edged"); resp.StatusCode != http.StatusLoopDetected {
+		t.Fatalf("request naming this node in Via: %d, want 508", resp.StatusCode)
+	}
 	if !f.hit(t, "/a") {
 		t.Fatal("/a is not a hit after three requests")
 	}
@@ -201,7 +217,13 @@ func TestDashboardInChromium(t *testing.T) {
 		&& document.getElementById("routes").tBodies[0].rows.length > 0
 		&& document.getElementById("status").textContent.includes("200")
 		&& document.getElementById("hit-ratio").textContent.endsWith("%%")
-		&& document.getElementById("origins").textContent.includes(%q)`, before, o.URL))
+		&& /from memory [1-9]/.test(document.getElementById("tier-hits").textContent)
+		&& document.getElementById("errors-detail").textContent.includes("5xx 1")
+		&& Number(document.getElementById("routes").tBodies[0].rows[0].cells[4].textContent) > 0
+		&& document.getElementById("origins").textContent.includes(%q)
+		&& document.getElementById("shields").textContent.includes(%q)
+		&& document.getElementById("shields").tBodies[0].rows[0].cells[1].textContent == "up"
+		&& Number(document.getElementById("shields").tBodies[0].rows[0].cells[5].textContent) > 0`, before, o.URL, shield.URL))
 
 	misses := fetches.Load()
 	if err := chromedp.Do(ctx,
@@ -212,7 +234,9 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the purge answer", `document.getElementById("purge-result").textContent.startsWith("purged")`)
-	waitJS(t, ctx, "the applied sequence", `Number(document.getElementById("purge-seq").textContent) > 0`)
+	waitJS(t, ctx, "the applied sequence", `Number(document.getElementById("purge-seq").textContent) > 0
+		&& document.getElementById("purge-stream-seq").textContent == document.getElementById("purge-seq").textContent
+		&& document.getElementById("purge-state").textContent == "connected"`)
 	if f.hit(t, "/a") {
 		t.Error("/a is still a hit after the dashboard purged it")
 	}
@@ -295,6 +319,38 @@ sites:
 	}
 	if want := map[string]string{"one /": "1 requests, 0 hits", "one /api/": "2 requests, 1 hits"}; fmt.Sprint(routes) != fmt.Sprint(want) {
 		t.Errorf("routes %v, want %v", routes, want)
+	}
+}
+
+// TestDashboardStateShields: /dashboard/state lists each shield with its
+// passive health, requests and latency: a shield nobody can connect to is
+// shown ejected once it failed enough, the live one up with a P95.
+func TestDashboardStateShields(t *testing.T) {
+	o, _ := countingOrigin(t)
+	live := namedOrigin(t, "shield")
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens there any more: every connect fails
+	f := startFleetNode(t, parseNodeConfig(t, fmt.Sprintf("upstream: {origin: %s, shields: [%s, %s], shield_fallback: true}\n", o.URL, live.URL, dead.URL)))
+	var st dashboardState
+	for i := 0; ; i++ {
+		// Distinct keys: about half have the dead shield first.
+		fetch(t, fmt.Sprintf("%s/k%d", f.public, i))
+		adminJSON(t, f, "/dashboard/state", &st)
+		if len(st.Shields) == 2 && st.Shields[1].Health == "ejected" {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("shields %+v after %d requests, want %s ejected", st.Shields, i, dead.URL)
+		}
+	}
+	if sh := st.Shields[0]; sh.Pool != "shields" || sh.URL != live.URL || sh.Health != "up" || sh.Requests == 0 || sh.P95 <= 0 {
+		t.Errorf("live shield %+v, want up with requests and a P95", sh)
+	}
+	if sh := st.Shields[1]; sh.Ejected != 1 || sh.P95 != 0 {
+		t.Errorf("dead shield %+v, want one ejection and no latency", sh)
+	}
+	if got := st.Origins; len(got) != 1 || got[0].Pool != "origin" || got[0].URL != o.URL || got[0].Health != "unchecked" {
+		t.Errorf("origins %+v, want upstream.origin unchecked", got)
 	}
 }
 

@@ -55,13 +55,16 @@ type node struct {
 	// accessLog is the access log of the handler and the forward proxy;
 	// nil when log.access is off (accesslog.go).
 	accessLog *accesslog.Writer
+	// adminMux routes the admin listener; it lists its routes (admin.go).
+	adminMux *adminMux
 
 	// args is the command line a reload reads the configuration from
 	// again (reload.go); nil reloads cfg as it is.
 	args []string
 	// level is the operational log's level, which a reload may change.
 	level *slog.LevelVar
-	// reg is the node's metric registry, for what a reload builds.
+	// reg is the node's metric registry, for what a reload builds (and
+	// every metric the node exports: docs/metrics.md).
 	reg *prometheus.Registry
 	// hsts says whether a site of the configuration in use sets hsts, so
 	// that the plain-HTTP listener must strip it (whenHSTS).
@@ -234,7 +237,8 @@ func (n *node) publicServer() *http.Server {
 // adminServer serves /metrics, /healthz and the purge API. It is meant for
 // a private network; the purge API also requires its bearer token.
 func (n *node) adminServer(reg *prometheus.Registry) *http.Server {
-	mux := http.NewServeMux()
+	mux := newAdminMux()
+	n.adminMux = mux
 	mux.Handle("/purge", n.bus.Handler())
 	mux.Handle("GET /inspect", n.inspectHandler())
 	n.adminRoutes(mux, reg)

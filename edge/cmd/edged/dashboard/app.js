@@ -59,6 +59,13 @@ function drawState(s) {
   const r = s.requests || {};
   const hits = (r.hit || 0) + (r.stale || 0) + (r.revalidated || 0) + (r["stale-if-error"] || 0);
   $("hit-ratio").textContent = pct(hits, total);
+  const th = s.tier_hits || {};
+  $("tier-hits").textContent = "from memory " + pct(th.memory || 0, total) + ", disk " + pct(th.disk || 0, total);
+  const sc = s.status || {};
+  const errs = (sc["4xx"] || 0) + (sc["5xx"] || 0);
+  $("errors").textContent = pct(errs, total);
+  $("errors").className = "big " + (sc["5xx"] ? "down" : "");
+  $("errors-detail").textContent = "4xx " + (sc["4xx"] || 0) + ", 5xx " + (sc["5xx"] || 0) + " since start";
   const b = s.served_bytes || {};
   const bytes = sum(b);
   $("tiers").textContent = "bytes from memory " + pct(b.memory || 0, bytes) +
@@ -69,11 +76,14 @@ function drawState(s) {
   $("disk").textContent = pct(st.disk_bytes, st.disk_limit);
   $("disk-detail").textContent = st.disk_entries + " objects, " + fmtBytes(st.disk_bytes) + " of " + fmtBytes(st.disk_limit);
   const p = s.purge;
-  $("purge-state").textContent = p.connected ? "connected" : "disconnected";
-  $("purge-state").className = "big " + (p.connected ? "up" : "down");
+  $("purge-state").textContent = !p.connected ? "disconnected" : (p.behind ? "behind" : "connected");
+  $("purge-state").className = "big " + (p.connected && !p.behind ? "up" : "down");
   $("purge-seq").textContent = p.applied_sequence;
+  $("purge-stream-seq").textContent = p.stream_sequence;
   $("purge-pending").textContent = p.pending + (p.problem ? " — " + p.problem : "");
-  fill("origins", s.origins, (o) => [o.pool, o.url, health(o), o.in_flight]);
+  const figures = (o) => [o.in_flight, o.requests, o.ejections || 0, o.p95_ms ? fmtMs(o.p95_ms) : "–"];
+  fill("origins", s.origins, (o) => [o.pool, o.url, health(o), ...figures(o)]);
+  fill("shields", s.shields || [], (o) => [o.url, health(o), ...figures(o)]);
   last = s;
 }
 

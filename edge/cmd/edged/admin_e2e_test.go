@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// adminRoute is one request to the admin listener and the statuses it must
+// get without credentials, with a wrong token, and with its token.
+type adminRoute struct {
+	method, path, body string
+	token              string // the token that opens it; "" for open routes
+	none, wrong, right int
+}
+
+// adminRoutes are every route of the admin listener (docs/security.md,
+// "Admin listener: who may use each route"). A route added to the admin
+// mux must be added here.
+func adminRoutes(pprof bool) []adminRoute {
+	const debugToken = "dbg-secret"
+	inspect := "/inspect?url=" + url.QueryEscape("http://www.example.com/a")
+	routes := []adminRoute{
+		// Open: a scraper and a load balancer's health check need no token.
+		{"GET", "/metrics", "", "", 200, 200, 200},
+		{"GET", "/healthz", "", "", 200, 200, 200},
+		// The purge token.
+		{"POST", "/purge", `{"urls":["http://www.example.com/a"]}`, purgeToken, 401, 401, 200},
+		{"GET", inspect, "", purgeToken, 401, 401, 200},
+		{"GET", "/dashboard", "", purgeToken, 401, 401, 302},
+		{"GET", "/dashboard/", "", purgeToken, 401, 401, 200},
+		{"GET", "/dashboard/app.js", "", purgeToken, 401, 401, 200},
+		{"GET", "/dashboard/state", "", purgeToken, 401, 401, 200},
+		{"GET", "/analytics", "", purgeToken, 401, 401, 200},
+		{"POST", "/reload", "", purgeToken, 401, 401, 200},
+		// Nothing else is served.
+		{"GET", "/", "", purgeToken, 404, 404, 404},
+		{"GET", "/debug/vars", "", purgeToken, 404, 404, 404},
+	}
+	if pprof {
+		// The debug token, and only it: the purge token does not open it.
+		routes = append(routes,
+			adminRoute{"GET", "/debug/pprof/", "", debugToken, 401, 401, 200},
+			adminRoute{"GET", "/debug/pprof/goroutine?debug=1", "", debugToken, 401, 401, 200},
+			adminRoute{"GET", "/debug/pprof/cmdline", "", purgeToken, 401, 401, 401})
+	} else {
+		routes = append(routes,
+			adminRoute{"GET", "/debug/pprof/", "", "dbg-secret", 404, 404, 404},
+			adminRoute{"GET", "/debug/pprof/goroutine?debug=1", "", "dbg-secret", 404, 404, 404})
+	}
+	return routes
+}
+
+// TestAdminAccessPolicy walks every route of the admin listener without
+// credentials, with a wrong bearer token and with the route's token, on a
+// node with and without debug.pprof, and checks the status of each: the
+// policy docs/security.md states, held by one table.
+func TestAdminAccessPolicy(t *testing.T) {
+	o, _ := countingOrigin(t)
+	for _, pprof := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof=%v", pprof), func(t *testing.T) {
+			yaml := originYAML(o.URL)
+			if pprof {
+				yaml += "debug: {pprof: true, token: dbg-secret}\n"
+			}
+			f := startFleetNode(t, parseNodeConfig(t, yaml))
+			f.get(t, "/a") // something to inspect and to purge
+			checkCoversMux(t, f.n.adminMux, adminRoutes(pprof))
+			for _, r := range adminRoutes(pprof) {
+				for _, c := range []struct {
+					auth string
+					want int
+				}{
+					{"", r.none},
+					{"Bearer wrong-" + r.token, r.wrong},
+					{"Bearer " + r.token, r.right},
+				} {
+					if r.token == "" && c.auth != "" {
+						c.auth = "Bearer " + purgeToken // open routes ignore credentials
+					}
+					if got, body := adminRequest(t, f, r.method, r.path, r.body, c.auth); got != c.want {
+						t.Errorf("%s %s with %q: %d %.100q, want %d", r.method, r.path, c.auth, got, body, c.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// adminDo sends method path with body and the given Authorization ("" sends
+// none) to the admin listener, following no redirect, and returns the
+// status and body.
+func adminRequest(t testing.TB, f *fleetNode, method, path, body, authorization string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.admin+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// checkCoversMux fails for every route of mux that no row of routes
+// reaches: a route added to the admin listener needs its row.
+func checkCoversMux(t *testing.T, mux *adminMux, routes []adminRoute) {
+	t.Helper()
+	reached := make(map[string]bool)
+	for _, r := range routes {
+		req, err := http.NewRequest(r.method, "http://admin"+r.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pattern := mux.Handler(req)
+		reached[pattern] = true
+	}
+	for _, p := range mux.patterns {
+		if !reached[p] {
+			t.Errorf("admin route %q has no row in adminRoutes: say who may use it (and in docs/security.md)", p)
+		}
+	}
+}
