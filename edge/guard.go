@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -92,7 +93,9 @@ func (h *Handler) client(r *http.Request) netip.Addr {
 }
 
 // claimValues renders the named claims ("sub" is the subject) in a fixed
-// order for a cache key.
+// order for a cache key. Each value is written as JSON, so that values of
+// different types or shapes never render alike (fmt.Sprint printed
+// ["a b"] and ["a", "b"] both as [a b]: one partition for two clients).
 func claimValues(claims map[string]any, subject string, names []string) string {
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
@@ -102,7 +105,12 @@ func claimValues(claims map[string]any, subject string, names []string) string {
 		if name != "sub" {
 			v = claims[name]
 		}
-		fmt.Fprintf(&b, "%s=%q;", name, fmt.Sprint(v))
+		text, err := json.Marshal(v)
+		if err != nil {
+			// Not from a decoded token: no claim value fails to encode.
+			text = fmt.Appendf(nil, "%q", fmt.Sprint(v))
+		}
+		fmt.Fprintf(&b, "%s=%s;", name, text)
 	}
 	return b.String()
 }

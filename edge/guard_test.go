@@ -1,7 +1,11 @@
 package edge
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"edged/edge/access"
 	"edged/edge/auth"
 	"edged/edge/ratelimit"
+	"edged/storage"
 )
 
 func TestGuardAccessRateLimitAuth(t *testing.T) {
@@ -118,6 +123,137 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 	}
 	if resp, _ := e.get(t, "/doc", "Host", "s.example", "X-Api-Key", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("wrong key: status %d", resp.StatusCode)
+	}
+}
+
+// claimKeyEdge serves an HS256 JWT route whose cache is partitioned by
+// keyClaim (key_claims), in front of an application that reads the token
+// itself (with the parser options opts) and answers, publicly cacheable,
+// "page of " and the claim's JSON. It returns the edge and a signer of
+// raw JSON payloads (written out, so that numbers keep the issuer's
+// digits).
+func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
+	t.Helper()
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		claims := jwt.MapClaims{}
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, _, _ = jwt.NewParser(opts...).ParseUnverified(tok, claims)
+		v, _ := json.Marshal(claims[keyClaim])
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(append([]byte("page of "), v...))
+	})
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{JWT: &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{keyClaim}},
+	}})
+	exp := c.Now().Add(time.Hour).Unix()
+	sign := func(payload string) string {
+		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+		body := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"exp":%d,%s}`, exp, payload))
+		sig, err := jwt.SigningMethodHS256.Sign(head+"."+body, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + head + "." + body + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	return e, sign
+}
+
+// TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
+// a string (a number, as some issuers send a user id): the key partition
+// read the subject as "", so every such user shared one cache partition
+// and the second was served the first's page. RFC 7519 §4.1.2: "sub" is a
+// StringOrURI; such a token is invalid, and refused.
+func TestAuthKeyNonStringSubject(t *testing.T) {
+	e, sign := claimKeyEdge(t, "sub")
+	for _, sub := range []string{`1001`, `1002`, `true`, `{"id":7}`} {
+		resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":`+sub))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("sub %s: status %d, body %q; want 401 (sub must be a string)", sub, resp.StatusCode, body)
+		}
+	}
+	// A string subject still gets its own page.
+	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"1002"`)); body != `page of "1002"` {
+		t.Errorf("string sub: %q", body)
+	}
+}
+
+// TestAuthKeyLargeNumericClaim is the attack of two users whose numeric
+// user ids (snowflake ids, past 2^53) differ in the last digits: decoded
+// as float64 the two claims were one value, so the key partition was one
+// and the second user was served the first's page. The claims keep their
+// numbers' text (json.Number).
+func TestAuthKeyLargeNumericClaim(t *testing.T) {
+	e, sign := claimKeyEdge(t, "uid", jwt.WithJSONNumber())
+	for _, uid := range []string{"1234567890123456789", "1234567890123456790"} {
+		if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"u","uid":`+uid)); body != "page of "+uid {
+			t.Errorf("user %s got %q", uid, body)
+		}
+	}
+}
+
+// TestAuthKeyListClaim is the attack of two users whose list claims print
+// alike: ["Domain Admins"] and ["Domain", "Admins"] both rendered as
+// "[Domain Admins]", one cache partition under key_claims: [groups]. Each
+// value is written as JSON, which tells them apart.
+func TestAuthKeyListClaim(t *testing.T) {
+	e, sign := claimKeyEdge(t, "groups")
+	for _, groups := range []string{`["Domain Admins"]`, `["Domain","Admins"]`, `["Domain Admins"]`} {
+		if _, body := e.get(t, "/report", "Host", "s.example", "Authorization", sign(`"sub":"u","groups":`+groups)); body != "page of "+groups {
+			t.Errorf("groups %s got %q", groups, body)
+		}
+	}
+}
+
+// TestAuthKeyAPIKeyRotation is the attack of a key list that changes: an
+// API key's identity was its index in the list, so once the first key was
+// revoked the second became "apikey#0" and its holder was served, from
+// the cache the node kept, the pages stored for the revoked key's holder.
+// The identity is now derived from the key itself.
+func TestAuthKeyAPIKeyRotation(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		_, _ = w.Write([]byte("invoices of " + r.Header.Get("X-Api-Key")))
+	})
+	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	// serve starts a node over the one store with the accepted keys, as a
+	// restart or reload with a new keys_env does.
+	serve := func(keys ...string) *testEdge {
+		verifier, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: keys}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := NewRouter([]*Site{{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+			{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"sub"}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := New(Options{Name: "edged", Store: store, Router: rt, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+		t.Cleanup(func() { e.Server.Close(); closeHandler(t, h) })
+		return e
+	}
+	before := serve("key-revoked", "key-kept")
+	if _, body := before.get(t, "/invoices", "Host", "s.example", "X-Api-Key", "key-revoked"); body != "invoices of key-revoked" {
+		t.Fatalf("before the rotation: %q", body)
+	}
+	after := serve("key-kept")
+	if _, body := after.get(t, "/invoices", "Host", "s.example", "X-Api-Key", "key-kept"); body != "invoices of key-kept" {
+		t.Errorf("after the first key was revoked, the second key's holder got %q", body)
 	}
 }
 

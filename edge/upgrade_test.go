@@ -21,6 +21,7 @@ import (
 	"edged/edge/access"
 	"edged/edge/policy"
 	"edged/edge/strictconn"
+	"edged/edge/waf"
 	"edged/storage"
 )
 
@@ -422,4 +423,25 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	}
 	pw.Close()
 	<-o.ended
+}
+
+// The WAF of a WebSocket route inspects the handshake, which is an HTTP
+// request: an attack in its query is refused before any connection
+// upstream. The messages that follow are bytes relayed as they are, never
+// inspected: an attack in one reaches the origin (an open window,
+// docs/security.md).
+func TestWAFInspectsWebSocketHandshakeOnly(t *testing.T) {
+	o := newWSOrigin(t)
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, WAF: mustWAF(t, waf.Options{Mode: waf.ModeBlock})}))
+	if _, resp, err := dialWS(t, e, "/chat?id=1'%20OR%20'1'='1"); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("handshake with an attack: err %v, response %v; want 403", err, resp)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Errorf("the refused handshake reached the origin (%d connections)", n)
+	}
+	c, resp, err := dialWS(t, e, "/chat")
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	echo(t, c, "1' OR '1'='1 <script>alert(1)</script>")
 }

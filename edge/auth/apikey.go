@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -10,6 +11,20 @@ type apiKeyVerifier struct {
 	name   string     // as configured, for the challenge
 	header string     // canonical MIME form, for lookups
 	hashes [][32]byte // SHA-256 of each key, so comparisons have one length
+	ids    []string   // APIKeyID of each key
+}
+
+// APIKeyID is the identity (Identity.Subject) of an API key: "apikey#"
+// and 16 hex digits of a hash of the key. It is the key's own, never its
+// place in the list: the identity keys cache partitions (key_claims) and
+// rate-limit budgets, which must not pass to another key when the list
+// changes (a revoked first key made the second "apikey#0", and its holder
+// was served the revoked holder's stored pages). The hash is
+// domain-separated and cut to 64 bits, so the access log's user field
+// names a key without holding a verifier of it.
+func APIKeyID(key string) string {
+	sum := sha256.Sum256([]byte("edged api key identity\x00" + key))
+	return "apikey#" + hex.EncodeToString(sum[:8])
 }
 
 // newAPIKeyVerifier builds the verifier of validated options.
@@ -17,6 +32,7 @@ func newAPIKeyVerifier(o APIKeyOptions) *apiKeyVerifier {
 	v := &apiKeyVerifier{name: o.Header, header: canonicalHeader(o.Header)}
 	for _, k := range o.Keys {
 		v.hashes = append(v.hashes, sha256.Sum256([]byte(k)))
+		v.ids = append(v.ids, APIKeyID(k))
 	}
 	return v
 }
@@ -37,5 +53,5 @@ func (v *apiKeyVerifier) verify(vals []string) (Identity, error) {
 	if match < 0 {
 		return Identity{}, ErrInvalidAPIKey
 	}
-	return Identity{Method: "apikey", Subject: fmt.Sprintf("apikey#%d", match)}, nil
+	return Identity{Method: "apikey", Subject: v.ids[match]}, nil
 }

@@ -147,6 +147,10 @@ func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Id
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithLeeway(v.leeway),
 		jwt.WithIssuedAt(), // a token from the future is as suspect as an expired one
+		// Numbers keep their text: as float64, two user ids past 2^53
+		// that differ in their last digits would be one value (one cache
+		// partition under key_claims).
+		jwt.WithJSONNumber(),
 	}
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience)) // RFC 7519 §4.1.3
@@ -169,7 +173,13 @@ func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Id
 	if !t.Valid {
 		return Identity{}, describe(errors.New("not valid"))
 	}
-	sub, _ := claims.GetSubject()
+	// RFC 7519 §4.1.2: "sub" is a string (StringOrURI). A number or an
+	// object read as no subject would make every such token one client:
+	// one cache partition (key_claims), one rate-limit budget.
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return Identity{}, describe(err)
+	}
 	id := Identity{Method: "jwt", Subject: sub, Claims: claims}
 	return id, v.need.check(claims)
 }

@@ -85,9 +85,8 @@ type APIKeyOptions struct {
 type Identity struct {
 	// Method is "jwt" or "apikey".
 	Method string
-	// Subject is the token's "sub" claim, or for an API key "apikey#N",
-	// N being the key's index in APIKeyOptions.Keys (the key itself is
-	// never exposed).
+	// Subject is the token's "sub" claim, or for an API key its
+	// APIKeyID (a hash of the key: the key itself is never exposed).
 	Subject string
 	// Claims are the token's claims; nil for API keys.
 	Claims map[string]any

@@ -178,8 +178,8 @@ func TestVerifyAPIKey(t *testing.T) {
 		wantSub string
 		wantErr error
 	}{
-		{name: "right key", keys: []string{"key-one"}, wantSub: "apikey#1"},
-		{name: "first key", keys: []string{"key-zero"}, wantSub: "apikey#0"},
+		{name: "right key", keys: []string{"key-one"}, wantSub: APIKeyID("key-one")},
+		{name: "first key", keys: []string{"key-zero"}, wantSub: APIKeyID("key-zero")},
 		{name: "wrong key", keys: []string{"key-two"}, wantErr: ErrInvalidAPIKey},
 		{name: "prefix of a key", keys: []string{"key-"}, wantErr: ErrInvalidAPIKey},
 		{name: "empty value", keys: []string{""}, wantErr: ErrInvalidAPIKey},

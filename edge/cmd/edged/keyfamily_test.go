@@ -76,7 +76,7 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 	routeID := func(prefix string, m *edge.RouteMatch) string { return policy.RouteID(m.Canonical(prefix)) }
 	lang := []string{"Accept-Language"}
 	en, de := http.Header{"Accept-Language": {"en"}}, http.Header{"Accept-Language": {"de"}}
-	userA, userB := `sub="apikey#0";`, `sub="apikey#1";`
+	userA, userB := `sub="`+auth.APIKeyID("key-a")+`";`, `sub="`+auth.APIKeyID("key-b")+`";`
 	tests := []struct {
 		name, path string
 		requests   [][]string // header fields of each request
