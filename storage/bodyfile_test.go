@@ -153,15 +153,7 @@ func TestBodyFileEviction(t *testing.T) {
 // node was down, or whose size changed at any time, is an error wrapping
 // ErrCorrupt, never a body.
 func TestBodyFileDamageDetected(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{Dir: dir, NoMemoryTier: true, FileBodyMin: 1000}
-	s := openStore(t, opts)
-	s.Set(newEntry("http://h/a", 4000))
-	s.Flush()
-	path := onlyBodyFile(t, dir)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	opts, path := storedBodyFile(t)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +162,7 @@ func TestBodyFileDamageDetected(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = openStore(t, opts)
+	s := openStore(t, opts)
 	e := diskEntry(t, s, "http://h/a")
 	if _, err := e.OpenBody(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("OpenBody of a flipped bit: %v, want ErrCorrupt", err)
@@ -188,6 +180,21 @@ func TestBodyFileDamageDetected(t *testing.T) {
 	if _, err := e.OpenBody(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("OpenBody of a truncated file: %v, want ErrCorrupt", err)
 	}
+}
+
+// storedBodyFile stores http://h/a with a 4000-byte body in a file and
+// closes the store; it returns the store's options and the file's path.
+func storedBodyFile(t *testing.T) (Options, string) {
+	t.Helper()
+	opts := Options{Dir: t.TempDir(), NoMemoryTier: true, FileBodyMin: 1000}
+	s := openStore(t, opts)
+	s.Set(newEntry("http://h/a", 4000))
+	s.Flush()
+	path := onlyBodyFile(t, opts.Dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return opts, path
 }
 
 func onlyBodyFile(t testing.TB, dir string) string {
@@ -210,15 +217,8 @@ func onlyBodyFile(t testing.TB, dir string) string {
 // unlink) and stray names are removed by the sweep Open starts; the files
 // records name stay.
 func TestBodyFileOrphansSwept(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{Dir: dir, NoMemoryTier: true, FileBodyMin: 1000}
-	s := openStore(t, opts)
-	s.Set(newEntry("http://h/a", 4000))
-	s.Flush()
-	kept := onlyBodyFile(t, dir)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	opts, kept := storedBodyFile(t)
+	dir := opts.Dir
 	orphan := filepath.Join(dir, bodiesDir, "ab", "ab00000000000001")
 	stray := filepath.Join(dir, bodiesDir, "ab", "partial.tmp")
 	for _, p := range []string{orphan, stray} {
@@ -226,7 +226,7 @@ func TestBodyFileOrphansSwept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s = openStore(t, opts)
+	s := openStore(t, opts)
 	<-s.sweeping
 	for _, p := range []string{orphan, stray} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
