@@ -229,7 +229,7 @@ func TestPlanForward(t *testing.T) {
 // (make run ended with an error one Ctrl-C in six). Each child now has a
 // group of its own and is stopped by the demo.
 func TestChildOwnProcessGroup(t *testing.T) {
-	c := &child{name: "c", path: "/bin/sh", args: []string{"-c", "read x"}}
+	c := &child{name: "c", path: "/bin/sh", args: []string{"-c", "exec sleep 60"}}
 	if err := c.start(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
