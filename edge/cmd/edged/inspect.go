@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,21 +50,9 @@ type inspectEntry struct {
 // its users fetched, so it takes the purge token, like /purge; without a
 // purge token it is off.
 func (n *node) inspectHandler() http.Handler {
-	token := purgeTokenOf(n.cfg)
-	want := sha256.Sum256([]byte(token))
 	opts := n.cfg.PolicyOptions()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if token == "" {
-			inspectError(w, http.StatusForbidden, "inspect is off: it needs a purge token (purge.token or EDGED_PURGE_TOKEN)")
-			return
-		}
-		if !bearerIs(r, want) {
-			// RFC 6750 §3: a request without valid credentials gets a challenge.
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edged admin"`)
-			inspectError(w, http.StatusUnauthorized, "missing or wrong bearer token (the purge token)")
-			return
-		}
+	// The dashboard's guard: the same token, the same answers without it.
+	return adminGuard(purgeTokenOf(n.cfg))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw := r.URL.Query().Get("url")
 		keys, err := inspectKeys(raw)
 		if err != nil {
@@ -87,7 +74,7 @@ func (n *node) inspectHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(ans)
-	})
+	}))
 }
 
 // inspectKeys turns an absolute URL into its primary keys, normalized as
