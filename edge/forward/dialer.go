@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -47,6 +48,29 @@ type Dialer struct {
 	own []netip.AddrPort
 
 	lookups lookupCache // the proxy's own lookups (resolve), not the dial's
+	local   localAddrs  // this host's addresses, for isOwn
+}
+
+// localAddrs caches this host's interface addresses for localTTL: with a
+// listener on an unspecified address every request's destination is
+// checked against them, and net.InterfaceAddrs is a netlink round trip.
+type localAddrs struct {
+	mu    sync.Mutex // guards the rest
+	addrs []netip.Addr
+	at    time.Time
+}
+
+const localTTL = time.Second
+
+// has reports whether ip is an address of this host's interfaces, as
+// they were at most localTTL ago.
+func (l *localAddrs) has(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); l.at.IsZero() || now.Sub(l.at) >= localTTL {
+		l.addrs, l.at = interfaceAddrs(), now
+	}
+	return slices.Contains(l.addrs, ip)
 }
 
 // lookupCache remembers the proxy's lookups for a few seconds, so that a
@@ -173,27 +197,29 @@ func (d *Dialer) isOwn(ip netip.Addr, port uint16) bool {
 		// A connection to 0.0.0.0 or :: reaches this host (Linux routes it
 		// to a local address), so it reaches every listener on the port,
 		// a loopback one included.
-		if o.Addr() == ip || ip.IsUnspecified() || o.Addr().IsUnspecified() && (ip.IsLoopback() || isLocal(ip)) {
+		if o.Addr() == ip || ip.IsUnspecified() || o.Addr().IsUnspecified() && (ip.IsLoopback() || d.local.has(ip)) {
 			return true
 		}
 	}
 	return false
 }
 
-// isLocal reports whether ip is an address of this host's interfaces.
-func isLocal(ip netip.Addr) bool {
+// interfaceAddrs returns the addresses of this host's interfaces (none
+// if they cannot be read).
+func interfaceAddrs() []netip.Addr {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return false
+		return nil
 	}
+	var out []netip.Addr
 	for _, a := range addrs {
 		if n, ok := a.(*net.IPNet); ok {
-			if x, ok := netip.AddrFromSlice(n.IP); ok && x.Unmap() == ip {
-				return true
+			if x, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, x.Unmap())
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // refused are the special-purpose networks (IANA registries, RFC 6890)
