@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"io"
 	"mime"
@@ -214,4 +215,42 @@ func onlyBodyFilePath(t *testing.T, dir string) string {
 		t.Fatalf("body files %v, want one", found)
 	}
 	return found[0]
+}
+
+// TestCompressedVariantOfBodyFile: a compressible body kept in a file is
+// read whole, once, to make its compressed variant; the client that
+// accepts gzip gets the same bytes back, the one that does not gets the
+// file itself.
+func TestCompressedVariantOfBodyFile(t *testing.T) {
+	c := newClock()
+	body := bytes.Repeat([]byte("edged keeps large bodies in files. "), 6000) // 210 KB of text
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(body)
+	})
+	e := compressingEdge(t, c, o.URL)
+	rawGet(t, e.URL+"/text") // the fill
+	e.settle(t)
+	e.store.Flush()
+	for _, enc := range []string{"gzip", "identity"} {
+		resp, got := rawGet(t, e.URL+"/text", "Accept-Encoding", enc)
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(got))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		} else if enc == "gzip" {
+			t.Fatalf("Accept-Encoding gzip: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+		}
+		if !isHit(resp) || !bytes.Equal(got, body) {
+			t.Fatalf("%s: hit=%v (%s), %d bytes; want the %d-byte body", enc, isHit(resp), cacheStatus(resp), len(got), len(body))
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Fatalf("origin saw %d requests, want the fill alone", n)
+	}
 }
