@@ -32,7 +32,8 @@ type Options struct {
 	// every hit is a disk hit.
 	NoMemoryTier bool
 	// DiskBytes is the disk tier budget; default 10 GiB. LRU eviction keeps
-	// the bbolt file within it, pages and free pages included (budgets of
+	// the bbolt file and the body files within it, the file's pages and
+	// free pages included (budgets of
 	// 8 MiB and more; smaller ones count stored keys and values only). The
 	// file never shrinks, so one that outgrew an earlier budget stays larger.
 	DiskBytes int64
