@@ -25,6 +25,10 @@
 //     covers are hidden (soft: returned stale) and not promoted until it is
 //     applied on disk, which the store retries after its next successful
 //     write or purge (see unapplied.go).
+//   - A purge holds from before its disk step: [Store.Purge] purges the
+//     memory tier and the pending writes first and hides the disk hits it
+//     covers until its disk transaction (and its fsync) is done, so a
+//     purge never waits for the disk to take effect (see unapplied.go).
 //   - Purges are idempotent, and [Store.Purge] records the caller's purge
 //     sequence (Purge.Seq, read back by [Store.AppliedSeq]) in the bbolt
 //     transaction that completes its disk effect.
@@ -175,5 +179,5 @@
 //     and the pending entries, pending.go);
 //   - the purge log (purgelog.go: the recent invalidations SetFetchedAt
 //     tests against, and the applied purge sequence) and the purges whose
-//     disk step failed (unapplied.go).
+//     disk step is in progress or failed (unapplied.go).
 package storage

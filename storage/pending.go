@@ -115,8 +115,10 @@ func (p *pendingWrites) drop(match func(string) bool) []string {
 
 // purge drops the pending writes m matches, or with soft replaces them by
 // stale copies (their queued disk write then stores the copy), and returns
-// their keys. The caller holds the writer's txMu, so the writer holds no
-// snapshot of them and every pending write is still queued.
+// their keys. Under the writer's txMu the writer holds no snapshot of them
+// and every pending write is still queued; without it (the early step of
+// Store.Purge) a write the writer has taken may still land on disk, where
+// Store.applying hides it until the purge's disk step removes it.
 func (p *pendingWrites) purge(m *matcher, soft bool) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

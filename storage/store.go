@@ -106,7 +106,8 @@ const MaxKeyLen = bolt.MaxKeySize - 8
 //     batches, deletes, purges, drops of corrupt records. Never held with
 //     2, 3 or 4.
 //  6. pendingWrites.mu guards the pending entries and their byte total;
-//     unappliedSet.mu the purges whose disk step failed; disk.reset the
+//     unappliedSet.mu the purges whose disk step failed (or, for
+//     Store.applying, is in progress); disk.reset the
 //     replacement of a damaged file. Each is taken under 1, 4 or 5 (or
 //     none, on the writer's goroutine), never one under another.
 //  7. memIndex.mu guards the memory tier's key and tag index. Innermost: it
@@ -133,6 +134,10 @@ type Store struct {
 	purges    purgeLog     // recent invalidations, for SetFetchedAt
 	applied   appliedSeq   // see AppliedSeq
 	unapplied unappliedSet // invalidations whose disk step failed (unapplied.go)
+	// applying holds the purges in progress, from the moment they are
+	// purged from memory and the pending writes until their disk step is
+	// done: disk hits they match are hidden meanwhile (see Purge).
+	applying unappliedSet
 }
 
 // lifecycle is the Store's open or closed state: nothing touches
@@ -284,8 +289,9 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		s.disk.report("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
 	}
-	if f, hidden := s.unapplied.filter(e); hidden {
-		// A purge whose disk effect failed covers it: not promoted.
+	if f, hidden := s.hide(e); hidden {
+		// A purge whose disk effect is not done (in progress, or failed)
+		// covers it: not promoted.
 		if f == nil {
 			return nil, TierNone, ErrNotFound
 		}
