@@ -125,13 +125,8 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
 	}
-	if next, gap := gapAfter(b.applied.Load(), info.State); gap {
-		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
-			"applied", b.applied.Load(), "first", info.State.FirstSeq, "last", info.State.LastSeq)
-		b.metrics.gaps.Inc()
-		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
-			return err
-		}
+	if err := b.startAfter(ctx, info.State); err != nil {
+		return err
 	}
 	target := info.State.LastSeq
 	b.health.saw(target)
@@ -194,6 +189,21 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 		b.checkReady(target)
 	}
+}
+
+// startAfter begins a session at the stream state st: when the stream lost
+// events after the applied sequence, the whole cache is marked stale.
+func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) error {
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	b.streamSeq = 0 // this session's consumer starts after the applied sequence
+	if next, gap := gapAfter(b.applied.Load(), st); gap {
+		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
+			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
+		b.metrics.gaps.Inc()
+		return b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1)
+	}
+	return nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -310,10 +320,20 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
 	}
-	seq, applied := meta.Sequence.Stream, b.applied.Load()
+	seq := meta.Sequence.Stream
 	b.health.saw(seq + meta.NumPending)
+	// The fast path (fast.go) applies under the same lock.
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	applied := b.applied.Load()
+	// The first delivery of an applied event is the stream's copy of one
+	// the fast path applied: not a duplicate.
+	redelivered := seq <= b.streamSeq
+	b.streamSeq = seq
 	if seq <= applied {
-		b.metrics.duplicates.Inc()
+		if redelivered {
+			b.metrics.duplicates.Inc()
+		}
 		return nil
 	}
 	if seq > applied+1 {
@@ -370,9 +390,7 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 		start := time.Now()
 		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
-			b.applied.Store(seq)
-			b.health.progressed()
-			b.setPending()
+			b.recordApplied(seq)
 			return n, time.Since(start), nil
 		}
 		b.metrics.failures.Inc()
@@ -384,6 +402,14 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 			return 0, 0, fmt.Errorf("applying purge %s (seq %d): %w", id, seq, ctx.Err())
 		}
 	}
+}
+
+// recordApplied makes seq the applied sequence once its Invalidate
+// succeeded. The caller holds applyMu.
+func (b *Bus) recordApplied(seq uint64) {
+	b.applied.Store(seq)
+	b.health.progressed()
+	b.setPending()
 }
 
 func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
