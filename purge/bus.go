@@ -443,7 +443,7 @@ func (b *Bus) Close() error {
 	// A fast-path apply in progress ends before Close returns; later ones
 	// see closed.
 	b.applyMu.Lock()
-	b.applyMu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+	b.applyMu.Unlock() //lint:ignore SA2001 waiting for the holder is the point
 
 	if b.nc != nil {
 		b.nc.Close()
