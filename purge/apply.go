@@ -22,6 +22,8 @@ type event struct {
 	// received is when this node's consumer handed the event over (not
 	// sent): with Time it splits a purge's lag into delivery and apply.
 	received time.Time
+	// fast: it came from the fast path (fast.go), not the stream.
+	fast bool
 }
 
 // applyResult is what the local apply of an event tells its publisher.
@@ -432,7 +434,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	// delivered: its part until the consumer handed the event to this
 	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag, "fast", ev.fast)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

@@ -73,7 +73,7 @@ func (b *Bus) onFast(msg *nats.Msg) {
 	if err != nil {
 		return // the stream's copy is applied as the safe all+soft purge
 	}
-	ev.received = received
+	ev.received, ev.fast = received, true
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
 	if b.closed.Load() || seq != b.applied.Load()+1 {
