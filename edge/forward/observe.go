@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -236,6 +237,25 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's own ReadFrom within reach of the cache
+// handler, which sends a body kept in a file through it: sendfile(2) from
+// the page cache rather than a copy through a buffer. A bandwidth limit
+// needs each chunk to pass through Write, so with one the bytes do.
+func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok || w.limit != nil {
+		// Both sides hidden: neither src's WriteTo nor this ReadFrom may
+		// take the copy back.
+		return io.Copy(struct{ io.Writer }{w}, struct{ io.Reader }{src})
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := rf.ReadFrom(src)
+	w.bytes += n
 	return n, err
 }
 

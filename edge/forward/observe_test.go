@@ -1,12 +1,16 @@
 package forward
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
 )
 
 // TestRequestSeries: requests land in the series of their kind, client
@@ -47,5 +51,48 @@ func TestRequestSeries(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(p.metrics.requests); n != 5 {
 		t.Errorf("%d series, want 5", n)
+	}
+}
+
+// readFromWriter is a ResponseWriter with the connection's ReadFrom, which
+// it records being used.
+type readFromWriter struct {
+	discardWriter
+	readFrom int
+}
+
+func (w *readFromWriter) ReadFrom(src io.Reader) (int64, error) {
+	w.readFrom++
+	return io.Copy(io.Discard, src)
+}
+
+// TestCountingWriterReadFrom: a body sent with ReadFrom (a body file, as
+// edge's writer sends it)
+// reaches the connection's ReadFrom (sendfile) when no bandwidth limit
+// applies, and goes through Write, paced, when one does; counted either
+// way.
+func TestCountingWriterReadFrom(t *testing.T) {
+	body := strings.Repeat("x", 100<<10)
+	under := &readFromWriter{discardWriter: discardWriter{h: http.Header{}}}
+	var cw http.ResponseWriter = &countingWriter{ResponseWriter: under, ctx: context.Background()}
+	rf, ok := cw.(io.ReaderFrom)
+	if !ok {
+		t.Fatal("the proxy's writer hides the connection's ReadFrom: body files lose sendfile")
+	}
+	if n, err := rf.ReadFrom(strings.NewReader(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("copy: %d, %v", n, err)
+	}
+	if c := cw.(*countingWriter); under.readFrom != 1 || c.bytes != int64(len(body)) || c.status != http.StatusOK {
+		t.Errorf("unlimited: %d ReadFrom calls, %d bytes counted, status %d; want 1, %d, 200", under.readFrom, c.bytes, c.status, len(body))
+	}
+
+	under = &readFromWriter{discardWriter: discardWriter{h: http.Header{}}}
+	lim := rate.NewLimiter(rate.Inf, 16<<10)
+	limited := &countingWriter{ResponseWriter: under, ctx: context.Background(), limit: lim}
+	if n, err := any(limited).(io.ReaderFrom).ReadFrom(strings.NewReader(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("copy: %d, %v", n, err)
+	}
+	if under.readFrom != 0 || limited.bytes != int64(len(body)) {
+		t.Errorf("limited: %d ReadFrom calls (the limit was skipped), %d bytes counted", under.readFrom, limited.bytes)
 	}
 }
