@@ -262,10 +262,39 @@ var (
 	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056
 )
 
+// refused4 marks the first octets of the IPv4 addresses some refused
+// network holds. Built from refused, it cannot disagree with it: an
+// address whose first octet is unmarked is in none of them, which spares
+// the usual destination (a public address) the walk through the list on
+// every request.
+var refused4 = func() (m [256]bool) {
+	for _, r := range refused {
+		if !r.p.Addr().Is4() {
+			continue
+		}
+		first, span := int(r.p.Addr().As4()[0]), 1
+		if r.p.Bits() < 8 {
+			span = 1 << (8 - r.p.Bits())
+		}
+		for i := range span {
+			m[first+i] = true
+		}
+	}
+	return m
+}()
+
 // refusedKind says which refused network ip is in, "" for none. IPv6
 // forms that carry an IPv4 address (NAT64 64:ff9b::/96, 6to4 2002::/16,
 // IPv4-compatible ::/96) are judged by that address too.
 func refusedKind(ip netip.Addr) string {
+	if ip.Is4() && !refused4[ip.As4()[0]] {
+		return ""
+	}
+	return refusedIn(ip)
+}
+
+// refusedIn is refusedKind without the first-octet shortcut.
+func refusedIn(ip netip.Addr) string {
 	for _, r := range refused {
 		if r.p.Contains(ip) {
 			return r.why
