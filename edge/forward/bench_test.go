@@ -68,7 +68,7 @@ func BenchmarkForwardOverhead(b *testing.B) {
 	// proxy's cost is the difference.
 	for _, target := range []string{"cache alone", "http://example.com/obj/1024", "http://93.184.215.14/obj/1024"} {
 		var h http.Handler = p
-		name := target
+		var name string
 		if target == "cache alone" {
 			h, target, name = cache, "http://example.com/obj/1024", "cache-alone"
 		} else {
