@@ -323,7 +323,6 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return fmt.Errorf("event metadata: %w", err)
 	}
 	seq := meta.Sequence.Stream
-	b.health.saw(seq + meta.NumPending)
 	// The fast path (fast.go) applies under the same lock.
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
@@ -333,11 +332,15 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	redelivered := seq <= b.streamSeq
 	b.streamSeq = seq
 	if seq <= applied {
+		// Not news of the stream either: the consumer trails the fast
+		// path, and its pending count was taken when it sent this copy
+		// (health would take the stream for recreated below applied).
 		if redelivered {
 			b.metrics.duplicates.Inc()
 		}
 		return nil
 	}
+	b.health.saw(seq + meta.NumPending)
 	if seq > applied+1 {
 		b.log.Warn("purge stream skipped events; marking the whole cache stale", "applied", applied, "seq", seq)
 		b.metrics.gaps.Inc()

@@ -87,6 +87,7 @@ func (b *Bus) onFast(msg *nats.Msg) {
 		b.log.Debug("purge bus: fast path apply failed; the stream delivers it", "seq", seq, "err", err)
 		return
 	}
+	b.health.saw(seq) // the stream holds it: its publisher had the acknowledgement
 	b.recordApplied(seq)
 	b.metrics.fast.Inc()
 	b.observe(ev, seq, n, time.Since(start))
