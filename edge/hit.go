@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -266,6 +267,8 @@ type hitFacts struct {
 	// plain: the header has none of the fields policy.ClientHeader
 	// removes, so a copy of it needs no deletions.
 	plain bool
+	// eligible is compress.Eligible of the header.
+	eligible bool
 	// varyEncoding is the Vary value of a response that varies by
 	// compression: the stored Vary with Accept-Encoding added, as
 	// addVary makes it; nil when Vary names it already (or "*"). Shared
@@ -288,7 +291,7 @@ func hitFactsOf(e *storage.Entry, tier storage.Tier) *hitFacts {
 	if d, ok := e.Derived().(*hitFacts); ok {
 		return d
 	}
-	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e))}
+	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e)), eligible: compress.Eligible(e.Header)}
 	probe := e.Header.Clone()
 	policy.ClientHeader(probe, policy.Options{})
 	d.plain = len(probe) == len(e.Header)
