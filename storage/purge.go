@@ -218,3 +218,28 @@ func (e *Entry) clone() *Entry {
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: e.Vary, Tags: e.Tags,
 		Stale: e.Stale, StaleAt: e.StaleAt, file: e.file}
 }
+
+// Hide makes p take effect at once, without its disk step and without
+// recording p.Seq (ignored): for a purge announced ahead of its ordered
+// apply (the purge bus's early path). From now until the returned unhide
+// is called, no Get returns an object p covers as it was before: the
+// memory tier is purged (hard: removed; soft: marked stale), and hits on
+// the pending writes and on disk that p matches are hidden (hard: a miss;
+// soft: returned stale) and not promoted. Nothing durable is removed, so a
+// purge that never comes costs only misses (or revalidations) until
+// unhide; the real Purge of the same request, applied before unhide, does
+// the lasting work. An entry whose fetch began before Hide is stored stale
+// by SetFetchedAt, as for a Purge. Hide after Close does nothing.
+func (s *Store) Hide(p Purge) (unhide func()) {
+	m := newMatcher(p)
+	if m.empty() || !s.life.enter() {
+		return func() {}
+	}
+	defer s.life.leave()
+	s.purges.record(m) // sets m.at (a soft purge's StaleAt) and the generation
+	s.hidden.add(m, p.Soft)
+	if s.mem != nil {
+		s.mem.purge(m, p.Soft)
+	}
+	return func() { s.hidden.drop(m) }
+}

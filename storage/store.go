@@ -138,6 +138,9 @@ type Store struct {
 	// purged from memory and the pending writes until their disk step is
 	// done: disk hits they match are hidden meanwhile (see Purge).
 	applying unappliedSet
+	// hidden holds the purges announced ahead of their ordered apply
+	// (Hide): disk and pending hits they match are hidden until Unhide.
+	hidden unappliedSet
 }
 
 // lifecycle is the Store's open or closed state: nothing touches
@@ -219,7 +222,11 @@ func open(opts Options, path string) (*Store, error) {
 			_ = d.close()
 			return nil, err
 		}
-		s.w.wroteFile = func(e, inFile *Entry) { s.mem.adopt(e, inFile, s.w.pending.get) }
+		s.w.wroteFile = func(e, inFile *Entry) {
+			if _, hidden := s.hidden.filter(e); !hidden { // a hidden write stays on disk (Hide)
+				s.mem.adopt(e, inFile, s.w.pending.get)
+			}
+		}
 	}
 	if s.reg != nil {
 		s.metrics = &collector{s: s}
@@ -270,6 +277,12 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		t = s.mem.ticket(key)
 	}
 	if e := s.w.pending.get(key); e != nil {
+		if f, hidden := s.hidden.filter(e); hidden { // see Hide
+			if f == nil {
+				return nil, TierNone, ErrNotFound
+			}
+			return f, TierMemory, nil
+		}
 		return e, TierMemory, nil
 	}
 	e, raw, err := s.disk.get(key, admit)

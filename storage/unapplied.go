@@ -108,12 +108,16 @@ func (u *unappliedSet) drop(m *matcher) {
 }
 
 // hide applies to a disk hit the purges whose disk step is not done: those
-// in progress (Store.applying) and those that failed (Store.unapplied).
+// announced (Store.hidden), in progress (Store.applying) and those that
+// failed (Store.unapplied).
 func (s *Store) hide(e *Entry) (out *Entry, hidden bool) {
-	out, hidden = s.applying.filter(e)
-	if out == nil {
-		return nil, true
+	out = e
+	for _, set := range []*unappliedSet{&s.hidden, &s.applying, &s.unapplied} {
+		f, h := set.filter(out)
+		if f == nil {
+			return nil, true
+		}
+		out, hidden = f, hidden || h
 	}
-	f, h := s.unapplied.filter(out)
-	return f, hidden || h
+	return out, hidden
 }
