@@ -438,6 +438,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
 		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag, "fast", ev.fast)
+	b.unhide(ev.ID, true) // early.go: the apply did the lasting work
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

@@ -197,6 +197,8 @@ type Bus struct {
 	mu         sync.Mutex
 	waiters    map[string]chan applyResult
 	mismatched map[string]struct{}
+
+	hides hides // the early path's (early.go)
 }
 
 // New checks opts and returns a Bus that is not yet connected.
@@ -216,6 +218,7 @@ func New(opts Options) (*Bus, error) {
 		instance:  newID(),
 
 		mismatched: make(map[string]struct{}),
+		hides:      hides{byID: make(map[string]*heldHide), done: make(map[string]struct{})},
 
 		connClosed: make(chan struct{}),
 	}
@@ -383,6 +386,10 @@ func (b *Bus) connect() error {
 		nc.Close()
 		return err
 	}
+	if err := b.subscribeEarly(nc); err != nil {
+		nc.Close()
+		return err
+	}
 	b.nc, b.js = nc, js
 	return nil
 }
@@ -444,6 +451,7 @@ func (b *Bus) Close() error {
 	// see closed.
 	b.applyMu.Lock()
 	b.applyMu.Unlock() //lint:ignore SA2001 waiting for the holder is the point
+	b.dropHides()
 
 	if b.nc != nil {
 		b.nc.Close()

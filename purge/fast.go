@@ -36,8 +36,13 @@ const fastContext = "edged purge fast v1\n"
 func (b *Bus) fastSubject() string { return b.opts.Subject + ".fast" }
 
 func (b *Bus) subscribeFast(nc *nats.Conn) error {
-	if _, err := nc.Subscribe(b.fastSubject(), b.onFast); err != nil {
-		return fmt.Errorf("purge: subscribing to %s: %w", b.fastSubject(), err)
+	return b.subscribeCore(nc, b.fastSubject(), b.onFast)
+}
+
+// subscribeCore subscribes to a core (not stored) subject.
+func (b *Bus) subscribeCore(nc *nats.Conn, subject string, h nats.MsgHandler) error {
+	if _, err := nc.Subscribe(subject, h); err != nil {
+		return fmt.Errorf("purge: subscribing to %s: %w", subject, err)
 	}
 	return nil
 }

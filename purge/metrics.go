@@ -26,6 +26,7 @@ type metrics struct {
 	duplicates prometheus.Counter
 	lostPulls  prometheus.Counter
 	fast       prometheus.Counter
+	early      *prometheus.CounterVec // by result (early.go)
 	failures   prometheus.Counter
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
@@ -87,6 +88,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		fast: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_fast_applied_total", Help: "Purge events applied from the fast path (core NATS, right after the stream acknowledged them) before the stream delivered them.",
 		}),
+		early: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_purge_early_total", Help: "Early announcements of purges (before JetStream acknowledged them), by result: hidden, rejected (bad signature), expired (too old), skipped (too many hides held), dropped (no ordered apply within the timeout, or the publish failed).",
+		}, []string{"result"}),
 		lostPulls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_lost_pulls_total", Help: "Sessions ended because their consumer never got this node's pull request (a new one started at once).",
 		}),
@@ -104,7 +108,7 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.early, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
 		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}
 	return m, nil

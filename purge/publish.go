@@ -66,8 +66,12 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 
 	msg := &nats.Msg{Subject: b.opts.Subject, Data: data}
 	b.signer.sign(msg)
+	b.early(ev, data) // early.go: every node hides it before the acknowledgement
 	ack, err := b.publishAcked(ctx, msg, ev.ID)
 	if err != nil {
+		if !errors.Is(err, errUnacknowledged) {
+			b.unhide(ev.ID, false) // not stored: no apply will come
+		}
 		return Result{}, err
 	}
 	b.metrics.published.Inc()

@@ -1,0 +1,174 @@
+package purge
+
+import (
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The early path. A purge has no place in the order every node applies
+// until JetStream acknowledges it, and with the stream replicated three
+// ways and fsynced that wait was most of a purge's propagation time (25
+// ms at p50 on the loaded bench machine, issue 18). So the publisher also
+// sends the signed event, before the publish, on the core subject
+// Subject+".early" (not stored), and every node (the publisher at once,
+// without the round trip) hides what it covers through the Invalidator's
+// optional Hider: from then on the node does not serve those objects as
+// they were (hard: a miss; soft: stale), but nothing durable is removed and
+// the applied sequence does not move. The hide is dropped when the ordered
+// apply of the same event (by ID) is done, which does the lasting work,
+// or after hideTimeout when none comes (the publish failed): a hide costs
+// only misses, never serves a purged object. At most maxHides are held at
+// once; over that, a hide is skipped and the ordered apply alone applies
+// the purge.
+//
+// The message is the event exactly as published, signed under its own
+// context (earlyContext), so that a forged one hides nothing and a signed
+// event cannot be replayed on the early subject with other content. An
+// event older than hideTimeout (by its signed time) is not hidden, so a
+// replayed message costs at most misses for the window its publisher's
+// own would have.
+
+// earlyContext separates early-path signatures from the others.
+const earlyContext = "edged purge early v1\n"
+
+// hideTimeout is how long a hide waits for its ordered apply.
+const hideTimeout = 30 * time.Second
+
+// maxHides bounds the hides held at once, so a flood cannot grow memory.
+const maxHides = 10_000
+
+// recentApplied is how many applied event IDs a node remembers, so that an
+// early message arriving after its ordered apply hides nothing.
+const recentApplied = 1024
+
+// Hider is what an Invalidator may also offer for the early path: Hide
+// makes r take effect on lookups at once, without recording anything or
+// removing anything durable, until unhide is called.
+type Hider interface {
+	Hide(r Request) (unhide func())
+}
+
+// hides are the early hides a node holds, by event ID.
+type hides struct {
+	mu     sync.Mutex
+	byID   map[string]*heldHide
+	recent [recentApplied]string // ring of applied IDs
+	next   int
+	done   map[string]struct{} // the IDs in recent
+}
+
+type heldHide struct {
+	unhide func()
+	timer  *time.Timer
+}
+
+func (b *Bus) earlySubject() string { return b.opts.Subject + ".early" }
+
+func (b *Bus) subscribeEarly(nc *nats.Conn) error {
+	if _, ok := b.opts.Invalidator.(Hider); !ok {
+		return nil
+	}
+	return b.subscribeCore(nc, b.earlySubject(), b.onEarly)
+}
+
+// early hides ev on this node and announces it on the early subject, signed
+// over data (the event as it is published). A failed send costs only the
+// speed.
+func (b *Bus) early(ev event, data []byte) {
+	b.hide(ev)
+	msg := &nats.Msg{Subject: b.earlySubject(), Data: data}
+	b.signer.signAs(earlyContext, msg)
+	if err := b.nc.PublishMsg(msg); err != nil {
+		b.log.Debug("purge bus: early announcement not sent", "id", ev.ID, "err", err)
+	}
+}
+
+// onEarly hides an announced event whose signature verifies.
+func (b *Bus) onEarly(msg *nats.Msg) {
+	if reason := b.signer.verifyAs(earlyContext, msg.Header, msg.Data); reason != "" {
+		b.metrics.early.WithLabelValues("rejected").Inc()
+		return // the stream's copy is verified, and rejected, on its own
+	}
+	ev, err := decodeEvent(msg.Data)
+	if err != nil {
+		return // the stream's copy is applied as the safe all+soft purge
+	}
+	if age := time.Since(ev.Time); age > hideTimeout || age < -hideTimeout {
+		b.metrics.early.WithLabelValues("expired").Inc()
+		return
+	}
+	b.hide(ev)
+}
+
+// hide hides ev until unhide(ev.ID) or hideTimeout, unless it is held
+// already, was applied already, or maxHides are held.
+func (b *Bus) hide(ev event) {
+	h, ok := b.opts.Invalidator.(Hider)
+	if !ok || b.closed.Load() {
+		return
+	}
+	b.hides.mu.Lock()
+	defer b.hides.mu.Unlock()
+	if _, held := b.hides.byID[ev.ID]; held {
+		return
+	}
+	if _, applied := b.hides.done[ev.ID]; applied {
+		return
+	}
+	if len(b.hides.byID) >= maxHides {
+		b.metrics.early.WithLabelValues("skipped").Inc()
+		return
+	}
+	id := ev.ID
+	b.hides.byID[id] = &heldHide{
+		unhide: h.Hide(ev.Request),
+		timer:  time.AfterFunc(hideTimeout, func() { b.unhide(id, false) }),
+	}
+	b.metrics.early.WithLabelValues("hidden").Inc()
+}
+
+// unhide drops the hide of event id, if any; applied: its ordered apply is
+// done (then a later early copy of it hides nothing).
+func (b *Bus) unhide(id string, applied bool) {
+	b.hides.mu.Lock()
+	defer b.hides.mu.Unlock()
+	if applied {
+		if old := b.hides.recent[b.hides.next]; old != "" {
+			delete(b.hides.done, old)
+		}
+		b.hides.recent[b.hides.next] = id
+		b.hides.next = (b.hides.next + 1) % recentApplied
+		b.hides.done[id] = struct{}{}
+	}
+	h := b.hides.byID[id]
+	if h == nil {
+		return
+	}
+	delete(b.hides.byID, id)
+	h.timer.Stop()
+	h.unhide()
+	if !applied {
+		b.metrics.early.WithLabelValues("dropped").Inc()
+	}
+}
+
+// heldHides is the number of hides held.
+func (b *Bus) heldHides() int {
+	b.hides.mu.Lock()
+	defer b.hides.mu.Unlock()
+	return len(b.hides.byID)
+}
+
+// dropHides drops every hide (Close): no ordered apply will come.
+func (b *Bus) dropHides() {
+	b.hides.mu.Lock()
+	held := b.hides.byID
+	b.hides.byID = make(map[string]*heldHide)
+	b.hides.mu.Unlock()
+	for _, h := range held {
+		h.timer.Stop()
+		h.unhide()
+	}
+}
