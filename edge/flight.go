@@ -228,6 +228,7 @@ func (ts *tasks) worker(job func()) {
 	defer idle.Stop()
 	for {
 		job()
+		job = nil // what the task held (a fetch's body) is not kept while waiting
 		idle.Reset(workerIdle)
 		select {
 		case job = <-ts.work:
