@@ -10,13 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/edge/strictconn"
+	"edged/internal/benchcpu"
 	"edged/origin"
 	"edged/storage"
 )
@@ -105,15 +104,6 @@ func (s *missSetup) miss(i int, buf []byte) error {
 	return err
 }
 
-// missProcessCPU is the process's user and system time so far.
-func missProcessCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkMissServer is a 1 KiB miss of a URL never asked for before,
 // through real loopback listeners: client → edge (net/http behind
 // strictconn) → origin, stored in both tiers, one request at a time, as
@@ -127,7 +117,7 @@ func BenchmarkMissServer(b *testing.B) {
 	b.SetBytes(int64(s.size))
 	b.ReportAllocs()
 	i := 0
-	cpu0 := missProcessCPU(b)
+	report := benchcpu.Start(b)
 	for b.Loop() {
 		i++
 		if err := s.miss(i, buf); err != nil {
@@ -135,5 +125,5 @@ func BenchmarkMissServer(b *testing.B) {
 		}
 	}
 	s.store.Flush() // the disk writes of the misses are part of their cost
-	b.ReportMetric(float64((missProcessCPU(b)-cpu0).Microseconds())/float64(i), "cpu-µs/op")
+	report(i)
 }

@@ -2,19 +2,10 @@ package storage
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// processCPU is the process's user and system time so far.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"edged/internal/benchcpu"
+)
 
 // BenchmarkSetDisk is the disk writer's cost per 1 KiB miss: Sets of keys
 // never stored before, landed by a Flush every batch Sets, so that each
@@ -28,7 +19,7 @@ func BenchmarkSetDisk(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(1 << 10)
 			i := 0
-			cpu0 := processCPU(b)
+			report := benchcpu.Start(b)
 			for b.Loop() {
 				i++
 				s.Set(newEntry(fmt.Sprintf("http://bench.example/obj/1024/miss-%d", i), 1<<10))
@@ -37,7 +28,7 @@ func BenchmarkSetDisk(b *testing.B) {
 				}
 			}
 			s.Flush()
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(i), "cpu-µs/op")
+			report(i)
 		})
 	}
 }
