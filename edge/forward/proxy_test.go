@@ -43,7 +43,7 @@ func TestAbsoluteFormSharedCache(t *testing.T) {
 	if cs := resp2.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "edged-forward; hit") {
 		t.Errorf("second Cache-Status = %q, want edged-forward; hit", cs)
 	}
-	lines := s.logs.waitLines(t, "request", 2)
+	lines := s.logs.WaitLines(t, "request", 2)
 	if lines[1]["cache"] == "" || lines[1]["status"] != float64(200) || lines[1]["host"] != "127.0.0.1" {
 		t.Errorf("log line = %v", lines[1])
 	}
@@ -92,7 +92,7 @@ func TestConnectTLSGoClient(t *testing.T) {
 	}
 	s.client(nil, "", "").CloseIdleConnections()
 	o.CloseClientConnections() // ends the tunnel
-	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	line := s.logs.WaitLines(t, "tunnel", 1)[0]
 	if line["method"] != "CONNECT" || line["status"] != float64(200) || line["bytes_in"].(float64) <= 0 || line["bytes_out"].(float64) <= 0 {
 		t.Errorf("tunnel log = %v", line)
 	}
@@ -189,7 +189,7 @@ func TestProxyAuth(t *testing.T) {
 	if v := o.last(t).Header.Get("Proxy-Authorization"); v != "" {
 		t.Errorf("origin saw Proxy-Authorization %q", v)
 	}
-	lines := s.logs.waitLines(t, "request", 5)
+	lines := s.logs.WaitLines(t, "request", 5)
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
@@ -410,7 +410,7 @@ func TestBandwidthAndMetrics(t *testing.T) {
 		t.Errorf("64 KiB through the tunnel at 128 KiB/s took %v", d)
 	}
 	conn.Close()
-	s.logs.waitLines(t, "tunnel", 1)
+	s.logs.WaitLines(t, "tunnel", 1)
 
 	for _, c := range []struct {
 		kind string
