@@ -230,6 +230,26 @@ func TestHeadersStripped(t *testing.T) {
 	}
 }
 
+// TestTETrailersReachDestination: a client that asks for trailers sends
+// TE with "Connection: TE" (RFC 9110 §10.1.4); the proxy removes what
+// Connection names but leaves TE to its upstream client, which passes
+// "TE: trailers" on, so the destination still learns it may send them.
+func TestTETrailersReachDestination(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{})
+	resp, _, _ := s.raw(t, "GET "+o.URL+"/te HTTP/1.1\r\nHost: x\r\nConnection: TE, X-Hop\r\nTE: trailers\r\nX-Hop: 1\r\nCache-Control: no-store\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := o.last(t).Header
+	if te := got.Get("Te"); te != "trailers" {
+		t.Errorf("destination saw TE %q, want trailers", te)
+	}
+	if v := got.Get("X-Hop"); v != "" {
+		t.Errorf("destination saw X-Hop %q, which Connection named", v)
+	}
+}
+
 // TestSSRFRefused: without an exception, loopback destinations are
 // refused by literal, by a name that resolves to 127.0.0.1, and the
 // proxy's own address even with loopback allowed (a loop).
