@@ -68,7 +68,13 @@
 // Bodies of Options.FileBodyMin bytes or more live in files of their own
 // under Dir/bodies, named by the record (see bodyfile.go for the layout,
 // crash safety and checksums); [Entry.OpenBody] opens one, and hits send it
-// with sendfile(2). Everything below is about the bbolt file.
+// with sendfile(2). Each file's size is checked at every open and its
+// CRC-32C once per process: by the scrubber Open starts (scrub.go, paced
+// to Options.ScrubBytesPerSecond), which drops the record of a damaged
+// file before anything asks for it, or, for a file the scrubber has not
+// reached yet, by its first open, which reads the whole file before
+// returning it. A damaged file is never returned. Everything below is
+// about the bbolt file.
 //
 // Commits do not write bbolt's freelist (NoFreelistSync: writing it costs a
 // write of every free page id per commit); Close writes it. After a crash
