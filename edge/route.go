@@ -187,6 +187,10 @@ type RouteCache struct {
 	// KeepQuery, when set, keeps only these query parameters (sorted) in
 	// the key and the forwarded URL.
 	KeepQuery []string
+	// Slice, when above 0, keeps the route's objects in slices of this
+	// many bytes, each fetched with a Range request and stored on its own
+	// (slice.go); 0 fetches and stores objects whole.
+	Slice int64
 }
 
 // Router picks a site by Host and a route by path.
