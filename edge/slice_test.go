@@ -525,5 +525,3 @@ func TestSlicePurgedTogether(t *testing.T) {
 		})
 	}
 }
-
-
