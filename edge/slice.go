@@ -36,6 +36,15 @@ import (
 // every request of the object looks first; one larger than max_object is
 // streamed to its client and stored nowhere.
 
+// The bounds of Route.Cache.Slice. Below MinSlice an object costs too many
+// upstream requests and entries (and a slice under the store's file
+// threshold is not sent with sendfile); above MaxSlice a range costs the
+// upstream, and a fill the memory budget, too much beyond what it asked.
+const (
+	MinSlice = 64 << 10
+	MaxSlice = 64 << 20
+)
+
 // slicer serves one request of a sliced route from its object's slices.
 type slicer struct {
 	x      *exchange
