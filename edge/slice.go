@@ -173,7 +173,7 @@ func (x *exchange) newSlicer() *slicer {
 	x.found = lookupResult{key: x.key()}
 	base := x.newFetch()
 	base.out.Header.Set("Accept-Encoding", "identity")
-	base.request.Header = base.out.Header
+	base.request.Header.Set("Accept-Encoding", "identity") // the same map, or a copy with the route's credentials
 	return &slicer{x: x, size: x.route.Cache.Slice, object: policy.Key(x.key()), base: base}
 }
 
@@ -450,11 +450,11 @@ func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err e
 	x := s.x
 	key := string(s.object.Slice(i))
 	if lookup {
-		if sl, whole := s.stored(key, i); sl != nil || whole != nil {
+		if sl, whole := s.stored(key, i, false); sl != nil || whole != nil {
 			return sl, whole, nil
 		}
 		if i > 0 {
-			if _, whole := s.stored(string(s.object.Slice(0)), 0); whole != nil {
+			if _, whole := s.stored(string(s.object.Slice(0)), 0, true); whole != nil {
 				return nil, whole, nil
 			}
 		}
@@ -481,10 +481,10 @@ func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err e
 	return sl, nil, nil
 }
 
-// stored returns the usable entry stored under key, slice i: a slice, or
-// the object's whole answer. Usable means fresh for this request (RFC 9111
-// §4.2); a stale one is fetched again.
-func (s *slicer) stored(key string, i int64) (*slice, *wholeAnswer) {
+// stored returns the usable entry stored under key, slice i: a slice
+// (unless wholeOnly), or the object's whole answer. Usable means fresh for
+// this request (RFC 9111 §4.2); a stale one is fetched again.
+func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnswer) {
 	x := s.x
 	held := &hold{b: &x.h.bodies}
 	e, tier, err := x.h.store.GetWithin(key, held)
@@ -494,7 +494,8 @@ func (s *slicer) stored(key string, i int64) (*slice, *wholeAnswer) {
 		return nil, nil
 	}
 	d := policy.Decide(x.r.Header, sliceResponse(e), x.h.opts.Now(), *x.rules())
-	if d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
+	if wholeOnly && e.Status == http.StatusPartialContent ||
+		d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
 		held.release()
 		return nil, nil
 	}

@@ -214,7 +214,7 @@ func TestSliceRangeInTheMiddle(t *testing.T) {
 // from every slice in order; HEAD tells the length without a body.
 func TestSliceFullGetAssembled(t *testing.T) {
 	c := newClock()
-	body := patterned(bigSize+12345, 2) // a short last slice
+	body := patterned(16<<20+12345, 2) // a short last slice
 	o := newRangeOrigin(t, c, body, `"v1"`)
 	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
 
@@ -229,14 +229,14 @@ func TestSliceFullGetAssembled(t *testing.T) {
 	if sha256.Sum256(got) != sha256.Sum256(body) {
 		t.Fatalf("assembled body (%d bytes) differs from the object (%d bytes)", len(got), len(body))
 	}
-	if n, want := o.requests.Load(), int64(bigSize/sliceSize+1); n != want {
+	if n, want := o.requests.Load(), int64(16+1); n != want {
 		t.Errorf("upstream requests %d, want %d (one per slice)", n, want)
 	}
 	_, got, err = getRange(t, e, http.MethodGet, "/movie", "")
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(body) {
 		t.Fatalf("second GET from stored slices differs: err %v", err)
 	}
-	if n, want := o.requests.Load(), int64(bigSize/sliceSize+1); n != want {
+	if n, want := o.requests.Load(), int64(16+1); n != want {
 		t.Errorf("upstream requests %d after a second GET, want still %d", n, want)
 	}
 }
@@ -260,6 +260,8 @@ func TestSliceRangesAndPreconditions(t *testing.T) {
 		{rng: "bytes=-100", status: 206, want: body[size-100:], contentRange: fmt.Sprintf("bytes %d-%d/%d", size-100, size-1, size)},
 		{rng: fmt.Sprintf("bytes=%d-", sliceSize-5), status: 206, want: body[sliceSize-5:], contentRange: fmt.Sprintf("bytes %d-%d/%d", sliceSize-5, size-1, size)},
 		{rng: fmt.Sprintf("bytes=%d-", size), status: 416, contentRange: fmt.Sprintf("bytes */%d", size)},
+		{rng: "bytes=100000000-", status: 416, contentRange: fmt.Sprintf("bytes */%d", size)}, // the upstream's 416, for slice 95
+		{rng: "bytes=0-0", status: 206, want: body[:1], contentRange: fmt.Sprintf("bytes 0-0/%d", size)},        // the 416 was not stored
 		{rng: "bytes=0-9", ifRange: `"v1"`, status: 206, want: body[:10], contentRange: fmt.Sprintf("bytes 0-9/%d", size)},
 		{rng: "bytes=0-9", ifRange: `"v0"`, status: 200, want: body},
 		{rng: "items=0-9", status: 200, want: body},
@@ -452,6 +454,33 @@ func TestSliceBadContentRange(t *testing.T) {
 	}
 	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
 		t.Errorf("stored %q", keys)
+	}
+}
+
+// TestSliceUpstream416NotStored: the upstream's 416 answers one slice's
+// range, not the object: even a cacheable one is passed on, never stored
+// where the object's own answer is kept.
+func TestSliceUpstream416NotStored(t *testing.T) {
+	c := newClock()
+	body := patterned(2*sliceSize, 12)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Etag", `"v1"`)
+		if r.Header.Get("Range") == fmt.Sprintf("bytes=%d-%d", 9*sliceSize, 10*sliceSize-1) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(body)))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	})
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	resp, _, _ := getRange(t, e, http.MethodGet, "/f", fmt.Sprintf("bytes=%d-", 9*sliceSize+5))
+	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(body)) {
+		t.Errorf("status %d, Content-Range %q; want 416 with the length", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	resp, got, err := getRange(t, e, http.MethodGet, "/f", "bytes=0-9")
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[:10]) {
+		t.Errorf("a range of the object after a 416: status %d, %d bytes, err %v", resp.StatusCode, len(got), err)
 	}
 }
 

@@ -54,7 +54,19 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 		res.err = err
 		return res
 	}
-	if resp.StatusCode != http.StatusPartialContent {
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusRequestedRangeNotSatisfiable:
+		// RFC 9110 §15.5.17: the slice starts past the object's end. An
+		// answer to this slice's range, not the object's: never stored.
+		drain(resp)
+		cancel()
+		res.status = resp.StatusCode
+		res.entry = &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, RequestTime: requestTime, ResponseTime: h.opts.Now(),
+			Header: http.Header{"Content-Range": resp.Header.Values("Content-Range"), "Date": resp.Header.Values("Date")}}
+		res.reason = policy.DetailStatus
+		return res
+	default:
 		f.storeKey = wholeKey
 		f.read(resp, requestTime)
 		return res
