@@ -209,9 +209,13 @@ func (x *exchange) sliceStatus(sl *slice) {
 		x.cs = policy.CacheStatus{Hit: true, HasTTL: true, TTL: x.ttl(sl.e)}
 		return
 	}
-	res := sl.res
+	x.fetchedStatus(sl.res, sl.leader)
+}
+
+// fetchedStatus sets x.cs for a response that res fetched.
+func (x *exchange) fetchedStatus(res *fillResult, leader bool) {
 	x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
-	x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, FwdStatus: res.status, Collapsed: !sl.leader,
+	x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, FwdStatus: res.status, Collapsed: !leader,
 		Stored: res.stored, HasTTL: res.stored, TTL: res.ttl}
 	if !res.stored {
 		x.cs.Detail = res.reason
@@ -243,8 +247,7 @@ func (x *exchange) serveWhole(w *wholeAnswer) {
 		// Larger than max_object: streamed to the request that fetched
 		// it; any other asks the upstream itself.
 		if w.leader {
-			x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, FwdStatus: w.res.status}
-			x.upstreamAddr, x.firstByte = w.res.upstream, w.res.firstByte
+			x.fetchedStatus(w.res, true)
 			x.streamFill(w.res)
 			return
 		}
@@ -256,16 +259,10 @@ func (x *exchange) serveWhole(w *wholeAnswer) {
 		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass}
 		x.pass()
 	case w.res != nil:
-		res := w.res
-		x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
-		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, FwdStatus: res.status, Collapsed: !w.leader,
-			Stored: res.stored, HasTTL: res.stored, TTL: res.ttl}
-		if !res.stored {
-			x.cs.Detail = res.reason
-		}
+		x.fetchedStatus(w.res, w.leader)
 		var setCookie []string
 		if w.leader {
-			setCookie = res.setCookie
+			setCookie = w.res.setCookie
 		}
 		x.serveEntry(w.e, storage.TierNone, ageNow, setCookie...)
 	default:

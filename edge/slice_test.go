@@ -484,6 +484,36 @@ func TestSliceUpstream416NotStored(t *testing.T) {
 	}
 }
 
+// TestSliceWithoutStrongValidator: slices without a strong validator are
+// never combined (RFC 9111 §3.4): a range within one slice is served from
+// it, one across slices is passed through whole to the upstream, and
+// nothing is stored.
+func TestSliceWithoutStrongValidator(t *testing.T) {
+	c := newClock()
+	body := patterned(3*sliceSize, 13)
+	o := newRangeOrigin(t, c, body, `W/"weak"`)
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+
+	resp, got, err := getRange(t, e, http.MethodGet, "/f", "bytes=10-19")
+	if err != nil || resp.StatusCode != 206 || !bytes.Equal(got, body[10:20]) {
+		t.Fatalf("range within a slice: status %d, err %v", resp.StatusCode, err)
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", sliceSize-10, sliceSize+9)
+	resp, got, err = getRange(t, e, http.MethodGet, "/f", rng)
+	if err != nil || resp.StatusCode != 206 || !bytes.Equal(got, body[sliceSize-10:sliceSize+10]) {
+		t.Fatalf("range across slices: status %d, err %v", resp.StatusCode, err)
+	}
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "detail=slice-no-validator") {
+		t.Errorf("Cache-Status %q, want detail=slice-no-validator", cs)
+	}
+	if got := o.seenRanges(); got[len(got)-1] != rng {
+		t.Errorf("the upstream saw %q last, want the client's own range %q", got[len(got)-1], rng)
+	}
+	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
+		t.Errorf("stored %q", keys)
+	}
+}
+
 // TestSlicePrivateNotStored: the object's Cache-Control governs its
 // slices: private ones are sent but not stored.
 func TestSlicePrivateNotStored(t *testing.T) {
