@@ -166,6 +166,14 @@ func sliceKeys(t *testing.T, e *testEdge, path string) []string {
 	return keys
 }
 
+// wantNoSlices fails t if any slice of path is stored.
+func wantNoSlices(t *testing.T, e *testEdge, path string) {
+	t.Helper()
+	if keys := sliceKeys(t, e, path); len(keys) != 0 {
+		t.Errorf("slices of %s stored: %q", path, keys)
+	}
+}
+
 // TestSliceRangeInTheMiddle: a range in the middle of a 64 MiB object
 // costs the upstream only the slices it covers, each asked for with a
 // Range aligned to slice boundaries; the answer is a 206 with the
@@ -394,9 +402,7 @@ func TestSliceValidatorChange(t *testing.T) {
 	if n := len(got); n > sliceSize || !bytes.Equal(got, v2[sliceSize:sliceSize+n]) {
 		t.Errorf("the cut response holds %d bytes, not a prefix of one version", n)
 	}
-	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
-		t.Errorf("slices still stored after the change: %q", keys)
-	}
+	wantNoSlices(t, e, "/f")
 	resp, got, err = getRange(t, e, http.MethodGet, "/f", rng)
 	if err != nil || resp.StatusCode != 206 || !bytes.Equal(got, v3[sliceSize:2*sliceSize+10]) {
 		t.Errorf("the next request: status %d, err %v, v3 bytes %v", resp.StatusCode, err, bytes.Equal(got, v3[sliceSize:2*sliceSize+10]))
@@ -431,9 +437,7 @@ func TestSliceOriginIgnoresRange(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, big) {
 		t.Fatalf("over max_object: status %d, err %v, %d bytes (want the whole %d)", resp.StatusCode, err, len(got), len(big))
 	}
-	if keys := sliceKeys(t, e, "/big"); len(keys) != 0 {
-		t.Errorf("stored %q for an object over max_object", keys)
-	}
+	wantNoSlices(t, e, "/big")
 }
 
 // TestSliceBadContentRange: a 206 for other bytes than the slice asked for
@@ -452,9 +456,7 @@ func TestSliceBadContentRange(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
-	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
-		t.Errorf("stored %q", keys)
-	}
+	wantNoSlices(t, e, "/f")
 }
 
 // TestSliceUpstream416NotStored: the upstream's 416 answers one slice's
@@ -509,9 +511,7 @@ func TestSliceWithoutStrongValidator(t *testing.T) {
 	if got := o.seenRanges(); got[len(got)-1] != rng {
 		t.Errorf("the upstream saw %q last, want the client's own range %q", got[len(got)-1], rng)
 	}
-	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
-		t.Errorf("stored %q", keys)
-	}
+	wantNoSlices(t, e, "/f")
 }
 
 // TestSlicePrivateNotStored: the object's Cache-Control governs its
@@ -531,9 +531,7 @@ func TestSlicePrivateNotStored(t *testing.T) {
 	if n := o.requests.Load(); n != 2 {
 		t.Errorf("upstream requests %d, want 2 (nothing stored)", n)
 	}
-	if keys := sliceKeys(t, e, "/f"); len(keys) != 0 {
-		t.Errorf("stored %q", keys)
-	}
+	wantNoSlices(t, e, "/f")
 }
 
 // TestSlicePurgedTogether: URL, prefix, tag, host and all purges remove
@@ -566,9 +564,7 @@ func TestSlicePurgedTogether(t *testing.T) {
 			if _, err := e.store.Purge(tc.purge); err != nil {
 				t.Fatal(err)
 			}
-			if keys := sliceKeys(t, e, "/media/f"); len(keys) != 0 {
-				t.Errorf("slices left after the purge: %q", keys)
-			}
+			wantNoSlices(t, e, "/media/f")
 			for i := range int64(4) {
 				if _, _, err := e.store.Get(string(policy.Key(key).Slice(i))); err == nil {
 					t.Errorf("slice %d still served after the purge", i)
