@@ -127,19 +127,28 @@ func (x *exchange) serveSliced() {
 	}
 	var pieces []piece
 	if ranged {
+		sum := int64(0)
 		for _, br := range ranges {
 			if a, b, ok := br.resolve(s.total); ok {
 				pieces = append(pieces, piece{a, b})
+				sum += b - a + 1
 			}
 		}
-		if len(pieces) == 0 {
+		if sum > s.total {
+			// Overlapping ranges would send more than the object, and cost
+			// the upstream as much: RFC 9110 §14.2 lets a server ignore
+			// them (as http.ServeContent does for a stored object).
+			ranged, pieces = false, nil
+		}
+		if ranged && len(pieces) == 0 {
 			// RFC 9110 §15.5.17: none satisfiable.
 			clearContentFields(hdr)
 			hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(s.total, 10))
 			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 			return
 		}
-	} else {
+	}
+	if !ranged {
 		pieces = []piece{{0, s.total - 1}}
 	}
 	if s.validator == "" && !within(pieces, sl) {
