@@ -547,50 +547,55 @@ func newSlice(i int64, e *storage.Entry) (*slice, bool) {
 func (s *slicer) fetch(i int64, key string) (*fillResult, bool, error) {
 	x := s.x
 	h, r := x.h, x.r
-	first := i * s.size
-	last := first + s.size - 1
-	wholeKey := string(s.object.Slice(0))
-	release, ok := h.slots.acquire(r.Context(), h.client(r))
-	if !ok {
-		return nil, false, errClientGone
-	}
-	release = x.holdRoutes(release)
-	f := s.sliceFetch(key)
-	if h.uncacheable.marked(key, h.opts.Now()) {
-		defer release()
-		return f.runSlice(first, last, wholeKey), true, nil
-	}
-	fl, leader := h.flights.join(flightKey(key, r.Header, x.identity), key, func(*progress) *fillResult {
-		defer release() // the slot is the fetch's until it ends, client or not
-		return f.runSlice(first, last, wholeKey)
-	})
-	if !leader {
-		release()
-		h.metrics.coalesced.Inc()
-	}
-	select {
-	case <-fl.done:
-	case <-r.Context().Done():
-		return nil, false, errClientGone
-	}
-	res := fl.res
-	if !leader && res.err == nil && res.stream == nil && !res.shared {
-		// Not for sharing (private, or not storable as a slice): this
-		// request fetches its own, as if it had arrived alone.
+	if !h.uncacheable.marked(key, h.opts.Now()) {
 		release, ok := h.slots.acquire(r.Context(), h.client(r))
 		if !ok {
 			return nil, false, errClientGone
 		}
-		defer x.holdRoutes(release)()
-		return s.sliceFetch(key).runSlice(first, last, wholeKey), true, nil
+		fl, leader := s.join(i, key, x.holdRoutes(release))
+		if !leader {
+			h.metrics.coalesced.Inc()
+		}
+		select {
+		case <-fl.done:
+		case <-r.Context().Done():
+			return nil, false, errClientGone
+		}
+		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared {
+			return res, leader, nil
+		}
+		// Not for sharing (private, or not storable as a slice): this
+		// request fetches its own, as if it had arrived alone.
 	}
-	return res, leader, nil
+	release, ok := h.slots.acquire(r.Context(), h.client(r))
+	if !ok {
+		return nil, false, errClientGone
+	}
+	defer x.holdRoutes(release)()
+	return s.run(i, key), true, nil
 }
 
-// sliceFetch is the fetch of one slice, stored under key: a copy of the
-// object's, whose fields a fetch sets as it runs.
-func (s *slicer) sliceFetch(key string) *fetch {
+// join runs, or joins, the one shared fetch of slice i under key; release
+// gives back the fetch slot taken for it, when the fetch ends or at once
+// when another request's fetch is joined.
+func (s *slicer) join(i int64, key string, release func()) (*flight, bool) {
+	x := s.x
+	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, func(*progress) *fillResult {
+		defer release() // the slot is the fetch's until it ends, client or not
+		return s.run(i, key)
+	})
+	if !leader {
+		release()
+	}
+	return fl, leader
+}
+
+// run fetches slice i, stored under key, on a copy of the object's fetch
+// (whose fields a fetch sets as it runs). It reads nothing of the request:
+// a flight runs it after its leader may have gone.
+func (s *slicer) run(i int64, key string) *fillResult {
 	f := *s.base
 	f.storeKey = key
-	return &f
+	first := i * s.size
+	return f.runSlice(first, first+s.size-1, string(s.object.Slice(0)))
 }
