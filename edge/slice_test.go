@@ -314,6 +314,12 @@ func TestSliceRangesAndPreconditions(t *testing.T) {
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match of the stored ETag: status %d, want 304", resp.StatusCode)
 	}
+	before := o.requests.Load()
+	resp, _, _ = getRange(t, e, http.MethodGet, "/other", "bytes=0-9", "Cache-Control", "only-if-cached")
+	if resp.StatusCode != http.StatusGatewayTimeout || o.requests.Load() != before {
+		t.Errorf("only-if-cached of an object not stored: status %d, upstream asked %d times; want 504 and none",
+			resp.StatusCode, o.requests.Load()-before)
+	}
 }
 
 // TestSliceConcurrentRangesShareFetches: concurrent identical range
