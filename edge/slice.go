@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -597,5 +598,9 @@ func (s *slicer) run(i int64, key string) *fillResult {
 	f := *s.base
 	f.storeKey = key
 	first := i * s.size
-	return f.runSlice(first, first+s.size-1, string(s.object.Slice(0)))
+	last := first + s.size - 1
+	if last < first {
+		last = math.MaxInt64 // a range near the int64 limit, where no object ends
+	}
+	return f.runSlice(first, last, string(s.object.Slice(0)))
 }

@@ -274,6 +274,7 @@ func TestSliceRangesAndPreconditions(t *testing.T) {
 		{rng: "bytes=0-9", ifRange: `"v0"`, status: 200, want: body},
 		{rng: "items=0-9", status: 200, want: body},
 		{rng: "bytes=0-,0-", status: 200, want: body}, // more than the object: ignored
+		{rng: "bytes=9223372036854775000-", status: 416, contentRange: fmt.Sprintf("bytes */%d", size)},
 	} {
 		var fields []string
 		if tc.ifRange != "" {
