@@ -56,6 +56,9 @@ type slicer struct {
 	// Set from the first slice sent: what every other must match.
 	total     int64
 	validator string
+	// stale is the Decision of the last slice found stored but not
+	// usable as it is (RFC 9211 §2.2: fwd=stale, request...).
+	stale *policy.Decision
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -112,6 +115,13 @@ func (x *exchange) serveSliced() {
 	defer sl.close()
 	s.total, s.validator = sl.total, sl.validator
 	x.sliceStatus(sl)
+	if d := s.stale; d != nil && !sl.hit && d.Fwd != "" {
+		// Why the stored slice was not used (RFC 9211 §2.2, §2.8).
+		x.cs.Fwd = d.Fwd
+		if x.cs.Detail == "" {
+			x.cs.Detail = d.Detail
+		}
+	}
 	stored := sliceResponse(sl.e)
 	hdr := x.sliceHeader(sl, stored)
 	switch policy.Precondition(r, stored) {
@@ -501,9 +511,13 @@ func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnsw
 		return nil, nil
 	}
 	d := policy.Decide(x.r.Header, sliceResponse(e), x.h.opts.Now(), *x.rules())
-	if wholeOnly && e.Status == http.StatusPartialContent ||
-		d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
+	if wholeOnly && e.Status == http.StatusPartialContent {
 		held.release()
+		return nil, nil
+	}
+	if d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
+		held.release()
+		s.stale = &d
 		return nil, nil
 	}
 	if e.Status != http.StatusPartialContent {

@@ -216,6 +216,19 @@ func TestSliceRangeInTheMiddle(t *testing.T) {
 	if n := o.requests.Load(); n != 3 {
 		t.Errorf("upstream requests %d, want still 3", n)
 	}
+
+	// Stale slices are fetched again.
+	c.Advance(2 * time.Hour)
+	resp, got, err = getRange(t, e, http.MethodGet, "/movie", fmt.Sprintf("bytes=%d-%d", first, first+9))
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[first:first+10]) {
+		t.Fatalf("stale range: status %d, err %v", resp.StatusCode, err)
+	}
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=stale") {
+		t.Errorf("stale range Cache-Status %q, want fwd=stale", cs)
+	}
+	if n := o.requests.Load(); n != 4 {
+		t.Errorf("upstream requests %d, want 4 (the stale slice again)", n)
+	}
 }
 
 // TestSliceFullGetAssembled: a GET of the whole object is a 200 assembled
