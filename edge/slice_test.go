@@ -243,9 +243,30 @@ func TestSliceFullGetAssembled(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(body)) {
 		t.Fatalf("HEAD: status %d, length %d, err %v", resp.StatusCode, resp.ContentLength, err)
 	}
+	// The bodies held in memory while the GET runs: one slice at a time,
+	// never the object (sampled, so a short peak may go unseen).
+	var peak atomic.Int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			peak.Store(max(peak.Load(), e.handler.bodies.used.Load()))
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
 	resp, got, err := getRange(t, e, http.MethodGet, "/movie", "")
+	close(done)
+	<-sampled
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET: status %d, err %v", resp.StatusCode, err)
+	}
+	if p := peak.Load(); p > 2*(sliceSize+1) {
+		t.Errorf("bodies held in memory peaked at %d bytes during the GET, want at most a slice or two", p)
 	}
 	if sha256.Sum256(got) != sha256.Sum256(body) {
 		t.Fatalf("assembled body (%d bytes) differs from the object (%d bytes)", len(got), len(body))
