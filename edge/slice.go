@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"mime/multipart"
@@ -57,8 +58,10 @@ type slicer struct {
 	total     int64
 	validator string
 	// stale is the Decision of the last slice found stored but not
-	// usable as it is (RFC 9211 §2.2: fwd=stale, request...).
-	stale *policy.Decision
+	// usable as it is (RFC 9211 §2.2: fwd=stale, request...), and
+	// staleSlice that slice, to validate.
+	stale      *policy.Decision
+	staleSlice *storage.Entry
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -392,6 +395,9 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 // write sends n bytes of sl from offset off.
 func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 	if sl.file == nil {
+		if off+n > int64(len(sl.e.Body)) {
+			return io.ErrUnexpectedEOF // never a short piece sent as whole
+		}
 		if _, err := w.Write(sl.e.Body[off : off+n]); err != nil {
 			return errors.Join(errClientWrite, err)
 		}
@@ -479,7 +485,11 @@ func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err e
 	if policy.OnlyIfCached(x.r.Header) {
 		return nil, nil, errOnlyIfCached
 	}
-	res, leader, err := s.fetch(i, key)
+	var stale *storage.Entry
+	if e := s.staleSlice; e != nil && e.Key == key {
+		stale = e
+	}
+	res, leader, err := s.fetch(i, key, stale)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -495,6 +505,9 @@ func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err e
 		return nil, nil, errSliceRange
 	}
 	sl.res, sl.leader, sl.tier = res, leader, storage.TierNone
+	if !s.openBody(sl) {
+		return nil, nil, fmt.Errorf("refreshed slice %d: body file gone: %w", i, storage.ErrNotFound)
+	}
 	return sl, nil, nil
 }
 
@@ -518,6 +531,9 @@ func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnsw
 	if d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
 		held.release()
 		s.stale = &d
+		if _, ok := newSlice(i, e); ok && sliceValidator(e.Header) != "" {
+			s.staleSlice = e
+		}
 		return nil, nil
 	}
 	if e.Status != http.StatusPartialContent {
@@ -530,20 +546,30 @@ func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnsw
 		return nil, nil
 	}
 	sl.hit, sl.tier, sl.held = true, tier, held
-	if e.InFile() {
-		f, err := e.OpenBody()
-		if err != nil {
-			// Gone since the record was read, or damaged: fetched again.
-			x.h.storeError("open body", key, err)
-			if errors.Is(err, storage.ErrCorrupt) {
-				x.h.forget(key)
-			}
-			held.release()
-			return nil, nil
-		}
-		sl.file = f
+	if !s.openBody(sl) {
+		held.release()
+		return nil, nil // fetched again
 	}
 	return sl, nil
+}
+
+// openBody opens sl's body file, when the disk tier keeps its body in one
+// (a stored slice, or one a 304 refreshed). It reports false when the file
+// is gone since the record was read, or damaged.
+func (s *slicer) openBody(sl *slice) bool {
+	if !sl.e.InFile() {
+		return true
+	}
+	f, err := sl.e.OpenBody()
+	if err != nil {
+		s.x.h.storeError("open body", sl.e.Key, err)
+		if errors.Is(err, storage.ErrCorrupt) {
+			s.x.h.forget(sl.e.Key)
+		}
+		return false
+	}
+	sl.file = f
+	return true
 }
 
 // newSlice reads what a slice entry holds; ok is false when it is not
@@ -559,7 +585,7 @@ func newSlice(i int64, e *storage.Entry) (*slice, bool) {
 // fetch runs, or joins, the one upstream fetch of slice i under key. A
 // result that may not be shared (a private slice) is fetched again for a
 // request that did not start it.
-func (s *slicer) fetch(i int64, key string) (*fillResult, bool, error) {
+func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, bool, error) {
 	x := s.x
 	h, r := x.h, x.r
 	if !h.uncacheable.marked(key, h.opts.Now()) {
@@ -567,7 +593,7 @@ func (s *slicer) fetch(i int64, key string) (*fillResult, bool, error) {
 		if !ok {
 			return nil, false, errClientGone
 		}
-		fl, leader := s.join(i, key, x.holdRoutes(release))
+		fl, leader := s.join(i, key, stale, x.holdRoutes(release))
 		if !leader {
 			h.metrics.coalesced.Inc()
 		}
@@ -587,17 +613,17 @@ func (s *slicer) fetch(i int64, key string) (*fillResult, bool, error) {
 		return nil, false, errClientGone
 	}
 	defer x.holdRoutes(release)()
-	return s.run(i, key), true, nil
+	return s.run(i, key, stale), true, nil
 }
 
 // join runs, or joins, the one shared fetch of slice i under key; release
 // gives back the fetch slot taken for it, when the fetch ends or at once
 // when another request's fetch is joined.
-func (s *slicer) join(i int64, key string, release func()) (*flight, bool) {
+func (s *slicer) join(i int64, key string, stale *storage.Entry, release func()) (*flight, bool) {
 	x := s.x
 	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, func(*progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
-		return s.run(i, key)
+		return s.run(i, key, stale)
 	})
 	if !leader {
 		release()
@@ -605,12 +631,13 @@ func (s *slicer) join(i int64, key string, release func()) (*flight, bool) {
 	return fl, leader
 }
 
-// run fetches slice i, stored under key, on a copy of the object's fetch
-// (whose fields a fetch sets as it runs). It reads nothing of the request:
-// a flight runs it after its leader may have gone.
-func (s *slicer) run(i int64, key string) *fillResult {
+// run fetches slice i, stored under key, validating stale if not nil, on
+// a copy of the object's fetch (whose fields a fetch sets as it runs). It
+// reads nothing of the request: a flight runs it after its leader may have
+// gone.
+func (s *slicer) run(i int64, key string, stale *storage.Entry) *fillResult {
 	f := *s.base
-	f.storeKey = key
+	f.storeKey, f.stale = key, stale
 	first := i * s.size
 	last := first + s.size - 1
 	if last < first {

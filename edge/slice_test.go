@@ -217,17 +217,22 @@ func TestSliceRangeInTheMiddle(t *testing.T) {
 		t.Errorf("upstream requests %d, want still 3", n)
 	}
 
-	// Stale slices are fetched again.
+	// A stale slice is validated: the origin's 304 refreshes it without
+	// its bytes.
 	c.Advance(2 * time.Hour)
 	resp, got, err = getRange(t, e, http.MethodGet, "/movie", fmt.Sprintf("bytes=%d-%d", first, first+9))
 	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[first:first+10]) {
 		t.Fatalf("stale range: status %d, err %v", resp.StatusCode, err)
 	}
-	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=stale") {
-		t.Errorf("stale range Cache-Status %q, want fwd=stale", cs)
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=stale; fwd-status=304") {
+		t.Errorf("stale range Cache-Status %q, want fwd=stale; fwd-status=304", cs)
 	}
-	if n := o.requests.Load(); n != 4 {
-		t.Errorf("upstream requests %d, want 4 (the stale slice again)", n)
+	if n, b := o.requests.Load(), o.bytes.Load(); n != 4 || b != 3*sliceSize {
+		t.Errorf("upstream requests %d, bytes %d; want 4 and still %d (a 304 for the stale slice)", n, b, 3*sliceSize)
+	}
+	resp, _, _ = getRange(t, e, http.MethodGet, "/movie", fmt.Sprintf("bytes=%d-%d", first, first+9))
+	if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "hit") || o.requests.Load() != 4 {
+		t.Errorf("after the 304: Cache-Status %q, upstream requests %d; want a hit and 4", cs, o.requests.Load())
 	}
 }
 

@@ -47,6 +47,14 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 	out := *f.out
 	out.Header = f.out.Header.Clone()
 	out.Header["Range"] = []string{"bytes=" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)}
+	if f.stale != nil {
+		// RFC 9111 §4.3.1: validate the stored slice. A 304 answers for
+		// the whole representation (RFC 9110 §13.2.2: preconditions
+		// before Range) and refreshes the slice without its bytes.
+		for k, v := range policy.ValidationHeader(sliceResponse(f.stale)) {
+			out.Header[k] = v
+		}
+	}
 	requestTime := h.opts.Now()
 	resp, err := h.fetchUpstream(ctx, f.upstream, &out, res)
 	if err != nil {
@@ -54,9 +62,12 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 		res.err = err
 		return res
 	}
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-	case http.StatusRequestedRangeNotSatisfiable:
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+	case resp.StatusCode == http.StatusNotModified && f.stale != nil:
+		f.freshenSlice(resp, requestTime)
+		return res
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		// RFC 9110 §15.5.17: the slice starts past the object's end. An
 		// answer to this slice's range, not the object's: never stored.
 		drain(resp)
@@ -137,6 +148,48 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 	e.Header = policy.StoredHeader(resp.Header)
 	e.Header.Set("Content-Length", strconv.FormatInt(n, 10))
 	e.Tags = policy.Tags(resp.Header)
+	f.keepSlice(e)
+}
+
+// freshenSlice applies a 304 to the stale slice f validated (RFC 9111
+// §4.3.4): the refreshed slice shares its body, in memory or in its file.
+func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
+	h, res := f.h, f.res
+	drain(resp)
+	f.cancel()
+	res.status = resp.StatusCode
+	merged, ok := policy.Freshen(f.stale.Header, resp.Header)
+	if !ok {
+		// RFC 9111 §4.3.4: the 304 names another representation.
+		res.status, res.err = 0, fmt.Errorf("a 304 that does not describe the stored slice: %w", errSliceRange)
+		return
+	}
+	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
+		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+	e.ShareBody(f.stale)
+	// As for a whole object (fetch.run): a 304 to credentials refreshes
+	// only this client's copy unless it says it may be shared, and it may
+	// have made the slice unstorable.
+	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header)
+	if storable {
+		storable, reason = policy.Storable(f.request, http.StatusOK, merged, *f.rules)
+	}
+	if storable {
+		storable, reason = sliceStorable(merged, e.ResponseTime)
+	}
+	if !storable {
+		res.entry, res.reason = e, reason
+		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
+			h.forget(f.stale.Key)
+		}
+		return
+	}
+	f.keepSlice(e)
+}
+
+// keepSlice stores e, a slice that may be stored, as the result of f.
+func (f *fetch) keepSlice(e *storage.Entry) {
+	h, res := f.h, f.res
 	stored := sliceResponse(e)
 	h.store.SetFetchedAt(e, f.generation, policy.Produced(stored))
 	h.uncacheable.clear(f.storeKey)
