@@ -57,6 +57,13 @@ func (p *pendingWrites) add(e *Entry, queue chan<- op) bool {
 	return false
 }
 
+// size is the total size of the entries waiting for the disk.
+func (p *pendingWrites) size() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
+}
+
 // fits reports whether size more bytes of entries may wait for the disk:
 // the queue's bytes stay within max, except that an entry is always taken
 // when nothing waits. Every buffer of bodies is bounded in bytes, not only

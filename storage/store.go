@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,13 @@ type Options struct {
 	// NoFileBodies keeps every body in bbolt (files already written are
 	// still read).
 	NoFileBodies bool
+	// ScrubBytesPerSecond paces the scrubber that checks the CRC of every
+	// body file once after Open, so that their first hits need not (see
+	// scrub.go); default 32 MiB/s (DefaultScrubBytesPerSecond).
+	ScrubBytesPerSecond int64
+	// NoScrub turns the scrubber off: each body file's first hit after
+	// Open checks its CRC before sending it.
+	NoScrub bool
 	// Logger receives disk errors and dropped corrupt entries; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the edged_storage_* metrics; nil registers none.
@@ -127,9 +135,12 @@ type Store struct {
 	metrics *collector
 	reg     prometheus.Registerer
 
-	// sweeping ends when the sweep of orphan body files started by Open
-	// has stopped.
-	sweeping chan struct{}
+	// sweeping ends when the sweep of orphan body files and then the
+	// scrub of the others, started by Open, have stopped; stopScrub
+	// (Close) stops the scrub early.
+	sweeping  chan struct{}
+	stopScrub context.CancelFunc
+	scrubbed  atomic.Uint64 // body files the scrubber verified
 
 	purges    purgeLog     // recent invalidations, for SetFetchedAt
 	applied   appliedSeq   // see AppliedSeq
@@ -239,7 +250,15 @@ func open(opts Options, path string) (*Store, error) {
 		}
 	}
 	go s.w.run()
-	go s.sweepBodyFiles()
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopScrub = stop
+	go func() {
+		defer close(s.sweeping)
+		s.sweepBodyFiles()
+		if !opts.NoScrub {
+			s.scrubBodyFiles(ctx, opts.ScrubBytesPerSecond)
+		}
+	}()
 	return s, nil
 }
 
@@ -431,6 +450,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 	if !s.life.close() {
 		return nil
 	}
+	s.stopScrub()
 	s.w.close(ctx)
 	<-s.sweeping
 	if s.metrics != nil {
@@ -458,6 +478,7 @@ type Stats struct {
 	CorruptDropped             uint64 // damaged disk records dropped
 	DiskErrors                 uint64
 	DamagedFiles               uint64 // damaged store files set aside (at open or while running)
+	ScrubbedFiles              uint64 // body files the scrubber found intact (damaged ones count in CorruptDropped)
 }
 
 // Stats returns current counters. It is cheap and safe after Close.
@@ -472,6 +493,7 @@ func (s *Store) Stats() Stats {
 		CorruptDropped: s.w.corrupt.Load(),
 		DiskErrors:     s.disk.failures.Load(),
 		DamagedFiles:   s.disk.setAsides.Load(),
+		ScrubbedFiles:  s.scrubbed.Load(),
 		PendingWrites:  s.w.pending.len(),
 	}
 	if s.mem != nil {
