@@ -39,8 +39,8 @@ const hideTimeout = 30 * time.Second
 // maxHides bounds the hides held at once, so a flood cannot grow memory.
 const maxHides = 10_000
 
-// recentApplied is how many applied event IDs a node remembers, so that an
-// early message arriving after its ordered apply hides nothing.
+// recentApplied is how many unhidden event IDs a node remembers, so that
+// an early message arriving after its ordered apply hides nothing.
 const recentApplied = 1024
 
 // Hider is what an Invalidator may also offer for the early path: Hide
@@ -54,7 +54,7 @@ type Hider interface {
 type hides struct {
 	mu     sync.Mutex
 	byID   map[string]*heldHide
-	recent [recentApplied]string // ring of applied IDs
+	recent [recentApplied]string // ring of unhidden IDs
 	next   int
 	done   map[string]struct{} // the IDs in recent
 }
@@ -73,16 +73,17 @@ func (b *Bus) subscribeEarly(nc *nats.Conn) error {
 	return b.subscribeCore(nc, b.earlySubject(), b.onEarly)
 }
 
-// early hides ev on this node and announces it on the early subject, signed
-// over data (the event as it is published). A failed send costs only the
-// speed.
+// early announces ev on the early subject, signed over data (the event as
+// it is published), then hides it on this node: announcing first keeps
+// the local hide (a memory-tier purge, milliseconds on a loaded machine)
+// off the other nodes' path. A failed send costs only the speed.
 func (b *Bus) early(ev event, data []byte) {
-	b.hide(ev)
 	msg := &nats.Msg{Subject: b.earlySubject(), Data: data}
 	b.signer.signAs(earlyContext, msg)
 	if err := b.nc.PublishMsg(msg); err != nil {
 		b.log.Debug("purge bus: early announcement not sent", "id", ev.ID, "err", err)
 	}
+	b.hide(ev)
 }
 
 // onEarly hides an announced event whose signature verifies.
@@ -127,21 +128,22 @@ func (b *Bus) hide(ev event) {
 		timer:  time.AfterFunc(hideTimeout, func() { b.unhide(id, false) }),
 	}
 	b.metrics.early.WithLabelValues("hidden").Inc()
+	b.log.Debug("purge hidden early", "id", id, "origin", ev.Node, "lag", time.Since(ev.Time))
 }
 
-// unhide drops the hide of event id, if any; applied: its ordered apply is
-// done (then a later early copy of it hides nothing).
+// unhide drops the hide of event id, if any, and remembers id so that a
+// later early copy of it (the publisher's own, echoed after its publish
+// failed; one delayed past the ordered apply) hides nothing again.
+// applied: its ordered apply is done.
 func (b *Bus) unhide(id string, applied bool) {
 	b.hides.mu.Lock()
 	defer b.hides.mu.Unlock()
-	if applied {
-		if old := b.hides.recent[b.hides.next]; old != "" {
-			delete(b.hides.done, old)
-		}
-		b.hides.recent[b.hides.next] = id
-		b.hides.next = (b.hides.next + 1) % recentApplied
-		b.hides.done[id] = struct{}{}
+	if old := b.hides.recent[b.hides.next]; old != "" {
+		delete(b.hides.done, old)
 	}
+	b.hides.recent[b.hides.next] = id
+	b.hides.next = (b.hides.next + 1) % recentApplied
+	b.hides.done[id] = struct{}{}
 	h := b.hides.byID[id]
 	if h == nil {
 		return
