@@ -97,17 +97,7 @@ func TestEarlyHideBeforeTheAcknowledgement(t *testing.T) {
 		t.Fatalf("publisher: %v, want %v", got, want)
 	}
 
-	nc, err := nats.Connect(s.ClientURL(), nats.Token(testNATSToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	send := func(msg *nats.Msg) {
-		t.Helper()
-		if err := nc.PublishMsg(msg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := rawSender(t, s.ClientURL())
 	send(earlyMsg(t, urlEvent("unsigned"), ""))
 	send(earlyMsg(t, urlEvent("other-key"), "another fleet's key"))
 	asEvent := earlyMsg(t, urlEvent("event-signature"), "")

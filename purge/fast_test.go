@@ -43,17 +43,7 @@ func TestFastPathAppliesOnlyTheNextSignedSequence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = b.Start(ctx) // no JetStream: it never catches up, and says so
-	nc, err := nats.Connect(s.ClientURL(), nats.Token(testNATSToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	send := func(msg *nats.Msg) {
-		t.Helper()
-		if err := nc.PublishMsg(msg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := rawSender(t, s.ClientURL())
 	// The bus's subscription handles messages in order: once a marker is
 	// applied, everything sent before it was seen.
 	applied := func(want ...uint64) {

@@ -202,3 +202,20 @@ func seqRange(from, to uint64) []uint64 {
 	}
 	return s
 }
+
+// rawSender connects a plain NATS client to url with the test token (closed
+// at cleanup) and returns a function that publishes a message through it.
+func rawSender(t testing.TB, url string) func(*nats.Msg) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Token(testNATSToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return func(msg *nats.Msg) {
+		t.Helper()
+		if err := nc.PublishMsg(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

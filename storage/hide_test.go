@@ -7,6 +7,24 @@ import (
 	"time"
 )
 
+// checkHidden fails t unless Get returns each key stale (soft) or not at
+// all.
+func checkHidden(t *testing.T, s *Store, soft bool, when string, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		e, _, err := s.Get(k)
+		if soft {
+			if err != nil || !e.Stale {
+				t.Fatalf("%s: Get(%q) = %v, %v; want a stale entry", when, k, e, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: Get(%q) = %v, %v; want ErrNotFound", when, k, e, err)
+		}
+	}
+}
+
 // Hide (a purge announced ahead of its ordered apply) takes effect on
 // every tier at once, removes nothing from disk, keeps what it covers
 // from being promoted or stored fresh by a fetch that began before it,
@@ -34,18 +52,7 @@ func TestHideUntilUnhide(t *testing.T) {
 			unhide := s.Hide(Purge{Keys: []string{inMem, onDisk, refill}, Soft: soft, Seq: 9})
 			check := func(when string) {
 				t.Helper()
-				for _, k := range []string{inMem, onDisk} {
-					e, _, err := s.Get(k)
-					if soft {
-						if err != nil || !e.Stale {
-							t.Fatalf("%s: Get(%q) = %v, %v; want a stale entry", when, k, e, err)
-						}
-						continue
-					}
-					if !errors.Is(err, ErrNotFound) {
-						t.Fatalf("%s: Get(%q) = %v, %v; want ErrNotFound", when, k, e, err)
-					}
-				}
+				checkHidden(t, s, soft, when, inMem, onDisk)
 			}
 			check("hidden")
 			s.mem.wait()

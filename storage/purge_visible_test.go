@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 )
@@ -54,18 +53,7 @@ func TestPurgeHoldsBeforeItsDiskStep(t *testing.T) {
 			s.disk.writeFault.Store(nil)
 			check := func(when string) {
 				t.Helper()
-				for _, k := range []string{inMem, onDisk} {
-					e, _, err := s.Get(k)
-					if soft {
-						if err != nil || !e.Stale {
-							t.Fatalf("%s: Get(%q) = %v, %v; want a stale entry", when, k, e, err)
-						}
-						continue
-					}
-					if !errors.Is(err, ErrNotFound) {
-						t.Fatalf("%s: Get(%q) = %v, %v; want ErrNotFound", when, k, e, err)
-					}
-				}
+				checkHidden(t, s, soft, when, inMem, onDisk)
 			}
 			check("during the disk step")
 			s.mem.wait()
