@@ -214,7 +214,8 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
 		if file != nil {
-			_, _ = w.ReadFrom(file) // sendfile(2) from the page cache where the connection allows
+			// sendfile(2) from the page cache where the connection allows
+			_, _ = w.ReadFrom(&io.LimitedReader{R: file, N: size})
 			return
 		}
 		_, _ = w.Write(e.Body)

@@ -248,7 +248,7 @@ func (r *fileRef) open() (*os.File, error) {
 		return nil, fmt.Errorf("body file %016x: no store: %w", r.id, ErrNotFound)
 	}
 	p := r.files.path(r.id)
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("body file %s: %w", p, ErrNotFound)
 	}
