@@ -66,6 +66,7 @@ type bodyFiles struct {
 	// verified holds the ids whose CRC matched in this process (or that it
 	// wrote): their later opens check the size alone.
 	verified sync.Map // uint64 -> struct{}
+	fds      *fdCache // descriptors kept open between hits
 }
 
 // fileRef names the file that holds an entry's body.
@@ -86,7 +87,7 @@ func (f *bodyFiles) path(id uint64) string {
 
 // openBodyFiles makes Dir/bodies and its 256 subdirectories.
 func openBodyFiles(dir string, min int64) (*bodyFiles, error) {
-	f := &bodyFiles{dir: filepath.Join(dir, bodiesDir), min: min}
+	f := &bodyFiles{dir: filepath.Join(dir, bodiesDir), min: min, fds: newFDCache(defaultOpenFiles)}
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(f.dir, fmt.Sprintf("%02x", i)), bodiesDirPerm); err != nil {
 			return nil, fmt.Errorf("body files: %w", err)
@@ -155,6 +156,7 @@ func (f *bodyFiles) remove(ids []uint64) {
 		_ = os.Remove(f.path(id))
 		f.verified.Delete(id)
 	}
+	f.fds.drop(ids...) // after the unlinks: nothing opens these names again
 }
 
 // syncDirs fsyncs the subdirectories that hold refs, so that their new
@@ -197,6 +199,7 @@ func (f *bodyFiles) wipe() {
 		f.verified.Delete(id)
 		return true
 	})
+	f.fds.dropAll()
 }
 
 // walk calls fn with every body file's id and path until fn returns false.
