@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,5 +125,40 @@ func TestKeptBodyFilesNeverServeOldBytes(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestBodyFileTruncatedWhileKept: a body file truncated under a running
+// node after a hit (its descriptor kept open by the store, not checked
+// again) is never passed off as whole: the client gets a short body and
+// the connection closed, and the entry is deleted, so the next request is
+// a miss answered in full by the origin.
+func TestBodyFileTruncatedWhileKept(t *testing.T) {
+	c := newClock()
+	body := randomBody(t, 200<<10)
+	o := fileOrigin(t, c, body)
+	dir := t.TempDir()
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 256 << 10, dir: dir})
+	e.diskFilled(t, "/big")
+	if resp, got := e.get(t, "/big"); !isHit(resp) || got != string(body) {
+		t.Fatalf("hit=%v, equal=%v", isHit(resp), got == string(body))
+	}
+	if err := os.Truncate(onlyBodyFilePath(t, dir), 100<<10); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(e.URL + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(got) >= len(body) {
+		t.Fatalf("truncated body file: read %d bytes, err %v; want a short body and an error", len(got), err)
+	}
+	if resp, got := e.get(t, "/big"); isHit(resp) || got != string(body) {
+		t.Fatalf("after the short response: hit=%v, equal=%v; want a miss answered in full", isHit(resp), got == string(body))
+	}
+	if n := o.requests.Load(); n != 2 {
+		t.Fatalf("origin saw %d requests, want 2 (fill, refetch)", n)
 	}
 }

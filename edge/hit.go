@@ -213,7 +213,15 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
 		if file != nil {
 			// sendfile(2) from the page cache where the connection allows
-			_, _ = w.ReadFrom(&io.LimitedReader{R: file, N: size})
+			if n, err := w.ReadFrom(&io.LimitedReader{R: file, N: size}); err == nil && n < size {
+				// The file ended early: truncated since it was opened (a
+				// descriptor the store keeps is not checked again). The
+				// client sees a short body on a closed connection (net/http
+				// closes it when fewer bytes than Content-Length went out);
+				// the entry is deleted so the next request fetches it again.
+				h.log.Warn("cache store: body file shorter than stored", "key", e.Key, "sent", n, "want", size)
+				_ = h.store.Delete(e.Key)
+			}
 			return
 		}
 		_, _ = w.Write(e.Body)

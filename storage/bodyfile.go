@@ -40,7 +40,8 @@ import (
 // miss.
 //
 // Checksums: the CRC is computed from the bytes as they are written. A file
-// is checked against its size at every open (fstat) and against its CRC at
+// is checked against its size at every open (fstat; a descriptor the
+// fdCache keeps between hits is not checked again) and against its CRC at
 // the first open of each id in a process (files written by this process are
 // known good): a damaged file is reported as ErrCorrupt and never served.
 // Damage to a file after that first check (bit rot while running) is not
