@@ -134,12 +134,7 @@ func TestKeptBodyFilesNeverServeOldBytes(t *testing.T) {
 // the connection closed, and the entry is deleted, so the next request is
 // a miss answered in full by the origin.
 func TestBodyFileTruncatedWhileKept(t *testing.T) {
-	c := newClock()
-	body := randomBody(t, 200<<10)
-	o := fileOrigin(t, c, body)
-	dir := t.TempDir()
-	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 256 << 10, dir: dir})
-	e.diskFilled(t, "/big")
+	e, o, body, dir := bodyFileEdge(t)
 	if resp, got := e.get(t, "/big"); !isHit(resp) || got != string(body) {
 		t.Fatalf("hit=%v, equal=%v", isHit(resp), got == string(body))
 	}
@@ -161,4 +156,18 @@ func TestBodyFileTruncatedWhileKept(t *testing.T) {
 	if n := o.requests.Load(); n != 2 {
 		t.Fatalf("origin saw %d requests, want 2 (fill, refetch)", n)
 	}
+}
+
+// bodyFileEdge is an edge whose disk tier holds /big (200 KiB of random
+// bytes, from o) in a body file under dir; its memory tier of 256 KiB
+// keeps no entry that large.
+func bodyFileEdge(t *testing.T) (e *testEdge, o *testOrigin, body []byte, dir string) {
+	t.Helper()
+	c := newClock()
+	body = randomBody(t, 200<<10)
+	o = fileOrigin(t, c, body)
+	dir = t.TempDir()
+	e = newEdge(t, c, edgeConfig{upstream: o.URL, memory: 256 << 10, dir: dir})
+	e.diskFilled(t, "/big")
+	return e, o, body, dir
 }
