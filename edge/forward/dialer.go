@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -44,8 +45,8 @@ type Dialer struct {
 	allow    []netip.Prefix
 	resolver *net.Resolver
 
-	mu  sync.RWMutex // guards own
-	own []netip.AddrPort
+	mu  sync.Mutex                       // serializes RefuseListener
+	own atomic.Pointer[[]netip.AddrPort] // read on every request: no lock to share between cores
 
 	lookups lookupCache // the proxy's own lookups (resolve), not the dial's
 	local   localAddrs  // this host's addresses, for isOwn
@@ -136,8 +137,13 @@ func (d *Dialer) RefuseListener(addr net.Addr) {
 		own = append(own, netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port()), netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port()))
 	}
 	d.mu.Lock()
-	d.own = append(d.own, own...)
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	var next []netip.AddrPort
+	if cur := d.own.Load(); cur != nil {
+		next = slices.Clone(*cur)
+	}
+	next = append(next, own...)
+	d.own.Store(&next)
 }
 
 // DialContext connects to addr (host:port) over TCP, refusing what the
@@ -188,9 +194,11 @@ func (d *Dialer) Check(ap netip.AddrPort) error {
 // listener on an unspecified address takes the port on every local
 // address; loopback and unspecified ones stand for them.
 func (d *Dialer) isOwn(ip netip.Addr, port uint16) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	for _, o := range d.own {
+	own := d.own.Load()
+	if own == nil {
+		return false
+	}
+	for _, o := range *own {
 		if o.Port() != port {
 			continue
 		}
@@ -254,10 +262,39 @@ var (
 	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056
 )
 
+// refused4 marks the first octets of the IPv4 addresses some refused
+// network holds. Built from refused, it cannot disagree with it: an
+// address whose first octet is unmarked is in none of them, which spares
+// the usual destination (a public address) the walk through the list on
+// every request.
+var refused4 = func() (m [256]bool) {
+	for _, r := range refused {
+		if !r.p.Addr().Is4() {
+			continue
+		}
+		first, span := int(r.p.Addr().As4()[0]), 1
+		if r.p.Bits() < 8 {
+			span = 1 << (8 - r.p.Bits())
+		}
+		for i := range span {
+			m[first+i] = true
+		}
+	}
+	return m
+}()
+
 // refusedKind says which refused network ip is in, "" for none. IPv6
 // forms that carry an IPv4 address (NAT64 64:ff9b::/96, 6to4 2002::/16,
 // IPv4-compatible ::/96) are judged by that address too.
 func refusedKind(ip netip.Addr) string {
+	if ip.Is4() && !refused4[ip.As4()[0]] {
+		return ""
+	}
+	return refusedIn(ip)
+}
+
+// refusedIn is refusedKind without the first-octet shortcut.
+func refusedIn(ip netip.Addr) string {
 	for _, r := range refused {
 		if r.p.Contains(ip) {
 			return r.why

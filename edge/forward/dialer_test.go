@@ -147,3 +147,17 @@ func TestRefusedKinds(t *testing.T) {
 		t.Errorf("another port: %v", err)
 	}
 }
+
+// TestRefusedFirstOctet: the first-octet shortcut agrees with the list on
+// every IPv4 first octet, at both ends of each /8 and at the edges of the
+// refused networks inside one (100.64/10, 172.16/12, 192.0.0/24, 198.18/15).
+func TestRefusedFirstOctet(t *testing.T) {
+	for a := range 256 {
+		for _, rest := range [][3]byte{{0, 0, 0}, {255, 255, 255}, {64, 0, 0}, {127, 255, 255}, {128, 0, 0}, {16, 0, 0}, {31, 255, 255}, {32, 0, 0}, {0, 0, 255}, {0, 1, 0}, {168, 0, 1}, {18, 0, 0}, {19, 255, 255}, {20, 0, 0}, {254, 1, 1}} {
+			ip := netip.AddrFrom4([4]byte{byte(a), rest[0], rest[1], rest[2]})
+			if got, want := refusedKind(ip), refusedIn(ip); got != want {
+				t.Errorf("refusedKind(%s) = %q, the list says %q", ip, got, want)
+			}
+		}
+	}
+}

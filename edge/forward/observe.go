@@ -2,9 +2,11 @@ package forward
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,7 @@ type record struct {
 	start    time.Time
 	client   netip.Addr
 	network  string // the admitted client network, a metrics label
+	net      int    // its index in Proxy.nets; -1 when not admitted
 	user     string
 	method   string
 	target   string // the request target as sent, for the combined format
@@ -34,6 +37,24 @@ type record struct {
 	why      string // why a refusal, or how a tunnel ended: the log's "reason"
 }
 
+// exchange is one request's state that outlives the calls it goes
+// through, in one allocation.
+type exchange struct {
+	rec record
+	w   countingWriter
+}
+
+// Outcomes of a request or tunnel, the requests series' outcome label.
+const (
+	outAllowed = iota
+	outLimited
+	outDenied
+	outError
+	nOutcomes
+)
+
+var outcomeNames = [nOutcomes]string{"allowed", "limited", "denied", "error"}
+
 // metrics are the proxy's Prometheus series.
 type metrics struct {
 	requests *prometheus.CounterVec // by kind, client network, category, outcome
@@ -42,10 +63,15 @@ type metrics struct {
 	spliced  prometheus.Counter     // tunnels relayed by splice(2), not a user-space buffer
 
 	// The children the hit path counts into, looked up once rather than
-	// by hashing label values on every request.
+	// by hashing label values on every request: without a category (no
+	// rule or list named one, the common case) by client network index
+	// (the last one: not admitted), kind and outcome; otherwise by labels.
+	plain    [][2][nOutcomes]atomic.Pointer[counterRef]
 	counters sync.Map              // requestLabels → prometheus.Counter
 	in, out  [2]prometheus.Counter // bytes by kind: 0 http, 1 connect
 }
+
+type counterRef struct{ c prometheus.Counter }
 
 // requestLabels are the label values of one requests child.
 type requestLabels struct{ kind, network, category, outcome string }
@@ -60,8 +86,10 @@ func (m *metrics) request(l requestLabels) prometheus.Counter {
 	return c
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics makes the series for a proxy admitting nets client networks.
+func newMetrics(reg prometheus.Registerer, nets int) (*metrics, error) {
 	m := &metrics{
+		plain: make([][2][nOutcomes]atomic.Pointer[counterRef], nets+1),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_forward_requests_total",
 			Help: "Forward-proxy requests and tunnels by kind (http, connect), admitted client network, destination category and outcome (allowed, denied, limited, error).",
@@ -94,34 +122,56 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // finish logs rec and counts it.
 func (p *Proxy) finish(rec *record) {
-	kind, k := "http", 0
+	k := 0
 	if rec.method == http.MethodConnect {
-		kind, k = "connect", 1
+		k = 1
 	}
-	outcome := "allowed"
+	outcome := outAllowed
 	switch {
 	case rec.status == http.StatusTooManyRequests:
-		outcome = "limited"
+		outcome = outLimited
 	case rec.status == http.StatusForbidden || rec.status == http.StatusProxyAuthRequired:
-		outcome = "denied"
+		outcome = outDenied
 	case rec.status >= 400:
-		outcome = "error"
+		outcome = outError
 	}
-	network, category := rec.network, rec.category
-	if network == "" {
-		network = "none"
+	p.count(rec, k, outcome)
+	if rec.bytesIn > 0 {
+		p.metrics.in[k].Add(float64(rec.bytesIn))
 	}
-	if category == "" {
-		category = "none"
+	if rec.bytesOut > 0 {
+		p.metrics.out[k].Add(float64(rec.bytesOut))
 	}
-	p.metrics.request(requestLabels{kind, network, category, outcome}).Inc()
-	p.metrics.in[k].Add(float64(rec.bytesIn))
-	p.metrics.out[k].Add(float64(rec.bytesOut))
 	if p.opts.AccessLog == nil {
 		return
 	}
 	rec.end = p.opts.Now()
 	p.opts.AccessLog.Log(rec)
+}
+
+// count adds rec to the requests series: k is the kind (0 http, 1
+// connect).
+func (p *Proxy) count(rec *record, k, outcome int) {
+	network, category := rec.network, rec.category
+	if network == "" {
+		network = "none"
+	}
+	if category != "" {
+		p.metrics.request(requestLabels{[2]string{"http", "connect"}[k], network, category, outcomeNames[outcome]}).Inc()
+		return
+	}
+	n := rec.net
+	if n < 0 {
+		n = len(p.metrics.plain) - 1
+	}
+	slot := &p.metrics.plain[n][k][outcome]
+	ref := slot.Load()
+	if ref == nil {
+		// Two requests may both get here: the same child either way.
+		ref = &counterRef{p.metrics.requests.WithLabelValues([2]string{"http", "connect"}[k], network, "none", outcomeNames[outcome])}
+		slot.Store(ref)
+	}
+	ref.c.Inc()
 }
 
 // AppendJSON appends rec as the proxy's JSON line: msg "request" or
@@ -187,6 +237,25 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's own ReadFrom within reach of the cache
+// handler, which sends a body kept in a file through it: sendfile(2) from
+// the page cache rather than a copy through a buffer. A bandwidth limit
+// needs each chunk to pass through Write, so with one the bytes do.
+func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok || w.limit != nil {
+		// Both sides hidden: neither src's WriteTo nor this ReadFrom may
+		// take the copy back.
+		return io.Copy(struct{ io.Writer }{w}, struct{ io.Reader }{src})
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := rf.ReadFrom(src)
+	w.bytes += n
 	return n, err
 }
 

@@ -21,6 +21,7 @@ const RuleHeader = "X-Edged-Rule"
 // Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
 type Proxy struct {
 	opts    Options
+	nets    []string          // Options.Clients as metric labels ("loopback" for none), by index
 	remove  []string          // canonical names of Options.RemoveHeaders
 	set     map[string]string // Options.SetHeaders under canonical names
 	metrics *metrics
@@ -45,11 +46,18 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(opts.Registerer)
+	nets := []string{"loopback"}
+	if len(opts.Clients) > 0 {
+		nets = make([]string, len(opts.Clients))
+		for i, n := range opts.Clients {
+			nets[i] = n.String()
+		}
+	}
+	m, err := newMetrics(opts.Registerer, len(nets))
 	if err != nil {
 		return nil, fmt.Errorf("forward: register metrics: %w", err)
 	}
-	p := &Proxy{opts: opts, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
+	p := &Proxy{opts: opts, nets: nets, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
 	for _, name := range opts.RemoveHeaders {
 		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
 	}
@@ -81,7 +89,13 @@ func (p *Proxy) Close() {
 //  8. CONNECT: a tunnel (per-client cap 429, idle and total limits);
 //     otherwise the shared cache answers, after the anonymity rules.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &record{start: p.opts.Now(), method: r.Method, target: r.RequestURI, proto: r.Proto}
+	// One allocation holds what the request needs to outlive a call: the
+	// record (finish logs it) and the writer the cache answers through.
+	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1}}
+	rec := &x.rec
+	if p.opts.AccessLog != nil {
+		rec.start = p.opts.Now() // for the log's duration only
+	}
 	defer p.finish(rec)
 	rec.client = peerAddr(r)
 	network, ok := p.admit(rec.client)
@@ -89,7 +103,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, rec, http.StatusForbidden, "clients", "client "+rec.client.String()+" is not in an admitted network (forward.clients)")
 		return
 	}
-	rec.network = network
+	rec.net, rec.network = network, p.nets[network]
 	if r.Method != http.MethodConnect && r.URL.Scheme == "" && r.URL.Host == "" {
 		p.serveLocal(w, r, rec)
 		return
@@ -118,7 +132,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// denied name costs no DNS query and leaks none.
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
-	if dst.ip.IsValid() || p.opts.Rules != nil && p.opts.Rules.NeedsAddr() {
+	var literal [1]netip.Addr
+	switch {
+	case dst.ip.IsValid():
+		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
+		ips, decided = literal[:], dst.ip
+	case p.opts.Rules != nil && p.opts.Rules.NeedsAddr():
 		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
 			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
 			return
@@ -152,7 +171,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.connect(w, r, rec, dst, decided, d.Bandwidth)
 		return
 	}
-	p.fetch(w, r, rec, d.Bandwidth)
+	p.fetch(w, r, x, d.Bandwidth)
 }
 
 // target parses the request target of a CONNECT or absolute-form request.
@@ -203,17 +222,21 @@ func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) 
 }
 
 // fetch answers an absolute-form request through the shared cache.
-func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, rec *record, bw *rate.Limiter) {
+func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, x *exchange, bw *rate.Limiter) {
+	rec := &x.rec
 	p.anonymize(r.Header)
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{body: r.Body, limit: bw, ctx: r.Context()}
 		r.Body = body
 	}
-	cw := &countingWriter{ResponseWriter: w, limit: bw, ctx: r.Context()}
+	cw := &x.w
+	*cw = countingWriter{ResponseWriter: w, limit: bw, ctx: r.Context()}
 	p.opts.Cache.ServeHTTP(cw, r)
 	rec.status, rec.bytesOut = cw.status, cw.bytes
-	rec.cache = w.Header().Get("Cache-Status")
+	if p.opts.AccessLog != nil {
+		rec.cache = w.Header().Get("Cache-Status") // for the log only
+	}
 	if body != nil {
 		rec.bytesIn = body.n
 	}
@@ -240,18 +263,19 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 	}
 }
 
-// admit returns the admitted network the client belongs to.
-func (p *Proxy) admit(client netip.Addr) (string, bool) {
+// admit returns the index in p.nets of the admitted network the client
+// belongs to.
+func (p *Proxy) admit(client netip.Addr) (int, bool) {
 	if len(p.opts.Clients) == 0 {
 		// No open proxy by default: loopback clients only.
-		return "loopback", client.IsLoopback()
+		return 0, client.IsLoopback()
 	}
-	for _, n := range p.opts.Clients {
+	for i, n := range p.opts.Clients {
 		if n.Contains(client) {
-			return n.String(), true
+			return i, true
 		}
 	}
-	return "", false
+	return -1, false
 }
 
 // peerAddr is the client's address: the socket peer. A forward proxy

@@ -105,11 +105,17 @@ func parseHost(h string) (destination, error) {
 		}
 		return destination{host: ip.String(), ip: ip}, nil
 	}
-	if ip, err := netip.ParseAddr(h); err == nil {
-		if !ip.Is4() {
-			return destination{}, fmt.Errorf("%w: IPv6 literal %q needs brackets", errBadTarget, h)
+	// An address starts with a digit (IPv4) or has a colon (IPv6); a
+	// name with neither need not go through the address parser.
+	if h != "" && ('0' <= h[0] && h[0] <= '9' || strings.IndexByte(h, ':') >= 0) {
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if !ip.Is4() {
+				return destination{}, fmt.Errorf("%w: IPv6 literal %q needs brackets", errBadTarget, h)
+			}
+			// netip takes only the canonical dotted quad (no leading
+			// zeros, four fields), so h is already ip.String().
+			return destination{host: h, ip: ip}, nil
 		}
-		return destination{host: ip.String(), ip: ip}, nil
 	}
 	name := strings.ToLower(strings.TrimSuffix(h, "."))
 	if name == "" || len(name) > 253 {

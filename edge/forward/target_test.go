@@ -81,6 +81,9 @@ func checkDestination(t *testing.T, in string, d destination) {
 	if err != nil || again != d {
 		t.Fatalf("%q: %+v reads back from %q as %+v, %v", in, d, d.authority(), again, err)
 	}
+	if d.ip.IsValid() && d.host != d.ip.String() {
+		t.Fatalf("%q: host %q is not the address %s as netip writes it", in, d.host, d.ip)
+	}
 	if d.host != strings.ToLower(d.host) || strings.ContainsAny(d.host, "@/?#% []") {
 		t.Fatalf("%q: host %q", in, d.host)
 	}

@@ -292,7 +292,7 @@ func (b *bench) forwardNotes(f *forwardFleet) report.Section {
 		"Squid: " + squid + "; one process (-N), memory cache only (cache_mem 256 MB, no cache_dir, memory_cache_mode always), access_log none, its default Via and X-Forwarded-For, no helpers; its internal counters are always on.",
 		"edged forward: `edged -config` with role: forward, cache.memory 256MiB, log.access false (no JSON line per request), Prometheus metrics on (always registered; served on the admin listener), default anonymity (X-Forwarded-For, Forwarded, Via, From removed; its own Via added), no rules, no authentication; loopback destinations allowed by forward.dial.allow_networks.",
 		"Hits: wrk sends absolute-form request lines (`GET http://origin/obj/SIZE/fwd-hit HTTP/1.1`) through a Lua script that sets wrk.path; the built-in Go client goes through the proxy as net/http does. direct (no proxy) is the origin answering the same URL itself.",
-		"Tunnels: a TCP server in edgebench sends bytes as fast as it can; the client reads for the run's duration through `CONNECT 127.0.0.1:port` (TLS would add the same cost on every path, so the tunnels carry plain bytes), or connects directly.",
+		"Tunnels: a TCP server in edgebench sends bytes as fast as it can; the client reads for the run's duration through `CONNECT 127.0.0.1:port` (TLS would add the same cost on every path, so the tunnels carry plain bytes), or connects directly. CPU s/GB is read from /proc during each run, for edgebench (one process: the sink and the client) and for the proxy; with every core busy, the ratio of those sums bounds the throughput ratio.",
 	}}
 }
 

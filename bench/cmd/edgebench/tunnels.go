@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/bench/procstat"
 	"edged/bench/report"
 	"edged/bench/stats"
 	"edged/bench/targets"
@@ -139,32 +140,77 @@ func tunnelRate(ctx context.Context, proxy, dest string, streams int, dur time.D
 // tunnelStreams are the concurrent tunnels measured.
 var tunnelStreams = []int{1, 8}
 
+// tunnelCPU is what one tunnel run cost: CPU seconds per GB (10^9 bytes)
+// moved, spent by edgebench itself (the sink and the reading client, one
+// process) and by the proxy. On a machine whose cores the three share, a
+// relay's throughput is bounded by these sums, not by the relay's speed
+// alone (docs/forward.md, "Tunnel throughput").
+type tunnelCPU struct{ bench, proxy float64 }
+
+// measureTunnel runs tunnelRate and samples the CPU time of edgebench and
+// of the proxy process (pid 0: none) around it.
+func measureTunnel(ctx context.Context, proxy string, pid int, dest string, streams int, dur time.Duration) (float64, tunnelCPU, error) {
+	var pr procstat.Reader
+	cpu := func(pid int) time.Duration {
+		if pid == 0 {
+			return 0
+		}
+		u, err := pr.Sample(pid)
+		if err != nil {
+			return 0
+		}
+		return u.CPU
+	}
+	self := os.Getpid()
+	b0, p0 := cpu(self), cpu(pid)
+	start := time.Now()
+	mbps, err := tunnelRate(ctx, proxy, dest, streams, dur)
+	gb := mbps * time.Since(start).Seconds() / 1e3
+	b1, p1 := cpu(self), cpu(pid)
+	if err != nil || gb <= 0 {
+		return mbps, tunnelCPU{}, err
+	}
+	return mbps, tunnelCPU{bench: (b1 - b0).Seconds() / gb, proxy: (p1 - p0).Seconds() / gb}, nil
+}
+
 // runTunnels measures CONNECT throughput through each proxy against a
-// direct connection to the same sink, alternating targets.
+// direct connection to the same sink, alternating targets, with the CPU
+// each party spent per GB.
 func (b *bench) runTunnels(ctx context.Context, f *forwardFleet) (report.Section, error) {
-	sec := report.Section{Title: "Forward proxy: CONNECT tunnel throughput (MB/s from the far end to the client, median [min–max])"}
+	sec := report.Section{Title: "Forward proxy: CONNECT tunnel throughput (MB/s from the far end to the client, median [min–max]; CPU s/GB: edgebench's sink and client, the proxy)"}
 	logf("scenario: CONNECT tunnels")
 	f.tunnelMBps = map[string]map[int]stats.Spread{}
-	type tgt struct{ name, proxy, skip string }
+	type tgt struct {
+		name, proxy, skip string
+		pid               int
+	}
 	ts := []tgt{{name: tDirect}}
 	for _, t := range f.proxies {
-		ts = append(ts, tgt{t.name, strings.TrimPrefix(t.base, "http://"), t.skip})
+		x := tgt{name: t.name, proxy: strings.TrimPrefix(t.base, "http://"), skip: t.skip}
+		if t.proc != nil {
+			x.pid = t.proc.PID()
+		}
+		ts = append(ts, x)
 	}
 	for _, streams := range tunnelStreams {
 		got := map[string][]float64{}
+		cpuBench, cpuProxy := map[string][]float64{}, map[string][]float64{}
 		for range b.o.reps {
 			for _, t := range ts {
 				if t.skip != "" {
 					continue
 				}
-				mbps, err := tunnelRate(ctx, t.proxy, f.sink.addr(), streams, b.o.duration)
+				mbps, cpu, err := measureTunnel(ctx, t.proxy, t.pid, f.sink.addr(), streams, b.o.duration)
 				if err != nil {
 					return sec, fmt.Errorf("tunnels through %s: %w", t.name, err)
 				}
 				got[t.name] = append(got[t.name], mbps)
+				cpuBench[t.name] = append(cpuBench[t.name], cpu.bench)
+				cpuProxy[t.name] = append(cpuProxy[t.name], cpu.proxy)
 			}
 		}
 		direct := stats.Of(got[tDirect])
+		directCPU := stats.Of(cpuBench[tDirect]).Median
 		for _, t := range ts {
 			if t.skip != "" {
 				sec.Lines = append(sec.Lines, fmt.Sprintf("%d stream(s), %s: skipped (%s)", streams, t.name, t.skip))
@@ -176,8 +222,14 @@ func (b *bench) runTunnels(ctx context.Context, f *forwardFleet) (report.Section
 			}
 			f.tunnelMBps[t.name][streams] = sp
 			line := fmt.Sprintf("%d stream(s), %s: %.0f MB/s [%.0f–%.0f]", streams, t.name, sp.Median, sp.Min, sp.Max)
-			if t.name != tDirect {
-				line += fmt.Sprintf(", %.2f× direct", sp.Median/direct.Median)
+			cb, cp := stats.Of(cpuBench[t.name]).Median, stats.Of(cpuProxy[t.name]).Median
+			if t.name == tDirect {
+				line += fmt.Sprintf("; CPU %.2f s/GB (sink and client)", cb)
+			} else {
+				// With every core busy, throughput goes as 1/(CPU per GB):
+				// directCPU/(cb+cp) is the ratio the cores allow.
+				line += fmt.Sprintf(", %.2f× direct; CPU %.2f s/GB (sink and client %.2f, proxy %.2f): %.2f× direct's CPU per byte",
+					sp.Median/direct.Median, cb+cp, cb, cp, (cb+cp)/directCPU)
 			}
 			sec.Lines = append(sec.Lines, line)
 		}
