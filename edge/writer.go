@@ -89,13 +89,12 @@ func (t *trackedWriter) ReadFrom(src io.Reader) (int64, error) {
 		defer copyBuffers.Put(buf)
 		return io.CopyBuffer(writerOnly{t}, struct{ io.Reader }{src}, *buf)
 	}
-	if f, ok := t.ResponseWriter.(http.Flusher); ok {
-		// With the head not yet sent, net/http's ReadFrom would first read
-		// 512 bytes of the file through a buffer (for sniffing a type no
-		// stored response needs); sent now, the body goes out whole with
-		// sendfile.
-		f.Flush()
-	}
+	// With the head not yet sent, net/http's ReadFrom would first read 512
+	// bytes of the file through a buffer (for sniffing a type no stored
+	// response needs); sent now, the body goes out whole with sendfile.
+	// (The controller reaches the connection through wrapping writers,
+	// such as the forward proxy's.)
+	_ = http.NewResponseController(t.ResponseWriter).Flush()
 	// A known length is sent in chunks of exactly that length, so that
 	// sendfile is not called once more per chunk only to find the end.
 	remain := int64(-1)
