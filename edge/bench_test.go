@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"edged/edge/accesslog"
 	"edged/edge/compress"
 	"edged/edge/strictconn"
@@ -43,11 +45,14 @@ type hitKind struct {
 	name     string
 	diskOnly bool   // Options.NoMemoryTier: no memory tier, every hit from disk
 	compress bool   // the handler compresses, and the client accepts br
+	identity bool   // the handler compresses, and the client accepts no coding (as wrk asks)
 	inm      string // If-None-Match of the request: a 304 from the cache
 	upstream string // Cache-Status of the origin's response: a cache behind a shield
 	routed   bool   // through a Router whose site and route add response fields
 	logged   bool   // with an access log (JSON lines to io.Discard, buffered)
 	waf      bool   // routed, and the route has a blocking WAF (paranoia 1)
+	// registered: the metrics are registered on a Prometheus registry.
+	registered bool
 }
 
 var hitKinds = []hitKind{
@@ -58,6 +63,10 @@ var hitKinds = []hitKind{
 	{name: "memory-shield", upstream: "shield; hit; ttl=100"},
 	{name: "memory-routed", routed: true},
 	{name: "memory-logged", logged: true},
+	// What the benchmarked binary does for a plain GET (make bench, "edged
+	// mem"): compression on, a client that asks for no coding (so Vary:
+	// Accept-Encoding is added), the access log on, metrics registered.
+	{name: "memory-node", identity: true, logged: true, registered: true},
 }
 
 func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
@@ -102,11 +111,16 @@ func newHitSetup(tb testing.TB, size int, kind hitKind) *hitSetup {
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/obj", nil)
 	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) edged-bench")
-	if kind.compress {
+	if kind.compress || kind.identity {
 		if opts.Compression, err = compress.NewEncoder(compress.Options{}); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	if kind.compress {
 		req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	}
+	if kind.registered {
+		opts.Registerer = prometheus.NewRegistry()
 	}
 	h, err := New(opts)
 	if err != nil {
@@ -175,6 +189,7 @@ func TestHitAllocations(t *testing.T) {
 		{hitKinds[4], 0}, // stored with the Cache-Status of a shield
 		{hitKinds[5], 0}, // with a site's and a route's response fields
 		{hitKinds[6], 0}, // with the access log on (#17)
+		{hitKinds[7], 0}, // as the benchmarked node serves a plain GET
 	} {
 		t.Run(tc.kind.name, func(t *testing.T) {
 			s := newHitSetup(t, 1024, tc.kind)

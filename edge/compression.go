@@ -23,7 +23,7 @@ var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
 func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
 	h, w, r := x.h, &x.w, x.r
 	enc := h.opts.Compression
-	if enc == nil || e.Status != http.StatusOK || !enc.Worth(e.BodyLen()) || !compress.Eligible(e.Header) {
+	if enc == nil || e.Status != http.StatusOK || !enc.Worth(e.BodyLen()) || !eligible(e, tier) {
 		return e, tier, false
 	}
 	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
@@ -60,6 +60,15 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 		h.store.Set(v)
 	}
 	return v, storage.TierNone, true
+}
+
+// eligible is compress.Eligible of e's header, as a memory-tier entry's
+// hitFacts keep it.
+func eligible(e *storage.Entry, tier storage.Tier) bool {
+	if d := hitFactsOf(e, tier); d != nil {
+		return d.eligible
+	}
+	return compress.Eligible(e.Header)
 }
 
 // encodedHeader is e's header for a compressed variant: its coding, and an

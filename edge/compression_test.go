@@ -181,3 +181,45 @@ func TestCompressionPassThrough(t *testing.T) {
 		t.Error("a compressed copy of a private response was stored")
 	}
 }
+
+// TestHitFieldsDerivedOnce holds what a memory hit derives once from its
+// stored header (hitFacts: the Vary value, the fields for this CDN alone)
+// to what deriving it on every hit gave, hit after hit: Accept-Encoding
+// added to a stored Vary once and never twice, the stored entry's own
+// Vary left as it was, Surrogate-Key, Cache-Tag and Surrogate-Control
+// never sent to the client.
+func TestHitFieldsDerivedOnce(t *testing.T) {
+	c := newClock()
+	fields := map[string][]string{
+		"/vary-origin": {"Vary", "Origin"},
+		"/vary-ae":     {"Vary", "accept-encoding, Origin"},
+		"/tagged":      {"Surrogate-Key", "a b", "Cache-Tag", "c", "Surrogate-Control", "max-age=60"},
+	}
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		static(page, append([]string{"Cache-Control", "max-age=600", "Content-Type", "text/html"}, fields[r.URL.Path]...)...)(w, r)
+	})
+	e := compressingEdge(t, c, o.URL)
+	for path, vary := range map[string]string{
+		"/vary-origin": "Origin, Accept-Encoding",
+		"/vary-ae":     "accept-encoding, Origin",
+		"/tagged":      "Accept-Encoding",
+	} {
+		for i := range 4 { // the fill, then hits of the memory tier
+			resp, body := rawGet(t, e.URL+path)
+			if got := strings.Join(resp.Header.Values("Vary"), ", "); got != vary {
+				t.Errorf("%s, request %d: Vary %q, want %q", path, i, got, vary)
+			}
+			for _, f := range []string{"Surrogate-Key", "Cache-Tag", "Surrogate-Control"} {
+				if v := resp.Header.Get(f); v != "" {
+					t.Errorf("%s, request %d: %s %q sent to the client", path, i, f, v)
+				}
+			}
+			if cs := resp.Header.Get("Cache-Status"); i > 0 && !strings.Contains(cs, "; hit") {
+				t.Errorf("%s, request %d: Cache-Status %q, want a hit", path, i, cs)
+			}
+			if string(body) != page {
+				t.Errorf("%s, request %d: body is not the page", path, i)
+			}
+		}
+	}
+}

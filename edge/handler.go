@@ -86,10 +86,14 @@ type Handler struct {
 	hitStatus, ages valueCache
 	// ids makes request ids (requestid.go).
 	ids *requestIDs
+	// realClock: Options.Now is time.Now (none was given), so the time a
+	// request arrived may stand for the time its hit is decided.
+	realClock bool
 }
 
 // New validates opts and returns a Handler.
 func New(opts Options) (*Handler, error) {
+	realClock := opts.Now == nil
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, fielderr.Prefix("edge: option ", err)
@@ -107,7 +111,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, wafMetrics: wm, strip: strip, ids: newRequestIDs()}
+	h := &Handler{opts: opts, store: opts.Store, log: log, metrics: m, wafMetrics: wm, strip: strip, ids: newRequestIDs(), realClock: realClock}
 	// Fetches run detached from clients; Close cancels those still running
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
@@ -231,7 +235,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
-		d := policy.Decide(r.Header, stored, h.opts.Now(), *x.rules())
+		d := policy.Decide(r.Header, stored, x.now(), *x.rules())
 		switch d.Action {
 		case policy.Serve:
 			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -155,16 +156,29 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		file = lent.File()
 	}
 	hdr := w.Header()
+	// known: hdr holds e's fields and nothing else, so what a memory-tier
+	// entry's hitFacts say of its fields holds for hdr.
+	derived := hitFactsOf(e, eTier)
+	known := derived != nil && len(hdr) == 0
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
 		// its backing array.
 		hdr[k] = v[:len(v):len(v)]
 	}
-	if varies {
+	switch {
+	case !varies:
+	case !known:
 		addVary(hdr, "Accept-Encoding")
+	case derived.varyEncoding != nil:
+		hdr["Vary"] = derived.varyEncoding // addVary's result, made once
 	}
-	policy.ClientHeader(hdr, h.opts.Policy)
-	stored := hitResponse(e, eTier)
+	if !known || !derived.plain {
+		policy.ClientHeader(hdr, h.opts.Policy)
+	}
+	stored := responseOf(e)
+	if derived != nil {
+		stored.Facts = &derived.Facts
+	}
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())
 	}
@@ -245,20 +259,60 @@ func responseOf(e *storage.Entry) policy.Response {
 // cost allocations.
 func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
 	r := responseOf(e)
-	if tier == storage.TierMemory {
-		r.Facts = factsOf(e, r)
+	if d := hitFactsOf(e, tier); d != nil {
+		r.Facts = &d.Facts
 	}
 	return r
 }
 
-// factsOf returns the Facts cached on e, parsing and caching them first if
-// need be. r is responseOf(e).
-func factsOf(e *storage.Entry, r policy.Response) *policy.Facts {
-	if f, ok := e.Derived().(*policy.Facts); ok {
-		return f
+// hitFacts is what the hits of a memory-tier entry derive from it once and
+// keep on it (storage.Entry.SetDerived), rather than on every hit: its
+// parsed freshness fields, and what serveEntry would find again in its
+// header fields.
+type hitFacts struct {
+	policy.Facts
+	// plain: the header has none of the fields policy.ClientHeader
+	// removes, so a copy of it needs no deletions.
+	plain bool
+	// eligible is compress.Eligible of the header.
+	eligible bool
+	// varyEncoding is the Vary value of a response that varies by
+	// compression: the stored Vary with Accept-Encoding added, as
+	// addVary makes it; nil when Vary names it already (or "*"). Shared
+	// by every hit, like ageValues: its capacity makes an append copy.
+	varyEncoding []string
+}
+
+// varyEncoding is the Vary value of a response without one that varies by
+// compression, shared by all of them as hitFacts.varyEncoding is.
+var varyEncoding = []string{"Accept-Encoding"}[:1:1]
+
+// hitFactsOf returns the hitFacts cached on e, parsing and caching them
+// first if need be; nil for an entry not from the memory tier (a disk hit
+// decoded for this request, a fetch's result: caching would only cost
+// allocations), or if something else is cached on e.
+func hitFactsOf(e *storage.Entry, tier storage.Tier) *hitFacts {
+	if tier != storage.TierMemory {
+		return nil
 	}
-	f, _ := e.SetDerived(policy.ParseFacts(r)).(*policy.Facts)
-	return f // nil (parse per use) if something else is cached on e
+	if d, ok := e.Derived().(*hitFacts); ok {
+		return d
+	}
+	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e)), eligible: compress.Eligible(e.Header)}
+	probe := e.Header.Clone()
+	policy.ClientHeader(probe, policy.Options{})
+	d.plain = len(probe) == len(e.Header)
+	vary := e.Header["Vary"]
+	addVary(probe, "Accept-Encoding")
+	switch v := probe["Vary"]; {
+	case len(v) == len(vary): // Vary names it already
+	case len(vary) == 0:
+		d.varyEncoding = varyEncoding // nothing of e's own to keep
+	default:
+		d.varyEncoding = v[:len(v):len(v)]
+	}
+	d, _ = e.SetDerived(d).(*hitFacts)
+	return d
 }
 
 // ageValues holds the Age field values of the first hour, shared by every

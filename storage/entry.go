@@ -139,9 +139,9 @@ func (e *Entry) SetDerived(v any) any {
 const entryOverhead = 256
 
 // derivedReserve is the room an entry's cost keeps for the value a caller
-// may attach with SetDerived (edge attaches the parsed freshness fields of
-// a hit: about 220 bytes with the interface). The cost is fixed when an
-// entry enters the memory tier, before anything is attached; without the
+// may attach with SetDerived (edge attaches what a hit parses of the
+// header, its hitFacts: 256 bytes with the interface). The cost is fixed
+// when an entry enters the memory tier, before anything is attached; without the
 // reserve, a tier of small objects all being hit would hold up to that much
 // more than its budget.
 const derivedReserve = 256
