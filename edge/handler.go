@@ -140,6 +140,7 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Close(ctx context.Context) error {
 	err := h.tasks.wait(ctx)
 	h.cancelFetches() // those still running, and any a late request would start
+	h.tasks.retire()
 	return err
 }
 

@@ -414,6 +414,12 @@ func hasFreshnessFields(h http.Header) bool {
 // with header fields hdr; a Vary index goes under the primary key first.
 func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
 	h, res := f.h, f.res
+	if f.route == nil || f.route.CORS == nil {
+		// A route's CORS policy sets these fields per request as they
+		// are sent; without one, the origin server's answer to one Origin
+		// is kept for that Origin only, whether or not it said Vary.
+		policy.VaryOrigin(hdr)
+	}
 	e.Header = policy.StoredHeader(hdr)
 	if bodyAllowed(e.Status) {
 		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was
