@@ -407,13 +407,17 @@ func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 		return err
 	}
 	src := &io.LimitedReader{R: sl.file, N: n}
+	var sent int64
 	var err error
 	if rf, ok := w.(io.ReaderFrom); ok {
-		_, err = rf.ReadFrom(src) // sendfile(2) where the connection allows
+		// sendfile(2) where the connection allows. The count it returns
+		// says what was sent: trackedWriter.ReadFrom takes the file out
+		// of src to send it in chunks, so src.N is not moved.
+		sent, err = rf.ReadFrom(src)
 	} else {
-		_, err = io.Copy(w, src)
+		sent, err = io.Copy(w, src)
 	}
-	if err == nil && src.N > 0 {
+	if err == nil && sent < n {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
