@@ -606,11 +606,12 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, 
 		case <-r.Context().Done():
 			return nil, false, errClientGone
 		}
-		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared {
+		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared && s.matches(res) {
 			return res, leader, nil
 		}
-		// Not for sharing (private, or not storable as a slice): this
-		// request fetches its own, as if it had arrived alone.
+		// Not for sharing (private, or not storable as a slice), or a
+		// whole answer selected by fields this request does not match:
+		// this request fetches its own, as if it had arrived alone.
 	}
 	release, ok := h.slots.acquire(r.Context(), h.client(r))
 	if !ok {
@@ -618,6 +619,13 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, 
 	}
 	defer x.holdRoutes(release)()
 	return s.run(i, key, stale), true, nil
+}
+
+// matches reports whether res, a shared fetch's result, answers this
+// request: a whole answer stored as a variant (fetch.keep) was selected by
+// the leader's request fields, which this one must match (RFC 9111 §4.1).
+func (s *slicer) matches(res *fillResult) bool {
+	return res.varyNames == nil || res.entry.Key == string(s.object.Variant(res.varyNames, s.x.r.Header))
 }
 
 // join runs, or joins, the one shared fetch of slice i under key; release
