@@ -2,9 +2,13 @@ package edge
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,5 +102,63 @@ func TestSliceWholeVaryNotSharedWithWaiter(t *testing.T) {
 		if a.err != nil || a.body != "in "+a.lang {
 			t.Errorf("Accept-Language %s: body %q, err %v: another variant's answer", a.lang, a.body, a.err)
 		}
+	}
+}
+
+// TestSliceManyRangesOneFetchPerSlice: a multi-range request on a sliced
+// route whose slices are not stored (private) costs the upstream each
+// slice it covers once, not once per range: 16 one-byte ranges in one
+// slice are not 16 fetches of a whole slice (an amplification of a
+// slice's size per byte asked for), and ranges out of order, that would
+// visit a slice again, are ignored (RFC 9110 §14.2 lets a server ignore
+// many small ranges not in ascending order): the whole object is sent.
+func TestSliceManyRangesOneFetchPerSlice(t *testing.T) {
+	c := newClock()
+	body := patterned(3*sliceSize, 22)
+	o := newRangeOrigin(t, c, body, `"v1"`)
+	o.cc = "private, max-age=3600"
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	specs := []string{"0-0"}
+	for i := range 15 {
+		specs = append(specs, fmt.Sprintf("%d-%d", sliceSize+2*i, sliceSize+2*i))
+	}
+	resp, got, err := getRange(t, e, http.MethodGet, "/f", "bytes="+strings.Join(specs, ","))
+	if err != nil || resp.StatusCode != http.StatusPartialContent {
+		t.Fatalf("status %d, err %v", resp.StatusCode, err)
+	}
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mr := multipart.NewReader(bytes.NewReader(got), params["boundary"])
+	parts := 0
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p)
+		var first, last, total int64
+		if _, err := fmt.Sscanf(p.Header.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); err != nil || !bytes.Equal(b, body[first:last+1]) {
+			t.Errorf("part %d: Content-Range %q, wrong bytes", parts, p.Header.Get("Content-Range"))
+		}
+		parts++
+	}
+	if parts != len(specs) {
+		t.Errorf("%d parts, want %d", parts, len(specs))
+	}
+	if n := o.requests.Load(); n != 2 {
+		t.Errorf("upstream requests %d for 16 ranges in 2 slices, want 2; ranges asked %q", n, o.seenRanges())
+	}
+
+	// Out of order, every range visiting slice 0 and 1 again: ignored.
+	before := o.requests.Load()
+	specs = specs[:0]
+	for i := range 8 {
+		specs = append(specs, fmt.Sprintf("%d-%d", 2*i, 2*i), fmt.Sprintf("%d-%d", sliceSize+2*i, sliceSize+2*i))
+	}
+	resp, got, err = getRange(t, e, http.MethodGet, "/f", "bytes="+strings.Join(specs, ","))
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Errorf("ranges out of order: status %d, err %v, %d bytes; want the whole 200", resp.StatusCode, err, len(got))
+	}
+	if n := o.requests.Load() - before; n != 3 {
+		t.Errorf("upstream requests %d for ranges out of order, want 3 (each slice once)", n)
 	}
 }

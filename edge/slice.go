@@ -62,6 +62,9 @@ type slicer struct {
 	// staleSlice that slice, to validate.
 	stale      *policy.Decision
 	staleSlice *storage.Entry
+	// cur is the last slice got after the first, kept for the next
+	// piece in it: ranges in ascending order then cost each slice once.
+	cur *slice
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -141,18 +144,20 @@ func (x *exchange) serveSliced() {
 	}
 	var pieces []piece
 	if ranged {
-		sum := int64(0)
 		for _, br := range ranges {
 			if a, b, ok := br.resolve(s.total); ok {
+				if n := len(pieces); n > 0 && a <= pieces[n-1].last {
+					// Overlapping ranges, or ranges out of order, would
+					// send bytes or visit slices again, each visit of an
+					// unstored slice costing the upstream a whole slice:
+					// RFC 9110 §14.2 lets a server ignore them.
+					ranged = false
+				}
 				pieces = append(pieces, piece{a, b})
-				sum += b - a + 1
 			}
 		}
-		if sum > s.total {
-			// Overlapping ranges would send more than the object, and cost
-			// the upstream as much: RFC 9110 §14.2 lets a server ignore
-			// them (as http.ServeContent does for a stored object).
-			ranged, pieces = false, nil
+		if !ranged {
+			pieces = nil
 		}
 		if ranged && len(pieces) == 0 {
 			// RFC 9110 §15.5.17: none satisfiable.
@@ -321,6 +326,11 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	head := x.r.Method == http.MethodHead
 	total := strconv.FormatInt(s.total, 10)
 	var err error
+	defer func() {
+		if s.cur != nil {
+			s.cur.close()
+		}
+	}()
 	switch {
 	case !ranged:
 		hdr.Set("Content-Length", total)
@@ -374,16 +384,20 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 	for i := p.first / s.size; i <= p.last/s.size; i++ {
 		sl := first
 		if i != first.index {
-			var err error
-			if sl, err = s.next(i); err != nil {
-				return err
+			if s.cur == nil || s.cur.index != i {
+				if s.cur != nil {
+					s.cur.close() // one slice besides the first held at a time
+					s.cur = nil
+				}
+				var err error
+				if s.cur, err = s.next(i); err != nil {
+					return err
+				}
 			}
+			sl = s.cur
 		}
 		from, to := max(p.first, sl.start), min(p.last, sl.end)
 		err := s.write(w, sl, from-sl.start, to-from+1)
-		if sl != first {
-			sl.close()
-		}
 		if err != nil {
 			return err
 		}
