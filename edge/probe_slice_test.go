@@ -162,3 +162,37 @@ func TestSliceManyRangesOneFetchPerSlice(t *testing.T) {
 		t.Errorf("upstream requests %d for ranges out of order, want 3 (each slice once)", n)
 	}
 }
+
+// TestSliceAuthorizationNotShared: on a sliced route, an answer to a
+// request with Authorization that does not say it may be shared (RFC 9111
+// §3.5) is not stored nor served to another user or an anonymous request.
+func TestSliceAuthorizationNotShared(t *testing.T) {
+	c := newClock()
+	bodies := map[string][]byte{"": patterned(2*sliceSize, 30), "Bearer alice": patterned(2*sliceSize, 31), "Bearer bob": patterned(2*sliceSize, 32)}
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", httpDate(c.Now()))
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Etag", `"v1"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(bodies[r.Header.Get("Authorization")]))
+	}))
+	t.Cleanup(o.Close)
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	for _, user := range []string{"Bearer alice", "Bearer bob", "Bearer alice", ""} {
+		var fields []string
+		if user != "" {
+			fields = []string{"Authorization", user}
+		}
+		for _, rng := range []string{"bytes=10-19", fmt.Sprintf("bytes=%d-%d", sliceSize-5, sliceSize+4), ""} {
+			resp, got, err := getRange(t, e, http.MethodGet, "/f", rng, fields...)
+			want := bodies[user]
+			if rng == "bytes=10-19" {
+				want = want[10:20]
+			} else if rng != "" {
+				want = want[sliceSize-5 : sliceSize+5]
+			}
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%q range %q: status %d, err %v, Cache-Status %q: another user's bytes", user, rng, resp.StatusCode, err, resp.Header.Get("Cache-Status"))
+			}
+		}
+	}
+}
