@@ -310,6 +310,10 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
 	f.completeHeader(resp.Header, responseTime)
+	// Before publishable looks at Vary: an answer to one Origin must not
+	// be served to another's range as it arrives either (keep adds the
+	// same Vary again: it is added once).
+	f.varyOrigin(resp.Header)
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	held := &hold{b: &h.bodies}
 	var body []byte
