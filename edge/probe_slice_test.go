@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"edged/storage"
 )
 
 // TestSliceCORSAnswerNotShared: on a sliced route without a cors policy,
@@ -193,6 +195,44 @@ func TestSliceAuthorizationNotShared(t *testing.T) {
 			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("%q range %q: status %d, err %v, Cache-Status %q: another user's bytes", user, rng, resp.StatusCode, err, resp.Header.Get("Cache-Status"))
 			}
+		}
+	}
+}
+
+// TestSlicePurgeRacingFill: a slice whose fetch began before a purge and
+// ended after it (the origin held it) is never served as fresh after the
+// purge returned: the request after the purge gets the new version.
+func TestSlicePurgeRacingFill(t *testing.T) {
+	c := newClock()
+	v1, v2 := patterned(3*sliceSize, 40), patterned(3*sliceSize, 41)
+	o := newRangeOrigin(t, c, v1, `"v1"`)
+	g := newGate()
+	o.gate = g
+	t.Cleanup(g.open)
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	done := make(chan []byte, 1)
+	go func() {
+		_, got, _ := getRange(t, e, http.MethodGet, "/f", "bytes=10-19")
+		done <- got
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 }) // the origin has the slice's request, v1
+	key := "http://" + e.Listener.Addr().String() + "/f"
+	if _, err := e.store.Purge(storage.Purge{Keys: []string{key}}); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	o.gate = nil
+	o.mu.Unlock()
+	o.change(v2, `"v2"`)
+	g.open()
+	<-done // v1's bytes, fetched before the purge: allowed
+	e.store.Flush()
+	for _, rng := range []string{"bytes=10-19", fmt.Sprintf("bytes=%d-%d", sliceSize-5, sliceSize+4)} {
+		resp, got, err := getRange(t, e, http.MethodGet, "/f", rng)
+		var a, b int
+		_, _ = fmt.Sscanf(rng, "bytes=%d-%d", &a, &b)
+		if err != nil || !bytes.Equal(got, v2[a:b+1]) {
+			t.Errorf("after the purge, %s: status %d, err %v, Cache-Status %q: not v2's bytes", rng, resp.StatusCode, err, resp.Header.Get("Cache-Status"))
 		}
 	}
 }
