@@ -156,7 +156,9 @@ func TestSliceManyRangesOneFetchPerSlice(t *testing.T) {
 	for i := range 8 {
 		specs = append(specs, fmt.Sprintf("%d-%d", 2*i, 2*i), fmt.Sprintf("%d-%d", sliceSize+2*i, sliceSize+2*i))
 	}
-	resp, got, err = getRange(t, e, http.MethodGet, "/f", "bytes="+strings.Join(specs, ","))
+	// Another object: /f's slices proved private, so its requests now
+	// pass with their own ranges (TestSliceUncacheableObjectPassed).
+	resp, got, err = getRange(t, e, http.MethodGet, "/g", "bytes="+strings.Join(specs, ","))
 	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
 		t.Errorf("ranges out of order: status %d, err %v, %d bytes; want the whole 200", resp.StatusCode, err, len(got))
 	}
@@ -234,5 +236,31 @@ func TestSlicePurgeRacingFill(t *testing.T) {
 		if err != nil || !bytes.Equal(got, v2[a:b+1]) {
 			t.Errorf("after the purge, %s: status %d, err %v, Cache-Status %q: not v2's bytes", rng, resp.StatusCode, err, resp.Header.Get("Cache-Status"))
 		}
+	}
+}
+
+// TestSliceUncacheableObjectPassed: once a sliced route's object proved
+// not storable as slices (private here), the next requests for it pass
+// to the upstream with their own Range for a while, instead of each one
+// byte (or a HEAD) costing the upstream a whole slice.
+func TestSliceUncacheableObjectPassed(t *testing.T) {
+	c := newClock()
+	body := patterned(3*sliceSize, 50)
+	o := newRangeOrigin(t, c, body, `"v1"`)
+	o.cc = "private, max-age=3600"
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	for i := range 5 {
+		rng := fmt.Sprintf("bytes=%d-%d", i*sliceSize/2, i*sliceSize/2)
+		resp, got, err := getRange(t, e, http.MethodGet, "/f", rng)
+		if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[i*sliceSize/2:i*sliceSize/2+1]) {
+			t.Fatalf("%s: status %d, err %v", rng, resp.StatusCode, err)
+		}
+	}
+	if resp, _, _ := getRange(t, e, http.MethodHead, "/f", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD: status %d", resp.StatusCode)
+	}
+	if n := o.bytes.Load(); n > sliceSize+16 {
+		t.Errorf("the upstream sent %d bytes for five one-byte ranges and a HEAD of a private object, want one slice (%d) and the bytes asked for; ranges %q",
+			n, sliceSize, o.seenRanges())
 	}
 }

@@ -103,6 +103,14 @@ func (x *exchange) serveSliced() {
 		x.pass()
 		return
 	}
+	if !policy.OnlyIfCached(r.Header) && x.h.uncacheable.marked(x.key(), x.h.opts.Now()) {
+		// Its slices proved not storable a moment ago (readSlice): the
+		// upstream answers the client's own Range, rather than a slice
+		// per request that nobody else may share.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass}
+		x.pass()
+		return
+	}
 	s := x.newSlicer()
 	ranges, ranged := x.requestedRanges()
 	first := int64(0)

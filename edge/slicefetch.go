@@ -145,6 +145,14 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		e.Header, res.entry, res.reason = resp.Header, e, reason
 		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
 			h.uncacheable.mark(f.storeKey, responseTime)
+			if reason != policy.DetailSliceNoValidator {
+				// The object's key too: serveSliced passes the next
+				// requests for it with their own Range (a byte, or a
+				// HEAD, must not cost the upstream a slice each time).
+				// Without a validator a range within one slice is still
+				// served from it (serveSliced).
+				h.uncacheable.mark(f.key, responseTime)
+			}
 		}
 		return
 	}
