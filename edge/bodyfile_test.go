@@ -159,12 +159,8 @@ func TestDiskHitFromBodyFileAllocatesNoBody(t *testing.T) {
 // down is detected at its first open and never served: the request is a
 // miss, the origin answers it, and the entry is stored again.
 func TestDamagedBodyFileRefetched(t *testing.T) {
+	e, o, body, dir := bodyFileEdge(t)
 	c := newClock()
-	body := randomBody(t, 200<<10)
-	o := fileOrigin(t, c, body)
-	dir := t.TempDir()
-	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 256 << 10, dir: dir})
-	e.diskFilled(t, "/big")
 	e.stop()
 	path := onlyBodyFilePath(t, dir)
 	b, err := os.ReadFile(path)

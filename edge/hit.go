@@ -25,10 +25,10 @@ type lookupResult struct {
 	// overBudget: the stored response is on disk, but decoding it would
 	// pass the memory budget for bodies (storage.ErrOverBudget).
 	overBudget bool
-	// body is entry's body file, opened by the lookup when the disk tier
-	// keeps the body in one (serveEntry sends it, exchange.done closes it
-	// if nothing did).
-	body *os.File
+	// body is entry's body file, lent by the store to the lookup when the
+	// disk tier keeps the body in one (serveEntry sends it, exchange.done
+	// gives it back if nothing did).
+	body storage.BodyFile
 }
 
 // withBody opens the body file of res's entry, if it has one. A file gone
@@ -40,7 +40,7 @@ func (x *exchange) withBody(res lookupResult) lookupResult {
 	if e == nil || !e.InFile() {
 		return res
 	}
-	f, err := e.OpenBody()
+	f, err := e.LendBody()
 	if err != nil {
 		x.h.storeError("open body", e.Key, err)
 		if errors.Is(err, storage.ErrCorrupt) {
@@ -58,21 +58,18 @@ func (x *exchange) withBody(res lookupResult) lookupResult {
 
 // takeBody returns the body file the lookup opened for e, if any; the
 // caller closes it.
-func (l *lookupResult) takeBody(e *storage.Entry) *os.File {
-	if l.entry != e || l.body == nil {
-		return nil
+func (l *lookupResult) takeBody(e *storage.Entry) (storage.BodyFile, bool) {
+	if l.entry != e || l.body.File() == nil {
+		return storage.BodyFile{}, false
 	}
 	f := l.body
-	l.body = nil
-	return f
+	l.body = storage.BodyFile{}
+	return f, true
 }
 
-// closeBody closes a body file the lookup opened and nothing sent.
+// closeBody gives back a body file the lookup opened and nothing sent.
 func (l *lookupResult) closeBody() {
-	if l.body != nil {
-		_ = l.body.Close()
-		l.body = nil
-	}
+	_ = l.body.Close()
 }
 
 // storageKey is where a response to req for this lookup is stored.
@@ -144,18 +141,19 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)
 	var file *os.File // e's body, when the disk tier keeps it in a file
 	if e.InFile() {
-		if file = x.found.takeBody(e); file == nil {
-			f, err := e.OpenBody()
-			if err != nil {
+		lent, ok := x.found.takeBody(e)
+		if !ok {
+			var err error
+			if lent, err = e.LendBody(); err != nil {
 				// Gone between a revalidation and now: rare, and the next
 				// request fetches it again.
 				h.storeError("open body", e.Key, err)
 				x.respondError(http.StatusServiceUnavailable, "stored response unreadable; try again")
 				return
 			}
-			file = f
 		}
-		defer file.Close()
+		defer lent.Close()
+		file = lent.File()
 	}
 	hdr := w.Header()
 	// known: hdr holds e's fields and nothing else, so what a memory-tier
@@ -228,7 +226,16 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
 		if file != nil {
-			_, _ = w.ReadFrom(file) // sendfile(2) from the page cache where the connection allows
+			// sendfile(2) from the page cache where the connection allows
+			if n, err := w.ReadFrom(&io.LimitedReader{R: file, N: size}); err == nil && n < size {
+				// The file ended early: truncated since it was opened (a
+				// descriptor the store keeps is not checked again). The
+				// client sees a short body on a closed connection (net/http
+				// closes it when fewer bytes than Content-Length went out);
+				// the entry is deleted so the next request fetches it again.
+				h.log.Warn("cache store: body file shorter than stored", "key", e.Key, "sent", n, "want", size)
+				_ = h.store.Delete(e.Key)
+			}
 			return
 		}
 		_, _ = w.Write(e.Body)

@@ -310,6 +310,10 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
 	f.completeHeader(resp.Header, responseTime)
+	// Before publishable looks at Vary: an answer to one Origin must not
+	// be served to another's range as it arrives either (keep adds the
+	// same Vary again: it is added once).
+	f.varyOrigin(resp.Header)
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	held := &hold{b: &h.bodies}
 	var body []byte
@@ -414,12 +418,7 @@ func hasFreshnessFields(h http.Header) bool {
 // with header fields hdr; a Vary index goes under the primary key first.
 func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
 	h, res := f.h, f.res
-	if f.route == nil || f.route.CORS == nil {
-		// A route's CORS policy sets these fields per request as they
-		// are sent; without one, the origin server's answer to one Origin
-		// is kept for that Origin only, whether or not it said Vary.
-		policy.VaryOrigin(hdr)
-	}
+	f.varyOrigin(hdr)
 	e.Header = policy.StoredHeader(hdr)
 	if bodyAllowed(e.Status) {
 		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was
@@ -445,6 +444,18 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
 	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, *f.rules)
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
+}
+
+// varyOrigin adds Origin to the Vary of hdr, a response about to be
+// stored, when it answers one Origin (policy.VaryOrigin). A route's CORS
+// policy sets these fields per request as they are sent; without one, the
+// origin server's answer to one Origin is kept for that Origin only,
+// whether or not it said Vary. Every store of a fetched response (whole,
+// slice, or a slice a 304 refreshed) goes through it.
+func (f *fetch) varyOrigin(hdr http.Header) {
+	if f.route == nil || f.route.CORS == nil {
+		policy.VaryOrigin(hdr)
+	}
 }
 
 // forget removes a stored response that must no longer be served.

@@ -62,6 +62,9 @@ type slicer struct {
 	// staleSlice that slice, to validate.
 	stale      *policy.Decision
 	staleSlice *storage.Entry
+	// cur is the last slice got after the first, kept for the next
+	// piece in it: ranges in ascending order then cost each slice once.
+	cur *slice
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -97,6 +100,14 @@ func (x *exchange) serveSliced() {
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored.
 		x.cs = policy.CacheStatus{Fwd: policy.FwdRequest, Detail: policy.DetailRequestNoStore}
+		x.pass()
+		return
+	}
+	if !policy.OnlyIfCached(r.Header) && x.h.uncacheable.marked(x.key(), x.h.opts.Now()) {
+		// Its slices proved not storable a moment ago (readSlice): the
+		// upstream answers the client's own Range, rather than a slice
+		// per request that nobody else may share.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass}
 		x.pass()
 		return
 	}
@@ -141,18 +152,20 @@ func (x *exchange) serveSliced() {
 	}
 	var pieces []piece
 	if ranged {
-		sum := int64(0)
 		for _, br := range ranges {
 			if a, b, ok := br.resolve(s.total); ok {
+				if n := len(pieces); n > 0 && a <= pieces[n-1].last {
+					// Overlapping ranges, or ranges out of order, would
+					// send bytes or visit slices again, each visit of an
+					// unstored slice costing the upstream a whole slice:
+					// RFC 9110 §14.2 lets a server ignore them.
+					ranged = false
+				}
 				pieces = append(pieces, piece{a, b})
-				sum += b - a + 1
 			}
 		}
-		if sum > s.total {
-			// Overlapping ranges would send more than the object, and cost
-			// the upstream as much: RFC 9110 §14.2 lets a server ignore
-			// them (as http.ServeContent does for a stored object).
-			ranged, pieces = false, nil
+		if !ranged {
+			pieces = nil
 		}
 		if ranged && len(pieces) == 0 {
 			// RFC 9110 §15.5.17: none satisfiable.
@@ -321,6 +334,11 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	head := x.r.Method == http.MethodHead
 	total := strconv.FormatInt(s.total, 10)
 	var err error
+	defer func() {
+		if s.cur != nil {
+			s.cur.close()
+		}
+	}()
 	switch {
 	case !ranged:
 		hdr.Set("Content-Length", total)
@@ -374,16 +392,20 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 	for i := p.first / s.size; i <= p.last/s.size; i++ {
 		sl := first
 		if i != first.index {
-			var err error
-			if sl, err = s.next(i); err != nil {
-				return err
+			if s.cur == nil || s.cur.index != i {
+				if s.cur != nil {
+					s.cur.close() // one slice besides the first held at a time
+					s.cur = nil
+				}
+				var err error
+				if s.cur, err = s.next(i); err != nil {
+					return err
+				}
 			}
+			sl = s.cur
 		}
 		from, to := max(p.first, sl.start), min(p.last, sl.end)
 		err := s.write(w, sl, from-sl.start, to-from+1)
-		if sl != first {
-			sl.close()
-		}
 		if err != nil {
 			return err
 		}
@@ -407,13 +429,17 @@ func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 		return err
 	}
 	src := &io.LimitedReader{R: sl.file, N: n}
+	var sent int64
 	var err error
 	if rf, ok := w.(io.ReaderFrom); ok {
-		_, err = rf.ReadFrom(src) // sendfile(2) where the connection allows
+		// sendfile(2) where the connection allows. The count it returns
+		// says what was sent: trackedWriter.ReadFrom takes the file out
+		// of src to send it in chunks, so src.N is not moved.
+		sent, err = rf.ReadFrom(src)
 	} else {
-		_, err = io.Copy(w, src)
+		sent, err = io.Copy(w, src)
 	}
-	if err == nil && src.N > 0 {
+	if err == nil && sent < n {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
@@ -602,11 +628,12 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, 
 		case <-r.Context().Done():
 			return nil, false, errClientGone
 		}
-		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared {
+		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared && s.matches(res) {
 			return res, leader, nil
 		}
-		// Not for sharing (private, or not storable as a slice): this
-		// request fetches its own, as if it had arrived alone.
+		// Not for sharing (private, or not storable as a slice), or a
+		// whole answer selected by fields this request does not match:
+		// this request fetches its own, as if it had arrived alone.
 	}
 	release, ok := h.slots.acquire(r.Context(), h.client(r))
 	if !ok {
@@ -614,6 +641,13 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, 
 	}
 	defer x.holdRoutes(release)()
 	return s.run(i, key, stale), true, nil
+}
+
+// matches reports whether res, a shared fetch's result, answers this
+// request: a whole answer stored as a variant (fetch.keep) was selected by
+// the leader's request fields, which this one must match (RFC 9111 §4.1).
+func (s *slicer) matches(res *fillResult) bool {
+	return res.varyNames == nil || res.entry.Key == string(s.object.Variant(res.varyNames, s.x.r.Header))
 }
 
 // join runs, or joins, the one shared fetch of slice i under key; release

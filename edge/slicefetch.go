@@ -108,7 +108,10 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 	}
 	f.completeHeader(resp.Header, responseTime)
 	// The object's fields govern its slices: Storable judges them as the
-	// 200 they are part of (RFC 9111 §3.3, §3.4).
+	// 200 they are part of (RFC 9111 §3.3, §3.4). An answer to one Origin
+	// varies on it (varyOrigin), and sliceStorable stores no slice that
+	// varies: it is served to the request that fetched it alone.
+	f.varyOrigin(resp.Header)
 	storable, reason := policy.Storable(f.request, http.StatusOK, resp.Header, *f.rules)
 	if storable {
 		storable, reason = sliceStorable(resp.Header, responseTime)
@@ -142,6 +145,14 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		e.Header, res.entry, res.reason = resp.Header, e, reason
 		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
 			h.uncacheable.mark(f.storeKey, responseTime)
+			if reason != policy.DetailSliceNoValidator {
+				// The object's key too: serveSliced passes the next
+				// requests for it with their own Range (a byte, or a
+				// HEAD, must not cost the upstream a slice each time).
+				// Without a validator a range within one slice is still
+				// served from it (serveSliced).
+				h.uncacheable.mark(f.key, responseTime)
+			}
 		}
 		return
 	}
@@ -159,6 +170,9 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	f.cancel()
 	res.status = resp.StatusCode
 	merged, ok := policy.Freshen(f.stale.Header, resp.Header)
+	if ok {
+		f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
+	}
 	if !ok {
 		// RFC 9111 §4.3.4: the 304 names another representation.
 		res.status, res.err = 0, fmt.Errorf("a 304 that does not describe the stored slice: %w", errSliceRange)

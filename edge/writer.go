@@ -72,11 +72,11 @@ func (t *trackedWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom sends src, a stored body's file, through the connection's own
-// ReadFrom: net/http hands an *os.File to the socket, which sends it with
-// sendfile(2) from the page cache (HTTP/1.1 over plain TCP; TLS and HTTP/2
-// copy through a buffer). With a write timeout each fileChunk gets the
-// whole timeout, as Write's chunks do.
+// ReadFrom sends src, a stored body's file (or an *io.LimitedReader of
+// one), through the connection's own ReadFrom: net/http hands an *os.File
+// to the socket, which sends it with sendfile(2) from the page cache
+// (HTTP/1.1 over plain TCP; TLS and HTTP/2 copy through a buffer). With a
+// write timeout each fileChunk gets the whole timeout, as Write's chunks do.
 func (t *trackedWriter) ReadFrom(src io.Reader) (int64, error) {
 	if t.status == 0 {
 		t.status = http.StatusOK
@@ -89,23 +89,42 @@ func (t *trackedWriter) ReadFrom(src io.Reader) (int64, error) {
 		defer copyBuffers.Put(buf)
 		return io.CopyBuffer(writerOnly{t}, struct{ io.Reader }{src}, *buf)
 	}
-	if t.timeout <= 0 {
-		n, err := rf.ReadFrom(src)
-		t.bytes += n
-		return n, err
+	// With the head not yet sent, net/http's ReadFrom would first read 512
+	// bytes of the file through a buffer (for sniffing a type no stored
+	// response needs); sent now, the body goes out whole with sendfile.
+	// (The controller reaches the connection through wrapping writers,
+	// such as the forward proxy's.)
+	_ = http.NewResponseController(t.ResponseWriter).Flush()
+	// A known length is sent in chunks of exactly that length, so that
+	// sendfile is not called once more per chunk only to find the end.
+	remain := int64(-1)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src, remain = lr.R, lr.N
 	}
 	var total int64
-	for {
-		if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.timeout)) == nil {
-			t.deadline = true
+	for remain != 0 {
+		chunk := remain
+		if t.timeout > 0 {
+			if http.NewResponseController(t.ResponseWriter).SetWriteDeadline(time.Now().Add(t.timeout)) == nil {
+				t.deadline = true
+			}
+			if chunk < 0 || chunk > fileChunk {
+				chunk = fileChunk
+			}
 		}
-		n, err := rf.ReadFrom(io.LimitReader(src, fileChunk))
+		r := src
+		if chunk >= 0 {
+			r = &io.LimitedReader{R: src, N: chunk}
+		}
+		n, err := rf.ReadFrom(r)
 		total += n
 		t.bytes += n
-		if err != nil || n < fileChunk {
+		if err != nil || chunk < 0 || n < chunk {
 			return total, err
 		}
+		remain -= n
 	}
+	return total, nil
 }
 
 // fileChunk is the most of a file sent under one write deadline: large,

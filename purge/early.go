@@ -28,7 +28,9 @@ import (
 // event cannot be replayed on the early subject with other content. An
 // event older than hideTimeout (by its signed time) is not hidden, so a
 // replayed message costs at most misses for the window its publisher's
-// own would have.
+// own would have. Unlike the fast path it stays on without a signing key:
+// it claims no sequence, and on such a bus a client holding the NATS token
+// can publish real purges anyway, whereas a hide costs only misses.
 
 // earlyContext separates early-path signatures from the others.
 const earlyContext = "edged purge early v1\n"

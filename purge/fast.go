@@ -30,12 +30,22 @@ import (
 // stored, signed under its own context (fastContext), so that a signed
 // event replayed with another sequence does not verify.
 
+// Without a signing key (an unauthenticated bus) the fast path is off:
+// nothing would authenticate a message's claim to a sequence, and a client
+// holding the NATS token could send a harmless event under the stream's
+// next sequence, so that the genuine event stored there is skipped as
+// applied, silently (no gap). The stream's own sequence cannot be forged.
+// (TestUnsignedFastPathCannotTakeASequence.)
+
 // fastContext separates fast-path signatures from event and hello ones.
 const fastContext = "edged purge fast v1\n"
 
 func (b *Bus) fastSubject() string { return b.opts.Subject + ".fast" }
 
 func (b *Bus) subscribeFast(nc *nats.Conn) error {
+	if b.signer == nil {
+		return nil // off without a key (see above)
+	}
 	return b.subscribeCore(nc, b.fastSubject(), b.onFast)
 }
 
@@ -50,6 +60,9 @@ func (b *Bus) subscribeCore(nc *nats.Conn, subject string, h nats.MsgHandler) er
 // announce sends the acknowledged event data, stored at seq, on the fast
 // subject. A failure only costs the speed: the stream delivers it.
 func (b *Bus) announce(seq uint64, data []byte) {
+	if b.signer == nil {
+		return // no node listens without a key (see above)
+	}
 	body := strconv.AppendUint(make([]byte, 0, 21+len(data)), seq, 10)
 	body = append(append(body, '\n'), data...)
 	msg := &nats.Msg{Subject: b.fastSubject(), Data: body}
@@ -63,7 +76,7 @@ func (b *Bus) announce(seq uint64, data []byte) {
 // (see the comment at the top of this file).
 func (b *Bus) onFast(msg *nats.Msg) {
 	received := time.Now()
-	if b.signer.verifyAs(fastContext, msg.Header, msg.Data) != "" {
+	if b.signer == nil || b.signer.verifyAs(fastContext, msg.Header, msg.Data) != "" {
 		return // the stream's copy is verified, and rejected, on its own
 	}
 	num, data, ok := bytes.Cut(msg.Data, []byte("\n"))

@@ -40,7 +40,8 @@ import (
 // miss.
 //
 // Checksums: the CRC is computed from the bytes as they are written. A file
-// is checked against its size at every open (fstat) and against its CRC
+// is checked against its size at every open (fstat; a descriptor the
+// fdCache keeps between hits is not checked again) and against its CRC
 // once per id in a process: by the scrubber (scrub.go) or, when the
 // scrubber has not reached it, at its first open (files written by this
 // process are known good): a damaged file is reported as ErrCorrupt and
@@ -68,6 +69,7 @@ type bodyFiles struct {
 	// verified holds the ids whose CRC matched in this process (or that it
 	// wrote): their later opens check the size alone.
 	verified sync.Map // uint64 -> struct{}
+	fds      *fdCache // descriptors kept open between hits
 }
 
 // fileRef names the file that holds an entry's body.
@@ -88,7 +90,7 @@ func (f *bodyFiles) path(id uint64) string {
 
 // openBodyFiles makes Dir/bodies and its 256 subdirectories.
 func openBodyFiles(dir string, min int64) (*bodyFiles, error) {
-	f := &bodyFiles{dir: filepath.Join(dir, bodiesDir), min: min}
+	f := &bodyFiles{dir: filepath.Join(dir, bodiesDir), min: min, fds: newFDCache(defaultOpenFiles)}
 	for i := range 256 {
 		if err := os.MkdirAll(filepath.Join(f.dir, fmt.Sprintf("%02x", i)), bodiesDirPerm); err != nil {
 			return nil, fmt.Errorf("body files: %w", err)
@@ -157,6 +159,7 @@ func (f *bodyFiles) remove(ids []uint64) {
 		_ = os.Remove(f.path(id))
 		f.verified.Delete(id)
 	}
+	f.fds.drop(ids...) // after the unlinks: nothing opens these names again
 }
 
 // syncDirs fsyncs the subdirectories that hold refs, so that their new
@@ -199,6 +202,7 @@ func (f *bodyFiles) wipe() {
 		f.verified.Delete(id)
 		return true
 	})
+	f.fds.dropAll()
 }
 
 // walk calls fn with every body file's id and path until fn returns false.
@@ -250,7 +254,7 @@ func (r *fileRef) open() (*os.File, error) {
 		return nil, fmt.Errorf("body file %016x: no store: %w", r.id, ErrNotFound)
 	}
 	p := r.files.path(r.id)
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("body file %s: %w", p, ErrNotFound)
 	}

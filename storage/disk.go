@@ -160,6 +160,9 @@ func (d *disk) close() error {
 	if db == nil {
 		return nil
 	}
+	if d.files != nil {
+		d.files.fds.close()
+	}
 	db.NoFreelistSync = false
 	syncErr := guard(func() error { return updateTx(db, func(*bolt.Tx) error { return nil }) })
 	if err := guard(db.Close); err != nil {

@@ -79,6 +79,16 @@ func (e *Entry) OpenBody() (*os.File, error) {
 	return e.file.open()
 }
 
+// LendBody is OpenBody for sending the body once: the file may be one the
+// store keeps open between hits (checked when it was opened), and the
+// BodyFile's Close gives it back rather than closing it.
+func (e *Entry) LendBody() (BodyFile, error) {
+	if e.file == nil {
+		return BodyFile{}, fmt.Errorf("entry %q: body not in a file", e.Key)
+	}
+	return e.file.lend()
+}
+
 // ReadBody returns the body: Body itself, or the file's bytes read into
 // memory (for what needs them whole, such as compression).
 func (e *Entry) ReadBody() ([]byte, error) {

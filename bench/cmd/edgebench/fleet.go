@@ -179,6 +179,21 @@ func (b *bench) startFleet(ctx context.Context) error {
 		return err
 	}
 	b.add(disk)
+	if b.o.base != "" {
+		// The same two targets run by a baseline binary, measured in the
+		// same run so that old and new compare without run-to-run noise.
+		for _, e := range []targets.Edged{{Memory: "256MiB", AccessLog: b.accessLogPath(tEdgedMem + baseSuffix)}, {Memory: "0", AccessLog: b.accessLogPath(tEdgedDisk + baseSuffix)}} {
+			name := map[string]string{"0": tEdgedDisk}[e.Memory]
+			if name == "" {
+				name = tEdgedMem
+			}
+			t, err := b.startEdgedBin(ctx, name+baseSuffix, e, filepath.Join(b.o.base, "edged"))
+			if err != nil {
+				return err
+			}
+			b.add(t)
+		}
+	}
 	br := *mem
 	br.name = tEdgedBr
 	br.headers = []string{"Accept-Encoding: br"}
@@ -295,6 +310,14 @@ func (b *bench) accessLogPath(name string) string {
 // startEdgedConf starts an edged node in front of the origin with e's
 // settings; the addresses, origin and data directory are filled in here.
 func (b *bench) startEdgedConf(ctx context.Context, name string, e targets.Edged) (*target, error) {
+	return b.startEdgedBin(ctx, name, e, b.bins.edged)
+}
+
+// baseSuffix ends the names of the targets -base's binary runs.
+const baseSuffix = " base"
+
+// startEdgedBin is startEdgedConf running the edged binary bin.
+func (b *bench) startEdgedBin(ctx context.Context, name string, e targets.Edged, bin string) (*target, error) {
 	listen, err := targets.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -313,7 +336,7 @@ func (b *bench) startEdgedConf(ctx context.Context, name string, e targets.Edged
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := b.start(ctx, slug, "http://"+admin+"/healthz", []string{b.bins.edged, "-config", path})
+	p, err := b.start(ctx, slug, "http://"+admin+"/healthz", []string{bin, "-config", path})
 	if err != nil {
 		return nil, fmt.Errorf("edged (%s): %w", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,7 +153,11 @@ func warm(ctx context.Context, t *target, url string) string {
 func (b *bench) runHits(ctx context.Context) ([]report.Row, []report.Section, error) {
 	var rows []report.Row
 	var profiles []report.Section
-	for _, size := range []int{1 << 10, 100 << 10, 1 << 20} {
+	sizes, err := hitSizes(b.o.sizes)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, size := range sizes {
 		for _, conns := range []int{64, 256} {
 			sc := hitScenario(size, conns)
 			logf("scenario: %s", sc)
@@ -194,4 +199,17 @@ func (b *bench) runHits(ctx context.Context) ([]report.Row, []report.Section, er
 		}
 	}
 	return rows, profiles, nil
+}
+
+// hitSizes parses -sizes: body sizes in KiB.
+func hitSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-sizes: want KiB counts like 1,100,1024, got %q", f)
+		}
+		sizes = append(sizes, n<<10)
+	}
+	return sizes, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -97,8 +98,17 @@ func (b *bench) runZipf(ctx context.Context, res *results) error {
 		return err
 	}
 	defer func() { _ = b.stop(ez.proc) }()
+	all := []*target{b.byName[tNginx], b.byName[tVarnish], ez}
+	if b.o.base != "" {
+		base, err := b.startEdgedBin(ctx, zipfTarget(b)+baseSuffix, targets.Edged{Memory: fmt.Sprintf("%dMiB", memMiB)}, filepath.Join(b.o.base, "edged"))
+		if err != nil {
+			return err
+		}
+		defer func() { _ = b.stop(base.proc) }()
+		all = append(all, base)
+	}
 	ts := []*target{}
-	for _, t := range []*target{b.byName[tNginx], b.byName[tVarnish], ez} {
+	for _, t := range all {
 		if t.skip == "" {
 			ts = append(ts, t)
 		} else {
@@ -131,7 +141,7 @@ func (b *bench) runZipf(ctx context.Context, res *results) error {
 	}
 	samples := map[string][]sample{}
 	hit := map[string][]float64{}
-	var edgedHit, memShare []float64
+	metricHit, memShare := map[string][]float64{}, map[string][]float64{}
 	for rep := range b.o.reps {
 		for _, t := range ts {
 			var before targets.Metrics
@@ -155,11 +165,11 @@ func (b *bench) runZipf(ctx context.Context, res *results) error {
 				after, err := targets.FetchMetrics(ctx, t.admin+"/metrics")
 				if err == nil {
 					ratio, _ := targets.HitRatio(before, after)
-					edgedHit = append(edgedHit, 100*ratio)
+					metricHit[t.name] = append(metricHit[t.name], 100*ratio)
 					mem := after[`edged_served_bytes_total{tier="memory"}`] - before[`edged_served_bytes_total{tier="memory"}`]
 					disk := after[`edged_served_bytes_total{tier="disk"}`] - before[`edged_served_bytes_total{tier="disk"}`]
 					if mem+disk > 0 {
-						memShare = append(memShare, 100*mem/(mem+disk))
+						memShare[t.name] = append(memShare[t.name], 100*mem/(mem+disk))
 					}
 				}
 			}
@@ -167,9 +177,9 @@ func (b *bench) runZipf(ctx context.Context, res *results) error {
 	}
 	for _, t := range ts {
 		note := fmt.Sprintf("hit ratio %.1f%% (response headers)", stats.Of(hit[t.name]).Median)
-		if t == ez {
+		if t.admin != "" {
 			note += fmt.Sprintf("; /metrics: hit ratio %.1f%%, %.0f%% of hit bytes from memory",
-				stats.Of(edgedHit).Median, stats.Of(memShare).Median)
+				stats.Of(metricHit[t.name]).Median, stats.Of(memShare[t.name]).Median)
 		}
 		res.rows = append(res.rows, rowOf(sc, t, samples[t.name], note))
 	}
