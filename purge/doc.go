@@ -22,7 +22,11 @@
 // sequence on the core subject Subject+".fast" (fast.go), and a node
 // applies it from there when it is exactly its next sequence, under the
 // same lock as the stream's deliveries: that makes an apply earlier but
-// never skips, reorders or repeats one. Events are idempotent, so a duplicate delivery is
+// never skips, reorders or repeats one. Before the publish, the event is
+// also announced on Subject+".early" (early.go), and a node whose
+// Invalidator is a Hider hides what it covers until the ordered apply of
+// the same event ID (or 30 s): a hide removes nothing durable and moves no
+// sequence, so it costs only misses. Events are idempotent, so a duplicate delivery is
 // harmless; an event is never skipped: a failing Invalidate is retried
 // with back-off.
 //
