@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,34 +12,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"edged/edge/accesslog"
 	"edged/edge/clientip"
+	"edged/internal/logtest"
 	"edged/origin"
 	"edged/storage"
 )
-
-// syncBuffer is an access log output the test reads while the writer's
-// goroutine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // loggedEdge is an edge serving site "www" (www.example.com, route
 // /static/) from a real origin, logging to out through a real Writer.
@@ -48,7 +28,7 @@ type loggedEdge struct {
 	url    string
 	origin *testOrigin
 	log    *accesslog.Writer
-	out    *syncBuffer
+	out    *logtest.Buffer
 }
 
 func newLoggedEdge(t *testing.T, format accesslog.Format, trusted ...string) *loggedEdge {
@@ -67,7 +47,7 @@ func newLoggedEdge(t *testing.T, format accesslog.Format, trusted ...string) *lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	w, err := accesslog.New(accesslog.Options{Output: out, Format: format, FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)

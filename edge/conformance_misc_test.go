@@ -240,7 +240,7 @@ func TestConformanceMethodPartialHead(t *testing.T) {
 			{req: []string{"Range", "bytes=-1"}, expect: cached, status: 206, wantBody: str("A")},
 		}},
 		{id: "partial-store-partial-reuse-partial", rfc: "RFC 9111 §3.3 (optional)", kind: "optimal",
-			note: "edged never stores partial content and fills a ranged miss with a full GET (Range not forwarded); the suite's server answers 206 anyway, which edged passes through",
+			note: "without cache.slice edged never stores partial content and fills a ranged miss with a full GET (Range not forwarded); the suite's server answers 206 anyway, which edged passes through. With cache.slice edged stores the slices it asks for and reuses them (TestSliceRangeInTheMiddle), but this server answers bytes 4-9 to any Range, which a slice fetch refuses (502, TestSliceBadContentRange)",
 			steps: []clientStep{
 				{req: []string{"Range", "bytes=-5"}, resp: originStep{status: 206, fields: []string{"Cache-Control", "max-age=3600", "Content-Range", "bytes 4-9/10"}, body: str("01234")}, reqMiss: []string{"Range"}},
 				{req: []string{"Range", "bytes=-5"}, expect: notCached},

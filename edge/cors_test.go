@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,5 +198,79 @@ func TestCORSAnyOrigin(t *testing.T) {
 	resp, _ = e.get(t, "/api/x", "Host", "s.example", "Origin", "https://a.example", "Origin", "https://b.example")
 	if got := corsFields(resp.Header); got != "" {
 		t.Errorf("two Origin lines: CORS fields %q, want none", got)
+	}
+}
+
+// TestNoCORSPolicyOriginAnswerNotShared: on a route without a cors policy,
+// an origin server that answers one Origin (a specific
+// Access-Control-Allow-Origin, with credentials) and forgets Vary: Origin
+// does not have its answer served to another origin: the edge stores it as
+// varying on Origin (Fetch §3.2.5), so each origin, and a request without
+// one, gets the answer the origin server gave it, and each origin's is
+// then a hit. An answer allowing "*" is the same for all and stays shared.
+func TestNoCORSPolicyOriginAnswerNotShared(t *testing.T) {
+	c := newClock()
+	var mu sync.Mutex
+	fetches := map[string]int{} // by request Origin
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		mu.Lock()
+		fetches[r.URL.Path+" "+origin]++
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		switch {
+		case r.URL.Path == "/any":
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		case origin != "":
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+		}
+		_, _ = w.Write([]byte("for " + origin))
+	})
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)},
+	}})
+	get := func(path, origin string) (*http.Response, string) {
+		t.Helper()
+		fields := []string{"Host", "s.example"}
+		if origin != "" {
+			fields = append(fields, "Origin", origin)
+		}
+		e.settle(t)
+		return e.get(t, path, fields...)
+	}
+	for round := range 2 { // the first fills, the second hits
+		for _, origin := range []string{"https://a.example", "https://b.example", ""} {
+			resp, body := get("/me", origin)
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin || body != "for "+origin {
+				t.Errorf("round %d from %q: Access-Control-Allow-Origin %q, body %q: another origin's answer", round, origin, got, body)
+			}
+			if origin == "" {
+				continue // no CORS field, no Vary: not this guard's concern
+			}
+			if round == 1 && !isHit(resp) {
+				t.Errorf("round %d from %q: not a hit: %q", round, origin, resp.Header.Get("Cache-Status"))
+			}
+			if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
+				t.Errorf("from %q: Vary %q, want Origin listed", origin, resp.Header.Values("Vary"))
+			}
+		}
+	}
+	// "*" answers every origin alike: one fill serves them all.
+	for i, origin := range []string{"https://a.example", "https://b.example"} {
+		resp, _ := get("/any", origin)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" || (i > 0 && !isHit(resp)) {
+			t.Errorf("/any from %q: Access-Control-Allow-Origin %q, Cache-Status %q; want *, a hit after the first", origin, got, resp.Header.Get("Cache-Status"))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range []string{"/me https://a.example", "/me https://b.example", "/any https://a.example"} {
+		if fetches[k] != 1 {
+			t.Errorf("origin asked %d times for %q, want once", fetches[k], k)
+		}
+	}
+	if fetches["/any https://b.example"] != 0 {
+		t.Errorf("/any fetched again for another origin: %v", fetches)
 	}
 }

@@ -16,6 +16,8 @@
 //     and bounds fetches (flights, per-client slots) and tracks the
 //     goroutines Close waits for; streamrange.go answers a range while the
 //     body arrives;
+//   - slice.go serves a route that keeps objects in fixed-size slices,
+//     each fetched with a Range request (slicefetch.go);
 //   - pass.go forwards what the cache does not keep;
 //   - respond.go writes errors and upstream bodies.
 //
@@ -138,6 +140,7 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Close(ctx context.Context) error {
 	err := h.tasks.wait(ctx)
 	h.cancelFetches() // those still running, and any a late request would start
+	h.tasks.retire()
 	return err
 }
 
@@ -220,6 +223,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if x.route.Cache.Bypass {
 		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailBypassRoute}
 		x.pass()
+		return
+	}
+	if x.route.Cache.Slice > 0 {
+		x.serveSliced() // the object is kept in slices (slice.go)
 		return
 	}
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"edged/edge/waf"
+	"edged/internal/logtest"
 	"edged/storage"
 )
 
@@ -39,7 +40,7 @@ func mustWAF(tb testing.TB, o waf.Options) *waf.WAF {
 type wafEdge struct {
 	*testEdge
 	origin *testOrigin
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	reg    *prometheus.Registry
 }
 
@@ -69,7 +70,7 @@ func newWAFEdge(t *testing.T, tweak ...func(*Options)) *wafEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, reg := new(syncBuffer), prometheus.NewRegistry()
+	logs, reg := new(logtest.Buffer), prometheus.NewRegistry()
 	opts := Options{Name: "edged", Store: store, Router: rt, Now: c.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registerer: reg}
 	for _, f := range tweak {

@@ -50,7 +50,8 @@ type tierSeries struct {
 // counts something. It lives in its Route: routes built by a configuration
 // reload start with empty caches and find the series of equal labels again
 // (a vector keeps one series per label values), so counts go on across
-// reloads; the series of a removed route stay until the process ends.
+// reloads; the series of a removed route are deleted once the routes it was
+// removed from have drained (forgetRoutes, from Handler.Reroute).
 type routeSeries struct {
 	cells [numOutcomes][numStatusClasses]atomic.Pointer[requestSeries]
 }
@@ -172,6 +173,23 @@ func (m *metrics) record(site *Site, r *Route, o outcome, status int, elapsed ti
 	}
 	s.requests.Inc()
 	s.duration.Observe(elapsed.Seconds())
+}
+
+// routeLabels are the site and route label values of request series.
+type routeLabels struct{ site, route string }
+
+// forgetRoutes deletes the request series of the routes in old that are
+// not in current: a configuration reload removed them, and their series
+// would otherwise be exported until the process ends.
+func (m *metrics) forgetRoutes(old, current map[routeLabels]bool) {
+	for l := range old {
+		if current[l] {
+			continue
+		}
+		match := prometheus.Labels{"site": l.site, "route": l.route}
+		m.requests.DeletePartialMatch(match)
+		m.duration.DeletePartialMatch(match)
+	}
 }
 
 // newSeries looks up the series of one cell of a route's cache.

@@ -309,18 +309,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	h, res, p, cancel := f.h, f.res, f.p, f.cancel
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
-	if resp.Header.Get("Date") == "" {
-		// RFC 9110 §6.6.1: a cache records the time it received a response
-		// that has no Date.
-		resp.Header.Set("Date", responseTime.UTC().Format(http.TimeFormat))
-	}
-	if ttl := f.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(resp.Header) && !policy.Credentialed(f.request.Header) {
-		// The route forces a lifetime the origin did not give. As a
-		// targeted field it binds this CDN's caches only and never reaches
-		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
-		// may be one user's page (policy.CredentialsAllow).
-		resp.Header.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
-	}
+	f.completeHeader(resp.Header, responseTime)
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	held := &hold{b: &h.bodies}
 	var body []byte
@@ -394,6 +383,23 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	f.keep(e, resp.Header)
 }
 
+// completeHeader adds to an upstream response's header what the cache
+// records with it: a Date, and the route's default lifetime.
+func (f *fetch) completeHeader(hdr http.Header, responseTime time.Time) {
+	if hdr.Get("Date") == "" {
+		// RFC 9110 §6.6.1: a cache records the time it received a response
+		// that has no Date.
+		hdr.Set("Date", responseTime.UTC().Format(http.TimeFormat))
+	}
+	if ttl := f.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(hdr) && !policy.Credentialed(f.request.Header) {
+		// The route forces a lifetime the origin did not give. As a
+		// targeted field it binds this CDN's caches only and never reaches
+		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
+		// may be one user's page (policy.CredentialsAllow).
+		hdr.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
+	}
+}
+
 // hasFreshnessFields reports whether the origin said anything about caching.
 func hasFreshnessFields(h http.Header) bool {
 	for _, f := range []string{"Cache-Control", "Expires", "Cdn-Cache-Control", "Surrogate-Control"} {
@@ -408,6 +414,12 @@ func hasFreshnessFields(h http.Header) bool {
 // with header fields hdr; a Vary index goes under the primary key first.
 func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
 	h, res := f.h, f.res
+	if f.route == nil || f.route.CORS == nil {
+		// A route's CORS policy sets these fields per request as they
+		// are sent; without one, the origin server's answer to one Origin
+		// is kept for that Origin only, whether or not it said Vary.
+		policy.VaryOrigin(hdr)
+	}
 	e.Header = policy.StoredHeader(hdr)
 	if bodyAllowed(e.Status) {
 		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"edged/edge/accesslog"
+	"edged/internal/logtest"
 	"edged/origin"
 	"edged/storage"
 )
@@ -30,7 +31,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	accessLog, err := accesslog.New(accesslog.Options{Output: logs})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,9 @@ type routes struct {
 	anyHost *Route // every host, when router is nil
 	refs    atomic.Int64
 	drained chan struct{}
+	// retire, set by Reroute before it gives up the Handler's reference,
+	// runs once as the count reaches 0, before drained is closed.
+	retire func()
 }
 
 func newRoutes(rt *Router, upstream *origin.Client) *routes {
@@ -52,6 +55,9 @@ func (rs *routes) tryAcquire() bool {
 // release gives a reference back; the last one closes drained.
 func (rs *routes) release() {
 	if rs.refs.Add(-1) == 0 {
+		if rs.retire != nil {
+			rs.retire()
+		}
 		close(rs.drained)
 	}
 }
@@ -76,14 +82,38 @@ var errNoRoutes = errors.New("edge: Reroute needs a Router or an Upstream")
 // they started, finish on the routes they started with; the returned
 // channel is closed once none is left, when the upstream clients that only
 // the old routes used may be closed. The cache, and the flights that
-// collapse concurrent misses, are kept.
+// collapse concurrent misses, are kept. The request series (metrics) of
+// the routes that are gone are deleted then too: a route the new routes
+// still have (same site and prefix) keeps counting in its series.
 func (h *Handler) Reroute(router *Router, upstream *origin.Client) (retired <-chan struct{}, err error) {
 	if router == nil && upstream == nil {
 		return nil, errNoRoutes
 	}
 	old := h.routes.Swap(newRoutes(router, upstream))
+	// Once no request records on the old routes any more, so that none
+	// brings a deleted series back; against the routes current then,
+	// which a later Reroute may have replaced.
+	old.retire = func() { h.metrics.forgetRoutes(old.seriesLabels(), h.routes.Load().seriesLabels()) }
 	old.release()
 	return old.drained, nil
+}
+
+// seriesLabels are the site and route label values of the request series
+// the routes record in (metrics.newSeries).
+func (rs *routes) seriesLabels() map[routeLabels]bool {
+	labels := make(map[routeLabels]bool)
+	if rs.router == nil {
+		labels[routeLabels{route: rs.anyHost.PathPrefix}] = true
+		return labels
+	}
+	for _, table := range []map[string]*Site{rs.router.exact, rs.router.wildcards} {
+		for _, s := range table {
+			for _, r := range s.Routes {
+				labels[routeLabels{site: s.Name, route: r.PathPrefix}] = true
+			}
+		}
+	}
+	return labels
 }
 
 // holdRoutes extends release (a fetch's client slot) to let go of x's

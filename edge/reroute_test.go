@@ -124,3 +124,53 @@ func TestCloseFields(t *testing.T) {
 	}
 	rt.Close() // nothing to close on these routes; it must not touch the client
 }
+
+// TestRerouteForgetsRemovedRouteSeries: a reload that removes a route
+// deletes its request series once the old routes have drained; a route the
+// new configuration keeps (same site and prefix, a new Route) counts on in
+// its series, and a site removed whole loses its series too.
+func TestRerouteForgetsRemovedRouteSeries(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("x"))
+	sites := func(withB bool) []*Site {
+		www := &Site{Name: "www", Hosts: []string{"www.example"}, Routes: []*Route{{PathPrefix: "/a/", Upstream: upstreamTo(t, o.URL)}}}
+		if !withB {
+			return []*Site{www}
+		}
+		www.Routes = append(www.Routes, &Route{PathPrefix: "/b/", Upstream: upstreamTo(t, o.URL)})
+		return []*Site{www, {Name: "old", Hosts: []string{"old.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}}}
+	}
+	e := routedEdge(t, c, sites(true)...)
+	for _, req := range [][2]string{{"www.example", "/a/1"}, {"www.example", "/b/1"}, {"old.example", "/x"}} {
+		e.get(t, req[1], "Host", req[0])
+	}
+	series := func() map[string]float64 {
+		t.Helper()
+		got := seriesValues(t, e.handler.metrics.requests)
+		for k, v := range seriesValues(t, e.handler.metrics.duration) {
+			got["seconds "+k] = v
+		}
+		return got
+	}
+	before := series()
+	for _, k := range []string{"miss|/a/|www|2xx", "miss|/b/|www|2xx", "miss|/|old|2xx"} {
+		if before[k] != 1 || before["seconds "+k] != 1 {
+			t.Fatalf("series %q before the reload: %v, want 1 in each vector; all: %v", k, before[k], before)
+		}
+	}
+	rt, err := NewRouter(sites(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := e.handler.Reroute(rt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-retired
+	e.get(t, "/a/2", "Host", "www.example")
+	after := series()
+	want := map[string]float64{"miss|/a/|www|2xx": 2, "seconds miss|/a/|www|2xx": 2}
+	if !reflect.DeepEqual(after, want) {
+		t.Errorf("series after the reload: %v, want %v", after, want)
+	}
+}

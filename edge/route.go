@@ -187,6 +187,10 @@ type RouteCache struct {
 	// KeepQuery, when set, keeps only these query parameters (sorted) in
 	// the key and the forwarded URL.
 	KeepQuery []string
+	// Slice, when above 0, keeps the route's objects in slices of this
+	// many bytes, each fetched with a Range request and stored on its own
+	// (slice.go); 0 fetches and stores objects whole.
+	Slice int64
 }
 
 // Router picks a site by Host and a route by path.
@@ -234,6 +238,8 @@ func (o RouterOptions) Validate() error {
 			rp := fmt.Sprintf("%s.Routes[%d]", path, j)
 			l.Check(strings.HasPrefix(r.PathPrefix, "/"), rp+".PathPrefix", "must start with /, got %q", r.PathPrefix)
 			l.Check(r.Upstream != nil, rp+".Upstream", "required: the client that fetches the route's misses")
+			l.Check(r.Cache.Slice == 0 || r.Cache.Slice >= MinSlice && r.Cache.Slice <= MaxSlice, rp+".Cache.Slice",
+				"must be 0 (off) or from %d to %d bytes, got %d", MinSlice, MaxSlice, r.Cache.Slice)
 		}
 	}
 	return l.Err()

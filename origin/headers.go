@@ -9,48 +9,6 @@ import (
 	"edged/internal/httpsyntax"
 )
 
-// removeHopByHop deletes the hop-by-hop fields of h in place: every field
-// named in Connection, then the fixed list (RFC 9110 §7.6.1). It must run
-// before the proxy adds its own fields, so that a Connection header can
-// never remove what this node adds. It reports whether TE allowed trailers.
-func removeHopByHop(h http.Header) (teTrailers bool) {
-	// RFC 9110 §10.1.4: "trailers" in TE is the one TE value worth passing on.
-	for _, t := range listTokens(h["Te"]) {
-		if strings.EqualFold(t, "trailers") {
-			teTrailers = true
-		}
-	}
-	// RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
-	for _, name := range listTokens(h["Connection"]) {
-		h.Del(name)
-	}
-	// RFC 9110 §7.6.1 fields, plus the de-facto ones a proxy must not forward
-	// (Proxy-Connection and Keep-Alive, still sent by old clients).
-	for _, name := range [...]string{
-		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding",
-		"Upgrade", "Proxy-Authorization", "Proxy-Authenticate",
-	} {
-		delete(h, name)
-	}
-	return teTrailers
-}
-
-// listTokens parses comma-separated list values (RFC 9110 §5.6.1) and returns
-// the non-empty elements with optional whitespace trimmed. It is meant for
-// lists of tokens (Connection, TE); parameters after ';' are dropped.
-func listTokens(values []string) []string {
-	var tokens []string
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			elem, _, _ = strings.Cut(elem, ";")
-			if elem = strings.Trim(elem, " \t"); elem != "" {
-				tokens = append(tokens, elem)
-			}
-		}
-	}
-	return tokens
-}
-
 // forwardHeader turns the client's header into the one sent upstream: a copy
 // without hop-by-hop fields, with forwarding fields and Via added.
 func (c *Client) forwardHeader(out *Outbound) http.Header {
@@ -58,7 +16,7 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 	if h == nil {
 		h = make(http.Header, 4)
 	}
-	if removeHopByHop(h) {
+	if httpsyntax.RemoveHopByHop(h, httpsyntax.DropTE) {
 		h.Set("Te", "trailers")
 	}
 	upgradeHeader(h, out)
@@ -120,7 +78,7 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 	if resp.Header == nil {
 		resp.Header = make(http.Header, 1)
 	}
-	removeHopByHop(resp.Header)
+	httpsyntax.RemoveHopByHop(resp.Header, httpsyntax.DropTE)
 	dropInvalidNames(resp.Header)
 	c.addVia(resp.Header, protocolVersion(resp.ProtoMajor, resp.ProtoMinor)+" "+c.opts.Via)
 }

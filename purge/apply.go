@@ -22,6 +22,8 @@ type event struct {
 	// received is when this node's consumer handed the event over (not
 	// sent): with Time it splits a purge's lag into delivery and apply.
 	received time.Time
+	// fast: it came from the fast path (fast.go), not the stream.
+	fast bool
 }
 
 // applyResult is what the local apply of an event tells its publisher.
@@ -125,13 +127,8 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
 	}
-	if next, gap := gapAfter(b.applied.Load(), info.State); gap {
-		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
-			"applied", b.applied.Load(), "first", info.State.FirstSeq, "last", info.State.LastSeq)
-		b.metrics.gaps.Inc()
-		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
-			return err
-		}
+	if err := b.startAfter(ctx, info.State); err != nil {
+		return err
 	}
 	target := info.State.LastSeq
 	b.health.saw(target)
@@ -194,6 +191,21 @@ func (b *Bus) session(ctx context.Context) error {
 		}
 		b.checkReady(target)
 	}
+}
+
+// startAfter begins a session at the stream state st: when the stream lost
+// events after the applied sequence, the whole cache is marked stale.
+func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) error {
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	b.streamSeq = 0 // this session's consumer starts after the applied sequence
+	if next, gap := gapAfter(b.applied.Load(), st); gap {
+		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
+			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
+		b.metrics.gaps.Inc()
+		return b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1)
+	}
+	return nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -310,12 +322,25 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
 	}
-	seq, applied := meta.Sequence.Stream, b.applied.Load()
-	b.health.saw(seq + meta.NumPending)
+	seq := meta.Sequence.Stream
+	// The fast path (fast.go) applies under the same lock.
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	applied := b.applied.Load()
+	// The first delivery of an applied event is the stream's copy of one
+	// the fast path applied: not a duplicate.
+	redelivered := seq <= b.streamSeq
+	b.streamSeq = seq
 	if seq <= applied {
-		b.metrics.duplicates.Inc()
+		// Not news of the stream either: the consumer trails the fast
+		// path, and its pending count was taken when it sent this copy
+		// (health would take the stream for recreated below applied).
+		if redelivered {
+			b.metrics.duplicates.Inc()
+		}
 		return nil
 	}
+	b.health.saw(seq + meta.NumPending)
 	if seq > applied+1 {
 		b.log.Warn("purge stream skipped events; marking the whole cache stale", "applied", applied, "seq", seq)
 		b.metrics.gaps.Inc()
@@ -370,9 +395,7 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 		start := time.Now()
 		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
 		if err == nil {
-			b.applied.Store(seq)
-			b.health.progressed()
-			b.setPending()
+			b.recordApplied(seq)
 			return n, time.Since(start), nil
 		}
 		b.metrics.failures.Inc()
@@ -384,6 +407,14 @@ func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) 
 			return 0, 0, fmt.Errorf("applying purge %s (seq %d): %w", id, seq, ctx.Err())
 		}
 	}
+}
+
+// recordApplied makes seq the applied sequence once its Invalidate
+// succeeded. The caller holds applyMu.
+func (b *Bus) recordApplied(seq uint64) {
+	b.applied.Store(seq)
+	b.health.progressed()
+	b.setPending()
 }
 
 func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
@@ -406,7 +437,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	// delivered: its part until the consumer handed the event to this
 	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
-		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag)
+		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag, "fast", ev.fast)
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

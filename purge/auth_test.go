@@ -1,47 +1,25 @@
 package purge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/internal/logtest"
 )
 
 // Issue 7, "Security of the control plane": a client of the bus cannot
 // purge without the right to. These tests fail if the signature check, the
 // signing or the NATS token is removed.
-
-// logBuffer collects log output written from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // rawClient connects to url as a plain nats.go client would, with the given
 // options, and returns its JetStream context.
@@ -73,12 +51,12 @@ func eventData(t testing.TB, r Request) []byte {
 // counted, and ordering goes on (no gap); a correctly signed event is
 // applied by every bus.
 func TestForgedEventsAreRejectedByEveryBus(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	invs := []*memInvalidator{{}, {}, {}}
-	a := startBus(t, Options{Invalidator: invs[0], NATSListen: "127.0.0.1:-1", Node: "a", Logger: logs.logger()})
+	a := startBus(t, Options{Invalidator: invs[0], NATSListen: "127.0.0.1:-1", Node: "a", Logger: debugLogger(logs)})
 	buses := []*Bus{a,
-		startBus(t, Options{Invalidator: invs[1], NATSURL: a.ClientURL(), Node: "b", Logger: logs.logger()}),
-		startBus(t, Options{Invalidator: invs[2], NATSURL: a.ClientURL(), Node: "c", Logger: logs.logger()}),
+		startBus(t, Options{Invalidator: invs[1], NATSURL: a.ClientURL(), Node: "b", Logger: debugLogger(logs)}),
+		startBus(t, Options{Invalidator: invs[2], NATSURL: a.ClientURL(), Node: "c", Logger: debugLogger(logs)}),
 	}
 	_, js := rawClient(t, a.ClientURL(), nats.Token(testNATSToken))
 
@@ -168,9 +146,9 @@ func TestBusWithWrongNATSTokenCannotConnect(t *testing.T) {
 // With AllowUnauthenticatedNATS the listener takes anyone; without any key
 // events are unsigned and accepted; both are logged as warnings at Start.
 func TestUnauthenticatedBusWarnsAndAcceptsUnsigned(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	inv := &memInvalidator{}
-	b := startRawBus(t, Options{Invalidator: inv, NATSListen: "127.0.0.1:-1", AllowUnauthenticatedNATS: true, Logger: logs.logger()})
+	b := startRawBus(t, Options{Invalidator: inv, NATSListen: "127.0.0.1:-1", AllowUnauthenticatedNATS: true, Logger: debugLogger(logs)})
 	_, js := rawClient(t, b.ClientURL())
 	r := Request{Tags: []string{"unsigned"}}
 	if _, err := js.Publish(context.Background(), "edged.purge", eventData(t, r)); err != nil {
@@ -189,8 +167,8 @@ func TestUnauthenticatedBusWarnsAndAcceptsUnsigned(t *testing.T) {
 
 // A bus with a key warns about nothing.
 func TestAuthenticatedBusDoesNotWarn(t *testing.T) {
-	logs := &logBuffer{}
-	startBus(t, Options{NATSListen: "127.0.0.1:-1", Logger: logs.logger()})
+	logs := &logtest.Buffer{}
+	startBus(t, Options{NATSListen: "127.0.0.1:-1", Logger: debugLogger(logs)})
 	if out := logs.String(); strings.Contains(out, "level=WARN") {
 		t.Errorf("warnings with both keys set:\n%s", out)
 	}
@@ -280,4 +258,9 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal("rejected")
 		}
 	}
+}
+
+// debugLogger logs every level as text into b.
+func debugLogger(b *logtest.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

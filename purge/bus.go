@@ -173,7 +173,14 @@ type Bus struct {
 	// Close returns only once nothing more will be logged.
 	connClosed chan struct{}
 
-	applied    atomic.Uint64 // last sequence applied locally
+	// applyMu orders the applies of the stream's session and of the fast
+	// path (fast.go): each checks and moves applied under it, so every
+	// event is applied once, in order. streamSeq, under it too, is the
+	// last sequence this session's consumer delivered.
+	applyMu   sync.Mutex
+	streamSeq uint64
+
+	applied    atomic.Uint64 // last sequence applied locally; moved under applyMu
 	reconnects atomic.Uint64
 	closed     atomic.Bool
 	health     *health
@@ -372,6 +379,10 @@ func (b *Bus) connect() error {
 		nc.Close()
 		return err
 	}
+	if err := b.subscribeFast(nc); err != nil {
+		nc.Close()
+		return err
+	}
 	b.nc, b.js = nc, js
 	return nil
 }
@@ -429,6 +440,11 @@ func (b *Bus) Close() error {
 		b.cancel()
 		<-b.done
 	}
+	// A fast-path apply in progress ends before Close returns; later ones
+	// see closed.
+	b.applyMu.Lock()
+	b.applyMu.Unlock() //lint:ignore SA2001 waiting for the holder is the point
+
 	if b.nc != nil {
 		b.nc.Close()
 		select {

@@ -18,7 +18,11 @@
 // before Start returns. When the stream no longer holds the events after
 // that sequence (retention passed, stream purged or recreated), the node
 // cannot know what it missed and invalidates its whole cache softly (an
-// all+soft purge). Events are idempotent, so a duplicate delivery is
+// all+soft purge). Once acknowledged, an event is also sent with its
+// sequence on the core subject Subject+".fast" (fast.go), and a node
+// applies it from there when it is exactly its next sequence, under the
+// same lock as the stream's deliveries: that makes an apply earlier but
+// never skips, reorders or repeats one. Events are idempotent, so a duplicate delivery is
 // harmless; an event is never skipped: a failing Invalidate is retried
 // with back-off.
 //

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/internal/logtest"
 )
 
 // Issue 12, finding 1: a shield given another EDGED_PURGE_TOKEN than its
@@ -22,12 +24,12 @@ func TestMismatchedSigningKeysAreReportedAtStart(t *testing.T) {
 		{"no key", "", "has no purge signing key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			shieldLogs, edgeLogs := &logBuffer{}, &logBuffer{}
-			shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: shieldLogs.logger()})
+			shieldLogs, edgeLogs := &logtest.Buffer{}, &logtest.Buffer{}
+			shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: debugLogger(shieldLogs)})
 			// The edge starts later: it learns of the mismatch from the
 			// shield's answer to its hello, the shield from the hello.
 			edge := startRawBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: testNATSToken,
-				SigningKey: tc.otherKey, Node: "edge", Logger: edgeLogs.logger()})
+				SigningKey: tc.otherKey, Node: "edge", Logger: debugLogger(edgeLogs)})
 			waitFor(t, "the shield to report the edge", func() bool { return shield.Problem() != "" })
 			if got := testutil.ToFloat64(shield.metrics.keyMismatch); got != 1 {
 				t.Errorf("shield edged_purge_key_mismatch = %v, want 1", got)

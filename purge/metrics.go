@@ -25,6 +25,7 @@ type metrics struct {
 	gaps       prometheus.Counter
 	duplicates prometheus.Counter
 	lostPulls  prometheus.Counter
+	fast       prometheus.Counter
 	failures   prometheus.Counter
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
@@ -83,6 +84,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_duplicates_total", Help: "Purge events delivered again and skipped.",
 		}),
+		fast: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_fast_applied_total", Help: "Purge events applied from the fast path (core NATS, right after the stream acknowledged them) before the stream delivered them.",
+		}),
 		lostPulls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_lost_pulls_total", Help: "Sessions ended because their consumer never got this node's pull request (a new one started at once).",
 		}),
@@ -100,7 +104,7 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
 		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}
 	return m, nil

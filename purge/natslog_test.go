@@ -7,15 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edged/internal/logtest"
 )
 
 // Issue 12, finding 4: a node with a wrong NATS token logged only that the
 // bus was unreachable, and the listening node nothing. Both now name the
 // token.
 func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
-	shieldLogs, edgeLogs := &logBuffer{}, &logBuffer{}
-	shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: shieldLogs.logger()})
-	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Logger: edgeLogs.logger()})
+	shieldLogs, edgeLogs := &logtest.Buffer{}, &logtest.Buffer{}
+	shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: debugLogger(shieldLogs)})
+	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Logger: debugLogger(edgeLogs)})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := edge.Start(ctx); !errors.Is(err, ErrUnavailable) {
@@ -60,8 +62,8 @@ func TestNATSListenAddressIsNamed(t *testing.T) {
 		t.Errorf("Start took %v to report a busy address", took)
 	}
 
-	logs := &logBuffer{}
-	ok := startBus(t, Options{NATSListen: "127.0.0.1:-1", Logger: logs.logger()})
+	logs := &logtest.Buffer{}
+	ok := startBus(t, Options{NATSListen: "127.0.0.1:-1", Logger: debugLogger(logs)})
 	out := logs.String()
 	if !strings.Contains(out, "listening for other nodes") || !strings.Contains(out, ok.ClientURL()) {
 		t.Errorf("the listen address %s is not logged:\n%s", ok.ClientURL(), out)

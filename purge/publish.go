@@ -71,6 +71,7 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	b.metrics.published.Inc()
+	b.announce(ack.Sequence, data) // fast.go
 	res := Result{ID: ev.ID, Seq: ack.Sequence}
 	b.log.Info("purge published", "id", ev.ID, "seq", ack.Sequence, "kinds", r.Kinds(), "soft", r.Soft,
 		"acked", time.Since(start))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"edged/internal/logtest"
 )
 
 // startPlainServer runs a NATS server without JetStream on 127.0.0.1:port:
@@ -36,8 +38,8 @@ func startPlainServer(t testing.TB, port int) *server.Server {
 func TestStartRidesOutATransientSessionFailure(t *testing.T) {
 	port := freePort(t)
 	plain := startPlainServer(t, port)
-	logs := &logBuffer{}
-	b := newBus(t, Options{NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", port), Logger: logs.logger()})
+	logs := &logtest.Buffer{}
+	b := newBus(t, Options{NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", port), Logger: debugLogger(logs)})
 	started := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

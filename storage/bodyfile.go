@@ -41,9 +41,11 @@ import (
 //
 // Checksums: the CRC is computed from the bytes as they are written. A file
 // is checked against its size at every open (fstat; a descriptor the
-// fdCache keeps between hits is not checked again) and against its CRC at
-// the first open of each id in a process (files written by this process are
-// known good): a damaged file is reported as ErrCorrupt and never served.
+// fdCache keeps between hits is not checked again) and against its CRC
+// once per id in a process: by the scrubber (scrub.go) or, when the
+// scrubber has not reached it, at its first open (files written by this
+// process are known good): a damaged file is reported as ErrCorrupt and
+// never served.
 // Damage to a file after that first check (bit rot while running) is not
 // detected until the next restart.
 
@@ -259,26 +261,16 @@ func (r *fileRef) open() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("body file: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if err := r.checkSize(f, p); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("body file: %w", err)
-	}
-	if fi.Size() != r.size {
-		f.Close()
-		return nil, corruptf("body file %s holds %d bytes, want %d", p, fi.Size(), r.size)
+		return nil, err
 	}
 	if _, ok := r.files.verified.Load(r.id); ok {
 		return f, nil
 	}
-	h := crc32.New(castagnoli)
-	if _, err := io.Copy(h, f); err != nil {
+	if err := r.checkCRC(f, p); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("body file %s: %w", p, err)
-	}
-	if got := h.Sum32(); got != r.crc {
-		f.Close()
-		return nil, corruptf("body file %s: checksum %08x, want %08x", p, got, r.crc)
+		return nil, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
@@ -286,6 +278,31 @@ func (r *fileRef) open() (*os.File, error) {
 	}
 	r.files.verified.Store(r.id, struct{}{})
 	return f, nil
+}
+
+// checkSize checks that f, the file of r at path p, holds r.size bytes.
+func (r *fileRef) checkSize(f *os.File, p string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("body file: %w", err)
+	}
+	if fi.Size() != r.size {
+		return corruptf("body file %s holds %d bytes, want %d", p, fi.Size(), r.size)
+	}
+	return nil
+}
+
+// checkCRC reads the file of r at path p to its end from body and checks
+// its CRC-32C.
+func (r *fileRef) checkCRC(body io.Reader, p string) error {
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, body); err != nil {
+		return fmt.Errorf("body file %s: %w", p, err)
+	}
+	if got := h.Sum32(); got != r.crc {
+		return corruptf("body file %s: checksum %08x, want %08x", p, got, r.crc)
+	}
+	return nil
 }
 
 // appendRef appends the body region of a file entry.
@@ -322,7 +339,6 @@ const sweepChunk = 1024
 // each chunk is checked and removed holding the writer's txMu, so a file
 // written for a transaction not yet committed is never taken for an orphan.
 func (s *Store) sweepBodyFiles() {
-	defer close(s.sweeping)
 	var ids []uint64
 	check := func() bool {
 		if !s.life.enter() {

@@ -6,38 +6,19 @@ package storage
 // nothing panics, and writes resume once the disk is writable again.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"edged/internal/logtest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the writer goroutine's logger and
-// the test's reader.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // injectDiskFault makes every disk write transaction of s fail with err
 // until the returned function clears it.
@@ -73,7 +54,7 @@ func checkBolt(t testing.TB, dir string) {
 func TestDiskFullKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewPedanticRegistry()
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	s := openStore(t, Options{Dir: dir, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 

@@ -25,6 +25,10 @@
 //     covers are hidden (soft: returned stale) and not promoted until it is
 //     applied on disk, which the store retries after its next successful
 //     write or purge (see unapplied.go).
+//   - A purge holds from before its disk step: [Store.Purge] purges the
+//     memory tier and the pending writes first and hides the disk hits it
+//     covers until its disk transaction (and its fsync) is done, so a
+//     purge never waits for the disk to take effect (see unapplied.go).
 //   - Purges are idempotent, and [Store.Purge] records the caller's purge
 //     sequence (Purge.Seq, read back by [Store.AppliedSeq]) in the bbolt
 //     transaction that completes its disk effect.
@@ -64,7 +68,13 @@
 // Bodies of Options.FileBodyMin bytes or more live in files of their own
 // under Dir/bodies, named by the record (see bodyfile.go for the layout,
 // crash safety and checksums); [Entry.OpenBody] opens one, and hits send it
-// with sendfile(2). Everything below is about the bbolt file.
+// with sendfile(2). Each file's size is checked at every open and its
+// CRC-32C once per process: by the scrubber Open starts (scrub.go, paced
+// to Options.ScrubBytesPerSecond), which drops the record of a damaged
+// file before anything asks for it, or, for a file the scrubber has not
+// reached yet, by its first open, which reads the whole file before
+// returning it. A damaged file is never returned. Everything below is
+// about the bbolt file.
 //
 // Commits do not write bbolt's freelist (NoFreelistSync: writing it costs a
 // write of every free page id per commit); Close writes it. After a crash
@@ -110,9 +120,14 @@
 // transaction per batch. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
 // any other batch, and Flush, carries the waiting ones along. A batch with a
-// Set waits up to 5 ms for more (ended early by a Flush or Close), so that
-// sets arriving one at a time share a transaction and its fsyncs; the Set is
-// readable from the pending map meanwhile. After a batch
+// Set waits up to 25 ms for more (ended early by 256 operations, by entries
+// that fill a transaction's bytes, by a Flush or Close), so that sets
+// arriving one at a time share a transaction and its fsyncs (a transaction
+// costs some 20 times the CPU of a 1 KiB Set: BenchmarkSetDisk); the Set is
+// readable from the pending map meanwhile. A crash (of the process or the
+// machine) loses the Sets not yet committed, as a cache may; every commit is
+// fsynced as bbolt does by default, so what a crash leaves is whole
+// transactions, never part of an entry. After a batch
 // that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
 // under 90% of it. Deletes and purges run synchronously in the caller's
@@ -175,5 +190,5 @@
 //     and the pending entries, pending.go);
 //   - the purge log (purgelog.go: the recent invalidations SetFetchedAt
 //     tests against, and the applied purge sequence) and the purges whose
-//     disk step failed (unapplied.go).
+//     disk step is in progress or failed (unapplied.go).
 package storage

@@ -76,7 +76,7 @@ func (s *Store) Family(key string, limit int) (held []Held, more bool, err error
 		return nil, false, fmt.Errorf("family %q: %w", key, err)
 	}
 	for _, h := range byKey {
-		f, hidden := s.unapplied.filter(h.Entry)
+		f, hidden := s.hide(h.Entry)
 		if hidden && f == nil {
 			continue
 		}

@@ -27,11 +27,13 @@ var (
 		"Failed disk operations.", nil, nil)
 	descDamaged = prometheus.NewDesc("edged_storage_damaged_files_total",
 		"Damaged store files set aside (renamed edged.db.damaged-<time>) and replaced by an empty one.", nil, nil)
+	descScrubbed = prometheus.NewDesc("edged_storage_body_files_scrubbed_total",
+		"Body files the scrubber read after start and found intact (damaged ones count in edged_storage_corrupt_entries_total).", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytes, descCapacity, descEntries, descEvictions, descPending,
-		descWrites, descSkipped, descCorrupt, descDiskErrors, descDamaged} {
+		descWrites, descSkipped, descCorrupt, descDiskErrors, descDamaged, descScrubbed} {
 		ch <- d
 	}
 }
@@ -53,4 +55,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCorrupt, counter, float64(st.CorruptDropped))
 	ch <- prometheus.MustNewConstMetric(descDiskErrors, counter, float64(st.DiskErrors))
 	ch <- prometheus.MustNewConstMetric(descDamaged, counter, float64(st.DamagedFiles))
+	ch <- prometheus.MustNewConstMetric(descScrubbed, counter, float64(st.ScrubbedFiles))
 }

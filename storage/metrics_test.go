@@ -61,6 +61,7 @@ func TestMetrics(t *testing.T) {
 		"edged_storage_corrupt_entries_total":     0,
 		"edged_storage_disk_errors_total":         0,
 		"edged_storage_damaged_files_total":       0,
+		"edged_storage_body_files_scrubbed_total": 0,
 	}
 	if len(got) != len(want) {
 		t.Errorf("gathered %d series, want %d: %v", len(got), len(want), got)

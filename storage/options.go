@@ -22,6 +22,7 @@ func (opts Options) withDefaults() Options {
 	opts.WriteQueue = cmp.Or(opts.WriteQueue, DefaultWriteQueue)
 	opts.WriteQueueBytes = cmp.Or(opts.WriteQueueBytes, DefaultWriteQueueBytes)
 	opts.FileBodyMin = cmp.Or(opts.FileBodyMin, DefaultFileBodyMin)
+	opts.ScrubBytesPerSecond = cmp.Or(opts.ScrubBytesPerSecond, DefaultScrubBytesPerSecond)
 	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -42,5 +43,6 @@ func (opts Options) Validate() error {
 	l.Check(opts.WriteQueue > 0, "WriteQueue", "must be positive, got %d", opts.WriteQueue)
 	l.Check(opts.WriteQueueBytes > 0, "WriteQueueBytes", "must be positive, got %d", opts.WriteQueueBytes)
 	l.Check(opts.FileBodyMin > 0, "FileBodyMin", "must be positive (NoFileBodies keeps every body in bbolt), got %d", opts.FileBodyMin)
+	l.Check(opts.ScrubBytesPerSecond > 0, "ScrubBytesPerSecond", "must be positive (NoScrub turns the scrubber off), got %d", opts.ScrubBytesPerSecond)
 	return l.Err()
 }

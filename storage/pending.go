@@ -57,6 +57,13 @@ func (p *pendingWrites) add(e *Entry, queue chan<- op) bool {
 	return false
 }
 
+// size is the total size of the entries waiting for the disk.
+func (p *pendingWrites) size() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
+}
+
 // fits reports whether size more bytes of entries may wait for the disk:
 // the queue's bytes stay within max, except that an entry is always taken
 // when nothing waits. Every buffer of bodies is bounded in bytes, not only
@@ -115,8 +122,10 @@ func (p *pendingWrites) drop(match func(string) bool) []string {
 
 // purge drops the pending writes m matches, or with soft replaces them by
 // stale copies (their queued disk write then stores the copy), and returns
-// their keys. The caller holds the writer's txMu, so the writer holds no
-// snapshot of them and every pending write is still queued.
+// their keys. Under the writer's txMu the writer holds no snapshot of them
+// and every pending write is still queued; without it (the early step of
+// Store.Purge) a write the writer has taken may still land on disk, where
+// Store.applying hides it until the purge's disk step removes it.
 func (p *pendingWrites) purge(m *matcher, soft bool) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -74,11 +75,27 @@ func (s *Store) Purge(p Purge) (int, error) {
 		return 0, purgeErr(s.disk, err)
 	}
 	s.purges.record(m)
+	// The purge takes effect at once, before its disk step: that step
+	// waits for the writer's transaction in progress (a batch of fills and
+	// its fsync) and then pays an fsync of its own, which on a busy disk
+	// was most of a purge's propagation time (issue 18). From here until
+	// the step is done, applying hides the disk hits m covers (soft:
+	// returns them stale), so neither tier serves a purged object; the
+	// memory tier and the pending writes are purged now, and again once
+	// the disk step is done (below), which catches a disk hit read before
+	// that step and promoted meanwhile.
+	s.applying.add(m, p.Soft)
+	defer s.applying.drop(m)
+	early := s.w.pending.purge(m, p.Soft)
+	var inMemory []string
+	if s.mem != nil {
+		inMemory = s.mem.purge(m, p.Soft)
+	}
 	s.w.locked(func() {
-		pending = s.w.pending.purge(m, p.Soft)
+		pending = append(s.w.pending.purge(m, p.Soft), early...)
 		var others []string
 		if m.all {
-			others = pending
+			others = slices.Concat(pending, inMemory)
 			if s.mem != nil {
 				others = append(others, s.mem.keys(m)...)
 			}
@@ -86,9 +103,8 @@ func (s *Store) Purge(p Purge) (int, error) {
 		res, err = s.disk.purge(m, p.Soft, p.Seq, others)
 		s.unapplied.settle(s.disk, err, func() *matcher { return m }, p.Soft)
 	})
-	var inMemory []string
 	if s.mem != nil {
-		inMemory = s.mem.purge(m, p.Soft)
+		inMemory = append(inMemory, s.mem.purge(m, p.Soft)...)
 	}
 	s.applied.completed(p.Seq, err)
 	n := res.n

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,13 @@ type Options struct {
 	// NoFileBodies keeps every body in bbolt (files already written are
 	// still read).
 	NoFileBodies bool
+	// ScrubBytesPerSecond paces the scrubber that checks the CRC of every
+	// body file once after Open, so that their first hits need not (see
+	// scrub.go); default 32 MiB/s (DefaultScrubBytesPerSecond).
+	ScrubBytesPerSecond int64
+	// NoScrub turns the scrubber off: each body file's first hit after
+	// Open checks its CRC before sending it.
+	NoScrub bool
 	// Logger receives disk errors and dropped corrupt entries; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the edged_storage_* metrics; nil registers none.
@@ -106,7 +114,8 @@ const MaxKeyLen = bolt.MaxKeySize - 8
 //     batches, deletes, purges, drops of corrupt records. Never held with
 //     2, 3 or 4.
 //  6. pendingWrites.mu guards the pending entries and their byte total;
-//     unappliedSet.mu the purges whose disk step failed; disk.reset the
+//     unappliedSet.mu the purges whose disk step failed (or, for
+//     Store.applying, is in progress); disk.reset the
 //     replacement of a damaged file. Each is taken under 1, 4 or 5 (or
 //     none, on the writer's goroutine), never one under another.
 //  7. memIndex.mu guards the memory tier's key and tag index. Innermost: it
@@ -126,13 +135,20 @@ type Store struct {
 	metrics *collector
 	reg     prometheus.Registerer
 
-	// sweeping ends when the sweep of orphan body files started by Open
-	// has stopped.
-	sweeping chan struct{}
+	// sweeping ends when the sweep of orphan body files and then the
+	// scrub of the others, started by Open, have stopped; stopScrub
+	// (Close) stops the scrub early.
+	sweeping  chan struct{}
+	stopScrub context.CancelFunc
+	scrubbed  atomic.Uint64 // body files the scrubber verified
 
 	purges    purgeLog     // recent invalidations, for SetFetchedAt
 	applied   appliedSeq   // see AppliedSeq
 	unapplied unappliedSet // invalidations whose disk step failed (unapplied.go)
+	// applying holds the purges in progress, from the moment they are
+	// purged from memory and the pending writes until their disk step is
+	// done: disk hits they match are hidden meanwhile (see Purge).
+	applying unappliedSet
 }
 
 // lifecycle is the Store's open or closed state: nothing touches
@@ -227,7 +243,15 @@ func open(opts Options, path string) (*Store, error) {
 		}
 	}
 	go s.w.run()
-	go s.sweepBodyFiles()
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopScrub = stop
+	go func() {
+		defer close(s.sweeping)
+		s.sweepBodyFiles()
+		if !opts.NoScrub {
+			s.scrubBodyFiles(ctx, opts.ScrubBytesPerSecond)
+		}
+	}()
 	return s, nil
 }
 
@@ -284,8 +308,9 @@ func (s *Store) get(key string, admit Admitter) (*Entry, Tier, error) {
 		s.disk.report("get", err)
 		return nil, TierNone, fmt.Errorf("get %q: %w", key, err)
 	}
-	if f, hidden := s.unapplied.filter(e); hidden {
-		// A purge whose disk effect failed covers it: not promoted.
+	if f, hidden := s.hide(e); hidden {
+		// A purge whose disk effect is not done (in progress, or failed)
+		// covers it: not promoted.
 		if f == nil {
 			return nil, TierNone, ErrNotFound
 		}
@@ -412,6 +437,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 	if !s.life.close() {
 		return nil
 	}
+	s.stopScrub()
 	s.w.close(ctx)
 	<-s.sweeping
 	if s.metrics != nil {
@@ -439,6 +465,7 @@ type Stats struct {
 	CorruptDropped             uint64 // damaged disk records dropped
 	DiskErrors                 uint64
 	DamagedFiles               uint64 // damaged store files set aside (at open or while running)
+	ScrubbedFiles              uint64 // body files the scrubber found intact (damaged ones count in CorruptDropped)
 }
 
 // Stats returns current counters. It is cheap and safe after Close.
@@ -453,6 +480,7 @@ func (s *Store) Stats() Stats {
 		CorruptDropped: s.w.corrupt.Load(),
 		DiskErrors:     s.disk.failures.Load(),
 		DamagedFiles:   s.disk.setAsides.Load(),
+		ScrubbedFiles:  s.scrubbed.Load(),
 		PendingWrites:  s.w.pending.len(),
 	}
 	if s.mem != nil {

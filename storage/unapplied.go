@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -15,6 +16,11 @@ import (
 // purge bus retries a failed Invalidate) works as well. Re-applying later
 // may remove or mark an entry written after the purge: a needless refetch,
 // never a purged object served.
+//
+// The same filter covers every purge while its disk step is in progress
+// (Store.applying): Store.Purge purges memory and the pending writes first,
+// so that it holds at once, and its disk step (which waits for the
+// writer's transaction and pays an fsync) follows.
 
 // unappliedPurge is one invalidation whose disk effect failed.
 type unappliedPurge struct {
@@ -92,4 +98,22 @@ func (u *unappliedSet) retry(d *disk) {
 	}
 	u.list = kept
 	u.mu.Unlock()
+}
+
+// drop forgets m (an invalidation whose disk step is done).
+func (u *unappliedSet) drop(m *matcher) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.list = slices.DeleteFunc(u.list, func(p unappliedPurge) bool { return p.m == m })
+}
+
+// hide applies to a disk hit the purges whose disk step is not done: those
+// in progress (Store.applying) and those that failed (Store.unapplied).
+func (s *Store) hide(e *Entry) (out *Entry, hidden bool) {
+	out, hidden = s.applying.filter(e)
+	if out == nil {
+		return nil, true
+	}
+	f, h := s.unapplied.filter(out)
+	return f, hidden || h
 }

@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,27 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/internal/logtest"
 )
-
-// syncBuffer is an Output tests can read while the Writer writes.
-type syncBuffer struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	writes int
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writes++
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newWriter(t testing.TB, opts Options) *Writer {
 	t.Helper()
@@ -51,7 +32,7 @@ func line(i int) []byte { return fmt.Appendf(nil, "line %d\n", i) }
 // passed.
 func TestFlushInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &logtest.Buffer{}
 		w := newWriter(t, Options{Output: out, FlushInterval: 5 * time.Second})
 		w.Write(line(1))
 		w.Write(line(2))
@@ -65,8 +46,8 @@ func TestFlushInterval(t *testing.T) {
 		if got, want := out.String(), "line 1\nline 2\n"; got != want {
 			t.Fatalf("after the flush interval: %q, want %q", got, want)
 		}
-		if out.writes != 1 {
-			t.Errorf("%d writes, want 1 for both lines", out.writes)
+		if out.Writes() != 1 {
+			t.Errorf("%d writes, want 1 for both lines", out.Writes())
 		}
 		_ = w.Close()
 	})
@@ -76,7 +57,7 @@ func TestFlushInterval(t *testing.T) {
 // interval; the lines keep their order.
 func TestFullBufferWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &logtest.Buffer{}
 		w := newWriter(t, Options{Output: out, BufferBytes: 64, FlushInterval: time.Hour})
 		var want strings.Builder
 		for i := range 20 { // "line NN\n" is 8 bytes: 8 lines fill a buffer
@@ -87,8 +68,8 @@ func TestFullBufferWritten(t *testing.T) {
 		if got := out.String(); !strings.HasPrefix(want.String(), got) || len(got) != 128 {
 			t.Fatalf("written %q, want the first two buffers of %q", got, want.String())
 		}
-		if out.writes != 2 {
-			t.Errorf("%d writes, want 2", out.writes)
+		if out.Writes() != 2 {
+			t.Errorf("%d writes, want 2", out.Writes())
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -101,7 +82,7 @@ func TestFullBufferWritten(t *testing.T) {
 
 // blockingWriter blocks every write until release is closed.
 type blockingWriter struct {
-	syncBuffer
+	logtest.Buffer
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
@@ -110,7 +91,7 @@ type blockingWriter struct {
 func (b *blockingWriter) Write(p []byte) (int, error) {
 	b.once.Do(func() { close(b.entered) })
 	<-b.release
-	return b.syncBuffer.Write(p)
+	return b.Buffer.Write(p)
 }
 
 // When the output blocks, Write never waits: once every buffer waits to be
@@ -244,7 +225,7 @@ func TestReopenFailureKeepsFile(t *testing.T) {
 
 // A line longer than a buffer is written whole.
 func TestLongLine(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	w := newWriter(t, Options{Output: out, BufferBytes: 32, FlushInterval: time.Hour})
 	long := strings.Repeat("x", 100) + "\n"
 	w.Write([]byte("short\n"))

@@ -135,6 +135,9 @@ type Cache struct {
 	// FileBodyMin is the body size from which the disk tier keeps a body
 	// in a file of its own; 0 keeps every body in bbolt.
 	FileBodyMin ByteSize `yaml:"file_body_min"`
+	// ScrubRate is the bytes per second at which the body files are read
+	// once after start to check their checksums; 0 turns it off.
+	ScrubRate ByteSize `yaml:"scrub_rate"`
 	// WriteQueue is the number of disk writes that may wait.
 	WriteQueue        int      `yaml:"write_queue"`
 	HeuristicFraction float64  `yaml:"heuristic_fraction"`
@@ -294,6 +297,7 @@ func Default() *Config {
 			Disk:              ByteSize(so.DiskBytes),
 			MaxObject:         ByteSize(eo.MaxObjectBytes),
 			FileBodyMin:       ByteSize(so.FileBodyMin),
+			ScrubRate:         ByteSize(so.ScrubBytesPerSecond),
 			WriteQueue:        so.WriteQueue,
 			HeuristicFraction: eo.Policy.HeuristicFraction,
 			HeuristicMax:      Duration(eo.Policy.HeuristicMax),

@@ -105,7 +105,7 @@ func (c *Config) libraryProblems() []*FieldError {
 	errs = append(errs, c.optionProblems(yamlMap{under: "cache", fields: map[string]string{
 		"Dir": "data", "MemoryBytes": "cache.memory", "DiskBytes": "cache.disk",
 		"WriteQueue": "cache.write_queue", "WriteQueueBytes": "cache.memory",
-		"FileBodyMin": "cache.file_body_min",
+		"FileBodyMin": "cache.file_body_min", "ScrubBytesPerSecond": "cache.scrub_rate",
 	}}, c.StorageOptions().Validate())...)
 	eo := c.EdgeOptions()
 	errs = append(errs, c.optionProblems(edgeFields, eo.Validate())...)

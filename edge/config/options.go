@@ -34,6 +34,11 @@ func (c *Config) StorageOptions() storage.Options {
 	} else {
 		so.NoFileBodies = true
 	}
+	if c.Cache.ScrubRate > 0 {
+		so.ScrubBytesPerSecond = int64(c.Cache.ScrubRate)
+	} else {
+		so.NoScrub = true
+	}
 	if mem := int64(c.Cache.Memory); mem > 0 {
 		// A budget too small to split (under 8 bytes) leaves the shares
 		// at the store's defaults, as it always has.

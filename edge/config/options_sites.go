@@ -240,6 +240,7 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 			DefaultTTL:  r.Cache.DefaultTTL.Std(),
 			IgnoreQuery: r.Cache.IgnoreQuery,
 			KeepQuery:   slices.Clone(r.Cache.KeepQuery),
+			Slice:       int64(r.Cache.Slice),
 		},
 		Match: r.Match.edgeMatch(),
 	}

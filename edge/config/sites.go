@@ -171,6 +171,9 @@ type RouteCache struct {
 	IgnoreQuery bool `yaml:"ignore_query"`
 	// KeepQuery keeps only these query parameters.
 	KeepQuery []string `yaml:"keep_query"`
+	// Slice keeps objects in slices of this size, each fetched with a
+	// Range request; 0 (the default) fetches and stores objects whole.
+	Slice ByteSize `yaml:"slice"`
 }
 
 // DefaultPoolConfig returns the values a pool's fields take when the file

@@ -37,7 +37,7 @@ sites:
         sticky_cookie: lane
         request_headers: {set: {X-A: b}, remove: [X-B]}
         response_headers: {remove: [Server]}
-        cache: {default_ttl: 1m, keep_query: [page]}
+        cache: {default_ttl: 1m, keep_query: [page], slice: 2MiB}
   - name: other
     hosts: [other.test]
     shields: [http://127.0.0.1:8090]
@@ -92,7 +92,7 @@ func TestParseSites(t *testing.T) {
 		{"site shields unset", c.Sites[0].Shields == nil, true},
 		{"route splits", c.Sites[0].Routes[1].Splits, []Split{{"canary", "web", 5}}},
 		{"route headers", c.Sites[0].Routes[1].RequestHeaders, Headers{Set: map[string]string{"X-A": "b"}, Remove: []string{"X-B"}}},
-		{"route cache", c.Sites[0].Routes[1].Cache, RouteCache{DefaultTTL: Duration(time.Minute), KeepQuery: []string{"page"}}},
+		{"route cache", c.Sites[0].Routes[1].Cache, RouteCache{DefaultTTL: Duration(time.Minute), KeepQuery: []string{"page"}, Slice: 2 << 20}},
 		{"site fallback", *c.Sites[1].ShieldFallback, false},
 		{"unused pools", c.UnusedPools(), []string(nil)},
 	}
@@ -172,7 +172,7 @@ func TestEdgeSitesShareClients(t *testing.T) {
 	}
 	r := sites[0].Routes[1]
 	if r.PathPrefix != "/api/" || !r.StripPrefix || r.StickyCookie != "lane" || len(r.Splits) != 1 ||
-		r.Splits[0].Upstream != sites[0].Routes[0].Upstream || r.Cache.DefaultTTL != time.Minute || r.ResponseHeaders.Remove[0] != "Server" {
+		r.Splits[0].Upstream != sites[0].Routes[0].Upstream || r.Cache.DefaultTTL != time.Minute || r.Cache.Slice != 2<<20 || r.ResponseHeaders.Remove[0] != "Server" {
 		t.Errorf("route = %+v", r)
 	}
 }
@@ -290,6 +290,9 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"remove header name", 24, "        response_headers: {remove: ['']}", `edged.yaml:24: sites[0].routes[1].response_headers.remove[0]: invalid header name ""`},
 		{"site max stale", 29, "    max_stale: -5m", "edged.yaml:29: sites[1].max_stale: must not be negative, got -5m0s"},
 		{"default ttl", 25, "        cache: {default_ttl: -1s}", "edged.yaml:25: sites[0].routes[1].cache.default_ttl: must not be negative"},
+		{"slice too small", 25, "        cache: {slice: 1KiB}", "edged.yaml:25: sites[0].routes[1].cache.slice: must be 0 (off) or from 64KiB to 64MiB, got 1KiB"},
+		{"slice too large", 25, "        cache: {slice: 1GiB}", "edged.yaml:25: sites[0].routes[1].cache.slice: must be 0 (off) or from 64KiB to 64MiB"},
+		{"slice with bypass", 25, "        cache: {slice: 1MiB, bypass: true}", "edged.yaml:25: sites[0].routes[1].cache.slice: conflicts with cache.bypass"},
 		{"ignore and keep query", 25, "        cache: {ignore_query: true, keep_query: [a]}", "edged.yaml:25: sites[0].routes[1].cache.keep_query: conflicts with cache.ignore_query"},
 		{"route needs a pool", 29, "    shield_fallback: true", ""},
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"edged/edge"
 	"edged/internal/httpsyntax"
 )
 
@@ -74,6 +75,13 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	errs = append(errs, c.checkWAF(path+".waf", r.WAF)...)
 	if r.Cache.DefaultTTL < 0 {
 		add("cache.default_ttl", "must not be negative, got %s", r.Cache.DefaultTTL)
+	}
+	if sl := r.Cache.Slice; sl != 0 {
+		if sl < edge.MinSlice || sl > edge.MaxSlice {
+			add("cache.slice", "must be 0 (off) or from %s to %s, got %s", ByteSize(edge.MinSlice), ByteSize(edge.MaxSlice), sl)
+		} else if r.Cache.Bypass {
+			add("cache.slice", "conflicts with cache.bypass: a bypassed route stores no slices")
+		}
 	}
 	if r.Cache.IgnoreQuery && len(r.Cache.KeepQuery) > 0 {
 		add("cache.keep_query", "conflicts with cache.ignore_query: keep some parameters or none")

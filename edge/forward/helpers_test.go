@@ -2,10 +2,8 @@ package forward
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +20,7 @@ import (
 	"edged/edge"
 	"edged/edge/accesslog"
 	"edged/edge/strictconn"
+	"edged/internal/logtest"
 	"edged/origin"
 	"edged/storage"
 )
@@ -39,7 +38,7 @@ type stack struct {
 	addr   string // host:port of the proxy
 	url    *url.URL
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // stackConfig sets up a stack; opts.Cache and opts.Dialer are filled in.
@@ -72,7 +71,7 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	opts := sc.opts
 	opts.Cache, opts.Dialer, opts.Registerer = cache, d, reg
 	accessLog, err := accesslog.New(accesslog.Options{Output: logs, FlushInterval: 5 * time.Millisecond})
@@ -200,54 +199,6 @@ func (o *recordingOrigin) last(t testing.TB) *http.Request {
 
 func (o *recordingOrigin) port() int {
 	return o.Listener.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for the log handler and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// lines returns the JSON log lines whose msg is msg.
-func (b *syncBuffer) lines(t testing.TB, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitLines waits until there are at least n log lines with msg.
-func (b *syncBuffer) waitLines(t testing.TB, msg string, n int) []map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if l := b.lines(t, msg); len(l) >= n {
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d %q log lines after 20s", n, msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // rulesFunc adapts a function to Rules for tests of the proxy's handling

@@ -43,7 +43,7 @@ func TestAbsoluteFormSharedCache(t *testing.T) {
 	if cs := resp2.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "edged-forward; hit") {
 		t.Errorf("second Cache-Status = %q, want edged-forward; hit", cs)
 	}
-	lines := s.logs.waitLines(t, "request", 2)
+	lines := s.logs.WaitLines(t, "request", 2)
 	if lines[1]["cache"] == "" || lines[1]["status"] != float64(200) || lines[1]["host"] != "127.0.0.1" {
 		t.Errorf("log line = %v", lines[1])
 	}
@@ -92,7 +92,7 @@ func TestConnectTLSGoClient(t *testing.T) {
 	}
 	s.client(nil, "", "").CloseIdleConnections()
 	o.CloseClientConnections() // ends the tunnel
-	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	line := s.logs.WaitLines(t, "tunnel", 1)[0]
 	if line["method"] != "CONNECT" || line["status"] != float64(200) || line["bytes_in"].(float64) <= 0 || line["bytes_out"].(float64) <= 0 {
 		t.Errorf("tunnel log = %v", line)
 	}
@@ -189,7 +189,7 @@ func TestProxyAuth(t *testing.T) {
 	if v := o.last(t).Header.Get("Proxy-Authorization"); v != "" {
 		t.Errorf("origin saw Proxy-Authorization %q", v)
 	}
-	lines := s.logs.waitLines(t, "request", 5)
+	lines := s.logs.WaitLines(t, "request", 5)
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
@@ -227,6 +227,26 @@ func TestHeadersStripped(t *testing.T) {
 		if via := got.Get("Via"); via != wantVia {
 			t.Errorf("hide=%v: Via = %q, want %q (the client's own never passes)", hide, via, wantVia)
 		}
+	}
+}
+
+// TestTETrailersReachDestination: a client that asks for trailers sends
+// TE with "Connection: TE" (RFC 9110 §10.1.4); the proxy removes what
+// Connection names but leaves TE to its upstream client, which passes
+// "TE: trailers" on, so the destination still learns it may send them.
+func TestTETrailersReachDestination(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{})
+	resp, _, _ := s.raw(t, "GET "+o.URL+"/te HTTP/1.1\r\nHost: x\r\nConnection: TE, X-Hop\r\nTE: trailers\r\nX-Hop: 1\r\nCache-Control: no-store\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := o.last(t).Header
+	if te := got.Get("Te"); te != "trailers" {
+		t.Errorf("destination saw TE %q, want trailers", te)
+	}
+	if v := got.Get("X-Hop"); v != "" {
+		t.Errorf("destination saw X-Hop %q, which Connection named", v)
 	}
 }
 
@@ -410,7 +430,7 @@ func TestBandwidthAndMetrics(t *testing.T) {
 		t.Errorf("64 KiB through the tunnel at 128 KiB/s took %v", d)
 	}
 	conn.Close()
-	s.logs.waitLines(t, "tunnel", 1)
+	s.logs.WaitLines(t, "tunnel", 1)
 
 	for _, c := range []struct {
 		kind string

@@ -34,7 +34,7 @@ func TestTunnelSpliced(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("echoed %d bytes, want %d (first %.20q)", len(got), len(want), got)
 	}
-	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	line := s.logs.WaitLines(t, "tunnel", 1)[0]
 	n := float64(len(want))
 	if line["bytes_in"] != n || line["bytes_out"] != n {
 		t.Errorf("tunnel log = %v, want %v bytes each way", line, n)

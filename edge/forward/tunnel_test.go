@@ -63,7 +63,7 @@ func TestTunnelEchoAndCounts(t *testing.T) {
 	if rest, _ := io.ReadAll(br); len(rest) != 0 {
 		t.Errorf("after the echo: %q", rest)
 	}
-	line := s.logs.waitLines(t, "tunnel", 1)[0]
+	line := s.logs.WaitLines(t, "tunnel", 1)[0]
 	if line["bytes_in"] != float64(10) || line["bytes_out"] != float64(10) || line["port"] != float64(port) {
 		t.Errorf("tunnel log = %v, want 10 bytes each way", line)
 	}
@@ -87,7 +87,7 @@ func TestTunnelLimits(t *testing.T) {
 		t.Errorf("idle tunnel ended with %v, want EOF", err)
 	}
 	first.Close()
-	if reason := s.logs.waitLines(t, "tunnel", 2)[1]["reason"]; !strings.Contains(fmt.Sprint(reason), "idle") {
+	if reason := s.logs.WaitLines(t, "tunnel", 2)[1]["reason"]; !strings.Contains(fmt.Sprint(reason), "idle") {
 		t.Errorf("reason %v, want idle", reason)
 	}
 	// The slot is free again.
@@ -116,7 +116,7 @@ func TestTunnelLimits(t *testing.T) {
 	}()
 	_, _ = io.Copy(io.Discard, br)
 	close(stop)
-	if reason := long.logs.waitLines(t, "tunnel", 1)[0]["reason"]; !strings.Contains(fmt.Sprint(reason), "time limit") {
+	if reason := long.logs.WaitLines(t, "tunnel", 1)[0]["reason"]; !strings.Contains(fmt.Sprint(reason), "time limit") {
 		t.Errorf("reason %v, want the time limit", reason)
 	}
 }

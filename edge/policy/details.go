@@ -35,6 +35,11 @@ const (
 	DetailMemoryBudget    = "memory-budget"     // past the budget for bodies held in memory: streamed or passed through, not stored
 	DetailTooManyVariants = "too-many-variants" // past the Vary variants cap of its URL
 	DetailRequestNoStore  = "request no-store"  // the client's no-store: passed through (RFC 9111 §5.2.1.5)
+	// A sliced route's slice without a strong validator: slices are not
+	// combined (RFC 9111 §3.4), so the slice is not stored and a response
+	// that needs more than it is passed through.
+	DetailSliceNoValidator = "slice-no-validator"
+	DetailSliceVary        = "slice-vary" // a sliced route's slice that varies on more than Accept-Encoding: not stored
 
 	// Responses the edge makes or passes through itself.
 	DetailOnlyIfCached        = "only-if-cached"       // 504 to only-if-cached (RFC 9111 §5.2.1.7)

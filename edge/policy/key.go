@@ -39,6 +39,7 @@ import (
 //	"~auth:" values           the claims an authenticated route keys on: AuthPartition
 //	field ":" … "\n" …        a Vary variant, led by the first varied field name: Variant
 //	"ce=" coding              a stored compressed representation: Encoding
+//	"~slice;" index           one fixed-size slice of a large object: Slice
 //	"authorization\x00" cred  flight only, never stored: Flight
 //	"identity\x00" subject    flight only, never stored: Flight
 //
@@ -64,6 +65,7 @@ const (
 	tagSplit         = "~"
 	tagAuth          = "~auth:"
 	tagEncoding      = "ce="
+	tagSlice         = "~slice;"
 	tagAuthorization = "authorization\x00"
 	tagIdentity      = "identity\x00"
 )
@@ -108,6 +110,15 @@ func (k Key) AuthPartition(values string) Key { return k.derive(tagAuth, values)
 // Encoding is the key of the representation of k's response compressed with
 // coding (a content-coding name, RFC 9110 §8.4.1), stored beside it.
 func (k Key) Encoding(coding string) Key { return k.derive(tagEncoding, coding) }
+
+// Slice is the key of slice index (0, 1, ...) of k's object, stored on a
+// route that keeps large objects in fixed-size slices: every slice lives
+// under the object's key, so a purge of the URL, its prefix, its host or
+// its tags (each slice carries the object's) removes them all together.
+func (k Key) Slice(index int64) Key { return k.derive(tagSlice, strconv.FormatInt(index, 10)) }
+
+// SliceFamily is the prefix every slice key of k starts with.
+func (k Key) SliceFamily() string { return string(k) + KeySep + tagSlice }
 
 // Flight partitions collapsed fetches by credentials: a response fetched
 // with one client's Authorization (or for one authenticated identity) must
@@ -217,7 +228,7 @@ func HostKeyPrefixes(host string) []string {
 
 // Derivation is one link of a derived key, as Parse finds it.
 type Derivation struct {
-	// Kind is "route", "split", "auth", "variant", "encoding", "authorization" or
+	// Kind is "route", "split", "auth", "variant", "encoding", "slice", "authorization" or
 	// "identity" (the last two only in flight keys).
 	Kind string
 	// Suffix is the link as stored after KeySep: its tag and its value.
@@ -243,6 +254,8 @@ func (k Key) Parse() (primary Key, derivations []Derivation) {
 			kind = "auth"
 		case strings.HasPrefix(s, tagRoute):
 			kind = "route"
+		case strings.HasPrefix(s, tagSlice):
+			kind = "slice"
 		case strings.HasPrefix(s, tagSplit):
 			kind = "split"
 		case strings.HasPrefix(s, tagEncoding):

@@ -29,6 +29,8 @@ func TestKeyBytes(t *testing.T) {
 		{"split", k.Split("canary"), "https://example.com/a?b=1\x00~canary"},
 		{"auth partition", k.AuthPartition("acme"), "https://example.com/a?b=1\x00~auth:acme"},
 		{"encoding", k.Encoding("br"), "https://example.com/a?b=1\x00ce=br"},
+		{"slice", k.Slice(4096), "https://example.com/a?b=1\x00~slice;4096"},
+		{"slice of a split", k.Split("canary").Slice(0), "https://example.com/a?b=1\x00~canary\x00~slice;0"},
 		{"variant", k.Variant([]string{"Accept-Encoding", "Accept-Language", "X-Absent"}, req),
 			"https://example.com/a?b=1\x00Accept-Encoding:+7:gzip,br\nAccept-Language:=14:en-us,de;q=0.5\nX-Absent:-\n"},
 		{"variant without names", k.Variant(nil, req), "https://example.com/a?b=1\x00"},
@@ -166,6 +168,7 @@ func FuzzKeyDerivationsDistinct(f *testing.F) {
 			"split":   k.Split(split),
 			"auth":    k.AuthPartition(fmt.Sprintf("%s=%q;", "sub", claim)),
 			"coding":  k.Encoding(coding),
+			"slice":   k.Slice(int64(len(value))),
 			"variant": k.Variant([]string{name}, http.Header{name: {value}}),
 			"absent":  k.Variant([]string{name}, http.Header{}),
 		}
@@ -202,6 +205,12 @@ func TestKeyParse(t *testing.T) {
 	}
 	if primary, got := k.Variant(nil, lang).Parse(); primary != k || !slices.Equal(got, []Derivation{{"variant", ""}}) {
 		t.Errorf("variant without names: %q %q", primary, got)
+	}
+	if primary, got := k.Slice(7).Parse(); primary != k || !slices.Equal(got, []Derivation{{"slice", "~slice;7"}}) {
+		t.Errorf("slice key: %q %q", primary, got)
+	}
+	if !strings.HasPrefix(string(k.Slice(3)), k.SliceFamily()) || strings.HasPrefix(string(k.Split("x")), k.SliceFamily()) {
+		t.Errorf("SliceFamily %q", k.SliceFamily())
 	}
 	if primary, got := k.Parse(); primary != k || got != nil {
 		t.Errorf("primary key: %q %q", primary, got)

@@ -66,3 +66,30 @@ func normalizeFieldValue(dst []byte, lines []string) []byte {
 	}
 	return dst
 }
+
+// VaryOrigin adds Origin to the Vary of a response about to be stored when
+// its Access-Control-Allow-Origin names one origin (not "*") and its Vary
+// does not list Origin already (nor "*", which stores nothing), and
+// reports whether it did. Such a response is an answer to one Origin
+// (Fetch §3.2.3; the Fetch standard's CORS protocol and HTTP caches, §3.2.5,
+// asks the server for "Vary: Origin"); an origin server that forgets it
+// would otherwise have a shared cache serve the one origin's credentialed
+// answer to every other (RFC 9111 §4.1: only Vary selects among stored
+// responses). Varying on Origin keeps the response cacheable, one variant
+// per Origin value, bounded as every Vary's variants are.
+func VaryOrigin(h http.Header) bool {
+	specific := false
+	for _, v := range h["Access-Control-Allow-Origin"] {
+		if v = strings.Trim(v, " \t"); v != "" && v != "*" {
+			specific = true
+		}
+	}
+	if !specific {
+		return false
+	}
+	if names, star := ParseVary(h); star || slices.Contains(names, "Origin") {
+		return false
+	}
+	h["Vary"] = httpsyntax.AppendList(h["Vary"], "Origin")
+	return true
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -124,4 +125,46 @@ func FuzzAppendLanguages(f *testing.F) {
 			t.Fatalf("%q normalizes to %q, reversed to %q (%v)", v, got, rev, ok)
 		}
 	})
+}
+
+// TestVaryOrigin: a response allowing one origin varies on Origin before
+// it is stored (Fetch §3.2.5); "*", an existing Origin or "*" in Vary, and
+// no CORS field leave Vary alone. The given lines are never written to.
+func TestVaryOrigin(t *testing.T) {
+	tests := []struct {
+		name     string
+		acao     []string
+		vary     []string
+		want     []string
+		wantDone bool
+	}{
+		{"specific origin, no Vary", []string{"https://a.example"}, nil, []string{"Origin"}, true},
+		{"specific origin, other Vary", []string{"https://a.example"}, []string{"Accept-Encoding"}, []string{"Accept-Encoding", "Origin"}, true},
+		{"null is one origin too", []string{"null"}, nil, []string{"Origin"}, true},
+		{"already varies on origin", []string{"https://a.example"}, []string{"accept-encoding, ORIGIN"}, []string{"accept-encoding, ORIGIN"}, false},
+		{"Vary star", []string{"https://a.example"}, []string{"*"}, []string{"*"}, false},
+		{"any origin", []string{"*"}, []string{"Accept"}, []string{"Accept"}, false},
+		{"no CORS", nil, nil, nil, false},
+		{"empty value", []string{" "}, nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.acao != nil {
+				h["Access-Control-Allow-Origin"] = tt.acao
+			}
+			var shared []string
+			if tt.vary != nil {
+				shared = make([]string, len(tt.vary), len(tt.vary)+1)
+				copy(shared, tt.vary)
+				h["Vary"] = shared
+			}
+			if done := VaryOrigin(h); done != tt.wantDone || !slices.Equal(h["Vary"], tt.want) {
+				t.Errorf("VaryOrigin: %v, Vary %q; want %v, %q", done, h["Vary"], tt.wantDone, tt.want)
+			}
+			if shared != nil && shared[:cap(shared)][len(shared)] != "" {
+				t.Errorf("the given Vary lines were written to")
+			}
+		})
+	}
 }

@@ -3,8 +3,9 @@
 // that a header field name, a method, a directive or a content coding is
 // accepted by exactly the same rule wherever edged reads it.
 //
-// Everything here is a pure function of its arguments and, but for the
-// list AppendList returns, does not allocate.
+// Everything here is a pure function of its arguments, but RemoveHopByHop,
+// which edits the header it is given in place, and none allocates but for
+// the list AppendList returns.
 package httpsyntax
 
 // The tchar set of RFC 9110 §5.6.2 as two 64-bit masks, bit c of tcharLow

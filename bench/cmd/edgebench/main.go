@@ -38,6 +38,7 @@ type options struct {
 	only      string
 	purgeYAML string
 	token     string
+	purges    int
 	keep      bool
 	profile   bool
 	sizes     string
@@ -62,6 +63,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.base, "base", "", "`directory` holding a baseline edged binary: adds its mem, disk and zipf targets beside the current ones (old vs new in one run)")
 	fs.StringVar(&o.purgeYAML, "purge-yaml", "", "`file` of YAML appended to each purge node's config; {{NODE}} becomes 0, 1, 2 and {{NATS}} node 0's NATS address")
 	fs.StringVar(&o.token, "purge-token", "edgebench", "bearer token for POST /purge")
+	fs.IntVar(&o.purges, "purges", 0, "purges timed per purge scenario (0: 1000, quick 20)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -71,6 +73,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.duration <= 0 {
 		o.duration = pick(o.quick, time.Second, 3*time.Second)
+	}
+	if o.purges <= 0 {
+		o.purges = pick(o.quick, 20, 1000)
 	}
 	if o.objects <= 0 {
 		o.objects = pick(o.quick, 20_000, 1_000_000)

@@ -18,6 +18,7 @@ import (
 
 	"edged/edge/config"
 	"edged/edge/internal/pebbletest"
+	"edged/internal/logtest"
 )
 
 // acmeConfig is a node that serves edge.test from origin, redirecting plain
@@ -57,7 +58,7 @@ func startACMENode(t *testing.T, cfg *config.Config) *fleetNode {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &logtest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s log:\n%s", cfg.CacheName(), log)

@@ -44,6 +44,12 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 		if strings.Contains(r.URL.Path, "vary") {
 			w.Header().Set("Vary", "Accept-Language")
 		}
+		if strings.HasPrefix(r.URL.Path, "/slice/") {
+			// Four slices of edge.MinSlice, answered by range.
+			w.Header().Set("Etag", `"v`+strconv.FormatInt(version.Load(), 10)+`"`)
+			http.ServeContent(w, r, "", time.Time{}, strings.NewReader(strings.Repeat(body, 40)))
+			return
+		}
 		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(originSrv.Close)
@@ -71,6 +77,7 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 			{PathPrefix: "/match/", Upstream: up()},
 			{PathPrefix: "/match/", Upstream: up(), Match: canary},
 			{PathPrefix: "/match/", Upstream: up(), Match: beta, Splits: splits(), StickyCookie: "edged_split"},
+			{PathPrefix: "/slice/", Upstream: up(), Cache: edge.RouteCache{Slice: edge.MinSlice}},
 		}}
 	}
 	routeID := func(prefix string, m *edge.RouteMatch) string { return policy.RouteID(m.Canonical(prefix)) }
@@ -99,6 +106,8 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 				b := p.Route(routeID("/match/", beta)).Split("canary")
 				return []policy.Key{p, p.Route(routeID("/match/", canary)), b, b.Variant(lang, de)}
 			}},
+		{"slices", "/slice/movie", [][]string{{"Range", "bytes=0-9"}, {"Range", "bytes=70000-70009"}, {}},
+			func(p policy.Key) []policy.Key { return []policy.Key{p.Slice(0), p.Slice(1), p.Slice(2), p.Slice(3)} }},
 		{"combined", "/combined/vary", [][]string{
 			{"Cookie", "edged_split=canary", "X-Api-Key", "key-a", "Accept-Language", "en", "Accept-Encoding", "gzip"},
 			{"Cookie", "edged_split=primary", "X-Api-Key", "key-b", "Accept-Language", "de", "Accept-Encoding", "br"},
@@ -231,7 +240,8 @@ func (n *testNode) get(t *testing.T, path string, fields ...string) (cacheStatus
 	return n.do(t, http.MethodGet, path, fields...)
 }
 
-// do sends a request for path of s.example, which must be answered 200.
+// do sends a request for path of s.example, which must be answered 200
+// (206 to a Range).
 func (n *testNode) do(t *testing.T, method, path string, fields ...string) (cacheStatus, version string) {
 	t.Helper()
 	req, err := http.NewRequest(method, n.srv.URL+path, nil)
@@ -250,7 +260,7 @@ func (n *testNode) do(t *testing.T, method, path string, fields ...string) (cach
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && (resp.StatusCode != http.StatusPartialContent || req.Header.Get("Range") == "") {
 		t.Fatalf("%s %s %q: status %d", method, path, fields, resp.StatusCode)
 	}
 	return resp.Header.Get("Cache-Status"), resp.Header.Get("X-Version")

@@ -5,8 +5,6 @@ package main
 // one bus; a private bus in a tier is warned about; a clean stop is quiet.
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"edged/edge/config"
+	"edged/internal/logtest"
 )
 
 // checkPurgeReachesShield caches path on edge (through shield), purges it
@@ -42,26 +41,11 @@ func checkPurgeReachesShield(t *testing.T, edge, shield *fleetNode, fetches *ato
 	}
 }
 
-// logLines decodes the JSON log lines of buf.
-func logLines(t testing.TB, buf *syncBuffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(buf.String()))
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
 // warnings returns the messages logged at WARN or above.
-func warnings(t testing.TB, buf *syncBuffer) []string {
+func warnings(t testing.TB, buf *logtest.Buffer) []string {
 	t.Helper()
 	var out []string
-	for _, rec := range logLines(t, buf) {
+	for _, rec := range buf.Lines(t, "") {
 		if rec["level"] == "WARN" || rec["level"] == "ERROR" {
 			out = append(out, fmt.Sprintf("%s %v (err %v)", rec["level"], rec["msg"], rec["err"]))
 		}
@@ -103,7 +87,7 @@ func TestExampleEdgeShieldSharesOneBus(t *testing.T) {
 	exampleListen, natsAddr := shieldCfg.Purge.NATS.Listen, freeAddr(t)
 	shieldCfg.Purge.NATS.Listen = natsAddr
 	shieldCfg.Upstream.Origin = origin.URL
-	var shieldLog, edgeLog syncBuffer
+	var shieldLog, edgeLog logtest.Buffer
 	shield := validServeNode(t, shieldCfg, &shieldLog)
 
 	edgeCfg := loadExample(t, "edge.yaml")
@@ -118,7 +102,7 @@ func TestExampleEdgeShieldSharesOneBus(t *testing.T) {
 	checkPurgeReachesShield(t, edge, shield, fetches)
 	edge.stop()
 	shield.stop()
-	for name, buf := range map[string]*syncBuffer{"shield": &shieldLog, "edge": &edgeLog} {
+	for name, buf := range map[string]*logtest.Buffer{"shield": &shieldLog, "edge": &edgeLog} {
 		if w := warnings(t, buf); len(w) > 0 {
 			t.Errorf("the %s of the example logged warnings: %q", name, w)
 		}
@@ -126,7 +110,7 @@ func TestExampleEdgeShieldSharesOneBus(t *testing.T) {
 }
 
 // validServeNode validates cfg and serves it.
-func validServeNode(t *testing.T, cfg *config.Config, stderr *syncBuffer) *fleetNode {
+func validServeNode(t *testing.T, cfg *config.Config, stderr *logtest.Buffer) *fleetNode {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -168,7 +152,7 @@ func serveArgs(t *testing.T, args []string) *fleetNode {
 	}
 	cfg.Log.Access.Off = true
 	cfg.Server.ShutdownTimeout = config.Duration(5 * time.Second)
-	return serveNode(t, cfg, &syncBuffer{})
+	return serveNode(t, cfg, &logtest.Buffer{})
 }
 
 // TestPrivateBusWarning: a node in a tier (with shields, or a shield) whose
@@ -196,7 +180,7 @@ func TestPrivateBusWarning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
 			tt.set(cfg)
-			var buf syncBuffer
+			var buf logtest.Buffer
 			n := &node{cfg: cfg, log: newLogger(&buf, slog.LevelInfo)}
 			n.warnPrivateBus()
 			w := warnings(t, &buf)
@@ -222,11 +206,11 @@ func TestCleanStopLogsNoWarning(t *testing.T) {
 	cfg := nodeConfig(t, "quiet", t.TempDir())
 	cfg.Upstream.Origin = origin.URL
 	cfg.Log.Access.Off = true
-	var log syncBuffer
+	var log logtest.Buffer
 	f := validServeNode(t, cfg, &log)
 	f.stop() // the bus's Close returns after NATS's last callback
 	stopped := false
-	for _, rec := range logLines(t, &log) {
+	for _, rec := range log.Lines(t, "") {
 		stopped = stopped || rec["msg"] == "stopped cleanly"
 	}
 	if !stopped {

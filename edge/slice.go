@@ -1,0 +1,647 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strconv"
+
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// A route with Route.Cache.Slice keeps each object in slices of that many
+// bytes, as nginx's slice module and Varnish's slicer do: slice i holds
+// bytes [i×size, (i+1)×size) of the object, is fetched with a Range request
+// for exactly those bytes (slicefetch.go), and is stored as an entry of its
+// own under policy.Key.Slice, beside the object's key, so that purges of
+// the URL, its prefix, host or tags remove every slice. A range in the
+// middle of a 4 GiB object then costs the upstream only the slices it
+// covers, and concurrent requests for one slice share one fetch (flights).
+//
+// A response is stitched from the slices it covers, in order, each sent as
+// it is got (a file's with sendfile): never the whole object in memory.
+// Every slice must carry the strong validator and complete length of the
+// first one sent (RFC 9111 §3.4: only parts of one representation are
+// combined); a stored slice that does not is dropped and fetched again, and
+// when the upstream's slice differs too, the object changed: its slices are
+// dropped and the response, whose head is gone already, is cut, so the
+// client sees it incomplete and never one made of two versions.
+//
+// An upstream that ignores Range sends the whole 200 (RFC 9110 §14.2): it
+// is served and stored as any miss is, under the key of slice 0, where
+// every request of the object looks first; one larger than max_object is
+// streamed to its client and stored nowhere.
+
+// The bounds of Route.Cache.Slice. Below MinSlice an object costs too many
+// upstream requests and entries (and a slice under the store's file
+// threshold is not sent with sendfile); above MaxSlice a range costs the
+// upstream, and a fill the memory budget, too much beyond what it asked.
+const (
+	MinSlice = 64 << 10
+	MaxSlice = 64 << 20
+)
+
+// slicer serves one request of a sliced route from its object's slices.
+type slicer struct {
+	x      *exchange
+	size   int64
+	object policy.Key // the object's storage key
+	base   *fetch     // what each slice's fetch copies
+
+	// Set from the first slice sent: what every other must match.
+	total     int64
+	validator string
+	// stale is the Decision of the last slice found stored but not
+	// usable as it is (RFC 9211 §2.2: fwd=stale, request...), and
+	// staleSlice that slice, to validate.
+	stale      *policy.Decision
+	staleSlice *storage.Entry
+}
+
+// slice is one slice got for the request, from the store or upstream.
+type slice struct {
+	index      int64
+	e          *storage.Entry
+	file       *os.File // e's body, when the disk tier keeps it in a file
+	held       *hold    // the budget a body decoded from bbolt holds
+	start, end int64    // the object's bytes it holds
+	total      int64    // the object's length
+	validator  string   // its strong validator, "" if none
+	hit        bool     // from the store
+	tier       storage.Tier
+	res        *fillResult // the fetch, when there was one
+	leader     bool        // this request started that fetch
+}
+
+// close gives back what s holds.
+func (s *slice) close() {
+	if s.file != nil {
+		_ = s.file.Close()
+		s.file = nil
+	}
+	s.held.release()
+}
+
+// serveSliced answers a GET or HEAD on a sliced route: it gets the first
+// slice the response needs, which tells the object's length and validator,
+// evaluates the client's preconditions and ranges against them (RFC 9110
+// §13, §14), and sends the bytes asked for from the slices that hold them.
+func (x *exchange) serveSliced() {
+	r := x.r
+	if policy.RequestNoStore(r.Header) {
+		// RFC 9111 §5.2.1.5: nothing of this exchange is stored.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdRequest, Detail: policy.DetailRequestNoStore}
+		x.pass()
+		return
+	}
+	s := x.newSlicer()
+	ranges, ranged := x.requestedRanges()
+	first := int64(0)
+	if ranged && len(ranges) == 1 && ranges[0].first >= 0 {
+		first = ranges[0].first / s.size // a suffix needs the length: slice 0 tells it
+	}
+	sl, whole, err := s.get(first, true)
+	if err != nil {
+		x.sliceFailed(err)
+		return
+	}
+	if whole != nil {
+		x.serveWhole(whole)
+		return
+	}
+	defer sl.close()
+	s.total, s.validator = sl.total, sl.validator
+	x.sliceStatus(sl)
+	if d := s.stale; d != nil && !sl.hit && d.Fwd != "" {
+		// Why the stored slice was not used (RFC 9211 §2.2, §2.8).
+		x.cs.Fwd = d.Fwd
+		if x.cs.Detail == "" {
+			x.cs.Detail = d.Detail
+		}
+	}
+	stored := sliceResponse(sl.e)
+	hdr := x.sliceHeader(sl, stored)
+	switch policy.Precondition(r, stored) {
+	case http.StatusNotModified:
+		writeNotModified(&x.w)
+		return
+	case http.StatusPreconditionFailed:
+		clearContentFields(hdr)
+		x.w.WriteHeader(http.StatusPreconditionFailed)
+		return
+	}
+	if ranged && !ifRangeHolds(r.Header, sl.e.Header) {
+		ranged = false // RFC 9110 §13.1.5: the representation changed: the whole of it
+	}
+	var pieces []piece
+	if ranged {
+		sum := int64(0)
+		for _, br := range ranges {
+			if a, b, ok := br.resolve(s.total); ok {
+				pieces = append(pieces, piece{a, b})
+				sum += b - a + 1
+			}
+		}
+		if sum > s.total {
+			// Overlapping ranges would send more than the object, and cost
+			// the upstream as much: RFC 9110 §14.2 lets a server ignore
+			// them (as http.ServeContent does for a stored object).
+			ranged, pieces = false, nil
+		}
+		if ranged && len(pieces) == 0 {
+			// RFC 9110 §15.5.17: none satisfiable.
+			clearContentFields(hdr)
+			hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(s.total, 10))
+			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+	}
+	if !ranged {
+		pieces = []piece{{0, s.total - 1}}
+	}
+	if s.validator == "" && !within(pieces, sl) {
+		// RFC 9111 §3.4: without a strong validator, no two fetches of
+		// the object may be combined into one response.
+		clear(hdr)
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailSliceNoValidator}
+		x.pass()
+		return
+	}
+	s.send(sl, hdr, pieces, ranged)
+}
+
+// piece is one range of the object's bytes to send, inclusive.
+type piece struct{ first, last int64 }
+
+// within reports whether sl holds every byte of pieces.
+func within(pieces []piece, sl *slice) bool {
+	for _, p := range pieces {
+		if p.first < sl.start || p.last > sl.end {
+			return false
+		}
+	}
+	return true
+}
+
+// newSlicer prepares the fetches of x's object's slices. Each asks for
+// identity: a slice is a range of the one representation every client can
+// take (RFC 9110 §12.5.3), so that Vary: Accept-Encoding changes nothing.
+func (x *exchange) newSlicer() *slicer {
+	x.found = lookupResult{key: x.key()}
+	base := x.newFetch()
+	base.out.Header.Set("Accept-Encoding", "identity")
+	base.request.Header.Set("Accept-Encoding", "identity") // the same map, or a copy with the route's credentials
+	return &slicer{x: x, size: x.route.Cache.Slice, object: policy.Key(x.key()), base: base}
+}
+
+// requestedRanges reads a GET's Range field (RFC 9110 §14.2); ranged is
+// false when the whole representation is to be sent.
+func (x *exchange) requestedRanges() (ranges []byteRange, ranged bool) {
+	v := firstValue(x.r.Header, "Range")
+	if x.r.Method != http.MethodGet || v == "" {
+		return nil, false
+	}
+	return parseRangeSet(v)
+}
+
+// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the object's
+// fields: true without one, or when its entity tag or date names the
+// stored representation by strong comparison.
+func ifRangeHolds(req, stored http.Header) bool {
+	v := firstValue(req, "If-Range")
+	if v == "" {
+		return true
+	}
+	if len(v) > 0 && (v[0] == '"' || len(v) > 2 && v[:2] == "W/") {
+		etag := stored.Get("Etag")
+		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
+	}
+	lm := stored.Get("Last-Modified")
+	return lm != "" && v == lm && sliceValidator(stored) != ""
+}
+
+// sliceStatus sets x.cs from how the first slice was got.
+func (x *exchange) sliceStatus(sl *slice) {
+	if sl.hit {
+		x.cs = policy.CacheStatus{Hit: true, HasTTL: true, TTL: x.ttl(sl.e)}
+		return
+	}
+	x.fetchedStatus(sl.res, sl.leader)
+}
+
+// fetchedStatus sets x.cs for a response that res fetched.
+func (x *exchange) fetchedStatus(res *fillResult, leader bool) {
+	x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
+	x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, FwdStatus: res.status, Collapsed: !leader,
+		Stored: res.stored, HasTTL: res.stored, TTL: res.ttl}
+	if !res.stored {
+		x.cs.Detail = res.reason
+	}
+}
+
+// sliceHeader puts the object's fields, from its first slice, on the
+// response to the client.
+func (x *exchange) sliceHeader(sl *slice, stored policy.Response) http.Header {
+	h, hdr := x.h, x.w.Header()
+	for k, v := range sl.e.Header {
+		hdr[k] = v[:len(v):len(v)] // e is shared: an append must copy
+	}
+	delete(hdr, "Content-Range")
+	delete(hdr, "Content-Length")
+	hdr.Set("Accept-Ranges", "bytes")
+	policy.ClientHeader(hdr, h.opts.Policy)
+	// RFC 9111 §5.1: a response generated from stored ones carries Age.
+	hdr["Age"] = h.ageValue(policy.Age(stored, h.opts.Now()))
+	x.setCacheStatus(sl.e.Header)
+	return hdr
+}
+
+// serveWhole answers from the object's own response: what an upstream
+// that ignores Range, or answers with other than 206, sent.
+func (x *exchange) serveWhole(w *wholeAnswer) {
+	switch {
+	case w.res != nil && w.res.stream != nil:
+		// Larger than max_object: streamed to the request that fetched
+		// it; any other asks the upstream itself.
+		if w.leader {
+			x.fetchedStatus(w.res, true)
+			x.streamFill(w.res)
+			return
+		}
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: w.res.reason}
+		x.pass()
+	case w.e.Status == http.StatusRequestedRangeNotSatisfiable && firstValue(x.r.Header, "Range") == "":
+		// The upstream's 416 answered a slice's range: the object is
+		// empty, or shrank; the client asked for all of it.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass}
+		x.pass()
+	case w.res != nil:
+		x.fetchedStatus(w.res, w.leader)
+		var setCookie []string
+		if w.leader {
+			setCookie = w.res.setCookie
+		}
+		x.serveEntry(w.e, storage.TierNone, ageNow, setCookie...)
+	default:
+		x.cs = policy.CacheStatus{Hit: true, HasTTL: true, TTL: x.ttl(w.e)}
+		x.serveEntry(w.e, w.tier, ageNow)
+	}
+}
+
+// sliceFailed answers a request whose first slice could not be got.
+func (x *exchange) sliceFailed(err error) {
+	switch {
+	case errors.Is(err, errClientGone):
+	case errors.Is(err, errOnlyIfCached):
+		// RFC 9111 §5.2.1.7: a stored response or 504.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}
+		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
+	case errors.Is(err, errSliceBudget):
+		x.h.metrics.overBudget.Inc()
+		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailMemoryBudget}
+		x.respondError(http.StatusServiceUnavailable, "memory budget for bodies exhausted; try again")
+	default:
+		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss}
+		x.respondUpstreamError(err)
+	}
+}
+
+// send writes the response: pieces of the object from its slices, first
+// among them; one piece as a 206 with Content-Range (RFC 9110 §14.4), more
+// as multipart/byteranges (§14.6), the whole as a 200.
+func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool) {
+	x := s.x
+	w := &x.w
+	head := x.r.Method == http.MethodHead
+	total := strconv.FormatInt(s.total, 10)
+	var err error
+	switch {
+	case !ranged:
+		hdr.Set("Content-Length", total)
+		w.WriteHeader(http.StatusOK)
+		if !head {
+			err = s.copyRange(w, pieces[0], first)
+		}
+	case len(pieces) == 1:
+		p := pieces[0]
+		hdr.Set("Content-Range", "bytes "+strconv.FormatInt(p.first, 10)+"-"+strconv.FormatInt(p.last, 10)+"/"+total)
+		hdr.Set("Content-Length", strconv.FormatInt(p.last-p.first+1, 10))
+		w.WriteHeader(http.StatusPartialContent)
+		if !head {
+			err = s.copyRange(w, p, first)
+		}
+	default:
+		mw := multipart.NewWriter(w)
+		ctype := hdr.Get("Content-Type")
+		hdr.Set("Content-Type", "multipart/byteranges; boundary="+mw.Boundary())
+		w.WriteHeader(http.StatusPartialContent)
+		for _, p := range pieces {
+			part := textproto.MIMEHeader{"Content-Range": {"bytes " + strconv.FormatInt(p.first, 10) + "-" + strconv.FormatInt(p.last, 10) + "/" + total}}
+			if ctype != "" {
+				part["Content-Type"] = []string{ctype}
+			}
+			var pw io.Writer
+			if pw, err = mw.CreatePart(part); err == nil {
+				err = s.copyRange(pw, p, first)
+			}
+			if err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, errClientWrite) && !errors.Is(err, errClientGone) {
+			x.h.log.Warn("sliced response cut", "host", x.r.Host, "path", x.r.URL.Path, "err", err)
+		}
+		// The head is gone: cut the response so the client sees it
+		// incomplete, never a short or spliced one that looks whole.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyRange writes bytes p of the object to w from the slices that hold
+// them, in order; first is a slice got already.
+func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
+	for i := p.first / s.size; i <= p.last/s.size; i++ {
+		sl := first
+		if i != first.index {
+			var err error
+			if sl, err = s.next(i); err != nil {
+				return err
+			}
+		}
+		from, to := max(p.first, sl.start), min(p.last, sl.end)
+		err := s.write(w, sl, from-sl.start, to-from+1)
+		if sl != first {
+			sl.close()
+		}
+		if err != nil {
+			return err
+		}
+		s.x.h.metrics.served(sl.tier, int(to-from+1))
+	}
+	return nil
+}
+
+// write sends n bytes of sl from offset off.
+func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
+	if sl.file == nil {
+		if off+n > int64(len(sl.e.Body)) {
+			return io.ErrUnexpectedEOF // never a short piece sent as whole
+		}
+		if _, err := w.Write(sl.e.Body[off : off+n]); err != nil {
+			return errors.Join(errClientWrite, err)
+		}
+		return nil
+	}
+	if _, err := sl.file.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	src := &io.LimitedReader{R: sl.file, N: n}
+	var err error
+	if rf, ok := w.(io.ReaderFrom); ok {
+		_, err = rf.ReadFrom(src) // sendfile(2) where the connection allows
+	} else {
+		_, err = io.Copy(w, src)
+	}
+	if err == nil && src.N > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// next gets slice i for a response whose first slice set s.total and
+// s.validator. A stored slice of another version is dropped and fetched
+// again; a fetched one of another version means the object changed
+// upstream: all its slices are dropped (errSliceChanged).
+func (s *slicer) next(i int64) (*slice, error) {
+	for _, lookup := range []bool{true, false} {
+		sl, whole, err := s.get(i, lookup)
+		if err != nil {
+			return nil, err
+		}
+		if whole == nil && sl.total == s.total && sl.validator == s.validator && sl.validator != "" {
+			return sl, nil
+		}
+		if sl != nil {
+			sl.close()
+		}
+		if whole == nil && sl.hit {
+			s.x.h.forget(sl.e.Key)
+			continue
+		}
+		if whole != nil && whole.res != nil {
+			whole.res.release(whole.leader) // a stream nobody will read
+		}
+		break
+	}
+	if _, err := s.x.h.store.DeletePrefix(s.object.SliceFamily()); err != nil {
+		s.x.h.log.Warn("cache delete", "key", s.object.SliceFamily(), "err", err)
+	}
+	return nil, errSliceChanged
+}
+
+// errClientGone: the client went away while a slice was being got.
+var errClientGone = errors.New("client went away")
+
+// errOnlyIfCached: a slice the response needs is not stored, and the
+// client said only-if-cached.
+var errOnlyIfCached = errors.New("slice not in cache")
+
+// wholeAnswer is the object's own response where a slice was expected.
+type wholeAnswer struct {
+	e      *storage.Entry
+	tier   storage.Tier
+	res    *fillResult // the fetch that got it, if any
+	leader bool
+}
+
+// get gets slice i: from the store when lookup is set and a usable one is
+// stored, else through the one shared fetch of the slice. whole is set
+// instead when the object's answer is not a slice (see slicefetch.go);
+// when lead is set, a whole answer stored under slice 0 is also looked for.
+func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err error) {
+	x := s.x
+	key := string(s.object.Slice(i))
+	if lookup {
+		if sl, whole := s.stored(key, i, false); sl != nil || whole != nil {
+			return sl, whole, nil
+		}
+		if i > 0 {
+			if _, whole := s.stored(string(s.object.Slice(0)), 0, true); whole != nil {
+				return nil, whole, nil
+			}
+		}
+	}
+	if policy.OnlyIfCached(x.r.Header) {
+		return nil, nil, errOnlyIfCached
+	}
+	var stale *storage.Entry
+	if e := s.staleSlice; e != nil && e.Key == key {
+		stale = e
+	}
+	res, leader, err := s.fetch(i, key, stale)
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.err != nil {
+		res.release(leader)
+		return nil, nil, res.err
+	}
+	if res.stream != nil || res.entry.Status != http.StatusPartialContent {
+		return nil, &wholeAnswer{e: res.entry, res: res, leader: leader}, nil
+	}
+	sl, ok := newSlice(i, res.entry)
+	if !ok {
+		return nil, nil, errSliceRange
+	}
+	sl.res, sl.leader, sl.tier = res, leader, storage.TierNone
+	if !s.openBody(sl) {
+		return nil, nil, fmt.Errorf("refreshed slice %d: body file gone: %w", i, storage.ErrNotFound)
+	}
+	return sl, nil, nil
+}
+
+// stored returns the usable entry stored under key, slice i: a slice
+// (unless wholeOnly), or the object's whole answer. Usable means fresh for
+// this request (RFC 9111 §4.2); a stale one is fetched again.
+func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnswer) {
+	x := s.x
+	held := &hold{b: &x.h.bodies}
+	e, tier, err := x.h.store.GetWithin(key, held)
+	if err != nil {
+		x.h.storeError("get", key, err)
+		held.release()
+		return nil, nil
+	}
+	d := policy.Decide(x.r.Header, sliceResponse(e), x.h.opts.Now(), *x.rules())
+	if wholeOnly && e.Status == http.StatusPartialContent {
+		held.release()
+		return nil, nil
+	}
+	if d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
+		held.release()
+		s.stale = &d
+		if _, ok := newSlice(i, e); ok && sliceValidator(e.Header) != "" {
+			s.staleSlice = e
+		}
+		return nil, nil
+	}
+	if e.Status != http.StatusPartialContent {
+		held.release() // serveEntry holds what a disk hit needs itself
+		return nil, &wholeAnswer{e: e, tier: tier}
+	}
+	sl, ok := newSlice(i, e)
+	if !ok {
+		held.release()
+		return nil, nil
+	}
+	sl.hit, sl.tier, sl.held = true, tier, held
+	if !s.openBody(sl) {
+		held.release()
+		return nil, nil // fetched again
+	}
+	return sl, nil
+}
+
+// openBody opens sl's body file, when the disk tier keeps its body in one
+// (a stored slice, or one a 304 refreshed). It reports false when the file
+// is gone since the record was read, or damaged.
+func (s *slicer) openBody(sl *slice) bool {
+	if !sl.e.InFile() {
+		return true
+	}
+	f, err := sl.e.OpenBody()
+	if err != nil {
+		s.x.h.storeError("open body", sl.e.Key, err)
+		if errors.Is(err, storage.ErrCorrupt) {
+			s.x.h.forget(sl.e.Key)
+		}
+		return false
+	}
+	sl.file = f
+	return true
+}
+
+// newSlice reads what a slice entry holds; ok is false when it is not
+// slice i.
+func newSlice(i int64, e *storage.Entry) (*slice, bool) {
+	start, end, total, ok := parseContentRange(e.Header.Get("Content-Range"))
+	if !ok || total < 0 || start < 0 || e.BodyLen() != end-start+1 {
+		return nil, false
+	}
+	return &slice{index: i, e: e, start: start, end: end, total: total, validator: sliceValidator(e.Header)}, true
+}
+
+// fetch runs, or joins, the one upstream fetch of slice i under key. A
+// result that may not be shared (a private slice) is fetched again for a
+// request that did not start it.
+func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, bool, error) {
+	x := s.x
+	h, r := x.h, x.r
+	if !h.uncacheable.marked(key, h.opts.Now()) {
+		release, ok := h.slots.acquire(r.Context(), h.client(r))
+		if !ok {
+			return nil, false, errClientGone
+		}
+		fl, leader := s.join(i, key, stale, x.holdRoutes(release))
+		if !leader {
+			h.metrics.coalesced.Inc()
+		}
+		select {
+		case <-fl.done:
+		case <-r.Context().Done():
+			return nil, false, errClientGone
+		}
+		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared {
+			return res, leader, nil
+		}
+		// Not for sharing (private, or not storable as a slice): this
+		// request fetches its own, as if it had arrived alone.
+	}
+	release, ok := h.slots.acquire(r.Context(), h.client(r))
+	if !ok {
+		return nil, false, errClientGone
+	}
+	defer x.holdRoutes(release)()
+	return s.run(i, key, stale), true, nil
+}
+
+// join runs, or joins, the one shared fetch of slice i under key; release
+// gives back the fetch slot taken for it, when the fetch ends or at once
+// when another request's fetch is joined.
+func (s *slicer) join(i int64, key string, stale *storage.Entry, release func()) (*flight, bool) {
+	x := s.x
+	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, func(*progress) *fillResult {
+		defer release() // the slot is the fetch's until it ends, client or not
+		return s.run(i, key, stale)
+	})
+	if !leader {
+		release()
+	}
+	return fl, leader
+}
+
+// run fetches slice i, stored under key, validating stale if not nil, on
+// a copy of the object's fetch (whose fields a fetch sets as it runs). It
+// reads nothing of the request: a flight runs it after its leader may have
+// gone.
+func (s *slicer) run(i int64, key string, stale *storage.Entry) *fillResult {
+	f := *s.base
+	f.storeKey, f.stale = key, stale
+	first := i * s.size
+	last := first + s.size - 1
+	if last < first {
+		last = math.MaxInt64 // a range near the int64 limit, where no object ends
+	}
+	return f.runSlice(first, last, string(s.object.Slice(0)))
+}

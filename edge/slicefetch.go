@@ -1,0 +1,279 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// The fetch of one slice of an object on a route with Route.Cache.Slice:
+// a Range request for the slice's bytes, aligned to slice boundaries, whose
+// 206 is stored under the slice's own key (policy.Key.Slice). slice.go
+// stitches slices into responses.
+
+var (
+	// errSliceRange: the upstream answered a slice's Range request with a
+	// 206 for other bytes (RFC 9110 §14.4: Content-Range names what the
+	// response holds), or with a body of another length.
+	errSliceRange = errors.New("upstream answered a slice with other bytes than asked for")
+	// errSliceChanged: a slice came back from another version of the
+	// object than the slices already sent (RFC 9111 §3.4).
+	errSliceChanged = errors.New("object changed upstream while its slices were being sent")
+	// errSliceBudget: the budget for bodies in memory refused the slice.
+	errSliceBudget = errors.New("slice refused by the memory budget for bodies")
+)
+
+// runSlice fetches bytes first-last of f's object, one slice, and stores
+// the 206 under f.storeKey (the slice's key) when RFC 9111 allows. An
+// answer other than a 206 (an origin that ignores Range sends the whole
+// 200, RFC 9110 §14.2; or 404, 416, 5xx) is the object's own: read as a
+// miss is (fetch.read) and stored, when storable, under the key of slice
+// 0, where every request of the object looks for it (wholeKey).
+func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
+	h := f.h
+	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
+	res := &fillResult{}
+	f.res, f.cancel = res, cancel
+	f.generation = h.store.Generation()
+	// RFC 9110 §14.2: the slice's own Range, on a copy of the object's
+	// outbound request (shared by the object's slices).
+	out := *f.out
+	out.Header = f.out.Header.Clone()
+	out.Header["Range"] = []string{"bytes=" + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)}
+	if f.stale != nil {
+		// RFC 9111 §4.3.1: validate the stored slice. A 304 answers for
+		// the whole representation (RFC 9110 §13.2.2: preconditions
+		// before Range) and refreshes the slice without its bytes.
+		for k, v := range policy.ValidationHeader(sliceResponse(f.stale)) {
+			out.Header[k] = v
+		}
+	}
+	requestTime := h.opts.Now()
+	resp, err := h.fetchUpstream(ctx, f.upstream, &out, res)
+	if err != nil {
+		cancel()
+		res.err = err
+		return res
+	}
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+	case resp.StatusCode == http.StatusNotModified && f.stale != nil:
+		f.freshenSlice(resp, requestTime)
+		return res
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// RFC 9110 §15.5.17: the slice starts past the object's end. An
+		// answer to this slice's range, not the object's: never stored.
+		drain(resp)
+		cancel()
+		res.status = resp.StatusCode
+		res.entry = &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, RequestTime: requestTime, ResponseTime: h.opts.Now(),
+			Header: http.Header{"Content-Range": resp.Header.Values("Content-Range"), "Date": resp.Header.Values("Date")}}
+		res.reason = policy.DetailStatus
+		return res
+	default:
+		f.storeKey = wholeKey
+		f.read(resp, requestTime)
+		return res
+	}
+	f.readSlice(resp, first, last, requestTime)
+	return res
+}
+
+// readSlice reads a 206 that must hold bytes first-last of the object (or
+// up to its end) and stores it.
+func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime time.Time) {
+	h, res, cancel := f.h, f.res, f.cancel
+	defer cancel()
+	responseTime := h.opts.Now()
+	res.status = resp.StatusCode
+	start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+	if ok && total >= 0 {
+		last = min(last, total-1)
+	}
+	n := end - start + 1
+	if !ok || total < 0 || start != first || end != last || resp.ContentLength >= 0 && resp.ContentLength != n {
+		// A multipart answer, a range of other bytes, an unknown length:
+		// nothing here can be stitched into the object.
+		drain(resp)
+		res.status, res.err = 0, fmt.Errorf("bytes %d-%d: got Content-Range %q, Content-Length %d: %w",
+			first, last, resp.Header.Get("Content-Range"), resp.ContentLength, errSliceRange)
+		return
+	}
+	f.completeHeader(resp.Header, responseTime)
+	// The object's fields govern its slices: Storable judges them as the
+	// 200 they are part of (RFC 9111 §3.3, §3.4).
+	storable, reason := policy.Storable(f.request, http.StatusOK, resp.Header, *f.rules)
+	if storable {
+		storable, reason = sliceStorable(resp.Header, responseTime)
+	}
+	held := &hold{b: &h.bodies}
+	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held)
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read slice body: %w", err)
+	case held.refused:
+		err = errSliceBudget
+	case !complete || int64(len(body)) != n:
+		err = fmt.Errorf("bytes %d-%d: a body of other length: %w", first, last, errSliceRange)
+	}
+	if err != nil {
+		held.release()
+		res.status, res.err = 0, err
+		return
+	}
+	if !storable || n > h.store.MemoryItemLimit() {
+		held.releaseWhenUnreachable(body)
+	} else {
+		held.release()
+	}
+	e := &storage.Entry{Key: f.storeKey, Status: http.StatusPartialContent, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
+	if !storable {
+		// Served to the request that fetched it alone: waiters fetch
+		// their own (a private slice is one user's), and so do the next
+		// requests for a while, without coalescing.
+		e.Header, res.entry, res.reason = resp.Header, e, reason
+		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
+			h.uncacheable.mark(f.storeKey, responseTime)
+		}
+		return
+	}
+	e.Header = policy.StoredHeader(resp.Header)
+	e.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	e.Tags = policy.Tags(resp.Header)
+	f.keepSlice(e)
+}
+
+// freshenSlice applies a 304 to the stale slice f validated (RFC 9111
+// §4.3.4): the refreshed slice shares its body, in memory or in its file.
+func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
+	h, res := f.h, f.res
+	drain(resp)
+	f.cancel()
+	res.status = resp.StatusCode
+	merged, ok := policy.Freshen(f.stale.Header, resp.Header)
+	if !ok {
+		// RFC 9111 §4.3.4: the 304 names another representation.
+		res.status, res.err = 0, fmt.Errorf("a 304 that does not describe the stored slice: %w", errSliceRange)
+		return
+	}
+	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
+		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+	e.ShareBody(f.stale)
+	// As for a whole object (fetch.run): a 304 to credentials refreshes
+	// only this client's copy unless it says it may be shared, and it may
+	// have made the slice unstorable.
+	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header)
+	if storable {
+		storable, reason = policy.Storable(f.request, http.StatusOK, merged, *f.rules)
+	}
+	if storable {
+		storable, reason = sliceStorable(merged, e.ResponseTime)
+	}
+	if !storable {
+		res.entry, res.reason = e, reason
+		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
+			h.forget(f.stale.Key)
+		}
+		return
+	}
+	f.keepSlice(e)
+}
+
+// keepSlice stores e, a slice that may be stored, as the result of f.
+func (f *fetch) keepSlice(e *storage.Entry) {
+	h, res := f.h, f.res
+	stored := sliceResponse(e)
+	h.store.SetFetchedAt(e, f.generation, policy.Produced(stored))
+	h.uncacheable.clear(f.storeKey)
+	res.entry, res.shared, res.stored = e, true, true
+	lifetime, _ := policy.Lifetime(stored, *f.rules)
+	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
+}
+
+// sliceStorable says whether a slice that RFC 9111 lets the cache store
+// may be stored as a slice: slices are combined into one response only
+// when they share a strong validator (RFC 9111 §3.4), and one slice key
+// serves every request, so it must not vary (the slice fetch asks for
+// identity, so Vary: Accept-Encoding changes nothing).
+func sliceStorable(hdr http.Header, responseTime time.Time) (bool, string) {
+	names, star := policy.ParseVary(hdr)
+	if star || len(names) > 1 || len(names) == 1 && names[0] != "Accept-Encoding" {
+		return false, policy.DetailSliceVary
+	}
+	if sliceValidator(hdr) == "" {
+		return false, policy.DetailSliceNoValidator
+	}
+	return true, ""
+}
+
+// sliceValidator is the strong validator of a slice's header (RFC 9110
+// §8.8.1), "" when it has none: the ETag unless weak, else a Last-Modified
+// at least a second before the response's Date (§8.8.2.2).
+func sliceValidator(hdr http.Header) string {
+	if etag := hdr.Get("Etag"); etag != "" {
+		if strings.HasPrefix(etag, "W/") {
+			return ""
+		}
+		return "etag " + etag
+	}
+	lm := hdr.Get("Last-Modified")
+	modified, err := http.ParseTime(lm)
+	if err != nil {
+		return ""
+	}
+	date, err := http.ParseTime(hdr.Get("Date"))
+	if err != nil || date.Sub(modified) < time.Second {
+		return ""
+	}
+	return "last-modified " + lm
+}
+
+// parseContentRange parses a Content-Range of bytes (RFC 9110 §14.4):
+// "bytes first-last/complete" or "bytes first-last/*" (total -1), or an
+// unsatisfied range "bytes */complete" (first and last -1).
+func parseContentRange(v string) (first, last, total int64, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, length, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, 0, false
+	}
+	total = -1
+	if length != "*" {
+		if total, ok = rangePos(length); !ok {
+			return 0, 0, 0, false
+		}
+	}
+	if rng == "*" {
+		return -1, -1, total, total >= 0
+	}
+	a, b, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	if first, ok = rangePos(a); !ok {
+		return 0, 0, 0, false
+	}
+	if last, ok = rangePos(b); !ok || last < first || total >= 0 && last >= total {
+		return 0, 0, 0, false
+	}
+	return first, last, total, true
+}
+
+// sliceResponse is what the caching rules see of a stored slice: the 200
+// it is part of, whose fields it carries (RFC 9111 §3.4).
+func sliceResponse(e *storage.Entry) policy.Response {
+	r := responseOf(e)
+	r.Status = http.StatusOK
+	return r
+}

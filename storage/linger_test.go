@@ -1,0 +1,43 @@
+package storage
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// A lingering batch stops waiting once the entries waiting for the disk
+// fill a transaction (batchBytes): waiting on would only hold their memory
+// for the linger, and the next Sets would find the queue's bytes full and
+// be skipped. Here a transaction holds more than one entry and less than
+// two: the second Set ends the wait without a Flush.
+func TestLingerEndsAtTransactionBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		size := newEntry("http://h/bytes/0", 1000).Size()
+		s := openStore(t, Options{NoMemoryTier: true, WriteQueueBytes: 4 * (size + 1)})
+		if got := s.w.batchBytes(); got != size+1 {
+			t.Fatalf("batchBytes = %d, want %d", got, size+1)
+		}
+		var batches atomic.Int32
+		s.w.batchHook = func() { batches.Add(1) }
+		s.w.linger = time.Hour // only the bytes may end the batch
+		s.Set(newEntry("http://h/bytes/0", 1000))
+		synctest.Wait()
+		if n := batches.Load(); n != 0 {
+			t.Fatalf("%d write batches with one entry waiting, want 0 (lingering)", n)
+		}
+		s.Set(newEntry("http://h/bytes/1", 1000))
+		synctest.Wait()
+		if n := batches.Load(); n != 1 {
+			t.Fatalf("%d write batches once a transaction's bytes waited, want 1", n)
+		}
+		if st := s.Stats(); st.DiskEntries != 2 || st.SkippedWrites != 0 {
+			t.Errorf("DiskEntries = %d, SkippedWrites = %d, want 2 and 0", st.DiskEntries, st.SkippedWrites)
+		}
+		for i := range 2 {
+			mustGet(t, s, fmt.Sprintf("http://h/bytes/%d", i), TierDisk)
+		}
+	})
+}
