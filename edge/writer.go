@@ -98,10 +98,16 @@ func (t *trackedWriter) ReadFrom(src io.Reader) (int64, error) {
 	// A known length is sent in chunks of exactly that length, so that
 	// sendfile is not called once more per chunk only to find the end.
 	remain := int64(-1)
-	if lr, ok := src.(*io.LimitedReader); ok {
+	lr, limited := src.(*io.LimitedReader)
+	if limited {
 		src, remain = lr.R, lr.N
 	}
 	var total int64
+	defer func() {
+		if limited {
+			lr.N -= total // as reading through lr would have (callers check N)
+		}
+	}()
 	for remain != 0 {
 		chunk := remain
 		if t.timeout > 0 {
