@@ -205,7 +205,11 @@ func TestDamagedFileWhileOpen(t *testing.T) {
 			path := filepath.Join(dir, FileName)
 			fillClosed(t, dir)
 			l := layoutOf(t, path)
-			s, err := Open(Options{Dir: dir, NoMemoryTier: true})
+			// No scrubber: its listing would race the first Get into the
+			// damaged file, and a reader that enters bbolt's Begin while
+			// another panics there waits for good (docs/security.md, open
+			// windows of a damaged edged.db).
+			s, err := Open(Options{Dir: dir, NoMemoryTier: true, NoScrub: true})
 			if err != nil {
 				t.Fatal(err)
 			}
