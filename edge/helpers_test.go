@@ -115,6 +115,9 @@ type edgeConfig struct {
 	// bodyMemory and writeTimeout are Options.BodyMemory and WriteTimeout.
 	bodyMemory   int64
 	writeTimeout time.Duration
+	// slice, when set, serves 127.0.0.1 through a Router whose one route
+	// keeps objects in slices of that many bytes (Route.Cache.Slice).
+	slice int64
 }
 
 func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
@@ -134,9 +137,18 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 	if err != nil {
 		t.Fatalf("origin client: %v", err)
 	}
-	h, err := New(Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
+	opts := Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
 		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second,
-		BodyMemory: cfg.bodyMemory, WriteTimeout: cfg.writeTimeout})
+		BodyMemory: cfg.bodyMemory, WriteTimeout: cfg.writeTimeout}
+	if cfg.slice > 0 {
+		// Router, when set, serves every request: Upstream is unused.
+		opts.Router, err = NewRouter([]*Site{{Name: "media", Hosts: []string{"127.0.0.1"},
+			Routes: []*Route{{PathPrefix: "/", Upstream: up, Cache: RouteCache{Slice: cfg.slice}}}}})
+		if err != nil {
+			t.Fatalf("router: %v", err)
+		}
+	}
+	h, err := New(opts)
 	if err != nil {
 		t.Fatalf("edge: %v", err)
 	}
