@@ -548,11 +548,11 @@ func (s *slicer) stored(key string, i int64, wholeOnly bool) (*slice, *wholeAnsw
 		held.release()
 		return nil, nil
 	}
-	d := policy.Decide(x.r.Header, sliceResponse(e), x.h.opts.Now(), *x.rules())
 	if wholeOnly && e.Status == http.StatusPartialContent {
 		held.release()
 		return nil, nil
 	}
+	d := policy.Decide(x.r.Header, sliceResponse(e), x.h.opts.Now(), *x.rules())
 	if d.Action != policy.Serve && (d.Action != policy.ServeStale || d.Background) {
 		held.release()
 		s.stale = &d
