@@ -170,14 +170,12 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	f.cancel()
 	res.status = resp.StatusCode
 	merged, ok := policy.Freshen(f.stale.Header, resp.Header)
-	if ok {
-		f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
-	}
 	if !ok {
 		// RFC 9111 §4.3.4: the 304 names another representation.
 		res.status, res.err = 0, fmt.Errorf("a 304 that does not describe the stored slice: %w", errSliceRange)
 		return
 	}
+	f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
 	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
 		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
 	e.ShareBody(f.stale)
