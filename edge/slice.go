@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"os"
 	"strconv"
+	"strings"
 
 	"edged/edge/policy"
 	"edged/storage"
@@ -231,7 +232,7 @@ func ifRangeHolds(req, stored http.Header) bool {
 	if v == "" {
 		return true
 	}
-	if len(v) > 0 && (v[0] == '"' || len(v) > 2 && v[:2] == "W/") {
+	if v[0] == '"' || strings.HasPrefix(v, "W/") {
 		etag := stored.Get("Etag")
 		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
 	}
@@ -492,8 +493,8 @@ type wholeAnswer struct {
 
 // get gets slice i: from the store when lookup is set and a usable one is
 // stored, else through the one shared fetch of the slice. whole is set
-// instead when the object's answer is not a slice (see slicefetch.go);
-// when lead is set, a whole answer stored under slice 0 is also looked for.
+// instead when the object's answer is not a slice (see slicefetch.go):
+// for i > 0, a whole answer stored under slice 0 is also looked for.
 func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err error) {
 	x := s.x
 	key := string(s.object.Slice(i))
