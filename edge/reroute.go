@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"iter"
 	"reflect"
 	"sync/atomic"
 
@@ -106,11 +107,9 @@ func (rs *routes) seriesLabels() map[routeLabels]bool {
 		labels[routeLabels{route: rs.anyHost.PathPrefix}] = true
 		return labels
 	}
-	for _, table := range []map[string]*Site{rs.router.exact, rs.router.wildcards} {
-		for _, s := range table {
-			for _, r := range s.Routes {
-				labels[routeLabels{site: s.Name, route: r.PathPrefix}] = true
-			}
+	for s := range rs.router.sites() {
+		for _, r := range s.Routes {
+			labels[routeLabels{site: s.Name, route: r.PathPrefix}] = true
 		}
 	}
 	return labels
@@ -138,11 +137,28 @@ func (x *exchange) holdRoutes(release func()) func() {
 // more (the channel [Handler.Reroute] returns, or after [Handler.Close]).
 func (rt *Router) Close() {
 	seen := make(map[any]bool)
-	for _, table := range []map[string]*Site{rt.exact, rt.wildcards} {
-		for _, s := range table {
-			closeFields(reflect.ValueOf(s).Elem(), seen)
-			for _, r := range s.Routes {
-				closeFields(reflect.ValueOf(r).Elem(), seen)
+	for s := range rt.sites() {
+		closeFields(reflect.ValueOf(s).Elem(), seen)
+		for _, r := range s.Routes {
+			closeFields(reflect.ValueOf(r).Elem(), seen)
+		}
+	}
+}
+
+// sites yields each site of rt once, though it is indexed under each of
+// its hosts.
+func (rt *Router) sites() iter.Seq[*Site] {
+	return func(yield func(*Site) bool) {
+		seen := make(map[*Site]bool)
+		for _, table := range []map[string]*Site{rt.exact, rt.wildcards} {
+			for _, s := range table {
+				if seen[s] {
+					continue
+				}
+				seen[s] = true
+				if !yield(s) {
+					return
+				}
 			}
 		}
 	}
