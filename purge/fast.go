@@ -3,7 +3,6 @@ package purge
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -49,14 +48,6 @@ func (b *Bus) subscribeFast(nc *nats.Conn) error {
 	return b.subscribeCore(nc, b.fastSubject(), b.onFast)
 }
 
-// subscribeCore subscribes to a core (not stored) subject.
-func (b *Bus) subscribeCore(nc *nats.Conn, subject string, h nats.MsgHandler) error {
-	if _, err := nc.Subscribe(subject, h); err != nil {
-		return fmt.Errorf("purge: subscribing to %s: %w", subject, err)
-	}
-	return nil
-}
-
 // announce sends the acknowledged event data, stored at seq, on the fast
 // subject. A failure only costs the speed: the stream delivers it.
 func (b *Bus) announce(seq uint64, data []byte) {
@@ -65,11 +56,7 @@ func (b *Bus) announce(seq uint64, data []byte) {
 	}
 	body := strconv.AppendUint(make([]byte, 0, 21+len(data)), seq, 10)
 	body = append(append(body, '\n'), data...)
-	msg := &nats.Msg{Subject: b.fastSubject(), Data: body}
-	b.signer.signAs(fastContext, msg)
-	if err := b.nc.PublishMsg(msg); err != nil {
-		b.log.Debug("purge bus: fast path not sent", "seq", seq, "err", err)
-	}
+	b.sendCore(b.fastSubject(), fastContext, body, "fast path", "seq", seq)
 }
 
 // onFast applies a fast-path event if it is the next one this node needs
