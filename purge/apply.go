@@ -332,6 +332,12 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	redelivered := seq <= b.streamSeq
 	b.streamSeq = seq
 	if seq <= applied {
+		if !redelivered && b.fastTookOther(seq, streamID(msg.Data())) {
+			// fast.go: the fast path applied a replayed message here.
+			b.log.Warn("purge stream holds another event than the fast path applied at its sequence; applying it too",
+				"seq", seq, "applied", applied)
+			return b.applyCopy(ctx, msg, applied, received)
+		}
 		// Not news of the stream either: the consumer trails the fast
 		// path, and its pending count was taken when it sent this copy
 		// (health would take the stream for recreated below applied).
@@ -348,6 +354,22 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 	}
+	return b.applyCopy(ctx, msg, seq, received)
+}
+
+// streamID is the ID of the event in data, "" when it does not decode.
+func streamID(data []byte) string {
+	ev, err := decodeEvent(data)
+	if err != nil {
+		return ""
+	}
+	return ev.ID
+}
+
+// applyCopy applies the stream's copy of an event, recorded at seq: one
+// without a valid signature is rejected, one that cannot be decoded is
+// applied as the safe all+soft purge.
+func (b *Bus) applyCopy(ctx context.Context, msg jetstream.Msg, seq uint64, received time.Time) error {
 	if reason := b.signer.verify(msg.Headers(), msg.Data()); reason != "" {
 		return b.reject(ctx, seq, reason)
 	}

@@ -179,6 +179,9 @@ type Bus struct {
 	// last sequence this session's consumer delivered.
 	applyMu   sync.Mutex
 	streamSeq uint64
+	// fastApplied, under applyMu too, remembers the event ID the fast path
+	// applied at each of its last sequences (fast.go, handle).
+	fastApplied [fastRemembered]fastApply
 
 	applied    atomic.Uint64 // last sequence applied locally; moved under applyMu
 	reconnects atomic.Uint64

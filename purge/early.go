@@ -80,11 +80,7 @@ func (b *Bus) subscribeEarly(nc *nats.Conn) error {
 // the local hide (a memory-tier purge, milliseconds on a loaded machine)
 // off the other nodes' path. A failed send costs only the speed.
 func (b *Bus) early(ev event, data []byte) {
-	msg := &nats.Msg{Subject: b.earlySubject(), Data: data}
-	b.signer.signAs(earlyContext, msg)
-	if err := b.nc.PublishMsg(msg); err != nil {
-		b.log.Debug("purge bus: early announcement not sent", "id", ev.ID, "err", err)
-	}
+	b.sendCore(b.earlySubject(), earlyContext, data, "early announcement", "id", ev.ID)
 	b.hide(ev)
 }
 

@@ -3,7 +3,6 @@ package purge
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -37,6 +36,34 @@ import (
 // applied, silently (no gap). The stream's own sequence cannot be forged.
 // (TestUnsignedFastPathCannotTakeASequence.)
 
+// A signed fast message says nothing of which incarnation of the stream
+// holds its sequence: after the stream is deleted and recreated (sequences
+// start again at 1), a client holding the NATS token could replay an old
+// signed message under a sequence the new stream reuses, and the genuine
+// event stored there would be skipped as applied. So a node remembers the
+// event ID the fast path applied at each of its last fastRemembered
+// sequences, and when the stream first delivers one of them with another
+// event, it applies the stream's too: purges are idempotent, so the extra
+// apply costs only misses. (TestFastReplayAcrossStreamsCannotHideAnEvent.)
+
+// fastRemembered bounds the fast applies remembered: a consumer trailing
+// the fast path by more (a stream copy delivered over fastRemembered
+// purges late) is skipped as before.
+const fastRemembered = 1024
+
+// fastApply is one fast apply remembered: its sequence and event ID.
+type fastApply struct {
+	seq uint64
+	id  string
+}
+
+// fastTookOther reports whether the fast path applied at seq an event
+// other than id. The caller holds applyMu.
+func (b *Bus) fastTookOther(seq uint64, id string) bool {
+	f := b.fastApplied[seq%fastRemembered]
+	return f.seq == seq && f.id != id
+}
+
 // fastContext separates fast-path signatures from event and hello ones.
 const fastContext = "edged purge fast v1\n"
 
@@ -49,14 +76,6 @@ func (b *Bus) subscribeFast(nc *nats.Conn) error {
 	return b.subscribeCore(nc, b.fastSubject(), b.onFast)
 }
 
-// subscribeCore subscribes to a core (not stored) subject.
-func (b *Bus) subscribeCore(nc *nats.Conn, subject string, h nats.MsgHandler) error {
-	if _, err := nc.Subscribe(subject, h); err != nil {
-		return fmt.Errorf("purge: subscribing to %s: %w", subject, err)
-	}
-	return nil
-}
-
 // announce sends the acknowledged event data, stored at seq, on the fast
 // subject. A failure only costs the speed: the stream delivers it.
 func (b *Bus) announce(seq uint64, data []byte) {
@@ -65,11 +84,7 @@ func (b *Bus) announce(seq uint64, data []byte) {
 	}
 	body := strconv.AppendUint(make([]byte, 0, 21+len(data)), seq, 10)
 	body = append(append(body, '\n'), data...)
-	msg := &nats.Msg{Subject: b.fastSubject(), Data: body}
-	b.signer.signAs(fastContext, msg)
-	if err := b.nc.PublishMsg(msg); err != nil {
-		b.log.Debug("purge bus: fast path not sent", "seq", seq, "err", err)
-	}
+	b.sendCore(b.fastSubject(), fastContext, body, "fast path", "seq", seq)
 }
 
 // onFast applies a fast-path event if it is the next one this node needs
@@ -107,6 +122,7 @@ func (b *Bus) onFast(msg *nats.Msg) {
 	}
 	b.health.saw(seq) // the stream holds it: its publisher had the acknowledgement
 	b.recordApplied(seq)
+	b.fastApplied[seq%fastRemembered] = fastApply{seq, ev.ID}
 	b.metrics.fast.Inc()
 	b.observe(ev, seq, n, time.Since(start))
 }

@@ -2,7 +2,6 @@ package purge
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/nats-io/nats.go"
 )
@@ -31,13 +30,9 @@ type hello struct {
 
 func (b *Bus) helloSubject() string { return b.opts.Subject + ".hello" }
 
-// subscribeHello listens to the hellos of other nodes; nats.go restores
-// the subscription after every reconnect.
+// subscribeHello listens to the hellos of other nodes.
 func (b *Bus) subscribeHello(nc *nats.Conn) error {
-	if _, err := nc.Subscribe(b.helloSubject(), b.onHello); err != nil {
-		return fmt.Errorf("purge: subscribing to %s: %w", b.helloSubject(), err)
-	}
-	return nil
+	return b.subscribeCore(nc, b.helloSubject(), b.onHello)
 }
 
 // sayHello publishes this node's signed hello (or an answer to another's).
@@ -47,13 +42,9 @@ func (b *Bus) sayHello(answer bool) {
 	if err != nil {
 		return
 	}
-	msg := &nats.Msg{Subject: b.helloSubject(), Data: data}
 	// A node without a key still says hello (unsigned), so that its keyed
 	// peers learn that it has none.
-	b.signer.signAs(helloContext, msg)
-	if err := b.nc.PublishMsg(msg); err != nil {
-		b.log.Debug("purge bus: hello not sent", "err", err)
-	}
+	b.sendCore(b.helloSubject(), helloContext, data, "hello")
 }
 
 func (b *Bus) onHello(msg *nats.Msg) {

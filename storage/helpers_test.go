@@ -28,6 +28,21 @@ func openStore(t testing.TB, opts Options) *Store {
 	return s
 }
 
+// reopenedWith stores an entry for each key on disk in dir and returns the
+// store reopened there, so that its memory tier is empty.
+func reopenedWith(t testing.TB, dir string, keys ...string) *Store {
+	t.Helper()
+	s := openStore(t, Options{Dir: dir})
+	for _, k := range keys {
+		s.Set(newEntry(k, 100))
+	}
+	s.Flush()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openStore(t, Options{Dir: dir})
+}
+
 // newEntry builds a typical response entry with a body of n bytes.
 func newEntry(key string, n int) *Entry {
 	body := bytes.Repeat([]byte("x"), n)

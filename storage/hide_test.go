@@ -34,15 +34,7 @@ func TestHideUntilUnhide(t *testing.T) {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
 			dir := t.TempDir()
 			const inMem, onDisk, other = "http://h/v/mem", "http://h/v/disk", "http://h/v/other"
-			s := openStore(t, Options{Dir: dir})
-			for _, k := range []string{onDisk, other} {
-				s.Set(newEntry(k, 100))
-			}
-			s.Flush()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s = openStore(t, Options{Dir: dir})
+			s := reopenedWith(t, dir, onDisk, other)
 			s.Set(newEntry(inMem, 100))
 			s.mem.wait()
 			mustGet(t, s, inMem, TierMemory)

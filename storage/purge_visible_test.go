@@ -16,16 +16,8 @@ func TestPurgeHoldsBeforeItsDiskStep(t *testing.T) {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
 			dir := t.TempDir()
 			const inMem, onDisk, other = "http://h/v/mem", "http://h/v/disk", "http://h/v/other"
-			s := openStore(t, Options{Dir: dir})
-			for _, k := range []string{inMem, onDisk, other} {
-				s.Set(newEntry(k, 100))
-			}
-			s.Flush()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			s = openStore(t, Options{Dir: dir}) // memory empty
-			mustGet(t, s, inMem, TierDisk)      // promoted
+			s := reopenedWith(t, dir, inMem, onDisk, other)
+			mustGet(t, s, inMem, TierDisk) // promoted
 			s.mem.wait()
 			mustGet(t, s, inMem, TierMemory)
 

@@ -1,0 +1,52 @@
+package purge
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+// A signed fast message captured from an earlier incarnation of the purge
+// stream (deleted and recreated: sequences start again at 1) is replayed,
+// by a client holding the NATS token, under the sequence the new stream
+// uses next. The node applies it there (the signature verifies: it covers
+// the sequence and the event, not the stream's incarnation), and the
+// genuine event the stream then stores at that sequence must be applied
+// too. A fresh stream and a node that has applied nothing stand for the
+// recreated stream and the node reset by its gap (TestGapMarksWholeCacheStale).
+// On the code before the fix the genuine event was skipped as applied,
+// silently: this test failed with it missing from the applies.
+func TestFastReplayAcrossStreamsCannotHideAnEvent(t *testing.T) {
+	inv := &memInvalidator{}
+	b := startBus(t, Options{Invalidator: inv, NATSListen: "127.0.0.1:-1"})
+	nc, js := rawClient(t, b.ClientURL(), nats.Token(testNATSToken))
+	old := urlEvent("old")
+	if err := nc.PublishMsg(fastMsg(t, 1, old, testSigningKey)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replayed message applied at sequence 1", func() bool { return len(inv.calls()) >= 1 })
+
+	ctx := context.Background()
+	genuine, marker := Request{Tags: []string{"genuine"}}, Request{Tags: []string{"marker"}}
+	for _, r := range []Request{genuine, marker} { // stream sequences 1 and 2
+		if _, err := js.PublishMsg(ctx, signedMsg(eventData(t, r), testSigningKey)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the marker applied", func() bool {
+		return slices.ContainsFunc(inv.calls(), func(c applyCall) bool { return reflect.DeepEqual(c.Req, marker) })
+	})
+	var reqs []Request
+	for _, c := range inv.calls() {
+		reqs = append(reqs, c.Req)
+	}
+	if want := []Request{old.Request, genuine, marker}; !reflect.DeepEqual(reqs, want) {
+		t.Fatalf("applied %+v, want the replayed event, then the genuine one at its sequence, then the marker: %+v", reqs, want)
+	}
+	if got := b.applied.Load(); got != 2 {
+		t.Fatalf("applied sequence %d, want 2", got)
+	}
+}
