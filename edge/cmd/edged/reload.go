@@ -373,10 +373,12 @@ func (n *node) serveReload(w http.ResponseWriter, _ *http.Request) {
 	var re *reloadError
 	switch {
 	case errors.As(err, &re):
-		reply.Result = re.result
-		status = map[string]int{reloadInvalid: http.StatusBadRequest, reloadRestart: http.StatusConflict}[re.result]
-		if status == 0 {
-			status = http.StatusInternalServerError
+		reply.Result, status = re.result, http.StatusInternalServerError // reloadFailed
+		switch re.result {
+		case reloadInvalid:
+			status = http.StatusBadRequest
+		case reloadRestart:
+			status = http.StatusConflict
 		}
 	case err != nil:
 		reply.Result, status = "stopping", http.StatusServiceUnavailable
