@@ -62,6 +62,13 @@ func parseRangeSet(v string) ([]byteRange, bool) {
 	return out, len(out) > 0
 }
 
+// contentRange is the Content-Range of bytes first-last of a
+// representation of size bytes (RFC 9110 §14.4), as a 206 or a part of a
+// multipart/byteranges answer sends it.
+func contentRange(first, last, size int64) string {
+	return "bytes " + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10) + "/" + strconv.FormatInt(size, 10)
+}
+
 // rangePos parses 1*DIGIT, saturating at math.MaxInt64.
 func rangePos(s string) (int64, bool) {
 	if s == "" {

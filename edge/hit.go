@@ -175,10 +175,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	if !known || !derived.plain {
 		policy.ClientHeader(hdr, h.opts.Policy)
 	}
-	stored := responseOf(e)
-	if derived != nil {
-		stored.Facts = &derived.Facts
-	}
+	stored := responseWithFacts(e, derived)
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())
 	}
@@ -258,8 +255,14 @@ func responseOf(e *storage.Entry) policy.Response {
 // fetch's result) are parsed per use, as responseOf does: caching would only
 // cost allocations.
 func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
+	return responseWithFacts(e, hitFactsOf(e, tier))
+}
+
+// responseWithFacts is responseOf(e) with d's parsed fields, when e has
+// hitFacts (d != nil).
+func responseWithFacts(e *storage.Entry, d *hitFacts) policy.Response {
 	r := responseOf(e)
-	if d := hitFactsOf(e, tier); d != nil {
+	if d != nil {
 		r.Facts = &d.Facts
 	}
 	return r

@@ -332,7 +332,6 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	x := s.x
 	w := &x.w
 	head := x.r.Method == http.MethodHead
-	total := strconv.FormatInt(s.total, 10)
 	var err error
 	defer func() {
 		if s.cur != nil {
@@ -341,14 +340,14 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	}()
 	switch {
 	case !ranged:
-		hdr.Set("Content-Length", total)
+		hdr.Set("Content-Length", strconv.FormatInt(s.total, 10))
 		w.WriteHeader(http.StatusOK)
 		if !head {
 			err = s.copyRange(w, pieces[0], first)
 		}
 	case len(pieces) == 1:
 		p := pieces[0]
-		hdr.Set("Content-Range", "bytes "+strconv.FormatInt(p.first, 10)+"-"+strconv.FormatInt(p.last, 10)+"/"+total)
+		hdr.Set("Content-Range", contentRange(p.first, p.last, s.total))
 		hdr.Set("Content-Length", strconv.FormatInt(p.last-p.first+1, 10))
 		w.WriteHeader(http.StatusPartialContent)
 		if !head {
@@ -360,7 +359,7 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 		hdr.Set("Content-Type", "multipart/byteranges; boundary="+mw.Boundary())
 		w.WriteHeader(http.StatusPartialContent)
 		for _, p := range pieces {
-			part := textproto.MIMEHeader{"Content-Range": {"bytes " + strconv.FormatInt(p.first, 10) + "-" + strconv.FormatInt(p.last, 10) + "/" + total}}
+			part := textproto.MIMEHeader{"Content-Range": {contentRange(p.first, p.last, s.total)}}
 			if ctype != "" {
 				part["Content-Type"] = []string{ctype}
 			}

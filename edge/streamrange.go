@@ -116,7 +116,7 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	x.cs.Collapsed = collapsed
 	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
 	x.setCacheStatus(header)
-	hdr.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
+	hdr.Set("Content-Range", contentRange(start, end, size))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 	w.WriteHeader(http.StatusPartialContent)
 	rc := http.NewResponseController(w)

@@ -165,7 +165,7 @@ func (s *Store) listUnverified(after []byte) ([]scrubItem, []byte, error) {
 // and marks it verified. A file removed since it was listed is no error.
 func (r *fileRef) scrub(ctx context.Context, lim *rate.Limiter) error {
 	p := r.files.path(r.id)
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -66,12 +66,10 @@ func RemoveHopByHop(h http.Header, te TEHandling) (teTrailers bool) {
 // after ';' cut off: the list syntax of tokens (Connection, TE).
 func listElems(lines []string) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		for _, line := range lines {
-			for elem := range strings.SplitSeq(line, ",") {
-				elem, _, _ = strings.Cut(elem, ";")
-				if elem = strings.Trim(elem, " \t"); elem != "" && !yield(elem) {
-					return
-				}
+		for elem := range elems(lines) {
+			elem, _, _ = strings.Cut(elem, ";")
+			if elem = strings.TrimRight(elem, " \t"); elem != "" && !yield(elem) {
+				return
 			}
 		}
 	}

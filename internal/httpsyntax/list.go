@@ -1,22 +1,35 @@
 package httpsyntax
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // ListHas reports whether the field lines of a comma-separated list field
 // (RFC 9110 §5.6.1: elements separated by commas with optional whitespace,
 // lines combined as one list, §5.3) hold the element name, compared
 // case-insensitively as field names and tokens are (Vary, Connection).
 func ListHas(lines []string, name string) bool {
-	for _, line := range lines {
-		for line != "" {
-			var elem string
-			elem, line, _ = strings.Cut(line, ",")
-			if strings.EqualFold(strings.Trim(elem, " \t"), name) {
-				return true
-			}
+	for elem := range elems(lines) {
+		if strings.EqualFold(elem, name) {
+			return true
 		}
 	}
 	return false
+}
+
+// elems yields the non-empty elements of a comma-separated list field's
+// lines (RFC 9110 §5.6.1), optional whitespace trimmed.
+func elems(lines []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range lines {
+			for elem := range strings.SplitSeq(line, ",") {
+				if elem = strings.Trim(elem, " \t"); elem != "" && !yield(elem) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // AppendList returns the field lines of a list field with the names that no

@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,13 +31,7 @@ func earlyPurge(id, url, key string) *nats.Msg {
 // another key does not. On the code before the early path the object
 // stayed a hit.
 func TestEarlyPurgeHidesFromNormalRequests(t *testing.T) {
-	var originFetches atomic.Int64
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		originFetches.Add(1)
-		w.Header().Set("Cache-Control", "max-age=600")
-		fmt.Fprintf(w, "body of %s", r.URL.Path)
-	}))
-	t.Cleanup(origin.Close)
+	origin, originFetches := faultsOrigin(t)
 	natsAddr := freeAddr(t)
 	t.Setenv(natsTokenEnv, "fleet-nats-token")
 	cfg := nodeConfig(t, "edge", t.TempDir())
