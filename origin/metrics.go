@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,36 +37,27 @@ func attachMetrics(reg prometheus.Registerer, pool string, servers []*upstream, 
 	}
 	labels := []string{"pool", "server"}
 	var up *prometheus.GaugeVec
+	var upErr error
 	if withUp {
-		var err error
-		up, err = promreg.Shared(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		up, upErr = promreg.Shared(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "edged_origin_up",
 			Help: "Whether the active health checks consider the origin server up (1) or down (0); 1 without checks.",
 		}, labels))
-		if err != nil {
-			return nil, err
-		}
 	}
-	ejections, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	ejections, ejectionsErr := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_ejections_total",
 		Help: "Passive health check ejections of the origin server or shield.",
 	}, labels))
-	if err != nil {
-		return nil, err
-	}
-	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	requests, requestsErr := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edged_origin_requests_total",
 		Help: "Requests sent to the origin server or shield (each retry counts).",
 	}, labels))
-	if err != nil {
-		return nil, err
-	}
-	latency, err := promreg.Shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	latency, latencyErr := promreg.Shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "edged_origin_response_seconds",
 		Help:    "Time from sending a request to the origin server or shield to its response headers, for each attempt that got a response.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, labels))
-	if err != nil {
+	if err := errors.Join(upErr, ejectionsErr, requestsErr, latencyErr); err != nil {
 		return nil, err
 	}
 	for _, s := range servers {

@@ -38,7 +38,7 @@ sites:
 			[]string{"edged.yaml:1: listen: cannot change while edged runs", "edged.yaml:5: server.max_body_bytes: cannot change"}},
 		{"a field set beside a live one", before + "tls:\n  listen: 127.0.0.1:8443\n",
 			[]string{"edged.yaml:14: tls.listen: cannot change"}},
-		{"a field removed from the file", strings.Replace(before, "listen: 127.0.0.1:8080\n", "listen: 127.0.0.1:8080\ndata: /var/cache/edged\n", 1),
+		{"a field added to the file", strings.Replace(before, "listen: 127.0.0.1:8080\n", "listen: 127.0.0.1:8080\ndata: /var/cache/edged\n", 1),
 			[]string{"edged.yaml:2: data: cannot change"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -150,6 +150,7 @@ type purgeState struct {
 func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 	m := gatherFamilies(reg)
 	st := n.store.Stats()
+	up := n.upstreams() // a reload may replace them: one generation for origins and shields
 	s := dashboardState{
 		Time:     time.Now().UTC(),
 		Requests: m.sumBy("edged_requests_total", "cache"),
@@ -161,17 +162,16 @@ func (n *node) dashboardState(reg prometheus.Gatherer) dashboardState {
 			DiskEntries: st.DiskEntries, DiskBytes: st.DiskBytes, DiskLimit: st.DiskLimit,
 		},
 		Origins: []originState{},
-		Shields: shieldStates(n.upstreams()),
+		Shields: shieldStates(up),
 		Purge: purgeState{
-			Connected:      m.sumBy("edged_purge_bus_connected", "")[""] == 1,
-			Sequence:       m.sumBy("edged_purge_applied_sequence", "")[""],
-			StreamSequence: m.sumBy("edged_purge_stream_sequence", "")[""],
-			Pending:        m.sumBy("edged_purge_pending_events", "")[""],
-			Behind:         m.sumBy("edged_purge_behind", "")[""] == 1,
+			Connected:      m.value("edged_purge_bus_connected") == 1,
+			Sequence:       m.value("edged_purge_applied_sequence"),
+			StreamSequence: m.value("edged_purge_stream_sequence"),
+			Pending:        m.value("edged_purge_pending_events"),
+			Behind:         m.value("edged_purge_behind") == 1,
 			Problem:        n.bus.Problem(),
 		},
 	}
-	up := n.upstreams() // a reload may replace them
 	for _, name := range slices.Sorted(maps.Keys(up.pools)) {
 		for _, srv := range up.pools[name].Status() {
 			o := originState{Pool: name, URL: srv.URL, Health: "up", InFlight: srv.InFlight}
@@ -250,23 +250,25 @@ func (fs families) sumBy(name, label string) map[string]float64 {
 // serverFigures fills o's request count, ejections and P95 latency from the
 // series of its pool and server.
 func (fs families) serverFigures(o *originState) {
-	is := func(m *dto.Metric) bool { return labelValue(m, "pool") == o.Pool && labelValue(m, "server") == o.URL }
-	for _, m := range fs["edged_origin_requests_total"].GetMetric() {
-		if is(m) {
-			o.Requests = m.GetCounter().GetValue()
-		}
-	}
-	for _, m := range fs["edged_origin_ejections_total"].GetMetric() {
-		if is(m) {
-			o.Ejected = m.GetCounter().GetValue()
-		}
-	}
-	for _, m := range fs["edged_origin_response_seconds"].GetMetric() {
-		if is(m) {
-			o.P95 = 1000 * bucketQuantile(0.95, m.GetHistogram())
-		}
-	}
+	// A series not there yet reads as 0: dto's getters take nil.
+	o.Requests = fs.serverSeries("edged_origin_requests_total", o).GetCounter().GetValue()
+	o.Ejected = fs.serverSeries("edged_origin_ejections_total", o).GetCounter().GetValue()
+	o.P95 = 1000 * bucketQuantile(0.95, fs.serverSeries("edged_origin_response_seconds", o).GetHistogram())
 }
+
+// serverSeries is the series of metric name for o's pool and server; nil
+// when it has none.
+func (fs families) serverSeries(name string, o *originState) *dto.Metric {
+	for _, m := range fs[name].GetMetric() {
+		if labelValue(m, "pool") == o.Pool && labelValue(m, "server") == o.URL {
+			return m
+		}
+	}
+	return nil
+}
+
+// value is the value of a metric without labels (the sum of its series).
+func (fs families) value(name string) float64 { return fs.sumBy(name, "")[""] }
 
 // bucketQuantile is the upper bound of the bucket that holds quantile q of
 // h (the largest finite bound when it falls in +Inf); 0 without samples.

@@ -79,14 +79,13 @@ var errStopping = errors.New("the node is stopping")
 // upstreams still in use, and the metrics.
 type reloader struct {
 	mu         sync.Mutex // guards reloads: held by each reload, and by each retirement (see retire)
-	stopped    bool       // set by closeAll; guarded by mu
 	generation uint64     // configurations applied, the start's included; guarded by mu
 
 	gensMu sync.Mutex   // guards gens
 	gens   []*upstreams // the current generation and those still draining
 	pools  poolRefs     // the generations using each pool
 
-	stopping chan struct{}  // closed by closeAll: retire closes what is still draining
+	stopping chan struct{}  // closed by closeAll, under mu: reloads are refused, retire closes what is still draining
 	retiring sync.WaitGroup // the goroutines of retire
 
 	metrics reloadMetrics
@@ -149,7 +148,7 @@ func (n *node) reload() error {
 	rl := &n.reloads
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if rl.stopped {
+	if rl.isStopped() {
 		return errStopping
 	}
 	start := time.Now()
@@ -312,13 +311,21 @@ func (n *node) retire(old *upstreams, drained <-chan struct{}) {
 func (n *node) stopReloads() {
 	rl := &n.reloads
 	rl.mu.Lock()
-	already := rl.stopped
-	rl.stopped = true
-	rl.mu.Unlock()
-	if !already {
+	if !rl.isStopped() {
 		close(rl.stopping)
 	}
+	rl.mu.Unlock()
 	rl.retiring.Wait()
+}
+
+// isStopped reports whether stopReloads has run; call it under mu.
+func (rl *reloader) isStopped() bool {
+	select {
+	case <-rl.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // forgetServer deletes the metric series of a closed pool's server, unless
@@ -366,10 +373,12 @@ func (n *node) serveReload(w http.ResponseWriter, _ *http.Request) {
 	var re *reloadError
 	switch {
 	case errors.As(err, &re):
-		reply.Result = re.result
-		status = map[string]int{reloadInvalid: http.StatusBadRequest, reloadRestart: http.StatusConflict}[re.result]
-		if status == 0 {
-			status = http.StatusInternalServerError
+		reply.Result, status = re.result, http.StatusInternalServerError // reloadFailed
+		switch re.result {
+		case reloadInvalid:
+			status = http.StatusBadRequest
+		case reloadRestart:
+			status = http.StatusConflict
 		}
 	case err != nil:
 		reply.Result, status = "stopping", http.StatusServiceUnavailable

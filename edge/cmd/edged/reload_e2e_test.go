@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,7 +189,7 @@ func checkRouting(t *testing.T, step int, public string, within time.Duration, w
 	var last string
 	for i := 0; time.Now().Before(deadline); i++ {
 		last = answeredBy(http.DefaultClient, public, fmt.Sprintf("/check/%d/%d", step, i))
-		if !contains(want, last) {
+		if !slices.Contains(want, last) {
 			streak, seen = 0, map[string]bool{}
 			continue
 		}
@@ -199,15 +200,6 @@ func checkRouting(t *testing.T, step int, public string, within time.Duration, w
 		}
 	}
 	t.Errorf("reload %d: requests were not all answered by %v within %v (last answer %q, %d in a row, saw %v)", step, want, within, last, streak, seen)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestReloadUnderLoad: ten reloads while clients send requests without

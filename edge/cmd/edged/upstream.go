@@ -193,7 +193,9 @@ func (u *upstreams) close() {
 		return
 	}
 	if u.router != nil {
-		u.router.Close()
+		u.router.Close() // the verifiers of its sites among the rest
+	} else {
+		closeVerifiers(u.sites) // sites whose router was not built
 	}
 	for _, cl := range u.clients {
 		cl.Close()
@@ -209,5 +211,4 @@ func (u *upstreams) close() {
 			}
 		}
 	}
-	closeVerifiers(u.sites) // also when no router was built; closing twice is harmless
 }
