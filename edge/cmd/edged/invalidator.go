@@ -50,14 +50,14 @@ func storePurge(r purge.Request, seq uint64) (storage.Purge, error) {
 	for _, raw := range r.URLs {
 		keys, err := bothSchemes(raw)
 		if err != nil {
-			return p, fmt.Errorf("purge url %q: %w", raw, err)
+			return storage.Purge{}, fmt.Errorf("purge url %q: %w", raw, err)
 		}
 		p.Keys = append(p.Keys, keys...)
 	}
 	for _, raw := range r.Prefixes {
 		prefixes, err := bothSchemes(raw)
 		if err != nil {
-			return p, fmt.Errorf("purge prefix %q: %w", raw, err)
+			return storage.Purge{}, fmt.Errorf("purge prefix %q: %w", raw, err)
 		}
 		p.Prefixes = append(p.Prefixes, prefixes...)
 	}
