@@ -33,7 +33,8 @@ type rangeOrigin struct {
 	body    []byte
 	etag    string
 	cc      string
-	noRange bool // ignore Range: always the whole 200
+	vary    string // a Vary field, when not empty
+	noRange bool   // ignore Range: always the whole 200
 	// gate, when set, holds every answer until opened.
 	gate *gate
 }
@@ -43,12 +44,15 @@ func newRangeOrigin(t *testing.T, c *clock, body []byte, etag string) *rangeOrig
 	o := &rangeOrigin{body: body, etag: etag, cc: "max-age=3600"}
 	o.testOrigin = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
-		body, etag, cc, noRange, g := o.body, o.etag, o.cc, o.noRange, o.gate
+		body, etag, cc, vary, noRange, g := o.body, o.etag, o.cc, o.vary, o.noRange, o.gate
 		o.mu.Unlock()
 		if g != nil {
 			g.wait()
 		}
 		w.Header().Set("Cache-Control", cc)
+		if vary != "" {
+			w.Header().Set("Vary", vary)
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Surrogate-Key", "media")
 		if etag != "" {
@@ -552,6 +556,40 @@ func TestSliceWithoutStrongValidator(t *testing.T) {
 		t.Errorf("the upstream saw %q last, want the client's own range %q", got[len(got)-1], rng)
 	}
 	wantNoSlices(t, e, "/f")
+}
+
+// TestSliceVaryNotStored: a slice whose Vary names more than
+// Accept-Encoding is sent but not stored (detail=slice-vary): slices are
+// kept under one key per slice, with no variant to tell one request's
+// from another's. Vary: Accept-Encoding alone is stored.
+func TestSliceVaryNotStored(t *testing.T) {
+	for _, tc := range []struct {
+		vary   string
+		stored bool
+	}{
+		{"Accept-Language", false},
+		{"Accept-Encoding, Cookie", false},
+		{"Accept-Encoding", true},
+	} {
+		t.Run(tc.vary, func(t *testing.T) {
+			c := newClock()
+			body := patterned(3*sliceSize, 15)
+			o := newRangeOrigin(t, c, body, `"v1"`)
+			o.vary = tc.vary
+			e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+			resp, got, err := getRange(t, e, http.MethodGet, "/f", "bytes=100-199")
+			if err != nil || resp.StatusCode != 206 || !bytes.Equal(got, body[100:200]) {
+				t.Fatalf("status %d, err %v", resp.StatusCode, err)
+			}
+			cs := resp.Header.Get("Cache-Status")
+			if keys := sliceKeys(t, e, "/f"); tc.stored != (len(keys) > 0) {
+				t.Fatalf("stored slices %q (Cache-Status %q), want stored %v", keys, cs, tc.stored)
+			}
+			if !tc.stored && !strings.Contains(cs, "detail=slice-vary") {
+				t.Errorf("Cache-Status %q, want detail=slice-vary", cs)
+			}
+		})
+	}
 }
 
 // TestSlicePrivateNotStored: the object's Cache-Control governs its
