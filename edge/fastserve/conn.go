@@ -119,16 +119,18 @@ func (c *conn) readHead(first bool) (int, error) {
 		}
 		c.in, c.pos = c.in[:0], 0 // nothing unread: start at the front
 	}
-	scanned := c.pos
+	// scanned counts the unread bytes searched already, from c.pos:
+	// makeRoom moves them, so an index into c.in would go stale.
+	scanned := 0
 	waited := first
 	for {
-		if i := bytes.Index(c.in[scanned:], []byte("\r\n\r\n")); i >= 0 {
-			if end := scanned + i + 4; end-c.pos <= c.srv.maxHeaderBytes() {
+		if i := bytes.Index(c.in[c.pos+scanned:], []byte("\r\n\r\n")); i >= 0 {
+			if end := c.pos + scanned + i + 4; end-c.pos <= c.srv.maxHeaderBytes() {
 				return end, nil
 			}
 			return 0, errHandOff // net/http decides: 431, or serves it
 		}
-		scanned = max(c.pos, len(c.in)-3)
+		scanned = max(0, len(c.in)-c.pos-3) // "\r\n\r\n" may straddle the next read
 		if len(c.in)-c.pos > c.srv.maxHeaderBytes() {
 			return 0, errHandOff // net/http answers 431
 		}
