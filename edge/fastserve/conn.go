@@ -39,6 +39,13 @@ type conn struct {
 	// watch reads the connection while a handler runs, to tell the
 	// request's context the client left (see reqContext.Done).
 	watch watcher
+	// ctx is the context of the request being served.
+	ctx *reqContext
+	// lost: the client ended its side of the connection, or a write to
+	// it failed. net/http then cancels the connection's context, the
+	// parent of its requests': the requests read already are still
+	// answered, with their contexts cancelled from the start.
+	lost atomic.Bool
 }
 
 const (
@@ -66,6 +73,9 @@ func (c *conn) serve() {
 		}
 		if !handedOff {
 			c.watch.stop()
+			if c.ctx != nil {
+				c.ctx.cancel() // a panic: the handler is done all the same
+			}
 			_ = c.rwc.Close()
 			c.srv.forget(c)
 		}
@@ -222,7 +232,11 @@ func (c *conn) makeRoom() {
 // whether the connection may carry another request.
 func (c *conn) serveOne(p *plainRequest) bool {
 	isHead := p.method == http.MethodHead
-	ctx := &reqContext{c: c, pipelined: c.pos < len(c.in)}
+	ctx := &reqContext{c: c}
+	if c.lost.Load() {
+		ctx.err = context.Canceled
+	}
+	c.ctx = ctx
 	req := (&http.Request{
 		Method: p.method, URL: p.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: p.header, Body: http.NoBody, Host: p.host, RemoteAddr: c.remoteAddr,
@@ -236,12 +250,28 @@ func (c *conn) serveOne(p *plainRequest) bool {
 	defer func() { *buf = c.out; c.srv.putOut(buf); c.out = nil }()
 	c.srv.served.Add(1)
 	c.srv.Handler.ServeHTTP(w, req)
-	gone := ctx.end()
+	ctx.end()
+	c.ctx = nil
 	reuse := w.finish()
 	if w.setDeadline {
 		_ = c.rwc.SetWriteDeadline(time.Time{})
 	}
-	return reuse && !gone
+	// A client gone leaves nothing to read but the requests read already.
+	return reuse && (!c.lost.Load() || c.pos < len(c.in))
+}
+
+// writeFailed records the first write error, which cancels the request's
+// context as net/http's connection writer does: a handler that never
+// waited on it learns the client is gone.
+func (c *conn) writeFailed(err error) {
+	if err == nil || c.werr != nil {
+		return
+	}
+	c.werr = err
+	c.lost.Store(true)
+	if c.ctx != nil {
+		c.ctx.cancel()
+	}
 }
 
 // send queues p after c.out, writing both at once when p is large.
@@ -254,14 +284,16 @@ func (c *conn) send(p []byte) {
 		return
 	}
 	c.iov = append(c.iov[:0], c.out, p)
-	_, c.werr = c.iov.WriteTo(c.rwc)
+	_, err := c.iov.WriteTo(c.rwc)
+	c.writeFailed(err)
 	c.out = c.out[:0]
 }
 
 // flushOut writes c.out.
 func (c *conn) flushOut() error {
 	if len(c.out) > 0 && c.werr == nil {
-		_, c.werr = c.rwc.Write(c.out)
+		_, err := c.rwc.Write(c.out)
+		c.writeFailed(err)
 	}
 	c.out = c.out[:0]
 	return c.werr
@@ -282,14 +314,15 @@ func (c *conn) handOff() bool {
 
 // reqContext is a request's context. Done starts a read of the connection
 // that tells a client's disconnect (net/http starts one per request; a
-// cache hit never waits on its context, so here it costs nothing).
+// cache hit never waits on its context, so here it costs nothing). The
+// read runs even when the next request is read already, as net/http's
+// does: a client that closes after pipelining is gone too.
 type reqContext struct {
-	c         *conn
-	pipelined bool // the next request is read already: the client is there
-	mu        sync.Mutex
-	done      chan struct{}
-	err       error
-	ended     bool
+	c     *conn
+	mu    sync.Mutex
+	done  chan struct{}
+	err   error
+	ended bool
 }
 
 func (x *reqContext) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -306,10 +339,9 @@ func (x *reqContext) Done() <-chan struct{} {
 	defer x.mu.Unlock()
 	if x.done == nil {
 		x.done = make(chan struct{})
-		switch {
-		case x.err != nil:
+		if x.err != nil {
 			close(x.done)
-		case !x.pipelined:
+		} else {
 			x.c.watch.start(x)
 		}
 	}
@@ -333,15 +365,13 @@ func (x *reqContext) cancel() {
 	}
 }
 
-// end cancels the context once the handler returned, stops the watch, and
-// reports whether the client closed the connection meanwhile.
-func (x *reqContext) end() (gone bool) {
+// end cancels the context once the handler returned, and stops the watch.
+func (x *reqContext) end() {
 	x.mu.Lock()
 	x.ended = true
 	x.mu.Unlock()
-	gone = x.c.watch.stop()
+	x.c.watch.stop()
 	x.cancel()
-	return gone
 }
 
 // watcher is the read of a connection under way while a handler runs.
@@ -353,7 +383,6 @@ type watcher struct {
 	aborted bool
 	got     [1]byte
 	gotByte bool
-	gone    bool
 }
 
 // start reads one byte from the connection in the background: an error
@@ -366,7 +395,7 @@ func (w *watcher) start(x *reqContext) {
 	if w.running || x.ended {
 		return
 	}
-	w.running, w.aborted, w.gotByte, w.gone = true, false, false, false
+	w.running, w.aborted, w.gotByte = true, false, false
 	w.done = make(chan struct{})
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	go func() {
@@ -375,10 +404,10 @@ func (w *watcher) start(x *reqContext) {
 		w.gotByte = n == 1
 		var ne net.Error
 		aborted := w.aborted && errors.As(err, &ne) && ne.Timeout()
-		if err != nil && !aborted {
-			w.gone = true
+		gone := err != nil && !aborted
+		if gone {
+			c.lost.Store(true)
 		}
-		gone := w.gone
 		w.mu.Unlock()
 		if gone {
 			x.cancel()
@@ -387,13 +416,14 @@ func (w *watcher) start(x *reqContext) {
 	}()
 }
 
-// stop ends a read under way, puts a byte it read back in front of the
-// connection's input, and reports whether the client left.
-func (w *watcher) stop() (gone bool) {
+// stop ends a read under way, and puts a byte it read after the
+// connection's input read before (the next request's first, or one more
+// of it).
+func (w *watcher) stop() {
 	w.mu.Lock()
 	if !w.running {
 		w.mu.Unlock()
-		return false
+		return
 	}
 	c := w.c
 	w.aborted = true
@@ -408,7 +438,6 @@ func (w *watcher) stop() (gone bool) {
 	if w.gotByte {
 		c.in = append(c.in, w.got[0])
 	}
-	return w.gone
 }
 
 // aLongTimeAgo is a deadline in the past: it ends a blocked read at once.

@@ -34,11 +34,14 @@
 //     Flush, io.ReaderFrom (sendfile(2) from a file over plain TCP) and
 //     http.ResponseController's deadlines; it does not support Hijack (no
 //     request that could upgrade is served here).
-//   - Request.Context is cancelled when the handler returns, and while it
-//     runs once the client closes the connection, as net/http's is; the
-//     watch on the connection starts only when something waits on the
-//     context (calls Done), since a hit never does. Err reports a client's
-//     disconnect only after Done was called.
+//   - Request.Context is cancelled when the handler returns or panics, and
+//     while it runs once the client ends its side of the connection (a
+//     pipelined request's too) or a write to it fails, as net/http's is; a
+//     client sending more requests is no disconnect. The requests read
+//     before a client's end of stream are still answered, with their
+//     contexts cancelled. The watch on the connection starts only when
+//     something waits on the context (calls Done), since a hit never does:
+//     Err reports a disconnect seen by no write only after Done was called.
 //   - The timeouts are net/http's: ReadHeaderTimeout from a request's first
 //     byte (and from the connection's start), IdleTimeout between requests.
 //     Shutdown stops accepting, closes idle connections, lets requests under

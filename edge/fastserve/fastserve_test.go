@@ -29,6 +29,14 @@ type pair struct {
 func newPair(t testing.TB) *pair {
 	t.Helper()
 	h := &echoHandler{}
+	p := newPairWith(t, h)
+	p.handler = h
+	return p
+}
+
+// newPairWith serves h as newPair serves the echo handler.
+func newPairWith(t testing.TB, h http.Handler) *pair {
+	t.Helper()
 	quiet := log.New(io.Discard, "", 0)
 	plainLn := listen(t)
 	plain := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 5 * time.Second}
@@ -41,7 +49,7 @@ func newPair(t testing.TB) *pair {
 	go func() { _ = behind.Serve(fs.Handoffs()) }()
 	go func() { _ = fs.Serve(fastLn) }()
 	t.Cleanup(func() { _ = fs.Close(); _ = behind.Close() })
-	return &pair{plain: plainLn.Addr().String(), fast: fastLn.Addr().String(), handler: h, fs: fs}
+	return &pair{plain: plainLn.Addr().String(), fast: fastLn.Addr().String(), fs: fs}
 }
 
 func listen(t testing.TB) net.Listener {
@@ -242,6 +250,13 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, body)
 	case "/panic":
 		panic("handler failed")
+	case "/done": // waits on its context: the client's end of stream cancels it
+		select {
+		case <-r.Context().Done():
+			_, _ = io.WriteString(w, "cancelled\n"+body)
+		case <-time.After(2 * time.Second):
+			_, _ = io.WriteString(w, "not cancelled\n"+body)
+		}
 	case "/abort":
 		_, _ = io.WriteString(w, body)
 		panic(http.ErrAbortHandler)
@@ -277,6 +292,10 @@ var exchanges = []string{
 	get("/readfrom-sniff"),
 	get("/twice"),
 	get("/panic") + get("/"),
+	// The client's end of stream cancels the context; the requests read
+	// already are still answered.
+	get("/done"),
+	get("/done") + get("/") + get("/done"),
 	"HEAD /cl HTTP/1.1\r\nHost: a\r\n\r\n",
 	"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
 	"HEAD /empty HTTP/1.1\r\nHost: a\r\n\r\n",

@@ -224,9 +224,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 		n0, err := rf.ReadFrom(src)
 		n += n0
 		w.written += n0
-		if err != nil {
-			w.c.werr = err
-		}
+		w.c.writeFailed(err)
 		return n, err
 	}
 	n0, err := io.Copy(writerOnly{w}, src)
