@@ -46,9 +46,11 @@ func parseHead(head []byte) (plainRequest, bool) {
 	}
 	p.url = u
 
-	// One []string for every value, as textproto sizes it: the lines left
-	// bound the number of fields.
-	values := make([]string, 0, bytes.Count(rest, []byte("\r\n")))
+	// One []string for the values, as textproto sizes it: the lines left
+	// bound the number of fields. Capped as textproto caps it, or a head
+	// of many fields of one name (up to MaxHeaderBytes) would cost a map
+	// and a slice sized for all of them: twice net/http's memory.
+	values := make([]string, 0, min(bytes.Count(rest, []byte("\r\n")), maxFieldsHint))
 	p.header = make(http.Header, cap(values))
 	hosts := 0
 	for {
@@ -75,14 +77,18 @@ func parseHead(head []byte) (plainRequest, bool) {
 			p.host = string(v)
 			continue // net/http takes Host out of Header
 		}
-		values = append(values, string(v))
+		value := string(v)
 		vv := p.header[key]
-		if vv == nil {
+		switch {
+		case vv != nil:
+			p.header[key] = append(vv, value)
+		case len(values) < cap(values):
 			// A slice of one, capped, so an append by the handler copies.
+			values = append(values, value)
 			p.header[key] = values[len(values)-1 : len(values) : len(values)]
-			continue
+		default:
+			p.header[key] = []string{value}
 		}
-		p.header[key] = append(vv, values[len(values)-1])
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(p.host) {
 		return p, false // net/http answers 400 to none, two, or a bad one
@@ -97,6 +103,9 @@ func parseHead(head []byte) (plainRequest, bool) {
 	p.close = httpguts.HeaderValuesContainsToken(p.header["Connection"], "close")
 	return p, true
 }
+
+// maxFieldsHint is textproto's cap on the fields it allocates for ahead.
+const maxFieldsHint = 1000
 
 // cutLine splits b at its first CRLF. A lone LF or CR in the line (which
 // a tolerant reader might take for an end of line) makes it no line at all.
