@@ -34,18 +34,26 @@ func newPair(t testing.TB) *pair {
 	return p
 }
 
-// newPairWith serves h as newPair serves the echo handler.
-func newPairWith(t testing.TB, h http.Handler) *pair {
+// newPairWith serves h as newPair serves the echo handler; maxHeaderBytes
+// (optional) is every server's MaxHeaderBytes.
+func newPairWith(t testing.TB, h http.Handler, maxHeaderBytes ...int) *pair {
 	t.Helper()
 	quiet := log.New(io.Discard, "", 0)
+	server := func() *http.Server {
+		s := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 5 * time.Second}
+		if len(maxHeaderBytes) > 0 {
+			s.MaxHeaderBytes = maxHeaderBytes[0]
+		}
+		return s
+	}
 	plainLn := listen(t)
-	plain := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 5 * time.Second}
+	plain := server()
 	go func() { _ = plain.Serve(plainLn) }()
 	t.Cleanup(func() { _ = plain.Close() })
 
 	fastLn := listen(t)
-	fs := &Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 5 * time.Second}
-	behind := &http.Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: 5 * time.Second}
+	behind := server()
+	fs := &Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: behind.ReadHeaderTimeout, MaxHeaderBytes: behind.MaxHeaderBytes}
 	go func() { _ = behind.Serve(fs.Handoffs()) }()
 	go func() { _ = fs.Serve(fastLn) }()
 	t.Cleanup(func() { _ = fs.Close(); _ = behind.Close() })
