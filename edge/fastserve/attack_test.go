@@ -151,3 +151,26 @@ func TestSplitAtEveryByte(t *testing.T) {
 		send(strings.Split(raw, "")...)
 	}
 }
+
+// TestAbortNeverLooksComplete: a handler that panics mid-response
+// (http.ErrAbortHandler when an upstream body breaks) leaves the client a
+// response it can tell is cut short, or none: never one that reads as
+// whole. (net/http sends the head of a HEAD response, and a body whose
+// end it happens to have passed on, whole; this package sends those
+// not at all.)
+func TestAbortNeverLooksComplete(t *testing.T) {
+	p := newPair(t)
+	for _, raw := range []string{
+		get("/abort"),
+		get("/abort-late"),
+		get("/abort-chunked"),
+		get("/abort-whole"),
+		"HEAD /abort-late HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HEAD /abort-whole HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		got := responses(exchange(t, p.fast, []byte(raw)), requestMethods(raw))
+		if strings.Contains(got, "err=<nil>") {
+			t.Errorf("%q: a complete-looking response:\n%s", raw, got)
+		}
+	}
+}

@@ -247,9 +247,22 @@ func (c *conn) serveOne(p *plainRequest) bool {
 	// An idle connection holds no output buffer: they are shared.
 	buf := c.srv.getOut()
 	c.out = *buf
-	defer func() { *buf = c.out; c.srv.putOut(buf); c.out = nil }()
+	returned := false
+	defer func() {
+		if !returned && w.cutShort() {
+			// A panic (http.ErrAbortHandler: an upstream body broke
+			// mid-stream): what the handler wrote goes out, as net/http
+			// flushes it, since the client cannot take it for a whole
+			// response.
+			_ = c.flushOut()
+		}
+		*buf = c.out
+		c.srv.putOut(buf)
+		c.out = nil
+	}()
 	c.srv.served.Add(1)
 	c.srv.Handler.ServeHTTP(w, req)
+	returned = true
 	ctx.end()
 	c.ctx = nil
 	reuse := w.finish()

@@ -268,6 +268,19 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/abort":
 		_, _ = io.WriteString(w, body)
 		panic(http.ErrAbortHandler)
+	case "/abort-late": // an upstream body broken after some of it went out
+		hdr.Set("Content-Length", "10000")
+		hdr.Set("Content-Type", "text/plain")
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 5000))
+		panic(http.ErrAbortHandler)
+	case "/abort-chunked":
+		_, _ = w.Write(bytes.Repeat([]byte("z"), 5000))
+		panic(http.ErrAbortHandler)
+	case "/abort-whole": // all of the body written: net/http's buffer keeps the end back
+		hdr.Set("Content-Length", "3000")
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 2500))
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 500))
+		panic(http.ErrAbortHandler)
 	default:
 		_, _ = io.WriteString(w, body)
 	}
@@ -300,6 +313,9 @@ var exchanges = []string{
 	get("/readfrom-sniff"),
 	get("/twice"),
 	get("/panic") + get("/"),
+	get("/abort") + get("/"),
+	get("/abort-late") + get("/"),
+	get("/abort-chunked"),
 	// The client's end of stream cancels the context; the requests read
 	// already are still answered.
 	get("/done"),

@@ -267,6 +267,18 @@ func (w *response) finish() bool {
 	return w.isHead || w.contentLength == -1 || !bodyAllowedForStatus(w.status) || w.contentLength == w.written
 }
 
+// cutShort reports whether the response, as written so far, is visibly
+// incomplete: its head is out and its body framing is unfinished (chunked
+// without the last chunk, or short of its Content-Length). Only such a
+// response is sent when the handler panics: a head alone (HEAD, a status
+// without a body) or a body at its full length would read as complete.
+func (w *response) cutShort() bool {
+	if !w.headWritten || w.isHead || !bodyAllowedForStatus(w.status) {
+		return false
+	}
+	return w.chunking || w.contentLength >= 0 && w.written < w.contentLength
+}
+
 // writeHead decides the head net/http would send and appends it to the
 // connection's output. p is the start of the body, for sniffing and, when
 // the handler is done, its length.

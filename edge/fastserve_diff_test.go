@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// diffOrigin serves the shapes of response the edge writes in different
+// ways: a compressible page (stored with a gzip variant), a body the disk
+// tier keeps in a file of its own (sent with sendfile), an interim 103
+// before a cacheable answer, a body cut short mid-stream, and an
+// uncacheable one.
+func diffOrigin(t *testing.T, c *clock, big []byte) *testOrigin {
+	page := strings.Repeat("<p>the same words compress well</p>\n", 200)
+	return newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch r.URL.Path {
+		case "/page":
+			h.Set("Cache-Control", "max-age=3600")
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			h.Set("ETag", `"p1"`)
+			h.Set("Last-Modified", httpDate(c.Now().Add(-time.Hour)))
+			_, _ = io.WriteString(w, page)
+		case "/big":
+			h.Set("Cache-Control", "max-age=3600")
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("ETag", `"b1"`)
+			h.Set("Content-Length", strconv.Itoa(len(big)))
+			_, _ = w.Write(big)
+		case "/hints":
+			h.Set("Link", "</style.css>; rel=preload; as=style")
+			w.WriteHeader(http.StatusEarlyHints)
+			h.Del("Link")
+			h.Set("Cache-Control", "max-age=3600")
+			h.Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "hinted")
+		case "/broken":
+			h.Set("Cache-Control", "max-age=3600")
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Length", strconv.Itoa(len(big)))
+			_, _ = w.Write(big[:len(big)/3])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		case "/brokenchunked":
+			h.Set("Cache-Control", "max-age=3600")
+			h.Set("Content-Type", "application/octet-stream")
+			_, _ = w.Write(big[:len(big)/3])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		default:
+			h.Set("Cache-Control", "no-store")
+			_, _ = io.WriteString(w, "private "+r.URL.RawQuery)
+		}
+	})
+}
+
+// describeResponses reads the responses to methods off br, one block each
+// (Date left out, chunk boundaries not told apart), and what follows them.
+func describeResponses(br *bufio.Reader, methods []string) string {
+	var out strings.Builder
+	for _, method := range methods {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			fmt.Fprintf(&out, "no response: %v\n", err)
+			return out.String()
+		}
+		body, err := io.ReadAll(resp.Body)
+		if _, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); params["boundary"] != "" {
+			// A multipart body's boundary is random.
+			b := params["boundary"]
+			resp.Header.Set("Content-Type", strings.ReplaceAll(resp.Header.Get("Content-Type"), b, "BOUNDARY"))
+			body = bytes.ReplaceAll(body, []byte(b), []byte("BOUNDARY"))
+		}
+		resp.Header.Del("Date")
+		resp.Header.Del("X-Request-Id")
+		fmt.Fprintf(&out, "%s\n", resp.Status)
+		_ = resp.Header.Write(&out)
+		fmt.Fprintf(&out, "length=%d te=%v close=%v\nbody=%d bytes %x err=%v\n\n",
+			resp.ContentLength, resp.TransferEncoding, resp.Close, len(body), sha(body), err)
+		if err != nil {
+			return out.String()
+		}
+	}
+	return out.String()
+}
+
+func sha(b []byte) []byte {
+	var sum uint32
+	for _, c := range b {
+		sum = sum*31 + uint32(c)
+	}
+	return []byte(strconv.FormatUint(uint64(sum), 16))
+}
+
+// rawMethods are the methods of the requests in raw.
+func rawMethods(raw string) []string {
+	var methods []string
+	br := bufio.NewReader(strings.NewReader(raw))
+	for {
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return methods
+		}
+		methods = append(methods, r.Method)
+	}
+}
+
+// sendRaw writes raw on a new connection to addr and describes the
+// responses to its requests.
+func sendRaw(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return describeResponses(bufio.NewReader(c), rawMethods(raw))
+}
+
+// TestFastserveMatchesNetHTTPThroughEdge: the edge's responses (hits from
+// memory and from a body file, misses, HEAD, ranges, conditionals, a
+// compressed variant, an interim 103, pipelined) read the same served by
+// edge/fastserve in front of net/http as by net/http alone.
+func TestFastserveMatchesNetHTTPThroughEdge(t *testing.T) {
+	c := newClock()
+	big := randomBody(t, 300<<10)
+	o := diffOrigin(t, c, big)
+	// A memory tier of 256 KiB keeps nothing over 64 KiB: /big is a disk hit.
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 256 << 10})
+	plain := httptest.NewServer(e.handler)
+	defer plain.Close()
+	req := func(method, target string, fields ...string) string {
+		return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + strings.Join(fields, "") + "\r\n"
+	}
+	for _, raw := range []string{
+		req("GET", "/page"),
+		req("HEAD", "/page"),
+		req("GET", "/page", "Accept-Encoding: gzip\r\n"),
+		req("HEAD", "/page", "Accept-Encoding: gzip, br\r\n"),
+		req("GET", "/page", "Range: bytes=10-19\r\n"),
+		req("GET", "/page", "Range: bytes=0-4,-5\r\n"),
+		req("GET", "/page", "Range: bytes=999999-\r\n"),
+		req("GET", "/page", "If-None-Match: \"p1\"\r\n"),
+		req("GET", "/page", "If-Match: \"other\"\r\n"),
+		req("GET", "/page", "If-Range: \"p1\"\r\n", "Range: bytes=1-2\r\n"),
+		req("GET", "/page", "If-Range: \"old\"\r\n", "Range: bytes=1-2\r\n"),
+		req("GET", "/page", "Cache-Control: only-if-cached\r\n"),
+		req("GET", "/big"),
+		req("HEAD", "/big"),
+		req("GET", "/big", "Range: bytes=1000-1999\r\n"),
+		req("GET", "/big", "Range: bytes=0-9,-10\r\n"),
+		req("GET", "/big", "If-None-Match: \"b1\"\r\n"),
+		req("GET", "/hints"),
+		req("GET", "/missing"),
+		req("GET", "/page") + req("HEAD", "/big") + req("GET", "/big", "Range: bytes=5-9\r\n") + req("GET", "/page", "Connection: close\r\n"),
+	} {
+		sendRaw(t, hostAddr(plain.URL), raw) // the fills
+		e.settle(t)
+		e.store.Flush()
+		want := sendRaw(t, hostAddr(plain.URL), raw)
+		got := sendRaw(t, hostAddr(e.URL), raw)
+		if got != want {
+			t.Errorf("%q:\nfastserve:\n%s\nnet/http:\n%s", raw, got, want)
+		}
+	}
+
+	// A body the origin cuts short, too large to store (so streamed as it
+	// comes), is cut short to the client, with either framing: never a
+	// complete-looking response.
+	e = newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 64 << 10})
+	plain = httptest.NewServer(e.handler)
+	defer plain.Close()
+	for _, path := range []string{"/broken", "/brokenchunked"} {
+		raw := req("GET", path)
+		want := sendRaw(t, hostAddr(plain.URL), raw)
+		got := sendRaw(t, hostAddr(e.URL), raw)
+		if got != want {
+			t.Errorf("%q:\nfastserve:\n%s\nnet/http:\n%s", raw, got, want)
+		}
+		if !strings.Contains(got, "err=unexpected EOF") {
+			t.Errorf("%s: the response looks complete:\n%s", path, got)
+		}
+	}
+}
