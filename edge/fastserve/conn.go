@@ -243,7 +243,7 @@ func (c *conn) serveOne(p *plainRequest) bool {
 		RequestURI: p.target, Close: p.close,
 	}).WithContext(ctx)
 	w := &c.res
-	w.reset(c, isHead, p.close)
+	w.reset(c, isHead, p.wantsClose)
 	// An idle connection holds no output buffer: they are shared.
 	buf := c.srv.getOut()
 	c.out = *buf

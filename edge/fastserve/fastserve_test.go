@@ -328,6 +328,8 @@ var exchanges = []string{
 	get("/a?x=1&y=%20") + get("/b") + get("/cl"),
 	get("/", "Connection: close\r\n") + get("/never"),
 	get("/", "Connection: keep-alive, CLOSE\r\n") + get("/never"),
+	get("/", "Connection: 0 CLOSE\r\n") + get("/never"), // close, though not a list element
+	get("/", "Connection: keep-alive\r\n", "Connection: close\r\n") + get("/never"),
 	get("/", "Pragma: no-cache\r\n"),
 	get("/", "Pragma: no-cache\r\n", "Cache-Control: max-age=1\r\n"),
 	get("/", "accept-encoding: gzip\r\n", "ACCEPT-ENCODING: br\r\n", "x-custom_field:  v  \r\n"),

@@ -15,6 +15,10 @@ type plainRequest struct {
 	url                  *url.URL
 	header               http.Header
 	close                bool
+	// wantsClose: the response must close the connection (Request's
+	// wantsClose): Close, or "close" anywhere in the first Connection
+	// value, even where it is no list element of its own ("0 close").
+	wantsClose bool
 }
 
 // parseHead reads head, a request head ending in its blank line (CRLF
@@ -101,6 +105,7 @@ func parseHead(head []byte) (plainRequest, bool) {
 		}
 	}
 	p.close = httpguts.HeaderValuesContainsToken(p.header["Connection"], "close")
+	p.wantsClose = p.close || hasToken(headerGet(p.header, "Connection"), "close")
 	return p, true
 }
 
