@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -73,6 +74,12 @@ func listen(t testing.TB) net.Listener {
 // the server wrote before closing.
 func exchange(t testing.TB, addr string, raw []byte) []byte {
 	t.Helper()
+	b, _ := exchangeOnce(t, addr, raw)
+	return b
+}
+
+func exchangeOnce(t testing.TB, addr string, raw []byte) (_ []byte, reset bool) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +94,7 @@ func exchange(t testing.TB, addr string, raw []byte) []byte {
 	if err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err) {
 		t.Fatalf("read: %v", err)
 	}
-	return got
+	return got, isReset(err)
 }
 
 func isReset(err error) bool { return err != nil && strings.Contains(err.Error(), "connection reset") }
@@ -98,13 +105,33 @@ func isReset(err error) bool { return err != nil && strings.Contains(err.Error()
 func (p *pair) same(t *testing.T, raw string) string {
 	t.Helper()
 	methods := requestMethods(raw)
-	want := responses(exchange(t, p.plain, []byte(raw)), methods)
-	got := responses(exchange(t, p.fast, []byte(raw)), methods)
+	plain, plainReset := exchangeOnce(t, p.plain, []byte(raw))
+	fast, fastReset := exchangeOnce(t, p.fast, []byte(raw))
+	// A server that closes with request bytes unread (net/http after a
+	// 400) resets the connection, and the client's kernel may then drop
+	// responses it had not read yet, in net/http alone as behind this
+	// package: the longest of a few tries is what the server wrote.
+	for try := 0; try < 20 && (plainReset || fastReset) && !bytes.Equal(dropDates(plain), dropDates(fast)); try++ {
+		if b, _ := exchangeOnce(t, p.plain, []byte(raw)); len(b) > len(plain) {
+			plain = b
+		}
+		if b, _ := exchangeOnce(t, p.fast, []byte(raw)); len(b) > len(fast) {
+			fast = b
+		}
+	}
+	want, got := responses(plain, methods), responses(fast, methods)
 	if got != want {
 		t.Errorf("request %q:\nfastserve wrote:\n%s\nnet/http wrote:\n%s", raw, got, want)
 	}
 	return got
 }
+
+// dropDates blanks the Date fields of b, which may differ between tries.
+func dropDates(b []byte) []byte {
+	return datePattern.ReplaceAll(b, []byte("Date: -"))
+}
+
+var datePattern = regexp.MustCompile(`Date: [^\r\n]*`)
 
 // requestMethods are the methods of the requests in raw, as far as they
 // parse.
