@@ -196,3 +196,71 @@ func TestFastserveMatchesNetHTTPThroughEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestMissLeftByItsClient: a miss waiting on a slow origin ends as soon as
+// its client disconnects (the fetch goes on for the cache), whether or not
+// the client had pipelined another request behind it, served by fastserve
+// in front of net/http as by net/http alone. Through fastserve the
+// pipelined one once waited for the origin.
+func TestMissLeftByItsClient(t *testing.T) {
+	c := newClock()
+	gate := newGate()
+	asked := make(chan string, 16)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/next" {
+			return
+		}
+		asked <- r.URL.Path
+		gate.wait()
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, "late")
+	})
+	finished := make(chan string, 16) // the paths of finished requests but /next
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	h, err := New(Options{Name: "edged", Store: e.store, Upstream: e.handler.opts.Upstream, Now: c.Now,
+		FetchTimeout: time.Minute, Observer: func(ob Observed) {
+			if ob.Path != "/next" { // served after its predecessor's client left, or not
+				finished <- ob.Path
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := newPublicServer(t, h)
+	plain := httptest.NewServer(h)
+	defer func() {
+		gate.open() // before the close, which waits for the fetches
+		plain.Close()
+		fast.Close()
+		closeHandler(t, h)
+	}()
+
+	n := 0
+	for _, srv := range []*httptest.Server{plain, fast} {
+		for _, pipelined := range []bool{false, true} {
+			n++
+			path := fmt.Sprintf("/slow%d", n)
+			raw := "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+			if pipelined {
+				raw += "GET /next HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+			}
+			conn, err := net.Dial("tcp", hostAddr(srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(conn, raw)
+			if got := <-asked; got != path {
+				t.Fatalf("origin asked for %s, want %s", got, path)
+			}
+			_ = conn.Close()
+			select {
+			case got := <-finished:
+				if got != path {
+					t.Fatalf("finished %s, want %s", got, path)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s (pipelined %v, fastserve %v): the request still waits on the origin after its client left", path, pipelined, srv == fast)
+			}
+		}
+	}
+}
