@@ -68,11 +68,14 @@ func diffOrigin(t *testing.T, c *clock, big []byte) *testOrigin {
 // (Date left out, chunk boundaries not told apart), and what follows them.
 func describeResponses(br *bufio.Reader, methods []string) string {
 	var out strings.Builder
-	for _, method := range methods {
-		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	for i := 0; i < len(methods); {
+		resp, err := http.ReadResponse(br, &http.Request{Method: methods[i]})
 		if err != nil {
 			fmt.Fprintf(&out, "no response: %v\n", err)
 			return out.String()
+		}
+		if resp.StatusCode >= 200 {
+			i++ // an interim response comes before the one to the request
 		}
 		body, err := io.ReadAll(resp.Body)
 		if _, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); params["boundary"] != "" {
@@ -175,6 +178,27 @@ func TestFastserveMatchesNetHTTPThroughEdge(t *testing.T) {
 		got := sendRaw(t, hostAddr(e.URL), raw)
 		if got != want {
 			t.Errorf("%q:\nfastserve:\n%s\nnet/http:\n%s", raw, got, want)
+		}
+	}
+
+	// Misses: the same request for a key of its own on each server.
+	misses := 0
+	for _, raw := range []string{
+		req("GET", "/page?miss=%d"),
+		req("HEAD", "/page?miss=%d"),
+		req("GET", "/page?miss=%d", "Accept-Encoding: gzip\r\n"),
+		req("GET", "/big?miss=%d", "Range: bytes=100-199\r\n"),
+		req("HEAD", "/big?miss=%d"),
+		req("GET", "/hints?miss=%d"),
+	} {
+		misses++
+		want := sendRaw(t, hostAddr(plain.URL), fmt.Sprintf(raw, 2*misses))
+		got := sendRaw(t, hostAddr(e.URL), fmt.Sprintf(raw, 2*misses+1))
+		if got != want {
+			t.Errorf("%q:\nfastserve:\n%s\nnet/http:\n%s", raw, got, want)
+		}
+		if strings.Contains(raw, "/hints") && !strings.Contains(got, "103 Early Hints") {
+			t.Errorf("%q: no 103 before the response:\n%s", raw, got)
 		}
 	}
 
