@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -95,35 +96,40 @@ func (b *bench) runPurge(ctx context.Context, res *results) error {
 		}
 		extra = string(x)
 	}
-	nats, err := targets.FreeAddr()
-	if err != nil {
-		return err
-	}
 	// By default node 0's embedded NATS accepts the other two: the fleet
 	// shares one bus with no separate NATS server.
-	nodeYAML := func(i int) string {
-		if extra != "" {
-			return strings.NewReplacer("{{NODE}}", strconv.Itoa(i), "{{NATS}}", nats).Replace(extra)
+	fleets, err := b.purgeFleets(func() (func(int) string, error) {
+		nats, err := targets.FreeAddr()
+		if err != nil {
+			return nil, err
 		}
-		// Loopback only, so the bus may go without a NATS token; events are
-		// still signed with the purge token.
-		bus := "    listen: " + nats + "\n    allow_unauthenticated: true"
-		if i > 0 {
-			bus = "    url: nats://" + nats
-		}
-		return fmt.Sprintf("purge:\n  token: %q\n  nats:\n%s\n", b.o.token, bus)
-	}
-	m, err := b.measurePurge(ctx, "purge", 3, nodeYAML)
+		return func(i int) string {
+			if extra != "" {
+				return strings.NewReplacer("{{NODE}}", strconv.Itoa(i), "{{NATS}}", nats).Replace(extra)
+			}
+			// Loopback only, so the bus may go without a NATS token; events are
+			// still signed with the purge token.
+			bus := "    listen: " + nats + "\n    allow_unauthenticated: true"
+			if i > 0 {
+				bus = "    url: nats://" + nats
+			}
+			return fmt.Sprintf("purge:\n  token: %q\n  nats:\n%s\n", b.o.token, bus)
+		}, nil
+	})
 	if err != nil {
 		return err
 	}
-	res.purgeSkip = m.skip
-	res.purgeP99 = msf(m.lat.P99)
-	res.sections = append(res.sections, report.Section{Title: title, Lines: m.lines(3, "")})
+	ms, err := b.measurePurge(ctx, "purge", 3, fleets)
+	if err != nil {
+		return err
+	}
+	res.purgeSkip = ms[0].skip
+	res.purgeP99 = msf(ms[0].lat.P99)
+	res.sections = append(res.sections, purgeSection(title, ms, 3, ""))
 	return nil
 }
 
-// purgeMeasure is what measurePurge found.
+// purgeMeasure is what measurePurge found for one fleet.
 type purgeMeasure struct {
 	lat     stats.Latencies
 	n       int
@@ -144,44 +150,110 @@ func (m purgeMeasure) lines(nodes int, where string) []string {
 	return lines
 }
 
-// measurePurge starts nodes edged nodes, node i with nodeYAML(i) appended
-// to its config, and times purges posted to node 0 until no node answers
-// a hit for the purged URL any more.
-func (b *bench) measurePurge(ctx context.Context, slug string, nodes int, nodeYAML func(int) string) (purgeMeasure, error) {
-	var m purgeMeasure
-	var started []*target
+// baseLine describes the baseline fleet's figures beside the current
+// binary's (-base).
+func (m purgeMeasure) baseLine(cur purgeMeasure) string {
+	if m.skip != "" {
+		return "baseline binary (-base): skipped: " + m.skip
+	}
+	return fmt.Sprintf("baseline binary (-base), its own fleet and bus, its rounds alternating with the above in the same run: p50 %.2f ms, p99 %.2f ms, max %.2f ms (current binary's p99 = %.2f× the baseline's)",
+		msf(m.lat.P50), msf(m.lat.P99), msf(m.lat.Max), float64(cur.lat.P99)/float64(m.lat.P99))
+}
+
+// purgeFleet is one set of nodes a purge scenario times: the edged binary
+// they run and the YAML appended to node i's config.
+type purgeFleet struct {
+	name     string // "" for the current binary
+	bin      string
+	nodeYAML func(i int) string
+}
+
+// purgeFleets returns the fleets a purge scenario times: the current
+// binary's and, with -base, the baseline binary's beside it, each on its
+// own bus (newBus returns the nodes' YAML for a fresh one). The rounds of
+// the fleets alternate (measurePurge), so both see the same machine: a
+// ratio between them holds within the run, where figures from two runs
+// on a shared machine do not compare.
+func (b *bench) purgeFleets(newBus func() (func(int) string, error)) ([]purgeFleet, error) {
+	fleets := []purgeFleet{{bin: b.bins.edged}}
+	if b.o.base != "" {
+		fleets = append(fleets, purgeFleet{name: "base", bin: filepath.Join(b.o.base, "edged")})
+	}
+	for i := range fleets {
+		y, err := newBus()
+		if err != nil {
+			return nil, err
+		}
+		fleets[i].nodeYAML = y
+	}
+	return fleets, nil
+}
+
+// measurePurge starts nodes edged nodes per fleet, node i with
+// fleet.nodeYAML(i) appended to its config, and times purges posted to
+// node 0 until no node of that fleet answers a hit for the purged URL any
+// more: b.o.purges rounds per fleet, the fleets taking turns.
+func (b *bench) measurePurge(ctx context.Context, slug string, nodes int, fleets []purgeFleet) ([]purgeMeasure, error) {
+	ms := make([]purgeMeasure, len(fleets))
+	started := make([][]*target, len(fleets))
 	defer func() {
-		for _, n := range started {
-			_ = b.stop(n.proc)
+		for _, f := range started {
+			for _, n := range f {
+				_ = b.stop(n.proc)
+			}
 		}
 	}()
-	for i := range nodes {
-		n, err := b.startEdged(ctx, fmt.Sprintf("%s node %d", slug, i), "256MiB", 0, nodeYAML(i))
-		if err != nil {
-			return m, err
+	for k, f := range fleets {
+		fslug := slug
+		if f.name != "" {
+			fslug += " " + f.name
 		}
-		started = append(started, n)
+		for i := range nodes {
+			n, err := b.startEdgedBin(ctx, fmt.Sprintf("%s node %d", fslug, i), targets.Edged{Memory: "256MiB", Extra: f.nodeYAML(i)}, f.bin)
+			if err != nil {
+				return ms, err
+			}
+			started[k] = append(started[k], n)
+		}
 	}
-	var worst []time.Duration
-	for r := range b.o.purges {
+	worst := make([][]time.Duration, len(fleets))
+	for r := range b.o.purges * len(fleets) {
+		k := r % len(fleets)
+		if ms[k].skip != "" {
+			continue
+		}
 		path := fmt.Sprintf("/obj/1024/%s-%s-%d", slug, b.runID, r)
-		for _, n := range started {
+		for _, n := range started[k] {
 			for range 2 {
 				if _, err := isHitAt(ctx, n, path); err != nil {
-					return m, err
+					return ms, err
 				}
 			}
 		}
-		roundMax, notSeen, skip, err := b.timePurge(ctx, started, path)
-		if err != nil || skip != "" {
-			m.skip = skip
-			return m, err
+		roundMax, notSeen, skip, err := b.timePurge(ctx, started[k], path)
+		if err != nil {
+			return ms, err
 		}
-		m.notSeen += notSeen
-		worst = append(worst, roundMax)
+		ms[k].skip = skip
+		ms[k].notSeen += notSeen
+		worst[k] = append(worst[k], roundMax)
 	}
-	m.lat, m.n = stats.Summarize(worst), len(worst)
-	return m, nil
+	for k := range ms {
+		if ms[k].skip == "" {
+			ms[k].lat, ms[k].n = stats.Summarize(worst[k]), len(worst[k])
+		}
+	}
+	return ms, nil
+}
+
+// purgeSection is the report's section on a purge scenario's fleets
+// (measurePurge): the current binary's figures, then the baseline's.
+func purgeSection(title string, ms []purgeMeasure, nodes int, where string) report.Section {
+	lines := ms[0].lines(nodes, where)
+	for _, m := range ms[1:] {
+		lines = append(lines, m.baseLine(ms[0]))
+	}
+	return report.Section{Title: title, Lines: lines}
 }
 
 // timePurge posts a purge of path to the first node and returns how long

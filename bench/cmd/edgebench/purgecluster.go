@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"edged/bench/report"
 	"edged/bench/targets"
 )
 
@@ -26,22 +26,33 @@ const clusterNodes = 7
 func (b *bench) runPurgeCluster(ctx context.Context, res *results) error {
 	title := fmt.Sprintf("Purge propagation across %d nodes on a 3-server NATS cluster", clusterNodes)
 	logf("scenario: purge propagation on a NATS cluster")
-	urls, stop, err := b.startNATSCluster(3)
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	fleets, err := b.purgeFleets(func() (func(int) string, error) {
+		urls, stop, err := b.startNATSCluster(3)
+		stops = append(stops, stop)
+		if err != nil {
+			return nil, err
+		}
+		return func(i int) string {
+			return fmt.Sprintf("purge:\n  token: %q\n  nats:\n    urls: [%s]\n    replicas: 3\n", b.o.token, urls[i%len(urls)])
+		}, nil
+	})
 	if err != nil {
 		return err
 	}
-	defer stop()
-	nodeYAML := func(i int) string {
-		return fmt.Sprintf("purge:\n  token: %q\n  nats:\n    urls: [%s]\n    replicas: 3\n", b.o.token, urls[i%len(urls)])
-	}
-	m, err := b.measurePurge(ctx, "purge-cluster", clusterNodes, nodeYAML)
+	ms, err := b.measurePurge(ctx, "purge-cluster", clusterNodes, fleets)
 	if err != nil {
 		return err
 	}
-	res.purgeClusterSkip = m.skip
-	res.purgeClusterP99 = msf(m.lat.P99)
-	res.sections = append(res.sections, report.Section{Title: title,
-		Lines: m.lines(clusterNodes, " (each node on its own server of the cluster, stream R3, fsync on every write)")})
+	res.purgeClusterSkip = ms[0].skip
+	res.purgeClusterP99 = msf(ms[0].lat.P99)
+	res.sections = append(res.sections, purgeSection(title, ms, clusterNodes,
+		" (each node on its own server of the cluster, stream R3, fsync on every write)"))
 	return nil
 }
 
@@ -54,6 +65,11 @@ func (b *bench) startNATSCluster(n int) (urls []string, stop func(), err error) 
 			s.Shutdown()
 			s.WaitForShutdown()
 		}
+	}
+	// Each cluster (one per fleet, see purgeFleets) has its own stores.
+	dir, err := os.MkdirTemp(b.dir, "nats-cluster-")
+	if err != nil {
+		return nil, stop, err
 	}
 	routes := make([]string, n)
 	for i := range routes {
@@ -80,7 +96,7 @@ func (b *bench) startNATSCluster(n int) (urls []string, stop func(), err error) 
 		}
 		s, err := server.NewServer(&server.Options{
 			ServerName: fmt.Sprintf("bench-n%d", i), Host: host, Port: p,
-			JetStream: true, StoreDir: filepath.Join(b.dir, fmt.Sprintf("nats-n%d", i)), SyncAlways: true,
+			JetStream: true, StoreDir: filepath.Join(dir, fmt.Sprintf("n%d", i)), SyncAlways: true,
 			NoSigs: true, NoLog: true,
 			Cluster: server.ClusterOpts{Name: "edgebench", Host: host, Port: rp},
 			Routes:  server.RoutesFromStr(strings.Join(others, ",")),
