@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -45,15 +46,32 @@ func (b *bench) runPurgeCluster(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	ms, err := b.measurePurge(ctx, "purge-cluster", clusterNodes, fleets)
+	procs := clusterNodeProcs()
+	ms, err := b.measurePurge(ctx, "purge-cluster", clusterNodes, procs, fleets)
 	if err != nil {
 		return err
 	}
 	res.purgeClusterSkip = ms[0].skip
 	res.purgeClusterP99 = msf(ms[0].lat.P99)
 	res.sections = append(res.sections, purgeSection(title, ms, clusterNodes,
-		" (each node on its own server of the cluster, stream R3, fsync on every write)"))
+		fmt.Sprintf(" (each node on its own server of the cluster, stream R3, fsync on every write; each node at GOMAXPROCS=%d, the %d sharing this machine's %d cores)",
+			procs, clusterNodes, runtime.NumCPU())))
 	return nil
+}
+
+// clusterNodeProcs is the GOMAXPROCS of each node of the clustered purge
+// fleet: the nodes share the machine's cores between them, as each would
+// have cores of its own in a real fleet (the NATS servers run inside
+// edgebench). At Go's default the seven nodes ran two Ps each on the
+// bench's two cores; with rounds alternating in one run, seven nodes at
+// GOMAXPROCS=1 purged in 4.63 ms at p50, 9.47 at p90 and 28.9 at p99
+// where seven at the default took 6.56, 13.92 and 37.1, and in two more
+// runs 4.23/8.12 against 5.92/10.98 and 5.06/9.53 against 7.00/14.66 (p50,
+// p90) with fewer rounds over 15 ms (issue 18). The likely cause is the
+// runtime waking a thread for an idle P whenever work arrives, threads
+// that then queue for the same two cores.
+func clusterNodeProcs() int {
+	return max(1, runtime.NumCPU()/clusterNodes)
 }
 
 // startNATSCluster runs n clustered NATS servers with JetStream in this
