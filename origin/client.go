@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"edged/internal/fielderr"
 	"edged/internal/httpsyntax"
 )
@@ -26,8 +28,9 @@ type Client struct {
 	pool       *Pool       // origin servers; nil when only shields are configured
 	ownPool    bool        // pool stands for Options.Origin and closes with the client
 	shields    []*upstream
-	viaRequest string           // "1.1 <Via>", the Via entry added to requests
-	now        func() time.Time // the clock of shield ejection
+	shieldVecs []*prometheus.MetricVec // the vectors of the shields' series, for DeleteShieldMetrics
+	viaRequest string                  // "1.1 <Via>", the Via entry added to requests
+	now        func() time.Time        // the clock of shield ejection
 }
 
 // Outbound describes the request to send upstream. The edge builds it from
@@ -107,7 +110,7 @@ func New(opts Options) (*Client, error) {
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
-	if _, err := attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
+	if c.shieldVecs, err = attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
 	c.pool = opts.Pool

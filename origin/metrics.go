@@ -120,3 +120,15 @@ func (p *Pool) DeleteServerMetrics(url string) {
 		v.DeleteLabelValues(p.name, url)
 	}
 }
+
+// DeleteShieldMetrics deletes the metric series of the shield at url (as
+// [Client.Shields] names it), as [Pool.DeleteServerMetrics] does for a pool
+// server: a shield removed from the configuration by a reload would
+// otherwise be reported for good, with its last values. Every client's
+// shields share their series (pool "shields"), so call it only once no
+// client in use has that shield; c itself must be closed.
+func (c *Client) DeleteShieldMetrics(url string) {
+	for _, v := range c.shieldVecs {
+		v.DeleteLabelValues(shieldsPoolName, url)
+	}
+}

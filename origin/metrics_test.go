@@ -125,3 +125,27 @@ func TestDeleteServerMetrics(t *testing.T) {
 		t.Errorf("requests of the server kept = %v, want 3 (1 through the old pool, 2 through the new)", got)
 	}
 }
+
+// TestDeleteShieldMetrics: clients share the series of a shield (pool
+// "shields"); deleting those of a shield the next client no longer lists
+// (a reload removed it) leaves the series of the shield it kept.
+func TestDeleteShieldMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, urls := recorders(t, 2)
+	old := newTestClient(t, Options{Shields: urls, Registerer: reg})
+	next := newTestClient(t, Options{Shields: urls[:1], Registerer: reg})
+	for _, key := range []string{keyWithFirst(t, old, urls[0]), keyWithFirst(t, old, urls[1])} {
+		servedBy(t, old, 1, func(int) string { return key })
+	}
+	old.Close()
+	old.DeleteShieldMetrics(urls[1])
+	servedBy(t, next, 2, sameKey)
+	for _, name := range []string{"edged_origin_requests_total", "edged_origin_ejections_total", "edged_origin_response_seconds"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s has %d series (%v), want 1: the removed shield's is left", name, n, err)
+		}
+	}
+	if got := testutil.ToFloat64(next.shields[0].metrics.requests); got != 3 {
+		t.Errorf("requests of the shield kept = %v, want 3 (1 through the old client, 2 through the new)", got)
+	}
+}

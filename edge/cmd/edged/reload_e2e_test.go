@@ -36,10 +36,11 @@ func reloadOrigin(t testing.TB, name string) *httptest.Server {
 
 // reloadSetup is a configuration file a test rewrites between reloads: a
 // site whose one route sends canary's weight to the canary pool and the
-// rest to the stable pool, which may include the extra server.
+// rest to the stable pool, which may include the extra server; shield is
+// an upstream a test may list in upstream.shields (shieldYAML).
 type reloadSetup struct {
-	path, data            string
-	stable, canary, extra *httptest.Server
+	path, data                    string
+	stable, canary, extra, shield *httptest.Server
 }
 
 func newReloadSetup(t testing.TB) *reloadSetup {
@@ -47,7 +48,13 @@ func newReloadSetup(t testing.TB) *reloadSetup {
 	return &reloadSetup{
 		path: filepath.Join(dir, "edged.yaml"), data: filepath.Join(dir, "data"),
 		stable: reloadOrigin(t, "stable"), canary: reloadOrigin(t, "canary"), extra: reloadOrigin(t, "extra"),
+		shield: reloadOrigin(t, "shield"),
 	}
+}
+
+// shieldYAML is the top-level YAML that sends every miss through s.shield.
+func (s *reloadSetup) shieldYAML() string {
+	return fmt.Sprintf("upstream: {shields: [%s]}\n", s.shield.URL)
 }
 
 // write writes the configuration: canary's weight out of 100, the extra
@@ -155,7 +162,7 @@ func startLoad(public string, clients int) *clientLoad {
 				default:
 				}
 				switch got := answeredBy(client, public, fmt.Sprintf("/load/%d/%d", c, i)); got {
-				case "stable", "canary", "extra":
+				case "stable", "canary", "extra", "shield":
 					l.ok.Add(1)
 				default:
 					l.failed.Add(1)
@@ -207,9 +214,10 @@ func checkRouting(t *testing.T, step int, public string, within time.Duration, w
 // origin server joins and leaves the stable pool. No request fails, and
 // within a second of each reload new requests go where the new weights
 // say. Half the reloads come through POST /reload, half through what
-// SIGHUP calls. The pool a reload leaves unchanged is kept; the old
-// generations are closed once drained, and the removed server leaves no
-// series in /metrics.
+// SIGHUP calls. One reload sends every miss through a shield, the next
+// removes it. The pool a reload leaves unchanged is kept; the old
+// generations are closed once drained, and neither the removed server nor
+// the removed shield leaves series in /metrics.
 func TestReloadUnderLoad(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
@@ -218,16 +226,20 @@ func TestReloadUnderLoad(t *testing.T) {
 
 	load := startLoad(f.public, 4)
 	steps := []struct {
-		canary int
-		extra  bool
+		canary        int
+		extra, shield bool
 	}{
-		{100, false}, {0, false}, {0, true}, {100, true}, {0, true},
-		{0, false}, {100, false}, {0, true}, {100, false}, {0, false},
+		{100, false, false}, {0, false, false}, {0, true, false}, {100, true, false}, {0, true, false},
+		{0, false, true}, {100, false, false}, {0, true, false}, {100, false, false}, {0, false, false},
 	}
 	for i, st := range steps {
 		step := i + 1
 		canaryPool := f.n.upstreams().pools["canary"]
-		s.write(t, st.canary, st.extra, "")
+		more := ""
+		if st.shield {
+			more = s.shieldYAML()
+		}
+		s.write(t, st.canary, st.extra, more)
 		if step%2 == 0 {
 			if err := f.n.reload(); err != nil { // what SIGHUP calls
 				t.Fatalf("reload %d: %v", step, err)
@@ -240,6 +252,8 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		want := []string{"stable"}
 		switch {
+		case st.shield:
+			want = []string{"shield"}
 		case st.canary == 100:
 			want = []string{"canary"}
 		case st.extra:
@@ -263,8 +277,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("edged_config_generation = %v, want %d", got, len(steps)+1)
 	}
 	// Nothing uses the old generations any more: each is closed (its pools'
-	// health checks stopped), and the extra server, removed, leaves no series.
-	extraSeries := regexp.MustCompile(`server="` + regexp.QuoteMeta(s.extra.URL) + `"`)
+	// health checks stopped), and the extra server and the shield, removed,
+	// leave no series (pool="stable" and pool="shields").
+	extraSeries := regexp.MustCompile(`server="(` + regexp.QuoteMeta(s.extra.URL) + `|` + regexp.QuoteMeta(s.shield.URL) + `)"`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f.n.reloads.gensMu.Lock()
@@ -275,7 +290,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the load: %d generations open (want 1); removed server's series left: %v", gens, extraSeries.FindAllString(metrics, -1))
+			t.Fatalf("after the load: %d generations open (want 1); removed server's or shield's series left: %v", gens, extraSeries.FindAllString(metrics, -1))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
