@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"edged/edge/config"
+	"edged/edge/ratelimit"
+	"edged/edge/ratelimit/fleet"
 )
 
 // reloadOrigin answers with its name and never lets a response be stored,
@@ -506,7 +508,10 @@ func TestReloadForwardRole(t *testing.T) {
 
 // TestReloadSharedRateLimit: a route's rate limit marked shared, added by
 // a reload to a node that had none, is shared over the bus from then on,
-// and a later reload hands the sharer the new routes' limiters.
+// and a later reload hands the sharer the new routes' limiters: the new
+// budget is the one in force, and what another node reports is taken from
+// it (with the old limiters kept by the sharer, the other node's use would
+// drain a bucket no request reads).
 func TestReloadSharedRateLimit(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
@@ -514,24 +519,68 @@ func TestReloadSharedRateLimit(t *testing.T) {
 	if f.n.share != nil {
 		t.Fatal("a sharer without any shared rate limit")
 	}
-	shared := func(rate string) {
+	shared := func(limit string) {
 		t.Helper()
 		writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "        pool: stable\n",
-			"        pool: stable\n        rate_limit: {rate: "+rate+", shared: true}\n", 1)))
+			"        pool: stable\n        rate_limit: {"+limit+", shared: true}\n", 1)))
 	}
-	shared("1000")
+	shared("rate: 1000")
 	if err := f.n.reload(); err != nil {
 		t.Fatal(err)
 	}
 	if f.n.share == nil {
 		t.Fatal("the reload added a shared rate limit, but nothing shares it")
 	}
+	// One token every 1000 s: only the burst of 3 counts.
+	const burst = 3
 	s.write(t, 0, false, "")
-	shared("2000")
+	shared(fmt.Sprintf(`rate: 0.001, burst: %d, key: "header:X-Client"`, burst))
 	if err := f.n.reload(); err != nil {
 		t.Fatal(err)
 	}
-	checkRouting(t, 1, f.public, time.Second, "stable")
+	status := func(client string) int {
+		t.Helper()
+		resp, _ := fetch(t, f.public+"/limited", "Host", "app.test", "X-Client", client)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("client %s: 429 without Retry-After", client)
+		}
+		return resp.StatusCode
+	}
+	for i := range burst {
+		if got := status("local"); got != http.StatusOK {
+			t.Fatalf("request %d of the new burst of %d: %d", i, burst, got)
+		}
+	}
+	if got := status("local"); got != http.StatusTooManyRequests {
+		t.Errorf("request past the new burst of %d: %d, want 429", burst, got)
+	}
+
+	// Another node of the fleet spends client "remote"'s whole budget on
+	// the same route ("app /") and reports it over the bus.
+	other, err := ratelimit.New(ratelimit.Options{Rate: 0.001, Burst: burst, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range burst {
+		if ok, _ := other.AllowKey(ratelimit.KindHeader, "remote", time.Now()); !ok {
+			t.Fatal("the other node's own limiter refused within its burst")
+		}
+	}
+	applied := f.n.share.Applied()
+	peer, err := fleet.New(fleet.Options{Conn: fleet.NATS(f.n.bus.Conn()), Limiters: map[string]*ratelimit.Limiter{"app /": other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Close(); err != nil { // its last report goes out
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return f.n.share.Applied() >= applied+burst })
+	if got := status("remote"); got != http.StatusTooManyRequests {
+		t.Errorf("client remote after another node spent its budget: %d, want 429: the sharer does not feed the new limiter", got)
+	}
+	if got := status("third"); got != http.StatusOK {
+		t.Errorf("a client with its own budget: %d, want 200", got)
+	}
 }
 
 // TestReloadACMEHosts: tls.acme's manager asks certificates for the hosts
