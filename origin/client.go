@@ -119,10 +119,12 @@ func New(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
-		if _, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true); err != nil {
+		vecs, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true)
+		if err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
 		c.pool, c.ownPool = opts.originPool(origin, originMetrics), true
+		c.pool.metricVecs = vecs // for DeleteOriginMetrics
 	}
 	return c, nil
 }
@@ -218,6 +220,16 @@ func (c *Client) ShieldOrder(key string) []string {
 		urls[i] = up.base
 	}
 	return urls
+}
+
+// Origin returns the URL of the server of Options.Origin, as its series
+// name it (the server label, pool "origin"); "" when the client has none
+// (it was given Options.Pool, or shields only).
+func (c *Client) Origin() string {
+	if !c.ownPool {
+		return ""
+	}
+	return c.pool.servers[0].base
 }
 
 // Shields returns a snapshot of every shield, in configuration order, for

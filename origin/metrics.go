@@ -132,3 +132,14 @@ func (c *Client) DeleteShieldMetrics(url string) {
 		v.DeleteLabelValues(shieldsPoolName, url)
 	}
 }
+
+// DeleteOriginMetrics deletes the metric series of the server of
+// Options.Origin ([Client.Origin]; pool "origin"), edged_origin_up
+// included, for the same reason. Clients of one Options.Origin share
+// them, so call it only once no client in use has that origin; c itself
+// must be closed. A client without Options.Origin deletes nothing.
+func (c *Client) DeleteOriginMetrics() {
+	if c.ownPool {
+		c.pool.DeleteServerMetrics(c.Origin())
+	}
+}

@@ -149,3 +149,31 @@ func TestDeleteShieldMetrics(t *testing.T) {
 		t.Errorf("requests of the shield kept = %v, want 3 (1 through the old client, 2 through the new)", got)
 	}
 }
+
+// TestDeleteOriginMetrics: Client.Origin names the server of
+// Options.Origin as its series do; deleting them (a reload pointed
+// upstream.origin elsewhere) leaves the next client's origin's series.
+func TestDeleteOriginMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, urls := recorders(t, 2)
+	old := newTestClient(t, Options{Origin: urls[0], Registerer: reg})
+	next := newTestClient(t, Options{Origin: urls[1], Registerer: reg})
+	if old.Origin() != urls[0] || next.Origin() != urls[1] {
+		t.Fatalf("Origin() = %q, %q; want %q, %q", old.Origin(), next.Origin(), urls[0], urls[1])
+	}
+	servedBy(t, old, 1, sameKey)
+	old.Close()
+	old.DeleteOriginMetrics()
+	servedBy(t, next, 1, sameKey)
+	for _, name := range []string{"edged_origin_requests_total", "edged_origin_up", "edged_origin_ejections_total", "edged_origin_response_seconds"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s has %d series (%v), want 1: the old origin's is left", name, n, err)
+		}
+	}
+	if got := latencyCounts(t, reg); len(got) != 1 || got["origin "+urls[1]] != 1 {
+		t.Errorf("edged_origin_response_seconds samples %v, want only the next origin's", got)
+	}
+	if c := newTestClient(t, Options{Shields: urls[:1]}); c.Origin() != "" {
+		t.Errorf("a client of shields only: Origin() = %q, want none", c.Origin())
+	}
+}

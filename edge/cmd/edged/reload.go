@@ -282,8 +282,8 @@ func (n *node) upstreams() *upstreams {
 
 // retire closes old once drained is closed (no request or fetch uses it
 // any more), or at once when the node stops. It runs under the reload
-// lock, so that no reload builds a pool of a name and server, or a
-// shield, whose series forgetServer or forgetShield is deleting.
+// lock, so that no reload builds a pool of a name and server, a shield
+// or an origin whose series forgetServer or forgetClient is deleting.
 func (n *node) retire(old *upstreams, drained <-chan struct{}) {
 	rl := &n.reloads
 	rl.retiring.Go(func() {
@@ -346,25 +346,33 @@ func (n *node) forgetServer(p *origin.Pool, url string) {
 	p.DeleteServerMetrics(url)
 }
 
-// forgetShield deletes the metric series of a closed client's shield,
-// unless a client of a generation still in use has that shield (every
-// client's shields share their series, pool="shields").
-func (n *node) forgetShield(cl *origin.Client, url string) {
+// forgetClient deletes the metric series of a closed client's own
+// servers, its shields and its upstream.origin (a node without sites),
+// except those a client of a generation still in use has too: clients
+// share these series (pool="shields", pool="origin").
+func (n *node) forgetClient(cl *origin.Client) {
 	n.reloads.gensMu.Lock()
 	defer n.reloads.gensMu.Unlock()
+	shields, origins := map[string]bool{}, map[string]bool{} // in use, by URL
 	for _, g := range n.reloads.gens {
 		for _, c := range g.clients {
 			if c == cl {
 				continue
 			}
 			for _, s := range c.Shields() {
-				if s.URL == url {
-					return
-				}
+				shields[s.URL] = true
 			}
+			origins[c.Origin()] = true
 		}
 	}
-	cl.DeleteShieldMetrics(url)
+	for _, s := range cl.Shields() {
+		if !shields[s.URL] {
+			cl.DeleteShieldMetrics(s.URL)
+		}
+	}
+	if !origins[cl.Origin()] {
+		cl.DeleteOriginMetrics()
+	}
 }
 
 // reloadHandler is POST /reload behind the dashboard's guard (the purge

@@ -298,6 +298,46 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 }
 
+// TestReloadRemovedOriginSeries: on a node without sites, a reload that
+// points upstream.origin elsewhere deletes the old server's series
+// (pool="origin", edged_origin_up among them: a server that is gone would
+// stay up) once the old generation is closed; the new server's are there.
+func TestReloadRemovedOriginSeries(t *testing.T) {
+	old, next := reloadOrigin(t, "old"), reloadOrigin(t, "next")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edged.yaml")
+	write := func(url string) {
+		writeBytes(t, path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\nupstream: {origin: %s}\n",
+			filepath.Join(dir, "data"), url)))
+	}
+	write(old.URL)
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveNodeArgs(t, cfg, io.Discard, args)
+	if _, body := fetch(t, f.public+"/a"); body != "old" {
+		t.Fatalf("before the reload: %q, want old", body)
+	}
+	write(next.URL)
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := fetch(t, f.public+"/b"); body != "next" {
+		t.Fatalf("after the reload: %q, want next", body)
+	}
+	oldUp := `edged_origin_up{pool="origin",server="` + old.URL + `"}`
+	waitUntil(t, func() bool {
+		_, metrics := fetch(t, f.admin+"/metrics")
+		return !strings.Contains(metrics, `server="`+old.URL+`"`)
+	})
+	_, metrics := fetch(t, f.admin+"/metrics")
+	if strings.Contains(metrics, oldUp) || !strings.Contains(metrics, `edged_origin_up{pool="origin",server="`+next.URL+`"} 1`) {
+		t.Errorf("after the reload, want the new origin's edged_origin_up and not the old one's:\n%s", metrics)
+	}
+}
+
 // TestReloadRefused: a configuration with problems is refused with every
 // problem at its field and line, the same errors as at start; one that
 // changes what only a restart applies is refused naming those fields, even
