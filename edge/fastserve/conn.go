@@ -53,7 +53,7 @@ const readBuffer = 4 << 10
 
 // maxOut is the most of a response kept before it is written: a larger
 // body goes out in the same writev(2) as what precedes it, uncopied.
-const maxOut = 16 << 10
+const maxOut = 8 << 10
 
 func (c *conn) serve() {
 	var handedOff bool
@@ -228,6 +228,10 @@ func (c *conn) serveOne(p *plainRequest) bool {
 	}).WithContext(ctx)
 	w := &c.res
 	w.reset(c, isHead, p.close)
+	// An idle connection holds no output buffer: they are shared.
+	buf := c.srv.getOut()
+	c.out = *buf
+	defer func() { *buf = c.out; c.srv.putOut(buf); c.out = nil }()
 	c.srv.served.Add(1)
 	c.srv.Handler.ServeHTTP(w, req)
 	gone := ctx.end()
@@ -256,9 +260,6 @@ func (c *conn) send(p []byte) {
 func (c *conn) flushOut() error {
 	if len(c.out) > 0 && c.werr == nil {
 		_, c.werr = c.rwc.Write(c.out)
-	}
-	if cap(c.out) > 2*maxOut {
-		c.out = nil // one huge head must not stay with the connection
 	}
 	c.out = c.out[:0]
 	return c.werr

@@ -28,6 +28,7 @@ type Server struct {
 	ErrorLog *log.Logger
 
 	once      sync.Once
+	outs      sync.Pool // of *[]byte: response buffers
 	handoffs  *handoffListener
 	dates     dateCache
 	inShut    atomic.Bool
@@ -189,6 +190,23 @@ func (s *Server) closeIdle() bool {
 		}
 	}
 	return len(s.conns) == 0
+}
+
+// getOut and putOut lend the buffers responses are written through.
+func (s *Server) getOut() *[]byte {
+	if b, ok := s.outs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, maxOut)
+	return &b
+}
+
+func (s *Server) putOut(b *[]byte) {
+	if cap(*b) > 2*maxOut {
+		return // one huge head must not stay
+	}
+	*b = (*b)[:0]
+	s.outs.Put(b)
 }
 
 func (s *Server) shuttingDown() bool { return s.inShut.Load() }
