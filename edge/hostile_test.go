@@ -159,6 +159,22 @@ func TestHostileConnectionCannotRemoveEdgeFields(t *testing.T) {
 	if resp.body != "lang=fr" {
 		t.Errorf("French request got %q, want lang=fr (poisoned variant)", resp.body)
 	}
+	// The edge reads Connection as the upstream client does: parameters,
+	// which the token list grammar does not allow (RFC 9110 §7.6.1), cut
+	// off at ';'. Read whole, "Accept-Language;x=1" named no field at the
+	// edge, so the variant was keyed on "de" while the upstream client
+	// removed the field and the origin answered "lang=".
+	for i, conn := range []string{" accept-language\t, close", "Accept-Language;x=1", "Accept-Language ;x"} {
+		path := fmt.Sprintf("/p%d", i)
+		resp = rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: h\r\nAccept-Language: de\r\nConnection: "+conn+"\r\n\r\n")
+		if resp.status != http.StatusOK || resp.body != "lang=" {
+			t.Errorf("Connection %q: %d %q, want 200 lang= (the field it names removed)", conn, resp.status, resp.body)
+		}
+		resp = rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: h\r\nAccept-Language: de\r\n\r\n")
+		if resp.body != "lang=de" {
+			t.Errorf("after Connection %q, a German request got %q, want lang=de (poisoned variant)", conn, resp.body)
+		}
+	}
 }
 
 // TestHostileGetBodyNotForwarded: a body on GET or HEAD has no defined

@@ -14,12 +14,14 @@
 //
 //   - A request is served here only if its head is, byte for byte, one this
 //     package reads exactly as net/http would: request line "GET" or "HEAD",
-//     an origin-form target that url.ParseRequestURI accepts, "HTTP/1.1";
+//     a target in origin-form or the absolute-form of an http URL (a forward
+//     proxy's requests) that url.ParseRequestURI accepts, "HTTP/1.1";
 //     every line ending in CRLF; field names of token characters; values of
 //     visible ASCII, space and tab; exactly one valid Host; and no
 //     Content-Length, Transfer-Encoding, Expect, Upgrade or HTTP2-Settings
 //     field. The handler then sees the *http.Request net/http would build:
-//     Host taken out of Header, a lone "Pragma: no-cache" read as
+//     Host taken out of Header (and Request.Host the absolute-form target's
+//     authority, when it has one), a lone "Pragma: no-cache" read as
 //     "Cache-Control: no-cache", Close from "Connection: close", an empty Body.
 //   - On the first request that is not such a request, the connection, with
 //     every byte of that request and the ones after it, goes to the listener

@@ -263,21 +263,16 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr["Bad Name"] = []string{"x"}
 		hdr["X-Newline"] = []string{"a\r\nInjected: yes", "  spaced  "}
 		_, _ = io.WriteString(w, body)
-	case "/readfrom":
+	case "/readfrom", "/readfrom-sniff": // through ReadFrom, with and without a known head
 		f, err := os.Open(filepath.Join("testdata", "body.txt"))
 		if err != nil {
 			panic(err)
 		}
 		defer f.Close()
-		hdr.Set("Content-Type", "text/plain")
-		hdr.Set("Content-Length", "1300")
-		_, _ = io.Copy(w, f)
-	case "/readfrom-sniff":
-		f, err := os.Open(filepath.Join("testdata", "body.txt"))
-		if err != nil {
-			panic(err)
+		if r.URL.Path == "/readfrom" {
+			hdr.Set("Content-Type", "text/plain")
+			hdr.Set("Content-Length", "1300")
 		}
-		defer f.Close()
 		_, _ = io.Copy(w, f)
 	case "/twice":
 		w.WriteHeader(http.StatusAccepted)
@@ -378,6 +373,14 @@ var exchanges = []string{
 	"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
 	"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET http://example.com/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://example.com:8080/x?q HTTP/1.1\r\nHost: example.com:8080\r\nProxy-Connection: keep-alive\r\n\r\n",
+	"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://us%65r@a/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://[::1]:80/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://a b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET https://example.com/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://example.com/x HTTP/1.1\r\n\r\n",
+	"HEAD http://example.com HTTP/1.1\r\nHost: x\r\n\r\n",
 	"GET / HTTP/1.1\nHost: a\n\n",
 	"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
 	"GET / HTTP/1.1\r\n Host: a\r\n\r\n",
@@ -422,16 +425,17 @@ func FuzzMatchesNetHTTP(f *testing.F) {
 func TestServesPlainRequests(t *testing.T) {
 	p := newPair(t)
 	plain := "GET /cl HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n" +
+		"GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n" +
 		"HEAD / HTTP/1.1\r\nhost: a\r\nConnection: keep-alive\r\n\r\n" +
 		"GET /x?y HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n"
 	p.same(t, plain)
 	served, handedOff := p.fs.Stats()
-	if served != 3 || handedOff != 0 {
-		t.Fatalf("served %d here, handed %d connections on; want 3 and 0", served, handedOff)
+	if served != 4 || handedOff != 0 {
+		t.Fatalf("served %d here, handed %d connections on; want 4 and 0", served, handedOff)
 	}
 	p.same(t, plain+"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"+plain)
 	served, handedOff = p.fs.Stats()
-	if served != 6 || handedOff != 1 {
-		t.Fatalf("served %d here, handed %d connections on; want 6 and 1", served, handedOff)
+	if served != 8 || handedOff != 1 {
+		t.Fatalf("served %d here, handed %d connections on; want 8 and 1", served, handedOff)
 	}
 }

@@ -32,15 +32,17 @@ func parseHead(head []byte) (plainRequest, bool) {
 		return p, false
 	}
 	switch {
-	case bytes.HasPrefix(line, []byte("GET /")):
+	case bytes.HasPrefix(line, []byte("GET ")):
 		p.method, line = http.MethodGet, line[len("GET "):]
-	case bytes.HasPrefix(line, []byte("HEAD /")):
+	case bytes.HasPrefix(line, []byte("HEAD ")):
 		p.method, line = http.MethodHead, line[len("HEAD "):]
 	default:
 		return p, false
 	}
 	target, ok := bytes.CutSuffix(line, []byte(" HTTP/1.1"))
-	if !ok || !visibleASCII(target) {
+	// Origin-form, or the absolute-form of an http URL a forward proxy's
+	// clients send (RFC 9112 §3.2.1-2).
+	if !ok || !visibleASCII(target) || target[0] != '/' && !bytes.HasPrefix(target, []byte("http://")) {
 		return p, false
 	}
 	p.target = string(target)
@@ -96,6 +98,11 @@ func parseHead(head []byte) (plainRequest, bool) {
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(p.host) {
 		return p, false // net/http answers 400 to none, two, or a bad one
+	}
+	if u.Host != "" {
+		// RFC 9112 §3.2.2: an absolute-form target's authority wins over
+		// Host, which net/http requires all the same.
+		p.host = u.Host
 	}
 	// As net/http's readRequest does (RFC 9111 §5.4: Pragma: no-cache
 	// where Cache-Control is absent).

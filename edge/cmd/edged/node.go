@@ -46,7 +46,7 @@ type node struct {
 	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
 	// fast serves the public listener's plain GET and HEAD requests and
-	// hands every other connection to public; nil in the forward role.
+	// hands every other connection to public.
 	fast   *fastserve.Server
 	secure *http.Server  // the HTTPS server; nil without tls.listen
 	admin  *http.Server  // nil when the admin listener is disabled
@@ -224,23 +224,21 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 // before net/http hides the conflict (docs/security.md).
 //
 // In front of both, edge/fastserve answers the plainest requests (GET and
-// HEAD without a body: a cache's hits) on a leaner loop than net/http's,
-// and hands every connection it does not fully understand to this server
-// through strictconn. The forward role's absolute-form requests are not
-// its kind: there net/http serves the listener alone.
+// HEAD without a body: a cache's hits, in origin-form or a forward proxy
+// client's absolute-form) on a leaner loop than net/http's, and hands
+// every connection it does not fully understand (a CONNECT, an upload) to
+// this server through strictconn.
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
 	var h http.Handler = n.handler
 	if n.proxy != nil {
 		h = n.proxy
-		n.publicLn = strictconn.WrapListener(n.publicLn, int(s.MaxHeaderBytes))
-	} else {
-		n.fast = &fastserve.Server{
-			ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
-			IdleTimeout:       s.IdleTimeout.Std(),
-			MaxHeaderBytes:    int(s.MaxHeaderBytes),
-			ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
-		}
+	}
+	n.fast = &fastserve.Server{
+		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
+		IdleTimeout:       s.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return &http.Server{
 		Handler:           h,
@@ -320,12 +318,9 @@ func (n *node) serve(ctx context.Context) error {
 	return errors.Join(failure, n.stop())
 }
 
-// servePublic serves the public listener: through n.fast, which hands the
-// connections it does not serve to n.public, or by n.public alone.
+// servePublic serves the public listener through n.fast, which hands the
+// connections it does not serve to n.public.
 func (n *node) servePublic() error {
-	if n.fast == nil {
-		return n.public.Serve(n.publicLn)
-	}
 	n.fast.Handler = n.public.Handler // as wrapped for HSTS and ACME
 	handoffs := strictconn.WrapListener(n.fast.Handoffs(), int(n.cfg.Server.MaxHeaderBytes))
 	go func() { _ = n.public.Serve(handoffs) }() // ends with n.public's Shutdown
@@ -338,11 +333,9 @@ func (n *node) servePublic() error {
 func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Server.ShutdownTimeout.Std())
 	defer cancel()
-	if n.fast != nil {
-		if err := n.fast.Shutdown(ctx); err != nil {
-			n.log.Warn("drain timed out; closing remaining connections", "err", err)
-			_ = n.fast.Close()
-		}
+	if err := n.fast.Shutdown(ctx); err != nil {
+		n.log.Warn("drain timed out; closing remaining connections", "err", err)
+		_ = n.fast.Close()
 	}
 	for _, s := range []*http.Server{n.public, n.secure, n.admin} {
 		if s == nil {
