@@ -249,11 +249,9 @@ func (c *conn) serveOne(p *plainRequest) bool {
 	c.out = *buf
 	returned := false
 	defer func() {
-		if !returned && w.cutShort() {
-			// A panic (http.ErrAbortHandler: an upstream body broke
-			// mid-stream): what the handler wrote goes out, as net/http
-			// flushes it, since the client cannot take it for a whole
-			// response.
+		if drop, send := w.abortedOutput(); !returned && send {
+			// A panic: what net/http would flush goes out.
+			c.out = c.out[:len(c.out)-min(len(c.out), drop)]
 			_ = c.flushOut()
 		}
 		*buf = c.out

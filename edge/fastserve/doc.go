@@ -51,11 +51,13 @@
 //     them; Close cuts every connection. Neither reaches connections handed
 //     to net/http: the http.Server serving Handoffs owns those.
 //   - A handler's panic is logged with its stack and closes the connection,
-//     but for http.ErrAbortHandler, which closes it silently. What the
-//     handler wrote goes out first, as net/http flushes it, when the client
-//     can tell it is cut short (a chunked body without its last chunk, a
-//     body short of its Content-Length); otherwise nothing does, where
-//     net/http may send a head or a body that reads as whole.
+//     but for http.ErrAbortHandler, which closes it silently. What net/http
+//     would flush goes out first (the head and the body that got past its
+//     2 KiB response buffer; of a chunked body whose last 2 KiB span several
+//     writes, up to 2 KiB more), when the client can tell it is cut short (a
+//     chunked body without its last chunk, a body short of its
+//     Content-Length); otherwise nothing does, where net/http sends a HEAD
+//     response's head whole.
 //
 // It imports nothing of module edged: the binary puts it outermost on the
 // public listener, in front of edge/strictconn and net/http.

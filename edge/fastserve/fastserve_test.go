@@ -295,8 +295,25 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Type", "text/plain")
 		_, _ = w.Write(bytes.Repeat([]byte("y"), 5000))
 		panic(http.ErrAbortHandler)
+	case "/abort-early": // the head decided, little of the body written
+		hdr.Set("Content-Length", "10000")
+		hdr.Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 100))
+		panic(http.ErrAbortHandler)
+	case "/abort-flushed":
+		hdr.Set("Content-Length", "10000")
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 100))
+		http.NewResponseController(w).Flush()
+		_, _ = w.Write(bytes.Repeat([]byte("y"), 100))
+		panic(http.ErrAbortHandler)
 	case "/abort-chunked":
 		_, _ = w.Write(bytes.Repeat([]byte("z"), 5000))
+		if r.URL.RawQuery != "" { // then a little, which net/http's buffer keeps
+			for range len(r.URL.RawQuery) {
+				_, _ = w.Write(bytes.Repeat([]byte("w"), 700))
+			}
+		}
 		panic(http.ErrAbortHandler)
 	case "/abort-whole": // all of the body written: net/http's buffer keeps the end back
 		hdr.Set("Content-Length", "3000")
@@ -337,7 +354,12 @@ var exchanges = []string{
 	get("/panic") + get("/"),
 	get("/abort") + get("/"),
 	get("/abort-late") + get("/"),
+	get("/abort-early"),
+	get("/abort-flushed"),
 	get("/abort-chunked"),
+	get("/abort-chunked?1"),
+	get("/abort-chunked?123"),
+	get("/abort-whole"),
 	// The client's end of stream cancels the context; the requests read
 	// already are still answered.
 	get("/done"),

@@ -45,6 +45,14 @@ type response struct {
 	// setDeadline: the handler moved the write deadline, which must not
 	// outlive its request.
 	setDeadline bool
+	// held is how much of the body net/http's 2 KiB response buffer would
+	// hold now, and passed whether it would have passed anything on (the
+	// head with it), lastChunk the length of the last chunk emitted: what a
+	// panic leaves the client, as net/http flushes only what got past that
+	// buffer (abortedOutput).
+	held      int
+	passed    bool
+	lastChunk int
 }
 
 // bufferBeforeChunking is net/http's bufferBeforeChunkingSize: a body that
@@ -136,6 +144,7 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.contentLength != -1 && w.written > w.contentLength {
 		return 0, http.ErrContentLength
 	}
+	w.track(len(p))
 	if w.c.werr != nil {
 		return 0, w.c.werr
 	}
@@ -153,6 +162,22 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, w.c.werr
 	}
 	return len(p), nil
+}
+
+// track follows n body bytes through net/http's response buffer (a
+// bufio.Writer of bufferBeforeChunking bytes): a write too large for what
+// is left fills it and flushes it, and one larger than the empty buffer
+// goes straight through.
+func (w *response) track(n int) {
+	for n > bufferBeforeChunking-w.held {
+		w.passed = true
+		if w.held == 0 {
+			return
+		}
+		n -= bufferBeforeChunking - w.held
+		w.held = 0
+	}
+	w.held += n
 }
 
 // WriteString lets io.WriteString skip a copy.
@@ -185,6 +210,7 @@ func (w *response) emit(p []byte) {
 	}
 	c.out = strconv.AppendInt(c.out, int64(len(p)), 16)
 	c.out = append(c.out, "\r\n"...)
+	w.lastChunk = len(p)
 	c.send(p)
 	c.out = append(c.out, "\r\n"...)
 }
@@ -194,6 +220,7 @@ func (w *response) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.held, w.passed = 0, true
 	if !w.headWritten {
 		w.writeHead(w.pending)
 		w.emit(w.pending)
@@ -267,16 +294,25 @@ func (w *response) finish() bool {
 	return w.isHead || w.contentLength == -1 || !bodyAllowedForStatus(w.status) || w.contentLength == w.written
 }
 
-// cutShort reports whether the response, as written so far, is visibly
-// incomplete: its head is out and its body framing is unfinished (chunked
-// without the last chunk, or short of its Content-Length). Only such a
-// response is sent when the handler panics: a head alone (HEAD, a status
-// without a body) or a body at its full length would read as complete.
-func (w *response) cutShort() bool {
-	if !w.headWritten || w.isHead || !bodyAllowedForStatus(w.status) {
-		return false
+// abortedOutput says what of the output not yet written goes out when the
+// handler panics (http.ErrAbortHandler: an upstream body broke
+// mid-stream): what net/http would flush, the head and the body that got
+// past its response buffer (drop: the bytes at the end of the output it
+// would still hold), and only if the client can tell the response is cut
+// short (a chunked body without its last chunk, a body short of its
+// Content-Length). A head alone (HEAD, a status without a body) or a body
+// at its full length would read as whole: nothing goes out.
+func (w *response) abortedOutput() (drop int, send bool) {
+	if !w.passed || !w.headWritten || w.isHead || !bodyAllowedForStatus(w.status) {
+		return 0, false
 	}
-	return w.chunking || w.contentLength >= 0 && w.written < w.contentLength
+	if w.chunking {
+		if w.held > 0 && w.held <= w.lastChunk {
+			drop = w.held + len("\r\n") // within the last chunk, and its CRLF
+		}
+		return drop, true
+	}
+	return w.held, w.contentLength >= 0 && w.written-int64(w.held) < w.contentLength
 }
 
 // writeHead decides the head net/http would send and appends it to the
