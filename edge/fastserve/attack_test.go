@@ -156,9 +156,10 @@ func TestSplitAtEveryByte(t *testing.T) {
 // (http.ErrAbortHandler when an upstream body breaks) leaves the client a
 // response it can tell is cut short, or none: never one that reads as
 // whole. (net/http sends the head of a HEAD response whole; this package
-// sends none. Where net/http's buffer would hold body bytes of several
-// chunks, this package may send up to 2 KiB more of the body than it,
-// never its last chunk.)
+// sends none. Where the bytes net/http's buffer would hold went out in a
+// write of over 8 KiB of output, as in /abort-chunked?12345, this package
+// has sent up to 2 KiB more of the body than net/http, never its last
+// chunk.)
 func TestAbortNeverLooksComplete(t *testing.T) {
 	p := newPair(t)
 	for _, raw := range []string{

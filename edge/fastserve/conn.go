@@ -31,6 +31,10 @@ type conn struct {
 	out  []byte
 	werr error
 	iov  net.Buffers // out and a large body in one writev(2)
+	// sentAt is where in out send put its last bytes (-1: written at
+	// once), emptied counts the times out was written and emptied.
+	sentAt  int
+	emptied int
 
 	res     response
 	keys    []string // appendFields's sorting space
@@ -288,9 +292,11 @@ func (c *conn) writeFailed(err error) {
 // send queues p after c.out, writing both at once when p is large.
 func (c *conn) send(p []byte) {
 	if len(c.out)+len(p) <= maxOut {
+		c.sentAt = len(c.out)
 		c.out = append(c.out, p...)
 		return
 	}
+	c.sentAt, c.emptied = -1, c.emptied+1
 	if c.werr != nil {
 		return
 	}
@@ -307,6 +313,7 @@ func (c *conn) flushOut() error {
 		c.writeFailed(err)
 	}
 	c.out = c.out[:0]
+	c.emptied++
 	return c.werr
 }
 

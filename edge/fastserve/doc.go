@@ -53,9 +53,9 @@
 //   - A handler's panic is logged with its stack and closes the connection,
 //     but for http.ErrAbortHandler, which closes it silently. What net/http
 //     would flush goes out first (the head and the body that got past its
-//     2 KiB response buffer; of a chunked body whose last 2 KiB span several
-//     writes, up to 2 KiB more), when the client can tell it is cut short (a
-//     chunked body without its last chunk, a body short of its
+//     2 KiB response buffer; up to 2 KiB more when a write of over 8 KiB
+//     of output had to go out with them), when the client can tell it is
+//     cut short (a chunked body without its last chunk, a body short of its
 //     Content-Length); otherwise nothing does, where net/http sends a HEAD
 //     response's head whole.
 //

@@ -50,9 +50,11 @@ type response struct {
 	// head with it), lastChunk the length of the last chunk emitted: what a
 	// panic leaves the client, as net/http flushes only what got past that
 	// buffer (abortedOutput).
-	held      int
-	passed    bool
-	lastChunk int
+	held   int
+	passed bool
+	// heldAt is where in the connection's output the bytes net/http would
+	// hold begin, while out has not been emptied since (heldGen).
+	heldAt, heldGen int
 }
 
 // bufferBeforeChunking is net/http's bufferBeforeChunkingSize: a body that
@@ -158,10 +160,27 @@ func (w *response) Write(p []byte) (int, error) {
 		w.pending = w.pending[:0]
 	}
 	w.emit(p)
+	w.markHeld(len(p))
 	if w.c.werr != nil {
 		return 0, w.c.werr
 	}
 	return len(p), nil
+}
+
+// markHeld notes where in the output the bytes net/http would hold begin,
+// after a write of n bytes was emitted.
+func (w *response) markHeld(n int) {
+	c := w.c
+	switch {
+	case w.held == 0 || w.isHead:
+	case w.held <= n: // they begin in this write
+		w.heldAt, w.heldGen = 0, c.emptied
+		if c.sentAt >= 0 {
+			w.heldAt = c.sentAt + n - w.held
+		}
+	case w.heldGen != c.emptied: // in a write already sent
+		w.heldAt, w.heldGen = 0, c.emptied
+	}
 }
 
 // track follows n body bytes through net/http's response buffer (a
@@ -210,7 +229,6 @@ func (w *response) emit(p []byte) {
 	}
 	c.out = strconv.AppendInt(c.out, int64(len(p)), 16)
 	c.out = append(c.out, "\r\n"...)
-	w.lastChunk = len(p)
 	c.send(p)
 	c.out = append(c.out, "\r\n"...)
 }
@@ -298,21 +316,22 @@ func (w *response) finish() bool {
 // handler panics (http.ErrAbortHandler: an upstream body broke
 // mid-stream): what net/http would flush, the head and the body that got
 // past its response buffer (drop: the bytes at the end of the output it
-// would still hold), and only if the client can tell the response is cut
-// short (a chunked body without its last chunk, a body short of its
-// Content-Length). A head alone (HEAD, a status without a body) or a body
-// at its full length would read as whole: nothing goes out.
+// would still hold, with the chunk framing among them), and only if the
+// client can tell the response is cut short (a chunked body without its
+// last chunk, a body short of its Content-Length). A head alone (HEAD, a
+// status without a body) or a body at its full length would read as
+// whole: nothing goes out.
 func (w *response) abortedOutput() (drop int, send bool) {
 	if !w.passed || !w.headWritten || w.isHead || !bodyAllowedForStatus(w.status) {
 		return 0, false
 	}
-	if w.chunking {
-		if w.held > 0 && w.held <= w.lastChunk {
-			drop = w.held + len("\r\n") // within the last chunk, and its CRLF
+	if w.held > 0 {
+		drop = len(w.c.out) // what was sent already cannot be taken back
+		if w.heldGen == w.c.emptied {
+			drop -= w.heldAt
 		}
-		return drop, true
 	}
-	return w.held, w.contentLength >= 0 && w.written-int64(w.held) < w.contentLength
+	return drop, w.chunking || w.contentLength >= 0 && w.written-int64(w.held) < w.contentLength
 }
 
 // writeHead decides the head net/http would send and appends it to the
