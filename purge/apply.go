@@ -127,12 +127,16 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
 	}
-	if err := b.startAfter(ctx, info.State); err != nil {
+	start, err := b.startAfter(ctx, info.State)
+	if err != nil {
 		return err
 	}
 	target := info.State.LastSeq
 	b.health.saw(target)
 	b.checkReady(target)
+	if b.sessionHook != nil {
+		b.sessionHook()
+	}
 	// An ephemeral consumer of this session, in memory, that delivers in
 	// stream order from the sequence after the applied one and expects no
 	// acknowledgements: the applied sequence the cache records is this
@@ -144,7 +148,7 @@ func (b *Bus) session(ctx context.Context) error {
 	// with apiTimeout and the run loop's short back-off.
 	cons, err := b.js.CreateConsumer(ctx, b.opts.Stream, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       b.applied.Load() + 1,
+		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
@@ -194,8 +198,15 @@ func (b *Bus) session(ctx context.Context) error {
 }
 
 // startAfter begins a session at the stream state st: when the stream lost
-// events after the applied sequence, the whole cache is marked stale.
-func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) error {
+// events after the applied sequence, the whole cache is marked stale. It
+// returns the sequence the session's consumer starts at: the one after the
+// applied sequence as it is here, under applyMu with streamSeq's reset, so
+// that the stream delivers the copy of every fast apply made after it and
+// handle compares it (fastTookOther). Read later, as it was, a replayed
+// fast message applied meanwhile moved the start past the genuine event
+// stored at its sequence, which the stream then never delivered
+// (TestFastReplayAtSessionStartCannotHideAnEvent).
+func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
 	b.streamSeq = 0 // this session's consumer starts after the applied sequence
@@ -203,9 +214,11 @@ func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) error {
 		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
 			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
 		b.metrics.gaps.Inc()
-		return b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1)
+		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
+			return 0, err
+		}
 	}
-	return nil
+	return b.applied.Load() + 1, nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.

@@ -202,6 +202,10 @@ type Bus struct {
 	mismatched map[string]struct{}
 
 	hides hides // the early path's (early.go)
+
+	// sessionHook, when set (by tests, before Start), runs in every
+	// session once it is ready, before its consumer is made.
+	sessionHook func()
 }
 
 // New checks opts and returns a Bus that is not yet connected.

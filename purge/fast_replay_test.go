@@ -4,7 +4,9 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -48,5 +50,57 @@ func TestFastReplayAcrossStreamsCannotHideAnEvent(t *testing.T) {
 	}
 	if got := b.applied.Load(); got != 2 {
 		t.Fatalf("applied sequence %d, want 2", got)
+	}
+}
+
+// The same replay, applied as the node's first session has caught up
+// (Start returned) but not yet made its consumer: the consumer must still
+// deliver the genuine event at that sequence. On the code before the fix
+// the consumer began after the applied sequence as it was when made, past
+// the replayed one, so the genuine event was never delivered and was lost,
+// silently; this test failed so (checked by restoring the old session),
+// and TestFastReplayAcrossStreamsCannotHideAnEvent, whose replay follows
+// Start at once, could fail so under load.
+func TestFastReplayAtSessionStartCannotHideAnEvent(t *testing.T) {
+	inv := &memInvalidator{}
+	b := newBus(t, Options{Invalidator: inv, NATSListen: "127.0.0.1:-1"})
+	atStart, resume := make(chan struct{}), make(chan struct{})
+	var held, resumed sync.Once
+	b.sessionHook = func() { held.Do(func() { close(atStart); <-resume }) }
+	release := func() { resumed.Do(func() { close(resume) }) }
+	t.Cleanup(release) // before the bus's Close, which waits for the session
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	select {
+	case <-atStart:
+	case <-ctx.Done():
+		t.Fatal("the first session never got ready")
+	}
+	nc, js := rawClient(t, b.ClientURL(), nats.Token(testNATSToken))
+	old := urlEvent("old")
+	if err := nc.PublishMsg(fastMsg(t, 1, old, testSigningKey)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replayed message applied at sequence 1", func() bool { return len(inv.calls()) >= 1 })
+	release()
+
+	genuine, marker := Request{Tags: []string{"genuine"}}, Request{Tags: []string{"marker"}}
+	for _, r := range []Request{genuine, marker} { // stream sequences 1 and 2
+		if _, err := js.PublishMsg(ctx, signedMsg(eventData(t, r), testSigningKey)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the marker applied", func() bool {
+		return slices.ContainsFunc(inv.calls(), func(c applyCall) bool { return reflect.DeepEqual(c.Req, marker) })
+	})
+	var reqs []Request
+	for _, c := range inv.calls() {
+		reqs = append(reqs, c.Req)
+	}
+	if want := []Request{old.Request, genuine, marker}; !reflect.DeepEqual(reqs, want) {
+		t.Fatalf("applied %+v, want the replayed event, then the genuine one at its sequence, then the marker: %+v", reqs, want)
 	}
 }
