@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,7 +93,35 @@ func startBus(t testing.TB, opts Options) *Bus {
 // startRawBus is startBus with opts' keys as they are (none if unset).
 func startRawBus(t testing.TB, opts Options) *Bus {
 	t.Helper()
-	b := newRawBus(t, opts)
+	return started(t, newRawBus(t, opts))
+}
+
+// startClockedBus is startBus with the bus's health on clock: how long the
+// node has trailed or missed the stream is then what the test says, not
+// what a loaded machine makes of a short MaxLag.
+func startClockedBus(t testing.TB, opts Options, clock *fakeClock) *Bus {
+	t.Helper()
+	b := newBus(t, opts)
+	b.health = newHealth(b.opts.MaxLag, clock.now, &b.applied)
+	return started(t, b)
+}
+
+// fakeClock is a clock that moves only when advanced.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// started starts b, closed at cleanup by whoever made it.
+func started(t testing.TB, b *Bus) *Bus {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.Start(ctx); err != nil {
