@@ -200,12 +200,17 @@ func (b *Bus) session(ctx context.Context) error {
 // startAfter begins a session at the stream state st: when the stream lost
 // events after the applied sequence, the whole cache is marked stale. It
 // returns the sequence the session's consumer starts at: the one after the
-// applied sequence as it is here, under applyMu with streamSeq's reset, so
-// that the stream delivers the copy of every fast apply made after it and
-// handle compares it (fastTookOther). Read later, as it was, a replayed
-// fast message applied meanwhile moved the start past the genuine event
-// stored at its sequence, which the stream then never delivered
-// (TestFastReplayAtSessionStartCannotHideAnEvent).
+// last the stream delivered here (streamSeen), not after the applied one,
+// so that the stream delivers its copy of every fast apply and handle
+// compares it (fastTookOther), at most fastRemembered of them (older
+// ones are not remembered). It is taken here, under applyMu with
+// streamSeq's reset, so that a fast apply made after it is covered too.
+// Starting after the applied sequence, as the consumer did, a replayed
+// fast message applied before a session began, or before its consumer
+// was made, moved the start past the genuine event stored at its
+// sequence, which the stream then never delivered
+// (TestFastReplayAtSessionStartCannotHideAnEvent,
+// TestFastReplayAcrossSessionsCannotHideAnEvent).
 func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
@@ -218,7 +223,10 @@ func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64,
 			return 0, err
 		}
 	}
-	return b.applied.Load() + 1, nil
+	applied := b.applied.Load()
+	// After a gap the stream restarts below what it delivered before.
+	b.streamSeen = max(min(b.streamSeen, applied), applied-min(applied, fastRemembered))
+	return b.streamSeen + 1, nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -344,6 +352,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	// the fast path applied: not a duplicate.
 	redelivered := seq <= b.streamSeq
 	b.streamSeq = seq
+	b.streamSeen = max(b.streamSeen, seq)
 	if seq <= applied {
 		if !redelivered && b.fastTookOther(seq, streamID(msg.Data())) {
 			// fast.go: the fast path applied a replayed message here.

@@ -49,21 +49,7 @@ func TestFastReplayAcrossStreamsCannotHideAnEvent(t *testing.T) {
 func TestFastReplayAtSessionStartCannotHideAnEvent(t *testing.T) {
 	inv := &memInvalidator{}
 	b := newBus(t, Options{Invalidator: inv, NATSListen: "127.0.0.1:-1"})
-	atStart, resume := make(chan struct{}), make(chan struct{})
-	var held, resumed sync.Once
-	b.sessionHook = func() { held.Do(func() { close(atStart); <-resume }) }
-	release := func() { resumed.Do(func() { close(resume) }) }
-	t.Cleanup(release) // before the bus's Close, which waits for the session
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := b.Start(ctx); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	select {
-	case <-atStart:
-	case <-ctx.Done():
-		t.Fatal("the first session never got ready")
-	}
+	release := holdFirstSession(t, b)
 	nc, js := rawClient(t, b.ClientURL(), nats.Token(testNATSToken))
 	old := urlEvent("old")
 	if err := nc.PublishMsg(fastMsg(t, 1, old, testSigningKey)); err != nil {
@@ -82,19 +68,89 @@ func TestFastReplayAtSessionStartCannotHideAnEvent(t *testing.T) {
 func genuineThenMarker(t *testing.T, js jetstream.JetStream, inv *memInvalidator, old event) {
 	t.Helper()
 	genuine, marker := Request{Tags: []string{"genuine"}}, Request{Tags: []string{"marker"}}
-	for _, r := range []Request{genuine, marker} {
+	publishSigned(t, js, genuine, marker)
+	wantApplied(t, inv, old.Request, genuine, marker)
+}
+
+// publishSigned publishes each request to the stream as a node of the
+// test fleet does.
+func publishSigned(t *testing.T, js jetstream.JetStream, reqs ...Request) {
+	t.Helper()
+	for _, r := range reqs {
 		if _, err := js.PublishMsg(context.Background(), signedMsg(eventData(t, r), testSigningKey)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the marker applied", func() bool {
-		return slices.ContainsFunc(inv.calls(), func(c applyCall) bool { return reflect.DeepEqual(c.Req, marker) })
+}
+
+// wantApplied waits until inv applied the last of want, then checks that
+// it applied want, in order, and nothing else.
+func wantApplied(t *testing.T, inv *memInvalidator, want ...Request) {
+	t.Helper()
+	last := want[len(want)-1]
+	waitFor(t, "the last purge applied", func() bool {
+		return slices.ContainsFunc(inv.calls(), func(c applyCall) bool { return reflect.DeepEqual(c.Req, last) })
 	})
 	var reqs []Request
 	for _, c := range inv.calls() {
 		reqs = append(reqs, c.Req)
 	}
-	if want := []Request{old.Request, genuine, marker}; !reflect.DeepEqual(reqs, want) {
+	if !reflect.DeepEqual(reqs, want) {
 		t.Fatalf("applied %+v, want the replayed event, then the genuine one at its sequence, then the marker: %+v", reqs, want)
 	}
+}
+
+// The same replay, with the genuine event stored before a new session
+// begins and after the last one ended without delivering it (here its
+// server died as it began): the stream then holds nothing beyond the
+// applied sequence, so no gap shows, and a consumer starting after the
+// applied sequence never delivered the genuine event. On the code before
+// the fix this test failed with it missing.
+func TestFastReplayAcrossSessionsCannotHideAnEvent(t *testing.T) {
+	dir, port := t.TempDir(), freePort(t)
+	s := startServer(t, dir, port)
+	inv := &memInvalidator{}
+	b := newBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL()})
+	release := holdFirstSession(t, b)
+	nc, js := rawClient(t, s.ClientURL(), nats.Token(testNATSToken))
+	old := urlEvent("old")
+	if err := nc.PublishMsg(fastMsg(t, 1, old, testSigningKey)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replayed message applied at sequence 1", func() bool { return len(inv.calls()) >= 1 })
+	genuine := Request{Tags: []string{"genuine"}}
+	publishSigned(t, js, genuine)
+	s.Shutdown()
+	s.WaitForShutdown()
+	waitFor(t, "the bus disconnected", func() bool { return !b.nc.IsConnected() })
+	release() // the first session fails making its consumer
+	s = startServer(t, dir, port)
+
+	_, js = rawClient(t, s.ClientURL(), nats.Token(testNATSToken))
+	marker := Request{Tags: []string{"marker"}}
+	publishSigned(t, js, marker)
+	wantApplied(t, inv, old.Request, genuine, marker)
+}
+
+// holdFirstSession starts b and holds its first session once it is ready
+// (Start has returned), before it makes its consumer, until the returned
+// release is called (at cleanup at the latest).
+func holdFirstSession(t *testing.T, b *Bus) (release func()) {
+	t.Helper()
+	atStart, resume := make(chan struct{}), make(chan struct{})
+	var held, resumed sync.Once
+	b.sessionHook = func() { held.Do(func() { close(atStart); <-resume }) }
+	release = func() { resumed.Do(func() { close(resume) }) }
+	t.Cleanup(release) // before the bus's Close, which waits for the session
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	select {
+	case <-atStart:
+	case <-ctx.Done():
+		t.Fatal("the first session never got ready")
+	}
+	return release
 }
