@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -61,7 +60,7 @@ func newLoggedEdge(t *testing.T, format accesslog.Format, trusted ...string) *lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := newPublicServer(t, h)
 	t.Cleanup(func() {
 		srv.Close()
 		closeHandler(t, h)

@@ -17,6 +17,7 @@ import (
 
 	"edged/edge/accesslog"
 	"edged/edge/compress"
+	"edged/edge/fastserve"
 	"edged/edge/strictconn"
 	"edged/edge/waf"
 	"edged/origin"
@@ -214,39 +215,54 @@ func TestHitAllocations(t *testing.T) {
 	}
 }
 
-// BenchmarkHitServer is a memory hit through a real http.Server behind
-// strictconn.WrapListener, over one keep-alive loopback connection, so that a CPU
-// profile shows the handler beside net/http and the framing check. Its
-// allocations include net/http's own (the request, the header maps).
+// BenchmarkHitServer is a memory hit through a real server over one
+// keep-alive loopback connection, so that a CPU profile shows the handler
+// beside the server: net/http behind strictconn.WrapListener, and
+// edge/fastserve in front of them as the binary serves it. Its
+// allocations include the server's own (the request, the header maps).
 func BenchmarkHitServer(b *testing.B) {
-	for _, size := range []int{1 << 10, 100 << 10} {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			s := newHitSetup(b, size, hitKinds[0])
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &http.Server{Handler: s.h, ErrorLog: log.New(io.Discard, "", 0)}
-			go func() { _ = srv.Serve(strictconn.WrapListener(ln, 0)) }()
-			defer srv.Close()
-			conn, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			req := []byte("GET /obj HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(conn, 64<<10)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := conn.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if err := readHit(br, size); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, server := range []string{"nethttp", "fastserve"} {
+		for _, size := range []int{1 << 10, 100 << 10} {
+			b.Run(fmt.Sprintf("%s/%dKiB", server, size>>10), func(b *testing.B) {
+				benchmarkHitServer(b, server, size)
+			})
+		}
+	}
+}
+
+func benchmarkHitServer(b *testing.B, server string, size int) {
+	s := newHitSetup(b, size, hitKinds[0])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := log.New(io.Discard, "", 0)
+	srv := &http.Server{Handler: s.h, ErrorLog: quiet}
+	if server == "fastserve" {
+		fs := &fastserve.Server{Handler: s.h, ErrorLog: quiet}
+		go func() { _ = srv.Serve(strictconn.WrapListener(fs.Handoffs(), 0)) }()
+		go func() { _ = fs.Serve(ln) }()
+		defer fs.Close()
+	} else {
+		go func() { _ = srv.Serve(strictconn.WrapListener(ln, 0)) }()
+	}
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	req := []byte("GET /obj HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	br := bufio.NewReaderSize(conn, 64<<10)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := conn.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if err := readHit(br, size); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -741,7 +740,7 @@ func TestUpstreamHangAndGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 	t.Cleanup(e.stop)
 
 	resp, _ := e.get(t, "/hang")

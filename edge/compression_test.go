@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -36,7 +35,7 @@ func compressingEdge(t testing.TB, c *clock, originURL string) *testEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 	t.Cleanup(e.stop)
 	return e
 }

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,7 +172,7 @@ func newFaultEdge(t testing.TB, c *clock, upstream string) *testEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 	t.Cleanup(e.stop)
 	return e
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -243,7 +242,7 @@ func TestAuthKeyAPIKeyRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+		e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 		t.Cleanup(func() { e.Server.Close(); closeHandler(t, h) })
 		return e
 	}

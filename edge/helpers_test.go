@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"edged/edge/fastserve"
 	"edged/edge/policy"
+	"edged/edge/strictconn"
 	"edged/origin"
 	"edged/storage"
 )
@@ -152,11 +156,37 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 	if err != nil {
 		t.Fatalf("edge: %v", err)
 	}
-	srv := httptest.NewServer(h)
+	srv := newPublicServer(t, h)
 	e := &testEdge{Server: srv, tb: t, handler: h, store: store, dir: cfg.dir}
 	t.Cleanup(e.stop)
 	return e
 }
+
+// newPublicServer serves h as the binary's public listener does:
+// edge/fastserve answers plain GET and HEAD requests and hands every other
+// connection to an httptest.Server behind strictconn. Closing the
+// httptest.Server leaves the fastserve connections, which tb's cleanup
+// closes.
+func newPublicServer(tb testing.TB, h http.Handler) *httptest.Server {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	ln := srv.Listener
+	fs := &fastserve.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
+	srv.Listener = addrListener{Listener: strictconn.WrapListener(fs.Handoffs(), 0), addr: ln.Addr()}
+	srv.Start()
+	go func() { _ = fs.Serve(ln) }()
+	tb.Cleanup(func() { _ = fs.Close() })
+	return srv
+}
+
+// addrListener is a listener that names another's address (the handed-off
+// connections arrive on the one fastserve serves).
+type addrListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l addrListener) Addr() net.Addr { return l.addr }
 
 // stop closes the edge; it is safe to call twice.
 func (e *testEdge) stop() {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"edged/edge/internal/framingtest"
-	"edged/edge/strictconn"
 )
 
 // rawResponse is one answer read off a raw connection.
@@ -82,13 +80,11 @@ func echoOrigin(t testing.TB, c *clock) *testOrigin {
 	})
 }
 
-// strictEdge serves e's handler on a listener wrapped by
-// strictconn.WrapListener, as the binary does.
+// strictEdge serves e's handler as the binary does: edge/fastserve in
+// front, net/http behind strictconn.WrapListener for what it hands on.
 func strictEdge(t testing.TB, e *testEdge) string {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(e.handler)
-	srv.Listener = strictconn.WrapListener(srv.Listener, 0)
-	srv.Start()
+	srv := newPublicServer(t, e.handler)
 	t.Cleanup(srv.Close)
 	return hostAddr(srv.URL)
 }
@@ -162,6 +158,22 @@ func TestHostileConnectionCannotRemoveEdgeFields(t *testing.T) {
 	resp = rawExchange(t, addr, "GET /v HTTP/1.1\r\nHost: h\r\nAccept-Language: fr\r\n\r\n")
 	if resp.body != "lang=fr" {
 		t.Errorf("French request got %q, want lang=fr (poisoned variant)", resp.body)
+	}
+	// The edge reads Connection as the upstream client does: parameters,
+	// which the token list grammar does not allow (RFC 9110 §7.6.1), cut
+	// off at ';'. Read whole, "Accept-Language;x=1" named no field at the
+	// edge, so the variant was keyed on "de" while the upstream client
+	// removed the field and the origin answered "lang=".
+	for i, conn := range []string{" accept-language\t, close", "Accept-Language;x=1", "Accept-Language ;x"} {
+		path := fmt.Sprintf("/p%d", i)
+		resp = rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: h\r\nAccept-Language: de\r\nConnection: "+conn+"\r\n\r\n")
+		if resp.status != http.StatusOK || resp.body != "lang=" {
+			t.Errorf("Connection %q: %d %q, want 200 lang= (the field it names removed)", conn, resp.status, resp.body)
+		}
+		resp = rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: h\r\nAccept-Language: de\r\n\r\n")
+		if resp.body != "lang=de" {
+			t.Errorf("after Connection %q, a German request got %q, want lang=de (poisoned variant)", conn, resp.body)
+		}
 	}
 }
 
@@ -383,27 +395,47 @@ func TestHostileHostForms(t *testing.T) {
 // smuggled request after each is what a front proxy preferring the other
 // reading would have forwarded as a body. The cases are shared with the
 // HTTPS listener's test (TestTLSFramingRefused in edge/cmd/edged).
+//
+// Each case is sent first on its connection, and again after a plain GET
+// that edge/fastserve answers itself before handing the connection on.
 func TestHostileFramingRefused(t *testing.T) {
 	for _, tt := range framingtest.Refused() {
-		t.Run(tt.Name, func(t *testing.T) {
-			c := newClock()
-			o := echoOrigin(t, c)
-			addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
-			rs := rawExchanges(t, addr, tt.Raw+framingtest.Smuggled, 2)
-			if tt.Status != 0 && rs[0].status != tt.Status {
-				t.Errorf("status %d, want %d", rs[0].status, tt.Status)
+		for _, after := range []bool{false, true} {
+			name := tt.Name
+			if after {
+				name += " after a plain GET"
 			}
-			if rs[1].status != 0 {
-				t.Errorf("a second response (%d) on the connection: it was not closed", rs[1].status)
-			}
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			for _, r := range o.seen {
-				if r.RequestURI == "/smuggled" || (r.Method == http.MethodPost && !tt.HeadOK) {
-					t.Errorf("origin received %s %s", r.Method, r.RequestURI)
-				}
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				testFramingRefused(t, tt, after)
+			})
+		}
+	}
+}
+
+func testFramingRefused(t *testing.T, tt framingtest.Case, afterPlain bool) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
+	raw, first := tt.Raw+framingtest.Smuggled, 0
+	if afterPlain {
+		raw, first = "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"+raw, 1
+	}
+	rs := rawExchanges(t, addr, raw, first+2)
+	if afterPlain && rs[0].status != http.StatusOK {
+		t.Errorf("plain GET before the case: status %d, want 200", rs[0].status)
+	}
+	if tt.Status != 0 && rs[first].status != tt.Status {
+		t.Errorf("status %d, want %d", rs[first].status, tt.Status)
+	}
+	if rs[first+1].status != 0 {
+		t.Errorf("a second response (%d) on the connection: it was not closed", rs[first+1].status)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.seen {
+		if r.RequestURI == "/smuggled" || (r.Method == http.MethodPost && !tt.HeadOK) {
+			t.Errorf("origin received %s %s", r.Method, r.RequestURI)
+		}
 	}
 }
 

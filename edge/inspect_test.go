@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +79,7 @@ func newWAFEdge(t *testing.T, tweak ...func(*Options)) *wafEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 	t.Cleanup(e.stop)
 	return &wafEdge{testEdge: e, origin: o, logs: logs, reg: reg}
 }

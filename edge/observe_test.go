@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := newPublicServer(t, h)
 	defer srv.Close()
 	e := &testEdge{Server: srv, handler: h, store: store}
 	e.get(t, "/m")

@@ -44,7 +44,7 @@ func routedEdgeWith(t testing.TB, c *clock, opts Options, sites ...*Site) *testE
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEdge{Server: httptest.NewServer(h), handler: h, store: store}
+	e := &testEdge{Server: newPublicServer(t, h), handler: h, store: store}
 	t.Cleanup(e.stop)
 	return e
 }

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
+
+	"edged/internal/httpsyntax"
 )
 
 // refuseHostile checks a request for shapes that attack a shared cache
@@ -34,12 +36,10 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 // cache's back if some hop honoured it. Other Upgrade fields are ignored, as
 // RFC 9110 §7.8 allows: they are hop-by-hop and never forwarded.
 func refuseUpgrade(h http.Header) (int, string) {
-	for _, v := range h["Upgrade"] { // a canonical name: Values would canonicalize it again
-		for p := range strings.SplitSeq(v, ",") {
-			proto, _, _ := strings.Cut(strings.TrimSpace(p), "/")
-			if strings.EqualFold(proto, "h2c") {
-				return http.StatusBadRequest, "h2c upgrade refused: HTTP/2 is served over TLS only"
-			}
+	// RFC 9110 §7.8: Upgrade = #protocol, protocol-name ["/" protocol-version].
+	for elem := range httpsyntax.TokenElems(h["Upgrade"]) { // a canonical name: Values would canonicalize it again
+		if proto, _, _ := strings.Cut(elem, "/"); strings.EqualFold(proto, "h2c") {
+			return http.StatusBadRequest, "h2c upgrade refused: HTTP/2 is served over TLS only"
 		}
 	}
 	if _, ok := h["Http2-Settings"]; ok {
@@ -57,13 +57,13 @@ func refuseUpgrade(h http.Header) (int, string) {
 // cannot store the origin's answer to one request under the key of another
 // (e.g. "Accept-Language: fr" named in Connection).
 // TE and the framing fields stay: the upstream client handles those.
+// The list is read by the upstream client's own parser
+// (httpsyntax.TokenElems: parameters cut off, only SP and HTAB trimmed),
+// so that no spelling names a field here that it does not name there, or
+// the other way round.
 func dropConnectionNamed(h http.Header) {
-	for _, v := range h["Connection"] { // a canonical name: Values would canonicalize it again
-		for name := range strings.SplitSeq(v, ",") {
-			name = strings.TrimSpace(name)
-			if connectionOption(name) {
-				continue
-			}
+	for name := range httpsyntax.TokenElems(h["Connection"]) { // a canonical name: Values would canonicalize it again
+		if !connectionOption(name) {
 			h.Del(name)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"edged/edge/policy"
 	"edged/edge/strictconn"
+	"edged/internal/httpsyntax"
 )
 
 // Defaults of a route's WebSocket settings.
@@ -90,20 +91,8 @@ func (ws *WebSocket) release(client netip.Addr) {
 // 3 and 4, case-insensitive). It must run before dropConnectionNamed,
 // which removes the Upgrade field that Connection names.
 func wantsWebSocket(h http.Header) bool {
-	return hasToken(h["Upgrade"], "websocket") && hasToken(h["Connection"], "upgrade")
-}
-
-// hasToken reports whether a comma-separated list (RFC 9110 §5.6.1) has
-// token, case-insensitive; "websocket/13" does not name "websocket".
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.Trim(elem, " \t"), token) {
-				return true
-			}
-		}
-	}
-	return false
+	// "websocket/13" does not name "websocket".
+	return httpsyntax.ListHas(h["Upgrade"], "websocket") && httpsyntax.ListHas(h["Connection"], "upgrade")
 }
 
 // webSocketGUID is RFC 6455 §1.3's constant.

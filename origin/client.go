@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"edged/internal/fielderr"
 	"edged/internal/httpsyntax"
 )
@@ -26,8 +28,9 @@ type Client struct {
 	pool       *Pool       // origin servers; nil when only shields are configured
 	ownPool    bool        // pool stands for Options.Origin and closes with the client
 	shields    []*upstream
-	viaRequest string           // "1.1 <Via>", the Via entry added to requests
-	now        func() time.Time // the clock of shield ejection
+	shieldVecs []*prometheus.MetricVec // the vectors of the shields' series, for DeleteShieldMetrics
+	viaRequest string                  // "1.1 <Via>", the Via entry added to requests
+	now        func() time.Time        // the clock of shield ejection
 }
 
 // Outbound describes the request to send upstream. The edge builds it from
@@ -107,7 +110,7 @@ func New(opts Options) (*Client, error) {
 	for i, up := range c.shields {
 		up.index, up.tr, up.bodyIdle = i, c.transport, opts.BodyTimeout
 	}
-	if _, err := attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
+	if c.shieldVecs, err = attachMetrics(opts.Registerer, shieldsPoolName, c.shields, false); err != nil {
 		return nil, fmt.Errorf("origin: option Registerer: %w", err)
 	}
 	c.pool = opts.Pool
@@ -116,10 +119,12 @@ func New(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
-		if _, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true); err != nil {
+		vecs, err := attachMetrics(opts.Registerer, originPoolName, []*upstream{origin}, true)
+		if err != nil {
 			return nil, fmt.Errorf("origin: option Registerer: %w", err)
 		}
 		c.pool, c.ownPool = opts.originPool(origin, originMetrics), true
+		c.pool.metricVecs = vecs // for DeleteOriginMetrics
 	}
 	return c, nil
 }
@@ -215,6 +220,16 @@ func (c *Client) ShieldOrder(key string) []string {
 		urls[i] = up.base
 	}
 	return urls
+}
+
+// Origin returns the URL of the server of Options.Origin, as its series
+// name it (the server label, pool "origin"); "" when the client has none
+// (it was given Options.Pool, or shields only).
+func (c *Client) Origin() string {
+	if !c.ownPool {
+		return ""
+	}
+	return c.pool.servers[0].base
 }
 
 // Shields returns a snapshot of every shield, in configuration order, for

@@ -120,3 +120,26 @@ func (p *Pool) DeleteServerMetrics(url string) {
 		v.DeleteLabelValues(p.name, url)
 	}
 }
+
+// DeleteShieldMetrics deletes the metric series of the shield at url (as
+// [Client.Shields] names it), as [Pool.DeleteServerMetrics] does for a pool
+// server: a shield removed from the configuration by a reload would
+// otherwise be reported for good, with its last values. Every client's
+// shields share their series (pool "shields"), so call it only once no
+// client in use has that shield; c itself must be closed.
+func (c *Client) DeleteShieldMetrics(url string) {
+	for _, v := range c.shieldVecs {
+		v.DeleteLabelValues(shieldsPoolName, url)
+	}
+}
+
+// DeleteOriginMetrics deletes the metric series of the server of
+// Options.Origin ([Client.Origin]; pool "origin"), edged_origin_up
+// included, for the same reason. Clients of one Options.Origin share
+// them, so call it only once no client in use has that origin; c itself
+// must be closed. A client without Options.Origin deletes nothing.
+func (c *Client) DeleteOriginMetrics() {
+	if c.ownPool {
+		c.pool.DeleteServerMetrics(c.Origin())
+	}
+}

@@ -104,6 +104,21 @@ func TestOriginMetrics(t *testing.T) {
 	}
 }
 
+// serverSeries are the metrics with a series per upstream server;
+// edged_origin_up, first, only for servers with an active-check verdict.
+var serverSeries = []string{"edged_origin_up", "edged_origin_requests_total", "edged_origin_ejections_total", "edged_origin_response_seconds"}
+
+// wantOneSeries fails unless each of names has exactly one series in reg:
+// left names whose series would be the second.
+func wantOneSeries(t testing.TB, reg *prometheus.Registry, left string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s has %d series (%v), want 1: %s is left", name, n, err, left)
+		}
+	}
+}
+
 // TestDeleteServerMetrics: a pool rebuilt without one of its servers (a
 // reload) shares the series of the servers it kept; deleting the removed
 // server's series, latency included, leaves those.
@@ -116,12 +131,52 @@ func TestDeleteServerMetrics(t *testing.T) {
 	old.Close()
 	old.DeleteServerMetrics(old.Status()[1].URL)
 	servedBy(t, newTestClient(t, Options{Pool: next}), 2, sameKey)
-	for _, name := range []string{"edged_origin_requests_total", "edged_origin_up", "edged_origin_ejections_total", "edged_origin_response_seconds"} {
-		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
-			t.Errorf("%s has %d series (%v), want 1: the removed server's is left", name, n, err)
-		}
-	}
+	wantOneSeries(t, reg, "the removed server's", serverSeries...)
 	if got := testutil.ToFloat64(next.servers[0].metrics.requests); got != 3 {
 		t.Errorf("requests of the server kept = %v, want 3 (1 through the old pool, 2 through the new)", got)
+	}
+}
+
+// TestDeleteShieldMetrics: clients share the series of a shield (pool
+// "shields"); deleting those of a shield the next client no longer lists
+// (a reload removed it) leaves the series of the shield it kept.
+func TestDeleteShieldMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, urls := recorders(t, 2)
+	old := newTestClient(t, Options{Shields: urls, Registerer: reg})
+	next := newTestClient(t, Options{Shields: urls[:1], Registerer: reg})
+	for _, key := range []string{keyWithFirst(t, old, urls[0]), keyWithFirst(t, old, urls[1])} {
+		servedBy(t, old, 1, func(int) string { return key })
+	}
+	old.Close()
+	old.DeleteShieldMetrics(urls[1])
+	servedBy(t, next, 2, sameKey)
+	wantOneSeries(t, reg, "the removed shield's", serverSeries[1:]...) // no edged_origin_up
+	if got := testutil.ToFloat64(next.shields[0].metrics.requests); got != 3 {
+		t.Errorf("requests of the shield kept = %v, want 3 (1 through the old client, 2 through the new)", got)
+	}
+}
+
+// TestDeleteOriginMetrics: Client.Origin names the server of
+// Options.Origin as its series do; deleting them (a reload pointed
+// upstream.origin elsewhere) leaves the next client's origin's series.
+func TestDeleteOriginMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, urls := recorders(t, 2)
+	old := newTestClient(t, Options{Origin: urls[0], Registerer: reg})
+	next := newTestClient(t, Options{Origin: urls[1], Registerer: reg})
+	if old.Origin() != urls[0] || next.Origin() != urls[1] {
+		t.Fatalf("Origin() = %q, %q; want %q, %q", old.Origin(), next.Origin(), urls[0], urls[1])
+	}
+	servedBy(t, old, 1, sameKey)
+	old.Close()
+	old.DeleteOriginMetrics()
+	servedBy(t, next, 1, sameKey)
+	wantOneSeries(t, reg, "the old origin's", serverSeries...)
+	if got := latencyCounts(t, reg); len(got) != 1 || got["origin "+urls[1]] != 1 {
+		t.Errorf("edged_origin_response_seconds samples %v, want only the next origin's", got)
+	}
+	if c := newTestClient(t, Options{Shields: urls[:1]}); c.Origin() != "" {
+		t.Errorf("a client of shields only: Origin() = %q, want none", c.Origin())
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/accesslog"
+	"edged/edge/fastserve"
 	"edged/edge/strictconn"
 	"edged/internal/logtest"
 	"edged/origin"
@@ -89,9 +90,14 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 		t.Fatal(err)
 	}
 	d.RefuseListener(ln.Addr())
+	// As the binary serves it: fastserve answers plain GET and HEAD, and
+	// hands the rest (CONNECT, uploads) to net/http behind strictconn.
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
-	go func() { _ = srv.Serve(strictconn.WrapListener(ln, 16<<10)) }()
+	fs := &fastserve.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
+	go func() { _ = srv.Serve(strictconn.WrapListener(fs.Handoffs(), 16<<10)) }()
+	go func() { _ = fs.Serve(ln) }()
 	t.Cleanup(func() {
+		_ = fs.Close()
 		_ = srv.Close()
 		p.Close()
 		_ = cache.Close(context.Background())

@@ -40,13 +40,13 @@ var hopByHop = [...]string{
 // compared case-insensitively; parameters, which the grammar does not
 // allow, are cut off at ';' rather than trusted.
 func RemoveHopByHop(h http.Header, te TEHandling) (teTrailers bool) {
-	for elem := range listElems(h["Te"]) {
+	for elem := range TokenElems(h["Te"]) {
 		if strings.EqualFold(elem, "trailers") {
 			teTrailers = true
 		}
 	}
 	// RFC 9110 §7.6.1: the fields Connection names are hop-by-hop too.
-	for name := range listElems(h["Connection"]) {
+	for name := range TokenElems(h["Connection"]) {
 		if te == KeepTE && strings.EqualFold(name, "te") {
 			continue
 		}
@@ -61,10 +61,13 @@ func RemoveHopByHop(h http.Header, te TEHandling) (teTrailers bool) {
 	return teTrailers
 }
 
-// listElems yields the non-empty elements of a comma-separated list field
-// (RFC 9110 §5.6.1) with optional whitespace trimmed and any parameters
-// after ';' cut off: the list syntax of tokens (Connection, TE).
-func listElems(lines []string) iter.Seq[string] {
+// TokenElems yields the non-empty elements of a comma-separated list
+// field's lines (RFC 9110 §5.6.1) with optional whitespace (SP and HTAB,
+// §5.6.3) trimmed and any parameters after ';' cut off: the list syntax of
+// tokens (Connection, TE, Upgrade). Every reader of Connection walks it
+// through this one iterator, so that the edge removes exactly the fields
+// the upstream client would remove (RFC 9110 §7.6.1).
+func TokenElems(lines []string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for elem := range elems(lines) {
 			elem, _, _ = strings.Cut(elem, ";")

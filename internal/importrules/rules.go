@@ -8,7 +8,7 @@
 //   - the leaves (storage, edge/policy, origin, purge) import nothing of ours
 //     but internal/;
 //   - the libraries edge and the binary share (edge/access, edge/auth,
-//     edge/clientip, edge/compress, edge/ratelimit, edge/strictconn, edge/waf)
+//     edge/clientip, edge/compress, edge/fastserve, edge/ratelimit, edge/strictconn, edge/waf)
 //     likewise, and
 //     edge/compress needs nothing outside the standard library but brotli;
 //   - internal/ imports nothing of ours but internal/;
@@ -64,7 +64,7 @@ func Table() []Rule {
 		},
 		{
 			Govern: []string{"edged/edge/access/...", "edged/edge/accesslog/...", "edged/edge/auth/...", "edged/edge/clientip/...", "edged/edge/compress/...",
-				"edged/edge/cors/...", "edged/edge/ratelimit/...", "edged/edge/strictconn/...", "edged/edge/waf/..."},
+				"edged/edge/cors/...", "edged/edge/fastserve/...", "edged/edge/ratelimit/...", "edged/edge/strictconn/...", "edged/edge/waf/..."},
 			Allow: []string{"edged/internal/..."},
 			Why:   "the libraries edge and the binary both use import nothing of ours but internal/",
 		},

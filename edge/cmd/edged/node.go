@@ -22,6 +22,7 @@ import (
 	"edged/edge/analytics"
 	"edged/edge/compress"
 	"edged/edge/config"
+	"edged/edge/fastserve"
 	"edged/edge/forward"
 	"edged/edge/forward/rules"
 	"edged/edge/ratelimit/fleet"
@@ -44,10 +45,13 @@ type node struct {
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	rules   *rules.Engine   // role forward: its access rules; else nil
 	public  *http.Server
-	secure  *http.Server  // the HTTPS server; nil without tls.listen
-	admin   *http.Server  // nil when the admin listener is disabled
-	certs   *certStore    // the HTTPS certificates; nil without tls.listen
-	acme    *acme.Manager // automatic certificates; nil without tls.acme
+	// fast serves the public listener's plain GET and HEAD requests and
+	// hands every other connection to public.
+	fast   *fastserve.Server
+	secure *http.Server  // the HTTPS server; nil without tls.listen
+	admin  *http.Server  // nil when the admin listener is disabled
+	certs  *certStore    // the HTTPS certificates; nil without tls.listen
+	acme   *acme.Manager // automatic certificates; nil without tls.acme
 	// acmeHosts are the hosts acme was started for (acmeHosts).
 	acmeHosts []string
 	// analytics feeds /analytics and the dashboard (dashboard.go).
@@ -218,12 +222,23 @@ func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Opt
 // requests whose HTTP/1 framing two parsers could read differently
 // (Content-Length with Transfer-Encoding, obs-fold) are refused with 400
 // before net/http hides the conflict (docs/security.md).
+//
+// In front of both, edge/fastserve answers the plainest requests (GET and
+// HEAD without a body: a cache's hits, in origin-form or a forward proxy
+// client's absolute-form) on a leaner loop than net/http's, and hands
+// every connection it does not fully understand (a CONNECT, an upload) to
+// this server through strictconn.
 func (n *node) publicServer() *http.Server {
 	s := n.cfg.Server
-	n.publicLn = strictconn.WrapListener(n.publicLn, int(s.MaxHeaderBytes))
 	var h http.Handler = n.handler
 	if n.proxy != nil {
 		h = n.proxy
+	}
+	n.fast = &fastserve.Server{
+		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
+		IdleTimeout:       s.IdleTimeout.Std(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return &http.Server{
 		Handler:           h,
@@ -273,7 +288,7 @@ func (n *node) serve(ctx context.Context) error {
 	stopReopen := n.watchReopen(ctx)
 	defer stopReopen()
 	errc := make(chan error, 3)
-	go func() { errc <- fmt.Errorf("public listener: %w", n.public.Serve(n.publicLn)) }()
+	go func() { errc <- fmt.Errorf("public listener: %w", n.servePublic()) }()
 	attrs := []any{"name", n.cfg.CacheName(), "role", n.cfg.Role, "public", n.publicLn.Addr().String(), "data", n.cfg.Data}
 	if n.proxy != nil {
 		attrs = append(attrs, "forward_clients", forwardClients(n.cfg))
@@ -303,12 +318,25 @@ func (n *node) serve(ctx context.Context) error {
 	return errors.Join(failure, n.stop())
 }
 
+// servePublic serves the public listener through n.fast, which hands the
+// connections it does not serve to n.public.
+func (n *node) servePublic() error {
+	n.fast.Handler = n.public.Handler // as wrapped for HSTS and ACME
+	handoffs := strictconn.WrapListener(n.fast.Handoffs(), int(n.cfg.Server.MaxHeaderBytes))
+	go func() { _ = n.public.Serve(handoffs) }() // ends with n.public's Shutdown
+	return n.fast.Serve(n.publicLn)
+}
+
 // stop shuts the servers down within the shutdown timeout, then closes the
 // handler, the upstream clients and pools, and the store in that order: nothing may
 // write to the store once it is closing.
 func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Server.ShutdownTimeout.Std())
 	defer cancel()
+	if err := n.fast.Shutdown(ctx); err != nil {
+		n.log.Warn("drain timed out; closing remaining connections", "err", err)
+		_ = n.fast.Close()
+	}
 	for _, s := range []*http.Server{n.public, n.secure, n.admin} {
 		if s == nil {
 			continue

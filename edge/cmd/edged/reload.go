@@ -282,8 +282,8 @@ func (n *node) upstreams() *upstreams {
 
 // retire closes old once drained is closed (no request or fetch uses it
 // any more), or at once when the node stops. It runs under the reload
-// lock, so that no reload builds a pool of a name and server whose series
-// forgetServer is deleting.
+// lock, so that no reload builds a pool of a name and server, a shield
+// or an origin whose series forgetServer or forgetClient is deleting.
 func (n *node) retire(old *upstreams, drained <-chan struct{}) {
 	rl := &n.reloads
 	rl.retiring.Go(func() {
@@ -344,6 +344,35 @@ func (n *node) forgetServer(p *origin.Pool, url string) {
 		}
 	}
 	p.DeleteServerMetrics(url)
+}
+
+// forgetClient deletes the metric series of a closed client's own
+// servers, its shields and its upstream.origin (a node without sites),
+// except those a client of a generation still in use has too: clients
+// share these series (pool="shields", pool="origin").
+func (n *node) forgetClient(cl *origin.Client) {
+	n.reloads.gensMu.Lock()
+	defer n.reloads.gensMu.Unlock()
+	shields, origins := map[string]bool{}, map[string]bool{} // in use, by URL
+	for _, g := range n.reloads.gens {
+		for _, c := range g.clients {
+			if c == cl {
+				continue
+			}
+			for _, s := range c.Shields() {
+				shields[s.URL] = true
+			}
+			origins[c.Origin()] = true
+		}
+	}
+	for _, s := range cl.Shields() {
+		if !shields[s.URL] {
+			cl.DeleteShieldMetrics(s.URL)
+		}
+	}
+	if !origins[cl.Origin()] {
+		cl.DeleteOriginMetrics()
+	}
 }
 
 // reloadHandler is POST /reload behind the dashboard's guard (the purge

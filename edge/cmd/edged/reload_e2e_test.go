@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"edged/edge/config"
+	"edged/edge/ratelimit"
+	"edged/edge/ratelimit/fleet"
 )
 
 // reloadOrigin answers with its name and never lets a response be stored,
@@ -36,10 +38,11 @@ func reloadOrigin(t testing.TB, name string) *httptest.Server {
 
 // reloadSetup is a configuration file a test rewrites between reloads: a
 // site whose one route sends canary's weight to the canary pool and the
-// rest to the stable pool, which may include the extra server.
+// rest to the stable pool, which may include the extra server; shield is
+// an upstream a test may list in upstream.shields (shieldYAML).
 type reloadSetup struct {
-	path, data            string
-	stable, canary, extra *httptest.Server
+	path, data                    string
+	stable, canary, extra, shield *httptest.Server
 }
 
 func newReloadSetup(t testing.TB) *reloadSetup {
@@ -47,7 +50,13 @@ func newReloadSetup(t testing.TB) *reloadSetup {
 	return &reloadSetup{
 		path: filepath.Join(dir, "edged.yaml"), data: filepath.Join(dir, "data"),
 		stable: reloadOrigin(t, "stable"), canary: reloadOrigin(t, "canary"), extra: reloadOrigin(t, "extra"),
+		shield: reloadOrigin(t, "shield"),
 	}
+}
+
+// shieldYAML is the top-level YAML that sends every miss through s.shield.
+func (s *reloadSetup) shieldYAML() string {
+	return fmt.Sprintf("upstream: {shields: [%s]}\n", s.shield.URL)
 }
 
 // write writes the configuration: canary's weight out of 100, the extra
@@ -155,7 +164,7 @@ func startLoad(public string, clients int) *clientLoad {
 				default:
 				}
 				switch got := answeredBy(client, public, fmt.Sprintf("/load/%d/%d", c, i)); got {
-				case "stable", "canary", "extra":
+				case "stable", "canary", "extra", "shield":
 					l.ok.Add(1)
 				default:
 					l.failed.Add(1)
@@ -207,9 +216,10 @@ func checkRouting(t *testing.T, step int, public string, within time.Duration, w
 // origin server joins and leaves the stable pool. No request fails, and
 // within a second of each reload new requests go where the new weights
 // say. Half the reloads come through POST /reload, half through what
-// SIGHUP calls. The pool a reload leaves unchanged is kept; the old
-// generations are closed once drained, and the removed server leaves no
-// series in /metrics.
+// SIGHUP calls. One reload sends every miss through a shield, the next
+// removes it. The pool a reload leaves unchanged is kept; the old
+// generations are closed once drained, and neither the removed server nor
+// the removed shield leaves series in /metrics.
 func TestReloadUnderLoad(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
@@ -218,16 +228,20 @@ func TestReloadUnderLoad(t *testing.T) {
 
 	load := startLoad(f.public, 4)
 	steps := []struct {
-		canary int
-		extra  bool
+		canary        int
+		extra, shield bool
 	}{
-		{100, false}, {0, false}, {0, true}, {100, true}, {0, true},
-		{0, false}, {100, false}, {0, true}, {100, false}, {0, false},
+		{100, false, false}, {0, false, false}, {0, true, false}, {100, true, false}, {0, true, false},
+		{0, false, true}, {100, false, false}, {0, true, false}, {100, false, false}, {0, false, false},
 	}
 	for i, st := range steps {
 		step := i + 1
 		canaryPool := f.n.upstreams().pools["canary"]
-		s.write(t, st.canary, st.extra, "")
+		more := ""
+		if st.shield {
+			more = s.shieldYAML()
+		}
+		s.write(t, st.canary, st.extra, more)
 		if step%2 == 0 {
 			if err := f.n.reload(); err != nil { // what SIGHUP calls
 				t.Fatalf("reload %d: %v", step, err)
@@ -240,6 +254,8 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		want := []string{"stable"}
 		switch {
+		case st.shield:
+			want = []string{"shield"}
 		case st.canary == 100:
 			want = []string{"canary"}
 		case st.extra:
@@ -263,8 +279,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("edged_config_generation = %v, want %d", got, len(steps)+1)
 	}
 	// Nothing uses the old generations any more: each is closed (its pools'
-	// health checks stopped), and the extra server, removed, leaves no series.
-	extraSeries := regexp.MustCompile(`server="` + regexp.QuoteMeta(s.extra.URL) + `"`)
+	// health checks stopped), and the extra server and the shield, removed,
+	// leave no series (pool="stable" and pool="shields").
+	extraSeries := regexp.MustCompile(`server="(` + regexp.QuoteMeta(s.extra.URL) + `|` + regexp.QuoteMeta(s.shield.URL) + `)"`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f.n.reloads.gensMu.Lock()
@@ -275,9 +292,49 @@ func TestReloadUnderLoad(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the load: %d generations open (want 1); removed server's series left: %v", gens, extraSeries.FindAllString(metrics, -1))
+			t.Fatalf("after the load: %d generations open (want 1); removed server's or shield's series left: %v", gens, extraSeries.FindAllString(metrics, -1))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadRemovedOriginSeries: on a node without sites, a reload that
+// points upstream.origin elsewhere deletes the old server's series
+// (pool="origin", edged_origin_up among them: a server that is gone would
+// stay up) once the old generation is closed; the new server's are there.
+func TestReloadRemovedOriginSeries(t *testing.T) {
+	old, next := reloadOrigin(t, "old"), reloadOrigin(t, "next")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edged.yaml")
+	write := func(url string) {
+		writeBytes(t, path, []byte(fmt.Sprintf("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\nupstream: {origin: %s}\n",
+			filepath.Join(dir, "data"), url)))
+	}
+	write(old.URL)
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveNodeArgs(t, cfg, io.Discard, args)
+	if _, body := fetch(t, f.public+"/a"); body != "old" {
+		t.Fatalf("before the reload: %q, want old", body)
+	}
+	write(next.URL)
+	if err := f.n.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := fetch(t, f.public+"/b"); body != "next" {
+		t.Fatalf("after the reload: %q, want next", body)
+	}
+	oldUp := `edged_origin_up{pool="origin",server="` + old.URL + `"}`
+	waitUntil(t, func() bool {
+		_, metrics := fetch(t, f.admin+"/metrics")
+		return !strings.Contains(metrics, `server="`+old.URL+`"`)
+	})
+	_, metrics := fetch(t, f.admin+"/metrics")
+	if strings.Contains(metrics, oldUp) || !strings.Contains(metrics, `edged_origin_up{pool="origin",server="`+next.URL+`"} 1`) {
+		t.Errorf("after the reload, want the new origin's edged_origin_up and not the old one's:\n%s", metrics)
 	}
 }
 
@@ -491,7 +548,10 @@ func TestReloadForwardRole(t *testing.T) {
 
 // TestReloadSharedRateLimit: a route's rate limit marked shared, added by
 // a reload to a node that had none, is shared over the bus from then on,
-// and a later reload hands the sharer the new routes' limiters.
+// and a later reload hands the sharer the new routes' limiters: the new
+// budget is the one in force, and what another node reports is taken from
+// it (with the old limiters kept by the sharer, the other node's use would
+// drain a bucket no request reads).
 func TestReloadSharedRateLimit(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
@@ -499,24 +559,68 @@ func TestReloadSharedRateLimit(t *testing.T) {
 	if f.n.share != nil {
 		t.Fatal("a sharer without any shared rate limit")
 	}
-	shared := func(rate string) {
+	shared := func(limit string) {
 		t.Helper()
 		writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "        pool: stable\n",
-			"        pool: stable\n        rate_limit: {rate: "+rate+", shared: true}\n", 1)))
+			"        pool: stable\n        rate_limit: {"+limit+", shared: true}\n", 1)))
 	}
-	shared("1000")
+	shared("rate: 1000")
 	if err := f.n.reload(); err != nil {
 		t.Fatal(err)
 	}
 	if f.n.share == nil {
 		t.Fatal("the reload added a shared rate limit, but nothing shares it")
 	}
+	// One token every 1000 s: only the burst of 3 counts.
+	const burst = 3
 	s.write(t, 0, false, "")
-	shared("2000")
+	shared(fmt.Sprintf(`rate: 0.001, burst: %d, key: "header:X-Client"`, burst))
 	if err := f.n.reload(); err != nil {
 		t.Fatal(err)
 	}
-	checkRouting(t, 1, f.public, time.Second, "stable")
+	status := func(client string) int {
+		t.Helper()
+		resp, _ := fetch(t, f.public+"/limited", "Host", "app.test", "X-Client", client)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("client %s: 429 without Retry-After", client)
+		}
+		return resp.StatusCode
+	}
+	for i := range burst {
+		if got := status("local"); got != http.StatusOK {
+			t.Fatalf("request %d of the new burst of %d: %d", i, burst, got)
+		}
+	}
+	if got := status("local"); got != http.StatusTooManyRequests {
+		t.Errorf("request past the new burst of %d: %d, want 429", burst, got)
+	}
+
+	// Another node of the fleet spends client "remote"'s whole budget on
+	// the same route ("app /") and reports it over the bus.
+	other, err := ratelimit.New(ratelimit.Options{Rate: 0.001, Burst: burst, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range burst {
+		if ok, _ := other.AllowKey(ratelimit.KindHeader, "remote", time.Now()); !ok {
+			t.Fatal("the other node's own limiter refused within its burst")
+		}
+	}
+	applied := f.n.share.Applied()
+	peer, err := fleet.New(fleet.Options{Conn: fleet.NATS(f.n.bus.Conn()), Limiters: map[string]*ratelimit.Limiter{"app /": other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Close(); err != nil { // its last report goes out
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return f.n.share.Applied() >= applied+burst })
+	if got := status("remote"); got != http.StatusTooManyRequests {
+		t.Errorf("client remote after another node spent its budget: %d, want 429: the sharer does not feed the new limiter", got)
+	}
+	if got := status("third"); got != http.StatusOK {
+		t.Errorf("a client with its own budget: %d, want 200", got)
+	}
 }
 
 // TestReloadACMEHosts: tls.acme's manager asks certificates for the hosts

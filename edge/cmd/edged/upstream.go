@@ -33,6 +33,9 @@ type upstreams struct {
 	tls      *tls.Config                      // for https upstreams; nil means the defaults
 	reg      prometheus.Registerer            // for the clients' own connections (shields, origin)
 	forget   func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
+	// forgetClient drops the series of a client's own servers (shields,
+	// upstream.origin) when it closes; nil: none.
+	forgetClient func(cl *origin.Client)
 }
 
 // poolRefs counts the generations that use each pool: a pool whose
@@ -88,7 +91,7 @@ func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) err
 // the servers it keeps. On error it releases what it built.
 func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsConf *tls.Config, prev *upstreams) (_ *upstreams, err error) {
 	u := &upstreams{cfg: cfg, pools: make(map[string]*origin.Pool), poolOpts: cfg.PoolOptions(), refs: &n.reloads.pools,
-		tls: tlsConf, reg: reg, forget: n.forgetServer}
+		tls: tlsConf, reg: reg, forget: n.forgetServer, forgetClient: n.forgetClient}
 	defer func() {
 		if err != nil {
 			u.close()
@@ -187,7 +190,9 @@ func (u *upstreams) start(ctx context.Context) {
 
 // close releases what the router's routes hold (background key refreshes
 // and the like: edge.Router.Close), the clients, then the pools no other
-// generation uses. It is safe to call on a nil *upstreams.
+// generation uses; the series of the servers it let go are dropped
+// (forgetClient, forget). It is safe to call on a nil
+// *upstreams.
 func (u *upstreams) close() {
 	if u == nil {
 		return
@@ -199,6 +204,9 @@ func (u *upstreams) close() {
 	}
 	for _, cl := range u.clients {
 		cl.Close()
+		if u.forgetClient != nil {
+			u.forgetClient(cl)
+		}
 	}
 	for _, p := range u.pools {
 		if u.refs != nil && !u.refs.release(p) {
