@@ -138,7 +138,9 @@ func (b *Bus) session(ctx context.Context) error {
 		b.sessionHook()
 	}
 	// An ephemeral consumer of this session, in memory, that delivers in
-	// stream order from the sequence after the applied one and expects no
+	// stream order from start (after the last sequence the stream
+	// delivered here, at most fastRemembered before the applied one: the
+	// copies of fast applies, which handle compares) and expects no
 	// acknowledgements: the applied sequence the cache records is this
 	// node's place in the stream, not the consumer's. nats.go's ordered
 	// consumer would do the same but, when its server dies, it recreates
@@ -214,7 +216,7 @@ func (b *Bus) session(ctx context.Context) error {
 func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
-	b.streamSeq = 0 // this session's consumer starts after the applied sequence
+	b.streamSeq = 0 // this session's consumer delivers from the returned start
 	if next, gap := gapAfter(b.applied.Load(), st); gap {
 		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
 			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
