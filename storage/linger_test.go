@@ -41,3 +41,30 @@ func TestLingerEndsAtTransactionBytes(t *testing.T) {
 		}
 	})
 }
+
+// A writer that fell behind (here held at its first batch while 40 Sets
+// queued) drains its backlog in transactions of batchBytes, not one entry
+// each: the fuller its queue, the more each transaction must take, or the
+// queue never empties under steady misses and Sets are skipped.
+func TestBacklogDrainsInFullTransactions(t *testing.T) {
+	size := newEntry("http://h/backlog/0", 1000).Size()
+	s := openStore(t, Options{NoMemoryTier: true, WriteQueueBytes: 64 * size})
+	gate := make(chan struct{})
+	var batches atomic.Int32
+	s.w.batchHook = func() { batches.Add(1); <-gate }
+	s.w.linger = 0
+	const n = 40
+	for i := range n {
+		s.Set(newEntry(fmt.Sprintf("http://h/backlog/%d", i), 1000))
+	}
+	close(gate)
+	s.Flush()
+	// The first batch held only the first Set; the other 39 wait, more
+	// than two transactions' bytes (batchBytes is 16 entries here).
+	if got := batches.Load(); got > 3 {
+		t.Errorf("%d write batches for a backlog of %d Sets, want at most 3", got, n)
+	}
+	if st := s.Stats(); st.DiskEntries != n || st.SkippedWrites != 0 {
+		t.Errorf("DiskEntries = %d, SkippedWrites = %d, want %d and 0", st.DiskEntries, st.SkippedWrites, n)
+	}
+}

@@ -308,10 +308,15 @@ func hasKind(ops []op, k opKind) bool {
 
 // collect takes first and whatever else is queued, up to maxBatchOps, into
 // buf (the writer's, reused: with a disk hit's touch arriving alone, a
-// fresh slice per collect was an allocation per hit).
+// fresh slice per collect was an allocation per hit). It takes them
+// however many bytes wait: writeBatch splits what it took into
+// transactions of batchBytes. (Stopping once the waiting entries filled a
+// transaction made a writer with a backlog commit one entry per
+// transaction: the fuller the queue, the slower it drained, until Sets
+// were skipped and their objects fetched again.)
 func (w *writer) collect(first op, buf []op) []op {
 	ops := append(buf[:0], first)
-	for len(ops) < maxBatchOps && w.pending.size() < w.batchBytes() {
+	for len(ops) < maxBatchOps {
 		select {
 		case o := <-w.queue:
 			ops = append(ops, o)

@@ -230,22 +230,25 @@ func (s *Server) logf(format string, args ...any) {
 	log.Printf(format, args...)
 }
 
-// dateCache formats the Date field once a second.
+// dateCache formats the Date field once a second; connections read the
+// current text without a lock.
 type dateCache struct {
-	mu   sync.Mutex
+	cur atomic.Pointer[dateText]
+}
+
+type dateText struct {
 	unix int64
 	text []byte
 }
 
 func (d *dateCache) append(b []byte) []byte {
 	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if sec := now.Unix(); sec != d.unix || d.text == nil {
-		d.unix = sec
-		d.text = now.UTC().AppendFormat(d.text[:0], http.TimeFormat)
+	t := d.cur.Load()
+	if t == nil || t.unix != now.Unix() {
+		t = &dateText{unix: now.Unix(), text: now.UTC().AppendFormat(nil, http.TimeFormat)}
+		d.cur.Store(t) // a racing connection may store the same second: harmless
 	}
-	return append(b, d.text...)
+	return append(b, t.text...)
 }
 
 // handoffListener yields the connections handed to net/http.

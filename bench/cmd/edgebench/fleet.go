@@ -86,10 +86,10 @@ func edgedHit(h http.Header) bool {
 func nginxHit(h http.Header) bool   { return h.Get("X-Cache-Status") == "HIT" }
 func varnishHit(h http.Header) bool { return h.Get("X-Cache") == "HIT" }
 
-// start starts a process, waits until readyURL answers and registers it
-// for stopAll.
-func (b *bench) start(ctx context.Context, name, readyURL string, argv []string) (*targets.Proc, error) {
-	p, err := targets.Start(name, b.dir, argv)
+// start starts a process with env ("NAME=value") added to the bench's
+// environment, waits until readyURL answers and registers it for stopAll.
+func (b *bench) start(ctx context.Context, name, readyURL string, argv []string, env ...string) (*targets.Proc, error) {
+	p, err := targets.Start(name, b.dir, argv, env...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,8 +316,9 @@ func (b *bench) startEdgedConf(ctx context.Context, name string, e targets.Edged
 // baseSuffix ends the names of the targets -base's binary runs.
 const baseSuffix = " base"
 
-// startEdgedBin is startEdgedConf running the edged binary bin.
-func (b *bench) startEdgedBin(ctx context.Context, name string, e targets.Edged, bin string) (*target, error) {
+// startEdgedBin is startEdgedConf running the edged binary bin, with env
+// added to its environment.
+func (b *bench) startEdgedBin(ctx context.Context, name string, e targets.Edged, bin string, env ...string) (*target, error) {
 	listen, err := targets.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -336,7 +337,7 @@ func (b *bench) startEdgedBin(ctx context.Context, name string, e targets.Edged,
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := b.start(ctx, slug, "http://"+admin+"/healthz", []string{bin, "-config", path})
+	p, err := b.start(ctx, slug, "http://"+admin+"/healthz", []string{bin, "-config", path}, env...)
 	if err != nil {
 		return nil, fmt.Errorf("edged (%s): %w", name, err)
 	}

@@ -60,7 +60,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of edged (memory hits, 1 KiB and 100 KiB at 64 conns; misses at 1 conn) and put its top lines in the report")
 	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run: hits,zipf,miss,cold,purge,purge-cluster,restart,forward (default all)")
 	fs.StringVar(&o.sizes, "sizes", "1,100,1024", "comma-separated body sizes in KiB of the hit scenarios")
-	fs.StringVar(&o.base, "base", "", "`directory` holding a baseline edged binary: adds its mem, disk and zipf targets beside the current ones (old vs new in one run)")
+	fs.StringVar(&o.base, "base", "", "`directory` holding a baseline edged binary: adds its mem, disk and zipf targets beside the current ones, and its own purge fleets whose rounds alternate with the current ones (old vs new in one run)")
 	fs.StringVar(&o.purgeYAML, "purge-yaml", "", "`file` of YAML appended to each purge node's config; {{NODE}} becomes 0, 1, 2 and {{NATS}} node 0's NATS address")
 	fs.StringVar(&o.token, "purge-token", "edgebench", "bearer token for POST /purge")
 	fs.IntVar(&o.purges, "purges", 0, "purges timed per purge scenario (0: 1000, quick 20)")
