@@ -127,14 +127,20 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
 	}
-	if err := b.startAfter(ctx, info.State); err != nil {
+	start, err := b.startAfter(ctx, info.State)
+	if err != nil {
 		return err
 	}
 	target := info.State.LastSeq
 	b.health.saw(target)
 	b.checkReady(target)
+	if b.sessionHook != nil {
+		b.sessionHook()
+	}
 	// An ephemeral consumer of this session, in memory, that delivers in
-	// stream order from the sequence after the applied one and expects no
+	// stream order from start (after the last sequence the stream
+	// delivered here, at most fastRemembered before the applied one: the
+	// copies of fast applies, which handle compares) and expects no
 	// acknowledgements: the applied sequence the cache records is this
 	// node's place in the stream, not the consumer's. nats.go's ordered
 	// consumer would do the same but, when its server dies, it recreates
@@ -144,7 +150,7 @@ func (b *Bus) session(ctx context.Context) error {
 	// with apiTimeout and the run loop's short back-off.
 	cons, err := b.js.CreateConsumer(ctx, b.opts.Stream, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       b.applied.Load() + 1,
+		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
@@ -194,18 +200,35 @@ func (b *Bus) session(ctx context.Context) error {
 }
 
 // startAfter begins a session at the stream state st: when the stream lost
-// events after the applied sequence, the whole cache is marked stale.
-func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) error {
+// events after the applied sequence, the whole cache is marked stale. It
+// returns the sequence the session's consumer starts at: the one after the
+// last the stream delivered here (streamSeen), not after the applied one,
+// so that the stream delivers its copy of every fast apply and handle
+// compares it (fastTookOther), at most fastRemembered of them (older
+// ones are not remembered). It is taken here, under applyMu with
+// streamSeq's reset, so that a fast apply made after it is covered too.
+// Starting after the applied sequence, as the consumer did, a replayed
+// fast message applied before a session began, or before its consumer
+// was made, moved the start past the genuine event stored at its
+// sequence, which the stream then never delivered
+// (TestFastReplayAtSessionStartCannotHideAnEvent,
+// TestFastReplayAcrossSessionsCannotHideAnEvent).
+func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
-	b.streamSeq = 0 // this session's consumer starts after the applied sequence
+	b.streamSeq = 0 // this session's consumer delivers from the returned start
 	if next, gap := gapAfter(b.applied.Load(), st); gap {
 		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
 			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
 		b.metrics.gaps.Inc()
-		return b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1)
+		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
+			return 0, err
+		}
 	}
-	return nil
+	applied := b.applied.Load()
+	// After a gap the stream restarts below what it delivered before.
+	b.streamSeen = max(min(b.streamSeen, applied), applied-min(applied, fastRemembered))
+	return b.streamSeen + 1, nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -331,6 +354,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	// the fast path applied: not a duplicate.
 	redelivered := seq <= b.streamSeq
 	b.streamSeq = seq
+	b.streamSeen = max(b.streamSeen, seq)
 	if seq <= applied {
 		if !redelivered && b.fastTookOther(seq, streamID(msg.Data())) {
 			// fast.go: the fast path applied a replayed message here.

@@ -182,6 +182,10 @@ type Bus struct {
 	// fastApplied, under applyMu too, remembers the event ID the fast path
 	// applied at each of its last sequences (fast.go, handle).
 	fastApplied [fastRemembered]fastApply
+	// streamSeen, under applyMu too, is the last sequence the stream
+	// delivered here in any session (the applied one at Start): a session's
+	// consumer starts after it (startAfter).
+	streamSeen uint64
 
 	applied    atomic.Uint64 // last sequence applied locally; moved under applyMu
 	reconnects atomic.Uint64
@@ -202,6 +206,10 @@ type Bus struct {
 	mismatched map[string]struct{}
 
 	hides hides // the early path's (early.go)
+
+	// sessionHook, when set (by tests, before Start), runs in every
+	// session once it is ready, before its consumer is made.
+	sessionHook func()
 }
 
 // New checks opts and returns a Bus that is not yet connected.
@@ -247,6 +255,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		return fmt.Errorf("purge: reading applied sequence: %w", err)
 	}
 	b.applied.Store(applied)
+	b.streamSeen = applied // before any goroutine that reads it
 	b.metrics.appliedSeq.Set(float64(applied))
 	b.warnUnauthenticated()
 	if b.opts.NATSURL == "" {

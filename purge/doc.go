@@ -11,7 +11,8 @@
 // Publishing is tried for 5s, one attempt a second, each carrying the
 // purge's ID, which JetStream stores once: an acknowledgement lost with a
 // dying server costs an attempt, and a purge never acknowledged is
-// answered 503 saying it may still have been stored. Every node, the publishing one included, applies every event of the
+// answered 503 saying it may still have been stored ("nothing was purged"
+// only when no attempt went unanswered: NATS said no stream took it). Every node, the publishing one included, applies every event of the
 // stream exactly in stream order through its Invalidator, which records the
 // event's sequence in the same transaction as its effect. A node that was
 // down or disconnected applies what it missed from its recorded sequence on

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,7 +93,35 @@ func startBus(t testing.TB, opts Options) *Bus {
 // startRawBus is startBus with opts' keys as they are (none if unset).
 func startRawBus(t testing.TB, opts Options) *Bus {
 	t.Helper()
-	b := newRawBus(t, opts)
+	return started(t, newRawBus(t, opts))
+}
+
+// startClockedBus is startBus with the bus's health on clock: how long the
+// node has trailed or missed the stream is then what the test says, not
+// what a loaded machine makes of a short MaxLag.
+func startClockedBus(t testing.TB, opts Options, clock *fakeClock) *Bus {
+	t.Helper()
+	b := newBus(t, opts)
+	b.health = newHealth(b.opts.MaxLag, clock.now, &b.applied)
+	return started(t, b)
+}
+
+// fakeClock is a clock that moves only when advanced.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// started starts b, closed at cleanup by whoever made it.
+func started(t testing.TB, b *Bus) *Bus {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := b.Start(ctx); err != nil {
@@ -216,6 +246,92 @@ func rawSender(t testing.TB, url string) func(*nats.Msg) {
 		t.Helper()
 		if err := nc.PublishMsg(msg); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// slowLink relays TCP connections from 127.0.0.1 to addr and hands each
+// client what the server sends delay late, in order, as a link with that
+// latency does (a node far from its NATS cluster); what the client sends
+// goes through at once. It returns the relay's nats:// URL; the relay and
+// its connections are closed at cleanup.
+func slowLink(t testing.TB, addr string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, client, server)
+			mu.Unlock()
+			wg.Go(func() {
+				_, _ = io.Copy(server, client)
+				server.Close()
+			})
+			wg.Go(func() { delayedCopy(client, server, delay) })
+		}
+	})
+	return "nats://" + ln.Addr().String()
+}
+
+// delayedCopy writes to dst what src sends, each read delay after it came,
+// until either side fails; it then closes both.
+func delayedCopy(dst, src net.Conn, delay time.Duration) {
+	type chunk struct {
+		due  time.Time
+		data []byte
+	}
+	chunks := make(chan chunk, 1024)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				chunks <- chunk{time.Now().Add(delay), buf[:n]}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		dst.Close()
+		src.Close()
+		for range chunks { // the reader ends on the closed src
+		}
+	}()
+	for c := range chunks {
+		// The injected latency itself: the one sleep here waits for no
+		// event, it is the fault.
+		time.Sleep(time.Until(c.due))
+		if _, err := dst.Write(c.data); err != nil {
+			return
 		}
 	}
 }

@@ -93,28 +93,57 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	}
 }
 
+// A publish that no stream takes is answered at once with "no responders"
+// (no stream has the subject, or its leader is being elected): it was
+// stored nowhere. The bus sends it again noStreamRetries times,
+// noStreamWait apart, as nats.go would by itself; it does so here, not in
+// nats.go, whose waits would count in the attempt's publishAttemptTimeout:
+// with them, where a round trip took 300ms (a node far from its cluster, or
+// the loaded test machine), every attempt ran out of time and the publish
+// was taken for unanswered (TestUnstoredPublishIsUnpublishedOverASlowLink).
+const (
+	noStreamRetries = 2
+	noStreamWait    = 250 * time.Millisecond
+)
+
 // publishAcked publishes msg until JetStream acknowledges it, for at most
 // publishTimeout. An attempt that gets no answer within
 // publishAttemptTimeout is sent again with the same message ID: its
 // acknowledgement may have been lost with a server that stored the event
 // and then died, and JetStream answers the copy with the first one's
 // sequence (Nats-Msg-Id deduplication over the stream's Duplicates window,
-// 2 minutes), so the event is stored once. If no attempt is answered the
-// event may still have been stored: the error says so (errUnacknowledged).
+// 2 minutes), so the event is stored once. Once an attempt went unanswered
+// the event may have been stored, whatever the later ones get: the error
+// then says so (errUnacknowledged); otherwise it was stored nowhere.
 func (b *Bus) publishAcked(ctx context.Context, msg *nats.Msg, id string) (*jetstream.PubAck, error) {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
+	unanswered, noStream := false, 0
+	fail := func(err error) (*jetstream.PubAck, error) {
+		if unanswered {
+			return nil, fmt.Errorf("%w: publishing purge %s: %v: %w", ErrUnavailable, id, err, errUnacknowledged)
+		}
+		return nil, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, id, err)
+	}
 	for {
 		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
-		ack, err := b.js.PublishMsg(actx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.opts.Stream))
+		ack, err := b.js.PublishMsg(actx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.opts.Stream),
+			jetstream.WithRetryAttempts(0))
 		acancel()
 		switch {
 		case err == nil:
 			return ack, nil
+		case errors.Is(err, jetstream.ErrNoStreamResponse):
+			if noStream++; noStream > noStreamRetries || !sleep(ctx, noStreamWait) {
+				return fail(err)
+			}
+			continue
 		case !errors.Is(err, context.DeadlineExceeded):
-			return nil, fmt.Errorf("%w: publishing purge %s: %v", ErrUnavailable, id, err)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: publishing purge %s: no answer within %v: %w", ErrUnavailable, id, publishTimeout, errUnacknowledged)
+			return fail(err)
+		}
+		unanswered = true
+		if ctx.Err() != nil {
+			return fail(fmt.Errorf("no answer within %v", publishTimeout))
 		}
 		b.log.Warn("purge bus: no acknowledgement yet, publishing again with the same id", "id", id)
 	}
