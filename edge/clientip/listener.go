@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -80,6 +81,17 @@ func (c *proxyConn) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	return c.br.Read(p)
+}
+
+// ReadFrom reaches the connection underneath's, so that a body sent from a
+// file keeps sendfile(2) behind a PROXY-protocol balancer (net/http's and
+// edge/fastserve's ReadFrom need their connection to be an io.ReaderFrom).
+// Only the read side is buffered (the header), so writes may bypass c.
+func (c *proxyConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 func (c *proxyConn) RemoteAddr() net.Addr {

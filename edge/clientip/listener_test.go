@@ -2,11 +2,14 @@ package clientip
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 )
@@ -136,5 +139,70 @@ func TestListenReadErrors(t *testing.T) {
 				t.Errorf("Read err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// A connection from Listen passes a file to the socket's own ReadFrom
+// (sendfile(2)), as a connection straight from net.Listen does: a server
+// behind a PROXY-protocol balancer must not copy every body-file hit
+// through a buffer. The bytes arrive whole and in order after the header.
+func TestProxyConnReadFromReachesTheSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pl := Listen(ln, mustPrefixes(t, "127.0.0.0/8"), 2*time.Second)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.Write([]byte("PROXY TCP4 198.51.100.7 10.0.0.1 4711 443\r\nhello")); err != nil {
+		t.Fatal(err)
+	}
+	server, err := pl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "hello" {
+		t.Fatalf("read after the header: %q, %v", got, err)
+	}
+	rf, ok := server.(io.ReaderFrom)
+	if !ok {
+		t.Fatalf("%T is not an io.ReaderFrom: a body file would be copied through a buffer", server)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	if _, err := f.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := rf.ReadFrom(f)
+		if err == nil && n != int64(len(body)) {
+			err = fmt.Errorf("ReadFrom sent %d bytes, want %d", n, len(body))
+		}
+		_ = server.(*proxyConn).Conn.(*net.TCPConn).CloseWrite()
+		done <- err
+	}()
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	recv, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(recv, body) {
+		t.Fatalf("client received %d bytes, want the file's %d", len(recv), len(body))
 	}
 }
