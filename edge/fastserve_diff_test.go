@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,10 +209,14 @@ func TestFastserveMatchesNetHTTPThroughEdge(t *testing.T) {
 	e = newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 64 << 10})
 	plain = httptest.NewServer(e.handler)
 	defer plain.Close()
+	// How much of the body gets out before the cut depends on how the
+	// upstream's bytes arrived, on either server: only that the body is cut
+	// short is compared, not its length.
+	cutBody := regexp.MustCompile(`body=\d+ bytes [0-9a-f]* `)
 	for _, path := range []string{"/broken", "/brokenchunked"} {
 		raw := req("GET", path)
-		want := sendRaw(t, hostAddr(plain.URL), raw)
-		got := sendRaw(t, hostAddr(e.URL), raw)
+		want := cutBody.ReplaceAllString(sendRaw(t, hostAddr(plain.URL), raw), "body=(cut) ")
+		got := cutBody.ReplaceAllString(sendRaw(t, hostAddr(e.URL), raw), "body=(cut) ")
 		if got != want {
 			t.Errorf("%q:\nfastserve:\n%s\nnet/http:\n%s", raw, got, want)
 		}
