@@ -88,8 +88,8 @@ func (c *conn) serve() {
 		c.remoteAddr = ra.String()
 	}
 	c.in = make([]byte, readBuffer)[:0]
-	if d := c.srv.ReadHeaderTimeout; d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+	if c.srv.ReadHeaderTimeout > 0 {
+		c.headerDeadline()
 	}
 	for first := true; ; first = false {
 		end, err := c.readHead(first)
@@ -189,12 +189,7 @@ func (c *conn) readFailed(err error, first bool) error {
 // then sets ReadHeaderTimeout for the rest of its head (when the whole
 // head came in that read, no deadline is set: none is needed).
 func (c *conn) waitIdle() error {
-	s := c.srv
-	if d := s.idleTimeout(); d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-	} else {
-		_ = c.rwc.SetReadDeadline(time.Time{})
-	}
+	c.readWithin(c.srv.IdleTimeout)
 	n, err := c.rwc.Read(c.in[len(c.in):cap(c.in)])
 	c.in = c.in[:len(c.in)+n]
 	if n == 0 {
@@ -210,12 +205,15 @@ func (c *conn) waitIdle() error {
 	return nil
 }
 
-func (c *conn) headerDeadline() {
-	if d := c.srv.ReadHeaderTimeout; d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-	} else {
-		_ = c.rwc.SetReadDeadline(time.Time{})
+func (c *conn) headerDeadline() { c.readWithin(c.srv.ReadHeaderTimeout) }
+
+// readWithin bounds the reads from now by d; 0: no bound.
+func (c *conn) readWithin(d time.Duration) {
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
 	}
+	_ = c.rwc.SetReadDeadline(t)
 }
 
 // makeRoom makes space after c.in's unread bytes: moved to the front, or
@@ -262,7 +260,6 @@ func (c *conn) serveOne(p *plainRequest) bool {
 		c.srv.putOut(buf)
 		c.out = nil
 	}()
-	c.srv.served.Add(1)
 	c.srv.Handler.ServeHTTP(w, req)
 	returned = true
 	ctx.end()

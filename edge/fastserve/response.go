@@ -344,17 +344,11 @@ func (w *response) writeHead(p []byte) {
 	if header == nil {
 		header = w.header
 	}
+	// TrailerPrefix keys ("Trailer:X-Sum") are not valid field names:
+	// appendFields drops them from the head, as net/http does.
 	exclude := c.exclude[:0]
 	var extra struct{ contentLength, contentType, connection, transferEncoding string }
-	trailers := false
-	for k := range header {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			exclude = append(exclude, k)
-			trailers = true
-		}
-	}
 	for _, v := range header["Trailer"] {
-		trailers = true
 		for f := range strings.SplitSeq(v, ",") {
 			if f = textproto.TrimString(f); f != "" {
 				if k := http.CanonicalHeaderKey(f); httpguts.ValidTrailerHeader(k) {
@@ -366,7 +360,7 @@ func (w *response) writeHead(p []byte) {
 	te := headerGet(header, "Transfer-Encoding")
 	hasTE := te != ""
 	bodyAllowed := bodyAllowedForStatus(w.status)
-	if w.handlerDone && !trailers && !hasTE && bodyAllowed && !has(header, "Content-Length") && (!w.isHead || len(p) > 0) {
+	if w.handlerDone && !hasTE && bodyAllowed && !has(header, "Content-Length") && (!w.isHead || len(p) > 0) && !hasTrailers(header) {
 		w.contentLength = int64(len(p))
 		extra.contentLength = strconv.Itoa(len(p))
 	}
@@ -536,8 +530,10 @@ func bodyAllowedForStatus(status int) bool {
 	return true
 }
 
+// hasTrailers reports whether h declares trailers, as net/http's
+// chunkWriter decides it: a Trailer value, or a TrailerPrefix key.
 func hasTrailers(h http.Header) bool {
-	if _, ok := h["Trailer"]; ok {
+	if len(h["Trailer"]) > 0 {
 		return true
 	}
 	for k := range h {

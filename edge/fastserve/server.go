@@ -37,16 +37,12 @@ type Server struct {
 	conns     map[*conn]struct{}
 	// drained is signalled when the last connection ends.
 	drained chan struct{}
-	// served counts the requests answered here, handedOff the
-	// connections given to net/http (Stats).
-	served, handedOff atomic.Int64
+	// handedOff counts the connections given to net/http (HandedOff).
+	handedOff atomic.Int64
 }
 
-// Stats returns how many requests this Server answered itself, and how
-// many connections it handed to net/http.
-func (s *Server) Stats() (served, handedOff int64) {
-	return s.served.Load(), s.handedOff.Load()
-}
+// HandedOff returns how many connections this Server handed to net/http.
+func (s *Server) HandedOff() int64 { return s.handedOff.Load() }
 
 func (s *Server) init() {
 	s.once.Do(func() {
@@ -210,10 +206,6 @@ func (s *Server) putOut(b *[]byte) {
 }
 
 func (s *Server) shuttingDown() bool { return s.inShut.Load() }
-
-func (s *Server) idleTimeout() time.Duration {
-	return s.IdleTimeout
-}
 
 func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
