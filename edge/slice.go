@@ -655,7 +655,7 @@ func (s *slicer) matches(res *fillResult) bool {
 // when another request's fetch is joined.
 func (s *slicer) join(i int64, key string, stale *storage.Entry, release func()) (*flight, bool) {
 	x := s.x
-	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, func(*progress) *fillResult {
+	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, anyEnd, func(*progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
 		return s.run(i, key, stale)
 	})
