@@ -2,9 +2,11 @@ package edge
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,13 +16,7 @@ import (
 // Concurrent misses for one key become one upstream fetch.
 func TestCoalescedMisses(t *testing.T) {
 	c := newClock()
-	release := newGate()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		release.wait()
-		w.Header().Set("Cache-Control", "max-age=60")
-		_, _ = w.Write([]byte("cold"))
-	})
-	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
+	o, release := heldOrigin(t, c, "cold")
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	const clients = 200
@@ -59,13 +55,7 @@ func TestCoalescedMisses(t *testing.T) {
 // The shared fetch is not cancelled when the client that started it leaves.
 func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
 	c := newClock()
-	release := newGate()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		release.wait()
-		w.Header().Set("Cache-Control", "max-age=60")
-		_, _ = w.Write([]byte("finished"))
-	})
-	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
+	o, release := heldOrigin(t, c, "finished")
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -210,6 +200,21 @@ func waitJoined(t testing.TB, e *testEdge, n int) {
 	waitFor(t, func() bool { return testutil.ToFloat64(e.handler.metrics.coalesced) >= float64(n) })
 }
 
+// heldOrigin is an origin that answers body, fresh for a minute, once
+// release is opened. The test's cleanup opens it before the origin closes,
+// so a failing test cannot hang.
+func heldOrigin(t testing.TB, c *clock, body string) (o *testOrigin, release *gate) {
+	t.Helper()
+	release = newGate()
+	o = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, body)
+	})
+	t.Cleanup(release.open)
+	return o, release
+}
+
 // waitFor polls cond until it holds, failing the test after 30s (generous:
 // the machine may be loaded). It is the package's one poll, for state that
 // sends no event (a metric, the flights map); its sleep is the interval
@@ -258,5 +263,86 @@ func TestUncacheableSkipsCoalescing(t *testing.T) {
 	e.get(t, "/private")
 	if resp, _ := e.get(t, "/private"); !isHit(resp) {
 		t.Errorf("a storable response was not stored after the key was uncacheable")
+	}
+}
+
+// Requests that missed while a flight ran, and reach the flights only after
+// it ended, are answered from what it stored, not by a second fetch: 1000
+// clients of one cold key on 2 cores made 2 origin fetches now and then
+// (#17), as requests that had looked the key up waited for a CPU while the
+// flight stored the object and left. The late requests are held between
+// their lookup and their join (flights.beforeJoin) until the flight is over.
+func TestLateJoinersServeWhatTheFlightStored(t *testing.T) {
+	c := newClock()
+	o, release := heldOrigin(t, c, "cold")
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+
+	// late stays below the client's fetch slots (defaultFillsPerClient):
+	// each late request holds one while the hook holds it.
+	const late = 16
+	var joins atomic.Int64
+	arrived := make(chan struct{}, late)
+	proceed := newGate()
+	t.Cleanup(proceed.open)
+	hook := func() {
+		if joins.Add(1) == 1 {
+			return // the leader, which starts the flight
+		}
+		arrived <- struct{}{}
+		proceed.wait()
+	}
+	e.handler.flights.beforeJoin.Store(&hook)
+
+	type result struct {
+		status int
+		body   string
+		hit    bool
+		err    error
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: late + 1}}
+	defer client.CloseIdleConnections()
+	get := func(out chan<- result) {
+		resp, err := client.Get(e.URL + "/cold")
+		if err != nil {
+			out <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		out <- result{status: resp.StatusCode, body: string(b), hit: isHit(resp), err: err}
+	}
+	check := func(who string, res result) {
+		t.Helper()
+		if res.err != nil || res.status != http.StatusOK || res.body != "cold" {
+			t.Errorf("%s: status %d, body %q, err %v; want 200 %q", who, res.status, res.body, res.err, "cold")
+		}
+	}
+
+	leader := make(chan result, 1)
+	go get(leader)
+	waitFor(t, func() bool { return o.requests.Load() == 1 }) // the flight is under way
+	// Each late request looks the key up while the flight runs (a miss:
+	// nothing is stored yet) and is held before it joins.
+	lates := make(chan result, late)
+	for range late {
+		go get(lates)
+	}
+	for range late {
+		<-arrived
+	}
+	release.open()
+	// The leader is answered once its flight has ended: stored, and gone
+	// from the flights.
+	check("leader", <-leader)
+	proceed.open()
+	for range late {
+		res := <-lates
+		check("late request", res)
+		if !res.hit {
+			t.Error("a late request was not answered from the store")
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1: late requests fetched the object again", n)
 	}
 }
