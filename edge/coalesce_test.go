@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -270,18 +271,52 @@ func TestUncacheableSkipsCoalescing(t *testing.T) {
 // it ended, are answered from what it stored, not by a second fetch: 1000
 // clients of one cold key on 2 cores made 2 origin fetches now and then
 // (#17), as requests that had looked the key up waited for a CPU while the
-// flight stored the object and left. The late requests are held between
-// their lookup and their join (flights.beforeJoin) until the flight is over.
+// flight stored the object and left.
 func TestLateJoinersServeWhatTheFlightStored(t *testing.T) {
 	c := newClock()
 	o, release := heldOrigin(t, c, "cold")
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners + 1}}
+	defer client.CloseIdleConnections()
+	checkLateJoiners(t, e, o.requests.Load, release, http.StatusOK, []byte("cold"), func() lateJoin {
+		resp, err := client.Get(e.URL + "/cold")
+		return readLateJoin(resp, err)
+	})
+}
 
-	// late stays below the client's fetch slots (defaultFillsPerClient):
-	// each late request holds one while the hook holds it.
-	const late = 16
+// lateJoiners is how many late requests checkLateJoiners holds. It stays
+// below the client's fetch slots (defaultFillsPerClient): each late
+// request holds one while it is held.
+const lateJoiners = 16
+
+// lateJoin is what one request of checkLateJoiners got.
+type lateJoin struct {
+	status int
+	body   []byte
+	hit    bool
+	err    error
+}
+
+func readLateJoin(resp *http.Response, err error) lateJoin {
+	if err != nil {
+		return lateJoin{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return lateJoin{status: resp.StatusCode, body: b, hit: isHit(resp), err: err}
+}
+
+// checkLateJoiners sends one request through e (do), whose origin holds
+// the answer until release is opened, then lateJoiners more that each look
+// the store up while that fetch runs (a miss: nothing is stored yet) and
+// are held between their lookup and their join (flights.beforeJoin) until
+// the first request has its answer: its flight has stored the object and
+// ended. It fails t unless every request gets status and body, each late
+// one from the store, and the origin (requests) is asked once.
+func checkLateJoiners(t *testing.T, e *testEdge, requests func() int64, release *gate, status int, body []byte, do func() lateJoin) {
+	t.Helper()
 	var joins atomic.Int64
-	arrived := make(chan struct{}, late)
+	arrived := make(chan struct{}, lateJoiners)
 	proceed := newGate()
 	t.Cleanup(proceed.open)
 	hook := func() {
@@ -292,57 +327,34 @@ func TestLateJoinersServeWhatTheFlightStored(t *testing.T) {
 		proceed.wait()
 	}
 	e.handler.flights.beforeJoin.Store(&hook)
-
-	type result struct {
-		status int
-		body   string
-		hit    bool
-		err    error
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: late + 1}}
-	defer client.CloseIdleConnections()
-	get := func(out chan<- result) {
-		resp, err := client.Get(e.URL + "/cold")
-		if err != nil {
-			out <- result{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		out <- result{status: resp.StatusCode, body: string(b), hit: isHit(resp), err: err}
-	}
-	check := func(who string, res result) {
+	check := func(who string, got lateJoin) {
 		t.Helper()
-		if res.err != nil || res.status != http.StatusOK || res.body != "cold" {
-			t.Errorf("%s: status %d, body %q, err %v; want 200 %q", who, res.status, res.body, res.err, "cold")
+		if got.err != nil || got.status != status || !bytes.Equal(got.body, body) {
+			t.Errorf("%s: status %d, %d bytes, err %v; want %d and %d bytes", who, got.status, len(got.body), got.err, status, len(body))
 		}
 	}
 
-	leader := make(chan result, 1)
-	go get(leader)
-	waitFor(t, func() bool { return o.requests.Load() == 1 }) // the flight is under way
-	// Each late request looks the key up while the flight runs (a miss:
-	// nothing is stored yet) and is held before it joins.
-	lates := make(chan result, late)
-	for range late {
-		go get(lates)
+	leader := make(chan lateJoin, 1)
+	go func() { leader <- do() }()
+	waitFor(t, func() bool { return requests() == 1 }) // the flight is under way
+	lates := make(chan lateJoin, lateJoiners)
+	for range lateJoiners {
+		go func() { lates <- do() }()
 	}
-	for range late {
+	for range lateJoiners {
 		<-arrived
 	}
 	release.open()
-	// The leader is answered once its flight has ended: stored, and gone
-	// from the flights.
 	check("leader", <-leader)
 	proceed.open()
-	for range late {
-		res := <-lates
-		check("late request", res)
-		if !res.hit {
+	for range lateJoiners {
+		got := <-lates
+		check("late request", got)
+		if !got.hit {
 			t.Error("a late request was not answered from the store")
 		}
 	}
-	if n := o.requests.Load(); n != 1 {
+	if n := requests(); n != 1 {
 		t.Errorf("origin requests = %d, want 1: late requests fetched the object again", n)
 	}
 }
