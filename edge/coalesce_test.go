@@ -284,6 +284,53 @@ func TestLateJoinersServeWhatTheFlightStored(t *testing.T) {
 	})
 }
 
+// Requests that found a response stale before its background refresh
+// (RFC 5861 §3) stored the new one, and reach the flights only after that
+// refresh ended, start no second refresh: the origin is asked once for it.
+func TestLateStaleRequestsStartNoSecondRefresh(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	t.Cleanup(release.open)
+	var hold atomic.Bool
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			release.wait()
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		_, _ = io.WriteString(w, "swr")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.get(t, "/swr")
+	c.Advance(20 * time.Second)
+	hold.Store(true)
+
+	proceed, arrived := holdLateJoins(t, e)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners}}
+	defer client.CloseIdleConnections()
+	// The first stale request is served at once and starts the refresh.
+	resp, body := e.get(t, "/swr")
+	wantStatus(t, resp, http.StatusOK, "hit")
+	lates := make(chan lateJoin, lateJoiners)
+	for range lateJoiners {
+		go func() { lates <- readLateJoin(client.Get(e.URL + "/swr")) }()
+	}
+	for range lateJoiners {
+		<-arrived
+	}
+	release.open()
+	e.waitTasks(t) // the refresh has stored the new response and ended
+	proceed.open()
+	for range lateJoiners {
+		if got := <-lates; got.err != nil || got.status != http.StatusOK || string(got.body) != body {
+			t.Errorf("late request: status %d, body %q, err %v", got.status, got.body, got.err)
+		}
+	}
+	e.waitTasks(t)
+	if n := o.requests.Load(); n != 2 {
+		t.Errorf("origin requests = %d, want 2 (the fill, one refresh)", n)
+	}
+}
+
 // lateJoiners is how many late requests checkLateJoiners holds. It stays
 // below the client's fetch slots (defaultFillsPerClient): each late
 // request holds one while it is held.
@@ -306,6 +353,25 @@ func readLateJoin(resp *http.Response, err error) lateJoin {
 	return lateJoin{status: resp.StatusCode, body: b, hit: isHit(resp), err: err}
 }
 
+// holdLateJoins holds every join of e's flights but the first (the
+// leader's) until proceed is opened; arrived receives one value per join
+// held, up to lateJoiners.
+func holdLateJoins(t *testing.T, e *testEdge) (proceed *gate, arrived <-chan struct{}) {
+	var joins atomic.Int64
+	held := make(chan struct{}, lateJoiners)
+	proceed = newGate()
+	t.Cleanup(proceed.open)
+	hook := func() {
+		if joins.Add(1) == 1 {
+			return // the leader, which starts the flight
+		}
+		held <- struct{}{}
+		proceed.wait()
+	}
+	e.handler.flights.beforeJoin.Store(&hook)
+	return proceed, held
+}
+
 // checkLateJoiners sends one request through e (do), whose origin holds
 // the answer until release is opened, then lateJoiners more that each look
 // the store up while that fetch runs (a miss: nothing is stored yet) and
@@ -315,18 +381,7 @@ func readLateJoin(resp *http.Response, err error) lateJoin {
 // one from the store, and the origin (requests) is asked once.
 func checkLateJoiners(t *testing.T, e *testEdge, requests func() int64, release *gate, status int, body []byte, do func() lateJoin) {
 	t.Helper()
-	var joins atomic.Int64
-	arrived := make(chan struct{}, lateJoiners)
-	proceed := newGate()
-	t.Cleanup(proceed.open)
-	hook := func() {
-		if joins.Add(1) == 1 {
-			return // the leader, which starts the flight
-		}
-		arrived <- struct{}{}
-		proceed.wait()
-	}
-	e.handler.flights.beforeJoin.Store(&hook)
+	proceed, arrived := holdLateJoins(t, e)
 	check := func(who string, got lateJoin) {
 		t.Helper()
 		if got.err != nil || got.status != status || !bytes.Equal(got.body, body) {

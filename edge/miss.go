@@ -160,10 +160,16 @@ func (x *exchange) refreshInBackground() {
 		return // the client has fetches enough under way; a later request refreshes
 	}
 	release = x.holdRoutes(release)
-	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, anyEnd, func(p *progress) *fillResult {
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, x.since, func(p *progress) *fillResult {
 		defer release()
 		return fetch.run(p)
 	})
+	if f == nil {
+		// A flight of the key ended after the lookup: it has stored what
+		// it got, and a request that finds that stale refreshes it.
+		release()
+		return
+	}
 	if !leader {
 		release()
 	}
