@@ -97,7 +97,7 @@ type Writer struct {
 	stop    chan struct{}      // closed by Close
 	stopped chan struct{}      // closed when run returns
 	once    sync.Once
-	lines   sync.Pool // *[]byte: Log's encoding buffers
+	lines   sync.Pool // *lineBuffer: Log's encoding buffers
 
 	// Owned by run.
 	out      io.Writer
@@ -134,7 +134,7 @@ func New(opts Options) (*Writer, error) {
 		stopped: make(chan struct{}),
 		out:     cmp.Or[io.Writer](opts.Output, os.Stderr),
 	}
-	w.lines.New = func() any { b := make([]byte, 0, 1024); return &b }
+	w.lines.New = func() any { return &lineBuffer{b: make([]byte, 0, 1024)} }
 	for range opts.Buffers - 1 {
 		w.free <- make([]byte, 0, opts.BufferBytes)
 	}
@@ -172,19 +172,32 @@ func openFile(name string) (*os.File, error) {
 // Format is the format of w's lines.
 func (w *Writer) Format() Format { return w.opts.Format }
 
+// lineBuffer is where Log encodes a line, and the text of the last second
+// a Record's time was written as there.
+type lineBuffer struct {
+	b     []byte
+	times timeCache
+}
+
 // Log encodes e in w's format and writes the line.
 func (w *Writer) Log(e Entry) {
-	bp := w.lines.Get().(*[]byte)
-	b := (*bp)[:0]
-	if w.opts.Format == Combined {
+	lb := w.lines.Get().(*lineBuffer)
+	b := lb.b[:0]
+	rec, _ := e.(*Record)
+	switch {
+	case rec != nil && w.opts.Format == Combined:
+		b = rec.appendCombined(b, &lb.times)
+	case rec != nil:
+		b = rec.appendJSON(b, &lb.times)
+	case w.opts.Format == Combined:
 		b = e.AppendCombined(b)
-	} else {
+	default:
 		b = e.AppendJSON(b)
 	}
 	w.Write(b)
 	if cap(b) <= 64<<10 { // a hostile request's huge line is not kept
-		*bp = b
-		w.lines.Put(bp)
+		lb.b = b
+		w.lines.Put(lb)
 	}
 }
 
