@@ -249,11 +249,12 @@ func putCommonLogTime(s *[26]byte, t time.Time) {
 	s[11] = ':'
 	putClock(s[12:20], c)
 	s[20], s[21] = ' ', '+'
-	if offset < 0 {
-		s[21], offset = '-', -offset
+	zone := offset / 60 // in minutes, truncated as time.Format's -0700 does
+	if zone < 0 {
+		s[21], zone = '-', -zone
 	}
-	put2(s[22:], offset/3600%100)
-	put2(s[24:], offset%3600/60)
+	put2(s[22:], zone/60%100)
+	put2(s[24:], zone%60)
 }
 
 // timeCache holds the text of the last second a line's time was written

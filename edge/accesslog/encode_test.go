@@ -319,3 +319,24 @@ func TestTimeCache(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTimeFormats holds the hand-written time formats to time.Format at
+// any second from year 1 to 9999, in any zone offset.
+func FuzzTimeFormats(f *testing.F) {
+	f.Add(int64(1796550723), int64(45_600_000), int32(0))
+	f.Add(int64(951782400), int64(999_999_999), int32(-(5*3600 + 30*60))) // 2000-02-29
+	f.Add(int64(-1), int64(0), int32(14*3600))
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int32) {
+		const minSec = -62135596800 // 0001-01-01T00:00:00Z
+		if sec < minSec+86400 || sec > maxUnix-86400 || nsec < 0 || nsec >= 1e9 || offset < -24*3600 || offset > 24*3600 {
+			t.Skip()
+		}
+		tm := time.Unix(sec, nsec).In(time.FixedZone("", int(offset)))
+		if got, want := string(appendRFC3339Millis(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+			t.Fatalf("appendRFC3339Millis(%v) = %s, want %s", tm, got, want)
+		}
+		if got, want := string(appendCommonLogTime(nil, tm)), tm.Format("02/Jan/2006:15:04:05 -0700"); got != want {
+			t.Fatalf("appendCommonLogTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
