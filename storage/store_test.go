@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"strings"
@@ -701,4 +702,51 @@ func TestTouchesPastTheBoundAreDropped(t *testing.T) {
 	if got := ts.add("0"); got != 1 {
 		t.Errorf("add after take returned %d, want 1", got)
 	}
+}
+
+// A touch added while the writer takes the held ones, to a stripe it has
+// taken already, finds the keys of the stripes still to take held (its add
+// returns more than 1) and wakes no one; take then leaves it the only key
+// held, with no timer set. It must still be written within touchDelay,
+// not wait for the next Set, Flush or the bound, which a node serving
+// only hits may never reach.
+func TestTouchAddedDuringTakeIsWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t, Options{NoMemoryTier: true})
+		stripe := func(key string) uint64 { return maphash.String(s.w.touches.seed, key) % touchStripes }
+		late, early := "", ""
+		for i := 0; late == ""; i++ {
+			if k := fmt.Sprintf("http://h/late/%d", i); stripe(k) > 0 {
+				late = k
+			}
+		}
+		for i := 0; early == ""; i++ {
+			if k := fmt.Sprintf("http://h/early/%d", i); stripe(k) < stripe(late) {
+				early = k
+			}
+		}
+		s.Set(newEntry(late, 1))
+		s.Set(newEntry(early, 1))
+		s.Flush()
+
+		mustGet(t, s, late, TierDisk) // held; the writer sets its timer
+		synctest.Wait()
+		var once sync.Once
+		s.w.touches.takeHook = func(i int) {
+			if uint64(i) == stripe(early) {
+				// The early key's stripe is taken, the late key's not yet.
+				once.Do(func() { mustGet(t, s, early, TierDisk) })
+			}
+		}
+		s.Set(newEntry("http://h/other", 1)) // a batch: it takes the touches
+		synctest.Wait()
+		if n := s.w.touches.held.Load(); n != 1 {
+			t.Fatalf("%d touches held after the batch, want 1 (the one added during take)", n)
+		}
+		time.Sleep(2 * touchDelay)
+		synctest.Wait()
+		if n := s.w.touches.held.Load(); n != 0 {
+			t.Errorf("%d touches still held %v after they were added, want 0: written within touchDelay", n, 2*touchDelay)
+		}
+	})
 }

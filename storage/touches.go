@@ -17,6 +17,10 @@ type touches struct {
 	seed    maphash.Seed
 	stripes [touchStripes]touchStripe
 	held    atomic.Int64 // distinct keys held, across stripes
+
+	// takeHook, when set, runs in take after each stripe is taken (tests:
+	// to add a touch while take runs).
+	takeHook func(stripe int)
 }
 
 // touchStripes spreads the hits' adds over locks.
@@ -67,6 +71,9 @@ func (t *touches) take() []string {
 			s.keys, s.seen = nil, nil
 		}
 		s.mu.Unlock()
+		if t.takeHook != nil {
+			t.takeHook(i)
+		}
 	}
 	return keys
 }

@@ -186,6 +186,13 @@ func (w *writer) run() {
 	timer.Stop()
 	linger.Stop()
 	for {
+		if due == nil && w.touches.held.Load() > 0 {
+			// Touches added while take ran, to stripes it had taken, found
+			// other keys held and woke no one (touch wakes the writer for
+			// the first key only): their delay starts here.
+			timer.Reset(touchDelay)
+			due = timer.C
+		}
 		select {
 		case o := <-w.queue:
 			ops := w.collect(o, buf)
