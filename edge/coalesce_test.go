@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -411,5 +413,85 @@ func checkLateJoiners(t *testing.T, e *testEdge, requests func() int64, release 
 	}
 	if n := requests(); n != 1 {
 		t.Errorf("origin requests = %d, want 1: late requests fetched the object again", n)
+	}
+}
+
+// A request that looks again gives back what its earlier lookup held of
+// the body budget: a stale disk hit it was to revalidate is decoded anew,
+// and counted twice it made the late request's second look refused for a
+// budget that had room for it, passed through (detail=memory-budget): a
+// second fetch, the very thing looking again is for.
+func TestLateJoinerLooksAgainWithinBudget(t *testing.T) {
+	const size = 40 << 10 // kept in the disk tier's record, not in memory
+	c := newClock()
+	revalidate, held, heldStarted := newGate(), newGate(), make(chan struct{})
+	t.Cleanup(revalidate.open)
+	t.Cleanup(held.open)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/held":
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+			_, _ = w.Write(make([]byte, size/2))
+			http.NewResponseController(w).Flush()
+			close(heldStarted)
+			held.wait()
+			_, _ = w.Write(make([]byte, size/2))
+		case r.Header.Get("If-None-Match") == `"v1"`:
+			revalidate.wait()
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("Cache-Control", "max-age=10")
+			w.Header().Set("ETag", `"v1"`)
+			_, _ = w.Write(bytes.Repeat([]byte("o"), size))
+		}
+	})
+	// The memory tier keeps nothing of size; the budget takes two disk
+	// hits of /obj, or one and the fill of /held, not all three.
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 64 << 10, bodyMemory: 100 << 10})
+	e.get(t, "/obj")
+	e.handler.store.Flush()
+	// The fill's body counts until it is garbage (hold.releaseWhenUnreachable).
+	waitFor(t, func() bool { runtime.GC(); return e.handler.bodies.used.Load() == 0 })
+	c.Advance(20 * time.Second)
+
+	// The second join (the late request's first) waits until proceed.
+	var joins atomic.Int64
+	arrived, proceed := make(chan struct{}), newGate()
+	t.Cleanup(proceed.open)
+	hook := func() {
+		if joins.Add(1) == 2 {
+			close(arrived)
+			proceed.wait()
+		}
+	}
+	e.handler.flights.beforeJoin.Store(&hook)
+
+	leader := make(chan lateJoin, 1)
+	go func() { leader <- readLateJoin(http.Get(e.URL + "/obj")) }()
+	waitFor(t, func() bool { return o.requests.Load() == 2 }) // the revalidation is under way
+	late := make(chan lateJoin, 1)
+	go func() { late <- readLateJoin(http.Get(e.URL + "/obj")) }()
+	<-arrived // it has decoded the stale response, and holds it
+	revalidate.open()
+	if got := <-leader; got.status != http.StatusOK || len(got.body) != size {
+		t.Fatalf("leader: status %d, %d bytes, err %v", got.status, len(got.body), got.err)
+	}
+	// Its hold is given back; the refreshed response is read from disk.
+	waitFor(t, func() bool { return outcomeCount(e.handler, outcomeRevalidated) == 1 })
+	e.handler.store.Flush()
+	heldDone := make(chan lateJoin, 1)
+	go func() { heldDone <- readLateJoin(http.Get(e.URL + "/held")) }()
+	<-heldStarted
+	waitFor(t, func() bool { return e.handler.bodies.used.Load() >= 2*size }) // the fill of /held holds its body
+	proceed.open()
+	if got := <-late; got.status != http.StatusOK || len(got.body) != size || !got.hit {
+		t.Errorf("late request: status %d, %d bytes, hit %v, err %v; want a hit of the refreshed response", got.status, len(got.body), got.hit, got.err)
+	}
+	held.open()
+	<-heldDone
+	if n := o.requests.Load(); n != 3 {
+		t.Errorf("origin requests = %d, want 3 (the fill, one revalidation, /held)", n)
 	}
 }

@@ -242,6 +242,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.found.closeBody()
+		// Nothing was answered: what the lookup decoded of a disk hit
+		// (x.w.held, all it holds then) is decoded anew by the next.
+		x.w.held.release()
 	}
 }
 
