@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,12 +429,7 @@ func TestLateJoinerLooksAgainWithinBudget(t *testing.T) {
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/held":
-			w.Header().Set("Content-Length", strconv.Itoa(size))
-			_, _ = w.Write(make([]byte, size/2))
-			http.NewResponseController(w).Flush()
-			close(heldStarted)
-			held.wait()
-			_, _ = w.Write(make([]byte, size/2))
+			writeHeld(w, size, heldStarted, held)
 		case r.Header.Get("If-None-Match") == `"v1"`:
 			revalidate.wait()
 			w.Header().Set("Cache-Control", "max-age=60")

@@ -26,12 +26,7 @@ func TestFillPastBodyBudgetPassesThrough(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		switch r.URL.Path {
 		case "/held":
-			w.Header().Set("Content-Length", strconv.Itoa(heldSize))
-			_, _ = w.Write(make([]byte, heldSize/2))
-			http.NewResponseController(w).Flush()
-			close(started)
-			gate.wait()
-			_, _ = w.Write(make([]byte, heldSize/2))
+			writeHeld(w, heldSize, started, gate)
 		case "/big":
 			bigFetches.Add(1)
 			_, _ = w.Write(bytes.Repeat([]byte("b"), bigSize))
@@ -154,4 +149,16 @@ func smallReadBuffer(_, _ string, rc syscall.RawConn) error {
 		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
 	})
 	return err
+}
+
+// writeHeld answers size bytes, the second half once g is opened: started
+// is closed when the first half is sent, and a fill reading the response
+// meanwhile holds size bytes of the body budget (its Content-Length).
+func writeHeld(w http.ResponseWriter, size int, started chan<- struct{}, g *gate) {
+	w.Header().Set("Content-Length", strconv.Itoa(size))
+	_, _ = w.Write(make([]byte, size/2))
+	http.NewResponseController(w).Flush()
+	close(started)
+	g.wait()
+	_, _ = w.Write(make([]byte, size/2))
 }

@@ -66,6 +66,16 @@ func newRangeOrigin(t *testing.T, c *clock, body []byte, etag string) *rangeOrig
 	return o
 }
 
+// newHeldRangeOrigin is newRangeOrigin whose answers wait until g is
+// opened; the test's cleanup opens it, so a failing test cannot hang.
+func newHeldRangeOrigin(t *testing.T, c *clock, body []byte, etag string) (o *rangeOrigin, g *gate) {
+	t.Helper()
+	o, g = newRangeOrigin(t, c, body, etag), newGate()
+	o.gate = g
+	t.Cleanup(g.open)
+	return o, g
+}
+
 func (o *rangeOrigin) change(body []byte, etag string) {
 	o.mu.Lock()
 	o.body, o.etag = body, etag
@@ -364,10 +374,7 @@ func TestSliceRangesAndPreconditions(t *testing.T) {
 func TestSliceConcurrentRangesShareFetches(t *testing.T) {
 	c := newClock()
 	body := patterned(8*sliceSize, 4)
-	o := newRangeOrigin(t, c, body, `"v1"`)
-	g := newGate()
-	o.gate = g
-	t.Cleanup(g.open)
+	o, g := newHeldRangeOrigin(t, c, body, `"v1"`)
 	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
 
 	const clients = 16
@@ -412,10 +419,7 @@ func TestSliceConcurrentRangesShareFetches(t *testing.T) {
 func TestSliceLateJoinersServeWhatTheFlightStored(t *testing.T) {
 	c := newClock()
 	body := patterned(2*sliceSize, 7)
-	o := newRangeOrigin(t, c, body, `"v1"`)
-	g := newGate()
-	o.gate = g
-	t.Cleanup(g.open)
+	o, g := newHeldRangeOrigin(t, c, body, `"v1"`)
 	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners + 1}}
 	defer client.CloseIdleConnections()
@@ -852,10 +856,7 @@ func TestSliceAuthorizationNotShared(t *testing.T) {
 func TestSlicePurgeRacingFill(t *testing.T) {
 	c := newClock()
 	v1, v2 := patterned(3*sliceSize, 40), patterned(3*sliceSize, 41)
-	o := newRangeOrigin(t, c, v1, `"v1"`)
-	g := newGate()
-	o.gate = g
-	t.Cleanup(g.open)
+	o, g := newHeldRangeOrigin(t, c, v1, `"v1"`)
 	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
 	done := make(chan []byte, 1)
 	go func() {
