@@ -312,3 +312,50 @@ func TestConcurrentLinesWhole(t *testing.T) {
 		t.Errorf("written %d + dropped %d != %d logged", len(seen), w.Dropped(), goroutines*each)
 	}
 }
+
+// Lines waiting in several shards at a Reopen go to the old file, and
+// those waiting in several at Close are written before it returns: each
+// flush takes every shard's buffer, not only the first's.
+func TestReopenAndCloseTakeEveryShard(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	w := newWriter(t, Options{File: path, FlushInterval: time.Hour})
+	// inShards writes first to shard 0, then, while shard 0's lock is
+	// held (a descheduled request), second to shard 1.
+	inShards := func(first, second string) {
+		w.Write([]byte(first))
+		w.shards[0].mu.Lock()
+		w.Write([]byte(second))
+		w.shards[0].mu.Unlock()
+		s := &w.shards[1]
+		s.mu.Lock()
+		n := len(s.cur)
+		s.mu.Unlock()
+		if n == 0 {
+			t.Fatalf("%q did not go to the second shard", second)
+		}
+	}
+	inShards("before 1\n", "before 2\n")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	inShards("after 1\n", "after 2\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after 1\nafter 2\n"} {
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s = %q, want %q", filepath.Base(name), got, want)
+		}
+	}
+	if n := w.Dropped(); n != 0 {
+		t.Errorf("dropped = %d, want 0", n)
+	}
+}
