@@ -120,11 +120,13 @@
 // transaction per batch. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
 // any other batch, and Flush, carries the waiting ones along. A batch with a
-// Set waits up to 25 ms for more (ended early by 256 operations, by entries
-// that fill a transaction's bytes, by a Flush or Close), so that sets
-// arriving one at a time share a transaction and its fsyncs (a transaction
-// costs some 20 times the CPU of a 1 KiB Set: BenchmarkSetDisk); the Set is
-// readable from the pending map meanwhile. A crash (of the process or the
+// Set waits up to 25 ms for more (ended early by 256 operations, or half a
+// shorter queue, by entries that fill a transaction's bytes, by a Flush or
+// Close), so that sets arriving one at a time share a transaction and its
+// fsyncs (a transaction costs some 20 times the CPU of a 1 KiB Set:
+// BenchmarkSetDisk); the Set is readable from the pending map meanwhile.
+// The writer sleeps through the wait and takes the queue at its end, not
+// each Set as it comes (a goroutine switch per miss: BenchmarkSetLinger). A crash (of the process or the
 // machine) loses the Sets not yet committed, as a cache may; every commit is
 // fsynced as bbolt does by default, so what a crash leaves is whole
 // transactions, never part of an entry. After a batch
