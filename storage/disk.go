@@ -445,6 +445,10 @@ type txn struct {
 	fileBytes  int64
 	doomed     []uint64
 	droppedAll bool
+	// rowKey is a buffer for the lru rows' keys: bbolt copies a key it
+	// puts, and a delete keeps none, so one buffer serves every row of
+	// the transaction (a batch of misses made one key each).
+	rowKey []byte
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -501,13 +505,14 @@ func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 		}
 		t.fileBytes += file.size
 	}
-	if err := t.link(k, &ri); err != nil {
+	info, err := t.link(k, &ri)
+	if err != nil {
 		return err
 	}
 	if err := forEachTag(tags, func(tag []byte) error { return t.tags.Put(tagRow(tag, k), nil) }); err != nil {
 		return err
 	}
-	t.bytes += rowCost(len(k), len(val)) + infoCost(len(k), ri.encode(), tags)
+	t.bytes += rowCost(len(k), len(val)) + infoCost(len(k), info, tags)
 	t.count++
 	return nil
 }
@@ -523,10 +528,11 @@ func (t *txn) touch(k []byte) error {
 		return nil // remove cleans it up
 	}
 	ri.tags = bytes.Clone(ri.tags) // raw is invalidated by the writes below
-	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
+	if err := t.lru.Delete(t.lruKey(ri.lru, k)); err != nil {
 		return err
 	}
-	return t.link(k, &ri)
+	_, err := t.link(k, &ri)
+	return err
 }
 
 // markStale sets k's soft purge mark, stale since at on top of any mark it
@@ -578,24 +584,32 @@ func (t *txn) remove(k []byte) (bool, error) {
 	if err := forEachTag(ri.tags, func(tag []byte) error { return t.tags.Delete(tagRow(tag, k)) }); err != nil && !errors.Is(err, ErrCorrupt) {
 		return false, err
 	}
-	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
+	if err := t.lru.Delete(t.lruKey(ri.lru, k)); err != nil {
 		return false, err
 	}
 	return old != nil, t.seq.Delete(k)
 }
 
 // link gives k the next LRU sequence and stores ri (with that sequence) as
-// its rowInfo.
-func (t *txn) link(k []byte, ri *rowInfo) error {
+// its rowInfo, whose encoding it returns.
+func (t *txn) link(k []byte, ri *rowInfo) ([]byte, error) {
 	n, err := t.lru.NextSequence()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := t.lru.Put(lruKey(n, k), nil); err != nil {
-		return err
+	if err := t.lru.Put(t.lruKey(n, k), nil); err != nil {
+		return nil, err
 	}
 	ri.lru = n
-	return t.seq.Put(k, ri.encode())
+	info := ri.encode() // bbolt keeps a value until the commit: not a buffer
+	return info, t.seq.Put(k, info)
+}
+
+// lruKey returns the lru row key of k at n in t's buffer, valid until
+// the next call: for a bucket's Put (which copies it), Get or Delete.
+func (t *txn) lruKey(n uint64, k []byte) []byte {
+	t.rowKey = appendLRUKey(t.rowKey[:0], n, k)
+	return t.rowKey
 }
 
 // maxEvictPerTxn bounds the rows one transaction evicts. Evicting down to
@@ -724,10 +738,9 @@ func (t *txn) evictRow(row []byte) error {
 	return nil
 }
 
-func lruKey(n uint64, k []byte) []byte {
-	b := make([]byte, 8, 8+len(k))
-	binary.BigEndian.PutUint64(b, n)
-	return append(b, k...)
+// appendLRUKey appends the lru row key of k at n to b.
+func appendLRUKey(b []byte, n uint64, k []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(b, n), k...)
 }
 
 // closedErr maps bbolt's error for a closed database to ErrClosed.
