@@ -1,10 +1,13 @@
 package edge
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,13 +17,7 @@ import (
 // Concurrent misses for one key become one upstream fetch.
 func TestCoalescedMisses(t *testing.T) {
 	c := newClock()
-	release := newGate()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		release.wait()
-		w.Header().Set("Cache-Control", "max-age=60")
-		_, _ = w.Write([]byte("cold"))
-	})
-	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
+	o, release := heldOrigin(t, c, "cold")
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	const clients = 200
@@ -59,13 +56,7 @@ func TestCoalescedMisses(t *testing.T) {
 // The shared fetch is not cancelled when the client that started it leaves.
 func TestLeaderDisconnectDoesNotCancel(t *testing.T) {
 	c := newClock()
-	release := newGate()
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		release.wait()
-		w.Header().Set("Cache-Control", "max-age=60")
-		_, _ = w.Write([]byte("finished"))
-	})
-	t.Cleanup(release.open) // runs before the origin closes, so a failing test cannot hang
+	o, release := heldOrigin(t, c, "finished")
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -210,6 +201,21 @@ func waitJoined(t testing.TB, e *testEdge, n int) {
 	waitFor(t, func() bool { return testutil.ToFloat64(e.handler.metrics.coalesced) >= float64(n) })
 }
 
+// heldOrigin is an origin that answers body, fresh for a minute, once
+// release is opened. The test's cleanup opens it before the origin closes,
+// so a failing test cannot hang.
+func heldOrigin(t testing.TB, c *clock, body string) (o *testOrigin, release *gate) {
+	t.Helper()
+	release = newGate()
+	o = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, body)
+	})
+	t.Cleanup(release.open)
+	return o, release
+}
+
 // waitFor polls cond until it holds, failing the test after 30s (generous:
 // the machine may be loaded). It is the package's one poll, for state that
 // sends no event (a metric, the flights map); its sleep is the interval
@@ -258,5 +264,152 @@ func TestUncacheableSkipsCoalescing(t *testing.T) {
 	e.get(t, "/private")
 	if resp, _ := e.get(t, "/private"); !isHit(resp) {
 		t.Errorf("a storable response was not stored after the key was uncacheable")
+	}
+}
+
+// Requests that missed while a flight ran, and reach the flights only after
+// it ended, are answered from what it stored, not by a second fetch: 1000
+// clients of one cold key on 2 cores made 2 origin fetches now and then
+// (#17), as requests that had looked the key up waited for a CPU while the
+// flight stored the object and left.
+func TestLateJoinersServeWhatTheFlightStored(t *testing.T) {
+	c := newClock()
+	o, release := heldOrigin(t, c, "cold")
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners + 1}}
+	defer client.CloseIdleConnections()
+	checkLateJoiners(t, e, o.requests.Load, release, http.StatusOK, []byte("cold"), func() lateJoin {
+		resp, err := client.Get(e.URL + "/cold")
+		return readLateJoin(resp, err)
+	})
+}
+
+// Requests that found a response stale before its background refresh
+// (RFC 5861 §3) stored the new one, and reach the flights only after that
+// refresh ended, start no second refresh: the origin is asked once for it.
+func TestLateStaleRequestsStartNoSecondRefresh(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	t.Cleanup(release.open)
+	var hold atomic.Bool
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			release.wait()
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		_, _ = io.WriteString(w, "swr")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.get(t, "/swr")
+	c.Advance(20 * time.Second)
+	hold.Store(true)
+
+	proceed, arrived := holdLateJoins(t, e)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners}}
+	defer client.CloseIdleConnections()
+	// The first stale request is served at once and starts the refresh.
+	resp, body := e.get(t, "/swr")
+	wantStatus(t, resp, http.StatusOK, "hit")
+	lates := make(chan lateJoin, lateJoiners)
+	for range lateJoiners {
+		go func() { lates <- readLateJoin(client.Get(e.URL + "/swr")) }()
+	}
+	for range lateJoiners {
+		<-arrived
+	}
+	release.open()
+	e.waitTasks(t) // the refresh has stored the new response and ended
+	proceed.open()
+	for range lateJoiners {
+		if got := <-lates; got.err != nil || got.status != http.StatusOK || string(got.body) != body {
+			t.Errorf("late request: status %d, body %q, err %v", got.status, got.body, got.err)
+		}
+	}
+	e.waitTasks(t)
+	if n := o.requests.Load(); n != 2 {
+		t.Errorf("origin requests = %d, want 2 (the fill, one refresh)", n)
+	}
+}
+
+// lateJoiners is how many late requests checkLateJoiners holds. It stays
+// below the client's fetch slots (defaultFillsPerClient): each late
+// request holds one while it is held.
+const lateJoiners = 16
+
+// lateJoin is what one request of checkLateJoiners got.
+type lateJoin struct {
+	status int
+	body   []byte
+	hit    bool
+	err    error
+}
+
+func readLateJoin(resp *http.Response, err error) lateJoin {
+	if err != nil {
+		return lateJoin{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return lateJoin{status: resp.StatusCode, body: b, hit: isHit(resp), err: err}
+}
+
+// holdLateJoins holds every join of e's flights but the first (the
+// leader's) until proceed is opened; arrived receives one value per join
+// held, up to lateJoiners.
+func holdLateJoins(t *testing.T, e *testEdge) (proceed *gate, arrived <-chan struct{}) {
+	var joins atomic.Int64
+	held := make(chan struct{}, lateJoiners)
+	proceed = newGate()
+	t.Cleanup(proceed.open)
+	hook := func() {
+		if joins.Add(1) == 1 {
+			return // the leader, which starts the flight
+		}
+		held <- struct{}{}
+		proceed.wait()
+	}
+	e.handler.flights.beforeJoin.Store(&hook)
+	return proceed, held
+}
+
+// checkLateJoiners sends one request through e (do), whose origin holds
+// the answer until release is opened, then lateJoiners more that each look
+// the store up while that fetch runs (a miss: nothing is stored yet) and
+// are held between their lookup and their join (flights.beforeJoin) until
+// the first request has its answer: its flight has stored the object and
+// ended. It fails t unless every request gets status and body, each late
+// one from the store, and the origin (requests) is asked once.
+func checkLateJoiners(t *testing.T, e *testEdge, requests func() int64, release *gate, status int, body []byte, do func() lateJoin) {
+	t.Helper()
+	proceed, arrived := holdLateJoins(t, e)
+	check := func(who string, got lateJoin) {
+		t.Helper()
+		if got.err != nil || got.status != status || !bytes.Equal(got.body, body) {
+			t.Errorf("%s: status %d, %d bytes, err %v; want %d and %d bytes", who, got.status, len(got.body), got.err, status, len(body))
+		}
+	}
+
+	leader := make(chan lateJoin, 1)
+	go func() { leader <- do() }()
+	waitFor(t, func() bool { return requests() == 1 }) // the flight is under way
+	lates := make(chan lateJoin, lateJoiners)
+	for range lateJoiners {
+		go func() { lates <- do() }()
+	}
+	for range lateJoiners {
+		<-arrived
+	}
+	release.open()
+	check("leader", <-leader)
+	proceed.open()
+	for range lateJoiners {
+		got := <-lates
+		check("late request", got)
+		if !got.hit {
+			t.Error("a late request was not answered from the store")
+		}
+	}
+	if n := requests(); n != 1 {
+		t.Errorf("origin requests = %d, want 1: late requests fetched the object again", n)
 	}
 }

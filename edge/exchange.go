@@ -41,8 +41,10 @@ type exchange struct {
 	split    string // the route split serving this request; "" = primary
 	sticky   bool   // tell the client its split with a cookie
 
-	// found is what the store holds for the request, once looked up.
+	// found is what the store holds for the request, once looked up;
+	// since is what flights.seen said before that lookup.
 	found lookupResult
+	since uint64
 	// cs is this cache's Cache-Status member: each path sets what it
 	// knows (hit, fwd, detail...) and setCacheStatus writes it.
 	cs policy.CacheStatus

@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -25,24 +27,74 @@ type flight struct {
 
 // flights collapses concurrent fetches of one key into one flight: the
 // equivalent of x/sync/singleflight, plus the body in progress.
+//
+// A request looks the store up before it joins a flight, and the flight it
+// would have joined can end in between: a miss that waited for a CPU while
+// the flight stored its response (1000 clients of one cold key on 2 cores,
+// #17) then found no flight and fetched the object again. So flights
+// count the flights that end (ended, read by seen before the lookup), and
+// join starts none for a request that looked before a flight of the same
+// storage key ended: that flight's response is readable by then (a
+// flight's fill stores it before the flight ends, and storage.Store.Set
+// promises read-your-writes), and the request looks again.
 type flights struct {
 	tasks *tasks     // tracks each flight's goroutine
-	mu    sync.Mutex // guards m
+	mu    sync.Mutex // guards m, ends and seed
 	m     map[string]*flight
+	// ended counts the flights that have ended; ends holds, per shard of
+	// storage keys, its value when the shard's last flight ended. Both
+	// change under mu as a flight leaves m, so a join that finds no
+	// flight sees the end of every earlier one.
+	ended atomic.Uint64
+	ends  [flightShards]uint64
+	seed  maphash.Seed // of the shards; made with m
+
+	// beforeJoin, when set, runs as join starts (tests: to hold a request
+	// between its lookup and its join).
+	beforeJoin atomic.Pointer[func()]
+}
+
+// flightShards is how many shards of storage keys flights tell apart when
+// they record ends: a flight ending in another shard makes no request look
+// again; one in the same shard (another key, rarely) costs a second lookup.
+const flightShards = 256
+
+// anyEnd, as join's since, starts a flight whatever ended before.
+const anyEnd = math.MaxUint64
+
+// seen returns the flights' ends so far: a request passes it to join as
+// since, having read it before its lookup.
+func (fs *flights) seen() uint64 { return fs.ended.Load() }
+
+// shard is storeKey's index in ends. fs.mu must be held, and seed made.
+func (fs *flights) shard(storeKey string) int {
+	return int(maphash.String(fs.seed, storeKey) % flightShards)
 }
 
 // join returns the flight for key, starting one that runs fill when none is
 // in progress; leader reports whether this call started it. The flight runs
 // in its own goroutine, so no caller's disconnect can cancel it; it is
 // tracked as an upstream fetch of storeKey (key may hold credentials).
-func (fs *flights) join(key, storeKey string, fill func(*progress) *fillResult) (f *flight, leader bool) {
+//
+// since is what seen returned before the caller looked storeKey up. When
+// no flight of key is running and one of storeKey's shard ended after
+// since, join starts nothing and returns a nil f: what that flight stored
+// may answer the request, and the caller looks again.
+func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress) *fillResult) (f *flight, leader bool) {
+	if hook := fs.beforeJoin.Load(); hook != nil {
+		(*hook)()
+	}
 	fs.mu.Lock()
 	if f, ok := fs.m[key]; ok {
 		fs.mu.Unlock()
 		return f, false
 	}
 	if fs.m == nil {
-		fs.m = make(map[string]*flight)
+		fs.m, fs.seed = make(map[string]*flight), maphash.MakeSeed()
+	}
+	if since != anyEnd && fs.ends[fs.shard(storeKey)] > since {
+		fs.mu.Unlock()
+		return nil, false
 	}
 	f = &flight{done: make(chan struct{}), body: newProgress()}
 	fs.m[key] = f
@@ -52,6 +104,7 @@ func (fs *flights) join(key, storeKey string, fill func(*progress) *fillResult) 
 		f.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
 		delete(fs.m, key)
+		fs.ends[fs.shard(storeKey)] = fs.ended.Add(1)
 		fs.mu.Unlock()
 		f.res = res
 		close(f.done)

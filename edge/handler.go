@@ -230,6 +230,31 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A request whose lookup a flight of its key outran looks again
+	// (flights.join); the last look takes whatever it finds, so that a
+	// key whose flights keep ending cannot hold a request in this loop.
+	for looks := 1; ; looks++ {
+		x.since = anyEnd
+		if looks < maxLooks {
+			x.since = h.flights.seen()
+		}
+		if !x.serveStored() {
+			return
+		}
+		x.found.closeBody()
+	}
+}
+
+// maxLooks bounds the store lookups of one request (see ServeHTTP).
+const maxLooks = 3
+
+// serveStored looks the request up in the store and answers it: a usable
+// stored response, or one served stale while it is refreshed, or a
+// revalidation or a fetch through the key's flight. again reports that
+// nothing was answered: a flight of the key ended after the lookup, and
+// what it stored may serve the request (flights.join).
+func (x *exchange) serveStored() (again bool) {
+	h, r := x.h, x.r
 	// A disk hit's body is decoded whole for this request: it counts
 	// against the body budget (x.w.held) until the response is sent.
 	x.found = x.lookup(&x.w.held)
@@ -238,7 +263,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.metrics.overBudget.Inc()
 		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget}
 		x.pass()
-		return
+		return false
 	}
 	if e := found.entry; e != nil {
 		stored := hitResponse(e, found.tier)
@@ -247,39 +272,38 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		case policy.Serve:
 			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}
 			x.serveEntry(e, found.tier, d.Age)
-			return
+			return false
 		case policy.ServeStale:
 			if d.Background {
 				x.refreshInBackground()
 			}
 			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}
 			x.serveEntry(e, found.tier, d.Age)
-			return
+			return false
 		}
 		if policy.OnlyIfCached(r.Header) {
 			// RFC 9111 §5.2.1.7: a stored response or 504, never a forward.
 			x.cs = policy.CacheStatus{TTL: d.TTL, HasTTL: true, Detail: policy.DetailOnlyIfCached}
 			x.respondError(http.StatusGatewayTimeout, "only-if-cached: stored response needs validation")
-			return
+			return false
 		}
 		x.cs = policy.CacheStatus{Fwd: d.Fwd, Detail: d.Detail}
-		x.fetch()
-		return
+		return x.fetch()
 	}
 	if policy.OnlyIfCached(r.Header) {
 		x.cs = policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailOnlyIfCached}
 		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
-		return
+		return false
 	}
 	if policy.RequestNoStore(r.Header) {
 		// RFC 9111 §5.2.1.5: nothing of this exchange is stored, so it
 		// shares no fetch either.
 		x.cs = policy.CacheStatus{Fwd: found.fwd, Detail: policy.DetailRequestNoStore}
 		x.pass()
-		return
+		return false
 	}
 	x.cs = policy.CacheStatus{Fwd: found.fwd}
-	x.fetch()
+	return x.fetch()
 }
 
 // viaNamesMe reports whether this node already forwarded the request.

@@ -21,11 +21,16 @@ import (
 // 5861 lets it stand in. x.cs says why the fetch (RFC 9211 §2.2, §2.9). A
 // request that cannot share the result (it is not storable, or varies on
 // something the leader's request did not match) is forwarded on its own.
-func (x *exchange) fetch() {
+// again reports that nothing was done: a flight of the key ended after the
+// lookup (flights.join), and the caller looks the store up again.
+func (x *exchange) fetch() (again bool) {
 	h, r, found := x.h, x.r, &x.found
 	res, leader, answered := x.joinFlight()
 	if answered {
-		return // served as the body arrived, or the client went away; the fetch goes on
+		return false // served as the body arrived, or the client went away; the fetch goes on
+	}
+	if res == nil {
+		return true
 	}
 	x.upstreamAddr, x.firstByte = res.upstream, res.firstByte
 	cs := &x.cs
@@ -74,11 +79,14 @@ func (x *exchange) fetch() {
 		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: res.reason}
 		x.pass()
 	}
+	return false
 }
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
 // storage key. answered reports that the request needs nothing more: its
-// client went away, or its range was served as the body arrived.
+// client went away, or its range was served as the body arrived. A nil res
+// without answered: a flight of the key ended since x.since, and none was
+// started (flights.join).
 func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	h, r := x.h, x.r
 	fetch := x.newFetch()
@@ -94,10 +102,14 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	}
 	q := make(interimQueue, maxInterim)
 	fetch.interim = q.send
-	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, x.since, func(p *progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
 		return fetch.run(p)
 	})
+	if f == nil {
+		release()
+		return nil, false, false
+	}
 	if !leader {
 		release() // another request's fetch: this one started nothing
 		h.metrics.coalesced.Inc()
@@ -149,10 +161,16 @@ func (x *exchange) refreshInBackground() {
 		return // the client has fetches enough under way; a later request refreshes
 	}
 	release = x.holdRoutes(release)
-	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, func(p *progress) *fillResult {
+	f, leader := h.flights.join(flightKey(fetch.storeKey, r.Header, x.identity), fetch.storeKey, x.since, func(p *progress) *fillResult {
 		defer release()
 		return fetch.run(p)
 	})
+	if f == nil {
+		// A flight of the key ended after the lookup: it has stored what
+		// it got, and a request that finds that stale refreshes it.
+		release()
+		return
+	}
 	if !leader {
 		release()
 	}

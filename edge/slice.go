@@ -494,30 +494,39 @@ type wholeAnswer struct {
 // get gets slice i: from the store when lookup is set and a usable one is
 // stored, else through the one shared fetch of the slice. whole is set
 // instead when the object's answer is not a slice (see slicefetch.go):
-// for i > 0, a whole answer stored under slice 0 is also looked for.
+// for i > 0, a whole answer stored under slice 0 is also looked for. A
+// lookup that a flight of the slice outran is done again (flights.join),
+// maxLooks times in all at most.
 func (s *slicer) get(i int64, lookup bool) (sl *slice, whole *wholeAnswer, err error) {
 	x := s.x
 	key := string(s.object.Slice(i))
-	if lookup {
-		if sl, whole := s.stored(key, i, false); sl != nil || whole != nil {
-			return sl, whole, nil
+	var res *fillResult
+	leader := false
+	for looks := 1; res == nil; looks++ {
+		since := uint64(anyEnd)
+		if lookup && looks < maxLooks {
+			since = x.h.flights.seen()
 		}
-		if i > 0 {
-			if _, whole := s.stored(string(s.object.Slice(0)), 0, true); whole != nil {
-				return nil, whole, nil
+		if lookup {
+			if sl, whole := s.stored(key, i, false); sl != nil || whole != nil {
+				return sl, whole, nil
+			}
+			if i > 0 {
+				if _, whole := s.stored(string(s.object.Slice(0)), 0, true); whole != nil {
+					return nil, whole, nil
+				}
 			}
 		}
-	}
-	if policy.OnlyIfCached(x.r.Header) {
-		return nil, nil, errOnlyIfCached
-	}
-	var stale *storage.Entry
-	if e := s.staleSlice; e != nil && e.Key == key {
-		stale = e
-	}
-	res, leader, err := s.fetch(i, key, stale)
-	if err != nil {
-		return nil, nil, err
+		if policy.OnlyIfCached(x.r.Header) {
+			return nil, nil, errOnlyIfCached
+		}
+		var stale *storage.Entry
+		if e := s.staleSlice; e != nil && e.Key == key {
+			stale = e
+		}
+		if res, leader, err = s.fetch(i, key, stale, since); err != nil {
+			return nil, nil, err
+		}
 	}
 	if res.err != nil {
 		res.release(leader)
@@ -610,8 +619,10 @@ func newSlice(i int64, e *storage.Entry) (*slice, bool) {
 
 // fetch runs, or joins, the one upstream fetch of slice i under key. A
 // result that may not be shared (a private slice) is fetched again for a
-// request that did not start it.
-func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, bool, error) {
+// request that did not start it. since is flights.join's: a nil result
+// without an error says that a flight of the slice ended after since, and
+// nothing was fetched.
+func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) (*fillResult, bool, error) {
 	x := s.x
 	h, r := x.h, x.r
 	if !h.uncacheable.marked(key, h.opts.Now()) {
@@ -619,7 +630,10 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry) (*fillResult, 
 		if !ok {
 			return nil, false, errClientGone
 		}
-		fl, leader := s.join(i, key, stale, x.holdRoutes(release))
+		fl, leader := s.join(i, key, stale, since, x.holdRoutes(release))
+		if fl == nil {
+			return nil, false, nil
+		}
 		if !leader {
 			h.metrics.coalesced.Inc()
 		}
@@ -652,10 +666,11 @@ func (s *slicer) matches(res *fillResult) bool {
 
 // join runs, or joins, the one shared fetch of slice i under key; release
 // gives back the fetch slot taken for it, when the fetch ends or at once
-// when another request's fetch is joined.
-func (s *slicer) join(i int64, key string, stale *storage.Entry, release func()) (*flight, bool) {
+// when another request's fetch is joined or none is started (a nil flight:
+// see flights.join for since).
+func (s *slicer) join(i int64, key string, stale *storage.Entry, since uint64, release func()) (*flight, bool) {
 	x := s.x
-	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, func(*progress) *fillResult {
+	fl, leader := x.h.flights.join(flightKey(key, x.r.Header, x.identity), key, since, func(*progress) *fillResult {
 		defer release() // the slot is the fetch's until it ends, client or not
 		return s.run(i, key, stale)
 	})

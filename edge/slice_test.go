@@ -406,6 +406,26 @@ func TestSliceConcurrentRangesShareFetches(t *testing.T) {
 	}
 }
 
+// A slice's late requests, held between their lookup of the slice and
+// their join until its flight has stored it and ended, are answered from
+// the store: one upstream fetch (TestLateJoinersServeWhatTheFlightStored).
+func TestSliceLateJoinersServeWhatTheFlightStored(t *testing.T) {
+	c := newClock()
+	body := patterned(2*sliceSize, 7)
+	o := newRangeOrigin(t, c, body, `"v1"`)
+	g := newGate()
+	o.gate = g
+	t.Cleanup(g.open)
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: lateJoiners + 1}}
+	defer client.CloseIdleConnections()
+	checkLateJoiners(t, e, o.requests.Load, g, http.StatusPartialContent, body[10:100], func() lateJoin {
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/movie", nil)
+		req.Header.Set("Range", "bytes=10-99") // within slice 0
+		return readLateJoin(client.Do(req))
+	})
+}
+
 // TestSliceValidatorChange: slices of two versions of an object are never
 // sent in one response. A stored slice of an older version is dropped and
 // fetched again; when the upstream's slice differs from those already
