@@ -126,11 +126,11 @@
 // fsyncs (a transaction costs some 20 times the CPU of a 1 KiB Set:
 // BenchmarkSetDisk); the Set is readable from the pending map meanwhile.
 // The writer sleeps through the wait and takes the queue at its end, not
-// each Set as it comes (a goroutine switch per miss: BenchmarkSetLinger). A crash (of the process or the
-// machine) loses the Sets not yet committed, as a cache may; every commit is
-// fsynced as bbolt does by default, so what a crash leaves is whole
-// transactions, never part of an entry. After a batch
-// that leaves the total above
+// each Set as it comes (a goroutine switch per miss:
+// TestLingerLeavesSetsQueued). A crash (of the process or the machine)
+// loses the Sets not yet committed, as a cache may; every commit is fsynced
+// as bbolt does by default, so what a crash leaves is whole transactions,
+// never part of an entry. After a batch that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
 // under 90% of it. Deletes and purges run synchronously in the caller's
 // goroutine, serialized with the writer's batches: a purge first drops (or,

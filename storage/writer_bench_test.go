@@ -32,21 +32,3 @@ func BenchmarkSetDisk(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkSetLinger is the writer's cost per 1 KiB miss as misses reach
-// it: one Set at a time, each landing in the queue while the writer
-// lingers (batches of maxBatchOps, as a busy node's). cpu-µs/op is the
-// process's CPU per Set, the writer's wakeups and commits included.
-func BenchmarkSetLinger(b *testing.B) {
-	s := openStore(b, Options{NoMemoryTier: true})
-	b.ReportAllocs()
-	b.SetBytes(1 << 10)
-	i := 0
-	report := benchcpu.Start(b)
-	for b.Loop() {
-		i++
-		s.Set(newEntry(fmt.Sprintf("http://bench.example/obj/1024/miss-%d", i), 1<<10))
-	}
-	s.Flush()
-	report(i)
-}
