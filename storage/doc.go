@@ -116,8 +116,11 @@
 // than bbolt's key limit) keep the entry off the disk, counted as a skipped
 // write, so that a tag purge never misses one.
 //
-// One writer goroutine applies queued sets and LRU touches, batched into one
-// transaction per batch. Touches alone wait up to a second for a
+// One writer goroutine applies queued sets, batched into one transaction
+// per batch, and the LRU touches of hits. A hit does not queue its touch:
+// it adds the key to a striped set (each key once), so that a hot object's
+// hits cost a map lookup under a stripe's lock, not a queue operation and
+// a wake of the writer each. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
 // any other batch, and Flush, carries the waiting ones along. A batch with a
 // Set waits up to 25 ms for more (ended early by 256 operations, or half a

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"slices"
 	"sync"
 )
 
@@ -180,10 +179,6 @@ func (p *pendingWrites) take(ops []op, b *batch, flushes *[]chan struct{}, limit
 			w.queued = false
 			b.sets = append(b.sets, pendingSet{e: w.e})
 			size += w.size
-		case opTouch:
-			if !slices.Contains(b.touches, o.key) {
-				b.touches = append(b.touches, o.key)
-			}
 		case opFlush:
 			*flushes = append(*flushes, o.done)
 		}

@@ -610,3 +610,95 @@ func holdRistretto(t *testing.T, m *memory) (hold1, hold2 func()) {
 	<-at[s1]
 	return func() { free(0, s1); <-at[s2] }, func() { reject(s2) }
 }
+
+// Hits hold their LRU touches beside the writer's queue, not in it: a hot
+// body file's memory hits (each touches, so the disk's LRU sees them) and
+// disk hits neither fill the queue the Sets need nor wake the writer per
+// hit. Here the writer is held in a batch while the hits come: queued one
+// per hit as they were, their touches stood in the queue.
+func TestHitsQueueNoTouches(t *testing.T) {
+	s := openStore(t, Options{FileBodyMin: 1000})
+	file := newEntry("http://h/file", 2000)
+	s.Set(file)
+	s.Set(newEntry("http://h/disk", 10))
+	s.Flush()
+	s.mem.wait() // the writer put the entry naming the file in memory before Flush returned
+	if e, ok := s.mem.get(file.Key); !ok || !e.InFile() {
+		t.Fatal("the memory tier does not hold the body file's entry")
+	}
+	s.mem.del([]string{"http://h/disk"})
+	s.mem.wait()
+
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.w.batchHook = func() { once.Do(func() { close(held); <-release }) }
+	s.Set(newEntry("http://h/other", 10)) // the batch the writer is held in
+	<-held
+	for range 200 {
+		mustGet(t, s, file.Key, TierMemory)
+	}
+	for range 200 {
+		if _, _, err := s.Get("http://h/disk"); err != nil {
+			t.Fatal(err)
+		}
+		s.mem.del([]string{"http://h/disk"}) // every Get a disk hit
+		s.mem.wait()
+	}
+	queued, touches := len(s.w.queue), s.w.touches.held.Load()
+	close(release)
+	if queued != 0 {
+		t.Errorf("%d operations queued by 400 hits, want 0", queued)
+	}
+	if touches != 2 {
+		t.Errorf("%d touches held, want 2 (one per key)", touches)
+	}
+}
+
+// maxHeldTouches distinct keys are written at once, not after touchDelay,
+// and touches past the bound are dropped (they are a hint) rather than
+// held without limit.
+func TestTouchesPastTheBoundAreWrittenAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t, Options{NoMemoryTier: true})
+		key := func(i int) string { return fmt.Sprintf("http://h/t/%d", i) }
+		for i := range maxHeldTouches {
+			s.Set(newEntry(key(i), 1))
+			if i%256 == 255 {
+				s.Flush() // within the queue's length
+			}
+		}
+		s.Flush()
+		var batches atomic.Int32
+		s.w.batchHook = func() { batches.Add(1) }
+		for i := range maxHeldTouches - 1 {
+			mustGet(t, s, key(i), TierDisk)
+		}
+		synctest.Wait()
+		if n := batches.Load(); n != 0 {
+			t.Fatalf("%d write batches below the bound, want 0", n)
+		}
+		mustGet(t, s, key(maxHeldTouches-1), TierDisk) // fills the bound
+		synctest.Wait()
+		if n, held := batches.Load(), s.w.touches.held.Load(); n != 1 || held != 0 {
+			t.Fatalf("%d write batches, %d touches held once the bound was reached; want 1, 0", n, held)
+		}
+	})
+}
+
+func TestTouchesPastTheBoundAreDropped(t *testing.T) {
+	ts := newTouches()
+	for i := range maxHeldTouches {
+		if got := ts.add(fmt.Sprint(i)); got != int64(i+1) {
+			t.Fatalf("add #%d returned %d, want %d", i, got, i+1)
+		}
+	}
+	if got := ts.add("one more"); got != 0 {
+		t.Errorf("add past the bound returned %d, want 0 (dropped)", got)
+	}
+	if keys := ts.take(); len(keys) != maxHeldTouches || ts.held.Load() != 0 {
+		t.Errorf("take returned %d keys and left %d held; want %d and 0", len(keys), ts.held.Load(), maxHeldTouches)
+	}
+	if got := ts.add("0"); got != 1 {
+		t.Errorf("add after take returned %d, want 1", got)
+	}
+}

@@ -20,7 +20,6 @@ type opKind uint8
 
 const (
 	opSet   opKind = iota // write the pending entry of key
-	opTouch               // make key the most recently used disk entry
 	opFlush               // close done once everything queued before has landed
 )
 
@@ -48,6 +47,10 @@ type writer struct {
 	queue chan op       // to the writer goroutine
 	stop  chan struct{} // closed by close: drain and exit
 	done  chan struct{} // closed by the writer goroutine on exit
+	// touches holds the LRU touches of hits (see touch); touched wakes
+	// the writer for them.
+	touches *touches
+	touched chan struct{}
 	// full wakes a lingering writer (see lingerFor): a Set or Flush sends
 	// on it, without blocking, once the queue holds a batch (fullAt
 	// operations), the pending entries fill a transaction's bytes, or a
@@ -86,6 +89,8 @@ func newWriter(d *disk, u *unappliedSet, log *slog.Logger, queueLen int, queueBy
 		queue:     make(chan op, queueLen),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		touches:   newTouches(),
+		touched:   make(chan struct{}, 1),
 		full:      make(chan struct{}, 1),
 		// Half the queue at most: the Sets that arrive while the
 		// writer wakes need room, or they would be skipped.
@@ -132,19 +137,16 @@ func (w *writer) batchBytes() int64 {
 	return min(maxBatchBytes, w.pending.max/4)
 }
 
-// touch queues an LRU touch of key, best effort: dropped if the queue is
-// half full. The caller holds the Store open.
+// touch holds an LRU touch of key for the writer (see touches), best
+// effort. The writer is woken by the first key held after a commit (to
+// start touchDelay) and by the key that fills maxHeldTouches (to write
+// them at once). The caller holds the Store open.
 func (w *writer) touch(key string) {
-	if len(w.queue) >= cap(w.queue)/2 {
-		// Touches are a hint; the other half is kept for Sets. A flood of
-		// disk hits while the writer was held up (a purge's transaction)
-		// filled the queue with touches, and the Sets that followed were
-		// skipped: their entries were then nowhere but in memory.
-		return
-	}
-	select {
-	case w.queue <- op{kind: opTouch, key: key}:
-	default:
+	if n := w.touches.add(key); n == 1 || n >= maxHeldTouches {
+		select {
+		case w.touched <- struct{}{}:
+		default: // a wake waits already
+		}
 	}
 }
 
@@ -170,7 +172,7 @@ func (w *writer) dropCorrupt(key string, raw []byte, cause error) {
 }
 
 // touchDelay is how long LRU touches may wait for a transaction of their
-// own. Every disk hit queues one; committed as they came, a steady load of
+// own. Every disk hit holds one; committed as they came, a steady load of
 // disk hits kept the writer running touch-only transactions (each with its
 // fsync) back to back. Held back, they are written once per touchDelay, or
 // at once with the next batch that writes anything else (so eviction and
@@ -179,40 +181,6 @@ const touchDelay = time.Second
 
 // maxHeldTouches bounds the distinct keys whose touches are held back.
 const maxHeldTouches = 4096
-
-// heldTouches are LRU touches waiting for a transaction, in first-touch
-// order, each key once.
-type heldTouches struct {
-	keys []string
-	seen map[string]struct{}
-}
-
-// add holds the touches of ops if ops are all touches, and reports whether
-// they were.
-func (ht *heldTouches) add(ops []op) bool {
-	for _, o := range ops {
-		if o.kind != opTouch {
-			return false
-		}
-	}
-	if ht.seen == nil {
-		ht.seen = make(map[string]struct{})
-	}
-	for _, o := range ops {
-		if _, ok := ht.seen[o.key]; !ok {
-			ht.seen[o.key] = struct{}{}
-			ht.keys = append(ht.keys, o.key)
-		}
-	}
-	return true
-}
-
-// take returns the held keys and empties ht.
-func (ht *heldTouches) take() []string {
-	keys := ht.keys
-	ht.keys, ht.seen = nil, nil
-	return keys
-}
 
 // close stops the writer once it has drained the queue. With ctx done
 // meanwhile, the disk writes still queued are dropped and counted as
@@ -233,7 +201,6 @@ func (w *writer) close(ctx context.Context) {
 func (w *writer) run() {
 	defer close(w.done)
 	var (
-		held   heldTouches
 		timer  = time.NewTimer(touchDelay)
 		due    <-chan time.Time // timer.C while touches are held, else nil
 		linger = time.NewTimer(writeLinger)
@@ -246,24 +213,24 @@ func (w *writer) run() {
 		case o := <-w.queue:
 			ops := w.collect(o, buf)
 			ops = w.lingerFor(ops, linger)
-			if held.add(ops) {
-				if len(held.keys) < maxHeldTouches {
-					if due == nil {
-						timer.Reset(touchDelay)
-						due = timer.C
-					}
-					continue
-				}
-				ops = nil // held: written below
-			}
 			timer.Stop()
 			due = nil
-			w.writeBatch(held.take(), ops)
+			w.writeBatch(w.touches.take(), ops)
+		case <-w.touched:
+			switch n := w.touches.held.Load(); {
+			case n >= maxHeldTouches:
+				timer.Stop()
+				due = nil
+				w.writeBatch(w.touches.take(), nil)
+			case n > 0 && due == nil:
+				timer.Reset(touchDelay)
+				due = timer.C
+			}
 		case <-due:
 			due = nil
-			w.writeBatch(held.take(), nil)
+			w.writeBatch(w.touches.take(), nil)
 		case <-w.stop:
-			w.writeBatch(held.take(), nil)
+			w.writeBatch(w.touches.take(), nil)
 			for {
 				select {
 				case o := <-w.queue:
@@ -296,8 +263,8 @@ const writeLinger = 25 * time.Millisecond
 // writeLinger, stopping early once the queue holds a batch (fullAt, about
 // maxBatchOps), once the entries waiting fill a transaction (batchBytes:
 // waiting longer would only hold their memory), at a Flush (whose caller
-// waits) and at Close. Batches of touches and flushes do not wait:
-// touches have their own delay, and a flush is waited for.
+// waits) and at Close. A batch of flushes does not wait: a flush is waited
+// for. (Touches are not queued: see touches.)
 //
 // It sleeps through the linger and takes what was queued at its end: a
 // writer that took each operation as it came was woken once per miss
