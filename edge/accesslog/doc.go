@@ -14,10 +14,13 @@
 // line or shift the fields a parser reads.
 //
 // A [Writer] never performs I/O on the caller's goroutine: a line is copied
-// into the current buffer (Options.BufferBytes, 64 KiB by default) and one
-// background goroutine writes full buffers, and the current one every
+// into a buffer (Options.BufferBytes, 64 KiB by default) and one background
+// goroutine writes full buffers, and those being filled every
 // Options.FlushInterval (1 s by default), as nginx's
-// "access_log ... buffer=64k flush=1s" does. When the output is slower than
+// "access_log ... buffer=64k flush=1s" does. Nor does a line wait for
+// another: lines logged at the same moment go to different buffers rather
+// than queue for one lock (so they may be written in either order), and
+// each is copied whole, never cut or mixed with another. When the output is slower than
 // the requests and every buffer is waiting to be written, lines are dropped
 // and counted (edged_access_log_dropped_total) rather than making responses
 // wait. [Writer.Reopen] makes the next write go to a newly opened file of

@@ -219,3 +219,124 @@ func TestAppendJSONQuotedEveryByteEveryOffset(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written time formats agree with time.Format at every kind of
+// date: each month's ends, leap days, centuries, before 1970 (the slow
+// path), and in zones east and west of UTC.
+func TestTimeFormats(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+45*60), time.FixedZone("", -(9*3600 + 30*60)), time.FixedZone("", 14*3600)}
+	var times []time.Time
+	for _, year := range []int{1, 1600, 1899, 1900, 1969, 1970, 1999, 2000, 2024, 2026, 2100, 2400, 9999} {
+		for month := time.January; month <= time.December; month++ {
+			first := time.Date(year, month, 1, 0, 0, 0, 0, time.UTC)
+			times = append(times, first, first.Add(-time.Millisecond), first.AddDate(0, 0, 28).Add(-time.Nanosecond))
+		}
+	}
+	// And one moment of each day of a leap year and the next, at a
+	// different time of day each.
+	for d := range 731 {
+		times = append(times, time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(d)*(24*time.Hour+37*time.Minute+11*time.Second+7*time.Millisecond)))
+	}
+	for _, tm := range times {
+		if got, want := string(appendRFC3339Millis(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+			t.Fatalf("appendRFC3339Millis(%v) = %s, want %s", tm, got, want)
+		}
+		for _, z := range zones {
+			lt := tm.In(z)
+			if lt.Year() > 9999 {
+				continue
+			}
+			if got, want := string(appendCommonLogTime(nil, lt)), lt.Format("02/Jan/2006:15:04:05 -0700"); got != want {
+				t.Fatalf("appendCommonLogTime(%v) = %s, want %s", lt, got, want)
+			}
+		}
+	}
+}
+
+// AppendJSON writes, byte for byte, the line that the exported helpers
+// build field by field (what it wrote before it fused their constants):
+// the same names, order, escaping and numbers, with and without upstream.
+func TestRecordJSONMatchesHelpers(t *testing.T) {
+	for _, v := range hostile {
+		for i, upstream := range []string{"", "10.0.0.5:8080", v} {
+			r := testRecord(v, v+"ref")
+			r.User, r.Host, r.Target, r.Site, r.Route, r.RequestID, r.Upstream = v, v, v, v, v, v, upstream
+			r.Client = []netip.Addr{{}, netip.MustParseAddr("2001:db8::7"), r.Client}[i]
+			if got, want := string(r.AppendJSON(nil)), string(helperJSON(r)); got != want {
+				t.Fatalf("value %q, upstream %q:\n got %s\nwant %s", v, upstream, got, want)
+			}
+		}
+	}
+}
+
+// helperJSON is Record.AppendJSON written with the exported helpers.
+func helperJSON(r *Record) []byte {
+	b := AppendJSONStart(nil, r.Time, "request")
+	client := "" // not netip.Addr's "invalid IP"
+	if r.Client.IsValid() {
+		client = r.Client.String()
+	}
+	b = AppendJSONString(b, "client", client)
+	b = AppendJSONString(b, "user", r.User)
+	b = AppendJSONString(b, "method", r.Method)
+	b = AppendJSONString(b, "host", r.Host)
+	b = AppendJSONString(b, "uri", r.Target)
+	b = AppendJSONString(b, "proto", r.Proto)
+	b = AppendJSONInt(b, "status", int64(r.Status))
+	b = AppendJSONInt(b, "bytes", r.Bytes)
+	b = AppendJSONMillis(b, "duration_ms", r.Duration)
+	b = AppendJSONString(b, "upstream", r.Upstream)
+	if r.Upstream != "" {
+		b = AppendJSONMillis(b, "upstream_first_byte_ms", r.UpstreamFirstByte)
+	} else {
+		b = AppendJSONNull(b, "upstream_first_byte_ms")
+	}
+	b = AppendJSONString(b, "cache", r.Cache)
+	b = AppendJSONString(b, "site", r.Site)
+	b = AppendJSONString(b, "route", r.Route)
+	b = AppendJSONString(b, "request_id", r.RequestID)
+	b = AppendJSONString(b, "user_agent", r.UserAgent)
+	b = AppendJSONString(b, "referer", r.Referer)
+	return AppendJSONEnd(b)
+}
+
+// A timeCache writes what the uncached functions write, as the second, the
+// millisecond and the zone change, forward and back.
+func TestTimeCache(t *testing.T) {
+	base := time.Date(2026, time.December, 31, 23, 59, 58, 0, time.UTC)
+	east, west := time.FixedZone("", 3600), time.FixedZone("", -4*3600)
+	var c timeCache
+	for _, tm := range []time.Time{
+		base, base.Add(999 * time.Millisecond), base.Add(time.Second), base.Add(2*time.Second + 5*time.Millisecond),
+		base.Add(time.Second), base, base.In(east), base.In(west), base.Add(1500 * time.Millisecond).In(west),
+		time.Unix(0, 0), time.Unix(0, 0).In(east), time.Unix(-1, 0), {},
+	} {
+		if got, want := string(c.appendRFC3339Millis(nil, tm)), string(appendRFC3339Millis(nil, tm)); got != want {
+			t.Errorf("%v: cached RFC 3339 %s, want %s", tm, got, want)
+		}
+		if got, want := string(c.appendCommonLogTime(nil, tm)), string(appendCommonLogTime(nil, tm)); got != want {
+			t.Errorf("%v: cached common log time %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// FuzzTimeFormats holds the hand-written time formats to time.Format at
+// any second from year 1 to 9999, in any zone offset.
+func FuzzTimeFormats(f *testing.F) {
+	f.Add(int64(1796550723), int64(45_600_000), int32(0))
+	f.Add(int64(951782400), int64(999_999_999), int32(-(5*3600 + 30*60))) // 2000-02-29
+	f.Add(int64(-1), int64(0), int32(14*3600))
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int32) {
+		const minSec = -62135596800 // 0001-01-01T00:00:00Z
+		if sec < minSec+86400 || sec > maxUnix-86400 || nsec < 0 || nsec >= 1e9 || offset < -24*3600 || offset > 24*3600 {
+			t.Skip()
+		}
+		tm := time.Unix(sec, nsec).In(time.FixedZone("", int(offset)))
+		if got, want := string(appendRFC3339Millis(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+			t.Fatalf("appendRFC3339Millis(%v) = %s, want %s", tm, got, want)
+		}
+		if got, want := string(appendCommonLogTime(nil, tm)), tm.Format("02/Jan/2006:15:04:05 -0700"); got != want {
+			t.Fatalf("appendCommonLogTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}

@@ -58,10 +58,11 @@ type Options struct {
 	// FlushInterval is the longest a line waits in a buffer that is not
 	// full. Default DefaultFlushInterval (1 s).
 	FlushInterval time.Duration
-	// Buffers is how many buffers exist, the one being filled included:
-	// while the output is slow, the others wait to be written, and when
-	// all of them wait, lines are dropped. Default DefaultBuffers (4); at
-	// least 2.
+	// Buffers is how many buffers exist, those being filled included:
+	// while the output is slow, full ones wait to be written, and when
+	// all of them wait, lines are dropped. Up to Buffers-1 are filled at
+	// once, by requests logging at the same moment. Default
+	// DefaultBuffers (4); at least 2.
 	Buffers int
 	// Registerer receives edged_access_log_dropped_total; nil registers
 	// nothing.
@@ -83,9 +84,10 @@ type Writer struct {
 	log      *slog.Logger
 	droppedN atomic.Int64 // lines dropped: edged_access_log_dropped_total
 
-	mu     sync.Mutex // guards cur and closed
-	cur    []byte     // the buffer being filled
-	closed bool
+	// shards are where lines are appended: Write takes the first whose
+	// lock is free, so that a request never waits on another that holds
+	// a lock, even one whose thread the OS has descheduled right then.
+	shards []shard
 
 	// Buffers not being filled are in free or in full; full's capacity
 	// is their number, so a send to it never blocks.
@@ -97,13 +99,24 @@ type Writer struct {
 	stop    chan struct{}      // closed by Close
 	stopped chan struct{}      // closed when run returns
 	once    sync.Once
-	lines   sync.Pool // *[]byte: Log's encoding buffers
+	lines   sync.Pool // *lineBuffer: Log's encoding buffers
 
 	// Owned by run.
 	out      io.Writer
 	file     *os.File // nil when writing to Options.Output
 	failing  bool     // the last write failed (logged once per failure run)
 	closeErr error    // what closing the file returned, for Close
+}
+
+// shard is one place lines are appended to. Its buffer is taken from the
+// Writer's free ones when a line comes, and queued to be written when full
+// or flushed; so the Buffers buffers are all there is, however many shards
+// fill them.
+type shard struct {
+	mu     sync.Mutex
+	cur    []byte // the buffer being filled; nil: none taken yet
+	closed bool
+	_      [64]byte // one cache line each: no false sharing between shards
 }
 
 // New opens opts.File (when set) and starts the Writer's goroutine; Close
@@ -123,9 +136,11 @@ func New(opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("accesslog: unknown Format %d", opts.Format)
 	}
 	w := &Writer{
-		opts:    opts,
-		log:     cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
-		cur:     make([]byte, 0, opts.BufferBytes),
+		opts: opts,
+		log:  cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
+		// At least one buffer is left to be written while the others
+		// are being filled.
+		shards:  make([]shard, opts.Buffers-1),
 		free:    make(chan []byte, opts.Buffers),
 		full:    make(chan []byte, opts.Buffers),
 		flushes: make(chan chan struct{}),
@@ -134,8 +149,8 @@ func New(opts Options) (*Writer, error) {
 		stopped: make(chan struct{}),
 		out:     cmp.Or[io.Writer](opts.Output, os.Stderr),
 	}
-	w.lines.New = func() any { b := make([]byte, 0, 1024); return &b }
-	for range opts.Buffers - 1 {
+	w.lines.New = func() any { return &lineBuffer{b: make([]byte, 0, 1024)} }
+	for range opts.Buffers {
 		w.free <- make([]byte, 0, opts.BufferBytes)
 	}
 	if opts.File != "" {
@@ -172,48 +187,96 @@ func openFile(name string) (*os.File, error) {
 // Format is the format of w's lines.
 func (w *Writer) Format() Format { return w.opts.Format }
 
+// lineBuffer is where Log encodes a line, and the text of the last second
+// a Record's time was written as there.
+type lineBuffer struct {
+	b     []byte
+	times timeCache
+}
+
 // Log encodes e in w's format and writes the line.
 func (w *Writer) Log(e Entry) {
-	bp := w.lines.Get().(*[]byte)
-	b := (*bp)[:0]
-	if w.opts.Format == Combined {
+	lb := w.lines.Get().(*lineBuffer)
+	b := lb.b[:0]
+	rec, _ := e.(*Record)
+	switch {
+	case rec != nil && w.opts.Format == Combined:
+		b = rec.appendCombined(b, &lb.times)
+	case rec != nil:
+		b = rec.appendJSON(b, &lb.times)
+	case w.opts.Format == Combined:
 		b = e.AppendCombined(b)
-	} else {
+	default:
 		b = e.AppendJSON(b)
 	}
 	w.Write(b)
 	if cap(b) <= 64<<10 { // a hostile request's huge line is not kept
-		*bp = b
-		w.lines.Put(bp)
+		lb.b = b
+		w.lines.Put(lb)
 	}
 }
 
-// Write copies line, which must end with a newline, into the current
-// buffer; the buffer is written later, by w's goroutine. When the line does
-// not fit and no empty buffer is left (the output is slow), or w is closed,
-// the line is dropped and counted. A line longer than a buffer gets one of
-// its own size.
+// Write copies line, which must end with a newline, into a buffer; the
+// buffer is written later, by w's goroutine. When the line does not fit and
+// no empty buffer is left (the output is slow), or w is closed, the line is
+// dropped and counted. A line longer than a buffer gets one of its own
+// size.
+//
+// The line goes to the first shard whose lock is free: a line written while
+// another Write holds the first shard's lock goes to another rather than
+// wait, and may then be written before or after the lines logged around it
+// (each line's time says when its request ended). Lines written while no
+// other Write runs keep their order. Only when every shard is locked does
+// Write wait, for the first.
 func (w *Writer) Write(line []byte) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed || len(w.cur) > 0 && len(w.cur)+len(line) > cap(w.cur) && !w.handOff() {
-		w.droppedN.Add(1)
-		return
+	busy := false
+	for i := range w.shards {
+		s := &w.shards[i]
+		if !s.mu.TryLock() {
+			busy = true
+			continue
+		}
+		ok, closed := w.add(s, line)
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		if closed {
+			break
+		}
 	}
-	w.cur = append(w.cur, line...)
+	if busy {
+		s := &w.shards[0]
+		s.mu.Lock()
+		ok, _ := w.add(s, line)
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	w.droppedN.Add(1)
 }
 
-// handOff queues the current buffer for writing and takes an empty one; it
-// reports false, leaving cur as it is, when there is none. w.mu is held.
-func (w *Writer) handOff() bool {
-	select {
-	case next := <-w.free:
-		w.full <- w.cur // never blocks: see Writer.full
-		w.cur = next
-		return true
-	default:
-		return false
+// add appends line to s's buffer, queueing it to be written first if line
+// does not fit, and taking an empty buffer if s has none. It reports false
+// when no empty buffer is left, or s is closed (closed true). s.mu is held.
+func (w *Writer) add(s *shard, line []byte) (ok, closed bool) {
+	if s.closed {
+		return false, true
 	}
+	if len(s.cur) > 0 && len(s.cur)+len(line) > cap(s.cur) {
+		w.full <- s.cur // never blocks: see Writer.full
+		s.cur = nil
+	}
+	if s.cur == nil {
+		select {
+		case s.cur = <-w.free:
+		default:
+			return false, false
+		}
+	}
+	s.cur = append(s.cur, line...)
+	return true, false
 }
 
 // Flush writes every line logged before it, then returns. Lines are
@@ -251,9 +314,12 @@ func (w *Writer) Reopen() error {
 // the file. Lines logged after Close are dropped and counted.
 func (w *Writer) Close() error {
 	w.once.Do(func() {
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
+		for i := range w.shards {
+			s := &w.shards[i]
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+		}
 		close(w.stop)
 	})
 	<-w.stopped
@@ -263,7 +329,7 @@ func (w *Writer) Close() error {
 // Dropped is the number of lines dropped so far.
 func (w *Writer) Dropped() int64 { return w.droppedN.Load() }
 
-// run writes buffers as they fill, and the current one every
+// run writes buffers as they fill, and those being filled every
 // FlushInterval, until Close.
 func (w *Writer) run() {
 	defer close(w.stopped)
@@ -293,24 +359,18 @@ func (w *Writer) run() {
 	}
 }
 
-// flush writes the buffers queued, then the current one.
+// flush writes the buffers queued, then those being filled.
 func (w *Writer) flush() {
-	for {
-		w.drain()
-		w.mu.Lock()
-		if len(w.cur) == 0 {
-			w.mu.Unlock()
-			return
+	for i := range w.shards {
+		s := &w.shards[i]
+		s.mu.Lock()
+		if len(s.cur) > 0 {
+			w.full <- s.cur // never blocks: see Writer.full
+			s.cur = nil
 		}
-		// Every buffer but cur was just written and freed, unless a Write
-		// handed one off since: then drain again and retry.
-		ok := w.handOff()
-		w.mu.Unlock()
-		if ok {
-			w.drain()
-			return
-		}
+		s.mu.Unlock()
 	}
+	w.drain()
 }
 
 // drain writes the buffers queued.

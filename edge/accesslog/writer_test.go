@@ -250,3 +250,65 @@ func TestOptionsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A Write does not wait for a request that holds the log's lock, as one
+// whose thread the OS descheduled in the middle of its Write does: the line
+// goes to another shard, and is written as any other. (With one lock for
+// every line, this Write waited, and with it every request of the node.)
+func TestWriteAroundHeldShard(t *testing.T) {
+	out := &logtest.Buffer{}
+	w := newWriter(t, Options{Output: out, FlushInterval: time.Hour})
+	w.Write(line(1))
+	held := &w.shards[0]
+	held.mu.Lock() // the descheduled request
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Write(line(2))
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a failure only: the Write waits on the held lock
+		t.Fatal("Write waited for the request holding the lock")
+	}
+	held.mu.Unlock()
+	w.Flush()
+	if got := out.String(); !strings.Contains(got, "line 1\n") || !strings.Contains(got, "line 2\n") || len(got) != 14 {
+		t.Fatalf("written %q, want line 1 and line 2", got)
+	}
+}
+
+// Lines logged by many goroutines at once are each written once and whole,
+// never cut or mixed with another, and every line is either written or
+// counted as dropped.
+func TestConcurrentLinesWhole(t *testing.T) {
+	out := &logtest.Buffer{}
+	w := newWriter(t, Options{Output: out, BufferBytes: 300, FlushInterval: time.Millisecond})
+	const goroutines, each = 8, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				w.Write(fmt.Appendf(nil, "goroutine %d line %d %s\n", g, i, strings.Repeat("x", i%40)))
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for l := range strings.Lines(out.String()) {
+		var g, i int
+		if _, err := fmt.Sscanf(l, "goroutine %d line %d", &g, &i); err != nil || seen[l] {
+			t.Fatalf("line %q: cut, mixed or written twice", l)
+		}
+		if want := fmt.Sprintf("goroutine %d line %d %s\n", g, i, strings.Repeat("x", i%40)); l != want {
+			t.Fatalf("line %q, want %q", l, want)
+		}
+		seen[l] = true
+	}
+	if len(seen) == 0 || int64(len(seen))+w.Dropped() != goroutines*each {
+		t.Errorf("written %d + dropped %d != %d logged", len(seen), w.Dropped(), goroutines*each)
+	}
+}
