@@ -293,6 +293,16 @@ func (d *disk) appliedSeq() (uint64, error) {
 // transaction frees can only be reused by later ones, so evicting in the
 // same transaction grew the file by a batch beyond the budget each time.
 func (d *disk) apply(b *batch) error {
+	if len(b.sets) == 0 && len(b.touches) > 0 {
+		// Touches alone: a write transaction (and its fsyncs) only for
+		// those that move (see touch). Under a steady load of disk hits
+		// most are of recent keys.
+		moving, err := d.touchesThatMove(b.touches)
+		if err != nil || len(moving) == 0 {
+			return err
+		}
+		b.touches = moving
+	}
 	var incoming, incomingFiles int64
 	for _, s := range b.sets {
 		incoming += rowCost(len(s.e.Key), len(s.val))
@@ -323,6 +333,23 @@ func (d *disk) apply(b *batch) error {
 		}
 		return t.evict(d.limit, 0, 0)
 	})
+}
+
+// touchesThatMove returns the keys of touches whose touch would move them
+// in the LRU order, read in a read-only transaction.
+func (d *disk) touchesThatMove(touches []string) ([]string, error) {
+	var moving []string
+	err := d.view(func(tx *bolt.Tx) error {
+		moving = moving[:0]
+		t := newTxn(tx)
+		for _, k := range touches {
+			if t.needsTouch([]byte(k)) {
+				moving = append(moving, k)
+			}
+		}
+		return nil
+	})
+	return moving, closedErr(err)
 }
 
 // deleteKeys removes keys and returns those that were present.
@@ -449,6 +476,10 @@ type txn struct {
 	// puts, and a delete keeps none, so one buffer serves every row of
 	// the transaction (a batch of misses made one key each).
 	rowKey []byte
+	// oldest is the sequence of the oldest lru row, once oldestRead (see
+	// recent).
+	oldest     uint64
+	oldestRead bool
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -518,6 +549,10 @@ func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 }
 
 // touch makes k the most recently used entry, if it is stored.
+// A key already in the newer half of the LRU order stays where it is: it
+// is evicted only after every key of the older half, and a hit on it once
+// it has drifted there moves it again. (The LRU is a hint; moving a key
+// rewrites its lru row and rowInfo, pages scattered over the file.)
 func (t *txn) touch(k []byte) error {
 	raw := t.seq.Get(k)
 	if raw == nil {
@@ -527,12 +562,36 @@ func (t *txn) touch(k []byte) error {
 	if !ok {
 		return nil // remove cleans it up
 	}
+	if t.recent(ri.lru) {
+		return nil
+	}
 	ri.tags = bytes.Clone(ri.tags) // raw is invalidated by the writes below
 	if err := t.lru.Delete(t.lruKey(ri.lru, k)); err != nil {
 		return err
 	}
 	_, err := t.link(k, &ri)
 	return err
+}
+
+// needsTouch reports whether touch would move k: it is stored and not
+// recent.
+func (t *txn) needsTouch(k []byte) bool {
+	ri, ok := parseInfo(t.seq.Get(k))
+	return ok && !t.recent(ri.lru)
+}
+
+// recent reports whether LRU sequence n is in the newer half of the
+// sequences between the oldest lru row (read once per transaction) and
+// the newest given out.
+func (t *txn) recent(n uint64) bool {
+	if !t.oldestRead {
+		t.oldestRead = true
+		if k, _ := t.lru.Cursor().First(); len(k) >= 8 {
+			t.oldest = binary.BigEndian.Uint64(k)
+		}
+	}
+	newest := t.lru.Sequence()
+	return n >= t.oldest && n-t.oldest >= (newest-t.oldest)/2
 }
 
 // markStale sets k's soft purge mark, stale since at on top of any mark it

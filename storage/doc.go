@@ -122,7 +122,12 @@
 // hits cost a map lookup under a stripe's lock, not a queue operation and
 // a wake of the writer each. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
-// any other batch, and Flush, carries the waiting ones along. A batch with a
+// any other batch, and Flush, carries the waiting ones along. A touch moves
+// only a key in the older half of the LRU order (a key in the newer half is
+// evicted after all of the older half anyway, and is moved by a hit once it
+// has drifted there), and touches that move nothing commit no transaction:
+// the LRU is approximate, as a hint may be (BenchmarkTouchBatch: a third
+// of the allocations). A batch with a
 // Set waits up to 25 ms for more (ended early by 256 operations, or half a
 // shorter queue, by entries that fill a transaction's bytes, by a Flush or
 // Close), so that sets arriving one at a time share a transaction and its
