@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"time"
 
@@ -291,7 +292,7 @@ func (f *fetch) run(p *progress) *fillResult {
 				h.forget(f.stale.Key)
 				return res
 			}
-			f.keep(e, merged)
+			f.keep(e, merged, nil)
 			return res
 		}
 		// RFC 9111 §4.3.4: the 304 does not describe the stored response;
@@ -337,8 +338,10 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	var body []byte
 	var complete bool
 	var err error
+	var published http.Header // what range waiters are given; keep stores it
 	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
-		body, err = readPublished(resp.Body, resp.ContentLength, p, policy.StoredHeader(resp.Header))
+		published = policy.StoredHeader(resp.Header)
+		body, err = readPublished(resp.Body, resp.ContentLength, p, published)
 		complete = err == nil
 	} else {
 		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
@@ -402,7 +405,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 		return
 	}
 	res.setCookie = resp.Header.Values("Set-Cookie")
-	f.keep(e, resp.Header)
+	f.keep(e, resp.Header, published)
 }
 
 // completeHeader adds to an upstream response's header what the cache
@@ -434,12 +437,24 @@ func hasFreshnessFields(h http.Header) bool {
 
 // keep stores e, a response that policy.Storable allowed, built from one
 // with header fields hdr; a Vary index goes under the primary key first.
-func (f *fetch) keep(e *storage.Entry, hdr http.Header) {
+// published, when not nil, is policy.StoredHeader(hdr) as read already
+// (given to range waiters as the body arrived): it is stored as it is,
+// not made again, and not changed, since those waiters may read it still.
+func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	h, res := f.h, f.res
 	f.varyOrigin(hdr)
-	e.Header = policy.StoredHeader(hdr)
+	e.Header = published
+	if e.Header == nil {
+		e.Header = policy.StoredHeader(hdr)
+	}
 	if bodyAllowed(e.Status) {
-		e.Header.Set("Content-Length", strconv.Itoa(len(e.Body))) // the stored body's, whatever the upstream framing was
+		// The stored body's length, whatever the upstream framing was.
+		if cl := strconv.Itoa(len(e.Body)); !slices.Equal(e.Header["Content-Length"], []string{cl}) {
+			if published != nil {
+				e.Header = e.Header.Clone()
+			}
+			e.Header.Set("Content-Length", cl)
+		}
 	}
 	e.Tags = policy.Tags(hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/fastserve"
 	"edged/edge/strictconn"
 	"edged/internal/benchcpu"
 	"edged/origin"
@@ -30,7 +31,7 @@ type missSetup struct {
 	size  int
 }
 
-func newMissSetup(tb testing.TB, size int) *missSetup {
+func newMissSetup(tb testing.TB, size int, server string) *missSetup {
 	tb.Helper()
 	body := strings.Repeat("edged caches this text. ", size/24+1)[:size]
 	// The origin answers as bench/cmd/benchorigin does: a cacheable body
@@ -68,8 +69,16 @@ func newMissSetup(tb testing.TB, size int) *missSetup {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = srv.Serve(strictconn.WrapListener(ln, 0)) }()
+	quiet := log.New(io.Discard, "", 0)
+	srv := &http.Server{Handler: h, ErrorLog: quiet}
+	if server == "fastserve" {
+		fs := &fastserve.Server{Handler: h, ErrorLog: quiet}
+		go func() { _ = srv.Serve(strictconn.WrapListener(fs.Handoffs(), 0)) }()
+		go func() { _ = fs.Serve(ln) }()
+		tb.Cleanup(func() { fs.Close() })
+	} else {
+		go func() { _ = srv.Serve(strictconn.WrapListener(ln, 0)) }()
+	}
 	tb.Cleanup(func() { srv.Close() })
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -106,13 +115,20 @@ func (s *missSetup) miss(i int, buf []byte) error {
 
 // BenchmarkMissServer is a 1 KiB miss of a URL never asked for before,
 // through real loopback listeners: client → edge (net/http behind
-// strictconn) → origin, stored in both tiers, one request at a time, as
-// edgebench's "miss 1 KiB (unique URLs), 1 conn". ns/op is the latency of
+// strictconn, or edge/fastserve in front of it as the binary serves it) →
+// origin, stored in both tiers, one request at a time, as edgebench's
+// "miss 1 KiB (unique URLs), 1 conn". ns/op is the latency of
 // one miss; cpu-µs/op is the CPU of the whole process per miss (client,
 // edge, origin and the disk writer's commits); allocs include the
 // client's and the origin's (net/http's requests and header maps).
 func BenchmarkMissServer(b *testing.B) {
-	s := newMissSetup(b, 1<<10)
+	for _, server := range []string{"nethttp", "fastserve"} {
+		b.Run(server, func(b *testing.B) { benchmarkMissServer(b, server) })
+	}
+}
+
+func benchmarkMissServer(b *testing.B, server string) {
+	s := newMissSetup(b, 1<<10, server)
 	var buf []byte
 	b.SetBytes(int64(s.size))
 	b.ReportAllocs()

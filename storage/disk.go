@@ -293,6 +293,16 @@ func (d *disk) appliedSeq() (uint64, error) {
 // transaction frees can only be reused by later ones, so evicting in the
 // same transaction grew the file by a batch beyond the budget each time.
 func (d *disk) apply(b *batch) error {
+	if len(b.sets) == 0 && len(b.touches) > 0 {
+		// Touches alone: a write transaction (and its fsyncs) only for
+		// those that move (see touch). Under a steady load of disk hits
+		// most are of recent keys.
+		moving, err := d.touchesThatMove(b.touches)
+		if err != nil || len(moving) == 0 {
+			return err
+		}
+		b.touches = moving
+	}
 	var incoming, incomingFiles int64
 	for _, s := range b.sets {
 		incoming += rowCost(len(s.e.Key), len(s.val))
@@ -323,6 +333,23 @@ func (d *disk) apply(b *batch) error {
 		}
 		return t.evict(d.limit, 0, 0)
 	})
+}
+
+// touchesThatMove returns the keys of touches whose touch would move them
+// in the LRU order, read in a read-only transaction.
+func (d *disk) touchesThatMove(touches []string) ([]string, error) {
+	var moving []string
+	err := d.view(func(tx *bolt.Tx) error {
+		moving = moving[:0]
+		t := newTxn(tx)
+		for _, k := range touches {
+			if t.needsTouch([]byte(k)) {
+				moving = append(moving, k)
+			}
+		}
+		return nil
+	})
+	return moving, closedErr(err)
 }
 
 // deleteKeys removes keys and returns those that were present.
@@ -445,6 +472,14 @@ type txn struct {
 	fileBytes  int64
 	doomed     []uint64
 	droppedAll bool
+	// rowKey is a buffer for the lru rows' keys: bbolt copies a key it
+	// puts, and a delete keeps none, so one buffer serves every row of
+	// the transaction (a batch of misses made one key each).
+	rowKey []byte
+	// oldest is the sequence of the oldest lru row, once oldestRead (see
+	// recent).
+	oldest     uint64
+	oldestRead bool
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -501,18 +536,23 @@ func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 		}
 		t.fileBytes += file.size
 	}
-	if err := t.link(k, &ri); err != nil {
+	info, err := t.link(k, &ri)
+	if err != nil {
 		return err
 	}
 	if err := forEachTag(tags, func(tag []byte) error { return t.tags.Put(tagRow(tag, k), nil) }); err != nil {
 		return err
 	}
-	t.bytes += rowCost(len(k), len(val)) + infoCost(len(k), ri.encode(), tags)
+	t.bytes += rowCost(len(k), len(val)) + infoCost(len(k), info, tags)
 	t.count++
 	return nil
 }
 
 // touch makes k the most recently used entry, if it is stored.
+// A key already in the newer half of the LRU order stays where it is: it
+// is evicted only after every key of the older half, and a hit on it once
+// it has drifted there moves it again. (The LRU is a hint; moving a key
+// rewrites its lru row and rowInfo, pages scattered over the file.)
 func (t *txn) touch(k []byte) error {
 	raw := t.seq.Get(k)
 	if raw == nil {
@@ -522,11 +562,36 @@ func (t *txn) touch(k []byte) error {
 	if !ok {
 		return nil // remove cleans it up
 	}
+	if t.recent(ri.lru) {
+		return nil
+	}
 	ri.tags = bytes.Clone(ri.tags) // raw is invalidated by the writes below
-	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
+	if err := t.lru.Delete(t.lruKey(ri.lru, k)); err != nil {
 		return err
 	}
-	return t.link(k, &ri)
+	_, err := t.link(k, &ri)
+	return err
+}
+
+// needsTouch reports whether touch would move k: it is stored and not
+// recent.
+func (t *txn) needsTouch(k []byte) bool {
+	ri, ok := parseInfo(t.seq.Get(k))
+	return ok && !t.recent(ri.lru)
+}
+
+// recent reports whether LRU sequence n is in the newer half of the
+// sequences between the oldest lru row (read once per transaction) and
+// the newest given out.
+func (t *txn) recent(n uint64) bool {
+	if !t.oldestRead {
+		t.oldestRead = true
+		if k, _ := t.lru.Cursor().First(); len(k) >= 8 {
+			t.oldest = binary.BigEndian.Uint64(k)
+		}
+	}
+	newest := t.lru.Sequence()
+	return n >= t.oldest && n-t.oldest >= (newest-t.oldest)/2
 }
 
 // markStale sets k's soft purge mark, stale since at on top of any mark it
@@ -578,24 +643,32 @@ func (t *txn) remove(k []byte) (bool, error) {
 	if err := forEachTag(ri.tags, func(tag []byte) error { return t.tags.Delete(tagRow(tag, k)) }); err != nil && !errors.Is(err, ErrCorrupt) {
 		return false, err
 	}
-	if err := t.lru.Delete(lruKey(ri.lru, k)); err != nil {
+	if err := t.lru.Delete(t.lruKey(ri.lru, k)); err != nil {
 		return false, err
 	}
 	return old != nil, t.seq.Delete(k)
 }
 
 // link gives k the next LRU sequence and stores ri (with that sequence) as
-// its rowInfo.
-func (t *txn) link(k []byte, ri *rowInfo) error {
+// its rowInfo, whose encoding it returns.
+func (t *txn) link(k []byte, ri *rowInfo) ([]byte, error) {
 	n, err := t.lru.NextSequence()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := t.lru.Put(lruKey(n, k), nil); err != nil {
-		return err
+	if err := t.lru.Put(t.lruKey(n, k), nil); err != nil {
+		return nil, err
 	}
 	ri.lru = n
-	return t.seq.Put(k, ri.encode())
+	info := ri.encode() // bbolt keeps a value until the commit: not a buffer
+	return info, t.seq.Put(k, info)
+}
+
+// lruKey returns the lru row key of k at n in t's buffer, valid until
+// the next call: for a bucket's Put (which copies it), Get or Delete.
+func (t *txn) lruKey(n uint64, k []byte) []byte {
+	t.rowKey = appendLRUKey(t.rowKey[:0], n, k)
+	return t.rowKey
 }
 
 // maxEvictPerTxn bounds the rows one transaction evicts. Evicting down to
@@ -724,10 +797,9 @@ func (t *txn) evictRow(row []byte) error {
 	return nil
 }
 
-func lruKey(n uint64, k []byte) []byte {
-	b := make([]byte, 8, 8+len(k))
-	binary.BigEndian.PutUint64(b, n)
-	return append(b, k...)
+// appendLRUKey appends the lru row key of k at n to b.
+func appendLRUKey(b []byte, n uint64, k []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(b, n), k...)
 }
 
 // closedErr maps bbolt's error for a closed database to ErrClosed.

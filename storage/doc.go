@@ -122,16 +122,23 @@
 // hits cost a map lookup under a stripe's lock, not a queue operation and
 // a wake of the writer each. Touches alone wait up to a second for a
 // transaction (disk hits would otherwise keep one running back to back);
-// any other batch, and Flush, carries the waiting ones along. A batch with a
-// Set waits up to 25 ms for more (ended early by 256 operations, by entries
-// that fill a transaction's bytes, by a Flush or Close), so that sets
-// arriving one at a time share a transaction and its fsyncs (a transaction
-// costs some 20 times the CPU of a 1 KiB Set: BenchmarkSetDisk); the Set is
-// readable from the pending map meanwhile. A crash (of the process or the
-// machine) loses the Sets not yet committed, as a cache may; every commit is
-// fsynced as bbolt does by default, so what a crash leaves is whole
-// transactions, never part of an entry. After a batch
-// that leaves the total above
+// any other batch, and Flush, carries the waiting ones along. A touch moves
+// only a key in the older half of the LRU order (a key in the newer half is
+// evicted after all of the older half anyway, and is moved by a hit once it
+// has drifted there), and touches that move nothing commit no transaction:
+// the LRU is approximate, as a hint may be (BenchmarkTouchBatch: a third
+// of the allocations). A batch with a
+// Set waits up to 25 ms for more (ended early by 256 operations, or half a
+// shorter queue, by entries that fill a transaction's bytes, by a Flush or
+// Close), so that sets arriving one at a time share a transaction and its
+// fsyncs (a transaction costs some 20 times the CPU of a 1 KiB Set:
+// BenchmarkSetDisk); the Set is readable from the pending map meanwhile.
+// The writer sleeps through the wait and takes the queue at its end, not
+// each Set as it comes (a goroutine switch per miss:
+// TestLingerLeavesSetsQueued). A crash (of the process or the machine)
+// loses the Sets not yet committed, as a cache may; every commit is fsynced
+// as bbolt does by default, so what a crash leaves is whole transactions,
+// never part of an entry. After a batch that leaves the total above
 // Options.DiskBytes it deletes least recently used entries until the total is
 // under 90% of it. Deletes and purges run synchronously in the caller's
 // goroutine, serialized with the writer's batches: a purge first drops (or,

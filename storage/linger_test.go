@@ -68,3 +68,65 @@ func TestBacklogDrainsInFullTransactions(t *testing.T) {
 		t.Errorf("DiskEntries = %d, SkippedWrites = %d, want %d and 0", st.DiskEntries, st.SkippedWrites, n)
 	}
 }
+
+// A lingering writer does not take each Set as it comes (a goroutine
+// switch per miss): the Sets wait in the queue until the linger ends, the
+// queue holds a batch, or a Flush comes, and then go in one transaction.
+func TestLingerLeavesSetsQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t, Options{NoMemoryTier: true})
+		var batches atomic.Int32
+		s.w.batchHook = func() { batches.Add(1) }
+		s.w.linger = time.Hour
+		s.Set(newEntry("http://h/queued/0", 100))
+		synctest.Wait() // the writer took it and lingers
+		for i := 1; i <= 10; i++ {
+			s.Set(newEntry(fmt.Sprintf("http://h/queued/%d", i), 100))
+		}
+		synctest.Wait()
+		if n := len(s.w.queue); n != 10 {
+			t.Fatalf("%d Sets queued while the writer lingers, want 10 (left for the batch's end)", n)
+		}
+		s.Flush()
+		if n := batches.Load(); n != 1 {
+			t.Errorf("%d write batches, want 1", n)
+		}
+		for i := range 11 {
+			mustGet(t, s, fmt.Sprintf("http://h/queued/%d", i), TierDisk)
+		}
+	})
+}
+
+// The linger ends once the queue holds a batch: maxBatchOps operations
+// with the default queue, half a small queue, so that the Sets arriving
+// meanwhile still find room and none is skipped.
+func TestLingerEndsAtFullQueue(t *testing.T) {
+	for _, queue := range []int{0, 8} {
+		t.Run(fmt.Sprintf("queue=%d", queue), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := openStore(t, Options{NoMemoryTier: true, WriteQueue: queue})
+				var batches atomic.Int32
+				s.w.batchHook = func() { batches.Add(1) }
+				s.w.linger = time.Hour // only a full batch may end it
+				n := maxBatchOps
+				if queue > 0 {
+					n = 5 * queue
+				}
+				for i := range n {
+					s.Set(newEntry(fmt.Sprintf("http://h/full/%d", i), 100))
+					synctest.Wait()
+				}
+				if b := batches.Load(); b == 0 {
+					t.Fatalf("no write batch after %d Sets, want the full queue to end the linger", n)
+				}
+				if st := s.Stats(); st.SkippedWrites != 0 {
+					t.Errorf("SkippedWrites = %d, want 0", st.SkippedWrites)
+				}
+				s.Flush()
+				for i := range n {
+					mustGet(t, s, fmt.Sprintf("http://h/full/%d", i), TierDisk)
+				}
+			})
+		})
+	}
+}

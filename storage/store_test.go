@@ -750,3 +750,39 @@ func TestTouchAddedDuringTakeIsWritten(t *testing.T) {
 		}
 	})
 }
+
+// A hit on a key in the newer half of the disk's LRU order leaves it
+// where it is, and touches that move nothing commit no transaction; a hit
+// on a key in the older half moves it to the newest place.
+func TestTouchMovesOnlyOlderKeys(t *testing.T) {
+	s, key, _ := lruStore(t) // key(0) oldest .. key(9) newest
+	position := func(k string) (lru, txid uint64) {
+		t.Helper()
+		err := s.disk.view(func(tx *bolt.Tx) error {
+			ri, ok := parseInfo(tx.Bucket(bucketSeq).Get([]byte(k)))
+			if !ok {
+				return fmt.Errorf("no rowInfo for %s", k)
+			}
+			lru, txid = ri.lru, uint64(tx.ID())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lru, txid
+	}
+	recentBefore, txBefore := position(key(8))
+	mustGet(t, s, key(8), TierDisk)
+	s.Flush()
+	if recentAfter, txAfter := position(key(8)); recentAfter != recentBefore || txAfter != txBefore {
+		t.Errorf("a hit on a recent key: lru %d -> %d, txid %d -> %d; want both unchanged", recentBefore, recentAfter, txBefore, txAfter)
+	}
+	oldBefore, _ := position(key(1))
+	mustGet(t, s, key(1), TierDisk)
+	s.Flush()
+	oldAfter, _ := position(key(1))
+	newest, _ := position(key(9))
+	if oldAfter <= newest {
+		t.Errorf("a hit on an old key: lru %d -> %d, want past the newest other key's %d", oldBefore, oldAfter, newest)
+	}
+}

@@ -51,6 +51,12 @@ type writer struct {
 	// the writer for them.
 	touches *touches
 	touched chan struct{}
+	// full wakes a lingering writer (see lingerFor): a Set or Flush sends
+	// on it, without blocking, once the queue holds a batch (fullAt
+	// operations), the pending entries fill a transaction's bytes, or a
+	// Flush waits. One token is enough: the writer takes the whole queue.
+	full   chan struct{}
+	fullAt int
 
 	// txMu serializes the disk's write transactions, so that the writer's
 	// batch (snapshot of pending entries → commit → release) and a Delete
@@ -85,8 +91,12 @@ func newWriter(d *disk, u *unappliedSet, log *slog.Logger, queueLen int, queueBy
 		done:      make(chan struct{}),
 		touches:   newTouches(),
 		touched:   make(chan struct{}, 1),
-		pending:   newPendingWrites(queueBytes),
-		linger:    writeLinger,
+		full:      make(chan struct{}, 1),
+		// Half the queue at most: the Sets that arrive while the
+		// writer wakes need room, or they would be skipped.
+		fullAt:  max(1, min(maxBatchOps-1, queueLen/2)),
+		pending: newPendingWrites(queueBytes),
+		linger:  writeLinger,
 	}
 }
 
@@ -104,6 +114,18 @@ func (w *writer) locked(fn func()) {
 func (w *writer) set(e *Entry) {
 	if e.Key == "" || len(e.Key) > MaxKeyLen || !w.pending.add(e, w.queue) {
 		w.skipped.Add(1)
+		return
+	}
+	if len(w.queue) >= w.fullAt || w.pending.size() >= w.batchBytes() {
+		w.wake()
+	}
+}
+
+// wake ends the writer's linger, if it lingers (see full).
+func (w *writer) wake() {
+	select {
+	case w.full <- struct{}{}:
+	default: // a token waits already
 	}
 }
 
@@ -134,6 +156,7 @@ func (w *writer) touch(key string) {
 func (w *writer) flush() <-chan struct{} {
 	done := make(chan struct{})
 	w.queue <- op{kind: opFlush, done: done}
+	w.wake() // its caller waits: no linger
 	return done
 }
 
@@ -244,31 +267,34 @@ func (w *writer) run() {
 const writeLinger = 25 * time.Millisecond
 
 // lingerFor lets a batch with a Set in it gather what arrives within
-// writeLinger, stopping early at maxBatchOps, once the entries waiting
-// fill a transaction (batchBytes: waiting longer would only hold their
-// memory), at a Flush (whose caller waits) and at Close. A batch of
-// flushes does not wait: a flush is waited for. (Touches are not queued:
-// see touches.)
+// writeLinger, stopping early once the queue holds a batch (fullAt, about
+// maxBatchOps), once the entries waiting fill a transaction (batchBytes:
+// waiting longer would only hold their memory), at a Flush (whose caller
+// waits) and at Close. A batch of flushes does not wait: a flush is waited
+// for. (Touches are not queued: see touches.)
+//
+// It sleeps through the linger and takes what was queued at its end: a
+// writer that took each operation as it came was woken once per miss
+// (a goroutine switch, and often a futex wake of an idle thread, on the
+// cores that serve). Set and Flush wake it early through full.
 func (w *writer) lingerFor(ops []op, t *time.Timer) []op {
 	if w.linger <= 0 || !hasKind(ops, opSet) || hasKind(ops, opFlush) {
 		return ops
 	}
-	t.Reset(w.linger)
-	defer t.Stop()
-	for len(ops) < maxBatchOps && w.pending.size() < w.batchBytes() {
-		select {
-		case o := <-w.queue:
-			ops = append(ops, o)
-			if o.kind == opFlush {
-				return ops
-			}
-		case <-t.C:
-			return ops
-		case <-w.stop:
-			return ops
-		}
+	select {
+	case <-w.full: // sent before this batch began: its ops are in ops
+	default:
 	}
-	return ops
+	if len(w.queue) < w.fullAt && w.pending.size() < w.batchBytes() {
+		t.Reset(w.linger)
+		select {
+		case <-t.C:
+		case <-w.full:
+		case <-w.stop:
+		}
+		t.Stop()
+	}
+	return w.collectMore(ops)
 }
 
 func hasKind(ops []op, k opKind) bool {
@@ -289,7 +315,11 @@ func hasKind(ops []op, k opKind) bool {
 // transaction: the fuller the queue, the slower it drained, until Sets
 // were skipped and their objects fetched again.)
 func (w *writer) collect(first op, buf []op) []op {
-	ops := append(buf[:0], first)
+	return w.collectMore(append(buf[:0], first))
+}
+
+// collectMore appends what is queued to ops, up to maxBatchOps in all.
+func (w *writer) collectMore(ops []op) []op {
 	for len(ops) < maxBatchOps {
 		select {
 		case o := <-w.queue:

@@ -1,12 +1,14 @@
 package fastserve
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -196,5 +198,72 @@ func TestNoGoroutineLeft(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines after 200 requests, %d before", n, before)
+	}
+}
+
+// countingListener counts the reads of the connections it accepts.
+type countingListener struct {
+	net.Listener
+	reads atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, reads: &l.reads}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	reads *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(p)
+}
+
+// TestShortWaitReadsNothing: a handler that waits on its context and is
+// done before watchDelay (a miss whose fetch is quick) costs no read of
+// the connection, so no goroutine and no read(2) to end; one that waits
+// longer gets the watch, and learns of its client leaving
+// (TestContextCancelledWhenClientLeaves).
+func TestShortWaitReadsNothing(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/done" {
+			select {
+			case <-r.Context().Done():
+			default:
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	reads := func(path string) int64 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &countingListener{Listener: ln}
+		s := &Server{Handler: h, watchDelay: time.Hour} // never, within a test
+		go func() { _ = s.Serve(cl) }()
+		t.Cleanup(func() { _ = s.Close() })
+		c := dial(t, ln.Addr().String())
+		br := bufio.NewReader(c)
+		for range 20 {
+			_, _ = io.WriteString(c, get(path))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		return cl.reads.Load()
+	}
+	plain, waited := reads("/plain"), reads("/done")
+	if waited != plain {
+		t.Errorf("20 requests read the connection %d times with Done called, %d without; want the same", waited, plain)
 	}
 }

@@ -42,8 +42,10 @@
 //     client sending more requests is no disconnect. The requests read
 //     before a client's end of stream are still answered, with their
 //     contexts cancelled. The watch on the connection starts only when
-//     something waits on the context (calls Done), since a hit never does:
-//     Err reports a disconnect seen by no write only after Done was called.
+//     something waits on the context (calls Done), since a hit never does,
+//     and then 2 ms later (most misses are answered sooner): Err reports a
+//     disconnect seen by no write only after Done was called, and a
+//     disconnect is noticed up to 2 ms later than net/http notices it.
 //   - The timeouts are net/http's: ReadHeaderTimeout from a request's first
 //     byte (and from the connection's start), IdleTimeout between requests.
 //     Shutdown stops accepting, closes idle connections, lets requests under

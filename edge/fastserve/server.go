@@ -39,6 +39,8 @@ type Server struct {
 	drained chan struct{}
 	// handedOff counts the connections given to net/http (HandedOff).
 	handedOff atomic.Int64
+	// watchDelay, when set (tests), replaces the package's watchDelay.
+	watchDelay time.Duration
 }
 
 // HandedOff returns how many connections this Server handed to net/http.

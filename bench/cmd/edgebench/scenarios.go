@@ -234,6 +234,10 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 	}
 	logf("scenario: %s", sc)
 	ts := []*target{b.byName[tOrigin], b.byName[tNginx], b.byName[tVarnish], b.byName[tEdgedMem]}
+	if base := b.byName[tEdgedMem+baseSuffix]; base != nil {
+		// -base: the baseline binary's misses in the same run, old vs new.
+		ts = append(ts, base)
+	}
 	samples := map[string][]sample{}
 	for rep := range b.o.reps {
 		for _, t := range ts {
@@ -265,7 +269,7 @@ func (b *bench) runMissAt(ctx context.Context, res *results, conns int) (added f
 	}
 	added = p50(tEdgedMem) - p50(tOrigin)
 	lines := []string{fmt.Sprintf("edged adds %.3f ms at p50 over going straight to the origin (%.3f vs %.3f ms).", added, p50(tEdgedMem), p50(tOrigin))}
-	for _, name := range []string{tNginx, tVarnish} {
+	for _, name := range []string{tNginx, tVarnish, tEdgedMem + baseSuffix} {
 		if len(samples[name]) > 0 {
 			lines = append(lines, fmt.Sprintf("%s adds %.3f ms at p50.", name, p50(name)-p50(tOrigin)))
 		}
