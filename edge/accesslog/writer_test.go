@@ -187,15 +187,7 @@ func TestReopenAfterRename(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after\n"} {
-		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != want {
-			t.Errorf("%s = %q, want %q", filepath.Base(name), got, want)
-		}
-	}
+	wantFiles(t, map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after\n"})
 }
 
 // A reopen that fails keeps the old file in use.
@@ -346,16 +338,22 @@ func TestReopenAndCloseTakeEveryShard(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after 1\nafter 2\n"} {
+	wantFiles(t, map[string]string{path + ".1": "before 1\nbefore 2\n", path: "after 1\nafter 2\n"})
+	if n := w.Dropped(); n != 0 {
+		t.Errorf("dropped = %d, want 0", n)
+	}
+}
+
+// wantFiles fails t unless each named file holds exactly its text.
+func wantFiles(t *testing.T, want map[string]string) {
+	t.Helper()
+	for name, text := range want {
 		got, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) != want {
-			t.Errorf("%s = %q, want %q", filepath.Base(name), got, want)
+		if string(got) != text {
+			t.Errorf("%s = %q, want %q", filepath.Base(name), got, text)
 		}
-	}
-	if n := w.Dropped(); n != 0 {
-		t.Errorf("dropped = %d, want 0", n)
 	}
 }
