@@ -262,8 +262,11 @@ func TestShortWaitReadsNothing(t *testing.T) {
 		}
 		return cl.reads.Load()
 	}
+	// Whether the server has entered its read of a 21st request when the
+	// count is taken is timing: the counts may differ by that one read.
+	// A watch started per request would add 20.
 	plain, waited := reads("/plain"), reads("/done")
-	if waited != plain {
-		t.Errorf("20 requests read the connection %d times with Done called, %d without; want the same", waited, plain)
+	if waited > plain+1 || plain > waited+1 {
+		t.Errorf("20 requests read the connection %d times with Done called, %d without; want the same, within one", waited, plain)
 	}
 }
