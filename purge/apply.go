@@ -123,15 +123,11 @@ func (b *Bus) session(ctx context.Context) error {
 	// Every connection (the first, and each reconnect) tells the peers
 	// this node is here, so a key mismatch shows at once (hello.go).
 	b.sayHello(false)
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
-	}
-	start, err := b.startAfter(ctx, info.State)
+	start, state, err := b.startAfter(ctx, stream)
 	if err != nil {
 		return err
 	}
-	target := info.State.LastSeq
+	target := state.LastSeq
 	b.health.saw(target)
 	b.checkReady(target)
 	if b.sessionHook != nil {
@@ -213,22 +209,34 @@ func (b *Bus) session(ctx context.Context) error {
 // sequence, which the stream then never delivered
 // (TestFastReplayAtSessionStartCannotHideAnEvent,
 // TestFastReplayAcrossSessionsCannotHideAnEvent).
-func (b *Bus) startAfter(ctx context.Context, st jetstream.StreamState) (uint64, error) {
+//
+// The stream's state is read under applyMu too. Read before it, a purge
+// published meanwhile and applied here at once (this node's own, or a
+// peer's fast copy) made the applied sequence pass the stream's last one
+// as read, which looked like a stream recreated with events lost: the
+// whole cache was marked stale after a reconnect (TestNATSOutages, under
+// load).
+func (b *Bus) startAfter(ctx context.Context, stream jetstream.Stream) (uint64, jetstream.StreamState, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, jetstream.StreamState{}, fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
+	}
+	st := info.State
 	b.streamSeq = 0 // this session's consumer delivers from the returned start
 	if next, gap := gapAfter(b.applied.Load(), st); gap {
 		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
 			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
 		b.metrics.gaps.Inc()
 		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
-			return 0, err
+			return 0, st, err
 		}
 	}
 	applied := b.applied.Load()
 	// After a gap the stream restarts below what it delivered before.
 	b.streamSeen = max(min(b.streamSeen, applied), applied-min(applied, fastRemembered))
-	return b.streamSeen + 1, nil
+	return b.streamSeen + 1, st, nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
