@@ -128,7 +128,7 @@ func (b *Bus) session(ctx context.Context) error {
 		return err
 	}
 	target := state.LastSeq
-	b.health.saw(target)
+	b.health.answered(target)
 	b.checkReady(target)
 	if b.sessionHook != nil {
 		b.sessionHook()

@@ -48,7 +48,8 @@
 //
 // Health says which server the bus uses, how often it reconnected, and
 // whether the node has fallen behind: trailing the stream's last sequence
-// (learnt from each event and from a probe of the stream every MaxLag/3)
+// (hinted by each event, and answered by a probe of the stream every
+// MaxLag/3, whose answer replaces the hints: one too high never sticks)
 // or out of the stream's reach for longer than MaxLag. The metrics say the
 // same (edged_purge_behind, edged_purge_stream_sequence,
 // edged_purge_bus_server, edged_purge_bus_reconnects_total).

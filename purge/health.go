@@ -74,18 +74,45 @@ func newHealth(maxLag time.Duration, now func() time.Time, applied *atomic.Uint6
 	return &health{maxLag: maxLag, now: now, appliedSeq: applied, started: now()}
 }
 
-// saw records that the stream holds events up to last (it answered or
-// delivered).
+// saw records that the stream holds events up to last, as a delivery
+// tells it (an event's sequence plus the consumer's count of the events
+// behind it): a hint that only raises the last sequence known.
 func (h *health) saw(last uint64) {
+	h.record(last, false)
+}
+
+// answered records the stream's last sequence as the stream itself
+// answered it (its state, asked at a session's start and by the probe): it
+// replaces whatever was known, hints included. Kept as a floor, a number
+// too high never came down, and after MaxLag the node said it was behind
+// until the stream really reached it: on the cluster test under load, a
+// node that had applied all 40 events of the stream (every node applied
+// exactly 40) said "applied 40 of stream 42". A hint can be too high: the
+// consumer's count of pending events is nats-server's running estimate,
+// a counter it adjusts per message stored and delivered and clamps to the
+// stream's state only in consumer info ("make sure we can't report more
+// messages than there are", consumer.go checkNumPending), not in the
+// deliveries' metadata; so can the state a stream's member answers
+// while it rejoins the cluster. The stream's next answer now corrects
+// either (TestHealthTakesTheStreamsAnswerOverAHint).
+func (h *health) answered(last uint64) {
+	h.record(last, true)
+}
+
+func (h *health) record(last uint64, answer bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now, applied := h.now(), h.appliedSeq.Load()
 	h.reached, h.unreachable = now, ""
-	h.streamLast = max(h.streamLast, last)
-	if last < applied {
+	switch {
+	case answer:
+		h.streamLast = last
+	case last < applied:
 		// The stream was recreated below what this node applied: the
 		// session will mark the cache stale and record the new sequence.
 		h.streamLast = last
+	default:
+		h.streamLast = max(h.streamLast, last)
 	}
 	h.trail(applied, now)
 }
@@ -183,7 +210,7 @@ func (b *Bus) probe(ctx context.Context) {
 		// Stream looks the stream up: its cached info is fresh.
 		s, err := b.js.Stream(pctx, b.opts.Stream)
 		if err == nil {
-			b.health.saw(s.CachedInfo().State.LastSeq)
+			b.health.answered(s.CachedInfo().State.LastSeq)
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {

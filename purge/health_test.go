@@ -101,3 +101,37 @@ func TestHealthBehindWhileDisconnected(t *testing.T) {
 		t.Errorf("edged_purge_bus_reconnects_total = %v, want 1", got)
 	}
 }
+
+// A delivery's hint of the stream's last sequence (the event's sequence
+// plus the consumer's count of events pending behind it) can be too high:
+// the count is the server's running estimate. On the cluster test under
+// load a node that had applied all 40 events said "applied 40 of stream
+// 42" and, kept as a floor, that would have made it behind after MaxLag
+// until two more purges came. The stream's own answer to the probe
+// replaces the hint: the node is caught up, and not behind.
+func TestHealthTakesTheStreamsAnswerOverAHint(t *testing.T) {
+	buses, _ := threeBuses(t)
+	clock := newFakeClock()
+	b := startClockedBus(t, Options{NATSURL: buses[0].ClientURL(), Node: "hinted", MaxLag: 150 * time.Millisecond,
+		Registerer: prometheus.NewRegistry()}, clock)
+	seqs := publishN(t, buses[1], 2, "x")
+	waitFor(t, "both events applied", func() bool { return b.Health().Applied == seqs[1] })
+	// The fault: a consumer's pending count two too high.
+	b.health.saw(seqs[1] + 2)
+	if h := b.Health(); h.StreamLast != seqs[1]+2 {
+		t.Fatalf("Health after the hint = %+v, want stream %d", h, seqs[1]+2)
+	}
+	// Past MaxLag since the hint, wait, on health's own record, for a
+	// probe answered then.
+	clock.advance(b.opts.MaxLag + time.Millisecond)
+	probed := clock.now()
+	waitFor(t, "the probe to answer", func() bool {
+		b.health.mu.Lock()
+		defer b.health.mu.Unlock()
+		return !b.health.reached.Before(probed)
+	})
+	if h := b.Health(); h.Behind || h.Applied != seqs[1] || h.StreamLast != seqs[1] {
+		t.Errorf("Health after the probe: applied %d of stream %d, behind %v (%s); want applied %d of stream %d, not behind",
+			h.Applied, h.StreamLast, h.Behind, h.Reason, seqs[1], seqs[1])
+	}
+}
