@@ -83,18 +83,18 @@ func (h *health) saw(last uint64) {
 
 // answered records the stream's last sequence as the stream itself
 // answered it (its state, asked at a session's start and by the probe): it
-// replaces whatever was known, hints included. Kept as a floor, a number
-// too high never came down, and after MaxLag the node said it was behind
-// until the stream really reached it: on the cluster test under load, a
-// node that had applied all 40 events of the stream (every node applied
-// exactly 40) said "applied 40 of stream 42". A hint can be too high: the
-// consumer's count of pending events is nats-server's running estimate,
-// a counter it adjusts per message stored and delivered and clamps to the
-// stream's state only in consumer info ("make sure we can't report more
-// messages than there are", consumer.go checkNumPending), not in the
-// deliveries' metadata; so can the state a stream's member answers
-// while it rejoins the cluster. The stream's next answer now corrects
-// either (TestHealthTakesTheStreamsAnswerOverAHint).
+// replaces whatever was known, hints included. A hint can be too high:
+// the consumer's count of pending events is nats-server's running
+// estimate (a counter it adjusts per message stored and delivered, and
+// clamps to the stream's state in consumer info only, consumer.go
+// checkNumPending), and a consumer placed on a server of the cluster that
+// has just restarted and is catching the stream up reports too many:
+// on a 40-event stream, the event at 31 came with 13 pending (4 too
+// many). Kept as a floor, such a number never came down: a restarted node
+// that had applied all 40 events said "applied 40 of stream 42" and,
+// after MaxLag, that it was behind, until two more purges came
+// (TestPurgeOnNATSCluster, under load;
+// TestHealthTakesTheStreamsAnswerOverAHint).
 func (h *health) answered(last uint64) {
 	h.record(last, true)
 }
