@@ -150,12 +150,29 @@ type transportConfig struct {
 type transports struct {
 	keep, once *http.Transport
 	guard      *reuseGuard
+	// kept carries keep's plain-HTTP GET and HEAD requests on the
+	// caller's goroutine (keepalive.go); nil sends them through keep.
+	kept *keepAlive
 }
 
-// closeIdle closes the idle connections of both pools.
+// closeIdle closes the idle connections of the pools.
 func (t *transports) closeIdle() {
 	t.keep.CloseIdleConnections()
 	t.once.CloseIdleConnections()
+	t.kept.closeIdle()
+}
+
+// roundTrip sends req through the pool it belongs in: once for a request
+// that must be its connection's last, kept where it carries req, else
+// keep.
+func (t *transports) roundTrip(req *http.Request, addr string, last bool, a *attempt) (*http.Response, error) {
+	switch {
+	case last:
+		return t.once.RoundTrip(req)
+	case t.kept.carries(req):
+		return t.kept.roundTrip(req, addr, a)
+	}
+	return t.keep.RoundTrip(req)
 }
 
 // newTransport builds the connection pools of tc. Their connections are
@@ -195,7 +212,14 @@ func newTransport(tc transportConfig) *transports {
 	}
 	once := tr.Clone()
 	once.DisableKeepAlives = true
-	return &transports{keep: tr, once: once, guard: d.guard}
+	t := &transports{keep: tr, once: once, guard: d.guard}
+	if tc.maxConns == 0 && rawSockets {
+		// A cap on connections makes requests wait for one, which
+		// net/http's transport does; and without a raw socket, bytes
+		// sent to an idle connection are found only by a read loop.
+		t.kept = newKeepAlive(d, tc.header, tc.maxIdle)
+	}
+	return t
 }
 
 // Close closes idle connections to shields, and the pool Options.Origin
@@ -396,12 +420,8 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		req.Body = io.NopCloser(body)
 	}
 	up.inFlight.Add(1)
-	rt := up.tr.keep
-	if last {
-		rt = up.tr.once
-	}
 	start := time.Now()
-	resp, err := rt.RoundTrip(req)
+	resp, err := up.tr.roundTrip(req, up.addr, last, a)
 	if err != nil {
 		up.inFlight.Add(-1)
 		cancel()

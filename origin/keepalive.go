@@ -1,0 +1,329 @@
+package origin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// keepAlive is the keep-alive pool of plain-HTTP upstream connections that
+// GET and HEAD requests without a body are sent on: the requests a cache's
+// misses are made of. An exchange runs on the caller's goroutine from
+// request to body, where net/http's transport hands it between three
+// (the caller, the connection's write loop and its read loop): five
+// goroutine wake-ups per miss, most of them a thread woken on an idle
+// node, which made a miss cost edged 2.6 times the CPU it costs nginx
+// (#17).
+//
+// The connections are the same upConns net/http's pools use, with the
+// same guarantees (upconn.go), which hold without a read loop: bytes an
+// upstream sends while a connection is idle stay in the kernel's receive
+// queue, where the next request's first write finds them (quiesceLocked)
+// and discards the connection before writing. Requests net/http's
+// transport keeps (TLS, upgrades, bodies, unsafe methods, a pool with a
+// connection cap) are not sent here.
+//
+// What net/http does and this pool does the same way: the request is
+// written by http.Request.Write and the response read by
+// http.ReadResponse, the functions the transport itself uses; interim
+// responses go to the trace's Got1xxResponse; the response head is
+// awaited for at most the header timeout; a request that fails on a
+// reused connection before any byte of its response arrived (the
+// upstream closed the idle connection) is sent again on another; a
+// connection goes back to the pool when its response's body has been
+// read to the end and neither side asked to close it (RFC 9112 §9.3), and
+// is closed after 90 seconds idle.
+type keepAlive struct {
+	dial    func(ctx context.Context, network, addr string) (*upConn, error)
+	header  time.Duration // bound on the wait for a response head; 0: none
+	maxIdle int           // idle connections kept per server
+	now     func() time.Time
+
+	mu     sync.Mutex
+	idle   map[string][]*keptConn // by dial address; the most recently used last
+	closed bool                   // closeIdle was called: new idle ones are closed
+}
+
+// keepIdleFor is how long an idle connection is kept (net/http's
+// IdleConnTimeout as newTransport sets it).
+const keepIdleFor = 90 * time.Second
+
+// maxInterimResponses bounds the interim (1xx) responses read before the
+// final one: an upstream cannot hold a request with them forever.
+const maxInterimResponses = 64
+
+// keptConn is one connection of the pool.
+type keptConn struct {
+	uc        *upConn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+
+	// mu orders the exchange's deadline changes with its cancellation,
+	// which sets a deadline in the past: a later change must not undo it.
+	mu        sync.Mutex
+	cancelled bool
+}
+
+func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
+	return &keepAlive{
+		dial: func(ctx context.Context, network, addr string) (*upConn, error) {
+			conn, err := d.dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return conn.(*upConn), nil
+		},
+		header:  header,
+		maxIdle: maxIdle,
+		now:     time.Now,
+		idle:    make(map[string][]*keptConn),
+	}
+}
+
+// carries reports whether req may be sent through the pool.
+func (k *keepAlive) carries(req *http.Request) bool {
+	return k != nil && req.URL.Scheme == "http" && req.Body == nil && !req.Close &&
+		(req.Method == http.MethodGet || req.Method == http.MethodHead) &&
+		req.Header.Get("Upgrade") == ""
+}
+
+// errServerClosedIdle: a reused connection ended before any byte of the
+// response to a request written on it; the upstream had closed it.
+var errServerClosedIdle = errors.New("upstream closed an idle connection")
+
+// roundTrip sends req to addr, on an idle connection or a new one, and
+// returns the response; its body returns the connection to the pool once
+// read to the end, and closes it if closed before. a records how far the
+// exchange got, for classify.
+func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http.Response, error) {
+	for name, values := range req.Header {
+		// What net/http's transport refuses as well.
+		if !httpguts.ValidHeaderFieldName(name) {
+			return nil, fmt.Errorf("origin: invalid header field name %q", name)
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, fmt.Errorf("origin: invalid header field value for %q", name)
+			}
+		}
+	}
+	ctx := req.Context()
+	a.getConn.Store(true)
+	for {
+		c, reused := k.take(addr)
+		if c == nil {
+			uc, err := k.dial(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			c = &keptConn{uc: uc, br: bufio.NewReaderSize(uc, 32<<10), bw: bufio.NewWriterSize(uc, 4<<10)}
+		}
+		a.gotConn.Store(true)
+		a.conn.Store(c.uc)
+		expectResponse(c.uc, req.Method, false)
+		resp, err := k.exchange(ctx, c, req, addr)
+		if err == nil {
+			return resp, nil
+		}
+		c.uc.Close()
+		if !reused || !errors.Is(err, errServerClosedIdle) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// exchange writes req on c and reads the response head.
+func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request, addr string) (*http.Response, error) {
+	c.cancelled = false
+	stop := context.AfterFunc(ctx, c.cancel)
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		return nil, err
+	}
+	if err := req.Write(c.bw); err != nil {
+		// Nothing reached the upstream unless the head was larger than
+		// the buffer: a GET or HEAD may be sent again either way.
+		c.bw.Reset(c.uc)
+		return fail(fmt.Errorf("%w: write request: %w", errServerClosedIdle, err))
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.bw.Reset(c.uc)
+		return fail(fmt.Errorf("%w: write request: %w", errServerClosedIdle, err))
+	}
+	if k.header > 0 {
+		c.setReadDeadline(k.now().Add(k.header))
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		if isReset(err) {
+			err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
+		}
+		return fail(err)
+	}
+	resp, err := readFinalResponse(c.br, req)
+	if err != nil {
+		return fail(err)
+	}
+	if k.header > 0 {
+		c.setReadDeadline(time.Time{})
+	}
+	body := &keptBody{pool: k, conn: c, addr: addr, stop: stop, resp: resp, left: resp.ContentLength}
+	if resp.Body == http.NoBody {
+		body.left = 0
+	}
+	body.body, resp.Body = resp.Body, body
+	return resp, nil
+}
+
+// readFinalResponse reads interim responses, handing each to the trace's
+// Got1xxResponse (net/http's transport does the same), then the final one.
+func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	trace := httptrace.ContextClientTrace(req.Context())
+	for range maxInterimResponses {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, fmt.Errorf("more than %d interim responses", maxInterimResponses)
+}
+
+// cancel ends the exchange on c: its reads and writes fail at once.
+func (c *keptConn) cancel() {
+	c.mu.Lock()
+	c.cancelled = true
+	_ = c.uc.SetDeadline(aLongTimeAgo)
+	c.mu.Unlock()
+}
+
+func (c *keptConn) setReadDeadline(t time.Time) {
+	c.mu.Lock()
+	if !c.cancelled {
+		_ = c.uc.SetReadDeadline(t)
+	}
+	c.mu.Unlock()
+}
+
+// aLongTimeAgo is a deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// take returns the most recently used idle connection to addr, or nil.
+func (k *keepAlive) take(addr string) (c *keptConn, reused bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	list := k.idle[addr]
+	if len(list) == 0 {
+		return nil, false
+	}
+	c = list[len(list)-1]
+	list[len(list)-1] = nil
+	k.idle[addr] = list[:len(list)-1]
+	return c, true
+}
+
+// put keeps c for the next request to addr, and closes the least recently
+// used idle connection if it has idled for keepIdleFor.
+func (k *keepAlive) put(addr string, c *keptConn) {
+	now := k.now()
+	c.idleSince = now
+	var expired *keptConn
+	k.mu.Lock()
+	list := k.idle[addr]
+	if k.closed || len(list) >= k.maxIdle {
+		k.mu.Unlock()
+		c.uc.Close()
+		return
+	}
+	if len(list) > 0 && now.Sub(list[0].idleSince) > keepIdleFor {
+		expired = list[0]
+		list = append(list[:0], list[1:]...)
+	}
+	k.idle[addr] = append(list, c)
+	k.mu.Unlock()
+	if expired != nil {
+		expired.uc.Close()
+	}
+}
+
+// closeIdle closes the idle connections; later ones are closed as they
+// become idle.
+func (k *keepAlive) closeIdle() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	idle := k.idle
+	k.idle, k.closed = make(map[string][]*keptConn), true
+	k.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.uc.Close()
+		}
+	}
+}
+
+// keptBody is the body of a response read from a kept connection. The
+// connection goes back to the pool when the body ends and nothing says it
+// may not carry another request: the response did not ask to close it
+// (resp.Close, RFC 9112 §9.6), and the connection's framer followed the
+// response to its end with nothing after it (upConn.reusable).
+type keptBody struct {
+	body io.ReadCloser // http.ReadResponse's
+	pool *keepAlive
+	conn *keptConn
+	addr string
+	stop func() bool // ends the exchange's cancellation
+	resp *http.Response
+	left int64 // body bytes still to come when known, else -1
+	done atomic.Bool
+}
+
+func (b *keptBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	if err != nil {
+		b.finish(err == io.EOF)
+	}
+	return n, err
+}
+
+// Close ends the exchange. A body closed before its end closes the
+// connection: what is left of it would have to be read first (net/http
+// does the same), unless no byte is left to come.
+func (b *keptBody) Close() error {
+	b.finish(b.left == 0)
+	return nil
+}
+
+func (b *keptBody) finish(atEnd bool) {
+	if b.done.Swap(true) {
+		return
+	}
+	c := b.conn
+	if b.stop() && atEnd && !b.resp.Close && c.br.Buffered() == 0 && c.uc.reusable() {
+		b.pool.put(b.addr, c)
+		return
+	}
+	c.uc.Close()
+}
