@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type keepAlive struct {
 	dial    func(ctx context.Context, network, addr string) (*upConn, error)
 	header  time.Duration // bound on the wait for a response head; 0: none
 	maxIdle int           // idle connections kept per server
+	idleFor time.Duration // how long an idle connection is kept
 	now     func() time.Time
 
 	mu     sync.Mutex
@@ -55,7 +57,9 @@ type keepAlive struct {
 }
 
 // keepIdleFor is how long an idle connection is kept (net/http's
-// IdleConnTimeout as newTransport sets it).
+// IdleConnTimeout as newTransport sets it). A forward proxy's pool holds
+// connections to many servers, most never asked again: each is closed on
+// its own timer.
 const keepIdleFor = 90 * time.Second
 
 // maxInterimResponses bounds the interim (1xx) responses read before the
@@ -67,7 +71,7 @@ type keptConn struct {
 	uc        *upConn
 	br        *bufio.Reader
 	bw        *bufio.Writer
-	idleSince time.Time
+	idleTimer *time.Timer // closes the connection idle for idleFor; made by put
 
 	// mu orders the exchange's deadline changes with its cancellation,
 	// which sets a deadline in the past: a later change must not undo it.
@@ -86,6 +90,7 @@ func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
 		},
 		header:  header,
 		maxIdle: maxIdle,
+		idleFor: keepIdleFor,
 		now:     time.Now,
 		idle:    make(map[string][]*keptConn),
 	}
@@ -132,7 +137,7 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 		a.gotConn.Store(true)
 		a.conn.Store(c.uc)
 		expectResponse(c.uc, req.Method, false)
-		resp, err := k.exchange(ctx, c, req, addr)
+		resp, err := k.exchange(ctx, c, req, addr, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -144,29 +149,35 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 }
 
 // exchange writes req on c and reads the response head.
-func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request, addr string) (*http.Response, error) {
+func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request, addr string, reused bool) (*http.Response, error) {
 	c.cancelled = false
 	stop := context.AfterFunc(ctx, c.cancel)
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		return nil, err
 	}
+	// closedIdle marks the failures of a reused connection that mean the
+	// upstream had closed it: nothing of a response was read.
+	closedIdle := func(err error) error {
+		if reused {
+			return fmt.Errorf("%w: %w", errServerClosedIdle, err)
+		}
+		return err
+	}
 	if err := req.Write(c.bw); err != nil {
 		// Nothing reached the upstream unless the head was larger than
 		// the buffer: a GET or HEAD may be sent again either way.
-		c.bw.Reset(c.uc)
-		return fail(fmt.Errorf("%w: write request: %w", errServerClosedIdle, err))
+		return fail(closedIdle(fmt.Errorf("write request: %w", err)))
 	}
 	if err := c.bw.Flush(); err != nil {
-		c.bw.Reset(c.uc)
-		return fail(fmt.Errorf("%w: write request: %w", errServerClosedIdle, err))
+		return fail(closedIdle(fmt.Errorf("write request: %w", err)))
 	}
 	if k.header > 0 {
 		c.setReadDeadline(k.now().Add(k.header))
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if isReset(err) {
-			err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
+			err = closedIdle(err)
 		}
 		return fail(err)
 	}
@@ -236,16 +247,13 @@ func (k *keepAlive) take(addr string) (c *keptConn, reused bool) {
 	}
 	c = list[len(list)-1]
 	list[len(list)-1] = nil
-	k.idle[addr] = list[:len(list)-1]
+	k.setIdle(addr, list[:len(list)-1])
+	c.idleTimer.Stop() // if it fired, expire finds c taken and leaves it
 	return c, true
 }
 
-// put keeps c for the next request to addr, and closes the least recently
-// used idle connection if it has idled for keepIdleFor.
+// put keeps c for the next request to addr, for idleFor at most.
 func (k *keepAlive) put(addr string, c *keptConn) {
-	now := k.now()
-	c.idleSince = now
-	var expired *keptConn
 	k.mu.Lock()
 	list := k.idle[addr]
 	if k.closed || len(list) >= k.maxIdle {
@@ -253,15 +261,37 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 		c.uc.Close()
 		return
 	}
-	if len(list) > 0 && now.Sub(list[0].idleSince) > keepIdleFor {
-		expired = list[0]
-		list = append(list[:0], list[1:]...)
-	}
 	k.idle[addr] = append(list, c)
-	k.mu.Unlock()
-	if expired != nil {
-		expired.uc.Close()
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(k.idleFor, func() { k.expire(addr, c) })
+	} else {
+		c.idleTimer.Reset(k.idleFor)
 	}
+	k.mu.Unlock()
+}
+
+// expire closes c if it is still idle.
+func (k *keepAlive) expire(addr string, c *keptConn) {
+	k.mu.Lock()
+	list := k.idle[addr]
+	i := slices.Index(list, c)
+	if i < 0 {
+		k.mu.Unlock()
+		return
+	}
+	k.setIdle(addr, slices.Delete(list, i, i+1))
+	k.mu.Unlock()
+	c.uc.Close()
+}
+
+// setIdle records the idle connections to addr; k.mu is held. A server
+// with none is forgotten.
+func (k *keepAlive) setIdle(addr string, list []*keptConn) {
+	if len(list) == 0 {
+		delete(k.idle, addr)
+		return
+	}
+	k.idle[addr] = list
 }
 
 // closeIdle closes the idle connections; later ones are closed as they
@@ -276,6 +306,7 @@ func (k *keepAlive) closeIdle() {
 	k.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
+			c.idleTimer.Stop()
 			c.uc.Close()
 		}
 	}
