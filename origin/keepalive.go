@@ -2,6 +2,7 @@ package origin
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,8 @@ const maxInterimResponses = 64
 type keptConn struct {
 	uc        *upConn
 	br        *bufio.Reader
-	bw        *bufio.Writer
-	idleTimer *time.Timer // closes the connection idle for idleFor; made by put
+	head      bytes.Buffer // the request head being written
+	idleTimer *time.Timer  // closes the connection idle for idleFor; made by put
 
 	// mu orders the exchange's deadline changes with its cancellation,
 	// which sets a deadline in the past: a later change must not undo it.
@@ -112,6 +113,9 @@ var errServerClosedIdle = errors.New("upstream closed an idle connection")
 // read to the end, and closes it if closed before. a records how far the
 // exchange got, for classify.
 func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http.Response, error) {
+	if !httpguts.ValidHostHeader(req.Host) {
+		return nil, fmt.Errorf("origin: invalid Host %q", req.Host)
+	}
 	for name, values := range req.Header {
 		// What net/http's transport refuses as well.
 		if !httpguts.ValidHeaderFieldName(name) {
@@ -132,7 +136,7 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 			if err != nil {
 				return nil, err
 			}
-			c = &keptConn{uc: uc, br: bufio.NewReaderSize(uc, 32<<10), bw: bufio.NewWriterSize(uc, 4<<10)}
+			c = &keptConn{uc: uc, br: bufio.NewReaderSize(uc, 32<<10)}
 		}
 		a.gotConn.Store(true)
 		a.conn.Store(c.uc)
@@ -164,12 +168,13 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 		}
 		return err
 	}
-	if err := req.Write(c.bw); err != nil {
-		// Nothing reached the upstream unless the head was larger than
-		// the buffer: a GET or HEAD may be sent again either way.
-		return fail(closedIdle(fmt.Errorf("write request: %w", err)))
+	// The head is made whole before anything is written: an error making
+	// it is the request's own, one writing it the connection's.
+	c.head.Reset()
+	if err := req.Write(&c.head); err != nil {
+		return fail(err)
 	}
-	if err := c.bw.Flush(); err != nil {
+	if _, err := c.uc.Write(c.head.Bytes()); err != nil {
 		return fail(closedIdle(fmt.Errorf("write request: %w", err)))
 	}
 	if k.header > 0 {

@@ -310,3 +310,25 @@ func TestKeptIdleExpires(t *testing.T) {
 		t.Errorf("%d servers still have idle connections, want none", left)
 	}
 }
+
+// A request net/http would refuse to write is refused before a connection
+// is taken: the idle one stays for the next request.
+func TestKeptInvalidRequestKeepsConnections(t *testing.T) {
+	url, conns := scriptedServer(t, func(int, int, string) string { return keptOK })
+	c := keptClient(t, url)
+	mustGet(t, c, "/")
+	for _, out := range []*Outbound{
+		{RequestURI: "/", Key: "k", Header: http.Header{"X-Bad": {"a\r\nInjected: 1"}}},
+		{RequestURI: "/", Key: "k", Header: http.Header{"Bad Name": {"1"}}},
+		{RequestURI: "/", Key: "k", Host: "bad host/"},
+	} {
+		if resp, err := c.Do(context.Background(), out); err == nil {
+			resp.Body.Close()
+			t.Errorf("%+v was sent", out)
+		}
+	}
+	mustGet(t, c, "/")
+	if got := conns.Load(); got != 1 {
+		t.Errorf("opened %d connections, want 1", got)
+	}
+}
