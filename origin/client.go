@@ -162,19 +162,6 @@ func (t *transports) closeIdle() {
 	t.kept.closeIdle()
 }
 
-// roundTrip sends req through the pool it belongs in: once for a request
-// that must be its connection's last, kept where it carries req, else
-// keep.
-func (t *transports) roundTrip(req *http.Request, addr string, last bool, a *attempt) (*http.Response, error) {
-	switch {
-	case last:
-		return t.once.RoundTrip(req)
-	case t.kept.carries(req):
-		return t.kept.roundTrip(req, addr, a)
-	}
-	return t.keep.RoundTrip(req)
-}
-
 // newTransport builds the connection pools of tc. Their connections are
 // upConns: requests sent through them must announce themselves with
 // expectResponse from their GotConn trace (Client.try, Pool.checkOnce).
@@ -399,7 +386,15 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	// server that did, is its connection's last (reuse.go).
 	last := singleUse(rq.method, body != nil) || up.tr.guard.quarantined(up.addr)
 	a := &attempt{method: rq.method, last: last}
-	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
+	kept := !last && up.tr.kept.carries(up.scheme, rq.method, body != nil, out.Upgrade)
+	traced := ctx
+	if !kept {
+		// The transport reports its steps through a trace; the keep-alive
+		// pool records them in a itself (and composing traces is made
+		// with reflection, a few microseconds a request).
+		traced = httptrace.WithClientTrace(ctx, a.trace())
+	}
+	reqCtx, cancel := context.WithCancel(traced)
 	req := (&http.Request{
 		Method:        rq.method,
 		URL:           target,
@@ -421,7 +416,15 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	}
 	up.inFlight.Add(1)
 	start := time.Now()
-	resp, err := up.tr.roundTrip(req, up.addr, last, a)
+	var resp *http.Response
+	switch {
+	case kept:
+		resp, err = up.tr.kept.roundTrip(req, up.addr, a)
+	case last:
+		resp, err = up.tr.once.RoundTrip(req)
+	default:
+		resp, err = up.tr.keep.RoundTrip(req)
+	}
 	if err != nil {
 		up.inFlight.Add(-1)
 		cancel()

@@ -97,11 +97,11 @@ func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
 	}
 }
 
-// carries reports whether req may be sent through the pool.
-func (k *keepAlive) carries(req *http.Request) bool {
-	return k != nil && req.URL.Scheme == "http" && req.Body == nil && !req.Close &&
-		(req.Method == http.MethodGet || req.Method == http.MethodHead) &&
-		req.Header.Get("Upgrade") == ""
+// carries reports whether a request may be sent through the pool: a GET
+// or HEAD without a body or an upgrade, to a plain-HTTP server.
+func (k *keepAlive) carries(scheme, method string, hasBody bool, upgrade string) bool {
+	return k != nil && scheme == "http" && !hasBody && upgrade == "" &&
+		(method == http.MethodGet || method == http.MethodHead)
 }
 
 // errServerClosedIdle: a reused connection ended before any byte of the
