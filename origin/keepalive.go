@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -69,9 +70,15 @@ const maxInterimResponses = 64
 // keptConn is one connection of the pool.
 type keptConn struct {
 	uc        *upConn
-	br        *bufio.Reader
+	br        *bufio.Reader // reads from the keptConn: under headLeft
 	bw        *bufio.Writer
 	idleTimer *time.Timer // closes the connection idle for idleFor; made by put
+
+	// headLeft is how many more bytes the response heads being read may
+	// take from the connection, as net/http's transport counts them
+	// (persistConn.readLimit, MaxResponseHeaderBytes): upConn's own bound
+	// on held heads is looser, and http.ReadResponse has none.
+	headLeft int64
 
 	// mu orders the exchange's deadline changes with its cancellation,
 	// which sets a deadline in the past: a later change must not undo it.
@@ -132,7 +139,8 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 			if err != nil {
 				return nil, err
 			}
-			c = &keptConn{uc: uc, br: bufio.NewReaderSize(uc, 32<<10), bw: bufio.NewWriterSize(uc, 4<<10)}
+			c = &keptConn{uc: uc, bw: bufio.NewWriterSize(uc, 4<<10)}
+			c.br = bufio.NewReaderSize(c, 32<<10)
 		}
 		a.gotConn.Store(true)
 		a.conn.Store(c.uc)
@@ -175,16 +183,21 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 	if k.header > 0 {
 		c.setReadDeadline(k.now().Add(k.header))
 	}
+	c.headLeft = maxResponseHead
 	if _, err := c.br.Peek(1); err != nil {
 		if isReset(err) {
 			err = closedIdle(err)
 		}
 		return fail(err)
 	}
-	resp, err := readFinalResponse(c.br, req)
+	resp, err := readFinalResponse(c, req)
 	if err != nil {
+		if c.headLeft <= 0 {
+			err = fmt.Errorf("upstream response headers exceeded %d bytes: %w", maxResponseHead, err)
+		}
 		return fail(err)
 	}
+	c.headLeft = math.MaxInt64 // the body is not limited here
 	if k.header > 0 {
 		c.setReadDeadline(time.Time{})
 	}
@@ -197,11 +210,13 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 }
 
 // readFinalResponse reads interim responses, handing each to the trace's
-// Got1xxResponse (net/http's transport does the same), then the final one.
-func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// Got1xxResponse (net/http's transport does the same, and so limits the
+// size of the heads: all of them together when no trace looks at the
+// interim ones, else each one), then the final one.
+func readFinalResponse(c *keptConn, req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(req.Context())
 	for range maxInterimResponses {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			return nil, err
 		}
@@ -213,9 +228,27 @@ func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, err
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}
+			c.headLeft = maxResponseHead
 		}
 	}
 	return nil, fmt.Errorf("more than %d interim responses", maxInterimResponses)
+}
+
+// errHeadTooLarge fails a read of response heads past maxResponseHead.
+var errHeadTooLarge = errors.New("response head too large")
+
+// Read reads from the connection what the response heads being read may
+// still take (headLeft); bufio reads through it.
+func (c *keptConn) Read(p []byte) (int, error) {
+	if c.headLeft <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > c.headLeft {
+		p = p[:c.headLeft]
+	}
+	n, err := c.uc.Read(p)
+	c.headLeft -= int64(n)
+	return n, err
 }
 
 // cancel ends the exchange on c: its reads and writes fail at once.

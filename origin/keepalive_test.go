@@ -310,3 +310,43 @@ func TestKeptIdleExpires(t *testing.T) {
 		t.Errorf("%d servers still have idle connections, want none", left)
 	}
 }
+
+// Response heads are limited as net/http's transport limits them
+// (MaxResponseHeaderBytes: 1 MiB, the interim heads included when no
+// trace looks at them): a larger head is refused, never served, and its
+// connection is not reused. upConn's own bound on the heads it holds
+// back is looser, and http.ReadResponse has none.
+func TestKeptResponseHeadLimit(t *testing.T) {
+	hint := "HTTP/1.1 103 Early Hints\r\nLink: <" + strings.Repeat("a", 60<<10) + ">\r\n\r\n"
+	for _, tc := range []struct {
+		name, head string
+		ok         bool
+	}{
+		{"just under", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHead-200) + "\r\nContent-Length: 2\r\n\r\n", true},
+		{"over", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHead+10<<10) + "\r\nContent-Length: 2\r\n\r\n", false},
+		{"interim heads over together", strings.Repeat(hint, 20) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, conns := scriptedServer(t, func(conn, req int, _ string) string {
+				if conn == 1 && req == 1 {
+					return tc.head + "ok"
+				}
+				return keptOK
+			})
+			c := keptClient(t, url)
+			_, body, err := get(t, c, "k", "/big")
+			switch {
+			case tc.ok && (err != nil || body != "ok"):
+				t.Fatalf("got %q, %v; want ok", body, err)
+			case !tc.ok:
+				wantErrIs(t, err, ErrProtocol)
+			}
+			if body := mustGet(t, c, "/next"); body != "ok" {
+				t.Fatalf("next request answered %q", body)
+			}
+			if want := map[bool]int64{true: 1, false: 2}[tc.ok]; conns.Load() != want {
+				t.Errorf("opened %d connections, want %d", conns.Load(), want)
+			}
+		})
+	}
+}
