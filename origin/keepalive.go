@@ -31,7 +31,9 @@ import (
 // same guarantees (upconn.go), which hold without a read loop: bytes an
 // upstream sends while a connection is idle stay in the kernel's receive
 // queue, where the next request's first write finds them (quiesceLocked)
-// and discards the connection before writing. Requests net/http's
+// and discards the connection before writing; and where a sweep of the
+// idle connections every second finds them sooner (sweepIdle), so that
+// their server is quarantined as it was when a read loop read them. Requests net/http's
 // transport keeps (TLS, upgrades, bodies, unsafe methods, a pool with a
 // connection cap) are not sent here.
 //
@@ -46,15 +48,17 @@ import (
 // read to the end and neither side asked to close it (RFC 9112 §9.3), and
 // is closed after 90 seconds idle.
 type keepAlive struct {
-	dial    func(ctx context.Context, network, addr string) (*upConn, error)
-	header  time.Duration // bound on the wait for a response head; 0: none
-	maxIdle int           // idle connections kept per server
-	idleFor time.Duration // how long an idle connection is kept
-	now     func() time.Time
+	dial       func(ctx context.Context, network, addr string) (*upConn, error)
+	header     time.Duration // bound on the wait for a response head; 0: none
+	maxIdle    int           // idle connections kept per server
+	idleFor    time.Duration // how long an idle connection is kept
+	sweepEvery time.Duration // how often idle connections are looked at (sweep)
+	now        func() time.Time
 
 	mu     sync.Mutex
 	idle   map[string][]*keptConn // by dial address; the most recently used last
 	closed bool                   // closeIdle was called: new idle ones are closed
+	sweep  *time.Timer            // runs sweepIdle while connections are idle; nil when none are
 }
 
 // keepIdleFor is how long an idle connection is kept (net/http's
@@ -62,6 +66,13 @@ type keepAlive struct {
 // connections to many servers, most never asked again: each is closed on
 // its own timer.
 const keepIdleFor = 90 * time.Second
+
+// idleSweep is how often the idle connections are looked at for bytes
+// their server sent unasked (sweepIdle). net/http's read loop reads them
+// at once; without one, the connection would be looked at only when a
+// request takes it, or never when it expires first, and a server that
+// answers out of turn would not be quarantined meanwhile (reuse.go).
+const idleSweep = time.Second
 
 // maxInterimResponses bounds the interim (1xx) responses read before the
 // final one: an upstream cannot hold a request with them forever.
@@ -95,11 +106,12 @@ func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
 			}
 			return conn.(*upConn), nil
 		},
-		header:  header,
-		maxIdle: maxIdle,
-		idleFor: keepIdleFor,
-		now:     time.Now,
-		idle:    make(map[string][]*keptConn),
+		header:     header,
+		maxIdle:    maxIdle,
+		idleFor:    keepIdleFor,
+		sweepEvery: idleSweep,
+		now:        time.Now,
+		idle:       make(map[string][]*keptConn),
 	}
 }
 
@@ -300,7 +312,43 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 	} else {
 		c.idleTimer.Reset(k.idleFor)
 	}
+	if k.sweep == nil {
+		k.sweep = time.AfterFunc(k.sweepEvery, k.sweepIdle)
+	}
 	k.mu.Unlock()
+}
+
+// sweepIdle discards the idle connections that received bytes no request
+// asked for, as net/http's read loop does when it reads them: their
+// server is quarantined (except for an idle-timeout 408) without waiting
+// for a request to take them. It runs every sweepEvery while connections
+// are idle: one wake-up for the pool, one non-blocking look (MSG_PEEK)
+// per connection, nothing per request.
+func (k *keepAlive) sweepIdle() {
+	var bad []*keptConn
+	k.mu.Lock()
+	for addr, list := range k.idle {
+		kept := list[:0]
+		for _, c := range list {
+			if c.uc.idleCheck() {
+				kept = append(kept, c)
+			} else {
+				c.idleTimer.Stop()
+				bad = append(bad, c)
+			}
+		}
+		clear(list[len(kept):])
+		k.setIdle(addr, kept)
+	}
+	if len(k.idle) > 0 && !k.closed {
+		k.sweep.Reset(k.sweepEvery)
+	} else {
+		k.sweep = nil
+	}
+	k.mu.Unlock()
+	for _, c := range bad {
+		c.uc.Close()
+	}
 }
 
 // expire closes c if it is still idle.
@@ -336,6 +384,10 @@ func (k *keepAlive) closeIdle() {
 	k.mu.Lock()
 	idle := k.idle
 	k.idle, k.closed = make(map[string][]*keptConn), true
+	if k.sweep != nil {
+		k.sweep.Stop()
+		k.sweep = nil
+	}
 	k.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
