@@ -142,6 +142,9 @@ func testKeptIdleBytes(t *testing.T, unasked string, quarantine bool) {
 		}
 	})
 	c := keptClient(t, "http://"+ln.Addr().String())
+	// This is about the next request's first write finding the bytes:
+	// the idle sweep must not find them first (TestKeptIdleUnaskedBytesSwept).
+	c.pool.tr.kept.sweepEvery = time.Hour
 	mustGet(t, c, "/first")
 	close(idle)
 	up := c.pool.servers[0]
