@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptrace"
@@ -325,21 +326,30 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 // are idle: one wake-up for the pool, one non-blocking look (MSG_PEEK)
 // per connection, nothing per request.
 func (k *keepAlive) sweepIdle() {
-	var bad []*keptConn
 	k.mu.Lock()
-	for addr, list := range k.idle {
-		kept := list[:0]
-		for _, c := range list {
-			if c.uc.idleCheck() {
-				kept = append(kept, c)
-			} else {
-				c.idleTimer.Stop()
-				bad = append(bad, c)
+	addrs := slices.Collect(maps.Keys(k.idle))
+	k.mu.Unlock()
+	var bad []*keptConn
+	for _, addr := range addrs {
+		// One server at a time: a request waits for at most one
+		// server's idle connections (maxIdle) to be looked at.
+		k.mu.Lock()
+		if list := k.idle[addr]; len(list) > 0 {
+			kept := list[:0]
+			for _, c := range list {
+				if c.uc.idleCheck() {
+					kept = append(kept, c)
+				} else {
+					c.idleTimer.Stop()
+					bad = append(bad, c)
+				}
 			}
+			clear(list[len(kept):])
+			k.setIdle(addr, kept)
 		}
-		clear(list[len(kept):])
-		k.setIdle(addr, kept)
+		k.mu.Unlock()
 	}
+	k.mu.Lock()
 	if len(k.idle) > 0 && !k.closed {
 		k.sweep.Reset(k.sweepEvery)
 	} else {
