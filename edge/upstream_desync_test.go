@@ -48,12 +48,10 @@ func TestHostileSmuggledBodyNotCached(t *testing.T) {
 // answer to /a, a response nobody asked for once the next request arrived
 // gets it read as that request's answer: no HTTP/1.1 client can tell them
 // apart, so the first victim may be served it (and it may be stored). The
-// victim's real answer follows while no request waits; found before
-// anything more is written on the connection (by the next request to take
-// it: origin/keepalive.go has no read loop), it gets the connection
-// discarded and the origin quarantined, and no later victim is ever
-// answered out of turn. Without the quarantine victims kept being served
-// and stored the injected response.
+// victim's real answer follows; arriving while no request waits, it gets
+// the connection discarded and the origin quarantined, and no later victim
+// is ever answered out of turn. Without the quarantine victims kept being
+// served and stored the injected response.
 func TestHostileLateResponseCachedOnce(t *testing.T) {
 	origin, ended := newBodyBlindOrigin(t, true)
 	e := newEdge(t, newClock(), edgeConfig{upstream: origin})
@@ -68,13 +66,15 @@ func TestHostileLateResponseCachedOnce(t *testing.T) {
 				}
 			}
 		}
-	}
-	// The first victim's real answer came after a pause; the connection
-	// it landed on was discarded.
-	select {
-	case <-ended:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the out-of-turn connection was never discarded")
+		if round == 0 {
+			// The first victim's real answer comes after a pause; the
+			// connection it lands on is discarded.
+			select {
+			case <-ended:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the out-of-turn connection was never discarded")
+			}
+		}
 	}
 }
 

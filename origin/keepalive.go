@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -31,7 +33,9 @@ import (
 // same guarantees (upconn.go), which hold without a read loop: bytes an
 // upstream sends while a connection is idle stay in the kernel's receive
 // queue, where the next request's first write finds them (quiesceLocked)
-// and discards the connection before writing. Requests net/http's
+// and discards the connection before writing; and where a sweep of the
+// idle connections every second finds them sooner (sweepIdle), so that
+// their server is quarantined as it was when a read loop read them. Requests net/http's
 // transport keeps (TLS, upgrades, bodies, unsafe methods, a pool with a
 // connection cap) are not sent here.
 //
@@ -46,15 +50,17 @@ import (
 // read to the end and neither side asked to close it (RFC 9112 §9.3), and
 // is closed after 90 seconds idle.
 type keepAlive struct {
-	dial    func(ctx context.Context, network, addr string) (*upConn, error)
-	header  time.Duration // bound on the wait for a response head; 0: none
-	maxIdle int           // idle connections kept per server
-	idleFor time.Duration // how long an idle connection is kept
-	now     func() time.Time
+	dial       func(ctx context.Context, network, addr string) (*upConn, error)
+	header     time.Duration // bound on the wait for a response head; 0: none
+	maxIdle    int           // idle connections kept per server
+	idleFor    time.Duration // how long an idle connection is kept
+	sweepEvery time.Duration // how often idle connections are looked at (sweep)
+	now        func() time.Time
 
 	mu     sync.Mutex
 	idle   map[string][]*keptConn // by dial address; the most recently used last
 	closed bool                   // closeIdle was called: new idle ones are closed
+	sweep  *time.Timer            // runs sweepIdle while connections are idle; nil when none are
 }
 
 // keepIdleFor is how long an idle connection is kept (net/http's
@@ -63,6 +69,13 @@ type keepAlive struct {
 // its own timer.
 const keepIdleFor = 90 * time.Second
 
+// idleSweep is how often the idle connections are looked at for bytes
+// their server sent unasked (sweepIdle). net/http's read loop reads them
+// at once; without one, the connection would be looked at only when a
+// request takes it, or never when it expires first, and a server that
+// answers out of turn would not be quarantined meanwhile (reuse.go).
+const idleSweep = time.Second
+
 // maxInterimResponses bounds the interim (1xx) responses read before the
 // final one: an upstream cannot hold a request with them forever.
 const maxInterimResponses = 64
@@ -70,9 +83,15 @@ const maxInterimResponses = 64
 // keptConn is one connection of the pool.
 type keptConn struct {
 	uc        *upConn
-	br        *bufio.Reader
-	head      bytes.Buffer // the request head being written
-	idleTimer *time.Timer  // closes the connection idle for idleFor; made by put
+	br        *bufio.Reader // reads from the keptConn: under headLeft
+	head      bytes.Buffer  // the request head being written
+	idleTimer *time.Timer   // closes the connection idle for idleFor; made by put
+
+	// headLeft is how many more bytes the response heads being read may
+	// take from the connection, as net/http's transport counts them
+	// (persistConn.readLimit, MaxResponseHeaderBytes): upConn's own bound
+	// on held heads is looser, and http.ReadResponse has none.
+	headLeft int64
 
 	// mu orders the exchange's deadline changes with its cancellation,
 	// which sets a deadline in the past: a later change must not undo it.
@@ -89,11 +108,12 @@ func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
 			}
 			return conn.(*upConn), nil
 		},
-		header:  header,
-		maxIdle: maxIdle,
-		idleFor: keepIdleFor,
-		now:     time.Now,
-		idle:    make(map[string][]*keptConn),
+		header:     header,
+		maxIdle:    maxIdle,
+		idleFor:    keepIdleFor,
+		sweepEvery: idleSweep,
+		now:        time.Now,
+		idle:       make(map[string][]*keptConn),
 	}
 }
 
@@ -136,7 +156,8 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 			if err != nil {
 				return nil, err
 			}
-			c = &keptConn{uc: uc, br: bufio.NewReaderSize(uc, 32<<10)}
+			c = &keptConn{uc: uc}
+			c.br = bufio.NewReaderSize(c, 32<<10)
 		}
 		a.gotConn.Store(true)
 		a.conn.Store(c.uc)
@@ -180,16 +201,21 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 	if k.header > 0 {
 		c.setReadDeadline(k.now().Add(k.header))
 	}
+	c.headLeft = maxResponseHead
 	if _, err := c.br.Peek(1); err != nil {
 		if isReset(err) {
 			err = closedIdle(err)
 		}
 		return fail(err)
 	}
-	resp, err := readFinalResponse(c.br, req)
+	resp, err := readFinalResponse(c, req)
 	if err != nil {
+		if c.headLeft <= 0 {
+			err = fmt.Errorf("upstream response headers exceeded %d bytes: %w", maxResponseHead, err)
+		}
 		return fail(err)
 	}
+	c.headLeft = math.MaxInt64 // the body is not limited here
 	if k.header > 0 {
 		c.setReadDeadline(time.Time{})
 	}
@@ -202,11 +228,13 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 }
 
 // readFinalResponse reads interim responses, handing each to the trace's
-// Got1xxResponse (net/http's transport does the same), then the final one.
-func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// Got1xxResponse (net/http's transport does the same, and so limits the
+// size of the heads: all of them together when no trace looks at the
+// interim ones, else each one), then the final one.
+func readFinalResponse(c *keptConn, req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(req.Context())
 	for range maxInterimResponses {
-		resp, err := http.ReadResponse(br, req)
+		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			return nil, err
 		}
@@ -218,9 +246,27 @@ func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, err
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}
+			c.headLeft = maxResponseHead
 		}
 	}
 	return nil, fmt.Errorf("more than %d interim responses", maxInterimResponses)
+}
+
+// errHeadTooLarge fails a read of response heads past maxResponseHead.
+var errHeadTooLarge = errors.New("response head too large")
+
+// Read reads from the connection what the response heads being read may
+// still take (headLeft); bufio reads through it.
+func (c *keptConn) Read(p []byte) (int, error) {
+	if c.headLeft <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > c.headLeft {
+		p = p[:c.headLeft]
+	}
+	n, err := c.uc.Read(p)
+	c.headLeft -= int64(n)
+	return n, err
 }
 
 // cancel ends the exchange on c: its reads and writes fail at once.
@@ -272,7 +318,52 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 	} else {
 		c.idleTimer.Reset(k.idleFor)
 	}
+	if k.sweep == nil {
+		k.sweep = time.AfterFunc(k.sweepEvery, k.sweepIdle)
+	}
 	k.mu.Unlock()
+}
+
+// sweepIdle discards the idle connections that received bytes no request
+// asked for, as net/http's read loop does when it reads them: their
+// server is quarantined (except for an idle-timeout 408) without waiting
+// for a request to take them. It runs every sweepEvery while connections
+// are idle: one wake-up for the pool, one non-blocking look (MSG_PEEK)
+// per connection, nothing per request.
+func (k *keepAlive) sweepIdle() {
+	k.mu.Lock()
+	addrs := slices.Collect(maps.Keys(k.idle))
+	k.mu.Unlock()
+	var bad []*keptConn
+	for _, addr := range addrs {
+		// One server at a time: a request waits for at most one
+		// server's idle connections (maxIdle) to be looked at.
+		k.mu.Lock()
+		if list := k.idle[addr]; len(list) > 0 {
+			kept := list[:0]
+			for _, c := range list {
+				if c.uc.idleCheck() {
+					kept = append(kept, c)
+				} else {
+					c.idleTimer.Stop()
+					bad = append(bad, c)
+				}
+			}
+			clear(list[len(kept):])
+			k.setIdle(addr, kept)
+		}
+		k.mu.Unlock()
+	}
+	k.mu.Lock()
+	if len(k.idle) > 0 && !k.closed {
+		k.sweep.Reset(k.sweepEvery)
+	} else {
+		k.sweep = nil
+	}
+	k.mu.Unlock()
+	for _, c := range bad {
+		c.uc.Close()
+	}
 }
 
 // expire closes c if it is still idle.
@@ -308,6 +399,10 @@ func (k *keepAlive) closeIdle() {
 	k.mu.Lock()
 	idle := k.idle
 	k.idle, k.closed = make(map[string][]*keptConn), true
+	if k.sweep != nil {
+		k.sweep.Stop()
+		k.sweep = nil
+	}
 	k.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

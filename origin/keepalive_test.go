@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,6 +142,9 @@ func testKeptIdleBytes(t *testing.T, unasked string, quarantine bool) {
 		}
 	})
 	c := keptClient(t, "http://"+ln.Addr().String())
+	// This is about the next request's first write finding the bytes:
+	// the idle sweep must not find them first (TestKeptIdleUnaskedBytesSwept).
+	c.pool.tr.kept.sweepEvery = time.Hour
 	mustGet(t, c, "/first")
 	close(idle)
 	up := c.pool.servers[0]
@@ -330,5 +334,101 @@ func TestKeptInvalidRequestKeepsConnections(t *testing.T) {
 	mustGet(t, c, "/")
 	if got := conns.Load(); got != 1 {
 		t.Errorf("opened %d connections, want 1", got)
+	}
+}
+
+// Response heads are limited as net/http's transport limits them
+// (MaxResponseHeaderBytes: 1 MiB, the interim heads included when no
+// trace looks at them): a larger head is refused, never served, and its
+// connection is not reused. upConn's own bound on the heads it holds
+// back is looser, and http.ReadResponse has none.
+func TestKeptResponseHeadLimit(t *testing.T) {
+	hint := "HTTP/1.1 103 Early Hints\r\nLink: <" + strings.Repeat("a", 60<<10) + ">\r\n\r\n"
+	for _, tc := range []struct {
+		name, head string
+		ok         bool
+	}{
+		{"just under", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHead-200) + "\r\nContent-Length: 2\r\n\r\n", true},
+		{"over", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHead+10<<10) + "\r\nContent-Length: 2\r\n\r\n", false},
+		{"interim heads over together", strings.Repeat(hint, 20) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, conns := scriptedServer(t, func(conn, req int, _ string) string {
+				if conn == 1 && req == 1 {
+					return tc.head + "ok"
+				}
+				return keptOK
+			})
+			c := keptClient(t, url)
+			_, body, err := get(t, c, "k", "/big")
+			switch {
+			case tc.ok && (err != nil || body != "ok"):
+				t.Fatalf("got %q, %v; want ok", body, err)
+			case !tc.ok:
+				wantErrIs(t, err, ErrProtocol)
+			}
+			if body := mustGet(t, c, "/next"); body != "ok" {
+				t.Fatalf("next request answered %q", body)
+			}
+			if want := map[bool]int64{true: 1, false: 2}[tc.ok]; conns.Load() != want {
+				t.Errorf("opened %d connections, want %d", conns.Load(), want)
+			}
+		})
+	}
+}
+
+// Bytes an upstream sends unasked on an idle connection get it discarded
+// and the server quarantined without waiting for a request to take the
+// connection (sweepIdle), as net/http's read loop does: a server that
+// answered out of turn gets single-use connections from then on, though
+// the connection that showed it might have sat idle until it expired.
+// An idle-timeout 408 closes the connection, and is not held against the
+// server.
+func TestKeptIdleUnaskedBytesSwept(t *testing.T) {
+	for _, tc := range []struct {
+		name, unasked string
+		quarantine    bool
+	}{
+		{"response", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", true},
+		{"408", "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idle := make(chan struct{})
+			closed := make(chan struct{})
+			ln := serveTCP(t, 10*time.Second, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, keptOK)
+				<-idle
+				io.WriteString(c, tc.unasked)
+				// The client closed the connection: an EOF, or a reset
+				// when it closed it with the bytes unread.
+				if _, err := br.ReadByte(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					close(closed)
+				}
+			})
+			c := keptClient(t, "http://"+ln.Addr().String())
+			k := c.pool.tr.kept
+			k.sweepEvery = 10 * time.Millisecond
+			mustGet(t, c, "/")
+			close(idle)
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the idle connection that received unasked bytes was not closed")
+			}
+			up := c.pool.servers[0]
+			if got := up.tr.guard.quarantined(up.addr); got != tc.quarantine {
+				t.Errorf("server quarantined: %v, want %v", got, tc.quarantine)
+			}
+			k.mu.Lock()
+			left := len(k.idle)
+			k.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d servers still have idle connections, want none", left)
+			}
+		})
 	}
 }

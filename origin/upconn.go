@@ -487,6 +487,22 @@ func (c *upConn) failLocked(err error, quiet bool) {
 	c.log.Log(context.Background(), level, "upstream connection discarded", "upstream", c.upstream, "err", err)
 }
 
+// idleCheck looks, without reading, at whether bytes arrived on an idle
+// plain connection, and discards it when they did, as a read loop reading
+// them would (frameLocked) and as the next request's first write would
+// (startRequest): its server is quarantined unless the bytes are an
+// idle-timeout 408. It reports whether the connection may still be kept.
+func (c *upConn) idleCheck() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && c.tls == nil && c.f.state == framingIdle {
+		if err := c.quiesceLocked(); err != nil && c.err == nil {
+			c.discardLocked(discardUnsolicited, 0, err, false)
+		}
+	}
+	return c.err == nil
+}
+
 // reusable reports whether the connection may carry another request:
 // nothing failed it, its framer is between responses, and the request
 // answered last was not its last.
