@@ -440,7 +440,17 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
-	if resp.StatusCode == http.StatusSwitchingProtocols && out.Upgrade != "" {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if out.Upgrade == "" {
+			// RFC 9110 §15.2.2: a server switches only to a protocol the
+			// request asked for. The connection speaks something else now;
+			// net/http would hand it over as the body, to be read until
+			// the upstream closes it.
+			resp.Body.Close()
+			cancel()
+			up.inFlight.Add(-1)
+			return nil, &failure{err: wrap(up.base, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
+		}
 		if err := upgraded(resp, up.base, func() { cancel(); up.inFlight.Add(-1) }); err != nil {
 			return nil, &failure{err: err}
 		}

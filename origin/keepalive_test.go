@@ -432,3 +432,33 @@ func TestKeptIdleUnaskedBytesSwept(t *testing.T) {
 		})
 	}
 }
+
+// A 101 (Switching Protocols) to a request that asked for no upgrade is a
+// protocol error (RFC 9110 §15.2.2), on either pool: net/http's handed
+// the switched connection over as the body, read until the upstream
+// closed it.
+func TestUnaskedSwitchingProtocolsRefused(t *testing.T) {
+	stop := make(chan struct{})
+	ln := serveTCP(t, 10*time.Second, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\nother protocol")
+		select {
+		case <-stop:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	t.Cleanup(func() { close(stop) })
+	c := keptClient(t, "http://"+ln.Addr().String())
+	for _, method := range []string{"GET", "OPTIONS"} { // the keep-alive pool, net/http's
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := c.Do(ctx, &Outbound{Method: method, RequestURI: "/", Key: "k"})
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("%s: a 101 nobody asked for was passed on", method)
+		}
+		wantErrIs(t, err, ErrProtocol)
+	}
+}
