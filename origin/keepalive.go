@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -206,14 +207,14 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 		if isReset(err) {
 			err = closedIdle(err)
 		}
-		return fail(err)
+		return fail(k.headErr(ctx, err))
 	}
 	resp, err := readFinalResponse(c, req)
 	if err != nil {
 		if c.headLeft <= 0 {
 			err = fmt.Errorf("upstream response headers exceeded %d bytes: %w", maxResponseHead, err)
 		}
-		return fail(err)
+		return fail(k.headErr(ctx, err))
 	}
 	c.headLeft = math.MaxInt64 // the body is not limited here
 	if k.header > 0 {
@@ -225,6 +226,16 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 	}
 	body.body, resp.Body = resp.Body, body
 	return resp, nil
+}
+
+// headErr says what a read of the response head that failed by a
+// deadline waited for: the header timeout, unless the exchange was
+// cancelled (which sets a deadline too).
+func (k *keepAlive) headErr(ctx context.Context, err error) error {
+	if k.header > 0 && ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("timeout awaiting response headers (%v): %w", k.header, err)
+	}
+	return err
 }
 
 // readFinalResponse reads interim responses, handing each to the trace's
