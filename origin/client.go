@@ -150,12 +150,16 @@ type transportConfig struct {
 type transports struct {
 	keep, once *http.Transport
 	guard      *reuseGuard
+	// kept carries keep's plain-HTTP GET and HEAD requests on the
+	// caller's goroutine (keepalive.go); nil sends them through keep.
+	kept *keepAlive
 }
 
-// closeIdle closes the idle connections of both pools.
+// closeIdle closes the idle connections of the pools.
 func (t *transports) closeIdle() {
 	t.keep.CloseIdleConnections()
 	t.once.CloseIdleConnections()
+	t.kept.closeIdle()
 }
 
 // newTransport builds the connection pools of tc. Their connections are
@@ -195,7 +199,14 @@ func newTransport(tc transportConfig) *transports {
 	}
 	once := tr.Clone()
 	once.DisableKeepAlives = true
-	return &transports{keep: tr, once: once, guard: d.guard}
+	t := &transports{keep: tr, once: once, guard: d.guard}
+	if tc.maxConns == 0 && rawSockets {
+		// A cap on connections makes requests wait for one, which
+		// net/http's transport does; and without a raw socket, bytes
+		// sent to an idle connection are found only by a read loop.
+		t.kept = newKeepAlive(d, tc.header, tc.maxIdle)
+	}
+	return t
 }
 
 // Close closes idle connections to shields, and the pool Options.Origin
@@ -375,7 +386,15 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	// server that did, is its connection's last (reuse.go).
 	last := singleUse(rq.method, body != nil) || up.tr.guard.quarantined(up.addr)
 	a := &attempt{method: rq.method, last: last}
-	reqCtx, cancel := context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
+	kept := !last && up.tr.kept.carries(up.scheme, rq.method, body != nil, out.Upgrade)
+	traced := ctx
+	if !kept {
+		// The transport reports its steps through a trace; the keep-alive
+		// pool records them in a itself (and composing traces is made
+		// with reflection, a few microseconds a request).
+		traced = httptrace.WithClientTrace(ctx, a.trace())
+	}
+	reqCtx, cancel := context.WithCancel(traced)
 	req := (&http.Request{
 		Method:        rq.method,
 		URL:           target,
@@ -396,12 +415,16 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		req.Body = io.NopCloser(body)
 	}
 	up.inFlight.Add(1)
-	rt := up.tr.keep
-	if last {
-		rt = up.tr.once
-	}
 	start := time.Now()
-	resp, err := rt.RoundTrip(req)
+	var resp *http.Response
+	switch {
+	case kept:
+		resp, err = up.tr.kept.roundTrip(req, up.addr, a)
+	case last:
+		resp, err = up.tr.once.RoundTrip(req)
+	default:
+		resp, err = up.tr.keep.RoundTrip(req)
+	}
 	if err != nil {
 		up.inFlight.Add(-1)
 		cancel()
@@ -417,7 +440,17 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
-	if resp.StatusCode == http.StatusSwitchingProtocols && out.Upgrade != "" {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if out.Upgrade == "" {
+			// RFC 9110 §15.2.2: a server switches only to a protocol the
+			// request asked for. The connection speaks something else now;
+			// net/http would hand it over as the body, to be read until
+			// the upstream closes it.
+			resp.Body.Close()
+			cancel()
+			up.inFlight.Add(-1)
+			return nil, &failure{err: wrap(up.base, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
+		}
 		if err := upgraded(resp, up.base, func() { cancel(); up.inFlight.Add(-1) }); err != nil {
 			return nil, &failure{err: err}
 		}

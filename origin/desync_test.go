@@ -282,7 +282,7 @@ func TestUpConnUnasked(t *testing.T) {
 						t.Fatalf("read: %q, %v; want nothing and an out-of-sync error", r.b, r.err)
 					}
 				} else {
-					waitFor(t, "the unasked bytes to arrive", c.raw.pending)
+					waitFor(t, "the unasked bytes to arrive", func() bool { _, ok := c.raw.pending(nil); return ok })
 				}
 				wrote := make(chan error, 1)
 				go func() {

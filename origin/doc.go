@@ -68,8 +68,11 @@
 //
 // # Connections
 //
-// Connections are kept alive and pooled per server (net/http's transport).
-// Each follows the framing of the responses it carries, so that bytes an
+// Connections are kept alive and pooled per server. Plain-HTTP GET and
+// HEAD requests without a body (a cache's misses) are exchanged on the
+// caller's goroutine (keepalive.go); the rest (TLS, upgrades, bodies, a
+// pool with a connection cap) go through net/http's transport. Each
+// connection follows the framing of the responses it carries, so that bytes an
 // upstream sends that no request asked for (a second response, junk after
 // a body) are never read as the answer to a later request: the connection
 // is discarded, and the response they arrive with fails with [ErrProtocol]

@@ -62,6 +62,9 @@ func TestHeaderTimeout(t *testing.T) {
 	c := newTestClient(t, Options{Origin: stallServer(t, ""), HeaderTimeout: 50 * time.Millisecond})
 	_, _, err := get(t, c, "k", "/")
 	wantErrIs(t, err, ErrTimeout)
+	if !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Errorf("error %q does not say which wait timed out", err)
+	}
 }
 
 func TestBodyStall(t *testing.T) {

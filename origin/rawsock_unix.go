@@ -10,6 +10,9 @@ import (
 	"syscall"
 )
 
+// rawSockets reports whether upstream connections have a rawSocket.
+const rawSockets = true
+
 // rawSocket gives an upstream connection two things net.Conn does not: a
 // read whose bytes are handled in the same critical section as the system
 // call that took them from the kernel, and a look at whether the kernel
@@ -81,22 +84,27 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 	return true
 }
 
-// pending reports whether the kernel holds received bytes not yet read. It
+// pending reports whether the kernel holds received bytes not yet read,
+// copying the first of them into b (at least one byte is looked at). It
 // never blocks and does not disturb a read waiting on the socket.
-func (s *rawSocket) pending() bool {
-	avail := false
+func (s *rawSocket) pending(b []byte) (n int, avail bool) {
+	var one [1]byte
+	if len(b) == 0 {
+		b = one[:]
+	}
 	_ = s.rc.Control(func(fd uintptr) {
-		var b [1]byte
 		for {
 			// The socket is non-blocking (Go's netpoller), so an empty
 			// receive queue answers EAGAIN at once.
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+			k, _, err := syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK)
 			if err == syscall.EINTR {
 				continue
 			}
-			avail = err == nil && n > 0
+			if err == nil && k > 0 {
+				n, avail = k, true
+			}
 			return
 		}
 	})
-	return avail
+	return n, avail
 }

@@ -413,10 +413,20 @@ func (c *upConn) quiesceLocked() error {
 		if c.err != nil {
 			return c.err
 		}
-		arrived := c.raw != nil && c.raw.pending()
+		var first [12]byte
+		n, arrived := 0, false
+		if c.raw != nil {
+			n, arrived = c.raw.pending(first[:])
+		}
 		if c.tls == nil {
 			// A plain read frames its bytes in the critical section that
 			// took them from the kernel: what is left there is unread.
+			if arrived && is408(first[:n]) {
+				// An idle-timeout 408, not held against the server (as
+				// when a read loop reads it: frameLocked).
+				c.failLocked(fmt.Errorf("%w: %s timed the idle connection out (408)", errDesync, c.upstream), true)
+				return c.err
+			}
 			if arrived {
 				return fmt.Errorf("%w: %s sent bytes while no request was outstanding", errDesync, c.upstream)
 			}
@@ -475,6 +485,31 @@ func (c *upConn) failLocked(err error, quiet bool) {
 		level = slog.LevelDebug
 	}
 	c.log.Log(context.Background(), level, "upstream connection discarded", "upstream", c.upstream, "err", err)
+}
+
+// idleCheck looks, without reading, at whether bytes arrived on an idle
+// plain connection, and discards it when they did, as a read loop reading
+// them would (frameLocked) and as the next request's first write would
+// (startRequest): its server is quarantined unless the bytes are an
+// idle-timeout 408. It reports whether the connection may still be kept.
+func (c *upConn) idleCheck() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && c.tls == nil && c.f.state == framingIdle {
+		if err := c.quiesceLocked(); err != nil && c.err == nil {
+			c.discardLocked(discardUnsolicited, 0, err, false)
+		}
+	}
+	return c.err == nil
+}
+
+// reusable reports whether the connection may carry another request:
+// nothing failed it, its framer is between responses, and the request
+// answered last was not its last.
+func (c *upConn) reusable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && c.f.state == framingIdle && !c.last
 }
 
 // Close closes the connection and releases requests waiting on it.

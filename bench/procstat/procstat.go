@@ -83,21 +83,38 @@ func ticks(n int64) time.Duration {
 // ParsePeakRSS returns VmHWM (the peak resident set) in bytes from the
 // contents of /proc/PID/status. A process without memory (a zombie, a
 // kernel thread) has no VmHWM line: 0 and no error.
-func ParsePeakRSS(b []byte) (int64, error) {
+func ParsePeakRSS(b []byte) (int64, error) { return statusBytes(b, "VmHWM") }
+
+// ParseResident returns the current resident set of anonymous memory
+// (RssAnon: the heap, stacks) and of file-backed pages (RssFile: mapped
+// files such as edged's bbolt file, and the binary), in bytes, from the
+// contents of /proc/PID/status. VmHWM counts both: the kernel can drop
+// the file-backed pages under pressure, not the anonymous ones.
+func ParseResident(b []byte) (anon, file int64, err error) {
+	if anon, err = statusBytes(b, "RssAnon"); err != nil {
+		return 0, 0, err
+	}
+	file, err = statusBytes(b, "RssFile")
+	return anon, file, err
+}
+
+// statusBytes returns the value of the "name: N kB" line of a
+// /proc/PID/status, in bytes; 0 and no error without such a line.
+func statusBytes(b []byte, name string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Bytes()
-		v, ok := bytes.CutPrefix(line, []byte("VmHWM:"))
+		v, ok := bytes.CutPrefix(line, []byte(name+":"))
 		if !ok {
 			continue
 		}
 		f := bytes.Fields(v)
 		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0, fmt.Errorf("%w: VmHWM line %q", ErrFormat, line)
+			return 0, fmt.Errorf("%w: %s line %q", ErrFormat, name, line)
 		}
 		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%w: VmHWM: %v", ErrFormat, err)
+			return 0, fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
 		}
 		return kb * 1024, nil
 	}

@@ -79,6 +79,24 @@ func TestParsePeakRSS(t *testing.T) {
 	}
 }
 
+func TestParseResident(t *testing.T) {
+	in := "Name:\tedged\nVmHWM:\t  254696 kB\nVmRSS:\t  254092 kB\nRssAnon:\t   80556 kB\nRssFile:\t  173536 kB\nRssShmem:\t       0 kB\n"
+	anon, file, err := ParseResident([]byte(in))
+	if err != nil || anon != 80556*1024 || file != 173536*1024 {
+		t.Errorf("ParseResident = %d, %d, %v; want %d, %d", anon, file, err, 80556*1024, 173536*1024)
+	}
+	if _, _, err := ParseResident([]byte("RssAnon:\t 5 MB\n")); err == nil {
+		t.Error("ParseResident of a line in MB: no error")
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	if anon, _, err := ParseResident(b); err != nil || anon <= 0 {
+		t.Errorf("ParseResident(/proc/self/status) = anon %d, %v", anon, err)
+	}
+}
+
 // writeProc writes a fake /proc entry for pid with parent ppid.
 func writeProc(t testing.TB, root string, pid, ppid int, utime, stime, hwmKB int) {
 	t.Helper()
