@@ -190,7 +190,7 @@ func newTransport(tc transportConfig) *transports {
 		DisableCompression:     true,
 		MaxIdleConnsPerHost:    tc.maxIdle,
 		MaxConnsPerHost:        tc.maxConns,
-		IdleConnTimeout:        90 * time.Second,
+		IdleConnTimeout:        keepIdleFor,
 		ResponseHeaderTimeout:  tc.header,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHead,

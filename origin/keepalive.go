@@ -36,9 +36,9 @@ import (
 // queue, where the next request's first write finds them (quiesceLocked)
 // and discards the connection before writing; and where a sweep of the
 // idle connections every second finds them sooner (sweepIdle), so that
-// their server is quarantined as it was when a read loop read them. Requests net/http's
-// transport keeps (TLS, upgrades, bodies, unsafe methods, a pool with a
-// connection cap) are not sent here.
+// their server is quarantined as it was when a read loop read them.
+// Requests net/http's transport keeps (TLS, upgrades, bodies, unsafe
+// methods, a pool with a connection cap) are not sent here.
 //
 // What net/http does and this pool does the same way: the request is
 // written by http.Request.Write and the response read by
@@ -64,8 +64,8 @@ type keepAlive struct {
 	sweep  *time.Timer            // runs sweepIdle while connections are idle; nil when none are
 }
 
-// keepIdleFor is how long an idle connection is kept (net/http's
-// IdleConnTimeout as newTransport sets it). A forward proxy's pool holds
+// keepIdleFor is how long an idle connection is kept, in this pool and
+// net/http's (newTransport's IdleConnTimeout). A forward proxy's pool holds
 // connections to many servers, most never asked again: each is closed on
 // its own timer.
 const keepIdleFor = 90 * time.Second
@@ -102,13 +102,7 @@ type keptConn struct {
 
 func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
 	return &keepAlive{
-		dial: func(ctx context.Context, network, addr string) (*upConn, error) {
-			conn, err := d.dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return conn.(*upConn), nil
-		},
+		dial:       d.plain,
 		header:     header,
 		maxIdle:    maxIdle,
 		idleFor:    keepIdleFor,
@@ -220,9 +214,10 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 	if k.header > 0 {
 		c.setReadDeadline(time.Time{})
 	}
-	body := &keptBody{pool: k, conn: c, addr: addr, stop: stop, resp: resp, left: resp.ContentLength}
+	body := &keptBody{pool: k, conn: c, addr: addr, stop: stop, resp: resp}
+	body.left.Store(resp.ContentLength)
 	if resp.Body == http.NoBody {
-		body.left = 0
+		body.left.Store(0)
 	}
 	body.body, resp.Body = resp.Body, body
 	return resp, nil
@@ -435,14 +430,14 @@ type keptBody struct {
 	addr string
 	stop func() bool // ends the exchange's cancellation
 	resp *http.Response
-	left int64 // body bytes still to come when known, else -1
+	left atomic.Int64 // body bytes still to come when known, else -1; Close may run beside Read
 	done atomic.Bool
 }
 
 func (b *keptBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
-	if b.left > 0 {
-		b.left -= int64(n)
+	if n > 0 && b.left.Load() > 0 {
+		b.left.Add(-int64(n))
 	}
 	if err != nil {
 		b.finish(err == io.EOF)
@@ -454,7 +449,7 @@ func (b *keptBody) Read(p []byte) (int, error) {
 // connection: what is left of it would have to be read first (net/http
 // does the same), unless no byte is left to come.
 func (b *keptBody) Close() error {
-	b.finish(b.left == 0)
+	b.finish(b.left.Load() == 0)
 	return nil
 }
 
@@ -463,7 +458,9 @@ func (b *keptBody) finish(atEnd bool) {
 		return
 	}
 	c := b.conn
-	if b.stop() && atEnd && !b.resp.Close && c.br.Buffered() == 0 && c.uc.reusable() {
+	// A connection without a raw socket (a custom Options.Dial's) cannot
+	// be looked at while idle: it carries one request.
+	if b.stop() && atEnd && !b.resp.Close && c.br.Buffered() == 0 && c.uc.raw != nil && c.uc.reusable() {
 		b.pool.put(b.addr, c)
 		return
 	}

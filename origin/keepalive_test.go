@@ -42,7 +42,20 @@ func scriptedServer(tb testing.TB, answer func(conn, req int, method string) str
 	return "http://" + ln.Addr().String(), conns
 }
 
-const keptOK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+const (
+	keptOK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	// What an upstream sends unasked on an idle connection: an answer
+	// out of turn, or what servers send when they time one out.
+	unaskedResponse = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+	idleTimeout408  = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+)
+
+// idleServers returns how many servers have idle connections in k.
+func idleServers(k *keepAlive) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.idle)
+}
 
 // keptClient returns a client of one origin server whose plain-HTTP GETs
 // go through the keep-alive pool.
@@ -110,7 +123,7 @@ func TestKeptClosedIdleRetried(t *testing.T) {
 // quietly and the server is not quarantined, unlike a server that sends
 // an answer nobody asked for.
 func TestKeptIdle408NotHeldAgainstServer(t *testing.T) {
-	testKeptIdleBytes(t, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false)
+	testKeptIdleBytes(t, idleTimeout408, false)
 }
 
 // Bytes an upstream sends on an idle connection that no request asked
@@ -118,7 +131,7 @@ func TestKeptIdle408NotHeldAgainstServer(t *testing.T) {
 // read loop: the connection is discarded, the server quarantined, and the
 // request answered by a new connection, never by those bytes.
 func TestKeptUnaskedBytesNeverAnswer(t *testing.T) {
-	testKeptIdleBytes(t, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", true)
+	testKeptIdleBytes(t, unaskedResponse, true)
 }
 
 // testKeptIdleBytes has the upstream send unasked on the first connection,
@@ -307,11 +320,8 @@ func TestKeptIdleExpires(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the idle connection was not closed")
 	}
-	k.mu.Lock()
-	left := len(k.idle)
-	k.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d servers still have idle connections, want none", left)
+	if n := idleServers(k); n != 0 {
+		t.Errorf("%d servers still have idle connections, want none", n)
 	}
 }
 
@@ -389,8 +399,8 @@ func TestKeptIdleUnaskedBytesSwept(t *testing.T) {
 		name, unasked string
 		quarantine    bool
 	}{
-		{"response", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", true},
-		{"408", "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false},
+		{"response", unaskedResponse, true},
+		{"408", idleTimeout408, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			idle := make(chan struct{})
@@ -423,11 +433,8 @@ func TestKeptIdleUnaskedBytesSwept(t *testing.T) {
 			if got := up.tr.guard.quarantined(up.addr); got != tc.quarantine {
 				t.Errorf("server quarantined: %v, want %v", got, tc.quarantine)
 			}
-			k.mu.Lock()
-			left := len(k.idle)
-			k.mu.Unlock()
-			if left != 0 {
-				t.Errorf("%d servers still have idle connections, want none", left)
+			if n := idleServers(k); n != 0 {
+				t.Errorf("%d servers still have idle connections, want none", n)
 			}
 		})
 	}

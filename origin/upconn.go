@@ -393,11 +393,8 @@ func (c *upConn) startRequest() error {
 		c.failLocked(fmt.Errorf("%w: %s recently sent bytes no request asked for; not reusing its connections", errDesync, c.upstream), true)
 		return c.err
 	}
-	if err := c.quiesceLocked(); err != nil {
-		if c.err == nil { // else the read side discarded the connection
-			c.discardLocked(discardUnsolicited, 0, err, false)
-		}
-		return c.err
+	if err := c.discardUnaskedLocked(); err != nil {
+		return err
 	}
 	c.used, c.last = true, c.nextLast || quarantined
 	c.f.begin(next == nextHead)
@@ -496,11 +493,22 @@ func (c *upConn) idleCheck() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil && c.tls == nil && c.f.state == framingIdle {
-		if err := c.quiesceLocked(); err != nil && c.err == nil {
-			c.discardLocked(discardUnsolicited, 0, err, false)
-		}
+		_ = c.discardUnaskedLocked()
 	}
 	return c.err == nil
+}
+
+// discardUnaskedLocked discards the connection, as unsolicited, when
+// quiesceLocked finds bytes no request asked for, and returns the
+// connection's error then; c.mu is held.
+func (c *upConn) discardUnaskedLocked() error {
+	if err := c.quiesceLocked(); err != nil {
+		if c.err == nil { // else the read side discarded the connection
+			c.discardLocked(discardUnsolicited, 0, err, false)
+		}
+		return c.err
+	}
+	return nil
 }
 
 // reusable reports whether the connection may carry another request:
@@ -620,6 +628,15 @@ func (d *dialer) tcp(ctx context.Context, network, addr string) (net.Conn, error
 }
 
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.plain(ctx, network, addr)
+	if err != nil {
+		return nil, err // not a nil *upConn in a non-nil net.Conn
+	}
+	return c, nil
+}
+
+// plain opens a plain-HTTP connection.
+func (d *dialer) plain(ctx context.Context, network, addr string) (*upConn, error) {
 	conn, err := d.tcp(ctx, network, addr)
 	if err != nil {
 		return nil, err

@@ -134,16 +134,11 @@ func (b *bench) runZipf(ctx context.Context, res *results) error {
 			gens[i] = loadgen.NewZipf(seed*1000+uint64(i), 1.1, keys)
 		}
 		return loadgen.Run(ctx, loadgen.Config{
-			URL:         func(w, _ int) string { return fmt.Sprintf("%s/obj/%d/z%d", t.base, size, gens[w].Next()) },
+			URL:         func(w, _ int) string { return zipfURL(t, size, gens[w].Next()) },
 			Conns:       conns,
 			Duration:    d,
 			MaxRequests: 5_000_000,
-			Classify: func(r *http.Response) string {
-				if t.isHit(r.Header) {
-					return "hit"
-				}
-				return "miss"
-			},
+			Classify:    t.hitOrMiss,
 		})
 	}
 	// Warm-up: every key, in passes until a pass is all hits (at most
@@ -252,6 +247,19 @@ func residentNote(t *target) string {
 	return fmt.Sprintf("%s after its runs: resident %d MiB anonymous (heap, stacks) and %d MiB file-backed (the bbolt file it maps, and its binary), which the kernel can drop.", t.name, anon>>20, file>>20)
 }
 
+// zipfURL is the URL of the Zipf scenario's key on t.
+func zipfURL(t *target, size, key int) string {
+	return fmt.Sprintf("%s/obj/%d/z%d", t.base, size, key)
+}
+
+// hitOrMiss classifies a response of t by the header that says hit.
+func (t *target) hitOrMiss(r *http.Response) string {
+	if t.isHit(r.Header) {
+		return "hit"
+	}
+	return "miss"
+}
+
 // zipfWarmPasses bounds the warm-up's passes over every key: a pass at 64
 // conns is a burst of misses, and edged skips the disk writes its bounded
 // write queue cannot take (about one in ten in a first pass, at a memory
@@ -265,17 +273,12 @@ func warmEveryKey(ctx context.Context, t *target, keys, size, conns int) (misses
 	var next atomic.Int64
 	r, err := loadgen.Run(ctx, loadgen.Config{
 		URL: func(_, _ int) string {
-			return fmt.Sprintf("%s/obj/%d/z%d", t.base, size, next.Add(1)-1)
+			return zipfURL(t, size, int(next.Add(1)-1))
 		},
 		Conns:       conns,
 		Duration:    5 * time.Minute, // ended by MaxRequests
 		MaxRequests: keys,
-		Classify: func(r *http.Response) string {
-			if t.isHit(r.Header) {
-				return "hit"
-			}
-			return "miss"
-		},
+		Classify:    t.hitOrMiss,
 	})
 	switch {
 	case err != nil:
