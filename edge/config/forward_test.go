@@ -80,3 +80,42 @@ func TestForwardErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardRoleMismatch: what one role would ignore of the other's
+// fields is refused, naming the field and its line, rather than starting
+// a node that is not what its file says (an edge believed to admit only
+// forward.clients, a forward proxy believed to fetch from an origin).
+func TestForwardRoleMismatch(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"forward section on the default role", "listen: 127.0.0.1:3128\nupstream: {origin: http://127.0.0.1:9000}\nforward:\n  clients: [10.0.0.0/8]\n",
+			"f.yaml:4: forward: read only by role forward, and role is edge: set role: forward"},
+		{"forward section on a shield", "role: shield\nupstream: {origin: http://127.0.0.1:9000}\nforward: {connect_ports: [443]}\n",
+			"f.yaml:3: forward: read only by role forward, and role is shield"},
+		{"origin on a forward proxy", "role: forward\nupstream:\n  origin: http://127.0.0.1:9000\n",
+			"f.yaml:3: upstream.origin: not used by role forward"},
+		{"shields on a forward proxy", "role: forward\nupstream:\n  shields: [http://127.0.0.1:8090]\n",
+			"f.yaml:3: upstream.shields: not used by role forward"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), "f.yaml")
+			if err == nil {
+				err = c.Check()
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// A null section is no setting; the forward role's own upstream
+	// timeouts stay allowed.
+	for _, in := range []string{"upstream: {origin: http://127.0.0.1:9000}\nforward:\n", "role: forward\nupstream: {connect_timeout: 2s}\n"} {
+		c, err := Parse([]byte(in), "f.yaml")
+		if err == nil {
+			err = c.Check()
+		}
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
