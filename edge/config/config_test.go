@@ -250,6 +250,9 @@ func TestValidateErrors(t *testing.T) {
 		{"fetch timeout", base + "  fetch_timeout: 0s\n", "edged.yaml:3: upstream.fetch_timeout: must be positive"},
 		{"max idle", base + "  max_idle_per_host: 0\n", "edged.yaml:3: upstream.max_idle_per_host: must be positive"},
 		{"disk", base + "cache:\n  disk: 0\n", "edged.yaml:4: cache.disk: must be positive"},
+		// A unit left out: 512 bytes, not 512 MiB (such a node cached nothing).
+		{"memory without a unit", base + "cache:\n  memory: 512\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB, got 512 bytes: a number without a unit counts bytes (512MiB?)"},
+		{"memory under 1MiB", base + "cache:\n  memory: 1023KiB\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB"},
 		{"max object zero", base + "cache:\n  max_object: 0\n", "edged.yaml:4: cache.max_object: must be positive"},
 		{"max object > disk", base + "cache:\n  disk: 1MiB\n  max_object: 2MiB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1MiB), got 2MiB"},
 		{"write queue", base + "cache:\n  write_queue: 0\n", "edged.yaml:4: cache.write_queue: must be positive"},

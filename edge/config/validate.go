@@ -222,11 +222,20 @@ func (c *Config) checkUpstream() []*FieldError {
 // checkCache checks the rule between the store's and the handler's
 // options; each library checks its own (libraryProblems).
 func (c *Config) checkCache() []*FieldError {
-	if k := c.Cache; k.Disk > 0 && k.MaxObject > k.Disk {
-		// Near: left out of the file, max_object is at its default.
-		return []*FieldError{c.fieldErrNear("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject)}
+	var errs []*FieldError
+	k := c.Cache
+	// A budget under 1 MiB is a unit left out ("memory: 512" is 512
+	// bytes): its eighth for bodies is smaller than most objects, and such
+	// a node stored them, then passed every later request for them to the
+	// origin, saying so only in Cache-Status (detail=memory-budget).
+	if k.Memory > 0 && k.Memory < 1<<20 {
+		errs = append(errs, c.fieldErr("cache.memory", "must be 0 (no memory tier) or at least 1MiB, got %d bytes: a number without a unit counts bytes (%dMiB?)", int64(k.Memory), int64(k.Memory)))
 	}
-	return nil
+	if k.Disk > 0 && k.MaxObject > k.Disk {
+		// Near: left out of the file, max_object is at its default.
+		errs = append(errs, c.fieldErrNear("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject))
+	}
+	return errs
 }
 
 func joinSorted(fes []*FieldError) error {
