@@ -255,6 +255,7 @@ func TestValidateErrors(t *testing.T) {
 		{"memory under 1MiB", base + "cache:\n  memory: 1023KiB\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB"},
 		{"max object zero", base + "cache:\n  max_object: 0\n", "edged.yaml:4: cache.max_object: must be positive"},
 		{"max object > disk", base + "cache:\n  disk: 1MiB\n  max_object: 2MiB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1MiB), got 2MiB"},
+		{"max object > disk, decimal", base + "cache:\n  disk: 1GB\n  max_object: 2GB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1GB), got 2GB"},
 		{"write queue", base + "cache:\n  write_queue: 0\n", "edged.yaml:4: cache.write_queue: must be positive"},
 		{"heuristic fraction zero", base + "cache:\n  heuristic_fraction: 0\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1"},
 		{"heuristic fraction big", base + "cache:\n  heuristic_fraction: 1.5\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1, got 1.5"},
