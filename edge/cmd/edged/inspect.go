@@ -27,14 +27,17 @@ type inspectAnswer struct {
 }
 
 type inspectEntry struct {
-	Key       string   `json:"key"`
-	Kind      string   `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
-	Tier      string   `json:"tier"` // memory, disk or memory+disk
-	Status    int      `json:"status"`
-	Stale     bool     `json:"stale"`
-	Age       float64  `json:"age_seconds"`
-	TTL       float64  `json:"ttl_seconds"` // freshness left; negative: stale for that long
-	Stored    string   `json:"stored"`      // when the response was received (RFC 3339)
+	Key    string  `json:"key"`
+	Kind   string  `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
+	Tier   string  `json:"tier"` // memory, disk or memory+disk
+	Status int     `json:"status"`
+	Stale  bool    `json:"stale"`
+	Age    float64 `json:"age_seconds"`
+	// TTL is the freshness left; negative: stale for that long. Left out
+	// for a Vary index, which has no freshness of its own (the handler
+	// reads it whatever its age; each variant has its own).
+	TTL       *float64 `json:"ttl_seconds,omitempty"`
+	Stored    string   `json:"stored"` // when the response was received (RFC 3339)
 	BodyBytes int      `json:"body_bytes"`
 	Vary      []string `json:"vary,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
@@ -105,8 +108,14 @@ func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Opt
 	}
 	out := inspectEntry{
 		Key: e.Key, Kind: keyKind(primary, e), Status: e.Status, Stale: e.Stale,
-		Age: age.Seconds(), TTL: ttl.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
+		Age: age.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
 		Type: e.Header.Get("Content-Type"), Encoding: e.Header.Get("Content-Encoding"), ETag: e.Header.Get("ETag"),
+	}
+	if e.Vary == nil {
+		// An index's header is its Vary alone, so its "TTL" was minus its
+		// age: shown as stale from its first second, which it never is.
+		secs := ttl.Seconds()
+		out.TTL = &secs
 	}
 	if !e.ResponseTime.IsZero() {
 		out.Stored = e.ResponseTime.UTC().Format(time.RFC3339)
