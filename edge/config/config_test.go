@@ -237,7 +237,7 @@ func TestValidateErrors(t *testing.T) {
 		{"idle timeout", "server:\n  idle_timeout: -1s\n" + base, "edged.yaml:2: server.idle_timeout: must be positive"},
 		{"shutdown timeout", "server:\n  shutdown_timeout: 0s\n" + base, "edged.yaml:2: server.shutdown_timeout: must be positive"},
 		{"max header bytes", "server:\n  max_header_bytes: 100\n" + base, "edged.yaml:2: server.max_header_bytes: must be between 1KiB and 16MiB"},
-		{"origin missing", "upstream:\n  header_timeout: 1s\n", "upstream.origin: required unless upstream.shields or sites are set"},
+		{"origin missing", "upstream:\n  header_timeout: 1s\n", "upstream.origin: required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE"},
 		{"origin empty", "upstream:\n  origin: ''\n", "edged.yaml:2: upstream.origin: required unless upstream.shields or sites are set"},
 		{"origin scheme", "upstream:\n  origin: ftp://x\n", `edged.yaml:2: upstream.origin: invalid URL "ftp://x": scheme must be http or https`},
 		{"origin host", "upstream:\n  origin: 'http://'\n", `edged.yaml:2: upstream.origin: invalid URL "http://": no host`},
@@ -287,7 +287,7 @@ func TestValidateReportsAllSortedByLine(t *testing.T) {
 	}
 	got := strings.Split(c.Validate().Error(), "\n")
 	want := []string{
-		"upstream.origin: required unless upstream.shields or sites are set",
+		"upstream.origin: required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE (docs/config.md)",
 		"f.yaml:2: cache.write_queue: must be positive, got 0",
 		`f.yaml:3: role: must be edge, shield or forward, got "x"`,
 		`f.yaml:4: log.level: must be debug, info, warn or error, got "y"`,

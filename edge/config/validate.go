@@ -214,7 +214,9 @@ func (c *Config) checkServer() []*FieldError {
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
 	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward { // a forward proxy's upstream is whatever each request names
-		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set")}
+		// Said in the words of both ways to set it: plain "edged" is the
+		// first command many type, and its only hint was a file's field.
+		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE (docs/config.md)")}
 	}
 	return nil
 }
