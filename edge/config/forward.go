@@ -144,6 +144,35 @@ func (c *Config) checkForward() []*FieldError {
 		}
 	}
 	errs = append(errs, c.rulesProblems(f.Rules.Validate())...)
+	errs = append(errs, c.forwardIdentityProblems()...)
+	return errs
+}
+
+// forwardIdentityProblems refuses rule conditions on users and groups
+// that no request can meet: without forward.auth.htpasswd no request has a
+// user, and edged's proxy knows no groups but forward.rules.groups (the
+// rules package also takes groups from the proxy, which edged's never
+// gives). Such a rule never matches, so a deny rule for a user or a group
+// with a misspelt name would be in the file and never enforced.
+func (c *Config) forwardIdentityProblems() []*FieldError {
+	f := c.Forward
+	var errs []*FieldError
+	for i, r := range f.Rules.List {
+		field := fmt.Sprintf("forward.rules.list[%d]", i)
+		if f.Auth.Htpasswd == "" {
+			if len(r.Users) > 0 {
+				errs = append(errs, c.fieldErr(field+".users", "needs forward.auth.htpasswd: without it no request has a user, and this rule never matches"))
+			}
+			if len(r.Groups) > 0 {
+				errs = append(errs, c.fieldErr(field+".groups", "needs forward.auth.htpasswd: without it no request has a user, and this rule never matches"))
+			}
+		}
+		for j, g := range r.Groups {
+			if _, ok := f.Rules.Groups[g]; !ok && g != "" {
+				errs = append(errs, c.fieldErr(fmt.Sprintf("%s.groups[%d]", field, j), "%q is not defined under forward.rules.groups", g))
+			}
+		}
+	}
 	return errs
 }
 

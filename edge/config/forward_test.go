@@ -119,3 +119,45 @@ func TestForwardRoleMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardRulesIdentityNeedsAuth: a rule on users or groups that no
+// request can meet (no proxy authentication, or a group nobody defined) is
+// refused at its line; with an htpasswd file and defined groups it is
+// accepted. Such a deny rule used to load and never be enforced.
+func TestForwardRulesIdentityNeedsAuth(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "htpasswd")
+	// bcrypt of "secret", cost 4.
+	if err := os.WriteFile(users, []byte("alice:$2a$04$YAYhJ5S0D7TqVV8cD/QlUOPpNlMl0N7vpL3B3LXYc7yvYFxQ.uA8S\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rulesYAML := "  rules:\n    groups: {staff: [alice]}\n    list:\n" +
+		"      - {name: a, action: deny, users: [bob]}\n" + // line 6 without auth
+		"      - {name: b, action: deny, groups: [staff]}\n" +
+		"      - {name: c, action: deny, groups: [stafff]}\n"
+	check := func(in string) error {
+		c, err := Parse([]byte(in), "f.yaml")
+		if err == nil {
+			err = c.Check()
+		}
+		return err
+	}
+	err := check("role: forward\nforward:\n" + rulesYAML)
+	for _, want := range []string{
+		"f.yaml:6: forward.rules.list[0].users: needs forward.auth.htpasswd",
+		"f.yaml:7: forward.rules.list[1].groups: needs forward.auth.htpasswd",
+		`f.yaml:8: forward.rules.list[2].groups[0]: "stafff" is not defined under forward.rules.groups`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("without auth: err = %v, want %q", err, want)
+		}
+	}
+	withAuth := "role: forward\nforward:\n  auth: {htpasswd: " + users + "}\n" + rulesYAML
+	err = check(withAuth)
+	if err == nil || strings.Contains(err.Error(), "needs forward.auth.htpasswd") || !strings.Contains(err.Error(), `"stafff" is not defined`) {
+		t.Errorf("with auth: err = %v, want only the undefined group", err)
+	}
+	if err := check(strings.Replace(withAuth, "[stafff]", "[staff]", 1)); err != nil {
+		t.Errorf("with auth and defined groups: %v", err)
+	}
+}
