@@ -155,6 +155,9 @@ func TestParseErrors(t *testing.T) {
 		{"size as mapping", "cache:\n  disk: {a: 1}\n", []string{"edged.yaml:2: cache.disk: invalid size"}},
 		{"bad duration", "server:\n  idle_timeout: 2 minutes\n", []string{`edged.yaml:2: server.idle_timeout: invalid duration "2 minutes"`}},
 		{"bare number duration", "upstream:\n  connect_timeout: 5\n", []string{`edged.yaml:2: upstream.connect_timeout: invalid duration "5"`}},
+		// Go durations have no days: say what to write.
+		{"days", "purge:\n  retention: 7d\n", []string{`edged.yaml:2: purge.retention: invalid duration "7d": days are not a unit (the largest is h): write 168h`}},
+		{"half a day", "purge:\n  retention: 0.5d\n", []string{`edged.yaml:2: purge.retention: invalid duration "0.5d": days are not a unit (the largest is h): write 12h`}},
 		{"wrong int", "cache:\n  write_queue: lots\n", []string{`edged.yaml:2: cache.write_queue: want an integer, got "lots"`}},
 		{"wrong bool", "log:\n  access: maybe\n", []string{`edged.yaml:2: log.access: want true or false, got "maybe"`}},
 		// Issue 12, finding 9: yaml.v3 took these as booleans.
