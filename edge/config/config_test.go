@@ -234,6 +234,8 @@ func TestValidateErrors(t *testing.T) {
 		{"listen bad", "listen: localhost\n" + base, `edged.yaml:1: listen: invalid address "localhost"`},
 		{"listen port", "listen: 'h:99999'\n" + base, `edged.yaml:1: listen: invalid port`},
 		{"admin same", "listen: ':80'\nadmin: ':80'\n" + base, "edged.yaml:2: admin: must differ from listen"},
+		// Refused at start only after the listeners, as "address already in use".
+		{"nats listen same as admin", "admin: 127.0.0.1:8081\npurge:\n  nats: {listen: 127.0.0.1:8081, allow_unauthenticated: true}\n" + base, "edged.yaml:3: purge.nats.listen: must differ from listen, admin and tls.listen, got \"127.0.0.1:8081\""},
 		{"data", "data: ''\n" + base, "edged.yaml:1: data: required"},
 		{"log level", "log: {level: loud}\n" + base, `edged.yaml:1: log.level: must be debug, info, warn or error, got "loud"`},
 		{"read header timeout", "server:\n  read_header_timeout: 0s\n" + base, "edged.yaml:2: server.read_header_timeout: must be positive"},

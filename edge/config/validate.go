@@ -98,6 +98,10 @@ func (c *Config) checkPurgeNATS() []*FieldError {
 	}
 	if e := c.checkAddr("purge.nats.listen", n.Listen, true); e != nil {
 		errs = append(errs, e)
+	} else if n.Listen != "" && !strings.HasSuffix(n.Listen, ":0") && (n.Listen == c.Listen || n.Listen == c.Admin || n.Listen == c.TLS.Listen) {
+		// Caught here rather than at start, where the bus came up after
+		// the listeners and reported only "address already in use".
+		errs = append(errs, c.fieldErr("purge.nats.listen", "must differ from listen, admin and tls.listen, got %q", n.Listen))
 	}
 	for _, f := range []struct{ field, v string }{{"purge.nats.credentials", n.Credentials}, {"purge.nats.nkey_seed", n.NKeySeed}} {
 		if f.v != "" && !external {
