@@ -30,6 +30,11 @@ func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	waitFor(t, "the edge's Problem (its /healthz) to name the token", func() bool {
 		return strings.Contains(edge.Problem(), "EDGED_NATS_TOKEN")
 	})
+	// A purge sent to the edge meanwhile is refused, naming the token too,
+	// not only "not connected to NATS".
+	if _, err := edge.Publish(ctx, Request{All: true}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "Authorization Violation") || !strings.Contains(err.Error(), "EDGED_NATS_TOKEN") {
+		t.Errorf("Publish with a refused token = %v, want ErrUnavailable naming the token", err)
+	}
 	waitFor(t, "the shield to name the token", func() bool {
 		out := shieldLogs.String()
 		return strings.Contains(out, "wrong or missing NATS token") && strings.Contains(out, "EDGED_NATS_TOKEN")
