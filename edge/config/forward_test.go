@@ -97,27 +97,26 @@ func TestForwardRoleMismatch(t *testing.T) {
 			"f.yaml:3: upstream.shields: not used by role forward"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(tt.in), "f.yaml")
-			if err == nil {
-				err = c.Check()
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v, want %q", err, tt.want)
-			}
-		})
+		if err := parseAndCheck(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
 	}
 	// A null section is no setting; the forward role's own upstream
 	// timeouts stay allowed.
 	for _, in := range []string{"upstream: {origin: http://127.0.0.1:9000}\nforward:\n", "role: forward\nupstream: {connect_timeout: 2s}\n"} {
-		c, err := Parse([]byte(in), "f.yaml")
-		if err == nil {
-			err = c.Check()
-		}
-		if err != nil {
+		if err := parseAndCheck(in); err != nil {
 			t.Errorf("%q: %v", in, err)
 		}
 	}
+}
+
+// parseAndCheck runs what edged -t runs on the file f.yaml holding in.
+func parseAndCheck(in string) error {
+	c, err := Parse([]byte(in), "f.yaml")
+	if err != nil {
+		return err
+	}
+	return c.Check()
 }
 
 // TestForwardRulesIdentityNeedsAuth: a rule on users or groups that no
@@ -135,14 +134,7 @@ func TestForwardRulesIdentityNeedsAuth(t *testing.T) {
 		"      - {name: a, action: deny, users: [bob]}\n" + // line 6 without auth
 		"      - {name: b, action: deny, groups: [staff]}\n" +
 		"      - {name: c, action: deny, groups: [stafff]}\n"
-	check := func(in string) error {
-		c, err := Parse([]byte(in), "f.yaml")
-		if err == nil {
-			err = c.Check()
-		}
-		return err
-	}
-	err := check("role: forward\nforward:\n" + rulesYAML)
+	err := parseAndCheck("role: forward\nforward:\n" + rulesYAML)
 	for _, want := range []string{
 		"f.yaml:6: forward.rules.list[0].users: needs forward.auth.htpasswd",
 		"f.yaml:7: forward.rules.list[1].groups: needs forward.auth.htpasswd",
@@ -153,11 +145,11 @@ func TestForwardRulesIdentityNeedsAuth(t *testing.T) {
 		}
 	}
 	withAuth := "role: forward\nforward:\n  auth: {htpasswd: " + users + "}\n" + rulesYAML
-	err = check(withAuth)
+	err = parseAndCheck(withAuth)
 	if err == nil || strings.Contains(err.Error(), "needs forward.auth.htpasswd") || !strings.Contains(err.Error(), `"stafff" is not defined`) {
 		t.Errorf("with auth: err = %v, want only the undefined group", err)
 	}
-	if err := check(strings.Replace(withAuth, "[stafff]", "[staff]", 1)); err != nil {
+	if err := parseAndCheck(strings.Replace(withAuth, "[stafff]", "[staff]", 1)); err != nil {
 		t.Errorf("with auth and defined groups: %v", err)
 	}
 }
