@@ -257,7 +257,7 @@ func TestValidateErrors(t *testing.T) {
 		{"disk", base + "cache:\n  disk: 0\n", "edged.yaml:4: cache.disk: must be positive"},
 		// A unit left out: 512 bytes, not 512 MiB (such a node cached nothing).
 		{"memory without a unit", base + "cache:\n  memory: 512\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB, got 512 bytes: a number without a unit counts bytes (512MiB?)"},
-		{"memory under 1MiB", base + "cache:\n  memory: 1023KiB\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB"},
+		{"memory under 1MiB", base + "cache:\n  memory: 1023KiB\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB, got 1023KiB"},
 		{"max object zero", base + "cache:\n  max_object: 0\n", "edged.yaml:4: cache.max_object: must be positive"},
 		{"max object > disk", base + "cache:\n  disk: 1MiB\n  max_object: 2MiB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1MiB), got 2MiB"},
 		{"max object > disk, decimal", base + "cache:\n  disk: 1GB\n  max_object: 2GB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1GB), got 2GB"},

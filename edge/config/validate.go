@@ -226,7 +226,8 @@ func (c *Config) checkUpstream() []*FieldError {
 }
 
 // checkCache checks the rule between the store's and the handler's
-// options; each library checks its own (libraryProblems).
+// options, and the floor of cache.memory; each library checks its own
+// (libraryProblems).
 func (c *Config) checkCache() []*FieldError {
 	var errs []*FieldError
 	k := c.Cache
@@ -235,7 +236,11 @@ func (c *Config) checkCache() []*FieldError {
 	// a node stored them, then passed every later request for them to the
 	// origin, saying so only in Cache-Status (detail=memory-budget).
 	if k.Memory > 0 && k.Memory < 1<<20 {
-		errs = append(errs, c.fieldErr("cache.memory", "must be 0 (no memory tier) or at least 1MiB, got %d bytes: a number without a unit counts bytes (%dMiB?)", int64(k.Memory), int64(k.Memory)))
+		got := k.Memory.String()
+		if k.Memory < 1<<16 { // small enough to be a count of MiB
+			got = fmt.Sprintf("%d bytes: a number without a unit counts bytes (%dMiB?)", int64(k.Memory), int64(k.Memory))
+		}
+		errs = append(errs, c.fieldErr("cache.memory", "must be 0 (no memory tier) or at least 1MiB, got %s", got))
 	}
 	if k.Disk > 0 && k.MaxObject > k.Disk {
 		// Near: left out of the file, max_object is at its default.
