@@ -27,17 +27,14 @@ type inspectAnswer struct {
 }
 
 type inspectEntry struct {
-	Key    string  `json:"key"`
-	Kind   string  `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
-	Tier   string  `json:"tier"` // memory, disk or memory+disk
-	Status int     `json:"status"`
-	Stale  bool    `json:"stale"`
-	Age    float64 `json:"age_seconds"`
-	// TTL is the freshness left; negative: stale for that long. Left out
-	// for a Vary index, which has no freshness of its own (the handler
-	// reads it whatever its age; each variant has its own).
-	TTL       *float64 `json:"ttl_seconds,omitempty"`
-	Stored    string   `json:"stored"` // when the response was received (RFC 3339)
+	Key       string   `json:"key"`
+	Kind      string   `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
+	Tier      string   `json:"tier"` // memory, disk or memory+disk
+	Status    int      `json:"status"`
+	Stale     bool     `json:"stale"`
+	Age       float64  `json:"age_seconds"`
+	TTL       *float64 `json:"ttl_seconds,omitempty"` // freshness left; negative: stale for that long; none for a Vary index
+	Stored    string   `json:"stored"`                // when the response was received (RFC 3339)
 	BodyBytes int      `json:"body_bytes"`
 	Vary      []string `json:"vary,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
@@ -111,9 +108,10 @@ func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Opt
 		Age: age.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
 		Type: e.Header.Get("Content-Type"), Encoding: e.Header.Get("Content-Encoding"), ETag: e.Header.Get("ETag"),
 	}
+	// A Vary index has no TTL: its stored header is its Vary alone, so its
+	// lifetime is 0 and a TTL would call it stale from its first second,
+	// while the handler reads it whatever its age.
 	if e.Vary == nil {
-		// An index's header is its Vary alone, so its "TTL" was minus its
-		// age: shown as stale from its first second, which it never is.
 		secs := ttl.Seconds()
 		out.TTL = &secs
 	}
