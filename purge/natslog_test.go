@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	shieldLogs, edgeLogs := &logtest.Buffer{}, &logtest.Buffer{}
 	shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: debugLogger(shieldLogs)})
-	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Logger: debugLogger(edgeLogs)})
+	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Token: "s3cret", Logger: debugLogger(edgeLogs)})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := edge.Start(ctx); !errors.Is(err, ErrUnavailable) {
@@ -44,6 +46,14 @@ func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	}
 	if strings.Contains(shieldLogs.String()+edgeLogs.String(), testNATSToken) {
 		t.Error("logs contain the NATS token")
+	}
+	// The purge API's 503 gives the cause, and says "purge bus
+	// unavailable" once.
+	srv := httptest.NewServer(edge.Handler())
+	defer srv.Close()
+	code, body := post(t, srv.URL+"/purge", "s3cret", `{"all":true}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "EDGED_NATS_TOKEN") || strings.Count(body, "purge bus unavailable") != 1 {
+		t.Errorf("POST /purge with a refused NATS token: %d %s", code, body)
 	}
 }
 
