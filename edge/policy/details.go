@@ -48,6 +48,7 @@ const (
 	DetailPurge               = "purge"                // the answer to the PURGE method
 	DetailHTTPSRedirect       = "https-redirect"       // 308 to https
 	DetailCORSPreflight       = "cors-preflight"       // 204: a CORS preflight answered by the route's policy
+	DetailMaxForwards         = "max-forwards"         // 200: an OPTIONS with Max-Forwards: 0 answered here (RFC 9110 §7.6.2)
 	DetailWebSocket           = "websocket"            // with fwd=bypass: a WebSocket handshake (RFC 6455), or its refusal; never stored
 	DetailAccessDenied        = "access-denied"        // 403 by an access rule
 	DetailRateLimited         = "rate-limited"         // 429
