@@ -98,6 +98,53 @@ func TestHostileRouteReadings(t *testing.T) {
 	}
 }
 
+// TestHostileRouteWithoutSlash: the prefix of a route without its trailing
+// slash ("/admin" for a route "/admin/"), which Express serves with the
+// route's own handler, went to the "/" route and its origin, past the
+// protected route's access rules (200 from the open origin on the old
+// code). Now the exact spelling is redirected (308) to the route's URL,
+// and every other spelling that reads as it (case, a trailing dot,
+// ";params") is refused as ambiguous.
+func TestHostileRouteWithoutSlash(t *testing.T) {
+	c := newClock()
+	open := echoOrigin(t, c)
+	admin := echoOrigin(t, c)
+	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, open.URL)},
+		{PathPrefix: "/admin/", Upstream: upstreamTo(t, admin.URL), Access: closed},
+	}})
+	addr := hostAddr(e.URL)
+	for _, tt := range []struct {
+		target   string
+		status   int
+		location string
+	}{
+		{"/admin", http.StatusPermanentRedirect, "/admin/"},
+		{"/admin?x=1", http.StatusPermanentRedirect, "/admin/?x=1"},
+		{"/ADMIN", http.StatusBadRequest, ""},
+		{"/admin.", http.StatusBadRequest, ""},
+		{"/admin;x", http.StatusBadRequest, ""},
+		{"/%61dmin", http.StatusPermanentRedirect, "/admin/"}, // the key normalizes unreserved escapes
+		{"/admi", http.StatusOK, ""},
+		{"/admins", http.StatusOK, ""},
+	} {
+		r := rawExchange(t, addr, "GET "+tt.target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != tt.status || r.header.Get("Location") != tt.location {
+			t.Errorf("GET %s: status %d Location %q, want %d %q", tt.target, r.status, r.header.Get("Location"), tt.status, tt.location)
+		}
+	}
+	if n := admin.requests.Load(); n != 0 {
+		t.Errorf("the protected route's origin received %d requests", n)
+	}
+	if n := open.requests.Load(); n != 2 {
+		t.Errorf("the open route's origin received %d requests, want 2", n)
+	}
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line

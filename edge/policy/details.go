@@ -59,6 +59,7 @@ const (
 	DetailLoop                = "loop"                 // 508: Via names this cache
 	DetailBadTarget           = "bad-target"           // 400: a request target that has no safe cache key
 	DetailNoRoute             = "no-route"             // 421 unknown host, 404 no route
+	DetailRouteSlash          = "route-slash"          // 308: a route's prefix without its trailing slash, sent to the route's own URL
 	DetailNoHealthyUpstream   = "no-healthy-upstream"  // 503: no healthy server in the pool
 	DetailUpstreamTimeout     = "upstream-timeout"     // 504
 	DetailUpstreamUnreachable = "upstream-unreachable" // 502: no connection
