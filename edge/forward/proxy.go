@@ -254,8 +254,13 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusBadRequest {
-		h.Set("Connection", "close") // what follows a bad request may not be framed as we think
+	if status == http.StatusBadRequest || r.Method == http.MethodConnect {
+		// What follows a bad request may not be framed as we think; and a
+		// client that sent bytes for its tunnel after a CONNECT (TLS, or a
+		// request meant for the destination) must not have them read as
+		// its next request to the proxy (RFC 9110 §9.3.6: they belong to
+		// a tunnel that was not opened).
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
