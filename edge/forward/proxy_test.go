@@ -472,3 +472,27 @@ func TestRulesSeeTheAddress(t *testing.T) {
 		t.Errorf("got %d %q, want 403 no-loopback-addr", resp.StatusCode, resp.Header.Get(RuleHeader))
 	}
 }
+
+// TestPACHostInjection: /proxy.pac without forward.pac.proxy names the
+// Host the client used, but only a host and port: "proxy:3128;DIRECT"
+// (net/http lets ';' through in Host) gave the file a DIRECT fallback,
+// which it must never have (a filtering proxy that clients skip when it
+// is down filters nothing). It also says it varies on Host.
+func TestPACHostInjection(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	for host, want := range map[string]string{
+		"proxy.example:3128":        `return "PROXY proxy.example:3128";`,
+		"[::1]:3128":                `return "PROXY [::1]:3128";`,
+		"proxy.example:3128;DIRECT": `return "PROXY ` + s.addr + `";`,
+		"a,b":                       `return "PROXY ` + s.addr + `";`,
+	} {
+		resp, _, br := s.raw(t, "GET /proxy.pac HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+		body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) || strings.Contains(string(body), "DIRECT") {
+			t.Errorf("Host %q: %d %q, want %s and no DIRECT", host, resp.StatusCode, body, want)
+		}
+		if resp.Header.Get("Vary") != "Host" {
+			t.Errorf("Host %q: Vary %q", host, resp.Header.Get("Vary"))
+		}
+	}
+}
