@@ -348,6 +348,20 @@ func (d *Dialer) resolve(ctx context.Context, dst destination) ([]netip.Addr, er
 	defer cancel()
 	ips, err := d.resolver.LookupNetIP(ctx, "ip", dst.host)
 	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			// The text goes to the client: it must not name the proxy's
+			// DNS server, which the resolver's own text may hold.
+			e := *dnsErr
+			e.Server, e.Err = "", "lookup failed"
+			switch {
+			case e.IsNotFound:
+				e.Err = "no such host"
+			case e.IsTimeout:
+				e.Err = "lookup timed out"
+			}
+			err = &e
+		}
 		return nil, fmt.Errorf("resolve %s: %w", dst.host, err)
 	}
 	for i := range ips {

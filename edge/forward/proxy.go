@@ -133,16 +133,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
+	var lookupErr error
 	switch {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
 	case p.opts.Rules != nil && p.opts.Rules.NeedsAddr():
-		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
-			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
-			return
-		}
-		if len(ips) > 0 {
+		// A failed lookup leaves no address, and the rules still decide (a
+		// dest_networks condition matches none): a denied name gets its
+		// rule's 403, not the lookup's 502.
+		if ips, lookupErr = p.opts.Dialer.resolve(r.Context(), dst); len(ips) > 0 {
 			decided = ips[0]
 		}
 	}
@@ -155,6 +155,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.refuse(w, r, rec, http.StatusForbidden, d.Rule, "denied by rule "+d.Rule)
+		return
+	}
+	if lookupErr != nil {
+		p.refuse(w, r, rec, http.StatusBadGateway, "", lookupErr.Error())
 		return
 	}
 	if ips == nil {

@@ -1,12 +1,14 @@
 package forward
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -493,6 +495,50 @@ func TestPACHostInjection(t *testing.T) {
 		}
 		if resp.Header.Get("Vary") != "Host" {
 			t.Errorf("Host %q: Vary %q", host, resp.Header.Get("Vary"))
+		}
+	}
+}
+
+// nameRules denies one host by name but asks for the address, as a rule
+// list with a dest_networks rule beside a domain rule does.
+type nameRules struct{ deny string }
+
+func (n nameRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if req.Host == n.deny {
+		return RuleDecision{Rule: "no-" + n.deny}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+func (nameRules) NeedsAddr() bool { return true }
+
+// TestFailedLookupStillDecided: with rules that need the address, a name
+// that does not resolve is still judged by the rules: a denied name gets
+// its rule's 403 (it got the lookup's 502 on the old code), an allowed one
+// 502, whose text does not name the proxy's DNS server.
+func TestFailedLookupStillDecided(t *testing.T) {
+	const dnsServer = "127.0.0.1:1" // nothing answers there
+	dead := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", dnsServer)
+	}}
+	s := newStack(t, stackConfig{resolver: dead, opts: Options{Rules: nameRules{deny: "blocked.test"}}})
+	for _, tt := range []struct {
+		req    string
+		status int
+		rule   string
+	}{
+		{"GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n", http.StatusForbidden, "no-blocked.test"},
+		{"CONNECT blocked.test:443 HTTP/1.1\r\nHost: blocked.test:443\r\n\r\n", http.StatusForbidden, "no-blocked.test"},
+		{"GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n", http.StatusBadGateway, ""},
+	} {
+		resp, _, br := s.raw(t, tt.req)
+		body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+		if resp.StatusCode != tt.status || resp.Header.Get(RuleHeader) != tt.rule {
+			t.Errorf("%q: %d %q, want %d %q", strings.Fields(tt.req)[1], resp.StatusCode, resp.Header.Get(RuleHeader), tt.status, tt.rule)
+		}
+		if strings.Contains(string(body), dnsServer) {
+			t.Errorf("%q: the answer names the DNS server: %q", strings.Fields(tt.req)[1], body)
 		}
 	}
 }
