@@ -54,14 +54,13 @@ func TestHostileDenyPathReadings(t *testing.T) {
 	}
 }
 
-// TestHostileRouteReadings: a path that an origin may read as one under
-// another route than its raw spelling selects is refused with 400, so no
-// spelling reaches a protected route's prefix through an open route (and
-// the access rules, authentication and rate limit it would escape).
-func TestHostileRouteReadings(t *testing.T) {
+// openAndClosedRoutes serves host "h" with an open route "/" and a route
+// "/admin/" that refuses everyone, each with its own echoing origin; it
+// returns the edge's address and the two origins.
+func openAndClosedRoutes(t *testing.T) (addr string, open, admin *testOrigin) {
+	t.Helper()
 	c := newClock()
-	open := echoOrigin(t, c)
-	admin := echoOrigin(t, c)
+	open, admin = echoOrigin(t, c), echoOrigin(t, c)
 	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/"}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +69,15 @@ func TestHostileRouteReadings(t *testing.T) {
 		{PathPrefix: "/", Upstream: upstreamTo(t, open.URL)},
 		{PathPrefix: "/admin/", Upstream: upstreamTo(t, admin.URL), Access: closed},
 	}})
-	addr := hostAddr(e.URL)
+	return hostAddr(e.URL), open, admin
+}
+
+// TestHostileRouteReadings: a path that an origin may read as one under
+// another route than its raw spelling selects is refused with 400, so no
+// spelling reaches a protected route's prefix through an open route (and
+// the access rules, authentication and rate limit it would escape).
+func TestHostileRouteReadings(t *testing.T) {
+	addr, open, admin := openAndClosedRoutes(t)
 	for _, tt := range []struct {
 		target string
 		status int
@@ -106,18 +113,7 @@ func TestHostileRouteReadings(t *testing.T) {
 // and every other spelling that reads as it (case, a trailing dot,
 // ";params") is refused as ambiguous.
 func TestHostileRouteWithoutSlash(t *testing.T) {
-	c := newClock()
-	open := echoOrigin(t, c)
-	admin := echoOrigin(t, c)
-	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, open.URL)},
-		{PathPrefix: "/admin/", Upstream: upstreamTo(t, admin.URL), Access: closed},
-	}})
-	addr := hostAddr(e.URL)
+	addr, open, admin := openAndClosedRoutes(t)
 	for _, tt := range []struct {
 		target   string
 		status   int
