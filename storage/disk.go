@@ -480,6 +480,10 @@ type txn struct {
 	// recent).
 	oldest     uint64
 	oldestRead bool
+	// entriesAt and seqAt are cursors of entries and seq kept for the
+	// transaction's lookups (look); nil until the first, and again when
+	// buckets reloads the handles.
+	entriesAt, seqAt *bolt.Cursor
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -499,6 +503,24 @@ func (t *txn) buckets() {
 	t.meta = t.tx.Bucket(bucketMeta)
 	t.tags = t.tx.Bucket(bucketTags)
 	t.fileIdx = t.tx.Bucket(bucketFiles)
+	t.entriesAt, t.seqAt = nil, nil
+}
+
+// look is b.Get(k) through *at, a cursor of b kept for the transaction
+// (made on the first call). bbolt's Get makes a cursor per call, whose
+// path from the root grows by an allocation per level: about four per
+// lookup, and remove makes two of them for every Set (#17). A Seek starts
+// again from the root, so it sees the transaction's earlier writes as Get
+// does; it lands on k itself or on a later key, which is not k.
+func look(b *bolt.Bucket, at **bolt.Cursor, k []byte) []byte {
+	if *at == nil {
+		*at = b.Cursor()
+	}
+	got, v := (*at).Seek(k)
+	if !bytes.Equal(got, k) {
+		return nil
+	}
+	return v // nil for a nested bucket, as Get
 }
 
 func (t *txn) saveMeta() error {
@@ -620,8 +642,8 @@ func (t *txn) markStale(k []byte, at time.Time) (bool, error) {
 // remove deletes k, its LRU row, its rowInfo and its tag rows; it reports
 // whether k was stored.
 func (t *txn) remove(k []byte) (bool, error) {
-	old := t.entries.Get(k)
-	raw := t.seq.Get(k)
+	old := look(t.entries, &t.entriesAt, k)
+	raw := look(t.seq, &t.seqAt, k)
 	ri, _ := parseInfo(raw) // damaged: no tag rows can be found (a tag purge checks rowInfo)
 	if old != nil {
 		t.bytes -= rowCost(len(k), len(old)) + infoCost(len(k), raw, ri.tags)
