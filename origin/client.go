@@ -463,7 +463,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 		return resp, nil
 	}
-	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, func() { up.inFlight.Add(-1) })
+	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, &up.inFlight)
 	return resp, nil
 }
 
