@@ -321,13 +321,18 @@ func (d *disk) apply(b *batch) error {
 	}
 	defer d.fileGrew()
 	return d.update(func(t *txn) error {
+		// One buffer for the batch's keys: bbolt copies the keys it puts,
+		// and put and touch keep none (an allocation per Set, #17).
+		var k []byte
 		for _, s := range b.sets {
-			if err := t.put([]byte(s.e.Key), s.val, s.tags, s.file); err != nil {
+			k = append(k[:0], s.e.Key...)
+			if err := t.put(k, s.val, s.tags, s.file); err != nil {
 				return err
 			}
 		}
-		for _, k := range b.touches {
-			if err := t.touch([]byte(k)); err != nil {
+		for _, key := range b.touches {
+			k = append(k[:0], key...)
+			if err := t.touch(k); err != nil {
 				return err
 			}
 		}
@@ -536,6 +541,7 @@ func (t *txn) saveMeta() error {
 // put stores val under k, replacing any older value (and clearing a soft
 // purge mark), as the most recently used entry, and indexes its tags (an
 // encodeTags region) and its body file (file, nil when the body is in val).
+// It keeps no reference to k, which may be the caller's buffer.
 func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 	if _, err := t.remove(k); err != nil {
 		return err
@@ -553,7 +559,9 @@ func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 		// entry keeps its body): it stays.
 		t.doomed = slices.DeleteFunc(t.doomed, func(id uint64) bool { return id == file.id })
 		ri.fileID, ri.fileSize = file.id, file.size
-		if err := t.fileIdx.Put(binary.BigEndian.AppendUint64(nil, file.id), k); err != nil {
+		// A value stays the caller's until the commit (bbolt copies keys
+		// only), and k is a buffer.
+		if err := t.fileIdx.Put(binary.BigEndian.AppendUint64(nil, file.id), bytes.Clone(k)); err != nil {
 			return err
 		}
 		t.fileBytes += file.size

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -61,5 +62,38 @@ func TestLookIsGet(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBodyFileIndexNamesEachKey: every row of the body files' index names
+// the key whose record owns the file, when one transaction stores several
+// (apply puts them through one key buffer, whose bytes must not end up as
+// another row's value).
+func TestBodyFileIndexNamesEachKey(t *testing.T) {
+	s := openStore(t, Options{Dir: t.TempDir(), NoMemoryTier: true, FileBodyMin: 1000})
+	release := gateWriter(t, s)
+	keys := []string{"http://h/first", "http://h/2", "http://h/3", "http://h/four"}
+	for _, k := range keys {
+		s.Set(newEntry(k, 2000))
+	}
+	release() // the first Set alone in one batch, the rest in the next
+	s.Flush()
+	owners := map[string]bool{}
+	err := s.disk.view(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bucketEntries)
+		return tx.Bucket(bucketFiles).ForEach(func(id, key []byte) error {
+			e, err := Decode(entries.Get(key))
+			if err != nil || e.file == nil || e.file.id != binary.BigEndian.Uint64(id) {
+				t.Errorf("file %x names %q, whose record does not own it (%v)", id, key, err)
+			}
+			owners[string(key)] = true
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(owners) != len(keys) {
+		t.Errorf("the files index names %d keys, want %d", len(owners), len(keys))
 	}
 }
