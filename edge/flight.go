@@ -96,20 +96,22 @@ func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress)
 		fs.mu.Unlock()
 		return nil, false
 	}
-	f = &flight{done: make(chan struct{}), body: newProgress()}
-	fs.m[key] = f
+	// fl, not the result f: a named result the goroutine captured would
+	// be moved to the heap, an allocation per miss.
+	fl := &flight{done: make(chan struct{}), body: newProgress()}
+	fs.m[key] = fl
 	fs.mu.Unlock()
 	fs.tasks.start(taskFetch, storeKey, func() {
-		res := fill(f.body)
-		f.body.end(res.entry == nil || !res.stored)
+		res := fill(fl.body)
+		fl.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
 		delete(fs.m, key)
 		fs.ends[fs.shard(storeKey)] = fs.ended.Add(1)
 		fs.mu.Unlock()
-		f.res = res
-		close(f.done)
+		fl.res = res
+		close(fl.done)
 	})
-	return f, true
+	return fl, true
 }
 
 // fillResult is the outcome of one shared upstream fetch.
