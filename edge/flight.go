@@ -380,8 +380,14 @@ const defaultFillsPerClient = 32
 type fillSlots struct {
 	perClient int // < 0: unlimited
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and spare
 	clients map[netip.Addr]*clientSlots
+	// spare is the last client's slots that nobody held or waited for
+	// any more, kept for the next client that has none: a client whose
+	// misses come one at a time would otherwise make them (two
+	// allocations) for each (#17). Nothing refers to them once their
+	// users are 0.
+	spare *clientSlots
 }
 
 type clientSlots struct {
@@ -438,7 +444,9 @@ func (fs *fillSlots) join(client netip.Addr) *clientSlots {
 	}
 	s := fs.clients[client]
 	if s == nil {
-		s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		if s, fs.spare = fs.spare, nil; s == nil {
+			s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		}
 		fs.clients[client] = s
 	}
 	s.users++
@@ -452,5 +460,6 @@ func (fs *fillSlots) leave(client netip.Addr, s *clientSlots) {
 	defer fs.mu.Unlock()
 	if s.users--; s.users == 0 {
 		delete(fs.clients, client)
+		fs.spare = s // its slots are all free: each user gave its own back first
 	}
 }
