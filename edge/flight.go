@@ -199,7 +199,7 @@ type tasks struct {
 	// work hands a started task to a goroutine of an earlier one, parked
 	// for workerIdle (see start); retired is closed by retire. Both are
 	// made by the first start.
-	work    chan func()
+	work    chan *task
 	retired chan struct{}
 }
 
@@ -219,6 +219,9 @@ type task struct {
 	// for it). It must be safe to call after the task ended.
 	stop     func()
 	stopping bool // stop was called; guarded by tasks.mu
+	// run is the work of a task start runs in a goroutine (nil for a
+	// wait); set before the task is handed to one, read only by it.
+	run func()
 }
 
 // add starts tracking a task; done must be called once it ends.
@@ -265,34 +268,37 @@ const workerIdle = 10 * time.Second
 // its stack.
 func (ts *tasks) start(kind, key string, fn func()) {
 	t := ts.add(kind, key, nil)
-	job := func() {
-		defer ts.done(t)
-		fn()
-	}
+	t.run = fn // the task carries it: no closure of its own to hand over (#17)
 	select {
-	case ts.work <- job: // a parked goroutine runs it
+	case ts.work <- t: // a parked goroutine runs it
 	default:
-		go ts.worker(job)
+		go ts.worker(t)
 	}
 }
 
-// worker runs job, then the tasks handed to it while it waits, until none
+// worker runs t, then the tasks handed to it while it waits, until none
 // comes for workerIdle or the tasks are retired.
-func (ts *tasks) worker(job func()) {
+func (ts *tasks) worker(t *task) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		job()
-		job = nil // what the task held (a fetch's body) is not kept while waiting
+		ts.runTask(t)
+		t = nil // what the task held (a fetch's body) is not kept while waiting
 		idle.Reset(workerIdle)
 		select {
-		case job = <-ts.work:
+		case t = <-ts.work:
 		case <-idle.C:
 			return
 		case <-ts.retired:
 			return
 		}
 	}
+}
+
+// runTask runs t's work and stops tracking it.
+func (ts *tasks) runTask(t *task) {
+	defer ts.done(t)
+	t.run()
 }
 
 // retire ends the goroutines waiting for tasks, and each running one once
@@ -313,7 +319,7 @@ func (ts *tasks) retire() {
 // without it (after an add or a retire that made them).
 func (ts *tasks) makeWork() {
 	if ts.work == nil {
-		ts.work, ts.retired = make(chan func()), make(chan struct{})
+		ts.work, ts.retired = make(chan *task), make(chan struct{})
 	}
 }
 
