@@ -296,3 +296,64 @@ func TestMissLeftByItsClient(t *testing.T) {
 		}
 	}
 }
+
+// TestClientLeftGetsNoMadeUpAnswer: a client that half-closes its
+// connection after its request (printf ... | nc -N) is taken for gone, as
+// net/http takes it, and its request ends while it waits on the origin:
+// a miss, a sliced miss, a request passed upstream. It must then get
+// nothing, never a response edged did not have. The handler used to
+// return without writing, and the server (net/http, or fastserve) then
+// answered for it "200 OK" with an empty body (the pass: a 502 blaming
+// the upstream). Fails on the code before clientLeft.
+func TestClientLeftGetsNoMadeUpAnswer(t *testing.T) {
+	c := newClock()
+	gate := newGate()
+	asked := make(chan string, 16)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		asked <- r.URL.Path
+		gate.wait()
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, "the real answer")
+	})
+	whole := newEdge(t, c, edgeConfig{upstream: o.URL})
+	sliced := newEdge(t, c, edgeConfig{upstream: o.URL, slice: 1 << 20})
+	t.Cleanup(gate.open) // before the edges close: they wait for their fetches
+	plain := httptest.NewServer(whole.handler)
+	t.Cleanup(plain.Close)
+
+	cases := []struct{ name, addr, method string }{
+		{"miss, fastserve", hostAddr(whole.URL), http.MethodGet},
+		{"miss, net/http", hostAddr(plain.URL), http.MethodGet},
+		{"sliced miss", hostAddr(sliced.URL), http.MethodGet},
+		{"pass", hostAddr(whole.URL), http.MethodPost},
+		{"pass, net/http", hostAddr(plain.URL), http.MethodPost},
+	}
+	for i, tc := range cases {
+		path := fmt.Sprintf("/left%d", i)
+		conn, err := net.Dial("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		raw := tc.method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+		if tc.method == http.MethodPost {
+			raw = tc.method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi"
+		}
+		_, _ = io.WriteString(conn, raw)
+		select {
+		case got := <-asked:
+			if got != path {
+				t.Fatalf("%s: origin asked for %s, want %s", tc.name, got, path)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the origin was never asked", tc.name)
+		}
+		_ = conn.(*net.TCPConn).CloseWrite()
+		got, err := io.ReadAll(conn) // the origin has not answered: anything read is made up
+		_ = conn.Close()
+		if len(got) > 0 {
+			t.Errorf("%s: a client that left got %q (err %v), want nothing", tc.name, got, err)
+		}
+	}
+}

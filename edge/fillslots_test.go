@@ -49,3 +49,40 @@ func TestFillSlots(t *testing.T) {
 		t.Errorf("tracked clients = %d, want 1", n)
 	}
 }
+
+// TestFillSlotsSpareNotShared: the slots a client no longer uses are kept
+// for the next client, which gets them all free; a late second release
+// by the first client gives back nothing of the second's, and the two
+// never share slots while both hold some.
+func TestFillSlotsSpareNotShared(t *testing.T) {
+	fs := fillSlots{perClient: 1}
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	ra, ok := fs.acquire(context.Background(), a)
+	if !ok {
+		t.Fatal("a's slot was refused")
+	}
+	ra() // a's slots are spare now
+	rb, ok := fs.tryAcquire(b)
+	if !ok {
+		t.Fatal("b did not get the spare slots, all free")
+	}
+	ra() // a late second release: a holds nothing any more
+	if _, ok := fs.tryAcquire(b); ok {
+		t.Error("b got a second slot of one: a's late release freed b's")
+	}
+	ra2, ok := fs.tryAcquire(a)
+	if !ok {
+		t.Fatal("a waited for b's slots")
+	}
+	if _, ok := fs.tryAcquire(b); ok {
+		t.Error("b got a second slot while a holds its own")
+	}
+	ra2()
+	rb()
+	if testing.AllocsPerRun(100, func() {
+		r, _ := fs.tryAcquire(a)
+		r()
+	}) > 2 { // the release func and its once
+		t.Error("a client's slots were made anew for each fetch")
+	}
+}

@@ -96,20 +96,22 @@ func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress)
 		fs.mu.Unlock()
 		return nil, false
 	}
-	f = &flight{done: make(chan struct{}), body: newProgress()}
-	fs.m[key] = f
+	// fl, not the result f: a named result the goroutine captured would
+	// be moved to the heap, an allocation per miss.
+	fl := &flight{done: make(chan struct{}), body: newProgress()}
+	fs.m[key] = fl
 	fs.mu.Unlock()
 	fs.tasks.start(taskFetch, storeKey, func() {
-		res := fill(f.body)
-		f.body.end(res.entry == nil || !res.stored)
+		res := fill(fl.body)
+		fl.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
 		delete(fs.m, key)
 		fs.ends[fs.shard(storeKey)] = fs.ended.Add(1)
 		fs.mu.Unlock()
-		f.res = res
-		close(f.done)
+		fl.res = res
+		close(fl.done)
 	})
-	return f, true
+	return fl, true
 }
 
 // fillResult is the outcome of one shared upstream fetch.
@@ -197,7 +199,7 @@ type tasks struct {
 	// work hands a started task to a goroutine of an earlier one, parked
 	// for workerIdle (see start); retired is closed by retire. Both are
 	// made by the first start.
-	work    chan func()
+	work    chan *task
 	retired chan struct{}
 }
 
@@ -217,6 +219,9 @@ type task struct {
 	// for it). It must be safe to call after the task ended.
 	stop     func()
 	stopping bool // stop was called; guarded by tasks.mu
+	// run is the work of a task start runs in a goroutine (nil for a
+	// wait); set before the task is handed to one, read only by it.
+	run func()
 }
 
 // add starts tracking a task; done must be called once it ends.
@@ -263,34 +268,37 @@ const workerIdle = 10 * time.Second
 // its stack.
 func (ts *tasks) start(kind, key string, fn func()) {
 	t := ts.add(kind, key, nil)
-	job := func() {
-		defer ts.done(t)
-		fn()
-	}
+	t.run = fn // the task carries it: no closure of its own to hand over (#17)
 	select {
-	case ts.work <- job: // a parked goroutine runs it
+	case ts.work <- t: // a parked goroutine runs it
 	default:
-		go ts.worker(job)
+		go ts.worker(t)
 	}
 }
 
-// worker runs job, then the tasks handed to it while it waits, until none
+// worker runs t, then the tasks handed to it while it waits, until none
 // comes for workerIdle or the tasks are retired.
-func (ts *tasks) worker(job func()) {
+func (ts *tasks) worker(t *task) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		job()
-		job = nil // what the task held (a fetch's body) is not kept while waiting
+		ts.runTask(t)
+		t = nil // what the task held (a fetch's body) is not kept while waiting
 		idle.Reset(workerIdle)
 		select {
-		case job = <-ts.work:
+		case t = <-ts.work:
 		case <-idle.C:
 			return
 		case <-ts.retired:
 			return
 		}
 	}
+}
+
+// runTask runs t's work and stops tracking it.
+func (ts *tasks) runTask(t *task) {
+	defer ts.done(t)
+	t.run()
 }
 
 // retire ends the goroutines waiting for tasks, and each running one once
@@ -311,7 +319,7 @@ func (ts *tasks) retire() {
 // without it (after an add or a retire that made them).
 func (ts *tasks) makeWork() {
 	if ts.work == nil {
-		ts.work, ts.retired = make(chan func()), make(chan struct{})
+		ts.work, ts.retired = make(chan *task), make(chan struct{})
 	}
 }
 
@@ -378,8 +386,14 @@ const defaultFillsPerClient = 32
 type fillSlots struct {
 	perClient int // < 0: unlimited
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and spare
 	clients map[netip.Addr]*clientSlots
+	// spare is the last client's slots that nobody held or waited for
+	// any more, kept for the next client that has none: a client whose
+	// misses come one at a time would otherwise make them (two
+	// allocations) for each (#17). Nothing refers to them once their
+	// users are 0.
+	spare *clientSlots
 }
 
 type clientSlots struct {
@@ -436,7 +450,9 @@ func (fs *fillSlots) join(client netip.Addr) *clientSlots {
 	}
 	s := fs.clients[client]
 	if s == nil {
-		s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		if s, fs.spare = fs.spare, nil; s == nil {
+			s = &clientSlots{ch: make(chan struct{}, fs.perClient)}
+		}
 		fs.clients[client] = s
 	}
 	s.users++
@@ -450,5 +466,6 @@ func (fs *fillSlots) leave(client netip.Addr, s *clientSlots) {
 	defer fs.mu.Unlock()
 	if s.users--; s.users == 0 {
 		delete(fs.clients, client)
+		fs.spare = s // its slots are all free: each user gave its own back first
 	}
 }

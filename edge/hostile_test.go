@@ -451,6 +451,31 @@ func testFramingRefused(t *testing.T, tt framingtest.Case, afterPlain bool) {
 	}
 }
 
+// TestHostileBareLFHeadRefusedAtOnce: a head whose lines all end in a
+// bare LF never ends in CRLF CRLF; its client, waiting for the answer
+// without closing its side, gets strictconn's 400 at once. edge/fastserve
+// used to wait for CRLF CRLF, and such a client got nothing until
+// read_header_timeout (here: the test's 10 s read) ended the connection.
+func TestHostileBareLFHeadRefusedAtOnce(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	addr := strictEdge(t, newEdge(t, c, edgeConfig{upstream: o.URL}))
+	for _, raw := range []string{
+		"GET /lf HTTP/1.1\nHost: h\n\n",
+		"GET /lf HTTP/1.1\r\nHost: h\r\n\n",
+		"GET /first HTTP/1.1\r\nHost: h\r\n\r\nGET /lf HTTP/1.1\nHost: h\n\n",
+	} {
+		first := strings.Count(raw, "\r\n\r\n")
+		rs := rawExchanges(t, addr, raw, first+1)
+		if got := rs[first].status; got != http.StatusBadRequest {
+			t.Errorf("%q: status %d, want 400", raw, got)
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin asked %d times, want once (for /first)", n)
+	}
+}
+
 // TestHostileFramingAllowed: well-framed requests pass strictconn
 // unchanged, pipelined, with chunk extensions, trailers and optional
 // whitespace (RFC 9110 §5.6.3), each answered on the one connection.

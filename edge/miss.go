@@ -27,7 +27,7 @@ func (x *exchange) fetch() (again bool) {
 	h, r, found := x.h, x.r, &x.found
 	res, leader, answered := x.joinFlight()
 	if answered {
-		return false // served as the body arrived, or the client went away; the fetch goes on
+		return false // served as the body arrived; the fetch goes on
 	}
 	if res == nil {
 		return true
@@ -84,15 +84,16 @@ func (x *exchange) fetch() (again bool) {
 
 // joinFlight runs, or waits for, the one upstream fetch for this request's
 // storage key. answered reports that the request needs nothing more: its
-// client went away, or its range was served as the body arrived. A nil res
-// without answered: a flight of the key ended since x.since, and none was
-// started (flights.join).
+// range was served as the body arrived. A nil res without answered: a
+// flight of the key ended since x.since, and none was started
+// (flights.join). A client that goes away meanwhile ends the request
+// unanswered (clientLeft); the fetch goes on for the cache.
 func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	h, r := x.h, x.r
 	fetch := x.newFetch()
 	release, ok := h.slots.acquire(r.Context(), h.client(r))
 	if !ok {
-		return nil, false, true // the client left while waiting: nothing was started
+		x.clientLeft() // while waiting for a slot: nothing was started
 	}
 	release = x.holdRoutes(release)
 	if h.uncacheable.marked(fetch.storeKey, h.opts.Now()) {
@@ -122,7 +123,7 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 			}
 		case <-f.done:
 		case <-r.Context().Done():
-			return nil, leader, true
+			x.clientLeft()
 		}
 	}
 	for {
@@ -133,7 +134,7 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 			q.drain(x) // sent before the final response arrived
 			return f.res, leader, false
 		case <-r.Context().Done():
-			return nil, leader, true
+			x.clientLeft()
 		}
 	}
 }

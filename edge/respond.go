@@ -62,6 +62,9 @@ func upstreamErrorStatus(err error) int {
 // that stands for err, and a Cache-Status detail that names it.
 func (x *exchange) respondUpstreamError(err error) {
 	r, cs := x.r, &x.cs
+	if r.Context().Err() != nil {
+		x.clientLeft() // the upstream request failed because its client left
+	}
 	status := upstreamErrorStatus(err)
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
@@ -107,6 +110,25 @@ func (x *exchange) writeUpstream(resp *http.Response, prefix []byte) {
 		panic(http.ErrAbortHandler)
 	}
 }
+
+// clientLeft ends a request whose client went away before it was
+// answered: its context was cancelled because the client closed, or
+// half-closed, its side of the connection (net/http and edge/fastserve
+// read an end of stream as a client gone) or reset its HTTP/2 stream. A
+// handler that returned without a word would have the server answer for
+// it, and net/http and fastserve then write "200 OK" with an empty body:
+// a response the upstream never gave, which a client that only
+// half-closed (printf ... | nc -N) reads as the resource. The connection,
+// or the stream, is cut instead (http.ErrAbortHandler), as nginx does;
+// the access log and the metrics record nginx's 499.
+func (x *exchange) clientLeft() {
+	x.w.status = statusClientClosed
+	panic(http.ErrAbortHandler)
+}
+
+// statusClientClosed is nginx's 499 "client closed request": logged and
+// counted for a request whose client left before its answer, never sent.
+const statusClientClosed = 499
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 

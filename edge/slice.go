@@ -312,6 +312,7 @@ func (x *exchange) serveWhole(w *wholeAnswer) {
 func (x *exchange) sliceFailed(err error) {
 	switch {
 	case errors.Is(err, errClientGone):
+		x.clientLeft()
 	case errors.Is(err, errOnlyIfCached):
 		// RFC 9111 §5.2.1.7: a stored response or 504.
 		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}

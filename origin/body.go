@@ -20,12 +20,12 @@ type idleBody struct {
 	timer    *time.Timer // cancels the exchange when a Read blocks too long
 	timedOut atomic.Bool // set by timer; read by Read, which may race with it
 	cancel   context.CancelFunc
-	done     func()      // called once, on the first Close
-	closed   atomic.Bool // Close was called
+	inFlight *atomic.Int64 // the upstream's count of exchanges, less one on the first Close
+	closed   atomic.Bool   // Close was called
 }
 
-func newIdleBody(ctx context.Context, upstream string, body io.ReadCloser, idle time.Duration, cancel context.CancelFunc, done func()) *idleBody {
-	b := &idleBody{body: body, ctx: ctx, upstream: upstream, idle: idle, cancel: cancel, done: done}
+func newIdleBody(ctx context.Context, upstream string, body io.ReadCloser, idle time.Duration, cancel context.CancelFunc, inFlight *atomic.Int64) *idleBody {
+	b := &idleBody{body: body, ctx: ctx, upstream: upstream, idle: idle, cancel: cancel, inFlight: inFlight}
 	b.timer = time.AfterFunc(idle, b.expire)
 	b.timer.Stop()
 	return b
@@ -68,7 +68,7 @@ func (b *idleBody) Close() error {
 	err := b.body.Close()
 	b.cancel()
 	if !b.closed.Swap(true) {
-		b.done()
+		b.inFlight.Add(-1)
 	}
 	return err
 }

@@ -371,7 +371,7 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 }
 
 // try performs one exchange with up. On success the response body owns the
-// exchange's context and releases it on Close.
+// exchange (its context, or its keep-alive connection) and ends it on Close.
 func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Response, *failure) {
 	out := rq.out
 	target, err := up.targetURL(out.RequestURI)
@@ -387,15 +387,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	last := singleUse(rq.method, body != nil) || up.tr.guard.quarantined(up.addr)
 	a := &attempt{method: rq.method, last: last}
 	kept := !last && up.tr.kept.carries(up.scheme, rq.method, body != nil, out.Upgrade)
-	traced := ctx
-	if !kept {
-		// The transport reports its steps through a trace; the keep-alive
-		// pool records them in a itself (and composing traces is made
-		// with reflection, a few microseconds a request).
-		traced = httptrace.WithClientTrace(ctx, a.trace())
-	}
-	reqCtx, cancel := context.WithCancel(traced)
-	req := (&http.Request{
+	req := &http.Request{
 		Method:        rq.method,
 		URL:           target,
 		Proto:         "HTTP/1.1",
@@ -408,7 +400,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		// keeps its Connection: Upgrade (the once transport adds no close
 		// to it), and a 101 takes the connection out of the pool anyway.
 		Close: last && out.Upgrade == "",
-	}).WithContext(reqCtx)
+	}
 	if body != nil {
 		// NopCloser: the transport closes request bodies, and this one
 		// belongs to the caller.
@@ -417,17 +409,32 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 	up.inFlight.Add(1)
 	start := time.Now()
 	var resp *http.Response
-	switch {
-	case kept:
-		resp, err = up.tr.kept.roundTrip(req, up.addr, a)
-	case last:
-		resp, err = up.tr.once.RoundTrip(req)
-	default:
-		resp, err = up.tr.keep.RoundTrip(req)
+	var cancel context.CancelFunc // ends the exchange
+	if kept {
+		// The keep-alive pool ends an exchange on its connection itself
+		// (keptBody.cancel), and records its steps in a: no context or
+		// trace of its own, which cost 6 allocations a miss (#17).
+		resp, err = up.tr.kept.roundTrip(ctx, req, up.addr, a)
+		if err == nil {
+			cancel = resp.Body.(*keptBody).cancel
+		}
+	} else {
+		// The transport reports its steps through a trace (composing
+		// traces is made with reflection, a few microseconds a request).
+		var reqCtx context.Context
+		reqCtx, cancel = context.WithCancel(httptrace.WithClientTrace(ctx, a.trace()))
+		req = req.WithContext(reqCtx)
+		if last {
+			resp, err = up.tr.once.RoundTrip(req)
+		} else {
+			resp, err = up.tr.keep.RoundTrip(req)
+		}
 	}
 	if err != nil {
 		up.inFlight.Add(-1)
-		cancel()
+		if cancel != nil {
+			cancel()
+		}
 		f := classify(ctx, up.base, a, err)
 		return nil, &f
 	}
@@ -456,7 +463,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 		return resp, nil
 	}
-	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, func() { up.inFlight.Add(-1) })
+	resp.Body = newIdleBody(ctx, up.base, resp.Body, up.bodyIdle, cancel, &up.inFlight)
 	return resp, nil
 }
 

@@ -98,6 +98,7 @@ type keptConn struct {
 	// which sets a deadline in the past: a later change must not undo it.
 	mu        sync.Mutex
 	cancelled bool
+	cancelFn  func() // cancel, bound once: not an allocation per exchange
 }
 
 func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
@@ -127,7 +128,7 @@ var errServerClosedIdle = errors.New("upstream closed an idle connection")
 // returns the response; its body returns the connection to the pool once
 // read to the end, and closes it if closed before. a records how far the
 // exchange got, for classify.
-func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http.Response, error) {
+func (k *keepAlive) roundTrip(ctx context.Context, req *http.Request, addr string, a *attempt) (*http.Response, error) {
 	if !httpguts.ValidHostHeader(req.Host) {
 		return nil, fmt.Errorf("origin: invalid Host %q", req.Host)
 	}
@@ -142,7 +143,6 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 			}
 		}
 	}
-	ctx := req.Context()
 	a.getConn.Store(true)
 	for {
 		c, reused := k.take(addr)
@@ -153,6 +153,7 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 			}
 			c = &keptConn{uc: uc}
 			c.br = bufio.NewReaderSize(c, 32<<10)
+			c.cancelFn = c.cancel
 		}
 		a.gotConn.Store(true)
 		a.conn.Store(c.uc)
@@ -171,7 +172,7 @@ func (k *keepAlive) roundTrip(req *http.Request, addr string, a *attempt) (*http
 // exchange writes req on c and reads the response head.
 func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request, addr string, reused bool) (*http.Response, error) {
 	c.cancelled = false
-	stop := context.AfterFunc(ctx, c.cancel)
+	stop := context.AfterFunc(ctx, c.cancelFn)
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		return nil, err
@@ -203,7 +204,7 @@ func (k *keepAlive) exchange(ctx context.Context, c *keptConn, req *http.Request
 		}
 		return fail(k.headErr(ctx, err))
 	}
-	resp, err := readFinalResponse(c, req)
+	resp, err := readFinalResponse(ctx, c, req)
 	if err != nil {
 		if c.headLeft <= 0 {
 			err = fmt.Errorf("upstream response headers exceeded %d bytes: %w", maxResponseHead, err)
@@ -237,8 +238,8 @@ func (k *keepAlive) headErr(ctx context.Context, err error) error {
 // Got1xxResponse (net/http's transport does the same, and so limits the
 // size of the heads: all of them together when no trace looks at the
 // interim ones, else each one), then the final one.
-func readFinalResponse(c *keptConn, req *http.Request) (*http.Response, error) {
-	trace := httptrace.ContextClientTrace(req.Context())
+func readFinalResponse(ctx context.Context, c *keptConn, req *http.Request) (*http.Response, error) {
+	trace := httptrace.ContextClientTrace(ctx)
 	for range maxInterimResponses {
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
@@ -443,6 +444,16 @@ func (b *keptBody) Read(p []byte) (int, error) {
 		b.finish(err == io.EOF)
 	}
 	return n, err
+}
+
+// cancel ends the exchange before the body's end, as cancelling its
+// context would: reads fail at once, and the connection is closed, not
+// kept. Once the body has ended it does nothing: the connection may carry
+// another request by then.
+func (b *keptBody) cancel() {
+	if b.stop() {
+		b.conn.cancel()
+	}
 }
 
 // Close ends the exchange. A body closed before its end closes the

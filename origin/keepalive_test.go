@@ -469,3 +469,46 @@ func TestUnaskedSwitchingProtocolsRefused(t *testing.T) {
 		wantErrIs(t, err, ErrProtocol)
 	}
 }
+
+// TestKeptBodyStallNotReused: a kept connection whose body stalls past
+// BodyTimeout is ended by the body itself (keptBody.cancel, with no
+// context of the exchange's own to cancel): the read fails with
+// ErrTimeout at once, and the connection, cut mid-body, carries nothing
+// more; the next request opens another.
+func TestKeptBodyStallNotReused(t *testing.T) {
+	url, conns := scriptedServer(t, func(conn, req int, _ string) string {
+		if conn == 1 {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart"
+		}
+		return keptOK
+	})
+	c := newTestClient(t, Options{Origin: url, HeaderTimeout: 5 * time.Second, BodyTimeout: 50 * time.Millisecond})
+	if c.pool.tr.kept == nil {
+		t.Skip("no keep-alive pool on this platform (no raw sockets)")
+	}
+	resp, err := c.Do(context.Background(), &Outbound{RequestURI: "/", Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := resp.Body.(*idleBody).body.(*keptBody); !ok {
+		t.Fatalf("body %T, want the keep-alive pool's", resp.Body.(*idleBody).body)
+	}
+	start := time.Now()
+	body, err := io.ReadAll(resp.Body)
+	// The server holds the connection for 10 seconds: a read that ends
+	// long before was ended by the timeout, not by the server.
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the stalled read ended after %v; BodyTimeout is 50ms", waited)
+	}
+	wantErrIs(t, err, ErrTimeout)
+	if string(body) != "part" {
+		t.Errorf("body before the stall = %q, want part", body)
+	}
+	resp.Body.Close()
+	if got := mustGet(t, c, "/next"); got != "ok" {
+		t.Errorf("next answer %q, want ok", got)
+	}
+	if got := conns.Load(); got != 2 {
+		t.Errorf("opened %d connections, want 2", got)
+	}
+}

@@ -29,6 +29,15 @@ type rawSocket struct {
 	n      int
 	serr   error
 	readFn func(fd uintptr) bool
+
+	// The current look (pending), kept here for the same reason: a
+	// closure made per look cost two allocations a request (#17). Looks
+	// run with mu held, so one at a time.
+	peekBuf   [12]byte // what is408 needs to see
+	peekLen   int      // how many bytes to look at
+	peekN     int
+	peekAvail bool
+	peekFn    func(fd uintptr)
 }
 
 // rawSocketOf returns the raw socket of a TCP connection, or nil. Each read
@@ -44,6 +53,7 @@ func rawSocketOf(c net.Conn, mu *sync.Mutex, got func(b []byte)) *rawSocket {
 	}
 	s := &rawSocket{conn: c, rc: rc, mu: mu, got: got}
 	s.readFn = s.readOnce
+	s.peekFn = s.peekOnce
 	return s
 }
 
@@ -85,26 +95,27 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 }
 
 // pending reports whether the kernel holds received bytes not yet read,
-// copying the first of them into b (at least one byte is looked at). It
-// never blocks and does not disturb a read waiting on the socket.
+// copying the first of them into b (at least one byte is looked at, at
+// most 12). It
+// never blocks and does not disturb a read waiting on the socket. mu must
+// be held.
 func (s *rawSocket) pending(b []byte) (n int, avail bool) {
-	var one [1]byte
-	if len(b) == 0 {
-		b = one[:]
-	}
-	_ = s.rc.Control(func(fd uintptr) {
-		for {
-			// The socket is non-blocking (Go's netpoller), so an empty
-			// receive queue answers EAGAIN at once.
-			k, _, err := syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == nil && k > 0 {
-				n, avail = k, true
-			}
-			return
+	s.peekLen, s.peekN, s.peekAvail = min(max(len(b), 1), len(s.peekBuf)), 0, false
+	_ = s.rc.Control(s.peekFn)
+	return copy(b, s.peekBuf[:s.peekN]), s.peekAvail
+}
+
+func (s *rawSocket) peekOnce(fd uintptr) {
+	for {
+		// The socket is non-blocking (Go's netpoller), so an empty
+		// receive queue answers EAGAIN at once.
+		k, _, err := syscall.Recvfrom(int(fd), s.peekBuf[:s.peekLen], syscall.MSG_PEEK)
+		if err == syscall.EINTR {
+			continue
 		}
-	})
-	return n, avail
+		if err == nil && k > 0 {
+			s.peekN, s.peekAvail = k, true
+		}
+		return
+	}
 }

@@ -62,7 +62,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // are written in sorted order). nil and empty Header, Body, Vary and Tags are
 // distinguished; a header name with no values decodes with nil values.
 func Encode(e *Entry) []byte {
-	names := make([]string, 0, len(e.Header))
+	var room [24]string // most headers: no allocation for the sorted names
+	names := room[:0]
 	for k := range e.Header {
 		names = append(names, k)
 	}

@@ -321,13 +321,18 @@ func (d *disk) apply(b *batch) error {
 	}
 	defer d.fileGrew()
 	return d.update(func(t *txn) error {
+		// One buffer for the batch's keys: bbolt copies the keys it puts,
+		// and put and touch keep none (an allocation per Set, #17).
+		var k []byte
 		for _, s := range b.sets {
-			if err := t.put([]byte(s.e.Key), s.val, s.tags, s.file); err != nil {
+			k = append(k[:0], s.e.Key...)
+			if err := t.put(k, s.val, s.tags, s.file); err != nil {
 				return err
 			}
 		}
-		for _, k := range b.touches {
-			if err := t.touch([]byte(k)); err != nil {
+		for _, key := range b.touches {
+			k = append(k[:0], key...)
+			if err := t.touch(k); err != nil {
 				return err
 			}
 		}
@@ -480,6 +485,10 @@ type txn struct {
 	// recent).
 	oldest     uint64
 	oldestRead bool
+	// entriesAt and seqAt are cursors of entries and seq kept for the
+	// transaction's lookups (look); nil until the first, and again when
+	// buckets reloads the handles.
+	entriesAt, seqAt *bolt.Cursor
 }
 
 func newTxn(tx *bolt.Tx) *txn {
@@ -499,6 +508,24 @@ func (t *txn) buckets() {
 	t.meta = t.tx.Bucket(bucketMeta)
 	t.tags = t.tx.Bucket(bucketTags)
 	t.fileIdx = t.tx.Bucket(bucketFiles)
+	t.entriesAt, t.seqAt = nil, nil
+}
+
+// look is b.Get(k) through *at, a cursor of b kept for the transaction
+// (made on the first call). bbolt's Get makes a cursor per call, whose
+// path from the root grows by an allocation per level: about four per
+// lookup, and remove makes two of them for every Set (#17). A Seek starts
+// again from the root, so it sees the transaction's earlier writes as Get
+// does; it lands on k itself or on a later key, which is not k.
+func look(b *bolt.Bucket, at **bolt.Cursor, k []byte) []byte {
+	if *at == nil {
+		*at = b.Cursor()
+	}
+	got, v := (*at).Seek(k)
+	if !bytes.Equal(got, k) {
+		return nil
+	}
+	return v // nil for a nested bucket, as Get
 }
 
 func (t *txn) saveMeta() error {
@@ -514,6 +541,7 @@ func (t *txn) saveMeta() error {
 // put stores val under k, replacing any older value (and clearing a soft
 // purge mark), as the most recently used entry, and indexes its tags (an
 // encodeTags region) and its body file (file, nil when the body is in val).
+// It keeps no reference to k, which may be the caller's buffer.
 func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 	if _, err := t.remove(k); err != nil {
 		return err
@@ -531,7 +559,9 @@ func (t *txn) put(k, val, tags []byte, file *fileRef) error {
 		// entry keeps its body): it stays.
 		t.doomed = slices.DeleteFunc(t.doomed, func(id uint64) bool { return id == file.id })
 		ri.fileID, ri.fileSize = file.id, file.size
-		if err := t.fileIdx.Put(binary.BigEndian.AppendUint64(nil, file.id), k); err != nil {
+		// A value stays the caller's until the commit (bbolt copies keys
+		// only), and k is a buffer.
+		if err := t.fileIdx.Put(binary.BigEndian.AppendUint64(nil, file.id), bytes.Clone(k)); err != nil {
 			return err
 		}
 		t.fileBytes += file.size
@@ -620,8 +650,8 @@ func (t *txn) markStale(k []byte, at time.Time) (bool, error) {
 // remove deletes k, its LRU row, its rowInfo and its tag rows; it reports
 // whether k was stored.
 func (t *txn) remove(k []byte) (bool, error) {
-	old := t.entries.Get(k)
-	raw := t.seq.Get(k)
+	old := look(t.entries, &t.entriesAt, k)
+	raw := look(t.seq, &t.seqAt, k)
 	ri, _ := parseInfo(raw) // damaged: no tag rows can be found (a tag purge checks rowInfo)
 	if old != nil {
 		t.bytes -= rowCost(len(k), len(old)) + infoCost(len(k), raw, ri.tags)

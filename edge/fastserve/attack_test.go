@@ -1,6 +1,7 @@
 package fastserve
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +41,26 @@ type steppedConn struct {
 	mu     sync.Mutex
 	read   int
 	failed bool
-	change chan struct{} // signalled after each read
+	closed bool          // by the server: it reads no more
+	change chan struct{} // signalled after each read, and the close
+}
+
+func (c *steppedConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.change <- struct{}{}:
+	default:
+	}
+	return c.Conn.Close()
+}
+
+// isClosed reports whether the server closed the connection.
+func (c *steppedConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 func (c *steppedConn) Read(p []byte) (int, error) {
@@ -61,13 +81,15 @@ func (c *steppedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// waitRead waits until the server has read n bytes, or can read no more.
+// waitRead waits until the server has read n bytes, or can read no more,
+// or has closed the connection (it answered before the end of the bytes,
+// as net/http answers a bad line at once).
 func (c *steppedConn) waitRead(t *testing.T, n int) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		c.mu.Lock()
-		done := c.read >= n || c.failed
+		done := c.read >= n || c.failed || c.closed
 		c.mu.Unlock()
 		if done {
 			return
@@ -135,6 +157,9 @@ func TestSplitAtEveryByte(t *testing.T) {
 				}
 				sent += len(piece)
 				sc.waitRead(t, sent)
+				if sc.isClosed() {
+					break // the rest would only reset the connection
+				}
 			}
 			_ = c.(*net.TCPConn).CloseWrite()
 			b, err := io.ReadAll(c)
@@ -178,4 +203,61 @@ func TestAbortNeverLooksComplete(t *testing.T) {
 			t.Errorf("%q: a complete-looking response:\n%s", raw, got)
 		}
 	}
+}
+
+// TestAnsweredWithoutEndOfStream: a head net/http answers as soon as its
+// bytes arrive (it ends its lines with bare LF, so no CRLF CRLF ever
+// comes; or a line of it is bad, which net/http refuses without waiting for
+// the rest) is answered here as soon, to a client that sends it and waits
+// for the answer without closing its side. This package used to wait for
+// CRLF CRLF, and such a client got nothing until ReadHeaderTimeout closed
+// the connection (the pair's 5 s; the test's read allows 3 s): the
+// exchanges of TestMatchesNetHTTP half-close, which hid it.
+func TestAnsweredWithoutEndOfStream(t *testing.T) {
+	p := newPair(t)
+	for _, raw := range []string{
+		"GET /lf HTTP/1.1\nHost: a\n\n",
+		"GET /lf HTTP/1.1\r\nHost: a\n\n",
+		"GET /lf HTTP/1.1\r\nHost: a\r\n\n",
+		"GET /lf HTTP/1.1\r\nHost: a\n\r\n",
+		get("/a") + "GET /lf HTTP/1.1\r\nHost: a\r\n\n",
+		"GARBAGE\r\n",
+		"GET /%zz HTTP/1.1\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n",
+		"GET / HTTP/1.1\r\n Folded: a\r\n",
+	} {
+		methods := requestMethods(raw)
+		want := answerOpen(t, p.plain, raw, max(1, len(methods)))
+		if got := answerOpen(t, p.fast, raw, max(1, len(methods))); got != want {
+			t.Errorf("request %q, the client's side left open:\nfastserve wrote:\n%s\nnet/http wrote:\n%s", raw, got, want)
+		}
+	}
+}
+
+// answerOpen sends raw on a new connection to addr, leaves the connection
+// open, and describes the first n responses (or fewer, with what ended
+// them) read within 3 s.
+func answerOpen(t *testing.T, addr, raw string, n int) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	br := bufio.NewReader(c)
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			fmt.Fprintf(&out, "no response: %v\n", err)
+			break
+		}
+		body, err := io.ReadAll(resp.Body)
+		fmt.Fprintf(&out, "%s close=%v body=%q err=%v\n", resp.Status, resp.Close, body, err)
+	}
+	return out.String()
 }

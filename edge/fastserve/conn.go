@@ -137,6 +137,7 @@ func (c *conn) readHead(first bool) (int, error) {
 	// scanned counts the unread bytes searched already, from c.pos:
 	// makeRoom moves them, so an index into c.in would go stale.
 	scanned := 0
+	checked := 0 // the unread bytes whose lines servablePrefix passed
 	waited := first
 	for {
 		if i := bytes.Index(c.in[c.pos+scanned:], []byte("\r\n\r\n")); i >= 0 {
@@ -148,6 +149,11 @@ func (c *conn) readHead(first bool) (int, error) {
 		scanned = max(0, len(c.in)-c.pos-3) // "\r\n\r\n" may straddle the next read
 		if len(c.in)-c.pos > c.srv.maxHeaderBytes() {
 			return 0, errHandOff // net/http answers 431
+		}
+		if (first || len(c.in)-c.pos >= 4) && !servablePrefix(c.in[c.pos:], &checked) {
+			// net/http answers it without waiting for more (after its
+			// first request, once it has 4 bytes of the next: readFailed).
+			return 0, errHandOff
 		}
 		if len(c.in) == cap(c.in) {
 			c.makeRoom()

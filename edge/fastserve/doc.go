@@ -28,6 +28,10 @@
 //     Handoffs returns: an http.Server serving it sees exactly the bytes the
 //     client sent from there on, and serves the rest of the connection. A
 //     head longer than MaxHeaderBytes is handed on too (net/http answers 431).
+//     A head is handed on as soon as a line of it shows it is not such a
+//     request (net/http answers a bad line without waiting for the rest; a
+//     head whose lines end in bare LF never ends in CRLF CRLF), not when it
+//     ends.
 //   - Responses are those net/http writes for the same handler calls: status
 //     line, header fields sorted, Date added, Content-Length worked out for a
 //     short body the handler finished, Content-Type sniffed when none is set,

@@ -31,26 +31,9 @@ func parseHead(head []byte) (plainRequest, bool) {
 	if !ok {
 		return p, false
 	}
-	switch {
-	case bytes.HasPrefix(line, []byte("GET ")):
-		p.method, line = http.MethodGet, line[len("GET "):]
-	case bytes.HasPrefix(line, []byte("HEAD ")):
-		p.method, line = http.MethodHead, line[len("HEAD "):]
-	default:
+	if p.method, p.target, p.url, ok = requestLine(line); !ok {
 		return p, false
 	}
-	target, ok := bytes.CutSuffix(line, []byte(" HTTP/1.1"))
-	// Origin-form, or the absolute-form of an http URL a forward proxy's
-	// clients send (RFC 9112 §3.2.1-2).
-	if !ok || !visibleASCII(target) || target[0] != '/' && !bytes.HasPrefix(target, []byte("http://")) {
-		return p, false
-	}
-	p.target = string(target)
-	u, err := url.ParseRequestURI(p.target)
-	if err != nil {
-		return p, false
-	}
-	p.url = u
 
 	// One []string for the values, as textproto sizes it: the lines left
 	// bound the number of fields. Capped as textproto caps it, or a head
@@ -66,18 +49,11 @@ func parseHead(head []byte) (plainRequest, bool) {
 		if len(line) == 0 {
 			break // the blank line: rest is empty, as head ends there
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			return p, false // also a leading space: obs-fold or a bad first line
-		}
-		v := trimOWS(line[colon+1:])
-		if !fieldValue(v) {
+		key, v, ok := fieldLine(line)
+		if !ok {
 			return p, false
 		}
-		key := canonicalKey(line[:colon])
 		switch key {
-		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings":
-			return p, false // a body, an expectation or a protocol switch: net/http's
 		case "Host":
 			hosts++
 			p.host = string(v)
@@ -99,10 +75,10 @@ func parseHead(head []byte) (plainRequest, bool) {
 	if hosts != 1 || !httpguts.ValidHostHeader(p.host) {
 		return p, false // net/http answers 400 to none, two, or a bad one
 	}
-	if u.Host != "" {
+	if p.url.Host != "" {
 		// RFC 9112 §3.2.2: an absolute-form target's authority wins over
 		// Host, which net/http requires all the same.
-		p.host = u.Host
+		p.host = p.url.Host
 	}
 	// As net/http's readRequest does (RFC 9111 §5.4: Pragma: no-cache
 	// where Cache-Control is absent).
@@ -114,6 +90,83 @@ func parseHead(head []byte) (plainRequest, bool) {
 	p.close = httpguts.HeaderValuesContainsToken(p.header["Connection"], "close")
 	p.wantsClose = p.close || hasToken(headerGet(p.header, "Connection"), "close")
 	return p, true
+}
+
+// requestLine reads the request line of a request served here: "GET" or
+// "HEAD", a target in origin-form, or the absolute-form of an http URL a
+// forward proxy's clients send (RFC 9112 §3.2.1-2), and "HTTP/1.1".
+func requestLine(line []byte) (method, target string, u *url.URL, ok bool) {
+	switch {
+	case bytes.HasPrefix(line, []byte("GET ")):
+		method, line = http.MethodGet, line[len("GET "):]
+	case bytes.HasPrefix(line, []byte("HEAD ")):
+		method, line = http.MethodHead, line[len("HEAD "):]
+	default:
+		return "", "", nil, false
+	}
+	t, ok := bytes.CutSuffix(line, []byte(" HTTP/1.1"))
+	if !ok || !visibleASCII(t) || t[0] != '/' && !bytes.HasPrefix(t, []byte("http://")) {
+		return "", "", nil, false
+	}
+	target = string(t)
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return "", "", nil, false
+	}
+	return method, target, u, true
+}
+
+// fieldLine reads a field line of a request served here: its name
+// canonical, its value without the optional whitespace around it. A field
+// that announces a body, an expectation or a protocol switch is not one:
+// net/http answers those.
+func fieldLine(line []byte) (key string, v []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return "", nil, false // also a leading space: obs-fold or a bad first line
+	}
+	v = trimOWS(line[colon+1:])
+	if !fieldValue(v) {
+		return "", nil, false
+	}
+	key = canonicalKey(line[:colon])
+	switch key {
+	case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings":
+		return "", nil, false
+	}
+	return key, v, true
+}
+
+// servablePrefix reports whether the lines of b, the start of a head whose
+// end has not arrived, may still begin a head served here; lines before
+// b[*checked:] passed already, and *checked moves past each line that
+// passes. net/http answers a bad request line, or a bad field line, as
+// soon as the line has arrived, without waiting for the end of the head
+// (nor does it need CRLF to end a line): a head that cannot be served here
+// goes to it then, and the client gets net/http's answer as soon as it
+// would have. Waiting for the end of the head instead left a client that
+// ended a line with a bare LF (whose head then never ends in CRLF CRLF)
+// unanswered until read_header_timeout closed the connection.
+func servablePrefix(b []byte, checked *int) bool {
+	for {
+		i := bytes.IndexByte(b[*checked:], '\n')
+		if i < 0 {
+			return true // the line is not complete: net/http waits too
+		}
+		line, ok := bytes.CutSuffix(b[*checked:*checked+i+1], []byte("\r\n"))
+		if !ok || bytes.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+		if *checked == 0 {
+			_, _, _, ok = requestLine(line)
+		} else {
+			_, _, ok = fieldLine(line)
+		}
+		if !ok {
+			return false
+		}
+		*checked += i + 1
+	}
 }
 
 // maxFieldsHint is textproto's cap on the fields it allocates for ahead.

@@ -10,7 +10,10 @@
 //     "400 Bad Request" and Connection: close, and the connection's reads end
 //     there. Nothing sent after it on the connection reaches net/http.
 //   - Every other byte passes unchanged and in order: header sections once
-//     complete (net/http cannot act on one earlier), bodies as they arrive.
+//     complete, bodies as they arrive. An unfinished header section that
+//     is refused already (a bare LF, obs-fold; a request line or field line
+//     net/http refuses as soon as it arrives) is refused then, not at its
+//     end.
 //   - Framing it cannot follow (a chunk line net/http would refuse too) cuts
 //     the connection at that point: a body that cannot be framed is seen as
 //     truncated, never forwarded as complete.
@@ -57,10 +60,10 @@ import (
 // The wrapper follows each connection's requests with the same framing rules
 // as net/http (Content-Length, or chunked in HTTP/1.1), so that it knows
 // where each header section starts. It holds a header section back until it
-// is complete (net/http cannot act on it earlier anyway), then passes it on
-// unchanged or, when refused, replaces it with a request line net/http
-// answers with "400 Bad Request" and Connection: close, after which the
-// connection reads end. Bodies pass through as they arrive. On any framing
+// is complete, then passes it on unchanged or, when refused, replaces it
+// with a request line net/http answers with "400 Bad Request" and
+// Connection: close, after which the connection reads end; a section whose
+// lines show it refused before it ends is refused then (refuseEarly). Bodies pass through as they arrive. On any framing
 // it cannot follow (a chunk line net/http would refuse too) it cuts the
 // connection at that point rather than guess, so a body that cannot be
 // framed is seen as truncated and is never forwarded as complete.
@@ -227,6 +230,9 @@ type framer struct {
 	outPos int
 	// refused is why the last header section was refused ("" if none); for tests.
 	refused string
+	// checked is how much of an unfinished header section at the start of
+	// in refuseEarly has passed: its complete lines.
+	checked int
 }
 
 // feed adds bytes read from the client and classifies what it can.
@@ -309,13 +315,15 @@ func (f *framer) stepHead() bool {
 			f.state = stRaw // too large: net/http answers 431 and closes
 			return true
 		}
+		if why := refuseEarly(f.in, &f.checked); why != "" {
+			return f.refuse(why)
+		}
 		return false
 	}
+	f.checked = 0
 	h := inspectHead(f.in[:end])
 	if h.refuse != "" {
-		f.refused = h.refuse
-		f.out = append(f.out, refusedHead...)
-		return f.cut()
+		return f.refuse(h.refuse)
 	}
 	f.pass(end)
 	switch {
@@ -380,6 +388,46 @@ func (f *framer) stepTrailer() bool {
 		f.state = stHead
 	}
 	return true
+}
+
+// refuse replaces the header section at the start of in with refusedHead,
+// and ends the connection there.
+func (f *framer) refuse(why string) bool {
+	f.refused, f.checked = why, 0
+	f.out = append(f.out, refusedHead...)
+	return f.cut()
+}
+
+// refuseEarly checks the complete lines of an unfinished header section,
+// those after (*checked), and moves *checked past the ones that pass. It
+// returns why the section is refused already: a line that inspectHead
+// would refuse once the section ended (a bare LF, obs-fold), or one that
+// net/http refuses as soon as it arrives (a request line without its two
+// spaces, a field line without a colon). Holding such a section until its
+// end, a client that sent it and waited for the answer with its side open
+// got none until read_header_timeout ended the connection, where net/http
+// alone answers 400 at once.
+func refuseEarly(in []byte, checked *int) string {
+	for {
+		i := bytes.IndexByte(in[*checked:], '\n')
+		if i < 0 {
+			return ""
+		}
+		line, ok := bytes.CutSuffix(in[*checked:*checked+i], []byte("\r"))
+		switch {
+		case !ok:
+			return "bare LF line ending"
+		case *checked == 0:
+			if bytes.Count(line, []byte(" ")) < 2 {
+				return "malformed request line"
+			}
+		case line[0] == ' ' || line[0] == '\t':
+			return "obsolete line folding"
+		case bytes.IndexByte(line, ':') < 0:
+			return "field line without a colon"
+		}
+		*checked += i + 1
+	}
 }
 
 // headEnd returns the length of the header section at the start of b, up to

@@ -1,8 +1,14 @@
 package strictconn
 
 import (
+	"bufio"
+	"io"
+	"log"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStrictFramingSplitReads: the framer keeps its place however the
@@ -52,4 +58,57 @@ func FuzzStrictFraming(f *testing.F) {
 			t.Fatalf("passed %q, not a prefix of %q", out, raw)
 		}
 	})
+}
+
+// TestUnfinishedBadHeadAnsweredAtOnce: a header section that is refused
+// already before its end (a bad request line, a field line without a
+// colon, obs-fold, a bare LF) is answered 400 at once, over a real
+// listener, to a client that waits with its side open, as net/http alone
+// answers the first two. The framer used to hold the section until its
+// blank line, and such a client got no answer until the server's
+// ReadHeaderTimeout (here 10 s; the test waits 3) closed the connection.
+func TestUnfinishedBadHeadAnsweredAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() { _ = srv.Serve(WrapListener(ln, 0)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	for _, raw := range []string{
+		"GARBAGE\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n",
+		"GET / HTTP/1.1\r\nHost: a\nX: y\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nNo colon\r\n",
+	} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		status := 0
+		for range strings.Count(raw, "\r\n\r\n") + 1 { // the last is the bad one's
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				status = 0
+				break
+			}
+			status = resp.StatusCode
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}
+		c.Close()
+		if status != http.StatusBadRequest {
+			t.Errorf("%q, the client's side left open: status %d (0: none within 3 s), want 400", raw, status)
+		}
+	}
 }

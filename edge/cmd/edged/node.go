@@ -241,7 +241,7 @@ func (n *node) publicServer() *http.Server {
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return &http.Server{
-		Handler:           h,
+		Handler:           limitHeader(h, int(s.MaxHeaderBytes)),
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
