@@ -68,6 +68,8 @@ type disk struct {
 	// files holds the bodies too large for bbolt; nil: every body is in
 	// bbolt.
 	files *bodyFiles
+	// decoded remembers the entries Gets decoded (decoded.go).
+	decoded *decodedRecords
 
 	// Totals as of the last committed write, mirrored from the meta bucket
 	// for Stats; only written after a commit, by the serialized writer.
@@ -123,7 +125,7 @@ func diskCost(e *Entry) int64 {
 // totals from the meta bucket rather than scanning the entries. A damaged
 // file is set aside and replaced by an empty one (damage.go).
 func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
-	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare}
+	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare, decoded: newDecodedRecords()}
 	var (
 		db           *bolt.DB
 		bytes, count int64
@@ -193,26 +195,16 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		if admit != nil && !admit.Admit(int64(len(v))) {
 			return ErrOverBudget // refused before the copy is made
 		}
-		var err error
-		e, err = Decode(v)
-		if err == nil && e.Key != key {
-			err = corruptf("stored under %q but names %q", key, e.Key)
-		}
-		if err != nil {
-			raw = bytes.Clone(v)
-			return err
-		}
-		if e.file != nil {
-			if d.files == nil {
-				raw = bytes.Clone(v)
-				return corruptf("a body file, but body files are off")
+		if e = d.decoded.get(key, v); e == nil {
+			var err error
+			if e, err = d.decode(key, v); err != nil {
+				e, raw = nil, bytes.Clone(v)
+				return err
 			}
-			e.file.files = d.files
+			d.decoded.put(v, e)
 		}
 		if stale, at := isStale(tx, k); stale {
-			// e was decoded for this call: not shared yet.
-			e.StaleAt = laterStale(e.Stale, e.StaleAt, at)
-			e.Stale = true
+			e = e.markedStale(at) // a copy: e may be shared (decoded.go)
 		}
 		return nil
 	})
@@ -220,6 +212,24 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		err = ErrClosed
 	}
 	return e, raw, err
+}
+
+// decode decodes v, the record stored under key, for this store.
+func (d *disk) decode(key string, v []byte) (*Entry, error) {
+	e, err := Decode(v)
+	if err != nil {
+		return nil, err
+	}
+	if e.Key != key {
+		return nil, corruptf("stored under %q but names %q", key, e.Key)
+	}
+	if e.file != nil {
+		if d.files == nil {
+			return nil, corruptf("a body file, but body files are off")
+		}
+		e.file.files = d.files
+	}
+	return e, nil
 }
 
 // batch is one write transaction's worth of queued work.
