@@ -206,7 +206,7 @@ func testHitFieldsDerivedOnce(t *testing.T, diskOnly bool) {
 	c := newClock()
 	body := page
 	if diskOnly {
-		body = page[:2048] // a record the disk tier shares (at most 4 KiB)
+		body = page[:2048] // small enough for the disk tier to share (storage/decoded.go)
 	}
 	fields := map[string][]string{
 		"/vary-origin": {"Vary", "Origin"},

@@ -24,18 +24,21 @@ import (
 // decoded one is (on a copy: a remembered Entry is never modified).
 //
 // It is bounded: decodedSlots slots indexed by a hash of the key (a
-// collision replaces the older key), records of at most decodedMaxRecord
-// bytes (a body file's record is its head; a body kept in bbolt is
-// remembered only when small), each held twice (its bytes, and decoded):
-// at most 8 MiB, typically a few hundred bytes per hot key.
+// collision replaces the older key), each holding a record's bytes and its
+// Entry (Entry.Size: its header, strings and body, and the room for a
+// value a caller attaches) of at most decodedMaxBytes together: a body
+// file's record is its head, a body kept in bbolt is remembered only when
+// small, and a head of many short fields, whose decoded map is much
+// larger than its bytes, is counted as such. At most 8 MiB; a hot key's
+// head typically takes one or two KiB.
 type decodedRecords struct {
 	seed  maphash.Seed
 	slots [decodedSlots]atomic.Pointer[decodedRecord]
 }
 
 const (
-	decodedSlots     = 1024
-	decodedMaxRecord = 4 << 10
+	decodedSlots    = 1024
+	decodedMaxBytes = 8 << 10
 )
 
 // decodedRecord is a record's bytes (a copy) and the Entry Decode made of
@@ -66,7 +69,7 @@ func (d *decodedRecords) get(key string, raw []byte) *Entry {
 // put remembers e, decoded from raw (which it copies), for the next Get
 // of e.Key. e must not be modified afterwards.
 func (d *decodedRecords) put(raw []byte, e *Entry) {
-	if len(raw) > decodedMaxRecord {
+	if len(raw) > decodedMaxBytes || int64(len(raw))+e.Size() > decodedMaxBytes {
 		return
 	}
 	e.shared = true

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -118,5 +119,33 @@ func damageInPlace(t *testing.T, s *Store, key string) {
 	})
 	if err != nil {
 		t.Fatalf("damage %q: %v", key, err)
+	}
+}
+
+// What the disk tier remembers is bounded by what it takes in memory
+// (Entry.Size), not by its record's bytes alone: a head of many short
+// fields decodes into a map far larger than its record, and a body kept in
+// bbolt is remembered only when small. Such records are decoded per hit,
+// as before.
+func TestDecodedEntriesAreBounded(t *testing.T) {
+	s := openStore(t, Options{NoMemoryTier: true})
+	fields := newEntry("http://h/bounded/fields", 100)
+	for i := range 300 {
+		fields.Header[fmt.Sprintf("X-F%03d", i)] = []string{"v"}
+	}
+	body := newEntry("http://h/bounded/body", 6<<10)
+	for _, e := range []*Entry{fields, body} {
+		if n := len(Encode(e)); n > decodedMaxBytes {
+			t.Fatalf("%s: a record of %d bytes: the test wants one under %d", e.Key, n, decodedMaxBytes)
+		}
+		s.Set(e)
+	}
+	s.Flush()
+	for _, e := range []*Entry{fields, body} {
+		first, again := mustGet(t, s, e.Key, TierDisk), mustGet(t, s, e.Key, TierDisk)
+		if first == again || first.Shared() {
+			t.Errorf("%s (Size %d): remembered", e.Key, e.Size())
+		}
+		assertSameEntry(t, again, e)
 	}
 }
