@@ -274,3 +274,34 @@ func TestNoCORSPolicyOriginAnswerNotShared(t *testing.T) {
 		t.Errorf("/any fetched again for another origin: %v", fetches)
 	}
 }
+
+// TestCORSWildcardMalformedOrigin: a "*." allowed origin is matched by
+// rs/cors on its scheme prefix and domain suffix alone, so Origin values
+// no browser sends but that end in the domain ("https://evil.example/.tenant.example",
+// "https://evil.example@x.tenant.example") were reflected as allowed, with
+// credentials. Only serialized origins (RFC 6454 §6.2) are matched now;
+// real subdomains (any letter case) of listed origins still are.
+func TestCORSWildcardMalformedOrigin(t *testing.T) {
+	e, _ := corsEdge(t, credentialed, "")
+	for origin, allowed := range map[string]bool{
+		"https://x.tenant.example":                true,
+		"https://a-b_c.X.tenant.example":          true,
+		"https://evil.example/.tenant.example":    false,
+		"https://evil.example@x.tenant.example":   false,
+		"https://evil.example%2f.tenant.example":  false,
+		"https://evil.example:443.tenant.example": false,
+		"https://.tenant.example":                 false,
+		"https://x..tenant.example":               false,
+		"https://x y.tenant.example":              false,
+		"https://x.tenant.example:":               false,
+		"https://[::1].tenant.example":            false,
+		"https://evil.example?.tenant.example":    false,
+		"https://app.example":                     true,
+		"https://app.example/":                    false,
+	} {
+		resp, _ := e.do(t, http.MethodOptions, "/api/items", "Host", "s.example", "Origin", origin, "Access-Control-Request-Method", "GET")
+		if got := resp.Header.Get("Access-Control-Allow-Origin") != ""; got != allowed {
+			t.Errorf("Origin %q: allowed %v, want %v (%s)", origin, got, allowed, corsFields(resp.Header))
+		}
+	}
+}

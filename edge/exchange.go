@@ -170,6 +170,17 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		if route, ok = site.RouteFor(x.r, t.Path); !ok {
 			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
 		}
+		if o := site.slashRoute(x.r, t.Path, route, false); o != nil {
+			// As nginx answers for a location "/admin/": the route's own
+			// URL, whose guards then apply (RFC 9110 §15.4.9: 308 keeps
+			// the method and body).
+			loc := o.PathPrefix
+			if t.RawQuery != "" {
+				loc += "?" + t.RawQuery
+			}
+			x.w.Header().Set("Location", loc)
+			return http.StatusPermanentRedirect, "see " + o.PathPrefix
+		}
 		if site.ambiguous(x.r, t.Path, route) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
 		}

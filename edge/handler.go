@@ -192,7 +192,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status, reason := x.routeTo(t); status != 0 {
-		x.refuse(status, reason, policy.DetailNoRoute)
+		detail := policy.DetailNoRoute
+		if status == http.StatusPermanentRedirect {
+			detail = policy.DetailRouteSlash
+		}
+		x.refuse(status, reason, detail)
 		return
 	}
 	if r.Method == methodPurge {

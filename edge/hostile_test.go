@@ -386,6 +386,18 @@ func TestHostileHostForms(t *testing.T) {
 	if r := get("GET /a HTTP/1.1\r\nHost: victim\r\n\r\n"); strings.Contains(r.header.Get("Cache-Status"), "hit") || !strings.Contains(r.body, "host=victim") {
 		t.Errorf("GET /a Host: victim got other's entry: %q", r.body)
 	}
+
+	// RFC 9110 §4.2.4: userinfo hides the authority ("http://victim@other/");
+	// it is refused, not ignored (it was served as other's /u on the old code).
+	before := o.requests.Load()
+	for _, target := range []string{"http://victim@other/u", "http://user:pass@other/u"} {
+		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: other\r\n\r\n"); r.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", target, r.status)
+		}
+	}
+	if n := o.requests.Load() - before; n != 0 {
+		t.Errorf("targets with userinfo reached the origin %d times", n)
+	}
 }
 
 // TestHostileFramingRefused is request smuggling at the edge's front door

@@ -362,3 +362,40 @@ func TestRateLimitKeys(t *testing.T) {
 	resp, _ := e.get(t, "/sub/x", "Host", "s.example", "Authorization", token("alice", secret))
 	wantStatus(t, resp, http.StatusOK)
 }
+
+// A token whose protected header lists critical extensions ("crit", RFC
+// 7515 §4.1.11) is refused: edged understands none of them, so the JWS is
+// invalid whatever its signature. It was accepted before (jwt/v5 ignores
+// "crit").
+func TestJWTCriticalHeaderRefused(t *testing.T) {
+	c := newClock()
+	secret := []byte(strings.Repeat("k", 32))
+	o := newOrigin(t, c, static("ok"))
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: remoteVerifier(t, auth.JWTOptions{HMACSecret: secret})},
+	}})
+	claims := jwt.MapClaims{"sub": "alice", "exp": c.Now().Add(time.Hour).Unix()}
+	resp, _ := e.get(t, "/x", "Host", "s.example", "Authorization", signed(t, jwt.SigningMethodHS256, secret, "", claims))
+	wantStatus(t, resp, http.StatusOK)
+	for name, hdr := range map[string]map[string]any{
+		"unknown extension": {"crit": []string{"exp-x"}, "exp-x": 1},
+		"b64 false":         {"crit": []string{"b64"}, "b64": false},
+		"empty list":        {"crit": []string{}},
+	} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		for k, v := range hdr {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := e.get(t, "/x", "Host", "s.example", "Authorization", "Bearer "+s)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "critical header") {
+			t.Errorf("%s: status %d %q, want 401 naming the critical header", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin saw %d requests, want 1 (the valid token's)", n)
+	}
+}

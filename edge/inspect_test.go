@@ -148,7 +148,7 @@ var wafAttacks = []struct {
 }{
 	{"sqli query", "GET", "/item?id=1'%20OR%20'1'='1", browser(), "", "942100", false},
 	{"sqli query encoded", "GET", "/item?id=1%27%20OR%20%271%27%3D%271", browser(), "", "942100", false},
-	{"xss query", "GET", "/search?q=%3Cscript%3Ealert(1)%3C/script%3E", browser(), "", "941100", false},
+	{"xss query", "GET", "/find?q=%3Cscript%3Ealert(1)%3C/script%3E", browser(), "", "941100", false},
 	{"traversal", "GET", "/../../etc/passwd", browser(), "", "930110", true},
 	{"traversal encoded dots", "GET", "/static/%2e%2e/%2e%2e/etc/passwd", browser(), "", "930100", true},
 	{"traversal double encoded", "GET", "/static/%252e%252e%252f%252e%252e%252fetc%252fpasswd", browser(), "", "930100", true},
@@ -254,7 +254,7 @@ func TestWAFPassesCleanTraffic(t *testing.T) {
 		{"GET", "/", browser(), ""},
 		{"GET", "/products/shoes?color=blue&size=42&sort=price-asc", browser(), ""},
 		{"GET", "/static/app.3f9a1c.js", withField(browser(), "Accept", "*/*"), ""},
-		{"GET", "/search?q=o%27reilly+books", browser(), ""},
+		{"GET", "/find?q=o%27reilly+books", browser(), ""},
 		{"POST", "/api/orders", json, `{"item":"book","qty":2,"note":"gift, please wrap","tags":["a","b"]}`},
 		{"POST", "/login", form, "user=alice%40example.com&pass=correct+horse+battery+staple&remember=on"},
 		{"HEAD", "/", browser(), ""},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"edged/edge/policy"
@@ -19,11 +20,51 @@ func (x *exchange) passMethod() {
 	case http.MethodConnect, http.MethodTrace:
 		// A cache in front of many sites never tunnels, and TRACE reflects
 		// credentials back to scripts (cross-site tracing).
-		x.w.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		x.w.Header().Set("Allow", allowedMethods)
 		x.respondError(http.StatusMethodNotAllowed, r.Method+" is not allowed")
 		return
+	case http.MethodOptions:
+		if !x.maxForwards() {
+			return
+		}
 	}
 	x.pass()
+}
+
+// allowedMethods is what a node forwards or serves (CONNECT and TRACE it
+// refuses), for Allow.
+const allowedMethods = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
+
+// maxForwards applies RFC 9110 §7.6.2 to an OPTIONS request (TRACE, the
+// other method it names, is refused above): a Max-Forwards of 0 is
+// answered here as the final recipient, never forwarded (an edge or a
+// forward proxy would otherwise let a client probe what lies behind it,
+// the chain it was asked not to cross); a larger one is forwarded less
+// one. It reports whether the request goes on upstream. A field that is
+// not one run of digits is not a Max-Forwards (RFC 9110 §7.6.2: 1*DIGIT)
+// and is passed unchanged.
+func (x *exchange) maxForwards() bool {
+	vals := x.r.Header.Values("Max-Forwards")
+	if len(vals) != 1 {
+		return true
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(vals[0]), 10, 63)
+	if err != nil {
+		return true
+	}
+	if n > 0 {
+		x.r.Header.Set("Max-Forwards", strconv.FormatUint(n-1, 10))
+		return true
+	}
+	hdr := x.w.Header()
+	hdr.Set("Allow", allowedMethods)
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Length", "0")
+	x.cs = policy.CacheStatus{Detail: policy.DetailMaxForwards}
+	x.setCacheStatus(nil)
+	x.outcome = outcomeHit
+	x.w.WriteHeader(http.StatusOK)
+	return false
 }
 
 // pass forwards the request upstream on its own and streams the answer

@@ -54,14 +54,13 @@ func TestHostileDenyPathReadings(t *testing.T) {
 	}
 }
 
-// TestHostileRouteReadings: a path that an origin may read as one under
-// another route than its raw spelling selects is refused with 400, so no
-// spelling reaches a protected route's prefix through an open route (and
-// the access rules, authentication and rate limit it would escape).
-func TestHostileRouteReadings(t *testing.T) {
+// openAndClosedRoutes serves host "h" with an open route "/" and a route
+// "/admin/" that refuses everyone, each with its own echoing origin; it
+// returns the edge's address and the two origins.
+func openAndClosedRoutes(t *testing.T) (addr string, open, admin *testOrigin) {
+	t.Helper()
 	c := newClock()
-	open := echoOrigin(t, c)
-	admin := echoOrigin(t, c)
+	open, admin = echoOrigin(t, c), echoOrigin(t, c)
 	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/"}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +69,15 @@ func TestHostileRouteReadings(t *testing.T) {
 		{PathPrefix: "/", Upstream: upstreamTo(t, open.URL)},
 		{PathPrefix: "/admin/", Upstream: upstreamTo(t, admin.URL), Access: closed},
 	}})
-	addr := hostAddr(e.URL)
+	return hostAddr(e.URL), open, admin
+}
+
+// TestHostileRouteReadings: a path that an origin may read as one under
+// another route than its raw spelling selects is refused with 400, so no
+// spelling reaches a protected route's prefix through an open route (and
+// the access rules, authentication and rate limit it would escape).
+func TestHostileRouteReadings(t *testing.T) {
+	addr, open, admin := openAndClosedRoutes(t)
 	for _, tt := range []struct {
 		target string
 		status int
@@ -88,6 +95,42 @@ func TestHostileRouteReadings(t *testing.T) {
 	} {
 		if r := rawExchange(t, addr, "GET "+tt.target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != tt.status {
 			t.Errorf("GET %s: status %d, want %d", tt.target, r.status, tt.status)
+		}
+	}
+	if n := admin.requests.Load(); n != 0 {
+		t.Errorf("the protected route's origin received %d requests", n)
+	}
+	if n := open.requests.Load(); n != 2 {
+		t.Errorf("the open route's origin received %d requests, want 2", n)
+	}
+}
+
+// TestHostileRouteWithoutSlash: the prefix of a route without its trailing
+// slash ("/admin" for a route "/admin/"), which Express serves with the
+// route's own handler, went to the "/" route and its origin, past the
+// protected route's access rules (200 from the open origin on the old
+// code). Now the exact spelling is redirected (308) to the route's URL,
+// and every other spelling that reads as it (case, a trailing dot,
+// ";params") is refused as ambiguous.
+func TestHostileRouteWithoutSlash(t *testing.T) {
+	addr, open, admin := openAndClosedRoutes(t)
+	for _, tt := range []struct {
+		target   string
+		status   int
+		location string
+	}{
+		{"/admin", http.StatusPermanentRedirect, "/admin/"},
+		{"/admin?x=1", http.StatusPermanentRedirect, "/admin/?x=1"},
+		{"/ADMIN", http.StatusBadRequest, ""},
+		{"/admin.", http.StatusBadRequest, ""},
+		{"/admin;x", http.StatusBadRequest, ""},
+		{"/%61dmin", http.StatusPermanentRedirect, "/admin/"}, // the key normalizes unreserved escapes
+		{"/admi", http.StatusOK, ""},
+		{"/admins", http.StatusOK, ""},
+	} {
+		r := rawExchange(t, addr, "GET "+tt.target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != tt.status || r.header.Get("Location") != tt.location {
+			t.Errorf("GET %s: status %d Location %q, want %d %q", tt.target, r.status, r.header.Get("Location"), tt.status, tt.location)
 		}
 	}
 	if n := admin.requests.Load(); n != 0 {

@@ -343,8 +343,33 @@ func (s *Site) ambiguous(req *http.Request, path string, r *Route) bool {
 // folded, is one other than r whose prefix differs from r's by more than
 // case.
 func (s *Site) otherRoute(req *http.Request, path string, r *Route) bool {
+	if o := s.slashRoute(req, path, r, true); o != nil {
+		return true
+	}
 	o := s.foldedRoute(req, path)
 	return o != nil && o != r && !ascii.EqualFold(o.PathPrefix, r.PathPrefix)
+}
+
+// slashRoute returns the route other than r whose prefix is path with a
+// slash appended ("/admin" for a route "/admin/"), letter case folded when
+// fold is set; nil if none. Such a path is not under that route's prefix,
+// yet origins serve it as the route's own: Express (non-strict routing)
+// answers "/admin" with its "/admin/" handler. Routed to r by its spelling,
+// it would escape that route's access rules, authentication and rate
+// limit.
+func (s *Site) slashRoute(req *http.Request, path string, r *Route, fold bool) *Route {
+	for _, o := range s.Routes {
+		p := o.PathPrefix
+		if o == r || len(p) != len(path)+1 || p[len(p)-1] != '/' || !o.Match.holds(req) {
+			continue
+		}
+		if p[:len(path)] == path || fold && ascii.EqualFold(p[:len(path)], path) {
+			if !ascii.EqualFold(p, r.PathPrefix) {
+				return o
+			}
+		}
+	}
+	return nil
 }
 
 // pick chooses the upstream for one request: a sticky cookie wins, then a

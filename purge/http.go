@@ -54,6 +54,9 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !b.authorized(r) {
+		// Logged, never the credentials: a guessing client shows up.
+		b.log.Warn("purge request refused", "status", http.StatusUnauthorized, "remote", r.RemoteAddr,
+			"err", "missing or wrong bearer token")
 		// RFC 6750 §3: a request without valid credentials gets a Bearer challenge.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="edged purge"`)
 		writeJSON(w, http.StatusUnauthorized, errorResponse{Error: "missing or wrong bearer token"})
@@ -74,6 +77,10 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := b.Publish(r.Context(), req)
+	if res.ID != "" {
+		// Who asked for it: "purge published" names the event, not the client.
+		b.log.Info("purge request", "remote", r.RemoteAddr, "id", res.ID, "seq", res.Seq, "kinds", req.Kinds(), "soft", req.Soft)
+	}
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, response{ID: res.ID, Seq: res.Seq, Count: res.Count,

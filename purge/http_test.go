@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"edged/internal/logtest"
 )
 
 // post sends body to url with a bearer token ("" for none) and returns the
@@ -158,4 +161,33 @@ func TestHandlerAcceptedButNotApplied(t *testing.T) {
 	}
 	close(inv.release)
 	waitFor(t, "late apply", func() bool { return len(inv.calls()) == 1 })
+}
+
+// TestHandlerLogsWhoPurged: a purge's log line names the client that asked
+// for it, and a refused token is logged with the client, never with the
+// token. On the old code a wrong token left no trace and "purge published"
+// named the event but not who asked.
+func TestHandlerLogsWhoPurged(t *testing.T) {
+	logs := &logtest.Buffer{}
+	b := startBus(t, Options{Invalidator: &memInvalidator{}, Token: "s3cret-token-value",
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	if status, _ := post(t, srv.URL+"/purge", "wrong-guess", `{"tags":["t"]}`); status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", status)
+	}
+	if status, _ := post(t, srv.URL+"/purge", "s3cret-token-value", `{"tags":["t"]}`); status != http.StatusOK {
+		t.Fatalf("right token: %d", status)
+	}
+	refused := logs.WaitLines(t, "purge request refused", 1)
+	if refused[0]["status"] != float64(401) || !strings.HasPrefix(refused[0]["remote"].(string), "127.0.0.1:") {
+		t.Errorf("refusal logged as %v", refused[0])
+	}
+	done := logs.WaitLines(t, "purge request", 1)
+	if done[0]["id"] == "" || !strings.HasPrefix(done[0]["remote"].(string), "127.0.0.1:") {
+		t.Errorf("purge logged as %v", done[0])
+	}
+	if s := logs.String(); strings.Contains(s, "wrong-guess") || strings.Contains(s, "s3cret-token-value") {
+		t.Errorf("a token reached the log: %s", s)
+	}
 }

@@ -55,6 +55,7 @@ func describe(err error) *tokenError {
 		{jwt.ErrTokenMalformed, "token malformed"},
 		{errUnknownKey, "unknown signing key"},
 		{errAlgorithm, "signing algorithm not allowed"},
+		{errCritical, "critical header extension not understood"},
 		{jwt.ErrTokenSignatureInvalid, "signature invalid"},
 		{jwt.ErrTokenUnverifiable, "token unverifiable"},
 		{jwt.ErrTokenExpired, "token expired"},

@@ -14,6 +14,7 @@ import (
 var (
 	errUnknownKey = errors.New("no key for this token")
 	errAlgorithm  = errors.New("algorithm not allowed")
+	errCritical   = errors.New("critical header extension not understood")
 )
 
 // supportedAlgs are the algorithms Algorithms may list; "none" is not one.
@@ -121,6 +122,14 @@ func (v *jwtVerifier) keyFunc(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	if !contains(v.algs, alg) {
 		return nil, errAlgorithm
+	}
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a JWS whose "crit" lists an extension the
+		// recipient does not understand is invalid, and edged understands
+		// none (RFC 7797's "b64": false would change what the signature
+		// covers). jwt/v5 ignores "crit", so a token its issuer meant to
+		// be refused elsewhere was accepted here.
+		return nil, errCritical
 	}
 	if strings.HasPrefix(alg, "HS") {
 		if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || v.secret == nil {

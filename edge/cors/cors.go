@@ -32,6 +32,7 @@ package cors
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -180,10 +181,13 @@ func (p *Policy) Apply(h http.Header, r *http.Request) {
 		delete(h, name)
 	}
 	fields := make(http.Header, 4)
-	if origins := r.Header.Values("Origin"); len(origins) > 1 {
-		// A browser sends one Origin; several would be reflected as
-		// several values, which no browser accepts. Answer as to a
-		// request without an allowed origin.
+	if origins := r.Header.Values("Origin"); len(origins) > 1 || len(origins) == 1 && !isSerializedOrigin(origins[0]) {
+		// A browser sends one Origin, a serialized origin; several would
+		// be reflected as several values, which no browser accepts, and
+		// rs/cors matches a "*." wildcard by prefix and suffix alone, so
+		// "https://evil.example/.app.example" or
+		// "https://evil.example@x.app.example" were reflected as allowed.
+		// Answer as to a request without an allowed origin.
 		r = r.Clone(r.Context())
 		r.Header.Del("Origin")
 	}
@@ -199,6 +203,47 @@ func (p *Policy) Apply(h http.Header, r *http.Request) {
 			}
 		}
 	}
+}
+
+// isSerializedOrigin reports whether o is an http or https origin as a
+// browser serializes it (RFC 6454 §6.2, Fetch's "byte-serializing an
+// origin"): scheme "://" host, then ":" port when not the default; the host
+// a DNS name (letters, digits, '-', '_', non-empty labels), an IPv4 address
+// or a bracketed IPv6 address. Letter case is left to the matcher.
+func isSerializedOrigin(o string) bool {
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(o, "http://"); !ok {
+			return false
+		}
+	}
+	host := rest
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.HasSuffix(rest, "]") {
+		host = rest[:i]
+		port := rest[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
+	}
+	if inner, ok := strings.CutPrefix(host, "["); ok {
+		ip, err := netip.ParseAddr(strings.TrimSuffix(inner, "]"))
+		return err == nil && strings.HasSuffix(inner, "]") && ip.Is6() && ip.Zone() == ""
+	}
+	if host == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // headerWriter collects the fields rs/cors sets; the status it writes for a

@@ -253,6 +253,22 @@ var refused = []struct {
 	{netip.MustParsePrefix("fe80::/10"), "link-local (RFC 4291)"},
 	{netip.MustParsePrefix("ff00::/8"), "multicast"},
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation (RFC 3849)"},
+	// The rest of the IANA special-purpose registries' entries that are
+	// not globally reachable. Some carry an IPv4 address in a form the
+	// embedded-address check below does not read (local-use NAT64 may put
+	// it anywhere, Teredo obfuscates it), so they are refused whole.
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation (RFC 5737)"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation (RFC 5737)"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation (RFC 5737)"},
+	{netip.MustParsePrefix("192.88.99.0/24"), "6to4 relay anycast (RFC 7526), deprecated"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64 (RFC 8215)"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "IPv4-translated (RFC 6145)"},
+	{netip.MustParsePrefix("100::/64"), "discard-only (RFC 6666)"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo (RFC 4380)"},
+	{netip.MustParsePrefix("2001:10::/28"), "ORCHID (RFC 4843)"},
+	{netip.MustParsePrefix("2001:20::/28"), "ORCHIDv2 (RFC 7343)"},
+	{netip.MustParsePrefix("3fff::/20"), "documentation (RFC 9637)"},
+	{netip.MustParsePrefix("fec0::/10"), "site-local (RFC 3879), deprecated"},
 }
 
 // IPv6 networks whose addresses carry an IPv4 address.
@@ -332,6 +348,20 @@ func (d *Dialer) resolve(ctx context.Context, dst destination) ([]netip.Addr, er
 	defer cancel()
 	ips, err := d.resolver.LookupNetIP(ctx, "ip", dst.host)
 	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			// The text goes to the client: it must not name the proxy's
+			// DNS server, which the resolver's own text may hold.
+			e := *dnsErr
+			e.Server, e.Err = "", "lookup failed"
+			switch {
+			case e.IsNotFound:
+				e.Err = "no such host"
+			case e.IsTimeout:
+				e.Err = "lookup timed out"
+			}
+			err = &e
+		}
 		return nil, fmt.Errorf("resolve %s: %w", dst.host, err)
 	}
 	for i := range ips {

@@ -86,7 +86,7 @@ func (r *rebinder) resolver() *net.Resolver {
 func TestDNSRebindingRefused(t *testing.T) {
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "internal") })
 	port := o.port()
-	public, local := netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("127.0.0.1")
+	public, local := netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("127.0.0.1")
 
 	dns := newRebinder(t, public, local)
 	s := newStack(t, stackConfig{noAllow: true, resolver: dns.resolver(), opts: Options{ConnectPorts: []int{port}}})
@@ -122,6 +122,11 @@ func TestRefusedKinds(t *testing.T) {
 		{"::1", true}, {"::", true}, {"fd00:ec2::254", true}, {"fe80::1", true}, {"::ffff:127.0.0.1", true},
 		{"64:ff9b::7f00:1", true}, {"2002:7f00:1::", true}, {"::127.0.0.1", true},
 		{"93.184.216.34", false}, {"2606:2800:220:1::1", false}, {"64:ff9b::5db8:d822", false},
+		// Special-purpose networks the list lacked (they were dialled).
+		{"64:ff9b:1::a9fe:a9fe", true}, {"::ffff:0:7f00:1", true}, {"fec0::1", true}, {"192.0.2.1", true},
+		{"198.51.100.1", true}, {"203.0.113.1", true}, {"192.88.99.1", true}, {"2001:0:4136:e378:8000:63bf:80ff:fffe", true},
+		{"2001:10::1", true}, {"2001:20::1", true}, {"100::1", true}, {"3fff::1", true},
+		{"192.0.3.1", false}, {"203.0.114.1", false}, {"2001:4860:4860::8888", false},
 	} {
 		err := d.Check(netip.AddrPortFrom(netip.MustParseAddr(c.addr), 80))
 		if (err != nil) != c.refused {
@@ -158,6 +163,20 @@ func TestRefusedFirstOctet(t *testing.T) {
 			if got, want := refusedKind(ip), refusedIn(ip); got != want {
 				t.Errorf("refusedKind(%s) = %q, the list says %q", ip, got, want)
 			}
+		}
+	}
+}
+
+// TestSpecialPurposeConnectRefused: a CONNECT to a special-purpose address
+// the list lacked (local-use NAT64 carrying the metadata address,
+// IPv4-translated carrying loopback, site-local) is refused with 403
+// before any dial. On the old code the proxy dialled them (502).
+func TestSpecialPurposeConnectRefused(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	for _, target := range []string{"[64:ff9b:1::a9fe:a9fe]:443", "[::ffff:0:7f00:1]:443", "[fec0::1]:443", "192.0.2.1:443"} {
+		resp, _, _ := s.raw(t, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
+			t.Errorf("CONNECT %s: %d %s=%q, want 403 destination", target, resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,7 +18,12 @@ const pacPath = "/proxy.pac"
 func (p *Proxy) servePAC(w http.ResponseWriter, r *http.Request) {
 	proxy := p.opts.PAC.Proxy
 	if proxy == "" {
-		proxy = r.Host
+		// The client's own name for this proxy, but only a host and port:
+		// net/http lets sub-delimiters through in Host, and
+		// "proxy:3128;DIRECT" would give the file the DIRECT fallback it
+		// must not have. Anything else names the address it connected to.
+		proxy = pacHost(r)
+		w.Header().Set("Vary", "Host")
 	}
 	w.Header().Set("Content-Type", "application/x-ns-proxy-autoconfig")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -46,4 +52,25 @@ func pacScript(proxy string, direct []string) string {
 	b.WriteString("  return " + strconv.Quote("PROXY "+proxy) + ";\n")
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// pacHost is r's Host when it is a host (name, IPv4 or bracketed IPv6)
+// with an optional port, else the local address the request came to.
+func pacHost(r *http.Request) string {
+	host, port := r.Host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host, port = host[:i], host[i+1:]
+	}
+	if _, err := parseHost(host); err == nil && (port == "" || validPort(port)) {
+		return r.Host
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a.String()
+	}
+	return "127.0.0.1:3128" // not reached: net/http always sets the local address
+}
+
+func validPort(s string) bool {
+	_, err := parsePort(s)
+	return err == nil
 }

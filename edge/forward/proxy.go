@@ -133,16 +133,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
+	var lookupErr error
 	switch {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
 	case p.opts.Rules != nil && p.opts.Rules.NeedsAddr():
-		if ips, err = p.opts.Dialer.resolve(r.Context(), dst); err != nil {
-			p.refuse(w, r, rec, http.StatusBadGateway, "", err.Error())
-			return
-		}
-		if len(ips) > 0 {
+		// A failed lookup leaves no address, and the rules still decide (a
+		// dest_networks condition matches none): a denied name gets its
+		// rule's 403, not the lookup's 502.
+		if ips, lookupErr = p.opts.Dialer.resolve(r.Context(), dst); len(ips) > 0 {
 			decided = ips[0]
 		}
 	}
@@ -155,6 +155,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.refuse(w, r, rec, http.StatusForbidden, d.Rule, "denied by rule "+d.Rule)
+		return
+	}
+	if lookupErr != nil {
+		p.refuse(w, r, rec, http.StatusBadGateway, "", lookupErr.Error())
 		return
 	}
 	if ips == nil {
@@ -254,8 +258,13 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusBadRequest {
-		h.Set("Connection", "close") // what follows a bad request may not be framed as we think
+	if status == http.StatusBadRequest || r.Method == http.MethodConnect {
+		// What follows a bad request may not be framed as we think; and a
+		// client that sent bytes for its tunnel after a CONNECT (TLS, or a
+		// request meant for the destination) must not have them read as
+		// its next request to the proxy (RFC 9110 §9.3.6: they belong to
+		// a tunnel that was not opened).
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {

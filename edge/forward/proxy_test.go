@@ -1,12 +1,14 @@
 package forward
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -470,5 +472,73 @@ func TestRulesSeeTheAddress(t *testing.T) {
 	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://localhost:%d/ HTTP/1.1\r\nHost: localhost\r\n\r\n", o.port()))
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-loopback-addr" {
 		t.Errorf("got %d %q, want 403 no-loopback-addr", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}
+
+// TestPACHostInjection: /proxy.pac without forward.pac.proxy names the
+// Host the client used, but only a host and port: "proxy:3128;DIRECT"
+// (net/http lets ';' through in Host) gave the file a DIRECT fallback,
+// which it must never have (a filtering proxy that clients skip when it
+// is down filters nothing). It also says it varies on Host.
+func TestPACHostInjection(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	for host, want := range map[string]string{
+		"proxy.example:3128":        `return "PROXY proxy.example:3128";`,
+		"[::1]:3128":                `return "PROXY [::1]:3128";`,
+		"proxy.example:3128;DIRECT": `return "PROXY ` + s.addr + `";`,
+		"a,b":                       `return "PROXY ` + s.addr + `";`,
+	} {
+		resp, _, br := s.raw(t, "GET /proxy.pac HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+		body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) || strings.Contains(string(body), "DIRECT") {
+			t.Errorf("Host %q: %d %q, want %s and no DIRECT", host, resp.StatusCode, body, want)
+		}
+		if resp.Header.Get("Vary") != "Host" {
+			t.Errorf("Host %q: Vary %q", host, resp.Header.Get("Vary"))
+		}
+	}
+}
+
+// nameRules denies one host by name but asks for the address, as a rule
+// list with a dest_networks rule beside a domain rule does.
+type nameRules struct{ deny string }
+
+func (n nameRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if req.Host == n.deny {
+		return RuleDecision{Rule: "no-" + n.deny}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+func (nameRules) NeedsAddr() bool { return true }
+
+// TestFailedLookupStillDecided: with rules that need the address, a name
+// that does not resolve is still judged by the rules: a denied name gets
+// its rule's 403 (it got the lookup's 502 on the old code), an allowed one
+// 502, whose text does not name the proxy's DNS server.
+func TestFailedLookupStillDecided(t *testing.T) {
+	const dnsServer = "127.0.0.1:1" // nothing answers there
+	dead := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", dnsServer)
+	}}
+	s := newStack(t, stackConfig{resolver: dead, opts: Options{Rules: nameRules{deny: "blocked.test"}}})
+	for _, tt := range []struct {
+		req    string
+		status int
+		rule   string
+	}{
+		{"GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n", http.StatusForbidden, "no-blocked.test"},
+		{"CONNECT blocked.test:443 HTTP/1.1\r\nHost: blocked.test:443\r\n\r\n", http.StatusForbidden, "no-blocked.test"},
+		{"GET http://other.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n", http.StatusBadGateway, ""},
+	} {
+		resp, _, br := s.raw(t, tt.req)
+		body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+		if resp.StatusCode != tt.status || resp.Header.Get(RuleHeader) != tt.rule {
+			t.Errorf("%q: %d %q, want %d %q", strings.Fields(tt.req)[1], resp.StatusCode, resp.Header.Get(RuleHeader), tt.status, tt.rule)
+		}
+		if strings.Contains(string(body), dnsServer) {
+			t.Errorf("%q: the answer names the DNS server: %q", strings.Fields(tt.req)[1], body)
+		}
 	}
 }

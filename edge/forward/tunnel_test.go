@@ -120,3 +120,26 @@ func TestTunnelLimits(t *testing.T) {
 		t.Errorf("reason %v, want the time limit", reason)
 	}
 }
+
+// TestRefusedConnectCloses: bytes a client sends after a CONNECT, before
+// its answer, are meant for the tunnel; when the CONNECT is refused (a
+// port not allowed, 407) they must not be read as a request to the proxy.
+// On the old code the connection stayed open and the request pipelined
+// behind the refused CONNECT reached the origin.
+func TestRefusedConnectCloses(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{})
+	behind := "GET " + o.URL + "/behind HTTP/1.1\r\nHost: " + o.Listener.Addr().String() + "\r\n\r\n"
+	resp, conn, br := s.raw(t, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n"+behind)
+	if resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Fatalf("CONNECT to a port not allowed: %d, close %v; want 403 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the refusal: %q, %v; want the connection closed", rest, err)
+	}
+	if n := o.count(); n != 0 {
+		t.Errorf("the request behind the refused CONNECT reached the origin (%d requests)", n)
+	}
+}

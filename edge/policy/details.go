@@ -48,6 +48,7 @@ const (
 	DetailPurge               = "purge"                // the answer to the PURGE method
 	DetailHTTPSRedirect       = "https-redirect"       // 308 to https
 	DetailCORSPreflight       = "cors-preflight"       // 204: a CORS preflight answered by the route's policy
+	DetailMaxForwards         = "max-forwards"         // 200: an OPTIONS with Max-Forwards: 0 answered here (RFC 9110 §7.6.2)
 	DetailWebSocket           = "websocket"            // with fwd=bypass: a WebSocket handshake (RFC 6455), or its refusal; never stored
 	DetailAccessDenied        = "access-denied"        // 403 by an access rule
 	DetailRateLimited         = "rate-limited"         // 429
@@ -58,6 +59,7 @@ const (
 	DetailLoop                = "loop"                 // 508: Via names this cache
 	DetailBadTarget           = "bad-target"           // 400: a request target that has no safe cache key
 	DetailNoRoute             = "no-route"             // 421 unknown host, 404 no route
+	DetailRouteSlash          = "route-slash"          // 308: a route's prefix without its trailing slash, sent to the route's own URL
 	DetailNoHealthyUpstream   = "no-healthy-upstream"  // 503: no healthy server in the pool
 	DetailUpstreamTimeout     = "upstream-timeout"     // 504
 	DetailUpstreamUnreachable = "upstream-unreachable" // 502: no connection

@@ -92,6 +92,12 @@ func ParseTarget(scheme, host string, u *url.URL) (Target, error) {
 	if u.Opaque != "" {
 		return t, fmt.Errorf("%w: opaque target %q", ErrBadTarget, u.Opaque)
 	}
+	if u.User != nil {
+		// RFC 9110 §4.2.4: userinfo in an http(s) URI is an error, likely
+		// there to hide the authority ("http://bank@evil/"); it is never
+		// part of the key or sent on.
+		return t, fmt.Errorf("%w: userinfo in the target", ErrBadTarget)
+	}
 	if t.Path, err = normalizePath(u.EscapedPath()); err != nil {
 		return t, err
 	}
