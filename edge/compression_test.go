@@ -19,7 +19,14 @@ import (
 // compressingEdge is an edge with compression on.
 func compressingEdge(t testing.TB, c *clock, originURL string) *testEdge {
 	t.Helper()
-	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
+	return compressingEdgeWith(t, c, originURL, storage.Options{})
+}
+
+// compressingEdgeWith is compressingEdge with a store opened with so.
+func compressingEdgeWith(t testing.TB, c *clock, originURL string, so storage.Options) *testEdge {
+	t.Helper()
+	so.Dir, so.Now = t.TempDir(), c.Now
+	store, err := storage.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,30 +188,43 @@ func TestCompressionPassThrough(t *testing.T) {
 	}
 }
 
-// TestHitFieldsDerivedOnce holds what a memory hit derives once from its
-// stored header (hitFacts: the Vary value, the fields for this CDN alone)
-// to what deriving it on every hit gave, hit after hit: Accept-Encoding
+// TestHitFieldsDerivedOnce holds what a hit derives once from its stored
+// header (hitFacts: the Vary value, the fields for this CDN alone) to
+// what deriving it on every hit gave, hit after hit: Accept-Encoding
 // added to a stored Vary once and never twice, the stored entry's own
 // Vary left as it was, Surrogate-Key, Cache-Tag and Surrogate-Control
-// never sent to the client.
+// never sent to the client. It holds for the memory tier's entries and
+// for the disk tier's that it shares between hits (storage.Entry.Shared),
+// which keep their hitFacts too.
 func TestHitFieldsDerivedOnce(t *testing.T) {
+	for _, tier := range []string{"memory", "disk"} {
+		t.Run(tier, func(t *testing.T) { testHitFieldsDerivedOnce(t, tier == "disk") })
+	}
+}
+
+func testHitFieldsDerivedOnce(t *testing.T, diskOnly bool) {
 	c := newClock()
+	body := page
+	if diskOnly {
+		body = page[:2048] // small enough for the disk tier to share (storage/decoded.go)
+	}
 	fields := map[string][]string{
 		"/vary-origin": {"Vary", "Origin"},
 		"/vary-ae":     {"Vary", "accept-encoding, Origin"},
 		"/tagged":      {"Surrogate-Key", "a b", "Cache-Tag", "c", "Surrogate-Control", "max-age=60"},
 	}
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		static(page, append([]string{"Cache-Control", "max-age=600", "Content-Type", "text/html"}, fields[r.URL.Path]...)...)(w, r)
+		static(body, append([]string{"Cache-Control", "max-age=600", "Content-Type", "text/html"}, fields[r.URL.Path]...)...)(w, r)
 	})
-	e := compressingEdge(t, c, o.URL)
+	e := compressingEdgeWith(t, c, o.URL, storage.Options{NoMemoryTier: diskOnly})
 	for path, vary := range map[string]string{
 		"/vary-origin": "Origin, Accept-Encoding",
 		"/vary-ae":     "accept-encoding, Origin",
 		"/tagged":      "Accept-Encoding",
 	} {
-		for i := range 4 { // the fill, then hits of the memory tier
-			resp, body := rawGet(t, e.URL+path)
+		for i := range 4 { // the fill, then hits
+			resp, got := rawGet(t, e.URL+path)
+			e.store.Flush() // then hits of the tier, not of the pending write
 			if got := strings.Join(resp.Header.Values("Vary"), ", "); got != vary {
 				t.Errorf("%s, request %d: Vary %q, want %q", path, i, got, vary)
 			}
@@ -216,9 +236,18 @@ func TestHitFieldsDerivedOnce(t *testing.T) {
 			if cs := resp.Header.Get("Cache-Status"); i > 0 && !strings.Contains(cs, "; hit") {
 				t.Errorf("%s, request %d: Cache-Status %q, want a hit", path, i, cs)
 			}
-			if string(body) != page {
+			if string(got) != body {
 				t.Errorf("%s, request %d: body is not the page", path, i)
 			}
+		}
+		if path != "/tagged" {
+			continue // stored as variants of a Vary index, under other keys
+		}
+		key := string(policy.Key("http://" + e.Listener.Addr().String() + path))
+		if s, tier, err := e.store.Get(key); err != nil || (tier == storage.TierDisk) != diskOnly || s.Shared() != diskOnly {
+			t.Errorf("%s: Get = %v, %v; want a hit of the tested tier, shared by the disk tier", path, tier, err)
+		} else if _, ok := s.Derived().(*hitFacts); !ok {
+			t.Errorf("%s: the %v tier's entry keeps no hitFacts", path, tier)
 		}
 	}
 }

@@ -249,11 +249,11 @@ func responseOf(e *storage.Entry) policy.Response {
 }
 
 // hitResponse is responseOf for an entry found in the store. One the
-// memory tier holds is shared, immutable and used by many requests, so its
-// header fields are parsed once (policy.Facts) and kept on it; the first
-// hit parses them. Other entries (a disk hit decoded for this request, a
-// fetch's result) are parsed per use, as responseOf does: caching would only
-// cost allocations.
+// store shares between hits (see hitFactsOf) is immutable and used by many
+// requests, so its header fields are parsed once (policy.Facts) and kept
+// on it; the first hit parses them. Other entries (a disk hit decoded for
+// this request, a fetch's result) are parsed per use, as responseOf does:
+// caching would only cost allocations.
 func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
 	return responseWithFacts(e, hitFactsOf(e, tier))
 }
@@ -291,11 +291,13 @@ type hitFacts struct {
 var varyEncoding = []string{"Accept-Encoding"}[:1:1]
 
 // hitFactsOf returns the hitFacts cached on e, parsing and caching them
-// first if need be; nil for an entry not from the memory tier (a disk hit
-// decoded for this request, a fetch's result: caching would only cost
-// allocations), or if something else is cached on e.
+// first if need be; nil for an entry that later hits do not share (a disk
+// hit decoded for this request, a fetch's result: caching would only cost
+// allocations), or if something else is cached on e. The memory tier's
+// entries are shared, and so are the disk tier's that it decodes once for
+// every hit on their record (storage.Entry.Shared).
 func hitFactsOf(e *storage.Entry, tier storage.Tier) *hitFacts {
-	if tier != storage.TierMemory {
+	if tier != storage.TierMemory && !e.Shared() {
 		return nil
 	}
 	if d, ok := e.Derived().(*hitFacts); ok {

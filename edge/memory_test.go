@@ -46,7 +46,11 @@ func TestFillPastBodyBudgetPassesThrough(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		heldDone <- strconv.Itoa(len(b))
 	}()
-	<-started // the fill of /held holds 512 KiB of the 1 MiB budget
+	<-started
+	// The origin has sent half of /held; the fill holds its share of the
+	// 1 MiB budget once the edge has read the response's head (its
+	// Content-Length, 512 KiB). Until then /big would fit, and be stored.
+	waitFor(t, func() bool { return e.handler.bodies.used.Load() >= heldSize })
 
 	for i := range 2 {
 		resp, body := e.get(t, "/big")

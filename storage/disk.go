@@ -68,6 +68,10 @@ type disk struct {
 	// files holds the bodies too large for bbolt; nil: every body is in
 	// bbolt.
 	files *bodyFiles
+	// decoded remembers the entries Gets decoded (decoded.go).
+	decoded *decodedRecords
+	// marks are the soft purge markers as of the last commit.
+	marks atomic.Pointer[staleMarks]
 
 	// Totals as of the last committed write, mirrored from the meta bucket
 	// for Stats; only written after a commit, by the serialized writer.
@@ -123,7 +127,7 @@ func diskCost(e *Entry) int64 {
 // totals from the meta bucket rather than scanning the entries. A damaged
 // file is set aside and replaced by an empty one (damage.go).
 func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
-	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare}
+	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare, decoded: newDecodedRecords()}
 	var (
 		db           *bolt.DB
 		bytes, count int64
@@ -144,6 +148,7 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 	d.count.Store(count)
 	err = d.view(func(tx *bolt.Tx) error {
 		d.fileBytes.Store(int64(getUint64(tx.Bucket(bucketMeta).Get(metaFileBytes))))
+		d.marks.Store(readMarks(tx))
 		return nil
 	})
 	if err != nil {
@@ -193,26 +198,16 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		if admit != nil && !admit.Admit(int64(len(v))) {
 			return ErrOverBudget // refused before the copy is made
 		}
-		var err error
-		e, err = Decode(v)
-		if err == nil && e.Key != key {
-			err = corruptf("stored under %q but names %q", key, e.Key)
-		}
-		if err != nil {
-			raw = bytes.Clone(v)
-			return err
-		}
-		if e.file != nil {
-			if d.files == nil {
-				raw = bytes.Clone(v)
-				return corruptf("a body file, but body files are off")
+		if e = d.decoded.get(key, v); e == nil {
+			var err error
+			if e, err = d.decode(key, v); err != nil {
+				e, raw = nil, bytes.Clone(v)
+				return err
 			}
-			e.file.files = d.files
+			d.decoded.put(v, e)
 		}
-		if stale, at := isStale(tx, k); stale {
-			// e was decoded for this call: not shared yet.
-			e.StaleAt = laterStale(e.Stale, e.StaleAt, at)
-			e.Stale = true
+		if stale, at := d.isStale(tx, k); stale {
+			e = e.markedStale(at) // a copy: e may be shared (decoded.go)
 		}
 		return nil
 	})
@@ -220,6 +215,24 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		err = ErrClosed
 	}
 	return e, raw, err
+}
+
+// decode decodes v, the record stored under key, for this store.
+func (d *disk) decode(key string, v []byte) (*Entry, error) {
+	e, err := Decode(v)
+	if err != nil {
+		return nil, err
+	}
+	if e.Key != key {
+		return nil, corruptf("stored under %q but names %q", key, e.Key)
+	}
+	if e.file != nil {
+		if d.files == nil {
+			return nil, corruptf("a body file, but body files are off")
+		}
+		e.file.files = d.files
+	}
+	return e, nil
 }
 
 // batch is one write transaction's worth of queued work.
@@ -243,19 +256,48 @@ type pendingSet struct {
 }
 
 // isStale reports whether a soft purge marked the stored key stale, and
-// since when (zero if the mark has no time).
-func isStale(tx *bolt.Tx, k []byte) (bool, time.Time) {
+// since when (zero if the mark has no time): its rowInfo's mark, or a
+// soft purge of everything (the markers, as of the last write committed:
+// see staleMarks).
+func (d *disk) isStale(tx *bolt.Tx, k []byte) (bool, time.Time) {
+	m := d.marks.Load()
+	if m == nil || m.db != tx.DB() {
+		m = readMarks(tx) // a file replaced since: nothing published for it yet
+	}
 	ri, _ := parseInfo(tx.Bucket(bucketSeq).Get(k))
 	stale, at := ri.stale, fromUnixNano(ri.staleAt)
-	meta := tx.Bucket(bucketMeta)
-	if below := getUint64(meta.Get(metaStaleBelow)); below != 0 && ri.write <= below {
-		at = laterStale(stale, at, fromUnixNano(int64(getUint64(meta.Get(metaStaleBelowAt)))))
+	if m.below != 0 && ri.write <= m.below {
+		at = laterStale(stale, at, fromUnixNano(int64(m.belowAt)))
 		stale = true
 	}
-	if below := getUint64(meta.Get(metaStaleBelowUntimed)); below != 0 && ri.write <= below {
+	if m.untimed != 0 && ri.write <= m.untimed {
 		stale, at = true, time.Time{}
 	}
 	return stale, at
+}
+
+// staleMarks are the meta bucket's markers of soft purges of everything
+// (metaStaleBelow, metaStaleBelowAt, metaStaleBelowUntimed) in the file
+// db, kept in memory so that a disk hit need not open the meta bucket (an
+// inline bucket, which bbolt copies at every open) and read them there:
+// that was a third of a hit's bbolt reads. disk.update publishes them
+// after every commit, before it returns (every write of the markers goes
+// through it), so a Get that begins after a purge returned reads them;
+// one that runs concurrently may read them from before its transaction's
+// snapshot, or after it, as it may meet the purge before or after its
+// commit (and a hit read before the commit is not promoted to memory: see
+// memory.ticket). A file that replaced a damaged one has none until its
+// first write: Gets read its meta bucket meanwhile.
+type staleMarks struct {
+	db                      *bolt.DB
+	below, belowAt, untimed uint64
+}
+
+// readMarks reads tx's markers.
+func readMarks(tx *bolt.Tx) *staleMarks {
+	meta := tx.Bucket(bucketMeta)
+	return &staleMarks{db: tx.DB(), below: getUint64(meta.Get(metaStaleBelow)),
+		belowAt: getUint64(meta.Get(metaStaleBelowAt)), untimed: getUint64(meta.Get(metaStaleBelowUntimed))}
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero Time.
@@ -422,7 +464,10 @@ func (d *disk) dropIfEqual(key string, raw []byte) error {
 // update runs fn in a write transaction that loads and saves the totals,
 // and publishes them once committed.
 func (d *disk) update(fn func(t *txn) error) error {
-	var t *txn
+	var (
+		t     *txn
+		marks *staleMarks
+	)
 	db, err := d.run(func(db *bolt.DB) error {
 		return updateTx(db, func(tx *bolt.Tx) error {
 			t = newTxn(tx)
@@ -435,6 +480,7 @@ func (d *disk) update(fn func(t *txn) error) error {
 					return err
 				}
 			}
+			marks = readMarks(tx)
 			return t.saveMeta()
 		})
 	})
@@ -446,6 +492,9 @@ func (d *disk) update(fn func(t *txn) error) error {
 	}
 	if err != nil {
 		return err
+	}
+	if old := d.marks.Load(); old == nil || *old != *marks {
+		d.marks.Store(marks) // for db: ignored by Gets on another file
 	}
 	if d.db.Load() == db { // not set aside meanwhile: its totals are the tier's
 		d.bytes.Store(t.bytes)

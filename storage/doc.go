@@ -195,7 +195,9 @@
 //
 //   - the tiers: memory (memory.go: ristretto, its key and tag index in
 //     memindex.go, and the per-key ordering of its writes) and disk
-//     (disk.go, purge_disk.go, damage.go: bbolt);
+//     (disk.go, purge_disk.go, damage.go: bbolt; decoded.go: the
+//     entries its hits decoded, returned again while their record is
+//     byte for byte unchanged);
 //   - the writer (writer.go: the queue and the goroutine that batches it,
 //     and the pending entries, pending.go);
 //   - the purge log (purgelog.go: the recent invalidations SetFetchedAt

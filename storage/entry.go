@@ -44,6 +44,9 @@ type Entry struct {
 	// file, when set, holds the body instead of Body (nil): a large body
 	// the disk tier keeps in a file of its own (bodyfile.go).
 	file *fileRef
+	// shared: the disk tier returns this entry to every hit on its
+	// record (decoded.go); set before it is shared.
+	shared bool
 
 	// derived is a value a user of the Store computed from the fields
 	// above and cached on the entry (see Derived). It is not part of the
@@ -88,6 +91,12 @@ func (e *Entry) LendBody() (BodyFile, error) {
 	}
 	return e.file.lend()
 }
+
+// Shared reports whether the disk tier returns e to the later hits on
+// the record it was decoded from, as the memory tier returns its entries
+// (see decoded.go), rather than decoding a new Entry for each: a value
+// cached on it with SetDerived serves them too.
+func (e *Entry) Shared() bool { return e.shared }
 
 // ReadBody returns the body: Body itself, or the file's bytes read into
 // memory (for what needs them whole, such as compression).

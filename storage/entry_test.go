@@ -9,13 +9,15 @@ import (
 )
 
 // TestCloneCopiesEveryField guards clone (which markedStale uses) against a
-// field added to Entry but not to clone: every field but derived is copied.
+// field added to Entry but not to clone: every field but derived and
+// shared is copied.
 func TestCloneCopiesEveryField(t *testing.T) {
 	e := &Entry{Key: "k", Status: 203, Header: http.Header{"A": {"b"}}, Body: []byte("x"),
 		RequestTime: time.Unix(1, 0), ResponseTime: time.Unix(2, 0), Vary: []string{"Accept"},
 		Tags: []string{"t"}, Stale: true, StaleAt: time.Unix(3, 0)}
 	e.SetDerived("parsed")
 	e.file = &fileRef{id: 1, size: 2, key: e.Key} // a body file goes with the copy: it is the body
+	e.shared = true                               // a copy is new: no other Get returns it
 	v := reflect.ValueOf(e).Elem()
 	for i := range v.NumField() {
 		if f := v.Type().Field(i); f.IsExported() && v.Field(i).IsZero() {
@@ -27,6 +29,12 @@ func TestCloneCopiesEveryField(t *testing.T) {
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
 		if f.Name == "derived" {
+			continue
+		}
+		if f.Name == "shared" {
+			if c.shared {
+				t.Errorf("clone copied Entry.shared")
+			}
 			continue
 		}
 		if f.Name == "file" {

@@ -57,7 +57,7 @@ func (s *Store) Family(key string, limit int) (held []Held, more bool, err error
 			if err != nil || e.Key != string(k) {
 				continue
 			}
-			if stale, at := isStale(tx, k); stale {
+			if stale, at := s.disk.isStale(tx, k); stale {
 				e.StaleAt = laterStale(e.Stale, e.StaleAt, at)
 				e.Stale = true
 			}

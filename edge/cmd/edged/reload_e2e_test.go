@@ -498,6 +498,9 @@ func TestReloadTLS(t *testing.T) {
 	}
 	s.write(t, 0, false, tlsYAML(oldCert, oldKey))
 	f := s.serve(t)
+	// The pool starts down (start_down) until its first health check:
+	// asked before that, the node answers 503 no-healthy-upstream.
+	checkRouting(t, 0, f.public, 10*time.Second, "stable")
 
 	s.write(t, 0, false, tlsYAML(newCert, newKey))
 	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "  - name: app\n", "  - name: app\n    hsts: max-age=600\n", 1)))
