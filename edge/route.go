@@ -236,7 +236,12 @@ func (o RouterOptions) Validate() error {
 		l.Check(len(s.Routes) > 0, path+".Routes", "required: at least one route (a path prefix of / serves every path)")
 		for j, r := range s.Routes {
 			rp := fmt.Sprintf("%s.Routes[%d]", path, j)
-			l.Check(strings.HasPrefix(r.PathPrefix, "/"), rp+".PathPrefix", "must start with /, got %q", r.PathPrefix)
+			if r.PathPrefix == "" {
+				// Left out of a route, rather than written wrong.
+				l.Addf(rp+".PathPrefix", "required: a path prefix such as / (every path) or /api/")
+			} else {
+				l.Check(strings.HasPrefix(r.PathPrefix, "/"), rp+".PathPrefix", "must start with /, got %q", r.PathPrefix)
+			}
 			l.Check(r.Upstream != nil, rp+".Upstream", "required: the client that fetches the route's misses")
 			l.Check(r.Cache.Slice == 0 || r.Cache.Slice >= MinSlice && r.Cache.Slice <= MaxSlice, rp+".Cache.Slice",
 				"must be 0 (off) or from %d to %d bytes, got %d", MinSlice, MaxSlice, r.Cache.Slice)

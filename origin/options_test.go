@@ -19,7 +19,10 @@ func TestNewValidation(t *testing.T) {
 		{"nothing to fetch from", Options{Via: "edged"}, "option Origin: required"},
 		{"invalid URL", Options{Origin: "x", Via: "edged"}, `option Origin: invalid URL "x"`},
 		{"unparsable URL", Options{Origin: "http://[::1", Via: "edged"}, `option Origin: invalid URL "http://[::1"`},
-		{"no scheme", Options{Origin: "127.0.0.1:9000", Via: "edged"}, "option Origin: invalid URL"},
+		// host:port without a scheme, the usual slip: url.Parse reads
+		// these as a path and as the scheme "localhost".
+		{"no scheme", Options{Origin: "127.0.0.1:9000", Via: "edged"}, `option Origin: invalid URL "127.0.0.1:9000": no scheme: want http://127.0.0.1:9000 or https://127.0.0.1:9000`},
+		{"no scheme, a name", Options{Origin: "localhost:9000", Via: "edged"}, `invalid URL "localhost:9000": no scheme: want http://localhost:9000`},
 		{"unsupported scheme", Options{Origin: "ftp://o", Via: "edged"}, `scheme must be http or https, got "ftp"`},
 		{"no host", Options{Origin: "http:///path", Via: "edged"}, "option Origin: invalid URL \"http:///path\": no host"},
 		{"user info", Options{Origin: "http://u:p@o", Via: "edged"}, "user info"},

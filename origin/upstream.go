@@ -38,6 +38,12 @@ type upstream struct {
 // server or a shield, or nil: it must be absolute, http or https, with a
 // host and an optional path prefix, and no user info, query or fragment.
 func CheckURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		// The usual slip is host:port without a scheme, which url.Parse
+		// reads as a path ("first path segment in URL cannot contain
+		// colon") or as the scheme "localhost": say what is missing.
+		return fmt.Errorf("invalid URL %q: no scheme: want http://%s or https://%s", raw, raw, raw)
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:

@@ -95,7 +95,9 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: err.Error() + "; sending it again is safe"})
 	default: // ErrUnavailable, ErrClosed
 		b.log.Error("purge request failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge bus unavailable, nothing was purged: " + err.Error()})
+		// err names the bus as ErrUnavailable does: said once, not
+		// "purge bus unavailable, nothing was purged: purge bus unavailable: ...".
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge bus unavailable, nothing was purged: " + strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")})
 	}
 }
 

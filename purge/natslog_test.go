@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	shieldLogs, edgeLogs := &logtest.Buffer{}, &logtest.Buffer{}
 	shield := startBus(t, Options{NATSListen: "127.0.0.1:-1", Node: "shield", Logger: debugLogger(shieldLogs)})
-	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Logger: debugLogger(edgeLogs)})
+	edge := newBus(t, Options{NATSURL: shield.ClientURL(), NATSToken: "wrong", Node: "edge", Token: "s3cret", Logger: debugLogger(edgeLogs)})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := edge.Start(ctx); !errors.Is(err, ErrUnavailable) {
@@ -30,6 +32,11 @@ func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	waitFor(t, "the edge's Problem (its /healthz) to name the token", func() bool {
 		return strings.Contains(edge.Problem(), "EDGED_NATS_TOKEN")
 	})
+	// A purge sent to the edge meanwhile is refused, naming the token too,
+	// not only "not connected to NATS".
+	if _, err := edge.Publish(ctx, Request{All: true}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "Authorization Violation") || !strings.Contains(err.Error(), "EDGED_NATS_TOKEN") {
+		t.Errorf("Publish with a refused token = %v, want ErrUnavailable naming the token", err)
+	}
 	waitFor(t, "the shield to name the token", func() bool {
 		out := shieldLogs.String()
 		return strings.Contains(out, "wrong or missing NATS token") && strings.Contains(out, "EDGED_NATS_TOKEN")
@@ -39,6 +46,14 @@ func TestWrongNATSTokenIsNamedOnBothSides(t *testing.T) {
 	}
 	if strings.Contains(shieldLogs.String()+edgeLogs.String(), testNATSToken) {
 		t.Error("logs contain the NATS token")
+	}
+	// The purge API's 503 gives the cause, and says "purge bus
+	// unavailable" once.
+	srv := httptest.NewServer(edge.Handler())
+	defer srv.Close()
+	code, body := post(t, srv.URL+"/purge", "s3cret", `{"all":true}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "EDGED_NATS_TOKEN") || strings.Count(body, "purge bus unavailable") != 1 {
+		t.Errorf("POST /purge with a refused NATS token: %d %s", code, body)
 	}
 }
 

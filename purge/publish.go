@@ -50,6 +50,12 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	if b.nc == nil || !b.nc.IsConnected() {
+		// The purge's caller sees this answer, not the log or /healthz:
+		// a refused token says so, or "not connected" sends them to the
+		// network.
+		if b.authRefused.Load() {
+			return Result{}, fmt.Errorf("%w: not connected to NATS: it refuses this node's token (Authorization Violation); %s", ErrUnavailable, natsTokenHint)
+		}
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()

@@ -155,6 +155,9 @@ func TestParseErrors(t *testing.T) {
 		{"size as mapping", "cache:\n  disk: {a: 1}\n", []string{"edged.yaml:2: cache.disk: invalid size"}},
 		{"bad duration", "server:\n  idle_timeout: 2 minutes\n", []string{`edged.yaml:2: server.idle_timeout: invalid duration "2 minutes"`}},
 		{"bare number duration", "upstream:\n  connect_timeout: 5\n", []string{`edged.yaml:2: upstream.connect_timeout: invalid duration "5"`}},
+		// Go durations have no days: say what to write.
+		{"days", "purge:\n  retention: 7d\n", []string{`edged.yaml:2: purge.retention: invalid duration "7d": days are not a unit (the largest is h): write 168h`}},
+		{"half a day", "purge:\n  retention: 0.5d\n", []string{`edged.yaml:2: purge.retention: invalid duration "0.5d": days are not a unit (the largest is h): write 12h`}},
 		{"wrong int", "cache:\n  write_queue: lots\n", []string{`edged.yaml:2: cache.write_queue: want an integer, got "lots"`}},
 		{"wrong bool", "log:\n  access: maybe\n", []string{`edged.yaml:2: log.access: want true or false, got "maybe"`}},
 		// Issue 12, finding 9: yaml.v3 took these as booleans.
@@ -231,13 +234,15 @@ func TestValidateErrors(t *testing.T) {
 		{"listen bad", "listen: localhost\n" + base, `edged.yaml:1: listen: invalid address "localhost"`},
 		{"listen port", "listen: 'h:99999'\n" + base, `edged.yaml:1: listen: invalid port`},
 		{"admin same", "listen: ':80'\nadmin: ':80'\n" + base, "edged.yaml:2: admin: must differ from listen"},
+		// Refused at start only after the listeners, as "address already in use".
+		{"nats listen same as admin", "admin: 127.0.0.1:8081\npurge:\n  nats: {listen: 127.0.0.1:8081, allow_unauthenticated: true}\n" + base, "edged.yaml:3: purge.nats.listen: must differ from listen, admin and tls.listen, got \"127.0.0.1:8081\""},
 		{"data", "data: ''\n" + base, "edged.yaml:1: data: required"},
 		{"log level", "log: {level: loud}\n" + base, `edged.yaml:1: log.level: must be debug, info, warn or error, got "loud"`},
 		{"read header timeout", "server:\n  read_header_timeout: 0s\n" + base, "edged.yaml:2: server.read_header_timeout: must be positive"},
 		{"idle timeout", "server:\n  idle_timeout: -1s\n" + base, "edged.yaml:2: server.idle_timeout: must be positive"},
 		{"shutdown timeout", "server:\n  shutdown_timeout: 0s\n" + base, "edged.yaml:2: server.shutdown_timeout: must be positive"},
 		{"max header bytes", "server:\n  max_header_bytes: 100\n" + base, "edged.yaml:2: server.max_header_bytes: must be between 1KiB and 16MiB"},
-		{"origin missing", "upstream:\n  header_timeout: 1s\n", "upstream.origin: required unless upstream.shields or sites are set"},
+		{"origin missing", "upstream:\n  header_timeout: 1s\n", "upstream.origin: required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE"},
 		{"origin empty", "upstream:\n  origin: ''\n", "edged.yaml:2: upstream.origin: required unless upstream.shields or sites are set"},
 		{"origin scheme", "upstream:\n  origin: ftp://x\n", `edged.yaml:2: upstream.origin: invalid URL "ftp://x": scheme must be http or https`},
 		{"origin host", "upstream:\n  origin: 'http://'\n", `edged.yaml:2: upstream.origin: invalid URL "http://": no host`},
@@ -250,8 +255,12 @@ func TestValidateErrors(t *testing.T) {
 		{"fetch timeout", base + "  fetch_timeout: 0s\n", "edged.yaml:3: upstream.fetch_timeout: must be positive"},
 		{"max idle", base + "  max_idle_per_host: 0\n", "edged.yaml:3: upstream.max_idle_per_host: must be positive"},
 		{"disk", base + "cache:\n  disk: 0\n", "edged.yaml:4: cache.disk: must be positive"},
+		// A unit left out: 512 bytes, not 512 MiB (such a node cached nothing).
+		{"memory without a unit", base + "cache:\n  memory: 512\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB, got 512 bytes: a number without a unit counts bytes (512MiB?)"},
+		{"memory under 1MiB", base + "cache:\n  memory: 1023KiB\n", "edged.yaml:4: cache.memory: must be 0 (no memory tier) or at least 1MiB, got 1023KiB"},
 		{"max object zero", base + "cache:\n  max_object: 0\n", "edged.yaml:4: cache.max_object: must be positive"},
 		{"max object > disk", base + "cache:\n  disk: 1MiB\n  max_object: 2MiB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1MiB), got 2MiB"},
+		{"max object > disk, decimal", base + "cache:\n  disk: 1GB\n  max_object: 2GB\n", "edged.yaml:5: cache.max_object: must not exceed cache.disk (1GB), got 2GB"},
 		{"write queue", base + "cache:\n  write_queue: 0\n", "edged.yaml:4: cache.write_queue: must be positive"},
 		{"heuristic fraction zero", base + "cache:\n  heuristic_fraction: 0\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1"},
 		{"heuristic fraction big", base + "cache:\n  heuristic_fraction: 1.5\n", "edged.yaml:4: cache.heuristic_fraction: must be above 0 and at most 1, got 1.5"},
@@ -283,7 +292,7 @@ func TestValidateReportsAllSortedByLine(t *testing.T) {
 	}
 	got := strings.Split(c.Validate().Error(), "\n")
 	want := []string{
-		"upstream.origin: required unless upstream.shields or sites are set",
+		"upstream.origin: required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE (docs/config.md)",
 		"f.yaml:2: cache.write_queue: must be positive, got 0",
 		`f.yaml:3: role: must be edge, shield or forward, got "x"`,
 		`f.yaml:4: log.level: must be debug, info, warn or error, got "y"`,

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -24,6 +26,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
+		// Days are the unit people reach for (purge.retention: 7d); Go's
+		// durations stop at hours, so say what to write instead.
+		if days, ok := strings.CutSuffix(n.Value, "d"); ok {
+			if f, err := strconv.ParseFloat(days, 64); err == nil && f > 0 && f < 1e6 {
+				return nodeErrorf(n, "invalid duration %q: days are not a unit (the largest is h): write %s", n.Value, strconv.FormatFloat(f*24, 'f', -1, 64)+"h")
+			}
+		}
 		return nodeErrorf(n, "invalid duration %q (want a number with a unit: ms, s, m, h)", n.Value)
 	}
 	*d = Duration(v)

@@ -92,6 +92,13 @@ func defaultForward() Forward {
 // checkForward checks the forward section; only in the forward role.
 func (c *Config) checkForward() []*FieldError {
 	if c.Role != RoleForward {
+		// The section is read only by the forward role: a file that sets
+		// it on an edge or a shield (role left at its default, say) would
+		// otherwise start a reverse proxy whose operator believes it admits
+		// only forward.clients.
+		if n := lookup(c.root, "forward"); n != nil && n.ShortTag() != "!!null" {
+			return []*FieldError{c.fieldErr("forward", "read only by role forward, and role is %s: set role: forward (or -role forward), or remove the section", c.Role)}
+		}
 		return nil
 	}
 	f := c.Forward
@@ -104,6 +111,15 @@ func (c *Config) checkForward() []*FieldError {
 	}
 	if len(c.Sites) > 0 {
 		add("sites", "not used by role forward (its destinations are what clients ask for)")
+	}
+	// The forward proxy fetches from the host each request names
+	// (openForwardUpstream drops both): an origin or shields set here
+	// would be ignored without a word.
+	if c.Upstream.Origin != "" {
+		add("upstream.origin", "not used by role forward (it fetches from the host each request names): remove it")
+	}
+	if len(c.Upstream.Shields) > 0 {
+		add("upstream.shields", "not used by role forward (it fetches from the host each request names): remove them")
 	}
 	for i, n := range f.Clients {
 		if _, err := ParseNetwork(n); err != nil {
@@ -128,6 +144,35 @@ func (c *Config) checkForward() []*FieldError {
 		}
 	}
 	errs = append(errs, c.rulesProblems(f.Rules.Validate())...)
+	errs = append(errs, c.forwardIdentityProblems()...)
+	return errs
+}
+
+// forwardIdentityProblems refuses rule conditions on users and groups
+// that no request can meet: without forward.auth.htpasswd no request has a
+// user, and edged's proxy knows no groups but forward.rules.groups (the
+// rules package also takes groups from the proxy, which edged's never
+// gives). Such a rule never matches, so a deny rule for a user or a group
+// with a misspelt name would be in the file and never enforced.
+func (c *Config) forwardIdentityProblems() []*FieldError {
+	f := c.Forward
+	var errs []*FieldError
+	for i, r := range f.Rules.List {
+		field := fmt.Sprintf("forward.rules.list[%d]", i)
+		if f.Auth.Htpasswd == "" {
+			if len(r.Users) > 0 {
+				errs = append(errs, c.fieldErr(field+".users", "needs forward.auth.htpasswd: without it no request has a user, and this rule never matches"))
+			}
+			if len(r.Groups) > 0 {
+				errs = append(errs, c.fieldErr(field+".groups", "needs forward.auth.htpasswd: without it no request has a user, and this rule never matches"))
+			}
+		}
+		for j, g := range r.Groups {
+			if _, ok := f.Rules.Groups[g]; !ok && g != "" {
+				errs = append(errs, c.fieldErr(fmt.Sprintf("%s.groups[%d]", field, j), "%q is not defined under forward.rules.groups", g))
+			}
+		}
+	}
 	return errs
 }
 

@@ -80,3 +80,76 @@ func TestForwardErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardRoleMismatch: what one role would ignore of the other's
+// fields is refused, naming the field and its line, rather than starting
+// a node that is not what its file says (an edge believed to admit only
+// forward.clients, a forward proxy believed to fetch from an origin).
+func TestForwardRoleMismatch(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"forward section on the default role", "listen: 127.0.0.1:3128\nupstream: {origin: http://127.0.0.1:9000}\nforward:\n  clients: [10.0.0.0/8]\n",
+			"f.yaml:4: forward: read only by role forward, and role is edge: set role: forward"},
+		{"forward section on a shield", "role: shield\nupstream: {origin: http://127.0.0.1:9000}\nforward: {connect_ports: [443]}\n",
+			"f.yaml:3: forward: read only by role forward, and role is shield"},
+		{"origin on a forward proxy", "role: forward\nupstream:\n  origin: http://127.0.0.1:9000\n",
+			"f.yaml:3: upstream.origin: not used by role forward"},
+		{"shields on a forward proxy", "role: forward\nupstream:\n  shields: [http://127.0.0.1:8090]\n",
+			"f.yaml:3: upstream.shields: not used by role forward"},
+	}
+	for _, tt := range tests {
+		if err := parseAndCheck(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	// A null section is no setting; the forward role's own upstream
+	// timeouts stay allowed.
+	for _, in := range []string{"upstream: {origin: http://127.0.0.1:9000}\nforward:\n", "role: forward\nupstream: {connect_timeout: 2s}\n"} {
+		if err := parseAndCheck(in); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
+// parseAndCheck runs what edged -t runs on the file f.yaml holding in.
+func parseAndCheck(in string) error {
+	c, err := Parse([]byte(in), "f.yaml")
+	if err != nil {
+		return err
+	}
+	return c.Check()
+}
+
+// TestForwardRulesIdentityNeedsAuth: a rule on users or groups that no
+// request can meet (no proxy authentication, or a group nobody defined) is
+// refused at its line; with an htpasswd file and defined groups it is
+// accepted. Such a deny rule used to load and never be enforced.
+func TestForwardRulesIdentityNeedsAuth(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "htpasswd")
+	// bcrypt of "secret", cost 4.
+	if err := os.WriteFile(users, []byte("alice:$2a$04$YAYhJ5S0D7TqVV8cD/QlUOPpNlMl0N7vpL3B3LXYc7yvYFxQ.uA8S\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rulesYAML := "  rules:\n    groups: {staff: [alice]}\n    list:\n" +
+		"      - {name: a, action: deny, users: [bob]}\n" + // line 6 without auth
+		"      - {name: b, action: deny, groups: [staff]}\n" +
+		"      - {name: c, action: deny, groups: [stafff]}\n"
+	err := parseAndCheck("role: forward\nforward:\n" + rulesYAML)
+	for _, want := range []string{
+		"f.yaml:6: forward.rules.list[0].users: needs forward.auth.htpasswd",
+		"f.yaml:7: forward.rules.list[1].groups: needs forward.auth.htpasswd",
+		`f.yaml:8: forward.rules.list[2].groups[0]: "stafff" is not defined under forward.rules.groups`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("without auth: err = %v, want %q", err, want)
+		}
+	}
+	withAuth := "role: forward\nforward:\n  auth: {htpasswd: " + users + "}\n" + rulesYAML
+	err = parseAndCheck(withAuth)
+	if err == nil || strings.Contains(err.Error(), "needs forward.auth.htpasswd") || !strings.Contains(err.Error(), `"stafff" is not defined`) {
+		t.Errorf("with auth: err = %v, want only the undefined group", err)
+	}
+	if err := parseAndCheck(strings.Replace(withAuth, "[stafff]", "[staff]", 1)); err != nil {
+		t.Errorf("with auth and defined groups: %v", err)
+	}
+}

@@ -274,6 +274,7 @@ func TestSitesValidateErrors(t *testing.T) {
 		{"site shield URL", 28, "    shields: [nope]", `edged.yaml:28: sites[1].shields[0]: invalid URL "nope"`},
 		{"no routes", 30, "    routes: []", "edged.yaml:30: sites[1].routes: required: at least one route"},
 		{"route path no slash", 18, "      - path: api/", `edged.yaml:18: sites[0].routes[1].path: must start with /, got "api/"`},
+		{"route path empty", 18, "      - path: ''", `edged.yaml:18: sites[0].routes[1].path: required: a path prefix such as / (every path) or /api/`},
 		{"duplicate route path", 18, "      - path: /", `edged.yaml:18: sites[0].routes[1].path: repeated path "/" (same as sites[0].routes[0])`},
 		{"split unknown pool", 21, "        splits: [{name: canary, pool: nope, weight: 5}]", `edged.yaml:21: sites[0].routes[1].splits[0].pool: unknown pool "nope" (pools: api, default, web)`},
 		{"split without pool", 21, "        splits: [{name: canary, weight: 5}]", "edged.yaml:21: sites[0].routes[1].splits[0].pool: required"},

@@ -73,15 +73,26 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler, writing the size as String does.
 func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
 
-// String formats b with the largest binary unit that divides it exactly.
+// String formats b with the unit, binary or decimal, that divides it
+// exactly in the fewest digits (binary on a tie), so that a size is shown
+// as it was likely written: 1GB as "1GB", not "1000000000", and 2GB as
+// "2GB", not "1953125KiB".
 func (b ByteSize) String() string {
+	best := strconv.FormatInt(int64(b), 10)
+	if b == 0 {
+		return best
+	}
+	digits := len(best)
 	for _, u := range []struct {
 		name string
 		mult int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if b != 0 && int64(b)%u.mult == 0 {
-			return strconv.FormatInt(int64(b)/u.mult, 10) + u.name
+	}{{"TiB", 1 << 40}, {"TB", 1e12}, {"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"kB", 1e3}} {
+		if int64(b)%u.mult != 0 {
+			continue
+		}
+		if n := strconv.FormatInt(int64(b)/u.mult, 10); len(n) < digits {
+			best, digits = n+u.name, len(n)
 		}
 	}
-	return strconv.FormatInt(int64(b), 10)
+	return best
 }

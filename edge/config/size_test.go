@@ -47,7 +47,9 @@ func TestByteSizeString(t *testing.T) {
 		in   ByteSize
 		want string
 	}{
-		{0, "0"}, {1000, "1000"}, {64 << 10, "64KiB"}, {256 << 20, "256MiB"}, {10 << 30, "10GiB"}, {3 << 40, "3TiB"}, {1536 << 10, "1536KiB"},
+		{0, "0"}, {1000, "1kB"}, {64 << 10, "64KiB"}, {256 << 20, "256MiB"}, {10 << 30, "10GiB"}, {3 << 40, "3TiB"}, {1536 << 10, "1536KiB"},
+		// Decimal sizes as written, not as a count of bytes or KiB.
+		{1e9, "1GB"}, {2e9, "2GB"}, {500e6, "500MB"}, {1000 << 10, "1000KiB"}, {1023, "1023"},
 	}
 	for _, tt := range tests {
 		if got := tt.in.String(); got != tt.want {

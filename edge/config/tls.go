@@ -164,7 +164,7 @@ func (c *Config) checkTLS() []*FieldError {
 	case t.Listen == "" && len(t.Certificates) > 0:
 		errs = append(errs, c.fieldErr("tls.certificates", "set but tls.listen is empty: no HTTPS listener would use them"))
 	case t.Listen != "" && len(t.Certificates) == 0 && t.ACME == nil:
-		errs = append(errs, c.fieldErrNear("tls.certificates", "required with tls.listen unless tls.acme is set: at least one {cert: file, key: file}"))
+		errs = append(errs, c.fieldErrNear("tls.certificates", "required with tls.listen unless tls.acme is set: at least one {cert: file, key: file}, in the -config file (no flag sets them)"))
 	}
 	errs = append(errs, c.checkACME()...)
 	if t.Listen != "" && !isEphemeral(t.Listen) && (t.Listen == c.Listen || t.Listen == c.Admin) {

@@ -98,6 +98,10 @@ func (c *Config) checkPurgeNATS() []*FieldError {
 	}
 	if e := c.checkAddr("purge.nats.listen", n.Listen, true); e != nil {
 		errs = append(errs, e)
+	} else if n.Listen != "" && !strings.HasSuffix(n.Listen, ":0") && (n.Listen == c.Listen || n.Listen == c.Admin || n.Listen == c.TLS.Listen) {
+		// Caught here rather than at start, where the bus came up after
+		// the listeners and reported only "address already in use".
+		errs = append(errs, c.fieldErr("purge.nats.listen", "must differ from listen, admin and tls.listen, got %q", n.Listen))
 	}
 	for _, f := range []struct{ field, v string }{{"purge.nats.credentials", n.Credentials}, {"purge.nats.nkey_seed", n.NKeySeed}} {
 		if f.v != "" && !external {
@@ -214,19 +218,35 @@ func (c *Config) checkServer() []*FieldError {
 func (c *Config) checkUpstream() []*FieldError {
 	u := c.Upstream
 	if u.Origin == "" && len(u.Shields) == 0 && len(c.Sites) == 0 && c.Role != RoleForward { // a forward proxy's upstream is whatever each request names
-		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set")}
+		// Said in the words of both ways to set it: plain "edged" is the
+		// first command many type, and its only hint was a file's field.
+		return []*FieldError{c.fieldErr("upstream.origin", "required unless upstream.shields or sites are set: give -origin http://host:port, or -config FILE (docs/config.md)")}
 	}
 	return nil
 }
 
 // checkCache checks the rule between the store's and the handler's
-// options; each library checks its own (libraryProblems).
+// options, and the floor of cache.memory; each library checks its own
+// (libraryProblems).
 func (c *Config) checkCache() []*FieldError {
-	if k := c.Cache; k.Disk > 0 && k.MaxObject > k.Disk {
-		// Near: left out of the file, max_object is at its default.
-		return []*FieldError{c.fieldErrNear("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject)}
+	var errs []*FieldError
+	k := c.Cache
+	// A budget under 1 MiB is a unit left out ("memory: 512" is 512
+	// bytes): its eighth for bodies is smaller than most objects, and such
+	// a node stored them, then passed every later request for them to the
+	// origin, saying so only in Cache-Status (detail=memory-budget).
+	if k.Memory > 0 && k.Memory < 1<<20 {
+		got := k.Memory.String()
+		if k.Memory < 1<<16 { // small enough to be a count of MiB
+			got = fmt.Sprintf("%d bytes: a number without a unit counts bytes (%dMiB?)", int64(k.Memory), int64(k.Memory))
+		}
+		errs = append(errs, c.fieldErr("cache.memory", "must be 0 (no memory tier) or at least 1MiB, got %s", got))
 	}
-	return nil
+	if k.Disk > 0 && k.MaxObject > k.Disk {
+		// Near: left out of the file, max_object is at its default.
+		errs = append(errs, c.fieldErrNear("cache.max_object", "must not exceed cache.disk (%s), got %s", k.Disk, k.MaxObject))
+	}
+	return errs
 }
 
 func joinSorted(fes []*FieldError) error {

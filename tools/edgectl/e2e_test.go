@@ -62,6 +62,9 @@ func TestAgainstRealNode(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=300")
 		w.Header().Set("Surrogate-Key", "catalog")
+		if strings.HasPrefix(r.URL.Path, "/vary/") {
+			w.Header().Set("Vary", "Accept-Language")
+		}
 		fmt.Fprintf(w, "body of %s", r.URL.Path)
 	}))
 	t.Cleanup(origin.Close)
@@ -122,6 +125,39 @@ func TestAgainstRealNode(t *testing.T) {
 	if !strings.Contains(stdout.String(), "KIND") || !strings.Contains(stdout.String(), "catalog") || !strings.Contains(stdout.String(), " 200 ") {
 		t.Errorf("inspect:\n%s", stdout.String())
 	}
+	// A Vary index has no freshness of its own: its TTL is "-", where it
+	// read "stale 0s" (its lifetime 0 less its age), and its variant's is
+	// the origin's max-age.
+	req, err := http.NewRequest(http.MethodGet, public+"/vary/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "www.example.test"
+	req.Header.Set("Accept-Language", "fr")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stdout.Reset()
+	if code := run(context.Background(), []string{"inspect", "http://www.example.test/vary/1"}, environ, &stdout, &stderr); code != exitOK {
+		t.Fatalf("inspect: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		f := strings.Fields(line)
+		switch {
+		// "vary-index Vary: Accept-Language TIER STATUS AGE TTL ..."
+		case len(f) > 0 && f[0] == "vary-index" && (len(f) < 7 || f[6] != "-"):
+			t.Errorf("vary-index row %q: want TTL -", line)
+		// "variant Accept-Language=fr TIER STATUS AGE TTL ..."
+		case len(f) > 0 && f[0] == "variant" && (len(f) < 6 || strings.HasPrefix(f[5], "stale") || f[5] == "-"):
+			t.Errorf("variant row %q: want a TTL", line)
+		}
+	}
+	if !strings.Contains(stdout.String(), "vary-index") || !strings.Contains(stdout.String(), "variant") {
+		t.Errorf("inspect of a Vary URL:\n%s", stdout.String())
+	}
+
 	stdout.Reset()
 	run(context.Background(), []string{"inspect", "http://www.example.test/never"}, environ, &stdout, &stderr)
 	if !strings.Contains(stdout.String(), "not cached on this node") {

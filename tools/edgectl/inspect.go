@@ -72,7 +72,7 @@ type inspectAnswer struct {
 		Status    int      `json:"status"`
 		Stale     bool     `json:"stale"`
 		Age       float64  `json:"age_seconds"`
-		TTL       float64  `json:"ttl_seconds"`
+		TTL       *float64 `json:"ttl_seconds"` // none for a Vary index
 		BodyBytes int      `json:"body_bytes"`
 		Vary      []string `json:"vary"`
 		Tags      []string `json:"tags"`
@@ -123,11 +123,15 @@ func (c inspectCmd) run(ctx context.Context, client *http.Client, stdout, stderr
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tVARIANT\tTIER\tSTATUS\tAGE\tTTL\tSIZE\tTAGS")
 	for _, e := range ans.Entries {
-		ttl := (time.Duration(e.TTL) * time.Second).String()
-		if e.Stale {
+		ttl := "-" // a Vary index: each variant has its own freshness
+		switch {
+		case e.TTL == nil:
+		case e.Stale:
 			ttl = "stale"
-		} else if e.TTL < 0 {
-			ttl = "stale " + (time.Duration(-e.TTL) * time.Second).String()
+		case *e.TTL < 0:
+			ttl = "stale " + (time.Duration(-*e.TTL) * time.Second).String()
+		default:
+			ttl = (time.Duration(*e.TTL) * time.Second).String()
 		}
 		variant := variantLabel(ans.URL, e.Key)
 		if e.Vary != nil {

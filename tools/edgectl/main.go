@@ -154,10 +154,10 @@ const defaultAdmin = "http://127.0.0.1:8081"
 
 func adminURL(flagValue string, getenv func(string) string) string {
 	if flagValue != "" {
-		return flagValue
+		return nodeURL(flagValue)
 	}
 	if v := getenv("EDGED_ADMIN"); v != "" {
-		return v
+		return nodeURL(v)
 	}
 	return defaultAdmin
 }

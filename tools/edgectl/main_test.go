@@ -42,7 +42,9 @@ func TestParsePurge(t *testing.T) {
 		{"nothing to purge", []string{"--soft", "--token", "t"}, nil, purge.Request{}, "", "", "empty purge"},
 		{"relative url", []string{"--url", "/a", "--token", "t"}, nil, purge.Request{}, "", "", "absolute"},
 		{"no token", []string{"--all"}, nil, purge.Request{}, "", "", "no token"},
-		{"bad admin", []string{"--all", "--token", "t", "--admin", "n1:8081"}, nil, purge.Request{}, "", "", "admin URL"},
+		{"bad admin", []string{"--all", "--token", "t", "--admin", "ftp://n1:8081"}, nil, purge.Request{}, "", "", "admin URL"},
+		// host:port, as edgectl stats takes its nodes.
+		{"admin host:port", []string{"--all", "--token", "t", "--admin", "n1:8081"}, nil, purge.Request{All: true}, "http://n1:8081/purge", "t", ""},
 		{"unknown flag", []string{"--everything"}, nil, purge.Request{}, "", "", "not defined"},
 		{"positional", []string{"--all", "--token", "t", "http://a.example/"}, nil, purge.Request{}, "", "", "unexpected argument"},
 	}
@@ -89,6 +91,20 @@ func fakeNode(t *testing.T, status int, answer string) (*httptest.Server, *purge
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &got
+}
+
+// TestRunPurgeAdminHostPort: --admin (and EDGED_ADMIN) take a node's
+// host:port, as edgectl stats does, and reach the real listener with it.
+func TestRunPurgeAdminHostPort(t *testing.T) {
+	srv, got := fakeNode(t, 200, `{"id":"abc","seq":1,"count":1,"duration_ms":1}`)
+	hostPort := strings.TrimPrefix(srv.URL, "http://")
+	for _, args := range [][]string{{"purge", "--all", "--admin", hostPort}, {"purge", "--all"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, env(map[string]string{"EDGED_ADMIN": hostPort, "EDGED_PURGE_TOKEN": "s3cret"}), &stdout, &stderr)
+		if code != exitOK || !strings.Contains(stdout.String(), "purged: id=abc") || !got.All {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want the purge sent", args, code, stdout.String(), stderr.String())
+		}
+	}
 }
 
 func TestRunPurge(t *testing.T) {

@@ -178,7 +178,12 @@ var hitOutcomes = []string{"hit", "stale"}
 
 func newStatsRow(node string, a, b scrape) statsRow {
 	r := statsRow{node: strings.TrimSuffix(node, "/metrics"), hitRatio: math.NaN(), p95: math.NaN(), purgeSeq: math.NaN(), purgeBehind: math.NaN(), purgeLag: math.NaN()}
-	if r.err = errors.Join(a.err, b.err); r.err != nil {
+	// Both scrapes of a node that is down or not an admin listener fail
+	// alike: say it once.
+	if r.err = errors.Join(a.err, b.err); a.err != nil && b.err != nil && a.err.Error() == b.err.Error() {
+		r.err = b.err
+	}
+	if r.err != nil {
 		return r
 	}
 	secs := b.at.Sub(a.at).Seconds()

@@ -121,6 +121,11 @@ func TestRunStatsNodeDown(t *testing.T) {
 	if code != exitFail || !strings.Contains(stdout.String(), "error") || !strings.Contains(stderr.String(), down.URL) {
 		t.Errorf("exit %d stdout %q stderr %q; want 1, an error row and the reason", code, stdout.String(), stderr.String())
 	}
+	// Both scrapes of the node failed alike: the reason is said once, not
+	// once per scrape.
+	if n := strings.Count(stderr.String(), down.URL); n != 1 {
+		t.Errorf("stderr names the node %d times, want once:\n%s", n, stderr.String())
+	}
 }
 
 func TestQuantile(t *testing.T) {

@@ -73,7 +73,9 @@ func adminGuard(token string) func(http.Handler) http.Handler {
 			w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 			w.Header().Set("X-Frame-Options", "DENY")
 			if token == "" {
-				inspectError(w, http.StatusForbidden, "the dashboard is off: it needs a purge token (purge.token or EDGED_PURGE_TOKEN)")
+				// Named by the path asked: the guard also keeps /inspect
+				// and /reload, whose callers were told "the dashboard".
+				inspectError(w, http.StatusForbidden, r.URL.Path+" is off: it needs a purge token (purge.token or EDGED_PURGE_TOKEN)")
 				return
 			}
 			if !bearerIs(r, want) && !basicPasswordIs(r, want) {

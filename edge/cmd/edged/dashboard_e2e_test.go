@@ -65,16 +65,22 @@ func TestDashboardAdminAccess(t *testing.T) {
 	}
 }
 
-// Without a purge token the dashboard and /analytics are off, not open.
+// Without a purge token the dashboard, /analytics, /inspect and /reload
+// are off, not open, and the answer names the endpoint asked for (a
+// POST /reload was told "the dashboard is off").
 func TestDashboardOffWithoutToken(t *testing.T) {
 	o, _ := countingOrigin(t)
 	t.Setenv("EDGED_PURGE_TOKEN", "")
 	cfg := parseNodeConfig(t, originYAML(o.URL))
 	cfg.Log.Level = "error"
 	f := serveNode(t, cfg, io.Discard)
-	for _, path := range []string{"/dashboard/", "/analytics", "/dashboard/state"} {
-		if got, body := adminGet(t, f, path, "Bearer "); got != http.StatusForbidden {
-			t.Errorf("GET %s without a configured token: %d %.100q, want 403", path, got, body)
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/dashboard/"}, {http.MethodGet, "/analytics"}, {http.MethodGet, "/dashboard/state"},
+		{http.MethodGet, "/inspect"}, {http.MethodPost, "/reload"},
+	} {
+		got, body := adminDo(t, req.method, f.admin+req.path, "Bearer ")
+		if got != http.StatusForbidden || !strings.Contains(body, req.path+" is off: it needs a purge token") {
+			t.Errorf("%s %s without a configured token: %d %.100q, want 403 naming %s", req.method, req.path, got, body, req.path)
 		}
 	}
 }

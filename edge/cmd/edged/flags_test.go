@@ -99,6 +99,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"bad flag value", []string{"-config", good, "-role", "edgy"}, `edged: role: must be edge, shield or forward, got "edgy"`},
 		{"bad shield flag", []string{"-shield", "nope"}, `edged: upstream.shields[0]: invalid URL "nope"`},
 		{"bad listen flag", []string{"-origin", "http://o", "-listen", "nope"}, `edged: listen: invalid address "nope"`},
+		// No flag sets certificates: the message says where they go.
+		{"tls-listen flag alone", []string{"-origin", "http://o", "-tls-listen", "127.0.0.1:8443"}, "edged: tls.certificates: required with tls.listen unless tls.acme is set: at least one {cert: file, key: file}, in the -config file (no flag sets them)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

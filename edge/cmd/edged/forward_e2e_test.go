@@ -117,3 +117,38 @@ func TestForwardRole(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 }
+
+// TestForwardOpenProxyWarns: forward.clients admitting every address
+// without proxy authentication starts, as asked, an open proxy, and the
+// real binary's start says so; a listed network, or a password, does not
+// warn. It started silently, with only the networks in the serving line.
+func TestForwardOpenProxyWarns(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "htpasswd")
+	// bcrypt of "secret", cost 4.
+	if err := os.WriteFile(users, []byte("alice:$2a$04$YAYhJ5S0D7TqVV8cD/QlUOPpNlMl0N7vpL3B3LXYc7yvYFxQ.uA8S\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, forward string
+		warns         bool
+	}{
+		{"every IPv4 address", "  clients: [0.0.0.0/0]\n", true},
+		{"every IPv6 address", "  clients: [10.0.0.0/8, \"::/0\"]\n", true},
+		{"a network", "  clients: [10.0.0.0/8]\n", false},
+		{"every address with a password", "  clients: [0.0.0.0/0]\n  auth: {htpasswd: " + users + "}\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "forward.yaml")
+			if err := os.WriteFile(cfg, []byte("role: forward\nforward:\n"+tt.forward), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := runEdged(t, "-config", cfg, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", t.TempDir())
+			if p.public == "" {
+				t.Fatalf("did not start:\n%s", p.stderr)
+			}
+			if got := strings.Contains(p.stderr.String(), "forward proxy is open"); got != tt.warns {
+				t.Errorf("open-proxy warning %v, want %v:\n%s", got, tt.warns, p.stderr)
+			}
+		})
+	}
+}

@@ -33,8 +33,8 @@ type inspectEntry struct {
 	Status    int      `json:"status"`
 	Stale     bool     `json:"stale"`
 	Age       float64  `json:"age_seconds"`
-	TTL       float64  `json:"ttl_seconds"` // freshness left; negative: stale for that long
-	Stored    string   `json:"stored"`      // when the response was received (RFC 3339)
+	TTL       *float64 `json:"ttl_seconds,omitempty"` // freshness left; negative: stale for that long; none for a Vary index
+	Stored    string   `json:"stored"`                // when the response was received (RFC 3339)
 	BodyBytes int      `json:"body_bytes"`
 	Vary      []string `json:"vary,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
@@ -105,8 +105,15 @@ func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Opt
 	}
 	out := inspectEntry{
 		Key: e.Key, Kind: keyKind(primary, e), Status: e.Status, Stale: e.Stale,
-		Age: age.Seconds(), TTL: ttl.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
+		Age: age.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
 		Type: e.Header.Get("Content-Type"), Encoding: e.Header.Get("Content-Encoding"), ETag: e.Header.Get("ETag"),
+	}
+	// A Vary index has no TTL: its stored header is its Vary alone, so its
+	// lifetime is 0 and a TTL would call it stale from its first second,
+	// while the handler reads it whatever its age.
+	if e.Vary == nil {
+		secs := ttl.Seconds()
+		out.TTL = &secs
 	}
 	if !e.ResponseTime.IsZero() {
 		out.Stored = e.ResponseTime.UTC().Format(time.RFC3339)

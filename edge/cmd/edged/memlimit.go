@@ -45,6 +45,13 @@ func setMemoryLimit(cfg *config.Config, log *slog.Logger) int64 {
 	// more CPU at 50 than at 100 (31 against 36 µs per hit, alternating
 	// wrk runs of one binary).
 	debug.SetMemoryLimit(limit)
-	log.Info("memory limit", "bytes", limit, "memory_tier", mem)
+	// memory_tier is what the tier gets of cache.memory (three eighths,
+	// StorageOptions), not cache.memory itself: logged as the whole budget,
+	// it told the operator the tier was 8/3 of its size.
+	tier := int64(0)
+	if so := cfg.StorageOptions(); !so.NoMemoryTier {
+		tier = so.MemoryBytes
+	}
+	log.Info("memory limit", "bytes", limit, "cache_memory", mem, "memory_tier", tier)
 	return limit
 }
