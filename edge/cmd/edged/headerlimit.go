@@ -9,7 +9,9 @@ import "net/http"
 // answers 431 itself, so a head up to 4 KiB over the configured limit used
 // to be served and forwarded (an 8 KiB limit let a 12 KiB head through).
 // edge/fastserve serves only heads within max, and hands longer ones to
-// net/http: this check is what holds them to it. The size is that of the
+// net/http: this check, on the handler of net/http's servers only (a hit
+// that fastserve serves does not pay for it), is what holds them to it.
+// The size is that of the
 // request's HTTP/1.1 head in its usual spelling, counted from the parsed
 // request: request line, a Host line, each field line as "Name: value"
 // and CRLF, the blank line. A head spelled otherwise differs by its

@@ -241,7 +241,7 @@ func (n *node) publicServer() *http.Server {
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	return &http.Server{
-		Handler:           limitHeader(h, int(s.MaxHeaderBytes)),
+		Handler:           h,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
@@ -322,6 +322,9 @@ func (n *node) serve(ctx context.Context) error {
 // connections it does not serve to n.public.
 func (n *node) servePublic() error {
 	n.fast.Handler = n.public.Handler // as wrapped for HSTS and ACME
+	// fastserve serves only heads within max_header_bytes; what it hands
+	// on gets net/http's 4 KiB of slack unless held to the limit here.
+	n.public.Handler = limitHeader(n.public.Handler, int(n.cfg.Server.MaxHeaderBytes))
 	handoffs := strictconn.WrapListener(n.fast.Handoffs(), int(n.cfg.Server.MaxHeaderBytes))
 	go func() { _ = n.public.Serve(handoffs) }() // ends with n.public's Shutdown
 	return n.fast.Serve(n.publicLn)
