@@ -459,6 +459,13 @@ func FuzzMatchesNetHTTP(f *testing.F) {
 	}
 	p := newPair(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if bytes.Contains(raw, []byte("/abort-chunked?")) {
+			// The documented difference: past a write of over 8 KiB of
+			// output this package may have sent up to 2 KiB more of an
+			// aborted chunked body than net/http, never its end
+			// (TestAbortNeverLooksComplete holds it to that).
+			t.Skip("aborted chunked bodies differ by design")
+		}
 		p.same(t, string(raw))
 	})
 }
