@@ -348,7 +348,7 @@ func (s *Site) ambiguous(req *http.Request, path string, r *Route) bool {
 // folded, is one other than r whose prefix differs from r's by more than
 // case.
 func (s *Site) otherRoute(req *http.Request, path string, r *Route) bool {
-	if o := s.slashRoute(req, path, r, true); o != nil {
+	if s.slashRoute(req, path, r, true) != nil {
 		return true
 	}
 	o := s.foldedRoute(req, path)
