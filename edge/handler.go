@@ -118,7 +118,7 @@ func New(opts Options) (*Handler, error) {
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
 	h.flights.tasks = &h.tasks
-	h.bodies.limit = opts.BodyMemory
+	h.bodies.init(opts.BodyMemory)
 	h.slots.perClient, h.uploads.perClient = opts.MaxFillsPerClient, opts.MaxUploadsPerClient
 	if opts.NoFillLimit {
 		h.slots.perClient = -1 // fillSlots: unlimited
