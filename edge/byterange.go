@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // parseRangeSet parses a Range field value (RFC 9110 §14.1.1): a
@@ -125,7 +126,42 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 	r = r.WithContext(r.Context())
 	r.Header = maps.Clone(r.Header)
 	r.Header["Range"] = []string{string(b)}
+	// The caller evaluated If-Range (ifRangeHolds): ServeContent's own
+	// check takes a weak Last-Modified for a match, and any date format.
+	delete(r.Header, "If-Range")
 	return r, true
+}
+
+// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the stored
+// fields of the representation: true without one, or when its entity tag
+// names it by strong comparison, or its date is exactly a Last-Modified
+// that is a strong validator (step 2: a weak one never matches).
+func ifRangeHolds(req, stored http.Header) bool {
+	v := firstValue(req, "If-Range")
+	if v == "" {
+		return true
+	}
+	if v[0] == '"' || strings.HasPrefix(v, "W/") {
+		etag := stored.Get("Etag")
+		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
+	}
+	return v == strongLastModified(stored)
+}
+
+// strongLastModified is the Last-Modified of hdr when it is a strong
+// validator (RFC 9110 §8.8.2.2): at least a second before the response's
+// Date, so that no change within the same second can share it; else "".
+func strongLastModified(hdr http.Header) string {
+	lm := hdr.Get("Last-Modified")
+	modified, err := http.ParseTime(lm)
+	if err != nil {
+		return ""
+	}
+	date, err := http.ParseTime(hdr.Get("Date"))
+	if err != nil || date.Sub(modified) < time.Second {
+		return ""
+	}
+	return lm
 }
 
 // maxRanges bounds the ranges one request may ask for. Many small or

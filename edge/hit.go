@@ -198,11 +198,12 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
+	// RFC 9110 §13.1.5: a failed If-Range means the whole 200.
+	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" && ifRangeHolds(r.Header, e.Header) {
 		if rr, ok := satisfiableRanges(r, size); ok {
 			// net/http's ServeContent implements RFC 9110 §14 (single and
-			// multiple ranges, If-Range, 416) over the stored bytes, given
-			// the ranges satisfiableRanges leaves it.
+			// multiple ranges, 416) over the stored bytes, given the
+			// ranges satisfiableRanges leaves it.
 			hdr.Del("Content-Length")
 			if _, ok := hdr["Content-Type"]; !ok {
 				hdr["Content-Type"] = nil // never sniff a type the origin did not send

@@ -10,7 +10,6 @@ import (
 	"net/textproto"
 	"os"
 	"strconv"
-	"strings"
 
 	"edged/edge/policy"
 	"edged/storage"
@@ -222,22 +221,6 @@ func (x *exchange) requestedRanges() (ranges []byteRange, ranged bool) {
 		return nil, false
 	}
 	return parseRangeSet(v)
-}
-
-// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the object's
-// fields: true without one, or when its entity tag or date names the
-// stored representation by strong comparison.
-func ifRangeHolds(req, stored http.Header) bool {
-	v := firstValue(req, "If-Range")
-	if v == "" {
-		return true
-	}
-	if v[0] == '"' || strings.HasPrefix(v, "W/") {
-		etag := stored.Get("Etag")
-		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
-	}
-	lm := stored.Get("Last-Modified")
-	return lm != "" && v == lm && sliceValidator(stored) != ""
 }
 
 // sliceStatus sets x.cs from how the first slice was got.
