@@ -100,11 +100,12 @@ func rangePos(s string) (int64, bool) {
 // a first-pos at or past the length, a suffix-length of 0, any range of an
 // empty body), a first-pos equal to size, which ServeContent answers with
 // 416 and "Content-Range: bytes */size" (§15.5.17). The rewrite is made on
-// a copy of r, returned; r is left as the client sent it.
-func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
+// a copy of r, returned; r is left as the client sent it. n is the number
+// of ranges passed on.
+func satisfiableRanges(r *http.Request, size int64) (_ *http.Request, n int, ok bool) {
 	set, ok := parseRangeSet(firstValue(r.Header, "Range"))
 	if !ok {
-		return r, false
+		return r, 0, false
 	}
 	b := []byte("bytes=")
 	for _, br := range set {
@@ -112,6 +113,7 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 		if !ok {
 			continue
 		}
+		n++
 		if len(b) > len("bytes=") {
 			b = append(b, ',')
 		}
@@ -129,7 +131,7 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 	// The caller evaluated If-Range (ifRangeHolds): ServeContent's own
 	// check takes a weak Last-Modified for a match, and any date format.
 	delete(r.Header, "If-Range")
-	return r, true
+	return r, n, true
 }
 
 // ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the stored
