@@ -198,8 +198,9 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	// RFC 9110 §13.1.5: a failed If-Range means the whole 200.
-	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" && ifRangeHolds(r.Header, e.Header) {
+	// RFC 9110 §14.2: Range is defined for GET alone (a HEAD gets the
+	// 200's fields); §13.1.5: a failed If-Range means the whole 200.
+	if e.Status == http.StatusOK && r.Method == http.MethodGet && firstValue(r.Header, "Range") != "" && ifRangeHolds(r.Header, e.Header) {
 		if rr, n, ok := satisfiableRanges(r, size); ok {
 			// net/http's ServeContent implements RFC 9110 §14 (single and
 			// multiple ranges, 416) over the stored bytes, given the

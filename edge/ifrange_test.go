@@ -63,3 +63,32 @@ func TestIfRangeDateMustBeStrong(t *testing.T) {
 		})
 	}
 }
+
+// RFC 9110 §14.2: "A server MUST ignore a Range header field received with
+// a request method ... for which range handling is not defined"; GET is
+// the only one. A HEAD with Range gets the 200's fields, on a hit as on a
+// sliced route (a hit used to answer 206 with a Content-Range).
+func TestHeadIgnoresRange(t *testing.T) {
+	c := newClock()
+	body := patterned(3*MinSlice, 6)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Etag", `"v1"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	})
+	for _, route := range []struct {
+		name  string
+		slice int64
+	}{{"hit", 0}, {"sliced", MinSlice}} {
+		t.Run(route.name, func(t *testing.T) {
+			e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: route.slice, memory: 64 << 20})
+			e.get(t, "/f")
+			e.settle(t)
+			resp, _, err := getRange(t, e, http.MethodHead, "/f", "bytes=10-19")
+			if err != nil || resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(body)) || resp.Header.Get("Content-Range") != "" {
+				t.Errorf("HEAD with Range: %d, Content-Length %d, Content-Range %q (err %v); want 200, %d, none",
+					resp.StatusCode, resp.ContentLength, resp.Header.Get("Content-Range"), err, len(body))
+			}
+		})
+	}
+}
