@@ -301,9 +301,15 @@ func (x *exchange) sliceFailed(err error) {
 		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}
 		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
 	case errors.Is(err, errSliceBudget):
+		// Past the budget for bodies in memory: the upstream answers the
+		// client's own request, streamed through a small buffer and not
+		// stored, as a whole fill past the budget is (fetch.read). A 503
+		// here let one client's concurrent cold slices (a byte each,
+		// each fetch holding a slice of the budget) refuse every other
+		// client of every sliced route.
 		x.h.metrics.overBudget.Inc()
-		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailMemoryBudget}
-		x.respondError(http.StatusServiceUnavailable, "memory budget for bodies exhausted; try again")
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget}
+		x.pass()
 	default:
 		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss}
 		x.respondUpstreamError(err)
