@@ -186,7 +186,37 @@ func (x *exchange) serveSliced() {
 		x.pass()
 		return
 	}
+	if policy.OnlyIfCached(r.Header) && !s.storedAll(sl, pieces) {
+		// RFC 9111 §5.2.1.7: a stored response or 504, not a response
+		// cut where a slice it needs turns out not to be stored.
+		clear(hdr)
+		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}
+		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
+		return
+	}
 	s.send(sl, hdr, pieces, ranged)
+}
+
+// storedAll reports whether every slice that pieces cover, besides first,
+// is stored, usable, and of first's version (validator and length).
+func (s *slicer) storedAll(first *slice, pieces []piece) bool {
+	for _, p := range pieces {
+		for i := p.first / s.size; i <= p.last/s.size; i++ {
+			if i == first.index {
+				continue
+			}
+			sl, _ := s.stored(string(s.object.Slice(i)), i, false)
+			if sl == nil {
+				return false
+			}
+			same := sl.total == s.total && sl.validator == s.validator
+			sl.close()
+			if !same {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // piece is one range of the object's bytes to send, inclusive.
