@@ -3,7 +3,6 @@ package edge
 import (
 	"runtime"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"edged/edge/compress"
@@ -36,18 +35,7 @@ const defaultBodyMemory = 64 << 20
 type bodyBudget struct {
 	limit int64 // < 0: unlimited
 	used  atomic.Int64
-	// unreachable is the part of used that releaseWhenUnreachable gives
-	// back only once the collector finds its bodies garbage; collecting
-	// is set while a collection asked for by take runs.
-	unreachable atomic.Int64
-	collecting  atomic.Bool
-	collected   atomic.Int64 // when the last collection take asked for began, in Unix ns
 }
-
-// collectEvery spaces the collections take asks for: bodies still being
-// sent to slow clients are not garbage yet, and a refusal each moment
-// must not become a collection each moment.
-const collectEvery = 250 * time.Millisecond
 
 // take reserves n more bytes for a holder that has own bytes already,
 // and reports whether it could. A holder alone in the budget is always
@@ -61,34 +49,12 @@ func (b *bodyBudget) take(n, own int64) bool {
 	for {
 		used := b.used.Load()
 		if used > own && used+n > b.limit {
-			b.collectFor(used + n - b.limit)
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+n) {
 			return true
 		}
 	}
-}
-
-// collectFor runs a garbage collection in the background when bodies that
-// wait for one hold at least short bytes of the budget. The collector's own
-// pace follows the whole heap: with a large memory tier it came only after
-// hundreds of MiB of allocation, and until then every fill that did not
-// fit was passed through, not stored. This refusal is paid by one request;
-// the collection frees the budget for the next ones. One runs at a time.
-func (b *bodyBudget) collectFor(short int64) {
-	if b.unreachable.Load() < short {
-		return
-	}
-	now := time.Now().UnixNano()
-	if now-b.collected.Load() < int64(collectEvery) || !b.collecting.CompareAndSwap(false, true) {
-		return
-	}
-	b.collected.Store(now)
-	go func() {
-		defer b.collecting.Store(false)
-		runtime.GC()
-	}()
 }
 
 func (b *bodyBudget) give(n int64) {
@@ -144,13 +110,5 @@ func (h *hold) releaseWhenUnreachable(body []byte) {
 	}
 	b, n := h.b, h.n
 	h.n = 0
-	if b.limit >= 0 {
-		b.unreachable.Add(n)
-	}
-	runtime.AddCleanup(unsafe.SliceData(body), func(n int64) {
-		b.give(n)
-		if b.limit >= 0 {
-			b.unreachable.Add(-n)
-		}
-	}, n)
+	runtime.AddCleanup(unsafe.SliceData(body), func(n int64) { b.give(n) }, n)
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -167,40 +165,4 @@ func writeHeld(w http.ResponseWriter, size int, started chan<- struct{}, g *gate
 	close(started)
 	g.wait()
 	_, _ = w.Write(make([]byte, size/2))
-}
-
-// A body the memory tier will not keep stays in the budget until the
-// collector finds it garbage (hold.releaseWhenUnreachable). The collector
-// paces itself by the whole heap, so with a large memory tier it came
-// hundreds of MiB later, and every fill meanwhile was passed through, not
-// stored. A fill refused while such bodies hold the budget starts a
-// collection, and the next fill is stored. Automatic collection is off
-// here: only the one the budget asks for can free it.
-func TestRefusedFillCollectsUnreachableBodies(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	runtime.GC()
-	c := newClock()
-	const size = 768 << 10
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=60")
-		_, _ = w.Write(bytes.Repeat([]byte("x"), size))
-	})
-	e := newEdge(t, c, edgeConfig{upstream: o.URL, memory: 64 << 10, bodyMemory: 1 << 20})
-	if resp, body := e.get(t, "/a"); resp.StatusCode != http.StatusOK || len(body) != size {
-		t.Fatalf("GET /a: %d, %d bytes", resp.StatusCode, len(body))
-	}
-	e.settle(t)
-	e.handler.store.Flush() // on disk: the write queue no longer holds the body
-	if used := e.handler.bodies.used.Load(); used < size {
-		t.Fatalf("budget holds %d bytes after the fill of /a, want its %d until it is garbage", used, size)
-	}
-	if resp, _ := e.get(t, "/b"); !strings.Contains(cacheStatus(resp), "detail=memory-budget") {
-		t.Fatalf("GET /b Cache-Status = %q, want detail=memory-budget (the budget holds /a)", cacheStatus(resp))
-	}
-	waitFor(t, func() bool { return e.handler.bodies.used.Load() == 0 })
-	e.get(t, "/b")
-	e.settle(t)
-	if resp, _ := e.get(t, "/b"); !isHit(resp) {
-		t.Fatalf("GET /b once the budget was collected: Cache-Status %q, want a hit", cacheStatus(resp))
-	}
 }
