@@ -31,10 +31,7 @@ func TestIfRangeDateMustBeStrong(t *testing.T) {
 	})
 	weak, strong := httpDate(now), httpDate(now.Add(-time.Hour))
 	rfc850 := now.Add(-time.Hour).UTC().Format(time.RFC850)
-	for _, route := range []struct {
-		name  string
-		slice int64
-	}{{"hit", 0}, {"sliced", MinSlice}} {
+	for _, route := range hitAndSliced() {
 		t.Run(route.name, func(t *testing.T) {
 			e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: route.slice, memory: 64 << 20})
 			for _, path := range []string{"/weak", "/strong"} {
@@ -76,10 +73,7 @@ func TestHeadIgnoresRange(t *testing.T) {
 		w.Header().Set("Etag", `"v1"`)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
-	for _, route := range []struct {
-		name  string
-		slice int64
-	}{{"hit", 0}, {"sliced", MinSlice}} {
+	for _, route := range hitAndSliced() {
 		t.Run(route.name, func(t *testing.T) {
 			e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: route.slice, memory: 64 << 20})
 			e.get(t, "/f")
@@ -92,3 +86,14 @@ func TestHeadIgnoresRange(t *testing.T) {
 		})
 	}
 }
+
+// rangeRoute is a way a stored object answers ranges: a hit on a plain
+// route (ServeContent over the stored bytes), or a route with
+// Route.Cache.Slice set to slice.
+type rangeRoute struct {
+	name  string
+	slice int64
+}
+
+// hitAndSliced is the two rangeRoutes the range tests run on.
+func hitAndSliced() []rangeRoute { return []rangeRoute{{"hit", 0}, {"sliced", MinSlice}} }

@@ -42,59 +42,29 @@ func TestMultiRangeAbortKeepsFileOffset(t *testing.T) {
 	var wrongAt atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() { // clients that ask for three ranges and hang up
-			defer wg.Done()
-			buf := make([]byte, 2048)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					continue
-				}
-				tcp := conn.(*net.TCPConn)
-				_ = tcp.SetReadBuffer(4096)
-				_, _ = io.WriteString(conn, multi)
-				_, _ = io.ReadFull(conn, buf)
-				_ = tcp.SetLinger(0) // a reset: the server's next write fails at once
-				conn.Close()
+	// Two clients that ask for three ranges and hang up, two that get
+	// the whole body.
+	buf := [2][]byte{make([]byte, 2048), make([]byte, 2048)}
+	for i := range 2 {
+		wg.Add(2)
+		go dialUntil(&wg, stop, addr, func(conn net.Conn) {
+			tcp := conn.(*net.TCPConn)
+			_ = tcp.SetReadBuffer(4096)
+			_, _ = io.WriteString(conn, multi)
+			_, _ = io.ReadFull(conn, buf[i])
+			_ = tcp.SetLinger(0) // a reset: the server's next write fails at once
+		})
+		go dialUntil(&wg, stop, addr, func(conn net.Conn) {
+			_, _ = io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				return
 			}
-		}()
-	}
-	for range 2 {
-		wg.Add(1)
-		go func() { // clients that get the whole body
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					continue
-				}
-				_, _ = io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-				if err != nil {
-					conn.Close()
-					continue
-				}
-				got, _ := io.ReadAll(resp.Body)
-				conn.Close()
-				if n := min(len(got), len(body)); !bytes.Equal(got[:n], body[:n]) {
-					if wrong.Add(1) == 1 {
-						wrongAt.Store(fmt.Sprintf("%d of %d bytes, status %d, Cache-Status %q", n, len(body), resp.StatusCode, resp.Header.Get("Cache-Status")))
-					}
-				}
+			got, _ := io.ReadAll(resp.Body)
+			if n := min(len(got), len(body)); !bytes.Equal(got[:n], body[:n]) && wrong.Add(1) == 1 {
+				wrongAt.Store(fmt.Sprintf("%d of %d bytes, status %d, Cache-Status %q", n, len(body), resp.StatusCode, resp.Header.Get("Cache-Status")))
 			}
-		}()
+		})
 	}
 	deadline := time.After(3 * time.Second)
 	for wrong.Load() == 0 {
@@ -109,4 +79,23 @@ func TestMultiRangeAbortKeepsFileOffset(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Fatalf("%d whole GETs got wrong bytes beside cut multi-range answers; first: %v", wrong.Load(), wrongAt.Load())
+}
+
+// dialUntil connects to addr and hands each connection to use, which it
+// then closes, again and again until stop is closed.
+func dialUntil(wg *sync.WaitGroup, stop <-chan struct{}, addr string, use func(net.Conn)) {
+	defer wg.Done()
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		use(conn)
+		conn.Close()
+	}
 }
