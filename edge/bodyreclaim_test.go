@@ -37,15 +37,14 @@ func TestBodyBudgetReclaimsGarbage(t *testing.T) {
 
 	t.Run("fill", func(t *testing.T) {
 		e := newEdge(t, c, edgeConfig{upstream: o.URL, bodyMemory: 1 << 20})
-		for i, path := range []string{"/private/a", "/b", "/private/c", "/d"} {
+		for i, path := range []string{"/private/a", "/b"} {
 			resp, body := e.get(t, path)
 			if resp.StatusCode != http.StatusOK || body != wantBody {
 				t.Fatalf("GET %s: %d, %d bytes; want 200 with the whole body", path, resp.StatusCode, len(body))
 			}
-			if cs := cacheStatus(resp); i%2 == 1 && !strings.Contains(cs, "stored") {
+			if cs := cacheStatus(resp); i == 1 && !strings.Contains(cs, "stored") {
 				t.Fatalf("GET %s after a fill that left only garbage in the budget: Cache-Status %q, want stored", path, cs)
 			}
-			e.settle(t) // /b's disk write done: its body is garbage too
 		}
 	})
 	t.Run("slice", func(t *testing.T) {

@@ -118,11 +118,15 @@ func (h *hold) growTo(size int64, reclaim bool) bool {
 }
 
 // minReclaimInterval is the least time between two collections reclaim
-// runs when no body began to linger in between: it bounds what a stream
-// of fills the budget refuses costs in CPU while the bodies it waits for
-// are still being sent, not garbage. (A collection per body that began
-// to linger is paid once per fill, which costs far more.)
-const minReclaimInterval = 250 * time.Millisecond
+// runs when no body began to linger in between, and minReclaimGap the
+// least in any case: they bound what a stream of fills the budget refuses
+// costs in CPU while the bodies it waits for are still being sent, not
+// garbage, or while many large unstored fills linger one after another
+// (the runtime then collects often on its own anyway).
+const (
+	minReclaimInterval = 250 * time.Millisecond
+	minReclaimGap      = 50 * time.Millisecond
+)
 
 // reclaimWait bounds the wait for the cleanups a collection queued, which
 // run on a goroutine of their own after it.
@@ -150,10 +154,11 @@ func (b *bodyBudget) reclaim(n, own int64) bool {
 	if b.collections.Load() != seen {
 		return true // one ran while this caller waited for it
 	}
-	lingered := b.lingered.Load()
-	if lingered == b.lingeredAtGC && time.Since(b.lastGC) < minReclaimInterval {
-		// No body lingers that the last collection did not see: only
-		// one whose client has finished since may be garbage now.
+	lingered, since := b.lingered.Load(), time.Since(b.lastGC)
+	if since < minReclaimGap || lingered == b.lingeredAtGC && since < minReclaimInterval {
+		// Too soon after the last collection, or no body lingers that it
+		// did not see (only one whose client has finished since may be
+		// garbage now).
 		return false
 	}
 	select {
