@@ -426,7 +426,9 @@ func (w *writer) encode(sets []pendingSet) []pendingSet {
 	}
 	buf := w.encoded[:0]
 	if cap(buf) < size {
-		buf = make([]byte, 0, size)
+		// A quarter more, so that batches a little larger than the last
+		// one do not each make a new buffer.
+		buf = make([]byte, 0, size+size/4)
 	}
 	valid := sets[:0]
 	for _, ps := range sets {
@@ -448,8 +450,9 @@ func (w *writer) encode(sets []pendingSet) []pendingSet {
 }
 
 // maxKeptEncoded bounds the buffer of encodings the writer keeps from one
-// batch to the next: a batch of large values allocates its own.
-const maxKeptEncoded = 256 << 10
+// batch to the next (a full batch of 1 KiB misses, maxBatchOps of them,
+// encodes to some 400 KB): a batch of larger values allocates its own.
+const maxKeptEncoded = 1 << 20
 
 // bodyFile decides where ps's body goes on disk and returns the entry to
 // encode: ps.e itself (body in the value), or a copy that names the file
