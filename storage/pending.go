@@ -20,6 +20,9 @@ type pendingWrite struct {
 	e      *Entry
 	size   int64 // e.Size(), counted in pendingWrites.bytes
 	queued bool  // an opSet for the key is in the queue, not yet taken by the writer
+	// taken is the entry the writer took (queued false): e itself, or
+	// the entry e is a stale copy of, made by a soft purge meanwhile.
+	taken *Entry
 }
 
 func newPendingWrites(max int64) pendingWrites {
@@ -120,11 +123,14 @@ func (p *pendingWrites) drop(match func(string) bool) []string {
 }
 
 // purge drops the pending writes m matches, or with soft replaces them by
-// stale copies (their queued disk write then stores the copy), and returns
-// their keys. Under the writer's txMu the writer holds no snapshot of them
-// and every pending write is still queued; without it (the early step of
-// Store.Purge) a write the writer has taken may still land on disk, where
-// Store.applying hides it until the purge's disk step removes it.
+// stale copies, and returns their keys. Under the writer's txMu the writer
+// holds no snapshot of them and every pending write is still queued (their
+// queued disk write then stores the copy). Without it (the early step of
+// Store.Purge) a write the writer has taken may still land on disk: a hard
+// purge drops it, and Store.applying hides it from the moment it lands
+// until the purge's disk step removes it; a soft purge keeps its stale copy
+// readable until it lands (release), or Get would find it neither pending
+// nor on disk yet, and miss an entry the purge only marks.
 func (p *pendingWrites) purge(m *matcher, soft bool) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,7 +140,7 @@ func (p *pendingWrites) purge(m *matcher, soft bool) []string {
 			continue
 		}
 		keys = append(keys, k)
-		if soft && w.queued {
+		if soft {
 			w.e = w.e.markedStale(m.staleAt())
 			continue
 		}
@@ -176,7 +182,7 @@ func (p *pendingWrites) take(ops []op, b *batch, flushes *[]chan struct{}, limit
 			if w == nil || !w.queued {
 				continue // deleted, or already taken by an earlier op
 			}
-			w.queued = false
+			w.queued, w.taken = false, w.e
 			b.sets = append(b.sets, pendingSet{e: w.e})
 			size += w.size
 		case opFlush:
@@ -193,7 +199,7 @@ func (p *pendingWrites) release(sets []pendingSet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range sets {
-		if w := p.m[s.e.Key]; w != nil && w.e == s.e && !w.queued {
+		if w := p.m[s.e.Key]; w != nil && w.taken == s.e && !w.queued {
 			p.remove(s.e.Key)
 		}
 	}

@@ -9,10 +9,13 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"edged/edge"
 )
 
 // RuleHeader names, in a refusal, the rule or check that refused.
@@ -109,6 +112,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.opts.Users != nil {
+		creds := r.Header["Proxy-Authorization"]
+		if len(creds) > 1 {
+			// RFC 9110 §11.7.2: one credential; which of two was meant is
+			// anyone's guess.
+			p.refuse(w, r, rec, http.StatusBadRequest, "", strconv.Itoa(len(creds))+" Proxy-Authorization fields")
+			return
+		}
 		user, ok := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
 		if !ok {
 			// RFC 9110 §11.7.1: 407 with the challenge for this proxy.
@@ -123,6 +133,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.refuse(w, r, rec, http.StatusBadRequest, "", err.Error())
 		return
+	}
+	if h := r.URL.Host; r.Method != http.MethodConnect && strings.HasSuffix(h, ":") {
+		// An empty port (RFC 3986 §6.2.3): one cache key and one Host
+		// with the URL that omits it.
+		r.URL.Host = h[:len(h)-1]
+		r.Host = r.URL.Host
 	}
 	if r.Method == http.MethodConnect && !slices.Contains(p.opts.ConnectPorts, dst.port) {
 		p.refuse(w, r, rec, http.StatusForbidden, "connect_ports", "CONNECT to port "+strconv.Itoa(dst.port)+" is not allowed (forward.connect_ports)")
@@ -174,6 +190,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		p.connect(w, r, rec, dst, decided, d.Bandwidth)
 		return
+	}
+	if decided.IsValid() {
+		// The fetch connects where the rules judged, as a tunnel does:
+		// looked up again, the name could lead to an address they deny.
+		r = r.WithContext(edge.WithDialAddr(r.Context(), netip.AddrPortFrom(decided, uint16(dst.port))))
 	}
 	p.fetch(w, r, x, d.Bandwidth)
 }

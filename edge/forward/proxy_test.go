@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -139,6 +140,8 @@ func TestDeniedByRule(t *testing.T) {
 			return RuleDecision{Rule: "slow-down", Limited: true}
 		case req.Client.IsLoopback() && req.Method == http.MethodGet && req.Host == "127.0.0.1":
 			return RuleDecision{Rule: "no-loopback-get", Category: "test"}
+		case req.Host == "example.com" && req.Port == 80:
+			return RuleDecision{Rule: "default-port"}
 		}
 		return RuleDecision{Allow: true, Rule: "default"}
 	})}})
@@ -152,6 +155,11 @@ func TestDeniedByRule(t *testing.T) {
 	resp, _, _ = s.raw(t, "GET http://example.com:1/ HTTP/1.1\r\nHost: example.com:1\r\n\r\n")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("rate limited: got %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// RFC 3986 §6.2.3: an empty port is port 80, not a bad request.
+	resp, _, _ = s.raw(t, "GET http://example.com:/ HTTP/1.1\r\nHost: example.com:\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "default-port" {
+		t.Errorf("empty port: got %d %s=%q, want the port-80 rule's 403", resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader))
 	}
 }
 
@@ -182,6 +190,15 @@ func TestProxyAuth(t *testing.T) {
 	for range 2 { // the second is answered from the remembered credential
 		if resp, body := get(t, s.client(nil, "alice", "s3cret"), o.URL+"/"); resp.StatusCode != 200 || body != "ok" {
 			t.Errorf("right password: %d %q", resp.StatusCode, body)
+		}
+	}
+	// Two credentials, one of them right: which was meant is unknown.
+	right := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))
+	for _, pair := range [][2]string{{right, wrong}, {wrong, right}} {
+		resp, _, _ := s.raw(t, "GET "+o.URL+"/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: "+pair[0]+"\r\nProxy-Authorization: "+pair[1]+"\r\n\r\n")
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("two Proxy-Authorization fields: %d, want 400", resp.StatusCode)
 		}
 	}
 	// A browser fetches its PAC file directly, without proxy credentials.

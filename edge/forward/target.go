@@ -60,12 +60,20 @@ func parseAbsoluteTarget(u *url.URL) (destination, error) {
 	}
 	host, port := u.Host, 80
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		if i == len(host)-1 {
+			// RFC 3986 §6.2.3: an empty port is the scheme's default.
+			return parseHostPort(host[:i], 80)
+		}
 		p, err := parsePort(host[i+1:])
 		if err != nil {
 			return destination{}, err
 		}
 		host, port = host[:i], p
 	}
+	return parseHostPort(host, port)
+}
+
+func parseHostPort(host string, port int) (destination, error) {
 	d, err := parseHost(host)
 	d.port = port
 	return d, err

@@ -57,6 +57,8 @@ func TestParseAbsoluteTarget(t *testing.T) {
 		{"http://user:pw@example.com/", "", 0, false},
 		{"/relative", "", 0, false},
 		{"http://example.com:99999/", "", 0, false},
+		{"http://example.com:/", "example.com", 80, true},
+		{"http://[::1]:/", "::1", 80, true},
 	}
 	for _, tt := range tests {
 		u, err := url.ParseRequestURI(tt.in)
