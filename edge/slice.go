@@ -116,6 +116,9 @@ func (x *exchange) serveSliced() {
 	first := int64(0)
 	if ranged && len(ranges) == 1 && ranges[0].first >= 0 {
 		first = ranges[0].first / s.size // a suffix needs the length: slice 0 tells it
+		if first > 0 && s.pastEnd(ranges[0].first) {
+			first = 0 // unsatisfiable: slice 0 answers it, no fetch of a slice past the end
+		}
 	}
 	sl, whole, err := s.get(first, true)
 	if err != nil {
@@ -217,6 +220,18 @@ func (s *slicer) storedAll(first *slice, pieces []piece) bool {
 		}
 	}
 	return true
+}
+
+// pastEnd reports whether a stored, usable slice 0 says the object ends
+// before offset, so that a range from there is answered 416 from it
+// rather than by an upstream request for a slice that does not exist.
+func (s *slicer) pastEnd(offset int64) bool {
+	sl, _ := s.stored(string(s.object.Slice(0)), 0, false)
+	if sl == nil {
+		return false
+	}
+	defer sl.close()
+	return offset >= sl.total
 }
 
 // piece is one range of the object's bytes to send, inclusive.
