@@ -55,7 +55,8 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 	header := encodedHeader(e.Header, coding)
 	header.Set("Content-Length", strconv.Itoa(len(body)))
 	v := &storage.Entry{Key: key, Status: e.Status, Header: header, Body: body,
-		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale, StaleAt: e.StaleAt}
+		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale, StaleAt: e.StaleAt,
+		MustRevalidate: e.MustRevalidate} // the representation's mark, as its freshness
 	if keep {
 		h.store.Set(v)
 	}

@@ -257,7 +257,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 // purge time and is validated before any use.
 func responseOf(e *storage.Entry) policy.Response {
 	return policy.Response{Status: e.Status, Header: e.Header, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
-		Purged: e.Stale, PurgedAt: e.StaleAt}
+		Purged: e.Stale, PurgedAt: e.StaleAt, MustRevalidate: e.MustRevalidate}
 }
 
 // hitResponse is responseOf for an entry found in the store. One the

@@ -283,7 +283,8 @@ func (f *fetch) run(p *progress) *fillResult {
 			cancel()
 			res.status = http.StatusNotModified
 			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged,
-				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags,
+				MustRevalidate: f.stale.MustRevalidate} // still the page it was stored for (markPerUser)
 			e.ShareBody(f.stale) // in memory or in the disk tier's file
 			// What a 304 says about freshness is said to the request's
 			// credentials: it refreshes the stored response for everyone
@@ -467,6 +468,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		}
 	}
 	e.Tags = policy.Tags(hdr)
+	f.markPerUser(e, hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
@@ -488,6 +490,19 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, *f.rules)
 	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
+}
+
+// markPerUser marks e, about to be stored with header fields hdr, when it
+// is a page stored for one user's request (policy.PerUser): once stale it
+// is then never served without validation (storage.Entry.MustRevalidate),
+// so it is shared for the lifetime it gave itself and no longer. A mark e
+// has already stays: a 304 that refreshes a marked entry still refreshes
+// the page one user's request fetched. Every store of a fetched response
+// (whole, slice, or one a 304 refreshed) goes through it.
+func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
+	if policy.PerUser(f.request.Header, hdr) {
+		e.MustRevalidate = true
+	}
 }
 
 // varyOrigin adds Origin to the Vary of hdr, a response about to be

@@ -315,3 +315,139 @@ func TestCredentialedErrorNotShared(t *testing.T) {
 		t.Errorf("alice got %q", got)
 	}
 }
+
+// Alice's page, stored for her request because it gives itself a lifetime
+// (max-age) but says neither public nor s-maxage (policy.CredentialsAllow),
+// is shared while fresh (the documented rule) and never once stale
+// (policy.PerUser): no client's max-stale, nor the page's own
+// stale-while-revalidate or stale-if-error, hands it to a client without
+// credentials; not after a soft purge, not from the disk tier of a
+// restarted edge, not from slices. Before, each did for up to
+// cache.max_stale or the page's windows (found by the issue 11 re-probe).
+// A page that says public keeps today's behaviour.
+func TestPerUserPageNotServedStale(t *testing.T) {
+	const path, key = "/account/p1", "http://h.example/account/p1"
+	alice := []string{"Cookie", "session=alice"}
+	for _, tt := range []struct {
+		name    string
+		cc      string   // the Cache-Control of every page
+		purge   bool     // soft-purged while fresh, instead of expiring
+		restart bool     // read back from the disk tier of a restarted edge
+		fail    bool     // the origin answers 503 once Alice has her page
+		down    bool     // the origin is unreachable once Alice has her page
+		sliced  bool     // kept in slices (Route.Cache.Slice)
+		fields  []string // the other client's request fields
+		status  int      // what the other client gets
+		shared  bool     // public: served stale as before
+	}{
+		{name: "max-stale", cc: "max-age=1", fields: []string{"Cache-Control", "max-stale=600"}, status: 200},
+		{name: "max-stale, disk tier after a restart", cc: "max-age=1", restart: true, fields: []string{"Cache-Control", "max-stale=600"}, status: 200},
+		{name: "max-stale, slices", cc: "max-age=1", sliced: true, fields: []string{"Cache-Control", "max-stale=600"}, status: 200},
+		{name: "stale-while-revalidate", cc: "max-age=1, stale-while-revalidate=600", status: 200},
+		{name: "soft purge, stale-while-revalidate", cc: "max-age=600, stale-while-revalidate=600", purge: true, status: 200},
+		{name: "stale-if-error", cc: "max-age=1, stale-if-error=600", fail: true, status: 503},
+		{name: "request stale-if-error", cc: "max-age=1", fail: true, fields: []string{"Cache-Control", "stale-if-error=600"}, status: 503},
+		{name: "stale-if-error, origin unreachable", cc: "max-age=1, stale-if-error=600", down: true, status: 502},
+		{name: "public, max-stale", cc: "public, max-age=1", fields: []string{"Cache-Control", "max-stale=600"}, status: 200, shared: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				user := "anonymous"
+				if ck, err := r.Cookie("session"); err == nil {
+					user = ck.Value
+				}
+				w.Header().Set("Cache-Control", tt.cc)
+				w.Header().Set("Etag", `"`+user+`"`) // slices need a strong validator
+				http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
+			})
+			cfg := edgeConfig{upstream: o.URL, dir: t.TempDir()}
+			site := []string{"Host", "h.example"}
+			if tt.sliced {
+				cfg.slice, site = 64<<10, nil // the sliced route serves 127.0.0.1
+			}
+			e := newEdge(t, c, cfg)
+			resp, body := e.get(t, path, append(site, alice...)...)
+			wantStatus(t, resp, 200)
+			if body != "account page of alice" {
+				t.Fatalf("Alice got %q", body)
+			}
+			// While fresh it is shared: the documented rule.
+			if resp, body := e.get(t, path, site...); body != "account page of alice" || !isHit(resp) {
+				t.Fatalf("fresh: another client got %q (%s), want a hit on Alice's page", body, cacheStatus(resp))
+			}
+			e.store.Flush()
+			if tt.purge {
+				softPurge(t, e, key, true)
+			} else {
+				c.Advance(2 * time.Second) // a second past max-age
+			}
+			if tt.restart {
+				e.stop()
+				e = newEdge(t, c, cfg)
+			}
+			if tt.fail {
+				o.set(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = io.WriteString(w, "origin down")
+				})
+			}
+			if tt.down {
+				o.Close()
+			}
+			before := o.requests.Load()
+			resp, body = e.get(t, path, append(site, tt.fields...)...)
+			e.waitTasks(t) // a background revalidation, if one was started
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d (%s), want %d", resp.StatusCode, cacheStatus(resp), tt.status)
+			}
+			switch {
+			case tt.shared:
+				if body != "account page of alice" || !strings.Contains(cacheStatus(resp), "max-stale") {
+					t.Errorf("public: got %q (%s), want Alice's page served stale", body, cacheStatus(resp))
+				}
+			case strings.Contains(body, "alice"):
+				t.Errorf("a client without credentials got Alice's stale page %q (%s)", body, cacheStatus(resp))
+			case !tt.fail && !tt.down && body != "account page of anonymous":
+				t.Errorf("got %q (%s), want the anonymous page", body, cacheStatus(resp))
+			case !tt.down && o.requests.Load() == before:
+				t.Errorf("answered without asking the origin (%s)", cacheStatus(resp))
+			}
+		})
+	}
+}
+
+// A 304 that refreshes Alice's page keeps it hers (policy.PerUser, kept
+// through the refresh): here the origin validates by a version that does
+// not tell users apart, and answers 304 to a revalidation that a client
+// without credentials caused. The refreshed page is fresh for a second
+// again, and once stale it is still never served without validation.
+func TestPerUser304KeepsMark(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Etag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		accountPage()(w, r)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	site := []string{"Host", "h.example"}
+	e.get(t, "/account/p1", append(site, "Cookie", "session=alice")...)
+	c.Advance(2 * time.Second)
+	resp, _ := e.get(t, "/account/p1", site...)
+	wantStatus(t, resp, 200, "fwd=stale", "fwd-status=304")
+	e.store.Flush()
+	if got, _, err := e.store.Get("http://h.example/account/p1"); err != nil || !got.MustRevalidate {
+		t.Fatalf("after the 304: %v; want the entry still marked", err)
+	}
+	c.Advance(2 * time.Second)
+	before := o.requests.Load()
+	resp, _ = e.get(t, "/account/p1", append(site, "Cache-Control", "max-stale=600")...)
+	wantStatus(t, resp, 200, "fwd=stale")
+	if o.requests.Load() == before {
+		t.Errorf("the refreshed page was served stale without validation (%s)", cacheStatus(resp))
+	}
+}

@@ -177,7 +177,7 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	}
 	f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
 	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
-		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags}
+		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags, MustRevalidate: f.stale.MustRevalidate}
 	e.ShareBody(f.stale)
 	// As for a whole object (fetch.run): a 304 to credentials refreshes
 	// only this client's copy unless it says it may be shared, and it may
@@ -202,6 +202,7 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 // keepSlice stores e, a slice that may be stored, as the result of f.
 func (f *fetch) keepSlice(e *storage.Entry) {
 	h, res := f.h, f.res
+	f.markPerUser(e, e.Header) // the object's fields, which govern its slices
 	stored := sliceResponse(e)
 	h.store.SetFetchedAt(e, f.generation, policy.Produced(stored))
 	h.uncacheable.clear(f.storeKey)

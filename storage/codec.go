@@ -9,14 +9,18 @@ import (
 	"time"
 )
 
-// Encoding, versions 1 and 2. All integers are (u)varints unless noted.
+// Encoding, versions 1 to 3. All integers are (u)varints unless noted.
 //
-//	version   byte (1, or 2 for a stale entry with a StaleAt)
+//	version   byte (1; 2 for a stale entry with a StaleAt; 3 for one
+//	          with MustRevalidate)
 //	flags     byte (flag* bits below; unknown bits are corruption)
+//	ext       byte (version 3 only: ext* bits below, extMustRevalidate
+//	          always set; unknown bits are corruption)
 //	status    varint
 //	reqTime   varint Unix nanoseconds   (only if flagReqTime)
 //	respTime  varint Unix nanoseconds   (only if flagRespTime)
-//	staleAt   varint Unix nanoseconds   (version 2 only, which requires flagStale)
+//	staleAt   varint Unix nanoseconds   (version 2, or 3 with extStaleAt;
+//	                                     either requires flagStale)
 //	bodyLen   uvarint
 //	key       string
 //	header    count, then per name in sorted order: name, count, values (only if flagHeader)
@@ -32,10 +36,24 @@ import (
 //
 // Version 2 only adds staleAt; every other entry is still written as
 // version 1, so a node rolled back to a version-1 reader keeps all but the
-// soft-purged entries.
+// soft-purged entries. Version 3 adds the ext byte, whose flags no longer
+// fit in the flags byte (all eight bits are taken); it is written only for
+// an entry with MustRevalidate, which a reader older than it sees as
+// damage: dropped and refetched, never served without its mark.
 const (
 	codecVersion        = 1
 	codecVersionStaleAt = 2
+	codecVersionExt     = 3
+)
+
+// Bits of the ext byte (version 3).
+const (
+	// extStaleAt: staleAt follows (version 2's meaning).
+	extStaleAt = 1 << iota
+	// extMustRevalidate: Entry.MustRevalidate. Always set in version 3,
+	// so that each entry has one encoding.
+	extMustRevalidate
+	extKnown = extStaleAt | extMustRevalidate
 )
 
 const (
@@ -78,11 +96,19 @@ func appendEncoded(dst []byte, e *Entry) []byte {
 	start := len(dst)
 	b := dst
 	flags := entryFlags(e)
-	version := byte(codecVersion)
-	if e.Stale && !e.StaleAt.IsZero() {
-		version = codecVersionStaleAt
+	staleAt := e.Stale && !e.StaleAt.IsZero()
+	switch {
+	case e.MustRevalidate:
+		ext := byte(extMustRevalidate)
+		if staleAt {
+			ext |= extStaleAt
+		}
+		b = append(b, codecVersionExt, flags, ext)
+	case staleAt:
+		b = append(b, codecVersionStaleAt, flags)
+	default:
+		b = append(b, codecVersion, flags)
 	}
-	b = append(b, version, flags)
 	b = binary.AppendVarint(b, int64(e.Status))
 	if flags&flagReqTime != 0 {
 		b = binary.AppendVarint(b, e.RequestTime.UnixNano())
@@ -90,7 +116,7 @@ func appendEncoded(dst []byte, e *Entry) []byte {
 	if flags&flagRespTime != 0 {
 		b = binary.AppendVarint(b, e.ResponseTime.UnixNano())
 	}
-	if version == codecVersionStaleAt {
+	if staleAt {
 		b = binary.AppendVarint(b, e.StaleAt.UnixNano())
 	}
 	if e.file != nil {
@@ -151,7 +177,7 @@ func entryFlags(e *Entry) byte {
 
 // encodedSize is an upper bound of len(Encode(e)), so Encode allocates once.
 func encodedSize(e *Entry) int {
-	n := 2 + 4*binary.MaxVarintLen64 + 5*binary.MaxVarintLen64 + len(e.Key) + len(e.Body) + checksumLen
+	n := 3 + 4*binary.MaxVarintLen64 + 5*binary.MaxVarintLen64 + len(e.Key) + len(e.Body) + checksumLen
 	for k, vs := range e.Header {
 		n += 2*binary.MaxVarintLen64 + len(k)
 		for _, v := range vs {
@@ -194,18 +220,31 @@ func Decode(b []byte) (*Entry, error) {
 		return nil, corruptf("checksum %08x, want %08x", got, want)
 	}
 	version := payload[0]
-	if version != codecVersion && version != codecVersionStaleAt {
-		return nil, corruptf("unknown version %d", version)
-	}
 	flags := payload[1]
 	if flags&^flagsKnown != 0 {
 		return nil, corruptf("unknown flags %#x", flags)
 	}
-	if version == codecVersionStaleAt && flags&flagStale == 0 {
-		return nil, corruptf("version %d without the stale flag", version)
-	}
 	r := reader{b: payload, off: 2}
-	e, bodyLen := r.fixed(version, flags)
+	var ext byte
+	switch version {
+	case codecVersion:
+	case codecVersionStaleAt:
+		ext = extStaleAt
+	case codecVersionExt:
+		if len(payload) < 3 {
+			return nil, corruptf("version %d without its ext byte", version)
+		}
+		ext, r.off = payload[2], 3
+		if ext&^extKnown != 0 || ext&extMustRevalidate == 0 {
+			return nil, corruptf("ext flags %#x", ext)
+		}
+	default:
+		return nil, corruptf("unknown version %d", version)
+	}
+	if ext&extStaleAt != 0 && flags&flagStale == 0 {
+		return nil, corruptf("a stale time without the stale flag")
+	}
+	e, bodyLen := r.fixed(flags, ext)
 	if r.err == nil && bodyLen > uint64(len(payload)-r.off) {
 		r.fail("body length %d exceeds the %d bytes left", bodyLen, len(payload)-r.off)
 	}
@@ -245,8 +284,8 @@ func corruptf(format string, args ...any) error {
 }
 
 // fixed reads the fields before the strings region.
-func (r *reader) fixed(version, flags byte) (*Entry, uint64) {
-	e := &Entry{Stale: flags&flagStale != 0}
+func (r *reader) fixed(flags, ext byte) (*Entry, uint64) {
+	e := &Entry{Stale: flags&flagStale != 0, MustRevalidate: ext&extMustRevalidate != 0}
 	status := r.varint()
 	e.Status = int(status)
 	if int64(e.Status) != status {
@@ -258,7 +297,7 @@ func (r *reader) fixed(version, flags byte) (*Entry, uint64) {
 	if flags&flagRespTime != 0 {
 		e.ResponseTime = time.Unix(0, r.varint())
 	}
-	if version == codecVersionStaleAt {
+	if ext&extStaleAt != 0 {
 		e.StaleAt = time.Unix(0, r.varint())
 	}
 	return e, r.uvarint()

@@ -31,6 +31,10 @@ func codecCases() []struct {
 		{"empty tags", &Entry{Key: "t", Tags: []string{}}},
 		{"stale", &Entry{Key: "s", Status: 200, Stale: true, Body: []byte("old")}},
 		{"stale since a soft purge", &Entry{Key: "s", Status: 200, Stale: true, StaleAt: time.Unix(1700000002, 5), Body: []byte("old")}},
+		{"must revalidate", &Entry{Key: "p", Status: 200, MustRevalidate: true, Header: http.Header{"A": {"b"}}, Body: []byte("alice")}},
+		{"must revalidate, stale", &Entry{Key: "p", Status: 200, MustRevalidate: true, Stale: true, Body: []byte("alice")}},
+		{"must revalidate, stale since a soft purge", &Entry{Key: "p", Status: 200, MustRevalidate: true, Stale: true,
+			StaleAt: time.Unix(1700000002, 5), RequestTime: time.Unix(1700000000, 0), Body: []byte("alice")}},
 		{"negative status", &Entry{Key: "n", Status: -1}},
 		{"times before 1970", &Entry{Key: "t", RequestTime: time.Unix(-5, 1), ResponseTime: time.Unix(0, 1)}},
 		{"binary key and body", &Entry{Key: "\x00\xff\n", Body: []byte{0, 1, 2, 255}}},
@@ -115,8 +119,12 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		name    string
 		payload []byte
 	}{
-		{"unknown version", []byte{3, 0, 0, 0, 0}},
+		{"unknown version", []byte{4, 0, 0, 0, 0}},
 		{"stale time on an entry not stale", []byte{2, 0, 0, 2, 0, 0, 0}},
+		{"version 3 without its ext byte", []byte{3, 0}},
+		{"version 3 without must-revalidate", []byte{3, 0, 0, 0, 0, 0}},
+		{"version 3 stale time on an entry not stale", []byte{3, 0, extMustRevalidate | extStaleAt, 0, 2, 0, 0}},
+		{"unknown ext flag", []byte{3, 0, extMustRevalidate | 0x80, 0, 0, 0}},
 		{"version zero", []byte{0, 0, 0, 0, 0}},
 		{"unknown flag", []byte{1, 0x80, 0, 0, 0}},
 		{"absurd body length", append([]byte{1, flagBody, 0}, huge...)},

@@ -40,6 +40,13 @@ type Entry struct {
 	// served at all before it is validated: its fetch overlapped a hard
 	// purge, or it was marked before purge times were recorded.
 	StaleAt time.Time
+	// MustRevalidate is set by the caller on a response that, once stale,
+	// must not be served at all before it is validated, whatever the
+	// response's header says (as if it carried must-revalidate, RFC 9111
+	// §5.2.2.2): edge sets it on a page stored for one user's request
+	// (see edge/policy.PerUser). The store keeps it through every tier,
+	// soft purge and restart; it never changes it.
+	MustRevalidate bool
 
 	// file, when set, holds the body instead of Body (nil): a large body
 	// the disk tier keeps in a file of its own (bodyfile.go).

@@ -14,7 +14,7 @@ import (
 func TestCloneCopiesEveryField(t *testing.T) {
 	e := &Entry{Key: "k", Status: 203, Header: http.Header{"A": {"b"}}, Body: []byte("x"),
 		RequestTime: time.Unix(1, 0), ResponseTime: time.Unix(2, 0), Vary: []string{"Accept"},
-		Tags: []string{"t"}, Stale: true, StaleAt: time.Unix(3, 0)}
+		Tags: []string{"t"}, Stale: true, StaleAt: time.Unix(3, 0), MustRevalidate: true}
 	e.SetDerived("parsed")
 	e.file = &fileRef{id: 1, size: 2, key: e.Key} // a body file goes with the copy: it is the body
 	e.shared = true                               // a copy is new: no other Get returns it

@@ -93,8 +93,8 @@ func assertSameEntry(t testing.TB, got, want *Entry) {
 }
 
 func describe(e *Entry) string {
-	return fmt.Sprintf("{Key:%q Status:%d Header:%#v Body(%d, nil=%v) Vary:%#v Tags:%#v Stale:%v StaleAt:%v}",
-		e.Key, e.Status, e.Header, len(e.Body), e.Body == nil, e.Vary, e.Tags, e.Stale, e.StaleAt)
+	return fmt.Sprintf("{Key:%q Status:%d Header:%#v Body(%d, nil=%v) Vary:%#v Tags:%#v Stale:%v StaleAt:%v MustRevalidate:%v}",
+		e.Key, e.Status, e.Header, len(e.Body), e.Body == nil, e.Vary, e.Tags, e.Stale, e.StaleAt, e.MustRevalidate)
 }
 
 // mustGet fails unless key is found in tier.

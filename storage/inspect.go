@@ -96,5 +96,6 @@ func withoutBody(e *Entry) *Entry {
 		Key: e.Key, Status: e.Status, Header: e.Header,
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime,
 		Vary: e.Vary, Tags: e.Tags, Stale: e.Stale, StaleAt: e.StaleAt,
+		MustRevalidate: e.MustRevalidate,
 	}
 }

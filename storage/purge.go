@@ -216,7 +216,7 @@ func (e *Entry) markedStale(at time.Time) *Entry {
 func (e *Entry) clone() *Entry {
 	return &Entry{Key: e.Key, Status: e.Status, Header: e.Header, Body: e.Body,
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: e.Vary, Tags: e.Tags,
-		Stale: e.Stale, StaleAt: e.StaleAt, file: e.file}
+		Stale: e.Stale, StaleAt: e.StaleAt, MustRevalidate: e.MustRevalidate, file: e.file}
 }
 
 // Hide makes p take effect at once, without its disk step and without

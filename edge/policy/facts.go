@@ -11,8 +11,8 @@ import "time"
 //
 // Facts depend on the response's Header and ResponseTime only (the receipt
 // time places a two-digit rfc850-date year and stands in for a missing
-// Date); Status, RequestTime, Purged and PurgedAt are read from the
-// Response each time. A Facts value is immutable once made, so it may be
+// Date); Status, RequestTime, Purged, PurgedAt and MustRevalidate are read
+// from the Response each time. A Facts value is immutable once made, so it may be
 // shared between goroutines.
 type Facts struct {
 	eff effective

@@ -218,7 +218,7 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// RFC 9111 §4.2.4: must-revalidate (§5.2.2.2), proxy-revalidate
 	// (§5.2.2.8) and s-maxage (§5.2.2.10, which implies proxy-revalidate)
 	// forbid serving stale, even when the client allows it.
-	noStale := e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.sMaxAge != unset
+	noStale := mustRevalidate(r, e) || e.sMaxAge != unset
 	if !noStale && staleness <= maxStale(&rd, opt) {
 		d.Action, d.Detail, d.Fwd = ServeStale, DetailMaxStale, "" // RFC 9111 §5.2.1.2
 		return d
@@ -228,13 +228,20 @@ func decide(req http.Header, r *Response, f *Facts, now time.Time, opt Options) 
 	// (a default for shared caches) yields to it; an explicit
 	// must-revalidate or proxy-revalidate still wins (RFC 9111 §4.2.4). A
 	// client that asked for freshness (min-fresh) does not get stale.
-	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
-		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
+	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset && !mustRevalidate(r, e) {
 		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailStaleWhileRevalidate, ""
 		return d
 	}
 	d.Detail = DetailStale
 	return d
+}
+
+// mustRevalidate reports whether stored response r, with effective
+// directives e, must never be served stale without validation: it says
+// must-revalidate (RFC 9111 §5.2.2.2) or proxy-revalidate (§5.2.2.8, which
+// binds shared caches), or the cache marked it so (Response.MustRevalidate).
+func mustRevalidate(r *Response, e *effective) bool {
+	return r.MustRevalidate || e.has(fMustRevalidate) || e.has(fProxyRevalidate)
 }
 
 // maxStale is the staleness the request's max-stale accepts (RFC 9111
@@ -268,8 +275,7 @@ func decidePurged(d Decision, e *effective, rd *directives, r *Response, now tim
 	// Stale since the purge, or since it expired if that came first.
 	d.TTL = min(d.TTL, -max(0, sub(now, r.PurgedAt)))
 	staleness := -d.TTL
-	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset &&
-		!e.has(fMustRevalidate) && !e.has(fProxyRevalidate) {
+	if e.swr >= 0 && staleness <= secs(e.swr) && rd.minFresh == unset && !mustRevalidate(r, e) {
 		d.Action, d.Background, d.Detail, d.Fwd = ServeStale, true, DetailPurgedStaleWhileRevalidate, ""
 	}
 	return d
@@ -318,15 +324,16 @@ func StaleIfErrorStatus(status int) bool {
 // StaleIfError reports whether r may be served stale because the upstream
 // failed or answered 500, 502, 503 or 504 (RFC 5861 §4): stale-if-error=N in
 // the response or in the request allows it while the staleness is at most N.
-// must-revalidate, proxy-revalidate and no-cache forbid it (RFC 9111 §4.2.4);
-// s-maxage alone does not, for the reason given in Decide. A soft-purged
+// must-revalidate, proxy-revalidate, Response.MustRevalidate and no-cache
+// forbid it (RFC 9111 §4.2.4); s-maxage alone does not, for the reason
+// given in Decide. A soft-purged
 // response is stale since its purge (Response.PurgedAt); one purged at an
 // unknown time is never served stale.
 func StaleIfError(req http.Header, r Response, now time.Time, opt Options) bool {
 	var buf Facts
 	f := r.facts(&buf)
 	e := &f.eff
-	if e.has(fMustRevalidate) || e.has(fProxyRevalidate) || e.has(fNoCache) {
+	if mustRevalidate(&r, e) || e.has(fNoCache) {
 		return false
 	}
 	life, _ := lifetime(&r, f, opt)

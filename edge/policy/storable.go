@@ -54,7 +54,7 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 	// is almost always per user: an origin that forgets "private" would leak
 	// sessions to everyone behind the CDN. StoredHeader drops Set-Cookie too,
 	// so even a shareable response never hands one user's cookie to another.
-	if len(h["Set-Cookie"]) > 0 && !e.has(fPublic) && e.sMaxAge == unset {
+	if len(h["Set-Cookie"]) > 0 && !e.shared() {
 		return false, DetailSetCookie
 	}
 	if !hasFreshnessInfo(status, h, &e) {
@@ -111,17 +111,42 @@ func credentialsAllow(req, h http.Header, e *effective) (ok bool, reason string)
 	reason = DetailCookie
 	if auth {
 		reason = DetailAuthorization
-		if !e.has(fPublic) && e.sMaxAge == unset && !e.has(fMustRevalidate) {
+		if !e.shared() && !e.has(fMustRevalidate) {
 			return false, reason // RFC 9111 §3.5
 		}
 	}
-	if e.has(fPublic) || e.sMaxAge != unset { // RFC 9111 §5.2.2.9, §5.2.2.10: explicitly shared
+	if e.shared() {
 		return true, ""
 	}
 	if life, ok := explicitLifetime(h, e); ok && life > secs(max(ageHeader(h), 0)) {
-		return true, ""
+		return true, "" // for that lifetime only: see PerUser
 	}
 	return false, reason
+}
+
+// shared reports public or s-maxage: the response says it is for shared
+// caches (RFC 9111 §5.2.2.9, §5.2.2.10).
+func (e *effective) shared() bool {
+	return e.has(fPublic) || e.sMaxAge != unset
+}
+
+// PerUser reports whether a response with header h to a request with
+// header req, once stored, is one user's page that CredentialsAllow let be
+// stored only for the lifetime it gives itself: the request carries
+// credentials (Credentialed; a cache counts a route's authentication as
+// Authorization) and the response says neither public nor s-maxage (in
+// the effective field, RFC 9213 §2.1). That lifetime is all it is shared
+// for: a cache marks it (Response.MustRevalidate) so that, once stale, it
+// is never served without validation, as if it carried must-revalidate
+// (RFC 9111 §5.2.2.2): otherwise a client's max-stale, or the response's
+// own stale-while-revalidate or stale-if-error (RFC 5861), would hand one
+// user's page to every client for as long after it expired.
+func PerUser(req, h http.Header) bool {
+	if !Credentialed(req) {
+		return false
+	}
+	e := responseDirectives(h)
+	return !e.shared()
 }
 
 // explicitLifetime is the freshness lifetime the response gives itself

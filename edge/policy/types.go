@@ -87,6 +87,12 @@ type Response struct {
 	// the time is unknown).
 	Purged   bool
 	PurgedAt time.Time
+	// MustRevalidate makes the rules treat r as if it carried
+	// must-revalidate (RFC 9111 §5.2.2.2), whatever its header says: once
+	// stale it is never served without validation (no max-stale,
+	// stale-while-revalidate or stale-if-error, before or after a purge).
+	// A cache sets it on a response stored for one user (PerUser).
+	MustRevalidate bool
 	// Facts, when not nil, are ParseFacts of a Response with this Header
 	// and ResponseTime: the rules read them instead of parsing Header
 	// again. Nil means parse Header on each call.
