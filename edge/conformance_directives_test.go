@@ -55,6 +55,10 @@ func TestConformanceCCResponse(t *testing.T) {
 			{resp: originStep{status: 299, fields: []string{"Cache-Control", "must-understand, no-store, max-age=3600"}}, pause: true},
 			{resp: originStep{status: 299}, expect: notCached},
 		}},
+		{id: "status-599-must-understand", rfc: "RFC 9111 §5.2.2.3", kind: "required", steps: []clientStep{
+			{resp: originStep{status: 599, fields: []string{"Cache-Control", "max-age=3600, no-store, must-understand"}}},
+			{resp: originStep{status: 599}, expect: notCached},
+		}},
 		{id: "cc-resp-must-understand-no-store-absent (edged)", rfc: "RFC 9111 §5.2.2.3", kind: "optional", steps: twoStep([]string{"Cache-Control", "must-understand, max-age=3600"}, cached)},
 	})
 }
@@ -131,6 +135,21 @@ func TestConformanceTargeted(t *testing.T) {
 		{id: "cdn-cc-invalid-sh-type-wrong", rfc: "RFC 9213 §2.1 (invalid field ignored)", kind: "required", steps: twoStep([]string{"CDN-Cache-Control", `max-age="10000"`, "Cache-Control", "no-store"}, notCached)},
 		{id: "cdn-remove-header", rfc: "RFC 9213 §2.1", kind: "check", note: "edged (edge role) consumes CDN-Cache-Control and does not forward it; a shield keeps it", steps: []clientStep{
 			{resp: originStep{fields: []string{"Cache-Control", "max-age=10000", "CDN-Cache-Control", "foo", "Expires", "@10000", "Date", "@0"}}, missing: []string{"CDN-Cache-Control"}},
+		}},
+		// When CDN-Cache-Control outlives Cache-Control, the stored response is
+		// served as it came, with Age (RFC 9111 §5.1) and the origin's Date
+		// and Expires untouched (RFC 9213 §2.1 leaves Cache-Control alone).
+		{id: "cdn-remove-age-exceed", rfc: "RFC 9213 §2.1, RFC 9111 §5.1", kind: "check", steps: []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=1", "CDN-Cache-Control", "max-age=10000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Age", ">0"}},
+		}},
+		{id: "cdn-date-update-exceed", rfc: "RFC 9213 §2.1, RFC 9110 §6.6.1", kind: "check", steps: []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=1", "CDN-Cache-Control", "max-age=10000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Date", "@0"}},
+		}},
+		{id: "cdn-expires-update-exceed", rfc: "RFC 9213 §2.1", kind: "check", steps: []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=1", "Expires", "@1", "CDN-Cache-Control", "max-age=10000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Expires", "@1"}},
 		}},
 		{id: "surrogate-max-age", rfc: "Edge Architecture Surrogate-Control", kind: "optional", steps: twoStep([]string{"Surrogate-Control", "max-age=3600"}, cached)},
 		{id: "surrogate-max-age-space-before-equals", rfc: "Surrogate-Control (Cache-Control syntax, RFC 9111 §5.2)", kind: "required", steps: twoStep([]string{"Cache-Control", "max-age=1", "Surrogate-Control", "max-age =100"}, notCached)},

@@ -177,6 +177,14 @@ func TestConformanceOther(t *testing.T) {
 			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
 			{expect: cached, headers: []string{"Date", "@0"}},
 		}},
+		{id: "other-date-update-expires", rfc: "RFC 9110 §6.6.1", kind: "required", steps: []clientStep{
+			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Date", "@0"}},
+		}},
+		{id: "other-date-update-expires-update", rfc: "RFC 9111 §5.3", kind: "check", steps: []clientStep{
+			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Expires", "@2592000"}},
+		}},
 		{id: "query-args-different", rfc: "RFC 9111 §2", kind: "required", steps: []clientStep{
 			{query: "test=1", resp: originStep{fields: freshFields()}},
 			{query: "test=2", expect: notCached},
