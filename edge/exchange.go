@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -286,12 +288,25 @@ func (x *exchange) finishHeader(h http.Header) {
 	}
 }
 
+// dialAddrKey is the context key of WithDialAddr.
+type dialAddrKey struct{}
+
+// WithDialAddr returns ctx carrying addr: a request served with it is
+// fetched from that address (origin.Outbound.DialAddr), its host not
+// looked up again. The forward proxy passes the address its access rules
+// judged; a fill shared by several requests connects where the first
+// one's says.
+func WithDialAddr(ctx context.Context, addr netip.AddrPort) context.Context {
+	return context.WithValue(ctx, dialAddrKey{}, addr)
+}
+
 // outbound is the upstream request for x, before any fill-specific change.
 func (x *exchange) outbound() *origin.Outbound {
 	r := x.r
 	header := r.Header.Clone()
 	x.route.RequestHeaders.apply(header)
 	x.expandHeaders(header, x.route.RequestHeaders.Set)
+	dialAddr, _ := r.Context().Value(dialAddrKey{}).(netip.AddrPort)
 	return &origin.Outbound{
 		Method:     r.Method,
 		Host:       x.t.Host,
@@ -303,6 +318,7 @@ func (x *exchange) outbound() *origin.Outbound {
 		RealClientIP: x.realClient(),
 		Proto:        x.t.Scheme,
 		Key:          x.key(),
+		DialAddr:     dialAddr,
 	}
 }
 

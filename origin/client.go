@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,12 @@ type Outbound struct {
 	// Body is then an io.ReadWriteCloser, the connection itself, which the
 	// caller owns and closes; no Options.BodyTimeout applies to it.
 	Upgrade string
+	// DialAddr, when valid, is where a Direct http request connects (its
+	// connections pooled by it), Host still naming the server: the
+	// address a forward proxy's access rules judged, so that a name
+	// looked up again cannot lead elsewhere (DNS rebinding). Ignored
+	// otherwise.
+	DialAddr netip.AddrPort
 }
 
 // New validates opts and returns a Client. Errors name the offending option.

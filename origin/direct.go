@@ -20,12 +20,19 @@ func (c *Client) direct(ctx context.Context, rq *request) (*http.Response, error
 	if out.Proto != "http" && out.Proto != "https" {
 		return nil, fmt.Errorf("origin: Direct request with scheme %q (want http or https)", out.Proto)
 	}
-	base := out.Proto + "://" + out.Host
+	host, addr := out.Host, dialAddr(out.Proto, out.Host)
+	if out.DialAddr.IsValid() && out.Proto == "http" {
+		// The request's URL names the address, so that the transport
+		// dials it and pools its connections by it; the Host field
+		// still names the server.
+		addr = out.DialAddr.String()
+		host = addr
+	}
 	up := &upstream{
-		base:     base,
+		base:     out.Proto + "://" + host,
 		scheme:   out.Proto,
-		host:     out.Host,
-		addr:     dialAddr(out.Proto, out.Host),
+		host:     host,
+		addr:     addr,
 		weight:   1,
 		tr:       c.transport,
 		bodyIdle: c.opts.BodyTimeout,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"edged/edge"
 )
 
 // RuleHeader names, in a refusal, the rule or check that refused.
@@ -188,6 +190,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		p.connect(w, r, rec, dst, decided, d.Bandwidth)
 		return
+	}
+	if decided.IsValid() {
+		// The fetch connects where the rules judged, as a tunnel does:
+		// looked up again, the name could lead to an address they deny.
+		r = r.WithContext(edge.WithDialAddr(r.Context(), netip.AddrPortFrom(decided, uint16(dst.port))))
 	}
 	p.fetch(w, r, x, d.Bandwidth)
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -74,5 +75,51 @@ func TestTunnelDialsDecidedAddress(t *testing.T) {
 	}
 	if q := dns.queries.Load(); q != 1 {
 		t.Errorf("the name was resolved %d times, want once (for the rules only)", q)
+	}
+}
+
+// TestFetchDialsDecidedAddress: as TestTunnelDialsDecidedAddress, for a
+// plain-http absolute-form request, which the cache fetches: the old code
+// fetched by name, looked it up again and reached the denied server (200);
+// now the fetch connects to the decided 127.0.0.2 (502). A name that
+// resolves to an allowed address is fetched from it with its own Host.
+func TestFetchDialsDecidedAddress(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "denied server") })
+	port := o.Listener.Addr().(*net.TCPAddr).Port
+	engine, err := rules.New(rules.Options{
+		List: []rules.Rule{{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	dns := newRebinder(t, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
+	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine}})
+	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://rebind.test:%d/ HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
+	if resp.StatusCode != http.StatusBadGateway || o.count() != 0 {
+		t.Errorf("fetch of a re-pointed name: %d, origin reached %d times; want 502 (fetched from the decided 127.0.0.2)", resp.StatusCode, o.count())
+	}
+	if q := dns.queries.Load(); q != 1 {
+		t.Errorf("the name was resolved %d times, want once (for the rules only)", q)
+	}
+
+	allowed, err := rules.New(rules.Options{
+		List: []rules.Rule{{Name: "elsewhere", Action: "deny", DestNetworks: []string{"192.0.2.0/24"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { allowed.Close() })
+	dns = newRebinder(t, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1"))
+	s = newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: allowed}})
+	resp, _, _ = s.raw(t, fmt.Sprintf("GET http://allowed.test:%d/x HTTP/1.1\r\nHost: allowed.test:%d\r\n\r\n", port, port))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("allowed fetch: %d", resp.StatusCode)
+	}
+	if got, _ := io.ReadAll(resp.Body); string(got) != "denied server" {
+		t.Errorf("allowed fetch body %q", got)
+	}
+	if h := o.last(t).Host; h != fmt.Sprintf("allowed.test:%d", port) {
+		t.Errorf("the origin got Host %q, want the name the client asked for", h)
 	}
 }
