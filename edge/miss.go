@@ -42,7 +42,7 @@ func (x *exchange) fetch() (again bool) {
 			res.release(leader)
 			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
 			cs.HasTTL, cs.TTL = true, x.ttl(found.entry)
-			x.serveEntry(found.entry, found.tier, ageNow)
+			x.serveEntry(found.entry, found.tier, ageNow, nil)
 			return
 		}
 		if res.err != nil {
@@ -65,11 +65,11 @@ func (x *exchange) fetch() (again bool) {
 		if !res.stored && res.reason != "" {
 			cs.Detail = res.reason
 		}
-		var setCookie []string
+		var own http.Header
 		if leader {
-			setCookie = res.setCookie
+			own = res.own
 		}
-		x.serveEntry(res.entry, storage.TierNone, ageNow, setCookie...)
+		x.serveEntry(res.entry, storage.TierNone, ageNow, own)
 	case res.stream != nil && leader:
 		x.streamFill(res)
 	default:
@@ -387,7 +387,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			// with credentials: error pages show the user's name, tokens,
 			// traces; each waiter then asks on its own.
 			e.Header, res.shared = policy.StoredHeader(resp.Header), true
-			res.setCookie = resp.Header.Values("Set-Cookie")
+			res.own = policy.OwnHeader(resp.Header)
 		} else {
 			e.Header = resp.Header
 		}
@@ -405,7 +405,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 		}
 		return
 	}
-	res.setCookie = resp.Header.Values("Set-Cookie")
+	res.own = policy.OwnHeader(resp.Header)
 	f.keep(e, resp.Header, published)
 }
 
