@@ -97,6 +97,10 @@ func TestConformanceCCRequest(t *testing.T) {
 		{id: "ccreq-min-fresh", rfc: "RFC 9111 §5.2.1.3", kind: "check", steps: req([]string{"Cache-Control", "max-age=1500"}, false, "min-fresh=2000", notCached)},
 		{id: "ccreq-min-fresh-age", rfc: "RFC 9111 §5.2.1.3", kind: "check", steps: req([]string{"Cache-Control", "max-age=1500", "Age", "1000"}, false, "min-fresh=1000", notCached)},
 		{id: "ccreq-no-cache", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600"}, false, "no-cache", notCached)},
+		// A request's no-store bars storing the response to it (§5.2.1.5);
+		// it says nothing of what is stored already, so one client cannot
+		// evict a fresh response every other client is served.
+		{id: "ccreq-no-store-keeps-stored (edged)", rfc: "RFC 9111 §5.2.1.5", kind: "edged", steps: append(req(freshFields(), false, "no-cache, no-store", notCached), clientStep{expect: cached})},
 		{id: "ccreq-no-cache-lm", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "Last-Modified", "@-10000", "Date", "@0"}, false, "no-cache", lmValidated)},
 		{id: "ccreq-no-cache-etag", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "ETag", `"abc"`}, false, "no-cache", etagValidated)},
 		{id: "ccreq-no-store", rfc: "RFC 9111 §5.2.1.5", kind: "check", note: "edged answers a fresh stored response to a no-store request (§5.2.1.5 only forbids storing)", steps: req([]string{"Cache-Control", "max-age=3600"}, false, "no-store", cached)},

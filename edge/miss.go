@@ -393,14 +393,16 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 		}
 		res.entry = e
 		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
-		if !byCredentials && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
-			// The response, not this request, made it unstorable.
+		// The response, not this request, made it unstorable: a request's
+		// no-store only bars storing the answer to it (RFC 9111 §5.2.1.5).
+		byResponse := !byCredentials && !policy.RequestNoStore(f.request.Header)
+		if byResponse && resp.StatusCode < 500 {
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
-		if f.stale != nil && resp.StatusCode < 500 && !byCredentials {
+		if f.stale != nil && resp.StatusCode < 500 && byResponse {
 			// The origin no longer lets this be stored: stop serving the
-			// old copy. (An answer to one client's credentials says
-			// nothing of what others get.)
+			// old copy. (An answer to one client's credentials, or to one
+			// client's no-store, says nothing of what others get.)
 			h.forget(f.stale.Key)
 		}
 		return
