@@ -101,6 +101,7 @@ func TestConformanceCCRequest(t *testing.T) {
 		// it says nothing of what is stored already, so one client cannot
 		// evict a fresh response every other client is served.
 		{id: "ccreq-no-store-keeps-stored (edged)", rfc: "RFC 9111 §5.2.1.5", kind: "edged", steps: append(req(freshFields(), false, "no-cache, no-store", notCached), clientStep{expect: cached})},
+		{id: "ccreq-no-store-keeps-stored-304 (edged)", rfc: "RFC 9111 §5.2.1.5, §4.3.4", kind: "edged", steps: append(req(freshFields("ETag", `"a"`), false, "no-cache, no-store", etagValidated), clientStep{expect: cached})},
 		{id: "ccreq-no-cache-lm", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "Last-Modified", "@-10000", "Date", "@0"}, false, "no-cache", lmValidated)},
 		{id: "ccreq-no-cache-etag", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "ETag", `"abc"`}, false, "no-cache", etagValidated)},
 		{id: "ccreq-no-store", rfc: "RFC 9111 §5.2.1.5", kind: "check", note: "edged answers a fresh stored response to a no-store request (§5.2.1.5 only forbids storing)", steps: req([]string{"Cache-Control", "max-age=3600"}, false, "no-store", cached)},

@@ -290,7 +290,9 @@ func (f *fetch) run(p *progress) *fillResult {
 			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
 			if ok, reason := policy.Storable(f.request, e.Status, merged, *f.rules); !ok {
 				res.entry, res.reason = e, reason
-				h.forget(f.stale.Key)
+				if f.refusedByResponse(reason) {
+					h.forget(f.stale.Key)
+				}
 				return res
 			}
 			f.keep(e, merged, nil)
@@ -392,23 +394,29 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			e.Header = resp.Header
 		}
 		res.entry = e
-		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
-		// The response, not this request, made it unstorable: a request's
-		// no-store only bars storing the answer to it (RFC 9111 §5.2.1.5).
-		byResponse := !byCredentials && !policy.RequestNoStore(f.request.Header)
+		byResponse := f.refusedByResponse(reason)
 		if byResponse && resp.StatusCode < 500 {
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
 		if f.stale != nil && resp.StatusCode < 500 && byResponse {
 			// The origin no longer lets this be stored: stop serving the
-			// old copy. (An answer to one client's credentials, or to one
-			// client's no-store, says nothing of what others get.)
+			// old copy.
 			h.forget(f.stale.Key)
 		}
 		return
 	}
 	res.own = policy.OwnHeader(resp.Header)
 	f.keep(e, resp.Header, published)
+}
+
+// refusedByResponse reports whether the response itself, not this request,
+// made a fetched response unstorable for reason: only then is the stored
+// copy forgotten and the key marked uncacheable. An answer to one client's
+// credentials says nothing of what others get, and a request's no-store
+// only bars storing the answer to it (RFC 9111 §5.2.1.5): neither may take
+// a stored response away from every other client.
+func (f *fetch) refusedByResponse(reason string) bool {
+	return reason != policy.DetailAuthorization && reason != policy.DetailCookie && !policy.RequestNoStore(f.request.Header)
 }
 
 // completeHeader adds to an upstream response's header what the cache
