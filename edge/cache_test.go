@@ -188,6 +188,56 @@ func TestSetCookieNeverServedToAnother(t *testing.T) {
 	}
 }
 
+// RFC 9111 §5.2.2.7: the fields a qualified private names belong to the
+// one user the response answers. The client whose request fetched it gets
+// them; a client collapsed onto that fetch, and a later hit, do not.
+func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	t.Cleanup(release.open)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", `private="X-User", max-age=60`)
+		w.Header().Set("X-User", "alice")
+		_, _ = io.WriteString(w, "page")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	first := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Get(e.URL + "/p")
+		if err == nil {
+			resp.Body.Close()
+		}
+		first <- resp // nil on error: the receive below fails the test
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	second := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Get(e.URL + "/p")
+		if err == nil {
+			resp.Body.Close()
+		}
+		second <- resp // nil on error: the receive below fails the test
+	}()
+	waitJoined(t, e, 1)
+	release.open()
+	r1, r2 := <-first, <-second
+	if r1 == nil || r2 == nil {
+		t.Fatal("a request failed")
+	}
+	if got := r1.Header.Get("X-User"); got != "alice" {
+		t.Errorf("fetching client X-User = %q, want alice", got)
+	}
+	if got := r2.Header.Values("X-User"); len(got) != 0 {
+		t.Errorf("collapsed client got X-User %q", got)
+	}
+	resp, _ := e.get(t, "/p")
+	wantStatus(t, resp, 200, "hit")
+	if got := resp.Header.Values("X-User"); len(got) != 0 {
+		t.Errorf("later client got X-User %q", got)
+	}
+}
+
 // RFC 9213 §2.1: CDN-Cache-Control and Surrogate-Control take precedence
 // over Cache-Control for this cache and are not forwarded to clients.
 func TestTargetedFields(t *testing.T) {
