@@ -238,6 +238,21 @@ func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
 	}
 }
 
+// The same for a first request with a Range, which may be answered as the
+// body arrives, from the header made for storing.
+func TestPrivateFieldsToRangedFetcher(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("0123456789", "Cache-Control", `private="X-User", max-age=60`, "X-User", "alice"))
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	resp, body := e.get(t, "/r", "Range", "bytes=0-1")
+	if resp.StatusCode != http.StatusPartialContent || body != "01" {
+		t.Fatalf("status %d body %q, want 206 \"01\"", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-User"); got != "alice" {
+		t.Errorf("fetching client X-User = %q, want alice (Cache-Status %q)", got, resp.Header.Get("Cache-Status"))
+	}
+}
+
 // RFC 9213 §2.1: CDN-Cache-Control and Surrogate-Control take precedence
 // over Cache-Control for this cache and are not forwarded to clients.
 func TestTargetedFields(t *testing.T) {
