@@ -2,7 +2,9 @@ package edge
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"edged/edge/compress"
@@ -35,6 +37,26 @@ const defaultBodyMemory = 64 << 20
 type bodyBudget struct {
 	limit int64 // < 0: unlimited
 	used  atomic.Int64
+	// lingering is the part of used that bodies handed to
+	// releaseWhenUnreachable hold: still being sent, or garbage that only
+	// a collection gives back. freed is signalled as such a body's share
+	// is given back.
+	lingering atomic.Int64
+	freed     chan struct{}
+	// lingered counts the bodies ever handed to releaseWhenUnreachable.
+	lingered atomic.Uint64
+	// gc is held while a collection runs for the budget (reclaim); it
+	// guards lastGC and lingeredAtGC, the time of the last and lingered
+	// when it began. collections counts the collections run.
+	gc           sync.Mutex
+	lastGC       time.Time
+	lingeredAtGC uint64
+	collections  atomic.Uint64
+}
+
+// init sets the budget to limit bytes (< 0: unlimited), before any use.
+func (b *bodyBudget) init(limit int64) {
+	b.limit, b.freed = limit, make(chan struct{}, 1)
 }
 
 // take reserves n more bytes for a holder that has own bytes already,
@@ -72,12 +94,22 @@ type hold struct {
 }
 
 // grow makes the hold size bytes, reporting false (and keeping what it
-// held) when the budget cannot give the difference.
-func (h *hold) grow(size int64) bool {
+// held) when the budget cannot give the difference, even after a
+// collection has given back the bodies that were only waiting for one
+// (bodyBudget.reclaim).
+func (h *hold) grow(size int64) bool { return h.growTo(size, true) }
+
+// Admit takes size more bytes (storage.Admitter: a disk hit about to be
+// decoded). It runs inside a read transaction of the store, so it never
+// waits for a collection.
+func (h *hold) Admit(size int64) bool { return h.growTo(h.n+size, false) }
+
+func (h *hold) growTo(size int64, reclaim bool) bool {
 	if h == nil || size <= h.n {
 		return true
 	}
-	if !h.b.take(size-h.n, h.n) {
+	n := size - h.n
+	if !h.b.take(n, h.n) && (!reclaim || !h.b.reclaim(n, h.n) || !h.b.take(n, h.n)) {
 		h.refused = true
 		return false
 	}
@@ -85,9 +117,67 @@ func (h *hold) grow(size int64) bool {
 	return true
 }
 
-// Admit takes size more bytes (storage.Admitter: a disk hit about to be
-// decoded).
-func (h *hold) Admit(size int64) bool { return h.grow(h.n + size) }
+// minReclaimInterval is the least time between two collections reclaim
+// runs when no body began to linger in between, and minReclaimGap the
+// least in any case: they bound what a stream of fills the budget refuses
+// costs in CPU while the bodies it waits for are still being sent, not
+// garbage, or while many large unstored fills linger one after another
+// (the runtime then collects often on its own anyway).
+const (
+	minReclaimInterval = 250 * time.Millisecond
+	minReclaimGap      = 50 * time.Millisecond
+)
+
+// reclaimWait bounds the wait for the cleanups a collection queued, which
+// run on a goroutine of their own after it.
+const reclaimWait = 50 * time.Millisecond
+
+// reclaim runs a garbage collection when the bodies waiting for one to be
+// given back (releaseWhenUnreachable) would make room for n more bytes of
+// a holder that has own, and reports whether one ran (or another caller's
+// ended while this one waited), so that the caller tries again. Without
+// it those bytes came back only when the runtime happened to collect: on
+// a node quiet enough not to (up to two minutes), one large fill made
+// every other fill pass through unstored and every slice fetch fail with
+// 503, though all the bytes counted were garbage.
+func (b *bodyBudget) reclaim(n, own int64) bool {
+	lingering := b.lingering.Load()
+	if lingering <= 0 {
+		return false
+	}
+	if used := b.used.Load() - lingering; used > own && used+n > b.limit {
+		return false // even all of them would not make room
+	}
+	seen := b.collections.Load()
+	b.gc.Lock()
+	defer b.gc.Unlock()
+	if b.collections.Load() != seen {
+		return true // one ran while this caller waited for it
+	}
+	lingered, since := b.lingered.Load(), time.Since(b.lastGC)
+	if since < minReclaimGap || lingered == b.lingeredAtGC && since < minReclaimInterval {
+		// Too soon after the last collection, or no body lingers that it
+		// did not see (only one whose client has finished since may be
+		// garbage now).
+		return false
+	}
+	select {
+	case <-b.freed: // a signal from before this collection
+	default:
+	}
+	runtime.GC()
+	b.lastGC, b.lingeredAtGC = time.Now(), lingered
+	b.collections.Add(1)
+	if b.lingering.Load() == lingering {
+		wait := time.NewTimer(reclaimWait)
+		defer wait.Stop()
+		select {
+		case <-b.freed:
+		case <-wait.C:
+		}
+	}
+	return true
+}
 
 // release gives everything held back; the hold may grow again.
 func (h *hold) release() {
@@ -110,5 +200,14 @@ func (h *hold) releaseWhenUnreachable(body []byte) {
 	}
 	b, n := h.b, h.n
 	h.n = 0
-	runtime.AddCleanup(unsafe.SliceData(body), func(n int64) { b.give(n) }, n)
+	b.lingering.Add(n)
+	b.lingered.Add(1)
+	runtime.AddCleanup(unsafe.SliceData(body), func(n int64) {
+		b.lingering.Add(-n)
+		b.give(n)
+		select {
+		case b.freed <- struct{}{}:
+		default:
+		}
+	}, n)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // parseRangeSet parses a Range field value (RFC 9110 §14.1.1): a
@@ -99,11 +100,12 @@ func rangePos(s string) (int64, bool) {
 // a first-pos at or past the length, a suffix-length of 0, any range of an
 // empty body), a first-pos equal to size, which ServeContent answers with
 // 416 and "Content-Range: bytes */size" (§15.5.17). The rewrite is made on
-// a copy of r, returned; r is left as the client sent it.
-func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
+// a copy of r, returned; r is left as the client sent it. n is the number
+// of ranges passed on.
+func satisfiableRanges(r *http.Request, size int64) (_ *http.Request, n int, ok bool) {
 	set, ok := parseRangeSet(firstValue(r.Header, "Range"))
 	if !ok {
-		return r, false
+		return r, 0, false
 	}
 	b := []byte("bytes=")
 	for _, br := range set {
@@ -111,6 +113,7 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 		if !ok {
 			continue
 		}
+		n++
 		if len(b) > len("bytes=") {
 			b = append(b, ',')
 		}
@@ -125,7 +128,42 @@ func satisfiableRanges(r *http.Request, size int64) (*http.Request, bool) {
 	r = r.WithContext(r.Context())
 	r.Header = maps.Clone(r.Header)
 	r.Header["Range"] = []string{string(b)}
-	return r, true
+	// The caller evaluated If-Range (ifRangeHolds): ServeContent's own
+	// check takes a weak Last-Modified for a match, and any date format.
+	delete(r.Header, "If-Range")
+	return r, n, true
+}
+
+// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the stored
+// fields of the representation: true without one, or when its entity tag
+// names it by strong comparison, or its date is exactly a Last-Modified
+// that is a strong validator (step 2: a weak one never matches).
+func ifRangeHolds(req, stored http.Header) bool {
+	v := firstValue(req, "If-Range")
+	if v == "" {
+		return true
+	}
+	if v[0] == '"' || strings.HasPrefix(v, "W/") {
+		etag := stored.Get("Etag")
+		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
+	}
+	return v == strongLastModified(stored)
+}
+
+// strongLastModified is the Last-Modified of hdr when it is a strong
+// validator (RFC 9110 §8.8.2.2): at least a second before the response's
+// Date, so that no change within the same second can share it; else "".
+func strongLastModified(hdr http.Header) string {
+	lm := hdr.Get("Last-Modified")
+	modified, err := http.ParseTime(lm)
+	if err != nil {
+		return ""
+	}
+	date, err := http.ParseTime(hdr.Get("Date"))
+	if err != nil || date.Sub(modified) < time.Second {
+		return ""
+	}
+	return lm
 }
 
 // maxRanges bounds the ranges one request may ask for. Many small or

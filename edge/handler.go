@@ -61,6 +61,9 @@ type Handler struct {
 	flights flights
 	// uncacheable lists keys fetched without coalescing for a while.
 	uncacheable uncacheable
+	// tooLarge lists keys whose last fill was past MaxObjectBytes: their
+	// ranges go upstream as asked (see fetch).
+	tooLarge uncacheable
 	// variants bounds the Vary variants stored per URL.
 	variants variantCounter
 	// slots bounds the fetches each client has under way.
@@ -118,7 +121,8 @@ func New(opts Options) (*Handler, error) {
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
 	h.flights.tasks = &h.tasks
-	h.bodies.limit = opts.BodyMemory
+	h.bodies.init(opts.BodyMemory)
+	h.tooLarge.lasts = tooLargeFor
 	h.slots.perClient, h.uploads.perClient = opts.MaxFillsPerClient, opts.MaxUploadsPerClient
 	if opts.NoFillLimit {
 		h.slots.perClient = -1 // fillSlots: unlimited

@@ -202,19 +202,31 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		w.WriteHeader(http.StatusPreconditionFailed)
 		return
 	}
-	if e.Status == http.StatusOK && firstValue(r.Header, "Range") != "" {
-		if rr, ok := satisfiableRanges(r, size); ok {
+	// RFC 9110 §14.2: Range is defined for GET alone (a HEAD gets the
+	// 200's fields); §13.1.5: a failed If-Range means the whole 200.
+	if e.Status == http.StatusOK && r.Method == http.MethodGet && firstValue(r.Header, "Range") != "" && ifRangeHolds(r.Header, e.Header) {
+		if rr, n, ok := satisfiableRanges(r, size); ok {
 			// net/http's ServeContent implements RFC 9110 §14 (single and
-			// multiple ranges, If-Range, 416) over the stored bytes, given
-			// the ranges satisfiableRanges leaves it.
+			// multiple ranges, 416) over the stored bytes, given the
+			// ranges satisfiableRanges leaves it.
 			hdr.Del("Content-Length")
 			if _, ok := hdr["Content-Type"]; !ok {
 				hdr["Content-Type"] = nil // never sniff a type the origin did not send
 			}
 			lastModified, _ := http.ParseTime(e.Header.Get("Last-Modified"))
-			// A file goes out with sendfile(2) at the range's offset.
 			var content io.ReadSeeker = bytes.NewReader(e.Body)
-			if file != nil {
+			switch {
+			case file == nil:
+			case n > 1:
+				// ServeContent writes a multipart body from a goroutine
+				// of its own, which may still read when it has returned
+				// (a client gone mid-body) and the file is lent to the
+				// next hit: reading at offsets (pread) leaves the file's
+				// own offset, where that hit's sendfile(2) starts, alone.
+				// Before, such reads shifted another client's body.
+				content = io.NewSectionReader(file, 0, size)
+			default:
+				// A file goes out with sendfile(2) at the range's offset.
 				content = file
 			}
 			http.ServeContent(w, rr, "", lastModified, content)

@@ -25,6 +25,13 @@ import (
 // lookup (flights.join), and the caller looks the store up again.
 func (x *exchange) fetch() (again bool) {
 	h, r, found := x.h, x.r, &x.found
+	if found.entry == nil && firstValue(r.Header, "Range") != "" && h.tooLarge.marked(found.storageKey(r.Header), h.opts.Now()) {
+		// Its last fill was too large to store: a fill would only stream
+		// the whole object again, to a client that asked for a part.
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailTooLarge}
+		x.pass()
+		return false
+	}
 	res, leader, answered := x.joinFlight()
 	if answered {
 		return false // served as the body arrived; the fetch goes on
@@ -363,6 +370,8 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			// Past the budget for bodies in memory: passed through.
 			res.reason = policy.DetailMemoryBudget
 			h.metrics.overBudget.Inc()
+		} else {
+			h.tooLarge.mark(f.storeKey, responseTime)
 		}
 		resp.Body = cancelOnClose{resp.Body, cancel, held} // the prefix is held until the stream ends
 		// The leader may have left already: nobody else may read the body,
@@ -484,6 +493,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	// that has not applied it yet still serves the old copy, with its Age).
 	h.store.SetFetchedAt(e, f.generation, policy.Produced(responseOf(e)))
 	h.uncacheable.clear(f.storeKey)
+	h.tooLarge.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, *f.rules)

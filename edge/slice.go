@@ -10,7 +10,6 @@ import (
 	"net/textproto"
 	"os"
 	"strconv"
-	"strings"
 
 	"edged/edge/policy"
 	"edged/storage"
@@ -187,7 +186,37 @@ func (x *exchange) serveSliced() {
 		x.pass()
 		return
 	}
+	if policy.OnlyIfCached(r.Header) && !s.storedAll(sl, pieces) {
+		// RFC 9111 §5.2.1.7: a stored response or 504, not a response
+		// cut where a slice it needs turns out not to be stored.
+		clear(hdr)
+		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}
+		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
+		return
+	}
 	s.send(sl, hdr, pieces, ranged)
+}
+
+// storedAll reports whether every slice that pieces cover, besides first,
+// is stored, usable, and of first's version (validator and length).
+func (s *slicer) storedAll(first *slice, pieces []piece) bool {
+	for _, p := range pieces {
+		for i := p.first / s.size; i <= p.last/s.size; i++ {
+			if i == first.index {
+				continue
+			}
+			sl, _ := s.stored(string(s.object.Slice(i)), i, false)
+			if sl == nil {
+				return false
+			}
+			same := sl.total == s.total && sl.validator == s.validator
+			sl.close()
+			if !same {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // piece is one range of the object's bytes to send, inclusive.
@@ -222,22 +251,6 @@ func (x *exchange) requestedRanges() (ranges []byteRange, ranged bool) {
 		return nil, false
 	}
 	return parseRangeSet(v)
-}
-
-// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5) against the object's
-// fields: true without one, or when its entity tag or date names the
-// stored representation by strong comparison.
-func ifRangeHolds(req, stored http.Header) bool {
-	v := firstValue(req, "If-Range")
-	if v == "" {
-		return true
-	}
-	if v[0] == '"' || strings.HasPrefix(v, "W/") {
-		etag := stored.Get("Etag")
-		return v[0] == '"' && etag == v // a weak tag never matches (§8.8.3.2)
-	}
-	lm := stored.Get("Last-Modified")
-	return lm != "" && v == lm && sliceValidator(stored) != ""
 }
 
 // sliceStatus sets x.cs from how the first slice was got.
@@ -318,9 +331,15 @@ func (x *exchange) sliceFailed(err error) {
 		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailOnlyIfCached}
 		x.respondError(http.StatusGatewayTimeout, "only-if-cached: not in cache")
 	case errors.Is(err, errSliceBudget):
+		// Past the budget for bodies in memory: the upstream answers the
+		// client's own request, streamed through a small buffer and not
+		// stored, as a whole fill past the budget is (fetch.read). A 503
+		// here let one client's concurrent cold slices (a byte each,
+		// each fetch holding a slice of the budget) refuse every other
+		// client of every sliced route.
 		x.h.metrics.overBudget.Inc()
-		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss, Detail: policy.DetailMemoryBudget}
-		x.respondError(http.StatusServiceUnavailable, "memory budget for bodies exhausted; try again")
+		x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Detail: policy.DetailMemoryBudget}
+		x.pass()
 	default:
 		x.cs = policy.CacheStatus{Fwd: policy.FwdURIMiss}
 		x.respondUpstreamError(err)

@@ -236,16 +236,10 @@ func sliceValidator(hdr http.Header) string {
 		}
 		return "etag " + etag
 	}
-	lm := hdr.Get("Last-Modified")
-	modified, err := http.ParseTime(lm)
-	if err != nil {
-		return ""
+	if lm := strongLastModified(hdr); lm != "" {
+		return "last-modified " + lm
 	}
-	date, err := http.ParseTime(hdr.Get("Date"))
-	if err != nil || date.Sub(modified) < time.Second {
-		return ""
-	}
-	return "last-modified " + lm
+	return ""
 }
 
 // parseContentRange parses a Content-Range of bytes (RFC 9110 §14.4):

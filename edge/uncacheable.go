@@ -12,6 +12,12 @@ import (
 // coalesced again soon; a storable response ends it at once.
 const uncacheableFor = 10 * time.Second
 
+// tooLargeFor is how long a key whose fill was past MaxObjectBytes has its
+// ranges sent upstream as asked: a video player seeking in a file too
+// large to store would otherwise get, and make the origin send, the whole
+// object for each seek. A fill that stores the key ends it at once.
+const tooLargeFor = 10 * time.Minute
+
 // maxUncacheable bounds the keys remembered, so that a flood of distinct
 // uncacheable URLs cannot grow memory without limit.
 const maxUncacheable = 1 << 16
@@ -30,7 +36,8 @@ const maxUncacheable = 1 << 16
 // distinct uncacheable URLs cannot make the lock a bottleneck for misses (a
 // scan of a full map used to take milliseconds under it).
 type uncacheable struct {
-	max int // the keys remembered at most; 0 means maxUncacheable
+	max   int           // the keys remembered at most; 0 means maxUncacheable
+	lasts time.Duration // how long a mark lasts; 0 means uncacheableFor
 
 	mu    sync.Mutex // guards keys and order
 	keys  map[string]*list.Element
@@ -59,7 +66,11 @@ func (u *uncacheable) marked(key string, now time.Time) bool {
 func (u *uncacheable) mark(key string, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	until := now.Add(uncacheableFor)
+	lasts := u.lasts
+	if lasts <= 0 {
+		lasts = uncacheableFor
+	}
+	until := now.Add(lasts)
 	if e, ok := u.keys[key]; ok {
 		e.Value.(*uncacheableMark).until = until
 		u.order.MoveToFront(e)

@@ -62,6 +62,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // are written in sorted order). nil and empty Header, Body, Vary and Tags are
 // distinguished; a header name with no values decodes with nil values.
 func Encode(e *Entry) []byte {
+	return appendEncoded(make([]byte, 0, encodedSize(e)), e)
+}
+
+// appendEncoded appends Encode(e) to dst; the checksum covers only what it
+// appends.
+func appendEncoded(dst []byte, e *Entry) []byte {
 	var room [24]string // most headers: no allocation for the sorted names
 	names := room[:0]
 	for k := range e.Header {
@@ -69,7 +75,8 @@ func Encode(e *Entry) []byte {
 	}
 	slices.Sort(names)
 
-	b := make([]byte, 0, encodedSize(e))
+	start := len(dst)
+	b := dst
 	flags := entryFlags(e)
 	version := byte(codecVersion)
 	if e.Stale && !e.StaleAt.IsZero() {
@@ -110,7 +117,7 @@ func Encode(e *Entry) []byte {
 	} else {
 		b = append(b, e.Body...)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
 func entryFlags(e *Entry) byte {

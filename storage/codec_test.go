@@ -50,6 +50,24 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+// The writer encodes a batch's entries one after another into one buffer:
+// each encoding, checksum included, must be what Encode makes alone.
+func TestAppendEncodedAfterOthers(t *testing.T) {
+	buf := []byte("bytes of the entries encoded before")
+	for _, tc := range codecCases() {
+		start := len(buf)
+		buf = appendEncoded(buf, tc.e)
+		if got, want := buf[start:], Encode(tc.e); !bytes.Equal(got, want) {
+			t.Fatalf("%s: appended after %d bytes, the encoding differs from Encode's", tc.name, start)
+		}
+		got, err := Decode(buf[start:])
+		if err != nil {
+			t.Fatalf("%s: Decode: %v", tc.name, err)
+		}
+		assertSameEntry(t, got, tc.e)
+	}
+}
+
 func TestEncodeIsDeterministic(t *testing.T) {
 	e := newEntry("http://h/d", 10)
 	for i := range 20 { // many header names: map order varies between runs

@@ -63,12 +63,14 @@ func newMemIndex() *memIndex {
 	}
 }
 
-// add indexes e. It must run before e is handed to ristretto.
-func (x *memIndex) add(e *Entry) {
+// add indexes e and reports whether a value of its key was indexed
+// already (hasKey before the add). It must run before e is handed to
+// ristretto.
+func (x *memIndex) add(e *Entry) (held bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	rec, ok := x.rec(e.Key)
-	if !ok {
+	rec, held := x.rec(e.Key)
+	if !held {
 		rec = &keyRec{key: e.Key}
 		rec.vals = rec.one[:0]
 		x.keys.ReplaceOrInsert(rec)
@@ -76,11 +78,12 @@ func (x *memIndex) add(e *Entry) {
 	for i := range rec.vals {
 		if rec.vals[i].e == e {
 			rec.vals[i].n++
-			return
+			return held
 		}
 	}
 	rec.vals = append(rec.vals, valRef{e: e, n: 1})
 	x.countTags(e, 1)
+	return held
 }
 
 // remove balances one add of e: the value left the cache, or ristretto never

@@ -64,6 +64,9 @@ type writer struct {
 	// after the delete.
 	txMu    sync.Mutex
 	pending pendingWrites
+	// encoded is the buffer of the last batch's encoded values, written
+	// over by the next (see encode); guarded by txMu.
+	encoded []byte
 
 	skipped, writes, corrupt atomic.Uint64
 
@@ -381,14 +384,9 @@ func (w *writer) commit(b *batch) {
 			made = append(made, ps.file)
 		}
 		ps.stored = e
-		ps.val = Encode(e)
-		if len(ps.val) > bolt.MaxValueSize {
-			// One bad value must not fail the whole batch's transaction.
-			w.disk.report("write", fmt.Errorf("entry %q: %d bytes encoded: %w", ps.e.Key, len(ps.val), bolterrors.ErrValueTooLarge))
-			continue
-		}
 		valid.sets = append(valid.sets, ps)
 	}
+	valid.sets = w.encode(valid.sets)
 	err := w.disk.files.syncDirs(made)
 	if err == nil {
 		err = w.disk.apply(&valid)
@@ -414,6 +412,47 @@ func (w *writer) commit(b *batch) {
 	}
 	w.unapplied.retry(w.disk) // the disk is writable again
 }
+
+// encode encodes each of sets into its val and returns those that bbolt
+// can hold. The values share one buffer, kept for the next batch when it
+// is small (the encodings of a miss's 1 KiB entry were an allocation of
+// 1.5 KB per Set): bbolt keeps a value it puts only until the transaction
+// ends (it copies it into a page when it commits), and commit runs one
+// transaction at a time (txMu), so the next batch may write over it.
+func (w *writer) encode(sets []pendingSet) []pendingSet {
+	size := 0
+	for _, ps := range sets {
+		size += encodedSize(ps.stored)
+	}
+	buf := w.encoded[:0]
+	if cap(buf) < size {
+		// A quarter more, so that batches a little larger than the last
+		// one do not each make a new buffer.
+		buf = make([]byte, 0, size+size/4)
+	}
+	valid := sets[:0]
+	for _, ps := range sets {
+		start := len(buf)
+		buf = appendEncoded(buf, ps.stored)
+		ps.val = buf[start:len(buf):len(buf)]
+		if len(ps.val) > bolt.MaxValueSize {
+			// One bad value must not fail the whole batch's transaction.
+			w.disk.report("write", fmt.Errorf("entry %q: %d bytes encoded: %w", ps.e.Key, len(ps.val), bolterrors.ErrValueTooLarge))
+			continue
+		}
+		valid = append(valid, ps)
+	}
+	w.encoded = nil
+	if cap(buf) <= maxKeptEncoded {
+		w.encoded = buf[:0]
+	}
+	return valid
+}
+
+// maxKeptEncoded bounds the buffer of encodings the writer keeps from one
+// batch to the next (a full batch of 1 KiB misses, maxBatchOps of them,
+// encodes to some 400 KB): a batch of larger values allocates its own.
+const maxKeptEncoded = 1 << 20
 
 // bodyFile decides where ps's body goes on disk and returns the entry to
 // encode: ps.e itself (body in the value), or a copy that names the file
