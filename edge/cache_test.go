@@ -195,30 +195,15 @@ func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
 	c := newClock()
 	release := newGate()
 	t.Cleanup(release.open)
+	page := static("page", "Cache-Control", `private="X-User", max-age=60`, "X-User", "alice")
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		release.wait()
-		w.Header().Set("Cache-Control", `private="X-User", max-age=60`)
-		w.Header().Set("X-User", "alice")
-		_, _ = io.WriteString(w, "page")
+		page(w, r)
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
-	first := make(chan *http.Response, 1)
-	go func() {
-		resp, err := http.Get(e.URL + "/p")
-		if err == nil {
-			resp.Body.Close()
-		}
-		first <- resp // nil on error: the receive below fails the test
-	}()
+	first := getLater(e.URL + "/p")
 	waitFor(t, func() bool { return o.requests.Load() == 1 })
-	second := make(chan *http.Response, 1)
-	go func() {
-		resp, err := http.Get(e.URL + "/p")
-		if err == nil {
-			resp.Body.Close()
-		}
-		second <- resp // nil on error: the receive below fails the test
-	}()
+	second := getLater(e.URL + "/p")
 	waitJoined(t, e, 1)
 	release.open()
 	r1, r2 := <-first, <-second
@@ -236,6 +221,22 @@ func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
 	if got := resp.Header.Values("X-User"); len(got) != 0 {
 		t.Errorf("later client got X-User %q", got)
 	}
+}
+
+// getLater GETs url on its own goroutine; the response (body closed) comes
+// on the channel, nil when the request failed.
+func getLater(url string) <-chan *http.Response {
+	ch := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			ch <- nil
+			return
+		}
+		resp.Body.Close()
+		ch <- resp
+	}()
+	return ch
 }
 
 // The same for a first request with a Range, which may be answered as the
