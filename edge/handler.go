@@ -214,9 +214,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if !x.guard() {
 		return
 	}
-	if !x.inspect() {
+	inspected, ok := x.inspect()
+	if !ok {
 		return
 	}
+	defer inspected.release()
 	if upgrade && x.route.WebSocket != nil {
 		x.webSocket(x.route.WebSocket) // after the guards, never cached
 		return

@@ -21,11 +21,12 @@ import (
 // A body is read here up to the WAF's limit through uploadBody, so a
 // client that stalls it is cut off as pass would cut it off, under one of
 // the client's upload slots; what was read is put back in front of the
-// rest for the upstream.
-func (x *exchange) inspect() bool {
+// rest for the upstream. The bytes read are held until the request ends:
+// the caller releases held (nil without a body).
+func (x *exchange) inspect() (held *hold, ok bool) {
 	wf := x.route.WAF
 	if wf == nil {
-		return true
+		return nil, true
 	}
 	h, r := x.h, x.r
 	id, client := x.wafRequestID(), h.client(r)
@@ -39,9 +40,17 @@ func (x *exchange) inspect() bool {
 		release, ok := h.uploads.tryAcquire(client)
 		if !ok {
 			x.refuse(http.StatusTooManyRequests, "too many requests with a body under way from this client", policy.DetailTooManyUploads)
-			return false
+			return nil, false
 		}
 		defer release()
+		// And in the bodies' budget, as the WAF's copy and Coraza's: many
+		// clients, each within its own slots, held any number of them.
+		held = &hold{b: &h.bodies}
+		if !held.grow(inspectedBytes(r.ContentLength, wf.Options().RequestBodyLimit)) {
+			x.w.Header().Set("Retry-After", "1")
+			x.refuse(http.StatusServiceUnavailable, "too many request bodies held for inspection; try again", policy.DetailMemoryBudget)
+			return nil, false
+		}
 		upload = h.newUploadBody(&x.w, r.Body)
 		defer upload.finish()
 		body = upload
@@ -53,7 +62,7 @@ func (x *exchange) inspect() bool {
 	}
 	h.wafMetrics.Count(site, x.route.PathPrefix, v.Action)
 	if v.Action == waf.Pass {
-		return true
+		return held, true
 	}
 	if upload != nil && upload.stalled.Load() {
 		// No verdict on the rules: the body never came. As pass answers a
@@ -64,7 +73,8 @@ func (x *exchange) inspect() bool {
 			x.w.Header().Set("Connection", "close")
 		}
 		x.refuse(http.StatusRequestTimeout, "request body too slow (request id "+id+")", policy.DetailRequestBodyTimeout)
-		return false
+		held.release()
+		return nil, false
 	}
 	msg := "waf detected an attack"
 	if v.Action == waf.Blocked {
@@ -74,7 +84,7 @@ func (x *exchange) inspect() bool {
 		slog.String("route", x.route.PathPrefix), slog.String("method", r.Method), slog.String("uri", r.RequestURI),
 		slog.String("client", client.String()), slog.Any("waf", v))
 	if v.Action == waf.Detected {
-		return true
+		return held, true
 	}
 	reason := "forbidden by the web application firewall"
 	switch v.Status {
@@ -84,7 +94,18 @@ func (x *exchange) inspect() bool {
 		reason = "bad request body"
 	}
 	x.refuse(v.Status, reason+" (request id "+id+")", policy.DetailWAF)
-	return false
+	held.release()
+	return nil, false
+}
+
+// inspectedBytes is what inspecting a body of length n (-1: unknown) holds
+// in memory at most: the bytes read up to the WAF's limit, and Coraza's
+// copy of them.
+func inspectedBytes(n, limit int64) int64 {
+	if n < 0 || n > limit {
+		n = limit + 1
+	}
+	return 2 * n
 }
 
 // wafRequestID is the id the answer and the log line name: the request's

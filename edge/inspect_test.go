@@ -355,6 +355,31 @@ func TestWAFBodyTakesAnUploadSlot(t *testing.T) {
 	}
 }
 
+// The bodies held for inspection count in the bodies' budget
+// (Options.BodyMemory): each client's upload slots bounded what one client
+// made the node hold, but not what many did, and bodies waiting for their
+// inspection held memory no budget counted. Past the budget a body is
+// refused with 503 and Retry-After before it is read; once the held one
+// is done, bodies are inspected again.
+func TestWAFBodiesHeldWithinBudget(t *testing.T) {
+	e := newWAFEdge(t, func(o *Options) { o.MaxUploadsPerClient, o.BodyMemory = 8, 300<<10 })
+	conn := e.startBody(t, "/upload", 100<<10, "a=1")
+	waitFor(t, func() bool { return e.handler.bodies.used.Load() > 0 }) // its body is being inspected
+	resp, body := e.raw(t, "POST", "/upload", form, "b=2&"+strings.Repeat("c", 100<<10))
+	wantStatus(t, resp, http.StatusServiceUnavailable, "detail=memory-budget")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After: %q", body)
+	}
+	conn.Close()
+	waitFor(t, func() bool { return e.handler.bodies.used.Load() == 0 })
+	if resp, body := e.raw(t, "POST", "/upload", form, "b=2&"+strings.Repeat("c", 100<<10)); resp.StatusCode != 200 {
+		t.Errorf("after the held body ended: %d %q", resp.StatusCode, body)
+	}
+	if n := e.origin.requests.Load(); n != 1 {
+		t.Errorf("the origin saw %d requests, want only the last", n)
+	}
+}
+
 // A body that stalls while the WAF reads it is cut off as an upload is:
 // 408 and the connection closed, after server.request_body_timeout.
 func TestWAFStalledBody(t *testing.T) {

@@ -212,4 +212,4 @@ func (o *recordingOrigin) port() int {
 type rulesFunc func(RuleRequest) RuleDecision
 
 func (f rulesFunc) Decide(req RuleRequest, _ time.Time) RuleDecision { return f(req) }
-func (f rulesFunc) NeedsAddr() bool                                  { return false }
+func (f rulesFunc) NeedsAddrFor(RuleRequest, time.Time) bool         { return false }

@@ -98,9 +98,9 @@ func DefaultRemoveHeaders() []string {
 type Rules interface {
 	// Decide answers one request or tunnel; now is the rules' clock.
 	Decide(req RuleRequest, now time.Time) RuleDecision
-	// NeedsAddr reports whether Decide looks at RuleRequest.Addr, so that
-	// the proxy resolves the host first.
-	NeedsAddr() bool
+	// NeedsAddrFor reports whether Decide's answer for req would depend on
+	// RuleRequest.Addr, so that the proxy resolves the host first.
+	NeedsAddrFor(req RuleRequest, now time.Time) bool
 }
 
 // Defaults of Options and DialerOptions.

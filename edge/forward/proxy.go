@@ -144,8 +144,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, rec, http.StatusForbidden, "connect_ports", "CONNECT to port "+strconv.Itoa(dst.port)+" is not allowed (forward.connect_ports)")
 		return
 	}
-	// The rules come before the lookup unless they need the address: a
-	// denied name costs no DNS query and leaks none.
+	// The rules come before the lookup unless their answer for this
+	// request needs the address: a name they deny by its domain, user or
+	// port costs no DNS query and leaks none.
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
@@ -154,7 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
-	case p.opts.Rules != nil && p.opts.Rules.NeedsAddr():
+	case p.opts.Rules != nil && p.opts.Rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
 		// A failed lookup leaves no address, and the rules still decide (a
 		// dest_networks condition matches none): a denied name gets its
 		// rule's 403, not the lookup's 502.
@@ -217,11 +218,16 @@ func (p *Proxy) decide(rec *record, dst destination, ips []netip.Addr, method st
 	if p.opts.Rules == nil {
 		return RuleDecision{Allow: true, Rule: "default"}
 	}
-	req := RuleRequest{Client: rec.client, User: rec.user, Host: dst.host, Port: dst.port, Method: method}
+	req := ruleRequest(rec, dst, method)
 	if len(ips) > 0 {
 		req.Addr = ips[0]
 	}
 	return p.opts.Rules.Decide(req, p.opts.Now())
+}
+
+// ruleRequest is what the rules are asked about a request, but its address.
+func ruleRequest(rec *record, dst destination, method string) RuleRequest {
+	return RuleRequest{Client: rec.client, User: rec.user, Host: dst.host, Port: dst.port, Method: method}
 }
 
 // serveLocal answers origin-form requests, which name no destination: the

@@ -479,7 +479,7 @@ func (a addrRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
 	return RuleDecision{Allow: true, Rule: "default"}
 }
 
-func (addrRules) NeedsAddr() bool { return true }
+func (addrRules) NeedsAddrFor(RuleRequest, time.Time) bool { return true }
 
 // TestRulesSeeTheAddress: with rules that need it, the proxy resolves a
 // name before Decide, so a destination-network rule holds for names.
@@ -527,7 +527,7 @@ func (n nameRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
 	return RuleDecision{Allow: true, Rule: "default"}
 }
 
-func (nameRules) NeedsAddr() bool { return true }
+func (nameRules) NeedsAddrFor(RuleRequest, time.Time) bool { return true }
 
 // TestFailedLookupStillDecided: with rules that need the address, a name
 // that does not resolve is still judged by the rules: a denied name gets

@@ -123,3 +123,41 @@ func TestFetchDialsDecidedAddress(t *testing.T) {
 		t.Errorf("the origin got Host %q, want the name the client asked for", h)
 	}
 }
+
+// TestDeniedNameNotLookedUp: with a dest_networks rule in the list, the
+// proxy used to resolve every name before asking the rules, so a name a
+// domain rule above it denies was still looked up (a DNS query that leaks
+// what a client tried to reach, to a resolver a denied domain may run).
+// Now the lookup waits until the rules' answer depends on the address.
+func TestDeniedNameNotLookedUp(t *testing.T) {
+	engine, err := rules.New(rules.Options{List: []rules.Rule{
+		{Name: "no-blocked", Action: "deny", Domains: []string{"blocked.test"}},
+		{Name: "no-internal", Action: "deny", DestNetworks: []string{"10.0.0.0/8"}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	dns := newRebinder(t, netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("10.1.2.3"))
+	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine}})
+	for _, req := range []string{
+		"GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n\r\n",
+		"CONNECT blocked.test:443 HTTP/1.1\r\nHost: blocked.test:443\r\n\r\n",
+	} {
+		resp, _, _ := s.raw(t, req)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-blocked" {
+			t.Errorf("%q: %d %q, want 403 no-blocked", req, resp.StatusCode, resp.Header.Get(RuleHeader))
+		}
+	}
+	if q := dns.queries.Load(); q != 0 {
+		t.Errorf("a denied name was looked up %d times, want none", q)
+	}
+	// Below the domain rule the address decides: it is looked up.
+	resp, _, _ := s.raw(t, "GET http://internal.test/ HTTP/1.1\r\nHost: internal.test\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "no-internal" {
+		t.Errorf("internal.test: %d %q, want 403 no-internal", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+	if q := dns.queries.Load(); q != 1 {
+		t.Errorf("internal.test was looked up %d times, want once", q)
+	}
+}

@@ -37,9 +37,41 @@ func (e *Engine) decideRules(r *Request, now time.Time) Decision {
 	return Decision{Allow: !e.c.defaultDeny, Rule: DefaultRule, Category: e.category(host, sets)}
 }
 
+// needsAddr is NeedsAddrFor.
+func (e *Engine) needsAddr(r *Request, now time.Time) bool {
+	if !e.c.needsAddr || r.Addr.IsValid() {
+		return false
+	}
+	host := normalizeHost(r.Host)
+	if maybeIP(host) {
+		if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
+			return false // decideRules reads the address from the host
+		}
+	}
+	client := r.Client.Unmap()
+	sets := *e.lists.Load()
+	for i := range e.c.rules {
+		ru := &e.c.rules[i]
+		if ok, _ := e.matchBesidesDest(ru, r, now, host, client, sets); ok {
+			return len(ru.dest) > 0
+		}
+	}
+	return false
+}
+
 // match checks ru's conditions, cheapest first. It returns the index of
 // the category that matched, or -1.
 func (e *Engine) match(ru *rule, r *Request, now time.Time, host string, addr, client netip.Addr, sets fileSets) (bool, int) {
+	ok, cat := e.matchBesidesDest(ru, r, now, host, client, sets)
+	if !ok || len(ru.dest) > 0 && !inNetworks(ru.dest, addr) {
+		return false, -1
+	}
+	return true, cat
+}
+
+// matchBesidesDest is match without the destination networks, the one
+// condition that needs the destination's address.
+func (e *Engine) matchBesidesDest(ru *rule, r *Request, now time.Time, host string, client netip.Addr, sets fileSets) (bool, int) {
 	if len(ru.ports) > 0 && !inPorts(ru.ports, r.Port) {
 		return false, -1
 	}
@@ -72,9 +104,6 @@ func (e *Engine) match(ru *rule, r *Request, now time.Time, host string, addr, c
 		if !hit {
 			return false, -1
 		}
-	}
-	if len(ru.dest) > 0 && !inNetworks(ru.dest, addr) {
-		return false, -1
 	}
 	return true, cat
 }

@@ -126,6 +126,42 @@ func TestDecideNetworksAndPorts(t *testing.T) {
 	}
 }
 
+// NeedsAddrFor: the address is needed only when a dest_networks rule comes
+// before the first rule that decides the request without it.
+func TestNeedsAddrFor(t *testing.T) {
+	e := newEngine(t, Options{List: []Rule{
+		{Name: "no-blocked", Action: ActionDeny, Domains: []string{"blocked.test"}},
+		{Name: "mail", Action: ActionDeny, Ports: []string{"25"}},
+		{Name: "no-internal", Action: ActionDeny, DestNetworks: []string{"10.0.0.0/8"}},
+		{Name: "web", Action: ActionAllow, Ports: []string{"443"}},
+	}})
+	now := time.Now()
+	for _, c := range []struct {
+		host string
+		port int
+		addr string
+		want bool
+	}{
+		{"blocked.test", 443, "", false},       // decided by its domain
+		{"a.blocked.test", 443, "", true},      // "blocked.test" is that name only
+		{"other.test", 25, "", false},          // decided by its port
+		{"other.test", 443, "", true},          // no-internal comes first
+		{"other.test", 443, "10.0.0.1", false}, // the address is known
+		{"10.0.0.1", 443, "", false},           // a literal is its own address
+	} {
+		r := Request{Host: c.host, Port: c.port}
+		if c.addr != "" {
+			r.Addr = addr(c.addr)
+		}
+		if got := e.NeedsAddrFor(r, now); got != c.want {
+			t.Errorf("NeedsAddrFor(%s:%d, addr %q) = %v, want %v", c.host, c.port, c.addr, got, c.want)
+		}
+	}
+	if newEngine(t, Options{List: []Rule{{Name: "p", Action: ActionDeny, Ports: []string{"25"}}}}).NeedsAddrFor(Request{Host: "x.test", Port: 443}, now) {
+		t.Error("NeedsAddrFor = true without dest_networks rules")
+	}
+}
+
 func TestDecideClientsUsersGroupsMethods(t *testing.T) {
 	o := Options{
 		Default: ActionDeny,

@@ -128,8 +128,15 @@ func (e *Engine) Close() error {
 }
 
 // NeedsAddr reports whether any rule names destination networks: only
-// then must the proxy resolve Host before Decide.
+// then may the proxy have to resolve Host before Decide (NeedsAddrFor).
 func (e *Engine) NeedsAddr() bool { return e.c.needsAddr }
+
+// NeedsAddrFor reports whether Decide's answer for r at now depends on
+// the destination's address, which r does not hold: a rule naming
+// destination networks comes before the first rule that decides r
+// without one. Otherwise the proxy need not resolve Host first, and a
+// name a rule denies by its domain, user or port is never looked up.
+func (e *Engine) NeedsAddrFor(r Request, now time.Time) bool { return e.needsAddr(&r, now) }
 
 // Decide returns the decision for r at now: the first rule whose
 // conditions all hold decides, else Options.Default; a request allowed so
