@@ -188,6 +188,72 @@ func TestSetCookieNeverServedToAnother(t *testing.T) {
 	}
 }
 
+// RFC 9111 §5.2.2.7: the fields a qualified private names belong to the
+// one user the response answers. The client whose request fetched it gets
+// them; a client collapsed onto that fetch, and a later hit, do not.
+func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	t.Cleanup(release.open)
+	page := static("page", "Cache-Control", `private="X-User", max-age=60`, "X-User", "alice")
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		page(w, r)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	first := getLater(e.URL + "/p")
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	second := getLater(e.URL + "/p")
+	waitJoined(t, e, 1)
+	release.open()
+	r1, r2 := <-first, <-second
+	if r1 == nil || r2 == nil {
+		t.Fatal("a request failed")
+	}
+	if got := r1.Header.Get("X-User"); got != "alice" {
+		t.Errorf("fetching client X-User = %q, want alice", got)
+	}
+	if got := r2.Header.Values("X-User"); len(got) != 0 {
+		t.Errorf("collapsed client got X-User %q", got)
+	}
+	resp, _ := e.get(t, "/p")
+	wantStatus(t, resp, 200, "hit")
+	if got := resp.Header.Values("X-User"); len(got) != 0 {
+		t.Errorf("later client got X-User %q", got)
+	}
+}
+
+// getLater GETs url on its own goroutine; the response (body closed) comes
+// on the channel, nil when the request failed.
+func getLater(url string) <-chan *http.Response {
+	ch := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			ch <- nil
+			return
+		}
+		resp.Body.Close()
+		ch <- resp
+	}()
+	return ch
+}
+
+// The same for a first request with a Range, which may be answered as the
+// body arrives, from the header made for storing.
+func TestPrivateFieldsToRangedFetcher(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("0123456789", "Cache-Control", `private="X-User", max-age=60`, "X-User", "alice"))
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	resp, body := e.get(t, "/r", "Range", "bytes=0-1")
+	if resp.StatusCode != http.StatusPartialContent || body != "01" {
+		t.Fatalf("status %d body %q, want 206 \"01\"", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-User"); got != "alice" {
+		t.Errorf("fetching client X-User = %q, want alice (Cache-Status %q)", got, resp.Header.Get("Cache-Status"))
+	}
+}
+
 // RFC 9213 §2.1: CDN-Cache-Control and Surrogate-Control take precedence
 // over Cache-Control for this cache and are not forwarded to clients.
 func TestTargetedFields(t *testing.T) {

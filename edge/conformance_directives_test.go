@@ -29,17 +29,21 @@ func TestConformanceCCResponse(t *testing.T) {
 		// Qualified no-cache: RFC 9111 §5.2.2.4 lets a cache store the
 		// response without the named fields and reuse it; edged does.
 		{id: "headers-omit-headers-listed-in-Cache-Control-no-cache-single", rfc: "RFC 9111 §5.2.2.4", kind: "check", steps: []clientStep{
-			{resp: originStep{fields: []string{"Cache-Control", `no-cache="a"`, "a", "1", "b", "2", "Cache-Control", "max-age=3600", "Date", "@0"}}, pause: true},
+			// The suite's server-state check: the response that came from the
+			// origin reaches its client whole (§5.2.2.4 limits reuse only).
+			{resp: originStep{fields: []string{"Cache-Control", `no-cache="a"`, "a", "1", "b", "2", "Cache-Control", "max-age=3600", "Date", "@0"}}, pause: true, headers: []string{"a", "1"}},
 			{expect: cached, headers: []string{"b", "2"}, missing: []string{"a"}},
 		}},
 		{id: "headers-omit-headers-listed-in-Cache-Control-no-cache", rfc: "RFC 9111 §5.2.2.4", kind: "check", steps: []clientStep{
-			{resp: originStep{fields: []string{"Cache-Control", `no-cache="a, b"`, "a", "1", "b", "2", "c", "3", "Cache-Control", "max-age=3600", "Date", "@0"}}, pause: true},
+			{resp: originStep{fields: []string{"Cache-Control", `no-cache="a, b"`, "a", "1", "b", "2", "c", "3", "Cache-Control", "max-age=3600", "Date", "@0"}}, pause: true, headers: []string{"a", "1", "b", "2"}},
 			{expect: cached, headers: []string{"c", "3"}, missing: []string{"a", "b"}},
 		}},
 		// Qualified private (RFC 9111 §5.2.2.7): a shared cache must not
 		// store the named fields, but may store the rest.
 		{id: "cc-resp-private-qualified (edged)", rfc: "RFC 9111 §5.2.2.7", kind: "required", steps: []clientStep{
-			{resp: originStep{fields: []string{"Cache-Control", `private="a", max-age=3600`, "a", "1", "b", "2"}}, pause: true},
+			// The listed fields are the requesting user's: they reach that
+			// user, and only the rest is stored for others.
+			{resp: originStep{fields: []string{"Cache-Control", `private="a", max-age=3600`, "a", "1", "b", "2"}}, pause: true, headers: []string{"a", "1"}},
 			{expect: cached, headers: []string{"b", "2"}, missing: []string{"a"}},
 		}},
 		{id: "cc-resp-must-revalidate-fresh", rfc: "RFC 9111 §5.2.2.2", kind: "optimal", steps: twoStepNoPause([]string{"Cache-Control", "max-age=10000, must-revalidate", "ETag", `"abcd"`}, cached)},
@@ -54,6 +58,10 @@ func TestConformanceCCResponse(t *testing.T) {
 		{id: "cc-resp-must-understand-unknown-status (current suite)", rfc: "RFC 9111 §5.2.2.3", kind: "required", steps: []clientStep{
 			{resp: originStep{status: 299, fields: []string{"Cache-Control", "must-understand, no-store, max-age=3600"}}, pause: true},
 			{resp: originStep{status: 299}, expect: notCached},
+		}},
+		{id: "status-599-must-understand", rfc: "RFC 9111 §5.2.2.3", kind: "required", steps: []clientStep{
+			{resp: originStep{status: 599, fields: []string{"Cache-Control", "max-age=3600, no-store, must-understand"}}},
+			{resp: originStep{status: 599}, expect: notCached},
 		}},
 		{id: "cc-resp-must-understand-no-store-absent (edged)", rfc: "RFC 9111 §5.2.2.3", kind: "optional", steps: twoStep([]string{"Cache-Control", "must-understand, max-age=3600"}, cached)},
 	})
@@ -89,6 +97,11 @@ func TestConformanceCCRequest(t *testing.T) {
 		{id: "ccreq-min-fresh", rfc: "RFC 9111 §5.2.1.3", kind: "check", steps: req([]string{"Cache-Control", "max-age=1500"}, false, "min-fresh=2000", notCached)},
 		{id: "ccreq-min-fresh-age", rfc: "RFC 9111 §5.2.1.3", kind: "check", steps: req([]string{"Cache-Control", "max-age=1500", "Age", "1000"}, false, "min-fresh=1000", notCached)},
 		{id: "ccreq-no-cache", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600"}, false, "no-cache", notCached)},
+		// A request's no-store bars storing the response to it (§5.2.1.5);
+		// it says nothing of what is stored already, so one client cannot
+		// evict a fresh response every other client is served.
+		{id: "ccreq-no-store-keeps-stored (edged)", rfc: "RFC 9111 §5.2.1.5", kind: "edged", steps: append(req(freshFields(), false, "no-cache, no-store", notCached), clientStep{expect: cached})},
+		{id: "ccreq-no-store-keeps-stored-304 (edged)", rfc: "RFC 9111 §5.2.1.5, §4.3.4", kind: "edged", steps: append(req(freshFields("ETag", `"a"`), false, "no-cache, no-store", etagValidated), clientStep{expect: cached})},
 		{id: "ccreq-no-cache-lm", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "Last-Modified", "@-10000", "Date", "@0"}, false, "no-cache", lmValidated)},
 		{id: "ccreq-no-cache-etag", rfc: "RFC 9111 §5.2.1.4", kind: "check", steps: req([]string{"Cache-Control", "max-age=3600", "ETag", `"abc"`}, false, "no-cache", etagValidated)},
 		{id: "ccreq-no-store", rfc: "RFC 9111 §5.2.1.5", kind: "check", note: "edged answers a fresh stored response to a no-store request (§5.2.1.5 only forbids storing)", steps: req([]string{"Cache-Control", "max-age=3600"}, false, "no-store", cached)},
@@ -103,6 +116,14 @@ func TestConformanceCCRequest(t *testing.T) {
 			steps: twoStepNoPause([]string{"Last-Modified", "@-10000", "Pragma", "no-cache"}, notCached)},
 		{id: "pragma-response-extension", rfc: "RFC 9111 §5.4", kind: "check", steps: twoStepNoPause([]string{"Cache-Control", "max-age=3600", "Pragma", "unrecognised-extension"}, cached)},
 	})
+}
+
+// cdnExceeds is the shape of the suite's cdn-*-exceed checks: a
+// CDN-Cache-Control lifetime longer than Cache-Control's, a pause, then a
+// hit that must carry the field name with value want.
+func cdnExceeds(extra []string, name, want string) []clientStep {
+	fields := append([]string{"Cache-Control", "max-age=1", "CDN-Cache-Control", "max-age=10000", "Date", "@0"}, extra...)
+	return []clientStep{{resp: originStep{fields: fields}, pause: true}, {expect: cached, headers: []string{name, want}}}
 }
 
 // Targeted fields: tests/cdn-cache-control.mjs (RFC 9213) and
@@ -132,7 +153,23 @@ func TestConformanceTargeted(t *testing.T) {
 		{id: "cdn-remove-header", rfc: "RFC 9213 §2.1", kind: "check", note: "edged (edge role) consumes CDN-Cache-Control and does not forward it; a shield keeps it", steps: []clientStep{
 			{resp: originStep{fields: []string{"Cache-Control", "max-age=10000", "CDN-Cache-Control", "foo", "Expires", "@10000", "Date", "@0"}}, missing: []string{"CDN-Cache-Control"}},
 		}},
+		// When CDN-Cache-Control outlives Cache-Control, the stored response is
+		// served as it came, with Age (RFC 9111 §5.1) and the origin's Date
+		// and Expires untouched (RFC 9213 §2.1 leaves Cache-Control alone).
+		{id: "cdn-remove-age-exceed", rfc: "RFC 9213 §2.1, RFC 9111 §5.1", kind: "check", steps: cdnExceeds(nil, "Age", ">0")},
+		{id: "cdn-date-update-exceed", rfc: "RFC 9213 §2.1, RFC 9110 §6.6.1", kind: "check", steps: cdnExceeds(nil, "Date", "@0")},
+		{id: "cdn-expires-update-exceed", rfc: "RFC 9213 §2.1", kind: "check", steps: cdnExceeds([]string{"Expires", "@1"}, "Expires", "@1")},
 		{id: "surrogate-max-age", rfc: "Edge Architecture Surrogate-Control", kind: "optional", steps: twoStep([]string{"Surrogate-Control", "max-age=3600"}, cached)},
+		{id: "surrogate-max-age-max", rfc: "Surrogate-Control, RFC 9111 §1.2.2", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=2147483648"}, cached)},
+		{id: "surrogate-max-age-max-plus", rfc: "Surrogate-Control, RFC 9111 §1.2.2", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=99999999999"}, cached)},
+		// edged sends no Surrogate-Capability, so the suite leaves its
+		// CAPABILITY_TARGET placeholder as the device token; edged reads a
+		// directive's value up to ";" and ignores the token, so a directive
+		// targeted at another device counts too (not-for-you below is stale
+		// by its Age either way).
+		{id: "surrogate-max-age-me-target", rfc: "Surrogate-Control (device token)", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=3600;CAPABILITY_TARGET"}, cached)},
+		{id: "surrogate-max-age-other-target", rfc: "Surrogate-Control (device token), RFC 9111 §4.2.3", kind: "required", steps: twoStep([]string{"Date", "@0", "Surrogate-Control", "max-age=3600;not-for-you", "Age", "7200"}, notCached)},
+		{id: "surrogate-fresh-cc-nostore", rfc: "Surrogate-Control", kind: "required", steps: twoStep([]string{"Cache-Control", "no-store", "Surrogate-Control", "max-age=10000;CAPABILITY_TARGET"}, cached)},
 		{id: "surrogate-max-age-space-before-equals", rfc: "Surrogate-Control (Cache-Control syntax, RFC 9111 §5.2)", kind: "required", steps: twoStep([]string{"Cache-Control", "max-age=1", "Surrogate-Control", "max-age =100"}, notCached)},
 		{id: "surrogate-max-age-space-after-equals", rfc: "Surrogate-Control (RFC 9111 §5.2)", kind: "required", steps: twoStep([]string{"Cache-Control", "max-age=1", "Surrogate-Control", "max-age= 100"}, notCached)},
 		{id: "surrogate-max-age-0", rfc: "Surrogate-Control", kind: "required", steps: twoStep([]string{"Surrogate-Control", "max-age=0"}, notCached)},

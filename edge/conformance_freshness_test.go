@@ -88,6 +88,15 @@ func TestConformanceAgeParse(t *testing.T) {
 		{id: "age-parse-dup-0-twoline", rfc: sec, kind: "check", steps: twoStep(age("0", "0"), cached)},
 		{id: "age-parse-dup-old", rfc: sec, kind: "check", note: "first member 7200 is used: stale", steps: twoStep(age("7200, 7200"), notCached)},
 		{id: "age-parse-dup-old-twoline", rfc: sec, kind: "check", note: "first member 7200 is used: stale", steps: twoStep(age("7200", "7200"), notCached)},
+		// RFC 9111 §1.2.2: a delta-seconds value past what a cache can
+		// represent is 2147483648, far older than max-age=3600.
+		{id: "age-parse-large-minus-one", rfc: "RFC 9111 §1.2.2, §4.2.3", kind: "required", steps: twoStep(age("2147483647"), notCached)},
+		{id: "age-parse-large", rfc: "RFC 9111 §1.2.2, §4.2.3", kind: "required", steps: twoStep(age("2147483648"), notCached)},
+		{id: "age-parse-larger", rfc: "RFC 9111 §1.2.2, §4.2.3", kind: "required", steps: twoStep(age("2147483649"), notCached)},
+		// "7200;foo=bar" is not delta-seconds: ignored like "abc" above. The
+		// suite (check) reads the leading number and expects a miss.
+		{id: "age-parse-parameter", rfc: sec, kind: "check", note: "an invalid Age is ignored, as for age-parse-nonnumeric", steps: twoStep(age("7200;foo=bar"), cached)},
+		{id: "age-parse-numeric-parameter", rfc: sec, kind: "check", note: "as above", steps: twoStep(age("7200;foo=111"), cached)},
 	})
 }
 
@@ -104,7 +113,13 @@ func TestConformanceExpires(t *testing.T) {
 		{id: "freshness-expires-wrong-case-weekday", rfc: "RFC 9110 §5.6.7", kind: "optional/check", steps: twoStep(exp("THU, 18 Aug 2050 02:01:18 GMT"), cached)},
 		{id: "freshness-expires-wrong-case-month", rfc: "RFC 9110 §5.6.7", kind: "optional/check", steps: twoStep(exp("Thu, 18 AUG 2050 02:01:18 GMT"), cached)},
 		{id: "freshness-expires-wrong-case-tz", rfc: "RFC 9110 §5.6.7", kind: "optional/check", steps: twoStep(exp("Thu, 18 Aug 2050 02:01:18 gMT"), cached)},
+		{id: "freshness-expires-32bit", rfc: "RFC 9111 §5.3", kind: "optimal", steps: twoStep(exp("Tue, 19 Jan 2038 14:14:08 GMT"), cached)},
+		{id: "freshness-expires-far-future", rfc: "RFC 9111 §5.3", kind: "optimal", steps: twoStep(exp("Sun, 21 Nov 2286 04:46:39 GMT"), cached)},
+		{id: "freshness-expires-rfc850", rfc: "RFC 9110 §5.6.7 (two-digit year)", kind: "optimal", steps: twoStep(exp("Thursday, 18-Aug-50 02:01:18 GMT"), cached)},
+		{id: "freshness-expires-ansi-c", rfc: "RFC 9110 §5.6.7", kind: "optimal", steps: twoStep(exp("Thu Aug  8 02:01:18 2050"), cached)},
 		{id: "freshness-expires-invalid", rfc: "RFC 9111 §5.3", kind: "required", steps: twoStep(exp("0"), notCached)},
+		{id: "freshness-expires-invalid-aest", rfc: "RFC 9110 §5.6.7, RFC 9111 §5.3", kind: "required", steps: twoStep(exp("Thu, 18 Aug 2050 02:01:18 AEST"), notCached)},
+		{id: "freshness-expires-invalid-multiple-lines", rfc: "RFC 9111 §5.3", kind: "required", steps: twoStepNoPause([]string{"Expires", "Thu, 18 Aug 2050 2:01:18 GMT", "Expires", "Thu, 18 Aug 2050 2:01:19 GMT", "Date", "@0"}, notCached)},
 		{id: "freshness-expires-invalid-utc", rfc: "RFC 9110 §5.6.7, RFC 9111 §5.3", kind: "required", steps: twoStep(exp("Thu, 18 Aug 2050 02:01:18 UTC"), notCached)},
 		{id: "freshness-expires-invalid-2-digit-year", rfc: "RFC 9110 §5.6.7, RFC 9111 §5.3", kind: "required", steps: twoStep(exp("Thu, 18 Aug 50 02:01:18 GMT"), notCached)},
 		{id: "freshness-expires-invalid-no-comma", rfc: "RFC 9110 §5.6.7, RFC 9111 §5.3", kind: "required", steps: twoStep(exp("Thu 18 Aug 2050 02:01:18 GMT"), notCached)},

@@ -68,7 +68,7 @@ func TestConformanceStoreHeaders(t *testing.T) {
 			{expect: cached, headers: []string{"c", "3"}, missing: []string{"Connection", "a", "b"}},
 		}},
 		confCase{id: "uncached-etag-omit-headers-listed-in-Cache-Control-no-cache", rfc: "RFC 9111 §5.2.2.4", kind: "required", steps: []clientStep{
-			{resp: originStep{fields: []string{"Cache-Control", "max-age=3600", "Date", "@0", "ETag", `"abc"`, "Cache-Control", `no-cache="a, b"`, "a", "1", "b", "2", "c", "3"}}, pause: true},
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=3600", "Date", "@0", "ETag", `"abc"`, "Cache-Control", `no-cache="a, b"`, "a", "1", "b", "2", "c", "3"}}, pause: true, headers: []string{"a", "1", "b", "2"}},
 			{expect: cached, headers: []string{"c", "3"}, missing: []string{"a", "b"}},
 		}},
 	)
@@ -176,6 +176,14 @@ func TestConformanceOther(t *testing.T) {
 		{id: "other-date-update", rfc: "RFC 9110 §6.6.1", kind: "required", steps: []clientStep{
 			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
 			{expect: cached, headers: []string{"Date", "@0"}},
+		}},
+		{id: "other-date-update-expires", rfc: "RFC 9110 §6.6.1", kind: "required", steps: []clientStep{
+			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Date", "@0"}},
+		}},
+		{id: "other-date-update-expires-update", rfc: "RFC 9111 §5.3", kind: "check", steps: []clientStep{
+			{resp: originStep{fields: []string{"Expires", "@2592000", "Date", "@0"}}, pause: true},
+			{expect: cached, headers: []string{"Expires", "@2592000"}},
 		}},
 		{id: "query-args-different", rfc: "RFC 9111 §2", kind: "required", steps: []clientStep{
 			{query: "test=1", resp: originStep{fields: freshFields()}},

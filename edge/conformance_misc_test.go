@@ -55,6 +55,7 @@ func TestConformanceVary(t *testing.T) {
 		{id: "vary-match", rfc: sec, kind: "optional", steps: pair(vary("Foo"), foo1, foo1, cached)},
 		{id: "vary-no-match", rfc: sec, kind: "required", steps: pair(vary("Foo"), foo1, []string{"Foo", "2"}, notCached)},
 		{id: "vary-omit", rfc: sec, kind: "required", steps: pair(vary("Foo"), foo1, nil, notCached)},
+		{id: "vary-omit-stored", rfc: sec, kind: "required", steps: pair(vary("Foo"), nil, foo1, notCached)},
 		{id: "vary-invalidate", rfc: sec, kind: "optional", steps: []clientStep{
 			{req: foo1, resp: originStep{fields: vary("Foo"), body: str("foo_1")}},
 			{req: []string{"Foo", "2"}, resp: originStep{fields: vary("Foo"), body: str("foo_2")}, expect: notCached},
@@ -201,7 +202,7 @@ func TestConformanceInvalidation(t *testing.T) {
 			}},
 			confCase{id: "invalidate-" + m + "-location", rfc: "RFC 9111 §4.4", kind: "required", steps: []clientStep{
 				{path: "/location_target", resp: originStep{fields: freshFields()}},
-				{method: http.MethodPost, reqBody: "abc", resp: originStep{fields: []string{"Location", "{base}/location_target", "Content-Location", "{base}/content_location_target"}}},
+				{method: m, reqBody: "abc", resp: originStep{fields: []string{"Location", "{base}/location_target", "Content-Location", "{base}/content_location_target"}}},
 				{path: "/location_target", expect: notCached},
 			}},
 			confCase{id: "invalidate-" + m + "-cl", rfc: "RFC 9111 §4.4", kind: "required", steps: []clientStep{
@@ -245,6 +246,10 @@ func TestConformanceMethodPartialHead(t *testing.T) {
 				{req: []string{"Range", "bytes=-5"}, resp: originStep{status: 206, fields: []string{"Cache-Control", "max-age=3600", "Content-Range", "bytes 4-9/10"}, body: str("01234")}, reqMiss: []string{"Range"}},
 				{req: []string{"Range", "bytes=-5"}, expect: notCached},
 			}},
+		{id: "partial-use-stored-headers", rfc: "RFC 9111 §3.4, RFC 9110 §14.2", kind: "required", steps: []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=3600", "A", "1"}, body: str("01234567890")}},
+			{req: []string{"Range", "bytes=0-1"}, expect: cached, status: 206, wantBody: str("01"), headers: []string{"A", "1"}},
+		}},
 		{id: "head-writethrough", rfc: "RFC 9110 §9.3.2", kind: "check", note: "edged fills HEAD misses and revalidations with GET (deliberate)", steps: []clientStep{
 			becomeStale(), {method: http.MethodHead, expect: notCached},
 		}},

@@ -122,7 +122,7 @@ type fillResult struct {
 	ttl       time.Duration // remaining freshness of a stored entry
 	reason    string        // why it was not stored (Cache-Status detail)
 	varyNames []string      // the stored response's Vary, for waiters to match
-	setCookie []string      // only for the request that caused the fetch
+	own       http.Header   // fields only for the request that caused the fetch (policy.OwnHeader)
 	status    int           // upstream status; 0 when err is set
 	err       error
 	upstream  string        // the server that answered; "" when none did

@@ -284,14 +284,14 @@ func (x *exchange) serveStored() (again bool) {
 		switch d.Action {
 		case policy.Serve:
 			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true}
-			x.serveEntry(e, found.tier, d.Age)
+			x.serveEntry(e, found.tier, d.Age, nil)
 			return false
 		case policy.ServeStale:
 			if d.Background {
 				x.refreshInBackground()
 			}
 			x.cs = policy.CacheStatus{Hit: true, TTL: d.TTL, HasTTL: true, Detail: d.Detail}
-			x.serveEntry(e, found.tier, d.Age)
+			x.serveEntry(e, found.tier, d.Age, nil)
 			return false
 		}
 		if policy.OnlyIfCached(r.Header) {

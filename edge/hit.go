@@ -134,9 +134,9 @@ const ageNow = time.Duration(-1)
 // fields with Age and Cache-Status (x.cs), the client's preconditions and
 // ranges evaluated here (RFC 9111 §4.3.2), and no body for HEAD. age is e's
 // current age when the caller has it (a hit's Decide computed it: parsing
-// Date again would double the hit's date work), else ageNow. setCookie is
-// sent only to the client whose request fetched e.
-func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, setCookie ...string) {
+// Date again would double the hit's date work), else ageNow. own (see
+// policy.OwnHeader) is sent only to the client whose request fetched e.
+func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Duration, own http.Header) {
 	h, w, r := x.h, &x.w, x.r
 	e, eTier, varies := x.encoded(e, tier, tier != storage.TierNone || x.cs.Stored)
 	var file *os.File // e's body, when the disk tier keeps it in a file
@@ -183,8 +183,12 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	// (A compressed variant has the times and fields that make e's age.)
 	hdr["Age"] = h.ageValue(age)
 	x.setCacheStatus(e.Header)
-	for _, c := range setCookie {
-		hdr.Add("Set-Cookie", c)
+	for k, v := range own {
+		// e.Header lacks these (policy.StoredHeader); a field the cache
+		// set itself (Age, Vary, Cache-Status) is never replaced.
+		if _, ok := hdr[k]; !ok {
+			hdr[k] = v[:len(v):len(v)]
+		}
 	}
 	size := e.BodyLen()
 	h.metrics.served(tier, int(size))

@@ -49,7 +49,7 @@ func (x *exchange) fetch() (again bool) {
 			res.release(leader)
 			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
 			cs.HasTTL, cs.TTL = true, x.ttl(found.entry)
-			x.serveEntry(found.entry, found.tier, ageNow)
+			x.serveEntry(found.entry, found.tier, ageNow, nil)
 			return
 		}
 		if res.err != nil {
@@ -72,11 +72,11 @@ func (x *exchange) fetch() (again bool) {
 		if !res.stored && res.reason != "" {
 			cs.Detail = res.reason
 		}
-		var setCookie []string
+		var own http.Header
 		if leader {
-			setCookie = res.setCookie
+			own = res.own
 		}
-		x.serveEntry(res.entry, storage.TierNone, ageNow, setCookie...)
+		x.serveEntry(res.entry, storage.TierNone, ageNow, own)
 	case res.stream != nil && leader:
 		x.streamFill(res)
 	default:
@@ -298,7 +298,9 @@ func (f *fetch) run(p *progress) *fillResult {
 			// The 304 may have made the response unstorable (RFC 9111 §4.3.4).
 			if ok, reason := policy.Storable(f.request, e.Status, merged, *f.rules); !ok {
 				res.entry, res.reason = e, reason
-				h.forget(f.stale.Key)
+				if f.refusedByResponse(reason) {
+					h.forget(f.stale.Key)
+				}
 				return res
 			}
 			f.keep(e, merged, nil)
@@ -397,26 +399,34 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			// with credentials: error pages show the user's name, tokens,
 			// traces; each waiter then asks on its own.
 			e.Header, res.shared = policy.StoredHeader(resp.Header), true
-			res.setCookie = resp.Header.Values("Set-Cookie")
+			res.own = policy.OwnHeader(resp.Header)
 		} else {
 			e.Header = resp.Header
 		}
 		res.entry = e
-		byCredentials := reason == policy.DetailAuthorization || reason == policy.DetailCookie
-		if !byCredentials && resp.StatusCode < 500 && !policy.RequestNoStore(f.request.Header) {
-			// The response, not this request, made it unstorable.
+		byResponse := f.refusedByResponse(reason)
+		if byResponse && resp.StatusCode < 500 {
 			h.uncacheable.mark(f.storeKey, responseTime)
 		}
-		if f.stale != nil && resp.StatusCode < 500 && !byCredentials {
+		if f.stale != nil && resp.StatusCode < 500 && byResponse {
 			// The origin no longer lets this be stored: stop serving the
-			// old copy. (An answer to one client's credentials says
-			// nothing of what others get.)
+			// old copy.
 			h.forget(f.stale.Key)
 		}
 		return
 	}
-	res.setCookie = resp.Header.Values("Set-Cookie")
+	res.own = policy.OwnHeader(resp.Header)
 	f.keep(e, resp.Header, published)
+}
+
+// refusedByResponse reports whether the response itself, not this request,
+// made a fetched response unstorable for reason: only then is the stored
+// copy forgotten and the key marked uncacheable. An answer to one client's
+// credentials says nothing of what others get, and a request's no-store
+// only bars storing the answer to it (RFC 9111 §5.2.1.5): neither may take
+// a stored response away from every other client.
+func (f *fetch) refusedByResponse(reason string) bool {
+	return reason != policy.DetailAuthorization && reason != policy.DetailCookie && !policy.RequestNoStore(f.request.Header)
 }
 
 // completeHeader adds to an upstream response's header what the cache

@@ -325,14 +325,14 @@ func (x *exchange) serveWhole(w *wholeAnswer) {
 		x.pass()
 	case w.res != nil:
 		x.fetchedStatus(w.res, w.leader)
-		var setCookie []string
+		var own http.Header
 		if w.leader {
-			setCookie = w.res.setCookie
+			own = w.res.own
 		}
-		x.serveEntry(w.e, storage.TierNone, ageNow, setCookie...)
+		x.serveEntry(w.e, storage.TierNone, ageNow, own)
 	default:
 		x.cs = policy.CacheStatus{Hit: true, HasTTL: true, TTL: x.ttl(w.e)}
-		x.serveEntry(w.e, w.tier, ageNow)
+		x.serveEntry(w.e, w.tier, ageNow, nil)
 	}
 }
 

@@ -191,7 +191,7 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	}
 	if !storable {
 		res.entry, res.reason = e, reason
-		if reason != policy.DetailAuthorization && reason != policy.DetailCookie {
+		if f.refusedByResponse(reason) {
 			h.forget(f.stale.Key)
 		}
 		return

@@ -3,6 +3,7 @@ package policy
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -239,6 +240,43 @@ func StoredHeader(h http.Header) http.Header {
 		qualifiedNames(line, out.Del)
 	}
 	targetedFieldNames(h["Cdn-Cache-Control"], out.Del)
+	return out
+}
+
+// OwnHeader returns the fields of h that StoredHeader drops yet the client
+// whose request fetched h must still be sent, or nil when there are none:
+// Set-Cookie (see Storable), and the fields named by qualified private="..."
+// and no-cache="..." (in Cache-Control or a targeted field). RFC 9111
+// §5.2.2.7 limits the listed fields to the single user the response answers,
+// and §5.2.2.4 bars them only from responses to subsequent requests: neither
+// takes them from the response being forwarded. Hop-by-hop fields stay out
+// (RFC 9110 §7.6.1). The values are h's own slices.
+func OwnHeader(h http.Header) http.Header {
+	var out http.Header
+	keep := func(name string) {
+		if v, ok := h[name]; ok && !slices.Contains(hopByHop[:], name) {
+			if out == nil {
+				out = http.Header{}
+			}
+			out[name] = v
+		}
+	}
+	for _, line := range h["Cache-Control"] {
+		qualifiedNames(line, keep)
+	}
+	for _, line := range h["Surrogate-Control"] {
+		qualifiedNames(line, keep)
+	}
+	targetedFieldNames(h["Cdn-Cache-Control"], keep)
+	for _, line := range h["Connection"] { // RFC 9110 §7.6.1
+		splitNames(line, func(name string) { delete(out, name) })
+	}
+	if v, ok := h["Set-Cookie"]; ok {
+		if out == nil {
+			out = http.Header{}
+		}
+		out["Set-Cookie"] = v
+	}
 	return out
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -114,6 +115,32 @@ func TestStoredHeader(t *testing.T) {
 				if !slices.Equal(in[k], v) {
 					t.Errorf("input mutated at %s", k)
 				}
+			}
+		})
+	}
+}
+
+// TestOwnHeader: what StoredHeader drops but the fetching client is sent.
+func TestOwnHeader(t *testing.T) {
+	tests := []struct {
+		name string
+		h    []string
+		want []string // OwnHeader's field names, sorted
+	}{
+		{"nothing qualified", []string{"Cache-Control: max-age=60", "A: 1"}, nil},
+		{"§5.2.2.4 no-cache fields", []string{`Cache-Control: no-cache="a, b"`, "Cache-Control: max-age=60", "A: 1", "B: 2", "C: 3"}, []string{"A", "B"}},
+		{"§5.2.2.7 private fields", []string{`Cache-Control: private="X-User"`, "X-User: me", "X-Other: 1"}, []string{"X-User"}},
+		{"RFC 9213 targeted private fields", []string{`CDN-Cache-Control: private="x-user"`, "X-User: me"}, []string{"X-User"}},
+		{"a listed field that is absent", []string{`Cache-Control: private="x-user"`}, nil},
+		{"edged: Set-Cookie", []string{"Set-Cookie: a=b", "Cache-Control: max-age=60"}, []string{"Set-Cookie"}},
+		{"RFC 9110 §7.6.1: hop-by-hop never", []string{`Cache-Control: private="upgrade, a"`, "Upgrade: x", "Connection: a", "A: 1"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := OwnHeader(hdr(t, tt.h...))
+			got := slices.Sorted(maps.Keys(out))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("OwnHeader fields = %v, want %v", got, tt.want)
 			}
 		})
 	}
