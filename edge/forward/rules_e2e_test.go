@@ -3,7 +3,6 @@ package forward
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -60,13 +59,7 @@ func TestRulesEngineThroughTheProxy(t *testing.T) {
 // listens (502), and the name is looked up once.
 func TestTunnelDialsDecidedAddress(t *testing.T) {
 	port := echoServer(t) // on 127.0.0.1: the network the rule denies
-	engine, err := rules.New(rules.Options{
-		List: []rules.Rule{{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
+	engine := newEngine(t, rules.Rule{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}})
 	dns := newRebinder(t, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
 	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine, ConnectPorts: []int{port}}})
 	resp, _, _ := s.raw(t, fmt.Sprintf("CONNECT rebind.test:%d HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
@@ -85,14 +78,8 @@ func TestTunnelDialsDecidedAddress(t *testing.T) {
 // resolves to an allowed address is fetched from it with its own Host.
 func TestFetchDialsDecidedAddress(t *testing.T) {
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "denied server") })
-	port := o.Listener.Addr().(*net.TCPAddr).Port
-	engine, err := rules.New(rules.Options{
-		List: []rules.Rule{{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
+	port := o.port()
+	engine := newEngine(t, rules.Rule{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}})
 	dns := newRebinder(t, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
 	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine}})
 	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://rebind.test:%d/ HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
@@ -103,13 +90,7 @@ func TestFetchDialsDecidedAddress(t *testing.T) {
 		t.Errorf("the name was resolved %d times, want once (for the rules only)", q)
 	}
 
-	allowed, err := rules.New(rules.Options{
-		List: []rules.Rule{{Name: "elsewhere", Action: "deny", DestNetworks: []string{"192.0.2.0/24"}}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { allowed.Close() })
+	allowed := newEngine(t, rules.Rule{Name: "elsewhere", Action: "deny", DestNetworks: []string{"192.0.2.0/24"}})
 	dns = newRebinder(t, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1"))
 	s = newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: allowed}})
 	resp, _, _ = s.raw(t, fmt.Sprintf("GET http://allowed.test:%d/x HTTP/1.1\r\nHost: allowed.test:%d\r\n\r\n", port, port))
@@ -130,14 +111,9 @@ func TestFetchDialsDecidedAddress(t *testing.T) {
 // what a client tried to reach, to a resolver a denied domain may run).
 // Now the lookup waits until the rules' answer depends on the address.
 func TestDeniedNameNotLookedUp(t *testing.T) {
-	engine, err := rules.New(rules.Options{List: []rules.Rule{
-		{Name: "no-blocked", Action: "deny", Domains: []string{"blocked.test"}},
-		{Name: "no-internal", Action: "deny", DestNetworks: []string{"10.0.0.0/8"}},
-	}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
+	engine := newEngine(t,
+		rules.Rule{Name: "no-blocked", Action: "deny", Domains: []string{"blocked.test"}},
+		rules.Rule{Name: "no-internal", Action: "deny", DestNetworks: []string{"10.0.0.0/8"}})
 	dns := newRebinder(t, netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("10.1.2.3"))
 	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine}})
 	for _, req := range []string{
@@ -160,4 +136,15 @@ func TestDeniedNameNotLookedUp(t *testing.T) {
 	if q := dns.queries.Load(); q != 1 {
 		t.Errorf("internal.test was looked up %d times, want once", q)
 	}
+}
+
+// newEngine is a rules engine of list, closed when t ends.
+func newEngine(t *testing.T, list ...rules.Rule) *rules.Engine {
+	t.Helper()
+	engine, err := rules.New(rules.Options{List: list}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	return engine
 }
