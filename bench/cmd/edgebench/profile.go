@@ -61,7 +61,10 @@ func (b *bench) profile(ctx context.Context, t *target, title string, run func(c
 		sec.Lines = []string{fmt.Sprintf("saved as %s; go tool pprof failed: %s", file, oneLine(err.Error()))}
 		return sec
 	}
-	sec.Lines = []string{fmt.Sprintf("%d s CPU profile under load, saved as `%s`; `go tool pprof -top` (flat = in the function itself, cum = with what it calls):", secs, file)}
+	// The .pprof file is a build output, kept out of the repository
+	// (.gitignore): the report says so, so that a reader of a committed
+	// run does not look for it there.
+	sec.Lines = []string{fmt.Sprintf("%d s CPU profile under load, saved as `%s` on the machine that ran it (profiles are not committed); `go tool pprof -top` (flat = in the function itself, cum = with what it calls):", secs, file)}
 	sec.Code = pprofTop(string(top))
 	return sec
 }
