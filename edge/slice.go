@@ -114,13 +114,27 @@ func (x *exchange) serveSliced() {
 	s := x.newSlicer()
 	ranges, ranged := x.requestedRanges()
 	first := int64(0)
+	var (
+		sl    *slice
+		whole *wholeAnswer
+		err   error
+	)
 	if ranged && len(ranges) == 1 && ranges[0].first >= 0 {
 		first = ranges[0].first / s.size // a suffix needs the length: slice 0 tells it
-		if first > 0 && s.pastEnd(ranges[0].first) {
-			first = 0 // unsatisfiable: slice 0 answers it, no fetch of a slice past the end
+		if first > 0 {
+			// A stored slice answers at once, as get would. Only one
+			// that would be fetched asks slice 0 whether the range
+			// starts past the object's end: then slice 0 answers (416),
+			// no upstream request for a slice that does not exist.
+			sl, whole = s.stored(string(s.object.Slice(first)), first, false)
+			if sl == nil && whole == nil && s.pastEnd(ranges[0].first) {
+				first = 0
+			}
 		}
 	}
-	sl, whole, err := s.get(first, true)
+	if sl == nil && whole == nil {
+		sl, whole, err = s.get(first, true)
+	}
 	if err != nil {
 		x.sliceFailed(err)
 		return
