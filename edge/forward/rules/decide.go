@@ -11,10 +11,8 @@ import (
 func (e *Engine) decideRules(r *Request, now time.Time) Decision {
 	host := normalizeHost(r.Host)
 	addr := r.Addr
-	if !addr.IsValid() && e.c.needsAddr && maybeIP(host) {
-		if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
-			addr = a
-		}
+	if !addr.IsValid() && e.c.needsAddr {
+		addr, _ = literalAddr(host)
 	}
 	addr = addr.Unmap()
 	client := r.Client.Unmap()
@@ -37,16 +35,27 @@ func (e *Engine) decideRules(r *Request, now time.Time) Decision {
 	return Decision{Allow: !e.c.defaultDeny, Rule: DefaultRule, Category: e.category(host, sets)}
 }
 
+// literalAddr is the address host spells, when it is an IP literal
+// without a zone.
+func literalAddr(host string) (netip.Addr, bool) {
+	if !maybeIP(host) {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
 // needsAddr is NeedsAddrFor.
 func (e *Engine) needsAddr(r *Request, now time.Time) bool {
 	if !e.c.needsAddr || r.Addr.IsValid() {
 		return false
 	}
 	host := normalizeHost(r.Host)
-	if maybeIP(host) {
-		if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
-			return false // decideRules reads the address from the host
-		}
+	if _, ok := literalAddr(host); ok {
+		return false // decideRules reads the address from the host
 	}
 	client := r.Client.Unmap()
 	sets := *e.lists.Load()
