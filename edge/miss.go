@@ -345,12 +345,13 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	// same Vary again: it is added once).
 	f.varyOrigin(resp.Header)
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
+	own := policy.OwnHeader(resp.Header) // for the leader alone
 	held := &hold{b: &h.bodies}
 	var body []byte
 	var complete bool
 	var err error
 	var published http.Header // what range waiters are given; keep stores it
-	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
+	if p != nil && storable && h.publishable(resp, own) && held.grow(resp.ContentLength) {
 		published = policy.StoredHeader(resp.Header)
 		body, err = readPublished(resp.Body, resp.ContentLength, p, published)
 		complete = err == nil
@@ -399,7 +400,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			// with credentials: error pages show the user's name, tokens,
 			// traces; each waiter then asks on its own.
 			e.Header, res.shared = policy.StoredHeader(resp.Header), true
-			res.own = policy.OwnHeader(resp.Header)
+			res.own = own
 		} else {
 			e.Header = resp.Header
 		}
@@ -415,7 +416,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 		}
 		return
 	}
-	res.own = policy.OwnHeader(resp.Header)
+	res.own = own
 	f.keep(e, resp.Header, published)
 }
 

@@ -59,12 +59,13 @@ func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 // publishable reports whether a storable response's body may be published
 // to range requests as it arrives: a whole 200 of known length within the
 // object limit, the same for every request that shares the fetch (no Vary,
-// no field for the leader alone: a cookie, or one a qualified private or
-// no-cache names, RFC 9111 §5.2.2.7, §5.2.2.4; see policy.OwnHeader).
-func (h *Handler) publishable(resp *http.Response) bool {
+// no field for the leader alone, own: a cookie, or one a qualified
+// private or no-cache names, RFC 9111 §5.2.2.7, §5.2.2.4; see
+// policy.OwnHeader).
+func (h *Handler) publishable(resp *http.Response, own http.Header) bool {
 	names, star := policy.ParseVary(resp.Header)
 	return resp.StatusCode == http.StatusOK && resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes &&
-		len(names) == 0 && !star && policy.OwnHeader(resp.Header) == nil
+		len(names) == 0 && !star && own == nil
 }
 
 // readPublished reads a body of known size into a buffer published to p as
