@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // A range of an object too large to store (past MaxObjectBytes) used to
@@ -19,13 +17,7 @@ func TestRangeOfTooLargeObjectGoesUpstream(t *testing.T) {
 	c := newClock()
 	const size = 256 << 10
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	var served atomic.Pointer[[]byte]
-	served.Store(&body)
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=60")
-		w.Header().Set("ETag", `"v1"`)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(*served.Load()))
-	})
+	o := newRangeOrigin(t, c, body, `"v1"`)
 	e := newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 64 << 10})
 	if resp, got := e.get(t, "/big"); resp.StatusCode != http.StatusOK || len(got) != size {
 		t.Fatalf("GET /big: %d, %d bytes", resp.StatusCode, len(got))
@@ -43,8 +35,7 @@ func TestRangeOfTooLargeObjectGoesUpstream(t *testing.T) {
 	}
 	// A request without a range still fills, so a smaller version is
 	// stored, and ranges are served from it again.
-	small := body[:1000]
-	served.Store(&small)
+	o.change(body[:1000], `"v2"`)
 	if resp, got := e.get(t, "/big"); resp.StatusCode != http.StatusOK || len(got) != 1000 {
 		t.Fatalf("GET /big after it shrank: %d, %d bytes", resp.StatusCode, len(got))
 	}
