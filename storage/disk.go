@@ -168,6 +168,12 @@ func (d *disk) close() error {
 	if d.files != nil {
 		d.files.fds.close()
 	}
+	return closeDB(db)
+}
+
+// closeDB writes db's freelist, so that the next Open need not walk the
+// file to rebuild it (see openDB), and closes it.
+func closeDB(db *bolt.DB) error {
 	db.NoFreelistSync = false
 	syncErr := guard(func() error { return updateTx(db, func(*bolt.Tx) error { return nil }) })
 	if err := guard(db.Close); err != nil {
@@ -772,6 +778,12 @@ func (t *txn) evict(limit, incoming, incomingFiles int64) error {
 	if t.bytes+incoming <= rows() {
 		return nil
 	}
+	return t.evictWhile(func() bool { return t.bytes > rows()/10*9-incoming })
+}
+
+// evictWhile evicts the least recently used entries while over reports
+// true, at most maxEvictPerTxn of them.
+func (t *txn) evictWhile(over func() bool) error {
 	for start := t.evicted; t.evicted-start < maxEvictPerTxn; {
 		var lru [][]byte
 		c := t.lru.Cursor()
@@ -782,7 +794,7 @@ func (t *txn) evict(limit, incoming, incomingFiles int64) error {
 			return nil
 		}
 		for _, row := range lru {
-			if t.bytes <= rows()/10*9-incoming {
+			if !over() {
 				return nil
 			}
 			if err := t.evictRow(row); err != nil {
@@ -802,8 +814,8 @@ func (t *txn) evict(limit, incoming, incomingFiles int64) error {
 // bytes to pages in use converts that. Eviction starts exactly when the
 // pages in use pass it, and keeping them under it leaves freed pages for
 // the next writes to reuse, so the file stops growing at the budget
-// instead of past it. (It never shrinks: a file that outgrew an earlier,
-// larger budget keeps its size.)
+// instead of past it. (A running file never shrinks; one that outgrew an
+// earlier, larger budget is compacted by the next Open: shrink.go.)
 func (t *txn) logicalLimit(limit int64) int64 {
 	if limit < minPagedBudget {
 		return limit

@@ -35,8 +35,9 @@ type Options struct {
 	// DiskBytes is the disk tier budget; default 10 GiB. LRU eviction keeps
 	// the bbolt file and the body files within it, the file's pages and
 	// free pages included (budgets of
-	// 8 MiB and more; smaller ones count stored keys and values only). The
-	// file never shrinks, so one that outgrew an earlier budget stays larger.
+	// 8 MiB and more; smaller ones count stored keys and values only). A
+	// file that outgrew an earlier, larger budget is evicted down to this
+	// one and compacted by Open (shrink.go).
 	DiskBytes int64
 	// WriteQueue is the length of the asynchronous disk write queue;
 	// default 1024. When it is full, disk writes are skipped and counted.
@@ -216,6 +217,10 @@ func open(opts Options, path string) (*Store, error) {
 		fileMin = 0
 	}
 	if d.files, err = openBodyFiles(opts.Dir, fileMin); err != nil {
+		_ = d.close()
+		return nil, err
+	}
+	if err := d.shrink(); err != nil {
 		_ = d.close()
 		return nil, err
 	}
