@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/internal/logtest"
 )
 
 // capture subscribes a plain client to subject and returns a function
@@ -210,5 +213,21 @@ func TestReplayedEarlyAnnouncementHidesNothing(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(b.metrics.early.WithLabelValues("repeated")); got < 1 {
 		t.Errorf("early{repeated} = %v, want the copy counted", got)
+	}
+}
+
+// A stream whose duplicate window is under twice the replay window lets a
+// copy made soon after its original through: the node says so at start,
+// once, and not for the default stream.
+func TestShortDuplicateWindowWarns(t *testing.T) {
+	for _, tt := range []struct {
+		retention time.Duration
+		warns     bool
+	}{{30 * time.Second, true}, {0, false}} {
+		logs := &logtest.Buffer{}
+		startBus(t, Options{Retention: tt.retention, Logger: debugLogger(logs)})
+		if got := strings.Count(logs.String(), "deduplicates message ids for less than"); got != map[bool]int{true: 1, false: 0}[tt.warns] {
+			t.Errorf("retention %v: warned %d times, want warns=%v", tt.retention, got, tt.warns)
+		}
 	}
 }
