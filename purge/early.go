@@ -1,7 +1,6 @@
 package purge
 
 import (
-	"runtime"
 	"sync"
 	"time"
 
@@ -96,17 +95,16 @@ func (b *Bus) subscribeEarly(nc *nats.Conn) error {
 // the local hide (a memory-tier purge, milliseconds on a loaded machine)
 // off the other nodes' path. A failed send costs only the speed.
 //
-// nats.go only buffers a publish: its flusher goroutine writes it. With
-// one P (GOMAXPROCS=1, as the bench runs each of its seven nodes) that
-// goroutine ran only once this one blocked, after the local hide and the
-// JetStream publish were done: the announcement left 0.07 ms after the
-// send at p50 but 2.9 ms at p99 (the hide waits for ristretto's goroutine,
-// and behind whatever else is runnable), and every other node's hide
-// waited as long. Yielding once lets the flusher write it first; with
-// more Ps it costs a few hundred nanoseconds.
+// nats.go only buffers a publish for its flusher goroutine: with one P
+// (the bench's nodes run at GOMAXPROCS=1) the announcement is written only
+// once this goroutine blocks, after the local hide. Yielding here
+// (runtime.Gosched) to write it first was tried and measured in the
+// clustered bench, old and new fleets alternating in one run: the other
+// nodes' hides came no sooner within the noise (p50 1.8 to 2.6 ms either
+// way) and the publisher's own came later (p90 1.43 against 1.05 ms), so
+// it was dropped.
 func (b *Bus) early(ev event, data []byte) {
 	b.sendCore(b.earlySubject(), earlyContext, data, "early announcement", "id", ev.ID)
-	runtime.Gosched()
 	b.hide(ev)
 }
 
