@@ -238,13 +238,7 @@ func TestShortDuplicateWindowWarns(t *testing.T) {
 // the stream's event there is what counts. On the code before the fix
 // the old event was applied at sequence 1.
 func TestOldFastMessageIsNotApplied(t *testing.T) {
-	s := startPlainServer(t, -1)
-	inv := &memInvalidator{}
-	b := newBus(t, Options{NATSURL: s.ClientURL(), Invalidator: inv})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = b.Start(ctx) // no JetStream: every apply comes from the fast path
-	send := rawSender(t, s.ClientURL())
+	inv, send := fastOnlyBus(t)
 	old := urlEvent("old")
 	old.Time = time.Now().Add(-time.Hour)
 	send(fastMsg(t, 1, old, testSigningKey))
