@@ -134,7 +134,9 @@ func (b *Bus) hide(ev event) {
 	}
 	b.hides.mu.Lock()
 	defer b.hides.mu.Unlock()
-	if !b.hides.see(ev, time.Now()) {
+	// Held is checked apart from seen, which forgets the oldest beyond
+	// maxSeen: a hide made again over a held one would never be dropped.
+	if _, held := b.hides.byID[ev.ID]; held || !b.hides.see(ev, time.Now()) {
 		b.metrics.early.WithLabelValues("repeated").Inc()
 		return
 	}
