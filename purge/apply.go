@@ -120,6 +120,7 @@ func (b *Bus) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.checkDuplicatesWindow(stream.CachedInfo().Config)
 	// Every connection (the first, and each reconnect) tells the peers
 	// this node is here, so a key mismatch shows at once (hello.go).
 	b.sayHello(false)
@@ -368,7 +369,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 			// fast.go: the fast path applied a replayed message here.
 			b.log.Warn("purge stream holds another event than the fast path applied at its sequence; applying it too",
 				"seq", seq, "applied", applied)
-			return b.applyCopy(ctx, msg, applied, received)
+			return b.applyCopy(ctx, msg, applied, meta.Timestamp, received)
 		}
 		// Not news of the stream either: the consumer trails the fast
 		// path, and its pending count was taken when it sent this copy
@@ -386,7 +387,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 	}
-	return b.applyCopy(ctx, msg, seq, received)
+	return b.applyCopy(ctx, msg, seq, meta.Timestamp, received)
 }
 
 // streamID is the ID of the event in data, "" when it does not decode.
@@ -398,12 +399,20 @@ func streamID(data []byte) string {
 	return ev.ID
 }
 
-// applyCopy applies the stream's copy of an event, recorded at seq: one
-// without a valid signature is rejected, one that cannot be decoded is
-// applied as the safe all+soft purge.
-func (b *Bus) applyCopy(ctx context.Context, msg jetstream.Msg, seq uint64, received time.Time) error {
+// applyCopy applies the stream's copy of an event, recorded at seq and
+// stored by the stream at stored: one without a valid signature, or a
+// signed one published again (replay.go), is rejected; one that cannot be
+// decoded is applied as the safe all+soft purge.
+func (b *Bus) applyCopy(ctx context.Context, msg jetstream.Msg, seq uint64, stored, received time.Time) error {
 	if reason := b.signer.verify(msg.Headers(), msg.Data()); reason != "" {
+		b.keyMismatch(reason, "seq", seq)
 		return b.reject(ctx, seq, reason)
+	}
+	if b.signer != nil {
+		if why := b.replayOf(msg.Headers(), msg.Data(), stored); why != "" {
+			b.log.Warn("purge event rejected as a replay", "seq", seq, "why", why)
+			return b.reject(ctx, seq, rejectReplayed)
+		}
 	}
 	ev, err := decodeEvent(msg.Data())
 	if err != nil {
@@ -426,14 +435,13 @@ func (b *Bus) apply(ctx context.Context, ev event, seq uint64) error {
 	return nil
 }
 
-// reject skips an event without a valid signature: nobody with the right
-// to purge made it, so not applying it loses nothing. Its sequence is
-// still recorded (an empty Request, which matches nothing), so the stream
-// order and gap detection go on as if it had been applied. The key and the
-// event's content are not logged.
+// reject skips an event without a valid signature, or a replayed one:
+// nobody with the right to purge made it (or made it now), so not applying
+// it loses nothing. Its sequence is still recorded (an empty Request, which
+// matches nothing), so the stream order and gap detection go on as if it
+// had been applied. The key and the event's content are not logged.
 func (b *Bus) reject(ctx context.Context, seq uint64, reason string) error {
 	b.metrics.rejected.WithLabelValues(reason).Inc()
-	b.keyMismatch(reason, "seq", seq)
 	if _, _, err := b.invalidate(ctx, "rejected", Request{}, seq); err != nil {
 		return err
 	}
@@ -492,7 +500,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	// node; took: the Invalidate's part.
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
 		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag, "fast", ev.fast)
-	b.unhide(ev.ID, true) // early.go: the apply did the lasting work
+	b.appliedEarly(ev) // early.go: the apply did the lasting work
 	b.mu.Lock()
 	ch := b.waiters[ev.ID]
 	b.mu.Unlock()

@@ -15,17 +15,22 @@ import (
 )
 
 // fakeMsg is a delivered message with chosen metadata, signed with
-// testSigningKey unless hdr is set; methods the bus does not call are left
-// to the nil embedded interface.
+// testSigningKey unless hdr is set, stored now unless stored is set;
+// methods the bus does not call are left to the nil embedded interface.
 type fakeMsg struct {
 	jetstream.Msg
-	seq  uint64
-	data []byte
-	hdr  nats.Header
+	seq    uint64
+	data   []byte
+	hdr    nats.Header
+	stored time.Time
 }
 
 func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}}, nil
+	stored := m.stored
+	if stored.IsZero() {
+		stored = time.Now()
+	}
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, Timestamp: stored}, nil
 }
 
 func (m fakeMsg) Data() []byte { return m.data }
@@ -42,7 +47,7 @@ func (m fakeMsg) Headers() nats.Header {
 func TestHandleDuplicatesAndGaps(t *testing.T) {
 	inv := &memInvalidator{}
 	b := newBus(t, Options{Invalidator: inv})
-	data, err := encodeEvent(event{ID: "e", Request: Request{Tags: []string{"t"}}})
+	data, err := encodeEvent(event{ID: "e", Time: time.Now(), Request: Request{Tags: []string{"t"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +110,7 @@ func TestTagPurgeOf100000ObjectsReportsCountAndDuration(t *testing.T) {
 func TestHandleOldAllWithSelectors(t *testing.T) {
 	inv := &memInvalidator{}
 	b := newBus(t, Options{Invalidator: inv})
-	data, err := encodeEvent(event{ID: "e", Request: Request{All: true, Soft: true, URLs: []string{"http://a.example/x"}}})
+	data, err := encodeEvent(event{ID: "e", Time: time.Now(), Request: Request{All: true, Soft: true, URLs: []string{"http://a.example/x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

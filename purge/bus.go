@@ -207,6 +207,11 @@ type Bus struct {
 
 	hides hides // the early path's (early.go)
 
+	// replayWindow is replay.go's window (tests shorten it before Start);
+	// dupWarned: the stream's short Duplicates window was logged.
+	replayWindow time.Duration
+	dupWarned    atomic.Bool
+
 	// sessionHook, when set (by tests, before Start), runs in every
 	// session once it is ready, before its consumer is made.
 	sessionHook func()
@@ -228,8 +233,10 @@ func New(opts Options) (*Bus, error) {
 		waiters:   make(map[string]chan applyResult),
 		instance:  newID(),
 
+		replayWindow: replayWindow,
+
 		mismatched: make(map[string]struct{}),
-		hides:      hides{byID: make(map[string]*heldHide), done: make(map[string]struct{})},
+		hides:      hides{byID: make(map[string]*heldHide), seen: make(map[string]time.Time)},
 
 		connClosed: make(chan struct{}),
 	}

@@ -69,9 +69,12 @@
 // Skipping it loses nothing: nobody with the right to purge made it. Every
 // node of a fleet must share the key; a node without any key publishes
 // unsigned events and accepts every event (Start logs a warning). A signed
-// event copied and published again is applied again: purges are
-// idempotent, so that costs revalidations, not correctness; the NATS token
-// is what keeps outsiders from doing even that.
+// event copied and published again (a replay) is rejected the same way,
+// with reason "replayed": the stream's copy of an event is applied only
+// when JetStream stored it within 30 s of its signed time and under its
+// event ID as Nats-Msg-Id, which JetStream stores once within its
+// duplicate window (replay.go); an early announcement hides at most once
+// (early.go).
 //
 // # Lifecycle
 //

@@ -41,9 +41,10 @@ const hideTimeout = 30 * time.Second
 // maxHides bounds the hides held at once, so a flood cannot grow memory.
 const maxHides = 10_000
 
-// recentApplied is how many unhidden event IDs a node remembers, so that
-// an early message arriving after its ordered apply hides nothing.
-const recentApplied = 1024
+// maxSeen bounds the event IDs a node remembers (hides.seen). Only a
+// holder of the signing key makes new ones, so the bound is reached only
+// by over maxSeen purges within a minute; the oldest are forgotten then.
+const maxSeen = 100_000
 
 // Hider is what an Invalidator may also offer for the early path: Hide
 // makes r take effect on lookups at once, without recording anything or
@@ -52,13 +53,27 @@ type Hider interface {
 	Hide(r Request) (unhide func())
 }
 
-// hides are the early hides a node holds, by event ID.
+// hides are the early hides a node holds, by event ID, and the events it
+// has seen.
 type hides struct {
-	mu     sync.Mutex
-	byID   map[string]*heldHide
-	recent [recentApplied]string // ring of unhidden IDs
-	next   int
-	done   map[string]struct{} // the IDs in recent
+	mu   sync.Mutex
+	byID map[string]*heldHide
+	// seen holds the ID of every event hidden or applied here until its
+	// announcement expires (its signed time plus hideTimeout, when
+	// onEarly takes it for too old), so that a copy of it, or the
+	// publisher's own echo, or one delayed past the ordered apply, hides
+	// nothing again. It used to be a ring of the last 1,024 IDs unhidden:
+	// on a fleet making more purges than that in 30 s, a client holding
+	// the NATS token could replay an announcement and hide its purge
+	// again (TestReplayedEarlyAnnouncementHidesNothing). order lists seen's
+	// IDs as they came, for pruning.
+	seen  map[string]time.Time
+	order []seenID
+}
+
+type seenID struct {
+	id      string
+	expires time.Time
 }
 
 type heldHide struct {
@@ -79,6 +94,15 @@ func (b *Bus) subscribeEarly(nc *nats.Conn) error {
 // it is published), then hides it on this node: announcing first keeps
 // the local hide (a memory-tier purge, milliseconds on a loaded machine)
 // off the other nodes' path. A failed send costs only the speed.
+//
+// nats.go only buffers a publish for its flusher goroutine: with one P
+// (the bench's nodes run at GOMAXPROCS=1) the announcement is written only
+// once this goroutine blocks, after the local hide. Yielding here
+// (runtime.Gosched) to write it first was tried and measured in the
+// clustered bench, old and new fleets alternating in one run: the other
+// nodes' hides came no sooner within the noise (p50 1.8 to 2.6 ms either
+// way) and the publisher's own came later (p90 1.43 against 1.05 ms), so
+// it was dropped.
 func (b *Bus) early(ev event, data []byte) {
 	b.sendCore(b.earlySubject(), earlyContext, data, "early announcement", "id", ev.ID)
 	b.hide(ev)
@@ -101,8 +125,8 @@ func (b *Bus) onEarly(msg *nats.Msg) {
 	b.hide(ev)
 }
 
-// hide hides ev until unhide(ev.ID) or hideTimeout, unless it is held
-// already, was applied already, or maxHides are held.
+// hide hides ev until unhide(ev.ID) or hideTimeout, unless it was seen
+// already (held, or applied) or maxHides are held.
 func (b *Bus) hide(ev event) {
 	h, ok := b.opts.Invalidator.(Hider)
 	if !ok || b.closed.Load() {
@@ -110,10 +134,10 @@ func (b *Bus) hide(ev event) {
 	}
 	b.hides.mu.Lock()
 	defer b.hides.mu.Unlock()
-	if _, held := b.hides.byID[ev.ID]; held {
-		return
-	}
-	if _, applied := b.hides.done[ev.ID]; applied {
+	// Held is checked apart from seen, which forgets the oldest beyond
+	// maxSeen: a hide made again over a held one would never be dropped.
+	if _, held := b.hides.byID[ev.ID]; held || !b.hides.see(ev, time.Now()) {
+		b.metrics.early.WithLabelValues("repeated").Inc()
 		return
 	}
 	if len(b.hides.byID) >= maxHides {
@@ -129,19 +153,41 @@ func (b *Bus) hide(ev event) {
 	b.log.Debug("purge hidden early", "id", id, "origin", ev.Node, "lag", time.Since(ev.Time))
 }
 
-// unhide drops the hide of event id, if any, and remembers id so that a
-// later early copy of it (the publisher's own, echoed after its publish
-// failed; one delayed past the ordered apply) hides nothing again.
-// applied: its ordered apply is done.
+// see records ev as seen at now and reports whether it is new: not seen
+// before, within its announcement's life. The caller holds mu.
+func (hs *hides) see(ev event, now time.Time) bool {
+	for len(hs.order) > 0 && (now.After(hs.order[0].expires) || len(hs.order) > maxSeen) {
+		if old := hs.order[0]; hs.seen[old.id] == old.expires {
+			delete(hs.seen, old.id)
+		}
+		hs.order[0] = seenID{}
+		hs.order = hs.order[1:]
+	}
+	if _, ok := hs.seen[ev.ID]; ok {
+		return false
+	}
+	expires := ev.Time.Add(hideTimeout)
+	if !now.After(expires) { // else onEarly refuses it anyway
+		hs.seen[ev.ID] = expires
+		hs.order = append(hs.order, seenID{ev.ID, expires})
+	}
+	return true
+}
+
+// appliedEarly drops the hide of ev, whose ordered apply is done, and
+// remembers it, so that a later early copy of it hides nothing.
+func (b *Bus) appliedEarly(ev event) {
+	b.hides.mu.Lock()
+	b.hides.see(ev, time.Now())
+	b.hides.mu.Unlock()
+	b.unhide(ev.ID, true)
+}
+
+// unhide drops the hide of event id, if any. applied: its ordered apply
+// is done.
 func (b *Bus) unhide(id string, applied bool) {
 	b.hides.mu.Lock()
 	defer b.hides.mu.Unlock()
-	if old := b.hides.recent[b.hides.next]; old != "" {
-		delete(b.hides.done, old)
-	}
-	b.hides.recent[b.hides.next] = id
-	b.hides.next = (b.hides.next + 1) % recentApplied
-	b.hides.done[id] = struct{}{}
 	h := b.hides.byID[id]
 	if h == nil {
 		return

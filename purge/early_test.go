@@ -198,3 +198,27 @@ func TestEarlyHideTimeoutAndBound(t *testing.T) {
 		}
 	})
 }
+
+// The record of seen announcements: an ID is seen once while its
+// announcement lives, forgotten once it expired (onEarly then refuses a
+// copy as too old), and at most maxSeen are kept, the oldest going first.
+func TestSeenAnnouncements(t *testing.T) {
+	now := time.Now()
+	hs := hides{seen: make(map[string]time.Time)}
+	ev := event{ID: "a", Time: now}
+	if !hs.see(ev, now) || hs.see(ev, now.Add(hideTimeout)) {
+		t.Fatal("an announcement was not new the first time, or new again within its 30 s")
+	}
+	if !hs.see(ev, now.Add(hideTimeout+time.Second)) || len(hs.seen) != 0 {
+		t.Fatalf("an expired announcement is still remembered (%d held)", len(hs.seen))
+	}
+	for i := range maxSeen + 10 {
+		hs.see(event{ID: fmt.Sprint(i), Time: now}, now)
+	}
+	if len(hs.seen) > maxSeen+1 {
+		t.Fatalf("%d IDs remembered, want at most %d", len(hs.seen), maxSeen+1)
+	}
+	if hs.see(event{ID: fmt.Sprint(maxSeen + 9), Time: now}, now) {
+		t.Fatal("the newest ID was forgotten")
+	}
+}

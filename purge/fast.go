@@ -106,6 +106,12 @@ func (b *Bus) onFast(msg *nats.Msg) {
 	if err != nil {
 		return // the stream's copy is applied as the safe all+soft purge
 	}
+	if age := received.Sub(ev.Time); age > b.replayWindow || age < -b.replayWindow {
+		// A publisher sends it just after the acknowledgement: an old one
+		// is a copy (replay.go), from an earlier incarnation of the stream
+		// if its sequence is the next one. The stream's copy is checked.
+		return
+	}
 	ev.received, ev.fast = received, true
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()

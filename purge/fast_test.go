@@ -37,13 +37,7 @@ func urlEvent(path string) event {
 // every apply it makes comes from the fast path: on the code before the
 // fast path nothing was ever applied.
 func TestFastPathAppliesOnlyTheNextSignedSequence(t *testing.T) {
-	s := startPlainServer(t, -1)
-	inv := &memInvalidator{}
-	b := newBus(t, Options{NATSURL: s.ClientURL(), Invalidator: inv})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = b.Start(ctx) // no JetStream: it never catches up, and says so
-	send := rawSender(t, s.ClientURL())
+	inv, send := fastOnlyBus(t)
 	// The bus's subscription handles messages in order: once a marker is
 	// applied, everything sent before it was seen.
 	applied := func(want ...uint64) {
@@ -76,4 +70,18 @@ func TestFastPathAppliesOnlyTheNextSignedSequence(t *testing.T) {
 	send(fastMsg(t, 2, urlEvent("again"), testSigningKey)) // applied already
 	send(fastMsg(t, 3, urlEvent("third"), testSigningKey))
 	applied(1, 2, 3)
+}
+
+// fastOnlyBus starts a bus on a NATS server without JetStream, so that
+// every apply it makes comes from the fast path, and returns its
+// Invalidator and a sender of raw messages to that server.
+func fastOnlyBus(t *testing.T) (*memInvalidator, func(*nats.Msg)) {
+	t.Helper()
+	s := startPlainServer(t, -1)
+	inv := &memInvalidator{}
+	b := newBus(t, Options{NATSURL: s.ClientURL(), Invalidator: inv})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = b.Start(ctx) // no JetStream: it never catches up, and says so
+	return inv, rawSender(t, s.ClientURL())
 }

@@ -2,6 +2,7 @@ package purge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // memInvalidator records what it was asked to apply and its applied
@@ -155,9 +157,16 @@ func newRawBus(t testing.TB, opts Options) *Bus {
 }
 
 // signedMsg is a message on the default subject signed with key, as a
-// node of a fleet with that key publishes it.
+// node of a fleet with that key publishes it: with the event's ID as its
+// JetStream message ID (publishAcked), when data has one.
 func signedMsg(data []byte, key string) *nats.Msg {
-	msg := &nats.Msg{Subject: "edged.purge", Data: data}
+	msg := &nats.Msg{Subject: "edged.purge", Data: data, Header: nats.Header{}}
+	var st struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &st) == nil && st.ID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, st.ID)
+	}
 	newSigner(key).sign(msg)
 	return msg
 }

@@ -98,13 +98,13 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 			Name: "edged_purge_apply_failures_total", Help: "Failed Invalidate calls (each is retried).",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edged_purge_rejected_total", Help: "Purge events not applied because they lack a valid signature of the fleet's key, by reason (unsigned, bad_signature).",
+			Name: "edged_purge_rejected_total", Help: "Purge events not applied because they lack a valid signature of the fleet's key, or are a signed event published again, by reason (unsigned, bad_signature, replayed).",
 		}, []string{"reason"}),
 		keyMismatch: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edged_purge_key_mismatch", Help: "1 once a peer's hello or purge event failed verification since start: the nodes' purge signing keys (EDGED_PURGE_TOKEN) differ.",
 		}),
 	}
-	for _, r := range []string{rejectUnsigned, rejectBadSignature} {
+	for _, r := range []string{rejectUnsigned, rejectBadSignature, rejectReplayed} {
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
