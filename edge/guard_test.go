@@ -15,6 +15,7 @@ import (
 	"edged/edge/access"
 	"edged/edge/auth"
 	"edged/edge/ratelimit"
+	"edged/origin"
 	"edged/storage"
 )
 
@@ -133,6 +134,14 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 // digits).
 func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
 	t.Helper()
+	return claimKeyEdgeVia(t, keyClaim, false, opts...)
+}
+
+// claimKeyEdgeVia is claimKeyEdge; with viaShield the edge fetches
+// through a shield node (a second edged in the shield role, with no
+// route of its own) that alone talks to the application.
+func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
+	t.Helper()
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		claims := jwt.MapClaims{}
@@ -147,8 +156,16 @@ func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*tes
 	if err != nil {
 		t.Fatal(err)
 	}
+	up := upstreamTo(t, o.URL)
+	if viaShield {
+		shield := newEdge(t, c, edgeConfig{name: "edged-shield", upstream: o.URL, shield: true})
+		var err error
+		if up, err = origin.New(origin.Options{Shields: []string{shield.URL}, Via: "edged"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{keyClaim}},
+		{PathPrefix: "/", Upstream: up, Auth: verifier, AuthKey: []string{keyClaim}},
 	}})
 	exp := c.Now().Add(time.Hour).Unix()
 	sign := func(payload string) string {
@@ -179,6 +196,29 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 	// A string subject still gets its own page.
 	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"1002"`)); body != `page of "1002"` {
 		t.Errorf("string sub: %q", body)
+	}
+}
+
+// TestAuthKeyPartitionThroughShield is the attack of a user behind an
+// edge whose route partitions its cache by subject (key_claims) and
+// fetches through a shield: the shield has no such route, so it stored
+// the first user's page (public, as the route's partition allowed) under
+// the URL alone, and the second user's miss at the edge was answered
+// from it: Bob was served Alice's page. The edge now asks upstream not to
+// store what it partitions (a request no-store, RFC 9111 §5.2.1.5) and
+// keeps its own per-user copy.
+func TestAuthKeyPartitionThroughShield(t *testing.T) {
+	e, sign := claimKeyEdgeVia(t, "sub", true)
+	for i := 0; i < 2; i++ {
+		for _, user := range []string{"alice", "bob"} {
+			resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"`+user+`"`))
+			if want := `page of "` + user + `"`; body != want {
+				t.Errorf("round %d, %s got %q (Cache-Status %q); want %q", i, user, body, resp.Header.Get("Cache-Status"), want)
+			}
+			if i == 1 && !isHit(resp) {
+				t.Errorf("%s: the edge's own partition not hit: %q", user, resp.Header.Get("Cache-Status"))
+			}
+		}
 	}
 }
 
