@@ -141,6 +141,29 @@ func wantLineError(t *testing.T, base string, n int, repl, want string) {
 	}
 }
 
+// TestUnsetSecretHidesNoOtherProblem: a route whose secret variable is not
+// set used to report that alone, so the operator who set it met the
+// route's other problems on the next run; every problem comes at once.
+func TestUnsetSecretHidesNoOtherProblem(t *testing.T) {
+	in := "upstream: {origin: 'http://o'}\nsites:\n  - name: s\n    hosts: [a.test]\n    routes:\n      - path: /\n        auth:\n" +
+		"          jwt: {hmac_secret_env: TEST_UNSET_SECRET, algorithms: [RS256]}\n" +
+		"          api_keys: {keys_env: TEST_UNSET_KEYS}\n"
+	c, err := Parse([]byte(in), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Check() // what edged -t and a start run
+	for _, want := range []string{
+		"edged.yaml:8: sites[0].routes[0].auth.jwt.hmac_secret_env: environment variable TEST_UNSET_SECRET is not set",
+		"edged.yaml:8: sites[0].routes[0].auth.jwt.algorithms[0]: RS256 needs a public key",
+		"edged.yaml:9: sites[0].routes[0].auth.api_keys.keys_env: environment variable TEST_UNSET_KEYS is not set",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+}
+
 // TestHTTPSFieldsNeedTLSListen: without an HTTPS listener a redirect would
 // loop and HSTS would never be sent (RFC 6797 §7.2).
 func TestKeyClaimsNeedAuth(t *testing.T) {
