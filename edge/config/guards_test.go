@@ -115,6 +115,13 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 		{29, "          api_keys: {header: X-Key}", "auth.api_keys.keys_env: required with api_keys.header"},
 		{29, "          api_keys: {header: 'X Key', keys_env: TEST_API_KEYS}", "auth.api_keys.header: invalid header name"},
 		{30, "          key_claims: ['']", "auth.key_claims[0]: empty claim name"},
+		// A field the edge drops before the route reads it: every request
+		// would be refused (401), or spend its address's budget.
+		{29, "          api_keys: {header: X-Forwarded-Key, keys_env: TEST_API_KEYS}", "edged.yaml:29: sites[0].routes[0].auth.api_keys.header: server.strip_request_headers removes this field before routing: no request would ever carry a key"},
+		{29, "          api_keys: {header: X_Key, keys_env: TEST_API_KEYS}", `edged.yaml:29: sites[0].routes[0].auth.api_keys.header: the edge drops fields whose name holds "_"`},
+		{29, "          api_keys: {header: host, keys_env: TEST_API_KEYS}", "edged.yaml:29: sites[0].routes[0].auth.api_keys.header: the host is not read as a field"},
+		{26, "        rate_limit: {rate: 1, key: 'header:X-Real-IP'}", "edged.yaml:26: sites[0].routes[0].rate_limit.key: server.strip_request_headers removes this field before routing: no request would carry the key"},
+		{26, "        rate_limit: {rate: 1, key: 'header:X_Tenant'}", `edged.yaml:26: sites[0].routes[0].rate_limit.key: the edge drops fields whose name holds "_"`},
 	}
 	t.Setenv("TEST_SHORT_SECRET", "short")
 	for _, tt := range tests {
