@@ -126,6 +126,37 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 	}
 }
 
+// TestBlockedUserAgentInSecondField is the attack of a client that sends
+// two User-Agent lines, a browser's first and its own second: the rule
+// read the first alone and let it through, to an origin that may log or
+// act on either. Every line is checked now.
+func TestBlockedUserAgentInSecondField(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("ok"))
+	rules, err := access.Compile(access.Rules{BlockUserAgents: []string{"sqlmap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Access: rules},
+	}})
+	// Written by hand: net/http's client sends one User-Agent line only.
+	get := func(uas ...string) *http.Response {
+		req := "GET /x HTTP/1.1\r\nHost: s.example\r\nConnection: close\r\n"
+		for _, ua := range uas {
+			req += "User-Agent: " + ua + "\r\n"
+		}
+		return rawRequest(t, e.URL, req+"\r\n")
+	}
+	for _, uas := range [][]string{{"sqlmap/1.7"}, {"Mozilla/5.0", "sqlmap/1.7"}, {"Mozilla/5.0", "SQLMap"}} {
+		wantStatus(t, get(uas...), http.StatusForbidden, "detail=access-denied")
+	}
+	wantStatus(t, get("Mozilla/5.0", "curl/8"), http.StatusOK)
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin saw %d requests, want 1 (the clean one)", n)
+	}
+}
+
 // claimKeyEdge serves an HS256 JWT route whose cache is partitioned by
 // keyClaim (key_claims), in front of an application that reads the token
 // itself (with the parser options opts) and answers, publicly cacheable,
