@@ -165,13 +165,15 @@ func TestBlockedUserAgentInSecondField(t *testing.T) {
 // digits).
 func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
 	t.Helper()
-	return claimKeyEdgeVia(t, keyClaim, false, opts...)
+	e, _, sign := claimKeyEdgeVia(t, keyClaim, false, opts...)
+	return e, sign
 }
 
 // claimKeyEdgeVia is claimKeyEdge; with viaShield the edge fetches
 // through a shield node (a second edged in the shield role, with no
-// route of its own) that alone talks to the application.
-func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
+// route of its own) that alone talks to the application, and returns it
+// too (nil without).
+func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.ParserOption) (e, shield *testEdge, sign func(payload string) string) {
 	t.Helper()
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
@@ -189,17 +191,17 @@ func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.
 	}
 	up := upstreamTo(t, o.URL)
 	if viaShield {
-		shield := newEdge(t, c, edgeConfig{name: "edged-shield", upstream: o.URL, shield: true})
+		shield = newEdge(t, c, edgeConfig{name: "edged-shield", upstream: o.URL, shield: true})
 		var err error
 		if up, err = origin.New(origin.Options{Shields: []string{shield.URL}, Via: "edged"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+	e = routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
 		{PathPrefix: "/", Upstream: up, Auth: verifier, AuthKey: []string{keyClaim}},
 	}})
 	exp := c.Now().Add(time.Hour).Unix()
-	sign := func(payload string) string {
+	sign = func(payload string) string {
 		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 		body := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"exp":%d,%s}`, exp, payload))
 		sig, err := jwt.SigningMethodHS256.Sign(head+"."+body, secret)
@@ -208,7 +210,7 @@ func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.
 		}
 		return "Bearer " + head + "." + body + "." + base64.RawURLEncoding.EncodeToString(sig)
 	}
-	return e, sign
+	return e, shield, sign
 }
 
 // TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
@@ -237,9 +239,14 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 // the URL alone, and the second user's miss at the edge was answered
 // from it: Bob was served Alice's page. The edge now asks upstream not to
 // store what it partitions (a request no-store, RFC 9111 §5.2.1.5) and
-// keeps its own per-user copy.
+// keeps its own per-user copy, and not to answer with what it stored
+// before (no-cache): here Carol's page, stored at the shield by a request
+// that reached it directly, as an older edge's would have been.
 func TestAuthKeyPartitionThroughShield(t *testing.T) {
-	e, sign := claimKeyEdgeVia(t, "sub", true)
+	e, shield, sign := claimKeyEdgeVia(t, "sub", true)
+	if _, body := shield.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"carol"`)); body != `page of "carol"` {
+		t.Fatalf("stored at the shield: %q", body)
+	}
 	for i := 0; i < 2; i++ {
 		for _, user := range []string{"alice", "bob"} {
 			resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"`+user+`"`))

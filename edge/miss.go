@@ -238,18 +238,12 @@ func (x *exchange) newFetch() *fetch {
 		request.Header.Set("Authorization", "edged route authentication")
 	}
 	if len(x.route.AuthKey) > 0 {
-		// The route partitions its cache by the token's claims, a key
-		// no cache upstream (a shield, a cache at the origin) knows of:
-		// one would store the page it was sent for one user under the
-		// URL alone and answer the next user's miss with it. RFC 9111
-		// §5.2.1.5: no-store asks every cache on the way not to store
-		// the response; this node decides by the client's request
-		// (request.Header, without it) and keeps its own partitioned
-		// copy.
+		// This node decides by the client's request (request.Header,
+		// without the directives) and keeps its own partitioned copy.
 		if !own {
 			request.Header = out.Header.Clone()
 		}
-		out.Header.Add("Cache-Control", "no-store")
+		x.partitionUpstream(out.Header)
 	}
 	return &fetch{
 		h:        x.h,
