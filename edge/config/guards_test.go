@@ -115,6 +115,12 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 		{29, "          api_keys: {header: X-Key}", "auth.api_keys.keys_env: required with api_keys.header"},
 		{29, "          api_keys: {header: 'X Key', keys_env: TEST_API_KEYS}", "auth.api_keys.header: invalid header name"},
 		{30, "          key_claims: ['']", "auth.key_claims[0]: empty claim name"},
+		// Fields the node writes itself: a rule setting one was dropped
+		// without a word (Host: backend sent the request's host).
+		{18, "      - request_headers: {set: {Host: backend.internal}}\n        path: /", "edged.yaml:18: sites[0].routes[0].request_headers.set.Host: the Host sent upstream is the request's (the cache key's) host: not a header rule's to set"},
+		{18, "      - request_headers: {set: {transfer-encoding: chunked}}\n        path: /", "edged.yaml:18: sites[0].routes[0].request_headers.set.transfer-encoding: message framing is the connection's"},
+		{16, "    response_headers: {set: {Content-Length: '3', X-Frame-Options: DENY}}", "edged.yaml:16: sites[0].response_headers.set.Content-Length: message framing is the connection's"},
+		{16, "    response_headers: {set: {Connection: close}}", "edged.yaml:16: sites[0].response_headers.set.Connection: a hop-by-hop field"},
 		// A field the edge drops before the route reads it: every request
 		// would be refused (401), or spend its address's budget.
 		{29, "          api_keys: {header: X-Forwarded-Key, keys_env: TEST_API_KEYS}", "edged.yaml:29: sites[0].routes[0].auth.api_keys.header: server.strip_request_headers removes this field before routing: no request would ever carry a key"},
