@@ -322,6 +322,20 @@ func (x *exchange) outbound() *origin.Outbound {
 	}
 }
 
+// partitionUpstream adds to h, the header of an upstream request for a
+// route whose cache key holds the auth partition (key_claims), what keeps
+// the caches upstream (a shield, a cache at the origin) from storing or
+// reusing its response: they know no partition, so one would store the
+// page it was sent for one user under the URL alone and answer the next
+// user's miss with it. RFC 9111 §5.2.1.5: no-store, nothing of the
+// exchange is stored; §5.2.1.4: no-cache, a response stored before (by
+// another path, or by an older edged) is not used without validation.
+func (x *exchange) partitionUpstream(h http.Header) {
+	if len(x.route.AuthKey) > 0 {
+		h.Add("Cache-Control", "no-cache, no-store")
+	}
+}
+
 // realClient is the client's address as Options.ClientIP resolves it, ""
 // if it has none.
 func (x *exchange) realClient() string {

@@ -44,7 +44,7 @@ func (x *exchange) guard() bool {
 	now := h.opts.Now()
 	client := h.client(r)
 	if route.Access != nil {
-		if ok, reason := route.Access.Check(client, x.t.Path, r.Header.Get("User-Agent"), now); !ok {
+		if ok, reason := route.Access.Check(client, x.t.Path, userAgents(r.Header), now); !ok {
 			x.refuse(http.StatusForbidden, "forbidden: "+reason, policy.DetailAccessDenied)
 			return false
 		}
@@ -80,6 +80,21 @@ func (x *exchange) guard() bool {
 		}
 	}
 	return true
+}
+
+// userAgents is every User-Agent line of h, one per text line: a client
+// that sent two (a browser's, then its own) must not pass a blocked
+// substring by putting it second, since the origin may read either. A
+// field value holds no LF, so no substring spans two lines.
+func userAgents(h http.Header) string {
+	switch v := h["User-Agent"]; len(v) {
+	case 0:
+		return ""
+	case 1:
+		return v[0]
+	default:
+		return strings.Join(v, "\n")
+	}
 }
 
 // client is the request's client address: from the socket, or from

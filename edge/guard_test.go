@@ -15,6 +15,7 @@ import (
 	"edged/edge/access"
 	"edged/edge/auth"
 	"edged/edge/ratelimit"
+	"edged/origin"
 	"edged/storage"
 )
 
@@ -125,6 +126,37 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 	}
 }
 
+// TestBlockedUserAgentInSecondField is the attack of a client that sends
+// two User-Agent lines, a browser's first and its own second: the rule
+// read the first alone and let it through, to an origin that may log or
+// act on either. Every line is checked now.
+func TestBlockedUserAgentInSecondField(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("ok"))
+	rules, err := access.Compile(access.Rules{BlockUserAgents: []string{"sqlmap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Access: rules},
+	}})
+	// Written by hand: net/http's client sends one User-Agent line only.
+	get := func(uas ...string) *http.Response {
+		req := "GET /x HTTP/1.1\r\nHost: s.example\r\nConnection: close\r\n"
+		for _, ua := range uas {
+			req += "User-Agent: " + ua + "\r\n"
+		}
+		return rawRequest(t, e.URL, req+"\r\n")
+	}
+	for _, uas := range [][]string{{"sqlmap/1.7"}, {"Mozilla/5.0", "sqlmap/1.7"}, {"Mozilla/5.0", "SQLMap"}} {
+		wantStatus(t, get(uas...), http.StatusForbidden, "detail=access-denied")
+	}
+	wantStatus(t, get("Mozilla/5.0", "curl/8"), http.StatusOK)
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin saw %d requests, want 1 (the clean one)", n)
+	}
+}
+
 // claimKeyEdge serves an HS256 JWT route whose cache is partitioned by
 // keyClaim (key_claims), in front of an application that reads the token
 // itself (with the parser options opts) and answers, publicly cacheable,
@@ -132,6 +164,16 @@ func TestAuthKeyPartitionsCache(t *testing.T) {
 // raw JSON payloads (written out, so that numbers keep the issuer's
 // digits).
 func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*testEdge, func(payload string) string) {
+	t.Helper()
+	e, _, sign := claimKeyEdgeVia(t, keyClaim, false, opts...)
+	return e, sign
+}
+
+// claimKeyEdgeVia is claimKeyEdge; with viaShield the edge fetches
+// through a shield node (a second edged in the shield role, with no
+// route of its own) that alone talks to the application, and returns it
+// too (nil without).
+func claimKeyEdgeVia(t *testing.T, keyClaim string, viaShield bool, opts ...jwt.ParserOption) (e, shield *testEdge, sign func(payload string) string) {
 	t.Helper()
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
@@ -147,11 +189,19 @@ func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
-		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{keyClaim}},
+	up := upstreamTo(t, o.URL)
+	if viaShield {
+		shield = newEdge(t, c, edgeConfig{name: "edged-shield", upstream: o.URL, shield: true})
+		var err error
+		if up, err = origin.New(origin.Options{Shields: []string{shield.URL}, Via: "edged"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: up, Auth: verifier, AuthKey: []string{keyClaim}},
 	}})
 	exp := c.Now().Add(time.Hour).Unix()
-	sign := func(payload string) string {
+	sign = func(payload string) string {
 		head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 		body := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"exp":%d,%s}`, exp, payload))
 		sig, err := jwt.SigningMethodHS256.Sign(head+"."+body, secret)
@@ -160,7 +210,7 @@ func claimKeyEdge(t *testing.T, keyClaim string, opts ...jwt.ParserOption) (*tes
 		}
 		return "Bearer " + head + "." + body + "." + base64.RawURLEncoding.EncodeToString(sig)
 	}
-	return e, sign
+	return e, shield, sign
 }
 
 // TestAuthKeyNonStringSubject is the attack of a token whose "sub" is not
@@ -179,6 +229,34 @@ func TestAuthKeyNonStringSubject(t *testing.T) {
 	// A string subject still gets its own page.
 	if _, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"1002"`)); body != `page of "1002"` {
 		t.Errorf("string sub: %q", body)
+	}
+}
+
+// TestAuthKeyPartitionThroughShield is the attack of a user behind an
+// edge whose route partitions its cache by subject (key_claims) and
+// fetches through a shield: the shield has no such route, so it stored
+// the first user's page (public, as the route's partition allowed) under
+// the URL alone, and the second user's miss at the edge was answered
+// from it: Bob was served Alice's page. The edge now asks upstream not to
+// store what it partitions (a request no-store, RFC 9111 §5.2.1.5) and
+// keeps its own per-user copy, and not to answer with what it stored
+// before (no-cache): here Carol's page, stored at the shield by a request
+// that reached it directly, as an older edge's would have been.
+func TestAuthKeyPartitionThroughShield(t *testing.T) {
+	e, shield, sign := claimKeyEdgeVia(t, "sub", true)
+	if _, body := shield.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"carol"`)); body != `page of "carol"` {
+		t.Fatalf("stored at the shield: %q", body)
+	}
+	for i := 0; i < 2; i++ {
+		for _, user := range []string{"alice", "bob"} {
+			resp, body := e.get(t, "/account", "Host", "s.example", "Authorization", sign(`"sub":"`+user+`"`))
+			if want := `page of "` + user + `"`; body != want {
+				t.Errorf("round %d, %s got %q (Cache-Status %q); want %q", i, user, body, resp.Header.Get("Cache-Status"), want)
+			}
+			if i == 1 && !isHit(resp) {
+				t.Errorf("%s: the edge's own partition not hit: %q", user, resp.Header.Get("Cache-Status"))
+			}
+		}
 	}
 }
 

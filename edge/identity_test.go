@@ -177,6 +177,36 @@ func TestJWKSRotationUnknownKidRefetch(t *testing.T) {
 	wantStatus(t, get(tokenB), http.StatusOK)
 }
 
+// TestJWKSUnknownKidNotQueued is the flood of made-up kids on a route
+// whose jwks_min_refetch is shorter than jwks_timeout: jwkset's limiter
+// made each such token wait for the next refetch slot (up to the
+// timeout) and then fetch the set, so a flood held requests for seconds
+// and each one fetched. A token with an unknown kid is now refused at
+// once while no refetch is allowed.
+func TestJWKSUnknownKidNotQueued(t *testing.T) {
+	c := newClock()
+	key := ecKey(t)
+	idp := newJWKSServer(t, map[string]any{"a": &key.PublicKey})
+	const minRefetch = 3 * time.Second // under the default 10 s timeout
+	v := remoteVerifier(t, auth.JWTOptions{JWKS: &auth.RemoteJWKS{URL: idp.URL, Refresh: time.Hour, MinRefetch: minRefetch}})
+	o := newOrigin(t, c, static("ok"))
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: v},
+	}})
+	get := func(kid string) *http.Response {
+		resp, _ := e.get(t, "/x", "Host", "s.example", "Authorization", signed(t, jwt.SigningMethodES256, key, kid, jwt.MapClaims{"sub": "alice"}))
+		return resp
+	}
+	wantStatus(t, get("a"), http.StatusOK)
+	wantStatus(t, get("made-up-1"), http.StatusUnauthorized) // the one refetch allowed now
+	fetched := idp.count()
+	start := time.Now()
+	wantStatus(t, get("made-up-2"), http.StatusUnauthorized)
+	if n, took := idp.count(), time.Since(start); n != fetched || took >= minRefetch {
+		t.Errorf("a second unknown kid within jwks_min_refetch: %d fetches (want %d), answered in %v (want at once, not after a wait for the refetch)", n, fetched, took)
+	}
+}
+
 // The background refresh replaces the set without any token asking: a
 // key the provider removed stops verifying.
 func TestJWKSBackgroundRefresh(t *testing.T) {

@@ -230,11 +230,20 @@ func (x *exchange) newFetch() *fetch {
 		out.Header.Del(f)
 	}
 	request := &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host}
+	own := false // request.Header is not out.Header
 	if x.route.Auth != nil && request.Header.Get("Authorization") == "" {
 		// An API key authenticates like Authorization does: what it
 		// fetched is shared only if the origin says so (RFC 9111 §3.5).
-		request.Header = out.Header.Clone()
+		request.Header, own = out.Header.Clone(), true
 		request.Header.Set("Authorization", "edged route authentication")
+	}
+	if len(x.route.AuthKey) > 0 {
+		// This node decides by the client's request (request.Header,
+		// without the directives) and keeps its own partitioned copy.
+		if !own {
+			request.Header = out.Header.Clone()
+		}
+		x.partitionUpstream(out.Header)
 	}
 	return &fetch{
 		h:        x.h,

@@ -73,6 +73,7 @@ func (x *exchange) maxForwards() bool {
 func (x *exchange) pass() {
 	h, w, r, cs := x.h, &x.w, x.r, &x.cs
 	out := x.outbound()
+	x.partitionUpstream(out.Header)
 	var upload *uploadBody
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes

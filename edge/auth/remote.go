@@ -117,7 +117,9 @@ func isLoopback(host string) bool {
 
 // remoteKeys is a fetched key set and its refresh goroutine.
 type remoteKeys struct {
-	store     jwkset.Storage
+	store     jwkset.Storage // refetches the set for a kid it lacks
+	held      jwkset.Storage // the keys held, read without a fetch
+	refetch   *rate.Limiter  // one refetch per MinRefetch
 	cancel    context.CancelFunc
 	transport *http.Transport
 }
@@ -160,14 +162,17 @@ func newRemoteKeys(o RemoteJWKS) (*remoteKeys, error) {
 		var store jwkset.Storage
 		store, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 			HTTPURLs: map[string]jwkset.Storage{o.URL: httpStore},
-			// The wait for the refetch limiter and the refetch itself
-			// share this bound: a token arriving while no refetch is
-			// allowed within it is refused at once.
+			// keys asks store only for a refetch its own limiter
+			// allowed. jwkset's limiter waits (up to RateLimitWaitMax,
+			// which also bounds the refetch): with MinRefetch shorter
+			// than Timeout, tokens with made-up kids queued for a
+			// refetch each instead of being refused.
 			RateLimitWaitMax:  o.Timeout,
-			RefreshUnknownKID: rate.NewLimiter(rate.Every(o.MinRefetch), 1),
+			RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1),
 		})
 		if err == nil {
-			return &remoteKeys{store: store, cancel: cancel, transport: tr}, nil
+			return &remoteKeys{store: store, held: httpStore, refetch: rate.NewLimiter(rate.Every(o.MinRefetch), 1),
+				cancel: cancel, transport: tr}, nil
 		}
 	}
 	cancel()
@@ -181,17 +186,25 @@ func newRemoteKeys(o RemoteJWKS) (*remoteKeys, error) {
 func (r *remoteKeys) keys(ctx context.Context, alg, kid string) []jwt.VerificationKey {
 	var set []jwkset.JWK
 	if kid != "" {
-		k, err := r.store.KeyRead(ctx, kid)
+		k, err := r.held.KeyRead(ctx, kid)
 		if err != nil {
-			return nil
+			// An unknown kid (a rotated key) refetches the set, at most
+			// once per MinRefetch; meanwhile such tokens are refused at
+			// once, never queued.
+			if !r.refetch.Allow() {
+				return nil
+			}
+			if k, err = r.store.KeyRead(ctx, kid); err != nil {
+				return nil
+			}
 		}
 		set = []jwkset.JWK{k}
-	} else if set, _ = r.store.KeyReadAll(ctx); len(set) == 0 {
-		// No key held (the provider was down at start): ask as for an
-		// unknown kid, so the same rate-limited refetch recovers before
-		// the next refresh. No JWK has this kid.
+	} else if set, _ = r.held.KeyReadAll(ctx); len(set) == 0 && r.refetch.Allow() {
+		// No key held (the provider was down at start): refetch as for
+		// an unknown kid, so the same rate-limited refetch recovers
+		// before the next refresh. No JWK has this kid.
 		_, _ = r.store.KeyRead(ctx, noKeyHeld)
-		set, _ = r.store.KeyReadAll(ctx)
+		set, _ = r.held.KeyReadAll(ctx)
 	}
 	var out []jwt.VerificationKey
 	for _, j := range set {

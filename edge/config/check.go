@@ -48,15 +48,17 @@ func (c *Config) fileProblems() []*FieldError {
 			if !r.Auth.enabled() {
 				continue
 			}
-			var fe *FieldError
 			// A check reads the key files but says nothing of the
 			// identity provider: the first JWK Set fetch that building
 			// the verifier starts may fail away from the network (or
 			// before the provider is up), which is no problem of the
 			// file, and its warning would follow "configuration OK".
 			v, err := c.verifierWith(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth, slog.New(slog.DiscardHandler))
-			if errors.As(err, &fe) {
-				errs = append(errs, fe)
+			for _, e := range joinedErrors(err) {
+				var fe *FieldError
+				if errors.As(e, &fe) {
+					errs = append(errs, fe)
+				}
 			}
 			if v != nil {
 				v.Close() // a jwks_url's refresh

@@ -115,6 +115,19 @@ func TestGuardsValidationNamesFieldAndLine(t *testing.T) {
 		{29, "          api_keys: {header: X-Key}", "auth.api_keys.keys_env: required with api_keys.header"},
 		{29, "          api_keys: {header: 'X Key', keys_env: TEST_API_KEYS}", "auth.api_keys.header: invalid header name"},
 		{30, "          key_claims: ['']", "auth.key_claims[0]: empty claim name"},
+		// Fields the node writes itself: a rule setting one was dropped
+		// without a word (Host: backend sent the request's host).
+		{18, "      - request_headers: {set: {Host: backend.internal}}\n        path: /", "edged.yaml:18: sites[0].routes[0].request_headers.set.Host: the Host sent upstream is the request's (the cache key's) host: not a header rule's to set"},
+		{18, "      - request_headers: {set: {transfer-encoding: chunked}}\n        path: /", "edged.yaml:18: sites[0].routes[0].request_headers.set.transfer-encoding: message framing is the connection's"},
+		{16, "    response_headers: {set: {Content-Length: '3', X-Frame-Options: DENY}}", "edged.yaml:16: sites[0].response_headers.set.Content-Length: message framing is the connection's"},
+		{16, "    response_headers: {set: {Connection: close}}", "edged.yaml:16: sites[0].response_headers.set.Connection: a hop-by-hop field"},
+		// A field the edge drops before the route reads it: every request
+		// would be refused (401), or spend its address's budget.
+		{29, "          api_keys: {header: X-Forwarded-Key, keys_env: TEST_API_KEYS}", "edged.yaml:29: sites[0].routes[0].auth.api_keys.header: server.strip_request_headers removes this field before routing: no request would ever carry a key"},
+		{29, "          api_keys: {header: X_Key, keys_env: TEST_API_KEYS}", `edged.yaml:29: sites[0].routes[0].auth.api_keys.header: the edge drops fields whose name holds "_"`},
+		{29, "          api_keys: {header: host, keys_env: TEST_API_KEYS}", "edged.yaml:29: sites[0].routes[0].auth.api_keys.header: the host is not read as a field"},
+		{26, "        rate_limit: {rate: 1, key: 'header:X-Real-IP'}", "edged.yaml:26: sites[0].routes[0].rate_limit.key: server.strip_request_headers removes this field before routing: no request would carry the key"},
+		{26, "        rate_limit: {rate: 1, key: 'header:X_Tenant'}", `edged.yaml:26: sites[0].routes[0].rate_limit.key: the edge drops fields whose name holds "_"`},
 	}
 	t.Setenv("TEST_SHORT_SECRET", "short")
 	for _, tt := range tests {
@@ -138,6 +151,29 @@ func wantLineError(t *testing.T, base string, n int, repl, want string) {
 	var fe *FieldError
 	if err != nil && !errors.As(err, &fe) {
 		t.Errorf("line %d: %T is not a FieldError", n, err)
+	}
+}
+
+// TestUnsetSecretHidesNoOtherProblem: a route whose secret variable is not
+// set used to report that alone, so the operator who set it met the
+// route's other problems on the next run; every problem comes at once.
+func TestUnsetSecretHidesNoOtherProblem(t *testing.T) {
+	in := "upstream: {origin: 'http://o'}\nsites:\n  - name: s\n    hosts: [a.test]\n    routes:\n      - path: /\n        auth:\n" +
+		"          jwt: {hmac_secret_env: TEST_UNSET_SECRET, algorithms: [RS256]}\n" +
+		"          api_keys: {keys_env: TEST_UNSET_KEYS}\n"
+	c, err := Parse([]byte(in), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Check() // what edged -t and a start run
+	for _, want := range []string{
+		"edged.yaml:8: sites[0].routes[0].auth.jwt.hmac_secret_env: environment variable TEST_UNSET_SECRET is not set",
+		"edged.yaml:8: sites[0].routes[0].auth.jwt.algorithms[0]: RS256 needs a public key",
+		"edged.yaml:9: sites[0].routes[0].auth.api_keys.keys_env: environment variable TEST_UNSET_KEYS is not set",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
 	}
 }
 

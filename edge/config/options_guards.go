@@ -102,15 +102,21 @@ func (c *Config) verifier(path string, a Auth) (*auth.Verifier, error) {
 // when jwksLog is not nil.
 func (c *Config) verifierWith(path string, a Auth, jwksLog *slog.Logger) (*auth.Verifier, error) {
 	opts, errs := c.authOptions(path, a)
-	if len(errs) > 0 {
-		return nil, errs[0]
-	}
 	if jwksLog != nil && opts.JWT != nil && opts.JWT.JWKS != nil {
 		opts.JWT.JWKS.Logger = jwksLog
 	}
 	v, err := auth.NewVerifier(opts)
 	if err != nil {
-		return nil, joinSorted(c.optionProblems(authFields(path), err))
+		errs = append(errs, c.optionProblems(authFields(path), err)...)
+	}
+	if len(errs) > 0 {
+		// An unset variable is reported beside the route's other
+		// problems (authOptions stood a placeholder in for it), not
+		// instead of them.
+		if v != nil {
+			v.Close()
+		}
+		return nil, joinSorted(errs)
 	}
 	return v, nil
 }
@@ -135,6 +141,7 @@ func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) 
 			secret, ok := envSecret(j.HMACSecretEnv)
 			if !ok {
 				errs = append(errs, c.fieldErrNear(path+".jwt.hmac_secret_env", "environment variable %s is not set (it holds the HMAC secret)", j.HMACSecretEnv))
+				secret = unsetSecret // so that the other options are still checked
 			}
 			opts.JWT.HMACSecret = []byte(secret)
 		}
@@ -144,11 +151,17 @@ func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) 
 		keys := splitKeys(v)
 		if len(keys) == 0 {
 			errs = append(errs, c.fieldErrNear(path+".api_keys.keys_env", "environment variable %s is not set (it holds the API keys, comma-separated)", k.KeysEnv))
+			keys = []string{unsetSecret}
 		}
 		opts.APIKeys = &auth.APIKeyOptions{Header: cmp.Or(http.CanonicalHeaderKey(k.Header), auth.DefaultAPIKeyHeader), Keys: keys}
 	}
 	return opts, errs
 }
+
+// unsetSecret stands in for a secret whose variable is not set while the
+// rest of a route's auth options are checked; such a configuration never
+// runs (the unset variable is an error).
+const unsetSecret = "edged: unset variable placeholder 32 bytes long"
 
 // authFields says where each auth option of the route at path comes from.
 func authFields(path string) yamlMap {

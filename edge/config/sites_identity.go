@@ -92,6 +92,9 @@ func (c *Config) checkRateKey(path string, r Route) []*FieldError {
 	case k.By == edge.RateByHeader && !httpguts.ValidHeaderFieldName(k.Header):
 		// RFC 9110 §5.1: a field name is a token.
 		msg = fmt.Sprintf("header:NAME needs a valid header name, got %q", k.Header)
+	case k.By == edge.RateByHeader && c.unseenField(k.Header) != "":
+		// Every request would lack it and spend its address's budget.
+		msg = c.unseenField(k.Header) + ": no request would carry the key"
 	case k.By == edge.RateByAPIKey && r.Auth.APIKeys.KeysEnv == "":
 		msg = "api_key needs auth.api_keys on the route: the key counted is the verified one"
 	case k.By == edge.RateBySubject && !r.Auth.JWT.enabled():

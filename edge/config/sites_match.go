@@ -58,10 +58,8 @@ func (c *Config) checkMatch(path string, m Match) []*FieldError {
 			add(field, "header value must not contain CR, LF or NUL")
 		case strings.Trim(v, " \t") != v:
 			add(field, "value %q has surrounding whitespace, which is not part of a field value and never matches", v)
-		case strings.Contains(name, "_"):
-			add(field, "the edge drops fields whose name holds \"_\" before routing (docs/security.md): the condition could never hold")
-		case c.stripped(name):
-			add(field, "server.strip_request_headers removes this field before routing: the condition could never hold")
+		case c.unseenField(name) != "":
+			add(field, "%s: the condition could never hold", c.unseenField(name))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.Cookies)) {
@@ -99,6 +97,23 @@ func (c *Config) checkRouteIdentities(path string, s Site) []*FieldError {
 		seen[id] = j
 	}
 	return errs
+}
+
+// unseenField says why a route never reads the request field name (the
+// edge drops it before routing), or "" when it does. A route setting that
+// reads such a field (a match condition, an API key header, a rate-limit
+// key) would never see it: the condition never holds, every key is
+// missing.
+func (c *Config) unseenField(name string) string {
+	switch {
+	case strings.EqualFold(name, "Host"):
+		return "the host is not read as a field: it chooses the site (sites[].hosts)"
+	case strings.Contains(name, "_"):
+		return `the edge drops fields whose name holds "_" before routing (docs/security.md)`
+	case c.stripped(name):
+		return "server.strip_request_headers removes this field before routing"
+	}
+	return ""
 }
 
 // stripped reports whether server.strip_request_headers (names, or

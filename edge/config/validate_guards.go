@@ -128,6 +128,9 @@ func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 	if k := a.APIKeys; k.KeysEnv == "" && k.Header != "" {
 		add("api_keys.keys_env", "required with api_keys.header: the environment variable holding the keys")
 	}
+	if why := c.unseenField(a.APIKeys.Header); a.APIKeys.Header != "" && why != "" {
+		add("api_keys.header", "%s: no request would ever carry a key", why)
+	}
 	if len(a.KeyClaims) > 0 && !a.enabled() {
 		add("key_claims", "has no effect without jwt or api_keys")
 	}

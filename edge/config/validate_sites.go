@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -154,8 +155,24 @@ func (c *Config) checkSplits(path string, r Route) []*FieldError {
 	return errs
 }
 
+// nodeFields are the fields a header rule cannot set, and why: the node
+// and its HTTP stack write them for each message (a rule Host: backend
+// was silently dropped, and the upstream was sent the request's host).
+var nodeFields = map[string]string{
+	"Host":              "the Host sent upstream is the request's (the cache key's) host",
+	"Content-Length":    "message framing is the connection's (RFC 9112 §6)",
+	"Transfer-Encoding": "message framing is the connection's (RFC 9112 §6)",
+	"Trailer":           "message framing is the connection's (RFC 9112 §6)",
+	"Connection":        "a hop-by-hop field, the connection's own (RFC 9110 §7.6.1)",
+	"Keep-Alive":        "a hop-by-hop field, the connection's own (RFC 9110 §7.6.1)",
+	"Proxy-Connection":  "a hop-by-hop field, the connection's own (RFC 9110 §7.6.1)",
+	"Te":                "a hop-by-hop field, the connection's own (RFC 9110 §7.6.1)",
+	"Upgrade":           "a hop-by-hop field, the connection's own (RFC 9110 §7.6.1)",
+}
+
 // checkHeaders validates header rules: names are tokens (RFC 9110 §5.1),
-// values carry no CR, LF or NUL (RFC 9110 §5.5).
+// values carry no CR, LF or NUL (RFC 9110 §5.5), and none sets a field
+// the node writes itself (nodeFields).
 func (c *Config) checkHeaders(path string, h Headers) []*FieldError {
 	var errs []*FieldError
 	names := make([]string, 0, len(h.Set))
@@ -168,6 +185,8 @@ func (c *Config) checkHeaders(path string, h Headers) []*FieldError {
 			errs = append(errs, c.fieldErrNear(path+".set."+name, "invalid header name %q", name))
 		} else if strings.ContainsAny(h.Set[name], "\r\n\x00") {
 			errs = append(errs, c.fieldErrNear(path+".set."+name, "header value must not contain CR, LF or NUL"))
+		} else if why, ok := nodeFields[http.CanonicalHeaderKey(name)]; ok {
+			errs = append(errs, c.fieldErrNear(path+".set."+name, "%s: not a header rule's to set", why))
 		}
 	}
 	for k, name := range h.Remove {
