@@ -21,6 +21,13 @@
 //     through for net/http to answer 431.
 //   - A wrapped TLS connection keeps its ConnectionState, so net/http still
 //     sets Request.TLS; a plain one never gets it.
+//   - A client's end of stream (FIN) while net/http waits on its request is
+//     not taken for a departure: a client that half-closes its side after
+//     its request (printf ... | nc -N) is answered (RFC 9112 §9.6 makes a
+//     half-close no sign the client lost interest). net/http's background
+//     read, which would cancel the request's context on that EOF, is held
+//     until net/http ends it (internal/halfclose); a reset or any other
+//     error still reaches it at once, and a failed write still cancels.
 //
 // It imports nothing of module edged: the binary wraps its listeners with it,
 // and package edge's tests use it to serve the handler as the binary does.
@@ -34,6 +41,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
+
+	"edged/internal/halfclose"
 )
 
 // WrapListener wraps a plain-HTTP listener so that every HTTP/1 request is
@@ -135,12 +145,15 @@ type strictTLSConn struct {
 func (c *strictTLSConn) ConnectionState() tls.ConnectionState { return c.ts.ConnectionState() }
 
 // strictConn runs a framer over the bytes read from its Conn. Like any
-// net.Conn it is read by one goroutine at a time (net/http's), so it needs
-// no lock.
+// net.Conn it is read by one goroutine at a time (net/http's), so the
+// framer needs no lock.
 type strictConn struct {
 	net.Conn
 	f   framer
 	buf []byte // read buffer, allocated on the first Read
+	// hold keeps net/http's background read from the client's end of
+	// stream (internal/halfclose).
+	hold halfclose.Hold
 }
 
 func (c *strictConn) Read(p []byte) (int, error) {
@@ -163,6 +176,10 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(c.buf)
 		f.feed(c.buf[:n])
 		if err != nil && f.pending() == 0 {
+			if halfclose.BackgroundEOF(p, n, err) && f.state == stHead && len(f.in) == 0 {
+				// Between requests: a half-close, no departure.
+				return 0, c.hold.Wait()
+			}
 			// Deadlines (net/http sets and clears them) and EOF go back
 			// unchanged; held bytes of an unfinished header stay held.
 			return 0, err
@@ -173,6 +190,21 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		f.out, f.outPos = f.out[:0], 0
 	}
 	return n, nil
+}
+
+func (c *strictConn) SetReadDeadline(t time.Time) error {
+	c.hold.SetDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *strictConn) SetDeadline(t time.Time) error {
+	c.hold.SetDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *strictConn) Close() error {
+	c.hold.Close()
+	return c.Conn.Close()
 }
 
 // CloseWrite lets net/http half-close the connection after an error
