@@ -41,7 +41,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"edged/internal/halfclose"
 )
@@ -100,7 +99,8 @@ func WrapListener(ln net.Listener, maxHeaderBytes int) net.Listener {
 // X-Forwarded-Proto) depends on Request.TLS. A plain connection must not
 // get the method, or its requests would be taken for HTTPS.
 func Wrap(c net.Conn, maxHeaderBytes int) net.Conn {
-	sc := &strictConn{Conn: c, f: framer{limit: headLimit(maxHeaderBytes)}}
+	hc := halfclose.Wrap(c)
+	sc := &strictConn{Conn: hc, hc: hc, f: framer{limit: headLimit(maxHeaderBytes)}}
 	if ts, ok := c.(tlsStater); ok {
 		return &strictTLSConn{strictConn: sc, ts: ts}
 	}
@@ -151,16 +151,18 @@ type strictConn struct {
 	net.Conn
 	f   framer
 	buf []byte // read buffer, allocated on the first Read
-	// hold keeps net/http's background read from the client's end of
-	// stream (internal/halfclose).
-	hold halfclose.Hold
+	// hc is Conn: it tracks the deadlines and the close that end a read
+	// held at the client's end of stream (internal/halfclose).
+	hc *halfclose.Conn
 }
 
 func (c *strictConn) Read(p []byte) (int, error) {
 	f := &c.f
 	if f.pending() == 0 && f.state == stBody && len(f.in) == 0 && len(p) > 0 {
 		// The middle of a Content-Length body: no copy through the framer.
-		n, err := c.Conn.Read(p[:min(int64(len(p)), f.remain)])
+		// Past halfclose: a body cut short one byte from its end must
+		// read as cut, not be held.
+		n, err := c.hc.Conn.Read(p[:min(int64(len(p)), f.remain)])
 		if f.remain -= int64(n); f.remain == 0 {
 			f.state = stHead
 		}
@@ -178,7 +180,7 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		if err != nil && f.pending() == 0 {
 			if halfclose.BackgroundEOF(p, n, err) && f.state == stHead && len(f.in) == 0 {
 				// Between requests: a half-close, no departure.
-				return 0, c.hold.Wait()
+				return 0, c.hc.HoldEOF()
 			}
 			// Deadlines (net/http sets and clears them) and EOF go back
 			// unchanged; held bytes of an unfinished header stay held.
@@ -190,21 +192,6 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		f.out, f.outPos = f.out[:0], 0
 	}
 	return n, nil
-}
-
-func (c *strictConn) SetReadDeadline(t time.Time) error {
-	c.hold.SetDeadline(t)
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *strictConn) SetDeadline(t time.Time) error {
-	c.hold.SetDeadline(t)
-	return c.Conn.SetDeadline(t)
-}
-
-func (c *strictConn) Close() error {
-	c.hold.Close()
-	return c.Conn.Close()
 }
 
 // CloseWrite lets net/http half-close the connection after an error

@@ -102,9 +102,9 @@ func (h *Hold) Wait() error {
 }
 
 // Conn is a connection whose end of stream, found by net/http's
-// background read, is held (see the package doc). Wrap a connection
-// net/http reads directly; a connection that frames requests itself (edge/strictconn)
-// uses a Hold of its own.
+// background read, is held (see the package doc). A wrapper above it that
+// reads for net/http in its own buffers (edge/strictconn) calls HoldEOF
+// itself when it finds the end of stream for net/http's background read.
 type Conn struct {
 	net.Conn
 	hold Hold
@@ -121,6 +121,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// HoldEOF holds a read that found the end of stream, as Read does for
+// net/http's background read, until the read deadline passes or c closes.
+func (c *Conn) HoldEOF() error { return c.hold.Wait() }
 
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.hold.SetDeadline(t)
