@@ -144,7 +144,8 @@ func checkCoversMux(t *testing.T, mux *adminMux, routes []adminRoute) {
 // certificate's CA) purges with it and reads /healthz; a plain-HTTP
 // request is refused by the TLS server (400) and purges nothing. A
 // missing key file stops the start with an error naming admin_tls.key and
-// the file. Before, the admin listener had no TLS at all.
+// the file; replaced files are taken up by a reload. Before, the admin
+// listener had no TLS at all.
 func TestAdminOverTLS(t *testing.T) {
 	o, _ := countingOrigin(t)
 	dir := t.TempDir()
@@ -188,6 +189,16 @@ func TestAdminOverTLS(t *testing.T) {
 	waitUntil(t, func() bool { return !f.hit(t, "/a") })
 	if resp, body := get(t, client, "https://admin.test/healthz"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "ok") {
 		t.Errorf("healthz over TLS: %d %q", resp.StatusCode, body)
+	}
+
+	// Files replaced, then a reload: new connections get the new certificate.
+	serial := ca.issue(t, certFile, keyFile, "admin.test")
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	tr.CloseIdleConnections()
+	if resp, _ := get(t, client, "https://admin.test/healthz"); resp.TLS == nil || resp.TLS.PeerCertificates[0].SerialNumber.Cmp(serial) != 0 {
+		t.Errorf("after the reload the admin listener still shows the old certificate")
 	}
 
 	cfg := parseNodeConfig(t, originYAML(o.URL)+"admin_tls: {cert: "+certFile+", key: "+filepath.Join(dir, "none.key")+"}\n")
