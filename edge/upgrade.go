@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -63,6 +64,9 @@ type WebSocket struct {
 	// later if the close handshake has not ended the connection. 0 means
 	// DefaultWebSocketMaxDuration; negative means no limit.
 	MaxDuration time.Duration
+
+	// closeGrace replaces wsCloseGrace when positive (tests).
+	closeGrace time.Duration
 
 	mu   sync.Mutex // guards open
 	open map[netip.Addr]int
@@ -395,7 +399,7 @@ func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Cl
 			// timer cuts it, which ends these too.
 			h.tasks.start(taskWebSocket, key, toClient.sendClose)
 			h.tasks.start(taskWebSocket, key, toUpstream.sendClose)
-			t := time.NewTimer(wsCloseGrace)
+			t := time.NewTimer(cmp.Or(ws.closeGrace, wsCloseGrace))
 			defer t.Stop()
 			grace = t.C
 		case <-grace:

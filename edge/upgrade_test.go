@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -523,5 +524,49 @@ func TestWebSocketCloseAtFrameBoundary(t *testing.T) {
 	g.sendClose()
 	if out.String() != string(second)+"\x88\x00" {
 		t.Fatalf("at a boundary: sent %q", out.String())
+	}
+}
+
+// A client that stalls in the middle of a frame when MaxDuration comes is
+// still sent its close frame (the upstream's direction is at a boundary),
+// and is cut once the close grace has passed without the close handshake
+// ending the connection; the origin's side ends too.
+func TestWebSocketMaxDurationCutsStalledFrame(t *testing.T) {
+	o := newWSOrigin(t)
+	const limit, grace = 200 * time.Millisecond, 300 * time.Millisecond
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{IdleTimeout: time.Minute, MaxDuration: limit, closeGrace: grace}}))
+	conn, err := net.Dial("tcp", hostAddr(e.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	start := time.Now()
+	// A masked text frame of 100 bytes, of which 10 are sent.
+	_, _ = conn.Write(append([]byte{0x81, 0x80 | 100, 1, 2, 3, 4}, make([]byte, 10)...))
+	op, payload, err := readServerFrame(br)
+	if err != nil || op != 0x8 || len(payload) < 2 || int(payload[0])<<8|int(payload[1]) != wsStatusGoingAway {
+		t.Fatalf("frame after MaxDuration: op %#x %q %v, want a close with 1001", op, payload, err)
+	}
+	if took := time.Since(start); took < limit*8/10 {
+		t.Errorf("close frame after %v, before MaxDuration", took)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("bytes after the close frame")
+	}
+	if took := time.Since(start); took < limit+grace*8/10 || took > 5*time.Second {
+		t.Errorf("cut after %v, want about MaxDuration + grace (%v)", took, limit+grace)
+	}
+	select {
+	case <-o.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the origin's connection stayed open")
 	}
 }
