@@ -30,6 +30,7 @@ type metrics struct {
 	overBudget    prometheus.Counter       // fills and disk hits passed through for the body budget
 	servedBytes   *prometheus.CounterVec   // body bytes sent, by the tier they came from
 	tierHits      *prometheus.CounterVec   // responses answered from a cache tier, by tier
+	wsClosed      *prometheus.CounterVec   // WebSocket relays ended, by reason
 
 	// unrouted are the series of requests answered before a route was
 	// chosen (refused, or for a host no site serves): site and route "".
@@ -104,8 +105,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		tierHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_tier_hits_total", Help: "Responses answered from a cache tier (memory, disk), stale and revalidated ones included.",
 		}, []string{"tier"}),
+		wsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_websocket_closed_total", Help: "WebSocket connections ended, by reason (ended: a side closed; idle: idle_timeout; max_duration: max_duration; shutdown: the node closed or reloaded).",
+		}, []string{"reason"}),
 	}
-	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration, m.tierHits); err != nil {
+	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration, m.tierHits, m.wsClosed); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -125,6 +129,12 @@ func (m *metrics) observeFetch(start time.Time, resp *http.Response, err error) 
 		result = "connect"
 	}
 	m.fetches.WithLabelValues(result).Inc()
+}
+
+// webSocketEnded counts a WebSocket relay that ended for reason (one of
+// the ws* reasons in upgrade.go).
+func (m *metrics) webSocketEnded(reason string) {
+	m.wsClosed.WithLabelValues(reason).Inc()
 }
 
 // requestLabels are the labels of edged_requests_total and

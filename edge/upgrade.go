@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -22,7 +23,16 @@ import (
 const (
 	DefaultWebSocketIdle      = 60 * time.Second
 	DefaultWebSocketPerClient = 16
+	// DefaultWebSocketMaxDuration bounds a connection however busy it is,
+	// so that a client trickling bytes cannot hold an upstream connection
+	// for good; 2 hours, as AWS API Gateway's WebSocket limit.
+	DefaultWebSocketMaxDuration = 2 * time.Hour
 )
+
+// wsCloseGrace is how long a connection at its MaxDuration has, after the
+// relay asked for close frames, to finish the close handshake (and a
+// peer to end the frame it was sending) before both sides are cut.
+const wsCloseGrace = 5 * time.Second
 
 // taskWebSocket names a WebSocket connection's relay among the Handler's
 // tasks: Close ends it.
@@ -48,6 +58,15 @@ type WebSocket struct {
 	// Options.ClientIP) has open on the route; past it the handshake is
 	// answered 429. 0 means DefaultWebSocketPerClient.
 	MaxPerClient int
+	// MaxDuration ends a connection this long after it was switched,
+	// however busy: both sides get a close frame with status 1001 (RFC
+	// 6455 §7.4.1) at their next frame boundary, and are cut wsCloseGrace
+	// later if the close handshake has not ended the connection. 0 means
+	// DefaultWebSocketMaxDuration; negative means no limit.
+	MaxDuration time.Duration
+
+	// closeGrace replaces wsCloseGrace when positive (tests).
+	closeGrace time.Duration
 
 	mu   sync.Mutex // guards open
 	open map[netip.Addr]int
@@ -58,6 +77,17 @@ func (ws *WebSocket) idle() time.Duration {
 		return ws.IdleTimeout
 	}
 	return DefaultWebSocketIdle
+}
+
+// maxDuration is MaxDuration with its default; 0 means none.
+func (ws *WebSocket) maxDuration() time.Duration {
+	switch {
+	case ws.MaxDuration < 0:
+		return 0
+	case ws.MaxDuration == 0:
+		return DefaultWebSocketMaxDuration
+	}
+	return ws.MaxDuration
 }
 
 // take counts a connection against client's cap; false when full.
@@ -233,7 +263,7 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	fromClient := io.MultiReader(bytes.NewReader(append(bytes.Clone(early), held...)), raw)
 	closeRaw := func() { _ = raw.Close() }
-	x.w.bytes += h.relay(x.key(), peer{fromClient, raw, closeRaw, closeRaw}, up, resp.Body, ws.idle())
+	x.w.bytes += h.relay(x.key(), peer{fromClient, raw, closeRaw, closeRaw}, up, resp.Body, ws)
 }
 
 // webSocketStream answers an HTTP/2 WebSocket opening with 200 (RFC 8441
@@ -265,7 +295,7 @@ func (x *exchange) webSocketStream(ws *WebSocket, up io.ReadWriter, upClose io.C
 		// which unblocks a write the client does not read.
 		_ = rc.SetWriteDeadline(time.Unix(1, 0))
 	}
-	x.w.bytes += x.h.relay(x.key(), peer{r.Body, toClient, end, abort}, up, upClose, ws.idle())
+	x.w.bytes += x.h.relay(x.key(), peer{r.Body, toClient, end, abort}, up, upClose, ws)
 }
 
 type writerFunc func([]byte) (int, error)
@@ -290,17 +320,22 @@ func newWebSocketKey() string {
 }
 
 // relay copies client → upstream and upstream → client until either ends,
-// nothing moves for idle, or the Handler closes (Close stops the relay at
-// once); it returns the bytes sent to the client. Either end closes both:
-// WebSocket ends with its own close handshake (RFC 6455 §7), so nothing is
-// owed after a side's end.
-func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Closer, idle time.Duration) int64 {
+// nothing moves for ws's idle timeout, the connection reaches its
+// MaxDuration, or the Handler closes (Close stops the relay at once); it
+// returns the bytes sent to the client. Either end closes both: WebSocket
+// ends with its own close handshake (RFC 6455 §7), so nothing is owed
+// after a side's end. At MaxDuration each side is sent a close frame at its
+// next frame boundary and what follows is dropped; the peers' close
+// handshake then ends the connection, or wsCloseGrace does.
+func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Closer, ws *WebSocket) int64 {
 	var last atomic.Int64
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
 	var once sync.Once
-	finish := func(cut bool) {
+	var why atomic.Value // the reason of the first finish
+	finish := func(cut bool, reason string) {
 		once.Do(func() {
+			why.Store(reason)
 			if cut {
 				client.abort()
 			} else {
@@ -309,13 +344,17 @@ func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Cl
 			_ = upClose.Close()
 		})
 	}
-	conn := h.tasks.add(taskWebSocket, key, func() { finish(true) })
+	conn := h.tasks.add(taskWebSocket, key, func() { finish(true, wsShutdown) })
 	defer h.tasks.done(conn)
-	var toClient, toUpstream int64
+	// Frames to the client are a server's (unmasked); frames to the
+	// upstream a client's (masked), RFC 6455 §5.1.
+	toClient := &wsGate{w: client.to, close: wsCloseFrame(wsStatusGoingAway, "maximum connection duration", false)}
+	toUpstream := &wsGate{w: up, close: wsCloseFrame(wsStatusGoingAway, "maximum connection duration", true)}
+	var sentToClient, sentToUpstream int64
 	done := make(chan struct{}, 2)
-	pump := func(dst io.Writer, src io.Reader, n *int64) func() {
+	pump := func(dst *wsGate, src io.Reader, n *int64) func() {
 		return func() {
-			defer func() { finish(false); done <- struct{}{} }()
+			defer func() { finish(false, wsEnded); done <- struct{}{} }()
 			buf := make([]byte, 32<<10)
 			for {
 				k, err := src.Read(buf)
@@ -332,10 +371,18 @@ func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Cl
 			}
 		}
 	}
-	h.tasks.start(taskWebSocket, key, pump(up, client.from, &toUpstream))
-	h.tasks.start(taskWebSocket, key, pump(client.to, up, &toClient))
+	h.tasks.start(taskWebSocket, key, pump(toUpstream, client.from, &sentToUpstream))
+	h.tasks.start(taskWebSocket, key, pump(toClient, up, &sentToClient))
+	idle := ws.idle()
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
+	var limit, grace <-chan time.Time
+	reached := false // MaxDuration, whatever ended the relay after it
+	if d := ws.maxDuration(); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		limit = t.C
+	}
 	for running := 2; running > 0; {
 		select {
 		case <-done:
@@ -345,8 +392,82 @@ func (h *Handler) relay(key string, client peer, up io.ReadWriter, upClose io.Cl
 				timer.Reset(idle - since)
 				continue
 			}
-			finish(true)
+			finish(true, wsIdle)
+		case <-limit:
+			limit, reached = nil, true
+			// A write may block on a peer that does not read: the grace
+			// timer cuts it, which ends these too.
+			h.tasks.start(taskWebSocket, key, toClient.sendClose)
+			h.tasks.start(taskWebSocket, key, toUpstream.sendClose)
+			t := time.NewTimer(cmp.Or(ws.closeGrace, wsCloseGrace))
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			finish(true, wsMaxDuration)
 		}
 	}
-	return toClient
+	reason, _ := why.Load().(string)
+	if reached {
+		reason = wsMaxDuration // the pumps ended in the close handshake it began
+	}
+	h.metrics.webSocketEnded(reason)
+	return sentToClient
+}
+
+// Why a relay ended: the label of edged_websocket_closed_total.
+const (
+	wsEnded       = "ended"        // a side closed its connection
+	wsIdle        = "idle"         // nothing moved for IdleTimeout
+	wsMaxDuration = "max_duration" // the connection reached MaxDuration
+	wsShutdown    = "shutdown"     // Handler.Close
+)
+
+// wsGate passes one direction's bytes to w while following its frames, so
+// that sendClose can put a close frame at the next frame boundary; after
+// it, the peer's bytes are dropped (RFC 6455 §5.5.1: no data frames after
+// a close).
+type wsGate struct {
+	w     io.Writer
+	close []byte // the close frame to send
+
+	mu      sync.Mutex // guards the fields below and writes to w
+	frames  wsFrames
+	closing bool // a close frame is owed at the next boundary
+	sent    bool // it was sent
+}
+
+func (g *wsGate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sent {
+		return len(p), nil
+	}
+	k := g.frames.feed(p, g.closing)
+	if k < 0 {
+		return g.w.Write(p)
+	}
+	if _, err := g.w.Write(p[:k]); err != nil {
+		return 0, err
+	}
+	g.sent = true
+	if _, err := g.w.Write(g.close); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// sendClose sends the close frame now if no frame is under way, else has
+// the Write that ends it send it.
+func (g *wsGate) sendClose() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sent {
+		return
+	}
+	g.closing = true
+	if g.frames.atBoundary() {
+		g.sent = true
+		_, _ = g.w.Write(g.close)
+	}
 }

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 
 	"edged/edge/access"
@@ -444,4 +446,127 @@ func TestWAFInspectsWebSocketHandshakeOnly(t *testing.T) {
 		t.Fatalf("dial: %v (response %v)", err, resp)
 	}
 	echo(t, c, "1' OR '1'='1 <script>alert(1)</script>")
+}
+
+// A client that keeps a connection busy (a message every few
+// milliseconds, so never idle) is still cut at the route's MaxDuration:
+// both sides get a close frame with status 1001 (going away), the origin's
+// connection ends, and the end is counted. Before, a trickle held the
+// upstream connection for as long as the client liked.
+func TestWebSocketMaxDuration(t *testing.T) {
+	o := newWSOrigin(t)
+	const limit = 300 * time.Millisecond
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{IdleTimeout: time.Minute, MaxDuration: limit}}))
+	c, _, err := dialWS(t, e, "/trickle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; ; i++ {
+		if err = c.Write(ctx, websocket.MessageText, []byte("tick")); err == nil {
+			_, _, err = c.Read(ctx)
+		}
+		if err != nil {
+			break
+		}
+		if time.Since(start) > 20*limit {
+			t.Fatalf("still open after %d messages over %v: no duration limit", i, time.Since(start))
+		}
+		time.Sleep(limit / 30) // the trickle: never idle
+	}
+	if took := time.Since(start); took < limit*8/10 {
+		t.Errorf("closed after %v, before MaxDuration %v", took, limit)
+	}
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Errorf("client's read ended with %v (status %d), want a close frame with 1001", err, got)
+	}
+	select {
+	case <-o.ended:
+	case <-ctx.Done():
+		t.Fatal("the origin's connection stayed open")
+	}
+	m := e.handler.metrics.wsClosed.WithLabelValues(wsMaxDuration)
+	waitFor(t, func() bool { return testutil.ToFloat64(m) == 1 })
+}
+
+// A close frame owed at MaxDuration waits for the frame under way to end
+// (RFC 6455 §5.4: a control frame goes between frames, never inside one),
+// and nothing of the peer's follows it.
+func TestWebSocketCloseAtFrameBoundary(t *testing.T) {
+	var out strings.Builder
+	g := &wsGate{w: &out, close: wsCloseFrame(wsStatusGoingAway, "bye", false)}
+	first := append([]byte{0x82, 126, 0x01, 0x00}, make([]byte, 256)...) // binary, 256 bytes
+	second := []byte{0x81, 2, 'h', 'i'}
+	mustWrite := func(p []byte) {
+		t.Helper()
+		if n, err := g.Write(p); n != len(p) || err != nil {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+	}
+	mustWrite(first[:3]) // mid-header
+	g.sendClose()
+	if out.Len() != 3 {
+		t.Fatalf("close frame sent mid-frame: %q", out.String())
+	}
+	mustWrite(first[3:100])
+	mustWrite(append(first[100:], second...))
+	mustWrite(second)
+	want := string(first) + string(wsCloseFrame(wsStatusGoingAway, "bye", false))
+	if out.String() != want {
+		t.Fatalf("sent %d bytes %q...,\nwant the first frame then the close frame (%d bytes)", out.Len(), out.String()[len(first):], len(want))
+	}
+	// At a boundary it goes at once.
+	out.Reset()
+	g = &wsGate{w: &out, close: []byte{0x88, 0}}
+	mustWrite(second)
+	g.sendClose()
+	if out.String() != string(second)+"\x88\x00" {
+		t.Fatalf("at a boundary: sent %q", out.String())
+	}
+}
+
+// A client that stalls in the middle of a frame when MaxDuration comes is
+// still sent its close frame (the upstream's direction is at a boundary),
+// and is cut once the close grace has passed without the close handshake
+// ending the connection; the origin's side ends too.
+func TestWebSocketMaxDurationCutsStalledFrame(t *testing.T) {
+	o := newWSOrigin(t)
+	const limit, grace = 200 * time.Millisecond, 300 * time.Millisecond
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{IdleTimeout: time.Minute, MaxDuration: limit, closeGrace: grace}}))
+	conn, err := net.Dial("tcp", hostAddr(e.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	start := time.Now()
+	// A masked text frame of 100 bytes, of which 10 are sent.
+	_, _ = conn.Write(append([]byte{0x81, 0x80 | 100, 1, 2, 3, 4}, make([]byte, 10)...))
+	op, payload, err := readServerFrame(br)
+	if err != nil || op != 0x8 || len(payload) < 2 || int(payload[0])<<8|int(payload[1]) != wsStatusGoingAway {
+		t.Fatalf("frame after MaxDuration: op %#x %q %v, want a close with 1001", op, payload, err)
+	}
+	if took := time.Since(start); took < limit*8/10 {
+		t.Errorf("close frame after %v, before MaxDuration", took)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("bytes after the close frame")
+	}
+	if took := time.Since(start); took < limit+grace*8/10 || took > 5*time.Second {
+		t.Errorf("cut after %v, want about MaxDuration + grace (%v)", took, limit+grace)
+	}
+	select {
+	case <-o.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the origin's connection stayed open")
+	}
 }

@@ -38,6 +38,10 @@ func (c *Config) fileProblems() []*FieldError {
 	}
 	_, upErrs := c.upstreamTLS()
 	errs = append(errs, upErrs...)
+	if c.Admin != "" {
+		_, adminErrs := c.loadAdminCertificate()
+		errs = append(errs, adminErrs...)
+	}
 	errs = append(errs, c.forwardFileProblems()...)
 	errs = append(errs, c.accessLogFileProblems()...)
 	errs = append(errs, c.natsFileProblems()...)

@@ -33,6 +33,10 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin is the address of metrics and health checks; empty disables it.
 	Admin string `yaml:"admin"`
+	// AdminTLS serves the admin listener over HTTPS (TLS 1.2 and up) with
+	// this certificate and key, so that the purge, dashboard and debug
+	// tokens never cross the network in the clear; empty: plain HTTP.
+	AdminTLS Certificate `yaml:"admin_tls"`
 	// Data is the directory that holds the disk tier's file.
 	Data        string      `yaml:"data"`
 	Log         Log         `yaml:"log"`

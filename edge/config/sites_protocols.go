@@ -20,6 +20,10 @@ type WebSocket struct {
 	// MaxPerClient caps the connections one client address has open on
 	// the route (429 past it); 0 means 16.
 	MaxPerClient int `yaml:"max_per_client"`
+	// MaxDuration ends a connection this long after it opened, however
+	// busy, with a close frame (status 1001) to both sides; unset means
+	// 2h, 0 means no limit.
+	MaxDuration *Duration `yaml:"max_duration"`
 }
 
 // Transform converts the route's response bodies.
@@ -45,7 +49,10 @@ func (c *Config) checkProtocols(path string, s Site, r Route) []*FieldError {
 	if ws.MaxPerClient < 0 {
 		add("websocket.max_per_client", "must not be negative, got %d", ws.MaxPerClient)
 	}
-	if !ws.Enabled && (ws.IdleTimeout != 0 || ws.MaxPerClient != 0) {
+	if ws.MaxDuration != nil && *ws.MaxDuration < 0 {
+		add("websocket.max_duration", "must not be negative (0 means no limit), got %s", *ws.MaxDuration)
+	}
+	if !ws.Enabled && (ws.IdleTimeout != 0 || ws.MaxPerClient != 0 || ws.MaxDuration != nil) {
 		add("websocket.enabled", "websocket settings have no effect without enabled: true")
 	}
 	if r.Transform.MaxBody != 0 && !r.Transform.JSONToXML {
@@ -101,6 +108,13 @@ func routePrefix(path string) string {
 func addProtocols(r Route, er *edge.Route) {
 	if r.WebSocket.Enabled {
 		er.WebSocket = &edge.WebSocket{IdleTimeout: r.WebSocket.IdleTimeout.Std(), MaxPerClient: r.WebSocket.MaxPerClient}
+		switch d := r.WebSocket.MaxDuration; {
+		case d == nil: // edge's default
+		case *d == 0:
+			er.WebSocket.MaxDuration = -1 // the file's 0 is no limit
+		default:
+			er.WebSocket.MaxDuration = d.Std()
+		}
 	}
 	if r.Transform.JSONToXML {
 		er.Transform = &edge.Transform{JSONToXML: true, MaxBody: int64(r.Transform.MaxBody)}

@@ -18,7 +18,7 @@ sites:
     routes:
       - path: /
       - path: /ws/
-        websocket: {enabled: true, idle_timeout: 30s, max_per_client: 4}
+        websocket: {enabled: true, idle_timeout: 30s, max_per_client: 4, max_duration: 90m}
       - path: /v1/users/{id}
         upstream_path: /users/{id}
         request_headers: {set: {X-User: "{id}"}}
@@ -43,8 +43,20 @@ func TestProtocolSettings(t *testing.T) {
 	if r := byPrefix["/"]; r.WebSocket != nil || r.Transform != nil || r.Pattern != nil {
 		t.Errorf("route / has protocol settings it did not ask for: %+v", r)
 	}
-	if ws := byPrefix["/ws/"].WebSocket; ws == nil || ws.IdleTimeout != 30*time.Second || ws.MaxPerClient != 4 {
+	if ws := byPrefix["/ws/"].WebSocket; ws == nil || ws.IdleTimeout != 30*time.Second || ws.MaxPerClient != 4 || ws.MaxDuration != 90*time.Minute {
 		t.Errorf("websocket = %+v", ws)
+	}
+	// Unset is edge's default (0); the file's 0 is no limit (negative).
+	for _, tt := range []struct {
+		field string
+		want  time.Duration
+	}{{"", 0}, {", max_duration: 0s", -1}} {
+		in := strings.Replace(protocolsYAML, ", max_duration: 90m", tt.field, 1)
+		for _, r := range protocolSites(t, in)[0].Routes {
+			if r.PathPrefix == "/ws/" && r.WebSocket.MaxDuration != tt.want {
+				t.Errorf("max_duration %q: MaxDuration = %v, want %v", tt.field, r.WebSocket.MaxDuration, tt.want)
+			}
+		}
 	}
 	r := byPrefix["/v1/users/"]
 	if r == nil || r.Pattern == nil || r.Pattern.String() != "/v1/users/{id}" || r.UpstreamPath != "/users/{id}" {
@@ -64,6 +76,8 @@ func TestProtocolErrors(t *testing.T) {
 	}{
 		{"idle negative", 9, "        websocket: {enabled: true, idle_timeout: -1s}", "edged.yaml:9: sites[0].routes[1].websocket.idle_timeout: must not be negative, got -1s"},
 		{"cap negative", 9, "        websocket: {enabled: true, max_per_client: -1}", "edged.yaml:9: sites[0].routes[1].websocket.max_per_client: must not be negative, got -1"},
+		{"duration negative", 9, "        websocket: {enabled: true, max_duration: -1m}", "edged.yaml:9: sites[0].routes[1].websocket.max_duration: must not be negative (0 means no limit), got -1m0s"},
+		{"duration not enabled", 9, "        websocket: {max_duration: 0s}", "edged.yaml:9: sites[0].routes[1].websocket.enabled: websocket settings have no effect without enabled: true"},
 		{"not enabled", 9, "        websocket: {idle_timeout: 5s}", "edged.yaml:9: sites[0].routes[1].websocket.enabled: websocket settings have no effect without enabled: true"},
 		{"unknown field", 9, "        websocket: {enable: true}", `edged.yaml:9: unknown field "enable" in sites[0].routes[1].websocket`},
 		{"bad pattern", 10, "      - path: /v1/users/{id}x", `edged.yaml:10: sites[0].routes[2].path: invalid path pattern: segment "{id}x"`},

@@ -54,6 +54,34 @@ func (c *Config) LoadCertificates() ([]tls.Certificate, error) {
 	return certs, nil
 }
 
+// LoadAdminCertificate reads admin_tls's certificate and key: one
+// certificate, or none when admin_tls is empty. It reads the files each
+// time (a reload picks up replaced files). Errors are [*FieldError] values
+// naming admin_tls.cert or admin_tls.key, the line and the file.
+func (c *Config) LoadAdminCertificate() ([]tls.Certificate, error) {
+	certs, errs := c.loadAdminCertificate()
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return certs, nil
+}
+
+func (c *Config) loadAdminCertificate() ([]tls.Certificate, []*FieldError) {
+	a := c.AdminTLS
+	if a.Cert == "" || a.Key == "" {
+		return nil, nil // checkTLS reports half a pair
+	}
+	cert, pairErrs := loadKeyPair(a.Cert, a.Key)
+	var errs []*FieldError
+	for _, e := range pairErrs {
+		errs = append(errs, c.fieldErrNear("admin_tls."+e.field, "%v", e.err))
+	}
+	if errs != nil {
+		return nil, errs
+	}
+	return []tls.Certificate{cert}, nil
+}
+
 // loadCertificates reads every certificate, reporting each bad one.
 func (c *Config) loadCertificates() ([]tls.Certificate, []*FieldError) {
 	var errs []*FieldError
@@ -177,6 +205,16 @@ func (c *Config) checkTLS() []*FieldError {
 		}
 		if cf.Key == "" {
 			errs = append(errs, c.fieldErrNear(path+".key", "required: the private key's PEM file"))
+		}
+	}
+	if a := c.AdminTLS; a != (Certificate{}) {
+		switch {
+		case c.Admin == "":
+			errs = append(errs, c.fieldErrNear("admin_tls", "set but admin is empty: no admin listener would use it"))
+		case a.Cert == "":
+			errs = append(errs, c.fieldErrNear("admin_tls.cert", "required with admin_tls: the certificate's PEM file"))
+		case a.Key == "":
+			errs = append(errs, c.fieldErrNear("admin_tls.key", "required with admin_tls: the private key's PEM file"))
 		}
 	}
 	u := c.Upstream.TLS

@@ -125,3 +125,34 @@ func TestUpstreamTLSConfig(t *testing.T) {
 		}
 	}
 }
+
+// admin_tls is read at validation (Check) and at start, and each mistake
+// names its field and line: half a pair, no admin listener, a file that is
+// missing or not the key of the certificate.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	aCert, aKey := writeCert(t, dir, "a", "admin.test")
+	_, bKey := writeCert(t, dir, "b", "other.test")
+	good := parseValid(t, "upstream: {origin: 'http://o'}\nadmin: 127.0.0.1:0\nadmin_tls: {cert: "+aCert+", key: "+aKey+"}\n")
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if certs, err := good.LoadAdminCertificate(); err != nil || len(certs) != 1 || certs[0].Leaf.DNSNames[0] != "admin.test" {
+		t.Fatalf("LoadAdminCertificate = %v, %v", certs, err)
+	}
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"no key", "admin: 127.0.0.1:0\nadmin_tls: {cert: " + aCert + "}\n", "edged.yaml:3: admin_tls.key: required with admin_tls"},
+		{"no cert", "admin: 127.0.0.1:0\nadmin_tls: {key: " + aKey + "}\n", "edged.yaml:3: admin_tls.cert: required with admin_tls"},
+		{"no admin", "admin: ''\nadmin_tls: {cert: " + aCert + ", key: " + aKey + "}\n", "edged.yaml:3: admin_tls: set but admin is empty"},
+		{"missing key", "admin: 127.0.0.1:0\nadmin_tls: {cert: " + aCert + ", key: " + filepath.Join(dir, "none.key") + "}\n", "edged.yaml:3: admin_tls.key: open " + filepath.Join(dir, "none.key")},
+		{"key of another cert", "admin: 127.0.0.1:0\nadmin_tls: {cert: " + aCert + ", key: " + bKey + "}\n", "edged.yaml:3: admin_tls.cert: " + aCert},
+	} {
+		c, err := Parse([]byte("upstream: {origin: 'http://o'}\n"+tt.yaml), "edged.yaml")
+		if err == nil {
+			err = c.Check()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v\nwant it to contain %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -46,8 +46,8 @@ type conn struct {
 	watch watcher
 	// ctx is the context of the request being served.
 	ctx *reqContext
-	// lost: the client ended its side of the connection, or a write to
-	// it failed. net/http then cancels the connection's context, the
+	// lost: the client reset the connection (an end of stream is no
+	// departure), or a write to it failed. net/http then cancels the connection's context, the
 	// parent of its requests': the requests read already are still
 	// answered, with their contexts cancelled from the start.
 	lost atomic.Bool
@@ -434,8 +434,8 @@ type watcher struct {
 }
 
 // start reads one byte from the connection in the background: an error
-// means the client left, and cancels x; a byte is the start of a
-// pipelined request, kept for the loop. x.mu is held.
+// but the end of stream means the client left, and cancels x; a byte is
+// the start of a pipelined request, kept for the loop. x.mu is held.
 func (w *watcher) start(x *reqContext) {
 	c := w.c
 	w.mu.Lock()
@@ -452,7 +452,11 @@ func (w *watcher) start(x *reqContext) {
 		w.gotByte = n == 1
 		var ne net.Error
 		aborted := w.aborted && errors.As(err, &ne) && ne.Timeout()
-		gone := err != nil && !aborted
+		// An end of stream is no departure: a client may half-close its
+		// side after its request and still read the answer (RFC 9112
+		// §9.6; nc -N, some health checks). A reset is, and so is a
+		// failed write (writeFailed).
+		gone := err != nil && !aborted && !errors.Is(err, io.EOF)
 		if gone {
 			c.lost.Store(true)
 		}

@@ -97,10 +97,13 @@ func bothServers(t *testing.T, h http.Handler, f func(t *testing.T, addr string)
 }
 
 // TestContextCancelledWhenClientLeaves: a handler waiting on its context
-// learns of the client's disconnect, whether or not the next request was
-// pipelined behind its own; one whose client stays, with or without a
-// pipelined request, is not cancelled (RFC 9112 §9.3.2 allows pipelining;
-// net/http cancels on the client's end of stream only).
+// learns of the client's disconnect (a reset), whether or not the next
+// request was pipelined behind its own; one whose client stays, with or
+// without a pipelined request, is not cancelled (RFC 9112 §9.3.2 allows
+// pipelining), and neither is one whose client half-closed its side (RFC
+// 9112 §9.6): that client gets its answer, and its pipelined request's.
+// Through net/http as the binary runs it (halfclose) and through
+// fastserve; bare net/http cancels on the half-close.
 func TestContextCancelledWhenClientLeaves(t *testing.T) {
 	h := newCtxHandler()
 	bothServers(t, h, func(t *testing.T, addr string) {
@@ -108,6 +111,7 @@ func TestContextCancelledWhenClientLeaves(t *testing.T) {
 			c := dial(t, addr)
 			_, _ = io.WriteString(c, raw)
 			<-h.started
+			_ = c.SetLinger(0) // a reset
 			_ = c.Close()
 			if got := h.outcome(t); got != "cancelled" {
 				t.Errorf("%q, client gone: %s", raw, got)
@@ -122,6 +126,26 @@ func TestContextCancelledWhenClientLeaves(t *testing.T) {
 				t.Errorf("%q, client there: %s", raw, got)
 			}
 			_ = c.Close()
+
+			c = dial(t, addr)
+			_, _ = io.WriteString(c, raw)
+			<-h.started
+			_ = c.CloseWrite() // nc -N: the request is all it sends
+			// Nothing is to happen: give the watch (fastserve's starts
+			// 2 ms after the handler waits) time to see the end of stream.
+			select {
+			case got := <-h.result:
+				t.Fatalf("%q, client half-closed: %s before its answer", raw, got)
+			case <-time.After(100 * time.Millisecond):
+			}
+			h.release <- struct{}{}
+			if got := h.outcome(t); got != "released" {
+				t.Errorf("%q, client half-closed: %s", raw, got)
+			}
+			b, err := io.ReadAll(c)
+			if want := strings.Count(raw, "GET"); strings.Count(string(b), "200 OK") != want {
+				t.Errorf("%q, client half-closed: read %q (%v), want %d answers", raw, b, err, want)
+			}
 		}
 	})
 }

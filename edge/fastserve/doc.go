@@ -41,11 +41,13 @@
 //     http.ResponseController's deadlines; it does not support Hijack (no
 //     request that could upgrade is served here).
 //   - Request.Context is cancelled when the handler returns or panics, and
-//     while it runs once the client ends its side of the connection (a
-//     pipelined request's too) or a write to it fails, as net/http's is; a
-//     client sending more requests is no disconnect. The requests read
-//     before a client's end of stream are still answered, with their
-//     contexts cancelled. The watch on the connection starts only when
+//     while it runs once the client resets the connection (a pipelined
+//     request's too) or a write to it fails; a client sending more
+//     requests is no disconnect, and neither is its end of stream (FIN):
+//     a client that half-closes its side after its request (nc -N) is
+//     answered, where net/http alone cancels (edge/strictconn holds that
+//     EOF from net/http for the same answer). The requests read before a
+//     client's reset are still answered, with their contexts cancelled. The watch on the connection starts only when
 //     something waits on the context (calls Done), since a hit never does,
 //     and then 2 ms later (most misses are answered sooner): Err reports a
 //     disconnect seen by no write only after Done was called, and a

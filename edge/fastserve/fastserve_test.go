@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"edged/internal/halfclose"
 )
 
 // pair is the same handler served twice: by net/http alone, and by a
@@ -47,15 +49,17 @@ func newPairWith(t testing.TB, h http.Handler, maxHeaderBytes ...int) *pair {
 		}
 		return s
 	}
+	// net/http as the binary runs it: a client's half-close is no
+	// departure there either (edge/strictconn holds it as halfclose does).
 	plainLn := listen(t)
 	plain := server()
-	go func() { _ = plain.Serve(plainLn) }()
+	go func() { _ = plain.Serve(halfclose.Listener{Listener: plainLn}) }()
 	t.Cleanup(func() { _ = plain.Close() })
 
 	fastLn := listen(t)
 	behind := server()
 	fs := &Server{Handler: h, ErrorLog: quiet, ReadHeaderTimeout: behind.ReadHeaderTimeout, MaxHeaderBytes: behind.MaxHeaderBytes}
-	go func() { _ = behind.Serve(fs.Handoffs()) }()
+	go func() { _ = behind.Serve(halfclose.Listener{Listener: fs.Handoffs()}) }()
 	go func() { _ = fs.Serve(fastLn) }()
 	t.Cleanup(func() { _ = fs.Close(); _ = behind.Close() })
 	return &pair{plain: plainLn.Addr().String(), fast: fastLn.Addr().String(), fs: fs}

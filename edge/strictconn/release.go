@@ -26,5 +26,5 @@ func Release(c net.Conn) (held []byte, raw net.Conn) {
 	f := &sc.f
 	held = append(append(held, f.out[f.outPos:]...), f.in...)
 	f.out, f.outPos, f.in, f.state = nil, 0, nil, stClosed
-	return held, sc.Conn
+	return held, sc.hc.Conn // past halfclose: a relay reads its own way, and splice(2) needs the socket
 }

@@ -21,6 +21,13 @@
 //     through for net/http to answer 431.
 //   - A wrapped TLS connection keeps its ConnectionState, so net/http still
 //     sets Request.TLS; a plain one never gets it.
+//   - A client's end of stream (FIN) while net/http waits on its request is
+//     not taken for a departure: a client that half-closes its side after
+//     its request (printf ... | nc -N) is answered (RFC 9112 §9.6 makes a
+//     half-close no sign the client lost interest). net/http's background
+//     read, which would cancel the request's context on that EOF, is held
+//     until net/http ends it (internal/halfclose); a reset or any other
+//     error still reaches it at once, and a failed write still cancels.
 //
 // It imports nothing of module edged: the binary wraps its listeners with it,
 // and package edge's tests use it to serve the handler as the binary does.
@@ -34,6 +41,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+
+	"edged/internal/halfclose"
 )
 
 // WrapListener wraps a plain-HTTP listener so that every HTTP/1 request is
@@ -90,7 +99,8 @@ func WrapListener(ln net.Listener, maxHeaderBytes int) net.Listener {
 // X-Forwarded-Proto) depends on Request.TLS. A plain connection must not
 // get the method, or its requests would be taken for HTTPS.
 func Wrap(c net.Conn, maxHeaderBytes int) net.Conn {
-	sc := &strictConn{Conn: c, f: framer{limit: headLimit(maxHeaderBytes)}}
+	hc := halfclose.Wrap(c)
+	sc := &strictConn{Conn: hc, hc: hc, f: framer{limit: headLimit(maxHeaderBytes)}}
 	if ts, ok := c.(tlsStater); ok {
 		return &strictTLSConn{strictConn: sc, ts: ts}
 	}
@@ -135,19 +145,24 @@ type strictTLSConn struct {
 func (c *strictTLSConn) ConnectionState() tls.ConnectionState { return c.ts.ConnectionState() }
 
 // strictConn runs a framer over the bytes read from its Conn. Like any
-// net.Conn it is read by one goroutine at a time (net/http's), so it needs
-// no lock.
+// net.Conn it is read by one goroutine at a time (net/http's), so the
+// framer needs no lock.
 type strictConn struct {
 	net.Conn
 	f   framer
 	buf []byte // read buffer, allocated on the first Read
+	// hc is Conn: it tracks the deadlines and the close that end a read
+	// held at the client's end of stream (internal/halfclose).
+	hc *halfclose.Conn
 }
 
 func (c *strictConn) Read(p []byte) (int, error) {
 	f := &c.f
 	if f.pending() == 0 && f.state == stBody && len(f.in) == 0 && len(p) > 0 {
 		// The middle of a Content-Length body: no copy through the framer.
-		n, err := c.Conn.Read(p[:min(int64(len(p)), f.remain)])
+		// Past halfclose: a body cut short one byte from its end must
+		// read as cut, not be held.
+		n, err := c.hc.Conn.Read(p[:min(int64(len(p)), f.remain)])
 		if f.remain -= int64(n); f.remain == 0 {
 			f.state = stHead
 		}
@@ -163,6 +178,10 @@ func (c *strictConn) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(c.buf)
 		f.feed(c.buf[:n])
 		if err != nil && f.pending() == 0 {
+			if halfclose.BackgroundEOF(p, n, err) && f.state == stHead && len(f.in) == 0 {
+				// Between requests: a half-close, no departure.
+				return 0, c.hc.HoldEOF()
+			}
 			// Deadlines (net/http sets and clears them) and EOF go back
 			// unchanged; held bytes of an unfinished header stay held.
 			return 0, err

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // adminRoute is one request to the admin listener and the statuses it must
@@ -132,5 +136,77 @@ func checkCoversMux(t *testing.T, mux *adminMux, routes []adminRoute) {
 		if !reached[p] {
 			t.Errorf("admin route %q has no row in adminRoutes: say who may use it (and in docs/security.md)", p)
 		}
+	}
+}
+
+// TestAdminOverTLS: with admin_tls the admin listener speaks HTTPS only,
+// so the purge token travels encrypted: a real TLS client (trusting the
+// certificate's CA) purges with it and reads /healthz; a plain-HTTP
+// request is refused by the TLS server (400) and purges nothing. A
+// missing key file stops the start with an error naming admin_tls.key and
+// the file; replaced files are taken up by a reload. Before, the admin
+// listener had no TLS at all.
+func TestAdminOverTLS(t *testing.T) {
+	o, _ := countingOrigin(t)
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	certFile, keyFile := filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")
+	ca.issue(t, certFile, keyFile, "admin.test")
+	f := startFleetNode(t, parseNodeConfig(t, originYAML(o.URL)+"admin_tls: {cert: "+certFile+", key: "+keyFile+"}\n"))
+	addr := f.n.adminLn.Addr().String()
+	f.get(t, "/a")
+	if !f.hit(t, "/a") {
+		t.Fatal("/a is not cached")
+	}
+
+	plain := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/purge", strings.NewReader(`{"urls":["http://www.example.com/a"]}`))
+	req.Header.Set("Authorization", "Bearer "+purgeToken)
+	if resp, err := plain.Do(req); err == nil {
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the admin listener: %d, want 400 from the TLS server", resp.StatusCode)
+		}
+	}
+	if !f.hit(t, "/a") {
+		t.Fatal("a plain-HTTP purge was applied")
+	}
+
+	client, tr := tlsClient(ca, addr)
+	tr.ForceAttemptHTTP2 = false
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ = http.NewRequest(http.MethodPost, "https://admin.test/purge", strings.NewReader(`{"urls":["http://www.example.com/a"]}`))
+	req.Header.Set("Authorization", "Bearer "+purgeToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("purge over TLS: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Fatalf("purge over TLS: %d, TLS %+v", resp.StatusCode, resp.TLS)
+	}
+	waitUntil(t, func() bool { return !f.hit(t, "/a") })
+	if resp, body := get(t, client, "https://admin.test/healthz"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "ok") {
+		t.Errorf("healthz over TLS: %d %q", resp.StatusCode, body)
+	}
+
+	// Files replaced, then a reload: new connections get the new certificate.
+	serial := ca.issue(t, certFile, keyFile, "admin.test")
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	tr.CloseIdleConnections()
+	if resp, _ := get(t, client, "https://admin.test/healthz"); resp.TLS == nil || resp.TLS.PeerCertificates[0].SerialNumber.Cmp(serial) != 0 {
+		t.Errorf("after the reload the admin listener still shows the old certificate")
+	}
+
+	cfg := parseNodeConfig(t, originYAML(o.URL)+"admin_tls: {cert: "+certFile+", key: "+filepath.Join(dir, "none.key")+"}\n")
+	cfg.Purge.Token = purgeToken
+	if n, err := start(cfg, io.Discard, io.Discard); err == nil {
+		_ = n.closeAll(context.Background())
+		t.Fatal("a node started with a missing admin_tls.key")
+	} else if !strings.Contains(err.Error(), "admin_tls.key") || !strings.Contains(err.Error(), "none.key") {
+		t.Errorf("start error %q names neither admin_tls.key nor the file", err)
 	}
 }

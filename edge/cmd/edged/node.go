@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,10 +49,13 @@ type node struct {
 	// fast serves the public listener's plain GET and HEAD requests and
 	// hands every other connection to public.
 	fast   *fastserve.Server
-	secure *http.Server  // the HTTPS server; nil without tls.listen
-	admin  *http.Server  // nil when the admin listener is disabled
-	certs  *certStore    // the HTTPS certificates; nil without tls.listen
-	acme   *acme.Manager // automatic certificates; nil without tls.acme
+	secure *http.Server // the HTTPS server; nil without tls.listen
+	admin  *http.Server // nil when the admin listener is disabled
+	certs  *certStore   // the HTTPS certificates; nil without tls.listen
+	// adminCerts is admin_tls's certificate; nil when the admin listener
+	// speaks plain HTTP.
+	adminCerts *certStore
+	acme       *acme.Manager // automatic certificates; nil without tls.acme
 	// acmeHosts are the hosts acme was started for (acmeHosts).
 	acmeHosts []string
 	// analytics feeds /analytics and the dashboard (dashboard.go).
@@ -121,9 +125,18 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.Admin != "" && cfg.AdminTLS.Cert != "" {
+		// Before the port is taken, as the HTTPS listener's.
+		if n.adminCerts, err = newCertStore(cfg.LoadAdminCertificate, false); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	if cfg.Admin != "" {
 		if n.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
 			return nil, fmt.Errorf("admin listener (admin %s): %w", cfg.Admin, err)
+		}
+		if n.adminCerts != nil {
+			n.adminLn = tls.NewListener(n.adminLn, adminTLSConfig(n.adminCerts))
 		}
 	}
 	reg := prometheus.NewRegistry()
@@ -246,6 +259,18 @@ func (n *node) publicServer() *http.Server {
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+}
+
+// adminTLSConfig is the admin listener's TLS configuration with admin_tls:
+// the HTTPS listener's versions and cipher suites (serverTLSConfig), one
+// certificate whatever the name, HTTP/1.1 only. net/http does each
+// handshake within the admin server's ReadHeaderTimeout.
+func adminTLSConfig(cs *certStore) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: cs.getCertificate,
+		NextProtos:     []string{"http/1.1"},
 	}
 }
 

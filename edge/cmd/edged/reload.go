@@ -200,6 +200,13 @@ func (n *node) applyNext() error {
 			return &reloadError{reloadInvalid, err}
 		}
 	}
+	var adminCerts []tls.Certificate
+	if n.adminCerts != nil {
+		// admin_tls itself needs a restart; its files may be replaced.
+		if adminCerts, err = next.LoadAdminCertificate(); err != nil {
+			return &reloadError{reloadInvalid, err}
+		}
+	}
 	if err := n.acmeHostsKept(next, certs); err != nil {
 		return &reloadError{reloadRestart, err}
 	}
@@ -217,6 +224,9 @@ func (n *node) applyNext() error {
 	}
 	if n.certs != nil {
 		n.certs.use(next.LoadCertificates, certs)
+	}
+	if n.adminCerts != nil {
+		n.adminCerts.use(next.LoadAdminCertificate, adminCerts)
 	}
 	n.level.Set(logLevel(next.Log.Level))
 	return nil

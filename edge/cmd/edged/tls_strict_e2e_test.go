@@ -510,3 +510,59 @@ sites:
 		t.Errorf("second connection after the first closed: %d, want 200", got)
 	}
 }
+
+// TestHalfClosedClientAnsweredByNode: a client that half-closes its side
+// after a request that waits on the origin (nc -N; over TLS a
+// close_notify, tls.Conn.CloseWrite) gets the origin's answer from a
+// node's plain listener (fastserve) and from its HTTPS listener's HTTP/1.1
+// (net/http behind strictconn), GET and POST alike. Before, the end of
+// stream cancelled the request and the client got nothing.
+func TestHalfClosedClientAnsweredByNode(t *testing.T) {
+	asked := make(chan string, 8)
+	release := make(chan struct{})
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		asked <- r.URL.Path
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "the real answer")
+	}))
+	t.Cleanup(o.Close)
+	h := startH2Node(t, originYAML(o.URL), "")
+	n := 0
+	for _, kind := range framingListeners() {
+		for _, method := range []string{"GET", "POST"} {
+			n++
+			path := fmt.Sprintf("/halfclosed%d", n)
+			conn := kind.dial(t, h, "127.0.0.1")
+			_ = conn.SetDeadline(time.Now().Add(startTimeout))
+			raw := method + " " + path + " HTTP/1.1\r\nHost: h2.test\r\n\r\n"
+			if method == "POST" {
+				raw = method + " " + path + " HTTP/1.1\r\nHost: h2.test\r\nContent-Length: 2\r\n\r\nhi"
+			}
+			if _, err := io.WriteString(conn, raw); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-asked:
+			case <-time.After(startTimeout):
+				t.Fatalf("%s %s: the origin was never asked", kind.name, method)
+			}
+			if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+				t.Fatalf("%s: half-close: %v", kind.name, err)
+			}
+			time.Sleep(50 * time.Millisecond) // the end of stream is read while the request waits
+			select {
+			case release <- struct{}{}:
+			case <-time.After(2 * time.Second): // the request was cancelled upstream
+			}
+			got, err := io.ReadAll(conn)
+			if !strings.HasPrefix(string(got), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(got), "the real answer") {
+				t.Errorf("%s %s: a client that half-closed got %q (%v), want the origin's answer", kind.name, method, got, err)
+			}
+		}
+	}
+}
