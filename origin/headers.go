@@ -132,6 +132,7 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 	}
 	httpsyntax.RemoveHopByHop(resp.Header, httpsyntax.DropTE)
 	dropInvalidNames(resp.Header)
+	dropEmptyCacheControl(resp.Header)
 	entry := c.viaRequest // "1.1 " + Via, made once: most upstreams answer in HTTP/1.1
 	if v := protocolVersion(resp.ProtoMajor, resp.ProtoMinor); v != "1.1" {
 		entry = v + " " + c.opts.Via
@@ -150,6 +151,26 @@ func dropInvalidNames(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// dropEmptyCacheControl removes a Cache-Control field whose lines are all
+// empty. upConn adds one to a response head with Pragma and no
+// Cache-Control (respFramer.markNoCacheControl), so that net/http's
+// http.ReadResponse keeps the header as sent instead of adding
+// "Cache-Control: no-cache" (RFC 9111 §5.4: Pragma has no meaning in a
+// response); an empty field an upstream sent itself lists no directive,
+// so removing it changes nothing (RFC 9110 §5.6.1).
+func dropEmptyCacheControl(h http.Header) {
+	v, ok := h["Cache-Control"]
+	if !ok {
+		return
+	}
+	for _, line := range v {
+		if strings.Trim(line, " \t") != "" {
+			return
+		}
+	}
+	delete(h, "Cache-Control")
 }
 
 // viaList is the Via list prior with entry added to its end (RFC 9110
