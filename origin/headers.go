@@ -18,6 +18,7 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 		f.set("Te", "trailers")
 	}
 	upgradeHeader(h, out)
+	c.forwardSurrogateCapability(&f)
 	if c.opts.Direct {
 		// A forward proxy hides its clients: the destination learns
 		// nothing of them from this node (Options.Direct).
@@ -48,9 +49,26 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 }
 
 // forwardAdded is how many fields forwardHeader adds to a client's header
-// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host and Via
-// (User-Agent is one most clients send). Its copy has room for them.
-const forwardAdded = 4
+// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host, Via and
+// Surrogate-Capability (User-Agent is one most clients send). Its copy has
+// room for them.
+const forwardAdded = 5
+
+// forwardSurrogateCapability removes the client's Surrogate-Capability
+// unless Options.KeepSurrogateCapability, and appends this node's member
+// (Options.SurrogateCapability; W3C Edge Architecture Specification 1.0: each
+// surrogate on the path appends its own).
+func (c *Client) forwardSurrogateCapability(f *headerCopy) {
+	if !c.opts.KeepSurrogateCapability {
+		delete(f.h, "Surrogate-Capability")
+	}
+	if v := c.opts.SurrogateCapability; v != "" {
+		if prior := f.h["Surrogate-Capability"]; len(prior) > 0 {
+			v = strings.Join(prior, ", ") + ", " + v
+		}
+		f.set("Surrogate-Capability", v)
+	}
+}
 
 // headerCopy is a copy of a header with room for the values of fields to
 // be added: the copy and the fields forwardHeader adds took 7 allocations
