@@ -88,6 +88,11 @@ func TestConformanceAgeParse(t *testing.T) {
 		{id: "age-parse-dup-0-twoline", rfc: sec, kind: "check", steps: twoStep(age("0", "0"), cached)},
 		{id: "age-parse-dup-old", rfc: sec, kind: "check", note: "first member 7200 is used: stale", steps: twoStep(age("7200, 7200"), notCached)},
 		{id: "age-parse-dup-old-twoline", rfc: sec, kind: "check", note: "first member 7200 is used: stale", steps: twoStep(age("7200", "7200"), notCached)},
+		// The suite's current age-parse cases (tests/age-parse.mjs), where
+		// they differ from the rows above.
+		{id: "age-parse-suffix (suite: 7200, 0)", rfc: sec, kind: "required", steps: twoStep(age("7200, 0"), notCached)},
+		{id: "age-parse-prefix (suite: 0, 7200)", rfc: sec, kind: "required", steps: twoStep(age("0, 7200"), cached)},
+		{id: "age-parse-dup-old (suite: 3600 twice, max-age=10000)", rfc: sec, kind: "required", steps: twoStep([]string{"Date", "@0", "Cache-Control", "max-age=10000", "Age", "3600", "Age", "3600"}, cached)},
 		// RFC 9111 §1.2.2: a delta-seconds value past what a cache can
 		// represent is 2147483648, far older than max-age=3600.
 		{id: "age-parse-large-minus-one", rfc: "RFC 9111 §1.2.2, §4.2.3", kind: "required", steps: twoStep(age("2147483647"), notCached)},

@@ -235,6 +235,14 @@ func TestConformanceStale(t *testing.T) {
 				headers: []string{"Cache-Control", "max-age=0, stale-while-revalidate=3600", "ETag", `"abc"`}},
 			{expect: cached, headers: []string{"Cache-Control", "max-age=3600", "ETag", `"def"`}},
 		}},
+		// stale.mjs (required): the background revalidation's answer
+		// (no-cache) replaces the stored response, so the next request,
+		// past the window, goes upstream.
+		{id: "stale-while-revalidate-window", rfc: "RFC 5861 §3, RFC 9111 §5.2.2.4", kind: "required", steps: []clientStep{
+			{resp: originStep{fields: []string{"Cache-Control", "max-age=1, stale-while-revalidate=4", "ETag", `"abc"`}}, pause: true},
+			{resp: originStep{fields: []string{"Cache-Control", "no-cache", "ETag", `"def"`}}, wantBody: str("response 0"), settle: true, pause: true}, // served stale; the refresh asked upstream
+			{expect: notCached, wantBody: str("response 2")},
+		}},
 		{id: "stale-if-error-cc-response", rfc: "RFC 5861 §4", kind: "check", steps: []clientStep{
 			{resp: originStep{fields: []string{"Cache-Control", "max-age=0, stale-if-error=3600"}}},
 			{resp: originStep{status: 500}, status: 200},

@@ -183,13 +183,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	// (A compressed variant has the times and fields that make e's age.)
 	hdr["Age"] = h.ageValue(age)
 	x.setCacheStatus(e.Header)
-	for k, v := range own {
-		// e.Header lacks these (policy.StoredHeader); a field the cache
-		// set itself (Age, Vary, Cache-Status) is never replaced.
-		if _, ok := hdr[k]; !ok {
-			hdr[k] = v[:len(v):len(v)]
-		}
-	}
+	addOwn(hdr, own)
 	size := e.BodyLen()
 	h.metrics.served(tier, int(size))
 
@@ -334,6 +328,18 @@ func hitFactsOf(e *storage.Entry, tier storage.Tier) *hitFacts {
 	}
 	d, _ = e.SetDerived(d).(*hitFacts)
 	return d
+}
+
+// addOwn adds to hdr the fields of own (policy.OwnHeader), which only the
+// client whose request fetched the response gets. The stored header lacks
+// them (policy.StoredHeader); a field the cache set itself (Age, Vary,
+// Cache-Status) is never replaced.
+func addOwn(hdr, own http.Header) {
+	for k, v := range own {
+		if _, ok := hdr[k]; !ok {
+			hdr[k] = v[:len(v):len(v)]
+		}
+	}
 }
 
 // ageValues holds the Age field values of the first hour, shared by every

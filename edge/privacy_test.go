@@ -451,3 +451,74 @@ func TestPerUser304KeepsMark(t *testing.T) {
 		t.Errorf("the refreshed page was served stale without validation (%s)", cacheStatus(resp))
 	}
 }
+
+// TestStaleUnusableFailsAlike: a stored response that may not be served
+// stale (must-revalidate, proxy-revalidate, s-maxage in a shared cache,
+// no-cache, or the per-user mark, storage.Entry.MustRevalidate) and whose
+// revalidation fails gets the answer a miss gets for the same failure:
+// 502 when the upstream cannot be reached or breaks the exchange, the
+// upstream's own 5xx when it answers one; never the stale page. RFC 9111
+// §5.2.2.2 asks for an error, 504 "unless another error status code is
+// more applicable": the status says what happened upstream and the
+// Cache-Status detail names it (docs/design.md, "Conformance").
+func TestStaleUnusableFailsAlike(t *testing.T) {
+	kinds := []struct {
+		name   string
+		cc     string
+		cookie bool
+	}{
+		{"cold miss", "", false},
+		{"plain", "max-age=1", false},
+		{"must-revalidate", "max-age=1, must-revalidate", false},
+		{"proxy-revalidate", "max-age=1, proxy-revalidate", false},
+		{"s-maxage", "s-maxage=1", false},
+		{"no-cache", "max-age=600, no-cache", false},
+		{"per-user", "max-age=1, stale-if-error=600", true},
+	}
+	failures := []struct {
+		name   string
+		status int
+		detail string
+		fail   func(o *testOrigin)
+	}{
+		{"unreachable", http.StatusBadGateway, policy.DetailUpstreamUnreachable, func(o *testOrigin) { o.Close() }},
+		{"disconnect", http.StatusBadGateway, policy.DetailUpstreamError, func(o *testOrigin) {
+			o.set(func(w http.ResponseWriter, r *http.Request) {
+				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					conn.Close()
+				}
+			})
+		}},
+		{"503", http.StatusServiceUnavailable, "", func(o *testOrigin) {
+			o.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+		}},
+	}
+	for _, k := range kinds {
+		for _, f := range failures {
+			t.Run(k.name+"/"+f.name, func(t *testing.T) {
+				c := newClock()
+				o := newOrigin(t, c, static("stored page", "Cache-Control", k.cc, "Etag", `"v1"`))
+				e := newEdge(t, c, edgeConfig{upstream: o.URL})
+				if k.cc != "" {
+					var fields []string
+					if k.cookie {
+						fields = []string{"Cookie", "session=alice"}
+					}
+					if resp, _ := e.get(t, "/p", fields...); resp.StatusCode != http.StatusOK {
+						t.Fatalf("store: %d", resp.StatusCode)
+					}
+					e.store.Flush()
+				}
+				c.Advance(2 * time.Second)
+				f.fail(o)
+				resp, body := e.get(t, "/p")
+				if resp.StatusCode != f.status || strings.Contains(body, "stored page") {
+					t.Errorf("status %d body %q (%s), want %d and not the stored page", resp.StatusCode, body, cacheStatus(resp), f.status)
+				}
+				if f.detail != "" && !strings.Contains(cacheStatus(resp), "detail="+f.detail) {
+					t.Errorf("Cache-Status %q, want detail %s", cacheStatus(resp), f.detail)
+				}
+			})
+		}
+	}
+}

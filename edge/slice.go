@@ -315,6 +315,14 @@ func (x *exchange) sliceHeader(sl *slice, stored policy.Response) http.Header {
 	// RFC 9111 §5.1: a response generated from stored ones carries Age.
 	hdr["Age"] = h.ageValue(policy.Age(stored, h.opts.Now()))
 	x.setCacheStatus(sl.e.Header)
+	if sl.res != nil && sl.leader {
+		// The fields kept from the stored slice (policy.OwnHeader: Set-Cookie,
+		// private="..." and no-cache="..." names) go to the request that
+		// fetched the slice whose fields head the response, as serveEntry
+		// sends them to the one that fetched a whole response; slices
+		// fetched after the head was sent cannot add theirs.
+		addOwn(hdr, sl.res.own)
+	}
 	return hdr
 }
 

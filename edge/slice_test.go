@@ -33,8 +33,9 @@ type rangeOrigin struct {
 	body    []byte
 	etag    string
 	cc      string
-	vary    string // a Vary field, when not empty
-	noRange bool   // ignore Range: always the whole 200
+	vary    string   // a Vary field, when not empty
+	noRange bool     // ignore Range: always the whole 200
+	extra   []string // more response fields, name/value pairs
 	// gate, when set, holds every answer until opened.
 	gate *gate
 }
@@ -44,10 +45,13 @@ func newRangeOrigin(t *testing.T, c *clock, body []byte, etag string) *rangeOrig
 	o := &rangeOrigin{body: body, etag: etag, cc: "max-age=3600"}
 	o.testOrigin = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
-		body, etag, cc, vary, noRange, g := o.body, o.etag, o.cc, o.vary, o.noRange, o.gate
+		body, etag, cc, vary, noRange, g, extra := o.body, o.etag, o.cc, o.vary, o.noRange, o.gate, o.extra
 		o.mu.Unlock()
 		if g != nil {
 			g.wait()
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			w.Header().Add(extra[i], extra[i+1])
 		}
 		w.Header().Set("Cache-Control", cc)
 		if vary != "" {
@@ -908,5 +912,75 @@ func TestSliceUncacheableObjectPassed(t *testing.T) {
 	if n := o.bytes.Load(); n > sliceSize+16 {
 		t.Errorf("the upstream sent %d bytes for five one-byte ranges and a HEAD of a private object, want one slice (%d) and the bytes asked for; ranges %q",
 			n, sliceSize, o.seenRanges())
+	}
+}
+
+// TestSlicePrivateFieldsOnlyToFetcher: on a sliced route, as on any other
+// (TestPrivateFieldsOnlyToFetcher), the client whose request fetched the
+// slice that heads its response gets the fields the cache does not store
+// (Set-Cookie, those private="..." and no-cache="..." name), and no other
+// client does: not one collapsed onto the fetch, nor a later hit, whole
+// or ranged.
+func TestSlicePrivateFieldsOnlyToFetcher(t *testing.T) {
+	c := newClock()
+	body := patterned(3*sliceSize, 12)
+	o, g := newHeldRangeOrigin(t, c, body, `"v1"`)
+	o.cc = `public, max-age=3600, private="X-User", no-cache="X-Trace"`
+	o.extra = []string{"X-User", "alice", "X-Trace", "t1", "Set-Cookie", "s=alice"}
+	e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+	own := []string{"X-User", "X-Trace", "Set-Cookie"}
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	ranged := func(rng string) <-chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, e.URL+"/movie", nil)
+			if rng != "" {
+				req.Header.Set("Range", rng)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			ch <- answer{resp, err}
+		}()
+		return ch
+	}
+	wantOwn := func(name string, a answer, want bool) {
+		t.Helper()
+		if a.err != nil {
+			t.Fatalf("%s: %v", name, a.err)
+		}
+		for _, f := range own {
+			if got := a.resp.Header.Values(f); (len(got) > 0) != want {
+				t.Errorf("%s: %s %q (Cache-Status %q), want present %v", name, f, got, a.resp.Header.Get("Cache-Status"), want)
+			}
+		}
+	}
+	// The fetcher of slice 1, and a client collapsed onto that fetch.
+	leader := ranged(fmt.Sprintf("bytes=%d-%d", sliceSize+10, sliceSize+99))
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	waiter := ranged(fmt.Sprintf("bytes=%d-%d", sliceSize+10, sliceSize+99))
+	waitJoined(t, e, 1)
+	g.open()
+	wantOwn("fetcher of slice 1", <-leader, true)
+	wantOwn("collapsed client", <-waiter, false)
+	e.store.Flush()
+	// A whole GET: slice 0 is fetched by this request and heads the
+	// response; slice 2 is fetched after the head.
+	wantOwn("fetcher of slice 0", <-ranged(""), true)
+	e.store.Flush()
+	for _, rng := range []string{"", "bytes=0-9", fmt.Sprintf("bytes=%d-", 2*sliceSize)} {
+		a := <-ranged(rng)
+		if a.err == nil && !isHit(a.resp) {
+			t.Errorf("Range %q: Cache-Status %q, want a hit", rng, a.resp.Header.Get("Cache-Status"))
+		}
+		wantOwn("hit, Range "+rng, a, false)
+	}
+	if n := o.requests.Load(); n != 3 {
+		t.Errorf("upstream requests %d, want 3 (one per slice); ranges %q", n, o.seenRanges())
 	}
 }

@@ -156,6 +156,7 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		}
 		return
 	}
+	res.own = policy.OwnHeader(resp.Header) // for the leader alone, as fetch.read keeps it
 	e.Header = policy.StoredHeader(resp.Header)
 	e.Header.Set("Content-Length", strconv.FormatInt(n, 10))
 	e.Tags = policy.Tags(resp.Header)

@@ -40,6 +40,16 @@ type respFramer struct {
 	// Transfer-Encoding and Content-Length fields must be removed before
 	// net/http reads it, so that net/http reads the body until close.
 	hideFraming bool
+	// markNoCacheControl is set at the end of a final response's head that
+	// has a Pragma field and no Cache-Control field: upConn adds an empty
+	// Cache-Control line to the head it hands to net/http, whose
+	// http.ReadResponse would otherwise invent "Cache-Control: no-cache"
+	// from "Pragma: no-cache" (fixPragmaCacheControl). RFC 9111 §5.4 gives
+	// Pragma in a response no meaning; the Client removes the empty field
+	// (dropEmptyCacheControl), so the header is the one the upstream sent.
+	markNoCacheControl bool
+	pragma             bool // the head being read has a Pragma field line
+	cacheControl       bool // ... and a Cache-Control field line
 
 	// The current line: its first maxFramingLine bytes, its length, and
 	// whether its last byte was CR (dropped before LF, as bufio.ReadLine
@@ -248,6 +258,7 @@ func (f *respFramer) statusLine(line []byte, whole bool) {
 	f.lenLen, f.nContentLen, f.lenConflict = 0, 0, false
 	f.chunked, f.chunkedFinal, f.nTransferEnc, f.lastFraming = false, false, 0, false
 	f.hideFraming = false
+	f.pragma, f.cacheControl, f.markNoCacheControl = false, false, false
 }
 
 // fieldLine notes the framing fields of one field line.
@@ -266,6 +277,10 @@ func (f *respFramer) fieldLine(line []byte, whole bool) {
 	name, value, ok := bytes.Cut(line, []byte(":"))
 	if ok && whole && ascii.EqualFold(name, "Connection") {
 		f.noteConnection(value)
+	}
+	if ok {
+		f.pragma = f.pragma || ascii.EqualFold(name, "Pragma")
+		f.cacheControl = f.cacheControl || ascii.EqualFold(name, "Cache-Control")
 	}
 	framing := ok && (ascii.EqualFold(name, "Content-Length") || ascii.EqualFold(name, "Transfer-Encoding"))
 	f.lastFraming = framing
@@ -328,6 +343,8 @@ func lastListMember(v []byte) []byte {
 // endHeader decides, at the end of a header section, how the body is framed
 // (net/http's readTransfer and fixLength).
 func (f *respFramer) endHeader() {
+	interim := f.status >= 100 && f.status <= 199
+	f.markNoCacheControl = !interim && f.pragma && !f.cacheControl
 	switch {
 	case f.status == http.StatusSwitchingProtocols:
 		f.state = framingUnknown // the connection leaves HTTP

@@ -18,6 +18,7 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 		f.set("Te", "trailers")
 	}
 	upgradeHeader(h, out)
+	c.forwardSurrogateCapability(&f)
 	if c.opts.Direct {
 		// A forward proxy hides its clients: the destination learns
 		// nothing of them from this node (Options.Direct).
@@ -48,9 +49,26 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 }
 
 // forwardAdded is how many fields forwardHeader adds to a client's header
-// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host and Via
-// (User-Agent is one most clients send). Its copy has room for them.
-const forwardAdded = 4
+// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host, Via and
+// Surrogate-Capability (User-Agent is one most clients send). Its copy has
+// room for them.
+const forwardAdded = 5
+
+// forwardSurrogateCapability removes the client's Surrogate-Capability
+// unless Options.KeepSurrogateCapability, and appends this node's member
+// (Options.SurrogateCapability; W3C Edge Architecture Specification 1.0: each
+// surrogate on the path appends its own).
+func (c *Client) forwardSurrogateCapability(f *headerCopy) {
+	if !c.opts.KeepSurrogateCapability {
+		delete(f.h, "Surrogate-Capability")
+	}
+	if v := c.opts.SurrogateCapability; v != "" {
+		if prior := f.h["Surrogate-Capability"]; len(prior) > 0 {
+			v = strings.Join(prior, ", ") + ", " + v
+		}
+		f.set("Surrogate-Capability", v)
+	}
+}
 
 // headerCopy is a copy of a header with room for the values of fields to
 // be added: the copy and the fields forwardHeader adds took 7 allocations
@@ -132,6 +150,7 @@ func (c *Client) cleanResponseHeader(resp *http.Response) {
 	}
 	httpsyntax.RemoveHopByHop(resp.Header, httpsyntax.DropTE)
 	dropInvalidNames(resp.Header)
+	dropEmptyCacheControl(resp.Header)
 	entry := c.viaRequest // "1.1 " + Via, made once: most upstreams answer in HTTP/1.1
 	if v := protocolVersion(resp.ProtoMajor, resp.ProtoMinor); v != "1.1" {
 		entry = v + " " + c.opts.Via
@@ -150,6 +169,26 @@ func dropInvalidNames(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// dropEmptyCacheControl removes a Cache-Control field whose lines are all
+// empty. upConn adds one to a response head with Pragma and no
+// Cache-Control (respFramer.markNoCacheControl), so that net/http's
+// http.ReadResponse keeps the header as sent instead of adding
+// "Cache-Control: no-cache" (RFC 9111 §5.4: Pragma has no meaning in a
+// response); an empty field an upstream sent itself lists no directive,
+// so removing it changes nothing (RFC 9110 §5.6.1).
+func dropEmptyCacheControl(h http.Header) {
+	v, ok := h["Cache-Control"]
+	if !ok {
+		return
+	}
+	for _, line := range v {
+		if strings.Trim(line, " \t") != "" {
+			return
+		}
+	}
+	delete(h, "Cache-Control")
 }
 
 // viaList is the Via list prior with entry added to its end (RFC 9110

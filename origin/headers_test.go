@@ -1,8 +1,10 @@
 package origin
 
 import (
+	"context"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -100,5 +102,55 @@ func TestForwardHeaderOwnsItsValues(t *testing.T) {
 	// The map and its group, the values' array, X-Forwarded-For's join.
 	if n := testing.AllocsPerRun(100, func() { c.forwardHeader(small) }); n > 3 {
 		t.Errorf("forwardHeader made %v allocations for a header of 2 fields, want at most 3", n)
+	}
+}
+
+// TestSurrogateCapability: a node appends its member of
+// Surrogate-Capability (W3C Edge Architecture Specification 1.0) to what it
+// forwards; a client's own is removed unless the node keeps it (a shield,
+// whose clients are edges), so that no client can claim a capability (ESI)
+// the origin would answer for and the cache store for everyone.
+func TestSurrogateCapability(t *testing.T) {
+	const mine = `edged-shield="Surrogate/1.0"`
+	for _, tt := range []struct {
+		name   string
+		opts   Options
+		client []string // the client's Surrogate-Capability lines
+		want   string   // what the upstream sees; "" absent
+	}{
+		{"appended", Options{SurrogateCapability: mine}, nil, mine},
+		{"client's removed", Options{SurrogateCapability: mine}, []string{`evil="ESI/1.0"`}, mine},
+		{"client's removed, none added", Options{}, []string{`evil="ESI/1.0"`}, ""},
+		{"kept and appended", Options{SurrogateCapability: mine, KeepSurrogateCapability: true}, []string{`edged="Surrogate/1.0"`, `b="X"`}, `edged="Surrogate/1.0", b="X", ` + mine},
+		{"direct", Options{Direct: true}, []string{`evil="ESI/1.0"`}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder(t, "o")
+			opts := tt.opts
+			out := &Outbound{Method: "GET", Host: "site.example", RequestURI: "/p", Key: "k", Header: http.Header{}}
+			if opts.Direct {
+				out.Proto, out.Host = "http", strings.TrimPrefix(rec.URL, "http://")
+			} else {
+				opts.Origin = rec.URL
+			}
+			if tt.client != nil {
+				out.Header["Surrogate-Capability"] = tt.client
+			}
+			c := newTestClient(t, opts)
+			resp, err := c.Do(context.Background(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := strings.Join(rec.last(t).header["Surrogate-Capability"], ", "); got != tt.want {
+				t.Errorf("upstream saw Surrogate-Capability %q, want %q", got, tt.want)
+			}
+			if len(tt.client) > 0 && out.Header["Surrogate-Capability"][0] != tt.client[0] {
+				t.Errorf("the caller's header changed: %q", out.Header["Surrogate-Capability"])
+			}
+		})
+	}
+	if err := (Options{Origin: "http://127.0.0.1:1", Via: "edged", SurrogateCapability: "a\r\nX-Evil: 1"}).Validate(); err == nil || !strings.Contains(err.Error(), "SurrogateCapability") {
+		t.Errorf("Validate of a field value with CRLF: %v", err)
 	}
 }

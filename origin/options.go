@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http/httpguts"
 
 	"edged/internal/fielderr"
 	"edged/internal/httpsyntax"
@@ -54,6 +55,20 @@ type Options struct {
 	// X-Forwarded-For, -Proto or -Host is added (the client's own are
 	// passed as given; the proxy removes what it must before Do).
 	Direct bool
+	// SurrogateCapability, when set, is the member this node appends to
+	// the Surrogate-Capability field of every request it forwards (W3C
+	// Edge Architecture Specification 1.0): a device token and what the
+	// node can do, `edged="Surrogate/1.0"`. It tells the origin that a
+	// surrogate that obeys Surrogate-Control is on the path, under a name
+	// its directives may be targeted at (";edged"). "" adds none.
+	SurrogateCapability string
+	// KeepSurrogateCapability keeps the Surrogate-Capability field a
+	// request came with (a shield's clients are edges, which appended
+	// theirs). Otherwise the field is removed before SurrogateCapability is
+	// added: a client is not a surrogate, and a capability it claimed
+	// (ESI/1.0, say) could make the origin answer in a form meant for a
+	// surrogate, which the cache would store and serve to every client.
+	KeepSurrogateCapability bool
 	// OmitVia leaves Via as it is in both directions: a forward proxy may
 	// hide itself from the servers it talks to (RFC 9110 §7.6.3 lets an
 	// intermediary not add Via when it is a privacy measure).
@@ -184,6 +199,9 @@ func (opts Options) Validate() error {
 		l.Addf("Via", "required")
 	} else if !httpsyntax.IsToken(opts.Via) {
 		l.Addf("Via", "must be an HTTP token (RFC 9110 §5.6.2), got %q", opts.Via)
+	}
+	if !httpguts.ValidHeaderFieldValue(opts.SurrogateCapability) {
+		l.Addf("SurrogateCapability", "must be a valid field value, got %q", opts.SurrogateCapability)
 	}
 	opts.transport().validate(&l)
 	l.Nest("ShieldEjection", opts.ShieldEjection.Validate())

@@ -109,6 +109,7 @@ type chunkInfo struct {
 	interim int  // leading bytes up to the end of the last interim head
 	inHead  bool // a head is still being read
 	hide    bool // the head that ended must lose its framing fields
+	markCC  bool // the head that ended gets an empty Cache-Control line (respFramer.markNoCacheControl)
 }
 
 // tlsMaxPlaintext is the largest plaintext of one TLS record (RFC 8446
@@ -182,7 +183,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, err
 		}
-		if len(c.hold) == 0 && !ch.inHead && !ch.hide {
+		if len(c.hold) == 0 && !ch.inHead && !ch.hide && !ch.markCC {
 			// The usual case: no head is held back or rewritten.
 			if &b[0] == &p[0] {
 				return len(b), err
@@ -210,6 +211,9 @@ func (c *upConn) Read(p []byte) (int, error) {
 		head := c.hold
 		if ch.hide {
 			head = withoutFraming(head)
+		}
+		if ch.markCC {
+			head = withEmptyCacheControl(head)
 		}
 		c.ready = append(append(make([]byte, 0, len(head)+len(b)-ch.heads), head...), b[ch.heads:]...)
 		c.hold, c.readyErr = c.hold[:0], err
@@ -269,7 +273,8 @@ func (c *upConn) frameLocked(b []byte) {
 	idle := c.f.state == framingIdle
 	n := c.f.feed(b)
 	c.chunk = chunkInfo{keep: n, heads: c.f.headLen, interim: c.f.interimEnd, inHead: c.f.inHead(),
-		hide: c.f.hideFraming && c.f.headLen > 0 && !c.f.inHead()}
+		hide:   c.f.hideFraming && c.f.headLen > 0 && !c.f.inHead(),
+		markCC: c.f.markNoCacheControl && c.f.headLen > 0 && !c.f.inHead()}
 	if n == len(b) {
 		if c.last && c.f.state == framingIdle {
 			c.retireLocked()
@@ -321,6 +326,19 @@ func withoutFraming(heads []byte) []byte {
 		i = end
 	}
 	return out
+}
+
+// withEmptyCacheControl returns heads (ending with the final head's empty
+// line) with an empty Cache-Control field line added at the end of the
+// final head, in a new slice.
+func withEmptyCacheControl(heads []byte) []byte {
+	end := len(heads) - 1 // the final empty line: "\n" ...
+	if end > 0 && heads[end-1] == '\r' {
+		end-- // ... or "\r\n"
+	}
+	const line = "Cache-Control:\r\n"
+	out := make([]byte, 0, len(heads)+len(line))
+	return append(append(append(out, heads[:end]...), line...), heads[end:]...)
 }
 
 // retireLocked ends the connection after its last response; c.mu is held.

@@ -124,6 +124,13 @@ type Upstream struct {
 	// FetchTimeout bounds one shared upstream fetch, body included.
 	FetchTimeout   Duration `yaml:"fetch_timeout"`
 	MaxIdlePerHost int      `yaml:"max_idle_per_host"`
+	// SurrogateCapability sends `Surrogate-Capability: NAME="Surrogate/1.0"`
+	// upstream (NAME: the cache name), telling the origin that a cache that
+	// obeys Surrogate-Control is on the path (W3C Edge Architecture 1.0).
+	// The edge and forward roles remove a client's own Surrogate-Capability
+	// whatever this says; a shield keeps its edges'. Default true; the
+	// forward role never sends one.
+	SurrogateCapability bool `yaml:"surrogate_capability"`
 	// TLS configures connections to https upstreams (origin, pools, shields).
 	TLS UpstreamTLS `yaml:"tls"`
 }
@@ -295,6 +302,8 @@ func Default() *Config {
 			BodyTimeout:    Duration(oo.BodyTimeout),
 			FetchTimeout:   Duration(eo.FetchTimeout),
 			MaxIdlePerHost: oo.MaxIdlePerHost,
+			// A surrogate announces itself (W3C Edge Architecture 1.0).
+			SurrogateCapability: true,
 		},
 		Cache: Cache{
 			Memory:            256 << 20,

@@ -41,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		{"upstream.body_timeout", c.Upstream.BodyTimeout.Std(), 60 * time.Second},
 		{"upstream.fetch_timeout", c.Upstream.FetchTimeout.Std(), 5 * time.Minute},
 		{"upstream.max_idle_per_host", c.Upstream.MaxIdlePerHost, 64},
+		{"upstream.surrogate_capability", c.Upstream.SurrogateCapability, true},
 		{"cache.memory", c.Cache.Memory, ByteSize(256 << 20)},
 		{"cache.disk", c.Cache.Disk, ByteSize(10 << 30)},
 		{"cache.max_object", c.Cache.MaxObject, ByteSize(64 << 20)},
@@ -344,5 +345,39 @@ func TestAnchorsAndMerges(t *testing.T) {
 	}
 	if got := c.Upstream.Shields; len(got) != 1 || got[0] != "http://o" {
 		t.Errorf("alias: shields = %v", got)
+	}
+}
+
+// TestSurrogateCapabilityOptions: each role's upstream requests carry the
+// Surrogate-Capability member upstream.surrogate_capability asks for, and
+// only a shield keeps the one its clients (edges) sent.
+func TestSurrogateCapabilityOptions(t *testing.T) {
+	for _, tt := range []struct {
+		role, name string
+		off        bool
+		want       string
+		keep       bool
+	}{
+		{role: RoleEdge, want: `edged="Surrogate/1.0"`},
+		{role: RoleShield, want: `edged-shield="Surrogate/1.0"`, keep: true},
+		{role: RoleEdge, name: "pop-ams-1", want: `pop-ams-1="Surrogate/1.0"`},
+		{role: RoleEdge, off: true},
+		{role: RoleShield, off: true, keep: true},
+		{role: RoleForward},
+	} {
+		c := Default()
+		c.Role, c.Name = tt.role, tt.name
+		if tt.off {
+			yaml := "upstream:\n  origin: http://127.0.0.1:9000\n  surrogate_capability: false\n"
+			var err error
+			if c, err = Parse([]byte(yaml), "edged.yaml"); err != nil {
+				t.Fatal(err)
+			}
+			c.Role = tt.role
+		}
+		oo := c.OriginOptions()
+		if oo.SurrogateCapability != tt.want || oo.KeepSurrogateCapability != tt.keep {
+			t.Errorf("%s %q off=%v: SurrogateCapability %q keep %v, want %q keep %v", tt.role, tt.name, tt.off, oo.SurrogateCapability, oo.KeepSurrogateCapability, tt.want, tt.keep)
+		}
 	}
 }

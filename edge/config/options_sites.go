@@ -154,7 +154,23 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 		HeaderTimeout:  u.HeaderTimeout.Std(),
 		BodyTimeout:    u.BodyTimeout.Std(),
 		MaxIdlePerHost: u.MaxIdlePerHost,
+		// A shield's clients are edges: their Surrogate-Capability stays,
+		// and this node's is appended to it.
+		KeepSurrogateCapability: c.Role == RoleShield,
+		SurrogateCapability:     c.surrogateCapability(),
 	}
+}
+
+// surrogateCapability is this node's member of Surrogate-Capability (W3C
+// Edge Architecture Specification 1.0): its cache name as the device token
+// (an HTTP token, as Via requires), and Surrogate/1.0, since it obeys
+// Surrogate-Control but processes no ESI. A forward proxy is no origin's
+// surrogate: none.
+func (c *Config) surrogateCapability() string {
+	if !c.Upstream.SurrogateCapability || c.Role == RoleForward {
+		return ""
+	}
+	return c.CacheName() + `="Surrogate/1.0"`
 }
 
 // EdgeSites converts the sites into edge.Sites for edge.NewRouter. upstream

@@ -158,6 +158,23 @@ func TestAgainstRealNode(t *testing.T) {
 		t.Errorf("inspect of a Vary URL:\n%s", stdout.String())
 	}
 
+	// A page stored for a request with a cookie is marked per-user.
+	req, err = http.NewRequest(http.MethodGet, public+"/account", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "www.example.test"
+	req.Header.Set("Cookie", "session=alice")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stdout.Reset()
+	if code := run(context.Background(), []string{"inspect", "http://www.example.test/account"}, environ, &stdout, &stderr); code != exitOK ||
+		!strings.Contains(stdout.String(), "object (per-user)") {
+		t.Errorf("inspect of a per-user page: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+
 	stdout.Reset()
 	run(context.Background(), []string{"inspect", "http://www.example.test/never"}, environ, &stdout, &stderr)
 	if !strings.Contains(stdout.String(), "not cached on this node") {

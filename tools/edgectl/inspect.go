@@ -71,6 +71,7 @@ type inspectAnswer struct {
 		Tier      string   `json:"tier"`
 		Status    int      `json:"status"`
 		Stale     bool     `json:"stale"`
+		PerUser   bool     `json:"per_user"`
 		Age       float64  `json:"age_seconds"`
 		TTL       *float64 `json:"ttl_seconds"` // none for a Vary index
 		BodyBytes int      `json:"body_bytes"`
@@ -137,7 +138,11 @@ func (c inspectCmd) run(ctx context.Context, client *http.Client, stdout, stderr
 		if e.Vary != nil {
 			variant = "Vary: " + strings.Join(e.Vary, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.Kind, variant, e.Tier, e.Status,
+		kind := e.Kind
+		if e.PerUser {
+			kind += " (per-user)" // never served stale: see docs/edgectl.md
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", kind, variant, e.Tier, e.Status,
 			time.Duration(e.Age*float64(time.Second)).Round(time.Second), ttl, e.BodyBytes, strings.Join(e.Tags, " "))
 	}
 	tw.Flush()

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"edged/edge/config"
@@ -27,11 +26,16 @@ type inspectAnswer struct {
 }
 
 type inspectEntry struct {
-	Key       string   `json:"key"`
-	Kind      string   `json:"kind"` // object, vary-index, variant, encoding, split, auth-partition
-	Tier      string   `json:"tier"` // memory, disk or memory+disk
-	Status    int      `json:"status"`
-	Stale     bool     `json:"stale"`
+	Key    string `json:"key"`
+	Kind   string `json:"kind"` // object, vary-index, variant, encoding, split, route, auth-partition, slice
+	Tier   string `json:"tier"` // memory, disk or memory+disk
+	Status int    `json:"status"`
+	Stale  bool   `json:"stale"`
+	// PerUser marks a page stored for one user's request (Cookie or
+	// Authorization) that did not say public or s-maxage
+	// (storage.Entry.MustRevalidate): shared while fresh, never served
+	// stale, as if it carried must-revalidate.
+	PerUser   bool     `json:"per_user,omitempty"`
 	Age       float64  `json:"age_seconds"`
 	TTL       *float64 `json:"ttl_seconds,omitempty"` // freshness left; negative: stale for that long; none for a Vary index
 	Stored    string   `json:"stored"`                // when the response was received (RFC 3339)
@@ -104,7 +108,7 @@ func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Opt
 		ttl = 0 // a purge made it stale whatever its lifetime says
 	}
 	out := inspectEntry{
-		Key: e.Key, Kind: keyKind(primary, e), Status: e.Status, Stale: e.Stale,
+		Key: e.Key, Kind: keyKind(primary, e), Status: e.Status, Stale: e.Stale, PerUser: e.MustRevalidate,
 		Age: age.Seconds(), BodyBytes: h.BodyLen, Vary: e.Vary, Tags: e.Tags,
 		Type: e.Header.Get("Content-Type"), Encoding: e.Header.Get("Content-Encoding"), ETag: e.Header.Get("ETag"),
 	}
@@ -129,28 +133,22 @@ func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Opt
 	return out
 }
 
-// keyKind names what a key holds from its last derivation (policy.Key's
-// grammar): the primary key holds the object or, when it names Vary, the
-// index of its variants.
+// keyKind names what a key holds from its last derivation, read with the
+// key grammar's own parser (policy.Key.Parse): the primary key holds the
+// object or, when it names Vary, the index of its variants.
 func keyKind(primary string, e *storage.Entry) string {
-	if e.Key == primary {
-		if e.Vary != nil {
-			return "vary-index"
-		}
+	if e.Vary != nil {
+		return "vary-index"
+	}
+	_, derivations := policy.Key(e.Key).Parse()
+	if e.Key == primary || len(derivations) == 0 {
 		return "object"
 	}
-	last := e.Key[strings.LastIndex(e.Key, policy.KeySep)+1:]
-	switch {
-	case e.Vary != nil:
-		return "vary-index"
-	case strings.HasPrefix(last, "ce="):
-		return "encoding"
-	case strings.HasPrefix(last, "~auth:"):
+	switch kind := derivations[len(derivations)-1].Kind; kind {
+	case "auth":
 		return "auth-partition"
-	case strings.HasPrefix(last, "~"):
-		return "split"
 	default:
-		return "variant"
+		return kind // variant, encoding, split, route, slice
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"edged/edge/policy"
+	"edged/storage"
 )
 
 // inspect asks a node's /inspect about target with the given token.
@@ -94,5 +97,58 @@ func TestInspect(t *testing.T) {
 	n.purge(t, `{"urls":["`+target+`"]}`)
 	if _, ans, body := n.inspect(t, target, purgeToken); len(ans.Entries) != 0 {
 		t.Errorf("after a purge: %s", body)
+	}
+}
+
+// TestInspectPerUserMark: /inspect shows which entries were stored for one
+// user's request (storage.Entry.MustRevalidate), the mark that keeps them
+// from ever being served stale.
+func TestInspectPerUserMark(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		fmt.Fprintf(w, "page %s", r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	cfg := nodeConfig(t, "edge", t.TempDir())
+	cfg.Upstream.Origin = origin.URL
+	n := startFleetNode(t, cfg)
+	fetch(t, n.public+"/account", "Host", "www.example.com", "Cookie", "session=alice")
+	fetch(t, n.public+"/public", "Host", "www.example.com")
+	for path, want := range map[string]bool{"/account": true, "/public": false} {
+		code, ans, body := n.inspect(t, "http://www.example.com"+path, purgeToken)
+		if code != http.StatusOK || len(ans.Entries) != 1 {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+		if got := ans.Entries[0].PerUser; got != want {
+			t.Errorf("%s: per_user %v, want %v: %s", path, got, want, body)
+		}
+		if strings.Contains(body, "per_user") != want {
+			t.Errorf("%s: per_user shown only when set: %s", path, body)
+		}
+	}
+}
+
+// TestKeyKind: each derivation of a stored key is named by the key
+// grammar's own parser.
+func TestKeyKind(t *testing.T) {
+	k := policy.Key("http://h/p")
+	for _, tt := range []struct {
+		key  policy.Key
+		vary []string
+		want string
+	}{
+		{k, nil, "object"},
+		{k, []string{"Accept-Language"}, "vary-index"},
+		{k.Variant([]string{"Accept-Language"}, http.Header{"Accept-Language": {"en"}}), nil, "variant"},
+		{k.Encoding("br"), nil, "encoding"},
+		{k.Split("canary"), nil, "split"},
+		{k.Route(policy.RouteID("x")), nil, "route"},
+		{k.AuthPartition(`sub="x";`), nil, "auth-partition"},
+		{k.Slice(3), nil, "slice"},
+		{k.Split("canary").Slice(0), nil, "slice"},
+	} {
+		if got := keyKind(string(k), &storage.Entry{Key: string(tt.key), Vary: tt.vary}); got != tt.want {
+			t.Errorf("keyKind(%q) = %q, want %q", tt.key, got, tt.want)
+		}
 	}
 }
