@@ -349,7 +349,7 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 // cannot be decoded is applied as the safe all+soft purge rather than
 // skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
-	received := time.Now()
+	received := b.now()
 	meta, err := msg.Metadata()
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
@@ -488,7 +488,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.appliedSeq.Set(float64(seq))
 	var lag, delivered time.Duration
 	if !ev.Time.IsZero() {
-		lag = time.Since(ev.Time)
+		lag = b.now().Sub(ev.Time)
 		b.metrics.lag.Observe(lag.Seconds())
 		if !ev.received.IsZero() {
 			delivered = ev.received.Sub(ev.Time)

@@ -73,6 +73,11 @@ type Options struct {
 	// neither, events are unsigned and every event is accepted: the bus is
 	// then unauthenticated and Start logs a warning.
 	SigningKey string
+	// Now is this node's wall clock, read for the time signed in each
+	// event and for the fast and early paths' freshness checks; nil means
+	// time.Now. The bus corrects it by its measured offset to the NATS
+	// server's clock (clock.go). Tests inject a skewed clock here.
+	Now func() time.Time
 	// Node names this node in logs and events. Default: the host name.
 	Node string
 	// Subject is the NATS subject of purge events. Default "edged.purge".
@@ -101,6 +106,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.Node == "" {
 		o.Node, _ = os.Hostname()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Subject == "" {
 		o.Subject = "edged.purge"

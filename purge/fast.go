@@ -90,7 +90,7 @@ func (b *Bus) announce(seq uint64, data []byte) {
 // onFast applies a fast-path event if it is the next one this node needs
 // (see the comment at the top of this file).
 func (b *Bus) onFast(msg *nats.Msg) {
-	received := time.Now()
+	received := b.now()
 	if b.signer == nil || b.signer.verifyAs(fastContext, msg.Header, msg.Data) != "" {
 		return // the stream's copy is verified, and rejected, on its own
 	}

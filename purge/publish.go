@@ -59,7 +59,7 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()
-	ev := event{ID: newID(), Node: b.opts.Node, Time: start.UTC(), Request: r}
+	ev := event{ID: newID(), Node: b.opts.Node, Time: b.now().UTC(), Request: r}
 	data, err := encodeEvent(ev)
 	if err != nil {
 		return Result{}, err
