@@ -220,6 +220,15 @@ type Bus struct {
 	replayWindow time.Duration
 	dupWarned    atomic.Bool
 
+	// offset is the NATS server's clock minus this node's (opts.Now), in
+	// nanoseconds, as last measured; clockProblem describes it while it
+	// is over clockSkewAlarm (clock.go).
+	offset       atomic.Int64
+	clockProblem atomic.Pointer[string]
+	// stream is the purge stream as this session found it, for reading
+	// back a published event's stored time (verifyStored); nil before.
+	stream atomic.Pointer[jetstream.Stream]
+
 	// sessionHook, when set (by tests, before Start), runs in every
 	// session once it is ready, before its consumer is made.
 	sessionHook func()
