@@ -61,6 +61,28 @@ func sameApplies(t *testing.T, invs []*memInvalidator, seq uint64, want applyCal
 	}
 }
 
+// publishEverywhere publishes a purge of path on pub and checks that it
+// succeeded and that every node applied it, the same way.
+func publishEverywhere(t *testing.T, pub *Bus, invs []*memInvalidator, path string) {
+	t.Helper()
+	r := Request{URLs: []string{"http://www.example.com/" + path}}
+	res, err := pub.Publish(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	sameApplies(t, invs, res.Seq, applyCall{res.Seq, r})
+}
+
+// wantReplayed checks that each bus rejected n events as replays.
+func wantReplayed(t *testing.T, n float64, buses ...*Bus) {
+	t.Helper()
+	for _, b := range buses {
+		if got := testutil.ToFloat64(b.metrics.rejected.WithLabelValues(rejectReplayed)); got != n {
+			t.Errorf("%s rejected{replayed} = %v, want %v", b.opts.Node, got, n)
+		}
+	}
+}
+
 // A node whose clock is a minute behind the NATS server's (a broken NTP)
 // publishes a purge: every node applies it. On the code before the fix
 // the publisher applied it from the fast path and answered success, and
@@ -72,17 +94,8 @@ func TestSkewedPublisherClockLosesNoPurge(t *testing.T) {
 			clock := &skewedClock{}
 			clock.set(skew)
 			pub, peer, invs := skewFleet(t, clock)
-			r := Request{URLs: []string{"http://www.example.com/skewed"}}
-			res, err := pub.Publish(context.Background(), r)
-			if err != nil {
-				t.Fatalf("Publish: %v", err)
-			}
-			sameApplies(t, invs, res.Seq, applyCall{res.Seq, r})
-			for _, b := range []*Bus{pub, peer} {
-				if got := testutil.ToFloat64(b.metrics.rejected.WithLabelValues(rejectReplayed)); got != 0 {
-					t.Errorf("%s rejected{replayed} = %v, want 0", b.opts.Node, got)
-				}
-			}
+			publishEverywhere(t, pub, invs, "skewed")
+			wantReplayed(t, 0, pub, peer)
 			if got := testutil.ToFloat64(pub.metrics.clockOffset); got < -skew.Seconds()-1 || got > -skew.Seconds()+1 {
 				t.Errorf("clock offset gauge = %v, want about %v", got, -skew.Seconds())
 			}
@@ -105,18 +118,9 @@ func TestClockJumpAfterMeasurementLosesNoPurge(t *testing.T) {
 	clock := &skewedClock{}
 	pub, peer, invs := skewFleet(t, clock)
 	clock.set(-time.Minute)
-	r := Request{URLs: []string{"http://www.example.com/jumped"}}
-	res, err := pub.Publish(context.Background(), r)
-	if err != nil {
-		t.Fatalf("Publish: %v", err)
-	}
-	sameApplies(t, invs, res.Seq, applyCall{res.Seq, r})
-	for _, b := range []*Bus{pub, peer} {
-		// The probe (every 10 s) measures nothing in between.
-		if got := testutil.ToFloat64(b.metrics.rejected.WithLabelValues(rejectReplayed)); got != 1 {
-			t.Errorf("%s rejected{replayed} = %v, want the first copy", b.opts.Node, got)
-		}
-	}
+	publishEverywhere(t, pub, invs, "jumped")
+	// The first copy (the probe, every 10 s, measures nothing in between).
+	wantReplayed(t, 1, pub, peer)
 }
 
 // A clock that no measurement can correct (each reading a minute behind
@@ -140,11 +144,7 @@ func TestUncorrectableClockIsAnErrorNotASilentDrop(t *testing.T) {
 			t.Errorf("node %d applied %+v, want both copies rejected: %+v", n, got, want)
 		}
 	}
-	for _, b := range []*Bus{pub, peer} {
-		if got := testutil.ToFloat64(b.metrics.rejected.WithLabelValues(rejectReplayed)); got != 2 {
-			t.Errorf("%s rejected{replayed} = %v, want 2", b.opts.Node, got)
-		}
-	}
+	wantReplayed(t, 2, pub, peer)
 }
 
 // A node whose own clock is a minute ahead still takes fresh purges from
