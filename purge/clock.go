@@ -61,7 +61,7 @@ func (b *Bus) now() time.Time {
 func (b *Bus) measureClock(sent, answered, server time.Time) {
 	rtt := answered.Sub(sent)
 	if server.IsZero() || rtt < 0 || rtt > maxSampleRTT {
-		return // a server without "ts" (before 2.10), or too slow to tell
+		return // a server that sends no "ts", or too slow to tell
 	}
 	off := server.Sub(sent.Add(rtt / 2).Round(0))
 	b.offset.Store(int64(off))

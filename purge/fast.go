@@ -27,7 +27,10 @@ import (
 //
 // The message is the decimal sequence, a newline and the event exactly as
 // stored, signed under its own context (fastContext), so that a signed
-// event replayed with another sequence does not verify.
+// event replayed with another sequence does not verify. The publisher
+// sends it only once it has read the stored copy back and found that
+// every node will apply it (replay.go's check; clock.go): the fast path
+// must never apply what the stream path rejects, or nodes would disagree.
 
 // Without a signing key (an unauthenticated bus) the fast path is off:
 // nothing would authenticate a message's claim to a sequence, and a client
