@@ -30,6 +30,9 @@ type event struct {
 type applyResult struct {
 	count int
 	took  time.Duration
+	// rejected says why the stream's copy was rejected as a replay ("" when
+	// applied): the publisher's clock is off (clock.go).
+	rejected string
 }
 
 // staleAll is the purge a node applies when it cannot know what it missed.
@@ -121,6 +124,7 @@ func (b *Bus) session(ctx context.Context) error {
 		return err
 	}
 	b.checkDuplicatesWindow(stream.CachedInfo().Config)
+	b.stream.Store(&stream)
 	// Every connection (the first, and each reconnect) tells the peers
 	// this node is here, so a key mismatch shows at once (hello.go).
 	b.sayHello(false)
@@ -220,10 +224,12 @@ func (b *Bus) session(ctx context.Context) error {
 func (b *Bus) startAfter(ctx context.Context, stream jetstream.Stream) (uint64, jetstream.StreamState, error) {
 	b.applyMu.Lock()
 	defer b.applyMu.Unlock()
+	sent := b.opts.Now()
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return 0, jetstream.StreamState{}, fmt.Errorf("%w: stream info: %v", ErrUnavailable, err)
 	}
+	b.measureClock(sent, b.opts.Now(), info.TimeStamp) // clock.go
 	st := info.State
 	b.streamSeq = 0 // this session's consumer delivers from the returned start
 	if next, gap := gapAfter(b.applied.Load(), st); gap {
@@ -349,7 +355,7 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 // cannot be decoded is applied as the safe all+soft purge rather than
 // skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
-	received := time.Now()
+	received := b.now()
 	meta, err := msg.Metadata()
 	if err != nil {
 		return fmt.Errorf("event metadata: %w", err)
@@ -411,7 +417,13 @@ func (b *Bus) applyCopy(ctx context.Context, msg jetstream.Msg, seq uint64, stor
 	if b.signer != nil {
 		if why := b.replayOf(msg.Headers(), msg.Data(), stored); why != "" {
 			b.log.Warn("purge event rejected as a replay", "seq", seq, "why", why)
-			return b.reject(ctx, seq, rejectReplayed)
+			if err := b.reject(ctx, seq, rejectReplayed); err != nil {
+				return err
+			}
+			// A copy of an event published here comes after the event
+			// itself, whose result its publisher took first.
+			b.notify(streamStampID(msg.Data()), applyResult{rejected: why})
+			return nil
 		}
 	}
 	ev, err := decodeEvent(msg.Data())
@@ -488,7 +500,7 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.metrics.appliedSeq.Set(float64(seq))
 	var lag, delivered time.Duration
 	if !ev.Time.IsZero() {
-		lag = time.Since(ev.Time)
+		lag = b.now().Sub(ev.Time)
 		b.metrics.lag.Observe(lag.Seconds())
 		if !ev.received.IsZero() {
 			delivered = ev.received.Sub(ev.Time)
@@ -501,12 +513,18 @@ func (b *Bus) observe(ev event, seq uint64, n int, took time.Duration) {
 	b.log.Debug("purge applied", "id", ev.ID, "origin", ev.Node, "seq", seq, "kinds", ev.Request.Kinds(),
 		"soft", ev.Request.Soft, "objects", n, "took", took, "delivered", delivered, "lag", lag, "fast", ev.fast)
 	b.appliedEarly(ev) // early.go: the apply did the lasting work
+	b.notify(ev.ID, applyResult{count: n, took: took})
+}
+
+// notify tells the Publish waiting for event id, if any, its result; a
+// later one for the same id is dropped.
+func (b *Bus) notify(id string, ar applyResult) {
 	b.mu.Lock()
-	ch := b.waiters[ev.ID]
+	ch := b.waiters[id]
 	b.mu.Unlock()
 	if ch != nil {
 		select {
-		case ch <- applyResult{count: n, took: took}:
+		case ch <- ar:
 		default:
 		}
 	}

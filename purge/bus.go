@@ -73,6 +73,11 @@ type Options struct {
 	// neither, events are unsigned and every event is accepted: the bus is
 	// then unauthenticated and Start logs a warning.
 	SigningKey string
+	// Now is this node's wall clock, read for the time signed in each
+	// event and for the fast and early paths' freshness checks; nil means
+	// time.Now. The bus corrects it by its measured offset to the NATS
+	// server's clock (clock.go). Tests inject a skewed clock here.
+	Now func() time.Time
 	// Node names this node in logs and events. Default: the host name.
 	Node string
 	// Subject is the NATS subject of purge events. Default "edged.purge".
@@ -101,6 +106,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.Node == "" {
 		o.Node, _ = os.Hostname()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Subject == "" {
 		o.Subject = "edged.purge"
@@ -211,6 +219,15 @@ type Bus struct {
 	// dupWarned: the stream's short Duplicates window was logged.
 	replayWindow time.Duration
 	dupWarned    atomic.Bool
+
+	// offset is the NATS server's clock minus this node's (opts.Now), in
+	// nanoseconds, as last measured; clockProblem describes it while it
+	// is over clockSkewAlarm (clock.go).
+	offset       atomic.Int64
+	clockProblem atomic.Pointer[string]
+	// stream is the purge stream as this session found it, for reading
+	// back a published event's stored time (verifyStored); nil before.
+	stream atomic.Pointer[jetstream.Stream]
 
 	// sessionHook, when set (by tests, before Start), runs in every
 	// session once it is ready, before its consumer is made.

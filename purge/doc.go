@@ -74,7 +74,12 @@
 // when JetStream stored it within 30 s of its signed time and under its
 // event ID as Nats-Msg-Id, which JetStream stores once within its
 // duplicate window (replay.go); an early announcement hides at most once
-// (early.go).
+// (early.go). So that a node's wrong clock drops no purge, each node signs
+// with its clock corrected by its measured offset to the NATS server's,
+// and a publisher reads its stored event back and sends it on the fast
+// path only when every node will apply it; one every node rejects is
+// published anew, once, and then Publish fails with ErrClockSkew
+// (clock.go).
 //
 // # Lifecycle
 //

@@ -118,7 +118,7 @@ func (b *Bus) onEarly(msg *nats.Msg) {
 	if err != nil {
 		return // the stream's copy is applied as the safe all+soft purge
 	}
-	if age := time.Since(ev.Time); age > hideTimeout || age < -hideTimeout {
+	if age := b.now().Sub(ev.Time); age > hideTimeout || age < -hideTimeout {
 		b.metrics.early.WithLabelValues("expired").Inc()
 		return
 	}
@@ -136,7 +136,7 @@ func (b *Bus) hide(ev event) {
 	defer b.hides.mu.Unlock()
 	// Held is checked apart from seen, which forgets the oldest beyond
 	// maxSeen: a hide made again over a held one would never be dropped.
-	if _, held := b.hides.byID[ev.ID]; held || !b.hides.see(ev, time.Now()) {
+	if _, held := b.hides.byID[ev.ID]; held || !b.hides.see(ev, b.now()) {
 		b.metrics.early.WithLabelValues("repeated").Inc()
 		return
 	}
@@ -150,7 +150,7 @@ func (b *Bus) hide(ev event) {
 		timer:  time.AfterFunc(hideTimeout, func() { b.unhide(id, false) }),
 	}
 	b.metrics.early.WithLabelValues("hidden").Inc()
-	b.log.Debug("purge hidden early", "id", id, "origin", ev.Node, "lag", time.Since(ev.Time))
+	b.log.Debug("purge hidden early", "id", id, "origin", ev.Node, "lag", b.now().Sub(ev.Time))
 }
 
 // see records ev as seen at now and reports whether it is new: not seen
@@ -178,7 +178,7 @@ func (hs *hides) see(ev event, now time.Time) bool {
 // remembers it, so that a later early copy of it hides nothing.
 func (b *Bus) appliedEarly(ev event) {
 	b.hides.mu.Lock()
-	b.hides.see(ev, time.Now())
+	b.hides.see(ev, b.now())
 	b.hides.mu.Unlock()
 	b.unhide(ev.ID, true)
 }

@@ -25,6 +25,14 @@ var (
 	// apply it within ApplyTimeout. The HTTP API answers 504.
 	ErrNotApplied = errors.New("purge published but not yet applied locally")
 
+	// ErrClockSkew means the purge was stored but every node rejects it
+	// as a replay (replay.go): the stream stored it over 30 s from the time
+	// signed in it, because this node's clock is that far off the NATS
+	// server's and moved since the bus measured it (clock.go). No node
+	// applied it; the bus measured again and published it anew once before
+	// giving up. The HTTP API answers 503; sending it again is safe.
+	ErrClockSkew = errors.New("purge stored but rejected by every node: this node's clock is off the NATS server's")
+
 	// ErrClosed is returned by Publish after Close.
 	ErrClosed = errors.New("purge bus closed")
 )

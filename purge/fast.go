@@ -27,7 +27,10 @@ import (
 //
 // The message is the decimal sequence, a newline and the event exactly as
 // stored, signed under its own context (fastContext), so that a signed
-// event replayed with another sequence does not verify.
+// event replayed with another sequence does not verify. The publisher
+// sends it only once it has read the stored copy back and found that
+// every node will apply it (replay.go's check; clock.go): the fast path
+// must never apply what the stream path rejects, or nodes would disagree.
 
 // Without a signing key (an unauthenticated bus) the fast path is off:
 // nothing would authenticate a message's claim to a sequence, and a client
@@ -90,7 +93,7 @@ func (b *Bus) announce(seq uint64, data []byte) {
 // onFast applies a fast-path event if it is the next one this node needs
 // (see the comment at the top of this file).
 func (b *Bus) onFast(msg *nats.Msg) {
-	received := time.Now()
+	received := b.now()
 	if b.signer == nil || b.signer.verifyAs(fastContext, msg.Header, msg.Data) != "" {
 		return // the stream's copy is verified, and rejected, on its own
 	}

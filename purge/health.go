@@ -208,9 +208,12 @@ func (b *Bus) probe(ctx context.Context) {
 		}
 		pctx, cancel := context.WithTimeout(ctx, max(probeInterval(b.opts.MaxLag), time.Second))
 		// Stream looks the stream up: its cached info is fresh.
+		sent := b.opts.Now()
 		s, err := b.js.Stream(pctx, b.opts.Stream)
 		if err == nil {
-			b.health.answered(s.CachedInfo().State.LastSeq)
+			info := s.CachedInfo()
+			b.measureClock(sent, b.opts.Now(), info.TimeStamp) // clock.go
+			b.health.answered(info.State.LastSeq)
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -2,6 +2,7 @@ package purge
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 )
@@ -86,14 +87,19 @@ func (b *Bus) keyMismatch(reason string, attrs ...any) {
 // (until a connection succeeds), or a peer whose purges and hellos it
 // cannot verify since it started. The latter stays set until restart: a
 // fleet with one mismatched node stays broken while the others verify.
+// And, while it lasts, a clock measured over clockSkewAlarm off the NATS
+// server's (clock.go). Several are joined on one line.
 func (b *Bus) Problem() string {
+	var problems []string
 	if b.authRefused.Load() {
-		return "purge bus: NATS refuses this node's token (Authorization Violation); " + natsTokenHint
+		problems = append(problems, "purge bus: NATS refuses this node's token (Authorization Violation); "+natsTokenHint)
+	} else if p := b.problem.Load(); p != nil {
+		problems = append(problems, *p)
 	}
-	if p := b.problem.Load(); p != nil {
-		return *p
+	if p := b.clockProblem.Load(); p != nil {
+		problems = append(problems, *p)
 	}
-	return ""
+	return strings.Join(problems, "; and ")
 }
 
 // maxReportedPeers bounds the peers whose mismatched hellos are logged: a

@@ -36,7 +36,9 @@ type errorResponse struct {
 // the purge, with "warning" when Problem names a peer that will not apply
 // it; 400 for bad input, 401 (with WWW-Authenticate: Bearer) without
 // the right token, 405 for other methods, 413 for bodies over MaxBodySize,
-// 503 when the bus is down or no token is configured (nothing published),
+// 503 when the bus is down or no token is configured (nothing published)
+// or when every node rejects the stored purge for this node's clock
+// (ErrClockSkew: nothing purged),
 // 504 when the purge was accepted but not applied locally in time (it will
 // still be applied everywhere). Every error body is {"error": "..."}.
 func (b *Bus) Handler() http.Handler {
@@ -88,6 +90,10 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotApplied):
 		writeJSON(w, http.StatusGatewayTimeout, errorResponse{ID: res.ID, Seq: res.Seq, Accepted: true,
 			Error: "purge accepted and published but not yet applied on this node; it will still be applied on every node"})
+	case errors.Is(err, ErrClockSkew):
+		b.log.Error("purge request failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{ID: res.ID, Seq: res.Seq,
+			Error: "nothing was purged: " + err.Error() + "; fix this node's time synchronization (NTP); sending the purge again is safe"})
 	case errors.Is(err, ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
 	case errors.Is(err, errUnacknowledged):

@@ -31,6 +31,8 @@ type metrics struct {
 	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
 	keyMismatch prometheus.Gauge
+	// clockOffset is the NATS server's clock minus this node's (clock.go).
+	clockOffset prometheus.Gauge
 }
 
 // newMetrics makes the bus metrics; health is read at each scrape.
@@ -103,12 +105,15 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 		keyMismatch: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edged_purge_key_mismatch", Help: "1 once a peer's hello or purge event failed verification since start: the nodes' purge signing keys (EDGED_PURGE_TOKEN) differ.",
 		}),
+		clockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edged_purge_clock_offset_seconds", Help: "The purge stream's NATS server clock minus this node's, as last measured; purges are signed with the corrected time. Over 5 s either way is logged at ERROR and named on /healthz: fix the node's NTP.",
+		}),
 	}
 	for _, r := range []string{rejectUnsigned, rejectBadSignature, rejectReplayed} {
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
 	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
-		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.early, m.lostPulls, m.failures, m.rejected, m.keyMismatch); err != nil {
+		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.early, m.lostPulls, m.failures, m.rejected, m.keyMismatch, m.clockOffset); err != nil {
 		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}
 	return m, nil

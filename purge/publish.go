@@ -39,9 +39,10 @@ type Result struct {
 // Publish validates r, signs it with the fleet's key (if any), publishes
 // it with a JetStream acknowledgement (from then on every node will apply
 // it, even if this call fails later), then waits up to ApplyTimeout until
-// the local node applied it. Errors wrap
-// ErrInvalid, ErrUnavailable (nothing published), ErrNotApplied (published;
-// Result has ID and Seq) or ErrClosed.
+// the local node applied it. Errors wrap ErrInvalid, ErrUnavailable
+// (nothing published), ErrNotApplied (published; Result has ID and Seq),
+// ErrClockSkew (stored, but rejected by every node, even once published
+// again: clock.go) or ErrClosed.
 func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return Result{}, err
@@ -59,7 +60,21 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()
-	ev := event{ID: newID(), Node: b.opts.Node, Time: start.UTC(), Request: r}
+	res, err := b.publish(ctx, r, start)
+	if errors.Is(err, ErrClockSkew) {
+		// clock.go: the clock moved since it was measured. Measure again
+		// and publish the purge anew, as a new event, once.
+		if merr := b.measureNow(ctx); merr != nil {
+			b.log.Warn("purge bus: could not measure the clock again", "err", merr)
+		}
+		res, err = b.publish(ctx, r, start)
+	}
+	return res, err
+}
+
+// publish publishes r as one new event and waits for its local apply.
+func (b *Bus) publish(ctx context.Context, r Request, start time.Time) (Result, error) {
+	ev := event{ID: newID(), Node: b.opts.Node, Time: b.now().UTC(), Request: r}
 	data, err := encodeEvent(ev)
 	if err != nil {
 		return Result{}, err
@@ -81,15 +96,27 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	b.metrics.published.Inc()
-	b.announce(ack.Sequence, data) // fast.go
 	res := Result{ID: ev.ID, Seq: ack.Sequence}
 	b.log.Info("purge published", "id", ev.ID, "seq", ack.Sequence, "kinds", r.Kinds(), "soft", r.Soft,
 		"acked", time.Since(start))
+	if b.signer != nil { // without a key nothing is checked, and no fast path
+		switch why, known := b.verifyStored(ctx, ack.Sequence); {
+		case why != "":
+			return res, b.skewed(ev, ack.Sequence, why)
+		case known:
+			b.announce(ack.Sequence, data) // fast.go
+		}
+		// Unknown: the fast path stays out of it; the stream's copy
+		// decides on every node, this one included (below).
+	}
 
 	timer := time.NewTimer(b.opts.ApplyTimeout)
 	defer timer.Stop()
 	select {
 	case ar := <-done:
+		if ar.rejected != "" {
+			return res, b.skewed(ev, ack.Sequence, ar.rejected)
+		}
 		res.Count, res.ApplyDuration, res.Duration = ar.count, ar.took, time.Since(start)
 		return res, nil
 	case <-timer.C:
@@ -97,6 +124,34 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	case <-ctx.Done():
 		return res, fmt.Errorf("purge %s (seq %d): %w: %v", ev.ID, ack.Sequence, ErrNotApplied, ctx.Err())
 	}
+}
+
+// verifyStored reads back the stream's copy of the event this node
+// published at seq and runs on it the check every node runs on it
+// (replayOf): why is "" when every node will apply it, else why every node
+// rejects it. known is false when the copy could not be read.
+func (b *Bus) verifyStored(ctx context.Context, seq uint64) (why string, known bool) {
+	stream := b.stream.Load()
+	if stream == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	msg, err := (*stream).GetMsg(ctx, seq)
+	if err != nil {
+		b.log.Warn("purge bus: could not read back a published event; the stream path alone applies it", "seq", seq, "err", err)
+		return "", false
+	}
+	return b.replayOf(msg.Header, msg.Data, msg.Time), true
+}
+
+// skewed reports an event of this node that every node rejects as a
+// replay: its signed time is too far from the stream's stored one.
+func (b *Bus) skewed(ev event, seq uint64, why string) error {
+	b.unhide(ev.ID, false) // no apply will come
+	b.log.Error("purge published but rejected by every node: this node's clock is off the NATS server's",
+		"id", ev.ID, "seq", seq, "why", why)
+	return fmt.Errorf("purge %s (seq %d): %w: %s", ev.ID, seq, ErrClockSkew, why)
 }
 
 // A publish that no stream takes is answered at once with "no responders"

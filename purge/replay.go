@@ -36,11 +36,13 @@ import (
 // has seen (early.go), and the fast path takes only fresh events
 // (fast.go).
 //
-// The price: a publisher's clock and the stream leader's must agree
-// within replayWindow less the publish's own retries (publishTimeout), or
-// its purges are rejected everywhere (each rejection is logged with the
-// difference). Without a signing key nothing is checked: on such a bus
-// anyone can publish a purge anyway.
+// The price: a publisher's signed time and the stream leader's clock must
+// agree within replayWindow less the publish's own retries
+// (publishTimeout), or its purges are rejected everywhere. So a node signs
+// with its clock corrected to the server's, checks its own stored event
+// before the fast path may apply it, and publishes anew a purge whose
+// event fails (clock.go). Without a signing key nothing is checked: on
+// such a bus anyone can publish a purge anyway.
 
 // replayWindow is how far from its signed time an event may be stored.
 const replayWindow = 30 * time.Second
@@ -54,6 +56,14 @@ const rejectReplayed = "replayed"
 type eventStamp struct {
 	ID   string    `json:"id"`
 	Time time.Time `json:"time"`
+}
+
+// streamStampID is the ID in an event's body, decoded as leniently as
+// replayOf does; "" when it has none.
+func streamStampID(data []byte) string {
+	var st eventStamp
+	_ = json.Unmarshal(data, &st)
+	return st.ID
 }
 
 // replayOf returns why a signed event the stream stored at stored, with

@@ -159,7 +159,11 @@ func TestCatchUpAppliesEventsOlderThanTheReplayWindow(t *testing.T) {
 // the copy hid the purge's URL a second time.
 func TestReplayedEarlyAnnouncementHidesNothing(t *testing.T) {
 	s := startServer(t, t.TempDir(), -1)
-	pub, peer := &hidingInvalidator{}, &hidingInvalidator{}
+	// The peer's first apply waits for its hide: it handles the
+	// announcement and the ordered apply on different goroutines, and a
+	// loaded machine (-race, other processes) ran the apply first now and
+	// then, so the announcement came as a repeat and hid nothing.
+	pub, peer := &hidingInvalidator{}, &hidingInvalidator{hid: make(chan struct{})}
 	a := startBus(t, Options{NATSURL: s.ClientURL(), Invalidator: pub, Node: "a"})
 	b := startBus(t, Options{NATSURL: s.ClientURL(), Invalidator: peer, Node: "b"})
 	nc, js := rawClient(t, s.ClientURL(), nats.Token(testNATSToken))
