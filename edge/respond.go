@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"edged/edge/policy"
 	"edged/origin"
@@ -69,6 +71,11 @@ func (x *exchange) respondUpstreamError(err error) {
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
 		cs.Detail = policy.DetailNoHealthyUpstream
+		if d, ok := origin.RetryAfter(err); ok {
+			// RFC 9110 §10.2.3: when a server may be back, in whole
+			// seconds, rounded up so that a client never comes too early.
+			x.w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+		}
 	case errors.Is(err, origin.ErrTimeout):
 		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):

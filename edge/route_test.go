@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -261,10 +262,42 @@ func TestNoHealthyPool(t *testing.T) {
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("503 took %v; want it at once", took)
 	}
+	// It says when the server may be back: its ejection's end.
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 3590 || ra > 3600 {
+		t.Errorf("Retry-After %q, want the hour of the ejection", resp.Header.Get("Retry-After"))
+	}
 	c.Advance(time.Minute)
 	resp, body := e.get(t, "/a", host...)
 	wantStatus(t, resp, 200, "stale-if-error", "fwd-status=503")
 	if body != "content" {
 		t.Errorf("body %q", body)
+	}
+}
+
+// A pool whose servers the active checks hold down answers 503 with a
+// Retry-After of the next check (a client used to get none).
+func TestNoHealthyPoolRetryAfterCheck(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError) // the checks too
+	})
+	pool, err := origin.NewPool(origin.PoolOptions{Name: "web", Servers: []origin.Server{{URL: o.URL}},
+		Health: origin.HealthCheck{Path: "/health", Interval: 7 * time.Second, StartDown: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	up, err := origin.New(origin.Options{Pool: pool, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}})
+	resp, body := e.get(t, "/c", "Host", "s.example")
+	wantStatus(t, resp, http.StatusServiceUnavailable, "detail=no-healthy-upstream")
+	if got := resp.Header.Get("Retry-After"); got != "7" {
+		t.Errorf("Retry-After %q, want 7 (the check interval)", got)
+	}
+	if !strings.Contains(body, "no-healthy-upstream") {
+		t.Errorf("body %q does not say why", body)
 	}
 }
