@@ -137,14 +137,12 @@ func copyFlushing(dst io.Writer, w http.ResponseWriter, src io.Reader, buf []byt
 				return written, errClientWrite
 			}
 			if n < len(buf) && rerr == nil {
+				// A failed flush shows again at the next write; a writer
+				// that cannot flush (http.ErrNotSupported) sends as before.
 				if f, ok := dst.(interface{ Flush() error }); ok {
-					if f.Flush() != nil {
-						return written, errClientWrite
-					}
+					_ = f.Flush()
 				}
-				if http.NewResponseController(w).Flush() != nil {
-					return written, errClientWrite
-				}
+				_ = http.NewResponseController(w).Flush()
 			}
 		}
 		switch {
