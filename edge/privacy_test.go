@@ -352,15 +352,7 @@ func TestPerUserPageNotServedStale(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClock()
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				user := "anonymous"
-				if ck, err := r.Cookie("session"); err == nil {
-					user = ck.Value
-				}
-				w.Header().Set("Cache-Control", tt.cc)
-				w.Header().Set("Etag", `"`+user+`"`) // slices need a strong validator
-				http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
-			})
+			o := newOrigin(t, c, userPage("Cache-Control", tt.cc))
 			cfg := edgeConfig{upstream: o.URL, dir: t.TempDir()}
 			site := []string{"Host", "h.example"}
 			if tt.sliced {
@@ -475,15 +467,7 @@ func TestPerUserPageNotServedStaleThroughShield(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClock()
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				user := "anonymous"
-				if ck, err := r.Cookie("session"); err == nil {
-					user = ck.Value
-				}
-				w.Header().Set(tt.field, tt.cc)
-				w.Header().Set("Etag", `"`+user+`"`)
-				http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
-			})
+			o := newOrigin(t, c, userPage(tt.field, tt.cc))
 			shield := newEdge(t, c, edgeConfig{name: "shield", upstream: o.URL, shield: true})
 			edgeA := newEdge(t, c, edgeConfig{name: "edge-a", shields: []string{shield.URL}})
 			edgeB := newEdge(t, c, edgeConfig{name: "edge-b", shields: []string{shield.URL}})
@@ -504,5 +488,20 @@ func TestPerUserPageNotServedStaleThroughShield(t *testing.T) {
 				t.Errorf("stale: Bob got %q (%s), want his own page", body, cacheStatus(resp))
 			}
 		})
+	}
+}
+
+// userPage is an origin's page of the user its session cookie names
+// ("anonymous" without one), with field (Cache-Control or a targeted
+// field) set to cc and a strong validator per user (slices need one).
+func userPage(field, cc string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user := "anonymous"
+		if ck, err := r.Cookie("session"); err == nil {
+			user = ck.Value
+		}
+		w.Header().Set(field, cc)
+		w.Header().Set("Etag", `"`+user+`"`)
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
 	}
 }
