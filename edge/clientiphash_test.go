@@ -32,16 +32,7 @@ func TestClientIPHashKeepsClientOnServer(t *testing.T) {
 	for i, u := range urls {
 		servers[i].URL = u
 	}
-	pool, err := origin.NewPool(origin.PoolOptions{Name: "app", Algorithm: origin.ClientIPHash, Servers: servers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	up, err := origin.New(origin.Options{Pool: pool, Via: "edged"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(up.Close)
+	up := poolClient(t, origin.PoolOptions{Name: "app", Algorithm: origin.ClientIPHash, Servers: servers})
 	site := func() *Site {
 		return &Site{Name: "app", Hosts: []string{"app.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}}
 	}

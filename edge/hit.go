@@ -175,6 +175,12 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	if !known || !derived.plain {
 		policy.ClientHeader(hdr, h.opts.Policy)
 	}
+	if e.MustRevalidate {
+		// One user's page (policy.PerUser): say so to the caches below
+		// (an edge behind this shield), which cannot tell from their own
+		// request that it must never be served stale.
+		policy.MarkMustRevalidate(hdr)
+	}
 	stored := responseWithFacts(e, derived)
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())

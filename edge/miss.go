@@ -209,6 +209,10 @@ type fetch struct {
 	key      string
 	storeKey string
 	stale    *storage.Entry // the stored response to validate, if any
+	// whole: the leader asked for the whole representation without
+	// conditions (none of clientOnlyFields), so a response that is not
+	// kept may be sent to it as it arrives, as the upstream sent it.
+	whole bool
 	// generation is the store's purge generation when the fetch began: a
 	// purge after it means the response may predate the purge.
 	generation uint64
@@ -226,8 +230,12 @@ func (x *exchange) newFetch() *fetch {
 	found := &x.found
 	out := x.outbound()
 	out.Method = http.MethodGet // a HEAD miss is filled with GET so that GET and HEAD share the entry
+	whole := true
 	for _, f := range clientOnlyFields {
-		out.Header.Del(f)
+		if _, ok := out.Header[f]; ok {
+			whole = false
+			out.Header.Del(f)
+		}
 	}
 	request := &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host}
 	own := false // request.Header is not out.Header
@@ -255,6 +263,7 @@ func (x *exchange) newFetch() *fetch {
 		key:      found.key,
 		storeKey: found.storageKey(x.r.Header),
 		stale:    found.entry,
+		whole:    whole,
 	}
 }
 
@@ -356,6 +365,20 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	own := policy.OwnHeader(resp.Header) // for the leader alone
 	held := &hold{b: &h.bodies}
+	if !storable && f.whole && resp.StatusCode < http.StatusInternalServerError {
+		// Nothing of it is kept and no waiter is given it (they ask on
+		// their own, below): the leader is sent it as it arrives rather
+		// than once it has all arrived, so a stream (server-sent events,
+		// a long poll) reaches its client. Before, the whole body was read
+		// first: an event stream never delivered an event. A leader with
+		// a range or a condition is still answered from the whole body
+		// (RFC 9111 §4.3.2: the cache evaluates them itself).
+		f.notKept(resp, reason, responseTime)
+		res.stream, res.reason = resp, reason
+		resp.Body = cancelOnClose{resp.Body, cancel, held}
+		res.holdForLeader(&h.tasks, f.storeKey)
+		return
+	}
 	var body []byte
 	var complete bool
 	var err error
@@ -414,19 +437,25 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 			e.Header = resp.Header
 		}
 		res.entry = e
-		byResponse := f.refusedByResponse(reason)
-		if byResponse && resp.StatusCode < 500 {
-			h.uncacheable.mark(f.storeKey, responseTime)
-		}
-		if f.stale != nil && resp.StatusCode < 500 && byResponse {
-			// The origin no longer lets this be stored: stop serving the
-			// old copy.
-			h.forget(f.stale.Key)
-		}
 		return
 	}
 	res.own = own
 	f.keep(e, resp.Header, published)
+}
+
+// notKept records a response below 500 that may not be stored, for
+// reason: the key is marked uncacheable when the response itself said so,
+// and the stale copy it came to replace is no longer served.
+func (f *fetch) notKept(resp *http.Response, reason string, responseTime time.Time) {
+	if !f.refusedByResponse(reason) {
+		return
+	}
+	f.h.uncacheable.mark(f.storeKey, responseTime)
+	if f.stale != nil {
+		// The origin no longer lets this be stored: stop serving the
+		// old copy.
+		f.h.forget(f.stale.Key)
+	}
 }
 
 // refusedByResponse reports whether the response itself, not this request,

@@ -352,15 +352,7 @@ func TestPerUserPageNotServedStale(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClock()
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				user := "anonymous"
-				if ck, err := r.Cookie("session"); err == nil {
-					user = ck.Value
-				}
-				w.Header().Set("Cache-Control", tt.cc)
-				w.Header().Set("Etag", `"`+user+`"`) // slices need a strong validator
-				http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
-			})
+			o := newOrigin(t, c, userPage("Cache-Control", tt.cc))
 			cfg := edgeConfig{upstream: o.URL, dir: t.TempDir()}
 			site := []string{"Host", "h.example"}
 			if tt.sliced {
@@ -520,5 +512,67 @@ func TestStaleUnusableFailsAlike(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPerUserPageNotServedStaleThroughShield is the attack of the per-user
+// rule across a hop: Alice's page, stored by the shield for her (marked,
+// policy.PerUser), reached an edge through a request of Bob's that carried
+// no cookie, and that edge, which saw no credentials, stored it unmarked
+// and served it stale to every client (a max-stale, the page's own
+// stale-while-revalidate) for as long after it expired. The shield now
+// says must-revalidate on a marked entry's answers, in the field the edge
+// obeys (Cache-Control, or the CDN-Cache-Control the shield passes on).
+func TestPerUserPageNotServedStaleThroughShield(t *testing.T) {
+	const path = "/account/p1"
+	alice := []string{"Host", "h.example", "Cookie", "session=alice"}
+	for _, tt := range []struct {
+		name   string
+		field  string // the response field that carries cc
+		cc     string
+		fields []string // Bob's request fields once the page is stale
+	}{
+		{name: "max-stale", field: "Cache-Control", cc: "max-age=1", fields: []string{"Cache-Control", "max-stale=600"}},
+		{name: "stale-while-revalidate", field: "Cache-Control", cc: "max-age=1, stale-while-revalidate=600"},
+		{name: "CDN-Cache-Control stale-while-revalidate", field: "CDN-Cache-Control", cc: "max-age=1, stale-while-revalidate=600"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, userPage(tt.field, tt.cc))
+			shield := newEdge(t, c, edgeConfig{name: "shield", upstream: o.URL, shield: true})
+			edgeA := newEdge(t, c, edgeConfig{name: "edge-a", shields: []string{shield.URL}})
+			edgeB := newEdge(t, c, edgeConfig{name: "edge-b", shields: []string{shield.URL}})
+			if _, body := edgeA.get(t, path, alice...); body != "account page of alice" {
+				t.Fatalf("Alice got %q", body)
+			}
+			// While fresh it is shared, through the shield too: the
+			// documented rule.
+			resp, body := edgeB.get(t, path, "Host", "h.example")
+			if body != "account page of alice" || o.requests.Load() != 1 {
+				t.Fatalf("fresh: Bob got %q (%s), want Alice's page from the shield", body, cacheStatus(resp))
+			}
+			c.Advance(2 * time.Second) // a second past max-age
+			resp, body = edgeB.get(t, path, append([]string{"Host", "h.example"}, tt.fields...)...)
+			edgeB.waitTasks(t)
+			shield.waitTasks(t)
+			if body != "account page of anonymous" {
+				t.Errorf("stale: Bob got %q (%s), want his own page", body, cacheStatus(resp))
+			}
+		})
+	}
+}
+
+// userPage is an origin's page of the user its session cookie names
+// ("anonymous" without one), with field (Cache-Control or a targeted
+// field) set to cc and a strong validator per user (slices need one).
+func userPage(field, cc string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user := "anonymous"
+		if ck, err := r.Cookie("session"); err == nil {
+			user = ck.Value
+		}
+		w.Header().Set(field, cc)
+		w.Header().Set("Etag", `"`+user+`"`)
+		http.ServeContent(w, r, "", time.Time{}, strings.NewReader("account page of "+user))
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"edged/edge/policy"
 	"edged/origin"
@@ -69,6 +71,11 @@ func (x *exchange) respondUpstreamError(err error) {
 	switch {
 	case errors.Is(err, origin.ErrNoHealthy):
 		cs.Detail = policy.DetailNoHealthyUpstream
+		if d, ok := origin.RetryAfter(err); ok {
+			// RFC 9110 §10.2.3: when a server may be back, in whole
+			// seconds, rounded up so that a client never comes too early.
+			x.w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+		}
 	case errors.Is(err, origin.ErrTimeout):
 		cs.Detail = policy.DetailUpstreamTimeout
 	case errors.Is(err, origin.ErrConnect):
@@ -101,13 +108,49 @@ func (x *exchange) writeUpstream(resp *http.Response, prefix []byte) {
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(writerOnly{dst}, resp.Body, *buf)
+	n, err := copyFlushing(dst, w, resp.Body, *buf)
 	h.metrics.served(storage.TierNone, int(n)+len(prefix))
 	if err != nil && !errors.Is(err, errClientWrite) {
 		// Headers are gone already: abort so the client sees a truncated
 		// body rather than a complete-looking one (net/http resets the stream).
 		h.log.Warn("upstream body failed mid-stream", "host", r.Host, "path", r.URL.Path, "err", err)
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyFlushing copies src to dst through buf as io.CopyBuffer does, and
+// sends what it wrote on to the client (dst's own buffer, a compressor's,
+// then w's) whenever a read of src came back short of buf: the upstream
+// had nothing more at hand, so what arrived goes out now rather than wait
+// for bytes that may be long in coming (server-sent events, a long poll,
+// an origin that trickles). Before, the head and the first bytes waited in
+// net/http's 4 KiB buffer: a client saw nothing of a slow stream until 4 KiB
+// had arrived, or the end. A fast upstream fills buf, and large writes pass
+// net/http's buffer anyway, so its copy costs no more writes.
+func copyFlushing(dst io.Writer, w http.ResponseWriter, src io.Reader, buf []byte) (written int64, err error) {
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			m, werr := dst.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, errClientWrite
+			}
+			if n < len(buf) && rerr == nil {
+				// A failed flush shows again at the next write; a writer
+				// that cannot flush (http.ErrNotSupported) sends as before.
+				if f, ok := dst.(interface{ Flush() error }); ok {
+					_ = f.Flush()
+				}
+				_ = http.NewResponseController(w).Flush()
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return written, nil
+		case rerr != nil:
+			return written, rerr
+		}
 	}
 }
 

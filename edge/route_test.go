@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,17 +239,8 @@ func TestNoHealthyPool(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=600")
 		_, _ = w.Write([]byte("content"))
 	})
-	pool, err := origin.NewPool(origin.PoolOptions{Name: "web", Servers: []origin.Server{{URL: o.URL}},
+	e := poolEdge(t, c, origin.PoolOptions{Name: "web", Servers: []origin.Server{{URL: o.URL}},
 		Ejection: origin.Ejection{Failures: 1, Backoff: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	up, err := origin.New(origin.Options{Pool: pool, Via: "edged"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}})
 	host := []string{"Host", "s.example"}
 	e.get(t, "/a", host...)
 	broken.Store(true)
@@ -261,10 +253,58 @@ func TestNoHealthyPool(t *testing.T) {
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("503 took %v; want it at once", took)
 	}
+	// It says when the server may be back: its ejection's end.
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 3590 || ra > 3600 {
+		t.Errorf("Retry-After %q, want the hour of the ejection", resp.Header.Get("Retry-After"))
+	}
 	c.Advance(time.Minute)
 	resp, body := e.get(t, "/a", host...)
 	wantStatus(t, resp, 200, "stale-if-error", "fwd-status=503")
 	if body != "content" {
 		t.Errorf("body %q", body)
 	}
+}
+
+// A pool whose servers the active checks hold down answers 503 with a
+// Retry-After of the next check (a client used to get none).
+func TestNoHealthyPoolRetryAfterCheck(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError) // the checks too
+	})
+	e := poolEdge(t, c, origin.PoolOptions{Name: "web", Servers: []origin.Server{{URL: o.URL}},
+		Health: origin.HealthCheck{Path: "/health", Interval: 7 * time.Second, StartDown: true}})
+	resp, body := e.get(t, "/c", "Host", "s.example")
+	wantStatus(t, resp, http.StatusServiceUnavailable, "detail=no-healthy-upstream")
+	if got := resp.Header.Get("Retry-After"); got != "7" {
+		t.Errorf("Retry-After %q, want 7 (the check interval)", got)
+	}
+	if !strings.Contains(body, "no-healthy-upstream") {
+		t.Errorf("body %q does not say why", body)
+	}
+}
+
+// poolEdge is an edge serving s.example through one route to a pool built
+// from opts, closed when t ends.
+func poolEdge(t *testing.T, c *clock, opts origin.PoolOptions) *testEdge {
+	t.Helper()
+	up := poolClient(t, opts)
+	return routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{{PathPrefix: "/", Upstream: up}}})
+}
+
+// poolClient is an upstream client of a pool built from opts, both closed
+// when t ends.
+func poolClient(t *testing.T, opts origin.PoolOptions) *origin.Client {
+	t.Helper()
+	pool, err := origin.NewPool(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	up, err := origin.New(origin.Options{Pool: pool, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	return up
 }

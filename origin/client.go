@@ -323,7 +323,7 @@ func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Respon
 		return nil, true, nil
 	}
 	if err == nil {
-		err = fmt.Errorf("every shield is ejected: %w", ErrNoHealthy)
+		err = &noHealthyError{what: "every shield is ejected", after: soonestBack(c.shields, c.now(), 0)}
 	}
 	return nil, false, err
 }
@@ -359,7 +359,11 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 			if lastErr != nil {
 				return nil, lastErr
 			}
-			return nil, fmt.Errorf("pool %q: %w", p.name, ErrNoHealthy)
+			var interval time.Duration
+			if p.opts.Health.Path != "" {
+				interval = p.opts.Health.Interval
+			}
+			return nil, &noHealthyError{what: fmt.Sprintf("pool %q", p.name), after: soonestBack(p.servers, p.now(), interval)}
 		}
 		if lastErr != nil {
 			p.log.Warn("retrying on another server", "pool", p.name, "server", up.base, "err", lastErr)

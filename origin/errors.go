@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Sentinel errors returned (wrapped, with the upstream URL as context) by
@@ -29,6 +30,50 @@ var (
 	// returned at once. The edge answers 503 (or stale-if-error content).
 	ErrNoHealthy = errors.New("origin: no healthy upstream server")
 )
+
+// RetryAfter reports, for an err that wraps [ErrNoHealthy], when a server
+// may be back: the soonest end of an ejection, or the next active check of
+// a server that checks took down (one check: it may be the last of its
+// Rise). ok is false for other errors, or when nothing says (a hint only:
+// the edge sends it as Retry-After, RFC 9110 §10.2.3).
+func RetryAfter(err error) (d time.Duration, ok bool) {
+	var nh *noHealthyError
+	if !errors.As(err, &nh) {
+		return 0, false
+	}
+	return nh.after, nh.after > 0
+}
+
+// noHealthyError is an [ErrNoHealthy] that knows when to try again.
+type noHealthyError struct {
+	what  string        // "pool \"app\"", "every shield is ejected"
+	after time.Duration // see RetryAfter; 0 when unknown
+}
+
+func (e *noHealthyError) Error() string { return e.what + ": " + ErrNoHealthy.Error() }
+func (e *noHealthyError) Unwrap() error { return ErrNoHealthy }
+
+// soonestBack is how long until one of servers may take requests again
+// (RetryAfter): an ejected one when its ejection ends, one that active
+// checks took down at the next check, every interval; 0 when none says.
+func soonestBack(servers []*upstream, now time.Time, checkInterval time.Duration) time.Duration {
+	var soonest time.Duration
+	for _, up := range servers {
+		var d time.Duration
+		switch {
+		case up.eject.ejected(now.UnixNano()):
+			d = time.Duration(up.eject.until.Load() - now.UnixNano())
+		case !up.up.Load() && checkInterval > 0:
+			d = checkInterval
+		default:
+			continue
+		}
+		if soonest == 0 || d < soonest {
+			soonest = d
+		}
+	}
+	return soonest
+}
 
 // failure is a classified transport error.
 type failure struct {

@@ -150,6 +150,29 @@ func PerUser(req, h http.Header) bool {
 	return !e.shared()
 }
 
+// MarkMustRevalidate adds must-revalidate, in place, to each
+// cache-control field of h that a downstream cache may obey (Cache-Control,
+// and CDN-Cache-Control and Surrogate-Control when h still carries them, as
+// a shield's answers do: RFC 9213 §2.1 lets the targeted field replace
+// Cache-Control there). A cache sends it with a response it marked
+// (Response.MustRevalidate, see PerUser), so that a cache below it, which
+// sees only the request it sent (an edge behind a shield, whose client had
+// no cookie), keeps the mark's promise too: once stale, never served
+// without validation (RFC 9111 §5.2.2.2). Each value is a new field line,
+// never an append into h's slices, which may be a stored entry's.
+func MarkMustRevalidate(h http.Header) {
+	const mr = "must-revalidate"
+	for _, name := range [...]string{"Cache-Control", "Cdn-Cache-Control", "Surrogate-Control"} {
+		v, ok := h[name]
+		if !ok && name != "Cache-Control" {
+			continue
+		}
+		nv := make([]string, len(v), len(v)+1)
+		copy(nv, v)
+		h[name] = append(nv, mr)
+	}
+}
+
 // explicitLifetime is the freshness lifetime the response gives itself
 // (RFC 9111 §4.2.1): max-age, else Expires minus Date. ok is false without
 // either; an Expires without a Date to measure it from gives 0.
