@@ -295,6 +295,10 @@ func (f *fetch) run(p *progress) *fillResult {
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags,
 				MustRevalidate: f.stale.MustRevalidate} // still the page it was stored for (markPerUser)
 			e.ShareBody(f.stale) // in memory or in the disk tier's file
+			// RFC 9111 §4.3.4: the response to the request that caused the
+			// revalidation is the updated one plus the 304's fields that
+			// are never stored (its Set-Cookie); for the leader alone.
+			res.own = policy.NotModifiedOwnHeader(f.stale.Header, resp.Header)
 			// What a 304 says about freshness is said to the request's
 			// credentials: it refreshes the stored response for everyone
 			// only if it says so itself (policy.CredentialsAllow). Else
