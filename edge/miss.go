@@ -304,7 +304,7 @@ func (f *fetch) run(p *progress) *fillResult {
 			// only if it says so itself (policy.CredentialsAllow). Else
 			// this client alone gets the refreshed response; the stored one
 			// stays as it was.
-			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header); !ok {
+			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header, *f.rules); !ok {
 				res.entry, res.reason = e, reason
 				return res
 			}
@@ -524,7 +524,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 // the page one user's request fetched. Every store of a fetched response
 // (whole, slice, or one a 304 refreshed) goes through it.
 func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
-	if policy.PerUser(f.request.Header, hdr) {
+	if policy.PerUser(f.request.Header, hdr, *f.rules) {
 		e.MustRevalidate = true
 	}
 }

@@ -184,7 +184,7 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	// As for a whole object (fetch.run): a 304 to credentials refreshes
 	// only this client's copy unless it says it may be shared, and it may
 	// have made the slice unstorable.
-	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header)
+	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header, *f.rules)
 	if storable {
 		storable, reason = policy.Storable(f.request, http.StatusOK, merged, *f.rules)
 	}

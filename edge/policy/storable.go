@@ -29,7 +29,7 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 		return false, DetailStatus
 	}
 	rd := requestDirectives(req.Header)
-	e := responseDirectives(h)
+	e := responseDirectives(h, opt.Surrogate)
 	if e.has(fMustUnderstand) && !understoodStatus(status) {
 		return false, DetailMustUnderstand // RFC 9111 §5.2.2.3
 	}
@@ -99,8 +99,8 @@ func hasValue(lines []string) bool {
 // the cache assigns (a route's default TTL), and never already stale
 // (max-age=0, an Expires in the past): nothing says such a page is anyone
 // else's to read.
-func CredentialsAllow(req, h http.Header) (ok bool, reason string) {
-	e := responseDirectives(h)
+func CredentialsAllow(req, h http.Header, opt Options) (ok bool, reason string) {
+	e := responseDirectives(h, opt.Surrogate)
 	return credentialsAllow(req, h, &e)
 }
 
@@ -142,11 +142,11 @@ func (e *effective) shared() bool {
 // (RFC 9111 §5.2.2.2): otherwise a client's max-stale, or the response's
 // own stale-while-revalidate or stale-if-error (RFC 5861), would hand one
 // user's page to every client for as long after it expired.
-func PerUser(req, h http.Header) bool {
+func PerUser(req, h http.Header, opt Options) bool {
 	if !Credentialed(req) {
 		return false
 	}
-	e := responseDirectives(h)
+	e := responseDirectives(h, opt.Surrogate)
 	return !e.shared()
 }
 

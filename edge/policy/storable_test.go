@@ -201,7 +201,7 @@ func TestCredentialsAllow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, reason := CredentialsAllow(hdr(t, tt.req...), hdr(t, tt.h...))
+			ok, reason := CredentialsAllow(hdr(t, tt.req...), hdr(t, tt.h...), Options{})
 			if ok != tt.ok || reason != tt.reason {
 				t.Errorf("got %v %q, want %v %q", ok, reason, tt.ok, tt.reason)
 			}
