@@ -225,19 +225,7 @@ func TestPrivateFieldsOnlyToFetcher(t *testing.T) {
 
 // getLater GETs url on its own goroutine; the response (body closed) comes
 // on the channel, nil when the request failed.
-func getLater(url string) <-chan *http.Response {
-	ch := make(chan *http.Response, 1)
-	go func() {
-		resp, err := http.Get(url)
-		if err != nil {
-			ch <- nil
-			return
-		}
-		resp.Body.Close()
-		ch <- resp
-	}()
-	return ch
-}
+func getLater(url string) <-chan *http.Response { return getLaterWith(url) }
 
 // The same for a first request with a Range, which may be answered as the
 // body arrives, from the header made for storing.

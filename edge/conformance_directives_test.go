@@ -166,12 +166,12 @@ func TestConformanceTargeted(t *testing.T) {
 		{id: "surrogate-max-age-max", rfc: "Surrogate-Control, RFC 9111 §1.2.2", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=2147483648"}, cached)},
 		{id: "surrogate-max-age-max-plus", rfc: "Surrogate-Control, RFC 9111 §1.2.2", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=99999999999"}, cached)},
 		// The binary sends Surrogate-Capability: NAME="Surrogate/1.0"
-		// (upstream.surrogate_capability), so the suite's server puts NAME
-		// where its CAPABILITY_TARGET placeholder is; this harness's client
-		// sends none and the placeholder stays. edged reads a directive's
-		// value up to ";" and does not check the device token, so a
-		// directive targeted at another device counts too (not-for-you
-		// below is stale by its Age either way; docs/design.md).
+		// (upstream.surrogate_capability), and so does this harness's
+		// edge (NAME "edged"); the suite's server, and this harness's
+		// (capabilityTarget), put NAME where CAPABILITY_TARGET is. A
+		// directive targeted at another device is ignored (not-for-you
+		// leaves no Surrogate-Control for edged, and no other freshness;
+		// TestSurrogateControlTargets, docs/design.md).
 		{id: "surrogate-max-age-me-target", rfc: "Surrogate-Control (device token)", kind: "optimal", steps: twoStep([]string{"Surrogate-Control", "max-age=3600;CAPABILITY_TARGET"}, cached)},
 		{id: "surrogate-max-age-other-target", rfc: "Surrogate-Control (device token), RFC 9111 §4.2.3", kind: "required", steps: twoStep([]string{"Date", "@0", "Surrogate-Control", "max-age=3600;not-for-you", "Age", "7200"}, notCached)},
 		{id: "surrogate-fresh-cc-nostore", rfc: "Surrogate-Control", kind: "required", steps: twoStep([]string{"Cache-Control", "no-store", "Surrogate-Control", "max-age=10000;CAPABILITY_TARGET"}, cached)},

@@ -101,6 +101,18 @@ func newScripted(t testing.TB, c *clock, steps []clientStep) *scripted {
 	return s
 }
 
+// capabilityTarget is what the suite's server puts for CAPABILITY_TARGET:
+// the device token of the request's Surrogate-Capability (its first
+// member's name), or the placeholder itself when there is none.
+func capabilityTarget(h http.Header) string {
+	v := h.Get("Surrogate-Capability")
+	name, _, _ := strings.Cut(v, "=")
+	if name = strings.TrimSpace(name); name == "" {
+		return "CAPABILITY_TARGET"
+	}
+	return name
+}
+
 func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(r.Header.Get(reqNumField))
 	if err != nil || n < 0 || n >= len(s.steps) {
@@ -129,6 +141,7 @@ func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 	for i := 0; i+1 < len(st.fields); i += 2 {
 		name := st.fields[i]
 		v := strings.ReplaceAll(st.fields[i+1], "{base}", base)
+		v = strings.ReplaceAll(v, "CAPABILITY_TARGET", capabilityTarget(r.Header))
 		v = s.date(v, s.clock.Now())
 		if !set[http.CanonicalHeaderKey(name)] {
 			// The first line replaces a default (Date); later ones add lines.
@@ -222,7 +235,9 @@ func runCase(t *testing.T, tc confCase) {
 	t.Helper()
 	c := newClock()
 	o := newScripted(t, c, tc.steps)
-	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	// Announced as the binary does (upstream.surrogate_capability): the
+	// suite's server puts the device token where CAPABILITY_TARGET is.
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, surrogate: "edged"})
 	o.mu.Lock()
 	o.base = e.URL
 	o.mu.Unlock()

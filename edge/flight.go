@@ -122,8 +122,11 @@ type fillResult struct {
 	ttl       time.Duration // remaining freshness of a stored entry
 	reason    string        // why it was not stored (Cache-Status detail)
 	varyNames []string      // the stored response's Vary, for waiters to match
-	own       http.Header   // fields only for the request that caused the fetch (policy.OwnHeader)
-	status    int           // upstream status; 0 when err is set
+	// own: fields only for the request that caused the fetch, never
+	// stored nor given to waiters: policy.OwnHeader of a fetched response,
+	// policy.NotModifiedOwnHeader of a 304 that refreshed the stored one.
+	own       http.Header
+	status    int // upstream status; 0 when err is set
 	err       error
 	upstream  string        // the server that answered; "" when none did
 	firstByte time.Duration // how soon its response header came

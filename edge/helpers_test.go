@@ -122,6 +122,10 @@ type edgeConfig struct {
 	// slice, when set, serves 127.0.0.1 through a Router whose one route
 	// keeps objects in slices of that many bytes (Route.Cache.Slice).
 	slice int64
+	// surrogate, when set, is the node's Surrogate-Control device token
+	// (policy.Options.Surrogate), announced upstream in
+	// Surrogate-Capability as the binary does.
+	surrogate string
 }
 
 func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
@@ -136,13 +140,18 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
+	capability := ""
+	if cfg.surrogate != "" {
+		capability = cfg.surrogate + `="Surrogate/1.0"`
+	}
 	up, err := origin.New(origin.Options{Origin: cfg.upstream, Shields: cfg.shields, Via: cfg.name,
-		ConnectTimeout: 2 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second})
+		ConnectTimeout: 2 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second,
+		SurrogateCapability: capability})
 	if err != nil {
 		t.Fatalf("origin client: %v", err)
 	}
 	opts := Options{Name: cfg.name, Store: store, Upstream: up, MaxObjectBytes: cfg.maxObject,
-		Now: c.Now, Policy: policy.Options{Shield: cfg.shield}, FetchTimeout: 10 * time.Second,
+		Now: c.Now, Policy: policy.Options{Shield: cfg.shield, Surrogate: cfg.surrogate}, FetchTimeout: 10 * time.Second,
 		BodyMemory: cfg.bodyMemory, WriteTimeout: cfg.writeTimeout}
 	if cfg.slice > 0 {
 		// Router, when set, serves every request: Upstream is unused.

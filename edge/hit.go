@@ -158,7 +158,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	hdr := w.Header()
 	// known: hdr holds e's fields and nothing else, so what a memory-tier
 	// entry's hitFacts say of its fields holds for hdr.
-	derived := hitFactsOf(e, eTier)
+	derived := hitFactsOf(e, eTier, h.opts.Policy.Surrogate)
 	known := derived != nil && len(hdr) == 0
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -270,8 +270,8 @@ func responseOf(e *storage.Entry) policy.Response {
 // on it; the first hit parses them. Other entries (a disk hit decoded for
 // this request, a fetch's result) are parsed per use, as responseOf does:
 // caching would only cost allocations.
-func hitResponse(e *storage.Entry, tier storage.Tier) policy.Response {
-	return responseWithFacts(e, hitFactsOf(e, tier))
+func hitResponse(e *storage.Entry, tier storage.Tier, surrogate string) policy.Response {
+	return responseWithFacts(e, hitFactsOf(e, tier, surrogate))
 }
 
 // responseWithFacts is responseOf(e) with d's parsed fields, when e has
@@ -311,15 +311,18 @@ var varyEncoding = []string{"Accept-Encoding"}[:1:1]
 // hit decoded for this request, a fetch's result: caching would only cost
 // allocations), or if something else is cached on e. The memory tier's
 // entries are shared, and so are the disk tier's that it decodes once for
-// every hit on their record (storage.Entry.Shared).
-func hitFactsOf(e *storage.Entry, tier storage.Tier) *hitFacts {
+// every hit on their record (storage.Entry.Shared). surrogate is the
+// node's Surrogate-Control device token (policy.Options.Surrogate, the
+// handler's: one for every site, so that the facts cached on an entry
+// hold for every use of it).
+func hitFactsOf(e *storage.Entry, tier storage.Tier, surrogate string) *hitFacts {
 	if tier != storage.TierMemory && !e.Shared() {
 		return nil
 	}
 	if d, ok := e.Derived().(*hitFacts); ok {
 		return d
 	}
-	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e)), eligible: compress.Eligible(e.Header)}
+	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e), policy.Options{Surrogate: surrogate}), eligible: compress.Eligible(e.Header)}
 	probe := e.Header.Clone()
 	policy.ClientHeader(probe, policy.Options{})
 	d.plain = len(probe) == len(e.Header)

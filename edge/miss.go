@@ -304,12 +304,16 @@ func (f *fetch) run(p *progress) *fillResult {
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags,
 				MustRevalidate: f.stale.MustRevalidate} // still the page it was stored for (markPerUser)
 			e.ShareBody(f.stale) // in memory or in the disk tier's file
+			// RFC 9111 §4.3.4: the response to the request that caused the
+			// revalidation is the updated one plus the 304's fields that
+			// are never stored (its Set-Cookie); for the leader alone.
+			res.own = policy.NotModifiedOwnHeader(f.stale.Header, resp.Header)
 			// What a 304 says about freshness is said to the request's
 			// credentials: it refreshes the stored response for everyone
 			// only if it says so itself (policy.CredentialsAllow). Else
 			// this client alone gets the refreshed response; the stored one
 			// stays as it was.
-			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header); !ok {
+			if ok, reason := policy.CredentialsAllow(f.request.Header, resp.Header, *f.rules); !ok {
 				res.entry, res.reason = e, reason
 				return res
 			}
@@ -549,7 +553,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 // the page one user's request fetched. Every store of a fetched response
 // (whole, slice, or one a 304 refreshed) goes through it.
 func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
-	if policy.PerUser(f.request.Header, hdr) {
+	if policy.PerUser(f.request.Header, hdr, *f.rules) {
 		e.MustRevalidate = true
 	}
 }

@@ -180,10 +180,11 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
 		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags, MustRevalidate: f.stale.MustRevalidate}
 	e.ShareBody(f.stale)
+	res.own = policy.NotModifiedOwnHeader(f.stale.Header, resp.Header) // for the leader alone, as fetch.run keeps it
 	// As for a whole object (fetch.run): a 304 to credentials refreshes
 	// only this client's copy unless it says it may be shared, and it may
 	// have made the slice unstorable.
-	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header)
+	storable, reason := policy.CredentialsAllow(f.request.Header, resp.Header, *f.rules)
 	if storable {
 		storable, reason = policy.Storable(f.request, http.StatusOK, merged, *f.rules)
 	}

@@ -379,5 +379,17 @@ func TestSurrogateCapabilityOptions(t *testing.T) {
 		if oo.SurrogateCapability != tt.want || oo.KeepSurrogateCapability != tt.keep {
 			t.Errorf("%s %q off=%v: SurrogateCapability %q keep %v, want %q keep %v", tt.role, tt.name, tt.off, oo.SurrogateCapability, oo.KeepSurrogateCapability, tt.want, tt.keep)
 		}
+		// The Surrogate-Control directives that apply are those targeted
+		// at the device token announced, in every site's rules too.
+		token, _, _ := strings.Cut(tt.want, "=")
+		if got := c.PolicyOptions().Surrogate; got != token {
+			t.Errorf("%s %q off=%v: policy Surrogate %q, want %q", tt.role, tt.name, tt.off, got, token)
+		}
+		if got := c.sitePolicy(Site{}).Surrogate; got != token {
+			t.Errorf("%s %q off=%v: site policy Surrogate %q, want %q", tt.role, tt.name, tt.off, got, token)
+		}
+		if got := c.EdgeOptions().Policy.Surrogate; got != token {
+			t.Errorf("%s %q off=%v: edge policy Surrogate %q, want %q", tt.role, tt.name, tt.off, got, token)
+		}
 	}
 }

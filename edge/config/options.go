@@ -78,6 +78,7 @@ func (c *Config) PolicyOptions() policy.Options {
 		NoMaxStale:          c.Cache.MaxStale == 0, // the file's 0 honours no max-stale
 		IgnoreClientNoCache: c.Cache.IgnoreClientNoCache,
 		Shield:              c.Role == RoleShield,
+		Surrogate:           c.surrogateName(),
 	}
 }
 

@@ -167,10 +167,21 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 // Surrogate-Control but processes no ESI. A forward proxy is no origin's
 // surrogate: none.
 func (c *Config) surrogateCapability() string {
+	if name := c.surrogateName(); name != "" {
+		return name + `="Surrogate/1.0"`
+	}
+	return ""
+}
+
+// surrogateName is the device token of surrogateCapability, "" when the
+// node sends none: the Surrogate-Control directives targeted at it apply
+// to this node (policy.Options.Surrogate), and those targeted at another
+// are ignored. An origin can only target a name it was told.
+func (c *Config) surrogateName() string {
 	if !c.Upstream.SurrogateCapability || c.Role == RoleForward {
 		return ""
 	}
-	return c.CacheName() + `="Surrogate/1.0"`
+	return c.CacheName()
 }
 
 // EdgeSites converts the sites into edge.Sites for edge.NewRouter. upstream

@@ -36,21 +36,23 @@ func BenchmarkDecide(b *testing.B) {
 	}{
 		{"cache-control", http.Header{"Cache-Control": {"public, max-age=3600, stale-while-revalidate=60"}, "Date": {date(0)}, "Etag": {`"x"`}}},
 		{"cdn-cache-control", http.Header{"Cdn-Cache-Control": {"max-age=3600"}, "Cache-Control": {"max-age=60"}, "Date": {date(0)}}},
+		{"surrogate-control", http.Header{"Surrogate-Control": {"max-age=3600"}, "Cache-Control": {"max-age=60"}, "Date": {date(0)}}},
+		{"surrogate-control-targeted", http.Header{"Surrogate-Control": {"max-age=60, max-age=3600;edge1, no-store;other"}, "Date": {date(0)}}},
 	} {
 		r := Response{Status: 200, Header: tc.h, RequestTime: t0, ResponseTime: t0}
 		req := http.Header{"Accept": {"*/*"}}
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Decide(req, r, t0.Add(time.Minute), Options{})
+				Decide(req, r, t0.Add(time.Minute), Options{Surrogate: "edge1"})
 			}
 		})
 		// A cache that keeps the stored response's parsed Facts.
-		r.Facts = ParseFacts(r)
+		r.Facts = ParseFacts(r, Options{Surrogate: "edge1"})
 		b.Run(tc.name+"/facts", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Decide(req, r, t0.Add(time.Minute), Options{})
+				Decide(req, r, t0.Add(time.Minute), Options{Surrogate: "edge1"})
 			}
 		})
 	}

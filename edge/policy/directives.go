@@ -180,6 +180,14 @@ func parseDelta(s string) int64 {
 // Elements that do not start with a token are skipped up to the next
 // top-level comma. It reports false on an unterminated quoted string.
 func scanList(s string, fn func(name, value string, hasValue bool)) bool {
+	return scanTargeted(s, func(name, value string, hasValue bool, _ string) { fn(name, value, hasValue) })
+}
+
+// scanTargeted is scanList that also reads each element's target: the
+// device token after ";" (W3C Edge Architecture Specification 1.0,
+// Surrogate-Control: "max-age=60;edge1, no-store;other"), "" when there is
+// none. Whitespace around the ";" is allowed; an empty token is no target.
+func scanTargeted(s string, fn func(name, value string, hasValue bool, target string)) bool {
 	i := 0
 	for i < len(s) {
 		c := s[i]
@@ -200,35 +208,60 @@ func scanList(s string, fn func(name, value string, hasValue bool)) bool {
 		}
 		name := ascii.ToLower(s[i:j])
 		i = j
+		value, hasValue := "", false
 		if i < len(s) && s[i] == '=' {
 			i++
+			hasValue = true
 			if i < len(s) && s[i] == '"' {
 				v, n, ok := unquote(s[i:])
 				if !ok {
 					return false
 				}
-				fn(name, v, true)
+				value = v
 				i += n
 			} else {
 				k := i
 				for k < len(s) && httpsyntax.IsTchar(s[k]) {
 					k++
 				}
-				fn(name, s[i:k], true)
 				// A value followed by junk ("100a" is all tchar; "1 2" is
 				// not) keeps what was parsed; the junk is skipped below.
-				i = k
+				value, i = s[i:k], k
 			}
-		} else {
-			// "max-age =100": the name stands alone, the rest is junk.
-			fn(name, "", false)
 		}
+		// "max-age =100": the name stands alone, the rest is junk.
+		var target string
+		target, i = elementTarget(s, i)
+		fn(name, value, hasValue, target)
 		var ok bool
 		if i, ok = skipElement(s, i); !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// elementTarget reads the ";" device-token that may follow a list element's
+// directive at s[i:], and returns it and the index after it; "" and i when
+// there is none.
+func elementTarget(s string, i int) (string, int) {
+	k := skipOWS(s, i)
+	if k >= len(s) || s[k] != ';' {
+		return "", i
+	}
+	k = skipOWS(s, k+1)
+	j := k
+	for j < len(s) && httpsyntax.IsTchar(s[j]) {
+		j++
+	}
+	return s[k:j], j
+}
+
+func skipOWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
 }
 
 // skipElement advances past the rest of a list element, honouring quoted
@@ -278,6 +311,51 @@ func unquote(s string) (string, int, bool) {
 	return "", len(s), false
 }
 
+// parseSurrogate parses Surrogate-Control (W3C Edge Architecture
+// Specification 1.0: Cache-Control syntax, each directive optionally
+// targeted with ";device-token") for the surrogate named self: directives
+// targeted at another device are ignored, and one targeted at self takes
+// precedence over the same directive untargeted ("max-age=60,
+// max-age=300;edge1" is 300 for edge1, 60 for others), as Fastly- and
+// Akamai-style surrogates read it. An empty self (a cache that announces no
+// device token) obeys untargeted directives only. The device token is
+// compared case-insensitively. ok as parseCacheControl's.
+func parseSurrogate(lines []string, self string) (d directives, ok bool) {
+	d, mine := newDirectives(), newDirectives()
+	ok = true
+	for _, line := range lines {
+		if !scanTargeted(line, func(name, value string, hasValue bool, target string) {
+			switch {
+			case target == "":
+				d.set(name, value, hasValue)
+			case self != "" && ascii.EqualFold(target, self):
+				mine.set(name, value, hasValue)
+			}
+		}) {
+			ok = false
+		}
+	}
+	if mine.present {
+		d.override(&mine)
+	}
+	return d, ok
+}
+
+// override gives the directives of o precedence over d's: o's flags are
+// added, and each of o's delta-seconds directives replaces d's.
+func (d *directives) override(o *directives) {
+	d.present = d.present || o.present
+	d.flags |= o.flags
+	for _, f := range [...]struct{ dst, src *int64 }{
+		{&d.maxAge, &o.maxAge}, {&d.sMaxAge, &o.sMaxAge}, {&d.maxStale, &o.maxStale},
+		{&d.minFresh, &o.minFresh}, {&d.swr, &o.swr}, {&d.sie, &o.sie},
+	} {
+		if *f.src != unset {
+			*f.dst = *f.src
+		}
+	}
+}
+
 // fieldLines returns the lines of a field without allocating. key must be
 // in canonical form.
 func fieldLines(h http.Header, key string) []string { return h[key] }
@@ -304,16 +382,20 @@ func (e *effective) targeted() bool { return e.source != fromCacheControl }
 // non-empty CDN-Cache-Control, else a valid, non-empty Surrogate-Control,
 // else Cache-Control (RFC 9213 §2.1: the first valid targeted field in
 // target-list order wins, and Cache-Control and Expires are then ignored).
-func responseDirectives(h http.Header) effective {
+//
+// surrogate is this cache's device token (Options.Surrogate), which
+// selects the Surrogate-Control directives that apply (parseSurrogate).
+func responseDirectives(h http.Header, surrogate string) effective {
 	if lines := fieldLines(h, "Cdn-Cache-Control"); len(lines) > 0 {
 		if d, ok := parseTargeted(lines); ok {
 			return effective{d, fromCDNCacheControl}
 		}
 	}
 	// Surrogate-Control (W3C Edge Architecture) uses Cache-Control syntax;
-	// edged treats it as a targeted field below CDN-Cache-Control.
+	// edged treats it as a targeted field below CDN-Cache-Control. One
+	// whose directives all target other devices is absent for this cache.
 	if lines := fieldLines(h, "Surrogate-Control"); len(lines) > 0 {
-		if d, ok := parseCacheControl(lines); ok && d.present {
+		if d, ok := parseSurrogate(lines, surrogate); ok && d.present {
 			return effective{d, fromSurrogateControl}
 		}
 	}

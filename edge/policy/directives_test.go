@@ -50,6 +50,43 @@ func TestParseCacheControl(t *testing.T) {
 	}
 }
 
+// W3C Edge Architecture Specification 1.0: Surrogate-Control directives
+// may carry ";device-token"; edge1's are its own and the untargeted ones.
+func TestParseSurrogate(t *testing.T) {
+	tests := []struct {
+		name   string
+		self   string
+		lines  []string
+		maxAge int64
+		flags  uint16
+		absent bool // no directive applies (present is false)
+	}{
+		{"untargeted", "edge1", []string{"max-age=60, no-store"}, 60, fNoStore, false},
+		{"targeted at self", "edge1", []string{"max-age=60;edge1"}, 60, 0, false},
+		{"device token case-insensitive", "edge1", []string{"max-age=60;Edge1"}, 60, 0, false},
+		{"targeted at another only", "edge1", []string{"max-age=60;other, no-store;other"}, unset, 0, true},
+		{"the spec's example", "edge1", []string{"max-age=60;edge1, no-store;other"}, 60, 0, false},
+		{"self's takes precedence", "edge1", []string{"max-age=60, max-age=300;edge1"}, 300, 0, false},
+		{"self's across lines", "edge1", []string{"max-age=300;edge1", "max-age=60"}, 300, 0, false},
+		{"another's does not conflict", "edge1", []string{"max-age=60, max-age=1;other"}, 60, 0, false},
+		{"self's flags add to untargeted", "edge1", []string{"max-age=60, no-store;edge1"}, 60, fNoStore, false},
+		{"quoted value, spaces around ;", "edge1", []string{`max-age="60" ; edge1, max-age=5 ;other`}, 60, 0, false},
+		{"qualified no-cache targeted", "edge1", []string{`no-cache="X-A";edge1`}, unset, fNoCacheFields, false},
+		{"no name: untargeted only", "", []string{"max-age=60, max-age=300;edge1, no-store;edge1"}, 60, 0, false},
+		{"an empty token is no target", "edge1", []string{"max-age=60;"}, 60, 0, false},
+		{"bad target value still a target", "edge1", []string{"max-age=60;edge1x"}, unset, 0, true},
+		{"space before = stays invalid", "edge1", []string{"max-age =60;edge1"}, invalid, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ok := parseSurrogate(tt.lines, tt.self)
+			if !ok || d.maxAge != tt.maxAge || d.flags != tt.flags || d.present == tt.absent {
+				t.Errorf("got ok %v max-age=%d flags=%b present %v, want %d %b present %v", ok, d.maxAge, d.flags, d.present, tt.maxAge, tt.flags, !tt.absent)
+			}
+		})
+	}
+}
+
 func TestParseCacheControlUnterminatedQuote(t *testing.T) {
 	if _, ok := parseCacheControl([]string{`no-store, foo="bar`}); ok {
 		t.Error("unterminated quoted string accepted")

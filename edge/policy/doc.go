@@ -18,7 +18,9 @@
 // allocation-free scanner that follows RFC 9111 §4.2.1 and §5.2 instead; its
 // tests pin the library's behaviour for comparison. targeted.go parses
 // targeted fields (CDN-Cache-Control as an RFC 8941 Dictionary,
-// Surrogate-Control with Cache-Control syntax, RFC 9213). The
+// Surrogate-Control with Cache-Control syntax, RFC 9213); directives.go
+// reads Surrogate-Control's ";device-token" targets for the cache named by
+// Options.Surrogate (W3C Edge Architecture Specification 1.0). The
 // stale-while-revalidate and stale-if-error extensions (RFC 5861), qualified
 // no-cache/private field lists, the credentials (Cookie, Authorization) and
 // Set-Cookie rules, the cap on a client's max-stale, and

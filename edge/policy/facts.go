@@ -32,11 +32,13 @@ type Facts struct {
 	hasETag         bool
 }
 
-// ParseFacts parses the facts of r. The result may be stored in
-// Response.Facts of any Response with the same Header and ResponseTime.
-func ParseFacts(r Response) *Facts {
+// ParseFacts parses the facts of r for a cache with options opt (its
+// Surrogate selects the Surrogate-Control directives). The result may be
+// stored in Response.Facts of any Response with the same Header and
+// ResponseTime, used with the same opt.Surrogate.
+func ParseFacts(r Response, opt Options) *Facts {
 	f := new(Facts)
-	f.parse(r, true)
+	f.parse(r, true, opt.Surrogate)
 	f.etag, f.hasETag = storedETag(r.Header)
 	return f
 }
@@ -46,9 +48,9 @@ func ParseFacts(r Response) *Facts {
 // for one use by the freshness rules (Decide, Age, Lifetime, StaleIfError)
 // and skips what they do not read: Expires and Last-Modified when s-maxage
 // or max-age gives the lifetime (lifetime returns before reading them).
-func (f *Facts) parse(r Response, all bool) {
+func (f *Facts) parse(r Response, all bool, surrogate string) {
 	h := r.Header
-	f.eff = responseDirectives(h)
+	f.eff = responseDirectives(h, surrogate)
 	f.date, f.hasDate = parseDate(h, "Date", r.ResponseTime)
 	f.dateValue = r.ResponseTime
 	if f.hasDate {
@@ -67,10 +69,10 @@ func (f *Facts) parse(r Response, all bool) {
 
 // facts returns r.Facts, or parses what the freshness rules read into buf
 // when r has none.
-func (r *Response) facts(buf *Facts) *Facts {
+func (r *Response) facts(buf *Facts, surrogate string) *Facts {
 	if r.Facts != nil {
 		return r.Facts
 	}
-	buf.parse(*r, false)
+	buf.parse(*r, false, surrogate)
 	return buf
 }

@@ -96,7 +96,7 @@ func compareFacts(t *testing.T, req *http.Request, r Response, opt Options) {
 	t.Helper()
 	r.Facts = nil
 	withFacts := r
-	withFacts.Facts = ParseFacts(r)
+	withFacts.Facts = ParseFacts(r, Options{})
 	for _, now := range []time.Time{t0, t0.Add(30 * time.Second), t0.Add(2 * time.Hour), t0.Add(-time.Hour), {}} {
 		if a, b := Decide(req.Header, r, now, opt), Decide(req.Header, withFacts, now, opt); a != b {
 			t.Fatalf("Decide(%v, %v, %v) = %+v, with Facts %+v", req.Header, r.Header, now, a, b)

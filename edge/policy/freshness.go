@@ -28,7 +28,7 @@ func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
 // A valid targeted field replaces Cache-Control and Expires (RFC 9213 §2.1).
 func Lifetime(r Response, opt Options) (d time.Duration, heuristic bool) {
 	var buf Facts
-	return lifetime(&r, r.facts(&buf), opt)
+	return lifetime(&r, r.facts(&buf, opt.Surrogate), opt)
 }
 
 func lifetime(r *Response, f *Facts, opt Options) (time.Duration, bool) {
@@ -165,7 +165,7 @@ func Decide(req http.Header, r Response, now time.Time, opt Options) Decision {
 		return decide(req, &r, r.Facts, now, opt)
 	}
 	var f Facts
-	f.parse(r, false)
+	f.parse(r, false, opt.Surrogate)
 	return decide(req, &r, &f, now, opt)
 }
 
@@ -331,7 +331,7 @@ func StaleIfErrorStatus(status int) bool {
 // unknown time is never served stale.
 func StaleIfError(req http.Header, r Response, now time.Time, opt Options) bool {
 	var buf Facts
-	f := r.facts(&buf)
+	f := r.facts(&buf, opt.Surrogate)
 	e := &f.eff
 	if mustRevalidate(&r, e) || e.has(fNoCache) {
 		return false

@@ -3,8 +3,11 @@ package policy
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"edged/internal/httpsyntax"
 )
 
 // FuzzParseTarget: no panic; a parsed target reparses to the same key
@@ -73,7 +76,7 @@ func FuzzCacheControl(f *testing.F) {
 		if life < 0 {
 			t.Fatalf("negative lifetime %v", life)
 		}
-		if e := responseDirectives(h); cookieOK && !e.has(fPublic) && e.sMaxAge == unset && (heuristic || life <= Age(r, t0)) {
+		if e := responseDirectives(h, ""); cookieOK && !e.has(fPublic) && e.sMaxAge == unset && (heuristic || life <= Age(r, t0)) {
 			t.Fatalf("stored for a cookie without being fresh: lifetime %v (heuristic %v), age %v, %v", life, heuristic, Age(r, t0), h)
 		}
 		if a := Age(r, t0.Add(time.Hour)); a < 0 {
@@ -88,6 +91,36 @@ func FuzzCacheControl(f *testing.F) {
 		}
 		StaleIfError(req.Header, r, t0.Add(time.Minute), Options{})
 		StoredHeader(h)
+	})
+}
+
+// FuzzSurrogateControl: parseSurrogate never panics; a field without ";"
+// reads as Cache-Control does for any device token; a directive targeted
+// at another device, appended to a field that parses, changes nothing; and
+// the device token's case does not matter.
+func FuzzSurrogateControl(f *testing.F) {
+	for _, s := range []string{
+		"max-age=60;edge1, no-store;other", `no-cache="a;b";edge1`, "max-age=1, max-age=2;edge1", "max-age;", `x="`, "a=b ; ; c",
+	} {
+		f.Add(s, "edge1")
+	}
+	f.Fuzz(func(t *testing.T, sc, self string) {
+		lines := []string{sc}
+		d, ok := parseSurrogate(lines, self)
+		if !strings.Contains(sc, ";") {
+			if c, cok := parseCacheControl(lines); c != d || cok != ok {
+				t.Fatalf("%q for %q: %+v, Cache-Control reads %+v", sc, self, d, c)
+			}
+		}
+		if ok && httpsyntax.IsToken(self) {
+			other := "zz" + self + "-other"
+			if e, eok := parseSurrogate([]string{sc, "max-age=7;" + other + ", no-store;" + other}, self); e != d || !eok {
+				t.Fatalf("%q for %q: another's directives changed %+v to %+v", sc, self, d, e)
+			}
+			if u, _ := parseSurrogate(lines, strings.ToUpper(self)); u != d {
+				t.Fatalf("%q: device token case changed %+v to %+v", sc, d, u)
+			}
+		}
 	})
 }
 

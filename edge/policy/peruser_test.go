@@ -27,7 +27,7 @@ func TestPerUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := PerUser(hdr(t, tt.req...), hdr(t, tt.h...)); got != tt.want {
+			if got := PerUser(hdr(t, tt.req...), hdr(t, tt.h...), Options{}); got != tt.want {
 				t.Errorf("PerUser = %v, want %v", got, tt.want)
 			}
 		})

@@ -29,7 +29,7 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 		return false, DetailStatus
 	}
 	rd := requestDirectives(req.Header)
-	e := responseDirectives(h)
+	e := responseDirectives(h, opt.Surrogate)
 	if e.has(fMustUnderstand) && !understoodStatus(status) {
 		return false, DetailMustUnderstand // RFC 9111 §5.2.2.3
 	}
@@ -99,8 +99,8 @@ func hasValue(lines []string) bool {
 // the cache assigns (a route's default TTL), and never already stale
 // (max-age=0, an Expires in the past): nothing says such a page is anyone
 // else's to read.
-func CredentialsAllow(req, h http.Header) (ok bool, reason string) {
-	e := responseDirectives(h)
+func CredentialsAllow(req, h http.Header, opt Options) (ok bool, reason string) {
+	e := responseDirectives(h, opt.Surrogate)
 	return credentialsAllow(req, h, &e)
 }
 
@@ -142,11 +142,11 @@ func (e *effective) shared() bool {
 // (RFC 9111 §5.2.2.2): otherwise a client's max-stale, or the response's
 // own stale-while-revalidate or stale-if-error (RFC 5861), would hand one
 // user's page to every client for as long after it expired.
-func PerUser(req, h http.Header) bool {
+func PerUser(req, h http.Header, opt Options) bool {
 	if !Credentialed(req) {
 		return false
 	}
-	e := responseDirectives(h)
+	e := responseDirectives(h, opt.Surrogate)
 	return !e.shared()
 }
 
@@ -274,7 +274,31 @@ func StoredHeader(h http.Header) http.Header {
 // and §5.2.2.4 bars them only from responses to subsequent requests: neither
 // takes them from the response being forwarded. Hop-by-hop fields stay out
 // (RFC 9110 §7.6.1). The values are h's own slices.
-func OwnHeader(h http.Header) http.Header {
+func OwnHeader(h http.Header) http.Header { return ownHeader(h, nil) }
+
+// NotModifiedOwnHeader is OwnHeader for a 304 (Not Modified), with header
+// fields notModified, that refreshed a stored response with fields stored
+// (RFC 9111 §4.3.4): the 304's Set-Cookie, and its fields named by
+// private="..." or no-cache="..." in its own directives or in the stored
+// response's (which the updated response keeps when the 304 sends none).
+// Freshen stores none of them; the response to the client whose request
+// caused the revalidation is the updated stored response plus these. The
+// fields a 304 does not update (Content-Length and the others Freshen keeps
+// from the stored response) stay out. nil when there are none.
+func NotModifiedOwnHeader(stored, notModified http.Header) http.Header {
+	out := ownHeader(notModified, stored)
+	for _, k := range notUpdated {
+		delete(out, k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// ownHeader is OwnHeader of h, with the fields named by the qualified
+// directives of names as well, when names is not nil.
+func ownHeader(h, names http.Header) http.Header {
 	var out http.Header
 	keep := func(name string) {
 		if v, ok := h[name]; ok && !slices.Contains(hopByHop[:], name) {
@@ -284,13 +308,15 @@ func OwnHeader(h http.Header) http.Header {
 			out[name] = v
 		}
 	}
-	for _, line := range h["Cache-Control"] {
-		qualifiedNames(line, keep)
+	for _, n := range [...]http.Header{h, names} {
+		for _, line := range n["Cache-Control"] {
+			qualifiedNames(line, keep)
+		}
+		for _, line := range n["Surrogate-Control"] {
+			qualifiedNames(line, keep)
+		}
+		targetedFieldNames(n["Cdn-Cache-Control"], keep)
 	}
-	for _, line := range h["Surrogate-Control"] {
-		qualifiedNames(line, keep)
-	}
-	targetedFieldNames(h["Cdn-Cache-Control"], keep)
 	for _, line := range h["Connection"] { // RFC 9110 §7.6.1
 		splitNames(line, func(name string) { delete(out, name) })
 	}

@@ -146,6 +146,30 @@ func TestOwnHeader(t *testing.T) {
 	}
 }
 
+func TestNotModifiedOwnHeader(t *testing.T) {
+	tests := []struct {
+		name       string
+		stored, nm []string
+		want       []string // NotModifiedOwnHeader's field names, sorted
+	}{
+		{"nothing", []string{"Cache-Control: max-age=60", "X-User: a"}, []string{"X-User: b"}, nil},
+		{"the 304's Set-Cookie", []string{"Cache-Control: max-age=60"}, []string{"Set-Cookie: s=b"}, []string{"Set-Cookie"}},
+		{"named by the stored Cache-Control", []string{`Cache-Control: private="X-User", max-age=60`}, []string{"X-User: b", "X-Other: 1"}, []string{"X-User"}},
+		{"named by the 304's", []string{"Cache-Control: max-age=60"}, []string{`Cache-Control: no-cache="X-Trace"`, "X-Trace: t"}, []string{"X-Trace"}},
+		{"named by the stored CDN-Cache-Control", []string{`CDN-Cache-Control: private="x-user"`}, []string{"X-User: b"}, []string{"X-User"}},
+		{"fields a 304 does not update", []string{`Cache-Control: private="Content-Length, Vary, A"`}, []string{"Content-Length: 0", "Vary: B", "A: 1"}, []string{"A"}},
+		{"hop-by-hop never", []string{`Cache-Control: private="Upgrade, A"`}, []string{"Upgrade: x", "Connection: a", "A: 1"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := NotModifiedOwnHeader(hdr(t, tt.stored...), hdr(t, tt.nm...))
+			if got := slices.Sorted(maps.Keys(out)); !slices.Equal(got, tt.want) {
+				t.Errorf("NotModifiedOwnHeader fields = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestClientHeader(t *testing.T) {
 	for _, shield := range []bool{false, true} {
 		h := hdr(t, "CDN-Cache-Control: max-age=60", "Surrogate-Control: max-age=60", "Cache-Control: max-age=5")
@@ -177,7 +201,7 @@ func TestCredentialsAllow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, reason := CredentialsAllow(hdr(t, tt.req...), hdr(t, tt.h...))
+			ok, reason := CredentialsAllow(hdr(t, tt.req...), hdr(t, tt.h...), Options{})
 			if ok != tt.ok || reason != tt.reason {
 				t.Errorf("got %v %q, want %v %q", ok, reason, tt.ok, tt.reason)
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"edged/internal/fielderr"
+	"edged/internal/httpsyntax"
 )
 
 // Options tune the rules where RFC 9111 leaves a choice to the cache.
@@ -39,6 +40,12 @@ type Options struct {
 	// edge caches. It changes nothing in storage or freshness; it is here so
 	// that header filtering can keep targeted fields for the next CDN hop.
 	Shield bool
+	// Surrogate is this cache's device token in Surrogate-Control (W3C
+	// Edge Architecture Specification 1.0: the name it sends upstream in
+	// Surrogate-Capability). Surrogate-Control directives targeted at it
+	// ("max-age=60;NAME") or at no device apply; those targeted at another
+	// are ignored. Empty: untargeted directives only.
+	Surrogate string
 }
 
 // DefaultOptions returns the values the rules give the fields of Options
@@ -69,6 +76,7 @@ func (o Options) Validate() error {
 	} else {
 		l.Check(o.MaxStale > 0 || o.NoMaxStale, "MaxStale", "must be positive (NoMaxStale honours no max-stale), got 0s")
 	}
+	l.Check(o.Surrogate == "" || httpsyntax.IsToken(o.Surrogate), "Surrogate", "must be an HTTP token (a Surrogate-Control device token), got %q", o.Surrogate)
 	return l.Err()
 }
 
