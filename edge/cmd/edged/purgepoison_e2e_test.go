@@ -109,3 +109,23 @@ func postPurge(t testing.TB, f *fleetNode, body string) (int, string) {
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(out)
 }
+
+// A host purge that names the scheme's default port ("www.example.com:80",
+// as a deploy script that builds it from a URL writes it) purged nothing:
+// the edge keys http://www.example.com/ without the port, and the purge
+// looked for the prefix http://www.example.com:80/ (answering 200 with a
+// count of 0). The host is now normalized as the edge normalizes a Host.
+func TestPurgeHostWithDefaultPort(t *testing.T) {
+	origin, _ := faultsOrigin(t)
+	cfg := nodeConfig(t, "edge", t.TempDir())
+	cfg.Upstream.Origin = origin.URL
+	f := startFleetNode(t, cfg)
+	for _, host := range []string{"www.example.com:80", "WWW.Example.com.:080"} {
+		f.get(t, "/x")
+		waitUntil(t, func() bool { return f.hit(t, "/x") })
+		waitApplied(t, f.purge(t, `{"hosts":["`+host+`"]}`), []*fleetNode{f})
+		if f.hit(t, "/x") {
+			t.Fatalf("/x still a hit after a purge of host %q", host)
+		}
+	}
+}
