@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,18 +28,7 @@ import (
 // raw publisher holding the key) is applied without it, so later purges go
 // on.
 func TestPurgeUnkeyableURLDoesNotStopTheBus(t *testing.T) {
-	origin, _ := faultsOrigin(t)
-	natsAddr := freeAddr(t)
-	t.Setenv(natsTokenEnv, "fleet-nats-token")
-	cfg := nodeConfig(t, "edge", t.TempDir())
-	cfg.Upstream.Origin = origin.URL
-	cfg.Purge.NATS.Listen = natsAddr
-	cfg.Purge.NATS.TokenEnv = natsTokenEnv
-	f := startFleetNode(t, cfg)
-	for _, p := range []string{"/x", "/y"} {
-		f.get(t, p)
-		waitUntil(t, func() bool { return f.hit(t, p) })
-	}
+	f, _, nc := natsNodeWithHits(t, "/x", "/y")
 
 	for _, body := range []string{
 		`{"urls":["http://www.example.com/?q=%zz"]}`,
@@ -61,11 +51,6 @@ func TestPurgeUnkeyableURLDoesNotStopTheBus(t *testing.T) {
 
 	// An event carrying such a URL beside a good one, signed with the
 	// fleet's key, as a node without the check publishes it.
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Token("fleet-nats-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -128,4 +113,29 @@ func TestPurgeHostWithDefaultPort(t *testing.T) {
 			t.Fatalf("/x still a hit after a purge of host %q", host)
 		}
 	}
+}
+
+// natsNodeWithHits starts a node whose purge bus listens for raw NATS
+// clients (the token "fleet-nats-token"), with paths cached as hits, and
+// returns it, its origin's fetch count and a connected client.
+func natsNodeWithHits(t *testing.T, paths ...string) (*fleetNode, *atomic.Int64, *nats.Conn) {
+	t.Helper()
+	origin, fetches := faultsOrigin(t)
+	natsAddr := freeAddr(t)
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
+	cfg := nodeConfig(t, "edge", t.TempDir())
+	cfg.Upstream.Origin = origin.URL
+	cfg.Purge.NATS.Listen = natsAddr
+	cfg.Purge.NATS.TokenEnv = natsTokenEnv
+	f := startFleetNode(t, cfg)
+	for _, p := range paths {
+		f.get(t, p)
+		waitUntil(t, func() bool { return f.hit(t, p) })
+	}
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Token("fleet-nats-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return f, fetches, nc
 }
