@@ -520,7 +520,13 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 			e.Header.Set("Content-Length", cl)
 		}
 	}
-	e.Tags = policy.Tags(hdr)
+	var allTags bool
+	if e.Tags, allTags = policy.AllTags(hdr); !allTags {
+		// Stored without a tag it names, the object would outlive a
+		// purge of that tag: served, not stored.
+		res.entry, res.shared, res.reason = e, true, policy.DetailTags
+		return
+	}
 	f.markPerUser(e, hdr)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))

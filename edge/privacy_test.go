@@ -73,6 +73,11 @@ func TestPerUserPageNotShared(t *testing.T) {
 		{"Age beyond max-age", "/account/p1", []string{"Cache-Control", "max-age=60", "Age", "120"}, alice, bob},
 		{"Vary without freshness", "/account/p1", []string{"Vary", "Accept-Encoding"}, alice, bob},
 		{"Vary: Cookie with max-age", "/account/p1", []string{"Vary", "Cookie", "Cache-Control", "max-age=60"}, alice, bob},
+		// A Vary element that is not a field name varies on something the
+		// cache cannot tell: never stored (it was stored as if it named
+		// nothing, and Bob got Alice's public page).
+		{"Vary: quoted Cookie, public", "/account/p1", []string{"Vary", `"Cookie"`, "Cache-Control", "public, max-age=60"}, alice, bob},
+		{"Vary: Cookie; public", "/account/p1", []string{"Vary", "Cookie;", "Cache-Control", "public, max-age=60"}, alice, bob},
 		{"Authorization, must-revalidate, heuristic", "/account/p1", []string{"Cache-Control", "must-revalidate", "Last-Modified", httpDate(now.Add(-240 * time.Hour))},
 			[]string{"Authorization", "Bearer alice"}, []string{"Authorization", "Bearer bob"}},
 		{"Authorization, route default TTL", "/ttl/account", nil, []string{"Authorization", "Bearer alice"}, []string{"Authorization", "Bearer bob"}},

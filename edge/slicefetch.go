@@ -226,6 +226,9 @@ func sliceStorable(hdr http.Header, responseTime time.Time) (bool, string) {
 	if sliceValidator(hdr) == "" {
 		return false, policy.DetailSliceNoValidator
 	}
+	if _, all := policy.AllTags(hdr); !all {
+		return false, policy.DetailTags
+	}
 	return true, ""
 }
 

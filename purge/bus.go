@@ -32,6 +32,19 @@ type Invalidator interface {
 	Applied() (uint64, error)
 }
 
+// Checker is what an Invalidator may also offer when it cannot apply every
+// request Validate accepts (a URL whose query is not valid percent-encoding
+// is a URL to Validate, but no cache key's spelling): Publish refuses a
+// request Check fails, with ErrInvalid and Check's error, before anything
+// is published, so the API answers 400 naming the selector. An Invalidator
+// must still apply what Check would fail (an event from an older node or a
+// raw publisher holding the key) without failing it: Invalidate is retried
+// until it succeeds, so an event it always fails would hold up every later
+// purge on every node.
+type Checker interface {
+	Check(r Request) error
+}
+
 // Options configure a Bus. Zero values mean the documented defaults.
 type Options struct {
 	// Invalidator applies purges to the local cache. Required.

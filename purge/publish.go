@@ -36,7 +36,7 @@ type Result struct {
 	ApplyDuration time.Duration `json:"-"`
 }
 
-// Publish validates r, signs it with the fleet's key (if any), publishes
+// Publish validates r (Validate, and the Invalidator's Check), signs it with the fleet's key (if any), publishes
 // it with a JetStream acknowledgement (from then on every node will apply
 // it, even if this call fails later), then waits up to ApplyTimeout until
 // the local node applied it. Errors wrap ErrInvalid, ErrUnavailable
@@ -46,6 +46,11 @@ type Result struct {
 func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return Result{}, err
+	}
+	if c, ok := b.opts.Invalidator.(Checker); ok {
+		if err := c.Check(r); err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
 	}
 	if b.closed.Load() {
 		return Result{}, ErrClosed

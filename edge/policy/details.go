@@ -34,6 +34,7 @@ const (
 	DetailTooLarge        = "too-large"         // body over cache.max_object: streamed, not stored
 	DetailMemoryBudget    = "memory-budget"     // past the budget for bodies held in memory: streamed or passed through, not stored
 	DetailTooManyVariants = "too-many-variants" // past the Vary variants cap of its URL
+	DetailTags            = "tags"              // a purge tag over MaxTagLen bytes or past MaxTags: a tag purge would miss it
 	DetailRequestNoStore  = "request no-store"  // the client's no-store: passed through (RFC 9111 §5.2.1.5)
 	// A sliced route's slice without a strong validator: slices are not
 	// combined (RFC 9111 §3.4), so the slice is not stored and a response

@@ -212,15 +212,26 @@ func (t Target) SchemeKeys() ([]string, error) {
 
 // HostKeyPrefixes are the key prefixes of everything stored for host: both
 // schemes, with and without a port unless host names one (an IP literal
-// "[::1]" names none). host is lower-cased and loses a trailing dot, as
-// ParseTarget does.
+// "[::1]" names none). host is normalized as ParseTarget normalizes a
+// request's Host (lower-cased, no trailing dot, the port in plain decimal),
+// so a port that is its scheme's default names the keys without a port, as
+// the edge stores them: "example.com:80" is http://example.com/ (and
+// https://example.com:80/), never a prefix no key has.
 func HostKeyPrefixes(host string) []string {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	named := strings.Contains(host, ":")
+	if strings.HasPrefix(host, "[") {
+		_, after, _ := strings.Cut(host, "]")
+		named = strings.Contains(after, ":")
+	}
 	prefixes := make([]string, 0, 4)
-	for _, scheme := range []string{"http://", "https://"} {
-		prefixes = append(prefixes, scheme+host+"/")
-		if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
-			prefixes = append(prefixes, scheme+host+":")
+	for _, scheme := range []string{"http", "https"} {
+		h, err := normalizeHost(scheme, host)
+		if err != nil { // not a host ParseTarget takes: no key names it; as written
+			h = strings.TrimSuffix(strings.ToLower(host), ".")
+		}
+		prefixes = append(prefixes, scheme+"://"+h+"/")
+		if !named {
+			prefixes = append(prefixes, scheme+"://"+h+":")
 		}
 	}
 	return prefixes

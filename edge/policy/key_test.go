@@ -139,6 +139,9 @@ func TestHostKeyPrefixes(t *testing.T) {
 	}{
 		{"Example.COM.", []string{"http://example.com/", "http://example.com:", "https://example.com/", "https://example.com:"}},
 		{"h:8080", []string{"http://h:8080/", "https://h:8080/"}},
+		{"H.example.:80", []string{"http://h.example/", "https://h.example:80/"}},
+		{"h:0443", []string{"http://h:443/", "https://h/"}},
+		{"[::1]:80", []string{"http://[::1]/", "https://[::1]:80/"}},
 		{"[::1]", []string{"http://[::1]/", "http://[::1]:", "https://[::1]/", "https://[::1]:"}},
 	}
 	for _, tt := range tests {

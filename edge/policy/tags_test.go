@@ -19,13 +19,18 @@ func TestTags(t *testing.T) {
 		{"cache-tag commas", http.Header{"Cache-Tag": {"a, b ,c,,"}}, []string{"a", "b", "c"}},
 		{"both, deduplicated", http.Header{"Surrogate-Key": {"a b"}, "Cache-Tag": {"b,c"}}, []string{"a", "b", "c"}},
 		{"several lines", http.Header{"Surrogate-Key": {"a", "b"}}, []string{"a", "b"}},
-		{"control characters dropped", http.Header{"Cache-Tag": {"ok,bad\x01tag,é"}}, []string{"ok"}},
-		{"oversized dropped", http.Header{"Cache-Tag": {strings.Repeat("x", MaxTagLen+1) + ",ok"}}, []string{"ok"}},
+		{"control characters and non-UTF-8 dropped", http.Header{"Cache-Tag": {"ok,bad\x01tag,\xff,a\u00a0b"}}, []string{"ok"}},
+		{"UTF-8 kept: a purge can name it", http.Header{"Cache-Tag": {"ok,café"}}, []string{"ok", "café"}},
+		{"oversized dropped, not all", http.Header{"Cache-Tag": {strings.Repeat("x", MaxTagLen+1) + ",ok"}}, []string{"ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Tags(tt.header); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Tags = %q, want %q", got, tt.want)
+			got, all := AllTags(tt.header)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("AllTags = %q, want %q", got, tt.want)
+			}
+			if wantAll := !strings.Contains(tt.name, "not all"); all != wantAll {
+				t.Errorf("AllTags reports all = %v, want %v", all, wantAll)
 			}
 		})
 	}
@@ -33,8 +38,8 @@ func TestTags(t *testing.T) {
 	for i := 0; i < MaxTags+10; i++ {
 		fmt.Fprintf(&many, "t%d ", i)
 	}
-	if got := Tags(http.Header{"Surrogate-Key": {many.String()}}); len(got) != MaxTags {
-		t.Errorf("kept %d tags, want the cap %d", len(got), MaxTags)
+	if got, all := AllTags(http.Header{"Surrogate-Key": {many.String()}}); len(got) != MaxTags || all {
+		t.Errorf("kept %d tags (all %v), want the cap %d and not all", len(got), all, MaxTags)
 	}
 }
 
@@ -60,7 +65,7 @@ func FuzzTags(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, tag := range tags {
-			if tag == "" || !printable(tag) || seen[tag] || len(tag) > MaxTagLen {
+			if tag == "" || !nameable(tag) || strings.ContainsRune(tag, 0) || seen[tag] || len(tag) > MaxTagLen {
 				t.Fatalf("bad tag %q in %q", tag, tags)
 			}
 			seen[tag] = true

@@ -13,17 +13,20 @@ import (
 // §4.1), canonicalized (textproto.CanonicalMIMEHeaderKey), deduplicated and
 // sorted, so that "Vary: A, B" and "Vary: b" + "Vary: a" give the same list.
 // star is true when "*" appears anywhere: such a response never matches a
-// later request (§4.1) and is not stored.
+// later request (§4.1) and is not stored. An element that is not a field
+// name (`"Cookie"`, `Cookie;`) counts as "*": the response varies on
+// something the cache cannot tell, and stored without it one user's page
+// would be served to every other.
 func ParseVary(h http.Header) (names []string, star bool) {
 	for _, line := range h["Vary"] {
 		for _, f := range strings.Split(line, ",") {
 			f = strings.Trim(f, " \t")
 			switch {
 			case f == "":
-			case f == "*":
-				star = true
-			case httpsyntax.IsToken(f):
+			case f != "*" && httpsyntax.IsToken(f): // "*" is a token too
 				names = append(names, textproto.CanonicalMIMEHeaderKey(f))
+			default: // "*", or not a field name
+				star = true
 			}
 		}
 	}

@@ -20,6 +20,8 @@ func TestParseVary(t *testing.T) {
 		{"§4.1 star alone", []string{"*"}, nil, true},
 		{"§4.1 star among names", []string{"Accept", " * "}, []string{"Accept"}, true},
 		{"§5.6.1 empty elements", []string{" , ,Accept,"}, []string{"Accept"}, false},
+		{"not a field name counts as star", []string{`"Cookie"`, "Cookie;", "Accept"}, []string{"Accept"}, true},
+		{"inner space counts as star", []string{"X User"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,23 +31,7 @@ func earlyPurge(id, url, key string) *nats.Msg {
 // another key does not. On the code before the early path the object
 // stayed a hit.
 func TestEarlyPurgeHidesFromNormalRequests(t *testing.T) {
-	origin, originFetches := faultsOrigin(t)
-	natsAddr := freeAddr(t)
-	t.Setenv(natsTokenEnv, "fleet-nats-token")
-	cfg := nodeConfig(t, "edge", t.TempDir())
-	cfg.Upstream.Origin = origin.URL
-	cfg.Purge.NATS.Listen = natsAddr
-	cfg.Purge.NATS.TokenEnv = natsTokenEnv
-	f := startFleetNode(t, cfg)
-	for _, p := range []string{"/x", "/y"} {
-		f.get(t, p)
-		waitUntil(t, func() bool { return f.hit(t, p) })
-	}
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Token("fleet-nats-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	f, originFetches, nc := natsNodeWithHits(t, "/x", "/y")
 	for _, msg := range []*nats.Msg{
 		earlyPurge("forged", "http://www.example.com/y", "another fleet's key"),
 		earlyPurge("0123456789abcdef0123456789abcdef", "http://www.example.com/x", purgeToken),

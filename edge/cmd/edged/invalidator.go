@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -16,17 +18,40 @@ import (
 // neither may import the other: this adapter normalizes URLs exactly as
 // the edge builds keys (policy.ParseTarget), and storage purges each URL's
 // key with every key derived from it (policy.Key).
-type storeInvalidator struct{ store *storage.Store }
+type storeInvalidator struct {
+	store *storage.Store
+	log   *slog.Logger // nil: skipped selectors are not logged
+}
 
-var _ purge.Invalidator = storeInvalidator{}
+var (
+	_ purge.Invalidator = storeInvalidator{}
+	_ purge.Checker     = storeInvalidator{}
+)
+
+// Check refuses a request with a URL or prefix that is no cache key's
+// spelling (policy.ParseTarget refuses it: a query that is not valid
+// percent-encoding, a path that hides a dot segment), naming the selector,
+// so that the purge API answers 400 and publishes nothing. purge.Validate
+// lets such URLs through, and before this check they were published and
+// failed every node's apply, which the bus retries forever: one bad URL held
+// up every later purge on every node.
+func (si storeInvalidator) Check(r purge.Request) error {
+	_, skipped := storePurge(r, 0)
+	return errors.Join(skipped...)
+}
 
 // Invalidate purges r under sequence seq. A URL or prefix names one scheme,
 // but the same object is usually served over both, so both schemes' keys
-// are purged: a purge must never leave a copy behind.
+// are purged: a purge must never leave a copy behind. A URL or prefix Check
+// refuses (in an event from an older node, or a raw publisher holding the
+// key) is skipped and logged, the rest applied: no key is stored under a
+// URL the edge refuses, and failing the event would stop the bus.
 func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq uint64) (int, error) {
-	p, err := storePurge(r, seq)
-	if err != nil {
-		return 0, err
+	p, skipped := storePurge(r, seq)
+	if si.log != nil {
+		for _, err := range skipped {
+			si.log.Error("purge: selector skipped: it is no cache key", "seq", seq, "err", err)
+		}
 	}
 	return si.store.Purge(p)
 }
@@ -34,37 +59,38 @@ func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq 
 var _ purge.Hider = storeInvalidator{}
 
 // Hide hides what r covers until unhide (storage.Store.Hide), for a purge
-// announced ahead of its ordered apply. A request that does not convert
-// hides nothing: its ordered apply reports the error.
+// announced ahead of its ordered apply. Selectors that do not convert hide
+// nothing: their ordered apply reports them.
 func (si storeInvalidator) Hide(r purge.Request) (unhide func()) {
-	p, err := storePurge(r, 0)
-	if err != nil {
-		return func() {}
-	}
+	p, _ := storePurge(r, 0)
 	return si.store.Hide(p)
 }
 
-// storePurge converts r to the store's keys and prefixes.
-func storePurge(r purge.Request, seq uint64) (storage.Purge, error) {
-	p := storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, NoStale: r.StandIn, Seq: seq}
-	for _, raw := range r.URLs {
+// storePurge converts r to the store's keys and prefixes, leaving out (and
+// returning, each naming its selector) the URLs and prefixes that are not a
+// cache key's spelling.
+func storePurge(r purge.Request, seq uint64) (p storage.Purge, skipped []error) {
+	p = storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, NoStale: r.StandIn, Seq: seq}
+	for i, raw := range r.URLs {
 		keys, err := bothSchemes(raw)
 		if err != nil {
-			return storage.Purge{}, fmt.Errorf("purge url %q: %w", raw, err)
+			skipped = append(skipped, fmt.Errorf("urls[%d] %q: %w", i, raw, err))
+			continue
 		}
 		p.Keys = append(p.Keys, keys...)
 	}
-	for _, raw := range r.Prefixes {
+	for i, raw := range r.Prefixes {
 		prefixes, err := bothSchemes(raw)
 		if err != nil {
-			return storage.Purge{}, fmt.Errorf("purge prefix %q: %w", raw, err)
+			skipped = append(skipped, fmt.Errorf("prefixes[%d] %q: %w", i, raw, err))
+			continue
 		}
 		p.Prefixes = append(p.Prefixes, prefixes...)
 	}
 	for _, host := range r.Hosts {
 		p.Prefixes = append(p.Prefixes, policy.HostKeyPrefixes(host)...)
 	}
-	return p, nil
+	return p, skipped
 }
 
 // Applied is the last purge sequence the store recorded.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestStoreInvalidator(t *testing.T) {
 		}
 		put("http://b.example/tagged", "release-1")
 	}
-	inv := storeInvalidator{store}
+	inv := storeInvalidator{store: store}
 	for _, tt := range []struct {
 		name string
 		req  purge.Request
@@ -64,8 +65,23 @@ func TestStoreInvalidator(t *testing.T) {
 			}
 		})
 	}
-	if _, err := inv.Invalidate(context.Background(), purge.Request{URLs: []string{"http://bad host/"}}, 8); err == nil {
-		t.Error("a malformed URL was accepted")
+	// A URL that is no cache key is refused by Check (the API's 400) and
+	// skipped by Invalidate, which applies the rest and records the
+	// sequence: an error there would be retried forever and stop the bus.
+	reset()
+	store.Flush()
+	bad := purge.Request{URLs: []string{"http://bad host/", "http://a.example/x?q=%zz", "http://a.example/x"}}
+	if err := inv.Check(bad); err == nil || !strings.Contains(err.Error(), "urls[0]") || !strings.Contains(err.Error(), "urls[1]") {
+		t.Errorf("Check = %v, want both malformed URLs named", err)
+	}
+	if _, err := inv.Invalidate(context.Background(), bad, 8); err != nil {
+		t.Fatalf("Invalidate of a request with malformed URLs: %v", err)
+	}
+	if _, _, err := store.Get("http://a.example/x"); err == nil {
+		t.Error("the good URL beside malformed ones was not purged")
+	}
+	if seq, err := inv.Applied(); err != nil || seq != 8 {
+		t.Errorf("Applied = %d, %v; want 8", seq, err)
 	}
 	// A soft purge gives the objects its time (stale-while-revalidate and
 	// stale-if-error count from it); one that stands in for missed purges

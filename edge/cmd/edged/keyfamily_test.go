@@ -122,7 +122,7 @@ func TestPurgeLeavesNoDerivedKey(t *testing.T) {
 		purge func(t *testing.T, n *testNode, url, path string, fields []string)
 	}{
 		{"purge", func(t *testing.T, n *testNode, url, _ string, _ []string) {
-			if _, err := (storeInvalidator{n.store}).Invalidate(context.Background(), purge.Request{URLs: []string{url}}, 1); err != nil {
+			if _, err := (storeInvalidator{store: n.store}).Invalidate(context.Background(), purge.Request{URLs: []string{url}}, 1); err != nil {
 				t.Fatal(err)
 			}
 		}},

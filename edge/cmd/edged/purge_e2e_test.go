@@ -126,18 +126,11 @@ func (f *fleetNode) hit(t testing.TB, path string) bool {
 
 func (f *fleetNode) purge(t testing.TB, body string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, f.admin+"/purge", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+purgeToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, out := postPurge(t, f, body)
+	if status != http.StatusOK {
+		t.Fatalf("purge %s: %d %s", body, status, out)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("purge %s: %d %s", body, resp.StatusCode, out)
-	}
-	return string(out)
+	return out
 }
 
 // A purge made through one node reaches every edge and the shield, by URL,

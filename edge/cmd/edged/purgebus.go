@@ -45,7 +45,7 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	}
 	n.warnPrivateBus()
 	bus, err := purge.New(purge.Options{
-		Invalidator:              storeInvalidator{n.store},
+		Invalidator:              storeInvalidator{n.store, n.log.With("component", "purge")},
 		NATSURL:                  strings.Join(pc.NATS.Servers(), ","),
 		NATSListen:               pc.NATS.Listen,
 		StoreDir:                 filepath.Join(n.cfg.Data, "nats"),
