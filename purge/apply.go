@@ -415,14 +415,14 @@ func (b *Bus) applyCopy(ctx context.Context, msg jetstream.Msg, seq uint64, stor
 		return b.reject(ctx, seq, reason)
 	}
 	if b.signer != nil {
-		if why := b.replayOf(msg.Headers(), msg.Data(), stored); why != "" {
+		if id, why := b.replayOf(msg.Headers(), msg.Data(), stored); why != "" {
 			b.log.Warn("purge event rejected as a replay", "seq", seq, "why", why)
 			if err := b.reject(ctx, seq, rejectReplayed); err != nil {
 				return err
 			}
 			// A copy of an event published here comes after the event
 			// itself, whose result its publisher took first.
-			b.notify(streamStampID(msg.Data()), applyResult{rejected: why})
+			b.notify(id, applyResult{rejected: why})
 			return nil
 		}
 	}

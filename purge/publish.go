@@ -147,7 +147,8 @@ func (b *Bus) verifyStored(ctx context.Context, seq uint64) (why string, known b
 		b.log.Warn("purge bus: could not read back a published event; the stream path alone applies it", "seq", seq, "err", err)
 		return "", false
 	}
-	return b.replayOf(msg.Header, msg.Data, msg.Time), true
+	_, why = b.replayOf(msg.Header, msg.Data, msg.Time)
+	return why, true
 }
 
 // skewed reports an event of this node that every node rejects as a

@@ -58,27 +58,20 @@ type eventStamp struct {
 	Time time.Time `json:"time"`
 }
 
-// streamStampID is the ID in an event's body, decoded as leniently as
-// replayOf does; "" when it has none.
-func streamStampID(data []byte) string {
-	var st eventStamp
-	_ = json.Unmarshal(data, &st)
-	return st.ID
-}
-
 // replayOf returns why a signed event the stream stored at stored, with
-// headers h and body data, is a replay; "" when it is not.
-func (b *Bus) replayOf(h nats.Header, data []byte, stored time.Time) string {
+// headers h and body data, is a replay ("" when it is not), and the event
+// ID in data ("" when it has none).
+func (b *Bus) replayOf(h nats.Header, data []byte, stored time.Time) (id, why string) {
 	var st eventStamp
 	_ = json.Unmarshal(data, &st) // what does not decode has no ID: rejected below
 	if st.ID == "" || h.Get(jetstream.MsgIDHeader) != st.ID {
-		return "its Nats-Msg-Id is not its event id (a copy published again without the id the stream deduplicates)"
+		return st.ID, "its Nats-Msg-Id is not its event id (a copy published again without the id the stream deduplicates)"
 	}
 	if d := stored.Sub(st.Time); d > b.replayWindow || d < -b.replayWindow {
-		return fmt.Sprintf("stored %v from its signed time, over %v (a copy published again, or the publisher's clock is that far off the NATS server's)",
+		return st.ID, fmt.Sprintf("stored %v from its signed time, over %v (a copy published again, or the publisher's clock is that far off the NATS server's)",
 			d.Round(time.Millisecond), b.replayWindow)
 	}
-	return ""
+	return st.ID, ""
 }
 
 // checkDuplicatesWindow warns when the stream deduplicates message IDs for
