@@ -112,3 +112,70 @@ func TestUnfinishedBadHeadAnsweredAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestBeforeRefusedBytesAnswered: a well-framed request followed on
+// its connection by bytes that are refused (a bad request line, a bare LF,
+// obs-fold, CL with TE in the next head) gets its answer, then the refusal's 400, over a real
+// listener, as from net/http alone. Before, the refusal ended net/http's
+// background read with an error while the handler ran, which cancelled the
+// request's context: the edge took that for the client's departure, and a
+// POST already sent upstream was answered with nothing.
+func TestRequestBeforeRefusedBytesAnswered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+				w.WriteHeader(http.StatusServiceUnavailable) // what a canceled handler would not have sent
+				return
+			case <-time.After(50 * time.Millisecond): // an upstream's answer
+			}
+			_, _ = io.WriteString(w, "answered "+r.URL.Path)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() { _ = srv.Serve(WrapListener(ln, 0)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	for _, first := range []string{
+		"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+		"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"GET /p HTTP/1.1\r\nHost: a\r\n\r\n",
+	} {
+		for _, after := range []string{
+			"XYZ\r\n",
+			"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n",
+			"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+			"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		} {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, first+after); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			var got []string
+			for range 2 {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					got = append(got, err.Error())
+					break
+				}
+				body, _ := io.ReadAll(resp.Body)
+				got = append(got, resp.Status+" "+string(body))
+			}
+			c.Close()
+			if len(got) != 2 || got[0] != "200 OK answered /p" || !strings.HasPrefix(got[1], "400 ") {
+				t.Errorf("%q then %q: got %q, want the request's answer, then 400", first, after, got)
+			}
+		}
+	}
+}
