@@ -780,3 +780,70 @@ func TestHeaderListParsingMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileRequestRangeNotForwardedOnFill: Apache httpd (2.4 included)
+// reads Request-Range, a pre-standard spelling of Range, when Range is
+// absent. A client's Request-Range on a miss made such an origin answer the
+// shared fill with a 206 of its range: not stored, sent to that client, and
+// every request collapsed onto the fill then fetched on its own (20 misses,
+// 21 origin fetches, none stored), so one request at the moment a popular
+// object expires or is purged turned coalescing off for it. A fill is sent
+// without it, as without Range; the client is answered from the whole.
+func TestHostileRequestRangeNotForwardedOnFill(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	body := strings.Repeat("x", 100)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Etag", `"v1"`)
+		rr := r.Header.Get("Range")
+		if rr == "" {
+			rr = r.Header.Get("Request-Range") // as Apache httpd's byterange filter
+		}
+		if rr == "bytes=0-4" {
+			w.Header().Set("Content-Range", "bytes 0-4/100")
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = io.WriteString(w, body[:5])
+			return
+		}
+		_, _ = io.WriteString(w, body)
+	})
+	t.Cleanup(release.open)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+
+	const waiters = 10
+	leader := make(chan rawResponse, 1)
+	go func() {
+		leader <- rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\nRequest-Range: bytes=0-4\r\n\r\n")
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 }) // the leader's fill is at the origin
+	var wg sync.WaitGroup
+	got := make(chan rawResponse, waiters)
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got <- rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\n\r\n")
+		}()
+	}
+	waitJoined(t, e, waiters)
+	release.open()
+	wg.Wait()
+	close(got)
+	if r := <-leader; r.status != http.StatusOK || r.body != body {
+		t.Errorf("client with Request-Range: %d %q, want the whole 200", r.status, r.body)
+	}
+	for r := range got {
+		if r.status != http.StatusOK || r.body != body {
+			t.Errorf("waiter: %d %q (%s), want the whole 200", r.status, r.body, r.header.Get("Cache-Status"))
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin fetched %d times for one object, want 1", n)
+	}
+	if r := rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\n\r\n"); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("after the fill: %s, want a hit", r.header.Get("Cache-Status"))
+	}
+}

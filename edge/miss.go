@@ -270,8 +270,11 @@ func (x *exchange) newFetch() *fetch {
 // clientOnlyFields are request fields that would make a shared fetch answer
 // one client instead of the cache: the cache fetches the whole, unconditional
 // representation and evaluates the client's conditionals and ranges itself
-// (RFC 9111 §4.3.2).
-var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+// (RFC 9111 §4.3.2). Request-Range is Range's pre-standard spelling, which
+// Apache httpd still honours when Range is absent: forwarded on a fill, it
+// made the fill a 206, which is not stored, and sent every request collapsed
+// onto it to the origin on its own.
+var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range", "Request-Range"}
 
 // run performs one shared upstream fetch, publishing the body to p as it
 // arrives when p is not nil. It runs detached from every client: a client
