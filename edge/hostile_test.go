@@ -387,6 +387,18 @@ func TestHostileHostForms(t *testing.T) {
 		t.Errorf("GET /a Host: victim got other's entry: %q", r.body)
 	}
 
+	// An https target on a plain connection is keyed and forwarded as
+	// http, the connection's scheme: a plain-HTTP client cannot fill the
+	// https entry (an origin that redirects by X-Forwarded-Proto would
+	// have its redirect served to every HTTPS client).
+	get("GET https://victim/s HTTP/1.1\r\nHost: victim\r\n\r\n")
+	if got := o.last(t).Header.Get("X-Forwarded-Proto"); got != "http" {
+		t.Errorf("https absolute form on a plain connection: X-Forwarded-Proto %q, want http", got)
+	}
+	if r := get("GET /s HTTP/1.1\r\nHost: victim\r\n\r\n"); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("GET /s after GET https://victim/s on a plain connection: not a hit on the http key")
+	}
+
 	// RFC 9110 §4.2.4: userinfo hides the authority ("http://victim@other/");
 	// it is refused, not ignored (it was served as other's /u on the old code).
 	before := o.requests.Load()
