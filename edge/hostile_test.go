@@ -859,3 +859,49 @@ func TestHostileRequestRangeNotForwardedOnFill(t *testing.T) {
 		t.Errorf("after the fill: %s, want a hit", r.header.Get("Cache-Status"))
 	}
 }
+
+// TestHostileVaryOnNodeWrittenField: a response varying on a field the
+// node writes per client or per request before the origin reads it is not
+// stored. X-Forwarded-For: the origin saw the client's address (appended by
+// the node) and made its page for it ("Vary: X-Forwarded-For", a page of
+// the client's region or address); the cache selected the variant by the
+// client's own field, which most clients do not send, and served the page
+// made for 127.0.0.1 to a client at 127.0.0.2. X-Request-Id: one variant
+// stored per request, never selected again.
+func TestHostileVaryOnNodeWrittenField(t *testing.T) {
+	for _, field := range []string{"X-Forwarded-For", "X-Request-Id"} {
+		t.Run(field, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=300")
+				w.Header().Set("Vary", field)
+				_, _ = io.WriteString(w, "for "+r.Header.Get("X-Forwarded-For"))
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			addr := strictEdge(t, e)
+			for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+				conn, err := d.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(conn, "GET /region HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				conn.Close()
+				if string(body) != "for "+from {
+					t.Errorf("client at %s got %q (%s), want its own page", from, body, resp.Header.Get("Cache-Status"))
+				}
+				if cs := resp.Header.Get("Cache-Status"); strings.Contains(cs, "stored") || strings.Contains(cs, "hit") {
+					t.Errorf("client at %s: Cache-Status %q, want the response not stored", from, cs)
+				}
+			}
+		})
+	}
+}

@@ -22,6 +22,8 @@ func TestParseVary(t *testing.T) {
 		{"§5.6.1 empty elements", []string{" , ,Accept,"}, []string{"Accept"}, false},
 		{"not a field name counts as star", []string{`"Cookie"`, "Cookie;", "Accept"}, []string{"Accept"}, true},
 		{"inner space counts as star", []string{"X User"}, nil, true},
+		{"X-Forwarded-For counts as star", []string{"Accept, x-forwarded-for"}, []string{"Accept", "X-Forwarded-For"}, true},
+		{"X-Request-Id counts as star", []string{"X-Request-ID"}, []string{"X-Request-Id"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
