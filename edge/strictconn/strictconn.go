@@ -12,7 +12,8 @@
 //     A request before it on the connection is still answered: the refusal
 //     is not taken for its client's departure (its context is not
 //     cancelled), as net/http alone answers a request followed by bytes it
-//     will refuse.
+//     will refuse; nothing more is read from the connection, so a reset
+//     after the refused bytes is seen only when the answer's write fails.
 //   - Every other byte passes unchanged and in order: header sections once
 //     complete, bodies as they arrive. An unfinished header section that
 //     is refused already (a bare LF, obs-fold; a request line or field line
