@@ -6,10 +6,12 @@ package edge
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -903,5 +905,45 @@ func TestHostileVaryOnNodeWrittenField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHostileEncodingWithoutVary: an origin that compresses by the
+// forwarded Accept-Encoding but forgets "Vary: Accept-Encoding" (nginx's
+// gzip_vary is off by default) is kept apart per Accept-Encoding. Before,
+// one client's "Accept-Encoding: gzip" (or any coding the origin offers)
+// stored a gzip body every later client was served, those that cannot
+// decode it too (no Accept-Encoding: curl, most API clients).
+func TestHostileEncodingWithoutVary(t *testing.T) {
+	c := newClock()
+	plain := strings.Repeat("plain text ", 50)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, plain)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, plain)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+	if r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"); r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip client: Content-Encoding %q, want the origin's gzip", r.header.Get("Content-Encoding"))
+	}
+	r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\n\r\n")
+	if r.header.Get("Content-Encoding") != "" || r.body != plain {
+		t.Errorf("client without Accept-Encoding: Content-Encoding %q, body %q... (%s), want the plain body",
+			r.header.Get("Content-Encoding"), r.body[:min(len(r.body), 16)], r.header.Get("Cache-Status"))
+	}
+	r = rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n")
+	if r.header.Get("Content-Encoding") != "gzip" || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("second gzip client: Content-Encoding %q, Cache-Status %q; want the stored gzip variant",
+			r.header.Get("Content-Encoding"), r.header.Get("Cache-Status"))
+	}
+	if v := r.header.Values("Vary"); !slices.Contains(v, "Accept-Encoding") {
+		t.Errorf("Vary %q, want Accept-Encoding", v)
 	}
 }

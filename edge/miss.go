@@ -568,7 +568,8 @@ func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
 }
 
 // varyOrigin adds Origin to the Vary of hdr, a response about to be
-// stored, when it answers one Origin (policy.VaryOrigin). A route's CORS
+// stored, when it answers one Origin (policy.VaryOrigin), and
+// Accept-Encoding when it carries a content coding (policy.VaryEncoding). A route's CORS
 // policy sets these fields per request as they are sent; without one, the
 // origin server's answer to one Origin is kept for that Origin only,
 // whether or not it said Vary. Every store of a fetched response (whole,
@@ -577,6 +578,9 @@ func (f *fetch) varyOrigin(hdr http.Header) {
 	if f.route == nil || f.route.CORS == nil {
 		policy.VaryOrigin(hdr)
 	}
+	// The same for a content coding chosen by the forwarded
+	// Accept-Encoding (policy.VaryEncoding).
+	policy.VaryEncoding(hdr)
 }
 
 // forget removes a stored response that must no longer be served.

@@ -111,3 +111,30 @@ func VaryOrigin(h http.Header) bool {
 	h["Vary"] = httpsyntax.AppendList(h["Vary"], "Origin")
 	return true
 }
+
+// VaryEncoding adds Accept-Encoding to the Vary of a response about to be
+// stored when it carries a content coding (Content-Encoding other than
+// identity) and its Vary does not list Accept-Encoding already (nor "*"),
+// and reports whether it did. The client's Accept-Encoding is forwarded,
+// and an origin that compresses by it but forgets "Vary: Accept-Encoding"
+// (nginx's gzip_vary is off by default) answered one client's "gzip" (or
+// any coding it offers) with a body every later client was served, those
+// that cannot decode it too (no Accept-Encoding, as curl and most API
+// clients send). RFC 9110 §12.5.3: the coding was chosen by the request's
+// Accept-Encoding, so the response varies on it whether or not it says so.
+func VaryEncoding(h http.Header) bool {
+	coded := false
+	for elem := range httpsyntax.TokenElems(h["Content-Encoding"]) {
+		if !strings.EqualFold(elem, "identity") {
+			coded = true
+		}
+	}
+	if !coded {
+		return false
+	}
+	if names, star := ParseVary(h); star || slices.Contains(names, "Accept-Encoding") {
+		return false
+	}
+	h["Vary"] = httpsyntax.AppendList(h["Vary"], "Accept-Encoding")
+	return true
+}

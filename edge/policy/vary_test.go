@@ -172,3 +172,31 @@ func TestVaryOrigin(t *testing.T) {
 		})
 	}
 }
+
+func TestVaryEncoding(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		fields   []string // name, value pairs of the response
+		added    bool
+		wantVary []string
+	}{
+		{"gzip without Vary", []string{"Content-Encoding", "gzip"}, true, []string{"Accept-Encoding"}},
+		{"br beside another Vary", []string{"Content-Encoding", "br", "Vary", "Accept-Language"}, true, []string{"Accept-Language", "Accept-Encoding"}},
+		{"listed already, any case", []string{"Content-Encoding", "gzip", "Vary", "accept-encoding"}, false, []string{"accept-encoding"}},
+		{"star", []string{"Content-Encoding", "gzip", "Vary", "*"}, false, []string{"*"}},
+		{"identity", []string{"Content-Encoding", "identity"}, false, nil},
+		{"no coding", []string{"Content-Type", "text/plain"}, false, nil},
+		{"two codings", []string{"Content-Encoding", "identity, gzip"}, true, []string{"Accept-Encoding"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hdr(t)
+			for i := 0; i+1 < len(tt.fields); i += 2 {
+				h.Add(tt.fields[i], tt.fields[i+1])
+			}
+			added := VaryEncoding(h)
+			if added != tt.added || !slices.Equal(h["Vary"], tt.wantVary) {
+				t.Errorf("added %v, Vary %q; want %v, %q", added, h["Vary"], tt.added, tt.wantVary)
+			}
+		})
+	}
+}
