@@ -102,13 +102,16 @@ func VaryOrigin(h http.Header) bool {
 			specific = true
 		}
 	}
-	if !specific {
+	return specific && addVary(h, "Origin")
+}
+
+// addVary adds name, a canonical field name, to h's Vary unless it lists
+// it already or "*" (which stores nothing), and reports whether it did.
+func addVary(h http.Header, name string) bool {
+	if names, star := ParseVary(h); star || slices.Contains(names, name) {
 		return false
 	}
-	if names, star := ParseVary(h); star || slices.Contains(names, "Origin") {
-		return false
-	}
-	h["Vary"] = httpsyntax.AppendList(h["Vary"], "Origin")
+	h["Vary"] = httpsyntax.AppendList(h["Vary"], name)
 	return true
 }
 
@@ -129,12 +132,5 @@ func VaryEncoding(h http.Header) bool {
 			coded = true
 		}
 	}
-	if !coded {
-		return false
-	}
-	if names, star := ParseVary(h); star || slices.Contains(names, "Accept-Encoding") {
-		return false
-	}
-	h["Vary"] = httpsyntax.AppendList(h["Vary"], "Accept-Encoding")
-	return true
+	return coded && addVary(h, "Accept-Encoding")
 }
