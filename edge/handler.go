@@ -40,6 +40,7 @@ import (
 	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/waf"
+	"edged/internal/ascii"
 	"edged/internal/fielderr"
 	"edged/storage"
 )
@@ -177,6 +178,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	// Read before refuseHostile drops the Upgrade field Connection names.
 	upgrade := len(r.Header["Upgrade"]) > 0 && wantsWebSocket(r.Header) || r.Method == http.MethodConnect && isExtendedConnect(r)
+	// Read before refuseHostile drops X-Forwarded-Proto (a shield's edges
+	// send it).
+	sch := h.scheme(r)
 	status, reason := h.refuseHostile(r)
 	// After refuseHostile: a configured strip of X-Request-Id removes
 	// what a client sent, never the id given here.
@@ -190,7 +194,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		x.refuse(http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.DetailLoop)
 		return
 	}
-	t, err := policy.ParseTarget(scheme(r), r.Host, r.URL)
+	t, err := policy.ParseTarget(sch, r.Host, r.URL)
 	if err != nil {
 		x.refuse(http.StatusBadRequest, "bad request target: "+err.Error(), policy.DetailBadTarget)
 		return
@@ -346,7 +350,30 @@ func receivedBy(hop string) string {
 	return ""
 }
 
-func scheme(r *http.Request) string {
+// scheme is the scheme of the URL the client asked for, which the cache key
+// holds and the upstream is told in X-Forwarded-Proto: the connection's,
+// except on a shield. A shield's clients are edges, and an edge reaches it
+// over one scheme whatever its own client used; the edge says which in
+// X-Forwarded-Proto (origin.Outbound.Proto, its own key's scheme, never a
+// client's field: the edge removes that). Keyed by its connection alone, a
+// shield kept one entry for a URL's http and https requests and told the
+// origin "http" for both, so an origin that redirects plain HTTP to HTTPS
+// (or writes the scheme into its pages) answered every HTTPS client of the
+// fleet with its redirect, stored, a loop. One X-Forwarded-Proto line of
+// exactly "http" or "https" is taken; anything else is ignored. A client
+// that reaches a shield directly (keep shields private) can thus choose
+// either key, which it could already fill through a plain connection.
+func (h *Handler) scheme(r *http.Request) string {
+	if h.opts.Policy.Shield {
+		if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 {
+			if ascii.EqualFold(v[0], "https") {
+				return "https"
+			}
+			if ascii.EqualFold(v[0], "http") {
+				return "http"
+			}
+		}
+	}
 	if r.TLS != nil {
 		return "https"
 	}

@@ -6,10 +6,12 @@ package edge
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -385,6 +387,18 @@ func TestHostileHostForms(t *testing.T) {
 	}
 	if r := get("GET /a HTTP/1.1\r\nHost: victim\r\n\r\n"); strings.Contains(r.header.Get("Cache-Status"), "hit") || !strings.Contains(r.body, "host=victim") {
 		t.Errorf("GET /a Host: victim got other's entry: %q", r.body)
+	}
+
+	// An https target on a plain connection is keyed and forwarded as
+	// http, the connection's scheme: a plain-HTTP client cannot fill the
+	// https entry (an origin that redirects by X-Forwarded-Proto would
+	// have its redirect served to every HTTPS client).
+	get("GET https://victim/s HTTP/1.1\r\nHost: victim\r\n\r\n")
+	if got := o.last(t).Header.Get("X-Forwarded-Proto"); got != "http" {
+		t.Errorf("https absolute form on a plain connection: X-Forwarded-Proto %q, want http", got)
+	}
+	if r := get("GET /s HTTP/1.1\r\nHost: victim\r\n\r\n"); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("GET /s after GET https://victim/s on a plain connection: not a hit on the http key")
 	}
 
 	// RFC 9110 §4.2.4: userinfo hides the authority ("http://victim@other/");
@@ -778,5 +792,158 @@ func TestHeaderListParsingMatchesReference(t *testing.T) {
 		if got := receivedBy(hop); got != want {
 			t.Errorf("receivedBy(%q) = %q, want %q", hop, got, want)
 		}
+	}
+}
+
+// TestHostileRequestRangeNotForwardedOnFill: Apache httpd (2.4 included)
+// reads Request-Range, a pre-standard spelling of Range, when Range is
+// absent. A client's Request-Range on a miss made such an origin answer the
+// shared fill with a 206 of its range: not stored, sent to that client, and
+// every request collapsed onto the fill then fetched on its own (20 misses,
+// 21 origin fetches, none stored), so one request at the moment a popular
+// object expires or is purged turned coalescing off for it. A fill is sent
+// without it, as without Range; the client is answered from the whole.
+func TestHostileRequestRangeNotForwardedOnFill(t *testing.T) {
+	c := newClock()
+	release := newGate()
+	body := strings.Repeat("x", 100)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Etag", `"v1"`)
+		rr := r.Header.Get("Range")
+		if rr == "" {
+			rr = r.Header.Get("Request-Range") // as Apache httpd's byterange filter
+		}
+		if rr == "bytes=0-4" {
+			w.Header().Set("Content-Range", "bytes 0-4/100")
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = io.WriteString(w, body[:5])
+			return
+		}
+		_, _ = io.WriteString(w, body)
+	})
+	t.Cleanup(release.open)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+
+	const waiters = 10
+	leader := make(chan rawResponse, 1)
+	go func() {
+		leader <- rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\nRequest-Range: bytes=0-4\r\n\r\n")
+	}()
+	waitFor(t, func() bool { return o.requests.Load() == 1 }) // the leader's fill is at the origin
+	var wg sync.WaitGroup
+	got := make(chan rawResponse, waiters)
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got <- rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\n\r\n")
+		}()
+	}
+	waitJoined(t, e, waiters)
+	release.open()
+	wg.Wait()
+	close(got)
+	if r := <-leader; r.status != http.StatusOK || r.body != body {
+		t.Errorf("client with Request-Range: %d %q, want the whole 200", r.status, r.body)
+	}
+	for r := range got {
+		if r.status != http.StatusOK || r.body != body {
+			t.Errorf("waiter: %d %q (%s), want the whole 200", r.status, r.body, r.header.Get("Cache-Status"))
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin fetched %d times for one object, want 1", n)
+	}
+	if r := rawExchange(t, addr, "GET /hot HTTP/1.1\r\nHost: h\r\n\r\n"); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("after the fill: %s, want a hit", r.header.Get("Cache-Status"))
+	}
+}
+
+// TestHostileVaryOnNodeWrittenField: a response varying on a field the
+// node writes per client or per request before the origin reads it is not
+// stored. X-Forwarded-For: the origin saw the client's address (appended by
+// the node) and made its page for it ("Vary: X-Forwarded-For", a page of
+// the client's region or address); the cache selected the variant by the
+// client's own field, which most clients do not send, and served the page
+// made for 127.0.0.1 to a client at 127.0.0.2. X-Request-Id: one variant
+// stored per request, never selected again.
+func TestHostileVaryOnNodeWrittenField(t *testing.T) {
+	for _, field := range []string{"X-Forwarded-For", "X-Request-Id"} {
+		t.Run(field, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=300")
+				w.Header().Set("Vary", field)
+				_, _ = io.WriteString(w, "for "+r.Header.Get("X-Forwarded-For"))
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			addr := strictEdge(t, e)
+			for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+				conn, err := d.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(conn, "GET /region HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				conn.Close()
+				if string(body) != "for "+from {
+					t.Errorf("client at %s got %q (%s), want its own page", from, body, resp.Header.Get("Cache-Status"))
+				}
+				if cs := resp.Header.Get("Cache-Status"); strings.Contains(cs, "stored") || strings.Contains(cs, "hit") {
+					t.Errorf("client at %s: Cache-Status %q, want the response not stored", from, cs)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileEncodingWithoutVary: an origin that compresses by the
+// forwarded Accept-Encoding but forgets "Vary: Accept-Encoding" (nginx's
+// gzip_vary is off by default) is kept apart per Accept-Encoding. Before,
+// one client's "Accept-Encoding: gzip" (or any coding the origin offers)
+// stored a gzip body every later client was served, those that cannot
+// decode it too (no Accept-Encoding: curl, most API clients).
+func TestHostileEncodingWithoutVary(t *testing.T) {
+	c := newClock()
+	plain := strings.Repeat("plain text ", 50)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, plain)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, plain)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+	if r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"); r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip client: Content-Encoding %q, want the origin's gzip", r.header.Get("Content-Encoding"))
+	}
+	r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\n\r\n")
+	if r.header.Get("Content-Encoding") != "" || r.body != plain {
+		t.Errorf("client without Accept-Encoding: Content-Encoding %q, body %q... (%s), want the plain body",
+			r.header.Get("Content-Encoding"), r.body[:min(len(r.body), 16)], r.header.Get("Cache-Status"))
+	}
+	r = rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n")
+	if r.header.Get("Content-Encoding") != "gzip" || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("second gzip client: Content-Encoding %q, Cache-Status %q; want the stored gzip variant",
+			r.header.Get("Content-Encoding"), r.header.Get("Cache-Status"))
+	}
+	if v := r.header.Values("Vary"); !slices.Contains(v, "Accept-Encoding") {
+		t.Errorf("Vary %q, want Accept-Encoding", v)
 	}
 }

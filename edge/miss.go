@@ -270,8 +270,11 @@ func (x *exchange) newFetch() *fetch {
 // clientOnlyFields are request fields that would make a shared fetch answer
 // one client instead of the cache: the cache fetches the whole, unconditional
 // representation and evaluates the client's conditionals and ranges itself
-// (RFC 9111 §4.3.2).
-var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
+// (RFC 9111 §4.3.2). Request-Range is Range's pre-standard spelling, which
+// Apache httpd still honours when Range is absent: forwarded on a fill, it
+// made the fill a 206, which is not stored, and sent every request collapsed
+// onto it to the origin on its own.
+var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range", "Request-Range"}
 
 // run performs one shared upstream fetch, publishing the body to p as it
 // arrives when p is not nil. It runs detached from every client: a client
@@ -565,7 +568,8 @@ func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
 }
 
 // varyOrigin adds Origin to the Vary of hdr, a response about to be
-// stored, when it answers one Origin (policy.VaryOrigin). A route's CORS
+// stored, when it answers one Origin (policy.VaryOrigin), and
+// Accept-Encoding when it carries a content coding (policy.VaryEncoding). A route's CORS
 // policy sets these fields per request as they are sent; without one, the
 // origin server's answer to one Origin is kept for that Origin only,
 // whether or not it said Vary. Every store of a fetched response (whole,
@@ -574,6 +578,9 @@ func (f *fetch) varyOrigin(hdr http.Header) {
 	if f.route == nil || f.route.CORS == nil {
 		policy.VaryOrigin(hdr)
 	}
+	// The same for a content coding chosen by the forwarded
+	// Accept-Encoding (policy.VaryEncoding).
+	policy.VaryEncoding(hdr)
 }
 
 // forget removes a stored response that must no longer be served.

@@ -22,6 +22,8 @@ func TestParseVary(t *testing.T) {
 		{"§5.6.1 empty elements", []string{" , ,Accept,"}, []string{"Accept"}, false},
 		{"not a field name counts as star", []string{`"Cookie"`, "Cookie;", "Accept"}, []string{"Accept"}, true},
 		{"inner space counts as star", []string{"X User"}, nil, true},
+		{"X-Forwarded-For counts as star", []string{"Accept, x-forwarded-for"}, []string{"Accept", "X-Forwarded-For"}, true},
+		{"X-Request-Id counts as star", []string{"X-Request-ID"}, []string{"X-Request-Id"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +168,34 @@ func TestVaryOrigin(t *testing.T) {
 			}
 			if shared != nil && shared[:cap(shared)][len(shared)] != "" {
 				t.Errorf("the given Vary lines were written to")
+			}
+		})
+	}
+}
+
+func TestVaryEncoding(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		fields   []string // name, value pairs of the response
+		added    bool
+		wantVary []string
+	}{
+		{"gzip without Vary", []string{"Content-Encoding", "gzip"}, true, []string{"Accept-Encoding"}},
+		{"br beside another Vary", []string{"Content-Encoding", "br", "Vary", "Accept-Language"}, true, []string{"Accept-Language", "Accept-Encoding"}},
+		{"listed already, any case", []string{"Content-Encoding", "gzip", "Vary", "accept-encoding"}, false, []string{"accept-encoding"}},
+		{"star", []string{"Content-Encoding", "gzip", "Vary", "*"}, false, []string{"*"}},
+		{"identity", []string{"Content-Encoding", "identity"}, false, nil},
+		{"no coding", []string{"Content-Type", "text/plain"}, false, nil},
+		{"two codings", []string{"Content-Encoding", "identity, gzip"}, true, []string{"Accept-Encoding"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hdr(t)
+			for i := 0; i+1 < len(tt.fields); i += 2 {
+				h.Add(tt.fields[i], tt.fields[i+1])
+			}
+			added := VaryEncoding(h)
+			if added != tt.added || !slices.Equal(h["Vary"], tt.wantVary) {
+				t.Errorf("added %v, Vary %q; want %v, %q", added, h["Vary"], tt.added, tt.wantVary)
 			}
 		})
 	}

@@ -9,6 +9,11 @@
 //     on: net/http sees in its place a request line it answers with
 //     "400 Bad Request" and Connection: close, and the connection's reads end
 //     there. Nothing sent after it on the connection reaches net/http.
+//     A request before it on the connection is still answered: the refusal
+//     is not taken for its client's departure (its context is not
+//     cancelled), as net/http alone answers a request followed by bytes it
+//     will refuse; nothing more is read from the connection, so a reset
+//     after the refused bytes is seen only when the answer's write fails.
 //   - Every other byte passes unchanged and in order: header sections once
 //     complete, bodies as they arrive. An unfinished header section that
 //     is refused already (a bare LF, obs-fold; a request line or field line
@@ -170,6 +175,18 @@ func (c *strictConn) Read(p []byte) (int, error) {
 	}
 	for f.pending() == 0 {
 		if f.state == stClosed {
+			if len(p) == 1 {
+				// net/http's background read while a handler runs (it
+				// reads one byte, as halfclose.BackgroundEOF knows it):
+				// an error there cancels the request's context, so a
+				// well-framed request followed by refused bytes lost its
+				// answer (a POST done upstream, its client told nothing).
+				// Nothing more comes from this connection, as if the
+				// client sent nothing: net/http answers the request, then
+				// reads the refused head it holds and closes. Its end of
+				// the read (a past deadline, the close) ends this wait.
+				return 0, c.hc.HoldEOF()
+			}
 			return 0, errRefusedFraming
 		}
 		if c.buf == nil {
