@@ -300,6 +300,9 @@ func (f *fetch) run(p *progress) *fillResult {
 		if ok {
 			cancel()
 			res.status = http.StatusNotModified
+			// Tags: keep sets them from merged, the 304's Surrogate-Key or
+			// Cache-Tag replacing the stored one (RFC 9111 §4.3.4); until
+			// then (a response only this client gets), the stored ones.
 			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged,
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags,
 				MustRevalidate: f.stale.MustRevalidate} // still the page it was stored for (markPerUser)
