@@ -199,15 +199,27 @@ func (k Key) Variant(names []string, req http.Header) Key {
 
 // SchemeKeys returns t's key under http and under https. A URL names one
 // scheme, but the same object is usually served over both, so a purge of a
-// URL purges both keys.
+// URL purges both keys. The other scheme's key is what a request for the
+// same host and port under that scheme is stored as: t.Host, normalized
+// for t.Scheme, keeps a port only when it is not t.Scheme's default, and
+// that port is dropped in turn when it is the other scheme's (RFC 3986
+// §6.2.3): http://h:443/x is also https://h/x, https://h:80/x also
+// http://h/x, never a key with a default port that no request has.
 func (t Target) SchemeKeys() ([]string, error) {
 	if t.Scheme != "http" && t.Scheme != "https" {
 		return nil, fmt.Errorf("%w: scheme %q is not http or https", ErrBadTarget, t.Scheme)
 	}
-	t.Scheme = "http"
-	plain := t.Key()
-	t.Scheme = "https"
-	return []string{plain, t.Key()}, nil
+	keys := make([]string, 0, 2)
+	host := t.Host
+	for _, scheme := range [...]string{"http", "https"} {
+		h, err := normalizeHost(scheme, host)
+		if err != nil {
+			return nil, err
+		}
+		t.Scheme, t.Host = scheme, h
+		keys = append(keys, t.Key())
+	}
+	return keys, nil
 }
 
 // HostKeyPrefixes are the key prefixes of everything stored for host: both
