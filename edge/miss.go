@@ -354,7 +354,7 @@ func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *ori
 	start := time.Now()
 	resp, err := up.Do(ctx, out)
 	h.metrics.observeFetch(start, resp, err)
-	res.upstream, res.firstByte = upstreamServer(resp), time.Since(start)
+	res.upstream, res.firstByte = upstreamServer(resp, err), time.Since(start)
 	return resp, err
 }
 

@@ -446,7 +446,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		if cancel != nil {
 			cancel()
 		}
-		f := classify(ctx, up.base, a, err)
+		f := classify(ctx, up, a, err)
 		return nil, &f
 	}
 	up.metrics.responded(start)
@@ -467,7 +467,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 			resp.Body.Close()
 			cancel()
 			up.inFlight.Add(-1)
-			return nil, &failure{err: wrap(up.base, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
+			return nil, &failure{err: wrapAt(up, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
 		}
 		if err := upgraded(resp, up.base, func() { cancel(); up.inFlight.Add(-1) }); err != nil {
 			return nil, &failure{err: err}
