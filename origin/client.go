@@ -313,7 +313,7 @@ func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Respon
 		if f == nil {
 			return resp, false, nil
 		}
-		if !rq.canRetry(f) || ctx.Err() != nil {
+		if !rq.canRetry(f, false) || ctx.Err() != nil {
 			return nil, false, f.err
 		}
 		prev, err = up, f.err
@@ -375,7 +375,7 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 			return resp, nil
 		}
 		lastErr = f.err
-		if len(tried) > p.retries || !rq.canRetry(f) || ctx.Err() != nil || time.Since(start) >= p.opts.RetryTimeout {
+		if len(tried) > p.retries || !rq.canRetry(f, true) || ctx.Err() != nil || time.Since(start) >= p.opts.RetryTimeout {
 			return nil, f.err
 		}
 	}

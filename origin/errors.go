@@ -80,6 +80,9 @@ type failure struct {
 	err       error // wrapped: sentinel (or context.Canceled) plus the cause
 	connPhase bool  // failed before anything was sent: safe to try elsewhere
 	reset     bool  // the connection broke after sending, before response headers
+	// headerTimeout: the request was sent and no response headers came
+	// within the header timeout (the caller's own deadline is not one).
+	headerTimeout bool
 }
 
 // classify maps a transport error to a sentinel. ctx is the caller's context:
@@ -99,7 +102,7 @@ func classify(ctx context.Context, up *upstream, a *attempt, err error) failure 
 	connPhase := (a.getConn.Load() && !a.gotConn.Load()) || a.tlsErr.Load() || isDialError(err)
 	switch {
 	case isTimeout(err):
-		return failure{err: wrapAt(up, ErrTimeout, err), connPhase: connPhase}
+		return failure{err: wrapAt(up, ErrTimeout, err), connPhase: connPhase, headerTimeout: !connPhase}
 	case connPhase:
 		return failure{err: wrapAt(up, ErrConnect, err), connPhase: true}
 	default:

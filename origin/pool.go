@@ -53,7 +53,8 @@ type PoolOptions struct {
 	// NoRetries turns retries off, whatever Retries says.
 	NoRetries bool
 	// RetryTimeout bounds the time since the first attempt after which no
-	// retry starts. Default: HeaderTimeout.
+	// retry starts. Default: (Retries + 1) × HeaderTimeout, so that each
+	// retry after a header timeout may wait its whole HeaderTimeout too.
 	RetryTimeout time.Duration
 
 	// ConnectTimeout bounds the TCP connect and the TLS handshake. Default 5s.

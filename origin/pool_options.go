@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"edged/internal/fielderr"
 )
@@ -17,7 +19,7 @@ const defaultRetries = 2
 var algorithms = []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash}
 
 // DefaultPoolOptions returns the values NewPool gives the fields of
-// PoolOptions left zero (RetryTimeout follows HeaderTimeout): a caller
+// PoolOptions left zero (RetryTimeout follows Retries and HeaderTimeout): a caller
 // that validates before NewPool starts from them, since
 // [PoolOptions.Validate] takes every field as given.
 func DefaultPoolOptions() PoolOptions { return PoolOptions{}.withDefaults() }
@@ -35,7 +37,12 @@ func (opts PoolOptions) withDefaults() PoolOptions {
 	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, defaultBodyTimeout)
 	opts.MaxIdlePerHost = cmp.Or(opts.MaxIdlePerHost, defaultMaxIdlePerHost)
 	if opts.RetryTimeout == 0 && opts.HeaderTimeout > 0 {
-		opts.RetryTimeout = opts.HeaderTimeout
+		// Room for every try to wait its whole header timeout: a server
+		// that does not answer is retried on the next (canRetry).
+		opts.RetryTimeout = math.MaxInt64
+		if tries := int64(opts.Retries) + 1; tries <= math.MaxInt64/int64(opts.HeaderTimeout) {
+			opts.RetryTimeout = time.Duration(tries) * opts.HeaderTimeout
+		}
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	opts.Servers = slices.Clone(opts.Servers)

@@ -65,7 +65,7 @@ func TestPoolDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Retries", got.Retries, 2},
-		{"RetryTimeout", got.RetryTimeout, 7 * time.Second},
+		{"RetryTimeout", got.RetryTimeout, 3 * 7 * time.Second}, // (Retries + 1) × HeaderTimeout
 		{"Health.Interval", got.Health.Interval, 10 * time.Second},
 		{"Health.Timeout", got.Health.Timeout, 2 * time.Second},
 		{"Health.Expect", got.Health.Expect, 200},
