@@ -375,7 +375,7 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 			return resp, nil
 		}
 		lastErr = f.err
-		if len(tried) > p.retries || !rq.canRetry(f, true) || ctx.Err() != nil || time.Since(start) >= p.opts.RetryTimeout {
+		if len(tried) > p.retries || !rq.canRetry(f, true) || ctx.Err() != nil || p.opts.RetryTimeout > 0 && time.Since(start) >= p.opts.RetryTimeout {
 			return nil, f.err
 		}
 	}

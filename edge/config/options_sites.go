@@ -77,8 +77,8 @@ func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
 		},
 		Retries:   p.Retries,
 		NoRetries: p.Retries == 0, // the file's 0 disables
-		// The file's 0 means origin's default: (retries + 1) ×
-		// upstream.header_timeout.
+		// The file's 0 is origin's: no bound but retries and each try's
+		// timeouts.
 		RetryTimeout:    p.RetryTimeout.Std(),
 		ConnectTimeout:  u.ConnectTimeout.Std(),
 		HeaderTimeout:   u.HeaderTimeout.Std(),
