@@ -32,13 +32,21 @@ type loggedEdge struct {
 
 func newLoggedEdge(t *testing.T, format accesslog.Format, trusted ...string) *loggedEdge {
 	t.Helper()
+	return newLoggedEdgeOf(t, format, static("body of a.css", "Cache-Control", "max-age=60"), origin.Options{}, trusted...)
+}
+
+// newLoggedEdgeOf is newLoggedEdge with an origin of handler, reached with
+// oo (its Origin and Via set here).
+func newLoggedEdgeOf(t *testing.T, format accesslog.Format, handler http.HandlerFunc, oo origin.Options, trusted ...string) *loggedEdge {
+	t.Helper()
 	c := newClock()
-	o := newOrigin(t, c, static("body of a.css", "Cache-Control", "max-age=60"))
+	o := newOrigin(t, c, handler)
 	store, err := storage.Open(storage.Options{Dir: t.TempDir(), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := origin.New(origin.Options{Origin: o.URL, Via: "edged"})
+	oo.Origin, oo.Via = o.URL, "edged"
+	up, err := origin.New(oo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,3 +295,43 @@ func TestAccessLogHostileValues(t *testing.T) {
 
 // combinedLine reads a combined line as log parsers do.
 var combinedLine = regexp.MustCompile(`^(\S+) - (\S+) \[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\d+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"\n$`)
+
+// An upstream that times out (504) or fails is named in the access log, as
+// one that answers is: the server tried, for a miss and for a request
+// passed through. The old code logged "upstream":"" for every failure,
+// which left an operator no way to tell which server of a pool was slow.
+func TestAccessLogNamesTheUpstreamThatFailed(t *testing.T) {
+	release := newGate()
+	e := newLoggedEdgeOf(t, accesslog.JSON, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/static/slow" {
+			release.wait()
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+	}, origin.Options{HeaderTimeout: 100 * time.Millisecond})
+	t.Cleanup(release.open) // before the origin closes
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, err := http.NewRequest(method, e.url+"/static/slow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "www.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGatewayTimeout {
+			t.Fatalf("%s: status %d, want 504", method, resp.StatusCode)
+		}
+	}
+	originHost := strings.TrimPrefix(e.origin.URL, "http://")
+	recs := jsonLines(t, e.lines(t))
+	if len(recs) != 2 {
+		t.Fatalf("%d lines, want 2", len(recs))
+	}
+	for _, rec := range recs {
+		if rec["status"] != 504.0 || rec["upstream"] != originHost {
+			t.Errorf("%v %v: status %v, upstream %q, want 504 and %q", rec["method"], rec["uri"], rec["status"], rec["upstream"], originHost)
+		}
+	}
+}

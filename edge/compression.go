@@ -23,7 +23,7 @@ var offered = []compress.Encoding{compress.Brotli, compress.Gzip}
 func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *storage.Entry, _ storage.Tier, vary bool) {
 	h, w, r := x.h, &x.w, x.r
 	enc := h.opts.Compression
-	if enc == nil || e.Status != http.StatusOK || !enc.Worth(e.BodyLen()) || !eligible(e, tier, h.opts.Policy.Surrogate) {
+	if enc == nil || e.Status != http.StatusOK || !enc.Worth(e.BodyLen()) || !eligible(e, tier, x.rules().Surrogate) {
 		return e, tier, false
 	}
 	coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...) // a canonical name: Values would canonicalize it again
@@ -64,7 +64,7 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 }
 
 // eligible is compress.Eligible of e's header, as a memory-tier entry's
-// hitFacts keep it (hitFactsOf, with this node's surrogate token).
+// hitFacts keep it (hitFactsOf, with the surrogate token in force).
 func eligible(e *storage.Entry, tier storage.Tier, surrogate string) bool {
 	if d := hitFactsOf(e, tier, surrogate); d != nil {
 		return d.eligible

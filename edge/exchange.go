@@ -136,18 +136,20 @@ func (x *exchange) logAccess(log AccessLogger, now time.Time, elapsed time.Durat
 	log.Log(rec)
 }
 
-// noteUpstream records which server answered, as origin.Client.Do reports
-// it, and how long the response header took since start.
-func (x *exchange) noteUpstream(resp *http.Response, start time.Time) {
-	x.upstreamAddr, x.firstByte = upstreamServer(resp), time.Since(start)
+// noteUpstream records which server answered, or failed to, as
+// origin.Client.Do reports it, and how long the response header took since
+// start.
+func (x *exchange) noteUpstream(resp *http.Response, err error, start time.Time) {
+	x.upstreamAddr, x.firstByte = upstreamServer(resp, err), time.Since(start)
 }
 
 // upstreamServer is the server that answered resp: the host of the request
-// that origin.Client.Do sent (a pool member, a shield, or the destination),
-// "" when there is none.
-func upstreamServer(resp *http.Response) string {
+// that origin.Client.Do sent (a pool member, a shield, or the destination);
+// without a response, the one whose attempt failed with err
+// (origin.FailedServer: the last tried); "" when no server was tried.
+func upstreamServer(resp *http.Response, err error) string {
 	if resp == nil || resp.Request == nil || resp.Request.URL == nil {
-		return ""
+		return origin.FailedServer(err)
 	}
 	return resp.Request.URL.Host
 }

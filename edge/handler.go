@@ -283,7 +283,7 @@ func (x *exchange) serveStored() (again bool) {
 		return false
 	}
 	if e := found.entry; e != nil {
-		stored := hitResponse(e, found.tier, h.opts.Policy.Surrogate)
+		stored := hitResponse(e, found.tier, x.rules().Surrogate)
 		d := policy.Decide(r.Header, stored, x.now(), *x.rules())
 		switch d.Action {
 		case policy.Serve:

@@ -158,7 +158,7 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 	hdr := w.Header()
 	// known: hdr holds e's fields and nothing else, so what a memory-tier
 	// entry's hitFacts say of its fields holds for hdr.
-	derived := hitFactsOf(e, eTier, h.opts.Policy.Surrogate)
+	derived := hitFactsOf(e, eTier, x.rules().Surrogate)
 	known := derived != nil && len(hdr) == 0
 	for k, v := range e.Header {
 		// Clip capacity: e is shared, so an append must never write into
@@ -290,6 +290,9 @@ func responseWithFacts(e *storage.Entry, d *hitFacts) policy.Response {
 // header fields.
 type hitFacts struct {
 	policy.Facts
+	// surrogate is the Surrogate-Control device token Facts were parsed
+	// with: facts parsed for another token are not used (hitFactsOf).
+	surrogate string
 	// plain: the header has none of the fields policy.ClientHeader
 	// removes, so a copy of it needs no deletions.
 	plain bool
@@ -312,17 +315,20 @@ var varyEncoding = []string{"Accept-Encoding"}[:1:1]
 // allocations), or if something else is cached on e. The memory tier's
 // entries are shared, and so are the disk tier's that it decodes once for
 // every hit on their record (storage.Entry.Shared). surrogate is the
-// node's Surrogate-Control device token (policy.Options.Surrogate, the
-// handler's: one for every site, so that the facts cached on an entry
-// hold for every use of it).
+// Surrogate-Control device token of the rules in force (policy.Options.
+// Surrogate of x.rules()): the facts cached on an entry hold for that
+// token only, and a use under another (after a Reroute to sites of another
+// cache name) parses its own, so that a memory-tier entry is judged as one
+// read from disk is.
 func hitFactsOf(e *storage.Entry, tier storage.Tier, surrogate string) *hitFacts {
 	if tier != storage.TierMemory && !e.Shared() {
 		return nil
 	}
-	if d, ok := e.Derived().(*hitFacts); ok {
-		return d
+	cached, ok := e.Derived().(*hitFacts)
+	if ok && cached.surrogate == surrogate {
+		return cached
 	}
-	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e), policy.Options{Surrogate: surrogate}), eligible: compress.Eligible(e.Header)}
+	d := &hitFacts{Facts: *policy.ParseFacts(responseOf(e), policy.Options{Surrogate: surrogate}), surrogate: surrogate, eligible: compress.Eligible(e.Header)}
 	probe := e.Header.Clone()
 	policy.ClientHeader(probe, policy.Options{})
 	d.plain = len(probe) == len(e.Header)
@@ -335,7 +341,15 @@ func hitFactsOf(e *storage.Entry, tier storage.Tier, surrogate string) *hitFacts
 	default:
 		d.varyEncoding = v[:len(v):len(v)]
 	}
-	d, _ = e.SetDerived(d).(*hitFacts)
+	if ok {
+		// Cached for another token (the rules in force were rerouted to
+		// another cache name): this use's own, not cached, since the
+		// entry keeps its first; entries stored since cache the new one.
+		return d
+	}
+	if won, ok := e.SetDerived(d).(*hitFacts); ok && won.surrogate == surrogate {
+		return won
+	}
 	return d
 }
 

@@ -303,6 +303,9 @@ func (f *fetch) run(p *progress) *fillResult {
 		if ok {
 			cancel()
 			res.status = http.StatusNotModified
+			// Tags: keep sets them from merged, the 304's Surrogate-Key or
+			// Cache-Tag replacing the stored one (RFC 9111 §4.3.4); until
+			// then (a response only this client gets), the stored ones.
 			e := &storage.Entry{Key: f.stale.Key, Status: f.stale.Status, Header: merged,
 				RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags,
 				MustRevalidate: f.stale.MustRevalidate} // still the page it was stored for (markPerUser)
@@ -354,7 +357,7 @@ func (h *Handler) fetchUpstream(ctx context.Context, up *origin.Client, out *ori
 	start := time.Now()
 	resp, err := up.Do(ctx, out)
 	h.metrics.observeFetch(start, resp, err)
-	res.upstream, res.firstByte = upstreamServer(resp), time.Since(start)
+	res.upstream, res.firstByte = upstreamServer(resp, err), time.Since(start)
 	return resp, err
 }
 

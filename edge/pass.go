@@ -106,6 +106,7 @@ func (x *exchange) pass() {
 	}
 	start := time.Now()
 	resp, err := x.upstream.Do(ctx, out)
+	x.noteUpstream(resp, err, start)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
@@ -127,7 +128,6 @@ func (x *exchange) pass() {
 		return
 	}
 	defer resp.Body.Close()
-	x.noteUpstream(resp, start)
 	if policy.IsUnsafe(r.Method) {
 		// RFC 9111 §4.4: invalidate once the response shows the change happened.
 		h.invalidate(policy.Invalidates(x.t, resp.StatusCode, resp.Header))

@@ -45,7 +45,9 @@ type Site struct {
 	// clients' max-stale, whether it honours their no-cache, ...); the
 	// configuration gives each site the node's policy with the site's own
 	// settings. Policy.Shield is the node's role and is read from
-	// Options.Policy. Nil means Options.Policy.
+	// Options.Policy; Policy.Surrogate is the site's, and judges even the
+	// entries stored under an earlier token (hitFactsOf). Nil means
+	// Options.Policy.
 	Policy *policy.Options
 }
 

@@ -25,6 +25,15 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 	if status, reason := refuseUpgrade(r.Header); status != 0 {
 		return status, reason
 	}
+	if n := len(r.Header["Authorization"]); n > 1 {
+		// RFC 9110 §11.6.2: Authorization holds one credential, not a list,
+		// and §5.3 forbids sending it twice. Which line counts is anyone's
+		// guess (an origin may read the last, the fetch partition and a
+		// route's verifier read the first), so none does: refused, as a
+		// route with authentication and the forward proxy's
+		// Proxy-Authorization refuse theirs.
+		return http.StatusBadRequest, fmt.Sprintf("%d Authorization fields: send one", n)
+	}
 	dropConnectionNamed(r.Header)
 	h.dropUnkeyed(r.Header)
 	return 0, ""

@@ -177,8 +177,12 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 		return
 	}
 	f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
+	// The tags too are the merged fields' (RFC 9111 §4.3.4: a Surrogate-Key
+	// or Cache-Tag in the 304 replaces the stored one), so a purge of a tag
+	// the 304 named reaches the slice; sliceStorable refuses it when one is
+	// too many to keep.
 	e := &storage.Entry{Key: f.stale.Key, Status: http.StatusPartialContent, Header: merged,
-		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: f.stale.Tags, MustRevalidate: f.stale.MustRevalidate}
+		RequestTime: requestTime, ResponseTime: h.opts.Now(), Tags: policy.Tags(merged), MustRevalidate: f.stale.MustRevalidate}
 	e.ShareBody(f.stale)
 	res.own = policy.NotModifiedOwnHeader(f.stale.Header, resp.Header) // for the leader alone, as fetch.run keeps it
 	// As for a whole object (fetch.run): a 304 to credentials refreshes

@@ -207,7 +207,9 @@ func (x *exchange) webSocket(ws *WebSocket) {
 		delete(out.Header, ":protocol")
 	}
 	out.Upgrade = "websocket"
+	start := time.Now()
 	resp, err := x.upstream.Do(r.Context(), out)
+	x.noteUpstream(resp, err, start)
 	if err != nil {
 		x.respondUpstreamError(err)
 		return

@@ -313,7 +313,7 @@ func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Respon
 		if f == nil {
 			return resp, false, nil
 		}
-		if !rq.canRetry(f) || ctx.Err() != nil {
+		if !rq.canRetry(f, false) || ctx.Err() != nil {
 			return nil, false, f.err
 		}
 		prev, err = up, f.err
@@ -375,7 +375,7 @@ func (c *Client) viaPool(ctx context.Context, p *Pool, rq *request) (*http.Respo
 			return resp, nil
 		}
 		lastErr = f.err
-		if len(tried) > p.retries || !rq.canRetry(f) || ctx.Err() != nil || time.Since(start) >= p.opts.RetryTimeout {
+		if len(tried) > p.retries || !rq.canRetry(f, true) || ctx.Err() != nil || p.opts.RetryTimeout > 0 && time.Since(start) >= p.opts.RetryTimeout {
 			return nil, f.err
 		}
 	}
@@ -446,7 +446,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		if cancel != nil {
 			cancel()
 		}
-		f := classify(ctx, up.base, a, err)
+		f := classify(ctx, up, a, err)
 		return nil, &f
 	}
 	up.metrics.responded(start)
@@ -467,7 +467,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 			resp.Body.Close()
 			cancel()
 			up.inFlight.Add(-1)
-			return nil, &failure{err: wrap(up.base, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
+			return nil, &failure{err: wrapAt(up, ErrProtocol, errors.New("101 (Switching Protocols) to a request that asked for no upgrade"))}
 		}
 		if err := upgraded(resp, up.base, func() { cancel(); up.inFlight.Add(-1) }); err != nil {
 			return nil, &failure{err: err}

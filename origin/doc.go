@@ -47,11 +47,15 @@
 //     [ErrNoHealthy].
 //
 // A failed attempt is retried on another server (PoolOptions.Retries,
-// bounded in count and time) when that cannot repeat an effect: the
-// connection could not be made (nothing was sent), or the connection broke
-// before response headers and the method is GET or HEAD (RFC 9110 §9.2.1).
-// A request with a body is only retried when Outbound.GetBody can replay
-// it; other requests are never retried after bytes were sent.
+// bounded in count and time: PoolOptions.RetryTimeout) when that cannot
+// repeat an effect: the connection could not be made (nothing was sent);
+// the connection broke before response headers and the method is GET or
+// HEAD (RFC 9110 §9.2.1); or no response headers came within HeaderTimeout
+// and the method is GET or HEAD without a body (nginx's proxy_next_upstream
+// timeout, for safe methods only). A request with a body is only retried
+// when Outbound.GetBody can replay it; other requests are never retried
+// after bytes were sent. A shield's header timeout is not retried on
+// another shield: it is most likely waiting on the origin.
 //
 // # Shields
 //

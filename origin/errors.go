@@ -80,17 +80,20 @@ type failure struct {
 	err       error // wrapped: sentinel (or context.Canceled) plus the cause
 	connPhase bool  // failed before anything was sent: safe to try elsewhere
 	reset     bool  // the connection broke after sending, before response headers
+	// headerTimeout: the request was sent and no response headers came
+	// within the header timeout (the caller's own deadline is not one).
+	headerTimeout bool
 }
 
 // classify maps a transport error to a sentinel. ctx is the caller's context:
 // its own cancellation or deadline takes precedence over the transport's
 // report of it.
-func classify(ctx context.Context, upstream string, a *attempt, err error) failure {
+func classify(ctx context.Context, up *upstream, a *attempt, err error) failure {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return failure{err: wrap(upstream, ErrTimeout, err)}
+			return failure{err: wrapAt(up, ErrTimeout, err)}
 		}
-		return failure{err: wrap(upstream, context.Canceled, err)}
+		return failure{err: wrapAt(up, context.Canceled, err)}
 	}
 	// Nothing was sent when the connection could not be made: the request
 	// reached GetConn but no connection came back, a TLS handshake failed, or
@@ -99,11 +102,11 @@ func classify(ctx context.Context, upstream string, a *attempt, err error) failu
 	connPhase := (a.getConn.Load() && !a.gotConn.Load()) || a.tlsErr.Load() || isDialError(err)
 	switch {
 	case isTimeout(err):
-		return failure{err: wrap(upstream, ErrTimeout, err), connPhase: connPhase}
+		return failure{err: wrapAt(up, ErrTimeout, err), connPhase: connPhase, headerTimeout: !connPhase}
 	case connPhase:
-		return failure{err: wrap(upstream, ErrConnect, err), connPhase: true}
+		return failure{err: wrapAt(up, ErrConnect, err), connPhase: true}
 	default:
-		return failure{err: wrap(upstream, ErrProtocol, err), reset: isReset(err)}
+		return failure{err: wrapAt(up, ErrProtocol, err), reset: isReset(err)}
 	}
 }
 
@@ -118,10 +121,30 @@ func wrap(upstream string, sentinel, cause error) error {
 	return &fetchError{upstream: upstream, sentinel: sentinel, cause: cause}
 }
 
+// wrapAt is wrap for an exchange with up, which the error then names to
+// FailedServer.
+func wrapAt(up *upstream, sentinel, cause error) error {
+	return &fetchError{upstream: up.base, server: up.host, sentinel: sentinel, cause: cause}
+}
+
+// FailedServer returns the upstream server an error of [Client.Do] came from, as
+// a response's Request.URL.Host names the one that answered: the host[:port]
+// of the server (pool member, shield or destination) whose attempt failed,
+// the last one tried when the request was retried. It is "" when no server
+// was tried ([ErrNoHealthy]) or err is not one of Do's.
+func FailedServer(err error) string {
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe.server
+	}
+	return ""
+}
+
 // fetchError reads "fetch <upstream>: <sentinel>: <cause>" and unwraps to both
 // the sentinel and the cause, so callers can test either with errors.Is.
 type fetchError struct {
 	upstream string
+	server   string // up.host of the exchange, for FailedServer; "" if unknown
 	sentinel error
 	cause    error
 }

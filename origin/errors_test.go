@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -158,5 +159,32 @@ func TestInvalidMethod(t *testing.T) {
 	_, err := c.Do(context.Background(), &Outbound{Method: "GE T", RequestURI: "/"})
 	if err == nil || errors.Is(err, ErrConnect) {
 		t.Fatalf("error = %v, want an invalid method error", err)
+	}
+}
+
+// FailedServer names the server whose attempt failed, as a response's
+// Request.URL.Host names the one that answered; no server was tried for
+// ErrNoHealthy.
+func TestFailedServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: ErrConnect
+	c, err := New(Options{Origin: "http://" + addr, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Do(context.Background(), &Outbound{Method: "GET", Host: "a.test", RequestURI: "/", Header: http.Header{}})
+	if !errors.Is(err, ErrConnect) || FailedServer(err) != addr {
+		t.Errorf("err %v, FailedServer %q, want ErrConnect from %q", err, FailedServer(err), addr)
+	}
+	if got := FailedServer(&noHealthyError{what: "pool"}); got != "" {
+		t.Errorf("FailedServer(ErrNoHealthy) = %q, want none", got)
+	}
+	if got := FailedServer(errors.New("other")); got != "" {
+		t.Errorf("FailedServer(other) = %q", got)
 	}
 }

@@ -53,7 +53,11 @@ type PoolOptions struct {
 	// NoRetries turns retries off, whatever Retries says.
 	NoRetries bool
 	// RetryTimeout bounds the time since the first attempt after which no
-	// retry starts. Default: HeaderTimeout.
+	// retry starts. Zero means no bound of its own (nginx's
+	// proxy_next_upstream_timeout 0): Retries bounds the tries, and
+	// ConnectTimeout and HeaderTimeout each try, so a request that meets
+	// only failures ends within (Retries + 1) × (ConnectTimeout +
+	// HeaderTimeout).
 	RetryTimeout time.Duration
 
 	// ConnectTimeout bounds the TCP connect and the TLS handshake. Default 5s.

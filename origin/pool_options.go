@@ -17,7 +17,7 @@ const defaultRetries = 2
 var algorithms = []string{RoundRobin, WeightedRoundRobin, LeastConn, ConsistentHash, ClientIPHash}
 
 // DefaultPoolOptions returns the values NewPool gives the fields of
-// PoolOptions left zero (RetryTimeout follows HeaderTimeout): a caller
+// PoolOptions left zero: a caller
 // that validates before NewPool starts from them, since
 // [PoolOptions.Validate] takes every field as given.
 func DefaultPoolOptions() PoolOptions { return PoolOptions{}.withDefaults() }
@@ -34,9 +34,6 @@ func (opts PoolOptions) withDefaults() PoolOptions {
 	opts.HeaderTimeout = cmp.Or(opts.HeaderTimeout, defaultHeaderTimeout)
 	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, defaultBodyTimeout)
 	opts.MaxIdlePerHost = cmp.Or(opts.MaxIdlePerHost, defaultMaxIdlePerHost)
-	if opts.RetryTimeout == 0 && opts.HeaderTimeout > 0 {
-		opts.RetryTimeout = opts.HeaderTimeout
-	}
 	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	opts.Servers = slices.Clone(opts.Servers)
 	for i := range opts.Servers {

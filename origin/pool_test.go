@@ -65,7 +65,7 @@ func TestPoolDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Retries", got.Retries, 2},
-		{"RetryTimeout", got.RetryTimeout, 7 * time.Second},
+		{"RetryTimeout", got.RetryTimeout, time.Duration(0)}, // no bound but Retries and each try's timeouts
 		{"Health.Interval", got.Health.Interval, 10 * time.Second},
 		{"Health.Timeout", got.Health.Timeout, 2 * time.Second},
 		{"Health.Expect", got.Health.Expect, 200},

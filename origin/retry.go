@@ -36,8 +36,11 @@ func (rq *request) nextBody() (io.Reader, error) {
 }
 
 // canRetry reports whether the request may be sent to another upstream
-// after failure f.
-func (rq *request) canRetry(f *failure) bool {
+// after failure f; afterTimeout says whether a header timeout may be
+// retried (on a pool's servers, not on shields: a shield that does not
+// answer in time is most likely waiting on the origin, which another
+// shield would only ask again).
+func (rq *request) canRetry(f *failure, afterTimeout bool) bool {
 	if !rq.replayable {
 		return false
 	}
@@ -46,9 +49,23 @@ func (rq *request) canRetry(f *failure) bool {
 		// method may go elsewhere.
 		return true
 	}
-	// The connection broke after the request was sent, before response
-	// headers: the server may have acted on it. Only GET and HEAD, safe
-	// and idempotent (RFC 9110 §9.2.1, §9.2.2), are replayed. Other
-	// idempotent methods (PUT, DELETE) are not, to keep a single write.
-	return f.reset && (rq.method == http.MethodGet || rq.method == http.MethodHead)
+	// The request was sent: the server may have acted on it. Only GET and
+	// HEAD, safe and idempotent (RFC 9110 §9.2.1, §9.2.2), are replayed.
+	// Other idempotent methods (PUT, DELETE) are not, to keep a single
+	// write.
+	safe := rq.method == http.MethodGet || rq.method == http.MethodHead
+	switch {
+	case f.reset:
+		// The connection broke before response headers.
+		return safe
+	case f.headerTimeout:
+		// No response headers within the header timeout, as nginx's
+		// proxy_next_upstream timeout retries: a server that hangs
+		// does not fail every request it is picked for. A request
+		// with a body is not (nginx's default, unless
+		// non_idempotent): a GET body is rare, and sending it twice
+		// doubles what the servers read.
+		return afterTimeout && safe && (rq.out.Body == nil || rq.out.Body == http.NoBody)
+	}
+	return false
 }

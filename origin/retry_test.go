@@ -34,7 +34,7 @@ func TestRetryPolicy(t *testing.T) {
 		method    string
 		body      string
 		getBody   bool
-		first     string // "dead" (connect refused) or "reset" (reset before headers)
+		first     string // "dead" (connect refused), "reset" (reset before headers) or "stall" (no headers within HeaderTimeout)
 		retries   int    // negative: NoRetries
 		wantRetry bool
 	}{
@@ -50,15 +50,28 @@ func TestRetryPolicy(t *testing.T) {
 		// Bytes were sent: other methods are never replayed.
 		{"POST, reset before headers", "POST", "", false, "reset", 0, false},
 		{"PUT with replayable body, reset before headers", "PUT", "data", true, "reset", 0, false},
+		// No response headers in time (nginx's proxy_next_upstream
+		// timeout): a safe request without a body goes to another server.
+		{"GET, header timeout", "GET", "", false, "stall", 0, true},
+		{"HEAD, header timeout", "HEAD", "", false, "stall", 0, true},
+		{"GET with a body, header timeout", "GET", "data", true, "stall", 0, false},
+		{"POST, header timeout", "POST", "", false, "stall", 0, false},
+		{"PUT with replayable body, header timeout", "PUT", "data", true, "stall", 0, false},
+		{"DELETE, header timeout", "DELETE", "", false, "stall", 0, false},
+		{"GET, header timeout, retries disabled", "GET", "", false, "stall", -1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			live := newRecorder(t, "live")
 			first := deadURL(t)
-			if tt.first == "reset" {
+			switch tt.first {
+			case "reset":
 				first = newResetServer(t).URL
+			case "stall":
+				first = newStallCounter(t).URL
 			}
-			p := newTestPool(t, PoolOptions{Servers: servers(first, live.URL), Ejection: noEject, Retries: tt.retries, NoRetries: tt.retries < 0})
+			p := newTestPool(t, PoolOptions{Servers: servers(first, live.URL), Ejection: noEject, Retries: tt.retries, NoRetries: tt.retries < 0,
+				HeaderTimeout: 100 * time.Millisecond})
 			c := newTestClient(t, Options{Pool: p})
 			resp, err := do(t, c, tt.method, tt.body, tt.getBody)
 			if got := err == nil; got != tt.wantRetry {
@@ -201,5 +214,82 @@ func TestInFlightReleased(t *testing.T) {
 		if st.InFlight != 0 {
 			t.Errorf("%s in flight = %d after every body was closed, want 0", st.URL, st.InFlight)
 		}
+	}
+}
+
+// stallCounter is a server that reads requests, counts them and never
+// answers (until the test ends): a header timeout for every request.
+type stallCounter struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newStallCounter(tb testing.TB) *stallCounter {
+	tb.Helper()
+	sc := &stallCounter{}
+	stop := make(chan struct{})
+	sc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc.hits.Add(1)
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	tb.Cleanup(sc.Close)
+	tb.Cleanup(func() { close(stop) }) // first: release the handlers
+	return sc
+}
+
+// TestRetryOnHeaderTimeoutBounded: a GET whose servers all time out
+// waiting for response headers meets 1 + Retries of them, each once, and
+// fails with ErrTimeout, whatever the time the tries took (RetryTimeout
+// left zero); RetryTimeout, when set, bounds when a retry may start; a
+// shield's header timeout is not retried on another shield (it
+// is most likely waiting on the origin, which another shield would ask
+// again).
+func TestRetryOnHeaderTimeoutBounded(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	stalls := make([]*stallCounter, 4)
+	urls := make([]string, len(stalls))
+	for i := range stalls {
+		stalls[i] = newStallCounter(t)
+		urls[i] = stalls[i].URL
+	}
+	total := func() (n int64) {
+		for _, s := range stalls {
+			n += s.hits.Load()
+		}
+		return n
+	}
+	p := newTestPool(t, PoolOptions{Servers: servers(urls...), Ejection: noEject, Retries: 2, HeaderTimeout: timeout})
+	c := newTestClient(t, Options{Pool: p})
+	_, _, err := get(t, c, "k", "/")
+	wantErrIs(t, err, ErrTimeout)
+	// Every try was sent before Do returned; a loaded machine may start
+	// a server's handler later.
+	waitFor(t, "3 servers sent the request (1 + Retries)", func() bool { return total() == 3 })
+	for _, s := range stalls {
+		if s.hits.Load() > 1 {
+			t.Errorf("a server got the request %d times", s.hits.Load())
+		}
+	}
+
+	before := total()
+	p2 := newTestPool(t, PoolOptions{Servers: servers(urls...), Ejection: noEject, Retries: 2, HeaderTimeout: timeout, RetryTimeout: timeout / 2})
+	_, _, err = get(t, newTestClient(t, Options{Pool: p2}), "k", "/")
+	wantErrIs(t, err, ErrTimeout)
+	waitFor(t, "the one try's request", func() bool { return total()-before >= 1 })
+	if n := total() - before; n != 1 {
+		t.Errorf("with RetryTimeout under HeaderTimeout %d servers got the request, want 1", n)
+	}
+
+	live := newRecorder(t, "live")
+	before = total()
+	sc := newTestClient(t, Options{Shields: []string{stalls[0].URL, stalls[1].URL}, Origin: live.URL, HeaderTimeout: timeout})
+	_, _, err = get(t, sc, "k", "/")
+	wantErrIs(t, err, ErrTimeout)
+	waitFor(t, "the shield's request", func() bool { return total()-before >= 1 })
+	if n := total() - before; n != 1 || live.count() != 0 {
+		t.Errorf("a shield's header timeout went to %d shields and %d origins, want 1 shield", n, live.count())
 	}
 }

@@ -31,6 +31,11 @@ type errorResponse struct {
 
 // Handler serves the purge API; mount it at /purge on the admin listener.
 //
+// GET with a challenge query parameter and no credentials answers 200
+// with {"proof": AdminProof(token, challenge)}: what a client checks before
+// it sends the token (proof.go); 400 for no challenge or one over
+// MaxChallenge bytes, 503 when no token is configured.
+//
 // POST with a bearer token and a JSON Request answers 200 with
 // {"id","seq","count","duration_ms","apply_ms"} once the local node applied
 // the purge, with "warning" when Problem names a peer that will not apply
@@ -46,13 +51,19 @@ func (b *Bus) Handler() http.Handler {
 }
 
 func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
+	challenge, proving := r.URL.Query()["challenge"]
+	proving = proving && r.Method == http.MethodGet
+	if r.Method != http.MethodPost && !proving {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errorResponse{Error: "method not allowed: use POST"})
 		return
 	}
 	if b.opts.Token == "" {
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge API disabled: no token configured"})
+		return
+	}
+	if proving {
+		b.serveProof(w, challenge)
 		return
 	}
 	if !b.authorized(r) {
@@ -105,6 +116,16 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		// "purge bus unavailable, nothing was purged: purge bus unavailable: ...".
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "purge bus unavailable, nothing was purged: " + strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")})
 	}
+}
+
+// serveProof answers GET /purge?challenge=C with AdminProof (proof.go):
+// no credentials needed, nothing logged, nothing changed.
+func (b *Bus) serveProof(w http.ResponseWriter, challenge []string) {
+	if len(challenge) != 1 || challenge[0] == "" || len(challenge[0]) > MaxChallenge {
+		writeJSON(w, http.StatusBadRequest, errorResponse{Error: "want one challenge of 1 to 256 bytes"})
+		return
+	}
+	writeJSON(w, http.StatusOK, proofResponse{Proof: AdminProof(b.opts.Token, challenge[0])})
 }
 
 // authorized compares the bearer token in constant time; hashing both sides

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,8 +77,9 @@ func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
 		},
 		Retries:   p.Retries,
 		NoRetries: p.Retries == 0, // the file's 0 disables
-		// The file's 0 means upstream.header_timeout.
-		RetryTimeout:    cmp.Or(p.RetryTimeout, u.HeaderTimeout).Std(),
+		// The file's 0 is origin's: no bound but retries and each try's
+		// timeouts.
+		RetryTimeout:    p.RetryTimeout.Std(),
 		ConnectTimeout:  u.ConnectTimeout.Std(),
 		HeaderTimeout:   u.HeaderTimeout.Std(),
 		BodyTimeout:     u.BodyTimeout.Std(),

@@ -27,7 +27,7 @@ type Pool struct {
 	// retried on; 0 disables retries.
 	Retries int `yaml:"retries"`
 	// RetryTimeout: no retry starts this long after the first attempt; 0
-	// means upstream.header_timeout.
+	// means no bound but Retries and each try's timeouts.
 	RetryTimeout Duration `yaml:"retry_timeout"`
 	// MaxConnsPerHost caps connections per server; 0 means no limit.
 	MaxConnsPerHost int `yaml:"max_conns_per_host"`

@@ -118,8 +118,7 @@ func TestPoolOptions(t *testing.T) {
 		Algorithm:      "least_conn",
 		Health:         origin.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: 2 * time.Second, Expect: 200, Rise: 2, Fall: 3},
 		Ejection:       origin.Ejection{Failures: 5, Backoff: 30 * time.Second, MaxBackoff: 5 * time.Minute},
-		NoRetries:      true, // retries: 0 disables
-		RetryTimeout:   30 * time.Second,
+		NoRetries:      true, // retries: 0 disables; retry_timeout 0 is origin's default
 		ConnectTimeout: 5 * time.Second, HeaderTimeout: 30 * time.Second, BodyTimeout: time.Minute,
 		MaxIdlePerHost: 64,
 	}

@@ -158,7 +158,8 @@ func appendDerived(b []byte, tag, value string) []byte {
 // that request field: field lines combined and list elements stripped of
 // surrounding whitespace and empty elements (RFC 9111 §4.1, RFC 9110 §5.3,
 // §5.6.1); Accept-Language is normalized further, to the extent its
-// specification makes values equivalent (appendLanguages). An absent field
+// specification makes values equivalent (appendLanguages); Cookie, not a
+// list, has its lines joined with "; " (appendCookie). An absent field
 // and an empty one encode differently. Values are length-prefixed so no
 // value can forge another field's encoding. names must come from ParseVary
 // (sorted); the suffix is led by the first name, a token.
@@ -178,12 +179,16 @@ func (k Key) Variant(names []string, req http.Header) Key {
 			continue
 		}
 		tag := ":+"
-		if name == "Accept-Language" {
+		switch name {
+		case "Accept-Language":
 			// A normalized Accept-Language is tagged apart (":=") so that
 			// no value matched as sent can equal it.
 			if norm, ok := appendLanguages(tmp[:0], lines); ok {
 				tmp, tag = norm, ":="
 			}
+		case "Cookie":
+			// Not a comma list: its lines combine with "; " (appendCookie).
+			tmp, tag = appendCookie(tmp[:0], lines), ":="
 		}
 		if tag == ":+" {
 			tmp = normalizeFieldValue(tmp[:0], lines)
@@ -197,17 +202,51 @@ func (k Key) Variant(names []string, req http.Header) Key {
 	return Key(b)
 }
 
+// appendCookie appends the combined value of Cookie lines: each line
+// stripped of surrounding whitespace, empty ones dropped, joined with "; ",
+// as a server reads several lines (RFC 6265 §5.4 sends one; RFC 9113
+// §8.2.3 splits it into lines an HTTP/2 server joins with "; "). Cookie is
+// not a comma list, so a comma is part of a value: "a=1,b=2" is one cookie,
+// and keys apart from "a=1" and "b=2" on two lines, which are "a=1; b=2".
+func appendCookie(dst []byte, lines []string) []byte {
+	first := true
+	for _, line := range lines {
+		line = strings.Trim(line, " \t")
+		if line == "" {
+			continue
+		}
+		if !first {
+			dst = append(dst, "; "...)
+		}
+		first = false
+		dst = append(dst, line...)
+	}
+	return dst
+}
+
 // SchemeKeys returns t's key under http and under https. A URL names one
 // scheme, but the same object is usually served over both, so a purge of a
-// URL purges both keys.
+// URL purges both keys. The other scheme's key is what a request for the
+// same host and port under that scheme is stored as: t.Host, normalized
+// for t.Scheme, keeps a port only when it is not t.Scheme's default, and
+// that port is dropped in turn when it is the other scheme's (RFC 3986
+// §6.2.3): http://h:443/x is also https://h/x, https://h:80/x also
+// http://h/x, never a key with a default port that no request has.
 func (t Target) SchemeKeys() ([]string, error) {
 	if t.Scheme != "http" && t.Scheme != "https" {
 		return nil, fmt.Errorf("%w: scheme %q is not http or https", ErrBadTarget, t.Scheme)
 	}
-	t.Scheme = "http"
-	plain := t.Key()
-	t.Scheme = "https"
-	return []string{plain, t.Key()}, nil
+	keys := make([]string, 0, 2)
+	host := t.Host
+	for _, scheme := range [...]string{"http", "https"} {
+		h, err := normalizeHost(scheme, host)
+		if err != nil {
+			return nil, err
+		}
+		t.Scheme, t.Host = scheme, h
+		keys = append(keys, t.Key())
+	}
+	return keys, nil
 }
 
 // HostKeyPrefixes are the key prefixes of everything stored for host: both

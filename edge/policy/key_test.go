@@ -130,6 +130,33 @@ func TestSchemeKeys(t *testing.T) {
 	if _, err := (Target{Scheme: "ftp", Host: "h", Path: "/"}).SchemeKeys(); err == nil {
 		t.Error("ftp: no error")
 	}
+	// A port is the URL's own scheme's default or not; under the other
+	// scheme it is dropped when it is that scheme's default, as a
+	// request's Host is (ParseTarget).
+	for _, tt := range []struct {
+		url  string
+		want []string
+	}{
+		{"http://h/p", []string{"http://h/p", "https://h/p"}},
+		{"http://h:80/p", []string{"http://h/p", "https://h/p"}},
+		{"https://h:443/p", []string{"http://h/p", "https://h/p"}},
+		{"http://h:443/p", []string{"http://h:443/p", "https://h/p"}},
+		{"https://h:80/p", []string{"http://h/p", "https://h:80/p"}},
+		{"https://[::1]:80/p", []string{"http://[::1]/p", "https://[::1]:80/p"}},
+		{"HTTP://H.:0443/p", []string{"http://h:443/p", "https://h/p"}},
+	} {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgt, err := ParseTarget(u.Scheme, u.Host, u)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		if got, err := tgt.SchemeKeys(); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %q %v, want %q", tt.url, got, err, tt.want)
+		}
+	}
 }
 
 func TestHostKeyPrefixes(t *testing.T) {

@@ -40,7 +40,7 @@ func TestParseVary(t *testing.T) {
 }
 
 func TestKeyVariant(t *testing.T) {
-	names := []string{"Accept-Encoding", "Accept-Language"}
+	names := []string{"Accept-Encoding", "Accept-Language", "Cookie"}
 	tests := []struct {
 		name     string
 		a, b     []string
@@ -62,6 +62,10 @@ func TestKeyVariant(t *testing.T) {
 		{"Accept-Language: subtags kept", []string{"Accept-Language: en-US"}, []string{"Accept-Language: en-GB"}, false},
 		{"Accept-Language: unparsable matched as sent", []string{"Accept-Language: en;q=2"}, []string{"Accept-Language: en;q=2"}, true},
 		{"Accept-Language: unparsable never equals a normal form", []string{"Accept-Language: en;q=2"}, []string{"Accept-Language: en"}, false},
+		{"Cookie: lines join with a semicolon", []string{"Cookie: a=1; b=2"}, []string{"Cookie: a=1", "Cookie: b=2"}, true},
+		{"Cookie: whitespace around lines", []string{"Cookie: a=1; b=2"}, []string{"Cookie:  a=1 ", "Cookie:", "Cookie: b=2"}, true},
+		{"Cookie: a comma is part of a value", []string{"Cookie: a=1,b=2"}, []string{"Cookie: a=1", "Cookie: b=2"}, false},
+		{"Cookie: not a comma list", []string{"Cookie: a=1,b=2"}, []string{"Cookie: a=1, b=2"}, false},
 		{"value cannot forge another field", []string{"Accept-Encoding: x\nAccept-Language:+2:en"}, []string{"Accept-Encoding: x", "Accept-Language: en"}, false},
 	}
 	for _, tt := range tests {

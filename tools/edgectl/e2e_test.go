@@ -181,7 +181,7 @@ func TestAgainstRealNode(t *testing.T) {
 		t.Errorf("inspect of an uncached URL:\n%s", stdout.String())
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"inspect", "--token", "wrong", "http://www.example.test/p/3"}, environ, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "401") {
+	if code := run(context.Background(), []string{"inspect", "--token", "wrong", "http://www.example.test/p/3"}, environ, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "a wrong token") {
 		t.Errorf("inspect with a wrong token: exit %d, %s", code, stderr.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 // inspectCmd is a parsed `edgectl inspect URL`: what a node holds for it.
 type inspectCmd struct {
+	admin    string // the admin URL, whose listener must prove it holds token
 	endpoint string // the admin URL's /inspect?url=…
 	token    string
 	asJSON   bool
@@ -54,7 +55,8 @@ func parseInspect(args []string, getenv func(string) string, stderr io.Writer) (
 	if c.token == "" {
 		return inspectCmd{}, errors.New("no token: set EDGED_PURGE_TOKEN (or --token); /inspect takes the purge token")
 	}
-	ep, err := endpoint(adminURL(*admin, getenv), "/inspect")
+	c.admin = adminURL(*admin, getenv)
+	ep, err := endpoint(c.admin, "/inspect")
 	if err != nil {
 		return inspectCmd{}, err
 	}
@@ -92,8 +94,12 @@ func (c inspectCmd) run(ctx context.Context, client *http.Client, stdout, stderr
 		fmt.Fprintln(stderr, "edgectl inspect:", err)
 		return exitUsage
 	}
+	if err := proveAdmin(ctx, client, c.admin, c.token); err != nil {
+		fmt.Fprintln(stderr, "edgectl inspect:", err)
+		return exitFail
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := client.Do(req)
+	resp, err := noRedirects(client).Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgectl inspect: %v\n", err)
 		return exitFail

@@ -146,8 +146,10 @@ func adminHint(resp *http.Response) string {
 	if resp.Header.Get("Cache-Status") == "" && resp.StatusCode != http.StatusNotFound {
 		return ""
 	}
-	return " (is this a node's admin listener? --admin / EDGED_ADMIN must name its -admin address, default " + defaultAdmin + ", not the public one)"
+	return adminHintText
 }
+
+const adminHintText = " (is this a node's admin listener? --admin / EDGED_ADMIN must name its -admin address, default " + defaultAdmin + ", not the public one)"
 
 // defaultAdmin is the admin listener of `make run`.
 const defaultAdmin = "http://127.0.0.1:8081"

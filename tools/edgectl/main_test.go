@@ -67,12 +67,19 @@ func TestParsePurge(t *testing.T) {
 	}
 }
 
-// fakeNode answers /purge like edged: it checks the token and the JSON and
-// answers with status, recording the request it got.
+// fakeNode answers /purge like edged: it proves it holds the token
+// "s3cret" (purge.AdminProof), checks the token and the JSON and answers
+// with status, recording the request it got. It injects the answers a real
+// node gives only when its bus fails; TestPurgeAgainstRealBus and
+// TestTokenNeverSentToAPublicListener use real nodes.
 func fakeNode(t *testing.T, status int, answer string) (*httptest.Server, *purge.Request) {
 	t.Helper()
 	var got purge.Request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := r.URL.Query().Get("challenge"); r.Method == http.MethodGet && r.URL.Path == "/purge" && c != "" {
+			json.NewEncoder(w).Encode(map[string]string{"proof": purge.AdminProof("s3cret", c)})
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/purge" {
 			t.Errorf("got %s %s, want POST /purge", r.Method, r.URL.Path)
 		}
@@ -118,7 +125,7 @@ func TestRunPurge(t *testing.T) {
 		wantErrOut string
 	}{
 		{"ok", 200, `{"id":"abc","seq":7,"count":3,"duration_ms":1.5}`, "s3cret", exitOK, "purged: id=abc seq=7 count=3", ""},
-		{"wrong token", 200, ``, "nope", exitFail, "", "401 Unauthorized: missing or wrong bearer token"},
+		{"wrong token", 200, ``, "nope", exitFail, "", "did not prove it holds your purge token (a wrong token"},
 		{"bus down", 503, `{"error":"purge bus unavailable"}`, "s3cret", exitFail, "", "503 Service Unavailable: purge bus unavailable"},
 		{"accepted, not applied", 504, `{"error":"accepted but not applied","id":"abc","seq":7,"accepted":true}`, "s3cret", exitFail, "", "accepted but not applied (id=abc seq=7)"},
 		// Issue 12, finding 1: the node knows a peer will ignore the purge.

@@ -18,6 +18,7 @@ import (
 
 // purgeCmd is a parsed `edgectl purge`.
 type purgeCmd struct {
+	admin    string // the admin URL, whose listener must prove it holds token
 	endpoint string // the admin URL's /purge
 	token    string
 	req      purge.Request
@@ -71,7 +72,8 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 		return purgeCmd{}, err
 	}
 	var err error
-	if c.endpoint, err = endpoint(adminURL(*admin, getenv), "/purge"); err != nil {
+	c.admin = adminURL(*admin, getenv)
+	if c.endpoint, err = endpoint(c.admin, "/purge"); err != nil {
 		return purgeCmd{}, err
 	}
 	if c.token = *token; c.token == "" {
@@ -112,6 +114,10 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 		fmt.Fprintln(stderr, "edgectl purge:", err)
 		return exitFail
 	}
+	if err := proveAdmin(ctx, client, c.admin, c.token); err != nil {
+		fmt.Fprintln(stderr, "edgectl purge:", err)
+		return exitFail
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintln(stderr, "edgectl purge:", err)
@@ -119,7 +125,7 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := client.Do(req)
+	resp, err := noRedirects(client).Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgectl purge: %s: %v\n", c.endpoint, err)
 		return exitFail

@@ -31,6 +31,8 @@ func adminRoutes(pprof bool) []adminRoute {
 		// Open: a scraper and a load balancer's health check need no token.
 		{"GET", "/metrics", "", "", 200, 200, 200},
 		{"GET", "/healthz", "", "", 200, 200, 200},
+		// The proof edgectl asks for before it sends the token.
+		{"GET", "/purge?challenge=c", "", "", 200, 200, 200},
 		// The purge token.
 		{"POST", "/purge", `{"urls":["http://www.example.com/a"]}`, purgeToken, 401, 401, 200},
 		{"GET", inspect, "", purgeToken, 401, 401, 200},
