@@ -7,9 +7,6 @@ import (
 	"syscall"
 )
 
-// supported reports whether this platform has the raw path.
-const supported = true
-
 // Conn reads and writes a TCP connection with system calls the Go
 // scheduler does not see. It is not a net.Conn: its owner keeps the
 // connection for everything else (deadlines, Close, addresses), and a
@@ -134,7 +131,8 @@ func (r *Conn) writeOnce(fd uintptr) bool {
 }
 
 // WriteBuffers writes every byte of bufs in writev(2) calls, as
-// net.Buffers.WriteTo does on a TCP connection, and returns how many.
+// net.Buffers.WriteTo does on a TCP connection, and returns how many. Like
+// it, it consumes bufs: its elements are moved past what was written.
 func (r *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
 	r.wv, r.wn, r.werr = bufs, 0, 0
 	err := r.rc.Write(r.writevFn)

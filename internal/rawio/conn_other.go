@@ -4,9 +4,6 @@ package rawio
 
 import "net"
 
-// supported reports whether this platform has the raw path.
-const supported = false
-
 // Conn is the raw path of a TCP connection; on this platform there is
 // none, and New returns nil.
 type Conn struct{}
