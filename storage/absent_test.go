@@ -130,7 +130,7 @@ func TestAbsentKeysStopWithTheStore(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s.disk.absent.builds.Wait() // returns: close waited for it
+	s.disk.absent.builds.Wait() // returns: the build ended with the store
 }
 
 func TestBloom(t *testing.T) {
