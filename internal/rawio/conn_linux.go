@@ -58,17 +58,12 @@ func (r *Conn) Read(p []byte) (int, error) {
 	}
 	r.rp, r.rn, r.rerr = p, 0, 0
 	err := r.rc.Read(r.readFn)
-	n, errno := r.rn, r.rerr
 	r.rp = nil
-	switch {
-	case err != nil:
-		return 0, r.opError("read", err)
-	case errno != 0:
-		return 0, r.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := r.result("read", r.rn, err, r.rerr)
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 func (r *Conn) readOnce(fd uintptr) bool {
@@ -96,15 +91,8 @@ func (r *Conn) Write(p []byte) (int, error) {
 	}
 	r.wp, r.wn, r.werr = p, 0, 0
 	err := r.rc.Write(r.writeFn)
-	n, errno := r.wn, r.werr
 	r.wp = nil
-	switch {
-	case err != nil:
-		return n, r.opError("write", err)
-	case errno != 0:
-		return n, r.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return r.result("write", r.wn, err, r.werr)
 }
 
 func (r *Conn) writeOnce(fd uintptr) bool {
@@ -136,16 +124,10 @@ func (r *Conn) writeOnce(fd uintptr) bool {
 func (r *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
 	r.wv, r.wn, r.werr = bufs, 0, 0
 	err := r.rc.Write(r.writevFn)
-	n, errno := r.wn, r.werr
 	r.wv = nil
 	clear(r.iov)
-	switch {
-	case err != nil:
-		return int64(n), r.opError("writev", err)
-	case errno != 0:
-		return int64(n), r.opError("writev", os.NewSyscallError("writev", errno))
-	}
-	return int64(n), nil
+	n, err := r.result("writev", r.wn, err, r.werr)
+	return int64(n), err
 }
 
 // maxIovecs is how many buffers one writev(2) is given (the kernel's
@@ -197,6 +179,19 @@ func (r *Conn) consume(n int) {
 	if n > 0 {
 		r.wv[0] = r.wv[0][n:]
 	}
+}
+
+// result is what an operation returns: n bytes done, and the error of the
+// RawConn (a deadline, a closed connection) or of the system call, as
+// net.Conn's methods return them.
+func (r *Conn) result(op string, n int, err error, errno syscall.Errno) (int, error) {
+	switch {
+	case err != nil:
+		return n, r.opError(op, err)
+	case errno != 0:
+		return n, r.opError(op, os.NewSyscallError(op, errno))
+	}
+	return n, nil
 }
 
 // opError is err as net.Conn's methods return it.
