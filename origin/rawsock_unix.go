@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"edged/internal/rawio"
 )
 
 // rawSockets reports whether upstream connections have a rawSocket.
@@ -80,7 +82,7 @@ func (s *rawSocket) readOnce(fd uintptr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		s.n, s.serr = syscall.Read(int(fd), s.p)
+		s.n, s.serr = rawio.Read(fd, s.p) // unseen by the scheduler: see rawio
 		if s.serr != syscall.EINTR {
 			break
 		}
@@ -109,7 +111,7 @@ func (s *rawSocket) peekOnce(fd uintptr) {
 	for {
 		// The socket is non-blocking (Go's netpoller), so an empty
 		// receive queue answers EAGAIN at once.
-		k, _, err := syscall.Recvfrom(int(fd), s.peekBuf[:s.peekLen], syscall.MSG_PEEK)
+		k, err := rawio.Peek(fd, s.peekBuf[:s.peekLen])
 		if err == syscall.EINTR {
 			continue
 		}

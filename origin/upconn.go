@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"edged/internal/ascii"
+	"edged/internal/rawio"
 )
 
 // errDesync is wrapped by the errors of an upstream connection that
@@ -64,6 +65,7 @@ var errDesync = errors.New("upstream connection out of sync")
 type upConn struct {
 	net.Conn                 // the transport's reads and writes: TCP, or TLS over tlsSide
 	raw        *rawSocket    // the TCP socket; nil where the platform has none
+	plainW     *rawio.Conn   // plain HTTP: writes to the TCP socket unseen by the scheduler (rawio); else nil
 	tls        *tls.Conn     // https only
 	upstream   string        // host:port, for errors and logs
 	log        *slog.Logger  // where discarded connections are reported
@@ -145,6 +147,9 @@ func newUpConn(tcp net.Conn, upstream string, log *slog.Logger, guard *reuseGuar
 		got = c.tlsGotLocked
 	}
 	c.raw = rawSocketOf(tcp, &c.mu, got)
+	if !useTLS {
+		c.plainW = rawio.New(tcp)
+	}
 	return c
 }
 
@@ -372,6 +377,9 @@ func (c *upConn) discardLocked(reason string, n int, err error, quiet bool) {
 func (c *upConn) Write(p []byte) (int, error) {
 	if err := c.startRequest(); err != nil {
 		return 0, err
+	}
+	if c.plainW != nil {
+		return c.plainW.Write(p)
 	}
 	return c.Conn.Write(p)
 }

@@ -70,6 +70,8 @@ type disk struct {
 	files *bodyFiles
 	// decoded remembers the entries Gets decoded (decoded.go).
 	decoded *decodedRecords
+	// absent proves keys are not on disk without reading it (absent.go).
+	absent *absentKeys
 	// marks are the soft purge markers as of the last commit.
 	marks atomic.Pointer[staleMarks]
 
@@ -127,7 +129,7 @@ func diskCost(e *Entry) int64 {
 // totals from the meta bucket rather than scanning the entries. A damaged
 // file is set aside and replaced by an empty one (damage.go).
 func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
-	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare, decoded: newDecodedRecords()}
+	d := &disk{path: path, log: log, limit: limit, purgeChunk: defaultPurgeChunk, share: startShare, decoded: newDecodedRecords(), absent: newAbsentKeys()}
 	var (
 		db           *bolt.DB
 		bytes, count int64
@@ -155,12 +157,14 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 		_ = d.close()
 		return nil, fmt.Errorf("read body file total: %w", err)
 	}
+	d.absent.maybeRebuild(d) // from the keys in the file, in the background
 	return d, nil
 }
 
 // close syncs the freelist (see openDB) and closes the file. No other
 // transaction may run.
 func (d *disk) close() error {
+	d.absent.close()
 	db := d.db.Load()
 	if db == nil {
 		return nil
@@ -194,6 +198,9 @@ func (d *disk) get(key string, admit Admitter) (*Entry, []byte, error) {
 		e   *Entry
 		raw []byte
 	)
+	if d.absent.absent(key) {
+		return nil, nil, ErrNotFound // never put since the filter was built
+	}
 	k := []byte(key)
 	err := d.view(func(tx *bolt.Tx) error {
 		e, raw = nil, nil
@@ -368,12 +375,16 @@ func (d *disk) apply(b *batch) error {
 		}
 	}
 	defer d.fileGrew()
+	// Between transactions, txMu held: a rebuild of the filter of absent
+	// keys may start here (absentKeys.maybeRebuild).
+	defer d.absent.maybeRebuild(d)
 	return d.update(func(t *txn) error {
 		// One buffer for the batch's keys: bbolt copies the keys it puts,
 		// and put and touch keep none (an allocation per Set, #17).
 		var k []byte
 		for _, s := range b.sets {
 			k = append(k[:0], s.e.Key...)
+			d.absent.add(k) // before the commit that puts it: see absentKeys
 			if err := t.put(k, s.val, s.tags, s.file); err != nil {
 				return err
 			}

@@ -116,6 +116,15 @@
 // than bbolt's key limit) keep the entry off the disk, counted as a skipped
 // write, so that a tag purge never misses one.
 //
+// A Get of a key the disk cannot hold reads no page: a Bloom filter of
+// every key put since it was built (absent.go) proves the key was never
+// written, so a miss costs no read transaction. A key enters the filter
+// before the transaction that puts it commits and never leaves it (purges
+// and eviction only make it answer "maybe" more often, and the disk is
+// read then); it is built from the file's keys at Open, in the background
+// (every Get reads the disk until it is), and rebuilt the same way once
+// three times the keys it was built from were put since.
+//
 // One writer goroutine applies queued sets, batched into one transaction
 // per batch, and the LRU touches of hits. A hit does not queue its touch:
 // it adds the key to a striped set (each key once), so that a hot object's

@@ -12,12 +12,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"edged/internal/rawio"
 )
 
 // conn is one client connection while this package serves it.
 type conn struct {
-	srv        *Server
-	rwc        net.Conn
+	srv *Server
+	rwc net.Conn
+	// raw reads and writes rwc without telling the scheduler (rawio: a
+	// request's reads and writes would wake the runtime's monitor
+	// thread); nil when rwc is not a TCP connection.
+	raw        *rawio.Conn
 	remoteAddr string
 	// state is stateNew, stateActive or stateIdle (Shutdown closes idle
 	// connections).
@@ -170,7 +176,7 @@ func (c *conn) readHead(first bool) (int, error) {
 			}
 			c.headerDeadline() // the start of a pipelined request is here
 		}
-		n, err := c.rwc.Read(c.in[len(c.in):cap(c.in)])
+		n, err := c.read(c.in[len(c.in):cap(c.in)])
 		c.in = c.in[:len(c.in)+n]
 		if err != nil && n == 0 {
 			return 0, c.readFailed(err, first)
@@ -197,7 +203,7 @@ func (c *conn) readFailed(err error, first bool) error {
 // head came in that read, no deadline is set: none is needed).
 func (c *conn) waitIdle() error {
 	c.readWithin(c.srv.IdleTimeout)
-	n, err := c.rwc.Read(c.in[len(c.in):cap(c.in)])
+	n, err := c.read(c.in[len(c.in):cap(c.in)])
 	c.in = c.in[:len(c.in)+n]
 	if n == 0 {
 		if err == nil {
@@ -305,15 +311,36 @@ func (c *conn) send(p []byte) {
 		return
 	}
 	c.iov = append(c.iov[:0], c.out, p)
-	_, err := c.iov.WriteTo(c.rwc)
+	var err error
+	if c.raw != nil {
+		_, err = c.raw.WriteBuffers(c.iov)
+	} else {
+		_, err = c.iov.WriteTo(c.rwc)
+	}
 	c.writeFailed(err)
 	c.out = c.out[:0]
+}
+
+// read reads from the client, as rwc.Read does.
+func (c *conn) read(p []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Read(p)
+	}
+	return c.rwc.Read(p)
+}
+
+// write writes p to the client, as rwc.Write does.
+func (c *conn) write(p []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Write(p)
+	}
+	return c.rwc.Write(p)
 }
 
 // flushOut writes c.out.
 func (c *conn) flushOut() error {
 	if len(c.out) > 0 && c.werr == nil {
-		_, err := c.rwc.Write(c.out)
+		_, err := c.write(c.out)
 		c.writeFailed(err)
 	}
 	c.out = c.out[:0]
@@ -447,7 +474,7 @@ func (w *watcher) start(x *reqContext) {
 	w.done = make(chan struct{})
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	go func() {
-		n, err := c.rwc.Read(w.got[:])
+		n, err := c.read(w.got[:])
 		w.mu.Lock()
 		w.gotByte = n == 1
 		var ne net.Error

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"edged/internal/rawio"
 )
 
 // Server serves connections as the package doc says. Set its fields
@@ -98,7 +100,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := &conn{srv: s, rwc: rwc, since: time.Now()}
+		c := &conn{srv: s, rwc: rwc, raw: rawio.New(rwc), since: time.Now()}
 		c.watch.c = c
 		if !s.track(c) {
 			_ = rwc.Close()
