@@ -4,6 +4,7 @@ package storage
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 )
@@ -23,4 +24,24 @@ func openRegular(p string) (*os.File, error) {
 			return nil, &os.PathError{Op: "open", Path: p, Err: err}
 		}
 	}
+}
+
+// rewind moves f's offset to its start. The lseek(2) is a raw system call:
+// it never waits, and one made through syscall.Syscall wakes the runtime's
+// monitor thread when the process was idle (see edge/fastserve's rawIO).
+func rewind(f *os.File) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	if err := sc.Control(func(fd uintptr) {
+		_, _, errno = syscall.RawSyscall(syscall.SYS_LSEEK, fd, 0, uintptr(io.SeekStart))
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return &os.PathError{Op: "seek", Path: f.Name(), Err: errno}
+	}
+	return nil
 }

@@ -38,6 +38,7 @@ type conn struct {
 	emptied int
 
 	res     response
+	raw     rawIO    // reads and writes as raw system calls
 	keys    []string // appendFields's sorting space
 	exclude []string // writeHead's fields to leave out
 
@@ -89,6 +90,7 @@ func (c *conn) serve() {
 		c.remoteAddr = ra.String()
 	}
 	c.in = make([]byte, readBuffer)[:0]
+	c.raw.init(c.rwc)
 	if c.srv.ReadHeaderTimeout > 0 {
 		c.headerDeadline()
 	}
@@ -170,7 +172,7 @@ func (c *conn) readHead(first bool) (int, error) {
 			}
 			c.headerDeadline() // the start of a pipelined request is here
 		}
-		n, err := c.rwc.Read(c.in[len(c.in):cap(c.in)])
+		n, err := c.read(c.in[len(c.in):cap(c.in)])
 		c.in = c.in[:len(c.in)+n]
 		if err != nil && n == 0 {
 			return 0, c.readFailed(err, first)
@@ -197,7 +199,7 @@ func (c *conn) readFailed(err error, first bool) error {
 // head came in that read, no deadline is set: none is needed).
 func (c *conn) waitIdle() error {
 	c.readWithin(c.srv.IdleTimeout)
-	n, err := c.rwc.Read(c.in[len(c.in):cap(c.in)])
+	n, err := c.read(c.in[len(c.in):cap(c.in)])
 	c.in = c.in[:len(c.in)+n]
 	if n == 0 {
 		if err == nil {
@@ -304,16 +306,14 @@ func (c *conn) send(p []byte) {
 	if c.werr != nil {
 		return
 	}
-	c.iov = append(c.iov[:0], c.out, p)
-	_, err := c.iov.WriteTo(c.rwc)
-	c.writeFailed(err)
+	c.writeFailed(c.writev(c.out, p))
 	c.out = c.out[:0]
 }
 
 // flushOut writes c.out.
 func (c *conn) flushOut() error {
 	if len(c.out) > 0 && c.werr == nil {
-		_, err := c.rwc.Write(c.out)
+		_, err := c.write(c.out)
 		c.writeFailed(err)
 	}
 	c.out = c.out[:0]

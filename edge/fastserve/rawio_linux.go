@@ -1,0 +1,239 @@
+//go:build linux
+
+package fastserve
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// rawIO makes a connection's reads, writes and sendfiles as raw system
+// calls, through the connection's syscall.RawConn (which waits on the
+// network poller when the socket is not ready, and keeps its deadlines).
+//
+// Why: the socket is non-blocking, so none of these calls waits, but one
+// made through syscall.Syscall tells the scheduler it might. When every P
+// of the process was idle (a server waiting for its clients), that wakes
+// the runtime's monitor thread (sysmon), which then looks every 20 µs for
+// a millisecond before it slows down again; under a load that keeps the
+// process going idle and busy, that is a context switch every 20 µs.
+type rawIO struct {
+	rc syscall.RawConn
+
+	buf []byte // read: into; write: from
+	n   int
+	err syscall.Errno
+
+	iov   [2]syscall.Iovec // writev
+	niov  int
+	total int
+
+	src    int   // sendfile: the file
+	remain int64 // sendfile: bytes left
+	sent   int64
+
+	readFn, writeFn, writevFn, sendFn func(uintptr) bool
+}
+
+// init sets up raw I/O on c's connection, if it is a TCP connection.
+func (r *rawIO) init(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	r.rc = rc
+	r.readFn, r.writeFn, r.writevFn, r.sendFn = r.readStep, r.writeStep, r.writevStep, r.sendStep
+}
+
+// read is net.Conn's Read.
+func (c *conn) read(p []byte) (int, error) {
+	r := &c.raw
+	if r.rc == nil || len(p) == 0 {
+		return c.rwc.Read(p)
+	}
+	r.buf, r.n, r.err = p, 0, 0
+	err := r.rc.Read(r.readFn)
+	r.buf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case r.err != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", r.err))
+	case r.n == 0:
+		return 0, io.EOF
+	}
+	return r.n, nil
+}
+
+func (r *rawIO) readStep(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
+		switch e {
+		case 0:
+			r.n = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		r.err = e
+		return true
+	}
+}
+
+// write is net.Conn's Write: all of p, or an error.
+func (c *conn) write(p []byte) (int, error) {
+	r := &c.raw
+	if r.rc == nil {
+		return c.rwc.Write(p)
+	}
+	r.buf, r.n, r.err = p, 0, 0
+	err := r.rc.Write(r.writeFn)
+	r.buf = nil
+	if err == nil && r.err != 0 {
+		err = c.opError("write", os.NewSyscallError("write", r.err))
+	}
+	return r.n, err
+}
+
+func (r *rawIO) writeStep(fd uintptr) bool {
+	for r.n < len(r.buf) {
+		p := r.buf[r.n:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			r.n += int(n)
+			continue
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		r.err = e
+		return true
+	}
+	return true
+}
+
+// writev writes a then b in one writev(2) (more if the socket takes
+// them in parts).
+func (c *conn) writev(a, b []byte) error {
+	r := &c.raw
+	switch {
+	case r.rc == nil:
+		c.iov = append(c.iov[:0], a, b)
+		_, err := c.iov.WriteTo(c.rwc)
+		return err
+	case len(a) == 0:
+		_, err := c.write(b)
+		return err
+	case len(b) == 0:
+		_, err := c.write(a)
+		return err
+	}
+	r.iov[0] = syscall.Iovec{Base: &a[0]}
+	r.iov[0].SetLen(len(a))
+	r.iov[1] = syscall.Iovec{Base: &b[0]}
+	r.iov[1].SetLen(len(b))
+	r.niov, r.total, r.n, r.err = 0, len(a)+len(b), 0, 0
+	err := r.rc.Write(r.writevFn)
+	r.iov = [2]syscall.Iovec{}
+	if err == nil && r.err != 0 {
+		err = c.opError("writev", os.NewSyscallError("writev", r.err))
+	}
+	return err
+}
+
+func (r *rawIO) writevStep(fd uintptr) bool {
+	for r.n < r.total {
+		iov := r.iov[r.niov:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch e {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.err = e
+			return true
+		}
+		r.n += int(n)
+		for left := int(n); left > 0; {
+			v := &r.iov[r.niov]
+			if l := int(v.Len); left < l {
+				v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), left))
+				v.SetLen(l - left)
+				break
+			} else {
+				left -= l
+				r.niov++
+			}
+		}
+	}
+	return true
+}
+
+// sendFile sends up to n bytes of f from its offset with sendfile(2), as
+// net/http's ReadFrom would, and reports whether it could (a TCP
+// connection and a file).
+func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
+	r := &c.raw
+	if r.rc == nil {
+		return 0, nil, false
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	src := -1
+	if sc.Control(func(fd uintptr) { src = int(fd) }) != nil || src < 0 {
+		return 0, nil, false
+	}
+	r.src, r.remain, r.sent, r.err = src, n, 0, 0
+	err = r.rc.Write(r.sendFn)
+	if err == nil && r.err != 0 {
+		err = c.opError("sendfile", os.NewSyscallError("sendfile", r.err))
+	}
+	runtime.KeepAlive(f)
+	return r.sent, err, true
+}
+
+// maxSendfile is the most one sendfile(2) is asked for (internal/poll's
+// maxSendfileSize).
+const maxSendfile = 4 << 20
+
+func (r *rawIO) sendStep(fd uintptr) bool {
+	for r.remain > 0 {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDFILE, fd, uintptr(r.src), 0, uintptr(min(r.remain, maxSendfile)), 0, 0)
+		switch e {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			r.err = e
+			return true
+		}
+		if n == 0 {
+			return true // the file ended early
+		}
+		r.sent += int64(n)
+		r.remain -= int64(n)
+	}
+	return true
+}
+
+func (c *conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.rwc.LocalAddr(), Addr: c.rwc.RemoteAddr(), Err: err}
+}
