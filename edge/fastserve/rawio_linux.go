@@ -7,8 +7,11 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawIO makes a connection's reads, writes and sendfiles as raw system
@@ -35,8 +38,10 @@ type rawIO struct {
 	src    int   // sendfile: the file
 	remain int64 // sendfile: bytes left
 	sent   int64
+	cached bool // sendfile: all of it is in the page cache
 
 	readFn, writeFn, writevFn, sendFn func(uintptr) bool
+	fileFn                            func(uintptr)
 }
 
 // init sets up raw I/O on c's connection, if it is a TCP connection.
@@ -50,7 +55,7 @@ func (r *rawIO) init(c net.Conn) {
 		return
 	}
 	r.rc = rc
-	r.readFn, r.writeFn, r.writevFn, r.sendFn = r.readStep, r.writeStep, r.writevStep, r.sendStep
+	r.readFn, r.writeFn, r.writevFn, r.sendFn, r.fileFn = r.readStep, r.writeStep, r.writevStep, r.sendStep, r.file
 }
 
 // read is net.Conn's Read.
@@ -186,6 +191,13 @@ func (r *rawIO) writevStep(fd uintptr) bool {
 // sendFile sends up to n bytes of f from its offset with sendfile(2), as
 // net/http's ReadFrom would, and reports whether it could (a TCP
 // connection and a file).
+//
+// The sendfile is raw only when cachestat(2) finds every page it sends in
+// the page cache: reading pages from the disk does wait, and a raw system
+// call keeps its P for as long (nothing else runs on it, and a
+// stop-the-world of the collector waits for it). Otherwise, and on
+// kernels without cachestat (before Linux 6.5), it is an ordinary system
+// call, which the scheduler can hand the P away from.
 func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	r := &c.raw
 	if r.rc == nil {
@@ -195,11 +207,10 @@ func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	if err != nil {
 		return 0, nil, false
 	}
-	src := -1
-	if sc.Control(func(fd uintptr) { src = int(fd) }) != nil || src < 0 {
+	r.src, r.remain, r.sent, r.err, r.cached = -1, n, 0, 0, false
+	if sc.Control(r.fileFn) != nil || r.src < 0 {
 		return 0, nil, false
 	}
-	r.src, r.remain, r.sent, r.err = src, n, 0, 0
 	err = r.rc.Write(r.sendFn)
 	if err == nil && r.err != 0 {
 		err = c.opError("sendfile", os.NewSyscallError("sendfile", r.err))
@@ -208,13 +219,47 @@ func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	return r.sent, err, true
 }
 
+// file is the Control callback of sendFile: it notes the file's
+// descriptor and whether the bytes to send are all in the page cache.
+func (r *rawIO) file(fd uintptr) {
+	r.src = int(fd)
+	if noCachestat.Load() {
+		return
+	}
+	off, _, e := syscall.RawSyscall(syscall.SYS_LSEEK, fd, 0, uintptr(io.SeekCurrent))
+	if e != 0 {
+		return
+	}
+	rng := unix.CachestatRange{Off: uint64(off), Len: uint64(r.remain)}
+	var st unix.Cachestat_t
+	_, _, e = syscall.RawSyscall6(unix.SYS_CACHESTAT, fd, uintptr(unsafe.Pointer(&rng)), uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	if e == syscall.ENOSYS {
+		noCachestat.Store(true)
+		return
+	}
+	ps := uint64(pageSize)
+	first, end := rng.Off/ps, (rng.Off+rng.Len+ps-1)/ps
+	r.cached = e == 0 && st.Cache >= end-first
+}
+
+// noCachestat: the kernel has no cachestat(2).
+var noCachestat atomic.Bool
+
+var pageSize = os.Getpagesize()
+
 // maxSendfile is the most one sendfile(2) is asked for (internal/poll's
 // maxSendfileSize).
 const maxSendfile = 4 << 20
 
 func (r *rawIO) sendStep(fd uintptr) bool {
 	for r.remain > 0 {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDFILE, fd, uintptr(r.src), 0, uintptr(min(r.remain, maxSendfile)), 0, 0)
+		var n uintptr
+		var e syscall.Errno
+		if r.cached {
+			n, _, e = syscall.RawSyscall6(syscall.SYS_SENDFILE, fd, uintptr(r.src), 0, uintptr(min(r.remain, maxSendfile)), 0, 0)
+		} else {
+			n, _, e = syscall.Syscall6(syscall.SYS_SENDFILE, fd, uintptr(r.src), 0, uintptr(min(r.remain, maxSendfile)), 0, 0)
+		}
 		switch e {
 		case 0:
 		case syscall.EINTR:
