@@ -211,6 +211,9 @@ func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	if sc.Control(r.fileFn) != nil || r.src < 0 {
 		return 0, nil, false
 	}
+	if testHookSendfile != nil {
+		testHookSendfile(r.cached)
+	}
 	err = r.rc.Write(r.sendFn)
 	if err == nil && r.err != 0 {
 		err = c.opError("sendfile", os.NewSyscallError("sendfile", r.err))
@@ -241,6 +244,9 @@ func (r *rawIO) file(fd uintptr) {
 	first, end := rng.Off/ps, (rng.Off+rng.Len+ps-1)/ps
 	r.cached = e == 0 && st.Cache >= end-first
 }
+
+// testHookSendfile, when set, learns whether each sendFile is raw.
+var testHookSendfile func(cached bool)
 
 // noCachestat: the kernel has no cachestat(2).
 var noCachestat atomic.Bool
