@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +41,7 @@ type rawIO struct {
 	remain int64 // sendfile: bytes left
 	sent   int64
 	cached bool // sendfile: all of it is in the page cache
+	check  bool // sendfile: ask cachestat
 
 	readFn, writeFn, writevFn, sendFn func(uintptr) bool
 	fileFn                            func(uintptr)
@@ -192,12 +195,14 @@ func (r *rawIO) writevStep(fd uintptr) bool {
 // net/http's ReadFrom would, and reports whether it could (a TCP
 // connection and a file).
 //
-// The sendfile is raw only when cachestat(2) finds every page it sends in
-// the page cache: reading pages from the disk does wait, and a raw system
-// call keeps its P for as long (nothing else runs on it, and a
-// stop-the-world of the collector waits for it). Otherwise, and on
-// kernels without cachestat (before Linux 6.5), it is an ordinary system
-// call, which the scheduler can hand the P away from.
+// The sendfile is raw only when f's pages are in the page cache: reading
+// pages from the disk does wait, and a raw system call keeps its P for as
+// long (nothing else runs on it, and a stop-the-world of the collector
+// waits for it). cachestat(2) tells, and what it found is kept for a
+// second (cachedFiles), as the check costs two system calls, about what
+// the raw sendfile saves. Otherwise, and on kernels without cachestat
+// (before Linux 6.5), the sendfile is an ordinary system call, which the
+// scheduler can hand the P away from.
 func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	r := &c.raw
 	if r.rc == nil {
@@ -207,9 +212,15 @@ func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 	if err != nil {
 		return 0, nil, false
 	}
-	r.src, r.remain, r.sent, r.err, r.cached = -1, n, 0, 0, false
+	now := time.Since(epoch)
+	r.src, r.remain, r.sent, r.err = -1, n, 0, 0
+	r.cached = c.srv.cached.recent(f, now)
+	r.check = !r.cached
 	if sc.Control(r.fileFn) != nil || r.src < 0 {
 		return 0, nil, false
+	}
+	if r.check && r.cached {
+		c.srv.cached.add(f, now)
 	}
 	if testHookSendfile != nil {
 		testHookSendfile(r.cached)
@@ -223,10 +234,11 @@ func (c *conn) sendFile(f *os.File, n int64) (int64, error, bool) {
 }
 
 // file is the Control callback of sendFile: it notes the file's
-// descriptor and whether the bytes to send are all in the page cache.
+// descriptor and, if r.check, whether the bytes to send are all in the
+// page cache.
 func (r *rawIO) file(fd uintptr) {
 	r.src = int(fd)
-	if noCachestat.Load() {
+	if !r.check || noCachestat.Load() {
 		return
 	}
 	off, _, e := syscall.RawSyscall(syscall.SYS_LSEEK, fd, 0, uintptr(io.SeekCurrent))
@@ -243,6 +255,42 @@ func (r *rawIO) file(fd uintptr) {
 	ps := uint64(pageSize)
 	first, end := rng.Off/ps, (rng.Off+rng.Len+ps-1)/ps
 	r.cached = e == 0 && st.Cache >= end-first
+}
+
+// cachedFiles are the files whose pages cachestat found in the page cache
+// within the last cachedFor, by when. A file sent that lately was read
+// then, and its pages leave the cache sooner only under memory pressure
+// (a raw sendfile then waits for the disk once). The *os.File is the
+// key: the store lends the same one to hit after hit, and the map's
+// reference keeps a closed one's address from being reused.
+type cachedFiles struct {
+	mu sync.Mutex
+	at map[*os.File]time.Duration
+}
+
+// cachedFor is how long a file found in the page cache is taken to be.
+const cachedFor = time.Second
+
+// maxCachedFiles bounds cachedFiles: past it, the map starts again.
+const maxCachedFiles = 4096
+
+// epoch is the origin of cachedFiles' times (monotonic).
+var epoch = time.Now()
+
+func (m *cachedFiles) recent(f *os.File, now time.Duration) bool {
+	m.mu.Lock()
+	at, ok := m.at[f]
+	m.mu.Unlock()
+	return ok && now-at < cachedFor
+}
+
+func (m *cachedFiles) add(f *os.File, now time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at == nil || len(m.at) >= maxCachedFiles {
+		m.at = make(map[*os.File]time.Duration)
+	}
+	m.at[f] = now
 }
 
 // testHookSendfile, when set, learns whether each sendFile is raw.

@@ -10,6 +10,9 @@ import (
 // rawIO is Linux's; elsewhere the connection's own methods are used.
 type rawIO struct{}
 
+// cachedFiles is Linux's (see rawio_linux.go).
+type cachedFiles struct{}
+
 func (r *rawIO) init(net.Conn) {}
 
 func (c *conn) read(p []byte) (int, error)  { return c.rwc.Read(p) }

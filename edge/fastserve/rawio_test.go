@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,10 +121,13 @@ func firstDiff(a, b []byte) int {
 // TestSendfileOfAFileNotInThePageCache: a body file whose pages are not
 // all in the page cache goes out with an ordinary system call (reading
 // the disk waits, and a raw call would hold its P meanwhile), one whose
-// pages are with a raw one; both send the file's bytes.
+// pages are with a raw one; both send the file's bytes. A file found in
+// the cache is taken to stay there for cachedFor.
 func TestSendfileOfAFileNotInThePageCache(t *testing.T) {
 	body := pattern(256 << 10)
-	f := bodyFile(t, body)
+	first := bodyFile(t, body)
+	var file atomic.Pointer[os.File]
+	file.Store(first)
 	var mu sync.Mutex
 	var seen []bool
 	testHookSendfile = func(cached bool) {
@@ -131,7 +136,10 @@ func TestSendfileOfAFileNotInThePageCache(t *testing.T) {
 		mu.Unlock()
 	}
 	t.Cleanup(func() { testHookSendfile = nil })
-	addr, _ := serveFast(t, fileHandler(f, int64(len(body))), time.Minute, time.Minute)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fileHandler(file.Load(), int64(len(body))).ServeHTTP(w, r)
+	})
+	addr, srv := serveFast(t, h, time.Minute, time.Minute)
 	fetch := func() {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + "/")
@@ -145,33 +153,48 @@ func TestSendfileOfAFileNotInThePageCache(t *testing.T) {
 		}
 	}
 	fetch() // the file was just written: its pages are cached
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		t.Fatal(err)
-	}
-	if !dropped(t, f, len(body)) {
+	if !evict(t, first, len(body)) {
 		t.Skip("the file system keeps the file's pages (FADV_DONTNEED dropped none)")
+	}
+	fetch() // the same file within cachedFor: not asked again (and read back)
+	// Another descriptor of the file, not in the cache: asked.
+	again, err := os.Open(first.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = again.Close() })
+	file.Store(again)
+	if !evict(t, again, len(body)) {
+		t.Fatal("FADV_DONTNEED dropped the file's pages once, not twice")
 	}
 	fetch() // not cached
 	fetch() // read by the one before
 	mu.Lock()
 	defer mu.Unlock()
 	if noCachestat.Load() {
-		if len(seen) != 3 || seen[0] || seen[1] || seen[2] {
+		if len(seen) != 4 || seen[0] || seen[1] || seen[2] || seen[3] {
 			t.Fatalf("without cachestat, raw sendfiles %v; want none", seen)
 		}
 		return
 	}
-	if want := []bool{true, false, true}; len(seen) != 3 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
+	if want := []bool{true, true, false, true}; !slices.Equal(seen, want) {
 		t.Fatalf("sendfiles raw %v, want %v", seen, want)
+	}
+	if !srv.cached.recent(again, time.Since(epoch)) || srv.cached.recent(again, time.Since(epoch)+cachedFor) {
+		t.Fatalf("a file found cached is not taken to be for exactly %v", cachedFor)
 	}
 }
 
-// dropped reports whether some of f's first n bytes left the page cache.
-func dropped(t *testing.T, f *os.File, n int) bool {
+// evict asks the kernel to drop f's pages from the page cache, and reports
+// whether some of its first n bytes left it.
+func evict(t *testing.T, f *os.File, n int) bool {
 	t.Helper()
+	if err := f.Sync(); err != nil { // dirty pages stay
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
 	var st unix.Cachestat_t
 	err := unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{Len: uint64(n)}, &st, 0)
 	if errors.Is(err, unix.ENOSYS) {
