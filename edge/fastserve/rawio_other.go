@@ -2,16 +2,10 @@
 
 package fastserve
 
-import (
-	"net"
-	"os"
-)
+import "net"
 
 // rawIO is Linux's; elsewhere the connection's own methods are used.
 type rawIO struct{}
-
-// cachedFiles is Linux's (see rawio_linux.go).
-type cachedFiles struct{}
 
 func (r *rawIO) init(net.Conn) {}
 
@@ -23,5 +17,3 @@ func (c *conn) writev(a, b []byte) error {
 	_, err := c.iov.WriteTo(c.rwc)
 	return err
 }
-
-func (c *conn) sendFile(*os.File, int64) (int64, error, bool) { return 0, nil, false }

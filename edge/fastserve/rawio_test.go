@@ -10,14 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // pattern is n bytes that show where a piece of them came from.
@@ -116,94 +112,6 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-// TestSendfileOfAFileNotInThePageCache: a body file whose pages are not
-// all in the page cache goes out with an ordinary system call (reading
-// the disk waits, and a raw call would hold its P meanwhile), one whose
-// pages are with a raw one; both send the file's bytes. A file found in
-// the cache is taken to stay there for cachedFor.
-func TestSendfileOfAFileNotInThePageCache(t *testing.T) {
-	body := pattern(256 << 10)
-	first := bodyFile(t, body)
-	var file atomic.Pointer[os.File]
-	file.Store(first)
-	var mu sync.Mutex
-	var seen []bool
-	testHookSendfile = func(cached bool) {
-		mu.Lock()
-		seen = append(seen, cached)
-		mu.Unlock()
-	}
-	t.Cleanup(func() { testHookSendfile = nil })
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fileHandler(file.Load(), int64(len(body))).ServeHTTP(w, r)
-	})
-	addr, srv := serveFast(t, h, time.Minute, time.Minute)
-	fetch := func() {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil || !bytes.Equal(got, body) {
-			t.Fatalf("got %d bytes (%v), want the file's %d", len(got), err, len(body))
-		}
-	}
-	fetch() // the file was just written: its pages are cached
-	if !evict(t, first, len(body)) {
-		t.Skip("the file system keeps the file's pages (FADV_DONTNEED dropped none)")
-	}
-	fetch() // the same file within cachedFor: not asked again (and read back)
-	// Another descriptor of the file, not in the cache: asked.
-	again, err := os.Open(first.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = again.Close() })
-	file.Store(again)
-	if !evict(t, again, len(body)) {
-		t.Fatal("FADV_DONTNEED dropped the file's pages once, not twice")
-	}
-	fetch() // not cached
-	fetch() // read by the one before
-	mu.Lock()
-	defer mu.Unlock()
-	if noCachestat.Load() {
-		if len(seen) != 4 || seen[0] || seen[1] || seen[2] || seen[3] {
-			t.Fatalf("without cachestat, raw sendfiles %v; want none", seen)
-		}
-		return
-	}
-	if want := []bool{true, true, false, true}; !slices.Equal(seen, want) {
-		t.Fatalf("sendfiles raw %v, want %v", seen, want)
-	}
-	if !srv.cached.recent(again, time.Since(epoch)) || srv.cached.recent(again, time.Since(epoch)+cachedFor) {
-		t.Fatalf("a file found cached is not taken to be for exactly %v", cachedFor)
-	}
-}
-
-// evict asks the kernel to drop f's pages from the page cache, and reports
-// whether some of its first n bytes left it.
-func evict(t *testing.T, f *os.File, n int) bool {
-	t.Helper()
-	if err := f.Sync(); err != nil { // dirty pages stay
-		t.Fatal(err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		t.Fatal(err)
-	}
-	var st unix.Cachestat_t
-	err := unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{Len: uint64(n)}, &st, 0)
-	if errors.Is(err, unix.ENOSYS) {
-		return true // cannot tell: the test then checks every sendfile is ordinary
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Cache < uint64((n+os.Getpagesize()-1)/os.Getpagesize())
 }
 
 // TestSendfileWriteDeadline: a file sent to a client that reads nothing

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -264,17 +263,6 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if err := w.FlushError(); err != nil {
 		return n, err
-	}
-	if lr, ok := src.(*io.LimitedReader); ok && !w.chunking && bodyAllowedForStatus(w.status) && !w.isHead {
-		if f, ok := lr.R.(*os.File); ok {
-			if n0, err, ok := w.c.sendFile(f, lr.N); ok {
-				lr.N -= n0
-				n += n0
-				w.written += n0
-				w.c.writeFailed(err)
-				return n, err
-			}
-		}
 	}
 	rf, ok := w.c.rwc.(io.ReaderFrom)
 	if ok && !w.chunking && bodyAllowedForStatus(w.status) && !w.isHead {

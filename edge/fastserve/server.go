@@ -41,9 +41,6 @@ type Server struct {
 	handedOff atomic.Int64
 	// watchDelay, when set (tests), replaces the package's watchDelay.
 	watchDelay time.Duration
-	// cached remembers the body files found in the page cache lately
-	// (see conn.sendFile).
-	cached cachedFiles
 }
 
 // HandedOff returns how many connections this Server handed to net/http.
