@@ -74,18 +74,28 @@ func (c *conn) read(p []byte) (int, error) {
 func (r *rawIO) readStep(fd uintptr) bool {
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)))
-		switch e {
-		case 0:
+		if e == 0 {
 			r.n = int(n)
 			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
 		}
-		r.err = e
-		return true
+		if again, done := r.settle(e); !again {
+			return done
+		}
 	}
+}
+
+// settle is what a raw call's loop does after it failed with e: call
+// again (EINTR), wait for the poller (EAGAIN: not done), or stop, with e
+// kept (done).
+func (r *rawIO) settle(e syscall.Errno) (again, done bool) {
+	switch e {
+	case syscall.EINTR:
+		return true, false
+	case syscall.EAGAIN:
+		return false, false
+	}
+	r.err = e
+	return false, true
 }
 
 // write is net.Conn's Write: all of p, or an error.
@@ -107,17 +117,13 @@ func (r *rawIO) writeStep(fd uintptr) bool {
 	for r.n < len(r.buf) {
 		p := r.buf[r.n:]
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch e {
-		case 0:
+		if e == 0 {
 			r.n += int(n)
 			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
 		}
-		r.err = e
-		return true
+		if again, done := r.settle(e); !again {
+			return done
+		}
 	}
 	return true
 }
@@ -155,15 +161,11 @@ func (r *rawIO) writevStep(fd uintptr) bool {
 	for r.n < r.total {
 		iov := r.iov[r.niov:]
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-		switch e {
-		case 0:
-		case syscall.EINTR:
+		if e != 0 {
+			if again, done := r.settle(e); !again {
+				return done
+			}
 			continue
-		case syscall.EAGAIN:
-			return false
-		default:
-			r.err = e
-			return true
 		}
 		r.n += int(n)
 		for left := int(n); left > 0; {
