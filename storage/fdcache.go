@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"io"
 	"os"
 	"sync"
 )
@@ -87,7 +86,7 @@ func (c *fdCache) take(id uint64) (*os.File, *fdEntry) {
 func (c *fdCache) put(e *fdEntry, f *os.File) {
 	keep := f != nil
 	if keep {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
+		if err := rewind(f); err != nil {
 			keep = false
 		}
 	}
