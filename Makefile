@@ -42,6 +42,10 @@ test:
 # under -race; it runs once more without it, or make test would never check
 # the hit path's allocation budget.
 	$(GO) test -count=1 -run '^TestHitAllocations$$' ./edge/
+# Under -race internal/rawio goes through package syscall (the detector
+# needs its annotations), so the raw system calls a node really makes are
+# tested only here: the packages whose connections use them, without -race.
+	$(GO) test -count=1 ./internal/rawio/ ./edge/fastserve/ ./origin/
 
 # bench: Go micro-benchmarks, then edged side by side with nginx, Varnish and
 # the Go ceiling (bench/cmd/edgebench; results in bench/results/latest.md and
