@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -11,11 +12,16 @@ import (
 // scheduler does not see. It is not a net.Conn: its owner keeps the
 // connection for everything else (deadlines, Close, addresses), and a
 // deadline set there bounds Conn's reads and writes as it bounds the
-// connection's own. Reads must not run concurrently with each other,
-// writes likewise (the connection's own locks make them wait).
+// connection's own. Like a net.Conn it may be used by several goroutines
+// at once: a read waits for the read before it, a write for the write
+// before it (an upgraded upstream connection is written by the transport
+// and then by a WebSocket relay, whose close frames may come from another
+// goroutine).
 type Conn struct {
 	c  net.Conn
 	rc syscall.RawConn
+
+	rmu, wmu sync.Mutex // guard the read's and the write's fields below
 
 	// The current read and write, kept here so that neither allocates.
 	rp     []byte
@@ -56,10 +62,13 @@ func (r *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	r.rmu.Lock()
 	r.rp, r.rn, r.rerr = p, 0, 0
 	err := r.rc.Read(r.readFn)
 	r.rp = nil
-	n, err := r.result("read", r.rn, err, r.rerr)
+	rn, rerr := r.rn, r.rerr
+	r.rmu.Unlock()
+	n, err := r.result("read", rn, err, rerr)
 	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
@@ -89,10 +98,13 @@ func (r *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	r.wmu.Lock()
 	r.wp, r.wn, r.werr = p, 0, 0
 	err := r.rc.Write(r.writeFn)
 	r.wp = nil
-	return r.result("write", r.wn, err, r.werr)
+	wn, werr := r.wn, r.werr
+	r.wmu.Unlock()
+	return r.result("write", wn, err, werr)
 }
 
 func (r *Conn) writeOnce(fd uintptr) bool {
@@ -122,11 +134,14 @@ func (r *Conn) writeOnce(fd uintptr) bool {
 // net.Buffers.WriteTo does on a TCP connection, and returns how many. Like
 // it, it consumes bufs: its elements are moved past what was written.
 func (r *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
+	r.wmu.Lock()
 	r.wv, r.wn, r.werr = bufs, 0, 0
 	err := r.rc.Write(r.writevFn)
 	r.wv = nil
 	clear(r.iov)
-	n, err := r.result("writev", r.wn, err, r.werr)
+	wn, werr := r.wn, r.werr
+	r.wmu.Unlock()
+	n, err := r.result("writev", wn, err, werr)
 	return int64(n), err
 }
 

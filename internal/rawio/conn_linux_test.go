@@ -225,3 +225,55 @@ func TestPeek(t *testing.T) {
 		t.Fatalf("after the peek read %q", got)
 	}
 }
+
+// TestConcurrentWriters: like a net.Conn, a Conn is written by several
+// goroutines at once (an upgraded upstream connection: the transport's
+// write of the request, then a WebSocket relay and its close frames), and
+// each write arrives whole. Blocks larger than a socket buffer make the
+// writes wait for room in the middle, where a second writer would clobber
+// the first one's progress if they shared it.
+func TestConcurrentWriters(t *testing.T) {
+	c, s := pair(t)
+	rc := New(c)
+	const writers, blocks, size = 4, 16, 256 << 10
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			block := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for i := range blocks {
+				var err error
+				if i%2 == 0 {
+					_, err = rc.Write(block)
+				} else {
+					_, err = rc.WriteBuffers([][]byte{block[:size/2], block[size/2:]})
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	go func() {
+		for range writers {
+			if err := <-errc; err != nil {
+				t.Error("write:", err)
+			}
+		}
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != writers*blocks*size {
+		t.Fatalf("read %d bytes, want %d", len(got), writers*blocks*size)
+	}
+	for off := 0; off < len(got); off += size {
+		b := got[off : off+size]
+		if n := bytes.Count(b, b[:1]); n != size {
+			t.Fatalf("block at %d mixes writers: %d of %d bytes are %q", off, n, size, b[:1])
+		}
+	}
+}
