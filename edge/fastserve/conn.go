@@ -317,6 +317,11 @@ func (c *conn) send(p []byte) {
 	} else {
 		_, err = c.iov.WriteTo(c.rwc)
 	}
+	// The array stays for the next send; p must not: held by an idle
+	// connection, a body would count against the bodies' budget until the
+	// client's next large answer (hold.releaseWhenUnreachable).
+	clear(c.iov[:cap(c.iov)])
+	c.iov = c.iov[:0]
 	c.writeFailed(err)
 	c.out = c.out[:0]
 }

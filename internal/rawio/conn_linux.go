@@ -138,7 +138,7 @@ func (r *Conn) WriteBuffers(bufs [][]byte) (int64, error) {
 	r.wv, r.wn, r.werr = bufs, 0, 0
 	err := r.rc.Write(r.writevFn)
 	r.wv = nil
-	clear(r.iov)
+	clear(r.iov[:cap(r.iov)]) // the last writev left its pointers past len: they would keep a body alive
 	wn, werr := r.wn, r.werr
 	r.wmu.Unlock()
 	n, err := r.result("writev", wn, err, werr)

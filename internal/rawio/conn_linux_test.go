@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -274,6 +275,36 @@ func TestConcurrentWriters(t *testing.T) {
 		b := got[off : off+size]
 		if n := bytes.Count(b, b[:1]); n != size {
 			t.Fatalf("block at %d mixes writers: %d of %d bytes are %q", off, n, size, b[:1])
+		}
+	}
+}
+
+// TestWriteBuffersKeepsNoBody: once WriteBuffers returns, the Conn holds
+// nothing of what it wrote. The edge counts a body against its memory
+// budget until the body is garbage; an iovec left pointing at it kept it
+// counted for as long as the client's connection stayed open.
+func TestWriteBuffersKeepsNoBody(t *testing.T) {
+	c, s := pair(t)
+	rc := New(c)
+	go io.Copy(io.Discard, s)
+	freed := make(chan struct{})
+	func() {
+		body := make([]byte, 64<<10)
+		runtime.AddCleanup(&body[0], func(ch chan struct{}) { close(ch) }, freed)
+		if _, err := rc.WriteBuffers([][]byte{[]byte("head"), body}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for i := 0; ; i++ {
+		runtime.GC()
+		select {
+		case <-freed:
+			runtime.KeepAlive(rc)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if i == 500 {
+			t.Fatal("the written body is still reachable from the Conn")
 		}
 	}
 }
