@@ -1,0 +1,136 @@
+package edge
+
+import (
+	"net/http"
+	"strconv"
+
+	"edged/edge/compress"
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// Read-while-writer. A fill that will store a whole 200 of known length
+// publishes its head and then its body as it arrives (progress): the
+// request that started the fetch and those that joined it are sent the
+// body from that buffer as it fills, each at its own pace, from its first
+// byte whenever it joined, instead of once the whole body has arrived (a
+// 50 MiB miss used to wait for all of it before its first byte). The fill
+// reads the upstream into the buffer without waiting for any client, so a
+// slow client stalls nobody, and the buffer is the one the fill held
+// before: counted in the body budget (Options.BodyMemory), at most
+// MaxObjectBytes, one per fill. The entry is stored only once the body is
+// whole (fetch.keep, as before); a body that ends short cuts every client
+// being sent it (http.ErrAbortHandler: a chunked response is never ended,
+// a response of known length is closed short), so none takes it for
+// whole, and nothing is stored.
+
+// streamsWhole reports whether x's request may be answered from a body
+// still arriving: a GET or HEAD of the whole representation without
+// conditions (those are evaluated on the whole response, serveEntry), and
+// no stored response that RFC 5861's stale-if-error could put in the
+// fill's place if it fails (it could not once the new one is under way).
+func (x *exchange) streamsWhole() bool {
+	r := x.r
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, f := range clientOnlyFields {
+		if _, ok := r.Header[f]; ok {
+			return false
+		}
+	}
+	if e := x.found.entry; e != nil && policy.StaleIfError(r.Header, responseOf(e), x.h.opts.Now(), *x.rules()) {
+		return false
+	}
+	return true
+}
+
+// serveWhileFilling answers x's request from the body p publishes as it
+// arrives: the head at once, the body as it comes. It reports false,
+// having written nothing, when it cannot: nothing is published (the
+// response is not stored, not of known length, or the fill failed), the
+// response varies and x's request selects another variant, or x's client
+// is to be sent a compressed variant (made from the whole body, as on a
+// hit). collapsed says another request's fetch fills the body.
+func (x *exchange) serveWhileFilling(p *progress, collapsed bool) bool {
+	h, w, r := x.h, &x.w, x.r
+	head, size := p.streamable()
+	if !head.selects(x) {
+		return false
+	}
+	e := head.entry
+	varies := false
+	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(e.Header) {
+		if coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...); coding != compress.Identity {
+			return false
+		}
+		varies = true // as encoded says of an identity response it could compress
+	}
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v[:len(v):len(v)] // shared with the stored entry: never appended to in place
+	}
+	if varies {
+		addVary(hdr, "Accept-Encoding")
+	}
+	policy.ClientHeader(hdr, h.opts.Policy)
+	if e.MustRevalidate {
+		policy.MarkMustRevalidate(hdr) // as serveEntry marks a per-user page
+	}
+	// RFC 9111 §5.1: the age of what is sent (its upstream's Age, and the
+	// time since it arrived).
+	hdr["Age"] = h.ageValue(policy.Age(responseOf(e), h.opts.Now()))
+	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
+	cs := &x.cs
+	cs.Collapsed, cs.FwdStatus = collapsed, e.Status
+	cs.Stored, cs.HasTTL, cs.TTL = head.storing, head.storing, head.ttl
+	if !head.storing {
+		cs.Detail = head.reason
+	}
+	x.setCacheStatus(e.Header)
+	if !collapsed {
+		addOwn(hdr, head.own)
+	}
+	if !lengthIs(e.Header, size) {
+		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(e.Status)
+		h.metrics.served(storage.TierNone, 0)
+		return true
+	}
+	p.streaming()
+	w.WriteHeader(e.Status)
+	x.sendArriving(p)
+	return true
+}
+
+// sendArriving writes p's body to x's client as it arrives, from its first
+// byte, and cuts the response when the fill ends without the whole body.
+func (x *exchange) sendArriving(p *progress) {
+	w := &x.w
+	rc := http.NewResponseController(w)
+	var sent int64
+	defer func() { x.h.metrics.served(storage.TierNone, int(sent)) }()
+	for {
+		body, whole, cut := p.awaitMore(sent)
+		if n := int64(len(body)); n > sent {
+			if _, err := w.Write(body[sent:n]); err != nil {
+				return // the client is gone; the fill goes on for the others
+			}
+			sent = n
+			if !whole {
+				_ = rc.Flush() // what arrived goes out now, not when more does
+			}
+		}
+		switch {
+		case whole:
+			return
+		case cut:
+			// The upstream failed mid-body: cut the response so that the
+			// client sees it incomplete, never a short body that looks whole.
+			x.h.log.Warn("upstream body failed while streamed", "host", x.r.Host, "path", x.r.URL.Path, "sent", sent)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
