@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -52,11 +53,14 @@ func (x *exchange) streamsWhole() bool {
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
 // hit). collapsed says another request's fetch fills the body.
-func (x *exchange) serveWhileFilling(p *progress, collapsed bool) bool {
-	h, w, r := x.h, &x.w, x.r
+func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
+	h, w, r, p := x.h, &x.w, x.r, f.body
 	head, size := p.streamable()
-	if !head.selects(x) {
+	if !head.selects(x) || collapsed && head.leaderOnly {
 		return false
+	}
+	if r.Method == http.MethodHead && size < 0 {
+		return false // the length a HEAD is told is known once the body is whole
 	}
 	e := head.entry
 	varies := false
@@ -91,7 +95,7 @@ func (x *exchange) serveWhileFilling(p *progress, collapsed bool) bool {
 	if !collapsed {
 		addOwn(hdr, head.own)
 	}
-	if !lengthIs(e.Header, size) {
+	if size >= 0 && !lengthIs(e.Header, size) {
 		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	if r.Method == http.MethodHead {
@@ -101,19 +105,21 @@ func (x *exchange) serveWhileFilling(p *progress, collapsed bool) bool {
 	}
 	p.streaming()
 	w.WriteHeader(e.Status)
-	x.sendArriving(p)
+	x.sendArriving(f, collapsed)
 	return true
 }
 
-// sendArriving writes p's body to x's client as it arrives, from its first
-// byte, and cuts the response when the fill ends without the whole body.
-func (x *exchange) sendArriving(p *progress) {
+// sendArriving writes the body of f's fill to x's client as it arrives,
+// from its first byte, and cuts the response when the fill ends without
+// the whole body; but the leader (not collapsed) is sent the rest of a
+// body that outgrew the fill from the upstream (sendRest).
+func (x *exchange) sendArriving(f *flight, collapsed bool) {
 	w := &x.w
 	rc := http.NewResponseController(w)
 	var sent int64
 	defer func() { x.h.metrics.served(storage.TierNone, int(sent)) }()
 	for {
-		body, whole, cut := p.awaitMore(sent)
+		body, whole, cut, overflowed := f.body.awaitMore(sent)
 		if n := int64(len(body)); n > sent {
 			if _, err := w.Write(body[sent:n]); err != nil {
 				return // the client is gone; the fill goes on for the others
@@ -126,11 +132,42 @@ func (x *exchange) sendArriving(p *progress) {
 		switch {
 		case whole:
 			return
+		case cut && overflowed && !collapsed:
+			x.sendRest(f, sent)
+			return
 		case cut:
-			// The upstream failed mid-body: cut the response so that the
-			// client sees it incomplete, never a short body that looks whole.
-			x.h.log.Warn("upstream body failed while streamed", "host", x.r.Host, "path", x.r.URL.Path, "sent", sent)
+			// The upstream failed mid-body, or the body outgrew the fill
+			// and nobody reads the upstream for this client: cut the
+			// response so that the client sees it incomplete, never a
+			// short body that looks whole.
+			x.h.log.Warn("response cut while streamed from a fill", "host", x.r.Host, "path", x.r.URL.Path, "sent", sent, "overflowed", overflowed)
 			panic(http.ErrAbortHandler)
 		}
+	}
+}
+
+// sendRest sends the leader, sent bytes of whose body went out from the
+// fill, the rest of a body that outgrew it (too large to store, or past
+// the body budget): what the fill read beyond sent, then the upstream's
+// rest as it arrives, as streamFill does for a leader that was sent
+// nothing yet.
+func (x *exchange) sendRest(f *flight, sent int64) {
+	<-f.done // the fill ends as soon as the body outgrows it
+	res := f.res
+	if !res.claim() {
+		panic(http.ErrAbortHandler) // nothing more to send: the client must not take it for whole
+	}
+	defer res.stream.Body.Close()
+	w := &x.w
+	if _, err := w.Write(res.prefix[sent:]); err != nil {
+		return
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, err := copyFlushing(w, w, res.stream.Body, *buf)
+	x.h.metrics.served(storage.TierNone, int(n)+len(res.prefix)-int(sent))
+	if err != nil && !errors.Is(err, errClientWrite) {
+		x.h.log.Warn("upstream body failed mid-stream", "host", x.r.Host, "path", x.r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 }

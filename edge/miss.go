@@ -133,7 +133,7 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 			x.sendInterim(in.code, in.header)
 		case <-ready:
 			q.drain(x) // sent before the final response arrived
-			if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f.body, !leader) {
+			if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f, !leader) {
 				return nil, leader, true
 			}
 			ready = nil
@@ -400,11 +400,18 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	var complete bool
 	var err error
 	var published http.Header // what clients sent the body as it arrives are given; keep stores it
-	if p != nil && storable && h.publishable(resp) && held.grow(resp.ContentLength) {
+	unknown := resp.ContentLength < 0
+	if p != nil && storable && f.publishable(resp) && (unknown || held.grow(resp.ContentLength)) {
+		// Sent as it arrives to the clients that share the fetch
+		// (serveWhileFilling, serveRangeInProgress), stored once whole.
 		published = policy.StoredHeader(resp.Header)
 		head := f.head(resp, published, own, requestTime, responseTime)
-		body, err = readPublished(resp.Body, resp.ContentLength, p, head)
-		complete = err == nil
+		if unknown {
+			body, complete, err = readGrowing(resp.Body, h.opts.MaxObjectBytes, held, p, head)
+		} else {
+			body, err = readPublished(resp.Body, resp.ContentLength, p, head)
+			complete = err == nil
+		}
 	} else {
 		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
 	}
@@ -596,6 +603,7 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		}
 	}
 	f.markPerUser(e, resp.Header)
+	fh.leaderOnly = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
 	if fh.reason == "" {
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}

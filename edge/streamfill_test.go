@@ -295,7 +295,6 @@ func TestPurgeDuringStreamedFill(t *testing.T) {
 	}
 }
 
-
 // An unkept stream (an event stream opened with a GET, no-store) that
 // keeps sending is not cut at fetch_timeout: 30 events 100 ms apart, 3 s
 // in all, pass the 1.5 s fetch_timeout of the fault edge, and the client
@@ -345,5 +344,159 @@ func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
 	}
 	if r.took > faultBound {
 		t.Errorf("a stalled stream took %v to cut, want at most %v", r.took, faultBound)
+	}
+}
+
+// While a fill streams, what is the leader's alone stays the leader's: a
+// waiter is sent the stored fields (no Set-Cookie of a public response,
+// RFC 9111 §3.1 lets it be stored but edged never shares it), and a
+// response that varies is sent only to a waiter whose fields select it;
+// another variant's waiter gets its own answer. A HEAD is answered from
+// the head alone.
+func TestStreamedFillKeepsLeaderFieldsAndVariants(t *testing.T) {
+	c := newClock()
+	rest := newGate()
+	t.Cleanup(rest.open)
+	var requests atomic.Int64
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		lang := r.Header.Get("Accept-Language")
+		body := bytes.Repeat([]byte(lang), 50_000)
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Header().Set("Set-Cookie", "session="+lang)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body[:1000])
+		w.(http.Flusher).Flush()
+		rest.wait()
+		_, _ = w.Write(body[1000:])
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	leader := startGet(e, "/page", 1000, "Accept-Language", "en")
+	leader.firstBytes(t, "leader")
+	same := startGet(e, "/page", 1000, "Accept-Language", "en")
+	same.firstBytes(t, "waiter of the same variant")
+	head, err := http.NewRequest(http.MethodHead, e.URL+"/page", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Header.Set("Accept-Language", "en")
+	hresp, err := http.DefaultClient.Do(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK || hresp.ContentLength != 100_000 || hresp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("HEAD while filling: %d, length %d, Set-Cookie %q", hresp.StatusCode, hresp.ContentLength, hresp.Header.Get("Set-Cookie"))
+	}
+	other := startGet(e, "/page", 1000, "Accept-Language", "fr")
+	rest.open()
+	for _, tt := range []struct {
+		g            *streamedGet
+		lang, cookie string
+	}{{leader, "en", "session=en"}, {same, "en", ""}, {other, "fr", "session=fr"}} {
+		out := <-tt.g.done
+		if out.err != nil || !bytes.Equal(out.body, bytes.Repeat([]byte(tt.lang), 50_000)) {
+			t.Errorf("%s: %d bytes %.10q, err %v", tt.lang, len(out.body), out.body, out.err)
+			continue
+		}
+		if got := out.resp.Header.Get("Set-Cookie"); got != tt.cookie {
+			t.Errorf("%s (cookie %q): Set-Cookie %q", tt.lang, tt.cookie, got)
+		}
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("origin requests = %d, want 2 (en shared, fr its own)", n)
+	}
+}
+
+// A storable response of unknown length (chunked) is streamed too: the
+// leader and a waiter get the first bytes while the origin holds the rest,
+// and the entry stored once it is whole has the body's length. One that
+// outgrows cache.max_object is sent whole to the leader, from the upstream
+// once it outgrew the fill, and cut for a waiter that joined (nobody reads
+// the upstream for it); nothing is stored, and the next fill of the key is
+// not streamed to waiters (the key is marked too large).
+func TestChunkedMissStreamedWhileFilling(t *testing.T) {
+	c := newClock()
+	small := testBody(48 << 10)
+	large := testBody(400 << 10)
+	var held atomic.Pointer[gate] // what holds the rest of each body
+	hold := func() *gate {
+		g := newGate()
+		held.Store(g)
+		t.Cleanup(g.open)
+		return g
+	}
+	rest := hold()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		body := small
+		if r.URL.Path == "/large" {
+			body = large
+		}
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(body[:1000]) // no Content-Length: chunked
+		w.(http.Flusher).Flush()
+		held.Load().wait()
+		for i := 1000; i < len(body); i += 16 << 10 {
+			_, _ = w.Write(body[i:min(i+16<<10, len(body))])
+			w.(http.Flusher).Flush()
+		}
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 128 << 10})
+
+	leader := startGet(e, "/small", 1000)
+	leader.firstBytes(t, "leader")
+	waiter := startGet(e, "/small", 1000)
+	waiter.firstBytes(t, "waiter")
+	rest.open()
+	for _, g := range []*streamedGet{leader, waiter} {
+		if out := <-g.done; out.err != nil || !bytes.Equal(out.body, small) {
+			t.Errorf("chunked: %d bytes, err %v", len(out.body), out.err)
+		}
+	}
+	key := "http://" + e.Listener.Addr().String() + "/small"
+	if stored := storedBody(t, e, key); !bytes.Equal(stored, small) {
+		t.Errorf("stored body: %d bytes, not the origin's", len(stored))
+	}
+	if entry, _, err := e.store.Get(key); err != nil || entry.Header.Get("Content-Length") != strconv.Itoa(len(small)) {
+		t.Errorf("stored Content-Length %q (err %v), want %d", entry.Header.Get("Content-Length"), err, len(small))
+	}
+
+	rest = hold()
+	leader = startGet(e, "/large", 1000)
+	leader.firstBytes(t, "leader of a body too large")
+	waiter = startGet(e, "/large", 1000)
+	waiter.firstBytes(t, "waiter of a body too large")
+	rest.open()
+	if out := <-leader.done; out.err != nil || !bytes.Equal(out.body, large) {
+		t.Errorf("leader of a body too large: %d bytes, err %v; want it whole", len(out.body), out.err)
+	}
+	if out := <-waiter.done; out.err == nil {
+		t.Errorf("waiter of a body too large: %d bytes and a clean end; want it whole from its own fetch or cut", len(out.body))
+	}
+	e.settle(t)
+	e.store.Flush()
+	if _, _, err := e.store.Get("http://" + e.Listener.Addr().String() + "/large"); err == nil {
+		t.Error("a body past max_object was stored")
+	}
+
+	// Marked too large: the leader is streamed the body, a waiter asks on
+	// its own once the fill says so, and nobody is cut.
+	rest = hold()
+	before := o.requests.Load()
+	leader = startGet(e, "/large", 1000)
+	leader.firstBytes(t, "leader of a body marked too large")
+	coalesced := testutil.ToFloat64(e.handler.metrics.coalesced)
+	waiter = startGet(e, "/large", 1000)
+	waitFor(t, func() bool { return testutil.ToFloat64(e.handler.metrics.coalesced) > coalesced })
+	rest.open()
+	for _, g := range []*streamedGet{leader, waiter} {
+		if out := <-g.done; out.err != nil || !bytes.Equal(out.body, large) {
+			t.Errorf("marked too large: %d bytes, err %v; want it whole", len(out.body), out.err)
+		}
+	}
+	if n := o.requests.Load() - before; n != 2 {
+		t.Errorf("origin requests = %d, want 2 (the leader's, the waiter's own)", n)
 	}
 }

@@ -60,13 +60,64 @@ func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 
 // publishable reports whether a storable response's body may be published
 // as it arrives, to the clients that share its fetch (a whole GET or HEAD,
-// a single range): a whole 200 of known length within the object limit.
-// What only the leader may see (policy.OwnHeader) stays the leader's
-// (fillHead.own), and a response that varies is given only to the
-// requests its Vary selects (fillHead.selects); one with Vary: * to none.
-func (h *Handler) publishable(resp *http.Response) bool {
-	_, star := policy.ParseVary(resp.Header)
-	return resp.StatusCode == http.StatusOK && resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes && !star
+// a single range once its length is known): a whole 200 within the object
+// limit, or of unknown length (chunked; the clients being sent one that
+// turns out larger are cut, the leader's excepted: readGrowing, so one
+// whose key's last fill was past the limit is sent to the leader alone,
+// fillHead.leaderOnly). What only the leader may see
+// (policy.OwnHeader) stays the leader's (fillHead.own), and a response
+// that varies is given only to the requests its Vary selects
+// (fillHead.selects); one with Vary: * to none.
+func (f *fetch) publishable(resp *http.Response) bool {
+	h := f.h
+	if _, star := policy.ParseVary(resp.Header); star || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if resp.ContentLength < 0 {
+		return true
+	}
+	return resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes
+}
+
+// readGrowing reads a body of unknown length (up to limit bytes, while
+// held can grow to cover the buffer), published to p with head as it
+// fills, as readUpTo reads one unpublished. complete is false when the
+// body is larger, or held was refused: buf then holds what was read so
+// far, and p is told that it overflowed (the leader is sent the rest from
+// the upstream, the others are cut). The buffer grows by copies; a client
+// keeps reading the copy it was given until it asks for more.
+func readGrowing(body io.Reader, limit int64, held *hold, p *progress, head *fillHead) (buf []byte, complete bool, err error) {
+	size := int64(32 << 10)
+	if !held.grow(size) {
+		return nil, false, nil
+	}
+	buf = make([]byte, 0, size)
+	p.publish(head, buf, -1)
+	for {
+		if len(buf) == cap(buf) {
+			next := min(2*int64(cap(buf)), limit+1)
+			if !held.grow(next) {
+				p.overflow()
+				return buf, false, nil
+			}
+			buf = append(make([]byte, 0, next), buf...)
+			p.moved(buf)
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		p.grew(len(buf))
+		if int64(len(buf)) > limit {
+			p.overflow()
+			return buf, false, nil
+		}
+		if err == io.EOF {
+			p.whole(len(buf))
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
 }
 
 // readPublished reads a body of known size into a buffer published to p,
@@ -74,7 +125,7 @@ func (h *Handler) publishable(resp *http.Response) bool {
 // buffer clients may still be reading.
 func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]byte, error) {
 	buf := make([]byte, size)
-	p.publish(head, buf)
+	p.publish(head, buf, size)
 	n := 0
 	for n < len(buf) {
 		m, err := body.Read(buf[n:])
@@ -100,6 +151,9 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	head, size := p.streamable()
 	if !head.selects(x) {
 		return false
+	}
+	if size < 0 {
+		return false // not known yet: the range waits for the whole body
 	}
 	header := head.entry.Header
 	start, end, ok := rng.resolve(size)
@@ -160,12 +214,15 @@ type progress struct {
 	mu       sync.Mutex // guards the fields below
 	cond     sync.Cond  // signalled when n grows or the fill ends
 	head     *fillHead
-	size     int64  // the body's length (Content-Length)
+	size     int64  // the body's length (Content-Length); -1 until known
 	buf      []byte // the body; buf[:n] is final
 	n        int
 	ended    bool
 	failed   bool // the body did not arrive whole
 	streamed bool // a client is being sent the body as it arrives
+	// overflowed: the body outgrew what the fill may hold; the fill's
+	// result streams the rest to the leader (fillResult.stream).
+	overflowed bool
 }
 
 // fillHead is what a fill publishes of its response once the head has
@@ -196,6 +253,10 @@ type fillHead struct {
 	// unbind lifts the fetch's total bound once a client is sent the body
 	// as it arrives (fetchContext).
 	unbind func()
+	// leaderOnly: only the leader is sent the body as it arrives (one of
+	// unknown length whose key's last fill outgrew the limit: a waiter
+	// would be cut if it did again); waiters wait for the fill's end.
+	leaderOnly bool
 }
 
 // selects reports whether the published response may answer x's request:
@@ -214,12 +275,35 @@ func newProgress() *progress {
 	return p
 }
 
-// publish announces a body of size bytes that will be read into buf.
-func (p *progress) publish(head *fillHead, buf []byte) {
+// publish announces a body of size bytes (-1: unknown) that will be read
+// into buf.
+func (p *progress) publish(head *fillHead, buf []byte, size int64) {
 	p.mu.Lock()
-	p.head, p.buf, p.size = head, buf, int64(cap(buf))
+	p.head, p.buf, p.size = head, buf, size
 	p.mu.Unlock()
 	close(p.ready)
+}
+
+// moved records that the body is now read into buf, a larger copy.
+func (p *progress) moved(buf []byte) {
+	p.mu.Lock()
+	p.buf = buf
+	p.mu.Unlock()
+}
+
+// whole records that a body of unknown length ended at n bytes.
+func (p *progress) whole(n int) {
+	p.mu.Lock()
+	p.size = int64(n)
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// overflow records that the body outgrew the fill: it will not be whole.
+func (p *progress) overflow() {
+	p.mu.Lock()
+	p.overflowed = true
+	p.mu.Unlock()
 }
 
 // grew records that buf[:n] has arrived.
@@ -234,7 +318,7 @@ func (p *progress) grew(n int) {
 func (p *progress) end(failed bool) {
 	p.mu.Lock()
 	if !p.ended {
-		p.ended, p.failed = true, failed && p.n < int(p.size)
+		p.ended, p.failed = true, failed && (p.size < 0 || int64(p.n) < p.size)
 	}
 	published := p.head != nil
 	p.mu.Unlock()
@@ -283,15 +367,16 @@ func (p *progress) await(upTo int64) (body []byte, ok bool) {
 	return p.buf[:p.n], int64(p.n) >= upTo
 }
 
-// awaitMore blocks until more than have bytes have arrived or the fill
-// ended, and returns what has arrived; whole reports that it is the whole
-// body, cut that the fill ended without it.
-func (p *progress) awaitMore(have int64) (body []byte, whole, cut bool) {
+// awaitMore blocks until more than have bytes have arrived, or the body
+// is whole, or the fill ended, and returns what has arrived; whole reports
+// that it is the whole body, cut that the fill ended without it, and
+// overflowed then that the rest goes to the leader from the upstream.
+func (p *progress) awaitMore(have int64) (body []byte, whole, cut, overflowed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for int64(p.n) <= have && !p.ended {
+	for int64(p.n) <= have && int64(p.n) != p.size && !p.ended {
 		p.cond.Wait()
 	}
 	whole = int64(p.n) == p.size
-	return p.buf[:p.n], whole, !whole && p.ended
+	return p.buf[:p.n], whole, !whole && p.ended, p.overflowed
 }
