@@ -87,10 +87,18 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
 	cs := &x.cs
 	cs.Collapsed, cs.FwdStatus = collapsed, e.Status
-	cs.Stored, cs.HasTTL, cs.TTL = head.storing, head.storing, head.ttl
-	if !head.storing {
+	switch {
+	case !head.storing:
 		cs.Detail = head.reason
+	case size >= 0:
+		// RFC 9211 §2.7: told before the body has arrived, as the fill
+		// means to store it; one that fails midway is cut, so no client
+		// takes this for the answer of a stored response.
+		cs.Stored, cs.HasTTL, cs.TTL = true, true, head.ttl
 	}
+	// A body of unknown length may yet outgrow the fill (the object
+	// limit, the body budget): whether it is stored is not known when
+	// the head goes out, and Cache-Status does not claim it.
 	x.setCacheStatus(e.Header)
 	if !collapsed {
 		addOwn(hdr, head.own)
@@ -131,6 +139,11 @@ func (x *exchange) sendArriving(f *flight, collapsed bool) {
 		}
 		switch {
 		case whole:
+			// The fill stores the body and ends at once: the request ends
+			// with it, so that the next on this connection finds it
+			// stored (or stored stale, RFC 9111 §4.2.3) rather than
+			// joining the fill that has ended for this client.
+			<-f.done
 			return
 		case cut && overflowed && !collapsed:
 			x.sendRest(f, sent)
