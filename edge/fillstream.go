@@ -55,9 +55,9 @@ func (x *exchange) streamsWhole() bool {
 // hit). collapsed says another request's fetch fills the body.
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	h, w, r, p := x.h, &x.w, x.r, f.body
-	head, size := p.streamable()
-	if !head.selects(x) || collapsed && head.leaderOnly {
-		return false
+	head, size, overflowed := p.streamable()
+	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
+		return false // a waiter of a body that outgrew the fill asks on its own
 	}
 	if r.Method == http.MethodHead && size < 0 {
 		return false // the length a HEAD is told is known once the body is whole

@@ -131,17 +131,17 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 		select {
 		case in := <-q: // only the leader's fetch sends any
 			x.sendInterim(in.code, in.header)
+			continue
 		case <-ready:
-			q.drain(x) // sent before the final response arrived
-			if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f, !leader) {
-				return nil, leader, true
-			}
-			ready = nil
-		case <-f.done:
-			ready = nil
+		case <-f.done: // ready is closed by then (progress.end): either way the same
 		case <-r.Context().Done():
 			x.clientLeft()
 		}
+		q.drain(x) // sent before the final response arrived
+		if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f, !leader) {
+			return nil, leader, true
+		}
+		ready = nil
 	}
 	for {
 		select {
@@ -589,7 +589,8 @@ func (f *fetch) ttl(e *storage.Entry) time.Duration {
 func (f *fetch) head(resp *http.Response, published, own http.Header, requestTime, responseTime time.Time) *fillHead {
 	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Header: published,
 		RequestTime: requestTime, ResponseTime: responseTime}
-	fh := &fillHead{entry: e, own: own, upstream: f.res.upstream, firstByte: f.res.firstByte, unbind: f.res.unbind}
+	fh := &fillHead{entry: e, own: own, length: resp.ContentLength,
+		upstream: f.res.upstream, firstByte: f.res.firstByte, unbind: f.res.unbind}
 	if _, all := policy.AllTags(resp.Header); !all {
 		fh.reason = policy.DetailTags // keep serves it, unstored
 	}

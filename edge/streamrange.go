@@ -148,7 +148,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 // says another request's fetch is filling the body.
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
 	h, w, r := x.h, &x.w, x.r
-	head, size := p.streamable()
+	head, size, _ := p.streamable()
 	if !head.selects(x) {
 		return false
 	}
@@ -253,6 +253,9 @@ type fillHead struct {
 	// unbind lifts the fetch's total bound once a client is sent the body
 	// as it arrives (fetchContext).
 	unbind func()
+	// length is the body's announced length (Content-Length), -1 when
+	// unknown (chunked).
+	length int64
 	// leaderOnly: only the leader is sent the body as it arrives (one of
 	// unknown length whose key's last fill outgrew the limit: a waiter
 	// would be cut if it did again); waiters wait for the fill's end.
@@ -332,16 +335,19 @@ func (p *progress) end(failed bool) {
 	}
 }
 
-// streamable reports the published head, or nil when the body is not
-// published here or the fill failed already (it has nothing whole to
-// give a client that has been sent nothing yet).
-func (p *progress) streamable() (*fillHead, int64) {
+// streamable reports the published head and the length it announced (-1:
+// unknown, even if the body has ended since: a client is answered alike
+// whenever it looked), or nil when the body is not published here or the
+// fill failed already (it has nothing whole to give a client that has
+// been sent nothing yet); overflowed says the body outgrew the fill (the
+// leader is then sent the rest from the upstream, whenever it looked).
+func (p *progress) streamable() (head *fillHead, size int64, overflowed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.failed {
-		return nil, 0
+	if p.head == nil || p.failed && !p.overflowed {
+		return nil, 0, false
 	}
-	return p.head, p.size
+	return p.head, p.head.length, p.overflowed
 }
 
 // streaming records that a client is being sent the body as it arrives:
