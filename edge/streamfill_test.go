@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -498,5 +499,36 @@ func TestChunkedMissStreamedWhileFilling(t *testing.T) {
 	}
 	if n := o.requests.Load() - before; n != 2 {
 		t.Errorf("origin requests = %d, want 2 (the leader's, the waiter's own)", n)
+	}
+}
+
+// A JSON miss converted to XML for its client (a route's transform) is
+// held whole by the transform, though the fill sends it as it arrives and
+// flushes each piece: the client gets the XML with its own head, not the
+// JSON's head flushed before the conversion.
+func TestStreamedFillConvertedWhole(t *testing.T) {
+	c := newClock()
+	rest := newGate()
+	t.Cleanup(rest.open)
+	const doc = `{"id":42,"name":"Ada"}`
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
+		_, _ = io.WriteString(w, doc[:8])
+		w.(http.Flusher).Flush()
+		rest.wait()
+		_, _ = io.WriteString(w, doc[8:])
+	})
+	e := routedEdge(t, c, &Site{Name: "api", Hosts: []string{"api.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Transform: &Transform{JSONToXML: true}}}})
+	go func() {
+		waitFor(t, func() bool { return o.requests.Load() == 1 })
+		rest.open()
+	}()
+	resp, body := e.get(t, "/user", "Host", "api.example", "Accept", "application/xml")
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/xml") ||
+		body != `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<root><id>42</id><name>Ada</name></root>` {
+		t.Errorf("XML client got %s %q", ct, body)
 	}
 }
