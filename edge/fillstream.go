@@ -152,7 +152,10 @@ func (x *exchange) sendArriving(f *flight, collapsed bool) {
 			// The upstream failed mid-body, or the body outgrew the fill
 			// and nobody reads the upstream for this client: cut the
 			// response so that the client sees it incomplete, never a
-			// short body that looks whole.
+			// short body that looks whole. Once the flight has ended, as
+			// for a whole body: a client that asks again at once starts a
+			// fresh fetch rather than join this failed one.
+			<-f.done
 			x.h.log.Warn("response cut while streamed from a fill", "host", x.r.Host, "path", x.r.URL.Path, "sent", sent, "overflowed", overflowed)
 			panic(http.ErrAbortHandler)
 		}

@@ -297,12 +297,17 @@ func TestPurgeDuringStreamedFill(t *testing.T) {
 }
 
 // An unkept stream (an event stream opened with a GET, no-store) that
-// keeps sending is not cut at fetch_timeout: 30 events 100 ms apart, 3 s
-// in all, pass the 1.5 s fetch_timeout of the fault edge, and the client
-// gets every one and a clean end. One that stalls is still cut, after
-// body_timeout. Before, the stream was cut at fetch_timeout.
+// keeps sending is not cut at fetch_timeout: 25 events 100 ms apart, 2.5 s
+// in all, pass a 1 s fetch_timeout, and the client gets every one and a
+// clean end. One that stalls is still cut, after body_timeout (2 s: wide
+// enough that a loaded machine's scheduling never makes a pause of it).
+// Before, the stream was cut at fetch_timeout.
 func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
-	const events = 30
+	const (
+		events      = 25
+		bodyTimeout = 2 * time.Second
+		fetch       = time.Second
+	)
 	o := newOrigin(t, newClock(), func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
@@ -325,7 +330,7 @@ func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
 			<-r.Context().Done() // sends nothing more until the edge gives up
 		}
 	})
-	e := newFaultEdge(t, newClock(), o.URL)
+	e := newTimedEdge(t, newClock(), o.URL, bodyTimeout, fetch)
 
 	start := time.Now()
 	r := faultGet(t, e, "/events")
@@ -335,7 +340,7 @@ func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
 	if n := bytes.Count([]byte(r.body), []byte("data:")); n != events {
 		t.Errorf("%d events, want %d", n, events)
 	}
-	if r.took < faultFetchTimeout {
+	if r.took < fetch {
 		t.Fatalf("took %v: the stream did not outlast fetch_timeout, the test proves nothing", r.took)
 	}
 
@@ -343,8 +348,8 @@ func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
 	if r.readErr == nil {
 		t.Errorf("a stalled stream ended cleanly (%q): it must be cut", r.body)
 	}
-	if r.took > faultBound {
-		t.Errorf("a stalled stream took %v to cut, want at most %v", r.took, faultBound)
+	if bound := bodyTimeout + 3*time.Second; r.took > bound {
+		t.Errorf("a stalled stream took %v to cut, want at most %v", r.took, bound)
 	}
 }
 

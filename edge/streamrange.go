@@ -92,7 +92,6 @@ func readGrowing(body io.Reader, limit int64, held *hold, p *progress, head *fil
 		return nil, false, nil
 	}
 	buf = make([]byte, 0, size)
-	p.publish(head, buf, -1)
 	for {
 		if len(buf) == cap(buf) {
 			next := min(2*int64(cap(buf)), limit+1)
@@ -100,11 +99,16 @@ func readGrowing(body io.Reader, limit int64, held *hold, p *progress, head *fil
 				p.overflow()
 				return buf, false, nil
 			}
+			// (buf is not empty here: the head is published.)
 			buf = append(make([]byte, 0, next), buf...)
 			p.moved(buf)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if head != nil && (len(buf) > 0 || err == io.EOF) {
+			p.publish(head, buf, -1) // with the first bytes, as readPublished
+			head = nil
+		}
 		p.grew(len(buf))
 		if int64(len(buf)) > limit {
 			p.overflow()
@@ -122,14 +126,19 @@ func readGrowing(body io.Reader, limit int64, held *hold, p *progress, head *fil
 
 // readPublished reads a body of known size into a buffer published to p,
 // with head, as it fills. On an error it returns what arrived, in the
-// buffer clients may still be reading.
+// buffer clients may still be reading. The head is published with the
+// first bytes, not before: an upstream whose body fails at once is then
+// answered with a clean 502 (the head is not sent yet), not a cut 200.
 func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]byte, error) {
 	buf := make([]byte, size)
-	p.publish(head, buf, size)
 	n := 0
 	for n < len(buf) {
 		m, err := body.Read(buf[n:])
 		n += m
+		if n > 0 && head != nil {
+			p.publish(head, buf, size)
+			head = nil
+		}
 		p.grew(n)
 		if err == io.EOF && n < len(buf) {
 			return buf[:n], io.ErrUnexpectedEOF
