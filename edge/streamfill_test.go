@@ -362,7 +362,6 @@ func TestUnkeptStreamOutlivesFetchTimeout(t *testing.T) {
 func TestStreamedFillKeepsLeaderFieldsAndVariants(t *testing.T) {
 	c := newClock()
 	rest := newGate()
-	t.Cleanup(rest.open)
 	var requests atomic.Int64
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
@@ -377,6 +376,7 @@ func TestStreamedFillKeepsLeaderFieldsAndVariants(t *testing.T) {
 		rest.wait()
 		_, _ = w.Write(body[1000:])
 	})
+	t.Cleanup(rest.open) // before the origin's Close, which waits for held handlers
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	leader := startGet(e, "/page", 1000, "Accept-Language", "en")
 	leader.firstBytes(t, "leader")
@@ -449,6 +449,7 @@ func TestChunkedMissStreamedWhileFilling(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
+	t.Cleanup(rest.open) // the first gate, made before the origin: opened before its Close
 	e := newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 128 << 10})
 
 	leader := startGet(e, "/small", 1000)
@@ -514,7 +515,6 @@ func TestChunkedMissStreamedWhileFilling(t *testing.T) {
 func TestStreamedFillConvertedWhole(t *testing.T) {
 	c := newClock()
 	rest := newGate()
-	t.Cleanup(rest.open)
 	const doc = `{"id":42,"name":"Ada"}`
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -525,6 +525,7 @@ func TestStreamedFillConvertedWhole(t *testing.T) {
 		rest.wait()
 		_, _ = io.WriteString(w, doc[8:])
 	})
+	t.Cleanup(rest.open) // before the origin's Close, which waits for held handlers
 	e := routedEdge(t, c, &Site{Name: "api", Hosts: []string{"api.example"}, Routes: []*Route{
 		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Transform: &Transform{JSONToXML: true}}}})
 	go func() {
