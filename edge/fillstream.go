@@ -26,13 +26,15 @@ import (
 // whole, and nothing is stored.
 
 // streamsWhole reports whether x's request may be answered from a body
-// still arriving: a GET or HEAD of the whole representation without
-// conditions (those are evaluated on the whole response, serveEntry), and
-// no stored response that RFC 5861's stale-if-error could put in the
-// fill's place if it fails (it could not once the new one is under way).
+// still arriving: a GET of the whole representation without conditions
+// (those are evaluated on the whole response, serveEntry), and no stored
+// response that RFC 5861's stale-if-error could put in the fill's place if
+// it fails (it could not once the new one is under way). A HEAD waits for
+// the stored entry, as before: answered at once, it would let its client's
+// next request join the fill rather than find the entry.
 func (x *exchange) streamsWhole() bool {
 	r := x.r
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet {
 		return false
 	}
 	for _, f := range clientOnlyFields {
@@ -52,15 +54,13 @@ func (x *exchange) streamsWhole() bool {
 // response is not stored, not of known length, or the fill failed), the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
-// hit). collapsed says another request's fetch fills the body.
+// hit). collapsed says another request's fetch fills the body. x's
+// request is a GET (streamsWhole).
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	h, w, r, p := x.h, &x.w, x.r, f.body
 	head, size, overflowed := p.streamable()
 	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
 		return false // a waiter of a body that outgrew the fill asks on its own
-	}
-	if r.Method == http.MethodHead && size < 0 {
-		return false // the length a HEAD is told is known once the body is whole
 	}
 	e := head.entry
 	varies := false
@@ -106,11 +106,6 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	if size >= 0 && !lengthIs(e.Header, size) {
 		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
-	if r.Method == http.MethodHead {
-		w.WriteHeader(e.Status)
-		h.metrics.served(storage.TierNone, 0)
-		return true
-	}
 	p.streaming()
 	w.WriteHeader(e.Status)
 	x.sendArriving(f, collapsed)
@@ -128,6 +123,14 @@ func (x *exchange) sendArriving(f *flight, collapsed bool) {
 	defer func() { x.h.metrics.served(storage.TierNone, int(sent)) }()
 	for {
 		body, whole, cut, overflowed := f.body.awaitMore(sent)
+		if whole {
+			// The fill stores the body and ends at once: the last bytes
+			// go out only then, so that no client has the whole body
+			// before the entry is stored, and its next request (on any
+			// connection) finds it stored (or stored stale, RFC 9111
+			// §4.2.3) rather than joining the fill as it ends.
+			<-f.done
+		}
 		if n := int64(len(body)); n > sent {
 			if _, err := w.Write(body[sent:n]); err != nil {
 				return // the client is gone; the fill goes on for the others
@@ -139,11 +142,6 @@ func (x *exchange) sendArriving(f *flight, collapsed bool) {
 		}
 		switch {
 		case whole:
-			// The fill stores the body and ends at once: the request ends
-			// with it, so that the next on this connection finds it
-			// stored (or stored stale, RFC 9111 §4.2.3) rather than
-			// joining the fill that has ended for this client.
-			<-f.done
 			return
 		case cut && overflowed && !collapsed:
 			x.sendRest(f, sent)

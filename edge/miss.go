@@ -407,13 +407,13 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 		published = policy.StoredHeader(resp.Header)
 		head := f.head(resp, published, own, requestTime, responseTime)
 		if unknown {
-			body, complete, err = readGrowing(resp.Body, h.opts.MaxObjectBytes, held, p, head)
+			body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, -1, held, p, head)
 		} else {
 			body, err = readPublished(resp.Body, resp.ContentLength, p, head)
 			complete = err == nil
 		}
 	} else {
-		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held, nil, nil)
 	}
 	if err != nil {
 		if published != nil {
@@ -646,7 +646,14 @@ func (h *Handler) forget(key string) {
 // readUpTo reads body while it fits in limit bytes and held can grow to
 // cover the buffer. complete is false when the body is larger, or held was
 // refused (held.refused); then buf holds what was read so far.
-func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byte, complete bool, err error) {
+//
+// With p, the body is published to p with head as it arrives (a body of
+// unknown length sent to clients while it fills): the head with the first
+// bytes (as readPublished), each larger copy of the buffer as it is made
+// (a client keeps reading the copy it has until it asks for more), its
+// end; and when the body outgrows the limit or held, p is told that it
+// overflowed (the leader is sent the rest from the upstream, others cut).
+func readUpTo(body io.Reader, limit, contentLength int64, held *hold, p *progress, head *fillHead) (buf []byte, complete bool, err error) {
 	if contentLength > limit {
 		return nil, false, nil
 	}
@@ -665,19 +672,31 @@ func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byt
 			// capacity before allocating it.
 			next := min(2*int64(cap(buf)), limit+1)
 			if !held.grow(next) {
+				p.overflow()
 				return buf, false, nil
 			}
 			buf = append(make([]byte, 0, next), buf...)
+			p.moved(buf)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if head != nil && (len(buf) > 0 || err == io.EOF) {
+			p.publish(head, buf, -1)
+			head = nil
+		}
+		p.grew(len(buf))
 		if int64(len(buf)) > limit {
+			p.overflow()
 			return buf, false, nil
 		}
 		if err == io.EOF {
+			p.whole(len(buf))
 			return buf, true, nil
 		}
 		if err != nil {
+			if p != nil {
+				return buf, false, err // clients may read it still (read's releaseWhenUnreachable)
+			}
 			return nil, false, err
 		}
 	}

@@ -116,7 +116,7 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		storable, reason = sliceStorable(resp.Header, responseTime)
 	}
 	held := &hold{b: &h.bodies}
-	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held)
+	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held, nil, nil)
 	resp.Body.Close()
 	switch {
 	case err != nil:

@@ -62,7 +62,7 @@ func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 // as it arrives, to the clients that share its fetch (a whole GET or HEAD,
 // a single range once its length is known): a whole 200 within the object
 // limit, or of unknown length (chunked; the clients being sent one that
-// turns out larger are cut, the leader's excepted: readGrowing, so one
+// turns out larger are cut, the leader's excepted: readUpTo, so one
 // whose key's last fill was past the limit is sent to the leader alone,
 // fillHead.leaderOnly). What only the leader may see
 // (policy.OwnHeader) stays the leader's (fillHead.own), and a response
@@ -77,51 +77,6 @@ func (f *fetch) publishable(resp *http.Response) bool {
 		return true
 	}
 	return resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes
-}
-
-// readGrowing reads a body of unknown length (up to limit bytes, while
-// held can grow to cover the buffer), published to p with head as it
-// fills, as readUpTo reads one unpublished. complete is false when the
-// body is larger, or held was refused: buf then holds what was read so
-// far, and p is told that it overflowed (the leader is sent the rest from
-// the upstream, the others are cut). The buffer grows by copies; a client
-// keeps reading the copy it was given until it asks for more.
-func readGrowing(body io.Reader, limit int64, held *hold, p *progress, head *fillHead) (buf []byte, complete bool, err error) {
-	size := int64(32 << 10)
-	if !held.grow(size) {
-		return nil, false, nil
-	}
-	buf = make([]byte, 0, size)
-	for {
-		if len(buf) == cap(buf) {
-			next := min(2*int64(cap(buf)), limit+1)
-			if !held.grow(next) {
-				p.overflow()
-				return buf, false, nil
-			}
-			// (buf is not empty here: the head is published.)
-			buf = append(make([]byte, 0, next), buf...)
-			p.moved(buf)
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if head != nil && (len(buf) > 0 || err == io.EOF) {
-			p.publish(head, buf, -1) // with the first bytes, as readPublished
-			head = nil
-		}
-		p.grew(len(buf))
-		if int64(len(buf)) > limit {
-			p.overflow()
-			return buf, false, nil
-		}
-		if err == io.EOF {
-			p.whole(len(buf))
-			return buf, true, nil
-		}
-		if err != nil {
-			return buf, false, err
-		}
-	}
 }
 
 // readPublished reads a body of known size into a buffer published to p,
@@ -296,8 +251,13 @@ func (p *progress) publish(head *fillHead, buf []byte, size int64) {
 	close(p.ready)
 }
 
-// moved records that the body is now read into buf, a larger copy.
+// moved records that the body is now read into buf, a larger copy. Like
+// grew, whole and overflow, it does nothing on a nil p (a body that is
+// not published: readUpTo).
 func (p *progress) moved(buf []byte) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	p.buf = buf
 	p.mu.Unlock()
@@ -305,6 +265,9 @@ func (p *progress) moved(buf []byte) {
 
 // whole records that a body of unknown length ended at n bytes.
 func (p *progress) whole(n int) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	p.size = int64(n)
 	p.mu.Unlock()
@@ -313,6 +276,9 @@ func (p *progress) whole(n int) {
 
 // overflow records that the body outgrew the fill: it will not be whole.
 func (p *progress) overflow() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	p.overflowed = true
 	p.mu.Unlock()
@@ -320,6 +286,9 @@ func (p *progress) overflow() {
 
 // grew records that buf[:n] has arrived.
 func (p *progress) grew(n int) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	p.n = n
 	p.mu.Unlock()
