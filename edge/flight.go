@@ -137,6 +137,9 @@ type fillResult struct {
 	stream  *http.Response
 	prefix  []byte
 	claimed atomic.Bool
+	// unbind lifts the fetch's total bound (fetchContext) once its body
+	// is streamed to a client.
+	unbind func()
 
 	mu      sync.Mutex  // guards abandon and waiting
 	abandon *time.Timer // closes the stream no leader took

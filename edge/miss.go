@@ -122,16 +122,26 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 		release() // another request's fetch: this one started nothing
 		h.metrics.coalesced.Inc()
 	}
-	if rng, ok := parseSingleRange(r); ok {
+	rng, isRange := parseSingleRange(r)
+	ready := f.body.ready // nil: nothing to wait for but the end
+	if !isRange && !x.streamsWhole() {
+		ready = nil
+	}
+	for ready != nil {
 		select {
-		case <-f.body.ready:
-			if x.serveRangeInProgress(f.body, rng, !leader) {
-				return nil, leader, true
-			}
-		case <-f.done:
+		case in := <-q: // only the leader's fetch sends any
+			x.sendInterim(in.code, in.header)
+			continue
+		case <-ready:
+		case <-f.done: // ready is closed by then (progress.end): either way the same
 		case <-r.Context().Done():
 			x.clientLeft()
 		}
+		q.drain(x) // sent before the final response arrived
+		if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f, !leader) {
+			return nil, leader, true
+		}
+		ready = nil
 	}
 	for {
 		select {
@@ -146,14 +156,17 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 	}
 }
 
-// streamFill sends the leader a response too large to store: the bytes the
-// fill already read, then the rest as it arrives.
+// streamFill sends the leader a response the fill did not keep (too large
+// to store, over the body budget, or not storable): the bytes the fill
+// already read, then the rest as it arrives, for as long as the upstream
+// sends (fetchContext: no total bound once it is streamed).
 func (x *exchange) streamFill(res *fillResult) {
 	if !res.claim() {
 		x.respondError(http.StatusBadGateway, "upstream response was abandoned")
 		return
 	}
 	defer res.stream.Body.Close()
+	res.unbind()
 	x.cs.Detail = res.reason
 	x.writeUpstream(res.stream, res.prefix)
 }
@@ -282,11 +295,11 @@ var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match"
 // cancels it if it still runs when Close's wait ends.
 func (f *fetch) run(p *progress) *fillResult {
 	h := f.h
-	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
+	ctx, cancel, unbind := h.fetchContext()
 	if f.interim != nil {
 		ctx = withInterim(ctx, f.interim)
 	}
-	res := &fillResult{}
+	res := &fillResult{unbind: unbind}
 	f.res, f.p, f.cancel = res, p, cancel
 	f.generation = h.store.Generation()
 	if f.stale != nil {
@@ -392,16 +405,30 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	var body []byte
 	var complete bool
 	var err error
-	var published http.Header // what range waiters are given; keep stores it
-	if p != nil && storable && h.publishable(resp, own) && held.grow(resp.ContentLength) {
+	var published http.Header // what clients sent the body as it arrives are given; keep stores it
+	unknown := resp.ContentLength < 0
+	if p != nil && storable && f.publishable(resp) && (unknown || held.grow(resp.ContentLength)) {
+		// Sent as it arrives to the clients that share the fetch
+		// (serveWhileFilling, serveRangeInProgress), stored once whole.
 		published = policy.StoredHeader(resp.Header)
-		body, err = readPublished(resp.Body, resp.ContentLength, p, published)
-		complete = err == nil
+		head := f.head(resp, published, own, requestTime, responseTime)
+		if unknown {
+			body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, -1, held, p, head)
+		} else {
+			body, err = readPublished(resp.Body, resp.ContentLength, p, head)
+			complete = err == nil
+		}
 	} else {
-		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held)
+		body, complete, err = readUpTo(resp.Body, h.opts.MaxObjectBytes, resp.ContentLength, held, nil, nil)
 	}
 	if err != nil {
-		held.release()
+		if published != nil {
+			// Clients being sent it still hold the buffer until they see
+			// the cut.
+			held.releaseWhenUnreachable(body)
+		} else {
+			held.release()
+		}
 		resp.Body.Close()
 		cancel()
 		// A truncated body is never stored or passed on as complete.
@@ -552,9 +579,42 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	h.uncacheable.clear(f.storeKey)
 	h.tooLarge.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
+	res.ttl = f.ttl(e)
+}
+
+// ttl is the freshness e has left, stored now.
+func (f *fetch) ttl(e *storage.Entry) time.Duration {
 	stored := responseOf(e)
 	lifetime, _ := policy.Lifetime(stored, *f.rules)
-	res.ttl = lifetime - policy.Age(stored, h.opts.Now())
+	return lifetime - policy.Age(stored, f.h.opts.Now())
+}
+
+// head is what read publishes of resp, a response it will store with
+// header published (policy.StoredHeader), before its body arrives: the
+// entry as keep will store it, without its body. own is for the leader.
+func (f *fetch) head(resp *http.Response, published, own http.Header, requestTime, responseTime time.Time) *fillHead {
+	e := &storage.Entry{Key: f.storeKey, Status: resp.StatusCode, Header: published,
+		RequestTime: requestTime, ResponseTime: responseTime}
+	fh := &fillHead{entry: e, own: own, length: resp.ContentLength,
+		upstream: f.res.upstream, firstByte: f.res.firstByte, unbind: f.res.unbind}
+	if _, all := policy.AllTags(resp.Header); !all {
+		fh.reason = policy.DetailTags // keep serves it, unstored
+	}
+	if names, _ := policy.ParseVary(resp.Header); len(names) > 0 {
+		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header)) // as keep keys it
+		fh.varyNames = names
+		// keep asks again, and is given the same answer: a variant
+		// admitted stays admitted.
+		if fh.reason == "" && !f.h.variants.admit(f.key, e.Key, f.h.opts.Now()) {
+			fh.reason = policy.DetailTooManyVariants
+		}
+	}
+	f.markPerUser(e, resp.Header)
+	fh.leaderOnly = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
+	if fh.reason == "" {
+		fh.storing, fh.ttl = true, f.ttl(e)
+	}
+	return fh
 }
 
 // markPerUser marks e, about to be stored with header fields hdr, when it
@@ -596,7 +656,14 @@ func (h *Handler) forget(key string) {
 // readUpTo reads body while it fits in limit bytes and held can grow to
 // cover the buffer. complete is false when the body is larger, or held was
 // refused (held.refused); then buf holds what was read so far.
-func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byte, complete bool, err error) {
+//
+// With p, the body is published to p with head as it arrives (a body of
+// unknown length sent to clients while it fills): the head with the first
+// bytes (as readPublished), each larger copy of the buffer as it is made
+// (a client keeps reading the copy it has until it asks for more), its
+// end; and when the body outgrows the limit or held, p is told that it
+// overflowed (the leader is sent the rest from the upstream, others cut).
+func readUpTo(body io.Reader, limit, contentLength int64, held *hold, p *progress, head *fillHead) (buf []byte, complete bool, err error) {
 	if contentLength > limit {
 		return nil, false, nil
 	}
@@ -615,19 +682,31 @@ func readUpTo(body io.Reader, limit, contentLength int64, held *hold) (buf []byt
 			// capacity before allocating it.
 			next := min(2*int64(cap(buf)), limit+1)
 			if !held.grow(next) {
+				p.overflow()
 				return buf, false, nil
 			}
 			buf = append(make([]byte, 0, next), buf...)
+			p.moved(buf)
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if head != nil && (len(buf) > 0 || err == io.EOF) {
+			p.publish(head, buf, -1)
+			head = nil
+		}
+		p.grew(len(buf))
 		if int64(len(buf)) > limit {
+			p.overflow()
 			return buf, false, nil
 		}
 		if err == io.EOF {
+			p.whole(len(buf))
 			return buf, true, nil
 		}
 		if err != nil {
+			if p != nil {
+				return buf, false, err // clients may read it still (read's releaseWhenUnreachable)
+			}
 			return nil, false, err
 		}
 	}

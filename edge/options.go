@@ -94,7 +94,9 @@ type Options struct {
 	// edges each forwarding the uploads of many users).
 	NoUploadLimit bool
 	// FetchTimeout bounds one upstream fetch shared by coalesced requests,
-	// body included. Default 5 minutes.
+	// body included, until a client is sent its body as it arrives (then
+	// the origin client's body timeout bounds each pause, and nothing the
+	// whole: fetchContext). Default 5 minutes.
 	FetchTimeout time.Duration
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger

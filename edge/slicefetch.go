@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,8 +37,8 @@ var (
 // 0, where every request of the object looks for it (wholeKey).
 func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 	h := f.h
-	ctx, cancel := context.WithTimeout(h.fetchCtx, h.opts.FetchTimeout)
-	res := &fillResult{}
+	ctx, cancel, unbind := h.fetchContext()
+	res := &fillResult{unbind: unbind} // a whole 200 too large to store is streamed (fetch.read)
 	f.res, f.cancel = res, cancel
 	f.generation = h.store.Generation()
 	// RFC 9110 §14.2: the slice's own Range, on a copy of the object's
@@ -117,7 +116,7 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		storable, reason = sliceStorable(resp.Header, responseTime)
 	}
 	held := &hold{b: &h.bodies}
-	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held)
+	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held, nil, nil)
 	resp.Body.Close()
 	switch {
 	case err != nil:

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"edged/edge/compress"
 	"edged/edge/policy"
+	"edged/storage"
 )
 
 // byteRange is one range of a Range request (RFC 9110 §14.1.2): first-last,
@@ -57,32 +59,47 @@ func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 }
 
 // publishable reports whether a storable response's body may be published
-// to range requests as it arrives: a whole 200 of known length within the
-// object limit, the same for every request that shares the fetch (no Vary,
-// no field for the leader alone, own: a cookie, or one a qualified
-// private or no-cache names, RFC 9111 §5.2.2.7, §5.2.2.4; see
-// policy.OwnHeader).
-func (h *Handler) publishable(resp *http.Response, own http.Header) bool {
-	names, star := policy.ParseVary(resp.Header)
-	return resp.StatusCode == http.StatusOK && resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes &&
-		len(names) == 0 && !star && own == nil
+// as it arrives, to the clients that share its fetch (a whole GET or HEAD,
+// a single range once its length is known): a whole 200 within the object
+// limit, or of unknown length (chunked; the clients being sent one that
+// turns out larger are cut, the leader's excepted: readUpTo, so one
+// whose key's last fill was past the limit is sent to the leader alone,
+// fillHead.leaderOnly). What only the leader may see
+// (policy.OwnHeader) stays the leader's (fillHead.own), and a response
+// that varies is given only to the requests its Vary selects
+// (fillHead.selects); one with Vary: * to none.
+func (f *fetch) publishable(resp *http.Response) bool {
+	h := f.h
+	if _, star := policy.ParseVary(resp.Header); star || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if resp.ContentLength < 0 {
+		return true
+	}
+	return resp.ContentLength > 0 && resp.ContentLength <= h.opts.MaxObjectBytes
 }
 
-// readPublished reads a body of known size into a buffer published to p as
-// it fills.
-func readPublished(body io.Reader, size int64, p *progress, header http.Header) ([]byte, error) {
+// readPublished reads a body of known size into a buffer published to p,
+// with head, as it fills. On an error it returns what arrived, in the
+// buffer clients may still be reading. The head is published with the
+// first bytes, not before: an upstream whose body fails at once is then
+// answered with a clean 502 (the head is not sent yet), not a cut 200.
+func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]byte, error) {
 	buf := make([]byte, size)
-	p.publish(header, buf)
 	n := 0
 	for n < len(buf) {
 		m, err := body.Read(buf[n:])
 		n += m
+		if n > 0 && head != nil {
+			p.publish(head, buf, size)
+			head = nil
+		}
 		p.grew(n)
 		if err == io.EOF && n < len(buf) {
-			return nil, io.ErrUnexpectedEOF
+			return buf[:n], io.ErrUnexpectedEOF
 		}
 		if err != nil && err != io.EOF {
-			return nil, err
+			return buf[:n], err
 		}
 	}
 	return buf, nil
@@ -95,10 +112,14 @@ func readPublished(body io.Reader, size int64, p *progress, header http.Header) 
 // says another request's fetch is filling the body.
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
 	h, w, r := x.h, &x.w, x.r
-	header, size := p.streamable()
-	if header == nil {
+	head, size, _ := p.streamable()
+	if !head.selects(x) {
 		return false
 	}
+	if size < 0 {
+		return false // not known yet: the range waits for the whole body
+	}
+	header := head.entry.Header
 	start, end, ok := rng.resolve(size)
 	if !ok {
 		return false
@@ -117,7 +138,15 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
 	x.cs.Collapsed = collapsed
 	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
+	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
 	x.setCacheStatus(header)
+	if head.entry.MustRevalidate {
+		policy.MarkMustRevalidate(hdr) // as serveEntry marks a per-user page
+	}
+	if !collapsed {
+		addOwn(hdr, head.own)
+	}
+	p.streaming()
 	hdr.Set("Content-Range", contentRange(start, end, size))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 	w.WriteHeader(http.StatusPartialContent)
@@ -140,20 +169,71 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	return true
 }
 
-// progress is a fill's body as it arrives. Once ready, header is the
-// response's stored header when the body is published here (a complete,
-// storable 200 of known length), nil otherwise.
+// progress is a fill's body as it arrives. Once ready, head is what the
+// fill published of its response when the body is published here (a
+// complete, storable 200 of known length, publishable), nil otherwise.
 type progress struct {
 	ready chan struct{} // closed once header, size and status are known, or the fill ended
 
-	mu     sync.Mutex // guards the fields below
-	cond   sync.Cond  // signalled when n grows or the fill ends
-	header http.Header
-	size   int64  // the body's length (Content-Length)
-	buf    []byte // the body; buf[:n] is final
-	n      int
-	ended  bool
-	failed bool // the body did not arrive whole
+	mu       sync.Mutex // guards the fields below
+	cond     sync.Cond  // signalled when n grows or the fill ends
+	head     *fillHead
+	size     int64  // the body's length (Content-Length); -1 until known
+	buf      []byte // the body; buf[:n] is final
+	n        int
+	ended    bool
+	failed   bool // the body did not arrive whole
+	streamed bool // a client is being sent the body as it arrives
+	// overflowed: the body outgrew what the fill may hold; the fill's
+	// result streams the rest to the leader (fillResult.stream).
+	overflowed bool
+}
+
+// fillHead is what a fill publishes of its response once the head has
+// arrived and the fill has decided to store it: what a client that is
+// sent the body as it arrives is told (serveWhileFilling,
+// serveRangeInProgress).
+type fillHead struct {
+	// entry is the response as it will be stored, without its body: the
+	// key (its variant's, when it varies), status, stored header, times
+	// and per-user mark (fetch.markPerUser).
+	entry *storage.Entry
+	// own: the fields for the leader alone (policy.OwnHeader).
+	own http.Header
+	// varyNames is the response's Vary: a request that joined the fetch
+	// is sent the body only if they select the same variant (RFC 9111
+	// §4.1), as fetch checks for the whole response.
+	varyNames []string
+	// storing: the fill means to store the response (it names all its
+	// tags, policy.AllTags), with ttl of freshness left; else reason says
+	// why not (a Cache-Status detail). The store may still refuse it (too
+	// many variants), or the fill fail.
+	storing bool
+	ttl     time.Duration
+	reason  string
+	// upstream and firstByte are the fetch's, for access logs.
+	upstream  string
+	firstByte time.Duration
+	// unbind lifts the fetch's total bound once a client is sent the body
+	// as it arrives (fetchContext).
+	unbind func()
+	// length is the body's announced length (Content-Length), -1 when
+	// unknown (chunked).
+	length int64
+	// leaderOnly: only the leader is sent the body as it arrives (one of
+	// unknown length whose key's last fill outgrew the limit: a waiter
+	// would be cut if it did again); waiters wait for the fill's end.
+	leaderOnly bool
+}
+
+// selects reports whether the published response may answer x's request:
+// a response that varies answers only the requests whose fields select
+// the leader's variant. A nil head selects nothing.
+func (fh *fillHead) selects(x *exchange) bool {
+	if fh == nil {
+		return false
+	}
+	return fh.varyNames == nil || fh.entry.Key == string(policy.Key(x.key()).Variant(fh.varyNames, x.r.Header))
 }
 
 func newProgress() *progress {
@@ -162,16 +242,53 @@ func newProgress() *progress {
 	return p
 }
 
-// publish announces a body of size bytes that will be read into buf.
-func (p *progress) publish(header http.Header, buf []byte) {
+// publish announces a body of size bytes (-1: unknown) that will be read
+// into buf.
+func (p *progress) publish(head *fillHead, buf []byte, size int64) {
 	p.mu.Lock()
-	p.header, p.buf, p.size = header, buf, int64(cap(buf))
+	p.head, p.buf, p.size = head, buf, size
 	p.mu.Unlock()
 	close(p.ready)
 }
 
+// moved records that the body is now read into buf, a larger copy. Like
+// grew, whole and overflow, it does nothing on a nil p (a body that is
+// not published: readUpTo).
+func (p *progress) moved(buf []byte) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.buf = buf
+	p.mu.Unlock()
+}
+
+// whole records that a body of unknown length ended at n bytes.
+func (p *progress) whole(n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.size = int64(n)
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// overflow records that the body outgrew the fill: it will not be whole.
+func (p *progress) overflow() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.overflowed = true
+	p.mu.Unlock()
+}
+
 // grew records that buf[:n] has arrived.
 func (p *progress) grew(n int) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	p.n = n
 	p.mu.Unlock()
@@ -182,9 +299,9 @@ func (p *progress) grew(n int) {
 func (p *progress) end(failed bool) {
 	p.mu.Lock()
 	if !p.ended {
-		p.ended, p.failed = true, failed && p.n < int(p.size)
+		p.ended, p.failed = true, failed && (p.size < 0 || int64(p.n) < p.size)
 	}
-	published := p.header != nil
+	published := p.head != nil
 	p.mu.Unlock()
 	p.cond.Broadcast()
 	if !published {
@@ -196,12 +313,31 @@ func (p *progress) end(failed bool) {
 	}
 }
 
-// streamable reports the published header, or nil when the body is not
-// published here.
-func (p *progress) streamable() (http.Header, int64) {
+// streamable reports the published head and the length it announced (-1:
+// unknown, even if the body has ended since: a client is answered alike
+// whenever it looked), or nil when the body is not published here or the
+// fill failed already (it has nothing whole to give a client that has
+// been sent nothing yet); overflowed says the body outgrew the fill (the
+// leader is then sent the rest from the upstream, whenever it looked).
+func (p *progress) streamable() (head *fillHead, size int64, overflowed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.header, p.size
+	if p.head == nil || p.failed && !p.overflowed {
+		return nil, 0, false
+	}
+	return p.head, p.head.length, p.overflowed
+}
+
+// streaming records that a client is being sent the body as it arrives:
+// the first lifts the fetch's total bound (fillHead.unbind).
+func (p *progress) streaming() {
+	p.mu.Lock()
+	first := !p.streamed && p.head != nil && !p.ended
+	p.streamed = true
+	p.mu.Unlock()
+	if first && p.head.unbind != nil {
+		p.head.unbind()
+	}
 }
 
 // await blocks until at least upTo bytes have arrived and returns them; ok
@@ -213,4 +349,18 @@ func (p *progress) await(upTo int64) (body []byte, ok bool) {
 		p.cond.Wait()
 	}
 	return p.buf[:p.n], int64(p.n) >= upTo
+}
+
+// awaitMore blocks until more than have bytes have arrived, or the body
+// is whole, or the fill ended, and returns what has arrived; whole reports
+// that it is the whole body, cut that the fill ended without it, and
+// overflowed then that the rest goes to the leader from the upstream.
+func (p *progress) awaitMore(have int64) (body []byte, whole, cut, overflowed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for int64(p.n) <= have && int64(p.n) != p.size && !p.ended {
+		p.cond.Wait()
+	}
+	whole = int64(p.n) == p.size
+	return p.buf[:p.n], whole, !whole && p.ended, p.overflowed
 }

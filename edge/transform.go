@@ -78,6 +78,16 @@ type transformWriter struct {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *transformWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// FlushError flushes the connection's writer, but not while a body is held
+// for conversion: that would send the JSON's head before the XML's (a body
+// sent as it arrives is flushed after each piece, serveWhileFilling).
+func (w *transformWriter) FlushError() error {
+	if w.status != 0 {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
 func (w *transformWriter) WriteHeader(code int) {
 	h := w.Header()
 	if code < 200 || !isJSON(h.Get("Content-Type")) {

@@ -121,7 +121,8 @@ type Upstream struct {
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	HeaderTimeout  Duration `yaml:"header_timeout"`
 	BodyTimeout    Duration `yaml:"body_timeout"`
-	// FetchTimeout bounds one shared upstream fetch, body included.
+	// FetchTimeout bounds one shared upstream fetch, body included, until
+	// a client is sent its body as it arrives.
 	FetchTimeout   Duration `yaml:"fetch_timeout"`
 	MaxIdlePerHost int      `yaml:"max_idle_per_host"`
 	// SurrogateCapability sends `Surrogate-Capability: NAME="Surrogate/1.0"`

@@ -1,0 +1,187 @@
+package edge
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"edged/edge/compress"
+	"edged/edge/policy"
+	"edged/storage"
+)
+
+// Read-while-writer. A fill that will store a whole 200 of known length
+// publishes its head and then its body as it arrives (progress): the
+// request that started the fetch and those that joined it are sent the
+// body from that buffer as it fills, each at its own pace, from its first
+// byte whenever it joined, instead of once the whole body has arrived (a
+// 50 MiB miss used to wait for all of it before its first byte). The fill
+// reads the upstream into the buffer without waiting for any client, so a
+// slow client stalls nobody, and the buffer is the one the fill held
+// before: counted in the body budget (Options.BodyMemory), at most
+// MaxObjectBytes, one per fill. The entry is stored only once the body is
+// whole (fetch.keep, as before); a body that ends short cuts every client
+// being sent it (http.ErrAbortHandler: a chunked response is never ended,
+// a response of known length is closed short), so none takes it for
+// whole, and nothing is stored.
+
+// streamsWhole reports whether x's request may be answered from a body
+// still arriving: a GET of the whole representation without conditions
+// (those are evaluated on the whole response, serveEntry), and no stored
+// response that RFC 5861's stale-if-error could put in the fill's place if
+// it fails (it could not once the new one is under way). A HEAD waits for
+// the stored entry, as before: answered at once, it would let its client's
+// next request join the fill rather than find the entry.
+func (x *exchange) streamsWhole() bool {
+	r := x.r
+	if r.Method != http.MethodGet {
+		return false
+	}
+	for _, f := range clientOnlyFields {
+		if _, ok := r.Header[f]; ok {
+			return false
+		}
+	}
+	if e := x.found.entry; e != nil && policy.StaleIfError(r.Header, responseOf(e), x.h.opts.Now(), *x.rules()) {
+		return false
+	}
+	return true
+}
+
+// serveWhileFilling answers x's request from the body p publishes as it
+// arrives: the head at once, the body as it comes. It reports false,
+// having written nothing, when it cannot: nothing is published (the
+// response is not stored, not of known length, or the fill failed), the
+// response varies and x's request selects another variant, or x's client
+// is to be sent a compressed variant (made from the whole body, as on a
+// hit). collapsed says another request's fetch fills the body. x's
+// request is a GET (streamsWhole).
+func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
+	h, w, r, p := x.h, &x.w, x.r, f.body
+	head, size, overflowed := p.streamable()
+	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
+		return false // a waiter of a body that outgrew the fill asks on its own
+	}
+	e := head.entry
+	varies := false
+	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(e.Header) {
+		if coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...); coding != compress.Identity {
+			return false
+		}
+		varies = true // as encoded says of an identity response it could compress
+	}
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v[:len(v):len(v)] // shared with the stored entry: never appended to in place
+	}
+	if varies {
+		addVary(hdr, "Accept-Encoding")
+	}
+	policy.ClientHeader(hdr, h.opts.Policy)
+	if e.MustRevalidate {
+		policy.MarkMustRevalidate(hdr) // as serveEntry marks a per-user page
+	}
+	// RFC 9111 §5.1: the age of what is sent (its upstream's Age, and the
+	// time since it arrived).
+	hdr["Age"] = h.ageValue(policy.Age(responseOf(e), h.opts.Now()))
+	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
+	cs := &x.cs
+	cs.Collapsed, cs.FwdStatus = collapsed, e.Status
+	switch {
+	case !head.storing:
+		cs.Detail = head.reason
+	case size >= 0:
+		// RFC 9211 §2.7: told before the body has arrived, as the fill
+		// means to store it; one that fails midway is cut, so no client
+		// takes this for the answer of a stored response.
+		cs.Stored, cs.HasTTL, cs.TTL = true, true, head.ttl
+	}
+	// A body of unknown length may yet outgrow the fill (the object
+	// limit, the body budget): whether it is stored is not known when
+	// the head goes out, and Cache-Status does not claim it.
+	x.setCacheStatus(e.Header)
+	if !collapsed {
+		addOwn(hdr, head.own)
+	}
+	if size >= 0 && !lengthIs(e.Header, size) {
+		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	p.streaming()
+	w.WriteHeader(e.Status)
+	x.sendArriving(f, collapsed)
+	return true
+}
+
+// sendArriving writes the body of f's fill to x's client as it arrives,
+// from its first byte, and cuts the response when the fill ends without
+// the whole body; but the leader (not collapsed) is sent the rest of a
+// body that outgrew the fill from the upstream (sendRest).
+func (x *exchange) sendArriving(f *flight, collapsed bool) {
+	w := &x.w
+	rc := http.NewResponseController(w)
+	var sent int64
+	defer func() { x.h.metrics.served(storage.TierNone, int(sent)) }()
+	for {
+		body, whole, cut, overflowed := f.body.awaitMore(sent)
+		if whole {
+			// The fill stores the body and ends at once: the last bytes
+			// go out only then, so that no client has the whole body
+			// before the entry is stored, and its next request (on any
+			// connection) finds it stored (or stored stale, RFC 9111
+			// §4.2.3) rather than joining the fill as it ends.
+			<-f.done
+		}
+		if n := int64(len(body)); n > sent {
+			if _, err := w.Write(body[sent:n]); err != nil {
+				return // the client is gone; the fill goes on for the others
+			}
+			sent = n
+			if !whole {
+				_ = rc.Flush() // what arrived goes out now, not when more does
+			}
+		}
+		switch {
+		case whole:
+			return
+		case cut && overflowed && !collapsed:
+			x.sendRest(f, sent)
+			return
+		case cut:
+			// The upstream failed mid-body, or the body outgrew the fill
+			// and nobody reads the upstream for this client: cut the
+			// response so that the client sees it incomplete, never a
+			// short body that looks whole. Once the flight has ended, as
+			// for a whole body: a client that asks again at once starts a
+			// fresh fetch rather than join this failed one.
+			<-f.done
+			x.h.log.Warn("response cut while streamed from a fill", "host", x.r.Host, "path", x.r.URL.Path, "sent", sent, "overflowed", overflowed)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// sendRest sends the leader, sent bytes of whose body went out from the
+// fill, the rest of a body that outgrew it (too large to store, or past
+// the body budget): what the fill read beyond sent, then the upstream's
+// rest as it arrives, as streamFill does for a leader that was sent
+// nothing yet.
+func (x *exchange) sendRest(f *flight, sent int64) {
+	<-f.done // the fill ends as soon as the body outgrows it
+	res := f.res
+	if !res.claim() {
+		panic(http.ErrAbortHandler) // nothing more to send: the client must not take it for whole
+	}
+	defer res.stream.Body.Close()
+	w := &x.w
+	if _, err := w.Write(res.prefix[sent:]); err != nil {
+		return
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, err := copyFlushing(w, w, res.stream.Body, *buf)
+	x.h.metrics.served(storage.TierNone, int(n)+len(res.prefix)-int(sent))
+	if err != nil && !errors.Is(err, errClientWrite) {
+		x.h.log.Warn("upstream body failed mid-stream", "host", x.r.Host, "path", x.r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
