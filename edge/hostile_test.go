@@ -947,3 +947,54 @@ func TestHostileEncodingWithoutVary(t *testing.T) {
 		t.Errorf("Vary %q, want Accept-Encoding", v)
 	}
 }
+
+// TestHostileAcceptEncodingSprayKeepsBrowserVariant: 64 made-up
+// Accept-Encoding values for a URL whose origin varies on the field do not
+// fill its variant cap. Before, each spelling was a variant of its own, and
+// after them a browser's "gzip, deflate, br" was passed to the origin, not
+// stored (detail=too-many-variants), for the rest of the 10-minute window.
+// The origin sees the normal form the variants are keyed by.
+func TestHostileAcceptEncodingSprayKeepsBrowserVariant(t *testing.T) {
+	c := newClock()
+	plain := strings.Repeat("plain text ", 50)
+	var mu sync.Mutex
+	seen := map[string]bool{} // Accept-Encoding values the origin was sent
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("Accept-Encoding")] = true
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Vary", "Accept-Encoding")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, plain)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, plain)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+	for i := 1; i <= maxVariants; i++ {
+		r := rawExchange(t, addr, fmt.Sprintf("GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: junk%d\r\n\r\n", i))
+		if r.body != plain {
+			t.Fatalf("junk%d: body %q..., want the plain body", i, r.body[:min(len(r.body), 16)])
+		}
+	}
+	const browser = "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+	r := rawExchange(t, addr, browser)
+	if cs := r.header.Get("Cache-Status"); r.header.Get("Content-Encoding") != "gzip" || !strings.Contains(cs, "stored") {
+		t.Fatalf("browser after the spray: Content-Encoding %q, Cache-Status %q; want gzip, stored", r.header.Get("Content-Encoding"), cs)
+	}
+	if r = rawExchange(t, addr, browser); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("second browser: Cache-Status %q, want a hit", r.header.Get("Cache-Status"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for v := range seen {
+		if v != "identity" && v != "br, gzip" {
+			t.Errorf("origin was sent Accept-Encoding %q, want only normal forms", v)
+		}
+	}
+}
