@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -995,6 +996,71 @@ func TestHostileAcceptEncodingSprayKeepsBrowserVariant(t *testing.T) {
 	for v := range seen {
 		if v != "identity" && v != "br, gzip" {
 			t.Errorf("origin was sent Accept-Encoding %q, want only normal forms", v)
+		}
+	}
+}
+
+// TestHostileOversizedHeaderErrorNotShared: a cache-poisoned denial of
+// service (CPDoS, Nguyen et al. 2019, "HTTP Header Oversize"). The origin,
+// like nginx, refuses a field over 8 KiB, which edged (64 KiB) forwards;
+// its error carries explicit freshness, or gets the route's default_ttl.
+// The next client without the field must get the page, not the stored
+// error. Before, 400, 413 and 431 with max-age were stored, and any status
+// without freshness fields got a route's default_ttl: one request made a
+// URL answer 400 to everyone for that lifetime.
+func TestHostileOversizedHeaderErrorNotShared(t *testing.T) {
+	c := newClock()
+	var mu sync.Mutex
+	flaky := map[string]bool{} // paths that answered their one 500 already
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		status, _ := strconv.Atoi(r.URL.Query().Get("status"))
+		for _, lines := range r.Header {
+			for _, v := range lines {
+				if len(v) > 8<<10 { // nginx's large_client_header_buffers
+					if r.URL.Query().Has("maxage") {
+						w.Header().Set("Cache-Control", "max-age=600")
+					}
+					w.WriteHeader(status)
+					_, _ = io.WriteString(w, "refused")
+					return
+				}
+			}
+		}
+		mu.Lock()
+		first := !flaky[r.URL.RequestURI()]
+		flaky[r.URL.RequestURI()] = true
+		mu.Unlock()
+		if r.URL.Query().Has("flaky") && first {
+			w.WriteHeader(http.StatusInternalServerError) // a passing failure, no caching fields
+			_, _ = io.WriteString(w, "refused")
+			return
+		}
+		if r.URL.Query().Has("maxage") {
+			w.Header().Set("Cache-Control", "max-age=600")
+		}
+		_, _ = io.WriteString(w, "page")
+	})
+	up := upstreamTo(t, o.URL)
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: up},
+		{PathPrefix: "/ttl/", Upstream: up, Cache: RouteCache{DefaultTTL: time.Hour}},
+	}})
+	big := strings.Repeat("x", 9<<10)
+	for _, path := range []string{
+		"/a?status=400&maxage", "/a?status=413&maxage", "/a?status=431&maxage",
+		"/ttl/a?status=400", "/ttl/a?status=431", "/ttl/a?flaky",
+	} {
+		attack := []string{"Host", "s.example", "X-Oversized-Header", big}
+		if strings.Contains(path, "flaky") {
+			attack = attack[:2] // the origin fails on its own
+		}
+		resp, body := e.get(t, path, attack...)
+		if body != "refused" {
+			t.Fatalf("%s: the attacker got %d %q, want the origin's error", path, resp.StatusCode, body)
+		}
+		resp, body = e.get(t, path, "Host", "s.example")
+		if resp.StatusCode != http.StatusOK || body != "page" {
+			t.Errorf("%s: the next client got %d %q (%s), want the page", path, resp.StatusCode, body, resp.Header.Get("Cache-Status"))
 		}
 	}
 }
