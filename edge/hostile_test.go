@@ -909,6 +909,26 @@ func TestHostileVaryOnNodeWrittenField(t *testing.T) {
 	}
 }
 
+// gzipByAcceptEncoding is an origin that gzips plain when the forwarded
+// Accept-Encoding names gzip, as nginx's gzip module does, with the given
+// Cache-Control and Vary ("" sends none).
+func gzipByAcceptEncoding(plain, cacheControl, vary string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", cacheControl)
+		if vary != "" {
+			w.Header().Set("Vary", vary)
+		}
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, plain)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, plain)
+	}
+}
+
 // TestHostileEncodingWithoutVary: an origin that compresses by the
 // forwarded Accept-Encoding but forgets "Vary: Accept-Encoding" (nginx's
 // gzip_vary is off by default) is kept apart per Accept-Encoding. Before,
@@ -918,17 +938,7 @@ func TestHostileVaryOnNodeWrittenField(t *testing.T) {
 func TestHostileEncodingWithoutVary(t *testing.T) {
 	c := newClock()
 	plain := strings.Repeat("plain text ", 50)
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			w.Header().Set("Content-Encoding", "gzip")
-			zw := gzip.NewWriter(w)
-			_, _ = io.WriteString(zw, plain)
-			_ = zw.Close()
-			return
-		}
-		_, _ = io.WriteString(w, plain)
-	})
+	o := newOrigin(t, c, gzipByAcceptEncoding(plain, "public, max-age=300", ""))
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	addr := strictEdge(t, e)
 	if r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"); r.header.Get("Content-Encoding") != "gzip" {
@@ -960,20 +970,12 @@ func TestHostileAcceptEncodingSprayKeepsBrowserVariant(t *testing.T) {
 	plain := strings.Repeat("plain text ", 50)
 	var mu sync.Mutex
 	seen := map[string]bool{} // Accept-Encoding values the origin was sent
+	serve := gzipByAcceptEncoding(plain, "public, max-age=600", "Accept-Encoding")
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen[r.Header.Get("Accept-Encoding")] = true
 		mu.Unlock()
-		w.Header().Set("Cache-Control", "public, max-age=600")
-		w.Header().Set("Vary", "Accept-Encoding")
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			w.Header().Set("Content-Encoding", "gzip")
-			zw := gzip.NewWriter(w)
-			_, _ = io.WriteString(zw, plain)
-			_ = zw.Close()
-			return
-		}
-		_, _ = io.WriteString(w, plain)
+		serve(w, r)
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	addr := strictEdge(t, e)
