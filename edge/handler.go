@@ -363,8 +363,15 @@ func receivedBy(hop string) string {
 // exactly "http" or "https" is taken; anything else is ignored. A client
 // that reaches a shield directly (keep shields private) can thus choose
 // either key, which it could already fill through a plain connection.
+//
+// The same field is believed from a proxy in Options.ClientIP's trusted
+// list, as its X-Forwarded-For is: a load balancer that terminates TLS
+// reaches the node over plain HTTP, and keyed by the connection every
+// HTTPS request was an http one, the origin told "http" (the redirect loop
+// above). Any other client's field is ignored (and removed before the
+// request goes upstream), so no client can choose the scheme of a key.
 func (h *Handler) scheme(r *http.Request) string {
-	if h.opts.Policy.Shield {
+	if h.opts.Policy.Shield || h.opts.ClientIP != nil && h.opts.ClientIP.FromTrustedProxy(r) {
 		if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 {
 			if ascii.EqualFold(v[0], "https") {
 				return "https"

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -908,6 +909,26 @@ func TestHostileVaryOnNodeWrittenField(t *testing.T) {
 	}
 }
 
+// gzipByAcceptEncoding is an origin that gzips plain when the forwarded
+// Accept-Encoding names gzip, as nginx's gzip module does, with the given
+// Cache-Control and Vary ("" sends none).
+func gzipByAcceptEncoding(plain, cacheControl, vary string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", cacheControl)
+		if vary != "" {
+			w.Header().Set("Vary", vary)
+		}
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, plain)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, plain)
+	}
+}
+
 // TestHostileEncodingWithoutVary: an origin that compresses by the
 // forwarded Accept-Encoding but forgets "Vary: Accept-Encoding" (nginx's
 // gzip_vary is off by default) is kept apart per Accept-Encoding. Before,
@@ -917,17 +938,7 @@ func TestHostileVaryOnNodeWrittenField(t *testing.T) {
 func TestHostileEncodingWithoutVary(t *testing.T) {
 	c := newClock()
 	plain := strings.Repeat("plain text ", 50)
-	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			w.Header().Set("Content-Encoding", "gzip")
-			zw := gzip.NewWriter(w)
-			_, _ = io.WriteString(zw, plain)
-			_ = zw.Close()
-			return
-		}
-		_, _ = io.WriteString(w, plain)
-	})
+	o := newOrigin(t, c, gzipByAcceptEncoding(plain, "public, max-age=300", ""))
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	addr := strictEdge(t, e)
 	if r := rawExchange(t, addr, "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n"); r.header.Get("Content-Encoding") != "gzip" {
@@ -945,5 +956,113 @@ func TestHostileEncodingWithoutVary(t *testing.T) {
 	}
 	if v := r.header.Values("Vary"); !slices.Contains(v, "Accept-Encoding") {
 		t.Errorf("Vary %q, want Accept-Encoding", v)
+	}
+}
+
+// TestHostileAcceptEncodingSprayKeepsBrowserVariant: 64 made-up
+// Accept-Encoding values for a URL whose origin varies on the field do not
+// fill its variant cap. Before, each spelling was a variant of its own, and
+// after them a browser's "gzip, deflate, br" was passed to the origin, not
+// stored (detail=too-many-variants), for the rest of the 10-minute window.
+// The origin sees the normal form the variants are keyed by.
+func TestHostileAcceptEncodingSprayKeepsBrowserVariant(t *testing.T) {
+	c := newClock()
+	plain := strings.Repeat("plain text ", 50)
+	var mu sync.Mutex
+	seen := map[string]bool{} // Accept-Encoding values the origin was sent
+	serve := gzipByAcceptEncoding(plain, "public, max-age=600", "Accept-Encoding")
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("Accept-Encoding")] = true
+		mu.Unlock()
+		serve(w, r)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+	for i := 1; i <= maxVariants; i++ {
+		r := rawExchange(t, addr, fmt.Sprintf("GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: junk%d\r\n\r\n", i))
+		if r.body != plain {
+			t.Fatalf("junk%d: body %q..., want the plain body", i, r.body[:min(len(r.body), 16)])
+		}
+	}
+	const browser = "GET /asset HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+	r := rawExchange(t, addr, browser)
+	if cs := r.header.Get("Cache-Status"); r.header.Get("Content-Encoding") != "gzip" || !strings.Contains(cs, "stored") {
+		t.Fatalf("browser after the spray: Content-Encoding %q, Cache-Status %q; want gzip, stored", r.header.Get("Content-Encoding"), cs)
+	}
+	if r = rawExchange(t, addr, browser); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Errorf("second browser: Cache-Status %q, want a hit", r.header.Get("Cache-Status"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for v := range seen {
+		if v != "identity" && v != "br, gzip" {
+			t.Errorf("origin was sent Accept-Encoding %q, want only normal forms", v)
+		}
+	}
+}
+
+// TestHostileOversizedHeaderErrorNotShared: a cache-poisoned denial of
+// service (CPDoS, Nguyen et al. 2019, "HTTP Header Oversize"). The origin,
+// like nginx, refuses a field over 8 KiB, which edged (64 KiB) forwards;
+// its error carries explicit freshness, or gets the route's default_ttl.
+// The next client without the field must get the page, not the stored
+// error. Before, 400, 413 and 431 with max-age were stored, and any status
+// without freshness fields got a route's default_ttl: one request made a
+// URL answer 400 to everyone for that lifetime.
+func TestHostileOversizedHeaderErrorNotShared(t *testing.T) {
+	c := newClock()
+	var mu sync.Mutex
+	flaky := map[string]bool{} // paths that answered their one 500 already
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		status, _ := strconv.Atoi(r.URL.Query().Get("status"))
+		for _, lines := range r.Header {
+			for _, v := range lines {
+				if len(v) > 8<<10 { // nginx's large_client_header_buffers
+					if r.URL.Query().Has("maxage") {
+						w.Header().Set("Cache-Control", "max-age=600")
+					}
+					w.WriteHeader(status)
+					_, _ = io.WriteString(w, "refused")
+					return
+				}
+			}
+		}
+		mu.Lock()
+		first := !flaky[r.URL.RequestURI()]
+		flaky[r.URL.RequestURI()] = true
+		mu.Unlock()
+		if r.URL.Query().Has("flaky") && first {
+			w.WriteHeader(http.StatusInternalServerError) // a passing failure, no caching fields
+			_, _ = io.WriteString(w, "refused")
+			return
+		}
+		if r.URL.Query().Has("maxage") {
+			w.Header().Set("Cache-Control", "max-age=600")
+		}
+		_, _ = io.WriteString(w, "page")
+	})
+	up := upstreamTo(t, o.URL)
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: up},
+		{PathPrefix: "/ttl/", Upstream: up, Cache: RouteCache{DefaultTTL: time.Hour}},
+	}})
+	big := strings.Repeat("x", 9<<10)
+	for _, path := range []string{
+		"/a?status=400&maxage", "/a?status=413&maxage", "/a?status=431&maxage",
+		"/ttl/a?status=400", "/ttl/a?status=431", "/ttl/a?flaky",
+	} {
+		attack := []string{"Host", "s.example", "X-Oversized-Header", big}
+		if strings.Contains(path, "flaky") {
+			attack = attack[:2] // the origin fails on its own
+		}
+		resp, body := e.get(t, path, attack...)
+		if body != "refused" {
+			t.Fatalf("%s: the attacker got %d %q, want the origin's error", path, resp.StatusCode, body)
+		}
+		resp, body = e.get(t, path, "Host", "s.example")
+		if resp.StatusCode != http.StatusOK || body != "page" {
+			t.Errorf("%s: the next client got %d %q (%s), want the page", path, resp.StatusCode, body, resp.Header.Get("Cache-Status"))
+		}
 	}
 }

@@ -380,7 +380,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	h, res, p, cancel := f.h, f.res, f.p, f.cancel
 	responseTime := h.opts.Now()
 	res.status = resp.StatusCode
-	f.completeHeader(resp.Header, responseTime)
+	f.completeHeader(resp.StatusCode, resp.Header, responseTime)
 	// Before publishable looks at Vary: an answer to one Origin must not
 	// be served to another's range as it arrives either (keep adds the
 	// same Vary again: it is added once).
@@ -507,17 +507,20 @@ func (f *fetch) refusedByResponse(reason string) bool {
 
 // completeHeader adds to an upstream response's header what the cache
 // records with it: a Date, and the route's default lifetime.
-func (f *fetch) completeHeader(hdr http.Header, responseTime time.Time) {
+func (f *fetch) completeHeader(status int, hdr http.Header, responseTime time.Time) {
 	if hdr.Get("Date") == "" {
 		// RFC 9110 §6.6.1: a cache records the time it received a response
 		// that has no Date.
 		hdr.Set("Date", responseTime.UTC().Format(http.TimeFormat))
 	}
-	if ttl := f.route.Cache.DefaultTTL; ttl > 0 && !hasFreshnessFields(hdr) && !policy.Credentialed(f.request.Header) {
+	if ttl := f.route.Cache.DefaultTTL; ttl > 0 && policy.HeuristicStatus(status) && !hasFreshnessFields(hdr) && !policy.Credentialed(f.request.Header) {
 		// The route forces a lifetime the origin did not give. As a
 		// targeted field it binds this CDN's caches only and never reaches
 		// a client (RFC 9213 §2.1). Never on an answer to credentials: it
-		// may be one user's page (policy.CredentialsAllow).
+		// may be one user's page (policy.CredentialsAllow). Only on the
+		// statuses a cache may give a lifetime of its own (RFC 9110
+		// §15.1): an origin's passing 500 or 503, or its 400 to one
+		// client's oversized field, is not served for default_ttl to all.
 		hdr.Set("Cdn-Cache-Control", "max-age="+strconv.FormatInt(int64(ttl/time.Second), 10))
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"edged/edge/compress"
 	"edged/internal/httpsyntax"
 )
 
@@ -36,7 +37,28 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 	}
 	dropConnectionNamed(r.Header)
 	h.dropUnkeyed(r.Header)
+	normalizeAcceptEncoding(r.Header)
 	return 0, ""
+}
+
+// normalizeAcceptEncoding replaces a request's Accept-Encoding with its
+// normal form (compress.NormalizeAccept: the acceptable codings among br,
+// gzip and zstd, or "identity"), as Fastly and Varnish normalize it, before
+// the field is keyed or forwarded. Matched as sent, every spelling was a
+// Vary variant of its own: 64 made-up values ("junk1" ...) filled a URL's
+// variant cap (variants.go), and every browser's new variant then passed to
+// the origin for the rest of the window. An absent field stays absent.
+func normalizeAcceptEncoding(h http.Header) {
+	lines, ok := h["Accept-Encoding"] // a canonical name: Values would canonicalize it again
+	if !ok || len(lines) == 0 {
+		return // no field (Negotiate treats an empty list alike)
+	}
+	norm := compress.NormalizeAccept(lines)
+	if len(lines) == 1 && lines[0] == norm {
+		return
+	}
+	lines[0] = norm // the request's own slice: no allocation on the hit path
+	h["Accept-Encoding"] = lines[:1]
 }
 
 // refuseUpgrade refuses a cleartext HTTP/2 upgrade. edged speaks HTTP/2 only

@@ -105,7 +105,7 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 			first, last, resp.Header.Get("Content-Range"), resp.ContentLength, errSliceRange)
 		return
 	}
-	f.completeHeader(resp.Header, responseTime)
+	f.completeHeader(http.StatusOK, resp.Header, responseTime) // a slice of the 200 it is part of
 	// The object's fields govern its slices: Storable judges them as the
 	// 200 they are part of (RFC 9111 §3.3, §3.4). An answer to one Origin
 	// varies on it (varyOrigin), and sliceStorable stores no slice that

@@ -49,6 +49,14 @@ func (r *Resolver) Trusted(addr netip.Addr) bool {
 	return r.trusted.Contains(normalize(addr))
 }
 
+// FromTrustedProxy reports whether req's socket peer (RemoteAddr, the
+// PROXY protocol's source when the listener reads one) is a trusted proxy,
+// whose forwarding fields are believed.
+func (r *Resolver) FromTrustedProxy(req *http.Request) bool {
+	peer, ok := parseHostPort(req.RemoteAddr)
+	return ok && r.trusted.Contains(peer)
+}
+
 // ClientIP returns the client address of req: the socket peer, or, when the
 // peer is a trusted proxy, the rightmost address of the forwarding header
 // that is not itself trusted. It returns the zero Addr only when

@@ -28,6 +28,9 @@ func Storable(req *http.Request, status int, h http.Header, opt Options) (ok boo
 	if status < 200 || status > 999 || status == http.StatusPartialContent || status == http.StatusNotModified {
 		return false, DetailStatus
 	}
+	if RequestErrorStatus(status) {
+		return false, DetailStatus // a cache-poisoned denial of service, whatever the freshness
+	}
 	rd := requestDirectives(req.Header)
 	e := responseDirectives(h, opt.Surrogate)
 	if e.has(fMustUnderstand) && !understoodStatus(status) {
@@ -207,6 +210,34 @@ func hasFreshnessInfo(status int, h http.Header, e *effective) bool {
 	}
 	return false
 }
+
+// RequestErrorStatus reports the statuses edged never stores, even with
+// explicit freshness (RFC 9111 §3 would allow it): 400 (Bad Request), 413
+// (Content Too Large) and 431 (Request Header Fields Too Large) speak of
+// the request's own shape or size, which the cache key does not hold. An
+// origin with a smaller header limit than the edge's (nginx refuses a field
+// over 8 KiB, edged takes 64 KiB) or stricter syntax answers one client's
+// oversized or odd field with such an error; stored, it was served to
+// every client of the URL: the cache-poisoned denial of service of Nguyen
+// et al. 2019 (CPDoS "HTTP Header Oversize", "HTTP Meta Character"). None
+// is heuristically cacheable (RFC 9110 §15.1), so only explicit freshness
+// or a route's default lifetime could store one; production CDNs stopped
+// caching them after that paper. 414 (URI Too Long) stays cacheable: the
+// URI that caused it is the key (the key and the forwarded target are one),
+// so it answers only that URI. 405 and 501, the answers of the "HTTP
+// Method Override" attack, stay cacheable too: the method-override fields
+// are stripped before keying and forwarding (server.strip_request_headers).
+func RequestErrorStatus(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
+		return true
+	}
+	return false
+}
+
+// HeuristicStatus reports whether status is heuristically cacheable (RFC
+// 9110 §15.1), the statuses a route's default lifetime may be given to.
+func HeuristicStatus(status int) bool { return heuristicStatus(status) }
 
 // heuristicStatus reports the heuristically cacheable statuses (RFC 9110
 // §15.1). 206 is one, but edged never stores partial content.
