@@ -41,7 +41,9 @@ func TestNoJoinAcrossPurge(t *testing.T) {
 		{"url soft", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Keys: []string{key}, Soft: true}) }},
 		{"tag", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}}) }},
 		{"tag soft", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}, Soft: true}) }},
-		{"host", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Prefixes: []string{"http://h.example/"}}) }},
+		{"host", func(t *testing.T, e *testEdge) {
+			applyPurge(t, e, storage.Purge{Prefixes: []string{"http://h.example/"}})
+		}},
 		{"all", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{All: true}) }},
 		{"announced", func(t *testing.T, e *testEdge) {
 			// The purge bus's early path: hidden before it is applied.
