@@ -2,11 +2,14 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -31,77 +34,95 @@ func (p storePurger) PurgeURL(_ context.Context, url string, soft bool) (int, er
 // of its own, and gets the new object; the request that started the old
 // fill still gets what it asked for before the purge.
 func TestNoJoinAcrossPurge(t *testing.T) {
-	const key = "http://h.example/obj"
-	site := []string{"Host", "h.example"}
 	for _, tt := range []struct {
 		name  string
-		purge func(t *testing.T, e *testEdge)
+		purge func(t *testing.T, e *testEdge, site string)
 	}{
-		{"url", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Keys: []string{key}}) }},
-		{"url soft", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Keys: []string{key}, Soft: true}) }},
-		{"tag", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}}) }},
-		{"tag soft", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}, Soft: true}) }},
-		{"host", func(t *testing.T, e *testEdge) {
-			applyPurge(t, e, storage.Purge{Prefixes: []string{"http://h.example/"}})
+		{"url", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}})
 		}},
-		{"all", func(t *testing.T, e *testEdge) { applyPurge(t, e, storage.Purge{All: true}) }},
-		{"announced", func(t *testing.T, e *testEdge) {
+		{"url soft", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}, Soft: true})
+		}},
+		{"tag", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}})
+		}},
+		{"tag soft", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}, Soft: true})
+		}},
+		{"host", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Prefixes: []string{"http://" + site + "/"}})
+		}},
+		{"all", func(t *testing.T, e *testEdge, site string) { applyPurge(t, e, storage.Purge{All: true}) }},
+		{"announced", func(t *testing.T, e *testEdge, site string) {
 			// The purge bus's early path: hidden before it is applied.
 			t.Cleanup(e.store.Hide(storage.Purge{Tags: []string{"deploy"}}))
 		}},
-		{"PURGE method", func(t *testing.T, e *testEdge) {
+		{"PURGE method", func(t *testing.T, e *testEdge, site string) {
 			e.handler.opts.Purger = storePurger{e.store}
 			e.handler.opts.PurgeFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-			if resp, body := e.do(t, methodPurge, "/obj", site...); resp.StatusCode != http.StatusOK {
+			if resp, body := e.do(t, methodPurge, "/obj", "Host", site); resp.StatusCode != http.StatusOK {
 				t.Fatalf("PURGE: %d %q", resp.StatusCode, body)
 			}
 		}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			release := newGate()
-			var fetches atomic.Int64
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				body := "v2"
-				if fetches.Add(1) == 1 {
-					release.wait()
-					body = "v1"
+		for _, slice := range []int64{0, 1 << 16} {
+			t.Run(fmt.Sprintf("%s/slice=%d", tt.name, slice), func(t *testing.T) {
+				c := newClock()
+				release := newGate()
+				var fetches atomic.Int64
+				o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+					body := "v2"
+					if fetches.Add(1) == 1 {
+						release.wait()
+						body = "v1"
+					}
+					w.Header().Set("Cache-Control", "max-age=600")
+					w.Header().Set("ETag", `"`+body+`"`)
+					w.Header().Set("Surrogate-Key", "deploy")
+					http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body)) // a slice's Range too
+				})
+				t.Cleanup(release.open) // before the origin closes: a failing test cannot hang
+				e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: slice})
+				site := "h.example"
+				if slice > 0 {
+					site = e.Listener.Addr().String() // the slicing route's host
 				}
-				w.Header().Set("Cache-Control", "max-age=600")
-				w.Header().Set("ETag", `"`+body+`"`)
-				w.Header().Set("Surrogate-Key", "deploy")
-				_, _ = w.Write([]byte(body))
-			})
-			t.Cleanup(release.open) // before the origin closes: a failing test cannot hang
-			e := newEdge(t, c, edgeConfig{upstream: o.URL})
 
-			before := fetchAsync(t, e, "/obj", site...)
-			waitFor(t, func() bool { return fetches.Load() == 1 }) // the fill is under way
-			tt.purge(t, e)
-			after := fetchAsync(t, e, "/obj", site...)
-			waitFor(t, func() bool {
-				return fetches.Load() == 2 || testutil.ToFloat64(e.handler.metrics.coalesced) > 0
+				before := fetchAsync(t, e, "/obj", "Host", site)
+				waitFor(t, func() bool { return fetches.Load() == 1 }) // the fill is under way
+				tt.purge(t, e, site)
+				after := fetchAsync(t, e, "/obj", "Host", site)
+				waitFor(t, func() bool {
+					return fetches.Load() == 2 || testutil.ToFloat64(e.handler.metrics.coalesced) > 0
+				})
+				if n := testutil.ToFloat64(e.handler.metrics.coalesced); n > 0 {
+					t.Errorf("a request after the purge joined the fill that began before it (%v joined)", n)
+					release.open() // it waits for that fill
+				}
+				got := <-after
+				o.mu.Lock()
+				sliced := o.seen[0].Header.Get("Range") != ""
+				o.mu.Unlock()
+				if sliced != (slice > 0) {
+					t.Errorf("slice %d: the fill asked for a Range: %v", slice, sliced)
+				}
+				release.open()
+				old := <-before
+				if got.body != "v2" {
+					t.Errorf("request after the purge: %q (%s), want v2", got.body, got.cacheStatus)
+				}
+				if old.body != "v1" {
+					t.Errorf("request before the purge: %q (%s), want v1 (the fill it started)", old.body, old.cacheStatus)
+				}
+				// The old fill's response, stored after the new one, is kept
+				// stale: the next request validates it and gets v2.
+				e.store.Flush()
+				if resp, body := e.get(t, "/obj", "Host", site); body != "v2" {
+					t.Errorf("next request: %q (%s), want v2", body, cacheStatus(resp))
+				}
 			})
-			if n := testutil.ToFloat64(e.handler.metrics.coalesced); n > 0 {
-				t.Errorf("a request after the purge joined the fill that began before it (%v joined)", n)
-				release.open() // it waits for that fill
-			}
-			got := <-after
-			release.open()
-			old := <-before
-			if got.body != "v2" {
-				t.Errorf("request after the purge: %q (%s), want v2", got.body, got.cacheStatus)
-			}
-			if old.body != "v1" {
-				t.Errorf("request before the purge: %q (%s), want v1 (the fill it started)", old.body, old.cacheStatus)
-			}
-			// The old fill's response, stored after the new one, is kept
-			// stale: the next request validates it and gets v2.
-			e.store.Flush()
-			if resp, body := e.get(t, "/obj", site...); body != "v2" {
-				t.Errorf("next request: %q (%s), want v2", body, cacheStatus(resp))
-			}
-		})
+		}
 	}
 }
 
