@@ -23,6 +23,10 @@ type flight struct {
 	done chan struct{} // closed once res is set
 	res  *fillResult
 	body *progress
+	// gen is the store's purge generation (flights.generation) read
+	// before the flight started: its fetch began no earlier, so a request
+	// that read a newer one may be asking after a purge the fetch predates.
+	gen uint64
 }
 
 // flights collapses concurrent fetches of one key into one flight: the
@@ -37,6 +41,19 @@ type flight struct {
 // storage key ended: that flight's response is readable by then (a
 // flight's fill stores it before the flight ends, and storage.Store.Set
 // promises read-your-writes), and the request looks again.
+//
+// A request never joins a flight that started before a purge the request
+// came after: the purge's answer promises that nothing fetched before it
+// is served, and the flight's response may predate it (the store keeps it
+// stale, storage.Store.SetFetchedAt, but its waiters are handed it
+// directly). Each flight records the store's purge generation, which
+// every purge (URL, prefix, tag, host or all; hard or soft; the purge
+// bus's early Hide too) moves as it begins; a request that reads a newer
+// one starts a flight of its own for the key, and the old flight finishes
+// for those that joined it before. The generation counts purges of any
+// key: which keys a fill's response matches (its tags, its variant) is
+// not known until it arrives, so any newer purge counts, and a purge of
+// another object costs the flights then in progress their later joiners.
 type flights struct {
 	tasks *tasks     // tracks each flight's goroutine
 	mu    sync.Mutex // guards m, ends and seed
@@ -48,6 +65,10 @@ type flights struct {
 	ended atomic.Uint64
 	ends  [flightShards]uint64
 	seed  maphash.Seed // of the shards; made with m
+
+	// generation returns the store's purge generation
+	// (storage.Store.Generation); nil: purges are not tracked.
+	generation func() uint64
 
 	// beforeJoin, when set, runs as join starts (tests: to hold a request
 	// between its lookup and its join).
@@ -80,12 +101,22 @@ func (fs *flights) shard(storeKey string) int {
 // no flight of key is running and one of storeKey's shard ended after
 // since, join starts nothing and returns a nil f: what that flight stored
 // may answer the request, and the caller looks again.
+//
+// A flight of key that started before a purge this call sees (a purge
+// generation newer than the flight's) counts as none: it goes on for the
+// requests that joined it, and key's next joiners join the new one.
 func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress) *fillResult) (f *flight, leader bool) {
 	if hook := fs.beforeJoin.Load(); hook != nil {
 		(*hook)()
 	}
+	var gen uint64
+	if fs.generation != nil {
+		// Read before the flight is started, so its fetch begins at this
+		// generation or a later one (fetch.run reads its own).
+		gen = fs.generation()
+	}
 	fs.mu.Lock()
-	if f, ok := fs.m[key]; ok {
+	if f, ok := fs.m[key]; ok && f.gen >= gen {
 		fs.mu.Unlock()
 		return f, false
 	}
@@ -98,14 +129,16 @@ func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress)
 	}
 	// fl, not the result f: a named result the goroutine captured would
 	// be moved to the heap, an allocation per miss.
-	fl := &flight{done: make(chan struct{}), body: newProgress()}
-	fs.m[key] = fl
+	fl := &flight{done: make(chan struct{}), body: newProgress(), gen: gen}
+	fs.m[key] = fl // replaces a flight that predates a purge, if any
 	fs.mu.Unlock()
 	fs.tasks.start(taskFetch, storeKey, func() {
 		res := fill(fl.body)
 		fl.body.end(res.entry == nil || !res.stored)
 		fs.mu.Lock()
-		delete(fs.m, key)
+		if fs.m[key] == fl { // not replaced by a flight started after a purge
+			delete(fs.m, key)
+		}
 		fs.ends[fs.shard(storeKey)] = fs.ended.Add(1)
 		fs.mu.Unlock()
 		fl.res = res

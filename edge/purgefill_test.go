@@ -1,0 +1,192 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/storage"
+)
+
+// storePurger is the purge bus reduced to this node: PURGE applies to the
+// edge's own store before it is answered, as the bus does once every node
+// has applied it.
+type storePurger struct{ store *storage.Store }
+
+func (p storePurger) PurgeURL(_ context.Context, url string, soft bool) (int, error) {
+	return p.store.Purge(storage.Purge{Keys: []string{url}, Soft: soft})
+}
+
+// A request that comes after a purge is never answered from a fill that
+// began before it. Such a fill's response may be the object as it was
+// before the purge; it used to be stored stale (TestPurgeDuringFill) but
+// handed as it was to every request that joined the fill, those that came
+// after the purge's 200 included: a deploy that purged got the old page
+// back. Now a request that sees a purge newer than the fill starts a fill
+// of its own, and gets the new object; the request that started the old
+// fill still gets what it asked for before the purge.
+func TestNoJoinAcrossPurge(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		purge func(t *testing.T, e *testEdge, site string)
+	}{
+		{"url", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}})
+		}},
+		{"url soft", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}, Soft: true})
+		}},
+		{"tag", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}})
+		}},
+		{"tag soft", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Tags: []string{"deploy"}, Soft: true})
+		}},
+		{"host", func(t *testing.T, e *testEdge, site string) {
+			applyPurge(t, e, storage.Purge{Prefixes: []string{"http://" + site + "/"}})
+		}},
+		{"all", func(t *testing.T, e *testEdge, site string) { applyPurge(t, e, storage.Purge{All: true}) }},
+		{"announced", func(t *testing.T, e *testEdge, site string) {
+			// The purge bus's early path: hidden before it is applied.
+			t.Cleanup(e.store.Hide(storage.Purge{Tags: []string{"deploy"}}))
+		}},
+		{"PURGE method", func(t *testing.T, e *testEdge, site string) {
+			e.handler.opts.Purger = storePurger{e.store}
+			e.handler.opts.PurgeFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			if resp, body := e.do(t, methodPurge, "/obj", "Host", site); resp.StatusCode != http.StatusOK {
+				t.Fatalf("PURGE: %d %q", resp.StatusCode, body)
+			}
+		}},
+	} {
+		for _, slice := range []int64{0, 1 << 16} {
+			t.Run(fmt.Sprintf("%s/slice=%d", tt.name, slice), func(t *testing.T) {
+				c := newClock()
+				release := newGate()
+				var fetches atomic.Int64
+				o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+					body := "v2"
+					if fetches.Add(1) == 1 {
+						release.wait()
+						body = "v1"
+					}
+					w.Header().Set("Cache-Control", "max-age=600")
+					w.Header().Set("ETag", `"`+body+`"`)
+					w.Header().Set("Surrogate-Key", "deploy")
+					http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body)) // a slice's Range too
+				})
+				t.Cleanup(release.open) // before the origin closes: a failing test cannot hang
+				e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: slice})
+				site := "h.example"
+				if slice > 0 {
+					site = e.Listener.Addr().String() // the slicing route's host
+				}
+
+				before := fetchAsync(t, e, "/obj", "Host", site)
+				waitFor(t, func() bool { return fetches.Load() == 1 }) // the fill is under way
+				tt.purge(t, e, site)
+				after := fetchAsync(t, e, "/obj", "Host", site)
+				waitFor(t, func() bool {
+					return fetches.Load() == 2 || testutil.ToFloat64(e.handler.metrics.coalesced) > 0
+				})
+				if n := testutil.ToFloat64(e.handler.metrics.coalesced); n > 0 {
+					t.Errorf("a request after the purge joined the fill that began before it (%v joined)", n)
+					release.open() // it waits for that fill
+				}
+				got := <-after
+				o.mu.Lock()
+				sliced := o.seen[0].Header.Get("Range") != ""
+				o.mu.Unlock()
+				if sliced != (slice > 0) {
+					t.Errorf("slice %d: the fill asked for a Range: %v", slice, sliced)
+				}
+				release.open()
+				old := <-before
+				if got.body != "v2" {
+					t.Errorf("request after the purge: %q (%s), want v2", got.body, got.cacheStatus)
+				}
+				if old.body != "v1" {
+					t.Errorf("request before the purge: %q (%s), want v1 (the fill it started)", old.body, old.cacheStatus)
+				}
+				// The old fill's response, stored after the new one, is kept
+				// stale: the next request validates it and gets v2.
+				e.store.Flush()
+				if resp, body := e.get(t, "/obj", "Host", site); body != "v2" {
+					t.Errorf("next request: %q (%s), want v2", body, cacheStatus(resp))
+				}
+			})
+		}
+	}
+}
+
+// Without a purge the fills are still shared: a request that comes while
+// one is under way joins it.
+func TestJoinWithoutPurge(t *testing.T) {
+	c := newClock()
+	o, release := heldOrigin(t, c, "v1")
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	applyPurge(t, e, storage.Purge{Keys: []string{"http://h.example/other"}}) // before the fill: no matter
+	first := fetchAsync(t, e, "/obj")
+	waitFor(t, func() bool { return o.requests.Load() == 1 })
+	second := fetchAsync(t, e, "/obj")
+	waitJoined(t, e, 1)
+	release.open()
+	for _, ch := range []<-chan fetched{first, second} {
+		if got := <-ch; got.body != "v1" {
+			t.Errorf("body %q (%s), want v1", got.body, got.cacheStatus)
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin fetched %d times, want 1", n)
+	}
+}
+
+func applyPurge(t *testing.T, e *testEdge, p storage.Purge) {
+	t.Helper()
+	if _, err := e.store.Purge(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type fetched struct{ body, cacheStatus string }
+
+// fetchAsync GETs path in a goroutine; the result comes on the channel.
+func fetchAsync(t *testing.T, e *testEdge, path string, fields ...string) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
+		if err != nil {
+			t.Error(err)
+			ch <- fetched{}
+			return
+		}
+		for i := 0; i+1 < len(fields); i += 2 {
+			if fields[i] == "Host" {
+				req.Host = fields[i+1]
+			} else {
+				req.Header.Add(fields[i], fields[i+1])
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			ch <- fetched{}
+			return
+		}
+		defer resp.Body.Close()
+		var b []byte
+		b, err = io.ReadAll(resp.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- fetched{string(b), cacheStatus(resp)}
+	}()
+	return ch
+}
