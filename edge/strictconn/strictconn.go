@@ -269,7 +269,12 @@ type framer struct {
 	// checked is how much of an unfinished header section at the start of
 	// in refuseEarly has passed: its complete lines.
 	checked int
+	// leading counts the empty lines' bytes dropped before this head.
+	leading int
 }
+
+// maxLeadingCRLF bounds the empty lines dropped before one request line.
+const maxLeadingCRLF = 64
 
 // feed adds bytes read from the client and classifies what it can.
 func (f *framer) feed(b []byte) {
@@ -345,6 +350,21 @@ func (f *framer) step() bool {
 }
 
 func (f *framer) stepHead() bool {
+	// RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+	// received before a request line (some clients send one after a POST's
+	// body). net/http skips them only after a POST, and then any mix of CR
+	// and LF; here CRLF pairs before any request, up to maxLeadingCRLF
+	// bytes a head, so a client cannot stream them forever past the
+	// header limit. They are dropped, never passed on: net/http and every
+	// parser behind it see the request line first.
+	if f.checked == 0 {
+		for f.leading < maxLeadingCRLF && len(f.in) >= 2 && f.in[0] == '\r' && f.in[1] == '\n' {
+			f.in, f.leading = f.in[2:], f.leading+2
+		}
+		if f.leading < maxLeadingCRLF && len(f.in) == 1 && f.in[0] == '\r' {
+			return false // the rest of a CRLF, or of a request line, is to come
+		}
+	}
 	end := headEnd(f.in)
 	if end < 0 {
 		if len(f.in) > f.limit {
@@ -356,7 +376,7 @@ func (f *framer) stepHead() bool {
 		}
 		return false
 	}
-	f.checked = 0
+	f.checked, f.leading = 0, 0
 	h := inspectHead(f.in[:end])
 	if h.refuse != "" {
 		return f.refuse(h.refuse)
