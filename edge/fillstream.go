@@ -70,20 +70,9 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 		}
 		varies = true // as encoded says of an identity response it could compress
 	}
-	hdr := w.Header()
-	for k, v := range e.Header {
-		hdr[k] = v[:len(v):len(v)] // shared with the stored entry: never appended to in place
-	}
-	if varies {
-		addVary(hdr, "Accept-Encoding")
-	}
-	policy.ClientHeader(hdr, h.opts.Policy)
-	if e.MustRevalidate {
-		policy.MarkMustRevalidate(hdr) // as serveEntry marks a per-user page
-	}
-	// RFC 9111 §5.1: the age of what is sent (its upstream's Age, and the
-	// time since it arrived).
-	hdr["Age"] = h.ageValue(policy.Age(responseOf(e), h.opts.Now()))
+	// The age of what is sent: its upstream's Age, and the time since it
+	// arrived (RFC 9111 §5.1).
+	hdr := x.entryHeader(e, nil, varies, policy.Age(responseOf(e), h.opts.Now()))
 	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
 	cs := &x.cs
 	cs.Collapsed, cs.FwdStatus = collapsed, e.Status

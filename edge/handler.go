@@ -372,14 +372,15 @@ func receivedBy(hop string) string {
 // above). Any other client's field is ignored (and removed before the
 // request goes upstream), so no client can choose the scheme of a key.
 func (h *Handler) scheme(r *http.Request) string {
-	if h.opts.Policy.Shield || h.opts.ClientIP != nil && h.opts.ClientIP.FromTrustedProxy(r) {
-		if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 {
-			if ascii.EqualFold(v[0], "https") {
-				return "https"
-			}
-			if ascii.EqualFold(v[0], "http") {
-				return "http"
-			}
+	// The field first: most requests carry none, and the peer check
+	// parses RemoteAddr.
+	if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 &&
+		(h.opts.Policy.Shield || h.opts.ClientIP != nil && h.opts.ClientIP.FromTrustedProxy(r)) {
+		if ascii.EqualFold(v[0], "https") {
+			return "https"
+		}
+		if ascii.EqualFold(v[0], "http") {
+			return "http"
 		}
 	}
 	if r.TLS != nil {

@@ -155,39 +155,12 @@ func (x *exchange) serveEntry(e *storage.Entry, tier storage.Tier, age time.Dura
 		defer lent.Close()
 		file = lent.File()
 	}
-	hdr := w.Header()
-	// known: hdr holds e's fields and nothing else, so what a memory-tier
-	// entry's hitFacts say of its fields holds for hdr.
 	derived := hitFactsOf(e, eTier, x.rules().Surrogate)
-	known := derived != nil && len(hdr) == 0
-	for k, v := range e.Header {
-		// Clip capacity: e is shared, so an append must never write into
-		// its backing array.
-		hdr[k] = v[:len(v):len(v)]
-	}
-	switch {
-	case !varies:
-	case !known:
-		addVary(hdr, "Accept-Encoding")
-	case derived.varyEncoding != nil:
-		hdr["Vary"] = derived.varyEncoding // addVary's result, made once
-	}
-	if !known || !derived.plain {
-		policy.ClientHeader(hdr, h.opts.Policy)
-	}
-	if e.MustRevalidate {
-		// One user's page (policy.PerUser): say so to the caches below
-		// (an edge behind this shield), which cannot tell from their own
-		// request that it must never be served stale.
-		policy.MarkMustRevalidate(hdr)
-	}
 	stored := responseWithFacts(e, derived)
 	if age == ageNow {
 		age = policy.Age(stored, h.opts.Now())
 	}
-	// RFC 9111 §5.1: a response generated from a stored one carries Age.
-	// (A compressed variant has the times and fields that make e's age.)
-	hdr["Age"] = h.ageValue(age)
+	hdr := x.entryHeader(e, derived, varies, age)
 	x.setCacheStatus(e.Header)
 	addOwn(hdr, own)
 	size := e.BodyLen()
@@ -276,6 +249,44 @@ func hitResponse(e *storage.Entry, tier storage.Tier, surrogate string) policy.R
 
 // responseWithFacts is responseOf(e) with d's parsed fields, when e has
 // hitFacts (d != nil).
+// entryHeader fills the response header with e's fields as a response made
+// from a stored one carries them (a hit, or a fill streamed to its clients
+// while it is stored), and returns it: Vary gains Accept-Encoding when the
+// response varies by it (varies), the fields a client never gets are
+// removed, a per-user page is marked must-revalidate, and Age is age.
+// derived is e's hit facts (hitFactsOf), or nil.
+func (x *exchange) entryHeader(e *storage.Entry, derived *hitFacts, varies bool, age time.Duration) http.Header {
+	hdr := x.w.Header()
+	// known: hdr holds e's fields and nothing else, so what a memory-tier
+	// entry's hitFacts say of its fields holds for hdr.
+	known := derived != nil && len(hdr) == 0
+	for k, v := range e.Header {
+		// Clip capacity: e is shared, so an append must never write into
+		// its backing array.
+		hdr[k] = v[:len(v):len(v)]
+	}
+	switch {
+	case !varies:
+	case !known:
+		addVary(hdr, "Accept-Encoding")
+	case derived.varyEncoding != nil:
+		hdr["Vary"] = derived.varyEncoding // addVary's result, made once
+	}
+	if !known || !derived.plain {
+		policy.ClientHeader(hdr, x.h.opts.Policy)
+	}
+	if e.MustRevalidate {
+		// One user's page (policy.PerUser): say so to the caches below
+		// (an edge behind this shield), which cannot tell from their own
+		// request that it must never be served stale.
+		policy.MarkMustRevalidate(hdr)
+	}
+	// RFC 9111 §5.1: a response generated from a stored one carries Age.
+	// (A compressed variant has the times and fields that make e's age.)
+	hdr["Age"] = x.h.ageValue(age)
+	return hdr
+}
+
 func responseWithFacts(e *storage.Entry, d *hitFacts) policy.Response {
 	r := responseOf(e)
 	if d != nil {
