@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +21,33 @@ import (
 // startTimeout bounds the catch-up on purges missed while the node was down.
 const purgeStartTimeout = 30 * time.Second
 
+// minPurgeTokenLen is the shortest purge token started without a warning on
+// a reachable admin listener: 16 random characters are beyond offline guessing.
+const minPurgeTokenLen = 16
+
+// guessableToken reports whether the purge token is short enough to guess
+// offline while the admin listener at admin is reachable from elsewhere:
+// the listener answers a challenge with an HMAC under the token, and every
+// purge event carries one, so whoever reaches it or reads the bus can test
+// guesses without asking the node.
+func guessableToken(token, admin string) bool {
+	return len(token) < minPurgeTokenLen && !loopbackOnly(admin)
+}
+
+// loopbackOnly reports whether addr (host:port) listens on a loopback
+// address alone; an empty host listens on every interface.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // openPurgeBus starts the purge bus and applies every purge this node missed
 // before the public listener serves from the cache. If NATS cannot be
 // reached the node serves anyway (the bus keeps reconnecting and catches up
@@ -29,6 +58,10 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	token := purgeTokenOf(n.cfg)
 	if token == "" {
 		n.log.Warn("purge API disabled: set purge.token or EDGED_PURGE_TOKEN")
+	} else if guessableToken(token, n.cfg.Admin) {
+		n.log.Warn(fmt.Sprintf("purge token is shorter than %d characters and the admin listener is not loopback-only: "+
+			"anyone who reaches it, or reads the purge bus, can guess the token offline; use a random one (openssl rand -hex 32)", minPurgeTokenLen),
+			"admin", n.cfg.Admin)
 	}
 	signingKey, err := purgeSecret("purge.signing_key_env", pc.SigningKeyEnv)
 	if err != nil {
