@@ -229,6 +229,10 @@ type fetch struct {
 	// generation is the store's purge generation when the fetch began: a
 	// purge after it means the response may predate the purge.
 	generation uint64
+	// admitted is the variant key admitVariant was last asked about, and
+	// admittedOK its answer.
+	admitted   string
+	admittedOK bool
 
 	// Set as the fetch runs.
 	res    *fillResult
@@ -567,7 +571,7 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
-		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
+		if !f.admitVariant(e.Key) {
 			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
@@ -608,7 +612,7 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		fh.varyNames = names
 		// keep asks again, and is given the same answer: a variant
 		// admitted stays admitted.
-		if fh.reason == "" && !f.h.variants.admit(f.key, e.Key, f.h.opts.Now()) {
+		if fh.reason == "" && !f.admitVariant(e.Key) {
 			fh.reason = policy.DetailTooManyVariants
 		}
 	}
@@ -618,6 +622,25 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
 	return fh
+}
+
+// admitVariant reports whether the variant stored under key may be stored
+// (variantCounter.admit); the variant it replaces, if any, is removed from
+// the store first, so a URL keeps at most maxVariants of them.
+// A fill asks as its head arrives (head) and again once whole (keep): the
+// second time it is given the first answer, and nothing is counted twice.
+func (f *fetch) admitVariant(key string) bool {
+	if f.admitted == key {
+		return f.admittedOK
+	}
+	ok, evict := f.h.variants.admit(f.key, key, f.h.opts.Now())
+	f.admitted, f.admittedOK = key, ok
+	if evict != "" {
+		if _, err := f.h.store.Evict(evict); err != nil {
+			f.h.log.Warn("cache evict variant", "key", evict, "err", err)
+		}
+	}
+	return ok
 }
 
 // markPerUser marks e, about to be stored with header fields hdr, when it
