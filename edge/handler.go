@@ -67,6 +67,8 @@ type Handler struct {
 	tooLarge uncacheable
 	// variants bounds the Vary variants stored per URL.
 	variants variantCounter
+	// fills orders the stores of concurrent fills of one object.
+	fills fillOrder
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.

@@ -115,11 +115,68 @@ func TestNoJoinAcrossPurge(t *testing.T) {
 				if old.body != "v1" {
 					t.Errorf("request before the purge: %q (%s), want v1 (the fill it started)", old.body, old.cacheStatus)
 				}
-				// The old fill's response, stored after the new one, is kept
-				// stale: the next request validates it and gets v2.
+				// The old fill's response, ended after the new one, is not
+				// stored over it (TestOlderFillNeverStoresOverNewer).
 				e.store.Flush()
 				if resp, body := e.get(t, "/obj", "Host", site); body != "v2" {
 					t.Errorf("next request: %q (%s), want v2", body, cacheStatus(resp))
+				}
+			})
+		}
+	}
+}
+
+// A fill that began before a purge and ends after a fill begun after it
+// never stores its response over the newer one. It used to: the response
+// fetched after the purge was lost, the next request revalidated the old
+// one (an origin fetch where a hit was due), and after a soft purge
+// stale-while-revalidate served the pre-purge object again. The origin's
+// timing is held by channels: the first fill waits until the second has
+// been stored and answered.
+func TestOlderFillNeverStoresOverNewer(t *testing.T) {
+	for _, soft := range []bool{false, true} {
+		for _, slice := range []int64{0, 1 << 16} {
+			t.Run(fmt.Sprintf("soft=%v/slice=%d", soft, slice), func(t *testing.T) {
+				c := newClock()
+				release := newGate()
+				arrived := make(chan struct{}, 1)
+				var fetches atomic.Int64
+				o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+					body := "v2"
+					if fetches.Add(1) == 1 {
+						arrived <- struct{}{}
+						release.wait()
+						body = "v1"
+					}
+					w.Header().Set("Cache-Control", "max-age=600, stale-while-revalidate=600")
+					w.Header().Set("ETag", `"`+body+`"`)
+					http.ServeContent(w, r, "", time.Time{}, strings.NewReader(body)) // a slice's Range too
+				})
+				t.Cleanup(release.open) // before the origin closes: a failing test cannot hang
+				e := newEdge(t, c, edgeConfig{upstream: o.URL, slice: slice})
+				site := "h.example"
+				if slice > 0 {
+					site = e.Listener.Addr().String() // the slicing route's host
+				}
+
+				before := fetchAsync(t, e, "/obj", "Host", site)
+				<-arrived // the first fill is at the origin
+				applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}, Soft: soft})
+				if resp, body := e.get(t, "/obj", "Host", site); body != "v2" {
+					t.Fatalf("request after the purge: %q (%s), want v2", body, cacheStatus(resp))
+				}
+				release.open() // the first fill ends last
+				if old := <-before; old.body != "v1" {
+					t.Errorf("request before the purge: %q (%s), want v1", old.body, old.cacheStatus)
+				}
+				e.waitTasks(t) // its fill has stored what it stores
+				e.store.Flush()
+				resp, body := e.get(t, "/obj", "Host", site)
+				if body != "v2" || !isHit(resp) {
+					t.Errorf("next request: %q (%s), want v2 from the cache", body, cacheStatus(resp))
+				}
+				if n := fetches.Load(); n != 2 {
+					t.Errorf("origin fetched %d times, want 2", n)
 				}
 			})
 		}
