@@ -80,3 +80,36 @@ func TestVariantCounterBounded(t *testing.T) {
 		t.Errorf("the most recent URL was forgotten")
 	}
 }
+
+// A hit on a stored variant counts a use: no allocation, one short lock
+// of the URL's shard.
+func TestVariantUsedAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation budget")
+	}
+	var v variantCounter
+	now := time.Unix(1_700_000_000, 0)
+	const url, key = "http://h/p", "http://h/p\x00User-Agent:+2:ua\n"
+	v.admit(url, key, now)
+	if got := testing.AllocsPerRun(100, func() { v.used(url, key, now) }); got != 0 {
+		t.Errorf("used allocates %.1f times", got)
+	}
+}
+
+func BenchmarkVariantUsed(b *testing.B) {
+	var v variantCounter
+	now := time.Unix(1_700_000_000, 0)
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("http://h/p\x00User-Agent:+%d:%s\n", len(fmt.Sprint(i)), fmt.Sprint(i))
+		v.admit("http://h/p", keys[i], now)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			v.used("http://h/p", keys[i%len(keys)], now)
+			i++
+		}
+	})
+}

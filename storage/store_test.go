@@ -834,3 +834,36 @@ func TestEvict(t *testing.T) {
 		})
 	}
 }
+
+// PurgedSince tells a purge that may cover an object's keys from one that
+// cannot: by its primary key, a prefix, a tag or everything.
+func TestPurgedSince(t *testing.T) {
+	s := openStore(t, Options{})
+	const key = "http://h/a\x00User-Agent:+1:x\n" // a variant of http://h/a
+	for _, tc := range []struct {
+		name  string
+		apply func() error
+		want  bool
+	}{
+		{"nothing", func() error { return nil }, false},
+		{"other URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/b"}}); return err }, false},
+		{"longer URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/ab"}}); return err }, false},
+		{"other host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://g/"}}); return err }, false},
+		{"other key deleted", func() error { return s.Delete("http://h/b\x00x") }, false},
+		{"evicted", func() error { _, err := s.Evict(key); return err }, false},
+		{"URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/a"}, Soft: true}); return err }, true},
+		{"variant deleted", func() error { return s.Delete("http://h/a\x00other") }, true},
+		{"host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/"}}); return err }, true},
+		{"tag", func() error { _, err := s.Purge(Purge{Tags: []string{"t"}}); return err }, true},
+		{"all", func() error { _, err := s.Purge(Purge{All: true}); return err }, true},
+		{"hidden", func() error { s.Hide(Purge{Keys: []string{"http://h/a"}})(); return nil }, true},
+	} {
+		gen := s.Generation()
+		if err := tc.apply(); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.PurgedSince(key, gen); got != tc.want {
+			t.Errorf("%s: PurgedSince = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
