@@ -14,7 +14,8 @@ import (
 
 // BenchmarkPurgeChurnCollapsing measures how purges weaken the collapsing
 // of a hot key's fills: a request that sees a purge newer than the running
-// fill starts a fill of its own (flights.join), whatever the purge named.
+// fill, one that may cover its object, starts a fill of its own
+// (flights.join).
 // 32 clients request one hot key in a loop against an origin that takes
 // 20 ms; the hot key is purged hot times a second (each purge costs at
 // least one fill by design), and other URLs are purged other times a
