@@ -102,7 +102,7 @@ func (v *variantCounter) used(primary, variant string, now time.Time) {
 	// Stored, but not by this counter (before a restart, or before the URL
 	// was forgotten): tracked if there is room, else left to the store.
 	if len(set.stored) < maxVariants {
-		s.add(set, h, variant, 1)
+		s.add(set, h, variant, set.takeCandidate(s, h)+1)
 	}
 }
 
@@ -121,12 +121,7 @@ func (v *variantCounter) admit(primary, variant string, now time.Time) (ok bool,
 	if set.stored[h] != nil {
 		return true, ""
 	}
-	uses := uint32(1)
-	if c := set.candidates[h]; c != nil {
-		uses = c.uses + 1
-		delete(set.candidates, h)
-		s.charge(set, -variantUseBytes)
-	}
+	uses := set.takeCandidate(s, h) + 1
 	if len(set.stored) < maxVariants {
 		s.add(set, h, variant, uses)
 		return true, ""
@@ -178,6 +173,18 @@ func (s *variantShard) add(set *variantSet, h uint64, variant string, uses uint3
 	u := &variantUse{suffix: variant[min(len(set.primary), len(variant)):], uses: uses, last: set.tick}
 	set.stored[h] = u
 	s.charge(set, variantUseBytes+len(u.suffix))
+}
+
+// takeCandidate removes the counted variant h, if there is one, and
+// returns its uses (0 if none).
+func (set *variantSet) takeCandidate(s *variantShard, h uint64) uint32 {
+	c := set.candidates[h]
+	if c == nil {
+		return 0
+	}
+	delete(set.candidates, h)
+	s.charge(set, -variantUseBytes)
+	return c.uses
 }
 
 // candidate counts uses of a variant that is not stored (hash h), in
