@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"edged/edge/internal/framingtest"
+	"edged/storage"
 )
 
 // rawResponse is one answer read off a raw connection.
@@ -1136,5 +1137,53 @@ func TestHostileVariantSprayKeepsBrowserVariant(t *testing.T) {
 				t.Errorf("%d variants stored, want at most %d", variants, maxVariants)
 			}
 		})
+	}
+}
+
+// The variant counts are memory only. After a restart a variant on disk is
+// served, and counted as it is hit, so a spray after the restart does not
+// replace one that browsers keep asking for; a purge of the URL keeps the
+// counts, so the popular variant is stored again on its next request.
+func TestHostileVariantSprayAfterRestartAndPurge(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		_, _ = io.WriteString(w, "for "+r.Header.Get("User-Agent"))
+	})
+	dir := t.TempDir()
+	site := []string{"Host", "www.example.com"} // the restarted edge listens on another port
+	get := func(e *testEdge, ua string) *http.Response {
+		t.Helper()
+		resp, body := e.get(t, "/page", append(site, "User-Agent", ua)...)
+		if body != "for "+ua {
+			t.Fatalf("%q: body %q", ua, body)
+		}
+		return resp
+	}
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
+	get(e, browser)
+	e.store.Flush()
+	e.stop()
+
+	e = newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
+	for i := range 2 {
+		if resp := get(e, browser); !isHit(resp) {
+			t.Fatalf("after the restart, request %d: Cache-Status %q, want a hit from disk", i+1, resp.Header.Get("Cache-Status"))
+		}
+	}
+	for i := range 2*maxVariants + 10 {
+		get(e, fmt.Sprint("junk-agent-", i))
+	}
+	if resp := get(e, browser); !isHit(resp) {
+		t.Errorf("after the restart and the spray: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
+	}
+	applyPurge(t, e, storage.Purge{Keys: []string{"http://www.example.com/page"}})
+	if resp := get(e, browser); !strings.Contains(resp.Header.Get("Cache-Status"), "stored") {
+		t.Errorf("after a purge: Cache-Status %q, want stored", resp.Header.Get("Cache-Status"))
+	}
+	if resp := get(e, browser); !isHit(resp) {
+		t.Errorf("after a purge, again: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
 	}
 }
