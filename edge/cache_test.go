@@ -810,8 +810,10 @@ func TestUpstreamHangAndGarbage(t *testing.T) {
 	}
 }
 
-// The number of Vary variants stored per URL is capped: beyond it responses
-// are served but not stored.
+// The number of Vary variants stored per URL is capped: beyond it a new
+// variant replaces the least used one, never one used more than itself.
+// When every stored variant is used more than a newcomer, the newcomer is
+// served but not stored until it has been asked for as often.
 func TestVaryVariantsCapped(t *testing.T) {
 	c := newClock()
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
@@ -820,18 +822,50 @@ func TestVaryVariantsCapped(t *testing.T) {
 		_, _ = w.Write([]byte(r.Header.Get("User-Agent")))
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
-	for i := 0; i < maxVariants+5; i++ {
-		ua := fmt.Sprintf("agent-%d", i)
+	get := func(ua string) *http.Response {
+		t.Helper()
 		resp, body := e.get(t, "/v", "User-Agent", ua)
 		if body != ua {
-			t.Fatalf("variant %d served %q", i, body)
+			t.Fatalf("%s served %q", ua, body)
 		}
-		if stored := strings.Contains(resp.Header.Get("Cache-Status"), "stored"); stored != (i < maxVariants) {
-			t.Errorf("variant %d: stored = %v (Cache-Status %q)", i, stored, resp.Header.Get("Cache-Status"))
+		return resp
+	}
+	stored := func(resp *http.Response) bool { return strings.Contains(resp.Header.Get("Cache-Status"), "stored") }
+	// Each variant stored and hit once: two uses each.
+	for i := range maxVariants {
+		ua := fmt.Sprintf("agent-%d", i)
+		if resp := get(ua); !stored(resp) {
+			t.Errorf("%s: not stored within the cap (Cache-Status %q)", ua, resp.Header.Get("Cache-Status"))
+		}
+		if resp := get(ua); !isHit(resp) {
+			t.Errorf("%s: not a hit (Cache-Status %q)", ua, resp.Header.Get("Cache-Status"))
 		}
 	}
-	if resp, _ := e.get(t, "/v", "User-Agent", "agent-1"); !isHit(resp) {
-		t.Error("a variant within the cap is no longer served from cache")
+	// A newcomer used once is used less than any of them.
+	if resp := get("newcomer"); stored(resp) || !strings.Contains(resp.Header.Get("Cache-Status"), "too-many-variants") {
+		t.Errorf("newcomer, request 1: Cache-Status %q, want not stored (too-many-variants)", resp.Header.Get("Cache-Status"))
+	}
+	// Its second request makes it used as much as the least used variant
+	// (agent-0: two uses, the longest ago), which it replaces.
+	if resp := get("newcomer"); !stored(resp) {
+		t.Errorf("newcomer, request 2: Cache-Status %q, want stored", resp.Header.Get("Cache-Status"))
+	}
+	if resp := get("newcomer"); !isHit(resp) {
+		t.Errorf("newcomer, request 3: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
+	}
+	if resp := get("agent-1"); !isHit(resp) {
+		t.Error("agent-1 is no longer served from cache")
+	}
+	if resp := get("agent-0"); isHit(resp) {
+		t.Error("agent-0, the least used variant, is still stored")
+	}
+	e.store.Flush()
+	held, _, err := e.store.Family(e.URL+"/v", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if variants := len(held) - 1; variants > maxVariants || variants < maxVariants-1 {
+		t.Errorf("%d variants stored, want %d", variants, maxVariants)
 	}
 }
 

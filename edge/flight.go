@@ -50,10 +50,11 @@ type flight struct {
 // every purge (URL, prefix, tag, host or all; hard or soft; the purge
 // bus's early Hide too) moves as it begins; a request that reads a newer
 // one starts a flight of its own for the key, and the old flight finishes
-// for those that joined it before. The generation counts purges of any
-// key: which keys a fill's response matches (its tags, its variant) is
-// not known until it arrives, so any newer purge counts, and a purge of
-// another object costs the flights then in progress their later joiners.
+// for those that joined it before, unless none of the purges since the
+// flight began can cover the key's object (storage.Store.PurgedSince): a
+// purge of another URL or host leaves it joinable. Which tags a fill's
+// response carries is not known until it arrives, so a tag purge (or one
+// of everything) counts for every flight then in progress.
 type flights struct {
 	tasks *tasks     // tracks each flight's goroutine
 	mu    sync.Mutex // guards m, ends and seed
@@ -69,6 +70,9 @@ type flights struct {
 	// generation returns the store's purge generation
 	// (storage.Store.Generation); nil: purges are not tracked.
 	generation func() uint64
+	// purgedSince reports whether a purge since a generation may cover
+	// storeKey's object (storage.Store.PurgedSince); nil: any purge may.
+	purgedSince func(storeKey string, since uint64) bool
 
 	// beforeJoin, when set, runs as join starts (tests: to hold a request
 	// between its lookup and its join).
@@ -116,7 +120,11 @@ func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress)
 		gen = fs.generation()
 	}
 	fs.mu.Lock()
-	if f, ok := fs.m[key]; ok && f.gen >= gen {
+	if f, ok := fs.m[key]; ok && (f.gen >= gen || fs.purgedSince != nil && !fs.purgedSince(storeKey, f.gen)) {
+		// No purge since the flight began can cover the object: it is as
+		// good as one begun now, and the next joiner checks only the
+		// purges after this one.
+		f.gen = max(f.gen, gen)
 		fs.mu.Unlock()
 		return f, false
 	}

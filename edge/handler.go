@@ -67,6 +67,8 @@ type Handler struct {
 	tooLarge uncacheable
 	// variants bounds the Vary variants stored per URL.
 	variants variantCounter
+	// fills orders the stores of concurrent fills of one object.
+	fills fillOrder
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.
@@ -122,7 +124,8 @@ func New(opts Options) (*Handler, error) {
 	// past its deadline.
 	h.fetchCtx, h.cancelFetches = context.WithCancel(context.Background())
 	h.flights.tasks = &h.tasks
-	h.flights.generation = h.store.Generation // a purge ends joining the flights before it
+	h.flights.generation = h.store.Generation   // a purge ends joining the flights before it
+	h.flights.purgedSince = h.store.PurgedSince // ... if it may cover their object
 	h.bodies.init(opts.BodyMemory)
 	h.tooLarge.lasts = tooLargeFor
 	h.slots.perClient, h.uploads.perClient = opts.MaxFillsPerClient, opts.MaxUploadsPerClient

@@ -118,6 +118,7 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 		return miss
 	}
 	miss.entry, miss.tier, miss.fwd = v, tier, ""
+	h.variants.used(key, v.Key, h.opts.Now()) // what keeps it stored when others come
 	return x.withBody(miss)
 }
 

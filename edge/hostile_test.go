@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"edged/edge/internal/framingtest"
+	"edged/storage"
 )
 
 // rawResponse is one answer read off a raw connection.
@@ -1064,5 +1065,125 @@ func TestHostileOversizedHeaderErrorNotShared(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || body != "page" {
 			t.Errorf("%s: the next client got %d %q (%s), want the page", path, resp.StatusCode, body, resp.Header.Get("Cache-Status"))
 		}
+	}
+}
+
+// TestHostileVariantSprayKeepsBrowserVariant: the Vary variants of a URL
+// are capped (variants.go), and a client that sends made-up values of a
+// field the origin varies on (User-Agent, Accept-Language, Cookie) used to
+// fill the cap for 10 minutes: every browser's new value then passed to the
+// origin uncached (detail=too-many-variants) for the rest of the window.
+// Now a new variant replaces the least used one, never one used more than
+// itself: the browser's value is stored on its first request and hit on
+// the next, a variant that browsers used before the spray stays a hit, and
+// the URL never holds more than the cap.
+func TestHostileVariantSprayKeepsBrowserVariant(t *testing.T) {
+	for _, tt := range []struct {
+		field, popular, browser, spray string
+	}{
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+			"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36", "junk-agent-%d"},
+		{"Accept-Language", "en-US,en;q=0.5", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "x-junk%d"},
+		{"Cookie", "theme=dark", "theme=light", "junk=%d"},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			c := newClock()
+			var fetches sync.Map // value → *atomic.Int64, origin fetches per value
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				v := r.Header.Get(tt.field)
+				n, _ := fetches.LoadOrStore(v, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+				w.Header().Set("Cache-Control", "public, max-age=600")
+				w.Header().Set("Vary", tt.field)
+				_, _ = io.WriteString(w, "for "+v)
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			addr := strictEdge(t, e)
+			get := func(v string) rawResponse {
+				t.Helper()
+				r := rawExchange(t, addr, "GET /page HTTP/1.1\r\nHost: h\r\n"+tt.field+": "+v+"\r\n\r\n")
+				if r.body != "for "+v {
+					t.Fatalf("%s %q: body %q", tt.field, v, r.body)
+				}
+				return r
+			}
+			// A variant browsers use: stored, then hit twice.
+			for range 3 {
+				get(tt.popular)
+			}
+			for i := range 2*maxVariants + 10 {
+				get(fmt.Sprintf(tt.spray, i))
+			}
+			if r := get(tt.popular); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+				t.Errorf("the variant used before the spray: Cache-Status %q, want a hit", r.header.Get("Cache-Status"))
+			}
+			if r := get(tt.browser); !strings.Contains(r.header.Get("Cache-Status"), "stored") {
+				t.Errorf("a browser's new value after the spray: Cache-Status %q, want stored", r.header.Get("Cache-Status"))
+			}
+			if r := get(tt.browser); !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+				t.Errorf("the browser's value again: Cache-Status %q, want a hit", r.header.Get("Cache-Status"))
+			}
+			for _, v := range []string{tt.popular, tt.browser} {
+				if n, _ := fetches.Load(v); n.(*atomic.Int64).Load() != 1 {
+					t.Errorf("origin fetched %q %d times, want once", v, n.(*atomic.Int64).Load())
+				}
+			}
+			e.store.Flush()
+			held, _, err := e.store.Family("http://h/page", 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if variants := len(held) - 1; variants > maxVariants { // less the Vary index
+				t.Errorf("%d variants stored, want at most %d", variants, maxVariants)
+			}
+		})
+	}
+}
+
+// The variant counts are memory only. After a restart a variant on disk is
+// served, and counted as it is hit, so a spray after the restart does not
+// replace one that browsers keep asking for; a purge of the URL keeps the
+// counts, so the popular variant is stored again on its next request.
+func TestHostileVariantSprayAfterRestartAndPurge(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		_, _ = io.WriteString(w, "for "+r.Header.Get("User-Agent"))
+	})
+	dir := t.TempDir()
+	site := []string{"Host", "www.example.com"} // the restarted edge listens on another port
+	get := func(e *testEdge, ua string) *http.Response {
+		t.Helper()
+		resp, body := e.get(t, "/page", append(site, "User-Agent", ua)...)
+		if body != "for "+ua {
+			t.Fatalf("%q: body %q", ua, body)
+		}
+		return resp
+	}
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
+	get(e, browser)
+	e.store.Flush()
+	e.stop()
+
+	e = newEdge(t, c, edgeConfig{upstream: o.URL, dir: dir})
+	for i := range 2 {
+		if resp := get(e, browser); !isHit(resp) {
+			t.Fatalf("after the restart, request %d: Cache-Status %q, want a hit from disk", i+1, resp.Header.Get("Cache-Status"))
+		}
+	}
+	for i := range 2*maxVariants + 10 {
+		get(e, fmt.Sprint("junk-agent-", i))
+	}
+	if resp := get(e, browser); !isHit(resp) {
+		t.Errorf("after the restart and the spray: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
+	}
+	applyPurge(t, e, storage.Purge{Keys: []string{"http://www.example.com/page"}})
+	if resp := get(e, browser); !strings.Contains(resp.Header.Get("Cache-Status"), "stored") {
+		t.Errorf("after a purge: Cache-Status %q, want stored", resp.Header.Get("Cache-Status"))
+	}
+	if resp := get(e, browser); !isHit(resp) {
+		t.Errorf("after a purge, again: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
 	}
 }

@@ -229,6 +229,14 @@ type fetch struct {
 	// generation is the store's purge generation when the fetch began: a
 	// purge after it means the response may predate the purge.
 	generation uint64
+	// order is the fetch's place among the fills of its object
+	// (fillOrder): a fill that began later stores over it, never the
+	// reverse.
+	order uint64
+	// admitted is the variant key admitVariant was last asked about, and
+	// admittedOK its answer.
+	admitted   string
+	admittedOK bool
 
 	// Set as the fetch runs.
 	res    *fillResult
@@ -301,6 +309,8 @@ func (f *fetch) run(p *progress) *fillResult {
 	}
 	res := &fillResult{unbind: unbind}
 	f.res, f.p, f.cancel = res, p, cancel
+	f.order = h.fills.begin(f.key) // before the generation: a later fill has a later one
+	defer h.fills.end(f.key)
 	f.generation = h.store.Generation()
 	if f.stale != nil {
 		// RFC 9111 §4.3.1: validate with the stored response's validators.
@@ -564,21 +574,33 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		return
 	}
 	f.markPerUser(e, hdr)
+	var index *storage.Entry
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
-		if !h.variants.admit(f.key, e.Key, h.opts.Now()) {
+		if !f.admitVariant(e.Key) {
 			res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 			return
 		}
-		h.store.Set(&storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
-			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names})
+		index = &storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
+			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names}
 	}
-	// An object whose fetch began before a purge and ended after it is
-	// stored stale, so the next request revalidates it; so is one that an
-	// upstream cache made before a purge this node has applied (a shield
-	// that has not applied it yet still serves the old copy, with its Age).
-	h.store.SetFetchedAt(e, f.generation, policy.Produced(responseOf(e)))
+	stored := h.fills.store(f.key, e.Key, f.order, func() {
+		if index != nil {
+			h.store.Set(index)
+		}
+		// An object whose fetch began before a purge and ended after it
+		// is stored stale, so the next request revalidates it; so is one
+		// that an upstream cache made before a purge this node has
+		// applied (a shield that has not applied it yet still serves the
+		// old copy, with its Age).
+		h.store.SetFetchedAt(e, f.generation, policy.Produced(responseOf(e)))
+	})
+	if !stored {
+		// A fill that began after this one stored its response first.
+		res.entry, res.shared, res.reason = e, true, policy.DetailSuperseded
+		return
+	}
 	h.uncacheable.clear(f.storeKey)
 	h.tooLarge.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
@@ -608,7 +630,7 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		fh.varyNames = names
 		// keep asks again, and is given the same answer: a variant
 		// admitted stays admitted.
-		if fh.reason == "" && !f.h.variants.admit(f.key, e.Key, f.h.opts.Now()) {
+		if fh.reason == "" && !f.admitVariant(e.Key) {
 			fh.reason = policy.DetailTooManyVariants
 		}
 	}
@@ -618,6 +640,25 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
 	return fh
+}
+
+// admitVariant reports whether the variant stored under key may be stored
+// (variantCounter.admit); the variant it replaces, if any, is removed from
+// the store first, so a URL keeps at most maxVariants of them.
+// A fill asks as its head arrives (head) and again once whole (keep): the
+// second time it is given the first answer, and nothing is counted twice.
+func (f *fetch) admitVariant(key string) bool {
+	if f.admitted == key {
+		return f.admittedOK
+	}
+	ok, evict := f.h.variants.admit(f.key, key, f.h.opts.Now())
+	f.admitted, f.admittedOK = key, ok
+	if evict != "" {
+		if _, err := f.h.store.Evict(evict); err != nil {
+			f.h.log.Warn("cache evict variant", "key", evict, "err", err)
+		}
+	}
+	return ok
 }
 
 // markPerUser marks e, about to be stored with header fields hdr, when it

@@ -46,8 +46,9 @@ func (h *Handler) refuseHostile(r *http.Request) (int, string) {
 // gzip and zstd, or "identity"), as Fastly and Varnish normalize it, before
 // the field is keyed or forwarded. Matched as sent, every spelling was a
 // Vary variant of its own: 64 made-up values ("junk1" ...) filled a URL's
-// variant cap (variants.go), and every browser's new variant then passed to
-// the origin for the rest of the window. An absent field stays absent.
+// variant cap (variants.go, which then refused new variants for the rest
+// of a 10-minute window and now replaces the least used one), and every
+// browser's new variant passed to the origin. An absent field stays absent.
 func normalizeAcceptEncoding(h http.Header) {
 	lines, ok := h["Accept-Encoding"] // a canonical name: Values would canonicalize it again
 	if !ok || len(lines) == 0 {

@@ -40,6 +40,8 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 	ctx, cancel, unbind := h.fetchContext()
 	res := &fillResult{unbind: unbind} // a whole 200 too large to store is streamed (fetch.read)
 	f.res, f.cancel = res, cancel
+	f.order = h.fills.begin(f.key) // before the generation, as fetch.run
+	defer h.fills.end(f.key)
 	f.generation = h.store.Generation()
 	// RFC 9110 §14.2: the slice's own Range, on a copy of the object's
 	// outbound request (shared by the object's slices).
@@ -209,7 +211,10 @@ func (f *fetch) keepSlice(e *storage.Entry) {
 	h, res := f.h, f.res
 	f.markPerUser(e, e.Header) // the object's fields, which govern its slices
 	stored := sliceResponse(e)
-	h.store.SetFetchedAt(e, f.generation, policy.Produced(stored))
+	if !h.fills.store(f.key, e.Key, f.order, func() { h.store.SetFetchedAt(e, f.generation, policy.Produced(stored)) }) {
+		res.entry, res.shared, res.reason = e, true, policy.DetailSuperseded // fillOrder
+		return
+	}
 	h.uncacheable.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true
 	lifetime, _ := policy.Lifetime(stored, *f.rules)

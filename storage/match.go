@@ -71,6 +71,42 @@ func (m *matcher) empty() bool {
 	return !m.all && len(m.exact) == 0 && len(m.families) == 0 && len(m.prefixes) == 0 && len(m.tags) == 0
 }
 
+// mayCover reports whether the invalidation may select an entry of the
+// object whose primary key (a key up to its first NUL) is primary: one of
+// its keys or their family is that object's, a prefix is one of primary
+// (or primary one of it), or it selects by tag (which tags an object's
+// entries carry is not known from its key) or everything.
+func (m *matcher) mayCover(primary string) bool {
+	if m.all || len(m.tags) > 0 {
+		return true
+	}
+	for k := range m.exact {
+		if primaryOf(k) == primary {
+			return true
+		}
+	}
+	for k := range m.families {
+		if primaryOf(k) == primary {
+			return true
+		}
+	}
+	for _, p := range m.prefixes {
+		if strings.HasPrefix(primary, p) || strings.HasPrefix(p, primary) {
+			return true
+		}
+	}
+	return false
+}
+
+// primaryOf is k up to its first NUL: the primary key every key derived
+// from it starts with.
+func primaryOf(k string) string {
+	if i := strings.IndexByte(k, 0); i >= 0 {
+		return k[:i]
+	}
+	return k
+}
+
 // matchKey reports whether the key alone selects an entry stored under k.
 func (m *matcher) matchKey(k string) bool {
 	if m.all {

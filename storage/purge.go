@@ -160,6 +160,18 @@ func (s *Store) MemoryItemLimit() int64 {
 // opens.
 func (s *Store) Generation() uint64 { return s.purges.generation() }
 
+// PurgedSince reports whether an invalidation that began after generation
+// since (Purge, Delete, DeletePrefix, Hide) may cover an entry of the
+// object key belongs to: the object whose keys start with key's primary
+// key (key up to its first NUL, policy.Key's grammar), its variants,
+// encodings and slices included. Conservative: true for a tag purge (which
+// tags an object carries is not known from its key), for one of
+// everything, and when more than the last purgeHistory (4096)
+// invalidations began since. A purge of another URL is false.
+func (s *Store) PurgedSince(key string, since uint64) bool {
+	return s.purges.coversSince(primaryOf(key), since)
+}
+
 // SetFetchedAt is Set for an entry whose fetch began when Generation
 // returned since. If an invalidation that matches e (by key, variant
 // family, prefix, tag or all; hard or soft) began after that, e is stored

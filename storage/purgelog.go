@@ -81,6 +81,26 @@ func (l *purgeLog) since(e *Entry, since uint64) (bool, time.Time) {
 	return purged, at
 }
 
+// coversSince reports whether an invalidation recorded after generation
+// since may cover an entry of the object primary (see Store.PurgedSince).
+func (l *purgeLog) coversSince(primary string, since uint64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	cur := l.gen.Load()
+	if since >= cur {
+		return false
+	}
+	if cur-since > purgeHistory {
+		return true // the ring no longer holds them all: be conservative
+	}
+	for g := since + 1; g <= cur; g++ {
+		if m := l.history[g%purgeHistory]; m == nil || m.mayCover(primary) {
+			return true
+		}
+	}
+	return false
+}
+
 // after reports whether an invalidation recorded after produced matches e,
 // looking back through the ring from the newest, and the StaleAt to give e
 // (see matcher.staleAt). The caller holds mu.

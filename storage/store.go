@@ -395,6 +395,42 @@ func (s *Store) Delete(keys ...string) error {
 	return nil
 }
 
+// Evict removes the entry stored under key and every entry derived from it
+// (stored under key+"\x00"..., as Purge.Keys selects them) from both tiers
+// and the pending writes, and returns how many keys it removed. It makes
+// room, as the store's own eviction does; it does not invalidate: unlike
+// Delete and Purge it does not move Generation, so fills in progress are
+// not stored stale for it and a later request still joins them (the edge
+// replaces a little-used Vary variant by a new one, which a client can make
+// happen as often as it sends requests; an invalidation there would weaken
+// the collapsing of every fill on the node). A fill of key that ends after
+// it stores its entry again.
+func (s *Store) Evict(key string) (int, error) {
+	if !s.life.enter() {
+		return 0, ErrClosed
+	}
+	defer s.life.leave()
+	m := newMatcher(Purge{Keys: []string{key}})
+	var (
+		pending, inMemory []string
+		res               purgeResult
+		err               error
+	)
+	s.w.locked(func() {
+		pending = s.w.pending.purge(m, false)
+		res, err = s.disk.purge(m, false, 0, nil)
+	})
+	if s.mem != nil {
+		inMemory = s.mem.purge(m, false)
+	}
+	n := countDistinct(pending, res.keys, inMemory)
+	if err != nil {
+		s.disk.report("evict", err)
+		return n, fmt.Errorf("evict %q: %w", key, err)
+	}
+	return n, nil
+}
+
 // DeletePrefix removes every key that starts with prefix (bytewise) from
 // both tiers, including writes still pending, and returns how many distinct
 // keys it removed. Disk: an ordered cursor scan from prefix. Memory: a range

@@ -786,3 +786,84 @@ func TestTouchMovesOnlyOlderKeys(t *testing.T) {
 		t.Errorf("a hit on an old key: lru %d -> %d, want past the newest other key's %d", oldBefore, oldAfter, newest)
 	}
 }
+
+// Evict removes a key and its derived keys, in both tiers and the pending
+// writes, and is no invalidation: the generation does not move, and an
+// entry whose fetch began before it is stored fresh.
+func TestEvict(t *testing.T) {
+	const key = "http://h/a\x00User-Agent:+1:x\n"
+	removed := []string{key, key + "\x00encoding br", key + "\x00pending"}
+	kept := []string{"http://h/a", key + "more:+1:y\n", "http://h/a\x00User-Agent:+1:z\n"}
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			s := openStore(t, Options{NoMemoryTier: mem < 0})
+			entry := func(k string) *Entry {
+				e := newEntry(k, 10)
+				e.Tags = nil // a tag row cannot name a key with a NUL
+				return e
+			}
+			for _, k := range append(removed[:2:2], kept...) {
+				s.Set(entry(k))
+			}
+			s.Flush()
+			release := gateWriter(t, s)
+			s.Set(entry(removed[2]))
+			gen := s.Generation()
+			n, err := s.Evict(key)
+			if err != nil || n != len(removed) {
+				t.Fatalf("Evict = %d, %v; want %d, nil", n, err, len(removed))
+			}
+			release()
+			s.Flush()
+			if g := s.Generation(); g != gen {
+				t.Errorf("Generation moved from %d to %d", gen, g)
+			}
+			for _, k := range removed {
+				mustMiss(t, s, k)
+			}
+			for _, k := range kept {
+				if _, _, err := s.Get(k); err != nil {
+					t.Errorf("Get(%q) = %v, want kept", k, err)
+				}
+			}
+			s.SetFetchedAt(entry(key), gen, time.Time{})
+			s.Flush()
+			if e, _, err := s.Get(key); err != nil || e.Stale {
+				t.Errorf("a fill begun before the eviction: %v, stale %v; want stored fresh", err, e != nil && e.Stale)
+			}
+		})
+	}
+}
+
+// PurgedSince tells a purge that may cover an object's keys from one that
+// cannot: by its primary key, a prefix, a tag or everything.
+func TestPurgedSince(t *testing.T) {
+	s := openStore(t, Options{})
+	const key = "http://h/a\x00User-Agent:+1:x\n" // a variant of http://h/a
+	for _, tc := range []struct {
+		name  string
+		apply func() error
+		want  bool
+	}{
+		{"nothing", func() error { return nil }, false},
+		{"other URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/b"}}); return err }, false},
+		{"longer URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/ab"}}); return err }, false},
+		{"other host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://g/"}}); return err }, false},
+		{"other key deleted", func() error { return s.Delete("http://h/b\x00x") }, false},
+		{"evicted", func() error { _, err := s.Evict(key); return err }, false},
+		{"URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/a"}, Soft: true}); return err }, true},
+		{"variant deleted", func() error { return s.Delete("http://h/a\x00other") }, true},
+		{"host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/"}}); return err }, true},
+		{"tag", func() error { _, err := s.Purge(Purge{Tags: []string{"t"}}); return err }, true},
+		{"all", func() error { _, err := s.Purge(Purge{All: true}); return err }, true},
+		{"hidden", func() error { s.Hide(Purge{Keys: []string{"http://h/a"}})(); return nil }, true},
+	} {
+		gen := s.Generation()
+		if err := tc.apply(); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.PurgedSince(key, gen); got != tc.want {
+			t.Errorf("%s: PurgedSince = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,7 @@ const (
 	DetailMemoryBudget    = "memory-budget"     // past the budget for bodies held in memory: streamed or passed through, not stored
 	DetailTooManyVariants = "too-many-variants" // past the Vary variants cap of its URL
 	DetailTags            = "tags"              // a purge tag over MaxTagLen bytes or past MaxTags: a tag purge would miss it
+	DetailSuperseded      = "superseded"        // a fill of the object that began later stored its response first
 	DetailRequestNoStore  = "request no-store"  // the client's no-store: passed through (RFC 9111 §5.2.1.5)
 	// A sliced route's slice without a strong validator: slices are not
 	// combined (RFC 9111 §3.4), so the slice is not stored and a response

@@ -1,0 +1,89 @@
+package edge
+
+import "sync"
+
+// fillOrder keeps a fill from storing its response over the entry that a
+// fill of the same object begun after it has stored. Two fills of one
+// object run at once when a request comes after a purge (flights.join
+// starts a new flight rather than join one that began before the purge),
+// when their requests' credentials differ (flightKey), or when a key
+// marked uncacheable turns cacheable again; the older one may end last.
+// Its response was stored stale after a purge (storage.Store.SetFetchedAt)
+// but over the newer, fresh one: the object fetched after the purge was
+// lost, and the next requests revalidated the old one, or were served it
+// by stale-while-revalidate after a soft purge. A fill that began later
+// saw the origin later: its response is never older.
+//
+// Each fill takes a sequence number as it begins (before it reads the
+// store's purge generation and asks the upstream). Only fills still
+// running are remembered: an object's record is dropped when its last fill
+// ends, so the bookkeeping is bounded by the fetches in progress.
+type fillOrder struct {
+	mu      sync.Mutex // guards seq and objects
+	seq     uint64
+	objects map[string]*objectFills
+}
+
+// objectFills is the record of one object's fills in progress.
+type objectFills struct {
+	running int // guarded by fillOrder.mu
+	// mu is held across a check and the store it allows, so that two
+	// fills' stores of one key cannot pass each other.
+	mu sync.Mutex
+	// stored: the sequence of the fill that last stored each entry key.
+	stored map[string]uint64
+}
+
+// begin records a fill of object beginning and returns its sequence. The
+// caller calls end(object) when the fill is over (it stores nothing
+// after).
+func (o *fillOrder) begin(object string) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.objects == nil {
+		o.objects = make(map[string]*objectFills)
+	}
+	of := o.objects[object]
+	if of == nil {
+		of = &objectFills{}
+		o.objects[object] = of
+	}
+	of.running++
+	o.seq++
+	return o.seq
+}
+
+// end records that a fill of object that began is over.
+func (o *fillOrder) end(object string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if of := o.objects[object]; of != nil {
+		if of.running--; of.running <= 0 {
+			delete(o.objects, object)
+		}
+	}
+}
+
+// store runs set, which stores the entry under key for the fill of object
+// that began as seq, unless a fill of object that began later stored under
+// key already; it reports whether set ran.
+func (o *fillOrder) store(object, key string, seq uint64, set func()) bool {
+	o.mu.Lock()
+	of := o.objects[object]
+	o.mu.Unlock()
+	if of == nil { // not a fill begun with begin
+		set()
+		return true
+	}
+	of.mu.Lock()
+	defer of.mu.Unlock()
+	if of.stored[key] > seq {
+		return false
+	}
+	if of.stored == nil {
+		of.stored = make(map[string]uint64, 1)
+	}
+	of.stored[key] = seq
+	set()
+	return true
+}
