@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/clientip"
 	"edged/edge/policy"
 	"edged/edge/strictconn"
 	"edged/internal/httpsyntax"
@@ -90,7 +91,9 @@ func (ws *WebSocket) maxDuration() time.Duration {
 	return ws.MaxDuration
 }
 
-// take counts a connection against client's cap; false when full.
+// take counts a connection against client's cap; false when full. An
+// IPv6 client is counted by its /64 (clientip.Network): callers pass the
+// address take and release see alike.
 func (ws *WebSocket) take(client netip.Addr) bool {
 	limit := ws.MaxPerClient
 	if limit <= 0 {
@@ -189,7 +192,7 @@ func (x *exchange) webSocket(ws *WebSocket) {
 		x.refuse(status, reason, policy.DetailWebSocket)
 		return
 	}
-	client := h.client(r)
+	client := clientip.Network(h.client(r))
 	if !ws.take(client) {
 		// RFC 6585 §4.
 		x.refuse(http.StatusTooManyRequests, "too many websocket connections open from this client", policy.DetailWebSocket)
