@@ -46,7 +46,9 @@ const taskWebSocket = "websocket relay"
 // CONNECT as any CONNECT (405).
 //
 // The handshake runs after the route's access rules, rate limit and
-// authentication; it is forwarded upstream with its Upgrade, and the
+// authentication, and on a route with a CORS policy only from a page of
+// an origin it allows (or the site's own, or no Origin at all: browsers
+// apply no CORS to WebSocket); it is forwarded upstream with its Upgrade, and the
 // connection is switched only on the upstream's 101 with the
 // Sec-WebSocket-Accept that the client's key calls for (RFC 6455 §4.1).
 // From then on the bytes are relayed both ways untouched, and nothing of
@@ -190,6 +192,12 @@ func (x *exchange) webSocket(ws *WebSocket) {
 			x.w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		x.refuse(status, reason, policy.DetailWebSocket)
+		return
+	}
+	if p := x.route.CORS; p != nil && !p.AllowsWebSocket(r, x.t.Host) {
+		// Browsers apply no CORS to WebSocket: without this, any page could
+		// open one with its user's cookies and read the messages.
+		x.refuse(http.StatusForbidden, "websocket handshake from an origin the route's cors policy does not allow", policy.DetailWebSocket)
 		return
 	}
 	client := clientip.Network(h.client(r))

@@ -22,6 +22,7 @@ import (
 
 	"edged/edge/access"
 	"edged/edge/clientip"
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/strictconn"
 	"edged/edge/waf"
@@ -40,7 +41,8 @@ func newWSOrigin(t testing.TB) *wsOrigin {
 	t.Helper()
 	o := &wsOrigin{ended: make(chan struct{}, 16)}
 	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo"}})
+		// Any Origin: the edge is what judges it (a route's cors).
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo"}, OriginPatterns: []string{"*"}})
 		if err != nil {
 			return // Accept answered the failed handshake
 		}
@@ -687,5 +689,55 @@ func TestWebSocketPerClientCapHTTP2(t *testing.T) {
 	waitFor(t, func() bool { ws.mu.Lock(); defer ws.mu.Unlock(); return ws.open[netip.MustParseAddr("127.0.0.1")] < 2 })
 	if resp, _ := open(); resp.StatusCode != http.StatusOK {
 		t.Errorf("stream after one ended: status %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestWebSocketOriginOfCORSRoute is cross-site WebSocket hijacking: a
+// route with a CORS policy naming the origins whose pages may use it also
+// carries WebSockets, to which browsers apply no CORS check. A page of any
+// other origin opened one (with its user's cookies, which the origin
+// server authenticates) and read the messages. The handshake is now
+// judged by its Origin: none (not a browser), the site's own, or one the
+// policy allows; others get 403 and never reach the origin.
+func TestWebSocketOriginOfCORSRoute(t *testing.T) {
+	o := newWSOrigin(t)
+	policy, err := cors.New(cors.Options{AllowedOrigins: []string{"https://app.example", "https://*.tenant.example"}, AllowCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy}))
+	dial := func(origins ...string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
+			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": origins},
+		})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	for _, origins := range [][]string{
+		{"https://evil.example"},
+		{"https://app.example.evil.example"},
+		{"null"},
+		{"https://evil.example/.tenant.example"},
+		{"https://app.example", "https://evil.example"},
+		{"http://ws.example.evil.example"},
+	} {
+		if _, resp, err := dial(origins...); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %q: err %v, response %v; want 403", origins, err, resp)
+		}
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("refused handshakes reached the origin (%d connections)", n)
+	}
+	for _, origins := range [][]string{nil, {"https://app.example"}, {"https://a.tenant.example"}, {"https://ws.example"}, {"http://WS.example"}} {
+		c, _, err := dial(origins...)
+		if err != nil {
+			t.Errorf("Origin %q: %v, want the connection", origins, err)
+			continue
+		}
+		echo(t, c, "hello")
 	}
 }
