@@ -335,6 +335,56 @@ func startH2(srv *httptest.Server) {
 	srv.StartTLS()
 }
 
+// reranWithExtendedConnect runs t again in a child process with
+// GODEBUG=http2xconnect=1, which Go's HTTP/2 server reads at start to
+// accept extended CONNECT (edged's main re-executes itself so), and
+// reports true once it passed there; in the child it reports false, and
+// the test runs.
+func reranWithExtendedConnect(t *testing.T) bool {
+	t.Helper()
+	if strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		return false
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
+	}
+	return true
+}
+
+// h2WebSocketOpener returns a function that opens a WebSocket over
+// HTTP/2 to srv (RFC 8441: an extended CONNECT with :protocol websocket)
+// for host and path, and returns the response and the writer of the
+// stream's request body.
+func h2WebSocketOpener(t *testing.T, srv *httptest.Server) func(host, path string) (*http.Response, *io.PipeWriter) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	// net/http's transport refuses the :protocol pseudo-header (an invalid
+	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
+	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
+	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
+	return func(host, path string) (*http.Response, *io.PipeWriter) {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Protocol", "echo")
+		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
+		if err != nil {
+			t.Fatalf("extended CONNECT: %v", err)
+		}
+		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
+		return resp, pw
+	}
+}
+
 // readServerFrame reads an unmasked frame with a payload under 126 bytes.
 func readServerFrame(r io.Reader) (byte, []byte, error) {
 	var head [2]byte
@@ -352,13 +402,7 @@ func readServerFrame(r io.Reader) (byte, []byte, error) {
 // net/http enables extended CONNECT only with GODEBUG=http2xconnect=1 set
 // when the process starts, so the test runs itself in a child that has it.
 func TestWebSocketOverHTTP2(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWebSocketOverHTTP2$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebSocketOverHTTP2") {
-			t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
-		}
+	if reranWithExtendedConnect(t) {
 		return
 	}
 	o := newWSOrigin(t)
@@ -371,32 +415,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serveEdge(t, Options{Router: rt}, startH2).Server
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// net/http's transport refuses the :protocol pseudo-header (an invalid
-	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
-	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
-	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
-	open := func(host, path string) (*http.Response, *io.PipeWriter) {
-		pr, pw := io.Pipe()
-		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		req.Header.Set(":protocol", "websocket")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Protocol", "echo")
-		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
-		if err != nil {
-			t.Fatalf("extended CONNECT: %v", err)
-		}
-		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
-		return resp, pw
-	}
+	open := h2WebSocketOpener(t, serveEdge(t, Options{Router: rt}, startH2).Server)
 	if resp, _ := open("ws.example", "/denied"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("denied path: status %d, want 403", resp.StatusCode)
 	}
@@ -632,13 +651,7 @@ func TestWebSocketPerClientCapIPv6(t *testing.T) {
 // the cap is answered 429 and never reaches the origin, and one that ends
 // makes room.
 func TestWebSocketPerClientCapHTTP2(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWebSocketPerClientCapHTTP2$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebSocketPerClientCapHTTP2") {
-			t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
-		}
+	if reranWithExtendedConnect(t) {
 		return
 	}
 	o := newWSOrigin(t)
@@ -647,29 +660,8 @@ func TestWebSocketPerClientCapHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serveEdge(t, Options{Router: rt}, startH2).Server
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
-	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
-	open := func() (*http.Response, *io.PipeWriter) {
-		pr, pw := io.Pipe()
-		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+"/live", pr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = "ws.example"
-		req.Header.Set(":protocol", "websocket")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Protocol", "echo")
-		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
-		if err != nil {
-			t.Fatalf("extended CONNECT: %v", err)
-		}
-		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
-		return resp, pw
-	}
+	openAt := h2WebSocketOpener(t, serveEdge(t, Options{Router: rt}, startH2).Server)
+	open := func() (*http.Response, *io.PipeWriter) { return openAt("ws.example", "/live") }
 	var pws []*io.PipeWriter
 	for i := range 2 {
 		resp, pw := open()

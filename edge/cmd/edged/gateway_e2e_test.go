@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,12 +24,7 @@ func TestEndToEndGatewayRouting(t *testing.T) {
 		t.Cleanup(srv.Close)
 		apps = append(apps, srv.URL)
 	}
-	cfg := filepath.Join(t.TempDir(), "edged.yaml")
-	conf := fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {access: false}
-server:
+	p := runSites(t, fmt.Sprintf(`server:
   trusted_proxies: [127.0.0.1]
 pools:
   web: {servers: [{url: %s}]}
@@ -46,14 +39,7 @@ sites:
       - {path: /, pool: web, cors: {allowed_origins: [https://app.one.test]}}
       - {path: /, pool: canary, match: {headers: {X-Canary: "1"}}}
       - {path: /session/, pool: app}
-`, t.TempDir(), web.URL, canary.URL, apps[0], apps[1], apps[2])
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, web.URL, canary.URL, apps[0], apps[1], apps[2]))
 
 	// The header chooses the route; each route's copy is its own.
 	for round := range 2 {
@@ -111,12 +97,8 @@ sites:
 // named.
 func TestRouteConditionsAroundGuardsWarn(t *testing.T) {
 	web, canary := namedOrigin(t, "web"), namedOrigin(t, "canary")
-	cfg := filepath.Join(t.TempDir(), "edged.yaml")
-	conf := fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {access: false}
-pools:
+	t.Setenv("TEST_GUARD_KEYS", "k1")
+	p := runSites(t, fmt.Sprintf(`pools:
   web: {servers: [{url: %s}]}
   canary: {servers: [{url: %s}]}
 sites:
@@ -137,15 +119,7 @@ sites:
         pool: canary
         access: {allow: [10.0.0.0/8]}
         match: {cookies: {beta: "1"}}
-`, t.TempDir(), web.URL, canary.URL)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("TEST_GUARD_KEYS", "k1")
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, web.URL, canary.URL))
 	// What the warning is about: the header passes the route's auth.
 	if resp, body := fetch(t, p.public+"/a", "Host", "one.test", "X-Canary", "1"); resp.StatusCode != http.StatusOK || body != "canary one.test /a\n" {
 		t.Errorf("X-Canary without credentials: %d %q", resp.StatusCode, body)
