@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/clientip"
 	"edged/storage"
 )
 
@@ -461,11 +462,12 @@ func (fs *fillSlots) tryAcquire(client netip.Addr) (release func(), ok bool) {
 }
 
 // take takes one of client's slots, waiting for one until giveUp is closed
-// if wait is set.
+// if wait is set. An IPv6 client is counted by its /64 (clientip.Network).
 func (fs *fillSlots) take(client netip.Addr, wait bool, giveUp <-chan struct{}) (release func(), ok bool) {
 	if fs.perClient < 0 {
 		return func() {}, true
 	}
+	client = clientip.Network(client)
 	s := fs.join(client)
 	taken := false
 	if wait {

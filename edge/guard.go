@@ -76,7 +76,7 @@ func (x *exchange) guard() bool {
 		if len(route.AuthKey) > 0 {
 			// The route's declared key parts: what the authenticated
 			// response varies on (a tenant, a plan...).
-			x.appendKey(policy.AppendAuthPartition, claimValues(id.Claims, id.Subject, route.AuthKey))
+			x.appendKey(policy.AppendAuthPartition, partition(id, route.AuthKey))
 		}
 	}
 	return true
@@ -105,6 +105,20 @@ func (h *Handler) client(r *http.Request) netip.Addr {
 	}
 	addr, _ := netip.ParseAddr(clientIP(r))
 	return addr.Unmap()
+}
+
+// partition is the cache partition of id on a route whose responses vary
+// on the claims names: their values, or for an API key its identity
+// ("apikey#...", which holds no '=' and so never spells a claims
+// partition). An API key has no claims: read as absent, every key would
+// be one partition beside a claim other than "sub" (key_claims: [tenant]),
+// and one key's holder was served the pages the origin made for
+// another's.
+func partition(id auth.Identity, names []string) string {
+	if id.Method == "apikey" {
+		return id.Subject
+	}
+	return claimValues(id.Claims, id.Subject, names)
 }
 
 // claimValues renders the named claims ("sub" is the subject) in a fixed

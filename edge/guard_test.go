@@ -354,3 +354,93 @@ func TestHTTPSRedirect(t *testing.T) {
 		t.Error("a redirected request reached the origin")
 	}
 }
+
+// TestAuthAPIKeyWithForgedBearer is the attack of a route that accepts a
+// bearer JWT or an API key: the holder of any API key sent it with a
+// forged token (signed with a key of its own, claiming another subject
+// and an admin role). The request was judged on the key alone and the
+// token reached the origin unverified, which an origin behind a
+// JWT-verifying gateway reads as the caller's claims. A request with
+// both is now refused, and nothing reaches the origin; each alone still
+// passes.
+func TestAuthAPIKeyWithForgedBearer(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok"))
+	})
+	secret := []byte(strings.Repeat("s", 32))
+	verifier, err := auth.NewVerifier(auth.Options{
+		JWT:     &auth.JWTOptions{HMACSecret: secret, Algorithms: []string{"HS256"}},
+		APIKeys: &auth.APIKeyOptions{Keys: []string{"low-privilege-key"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier},
+	}})
+	claims := jwt.MapClaims{"sub": "admin", "roles": []string{"admin"}, "exp": c.Now().Add(time.Hour).Unix()}
+	forged := signed(t, jwt.SigningMethodHS256, []byte(strings.Repeat("x", 32)), "", claims)
+	genuine := signed(t, jwt.SigningMethodHS256, secret, "", claims)
+
+	for _, bearer := range []string{forged, genuine, "Bearer not-even-a-token"} {
+		resp, body := e.get(t, "/admin/users", "Host", "s.example", "X-API-Key", "low-privilege-key", "Authorization", bearer)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("API key with bearer %.20q...: status %d, body %q; want 401", bearer, resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_request"`) {
+			t.Errorf("API key with a bearer token: WWW-Authenticate %q, want invalid_request", got)
+		}
+	}
+	if n := o.requests.Load(); n != 0 {
+		t.Fatalf("%d requests carrying an API key and a bearer token reached the origin", n)
+	}
+	// Each credential alone, and an API key beside another scheme (the
+	// origin's own Basic authentication, not the route's to judge).
+	for _, fields := range [][]string{
+		{"X-API-Key", "low-privilege-key"},
+		{"Authorization", genuine},
+		{"X-API-Key", "low-privilege-key", "Authorization", "Basic dXNlcjpwYXNz"},
+	} {
+		if resp, body := e.get(t, "/x", append([]string{"Host", "s.example"}, fields...)...); resp.StatusCode != http.StatusOK {
+			t.Errorf("%q: status %d, body %q; want 200", fields, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestAuthKeyClaimsAPIKeysApart is the attack of a route that partitions
+// its cache by a claim other than "sub" (key_claims: [tenant]) and also
+// accepts API keys: an API key has no claims, so every key read as
+// tenant=null, one partition, and the second key's holder was served the
+// page the origin made for the first key's tenant (public, as the
+// partition allows it to say). Each API key is now a partition of its
+// own.
+func TestAuthKeyClaimsAPIKeysApart(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		_, _ = w.Write([]byte("invoices of the tenant of " + r.Header.Get("X-Api-Key")))
+	})
+	verifier, err := auth.NewVerifier(auth.Options{
+		JWT:     &auth.JWTOptions{HMACSecret: []byte(strings.Repeat("s", 32)), Algorithms: []string{"HS256"}},
+		APIKeys: &auth.APIKeyOptions{Keys: []string{"key-of-acme", "key-of-globex"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{
+		{PathPrefix: "/", Upstream: upstreamTo(t, o.URL), Auth: verifier, AuthKey: []string{"tenant"}},
+	}})
+	for round := range 2 {
+		for _, key := range []string{"key-of-acme", "key-of-globex"} {
+			resp, body := e.get(t, "/invoices", "Host", "s.example", "X-API-Key", key)
+			if want := "invoices of the tenant of " + key; body != want {
+				t.Errorf("round %d, %s got %q (Cache-Status %q); want %q", round, key, body, resp.Header.Get("Cache-Status"), want)
+			}
+			if round == 1 && !isHit(resp) {
+				t.Errorf("%s: its own partition not hit: %q", key, resp.Header.Get("Cache-Status"))
+			}
+		}
+	}
+}

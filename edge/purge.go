@@ -24,8 +24,8 @@ func (x *exchange) purge() {
 		x.respondError(http.StatusMethodNotAllowed, "PURGE is not enabled on this node")
 		return
 	}
-	if !h.purgeAllowed(r) {
-		x.respondError(http.StatusForbidden, "PURGE is not allowed from "+clientIP(r))
+	if client := h.client(r); !h.purgeAllowed(client) {
+		x.respondError(http.StatusForbidden, "PURGE is not allowed from "+client.String())
 		return
 	}
 	soft, _ := strconv.ParseBool(r.Header.Get("Soft-Purge"))
@@ -46,12 +46,16 @@ func (x *exchange) purge() {
 	}{t.Key(), soft, count})
 }
 
-func (h *Handler) purgeAllowed(r *http.Request) bool {
-	ip, err := netip.ParseAddr(clientIP(r))
-	if err != nil {
+// purgeAllowed reports whether client, the request's client as
+// Options.ClientIP decides it, may PURGE. Never the socket peer alone:
+// behind a trusted proxy (a load balancer) every request's peer is the
+// proxy, so listing its network, the one way to let a purger through it,
+// let every client through it purge.
+func (h *Handler) purgeAllowed(client netip.Addr) bool {
+	if !client.IsValid() {
 		return false
 	}
-	ip = ip.Unmap()
+	ip := client.Unmap()
 	for _, network := range h.opts.PurgeFrom {
 		if network.Contains(ip) {
 			return true

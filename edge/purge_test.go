@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"edged/edge/clientip"
 	"edged/storage"
 )
 
@@ -295,4 +296,38 @@ func TestSoftPurgeStaleIfError(t *testing.T) {
 	c.Advance(31 * time.Second) // 61s after the purge, the object itself still fresh
 	resp, _ = e.get(t, "/obj", site...)
 	wantStatus(t, resp, 503, "fwd=stale", "fwd-status=503")
+}
+
+// TestPurgeMethodBehindTrustedProxy is the attack of a client behind the
+// node's load balancer (server.trusted_proxies): PURGE was judged by the
+// socket peer, always the load balancer, so an operator who listed its
+// network in purge.method_from (the one way to let a purger through it)
+// let every client through it purge, and one who listed the purger's own
+// address was never obeyed. The client the trusted proxy names is judged
+// now, as access rules and rate limits judge it.
+func TestPurgeMethodBehindTrustedProxy(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, static("x", "Cache-Control", "max-age=60"))
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	p := &recordingPurger{}
+	e.handler.opts.Purger = p
+	e.handler.opts.ClientIP = clientip.New(clientip.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+
+	e.handler.opts.PurgeFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the load balancer's network
+	if resp, body := e.do(t, methodPurge, "/p", "X-Forwarded-For", "198.51.100.7"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("PURGE from an outside client through the load balancer: %d %q, want 403", resp.StatusCode, body)
+	}
+	if len(p.urls) != 0 {
+		t.Fatalf("purged %q", p.urls)
+	}
+	e.handler.opts.PurgeFrom = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} // the purger's own
+	if resp, body := e.do(t, methodPurge, "/p", "X-Forwarded-For", "203.0.113.9"); resp.StatusCode != http.StatusOK {
+		t.Errorf("PURGE from the allowed purger through the load balancer: %d %q, want 200", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, methodPurge, "/p", "X-Forwarded-For", "198.51.100.7"); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "198.51.100.7") {
+		t.Errorf("PURGE from another client: %d %q, want 403 naming it", resp.StatusCode, body)
+	}
+	if len(p.urls) != 1 {
+		t.Errorf("purged %q, want one URL", p.urls)
+	}
 }

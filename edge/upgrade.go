@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edged/edge/clientip"
 	"edged/edge/policy"
 	"edged/edge/strictconn"
 	"edged/internal/httpsyntax"
@@ -45,7 +46,9 @@ const taskWebSocket = "websocket relay"
 // CONNECT as any CONNECT (405).
 //
 // The handshake runs after the route's access rules, rate limit and
-// authentication; it is forwarded upstream with its Upgrade, and the
+// authentication, and on a route with a CORS policy only from a page of
+// an origin it allows (or the site's own, or no Origin at all: browsers
+// apply no CORS to WebSocket); it is forwarded upstream with its Upgrade, and the
 // connection is switched only on the upstream's 101 with the
 // Sec-WebSocket-Accept that the client's key calls for (RFC 6455 §4.1).
 // From then on the bytes are relayed both ways untouched, and nothing of
@@ -90,7 +93,9 @@ func (ws *WebSocket) maxDuration() time.Duration {
 	return ws.MaxDuration
 }
 
-// take counts a connection against client's cap; false when full.
+// take counts a connection against client's cap; false when full. An
+// IPv6 client is counted by its /64 (clientip.Network): callers pass the
+// address take and release see alike.
 func (ws *WebSocket) take(client netip.Addr) bool {
 	limit := ws.MaxPerClient
 	if limit <= 0 {
@@ -189,7 +194,13 @@ func (x *exchange) webSocket(ws *WebSocket) {
 		x.refuse(status, reason, policy.DetailWebSocket)
 		return
 	}
-	client := h.client(r)
+	if p := x.route.CORS; p != nil && !p.AllowsWebSocket(r, x.t.Host) {
+		// Browsers apply no CORS to WebSocket: without this, any page could
+		// open one with its user's cookies and read the messages.
+		x.refuse(http.StatusForbidden, "websocket handshake from an origin the route's cors policy does not allow", policy.DetailWebSocket)
+		return
+	}
+	client := clientip.Network(h.client(r))
 	if !ws.take(client) {
 		// RFC 6585 §4.
 		x.refuse(http.StatusTooManyRequests, "too many websocket connections open from this client", policy.DetailWebSocket)

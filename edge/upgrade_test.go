@@ -21,6 +21,8 @@ import (
 	"golang.org/x/net/http2"
 
 	"edged/edge/access"
+	"edged/edge/clientip"
+	"edged/edge/cors"
 	"edged/edge/policy"
 	"edged/edge/strictconn"
 	"edged/edge/waf"
@@ -39,7 +41,8 @@ func newWSOrigin(t testing.TB) *wsOrigin {
 	t.Helper()
 	o := &wsOrigin{ended: make(chan struct{}, 16)}
 	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo"}})
+		// Any Origin: the edge is what judges it (a route's cors).
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo"}, OriginPatterns: []string{"*"}})
 		if err != nil {
 			return // Accept answered the failed handshake
 		}
@@ -332,6 +335,56 @@ func startH2(srv *httptest.Server) {
 	srv.StartTLS()
 }
 
+// reranWithExtendedConnect runs t again in a child process with
+// GODEBUG=http2xconnect=1, which Go's HTTP/2 server reads at start to
+// accept extended CONNECT (edged's main re-executes itself so), and
+// reports true once it passed there; in the child it reports false, and
+// the test runs.
+func reranWithExtendedConnect(t *testing.T) bool {
+	t.Helper()
+	if strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		return false
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
+	}
+	return true
+}
+
+// h2WebSocketOpener returns a function that opens a WebSocket over
+// HTTP/2 to srv (RFC 8441: an extended CONNECT with :protocol websocket)
+// for host and path, and returns the response and the writer of the
+// stream's request body.
+func h2WebSocketOpener(t *testing.T, srv *httptest.Server) func(host, path string) (*http.Response, *io.PipeWriter) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	// net/http's transport refuses the :protocol pseudo-header (an invalid
+	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
+	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
+	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
+	return func(host, path string) (*http.Response, *io.PipeWriter) {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Protocol", "echo")
+		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
+		if err != nil {
+			t.Fatalf("extended CONNECT: %v", err)
+		}
+		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
+		return resp, pw
+	}
+}
+
 // readServerFrame reads an unmasked frame with a payload under 126 bytes.
 func readServerFrame(r io.Reader) (byte, []byte, error) {
 	var head [2]byte
@@ -349,13 +402,7 @@ func readServerFrame(r io.Reader) (byte, []byte, error) {
 // net/http enables extended CONNECT only with GODEBUG=http2xconnect=1 set
 // when the process starts, so the test runs itself in a child that has it.
 func TestWebSocketOverHTTP2(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWebSocketOverHTTP2$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG="+strings.Trim(os.Getenv("GODEBUG")+",http2xconnect=1", ","))
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestWebSocketOverHTTP2") {
-			t.Fatalf("child with GODEBUG=http2xconnect=1: %v\n%s", err, out)
-		}
+	if reranWithExtendedConnect(t) {
 		return
 	}
 	o := newWSOrigin(t)
@@ -368,32 +415,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serveEdge(t, Options{Router: rt}, startH2).Server
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// net/http's transport refuses the :protocol pseudo-header (an invalid
-	// field name to it); x/net's HTTP/2 transport sends it (RFC 8441 §4).
-	//lint:ignore SA1019 the deprecated x/net transport is the one that speaks extended CONNECT
-	h2c := &http2.Transport{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	t.Cleanup(h2c.CloseIdleConnections) //lint:ignore SA1019 see h2c
-	open := func(host, path string) (*http.Response, *io.PipeWriter) {
-		pr, pw := io.Pipe()
-		req, err := http.NewRequestWithContext(ctx, http.MethodConnect, srv.URL+path, pr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		req.Header.Set(":protocol", "websocket")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Protocol", "echo")
-		resp, err := h2c.RoundTrip(req) //lint:ignore SA1019 see h2c
-		if err != nil {
-			t.Fatalf("extended CONNECT: %v", err)
-		}
-		t.Cleanup(func() { resp.Body.Close(); pw.Close() })
-		return resp, pw
-	}
+	open := h2WebSocketOpener(t, serveEdge(t, Options{Router: rt}, startH2).Server)
 	if resp, _ := open("ws.example", "/denied"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("denied path: status %d, want 403", resp.StatusCode)
 	}
@@ -568,5 +590,146 @@ func TestWebSocketMaxDurationCutsStalledFrame(t *testing.T) {
 	case <-o.ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the origin's connection stayed open")
+	}
+}
+
+// TestWebSocketPerClientCapIPv6 is the attack of an IPv6 client on a
+// route's max_per_client: it holds a /64 and may send from any of its
+// addresses, and the cap counted each address on its own, so it opened
+// as many upstream connections as addresses it cared to use. The client
+// is counted by its /64 now, as the rate limiter counts it. Its address
+// comes from a trusted proxy's X-Forwarded-For here: the test's sockets
+// have only ::1.
+func TestWebSocketPerClientCapIPv6(t *testing.T) {
+	o := newWSOrigin(t)
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{MaxPerClient: 2}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver := clientip.New(clientip.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	e := serveEdge(t, Options{Router: rt, ClientIP: resolver}, func(srv *httptest.Server) {
+		srv.Listener = strictconn.WrapListener(srv.Listener, 1<<20)
+		srv.Start()
+	})
+	dialFrom := func(client string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
+			Host: "ws.example", Subprotocols: []string{"echo"},
+			HTTPHeader: http.Header{"X-Forwarded-For": {client}},
+		})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	for _, client := range []string{"2001:db8:1:1::1", "2001:db8:1:1::2"} {
+		c, _, err := dialFrom(client)
+		if err != nil {
+			t.Fatalf("%s: %v", client, err)
+		}
+		echo(t, c, client)
+	}
+	for _, client := range []string{"2001:db8:1:1::3", "2001:db8:1:1:ffff:ffff:ffff:ffff"} {
+		if _, resp, err := dialFrom(client); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s, a third address of the /64: err %v, response %v; want 429", client, err, resp)
+		}
+	}
+	if n := o.conns.Load(); n != 2 {
+		t.Errorf("the origin got %d connections, want 2", n)
+	}
+	// Another /64 is another client.
+	c, _, err := dialFrom("2001:db8:1:2::1")
+	if err != nil {
+		t.Fatalf("a client of another /64: %v", err)
+	}
+	echo(t, c, "other")
+}
+
+// TestWebSocketPerClientCapHTTP2 holds max_per_client over HTTP/2, where
+// each WebSocket is a stream of one connection (RFC 8441): the stream past
+// the cap is answered 429 and never reaches the origin, and one that ends
+// makes room.
+func TestWebSocketPerClientCapHTTP2(t *testing.T) {
+	if reranWithExtendedConnect(t) {
+		return
+	}
+	o := newWSOrigin(t)
+	ws := &WebSocket{MaxPerClient: 2}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: ws})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	openAt := h2WebSocketOpener(t, serveEdge(t, Options{Router: rt}, startH2).Server)
+	open := func() (*http.Response, *io.PipeWriter) { return openAt("ws.example", "/live") }
+	var pws []*io.PipeWriter
+	for i := range 2 {
+		resp, pw := open()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: status %d, want 200", i, resp.StatusCode)
+		}
+		pws = append(pws, pw)
+	}
+	if resp, _ := open(); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("third stream: status %d, want 429", resp.StatusCode)
+	}
+	if n := o.conns.Load(); n != 2 {
+		t.Errorf("the origin got %d connections, want 2", n)
+	}
+	pws[0].Close() // the client ends its side: the relay ends
+	<-o.ended
+	waitFor(t, func() bool { ws.mu.Lock(); defer ws.mu.Unlock(); return ws.open[netip.MustParseAddr("127.0.0.1")] < 2 })
+	if resp, _ := open(); resp.StatusCode != http.StatusOK {
+		t.Errorf("stream after one ended: status %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestWebSocketOriginOfCORSRoute is cross-site WebSocket hijacking: a
+// route with a CORS policy naming the origins whose pages may use it also
+// carries WebSockets, to which browsers apply no CORS check. A page of any
+// other origin opened one (with its user's cookies, which the origin
+// server authenticates) and read the messages. The handshake is now
+// judged by its Origin: none (not a browser), the site's own, or one the
+// policy allows; others get 403 and never reach the origin.
+func TestWebSocketOriginOfCORSRoute(t *testing.T) {
+	o := newWSOrigin(t)
+	policy, err := cors.New(cors.Options{AllowedOrigins: []string{"https://app.example", "https://*.tenant.example"}, AllowCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy}))
+	dial := func(origins ...string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
+			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": origins},
+		})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	for _, origins := range [][]string{
+		{"https://evil.example"},
+		{"https://app.example.evil.example"},
+		{"null"},
+		{"https://evil.example/.tenant.example"},
+		{"https://app.example", "https://evil.example"},
+		{"http://ws.example.evil.example"},
+	} {
+		if _, resp, err := dial(origins...); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %q: err %v, response %v; want 403", origins, err, resp)
+		}
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("refused handshakes reached the origin (%d connections)", n)
+	}
+	for _, origins := range [][]string{nil, {"https://app.example"}, {"https://a.tenant.example"}, {"https://ws.example"}, {"http://WS.example"}} {
+		c, _, err := dial(origins...)
+		if err != nil {
+			t.Errorf("Origin %q: %v, want the connection", origins, err)
+			continue
+		}
+		echo(t, c, "hello")
 	}
 }

@@ -13,7 +13,9 @@
 //
 //   - it carries an API key header (default X-API-Key) equal to a configured
 //     key; keys are compared in constant time, and a request that sends the
-//     header is judged on it alone; or
+//     header is judged on it alone, except that with JWT also configured a
+//     request that sends a bearer token too is refused (invalid_request):
+//     the token would reach the upstream unverified; or
 //   - it carries "Authorization: Bearer <JWT>" (RFC 6750 §2.1) whose
 //     signature verifies with a configured key using an allowed algorithm,
 //     and whose exp, nbf, aud and iss claims hold (RFC 7519 §4.1), with

@@ -126,21 +126,31 @@ func NewVerifier(opts Options) (*Verifier, error) {
 // 403 for ErrInsufficientScope, which comes with the token's Identity. A
 // remote key set's refetch is bounded by r's context.
 func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
+	var tok string
+	if v.jwt != nil {
+		if vals := r.Header["Authorization"]; len(vals) > 0 {
+			var err error
+			if tok, err = bearerToken(vals); err != nil {
+				return Identity{}, err
+			}
+		}
+	}
 	if v.apiKeys != nil {
 		if vals := r.Header[v.apiKeys.header]; len(vals) > 0 {
+			if tok != "" {
+				// Judged on the key alone, the bearer token would reach
+				// the upstream unverified on a route that verifies tokens:
+				// an origin that reads the claims of the tokens its edge
+				// let through (the gateway verified them) would take a
+				// forged token's claims from any API key's holder. RFC
+				// 6750 §3.1: more than one method is invalid_request.
+				return Identity{}, fmt.Errorf("%w: both an API key and a bearer token (send one)", ErrInvalidRequest)
+			}
 			return v.apiKeys.verify(vals)
 		}
 	}
-	if v.jwt != nil {
-		if vals := r.Header["Authorization"]; len(vals) > 0 {
-			tok, err := bearerToken(vals)
-			if err != nil {
-				return Identity{}, err
-			}
-			if tok != "" {
-				return v.jwt.verify(r.Context(), tok, now)
-			}
-		}
+	if tok != "" {
+		return v.jwt.verify(r.Context(), tok, now)
 	}
 	return Identity{}, ErrNoCredentials
 }

@@ -186,7 +186,11 @@ func TestVerifyAPIKey(t *testing.T) {
 		{name: "two fields", keys: []string{"key-one", "key-one"}, wantErr: ErrInvalidRequest},
 		{name: "missing", wantErr: ErrNoCredentials},
 		{name: "missing key, valid JWT", authz: "Bearer " + good, wantSub: "alice"},
-		{name: "wrong key is not rescued by a JWT", keys: []string{"nope"}, authz: "Bearer " + good, wantErr: ErrInvalidAPIKey},
+		// Both: the token would reach the upstream unverified.
+		{name: "wrong key is not rescued by a JWT", keys: []string{"nope"}, authz: "Bearer " + good, wantErr: ErrInvalidRequest},
+		{name: "right key beside a JWT", keys: []string{"key-one"}, authz: "Bearer " + good, wantErr: ErrInvalidRequest},
+		{name: "right key beside a forged JWT", keys: []string{"key-one"}, authz: "Bearer x.y.z", wantErr: ErrInvalidRequest},
+		{name: "right key beside another scheme", keys: []string{"key-one"}, authz: "Basic dTpw", wantSub: APIKeyID("key-one")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

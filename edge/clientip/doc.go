@@ -24,6 +24,10 @@
 // set to the PROXY source; [Resolver.ClientIP] then trusts the header only if
 // that source is itself a trusted proxy.
 //
+// [Network] is what a per-client bound counts an address as (an IPv6
+// client's /64), so that one holder of a /64 cannot pass the bound by
+// sending from many of its addresses.
+//
 // Addresses are returned unmapped (an IPv4-mapped IPv6 address becomes IPv4)
 // and without zone. Nothing here logs or keeps mutable package state; a
 // Resolver is safe for concurrent use.

@@ -130,3 +130,18 @@ func parseHostPort(s string) (netip.Addr, bool) {
 func normalize(a netip.Addr) netip.Addr {
 	return a.Unmap().WithZone("")
 }
+
+// Network is what a per-client bound counts addr as: an IPv4 address
+// itself, an IPv6 address its /64. A /64 is one network (a home, a LAN, a
+// host's SLAAC range), and its holder may send from any of its 2^64
+// addresses: counted by address, one IPv6 client had a bound's worth of
+// connections or uploads per address it cared to use. ratelimit counts an
+// IPv6 client per /64 too (its default IPv6PrefixLen).
+func Network(addr netip.Addr) netip.Addr {
+	addr = normalize(addr)
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.Addr()
+	}
+	return addr
+}

@@ -105,3 +105,19 @@ func BenchmarkClientIP(b *testing.B) {
 		})
 	}
 }
+
+func TestNetwork(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::",
+		"2001:db8:1:2::1%eth0":      "2001:db8:1:2::",
+		"2001:db8:1:2:ffff::":       "2001:db8:1:2::",
+		"::1":                       "::",
+		"fe80::1234:5678:9abc:def0": "fe80::",
+	} {
+		if got := Network(netip.MustParseAddr(in)); got != netip.MustParseAddr(want) {
+			t.Errorf("Network(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

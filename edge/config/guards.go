@@ -51,6 +51,11 @@ type RateLimit struct {
 	// MaxClients bounds the clients tracked (least recently seen evicted);
 	// 0 means ratelimit.DefaultMaxClients (100000).
 	MaxClients int `yaml:"max_clients"`
+	// IPv6Prefix is the IPv6 network length counted as one client; 0
+	// means ratelimit.DefaultIPv6PrefixLen (64). A site that gets a /48
+	// or a /56 (RFC 6177) holds 2^16 or 2^8 /64s, each a budget of its
+	// own at 64.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// Key and Shared: see sites_identity.go.
 	Key    string `yaml:"key"`
 	Shared bool   `yaml:"shared"`
@@ -136,10 +141,12 @@ func (c *Config) rateLimitOn(path string, rl RateLimit) bool {
 }
 
 // options are the limiter's options: the file's burst 0 is the rate
-// rounded up (at least 1), its max_clients 0 the limiter's default.
+// rounded up (at least 1), its max_clients and ipv6_prefix 0 the
+// limiter's defaults.
 func (rl RateLimit) options() ratelimit.Options {
 	o := ratelimit.DefaultOptions()
 	o.Rate, o.Burst, o.MaxClients = rl.Rate, rl.Burst, cmp.Or(rl.MaxClients, o.MaxClients)
+	o.IPv6PrefixLen = cmp.Or(rl.IPv6Prefix, o.IPv6PrefixLen)
 	o.Shared = rl.Shared
 	if rl.Burst == 0 {
 		o.Burst = max(int(math.Ceil(rl.Rate)), 1)

@@ -110,7 +110,7 @@ func (c *Config) checkRateLimit(path string, rl RateLimit) []*FieldError {
 	if !c.rateLimitOn(path, rl) {
 		return nil
 	}
-	return c.optionProblems(yamlMap{under: path}, rl.options().Validate())
+	return c.optionProblems(yamlMap{under: path, fields: map[string]string{"IPv6PrefixLen": path + ".ipv6_prefix"}}, rl.options().Validate())
 }
 
 // checkAuth checks a route's auth: the file's own rules (fields that go

@@ -23,6 +23,9 @@
 //     only when the policy allows every origin and never with credentials
 //     (Options.Validate refuses that pair, Fetch §3.2.5); a request with
 //     several Origin lines is treated as one without an allowed origin.
+//   - A WebSocket handshake, to which browsers apply no CORS check, is
+//     judged by its Origin (AllowsWebSocket): none, the site's own or an
+//     allowed one.
 //   - A preflight from an origin, for a method or for headers the policy
 //     does not allow is answered 204 with Vary and no CORS field: the Fetch
 //     CORS check then fails in the browser (Fetch §4.9), and the answer
@@ -156,6 +159,27 @@ func New(opts Options) (*Policy, error) {
 // OPTIONS with Origin and Access-Control-Request-Method.
 func IsPreflight(r *http.Request) bool {
 	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// AllowsWebSocket reports whether r, a WebSocket opening handshake for
+// host (the request's own, as the cache key holds it: a port only when not
+// the scheme's default), may go on under the policy. Browsers apply no
+// CORS check to WebSocket: any page may open one, with the user's
+// cookies, and read every message (cross-site WebSocket hijacking), so the
+// server must judge the Origin it is sent (RFC 6455 §10.2). It passes a
+// request without Origin (not a browser's), one from the site itself
+// (Origin's host and port are host: CORS never applies to a page's own
+// origin), and one whose single, serialized Origin the policy allows.
+func (p *Policy) AllowsWebSocket(r *http.Request, host string) bool {
+	origins := r.Header.Values("Origin")
+	switch {
+	case len(origins) == 0:
+		return true
+	case len(origins) > 1 || !isSerializedOrigin(origins[0]):
+		return false
+	}
+	_, own, _ := strings.Cut(origins[0], "://")
+	return strings.EqualFold(own, host) || p.c.OriginAllowed(r)
 }
 
 // responseFields are the fields the CORS protocol puts on responses (Fetch

@@ -19,6 +19,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/accesslog"
+	"edged/edge/clientip"
 	"edged/edge/fastserve"
 	"edged/edge/strictconn"
 	"edged/internal/logtest"
@@ -49,6 +50,9 @@ type stackConfig struct {
 	noAllow  bool           // allow nothing, loopback included
 	resolver *net.Resolver
 	omitVia  bool
+	// proxyProtocol makes connections from 127.0.0.1 begin with a PROXY
+	// header whose source is the client (server.proxy_protocol).
+	proxyProtocol bool
 }
 
 func newStack(t testing.TB, sc stackConfig) *stack {
@@ -90,6 +94,10 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 		t.Fatal(err)
 	}
 	d.RefuseListener(ln.Addr())
+	addr := ln.Addr().String()
+	if sc.proxyProtocol {
+		ln = clientip.Listen(ln, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, 5*time.Second)
+	}
 	// As the binary serves it: fastserve answers plain GET and HEAD, and
 	// hands the rest (CONNECT, uploads) to net/http behind strictconn.
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
@@ -104,8 +112,8 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 		client.Close()
 		_ = store.Close()
 	})
-	u, _ := url.Parse("http://" + ln.Addr().String())
-	return &stack{proxy: p, dialer: d, addr: ln.Addr().String(), url: u, reg: reg, logs: logs}
+	u, _ := url.Parse("http://" + addr)
+	return &stack{proxy: p, dialer: d, addr: addr, url: u, reg: reg, logs: logs}
 }
 
 // client returns an http.Client that uses the proxy, with its own

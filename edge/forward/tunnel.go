@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"edged/edge/clientip"
 	"edged/edge/strictconn"
 )
 
@@ -32,11 +33,14 @@ const tunnelBuffer = 32 << 10
 // network a dest_networks rule denies. The Dialer's SSRF gate checks it
 // all the same.
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst destination, decided netip.Addr, bw *rate.Limiter) {
-	if !p.takeTunnel(rec.client) {
+	// An IPv6 client is counted by its /64, from any address of which it
+	// may send (as the rules' limits count it).
+	client := clientip.Network(rec.client)
+	if !p.takeTunnel(client) {
 		p.refuse(w, r, rec, http.StatusTooManyRequests, "tunnels", "too many tunnels open from this client (forward.tunnels.max_per_client)")
 		return
 	}
-	defer p.releaseTunnel(rec.client)
+	defer p.releaseTunnel(client)
 	addr := dst.authority()
 	if decided.IsValid() {
 		addr = netip.AddrPortFrom(decided, uint16(dst.port)).String()

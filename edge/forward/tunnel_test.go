@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,36 @@ func TestTunnelLimits(t *testing.T) {
 	close(stop)
 	if reason := long.logs.WaitLines(t, "tunnel", 1)[0]["reason"]; !strings.Contains(fmt.Sprint(reason), "time limit") {
 		t.Errorf("reason %v, want the time limit", reason)
+	}
+}
+
+// TestTunnelLimitIPv6: the attack of an IPv6 client on
+// forward.tunnels.max_per_client: it may send from any address of its
+// /64, and the cap counted each address on its own, so it held as many
+// tunnels as addresses it used. A client is counted by its /64, as the
+// rules' limits count it. The addresses come from PROXY headers (a load
+// balancer in front, server.proxy_protocol): the test's sockets have only
+// ::1.
+func TestTunnelLimitIPv6(t *testing.T) {
+	port := echoServer(t)
+	s := newStack(t, stackConfig{proxyProtocol: true, opts: Options{
+		ConnectPorts: []int{port}, MaxTunnelsPerClient: 1,
+		Clients: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")},
+	}})
+	open := func(client string) *http.Response {
+		resp, _, _ := s.raw(t, fmt.Sprintf("PROXY TCP6 %s ::1 40000 3128\r\nCONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", client, port, port))
+		return resp
+	}
+	if resp := open("2001:db8:5:5::1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first tunnel: %d", resp.StatusCode)
+	}
+	for _, client := range []string{"2001:db8:5:5::2", "2001:db8:5:5:ffff::1"} {
+		if resp := open(client); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get(RuleHeader) != "tunnels" {
+			t.Errorf("tunnel from %s, another address of the /64: %d %q, want 429 tunnels", client, resp.StatusCode, resp.Header.Get(RuleHeader))
+		}
+	}
+	if resp := open("2001:db8:5:6::1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("tunnel from another /64: %d, want 200", resp.StatusCode)
 	}
 }
 

@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -25,12 +24,7 @@ func TestEndToEndGatewayRouting(t *testing.T) {
 		t.Cleanup(srv.Close)
 		apps = append(apps, srv.URL)
 	}
-	cfg := filepath.Join(t.TempDir(), "edged.yaml")
-	conf := fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {access: false}
-server:
+	p := runSites(t, fmt.Sprintf(`server:
   trusted_proxies: [127.0.0.1]
 pools:
   web: {servers: [{url: %s}]}
@@ -45,14 +39,7 @@ sites:
       - {path: /, pool: web, cors: {allowed_origins: [https://app.one.test]}}
       - {path: /, pool: canary, match: {headers: {X-Canary: "1"}}}
       - {path: /session/, pool: app}
-`, t.TempDir(), web.URL, canary.URL, apps[0], apps[1], apps[2])
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, web.URL, canary.URL, apps[0], apps[1], apps[2]))
 
 	// The header chooses the route; each route's copy is its own.
 	for round := range 2 {
@@ -97,5 +84,52 @@ sites:
 	}
 	if code := p.stop(t); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+}
+
+// TestRouteConditionsAroundGuardsWarn is the operator's mistake of a
+// canary route (match: X-Canary: 1) without the auth of the route it
+// shares a path with: the conditions are the client's to send, so any
+// client that sends the header is served the canary without credentials.
+// The configuration is valid (a condition chooses an upstream, it is not
+// access control), and the node now says so at start, naming the route's
+// line and what it lacks; a conditional route with the same guards is not
+// named.
+func TestRouteConditionsAroundGuardsWarn(t *testing.T) {
+	web, canary := namedOrigin(t, "web"), namedOrigin(t, "canary")
+	t.Setenv("TEST_GUARD_KEYS", "k1")
+	p := runSites(t, fmt.Sprintf(`pools:
+  web: {servers: [{url: %s}]}
+  canary: {servers: [{url: %s}]}
+sites:
+  - name: one
+    hosts: [one.test]
+    routes:
+      - path: /
+        pool: web
+        auth: {api_keys: {keys_env: TEST_GUARD_KEYS}}
+        rate_limit: {rate: 100}
+      - path: /
+        pool: canary
+        match: {headers: {X-Canary: "1"}}
+      - path: /admin/
+        pool: web
+        access: {allow: [10.0.0.0/8]}
+      - path: /admin/
+        pool: canary
+        access: {allow: [10.0.0.0/8]}
+        match: {cookies: {beta: "1"}}
+`, web.URL, canary.URL))
+	// What the warning is about: the header passes the route's auth.
+	if resp, body := fetch(t, p.public+"/a", "Host", "one.test", "X-Canary", "1"); resp.StatusCode != http.StatusOK || body != "canary one.test /a\n" {
+		t.Errorf("X-Canary without credentials: %d %q", resp.StatusCode, body)
+	}
+	logs := p.stderr.String()
+	want := "edged.yaml:18: sites[0].routes[1].match: any client that sends these conditions is served by this route, which lacks the auth and rate_limit of routes[0]"
+	if !strings.Contains(logs, want) {
+		t.Errorf("no warning %q in:\n%s", want, logs)
+	}
+	if strings.Contains(logs, "routes[3]") {
+		t.Errorf("a conditional route with its path's guards was warned about:\n%s", logs)
 	}
 }

@@ -29,7 +29,7 @@
 // edged -t -config FILE checks a configuration as a start would (the file,
 // the flags over it, and the files it names), prints every problem, one per
 // line with its field and line, and exits 2, or prints "configuration OK"
-// and exits 0. It opens no port and no store.
+// (after the warnings a start would log, on stderr) and exits 0. It opens no port and no store.
 //
 // Exit status: 0 after a clean stop on SIGTERM or SIGINT (connections
 // drained, background work finished, the store flushed and closed); 2 for a
@@ -113,7 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if v.check {
 		// Like nginx -t: the checks of a start, without taking a port
-		// or opening the store.
+		// or opening the store; what a start warns of too.
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "edged: warning: "+w.Error())
+		}
 		fmt.Fprintln(stdout, "edged: configuration OK")
 		return exitOK
 	}

@@ -98,6 +98,9 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.reloads.stopping, n.reloads.generation = make(chan struct{}), 1
 	setMemoryLimit(cfg, n.log)
+	for _, w := range cfg.Warnings() {
+		n.log.Warn("configuration: " + w.Error())
+	}
 	defer func() {
 		if err != nil {
 			_ = n.closeAll(context.Background()) // the first error is the one to report

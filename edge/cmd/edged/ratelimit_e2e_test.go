@@ -139,3 +139,44 @@ sites:
 		t.Errorf("another client: %d", s)
 	}
 }
+
+// TestRateLimitIPv6Prefix is the attack of an IPv6 client that holds a
+// /48 (what RFC 6177 suggests a site gets) on a route's rate limit: each
+// of its 65,536 /64s was a client of its own, a budget each, and nothing
+// let the operator count it whole. rate_limit.ipv6_prefix does; the
+// default stays the /64. The addresses come from a trusted proxy's
+// X-Forwarded-For: the test's sockets have only ::1.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	o := namedOrigin(t, "o")
+	p := runSites(t, fmt.Sprintf(`server:
+  trusted_proxies: [127.0.0.1]
+pools:
+  o: {servers: [{url: %s}]}
+sites:
+  - name: s
+    hosts: [s.test]
+    routes:
+      - {path: /, pool: o, rate_limit: {rate: 0.001, burst: 1}}
+      - {path: /wide/, pool: o, rate_limit: {rate: 0.001, burst: 1, ipv6_prefix: 48}}
+`, o.URL))
+	status := func(path, client string) int {
+		resp, _ := fetch(t, p.public+path, "Host", "s.test", "X-Forwarded-For", client)
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		path, client string
+		want         int
+	}{
+		{"/wide/a", "2001:db8:9::1", http.StatusOK},
+		{"/wide/a", "2001:db8:9:1::1", http.StatusTooManyRequests}, // another /64 of the /48
+		{"/wide/a", "2001:db8:9:ffff::1", http.StatusTooManyRequests},
+		{"/wide/a", "2001:db8:a::1", http.StatusOK}, // another /48
+		{"/a", "2001:db8:9::1", http.StatusOK},
+		{"/a", "2001:db8:9::2", http.StatusTooManyRequests}, // the default: the /64
+		{"/a", "2001:db8:9:1::1", http.StatusOK},
+	} {
+		if got := status(tt.path, tt.client); got != tt.want {
+			t.Errorf("%s from %s: %d, want %d", tt.path, tt.client, got, tt.want)
+		}
+	}
+}

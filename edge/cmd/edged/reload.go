@@ -194,6 +194,9 @@ func (n *node) applyNext() error {
 	if err := n.cfg.RestartNeeded(next, liveFields(n.cfg.Role)...); err != nil {
 		return &reloadError{reloadRestart, err}
 	}
+	for _, w := range next.Warnings() {
+		n.log.Warn("configuration: " + w.Error())
+	}
 	var certs []tls.Certificate
 	if n.certs != nil {
 		if certs, err = next.LoadCertificates(); err != nil {

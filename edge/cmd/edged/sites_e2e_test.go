@@ -10,6 +10,24 @@ import (
 	"testing"
 )
 
+// runSites starts the binary with a configuration file of the lines
+// every such test shares (127.0.0.1 listeners on free ports, a temporary
+// data directory, no access log) followed by rest, and fails the test if
+// it does not start. rest begins on the file's line 5.
+func runSites(t testing.TB, rest string) *proc {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "edged.yaml")
+	conf := "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: " + t.TempDir() + "\nlog: {access: false}\n" + rest
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := runEdged(t, "-config", cfg)
+	if p.public == "" {
+		t.Fatalf("edged exited at start (%v)", p.exitErr)
+	}
+	return p
+}
+
 // namedOrigin answers "<name> <path>" for every request, cacheable.
 func namedOrigin(t testing.TB, name string) *httptest.Server {
 	t.Helper()
@@ -25,12 +43,7 @@ func namedOrigin(t testing.TB, name string) *httptest.Server {
 // are routed by Host and path prefix, an unknown host gets 421.
 func TestEndToEndSites(t *testing.T) {
 	web, api := namedOrigin(t, "web"), namedOrigin(t, "api")
-	cfg := filepath.Join(t.TempDir(), "edged.yaml")
-	conf := fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {access: false}
-pools:
+	p := runSites(t, fmt.Sprintf(`pools:
   web:
     servers: [{url: %s}]
   api:
@@ -47,14 +60,7 @@ sites:
     hosts: ["*.two.test"]
     routes:
       - {path: /, pool: api}
-`, t.TempDir(), web.URL, api.URL)
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := runEdged(t, "-config", cfg)
-	if p.public == "" {
-		t.Fatalf("edged exited at start (%v)", p.exitErr)
-	}
+`, web.URL, api.URL))
 	tests := []struct {
 		host, path string
 		status     int

@@ -96,8 +96,8 @@ func uploadNode(t testing.TB, o *uploadOrigin, server string) string {
 }
 
 // startUpload sends the head of a POST announcing a body of length bytes,
-// and sent of them.
-func startUpload(t testing.TB, addr, path string, length int, sent string) net.Conn {
+// and sent of them; fields are more header lines ("Name: value\r\n").
+func startUpload(t testing.TB, addr, path string, length int, sent string, fields ...string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -105,7 +105,7 @@ func startUpload(t testing.TB, addr, path string, length int, sent string) net.C
 	}
 	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(startTimeout))
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", path, length)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n%s\r\n", path, length, strings.Join(fields, ""))
 	if _, err := io.WriteString(conn, head+sent); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +276,32 @@ func TestUploadsPerClient(t *testing.T) {
 		}
 		return a.status == http.StatusOK
 	})
+}
+
+// TestUploadsPerClientIPv6 is the attack of an IPv6 client on
+// max_uploads_per_client: it may send from any address of its /64, and
+// the bound counted each address on its own, so it held as many origin
+// connections with uploads as addresses it used. A client is counted by
+// its /64 now. Its address comes from a trusted proxy's X-Forwarded-For:
+// the test's sockets have only ::1.
+func TestUploadsPerClientIPv6(t *testing.T) {
+	o := newUploadOrigin(t)
+	addr := uploadNode(t, o, "  max_uploads_per_client: 2\n  trusted_proxies: [127.0.0.1]\n")
+	from := func(client string) string { return "X-Forwarded-For: " + client + "\r\n" }
+	for i, client := range []string{"2001:db8:7:7::1", "2001:db8:7:7::2"} {
+		startUpload(t, addr, fmt.Sprintf("/held/%d", i), 10, "x", from(client))
+		wait(t, o.heads, "a held upload's head")
+	}
+	for _, client := range []string{"2001:db8:7:7::3", "2001:db8:7:7:abcd::9"} {
+		a := mustAnswer(t, startUpload(t, addr, "/more", 1, "x", from(client)), false)
+		if a.status != http.StatusTooManyRequests {
+			t.Errorf("upload from %s, a third address of the /64: %d %q, want 429", client, a.status, a.body)
+		}
+	}
+	// Another /64 is another client.
+	if a := mustAnswer(t, startUpload(t, addr, "/other", 1, "x", from("2001:db8:7:8::1")), false); a.status != http.StatusOK {
+		t.Errorf("upload from another /64: %d %q, want 200", a.status, a.body)
+	}
 }
 
 // TestSlowRequestBodyHTTP2 is TestSlowRequestBody on an HTTP/2 stream: the
