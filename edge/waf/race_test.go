@@ -3,5 +3,5 @@
 package waf
 
 // raceEnabled: the race detector makes Coraza some ten times slower, so the
-// corpus tests take a sample.
+// corpus tests take a small sample.
 const raceEnabled = true
