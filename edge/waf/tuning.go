@@ -35,8 +35,8 @@ import (
 // let through requests the CRS catches: 942220's magic numbers
 // (?i=2.2250738585072011e-308 passes at paranoia 1) and 932311's test 7 at
 // paranoia 4 (found by TestTuningFindsTheSame with it on). In Coraza 3.8.1
-// it takes "2" followed by one of "1474" or "225" as a required literal
-// for 2(?:1474|.225), which "2.225" does not hold: the "." between is lost.
+// it skips 2(?:1474|.225) for the input "2.225", as if "21474" or "2225"
+// were required: the "." before a branch's literal is lost.
 
 // xssPerfRule replaces the CRS's rule 941010 (REQUEST-941-APPLICATION-ATTACK-XSS.conf).
 const xssPerfRule = `SecRuleRemoveById 941010
