@@ -19,6 +19,10 @@
 //     and always in detect mode). Either way the request that goes on
 //     carries the whole body, unchanged: the bytes read are put back in
 //     front of the rest.
+//   - The CRS runs as it ships but for one rewrite that finds the same
+//     (rule 941010, see tuning.go): TestTuningFindsTheSame runs the CRS's
+//     own regression requests through both and requires the same rules to
+//     match with the same verdict.
 //   - The CRS runs in anomaly-scoring mode: each rule that matches adds to a
 //     score, and rule 949110 blocks once the score reaches the threshold.
 //     [Verdict] reports the rules that matched, the scoring rule included.

@@ -96,11 +96,23 @@ func (v Verdict) LogValue() slog.Value {
 // r.Body is then replaced by those bytes followed by the rest of r.Body, so
 // the request goes on with its body whole.
 func (w *WAF) Inspect(r *http.Request, id string, client netip.Addr, body io.Reader) Verdict {
+	return w.inspect(r, id, client, body, nil)
+}
+
+// inspect is Inspect; done, when not nil, sees the transaction once the
+// verdict is reached, before it is closed (the tests read every rule that
+// matched).
+func (w *WAF) inspect(r *http.Request, id string, client netip.Addr, body io.Reader, done func(types.Transaction)) Verdict {
 	if w == nil {
 		return Verdict{}
 	}
 	tx := w.newTransaction(id)
-	defer tx.Close()
+	defer func() {
+		if done != nil {
+			done(tx)
+		}
+		tx.Close()
+	}()
 
 	tx.ProcessConnection(client.String(), 0, "", 0)
 	uri := r.RequestURI

@@ -8,6 +8,7 @@ import (
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental"
 
 	"edged/internal/fielderr"
 )
@@ -28,11 +29,28 @@ func New(opts Options) (*WAF, error) {
 	if opts.Mode == ModeOff {
 		return nil, nil
 	}
-	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(directives(opts)))
+	w, err := compile(opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return &WAF{opts: opts, waf: w}, nil
+}
+
+// compile compiles the CRS for opts, tuned (see tuning) or as it ships.
+func compile(opts Options, tuned bool) (coraza.WAF, error) {
+	var seen tunedRules
+	cfg := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(directives(opts, tuned))
+	cfg = experimental.WAFConfigWithRuleObserver(cfg, seen.observe)
+	w, err := coraza.NewWAF(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("waf: compile the core rule set: %w", err)
 	}
-	return &WAF{opts: opts, waf: w}, nil
+	if tuned {
+		if err := seen.check(); err != nil {
+			return nil, fmt.Errorf("waf: the core rule set is not the one the tuning was made for: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // Options are the options w was compiled with, defaults filled in.
@@ -45,8 +63,9 @@ const pathExclusionBase = 10000
 // directives is the SecLang configuration for opts: Coraza's recommended
 // base, then edged's settings over it, the CRS setup, the paranoia level,
 // the path-scoped exclusions (before the rules they remove run), the CRS
-// rules, and the global exclusions (after the rules they remove exist).
-func directives(o Options) string {
+// rules, the tuning when tuned, and the global exclusions (after the rules
+// they remove exist, so that they remove the tuned 941010 too).
+func directives(o Options, tuned bool) string {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("Include @coraza.conf-recommended")
@@ -81,6 +100,9 @@ func directives(o Options) string {
 			e.PathPrefix, pathExclusionBase+i, ctlRemove(e.RuleIDs))
 	}
 	line("Include @owasp_crs/*.conf")
+	if tuned {
+		b.WriteString(xssPerfRule)
+	}
 	for _, e := range o.Exclusions {
 		if e.PathPrefix == "" {
 			line("SecRuleRemoveById %s", joinIDs("", e.RuleIDs, " "))

@@ -130,6 +130,9 @@ func (b *bench) stopAll() {
 }
 
 func (b *bench) add(t *target) {
+	if t.skip == "" && !b.o.wantsTarget(t.name) {
+		t.skip = "left out by -targets"
+	}
 	b.all = append(b.all, t)
 	b.byName[t.name] = t
 }
@@ -205,6 +208,15 @@ func (b *bench) startFleet(ctx context.Context) error {
 	}
 	wafT.headers = browserHeaders
 	b.add(wafT)
+	if b.o.base != "" {
+		// And the baseline binary's WAF, as its mem and disk targets.
+		t, err := b.startEdgedBin(ctx, tEdgedWAF+baseSuffix, targets.Edged{Memory: "256MiB", Extra: wafSite}, filepath.Join(b.o.base, "edged"))
+		if err != nil {
+			return err
+		}
+		t.headers = browserHeaders
+		b.add(t)
+	}
 	for _, t := range b.all {
 		if t.skip != "" {
 			logf("%s skipped: %s", t.name, t.skip)

@@ -183,7 +183,7 @@ func (b *bench) runHits(ctx context.Context) ([]report.Row, []report.Section, er
 					samples[t.name] = append(samples[t.name], s)
 				}
 			}
-			if t := b.byName[tEdgedMem]; b.o.profile && conns == 64 && size <= 100<<10 && t != nil {
+			if t := b.byName[tEdgedMem]; b.o.profile && conns == 64 && size <= 100<<10 && t != nil && t.skip == "" {
 				profiles = append(profiles, b.profile(ctx, t, sc, func(ctx context.Context, d time.Duration) error {
 					_, err := b.load(ctx, url(t), conns, d, t.headers)
 					return err

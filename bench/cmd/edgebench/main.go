@@ -43,6 +43,7 @@ type options struct {
 	profile   bool
 	sizes     string
 	base      string
+	targets   string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -60,7 +61,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.profile, "profile", true, "take a CPU profile of edged (memory hits, 1 KiB and 100 KiB at 64 conns; misses at 1 conn) and put its top lines in the report")
 	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run: hits,zipf,miss,cold,purge,purge-cluster,restart,forward (default all)")
 	fs.StringVar(&o.sizes, "sizes", "1,100,1024", "comma-separated body sizes in KiB of the hit scenarios")
-	fs.StringVar(&o.base, "base", "", "`directory` holding a baseline edged binary: adds its mem, disk and zipf targets beside the current ones, and its own purge fleets whose rounds alternate with the current ones (old vs new in one run)")
+	fs.StringVar(&o.base, "base", "", "`directory` holding a baseline edged binary: adds its mem, disk, waf and zipf targets beside the current ones, and its own purge fleets whose rounds alternate with the current ones (old vs new in one run)")
+	fs.StringVar(&o.targets, "targets", "", "comma-separated targets of the hit and zipf tables to measure, by name (\"edged waf,edged waf base\"); the others are listed as skipped (default all)")
 	fs.StringVar(&o.purgeYAML, "purge-yaml", "", "`file` of YAML appended to each purge node's config; {{NODE}} becomes 0, 1, 2 and {{NATS}} node 0's NATS address")
 	fs.StringVar(&o.token, "purge-token", "edgebench", "bearer token for POST /purge")
 	fs.IntVar(&o.purges, "purges", 0, "purges timed per purge scenario (0: 1000, quick 20)")
@@ -96,12 +98,20 @@ func pick[T any](quick bool, q, full T) T {
 }
 
 // wants reports whether scenario s is selected by -only.
-func (o options) wants(s string) bool {
-	if o.only == "" {
+func (o options) wants(s string) bool { return listed(o.only, s) }
+
+// wantsTarget reports whether the target named name is selected by
+// -targets.
+func (o options) wantsTarget(name string) bool { return listed(o.targets, name) }
+
+// listed reports whether the comma-separated list holds name; an empty
+// list holds every name.
+func listed(list, name string) bool {
+	if list == "" {
 		return true
 	}
-	for _, x := range strings.Split(o.only, ",") {
-		if strings.TrimSpace(x) == s {
+	for _, x := range strings.Split(list, ",") {
+		if strings.TrimSpace(x) == name {
 			return true
 		}
 	}
