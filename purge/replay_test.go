@@ -2,6 +2,7 @@ package purge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -123,21 +124,24 @@ func eventData1(t testing.TB, ev event) []byte {
 // A node that was down while purges were made applies them all when it
 // comes back, however long ago the stream stored them: the replay check
 // compares the stream's stored time with the signed one, never with the
-// node's clock. The window is shortened to 50 ms here, and the node comes
-// back after four times that.
+// node's clock. The window is shortened here (to 50 ms, or twice the
+// longest a publish of the test took from signing to storing, as a loaded
+// machine may take longer: each event must pass the check on its own), and
+// the node comes back four windows after the last event was stored.
 func TestCatchUpAppliesEventsOlderThanTheReplayWindow(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, -1)
 	a := startBus(t, Options{NATSURL: s.ClientURL(), Node: "a"})
 	inv := &memInvalidator{}
-	publishN(t, a, 3, "before")
-	stored := time.Now()
+	seqs := publishN(t, a, 3, "before")
+	window, lastStored := storedSpread(t, a, seqs)
 
 	b := newBus(t, Options{NATSURL: s.ClientURL(), Invalidator: inv, Node: "b"})
-	b.replayWindow = 50 * time.Millisecond
+	b.replayWindow = window
+	t.Logf("replay window %v", window)
 	// The passing of time is the point: the events must be older than the
 	// window by the wall clock the NATS server stamps them with.
-	time.Sleep(time.Until(stored.Add(4 * b.replayWindow)))
+	time.Sleep(time.Until(lastStored.Add(4 * b.replayWindow)))
 	started(t, b)
 	if got, want := inv.seqs(), []uint64{1, 2, 3}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("applied %v after catching up, want %v", got, want)
@@ -150,6 +154,34 @@ func TestCatchUpAppliesEventsOlderThanTheReplayWindow(t *testing.T) {
 	if got := testutil.ToFloat64(b.metrics.rejected.WithLabelValues("replayed")); got != 0 {
 		t.Fatalf("rejected{replayed} = %v, want 0", got)
 	}
+}
+
+// storedSpread reads the events seqs back from b's stream and returns a
+// replay window that each of them passes with room to spare (twice the
+// largest gap between its signed and stored times, at least 50 ms), and
+// the latest stored time.
+func storedSpread(t *testing.T, b *Bus, seqs []uint64) (window time.Duration, last time.Time) {
+	t.Helper()
+	stream, err := b.js.Stream(context.Background(), b.opts.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	window = 50 * time.Millisecond
+	for _, seq := range seqs {
+		msg, err := stream.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatalf("event %d: %v", seq, err)
+		}
+		var st eventStamp
+		if err := json.Unmarshal(msg.Data, &st); err != nil {
+			t.Fatalf("event %d: %v", seq, err)
+		}
+		window = max(window, 2*msg.Time.Sub(st.Time).Abs())
+		if msg.Time.After(last) {
+			last = msg.Time
+		}
+	}
+	return window, last
 }
 
 // The early announcement of a purge, captured and sent again within its

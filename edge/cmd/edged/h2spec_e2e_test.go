@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2specModule is the h2spec release the conformance test builds (from the
@@ -54,7 +61,7 @@ func TestH2Spec(t *testing.T) {
 		t.Skip("h2spec: skipped with -short")
 	}
 	bin := h2specBinary(t)
-	origin := namedOrigin(t, "origin")
+	origin := bodyReadingOrigin(t, nil)
 	h := startH2Node(t, originYAML(origin.URL), "")
 	_, port, _ := strings.Cut(h.addr, ":")
 	report := filepath.Join(t.TempDir(), "h2spec.xml")
@@ -85,6 +92,33 @@ func TestH2Spec(t *testing.T) {
 	for _, u := range unexpected {
 		t.Errorf("h2spec failure: %s", u)
 	}
+}
+
+// bodyReadingOrigin answers only once it has read the whole request body,
+// as an application that uses the body does. h2spec's requests with a
+// body (8.1.2.6: a content-length that the DATA frames contradict) test
+// how the node treats that body; an origin that answered at once would let
+// the node send a complete response before the body arrived, which RFC
+// 9113 §8.1 allows (closing the stream with RST_STREAM NO_ERROR), and the
+// case's outcome would depend on whether h2spec's DATA frame won that
+// race: it lost it on a loaded machine. Each request's path is sent on
+// arrived, when not nil, before its body is read.
+func bodyReadingOrigin(t testing.TB, arrived chan<- string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if arrived != nil {
+			arrived <- r.URL.Path
+		}
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, "request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		fmt.Fprintf(w, "origin %s %s, %d body bytes\n", r.Host, r.URL.RequestURI(), n)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // h2specBinary finds h2spec on PATH or builds h2specModule: first from the
@@ -207,6 +241,76 @@ func TestProxyUnreachable(t *testing.T) {
 	} {
 		if got := proxyUnreachable([]byte(tt.out)) != ""; got != tt.unreachable {
 			t.Errorf("proxyUnreachable(%q) = %v, want %v", tt.out, got, tt.unreachable)
+		}
+	}
+}
+
+// TestH2ContentLengthMismatchLateData is h2spec's case 8.1.2.6 with the
+// DATA frames sent only once the request has reached the origin (request
+// bodies are passed upstream as they arrive), the order a loaded machine
+// may give h2spec's own writes: a body longer than its content-length
+// still makes the request malformed, a stream error PROTOCOL_ERROR (RFC
+// 9113 §8.1.1), and the node sends no response for it.
+func TestH2ContentLengthMismatchLateData(t *testing.T) {
+	arrived := make(chan string, 1)
+	origin := bodyReadingOrigin(t, arrived)
+	h := startH2Node(t, originYAML(origin.URL), "")
+	for i, tt := range []struct {
+		contentLength string
+		data          []string // the last one with END_STREAM
+	}{
+		{"1", []string{"test"}},         // h2spec's first case
+		{"1", []string{"test", "test"}}, // its second
+	} {
+		c := h.dialH2(t)
+		path := fmt.Sprintf("/late/%d", i)
+		c.hbuf.Reset()
+		for _, hf := range []hpack.HeaderField{
+			{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "https"}, {Name: ":authority", Value: "h2.test"},
+			{Name: ":path", Value: path}, {Name: "content-length", Value: tt.contentLength},
+		} {
+			if err := c.enc.WriteField(hf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-arrived:
+			if got != path {
+				t.Fatalf("the origin got %s, want %s", got, path)
+			}
+		case <-time.After(h2Timeout): // liveness only
+			t.Fatalf("%s: the request did not reach the origin within %v", path, h2Timeout)
+		}
+		for j, d := range tt.data {
+			if err := c.fr.WriteData(1, j == len(tt.data)-1, []byte(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var answered bool
+		f := c.until("RST_STREAM or GOAWAY", func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				answered = answered || f.StreamID == 1
+			case *http2.RSTStreamFrame:
+				return f.StreamID == 1
+			case *http2.GoAwayFrame:
+				return true
+			}
+			return false
+		})
+		code := http2.ErrCodeNo
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			code = f.ErrCode
+		case *http2.GoAwayFrame:
+			code = f.ErrCode
+		}
+		if code != http2.ErrCodeProtocol || answered {
+			t.Errorf("content-length %s, DATA %q: %v (a response sent before it: %v), want PROTOCOL_ERROR and no response",
+				tt.contentLength, tt.data, f, answered)
 		}
 	}
 }

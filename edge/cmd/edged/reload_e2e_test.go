@@ -186,45 +186,80 @@ func (l *clientLoad) end() {
 	l.wg.Wait()
 }
 
-// checkRouting sends requests one after another until routingStreak in a
-// row were answered by origins in want, all of them seen among those, and
-// fails unless that happens within within (the new weights honoured).
-func checkRouting(t *testing.T, step int, public string, within time.Duration, want ...string) {
+// checkRouting sends requests one after another, each of which must be
+// answered by an origin in want: called once a reload has returned, it
+// checks that every request sent after it goes where the new configuration
+// says, with no time allowed for the switch. It goes on until ready
+// reports true (nil: at once; a reload that adds a server to a pool with
+// start_down sends it nothing until its first health check passes, so ready
+// waits for that) and then until every origin in want has answered and at
+// least routingMin requests were sent. Its only wall-clock bound is
+// liveness: the health check that ready waits for.
+func checkRouting(t *testing.T, step int, public string, ready func() bool, want ...string) {
 	t.Helper()
-	const routingStreak = 10
-	deadline := time.Now().Add(within)
-	var streak int
+	const (
+		routingMin = 10  // requests checked, at the least
+		routingMax = 100 // once ready, for every origin in want to answer (round robin needs 2)
+		readyWait  = 15 * time.Second
+	)
+	deadline := time.Now().Add(readyWait)
 	seen := map[string]bool{}
-	var last string
-	for i := 0; time.Now().Before(deadline); i++ {
-		last = answeredBy(http.DefaultClient, public, fmt.Sprintf("/check/%d/%d", step, i))
-		if !slices.Contains(want, last) {
-			streak, seen = 0, map[string]bool{}
-			continue
+	readyAt := -1
+	for i := 0; ; i++ {
+		got := answeredBy(http.DefaultClient, public, fmt.Sprintf("/check/%d/%d", step, i))
+		if !slices.Contains(want, got) {
+			t.Errorf("reload %d: request %d after it was answered by %q, want one of %v", step, i, got, want)
+			return
 		}
-		streak++
-		seen[last] = true
-		if streak >= routingStreak && len(seen) == len(want) {
+		seen[got] = true
+		if readyAt < 0 && (ready == nil || ready()) {
+			readyAt = i
+		}
+		switch {
+		case readyAt >= 0 && len(seen) == len(want) && i+1 >= routingMin:
+			return
+		case readyAt >= 0 && i-readyAt >= routingMax:
+			t.Errorf("reload %d: %d requests answered by %v only, want every one of %v", step, routingMax, seen, want)
+			return
+		case readyAt < 0 && time.Now().After(deadline):
+			t.Errorf("reload %d: the servers it added did not pass their health check within %v", step, readyWait)
 			return
 		}
 	}
-	t.Errorf("reload %d: requests were not all answered by %v within %v (last answer %q, %d in a row, saw %v)", step, want, within, last, streak, seen)
+}
+
+// poolUp reports whether every server of the current generation's pool has
+// passed its health checks.
+func poolUp(n *node, pool string) func() bool {
+	return func() bool {
+		for _, st := range n.upstreams().pools[pool].Status() {
+			if !st.Up {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // TestReloadUnderLoad: ten reloads while clients send requests without
 // pause: the canary split's weight goes from 0 to 100 and back, and an
 // origin server joins and leaves the stable pool. No request fails, and
-// within a second of each reload new requests go where the new weights
-// say. Half the reloads come through POST /reload, half through what
-// SIGHUP calls. One reload sends every miss through a shield, the next
-// removes it. The pool a reload leaves unchanged is kept; the old
-// generations are closed once drained, and neither the removed server nor
-// the removed shield leaves series in /metrics.
+// every request sent after a reload has returned goes where the new
+// weights say (a server the reload added answers once its first health
+// check has passed; until then the others answer). Half the reloads come
+// through POST /reload, half through what SIGHUP calls. One reload sends
+// every miss through a shield, the next removes it. The pool a reload
+// leaves unchanged is kept; the old generations are closed once drained,
+// and neither the removed server nor the removed shield leaves series in
+// /metrics.
 func TestReloadUnderLoad(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
 	f := s.serve(t)
-	checkRouting(t, 0, f.public, time.Second, "stable")
+	// The pool starts down (start_down) until its first health check:
+	// asked before that, the node answers 503 no-healthy-upstream.
+	waitUntil(t, poolUp(f.n, "stable"))
+	checkRouting(t, 0, f.public, nil, "stable")
 
 	load := startLoad(f.public, 4)
 	steps := []struct {
@@ -261,7 +296,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		case st.extra:
 			want = []string{"stable", "extra"} // round robin: both answer
 		}
-		checkRouting(t, step, f.public, time.Second, want...)
+		checkRouting(t, step, f.public, poolUp(f.n, "stable"), want...)
 	}
 	load.end()
 	if n := load.failed.Load(); n > 0 {
@@ -347,6 +382,7 @@ func TestReloadRefused(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
 	f := s.serve(t)
+	waitUntil(t, poolUp(f.n, "stable")) // start_down, as in TestReloadUnderLoad
 
 	for _, auth := range []string{"", "Bearer wrong"} {
 		if code, _ := postReload(t, f.admin, auth); code != http.StatusUnauthorized {
@@ -393,7 +429,7 @@ func TestReloadRefused(t *testing.T) {
 			t.Errorf("reload errors %q do not name %s", reply.Errors, field)
 		}
 	}
-	checkRouting(t, 1, f.public, time.Second, "stable")
+	checkRouting(t, 1, f.public, nil, "stable")
 
 	// Fields only a restart applies, beside a weight change.
 	s.write(t, 100, false, "server: {max_body_bytes: 1MiB}\ncache: {disk: 64MiB}\n")
@@ -410,7 +446,7 @@ func TestReloadRefused(t *testing.T) {
 	if len(reply.Errors) != 3 {
 		t.Errorf("reload errors %q, want exactly the three fields changed", reply.Errors)
 	}
-	checkRouting(t, 2, f.public, time.Second, "stable")
+	checkRouting(t, 2, f.public, nil, "stable")
 
 	for result, want := range map[string]float64{reloadOK: 0, reloadInvalid: 1, reloadRestart: 1} {
 		if got := metricValue(t, f.admin, `edged_config_reloads_total{result="`+result+`"}`); got != want {
@@ -426,7 +462,7 @@ func TestReloadRefused(t *testing.T) {
 	if code, reply := postReload(t, f.admin, "Bearer "+purgeToken); code != http.StatusOK || !reply.OK || len(reply.Errors) != 0 {
 		t.Errorf("POST /reload = %d %+v, want 200 ok", code, reply)
 	}
-	checkRouting(t, 3, f.public, time.Second, "canary")
+	checkRouting(t, 3, f.public, nil, "canary")
 	if got := metricValue(t, f.admin, "edged_config_last_reload_successful"); got != 1 {
 		t.Errorf("edged_config_last_reload_successful = %v, want 1", got)
 	}
@@ -452,7 +488,11 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if p.public == "" {
 		t.Fatalf("edged exited at start (%v)", p.exitErr)
 	}
-	checkRouting(t, 0, p.public, time.Second, "stable")
+	// start_down: the stable server is up once its first check passed.
+	waitUntil(t, func() bool {
+		return metricValue(t, p.admin, `edged_origin_up{pool="stable",server="`+s.stable.URL+`"}`) == 1
+	})
+	checkRouting(t, 0, p.public, nil, "stable")
 
 	hup := func(result string, want float64) {
 		t.Helper()
@@ -468,11 +508,11 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "weight: 0}", "weight: 100}", 1)))
 	hup(reloadOK, 1)
-	checkRouting(t, 1, p.public, time.Second, "canary")
+	checkRouting(t, 1, p.public, nil, "canary")
 
 	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "weight: 100}", "weight: -1}", 1)))
 	hup(reloadInvalid, 1)
-	checkRouting(t, 2, p.public, time.Second, "canary")
+	checkRouting(t, 2, p.public, nil, "canary")
 	if log := p.stderr.String(); !strings.Contains(log, "reload refused") || !strings.Contains(log, "splits[0].weight") {
 		t.Errorf("the refused reload was not logged with its field; stderr:\n%s", log)
 	}
@@ -498,9 +538,8 @@ func TestReloadTLS(t *testing.T) {
 	}
 	s.write(t, 0, false, tlsYAML(oldCert, oldKey))
 	f := s.serve(t)
-	// The pool starts down (start_down) until its first health check:
-	// asked before that, the node answers 503 no-healthy-upstream.
-	checkRouting(t, 0, f.public, 10*time.Second, "stable")
+	waitUntil(t, poolUp(f.n, "stable")) // start_down, as in TestReloadUnderLoad
+	checkRouting(t, 0, f.public, nil, "stable")
 
 	s.write(t, 0, false, tlsYAML(newCert, newKey))
 	writeBytes(t, s.path, []byte(strings.Replace(readFile(t, s.path), "  - name: app\n", "  - name: app\n    hsts: max-age=600\n", 1)))
@@ -559,6 +598,7 @@ func TestReloadSharedRateLimit(t *testing.T) {
 	s := newReloadSetup(t)
 	s.write(t, 0, false, "")
 	f := s.serve(t)
+	waitUntil(t, poolUp(f.n, "stable")) // start_down, as in TestReloadUnderLoad
 	if f.n.share != nil {
 		t.Fatal("a sharer without any shared rate limit")
 	}

@@ -24,11 +24,15 @@ import (
 
 // uploadOrigin is a raw HTTP/1.1 origin that reads each request's body in
 // full before answering 200 "ok", and reports each request whose connection
-// ended before its body did.
+// ended before its body did. It answers a request under /hold/ only once
+// release has been called.
 type uploadOrigin struct {
 	ln     net.Listener
 	heads  chan string // the path of each request whose head arrived
+	bodies chan string // the path of each request under /hold/ whose whole body arrived
 	broken chan string // the path of each request cut mid-body
+	hold   chan struct{}
+	once   sync.Once
 	wg     sync.WaitGroup
 }
 
@@ -38,7 +42,7 @@ func newUploadOrigin(t testing.TB) *uploadOrigin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &uploadOrigin{ln: ln, heads: make(chan string, 64), broken: make(chan string, 64)}
+	o := &uploadOrigin{ln: ln, heads: make(chan string, 64), bodies: make(chan string, 64), broken: make(chan string, 64), hold: make(chan struct{})}
 	o.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -49,8 +53,12 @@ func newUploadOrigin(t testing.TB) *uploadOrigin {
 		}
 	})
 	t.Cleanup(func() { ln.Close(); o.wg.Wait() })
+	t.Cleanup(o.release) // runs first
 	return o
 }
+
+// release lets the requests under /hold/ be answered, now and from then on.
+func (o *uploadOrigin) release() { o.once.Do(func() { close(o.hold) }) }
 
 func (o *uploadOrigin) url() string { return "http://" + o.ln.Addr().String() }
 
@@ -68,6 +76,10 @@ func (o *uploadOrigin) serve(c net.Conn) {
 		if _, err := io.Copy(io.Discard, req.Body); err != nil {
 			o.broken <- req.URL.Path
 			return
+		}
+		if strings.HasPrefix(req.URL.Path, "/hold/") {
+			o.bodies <- req.URL.Path
+			<-o.hold
 		}
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: no-store\r\n\r\nok"); err != nil {
 			return
@@ -383,36 +395,21 @@ func TestUnreadBodyStallHoldsNothing(t *testing.T) {
 		}
 	}
 
-	// The one upload the cap allows is held (trickled, so that its own
-	// timeout does not end it); the next is refused.
-	held := startUpload(t, addr, "/held", 100, "x")
+	// The one upload the cap allows is under way: its whole body sent, its
+	// answer held by the origin (a body still arriving would be ended by
+	// the body timeout, or the minimum rate, after a second, which a
+	// loaded machine may spend before the refusal below); the next is
+	// refused.
+	held := startUpload(t, addr, "/hold/upload", 100, strings.Repeat("x", 100))
 	wait(t, o.heads, "the held upload's head")
-	stop, sent := make(chan struct{}), make(chan int)
-	go func() {
-		n := 1
-		defer func() { sent <- n }()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if _, err := io.WriteString(held, "x"); err != nil {
-				return
-			}
-			n++
-		}
-	}()
+	wait(t, o.bodies, "the held upload's body")
 	a := readAnswer(stalled("POST", "/over-the-cap"), true)
 	if a.err != nil || a.status != http.StatusTooManyRequests || !a.closed {
 		t.Errorf("refused upload with a stalled body: %d %v, closed %v; want 429 and the connection closed", a.status, a.err, a.closed)
 	}
-	close(stop)
+	o.release()
 
 	// A body read to its end keeps the connection for the next request.
-	if _, err := io.WriteString(held, strings.Repeat("x", 100-<-sent)); err != nil {
-		t.Fatal(err)
-	}
 	if a := mustAnswer(t, held, false); a.status != http.StatusOK {
 		t.Fatalf("completed upload: %d", a.status)
 	}
