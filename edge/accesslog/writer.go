@@ -116,7 +116,8 @@ type shard struct {
 	mu     sync.Mutex
 	cur    []byte // the buffer being filled; nil: none taken yet
 	closed bool
-	_      [64]byte // one cache line each: no false sharing between shards
+	times  timeCache // the time's text of the last Record encoded into cur
+	_      [64]byte  // one cache line each: no false sharing between shards
 }
 
 // New opens opts.File (when set) and starts the Writer's goroutine; Close
@@ -194,8 +195,14 @@ type lineBuffer struct {
 	times timeCache
 }
 
-// Log encodes e in w's format and writes the line.
+// Log encodes e in w's format and writes the line. A *Record is encoded
+// straight into a shard's buffer, under its lock, as Write would have
+// copied it there (see logRecord); other entries, and a Record whose line
+// could outgrow the room a buffer has, are encoded apart and then written.
 func (w *Writer) Log(e Entry) {
+	if rec, _ := e.(*Record); rec != nil && w.logRecord(rec) {
+		return
+	}
 	lb := w.lines.Get().(*lineBuffer)
 	b := lb.b[:0]
 	rec, _ := e.(*Record)
@@ -214,6 +221,92 @@ func (w *Writer) Log(e Entry) {
 		lb.b = b
 		w.lines.Put(lb)
 	}
+}
+
+// fixedJSONBytes bounds the bytes of a JSON line that are not its
+// strings: the names and punctuation (about 260), the time (24), an IPv6
+// address without its zone (39) and the numbers (20 digits and a sign or
+// point each, at most).
+const fixedJSONBytes = 512
+
+// jsonBound is the most bytes r's JSON line can take: each byte of a
+// string is escaped to at most 6 (\u00XX, or \ufffd for one invalid
+// byte; a 3-byte U+2028 becomes 6).
+func (r *Record) jsonBound() int {
+	return fixedJSONBytes + 6*(len(r.Client.Zone())+len(r.User)+len(r.Method)+len(r.Host)+len(r.Target)+
+		len(r.Proto)+len(r.Upstream)+len(r.Cache)+len(r.Site)+len(r.Route)+len(r.RequestID)+
+		len(r.UserAgent)+len(r.Referer))
+}
+
+// logRecord appends rec's line to a shard's buffer, encoding it there: no
+// encoding buffer to take and put back, and no copy of the line. It
+// reports false, having written nothing, when the line may not fit in an
+// empty buffer (a hostile request's huge one, or a buffer of a few bytes):
+// the caller encodes it apart and writes it as Write does. Otherwise the
+// line is logged, or dropped and counted, as Write says.
+func (w *Writer) logRecord(rec *Record) bool {
+	bound := 0
+	if w.opts.Format == JSON {
+		bound = rec.jsonBound()
+	} else {
+		bound = rec.combinedBound()
+	}
+	if bound > w.opts.BufferBytes {
+		return false
+	}
+	busy := false
+	for i := range w.shards {
+		s := &w.shards[i]
+		if !s.mu.TryLock() {
+			busy = true
+			continue
+		}
+		ok, closed := w.addRecord(s, rec, bound)
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+		if closed {
+			break
+		}
+	}
+	if busy {
+		s := &w.shards[0]
+		s.mu.Lock()
+		ok, _ := w.addRecord(s, rec, bound)
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	w.droppedN.Add(1)
+	return true
+}
+
+// addRecord is add for a Record encoded in place: a buffer with less room
+// than bound, rec's longest line, is queued to be written first, so that
+// the line never makes the buffer grow. s.mu is held.
+func (w *Writer) addRecord(s *shard, rec *Record, bound int) (ok, closed bool) {
+	if s.closed {
+		return false, true
+	}
+	if len(s.cur) > 0 && len(s.cur)+bound > cap(s.cur) {
+		w.full <- s.cur // never blocks: see Writer.full
+		s.cur = nil
+	}
+	if s.cur == nil {
+		select {
+		case s.cur = <-w.free:
+		default:
+			return false, false
+		}
+	}
+	if w.opts.Format == JSON {
+		s.cur = rec.appendJSON(s.cur, &s.times)
+	} else {
+		s.cur = rec.appendCombined(s.cur, &s.times)
+	}
+	return true, false
 }
 
 // Write copies line, which must end with a newline, into a buffer; the
