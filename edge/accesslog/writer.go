@@ -99,7 +99,7 @@ type Writer struct {
 	stop    chan struct{}      // closed by Close
 	stopped chan struct{}      // closed when run returns
 	once    sync.Once
-	lines   sync.Pool // *lineBuffer: Log's encoding buffers
+	lines   sync.Pool // *lineBuffer: where Log encodes the lines it cannot encode in place
 
 	// Owned by run.
 	out      io.Writer
