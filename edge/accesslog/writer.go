@@ -254,32 +254,7 @@ func (w *Writer) logRecord(rec *Record) bool {
 	if bound > w.opts.BufferBytes {
 		return false
 	}
-	busy := false
-	for i := range w.shards {
-		s := &w.shards[i]
-		if !s.mu.TryLock() {
-			busy = true
-			continue
-		}
-		ok, closed := w.addRecord(s, rec, bound)
-		s.mu.Unlock()
-		if ok {
-			return true
-		}
-		if closed {
-			break
-		}
-	}
-	if busy {
-		s := &w.shards[0]
-		s.mu.Lock()
-		ok, _ := w.addRecord(s, rec, bound)
-		s.mu.Unlock()
-		if ok {
-			return true
-		}
-	}
-	w.droppedN.Add(1)
+	w.place(func(s *shard) (ok, closed bool) { return w.addRecord(s, rec, bound) })
 	return true
 }
 
@@ -287,19 +262,8 @@ func (w *Writer) logRecord(rec *Record) bool {
 // than bound, rec's longest line, is queued to be written first, so that
 // the line never makes the buffer grow. s.mu is held.
 func (w *Writer) addRecord(s *shard, rec *Record, bound int) (ok, closed bool) {
-	if s.closed {
-		return false, true
-	}
-	if len(s.cur) > 0 && len(s.cur)+bound > cap(s.cur) {
-		w.full <- s.cur // never blocks: see Writer.full
-		s.cur = nil
-	}
-	if s.cur == nil {
-		select {
-		case s.cur = <-w.free:
-		default:
-			return false, false
-		}
+	if ok, closed = w.room(s, bound); !ok {
+		return false, closed
 	}
 	if w.opts.Format == JSON {
 		s.cur = rec.appendJSON(s.cur, &s.times)
@@ -322,6 +286,13 @@ func (w *Writer) addRecord(s *shard, rec *Record, bound int) (ok, closed bool) {
 // other Write runs keep their order. Only when every shard is locked does
 // Write wait, for the first.
 func (w *Writer) Write(line []byte) {
+	w.place(func(s *shard) (ok, closed bool) { return w.add(s, line) })
+}
+
+// place runs add, which appends a line to a shard's buffer, on the first
+// shard whose lock is free, as Write says, and counts the line dropped
+// when add takes it nowhere.
+func (w *Writer) place(add func(s *shard) (ok, closed bool)) {
 	busy := false
 	for i := range w.shards {
 		s := &w.shards[i]
@@ -329,7 +300,7 @@ func (w *Writer) Write(line []byte) {
 			busy = true
 			continue
 		}
-		ok, closed := w.add(s, line)
+		ok, closed := add(s)
 		s.mu.Unlock()
 		if ok {
 			return
@@ -341,7 +312,7 @@ func (w *Writer) Write(line []byte) {
 	if busy {
 		s := &w.shards[0]
 		s.mu.Lock()
-		ok, _ := w.add(s, line)
+		ok, _ := add(s)
 		s.mu.Unlock()
 		if ok {
 			return
@@ -350,14 +321,25 @@ func (w *Writer) Write(line []byte) {
 	w.droppedN.Add(1)
 }
 
-// add appends line to s's buffer, queueing it to be written first if line
-// does not fit, and taking an empty buffer if s has none. It reports false
-// when no empty buffer is left, or s is closed (closed true). s.mu is held.
+// add appends line to s's buffer, making room first (room). It reports
+// false when no empty buffer is left, or s is closed (closed true). s.mu
+// is held.
 func (w *Writer) add(s *shard, line []byte) (ok, closed bool) {
+	if ok, closed = w.room(s, len(line)); ok {
+		s.cur = append(s.cur, line...)
+	}
+	return ok, closed
+}
+
+// room makes s's buffer one that n more bytes fit in (unless n is more
+// than a buffer holds): a buffer that has lines but not the room is queued
+// to be written, and s takes an empty one if it has none. It reports false
+// when no empty buffer is left, or s is closed (closed true). s.mu is held.
+func (w *Writer) room(s *shard, n int) (ok, closed bool) {
 	if s.closed {
 		return false, true
 	}
-	if len(s.cur) > 0 && len(s.cur)+len(line) > cap(s.cur) {
+	if len(s.cur) > 0 && len(s.cur)+n > cap(s.cur) {
 		w.full <- s.cur // never blocks: see Writer.full
 		s.cur = nil
 	}
@@ -368,7 +350,6 @@ func (w *Writer) add(s *shard, line []byte) (ok, closed bool) {
 			return false, false
 		}
 	}
-	s.cur = append(s.cur, line...)
 	return true, false
 }
 
