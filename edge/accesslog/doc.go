@@ -13,7 +13,7 @@
 // printable ASCII as \xHH, as nginx does, so no value can forge a second
 // line or shift the fields a parser reads.
 //
-// A [Writer] never performs I/O on the caller's goroutine: a line is copied
+// A [Writer] never performs I/O on the caller's goroutine: a line is encoded
 // into a buffer (Options.BufferBytes, 64 KiB by default) and one background
 // goroutine writes full buffers, and those being filled every
 // Options.FlushInterval (1 s by default), as nginx's

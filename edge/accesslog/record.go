@@ -83,6 +83,15 @@ func (r *Record) appendJSON(b []byte, tc *timeCache) []byte {
 // in the JSON format only.
 func (r *Record) AppendCombined(b []byte) []byte { return r.appendCombined(b, nil) }
 
+// combinedBound is the most bytes r's combined line can take: 40 for the
+// address, 26 for the time, 20 each for the numbers and 15 for the spaces,
+// brackets, quotes and dashes; each byte of a string is escaped to at most
+// 4 (\xHH).
+func (r *Record) combinedBound() int {
+	return 160 + 4*(len(r.Client.Zone())+len(r.User)+len(r.Method)+len(r.Target)+len(r.Proto)+
+		len(r.Referer)+len(r.UserAgent))
+}
+
 // appendCombined is AppendCombined, with the time's text kept in tc (nil:
 // none).
 func (r *Record) appendCombined(b []byte, tc *timeCache) []byte {

@@ -99,7 +99,7 @@ type Writer struct {
 	stop    chan struct{}      // closed by Close
 	stopped chan struct{}      // closed when run returns
 	once    sync.Once
-	lines   sync.Pool // *lineBuffer: Log's encoding buffers
+	lines   sync.Pool // *lineBuffer: where Log encodes the lines it cannot encode in place
 
 	// Owned by run.
 	out      io.Writer
@@ -116,7 +116,8 @@ type shard struct {
 	mu     sync.Mutex
 	cur    []byte // the buffer being filled; nil: none taken yet
 	closed bool
-	_      [64]byte // one cache line each: no false sharing between shards
+	times  timeCache // the time's text of the last Record encoded into cur
+	_      [64]byte  // one cache line each: no false sharing between shards
 }
 
 // New opens opts.File (when set) and starts the Writer's goroutine; Close
@@ -194,8 +195,14 @@ type lineBuffer struct {
 	times timeCache
 }
 
-// Log encodes e in w's format and writes the line.
+// Log encodes e in w's format and writes the line. A *Record is encoded
+// straight into a shard's buffer, under its lock, as Write would have
+// copied it there (see logRecord); other entries, and a Record whose line
+// could outgrow the room a buffer has, are encoded apart and then written.
 func (w *Writer) Log(e Entry) {
+	if rec, _ := e.(*Record); rec != nil && w.logRecord(rec) {
+		return
+	}
 	lb := w.lines.Get().(*lineBuffer)
 	b := lb.b[:0]
 	rec, _ := e.(*Record)
@@ -216,6 +223,56 @@ func (w *Writer) Log(e Entry) {
 	}
 }
 
+// fixedJSONBytes bounds the bytes of a JSON line that are not its
+// strings: the names and punctuation (about 260), the time (24), an IPv6
+// address without its zone (39) and the numbers (20 digits and a sign or
+// point each, at most).
+const fixedJSONBytes = 512
+
+// jsonBound is the most bytes r's JSON line can take: each byte of a
+// string is escaped to at most 6 (\u00XX, or \ufffd for one invalid
+// byte; a 3-byte U+2028 becomes 6).
+func (r *Record) jsonBound() int {
+	return fixedJSONBytes + 6*(len(r.Client.Zone())+len(r.User)+len(r.Method)+len(r.Host)+len(r.Target)+
+		len(r.Proto)+len(r.Upstream)+len(r.Cache)+len(r.Site)+len(r.Route)+len(r.RequestID)+
+		len(r.UserAgent)+len(r.Referer))
+}
+
+// logRecord appends rec's line to a shard's buffer, encoding it there: no
+// encoding buffer to take and put back, and no copy of the line. It
+// reports false, having written nothing, when the line may not fit in an
+// empty buffer (a hostile request's huge one, or a buffer of a few bytes):
+// the caller encodes it apart and writes it as Write does. Otherwise the
+// line is logged, or dropped and counted, as Write says.
+func (w *Writer) logRecord(rec *Record) bool {
+	bound := 0
+	if w.opts.Format == JSON {
+		bound = rec.jsonBound()
+	} else {
+		bound = rec.combinedBound()
+	}
+	if bound > w.opts.BufferBytes {
+		return false
+	}
+	w.place(func(s *shard) (ok, closed bool) { return w.addRecord(s, rec, bound) })
+	return true
+}
+
+// addRecord is add for a Record encoded in place: a buffer with less room
+// than bound, rec's longest line, is queued to be written first, so that
+// the line never makes the buffer grow. s.mu is held.
+func (w *Writer) addRecord(s *shard, rec *Record, bound int) (ok, closed bool) {
+	if ok, closed = w.room(s, bound); !ok {
+		return false, closed
+	}
+	if w.opts.Format == JSON {
+		s.cur = rec.appendJSON(s.cur, &s.times)
+	} else {
+		s.cur = rec.appendCombined(s.cur, &s.times)
+	}
+	return true, false
+}
+
 // Write copies line, which must end with a newline, into a buffer; the
 // buffer is written later, by w's goroutine. When the line does not fit and
 // no empty buffer is left (the output is slow), or w is closed, the line is
@@ -229,6 +286,13 @@ func (w *Writer) Log(e Entry) {
 // other Write runs keep their order. Only when every shard is locked does
 // Write wait, for the first.
 func (w *Writer) Write(line []byte) {
+	w.place(func(s *shard) (ok, closed bool) { return w.add(s, line) })
+}
+
+// place runs add, which appends a line to a shard's buffer, on the first
+// shard whose lock is free, as Write says, and counts the line dropped
+// when add takes it nowhere.
+func (w *Writer) place(add func(s *shard) (ok, closed bool)) {
 	busy := false
 	for i := range w.shards {
 		s := &w.shards[i]
@@ -236,7 +300,7 @@ func (w *Writer) Write(line []byte) {
 			busy = true
 			continue
 		}
-		ok, closed := w.add(s, line)
+		ok, closed := add(s)
 		s.mu.Unlock()
 		if ok {
 			return
@@ -248,7 +312,7 @@ func (w *Writer) Write(line []byte) {
 	if busy {
 		s := &w.shards[0]
 		s.mu.Lock()
-		ok, _ := w.add(s, line)
+		ok, _ := add(s)
 		s.mu.Unlock()
 		if ok {
 			return
@@ -257,14 +321,25 @@ func (w *Writer) Write(line []byte) {
 	w.droppedN.Add(1)
 }
 
-// add appends line to s's buffer, queueing it to be written first if line
-// does not fit, and taking an empty buffer if s has none. It reports false
-// when no empty buffer is left, or s is closed (closed true). s.mu is held.
+// add appends line to s's buffer, making room first (room). It reports
+// false when no empty buffer is left, or s is closed (closed true). s.mu
+// is held.
 func (w *Writer) add(s *shard, line []byte) (ok, closed bool) {
+	if ok, closed = w.room(s, len(line)); ok {
+		s.cur = append(s.cur, line...)
+	}
+	return ok, closed
+}
+
+// room makes s's buffer one that n more bytes fit in (unless n is more
+// than a buffer holds): a buffer that has lines but not the room is queued
+// to be written, and s takes an empty one if it has none. It reports false
+// when no empty buffer is left, or s is closed (closed true). s.mu is held.
+func (w *Writer) room(s *shard, n int) (ok, closed bool) {
 	if s.closed {
 		return false, true
 	}
-	if len(s.cur) > 0 && len(s.cur)+len(line) > cap(s.cur) {
+	if len(s.cur) > 0 && len(s.cur)+n > cap(s.cur) {
 		w.full <- s.cur // never blocks: see Writer.full
 		s.cur = nil
 	}
@@ -275,7 +350,6 @@ func (w *Writer) add(s *shard, line []byte) (ok, closed bool) {
 			return false, false
 		}
 	}
-	s.cur = append(s.cur, line...)
 	return true, false
 }
 
