@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/origin"
 )
 
 // passMethod forwards a request whose method the cache does not serve. Unsafe
@@ -122,6 +123,20 @@ func (x *exchange) pass() {
 			}
 			cs.Detail = policy.DetailRequestBodyTimeout
 			x.respondError(http.StatusRequestTimeout, "request body too slow")
+			return
+		}
+		if errors.Is(err, origin.ErrRequestBody) {
+			// The client's body broke off (shorter than its
+			// Content-Length, a bad chunk, a reset stream): its fault,
+			// held against no upstream server (origin.ErrRequestBody).
+			// RFC 9110 §15.5.1: 400, and on HTTP/1 the connection is
+			// closed, since where the request ends is unknown.
+			h.log.Info("request body failed", "host", r.Host, "path", r.URL.Path, "err", err)
+			if r.ProtoMajor == 1 {
+				w.Header().Set("Connection", "close")
+			}
+			cs.Detail = policy.DetailBadRequestBody
+			x.respondError(http.StatusBadRequest, "request body incomplete or malformed")
 			return
 		}
 		x.respondUpstreamError(err)
