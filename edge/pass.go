@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/origin"
 )
 
 // passMethod forwards a request whose method the cache does not serve. Unsafe
@@ -112,16 +113,18 @@ func (x *exchange) pass() {
 			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 			return
 		}
-		if upload != nil && upload.stalled.Load() {
-			// RFC 9110 §15.5.9: 408, and the connection is closed (the
-			// rest of the body may still arrive). The upstream request
-			// was abandoned with its connection.
-			h.log.Info("request body stalled", "host", r.Host, "path", r.URL.Path, "err", err)
+		if status, detail, reason, ok := bodyFault(upload, err); ok {
+			// The client's request body failed: its fault, held against
+			// no upstream server (origin.ErrRequestBody). On HTTP/1 the
+			// connection is closed: the rest of the body may still
+			// arrive, or where the request ends is unknown. The upstream
+			// request was abandoned with its connection.
+			h.log.Info("request body failed", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 			}
-			cs.Detail = policy.DetailRequestBodyTimeout
-			x.respondError(http.StatusRequestTimeout, "request body too slow")
+			cs.Detail = detail
+			x.respondError(status, reason)
 			return
 		}
 		x.respondUpstreamError(err)
@@ -134,6 +137,20 @@ func (x *exchange) pass() {
 	}
 	cs.FwdStatus = resp.StatusCode
 	x.writeUpstream(resp, nil)
+}
+
+// bodyFault maps a failed upstream exchange whose request body failed to
+// the client's answer: 408 for a stalled body (RFC 9110 §15.5.9), 400 for
+// one cut short, malformed or reset (§15.5.1). ok is false when the body
+// did not fail.
+func bodyFault(upload *uploadBody, err error) (status int, detail, reason string, ok bool) {
+	switch {
+	case upload != nil && upload.stalled.Load():
+		return http.StatusRequestTimeout, policy.DetailRequestBodyTimeout, "request body too slow", true
+	case errors.Is(err, origin.ErrRequestBody):
+		return http.StatusBadRequest, policy.DetailBadRequestBody, "request body incomplete or malformed", true
+	}
+	return 0, "", "", false
 }
 
 // invalidate removes every stored response for each target, all variants

@@ -337,6 +337,7 @@ func (c *Client) observeShield(ctx context.Context, up *upstream, f *failure) {
 	case f == nil:
 		up.eject.success(now)
 	case ctx.Err() != nil: // the caller's own cancellation or deadline
+	case f.requestBody: // the client's body failed, not the shield
 	case errors.Is(f.err, ErrTimeout) && !f.connPhase: // waiting on the origin
 	default:
 		if backoff := up.eject.failure(now, c.opts.ShieldEjection); backoff > 0 {
@@ -412,10 +413,12 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		// to it), and a 101 takes the connection out of the pool anyway.
 		Close: last && out.Upgrade == "",
 	}
+	var rb *requestBody
 	if body != nil {
 		// NopCloser: the transport closes request bodies, and this one
 		// belongs to the caller.
-		req.Body = io.NopCloser(body)
+		rb = &requestBody{body: body, want: out.ContentLength}
+		req.Body = io.NopCloser(rb)
 	}
 	up.inFlight.Add(1)
 	start := time.Now()
@@ -445,6 +448,11 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		up.inFlight.Add(-1)
 		if cancel != nil {
 			cancel()
+		}
+		if ctx.Err() == nil {
+			if bodyErr := rb.failed(); bodyErr != nil {
+				return nil, bodyFailure(up, bodyErr)
+			}
 		}
 		f := classify(ctx, up, a, err)
 		return nil, &f

@@ -17,7 +17,8 @@ import (
 type Ejection struct {
 	// Failures is the number of consecutive failures (connection failures,
 	// timeouts, broken responses and, for origin servers, 5xx responses)
-	// that eject a server. Default 5.
+	// that eject a server; a request body that fails (ErrRequestBody) is
+	// the caller's and never counts. Default 5.
 	Failures int
 	// Backoff is the first ejection's length. Default 30s.
 	Backoff time.Duration

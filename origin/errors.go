@@ -29,6 +29,13 @@ var (
 	// shield is ejected and there is no fallback. Nothing was sent, and it is
 	// returned at once. The edge answers 503 (or stale-if-error content).
 	ErrNoHealthy = errors.New("origin: no healthy upstream server")
+	// ErrRequestBody means reading the request body ([Outbound].Body)
+	// failed while it was being sent: the client's body was cut short,
+	// malformed, reset or too slow. The fault is the caller's, not the
+	// upstream's: it never counts against the server's health (passive
+	// ejection) and is never retried elsewhere. The error also wraps the
+	// body's own error. The edge answers 400 (408 for a stalled body).
+	ErrRequestBody = errors.New("origin: cannot read the request body")
 )
 
 // RetryAfter reports, for an err that wraps [ErrNoHealthy], when a server
@@ -83,6 +90,9 @@ type failure struct {
 	// headerTimeout: the request was sent and no response headers came
 	// within the header timeout (the caller's own deadline is not one).
 	headerTimeout bool
+	// requestBody: the request's own body failed (ErrRequestBody), the
+	// caller's fault; nothing is held against the upstream.
+	requestBody bool
 }
 
 // classify maps a transport error to a sentinel. ctx is the caller's context:

@@ -294,7 +294,9 @@ func (p *Pool) observe(ctx context.Context, up *upstream, resp *http.Response, f
 		up.eject.success(now)
 		return
 	}
-	if f != nil && ctx.Err() != nil {
+	if f != nil && (ctx.Err() != nil || f.requestBody) {
+		// The caller's own cancellation or deadline, or its request
+		// body that failed: nothing the server did.
 		return
 	}
 	if backoff := up.eject.failure(now, p.opts.Ejection); backoff > 0 {

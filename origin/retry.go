@@ -41,7 +41,8 @@ func (rq *request) nextBody() (io.Reader, error) {
 // answer in time is most likely waiting on the origin, which another
 // shield would only ask again).
 func (rq *request) canRetry(f *failure, afterTimeout bool) bool {
-	if !rq.replayable {
+	if !rq.replayable || f.requestBody {
+		// A body that failed once fails again: the client's fault.
 		return false
 	}
 	if f.connPhase {

@@ -67,5 +67,6 @@ const (
 	DetailUpstreamUnreachable = "upstream-unreachable" // 502: no connection
 	DetailTooManyUploads      = "too-many-uploads"     // 429: the client has its cap of request bodies under way upstream
 	DetailRequestBodyTimeout  = "request-body-timeout" // 408: the client's request body stalled or was too slow
+	DetailBadRequestBody      = "bad-request-body"     // 400: the client's request body was cut short, malformed or reset
 	DetailUpstreamError       = "upstream-error"       // 502: a broken or refused response
 )

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"edged/edge/config"
 )
 
 // The tests in this file speak HTTP/2 frame by frame (golang.org/x/net/http2's
@@ -48,6 +50,12 @@ type serverLimits struct{ maxHeaderBytes int }
 // possibly empty.
 func startH2Node(tb testing.TB, upstreamYAML, serverYAML string) *h2Node {
 	tb.Helper()
+	return startH2NodeWith(tb, upstreamYAML, serverYAML, startFleetNode)
+}
+
+// startH2NodeWith is startH2Node with the node started by start.
+func startH2NodeWith(tb testing.TB, upstreamYAML, serverYAML string, start func(testing.TB, *config.Config) *fleetNode) *h2Node {
+	tb.Helper()
 	dir := tb.TempDir()
 	ca := newTestCA(tb)
 	certFile, keyFile := filepath.Join(dir, "h2.crt"), filepath.Join(dir, "h2.key")
@@ -57,7 +65,7 @@ func startH2Node(tb testing.TB, upstreamYAML, serverYAML string) *h2Node {
 		yaml += "server:\n" + serverYAML
 	}
 	cfg := parseNodeConfig(tb, yaml)
-	f := startFleetNode(tb, cfg)
+	f := start(tb, cfg)
 	return &h2Node{f: f, ca: ca, addr: f.n.tlsLn.Addr().String(), cfg: serverLimits{maxHeaderBytes: int(cfg.Server.MaxHeaderBytes)}}
 }
 
