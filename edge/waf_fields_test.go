@@ -19,7 +19,9 @@ func TestWAFBlocksAttacksInEveryField(t *testing.T) {
 		trav      = "../../../../etc/passwd"
 		travQuery = "..%2f..%2f..%2f..%2fetc%2fpasswd"
 	)
-	formBody := func(v string) string { return "q=" + strings.NewReplacer("'", "%27", " ", "+", "=", "%3D", "<", "%3C", ">", "%3E", "/", "%2F").Replace(v) }
+	formBody := func(v string) string {
+		return "q=" + strings.NewReplacer("'", "%27", " ", "+", "=", "%3D", "<", "%3C", ">", "%3E", "/", "%2F").Replace(v)
+	}
 	cases := []struct {
 		name, method, target string
 		header               http.Header
