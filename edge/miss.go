@@ -601,6 +601,16 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		res.entry, res.shared, res.reason = e, true, policy.DetailSuperseded
 		return
 	}
+	if index != nil && h.variants.replaced(f.key, e.Key) {
+		// Replaced by another variant while this one filled (admitted as
+		// its head arrived): the store must not keep it past the cap. An
+		// admit after this check removes it itself (admitVariant).
+		if _, err := h.store.Evict(e.Key); err != nil {
+			h.log.Warn("cache evict variant", "key", e.Key, "err", err)
+		}
+		res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
+		return
+	}
 	h.uncacheable.clear(f.storeKey)
 	h.tooLarge.clear(f.storeKey)
 	res.entry, res.shared, res.stored = e, true, true

@@ -140,6 +140,21 @@ func (v *variantCounter) admit(primary, variant string, now time.Time) (ok bool,
 	return true, primary + victim.suffix
 }
 
+// replaced reports whether variant, a key of primary's that admit let a
+// fill store, has been replaced since (by another fill's admit while this
+// one's body arrived). The fill that stored it then removes it: else the
+// store kept a variant the counter no longer tracks, one more than the cap
+// for each such fill, and never replaced. A URL forgotten since is not
+// known here: false, as forgetting loosens the cap.
+func (v *variantCounter) replaced(primary, variant string) bool {
+	s := v.shard(primary)
+	h := v.hash(variant)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.urls[primary]
+	return set != nil && set.stored[h] == nil
+}
+
 // set returns primary's bookkeeping, made if needed, marked most recently
 // used and aged to now. s.mu must be held.
 func (s *variantShard) set(primary string, now time.Time) *variantSet {
