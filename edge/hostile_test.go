@@ -1262,3 +1262,48 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 		t.Errorf("%d variants stored, want at most %d", variants, maxVariants)
 	}
 }
+
+// The variant counts are bounded (maxVariantBytes), and a URL forgotten
+// starts its counts over. Forgetting the least recently used URL let a
+// client choose which: requests for variants of other URLs, with long
+// values, pushed a popular URL out, its variant's count started over at
+// the next hit, and made-up values sent no more often replaced it. Now
+// the URL forgotten is the least used of the least recently used ones:
+// the popular variant keeps its count and stays a hit. (The budget is
+// made small here so that a few hundred requests fill it; 64 MiB took
+// some 1,250 requests with 60 KiB User-Agent values.)
+func TestHostileVariantBookkeepingFlood(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		_, _ = io.WriteString(w, "ok")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.handler.variants.limit = 256 << 10 // 16 KiB a shard
+	get := func(path, ua string) *http.Response {
+		t.Helper()
+		resp, body := e.get(t, path, "User-Agent", ua)
+		if body != "ok" {
+			t.Fatalf("%s %q: body %q", path, ua, body)
+		}
+		return resp
+	}
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	for range 20 {
+		get("/page", browser)
+	}
+	long := strings.Repeat("x", 1<<10)
+	for i := range 600 { // about 650 KiB of bookkeeping, 40 KiB a shard
+		get(fmt.Sprint("/other", i), long)
+	}
+	if r := get("/page", browser); !isHit(r) {
+		t.Fatalf("the popular variant after the flood: Cache-Status %q, want a hit", r.Header.Get("Cache-Status"))
+	}
+	for i := range maxVariants {
+		get("/page", fmt.Sprint("junk-agent-", i))
+	}
+	if r := get("/page", browser); !isHit(r) {
+		t.Errorf("the popular variant after the flood and a spray: Cache-Status %q, want a hit", r.Header.Get("Cache-Status"))
+	}
+}
