@@ -32,6 +32,9 @@ type objectFills struct {
 	mu sync.Mutex
 	// stored: the sequence of the fill that last stored each entry key.
 	stored map[string]uint64
+	// vary: the Vary field names (joined) of what that fill stored under
+	// the object's own key: its Vary index, or "" for a plain entry.
+	vary string
 }
 
 // begin records a fill of object beginning and returns its sequence. The
@@ -66,13 +69,21 @@ func (o *fillOrder) end(object string) {
 
 // store runs set, which stores the entry under key for the fill of object
 // that began as seq, unless a fill of object that began later stored under
-// key already; it reports whether set ran.
-func (o *fillOrder) store(object, key string, seq uint64, set func()) bool {
+// key already; it reports whether set ran. vary is the response's Vary
+// field names, joined: key is then a variant, and set(true) also stores
+// the object's Vary index under object ("": key is object's, or a slice's). A variant's index is not stored
+// over what a later fill stored under object (set(false): the variant
+// alone), and the variant not at all when that is not an index of the same
+// names: a plain entry, or the index of another Vary, which never leads to
+// it. Without this, an origin that changed its Vary in a deploy, purged,
+// had the fill begun before the purge replace the newer fill's object with
+// its own index, and requests went to the pre-purge variant.
+func (o *fillOrder) store(object, key, vary string, seq uint64, set func(index bool)) bool {
 	o.mu.Lock()
 	of := o.objects[object]
 	o.mu.Unlock()
 	if of == nil { // not a fill begun with begin
-		set()
+		set(true)
 		return true
 	}
 	of.mu.Lock()
@@ -80,10 +91,20 @@ func (o *fillOrder) store(object, key string, seq uint64, set func()) bool {
 	if of.stored[key] > seq {
 		return false
 	}
+	index := key == object || vary != "" // a slice's key is neither
+	if vary != "" && of.stored[object] > seq {
+		if of.vary != vary {
+			return false
+		}
+		index = false
+	}
 	if of.stored == nil {
-		of.stored = make(map[string]uint64, 1)
+		of.stored = make(map[string]uint64, 2)
 	}
 	of.stored[key] = seq
-	set()
+	if index {
+		of.stored[object], of.vary = seq, vary
+	}
+	set(index)
 	return true
 }

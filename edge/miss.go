@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"edged/edge/policy"
@@ -574,7 +575,10 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		return
 	}
 	f.markPerUser(e, hdr)
-	var index *storage.Entry
+	var (
+		index *storage.Entry
+		vary  string // the names, for fillOrder
+	)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
@@ -584,9 +588,10 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		}
 		index = &storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names}
+		vary = strings.Join(names, ",")
 	}
-	stored := h.fills.store(f.key, e.Key, f.order, func() {
-		if index != nil {
+	stored := h.fills.store(f.key, e.Key, vary, f.order, func(withIndex bool) {
+		if index != nil && withIndex {
 			h.store.Set(index)
 		}
 		// An object whose fetch began before a purge and ended after it

@@ -274,3 +274,67 @@ func fetchAsync(t *testing.T, e *testEdge, path string, fields ...string) <-chan
 	}()
 	return ch
 }
+
+// The older fill's Vary index never replaces what a newer fill stored
+// under the URL's key either: an origin that stops (or starts) varying in
+// a deploy, purged, had the fill begun before the purge, ending last,
+// store its index (Vary: User-Agent) over the newer fill's object. The
+// object fetched after the purge was lost, and each request was sent to
+// the pre-purge variant its index named (revalidated, or after a soft
+// purge served stale) or to the origin. The reverse too: a newer Vary
+// index is not replaced by an older plain entry.
+func TestOlderFillNeverStoresOverNewerVaryChange(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		oldVary, nVary string
+	}{{"vary dropped", "User-Agent", ""}, {"vary added", "", "User-Agent"}, {"vary changed", "User-Agent", "Accept-Language"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			release := newGate()
+			t.Cleanup(release.open)
+			arrived := make(chan struct{}, 1)
+			var fetches atomic.Int64
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600, stale-while-revalidate=600")
+				if fetches.Add(1) == 1 {
+					if tc.oldVary != "" {
+						w.Header().Set("Vary", tc.oldVary)
+					}
+					w.Header().Set("Content-Length", "2")
+					_, _ = io.WriteString(w, "v")
+					w.(http.Flusher).Flush()
+					arrived <- struct{}{}
+					release.wait()
+					_, _ = io.WriteString(w, "1")
+					return
+				}
+				if tc.nVary != "" {
+					w.Header().Set("Vary", tc.nVary)
+				}
+				_, _ = io.WriteString(w, "v2")
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			const site = "h.example"
+			fields := []string{"Host", site, "User-Agent", "ua", "Accept-Language", "en"}
+			before := fetchAsync(t, e, "/obj", fields...)
+			<-arrived
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}, Soft: true})
+			if resp, body := e.get(t, "/obj", fields...); body != "v2" {
+				t.Fatalf("request after the purge: %q (%s), want v2", body, cacheStatus(resp))
+			}
+			release.open()
+			if old := <-before; old.body != "v1" {
+				t.Errorf("request before the purge: %q (%s), want v1", old.body, old.cacheStatus)
+			}
+			e.waitTasks(t)
+			e.store.Flush()
+			resp, body := e.get(t, "/obj", fields...)
+			if body != "v2" || !isHit(resp) {
+				t.Errorf("next request: %q (%s), want v2 from the cache", body, cacheStatus(resp))
+			}
+			if n := fetches.Load(); n != 2 {
+				t.Errorf("origin fetched %d times, want 2", n)
+			}
+		})
+	}
+}
