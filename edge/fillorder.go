@@ -17,7 +17,8 @@ import "sync"
 // Each fill takes a sequence number as it begins (before it reads the
 // store's purge generation and asks the upstream). Only fills still
 // running are remembered: an object's record is dropped when its last fill
-// ends, so the bookkeeping is bounded by the fetches in progress.
+// ends, and at most maxFillOrderKeys keys per object, so the bookkeeping is
+// bounded by the fetches in progress.
 type fillOrder struct {
 	mu      sync.Mutex // guards seq and objects
 	seq     uint64
@@ -35,7 +36,18 @@ type objectFills struct {
 	// vary: the Vary field names (joined) of what that fill stored under
 	// the object's own key: its Vary index, or "" for a plain entry.
 	vary string
+	// floor: stores of fills that began before it are refused, as when
+	// stored named the keys they would store under (maxFillOrderKeys).
+	floor uint64
 }
+
+// maxFillOrderKeys bounds the keys remembered for one object. An object is
+// remembered while any fill of it runs, and a client that kept its fills
+// overlapping (slow ones, or a stream of Vary variants with made-up
+// values) made the keys of every variant stored meanwhile pile up without
+// end. Past it they are forgotten and the fills then running may store
+// nothing more: their responses are no newer than what was stored.
+const maxFillOrderKeys = 256
 
 // begin records a fill of object beginning and returns its sequence. The
 // caller calls end(object) when the fill is over (it stores nothing
@@ -88,7 +100,7 @@ func (o *fillOrder) store(object, key, vary string, seq uint64, set func(index b
 	}
 	of.mu.Lock()
 	defer of.mu.Unlock()
-	if of.stored[key] > seq {
+	if of.stored[key] > seq || seq < of.floor {
 		return false
 	}
 	index := key == object || vary != "" // a slice's key is neither
@@ -97,6 +109,14 @@ func (o *fillOrder) store(object, key, vary string, seq uint64, set func(index b
 			return false
 		}
 		index = false
+	}
+	if len(of.stored) >= maxFillOrderKeys {
+		// This store was judged with every key; those after it are judged
+		// by the floor: the newest fill that stored any of them.
+		for _, s := range of.stored {
+			of.floor = max(of.floor, s)
+		}
+		clear(of.stored)
 	}
 	if of.stored == nil {
 		of.stored = make(map[string]uint64, 2)

@@ -338,3 +338,56 @@ func TestOlderFillNeverStoresOverNewerVaryChange(t *testing.T) {
 		})
 	}
 }
+
+// The fill order's bookkeeping of an object lasts while any fill of it
+// runs, and held the key of every entry stored meanwhile: a client that
+// kept one fill of a URL running (a slow body) and sent made-up values of
+// a field the origin varies on made it grow without end (each value a key
+// of its own, as long as the value). It is bounded now.
+func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
+	c := newClock()
+	slow := newGate()
+	t.Cleanup(slow.open)
+	arrived := make(chan struct{}, 1)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		if r.Header.Get("User-Agent") == "slow" {
+			w.Header().Set("Content-Length", "2")
+			_, _ = io.WriteString(w, "o")
+			w.(http.Flusher).Flush()
+			arrived <- struct{}{}
+			slow.wait()
+			_, _ = io.WriteString(w, "k")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	const site = "h.example"
+	e.get(t, "/page", "Host", site, "User-Agent", "first") // the Vary index: each value its own fill
+	held := fetchAsync(t, e, "/page", "Host", site, "User-Agent", "slow")
+	<-arrived
+	for i := range 2 * maxFillOrderKeys {
+		if _, body := e.get(t, "/page", "Host", site, "User-Agent", fmt.Sprint("made-up-", i)); body != "ok" {
+			t.Fatalf("request %d: %q", i, body)
+		}
+	}
+	fo := &e.handler.fills
+	fo.mu.Lock()
+	of := fo.objects["http://"+site+"/page"]
+	fo.mu.Unlock()
+	if of == nil {
+		t.Fatal("no fill of /page remembered while one runs")
+	}
+	of.mu.Lock()
+	n := len(of.stored)
+	of.mu.Unlock()
+	if n > maxFillOrderKeys {
+		t.Errorf("%d keys remembered for one object, want at most %d", n, maxFillOrderKeys)
+	}
+	slow.open()
+	if got := <-held; got.body != "ok" {
+		t.Errorf("the slow fill: %q (%s)", got.body, got.cacheStatus)
+	}
+}
