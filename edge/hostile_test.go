@@ -1205,16 +1205,11 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 		body := "for " + ua
 		w.Header().Set("Cache-Control", "public, max-age=600")
 		w.Header().Set("Vary", "User-Agent")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		if ua != "slow" {
 			_, _ = io.WriteString(w, body)
 			return
 		}
-		_, _ = io.WriteString(w, body[:2])
-		w.(http.Flusher).Flush()
-		headSent <- struct{}{}
-		slow.wait()
-		_, _ = io.WriteString(w, body[2:])
+		writeInTwo(w, body, headSent, slow)
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	get := func(ua string) *http.Response {

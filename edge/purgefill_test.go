@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -300,12 +301,7 @@ func TestOlderFillNeverStoresOverNewerVaryChange(t *testing.T) {
 					if tc.oldVary != "" {
 						w.Header().Set("Vary", tc.oldVary)
 					}
-					w.Header().Set("Content-Length", "2")
-					_, _ = io.WriteString(w, "v")
-					w.(http.Flusher).Flush()
-					arrived <- struct{}{}
-					release.wait()
-					_, _ = io.WriteString(w, "1")
+					writeInTwo(w, "v1", arrived, release)
 					return
 				}
 				if tc.nVary != "" {
@@ -353,12 +349,7 @@ func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=600")
 		w.Header().Set("Vary", "User-Agent")
 		if r.Header.Get("User-Agent") == "slow" {
-			w.Header().Set("Content-Length", "2")
-			_, _ = io.WriteString(w, "o")
-			w.(http.Flusher).Flush()
-			arrived <- struct{}{}
-			slow.wait()
-			_, _ = io.WriteString(w, "k")
+			writeInTwo(w, "ok", arrived, slow)
 			return
 		}
 		_, _ = io.WriteString(w, "ok")
@@ -390,4 +381,16 @@ func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
 	if got := <-held; got.body != "ok" {
 		t.Errorf("the slow fill: %q (%s)", got.body, got.cacheStatus)
 	}
+}
+
+// writeInTwo answers body with its length, sends its first byte, signals
+// arrived and sends the rest once release opens: a fill whose head has
+// arrived and whose body has not.
+func writeInTwo(w http.ResponseWriter, body string, arrived chan<- struct{}, release *gate) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = io.WriteString(w, body[:1])
+	w.(http.Flusher).Flush()
+	arrived <- struct{}{}
+	release.wait()
+	_, _ = io.WriteString(w, body[1:])
 }
