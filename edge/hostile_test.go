@@ -1213,3 +1213,118 @@ func TestHostileVariantSprayAfterRestartAndPurge(t *testing.T) {
 		t.Errorf("after a purge, again: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
 	}
 }
+
+// A variant admitted as its head arrives (a streamed fill) and replaced by
+// another before its body is whole must not be stored when it ends: the
+// count then had it as replaced while the store kept it, and the URL held
+// one variant more than the cap for each such fill, untracked (never
+// replaced again), so a client that kept slow fills running stored as many
+// variants per URL as it liked. Each must also land in the cap's count: a
+// variant stored is one the counter can replace.
+func TestHostileVariantReplacedWhileFilling(t *testing.T) {
+	c := newClock()
+	slow := newGate()
+	t.Cleanup(slow.open)
+	headSent := make(chan struct{}, 1)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		ua := r.Header.Get("User-Agent")
+		body := "for " + ua
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		if ua != "slow" {
+			_, _ = io.WriteString(w, body)
+			return
+		}
+		writeInTwo(w, body, headSent, slow)
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	get := func(ua string) *http.Response {
+		t.Helper()
+		resp, body := e.get(t, "/page", "User-Agent", ua)
+		if body != "for "+ua {
+			t.Fatalf("%q: body %q", ua, body)
+		}
+		return resp
+	}
+	for i := range maxVariants {
+		get(fmt.Sprint("agent-", i))
+	}
+	// The slow variant's head arrives: admitted, in place of agent-0.
+	req, err := http.NewRequest(http.MethodGet, e.URL+"/page", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", "slow")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	<-headSent
+	// Every other variant used once more: the slow one is the least used,
+	// and a new variant takes its place while its body still arrives.
+	for i := 1; i < maxVariants; i++ {
+		if r := get(fmt.Sprint("agent-", i)); !isHit(r) {
+			t.Fatalf("agent-%d: Cache-Status %q, want a hit", i, r.Header.Get("Cache-Status"))
+		}
+	}
+	get("new")
+	slow.open()
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "for slow" {
+		t.Fatalf("slow variant: %q, %v", b, err)
+	}
+	e.settle(t)
+	e.store.Flush()
+	held, _, err := e.store.Family("http://"+strings.TrimPrefix(e.URL, "http://")+"/page", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if variants := len(held) - 1; variants > maxVariants { // less the Vary index
+		t.Errorf("%d variants stored, want at most %d", variants, maxVariants)
+	}
+}
+
+// The variant counts are bounded (maxVariantBytes), and a URL forgotten
+// starts its counts over. Forgetting the least recently used URL let a
+// client choose which: requests for variants of other URLs, with long
+// values, pushed a popular URL out, its variant's count started over at
+// the next hit, and made-up values sent no more often replaced it. Now
+// the URL forgotten is the least used of the least recently used ones:
+// the popular variant keeps its count and stays a hit. (The budget is
+// made small here so that a few hundred requests fill it; 64 MiB took
+// some 1,250 requests with 60 KiB User-Agent values.)
+func TestHostileVariantBookkeepingFlood(t *testing.T) {
+	c := newClock()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		_, _ = io.WriteString(w, "ok")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	e.handler.variants.limit = 256 << 10 // 16 KiB a shard
+	get := func(path, ua string) *http.Response {
+		t.Helper()
+		resp, body := e.get(t, path, "User-Agent", ua)
+		if body != "ok" {
+			t.Fatalf("%s %q: body %q", path, ua, body)
+		}
+		return resp
+	}
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	for range 20 {
+		get("/page", browser)
+	}
+	long := strings.Repeat("x", 1<<10)
+	for i := range 600 { // about 650 KiB of bookkeeping, 40 KiB a shard
+		get(fmt.Sprint("/other", i), long)
+	}
+	if r := get("/page", browser); !isHit(r) {
+		t.Fatalf("the popular variant after the flood: Cache-Status %q, want a hit", r.Header.Get("Cache-Status"))
+	}
+	for i := range maxVariants {
+		get("/page", fmt.Sprint("junk-agent-", i))
+	}
+	if r := get("/page", browser); !isHit(r) {
+		t.Errorf("the popular variant after the flood and a spray: Cache-Status %q, want a hit", r.Header.Get("Cache-Status"))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"edged/edge/policy"
@@ -574,7 +575,10 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		return
 	}
 	f.markPerUser(e, hdr)
-	var index *storage.Entry
+	var (
+		index *storage.Entry
+		vary  string // the names, for fillOrder
+	)
 	if names, _ := policy.ParseVary(hdr); len(names) > 0 {
 		e.Key = string(policy.Key(f.key).Variant(names, f.request.Header))
 		res.varyNames = names
@@ -584,9 +588,10 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 		}
 		index = &storage.Entry{Key: f.key, Status: e.Status, Header: http.Header{"Vary": hdr.Values("Vary")},
 			RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Vary: names}
+		vary = strings.Join(names, ",")
 	}
-	stored := h.fills.store(f.key, e.Key, f.order, func() {
-		if index != nil {
+	stored := h.fills.store(f.key, e.Key, vary, f.order, func(withIndex bool) {
+		if index != nil && withIndex {
 			h.store.Set(index)
 		}
 		// An object whose fetch began before a purge and ended after it
@@ -599,6 +604,16 @@ func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	if !stored {
 		// A fill that began after this one stored its response first.
 		res.entry, res.shared, res.reason = e, true, policy.DetailSuperseded
+		return
+	}
+	if index != nil && h.variants.replaced(f.key, e.Key) {
+		// Replaced by another variant while this one filled (admitted as
+		// its head arrived): the store must not keep it past the cap. An
+		// admit after this check removes it itself (admitVariant).
+		if _, err := h.store.Evict(e.Key); err != nil {
+			h.log.Warn("cache evict variant", "key", e.Key, "err", err)
+		}
+		res.entry, res.shared, res.reason = e, true, policy.DetailTooManyVariants
 		return
 	}
 	h.uncacheable.clear(f.storeKey)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -273,4 +274,123 @@ func fetchAsync(t *testing.T, e *testEdge, path string, fields ...string) <-chan
 		ch <- fetched{string(b), cacheStatus(resp)}
 	}()
 	return ch
+}
+
+// The older fill's Vary index never replaces what a newer fill stored
+// under the URL's key either: an origin that stops (or starts) varying in
+// a deploy, purged, had the fill begun before the purge, ending last,
+// store its index (Vary: User-Agent) over the newer fill's object. The
+// object fetched after the purge was lost, and each request was sent to
+// the pre-purge variant its index named (revalidated, or after a soft
+// purge served stale) or to the origin. The reverse too: a newer Vary
+// index is not replaced by an older plain entry.
+func TestOlderFillNeverStoresOverNewerVaryChange(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		oldVary, nVary string
+	}{{"vary dropped", "User-Agent", ""}, {"vary added", "", "User-Agent"}, {"vary changed", "User-Agent", "Accept-Language"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			release := newGate()
+			t.Cleanup(release.open)
+			arrived := make(chan struct{}, 1)
+			var fetches atomic.Int64
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600, stale-while-revalidate=600")
+				if fetches.Add(1) == 1 {
+					if tc.oldVary != "" {
+						w.Header().Set("Vary", tc.oldVary)
+					}
+					writeInTwo(w, "v1", arrived, release)
+					return
+				}
+				if tc.nVary != "" {
+					w.Header().Set("Vary", tc.nVary)
+				}
+				_, _ = io.WriteString(w, "v2")
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			const site = "h.example"
+			fields := []string{"Host", site, "User-Agent", "ua", "Accept-Language", "en"}
+			before := fetchAsync(t, e, "/obj", fields...)
+			<-arrived
+			applyPurge(t, e, storage.Purge{Keys: []string{"http://" + site + "/obj"}, Soft: true})
+			if resp, body := e.get(t, "/obj", fields...); body != "v2" {
+				t.Fatalf("request after the purge: %q (%s), want v2", body, cacheStatus(resp))
+			}
+			release.open()
+			if old := <-before; old.body != "v1" {
+				t.Errorf("request before the purge: %q (%s), want v1", old.body, old.cacheStatus)
+			}
+			e.waitTasks(t)
+			e.store.Flush()
+			resp, body := e.get(t, "/obj", fields...)
+			if body != "v2" || !isHit(resp) {
+				t.Errorf("next request: %q (%s), want v2 from the cache", body, cacheStatus(resp))
+			}
+			if n := fetches.Load(); n != 2 {
+				t.Errorf("origin fetched %d times, want 2", n)
+			}
+		})
+	}
+}
+
+// The fill order's bookkeeping of an object lasts while any fill of it
+// runs, and held the key of every entry stored meanwhile: a client that
+// kept one fill of a URL running (a slow body) and sent made-up values of
+// a field the origin varies on made it grow without end (each value a key
+// of its own, as long as the value). It is bounded now.
+func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
+	c := newClock()
+	slow := newGate()
+	t.Cleanup(slow.open)
+	arrived := make(chan struct{}, 1)
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "User-Agent")
+		if r.Header.Get("User-Agent") == "slow" {
+			writeInTwo(w, "ok", arrived, slow)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	const site = "h.example"
+	e.get(t, "/page", "Host", site, "User-Agent", "first") // the Vary index: each value its own fill
+	held := fetchAsync(t, e, "/page", "Host", site, "User-Agent", "slow")
+	<-arrived
+	for i := range 2 * maxFillOrderKeys {
+		if _, body := e.get(t, "/page", "Host", site, "User-Agent", fmt.Sprint("made-up-", i)); body != "ok" {
+			t.Fatalf("request %d: %q", i, body)
+		}
+	}
+	fo := &e.handler.fills
+	fo.mu.Lock()
+	of := fo.objects["http://"+site+"/page"]
+	fo.mu.Unlock()
+	if of == nil {
+		t.Fatal("no fill of /page remembered while one runs")
+	}
+	of.mu.Lock()
+	n := len(of.stored)
+	of.mu.Unlock()
+	if n > maxFillOrderKeys {
+		t.Errorf("%d keys remembered for one object, want at most %d", n, maxFillOrderKeys)
+	}
+	slow.open()
+	if got := <-held; got.body != "ok" {
+		t.Errorf("the slow fill: %q (%s)", got.body, got.cacheStatus)
+	}
+}
+
+// writeInTwo answers body with its length, sends its first byte, signals
+// arrived and sends the rest once release opens: a fill whose head has
+// arrived and whose body has not.
+func writeInTwo(w http.ResponseWriter, body string, arrived chan<- struct{}, release *gate) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = io.WriteString(w, body[:1])
+	w.(http.Flusher).Flush()
+	arrived <- struct{}{}
+	release.wait()
+	_, _ = io.WriteString(w, body[1:])
 }

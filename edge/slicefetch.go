@@ -211,7 +211,7 @@ func (f *fetch) keepSlice(e *storage.Entry) {
 	h, res := f.h, f.res
 	f.markPerUser(e, e.Header) // the object's fields, which govern its slices
 	stored := sliceResponse(e)
-	if !h.fills.store(f.key, e.Key, f.order, func() { h.store.SetFetchedAt(e, f.generation, policy.Produced(stored)) }) {
+	if !h.fills.store(f.key, e.Key, "", f.order, func(bool) { h.store.SetFetchedAt(e, f.generation, policy.Produced(stored)) }) {
 		res.entry, res.shared, res.reason = e, true, policy.DetailSuperseded // fillOrder
 		return
 	}

@@ -25,8 +25,9 @@ import (
 // The bookkeeping is bounded: per URL, maxVariants stored variants (the
 // key of each, to remove it from the store when it is replaced) and
 // maxVariantCandidates counted ones (a hash and a count each); overall,
-// maxVariantBytes across the URLs, the least recently used URL forgotten
-// first. A URL forgotten (or not yet seen since a restart, whose variants
+// maxVariantBytes across the URLs; past it, of the least recently used
+// URLs, the one whose variants were used least lately is forgotten. A URL
+// forgotten (or not yet seen since a restart, whose variants
 // on disk are still served) starts over: the variants stored for it stay
 // until they expire or the store evicts them, and up to maxVariants more
 // may be stored, so forgetting loosens the bound and never refuses a
@@ -37,6 +38,9 @@ const (
 	variantHalfLife      = 10 * time.Minute
 	maxVariantBytes      = 64 << 20
 	variantShards        = 16
+	// forgetSample is how many of a shard's least recently used URLs are
+	// weighed to choose the one forgotten (variantShard.forgettable).
+	forgetSample = 8
 	// variantUseBytes is what the bookkeeping of one variant costs beside
 	// its key: its map slot and record.
 	variantUseBytes = 64
@@ -48,6 +52,9 @@ type variantCounter struct {
 	once   sync.Once
 	seed   maphash.Seed
 	shards [variantShards]variantShard
+	// limit replaces maxVariantBytes when not 0 (tests: to fill the
+	// bookkeeping with few requests).
+	limit int
 }
 
 // variantShard holds the URLs whose primary keys hash to it, most
@@ -57,6 +64,8 @@ type variantShard struct {
 	urls       map[string]*variantSet
 	head, tail *variantSet // recency list: head most recent
 	bytes      int
+	now        time.Time // of the operation under way (set), for forgettable
+	limit      int       // bytes: the shard's share of maxVariantBytes
 }
 
 // variantSet is the bookkeeping of one URL's variants.
@@ -79,7 +88,16 @@ type variantUse struct {
 }
 
 func (v *variantCounter) shard(primary string) *variantShard {
-	v.once.Do(func() { v.seed = maphash.MakeSeed() })
+	v.once.Do(func() {
+		v.seed = maphash.MakeSeed()
+		limit := v.limit
+		if limit == 0 {
+			limit = maxVariantBytes
+		}
+		for i := range v.shards {
+			v.shards[i].limit = limit / variantShards
+		}
+	})
 	return &v.shards[maphash.String(v.seed, primary)%variantShards]
 }
 
@@ -140,9 +158,25 @@ func (v *variantCounter) admit(primary, variant string, now time.Time) (ok bool,
 	return true, primary + victim.suffix
 }
 
+// replaced reports whether variant, a key of primary's that admit let a
+// fill store, has been replaced since (by another fill's admit while this
+// one's body arrived). The fill that stored it then removes it: else the
+// store kept a variant the counter no longer tracks, one more than the cap
+// for each such fill, and never replaced. A URL forgotten since is not
+// known here: false, as forgetting loosens the cap.
+func (v *variantCounter) replaced(primary, variant string) bool {
+	s := v.shard(primary)
+	h := v.hash(variant)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.urls[primary]
+	return set != nil && set.stored[h] == nil
+}
+
 // set returns primary's bookkeeping, made if needed, marked most recently
 // used and aged to now. s.mu must be held.
 func (s *variantShard) set(primary string, now time.Time) *variantSet {
+	s.now = now
 	set := s.urls[primary]
 	if set == nil {
 		if s.urls == nil {
@@ -251,12 +285,54 @@ func (set *variantSet) age(now time.Time) {
 func (s *variantShard) charge(set *variantSet, n int) {
 	set.bytes += n
 	s.bytes += n
-	for s.bytes > maxVariantBytes/variantShards && s.tail != nil && s.tail != set {
-		old := s.tail
+	for s.bytes > s.limit {
+		old := s.forgettable(set)
+		if old == nil {
+			return
+		}
 		s.unlink(old)
 		delete(s.urls, old.primary)
 		s.bytes -= old.bytes
 	}
+}
+
+// forgettable returns the URL to forget to make room for set: of the
+// forgetSample least recently used (never set), the one whose variants
+// were used least lately, the least recent of those. Not simply the least
+// recently used: forgetting a URL starts its counts over, and a client
+// made any URL the least recently used with hits on variants of other
+// URLs (one hit each, their keys long), then had a browser's popular
+// variant, its count started over, replaced by values it sent a few times.
+// s.mu must be held.
+func (s *variantShard) forgettable(set *variantSet) *variantSet {
+	var (
+		best   *variantSet
+		weight uint64
+	)
+	n := 0
+	for c := s.tail; c != nil && n < forgetSample; c = c.prev {
+		if c == set {
+			continue
+		}
+		n++
+		if w := c.weight(s.now); best == nil || w < weight {
+			best, weight = c, w
+		}
+	}
+	return best
+}
+
+// weight is the sum of the uses of set's variants as they would be aged
+// at now.
+func (set *variantSet) weight(now time.Time) uint64 {
+	shift := min(max(now.Sub(set.aged)/variantHalfLife, 0), 32)
+	var w uint64
+	for _, m := range []map[uint64]*variantUse{set.stored, set.candidates} {
+		for _, u := range m {
+			w += uint64(u.uses >> uint(shift))
+		}
+	}
+	return w
 }
 
 // unlink takes set out of the recency list. s.mu must be held.
