@@ -13,9 +13,10 @@ import (
 )
 
 // refuseHostile checks a request for shapes that attack a shared cache
-// (smuggling, cache poisoning through unkeyed inputs) and removes the request
-// fields no client may set for the upstream. It returns a status and reason
-// when the request must be refused.
+// (smuggling, cache poisoning through unkeyed inputs), removes the request
+// fields no client may set for the upstream and normalizes Accept-Encoding
+// (normalizeAcceptEncoding). It returns a status and reason when the
+// request must be refused.
 //
 // It runs before anything reads r, so that the cache key, the Vary
 // selection, the access rules and the request sent upstream all see the same
