@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -161,16 +160,5 @@ func (x *exchange) sendRest(f *flight, sent int64) {
 		panic(http.ErrAbortHandler) // nothing more to send: the client must not take it for whole
 	}
 	defer res.stream.Body.Close()
-	w := &x.w
-	if _, err := w.Write(res.prefix[sent:]); err != nil {
-		return
-	}
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	n, err := copyFlushing(w, w, res.stream.Body, *buf)
-	x.h.metrics.served(storage.TierNone, int(n)+len(res.prefix)-int(sent))
-	if err != nil && !errors.Is(err, errClientWrite) {
-		x.h.log.Warn("upstream body failed mid-stream", "host", x.r.Host, "path", x.r.URL.Path, "err", err)
-		panic(http.ErrAbortHandler)
-	}
+	x.sendUpstreamBody(&x.w, res.prefix[sent:], res.stream.Body)
 }

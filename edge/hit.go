@@ -248,8 +248,6 @@ func hitResponse(e *storage.Entry, tier storage.Tier, surrogate string) policy.R
 	return responseWithFacts(e, hitFactsOf(e, tier, surrogate))
 }
 
-// responseWithFacts is responseOf(e) with d's parsed fields, when e has
-// hitFacts (d != nil).
 // entryHeader fills the response header with e's fields as a response made
 // from a stored one carries them (a hit, or a fill streamed to its clients
 // while it is stored), and returns it: Vary gains Accept-Encoding when the
@@ -288,6 +286,8 @@ func (x *exchange) entryHeader(e *storage.Entry, derived *hitFacts, varies bool,
 	return hdr
 }
 
+// responseWithFacts is responseOf(e) with d's parsed fields, when e has
+// hitFacts (d != nil).
 func responseWithFacts(e *storage.Entry, d *hitFacts) policy.Response {
 	r := responseOf(e)
 	if d != nil {

@@ -103,17 +103,24 @@ func (x *exchange) writeUpstream(resp *http.Response, prefix []byte) {
 	if r.Method == http.MethodHead {
 		return
 	}
+	x.sendUpstreamBody(dst, prefix, resp.Body)
+}
+
+// sendUpstreamBody writes prefix, then body as it arrives (copyFlushing),
+// to dst, the client's writer or one that leads to it, and aborts the
+// response when body fails: the head is gone already, so the client must
+// see a truncated body rather than a complete-looking one (net/http
+// resets the stream).
+func (x *exchange) sendUpstreamBody(dst io.Writer, prefix []byte, body io.Reader) {
 	if _, err := dst.Write(prefix); err != nil {
 		return
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	n, err := copyFlushing(dst, w, resp.Body, *buf)
-	h.metrics.served(storage.TierNone, int(n)+len(prefix))
+	n, err := copyFlushing(dst, &x.w, body, *buf)
+	x.h.metrics.served(storage.TierNone, int(n)+len(prefix))
 	if err != nil && !errors.Is(err, errClientWrite) {
-		// Headers are gone already: abort so the client sees a truncated
-		// body rather than a complete-looking one (net/http resets the stream).
-		h.log.Warn("upstream body failed mid-stream", "host", r.Host, "path", r.URL.Path, "err", err)
+		x.h.log.Warn("upstream body failed mid-stream", "host", x.r.Host, "path", x.r.URL.Path, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -129,20 +129,13 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 			return false // the range is of the compressed variant, made once the body is whole
 		}
 	}
-	hdr := w.Header()
-	for k, v := range header {
-		hdr[k] = v[:len(v):len(v)]
-	}
-	policy.ClientHeader(hdr, h.opts.Policy)
 	now := h.opts.Now()
-	hdr.Set("Age", strconv.FormatInt(int64(policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now).Seconds()), 10))
+	// A per-user page is marked must-revalidate, as on a hit (entryHeader).
+	hdr := x.entryHeader(head.entry, nil, false, policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now))
 	x.cs.Collapsed = collapsed
 	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
 	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
 	x.setCacheStatus(header)
-	if head.entry.MustRevalidate {
-		policy.MarkMustRevalidate(hdr) // as serveEntry marks a per-user page
-	}
 	if !collapsed {
 		addOwn(hdr, head.own)
 	}
