@@ -127,9 +127,10 @@ func (v *variantCounter) used(primary, variant string, now time.Time) {
 // admit reports whether variant, a key of primary's that a fetch is about
 // to store, may be stored at now; evict, when not empty, is the key of the
 // variant it replaces, which the caller removes from the store. A variant
-// already admitted stays admitted until it is replaced, so asking again
-// (a streamed fill asks as its head arrives and once it is whole) gets the
-// same answer and counts nothing.
+// already admitted stays admitted until it is replaced, and asking again
+// counts nothing; a refused one is counted on each ask and may be admitted
+// on a later one, so a fill that asks twice (as its head arrives and once
+// it is whole) keeps its first answer (fetch.admitVariant).
 func (v *variantCounter) admit(primary, variant string, now time.Time) (ok bool, evict string) {
 	s := v.shard(primary)
 	h := v.hash(variant)
@@ -260,14 +261,14 @@ func (set *variantSet) leastUsed(m map[uint64]*variantUse) (uint64, *variantUse)
 // age halves every count once per variantHalfLife since the last time, so
 // that what was popular long ago gives way to what is asked for now.
 func (set *variantSet) age(now time.Time) {
-	elapsed := now.Sub(set.aged)
-	if elapsed < variantHalfLife {
-		if elapsed < 0 {
-			set.aged = now // the clock went back: start the period again
-		}
+	if now.Before(set.aged) {
+		set.aged = now // the clock went back: start the period again
 		return
 	}
-	n := min(elapsed/variantHalfLife, 32)
+	n := set.halvings(now)
+	if n == 0 {
+		return
+	}
 	set.aged = set.aged.Add(n * variantHalfLife)
 	if n == 32 {
 		set.aged = now
@@ -277,6 +278,12 @@ func (set *variantSet) age(now time.Time) {
 			u.uses >>= uint(n)
 		}
 	}
+}
+
+// halvings is how many times the counts halve from set.aged to now: 0 when
+// now is before it, at most 32 (a uint32 count is 0 by then).
+func (set *variantSet) halvings(now time.Time) time.Duration {
+	return min(max(now.Sub(set.aged)/variantHalfLife, 0), 32)
 }
 
 // charge adds n bytes to set's cost and its shard's, and forgets the least
@@ -325,7 +332,7 @@ func (s *variantShard) forgettable(set *variantSet) *variantSet {
 // weight is the sum of the uses of set's variants as they would be aged
 // at now.
 func (set *variantSet) weight(now time.Time) uint64 {
-	shift := min(max(now.Sub(set.aged)/variantHalfLife, 0), 32)
+	shift := set.halvings(now)
 	var w uint64
 	for _, m := range []map[uint64]*variantUse{set.stored, set.candidates} {
 		for _, u := range m {

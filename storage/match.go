@@ -80,14 +80,11 @@ func (m *matcher) mayCover(primary string) bool {
 	if m.all || len(m.tags) > 0 {
 		return true
 	}
-	for k := range m.exact {
-		if primaryOf(k) == primary {
-			return true
-		}
-	}
-	for k := range m.families {
-		if primaryOf(k) == primary {
-			return true
+	for _, keys := range []map[string]struct{}{m.exact, m.families} {
+		for k := range keys {
+			if primaryOf(k) == primary {
+				return true
+			}
 		}
 	}
 	for _, p := range m.prefixes {
