@@ -57,7 +57,7 @@ func (c *Config) Warnings() []*FieldError {
 func fallbackRoute(routes []Route, path string) int {
 	best, bestLen := -1, -1
 	for k, f := range routes {
-		prefix, _, _ := strings.Cut(f.Path, "{") // a pattern is routed by its literal part
+		prefix := routePrefix(f.Path) // a pattern is routed by its literal prefix
 		if f.Match.edgeMatch() != nil || !strings.HasPrefix(path, prefix) {
 			continue
 		}
