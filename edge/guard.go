@@ -115,7 +115,7 @@ func (h *Handler) client(r *http.Request) netip.Addr {
 // and one key's holder was served the pages the origin made for
 // another's.
 func partition(id auth.Identity, names []string) string {
-	if id.Method == "apikey" {
+	if id.Method == auth.MethodAPIKey {
 		return id.Subject
 	}
 	return claimValues(id.Claims, id.Subject, names)

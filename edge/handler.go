@@ -378,7 +378,7 @@ func (h *Handler) scheme(r *http.Request) string {
 	// The field first: most requests carry none, and the peer check
 	// parses RemoteAddr.
 	if v := r.Header["X-Forwarded-Proto"]; len(v) == 1 &&
-		(h.opts.Policy.Shield || h.opts.ClientIP != nil && h.opts.ClientIP.FromTrustedProxy(r)) {
+		(h.opts.Policy.Shield || h.fromTrustedProxy(r)) {
 		if ascii.EqualFold(v[0], "https") {
 			return "https"
 		}

@@ -55,9 +55,8 @@ func (h *Handler) purgeAllowed(client netip.Addr) bool {
 	if !client.IsValid() {
 		return false
 	}
-	ip := client.Unmap()
 	for _, network := range h.opts.PurgeFrom {
-		if network.Contains(ip) {
+		if network.Contains(client) {
 			return true
 		}
 	}

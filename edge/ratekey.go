@@ -63,9 +63,9 @@ func (x *exchange) rateLimit(route *Route, client netip.Addr, id auth.Identity, 
 // name is the request's client name under k, "" to count it by address.
 func (k RateKey) name(r *http.Request, id auth.Identity) (ratelimit.Kind, string) {
 	switch {
-	case k.By == RateBySubject && id.Method == "jwt":
+	case k.By == RateBySubject && id.Method == auth.MethodJWT:
 		return ratelimit.KindSubject, id.Subject
-	case k.By == RateByAPIKey && id.Method == "apikey":
+	case k.By == RateByAPIKey && id.Method == auth.MethodAPIKey:
 		return ratelimit.KindAPIKey, id.Subject
 	case k.By == RateByHeader:
 		return ratelimit.KindHeader, headerKey(r, k.Header)

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/netip"
 	"sync/atomic"
 )
 
@@ -104,16 +103,7 @@ func (x *exchange) setRequestID() {
 // fromTrustedProxy reports whether r's socket peer is a trusted proxy (the
 // list edge/clientip believes forwarding headers from).
 func (h *Handler) fromTrustedProxy(r *http.Request) bool {
-	if h.opts.ClientIP == nil {
-		return false
-	}
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		// A listener wrapper may set a bare address.
-		addr, err := netip.ParseAddr(r.RemoteAddr)
-		return err == nil && h.opts.ClientIP.Trusted(addr)
-	}
-	return h.opts.ClientIP.Trusted(peer.Addr())
+	return h.opts.ClientIP != nil && h.opts.ClientIP.FromTrustedProxy(r)
 }
 
 // validRequestID accepts 1 to maxRequestID visible ASCII characters (RFC

@@ -336,8 +336,7 @@ func (c *Client) observeShield(ctx context.Context, up *upstream, f *failure) {
 	switch {
 	case f == nil:
 		up.eject.success(now)
-	case ctx.Err() != nil: // the caller's own cancellation or deadline
-	case f.requestBody: // the client's body failed, not the shield
+	case f.callers(ctx): // not the shield's doing
 	case errors.Is(f.err, ErrTimeout) && !f.connPhase: // waiting on the origin
 	default:
 		if backoff := up.eject.failure(now, c.opts.ShieldEjection); backoff > 0 {

@@ -95,6 +95,13 @@ type failure struct {
 	requestBody bool
 }
 
+// callers reports whether f is the caller's doing, never held against the
+// server (passive ejection): its own cancellation or deadline, or its
+// request body that failed.
+func (f *failure) callers(ctx context.Context) bool {
+	return ctx.Err() != nil || f.requestBody
+}
+
 // classify maps a transport error to a sentinel. ctx is the caller's context:
 // its own cancellation or deadline takes precedence over the transport's
 // report of it.

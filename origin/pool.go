@@ -294,10 +294,8 @@ func (p *Pool) observe(ctx context.Context, up *upstream, resp *http.Response, f
 		up.eject.success(now)
 		return
 	}
-	if f != nil && (ctx.Err() != nil || f.requestBody) {
-		// The caller's own cancellation or deadline, or its request
-		// body that failed: nothing the server did.
-		return
+	if f != nil && f.callers(ctx) {
+		return // nothing the server did
 	}
 	if backoff := up.eject.failure(now, p.opts.Ejection); backoff > 0 {
 		up.metrics.ejected()

@@ -53,5 +53,5 @@ func (v *apiKeyVerifier) verify(vals []string) (Identity, error) {
 	if match < 0 {
 		return Identity{}, ErrInvalidAPIKey
 	}
-	return Identity{Method: "apikey", Subject: v.ids[match]}, nil
+	return Identity{Method: MethodAPIKey, Subject: v.ids[match]}, nil
 }

@@ -189,7 +189,7 @@ func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (Id
 	if err != nil {
 		return Identity{}, describe(err)
 	}
-	id := Identity{Method: "jwt", Subject: sub, Claims: claims}
+	id := Identity{Method: MethodJWT, Subject: sub, Claims: claims}
 	return id, v.need.check(claims)
 }
 

@@ -81,9 +81,15 @@ type APIKeyOptions struct {
 	Keys []string
 }
 
+// The methods an Identity is authenticated by.
+const (
+	MethodJWT    = "jwt"
+	MethodAPIKey = "apikey"
+)
+
 // Identity is who a request was authenticated as.
 type Identity struct {
-	// Method is "jwt" or "apikey".
+	// Method is MethodJWT or MethodAPIKey.
 	Method string
 	// Subject is the token's "sub" claim, or for an API key its
 	// APIKeyID (a hash of the key: the key itself is never exposed).

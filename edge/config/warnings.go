@@ -55,14 +55,14 @@ func (c *Config) Warnings() []*FieldError {
 // request for path takes when it meets no condition (the longest prefix,
 // edge.Site.RouteFor), -1 if none.
 func fallbackRoute(routes []Route, path string) int {
-	best := -1
+	best, bestLen := -1, -1
 	for k, f := range routes {
-		prefix, _, _ := strings.Cut(f.Path, "{") // a pattern is routed by its literal part
+		prefix := routePrefix(f.Path) // a pattern is routed by its literal prefix
 		if f.Match.edgeMatch() != nil || !strings.HasPrefix(path, prefix) {
 			continue
 		}
-		if best < 0 || len(prefix) > len(strings.Split(routes[best].Path, "{")[0]) {
-			best = k
+		if len(prefix) > bestLen {
+			best, bestLen = k, len(prefix)
 		}
 	}
 	return best
