@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log"
@@ -119,6 +120,8 @@ type edgeConfig struct {
 	// bodyMemory and writeTimeout are Options.BodyMemory and WriteTimeout.
 	bodyMemory   int64
 	writeTimeout time.Duration
+	// bodyTimeout is the upstream's BodyTimeout; zero: 5 s.
+	bodyTimeout time.Duration
 	// slice, when set, serves 127.0.0.1 through a Router whose one route
 	// keeps objects in slices of that many bytes (Route.Cache.Slice).
 	slice int64
@@ -145,7 +148,7 @@ func newEdge(t testing.TB, c *clock, cfg edgeConfig) *testEdge {
 		capability = cfg.surrogate + `="Surrogate/1.0"`
 	}
 	up, err := origin.New(origin.Options{Origin: cfg.upstream, Shields: cfg.shields, Via: cfg.name,
-		ConnectTimeout: 2 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: 5 * time.Second,
+		ConnectTimeout: 2 * time.Second, HeaderTimeout: 5 * time.Second, BodyTimeout: cmp.Or(cfg.bodyTimeout, 5*time.Second),
 		SurrogateCapability: capability})
 	if err != nil {
 		t.Fatalf("origin client: %v", err)

@@ -343,7 +343,6 @@ func TestOlderFillNeverStoresOverNewerVaryChange(t *testing.T) {
 func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
 	c := newClock()
 	slow := newGate()
-	t.Cleanup(slow.open)
 	arrived := make(chan struct{}, 1)
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=600")
@@ -354,7 +353,12 @@ func TestFillOrderBoundedWhileFillsOverlap(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	// The slow fill stalls while 512 requests run: under -race on a loaded
+	// machine that outlasted the 5-s body timeout, which ended the fill.
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, bodyTimeout: 5 * time.Minute})
+	// Cleanups run last first: the held answer is released before the
+	// servers close, or a failing test hangs in httptest's Close.
+	t.Cleanup(slow.open)
 	const site = "h.example"
 	e.get(t, "/page", "Host", site, "User-Agent", "first") // the Vary index: each value its own fill
 	held := fetchAsync(t, e, "/page", "Host", site, "User-Agent", "slow")
