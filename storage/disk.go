@@ -157,7 +157,6 @@ func openDisk(path string, limit int64, log *slog.Logger) (*disk, error) {
 		_ = d.close()
 		return nil, fmt.Errorf("read body file total: %w", err)
 	}
-	d.absent.maybeRebuild(d) // from the keys in the file, in the background
 	return d, nil
 }
 

@@ -224,6 +224,11 @@ func open(opts Options, path string) (*Store, error) {
 		_ = d.close()
 		return nil, err
 	}
+	// The filter of absent keys is built from the file in the background,
+	// only now: a build running during the shrink would race its stat of
+	// the file against a set-aside (the scan meeting damage renames the
+	// file) and fail against a compaction's closed file.
+	d.absent.maybeRebuild(d)
 	s := &Store{disk: d, reg: opts.Registerer, sweeping: make(chan struct{})}
 	s.purges.now = opts.Now
 	s.w = newWriter(d, &s.unapplied, opts.Logger, opts.WriteQueue, opts.WriteQueueBytes)
