@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -347,5 +348,72 @@ func BenchmarkPublishApply(b *testing.B) {
 				time.Sleep(20 * time.Microsecond)
 			}
 		}
+	}
+}
+
+// A client holding the NATS token (or an operator removing a message) can
+// delete the stream's last event: the stream's last sequence stays, and no
+// delivery ever reaches it. A node that was down then waited for it: Start
+// never returned before its deadline (edged did not start, and every
+// restart of every node failed the same way), and the event it missed may
+// have been a hard purge. It now takes the deleted tail for lost events:
+// the whole cache is marked stale at the stream's last sequence, and the
+// next purge follows without another gap.
+func TestDeletedLastEventsAreAGap(t *testing.T) {
+	buses, _ := threeBuses(t)
+	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		missed int // events published while the node is down
+		delete int // how many of the last ones the client deletes
+	}{
+		{"the one missed event", 1, 1},
+		{"the last of two missed", 2, 1},
+		{"every missed event", 3, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &memInvalidator{}
+			d := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+			seen := publishN(t, buses[0], 1, "seen")
+			waitFor(t, "the first applied", func() bool { a, _ := inv.Applied(); return a == seen[0] })
+			_ = d.Close()
+			missed := publishN(t, buses[1], tt.missed, "missed")
+			for _, seq := range missed[len(missed)-tt.delete:] {
+				if err := stream.DeleteMsg(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := missed[len(missed)-1]
+
+			start := time.Now()
+			d = newBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := d.Start(sctx); err != nil {
+				t.Fatalf("Start after the stream's last events were deleted: %v (after %v)", err, time.Since(start))
+			}
+			calls := inv.calls()
+			if got := calls[len(calls)-1]; got.Seq != last || !reflect.DeepEqual(got.Req, staleAll) {
+				t.Fatalf("calls = %+v (first at seq %d), want all+soft recorded at the last seq %d", calls, seen[0], last)
+			}
+			after := publishN(t, buses[2], 1, "after")
+			waitFor(t, "the next purge", func() bool { return inv.calls()[len(inv.calls())-1].Seq == after[0] })
+			if c := inv.calls()[len(inv.calls())-1]; c.Req.All {
+				t.Errorf("the purge after the deleted tail was applied as %+v, want the URL purge (no second gap)", c)
+			}
+		})
 	}
 }
