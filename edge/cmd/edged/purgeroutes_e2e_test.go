@@ -32,14 +32,7 @@ func TestPurgeReachesWhatRoutesStore(t *testing.T) {
 	}))
 	t.Cleanup(origin.Close)
 
-	natsAddr := freeAddr(t)
-	t.Setenv(natsTokenEnv, "fleet-nats-token")
-	shieldCfg := nodeConfig(t, "shield", t.TempDir())
-	shieldCfg.Role = config.RoleShield
-	shieldCfg.Upstream.Origin = origin.URL
-	shieldCfg.Purge.NATS.Listen = natsAddr
-	shieldCfg.Purge.NATS.TokenEnv = natsTokenEnv
-	shield := startFleetNode(t, shieldCfg)
+	shield, natsAddr := startBusShield(t, origin.URL)
 
 	edgeCfg, err := config.Parse(fmt.Appendf(nil, `
 name: edge
