@@ -104,15 +104,28 @@ func TestGapAfter(t *testing.T) {
 	}
 }
 
+// operatorBuses starts a NATS server of the test's own (as an operator's
+// cluster, which may let a client manage the stream) and three buses
+// connected to it.
+func operatorBuses(t testing.TB) []*Bus {
+	t.Helper()
+	url := startServer(t, t.TempDir(), freePort(t)).ClientURL()
+	return []*Bus{
+		startBus(t, Options{NATSURL: url, Node: "a"}),
+		startBus(t, Options{NATSURL: url, Node: "b"}),
+		startBus(t, Options{NATSURL: url, Node: "c"}),
+	}
+}
+
 func TestGapMarksWholeCacheStale(t *testing.T) {
-	buses, _ := threeBuses(t)
+	buses := operatorBuses(t)
 	stream, err := buses[0].js.Stream(context.Background(), "EDGED_PURGE")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("stream purged while down", func(t *testing.T) {
 		inv := &memInvalidator{}
-		b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 		publishN(t, buses[0], 2, "seen")
 		waitFor(t, "2 applied", func() bool { return len(inv.calls()) == 2 })
 		_ = b.Close()
@@ -120,7 +133,7 @@ func TestGapMarksWholeCacheStale(t *testing.T) {
 		if err := stream.Purge(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 		calls := inv.calls()
 		if len(calls) != 3 || calls[2].Seq != 4 || !reflect.DeepEqual(calls[2].Req, staleAll) {
 			t.Fatalf("calls = %+v, want a third one: all+soft recorded at seq 4", calls)
@@ -133,7 +146,7 @@ func TestGapMarksWholeCacheStale(t *testing.T) {
 	})
 	t.Run("stream recreated while down", func(t *testing.T) {
 		inv := &memInvalidator{applied: 100} // ahead of anything the stream holds
-		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "e"})
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "e"})
 		// The stream now holds only seq 5: all+soft is recorded just before
 		// it (lower than the old applied 100), then seq 5 applies.
 		calls := inv.calls()
@@ -351,7 +364,8 @@ func BenchmarkPublishApply(b *testing.B) {
 	}
 }
 
-// A client holding the NATS token (or an operator removing a message) can
+// A client allowed to (an operator removing a message, or on a cluster
+// without permissions any client holding the NATS token) can
 // delete the stream's last event: the stream's last sequence stays, and no
 // delivery ever reaches it. A node that was down then waited for it: Start
 // never returned before its deadline (edged did not start, and every
@@ -360,8 +374,8 @@ func BenchmarkPublishApply(b *testing.B) {
 // the whole cache is marked stale at the stream's last sequence, and the
 // next purge follows without another gap.
 func TestDeletedLastEventsAreAGap(t *testing.T) {
-	buses, _ := threeBuses(t)
-	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken))
+	buses := operatorBuses(t) // the embedded server refuses the delete (TestEmbeddedServerKeepsTheStream)
+	nc, err := nats.Connect(buses[0].opts.NATSURL, nats.Token(testNATSToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +400,7 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := &memInvalidator{}
-			d := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+			d := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 			seen := publishN(t, buses[0], 1, "seen")
 			waitFor(t, "the first applied", func() bool { a, _ := inv.Applied(); return a == seen[0] })
 			_ = d.Close()
@@ -399,7 +413,7 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 			last := missed[len(missed)-1]
 
 			start := time.Now()
-			d = newBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+			d = newBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			if err := d.Start(sctx); err != nil {
@@ -415,5 +429,58 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 				t.Errorf("the purge after the deleted tail was applied as %+v, want the URL purge (no second gap)", c)
 			}
 		})
+	}
+}
+
+// The embedded server gives a client holding the NATS token no right to
+// delete the purge stream, purge it or delete one of its events: nodes
+// never do, and each undoes purges or costs the fleet its caches (a
+// deleted stream made every node mark its whole cache stale, every object
+// of every tier revalidated with the origin, as often as the client
+// deleted it). Token authorization alone gave a token holder the whole
+// JetStream API. What the nodes do still works: publish, apply, read back.
+func TestEmbeddedServerKeepsTheStream(t *testing.T) {
+	buses, invs := threeBuses(t)
+	publishN(t, buses[1], 2, "before")
+	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the refusals are expected
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, attack := range map[string]func(context.Context) error{
+		"delete the stream": func(ctx context.Context) error { return js.DeleteStream(ctx, "EDGED_PURGE") },
+		"purge the stream":  func(ctx context.Context) error { return stream.Purge(ctx) },
+		"delete an event":   func(ctx context.Context) error { return stream.DeleteMsg(ctx, 2) },
+	} {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := attack(actx)
+		cancel()
+		if err == nil {
+			t.Errorf("a client holding the NATS token could %s", name)
+		}
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := info.State; st.Msgs != 2 || st.LastSeq != 2 || st.NumDeleted != 0 {
+		t.Errorf("stream state %+v, want both events kept", st)
+	}
+	after := publishN(t, buses[2], 1, "after")
+	for i, inv := range invs {
+		waitFor(t, "the purge after", func() bool { a, _ := inv.Applied(); return a == after[0] })
+		if got := testutil.ToFloat64(buses[i].metrics.gaps); got != 0 {
+			t.Errorf("node %d marked its cache stale %v times", i, got)
+		}
 	}
 }
