@@ -375,20 +375,8 @@ func BenchmarkPublishApply(b *testing.B) {
 // next purge follows without another gap.
 func TestDeletedLastEventsAreAGap(t *testing.T) {
 	buses := operatorBuses(t) // the embedded server refuses the delete (TestEmbeddedServerKeepsTheStream)
-	nc, err := nats.Connect(buses[0].opts.NATSURL, nats.Token(testNATSToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, stream := tokenClient(t, buses[0].opts.NATSURL)
 	ctx := context.Background()
-	stream, err := js.Stream(ctx, "EDGED_PURGE")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		name   string
 		missed int // events published while the node is down
@@ -442,21 +430,8 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 	buses, invs := threeBuses(t)
 	publishN(t, buses[1], 2, "before")
-	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken),
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the refusals are expected
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, stream := tokenClient(t, buses[0].ClientURL())
 	ctx := context.Background()
-	stream, err := js.Stream(ctx, "EDGED_PURGE")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, attack := range map[string]func(context.Context) error{
 		"delete the stream": func(ctx context.Context) error { return js.DeleteStream(ctx, "EDGED_PURGE") },
 		"purge the stream":  func(ctx context.Context) error { return stream.Purge(ctx) },
@@ -483,4 +458,26 @@ func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 			t.Errorf("node %d marked its cache stale %v times", i, got)
 		}
 	}
+}
+
+// tokenClient connects to url as a client holding the NATS token and
+// nothing else (not a node), and returns its JetStream context and the
+// purge stream. Its permission errors are expected, not printed.
+func tokenClient(t testing.TB, url string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Token(testNATSToken),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(context.Background(), "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, stream
 }
