@@ -250,6 +250,9 @@ func (c *Client) Origin() string {
 	return c.pool.servers[0].base
 }
 
+// HasShields reports whether the client fetches through shields.
+func (c *Client) HasShields() bool { return len(c.shields) > 0 }
+
 // Shields returns a snapshot of every shield, in configuration order, for
 // a status page: shields have no active checks, so Up is always true and
 // Ejected says whether passive checks skip the shield right now.

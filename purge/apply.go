@@ -239,6 +239,25 @@ func (b *Bus) startAfter(ctx context.Context, stream jetstream.Stream) (uint64, 
 		if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1); err != nil {
 			return 0, st, err
 		}
+	} else if applied := b.applied.Load(); applied < st.LastSeq {
+		stored, err := b.lastStored(ctx, stream, st)
+		if err != nil {
+			return 0, st, err
+		}
+		if stored < st.LastSeq {
+			// The stream's last events were deleted (a client holding
+			// the NATS token, or an operator removing a message): no
+			// delivery will ever reach st.LastSeq, which the session
+			// waits for. Before, Start waited for it until its deadline
+			// and the node did not start; and the events this node
+			// missed there may have been hard purges.
+			b.log.Warn("purge stream's last events were deleted before this node applied them; marking the whole cache stale",
+				"applied", applied, "last stored", stored, "last", st.LastSeq)
+			b.metrics.gaps.Inc()
+			if err := b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, st.LastSeq); err != nil {
+				return 0, st, err
+			}
+		}
 	}
 	applied := b.applied.Load()
 	// After a gap the stream restarts below what it delivered before.
@@ -331,6 +350,24 @@ func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 func sameStream(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage && have.Retention == want.Retention &&
 		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas && have.Duplicates == want.Duplicates
+}
+
+// lastStored is the sequence of the last event the stream holds, whose
+// state is st: st.LastSeq unless messages were deleted (a deleted last
+// message leaves LastSeq where it was), then the last one still stored
+// (0 when none is).
+func (b *Bus) lastStored(ctx context.Context, stream jetstream.Stream, st jetstream.StreamState) (uint64, error) {
+	if st.NumDeleted == 0 || st.Msgs == 0 {
+		return st.LastSeq, nil
+	}
+	msg, err := stream.GetLastMsgForSubject(ctx, b.opts.Subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("%w: last stored event: %v", ErrUnavailable, err)
+	}
+	return msg.Sequence, nil
 }
 
 // gapAfter reports whether the stream lost events after applied, which the

@@ -45,6 +45,18 @@ type Checker interface {
 	Check(r Request) error
 }
 
+// Expander is what an Invalidator may also offer when the objects a
+// request names may be stored under other URLs too, on this node or on
+// another that cannot tell (a shield keys what an edge's route sends it,
+// and knows nothing of that route): Publish publishes Expand's request,
+// which must select everything r selects, in place of r when it is still
+// valid (Validate) and fits in one NATS message, so every node purges
+// those URLs too; else r itself. Expand must not fail on a request Check
+// accepts.
+type Expander interface {
+	Expand(r Request) Request
+}
+
 // Options configure a Bus. Zero values mean the documented defaults.
 type Options struct {
 	// Invalidator applies purges to the local cache. Required.

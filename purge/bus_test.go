@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -103,15 +104,28 @@ func TestGapAfter(t *testing.T) {
 	}
 }
 
+// operatorBuses starts a NATS server of the test's own (as an operator's
+// cluster, which may let a client manage the stream) and three buses
+// connected to it.
+func operatorBuses(t testing.TB) []*Bus {
+	t.Helper()
+	url := startServer(t, t.TempDir(), freePort(t)).ClientURL()
+	return []*Bus{
+		startBus(t, Options{NATSURL: url, Node: "a"}),
+		startBus(t, Options{NATSURL: url, Node: "b"}),
+		startBus(t, Options{NATSURL: url, Node: "c"}),
+	}
+}
+
 func TestGapMarksWholeCacheStale(t *testing.T) {
-	buses, _ := threeBuses(t)
+	buses := operatorBuses(t)
 	stream, err := buses[0].js.Stream(context.Background(), "EDGED_PURGE")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("stream purged while down", func(t *testing.T) {
 		inv := &memInvalidator{}
-		b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		b := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 		publishN(t, buses[0], 2, "seen")
 		waitFor(t, "2 applied", func() bool { return len(inv.calls()) == 2 })
 		_ = b.Close()
@@ -119,7 +133,7 @@ func TestGapMarksWholeCacheStale(t *testing.T) {
 		if err := stream.Purge(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "d"})
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
 		calls := inv.calls()
 		if len(calls) != 3 || calls[2].Seq != 4 || !reflect.DeepEqual(calls[2].Req, staleAll) {
 			t.Fatalf("calls = %+v, want a third one: all+soft recorded at seq 4", calls)
@@ -132,7 +146,7 @@ func TestGapMarksWholeCacheStale(t *testing.T) {
 	})
 	t.Run("stream recreated while down", func(t *testing.T) {
 		inv := &memInvalidator{applied: 100} // ahead of anything the stream holds
-		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].ClientURL(), Node: "e"})
+		startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "e"})
 		// The stream now holds only seq 5: all+soft is recorded just before
 		// it (lower than the old applied 100), then seq 5 applies.
 		calls := inv.calls()
@@ -348,4 +362,122 @@ func BenchmarkPublishApply(b *testing.B) {
 			}
 		}
 	}
+}
+
+// A client allowed to (an operator removing a message, or on a cluster
+// without permissions any client holding the NATS token) can
+// delete the stream's last event: the stream's last sequence stays, and no
+// delivery ever reaches it. A node that was down then waited for it: Start
+// never returned before its deadline (edged did not start, and every
+// restart of every node failed the same way), and the event it missed may
+// have been a hard purge. It now takes the deleted tail for lost events:
+// the whole cache is marked stale at the stream's last sequence, and the
+// next purge follows without another gap.
+func TestDeletedLastEventsAreAGap(t *testing.T) {
+	buses := operatorBuses(t) // the embedded server refuses the delete (TestEmbeddedServerKeepsTheStream)
+	_, stream := tokenClient(t, buses[0].opts.NATSURL)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		missed int // events published while the node is down
+		delete int // how many of the last ones the client deletes
+	}{
+		{"the one missed event", 1, 1},
+		{"the last of two missed", 2, 1},
+		{"every missed event", 3, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &memInvalidator{}
+			d := startBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
+			seen := publishN(t, buses[0], 1, "seen")
+			waitFor(t, "the first applied", func() bool { a, _ := inv.Applied(); return a == seen[0] })
+			_ = d.Close()
+			missed := publishN(t, buses[1], tt.missed, "missed")
+			for _, seq := range missed[len(missed)-tt.delete:] {
+				if err := stream.DeleteMsg(ctx, seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := missed[len(missed)-1]
+
+			start := time.Now()
+			d = newBus(t, Options{Invalidator: inv, NATSURL: buses[0].opts.NATSURL, Node: "d"})
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := d.Start(sctx); err != nil {
+				t.Fatalf("Start after the stream's last events were deleted: %v (after %v)", err, time.Since(start))
+			}
+			calls := inv.calls()
+			if got := calls[len(calls)-1]; got.Seq != last || !reflect.DeepEqual(got.Req, staleAll) {
+				t.Fatalf("calls = %+v (first at seq %d), want all+soft recorded at the last seq %d", calls, seen[0], last)
+			}
+			after := publishN(t, buses[2], 1, "after")
+			waitFor(t, "the next purge", func() bool { return inv.calls()[len(inv.calls())-1].Seq == after[0] })
+			if c := inv.calls()[len(inv.calls())-1]; c.Req.All {
+				t.Errorf("the purge after the deleted tail was applied as %+v, want the URL purge (no second gap)", c)
+			}
+		})
+	}
+}
+
+// The embedded server gives a client holding the NATS token no right to
+// delete the purge stream, purge it or delete one of its events: nodes
+// never do, and each undoes purges or costs the fleet its caches (a
+// deleted stream made every node mark its whole cache stale, every object
+// of every tier revalidated with the origin, as often as the client
+// deleted it). Token authorization alone gave a token holder the whole
+// JetStream API. What the nodes do still works: publish, apply, read back.
+func TestEmbeddedServerKeepsTheStream(t *testing.T) {
+	buses, invs := threeBuses(t)
+	publishN(t, buses[1], 2, "before")
+	js, stream := tokenClient(t, buses[0].ClientURL())
+	ctx := context.Background()
+	for name, attack := range map[string]func(context.Context) error{
+		"delete the stream": func(ctx context.Context) error { return js.DeleteStream(ctx, "EDGED_PURGE") },
+		"purge the stream":  func(ctx context.Context) error { return stream.Purge(ctx) },
+		"delete an event":   func(ctx context.Context) error { return stream.DeleteMsg(ctx, 2) },
+	} {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := attack(actx)
+		cancel()
+		if err == nil {
+			t.Errorf("a client holding the NATS token could %s", name)
+		}
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := info.State; st.Msgs != 2 || st.LastSeq != 2 || st.NumDeleted != 0 {
+		t.Errorf("stream state %+v, want both events kept", st)
+	}
+	after := publishN(t, buses[2], 1, "after")
+	for i, inv := range invs {
+		waitFor(t, "the purge after", func() bool { a, _ := inv.Applied(); return a == after[0] })
+		if got := testutil.ToFloat64(buses[i].metrics.gaps); got != 0 {
+			t.Errorf("node %d marked its cache stale %v times", i, got)
+		}
+	}
+}
+
+// tokenClient connects to url as a client holding the NATS token and
+// nothing else (not a node), and returns its JetStream context and the
+// purge stream. Its permission errors are expected, not printed.
+func tokenClient(t testing.TB, url string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Token(testNATSToken),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(context.Background(), "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, stream
 }

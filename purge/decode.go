@@ -49,6 +49,11 @@ func decodeRequest(data []byte) (Request, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Request{}, fmt.Errorf("%w: trailing data after the request object", ErrInvalid)
 	}
+	if name := duplicateField(data); name != "" {
+		// A map keeps the last value: {"urls":[A],"urls":[B]} purged B
+		// alone and answered 200, A silently dropped.
+		return Request{}, fmt.Errorf("%w: field %q given twice: give each field once (put every item in one array)", ErrInvalid, name)
+	}
 	names := make([]string, 0, len(raw))
 	for name := range raw {
 		names = append(names, name)
@@ -61,6 +66,33 @@ func decodeRequest(data []byte) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// duplicateField returns the first name data, one JSON object already
+// decoded without error, holds more than once at its top level; "" if
+// none.
+func duplicateField(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return ""
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return name
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // setField decodes one field's value into r.

@@ -1,6 +1,8 @@
 package purge
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,9 +28,11 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 		DontListen: o.NATSListen == "",
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if o.NATSToken != "" {
 		// A token, when set, is required from every client, other nodes
 		// and this node's in-process connection alike.
-		Authorization: o.NATSToken,
+		so.CustomClientAuthentication = tokenAuth{token: []byte(o.NATSToken), stream: o.Stream}
 	}
 	if o.NATSListen != "" {
 		host, port, err := net.SplitHostPort(o.NATSListen)
@@ -66,4 +70,40 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("purge: embedded NATS server (%s, store %s) did not become ready", where, o.StoreDir)
 	}
 	return s, nil
+}
+
+// tokenAuth admits the clients that send the NATS token, with every right
+// but those no node uses and that let a client undo purges or cost the
+// fleet its caches: deleting the purge stream (every node then takes the
+// new stream for lost events and marks its whole cache stale, as often as
+// the client deletes it), purging it, or deleting one of its events (a node
+// that had not applied it loses it; the last one held every node that
+// missed it at its start). Token authorization alone gives a token holder
+// the whole JetStream API. Nodes create, look up and update the stream,
+// make consumers and read events back, which stay allowed.
+type tokenAuth struct {
+	token  []byte
+	stream string
+}
+
+// Check compares the token in constant time, on SHA-256 digests so that
+// the time does not depend on its length either, and registers the
+// client's permissions.
+func (a tokenAuth) Check(c server.ClientAuthentication) bool {
+	want, got := sha256.Sum256(a.token), sha256.Sum256([]byte(c.GetOpts().Token))
+	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		return false
+	}
+	c.RegisterUser(&server.User{
+		Username: "edged",
+		Permissions: &server.Permissions{Publish: &server.SubjectPermission{
+			Allow: []string{">"},
+			Deny: []string{
+				"$JS.API.STREAM.DELETE." + a.stream,
+				"$JS.API.STREAM.PURGE." + a.stream,
+				"$JS.API.STREAM.MSG.DELETE." + a.stream,
+			},
+		}},
+	})
+	return true
 }

@@ -58,6 +58,10 @@ func TestHandler(t *testing.T) {
 		{"wrong type", "Bearer s3cret", "POST", `{"urls":"http://a.example/"}`, 400, `field \"urls\" must be an array of strings`},
 		{"all with a prefix", "Bearer s3cret", "POST", `{"all":true,"prefixes":["http://a.example/"]}`, 400, "cannot be combined with prefixes"},
 		{"empty purge", "Bearer s3cret", "POST", `{}`, 400, "empty purge"},
+		// A field given twice kept its last value: the first URL was
+		// silently dropped from a purge answered 200.
+		{"field twice", "Bearer s3cret", "POST", `{"urls":["http://a.example/1"],"urls":["http://a.example/2"]}`, 400, `field \"urls\" given twice`},
+		{"field twice, escaped", "Bearer s3cret", "POST", `{"urls":["http://a.example/1"],"tags":["t"],"\u0075rls":[]}`, 400, `field \"urls\" given twice`},
 		{"relative url", "Bearer s3cret", "POST", `{"urls":["/a"]}`, 400, "absolute"},
 		{"url without host", "Bearer s3cret", "POST", `{"urls":["http:///a"]}`, 400, "no host"},
 		{"prefix without scheme", "Bearer s3cret", "POST", `{"prefixes":["www.example.com/a"]}`, 400, "absolute"},

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -65,16 +66,44 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()
-	res, err := b.publish(ctx, r, start)
+	wide := b.expand(r)
+	res, err := b.publish(ctx, wide, start)
+	if errors.Is(err, errOverPayload) && !reflect.DeepEqual(wide, r) {
+		// What Expand added made the event too large: the nodes with
+		// routes still map r's URLs at their apply (storeInvalidator).
+		b.log.Warn("purge bus: the purge with the URLs its routes store it under is over the NATS max payload; publishing it as given",
+			"urls", len(r.URLs), "expanded", len(wide.URLs))
+		wide = r
+		res, err = b.publish(ctx, wide, start)
+	}
 	if errors.Is(err, ErrClockSkew) {
 		// clock.go: the clock moved since it was measured. Measure again
 		// and publish the purge anew, as a new event, once.
 		if merr := b.measureNow(ctx); merr != nil {
 			b.log.Warn("purge bus: could not measure the clock again", "err", merr)
 		}
-		res, err = b.publish(ctx, r, start)
+		res, err = b.publish(ctx, wide, start)
 	}
 	return res, err
+}
+
+// errOverPayload is wrapped (with ErrInvalid) by publish when the event is
+// larger than the NATS max payload; nothing was published.
+var errOverPayload = errors.New("event over the NATS max payload")
+
+// expand is r with what the Invalidator's Expander adds (Expander), when
+// that is still a valid request; else r.
+func (b *Bus) expand(r Request) Request {
+	e, ok := b.opts.Invalidator.(Expander)
+	if !ok {
+		return r
+	}
+	wide := e.Expand(r)
+	if err := wide.Validate(); err != nil {
+		b.log.Warn("purge bus: the URLs the routes store the purge under make it invalid; publishing it as given", "err", err)
+		return r
+	}
+	return wide
 }
 
 // publish publishes r as one new event and waits for its local apply.
@@ -85,7 +114,7 @@ func (b *Bus) publish(ctx context.Context, r Request, start time.Time) (Result, 
 		return Result{}, err
 	}
 	if int64(len(data)) > b.nc.MaxPayload() {
-		return Result{}, fmt.Errorf("%w: event of %d bytes exceeds the NATS max payload %d", ErrInvalid, len(data), b.nc.MaxPayload())
+		return Result{}, fmt.Errorf("%w: %w: event of %d bytes exceeds the NATS max payload %d", ErrInvalid, errOverPayload, len(data), b.nc.MaxPayload())
 	}
 	done := b.wait(ev.ID)
 	defer b.unwait(ev.ID)

@@ -84,6 +84,7 @@ func TestParseRequestMessages(t *testing.T) {
 		{``, `empty body: send a JSON object`},
 		{`["http://a.example/"]`, `the body must be a JSON object`},
 		{`{"all":true}{}`, `trailing data after the request object`},
+		{`{"all":false,"tags":["t"],"all":true}`, `field "all" given twice`},
 		// Issue 12, finding 10: these said "empty purge" and "bad port".
 		{`null`, `the body must be a JSON object such as {"urls":[...]}, not null`},
 		{`{"hosts":["http://x/"]}`, `want a host name with an optional port, such as www.example.com`},

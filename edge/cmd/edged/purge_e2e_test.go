@@ -151,16 +151,7 @@ func TestPurgeAcrossFleet(t *testing.T) {
 	}))
 	t.Cleanup(origin.Close)
 
-	natsAddr := freeAddr(t)
-	// The shield's embedded NATS requires this token; events are signed
-	// with the purge token (the default key).
-	t.Setenv(natsTokenEnv, "fleet-nats-token")
-	shieldCfg := nodeConfig(t, "shield", t.TempDir())
-	shieldCfg.Role = config.RoleShield
-	shieldCfg.Upstream.Origin = origin.URL
-	shieldCfg.Purge.NATS.Listen = natsAddr
-	shieldCfg.Purge.NATS.TokenEnv = natsTokenEnv
-	shield := startFleetNode(t, shieldCfg)
+	shield, natsAddr := startBusShield(t, origin.URL)
 	if nc, err := nats.Connect("nats://"+natsAddr, nats.MaxReconnects(0)); err == nil {
 		nc.Close()
 		t.Fatal("a NATS client without the token reached the fleet's bus")
@@ -261,6 +252,22 @@ func TestPurgeAcrossFleet(t *testing.T) {
 		t.Fatalf("PURGE status %d", resp.StatusCode)
 	}
 	waitUntil(t, func() bool { return !edges[0].hit(t, "/dir/b") })
+}
+
+// startBusShield starts a shield of originURL whose embedded NATS listens
+// for the fleet's edges at natsAddr, requiring the fleet's NATS token (set
+// in natsTokenEnv); events are signed with the purge token (the default
+// key).
+func startBusShield(t testing.TB, originURL string) (shield *fleetNode, natsAddr string) {
+	t.Helper()
+	natsAddr = freeAddr(t)
+	t.Setenv(natsTokenEnv, "fleet-nats-token")
+	cfg := nodeConfig(t, "shield", t.TempDir())
+	cfg.Role = config.RoleShield
+	cfg.Upstream.Origin = originURL
+	cfg.Purge.NATS.Listen = natsAddr
+	cfg.Purge.NATS.TokenEnv = natsTokenEnv
+	return startFleetNode(t, cfg), natsAddr
 }
 
 // waitApplied waits until every node recorded the sequence of the purge

@@ -78,7 +78,7 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	}
 	n.warnPrivateBus()
 	bus, err := purge.New(purge.Options{
-		Invalidator:              storeInvalidator{n.store, n.log.With("component", "purge")},
+		Invalidator:              storeInvalidator{n.store, n.log.With("component", "purge"), n.router},
 		NATSURL:                  strings.Join(pc.NATS.Servers(), ","),
 		NATSListen:               pc.NATS.Listen,
 		StoreDir:                 filepath.Join(n.cfg.Data, "nats"),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge"
 	"edged/edge/config"
 	"edged/internal/promreg"
 	"edged/origin"
@@ -285,6 +286,9 @@ func (n *node) switchUpstreams(next *config.Config) error {
 	n.retire(old, drained)
 	return nil
 }
+
+// router returns the current generation's routes, nil without sites.
+func (n *node) router() *edge.Router { return n.upstreams().router }
 
 // upstreams returns the current generation of upstreams.
 func (n *node) upstreams() *upstreams {

@@ -1,0 +1,79 @@
+package purge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// expandingInvalidator is a memInvalidator whose Expand adds the URLs of
+// add to a request's own.
+type expandingInvalidator struct {
+	memInvalidator
+	add func(Request) []string
+}
+
+func (e *expandingInvalidator) Expand(r Request) Request {
+	r.URLs = slices.Concat(r.URLs, e.add(r))
+	return r
+}
+
+// Publish publishes what the Invalidator's Expander adds, and the request
+// as given when the expansion would not be a valid request or not fit in a
+// NATS message: an expansion never costs a purge.
+func TestPublishExpands(t *testing.T) {
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: t.TempDir(),
+		NoSigs: true, NoLog: true, Authorization: testNATSToken,
+		MaxPayload: 64 << 10, // as a cluster's, smaller than the embedded server's
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+
+	const own = "http://www.example.com/a?utm=1"
+	for _, tt := range []struct {
+		name string
+		add  []string
+		want []string
+	}{
+		{"expanded", []string{"http://www.example.com/a"}, []string{own, "http://www.example.com/a"}},
+		{"invalid expansion", []string{"/relative"}, []string{own}},
+		{"too many items", manyURLs(MaxItems), []string{own}},
+		{"over the max payload", manyURLs(1000), []string{own}}, // ~30 KiB of URLs, twice: over 64 KiB
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &expandingInvalidator{add: func(r Request) []string {
+				if tt.name == "over the max payload" {
+					return slices.Concat(tt.add, tt.add)
+				}
+				return tt.add
+			}}
+			b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL(), Node: "x"})
+			if _, err := b.Publish(context.Background(), Request{URLs: []string{own}}); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			calls := inv.calls()
+			if got := calls[len(calls)-1].Req.URLs; !slices.Equal(got, tt.want) {
+				t.Errorf("applied URLs %d (%.60q...), want %q", len(got), got, tt.want)
+			}
+		})
+	}
+}
+
+func manyURLs(n int) []string {
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://www.example.com/expanded/%020d", i)
+	}
+	return urls
+}
