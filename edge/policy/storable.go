@@ -236,8 +236,8 @@ func RequestErrorStatus(status int) bool {
 }
 
 // HeuristicStatus reports the heuristically cacheable statuses (RFC 9110
-// §15.1): those a response may be stored with a heuristic lifetime
-// (Decide), and those a route's default lifetime may be given to. 206 is
+// §15.1): those a response may be given a heuristic lifetime (RFC 9111
+// §4.2.2), and those a route's default lifetime may be given to. 206 is
 // one, but edged never stores partial content.
 func HeuristicStatus(status int) bool {
 	switch status {
