@@ -867,3 +867,48 @@ func TestPurgedSince(t *testing.T) {
 		}
 	}
 }
+
+// A write of the evicted key that the writer holds in its transaction
+// when Evict begins (taken from the queue, not committed yet) does not
+// land after it: Evict waits for that transaction and removes what it
+// wrote, on disk and in memory. The write is held inside the transaction
+// by a fault hook that blocks and then lets it commit.
+func TestEvictRacingStore(t *testing.T) {
+	const key = "http://h/a\x00User-Agent:+1:x\n"
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			s := openStore(t, Options{NoMemoryTier: mem < 0})
+			s.w.linger = 0
+			inTx, commit := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			hold := func() error {
+				once.Do(func() { close(inTx); <-commit })
+				return nil
+			}
+			s.disk.writeFault.Store(&hold)
+			t.Cleanup(func() { s.disk.writeFault.Store(nil) })
+
+			e := newEntry(key, 10)
+			e.Tags = nil
+			s.Set(e)
+			<-inTx // the writer's transaction holds e's write
+			evicted := make(chan error, 1)
+			go func() {
+				n, err := s.Evict(key)
+				if err == nil && n != 1 {
+					err = fmt.Errorf("Evict = %d, want 1", n)
+				}
+				evicted <- err
+			}()
+			close(commit)
+			if err := <-evicted; err != nil {
+				t.Fatal(err)
+			}
+			s.Flush()
+			mustMiss(t, s, key)
+			if st := s.Stats(); st.DiskEntries != 0 || st.PendingWrites != 0 {
+				t.Errorf("stats %+v: want nothing on disk nor pending", st)
+			}
+		})
+	}
+}
