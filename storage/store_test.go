@@ -838,6 +838,15 @@ func TestEvict(t *testing.T) {
 // PurgedSince tells a purge that may cover an object's keys from one that
 // cannot: by its primary key, a prefix, a tag or everything.
 func TestPurgedSince(t *testing.T) {
+	// manyURLs is more URLs than a matcher holds in a slice (fewFamilies),
+	// url among them.
+	manyURLs := func(url string) []string {
+		keys := []string{url}
+		for i := range fewFamilies {
+			keys = append(keys, fmt.Sprintf("http://h/many/%d", i))
+		}
+		return keys
+	}
 	s := openStore(t, Options{})
 	const key = "http://h/a\x00User-Agent:+1:x\n" // a variant of http://h/a
 	for _, tc := range []struct {
@@ -851,6 +860,11 @@ func TestPurgedSince(t *testing.T) {
 		{"other host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://g/"}}); return err }, false},
 		{"other key deleted", func() error { return s.Delete("http://h/b\x00x") }, false},
 		{"evicted", func() error { _, err := s.Evict(key); return err }, false},
+		{"longer prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/ab"}}); return err }, false},
+		{"many other URLs", func() error { _, err := s.Purge(Purge{Keys: manyURLs("http://h/b")}); return err }, false},
+		{"many URLs", func() error { _, err := s.Purge(Purge{Keys: manyURLs("http://h/a")}); return err }, true},
+		{"variant prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/a\x00User-Agent"}}); return err }, true},
+		{"path prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/a"}}); return err }, true},
 		{"URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/a"}, Soft: true}); return err }, true},
 		{"variant deleted", func() error { return s.Delete("http://h/a\x00other") }, true},
 		{"host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/"}}); return err }, true},
