@@ -56,18 +56,15 @@ func (x *exchange) streamsWhole() bool {
 // hit). collapsed says another request's fetch fills the body. x's
 // request is a GET (streamsWhole).
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
-	h, w, r, p := x.h, &x.w, x.r, f.body
+	h, w, p := x.h, &x.w, f.body
 	head, size, overflowed := p.streamable()
 	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
 		return false // a waiter of a body that outgrew the fill asks on its own
 	}
 	e := head.entry
-	varies := false
-	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(e.Header) {
-		if coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...); coding != compress.Identity {
-			return false
-		}
-		varies = true // as encoded says of an identity response it could compress
+	identity, varies := x.identityWhileFilling(e.Header, size)
+	if !identity {
+		return false
 	}
 	// The age of what is sent: its upstream's Age, and the time since it
 	// arrived (RFC 9111 §5.1).
@@ -98,6 +95,22 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	w.WriteHeader(e.Status)
 	x.sendArriving(f, collapsed)
 	return true
+}
+
+// identityWhileFilling reports whether x's client may be sent a fill's
+// body (header, size bytes: -1 unknown) as it arrives, identity: not when
+// it is to be sent a compressed variant, made once the body is whole, as
+// on a hit (exchange.encoded). varies reports that the choice depended on
+// Accept-Encoding, as encoded says of an identity response it could
+// compress: the answer, whole or a range of it, must say so (RFC 9110
+// §12.5.5), as a hit's does.
+func (x *exchange) identityWhileFilling(header http.Header, size int64) (identity, varies bool) {
+	enc := x.h.opts.Compression
+	if enc == nil || !enc.Worth(size) || !compress.Eligible(header) {
+		return true, false
+	}
+	coding, _ := compress.Negotiate(x.r.Header["Accept-Encoding"], offered...)
+	return coding == compress.Identity, true
 }
 
 // sendArriving writes the body of f's fill to x's client as it arrives,

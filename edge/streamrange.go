@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -111,7 +110,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 // body is not published or the range must be answered otherwise. collapsed
 // says another request's fetch is filling the body.
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
-	h, w, r := x.h, &x.w, x.r
+	h, w := x.h, &x.w
 	head, size, _ := p.streamable()
 	if !head.selects(x) {
 		return false
@@ -124,14 +123,13 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	if !ok {
 		return false
 	}
-	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(header) {
-		if coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...); coding != compress.Identity {
-			return false // the range is of the compressed variant, made once the body is whole
-		}
+	identity, varies := x.identityWhileFilling(header, size)
+	if !identity {
+		return false // the range is of the compressed variant, made once the body is whole
 	}
 	now := h.opts.Now()
 	// A per-user page is marked must-revalidate, as on a hit (entryHeader).
-	hdr := x.entryHeader(head.entry, nil, false, policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now))
+	hdr := x.entryHeader(head.entry, nil, varies, policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now))
 	x.cs.Collapsed = collapsed
 	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
 	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
