@@ -49,8 +49,9 @@ func (x *exchange) streamsWhole() bool {
 
 // serveWhileFilling answers x's request from the body p publishes as it
 // arrives: the head at once, the body as it comes. It reports false,
-// having written nothing, when it cannot: nothing is published (the
-// response is not stored, not of known length, or the fill failed), the
+// having written nothing, when it cannot or need not: nothing is
+// published (the response is not stored, not of known length, or the fill
+// failed), the body is whole already (progress.arrived), the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
 // hit). collapsed says another request's fetch fills the body. x's
@@ -60,6 +61,9 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	head, size, overflowed := p.streamable()
 	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
 		return false // a waiter of a body that outgrew the fill asks on its own
+	}
+	if p.arrived() {
+		return false // the fill's result answers, and says whether it was stored
 	}
 	e := head.entry
 	identity, varies := x.identityWhileFilling(e.Header, size)
@@ -76,14 +80,19 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	case !head.storing:
 		cs.Detail = head.reason
 	case size >= 0:
-		// RFC 9211 §2.7: told before the body has arrived, as the fill
-		// means to store it; one that fails midway is cut, so no client
-		// takes this for the answer of a stored response.
-		cs.Stored, cs.HasTTL, cs.TTL = true, true, head.ttl
+		// RFC 9211 §2.5: the freshness the cache gives the response,
+		// whether or not it is stored in the end. A body of unknown
+		// length may yet outgrow the fill (the object limit, the body
+		// budget), and is not given one.
+		cs.HasTTL, cs.TTL = true, head.ttl
 	}
-	// A body of unknown length may yet outgrow the fill (the object
-	// limit, the body budget): whether it is stored is not known when
-	// the head goes out, and Cache-Status does not claim it.
+	// Not stored (RFC 9211 §2.6) in a head sent before the body is whole:
+	// the fill means to store the response, but the store may still
+	// refuse it, superseded by a later fill of the object (fillOrder) or
+	// its variant replaced meanwhile (variantCounter.replaced); the head
+	// cannot know, and Cache-Status says only what is so. A body already
+	// whole is answered from the fill's result instead (progress.arrived),
+	// which knows.
 	x.setCacheStatus(e.Header)
 	if !collapsed {
 		addOwn(hdr, head.own)
