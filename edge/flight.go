@@ -27,6 +27,8 @@ type flight struct {
 	// gen is the store's purge generation (flights.generation) read
 	// before the flight started: its fetch began no earlier, so a request
 	// that read a newer one may be asking after a purge the fetch predates.
+	// Guarded by flights.mu: a join that finds no purge since covers the
+	// object moves it to the generation it read.
 	gen uint64
 }
 
@@ -73,6 +75,7 @@ type flights struct {
 	generation func() uint64
 	// purgedSince reports whether a purge since a generation may cover
 	// storeKey's object (storage.Store.PurgedSince); nil: any purge may.
+	// It may walk thousands of purges: called without mu.
 	purgedSince func(storeKey string, since uint64) bool
 
 	// beforeJoin, when set, runs as join starts (tests: to hold a request
