@@ -80,7 +80,8 @@ func (o *fillOrder) end(object string) {
 }
 
 // store runs set, which stores the entry under key for the fill of object
-// that began as seq, unless a fill of object that began later stored under
+// that began as seq (and has not ended: store is called between begin and
+// end), unless a fill of object that began later stored under
 // key already; it reports whether set ran. vary is the response's Vary
 // field names, joined: key is then a variant, and set(true) also stores
 // the object's Vary index under object ("": key is object's, or a slice's). A variant's index is not stored
@@ -92,12 +93,8 @@ func (o *fillOrder) end(object string) {
 // its own index, and requests went to the pre-purge variant.
 func (o *fillOrder) store(object, key, vary string, seq uint64, set func(index bool)) bool {
 	o.mu.Lock()
-	of := o.objects[object]
+	of := o.objects[object] // held from begin to end: the caller's fill runs
 	o.mu.Unlock()
-	if of == nil { // not a fill begun with begin
-		set(true)
-		return true
-	}
 	of.mu.Lock()
 	defer of.mu.Unlock()
 	if of.stored[key] > seq || seq < of.floor {

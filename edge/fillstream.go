@@ -49,25 +49,26 @@ func (x *exchange) streamsWhole() bool {
 
 // serveWhileFilling answers x's request from the body p publishes as it
 // arrives: the head at once, the body as it comes. It reports false,
-// having written nothing, when it cannot: nothing is published (the
-// response is not stored, not of known length, or the fill failed), the
+// having written nothing, when it cannot or need not: nothing is
+// published (the response is not stored, not of known length, or the fill
+// failed), the body is whole already (progress.arrived), the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
 // hit). collapsed says another request's fetch fills the body. x's
 // request is a GET (streamsWhole).
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
-	h, w, r, p := x.h, &x.w, x.r, f.body
+	h, w, p := x.h, &x.w, f.body
 	head, size, overflowed := p.streamable()
 	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
 		return false // a waiter of a body that outgrew the fill asks on its own
 	}
+	if p.arrived() {
+		return false // the fill's result answers, and says whether it was stored
+	}
 	e := head.entry
-	varies := false
-	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(e.Header) {
-		if coding, _ := compress.Negotiate(r.Header["Accept-Encoding"], offered...); coding != compress.Identity {
-			return false
-		}
-		varies = true // as encoded says of an identity response it could compress
+	identity, varies := x.identityWhileFilling(e.Header, size)
+	if !identity {
+		return false
 	}
 	// The age of what is sent: its upstream's Age, and the time since it
 	// arrived (RFC 9111 §5.1).
@@ -79,14 +80,19 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	case !head.storing:
 		cs.Detail = head.reason
 	case size >= 0:
-		// RFC 9211 §2.7: told before the body has arrived, as the fill
-		// means to store it; one that fails midway is cut, so no client
-		// takes this for the answer of a stored response.
-		cs.Stored, cs.HasTTL, cs.TTL = true, true, head.ttl
+		// RFC 9211 §2.5: the freshness the cache gives the response,
+		// whether or not it is stored in the end. A body of unknown
+		// length may yet outgrow the fill (the object limit, the body
+		// budget), and is not given one.
+		cs.HasTTL, cs.TTL = true, head.ttl
 	}
-	// A body of unknown length may yet outgrow the fill (the object
-	// limit, the body budget): whether it is stored is not known when
-	// the head goes out, and Cache-Status does not claim it.
+	// Not stored (RFC 9211 §2.6) in a head sent before the body is whole:
+	// the fill means to store the response, but the store may still
+	// refuse it, superseded by a later fill of the object (fillOrder) or
+	// its variant replaced meanwhile (variantCounter.replaced); the head
+	// cannot know, and Cache-Status says only what is so. A body already
+	// whole is answered from the fill's result instead (progress.arrived),
+	// which knows.
 	x.setCacheStatus(e.Header)
 	if !collapsed {
 		addOwn(hdr, head.own)
@@ -98,6 +104,22 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	w.WriteHeader(e.Status)
 	x.sendArriving(f, collapsed)
 	return true
+}
+
+// identityWhileFilling reports whether x's client may be sent a fill's
+// body (header, size bytes: -1 unknown) as it arrives, identity: not when
+// it is to be sent a compressed variant, made once the body is whole, as
+// on a hit (exchange.encoded). varies reports that the choice depended on
+// Accept-Encoding, as encoded says of an identity response it could
+// compress: the answer, whole or a range of it, must say so (RFC 9110
+// §12.5.5), as a hit's does.
+func (x *exchange) identityWhileFilling(header http.Header, size int64) (identity, varies bool) {
+	enc := x.h.opts.Compression
+	if enc == nil || !enc.Worth(size) || !compress.Eligible(header) {
+		return true, false
+	}
+	coding, _ := compress.Negotiate(x.r.Header["Accept-Encoding"], offered...)
+	return coding == compress.Identity, true
 }
 
 // sendArriving writes the body of f's fill to x's client as it arrives,

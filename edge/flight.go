@@ -27,6 +27,8 @@ type flight struct {
 	// gen is the store's purge generation (flights.generation) read
 	// before the flight started: its fetch began no earlier, so a request
 	// that read a newer one may be asking after a purge the fetch predates.
+	// Guarded by flights.mu: a join that finds no purge since covers the
+	// object moves it to the generation it read.
 	gen uint64
 }
 
@@ -73,6 +75,7 @@ type flights struct {
 	generation func() uint64
 	// purgedSince reports whether a purge since a generation may cover
 	// storeKey's object (storage.Store.PurgedSince); nil: any purge may.
+	// It may walk thousands of purges: called without mu.
 	purgedSince func(storeKey string, since uint64) bool
 
 	// beforeJoin, when set, runs as join starts (tests: to hold a request
@@ -121,13 +124,27 @@ func (fs *flights) join(key, storeKey string, since uint64, fill func(*progress)
 		gen = fs.generation()
 	}
 	fs.mu.Lock()
-	if f, ok := fs.m[key]; ok && (f.gen >= gen || fs.purgedSince != nil && !fs.purgedSince(storeKey, f.gen)) {
-		// No purge since the flight began can cover the object: it is as
-		// good as one begun now, and the next joiner checks only the
-		// purges after this one.
-		f.gen = max(f.gen, gen)
+	cur, ok := fs.m[key]
+	if ok && cur.gen < gen && fs.purgedSince != nil {
+		// Purges began since the flight did. Whether one may cover the
+		// object walks them (up to 4096: storage.Store.PurgedSince), so
+		// it is asked without mu, which every join of every key takes.
+		// If none does, the flight, if it still runs, is as good as one
+		// begun at gen, and the next joiner checks only the purges after.
+		// (Replaced meanwhile by a flight older than gen: a flight is
+		// started, as if it had covered.)
+		began := cur.gen
 		fs.mu.Unlock()
-		return f, false
+		clean := !fs.purgedSince(storeKey, began)
+		fs.mu.Lock()
+		if clean && fs.m[key] == cur {
+			cur.gen = max(cur.gen, gen)
+		}
+		cur, ok = fs.m[key]
+	}
+	if ok && cur.gen >= gen {
+		fs.mu.Unlock()
+		return cur, false
 	}
 	if fs.m == nil {
 		fs.m, fs.seed = make(map[string]*flight), maphash.MakeSeed()

@@ -1273,6 +1273,11 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "for slow" {
 		t.Fatalf("slow variant: %q, %v", b, err)
 	}
+	// Its head went out before it was replaced, and must not have claimed
+	// a store that did not happen (RFC 9211 §2.6).
+	if cs := resp.Header.Get("Cache-Status"); strings.Contains(cs, "stored") {
+		t.Errorf("slow variant, replaced while filling: Cache-Status %q, want no stored", cs)
+	}
 	e.settle(t)
 	e.store.Flush()
 	held, _, err := e.store.Family("http://"+strings.TrimPrefix(e.URL, "http://")+"/page", 1000)

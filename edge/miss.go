@@ -123,35 +123,31 @@ func (x *exchange) joinFlight() (res *fillResult, leader, answered bool) {
 		release() // another request's fetch: this one started nothing
 		h.metrics.coalesced.Inc()
 	}
-	rng, isRange := parseSingleRange(r)
-	ready := f.body.ready // nil: nothing to wait for but the end
-	if !isRange && !x.streamsWhole() {
-		ready = nil
-	}
-	for ready != nil {
-		select {
-		case in := <-q: // only the leader's fetch sends any
-			x.sendInterim(in.code, in.header)
-			continue
-		case <-ready:
-		case <-f.done: // ready is closed by then (progress.end): either way the same
-		case <-r.Context().Done():
-			x.clientLeft()
-		}
-		q.drain(x) // sent before the final response arrived
+	if rng, isRange := parseSingleRange(r); isRange || x.streamsWhole() {
+		// The head, once published, or the fill's end: progress.end
+		// closes ready before the flight's done is closed.
+		x.await(q, f.body.ready)
 		if isRange && x.serveRangeInProgress(f.body, rng, !leader) || !isRange && x.serveWhileFilling(f, !leader) {
 			return nil, leader, true
 		}
-		ready = nil
 	}
+	x.await(q, f.done)
+	return f.res, leader, false
+}
+
+// await waits until done is closed, meanwhile sending x's client the
+// interim responses q brings (only the leader's fetch sends any), and
+// then those sent before done was closed. A client that goes away ends
+// the request (clientLeft).
+func (x *exchange) await(q interimQueue, done <-chan struct{}) {
 	for {
 		select {
-		case in := <-q: // only the leader's fetch sends any
+		case in := <-q:
 			x.sendInterim(in.code, in.header)
-		case <-f.done:
-			q.drain(x) // sent before the final response arrived
-			return f.res, leader, false
-		case <-r.Context().Done():
+		case <-done:
+			q.drain(x)
+			return
+		case <-x.r.Context().Done():
 			x.clientLeft()
 		}
 	}

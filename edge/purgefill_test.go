@@ -398,3 +398,45 @@ func writeInTwo(w http.ResponseWriter, body string, arrived chan<- struct{}, rel
 	release.wait()
 	_, _ = io.WriteString(w, body[1:])
 }
+
+// A join that asks whether the purges since a flight began may cover its
+// object (storage.Store.PurgedSince walks up to 4096 of them) asks without
+// the flights' lock: a join of another key goes on meanwhile. It used to
+// ask under it, and every join of the node waited for the walk.
+func TestJoinAsksPurgesOutsideLock(t *testing.T) {
+	var gen atomic.Uint64
+	asked, answer := make(chan struct{}), make(chan struct{})
+	ts := &tasks{}
+	t.Cleanup(ts.retire)
+	fs := &flights{tasks: ts, generation: gen.Load, purgedSince: func(string, uint64) bool {
+		close(asked)
+		<-answer
+		return false // a purge of another object
+	}}
+	hold := make(chan struct{})
+	filling := func(*progress) *fillResult { <-hold; return &fillResult{} }
+	old, _ := fs.join("a", "a", anyEnd, filling)
+	gen.Add(1) // a purge begins
+	joined := make(chan *flight, 1)
+	go func() {
+		f, _ := fs.join("a", "a", anyEnd, filling)
+		joined <- f
+	}()
+	<-asked
+	other := make(chan *flight, 1)
+	go func() {
+		f, _ := fs.join("b", "b", anyEnd, filling)
+		other <- f
+	}()
+	select {
+	case <-other:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a join of another key waited for the purge check of key a")
+	}
+	close(answer)
+	if f := <-joined; f != old {
+		t.Errorf("a join after a purge of another object started a flight of its own; want the running one joined")
+	}
+	close(hold)
+	<-old.done
+}

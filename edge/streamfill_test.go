@@ -159,7 +159,10 @@ func TestMissStreamedWhileFilling(t *testing.T) {
 	if out.err != nil || !bytes.Equal(out.body, body) {
 		t.Fatalf("body: %d bytes, err %v; want the origin's %d bytes", len(out.body), out.err, len(body))
 	}
-	wantStatus(t, out.resp, http.StatusOK, "fwd=uri-miss", "fwd-status=200", "stored", "ttl=")
+	wantStatus(t, out.resp, http.StatusOK, "fwd=uri-miss", "fwd-status=200", "ttl=")
+	if cs := out.resp.Header.Get("Cache-Status"); strings.Contains(cs, "stored") {
+		t.Errorf("Cache-Status %q: a head sent before the body is whole cannot know it is stored", cs)
+	}
 	if got := out.resp.Header.Get("Content-Length"); got != strconv.Itoa(len(body)) {
 		t.Errorf("Content-Length %q, want %d", got, len(body))
 	}

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"edged/edge/compress"
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -90,11 +89,11 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 	for n < len(buf) {
 		m, err := body.Read(buf[n:])
 		n += m
+		p.grew(n) // before the head: a client it wakes sees what arrived with it (progress.arrived)
 		if n > 0 && head != nil {
 			p.publish(head, buf, size)
 			head = nil
 		}
-		p.grew(n)
 		if err == io.EOF && n < len(buf) {
 			return buf[:n], io.ErrUnexpectedEOF
 		}
@@ -111,29 +110,31 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 // body is not published or the range must be answered otherwise. collapsed
 // says another request's fetch is filling the body.
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
-	h, w, r := x.h, &x.w, x.r
+	h, w := x.h, &x.w
 	head, size, _ := p.streamable()
 	if !head.selects(x) {
 		return false
 	}
-	if size < 0 {
-		return false // not known yet: the range waits for the whole body
+	if size < 0 || p.arrived() {
+		return false // not known yet, or all in: the range waits for the fill's end
 	}
 	header := head.entry.Header
 	start, end, ok := rng.resolve(size)
 	if !ok {
 		return false
 	}
-	if enc := h.opts.Compression; enc != nil && enc.Worth(size) && compress.Eligible(header) {
-		if coding, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), offered...); coding != compress.Identity {
-			return false // the range is of the compressed variant, made once the body is whole
-		}
+	identity, varies := x.identityWhileFilling(header, size)
+	if !identity {
+		return false // the range is of the compressed variant, made once the body is whole
 	}
 	now := h.opts.Now()
 	// A per-user page is marked must-revalidate, as on a hit (entryHeader).
-	hdr := x.entryHeader(head.entry, nil, false, policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now))
+	hdr := x.entryHeader(head.entry, nil, varies, policy.Age(policy.Response{Status: http.StatusOK, Header: header, RequestTime: now, ResponseTime: now}, now))
 	x.cs.Collapsed = collapsed
-	x.cs.FwdStatus, x.cs.Stored, x.cs.Detail = http.StatusOK, true, policy.DetailRangeWhileFilling
+	x.cs.FwdStatus, x.cs.Detail = http.StatusOK, policy.DetailRangeWhileFilling
+	if head.storing {
+		x.cs.HasTTL, x.cs.TTL = true, head.ttl // not stored: see serveWhileFilling
+	}
 	x.upstreamAddr, x.firstByte = head.upstream, head.firstByte
 	x.setCacheStatus(header)
 	if !collapsed {
@@ -200,7 +201,8 @@ type fillHead struct {
 	// storing: the fill means to store the response (it names all its
 	// tags, policy.AllTags), with ttl of freshness left; else reason says
 	// why not (a Cache-Status detail). The store may still refuse it (too
-	// many variants), or the fill fail.
+	// many variants, superseded), or the fill fail: a head sent with the
+	// body still arriving never says stored.
 	storing bool
 	ttl     time.Duration
 	reason  string
@@ -319,6 +321,17 @@ func (p *progress) streamable() (head *fillHead, size int64, overflowed bool) {
 		return nil, 0, false
 	}
 	return p.head, p.head.length, p.overflowed
+}
+
+// arrived reports whether the whole body, of known length, is in. The
+// fill then stores it at once, and a client not sent anything yet is
+// answered from the fill's result, which knows whether it was stored
+// (Cache-Status stored, RFC 9211 §2.6), rather than from a head sent
+// before the store.
+func (p *progress) arrived() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size >= 0 && int64(p.n) == p.size
 }
 
 // streaming records that a client is being sent the body as it arrives:

@@ -3,6 +3,7 @@ package edge
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,4 +199,41 @@ func FuzzParseSingleRange(f *testing.F) {
 			t.Fatalf("%q over %d: %d satisfiable ranges, rewritten %q has %d", value, size, satisfiable, r.Header.Get("Range"), n)
 		}
 	})
+}
+
+// A response that this edge compresses varies by Accept-Encoding, so every
+// answer made from it says so (RFC 9110 §12.5.5), a 206 too: a range
+// served while the fill arrives did not, while the whole body streamed
+// meanwhile and the hit's 206 afterwards did, and a cache below could
+// serve that identity range to a client that asked for gzip.
+func TestRangeWhileFillingVariesByEncoding(t *testing.T) {
+	c := newClock()
+	body := testBody(100_000)
+	po := newPieceOrigin(t, c, body, 1000, "Content-Type", "text/plain")
+	e := compressingEdge(t, c, po.URL)
+	whole := startGet(e, "/text", 1000, "Accept-Encoding", "identity")
+	whole.firstBytes(t, "whole GET")
+	resp, part := rawGet(t, e.URL+"/text", "Range", "bytes=10-19", "Accept-Encoding", "identity")
+	if resp.StatusCode != http.StatusPartialContent || string(part) != string(body[10:20]) || !strings.Contains(resp.Header.Get("Cache-Status"), "range-while-filling") {
+		t.Fatalf("range while filling: %d %q, Cache-Status %q", resp.StatusCode, part, resp.Header.Get("Cache-Status"))
+	}
+	po.rest.open()
+	got := <-whole.done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	e.settle(t)
+	e.store.Flush()
+	hit, _ := rawGet(t, e.URL+"/text", "Range", "bytes=10-19", "Accept-Encoding", "identity")
+	if !isHit(hit) {
+		t.Fatalf("after the fill: Cache-Status %q, want a hit", hit.Header.Get("Cache-Status"))
+	}
+	for _, a := range []struct {
+		what string
+		resp *http.Response
+	}{{"whole body while filling", got.resp}, {"range while filling", resp}, {"range of the hit", hit}} {
+		if v := a.resp.Header.Values("Vary"); !slices.Contains(v, "Accept-Encoding") {
+			t.Errorf("%s: Vary %q, want Accept-Encoding", a.what, v)
+		}
+	}
 }

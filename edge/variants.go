@@ -64,8 +64,7 @@ type variantShard struct {
 	urls       map[string]*variantSet
 	head, tail *variantSet // recency list: head most recent
 	bytes      int
-	now        time.Time // of the operation under way (set), for forgettable
-	limit      int       // bytes: the shard's share of maxVariantBytes
+	limit      int // bytes: the shard's share of maxVariantBytes
 }
 
 // variantSet is the bookkeeping of one URL's variants.
@@ -113,6 +112,7 @@ func (v *variantCounter) used(primary, variant string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.set(primary, now)
+	defer s.trim(set, now) // before the unlock: deferred calls run last first
 	if u := set.stored[h]; u != nil {
 		set.use(u)
 		return
@@ -137,6 +137,7 @@ func (v *variantCounter) admit(primary, variant string, now time.Time) (ok bool,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.set(primary, now)
+	defer s.trim(set, now) // before the unlock: deferred calls run last first
 	if set.stored[h] != nil {
 		return true, ""
 	}
@@ -177,7 +178,6 @@ func (v *variantCounter) replaced(primary, variant string) bool {
 // set returns primary's bookkeeping, made if needed, marked most recently
 // used and aged to now. s.mu must be held.
 func (s *variantShard) set(primary string, now time.Time) *variantSet {
-	s.now = now
 	set := s.urls[primary]
 	if set == nil {
 		if s.urls == nil {
@@ -286,14 +286,20 @@ func (set *variantSet) halvings(now time.Time) time.Duration {
 	return min(max(now.Sub(set.aged)/variantHalfLife, 0), 32)
 }
 
-// charge adds n bytes to set's cost and its shard's, and forgets the least
-// recently used URLs (never set) while the shard is over its share of
-// maxVariantBytes. s.mu must be held.
+// charge adds n bytes to set's cost and its shard's. s.mu must be held;
+// the operation that charges trims the shard before it lets go of it.
 func (s *variantShard) charge(set *variantSet, n int) {
 	set.bytes += n
 	s.bytes += n
+}
+
+// trim forgets URLs (never set, the one the operation at now is about)
+// while the shard is over its share of maxVariantBytes: an operation adds
+// a record or two, so the shard is over its share by as much at most, and
+// only until the operation ends. s.mu must be held.
+func (s *variantShard) trim(set *variantSet, now time.Time) {
 	for s.bytes > s.limit {
-		old := s.forgettable(set)
+		old := s.forgettable(set, now)
 		if old == nil {
 			return
 		}
@@ -310,8 +316,8 @@ func (s *variantShard) charge(set *variantSet, n int) {
 // made any URL the least recently used with hits on variants of other
 // URLs (one hit each, their keys long), then had a browser's popular
 // variant, its count started over, replaced by values it sent a few times.
-// s.mu must be held.
-func (s *variantShard) forgettable(set *variantSet) *variantSet {
+// The weights are compared as aged at now. s.mu must be held.
+func (s *variantShard) forgettable(set *variantSet, now time.Time) *variantSet {
 	var (
 		best   *variantSet
 		weight uint64
@@ -322,7 +328,7 @@ func (s *variantShard) forgettable(set *variantSet) *variantSet {
 			continue
 		}
 		n++
-		if w := c.weight(s.now); best == nil || w < weight {
+		if w := c.weight(now); best == nil || w < weight {
 			best, weight = c, w
 		}
 	}

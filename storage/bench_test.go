@@ -199,3 +199,35 @@ func BenchmarkTouchBatch(b *testing.B) {
 		s.w.writeBatch(keys, nil)
 	}
 }
+
+// BenchmarkPurgedSince asks whether any of the last n invalidations (the
+// ring full of them: purgeHistory) may cover an object none of them
+// covers, the longest walk PurgedSince makes: the edge asks it under its
+// flights' lock (edge/flight.go join) for a flight older than a purge. The
+// invalidations are purges of other URLs (one key each) or of other hosts
+// (the four prefixes of a host purge).
+func BenchmarkPurgedSince(b *testing.B) {
+	for _, kind := range []string{"keys", "hosts"} {
+		for _, n := range []int{16, purgeHistory} {
+			b.Run(fmt.Sprintf("%s/since=%d", kind, n), func(b *testing.B) {
+				s := openStore(b, Options{})
+				for i := range purgeHistory {
+					p := Purge{Keys: []string{fmt.Sprintf("http://h/other/%d", i)}}
+					if kind == "hosts" {
+						h := fmt.Sprintf("h%d.example", i)
+						p = Purge{Prefixes: []string{"http://" + h + "/", "http://" + h + ":", "https://" + h + "/", "https://" + h + ":"}}
+					}
+					s.purges.record(newMatcher(p)) // the ring as purges leave it, without their disk work
+				}
+				since := s.Generation() - uint64(n)
+				const key = "http://h/hot\x00User-Agent:+1:x\n"
+				b.ReportAllocs()
+				for b.Loop() {
+					if s.PurgedSince(key, since) {
+						b.Fatal("PurgedSince = true for purges of other URLs")
+					}
+				}
+			})
+		}
+	}
+}

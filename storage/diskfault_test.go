@@ -202,3 +202,38 @@ func TestDeleteDuringDiskFault(t *testing.T) {
 		t.Errorf("Get of an entry no delete covered: %v", err)
 	}
 }
+
+// An Evict that fails on disk hides what it removes there, as a failed
+// Purge does, and the store removes it once the disk writes again: an
+// evicted Vary variant kept on disk was served again (one variant past the
+// edge's cap, and one the edge no longer counts).
+func TestEvictDuringDiskFault(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, Options{Dir: dir})
+	const key = "http://h/a\x00User-Agent:+1:x\n"
+	for _, k := range []string{key, key + "\x00encoding br", "http://h/kept"} {
+		e := newEntry(k, 10)
+		e.Tags = nil // a tag row cannot name a key with a NUL
+		s.Set(e)
+	}
+	s.Flush()
+	clear := injectDiskFault(t, s, syscall.ENOSPC)
+	if _, err := s.Evict(key); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Evict during the fault: err = %v, want ENOSPC", err)
+	}
+	for range 2 { // a first Get must not promote the disk copy
+		mustMiss(t, s, key)
+		mustMiss(t, s, key+"\x00encoding br")
+	}
+	mustGet(t, s, "http://h/kept", TierMemory)
+
+	clear()
+	s.Set(newEntry("http://h/later", 10)) // a write that succeeds applies the eviction
+	s.Flush()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, Options{Dir: dir})
+	mustMiss(t, s2, key)
+	mustGet(t, s2, "http://h/kept", TierDisk)
+}

@@ -73,22 +73,42 @@ func (m *matcher) empty() bool {
 
 // mayCover reports whether the invalidation may select an entry of the
 // object whose primary key (a key up to its first NUL) is primary: one of
-// its keys or their family is that object's, a prefix is one of primary
-// (or primary one of it), or it selects by tag (which tags an object's
-// entries carry is not known from its key) or everything.
+// its keys or their family is that object's, a prefix selects primary or
+// one of its derived keys (primary+"\x00"...), or it selects by tag (which
+// tags an object's entries carry is not known from its key) or
+// everything. It never reports false for an invalidation that selects one
+// of the object's keys: a fill of the object that began before it would
+// then be joined after it (edge/flight.go). It is walked for every
+// invalidation since a flight began, so the common matchers (a few
+// families, a host's prefixes) cost no map iteration.
 func (m *matcher) mayCover(primary string) bool {
 	if m.all || len(m.tags) > 0 {
 		return true
 	}
-	for _, keys := range []map[string]struct{}{m.exact, m.families} {
-		for k := range keys {
-			if primaryOf(k) == primary {
+	for k := range m.exact {
+		if primaryOf(k) == primary {
+			return true
+		}
+	}
+	if m.few != nil {
+		for _, f := range m.few {
+			if primaryOf(f) == primary {
+				return true
+			}
+		}
+	} else {
+		for f := range m.families {
+			if primaryOf(f) == primary {
 				return true
 			}
 		}
 	}
 	for _, p := range m.prefixes {
-		if strings.HasPrefix(primary, p) || strings.HasPrefix(p, primary) {
+		// A prefix longer than primary selects one of its keys only if
+		// it goes on with the NUL that ends primary in its derived keys
+		// (primary holds none): "http://h/ab" selects nothing of
+		// "http://h/a".
+		if strings.HasPrefix(primary, p) || strings.HasPrefix(p, primary) && p[len(primary)] == 0 {
 			return true
 		}
 	}

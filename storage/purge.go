@@ -64,12 +64,8 @@ func (s *Store) Purge(p Purge) (int, error) {
 	}
 	defer s.life.leave()
 	m := newMatcher(p)
-	var (
-		pending []string
-		res     purgeResult
-		err     error
-	)
 	if m.empty() {
+		var err error
 		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, p.Seq, nil) }) // records Seq
 		s.applied.completed(p.Seq, err)
 		return 0, purgeErr(s.disk, err)
@@ -82,7 +78,7 @@ func (s *Store) Purge(p Purge) (int, error) {
 	// the step is done, applying hides the disk hits m covers (soft:
 	// returns them stale), so neither tier serves a purged object; the
 	// memory tier and the pending writes are purged now, and again once
-	// the disk step is done (below), which catches a disk hit read before
+	// the disk step is done (purgeSettled), which catches a disk hit read before
 	// that step and promoted meanwhile.
 	s.applying.add(m, p.Soft)
 	defer s.applying.drop(m)
@@ -91,8 +87,29 @@ func (s *Store) Purge(p Purge) (int, error) {
 	if s.mem != nil {
 		inMemory = s.mem.purge(m, p.Soft)
 	}
+	n, err := s.purgeSettled(m, p.Soft, p.Seq, early, inMemory)
+	s.applied.completed(p.Seq, err)
+	return n, purgeErr(s.disk, err)
+}
+
+// purgeSettled is the core that Purge and Evict share: it applies m (soft,
+// recording seq) to the pending writes and the disk under the writer's
+// txMu, where no batch is in flight and every pending write is still
+// queued, so none lands afterwards; a failed disk step is settled
+// (unappliedSet: the disk hits m covers stay hidden, and m is applied
+// again once the disk writes). Then the memory tier, after the disk step,
+// which also removes a disk hit promoted meanwhile (memory.purged). early
+// and inMemory are the keys an earlier step purged from the pending
+// writes and the memory tier (Purge's), counted once; the result counts
+// as Purge says.
+func (s *Store) purgeSettled(m *matcher, soft bool, seq uint64, early, inMemory []string) (int, error) {
+	var (
+		pending []string
+		res     purgeResult
+		err     error
+	)
 	s.w.locked(func() {
-		pending = append(s.w.pending.purge(m, p.Soft), early...)
+		pending = append(s.w.pending.purge(m, soft), early...)
 		var others []string
 		if m.all {
 			others = slices.Concat(pending, inMemory)
@@ -100,18 +117,16 @@ func (s *Store) Purge(p Purge) (int, error) {
 				others = append(others, s.mem.keys(m)...)
 			}
 		}
-		res, err = s.disk.purge(m, p.Soft, p.Seq, others)
-		s.unapplied.settle(s.disk, err, func() *matcher { return m }, p.Soft)
+		res, err = s.disk.purge(m, soft, seq, others)
+		s.unapplied.settle(s.disk, err, func() *matcher { return m }, soft)
 	})
 	if s.mem != nil {
-		inMemory = append(inMemory, s.mem.purge(m, p.Soft)...)
+		inMemory = append(inMemory, s.mem.purge(m, soft)...)
 	}
-	s.applied.completed(p.Seq, err)
-	n := res.n
-	if !m.all {
-		n = countDistinct(pending, res.keys, inMemory)
+	if m.all {
+		return res.n, err
 	}
-	return n, purgeErr(s.disk, err)
+	return countDistinct(pending, res.keys, inMemory), err
 }
 
 func purgeErr(d *disk, err error) error {

@@ -410,25 +410,17 @@ func (s *Store) Delete(keys ...string) error {
 // happen as often as it sends requests; an invalidation there would weaken
 // the collapsing of every fill on the node). A fill of key that ends after
 // it stores its entry again.
+//
+// It is Purge's core (purgeSettled): a write of key queued or in the
+// writer's hands when Evict begins does not land after it, and when the
+// disk step fails, the disk copies stay hidden (a miss, never promoted)
+// and are removed once the disk writes again, as for a failed Purge.
 func (s *Store) Evict(key string) (int, error) {
 	if !s.life.enter() {
 		return 0, ErrClosed
 	}
 	defer s.life.leave()
-	m := newMatcher(Purge{Keys: []string{key}})
-	var (
-		pending, inMemory []string
-		res               purgeResult
-		err               error
-	)
-	s.w.locked(func() {
-		pending = s.w.pending.purge(m, false)
-		res, err = s.disk.purge(m, false, 0, nil)
-	})
-	if s.mem != nil {
-		inMemory = s.mem.purge(m, false)
-	}
-	n := countDistinct(pending, res.keys, inMemory)
+	n, err := s.purgeSettled(newMatcher(Purge{Keys: []string{key}}), false, 0, nil, nil)
 	if err != nil {
 		s.disk.report("evict", err)
 		return n, fmt.Errorf("evict %q: %w", key, err)

@@ -838,6 +838,15 @@ func TestEvict(t *testing.T) {
 // PurgedSince tells a purge that may cover an object's keys from one that
 // cannot: by its primary key, a prefix, a tag or everything.
 func TestPurgedSince(t *testing.T) {
+	// manyURLs is more URLs than a matcher holds in a slice (fewFamilies),
+	// url among them.
+	manyURLs := func(url string) []string {
+		keys := []string{url}
+		for i := range fewFamilies {
+			keys = append(keys, fmt.Sprintf("http://h/many/%d", i))
+		}
+		return keys
+	}
 	s := openStore(t, Options{})
 	const key = "http://h/a\x00User-Agent:+1:x\n" // a variant of http://h/a
 	for _, tc := range []struct {
@@ -851,6 +860,11 @@ func TestPurgedSince(t *testing.T) {
 		{"other host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://g/"}}); return err }, false},
 		{"other key deleted", func() error { return s.Delete("http://h/b\x00x") }, false},
 		{"evicted", func() error { _, err := s.Evict(key); return err }, false},
+		{"longer prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/ab"}}); return err }, false},
+		{"many other URLs", func() error { _, err := s.Purge(Purge{Keys: manyURLs("http://h/b")}); return err }, false},
+		{"many URLs", func() error { _, err := s.Purge(Purge{Keys: manyURLs("http://h/a")}); return err }, true},
+		{"variant prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/a\x00User-Agent"}}); return err }, true},
+		{"path prefix", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/a"}}); return err }, true},
 		{"URL", func() error { _, err := s.Purge(Purge{Keys: []string{"http://h/a"}, Soft: true}); return err }, true},
 		{"variant deleted", func() error { return s.Delete("http://h/a\x00other") }, true},
 		{"host", func() error { _, err := s.Purge(Purge{Prefixes: []string{"http://h/"}}); return err }, true},
@@ -865,5 +879,50 @@ func TestPurgedSince(t *testing.T) {
 		if got := s.PurgedSince(key, gen); got != tc.want {
 			t.Errorf("%s: PurgedSince = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A write of the evicted key that the writer holds in its transaction
+// when Evict begins (taken from the queue, not committed yet) does not
+// land after it: Evict waits for that transaction and removes what it
+// wrote, on disk and in memory. The write is held inside the transaction
+// by a fault hook that blocks and then lets it commit.
+func TestEvictRacingStore(t *testing.T) {
+	const key = "http://h/a\x00User-Agent:+1:x\n"
+	for _, mem := range []int64{0, -1} {
+		t.Run(fmt.Sprintf("MemoryBytes=%d", mem), func(t *testing.T) {
+			s := openStore(t, Options{NoMemoryTier: mem < 0})
+			s.w.linger = 0
+			inTx, commit := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			hold := func() error {
+				once.Do(func() { close(inTx); <-commit })
+				return nil
+			}
+			s.disk.writeFault.Store(&hold)
+			t.Cleanup(func() { s.disk.writeFault.Store(nil) })
+
+			e := newEntry(key, 10)
+			e.Tags = nil
+			s.Set(e)
+			<-inTx // the writer's transaction holds e's write
+			evicted := make(chan error, 1)
+			go func() {
+				n, err := s.Evict(key)
+				if err == nil && n != 1 {
+					err = fmt.Errorf("Evict = %d, want 1", n)
+				}
+				evicted <- err
+			}()
+			close(commit)
+			if err := <-evicted; err != nil {
+				t.Fatal(err)
+			}
+			s.Flush()
+			mustMiss(t, s, key)
+			if st := s.Stats(); st.DiskEntries != 0 || st.PendingWrites != 0 {
+				t.Errorf("stats %+v: want nothing on disk nor pending", st)
+			}
+		})
 	}
 }

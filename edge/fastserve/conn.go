@@ -319,7 +319,9 @@ func (c *conn) send(p []byte) {
 	}
 	// The array stays for the next send; p must not: held by an idle
 	// connection, a body would count against the bodies' budget until the
-	// client's next large answer (hold.releaseWhenUnreachable).
+	// client's next large answer (hold.releaseWhenUnreachable;
+	// TestSentBodyNotRetainedByIdleConn). WriteTo consumes what it wrote
+	// (net.Buffers nils it); rawio leaves c.iov whole.
 	clear(c.iov[:cap(c.iov)])
 	c.iov = c.iov[:0]
 	c.writeFailed(err)

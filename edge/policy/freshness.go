@@ -42,7 +42,7 @@ func lifetime(r *Response, f *Facts, opt Options) (time.Duration, bool) {
 	if !e.targeted() && f.hasExpires {
 		return f.expiresLifetime, false // RFC 9111 §5.3
 	}
-	if !heuristicStatus(r.Status) && !e.has(fPublic) { // RFC 9111 §4.2.2, RFC 9110 §15.1
+	if !HeuristicStatus(r.Status) && !e.has(fPublic) { // RFC 9111 §4.2.2, RFC 9110 §15.1
 		return 0, false
 	}
 	if !f.hasLM {

@@ -203,7 +203,7 @@ func hasFreshnessInfo(status int, h http.Header, e *effective) bool {
 		return true
 	case !e.targeted() && len(h["Expires"]) > 0: // even invalid: an invalid Expires means already expired (§5.3)
 		return true
-	case heuristicStatus(status):
+	case HeuristicStatus(status):
 		return true
 	case (e.has(fNoCache) || e.has(fMustRevalidate)) && (h.Get("Etag") != "" || h.Get("Last-Modified") != ""):
 		return true
@@ -235,13 +235,11 @@ func RequestErrorStatus(status int) bool {
 	return false
 }
 
-// HeuristicStatus reports whether status is heuristically cacheable (RFC
-// 9110 §15.1), the statuses a route's default lifetime may be given to.
-func HeuristicStatus(status int) bool { return heuristicStatus(status) }
-
-// heuristicStatus reports the heuristically cacheable statuses (RFC 9110
-// §15.1). 206 is one, but edged never stores partial content.
-func heuristicStatus(status int) bool {
+// HeuristicStatus reports the heuristically cacheable statuses (RFC 9110
+// §15.1): those a response may be given a heuristic lifetime (RFC 9111
+// §4.2.2), and those a route's default lifetime may be given to. 206 is
+// one, but edged never stores partial content.
+func HeuristicStatus(status int) bool {
 	switch status {
 	case 200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501:
 		return true
@@ -249,9 +247,6 @@ func heuristicStatus(status int) bool {
 	return false
 }
 
-// understoodStatus reports statuses whose caching rules edged implements
-// (for must-understand, RFC 9111 §5.2.2.3): those RFC 9110 defines, except
-// partial content and 304, which it never stores.
 func understoodStatus(status int) bool {
 	if status == http.StatusPartialContent || status == http.StatusNotModified {
 		return false
