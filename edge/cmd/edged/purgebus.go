@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/edge/config"
+	"edged/internal/netaddr"
 	"edged/purge"
 )
 
@@ -41,11 +41,7 @@ func loopbackOnly(addr string) bool {
 	if err != nil || host == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return netaddr.IsLoopbackHost(host)
 }
 
 // openPurgeBus starts the purge bus and applies every purge this node missed
