@@ -222,7 +222,7 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	resp, err := x.upstream.Do(r.Context(), out)
 	x.noteUpstream(resp, err, start)
 	if err != nil {
-		x.respondUpstreamError(err)
+		x.passUpstreamFailed(err)
 		return
 	}
 	defer resp.Body.Close()
