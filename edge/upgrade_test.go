@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"edged/edge/access"
+	"edged/edge/auth"
 	"edged/edge/clientip"
 	"edged/edge/cors"
 	"edged/edge/policy"
@@ -732,4 +733,89 @@ func TestWebSocketOriginOfCORSRoute(t *testing.T) {
 		}
 		echo(t, c, "hello")
 	}
+}
+
+// On an https request, an http Origin of the route's own host is another
+// origin (RFC 6454): a plain-HTTP page, which anyone on the network path can
+// write, must not open a WebSocket to the https site with its user's
+// cookies. It is refused with 403 and never reaches the origin; the https
+// page of the same host passes. Fails on the old code, which compared
+// Origin's host alone.
+func TestWebSocketOriginSchemeOfCORSRoute(t *testing.T) {
+	o := newWSOrigin(t)
+	policy, err := cors.New(cors.Options{AllowedOrigins: []string{"https://app.example"}, AllowCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := serveEdge(t, Options{Router: rt}, func(srv *httptest.Server) { srv.StartTLS() })
+	dial := func(origin string) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(e.URL, "https")+"/live", &websocket.DialOptions{
+			HTTPClient: e.Client(), Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": {origin}},
+		})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	for _, origin := range []string{"http://ws.example", "http://app.example"} {
+		if _, resp, err := dial(origin); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %q on https: err %v, response %v; want 403", origin, err, resp)
+		}
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("refused handshakes reached the origin (%d connections)", n)
+	}
+	for _, origin := range []string{"https://ws.example", "https://app.example"} {
+		c, _, err := dial(origin)
+		if err != nil {
+			t.Errorf("Origin %q on https: %v, want the connection", origin, err)
+			continue
+		}
+		echo(t, c, "hello")
+	}
+}
+
+// A route with auth but no cors does not judge Origin, and needs not: its
+// credentials are a bearer token or an API key in a header, which a
+// browser's WebSocket cannot send (the API takes no headers), so a
+// cross-site page's handshake carries none and is refused 401 before the
+// origin; a client that sends the key is not a browser page, whatever
+// Origin it names. (Cookies the origin server itself checks are its own:
+// cors on the route makes the edge judge Origin for them.)
+func TestWebSocketAuthRouteWithoutCORS(t *testing.T) {
+	o := newWSOrigin(t)
+	v, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: []string{"k-123"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Auth: v}))
+	dial := func(fields http.Header) (*websocket.Conn, *http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
+			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: fields,
+		})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	// What a browser on another site sends: its Origin, cookies, no key.
+	if _, resp, err := dial(http.Header{"Origin": {"https://evil.example"}, "Cookie": {"session=1"}}); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("cross-site browser handshake: err %v, response %v; want 401", err, resp)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("a handshake without credentials reached the origin (%d connections)", n)
+	}
+	c, _, err := dial(http.Header{"Origin": {"https://tool.example"}, "X-Api-Key": {"k-123"}})
+	if err != nil {
+		t.Fatalf("handshake with the key: %v", err)
+	}
+	echo(t, c, "hello")
 }
