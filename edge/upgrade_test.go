@@ -112,10 +112,17 @@ func wsSite(t testing.TB, upstream string, route *Route) *Site {
 
 func dialWS(t testing.TB, e *testEdge, path string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
+	return dialWSWith(t, e, path, nil)
+}
+
+// dialWSWith opens a WebSocket to ws.example's path on e (wss when e serves
+// TLS) with the request fields header; the connection ends with the test.
+func dialWSWith(t testing.TB, e *testEdge, path string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+path,
-		&websocket.DialOptions{Host: "ws.example", Subprotocols: []string{"echo"}})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+path, // wss for https
+		&websocket.DialOptions{HTTPClient: e.Client(), Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: header})
 	if c != nil {
 		c.SetReadLimit(1 << 20)
 		t.Cleanup(func() { c.CloseNow() })
@@ -613,16 +620,7 @@ func TestWebSocketPerClientCapIPv6(t *testing.T) {
 		srv.Start()
 	})
 	dialFrom := func(client string) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
-			Host: "ws.example", Subprotocols: []string{"echo"},
-			HTTPHeader: http.Header{"X-Forwarded-For": {client}},
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", http.Header{"X-Forwarded-For": {client}})
 	}
 	for _, client := range []string{"2001:db8:1:1::1", "2001:db8:1:1::2"} {
 		c, _, err := dialFrom(client)
@@ -700,15 +698,7 @@ func TestWebSocketOriginOfCORSRoute(t *testing.T) {
 	}
 	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy}))
 	dial := func(origins ...string) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
-			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": origins},
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", http.Header{"Origin": origins})
 	}
 	for _, origins := range [][]string{
 		{"https://evil.example"},
@@ -753,15 +743,7 @@ func TestWebSocketOriginSchemeOfCORSRoute(t *testing.T) {
 	}
 	e := serveEdge(t, Options{Router: rt}, func(srv *httptest.Server) { srv.StartTLS() })
 	dial := func(origin string) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(e.URL, "https")+"/live", &websocket.DialOptions{
-			HTTPClient: e.Client(), Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": {origin}},
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", http.Header{"Origin": {origin}})
 	}
 	for _, origin := range []string{"http://ws.example", "http://app.example"} {
 		if _, resp, err := dial(origin); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
@@ -796,15 +778,7 @@ func TestWebSocketAuthRouteWithoutCORS(t *testing.T) {
 	}
 	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Auth: v}))
 	dial := func(fields http.Header) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
-			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: fields,
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", fields)
 	}
 	// What a browser on another site sends: its Origin, cookies, no key.
 	if _, resp, err := dial(http.Header{"Origin": {"https://evil.example"}, "Cookie": {"session=1"}}); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
