@@ -137,7 +137,7 @@ func TestDeniedByRule(t *testing.T) {
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	s := newStack(t, stackConfig{opts: Options{Rules: rulesFunc(func(req RuleRequest) RuleDecision {
 		switch {
-		case strings.HasPrefix(req.User, "limited") || req.Port == 1:
+		case strings.HasPrefix(req.User, "limited") || req.Host == "limited.example":
 			return RuleDecision{Rule: "slow-down", Limited: true}
 		case req.Client.IsLoopback() && req.Method == http.MethodGet && req.Host == "127.0.0.1":
 			return RuleDecision{Rule: "no-loopback-get", Category: "test"}
@@ -153,7 +153,7 @@ func TestDeniedByRule(t *testing.T) {
 	if o.count() != 0 {
 		t.Error("a denied request reached the origin")
 	}
-	resp, _, _ = s.raw(t, "GET http://example.com:1/ HTTP/1.1\r\nHost: example.com:1\r\n\r\n")
+	resp, _, _ = s.raw(t, "GET http://limited.example/ HTTP/1.1\r\nHost: limited.example\r\n\r\n")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("rate limited: got %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
