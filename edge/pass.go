@@ -79,7 +79,7 @@ func (x *exchange) pass() {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes
 		if limit > 0 && r.ContentLength > limit {
-			x.passFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
+			x.passBodyFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
 		release, ok := h.uploads.tryAcquire(h.client(r))
@@ -110,7 +110,7 @@ func (x *exchange) pass() {
 	x.noteUpstream(resp, err, start)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			x.passFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+			x.passBodyFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 			return
 		}
 		if status, detail, reason, ok := bodyFault(upload, err); ok {
@@ -123,7 +123,7 @@ func (x *exchange) pass() {
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 			}
-			x.passFailed(status, detail, reason)
+			x.passBodyFailed(status, detail, reason)
 			return
 		}
 		x.passUpstreamFailed(err)
@@ -138,11 +138,11 @@ func (x *exchange) pass() {
 	x.writeUpstream(resp, nil)
 }
 
-// passFailed answers a pass-through that failed for its client's request
+// passBodyFailed answers a pass-through that failed for its client's request
 // body with status and reason: Cache-Status detail, the outcome the access
 // log and edged_requests_total show (bad-request-body, never the error of
 // an upstream's failure) and edged_pass_failures_total.
-func (x *exchange) passFailed(status int, detail, reason string) {
+func (x *exchange) passBodyFailed(status int, detail, reason string) {
 	x.cs.Detail = detail
 	x.respondError(status, reason)
 	x.outcome = outcomeBadRequestBody
