@@ -68,5 +68,6 @@ const (
 	DetailTooManyUploads      = "too-many-uploads"     // 429: the client has its cap of request bodies under way upstream
 	DetailRequestBodyTimeout  = "request-body-timeout" // 408: the client's request body stalled or was too slow
 	DetailBadRequestBody      = "bad-request-body"     // 400: the client's request body was cut short, malformed or reset
+	DetailRequestTooLarge     = "request-too-large"    // 413: the client's request body is over the body size limit
 	DetailUpstreamError       = "upstream-error"       // 502: a broken or refused response
 )
