@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,9 @@ type slicer struct {
 	// cur is the last slice got after the first, kept for the next
 	// piece in it: ranges in ascending order then cost each slice once.
 	cur *slice
+	// sending: the response's head is sent, so the slices still to get
+	// must complete it (fetch).
+	sending bool
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -80,6 +84,12 @@ type slice struct {
 	tier       storage.Tier
 	res        *fillResult // the fetch, when there was one
 	leader     bool        // this request started that fetch
+	// stream, when set, is the body of the object's whole 200, too large
+	// to store, that stands in for the slice (fromWhole): read forward
+	// only, pos bytes in, and closed by closer.
+	stream io.Reader
+	pos    int64
+	closer io.Closer
 }
 
 // close gives back what s holds.
@@ -88,7 +98,18 @@ func (s *slice) close() {
 		_ = s.file.Close()
 		s.file = nil
 	}
+	if s.closer != nil {
+		_ = s.closer.Close()
+		s.closer = nil
+	}
 	s.held.release()
+}
+
+// holds reports whether s holds all of slice i (of slices of size bytes):
+// it is slice i, or the object's whole 200 (fromWhole).
+func (s *slice) holds(i, size int64) bool {
+	first := i * size
+	return s.start <= first && min(first+size, s.total)-1 <= s.end
 }
 
 // serveSliced answers a GET or HEAD on a sliced route: it gets the first
@@ -390,6 +411,7 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	x := s.x
 	w := &x.w
 	head := x.r.Method == http.MethodHead
+	s.sending = true
 	var err error
 	defer func() {
 		if s.cur != nil {
@@ -449,7 +471,7 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 	for i := p.first / s.size; i <= p.last/s.size; i++ {
 		sl := first
 		if i != first.index {
-			if s.cur == nil || s.cur.index != i {
+			if s.cur == nil || !s.cur.holds(i, s.size) {
 				if s.cur != nil {
 					s.cur.close() // one slice besides the first held at a time
 					s.cur = nil
@@ -461,7 +483,12 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 			}
 			sl = s.cur
 		}
-		from, to := max(p.first, sl.start), min(p.last, sl.end)
+		// Slice i's bytes of p: sl may hold more (the whole object).
+		sliceEnd := i*s.size + (s.size - 1)
+		if sliceEnd < 0 {
+			sliceEnd = math.MaxInt64 // near the int64 limit, where no object ends
+		}
+		from, to := max(p.first, sl.start, i*s.size), min(p.last, sl.end, sliceEnd)
 		err := s.write(w, sl, from-sl.start, to-from+1)
 		if err != nil {
 			return err
@@ -473,6 +500,9 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 
 // write sends n bytes of sl from offset off.
 func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
+	if sl.stream != nil {
+		return sl.copyStream(w, off, n)
+	}
 	if sl.file == nil {
 		if off+n > int64(len(sl.e.Body)) {
 			return io.ErrUnexpectedEOF // never a short piece sent as whole
@@ -502,10 +532,38 @@ func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 	return err
 }
 
+// copyStream writes n bytes of the stream sl holds from offset off, past
+// the bytes read already: the pieces of a response ascend (serveSliced).
+func (sl *slice) copyStream(w io.Writer, off, n int64) error {
+	if off < sl.pos {
+		return fmt.Errorf("bytes from %d of a stream read to %d: %w", off, sl.pos, errSliceRange)
+	}
+	skipped, err := io.CopyN(io.Discard, sl.stream, off-sl.pos)
+	sl.pos += skipped
+	if err != nil {
+		return fmt.Errorf("read the whole object's body: %w", eofUnexpected(err))
+	}
+	sent, err := io.CopyN(w, sl.stream, n)
+	sl.pos += sent
+	return eofUnexpected(err) // never a short piece sent as whole
+}
+
+// eofUnexpected is err, but io.ErrUnexpectedEOF for io.EOF: a body that
+// ended before the bytes it must hold.
+func eofUnexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // next gets slice i for a response whose first slice set s.total and
 // s.validator. A stored slice of another version is dropped and fetched
 // again; a fetched one of another version means the object changed
-// upstream: all its slices are dropped (errSliceChanged).
+// upstream: all its slices are dropped (errSliceChanged). The object's
+// whole 200 where the slice was asked for (an origin that honours Range
+// only at some offsets) serves the slice, and the rest, when it is of the
+// response's version (fromWhole).
 func (s *slicer) next(i int64) (*slice, error) {
 	for _, lookup := range []bool{true, false} {
 		sl, whole, err := s.get(i, lookup)
@@ -515,11 +573,20 @@ func (s *slicer) next(i int64) (*slice, error) {
 		if whole == nil && sl.total == s.total && sl.validator == s.validator && sl.validator != "" {
 			return sl, nil
 		}
+		if whole != nil {
+			if sl, ok := s.fromWhole(whole); ok {
+				return sl, nil
+			}
+		}
 		if sl != nil {
 			sl.close()
 		}
 		if whole == nil && sl.hit {
 			s.x.h.forget(sl.e.Key)
+			continue
+		}
+		if whole != nil && whole.res == nil {
+			s.x.h.forget(whole.e.Key) // a stored whole of another version
 			continue
 		}
 		if whole != nil && whole.res != nil {
@@ -531,6 +598,52 @@ func (s *slicer) next(i int64) (*slice, error) {
 		s.x.h.log.Warn("cache delete", "key", s.object.SliceFamily(), "err", err)
 	}
 	return nil, errSliceChanged
+}
+
+// fromWhole makes w, the object's own answer got where a slice after the
+// first was asked for, a slice that holds every byte of the object, when
+// it is the representation the response is being made of: a 200 with the
+// response's strong validator and length (RFC 9111 §3.4). An origin, or a
+// CDN before it, that honours bytes=0-N but answers a later range with
+// the whole 200 (RFC 9110 §14.2 lets it), or honours ranges only below
+// some offset, then still completes the response: its bytes are taken at
+// the slices' offsets. A 200 too large to store is read forward from the
+// stream, by the request that started its fetch alone (fetch gets the
+// others their own). ok is false for any other answer (the object
+// changed, an error status).
+func (s *slicer) fromWhole(w *wholeAnswer) (*slice, bool) {
+	var (
+		status int
+		hdr    http.Header
+		length int64
+	)
+	stream := w.res != nil && w.res.stream != nil
+	if stream {
+		status, hdr, length = w.res.stream.StatusCode, w.res.stream.Header, w.res.stream.ContentLength
+	} else {
+		status, hdr, length = w.e.Status, w.e.Header, w.e.BodyLen()
+	}
+	v := sliceValidator(hdr)
+	if status != http.StatusOK || v == "" || v != s.validator || length != s.total && (!stream || length >= 0) {
+		// A stream of unknown length that ends short cuts the response
+		// (copyStream); one that is longer gives only the bytes asked for.
+		return nil, false
+	}
+	sl := &slice{index: -1, e: w.e, start: 0, end: s.total - 1, total: s.total, validator: v,
+		hit: w.res == nil, tier: w.tier, res: w.res, leader: w.leader}
+	if stream {
+		if !w.leader || !w.res.claim() {
+			return nil, false
+		}
+		w.res.unbind() // as streamFill: the client's pace bounds it now
+		sl.stream = io.MultiReader(bytes.NewReader(w.res.prefix), w.res.stream.Body)
+		sl.closer = w.res.stream.Body
+		return sl, true
+	}
+	if !s.openBody(sl) {
+		return nil, false
+	}
+	return sl, true
 }
 
 // errClientGone: the client went away while a slice was being got.
@@ -699,7 +812,9 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 		case <-r.Context().Done():
 			return nil, false, errClientGone
 		}
-		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared && s.matches(res) {
+		// A stream goes to one reader, the leader: a request that sent its
+		// head already (next) cannot pass instead, as serveWhole does.
+		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) {
 			return res, leader, nil
 		}
 		// Not for sharing (private, or not storable as a slice), or a

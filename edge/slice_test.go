@@ -33,9 +33,12 @@ type rangeOrigin struct {
 	body    []byte
 	etag    string
 	cc      string
-	vary    string   // a Vary field, when not empty
-	noRange bool     // ignore Range: always the whole 200
-	extra   []string // more response fields, name/value pairs
+	vary    string // a Vary field, when not empty
+	noRange bool   // ignore Range: always the whole 200
+	// wholeFrom, when above 0, ignores a Range whose first byte is at or
+	// past it: bytes=0-N is honoured, a later slice gets the whole 200.
+	wholeFrom int64
+	extra     []string // more response fields, name/value pairs
 	// gate, when set, holds every answer until opened.
 	gate *gate
 }
@@ -46,6 +49,9 @@ func newRangeOrigin(t *testing.T, c *clock, body []byte, etag string) *rangeOrig
 	o.testOrigin = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
 		body, etag, cc, vary, noRange, g, extra := o.body, o.etag, o.cc, o.vary, o.noRange, o.gate, o.extra
+		if o.wholeFrom > 0 && rangeStart(r.Header.Get("Range")) >= o.wholeFrom {
+			noRange = true
+		}
 		o.mu.Unlock()
 		if g != nil {
 			g.wait()
@@ -78,6 +84,16 @@ func newHeldRangeOrigin(t *testing.T, c *clock, body []byte, etag string) (o *ra
 	o.gate = g
 	t.Cleanup(g.open)
 	return o, g
+}
+
+// rangeStart is the first byte of a Range field "bytes=a-b", -1 when it
+// names none.
+func rangeStart(v string) int64 {
+	var a int64
+	if _, err := fmt.Sscanf(v, "bytes=%d-", &a); err != nil {
+		return -1
+	}
+	return a
 }
 
 func (o *rangeOrigin) change(body []byte, etag string) {
