@@ -87,8 +87,10 @@ func wantSlicesOf(t *testing.T, e *testEdge, path string, body []byte) {
 				t.Errorf("%q: a whole 200 of %d bytes, not the object", key, len(b))
 			}
 		case http.StatusPartialContent:
-			first, last, total, ok := parseContentRange(got.Header.Get("Content-Range"))
-			if !ok || total != int64(len(body)) || !bytes.Equal(b, body[first:last+1]) {
+			// Its bytes: its length may be another than slice 0's (an
+			// origin's mistake), and then it is never combined with it.
+			first, last, _, ok := parseContentRange(got.Header.Get("Content-Range"))
+			if !ok || last >= int64(len(body)) || !bytes.Equal(b, body[first:last+1]) {
 				t.Errorf("%q: Content-Range %q holds other bytes", key, got.Header.Get("Content-Range"))
 			}
 		default:
