@@ -161,8 +161,10 @@ func (x *exchange) serveSliced() {
 		return
 	}
 	if whole != nil {
-		x.serveWhole(whole)
-		return
+		if sl = s.rangeOfStream(whole, ranged); sl == nil {
+			x.serveWhole(whole)
+			return
+		}
 	}
 	defer sl.close()
 	s.total, s.validator = sl.total, sl.validator
@@ -470,7 +472,7 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 	for i := p.first / s.size; i <= p.last/s.size; i++ {
 		sl := first
-		if i != first.index {
+		if !first.holds(i, s.size) {
 			if s.cur == nil || !s.cur.holds(i, s.size) {
 				if s.cur != nil {
 					s.cur.close() // one slice besides the first held at a time
@@ -629,21 +631,49 @@ func (s *slicer) fromWhole(w *wholeAnswer) (*slice, bool) {
 		// (copyStream); one that is longer gives only the bytes asked for.
 		return nil, false
 	}
+	if stream {
+		sl := s.streamSlice(w, s.total)
+		return sl, sl != nil
+	}
 	sl := &slice{index: -1, e: w.e, start: 0, end: s.total - 1, total: s.total, validator: v,
 		hit: w.res == nil, tier: w.tier, res: w.res, leader: w.leader}
-	if stream {
-		if !w.leader || !w.res.claim() {
-			return nil, false
-		}
-		w.res.unbind() // as streamFill: the client's pace bounds it now
-		sl.stream = io.MultiReader(bytes.NewReader(w.res.prefix), w.res.stream.Body)
-		sl.closer = w.res.stream.Body
-		return sl, true
-	}
 	if !s.openBody(sl) {
 		return nil, false
 	}
 	return sl, true
+}
+
+// rangeOfStream makes w, the object's whole 200 too large to store, got
+// where the first slice of a range request was asked for, the slice that
+// heads the response, so that the client gets the 206 of the bytes it
+// asked for (RFC 9110 §14.2) rather than the whole object from byte 0
+// (a player seeking in a large video, behind an origin that honours
+// Range only at offset 0). Nil when w is not such a stream of known
+// length for this request, the one that fetched it: serveWhole answers.
+func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
+	if !ranged || w.res == nil || w.res.stream == nil || !w.leader ||
+		w.res.stream.StatusCode != http.StatusOK || w.res.stream.ContentLength < 0 {
+		return nil
+	}
+	return s.streamSlice(w, w.res.stream.ContentLength)
+}
+
+// streamSlice claims w's stream, a 200 of total bytes, as a slice that
+// holds the whole object, read forward only; nil when this request may
+// not read it (another's, or taken already). Its entry carries the
+// upstream's fields as they came, for this one request, as streamFill
+// sends them.
+func (s *slicer) streamSlice(w *wholeAnswer, total int64) *slice {
+	res := w.res
+	if !w.leader || !res.claim() {
+		return nil
+	}
+	res.unbind() // as streamFill: the client's pace bounds it now
+	now := s.x.h.opts.Now()
+	e := &storage.Entry{Key: string(s.object.Slice(0)), Status: http.StatusOK, Header: res.stream.Header, RequestTime: now, ResponseTime: now}
+	return &slice{index: -1, e: e, start: 0, end: total - 1, total: total, validator: sliceValidator(res.stream.Header),
+		tier: storage.TierNone, res: res, leader: true,
+		stream: io.MultiReader(bytes.NewReader(res.prefix), res.stream.Body), closer: res.stream.Body}
 }
 
 // errClientGone: the client went away while a slice was being got.

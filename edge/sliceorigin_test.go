@@ -130,7 +130,6 @@ func TestSliceAdversarialOrigin(t *testing.T) {
 	}
 }
 
-
 // TestSlice304OtherETagRefetched: a 304 to a stale slice's revalidation
 // that names another ETag does not describe the stored slice (RFC 9111
 // §4.3.4): the slice is fetched again without conditions, as a whole
