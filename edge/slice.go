@@ -108,8 +108,19 @@ func (s *slice) close() {
 // holds reports whether s holds all of slice i (of slices of size bytes):
 // it is slice i, or the object's whole 200 (fromWhole).
 func (s *slice) holds(i, size int64) bool {
-	first := i * size
-	return s.start <= first && min(first+size, s.total)-1 <= s.end
+	first, last := sliceBounds(i, size)
+	return s.start <= first && min(last, s.total-1) <= s.end
+}
+
+// sliceBounds is the first and last byte of slice i of slices of size
+// bytes, inclusive.
+func sliceBounds(i, size int64) (first, last int64) {
+	first = i * size
+	last = first + size - 1
+	if last < first {
+		last = math.MaxInt64 // a range near the int64 limit, where no object ends
+	}
+	return first, last
 }
 
 // serveSliced answers a GET or HEAD on a sliced route: it gets the first
@@ -486,11 +497,8 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 			sl = s.cur
 		}
 		// Slice i's bytes of p: sl may hold more (the whole object).
-		sliceEnd := i*s.size + (s.size - 1)
-		if sliceEnd < 0 {
-			sliceEnd = math.MaxInt64 // near the int64 limit, where no object ends
-		}
-		from, to := max(p.first, sl.start, i*s.size), min(p.last, sl.end, sliceEnd)
+		first, last := sliceBounds(i, s.size)
+		from, to := max(p.first, sl.start, first), min(p.last, sl.end, last)
 		err := s.write(w, sl, from-sl.start, to-from+1)
 		if err != nil {
 			return err
@@ -540,23 +548,24 @@ func (sl *slice) copyStream(w io.Writer, off, n int64) error {
 	if off < sl.pos {
 		return fmt.Errorf("bytes from %d of a stream read to %d: %w", off, sl.pos, errSliceRange)
 	}
-	skipped, err := io.CopyN(io.Discard, sl.stream, off-sl.pos)
-	sl.pos += skipped
-	if err != nil {
-		return fmt.Errorf("read the whole object's body: %w", eofUnexpected(err))
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	for _, c := range []struct {
+		w io.Writer
+		n int64
+	}{{io.Discard, off - sl.pos}, {writerOnly{w}, n}} {
+		// writerOnly tells the client's write errors from the upstream's.
+		copied, err := io.CopyBuffer(c.w, io.LimitReader(sl.stream, c.n), *buf)
+		sl.pos += copied
+		if err != nil {
+			return err
+		}
+		if copied < c.n {
+			// Never a short piece sent as whole.
+			return fmt.Errorf("the whole object's body ended at %d: %w", sl.pos, io.ErrUnexpectedEOF)
+		}
 	}
-	sent, err := io.CopyN(w, sl.stream, n)
-	sl.pos += sent
-	return eofUnexpected(err) // never a short piece sent as whole
-}
-
-// eofUnexpected is err, but io.ErrUnexpectedEOF for io.EOF: a body that
-// ended before the bytes it must hold.
-func eofUnexpected(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+	return nil
 }
 
 // next gets slice i for a response whose first slice set s.total and
@@ -889,10 +898,6 @@ func (s *slicer) join(i int64, key string, stale *storage.Entry, since uint64, r
 func (s *slicer) run(i int64, key string, stale *storage.Entry) *fillResult {
 	f := *s.base
 	f.storeKey, f.stale = key, stale
-	first := i * s.size
-	last := first + s.size - 1
-	if last < first {
-		last = math.MaxInt64 // a range near the int64 limit, where no object ends
-	}
+	first, last := sliceBounds(i, s.size)
 	return f.runSlice(first, last, string(s.object.Slice(0)))
 }
