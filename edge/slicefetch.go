@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ import (
 
 var (
 	// errSliceRange: the upstream answered a slice's Range request with a
-	// 206 for other bytes (RFC 9110 §14.4: Content-Range names what the
-	// response holds), or with a body of another length.
+	// 206 that does not hold the slice's bytes (RFC 9110 §14.4:
+	// Content-Range names what the response holds), or with a body of
+	// another length than it names.
 	errSliceRange = errors.New("upstream answered a slice with other bytes than asked for")
 	// errSliceChanged: a slice came back from another version of the
 	// object than the slices already sent (RFC 9111 §3.4).
@@ -109,13 +111,30 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		last = min(last, total-1)
 	}
 	n := end - start + 1
-	if !ok || total < 0 || start != first || end != last || resp.ContentLength >= 0 && resp.ContentLength != n {
-		// A multipart answer, a range of other bytes, an unknown length:
-		// nothing here can be stitched into the object.
+	if !ok || total < 0 || start > first || end < last || resp.ContentLength >= 0 && resp.ContentLength != n {
+		// A multipart answer, a range that does not hold the slice's
+		// bytes, an unknown length: nothing here can be stitched into
+		// the object.
 		drain(resp)
 		res.status, res.err = 0, fmt.Errorf("bytes %d-%d: got Content-Range %q, Content-Length %d: %w",
 			first, last, resp.Header.Get("Content-Range"), resp.ContentLength, errSliceRange)
 		return
+	}
+	body := io.Reader(resp.Body)
+	contentLength := resp.ContentLength
+	if start < first || end > last {
+		// More than the slice: a server that rounds ranges to blocks of
+		// its own (RFC 9110 §14.4: Content-Range says what the 206
+		// holds). The slice's bytes are taken at their offset in it, the
+		// rest dropped, and the slice says what it holds.
+		if _, err := io.CopyN(io.Discard, resp.Body, first-start); err != nil {
+			resp.Body.Close()
+			res.status, res.err = 0, fmt.Errorf("read slice body: %w", err)
+			return
+		}
+		n, contentLength = last-first+1, -1
+		body = io.LimitReader(resp.Body, n)
+		resp.Header.Set("Content-Range", contentRange(first, last, total))
 	}
 	f.completeHeader(http.StatusOK, resp.Header, responseTime) // a slice of the 200 it is part of
 	// The object's fields govern its slices: Storable judges them as the
@@ -128,14 +147,14 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		storable, reason = sliceStorable(resp.Header, responseTime)
 	}
 	held := &hold{b: &h.bodies}
-	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held, nil, nil)
+	got, complete, err := readUpTo(body, n, contentLength, held, nil, nil)
 	resp.Body.Close()
 	switch {
 	case err != nil:
 		err = fmt.Errorf("read slice body: %w", err)
 	case held.refused:
 		err = errSliceBudget
-	case !complete || int64(len(body)) != n:
+	case !complete || int64(len(got)) != n:
 		err = fmt.Errorf("bytes %d-%d: a body of other length: %w", first, last, errSliceRange)
 	}
 	if err != nil {
@@ -144,11 +163,11 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		return
 	}
 	if !storable || n > h.store.MemoryItemLimit() {
-		held.releaseWhenUnreachable(body)
+		held.releaseWhenUnreachable(got)
 	} else {
 		held.release()
 	}
-	e := &storage.Entry{Key: f.storeKey, Status: http.StatusPartialContent, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
+	e := &storage.Entry{Key: f.storeKey, Status: http.StatusPartialContent, Body: got, RequestTime: requestTime, ResponseTime: responseTime}
 	if !storable {
 		// Served to the request that fetched it alone: waiters fetch
 		// their own (a private slice is one user's), and so do the next

@@ -123,3 +123,51 @@ func wantSlicesOf(t *testing.T, e *testEdge, path string, body []byte) {
 		}
 	}
 }
+
+// TestSliceOriginRoundsRanges: an origin that answers a slice's range
+// with a 206 of more bytes than asked for (rounded to blocks of its own,
+// or the whole object from byte 0), as Content-Range says (RFC 9110
+// §14.4): the slice's bytes are taken at their offset in it, and the
+// slice is stored as what it holds. Before, every such answer was a 502.
+func TestSliceOriginRoundsRanges(t *testing.T) {
+	const block = 3 * sliceSize / 2
+	body := patterned(5*sliceSize+99, 23)
+	for _, tc := range []struct {
+		name  string
+		round func(first int64) (int64, int64)
+	}{
+		{"blocks of 1.5 slices", func(first int64) (int64, int64) {
+			a := first / block * block
+			return a, min(a+2*block, int64(len(body))) - 1
+		}},
+		{"from byte 0 to the end", func(int64) (int64, int64) { return 0, int64(len(body)) - 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=3600")
+				w.Header().Set("Etag", `"v1"`)
+				a, b := tc.round(rangeStart(r.Header.Get("Range")))
+				w.Header().Set("Content-Range", contentRange(a, b, int64(len(body))))
+				w.Header().Set("Content-Length", fmt.Sprint(b-a+1))
+				w.WriteHeader(http.StatusPartialContent)
+				_, _ = w.Write(body[a : b+1])
+			})
+			e := newSliceEdge(t, c, o.URL, sliceSize, 0)
+			resp, got, err := getRange(t, e, http.MethodGet, "/f", "")
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+				t.Fatalf("full GET: status %d, err %v, %d of %d bytes", resp.StatusCode, err, len(got), len(body))
+			}
+			rng := [2]int{2*sliceSize + 7, 4*sliceSize + 70}
+			resp, got, err = getRange(t, e, http.MethodGet, "/g", fmt.Sprintf("bytes=%d-%d", rng[0], rng[1]))
+			if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[rng[0]:rng[1]+1]) {
+				t.Errorf("range: status %d, err %v, %d bytes", resp.StatusCode, err, len(got))
+			}
+			wantSlicesOf(t, e, "/f", body)
+			wantSlicesOf(t, e, "/g", body)
+			if n := len(sliceKeys(t, e, "/f")); n != 6 {
+				t.Errorf("%d slices of /f stored, want 6", n)
+			}
+		})
+	}
+}
