@@ -249,7 +249,8 @@ func (x *exchange) serveSliced() {
 }
 
 // storedAll reports whether every slice that pieces cover, besides first,
-// is stored, usable, and of first's version (validator and length).
+// is stored, usable, and of first's version (validator and length), as a
+// slice or in the object's whole 200.
 func (s *slicer) storedAll(first *slice, pieces []piece) bool {
 	for _, p := range pieces {
 		for i := p.first / s.size; i <= p.last/s.size; i++ {
@@ -258,6 +259,16 @@ func (s *slicer) storedAll(first *slice, pieces []piece) bool {
 			}
 			sl, _ := s.stored(string(s.object.Slice(i)), i, false)
 			if sl == nil {
+				// The object's whole 200, stored in slice 0's place, may
+				// hold it (fromWhole), as next would find it.
+				_, whole := s.stored(string(s.object.Slice(0)), 0, true)
+				if whole == nil {
+					return false
+				}
+				if sl, ok := s.fromWhole(whole); ok {
+					sl.close()
+					continue
+				}
 				return false
 			}
 			same := sl.total == s.total && sl.validator == s.validator

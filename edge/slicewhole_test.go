@@ -50,6 +50,15 @@ func TestSliceOriginHonoursRangeOnlyAtZero(t *testing.T) {
 					t.Errorf("range %v: status %d, err %v, %d bytes, right bytes %v", rng, resp.StatusCode, err, len(got), bytes.Equal(got, body[rng[0]:rng[1]+1]))
 				}
 			}
+			if tc.maxObject == 0 {
+				// All of it is stored, in slices or whole: only-if-cached
+				// is answered from it (RFC 9111 §5.2.1.7), not a 504.
+				resp, got, err := getRange(t, e, http.MethodGet, "/f", fmt.Sprintf("bytes=%d-%d", sliceSize+10, 3*sliceSize+9),
+					"Cache-Control", "only-if-cached")
+				if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, body[sliceSize+10:3*sliceSize+10]) {
+					t.Errorf("only-if-cached: status %d, err %v, %d bytes", resp.StatusCode, err, len(got))
+				}
+			}
 			// Two ranges in one request (multipart/byteranges, RFC 9110
 			// §14.6), the second in a slice the origin answers whole.
 			resp, got, err := getRange(t, e, http.MethodGet, "/f", fmt.Sprintf("bytes=10-19,%d-%d", 3*sliceSize+5, 3*sliceSize+99))
