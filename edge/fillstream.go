@@ -72,7 +72,12 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 		return false // a waiter of a body that outgrew the fill asks on its own
 	}
 	if size >= 0 && size < streamFromBytes {
-		return false // the fill's result answers, and says whether it was stored
+		// The fill's result answers, and says whether it was stored. The
+		// client waits for the body as one being sent it would, so the
+		// fetch's total bound is lifted as for one (a short body that
+		// trickles is cut by body_timeout's pauses, not fetch_timeout).
+		p.streaming()
+		return false
 	}
 	e := head.entry
 	identity, varies := x.identityWhileFilling(e.Header, size)

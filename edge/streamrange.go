@@ -115,8 +115,12 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	if !head.selects(x) {
 		return false
 	}
+	if size < 0 {
+		return false // not known yet: the range waits for the fill's end
+	}
 	if size < streamFromBytes {
-		return false // not known yet, or short: the range waits for the fill's end
+		p.streaming() // short: answered at the fill's end, unbound as when streamed (serveWhileFilling)
+		return false
 	}
 	header := head.entry.Header
 	start, end, ok := rng.resolve(size)
@@ -323,8 +327,9 @@ func (p *progress) streamable() (head *fillHead, size int64, overflowed bool) {
 	return p.head, p.head.length, p.overflowed
 }
 
-// streaming records that a client is being sent the body as it arrives:
-// the first lifts the fetch's total bound (fillHead.unbind).
+// streaming records that a client is being sent the body as it arrives,
+// or waits for a short one (streamFromBytes): the first lifts the fetch's
+// total bound (fillHead.unbind).
 func (p *progress) streaming() {
 	p.mu.Lock()
 	first := !p.streamed && p.head != nil && !p.ended
