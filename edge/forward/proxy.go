@@ -258,6 +258,9 @@ func ruleRequest(rec *record, dst destination, method string) RuleRequest {
 // told it talks to a proxy).
 func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) {
 	rec.host = "-"
+	cw := &countingWriter{ResponseWriter: w, ctx: r.Context()}
+	defer func() { rec.bytesOut = cw.bytes }()
+	w = cw
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch r.URL.Path {
 		case pacPath:
@@ -318,7 +321,8 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
+		n, _ := io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
+		rec.bytesOut = int64(n)
 	}
 }
 

@@ -392,6 +392,19 @@ func TestLocalRequests(t *testing.T) {
 		t.Errorf("CONNECT :25: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
 	}
 
+	// Each is logged with the bytes its client got (the PAC file, the
+	// refusals' pages): they were logged as 0.
+	lines := s.logs.WaitLines(t, "request", 3)
+	for i, want := range []int{len(body), len("Bad Request: "), len("ok\n")} {
+		got, _ := lines[i]["bytes_out"].(float64)
+		if i == 1 && got <= float64(want) || i != 1 && got != float64(want) {
+			t.Errorf("log line %d: bytes_out %v, want %d%s: %v", i, lines[i]["bytes_out"], want, map[bool]string{true: " and more"}[i == 1], lines[i])
+		}
+	}
+	if tl := s.logs.WaitLines(t, "tunnel", 2); tl[1]["bytes_out"] == nil || tl[1]["bytes_out"].(float64) <= 0 {
+		t.Errorf("the CONNECT refused by connect_ports logged bytes_out %v: %v", tl[1]["bytes_out"], tl[1])
+	}
+
 	closed := newStack(t, stackConfig{opts: Options{Clients: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
 	resp, _, _ = closed.raw(t, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "clients" {
