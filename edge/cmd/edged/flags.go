@@ -143,8 +143,10 @@ func applyFlag(cfg *config.Config, v *flagValues, name string) {
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: edged [flags]
 
-edged is a caching CDN edge node. It runs from a YAML file (-config) and/or
-flags; flags override the file. See docs/config.md.
+edged is a caching CDN edge node (-role edge, the default), an origin
+shield (-role shield) or a forward proxy for a private network's clients
+(-role forward). It runs from a YAML file (-config) and/or flags; flags
+override the file. See docs/config.md and docs/forward.md.
 
 Example:
   edged -origin http://127.0.0.1:9000 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 -data ./data
@@ -158,6 +160,9 @@ A shield and an edge sharing one purge bus (the same two variables on both):
       -data ./data/shield -nats-listen 127.0.0.1:8092
   edged -shield http://127.0.0.1:8090 -listen 127.0.0.1:8080 -admin 127.0.0.1:8081 \
       -data ./data/edge -nats nats://127.0.0.1:8092
+
+A forward proxy on :3128 (clients set http_proxy/https_proxy to it):
+  edged -role forward -listen 127.0.0.1:3128 -admin 127.0.0.1:3129 -data ./data/forward
 
 Every node on a NATS cluster of three servers (purge.nats.replicas: 3 and
 purge.nats.nkey_seed or credentials in the -config file; docs/purge.md):
