@@ -135,16 +135,7 @@ func TestConditionalMissAnsweredFromHead(t *testing.T) {
 				checkBodiless(t, a, tt.status, len(body))
 				o.rest.open()
 			}
-			if stored := storedBody(t, e, "http://"+e.Listener.Addr().String()+"/big"); !bytes.Equal(stored, body) {
-				t.Errorf("stored body: %d bytes, not the origin's", len(stored))
-			}
-			resp, hit := e.get(t, "/big")
-			if !isHit(resp) || hit != string(body) {
-				t.Errorf("after the fill: hit %v (%q), %d bytes", isHit(resp), resp.Header.Get("Cache-Status"), len(hit))
-			}
-			if n := o.requests.Load(); n != 1 {
-				t.Errorf("origin requests = %d, want 1", n)
-			}
+			wantStoredOnce(t, e, o.testOrigin, "/big", body)
 		})
 	}
 }
@@ -168,12 +159,7 @@ func TestConditionalWaiterAnsweredFromHead(t *testing.T) {
 	if out := <-leader.done; out.err != nil || !bytes.Equal(out.body, body) {
 		t.Fatalf("leader: %d bytes, err %v", len(out.body), out.err)
 	}
-	if stored := storedBody(t, e, "http://"+e.Listener.Addr().String()+"/big"); !bytes.Equal(stored, body) {
-		t.Errorf("stored body: %d bytes, not the origin's", len(stored))
-	}
-	if n := o.requests.Load(); n != 1 {
-		t.Errorf("origin requests = %d, want 1", n)
-	}
+	wantStoredOnce(t, e, o.testOrigin, "/big", body)
 }
 
 // A fill whose body breaks after a 304 (or a HEAD) was answered from its
@@ -189,20 +175,7 @@ func TestConditionalMissFillFailsAfter304(t *testing.T) {
 			a := whileHeld(t, startDo(e, method, "/broken", "If-None-Match", fillETag), method)
 			checkBodiless(t, a, http.StatusNotModified, len(body))
 			o.rest.open()
-			e.settle(t)
-			e.store.Flush()
-			if st := e.store.Stats(); st.MemoryEntries != 0 || st.DiskEntries != 0 || st.PendingWrites != 0 {
-				t.Errorf("a truncated body was stored: %+v", st)
-			}
-			o.broken.Store(false)
-			resp, got := e.get(t, "/broken")
-			wantStatus(t, resp, http.StatusOK, "fwd=uri-miss")
-			if got != string(body) {
-				t.Errorf("next request: %d bytes, want the whole object", len(got))
-			}
-			if n := o.requests.Load(); n != 2 {
-				t.Errorf("origin requests = %d, want 2 (the broken fill, a fresh one)", n)
-			}
+			wantBrokenFillForgotten(t, e, o, "/broken", body)
 		})
 	}
 }
