@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/edge/policy"
 	"edged/origin"
 	"edged/storage"
 )
@@ -294,19 +297,43 @@ func TestTrickleStreamedPastFetchTimeout(t *testing.T) {
 
 // A refused connection is a 502 upstream-unreachable, quickly.
 func TestOriginRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now: connections are refused
-	e := newFaultEdge(t, newClock(), "http://"+addr)
+	e := newFaultEdge(t, newClock(), "http://"+refusingAddr(t))
 	r := faultGet(t, e, "/obj")
 	wantStatus(t, r.resp, http.StatusBadGateway, "fwd=uri-miss", "detail=upstream-unreachable")
 	if r.took > faultBound {
 		t.Errorf("took %v, want at most %v", r.took, faultBound)
 	}
 	assertNothingStored(t, e.store)
+}
+
+// refusingAddr is a 127.0.0.1 address where nothing listens: connections
+// to it are refused.
+func refusingAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// A pass-through whose upstream refuses the connection counts in
+// edged_pass_failures_total under the Cache-Status detail; a miss's failure
+// counts in edged_upstream_fetches_total instead.
+func TestPassFailureCounted(t *testing.T) {
+	e := newFaultEdge(t, newClock(), "http://"+refusingAddr(t))
+	resp, err := http.Post(e.URL+"/form", "text/plain", strings.NewReader("a=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wantStatus(t, resp, http.StatusBadGateway, "fwd=method", "detail=upstream-unreachable")
+	faultGet(t, e, "/obj")
+	if got := testutil.ToFloat64(e.handler.metrics.passFailures.WithLabelValues(policy.DetailUpstreamUnreachable)); got != 1 {
+		t.Errorf("edged_pass_failures_total{reason=upstream-unreachable} = %v, want 1 (the POST; the GET is a miss)", got)
+	}
 }
 
 // RFC 5861 §4: with stale-if-error, each origin fault while revalidating a

@@ -24,6 +24,15 @@ import (
 // a response of known length is closed short), so none takes it for
 // whole, and nothing is stored.
 
+// streamFromBytes is the shortest body of known length a client is sent
+// as it arrives. A shorter one is answered from the fill's result once
+// whole (it arrives with its head or a read after it: streaming it would
+// save nothing), which knows whether it was stored (Cache-Status stored,
+// RFC 9211 §2.6). A rule on the announced length, not on how much had
+// arrived when the client looked, so the same response is always answered
+// the same way, whatever the timing.
+const streamFromBytes = 16 << 10
+
 // streamsWhole reports whether x's request may be answered from a fill's
 // published head and its body as it arrives: a GET or HEAD of the whole
 // representation (no Range, If-Range or Request-Range: a single range is
@@ -56,7 +65,7 @@ func (x *exchange) streamsWhole() bool {
 // arrives: the head at once, the body as it comes. It reports false,
 // having written nothing, when it cannot or need not: nothing is
 // published (the response is not stored, not of known length, or the fill
-// failed), the body is whole already (progress.arrived), the
+// failed), the body is shorter than streamFromBytes, the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
 // hit), or x's request is answered without a body (a HEAD, a met or
@@ -74,8 +83,13 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
 		return false // a waiter of a body that outgrew the fill asks on its own
 	}
-	if p.arrived() {
-		return false // the fill's result answers, and says whether it was stored
+	if size >= 0 && size < streamFromBytes {
+		// The fill's result answers, and says whether it was stored. The
+		// client waits for the body as one being sent it would, so the
+		// fetch's total bound is lifted as for one (a short body that
+		// trickles is cut by body_timeout's pauses, not fetch_timeout).
+		p.streaming()
+		return false
 	}
 	e := head.entry
 	identity, varies := x.identityWhileFilling(e.Header, size)
@@ -107,9 +121,9 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	// the fill means to store the response, but the store may still
 	// refuse it, superseded by a later fill of the object (fillOrder) or
 	// its variant replaced meanwhile (variantCounter.replaced); the head
-	// cannot know, and Cache-Status says only what is so. A body already
-	// whole is answered from the fill's result instead (progress.arrived),
-	// which knows.
+	// cannot know, and Cache-Status says only what is so. A short body
+	// is answered from the fill's result instead (streamFromBytes), which
+	// knows.
 	x.setCacheStatus(e.Header)
 	if !collapsed {
 		addOwn(hdr, head.own)

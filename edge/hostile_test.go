@@ -1226,6 +1226,7 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 	slow := newGate()
 	t.Cleanup(slow.open)
 	headSent := make(chan struct{}, 1)
+	slowPad := strings.Repeat(".", streamFromBytes)
 	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		ua := r.Header.Get("User-Agent")
 		body := "for " + ua
@@ -1235,7 +1236,7 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 			_, _ = io.WriteString(w, body)
 			return
 		}
-		writeInTwo(w, body, headSent, slow)
+		writeInTwo(w, body+slowPad, headSent, slow) // long enough to be streamed (streamFromBytes)
 	})
 	e := newEdge(t, c, edgeConfig{upstream: o.URL})
 	get := func(ua string) *http.Response {
@@ -1270,7 +1271,7 @@ func TestHostileVariantReplacedWhileFilling(t *testing.T) {
 	}
 	get("new")
 	slow.open()
-	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "for slow" {
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "for slow"+slowPad {
 		t.Fatalf("slow variant: %q, %v", b, err)
 	}
 	// Its head went out before it was replaced, and must not have claimed

@@ -31,6 +31,7 @@ type metrics struct {
 	servedBytes   *prometheus.CounterVec   // body bytes sent, by the tier they came from
 	tierHits      *prometheus.CounterVec   // responses answered from a cache tier, by tier
 	wsClosed      *prometheus.CounterVec   // WebSocket relays ended, by reason
+	passFailures  *prometheus.CounterVec   // pass-through requests that failed, by reason
 
 	// unrouted are the series of requests answered before a route was
 	// chosen (refused, or for a host no site serves): site and route "".
@@ -80,7 +81,7 @@ func statusClass(status int) int {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edged_requests_total", Help: "Client requests by site, route (its path prefix), status class (1xx-5xx, other) and cache outcome (hit, stale, miss, revalidated, stale-if-error, pass, error).",
+			Name: "edged_requests_total", Help: "Client requests by site, route (its path prefix), status class (1xx-5xx, other) and cache outcome (hit, stale, miss, revalidated, stale-if-error, pass, bad-request-body, error).",
 		}, requestLabels),
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_upstream_fetches_total", Help: "Shared upstream fetches by result (status class or error kind).",
@@ -109,7 +110,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "edged_websocket_closed_total", Help: "WebSocket connections ended, by reason (ended: a side closed; idle: idle_timeout; max_duration: max_duration; shutdown: the node closed or reloaded).",
 		}, []string{"reason"}),
 	}
-	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration, m.tierHits, m.wsClosed); err != nil {
+	m.passFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edged_pass_failures_total", Help: "Requests passed through to the upstream (not cacheable by method or route, uploads, WebSocket handshakes) that failed, by reason: the client's request body (bad-request-body, request-body-timeout, request-too-large) or the upstream (no-healthy-upstream, upstream-timeout, upstream-unreachable, upstream-error).",
+	}, []string{"reason"})
+	if err := promreg.All(reg, m.requests, m.fetches, m.fetchDuration, m.coalesced, m.overBudget, m.servedBytes, m.duration, m.tierHits, m.wsClosed, m.passFailures); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -129,6 +133,12 @@ func (m *metrics) observeFetch(start time.Time, resp *http.Response, err error) 
 		result = "connect"
 	}
 	m.fetches.WithLabelValues(result).Inc()
+}
+
+// passFailed counts a pass-through request that failed for reason, its
+// Cache-Status detail (a fixed list, policy.Detail*).
+func (m *metrics) passFailed(reason string) {
+	m.passFailures.WithLabelValues(reason).Inc()
 }
 
 // webSocketEnded counts a WebSocket relay that ended for reason (one of
@@ -226,9 +236,14 @@ const (
 	outcomeRevalidated
 	outcomeStaleIfError
 	outcomePass
+	// outcomeBadRequestBody: a pass-through refused or failed for the
+	// client's own request body (cut short, malformed, too slow, too
+	// large; the status says which), not for the upstream, which a log
+	// reader must tell apart from an upstream error.
+	outcomeBadRequestBody
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"error", "hit", "stale", "miss", "revalidated", "stale-if-error", "pass"}
+var outcomeNames = [numOutcomes]string{"error", "hit", "stale", "miss", "revalidated", "stale-if-error", "pass", "bad-request-body"}
 
 func (o outcome) String() string { return outcomeNames[o] }

@@ -79,7 +79,7 @@ func (x *exchange) pass() {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Body != nil && r.Body != http.NoBody {
 		limit := h.opts.MaxBodyBytes
 		if limit > 0 && r.ContentLength > limit {
-			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
+			x.passBodyFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
 		release, ok := h.uploads.tryAcquire(h.client(r))
@@ -110,7 +110,7 @@ func (x *exchange) pass() {
 	x.noteUpstream(resp, err, start)
 	if err != nil {
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			x.respondError(http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
+			x.passBodyFailed(http.StatusRequestEntityTooLarge, policy.DetailRequestTooLarge, "request body larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 			return
 		}
 		if status, detail, reason, ok := bodyFault(upload, err); ok {
@@ -123,11 +123,10 @@ func (x *exchange) pass() {
 			if r.ProtoMajor == 1 {
 				w.Header().Set("Connection", "close")
 			}
-			cs.Detail = detail
-			x.respondError(status, reason)
+			x.passBodyFailed(status, detail, reason)
 			return
 		}
-		x.respondUpstreamError(err)
+		x.passUpstreamFailed(err)
 		return
 	}
 	defer resp.Body.Close()
@@ -137,6 +136,27 @@ func (x *exchange) pass() {
 	}
 	cs.FwdStatus = resp.StatusCode
 	x.writeUpstream(resp, nil)
+}
+
+// passBodyFailed answers a pass-through that failed for its client's request
+// body with status and reason: Cache-Status detail, the outcome the access
+// log and edged_requests_total show (bad-request-body, never the error of
+// an upstream's failure) and edged_pass_failures_total.
+func (x *exchange) passBodyFailed(status int, detail, reason string) {
+	x.cs.Detail = detail
+	x.respondError(status, reason)
+	x.outcome = outcomeBadRequestBody
+	x.h.metrics.passFailed(detail)
+}
+
+// passUpstreamFailed answers a pass-through whose upstream exchange failed
+// (respondUpstreamError) and counts it in edged_pass_failures_total, unless
+// its client had left: then the failure is the cancelled request's.
+func (x *exchange) passUpstreamFailed(err error) {
+	x.respondUpstreamError(err)
+	if x.r.Context().Err() == nil {
+		x.h.metrics.passFailed(x.cs.Detail)
+	}
 }
 
 // bodyFault maps a failed upstream exchange whose request body failed to

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,9 @@ type slicer struct {
 	// cur is the last slice got after the first, kept for the next
 	// piece in it: ranges in ascending order then cost each slice once.
 	cur *slice
+	// sending: the response's head is sent, so the slices still to get
+	// must complete it (fetch).
+	sending bool
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -80,6 +84,12 @@ type slice struct {
 	tier       storage.Tier
 	res        *fillResult // the fetch, when there was one
 	leader     bool        // this request started that fetch
+	// stream, when set, is the body of the object's whole 200, too large
+	// to store, that stands in for the slice (fromWhole): read forward
+	// only, pos bytes in, and closed by closer.
+	stream io.Reader
+	pos    int64
+	closer io.Closer
 }
 
 // close gives back what s holds.
@@ -88,7 +98,29 @@ func (s *slice) close() {
 		_ = s.file.Close()
 		s.file = nil
 	}
+	if s.closer != nil {
+		_ = s.closer.Close()
+		s.closer = nil
+	}
 	s.held.release()
+}
+
+// holds reports whether s holds all of slice i (of slices of size bytes):
+// it is slice i, or the object's whole 200 (fromWhole).
+func (s *slice) holds(i, size int64) bool {
+	first, last := sliceBounds(i, size)
+	return s.start <= first && min(last, s.total-1) <= s.end
+}
+
+// sliceBounds is the first and last byte of slice i of slices of size
+// bytes, inclusive.
+func sliceBounds(i, size int64) (first, last int64) {
+	first = i * size
+	last = first + size - 1
+	if last < first {
+		last = math.MaxInt64 // a range near the int64 limit, where no object ends
+	}
+	return first, last
 }
 
 // serveSliced answers a GET or HEAD on a sliced route: it gets the first
@@ -140,8 +172,10 @@ func (x *exchange) serveSliced() {
 		return
 	}
 	if whole != nil {
-		x.serveWhole(whole)
-		return
+		if sl = s.rangeOfStream(whole, ranged); sl == nil {
+			x.serveWhole(whole)
+			return
+		}
 	}
 	defer sl.close()
 	s.total, s.validator = sl.total, sl.validator
@@ -215,7 +249,8 @@ func (x *exchange) serveSliced() {
 }
 
 // storedAll reports whether every slice that pieces cover, besides first,
-// is stored, usable, and of first's version (validator and length).
+// is stored, usable, and of first's version (validator and length), as a
+// slice or in the object's whole 200.
 func (s *slicer) storedAll(first *slice, pieces []piece) bool {
 	for _, p := range pieces {
 		for i := p.first / s.size; i <= p.last/s.size; i++ {
@@ -224,6 +259,16 @@ func (s *slicer) storedAll(first *slice, pieces []piece) bool {
 			}
 			sl, _ := s.stored(string(s.object.Slice(i)), i, false)
 			if sl == nil {
+				// The object's whole 200, stored in slice 0's place, may
+				// hold it (fromWhole), as next would find it.
+				_, whole := s.stored(string(s.object.Slice(0)), 0, true)
+				if whole == nil {
+					return false
+				}
+				if sl, ok := s.fromWhole(whole); ok {
+					sl.close()
+					continue
+				}
 				return false
 			}
 			same := sl.total == s.total && sl.validator == s.validator
@@ -390,6 +435,7 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 	x := s.x
 	w := &x.w
 	head := x.r.Method == http.MethodHead
+	s.sending = true
 	var err error
 	defer func() {
 		if s.cur != nil {
@@ -448,8 +494,8 @@ func (s *slicer) send(first *slice, hdr http.Header, pieces []piece, ranged bool
 func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 	for i := p.first / s.size; i <= p.last/s.size; i++ {
 		sl := first
-		if i != first.index {
-			if s.cur == nil || s.cur.index != i {
+		if !first.holds(i, s.size) {
+			if s.cur == nil || !s.cur.holds(i, s.size) {
 				if s.cur != nil {
 					s.cur.close() // one slice besides the first held at a time
 					s.cur = nil
@@ -461,7 +507,9 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 			}
 			sl = s.cur
 		}
-		from, to := max(p.first, sl.start), min(p.last, sl.end)
+		// Slice i's bytes of p: sl may hold more (the whole object).
+		first, last := sliceBounds(i, s.size)
+		from, to := max(p.first, sl.start, first), min(p.last, sl.end, last)
 		err := s.write(w, sl, from-sl.start, to-from+1)
 		if err != nil {
 			return err
@@ -473,6 +521,9 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 
 // write sends n bytes of sl from offset off.
 func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
+	if sl.stream != nil {
+		return sl.copyStream(w, off, n)
+	}
 	if sl.file == nil {
 		if off+n > int64(len(sl.e.Body)) {
 			return io.ErrUnexpectedEOF // never a short piece sent as whole
@@ -502,10 +553,39 @@ func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 	return err
 }
 
+// copyStream writes n bytes of the stream sl holds from offset off, past
+// the bytes read already: the pieces of a response ascend (serveSliced).
+func (sl *slice) copyStream(w io.Writer, off, n int64) error {
+	if off < sl.pos {
+		return fmt.Errorf("bytes from %d of a stream read to %d: %w", off, sl.pos, errSliceRange)
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	for _, c := range []struct {
+		w io.Writer
+		n int64
+	}{{io.Discard, off - sl.pos}, {writerOnly{w}, n}} {
+		// writerOnly tells the client's write errors from the upstream's.
+		copied, err := io.CopyBuffer(c.w, io.LimitReader(sl.stream, c.n), *buf)
+		sl.pos += copied
+		if err != nil {
+			return err
+		}
+		if copied < c.n {
+			// Never a short piece sent as whole.
+			return fmt.Errorf("the whole object's body ended at %d: %w", sl.pos, io.ErrUnexpectedEOF)
+		}
+	}
+	return nil
+}
+
 // next gets slice i for a response whose first slice set s.total and
 // s.validator. A stored slice of another version is dropped and fetched
 // again; a fetched one of another version means the object changed
-// upstream: all its slices are dropped (errSliceChanged).
+// upstream: all its slices are dropped (errSliceChanged). The object's
+// whole 200 where the slice was asked for (an origin that honours Range
+// only at some offsets) serves the slice, and the rest, when it is of the
+// response's version (fromWhole).
 func (s *slicer) next(i int64) (*slice, error) {
 	for _, lookup := range []bool{true, false} {
 		sl, whole, err := s.get(i, lookup)
@@ -515,11 +595,20 @@ func (s *slicer) next(i int64) (*slice, error) {
 		if whole == nil && sl.total == s.total && sl.validator == s.validator && sl.validator != "" {
 			return sl, nil
 		}
+		if whole != nil {
+			if sl, ok := s.fromWhole(whole); ok {
+				return sl, nil
+			}
+		}
 		if sl != nil {
 			sl.close()
 		}
 		if whole == nil && sl.hit {
 			s.x.h.forget(sl.e.Key)
+			continue
+		}
+		if whole != nil && whole.res == nil {
+			s.x.h.forget(whole.e.Key) // a stored whole of another version
 			continue
 		}
 		if whole != nil && whole.res != nil {
@@ -531,6 +620,80 @@ func (s *slicer) next(i int64) (*slice, error) {
 		s.x.h.log.Warn("cache delete", "key", s.object.SliceFamily(), "err", err)
 	}
 	return nil, errSliceChanged
+}
+
+// fromWhole makes w, the object's own answer got where a slice after the
+// first was asked for, a slice that holds every byte of the object, when
+// it is the representation the response is being made of: a 200 with the
+// response's strong validator and length (RFC 9111 §3.4). An origin, or a
+// CDN before it, that honours bytes=0-N but answers a later range with
+// the whole 200 (RFC 9110 §14.2 lets it), or honours ranges only below
+// some offset, then still completes the response: its bytes are taken at
+// the slices' offsets. A 200 too large to store is read forward from the
+// stream, by the request that started its fetch alone (fetch gets the
+// others their own). ok is false for any other answer (the object
+// changed, an error status).
+func (s *slicer) fromWhole(w *wholeAnswer) (*slice, bool) {
+	var (
+		status int
+		hdr    http.Header
+		length int64
+	)
+	stream := w.res != nil && w.res.stream != nil
+	if stream {
+		status, hdr, length = w.res.stream.StatusCode, w.res.stream.Header, w.res.stream.ContentLength
+	} else {
+		status, hdr, length = w.e.Status, w.e.Header, w.e.BodyLen()
+	}
+	v := sliceValidator(hdr)
+	if status != http.StatusOK || v == "" || v != s.validator || length != s.total && (!stream || length >= 0) {
+		// A stream of unknown length that ends short cuts the response
+		// (copyStream); one that is longer gives only the bytes asked for.
+		return nil, false
+	}
+	if stream {
+		sl := s.streamSlice(w, s.total)
+		return sl, sl != nil
+	}
+	sl := &slice{index: -1, e: w.e, start: 0, end: s.total - 1, total: s.total, validator: v,
+		hit: w.res == nil, tier: w.tier, res: w.res, leader: w.leader}
+	if !s.openBody(sl) {
+		return nil, false
+	}
+	return sl, true
+}
+
+// rangeOfStream makes w, the object's whole 200 too large to store, got
+// where the first slice of a range request was asked for, the slice that
+// heads the response, so that the client gets the 206 of the bytes it
+// asked for (RFC 9110 §14.2) rather than the whole object from byte 0
+// (a player seeking in a large video, behind an origin that honours
+// Range only at offset 0). Nil when w is not such a stream of known
+// length for this request, the one that fetched it: serveWhole answers.
+func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
+	if !ranged || w.res == nil || w.res.stream == nil || !w.leader ||
+		w.res.stream.StatusCode != http.StatusOK || w.res.stream.ContentLength < 0 {
+		return nil
+	}
+	return s.streamSlice(w, w.res.stream.ContentLength)
+}
+
+// streamSlice claims w's stream, a 200 of total bytes, as a slice that
+// holds the whole object, read forward only; nil when this request may
+// not read it (another's, or taken already). Its entry carries the
+// upstream's fields as they came, for this one request, as streamFill
+// sends them.
+func (s *slicer) streamSlice(w *wholeAnswer, total int64) *slice {
+	res := w.res
+	if !w.leader || !res.claim() {
+		return nil
+	}
+	res.unbind() // as streamFill: the client's pace bounds it now
+	now := s.x.h.opts.Now()
+	e := &storage.Entry{Key: string(s.object.Slice(0)), Status: http.StatusOK, Header: res.stream.Header, RequestTime: now, ResponseTime: now}
+	return &slice{index: -1, e: e, start: 0, end: total - 1, total: total, validator: sliceValidator(res.stream.Header),
+		tier: storage.TierNone, res: res, leader: true,
+		stream: io.MultiReader(bytes.NewReader(res.prefix), res.stream.Body), closer: res.stream.Body}
 }
 
 // errClientGone: the client went away while a slice was being got.
@@ -699,7 +862,9 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 		case <-r.Context().Done():
 			return nil, false, errClientGone
 		}
-		if res := fl.res; leader || res.err != nil || res.stream != nil || res.shared && s.matches(res) {
+		// A stream goes to one reader, the leader: a request that sent its
+		// head already (next) cannot pass instead, as serveWhole does.
+		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) {
 			return res, leader, nil
 		}
 		// Not for sharing (private, or not storable as a slice), or a
@@ -744,10 +909,6 @@ func (s *slicer) join(i int64, key string, stale *storage.Entry, since uint64, r
 func (s *slicer) run(i int64, key string, stale *storage.Entry) *fillResult {
 	f := *s.base
 	f.storeKey, f.stale = key, stale
-	first := i * s.size
-	last := first + s.size - 1
-	if last < first {
-		last = math.MaxInt64 // a range near the int64 limit, where no object ends
-	}
+	first, last := sliceBounds(i, s.size)
 	return f.runSlice(first, last, string(s.object.Slice(0)))
 }

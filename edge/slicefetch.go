@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ import (
 
 var (
 	// errSliceRange: the upstream answered a slice's Range request with a
-	// 206 for other bytes (RFC 9110 §14.4: Content-Range names what the
-	// response holds), or with a body of another length.
+	// 206 that does not hold the slice's bytes (RFC 9110 §14.4:
+	// Content-Range names what the response holds), or with a body of
+	// another length than it names.
 	errSliceRange = errors.New("upstream answered a slice with other bytes than asked for")
 	// errSliceChanged: a slice came back from another version of the
 	// object than the slices already sent (RFC 9111 §3.4).
@@ -58,6 +60,19 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 	}
 	requestTime := h.opts.Now()
 	resp, err := h.fetchUpstream(ctx, f.upstream, &out, res)
+	if err == nil && resp.StatusCode == http.StatusNotModified && f.stale != nil {
+		if f.freshenSlice(resp, requestTime) {
+			return res
+		}
+		// RFC 9111 §4.3.4: the 304 does not describe the stored slice
+		// (another ETag): fetch the slice without conditions, as fetch.run
+		// does a whole object. Before, the client got a 502.
+		for k := range policy.ValidationHeader(sliceResponse(f.stale)) {
+			delete(out.Header, k)
+		}
+		requestTime = h.opts.Now()
+		resp, err = h.fetchUpstream(ctx, f.upstream, &out, res)
+	}
 	if err != nil {
 		cancel()
 		res.err = err
@@ -65,9 +80,6 @@ func (f *fetch) runSlice(first, last int64, wholeKey string) *fillResult {
 	}
 	switch {
 	case resp.StatusCode == http.StatusPartialContent:
-	case resp.StatusCode == http.StatusNotModified && f.stale != nil:
-		f.freshenSlice(resp, requestTime)
-		return res
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		// RFC 9110 §15.5.17: the slice starts past the object's end. An
 		// answer to this slice's range, not the object's: never stored.
@@ -99,13 +111,30 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		last = min(last, total-1)
 	}
 	n := end - start + 1
-	if !ok || total < 0 || start != first || end != last || resp.ContentLength >= 0 && resp.ContentLength != n {
-		// A multipart answer, a range of other bytes, an unknown length:
-		// nothing here can be stitched into the object.
+	if !ok || total < 0 || start > first || end < last || resp.ContentLength >= 0 && resp.ContentLength != n {
+		// A multipart answer, a range that does not hold the slice's
+		// bytes, an unknown length: nothing here can be stitched into
+		// the object.
 		drain(resp)
 		res.status, res.err = 0, fmt.Errorf("bytes %d-%d: got Content-Range %q, Content-Length %d: %w",
 			first, last, resp.Header.Get("Content-Range"), resp.ContentLength, errSliceRange)
 		return
+	}
+	body := io.Reader(resp.Body)
+	contentLength := resp.ContentLength
+	if start < first || end > last {
+		// More than the slice: a server that rounds ranges to blocks of
+		// its own (RFC 9110 §14.4: Content-Range says what the 206
+		// holds). The slice's bytes are taken at their offset in it, the
+		// rest dropped, and the slice says what it holds.
+		if _, err := io.CopyN(io.Discard, resp.Body, first-start); err != nil {
+			resp.Body.Close()
+			res.status, res.err = 0, fmt.Errorf("read slice body: %w", err)
+			return
+		}
+		n, contentLength = last-first+1, -1
+		body = io.LimitReader(resp.Body, n)
+		resp.Header.Set("Content-Range", contentRange(first, last, total))
 	}
 	f.completeHeader(http.StatusOK, resp.Header, responseTime) // a slice of the 200 it is part of
 	// The object's fields govern its slices: Storable judges them as the
@@ -118,14 +147,14 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		storable, reason = sliceStorable(resp.Header, responseTime)
 	}
 	held := &hold{b: &h.bodies}
-	body, complete, err := readUpTo(resp.Body, n, resp.ContentLength, held, nil, nil)
+	got, complete, err := readUpTo(body, n, contentLength, held, nil, nil)
 	resp.Body.Close()
 	switch {
 	case err != nil:
 		err = fmt.Errorf("read slice body: %w", err)
 	case held.refused:
 		err = errSliceBudget
-	case !complete || int64(len(body)) != n:
+	case !complete || int64(len(got)) != n:
 		err = fmt.Errorf("bytes %d-%d: a body of other length: %w", first, last, errSliceRange)
 	}
 	if err != nil {
@@ -134,11 +163,11 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 		return
 	}
 	if !storable || n > h.store.MemoryItemLimit() {
-		held.releaseWhenUnreachable(body)
+		held.releaseWhenUnreachable(got)
 	} else {
 		held.release()
 	}
-	e := &storage.Entry{Key: f.storeKey, Status: http.StatusPartialContent, Body: body, RequestTime: requestTime, ResponseTime: responseTime}
+	e := &storage.Entry{Key: f.storeKey, Status: http.StatusPartialContent, Body: got, RequestTime: requestTime, ResponseTime: responseTime}
 	if !storable {
 		// Served to the request that fetched it alone: waiters fetch
 		// their own (a private slice is one user's), and so do the next
@@ -166,17 +195,18 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 
 // freshenSlice applies a 304 to the stale slice f validated (RFC 9111
 // §4.3.4): the refreshed slice shares its body, in memory or in its file.
-func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
+// It reports false, having done nothing but read the 304, when the 304
+// names another representation (RFC 9111 §4.3.4): the slice is fetched
+// again.
+func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) bool {
 	h, res := f.h, f.res
 	drain(resp)
-	f.cancel()
-	res.status = resp.StatusCode
 	merged, ok := policy.Freshen(f.stale.Header, resp.Header)
 	if !ok {
-		// RFC 9111 §4.3.4: the 304 names another representation.
-		res.status, res.err = 0, fmt.Errorf("a 304 that does not describe the stored slice: %w", errSliceRange)
-		return
+		return false
 	}
+	f.cancel()
+	res.status = resp.StatusCode
 	f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
 	// The tags too are the merged fields' (RFC 9111 §4.3.4: a Surrogate-Key
 	// or Cache-Tag in the 304 replaces the stored one), so a purge of a tag
@@ -201,9 +231,10 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) {
 		if f.refusedByResponse(reason) {
 			h.forget(f.stale.Key)
 		}
-		return
+		return true
 	}
 	f.keepSlice(e)
+	return true
 }
 
 // keepSlice stores e, a slice that may be stored, as the result of f.
@@ -225,10 +256,13 @@ func (f *fetch) keepSlice(e *storage.Entry) {
 // may be stored as a slice: slices are combined into one response only
 // when they share a strong validator (RFC 9111 §3.4), and one slice key
 // serves every request, so it must not vary (the slice fetch asks for
-// identity, so Vary: Accept-Encoding changes nothing).
+// identity, so Vary: Accept-Encoding changes nothing). A slice that came
+// content-coded all the same is a range of another representation (RFC
+// 9110 §8.4, §14.1.1: ranges count the coded bytes), which the one slice
+// key cannot tell from the identity one: not stored, as one that varies.
 func sliceStorable(hdr http.Header, responseTime time.Time) (bool, string) {
 	names, star := policy.ParseVary(hdr)
-	if star || len(names) > 1 || len(names) == 1 && names[0] != "Accept-Encoding" {
+	if star || len(names) > 1 || len(names) == 1 && names[0] != "Accept-Encoding" || contentCoded(hdr) {
 		return false, policy.DetailSliceVary
 	}
 	if sliceValidator(hdr) == "" {
@@ -243,17 +277,39 @@ func sliceStorable(hdr http.Header, responseTime time.Time) (bool, string) {
 // sliceValidator is the strong validator of a slice's header (RFC 9110
 // §8.8.1), "" when it has none: the ETag unless weak, else a Last-Modified
 // at least a second before the response's Date (§8.8.2.2).
+//
+// The content codings are part of it: an origin that sends the identity
+// and the gzip representation under one ETag (RFC 9110 §8.8.3 says it
+// must not) never has bytes of one spliced into the other.
 func sliceValidator(hdr http.Header) string {
+	v := ""
 	if etag := hdr.Get("Etag"); etag != "" {
 		if strings.HasPrefix(etag, "W/") {
 			return ""
 		}
-		return "etag " + etag
+		v = "etag " + etag
+	} else if lm := strongLastModified(hdr); lm != "" {
+		v = "last-modified " + lm
+	} else {
+		return ""
 	}
-	if lm := strongLastModified(hdr); lm != "" {
-		return "last-modified " + lm
+	if contentCoded(hdr) {
+		v += "; coding " + strings.Join(hdr.Values("Content-Encoding"), ",")
 	}
-	return ""
+	return v
+}
+
+// contentCoded reports whether hdr names a content coding other than
+// identity (RFC 9110 §8.4).
+func contentCoded(hdr http.Header) bool {
+	for _, v := range hdr.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parseContentRange parses a Content-Range of bytes (RFC 9110 §14.4):

@@ -89,7 +89,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 	for n < len(buf) {
 		m, err := body.Read(buf[n:])
 		n += m
-		p.grew(n) // before the head: a client it wakes sees what arrived with it (progress.arrived)
+		p.grew(n)
 		if n > 0 && head != nil {
 			p.publish(head, buf, size)
 			head = nil
@@ -115,8 +115,12 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	if !head.selects(x) {
 		return false
 	}
-	if size < 0 || p.arrived() {
-		return false // not known yet, or all in: the range waits for the fill's end
+	if size < 0 {
+		return false // not known yet: the range waits for the fill's end
+	}
+	if size < streamFromBytes {
+		p.streaming() // short: answered at the fill's end, unbound as when streamed (serveWhileFilling)
+		return false
 	}
 	header := head.entry.Header
 	start, end, ok := rng.resolve(size)
@@ -323,19 +327,9 @@ func (p *progress) streamable() (head *fillHead, size int64, overflowed bool) {
 	return p.head, p.head.length, p.overflowed
 }
 
-// arrived reports whether the whole body, of known length, is in. The
-// fill then stores it at once, and a client not sent anything yet is
-// answered from the fill's result, which knows whether it was stored
-// (Cache-Status stored, RFC 9211 §2.6), rather than from a head sent
-// before the store.
-func (p *progress) arrived() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.size >= 0 && int64(p.n) == p.size
-}
-
-// streaming records that a client is being sent the body as it arrives:
-// the first lifts the fetch's total bound (fillHead.unbind).
+// streaming records that a client is being sent the body as it arrives,
+// or waits for a short one (streamFromBytes): the first lifts the fetch's
+// total bound (fillHead.unbind).
 func (p *progress) streaming() {
 	p.mu.Lock()
 	first := !p.streamed && p.head != nil && !p.ended

@@ -194,7 +194,7 @@ func (x *exchange) webSocket(ws *WebSocket) {
 		x.refuse(status, reason, policy.DetailWebSocket)
 		return
 	}
-	if p := x.route.CORS; p != nil && !p.AllowsWebSocket(r, x.t.Host) {
+	if p := x.route.CORS; p != nil && !p.AllowsWebSocket(r, x.t.Scheme, x.t.Host) {
 		// Browsers apply no CORS to WebSocket: without this, any page could
 		// open one with its user's cookies and read the messages.
 		x.refuse(http.StatusForbidden, "websocket handshake from an origin the route's cors policy does not allow", policy.DetailWebSocket)
@@ -222,7 +222,7 @@ func (x *exchange) webSocket(ws *WebSocket) {
 	resp, err := x.upstream.Do(r.Context(), out)
 	x.noteUpstream(resp, err, start)
 	if err != nil {
-		x.respondUpstreamError(err)
+		x.passUpstreamFailed(err)
 		return
 	}
 	defer resp.Body.Close()

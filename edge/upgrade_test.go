@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"edged/edge/access"
+	"edged/edge/auth"
 	"edged/edge/clientip"
 	"edged/edge/cors"
 	"edged/edge/policy"
@@ -111,10 +112,17 @@ func wsSite(t testing.TB, upstream string, route *Route) *Site {
 
 func dialWS(t testing.TB, e *testEdge, path string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
+	return dialWSWith(t, e, path, nil)
+}
+
+// dialWSWith opens a WebSocket to ws.example's path on e (wss when e serves
+// TLS) with the request fields header; the connection ends with the test.
+func dialWSWith(t testing.TB, e *testEdge, path string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+path,
-		&websocket.DialOptions{Host: "ws.example", Subprotocols: []string{"echo"}})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+path, // wss for https
+		&websocket.DialOptions{HTTPClient: e.Client(), Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: header})
 	if c != nil {
 		c.SetReadLimit(1 << 20)
 		t.Cleanup(func() { c.CloseNow() })
@@ -612,16 +620,7 @@ func TestWebSocketPerClientCapIPv6(t *testing.T) {
 		srv.Start()
 	})
 	dialFrom := func(client string) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
-			Host: "ws.example", Subprotocols: []string{"echo"},
-			HTTPHeader: http.Header{"X-Forwarded-For": {client}},
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", http.Header{"X-Forwarded-For": {client}})
 	}
 	for _, client := range []string{"2001:db8:1:1::1", "2001:db8:1:1::2"} {
 		c, _, err := dialFrom(client)
@@ -699,15 +698,7 @@ func TestWebSocketOriginOfCORSRoute(t *testing.T) {
 	}
 	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy}))
 	dial := func(origins ...string) (*websocket.Conn, *http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/live", &websocket.DialOptions{
-			Host: "ws.example", Subprotocols: []string{"echo"}, HTTPHeader: http.Header{"Origin": origins},
-		})
-		if c != nil {
-			t.Cleanup(func() { c.CloseNow() })
-		}
-		return c, resp, err
+		return dialWSWith(t, e, "/live", http.Header{"Origin": origins})
 	}
 	for _, origins := range [][]string{
 		{"https://evil.example"},
@@ -732,4 +723,73 @@ func TestWebSocketOriginOfCORSRoute(t *testing.T) {
 		}
 		echo(t, c, "hello")
 	}
+}
+
+// On an https request, an http Origin of the route's own host is another
+// origin (RFC 6454): a plain-HTTP page, which anyone on the network path can
+// write, must not open a WebSocket to the https site with its user's
+// cookies. It is refused with 403 and never reaches the origin; the https
+// page of the same host passes. Fails on the old code, which compared
+// Origin's host alone.
+func TestWebSocketOriginSchemeOfCORSRoute(t *testing.T) {
+	o := newWSOrigin(t)
+	policy, err := cors.New(cors.Options{AllowedOrigins: []string{"https://app.example"}, AllowCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewRouter([]*Site{wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, CORS: policy})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := serveEdge(t, Options{Router: rt}, func(srv *httptest.Server) { srv.StartTLS() })
+	dial := func(origin string) (*websocket.Conn, *http.Response, error) {
+		return dialWSWith(t, e, "/live", http.Header{"Origin": {origin}})
+	}
+	for _, origin := range []string{"http://ws.example", "http://app.example"} {
+		if _, resp, err := dial(origin); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %q on https: err %v, response %v; want 403", origin, err, resp)
+		}
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("refused handshakes reached the origin (%d connections)", n)
+	}
+	for _, origin := range []string{"https://ws.example", "https://app.example"} {
+		c, _, err := dial(origin)
+		if err != nil {
+			t.Errorf("Origin %q on https: %v, want the connection", origin, err)
+			continue
+		}
+		echo(t, c, "hello")
+	}
+}
+
+// A route with auth but no cors does not judge Origin, and needs not: its
+// credentials are a bearer token or an API key in a header, which a
+// browser's WebSocket cannot send (the API takes no headers), so a
+// cross-site page's handshake carries none and is refused 401 before the
+// origin; a client that sends the key is not a browser page, whatever
+// Origin it names. (Cookies the origin server itself checks are its own:
+// cors on the route makes the edge judge Origin for them.)
+func TestWebSocketAuthRouteWithoutCORS(t *testing.T) {
+	o := newWSOrigin(t)
+	v, err := auth.NewVerifier(auth.Options{APIKeys: &auth.APIKeyOptions{Keys: []string{"k-123"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wsEdge(t, wsSite(t, o.URL, &Route{WebSocket: &WebSocket{}, Auth: v}))
+	dial := func(fields http.Header) (*websocket.Conn, *http.Response, error) {
+		return dialWSWith(t, e, "/live", fields)
+	}
+	// What a browser on another site sends: its Origin, cookies, no key.
+	if _, resp, err := dial(http.Header{"Origin": {"https://evil.example"}, "Cookie": {"session=1"}}); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("cross-site browser handshake: err %v, response %v; want 401", err, resp)
+	}
+	if n := o.conns.Load(); n != 0 {
+		t.Fatalf("a handshake without credentials reached the origin (%d connections)", n)
+	}
+	c, _, err := dial(http.Header{"Origin": {"https://tool.example"}, "X-Api-Key": {"k-123"}})
+	if err != nil {
+		t.Fatalf("handshake with the key: %v", err)
+	}
+	echo(t, c, "hello")
 }

@@ -458,12 +458,25 @@ func (b *Bus) connect() error {
 // warnUnauthenticated logs, once per Start, each protection of the bus that
 // is off, so an operator sees it (the keys themselves are never logged).
 func (b *Bus) warnUnauthenticated() {
-	if b.signer == nil {
-		b.log.Warn("purge bus unauthenticated: events are not signed (no signing key and no purge token), so any client of the bus can purge")
+	for _, w := range b.opts.Warnings() {
+		b.log.Warn(w)
 	}
-	if b.opts.NATSURL == "" && b.opts.NATSListen != "" && b.opts.NATSToken == "" {
-		b.log.Warn("embedded NATS server listens without authentication: anyone who can reach it can connect", "listen", b.opts.NATSListen)
+}
+
+// Warnings are the protections of the bus that o turns off, in the words
+// Start logs them with (a configuration test can show them without
+// starting a bus): events that are not signed, and an embedded server that
+// listens without a token. The keys themselves are never named.
+func (o Options) Warnings() []string {
+	o.setDefaults()
+	var out []string
+	if o.SigningKey == "" {
+		out = append(out, "purge bus unauthenticated: events are not signed (no signing key and no purge token), so any client of the bus can purge")
 	}
+	if o.NATSURL == "" && o.NATSListen != "" && o.NATSToken == "" {
+		out = append(out, "embedded NATS server listens without authentication: anyone who can reach it can connect (listen "+o.NATSListen+")")
+	}
+	return out
 }
 
 // connectedTo records the server nc is connected to in Health and the

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"edged/internal/fielderr"
+	"edged/internal/netaddr"
 )
 
 // Defaults of RemoteJWKS.
@@ -101,18 +102,10 @@ func jwksURLProblem(raw string) string {
 		return fmt.Sprintf("%q is not an absolute http(s) URL", raw)
 	case u.User != nil:
 		return "must not carry credentials"
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !netaddr.IsLoopbackHost(u.Hostname()):
 		return fmt.Sprintf("%q must use https: keys fetched in clear could be replaced in transit (http is allowed only to a loopback host)", raw)
 	}
 	return ""
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // remoteKeys is a fetched key set and its refresh goroutine.

@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 	"strings"
 
+	"edged/internal/netaddr"
 	"edged/internal/prefixset"
 )
 
@@ -138,10 +139,5 @@ func normalize(a netip.Addr) netip.Addr {
 // connections or uploads per address it cared to use. ratelimit counts an
 // IPv6 client per /64 too (its default IPv6PrefixLen).
 func Network(addr netip.Addr) netip.Addr {
-	addr = normalize(addr)
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.Addr()
-	}
-	return addr
+	return netaddr.ClientNetwork(addr, 64)
 }

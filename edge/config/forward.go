@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"edged/edge/forward"
@@ -21,8 +22,13 @@ type Forward struct {
 	// Clients are the admitted client networks (CIDR or addresses). Empty
 	// admits loopback clients only: never an open proxy by accident.
 	Clients []string `yaml:"clients"`
-	// ConnectPorts are the ports CONNECT may reach; default [443].
-	ConnectPorts []int `yaml:"connect_ports"`
+	// ConnectPorts are the ports CONNECT may reach: ports (443) and
+	// ranges ("8000-8999"); default [443].
+	ConnectPorts []string `yaml:"connect_ports"`
+	// HTTPPorts are the ports absolute-form requests may reach, written
+	// as ConnectPorts are; default forward.DefaultHTTPPorts (80, 443, 280,
+	// 488, 591, 777, 1025-65535: Squid's Safe_ports less ftp, gopher, wais).
+	HTTPPorts []string `yaml:"http_ports"`
 	// Via adds this proxy's "Via: 1.1 <name>" to requests and responses;
 	// false hides the proxy from destinations. Default true.
 	Via bool `yaml:"via"`
@@ -81,6 +87,7 @@ func defaultForward() Forward {
 	fo := forward.DefaultOptions()
 	return Forward{
 		ConnectPorts:  fo.ConnectPorts,
+		HTTPPorts:     fo.HTTPPorts,
 		Via:           true,
 		RemoveHeaders: fo.RemoveHeaders,
 		Auth:          ForwardAuth{Realm: fo.Realm},
@@ -179,7 +186,7 @@ func (c *Config) forwardIdentityProblems() []*FieldError {
 // forwardFields maps the Go paths of forward.Options to the section's
 // YAML fields; an index or key that follows is kept.
 var forwardFields = map[string]string{
-	"ConnectPorts": "connect_ports", "RemoveHeaders": "remove_headers", "SetHeaders": "set_headers",
+	"ConnectPorts": "connect_ports", "HTTPPorts": "http_ports", "RemoveHeaders": "remove_headers", "SetHeaders": "set_headers",
 	"TunnelIdle": "tunnels.idle_timeout", "TunnelMax": "tunnels.max_duration",
 	"MaxTunnelsPerClient": "tunnels.max_per_client", "Realm": "auth.realm", "PAC.Direct": "pac.direct",
 }
@@ -277,14 +284,11 @@ func (c *Config) ForwardUsers() (*forward.Users, error) {
 // which the binary wires.
 func (c *Config) ForwardOptions() forward.Options {
 	f := c.Forward
-	ports := f.ConnectPorts
-	if ports == nil {
-		ports = []int{443}
-	}
 	return forward.Options{
 		Name:                c.CacheName(),
 		Clients:             parseNetworks(f.Clients),
-		ConnectPorts:        ports,
+		ConnectPorts:        slices.Clone(f.ConnectPorts), // nil (the field given as null): forward's default
+		HTTPPorts:           slices.Clone(f.HTTPPorts),
 		RemoveHeaders:       append([]string{}, f.RemoveHeaders...),
 		SetHeaders:          f.SetHeaders,
 		Realm:               f.Auth.Realm,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edged/edge/forward"
 )
 
 // TestForwardSection: a forward node needs no upstream, its section
@@ -16,7 +18,8 @@ func TestForwardSection(t *testing.T) {
 	c, err := Parse([]byte(`role: forward
 forward:
   clients: [10.0.0.0/8, 192.168.1.7]
-  connect_ports: [443, 8443]
+  connect_ports: [443, 8000-8999]
+  http_ports: [80, "1025-65535"]
   via: false
   set_headers: {User-Agent: Anonymous}
   tunnels: {idle_timeout: 30s, max_per_client: 0}
@@ -34,7 +37,7 @@ forward:
 	}
 	o := c.ForwardOptions()
 	if !slices.Equal(o.Clients, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}) ||
-		!slices.Equal(o.ConnectPorts, []int{443, 8443}) || o.TunnelIdle != 30*time.Second || o.TunnelMax != time.Hour ||
+		!slices.Equal(o.ConnectPorts, []string{"443", "8000-8999"}) || !slices.Equal(o.HTTPPorts, []string{"80", "1025-65535"}) || o.TunnelIdle != 30*time.Second || o.TunnelMax != time.Hour ||
 		!o.NoTunnelLimit || o.SetHeaders["User-Agent"] != "Anonymous" || o.PAC.Proxy != "proxy.corp:3128" ||
 		len(o.RemoveHeaders) != 5 {
 		t.Errorf("ForwardOptions = %+v", o)
@@ -44,6 +47,26 @@ forward:
 	}
 	if d := c.ForwardDialer(); d.Timeout != 10*time.Second || len(d.Allow) != 1 {
 		t.Errorf("ForwardDialer = %+v", d)
+	}
+}
+
+// TestForwardPortDefaults: a forward section that names no ports gets
+// forward's defaults, and an empty list allows none.
+func TestForwardPortDefaults(t *testing.T) {
+	c, err := Parse([]byte("role: forward\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.ForwardOptions()
+	if !slices.Equal(o.ConnectPorts, forward.DefaultConnectPorts()) || !slices.Equal(o.HTTPPorts, forward.DefaultHTTPPorts()) {
+		t.Errorf("default ports: connect %v, http %v", o.ConnectPorts, o.HTTPPorts)
+	}
+	c, err = Parse([]byte("role: forward\nforward: {connect_ports: [], http_ports: []}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.ForwardOptions(); o.ConnectPorts == nil || len(o.ConnectPorts) != 0 || o.HTTPPorts == nil || len(o.HTTPPorts) != 0 {
+		t.Errorf("empty lists: connect %#v, http %#v", o.ConnectPorts, o.HTTPPorts)
 	}
 }
 
@@ -57,7 +80,9 @@ func TestForwardErrors(t *testing.T) {
 	}
 	tests := []struct{ in, want string }{
 		{"forward:\n  clients: [10.0.0.0/33]\n", `f.yaml:3: forward.clients[0]: invalid network`},
-		{"forward:\n  connect_ports: [0]\n", `f.yaml:3: forward.connect_ports[0]: must be a port`},
+		{"forward:\n  connect_ports: [0]\n", `f.yaml:3: forward.connect_ports[0]: "0": want a port (1-65535) or a range LOW-HIGH`},
+		{"forward:\n  http_ports:\n    - 80\n    - 25-20\n", `f.yaml:5: forward.http_ports[1]: "25-20": want a port`},
+		{"forward:\n  http_ports: [0x50]\n", `f.yaml:3: forward.http_ports[0]: "0x50": want a port`},
 		{"forward:\n  remove_headers: ['bad name']\n", `f.yaml:3: forward.remove_headers[0]: "bad name" is not a field name`},
 		{"forward:\n  tunnels:\n    idle_timeout: 0s\n", `f.yaml:4: forward.tunnels.idle_timeout: must be positive`},
 		{"forward:\n  set_headers: {X-A: \"a\\nb\"}\n", `f.yaml:3: forward.set_headers.X-A: "X-A": "a\nb" is not a valid field`},

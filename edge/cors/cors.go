@@ -24,8 +24,9 @@
 //     (Options.Validate refuses that pair, Fetch §3.2.5); a request with
 //     several Origin lines is treated as one without an allowed origin.
 //   - A WebSocket handshake, to which browsers apply no CORS check, is
-//     judged by its Origin (AllowsWebSocket): none, the site's own or an
-//     allowed one.
+//     judged by its Origin (AllowsWebSocket): none, the site's own (its
+//     host, with the request's scheme or https, never http for an https
+//     request) or an allowed one (scheme included, as for CORS).
 //   - A preflight from an origin, for a method or for headers the policy
 //     does not allow is answered 204 with Vary and no CORS field: the Fetch
 //     CORS check then fails in the browser (Fetch §4.9), and the answer
@@ -162,15 +163,26 @@ func IsPreflight(r *http.Request) bool {
 }
 
 // AllowsWebSocket reports whether r, a WebSocket opening handshake for
-// host (the request's own, as the cache key holds it: a port only when not
-// the scheme's default), may go on under the policy. Browsers apply no
-// CORS check to WebSocket: any page may open one, with the user's
-// cookies, and read every message (cross-site WebSocket hijacking), so the
-// server must judge the Origin it is sent (RFC 6455 §10.2). It passes a
-// request without Origin (not a browser's), one from the site itself
-// (Origin's host and port are host: CORS never applies to a page's own
-// origin), and one whose single, serialized Origin the policy allows.
-func (p *Policy) AllowsWebSocket(r *http.Request, host string) bool {
+// scheme ("http" or "https", as the cache key holds it) and host (as the
+// key holds it: a port only when not the scheme's default), may go on
+// under the policy. Browsers apply no CORS check to WebSocket: any page
+// may open one, with the user's cookies, and read every message
+// (cross-site WebSocket hijacking), so the server must judge the Origin it
+// is sent (RFC 6455 §10.2). It passes a request without Origin (not a
+// browser's), one whose single, serialized Origin the policy allows (the
+// scheme counts, as it does for the CORS fields: allowing
+// https://app.example allows no http page), and one from the site itself:
+// Origin's host and port are host, and its scheme is the request's or
+// https.
+//
+// An http Origin of the site's own host on an https request is another
+// origin (RFC 6454 §5) and is refused: a page served over plain HTTP is
+// one anyone on the network path can write, and its WebSocket to the https
+// site would carry the user's cookies, Secure ones included. An https
+// Origin on a plain-HTTP request is the site's own page reaching the node
+// through a proxy that terminates TLS (browsers open no ws:// from an
+// https page), and passes.
+func (p *Policy) AllowsWebSocket(r *http.Request, scheme, host string) bool {
 	origins := r.Header.Values("Origin")
 	switch {
 	case len(origins) == 0:
@@ -178,8 +190,9 @@ func (p *Policy) AllowsWebSocket(r *http.Request, host string) bool {
 	case len(origins) > 1 || !isSerializedOrigin(origins[0]):
 		return false
 	}
-	_, own, _ := strings.Cut(origins[0], "://")
-	return strings.EqualFold(own, host) || p.c.OriginAllowed(r)
+	oscheme, own, _ := strings.Cut(origins[0], "://")
+	self := strings.EqualFold(own, host) && (oscheme == scheme || oscheme == "https")
+	return self || p.c.OriginAllowed(r)
 }
 
 // responseFields are the fields the CORS protocol puts on responses (Fetch

@@ -2,6 +2,7 @@ package cors
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,51 @@ func TestApplyKeepsSharedVary(t *testing.T) {
 	p.Apply(again, r)
 	if got := again["Vary"]; len(got) != 1 {
 		t.Errorf("Vary %q, want the upstream's line alone", got)
+	}
+}
+
+// TestAllowsWebSocket: a handshake passes with no Origin, with one the
+// policy allows (scheme included), or with the site's own host under the
+// request's scheme or https; an http Origin of the site's own host on an
+// https request is another origin (the old check ignored the scheme and
+// passed it), and so is every malformed, listed-twice or foreign one.
+func TestAllowsWebSocket(t *testing.T) {
+	p, err := New(Options{AllowedOrigins: []string{"https://app.example", "https://*.tenant.example", "http://localhost:3000"}, AllowCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		origins      []string
+		scheme, host string
+		want         bool
+	}{
+		{"no Origin (not a browser)", nil, "https", "ws.example", true},
+		{"own origin", []string{"https://ws.example"}, "https", "ws.example", true},
+		{"own origin, any letter case", []string{"https://WS.Example"}, "https", "ws.example", true},
+		{"own origin with its port", []string{"https://ws.example:8443"}, "https", "ws.example:8443", true},
+		{"own origin over plain http", []string{"http://ws.example"}, "http", "ws.example", true},
+		{"https page through a TLS-terminating proxy", []string{"https://ws.example"}, "http", "ws.example", true},
+		{"http page of the own host on https", []string{"http://ws.example"}, "https", "ws.example", false},
+		{"http page of the own host with port on https", []string{"http://ws.example:8443"}, "https", "ws.example:8443", false},
+		{"own host, another port", []string{"https://ws.example:444"}, "https", "ws.example", false},
+		{"allowed origin", []string{"https://app.example"}, "https", "ws.example", true},
+		{"allowed origin over http", []string{"http://app.example"}, "https", "ws.example", false},
+		{"allowed http origin", []string{"http://localhost:3000"}, "https", "ws.example", true},
+		{"allowed subdomain", []string{"https://a.tenant.example"}, "https", "ws.example", true},
+		{"subdomain over http", []string{"http://a.tenant.example"}, "https", "ws.example", false},
+		{"foreign origin", []string{"https://evil.example"}, "https", "ws.example", false},
+		{"suffix of the own host", []string{"https://ws.example.evil.example"}, "https", "ws.example", false},
+		{"null", []string{"null"}, "https", "ws.example", false},
+		{"path-smuggled wildcard", []string{"https://evil.example/.tenant.example"}, "https", "ws.example", false},
+		{"two origins", []string{"https://app.example", "https://evil.example"}, "https", "ws.example", false},
+		{"other scheme", []string{"file://ws.example"}, "https", "ws.example", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/live", nil)
+		r.Header["Origin"] = tt.origins
+		if got := p.AllowsWebSocket(r, tt.scheme, tt.host); got != tt.want {
+			t.Errorf("%s: AllowsWebSocket(Origin %q, %s://%s) = %v, want %v", tt.name, tt.origins, tt.scheme, tt.host, got, tt.want)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 	public, local := netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("127.0.0.1")
 
 	dns := newRebinder(t, public, local)
-	s := newStack(t, stackConfig{noAllow: true, resolver: dns.resolver(), opts: Options{ConnectPorts: []int{port}}})
+	s := newStack(t, stackConfig{noAllow: true, resolver: dns.resolver(), opts: Options{ConnectPorts: ports(port)}})
 	resp, _, _ := s.raw(t, fmt.Sprintf("GET http://rebind.test:%d/ HTTP/1.1\r\nHost: rebind.test\r\n\r\n", port))
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("fill: status %d, want 502 (the dial refused 127.0.0.1)", resp.StatusCode)
@@ -99,7 +99,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 	}
 
 	dns = newRebinder(t, public, local)
-	s = newStack(t, stackConfig{noAllow: true, resolver: dns.resolver(), opts: Options{ConnectPorts: []int{port}}})
+	s = newStack(t, stackConfig{noAllow: true, resolver: dns.resolver(), opts: Options{ConnectPorts: ports(port)}})
 	resp, _, _ = s.raw(t, fmt.Sprintf("CONNECT rebind.test:%d HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "destination" {
 		t.Errorf("tunnel: %d %q, want 403 destination", resp.StatusCode, resp.Header.Get(RuleHeader))

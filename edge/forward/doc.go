@@ -16,6 +16,9 @@
 //   - auth: Options.Users is set and Proxy-Authorization does not hold a
 //     valid Basic credential (407 with Proxy-Authenticate);
 //   - connect_ports: CONNECT to a port not in Options.ConnectPorts (443);
+//   - http_ports: an absolute-form request to a port not in
+//     Options.HTTPPorts ([DefaultHTTPPorts]: the proxy speaks HTTP to the
+//     port, and must not to SMTP's or another protocol's);
 //   - the access rules' own names ([Rules]; 429 for a rate limit);
 //   - destination: every address of the host is one the [Dialer] refuses
 //     (loopback, private, link-local, metadata, this proxy);

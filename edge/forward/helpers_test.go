@@ -10,8 +10,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,3 +223,45 @@ type rulesFunc func(RuleRequest) RuleDecision
 
 func (f rulesFunc) Decide(req RuleRequest, _ time.Time) RuleDecision { return f(req) }
 func (f rulesFunc) NeedsAddrFor(RuleRequest, time.Time) bool         { return false }
+
+// ports writes ports as Options.ConnectPorts and HTTPPorts take them.
+func ports(ps ...int) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = strconv.Itoa(p)
+	}
+	return out
+}
+
+// rawListener is a TCP service that is not HTTP (SMTP, say) on a random
+// 127.0.0.1 port: it counts the connections it accepts and closes them.
+type rawListener struct {
+	ln net.Listener
+	n  atomic.Int32
+}
+
+func newRawListener(t testing.TB) *rawListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &rawListener{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			l.n.Add(1)
+			_, _ = io.WriteString(c, "220 mail.example ESMTP\r\n")
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return l
+}
+
+func (l *rawListener) addr() string  { return l.ln.Addr().String() }
+func (l *rawListener) port() int     { return l.ln.Addr().(*net.TCPAddr).Port }
+func (l *rawListener) accepted() int { return int(l.n.Load()) }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"edged/edge/accesslog"
+	"edged/internal/portset"
 )
 
 // Options configure a Proxy. Zero fields take the default named on them.
@@ -36,8 +37,13 @@ type Options struct {
 	// Clients are the client networks admitted. Empty admits loopback
 	// clients only, so that a proxy is never open by accident.
 	Clients []netip.Prefix
-	// ConnectPorts are the ports CONNECT may reach. Nil means 443 only.
-	ConnectPorts []int
+	// ConnectPorts are the ports CONNECT may reach: ports ("443") and
+	// ranges ("8000-8999"). Nil means 443 only; empty allows none.
+	ConnectPorts []string
+	// HTTPPorts are the ports absolute-form requests (GET http://host:port/)
+	// may reach, written as ConnectPorts are. Nil means DefaultHTTPPorts;
+	// empty allows none.
+	HTTPPorts []string
 	// RemoveHeaders are the request fields removed before a request is
 	// passed on (names, case-insensitive). Nil means
 	// DefaultRemoveHeaders; empty removes none. Proxy-* fields and the
@@ -93,6 +99,22 @@ func DefaultRemoveHeaders() []string {
 	return []string{"X-Forwarded-For", "Forwarded", "Via", "From", "X-Real-IP"}
 }
 
+// DefaultHTTPPorts are the ports absolute-form requests may reach by
+// default: Squid's Safe_ports less the ones it lists for its other
+// schemes (21 ftp, 70 gopher, 210 wais). edged sends HTTP to whatever port
+// it is asked for, so a port of another protocol below 1024 (25 SMTP, 110
+// POP3, 143 IMAP, 21 FTP...) would receive a client's HTTP request, body
+// and all: the cross-protocol attack (a POST whose body is SMTP commands)
+// the list is there to stop. 80, 443 and Squid's HTTP-based 280
+// (http-mgmt), 488 (gss-http), 591 (FileMaker) and 777 (multiling-http)
+// stay open, and so does every unprivileged port.
+func DefaultHTTPPorts() []string {
+	return []string{"80", "443", "280", "488", "591", "777", "1025-65535"}
+}
+
+// DefaultConnectPorts are the ports CONNECT may reach by default: https.
+func DefaultConnectPorts() []string { return []string{"443"} }
+
 // Rules decide whether a client may reach a destination; *rules.Engine
 // (edge/forward/rules) implements it.
 type Rules interface {
@@ -125,7 +147,10 @@ func (opts Options) withDefaults() Options {
 		opts.Name = defaultName
 	}
 	if opts.ConnectPorts == nil {
-		opts.ConnectPorts = []int{443}
+		opts.ConnectPorts = DefaultConnectPorts()
+	}
+	if opts.HTTPPorts == nil {
+		opts.HTTPPorts = DefaultHTTPPorts()
 	}
 	if opts.RemoveHeaders == nil {
 		opts.RemoveHeaders = DefaultRemoveHeaders()
@@ -151,6 +176,17 @@ func (opts Options) withDefaults() Options {
 	return opts
 }
 
+// portSet is list, validated, as a set.
+func portSet(list []string) portset.Set {
+	s := make(portset.Set, 0, len(list))
+	for _, p := range list {
+		if r, err := portset.Parse(p); err == nil {
+			s = append(s, r)
+		}
+	}
+	return s
+}
+
 // OptionError is a bad field of Options, named by its Go path
 // ("ConnectPorts[1]", "PAC.Direct[0]").
 type OptionError struct{ Field, Msg string }
@@ -165,9 +201,14 @@ func (opts Options) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	for i, p := range opts.ConnectPorts {
-		if p < 1 || p > 65535 {
-			bad(fmt.Sprintf("ConnectPorts[%d]", i), "must be a port from 1 to 65535, got %d", p)
+	for _, list := range []struct {
+		field string
+		ports []string
+	}{{"ConnectPorts", opts.ConnectPorts}, {"HTTPPorts", opts.HTTPPorts}} {
+		for i, p := range list.ports {
+			if _, err := portset.Parse(p); err != nil {
+				bad(fmt.Sprintf("%s[%d]", list.field, i), "%v", err)
+			}
 		}
 	}
 	for i, name := range opts.RemoveHeaders {

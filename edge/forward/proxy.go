@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"edged/edge"
+	"edged/internal/portset"
 )
 
 // RuleHeader names, in a refusal, the rule or check that refused.
@@ -23,11 +23,13 @@ const RuleHeader = "X-Edged-Rule"
 
 // Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
 type Proxy struct {
-	opts    Options
-	nets    []string          // Options.Clients as metric labels ("loopback" for none), by index
-	remove  []string          // canonical names of Options.RemoveHeaders
-	set     map[string]string // Options.SetHeaders under canonical names
-	metrics *metrics
+	opts         Options
+	nets         []string          // Options.Clients as metric labels ("loopback" for none), by index
+	remove       []string          // canonical names of Options.RemoveHeaders
+	set          map[string]string // Options.SetHeaders under canonical names
+	connectPorts portset.Set       // Options.ConnectPorts
+	httpPorts    portset.Set       // Options.HTTPPorts
+	metrics      *metrics
 
 	mu      sync.Mutex // guards tunnels
 	tunnels map[netip.Addr]int
@@ -60,7 +62,8 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: register metrics: %w", err)
 	}
-	p := &Proxy{opts: opts, nets: nets, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
+	p := &Proxy{opts: opts, nets: nets, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{}),
+		connectPorts: portSet(opts.ConnectPorts), httpPorts: portSet(opts.HTTPPorts)}
 	for _, name := range opts.RemoveHeaders {
 		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
 	}
@@ -85,7 +88,8 @@ func (p *Proxy) Close() {
 //     without proxy credentials);
 //  3. authenticate it when Options.Users is set — 407 otherwise;
 //  4. parse the target: CONNECT authority or absolute http URL — 400;
-//  5. CONNECT only to Options.ConnectPorts — 403;
+//  5. the destination port: CONNECT only to Options.ConnectPorts,
+//     absolute-form requests only to Options.HTTPPorts — 403;
 //  6. the access rules — 403 naming the rule, 429 for a rate limit;
 //  7. the destination must not be one the Dialer refuses (loopback,
 //     private, metadata, this proxy) — 403;
@@ -140,8 +144,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.Host = h[:len(h)-1]
 		r.Host = r.URL.Host
 	}
-	if r.Method == http.MethodConnect && !slices.Contains(p.opts.ConnectPorts, dst.port) {
-		p.refuse(w, r, rec, http.StatusForbidden, "connect_ports", "CONNECT to port "+strconv.Itoa(dst.port)+" is not allowed (forward.connect_ports)")
+	if rule, reason := p.checkPort(r.Method, dst.port); rule != "" {
+		p.refuse(w, r, rec, http.StatusForbidden, rule, reason)
 		return
 	}
 	// The rules come before the lookup unless their answer for this
@@ -213,6 +217,25 @@ func (p *Proxy) target(r *http.Request) (destination, error) {
 	return parseAbsoluteTarget(r.URL)
 }
 
+// checkPort refuses a destination port outside the set for the request's
+// kind: CONNECT (Options.ConnectPorts) or absolute-form (Options.HTTPPorts).
+// A request is sent to its port as HTTP whatever listens there, so a
+// port of another protocol (25 SMTP, say) would read the client's request
+// and body as commands: a cross-protocol attack through the proxy. It
+// returns the check's name and the reason, or "" when the port is allowed.
+func (p *Proxy) checkPort(method string, port int) (rule, reason string) {
+	if method == http.MethodConnect {
+		if !p.connectPorts.Contains(port) {
+			return "connect_ports", "CONNECT to port " + strconv.Itoa(port) + " is not allowed (forward.connect_ports)"
+		}
+		return "", ""
+	}
+	if !p.httpPorts.Contains(port) {
+		return "http_ports", "requests to port " + strconv.Itoa(port) + " are not allowed (forward.http_ports)"
+	}
+	return "", ""
+}
+
 // decide asks the rules; without rules everything is allowed.
 func (p *Proxy) decide(rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
 	if p.opts.Rules == nil {
@@ -235,6 +258,9 @@ func ruleRequest(rec *record, dst destination, method string) RuleRequest {
 // told it talks to a proxy).
 func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) {
 	rec.host = "-"
+	cw := &countingWriter{ResponseWriter: w, ctx: r.Context()}
+	defer func() { rec.bytesOut = cw.bytes }()
+	w = cw
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		switch r.URL.Path {
 		case pacPath:
@@ -295,7 +321,8 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
+		n, _ := io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
+		rec.bytesOut = int64(n)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestPrivateAndAuthorizationNotShared(t *testing.T) {
 // tunnel is logged with bytes both ways.
 func TestConnectTLSGoClient(t *testing.T) {
 	o := newOrigin(t, true, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secret") })
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{o.port()}}})
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(o.port())}})
 	roots := x509.NewCertPool()
 	roots.AddCert(o.Certificate())
 	resp, body := get(t, s.client(&tls.Config{RootCAs: roots}, "", ""), o.URL+"/x")
@@ -112,7 +113,7 @@ func TestConnectTLSCurl(t *testing.T) {
 		io.WriteString(w, "via curl")
 	})
 	plain := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain via curl") })
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{o.port()}}})
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(o.port())}})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: o.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestDeniedByRule(t *testing.T) {
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	s := newStack(t, stackConfig{opts: Options{Rules: rulesFunc(func(req RuleRequest) RuleDecision {
 		switch {
-		case strings.HasPrefix(req.User, "limited") || req.Port == 1:
+		case strings.HasPrefix(req.User, "limited") || req.Host == "limited.example":
 			return RuleDecision{Rule: "slow-down", Limited: true}
 		case req.Client.IsLoopback() && req.Method == http.MethodGet && req.Host == "127.0.0.1":
 			return RuleDecision{Rule: "no-loopback-get", Category: "test"}
@@ -152,7 +153,7 @@ func TestDeniedByRule(t *testing.T) {
 	if o.count() != 0 {
 		t.Error("a denied request reached the origin")
 	}
-	resp, _, _ = s.raw(t, "GET http://example.com:1/ HTTP/1.1\r\nHost: example.com:1\r\n\r\n")
+	resp, _, _ = s.raw(t, "GET http://limited.example/ HTTP/1.1\r\nHost: limited.example\r\n\r\n")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("rate limited: got %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -274,7 +275,7 @@ func TestTETrailersReachDestination(t *testing.T) {
 // proxy's own address even with loopback allowed (a loop).
 func TestSSRFRefused(t *testing.T) {
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "internal") })
-	s := newStack(t, stackConfig{noAllow: true, opts: Options{ConnectPorts: []int{o.port()}}})
+	s := newStack(t, stackConfig{noAllow: true, opts: Options{ConnectPorts: ports(o.port())}})
 	port := o.port()
 	for _, target := range []string{
 		o.URL + "/",
@@ -391,10 +392,94 @@ func TestLocalRequests(t *testing.T) {
 		t.Errorf("CONNECT :25: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
 	}
 
+	// Each is logged with the bytes its client got (the PAC file, the
+	// refusals' pages): they were logged as 0.
+	lines := s.logs.WaitLines(t, "request", 3)
+	for i, want := range []int{len(body), len("Bad Request: "), len("ok\n")} {
+		got, _ := lines[i]["bytes_out"].(float64)
+		if i == 1 && got <= float64(want) || i != 1 && got != float64(want) {
+			t.Errorf("log line %d: bytes_out %v, want %d%s: %v", i, lines[i]["bytes_out"], want, map[bool]string{true: " and more"}[i == 1], lines[i])
+		}
+	}
+	if tl := s.logs.WaitLines(t, "tunnel", 2); tl[1]["bytes_out"] == nil || tl[1]["bytes_out"].(float64) <= 0 {
+		t.Errorf("the CONNECT refused by connect_ports logged bytes_out %v: %v", tl[1]["bytes_out"], tl[1])
+	}
+
 	closed := newStack(t, stackConfig{opts: Options{Clients: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
 	resp, _, _ = closed.raw(t, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "clients" {
 		t.Errorf("client outside forward.clients: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+}
+
+// TestHTTPPortsRefused: an absolute-form request to a port outside
+// forward.http_ports is refused with 403 naming the check, before anything
+// is dialled, and logged; its body never reaches what listens there (a
+// cross-protocol attack: an HTTP body of SMTP commands to port 25). The
+// listener stands in for such a service on a random port, which the test's
+// set leaves out; the default set refuses 25 itself. Both fail on the old
+// code, which dialled any port (the 25 with 502, the listener read the
+// request).
+func TestHTTPPortsRefused(t *testing.T) {
+	smtp := newRawListener(t)
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{HTTPPorts: []string{"80", strconv.Itoa(o.port())}}})
+	target := "http://" + smtp.addr() + "/"
+	for _, req := range []string{
+		"GET " + target + " HTTP/1.1\r\nHost: " + smtp.addr() + "\r\n\r\n",                                                        // fastserve's path
+		"POST " + target + " HTTP/1.1\r\nHost: " + smtp.addr() + "\r\nContent-Length: 30\r\n\r\nMAIL FROM:<a@example.com>\r\nDAT", // net/http's
+	} {
+		resp, _, br := s.raw(t, req)
+		body, _ := io.ReadAll(io.LimitReader(br, resp.ContentLength))
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "http_ports" ||
+			!strings.Contains(string(body), "port "+strconv.Itoa(smtp.port())+" are not allowed (forward.http_ports)") {
+			t.Errorf("%.4s to a port outside http_ports: %d %q %q", req, resp.StatusCode, resp.Header.Get(RuleHeader), body)
+		}
+	}
+	line := s.logs.WaitLines(t, "request", 2)[0]
+	if line["rule"] != "http_ports" || line["status"] != float64(403) || !strings.Contains(fmt.Sprint(line["reason"]), "forward.http_ports") {
+		t.Errorf("log line: %s", line)
+	}
+	if resp, body := get(t, s.client(nil, "", ""), o.URL+"/x"); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("a port in http_ports: %d %q", resp.StatusCode, body)
+	}
+
+	def := newStack(t, stackConfig{})
+	resp, _, _ := def.raw(t, "GET http://127.0.0.1:25/ HTTP/1.1\r\nHost: 127.0.0.1:25\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(RuleHeader) != "http_ports" {
+		t.Errorf("port 25 under the default http_ports: %d %q", resp.StatusCode, resp.Header.Get(RuleHeader))
+	}
+	if resp, body := get(t, def.client(nil, "", ""), o.URL+"/x"); resp.StatusCode != 200 || body != "ok" {
+		t.Errorf("an unprivileged port under the default http_ports: %d %q", resp.StatusCode, body)
+	}
+	if n := smtp.accepted(); n != 0 {
+		t.Errorf("the listener outside http_ports got %d connections", n)
+	}
+}
+
+// TestDefaultHTTPPorts: the default set is Squid's Safe_ports without the
+// ports of the schemes edged does not speak (ftp, gopher, wais); CONNECT
+// keeps 443 alone.
+func TestDefaultHTTPPorts(t *testing.T) {
+	p, err := New(Options{Cache: http.NotFoundHandler(), Dialer: NewDialer(DialerOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []int{80, 443, 280, 488, 591, 777, 1025, 3128, 8080, 65535} {
+		if rule, reason := p.checkPort(http.MethodGet, port); rule != "" {
+			t.Errorf("GET to port %d refused: %s", port, reason)
+		}
+	}
+	for _, port := range []int{1, 21, 22, 23, 25, 53, 70, 110, 143, 210, 389, 465, 587, 993, 1024} {
+		if rule, _ := p.checkPort(http.MethodGet, port); rule != "http_ports" {
+			t.Errorf("GET to port %d: %q, want http_ports", port, rule)
+		}
+	}
+	if rule, _ := p.checkPort(http.MethodConnect, 443); rule != "" {
+		t.Error("CONNECT to 443 refused")
+	}
+	if rule, _ := p.checkPort(http.MethodConnect, 8443); rule != "connect_ports" {
+		t.Errorf("CONNECT to 8443: %q, want connect_ports", rule)
 	}
 }
 
@@ -425,7 +510,7 @@ func TestBandwidthAndMetrics(t *testing.T) {
 	port := echoServer(t)
 	// 64 KiB of burst, then 128 KiB/s: 96 KiB take at least a quarter second.
 	lim := rate.NewLimiter(128<<10, 64<<10)
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, Rules: rulesFunc(func(RuleRequest) RuleDecision {
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(port), Rules: rulesFunc(func(RuleRequest) RuleDecision {
 		return RuleDecision{Allow: true, Rule: "metered", Category: "news", Bandwidth: lim}
 	})}})
 	start := time.Now()

@@ -61,7 +61,7 @@ func TestTunnelDialsDecidedAddress(t *testing.T) {
 	port := echoServer(t) // on 127.0.0.1: the network the rule denies
 	engine := newEngine(t, rules.Rule{Name: "no-internal", Action: "deny", DestNetworks: []string{"127.0.0.1/32"}})
 	dns := newRebinder(t, netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
-	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine, ConnectPorts: []int{port}}})
+	s := newStack(t, stackConfig{resolver: dns.resolver(), opts: Options{Rules: engine, ConnectPorts: ports(port)}})
 	resp, _, _ := s.raw(t, fmt.Sprintf("CONNECT rebind.test:%d HTTP/1.1\r\nHost: rebind.test:%d\r\n\r\n", port, port))
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("tunnel to a re-pointed name: %d %q, want 502 (dialled the decided 127.0.0.2)", resp.StatusCode, resp.Header.Get(RuleHeader))

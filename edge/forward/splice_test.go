@@ -16,7 +16,7 @@ import (
 // still arrive first, and the log counts every byte both ways.
 func TestTunnelSpliced(t *testing.T) {
 	port := echoServer(t)
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}}})
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(port)}})
 	conn, resp, br := openTunnel(t, s, port, "early;")
 	if resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %d", resp.StatusCode)

@@ -121,12 +121,12 @@ func FuzzAbsoluteTarget(f *testing.F) {
 
 // TestOptionsValidate: every bad field is named by its Go path, all at once.
 func TestOptionsValidate(t *testing.T) {
-	err := Options{ConnectPorts: []int{0}, RemoveHeaders: []string{"a b"}, SetHeaders: map[string]string{"X": "a\nb"},
+	err := Options{ConnectPorts: []string{"0"}, HTTPPorts: []string{"80-"}, RemoveHeaders: []string{"a b"}, SetHeaders: map[string]string{"X": "a\nb"},
 		TunnelIdle: -1, MaxTunnelsPerClient: -3, Realm: `a"b`, PAC: PAC{Direct: []string{"a b"}}}.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, field := range []string{"ConnectPorts[0]", "RemoveHeaders[0]", `SetHeaders["X"]`, "TunnelIdle", "TunnelMax", "MaxTunnelsPerClient", "Realm", "PAC.Direct[0]"} {
+	for _, field := range []string{"ConnectPorts[0]", "HTTPPorts[0]", "RemoveHeaders[0]", `SetHeaders["X"]`, "TunnelIdle", "TunnelMax", "MaxTunnelsPerClient", "Realm", "PAC.Direct[0]"} {
 		if !strings.Contains(err.Error(), "option "+field+":") {
 			t.Errorf("no problem named %s in:\n%v", field, err)
 		}

@@ -48,7 +48,7 @@ func openTunnel(t testing.TB, s *stack, port int, early string) (net.Conn, *http
 // the log line counts what went each way.
 func TestTunnelEchoAndCounts(t *testing.T) {
 	port := echoServer(t)
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}}})
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(port)}})
 	conn, resp, br := openTunnel(t, s, port, "early;")
 	if resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %d", resp.StatusCode)
@@ -74,7 +74,7 @@ func TestTunnelEchoAndCounts(t *testing.T) {
 // open too long are closed, and the log says why.
 func TestTunnelLimits(t *testing.T) {
 	port := echoServer(t)
-	s := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, MaxTunnelsPerClient: 1, TunnelIdle: 100 * time.Millisecond}})
+	s := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(port), MaxTunnelsPerClient: 1, TunnelIdle: 100 * time.Millisecond}})
 	first, resp, br := openTunnel(t, s, port, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("first: %d", resp.StatusCode)
@@ -96,7 +96,7 @@ func TestTunnelLimits(t *testing.T) {
 		t.Errorf("after the first closed: %d", resp.StatusCode)
 	}
 
-	long := newStack(t, stackConfig{opts: Options{ConnectPorts: []int{port}, TunnelMax: 150 * time.Millisecond}})
+	long := newStack(t, stackConfig{opts: Options{ConnectPorts: ports(port), TunnelMax: 150 * time.Millisecond}})
 	conn, resp, br := openTunnel(t, long, port, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %d", resp.StatusCode)
@@ -132,7 +132,7 @@ func TestTunnelLimits(t *testing.T) {
 func TestTunnelLimitIPv6(t *testing.T) {
 	port := echoServer(t)
 	s := newStack(t, stackConfig{proxyProtocol: true, opts: Options{
-		ConnectPorts: []int{port}, MaxTunnelsPerClient: 1,
+		ConnectPorts: ports(port), MaxTunnelsPerClient: 1,
 		Clients: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")},
 	}})
 	open := func(client string) *http.Response {

@@ -41,7 +41,7 @@ const (
 	// combined (RFC 9111 §3.4), so the slice is not stored and a response
 	// that needs more than it is passed through.
 	DetailSliceNoValidator = "slice-no-validator"
-	DetailSliceVary        = "slice-vary" // a sliced route's slice that varies on more than Accept-Encoding: not stored
+	DetailSliceVary        = "slice-vary" // a sliced route's slice that varies on more than Accept-Encoding, or came content-coded: not stored
 
 	// Responses the edge makes or passes through itself.
 	DetailOnlyIfCached        = "only-if-cached"       // 504 to only-if-cached (RFC 9111 §5.2.1.7)
@@ -68,5 +68,6 @@ const (
 	DetailTooManyUploads      = "too-many-uploads"     // 429: the client has its cap of request bodies under way upstream
 	DetailRequestBodyTimeout  = "request-body-timeout" // 408: the client's request body stalled or was too slow
 	DetailBadRequestBody      = "bad-request-body"     // 400: the client's request body was cut short, malformed or reset
+	DetailRequestTooLarge     = "request-too-large"    // 413: the client's request body is over the body size limit
 	DetailUpstreamError       = "upstream-error"       // 502: a broken or refused response
 )

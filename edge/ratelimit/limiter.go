@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"edged/internal/fielderr"
+	"edged/internal/netaddr"
 )
 
 // ErrInvalidOptions is wrapped by New errors, which name the field.
@@ -166,12 +167,7 @@ func (l *Limiter) Len() int {
 
 // normalize turns a client address into what is limited as one client.
 func (l *Limiter) normalize(a netip.Addr) netip.Addr {
-	a = a.Unmap().WithZone("")
-	if a.Is6() && l.v6bits < 128 {
-		p, _ := a.Prefix(l.v6bits)
-		return p.Addr()
-	}
-	return a
+	return netaddr.ClientNetwork(a, l.v6bits)
 }
 
 func (l *Limiter) shardOf(k bucketKey) *shard {

@@ -71,7 +71,7 @@ func main() {
 		}
 		*bin = filepath.Dir(exe)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopContext()
 	defer stop()
 	children := plan(*bin, *data, *shield)
 	if *fwd {
@@ -83,6 +83,17 @@ func main() {
 	if err := run(ctx, *data, children); err != nil {
 		fail(err)
 	}
+}
+
+// stopContext is cancelled by the signals that end a demo: Ctrl-C, a
+// kill, and the terminal closing (SIGHUP). Each child has a process group
+// of its own (so that Ctrl-C reaches the demo alone, which stops them in
+// order), so a signal the demo does not catch kills it and leaves its
+// children running on the demo's ports: closing the terminal of a make
+// run left edged and demo-origin behind, and the next make run failed on
+// a taken port.
+func stopContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }
 
 func fail(err error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestPlan(t *testing.T) {
@@ -240,5 +241,25 @@ func TestChildOwnProcessGroup(t *testing.T) {
 	}
 	if pgid == syscall.Getpgrp() {
 		t.Errorf("child's process group %d is the demo's: a terminal's Ctrl-C would reach it", pgid)
+	}
+}
+
+// Each signal that ends a make run (Ctrl-C, kill, the terminal closing)
+// cancels the demo's context, so it stops its children. SIGHUP did not:
+// it killed the demo (this test's process, on the old code) and left the
+// children, each in its own process group, running on the demo's ports.
+func TestStopContextSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM} {
+		ctx, stop := stopContext()
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Errorf("%v: the demo's context was not cancelled", sig)
+		}
+		stop()
 	}
 }

@@ -10,7 +10,8 @@ import (
 
 // configCheck is `edgectl config check FILE...`: the check `edged -t` runs
 // (the file's fields and values, and the certificate, key and secret files
-// it names), every problem at once, one per line with its line and field.
+// it names), every problem at once, one per line with its line and field,
+// and the configuration's own warnings (config.Config.Warnings).
 //
 // edgectl imports edge/config for it: edge/config is a public package of
 // edge with a documented contract (its package doc), not an edge internal,
@@ -29,12 +30,19 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for _, file := range files {
-		if err := checkFile(file); err != nil {
+		cfg, err := checkFile(file)
+		if err != nil {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				fmt.Fprintln(stderr, "edgectl config check: "+line)
 			}
 			code = exitFail
 			continue
+		}
+		// The configuration's own warnings, as edged -t prints them. Those
+		// that depend on a node's environment (its purge token, its purge
+		// bus, certificates on disk) only edged -t can judge.
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "edgectl config check: warning: "+w.Error())
 		}
 		fmt.Fprintf(stdout, "%s: configuration OK\n", file)
 	}
@@ -44,10 +52,10 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 // checkFile is what edged -t does without flags: Load keeps a Config when
 // only fields are bad, and Check reports those again with every other
 // problem.
-func checkFile(file string) error {
+func checkFile(file string) (*config.Config, error) {
 	cfg, err := config.Load(file)
 	if cfg == nil {
-		return err
+		return nil, err
 	}
-	return cfg.Check()
+	return cfg, cfg.Check()
 }

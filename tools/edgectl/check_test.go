@@ -33,6 +33,31 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
 	}
+	// A valid file's own warnings are printed as edged -t prints them: a
+	// canary route without the auth of the route its path falls back to.
+	// They were not printed at all.
+	warned := filepath.Join(dir, "warned.yaml")
+	if err := os.WriteFile(warned, []byte(`upstream: {origin: "http://127.0.0.1:9"}
+sites:
+  - name: s
+    hosts: [s.example]
+    routes:
+      - {path: /, access: {deny: [192.0.2.0/24]}}
+      - {path: /, match: {headers: {X-Canary: "1"}}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"config", "check", warned}, env(nil), &stdout, &stderr); code != exitOK {
+		t.Errorf("a file with warnings: exit %d, want %d", code, exitOK)
+	}
+	if want := "edgectl config check: warning: " + warned + ":7: sites[0].routes[1].match:"; !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), "lacks the access") {
+		t.Errorf("stderr %q lacks the warning %q", stderr.String(), want)
+	}
+	if stdout.String() != warned+": configuration OK\n" {
+		t.Errorf("stdout %q", stdout.String())
+	}
 	stderr.Reset()
 	if code := run(context.Background(), []string{"config", "check"}, env(nil), &stdout, &stderr); code != exitUsage {
 		t.Errorf("no file: exit %d, want %d", code, exitUsage)

@@ -39,17 +39,13 @@ func (n *node) openACME() error {
 			return fmt.Errorf("tls.acme.storage: %w", err)
 		}
 		storage = acme.NewKVStorage(js, acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName()})
-		if nc := n.cfg.Purge.NATS; len(nc.Servers()) == 0 && nc.Listen == "" {
-			n.log.Warn("tls.acme.storage: nats, but this node's NATS is in-process only: no other node shares its certificates; " +
-				"set purge.nats.listen here and purge.nats.url on the others")
-		}
 	default:
 		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
 	}
 	hosts := acmeHosts(n.cfg, n.certs.covers)
 	n.acmeHosts = hosts // a reload may not change them (reload.go)
 	if len(hosts) == 0 {
-		n.log.Warn("tls.acme: every site host is covered by tls.certificates; no certificate is asked for")
+		n.log.Warn(acmeCoveredWarning)
 		return nil
 	}
 	m, err := acme.New(acme.Options{
@@ -79,6 +75,10 @@ func acmeHosts(cfg *config.Config, covers func(string) bool) []string {
 	}
 	return hosts
 }
+
+// acmeCoveredWarning is logged when tls.acme has no host to ask a
+// certificate for.
+const acmeCoveredWarning = "tls.acme: every site host is covered by tls.certificates; no certificate is asked for"
 
 // managedCerts is what the certificate store asks of automatic
 // certificates (acme.Manager).

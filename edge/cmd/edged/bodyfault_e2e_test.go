@@ -30,10 +30,11 @@ func TestClientBodyFaultsDoNotEjectOrigin(t *testing.T) {
 	for _, tc := range []struct {
 		name, path string
 		status     int
+		detail     string // the Cache-Status detail and edged_pass_failures_total's reason
 		send       func(t *testing.T, h *h2Node, i int) (status int, cacheStatus string)
 	}{
-		{"h2-short-body", "/short", http.StatusBadRequest, sendShortH2},
-		{"h1-chunked-over-limit", "/chunk", http.StatusRequestEntityTooLarge, sendChunkedOverLimit},
+		{"h2-short-body", "/short", http.StatusBadRequest, "bad-request-body", sendShortH2},
+		{"h1-chunked-over-limit", "/chunk", http.StatusRequestEntityTooLarge, "request-too-large", sendChunkedOverLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			origin := bodyReadingOrigin(t, nil)
@@ -53,8 +54,8 @@ func TestClientBodyFaultsDoNotEjectOrigin(t *testing.T) {
 				if status != tc.status {
 					t.Errorf("broken client body %d: status %d, cache-status %q; want %d", i, status, cs, tc.status)
 				}
-				if tc.status == http.StatusBadRequest && !strings.Contains(cs, "detail=bad-request-body") {
-					t.Errorf("broken client body %d: cache-status %q, want detail=bad-request-body", i, cs)
+				if !strings.Contains(cs, "detail="+tc.detail) {
+					t.Errorf("broken client body %d: cache-status %q, want detail=%s", i, cs, tc.detail)
 				}
 			}
 			for i := range 2 {
@@ -70,6 +71,9 @@ func TestClientBodyFaultsDoNotEjectOrigin(t *testing.T) {
 			if m := regexp.MustCompile(`(?m)^edged_origin_ejections_total\{[^}]*\} ([1-9]\S*)$`).FindString(metrics); m != "" {
 				t.Errorf("the origin server was ejected: %s", m)
 			}
+			if want := fmt.Sprintf("edged_pass_failures_total{reason=%q} %d\n", tc.detail, faults); !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "edged_pass_failures_total"))
+			}
 			h.f.stop() // flushes the access log
 			log, err := os.ReadFile(logFile)
 			if err != nil {
@@ -78,6 +82,10 @@ func TestClientBodyFaultsDoNotEjectOrigin(t *testing.T) {
 			line := regexp.MustCompile(`(?m)^.*"` + tc.path + `0".*$`).FindString(string(log))
 			if want := fmt.Sprintf(`"status":%d,`, tc.status); !strings.Contains(line, want) {
 				t.Errorf("access log line of %s0 does not name the client's error (%s): %s", tc.path, want, line)
+			}
+			// Not "error", which a log reader takes for the upstream's.
+			if want := `"cache":"bad-request-body"`; !strings.Contains(line, want) {
+				t.Errorf("access log line of %s0 lacks %s: %s", tc.path, want, line)
 			}
 		})
 	}

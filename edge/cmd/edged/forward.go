@@ -52,21 +52,7 @@ func (n *node) openForward(reg prometheus.Registerer) error {
 	if n.proxy, err = forward.New(opts); err != nil {
 		return fmt.Errorf("forward proxy: %w", err)
 	}
-	if n.cfg.ForwardClientsDefault() {
-		n.log.Warn("forward proxy admits loopback clients only: forward.clients is empty (list the client networks to admit)")
-	}
-	// 0.0.0.0/0 is what one writes to make a refusal go away; without
-	// proxy authentication it makes an open proxy, which abusers find
-	// and use, so the start says so as loudly as the loopback default.
-	if n.cfg.Forward.Auth.Htpasswd == "" {
-		for _, p := range opts.Clients {
-			if p.Bits() == 0 {
-				n.log.Warn("forward proxy is open: forward.clients admits every address and forward.auth.htpasswd is unset, so anyone who reaches the listener can use it (list the client networks, or require a password)", "network", p.String())
-				break
-			}
-		}
-	}
-	return nil
+	return nil // forwardWarnings were logged at start
 }
 
 // isForward reports whether the node is a forward proxy.

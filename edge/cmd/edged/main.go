@@ -114,8 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if v.check {
 		// Like nginx -t: the checks of a start, without taking a port
 		// or opening the store; what a start warns of too.
-		for _, w := range cfg.Warnings() {
-			fmt.Fprintln(stderr, "edged: warning: "+w.Error())
+		for _, w := range checkWarnings(cfg) {
+			fmt.Fprintln(stderr, "edged: warning: "+w)
 		}
 		fmt.Fprintln(stdout, "edged: configuration OK")
 		return exitOK

@@ -98,8 +98,8 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.reloads.stopping, n.reloads.generation = make(chan struct{}), 1
 	setMemoryLimit(cfg, n.log)
-	for _, w := range cfg.Warnings() {
-		n.log.Warn("configuration: " + w.Error())
+	for _, w := range startWarnings(cfg) {
+		n.log.Warn(w.msg, w.attrs...)
 	}
 	defer func() {
 		if err != nil {

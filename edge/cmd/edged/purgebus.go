@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"edged/edge/config"
+	"edged/internal/netaddr"
 	"edged/purge"
 )
 
@@ -41,11 +41,7 @@ func loopbackOnly(addr string) bool {
 	if err != nil || host == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return netaddr.IsLoopbackHost(host)
 }
 
 // openPurgeBus starts the purge bus and applies every purge this node missed
@@ -54,48 +50,13 @@ func loopbackOnly(addr string) bool {
 // when it can; purge requests get 503 meanwhile), since refusing to start
 // would turn a bus outage into a site outage.
 func (n *node) openPurgeBus(reg prometheus.Registerer) error {
-	pc := n.cfg.Purge
-	token := purgeTokenOf(n.cfg)
-	if token == "" {
-		n.log.Warn("purge API disabled: set purge.token or EDGED_PURGE_TOKEN")
-	} else if guessableToken(token, n.cfg.Admin) {
-		n.log.Warn(fmt.Sprintf("purge token is shorter than %d characters and the admin listener is not loopback-only: "+
-			"anyone who reaches it, or reads the purge bus, can guess the token offline; use a random one (openssl rand -hex 32)", minPurgeTokenLen),
-			"admin", n.cfg.Admin)
-	}
-	signingKey, err := purgeSecret("purge.signing_key_env", pc.SigningKeyEnv)
+	opts, err := purgeOptions(n.cfg)
 	if err != nil {
 		return err
 	}
-	natsToken, err := purgeSecret("purge.nats.token_env", pc.NATS.TokenEnv)
-	if err != nil {
-		return err
-	}
-	if pc.NATS.TokenEnv == "" {
-		// As EDGED_PURGE_TOKEN for the API: a fleet of flags alone
-		// (-nats-listen, -nats) shares an authenticated bus.
-		natsToken = os.Getenv(config.NATSTokenEnv)
-	}
-	n.warnPrivateBus()
-	bus, err := purge.New(purge.Options{
-		Invalidator:              storeInvalidator{n.store, n.log.With("component", "purge"), n.router},
-		NATSURL:                  strings.Join(pc.NATS.Servers(), ","),
-		NATSListen:               pc.NATS.Listen,
-		StoreDir:                 filepath.Join(n.cfg.Data, "nats"),
-		Credentials:              pc.NATS.Credentials,
-		NKeySeed:                 pc.NATS.NKeySeed,
-		Replicas:                 pc.NATS.Replicas,
-		MaxLag:                   pc.MaxLag.Std(),
-		NATSToken:                natsToken,
-		AllowUnauthenticatedNATS: pc.NATS.AllowUnauthenticated,
-		SigningKey:               signingKey, // empty: the purge token
-		Token:                    token,
-		Node:                     n.cfg.CacheName(),
-		Retention:                pc.Retention.Std(),
-		ApplyTimeout:             pc.ApplyTimeout.Std(),
-		Logger:                   n.log.With("component", "purge"),
-		Registerer:               reg,
-	})
+	opts.Invalidator = storeInvalidator{n.store, n.log.With("component", "purge"), n.router}
+	opts.Logger, opts.Registerer = n.log.With("component", "purge"), reg
+	bus, err := purge.New(opts)
 	if err != nil {
 		return fmt.Errorf("purge bus: %w", err)
 	}
@@ -114,23 +75,60 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	return nil
 }
 
-// warnPrivateBus says loudly when this node is part of a tier (it has
+// purgeOptions are the purge bus's options from cfg and the secrets in the
+// environment, without the Invalidator, Logger and Registerer, which the
+// node wires.
+func purgeOptions(cfg *config.Config) (purge.Options, error) {
+	pc := cfg.Purge
+	signingKey, err := purgeSecret("purge.signing_key_env", pc.SigningKeyEnv)
+	if err != nil {
+		return purge.Options{}, err
+	}
+	natsToken, err := purgeSecret("purge.nats.token_env", pc.NATS.TokenEnv)
+	if err != nil {
+		return purge.Options{}, err
+	}
+	if pc.NATS.TokenEnv == "" {
+		// As EDGED_PURGE_TOKEN for the API: a fleet of flags alone
+		// (-nats-listen, -nats) shares an authenticated bus.
+		natsToken = os.Getenv(config.NATSTokenEnv)
+	}
+	return purge.Options{
+		NATSURL:                  strings.Join(pc.NATS.Servers(), ","),
+		NATSListen:               pc.NATS.Listen,
+		StoreDir:                 filepath.Join(cfg.Data, "nats"),
+		Credentials:              pc.NATS.Credentials,
+		NKeySeed:                 pc.NATS.NKeySeed,
+		Replicas:                 pc.NATS.Replicas,
+		MaxLag:                   pc.MaxLag.Std(),
+		NATSToken:                natsToken,
+		AllowUnauthenticatedNATS: pc.NATS.AllowUnauthenticated,
+		SigningKey:               signingKey, // empty: the purge token
+		Token:                    purgeTokenOf(cfg),
+		Node:                     cfg.CacheName(),
+		Retention:                pc.Retention.Std(),
+		ApplyTimeout:             pc.ApplyTimeout.Std(),
+	}, nil
+}
+
+// privateBusWarning says loudly when this node is part of a tier (it has
 // shields, or is one) but its purge bus is an in-process NATS that no other
 // node can reach: a purge sent to it then leaves the other tier's copies in
 // place, and the next miss refills the purged object from them.
-func (n *node) warnPrivateBus() {
-	nc := n.cfg.Purge.NATS
+func privateBusWarning(cfg *config.Config) (startWarning, bool) {
+	nc := cfg.Purge.NATS
 	if len(nc.Servers()) > 0 || nc.Listen != "" {
-		return
+		return startWarning{}, false
 	}
 	switch {
-	case n.cfg.Role == config.RoleShield:
-		n.log.Warn("purge bus is private to this shield: purges sent to its edges never reach it, and they refill purged objects from its copy; " +
-			"share one bus: -nats-listen ADDR here (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the edges (purge.nats.listen, purge.nats.url)")
-	case hasShields(n.cfg):
-		n.log.Warn("purge bus is private to this edge: purges sent to it never reach its shields, which keep serving the purged objects to it; " +
-			"share one bus: -nats-listen ADDR on one node (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the others (purge.nats.listen, purge.nats.url)")
+	case cfg.Role == config.RoleShield:
+		return startWarning{msg: "purge bus is private to this shield: purges sent to its edges never reach it, and they refill purged objects from its copy; " +
+			"share one bus: -nats-listen ADDR here (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the edges (purge.nats.listen, purge.nats.url)"}, true
+	case hasShields(cfg):
+		return startWarning{msg: "purge bus is private to this edge: purges sent to it never reach its shields, which keep serving the purged objects to it; " +
+			"share one bus: -nats-listen ADDR on one node (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the others (purge.nats.listen, purge.nats.url)"}, true
 	}
+	return startWarning{}, false
 }
 
 // hasShields reports whether any of cfg's misses go through shields.

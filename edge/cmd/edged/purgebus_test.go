@@ -6,7 +6,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -180,10 +179,12 @@ func TestPrivateBusWarning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
 			tt.set(cfg)
-			var buf logtest.Buffer
-			n := &node{cfg: cfg, log: newLogger(&buf, slog.LevelInfo)}
-			n.warnPrivateBus()
-			w := warnings(t, &buf)
+			var w []string
+			for _, sw := range startWarnings(cfg) {
+				if strings.Contains(sw.msg, "purge bus is private") {
+					w = append(w, sw.msg)
+				}
+			}
 			switch {
 			case tt.want == "" && len(w) > 0:
 				t.Errorf("warned %q, want nothing", w)

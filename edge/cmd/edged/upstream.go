@@ -70,9 +70,7 @@ func (r *poolRefs) release(p *origin.Pool) bool {
 // openUpstreams builds the node's first generation of upstreams (see
 // newUpstreams) from n.cfg.
 func (n *node) openUpstreams(reg prometheus.Registerer, tlsConf *tls.Config) error {
-	for _, name := range n.cfg.UnusedPools() {
-		n.log.Warn("pool not used by any route; not started", "pool", name)
-	}
+	// Unused pools were named at start (startWarnings).
 	up, err := n.newUpstreams(n.cfg, reg, tlsConf, nil)
 	if err != nil {
 		return err

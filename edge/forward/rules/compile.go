@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"edged/internal/portset"
 )
 
 // rule is a compiled Rule. Empty conditions are nil or empty and match
@@ -19,15 +21,13 @@ type rule struct {
 	domains *domainSet
 	cats    []int // indices into Engine.catNames
 	dest    []netip.Prefix
-	ports   []portRange
+	ports   portset.Set
 	clients []netip.Prefix
 	users   []string
 	groups  []string
 	methods []string
 	win     *window
 }
-
-type portRange struct{ lo, hi uint16 }
 
 // compiled is Options checked and turned into the forms Decide uses;
 // list files are not read here.
@@ -156,7 +156,7 @@ func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
 	cr.dest = compileNetworks(p, field+".dest_networks", r.DestNetworks)
 	cr.clients = compileNetworks(p, field+".client_networks", r.ClientNetworks)
 	for i, s := range r.Ports {
-		pr, err := parsePorts(s)
+		pr, err := portset.Parse(s)
 		if err != nil {
 			p.add(fmt.Sprintf("%s.ports[%d]", field, i), "%v", err)
 		}
@@ -225,20 +225,6 @@ func compileNetworks(p *problems, field string, list []string) []netip.Prefix {
 		out = append(out, pre)
 	}
 	return out
-}
-
-// parsePorts reads "443" or "8000-8999".
-func parsePorts(s string) (portRange, error) {
-	lo, hi, isRange := strings.Cut(s, "-")
-	if !isRange {
-		hi = lo
-	}
-	a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
-	b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
-	if err1 != nil || err2 != nil || a == 0 || b < a {
-		return portRange{}, fmt.Errorf("%q: want a port (1-65535) or a range LOW-HIGH", s)
-	}
-	return portRange{uint16(a), uint16(b)}, nil
 }
 
 // validName is the alphabet of rule and category names: they appear in a

@@ -81,7 +81,7 @@ func (e *Engine) match(ru *rule, r *Request, now time.Time, host string, addr, c
 // matchBesidesDest is match without the destination networks, the one
 // condition that needs the destination's address.
 func (e *Engine) matchBesidesDest(ru *rule, r *Request, now time.Time, host string, client netip.Addr, sets fileSets) (bool, int) {
-	if len(ru.ports) > 0 && !inPorts(ru.ports, r.Port) {
+	if len(ru.ports) > 0 && !ru.ports.Contains(r.Port) {
 		return false, -1
 	}
 	if len(ru.clients) > 0 && !inNetworks(ru.clients, client) {
@@ -159,15 +159,6 @@ func (e *Engine) inGroups(groups []string, r *Request) bool {
 			return true
 		}
 		if r.User != "" && slices.Contains(e.c.groups[g], r.User) {
-			return true
-		}
-	}
-	return false
-}
-
-func inPorts(ps []portRange, port int) bool {
-	for _, p := range ps {
-		if port >= int(p.lo) && port <= int(p.hi) {
 			return true
 		}
 	}

@@ -70,7 +70,7 @@ func FuzzPattern(f *testing.F) {
 // FuzzScalars: the small parsers of option values never panic and keep
 // their ranges.
 func FuzzScalars(f *testing.F) {
-	for _, s := range []string{"09:00", "24:00", "23:59", "9:00", "+1:00", "443", "8000-8999", "0", "65536", "1MiB", "1.5 GiB", "NaN", "Inf"} {
+	for _, s := range []string{"09:00", "24:00", "23:59", "9:00", "+1:00", "1MiB", "1.5 GiB", "NaN", "Inf"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -79,9 +79,6 @@ func FuzzScalars(f *testing.F) {
 		}
 		if m, err := parseClock(s, false); err == nil && (m < 0 || m >= 24*60) {
 			t.Errorf("parseClock(%q, start) = %d", s, m)
-		}
-		if p, err := parsePorts(s); err == nil && (p.lo == 0 || p.hi < p.lo) {
-			t.Errorf("parsePorts(%q) = %v", s, p)
 		}
 		if n, err := parseBytes(s); err == nil && n < 1 {
 			t.Errorf("parseBytes(%q) = %d", s, n)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"edged/internal/netaddr"
 )
 
 // limitSpec is a compiled Limits.
@@ -116,12 +118,7 @@ func (l *limiter) key(r *Request) clientKey {
 	if l.spec.byUser && r.User != "" {
 		return clientKey{user: r.User}
 	}
-	a := r.Client.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		a = p.Addr()
-	}
-	return clientKey{addr: a}
+	return clientKey{addr: netaddr.ClientNetwork(r.Client, 64)}
 }
 
 // take takes one request token from r's client at now; when it is over

@@ -29,9 +29,9 @@ const (
 
 // reservedNames are the names of decisions no configured rule makes: ours,
 // and those of the proxy's own refusals (client gate, authentication,
-// CONNECT ports, the SSRF gate, the tunnel cap), which share the 403
+// CONNECT and HTTP ports, the SSRF gate, the tunnel cap), which share the 403
 // page's header, the logs and the metric labels.
-var reservedNames = []string{DefaultRule, LimitRule, "clients", "auth", "connect_ports", "destination", "tunnels"}
+var reservedNames = []string{DefaultRule, LimitRule, "clients", "auth", "connect_ports", "http_ports", "destination", "tunnels"}
 
 // Defaults for zero fields.
 const (

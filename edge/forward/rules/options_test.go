@@ -32,6 +32,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 			{Name: "default", Action: ActionDeny, Time: &Window{From: "10:00", To: "10:00"}},
 			{Name: "has space", Action: ActionDeny},
 			{Name: "connect_ports", Action: ActionDeny},
+			{Name: "http_ports", Action: ActionDeny},
 		},
 		Limits: Limits{Key: "ip", Rate: -1, Burst: -2, Bandwidth: "fast", MaxClients: -1, Idle: "0s"},
 	}
@@ -61,6 +62,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 		"list[3].name", "list[3].time.to",
 		"list[4].name",
 		"list[5].name",
+		"list[6].name",
 		"limits.key", "limits.rate", "limits.burst", "limits.bandwidth", "limits.max_clients", "limits.idle",
 	}
 	slices.Sort(got)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"edged/edge/config"
+)
+
+// TestCheckShowsStartWarnings: edged -t prints every warning a start logs
+// about its configuration. The old -t printed only the configuration's
+// own (config.Config.Warnings): a short purge token on a reachable admin
+// listener, an open forward proxy and the purge bus's warnings were
+// learnt at the first start.
+func TestCheckShowsStartWarnings(t *testing.T) {
+	t.Setenv("EDGED_PURGE_TOKEN", "short")
+	t.Setenv(config.NATSTokenEnv, "")
+	// -t takes no port, so its file may name an admin address on every
+	// interface, which a test must not listen on.
+	fwd := writeFile(t, "forward.yaml", "role: forward\nlisten: 127.0.0.1:0\nadmin: 0.0.0.0:0\nforward:\n  clients: [0.0.0.0/0]\n")
+	stderr := checkStderr(t, fwd)
+	for _, want := range []string{
+		"edged: warning: purge token is shorter than 16 characters and the admin listener is not loopback-only", "admin=0.0.0.0:0",
+		"edged: warning: forward proxy is open", "network=0.0.0.0/0",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("edged -t stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// What a real start logs at WARN before it serves, -t prints.
+	t.Setenv("EDGED_PURGE_TOKEN", "")
+	edge := writeFile(t, "edge.yaml", "upstream:\n  shields: [http://127.0.0.1:9]\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\n")
+	data := t.TempDir()
+	stderr = checkStderr(t, edge)
+	p := runEdged(t, "-config", edge, "-data", data)
+	if p.admin == "" {
+		t.Fatalf("edged exited at start (%v)", p.exitErr)
+	}
+	var started []string
+	for _, rec := range p.stderr.Lines(t, "") {
+		if rec["msg"] == "serving" {
+			break
+		}
+		if rec["level"] == "WARN" {
+			msg := fmt.Sprint(rec["msg"])
+			started = append(started, msg)
+			if !strings.Contains(stderr, "edged: warning: "+msg) {
+				t.Errorf("a start warned %q, which edged -t does not print:\n%s", msg, stderr)
+			}
+		}
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	// The purge API off, the bus private to an edge with shields, and the
+	// bus's unsigned events.
+	if len(started) < 3 {
+		t.Errorf("a start warned %q, want at least 3 warnings", started)
+	}
+}
+
+// checkStderr runs edged -t on file and returns what it wrote to stderr.
+func checkStderr(t *testing.T, file string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-t", "-config", file, "-data", t.TempDir()}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("edged -t %s: exit %d:\n%s", file, code, stderr.String())
+	}
+	if stdout.String() != "edged: configuration OK\n" {
+		t.Errorf("stdout = %q, want the OK line", stdout.String())
+	}
+	return stderr.String()
+}

@@ -1,0 +1,63 @@
+package portset
+
+import "testing"
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Range
+		ok   bool
+	}{
+		{"443", Range{443, 443}, true},
+		{"1025-65535", Range{1025, 65535}, true},
+		{" 80 - 81 ", Range{80, 81}, true},
+		{"0", Range{}, false},
+		{"65536", Range{}, false},
+		{"9-8", Range{}, false},
+		{"", Range{}, false},
+		{"-5", Range{}, false},
+		{"0x50", Range{}, false},
+		{"1-2-3", Range{}, false},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if tt.ok {
+			if back, _ := Parse(got.String()); back != got {
+				t.Errorf("Parse(%q.String()) = %v", got, back)
+			}
+		}
+	}
+}
+
+func TestContains(t *testing.T) {
+	s := Set{{80, 80}, {1025, 2000}}
+	for port, want := range map[int]bool{80: true, 81: false, 1024: false, 1025: true, 2000: true, 2001: false, 0: false} {
+		if got := s.Contains(port); got != want {
+			t.Errorf("Contains(%d) = %v, want %v", port, got, want)
+		}
+	}
+	if (Set{}).Contains(80) {
+		t.Error("the empty set holds a port")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"443", "1025-65535", " 1 - 2", "0", "9-8", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if r.Lo == 0 || r.Hi < r.Lo {
+			t.Fatalf("Parse(%q) = %v", s, r)
+		}
+		if back, err := Parse(r.String()); err != nil || back != r {
+			t.Fatalf("Parse(%q) = %v; its String reads back as %v, %v", s, r, back, err)
+		}
+	})
+}
