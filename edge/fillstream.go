@@ -33,19 +33,24 @@ import (
 // the same way, whatever the timing.
 const streamFromBytes = 16 << 10
 
-// streamsWhole reports whether x's request may be answered from a body
-// still arriving: a GET of the whole representation without conditions
-// (those are evaluated on the whole response, serveEntry), and no stored
-// response that RFC 5861's stale-if-error could put in the fill's place if
-// it fails (it could not once the new one is under way). A HEAD waits for
-// the stored entry, as before: answered at once, it would let its client's
-// next request join the fill rather than find the entry.
+// streamsWhole reports whether x's request may be answered from a fill's
+// published head and its body as it arrives: a GET or HEAD of the whole
+// representation (no Range, If-Range or Request-Range: a single range is
+// served while filling on its own, serveRangeInProgress, and the rest wait
+// for the whole body), and no stored response that RFC 5861's
+// stale-if-error could put in the fill's place if it fails (it could not
+// once the new one is under way). Its conditions, if any, are evaluated
+// against the published head (serveWhileFilling), which carries the
+// validators the entry will be stored with: a client revalidating a miss
+// gets its 304 at once, not once the whole body has arrived. A HEAD is
+// answered from the head too: its client's next request may join the fill,
+// and is then sent the body as it arrives.
 func (x *exchange) streamsWhole() bool {
 	r := x.r
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	for _, f := range clientOnlyFields {
+	for _, f := range rangeFields {
 		if _, ok := r.Header[f]; ok {
 			return false
 		}
@@ -63,8 +68,15 @@ func (x *exchange) streamsWhole() bool {
 // failed), the body is shorter than streamFromBytes, the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
-// hit). collapsed says another request's fetch fills the body. x's
-// request is a GET (streamsWhole).
+// hit), or x's request is answered without a body (a HEAD, a met or
+// failed condition) and the body's length is not known (the stored
+// entry's Content-Length is not yet; and the leader of a body that
+// outgrows the fill must be there to take its rest, sendRest). collapsed
+// says another request's fetch fills the body. x's request is a GET or
+// HEAD (streamsWhole). Its conditions are evaluated against the head, as
+// serveEntry does against a stored entry (RFC 9110 §13.2.2, RFC 9111
+// §4.3.2): a 304 or 412 goes out at once; otherwise a GET is sent the
+// body as it arrives, and a HEAD the head.
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	h, w, p := x.h, &x.w, f.body
 	head, size, overflowed := p.streamable()
@@ -82,6 +94,11 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	e := head.entry
 	identity, varies := x.identityWhileFilling(e.Header, size)
 	if !identity {
+		return false
+	}
+	noBody := x.r.Method == http.MethodHead
+	precondition := policy.Precondition(x.r, responseOf(e))
+	if (noBody || precondition != 0) && size < 0 {
 		return false
 	}
 	// The age of what is sent: its upstream's Age, and the time since it
@@ -111,8 +128,23 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	if !collapsed {
 		addOwn(hdr, head.own)
 	}
+	switch precondition {
+	case http.StatusNotModified:
+		writeNotModified(w)
+		return true
+	case http.StatusPreconditionFailed:
+		clearContentFields(hdr)
+		w.WriteHeader(http.StatusPreconditionFailed)
+		return true
+	}
 	if size >= 0 && !lengthIs(e.Header, size) {
 		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	if noBody {
+		// Not p.streaming: nobody is sent the body for this request, and
+		// the fill keeps its total bound unless a client is.
+		w.WriteHeader(e.Status)
+		return true
 	}
 	p.streaming()
 	w.WriteHeader(e.Status)

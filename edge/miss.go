@@ -292,7 +292,11 @@ func (x *exchange) newFetch() *fetch {
 // Apache httpd still honours when Range is absent: forwarded on a fill, it
 // made the fill a 206, which is not stored, and sent every request collapsed
 // onto it to the origin on its own.
-var clientOnlyFields = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range", "Request-Range"}
+var clientOnlyFields = slices.Concat([]string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}, rangeFields)
+
+// rangeFields are the clientOnlyFields that ask for part of the
+// representation.
+var rangeFields = []string{"If-Range", "Range", "Request-Range"}
 
 // run performs one shared upstream fetch, publishing the body to p as it
 // arrives when p is not nil. It runs detached from every client: a client

@@ -166,10 +166,17 @@ func TestMissStreamedWhileFilling(t *testing.T) {
 	if got := out.resp.Header.Get("Content-Length"); got != strconv.Itoa(len(body)) {
 		t.Errorf("Content-Length %q, want %d", got, len(body))
 	}
-	if stored := storedBody(t, e, "http://"+e.Listener.Addr().String()+"/big"); !bytes.Equal(stored, body) {
+	wantStoredOnce(t, e, o.testOrigin, "/big", body)
+}
+
+// wantStoredOnce checks that e stored body for path byte for byte, serves
+// it as a hit, and asked o for it once.
+func wantStoredOnce(t testing.TB, e *testEdge, o *testOrigin, path string, body []byte) {
+	t.Helper()
+	if stored := storedBody(t, e, "http://"+e.Listener.Addr().String()+path); !bytes.Equal(stored, body) {
 		t.Errorf("stored body: %d bytes, not the origin's", len(stored))
 	}
-	resp, hit := e.get(t, "/big")
+	resp, hit := e.get(t, path)
 	if !isHit(resp) || hit != string(body) {
 		t.Errorf("after the fill: hit %v (%q), %d bytes", isHit(resp), resp.Header.Get("Cache-Status"), len(hit))
 	}
@@ -219,13 +226,21 @@ func TestStreamedFillBrokenMidway(t *testing.T) {
 			t.Errorf("a body cut by the upstream was delivered as complete: %d bytes", len(out.body))
 		}
 	}
+	wantBrokenFillForgotten(t, e, o, "/broken", body)
+}
+
+// wantBrokenFillForgotten checks, once o's broken fill of path has ended,
+// that e stored nothing of it, and that the next request, with o mended,
+// fetches body again.
+func wantBrokenFillForgotten(t testing.TB, e *testEdge, o *pieceOrigin, path string, body []byte) {
+	t.Helper()
 	e.settle(t)
 	e.store.Flush()
 	if st := e.store.Stats(); st.MemoryEntries != 0 || st.DiskEntries != 0 || st.PendingWrites != 0 {
 		t.Errorf("a truncated body was stored: %+v", st)
 	}
 	o.broken.Store(false)
-	resp, got := e.get(t, "/broken")
+	resp, got := e.get(t, path)
 	wantStatus(t, resp, http.StatusOK, "fwd=uri-miss")
 	if got != string(body) {
 		t.Errorf("next request: %d bytes, want the whole object", len(got))

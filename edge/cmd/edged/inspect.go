@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"edged/edge"
 	"edged/edge/config"
 	"edged/edge/policy"
 	"edged/storage"
@@ -50,15 +51,19 @@ type inspectEntry struct {
 // inspectHandler serves GET /inspect?url=ABSOLUTE-URL: what the store holds
 // for that URL under both schemes (a purge of a URL reaches both, and so
 // does a look), every derivation included, without bodies and without
-// changing the cache (storage.Store.Family). What a node caches says what
-// its users fetched, so it takes the purge token, like /purge; without a
-// purge token it is off.
+// changing the cache (storage.Store.Family), and under the keys the
+// node's routes store a request for it (cache.ignore_query,
+// cache.keep_query: edge.Router.PurgeTargets), as a purge of it reaches
+// them: "/app.js?v=2" on a route that ignores the query is served what
+// "/app.js" stored, and a look at it showed nothing. What a node caches
+// says what its users fetched, so it takes the purge token, like /purge;
+// without a purge token it is off.
 func (n *node) inspectHandler() http.Handler {
 	opts := n.cfg.PolicyOptions()
 	// The dashboard's guard: the same token, the same answers without it.
 	return adminGuard(purgeTokenOf(n.cfg))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw := r.URL.Query().Get("url")
-		keys, err := inspectKeys(raw)
+		keys, err := inspectKeys(raw, n.router())
 		if err != nil {
 			inspectError(w, http.StatusBadRequest, err.Error())
 			return
@@ -82,8 +87,9 @@ func (n *node) inspectHandler() http.Handler {
 }
 
 // inspectKeys turns an absolute URL into its primary keys, normalized as
-// the handler normalizes a request (policy.ParseTarget).
-func inspectKeys(raw string) ([]string, error) {
+// the handler normalizes a request (policy.ParseTarget), and the keys rt's
+// routes store a request for it under (routedKeys, as a purge of it).
+func inspectKeys(raw string, rt *edge.Router) ([]string, error) {
 	if raw == "" {
 		return nil, errors.New("missing url parameter: /inspect?url=http://host/path")
 	}
@@ -95,7 +101,11 @@ func inspectKeys(raw string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url %q: %w", raw, err)
 	}
-	return t.SchemeKeys()
+	keys, err := routedKeys(t, rt)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %w", raw, err)
+	}
+	return keys, nil
 }
 
 func describeHeld(primary string, h storage.Held, now time.Time, opts policy.Options) inspectEntry {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"edged/edge/config"
 	"edged/edge/policy"
 	"edged/storage"
 )
@@ -149,6 +150,52 @@ func TestKeyKind(t *testing.T) {
 	} {
 		if got := keyKind(string(k), &storage.Entry{Key: string(tt.key), Vary: tt.vary}); got != tt.want {
 			t.Errorf("keyKind(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
+
+// TestInspectFollowsRouteQueryRules: /inspect looks a URL up under the key
+// its route stores it (cache.ignore_query, cache.keep_query), as a request
+// for it is served. Before, "/static/app.js?v=2" on a route that ignores
+// the query showed nothing while it was served from the cache.
+func TestInspectFollowsRouteQueryRules(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		fmt.Fprintf(w, "body of %s", r.URL.RequestURI())
+	}))
+	t.Cleanup(origin.Close)
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+name: edge
+listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+data: %s
+upstream: {origin: %s}
+sites:
+  - name: www
+    hosts: [www.example.com]
+    routes:
+      - {path: /}
+      - {path: /static/, cache: {ignore_query: true}}
+      - {path: /list, cache: {keep_query: [page]}}
+`, t.TempDir(), origin.URL), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startFleetNode(t, cfg)
+	for _, tt := range []struct {
+		get, inspect, key string
+	}{
+		{"/static/app.js?v=1", "http://www.example.com/static/app.js?v=2", "http://www.example.com/static/app.js"},
+		{"/list?page=2&utm=mail", "http://www.example.com/list?utm=ads&page=2", "http://www.example.com/list?page=2"},
+	} {
+		fetch(t, n.public+tt.get, "Host", "www.example.com")
+		waitUntil(t, func() bool { return n.hit(t, tt.get) })
+		code, ans, body := n.inspect(t, tt.inspect, purgeToken)
+		if code != http.StatusOK {
+			t.Fatalf("/inspect %s: %d %s", tt.inspect, code, body)
+		}
+		if len(ans.Entries) != 1 || ans.Entries[0].Key != tt.key || ans.Entries[0].Kind != "object" {
+			t.Errorf("/inspect %s: %s; want the object stored under %s, which a request for it is served", tt.inspect, body, tt.key)
 		}
 	}
 }

@@ -134,19 +134,13 @@ func storePurge(r purge.Request, seq uint64, rt *edge.Router) (p storage.Purge, 
 		t, err := targetOf(raw)
 		var keys []string
 		if err == nil {
-			keys, err = t.SchemeKeys()
+			keys, err = routedKeys(t, rt)
 		}
 		if err != nil {
 			skipped = append(skipped, fmt.Errorf("urls[%d] %q: %w", i, raw, err))
 			continue
 		}
 		p.Keys = append(p.Keys, keys...)
-		keyed, _ := rt.PurgeTargets(t)
-		for _, k := range keyed {
-			if keys, err := k.SchemeKeys(); err == nil {
-				p.Keys = append(p.Keys, keys...)
-			}
-		}
 	}
 	for i, raw := range r.Prefixes {
 		prefixes, err := bothSchemes(raw)
@@ -160,6 +154,23 @@ func storePurge(r purge.Request, seq uint64, rt *edge.Router) (p storage.Purge, 
 		p.Prefixes = append(p.Prefixes, policy.HostKeyPrefixes(host)...)
 	}
 	return p, skipped
+}
+
+// routedKeys returns the keys of t under both schemes and those of the
+// queries rt's routes key a request for t under (edge.Router.PurgeTargets):
+// every key a request for t may be served from.
+func routedKeys(t policy.Target, rt *edge.Router) ([]string, error) {
+	keys, err := t.SchemeKeys()
+	if err != nil {
+		return nil, err
+	}
+	keyed, _ := rt.PurgeTargets(t)
+	for _, k := range keyed {
+		if more, err := k.SchemeKeys(); err == nil {
+			keys = append(keys, more...)
+		}
+	}
+	return keys, nil
 }
 
 // Applied is the last purge sequence the store recorded.
