@@ -67,6 +67,9 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	start := time.Now()
 	wide, ok := b.expand(r)
 	extra := added(r, wide)
+	if !ok && len(extra) == 0 {
+		wide = r // nothing added, and what Expand made is no valid request
+	}
 	if ok || len(extra) == 0 {
 		res, err := b.publishRetried(ctx, wide, start)
 		if len(extra) == 0 || !errors.Is(err, errOverPayload) {
