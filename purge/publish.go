@@ -143,7 +143,8 @@ func (b *Bus) chunks(urls []string) [][]string {
 	var out [][]string
 	start, size := 0, 0
 	for i, u := range urls {
-		n := len(u)*6 + 3 // JSON escapes a byte to at most 6
+		q, _ := json.Marshal(u) // never shorter than encodeEvent's spelling
+		n := len(q) + 1
 		if i > start && (i-start >= MaxItems || size+n > budget) {
 			out = append(out, urls[start:i])
 			start, size = i, 0
