@@ -25,7 +25,8 @@ const publishAttemptTimeout = time.Second
 type Result struct {
 	// ID identifies the purge in every node's logs.
 	ID string `json:"id"`
-	// Seq is the purge's stream sequence.
+	// Seq is the purge's stream sequence: its last event's, when the URLs
+	// Expand added took further events (Publish).
 	Seq uint64 `json:"seq"`
 	// Count is the number of objects the local node removed or marked
 	// stale (other nodes may differ).
@@ -98,7 +99,8 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("purge %s (seq %d) published; the URLs its routes store it under: %w", res.ID, res.Seq, err)
 		}
-		res.Count += m.Count
+		// Seq is the last event's: a node that applied it applied them all.
+		res.Seq, res.Count = m.Seq, res.Count+m.Count
 		res.ApplyDuration += m.ApplyDuration
 		res.Duration = m.Duration
 	}
