@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -689,11 +690,31 @@ func (s *slicer) streamSlice(w *wholeAnswer, total int64) *slice {
 		return nil
 	}
 	res.unbind() // as streamFill: the client's pace bounds it now
+	// The bytes before a piece are read and dropped (copyStream), with no
+	// client write to fail: the client's going away closes the stream.
+	// Before, a client that asked for the last bytes of a huge object and
+	// left had the edge read it all from the origin, with no deadline.
+	body := res.stream.Body
+	stop := context.AfterFunc(s.x.r.Context(), func() { _ = body.Close() })
 	now := s.x.h.opts.Now()
 	e := &storage.Entry{Key: string(s.object.Slice(0)), Status: http.StatusOK, Header: res.stream.Header, RequestTime: now, ResponseTime: now}
 	return &slice{index: -1, e: e, start: 0, end: total - 1, total: total, validator: sliceValidator(res.stream.Header),
 		tier: storage.TierNone, res: res, leader: true,
-		stream: io.MultiReader(bytes.NewReader(res.prefix), res.stream.Body), closer: res.stream.Body}
+		stream: io.MultiReader(bytes.NewReader(res.prefix), body), closer: stopCloser{stop, body}}
+}
+
+// stopCloser closes c once stop reports that context.AfterFunc had not
+// closed it already.
+type stopCloser struct {
+	stop func() bool
+	c    io.Closer
+}
+
+func (s stopCloser) Close() error {
+	if !s.stop() {
+		return nil // closed by the AfterFunc
+	}
+	return s.c.Close()
 }
 
 // errClientGone: the client went away while a slice was being got.
