@@ -227,6 +227,16 @@ func (x *exchange) serveSliced() {
 			return
 		}
 	}
+	if ranged && sl.stream != nil && skipsFar(pieces) {
+		// A whole 200 read forward for a range far into it (an origin
+		// that ignores Range there): its bytes before the range would be
+		// read and dropped while the client waits, an origin transfer a
+		// client's request could make of any length for a few bytes
+		// sent. The whole 200 is sent instead, at the client's pace (RFC
+		// 9110 §14.2 lets a server ignore Range), as it was before
+		// ranges were taken from the stream.
+		ranged, pieces = false, nil
+	}
 	if !ranged {
 		pieces = []piece{{0, s.total - 1}}
 	}
@@ -677,6 +687,23 @@ func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
 		return nil
 	}
 	return s.streamSlice(w, w.res.stream.ContentLength)
+}
+
+// maxStreamSkip is the most bytes of a whole 200 read forward (a stream
+// slice) that a response may read and drop before or between its ranges.
+const maxStreamSkip = 64 << 20
+
+// skipsFar reports whether pieces, ascending, leave more than
+// maxStreamSkip bytes unsent before or between them.
+func skipsFar(pieces []piece) bool {
+	pos := int64(0)
+	for _, p := range pieces {
+		if p.first-pos > maxStreamSkip {
+			return true
+		}
+		pos = p.last + 1
+	}
+	return false
 }
 
 // streamSlice claims w's stream, a 200 of total bytes, as a slice that
