@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -225,6 +226,16 @@ func (x *exchange) serveSliced() {
 			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 			return
 		}
+	}
+	if ranged && sl.stream != nil && skipsFar(pieces) {
+		// A whole 200 read forward for a range far into it (an origin
+		// that ignores Range there): its bytes before the range would be
+		// read and dropped while the client waits, an origin transfer a
+		// client's request could make of any length for a few bytes
+		// sent. The whole 200 is sent instead, at the client's pace (RFC
+		// 9110 §14.2 lets a server ignore Range), as it was before
+		// ranges were taken from the stream.
+		ranged, pieces = false, nil
 	}
 	if !ranged {
 		pieces = []piece{{0, s.total - 1}}
@@ -678,6 +689,23 @@ func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
 	return s.streamSlice(w, w.res.stream.ContentLength)
 }
 
+// maxStreamSkip is the most bytes of a whole 200 read forward (a stream
+// slice) that a response may read and drop before or between its ranges.
+const maxStreamSkip = 64 << 20
+
+// skipsFar reports whether pieces, ascending, leave more than
+// maxStreamSkip bytes unsent before or between them.
+func skipsFar(pieces []piece) bool {
+	pos := int64(0)
+	for _, p := range pieces {
+		if p.first-pos > maxStreamSkip {
+			return true
+		}
+		pos = p.last + 1
+	}
+	return false
+}
+
 // streamSlice claims w's stream, a 200 of total bytes, as a slice that
 // holds the whole object, read forward only; nil when this request may
 // not read it (another's, or taken already). Its entry carries the
@@ -689,11 +717,31 @@ func (s *slicer) streamSlice(w *wholeAnswer, total int64) *slice {
 		return nil
 	}
 	res.unbind() // as streamFill: the client's pace bounds it now
+	// The bytes before a piece are read and dropped (copyStream), with no
+	// client write to fail: the client's going away closes the stream.
+	// Before, a client that asked for the last bytes of a huge object and
+	// left had the edge read it all from the origin, with no deadline.
+	body := res.stream.Body
+	stop := context.AfterFunc(s.x.r.Context(), func() { _ = body.Close() })
 	now := s.x.h.opts.Now()
 	e := &storage.Entry{Key: string(s.object.Slice(0)), Status: http.StatusOK, Header: res.stream.Header, RequestTime: now, ResponseTime: now}
 	return &slice{index: -1, e: e, start: 0, end: total - 1, total: total, validator: sliceValidator(res.stream.Header),
 		tier: storage.TierNone, res: res, leader: true,
-		stream: io.MultiReader(bytes.NewReader(res.prefix), res.stream.Body), closer: res.stream.Body}
+		stream: io.MultiReader(bytes.NewReader(res.prefix), body), closer: stopCloser{stop, body}}
+}
+
+// stopCloser closes c once stop reports that context.AfterFunc had not
+// closed it already.
+type stopCloser struct {
+	stop func() bool
+	c    io.Closer
+}
+
+func (s stopCloser) Close() error {
+	if !s.stop() {
+		return nil // closed by the AfterFunc
+	}
+	return s.c.Close()
 }
 
 // errClientGone: the client went away while a slice was being got.

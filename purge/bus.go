@@ -51,8 +51,9 @@ type Checker interface {
 // and knows nothing of that route): Publish publishes Expand's request,
 // which must select everything r selects, in place of r when it is still
 // valid (Validate) and fits in one NATS message, so every node purges
-// those URLs too; else r itself. Expand must not fail on a request Check
-// accepts.
+// those URLs too; else r itself, then the URLs Expand added in as many
+// further events as they need (a URL of them that is no valid request's
+// is not published). Expand must not fail on a request Check accepts.
 type Expander interface {
 	Expand(r Request) Request
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,7 +25,8 @@ const publishAttemptTimeout = time.Second
 type Result struct {
 	// ID identifies the purge in every node's logs.
 	ID string `json:"id"`
-	// Seq is the purge's stream sequence.
+	// Seq is the purge's stream sequence: its last event's, when the URLs
+	// Expand added took further events (Publish).
 	Seq uint64 `json:"seq"`
 	// Count is the number of objects the local node removed or marked
 	// stale (other nodes may differ).
@@ -66,44 +66,109 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()
-	wide := b.expand(r)
-	res, err := b.publish(ctx, wide, start)
-	if errors.Is(err, errOverPayload) && !reflect.DeepEqual(wide, r) {
-		// What Expand added made the event too large: the nodes with
-		// routes still map r's URLs at their apply (storeInvalidator).
-		b.log.Warn("purge bus: the purge with the URLs its routes store it under is over the NATS max payload; publishing it as given",
-			"urls", len(r.URLs), "expanded", len(wide.URLs))
-		wide = r
-		res, err = b.publish(ctx, wide, start)
+	wide, ok := b.expand(r)
+	extra := added(r, wide)
+	if !ok && len(extra) == 0 {
+		wide = r // nothing added, and what Expand made is no valid request
 	}
+	if ok || len(extra) == 0 {
+		res, err := b.publishRetried(ctx, wide, start)
+		if len(extra) == 0 || !errors.Is(err, errOverPayload) {
+			return res, err
+		}
+	}
+	// What Expand added makes one event invalid or too large: r is
+	// published as given, then what Expand added, in as many events as
+	// fit (the URLs the routes send their shields, which no node maps at
+	// its apply). Before, they were dropped with a log line while the
+	// purge answered 200: the shields kept their copies, which the edges'
+	// next misses fetched again.
+	b.log.Warn("purge bus: the purge with the URLs its routes store it under is over one event's limits; publishing them in further events",
+		"urls", len(r.URLs), "added", len(extra))
+	res, err := b.publishRetried(ctx, r, start)
+	if err != nil {
+		return res, err
+	}
+	for _, urls := range b.chunks(extra) {
+		more := Request{URLs: urls, Soft: r.Soft, StandIn: r.StandIn}
+		if verr := more.Validate(); verr != nil {
+			b.log.Warn("purge bus: URLs the routes store the purge under are invalid; not published", "err", verr)
+			continue
+		}
+		m, err := b.publishRetried(ctx, more, start)
+		if err != nil {
+			return res, fmt.Errorf("purge %s (seq %d) published; the URLs its routes store it under: %w", res.ID, res.Seq, err)
+		}
+		// Seq is the last event's: a node that applied it applied them all.
+		res.Seq, res.Count = m.Seq, res.Count+m.Count
+		res.ApplyDuration += m.ApplyDuration
+		res.Duration = m.Duration
+	}
+	return res, nil
+}
+
+// publishRetried publishes r as one event, once more if the clock moved
+// meanwhile.
+func (b *Bus) publishRetried(ctx context.Context, r Request, start time.Time) (Result, error) {
+	res, err := b.publish(ctx, r, start)
 	if errors.Is(err, ErrClockSkew) {
 		// clock.go: the clock moved since it was measured. Measure again
 		// and publish the purge anew, as a new event, once.
 		if merr := b.measureNow(ctx); merr != nil {
 			b.log.Warn("purge bus: could not measure the clock again", "err", merr)
 		}
-		res, err = b.publish(ctx, wide, start)
+		res, err = b.publish(ctx, r, start)
 	}
 	return res, err
+}
+
+// added is the URLs of wide that r does not hold, in wide's order.
+func added(r, wide Request) []string {
+	own := make(map[string]bool, len(r.URLs))
+	for _, u := range r.URLs {
+		own[u] = true
+	}
+	var extra []string
+	for _, u := range wide.URLs {
+		if !own[u] {
+			extra = append(extra, u)
+		}
+	}
+	return extra
+}
+
+// chunks splits urls into lists that each fit in one event: at most
+// MaxItems URLs, and half the NATS max payload of encoded URLs (the rest
+// is room for the event's other fields).
+func (b *Bus) chunks(urls []string) [][]string {
+	budget := int(b.nc.MaxPayload() / 2)
+	var out [][]string
+	start, size := 0, 0
+	for i, u := range urls {
+		q, _ := json.Marshal(u) // never shorter than encodeEvent's spelling
+		n := len(q) + 1
+		if i > start && (i-start >= MaxItems || size+n > budget) {
+			out = append(out, urls[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, urls[start:])
 }
 
 // errOverPayload is wrapped (with ErrInvalid) by publish when the event is
 // larger than the NATS max payload; nothing was published.
 var errOverPayload = errors.New("event over the NATS max payload")
 
-// expand is r with what the Invalidator's Expander adds (Expander), when
-// that is still a valid request; else r.
-func (b *Bus) expand(r Request) Request {
+// expand is r with what the Invalidator's Expander adds (Expander), and
+// whether that is a valid request (Validate) to publish as one event.
+func (b *Bus) expand(r Request) (Request, bool) {
 	e, ok := b.opts.Invalidator.(Expander)
 	if !ok {
-		return r
+		return r, true
 	}
 	wide := e.Expand(r)
-	if err := wide.Validate(); err != nil {
-		b.log.Warn("purge bus: the URLs the routes store the purge under make it invalid; publishing it as given", "err", err)
-		return r
-	}
-	return wide
+	return wide, wide.Validate() == nil
 }
 
 // publish publishes r as one new event and waits for its local apply.

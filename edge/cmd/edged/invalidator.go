@@ -54,13 +54,15 @@ func (si storeInvalidator) routes() *edge.Router {
 // by the URL an edge's route sends it (strip_prefix, upstream_path, the
 // kept query) and has no such route itself. Before, a purge of a public
 // URL left the shield's copy, which the edge's next miss fetched again.
-// Never past purge.MaxItems, nor a URL past purge.MaxItemLen.
+// It adds at most purge.MaxItems URLs (the bus publishes them in further
+// events when they do not fit in the request's), none past
+// purge.MaxItemLen.
 func (si storeInvalidator) Expand(r purge.Request) purge.Request {
 	rt := si.routes()
 	if rt == nil || len(r.URLs) == 0 {
 		return r
 	}
-	n := len(r.URLs) + len(r.Prefixes) + len(r.Tags) + len(r.Hosts)
+	n := 0 // URLs added
 	seen := make(map[string]bool, len(r.URLs))
 	for _, raw := range r.URLs {
 		seen[raw] = true
