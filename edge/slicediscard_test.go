@@ -30,15 +30,7 @@ func TestSliceRangeOfStreamStopsWithClient(t *testing.T) {
 		defer close(done)
 		w.Header().Set("ETag", `"v1"`)
 		w.Header().Set("Content-Length", strconv.Itoa(total))
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := w.Write(buf)
-			sent.Add(int64(n))
-			if err != nil {
-				return
-			}
-			time.Sleep(200 * time.Microsecond) // ~100 MiB/s at most: the edge's drop outlasts the client
-		}
+		writeCounted(w, &sent, 200*time.Microsecond) // ~100 MiB/s at most: the edge's drop outlasts the client
 	})
 	e := newSliceEdge(t, c, o.URL, sliceSize, 3*sliceSize)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,14 +164,7 @@ func TestSliceLaterStreamBounded(t *testing.T) {
 				}
 				defer func() { done <- struct{}{} }()
 				w.Header().Set("Content-Length", strconv.Itoa(total))
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := w.Write(buf)
-					sent.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
+				writeCounted(w, &sent, 0)
 			})
 			e := newSliceEdge(t, c, o.URL, sliceSize, 3*sliceSize)
 			req, _ := http.NewRequest(http.MethodGet, e.URL+"/f", nil)
@@ -209,5 +194,21 @@ func TestSliceLaterStreamBounded(t *testing.T) {
 				t.Errorf("the origin sent %d MiB of its 200 for a 20-byte range", n>>20)
 			}
 		})
+	}
+}
+
+// writeCounted writes zeros to w until a write fails, adding what it
+// wrote to sent, pausing between writes.
+func writeCounted(w io.Writer, sent *atomic.Int64, pause time.Duration) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := w.Write(buf)
+		sent.Add(int64(n))
+		if err != nil {
+			return
+		}
+		if pause > 0 {
+			time.Sleep(pause)
+		}
 	}
 }
