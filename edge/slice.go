@@ -70,6 +70,9 @@ type slicer struct {
 	// sending: the response's head is sent, so the slices still to get
 	// must complete it (fetch).
 	sending bool
+	// sent counts the body bytes of the response written to the client,
+	// which bound the bytes of a stream it may drop (streamSkip).
+	sent int64
 }
 
 // slice is one slice got for the request, from the store or upstream.
@@ -525,6 +528,7 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 		if err != nil {
 			return err
 		}
+		s.sent += to - from + 1
 		s.x.h.metrics.served(sl.tier, int(to-from+1))
 	}
 	return nil
@@ -533,7 +537,7 @@ func (s *slicer) copyRange(w io.Writer, p piece, first *slice) error {
 // write sends n bytes of sl from offset off.
 func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 	if sl.stream != nil {
-		return sl.copyStream(w, off, n)
+		return sl.copyStream(w, off, n, max(maxStreamSkip, s.sent))
 	}
 	if sl.file == nil {
 		if off+n > int64(len(sl.e.Body)) {
@@ -566,9 +570,14 @@ func (s *slicer) write(w io.Writer, sl *slice, off, n int64) error {
 
 // copyStream writes n bytes of the stream sl holds from offset off, past
 // the bytes read already: the pieces of a response ascend (serveSliced).
-func (sl *slice) copyStream(w io.Writer, off, n int64) error {
+// It drops at most maxSkip bytes before off: more is errStreamSkip, with
+// nothing read.
+func (sl *slice) copyStream(w io.Writer, off, n, maxSkip int64) error {
 	if off < sl.pos {
 		return fmt.Errorf("bytes from %d of a stream read to %d: %w", off, sl.pos, errSliceRange)
+	}
+	if off-sl.pos > maxSkip {
+		return fmt.Errorf("bytes from %d of a stream read to %d: %w", off, sl.pos, errStreamSkip)
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
@@ -692,6 +701,17 @@ func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
 // maxStreamSkip is the most bytes of a whole 200 read forward (a stream
 // slice) that a response may read and drop before or between its ranges.
 const maxStreamSkip = 64 << 20
+
+// errStreamSkip: a whole 200 read forward answered a slice further into
+// the object than a response may drop bytes to reach. It answers a slice
+// after the response's head went out (next: an origin that gave a 206 for
+// one slice and the whole 200 for a later one), so the response is cut
+// (send): reading and dropping every byte before the slice, with no bound
+// but the object's length, would cost the origin that much for the bytes
+// of a small range. The bound is maxStreamSkip or the body bytes the
+// response sent already, whichever is more: a whole GET, whose client
+// takes every byte before the slice, is completed.
+var errStreamSkip = errors.New("a whole 200 answered a slice too far into the object to drop the bytes before it")
 
 // skipsFar reports whether pieces, ascending, leave more than
 // maxStreamSkip bytes unsent before or between them.
