@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"edged/internal/logtest"
 )
 
 // damageKeys is how many entries the damaged-file tests store: enough for
@@ -277,7 +279,7 @@ func TestDamagedFileSetAsideAtOpen(t *testing.T) {
 					tc.damage(t, path, layoutOf(t, path))
 				}
 			}
-			var log strings.Builder
+			var log logtest.Buffer // background goroutines log too
 			s := openStore(t, Options{Dir: dir, NoMemoryTier: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 			if st := s.Stats(); st.DamagedFiles != 1 || st.DiskEntries != 0 {
 				t.Errorf("stats %+v, want 1 damaged file set aside and an empty disk", st)
@@ -317,7 +319,7 @@ func TestDamagedFileNotReplaceable(t *testing.T) {
 	path := filepath.Join(dir, FileName)
 	fillClosed(t, dir)
 	l := layoutOf(t, path)
-	var log strings.Builder
+	var log logtest.Buffer // background goroutines (the body-file sweep) log too
 	s := openStore(t, Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	scribble(t, path, l.branch*l.pageSize, l.pageSize)
 	if err := os.RemoveAll(dir); err != nil {
