@@ -34,7 +34,7 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 	// A valid file's own warnings are printed as edged -t prints them: a
-	// canary route without the auth of the route its path falls back to.
+	// canary route without the access rules of the route its path falls back to.
 	// They were not printed at all.
 	warned := filepath.Join(dir, "warned.yaml")
 	if err := os.WriteFile(warned, []byte(`upstream: {origin: "http://127.0.0.1:9"}
