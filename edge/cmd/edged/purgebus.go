@@ -116,8 +116,7 @@ func purgeOptions(cfg *config.Config) (purge.Options, error) {
 // node can reach: a purge sent to it then leaves the other tier's copies in
 // place, and the next miss refills the purged object from them.
 func privateBusWarning(cfg *config.Config) (startWarning, bool) {
-	nc := cfg.Purge.NATS
-	if len(nc.Servers()) > 0 || nc.Listen != "" {
+	if !inProcessNATS(cfg) {
 		return startWarning{}, false
 	}
 	switch {
@@ -129,6 +128,14 @@ func privateBusWarning(cfg *config.Config) (startWarning, bool) {
 			"share one bus: -nats-listen ADDR on one node (with " + config.NATSTokenEnv + " set) and -nats nats://ADDR on the others (purge.nats.listen, purge.nats.url)"}, true
 	}
 	return startWarning{}, false
+}
+
+// inProcessNATS reports whether cfg's NATS (the purge bus, and tls.acme's
+// storage: nats) is the embedded server alone, which no other node reaches:
+// no server URL and no listener.
+func inProcessNATS(cfg *config.Config) bool {
+	nc := cfg.Purge.NATS
+	return len(nc.Servers()) == 0 && nc.Listen == ""
 }
 
 // hasShields reports whether any of cfg's misses go through shields.

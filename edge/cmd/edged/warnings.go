@@ -49,11 +49,9 @@ func startWarnings(cfg *config.Config) []startWarning {
 	if w, ok := privateBusWarning(cfg); ok {
 		out = append(out, w)
 	}
-	if s := cfg.ACMESettings(); s.Enabled && s.Storage == config.ACMEStorageNATS {
-		if nc := cfg.Purge.NATS; len(nc.Servers()) == 0 && nc.Listen == "" {
-			out = append(out, startWarning{msg: "tls.acme.storage: nats, but this node's NATS is in-process only: no other node shares its certificates; " +
-				"set purge.nats.listen here and purge.nats.url on the others"})
-		}
+	if s := cfg.ACMESettings(); s.Enabled && s.Storage == config.ACMEStorageNATS && inProcessNATS(cfg) {
+		out = append(out, startWarning{msg: "tls.acme.storage: nats, but this node's NATS is in-process only: no other node shares its certificates; " +
+			"set purge.nats.listen here and purge.nats.url on the others"})
 	}
 	out = append(out, forwardWarnings(cfg)...)
 	for _, name := range cfg.UnusedPools() {

@@ -75,3 +75,36 @@ func checkStderr(t *testing.T, file string) string {
 	}
 	return stderr.String()
 }
+
+// TestACMEStorageNATSWarning: tls.acme.storage: nats on a node whose NATS
+// no other node reaches (no purge.nats.url, no purge.nats.listen) warns
+// that no other node shares its certificates; with a listener it does not.
+func TestACMEStorageNATSWarning(t *testing.T) {
+	const want = "tls.acme.storage: nats, but this node's NATS is in-process only"
+	yaml := func(nats string) []byte {
+		return []byte("listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ntls:\n  listen: 127.0.0.1:0\n  acme:\n    storage: nats\n" +
+			"purge:\n  nats: {" + nats + "}\n" +
+			"sites:\n  - name: edge\n    hosts: [edge.test]\n    routes: [{path: /, pool: origin}]\n" +
+			"pools:\n  origin: {servers: [{url: 'http://127.0.0.1:9'}]}\n")
+	}
+	for _, tc := range []struct {
+		nats string
+		warn bool
+	}{
+		{"", true},
+		{"listen: '127.0.0.1:4222'", false},
+		{"url: 'nats://127.0.0.1:4222'", false},
+	} {
+		cfg, err := config.Parse(yaml(tc.nats), "edge.yaml")
+		if err != nil {
+			t.Fatalf("nats {%s}: %v", tc.nats, err)
+		}
+		found := false
+		for _, w := range startWarnings(cfg) {
+			found = found || strings.Contains(w.msg, want)
+		}
+		if found != tc.warn {
+			t.Errorf("nats {%s}: warned %v, want %v", tc.nats, found, tc.warn)
+		}
+	}
+}
