@@ -79,8 +79,9 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	}
 	// What Expand added makes one event invalid or too large: r is
 	// published as given, then what Expand added, in as many events as
-	// fit (the URLs the routes send their shields, which no node maps at
-	// its apply). Before, they were dropped with a log line while the
+	// fit (the URLs the routes store it under, which nodes with those
+	// routes also map at their apply, and those the routes send their
+	// shields, which no shield can map). Before, they were dropped with a log line while the
 	// purge answered 200: the shields kept their copies, which the edges'
 	// next misses fetched again.
 	b.log.Warn("purge bus: the purge with the URLs its routes store it under is over one event's limits; publishing them in further events",
