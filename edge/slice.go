@@ -266,24 +266,30 @@ func (x *exchange) serveSliced() {
 // is stored, usable, and of first's version (validator and length), as a
 // slice or in the object's whole 200.
 func (s *slicer) storedAll(first *slice, pieces []piece) bool {
+	// wholeHolds: the object's whole 200, stored in slice 0's place, holds
+	// every slice (fromWhole), as next would find it; looked up once, at
+	// the first slice not stored on its own.
+	var wholeChecked, wholeHolds bool
 	for _, p := range pieces {
 		for i := p.first / s.size; i <= p.last/s.size; i++ {
-			if i == first.index {
+			if first.holds(i, s.size) {
 				continue
 			}
 			sl, _ := s.stored(string(s.object.Slice(i)), i, false)
 			if sl == nil {
-				// The object's whole 200, stored in slice 0's place, may
-				// hold it (fromWhole), as next would find it.
-				_, whole := s.stored(string(s.object.Slice(0)), 0, true)
-				if whole == nil {
+				if !wholeChecked {
+					wholeChecked = true
+					if _, whole := s.stored(string(s.object.Slice(0)), 0, true); whole != nil {
+						if sl, ok := s.fromWhole(whole); ok {
+							sl.close()
+							wholeHolds = true
+						}
+					}
+				}
+				if !wholeHolds {
 					return false
 				}
-				if sl, ok := s.fromWhole(whole); ok {
-					sl.close()
-					continue
-				}
-				return false
+				continue
 			}
 			same := sl.total == s.total && sl.validator == s.validator
 			sl.close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/internal/httpsyntax"
 	"edged/storage"
 )
 
@@ -300,13 +301,11 @@ func sliceValidator(hdr http.Header) string {
 }
 
 // contentCoded reports whether hdr names a content coding other than
-// identity (RFC 9110 §8.4).
+// identity (RFC 9110 §8.4), walking the list as policy.VaryEncoding does.
 func contentCoded(hdr http.Header) bool {
-	for _, v := range hdr.Values("Content-Encoding") {
-		for c := range strings.SplitSeq(v, ",") {
-			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
-				return true
-			}
+	for c := range httpsyntax.TokenElems(hdr.Values("Content-Encoding")) {
+		if !strings.EqualFold(c, "identity") {
+			return true
 		}
 	}
 	return false
