@@ -542,3 +542,65 @@ func TestStreamedFillConvertedWhole(t *testing.T) {
 		t.Errorf("XML client got %s %q", ct, body)
 	}
 }
+
+// A body shorter than streamFromBytes (by its Content-Length) is answered
+// once stored, and says stored; a longer one is sent as it arrives, its
+// head before the body is whole, and says ttl without stored. The rule is
+// on the length alone, so one response is answered one way whatever the
+// timing (before, a short body was streamed or not by how much had
+// arrived when its client looked).
+func TestShortMissAnsweredOnceStored(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		size     int
+		streamed bool
+	}{
+		{"short", streamFromBytes - 1, false},
+		{"long", streamFromBytes, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			rest := newGate()
+			t.Cleanup(rest.open)
+			firstByte := make(chan struct{}, 1)
+			body := strings.Repeat("b", tt.size)
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600")
+				writeInTwo(w, body, firstByte, rest)
+			})
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			type answer struct {
+				resp *http.Response
+				err  error
+			}
+			answered := make(chan answer, 1)
+			go func() {
+				resp, err := http.Get(e.URL + "/obj")
+				answered <- answer{resp, err}
+			}()
+			<-firstByte // the fill has the head and a byte; the rest is held
+			var a answer
+			if tt.streamed {
+				a = <-answered // the head comes while the body is held
+			} else {
+				// Whether it waited is told by its Cache-Status: a head
+				// sent before the body is whole never says stored.
+				rest.open()
+				a = <-answered
+			}
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			rest.open()
+			got, err := io.ReadAll(a.resp.Body)
+			a.resp.Body.Close()
+			if err != nil || string(got) != body {
+				t.Fatalf("body: %d bytes, %v", len(got), err)
+			}
+			cs := a.resp.Header.Get("Cache-Status")
+			if stored := strings.Contains(cs, "; stored"); stored == tt.streamed || !strings.Contains(cs, "ttl=") {
+				t.Errorf("Cache-Status %q: want ttl, and stored only when answered once stored", cs)
+			}
+		})
+	}
+}
