@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"edged/edge/config"
 	"edged/purge"
 )
 
@@ -22,38 +19,11 @@ import (
 // 400 fails on the old code: the purged object was served again (the
 // first three) or the answer said nothing (the last).
 func TestPurgeMapsThroughRoutes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two nodes and a NATS server; skipped with -short")
-	}
-	var version atomic.Int64
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=600")
-		fmt.Fprintf(w, "version %d of %s", version.Add(1), r.URL.RequestURI())
-	}))
-	t.Cleanup(origin.Close)
-	shield, natsAddr := startBusShield(t, origin.URL)
-	edgeCfg, err := config.Parse(fmt.Appendf(nil, `
-name: edge
-listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-purge:
-  nats: {url: "nats://%s", token_env: %s}
-sites:
-  - name: www
-    hosts: [www.example.com]
-    shields: [%s]
-    shield_fallback: false
-    routes:
-      - {path: /}
-      - {path: /static/, cache: {ignore_query: true}}
-      - {path: /list/, strip_prefix: true, cache: {keep_query: [page]}}
-      - {path: /v1/, strip_prefix: true}
-`, t.TempDir(), natsAddr, natsTokenEnv, shield.public), "edged.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	edge := startFleetNode(t, edgeCfg)
+	edge, shield := startRoutedFleet(t,
+		"{path: /}",
+		"{path: /static/, cache: {ignore_query: true}}",
+		"{path: /list/, strip_prefix: true, cache: {keep_query: [page]}}",
+		"{path: /v1/, strip_prefix: true}")
 
 	get := func(t *testing.T, path string) string {
 		t.Helper()
