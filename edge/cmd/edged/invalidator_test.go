@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +180,31 @@ func TestInvalidateMapsPrefixes(t *testing.T) {
 	if _, _, err := store.Get("http://www.example.com/static/app.jsx"); err != nil {
 		t.Errorf("another path was purged: %v", err)
 	}
+}
+
+// Whatever URL or prefix a caller purges, what Expand adds for it through
+// the routes is valid purge items (so the bus leaves none out) and keys a
+// node can purge.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"http://www.example.com/static/app.js?v=2", "http://www.example.com/u/x%41y",
+		"https://www.example.com:8443/u/" + strings.Repeat("%2F", 2700), "http://www.example.com/", "http://www.example.com/s?"} {
+		f.Add(s)
+	}
+	rt := testRouter(f)
+	si := storeInvalidator{router: func() *edge.Router { return rt }}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := purge.Request{URLs: []string{raw}, Prefixes: []string{raw}}
+		if r.Validate() != nil || si.Check(r) != nil {
+			return
+		}
+		more, _ := si.Expand(r)
+		for _, s := range slices.Concat(more.URLs, more.Prefixes) {
+			if err := (purge.Request{URLs: []string{s}}).Validate(); err != nil {
+				t.Errorf("Expand(%q) added %q: %v", raw, s, err)
+			}
+			if _, err := targetOf(s); err != nil {
+				t.Errorf("Expand(%q) added %q, no key: %v", raw, s, err)
+			}
+		}
+	})
 }
