@@ -48,14 +48,19 @@ type Checker interface {
 // Expander is what an Invalidator may also offer when the objects a
 // request names may be stored under other URLs too, on this node or on
 // another that cannot tell (a shield keys what an edge's route sends it,
-// and knows nothing of that route): Publish publishes Expand's request,
-// which must select everything r selects, in place of r when it is still
-// valid (Validate) and fits in one NATS message, so every node purges
-// those URLs too; else r itself, then the URLs Expand added in as many
-// further events as they need (a URL of them that is no valid request's
-// is not published). Expand must not fail on a request Check accepts.
+// and knows nothing of that route). Expand returns what must be purged
+// with r beyond r itself: more URLs and prefixes (it may repeat r's own
+// or its own; Publish keeps each once, in the order given), and a warning
+// for the caller when it knows the purge may miss copies it cannot map
+// ("" when none). Publish publishes r with more in one event when they fit
+// (MaxItems, the NATS max payload), else r itself and then more in as many
+// further events as they need, all before it answers. An item of more
+// that is no valid request's (Validate: a URL over MaxItemLen, say) is
+// left out alone, logged and counted, and named in the answer's warning;
+// never the others with it. Expand must not fail on a request Check
+// accepts.
 type Expander interface {
-	Expand(r Request) Request
+	Expand(r Request) (more Request, warning string)
 }
 
 // Options configure a Bus. Zero values mean the documented defaults.

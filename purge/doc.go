@@ -29,7 +29,11 @@
 // the same event ID (or 30 s): a hide removes nothing durable and moves no
 // sequence, so it costs only misses. Events are idempotent, so a duplicate delivery is
 // harmless; an event is never skipped: a failing Invalidate is retried
-// with back-off.
+// with back-off. What an Invalidator's Expander adds to a purge (the URLs
+// and prefixes its routes store it under and send their shields) is
+// published with it, or in further events before the API answers; an
+// added item that is no valid purge item is left out alone, and the
+// answer's warning names it (Expander).
 //
 // # NATS
 //

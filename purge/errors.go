@@ -33,6 +33,13 @@ var (
 	// giving up. The HTTP API answers 503; sending it again is safe.
 	ErrClockSkew = errors.New("purge stored but rejected by every node: this node's clock is off the NATS server's")
 
+	// ErrIncomplete means the purge as given was published and applied on
+	// this node, but not every further event carrying what the
+	// Invalidator's Expander added to it (Publish): copies stored under
+	// those URLs (a shield's, say) may remain. The HTTP API answers 503
+	// with the purge's id and seq; sending it again is safe.
+	ErrIncomplete = errors.New("purge published, but not all that this node's routes map it to")
+
 	// ErrClosed is returned by Publish after Close.
 	ErrClosed = errors.New("purge bus closed")
 )

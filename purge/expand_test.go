@@ -2,37 +2,46 @@ package purge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// expandingInvalidator is a memInvalidator whose Expand adds the URLs of
-// add to a request's own.
+// expandingInvalidator is a memInvalidator whose Expand adds more to a
+// request, with warning.
 type expandingInvalidator struct {
 	memInvalidator
-	add func(Request) []string
+	more    Request
+	warning string
+	// onApply, if set, runs before each apply with the number of applies
+	// before it.
+	onApply func(n int)
 }
 
-func (e *expandingInvalidator) Expand(r Request) Request {
-	r.URLs = slices.Concat(r.URLs, e.add(r))
-	return r
+func (e *expandingInvalidator) Expand(Request) (Request, string) { return e.more, e.warning }
+
+func (e *expandingInvalidator) Invalidate(ctx context.Context, r Request, seq uint64) (int, error) {
+	if e.onApply != nil {
+		e.onApply(len(e.calls()))
+	}
+	return e.memInvalidator.Invalidate(ctx, r, seq)
 }
 
-// Publish publishes what the Invalidator's Expander adds, and the request
-// as given when the expansion would not be a valid request or not fit in a
-// NATS message: an expansion never costs a purge. What Expand added is then
-// published in further events, each within MaxItems and the max payload:
-// before, it was dropped (the shields kept what the routes send them)
-// while the purge answered 200; the last two cases fail on that code.
-func TestPublishExpands(t *testing.T) {
+// startSmallNATS runs a NATS server with a 64 KiB max payload, as a
+// cluster's may be: smaller than the embedded server's.
+func startSmallNATS(t testing.TB) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: t.TempDir(),
 		NoSigs: true, NoLog: true, Authorization: testNATSToken,
-		MaxPayload: 64 << 10, // as a cluster's, smaller than the embedded server's
+		MaxPayload: 64 << 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,47 +51,119 @@ func TestPublishExpands(t *testing.T) {
 		t.Fatal("nats server not ready")
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
 
+// purgeAnswer is the API's answer, 200 or not.
+type purgeAnswer struct {
+	Seq      uint64 `json:"seq"`
+	Warning  string `json:"warning"`
+	Error    string `json:"error"`
+	Accepted bool   `json:"accepted"`
+}
+
+// postPurge sends body to b's API through a real listener.
+func postPurge(t testing.TB, b *Bus, body string) (int, purgeAnswer) {
+	t.Helper()
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	status, raw := post(t, srv.URL, "s3cret", body)
+	var ans purgeAnswer
+	if err := json.Unmarshal([]byte(raw), &ans); err != nil {
+		t.Fatalf("answer %d %q: %v", status, raw, err)
+	}
+	return status, ans
+}
+
+// Publish publishes what the Invalidator's Expander adds with the request,
+// each item once, in further events when one would be over MaxItems or the
+// max payload, all before the API answers; an added item that is no valid
+// purge item is left out alone and named in the answer's warning. Before,
+// one such item among the added URLs made Publish drop every URL of its
+// chunk (up to MaxItems of them) while the API answered 200 without a
+// word: "an invalid item among many" fails on that code.
+func TestPublishExpands(t *testing.T) {
+	s := startSmallNATS(t)
 	const own = "http://www.example.com/a?utm=1"
+	tooLong := "http://www.example.com/" + strings.Repeat("x", MaxItemLen)
+	many := manyURLs(MaxItems)
 	for _, tt := range []struct {
-		name string
-		add  []string
-		want []string
+		name        string
+		more        Request
+		warning     string   // the Expander's
+		urls        []string // applied, in all
+		prefixes    []string
+		wantWarning []string // in the answer's warning
 	}{
-		{"expanded", []string{"http://www.example.com/a"}, []string{own, "http://www.example.com/a"}},
-		{"invalid expansion", []string{"/relative"}, []string{own}},
-		{"too many items", manyURLs(MaxItems), slices.Concat([]string{own}, manyURLs(MaxItems))},
-		{"over the max payload", manyURLs(1000), slices.Concat([]string{own}, manyURLs(1000))}, // ~30 KiB of URLs, twice: over 64 KiB
+		{"expanded", Request{URLs: []string{"http://www.example.com/a", own, "http://www.example.com/a"}},
+			"", []string{own, "http://www.example.com/a"}, nil, nil},
+		{"prefixes", Request{Prefixes: []string{"http://www.example.com/p/", "http://www.example.com/p/"}},
+			"", []string{own}, []string{"http://www.example.com/p/"}, nil},
+		{"invalid expansion", Request{URLs: []string{"/relative"}},
+			"", []string{own}, nil, []string{"1 URLs or prefixes", `"/relative"`}},
+		{"the expander's warning", Request{}, "no routes here", []string{own}, nil, []string{"no routes here"}},
+		{"an invalid item among many", Request{URLs: slices.Insert(slices.Clone(many), 10, tooLong)},
+			"", slices.Concat([]string{own}, many), nil, []string{"1 URLs or prefixes", "http://www.example.com/xxx"}},
+		{"too many items", Request{URLs: many}, "", slices.Concat([]string{own}, many), nil, nil},
+		{"over the max payload", Request{URLs: manyURLs(2000)}, // ~60 KiB of URLs: over 32 KiB
+			"", slices.Concat([]string{own}, manyURLs(2000)), nil, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			inv := &expandingInvalidator{add: func(r Request) []string {
-				if tt.name == "over the max payload" {
-					return slices.Concat(tt.add, tt.add)
-				}
-				return tt.add
-			}}
-			b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL(), Node: "x"})
+			inv := &expandingInvalidator{more: tt.more, warning: tt.warning}
+			b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL(), Node: "x", Token: "s3cret"})
 			before := len(inv.calls())
-			res, err := b.Publish(context.Background(), Request{URLs: []string{own}})
-			if err != nil {
-				t.Fatalf("Publish: %v", err)
+			status, ans := postPurge(t, b, `{"urls":["`+own+`"]}`)
+			if status != http.StatusOK {
+				t.Fatalf("answer %d %+v", status, ans)
 			}
-			// Publish returns once its events are applied here, in order.
-			var got []string
+			// The API answers once its events are applied here, in order.
+			var urls, prefixes []string
 			for _, c := range inv.calls()[before:] {
-				got = append(got, c.Req.URLs...)
+				urls, prefixes = append(urls, c.Req.URLs...), append(prefixes, c.Req.Prefixes...)
 			}
-			slices.Sort(got)
-			want := slices.Sorted(slices.Values(tt.want))
-			if !slices.Equal(slices.Compact(got), want) {
-				t.Errorf("applied URLs %d (%.60q...), want %d (%.60q...)", len(got), got, len(want), want)
+			if !slices.Equal(urls, tt.urls) {
+				t.Errorf("applied URLs %d (%.80q...), want %d (%.80q...)", len(urls), urls, len(tt.urls), tt.urls)
+			}
+			if !slices.Equal(prefixes, tt.prefixes) {
+				t.Errorf("applied prefixes %q, want %q", prefixes, tt.prefixes)
+			}
+			for _, w := range tt.wantWarning {
+				if !strings.Contains(ans.Warning, w) {
+					t.Errorf("warning %q, want it to say %q", ans.Warning, w)
+				}
+			}
+			if len(tt.wantWarning) == 0 && ans.Warning != "" {
+				t.Errorf("warning %q, want none", ans.Warning)
 			}
 			// Seq names the last event: a node that applied it applied
 			// the purge whole.
-			if last := inv.calls()[len(inv.calls())-1].Seq; res.Seq != last {
-				t.Errorf("Result seq %d, the last event applied %d", res.Seq, last)
+			if last := inv.calls()[len(inv.calls())-1].Seq; ans.Seq != last {
+				t.Errorf("answer's seq %d, the last event applied %d", ans.Seq, last)
 			}
 		})
+	}
+}
+
+// A further event that fails after the purge itself was published is no
+// "nothing was purged": the API answers 503 with the purge's id and seq,
+// accepted, and says that sending it again is safe. The fault: the NATS
+// server stops right after the first event is applied.
+func TestPublishExpandsIncomplete(t *testing.T) {
+	s := startSmallNATS(t)
+	inv := &expandingInvalidator{more: Request{URLs: manyURLs(MaxItems)}}
+	inv.onApply = func(n int) {
+		if n == 0 {
+			s.Shutdown()
+		}
+	}
+	b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL(), Node: "x", Token: "s3cret"})
+	inv.mu.Lock()
+	inv.got = nil
+	inv.mu.Unlock()
+	status, ans := postPurge(t, b, `{"urls":["http://www.example.com/a"]}`)
+	if status != http.StatusServiceUnavailable || !ans.Accepted || ans.Seq == 0 ||
+		!strings.Contains(ans.Error, "was published and applied here") || !strings.Contains(ans.Error, "sending the purge again is safe") {
+		t.Errorf("answer %d %+v, want 503, accepted, with the purge's seq, saying it was published and may be sent again", status, ans)
 	}
 }
 

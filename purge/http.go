@@ -17,7 +17,8 @@ type response struct {
 	DurationMS float64 `json:"duration_ms"`
 	ApplyMS    float64 `json:"apply_ms"`
 	// Warning names a fleet misconfiguration this node saw (Problem): a
-	// peer it cannot verify will not apply this purge either.
+	// peer it cannot verify will not apply this purge either; and what the
+	// purge may miss for this node's routes (Result.Warning).
 	Warning string `json:"warning,omitempty"`
 }
 
@@ -39,11 +40,13 @@ type errorResponse struct {
 // POST with a bearer token and a JSON Request answers 200 with
 // {"id","seq","count","duration_ms","apply_ms"} once the local node applied
 // the purge, with "warning" when Problem names a peer that will not apply
-// it; 400 for bad input, 401 (with WWW-Authenticate: Bearer) without
-// the right token, 405 for other methods, 413 for bodies over MaxBodySize,
+// it or the purge may miss copies for this node's routes (Result.Warning);
+// 400 for bad input, 401 (with WWW-Authenticate: Bearer) without the right
+// token, 405 for other methods, 413 for bodies over MaxBodySize,
 // 503 when the bus is down or no token is configured (nothing published)
 // or when every node rejects the stored purge for this node's clock
-// (ErrClockSkew: nothing purged),
+// (ErrClockSkew: nothing purged), or when the purge was published but not
+// all that the routes map it to (ErrIncomplete, with id and seq),
 // 504 when the purge was accepted but not applied locally in time (it will
 // still be applied everywhere). Every error body is {"error": "..."}.
 func (b *Bus) Handler() http.Handler {
@@ -97,10 +100,14 @@ func (b *Bus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, response{ID: res.ID, Seq: res.Seq, Count: res.Count,
-			DurationMS: ms(res.Duration.Seconds()), ApplyMS: ms(res.ApplyDuration.Seconds()), Warning: b.Problem()})
+			DurationMS: ms(res.Duration.Seconds()), ApplyMS: ms(res.ApplyDuration.Seconds()), Warning: joinWarnings(b.Problem(), res.Warning)})
 	case errors.Is(err, ErrNotApplied):
 		writeJSON(w, http.StatusGatewayTimeout, errorResponse{ID: res.ID, Seq: res.Seq, Accepted: true,
 			Error: "purge accepted and published but not yet applied on this node; it will still be applied on every node"})
+	case errors.Is(err, ErrIncomplete):
+		b.log.Error("purge request incomplete", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse{ID: res.ID, Seq: res.Seq, Accepted: true,
+			Error: err.Error() + "; sending the purge again is safe"})
 	case errors.Is(err, ErrClockSkew):
 		b.log.Error("purge request failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{ID: res.ID, Seq: res.Seq,

@@ -10,25 +10,28 @@ import (
 
 // metrics of one Bus; registered on Options.Registerer when it is set.
 type metrics struct {
-	published  prometheus.Counter
-	applied    *prometheus.CounterVec // by kind
-	objects    prometheus.Counter
-	applyDur   prometheus.Histogram
-	lag        prometheus.Histogram // event time to local apply
-	pending    prometheus.Gauge     // events in the stream not yet applied here
-	appliedSeq prometheus.Gauge
-	connected  prometheus.Gauge
-	server     *prometheus.GaugeVec // 1 for the server connected to
-	reconnects prometheus.Counter
-	behind     prometheus.GaugeFunc
-	streamLast prometheus.GaugeFunc
-	gaps       prometheus.Counter
-	duplicates prometheus.Counter
-	lostPulls  prometheus.Counter
-	fast       prometheus.Counter
-	early      *prometheus.CounterVec // by result (early.go)
-	failures   prometheus.Counter
-	rejected   *prometheus.CounterVec // by reason: unsigned, bad_signature
+	published prometheus.Counter
+	// expansionDropped counts what an Expander added that was no valid
+	// purge item, left out of the published purge (Publish).
+	expansionDropped prometheus.Counter
+	applied          *prometheus.CounterVec // by kind
+	objects          prometheus.Counter
+	applyDur         prometheus.Histogram
+	lag              prometheus.Histogram // event time to local apply
+	pending          prometheus.Gauge     // events in the stream not yet applied here
+	appliedSeq       prometheus.Gauge
+	connected        prometheus.Gauge
+	server           *prometheus.GaugeVec // 1 for the server connected to
+	reconnects       prometheus.Counter
+	behind           prometheus.GaugeFunc
+	streamLast       prometheus.GaugeFunc
+	gaps             prometheus.Counter
+	duplicates       prometheus.Counter
+	lostPulls        prometheus.Counter
+	fast             prometheus.Counter
+	early            *prometheus.CounterVec // by result (early.go)
+	failures         prometheus.Counter
+	rejected         *prometheus.CounterVec // by reason: unsigned, bad_signature
 	// keyMismatch is 1 once a peer's hello or event failed verification.
 	keyMismatch prometheus.Gauge
 	// clockOffset is the NATS server's clock minus this node's (clock.go).
@@ -40,6 +43,9 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 	m := &metrics{
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_purge_published_total", Help: "Purges this node published to the bus (acknowledged by JetStream).",
+		}),
+		expansionDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_purge_expansion_dropped_total", Help: "URLs and prefixes the routes map a purge to (strip_prefix, upstream_path, query rules) that were no valid purge item and were left out of it; each is logged and named in the purge's answer.",
 		}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_purge_applied_total", Help: "Purge events applied locally, by selector kind (url, prefix, tag, host, all).",
@@ -112,7 +118,7 @@ func newMetrics(reg prometheus.Registerer, health func() Health) (*metrics, erro
 	for _, r := range []string{rejectUnsigned, rejectBadSignature, rejectReplayed} {
 		m.rejected.WithLabelValues(r) // export zeros, so an alert can watch the rate
 	}
-	if err := promreg.All(reg, m.published, m.applied, m.objects, m.applyDur, m.lag,
+	if err := promreg.All(reg, m.published, m.expansionDropped, m.applied, m.objects, m.applyDur, m.lag,
 		m.pending, m.appliedSeq, m.connected, m.server, m.reconnects, m.behind, m.streamLast, m.gaps, m.duplicates, m.fast, m.early, m.lostPulls, m.failures, m.rejected, m.keyMismatch, m.clockOffset); err != nil {
 		return nil, fmt.Errorf("registering purge metrics: %w", err)
 	}

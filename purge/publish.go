@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,7 +27,7 @@ const publishAttemptTimeout = time.Second
 type Result struct {
 	// ID identifies the purge in every node's logs.
 	ID string `json:"id"`
-	// Seq is the purge's stream sequence: its last event's, when the URLs
+	// Seq is the purge's stream sequence: its last event's, when what
 	// Expand added took further events (Publish).
 	Seq uint64 `json:"seq"`
 	// Count is the number of objects the local node removed or marked
@@ -35,15 +37,22 @@ type Result struct {
 	Duration time.Duration `json:"-"`
 	// ApplyDuration is the local Invalidate's share of Duration.
 	ApplyDuration time.Duration `json:"-"`
+	// Warning tells the caller what the purge may miss ("" when nothing):
+	// the Expander's warning, and what it added that could not be
+	// published (Expander).
+	Warning string `json:"-"`
 }
 
-// Publish validates r (Validate, and the Invalidator's Check), signs it with the fleet's key (if any), publishes
-// it with a JetStream acknowledgement (from then on every node will apply
-// it, even if this call fails later), then waits up to ApplyTimeout until
-// the local node applied it. Errors wrap ErrInvalid, ErrUnavailable
-// (nothing published), ErrNotApplied (published; Result has ID and Seq),
-// ErrClockSkew (stored, but rejected by every node, even once published
-// again: clock.go) or ErrClosed.
+// Publish validates r (Validate, and the Invalidator's Check), signs it
+// with the fleet's key (if any), publishes it, with what the Invalidator's
+// Expander adds, with a JetStream acknowledgement (from then on every node
+// will apply it, even if this call fails later), then waits up to
+// ApplyTimeout until the local node applied it. Errors wrap ErrInvalid,
+// ErrUnavailable (nothing published), ErrNotApplied (published; Result
+// has ID and Seq), ErrClockSkew (stored, but rejected by every node, even
+// once published again: clock.go), ErrIncomplete (r published and
+// applied here, not all that Expand added; Result has r's ID and Seq) or
+// ErrClosed.
 func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 	if err := r.Validate(); err != nil {
 		return Result{}, err
@@ -66,39 +75,45 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	start := time.Now()
-	wide, ok := b.expand(r)
-	extra := added(r, wide)
-	if !ok && len(extra) == 0 {
-		wide = r // nothing added, and what Expand made is no valid request
+	more, warning := b.expand(r)
+	res, err := b.publishExpanded(ctx, r, more, start)
+	res.Warning = warning
+	return res, err
+}
+
+// publishExpanded publishes r with more (what Expand added, each item
+// valid and not r's) in one event when that fits, else r and then more in
+// further events, each within MaxItems and the NATS max payload.
+func (b *Bus) publishExpanded(ctx context.Context, r, more Request, start time.Time) (Result, error) {
+	if len(more.URLs)+len(more.Prefixes) == 0 {
+		return b.publishRetried(ctx, r, start)
 	}
-	if ok || len(extra) == 0 {
+	wide := r
+	wide.URLs, wide.Prefixes = slices.Concat(r.URLs, more.URLs), slices.Concat(r.Prefixes, more.Prefixes)
+	if wide.Validate() == nil { // within MaxItems
 		res, err := b.publishRetried(ctx, wide, start)
-		if len(extra) == 0 || !errors.Is(err, errOverPayload) {
+		if !errors.Is(err, errOverPayload) {
 			return res, err
 		}
 	}
-	// What Expand added makes one event invalid or too large: r is
-	// published as given, then what Expand added, in as many events as
-	// fit (the URLs the routes store it under, which nodes with those
-	// routes also map at their apply, and those the routes send their
-	// shields, which no shield can map). Before, they were dropped with a log line while the
-	// purge answered 200: the shields kept their copies, which the edges'
-	// next misses fetched again.
-	b.log.Warn("purge bus: the purge with the URLs its routes store it under is over one event's limits; publishing them in further events",
-		"urls", len(r.URLs), "added", len(extra))
+	// Too many items, or too many bytes, for one event: r as given, then
+	// what Expand added, before the API answers. Before, they were dropped
+	// with a log line while the purge answered 200: the shields kept their
+	// copies, which the edges' next misses fetched again.
+	events := slices.Concat(b.chunks(more.URLs, func(c []string) Request { return Request{URLs: c} }),
+		b.chunks(more.Prefixes, func(c []string) Request { return Request{Prefixes: c} }))
+	b.log.Warn("purge bus: the purge with what its routes map it to is over one event's limits; publishing that in further events",
+		"items", len(r.URLs)+len(r.Prefixes)+len(r.Tags)+len(r.Hosts), "added", len(more.URLs)+len(more.Prefixes), "events", len(events))
 	res, err := b.publishRetried(ctx, r, start)
 	if err != nil {
 		return res, err
 	}
-	for _, urls := range b.chunks(extra) {
-		more := Request{URLs: urls, Soft: r.Soft, StandIn: r.StandIn}
-		if verr := more.Validate(); verr != nil {
-			b.log.Warn("purge bus: URLs the routes store the purge under are invalid; not published", "err", verr)
-			continue
-		}
-		m, err := b.publishRetried(ctx, more, start)
+	for i, ev := range events {
+		ev.Soft, ev.StandIn = r.Soft, r.StandIn
+		m, err := b.publishRetried(ctx, ev, start)
 		if err != nil {
-			return res, fmt.Errorf("purge %s (seq %d) published; the URLs its routes store it under: %w", res.ID, res.Seq, err)
+			return res, fmt.Errorf("%w: purge %s (seq %d) was published and applied here, but event %d of the %d that carry what the routes map it to: %v",
+				ErrIncomplete, res.ID, res.Seq, i+1, len(events), err)
 		}
 		// Seq is the last event's: a node that applied it applied them all.
 		res.Seq, res.Count = m.Seq, res.Count+m.Count
@@ -123,53 +138,80 @@ func (b *Bus) publishRetried(ctx context.Context, r Request, start time.Time) (R
 	return res, err
 }
 
-// added is the URLs of wide that r does not hold, in wide's order.
-func added(r, wide Request) []string {
-	own := make(map[string]bool, len(r.URLs))
-	for _, u := range r.URLs {
-		own[u] = true
+// chunks splits items into requests (made by mk) that each fit in one
+// event: at most MaxItems items, and half the NATS max payload of encoded
+// items (the rest is room for the event's other fields).
+func (b *Bus) chunks(items []string, mk func([]string) Request) []Request {
+	if len(items) == 0 {
+		return nil
 	}
-	var extra []string
-	for _, u := range wide.URLs {
-		if !own[u] {
-			extra = append(extra, u)
-		}
-	}
-	return extra
-}
-
-// chunks splits urls into lists that each fit in one event: at most
-// MaxItems URLs, and half the NATS max payload of encoded URLs (the rest
-// is room for the event's other fields).
-func (b *Bus) chunks(urls []string) [][]string {
 	budget := int(b.nc.MaxPayload() / 2)
-	var out [][]string
+	var out []Request
 	start, size := 0, 0
-	for i, u := range urls {
+	for i, u := range items {
 		q, _ := json.Marshal(u) // never shorter than encodeEvent's spelling
 		n := len(q) + 1
 		if i > start && (i-start >= MaxItems || size+n > budget) {
-			out = append(out, urls[start:i])
+			out = append(out, mk(items[start:i]))
 			start, size = i, 0
 		}
 		size += n
 	}
-	return append(out, urls[start:])
+	return append(out, mk(items[start:]))
 }
 
 // errOverPayload is wrapped (with ErrInvalid) by publish when the event is
 // larger than the NATS max payload; nothing was published.
 var errOverPayload = errors.New("event over the NATS max payload")
 
-// expand is r with what the Invalidator's Expander adds (Expander), and
-// whether that is a valid request (Validate) to publish as one event.
-func (b *Bus) expand(r Request) (Request, bool) {
+// expand is what the Invalidator's Expander adds to r (none without one),
+// each URL and prefix once and none of r's, and the warnings for the
+// caller: the Expander's, and the items left out for being no valid
+// request's (Validate), which are logged and counted, each alone.
+func (b *Bus) expand(r Request) (more Request, warning string) {
 	e, ok := b.opts.Invalidator.(Expander)
 	if !ok {
-		return r, true
+		return Request{}, ""
 	}
-	wide := e.Expand(r)
-	return wide, wide.Validate() == nil
+	wide, warning := e.Expand(r)
+	var dropped []string
+	keep := func(own, added []string, field string) []string {
+		seen := make(map[string]bool, len(own)+len(added))
+		for _, s := range own {
+			seen[s] = true
+		}
+		var out []string
+		for _, s := range added {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			one := Request{URLs: []string{s}}
+			if err := one.Validate(); err != nil {
+				b.log.Warn("purge bus: an item the routes map the purge to is no valid purge item; left out", "field", field, "err", err)
+				dropped = append(dropped, s)
+				continue
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	more.URLs = keep(r.URLs, wide.URLs, "urls")
+	more.Prefixes = keep(r.Prefixes, wide.Prefixes, "prefixes")
+	if len(dropped) > 0 {
+		b.metrics.expansionDropped.Add(float64(len(dropped)))
+		first := dropped[0]
+		if len(first) > 100 {
+			first = first[:100] + "..."
+		}
+		warning = joinWarnings(warning, fmt.Sprintf("%d URLs or prefixes this node's routes map the purge to are no valid purge item and were not published (the first: %q); the copies stored under them may remain", len(dropped), first))
+	}
+	return more, warning
+}
+
+// joinWarnings joins the non-empty warnings into one line.
+func joinWarnings(ws ...string) string {
+	return strings.Join(slices.DeleteFunc(ws, func(w string) bool { return w == "" }), "; and ")
 }
 
 // publish publishes r as one new event and waits for its local apply.

@@ -138,7 +138,8 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 	case resp.StatusCode == http.StatusOK && jsonErr == nil:
 		fmt.Fprintf(stdout, "purged: id=%s seq=%d count=%d duration=%.3fms\n", ans.ID, ans.Seq, ans.Count, ans.DurationMS)
 		if ans.Warning != "" {
-			// Applied here, but a peer with another key ignores it.
+			// Applied here, but a peer with another key ignores it, or
+			// the purge may miss copies for the routes (a shield's API).
 			fmt.Fprintf(stderr, "edgectl purge: warning: %s\n", ans.Warning)
 		}
 		return exitOK

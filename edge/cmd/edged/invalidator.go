@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 
 	"edged/edge"
@@ -21,17 +20,21 @@ import (
 // the edge builds keys (policy.ParseTarget), and storage purges each URL's
 // key with every key derived from it (policy.Key).
 //
-// With sites, a URL is also mapped through the node's routes
-// (edge.Router.PurgeTargets): its apply purges the keys the routes store a
-// request for it under (cache.ignore_query, cache.keep_query), and a purge
-// this node publishes carries the URLs its routes send their shields
-// (Expand), which key what they store by them.
+// With sites, URLs and prefixes are also mapped through the node's routes
+// (edge.Router.PurgeTargets, PrefixPurgeTargets): its apply purges the keys
+// the routes store a request for them under (cache.ignore_query,
+// cache.keep_query), and a purge this node publishes carries those and
+// what the routes send their shields (Expand), which key what they store
+// by them.
 type storeInvalidator struct {
 	store *storage.Store
 	log   *slog.Logger // nil: skipped selectors are not logged
 	// router returns the node's current routes (they change on reload);
 	// nil, or a nil Router, maps nothing.
 	router func() *edge.Router
+	// shield is set on a shield: it knows no edge's routes, so a purge
+	// sent to it is answered with a warning (Expand).
+	shield bool
 }
 
 var (
@@ -48,44 +51,90 @@ func (si storeInvalidator) routes() *edge.Router {
 	return si.router()
 }
 
-// Expand adds to r's URLs, for each, the URLs this node's routes store it
-// under and those they send their shields (edge.Router.PurgeTargets), so
-// that every node of the fleet purges them: a shield keys what it stores
-// by the URL an edge's route sends it (strip_prefix, upstream_path, the
-// kept query) and has no such route itself. Before, a purge of a public
-// URL left the shield's copy, which the edge's next miss fetched again.
-// It adds at most purge.MaxItems URLs (the bus publishes them in further
-// events when they do not fit in the request's), none past
-// purge.MaxItemLen.
-func (si storeInvalidator) Expand(r purge.Request) purge.Request {
+// shieldWarning answers a URL or prefix purge sent to a shield.
+const shieldWarning = "this node is a shield and knows no edge's routes: the URLs and prefixes are purged as given, " +
+	"not under the paths an edge's route sends its shields (strip_prefix, upstream_path, a query rule), " +
+	"whose copies stay here and refill the edges; send purges to an edge"
+
+// Expand returns, for each URL and prefix of r, what this node's routes
+// store it under and send their shields (edge.Router.PurgeTargets,
+// PrefixPurgeTargets), so that every node of the fleet purges them: a
+// shield keys what it stores by the URL an edge's route sends it
+// (strip_prefix, upstream_path, the kept query) and has no such route
+// itself. Before, a purge of a public URL left the shield's copy, which
+// the edge's next miss fetched again. Every target is added (at most two
+// per route of the URL's site, so the caller's MaxItems bound it); the
+// bus publishes them in further events when they do not fit in one. A
+// URL longer than purge.MaxItemLen is added as the prefix of its first
+// MaxItemLen bytes, which covers it; the bus leaves out, and names in its
+// answer, anything that is still no valid purge item. On a shield, which
+// knows no edge's routes, a purge of URLs or prefixes is answered with a
+// warning.
+func (si storeInvalidator) Expand(r purge.Request) (more purge.Request, warning string) {
+	if si.shield && len(r.URLs)+len(r.Prefixes) > 0 {
+		warning = shieldWarning
+	}
 	rt := si.routes()
-	if rt == nil || len(r.URLs) == 0 {
-		return r
+	if rt == nil {
+		return more, warning
 	}
-	n := 0 // URLs added
-	seen := make(map[string]bool, len(r.URLs))
-	for _, raw := range r.URLs {
-		seen[raw] = true
-	}
-	urls := slices.Clip(r.URLs)
-	for _, raw := range r.URLs {
-		t, err := targetOf(raw)
-		if err != nil {
-			continue // Check refused it already; Invalidate skips it
-		}
-		keyed, upstream := rt.PurgeTargets(t)
-		for _, o := range slices.Concat(keyed, upstream) {
-			u := o.Key()
-			if seen[u] || n >= purge.MaxItems || len(u) > purge.MaxItemLen {
-				continue
+	add := func(ts []policy.Target, prefixes bool) {
+		for _, t := range ts {
+			u, ok := keyOf(t)
+			if !ok {
+				continue // a request for it is refused: nothing stored
 			}
-			seen[u] = true
-			urls = append(urls, u)
-			n++
+			prefix := prefixes
+			if len(u) > purge.MaxItemLen {
+				if c, ok := coverPrefix(u); ok {
+					u, prefix = c, true
+				}
+			}
+			if prefix {
+				more.Prefixes = append(more.Prefixes, u)
+			} else {
+				more.URLs = append(more.URLs, u)
+			}
 		}
 	}
-	r.URLs = urls
-	return r
+	for _, raw := range r.URLs {
+		if t, err := targetOf(raw); err == nil { // else Check refused it already
+			add(rt.PurgeTargets(t, true), false)
+		}
+	}
+	for _, raw := range r.Prefixes {
+		if p, err := targetOf(raw); err == nil {
+			urls, prefixes := rt.PrefixPurgeTargets(p, true)
+			add(urls, false)
+			add(prefixes, true)
+		}
+	}
+	return more, warning
+}
+
+// keyOf is t's key as a node keys a request for it: a route's
+// upstream_path is no normalized path.
+func keyOf(t policy.Target) (string, bool) {
+	n, err := targetOf(t.Key())
+	if err != nil {
+		return "", false
+	}
+	return n.Key(), true
+}
+
+// coverPrefix is the longest prefix of the key u within
+// purge.MaxItemLen that is a key prefix of u's: a purge of it reaches u.
+func coverPrefix(u string) (string, bool) {
+	c := u[:purge.MaxItemLen]
+	if i := strings.LastIndexByte(c[len(c)-2:], '%'); i >= 0 {
+		c = c[:len(c)-2+i] // no percent-encoding cut in two
+	}
+	t, err := targetOf(c)
+	if err != nil {
+		return "", false
+	}
+	k := t.Key()
+	return k, strings.HasPrefix(u, k)
 }
 
 // Check refuses a request with a URL or prefix that is no cache key's
@@ -129,7 +178,9 @@ func (si storeInvalidator) Hide(r purge.Request) (unhide func()) {
 // storePurge converts r to the store's keys and prefixes, leaving out (and
 // returning, each naming its selector) the URLs and prefixes that are not a
 // cache key's spelling. Each URL's keys are those of the URL and, with rt,
-// of the queries rt's routes key a request for it under.
+// of the queries rt's routes key a request for it under; each prefix's,
+// those of the prefix and, with rt, what rt's query rules store its
+// requests under (edge.Router.PrefixPurgeTargets).
 func storePurge(r purge.Request, seq uint64, rt *edge.Router) (p storage.Purge, skipped []error) {
 	p = storage.Purge{Tags: r.Tags, All: r.All, Soft: r.Soft, NoStale: r.StandIn, Seq: seq}
 	for i, raw := range r.URLs {
@@ -145,12 +196,19 @@ func storePurge(r purge.Request, seq uint64, rt *edge.Router) (p storage.Purge, 
 		p.Keys = append(p.Keys, keys...)
 	}
 	for i, raw := range r.Prefixes {
-		prefixes, err := bothSchemes(raw)
+		t, err := targetOf(raw)
+		var prefixes []string
+		if err == nil {
+			prefixes, err = t.SchemeKeys()
+		}
 		if err != nil {
 			skipped = append(skipped, fmt.Errorf("prefixes[%d] %q: %w", i, raw, err))
 			continue
 		}
 		p.Prefixes = append(p.Prefixes, prefixes...)
+		urls, more := rt.PrefixPurgeTargets(t, false)
+		p.Keys = appendSchemeKeys(p.Keys, urls)
+		p.Prefixes = appendSchemeKeys(p.Prefixes, more)
 	}
 	for _, host := range r.Hosts {
 		p.Prefixes = append(p.Prefixes, policy.HostKeyPrefixes(host)...)
@@ -166,27 +224,21 @@ func routedKeys(t policy.Target, rt *edge.Router) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyed, _ := rt.PurgeTargets(t)
-	for _, k := range keyed {
-		if more, err := k.SchemeKeys(); err == nil {
+	return appendSchemeKeys(keys, rt.PurgeTargets(t, false)), nil
+}
+
+// appendSchemeKeys appends the keys of each of ts under both schemes.
+func appendSchemeKeys(keys []string, ts []policy.Target) []string {
+	for _, t := range ts {
+		if more, err := t.SchemeKeys(); err == nil {
 			keys = append(keys, more...)
 		}
 	}
-	return keys, nil
+	return keys
 }
 
 // Applied is the last purge sequence the store recorded.
 func (si storeInvalidator) Applied() (uint64, error) { return si.store.AppliedSeq() }
-
-// bothSchemes returns the cache keys of an absolute URL under http and
-// https (policy.Target.SchemeKeys).
-func bothSchemes(raw string) ([]string, error) {
-	t, err := targetOf(raw)
-	if err != nil {
-		return nil, err
-	}
-	return t.SchemeKeys()
-}
 
 // targetOf is the normalized target of an absolute URL, as a request for
 // it is keyed (policy.ParseTarget).

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"edged/edge"
+	"edged/origin"
 	"edged/purge"
 	"edged/storage"
 )
@@ -97,4 +100,111 @@ func TestStoreInvalidator(t *testing.T) {
 			t.Errorf("stand-in %v: %+v, %v; want stale, with a time unless standing in", standIn, e, err)
 		}
 	}
+}
+
+// testRouter has one site whose routes fetch through a shield: one that
+// ignores the query, and one whose upstream_path is longer than its path.
+func testRouter(t testing.TB) *edge.Router {
+	t.Helper()
+	shielded, err := origin.New(origin.Options{Shields: []string{"http://127.0.0.1:2"}, Via: "edged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(shielded.Close)
+	long, err := edge.ParsePathPattern("/u/{id}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := edge.NewRouter([]*edge.Site{{Name: "www", Hosts: []string{"www.example.com"}, Routes: []*edge.Route{
+		{PathPrefix: "/", Upstream: shielded},
+		{PathPrefix: "/static/", Upstream: shielded, Cache: edge.RouteCache{IgnoreQuery: true}},
+		{PathPrefix: "/u/", Pattern: long, UpstreamPath: "/" + strings.Repeat("p", 100) + "/{id}", Upstream: shielded},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// Expand adds every target, a URL over MaxItemLen as the prefix of it that
+// fits (before, it was skipped without a word, and the shield kept its
+// copy), and on a shield a warning that it knows no edge's routes.
+func TestExpand(t *testing.T) {
+	rt := testRouter(t)
+	si := storeInvalidator{router: func() *edge.Router { return rt }}
+	id := strings.Repeat("i", purge.MaxItemLen-40)
+	own := "http://www.example.com/u/" + id
+	more, warning := si.Expand(purge.Request{URLs: []string{own}, Tags: []string{"t"}})
+	up := "http://www.example.com/" + strings.Repeat("p", 100) + "/" + id
+	if warning != "" || len(more.URLs) != 0 || len(more.Prefixes) != 1 {
+		t.Fatalf("Expand = %d URLs, %d prefixes, %q; want one prefix and no warning", len(more.URLs), len(more.Prefixes), warning)
+	}
+	if p := more.Prefixes[0]; len(p) > purge.MaxItemLen || !strings.HasPrefix(up, p) || len(p) < purge.MaxItemLen-2 {
+		t.Errorf("prefix of %d bytes, want the longest of %s within %d bytes", len(p), up[:60], purge.MaxItemLen)
+	}
+	if err := (purge.Request{Prefixes: more.Prefixes}).Validate(); err != nil {
+		t.Errorf("the prefix is no valid purge: %v", err)
+	}
+
+	si.shield = true
+	if _, warning := si.Expand(purge.Request{URLs: []string{"http://www.example.com/a"}}); !strings.Contains(warning, "shield") {
+		t.Errorf("a URL purge on a shield: warning %q", warning)
+	}
+	if _, warning := si.Expand(purge.Request{Tags: []string{"t"}}); warning != "" {
+		t.Errorf("a tag purge on a shield: warning %q, want none: a tag is no URL to map", warning)
+	}
+}
+
+// A prefix with a query reaches, on the node that applies it, the key its
+// route stores the requests it covers under (edge.Router.PrefixPurgeTargets):
+// /static/app.js?v= is /static/app.js on a route that ignores the query.
+func TestInvalidateMapsPrefixes(t *testing.T) {
+	store, err := storage.Open(storage.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rt := testRouter(t)
+	for _, k := range []string{"https://www.example.com/static/app.js", "http://www.example.com/static/app.jsx"} {
+		store.Set(&storage.Entry{Key: k, Status: 200, Header: http.Header{}, Body: []byte(k),
+			RequestTime: time.Now(), ResponseTime: time.Now()})
+	}
+	store.Flush()
+	si := storeInvalidator{store: store, router: func() *edge.Router { return rt }}
+	if _, err := si.Invalidate(context.Background(), purge.Request{Prefixes: []string{"http://www.example.com/static/app.js?v="}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Get("https://www.example.com/static/app.js"); err == nil {
+		t.Error("the key the route stores /static/app.js?v=2 under survived")
+	}
+	if _, _, err := store.Get("http://www.example.com/static/app.jsx"); err != nil {
+		t.Errorf("another path was purged: %v", err)
+	}
+}
+
+// Whatever URL or prefix a caller purges, what Expand adds for it through
+// the routes is valid purge items (so the bus leaves none out) and keys a
+// node can purge.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"http://www.example.com/static/app.js?v=2", "http://www.example.com/u/x%41y",
+		"https://www.example.com:8443/u/" + strings.Repeat("%2F", 2700), "http://www.example.com/", "http://www.example.com/s?"} {
+		f.Add(s)
+	}
+	rt := testRouter(f)
+	si := storeInvalidator{router: func() *edge.Router { return rt }}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := purge.Request{URLs: []string{raw}, Prefixes: []string{raw}}
+		if r.Validate() != nil || si.Check(r) != nil {
+			return
+		}
+		more, _ := si.Expand(r)
+		for _, s := range slices.Concat(more.URLs, more.Prefixes) {
+			if err := (purge.Request{URLs: []string{s}}).Validate(); err != nil {
+				t.Errorf("Expand(%q) added %q: %v", raw, s, err)
+			}
+			if _, err := targetOf(s); err != nil {
+				t.Errorf("Expand(%q) added %q, no key: %v", raw, s, err)
+			}
+		}
+	})
 }

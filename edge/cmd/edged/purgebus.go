@@ -54,7 +54,8 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	opts.Invalidator = storeInvalidator{n.store, n.log.With("component", "purge"), n.router}
+	opts.Invalidator = storeInvalidator{store: n.store, log: n.log.With("component", "purge"), router: n.router,
+		shield: n.cfg.Role == config.RoleShield}
 	opts.Logger, opts.Registerer = n.log.With("component", "purge"), reg
 	bus, err := purge.New(opts)
 	if err != nil {

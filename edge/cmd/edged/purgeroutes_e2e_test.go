@@ -22,40 +22,11 @@ import (
 // shield's pre-purge copy again and stored it: each purge silently missed
 // the object it named.
 func TestPurgeReachesWhatRoutesStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two nodes and a NATS server; skipped with -short")
-	}
-	var version atomic.Int64
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=600")
-		fmt.Fprintf(w, "version %d of %s", version.Add(1), r.URL.RequestURI())
-	}))
-	t.Cleanup(origin.Close)
-
-	shield, natsAddr := startBusShield(t, origin.URL)
-
-	edgeCfg, err := config.Parse(fmt.Appendf(nil, `
-name: edge
-listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-purge:
-  nats: {url: "nats://%s", token_env: %s}
-sites:
-  - name: www
-    hosts: [www.example.com]
-    shields: [%s]
-    shield_fallback: false
-    routes:
-      - {path: /}
-      - {path: /static/, cache: {ignore_query: true}}
-      - {path: /list, cache: {keep_query: [page, sort]}}
-      - {path: /v1/, strip_prefix: true}
-`, t.TempDir(), natsAddr, natsTokenEnv, shield.public), "edged.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	edge := startFleetNode(t, edgeCfg)
+	edge, shield := startRoutedFleet(t,
+		"{path: /}",
+		"{path: /static/, cache: {ignore_query: true}}",
+		"{path: /list, cache: {keep_query: [page, sort]}}",
+		"{path: /v1/, strip_prefix: true}")
 
 	body := func(t *testing.T, path string) (string, string) {
 		t.Helper()
@@ -93,4 +64,42 @@ sites:
 			}
 		})
 	}
+}
+
+// startRoutedFleet starts a shield and an edge on one purge bus, the
+// edge's site www.example.com with routes (YAML flow mappings) through the
+// shield, before an origin that answers "version N of URI" (N counting
+// its answers), fresh for 10 minutes; it skips the test with -short.
+func startRoutedFleet(t *testing.T, routes ...string) (edge, shield *fleetNode) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs two nodes and a NATS server; skipped with -short")
+	}
+	var version atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		fmt.Fprintf(w, "version %d of %s", version.Add(1), r.URL.RequestURI())
+	}))
+	t.Cleanup(origin.Close)
+
+	shield, natsAddr := startBusShield(t, origin.URL)
+	edgeCfg, err := config.Parse(fmt.Appendf(nil, `
+name: edge
+listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+data: %s
+purge:
+  nats: {url: "nats://%s", token_env: %s}
+sites:
+  - name: www
+    hosts: [www.example.com]
+    shields: [%s]
+    shield_fallback: false
+    routes:
+      - %s
+`, t.TempDir(), natsAddr, natsTokenEnv, shield.public, strings.Join(routes, "\n      - ")), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startFleetNode(t, edgeCfg), shield
 }
