@@ -170,14 +170,7 @@ func TestDeniedByRule(t *testing.T) {
 // 407; right ones pass, the user is logged, and Proxy-Authorization never
 // reaches the origin.
 func TestProxyAuth(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
-	if err != nil {
-		t.Fatal(err)
-	}
+	users := aliceUsers(t)
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	s := newStack(t, stackConfig{opts: Options{Users: users, Realm: "corp"}})
 	resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
@@ -215,6 +208,20 @@ func TestProxyAuth(t *testing.T) {
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
+}
+
+// aliceUsers is an htpasswd of one user, alice, whose password is s3cret.
+func aliceUsers(t testing.TB) *Users {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
 }
 
 // TestHeadersStripped: the destination sees none of the fields that name
@@ -660,14 +667,7 @@ func TestFailedLookupStillDecided(t *testing.T) {
 // proxy's name. Before, they carried no Cache-Status, and a client (or a
 // cache below) could not tell the proxy's 403 from a destination's.
 func TestRefusalsCarryCacheStatus(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := ParseUsers([]byte("alice:"+string(hash)+"\n"), "htpasswd")
-	if err != nil {
-		t.Fatal(err)
-	}
+	users := aliceUsers(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
