@@ -169,9 +169,9 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	return true
 }
 
-// renounceRest closes the rest of f's body (of key), should it outgrow the fill,
-// as soon as the fill ends: the leader, answered from the head, will not
-// take it (sendRest), and it is not held for leaderWait with the
+// renounceRest closes the rest of f's body (of key), should it outgrow
+// the fill, as soon as the fill ends: the leader, answered from the head,
+// will not take it (sendRest), and it is not held for leaderWait with the
 // upstream's connection.
 func (h *Handler) renounceRest(f *flight, key string) {
 	h.tasks.start(taskHeld, key, func() {

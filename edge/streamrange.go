@@ -343,7 +343,8 @@ func (p *progress) streaming() {
 	}
 }
 
-// arrived reports whether the whole body has arrived.
+// arrived reports whether the whole body has arrived: its length is
+// known and reached.
 func (p *progress) arrived() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
