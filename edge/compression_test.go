@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 
@@ -249,5 +250,78 @@ func testHitFieldsDerivedOnce(t *testing.T, diskOnly bool) {
 		} else if _, ok := s.Derived().(*hitFacts); !ok {
 			t.Errorf("%s: the %v tier's entry keeps no hitFacts", path, tier)
 		}
+	}
+}
+
+// A compressed variant made on a hit is not kept when the identity entry
+// it was made from is gone or superseded by the time it would be stored:
+// its Vary variant evicted (replaced by another, variantCounter), the
+// object refetched (other times), purged, or marked stale by a soft
+// purge. Such a copy was stored, never served (a hit asks for one of the
+// identity's times), and took space until evicted. One made from an
+// entry still stored is kept.
+func TestEncodedVariantNotStoredForGoneIdentity(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// meanwhile runs between the compression and the store of the
+		// variant, given the edge and the identity entry's key.
+		meanwhile func(t *testing.T, e *testEdge, key string)
+		kept      bool
+	}{
+		{"identity still stored", func(*testing.T, *testEdge, string) {}, true},
+		{"variant evicted", func(t *testing.T, e *testEdge, key string) {
+			if _, err := e.store.Evict(key); err != nil {
+				t.Error(err)
+			}
+		}, false},
+		{"refetched", func(t *testing.T, e *testEdge, key string) {
+			cur, _, err := e.store.Get(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := cur.ReadBody()
+			e.store.Set(&storage.Entry{Key: key, Status: cur.Status, Header: cur.Header, Body: body,
+				RequestTime: cur.RequestTime.Add(time.Second), ResponseTime: cur.ResponseTime.Add(time.Second)})
+		}, false},
+		{"purged", func(t *testing.T, e *testEdge, key string) {
+			if _, err := e.store.Purge(storage.Purge{Keys: []string{key}}); err != nil {
+				t.Error(err)
+			}
+		}, false},
+		{"soft purged", func(t *testing.T, e *testEdge, key string) {
+			if _, err := e.store.Purge(storage.Purge{Keys: []string{key}, Soft: true}); err != nil {
+				t.Error(err)
+			}
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
+			e := compressingEdge(t, c, o.URL)
+			primary := "http://" + e.Listener.Addr().String() + "/page"
+			if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("fill: status %d", resp.StatusCode)
+			}
+			e.settle(t)
+			e.store.Flush()
+			identity := string(policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}}))
+			if _, _, err := e.store.Get(identity); err != nil {
+				t.Fatalf("the variant is not stored under %q: %v", identity, err)
+			}
+			hook := func() { tt.meanwhile(t, e, identity) }
+			e.handler.beforeEncodedSet.Store(&hook)
+			resp, body := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "gzip")
+			e.handler.beforeEncodedSet.Store(nil)
+			if !isHit(resp) || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
+				t.Fatalf("hit: Cache-Status %q, Content-Encoding %q; want the gzip variant made on a hit",
+					resp.Header.Get("Cache-Status"), resp.Header.Get("Content-Encoding"))
+			}
+			e.store.Flush()
+			key := string(policy.Key(identity).Encoding("gzip"))
+			_, _, err := e.store.Get(key)
+			if kept := err == nil; kept != tt.kept {
+				t.Errorf("compressed variant stored: %v (err %v), want %v", kept, err, tt.kept)
+			}
+		})
 	}
 }

@@ -60,7 +60,9 @@ const (
 	fillLM   = "Sat, 01 Jan 2000 00:00:00 GMT"
 )
 
-// checkBodiless checks a 304, 412 or HEAD answered from a fill's head.
+// checkBodiless checks a 304, 412 or HEAD answered from a fill's head;
+// size is the body's length, -1 when the origin did not say (chunked): a
+// HEAD then has no Content-Length.
 func checkBodiless(t testing.TB, a answered, status int, size int) {
 	t.Helper()
 	wantStatus(t, a.resp, status, "fwd=uri-miss")
@@ -86,8 +88,12 @@ func checkBodiless(t testing.TB, a answered, status int, size int) {
 			}
 		}
 	case http.StatusOK: // HEAD
-		if got := a.resp.Header.Get("Content-Length"); got != strconv.Itoa(size) {
-			t.Errorf("HEAD Content-Length %q, want %d", got, size)
+		want := strconv.Itoa(size)
+		if size < 0 {
+			want = ""
+		}
+		if got := a.resp.Header.Get("Content-Length"); got != want {
+			t.Errorf("HEAD Content-Length %q, want %q", got, want)
 		}
 		if got := a.resp.Header.Get("ETag"); got != fillETag {
 			t.Errorf("HEAD ETag %q, want %s", got, fillETag)
@@ -177,5 +183,120 @@ func TestConditionalMissFillFailsAfter304(t *testing.T) {
 			o.rest.open()
 			wantBrokenFillForgotten(t, e, o, "/broken", body)
 		})
+	}
+}
+
+// A HEAD or a conditional GET that misses on a body shorter than
+// streamFromBytes, or of unknown length (chunked), is answered from the
+// fill's head too, while the origin holds the rest: a 304 when the
+// conditions match, a 412 when If-Match fails, the 200's head for a HEAD
+// (without Content-Length when the origin sent none). None says stored:
+// the store has not happened yet. The fill goes on and stores the whole
+// body. Before, each waited for the whole body.
+func TestBodilessMissAnsweredFromHead(t *testing.T) {
+	for _, origin := range []struct {
+		name    string
+		size    int
+		chunked bool
+	}{
+		{"short", streamFromBytes - 1, false},
+		{"chunked", 256 << 10, true},
+	} {
+		body := testBody(origin.size)
+		for _, tt := range []struct {
+			name   string
+			method string
+			fields []string
+			status int
+		}{
+			{"If-None-Match matches", http.MethodGet, []string{"If-None-Match", fillETag}, http.StatusNotModified},
+			{"If-Modified-Since matches", http.MethodGet, []string{"If-Modified-Since", fillLM}, http.StatusNotModified},
+			{"If-Match fails", http.MethodGet, []string{"If-Match", `"v0"`}, http.StatusPreconditionFailed},
+			{"HEAD", http.MethodHead, nil, http.StatusOK},
+			{"conditional HEAD", http.MethodHead, []string{"If-None-Match", fillETag}, http.StatusNotModified},
+		} {
+			t.Run(origin.name+"/"+tt.name, func(t *testing.T) {
+				c := newClock()
+				o := newPieceOrigin(t, c, body, 1000, "ETag", fillETag, "Last-Modified", fillLM)
+				o.chunked.Store(origin.chunked)
+				e := newEdge(t, c, edgeConfig{upstream: o.URL})
+				a := whileHeld(t, startDo(e, tt.method, "/obj", tt.fields...), tt.name)
+				size := len(body)
+				if origin.chunked {
+					size = -1
+				}
+				checkBodiless(t, a, tt.status, size)
+				// RFC 9211 §2.5: a known length is given the freshness the
+				// cache means to store it with; an unknown one may yet
+				// outgrow the fill.
+				if ttl := strings.Contains(a.resp.Header.Get("Cache-Status"), "ttl="); ttl == origin.chunked {
+					t.Errorf("Cache-Status %q: want ttl only for a body of known length", a.resp.Header.Get("Cache-Status"))
+				}
+				o.rest.open()
+				wantStoredOnce(t, e, o.testOrigin, "/obj", body)
+			})
+		}
+	}
+}
+
+// A HEAD answered from the head of a short body does not lift the fill's
+// fetch_timeout (nobody is sent the body, nor waits for it): a body held
+// past it is cut and nothing is stored, as for a longer one. Before, the
+// HEAD waited for the whole body, and lifted the bound while it did.
+func TestShortHeadMissKeepsFetchTimeout(t *testing.T) {
+	c := newClock()
+	body := testBody(streamFromBytes - 1)
+	o := newPieceOrigin(t, c, body, 1000, "ETag", fillETag)
+	// body_timeout well past fetch_timeout: only fetch_timeout can end
+	// the fill while the origin holds the rest.
+	e := newTimedEdge(t, c, o.URL, time.Minute, 500*time.Millisecond)
+	a := whileHeld(t, startDo(e, http.MethodHead, "/short"), "HEAD")
+	checkBodiless(t, a, http.StatusOK, len(body))
+	e.settle(t) // the flight ends at fetch_timeout, the rest still held
+	assertNothingStored(t, e.store)
+	o.rest.open()
+}
+
+// The leader of a chunked fill, answered from its head (a HEAD), does not
+// hold the rest of a body that outgrows the fill for leaderWait: the
+// upstream's connection is closed as soon as the fill ends, and the
+// origin's writes fail. A waiter that joined, a HEAD too, is answered
+// from the head as well (it needs no body).
+func TestHeadLeaderRenouncesBodyTooLarge(t *testing.T) {
+	c := newClock()
+	rest := newGate()
+	stopped := make(chan struct{})
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("ETag", fillETag)
+		chunk := testBody(16 << 10)
+		_, _ = w.Write(chunk) // no Content-Length: chunked
+		w.(http.Flusher).Flush()
+		rest.wait()
+		// Far more than loopback's buffers hold: the writes block until
+		// the edge reads, and fail once it closes.
+		for range 1 << 14 {
+			if _, err := w.Write(chunk); err != nil {
+				close(stopped)
+				return
+			}
+		}
+	})
+	t.Cleanup(rest.open)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 128 << 10})
+	a := whileHeld(t, startDo(e, http.MethodHead, "/large"), "HEAD leader")
+	checkBodiless(t, a, http.StatusOK, -1)
+	a = whileHeld(t, startDo(e, http.MethodHead, "/large"), "HEAD waiter")
+	checkBodiless(t, a, http.StatusOK, -1)
+	rest.open()
+	select {
+	case <-stopped:
+	case <-time.After(leaderWait / 2):
+		t.Fatalf("the origin still sends %v after the fill outgrew max_object: the rest is held for a leader that was answered", leaderWait/2)
+	}
+	e.waitTasks(t)
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("origin requests = %d, want 1 (the waiter joined the leader's fetch)", n)
 	}
 }

@@ -192,6 +192,7 @@ func TestFastserveMatchesNetHTTPThroughEdge(t *testing.T) {
 	for _, raw := range []string{
 		req("GET", "/page?miss=%d"),
 		req("HEAD", "/page?miss=%d"),
+		req("GET", "/page?miss=%d", "If-None-Match: \"p1\"\r\n"), // answered from the head of a chunked fill
 		req("GET", "/page?miss=%d", "Accept-Encoding: gzip\r\n"),
 		req("GET", "/big?miss=%d", "Range: bytes=100-199\r\n"),
 		req("HEAD", "/big?miss=%d"),

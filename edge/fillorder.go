@@ -81,7 +81,8 @@ func (o *fillOrder) end(object string) {
 
 // store runs set, which stores the entry under key for the fill of object
 // that began as seq (and has not ended: store is called between begin and
-// end), unless a fill of object that began later stored under
+// end, and refuses, reporting false, when object has no fill running),
+// unless a fill of object that began later stored under
 // key already; it reports whether set ran. vary is the response's Vary
 // field names, joined: key is then a variant, and set(true) also stores
 // the object's Vary index under object ("": key is object's, or a slice's). A variant's index is not stored
@@ -95,6 +96,13 @@ func (o *fillOrder) store(object, key, vary string, seq uint64, set func(index b
 	o.mu.Lock()
 	of := o.objects[object] // held from begin to end: the caller's fill runs
 	o.mu.Unlock()
+	if of == nil {
+		// Called outside begin and end (fetch.run and runSlice call it
+		// between them): nothing orders this store against the object's
+		// other fills, so it is refused, as a superseded one is, rather
+		// than crash the fill's goroutine and the node with it.
+		return false
+	}
 	of.mu.Lock()
 	defer of.mu.Unlock()
 	if of.stored[key] > seq || seq < of.floor {

@@ -64,26 +64,36 @@ func (x *exchange) streamsWhole() bool {
 // serveWhileFilling answers x's request from the body p publishes as it
 // arrives: the head at once, the body as it comes. It reports false,
 // having written nothing, when it cannot or need not: nothing is
-// published (the response is not stored, not of known length, or the fill
-// failed), the body is shorter than streamFromBytes, the
+// published (the response is not stored, or the fill failed), the
 // response varies and x's request selects another variant, or x's client
 // is to be sent a compressed variant (made from the whole body, as on a
-// hit), or x's request is answered without a body (a HEAD, a met or
-// failed condition) and the body's length is not known (the stored
-// entry's Content-Length is not yet; and the leader of a body that
-// outgrows the fill must be there to take its rest, sendRest). collapsed
-// says another request's fetch fills the body. x's request is a GET or
-// HEAD (streamsWhole). Its conditions are evaluated against the head, as
-// serveEntry does against a stored entry (RFC 9110 §13.2.2, RFC 9111
-// §4.3.2): a 304 or 412 goes out at once; otherwise a GET is sent the
-// body as it arrives, and a HEAD the head.
+// hit). collapsed says another request's fetch fills the body. x's
+// request is a GET or HEAD (streamsWhole). Its conditions are evaluated
+// against the head, as serveEntry does against a stored entry (RFC 9110
+// §13.2.2, RFC 9111 §4.3.2): a 304 or 412 goes out at once, and so does
+// a HEAD's 200, whatever the body's length, known or not.
+// Otherwise a GET is sent the body as it arrives, unless the body is
+// shorter than streamFromBytes, or of unknown length and only the leader
+// may be sent it (a waiter of a body that outgrew the fill, or one whose
+// key's last fill did, asks on its own).
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	h, w, p := x.h, &x.w, f.body
 	head, size, overflowed := p.streamable()
-	if !head.selects(x) || collapsed && (head.leaderOnly || overflowed) {
-		return false // a waiter of a body that outgrew the fill asks on its own
+	if !head.selects(x) {
+		return false
 	}
-	if size >= 0 && size < streamFromBytes {
+	e := head.entry
+	precondition := policy.Precondition(x.r, responseOf(e))
+	noBody := x.r.Method == http.MethodHead
+	bodiless := noBody || precondition != 0
+	switch {
+	case bodiless:
+		// Answered from the head alone, which the fill will store as it
+		// is (fetch.keep): waiting for the body would tell this client
+		// nothing more.
+	case collapsed && (head.leaderOnly || overflowed):
+		return false // a waiter of a body that outgrew the fill asks on its own
+	case size >= 0 && size < streamFromBytes:
 		// The fill's result answers, and says whether it was stored. The
 		// client waits for the body as one being sent it would, so the
 		// fetch's total bound is lifted as for one (a short body that
@@ -91,14 +101,8 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 		p.streaming()
 		return false
 	}
-	e := head.entry
 	identity, varies := x.identityWhileFilling(e.Header, size)
 	if !identity {
-		return false
-	}
-	noBody := x.r.Method == http.MethodHead
-	precondition := policy.Precondition(x.r, responseOf(e))
-	if (noBody || precondition != 0) && size < 0 {
 		return false
 	}
 	// The age of what is sent: its upstream's Age, and the time since it
@@ -121,12 +125,23 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	// the fill means to store the response, but the store may still
 	// refuse it, superseded by a later fill of the object (fillOrder) or
 	// its variant replaced meanwhile (variantCounter.replaced); the head
-	// cannot know, and Cache-Status says only what is so. A short body
-	// is answered from the fill's result instead (streamFromBytes), which
-	// knows.
+	// cannot know, and Cache-Status says only what is so. A GET of a
+	// short body is answered from the fill's result instead
+	// (streamFromBytes), which knows; a HEAD or a met or failed
+	// condition is answered from the head whatever the length, so it
+	// never says stored.
 	x.setCacheStatus(e.Header)
 	if !collapsed {
 		addOwn(hdr, head.own)
+		if bodiless && size < 0 {
+			x.h.renounceRest(f, e.Key)
+		}
+	}
+	if bodiless && p.arrived() {
+		// The fill stores the body and ends at once (as sendArriving
+		// waits for it): this client's next request, a GET after its
+		// HEAD, finds it stored rather than joining the fill as it ends.
+		<-f.done
 	}
 	switch precondition {
 	case http.StatusNotModified:
@@ -142,7 +157,9 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	}
 	if noBody {
 		// Not p.streaming: nobody is sent the body for this request, and
-		// the fill keeps its total bound unless a client is.
+		// the fill keeps its total bound unless a client is. A body of
+		// unknown length gets no Content-Length (RFC 9110 §8.6: a HEAD
+		// may omit it), as the GET, sent chunked, has none either.
 		w.WriteHeader(e.Status)
 		return true
 	}
@@ -150,6 +167,17 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	w.WriteHeader(e.Status)
 	x.sendArriving(f, collapsed)
 	return true
+}
+
+// renounceRest closes the rest of f's body (of key), should it outgrow
+// the fill, as soon as the fill ends: the leader, answered from the head,
+// will not take it (sendRest), and it is not held for leaderWait with the
+// upstream's connection.
+func (h *Handler) renounceRest(f *flight, key string) {
+	h.tasks.start(taskHeld, key, func() {
+		<-f.done
+		f.res.release(true)
+	})
 }
 
 // identityWhileFilling reports whether x's client may be sent a fill's

@@ -440,3 +440,20 @@ func TestJoinAsksPurgesOutsideLock(t *testing.T) {
 	close(hold)
 	<-old.done
 }
+
+// A store asked of fillOrder outside a fill's begin and end (a caller's
+// bug: nothing orders it against the object's other fills) is refused,
+// as a superseded one is, instead of a nil dereference that took the
+// fill's goroutine, and the node, down.
+func TestFillOrderStoreOutsideFillRefused(t *testing.T) {
+	var o fillOrder
+	set := func(bool) { t.Error("set ran for a store outside any fill") }
+	if o.store("http://a.test/x", "http://a.test/x", "", 1, set) {
+		t.Error("store before any fill began reported stored")
+	}
+	seq := o.begin("http://a.test/x")
+	o.end("http://a.test/x")
+	if o.store("http://a.test/x", "http://a.test/x", "", seq, set) {
+		t.Error("store after the fill ended reported stored")
+	}
+}

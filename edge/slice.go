@@ -672,9 +672,11 @@ func (s *slicer) fromWhole(w *wholeAnswer) (*slice, bool) {
 		status, hdr, length = w.e.Status, w.e.Header, w.e.BodyLen()
 	}
 	v := sliceValidator(hdr)
-	if status != http.StatusOK || v == "" || v != s.validator || length != s.total && (!stream || length >= 0) {
-		// A stream of unknown length that ends short cuts the response
-		// (copyStream); one that is longer gives only the bytes asked for.
+	// The response's length, or a stream's of unknown length: one that
+	// ends short cuts the response (copyStream), one that is longer gives
+	// only the bytes asked for.
+	lengthMatches := length == s.total || stream && length < 0
+	if status != http.StatusOK || v == "" || v != s.validator || !lengthMatches {
 		return nil, false
 	}
 	if stream {
@@ -697,11 +699,11 @@ func (s *slicer) fromWhole(w *wholeAnswer) (*slice, bool) {
 // Range only at offset 0). Nil when w is not such a stream of known
 // length for this request, the one that fetched it: serveWhole answers.
 func (s *slicer) rangeOfStream(w *wholeAnswer, ranged bool) *slice {
-	if !ranged || w.res == nil || w.res.stream == nil || !w.leader ||
+	if !ranged || w.res == nil || w.res.stream == nil ||
 		w.res.stream.StatusCode != http.StatusOK || w.res.stream.ContentLength < 0 {
 		return nil
 	}
-	return s.streamSlice(w, w.res.stream.ContentLength)
+	return s.streamSlice(w, w.res.stream.ContentLength) // nil unless this request is w's leader
 }
 
 // maxStreamSkip is the most bytes of a whole 200 read forward (a stream

@@ -19,12 +19,14 @@ import (
 
 // pieceOrigin serves body, storable, in two pieces: the first split bytes
 // at once, the rest once rest is opened. With broken set, it drops the
-// connection instead of sending the rest. The test's cleanup opens rest
+// connection instead of sending the rest; with chunked set, it sends no
+// Content-Length (the body is chunked). The test's cleanup opens rest
 // before the origin closes, so a failing test cannot hang.
 type pieceOrigin struct {
 	*testOrigin
-	rest   *gate
-	broken atomic.Bool
+	rest    *gate
+	broken  atomic.Bool
+	chunked atomic.Bool
 }
 
 func newPieceOrigin(t testing.TB, c *clock, body []byte, split int, fields ...string) *pieceOrigin {
@@ -33,7 +35,9 @@ func newPieceOrigin(t testing.TB, c *clock, body []byte, split int, fields ...st
 	po.testOrigin = newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=600")
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if !po.chunked.Load() {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
 		for i := 0; i+1 < len(fields); i += 2 {
 			w.Header().Set(fields[i], fields[i+1])
 		}

@@ -147,6 +147,9 @@ func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bo
 	p.streaming()
 	hdr.Set("Content-Range", contentRange(start, end, size))
 	hdr.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+	// As a hit's 206 says it (http.ServeContent sets it): the fields of
+	// one range do not depend on when it was asked for (RFC 9110 §14.3).
+	hdr.Set("Accept-Ranges", "bytes")
 	w.WriteHeader(http.StatusPartialContent)
 	rc := http.NewResponseController(w)
 	for sent := start; sent <= end; {
@@ -338,6 +341,14 @@ func (p *progress) streaming() {
 	if first && p.head.unbind != nil {
 		p.head.unbind()
 	}
+}
+
+// arrived reports whether the whole body has arrived: its length is
+// known and reached.
+func (p *progress) arrived() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(p.n) == p.size
 }
 
 // await blocks until at least upTo bytes have arrived and returns them; ok

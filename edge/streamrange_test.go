@@ -237,3 +237,41 @@ func TestRangeWhileFillingVariesByEncoding(t *testing.T) {
 		}
 	}
 }
+
+// A 206 served while the fill arrives carries the fields a hit's 206 of
+// the same range carries, Accept-Ranges: bytes included (RFC 9110 §14.3);
+// before, the one made while filling lacked it.
+func TestRangeWhileFillingFieldsAsHit(t *testing.T) {
+	c := newClock()
+	body := testBody(100_000)
+	po := newPieceOrigin(t, c, body, 1000, "ETag", fillETag, "Last-Modified", fillLM)
+	e := newEdge(t, c, edgeConfig{upstream: po.URL})
+	filling, part := rawGet(t, e.URL+"/obj", "Range", "bytes=10-19")
+	if filling.StatusCode != http.StatusPartialContent || string(part) != string(body[10:20]) || !strings.Contains(filling.Header.Get("Cache-Status"), "range-while-filling") {
+		t.Fatalf("range while filling: %d %q, Cache-Status %q", filling.StatusCode, part, filling.Header.Get("Cache-Status"))
+	}
+	po.rest.open()
+	e.settle(t)
+	e.store.Flush()
+	hit, part := rawGet(t, e.URL+"/obj", "Range", "bytes=10-19")
+	if !isHit(hit) || hit.StatusCode != http.StatusPartialContent || string(part) != string(body[10:20]) {
+		t.Fatalf("after the fill: %d %q, Cache-Status %q; want the hit's 206", hit.StatusCode, part, hit.Header.Get("Cache-Status"))
+	}
+	if got := filling.Header.Get("Accept-Ranges"); got != "bytes" {
+		t.Errorf("206 while filling: Accept-Ranges %q, want bytes", got)
+	}
+	for name, v := range hit.Header {
+		switch name {
+		case "Age", "Cache-Status", "Date", "X-Request-Id":
+			continue // of the moment, or of the request
+		}
+		if got := filling.Header[name]; !slices.Equal(got, v) {
+			t.Errorf("%s: %q while filling, %q on a hit", name, got, v)
+		}
+	}
+	for name := range filling.Header {
+		if _, ok := hit.Header[name]; !ok && name != "Age" {
+			t.Errorf("%s: %q while filling, none on a hit", name, filling.Header[name])
+		}
+	}
+}

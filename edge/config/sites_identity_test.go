@@ -1,12 +1,12 @@
 package config
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"edged/edge"
+	"edged/internal/logtest"
 )
 
 // identityYAML is a valid route with every identity field; tests change
@@ -91,12 +91,12 @@ func TestIdentityValidationNamesFieldAndLine(t *testing.T) {
 // options carry the configured logger).
 func TestCheckDoesNotLogJWKSFetch(t *testing.T) {
 	c := parseValid(t, identityYAML) // jwks_url: 127.0.0.1:1, nothing listens
-	var logs bytes.Buffer
+	var logs logtest.Buffer          // the JWK Set refresh may log from a goroutine of its own
 	c.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := c.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if logs.Len() > 0 {
+	if logs.Writes() > 0 {
 		t.Errorf("the check logged: %s", logs.String())
 	}
 	opts, _ := c.authOptions("sites[0].routes[0].auth", c.Sites[0].Routes[0].Auth)

@@ -19,9 +19,11 @@ import (
 
 // Options configure a Proxy. Zero fields take the default named on them.
 type Options struct {
-	// Name identifies the proxy in the JSON log and Proxy-Agent; the
-	// cache's own name (in Cache-Status and Via) is the Cache handler's.
-	// Empty means "edged-forward".
+	// Name identifies the proxy in the JSON log, Proxy-Agent and the
+	// Cache-Status of its own refusals (the binary gives it the cache's
+	// name, so that one name answers for both); the cache's own name (in
+	// the Cache-Status of what it answers, and Via) is the Cache
+	// handler's. Empty means "edged-forward".
 	Name string
 	// Cache answers absolute-form requests: an edge.Handler whose upstream
 	// is an origin.Client in Direct mode dialling through Dialer, so the

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"edged/edge"
+	"edged/edge/policy"
 	"edged/internal/portset"
 )
 
@@ -300,7 +301,9 @@ func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, x *exchange, bw *r
 }
 
 // refuse answers a request the proxy does not carry out: a short page, and
-// the rule (or check) that refused it in RuleHeader.
+// the rule (or check) that refused it in RuleHeader. Its Cache-Status
+// says, as the cache's own refusals do (edge's refuse), that the cache
+// was not looked up and why (RFC 9211 §2.9): `edged; detail=access-denied`.
 func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, status int, rule, reason string) {
 	rec.status, rec.why = status, reason
 	if rule != "" {
@@ -308,6 +311,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 		w.Header().Set(RuleHeader, rule)
 	}
 	h := w.Header()
+	h.Set("Cache-Status", policy.CacheStatus{Name: p.opts.Name, Detail: refusalDetail(status)}.String())
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
@@ -324,6 +328,25 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, rec *record, stat
 		n, _ := io.WriteString(w, http.StatusText(status)+": "+reason+"\n")
 		rec.bytesOut = int64(n)
 	}
+}
+
+// refusalDetail is the Cache-Status detail of a refusal with status, the
+// one the cache gives its own refusals of that status ("" for a failure
+// of the proxy itself).
+func refusalDetail(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return policy.DetailBadRequest
+	case http.StatusProxyAuthRequired:
+		return policy.DetailUnauthenticated // the proxy's 401
+	case http.StatusForbidden:
+		return policy.DetailAccessDenied
+	case http.StatusTooManyRequests:
+		return policy.DetailRateLimited
+	case http.StatusBadGateway:
+		return policy.DetailUpstreamUnreachable // the destination's name or connection failed
+	}
+	return ""
 }
 
 // admit returns the index in p.nets of the admitted network the client

@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
+
+	"edged/edge/policy"
 )
 
 // TestAbsoluteFormSharedCache: two clients with their own connections
@@ -168,14 +170,7 @@ func TestDeniedByRule(t *testing.T) {
 // 407; right ones pass, the user is logged, and Proxy-Authorization never
 // reaches the origin.
 func TestProxyAuth(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
-	if err != nil {
-		t.Fatal(err)
-	}
+	users := aliceUsers(t)
 	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	s := newStack(t, stackConfig{opts: Options{Users: users, Realm: "corp"}})
 	resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
@@ -213,6 +208,20 @@ func TestProxyAuth(t *testing.T) {
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
+}
+
+// aliceUsers is an htpasswd of one user, alice, whose password is s3cret.
+func aliceUsers(t testing.TB) *Users {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
 }
 
 // TestHeadersStripped: the destination sees none of the fields that name
@@ -648,5 +657,56 @@ func TestFailedLookupStillDecided(t *testing.T) {
 		if strings.Contains(string(body), dnsServer) {
 			t.Errorf("%q: the answer names the DNS server: %q", strings.Fields(tt.req)[1], body)
 		}
+	}
+}
+
+// TestRefusalsCarryCacheStatus: the proxy's own refusals say, in
+// Cache-Status, that the cache was not looked up and why, as the cache's
+// refusals do in the edge role (`edged; detail=access-denied` for an
+// access rule's 403): the same details for the same statuses, under the
+// proxy's name. Before, they carried no Cache-Status, and a client (or a
+// cache below) could not tell the proxy's 403 from a destination's.
+func TestRefusalsCarryCacheStatus(t *testing.T) {
+	users := aliceUsers(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := strconv.Itoa(closed.Addr().(*net.TCPAddr).Port)
+	closed.Close() // nothing listens there now: a CONNECT to it fails to dial
+	rules := rulesFunc(func(req RuleRequest) RuleDecision {
+		switch req.Host {
+		case "denied.example":
+			return RuleDecision{Rule: "deny"}
+		case "limited.example":
+			return RuleDecision{Rule: "slow-down", Limited: true}
+		}
+		return RuleDecision{Allow: true, Rule: "default"}
+	})
+	open := newStack(t, stackConfig{opts: Options{Rules: rules, ConnectPorts: []string{"443", closedPort}}})
+	authed := newStack(t, stackConfig{opts: Options{Users: users}})
+	credentials := "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) + "\r\n"
+	for _, tt := range []struct {
+		name    string
+		s       *stack
+		request string
+		status  int
+		detail  string
+	}{
+		{"rule", open, "GET http://denied.example/ HTTP/1.1\r\nHost: denied.example\r\n\r\n", http.StatusForbidden, policy.DetailAccessDenied},
+		{"rate limit", open, "GET http://limited.example/ HTTP/1.1\r\nHost: limited.example\r\n\r\n", http.StatusTooManyRequests, policy.DetailRateLimited},
+		{"connect port", open, "CONNECT example.com:25 HTTP/1.1\r\nHost: example.com:25\r\n\r\n", http.StatusForbidden, policy.DetailAccessDenied},
+		{"origin-form", open, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest, policy.DetailBadRequest},
+		{"unreachable", open, "CONNECT 127.0.0.1:" + closedPort + " HTTP/1.1\r\nHost: 127.0.0.1:" + closedPort + "\r\n\r\n", http.StatusBadGateway, policy.DetailUpstreamUnreachable},
+		{"no credentials", authed, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", http.StatusProxyAuthRequired, policy.DetailUnauthenticated},
+		{"two credentials", authed, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n" + credentials + credentials + "\r\n", http.StatusBadRequest, policy.DetailBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _, _ := tt.s.raw(t, tt.request)
+			want := "edged-forward; detail=" + tt.detail
+			if resp.StatusCode != tt.status || resp.Header.Get("Cache-Status") != want {
+				t.Errorf("%d, Cache-Status %q; want %d, %q", resp.StatusCode, resp.Header.Get("Cache-Status"), tt.status, want)
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"edged/internal/logtest"
 )
 
 // rewrite replaces a list file and moves its modification time on, so a
@@ -39,7 +40,7 @@ func allowed(e *Engine, h string) bool {
 // field, path and line; a fixed file is picked up.
 func TestReloadKeepsOldListOnError(t *testing.T) {
 	path := writeList(t, t.TempDir(), "blocked.txt", "one.test\n")
-	var logs bytes.Buffer
+	var logs logtest.Buffer // the engine's watcher logs from a goroutine of its own
 	e, err := New(listOptions(path), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
