@@ -180,3 +180,81 @@ func TestKeyEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestKVBucketsCannotBeEmptied: no client, whatever its NATS rights, can
+// empty the buckets and so make every node of the fleet lose its
+// certificates, keys and account and order them again (soon meeting the
+// CA's rate limits): the buckets' streams deny purges, message deletes and
+// roll-ups, and a bucket made before (by nats.go, with roll-ups allowed)
+// is set so on first use. Before, a purge of the stream, or one message
+// with "Nats-Rollup: all", emptied it. certmagic's own operations still
+// work: put, get, delete, list and the locks.
+func TestKVBucketsCannotBeEmptied(t *testing.T) {
+	ctx := context.Background()
+	srv := testServer(t)
+	js := testJetStream(t, srv)
+	// The buckets as the previous version made them.
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "EDGED_ACME", History: 1, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	a := NewKVStorage(testJetStream(t, srv), KVOptions{})
+	const key = "certificates/ca/www.example.com/www.example.com.key"
+	if err := a.Store(ctx, key, []byte("the key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store(ctx, "certificates/ca/old.example.com/old.crt", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, name := range (KVOptions{}).Streams() {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Purge(ctx); err == nil {
+			t.Errorf("%s: the stream was purged", name)
+		}
+		if err := stream.DeleteMsg(ctx, 1); err == nil {
+			t.Errorf("%s: a message was deleted", name)
+		}
+	}
+	rollup := nats.NewMsg("$KV.EDGED_ACME.x")
+	rollup.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupAll)
+	if _, err := js.PublishMsg(ctx, rollup); err == nil {
+		t.Error("a roll-up message was taken")
+	}
+	kv, err := js.KeyValue(ctx, "EDGED_ACME")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, encodeKey(key)); err == nil {
+		t.Error("a key was purged (a roll-up of its subject)")
+	}
+	if got, err := a.Load(ctx, key); err != nil || string(got) != "the key" {
+		t.Fatalf("after the attempts, Load = %q, %v", got, err)
+	}
+
+	// What certmagic does still works, on this node and another.
+	b := NewKVStorage(testJetStream(t, srv), KVOptions{})
+	if err := b.Delete(ctx, "certificates/ca/old.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Exists(ctx, "certificates/ca/old.example.com/old.crt") {
+		t.Error("Delete left the key")
+	}
+	if list, err := b.List(ctx, "certificates", true); err != nil || len(list) != 3 {
+		t.Errorf("List = %v, %v", list, err)
+	}
+	if err := b.Lock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Unlock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unlock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+}
