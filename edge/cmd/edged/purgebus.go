@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/acme"
 	"edged/edge/config"
 	"edged/internal/netaddr"
 	"edged/purge"
@@ -72,6 +73,7 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 		}
 		return fmt.Errorf("purge bus: %w", err)
 	}
+	n.ensureACMEBuckets()
 	return nil
 }
 
@@ -107,7 +109,10 @@ func purgeOptions(cfg *config.Config) (purge.Options, error) {
 		Token:                    purgeTokenOf(cfg),
 		Node:                     cfg.CacheName(),
 		Retention:                pc.Retention.Std(),
-		ApplyTimeout:             pc.ApplyTimeout.Std(),
+		// The embedded server lets only this node change the ACME
+		// buckets' streams (ensureACMEBuckets).
+		GuardStreams: (acme.KVOptions{}).Streams(),
+		ApplyTimeout: pc.ApplyTimeout.Std(),
 	}, nil
 }
 
