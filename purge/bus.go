@@ -77,9 +77,11 @@ type Options struct {
 	// NKeySeed is a file holding a NATS user nkey seed, for a server that
 	// authenticates users by nkey. Optional.
 	NKeySeed string
-	// NATSToken is a NATS authentication token. Every connection of the
-	// bus sends it (to NATSURL, or to the embedded server in process), and
-	// the embedded server, when set, refuses every client without it.
+	// NATSToken is a NATS authentication token. The bus sends it to
+	// NATSURL, and the embedded server, when set, refuses every client
+	// without it, and gives those with it no right to change or remove
+	// its guarded streams (embeddedAuth); the bus's own, in-process
+	// connection to it sends a secret of its own instead.
 	NATSToken string
 	// AllowUnauthenticatedNATS lets the embedded server listen
 	// (NATSListen) without NATSToken, so that anyone who can reach the
