@@ -424,7 +424,8 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 
 // The embedded server gives a client holding the NATS token no right to
 // delete the purge stream, purge it or delete one of its events, nor to
-// change its settings: each undoes purges or costs the fleet its caches (a
+// change its settings, nor to delete or pause a node's consumer (which
+// holds up its applies): each undoes purges or costs the fleet its caches (a
 // deleted stream made every node mark its whole cache stale, every object
 // of every tier revalidated with the origin, as often as the client
 // deleted it; a max age or max messages of 1 removes events before late
@@ -445,6 +446,13 @@ func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 		},
 		"keep one event": func(ctx context.Context) error {
 			return updateStream(ctx, js, stream, func(c *jetstream.StreamConfig) { c.MaxMsgs = 1 })
+		},
+		"delete a node's consumer": func(ctx context.Context) error {
+			return js.DeleteConsumer(ctx, "EDGED_PURGE", aConsumer(t, stream))
+		},
+		"pause a node's consumer": func(ctx context.Context) error {
+			_, err := js.PauseConsumer(ctx, "EDGED_PURGE", aConsumer(t, stream), time.Now().Add(time.Hour))
+			return err
 		},
 		"shorten its duplicate window": func(ctx context.Context) error {
 			return updateStream(ctx, js, stream, func(c *jetstream.StreamConfig) { c.Duplicates = 100 * time.Millisecond })
@@ -474,6 +482,20 @@ func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 			t.Errorf("node %d marked its cache stale %v times", i, got)
 		}
 	}
+}
+
+// aConsumer names one of stream's consumers (the nodes' sessions').
+func aConsumer(t testing.TB, stream jetstream.Stream) string {
+	t.Helper()
+	lister := stream.ConsumerNames(context.Background())
+	var names []string
+	for name := range lister.Name() {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		t.Fatalf("no consumer: %v", lister.Err())
+	}
+	return names[0]
 }
 
 // updateStream asks to update stream's settings as change says.

@@ -104,6 +104,8 @@ func localSecret() (string, error) {
 //     node that had not applied a deleted event loses it; every node loses
 //     the ACME certificates and account and orders new ones, which soon
 //     meets the CA's rate limits;
+//   - deleting or pausing a node's consumer of the purge stream, which
+//     holds up that node's applies;
 //   - updating the stream's settings (a short max age, max messages or
 //     duplicate window removes events before late nodes apply them, or
 //     opens the replay check's window) or creating it (before a node does,
@@ -112,15 +114,17 @@ func localSecret() (string, error) {
 //
 // The node that embeds the server, connected in process with the secret
 // local (new in each process, never sent over a network), creates the
-// streams and sets their settings: everything but deleting or purging them
-// or deleting messages, which no node does. With no token (no listener, or
-// one allowed without authentication) every other client gets a token
-// holder's rights.
+// streams and sets their settings: everything but deleting or purging them,
+// deleting messages or the purge stream's consumers, or pausing those,
+// which no node does. With no token (no listener, or one allowed without
+// authentication) every other client gets a token holder's rights.
 type embeddedAuth struct {
 	token   []byte   // the NATS token; empty: none required
 	local   []byte   // the in-process connection's secret
-	streams []string // the guarded streams
+	streams []string // the guarded streams, the purge stream first
 }
+
+var _ server.Authentication = embeddedAuth{}
 
 // Check compares the secrets in constant time, on SHA-256 digests so that
 // the time does not depend on their length either, and registers the
@@ -151,6 +155,11 @@ func (a embeddedAuth) permissions(remote bool) *server.Permissions {
 			deny = append(deny, "$JS.API."+op+s)
 		}
 	}
+	// Nodes never delete or pause the purge stream's consumers (the server
+	// drops a session's once it is idle); another client doing it would
+	// hold up a node's applies. (The ACME buckets' are deleted by nats.go
+	// when a key listing ends.)
+	deny = append(deny, "$JS.API.CONSUMER.DELETE."+a.streams[0]+".>", "$JS.API.CONSUMER.PAUSE."+a.streams[0]+".>")
 	return &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny}}
 }
 
