@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"edged/internal/logtest"
 )
 
 // testJetStream returns a JetStream context on a new connection to s: each
@@ -256,5 +260,51 @@ func TestKVBucketsCannotBeEmptied(t *testing.T) {
 	}
 	if err := a.Unlock(ctx, "issue_cert_www.example.com"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKVUsesABucketItMayNotChange: a node that NATS does not let update a
+// bucket whose settings differ from its own (an operator's cluster, or
+// another node's embedded server) uses the bucket as it is and logs what
+// differs, rather than failing every storage call.
+func TestKVUsesABucketItMayNotChange(t *testing.T) {
+	ctx := context.Background()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		Users: []*server.User{{Username: "node", Password: "pw", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("node", "pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The buckets as a node with a 2-minute lock TTL made them.
+	if err := NewKVStorage(js, KVOptions{LockTTL: 2 * time.Minute}).Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	a := NewKVStorage(js, KVOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err := a.Store(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Store on a bucket this node may not change: %v", err)
+	}
+	if err := a.Lock(ctx, "l"); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if err := a.Unlock(ctx, "l"); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if want := "max_age 2m0s (this node: 1m0s)"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, logs)
 	}
 }
