@@ -19,9 +19,9 @@ import (
 
 // testJetStream returns a JetStream context on a new connection to s: each
 // call is another node.
-func testJetStream(t *testing.T, s *server.Server) jetstream.JetStream {
+func testJetStream(t *testing.T, s *server.Server, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
+	nc, err := nats.Connect(s.ClientURL(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +33,11 @@ func testJetStream(t *testing.T, s *server.Server) jetstream.JetStream {
 	return js
 }
 
-// testServer runs a NATS server with JetStream on 127.0.0.1.
-func testServer(t *testing.T) *server.Server {
+// testServer runs a NATS server with JetStream on 127.0.0.1; with users,
+// only they may connect.
+func testServer(t *testing.T, users ...*server.User) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,26 +270,9 @@ func TestKVBucketsCannotBeEmptied(t *testing.T) {
 // differs, rather than failing every storage call.
 func TestKVUsesABucketItMayNotChange(t *testing.T) {
 	ctx := context.Background()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		Users: []*server.User{{Username: "node", Password: "pw", Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("node", "pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testServer(t, &server.User{Username: "node", Password: "pw", Permissions: &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}})
+	js := testJetStream(t, s, nats.UserInfo("node", "pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	// The buckets as a node with a 2-minute lock TTL made them.
 	if err := NewKVStorage(js, KVOptions{LockTTL: 2 * time.Minute}).Ensure(ctx); err != nil {
 		t.Fatal(err)
