@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -308,14 +310,16 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 	}
 }
 
-// ensureStream looks the stream up and creates or updates it when it is
-// missing or its settings differ from this node's; if this node may not
-// manage streams (an operator created it on the cluster), it uses the
-// stream as is. Looking up is answered by the stream's leader; creating
-// or updating needs JetStream's meta leader too, which on a cluster may
-// have died with the server this node just left (a reconnected node then
-// waited the whole API timeout, 5s, before applying anything), so a node
-// whose settings match asks nothing more.
+// ensureStream looks the stream up and creates it when it is missing, or
+// asks to update it when its settings differ from this node's. Looking up
+// is answered by the stream's leader; creating or updating needs
+// JetStream's meta leader too, which on a cluster may have died with the
+// server this node just left (a reconnected node then waited the whole API
+// timeout, 5s, before applying anything), so a node whose settings match
+// asks nothing more. A node may not be allowed to change the stream: on
+// the embedded server only the node that embeds it is (embeddedAuth), on a
+// cluster its operator decides. Refused, the node uses the stream as it
+// is, logs what differs, and asks no more for the bus's life.
 func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:       b.opts.Stream,
@@ -327,29 +331,94 @@ func (b *Bus) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 		Duplicates: min(2*time.Minute, b.opts.Retention), // JetStream requires window <= max age
 	}
 	s, err := b.js.Stream(ctx, b.opts.Stream)
-	if err == nil && sameStream(s.CachedInfo().Config, cfg) {
+	switch {
+	case err == nil && sameStream(s.CachedInfo().Config, cfg):
 		return s, nil
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	case err == nil && b.updateRefused.Load():
+		return s, nil
+	case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, streamWriteTimeout)
+	write := b.js.UpdateStream
+	if err != nil {
+		s, write = nil, b.js.CreateStream
+	}
+	wctx, cancel := b.streamWriteContext(ctx)
 	defer cancel()
-	created, err2 := b.js.CreateOrUpdateStream(wctx, cfg)
-	if err2 == nil {
-		return created, nil
+	written, err := write(wctx, cfg)
+	if err == nil {
+		return written, nil
+	}
+	refused := errors.Is(context.Cause(wctx), errNotPermitted)
+	if refused {
+		err = context.Cause(wctx)
 	}
 	if s == nil {
-		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err2)
+		return nil, fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.opts.Stream, err)
 	}
-	b.log.Warn("purge bus: cannot update the stream, using it as it is", "stream", b.opts.Stream, "err", err2)
+	b.updateRefused.Store(refused)
+	b.log.Warn("purge bus: cannot update the stream, using it as it is: its settings differ from this node's",
+		"stream", b.opts.Stream, "differs", streamDiff(s.CachedInfo().Config, cfg), "err", err)
 	return s, nil
+}
+
+// errNotPermitted is the cause of a stream write that NATS refused for
+// permissions (asyncError).
+var errNotPermitted = errors.New("not permitted")
+
+// streamWriteContext bounds a stream create or update, and ends it at once
+// when NATS refuses it for permissions: it then sends no answer, only an
+// asynchronous error (asyncError), and the request would wait its whole
+// timeout.
+func (b *Bus) streamWriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	refusedCtx, refuse := context.WithCancelCause(ctx)
+	wctx, cancel := context.WithTimeout(refusedCtx, streamWriteTimeout)
+	b.streamWrite.Store(&refuse)
+	return wctx, func() {
+		b.streamWrite.Store(nil)
+		cancel()
+		refuse(nil)
+	}
+}
+
+// asyncError takes the NATS connection's asynchronous errors: a refused
+// stream create or update ends the request waiting for it
+// (streamWriteContext); every error is logged.
+func (b *Bus) asyncError(err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		for _, op := range []string{"CREATE", "UPDATE"} {
+			if !strings.Contains(err.Error(), `"$JS.API.STREAM.`+op+`.`+b.opts.Stream+`"`) {
+				continue
+			}
+			if refuse := b.streamWrite.Load(); refuse != nil {
+				(*refuse)(fmt.Errorf("%w: %v", errNotPermitted, err))
+			}
+		}
+	}
+	b.log.Warn("purge bus: NATS error", "err", err)
 }
 
 // sameStream reports whether the stream's settings are those want asks for.
 func sameStream(have, want jetstream.StreamConfig) bool {
-	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage && have.Retention == want.Retention &&
-		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas && have.Duplicates == want.Duplicates
+	return streamDiff(have, want) == ""
+}
+
+// streamDiff names the settings of have that differ from want's, with
+// both values, for a log line; "" when none do.
+func streamDiff(have, want jetstream.StreamConfig) string {
+	var d []string
+	add := func(differs bool, name string, h, w any) {
+		if differs {
+			d = append(d, fmt.Sprintf("%s %v (this node: %v)", name, h, w))
+		}
+	}
+	add(!slices.Equal(have.Subjects, want.Subjects), "subjects", have.Subjects, want.Subjects)
+	add(have.Storage != want.Storage, "storage", have.Storage, want.Storage)
+	add(have.Retention != want.Retention, "retention", have.Retention, want.Retention)
+	add(have.MaxAge != want.MaxAge, "max_age", have.MaxAge, want.MaxAge)
+	add(have.Replicas != want.Replicas, "replicas", have.Replicas, want.Replicas)
+	add(have.Duplicates != want.Duplicates, "duplicate_window", have.Duplicates, want.Duplicates)
+	return strings.Join(d, ", ")
 }
 
 // lastStored is the sequence of the last event the stream holds, whose

@@ -82,9 +82,11 @@ type Options struct {
 	// NKeySeed is a file holding a NATS user nkey seed, for a server that
 	// authenticates users by nkey. Optional.
 	NKeySeed string
-	// NATSToken is a NATS authentication token. Every connection of the
-	// bus sends it (to NATSURL, or to the embedded server in process), and
-	// the embedded server, when set, refuses every client without it.
+	// NATSToken is a NATS authentication token. The bus sends it to
+	// NATSURL, and the embedded server, when set, refuses every client
+	// without it, and gives those with it no right to change or remove
+	// its guarded streams (embeddedAuth); the bus's own, in-process
+	// connection to it sends a secret of its own instead.
 	NATSToken string
 	// AllowUnauthenticatedNATS lets the embedded server listen
 	// (NATSListen) without NATSToken, so that anyone who can reach the
@@ -115,6 +117,11 @@ type Options struct {
 	Subject string
 	// Stream is the JetStream stream name. Default "EDGED_PURGE".
 	Stream string
+	// GuardStreams are other streams of the embedded server that no
+	// client but this node may create, change, delete or purge, nor
+	// delete messages of (the ACME buckets' streams): other nodes only
+	// read and write their messages. The purge stream is always guarded.
+	GuardStreams []string
 	// Replicas is the stream's replica count on a NATS cluster. Default 1.
 	Replicas int
 	// Retention is the stream's max age: a node down longer than this
@@ -195,9 +202,10 @@ type Bus struct {
 	metrics *metrics
 	signer  *signer // nil: no key, events unsigned and all accepted
 
-	srv *server.Server // embedded server, nil with NATSURL
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	srv   *server.Server // embedded server, nil with NATSURL
+	local string         // the in-process connection's secret (embeddedAuth)
+	nc    *nats.Conn
+	js    jetstream.JetStream
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
@@ -260,6 +268,13 @@ type Bus struct {
 	// back a published event's stored time (verifyStored); nil before.
 	stream atomic.Pointer[jetstream.Stream]
 
+	// streamWrite ends the stream create or update in progress, if any,
+	// with its cause (streamWriteContext); updateRefused: NATS refused
+	// this node an update of the stream for permissions, which it then
+	// does not ask again.
+	streamWrite   atomic.Pointer[context.CancelCauseFunc]
+	updateRefused atomic.Bool
+
 	// sessionHook, when set (by tests, before Start), runs in every
 	// session once it is ready, before its consumer is made.
 	sessionHook func()
@@ -314,7 +329,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	b.metrics.appliedSeq.Set(float64(applied))
 	b.warnUnauthenticated()
 	if b.opts.NATSURL == "" {
-		if b.srv, err = startEmbedded(b.opts, b.log); err != nil {
+		if b.srv, b.local, err = startEmbedded(b.opts, b.log); err != nil {
 			return err
 		}
 		if url := b.ClientURL(); url != "" {
@@ -401,6 +416,7 @@ func (b *Bus) connect() error {
 		// nats.go runs its callbacks in order on one goroutine: the
 		// closed callback comes after the last disconnect callback.
 		nats.ClosedHandler(func(*nats.Conn) { close(b.connClosed) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { b.asyncError(err) }),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			// The run loop notices the first connection itself; only a
 			// reconnect must restart its session.
@@ -420,7 +436,12 @@ func (b *Bus) connect() error {
 		}
 		opts = append(opts, o)
 	}
-	if b.opts.NATSToken != "" {
+	switch {
+	case b.srv != nil:
+		// The embedded server knows this node by a secret of its own,
+		// which lets it set the streams' settings (embeddedAuth).
+		opts = append(opts, nats.Token(b.local))
+	case b.opts.NATSToken != "":
 		opts = append(opts, nats.Token(b.opts.NATSToken))
 	}
 	if b.opts.TLS != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"edged/internal/logtest"
 )
 
 // threeBuses starts one bus with an embedded server listening on 127.0.0.1
@@ -421,12 +423,15 @@ func TestDeletedLastEventsAreAGap(t *testing.T) {
 }
 
 // The embedded server gives a client holding the NATS token no right to
-// delete the purge stream, purge it or delete one of its events: nodes
-// never do, and each undoes purges or costs the fleet its caches (a
+// delete the purge stream, purge it or delete one of its events, nor to
+// change its settings, nor to delete or pause a node's consumer (which
+// holds up its applies): each undoes purges or costs the fleet its caches (a
 // deleted stream made every node mark its whole cache stale, every object
 // of every tier revalidated with the origin, as often as the client
-// deleted it). Token authorization alone gave a token holder the whole
-// JetStream API. What the nodes do still works: publish, apply, read back.
+// deleted it; a max age or max messages of 1 removes events before late
+// nodes apply them; a short duplicate window opens the replay check's).
+// Token authorization alone gave a token holder the whole JetStream API.
+// What the nodes do still works: publish, apply, read back.
 func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 	buses, invs := threeBuses(t)
 	publishN(t, buses[1], 2, "before")
@@ -436,6 +441,22 @@ func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 		"delete the stream": func(ctx context.Context) error { return js.DeleteStream(ctx, "EDGED_PURGE") },
 		"purge the stream":  func(ctx context.Context) error { return stream.Purge(ctx) },
 		"delete an event":   func(ctx context.Context) error { return stream.DeleteMsg(ctx, 2) },
+		"shorten its max age": func(ctx context.Context) error {
+			return updateStream(ctx, js, stream, func(c *jetstream.StreamConfig) { c.MaxAge, c.Duplicates = time.Second, time.Second })
+		},
+		"keep one event": func(ctx context.Context) error {
+			return updateStream(ctx, js, stream, func(c *jetstream.StreamConfig) { c.MaxMsgs = 1 })
+		},
+		"delete a node's consumer": func(ctx context.Context) error {
+			return js.DeleteConsumer(ctx, "EDGED_PURGE", aConsumer(t, stream))
+		},
+		"pause a node's consumer": func(ctx context.Context) error {
+			_, err := js.PauseConsumer(ctx, "EDGED_PURGE", aConsumer(t, stream), time.Now().Add(time.Hour))
+			return err
+		},
+		"shorten its duplicate window": func(ctx context.Context) error {
+			return updateStream(ctx, js, stream, func(c *jetstream.StreamConfig) { c.Duplicates = 100 * time.Millisecond })
+		},
 	} {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := attack(actx)
@@ -451,12 +472,79 @@ func TestEmbeddedServerKeepsTheStream(t *testing.T) {
 	if st := info.State; st.Msgs != 2 || st.LastSeq != 2 || st.NumDeleted != 0 {
 		t.Errorf("stream state %+v, want both events kept", st)
 	}
+	if c := info.Config; c.MaxAge != buses[0].opts.Retention || c.MaxMsgs != -1 || c.Duplicates != 2*time.Minute {
+		t.Errorf("stream max age %v, max messages %d, duplicate window %v: want the node's settings", c.MaxAge, c.MaxMsgs, c.Duplicates)
+	}
 	after := publishN(t, buses[2], 1, "after")
 	for i, inv := range invs {
 		waitFor(t, "the purge after", func() bool { a, _ := inv.Applied(); return a == after[0] })
 		if got := testutil.ToFloat64(buses[i].metrics.gaps); got != 0 {
 			t.Errorf("node %d marked its cache stale %v times", i, got)
 		}
+	}
+}
+
+// aConsumer names one of stream's consumers (the nodes' sessions').
+func aConsumer(t testing.TB, stream jetstream.Stream) string {
+	t.Helper()
+	lister := stream.ConsumerNames(context.Background())
+	var names []string
+	for name := range lister.Name() {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		t.Fatalf("no consumer: %v", lister.Err())
+	}
+	return names[0]
+}
+
+// updateStream asks to update stream's settings as change says.
+func updateStream(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, change func(*jetstream.StreamConfig)) error {
+	cfg := stream.CachedInfo().Config
+	change(&cfg)
+	_, err := js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// The node that embeds the NATS server sets the stream's settings: one
+// restarted with another purge.retention applies it. A node joining it over
+// the network may not change them (embeddedAuth): one whose retention
+// differs uses the stream as it is, logs what differs, and starts at once
+// (a refused request gets no answer; the bus ends it on the server's
+// permission error rather than wait for its timeout). Before, any node
+// holding the token set its own settings, and so could any client.
+func TestOnlyTheEmbeddingNodeSetsTheStream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := startBus(t, Options{StoreDir: dir, NATSListen: "127.0.0.1:-1", Node: "a"})
+	logs := &logtest.Buffer{}
+	start := time.Now()
+	b := startBus(t, Options{NATSURL: a.ClientURL(), Retention: time.Hour, Node: "b", Logger: debugLogger(logs)})
+	if d := time.Since(start); d >= streamWriteTimeout {
+		t.Errorf("the node took %v to start, want under the stream write timeout %v", d, streamWriteTimeout)
+	}
+	_, stream := tokenClient(t, a.ClientURL())
+	if got := stream.CachedInfo().Config.MaxAge; got != a.opts.Retention {
+		t.Errorf("a joining node set the stream's max age to %v, want the embedding node's %v", got, a.opts.Retention)
+	}
+	if want := "max_age 168h0m0s (this node: 1h0m0s)"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the joining node's log does not say %q:\n%s", want, logs)
+	}
+	publishN(t, b, 1, "joined") // it works as a node all the same
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a = startBus(t, Options{StoreDir: dir, Retention: time.Hour, Node: "a"})
+	s, err := a.js.Stream(ctx, "EDGED_PURGE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.MaxAge; got != time.Hour {
+		t.Errorf("the embedding node restarted with a retention of 1h left the stream's max age at %v", got)
 	}
 }
 

@@ -63,7 +63,13 @@
 // Two layers keep a client of the bus from purging without the right to.
 // NATSToken is sent on every connection, and the embedded server requires
 // it from every client; New refuses a listening embedded server without it
-// unless AllowUnauthenticatedNATS is set. And every event is signed with
+// unless AllowUnauthenticatedNATS is set. The token is shared by every node,
+// so the embedded server gives its holders no right to create, change,
+// delete or purge the purge stream or the GuardStreams, nor to delete
+// their messages: only the node that embeds it, connected in process with
+// a secret of its own, sets the streams' settings, and a node joining by
+// URL whose settings differ uses the stream as it is and logs what
+// differs (embedded.go, ensureStream). And every event is signed with
 // the fleet's key (SigningKey, by default the API Token): an HMAC-SHA256
 // over the exact message body, in the SignatureHeader header, verified in
 // constant time. An event with a missing or bad signature is not applied:

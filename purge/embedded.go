@@ -1,8 +1,10 @@
 package purge
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,8 +20,13 @@ const embeddedMaxPayload = 4 << 20
 
 // startEmbedded runs a NATS server with JetStream in this process. Its
 // JetStream store syncs every write to disk, so an acknowledged purge
-// survives a crash of the process or machine.
-func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
+// survives a crash of the process or machine. It returns the secret this
+// node's own, in-process connection authenticates with (embeddedAuth).
+func startEmbedded(o Options, log *slog.Logger) (*server.Server, string, error) {
+	local, err := localSecret()
+	if err != nil {
+		return nil, "", err
+	}
 	so := &server.Options{
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
@@ -28,20 +35,22 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 		DontListen: o.NATSListen == "",
 		NoSigs:     true,
 		NoLog:      true,
-	}
-	if o.NATSToken != "" {
-		// A token, when set, is required from every client, other nodes
-		// and this node's in-process connection alike.
-		so.CustomClientAuthentication = tokenAuth{token: []byte(o.NATSToken), stream: o.Stream}
+		// Every client, this node's in-process connection included, is
+		// admitted here, with the rights embeddedAuth gives it.
+		CustomClientAuthentication: embeddedAuth{
+			token:   []byte(o.NATSToken),
+			local:   []byte(local),
+			streams: append([]string{o.Stream}, o.GuardStreams...),
+		},
 	}
 	if o.NATSListen != "" {
 		host, port, err := net.SplitHostPort(o.NATSListen)
 		if err != nil {
-			return nil, fmt.Errorf("purge: NATSListen %q: %w", o.NATSListen, err)
+			return nil, "", fmt.Errorf("purge: NATSListen %q: %w", o.NATSListen, err)
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil || p < -1 || p > 65535 {
-			return nil, fmt.Errorf("purge: NATSListen %q: bad port", o.NATSListen)
+			return nil, "", fmt.Errorf("purge: NATSListen %q: bad port", o.NATSListen)
 		}
 		so.Host, so.Port = host, p // port -1: a random free port (server.RANDOM_PORT)
 		if p > 0 {
@@ -50,14 +59,14 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 			// once rather than after the readiness timeout.
 			ln, err := net.Listen("tcp", o.NATSListen)
 			if err != nil {
-				return nil, fmt.Errorf("purge: NATS listen address %s: %w", o.NATSListen, err)
+				return nil, "", fmt.Errorf("purge: NATS listen address %s: %w", o.NATSListen, err)
 			}
 			ln.Close()
 		}
 	}
 	s, err := server.NewServer(so)
 	if err != nil {
-		return nil, fmt.Errorf("purge: embedded NATS server: %w", err)
+		return nil, "", fmt.Errorf("purge: embedded NATS server: %w", err)
 	}
 	s.SetLoggerV2(serverLogger{log: log.With("component", "nats-server")}, false, false, false)
 	s.Start()
@@ -67,43 +76,101 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 		if o.NATSListen != "" {
 			where = "on " + o.NATSListen
 		}
-		return nil, fmt.Errorf("purge: embedded NATS server (%s, store %s) did not become ready", where, o.StoreDir)
+		return nil, "", fmt.Errorf("purge: embedded NATS server (%s, store %s) did not become ready", where, o.StoreDir)
 	}
-	return s, nil
+	return s, local, nil
 }
 
-// tokenAuth admits the clients that send the NATS token, with every right
-// but those no node uses and that let a client undo purges or cost the
-// fleet its caches: deleting the purge stream (every node then takes the
-// new stream for lost events and marks its whole cache stale, as often as
-// the client deletes it), purging it, or deleting one of its events (a node
-// that had not applied it loses it; the last one held every node that
-// missed it at its start). Token authorization alone gives a token holder
-// the whole JetStream API. Nodes create, look up and update the stream,
-// make consumers and read events back, which stay allowed.
-type tokenAuth struct {
-	token  []byte
-	stream string
+// localSecret is a random secret, new in each process, that only this
+// node's in-process connection sends.
+func localSecret() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("purge: embedded NATS server: local secret: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
-// Check compares the token in constant time, on SHA-256 digests so that
-// the time does not depend on its length either, and registers the
+// embeddedAuth admits the embedded server's clients. Token authorization
+// alone would give a token holder the whole JetStream API; the token is
+// shared by every node, and a leaked one by more, so a client holding it
+// gets every right but those no node needs and that let it undo purges or
+// cost the fleet its caches or certificates, on each guarded stream (the
+// purge stream, and GuardStreams: the ACME buckets' streams):
+//
+//   - deleting or purging the stream, or deleting one of its messages:
+//     every node takes a purge stream deleted or purged for lost events and
+//     marks its whole cache stale, as often as the client does it, and a
+//     node that had not applied a deleted event loses it; every node loses
+//     the ACME certificates and account and orders new ones, which soon
+//     meets the CA's rate limits;
+//   - deleting or pausing a node's consumer of the purge stream, which
+//     holds up that node's applies;
+//   - updating the stream's settings (a short max age, max messages or
+//     duplicate window removes events before late nodes apply them, or
+//     opens the replay check's window) or creating it (before a node does,
+//     with settings of the client's choosing), or restoring it from a
+//     snapshot.
+//
+// The node that embeds the server, connected in process with the secret
+// local (new in each process, never sent over a network), creates the
+// streams and sets their settings: everything but deleting or purging them,
+// deleting messages or the purge stream's consumers, or pausing those,
+// which no node does. With no token (no listener, or one allowed without
+// authentication) every other client gets a token holder's rights.
+type embeddedAuth struct {
+	token   []byte   // the NATS token; empty: none required
+	local   []byte   // the in-process connection's secret
+	streams []string // the guarded streams, the purge stream first
+}
+
+var _ server.Authentication = embeddedAuth{}
+
+// Check compares the secrets in constant time, on SHA-256 digests so that
+// the time does not depend on their length either, and registers the
 // client's permissions.
-func (a tokenAuth) Check(c server.ClientAuthentication) bool {
-	want, got := sha256.Sum256(a.token), sha256.Sum256([]byte(c.GetOpts().Token))
-	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+func (a embeddedAuth) Check(c server.ClientAuthentication) bool {
+	got := []byte(c.GetOpts().Token)
+	switch {
+	case inProcess(c) && equalSecret(a.local, got):
+		c.RegisterUser(&server.User{Username: "edged-local", Permissions: a.permissions(false)})
+	case len(a.token) == 0 || equalSecret(a.token, got):
+		c.RegisterUser(&server.User{Username: "edged", Permissions: a.permissions(true)})
+	default:
 		return false
 	}
-	c.RegisterUser(&server.User{
-		Username: "edged",
-		Permissions: &server.Permissions{Publish: &server.SubjectPermission{
-			Allow: []string{">"},
-			Deny: []string{
-				"$JS.API.STREAM.DELETE." + a.stream,
-				"$JS.API.STREAM.PURGE." + a.stream,
-				"$JS.API.STREAM.MSG.DELETE." + a.stream,
-			},
-		}},
-	})
 	return true
+}
+
+// permissions allow everything but what embeddedAuth says, for a token
+// holder (remote) or this node's own connection.
+func (a embeddedAuth) permissions(remote bool) *server.Permissions {
+	ops := []string{"STREAM.DELETE.", "STREAM.PURGE.", "STREAM.MSG.DELETE."}
+	if remote {
+		ops = append(ops, "STREAM.UPDATE.", "STREAM.CREATE.", "STREAM.RESTORE.")
+	}
+	var deny []string
+	for _, s := range a.streams {
+		for _, op := range ops {
+			deny = append(deny, "$JS.API."+op+s)
+		}
+	}
+	// Nodes never delete or pause the purge stream's consumers (the server
+	// drops a session's once it is idle); another client doing it would
+	// hold up a node's applies. (The ACME buckets' are deleted by nats.go
+	// when a key listing ends.)
+	deny = append(deny, "$JS.API.CONSUMER.DELETE."+a.streams[0]+".>", "$JS.API.CONSUMER.PAUSE."+a.streams[0]+".>")
+	return &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny}}
+}
+
+// inProcess reports whether c came through the server's in-process
+// connection (a net.Pipe), which only code in this process can open.
+func inProcess(c server.ClientAuthentication) bool {
+	addr := c.RemoteAddress()
+	return addr != nil && addr.Network() == "pipe"
+}
+
+func equalSecret(want, got []byte) bool {
+	w, g := sha256.Sum256(want), sha256.Sum256(got)
+	return subtle.ConstantTimeCompare(w[:], g[:]) == 1
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,13 @@ import (
 // check) and refreshed by its holder every LockTTL/3; the locks bucket's
 // max age is LockTTL, so the lock of a node that died without unlocking
 // expires after at most LockTTL and another node takes over.
+//
+// The buckets' streams deny purges and message deletes (JetStream's
+// deny_purge and deny_delete, which no update can turn off again), and so
+// roll-ups too: no client can empty a bucket, wholesale or with a
+// "Nats-Rollup: all" message, and make every node order its certificates
+// again. KVStorage only puts, gets, deletes (a delete marker) and lists
+// keys.
 type KVStorage struct {
 	js   jetstream.JetStream
 	opts KVOptions
@@ -48,7 +56,39 @@ type KVOptions struct {
 	// Owner names this node in the locks it holds (for operators reading
 	// the bucket). Default "edged".
 	Owner string
+	// Logger receives what differs when a bucket's settings are not this
+	// node's and NATS does not let it change them; nil discards.
+	Logger *slog.Logger
 }
+
+func (o KVOptions) withDefaults() KVOptions {
+	if o.Bucket == "" {
+		o.Bucket = "EDGED_ACME"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.LockTTL == 0 {
+		o.LockTTL = time.Minute
+	}
+	if o.Owner == "" {
+		o.Owner = "edged"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Streams are the names of the JetStream streams that hold o's buckets,
+// for a NATS server to guard (purge.Options.GuardStreams).
+func (o KVOptions) Streams() []string {
+	o = o.withDefaults()
+	return []string{kvStreamPrefix + o.Bucket, kvStreamPrefix + o.Bucket + "_LOCKS"}
+}
+
+// kvStreamPrefix starts the name of a key-value bucket's stream.
+const kvStreamPrefix = "KV_"
 
 // heldLock is a lock this process holds; stop ends its refresher.
 type heldLock struct {
@@ -65,19 +105,15 @@ const lockPoll = 250 * time.Millisecond
 // NewKVStorage keeps certmagic's data in js's key-value buckets, which it
 // creates on first use (so a node starts while NATS is unreachable).
 func NewKVStorage(js jetstream.JetStream, opts KVOptions) *KVStorage {
-	if opts.Bucket == "" {
-		opts.Bucket = "EDGED_ACME"
-	}
-	if opts.Replicas == 0 {
-		opts.Replicas = 1
-	}
-	if opts.LockTTL == 0 {
-		opts.LockTTL = time.Minute
-	}
-	if opts.Owner == "" {
-		opts.Owner = "edged"
-	}
-	return &KVStorage{js: js, opts: opts, held: make(map[string]*heldLock)}
+	return &KVStorage{js: js, opts: opts.withDefaults(), held: make(map[string]*heldLock)}
+}
+
+// Ensure creates the buckets, or sets their settings to this node's, now
+// rather than on first use: the node that embeds the NATS server does it
+// at start, since the others may not (purge.Options.GuardStreams).
+func (s *KVStorage) Ensure(ctx context.Context) error {
+	_, _, err := s.buckets(ctx)
+	return err
 }
 
 // buckets returns the two buckets, creating them if needed.
@@ -85,24 +121,97 @@ func (s *KVStorage) buckets(ctx context.Context) (data, locks jetstream.KeyValue
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.data == nil {
-		s.data, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: s.opts.Bucket, Description: "edged ACME certificates, keys and account",
-			History: 1, Replicas: s.opts.Replicas, Storage: jetstream.FileStorage,
-		})
+		s.data, err = s.bucket(ctx, s.opts.Bucket, "edged ACME certificates, keys and account", 0)
 		if err != nil {
-			return nil, nil, fmt.Errorf("acme: NATS bucket %s: %w", s.opts.Bucket, err)
+			return nil, nil, err
 		}
 	}
 	if s.locks == nil {
-		s.locks, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: s.opts.Bucket + "_LOCKS", Description: "edged ACME locks",
-			History: 1, Replicas: s.opts.Replicas, TTL: s.opts.LockTTL, Storage: jetstream.FileStorage,
-		})
+		s.locks, err = s.bucket(ctx, s.opts.Bucket+"_LOCKS", "edged ACME locks", s.opts.LockTTL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("acme: NATS bucket %s_LOCKS: %w", s.opts.Bucket, err)
+			return nil, nil, err
 		}
 	}
 	return s.data, s.locks, nil
+}
+
+// bucket looks the bucket up, creates it when it is missing, and asks to
+// update it when its settings differ from this node's; when NATS refuses
+// (on the embedded server only the node that embeds it may change them),
+// it uses the bucket as it is and logs what differs. nats.go's
+// CreateOrUpdateKeyValue would ask for an update every time, and make a
+// bucket that a roll-up message can empty.
+func (s *KVStorage) bucket(ctx context.Context, name, description string, ttl time.Duration) (jetstream.KeyValue, error) {
+	want := s.streamConfig(name, description, ttl)
+	st, err := s.js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = s.js.CreateStream(ctx, want)
+	case err != nil:
+	case kvDiff(st.CachedInfo().Config, want) != "":
+		if _, uerr := s.js.UpdateStream(ctx, want); uerr != nil {
+			s.opts.Logger.Warn("acme: cannot update the NATS bucket, using it as it is: its settings differ from this node's",
+				"bucket", name, "differs", kvDiff(st.CachedInfo().Config, want), "err", uerr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acme: NATS bucket %s: %w", name, err)
+	}
+	kv, err := s.js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("acme: NATS bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// streamConfig is the stream of a key-value bucket as nats.go makes it
+// (CreateKeyValue, one value a key, file storage), but denying purges and
+// message deletes, and so roll-ups (KVStorage).
+func (s *KVStorage) streamConfig(name, description string, ttl time.Duration) jetstream.StreamConfig {
+	dup := 2 * time.Minute
+	if ttl > 0 && ttl < dup {
+		dup = ttl // JetStream requires window <= max age
+	}
+	return jetstream.StreamConfig{
+		Name:              kvStreamPrefix + name,
+		Description:       description,
+		Subjects:          []string{"$KV." + name + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxAge:            ttl,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          s.opts.Replicas,
+		Duplicates:        dup,
+		Discard:           jetstream.DiscardNew,
+		AllowDirect:       true,
+		DenyDelete:        true,
+		DenyPurge:         true,
+	}
+}
+
+// kvDiff names the settings of have that differ from want's, with both
+// values, for a log line; "" when none do.
+func kvDiff(have, want jetstream.StreamConfig) string {
+	var d []string
+	add := func(differs bool, name string, h, w any) {
+		if differs {
+			d = append(d, fmt.Sprintf("%s %v (this node: %v)", name, h, w))
+		}
+	}
+	add(!slices.Equal(have.Subjects, want.Subjects), "subjects", have.Subjects, want.Subjects)
+	add(have.MaxMsgsPerSubject != want.MaxMsgsPerSubject, "history", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	add(have.MaxAge != want.MaxAge, "max_age", have.MaxAge, want.MaxAge)
+	add(have.MaxMsgs != want.MaxMsgs, "max_msgs", have.MaxMsgs, want.MaxMsgs)
+	add(have.MaxBytes != want.MaxBytes, "max_bytes", have.MaxBytes, want.MaxBytes)
+	add(have.Storage != want.Storage, "storage", have.Storage, want.Storage)
+	add(have.Replicas != want.Replicas, "replicas", have.Replicas, want.Replicas)
+	add(have.AllowRollup != want.AllowRollup, "allow_rollup", have.AllowRollup, want.AllowRollup)
+	add(have.DenyDelete != want.DenyDelete, "deny_delete", have.DenyDelete, want.DenyDelete)
+	add(have.DenyPurge != want.DenyPurge, "deny_purge", have.DenyPurge, want.DenyPurge)
+	return strings.Join(d, ", ")
 }
 
 func (s *KVStorage) dataBucket(ctx context.Context) (jetstream.KeyValue, error) {

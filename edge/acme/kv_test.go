@@ -4,20 +4,24 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"edged/internal/logtest"
 )
 
 // testJetStream returns a JetStream context on a new connection to s: each
 // call is another node.
-func testJetStream(t *testing.T, s *server.Server) jetstream.JetStream {
+func testJetStream(t *testing.T, s *server.Server, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
+	nc, err := nats.Connect(s.ClientURL(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,10 +33,11 @@ func testJetStream(t *testing.T, s *server.Server) jetstream.JetStream {
 	return js
 }
 
-// testServer runs a NATS server with JetStream on 127.0.0.1.
-func testServer(t *testing.T) *server.Server {
+// testServer runs a NATS server with JetStream on 127.0.0.1; with users,
+// only they may connect.
+func testServer(t *testing.T, users ...*server.User) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +183,112 @@ func TestKeyEncoding(t *testing.T) {
 		if _, ok := decodeKey(bad); ok {
 			t.Errorf("decodeKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestKVBucketsCannotBeEmptied: no client, whatever its NATS rights, can
+// empty the buckets and so make every node of the fleet lose its
+// certificates, keys and account and order them again (soon meeting the
+// CA's rate limits): the buckets' streams deny purges, message deletes and
+// roll-ups, and a bucket made before (by nats.go, with roll-ups allowed)
+// is set so on first use. Before, a purge of the stream, or one message
+// with "Nats-Rollup: all", emptied it. certmagic's own operations still
+// work: put, get, delete, list and the locks.
+func TestKVBucketsCannotBeEmptied(t *testing.T) {
+	ctx := context.Background()
+	srv := testServer(t)
+	js := testJetStream(t, srv)
+	// The buckets as the previous version made them.
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "EDGED_ACME", History: 1, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	a := NewKVStorage(testJetStream(t, srv), KVOptions{})
+	const key = "certificates/ca/www.example.com/www.example.com.key"
+	if err := a.Store(ctx, key, []byte("the key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store(ctx, "certificates/ca/old.example.com/old.crt", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, name := range (KVOptions{}).Streams() {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Purge(ctx); err == nil {
+			t.Errorf("%s: the stream was purged", name)
+		}
+		if err := stream.DeleteMsg(ctx, 1); err == nil {
+			t.Errorf("%s: a message was deleted", name)
+		}
+	}
+	rollup := nats.NewMsg("$KV.EDGED_ACME.x")
+	rollup.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupAll)
+	if _, err := js.PublishMsg(ctx, rollup); err == nil {
+		t.Error("a roll-up message was taken")
+	}
+	kv, err := js.KeyValue(ctx, "EDGED_ACME")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, encodeKey(key)); err == nil {
+		t.Error("a key was purged (a roll-up of its subject)")
+	}
+	if got, err := a.Load(ctx, key); err != nil || string(got) != "the key" {
+		t.Fatalf("after the attempts, Load = %q, %v", got, err)
+	}
+
+	// What certmagic does still works, on this node and another.
+	b := NewKVStorage(testJetStream(t, srv), KVOptions{})
+	if err := b.Delete(ctx, "certificates/ca/old.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Exists(ctx, "certificates/ca/old.example.com/old.crt") {
+		t.Error("Delete left the key")
+	}
+	if list, err := b.List(ctx, "certificates", true); err != nil || len(list) != 3 {
+		t.Errorf("List = %v, %v", list, err)
+	}
+	if err := b.Lock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Unlock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unlock(ctx, "issue_cert_www.example.com"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKVUsesABucketItMayNotChange: a node that NATS does not let update a
+// bucket whose settings differ from its own (an operator's cluster, or
+// another node's embedded server) uses the bucket as it is and logs what
+// differs, rather than failing every storage call.
+func TestKVUsesABucketItMayNotChange(t *testing.T) {
+	ctx := context.Background()
+	s := testServer(t, &server.User{Username: "node", Password: "pw", Permissions: &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.UPDATE.>"}}}})
+	js := testJetStream(t, s, nats.UserInfo("node", "pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	// The buckets as a node with a 2-minute lock TTL made them.
+	if err := NewKVStorage(js, KVOptions{LockTTL: 2 * time.Minute}).Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	a := NewKVStorage(js, KVOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err := a.Store(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Store on a bucket this node may not change: %v", err)
+	}
+	if err := a.Lock(ctx, "l"); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if err := a.Unlock(ctx, "l"); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if want := "max_age 2m0s (this node: 1m0s)"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, logs)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"edged/internal/ascii"
+	"edged/internal/httpsyntax"
 )
 
 // compressibleType reports whether mt, a lower-case type/subtype outside
@@ -70,23 +71,14 @@ func Eligible(h http.Header) bool {
 	if !Compressible(h.Get("Content-Type")) {
 		return false
 	}
-	for _, v := range h.Values("Content-Encoding") {
-		for more := true; more; {
-			var c string
-			c, v, more = strings.Cut(v, ",")
-			if c = trimOWS(c); c != "" && !ascii.EqualFold(c, string(Identity)) {
-				return false // RFC 9110 §8.4: already encoded by the origin.
-			}
+	for c := range httpsyntax.TokenElems(h.Values("Content-Encoding")) {
+		if !ascii.EqualFold(c, string(Identity)) {
+			return false // RFC 9110 §8.4: already encoded by the origin.
 		}
 	}
-	for _, v := range h.Values("Cache-Control") {
-		for more := true; more; {
-			var d string
-			d, v, more = strings.Cut(v, ",")
-			name, _, _ := strings.Cut(d, "=")
-			if ascii.EqualFold(trimOWS(name), "no-transform") {
-				return false // RFC 9111 §5.2.2.6: no-transform forbids adding a coding.
-			}
+	for d := range httpsyntax.TokenElems(h.Values("Cache-Control")) {
+		if name, _, _ := strings.Cut(d, "="); ascii.EqualFold(trimOWS(name), "no-transform") {
+			return false // RFC 9111 §5.2.2.6: no-transform forbids adding a coding.
 		}
 	}
 	return true

@@ -34,7 +34,8 @@ type Forward struct {
 	Via bool `yaml:"via"`
 	// RemoveHeaders are the request fields removed before a request is
 	// passed on; default forward.DefaultRemoveHeaders (X-Forwarded-For,
-	// Forwarded, Via, From, X-Real-IP). An empty list removes none.
+	// Forwarded, Via, From, X-Real-IP), also for null. An empty list
+	// removes none.
 	RemoveHeaders []string `yaml:"remove_headers"`
 	// SetHeaders replace or add request fields (name: value).
 	SetHeaders map[string]string `yaml:"set_headers"`
@@ -289,7 +290,7 @@ func (c *Config) ForwardOptions() forward.Options {
 		Clients:             parseNetworks(f.Clients),
 		ConnectPorts:        slices.Clone(f.ConnectPorts), // nil (the field given as null): forward's default
 		HTTPPorts:           slices.Clone(f.HTTPPorts),
-		RemoveHeaders:       append([]string{}, f.RemoveHeaders...),
+		RemoveHeaders:       slices.Clone(f.RemoveHeaders), // nil (null) too: the default list
 		SetHeaders:          f.SetHeaders,
 		Realm:               f.Auth.Realm,
 		TunnelIdle:          f.Tunnels.IdleTimeout.Std(),

@@ -178,3 +178,37 @@ func TestForwardRulesIdentityNeedsAuth(t *testing.T) {
 		t.Errorf("with auth and defined groups: %v", err)
 	}
 }
+
+// TestForwardRemoveHeaders: remove_headers absent or null is the default
+// list, as null is every field's default (docs/config.md); [] removes
+// none. A null used to remove none, as [] does: a proxy that told every
+// destination its client's X-Forwarded-For and From.
+func TestForwardRemoveHeaders(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"absent", "", forward.DefaultRemoveHeaders()},
+		{"null", "  remove_headers: null\n", forward.DefaultRemoveHeaders()},
+		{"tilde", "  remove_headers: ~\n", forward.DefaultRemoveHeaders()},
+		{"empty", "  remove_headers: []\n", []string{}},
+		{"listed", "  remove_headers: [From]\n", []string{"From"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte("role: forward\nforward:\n  via: true\n"+tt.yaml), "f.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Check(); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			got := c.ForwardOptions().RemoveHeaders
+			if got == nil {
+				got = forward.DefaultRemoveHeaders() // nil is forward's default (forward.Options)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("RemoveHeaders = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}

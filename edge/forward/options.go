@@ -178,17 +178,6 @@ func (opts Options) withDefaults() Options {
 	return opts
 }
 
-// portSet is list, validated, as a set.
-func portSet(list []string) portset.Set {
-	s := make(portset.Set, 0, len(list))
-	for _, p := range list {
-		if r, err := portset.Parse(p); err == nil {
-			s = append(s, r)
-		}
-	}
-	return s
-}
-
 // OptionError is a bad field of Options, named by its Go path
 // ("ConnectPorts[1]", "PAC.Direct[0]").
 type OptionError struct{ Field, Msg string }
@@ -199,20 +188,31 @@ func (e *OptionError) Error() string { return "forward: option " + e.Field + ": 
 // which are wiring, are New's to check) and reports every problem, each an
 // *OptionError, joined.
 func (opts Options) Validate() error {
+	_, err := opts.validate()
+	return err
+}
+
+// portSets are ConnectPorts and HTTPPorts parsed.
+type portSets struct{ connect, http portset.Set }
+
+// validate is Validate, and returns the port lists it parsed for New.
+func (opts Options) validate() (portSets, error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	for _, list := range []struct {
-		field string
-		ports []string
-	}{{"ConnectPorts", opts.ConnectPorts}, {"HTTPPorts", opts.HTTPPorts}} {
-		for i, p := range list.ports {
-			if _, err := portset.Parse(p); err != nil {
-				bad(fmt.Sprintf("%s[%d]", list.field, i), "%v", err)
+	parse := func(field string, list []string) portset.Set {
+		s := make(portset.Set, 0, len(list))
+		for i, p := range list {
+			r, err := portset.Parse(p)
+			if err != nil {
+				bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
 			}
+			s = append(s, r)
 		}
+		return s
 	}
+	parsed := portSets{connect: parse("ConnectPorts", opts.ConnectPorts), http: parse("HTTPPorts", opts.HTTPPorts)}
 	for i, name := range opts.RemoveHeaders {
 		if !httpguts.ValidHeaderFieldName(name) {
 			bad(fmt.Sprintf("RemoveHeaders[%d]", i), "%q is not a field name", name)
@@ -240,7 +240,7 @@ func (opts Options) Validate() error {
 			bad(fmt.Sprintf("PAC.Direct[%d]", i), "want a host name or *.suffix, got %q", h)
 		}
 	}
-	return errors.Join(errs...)
+	return parsed, errors.Join(errs...)
 }
 
 // validPACHost accepts a DNS name or "*.name", the forms the PAC file

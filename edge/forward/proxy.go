@@ -42,7 +42,7 @@ type Proxy struct {
 // New gives zero fields their defaults, validates opts and returns a Proxy.
 func New(opts Options) (*Proxy, error) {
 	opts = opts.withDefaults()
-	err := opts.Validate()
+	ports, err := opts.validate()
 	if opts.Cache == nil {
 		err = errors.Join(err, &OptionError{Field: "Cache", Msg: "required"})
 	}
@@ -64,7 +64,7 @@ func New(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("forward: register metrics: %w", err)
 	}
 	p := &Proxy{opts: opts, nets: nets, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{}),
-		connectPorts: portSet(opts.ConnectPorts), httpPorts: portSet(opts.HTTPPorts)}
+		connectPorts: ports.connect, httpPorts: ports.http}
 	for _, name := range opts.RemoveHeaders {
 		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
 	}

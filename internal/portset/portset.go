@@ -16,14 +16,6 @@ import (
 // Range is the ports Lo to Hi, both included.
 type Range struct{ Lo, Hi uint16 }
 
-// String writes r as Parse reads it.
-func (r Range) String() string {
-	if r.Lo == r.Hi {
-		return strconv.Itoa(int(r.Lo))
-	}
-	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
-}
-
 // Parse reads "443" or "8000-8999" (spaces around a number are allowed).
 func Parse(s string) (Range, error) {
 	lo, hi, isRange := strings.Cut(s, "-")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ func (n *node) openACME() error {
 		if err != nil {
 			return fmt.Errorf("tls.acme.storage: %w", err)
 		}
-		storage = acme.NewKVStorage(js, acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName()})
+		storage = acme.NewKVStorage(js, n.acmeKVOptions())
 	default:
 		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
 	}
@@ -62,6 +63,32 @@ func (n *node) openACME() error {
 	n.certs.managed = m
 	n.log.Info("tls.acme: certificates managed", "hosts", hosts, "ca", s.CA, "storage", s.Storage, "challenges", s.Challenges)
 	return nil
+}
+
+// acmeKVOptions are the NATS buckets' options of tls.acme's storage: nats.
+func (n *node) acmeKVOptions() acme.KVOptions {
+	return acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName(), Logger: n.log.With("component", "acme")}
+}
+
+// ensureACMEBuckets creates the ACME buckets in the embedded NATS server
+// that listens for other nodes, or sets their settings to this node's,
+// whether or not this node uses them: the server lets no other node do
+// either (purge.Options.GuardStreams), since a client holding the NATS
+// token could otherwise make them first with settings of its own. A
+// failure is logged: the nodes that use the buckets say so too.
+func (n *node) ensureACMEBuckets() {
+	if n.bus.ClientURL() == "" {
+		return // no embedded server, or no other node reaches it
+	}
+	js, err := jetstream.New(n.bus.Conn())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), purgeStartTimeout)
+		defer cancel()
+		err = acme.NewKVStorage(js, n.acmeKVOptions()).Ensure(ctx)
+	}
+	if err != nil {
+		n.log.Warn("tls.acme: cannot prepare the NATS buckets for the fleet's certificates", "err", err)
+	}
 }
 
 // acmeHosts are the hosts tls.acme asks certificates for: tls.acme.hosts,

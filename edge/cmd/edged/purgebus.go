@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"edged/edge/acme"
 	"edged/edge/config"
 	"edged/internal/netaddr"
 	"edged/purge"
@@ -73,6 +74,7 @@ func (n *node) openPurgeBus(reg prometheus.Registerer) error {
 		}
 		return fmt.Errorf("purge bus: %w", err)
 	}
+	n.ensureACMEBuckets()
 	return nil
 }
 
@@ -108,7 +110,10 @@ func purgeOptions(cfg *config.Config) (purge.Options, error) {
 		Token:                    purgeTokenOf(cfg),
 		Node:                     cfg.CacheName(),
 		Retention:                pc.Retention.Std(),
-		ApplyTimeout:             pc.ApplyTimeout.Std(),
+		// The embedded server lets only this node change the ACME
+		// buckets' streams (ensureACMEBuckets).
+		GuardStreams: (acme.KVOptions{}).Streams(),
+		ApplyTimeout: pc.ApplyTimeout.Std(),
 	}, nil
 }
 
