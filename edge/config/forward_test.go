@@ -106,6 +106,30 @@ func TestForwardErrors(t *testing.T) {
 	}
 }
 
+// TestForwardListFileProblemsWithOthers: a missing or bad category list
+// used to be reported only once every other rule was right (the rules'
+// check stopped at their first problems), so edged -t took one run per
+// kind of mistake; every problem comes at once.
+func TestForwardListFileProblemsWithOthers(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "social.txt")
+	if err := os.WriteFile(list, []byte("good.example\nbad name.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := "role: forward\nforward:\n  rules:\n    default: block\n    categories:\n" +
+		"      social: {files: [" + list + ", " + filepath.Join(dir, "missing.txt") + "]}\n"
+	err := parseAndCheck(in)
+	for _, want := range []string{
+		`f.yaml:4: forward.rules.default: "block": want allow or deny`,
+		`f.yaml:6: forward.rules.categories.social.files[0]: ` + list + `: line 2: "bad name.example"`,
+		`f.yaml:6: forward.rules.categories.social.files[1]: open ` + filepath.Join(dir, "missing.txt"),
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+}
+
 // TestForwardRoleMismatch: what one role would ignore of the other's
 // fields is refused, naming the field and its line, rather than starting
 // a node that is not what its file says (an edge believed to admit only

@@ -55,10 +55,12 @@ func (o Options) Validate() error {
 // ("categories.social.files[0]") with the line. It returns [Errors].
 func (o Options) Check() error {
 	c, err := compile(&o)
-	if err != nil {
-		return err
-	}
 	p := &problems{}
+	if err != nil {
+		// The files are read all the same: a problem elsewhere in the
+		// rules must not hide a missing or bad list (every problem at once).
+		p.list = append(p.list, err.(Errors)...)
+	}
 	for _, f := range c.listFiles() {
 		if _, err := f.read(); err != nil {
 			p.add(f.field, "%v", err)
@@ -117,10 +119,9 @@ func compile(o *Options) (*compiled, error) {
 		c.needsAddr = c.needsAddr || len(r.dest) > 0
 	}
 	c.limits = compileLimits(p, "limits", &o.Limits)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	// c is returned with its problems too, for Check to read the list
+	// files of; nothing else uses a c that came with an error.
+	return c, p.err()
 }
 
 func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
