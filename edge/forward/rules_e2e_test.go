@@ -50,6 +50,39 @@ func TestRulesEngineThroughTheProxy(t *testing.T) {
 	}
 }
 
+// TestWholeDayWindowThroughTheProxy: "00:00" to "24:00" on listed days is
+// whole days, a window an office writes for "no social sites on
+// weekdays". It was refused as "equals from"; now the proxy denies all
+// Monday, from its first minute to its last, and allows Sunday.
+func TestWholeDayWindowThroughTheProxy(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	engine, err := rules.New(rules.Options{
+		Categories: map[string]rules.Category{"social": {Domains: []string{"127.0.0.1"}}},
+		List: []rules.Rule{{Name: "no-social-weekdays", Action: "deny", Categories: []string{"social"},
+			Time: &rules.Window{Days: []string{"weekdays"}, From: "00:00", To: "24:00"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	var now time.Time
+	s := newStack(t, stackConfig{opts: Options{Rules: engine, Now: func() time.Time { return now }}})
+	for _, tc := range []struct {
+		at   time.Time
+		want int
+	}{
+		{time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), http.StatusForbidden},   // Monday's first minute
+		{time.Date(2026, 12, 7, 23, 59, 0, 0, time.UTC), http.StatusForbidden}, // its last
+		{time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC), http.StatusOK},         // Sunday
+	} {
+		now = tc.at
+		resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d (%s=%q), want %d", tc.at.Format(time.RFC1123), resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader), tc.want)
+		}
+	}
+}
+
 // TestTunnelDialsDecidedAddress: with a dest_networks rule the proxy
 // resolves the name for the rules; the tunnel then goes to exactly that
 // address. The name is re-pointed on the second lookup to 127.0.0.1, which
