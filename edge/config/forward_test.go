@@ -130,6 +130,22 @@ func TestForwardListFileProblemsWithOthers(t *testing.T) {
 	}
 }
 
+// TestForwardMessagesInTheFilesTerms: a negative tunnels.max_per_client
+// was reported twice, the second time as "must be at least 1
+// (NoTunnelLimit turns the limit off)", a Go option the file has no word
+// for (its 0 is no limit); a negative pool retries named NoRetries.
+func TestForwardMessagesInTheFilesTerms(t *testing.T) {
+	err := parseAndCheck("role: forward\nforward:\n  tunnels: {max_per_client: -1}\n")
+	if err == nil || strings.Count(err.Error(), "max_per_client") != 1 || strings.Contains(err.Error(), "NoTunnelLimit") {
+		t.Errorf("max_per_client -1: %v, want one problem in the file's terms", err)
+	}
+	err = parseAndCheck("pools:\n  a:\n    servers: [{url: 'http://127.0.0.1:2'}]\n    retries: -1\n" +
+		"sites: [{name: s, hosts: [a.test], routes: [{path: /, pool: a}]}]\n")
+	if want := "f.yaml:4: pools.a.retries: must not be negative, got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
+		t.Errorf("retries -1: %v, want %q", err, want)
+	}
+}
+
 // TestForwardRoleMismatch: what one role would ignore of the other's
 // fields is refused, naming the field and its line, rather than starting
 // a node that is not what its file says (an edge believed to admit only
