@@ -25,6 +25,8 @@ type record struct {
 	method   string
 	target   string // the request target as sent, for the combined format
 	proto    string
+	referer  string    // the client's Referer as sent, for the combined format
+	agent    string    // its User-Agent as sent (before set_headers), the same
 	end      time.Time // when it ended, set by finish
 	host     string
 	port     int
@@ -206,7 +208,7 @@ func (rec *record) AppendJSON(b []byte) []byte {
 func (rec *record) AppendCombined(b []byte) []byte {
 	return (&accesslog.Record{
 		Time: rec.end, Client: rec.client, User: rec.user, Method: rec.method, Target: rec.target,
-		Proto: rec.proto, Status: rec.status, Bytes: rec.bytesOut,
+		Proto: rec.proto, Status: rec.status, Bytes: rec.bytesOut, Referer: rec.referer, UserAgent: rec.agent,
 	}).AppendCombined(b)
 }
 

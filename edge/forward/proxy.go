@@ -98,7 +98,8 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation holds what the request needs to outlive a call: the
 	// record (finish logs it) and the writer the cache answers through.
-	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1}}
+	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
+		referer: r.Header.Get("Referer"), agent: r.Header.Get("User-Agent")}}
 	rec := &x.rec
 	if p.opts.AccessLog != nil {
 		rec.start = p.opts.Now() // for the log's duration only
