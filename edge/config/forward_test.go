@@ -92,6 +92,7 @@ func TestForwardErrors(t *testing.T) {
 		{"forward:\n  pac:\n    direct: ['a b']\n", `f.yaml:4: forward.pac.direct[0]: want a host name`},
 		{"forward:\n  rules:\n    list:\n      - action: deny\n", `f.yaml:5: forward.rules.list[0].name: required`},
 		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, ports: ['0']}\n", `f.yaml:5: forward.rules.list[0].ports[0]`},
+		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, methods: [CONNECT, post]}\n", `f.yaml:5: forward.rules.list[0].methods[1]: "post": methods are case-sensitive (RFC 9110 §9.1): write POST`},
 		{"forward:\n  rules:\n    categories:\n      social: {files: [" + filepath.Join(dir, "missing.txt") + "]}\n", `f.yaml:5: forward.rules.categories.social.files[0]`},
 		{"forward:\n  auth:\n    htpasswd: " + bad + "\n", `f.yaml:4: forward.auth.htpasswd: ` + bad + `:1: user "alice": not a bcrypt hash`},
 	}
