@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,19 +103,23 @@ func (u *Users) compare(hash []byte, pass string) error {
 }
 
 // check returns the user named by a Proxy-Authorization value (RFC 9110
-// §11.7.2, the Basic scheme of RFC 7617), or "" and false.
-func (u *Users) check(value string, now time.Time) (string, bool) {
+// §11.7.2, the Basic scheme of RFC 7617), or "" and why it was refused,
+// for the log only: the client is told nothing of it (which names exist).
+func (u *Users) check(value string, now time.Time) (user, why string) {
+	if value == "" {
+		return "", "no Proxy-Authorization"
+	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return "", false
+		return "", "Proxy-Authorization is not Basic"
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
 	if err != nil {
-		return "", false
+		return "", "Proxy-Authorization: bad base64"
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return "", false
+		return "", "Proxy-Authorization: no user:password"
 	}
 	hash, known := u.hashes[user]
 	if !known {
@@ -122,17 +127,17 @@ func (u *Users) check(value string, now time.Time) (string, bool) {
 		// of the file's own cost: answering it at once would tell a
 		// client which names exist (user enumeration by timing).
 		_ = u.compare(u.decoy, pass)
-		return "", false
+		return "", "unknown user " + strconv.Quote(user)
 	}
 	sum := sha256.Sum256(raw)
 	u.mu.Lock()
 	s, seen := u.seen[user]
 	u.mu.Unlock()
 	if seen && now.Before(s.expires) && subtle.ConstantTimeCompare(s.sum[:], sum[:]) == 1 {
-		return user, true
+		return user, ""
 	}
 	if err := u.compare(hash, pass); err != nil {
-		return "", false
+		return "", "wrong password for user " + strconv.Quote(user)
 	}
 	u.mu.Lock()
 	if len(u.seen) >= maxSeen {
@@ -140,5 +145,5 @@ func (u *Users) check(value string, now time.Time) (string, bool) {
 	}
 	u.seen[user] = seenCredential{sum: sum, expires: now.Add(credentialTTL)}
 	u.mu.Unlock()
-	return user, true
+	return user, ""
 }

@@ -124,11 +124,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.refuse(w, r, rec, http.StatusBadRequest, "", strconv.Itoa(len(creds))+" Proxy-Authorization fields")
 			return
 		}
-		user, ok := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
-		if !ok {
-			// RFC 9110 §11.7.1: 407 with the challenge for this proxy.
+		user, why := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
+		if user == "" {
+			// RFC 9110 §11.7.1: 407 with the challenge for this proxy. The
+			// log says why; the client learns nothing (which names exist).
 			w.Header().Set("Proxy-Authenticate", `Basic realm="`+p.opts.Realm+`", charset="UTF-8"`)
 			p.refuse(w, r, rec, http.StatusProxyAuthRequired, "auth", "proxy authentication required")
+			rec.why = "proxy authentication required: " + why
 			return
 		}
 		rec.user = user

@@ -213,6 +213,16 @@ func TestProxyAuth(t *testing.T) {
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
+	// The log says why each 407 was given (it said "proxy authentication
+	// required" for all three); the client is told nothing of it.
+	for i, want := range []string{"no Proxy-Authorization", `wrong password for user "alice"`, `unknown user "mallory"`} {
+		if why, _ := lines[i]["reason"].(string); why != "proxy authentication required: "+want {
+			t.Errorf("log line %d: reason %q, want it to end %q", i, why, want)
+		}
+	}
+	if _, body := get(t, s.client(nil, "mallory", "x"), o.URL+"/"); strings.Contains(body, "mallory") || strings.Contains(body, "unknown") {
+		t.Errorf("407 body %q tells the client which names exist", body)
+	}
 }
 
 // TestHeadersStripped: the destination sees none of the fields that name
