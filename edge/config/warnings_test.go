@@ -55,3 +55,34 @@ sites:
 		}
 	}
 }
+
+// TestWarningsForwardAllowOnRefusedPort: an allow rule for a port the
+// proxy refuses before its rules (connect_ports for CONNECT, http_ports for
+// the rest) never lets anything through: docs/forward.md's own
+// "ssh-for-admins" (CONNECT to 22, with the default connect_ports [443])
+// was such a rule, and started without a word.
+func TestWarningsForwardAllowOnRefusedPort(t *testing.T) {
+	c := parseValid(t, `role: forward
+forward:
+  http_ports: [80, "8000-8999"]
+  rules:
+    list:
+      - {name: ssh, action: allow, methods: [CONNECT], ports: ["22", "443"]}
+      - {name: web, action: allow, methods: [GET], ports: ["8080", "25"]}
+      - {name: any, action: allow, ports: ["9000-9100", "8500-9500"]}
+      - {name: no-smtp, action: deny, ports: ["25"]}
+`)
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
+	}
+	const tail = ", which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)"
+	want := []string{
+		"edged.yaml:6: forward.rules.list[0].ports[0]: 22 is not in forward.connect_ports" + tail,
+		"edged.yaml:7: forward.rules.list[1].ports[1]: 25 is not in forward.http_ports" + tail,
+		"edged.yaml:8: forward.rules.list[2].ports[0]: 9000-9100 is not in forward.connect_ports nor forward.http_ports" + tail,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
