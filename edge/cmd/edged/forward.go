@@ -46,6 +46,7 @@ func (n *node) openForward(reg prometheus.Registerer) error {
 	}
 	n.rules = newLiveRules(n.cfg.Forward.Rules, engine)
 	opts := n.cfg.ForwardOptions()
+	n.users = users
 	opts.Cache, opts.Dialer, opts.Users, opts.Rules = n.handler, n.dialer, users, n.rules
 	opts.Logger, opts.Registerer = n.log.With("component", "forward"), reg
 	if n.accessLog != nil {

@@ -15,6 +15,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/config"
+	"edged/edge/forward"
 	"edged/edge/forward/rules"
 	"edged/internal/promreg"
 	"edged/origin"
@@ -35,7 +36,8 @@ import (
 //     with its health state and connections;
 //   - the HTTPS certificates (tls.certificates), read again;
 //   - role forward: its access rules (forward.rules), built again when
-//     they changed (liveRules), else their category lists read again;
+//     they changed (liveRules), else their category lists read again; and
+//     its users, the forward.auth.htpasswd file read again;
 //   - log.level.
 //
 // Everything else (listen addresses, the admin listener, data, role, name,
@@ -218,6 +220,14 @@ func (n *node) applyNext() error {
 	if err := n.acmeHostsKept(next, certs); err != nil {
 		return &reloadError{reloadRestart, err}
 	}
+	var nextUsers *forward.Users
+	if n.users != nil {
+		// Role forward: the htpasswd file read again (users added,
+		// removed, passwords changed); its name needs a restart.
+		if nextUsers, err = next.ForwardUsers(); err != nil {
+			return &reloadError{reloadInvalid, err}
+		}
+	}
 	var nextRules *rules.Engine
 	if n.rules != nil {
 		if n.rules.changed(next.Forward.Rules) {
@@ -245,6 +255,9 @@ func (n *node) applyNext() error {
 	}
 	if nextRules != nil {
 		n.rules.use(next.Forward.Rules, nextRules)
+	}
+	if nextUsers != nil {
+		n.users.Replace(nextUsers)
 	}
 	n.level.Set(logLevel(next.Log.Level))
 	return nil
