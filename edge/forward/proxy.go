@@ -175,7 +175,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !d.Allow {
 		if d.Limited {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d.RetryAfter+time.Second-1)/time.Second))))
-			p.refuse(w, r, rec, http.StatusTooManyRequests, d.Rule, "request rate limit of rule "+d.Rule)
+			p.refuse(w, r, rec, http.StatusTooManyRequests, d.Rule, "over this client's request rate (forward.rules.limits)")
 			return
 		}
 		p.refuse(w, r, rec, http.StatusForbidden, d.Rule, "denied by rule "+d.Rule)

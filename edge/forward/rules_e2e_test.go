@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +40,15 @@ func TestRulesEngineThroughTheProxy(t *testing.T) {
 	}
 	now = time.Date(2026, 12, 6, 10, 0, 0, 0, berlin) // Sunday
 	for i := range 3 {
-		resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
+		resp, body := get(t, s.client(nil, "", ""), o.URL+"/")
 		want := http.StatusOK
 		if i == 2 {
 			want = http.StatusTooManyRequests // a burst of 2, and the clock stands still
+			// The page names what to change (it read "request rate limit
+			// of rule limits").
+			if !strings.Contains(body, "over this client's request rate (forward.rules.limits)") {
+				t.Errorf("429 body %q does not name forward.rules.limits", body)
+			}
 		}
 		if resp.StatusCode != want {
 			t.Errorf("Sunday request %d: %d, want %d (%s=%q)", i, resp.StatusCode, want, RuleHeader, resp.Header.Get(RuleHeader))
