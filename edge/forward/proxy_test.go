@@ -260,6 +260,10 @@ func TestProxyAuth(t *testing.T) {
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
 	}
+	// Who fetched what: the line names the URL (it had host and port only).
+	if lines[4]["uri"] != o.URL+"/" {
+		t.Errorf("log uri = %v, want %s", lines[4]["uri"], o.URL+"/")
+	}
 	// The log says why each 407 was given (it said "proxy authentication
 	// required" for all three); the client is told nothing of it.
 	for i, want := range []string{"no Proxy-Authorization", `wrong password for user "alice"`, `unknown user "mallory"`} {
