@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -56,8 +57,10 @@ func (c *Config) Warnings() []*FieldError {
 	return append(out, c.forwardPortWarnings()...)
 }
 
-// forwardPortWarnings names the ports of allow rules that the forward
-// proxy refuses before its rules run: a port in neither
+// forwardPortWarnings names what allow rules allow and the forward proxy
+// refuses whatever its rules say: a destination network the dialer refuses
+// (private, loopback, ...) that forward.dial.allow_networks does not open,
+// and a port in neither
 // forward.connect_ports (for CONNECT) nor forward.http_ports (for the
 // other methods) gets 403 connect_ports or http_ports whatever the rules
 // say, so "allow CONNECT to 22 for the admins" with the default
@@ -68,10 +71,23 @@ func (c *Config) forwardPortWarnings() []*FieldError {
 	}
 	def := forward.DefaultOptions()
 	connect, http := portSet(c.Forward.ConnectPorts, def.ConnectPorts), portSet(c.Forward.HTTPPorts, def.HTTPPorts)
+	allow := parseNetworks(c.Forward.Dial.AllowNetworks)
 	var out []*FieldError
 	for i, r := range c.Forward.Rules.List {
 		if r.Action != rules.ActionAllow {
 			continue
+		}
+		for j, n := range r.DestNetworks {
+			pre, err := ParseNetwork(n)
+			why := ""
+			if err == nil {
+				why = forward.RefusedNetwork(pre)
+			}
+			if why == "" || slices.ContainsFunc(allow, func(a netip.Prefix) bool { return a.Overlaps(pre) }) {
+				continue
+			}
+			out = append(out, c.fieldErrNear(fmt.Sprintf("forward.rules.list[%d].dest_networks[%d]", i, j),
+				"%s is %s: the proxy refuses it whatever the rules say unless forward.dial.allow_networks lists it, so this rule never lets it through", n, why))
 		}
 		tunnels := len(r.Methods) == 0 || slices.Contains(r.Methods, "CONNECT")
 		requests := len(r.Methods) == 0 || slices.ContainsFunc(r.Methods, func(m string) bool { return m != "CONNECT" })

@@ -86,3 +86,31 @@ forward:
 		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestWarningsForwardAllowOnRefusedNetwork: an allow rule for a private
+// destination network that forward.dial.allow_networks does not open never
+// lets anything through (the dialer refuses it, 403 destination):
+// docs/forward-rules.md's own intranet-staff-only rule was one.
+func TestWarningsForwardAllowOnRefusedNetwork(t *testing.T) {
+	c := parseValid(t, `role: forward
+forward:
+  dial: {allow_networks: [10.30.0.0/16]}
+  rules:
+    list:
+      - {name: intranet, action: allow, dest_networks: [10.20.0.0/16, 10.30.1.0/24, 8.8.8.0/24, 0.0.0.0/0]}
+      - {name: metadata, action: allow, dest_networks: [169.254.169.254]}
+      - {name: no-intranet, action: deny, dest_networks: [10.0.0.0/8]}
+`)
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
+	}
+	const tail = ": the proxy refuses it whatever the rules say unless forward.dial.allow_networks lists it, so this rule never lets it through"
+	want := []string{
+		"edged.yaml:6: forward.rules.list[0].dest_networks[0]: 10.20.0.0/16 is private (RFC 1918)" + tail,
+		"edged.yaml:7: forward.rules.list[1].dest_networks[0]: 169.254.169.254 is link-local (RFC 3927), home of the 169.254.169.254 metadata service" + tail,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
