@@ -18,18 +18,12 @@ sites:
       - {path: /api/v2/, match: {headers: {X-Canary: "1"}}}
       - {path: /api/v2/}
 `)
-	var got []string
-	for _, w := range c.Warnings() {
-		got = append(got, w.Error())
-	}
 	want := []string{
 		"edged.yaml:7: sites[0].routes[1].match: any client that sends these conditions is served by this route, which lacks the waf of routes[0] (where its path goes without them): give it the same guards",
 		// A path with only conditional routes goes to a shorter one's.
 		"edged.yaml:9: sites[0].routes[3].match: any client that sends these conditions is served by this route, which lacks the access and waf of routes[0] (where its path goes without them): give it the same guards",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantWarnings(t, c, want)
 }
 
 func TestRateLimitIPv6PrefixField(t *testing.T) {
@@ -72,19 +66,13 @@ forward:
       - {name: any, action: allow, ports: ["9000-9100", "8500-9500"]}
       - {name: no-smtp, action: deny, ports: ["25"]}
 `)
-	var got []string
-	for _, w := range c.Warnings() {
-		got = append(got, w.Error())
-	}
 	const tail = ", which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)"
 	want := []string{
 		"edged.yaml:6: forward.rules.list[0].ports[0]: 22 is not in forward.connect_ports" + tail,
 		"edged.yaml:7: forward.rules.list[1].ports[1]: 25 is not in forward.http_ports" + tail,
 		"edged.yaml:8: forward.rules.list[2].ports[0]: 9000-9100 is not in forward.connect_ports nor forward.http_ports" + tail,
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantWarnings(t, c, want)
 }
 
 // TestWarningsForwardAllowOnRefusedNetwork: an allow rule for a private
@@ -101,14 +89,20 @@ forward:
       - {name: metadata, action: allow, dest_networks: [169.254.169.254]}
       - {name: no-intranet, action: deny, dest_networks: [10.0.0.0/8]}
 `)
-	var got []string
-	for _, w := range c.Warnings() {
-		got = append(got, w.Error())
-	}
 	const tail = ": the proxy refuses it whatever the rules say unless forward.dial.allow_networks lists it, so this rule never lets it through"
 	want := []string{
 		"edged.yaml:6: forward.rules.list[0].dest_networks[0]: 10.20.0.0/16 is private (RFC 1918)" + tail,
 		"edged.yaml:7: forward.rules.list[1].dest_networks[0]: 169.254.169.254 is link-local (RFC 3927), home of the 169.254.169.254 metadata service" + tail,
+	}
+	wantWarnings(t, c, want)
+}
+
+// wantWarnings compares c's warnings, in order, with want.
+func wantWarnings(t *testing.T, c *Config, want []string) {
+	t.Helper()
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
