@@ -104,7 +104,7 @@ func (c *Config) forwardPortWarnings() []*FieldError {
 				lists = "forward.http_ports"
 			}
 			out = append(out, c.fieldErrNear(fmt.Sprintf("forward.rules.list[%d].ports[%d]", i, j),
-				"%s is not in %s, which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)", pr, lists))
+				"%s is not in %s, which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)", strings.TrimSpace(p), lists))
 		}
 	}
 	return out
