@@ -152,6 +152,9 @@ func TestCheckWindows(t *testing.T) {
 		{Paths: []string{"/api"}, Days: []time.Weekday{time.Friday}, From: "22:00", To: "02:00", Action: ActionDeny},
 		// /reports only open until the end of each day from 06:00 (UTC).
 		{Paths: []string{"/reports"}, From: "06:00", To: "24:00", Action: ActionAllow},
+		// /shop closed all day at weekends: "00:00" to "24:00" is whole
+		// days (it was refused as "equals from").
+		{Paths: []string{"/shop"}, Days: []time.Weekday{time.Saturday, time.Sunday}, From: "00:00", To: "24:00"},
 	}})
 	runChecks(t, p, []checkCase{
 		{name: "office hours closed", ip: "192.0.2.1", path: "/games/1", now: at(8, 10, 0, berlin), reason: ReasonWindowDenied},
@@ -168,6 +171,10 @@ func TestCheckWindows(t *testing.T) {
 		{name: "Friday 01:00 outside (window opens Friday night)", ip: "192.0.2.1", path: "/api", now: at(12, 1, 0, time.UTC), want: true},
 		{name: "allow window: inside", ip: "192.0.2.1", path: "/reports", now: at(9, 23, 59, time.UTC), want: true},
 		{name: "allow window: outside refused", ip: "192.0.2.1", path: "/reports", now: at(9, 5, 0, time.UTC), reason: ReasonWindowDenied},
+		{name: "whole day: Saturday 00:00", ip: "192.0.2.1", path: "/shop", now: at(13, 0, 0, time.UTC), reason: ReasonWindowDenied},
+		{name: "whole day: Sunday 23:59", ip: "192.0.2.1", path: "/shop", now: at(7, 23, 59, time.UTC), reason: ReasonWindowDenied},
+		{name: "whole day: Monday 00:00 open", ip: "192.0.2.1", path: "/shop", now: at(8, 0, 0, time.UTC), want: true},
+		{name: "whole day: Friday 23:59 open", ip: "192.0.2.1", path: "/shop", now: at(12, 23, 59, time.UTC), want: true},
 	})
 }
 
@@ -188,7 +195,8 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{"bad To", Rules{Windows: []Window{{From: "09:00", To: "25:00"}}}, "Windows[0].To"},
 		{"24:00 only as To", Rules{Windows: []Window{{From: "24:00", To: "01:00"}}}, "Windows[0].From"},
 		{"minutes out of range", Rules{Windows: []Window{{From: "09:60", To: "10:00"}}}, "Windows[0].From"},
-		{"From equals To", Rules{Windows: []Window{{From: "00:00", To: "24:00"}}}, "Windows[0].To"},
+		{"From equals To", Rules{Windows: []Window{{From: "09:00", To: "09:00"}}}, "Windows[0].To"},
+		{"00:00 to 00:00", Rules{Windows: []Window{{From: "00:00", To: "00:00"}}}, "Windows[0].To"},
 		{"bad action", Rules{Windows: []Window{{From: "09:00", To: "10:00", Action: "block"}}}, "Windows[0].Action"},
 		{"bad day", Rules{Windows: []Window{{From: "09:00", To: "10:00", Days: []time.Weekday{7}}}}, "Windows[0].Days[0]"},
 		{"window path", Rules{Windows: []Window{{From: "09:00", To: "10:00"}, {Paths: []string{"x"}, From: "09:00", To: "10:00"}}}, "Windows[1].Paths[0]"},

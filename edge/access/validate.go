@@ -67,8 +67,10 @@ func (w Window) validate(l *fielderr.List, field string) {
 	if toErr != "" {
 		l.Wrapf(field+".To", ErrInvalidRules, "%s", toErr)
 	}
-	if fromErr == "" && toErr == "" && from == to%(24*60) {
-		l.Wrapf(field+".To", ErrInvalidRules, "equals from (%q): an empty or a whole-day window is ambiguous (leave the window out, or deny the paths at all times)", w.From)
+	// "09:00" to "09:00" could mean no time or the whole day; "00:00" to
+	// "24:00" says the whole day (of the listed days) and is taken.
+	if fromErr == "" && toErr == "" && from == to {
+		l.Wrapf(field+".To", ErrInvalidRules, "equals from (%q): an empty or a whole-day window is ambiguous (write \"00:00\" to \"24:00\" for whole days, leave the window out, or deny the paths at all times)", w.From)
 	}
 	switch w.Action {
 	case "", ActionDeny, ActionAllow:

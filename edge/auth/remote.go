@@ -140,10 +140,19 @@ func newRemoteKeys(o RemoteJWKS) (*remoteKeys, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	mem := jwkset.NewMemoryStorage() // the keys held, counted by onError
 	onError := func(_ context.Context, err error) {
-		log.Warn("JWK Set fetch failed; keeping the keys held", "url", o.URL, "err", err)
+		// The first fetch's failure comes before any key is held: the
+		// log says what that means for the route rather than "keeping"
+		// keys it does not have.
+		if held, _ := mem.KeyReadAll(context.Background()); len(held) > 0 {
+			log.Warn("JWK Set fetch failed; keeping the keys held", "url", o.URL, "keys", len(held), "err", err)
+			return
+		}
+		log.Warn("JWK Set fetch failed; no key held yet: the route refuses tokens (401) until a fetch succeeds", "url", o.URL, "err", err)
 	}
 	httpStore, err := jwkset.NewStorageFromHTTP(o.URL, jwkset.HTTPClientStorageOptions{
+		Storage:                   mem,
 		Client:                    client,
 		Ctx:                       ctx,
 		HTTPTimeout:               o.Timeout,

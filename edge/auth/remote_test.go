@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"edged/internal/logtest"
 )
 
 // A key set fetch follows no redirect and reads at most 1 MiB: either is
@@ -113,8 +116,16 @@ func TestRemoteJWKSRecoversFromFailedStart(t *testing.T) {
 		_, _ = w.Write(set)
 	}))
 	t.Cleanup(srv.Close)
-	v := mustVerifier(t, Options{JWT: &JWTOptions{JWKS: &RemoteJWKS{URL: srv.URL, Refresh: time.Hour, MinRefetch: time.Hour}}})
+	var logs logtest.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	v := mustVerifier(t, Options{JWT: &JWTOptions{JWKS: &RemoteJWKS{URL: srv.URL, Refresh: time.Hour, MinRefetch: time.Hour, Logger: log}}})
 	t.Cleanup(v.Close)
+	// The start's failure says what it means (it said "keeping the keys
+	// held", with none held).
+	const noKey = "JWK Set fetch failed; no key held yet: the route refuses tokens (401) until a fetch succeeds"
+	if lines := logs.Lines(t, noKey); len(lines) != 1 {
+		t.Errorf("log after a failed first fetch:\n%s\nwant one %q", logs.String(), noKey)
+	}
 	tok := "Bearer " + sign(t, jwt.SigningMethodES256, k.ec256, claims(nil), "")
 	if _, err := v.Verify(bearerRequest(t, tok), now); err != nil {
 		t.Errorf("after a failed first fetch: %v", err)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -169,6 +170,10 @@ func (v *Verifier) Close() {
 	}
 }
 
+// errEmptyBearer is the cause of "token missing": the message said
+// "auth: invalid token" twice, and nothing of what was wrong.
+var errEmptyBearer = errors.New(`nothing after "Bearer"`)
+
 // bearerToken extracts the token of "Authorization: Bearer <token>" (RFC 6750
 // §2.1). Another scheme yields "" (not ours to judge); several fields are
 // ambiguous (RFC 9110 §11.6.2 allows one credentials value).
@@ -183,7 +188,7 @@ func bearerToken(vals []string) (string, error) {
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
-		return "", &tokenError{desc: "token missing", err: ErrInvalidToken}
+		return "", &tokenError{desc: "token missing", err: errEmptyBearer}
 	}
 	return tok, nil
 }

@@ -160,6 +160,10 @@ func TestVerifyAuthorizationHeader(t *testing.T) {
 				if got := v.Challenge(err); got != tt.wantChallenge {
 					t.Errorf("Challenge = %s, want %s", got, tt.wantChallenge)
 				}
+				// The message (the 401's body) says each thing once.
+				if msg := err.Error(); strings.Count(msg, ErrInvalidToken.Error()) > 1 {
+					t.Errorf("message %q repeats %q", msg, ErrInvalidToken)
+				}
 			}
 		})
 	}

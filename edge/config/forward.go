@@ -145,7 +145,14 @@ func (c *Config) checkForward() []*FieldError {
 	if f.Tunnels.MaxPerClient < 0 {
 		add("forward.tunnels.max_per_client", "must not be negative (0 means no limit), got %d", f.Tunnels.MaxPerClient)
 	}
-	errs = append(errs, c.forwardOptionProblems(c.ForwardOptions().Validate())...)
+	for _, e := range c.forwardOptionProblems(c.ForwardOptions().Validate()) {
+		// A field checked above in the file's terms (max_per_client's 0
+		// means no limit here, the default in forward.Options) is not
+		// reported twice, the second time in Go's terms.
+		if !slices.ContainsFunc(errs, func(v *FieldError) bool { return v.Field == e.Field }) {
+			errs = append(errs, e)
+		}
+	}
 	if f.PAC.Proxy != "" {
 		if e := c.checkAddr("forward.pac.proxy", f.PAC.Proxy, false); e != nil {
 			errs = append(errs, e)

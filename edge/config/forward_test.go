@@ -92,6 +92,7 @@ func TestForwardErrors(t *testing.T) {
 		{"forward:\n  pac:\n    direct: ['a b']\n", `f.yaml:4: forward.pac.direct[0]: want a host name`},
 		{"forward:\n  rules:\n    list:\n      - action: deny\n", `f.yaml:5: forward.rules.list[0].name: required`},
 		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, ports: ['0']}\n", `f.yaml:5: forward.rules.list[0].ports[0]`},
+		{"forward:\n  rules:\n    list:\n      - {name: a, action: deny, methods: [CONNECT, post]}\n", `f.yaml:5: forward.rules.list[0].methods[1]: "post": methods are case-sensitive (RFC 9110 §9.1): write POST`},
 		{"forward:\n  rules:\n    categories:\n      social: {files: [" + filepath.Join(dir, "missing.txt") + "]}\n", `f.yaml:5: forward.rules.categories.social.files[0]`},
 		{"forward:\n  auth:\n    htpasswd: " + bad + "\n", `f.yaml:4: forward.auth.htpasswd: ` + bad + `:1: user "alice": not a bcrypt hash`},
 	}
@@ -103,6 +104,46 @@ func TestForwardErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: err = %v, want %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// TestForwardListFileProblemsWithOthers: a missing or bad category list
+// used to be reported only once every other rule was right (the rules'
+// check stopped at their first problems), so edged -t took one run per
+// kind of mistake; every problem comes at once.
+func TestForwardListFileProblemsWithOthers(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "social.txt")
+	if err := os.WriteFile(list, []byte("good.example\nbad name.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := "role: forward\nforward:\n  rules:\n    default: block\n    categories:\n" +
+		"      social: {files: [" + list + ", " + filepath.Join(dir, "missing.txt") + "]}\n"
+	err := parseAndCheck(in)
+	for _, want := range []string{
+		`f.yaml:4: forward.rules.default: "block": want allow or deny`,
+		`f.yaml:6: forward.rules.categories.social.files[0]: ` + list + `: line 2: "bad name.example"`,
+		`f.yaml:6: forward.rules.categories.social.files[1]: open ` + filepath.Join(dir, "missing.txt"),
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+}
+
+// TestForwardMessagesInTheFilesTerms: a negative tunnels.max_per_client
+// was reported twice, the second time as "must be at least 1
+// (NoTunnelLimit turns the limit off)", a Go option the file has no word
+// for (its 0 is no limit); a negative pool retries named NoRetries.
+func TestForwardMessagesInTheFilesTerms(t *testing.T) {
+	err := parseAndCheck("role: forward\nforward:\n  tunnels: {max_per_client: -1}\n")
+	if err == nil || strings.Count(err.Error(), "max_per_client") != 1 || strings.Contains(err.Error(), "NoTunnelLimit") {
+		t.Errorf("max_per_client -1: %v, want one problem in the file's terms", err)
+	}
+	err = parseAndCheck("pools:\n  a:\n    servers: [{url: 'http://127.0.0.1:2'}]\n    retries: -1\n" +
+		"sites: [{name: s, hosts: [a.test], routes: [{path: /, pool: a}]}]\n")
+	if want := "f.yaml:4: pools.a.retries: must not be negative, got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
+		t.Errorf("retries -1: %v, want %q", err, want)
 	}
 }
 

@@ -177,6 +177,30 @@ func TestUnsetSecretHidesNoOtherProblem(t *testing.T) {
 	}
 }
 
+// TestBadCORSHidesNoOtherProblem: a route whose CORS policy is bad used
+// to hide the problems of every host and route path (the router's check
+// was skipped when a policy failed to build), so an operator who fixed
+// the origin met a port in a host on the next run; every problem comes
+// at once.
+func TestBadCORSHidesNoOtherProblem(t *testing.T) {
+	in := "upstream: {origin: 'http://o'}\nsites:\n  - name: s\n    hosts: [api.local:8080]\n    routes:\n      - path: v1/\n" +
+		"        cors: {allowed_origins: ['https://app.example.com/']}\n"
+	c, err := Parse([]byte(in), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Check()
+	for _, want := range []string{
+		`edged.yaml:4: sites[0].hosts[0]: invalid host "api.local:8080"`,
+		`edged.yaml:6: sites[0].routes[0].path: must start with /, got "v1/"`,
+		`edged.yaml:7: sites[0].routes[0].cors.allowed_origins[0]: want an origin`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+}
+
 // TestHTTPSFieldsNeedTLSListen: without an HTTPS listener a redirect would
 // loop and HSTS would never be sent (RFC 6797 §7.2).
 func TestKeyClaimsNeedAuth(t *testing.T) {

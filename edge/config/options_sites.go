@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -213,19 +214,25 @@ func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) (
 // Validate checks with edge.RouterOptions.Validate and EdgeSites completes.
 func (c *Config) routerOptions(upstream func(UpstreamRef) (*origin.Client, error)) (edge.RouterOptions, error) {
 	sites := make([]*edge.Site, 0, len(c.Sites))
+	var errs []error
 	for i, s := range c.Sites {
 		es := &edge.Site{Name: s.Name, Hosts: slices.Clone(s.Hosts), HTTPSRedirect: s.HTTPSRedirect, ResponseHeaders: siteHeaders(s),
 			Policy: c.sitePolicy(s)}
 		for j, r := range s.Routes {
 			er, err := c.edgeRoute(s, r, upstream)
 			if err != nil {
-				return edge.RouterOptions{}, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err)
+				errs = append(errs, fmt.Errorf("sites[%d].routes[%d]: %w", i, j, err))
+			}
+			if er == nil {
+				return edge.RouterOptions{}, errors.Join(errs...)
 			}
 			es.Routes = append(es.Routes, er)
 		}
 		sites = append(sites, es)
 	}
-	return edge.RouterOptions{Sites: sites}, nil
+	// With errors the options are whole all the same (a route whose CORS
+	// policy is bad has none), for routerProblems; EdgeSites refuses them.
+	return edge.RouterOptions{Sites: sites}, errors.Join(errs...)
 }
 
 // routerProblems checks the sites with edge.RouterOptions.Validate, the
@@ -235,7 +242,8 @@ func (c *Config) routerProblems() []*FieldError {
 	// Clients are the binary's to build: routes get none here, and
 	// a missing one is not the file's problem (checkRoute names a
 	// route without a pool).
-	// With an upstream that never fails, neither does routerOptions.
+	// With an upstream that never fails, routerOptions returns every
+	// route even when it errs (a bad CORS policy, which checkCORS names).
 	ro, _ := c.routerOptions(func(UpstreamRef) (*origin.Client, error) { return nil, nil })
 	m := yamlMap{fields: map[string]string{}}
 	for i, s := range c.Sites {
@@ -271,8 +279,11 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 		},
 		Match: r.Match.edgeMatch(),
 	}
+	// A bad policy (checkCORS names its field) still returns the route
+	// without one, so that routerProblems checks its path and host too.
+	var corsErr error
 	if er.CORS, err = r.CORS.policy(); err != nil {
-		return nil, fmt.Errorf("cors: %w", err)
+		er.CORS, corsErr = nil, fmt.Errorf("cors: %w", err)
 	}
 	addProtocols(r, er)
 	for k, sp := range r.Splits {
@@ -282,7 +293,7 @@ func (c *Config) edgeRoute(s Site, r Route, upstream func(UpstreamRef) (*origin.
 		}
 		er.Splits = append(er.Splits, edge.Split{Name: sp.Name, Upstream: cl, Weight: sp.Weight})
 	}
-	return er, nil
+	return er, corsErr
 }
 
 func headerRules(h Headers) edge.HeaderRules {

@@ -49,6 +49,16 @@ func (c *Config) checkProtocols(path string, s Site, r Route) []*FieldError {
 	if ws.MaxPerClient < 0 {
 		add("websocket.max_per_client", "must not be negative, got %d", ws.MaxPerClient)
 	}
+	// 0 reads as the default in these two (the zero value of the Go
+	// field), where elsewhere 0 means no limit (max_duration here,
+	// forward.tunnels.max_per_client): a 0 written in the file would
+	// silently be 60s or 16, so it is refused.
+	if ws.IdleTimeout == 0 && c.written(path+".websocket.idle_timeout") {
+		add("websocket.idle_timeout", "0 is not a timeout: leave it out for 60s, or give one (30s, 5m); there is no unlimited idle time")
+	}
+	if ws.MaxPerClient == 0 && c.written(path+".websocket.max_per_client") {
+		add("websocket.max_per_client", "0 is not a limit here: leave it out for 16, or give how many connections one client may open")
+	}
 	if ws.MaxDuration != nil && *ws.MaxDuration < 0 {
 		add("websocket.max_duration", "must not be negative (0 means no limit), got %s", *ws.MaxDuration)
 	}
@@ -124,4 +134,11 @@ func addProtocols(r Route, er *edge.Route) {
 			er.PathPrefix, er.Pattern, er.UpstreamPath = p.Prefix(), p, r.UpstreamPath
 		}
 	}
+}
+
+// written reports whether the file sets the field at path to a value
+// (null is no setting).
+func (c *Config) written(path string) bool {
+	n := lookup(c.root, path)
+	return n != nil && n.ShortTag() != "!!null"
 }

@@ -76,6 +76,10 @@ func TestProtocolErrors(t *testing.T) {
 	}{
 		{"idle negative", 9, "        websocket: {enabled: true, idle_timeout: -1s}", "edged.yaml:9: sites[0].routes[1].websocket.idle_timeout: must not be negative, got -1s"},
 		{"cap negative", 9, "        websocket: {enabled: true, max_per_client: -1}", "edged.yaml:9: sites[0].routes[1].websocket.max_per_client: must not be negative, got -1"},
+		// A 0 here read as the default (60s, 16), where 0 elsewhere is no
+		// limit: written in the file it is refused.
+		{"idle zero", 9, "        websocket: {enabled: true, idle_timeout: 0s}", "edged.yaml:9: sites[0].routes[1].websocket.idle_timeout: 0 is not a timeout: leave it out for 60s"},
+		{"cap zero", 9, "        websocket: {enabled: true, max_per_client: 0}", "edged.yaml:9: sites[0].routes[1].websocket.max_per_client: 0 is not a limit here: leave it out for 16"},
 		{"duration negative", 9, "        websocket: {enabled: true, max_duration: -1m}", "edged.yaml:9: sites[0].routes[1].websocket.max_duration: must not be negative (0 means no limit), got -1m0s"},
 		{"duration not enabled", 9, "        websocket: {max_duration: 0s}", "edged.yaml:9: sites[0].routes[1].websocket.enabled: websocket settings have no effect without enabled: true"},
 		{"not enabled", 9, "        websocket: {idle_timeout: 5s}", "edged.yaml:9: sites[0].routes[1].websocket.enabled: websocket settings have no effect without enabled: true"},

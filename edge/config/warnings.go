@@ -2,7 +2,13 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
+
+	"edged/edge/forward"
+	"edged/edge/forward/rules"
+	"edged/internal/portset"
 )
 
 // Warnings are what the configuration allows but an operator most likely
@@ -48,7 +54,79 @@ func (c *Config) Warnings() []*FieldError {
 			}
 		}
 	}
+	return append(out, c.forwardPortWarnings()...)
+}
+
+// forwardPortWarnings names what allow rules allow and the forward proxy
+// refuses whatever its rules say: a destination network the dialer refuses
+// (private, loopback, ...) that forward.dial.allow_networks does not open,
+// and a port in neither
+// forward.connect_ports (for CONNECT) nor forward.http_ports (for the
+// other methods) gets 403 connect_ports or http_ports whatever the rules
+// say, so "allow CONNECT to 22 for the admins" with the default
+// connect_ports [443] lets nobody through.
+func (c *Config) forwardPortWarnings() []*FieldError {
+	if c.Role != RoleForward {
+		return nil
+	}
+	def := forward.DefaultOptions()
+	connect, http := portSet(c.Forward.ConnectPorts, def.ConnectPorts), portSet(c.Forward.HTTPPorts, def.HTTPPorts)
+	allow := parseNetworks(c.Forward.Dial.AllowNetworks)
+	var out []*FieldError
+	for i, r := range c.Forward.Rules.List {
+		if r.Action != rules.ActionAllow {
+			continue
+		}
+		for j, n := range r.DestNetworks {
+			pre, err := ParseNetwork(n)
+			why := ""
+			if err == nil {
+				why = forward.RefusedNetwork(pre)
+			}
+			if why == "" || slices.ContainsFunc(allow, func(a netip.Prefix) bool { return a.Overlaps(pre) }) {
+				continue
+			}
+			out = append(out, c.fieldErrNear(fmt.Sprintf("forward.rules.list[%d].dest_networks[%d]", i, j),
+				"%s is %s: the proxy refuses it whatever the rules say unless forward.dial.allow_networks lists it, so this rule never lets it through", n, why))
+		}
+		tunnels := len(r.Methods) == 0 || slices.Contains(r.Methods, "CONNECT")
+		requests := len(r.Methods) == 0 || slices.ContainsFunc(r.Methods, func(m string) bool { return m != "CONNECT" })
+		for j, p := range r.Ports {
+			pr, err := portset.Parse(p)
+			if err != nil || tunnels && overlaps(connect, pr) || requests && overlaps(http, pr) {
+				continue
+			}
+			lists := "forward.connect_ports"
+			switch {
+			case tunnels && requests:
+				lists = "forward.connect_ports nor forward.http_ports"
+			case requests:
+				lists = "forward.http_ports"
+			}
+			out = append(out, c.fieldErrNear(fmt.Sprintf("forward.rules.list[%d].ports[%d]", i, j),
+				"%s is not in %s, which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)", strings.TrimSpace(p), lists))
+		}
+	}
 	return out
+}
+
+// portSet parses ports as the forward proxy does; nil means def.
+func portSet(ports, def []string) portset.Set {
+	if ports == nil {
+		ports = def
+	}
+	var s portset.Set
+	for _, p := range ports {
+		if r, err := portset.Parse(p); err == nil {
+			s = append(s, r)
+		}
+	}
+	return s
+}
+
+// overlaps reports whether r shares a port with s.
+func overlaps(s portset.Set, r portset.Range) bool {
+	return slices.ContainsFunc(s, func(x portset.Range) bool { return x.Lo <= r.Hi && r.Lo <= x.Hi })
 }
 
 // fallbackRoute is the index of the route without conditions that a

@@ -18,18 +18,12 @@ sites:
       - {path: /api/v2/, match: {headers: {X-Canary: "1"}}}
       - {path: /api/v2/}
 `)
-	var got []string
-	for _, w := range c.Warnings() {
-		got = append(got, w.Error())
-	}
 	want := []string{
 		"edged.yaml:7: sites[0].routes[1].match: any client that sends these conditions is served by this route, which lacks the waf of routes[0] (where its path goes without them): give it the same guards",
 		// A path with only conditional routes goes to a shorter one's.
 		"edged.yaml:9: sites[0].routes[3].match: any client that sends these conditions is served by this route, which lacks the access and waf of routes[0] (where its path goes without them): give it the same guards",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantWarnings(t, c, want)
 }
 
 func TestRateLimitIPv6PrefixField(t *testing.T) {
@@ -53,5 +47,64 @@ sites:
 		if got := parseErr(t, site("{rate: 1, ipv6_prefix: "+bad+"}")); !strings.Contains(got, want) {
 			t.Errorf("ipv6_prefix %s: %s\nwant %s", bad, got, want)
 		}
+	}
+}
+
+// TestWarningsForwardAllowOnRefusedPort: an allow rule for a port the
+// proxy refuses before its rules (connect_ports for CONNECT, http_ports for
+// the rest) never lets anything through: docs/forward.md's own
+// "ssh-for-admins" (CONNECT to 22, with the default connect_ports [443])
+// was such a rule, and started without a word.
+func TestWarningsForwardAllowOnRefusedPort(t *testing.T) {
+	c := parseValid(t, `role: forward
+forward:
+  http_ports: [80, "8000-8999"]
+  rules:
+    list:
+      - {name: ssh, action: allow, methods: [CONNECT], ports: ["22", "443"]}
+      - {name: web, action: allow, methods: [GET], ports: ["8080", "25"]}
+      - {name: any, action: allow, ports: ["9000-9100", "8500-9500"]}
+      - {name: no-smtp, action: deny, ports: ["25"]}
+`)
+	const tail = ", which the proxy checks before its rules (403): this rule never lets it through; add it there (and deny it below this rule to everyone else)"
+	want := []string{
+		"edged.yaml:6: forward.rules.list[0].ports[0]: 22 is not in forward.connect_ports" + tail,
+		"edged.yaml:7: forward.rules.list[1].ports[1]: 25 is not in forward.http_ports" + tail,
+		"edged.yaml:8: forward.rules.list[2].ports[0]: 9000-9100 is not in forward.connect_ports nor forward.http_ports" + tail,
+	}
+	wantWarnings(t, c, want)
+}
+
+// TestWarningsForwardAllowOnRefusedNetwork: an allow rule for a private
+// destination network that forward.dial.allow_networks does not open never
+// lets anything through (the dialer refuses it, 403 destination):
+// docs/forward-rules.md's own intranet-staff-only rule was one.
+func TestWarningsForwardAllowOnRefusedNetwork(t *testing.T) {
+	c := parseValid(t, `role: forward
+forward:
+  dial: {allow_networks: [10.30.0.0/16]}
+  rules:
+    list:
+      - {name: intranet, action: allow, dest_networks: [10.20.0.0/16, 10.30.1.0/24, 8.8.8.0/24, 0.0.0.0/0]}
+      - {name: metadata, action: allow, dest_networks: [169.254.169.254]}
+      - {name: no-intranet, action: deny, dest_networks: [10.0.0.0/8]}
+`)
+	const tail = ": the proxy refuses it whatever the rules say unless forward.dial.allow_networks lists it, so this rule never lets it through"
+	want := []string{
+		"edged.yaml:6: forward.rules.list[0].dest_networks[0]: 10.20.0.0/16 is private (RFC 1918)" + tail,
+		"edged.yaml:7: forward.rules.list[1].dest_networks[0]: 169.254.169.254 is link-local (RFC 3927), home of the 169.254.169.254 metadata service" + tail,
+	}
+	wantWarnings(t, c, want)
+}
+
+// wantWarnings compares c's warnings, in order, with want.
+func wantWarnings(t *testing.T, c *Config, want []string) {
+	t.Helper()
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

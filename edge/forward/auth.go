@@ -8,8 +8,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -24,21 +26,32 @@ import (
 // as a SHA-256 of it, for credentialTTL, and at most maxChecks bcrypt
 // comparisons run at once, so that a flood of wrong passwords cannot take
 // every core.
+//
+// Replace swaps in the accounts of a file read again (a reload), so that
+// adding or removing a user needs no restart.
 type Users struct {
-	hashes map[string][]byte
+	acct atomic.Pointer[accounts] // the file's accounts; Replace swaps them
 
 	sem chan struct{} // bounds concurrent bcrypt comparisons
-	// decoy is the costliest hash of the file, compared for unknown names.
-	decoy []byte
 
 	mu   sync.Mutex // guards seen
 	seen map[string]seenCredential
 }
 
-// seenCredential is a password that matched recently.
+// accounts are the users of one reading of the file.
+type accounts struct {
+	hashes map[string][]byte
+	// decoy is the costliest hash of the file, compared for unknown names.
+	decoy []byte
+}
+
+// seenCredential is a password that matched recently, against acct: a
+// credential remembered from accounts since replaced is checked again, so
+// a changed password stops working at once.
 type seenCredential struct {
 	sum     [sha256.Size]byte
 	expires time.Time
+	acct    *accounts
 }
 
 const (
@@ -60,7 +73,7 @@ func LoadUsers(path string) (*Users, error) {
 // ParseUsers reads the content of an htpasswd-style file; name is used in
 // errors.
 func ParseUsers(data []byte, name string) (*Users, error) {
-	u := &Users{hashes: make(map[string][]byte), sem: make(chan struct{}, maxChecks), seen: make(map[string]seenCredential)}
+	a := &accounts{hashes: make(map[string][]byte)}
 	decoyCost := -1
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for line := 1; sc.Scan(); line++ {
@@ -76,21 +89,33 @@ func ParseUsers(data []byte, name string) (*Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: user %q: not a bcrypt hash (make one with htpasswd -B): %w", name, line, user, err)
 		}
-		if _, dup := u.hashes[user]; dup {
+		if _, dup := a.hashes[user]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q is listed twice", name, line, user)
 		}
-		u.hashes[user] = []byte(hash)
+		a.hashes[user] = []byte(hash)
 		if cost > decoyCost {
-			u.decoy, decoyCost = []byte(hash), cost
+			a.decoy, decoyCost = []byte(hash), cost
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(u.hashes) == 0 {
+	if len(a.hashes) == 0 {
 		return nil, fmt.Errorf("%s: no users", name)
 	}
+	u := &Users{sem: make(chan struct{}, maxChecks), seen: make(map[string]seenCredential)}
+	u.acct.Store(a)
 	return u, nil
+}
+
+// Replace makes next's accounts u's, for every check from now on: a user
+// removed from the file is refused, a changed password is checked against
+// its new hash (no remembered credential outlives the accounts it matched).
+func (u *Users) Replace(next *Users) {
+	u.acct.Store(next.acct.Load())
+	u.mu.Lock()
+	clear(u.seen)
+	u.mu.Unlock()
 }
 
 // compare runs one bcrypt comparison, at most maxChecks at a time: each
@@ -102,43 +127,48 @@ func (u *Users) compare(hash []byte, pass string) error {
 }
 
 // check returns the user named by a Proxy-Authorization value (RFC 9110
-// §11.7.2, the Basic scheme of RFC 7617), or "" and false.
-func (u *Users) check(value string, now time.Time) (string, bool) {
+// §11.7.2, the Basic scheme of RFC 7617), or "" and why it was refused,
+// for the log only: the client is told nothing of it (which names exist).
+func (u *Users) check(value string, now time.Time) (user, why string) {
+	if value == "" {
+		return "", "no Proxy-Authorization"
+	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return "", false
+		return "", "Proxy-Authorization is not Basic"
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
 	if err != nil {
-		return "", false
+		return "", "Proxy-Authorization: bad base64"
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return "", false
+		return "", "Proxy-Authorization: no user:password"
 	}
-	hash, known := u.hashes[user]
+	a := u.acct.Load()
+	hash, known := a.hashes[user]
 	if !known {
 		// An unknown name costs a bcrypt comparison too, against a hash
 		// of the file's own cost: answering it at once would tell a
 		// client which names exist (user enumeration by timing).
-		_ = u.compare(u.decoy, pass)
-		return "", false
+		_ = u.compare(a.decoy, pass)
+		return "", "unknown user " + strconv.Quote(user)
 	}
 	sum := sha256.Sum256(raw)
 	u.mu.Lock()
 	s, seen := u.seen[user]
 	u.mu.Unlock()
-	if seen && now.Before(s.expires) && subtle.ConstantTimeCompare(s.sum[:], sum[:]) == 1 {
-		return user, true
+	if seen && s.acct == a && now.Before(s.expires) && subtle.ConstantTimeCompare(s.sum[:], sum[:]) == 1 {
+		return user, ""
 	}
 	if err := u.compare(hash, pass); err != nil {
-		return "", false
+		return "", "wrong password for user " + strconv.Quote(user)
 	}
 	u.mu.Lock()
 	if len(u.seen) >= maxSeen {
 		clear(u.seen) // a bound, not a policy: users check again once
 	}
-	u.seen[user] = seenCredential{sum: sum, expires: now.Add(credentialTTL)}
+	u.seen[user] = seenCredential{sum: sum, expires: now.Add(credentialTTL), acct: a}
 	u.mu.Unlock()
-	return user, true
+	return user, ""
 }

@@ -309,6 +309,25 @@ func refusedKind(ip netip.Addr) string {
 	return refusedIn(ip)
 }
 
+// RefusedNetwork says why the Dialer refuses every address of p ("private
+// (RFC 1918)"), or "" when it may reach some of them: both ends of p lie
+// in the same refused network. DialerOptions.Allow is not consulted.
+func RefusedNetwork(p netip.Prefix) string {
+	p = p.Masked()
+	first := p.Addr()
+	b := first.AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	last, _ := netip.AddrFromSlice(b)
+	for _, r := range refused {
+		if r.p.Contains(first) && r.p.Contains(last) {
+			return r.why
+		}
+	}
+	return ""
+}
+
 // refusedIn is refusedKind without the first-octet shortcut.
 func refusedIn(ip netip.Addr) string {
 	for _, r := range refused {

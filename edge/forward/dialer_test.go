@@ -180,3 +180,20 @@ func TestSpecialPurposeConnectRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedNetwork: a network is refused whole only when both its ends
+// lie in one refused network (the configuration's warning for an allow
+// rule that can never fire).
+func TestRefusedNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		refused bool
+	}{
+		{"10.20.0.0/16", true}, {"10.0.0.0/8", true}, {"10.0.0.0/7", false}, {"127.0.0.1/32", true},
+		{"169.254.169.254/32", true}, {"fd00::/8", true}, {"0.0.0.0/0", false}, {"::/0", false}, {"8.8.8.0/24", false},
+	} {
+		if got := RefusedNetwork(netip.MustParsePrefix(tc.in)); (got != "") != tc.refused {
+			t.Errorf("RefusedNetwork(%s) = %q, want refused %v", tc.in, got, tc.refused)
+		}
+	}
+}

@@ -23,8 +23,10 @@ type record struct {
 	net      int    // its index in Proxy.nets; -1 when not admitted
 	user     string
 	method   string
-	target   string // the request target as sent, for the combined format
+	target   string // the request target as sent, for both formats
 	proto    string
+	referer  string    // the client's Referer as sent, for the combined format
+	agent    string    // its User-Agent as sent (before set_headers), the same
 	end      time.Time // when it ended, set by finish
 	host     string
 	port     int
@@ -188,6 +190,9 @@ func (rec *record) AppendJSON(b []byte) []byte {
 	b = accesslog.AppendJSONString(b, "method", rec.method)
 	b = accesslog.AppendJSONString(b, "host", rec.host)
 	b = accesslog.AppendJSONInt(b, "port", int64(rec.port))
+	// What was fetched: the request target as sent (the URL of an
+	// absolute-form request, host:port of a CONNECT).
+	b = accesslog.AppendJSONString(b, "uri", rec.target)
 	b = accesslog.AppendJSONInt(b, "status", int64(rec.status))
 	b = accesslog.AppendJSONInt(b, "bytes_in", rec.bytesIn)
 	b = accesslog.AppendJSONInt(b, "bytes_out", rec.bytesOut)
@@ -206,7 +211,7 @@ func (rec *record) AppendJSON(b []byte) []byte {
 func (rec *record) AppendCombined(b []byte) []byte {
 	return (&accesslog.Record{
 		Time: rec.end, Client: rec.client, User: rec.user, Method: rec.method, Target: rec.target,
-		Proto: rec.proto, Status: rec.status, Bytes: rec.bytesOut,
+		Proto: rec.proto, Status: rec.status, Bytes: rec.bytesOut, Referer: rec.referer, UserAgent: rec.agent,
 	}).AppendCombined(b)
 }
 

@@ -99,7 +99,8 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation holds what the request needs to outlive a call: the
 	// record (finish logs it) and the writer the cache answers through.
-	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1}}
+	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
+		referer: r.Header.Get("Referer"), agent: r.Header.Get("User-Agent")}}
 	rec := &x.rec
 	if p.opts.AccessLog != nil {
 		rec.start = p.opts.Now() // for the log's duration only
@@ -124,11 +125,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.refuse(w, r, rec, http.StatusBadRequest, "", strconv.Itoa(len(creds))+" Proxy-Authorization fields")
 			return
 		}
-		user, ok := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
-		if !ok {
-			// RFC 9110 §11.7.1: 407 with the challenge for this proxy.
+		user, why := p.opts.Users.check(r.Header.Get("Proxy-Authorization"), p.opts.Now())
+		if user == "" {
+			// RFC 9110 §11.7.1: 407 with the challenge for this proxy. The
+			// log says why; the client learns nothing (which names exist).
 			w.Header().Set("Proxy-Authenticate", `Basic realm="`+p.opts.Realm+`", charset="UTF-8"`)
 			p.refuse(w, r, rec, http.StatusProxyAuthRequired, "auth", "proxy authentication required")
+			rec.why = "proxy authentication required: " + why
 			return
 		}
 		rec.user = user
@@ -173,7 +176,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !d.Allow {
 		if d.Limited {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((d.RetryAfter+time.Second-1)/time.Second))))
-			p.refuse(w, r, rec, http.StatusTooManyRequests, d.Rule, "request rate limit of rule "+d.Rule)
+			p.refuse(w, r, rec, http.StatusTooManyRequests, d.Rule, "over this client's request rate (forward.rules.limits)")
 			return
 		}
 		p.refuse(w, r, rec, http.StatusForbidden, d.Rule, "denied by rule "+d.Rule)

@@ -166,6 +166,53 @@ func TestDeniedByRule(t *testing.T) {
 	}
 }
 
+// TestUsersReplace: Replace swaps in a file read again, through the proxy:
+// a user added is admitted, one removed is refused, and a changed password
+// stops working at once although the old one had just matched (it is
+// remembered, as a SHA-256, for five minutes). The file was read at start
+// only, so any change needed a restart.
+func TestUsersReplace(t *testing.T) {
+	hash := func(pass string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	users, err := ParseUsers([]byte("alice:"+hash("old")+"\ncarol:"+hash("c")+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := newStack(t, stackConfig{opts: Options{Users: users}})
+	status := func(user, pass string) int {
+		t.Helper()
+		resp, _ := get(t, s.client(nil, user, pass), o.URL+"/")
+		return resp.StatusCode
+	}
+	if a, c := status("alice", "old"), status("carol", "c"); a != 200 || c != 200 {
+		t.Fatalf("before: alice %d, carol %d", a, c)
+	}
+	next, err := ParseUsers([]byte("alice:"+hash("new")+"\nbob:"+hash("b")+"\n"), "htpasswd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Replace(next)
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{
+		{"alice", "old", http.StatusProxyAuthRequired}, // remembered before, refused now
+		{"alice", "new", http.StatusOK},
+		{"bob", "b", http.StatusOK},
+		{"carol", "c", http.StatusProxyAuthRequired},
+	} {
+		if got := status(tc.user, tc.pass); got != tc.want {
+			t.Errorf("after Replace: %s/%s %d, want %d", tc.user, tc.pass, got, tc.want)
+		}
+	}
+}
+
 // TestProxyAuth: without credentials 407 and a Basic challenge; wrong ones
 // 407; right ones pass, the user is logged, and Proxy-Authorization never
 // reaches the origin.
@@ -207,6 +254,20 @@ func TestProxyAuth(t *testing.T) {
 	lines := s.logs.WaitLines(t, "request", 5)
 	if lines[4]["user"] != "alice" {
 		t.Errorf("log user = %v", lines[4]["user"])
+	}
+	// Who fetched what: the line names the URL (it had host and port only).
+	if lines[4]["uri"] != o.URL+"/" {
+		t.Errorf("log uri = %v, want %s", lines[4]["uri"], o.URL+"/")
+	}
+	// The log says why each 407 was given (it said "proxy authentication
+	// required" for all three); the client is told nothing of it.
+	for i, want := range []string{"no Proxy-Authorization", `wrong password for user "alice"`, `unknown user "mallory"`} {
+		if why, _ := lines[i]["reason"].(string); why != "proxy authentication required: "+want {
+			t.Errorf("log line %d: reason %q, want it to end %q", i, why, want)
+		}
+	}
+	if _, body := get(t, s.client(nil, "mallory", "x"), o.URL+"/"); strings.Contains(body, "mallory") || strings.Contains(body, "unknown") {
+		t.Errorf("407 body %q tells the client which names exist", body)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,13 +40,51 @@ func TestRulesEngineThroughTheProxy(t *testing.T) {
 	}
 	now = time.Date(2026, 12, 6, 10, 0, 0, 0, berlin) // Sunday
 	for i := range 3 {
-		resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
+		resp, body := get(t, s.client(nil, "", ""), o.URL+"/")
 		want := http.StatusOK
 		if i == 2 {
 			want = http.StatusTooManyRequests // a burst of 2, and the clock stands still
+			// The page names what to change (it read "request rate limit
+			// of rule limits").
+			if !strings.Contains(body, "over this client's request rate (forward.rules.limits)") {
+				t.Errorf("429 body %q does not name forward.rules.limits", body)
+			}
 		}
 		if resp.StatusCode != want {
 			t.Errorf("Sunday request %d: %d, want %d (%s=%q)", i, resp.StatusCode, want, RuleHeader, resp.Header.Get(RuleHeader))
+		}
+	}
+}
+
+// TestWholeDayWindowThroughTheProxy: "00:00" to "24:00" on listed days is
+// whole days, a window an office writes for "no social sites on
+// weekdays". It was refused as "equals from"; now the proxy denies all
+// Monday, from its first minute to its last, and allows Sunday.
+func TestWholeDayWindowThroughTheProxy(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	engine, err := rules.New(rules.Options{
+		Categories: map[string]rules.Category{"social": {Domains: []string{"127.0.0.1"}}},
+		List: []rules.Rule{{Name: "no-social-weekdays", Action: "deny", Categories: []string{"social"},
+			Time: &rules.Window{Days: []string{"weekdays"}, From: "00:00", To: "24:00"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	var now time.Time
+	s := newStack(t, stackConfig{opts: Options{Rules: engine, Now: func() time.Time { return now }}})
+	for _, tc := range []struct {
+		at   time.Time
+		want int
+	}{
+		{time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), http.StatusForbidden},   // Monday's first minute
+		{time.Date(2026, 12, 7, 23, 59, 0, 0, time.UTC), http.StatusForbidden}, // its last
+		{time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC), http.StatusOK},         // Sunday
+	} {
+		now = tc.at
+		resp, _ := get(t, s.client(nil, "", ""), o.URL+"/")
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d (%s=%q), want %d", tc.at.Format(time.RFC1123), resp.StatusCode, RuleHeader, resp.Header.Get(RuleHeader), tc.want)
 		}
 	}
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // runRealEdged builds edged and runs it in front of origin on 127.0.0.1,
-// with a purge token; it returns the public and admin base URLs.
-func runRealEdged(t *testing.T, origin string) (public, admin string) {
+// with a purge token and args; it returns the public and admin base URLs.
+func runRealEdged(t *testing.T, origin string, args ...string) (public, admin string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs edged; skipped with -short")
@@ -28,7 +28,7 @@ func runRealEdged(t *testing.T, origin string) (public, admin string) {
 	if out, err := exec.Command("go", "build", "-o", bin, "edged/edge/cmd/edged").CombinedOutput(); err != nil {
 		t.Fatalf("go build edged: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-origin", origin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", filepath.Join(dir, "data"))
+	cmd := exec.Command(bin, append([]string{"-origin", origin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", filepath.Join(dir, "data")}, args...)...)
 	cmd.Env = append(os.Environ(), "EDGED_PURGE_TOKEN=e2e-token")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -183,5 +183,41 @@ func TestAgainstRealNode(t *testing.T) {
 	stderr.Reset()
 	if code := run(context.Background(), []string{"inspect", "--token", "wrong", "http://www.example.test/p/3"}, environ, &stdout, &stderr); code != exitFail || !strings.Contains(stderr.String(), "a wrong token") {
 		t.Errorf("inspect with a wrong token: exit %d, %s", code, stderr.String())
+	}
+}
+
+// TestReloadAgainstRealNode: edgectl reload has a real node read its file
+// again (POST /reload, as SIGHUP): a good file is applied (exit 0), a bad
+// one is refused with each problem at its line (exit 1), as is one that
+// changes a field only a restart applies; a wrong token sends nothing.
+// There was no reload command: operators had to find the admin endpoint.
+func TestReloadAgainstRealNode(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(origin.Close)
+	cfg := filepath.Join(t.TempDir(), "edged.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("log: {level: info}\n")
+	_, admin := runRealEdged(t, origin.URL, "-config", cfg)
+	environ := env(map[string]string{"EDGED_ADMIN": admin, "EDGED_PURGE_TOKEN": "e2e-token"})
+	for _, tc := range []struct {
+		file, token string
+		code        int
+		out, err    string
+	}{
+		{"log: {level: debug}\n", "e2e-token", exitOK, "configuration reloaded", ""},
+		{"log: {level: loud}\n", "e2e-token", exitFail, "", "refused the configuration (invalid)"},
+		{"cache: {memory: 64MiB}\n", "e2e-token", exitFail, "", "edged.yaml:1: cache.memory: cannot change while edged runs"},
+		{"log: {level: info}\n", "wrong", exitFail, "", "the purge token was not sent"},
+	} {
+		write(tc.file)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"reload", "--token", tc.token}, environ, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
+			t.Errorf("%q: exit %d\nstdout %s\nstderr %s\nwant exit %d, %q, %q", tc.file, code, stdout.String(), stderr.String(), tc.code, tc.out, tc.err)
+		}
 	}
 }

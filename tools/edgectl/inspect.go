@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,25 +19,15 @@ import (
 
 // inspectCmd is a parsed `edgectl inspect URL`: what a node holds for it.
 type inspectCmd struct {
-	admin    string // the admin URL, whose listener must prove it holds token
-	endpoint string // the admin URL's /inspect?url=…
-	token    string
-	asJSON   bool
-	timeout  time.Duration
+	adminTarget // endpoint: the admin URL's /inspect?url=…
+	asJSON      bool
 }
 
 func parseInspect(args []string, getenv func(string) string, stderr io.Writer) (inspectCmd, error) {
-	fs := flag.NewFlagSet("edgectl inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edgectl inspect [flags] URL\n\nflags:")
-		fs.PrintDefaults()
-	}
-	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
-	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
+	fs := flagSet("edgectl inspect", "usage: edgectl inspect [flags] URL\n\nflags:", stderr)
+	af := addAdminFlags(fs)
 	var c inspectCmd
 	fs.BoolVar(&c.asJSON, "json", false, "print the node's JSON answer as it is")
-	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
 	if err := parseFlags(fs, args); err != nil {
 		return inspectCmd{}, err
 	}
@@ -49,18 +38,11 @@ func parseInspect(args []string, getenv func(string) string, stderr io.Writer) (
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return inspectCmd{}, fmt.Errorf("%q is not an absolute http(s) URL", target)
 	}
-	if c.token = *token; c.token == "" {
-		c.token = getenv("EDGED_PURGE_TOKEN")
-	}
-	if c.token == "" {
-		return inspectCmd{}, errors.New("no token: set EDGED_PURGE_TOKEN (or --token); /inspect takes the purge token")
-	}
-	c.admin = adminURL(*admin, getenv)
-	ep, err := endpoint(c.admin, "/inspect")
-	if err != nil {
+	var err error
+	if c.adminTarget, err = af.target(getenv, "/inspect"); err != nil {
 		return inspectCmd{}, err
 	}
-	c.endpoint = ep + "?url=" + url.QueryEscape(target)
+	c.endpoint += "?url=" + url.QueryEscape(target)
 	return c, nil
 }
 
@@ -94,20 +76,9 @@ func (c inspectCmd) run(ctx context.Context, client *http.Client, stdout, stderr
 		fmt.Fprintln(stderr, "edgectl inspect:", err)
 		return exitUsage
 	}
-	if err := proveAdmin(ctx, client, c.admin, c.token); err != nil {
+	resp, raw, err := c.call(ctx, client, req, 16<<20)
+	if err != nil {
 		fmt.Fprintln(stderr, "edgectl inspect:", err)
-		return exitFail
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := noRedirects(client).Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "edgectl inspect: %v\n", err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintf(stderr, "edgectl inspect: reading the answer: %v\n", err)
 		return exitFail
 	}
 	var ans inspectAnswer

@@ -8,6 +8,7 @@
 //	edgectl stats [-w] [NODE...]
 //	edgectl warm -edge http://edge1:8080 [-c 8] urls.txt
 //	edgectl inspect http://www.example.com/a
+//	edgectl reload
 //	edgectl config check edged.yaml
 //	edgectl --version
 //
@@ -51,6 +52,7 @@ commands:
   stats          one row per node: requests/s, hit ratio, errors, P95, purge state (-w refreshes)
   warm           fetch a list of URLs through one or more edges to fill their caches
   inspect        what a node holds for a URL: variants, age, TTL, tags, tier
+  reload         read a node's configuration again, as SIGHUP does; prints what it refused
   config check   check configuration files as edged -t does
   version        print the version (also --version)
 
@@ -97,6 +99,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd, err := parseInspect(args[1:], getenv, stderr)
 		if err != nil {
 			return usageError(stderr, "inspect", err)
+		}
+		return cmd.run(ctx, client, stdout, stderr)
+	case "reload":
+		cmd, err := parseReload(args[1:], getenv, stderr)
+		if err != nil {
+			return usageError(stderr, "reload", err)
 		}
 		return cmd.run(ctx, client, stdout, stderr)
 	case "config":

@@ -4,25 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"edged/purge"
 )
 
 // purgeCmd is a parsed `edgectl purge`.
 type purgeCmd struct {
-	admin    string // the admin URL, whose listener must prove it holds token
-	endpoint string // the admin URL's /purge
-	token    string
-	req      purge.Request
-	timeout  time.Duration
+	adminTarget // endpoint: the admin URL's /purge
+	req         purge.Request
 }
 
 // stringList is a repeatable flag.
@@ -36,6 +31,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (purgeCmd, error) {
 	fs := flag.NewFlagSet("edgectl purge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	af := addAdminFlags(fs)
 	var c purgeCmd
 	var urls, prefixes, tags, hosts stringList
 	fs.Var(&urls, "url", "absolute `URL` to purge with all its variants (repeatable)")
@@ -44,9 +40,6 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 	fs.Var(&hosts, "host", "purge everything of this `host`[:port] (repeatable)")
 	fs.BoolVar(&c.req.All, "all", false, "purge everything (alone: not with --url, --prefix, --tag or --host)")
 	fs.BoolVar(&c.req.Soft, "soft", false, "mark stale (revalidate) instead of deleting")
-	admin := fs.String("admin", "", "admin `URL` of a node (default $EDGED_ADMIN or "+defaultAdmin+")")
-	token := fs.String("token", "", "purge API bearer `token` (default $EDGED_PURGE_TOKEN)")
-	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "give up after this `duration`")
 	if err := parseFlags(fs, args); err != nil {
 		return purgeCmd{}, err
 	}
@@ -72,15 +65,8 @@ func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (pu
 		return purgeCmd{}, err
 	}
 	var err error
-	c.admin = adminURL(*admin, getenv)
-	if c.endpoint, err = endpoint(c.admin, "/purge"); err != nil {
+	if c.adminTarget, err = af.target(getenv, "/purge"); err != nil {
 		return purgeCmd{}, err
-	}
-	if c.token = *token; c.token == "" {
-		c.token = getenv("EDGED_PURGE_TOKEN")
-	}
-	if c.token == "" {
-		return purgeCmd{}, errors.New("no token: set EDGED_PURGE_TOKEN or --token")
 	}
 	return c, nil
 }
@@ -114,24 +100,17 @@ func (c purgeCmd) run(ctx context.Context, client *http.Client, stdout, stderr i
 		fmt.Fprintln(stderr, "edgectl purge:", err)
 		return exitFail
 	}
-	if err := proveAdmin(ctx, client, c.admin, c.token); err != nil {
-		fmt.Fprintln(stderr, "edgectl purge:", err)
-		return exitFail
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintln(stderr, "edgectl purge:", err)
 		return exitUsage
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := noRedirects(client).Do(req)
+	resp, raw, err := c.call(ctx, client, req, 1<<20)
 	if err != nil {
-		fmt.Fprintf(stderr, "edgectl purge: %s: %v\n", c.endpoint, err)
+		fmt.Fprintln(stderr, "edgectl purge:", err)
 		return exitFail
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var ans purgeAnswer
 	jsonErr := json.Unmarshal(raw, &ans)
 	switch {

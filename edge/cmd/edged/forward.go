@@ -40,10 +40,13 @@ func (n *node) openForward(reg prometheus.Registerer) error {
 	if err != nil {
 		return err // a *config.FieldError naming forward.auth.htpasswd
 	}
-	if n.rules, err = n.cfg.ForwardRules(n.log.With("component", "forward-rules")); err != nil {
+	engine, err := n.cfg.ForwardRules(n.log.With("component", "forward-rules"))
+	if err != nil {
 		return err // *config.FieldErrors naming forward.rules fields
 	}
+	n.rules = newLiveRules(n.cfg.Forward.Rules, engine)
 	opts := n.cfg.ForwardOptions()
+	n.users = users
 	opts.Cache, opts.Dialer, opts.Users, opts.Rules = n.handler, n.dialer, users, n.rules
 	opts.Logger, opts.Registerer = n.log.With("component", "forward"), reg
 	if n.accessLog != nil {

@@ -152,3 +152,44 @@ func TestForwardOpenProxyWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardCombinedLogNamesTheClient: log.access.format combined on the
+// forward role writes the client's Referer and User-Agent, as nginx's and
+// Squid's combined lines do, and the User-Agent as the client sent it, not
+// the one forward.set_headers gave the destination. Both were "-".
+func TestForwardCombinedLogNamesTheClient(t *testing.T) {
+	origin, _ := countingOrigin(t)
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "access.log")
+	cfg := writeFile(t, "forward.yaml", fmt.Sprintf("role: forward\nlog:\n  access: {format: combined, file: %s, flush: 1h}\n"+
+		"forward:\n  set_headers: {User-Agent: corp-proxy}\n  dial:\n    allow_networks: [127.0.0.1/32]\n", logFile))
+	p := runEdged(t, "-config", cfg, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-data", filepath.Join(dir, "data"))
+	if p.public == "" {
+		t.Fatalf("did not start:\n%s", p.stderr)
+	}
+	proxy, _ := url.Parse(p.public)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+	req, err := http.NewRequest("GET", origin.URL+"/page", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", "browser/1.0")
+	req.Header.Set("Referer", "http://intranet.test/")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if code := p.stop(t); code != 0 { // a clean stop writes the buffered line
+		t.Fatalf("exit code %d", code)
+	}
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := combinedLineRE.FindStringSubmatch(strings.TrimSuffix(string(data), "\n"))
+	if m == nil || m[5] != origin.URL+"/page" || m[9] != "http://intranet.test/" || m[10] != "browser/1.0" {
+		t.Errorf("line %q, want the client's Referer and User-Agent", data)
+	}
+}

@@ -25,7 +25,6 @@ import (
 	"edged/edge/config"
 	"edged/edge/fastserve"
 	"edged/edge/forward"
-	"edged/edge/forward/rules"
 	"edged/edge/ratelimit/fleet"
 	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
@@ -44,7 +43,8 @@ type node struct {
 	handler *edge.Handler
 	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
-	rules   *rules.Engine   // role forward: its access rules; else nil
+	rules   *liveRules      // role forward: its access rules; else nil
+	users   *forward.Users  // role forward with forward.auth.htpasswd: its users; else nil
 	public  *http.Server
 	// fast serves the public listener's plain GET and HEAD requests and
 	// hands every other connection to public.

@@ -15,6 +15,8 @@ import (
 
 	"edged/edge"
 	"edged/edge/config"
+	"edged/edge/forward"
+	"edged/edge/forward/rules"
 	"edged/internal/promreg"
 	"edged/origin"
 )
@@ -33,6 +35,9 @@ import (
 //     once they have ended. A pool whose settings did not change is kept,
 //     with its health state and connections;
 //   - the HTTPS certificates (tls.certificates), read again;
+//   - role forward: its access rules (forward.rules), built again when
+//     they changed (liveRules), else their category lists read again; and
+//     its users, the forward.auth.htpasswd file read again;
 //   - log.level.
 //
 // Everything else (listen addresses, the admin listener, data, role, name,
@@ -45,11 +50,12 @@ import (
 
 // liveFields are the fields a reload applies (config.Config.RestartNeeded
 // reports a change to any other). The forward role builds its upstream
-// once: only its category lists are read again.
+// once: of its own section only the access rules are built again
+// (liveRules), and their category lists read again.
 func liveFields(role string) []string {
 	live := []string{"log.level", "tls.certificates"}
 	if role == config.RoleForward {
-		return live
+		return append(live, "forward.rules")
 	}
 	return append(live, "sites", "pools",
 		"upstream.origin", "upstream.shields", "upstream.shield_fallback", "upstream.connect_timeout",
@@ -214,10 +220,25 @@ func (n *node) applyNext() error {
 	if err := n.acmeHostsKept(next, certs); err != nil {
 		return &reloadError{reloadRestart, err}
 	}
+	var nextUsers *forward.Users
+	if n.users != nil {
+		// Role forward: the htpasswd file read again (users added,
+		// removed, passwords changed); its name needs a restart.
+		if nextUsers, err = next.ForwardUsers(); err != nil {
+			return &reloadError{reloadInvalid, err}
+		}
+	}
+	var nextRules *rules.Engine
 	if n.rules != nil {
-		// Role forward: re-read changed category lists now rather than
-		// at the next poll.
-		if err := n.rules.Reload(); err != nil {
+		if n.rules.changed(next.Forward.Rules) {
+			// Role forward, new rules: built (their list files read)
+			// now, used once nothing else can fail.
+			if nextRules, err = next.ForwardRules(n.log.With("component", "forward-rules")); err != nil {
+				return &reloadError{reloadInvalid, err}
+			}
+		} else if err := n.rules.reloadLists(); err != nil {
+			// The same rules: re-read changed category lists now rather
+			// than at the next poll.
 			return &reloadError{reloadFailed, fmt.Errorf("forward.rules category lists: %w", err)}
 		}
 	}
@@ -231,6 +252,12 @@ func (n *node) applyNext() error {
 	}
 	if n.adminCerts != nil {
 		n.adminCerts.use(next.LoadAdminCertificate, adminCerts)
+	}
+	if nextRules != nil {
+		n.rules.use(next.Forward.Rules, nextRules)
+	}
+	if nextUsers != nil {
+		n.users.Replace(nextUsers)
 	}
 	n.level.Set(logLevel(next.Log.Level))
 	return nil

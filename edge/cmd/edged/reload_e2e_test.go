@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"edged/edge/config"
 	"edged/edge/ratelimit"
@@ -559,9 +562,13 @@ func TestReloadTLS(t *testing.T) {
 	}
 }
 
-// TestReloadForwardRole: the forward role builds its upstream and rules
-// once; a reload applies log.level and checks the category lists, and
-// names a change of its rules as needing a restart.
+// TestReloadForwardRole: the forward role builds its upstream once; a
+// reload applies log.level and forward.rules (through the proxy: a domain
+// the new rules deny is refused, the one the old rules denied is let
+// through, as Squid's reconfigure does, where it used to need a restart
+// that cut every open tunnel), refuses bad rules naming the field and
+// keeps the ones in use, and names a change of the rest of the forward
+// section as needing a restart.
 func TestReloadForwardRole(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "forward.yaml")
@@ -582,9 +589,98 @@ func TestReloadForwardRole(t *testing.T) {
 	if !f.n.log.Enabled(t.Context(), slog.LevelDebug) {
 		t.Error("log.level debug was not applied")
 	}
+	// The proxy's answer for a domain: the rule that refused it, or "" for
+	// one that went on to the destination (which does not resolve: 502).
+	refusedBy := func(host string) string {
+		t.Helper()
+		proxy, _ := url.Parse(f.public)
+		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+		resp, err := c.Get("http://" + host + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusForbidden {
+			return resp.Header.Get("X-Edged-Rule")
+		}
+		return ""
+	}
+	if got := refusedBy("blocked.test"); got != "no-blocked" {
+		t.Fatalf("before the reload, blocked.test refused by %q, want no-blocked", got)
+	}
 	writeBytes(t, path, []byte(strings.Replace(conf, "blocked.test", "other.test", 1)))
-	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.rules") || !strings.Contains(err.Error(), "cannot change") {
-		t.Errorf("reload changing forward.rules: %v, want it refused naming forward.rules", err)
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload changing forward.rules: %v", err)
+	}
+	if got, other := refusedBy("blocked.test"), refusedBy("other.test"); got != "" || other != "no-blocked" {
+		t.Errorf("after the reload: blocked.test refused by %q, other.test by %q; want only other.test, by no-blocked", got, other)
+	}
+	writeBytes(t, path, []byte(strings.Replace(conf, "action: deny", "action: block", 1)))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.rules.list[0].action") {
+		t.Errorf("reload with a bad rule: %v, want it refused naming forward.rules.list[0].action", err)
+	}
+	if other := refusedBy("other.test"); other != "no-blocked" {
+		t.Errorf("after a refused reload, other.test refused by %q, want the rules in use (no-blocked)", other)
+	}
+	writeBytes(t, path, []byte(strings.Replace(conf, "forward:\n", "forward:\n  connect_ports: [443, 8443]\n", 1)))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.connect_ports") || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("reload changing forward.connect_ports: %v, want it refused naming forward.connect_ports", err)
+	}
+}
+
+// TestReloadForwardUsers: a reload reads forward.auth.htpasswd again, so an
+// office adds or removes a proxy user, or changes a password, without the
+// restart that cut every open tunnel; a file that became bad is refused,
+// naming the field, file and line, and the users in use stay.
+func TestReloadForwardUsers(t *testing.T) {
+	origin, _ := countingOrigin(t)
+	dir := t.TempDir()
+	users := filepath.Join(dir, "htpasswd")
+	line := func(user, pass string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return user + ":" + string(h) + "\n"
+	}
+	writeBytes(t, users, []byte(line("alice", "a")))
+	path := filepath.Join(dir, "forward.yaml")
+	writeBytes(t, path, []byte(fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\n"+
+		"forward:\n  auth: {htpasswd: %s}\n  dial: {allow_networks: [127.0.0.1/32]}\n", filepath.Join(dir, "data"), users)))
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := serveNodeArgs(t, cfg, io.Discard, args)
+	status := func(user, pass string) int {
+		t.Helper()
+		proxy, _ := url.Parse(f.public)
+		proxy.User = url.UserPassword(user, pass)
+		c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 20 * time.Second}
+		resp, err := c.Get(origin.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if a, b := status("alice", "a"), status("bob", "b"); a != 200 || b != http.StatusProxyAuthRequired {
+		t.Fatalf("before the reload: alice %d, bob %d; want 200, 407", a, b)
+	}
+	writeBytes(t, users, []byte(line("bob", "b")))
+	if err := f.n.reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if a, b := status("alice", "a"), status("bob", "b"); a != http.StatusProxyAuthRequired || b != 200 {
+		t.Errorf("after the reload: alice %d, bob %d; want 407, 200", a, b)
+	}
+	writeBytes(t, users, []byte("carol:plaintext\n"))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.auth.htpasswd: "+users+":1: user \"carol\": not a bcrypt hash") {
+		t.Errorf("reload with a bad file: %v, want it refused naming the field, file and line", err)
+	}
+	if b := status("bob", "b"); b != 200 {
+		t.Errorf("after a refused reload: bob %d, want the users in use (200)", b)
 	}
 }
 

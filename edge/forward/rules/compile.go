@@ -55,10 +55,12 @@ func (o Options) Validate() error {
 // ("categories.social.files[0]") with the line. It returns [Errors].
 func (o Options) Check() error {
 	c, err := compile(&o)
-	if err != nil {
-		return err
-	}
 	p := &problems{}
+	if err != nil {
+		// The files are read all the same: a problem elsewhere in the
+		// rules must not hide a missing or bad list (every problem at once).
+		p.list = append(p.list, err.(Errors)...)
+	}
 	for _, f := range c.listFiles() {
 		if _, err := f.read(); err != nil {
 			p.add(f.field, "%v", err)
@@ -117,10 +119,9 @@ func compile(o *Options) (*compiled, error) {
 		c.needsAddr = c.needsAddr || len(r.dest) > 0
 	}
 	c.limits = compileLimits(p, "limits", &o.Limits)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	// c is returned with its problems too, for Check to read the list
+	// files of; nothing else uses a c that came with an error.
+	return c, p.err()
 }
 
 func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
@@ -175,8 +176,13 @@ func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
 	}
 	cr.groups = r.Groups
 	for i, m := range r.Methods {
-		if !validName(m) {
+		switch up := strings.ToUpper(m); {
+		case !validName(m):
 			p.add(fmt.Sprintf("%s.methods[%d]", field, i), "%q: want a method name such as CONNECT or GET", m)
+		case up != m && slices.Contains(standardMethods, up):
+			// Methods are case-sensitive (RFC 9110 §9.1): "get" would
+			// never match a GET, and the rule would never apply.
+			p.add(fmt.Sprintf("%s.methods[%d]", field, i), "%q: methods are case-sensitive (RFC 9110 §9.1): write %s", m, up)
 		}
 	}
 	cr.methods = r.Methods
@@ -185,6 +191,10 @@ func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
 	}
 	return cr
 }
+
+// standardMethods are the methods of RFC 9110 §9 and PATCH (RFC 5789),
+// whose lower-case spellings in a rule are mistakes.
+var standardMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 func compileDomains(p *problems, field string, list []string) *domainSet {
 	s := newDomainSet()
@@ -251,21 +261,21 @@ func positiveDuration(p *problems, field, s string) time.Duration {
 	return d
 }
 
-// parseBytes reads a byte count with an optional unit: B, KB, MB, GB
-// (powers of 1000; kB too, as in the rest of the config) or KiB, MiB,
-// GiB (powers of 1024).
+// parseBytes reads a byte count with an optional unit, as every size of
+// the configuration is written: B, kB, MB, GB, TB (powers of 1000) or KiB,
+// MiB, GiB, TiB (powers of 1024), in any letter case.
 func parseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
 	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
 		i++
 	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult := map[string]float64{"": 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9,
-		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[unit]
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || mult == 0 {
-		return 0, fmt.Errorf("%q: want a size such as 1MiB, 500KB or 65536", s)
+		return 0, fmt.Errorf("%q: want a size such as 1MiB, 500kB or 65536", s)
 	}
 	v *= mult
 	if v < 1 || v > math.MaxInt64/2 {

@@ -22,7 +22,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 		},
 		Groups: map[string][]string{"staff": {""}},
 		List: []Rule{
-			{Name: "ok", Action: ActionAllow},
+			{Name: "ok", Action: ActionAllow, Methods: []string{"get", "MKCOL", "purge"}}, // "get" never matches a GET
 			{Name: "", Action: "maybe"},
 			{Name: "ok", Action: ActionDeny,
 				DestNetworks: []string{"10.0.0.1/8", "nonsense"}, ClientNetworks: []string{"fe80::1%eth0"},
@@ -54,6 +54,7 @@ func TestValidateNamesEveryField(t *testing.T) {
 		"categories.empty",
 		"categories.social.domains[1]", "categories.social.domains[2]", "categories.social.domains[3]", "categories.social.files[0]",
 		"groups.staff[0]",
+		"list[0].methods[0]",
 		"list[1].name", "list[1].action",
 		"list[2].categories[0]", "list[2].dest_networks[0]", "list[2].dest_networks[1]", "list[2].client_networks[0]",
 		"list[2].ports[0]", "list[2].ports[1]", "list[2].ports[2]", "list[2].users[0]", "list[2].groups[0]", "list[2].methods[0]",
@@ -188,6 +189,9 @@ func TestParseBytes(t *testing.T) {
 		ok   bool
 	}{
 		{"65536", 65536, true}, {"1MiB", 1 << 20, true}, {"500KB", 500_000, true}, {"1.5 GiB", 3 << 29, true},
+		// Any letter case, and TB/TiB, as every other size of the file
+		// ("10mib" was refused here and taken by cache.memory).
+		{"10mib", 10 << 20, true}, {"500kb", 500_000, true}, {"2MB", 2_000_000, true}, {"1TiB", 1 << 40, true}, {"1tb", 1e12, true},
 		{"0", 0, false}, {"", 0, false}, {"1 MB/s", 0, false}, {"-1", 0, false}, {"1e9", 0, false}, {"99999999999GiB", 0, false},
 	} {
 		got, err := parseBytes(tc.in)

@@ -46,8 +46,10 @@ func compileWindow(p *problems, field string, w *Window) *window {
 	if err2 != nil {
 		p.add(field+".to", "%v", err2)
 	}
-	if err == nil && err2 == nil && from == to%(24*60) {
-		p.add(field+".to", "equals from (%q): an empty or a whole day is ambiguous; leave time out for always", w.From)
+	// "09:00" to "09:00" could mean no time or the whole day; "00:00" to
+	// "24:00" says the whole day (of the listed days) and is taken.
+	if err == nil && err2 == nil && from == to {
+		p.add(field+".to", "equals from (%q): an empty or a whole day is ambiguous; write \"00:00\" to \"24:00\" for whole days, or leave time out for always", w.From)
 	}
 	cw.from, cw.to = from, to
 	for i, d := range w.Days {
