@@ -20,7 +20,7 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"User=edged", "StateDirectory=edged", "LimitNOFILE=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecReload=/bin/kill -HUP $MAINPID", "edged -t -config"} {
+	for _, want := range []string{"User=edged", "StateDirectory=edged", "LogsDirectory=edged", "LimitNOFILE=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecReload=/bin/kill -HUP $MAINPID", "edged -t -config"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("examples/edged.service lacks %q", want)
 		}
