@@ -40,6 +40,9 @@ var (
 	metaStaleBelowUntimed = []byte("stale_below_untimed")
 	// metaPurgeSeq: the Seq of the last applied Purge.
 	metaPurgeSeq = []byte("purge_seq")
+	// metaPurgeStream: the Stream of the last Purge that named one, the
+	// purge stream purge_seq counts in.
+	metaPurgeStream = []byte("purge_stream")
 	// metaFileBytes: the total size of the body files records name.
 	metaFileBytes = []byte("file_bytes")
 )
@@ -328,17 +331,19 @@ func fromUnixNano(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// appliedSeq returns the recorded purge sequence.
-func (d *disk) appliedSeq() (uint64, error) {
-	var seq uint64
-	err := d.view(func(tx *bolt.Tx) error {
-		seq = getUint64(tx.Bucket(bucketMeta).Get(metaPurgeSeq))
+// appliedSeq returns the recorded purge sequence and the stream it counts
+// in ("" if none was recorded).
+func (d *disk) appliedSeq() (seq uint64, stream string, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		seq = getUint64(meta.Get(metaPurgeSeq))
+		stream = string(meta.Get(metaPurgeStream))
 		return nil
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		err = ErrClosed
 	}
-	return seq, err
+	return seq, stream, err
 }
 
 // apply writes a batch in one transaction, then evicts least recently used

@@ -100,6 +100,8 @@
 //	         "stale_below_untimed" -> the same marker for a soft purge of all
 //	                                that gives no time (Purge.NoStale)
 //	         "purge_seq"         -> 8-byte BE Purge.Seq last applied
+//	         "purge_stream"      -> Purge.Stream last named: the stream
+//	                                purge_seq counts in
 //	         "file_bytes"        -> 8-byte BE total size of the body files
 //
 // rowInfo keeps what deletes, eviction and purges need (the tags whose rows

@@ -40,6 +40,11 @@ type Purge struct {
 	// effect. It is recorded as given, even if lower than the one before,
 	// so the caller can reset it.
 	Seq uint64
+	// Stream, when non-empty, names the purge stream Seq counts in: both
+	// are recorded (AppliedStream), Seq even when zero, so that a caller
+	// moved to another stream, whose sequences start again, can record
+	// where it stands in the new one.
+	Stream string
 }
 
 // Purge applies p to both tiers and to writes still pending, and returns the
@@ -66,8 +71,8 @@ func (s *Store) Purge(p Purge) (int, error) {
 	m := newMatcher(p)
 	if m.empty() {
 		var err error
-		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, p.Seq, nil) }) // records Seq
-		s.applied.completed(p.Seq, err)
+		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, p.mark(), nil) }) // records Seq
+		s.applied.completed(p.mark(), err)
 		return 0, purgeErr(s.disk, err)
 	}
 	s.purges.record(m)
@@ -87,8 +92,8 @@ func (s *Store) Purge(p Purge) (int, error) {
 	if s.mem != nil {
 		inMemory = s.mem.purge(m, p.Soft)
 	}
-	n, err := s.purgeSettled(m, p.Soft, p.Seq, early, inMemory)
-	s.applied.completed(p.Seq, err)
+	n, err := s.purgeSettled(m, p.Soft, p.mark(), early, inMemory)
+	s.applied.completed(p.mark(), err)
 	return n, purgeErr(s.disk, err)
 }
 
@@ -102,7 +107,7 @@ func (s *Store) Purge(p Purge) (int, error) {
 // and inMemory are the keys an earlier step purged from the pending
 // writes and the memory tier (Purge's), counted once; the result counts
 // as Purge says.
-func (s *Store) purgeSettled(m *matcher, soft bool, seq uint64, early, inMemory []string) (int, error) {
+func (s *Store) purgeSettled(m *matcher, soft bool, seq appliedMark, early, inMemory []string) (int, error) {
 	var (
 		pending []string
 		res     purgeResult
@@ -157,6 +162,16 @@ func (s *Store) AppliedSeq() (uint64, error) {
 	}
 	defer s.life.leave()
 	return s.applied.load(), nil
+}
+
+// AppliedStream returns the Stream of the last Purge that named one ("" if
+// none did): the stream AppliedSeq counts in, recorded with it.
+func (s *Store) AppliedStream() (string, error) {
+	if !s.life.enter() {
+		return "", ErrClosed
+	}
+	defer s.life.leave()
+	return s.applied.loadStream(), nil
 }
 
 // MemoryItemLimit is the largest entry the memory tier keeps (a quarter of

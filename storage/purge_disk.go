@@ -26,7 +26,7 @@ type purgeResult struct {
 // stored key it matches and records seq (when non-zero) in the transaction
 // that completes it. others, for an all purge, are keys found in the pending
 // map or memory; those not on disk are added to the count.
-func (d *disk) purge(m *matcher, soft bool, seq uint64, others []string) (purgeResult, error) {
+func (d *disk) purge(m *matcher, soft bool, seq appliedMark, others []string) (purgeResult, error) {
 	if m.all {
 		return d.purgeAll(soft, m.staleAt(), seq, others)
 	}
@@ -39,7 +39,7 @@ func (d *disk) purge(m *matcher, soft bool, seq uint64, others []string) (purgeR
 		}
 	}
 	var res purgeResult
-	if len(keys) == 0 && len(staleRows) == 0 && seq == 0 {
+	if len(keys) == 0 && len(staleRows) == 0 && !seq.recorded() {
 		return res, nil
 	}
 	for first := true; first || len(keys) > 0; first = false {
@@ -89,11 +89,16 @@ func (t *txn) purgeKeys(keys []string, soft bool, at time.Time) ([]string, error
 	return done, nil
 }
 
-func (t *txn) recordSeq(seq uint64) error {
-	if seq == 0 {
+func (t *txn) recordSeq(m appliedMark) error {
+	if !m.recorded() {
 		return nil
 	}
-	return t.meta.Put(metaPurgeSeq, binary.BigEndian.AppendUint64(nil, seq))
+	if m.stream != "" {
+		if err := t.meta.Put(metaPurgeStream, []byte(m.stream)); err != nil {
+			return err
+		}
+	}
+	return t.meta.Put(metaPurgeSeq, binary.BigEndian.AppendUint64(nil, m.seq))
 }
 
 // matchingKeys lists, in one read transaction, the stored keys m matches in
@@ -177,7 +182,7 @@ func scanTag(tx *bolt.Tx, tag []byte, set map[string]struct{}) (stale [][]byte) 
 // stale_below marker (and stale_below_at, the time it counts from; or
 // stale_below_untimed for a purge that gives no time), in one transaction
 // that records seq.
-func (d *disk) purgeAll(soft bool, at time.Time, seq uint64, others []string) (purgeResult, error) {
+func (d *disk) purgeAll(soft bool, at time.Time, seq appliedMark, others []string) (purgeResult, error) {
 	var res purgeResult
 	err := d.update(func(t *txn) error {
 		res.n = int(t.count)

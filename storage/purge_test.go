@@ -694,3 +694,50 @@ func TestAppliedSeqOnlyAfterMemoryPurge(t *testing.T) {
 		}
 	}
 }
+
+// A purge that names its stream records the stream with its sequence, the
+// sequence even when it is zero (a new stream starts again below the
+// sequence applied from the last one), and both survive a reopen; a purge
+// that names none leaves the stream as it was. Before, a zero sequence was
+// never recorded, so a node moved to a new stream whose sequences had not
+// yet reached its old one skipped the new stream's first purges after a
+// restart.
+func TestAppliedStreamRecorded(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, wantSeq uint64, wantStream string) {
+		t.Helper()
+		seq, err := s.AppliedSeq()
+		if err != nil || seq != wantSeq {
+			t.Errorf("AppliedSeq = %d, %v; want %d", seq, err, wantSeq)
+		}
+		stream, err := s.AppliedStream()
+		if err != nil || stream != wantStream {
+			t.Errorf("AppliedStream = %q, %v; want %q", stream, err, wantStream)
+		}
+	}
+	if _, err := s.Purge(Purge{Keys: []string{"http://h/a"}, Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 7, "")
+	if _, err := s.Purge(Purge{All: true, Soft: true, NoStale: true, Seq: 0, Stream: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 0, "second")
+	if _, err := s.Purge(Purge{Keys: []string{"http://h/b"}, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 1, "second")
+	if _, err := s.Purge(Purge{Seq: 2, Stream: "second"}); err != nil { // records only
+		t.Fatal(err)
+	}
+	check(s, 2, "second")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := openStore(t, Options{Dir: dir})
+	check(again, 2, "second")
+}

@@ -122,16 +122,44 @@ func (l *purgeLog) after(e *Entry, produced time.Time) (bool, time.Time) {
 
 // appliedSeq is the last purge sequence whose purge is complete: recorded
 // on disk and applied to the memory tier (see Store.AppliedSeq).
-type appliedSeq struct{ seq atomic.Uint64 }
+type appliedSeq struct {
+	seq    atomic.Uint64
+	stream atomic.Pointer[string] // Purge.Stream recorded with seq; nil: none
+}
 
 func (a *appliedSeq) load() uint64 { return a.seq.Load() }
+
+func (a *appliedSeq) loadStream() string {
+	if p := a.stream.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// appliedMark is what a purge records as applied: Purge.Seq, and
+// Purge.Stream when it names one (then the sequence even when zero).
+type appliedMark struct {
+	seq    uint64
+	stream string
+}
+
+func (p Purge) mark() appliedMark { return appliedMark{seq: p.Seq, stream: p.Stream} }
+
+// recorded reports whether the mark records anything.
+func (m appliedMark) recorded() bool { return m.seq != 0 || m.stream != "" }
 
 // completed makes seq the applied sequence once its purge has reached every
 // tier. The disk records seq in the purge's own transaction, before the
 // memory tier is purged; reporting it from there let a caller that waited
 // for a sequence still be served the purged object from memory.
-func (a *appliedSeq) completed(seq uint64, err error) {
-	if seq != 0 && err == nil {
-		a.seq.Store(seq) // as given, like the disk: see Purge.Seq
+func (a *appliedSeq) completed(m appliedMark, err error) {
+	if !m.recorded() || err != nil {
+		return
 	}
+	if m.stream != "" {
+		// The stream first: a reader that sees the new sequence sees
+		// the stream it counts in.
+		a.stream.Store(&m.stream)
+	}
+	a.seq.Store(m.seq) // as given, like the disk: see Purge.Seq
 }

@@ -232,12 +232,12 @@ func open(opts Options, path string) (*Store, error) {
 	s := &Store{disk: d, reg: opts.Registerer, sweeping: make(chan struct{})}
 	s.purges.now = opts.Now
 	s.w = newWriter(d, &s.unapplied, opts.Logger, opts.WriteQueue, opts.WriteQueueBytes)
-	seq, err := d.appliedSeq()
+	seq, stream, err := d.appliedSeq()
 	if err != nil {
 		_ = d.close()
 		return nil, fmt.Errorf("read applied purge seq: %w", err)
 	}
-	s.applied.seq.Store(seq)
+	s.applied.completed(appliedMark{seq: seq, stream: stream}, nil)
 	if !opts.NoMemoryTier {
 		if s.mem, err = newMemory(opts.MemoryBytes); err != nil {
 			_ = d.close()
@@ -420,7 +420,7 @@ func (s *Store) Evict(key string) (int, error) {
 		return 0, ErrClosed
 	}
 	defer s.life.leave()
-	n, err := s.purgeSettled(newMatcher(Purge{Keys: []string{key}}), false, 0, nil, nil)
+	n, err := s.purgeSettled(newMatcher(Purge{Keys: []string{key}}), false, appliedMark{}, nil, nil)
 	if err != nil {
 		s.disk.report("evict", err)
 		return n, fmt.Errorf("evict %q: %w", key, err)

@@ -84,7 +84,7 @@ func (u *unappliedSet) retry(d *disk) {
 	}
 	done := make(map[*matcher]bool)
 	for _, p := range list {
-		if _, err := d.purge(p.m, p.soft, 0, nil); err != nil {
+		if _, err := d.purge(p.m, p.soft, appliedMark{}, nil); err != nil {
 			break // the disk still fails; keep them all for later
 		}
 		done[p.m] = true
