@@ -472,6 +472,12 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
+	if n := fieldLines(resp.Header); n > MaxResponseFields {
+		resp.Body.Close()
+		cancel()
+		up.inFlight.Add(-1)
+		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if out.Upgrade == "" {
 			// RFC 9110 §15.2.2: a server switches only to a protocol the
