@@ -472,7 +472,7 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
-	if n := fieldLines(resp.Header); n > MaxResponseFields {
+	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
 		resp.Body.Close()
 		cancel()
 		up.inFlight.Add(-1)

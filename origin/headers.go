@@ -237,12 +237,3 @@ func clientAddr(addr string) string {
 // hundred requests. Real responses carry tens of fields; Varnish allows
 // 64 by default.
 const MaxResponseFields = 1000
-
-// fieldLines is the number of field lines of h, each value counted.
-func fieldLines(h http.Header) int {
-	n := 0
-	for _, vs := range h {
-		n += len(vs)
-	}
-	return n
-}
