@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"edged/edge/policy"
+	"edged/internal/httpsyntax"
 )
 
-// A request of more than maxRequestFields field lines is answered 431 by
+// A request of more than httpsyntax.MaxRequestFieldLines field lines is answered 431 by
 // the node and never forwarded. Before, a head within
 // server.max_header_bytes of thousands of one-letter fields was parsed,
 // copied for the upstream request and held while its miss waited: some
@@ -45,13 +46,13 @@ func TestHostileRequestFieldFloodRefused(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	resp := send(maxRequestFields + 1)
+	resp := send(httpsyntax.MaxRequestFieldLines + 1)
 	wantStatus(t, resp, http.StatusRequestHeaderFieldsTooLarge, policy.DetailBadRequest)
-	resp = send(20 * maxRequestFields)
+	resp = send(20 * httpsyntax.MaxRequestFieldLines)
 	wantStatus(t, resp, http.StatusRequestHeaderFieldsTooLarge, policy.DetailBadRequest)
 	if n := o.requests.Load(); n != 0 {
 		t.Errorf("origin got %d requests, want none", n)
 	}
-	resp = send(maxRequestFields)
+	resp = send(httpsyntax.MaxRequestFieldLines)
 	wantStatus(t, resp, http.StatusOK, "stored")
 }

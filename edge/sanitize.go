@@ -24,8 +24,10 @@ import (
 // Framing attacks that net/http hides from a handler (Content-Length beside
 // Transfer-Encoding) are caught by strictconn.WrapListener on the connection.
 func (h *Handler) refuseHostile(r *http.Request) (int, string) {
-	if n := httpsyntax.FieldLines(r.Header); n > maxRequestFields {
-		return http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("%d header field lines, more than %d", n, maxRequestFields)
+	if n := httpsyntax.FieldLines(r.Header); n > httpsyntax.MaxRequestFieldLines {
+		// What a head costs parsed and copied grows with its fields, not
+		// only its bytes (httpsyntax.MaxRequestFieldLines).
+		return http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("%d header field lines, more than %d", n, httpsyntax.MaxRequestFieldLines)
 	}
 	if status, reason := refuseUpgrade(r.Header); status != 0 {
 		return status, reason
@@ -240,14 +242,3 @@ func (h *Handler) dropUnkeyed(hdr http.Header) {
 		}
 	}
 }
-
-// maxRequestFields bounds the field lines of a request (RFC 6585 §5: 431
-// for header fields too large "collectively"), as Apache's
-// LimitRequestFields (100) and Varnish's http_max_hdr (64) do. The head's
-// bytes are bounded by server.max_header_bytes, not what they cost once
-// parsed and copied for the upstream request: a 56 KiB head of 6,500
-// fields held some 0.6 MiB while its miss waited, so 300 such requests on
-// 300 connections took a node with cache.memory 64MiB from 60 to 200 MiB
-// of anonymous memory (probe10), none of it in a budget. Browsers send
-// about twenty.
-const maxRequestFields = 256
