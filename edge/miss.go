@@ -60,6 +60,18 @@ func (x *exchange) fetch() (again bool) {
 		}
 	}
 	cs.FwdStatus = res.status
+	if !leader && res.entry != nil && res.shared && res.status < http.StatusInternalServerError {
+		if ok, detail := h.reusable(res.entry, x.rules()); !ok {
+			// RFC 9111 §5.2.2.4, §4.2.4: the response the leader's
+			// request fetched needs validation before it answers another
+			// (no-cache, or stale as it arrived): this request asks on
+			// its own, as a hit on it would have.
+			res.release(leader)
+			x.cs = policy.CacheStatus{Fwd: policy.FwdBypass, Collapsed: true, Detail: detail}
+			x.pass()
+			return false
+		}
+	}
 	switch {
 	case res.entry != nil && (res.shared || leader):
 		if res.varyNames != nil && res.entry.Key != string(policy.Key(x.key()).Variant(res.varyNames, r.Header)) {
@@ -651,6 +663,9 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 	}
 	f.markPerUser(e, resp.Header)
 	fh.leaderOnly = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
+	if ok, _ := f.h.reusable(e, f.rules); !ok {
+		fh.leaderOnly = true // the others ask on their own (fetch)
+	}
 	if fh.reason == "" {
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
@@ -789,4 +804,17 @@ func (c cancelOnClose) Close() error {
 	c.cancel()
 	c.held.release()
 	return err
+}
+
+// reusable reports whether e, a response one request's fetch brought, may
+// answer another request without validation, as a hit on it could (RFC
+// 9111 §4.2.4: fresh; §5.2.2.4: no no-cache), and if not, why (a
+// Cache-Status detail). A request collapsed onto the fetch is another
+// request: before, it was given a "public, no-cache" page fetched with
+// the leader's cookie, which the origin had asked to validate before any
+// reuse (an origin that answers each user by their cookie on
+// revalidation), and one stale as it arrived (max-age=0).
+func (h *Handler) reusable(e *storage.Entry, rules *policy.Options) (bool, string) {
+	d := policy.Decide(http.Header{}, hitResponse(e, storage.TierNone, rules.Surrogate), h.opts.Now(), *rules)
+	return d.Action == policy.Serve, d.Detail
 }

@@ -24,6 +24,11 @@ import (
 // Framing attacks that net/http hides from a handler (Content-Length beside
 // Transfer-Encoding) are caught by strictconn.WrapListener on the connection.
 func (h *Handler) refuseHostile(r *http.Request) (int, string) {
+	if n := httpsyntax.FieldLines(r.Header); n > httpsyntax.MaxRequestFieldLines {
+		// What a head costs parsed and copied grows with its fields, not
+		// only its bytes (httpsyntax.MaxRequestFieldLines).
+		return http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("%d header field lines, more than %d", n, httpsyntax.MaxRequestFieldLines)
+	}
 	if status, reason := refuseUpgrade(r.Header); status != 0 {
 		return status, reason
 	}

@@ -940,12 +940,13 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 		}
 		// A stream goes to one reader, the leader: a request that sent its
 		// head already (next) cannot pass instead, as serveWhole does.
-		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) {
+		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) && s.reusable(res) {
 			return res, leader, nil
 		}
-		// Not for sharing (private, or not storable as a slice), or a
-		// whole answer selected by fields this request does not match:
-		// this request fetches its own, as if it had arrived alone.
+		// Not for sharing (private, or not storable as a slice), a whole
+		// answer selected by fields this request does not match, or one
+		// that needs validation before another request may use it: this
+		// request fetches its own, as if it had arrived alone.
 	}
 	release, ok := h.slots.acquire(r.Context(), h.client(r))
 	if !ok {
@@ -953,6 +954,18 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 	}
 	defer x.holdRoutes(release)()
 	return s.run(i, key, stale), true, nil
+}
+
+// reusable reports whether res, a shared fetch's result, may answer this
+// request, which did not start the fetch, without validation
+// (Handler.reusable: no no-cache, not stale as it arrived); a shared
+// upstream failure may.
+func (s *slicer) reusable(res *fillResult) bool {
+	if res.entry == nil || res.status >= http.StatusInternalServerError {
+		return true
+	}
+	ok, _ := s.x.h.reusable(res.entry, s.x.rules())
+	return ok
 }
 
 // matches reports whether res, a shared fetch's result, answers this

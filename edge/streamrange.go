@@ -112,7 +112,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
 	h, w := x.h, &x.w
 	head, size, _ := p.streamable()
-	if !head.selects(x) {
+	if !head.selects(x) || collapsed && head.leaderOnly {
 		return false
 	}
 	if size < 0 {
@@ -224,7 +224,9 @@ type fillHead struct {
 	length int64
 	// leaderOnly: only the leader is sent the body as it arrives (one of
 	// unknown length whose key's last fill outgrew the limit: a waiter
-	// would be cut if it did again); waiters wait for the fill's end.
+	// would be cut if it did again; one that needs validation before it
+	// answers another request, Handler.reusable); waiters wait for the
+	// fill's end.
 	leaderOnly bool
 }
 

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"container/list"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -35,24 +36,43 @@ const maxUncacheable = 1 << 16
 // a map lookup and a few pointer moves whatever the size, so a flood of
 // distinct uncacheable URLs cannot make the lock a bottleneck for misses (a
 // scan of a full map used to take milliseconds under it).
+//
+// A mark keeps a 64-bit hash of its key (under a seed made per set), never
+// the key: a key is as long as a request target may be (64 KiB by
+// default), and a set of whole keys held up to 4 GiB outside every budget
+// of cache.memory. Two keys that hash alike share a mark, which costs only
+// a fetch without coalescing (uncacheable) or a range sent upstream as
+// asked (tooLarge), never a wrong response; with a random seed no client
+// can choose such keys.
 type uncacheable struct {
 	max   int           // the keys remembered at most; 0 means maxUncacheable
 	lasts time.Duration // how long a mark lasts; 0 means uncacheableFor
 
-	mu    sync.Mutex // guards keys and order
-	keys  map[string]*list.Element
+	mu    sync.Mutex // guards seed, keys and order
+	seed  maphash.Seed
+	keys  map[uint64]*list.Element
 	order list.List // of *uncacheableMark, most recently marked at the front
 }
 
 type uncacheableMark struct {
-	key   string
+	key   uint64 // hash of the storage key
 	until time.Time
+}
+
+// hash is key's hash under u's seed, made by the first mark. u.mu must be
+// held.
+func (u *uncacheable) hash(key string) uint64 {
+	if u.keys == nil {
+		u.seed = maphash.MakeSeed()
+		u.keys = make(map[uint64]*list.Element)
+	}
+	return maphash.String(u.seed, key)
 }
 
 func (u *uncacheable) marked(key string, now time.Time) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	e, ok := u.keys[key]
+	e, ok := u.keys[u.hash(key)]
 	if !ok {
 		return false
 	}
@@ -71,13 +91,11 @@ func (u *uncacheable) mark(key string, now time.Time) {
 		lasts = uncacheableFor
 	}
 	until := now.Add(lasts)
-	if e, ok := u.keys[key]; ok {
+	k := u.hash(key)
+	if e, ok := u.keys[k]; ok {
 		e.Value.(*uncacheableMark).until = until
 		u.order.MoveToFront(e)
 		return
-	}
-	if u.keys == nil {
-		u.keys = make(map[string]*list.Element)
 	}
 	// Forget what has expired from the back, at most two marks per call so
 	// the cost stays constant (each mark adds one), then the oldest mark if
@@ -90,13 +108,13 @@ func (u *uncacheable) mark(key string, now time.Time) {
 	if u.order.Len() >= u.limit() {
 		u.remove(u.order.Back())
 	}
-	u.keys[key] = u.order.PushFront(&uncacheableMark{key: key, until: until})
+	u.keys[k] = u.order.PushFront(&uncacheableMark{key: k, until: until})
 }
 
 func (u *uncacheable) clear(key string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if e, ok := u.keys[key]; ok {
+	if e, ok := u.keys[u.hash(key)]; ok {
 		u.remove(e)
 	}
 }

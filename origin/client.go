@@ -141,9 +141,12 @@ type transportConfig struct {
 	connect, header   time.Duration
 	body              time.Duration // each wait for response body bytes (upstream.bodyIdle)
 	maxIdle, maxConns int
-	tls               *tls.Config // cloned
-	log               *slog.Logger
-	metrics           *connMetrics // nil records nothing
+	// maxIdleTotal bounds the idle connections kept across servers; 0:
+	// none but maxIdle per server (the servers are configured).
+	maxIdleTotal int
+	tls          *tls.Config // cloned
+	log          *slog.Logger
+	metrics      *connMetrics // nil records nothing
 	// dial opens the TCP connections; nil means a net.Dialer.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -196,6 +199,7 @@ func newTransport(tc transportConfig) *transports {
 		// Accept-Encoding decides what the origin sends and what is cached.
 		DisableCompression:     true,
 		MaxIdleConnsPerHost:    tc.maxIdle,
+		MaxIdleConns:           tc.maxIdleTotal,
 		MaxConnsPerHost:        tc.maxConns,
 		IdleConnTimeout:        keepIdleFor,
 		ResponseHeaderTimeout:  tc.header,
@@ -211,7 +215,7 @@ func newTransport(tc transportConfig) *transports {
 		// A cap on connections makes requests wait for one, which
 		// net/http's transport does; and without a raw socket, bytes
 		// sent to an idle connection are found only by a read loop.
-		t.kept = newKeepAlive(d, tc.header, tc.maxIdle)
+		t.kept = newKeepAlive(d, tc.header, tc.maxIdle, tc.maxIdleTotal)
 	}
 	return t
 }
@@ -468,6 +472,12 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
+	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
+		resp.Body.Close()
+		cancel()
+		up.inFlight.Add(-1)
+		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if out.Upgrade == "" {
 			// RFC 9110 §15.2.2: a server switches only to a protocol the

@@ -224,3 +224,16 @@ func clientAddr(addr string) string {
 	}
 	return addr
 }
+
+// MaxResponseFields bounds the field lines of an upstream response head;
+// one with more is refused as a broken response ([ErrProtocol]). The head's
+// bytes are bounded too (1 MiB, as net/http's), but not what they cost
+// once parsed: a 1 MiB head of 80,000 one-letter fields takes some 7 MiB
+// of maps and strings, stored with the response (the memory tier counts
+// about half of it), copied for every hit sent and decoded again for
+// every disk hit, none of it in a budget of cache.memory. An origin, or
+// any server a forward proxy's client names, sending such heads took a
+// node with cache.memory 64MiB to 240 MiB of anonymous memory with a few
+// hundred requests. Real responses carry tens of fields; Varnish allows
+// 64 by default.
+const MaxResponseFields = 1000

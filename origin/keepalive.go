@@ -3,6 +3,7 @@ package origin
 import (
 	"bufio"
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -54,12 +55,14 @@ type keepAlive struct {
 	dial       func(ctx context.Context, network, addr string) (*upConn, error)
 	header     time.Duration // bound on the wait for a response head; 0: none
 	maxIdle    int           // idle connections kept per server
+	maxTotal   int           // idle connections kept in all; 0: no bound but maxIdle's
 	idleFor    time.Duration // how long an idle connection is kept
 	sweepEvery time.Duration // how often idle connections are looked at (sweep)
 	now        func() time.Time
 
 	mu     sync.Mutex
 	idle   map[string][]*keptConn // by dial address; the most recently used last
+	lru    list.List              // of every idle *keptConn, the least recently put first (maxTotal)
 	closed bool                   // closeIdle was called: new idle ones are closed
 	sweep  *time.Timer            // runs sweepIdle while connections are idle; nil when none are
 }
@@ -87,6 +90,8 @@ type keptConn struct {
 	br        *bufio.Reader // reads from the keptConn: under headLeft
 	head      bytes.Buffer  // the request head being written
 	idleTimer *time.Timer   // closes the connection idle for idleFor; made by put
+	addr      string        // the dial address it is idle under (k.idle); set by put
+	lruElem   *list.Element // its place in k.lru while idle, else nil; under k.mu
 
 	// headLeft is how many more bytes the response heads being read may
 	// take from the connection, as net/http's transport counts them
@@ -101,11 +106,12 @@ type keptConn struct {
 	cancelFn  func() // cancel, bound once: not an allocation per exchange
 }
 
-func newKeepAlive(d *dialer, header time.Duration, maxIdle int) *keepAlive {
+func newKeepAlive(d *dialer, header time.Duration, maxIdle, maxTotal int) *keepAlive {
 	return &keepAlive{
 		dial:       d.plain,
 		header:     header,
 		maxIdle:    maxIdle,
+		maxTotal:   maxTotal,
 		idleFor:    keepIdleFor,
 		sweepEvery: idleSweep,
 		now:        time.Now,
@@ -306,11 +312,18 @@ func (k *keepAlive) take(addr string) (c *keptConn, reused bool) {
 	c = list[len(list)-1]
 	list[len(list)-1] = nil
 	k.setIdle(addr, list[:len(list)-1])
+	k.unlist(c)
 	c.idleTimer.Stop() // if it fired, expire finds c taken and leaves it
 	return c, true
 }
 
-// put keeps c for the next request to addr, for idleFor at most.
+// put keeps c for the next request to addr, for idleFor at most. With
+// maxTotal idle connections kept already, the least recently put one is
+// closed to make room: a forward proxy's destinations are its clients'
+// choice, and one client asking for servers on many addresses (a host
+// listening on thousands of ports) kept a connection, a descriptor and
+// its buffers open for each, for 90 seconds, until the node ran out of
+// descriptors and could accept no client.
 func (k *keepAlive) put(addr string, c *keptConn) {
 	k.mu.Lock()
 	list := k.idle[addr]
@@ -319,7 +332,14 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 		c.uc.Close()
 		return
 	}
+	var evicted *keptConn
+	if k.maxTotal > 0 && k.lru.Len() >= k.maxTotal {
+		evicted = k.lru.Front().Value.(*keptConn)
+		k.drop(evicted)
+		list = k.idle[addr] // drop may have changed it
+	}
 	k.idle[addr] = append(list, c)
+	c.addr, c.lruElem = addr, k.lru.PushBack(c)
 	if c.idleTimer == nil {
 		c.idleTimer = time.AfterFunc(k.idleFor, func() { k.expire(addr, c) })
 	} else {
@@ -329,6 +349,28 @@ func (k *keepAlive) put(addr string, c *keptConn) {
 		k.sweep = time.AfterFunc(k.sweepEvery, k.sweepIdle)
 	}
 	k.mu.Unlock()
+	if evicted != nil {
+		evicted.uc.Close()
+	}
+}
+
+// drop forgets c, an idle connection, and stops its timer; the caller
+// closes it. k.mu is held.
+func (k *keepAlive) drop(c *keptConn) {
+	list := k.idle[c.addr]
+	if i := slices.Index(list, c); i >= 0 {
+		k.setIdle(c.addr, slices.Delete(list, i, i+1))
+	}
+	k.unlist(c)
+	c.idleTimer.Stop() // if it fired, expire finds c gone and leaves it
+}
+
+// unlist takes c out of k.lru; k.mu is held.
+func (k *keepAlive) unlist(c *keptConn) {
+	if c.lruElem != nil {
+		k.lru.Remove(c.lruElem)
+		c.lruElem = nil
+	}
 }
 
 // sweepIdle discards the idle connections that received bytes no request
@@ -353,6 +395,7 @@ func (k *keepAlive) sweepIdle() {
 					kept = append(kept, c)
 				} else {
 					c.idleTimer.Stop()
+					k.unlist(c)
 					bad = append(bad, c)
 				}
 			}
@@ -383,6 +426,7 @@ func (k *keepAlive) expire(addr string, c *keptConn) {
 		return
 	}
 	k.setIdle(addr, slices.Delete(list, i, i+1))
+	k.unlist(c)
 	k.mu.Unlock()
 	c.uc.Close()
 }
@@ -406,6 +450,12 @@ func (k *keepAlive) closeIdle() {
 	k.mu.Lock()
 	idle := k.idle
 	k.idle, k.closed = make(map[string][]*keptConn), true
+	k.lru.Init()
+	for _, list := range idle {
+		for _, c := range list {
+			c.lruElem = nil
+		}
+	}
 	if k.sweep != nil {
 		k.sweep.Stop()
 		k.sweep = nil

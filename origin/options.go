@@ -135,12 +135,26 @@ func (opts Options) withDefaults() Options {
 // transport returns the connection settings of opts; metrics are the
 // caller's.
 func (opts Options) transport() transportConfig {
-	return transportConfig{
+	tc := transportConfig{
 		connect: opts.ConnectTimeout, header: opts.HeaderTimeout, body: opts.BodyTimeout,
 		maxIdle: opts.MaxIdlePerHost, maxConns: opts.MaxConnsPerHost, tls: opts.TLSClientConfig,
 		log: opts.Logger, dial: opts.Dial,
 	}
+	if opts.Direct {
+		// A forward proxy's servers are whatever its clients ask for:
+		// MaxIdlePerHost alone bounds nothing.
+		tc.maxIdleTotal = DirectMaxIdle
+	}
+	return tc
 }
+
+// DirectMaxIdle bounds the idle connections a Direct client keeps across
+// all its servers, the least recently used closed first: a client of a
+// forward proxy asking for servers on thousands of addresses (one host
+// listening on every port of forward.http_ports) kept one open per
+// address for 90 seconds, each a descriptor and its buffers, until the
+// node had no descriptor left to accept a client with.
+const DirectMaxIdle = 1024
 
 // originPool is the one-server pool that Options.Origin stands for: no
 // retries, no ejection (ejecting the only server would only turn its errors

@@ -74,9 +74,39 @@ func (g *reuseGuard) quarantine(addr string) {
 		return
 	}
 	g.mu.Lock()
-	g.until[addr] = g.now().Add(quarantineFor)
+	now := g.now()
+	if _, ok := g.until[addr]; !ok && len(g.until) >= maxQuarantined {
+		g.shrink(now)
+	}
+	g.until[addr] = now.Add(quarantineFor)
 	g.counts.Store(int64(len(g.until)))
 	g.mu.Unlock()
+}
+
+// maxQuarantined bounds the servers in quarantine at once. A forward
+// proxy's servers are whatever its clients name: a client whose server
+// sends a byte too many on every port of forward.http_ports (or on every
+// address of an IPv6 network) added an entry for each, kept until a
+// request to that address after its end, so for good. A var for tests.
+var maxQuarantined = 1 << 14
+
+// shrink makes room in a full g.until: the quarantines that ended go, and
+// if that is not an eighth of them, others, whichever the map yields
+// first. A server let out early gets keep-alive again until its next
+// offence, which quarantines it anew; the reverse roles' servers are
+// configured, far fewer than the bound. g.mu is held.
+func (g *reuseGuard) shrink(now time.Time) {
+	for addr, end := range g.until {
+		if !now.Before(end) {
+			delete(g.until, addr)
+		}
+	}
+	for addr := range g.until {
+		if len(g.until) < maxQuarantined-maxQuarantined/8 {
+			break
+		}
+		delete(g.until, addr)
+	}
 }
 
 // quarantined reports whether connections to addr must not be reused.

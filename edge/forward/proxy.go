@@ -16,6 +16,7 @@ import (
 
 	"edged/edge"
 	"edged/edge/policy"
+	"edged/internal/httpsyntax"
 	"edged/internal/portset"
 )
 
@@ -113,6 +114,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.net, rec.network = network, p.nets[network]
+	if n := httpsyntax.FieldLines(r.Header); n > httpsyntax.MaxRequestFieldLines {
+		// Before a tunnel, which holds its request for as long as it
+		// lives; the cache refuses the others itself, as here.
+		p.refuse(w, r, rec, http.StatusRequestHeaderFieldsTooLarge, "", fmt.Sprintf("%d header field lines, more than %d", n, httpsyntax.MaxRequestFieldLines))
+		return
+	}
 	if r.Method != http.MethodConnect && r.URL.Scheme == "" && r.URL.Host == "" {
 		p.serveLocal(w, r, rec)
 		return

@@ -1,0 +1,75 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// A response that needs validation before it answers any request but the
+// one that fetched it (no-cache, RFC 9111 §5.2.2.4; stale as it arrives,
+// §4.2.4) is not handed to the requests collapsed onto its fetch: each
+// asks the origin itself, as a hit would have been validated. Before,
+// a "public, no-cache" page the origin made for the leader's cookie (an
+// origin that answers each user on revalidation) went to every client
+// waiting on the fetch, whole or as a range while it arrived; so did a
+// "public, max-age=0" one. A fresh response is still shared (the control).
+func TestCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		cc     string
+		shared bool
+	}{
+		{"public, no-cache", false},
+		{"public, max-age=0", false},
+		{"no-cache, s-maxage=60", false},
+		{"public, max-age=60", true},
+	} {
+		for _, rangeReq := range []bool{false, true} {
+			name := tc.cc
+			if rangeReq {
+				name += ", range"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := newClock()
+				release := newGate()
+				o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+					release.wait()
+					w.Header().Set("Cache-Control", tc.cc)
+					// Long enough to be sent as it arrives (streamFromBytes).
+					_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
+				})
+				t.Cleanup(release.open)
+				e := newEdge(t, c, edgeConfig{upstream: o.URL})
+				var wg sync.WaitGroup
+				bodies := make([]string, 3)
+				for i, user := range []string{"u=alice", "u=bob", "u=carol"} {
+					if i == 1 {
+						// alice leads: her fetch reached the origin.
+						waitFor(t, func() bool { return o.requests.Load() == 1 })
+					}
+					wg.Go(func() {
+						fields := []string{"Cookie", user}
+						if rangeReq && i > 0 {
+							fields = append(fields, "Range", "bytes=0-9")
+						}
+						_, body := e.get(t, "/page", fields...)
+						bodies[i] = body
+					})
+				}
+				waitJoined(t, e, 2)
+				release.open()
+				wg.Wait()
+				for i, user := range []string{"u=alice", "u=bob", "u=carol"} {
+					want := "for " + user
+					if tc.shared {
+						want = "for u=alice"
+					}
+					if !strings.HasPrefix(bodies[i], want) && !strings.HasPrefix(want, bodies[i]) {
+						t.Errorf("%s got %.20q, want %q", user, bodies[i], want)
+					}
+				}
+			})
+		}
+	}
+}
