@@ -234,6 +234,9 @@ func (b *Bus) startAfter(ctx context.Context, stream jetstream.Stream) (uint64, 
 	b.measureClock(sent, b.opts.Now(), info.TimeStamp) // clock.go
 	st := info.State
 	b.streamSeq = 0 // this session's consumer delivers from the returned start
+	if err := b.checkStream(ctx, info); err != nil {
+		return 0, st, err
+	}
 	if next, gap := gapAfter(b.applied.Load(), st); gap {
 		b.log.Warn("purge stream lost events this node never applied; marking the whole cache stale",
 			"applied", b.applied.Load(), "first", st.FirstSeq, "last", st.LastSeq)
@@ -265,6 +268,54 @@ func (b *Bus) startAfter(ctx context.Context, stream jetstream.Stream) (uint64, 
 	// After a gap the stream restarts below what it delivered before.
 	b.streamSeen = max(min(b.streamSeen, applied), applied-min(applied, fastRemembered))
 	return b.streamSeen + 1, st, nil
+}
+
+// streamIdentity names the stream info describes, as long as it exists: a
+// stream deleted and made again under the same name, or another server's
+// (cluster's) stream, has another creation time.
+func streamIdentity(info *jetstream.StreamInfo) string {
+	return info.Config.Name + " " + info.Created.UTC().Format(time.RFC3339Nano)
+}
+
+// checkStream compares the stream the session reads with the one the
+// applied sequence was recorded in (StreamRecorder). A node whose recorded
+// stream is another one marks its whole cache stale (the purges it missed
+// between its last apply on the old stream and its move, on either, are
+// unknown) and records the sequence before the new stream's first event,
+// so that the session applies every event the new stream holds; before, a
+// node whose applied sequence the new stream had already passed skipped
+// the new stream's events up to it without a word. One that recorded no
+// stream (none applied yet, or a node upgraded from a version that did not
+// record it) records this one with its next apply. The caller holds
+// applyMu.
+func (b *Bus) checkStream(ctx context.Context, info *jetstream.StreamInfo) error {
+	rec, ok := b.opts.Invalidator.(StreamRecorder)
+	if !ok {
+		return nil
+	}
+	id := streamIdentity(info)
+	was, err := rec.AppliedStream()
+	if err != nil {
+		return fmt.Errorf("purge: applied stream: %w", err)
+	}
+	b.streamID = id // every apply from now on records it (invalidate)
+	if was == id || was == "" {
+		return nil
+	}
+	st := info.State
+	next := st.FirstSeq
+	if st.Msgs == 0 || next == 0 {
+		next = st.LastSeq + 1
+	}
+	b.log.Warn("purge stream is not the one this node applied purges from; marking the whole cache stale and applying the new stream from its first event",
+		"stream", id, "recorded", was, "applied", b.applied.Load(), "first", next)
+	b.metrics.gaps.Inc()
+	n, took, err := b.invalidate(ctx, "gap", staleAll, next-1)
+	if err != nil {
+		return err
+	}
+	b.observe(event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1, n, took)
+	return nil
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -568,12 +619,19 @@ func (b *Bus) reject(ctx context.Context, seq uint64, reason string) error {
 }
 
 // invalidate calls Invalidate until it succeeds or ctx ends, retrying with
-// back-off, and records seq as applied.
+// back-off, and records seq as applied, with the stream it counts in once
+// a session has read it (StreamRecorder). The caller holds applyMu.
 func (b *Bus) invalidate(ctx context.Context, id string, r Request, seq uint64) (int, time.Duration, error) {
 	delay := newBackoff()
 	for {
 		start := time.Now()
-		n, err := b.opts.Invalidator.Invalidate(ctx, r, seq)
+		var n int
+		var err error
+		if rec, ok := b.opts.Invalidator.(StreamRecorder); ok && b.streamID != "" {
+			n, err = rec.InvalidateInStream(ctx, r, seq, b.streamID)
+		} else {
+			n, err = b.opts.Invalidator.Invalidate(ctx, r, seq)
+		}
 		if err == nil {
 			b.recordApplied(seq)
 			return n, time.Since(start), nil

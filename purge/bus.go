@@ -45,6 +45,26 @@ type Checker interface {
 	Check(r Request) error
 }
 
+// StreamRecorder is what an Invalidator may also offer so that a node
+// moved to another purge stream (a new bus: the embedded server's stream
+// replaced by a cluster's, or the stream deleted and made again) does not
+// take the new stream's sequences for its old ones. A node knows its place
+// in the stream only by the sequence it applied last; a new stream counts
+// from 1 again, and one that had passed that sequence when the node joined
+// it looked like the old stream with nothing missed, so the node skipped
+// the new stream's purges up to it, silently. The bus records the stream's
+// identity (its name and creation time) with the sequence; a node whose
+// recorded stream is another marks its whole cache stale, as for a gap,
+// and applies the new stream from its first event.
+type StreamRecorder interface {
+	// AppliedStream returns the stream recorded with Applied's sequence,
+	// "" if none was.
+	AppliedStream() (string, error)
+	// InvalidateInStream is Invalidate that also records stream as the
+	// one seq counts in, in the same transaction, and seq even when zero.
+	InvalidateInStream(ctx context.Context, r Request, seq uint64, stream string) (int, error)
+}
+
 // Expander is what an Invalidator may also offer when the objects a
 // request names may be stored under other URLs too, on this node or on
 // another that cannot tell (a shield keys what an edge's route sends it,
@@ -233,6 +253,9 @@ type Bus struct {
 	// delivered here in any session (the applied one at Start): a session's
 	// consumer starts after it (startAfter).
 	streamSeen uint64
+	// streamID, under applyMu too, is the identity of the stream the
+	// last session read (streamIdentity), recorded with each apply.
+	streamID string
 
 	applied    atomic.Uint64 // last sequence applied locally; moved under applyMu
 	reconnects atomic.Uint64

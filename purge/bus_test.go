@@ -569,3 +569,81 @@ func tokenClient(t testing.TB, url string) (jetstream.JetStream, jetstream.Strea
 	}
 	return js, stream
 }
+
+// A node moved to another purge stream (a new bus, here another server's
+// stream, whose sequences start again at 1) marks its whole cache stale and
+// applies every event of the new stream, though the new stream had already
+// passed the sequence the node applied last on the old one; restarted on
+// the same stream it finds no gap. Before, the node took the new stream's
+// first events for ones it had applied and skipped them without a word: a
+// purge of the new bus's third event was never applied there, and the
+// object stayed a hit. Nor is the same stream, its server restarted, taken
+// for another.
+func TestNewStreamIsNotTakenForTheOld(t *testing.T) {
+	old := startServer(t, t.TempDir(), freePort(t)).ClientURL()
+	nextDir, nextPort := t.TempDir(), freePort(t)
+	nextServer := startServer(t, nextDir, nextPort)
+	next := nextServer.ClientURL()
+	oldPub := startBus(t, Options{NATSURL: old, Node: "old-publisher"})
+	inv := &streamInvalidator{}
+	d := startBus(t, Options{Invalidator: inv, NATSURL: old, Node: "d"})
+	applied := publishN(t, oldPub, 4, "old")
+	waitFor(t, "the old stream's events applied", func() bool { a, _ := inv.Applied(); return a == applied[3] })
+	_ = d.Close()
+
+	nextPub := startBus(t, Options{NATSURL: next, Node: "next-publisher"})
+	moved := publishN(t, nextPub, 5, "next")
+	if moved[4] < applied[3] {
+		t.Fatalf("the new stream's last sequence %d is below the old applied %d: the test needs it past", moved[4], applied[3])
+	}
+	before := len(inv.calls())
+	d = startBus(t, Options{Invalidator: inv, NATSURL: next, Node: "d"})
+	waitFor(t, "the new stream's events applied", func() bool { a, _ := inv.Applied(); return a == moved[4] })
+	calls := inv.calls()[before:]
+	if len(calls) == 0 || !reflect.DeepEqual(calls[0].Req, staleAll) || calls[0].Seq != moved[0]-1 {
+		t.Fatalf("calls on the new stream = %+v, want first the whole cache marked stale at seq %d", calls, moved[0]-1)
+	}
+	var seqs []uint64
+	for _, c := range calls[1:] {
+		seqs = append(seqs, c.Seq)
+	}
+	if !reflect.DeepEqual(seqs, moved) {
+		t.Errorf("applied from the new stream %v, want every event %v", seqs, moved)
+	}
+	_ = d.Close()
+	_ = nextPub.Close()
+	nextServer.Shutdown()
+	nextServer.WaitForShutdown()
+	startServer(t, nextDir, nextPort)
+
+	before = len(inv.calls())
+	d = startBus(t, Options{Invalidator: inv, NATSURL: next, Node: "d"})
+	nextPub = startBus(t, Options{NATSURL: next, Node: "next-publisher"})
+	after := publishN(t, nextPub, 1, "after")
+	waitFor(t, "the next event applied", func() bool { a, _ := inv.Applied(); return a == after[0] })
+	if calls := inv.calls()[before:]; len(calls) != 1 || calls[0].Req.All {
+		t.Errorf("calls after a restart of the node and the server on the same stream = %+v, want only the new event", calls)
+	}
+}
+
+// The embedded server's stream is the same stream after a restart on the
+// same store (its creation time is kept), so a node that embeds it finds
+// no new stream and no gap.
+func TestEmbeddedRestartKeepsTheStream(t *testing.T) {
+	dir := t.TempDir()
+	inv := &streamInvalidator{}
+	a := startBus(t, Options{Invalidator: inv, StoreDir: dir, Node: "a"})
+	applied := publishN(t, a, 2, "before")
+	waitFor(t, "both applied", func() bool { s, _ := inv.Applied(); return s == applied[1] })
+	_ = a.Close()
+	before := len(inv.calls())
+	a = startBus(t, Options{Invalidator: inv, StoreDir: dir, Node: "a"})
+	after := publishN(t, a, 1, "after")
+	waitFor(t, "the next applied", func() bool { s, _ := inv.Applied(); return s == after[0] })
+	if calls := inv.calls()[before:]; len(calls) != 1 || calls[0].Req.All {
+		t.Errorf("calls after a restart on the same store = %+v, want only the new event", calls)
+	}
+	if s, _ := inv.AppliedStream(); s == "" {
+		t.Error("no stream recorded")
+	}
+}

@@ -53,6 +53,31 @@ func (m *memInvalidator) Applied() (uint64, error) {
 	return m.applied, nil
 }
 
+// streamInvalidator is a memInvalidator that records the stream its
+// applied sequence counts in, as the node's store does (StreamRecorder).
+type streamInvalidator struct {
+	memInvalidator
+	stream string // under memInvalidator.mu
+}
+
+var _ StreamRecorder = (*streamInvalidator)(nil)
+
+func (m *streamInvalidator) InvalidateInStream(ctx context.Context, r Request, seq uint64, stream string) (int, error) {
+	n, err := m.Invalidate(ctx, r, seq)
+	if err == nil && stream != "" {
+		m.mu.Lock()
+		m.stream = stream
+		m.mu.Unlock()
+	}
+	return n, err
+}
+
+func (m *streamInvalidator) AppliedStream() (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stream, nil
+}
+
 func (m *memInvalidator) calls() []applyCall {
 	m.mu.Lock()
 	defer m.mu.Unlock()

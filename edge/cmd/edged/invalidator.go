@@ -156,7 +156,16 @@ func (si storeInvalidator) Check(r purge.Request) error {
 // key) is skipped and logged, the rest applied: no key is stored under a
 // URL the edge refuses, and failing the event would stop the bus.
 func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq uint64) (int, error) {
+	return si.InvalidateInStream(ctx, r, seq, "")
+}
+
+var _ purge.StreamRecorder = storeInvalidator{}
+
+// InvalidateInStream is Invalidate recording stream, when not empty, with
+// seq (storage.Purge.Stream).
+func (si storeInvalidator) InvalidateInStream(ctx context.Context, r purge.Request, seq uint64, stream string) (int, error) {
 	p, skipped := storePurge(r, seq, si.routes())
+	p.Stream = stream
 	if si.log != nil {
 		for _, err := range skipped {
 			si.log.Error("purge: selector skipped: it is no cache key", "seq", seq, "err", err)
@@ -164,6 +173,9 @@ func (si storeInvalidator) Invalidate(ctx context.Context, r purge.Request, seq 
 	}
 	return si.store.Purge(p)
 }
+
+// AppliedStream is the stream the store recorded with its applied sequence.
+func (si storeInvalidator) AppliedStream() (string, error) { return si.store.AppliedStream() }
 
 var _ purge.Hider = storeInvalidator{}
 
