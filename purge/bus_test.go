@@ -617,7 +617,7 @@ func TestNewStreamIsNotTakenForTheOld(t *testing.T) {
 	startServer(t, nextDir, nextPort)
 
 	before = len(inv.calls())
-	d = startBus(t, Options{Invalidator: inv, NATSURL: next, Node: "d"})
+	startBus(t, Options{Invalidator: inv, NATSURL: next, Node: "d"}) // closed at cleanup
 	nextPub = startBus(t, Options{NATSURL: next, Node: "next-publisher"})
 	after := publishN(t, nextPub, 1, "after")
 	waitFor(t, "the next event applied", func() bool { a, _ := inv.Applied(); return a == after[0] })
