@@ -286,7 +286,7 @@ func streamIdentity(info *jetstream.StreamInfo) string {
 // node whose applied sequence the new stream had already passed skipped
 // the new stream's events up to it without a word. One that recorded no
 // stream (none applied yet, or a node upgraded from a version that did not
-// record it) records this one with its next apply. The caller holds
+// record it) records this one at its applied sequence. The caller holds
 // applyMu.
 func (b *Bus) checkStream(ctx context.Context, info *jetstream.StreamInfo) error {
 	rec, ok := b.opts.Invalidator.(StreamRecorder)
@@ -299,8 +299,14 @@ func (b *Bus) checkStream(ctx context.Context, info *jetstream.StreamInfo) error
 		return fmt.Errorf("purge: applied stream: %w", err)
 	}
 	b.streamID = id // every apply from now on records it (invalidate)
-	if was == id || was == "" {
+	switch was {
+	case id:
 		return nil
+	case "":
+		// Recorded now rather than with the next purge, which a move to
+		// another stream could come before.
+		_, _, err := b.invalidate(ctx, "stream", Request{}, b.applied.Load())
+		return err
 	}
 	st := info.State
 	next := st.FirstSeq
