@@ -300,6 +300,7 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 			// that said it has no pull ends the session.
 			if time.Now().After(deadline) {
 				b.log.Warn("purge bus: could not check that the consumer got this node's pull request", "err", err)
+				b.guardConsumer(ctx, end, cons, made)
 				return
 			}
 		case info.NumWaiting > 0 || info.Delivered.Consumer > 0:
