@@ -327,7 +327,9 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 // purge waited for it, and each publish answered "not yet applied" after
 // 20 s, for as long as the session lasted. A new session makes a new
 // consumer from the applied sequence, so the change costs at most one
-// probe interval's delay, and nothing is skipped. made is the consumer's
+// probe interval's delay, and nothing is skipped. The price: one more
+// small request per node and probe interval (the stream probe's rate).
+// made is the consumer's
 // settings as the server created them (cons's cached info follows Info).
 func (b *Bus) guardConsumer(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer, made jetstream.ConsumerConfig) {
 	want := comparableConsumer(made)
