@@ -557,6 +557,15 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 	b.health.saw(seq + meta.NumPending)
+	if seq > applied+1 && b.streamHolds(ctx, applied+1) {
+		// Not lost: another client took the events between (a pull
+		// request on this node's consumer, which the server cannot tell
+		// from the node's). The next session's consumer starts after the
+		// applied sequence and delivers them. Before, every such skip
+		// marked the whole cache stale, as often as the client pulled.
+		return fmt.Errorf("%w: the stream delivered seq %d after %d but still holds %d: another client took it from this node's consumer; starting a new session",
+			ErrUnavailable, seq, applied, applied+1)
+	}
 	if seq > applied+1 {
 		b.log.Warn("purge stream skipped events; marking the whole cache stale", "applied", applied, "seq", seq)
 		b.metrics.gaps.Inc()
@@ -565,6 +574,19 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	return b.applyCopy(ctx, msg, seq, meta.Timestamp, received)
+}
+
+// streamHolds reports whether the stream still holds the event at seq
+// (false when it cannot tell).
+func (b *Bus) streamHolds(ctx context.Context, seq uint64) bool {
+	stream := b.stream.Load()
+	if stream == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	_, err := (*stream).GetMsg(ctx, seq)
+	return err == nil
 }
 
 // streamID is the ID of the event in data, "" when it does not decode.

@@ -2,12 +2,15 @@ package purge
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A client holding the NATS token can update a node's consumer of the
@@ -72,5 +75,57 @@ func TestChangedConsumerIsReplaced(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client holding the NATS token (not the signing key) can send pull
+// requests on the nodes' consumers, and the server hands it events a node
+// then never gets (no acknowledgements: the consumer counts them
+// delivered). Each node took every such skip for events lost and marked its
+// whole cache stale (here 100 times each, every object of every tier then
+// revalidated with the origin), as a deleted stream did. A node now sees
+// that the stream still holds what it skipped and starts a new session
+// from its applied sequence: every event applied, no gap.
+func TestStolenDeliveriesAreNoGap(t *testing.T) {
+	buses, invs := threeBuses(t)
+	publishN(t, buses[1], 1, "before")
+	_, stream := tokenClient(t, buses[0].ClientURL())
+	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	inbox := nats.NewInbox()
+	if _, err := nc.Subscribe(inbox, func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pull, err := json.Marshal(map[string]any{"batch": 10000, "expires": int64(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range stream.ConsumerNames(ctx).Name() {
+		for range 5 {
+			if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.EDGED_PURGE."+name, inbox, pull); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Unsigned events (every node rejects them) take the nodes' pulls'
+	// batches, so that the client's pulls are served too.
+	for i := range 600 {
+		if err := nc.Publish("edged.purge", fmt.Appendf(nil, `{"id":"junk%d"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after := publishN(t, buses[1], 1, "after")
+	for i, inv := range invs {
+		waitFor(t, "the purge after", func() bool { a, _ := inv.Applied(); return a == after[0] })
+		if got := testutil.ToFloat64(buses[i].metrics.gaps); got != 0 {
+			t.Errorf("node %d marked its whole cache stale %v times", i, got)
+		}
 	}
 }
