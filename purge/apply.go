@@ -521,7 +521,8 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 }
 
 // handle applies one delivered event: a redelivery of an applied sequence is
-// skipped, a jump in sequence is a gap, an event without a valid signature
+// skipped, a jump in sequence is a gap (over events the stream still holds,
+// taken by another client, it ends the session instead), an event without a valid signature
 // is rejected (not applied, its sequence recorded), a signed event that
 // cannot be decoded is applied as the safe all+soft purge rather than
 // skipped.
