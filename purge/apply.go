@@ -521,11 +521,11 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 }
 
 // handle applies one delivered event: a redelivery of an applied sequence is
-// skipped, a jump in sequence is a gap (over events the stream still holds,
-// taken by another client, it ends the session instead), an event without a valid signature
-// is rejected (not applied, its sequence recorded), a signed event that
-// cannot be decoded is applied as the safe all+soft purge rather than
-// skipped.
+// skipped, a jump in sequence is a gap (one over events the stream still
+// holds, which another client took, ends the session instead), an event
+// without a valid signature is rejected (not applied, its sequence
+// recorded), a signed event that cannot be decoded is applied as the safe
+// all+soft purge rather than skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	received := b.now()
 	meta, err := msg.Metadata()
