@@ -42,8 +42,9 @@ func TestChangedConsumerIsReplaced(t *testing.T) {
 			publishN(t, buses[1], 1, "before")
 			js, stream := tokenClient(t, a.ClientURL())
 			ctx := context.Background()
+			waitFor(t, "every node's consumer", func() bool { return len(consumerNames(stream)) >= len(buses) })
 			changed := 0
-			for name := range stream.ConsumerNames(ctx).Name() {
+			for _, name := range consumerNames(stream) {
 				if change == nil {
 					changed++
 					continue
@@ -59,8 +60,8 @@ func TestChangedConsumerIsReplaced(t *testing.T) {
 				}
 				changed++
 			}
-			if changed != len(buses) {
-				t.Fatalf("changed %d consumers, want one per node (%d)", changed, len(buses))
+			if changed < len(buses) {
+				t.Fatalf("changed %d consumers, want every node's (%d)", changed, len(buses))
 			}
 			send := rawSender(t, a.ClientURL())
 			msg := signedMsg(eventData1(t, event{ID: newID(), Node: "x", Time: time.Now().UTC(),
@@ -82,7 +83,7 @@ func TestChangedConsumerIsReplaced(t *testing.T) {
 // requests on the nodes' consumers, and the server hands it events a node
 // then never gets (no acknowledgements: the consumer counts them
 // delivered). Each node took every such skip for events lost and marked its
-// whole cache stale (here 100 times each, every object of every tier then
+// whole cache stale (here about 50 times each, every object of every tier then
 // revalidated with the origin), as a deleted stream did. A node now sees
 // that the stream still holds what it skipped and starts a new session
 // from its applied sequence: every event applied, no gap.
@@ -99,12 +100,12 @@ func TestStolenDeliveriesAreNoGap(t *testing.T) {
 	if _, err := nc.Subscribe(inbox, func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	pull, err := json.Marshal(map[string]any{"batch": 10000, "expires": int64(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name := range stream.ConsumerNames(ctx).Name() {
+	waitFor(t, "every node's consumer", func() bool { return len(consumerNames(stream)) >= len(buses) })
+	for _, name := range consumerNames(stream) {
 		for range 5 {
 			if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.EDGED_PURGE."+name, inbox, pull); err != nil {
 				t.Fatal(err)
@@ -113,7 +114,7 @@ func TestStolenDeliveriesAreNoGap(t *testing.T) {
 	}
 	// Unsigned events (every node rejects them) take the nodes' pulls'
 	// batches, so that the client's pulls are served too.
-	for i := range 600 {
+	for i := range 300 {
 		if err := nc.Publish("edged.purge", fmt.Appendf(nil, `{"id":"junk%d"}`, i)); err != nil {
 			t.Fatal(err)
 		}
@@ -128,4 +129,14 @@ func TestStolenDeliveriesAreNoGap(t *testing.T) {
 			t.Errorf("node %d marked its whole cache stale %v times", i, got)
 		}
 	}
+}
+
+// consumerNames lists stream's consumers (the nodes' sessions', and those
+// of ended sessions until the server drops them).
+func consumerNames(stream jetstream.Stream) []string {
+	var names []string
+	for name := range stream.ConsumerNames(context.Background()).Name() {
+		names = append(names, name)
+	}
+	return names
 }
