@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -172,7 +173,7 @@ func (b *Bus) session(ctx context.Context) error {
 	// missed.
 	session, endSession := context.WithCancel(ctx)
 	defer endSession()
-	go b.watchPull(session, endSession, cons)
+	go b.watchPull(session, endSession, cons, cons.CachedInfo().Config)
 	go func() {
 		defer it.Stop()
 		defer endSession()
@@ -194,6 +195,9 @@ func (b *Bus) session(ctx context.Context) error {
 				return nil // closing, or reconnected: a new session checks for gaps
 			}
 			return fmt.Errorf("%w: next event: %v", ErrUnavailable, err)
+		}
+		if err := headersOnly(session, cons, msg); err != nil {
+			return err
 		}
 		if err := b.handle(ctx, msg); err != nil {
 			return err
@@ -343,7 +347,7 @@ const (
 // consumer from the applied sequence. Restarting the iterator on the
 // same consumer instead could lose events sent to a pull that was only
 // late (no acknowledgements), which the node would see as a gap.
-func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer) {
+func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer, made jetstream.ConsumerConfig) {
 	deadline := time.Now().Add(pullRegisterTimeout)
 	for sleep(ctx, pullCheckInterval) {
 		info, err := cons.Info(ctx)
@@ -353,9 +357,11 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 			// that said it has no pull ends the session.
 			if time.Now().After(deadline) {
 				b.log.Warn("purge bus: could not check that the consumer got this node's pull request", "err", err)
+				b.guardConsumer(ctx, end, cons, made)
 				return
 			}
 		case info.NumWaiting > 0 || info.Delivered.Consumer > 0:
+			b.guardConsumer(ctx, end, cons, made)
 			return
 		case time.Now().After(deadline):
 			b.log.Warn("purge bus: the consumer never got this node's pull request; starting a new session",
@@ -365,6 +371,65 @@ func (b *Bus) watchPull(ctx context.Context, end context.CancelFunc, cons jetstr
 			return
 		}
 	}
+}
+
+// guardConsumer ends the session when another client changed its
+// consumer's settings, every probe interval until the session ends. The
+// server cannot tell whose a consumer is: any client allowed to create
+// consumers of the stream (on the embedded server, any holder of the NATS
+// token) can update this one under its name. A filter subject that no
+// event matches, or headers only, stopped every node's stream deliveries:
+// an event that only the stream carried (a raw client's, or one whose
+// publisher's fast message was lost) was never delivered, every later
+// purge waited for it, and each publish answered "not yet applied" after
+// 20 s, for as long as the session lasted. A new session makes a new
+// consumer from the applied sequence, so the change costs at most one
+// probe interval's delay, and nothing is skipped. The price: one more
+// small request per node and probe interval (the stream probe's rate).
+// made is the consumer's
+// settings as the server created them (cons's cached info follows Info).
+func (b *Bus) guardConsumer(ctx context.Context, end context.CancelFunc, cons jetstream.Consumer, made jetstream.ConsumerConfig) {
+	want := comparableConsumer(made)
+	for sleep(ctx, probeInterval(b.opts.MaxLag)) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			continue // gone or unreachable: the session's heartbeats tell
+		}
+		if have := comparableConsumer(info.Config); info.Paused || !reflect.DeepEqual(have, want) {
+			b.log.Warn("purge bus: another client changed this node's consumer of the stream; starting a new session",
+				"consumer", info.Name, "paused", info.Paused, "filter", have.FilterSubject, "filters", have.FilterSubjects,
+				"headers_only", have.HeadersOnly)
+			end()
+			return
+		}
+	}
+}
+
+// headersOnly fails when msg came without its body because another client
+// set the consumer to deliver headers only (guardConsumer notices that
+// later): every node took such an event for unsigned, rejected it and
+// recorded its sequence, so a purge the stream alone carried was lost. The
+// header JetStream then adds, Nats-Msg-Size, can also be one a publisher
+// set, so the consumer's settings decide.
+func headersOnly(ctx context.Context, cons jetstream.Consumer, msg jetstream.Msg) error {
+	if msg.Headers().Get(nats.MsgSize) == "" {
+		return nil
+	}
+	info, err := cons.Info(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: checking a consumer that may deliver headers only: %v", ErrUnavailable, err)
+	case info.Config.HeadersOnly:
+		return fmt.Errorf("%w: another client set this node's consumer to deliver headers only", ErrUnavailable)
+	}
+	return nil
+}
+
+// comparableConsumer is cfg without what the server may set by itself
+// (its version in the metadata, which changes with the leader's server).
+func comparableConsumer(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	cfg.Metadata = nil
+	return cfg
 }
 
 // ensureStream looks the stream up and creates it when it is missing, or
@@ -513,10 +578,11 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 }
 
 // handle applies one delivered event: a redelivery of an applied sequence is
-// skipped, a jump in sequence is a gap, an event without a valid signature
-// is rejected (not applied, its sequence recorded), a signed event that
-// cannot be decoded is applied as the safe all+soft purge rather than
-// skipped.
+// skipped, a jump in sequence is a gap (one over events the stream still
+// holds, which another client took, ends the session instead), an event
+// without a valid signature is rejected (not applied, its sequence
+// recorded), a signed event that cannot be decoded is applied as the safe
+// all+soft purge rather than skipped.
 func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 	received := b.now()
 	meta, err := msg.Metadata()
@@ -549,6 +615,15 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 	b.health.saw(seq + meta.NumPending)
+	if seq > applied+1 && b.streamHolds(ctx, applied+1) {
+		// Not lost: another client took the events between (a pull
+		// request on this node's consumer, which the server cannot tell
+		// from the node's). The next session's consumer starts after the
+		// applied sequence and delivers them. Before, every such skip
+		// marked the whole cache stale, as often as the client pulled.
+		return fmt.Errorf("%w: the stream delivered seq %d after %d but still holds %d: another client took it from this node's consumer; starting a new session",
+			ErrUnavailable, seq, applied, applied+1)
+	}
 	if seq > applied+1 {
 		b.log.Warn("purge stream skipped events; marking the whole cache stale", "applied", applied, "seq", seq)
 		b.metrics.gaps.Inc()
@@ -557,6 +632,19 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	return b.applyCopy(ctx, msg, seq, meta.Timestamp, received)
+}
+
+// streamHolds reports whether the stream still holds the event at seq
+// (false when it cannot tell).
+func (b *Bus) streamHolds(ctx context.Context, seq uint64) bool {
+	stream := b.stream.Load()
+	if stream == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	_, err := (*stream).GetMsg(ctx, seq)
+	return err == nil
 }
 
 // streamID is the ID of the event in data, "" when it does not decode.

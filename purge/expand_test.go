@@ -174,3 +174,42 @@ func manyURLs(n int) []string {
 	}
 	return urls
 }
+
+// A purge whose own event is published but not applied here within
+// ApplyTimeout (a slow local apply) still publishes what the routes map it
+// to, and the API answers 504, accepted, with the last event's seq: every
+// node then applies all of it. Before, the further events were never
+// published while the answer said the purge would still be applied on
+// every node. The fault: the local apply of the purge's first event waits
+// until the answer came.
+func TestPublishExpandsWhenNotYetApplied(t *testing.T) {
+	s := startSmallNATS(t)
+	more := manyURLs(MaxItems) // with the caller's URL, over one event's MaxItems
+	answered := make(chan struct{})
+	inv := &expandingInvalidator{more: Request{URLs: more}, onApply: func(n int) {
+		if n == 0 {
+			<-answered
+		}
+	}}
+	b := startBus(t, Options{Invalidator: inv, NATSURL: s.ClientURL(), Node: "x", Token: "s3cret",
+		ApplyTimeout: 200 * time.Millisecond})
+	status, ans := postPurge(t, b, `{"urls":["http://www.example.com/a"]}`)
+	close(answered)
+	if status != http.StatusGatewayTimeout || !ans.Accepted {
+		t.Errorf("answer %d %+v, want 504, accepted", status, ans)
+	}
+	var urls []string
+	waitFor(t, "every URL applied", func() bool {
+		urls = nil
+		for _, c := range inv.calls() {
+			urls = append(urls, c.Req.URLs...)
+		}
+		return len(urls) >= 1+len(more)
+	})
+	if want := slices.Concat([]string{"http://www.example.com/a"}, more); !slices.Equal(urls, want) {
+		t.Errorf("applied %d URLs, want the purge's and the %d its routes map it to", len(urls), len(more))
+	}
+	if last := inv.calls()[len(inv.calls())-1].Seq; ans.Seq != last {
+		t.Errorf("answer's seq %d, the last event applied %d", ans.Seq, last)
+	}
+}

@@ -86,12 +86,12 @@ func (b *Bus) Publish(ctx context.Context, r Request) (Result, error) {
 // further events, each within MaxItems and the NATS max payload.
 func (b *Bus) publishExpanded(ctx context.Context, r, more Request, start time.Time) (Result, error) {
 	if len(more.URLs)+len(more.Prefixes) == 0 {
-		return b.publishRetried(ctx, r, start)
+		return b.publishRetried(ctx, r, start, true)
 	}
 	wide := r
 	wide.URLs, wide.Prefixes = slices.Concat(r.URLs, more.URLs), slices.Concat(r.Prefixes, more.Prefixes)
 	if wide.Validate() == nil { // within MaxItems
-		res, err := b.publishRetried(ctx, wide, start)
+		res, err := b.publishRetried(ctx, wide, start, true)
 		if !errors.Is(err, errOverPayload) {
 			return res, err
 		}
@@ -104,14 +104,26 @@ func (b *Bus) publishExpanded(ctx context.Context, r, more Request, start time.T
 		b.chunks(more.Prefixes, func(c []string) Request { return Request{Prefixes: c} }))
 	b.log.Warn("purge bus: the purge with what its routes map it to is over one event's limits; publishing that in further events",
 		"items", len(r.URLs)+len(r.Prefixes)+len(r.Tags)+len(r.Hosts), "added", len(more.URLs)+len(more.Prefixes), "events", len(events))
-	res, err := b.publishRetried(ctx, r, start)
-	if err != nil {
+	// An event published but not yet applied here (ErrNotApplied) will
+	// be: the rest are published all the same, without waiting for their
+	// apply, and the purge is answered as not yet applied, with the last
+	// event's seq. Before, what the routes map it to was never published
+	// while the API said the purge would still be applied on every node.
+	res, err := b.publishRetried(ctx, r, start, true)
+	notApplied := err
+	if err != nil && !errors.Is(err, ErrNotApplied) {
 		return res, err
 	}
 	for i, ev := range events {
 		ev.Soft, ev.StandIn = r.Soft, r.StandIn
-		m, err := b.publishRetried(ctx, ev, start)
-		if err != nil {
+		m, err := b.publishRetried(ctx, ev, start, notApplied == nil)
+		switch {
+		case errors.Is(err, ErrNotApplied):
+			notApplied = err
+		case err != nil && notApplied != nil:
+			return res, fmt.Errorf("%w: purge %s (seq %d) was published (not yet applied here), but event %d of the %d that carry what the routes map it to: %v",
+				ErrIncomplete, res.ID, res.Seq, i+1, len(events), err)
+		case err != nil:
 			return res, fmt.Errorf("%w: purge %s (seq %d) was published and applied here, but event %d of the %d that carry what the routes map it to: %v",
 				ErrIncomplete, res.ID, res.Seq, i+1, len(events), err)
 		}
@@ -120,20 +132,23 @@ func (b *Bus) publishExpanded(ctx context.Context, r, more Request, start time.T
 		res.ApplyDuration += m.ApplyDuration
 		res.Duration = m.Duration
 	}
+	if notApplied != nil {
+		return res, fmt.Errorf("purge %s (seq %d, with what the routes map it to): %w", res.ID, res.Seq, ErrNotApplied)
+	}
 	return res, nil
 }
 
 // publishRetried publishes r as one event, once more if the clock moved
 // meanwhile.
-func (b *Bus) publishRetried(ctx context.Context, r Request, start time.Time) (Result, error) {
-	res, err := b.publish(ctx, r, start)
+func (b *Bus) publishRetried(ctx context.Context, r Request, start time.Time, wait bool) (Result, error) {
+	res, err := b.publish(ctx, r, start, wait)
 	if errors.Is(err, ErrClockSkew) {
 		// clock.go: the clock moved since it was measured. Measure again
 		// and publish the purge anew, as a new event, once.
 		if merr := b.measureNow(ctx); merr != nil {
 			b.log.Warn("purge bus: could not measure the clock again", "err", merr)
 		}
-		res, err = b.publish(ctx, r, start)
+		res, err = b.publish(ctx, r, start, wait)
 	}
 	return res, err
 }
@@ -214,8 +229,9 @@ func joinWarnings(ws ...string) string {
 	return strings.Join(slices.DeleteFunc(ws, func(w string) bool { return w == "" }), "; and ")
 }
 
-// publish publishes r as one new event and waits for its local apply.
-func (b *Bus) publish(ctx context.Context, r Request, start time.Time) (Result, error) {
+// publish publishes r as one new event and, if wait, waits for its local
+// apply.
+func (b *Bus) publish(ctx context.Context, r Request, start time.Time, wait bool) (Result, error) {
 	ev := event{ID: newID(), Node: b.opts.Node, Time: b.now().UTC(), Request: r}
 	data, err := encodeEvent(ev)
 	if err != nil {
@@ -250,6 +266,9 @@ func (b *Bus) publish(ctx context.Context, r Request, start time.Time) (Result, 
 		}
 		// Unknown: the fast path stays out of it; the stream's copy
 		// decides on every node, this one included (below).
+	}
+	if !wait {
+		return res, fmt.Errorf("purge %s (seq %d): %w (not waited for)", ev.ID, ack.Sequence, ErrNotApplied)
 	}
 
 	timer := time.NewTimer(b.opts.ApplyTimeout)

@@ -197,6 +197,16 @@ func FuzzExpand(f *testing.F) {
 		if r.Validate() != nil || si.Check(r) != nil {
 			return
 		}
+		own, err := targetOf(raw)
+		if err != nil {
+			return
+		}
+		// What the routes add stays on the caller's host: a prefix is
+		// never one of the host's name alone ("http://a.example" would
+		// also reach "http://a.example.org/...").
+		k := own.Key()
+		site := k[:strings.Index(k, "://")+3]
+		site += strings.SplitN(k[len(site):], "/", 2)[0] + "/"
 		more, _ := si.Expand(r)
 		for _, s := range slices.Concat(more.URLs, more.Prefixes) {
 			if err := (purge.Request{URLs: []string{s}}).Validate(); err != nil {
@@ -204,6 +214,9 @@ func FuzzExpand(f *testing.F) {
 			}
 			if _, err := targetOf(s); err != nil {
 				t.Errorf("Expand(%q) added %q, no key: %v", raw, s, err)
+			}
+			if !strings.HasPrefix(s, site) {
+				t.Errorf("Expand(%q) added %q, outside %s", raw, s, site)
 			}
 		}
 	})
