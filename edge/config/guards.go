@@ -62,11 +62,12 @@ type RateLimit struct {
 }
 
 // Auth is a route's authentication (edge/auth): a bearer JWT, an API key
-// header, or either. Secrets come from environment variables, never from
-// the file.
+// header, HTTP Basic against an htpasswd file, or any of them. Secrets come
+// from environment variables or files, never from this file.
 type Auth struct {
-	JWT     JWT     `yaml:"jwt"`
-	APIKeys APIKeys `yaml:"api_keys"`
+	JWT     JWT       `yaml:"jwt"`
+	APIKeys APIKeys   `yaml:"api_keys"`
+	Basic   BasicAuth `yaml:"basic"`
 	// KeyClaims are claims ("sub" for the subject) whose values join the
 	// cache key of authenticated requests.
 	KeyClaims []string `yaml:"key_claims"`
@@ -112,6 +113,17 @@ type APIKeys struct {
 	KeysEnv string `yaml:"keys_env"`
 }
 
+// BasicAuth configures HTTP Basic authentication (RFC 7617), nginx's
+// auth_basic; on when Htpasswd is set.
+type BasicAuth struct {
+	// Htpasswd is a file of "user:bcrypt-hash" lines (htpasswd -B), read
+	// at start and on every reload.
+	Htpasswd string `yaml:"htpasswd"`
+	// Realm is named in the challenge (browsers show it in the prompt);
+	// empty means "edged".
+	Realm string `yaml:"realm"`
+}
+
 func (a Access) empty() bool {
 	return len(a.Allow) == 0 && len(a.Deny) == 0 && len(a.DenyPaths) == 0 &&
 		len(a.BlockUserAgents) == 0 && len(a.Windows) == 0
@@ -127,7 +139,9 @@ func (j JWT) set() bool {
 		j.identitySet()
 }
 
-func (a Auth) enabled() bool { return a.JWT.enabled() || a.APIKeys.KeysEnv != "" }
+func (a Auth) enabled() bool {
+	return a.JWT.enabled() || a.APIKeys.KeysEnv != "" || a.Basic.Htpasswd != ""
+}
 
 // rateLimitOn reports whether a route's rate limit is on: rl differs from
 // its zero value or the file sets the field at path to something other than
