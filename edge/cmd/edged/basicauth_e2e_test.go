@@ -96,6 +96,9 @@ sites:
       - path: /limited/
         auth: {basic: {htpasswd: %[3]s}}
         rate_limit: {rate: 0.01, burst: 2, key: basic_user}
+      - path: /stripped/
+        auth: {basic: {htpasswd: %[3]s}}
+        request_headers: {remove: [Authorization]}
 `, filepath.Join(dir, "data"), origin.URL, users)))
 	args := []string{"-config", path}
 	cfg, err := parseArgs(args)
@@ -154,9 +157,13 @@ sites:
 	if resp, body := get("/x", "alice", "a-pass"); resp.StatusCode != 200 || body != "/x for alice #1\n" {
 		t.Fatalf("alice: %d %q", resp.StatusCode, body)
 	}
+	// request_headers.remove keeps the password from the origin.
+	if resp, body := get("/stripped/x", "alice", "a-pass"); resp.StatusCode != 200 || body != "/stripped/x for  #2\n" {
+		t.Errorf("stripped route: %d %q, want the origin to see no Authorization", resp.StatusCode, body)
+	}
 	// A public response is shared between users (RFC 9111 §3.5)...
 	get("/public/p", "alice", "a-pass")
-	if _, body := get("/public/p", "bob", "b-pass"); body != "/public/p for alice #2\n" {
+	if _, body := get("/public/p", "bob", "b-pass"); body != "/public/p for alice #3\n" {
 		t.Errorf("bob's public page: %q, want alice's stored copy", body)
 	}
 	// ...a private one never is.
