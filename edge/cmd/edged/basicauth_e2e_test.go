@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -9,31 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"edged/internal/logtest"
 )
-
-// lockedBuffer is a log the node writes while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // htpasswdLine is "user:bcrypt-hash\n" for pass at cost.
 func htpasswdLine(t testing.TB, user, pass string, cost int) string {
@@ -105,8 +87,8 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	f := serveNodeArgs(t, cfg, &logs, args)
+	logs := &logtest.Buffer{}
+	f := serveNodeArgs(t, cfg, logs, args)
 	get := func(p, user, pass string) (*http.Response, string) {
 		t.Helper()
 		if user == "" && pass == "" {
@@ -126,10 +108,10 @@ sites:
 	if resp.StatusCode != http.StatusUnauthorized || wrongBody != unknownBody || strings.Contains(unknownBody, "mallory") {
 		t.Errorf("wrong password %q, unknown user %d %q: want one 401 naming no one", wrongBody, resp.StatusCode, unknownBody)
 	}
-	for _, why := range []string{`wrong password for user \"alice\"`, `unknown user \"mallory\"`} {
-		if !strings.Contains(logs.String(), why) {
-			t.Errorf("log lacks %q:\n%s", why, logs.String())
-		}
+	// The log says which, with the client and the path.
+	lines := logs.Lines(t, "basic authentication refused")
+	if len(lines) != 2 || lines[0]["reason"] != `wrong password for user "alice"` || lines[1]["reason"] != `unknown user "mallory"` || lines[1]["path"] != "/x" || lines[1]["client"] != "127.0.0.1" {
+		t.Errorf("log lines %v, want the two reasons", lines)
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the origin was asked %d times before any credential was right", hits.Load())
