@@ -96,3 +96,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheck: no Authorization value a client sends makes Check panic, and
+// it names a user only for that user's right password.
+func FuzzCheck(f *testing.F) {
+	u, err := Parse([]byte("alice:"+hashOf(f, "s3cret", bcrypt.MinCost)+"\n"), "f")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"", "Basic", "Basic ", basic("alice", "s3cret"), basic("alice", ""), basic("", ""), "Basic YWxpY2U=", "bAsIc\tx", "Basic ====", basic("alice:x", "y")} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, value string) {
+		user, why := u.Check("Authorization", value, now)
+		if (user == "") == (why == "") {
+			t.Fatalf("Check(%q) = %q, %q: want a user or a reason", value, user, why)
+		}
+		if user != "" {
+			_, token, _ := strings.Cut(strings.TrimSpace(value), " ")
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
+			if err != nil || user != "alice" || string(raw) != "alice:s3cret" {
+				t.Fatalf("Check(%q) admitted %q for %q", value, user, raw)
+			}
+		}
+	})
+}
