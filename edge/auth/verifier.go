@@ -215,6 +215,11 @@ func bearerToken(vals []string) (string, error) {
 	return tok, nil
 }
 
+// ValidRealm reports whether realm can name a protection space in a
+// challenge (Options.Realm, BasicOptions.Realm): not empty, and within a
+// quoted string without escaping.
+func ValidRealm(realm string) bool { return realm != "" && isQuotedStringSafe(realm) }
+
 // isQuotedStringSafe reports whether s can sit in a challenge's quoted
 // string without escaping (RFC 6750 §3 value characters).
 func isQuotedStringSafe(s string) bool {

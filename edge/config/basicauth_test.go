@@ -48,14 +48,7 @@ func TestRouteBasicAuthErrors(t *testing.T) {
 // TestRouteBasicAuth: a good file gives the route a verifier that takes
 // its users, and basic_user keys the rate limit.
 func TestRouteBasicAuth(t *testing.T) {
-	h, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "htpasswd")
-	if err := os.WriteFile(file, []byte("alice:"+string(h)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := aliceHtpasswd(t)
 	c := parseValid(t, "upstream: {origin: 'http://o'}\nsites: [{name: s, hosts: [a.test], routes: [{path: /, auth: {basic: {htpasswd: "+file+", realm: staff}}, rate_limit: {rate: 5, key: basic_user}}]}]\n")
 	if err := c.Check(); err != nil {
 		t.Fatal(err)
@@ -71,4 +64,35 @@ func TestRouteBasicAuth(t *testing.T) {
 	if got := r.Auth.Challenge(auth.ErrNoCredentials); got != `Basic realm="staff", charset="UTF-8"` {
 		t.Errorf("challenge %q", got)
 	}
+}
+
+// TestRouteBasicRealmDefault: without basic.realm the challenge names the
+// site's first host, which a browser's prompt shows.
+func TestRouteBasicRealmDefault(t *testing.T) {
+	file := aliceHtpasswd(t)
+	c := parseValid(t, "upstream: {origin: 'http://o'}\nsites: [{name: s, hosts: [admin.example.com, b.test], routes: [{path: /, auth: {basic: {htpasswd: "+file+"}}}]}]\n")
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	sites, err := testSites(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sites[0].Routes[0].Auth.Challenge(auth.ErrNoCredentials); got != `Basic realm="admin.example.com", charset="UTF-8"` {
+		t.Errorf("challenge %q, want the site's first host as realm", got)
+	}
+}
+
+// aliceHtpasswd writes an htpasswd file of alice, password s3cret.
+func aliceHtpasswd(t *testing.T) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(file, []byte("alice:"+string(h)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"edged/edge/auth"
 	"edged/edge/ratelimit"
 )
 
@@ -120,8 +121,20 @@ type BasicAuth struct {
 	// at start and on every reload.
 	Htpasswd string `yaml:"htpasswd"`
 	// Realm is named in the challenge (browsers show it in the prompt);
-	// empty means "edged".
+	// empty means the site's first host, or "edged" (Site.routeAuth).
 	Realm string `yaml:"realm"`
+}
+
+// routeAuth is r's auth with the defaults that come from the site: a
+// Basic realm left empty is the site's first host (what a browser's
+// prompt should name), when it can sit in a challenge; else auth's
+// default.
+func (s Site) routeAuth(r Route) Auth {
+	a := r.Auth
+	if a.Basic.Htpasswd != "" && a.Basic.Realm == "" && len(s.Hosts) > 0 && auth.ValidRealm(s.Hosts[0]) {
+		a.Basic.Realm = s.Hosts[0]
+	}
+	return a
 }
 
 func (a Access) empty() bool {

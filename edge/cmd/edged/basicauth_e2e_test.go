@@ -102,6 +102,10 @@ sites:
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="Staff area", charset="UTF-8"` {
 		t.Errorf("no credentials: %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
+	// Without basic.realm, the realm is the site's first host.
+	if resp, _ := get("/mine/x", "", ""); resp.Header.Get("WWW-Authenticate") != `Basic realm="staff.test", charset="UTF-8"` {
+		t.Errorf("default realm: WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+	}
 	// Wrong password, unknown user: the same answer, and the log says which.
 	_, wrongBody := get("/x", "alice", "nope")
 	resp, unknownBody := get("/x", "mallory", "a-pass")
