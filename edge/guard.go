@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,12 @@ func (x *exchange) guard() bool {
 			return false
 		}
 		if err != nil {
+			var be *auth.BasicError
+			if errors.As(err, &be) {
+				// As the forward proxy's 407: the log says which of the
+				// user and the password was wrong, the client is not told.
+				h.log.Info("basic authentication refused", "client", client.String(), "host", x.t.Host, "path", x.t.Path, "reason", be.Why)
+			}
 			x.w.Header().Set("WWW-Authenticate", route.Auth.Challenge(err))
 			if verified {
 				// RFC 6750 §3.1: insufficient_scope is a 403.
@@ -113,10 +120,15 @@ func (h *Handler) client(r *http.Request) netip.Addr {
 // partition). An API key has no claims: read as absent, every key would
 // be one partition beside a claim other than "sub" (key_claims: [tenant]),
 // and one key's holder was served the pages the origin made for
-// another's.
+// another's. A Basic user is likewise a partition of its own.
 func partition(id auth.Identity, names []string) string {
-	if id.Method == auth.MethodAPIKey {
+	switch id.Method {
+	case auth.MethodAPIKey:
 		return id.Subject
+	case auth.MethodBasic:
+		// A Basic user has no claims either: a partition of its own, in
+		// hex so that no name spells a claims partition ("name=value;").
+		return "basic#" + hex.EncodeToString([]byte(id.Subject))
 	}
 	return claimValues(id.Claims, id.Subject, names)
 }

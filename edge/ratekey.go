@@ -17,7 +17,7 @@ import (
 // header) spend their client address's budget.
 type RateKey struct {
 	// By is what identifies a client: RateByIP (also ""), RateByAPIKey,
-	// RateBySubject or RateByHeader.
+	// RateBySubject, RateByBasicUser or RateByHeader.
 	By string
 	// Header is the field read for RateByHeader.
 	Header string
@@ -29,13 +29,15 @@ const (
 	RateByAPIKey  = "api_key" // the verified API key (never the raw header)
 	RateBySubject = "jwt_sub" // the verified token's "sub"
 	RateByHeader  = "header"  // a header's value, as the client sent it
+	// RateByBasicUser is the verified HTTP Basic user name.
+	RateByBasicUser = "basic_user"
 )
 
 // afterAuth reports whether the key is known only once the request is
 // authenticated: a subject or API key taken before verification would let
 // a client spend (or exhaust) anyone's budget with a forged token.
 func (k RateKey) afterAuth(route *Route) bool {
-	return route.Auth != nil && (k.By == RateByAPIKey || k.By == RateBySubject)
+	return route.Auth != nil && (k.By == RateByAPIKey || k.By == RateBySubject || k.By == RateByBasicUser)
 }
 
 // rateLimit spends one token of the request's budget on route, keyed by
@@ -67,6 +69,8 @@ func (k RateKey) name(r *http.Request, id auth.Identity) (ratelimit.Kind, string
 		return ratelimit.KindSubject, id.Subject
 	case k.By == RateByAPIKey && id.Method == auth.MethodAPIKey:
 		return ratelimit.KindAPIKey, id.Subject
+	case k.By == RateByBasicUser && id.Method == auth.MethodBasic:
+		return ratelimit.KindBasic, id.Subject
 	case k.By == RateByHeader:
 		return ratelimit.KindHeader, headerKey(r, k.Header)
 	}

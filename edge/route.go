@@ -88,7 +88,8 @@ type Route struct {
 	// RateKey says what a client is for RateLimit; the zero value is its
 	// address.
 	RateKey RateKey
-	// Auth requires a bearer JWT or an API key; nil requires nothing. The
+	// Auth requires a bearer JWT, an API key or Basic credentials; nil
+	// requires nothing. The
 	// responses of an authenticated route are stored only when the origin
 	// marks them public or s-maxage (RFC 9111 §3.5), whatever the
 	// credential's header.

@@ -1,5 +1,5 @@
-// Package auth authenticates requests at the edge with a bearer JWT or an API
-// key header.
+// Package auth authenticates requests at the edge with a bearer JWT, an API
+// key header or HTTP Basic credentials.
 //
 // # Contract
 //
@@ -19,7 +19,14 @@
 //   - it carries "Authorization: Bearer <JWT>" (RFC 6750 §2.1) whose
 //     signature verifies with a configured key using an allowed algorithm,
 //     and whose exp, nbf, aud and iss claims hold (RFC 7519 §4.1), with
-//     Leeway of clock skew.
+//     Leeway of clock skew; or
+//   - it carries "Authorization: Basic ..." (RFC 7617) naming a user of the
+//     BasicOptions.HtpasswdFile with the right password (package htpasswd:
+//     bcrypt, and a decoy comparison for unknown names so that timing does
+//     not tell which exist). A wrong user and a wrong password are the same
+//     ErrInvalidCredentials to the client; the [*BasicError] says which, for
+//     the log. With API keys also configured, a request that sends both is
+//     refused (invalid_request), as for a bearer token.
 //
 // JWT parsing and signature checks are done by github.com/golang-jwt/jwt/v5.
 // This package adds the choice of key: an HS* token is checked only against

@@ -23,6 +23,9 @@ var (
 	ErrInvalidToken = errors.New("auth: invalid token")
 	// ErrInvalidAPIKey: the API key header holds no configured key.
 	ErrInvalidAPIKey = errors.New("auth: invalid API key")
+	// ErrInvalidCredentials: Basic credentials of no user of the file,
+	// or with a wrong password; a [*BasicError] says which, for the log.
+	ErrInvalidCredentials = errors.New("auth: invalid user or password")
 	// ErrInsufficientScope: a valid token that lacks a required scope or
 	// role; 403 Forbidden (RFC 6750 §3.1 insufficient_scope).
 	ErrInsufficientScope = errors.New("auth: insufficient scope")
@@ -76,8 +79,9 @@ func describe(err error) *tokenError {
 // (RFC 9110 §11.6.1: a 401 carries at least one challenge). With JWT
 // configured it is a Bearer challenge (RFC 6750 §3); with API keys it is an
 // "APIKey" challenge naming the header (no registered scheme exists, so this
-// one is descriptive). With both, both challenges are listed, comma
-// separated (RFC 9110 §11.6.1).
+// one is descriptive); with Basic, a Basic challenge with charset="UTF-8"
+// (RFC 7617 §2.1). With several, all are listed, comma separated (RFC 9110
+// §11.6.1).
 func (v *Verifier) Challenge(err error) string {
 	var parts []string
 	if v.jwt != nil {
@@ -85,6 +89,9 @@ func (v *Verifier) Challenge(err error) string {
 	}
 	if v.apiKeys != nil {
 		parts = append(parts, fmt.Sprintf(`APIKey realm=%q, header=%q`, v.realm, v.apiKeys.name))
+	}
+	if v.basic != nil {
+		parts = append(parts, v.basic.challenge())
 	}
 	return strings.Join(parts, ", ")
 }

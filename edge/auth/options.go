@@ -29,6 +29,11 @@ func (o Options) withDefaults() Options {
 		}
 		o.JWT = &j
 	}
+	if o.Basic != nil {
+		b := *o.Basic
+		b.Realm = cmp.Or(b.Realm, o.Realm)
+		o.Basic = &b
+	}
 	return o
 }
 
@@ -39,7 +44,7 @@ func (o Options) withDefaults() Options {
 // keys (whose problems name the option and the file).
 func (o Options) Validate() error {
 	var l fielderr.List
-	l.Check(o.JWT != nil || o.APIKeys != nil, "JWT", "neither JWT nor APIKeys set")
+	l.Check(o.JWT != nil || o.APIKeys != nil || o.Basic != nil, "JWT", "neither JWT, APIKeys nor Basic set")
 	// RFC 9110 §11.5: the realm is a quoted-string in challenges.
 	l.Check(o.Realm != "" && isQuotedStringSafe(o.Realm), "Realm", "%q has characters a challenge cannot carry", o.Realm)
 	if o.JWT != nil {
@@ -51,6 +56,12 @@ func (o Options) Validate() error {
 		// API key request would be refused.
 		l.Check(o.JWT == nil || o.JWT.requirements().empty(), "APIKeys",
 			"an API key carries no scopes or roles, so with JWT.RequiredScopes or JWT.RequiredRoles every API key request would be refused")
+	}
+	if o.Basic != nil {
+		l.Nest("Basic", o.Basic.validate())
+		// Neither does a Basic user.
+		l.Check(o.JWT == nil || o.JWT.requirements().empty(), "Basic",
+			"a Basic user carries no scopes or roles, so with JWT.RequiredScopes or JWT.RequiredRoles every Basic request would be refused")
 	}
 	return wrapAll(l.Err())
 }

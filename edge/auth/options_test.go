@@ -36,7 +36,7 @@ func TestNewVerifierErrors(t *testing.T) {
 		opts Options
 		want []string // substrings of the error
 	}{
-		{"nothing configured", Options{}, []string{"neither JWT nor APIKeys"}},
+		{"nothing configured", Options{}, []string{"neither JWT, APIKeys nor Basic"}},
 		{"JWT without keys", Options{JWT: &JWTOptions{}}, []string{"JWT: no HMACSecret"}},
 		{"short HMAC secret (RFC 7518 §3.2)", Options{JWT: &JWTOptions{HMACSecret: []byte("short")}}, []string{"JWT.HMACSecret"}},
 		{"unsupported alg", Options{JWT: &JWTOptions{HMACSecret: hmacSecret, Algorithms: []string{"none"}}}, []string{"JWT.Algorithms[0]", `"none"`}},

@@ -17,12 +17,16 @@ const DefaultRealm = "edged"
 // DefaultAPIKeyHeader is read when APIKeyOptions.Header is empty.
 const DefaultAPIKeyHeader = "X-API-Key"
 
-// Options configure a Verifier. At least one of JWT and APIKeys must be set.
+// Options configure a Verifier. At least one of JWT, APIKeys and Basic must
+// be set.
 type Options struct {
 	// JWT enables bearer JWTs; nil disables them.
 	JWT *JWTOptions
 	// APIKeys enables API key headers; nil disables them.
 	APIKeys *APIKeyOptions
+	// Basic enables HTTP Basic credentials checked against an htpasswd
+	// file; nil disables them.
+	Basic *BasicOptions
 	// Realm names the protection space in challenges (RFC 9110 §11.5).
 	// Default DefaultRealm.
 	Realm string
@@ -86,14 +90,16 @@ type APIKeyOptions struct {
 const (
 	MethodJWT    = "jwt"
 	MethodAPIKey = "apikey"
+	MethodBasic  = "basic"
 )
 
 // Identity is who a request was authenticated as.
 type Identity struct {
-	// Method is MethodJWT or MethodAPIKey.
+	// Method is MethodJWT, MethodAPIKey or MethodBasic.
 	Method string
-	// Subject is the token's "sub" claim, or for an API key its
-	// APIKeyID (a hash of the key: the key itself is never exposed).
+	// Subject is the token's "sub" claim, for an API key its APIKeyID
+	// (a hash of the key: the key itself is never exposed), for Basic
+	// the user name.
 	Subject string
 	// Claims are the token's claims; nil for API keys.
 	Claims map[string]any
@@ -105,6 +111,7 @@ type Verifier struct {
 	realm   string
 	jwt     *jwtVerifier
 	apiKeys *apiKeyVerifier
+	basic   *basicVerifier
 }
 
 // NewVerifier fills the defaults of opts, validates them (every problem,
@@ -125,6 +132,13 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	if opts.APIKeys != nil {
 		v.apiKeys = newAPIKeyVerifier(*opts.APIKeys)
 	}
+	if opts.Basic != nil {
+		var err error
+		if v.basic, err = newBasicVerifier(*opts.Basic); err != nil {
+			v.Close()
+			return nil, fielderr.Prefix("auth: option ", err)
+		}
+	}
 	return v, nil
 }
 
@@ -133,9 +147,14 @@ func NewVerifier(opts Options) (*Verifier, error) {
 // 403 for ErrInsufficientScope, which comes with the token's Identity. A
 // remote key set's refetch is bounded by r's context.
 func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
-	var tok string
-	if v.jwt != nil {
-		if vals := r.Header["Authorization"]; len(vals) > 0 {
+	var tok, basic string
+	if vals := r.Header["Authorization"]; v.basic != nil && len(vals) > 0 && isBasic(vals[0]) {
+		if len(vals) > 1 {
+			return Identity{}, fmt.Errorf("%w: %d Authorization fields", ErrInvalidRequest, len(vals))
+		}
+		basic = vals[0]
+	} else if v.jwt != nil {
+		if len(vals) > 0 {
 			var err error
 			if tok, err = bearerToken(vals); err != nil {
 				return Identity{}, err
@@ -144,20 +163,23 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
 	}
 	if v.apiKeys != nil {
 		if vals := r.Header[v.apiKeys.header]; len(vals) > 0 {
-			if tok != "" {
+			if tok != "" || basic != "" {
 				// Judged on the key alone, the bearer token would reach
 				// the upstream unverified on a route that verifies tokens:
 				// an origin that reads the claims of the tokens its edge
 				// let through (the gateway verified them) would take a
 				// forged token's claims from any API key's holder. RFC
 				// 6750 §3.1: more than one method is invalid_request.
-				return Identity{}, fmt.Errorf("%w: both an API key and a bearer token (send one)", ErrInvalidRequest)
+				return Identity{}, fmt.Errorf("%w: both an API key and Authorization (send one)", ErrInvalidRequest)
 			}
 			return v.apiKeys.verify(vals)
 		}
 	}
 	if tok != "" {
 		return v.jwt.verify(r.Context(), tok, now)
+	}
+	if basic != "" {
+		return v.basic.verify(basic, now)
 	}
 	return Identity{}, ErrNoCredentials
 }
@@ -192,6 +214,11 @@ func bearerToken(vals []string) (string, error) {
 	}
 	return tok, nil
 }
+
+// ValidRealm reports whether realm can name a protection space in a
+// challenge (Options.Realm, BasicOptions.Realm): not empty, and within a
+// quoted string without escaping.
+func ValidRealm(realm string) bool { return realm != "" && isQuotedStringSafe(realm) }
 
 // isQuotedStringSafe reports whether s can sit in a challenge's quoted
 // string without escaping (RFC 6750 §3 value characters).

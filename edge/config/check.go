@@ -57,7 +57,7 @@ func (c *Config) fileProblems() []*FieldError {
 			// the verifier starts may fail away from the network (or
 			// before the provider is up), which is no problem of the
 			// file, and its warning would follow "configuration OK".
-			v, err := c.verifierWith(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), r.Auth, slog.New(slog.DiscardHandler))
+			v, err := c.verifierWith(fmt.Sprintf("sites[%d].routes[%d].auth", i, j), s.routeAuth(r), slog.New(slog.DiscardHandler))
 			for _, e := range joinedErrors(err) {
 				var fe *FieldError
 				if errors.As(e, &fe) {

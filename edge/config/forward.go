@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"edged/edge/auth/htpasswd"
 	"edged/edge/forward"
 	"edged/edge/forward/rules"
 )
@@ -280,7 +281,7 @@ func (c *Config) ForwardUsers() (*forward.Users, error) {
 	if c.Forward.Auth.Htpasswd == "" {
 		return nil, nil
 	}
-	u, err := forward.LoadUsers(c.Forward.Auth.Htpasswd)
+	u, err := htpasswd.Load(c.Forward.Auth.Htpasswd)
 	if err != nil {
 		return nil, c.fieldErr("forward.auth.htpasswd", "%v", err)
 	}

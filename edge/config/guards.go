@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"edged/edge/auth"
 	"edged/edge/ratelimit"
 )
 
@@ -62,11 +63,12 @@ type RateLimit struct {
 }
 
 // Auth is a route's authentication (edge/auth): a bearer JWT, an API key
-// header, or either. Secrets come from environment variables, never from
-// the file.
+// header, HTTP Basic against an htpasswd file, or any of them. Secrets come
+// from environment variables or files, never from this file.
 type Auth struct {
-	JWT     JWT     `yaml:"jwt"`
-	APIKeys APIKeys `yaml:"api_keys"`
+	JWT     JWT       `yaml:"jwt"`
+	APIKeys APIKeys   `yaml:"api_keys"`
+	Basic   BasicAuth `yaml:"basic"`
 	// KeyClaims are claims ("sub" for the subject) whose values join the
 	// cache key of authenticated requests.
 	KeyClaims []string `yaml:"key_claims"`
@@ -112,6 +114,29 @@ type APIKeys struct {
 	KeysEnv string `yaml:"keys_env"`
 }
 
+// BasicAuth configures HTTP Basic authentication (RFC 7617), nginx's
+// auth_basic; on when Htpasswd is set.
+type BasicAuth struct {
+	// Htpasswd is a file of "user:bcrypt-hash" lines (htpasswd -B), read
+	// at start and on every reload.
+	Htpasswd string `yaml:"htpasswd"`
+	// Realm is named in the challenge (browsers show it in the prompt);
+	// empty means the site's first host, or "edged" (Site.routeAuth).
+	Realm string `yaml:"realm"`
+}
+
+// routeAuth is r's auth with the defaults that come from the site: a
+// Basic realm left empty is the site's first host (what a browser's
+// prompt should name), when it can sit in a challenge; else auth's
+// default.
+func (s Site) routeAuth(r Route) Auth {
+	a := r.Auth
+	if a.Basic.Htpasswd != "" && a.Basic.Realm == "" && len(s.Hosts) > 0 && auth.ValidRealm(s.Hosts[0]) {
+		a.Basic.Realm = s.Hosts[0]
+	}
+	return a
+}
+
 func (a Access) empty() bool {
 	return len(a.Allow) == 0 && len(a.Deny) == 0 && len(a.DenyPaths) == 0 &&
 		len(a.BlockUserAgents) == 0 && len(a.Windows) == 0
@@ -127,7 +152,9 @@ func (j JWT) set() bool {
 		j.identitySet()
 }
 
-func (a Auth) enabled() bool { return a.JWT.enabled() || a.APIKeys.KeysEnv != "" }
+func (a Auth) enabled() bool {
+	return a.JWT.enabled() || a.APIKeys.KeysEnv != "" || a.Basic.Htpasswd != ""
+}
 
 // rateLimitOn reports whether a route's rate limit is on: rl differs from
 // its zero value or the file sets the field at path to something other than

@@ -208,7 +208,7 @@ func TestKeyClaimsNeedAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "edged.yaml:7: sites[0].routes[0].auth.key_claims: has no effect without jwt or api_keys") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "edged.yaml:7: sites[0].routes[0].auth.key_claims: has no effect without jwt, api_keys or basic") {
 		t.Errorf("error %v", err)
 	}
 }

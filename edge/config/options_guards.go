@@ -155,6 +155,11 @@ func (c *Config) authOptions(path string, a Auth) (auth.Options, []*FieldError) 
 		}
 		opts.APIKeys = &auth.APIKeyOptions{Header: cmp.Or(http.CanonicalHeaderKey(k.Header), auth.DefaultAPIKeyHeader), Keys: keys}
 	}
+	if b := a.Basic; b.Htpasswd != "" {
+		// auth.NewVerifier reads the file (at start, on -check and on
+		// every reload); Validate does not.
+		opts.Basic = &auth.BasicOptions{HtpasswdFile: b.Htpasswd, Realm: b.Realm}
+	}
 	return opts, errs
 }
 
@@ -170,5 +175,6 @@ func authFields(path string) yamlMap {
 		"Realm": "", "JWT.PublicKeysPEM": "", "JWT.JWKS.Logger": "",
 		"JWT.JWKS.URL": path + ".jwt.jwks_url", "JWT.JWKS.Refresh": path + ".jwt.jwks_refresh",
 		"JWT.JWKS.MinRefetch": path + ".jwt.jwks_min_refetch", "JWT.JWKS.Timeout": path + ".jwt.jwks_timeout",
+		"Basic.HtpasswdFile": path + ".basic.htpasswd", "Basic.Realm": path + ".basic.realm",
 	}}
 }

@@ -199,6 +199,7 @@ func (c *Config) EdgeSites(upstream func(UpstreamRef) (*origin.Client, error)) (
 	}
 	for i, s := range c.Sites {
 		for j, r := range s.Routes {
+			r.Auth = s.routeAuth(r)
 			if err := c.addGuards(fmt.Sprintf("sites[%d].routes[%d]", i, j), r, ro.Sites[i].Routes[j]); err != nil {
 				return nil, err
 			}

@@ -126,7 +126,8 @@ type Route struct {
 	Access Access `yaml:"access"`
 	// RateLimit bounds each client's request rate; off when left out.
 	RateLimit RateLimit `yaml:"rate_limit"`
-	// Auth requires a bearer JWT or an API key; off when left out.
+	// Auth requires a bearer JWT, an API key or Basic credentials; off
+	// when left out.
 	Auth Auth `yaml:"auth"`
 
 	// Protocols (sites_protocols.go). Path may hold {captures} that

@@ -68,7 +68,7 @@ func (c *Config) checkIdentity(path string, a Auth) []*FieldError {
 }
 
 // rateKey is the edge's reading of rate_limit.key: "ip" (or empty),
-// "api_key", "jwt_sub" or "header:NAME".
+// "api_key", "jwt_sub", "basic_user" or "header:NAME".
 func (rl RateLimit) rateKey() edge.RateKey {
 	by, name, _ := strings.Cut(rl.Key, ":")
 	if by == edge.RateByHeader {
@@ -99,8 +99,10 @@ func (c *Config) checkRateKey(path string, r Route) []*FieldError {
 		msg = "api_key needs auth.api_keys on the route: the key counted is the verified one"
 	case k.By == edge.RateBySubject && !r.Auth.JWT.enabled():
 		msg = "jwt_sub needs auth.jwt on the route: the subject counted is the verified one"
-	case !slices.Contains([]string{"", edge.RateByIP, edge.RateByAPIKey, edge.RateBySubject, edge.RateByHeader}, k.By):
-		msg = fmt.Sprintf("unknown key %q (want ip, api_key, jwt_sub or header:NAME)", r.RateLimit.Key)
+	case k.By == edge.RateByBasicUser && r.Auth.Basic.Htpasswd == "":
+		msg = "basic_user needs auth.basic on the route: the user counted is the verified one"
+	case !slices.Contains([]string{"", edge.RateByIP, edge.RateByAPIKey, edge.RateBySubject, edge.RateByBasicUser, edge.RateByHeader}, k.By):
+		msg = fmt.Sprintf("unknown key %q (want ip, api_key, jwt_sub, basic_user or header:NAME)", r.RateLimit.Key)
 	}
 	if msg == "" {
 		return nil

@@ -131,8 +131,11 @@ func (c *Config) checkAuth(path string, a Auth) []*FieldError {
 	if why := c.unseenField(a.APIKeys.Header); a.APIKeys.Header != "" && why != "" {
 		add("api_keys.header", "%s: no request would ever carry a key", why)
 	}
+	if a.Basic.Realm != "" && a.Basic.Htpasswd == "" {
+		add("basic.htpasswd", "required with basic.realm: the file of users and bcrypt hashes (htpasswd -B)")
+	}
 	if len(a.KeyClaims) > 0 && !a.enabled() {
-		add("key_claims", "has no effect without jwt or api_keys")
+		add("key_claims", "has no effect without jwt, api_keys or basic")
 	}
 	for i, claim := range a.KeyClaims {
 		if claim == "" {

@@ -71,7 +71,9 @@ func (c *Config) checkRoute(path string, s Site, r Route) []*FieldError {
 	errs = append(errs, c.checkCORS(path+".cors", r.CORS)...)
 	errs = append(errs, c.checkHeaders(path+".request_headers", r.RequestHeaders)...)
 	errs = append(errs, c.checkHeaders(path+".response_headers", r.ResponseHeaders)...)
-	errs = append(errs, c.checkGuards(path, r)...)
+	guarded := r
+	guarded.Auth = s.routeAuth(r)
+	errs = append(errs, c.checkGuards(path, guarded)...)
 	errs = append(errs, c.checkProtocols(path, s, r)...)
 	errs = append(errs, c.checkWAF(path+".waf", r.WAF)...)
 	if r.Cache.DefaultTTL < 0 {

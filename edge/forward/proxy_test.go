@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
+	"edged/edge/auth/htpasswd"
 	"edged/edge/policy"
 )
 
@@ -179,7 +180,7 @@ func TestUsersReplace(t *testing.T) {
 		}
 		return string(h)
 	}
-	users, err := ParseUsers([]byte("alice:"+hash("old")+"\ncarol:"+hash("c")+"\n"), "htpasswd")
+	users, err := htpasswd.Parse([]byte("alice:"+hash("old")+"\ncarol:"+hash("c")+"\n"), "htpasswd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestUsersReplace(t *testing.T) {
 	if a, c := status("alice", "old"), status("carol", "c"); a != 200 || c != 200 {
 		t.Fatalf("before: alice %d, carol %d", a, c)
 	}
-	next, err := ParseUsers([]byte("alice:"+hash("new")+"\nbob:"+hash("b")+"\n"), "htpasswd")
+	next, err := htpasswd.Parse([]byte("alice:"+hash("new")+"\nbob:"+hash("b")+"\n"), "htpasswd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +279,7 @@ func aliceUsers(t testing.TB) *Users {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := ParseUsers([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
+	users, err := htpasswd.Parse([]byte("# users\nalice:"+string(hash)+"\n"), "htpasswd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func TestUnknownUserCostsAsMuch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := ParseUsers([]byte("alice:"+string(hash)+"\n"), "htpasswd")
+	users, err := htpasswd.Parse([]byte("alice:"+string(hash)+"\n"), "htpasswd")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ const (
 	KindSubject Kind = 's' // a verified JWT subject
 	KindAPIKey  Kind = 'k' // a verified API key's identity
 	KindHeader  Kind = 'h' // a request header's value
+	KindBasic   Kind = 'b' // a verified HTTP Basic user name
 )
 
 // kindAddr marks an address key: the zero Kind.
@@ -61,7 +62,7 @@ func decodeKey(s string) (bucketKey, bool) {
 			return bucketKey{}, false
 		}
 		return bucketKey{addr: netip.AddrFrom16([16]byte([]byte(rest))).Unmap()}, true
-	case KindSubject, KindAPIKey, KindHeader:
+	case KindSubject, KindAPIKey, KindHeader, KindBasic:
 		if len(rest) > maxNameLen { // never more than nameKey keeps
 			return bucketKey{}, false
 		}

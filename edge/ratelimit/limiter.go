@@ -130,7 +130,7 @@ func (l *Limiter) Allow(client netip.Addr, now time.Time) (ok bool, retryAfter t
 }
 
 // AllowKey is Allow for a client known by name rather than address:
-// kind says what the name is (KindSubject, KindAPIKey, KindHeader), so
+// kind says what the name is (KindSubject, KindAPIKey, KindHeader, KindBasic), so
 // that names of different kinds never share a bucket.
 func (l *Limiter) AllowKey(kind Kind, name string, now time.Time) (ok bool, retryAfter time.Duration) {
 	return l.allow(nameKey(kind, name), now)

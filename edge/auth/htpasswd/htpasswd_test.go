@@ -1,0 +1,124 @@
+package htpasswd
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func hashOf(t testing.TB, pass string, cost int) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// TestParseErrors: every refused file names the file and the line.
+func TestParseErrors(t *testing.T) {
+	good := hashOf(t, "x", bcrypt.MinCost)
+	for _, tc := range []struct{ file, want string }{
+		{"# only a comment\n\n", "f: no users"},
+		{"alice\n", "f:1: want user:bcrypt-hash"},
+		{"\n:" + good + "\n", "f:2: want user:bcrypt-hash"},
+		{"alice:{SHA}abc\n", `f:1: user "alice": not a bcrypt hash`},
+		{"alice:$apr1$salt$hash\n", `f:1: user "alice": not a bcrypt hash`},
+		{"alice:" + good + "\n#\nalice:" + good + "\n", `f:3: user "alice" is listed twice`},
+	} {
+		_, err := Parse([]byte(tc.file), "f")
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestCheck: the reasons, for the log, and the decoy: an unknown name is
+// compared against the costliest hash of the file, so that it takes as long
+// as a known name with a wrong password.
+func TestCheck(t *testing.T) {
+	u, err := Parse([]byte("alice:"+hashOf(t, "s3cret", bcrypt.MinCost)+"\nbob:"+hashOf(t, "b", bcrypt.MinCost+2)+"\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost(u.acct.Load().decoy); cost != bcrypt.MinCost+2 {
+		t.Errorf("decoy cost %d, want the costliest %d", cost, bcrypt.MinCost+2)
+	}
+	now := time.Now()
+	for _, tc := range []struct{ value, user, why string }{
+		{"", "", "no Authorization"},
+		{"Bearer x", "", "Authorization is not Basic"},
+		{"Basic !!", "", "Authorization: bad base64"},
+		{"Basic " + base64.StdEncoding.EncodeToString([]byte("alice")), "", "Authorization: no user:password"},
+		{basic("alice", "wrong"), "", `wrong password for user "alice"`},
+		{basic("mallory", "s3cret"), "", `unknown user "mallory"`},
+		{basic("alice", "s3cret"), "alice", ""},
+		{"basic  " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")), "alice", ""},
+		{basic("bob", "b"), "bob", ""},
+	} {
+		user, why := u.Check("Authorization", tc.value, now)
+		if user != tc.user || why != tc.why {
+			t.Errorf("Check(%q) = %q, %q; want %q, %q", tc.value, user, why, tc.user, tc.why)
+		}
+	}
+}
+
+// FuzzParse: no file makes Parse panic, and every file it accepts has at
+// least one user, each with a hash bcrypt can read, and a decoy.
+func FuzzParse(f *testing.F) {
+	good := hashOf(f, "x", bcrypt.MinCost)
+	for _, s := range []string{"", "#\n", "alice:" + good, "alice:" + good + "\r\nbob:" + good, "a:b:c", ":" + good, "alice:$2y$04$short"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		u, err := Parse(data, "f")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		a := u.acct.Load()
+		if len(a.hashes) == 0 || a.decoy == nil {
+			t.Fatalf("accepted %q with no users or no decoy", data)
+		}
+		for user, h := range a.hashes {
+			if _, err := bcrypt.Cost(h); err != nil || user == "" {
+				t.Fatalf("accepted user %q hash %q: %v", user, h, err)
+			}
+		}
+	})
+}
+
+// FuzzCheck: no Authorization value a client sends makes Check panic, and
+// it names a user only for that user's right password.
+func FuzzCheck(f *testing.F) {
+	u, err := Parse([]byte("alice:"+hashOf(f, "s3cret", bcrypt.MinCost)+"\n"), "f")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"", "Basic", "Basic ", basic("alice", "s3cret"), basic("alice", ""), basic("", ""), "Basic YWxpY2U=", "bAsIc\tx", "Basic ====", basic("alice:x", "y")} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, value string) {
+		user, why := u.Check("Authorization", value, now)
+		if (user == "") == (why == "") {
+			t.Fatalf("Check(%q) = %q, %q: want a user or a reason", value, user, why)
+		}
+		if user != "" {
+			_, token, _ := strings.Cut(strings.TrimSpace(value), " ")
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
+			if err != nil || user != "alice" || string(raw) != "alice:s3cret" {
+				t.Fatalf("Check(%q) admitted %q for %q", value, user, raw)
+			}
+		}
+	})
+}
