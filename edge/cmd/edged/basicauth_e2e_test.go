@@ -134,8 +134,10 @@ sites:
 		slices.Sort(d)
 		return d[2]
 	}
+	// Without the decoy the two differ a hundredfold; a quarter leaves
+	// room for a loaded machine.
 	wrong, unknown := median("alice"), median("nobody")
-	if unknown < wrong/2 {
+	if unknown < wrong/4 {
 		t.Errorf("unknown user answered in %v, a wrong password in %v: timing tells names apart", unknown, wrong)
 	}
 
