@@ -156,17 +156,27 @@ func (r *Route) viaShields() bool {
 	})
 }
 
-// targetSet collects targets once each, leaving out the one keyed own and
-// those whose keys begin with within (when set).
+// targetSet collects targets once each, in the order first added, leaving
+// out the one keyed own and those whose keys begin with within (when set).
+// seen makes adding linear in the routes that cover a URL (a scan of ts
+// made a purge through 500 such routes take 14 s).
 type targetSet struct {
 	own, within string
 	ts          []policy.Target
+	seen        map[policy.Target]struct{}
 }
 
 func (s *targetSet) add(t policy.Target) {
 	k := t.Key()
-	if k == s.own || s.within != "" && strings.HasPrefix(k, s.within) || slices.Contains(s.ts, t) {
+	if k == s.own || s.within != "" && strings.HasPrefix(k, s.within) {
 		return
 	}
+	if _, ok := s.seen[t]; ok {
+		return
+	}
+	if s.seen == nil {
+		s.seen = make(map[policy.Target]struct{})
+	}
+	s.seen[t] = struct{}{}
 	s.ts = append(s.ts, t)
 }

@@ -508,13 +508,22 @@ func (b *Bus) streamWriteContext(ctx context.Context) (context.Context, context.
 // (streamWriteContext); every error is logged.
 func (b *Bus) asyncError(err error) {
 	if errors.Is(err, nats.ErrPermissionViolation) {
+		streamWrite := false
 		for _, op := range []string{"CREATE", "UPDATE"} {
 			if !strings.Contains(err.Error(), `"$JS.API.STREAM.`+op+`.`+b.opts.Stream+`"`) {
 				continue
 			}
+			streamWrite = true
 			if refuse := b.streamWrite.Load(); refuse != nil {
 				(*refuse)(fmt.Errorf("%w: %v", errNotPermitted, err))
 			}
+		}
+		if !streamWrite {
+			// Any other subject a node uses, refused, costs the fleet a
+			// path (the early hide, the fast path, hellos) or the bus.
+			b.log.Error("purge bus: the NATS server refused this node a subject; its NATS user needs the permissions docs/purge.md lists",
+				"err", err)
+			return
 		}
 	}
 	b.log.Warn("purge bus: NATS error", "err", err)

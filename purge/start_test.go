@@ -71,3 +71,39 @@ func TestStartGivesUpOnAPersistentSessionFailure(t *testing.T) {
 		t.Errorf("Start took %v, want about startGrace", took)
 	}
 }
+
+// denyHello admits every client but refuses it the hellos' subject, as a
+// cluster whose permissions leave one of the node's subjects out does.
+type denyHello struct{}
+
+func (denyHello) Check(c server.ClientAuthentication) bool {
+	c.RegisterUser(&server.User{Username: "node", Permissions: &server.Permissions{
+		Subscribe: &server.SubjectPermission{Deny: []string{"edged.purge.hello"}},
+	}})
+	return true
+}
+
+// A subject the node's NATS user may not use is an ERROR that says what the
+// operator must change; before, the refusal went by as a WARN of the bare
+// error (ops2 met it on a cluster set up with the permissions the docs then
+// listed, which left out the early announcements' subject).
+func TestRefusedSubjectIsAnError(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoSigs: true, NoLog: true, CustomClientAuthentication: denyHello{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	logs := &logtest.Buffer{}
+	startBus(t, Options{NATSURL: s.ClientURL(), Logger: debugLogger(logs)})
+	waitFor(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), "edged.purge.hello") })
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "edged.purge.hello") && (!strings.Contains(line, "level=ERROR") || !strings.Contains(line, "docs/purge.md")) {
+			t.Errorf("log line %q, want an ERROR pointing at the permissions to give", line)
+		}
+	}
+}

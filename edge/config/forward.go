@@ -116,7 +116,7 @@ func (c *Config) checkForward() []*FieldError {
 	// Fields of the reverse roles that a forward proxy would silently
 	// ignore are errors, so that nobody believes they apply.
 	if c.TLS.Listen != "" {
-		add("tls.listen", "not served by role forward (clients reach https through CONNECT)")
+		add("tls.listen", "not served by role forward (clients reach https through CONNECT): remove it (or the -tls-listen flag)")
 	}
 	if len(c.Sites) > 0 {
 		add("sites", "not used by role forward (its destinations are what clients ask for)")
@@ -125,10 +125,10 @@ func (c *Config) checkForward() []*FieldError {
 	// (openForwardUpstream drops both): an origin or shields set here
 	// would be ignored without a word.
 	if c.Upstream.Origin != "" {
-		add("upstream.origin", "not used by role forward (it fetches from the host each request names): remove it")
+		add("upstream.origin", "not used by role forward (it fetches from the host each request names): remove it (or the -origin flag)")
 	}
 	if len(c.Upstream.Shields) > 0 {
-		add("upstream.shields", "not used by role forward (it fetches from the host each request names): remove them")
+		add("upstream.shields", "not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)")
 	}
 	for i, n := range f.Clients {
 		if _, err := ParseNetwork(n); err != nil {

@@ -158,9 +158,9 @@ func TestForwardRoleMismatch(t *testing.T) {
 		{"forward section on a shield", "role: shield\nupstream: {origin: http://127.0.0.1:9000}\nforward: {connect_ports: [443]}\n",
 			"f.yaml:3: forward: read only by role forward, and role is shield"},
 		{"origin on a forward proxy", "role: forward\nupstream:\n  origin: http://127.0.0.1:9000\n",
-			"f.yaml:3: upstream.origin: not used by role forward"},
+			"f.yaml:3: upstream.origin: not used by role forward (it fetches from the host each request names): remove it (or the -origin flag)"},
 		{"shields on a forward proxy", "role: forward\nupstream:\n  shields: [http://127.0.0.1:8090]\n",
-			"f.yaml:3: upstream.shields: not used by role forward"},
+			"f.yaml:3: upstream.shields: not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)"},
 	}
 	for _, tt := range tests {
 		if err := parseAndCheck(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
