@@ -7,6 +7,18 @@ import (
 	"testing"
 )
 
+// collapsedCases are the responses the collapsed-request tests fetch:
+// whether each may be shared with the requests waiting on its fetch.
+var collapsedCases = []struct {
+	cc     string
+	shared bool
+}{
+	{"public, no-cache", false},
+	{"public, max-age=0", false},
+	{"no-cache, s-maxage=60", false},
+	{"public, max-age=60", true},
+}
+
 // A response that needs validation before it answers any request but the
 // one that fetched it (no-cache, RFC 9111 §5.2.2.4; stale as it arrives,
 // §4.2.4) is not handed to the requests collapsed onto its fetch: each
@@ -16,15 +28,7 @@ import (
 // waiting on the fetch, whole or as a range while it arrived; so did a
 // "public, max-age=0" one. A fresh response is still shared (the control).
 func TestCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
-	for _, tc := range []struct {
-		cc     string
-		shared bool
-	}{
-		{"public, no-cache", false},
-		{"public, max-age=0", false},
-		{"no-cache, s-maxage=60", false},
-		{"public, max-age=60", true},
-	} {
+	for _, tc := range collapsedCases {
 		for _, rangeReq := range []bool{false, true} {
 			name := tc.cc
 			if rangeReq {

@@ -14,15 +14,7 @@ import (
 // waiting on its fetch; each fetches its own. Before, they were sent the
 // leader's slice (Alice's page to Bob), whole or as a range.
 func TestSliceCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
-	for _, tc := range []struct {
-		cc     string
-		shared bool
-	}{
-		{"public, no-cache", false},
-		{"public, max-age=0", false},
-		{"no-cache, s-maxage=60", false},
-		{"public, max-age=60", true},
-	} {
+	for _, tc := range collapsedCases {
 		for _, rangeReq := range []bool{false, true} {
 			name := tc.cc
 			if rangeReq {
