@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 		{"basic  " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")), "alice", ""},
 		{basic("bob", "b"), "bob", ""},
 	} {
-		user, why := u.Check("Authorization", tc.value, now)
+		user, why := u.Check(t.Context(), "Authorization", tc.value, now)
 		if user != tc.user || why != tc.why {
 			t.Errorf("Check(%q) = %q, %q; want %q, %q", tc.value, user, why, tc.user, tc.why)
 		}
@@ -109,7 +109,7 @@ func FuzzCheck(f *testing.F) {
 	}
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, value string) {
-		user, why := u.Check("Authorization", value, now)
+		user, why := u.Check(t.Context(), "Authorization", value, now)
 		if (user == "") == (why == "") {
 			t.Fatalf("Check(%q) = %q, %q: want a user or a reason", value, user, why)
 		}
