@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"edged/internal/logtest"
 )
 
 // A flood of wrong Basic passwords whose clients left (a connection reset
@@ -23,26 +21,10 @@ func TestBasicAuthFloodLeftByClients(t *testing.T) {
 	dir := t.TempDir()
 	users := filepath.Join(dir, "htpasswd")
 	writeBytes(t, users, []byte(htpasswdLine(t, "alice", "a-pass", 8)))
-	path := filepath.Join(dir, "edged.yaml")
-	writeBytes(t, path, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {level: info, access: false}
-upstream: {origin: %s}
-sites:
-  - name: staff
-    hosts: [staff.test]
-    routes:
+	f, logs := serveStaffNode(t, dir, origin.URL, `
       - path: /
-        auth: {basic: {htpasswd: %s}}
-`, filepath.Join(dir, "data"), origin.URL, users)))
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logtest.Buffer{}
-	f := serveNodeArgs(t, cfg, logs, args)
+        auth: {basic: {htpasswd: %[1]s}}
+`, users)
 	addr := strings.TrimPrefix(f.public, "http://")
 	wrong := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wrong"))
 
