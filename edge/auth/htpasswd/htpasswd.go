@@ -43,7 +43,8 @@ import (
 // bcrypt is slow on purpose (tens of milliseconds a check), too slow to pay
 // on every request of a browser: a password that matched is remembered,
 // as a SHA-256 of it, for credentialTTL, and at most half the cores
-// (one on a machine of one or two) run bcrypt comparisons at once, so that a
+// (one on a machine of one or two) run bcrypt comparisons at once, for
+// every Users of the process together, so that a
 // flood of wrong passwords cannot take every core. A check waiting for its
 // turn ends with its request: the comparisons of requests their clients
 // gave up (an HTTP/2 stream reset, a connection reset) are never run, so a
@@ -53,8 +54,6 @@ import (
 // adding or removing a user needs no restart.
 type Users struct {
 	acct atomic.Pointer[accounts] // the file's accounts; Replace swaps them
-
-	sem chan struct{} // bounds concurrent bcrypt comparisons
 
 	mu   sync.Mutex // guards seen
 	seen map[string]seenCredential
@@ -84,6 +83,12 @@ const (
 // maxChecks bounds the bcrypt comparisons that run at once: half the
 // cores, at least one. A fixed 2 took every core of a two-core node.
 func maxChecks() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// checks holds a place for each bcrypt comparison under way, in the whole
+// process: every route with Basic auth and the forward proxy load a Users
+// of their own, and a bound per Users let a client guessing on several
+// routes at once take as many more cores.
+var checks = make(chan struct{}, maxChecks())
 
 // Load reads an htpasswd-style file of bcrypt hashes. Errors name the
 // file and line.
@@ -128,7 +133,7 @@ func Parse(data []byte, name string) (*Users, error) {
 	if len(a.hashes) == 0 {
 		return nil, fmt.Errorf("%s: no users", name)
 	}
-	u := &Users{sem: make(chan struct{}, maxChecks()), seen: make(map[string]seenCredential)}
+	u := &Users{seen: make(map[string]seenCredential)}
 	u.acct.Store(a)
 	return u, nil
 }
@@ -150,11 +155,11 @@ func (u *Users) Replace(next *Users) {
 // and ahead of every later login.
 func (u *Users) compare(ctx context.Context, hash []byte, pass string) error {
 	select {
-	case u.sem <- struct{}{}:
+	case checks <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("request ended while its check waited: %w", context.Cause(ctx))
 	}
-	defer func() { <-u.sem }()
+	defer func() { <-checks }()
 	return bcrypt.CompareHashAndPassword(hash, []byte(pass))
 }
 

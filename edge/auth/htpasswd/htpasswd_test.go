@@ -1,6 +1,7 @@
 package htpasswd
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -121,4 +122,29 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The bound on bcrypt comparisons is the process's, not each file's: every
+// route with Basic auth loads its own Users, and a bound each let a client
+// guessing on several routes take as many more cores. With every place
+// held (by another Users' checks), a check waits, and ends with its
+// context.
+func TestChecksBoundedAcrossUsers(t *testing.T) {
+	u, err := Parse([]byte("alice:"+hashOf(t, "s3cret", bcrypt.MinCost)+"\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(checks) {
+		checks <- struct{}{}
+	}
+	defer func() {
+		for range cap(checks) {
+			<-checks
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if user, why := u.Check(ctx, "Authorization", basic("alice", "wrong"), time.Now()); user != "" || !strings.Contains(why, "waited") {
+		t.Errorf("Check with every place held = %q, %q; want it to wait and end with its context", user, why)
+	}
 }
