@@ -3,8 +3,10 @@ package edge
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +57,48 @@ func TestHostileRequestFieldFloodRefused(t *testing.T) {
 	}
 	resp = send(httpsyntax.MaxRequestFieldLines)
 	wantStatus(t, resp, http.StatusOK, "stored")
+}
+
+// Over HTTP/2 a browser sends each cookie as a field of its own (RFC 9113
+// §8.2.3); net/http joins them into one Cookie line, so 300 cookies are
+// one field line, never refused, and the pseudo-header fields are not
+// counted. 300 fields of other names are 431 as over HTTP/1.1.
+func TestRequestFieldLinesOverHTTP2(t *testing.T) {
+	o := newOrigin(t, newClock(), static("ok", "Cache-Control", "max-age=60"))
+	e := serveEdge(t, Options{Upstream: upstreamTo(t, o.URL), Now: newClock().Now}, func(srv *httptest.Server) {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	})
+	get := func(p string, fields map[string][]string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.Server.URL+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(req.Header, fields)
+		resp, err := e.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+		}
+		return resp
+	}
+	cookies := make([]string, 300)
+	for i := range cookies {
+		cookies[i] = fmt.Sprintf("c%d=%d", i, i)
+	}
+	// The client splits the one Cookie line into 300 cookie fields.
+	if resp := get("/cookies", map[string][]string{"Cookie": {strings.Join(cookies, "; ")}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("300 cookies over HTTP/2: %d, want 200", resp.StatusCode)
+	}
+	many := map[string][]string{}
+	for i := range httpsyntax.MaxRequestFieldLines + 1 {
+		many[fmt.Sprintf("A%d", i)] = []string{"1"}
+	}
+	if resp := get("/many", many); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("%d fields over HTTP/2: %d, want 431", httpsyntax.MaxRequestFieldLines+1, resp.StatusCode)
+	}
 }

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+
+	"edged/internal/httpsyntax"
+	"edged/origin"
 )
 
 // maxInterim bounds the interim responses passed on for one request: an
@@ -22,11 +25,14 @@ var interimSkipped = map[string]bool{
 
 // withInterim returns ctx carrying a trace that hands each interim (1xx)
 // response of the upstream exchange to send. 100 (Continue) is the
-// transport's own business and 101 is final (RFC 9110 §15.2.2).
+// transport's own business and 101 is final (RFC 9110 §15.2.2). One of
+// more field lines than origin.MaxResponseFields is dropped, as a final
+// response of that many is refused: the bound holds for every upstream
+// head, and a hint is only a hint (the final response still comes).
 func withInterim(ctx context.Context, send func(int, textproto.MIMEHeader)) context.Context {
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
-			if code != http.StatusContinue {
+			if code != http.StatusContinue && httpsyntax.FieldLines(http.Header(header)) <= origin.MaxResponseFields {
 				send(code, header)
 			}
 			return nil

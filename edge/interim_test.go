@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"edged/origin"
 )
 
 // hintingOrigin answers every request with 103 Early Hints (a Link and a
@@ -123,6 +126,39 @@ func TestInterimOnPass(t *testing.T) {
 		}
 		if !slices.Equal(seen.codes, []int{http.StatusEarlyHints, http.StatusProcessing}) {
 			t.Errorf("interim codes = %v, want [103 102]", seen.codes)
+		}
+	}
+}
+
+// An interim response of more field lines than origin.MaxResponseFields
+// is not passed on: the bound holds for every head an upstream sends, not
+// for the final one only. Before, a 103 of thousands of one-letter fields
+// (up to 1 MiB of head, some 7 MiB parsed, five per request) reached the
+// client whole, held while a slow client read it; the final response of
+// the same head gets 502.
+func TestInterimFieldFloodNotPassedOn(t *testing.T) {
+	o := newOrigin(t, newClock(), func(w http.ResponseWriter, r *http.Request) {
+		for i := range origin.MaxResponseFields + 1 {
+			w.Header().Set(fmt.Sprintf("F%d", i), "1")
+		}
+		w.WriteHeader(http.StatusEarlyHints)
+		for i := range origin.MaxResponseFields + 1 {
+			w.Header().Del(fmt.Sprintf("F%d", i))
+		}
+		w.Header().Set("Link", "</styles.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = io.WriteString(w, "final")
+	})
+	e := newEdge(t, newClock(), edgeConfig{upstream: o.URL})
+	for _, p := range []string{"/a", "/b"} { // two misses
+		resp, body, seen := getWithInterim(t, http.DefaultClient, e.URL+p)
+		if resp.StatusCode != http.StatusOK || body != "final" {
+			t.Fatalf("%s: final response %d %q", p, resp.StatusCode, body)
+		}
+		if !slices.Equal(seen.codes, []int{http.StatusEarlyHints}) || seen.links[0] == "" {
+			t.Errorf("%s: interim codes %v, Link %q; want the one 103 of a few fields", p, seen.codes, seen.links)
 		}
 	}
 }

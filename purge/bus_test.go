@@ -650,3 +650,48 @@ func TestEmbeddedRestartKeepsTheStream(t *testing.T) {
 		t.Error("no stream recorded")
 	}
 }
+
+// A client holding the NATS token never receives the JetStream API
+// requests of the nodes: receiving one (a node's request for the purge
+// stream's info, or a pull on its consumer) is all it needs to answer it
+// before the server, with a stream of another creation time or a later
+// first sequence, which makes the node mark its whole cache stale (the
+// cost of the stream deletion the server refuses). Before, a subscription
+// to $JS.API.> got a joining node's requests, reply subject included.
+func TestTokenHolderSeesNoJetStreamRequests(t *testing.T) {
+	buses, _ := threeBuses(t)
+	nc, err := nats.Connect(buses[0].ClientURL(), nats.Token(testNATSToken),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	subs := map[string]*nats.Subscription{}
+	for _, subject := range []string{"$JS.API.>", "$JS.API.STREAM.INFO.EDGED_PURGE", ">"} {
+		sub, err := nc.SubscribeSync(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[subject] = sub
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A node joining reads the stream's info and makes its consumer.
+	startBus(t, Options{Invalidator: &memInvalidator{}, NATSURL: buses[0].ClientURL(), Node: "d"})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for subject, sub := range subs {
+		for {
+			msg, err := sub.NextMsg(0)
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(msg.Subject, "$JS.API.") {
+				t.Errorf("a token holder's subscription to %s got the request %s (reply to %s)", subject, msg.Subject, msg.Reply)
+				break
+			}
+		}
+	}
+}

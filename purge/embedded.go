@@ -110,7 +110,11 @@ func localSecret() (string, error) {
 //     duplicate window removes events before late nodes apply them, or
 //     opens the replay check's window) or creating it (before a node does,
 //     with settings of the client's choosing), or restoring it from a
-//     snapshot.
+//     snapshot;
+//   - receiving the JetStream API's requests (subscribing to $JS.API.>):
+//     a client that gets a node's request for the stream's info can
+//     answer it before the server, with another creation time or first
+//     sequence, and the node marks its whole cache stale.
 //
 // The node that embeds the server, connected in process with the secret
 // local (new in each process, never sent over a network), creates the
@@ -160,7 +164,20 @@ func (a embeddedAuth) permissions(remote bool) *server.Permissions {
 	// hold up a node's applies. (The ACME buckets' are deleted by nats.go
 	// when a key listing ends.)
 	deny = append(deny, "$JS.API.CONSUMER.DELETE."+a.streams[0]+".>", "$JS.API.CONSUMER.PAUSE."+a.streams[0]+".>")
-	return &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny}}
+	perms := &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny}}
+	if remote {
+		// A client that receives the JetStream API's requests can answer
+		// them before the server does: a node's request for the stream's
+		// info answered with another creation time or a later first
+		// sequence made it mark its whole cache stale, as a deleted
+		// stream did, and a pull request answered with a made-up delivery
+		// claimed a stream sequence. Nodes only send such requests (the
+		// answers come to their inboxes); nothing of edged subscribes to
+		// them. A wildcard subscription (">") is allowed and is not sent
+		// these subjects (the server checks deny at delivery).
+		perms.Subscribe = &server.SubjectPermission{Deny: []string{"$JS.API.>"}}
+	}
+	return perms
 }
 
 // inProcess reports whether c came through the server's in-process

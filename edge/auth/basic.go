@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -54,8 +55,9 @@ func (e *BasicError) Error() string { return ErrInvalidCredentials.Error() }
 func (e *BasicError) Unwrap() error { return ErrInvalidCredentials }
 
 // verify checks one "Basic ..." Authorization value.
-func (v *basicVerifier) verify(value string, now time.Time) (Identity, error) {
-	user, why := v.users.Check("Authorization", value, now)
+// It ends with ctx (the request's) while it waits for its turn to compare.
+func (v *basicVerifier) verify(ctx context.Context, value string, now time.Time) (Identity, error) {
+	user, why := v.users.Check(ctx, "Authorization", value, now)
 	if user == "" {
 		return Identity{}, &BasicError{Why: why}
 	}

@@ -179,7 +179,7 @@ func (v *Verifier) Verify(r *http.Request, now time.Time) (Identity, error) {
 		return v.jwt.verify(r.Context(), tok, now)
 	}
 	if basic != "" {
-		return v.basic.verify(basic, now)
+		return v.basic.verify(r.Context(), basic, now)
 	}
 	return Identity{}, ErrNoCredentials
 }

@@ -132,7 +132,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.refuse(w, r, rec, http.StatusBadRequest, "", strconv.Itoa(len(creds))+" Proxy-Authorization fields")
 			return
 		}
-		user, why := p.opts.Users.Check("Proxy-Authorization", r.Header.Get("Proxy-Authorization"), p.opts.Now())
+		user, why := p.opts.Users.Check(r.Context(), "Proxy-Authorization", r.Header.Get("Proxy-Authorization"), p.opts.Now())
 		if user == "" {
 			// RFC 9110 §11.7.1: 407 with the challenge for this proxy. The
 			// log says why; the client learns nothing (which names exist).

@@ -8,7 +8,10 @@
 // `htpasswd -B` writes); an error names the file and the line. [Users.Check]
 // costs one bcrypt comparison for a known name and for an unknown one
 // (against the file's costliest hash), so timing does not tell which names
-// exist; the reason it returns is for the log, never the client. A password
+// exist when the file's hashes share one cost (a user with a cheaper hash
+// answers faster than an unknown name); the reason it returns is for the
+// log, never the client. A check waiting for its turn to compare ends with
+// its context. A password
 // that matched is remembered (as a SHA-256) for a few minutes; [Users.Replace]
 // swaps in a file read again and forgets every remembered password. Users is
 // safe for concurrent use.
@@ -17,11 +20,13 @@ package htpasswd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,16 +42,18 @@ import (
 //
 // bcrypt is slow on purpose (tens of milliseconds a check), too slow to pay
 // on every request of a browser: a password that matched is remembered,
-// as a SHA-256 of it, for credentialTTL, and at most maxChecks bcrypt
-// comparisons run at once, so that a flood of wrong passwords cannot take
-// every core.
+// as a SHA-256 of it, for credentialTTL, and at most half the cores
+// (one on a machine of one or two) run bcrypt comparisons at once, for
+// every Users of the process together, so that a
+// flood of wrong passwords cannot take every core. A check waiting for its
+// turn ends with its request: the comparisons of requests their clients
+// gave up (an HTTP/2 stream reset, a connection reset) are never run, so a
+// client cannot queue CPU time for after it left.
 //
 // Replace swaps in the accounts of a file read again (a reload), so that
 // adding or removing a user needs no restart.
 type Users struct {
 	acct atomic.Pointer[accounts] // the file's accounts; Replace swaps them
-
-	sem chan struct{} // bounds concurrent bcrypt comparisons
 
 	mu   sync.Mutex // guards seen
 	seen map[string]seenCredential
@@ -70,9 +77,18 @@ type seenCredential struct {
 
 const (
 	credentialTTL = 5 * time.Minute
-	maxChecks     = 2
 	maxSeen       = 10000
 )
+
+// maxChecks bounds the bcrypt comparisons that run at once: half the
+// cores, at least one. A fixed 2 took every core of a two-core node.
+func maxChecks() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// checks holds a place for each bcrypt comparison under way, in the whole
+// process: every route with Basic auth and the forward proxy load a Users
+// of their own, and a bound per Users let a client guessing on several
+// routes at once take as many more cores.
+var checks = make(chan struct{}, maxChecks())
 
 // Load reads an htpasswd-style file of bcrypt hashes. Errors name the
 // file and line.
@@ -117,7 +133,7 @@ func Parse(data []byte, name string) (*Users, error) {
 	if len(a.hashes) == 0 {
 		return nil, fmt.Errorf("%s: no users", name)
 	}
-	u := &Users{sem: make(chan struct{}, maxChecks), seen: make(map[string]seenCredential)}
+	u := &Users{seen: make(map[string]seenCredential)}
 	u.acct.Store(a)
 	return u, nil
 }
@@ -133,18 +149,27 @@ func (u *Users) Replace(next *Users) {
 }
 
 // compare runs one bcrypt comparison, at most maxChecks at a time: each
-// costs tens of milliseconds of CPU.
-func (u *Users) compare(hash []byte, pass string) error {
-	u.sem <- struct{}{}
-	defer func() { <-u.sem }()
+// costs tens of milliseconds of CPU. It gives up its place in the queue
+// when ctx ends: the client is gone, and a flood of requests sent and
+// reset at once queued a comparison each, run after their clients left
+// and ahead of every later login.
+func (u *Users) compare(ctx context.Context, hash []byte, pass string) error {
+	select {
+	case checks <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("request ended while its check waited: %w", context.Cause(ctx))
+	}
+	defer func() { <-checks }()
 	return bcrypt.CompareHashAndPassword(hash, []byte(pass))
 }
 
 // Check returns the user named by the value of the credentials field
 // (Authorization, RFC 9110 §11.6.2, or Proxy-Authorization, §11.7.2) in
 // the Basic scheme of RFC 7617, or "" and why it was refused, for the log
-// only: the client is told nothing of it (which names exist).
-func (u *Users) Check(field, value string, now time.Time) (user, why string) {
+// only: the client is told nothing of it (which names exist). A check that
+// waits for a bcrypt comparison ends when ctx does (the request's: its
+// client left), refused.
+func (u *Users) Check(ctx context.Context, field, value string, now time.Time) (user, why string) {
 	if value == "" {
 		return "", "no " + field
 	}
@@ -166,7 +191,7 @@ func (u *Users) Check(field, value string, now time.Time) (user, why string) {
 		// An unknown name costs a bcrypt comparison too, against a hash
 		// of the file's own cost: answering it at once would tell a
 		// client which names exist (user enumeration by timing).
-		_ = u.compare(a.decoy, pass)
+		_ = u.compare(ctx, a.decoy, pass)
 		return "", "unknown user " + strconv.Quote(user)
 	}
 	sum := sha256.Sum256(raw)
@@ -176,7 +201,10 @@ func (u *Users) Check(field, value string, now time.Time) (user, why string) {
 	if seen && s.acct == a && now.Before(s.expires) && subtle.ConstantTimeCompare(s.sum[:], sum[:]) == 1 {
 		return user, ""
 	}
-	if err := u.compare(hash, pass); err != nil {
+	if err := u.compare(ctx, hash, pass); err != nil {
+		if ctx.Err() != nil {
+			return "", err.Error()
+		}
 		return "", "wrong password for user " + strconv.Quote(user)
 	}
 	u.mu.Lock()

@@ -1,6 +1,7 @@
 package htpasswd
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestCheck(t *testing.T) {
 		{"basic  " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")), "alice", ""},
 		{basic("bob", "b"), "bob", ""},
 	} {
-		user, why := u.Check("Authorization", tc.value, now)
+		user, why := u.Check(t.Context(), "Authorization", tc.value, now)
 		if user != tc.user || why != tc.why {
 			t.Errorf("Check(%q) = %q, %q; want %q, %q", tc.value, user, why, tc.user, tc.why)
 		}
@@ -109,7 +110,7 @@ func FuzzCheck(f *testing.F) {
 	}
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, value string) {
-		user, why := u.Check("Authorization", value, now)
+		user, why := u.Check(t.Context(), "Authorization", value, now)
 		if (user == "") == (why == "") {
 			t.Fatalf("Check(%q) = %q, %q: want a user or a reason", value, user, why)
 		}
@@ -121,4 +122,29 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The bound on bcrypt comparisons is the process's, not each file's: every
+// route with Basic auth loads its own Users, and a bound each let a client
+// guessing on several routes take as many more cores. With every place
+// held (by another Users' checks), a check waits, and ends with its
+// context.
+func TestChecksBoundedAcrossUsers(t *testing.T) {
+	u, err := Parse([]byte("alice:"+hashOf(t, "s3cret", bcrypt.MinCost)+"\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(checks) {
+		checks <- struct{}{}
+	}
+	defer func() {
+		for range cap(checks) {
+			<-checks
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if user, why := u.Check(ctx, "Authorization", basic("alice", "wrong"), time.Now()); user != "" || !strings.Contains(why, "waited") {
+		t.Errorf("Check with every place held = %q, %q; want it to wait and end with its context", user, why)
+	}
 }

@@ -27,6 +27,30 @@ func htpasswdLine(t testing.TB, user, pass string, cost int) string {
 	return user + ":" + string(h) + "\n"
 }
 
+// serveStaffNode starts a node in dir for the site staff.test, fetching
+// from origin, whose routes are the YAML list routes with each %[1]s the
+// htpasswd file users; its log goes to the buffer returned.
+func serveStaffNode(t testing.TB, dir, origin, routes, users string) (*fleetNode, *logtest.Buffer) {
+	t.Helper()
+	path := filepath.Join(dir, "edged.yaml")
+	writeBytes(t, path, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+data: %s
+log: {level: info, access: false}
+upstream: {origin: %s}
+sites:
+  - name: staff
+    hosts: [staff.test]
+    routes:`, filepath.Join(dir, "data"), origin)+fmt.Sprintf(routes, users)))
+	args := []string{"-config", path}
+	cfg, err := parseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	return serveNodeArgs(t, cfg, logs, args), logs
+}
+
 // basicOrigin answers every path with the Basic user it was sent (it reads
 // Authorization itself: edged forwards it) and how many requests it has
 // had; /public/ responses are public, others private to the cache.
@@ -61,34 +85,18 @@ func TestEndToEndBasicAuth(t *testing.T) {
 	// alice's hash costs 8, so that a wrong password is slow to check and
 	// an unknown user must be as slow (the decoy is the costliest hash).
 	writeBytes(t, users, []byte("# staff\n"+htpasswdLine(t, "alice", "a-pass", 8)+htpasswdLine(t, "bob", "b-pass", bcrypt.MinCost)))
-	path := filepath.Join(dir, "edged.yaml")
-	writeBytes(t, path, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
-log: {level: info, access: false}
-upstream: {origin: %s}
-sites:
-  - name: staff
-    hosts: [staff.test]
-    routes:
+	f, logs := serveStaffNode(t, dir, origin.URL, `
       - path: /
-        auth: {basic: {htpasswd: %[3]s, realm: Staff area}}
+        auth: {basic: {htpasswd: %[1]s, realm: Staff area}}
       - path: /mine/
-        auth: {basic: {htpasswd: %[3]s}, key_claims: [tenant]}
+        auth: {basic: {htpasswd: %[1]s}, key_claims: [tenant]}
       - path: /limited/
-        auth: {basic: {htpasswd: %[3]s}}
+        auth: {basic: {htpasswd: %[1]s}}
         rate_limit: {rate: 0.01, burst: 2, key: basic_user}
       - path: /stripped/
-        auth: {basic: {htpasswd: %[3]s}}
+        auth: {basic: {htpasswd: %[1]s}}
         request_headers: {remove: [Authorization]}
-`, filepath.Join(dir, "data"), origin.URL, users)))
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logtest.Buffer{}
-	f := serveNodeArgs(t, cfg, logs, args)
+`, users)
 	get := func(p, user, pass string) (*http.Response, string) {
 		t.Helper()
 		if user == "" && pass == "" {
