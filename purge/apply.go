@@ -312,20 +312,11 @@ func (b *Bus) checkStream(ctx context.Context, info *jetstream.StreamInfo) error
 		_, _, err := b.invalidate(ctx, "stream", Request{}, b.applied.Load())
 		return err
 	}
-	st := info.State
-	next := st.FirstSeq
-	if st.Msgs == 0 || next == 0 {
-		next = st.LastSeq + 1
-	}
+	next := firstHeld(info.State)
 	b.log.Warn("purge stream is not the one this node applied purges from; marking the whole cache stale and applying the new stream from its first event",
 		"stream", id, "recorded", was, "applied", b.applied.Load(), "first", next)
 	b.metrics.gaps.Inc()
-	n, took, err := b.invalidate(ctx, "gap", staleAll, next-1)
-	if err != nil {
-		return err
-	}
-	b.observe(event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1, n, took)
-	return nil
+	return b.apply(ctx, event{ID: "gap", Node: b.opts.Node, Request: staleAll}, next-1)
 }
 
 // pullCheckInterval and pullRegisterTimeout pace watchPull.
@@ -573,10 +564,7 @@ func (b *Bus) lastStored(ctx context.Context, stream jetstream.Stream, st jetstr
 // gapAfter reports whether the stream lost events after applied, which the
 // node then can never apply, and the next sequence the stream holds.
 func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) {
-	next = st.FirstSeq
-	if st.Msgs == 0 || next == 0 {
-		next = st.LastSeq + 1
-	}
+	next = firstHeld(st)
 	switch {
 	case st.LastSeq < applied: // stream recreated or reset
 		return next, true
@@ -584,6 +572,15 @@ func gapAfter(applied uint64, st jetstream.StreamState) (next uint64, gap bool) 
 		return next, true
 	}
 	return next, false
+}
+
+// firstHeld is the sequence of the first event the stream holds, or the
+// one its next event will take when it holds none.
+func firstHeld(st jetstream.StreamState) uint64 {
+	if st.Msgs == 0 || st.FirstSeq == 0 {
+		return st.LastSeq + 1
+	}
+	return st.FirstSeq
 }
 
 // handle applies one delivered event: a redelivery of an applied sequence is
