@@ -68,11 +68,11 @@ func (s *Store) Purge(p Purge) (int, error) {
 		return 0, ErrClosed
 	}
 	defer s.life.leave()
-	m := newMatcher(p)
+	m, mark := newMatcher(p), p.mark()
 	if m.empty() {
 		var err error
-		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, p.mark(), nil) }) // records Seq
-		s.applied.completed(p.mark(), err)
+		s.w.locked(func() { _, err = s.disk.purge(m, p.Soft, mark, nil) }) // records Seq
+		s.applied.completed(mark, err)
 		return 0, purgeErr(s.disk, err)
 	}
 	s.purges.record(m)
@@ -92,8 +92,8 @@ func (s *Store) Purge(p Purge) (int, error) {
 	if s.mem != nil {
 		inMemory = s.mem.purge(m, p.Soft)
 	}
-	n, err := s.purgeSettled(m, p.Soft, p.mark(), early, inMemory)
-	s.applied.completed(p.mark(), err)
+	n, err := s.purgeSettled(m, p.Soft, mark, early, inMemory)
+	s.applied.completed(mark, err)
 	return n, purgeErr(s.disk, err)
 }
 
