@@ -148,10 +148,13 @@ func (s *KVStorage) bucket(ctx context.Context, name, description string, ttl ti
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		_, err = s.js.CreateStream(ctx, want)
 	case err != nil:
-	case kvDiff(st.CachedInfo().Config, want) != "":
-		if _, uerr := s.js.UpdateStream(ctx, want); uerr != nil {
-			s.opts.Logger.Warn("acme: cannot update the NATS bucket, using it as it is: its settings differ from this node's",
-				"bucket", name, "differs", kvDiff(st.CachedInfo().Config, want), "err", uerr)
+		// reported below
+	default:
+		if diff := kvDiff(st.CachedInfo().Config, want); diff != "" {
+			if _, uerr := s.js.UpdateStream(ctx, want); uerr != nil {
+				s.opts.Logger.Warn("acme: cannot update the NATS bucket, using it as it is: its settings differ from this node's",
+					"bucket", name, "differs", diff, "err", uerr)
+			}
 		}
 	}
 	if err != nil {
