@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"edged/internal/settingsdiff"
 )
 
 // event is the payload of one purge message on the subject.
@@ -528,19 +530,15 @@ func sameStream(have, want jetstream.StreamConfig) bool {
 // streamDiff names the settings of have that differ from want's, with
 // both values, for a log line; "" when none do.
 func streamDiff(have, want jetstream.StreamConfig) string {
-	var d []string
-	add := func(differs bool, name string, h, w any) {
-		if differs {
-			d = append(d, fmt.Sprintf("%s %v (this node: %v)", name, h, w))
-		}
-	}
+	var d settingsdiff.Diff
+	add := d.Add
 	add(!slices.Equal(have.Subjects, want.Subjects), "subjects", have.Subjects, want.Subjects)
 	add(have.Storage != want.Storage, "storage", have.Storage, want.Storage)
 	add(have.Retention != want.Retention, "retention", have.Retention, want.Retention)
 	add(have.MaxAge != want.MaxAge, "max_age", have.MaxAge, want.MaxAge)
 	add(have.Replicas != want.Replicas, "replicas", have.Replicas, want.Replicas)
 	add(have.Duplicates != want.Duplicates, "duplicate_window", have.Duplicates, want.Duplicates)
-	return strings.Join(d, ", ")
+	return d.String()
 }
 
 // lastStored is the sequence of the last event the stream holds, whose

@@ -14,6 +14,8 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"edged/internal/settingsdiff"
 )
 
 // KVStorage is a certmagic.Storage on two NATS JetStream key-value
@@ -148,10 +150,13 @@ func (s *KVStorage) bucket(ctx context.Context, name, description string, ttl ti
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		_, err = s.js.CreateStream(ctx, want)
 	case err != nil:
-	case kvDiff(st.CachedInfo().Config, want) != "":
-		if _, uerr := s.js.UpdateStream(ctx, want); uerr != nil {
-			s.opts.Logger.Warn("acme: cannot update the NATS bucket, using it as it is: its settings differ from this node's",
-				"bucket", name, "differs", kvDiff(st.CachedInfo().Config, want), "err", uerr)
+		// reported below
+	default:
+		if diff := kvDiff(st.CachedInfo().Config, want); diff != "" {
+			if _, uerr := s.js.UpdateStream(ctx, want); uerr != nil {
+				s.opts.Logger.Warn("acme: cannot update the NATS bucket, using it as it is: its settings differ from this node's",
+					"bucket", name, "differs", diff, "err", uerr)
+			}
 		}
 	}
 	if err != nil {
@@ -195,12 +200,8 @@ func (s *KVStorage) streamConfig(name, description string, ttl time.Duration) je
 // kvDiff names the settings of have that differ from want's, with both
 // values, for a log line; "" when none do.
 func kvDiff(have, want jetstream.StreamConfig) string {
-	var d []string
-	add := func(differs bool, name string, h, w any) {
-		if differs {
-			d = append(d, fmt.Sprintf("%s %v (this node: %v)", name, h, w))
-		}
-	}
+	var d settingsdiff.Diff
+	add := d.Add
 	add(!slices.Equal(have.Subjects, want.Subjects), "subjects", have.Subjects, want.Subjects)
 	add(have.MaxMsgsPerSubject != want.MaxMsgsPerSubject, "history", have.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
 	add(have.MaxAge != want.MaxAge, "max_age", have.MaxAge, want.MaxAge)
@@ -211,7 +212,7 @@ func kvDiff(have, want jetstream.StreamConfig) string {
 	add(have.AllowRollup != want.AllowRollup, "allow_rollup", have.AllowRollup, want.AllowRollup)
 	add(have.DenyDelete != want.DenyDelete, "deny_delete", have.DenyDelete, want.DenyDelete)
 	add(have.DenyPurge != want.DenyPurge, "deny_purge", have.DenyPurge, want.DenyPurge)
-	return strings.Join(d, ", ")
+	return d.String()
 }
 
 func (s *KVStorage) dataBucket(ctx context.Context) (jetstream.KeyValue, error) {
