@@ -39,12 +39,7 @@ func TestReloadKeepsOpenTunnels(t *testing.T) {
 		"forward:\n  connect_ports: [%q]\n  dial: {allow_networks: [127.0.0.1/32]}\n"+
 		"  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n", filepath.Join(dir, "data"), port)
 	writeBytes(t, path, []byte(conf))
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := serveNodeArgs(t, cfg, io.Discard, args)
+	f := serveConfigFile(t, path)
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(f.public, "http://"))
 	if err != nil {
