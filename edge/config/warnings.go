@@ -93,7 +93,7 @@ func (c *Config) forwardPortWarnings() []*FieldError {
 		requests := len(r.Methods) == 0 || slices.ContainsFunc(r.Methods, func(m string) bool { return m != "CONNECT" })
 		for j, p := range r.Ports {
 			pr, err := portset.Parse(p)
-			if err != nil || tunnels && overlaps(connect, pr) || requests && overlaps(http, pr) {
+			if err != nil || tunnels && connect.Overlaps(pr) || requests && http.Overlaps(pr) {
 				continue
 			}
 			lists := "forward.connect_ports"
@@ -122,11 +122,6 @@ func portSet(ports, def []string) portset.Set {
 		}
 	}
 	return s
-}
-
-// overlaps reports whether r shares a port with s.
-func overlaps(s portset.Set, r portset.Range) bool {
-	return slices.ContainsFunc(s, func(x portset.Range) bool { return x.Lo <= r.Hi && r.Lo <= x.Hi })
 }
 
 // fallbackRoute is the index of the route without conditions that a

@@ -42,3 +42,13 @@ func (s Set) Contains(port int) bool {
 	}
 	return false
 }
+
+// Overlaps reports whether s holds any port of r.
+func (s Set) Overlaps(r Range) bool {
+	for _, x := range s {
+		if x.Lo <= r.Hi && r.Lo <= x.Hi {
+			return true
+		}
+	}
+	return false
+}

@@ -42,6 +42,18 @@ func TestContains(t *testing.T) {
 	}
 }
 
+func TestOverlaps(t *testing.T) {
+	s := Set{{80, 80}, {1025, 2000}}
+	for r, want := range map[Range]bool{{80, 80}: true, {81, 1024}: false, {1, 79}: false, {1, 80}: true, {2000, 3000}: true, {1024, 1025}: true, {2001, 65535}: false} {
+		if got := s.Overlaps(r); got != want {
+			t.Errorf("Overlaps(%v) = %v, want %v", r, got, want)
+		}
+	}
+	if (Set{}).Overlaps(Range{1, 65535}) {
+		t.Error("the empty set overlaps a range")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"443", "1025-65535", " 1 - 2", "0", "9-8", "-"} {
 		f.Add(s)

@@ -95,9 +95,14 @@ sites:
 }
 
 // serve starts a node in the test process from the file, as run does.
-func (s *reloadSetup) serve(t testing.TB) *fleetNode {
+func (s *reloadSetup) serve(t testing.TB) *fleetNode { return serveConfigFile(t, s.path) }
+
+// serveConfigFile starts a node in the test process from the
+// configuration file at path (-config path), as run does, so that its
+// reload reads the file again.
+func serveConfigFile(t testing.TB, path string) *fleetNode {
 	t.Helper()
-	args := []string{"-config", s.path}
+	args := []string{"-config", path}
 	cfg, err := parseArgs(args)
 	if err != nil {
 		t.Fatal(err)
@@ -349,12 +354,7 @@ func TestReloadRemovedOriginSeries(t *testing.T) {
 			filepath.Join(dir, "data"), url)))
 	}
 	write(old.URL)
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := serveNodeArgs(t, cfg, io.Discard, args)
+	f := serveConfigFile(t, path)
 	if _, body := fetch(t, f.public+"/a"); body != "old" {
 		t.Fatalf("before the reload: %q, want old", body)
 	}
@@ -575,12 +575,7 @@ func TestReloadForwardRole(t *testing.T) {
 	conf := fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\n"+
 		"forward:\n  rules:\n    list:\n      - {name: no-blocked, action: deny, domains: [blocked.test]}\n", filepath.Join(dir, "data"))
 	writeBytes(t, path, []byte(conf))
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := serveNodeArgs(t, cfg, io.Discard, args)
+	f := serveConfigFile(t, path)
 
 	writeBytes(t, path, []byte(strings.Replace(conf, "level: error", "level: debug", 1)))
 	if err := f.n.reload(); err != nil {
@@ -647,12 +642,7 @@ func TestReloadForwardUsers(t *testing.T) {
 	path := filepath.Join(dir, "forward.yaml")
 	writeBytes(t, path, []byte(fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: error, access: false}\n"+
 		"forward:\n  auth: {htpasswd: %s}\n  dial: {allow_networks: [127.0.0.1/32]}\n", filepath.Join(dir, "data"), users)))
-	args := []string{"-config", path}
-	cfg, err := parseArgs(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := serveNodeArgs(t, cfg, io.Discard, args)
+	f := serveConfigFile(t, path)
 	status := func(user, pass string) int {
 		t.Helper()
 		proxy, _ := url.Parse(f.public)
