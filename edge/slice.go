@@ -71,7 +71,8 @@ type slicer struct {
 	// must complete it (fetch).
 	sending bool
 	// sent counts the body bytes of the response written to the client,
-	// which bound the bytes of a stream it may drop (streamSkip).
+	// which bound the bytes of a stream it may drop (copyStream,
+	// maxStreamSkip).
 	sent int64
 }
 
