@@ -96,3 +96,45 @@ func testCollapsedCases(t *testing.T, cfg edgeConfig, serve func(w http.Response
 		}
 	}
 }
+
+// A HEAD or a conditional request collapsed onto a fetch whose response
+// needs validation before it answers another request ("public, no-cache")
+// is not answered from that response's head while its body arrives
+// (serveWhileFilling): it asks the origin itself, as a whole GET does
+// (TestCollapsedNotGivenWhatNeedsValidation). Before, Bob's HEAD got the
+// head made for Alice's cookie, and his If-None-Match naming her ETag a
+// 304, with no request to the origin.
+func TestCollapsedBodilessNotGivenWhatNeedsValidation(t *testing.T) {
+	for _, how := range []string{"HEAD", "INM"} {
+		t.Run(how, func(t *testing.T) {
+			c := newClock()
+			release := newGate()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				release.wait()
+				w.Header().Set("Cache-Control", "public, no-cache")
+				w.Header().Set("ETag", `"for-`+r.Header.Get("Cookie")+`"`)
+				_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
+			})
+			t.Cleanup(release.open)
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			var wg sync.WaitGroup
+			wg.Go(func() { e.get(t, "/page", "Cookie", "u=alice") })
+			waitFor(t, func() bool { return o.requests.Load() == 1 })
+			var resp *http.Response
+			wg.Go(func() {
+				if how == "HEAD" {
+					resp, _ = e.do(t, http.MethodHead, "/page", "Cookie", "u=bob")
+				} else {
+					resp, _ = e.get(t, "/page", "Cookie", "u=bob", "If-None-Match", `"for-u=alice"`)
+				}
+			})
+			waitJoined(t, e, 1)
+			release.open()
+			wg.Wait()
+			if resp.Header.Get("ETag") != `"for-u=bob"` || o.requests.Load() != 2 {
+				t.Errorf("bob: %d, ETag %s, Cache-Status %q, %d origin requests; want his own response, asked of the origin",
+					resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Cache-Status"), o.requests.Load())
+			}
+		})
+	}
+}
