@@ -28,6 +28,21 @@ var collapsedCases = []struct {
 // waiting on the fetch, whole or as a range while it arrived; so did a
 // "public, max-age=0" one. A fresh response is still shared (the control).
 func TestCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
+	testCollapsedCases(t, edgeConfig{}, func(w http.ResponseWriter, r *http.Request, cc string) {
+		w.Header().Set("Cache-Control", cc)
+		// Long enough to be sent as it arrives (streamFromBytes).
+		_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
+	})
+}
+
+// testCollapsedCases runs collapsedCases through an edge of cfg (its
+// upstream set here) whose origin answers with serve, given the case's
+// Cache-Control: alice's request leads the fetch, bob's and carol's
+// (whole, or a range) join it, and each must get the body made for its
+// own cookie unless the case's response may be shared.
+func testCollapsedCases(t *testing.T, cfg edgeConfig, serve func(w http.ResponseWriter, r *http.Request, cc string)) {
+	t.Helper()
+	users := []string{"u=alice", "u=bob", "u=carol"}
 	for _, tc := range collapsedCases {
 		for _, rangeReq := range []bool{false, true} {
 			name := tc.cc
@@ -39,15 +54,16 @@ func TestCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
 				release := newGate()
 				o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
 					release.wait()
-					w.Header().Set("Cache-Control", tc.cc)
-					// Long enough to be sent as it arrives (streamFromBytes).
-					_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
+					serve(w, r, tc.cc)
 				})
 				t.Cleanup(release.open)
-				e := newEdge(t, c, edgeConfig{upstream: o.URL})
+				cfg := cfg
+				cfg.upstream = o.URL
+				e := newEdge(t, c, cfg)
 				var wg sync.WaitGroup
-				bodies := make([]string, 3)
-				for i, user := range []string{"u=alice", "u=bob", "u=carol"} {
+				bodies := make([]string, len(users))
+				statuses := make([]int, len(users))
+				for i, user := range users {
 					if i == 1 {
 						// alice leads: her fetch reached the origin.
 						waitFor(t, func() bool { return o.requests.Load() == 1 })
@@ -57,23 +73,68 @@ func TestCollapsedNotGivenWhatNeedsValidation(t *testing.T) {
 						if rangeReq && i > 0 {
 							fields = append(fields, "Range", "bytes=0-9")
 						}
-						_, body := e.get(t, "/page", fields...)
-						bodies[i] = body
+						resp, body := e.get(t, "/page", fields...)
+						statuses[i], bodies[i] = resp.StatusCode, body
 					})
 				}
 				waitJoined(t, e, 2)
 				release.open()
 				wg.Wait()
-				for i, user := range []string{"u=alice", "u=bob", "u=carol"} {
+				for i, user := range users {
 					want := "for " + user
 					if tc.shared {
 						want = "for u=alice"
 					}
-					if !strings.HasPrefix(bodies[i], want) && !strings.HasPrefix(want, bodies[i]) {
-						t.Errorf("%s got %.20q, want %q", user, bodies[i], want)
+					// An empty body is a prefix of every want: it must
+					// not pass for one (an error with no body).
+					if statuses[i] != http.StatusOK && statuses[i] != http.StatusPartialContent || bodies[i] == "" ||
+						!strings.HasPrefix(bodies[i], want) && !strings.HasPrefix(want, bodies[i]) {
+						t.Errorf("%s got %d %.20q, want %q", user, statuses[i], bodies[i], want)
 					}
 				}
 			})
 		}
+	}
+}
+
+// A HEAD or a conditional request collapsed onto a fetch whose response
+// needs validation before it answers another request ("public, no-cache")
+// is not answered from that response's head while its body arrives
+// (serveWhileFilling): it asks the origin itself, as a whole GET does
+// (TestCollapsedNotGivenWhatNeedsValidation). Before, Bob's HEAD got the
+// head made for Alice's cookie, and his If-None-Match naming her ETag a
+// 304, with no request to the origin.
+func TestCollapsedBodilessNotGivenWhatNeedsValidation(t *testing.T) {
+	for _, how := range []string{"HEAD", "INM"} {
+		t.Run(how, func(t *testing.T) {
+			c := newClock()
+			release := newGate()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				release.wait()
+				w.Header().Set("Cache-Control", "public, no-cache")
+				w.Header().Set("ETag", `"for-`+r.Header.Get("Cookie")+`"`)
+				_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
+			})
+			t.Cleanup(release.open)
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			var wg sync.WaitGroup
+			wg.Go(func() { e.get(t, "/page", "Cookie", "u=alice") })
+			waitFor(t, func() bool { return o.requests.Load() == 1 })
+			var resp *http.Response
+			wg.Go(func() {
+				if how == "HEAD" {
+					resp, _ = e.do(t, http.MethodHead, "/page", "Cookie", "u=bob")
+				} else {
+					resp, _ = e.get(t, "/page", "Cookie", "u=bob", "If-None-Match", `"for-u=alice"`)
+				}
+			})
+			waitJoined(t, e, 1)
+			release.open()
+			wg.Wait()
+			if resp.Header.Get("ETag") != `"for-u=bob"` || o.requests.Load() != 2 {
+				t.Errorf("bob: %d, ETag %s, Cache-Status %q, %d origin requests; want his own response, asked of the origin",
+					resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Cache-Status"), o.requests.Load())
+			}
+		})
 	}
 }

@@ -60,8 +60,8 @@ func (x *exchange) fetch() (again bool) {
 		}
 	}
 	cs.FwdStatus = res.status
-	if !leader && res.entry != nil && res.shared && res.status < http.StatusInternalServerError {
-		if ok, detail := h.reusable(res.entry, x.rules()); !ok {
+	if !leader && res.shared {
+		if ok, detail := h.resultReusable(res, x.rules()); !ok {
 			// RFC 9111 §5.2.2.4, §4.2.4: the response the leader's
 			// request fetched needs validation before it answers another
 			// (no-cache, or stale as it arrived): this request asks on
@@ -817,4 +817,14 @@ func (c cancelOnClose) Close() error {
 func (h *Handler) reusable(e *storage.Entry, rules *policy.Options) (bool, string) {
 	d := policy.Decide(http.Header{}, hitResponse(e, storage.TierNone, rules.Surrogate), h.opts.Now(), *rules)
 	return d.Action == policy.Serve, d.Detail
+}
+
+// resultReusable is reusable for res, a shared fetch's result, given to a
+// request that did not start the fetch (fetch, slicer.fetch); a shared
+// upstream failure, or a result with no entry, may answer it.
+func (h *Handler) resultReusable(res *fillResult, rules *policy.Options) (bool, string) {
+	if res.entry == nil || res.status >= http.StatusInternalServerError {
+		return true, ""
+	}
+	return h.reusable(res.entry, rules)
 }

@@ -71,7 +71,8 @@ type slicer struct {
 	// must complete it (fetch).
 	sending bool
 	// sent counts the body bytes of the response written to the client,
-	// which bound the bytes of a stream it may drop (streamSkip).
+	// which bound the bytes of a stream it may drop (copyStream,
+	// maxStreamSkip).
 	sent int64
 }
 
@@ -940,7 +941,7 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 		}
 		// A stream goes to one reader, the leader: a request that sent its
 		// head already (next) cannot pass instead, as serveWhole does.
-		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) && s.reusable(res) {
+		if res := fl.res; leader || res.err != nil || res.stream != nil && !s.sending || res.shared && s.matches(res) && s.reusableResult(res) {
 			return res, leader, nil
 		}
 		// Not for sharing (private, or not storable as a slice), a whole
@@ -956,15 +957,9 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 	return s.run(i, key, stale), true, nil
 }
 
-// reusable reports whether res, a shared fetch's result, may answer this
-// request, which did not start the fetch, without validation
-// (Handler.reusable: no no-cache, not stale as it arrived); a shared
-// upstream failure may.
-func (s *slicer) reusable(res *fillResult) bool {
-	if res.entry == nil || res.status >= http.StatusInternalServerError {
-		return true
-	}
-	ok, _ := s.x.h.reusable(res.entry, s.x.rules())
+// reusableResult is Handler.resultReusable for this request.
+func (s *slicer) reusableResult(res *fillResult) bool {
+	ok, _ := s.x.h.resultReusable(res, s.x.rules())
 	return ok
 }
 
