@@ -813,10 +813,15 @@ func (c cancelOnClose) Close() error {
 // request: before, it was given a "public, no-cache" page fetched with
 // the leader's cookie, which the origin had asked to validate before any
 // reuse (an origin that answers each user by their cookie on
-// revalidation), and one stale as it arrived (max-age=0).
+// revalidation), and one stale as it arrived (max-age=0). One stale as it
+// arrived that stale-while-revalidate lets a hit serve while a background
+// revalidation runs (a shared "max-age=0, stale-while-revalidate=60") is
+// what a hit a moment later would be served, and the fetch it came from is
+// the revalidation: it is reused (a per-user page never is: its mark rules
+// out stale-while-revalidate, policy.PerUser).
 func (h *Handler) reusable(e *storage.Entry, rules *policy.Options) (bool, string) {
 	d := policy.Decide(http.Header{}, hitResponse(e, storage.TierNone, rules.Surrogate), h.opts.Now(), *rules)
-	return d.Action == policy.Serve, d.Detail
+	return d.Action == policy.Serve || d.Action == policy.ServeStale && d.Background, d.Detail
 }
 
 // resultReusable is reusable for res, a shared fetch's result, given to a
