@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"edged/edge/forward"
 )
 
@@ -251,5 +253,41 @@ func TestForwardRemoveHeaders(t *testing.T) {
 				t.Errorf("RemoveHeaders = %#v, want %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestForwardUsersReadOnce: the users a configuration gives the proxy are
+// the ones its check read, from one reading of the file: replaced or
+// removed between the check and the start (or a reload's build), the file
+// is not read again. It was read twice, and a file rewritten between the
+// two readings gave the proxy users that no check had seen.
+func TestForwardUsersReadOnce(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "htpasswd")
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte("role: forward\nforward:\n  auth: {htpasswd: "+users+"}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(users); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.ForwardUsers()
+	if err != nil || u == nil {
+		t.Fatalf("ForwardUsers after the check = %v, %v; want the users the check read", u, err)
+	}
+	if user, why := u.Check(t.Context(), "Proxy-Authorization", "Basic YWxpY2U6c2VjcmV0", time.Now()); user != "alice" {
+		t.Errorf("alice:secret refused (%s)", why)
+	}
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), "forward.auth.htpasswd") {
+		t.Errorf("Check of the removed file = %v, want it read again and refused", err)
 	}
 }

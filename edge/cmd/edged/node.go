@@ -47,7 +47,7 @@ type node struct {
 	// fwdCfg is, in role forward, the configuration the proxy was last
 	// given (at start or by a reload); guarded by reloads.mu after start.
 	fwdCfg *config.Config
-	public  *http.Server
+	public *http.Server
 	// fast serves the public listener's plain GET and HEAD requests and
 	// hands every other connection to public.
 	fast   *fastserve.Server
