@@ -45,10 +45,14 @@ type fwdReloadSetup struct {
 	dest  *httptest.Server
 	echo  net.Listener
 	proxy *url.URL
+	// destConns are the connections to dest open (the proxy's kept ones
+	// among them).
+	destConns atomic.Int64
 }
 
 func newFwdReloadSetup(t *testing.T) *fwdReloadSetup {
-	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &fwdReloadSetup{}
+	dest := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {
 			case <-time.After(5 * time.Second):
@@ -58,6 +62,15 @@ func newFwdReloadSetup(t *testing.T) *fwdReloadSetup {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintf(w, "x-secret=%s x-set=%s via=%s", r.Header.Get("X-Secret"), r.Header.Get("X-Set"), r.Header.Get("Via"))
 	}))
+	dest.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.destConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.destConns.Add(-1)
+		}
+	}
+	dest.Start()
 	t.Cleanup(dest.Close)
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +96,7 @@ func newFwdReloadSetup(t *testing.T) *fwdReloadSetup {
 		tunnels: "{max_per_client: 8}", dial: "{allow_networks: [127.0.0.1/32]}", pac: "{proxy: old.example:3128}",
 	}
 	c.write(t)
-	s := &fwdReloadSetup{conf: c, f: serveConfigFile(t, c.path), dest: dest, echo: echo}
+	s.conf, s.f, s.dest, s.echo = c, serveConfigFile(t, c.path), dest, echo
 	s.proxy, _ = url.Parse(s.f.public)
 	return s
 }
@@ -281,8 +294,14 @@ func TestReloadForwardSettings(t *testing.T) {
 		s.reload(t, "forward.tunnels")
 	})
 	t.Run("dial", func(t *testing.T) {
+		if resp, _ := s.get(t, "/", nil); resp.StatusCode != 200 || s.destConns.Load() == 0 {
+			t.Fatalf("before: %d with %d connections to the destination, want 200 and one kept", resp.StatusCode, s.destConns.Load())
+		}
 		c.dial = "{timeout: 5s}"
 		s.reload(t, "forward.dial.allow_networks")
+		// The old upstream client closes the connections it kept to the
+		// network no longer allowed.
+		waitUntil(t, func() bool { return s.destConns.Load() == 0 })
 		if resp, _ := s.get(t, "/", nil); resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Edged-Rule") != "destination" {
 			t.Errorf("a destination no longer allowed: %d %s, want 403 destination", resp.StatusCode, resp.Header.Get("X-Edged-Rule"))
 		}
