@@ -72,20 +72,7 @@ func newFwdReloadSetup(t *testing.T) *fwdReloadSetup {
 	}
 	dest.Start()
 	t.Cleanup(dest.Close)
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Close() })
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	echo := echoListener(t)
 	_, destPort, _ := net.SplitHostPort(strings.TrimPrefix(dest.URL, "http://"))
 	_, echoPort, _ := net.SplitHostPort(echo.Addr().String())
 	dir := t.TempDir()
