@@ -60,6 +60,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := Parse(s)
+		bad := false
+		list := ParseList([]string{s}, func(int, error) { bad = true })
+		if bad != (err != nil) || len(list) == 1 && list[0] != r || len(list)+btoi(bad) != 1 {
+			t.Fatalf("ParseList([%q]) = %v, bad %v; Parse = %v, %v", s, list, bad, r, err)
+		}
 		if err != nil {
 			return
 		}
@@ -92,4 +97,11 @@ func TestParseList(t *testing.T) {
 	if got := ParseList(nil, nil); got.Contains(1) {
 		t.Errorf("ParseList(nil) = %v, want no port", got)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
