@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -429,5 +431,67 @@ func TestReloadForwardRacingRequests(t *testing.T) {
 	}
 	if err := tn.echoes("after the reloads"); err != nil {
 		t.Errorf("the tunnel after the reloads: %v", err)
+	}
+}
+
+// TestReloadForwardOnSIGHUP runs the binary as a forward proxy and sends
+// it real SIGHUPs: new forward settings reach the next request, the open
+// proxy they make is warned of as at a start, and a change of listen is
+// refused with a log line that names it and says it needs a restart,
+// while the proxy keeps the settings it had.
+func TestReloadForwardOnSIGHUP(t *testing.T) {
+	dest := reloadOrigin(t, "dest")
+	_, destPort, _ := net.SplitHostPort(strings.TrimPrefix(dest.URL, "http://"))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "forward.yaml")
+	conf := fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\nlog: {level: info, access: false}\n"+
+		"forward:\n  clients: [127.0.0.1/32]\n  http_ports: [%q]\n  dial: {allow_networks: [127.0.0.1/32]}\n", filepath.Join(dir, "data"), destPort)
+	writeBytes(t, path, []byte(conf))
+	p := runEdged(t, "-config", path)
+	if p.public == "" {
+		t.Fatalf("edged exited at start (%v)", p.exitErr)
+	}
+	proxy, _ := url.Parse(p.public)
+	status := func() (int, string) {
+		t.Helper()
+		tr := &http.Transport{Proxy: http.ProxyURL(proxy), DisableKeepAlives: true}
+		resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(dest.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Edged-Rule")
+	}
+	hup := func(result string) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		metric := `edged_config_reloads_total{result="` + result + `"}`
+		waitUntil(t, func() bool { return metricValue(t, p.admin, metric) == 1 })
+	}
+	if code, _ := status(); code != http.StatusOK {
+		t.Fatalf("before the reload: %d, want 200", code)
+	}
+
+	writeBytes(t, path, []byte(strings.Replace(conf, "clients: [127.0.0.1/32]\n  http_ports: ["+strconv.Quote(destPort)+"]", "clients: [0.0.0.0/0]\n  http_ports: [80]", 1)))
+	hup(reloadOK)
+	if code, rule := status(); code != http.StatusForbidden || rule != "http_ports" {
+		t.Errorf("after the reload narrowing http_ports: %d %s, want 403 http_ports", code, rule)
+	}
+	if !strings.Contains(p.stderr.String(), "reload: forward proxy is open") {
+		t.Errorf("the reload that opened the proxy did not warn; stderr:\n%s", p.stderr)
+	}
+
+	writeBytes(t, path, []byte(strings.Replace(readFile(t, path), "listen: 127.0.0.1:0", "listen: 127.0.0.1:1", 1)))
+	hup(reloadRestart)
+	if log := p.stderr.String(); !strings.Contains(log, "reload refused") || !strings.Contains(log, "listen: cannot change while edged runs: restart edged to apply it") {
+		t.Errorf("the reload changing listen was not logged as needing a restart; stderr:\n%s", log)
+	}
+	if code, rule := status(); code != http.StatusForbidden || rule != "http_ports" {
+		t.Errorf("after a refused reload: %d %s, want the settings in use (403 http_ports)", code, rule)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 }
