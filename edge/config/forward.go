@@ -130,6 +130,11 @@ func (c *Config) checkForward() []*FieldError {
 	if len(c.Upstream.Shields) > 0 {
 		add("upstream.shields", "not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)")
 	}
+	if c.Upstream.TLS != (UpstreamTLS{}) {
+		// Its client makes no TLS connection: https goes through CONNECT
+		// tunnels, end to end between the client and the destination.
+		add("upstream.tls", "not used by role forward (https destinations are reached through CONNECT tunnels, whose TLS is the client's own): remove it")
+	}
 	for i, n := range f.Clients {
 		if _, err := ParseNetwork(n); err != nil {
 			add(fmt.Sprintf("forward.clients[%d]", i), "%v", err)

@@ -163,6 +163,8 @@ func TestForwardRoleMismatch(t *testing.T) {
 			"f.yaml:3: upstream.origin: not used by role forward (it fetches from the host each request names): remove it (or the -origin flag)"},
 		{"shields on a forward proxy", "role: forward\nupstream:\n  shields: [http://127.0.0.1:8090]\n",
 			"f.yaml:3: upstream.shields: not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)"},
+		{"upstream TLS on a forward proxy", "role: forward\nupstream:\n  tls: {insecure_skip_verify: true}\n",
+			"f.yaml:3: upstream.tls: not used by role forward (https destinations are reached through CONNECT tunnels"},
 	}
 	for _, tt := range tests {
 		if err := parseAndCheck(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
