@@ -60,6 +60,7 @@ type Config struct {
 	external map[string]bool // field paths set from outside the file
 	logger   *slog.Logger    // for what logs on its own (SetLogger); nil: slog.Default()
 	problems []*FieldError   // what Parse found wrong in the file
+	users    *loadedUsers    // forward.auth.htpasswd as Check read it; nil before
 }
 
 // Log configures logging.

@@ -110,18 +110,13 @@ func (c *Config) forwardPortWarnings() []*FieldError {
 	return out
 }
 
-// portSet parses ports as the forward proxy does; nil means def.
+// portSet parses ports as the forward proxy does (bad entries are
+// errors elsewhere); nil means def.
 func portSet(ports, def []string) portset.Set {
 	if ports == nil {
 		ports = def
 	}
-	var s portset.Set
-	for _, p := range ports {
-		if r, err := portset.Parse(p); err == nil {
-			s = append(s, r)
-		}
-	}
-	return s
+	return portset.ParseList(ports, nil)
 }
 
 // fallbackRoute is the index of the route without conditions that a

@@ -202,15 +202,7 @@ func (opts Options) validate() (portSets, error) {
 		errs = append(errs, &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	parse := func(field string, list []string) portset.Set {
-		s := make(portset.Set, 0, len(list))
-		for i, p := range list {
-			r, err := portset.Parse(p)
-			if err != nil {
-				bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-			}
-			s = append(s, r)
-		}
-		return s
+		return portset.ParseList(list, func(i int, err error) { bad(fmt.Sprintf("%s[%d]", field, i), "%v", err) })
 	}
 	parsed := portSets{connect: parse("ConnectPorts", opts.ConnectPorts), http: parse("HTTPPorts", opts.HTTPPorts)}
 	for i, name := range opts.RemoveHeaders {

@@ -532,7 +532,7 @@ func TestHTTPPortsRefused(t *testing.T) {
 // ports of the schemes edged does not speak (ftp, gopher, wais); CONNECT
 // keeps 443 alone.
 func TestDefaultHTTPPorts(t *testing.T) {
-	p, err := New(Options{Cache: http.NotFoundHandler(), Dialer: NewDialer(DialerOptions{})})
+	p, err := Prepare(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

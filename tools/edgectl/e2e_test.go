@@ -210,7 +210,7 @@ func TestReloadAgainstRealNode(t *testing.T) {
 	}{
 		{"log: {level: debug}\n", "e2e-token", exitOK, "configuration reloaded", ""},
 		{"log: {level: loud}\n", "e2e-token", exitFail, "", "refused the configuration (invalid)"},
-		{"cache: {memory: 64MiB}\n", "e2e-token", exitFail, "", "edged.yaml:1: cache.memory: cannot change while edged runs"},
+		{"cache: {memory: 64MiB}\n", "e2e-token", exitFail, "", "(restart_needed: the fields below change only when edged restarts); the one in use stays:\n  " + cfg + ":1: cache.memory: cannot change while edged runs"},
 		{"log: {level: info}\n", "wrong", exitFail, "", "the purge token was not sent"},
 	} {
 		write(tc.file)

@@ -44,8 +44,10 @@ type node struct {
 	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	rules   *liveRules      // role forward: its access rules; else nil
-	users   *forward.Users  // role forward with forward.auth.htpasswd: its users; else nil
-	public  *http.Server
+	// fwdCfg is, in role forward, the configuration the proxy was last
+	// given (at start or by a reload); guarded by reloads.mu after start.
+	fwdCfg *config.Config
+	public *http.Server
 	// fast serves the public listener's plain GET and HEAD requests and
 	// hands every other connection to public.
 	fast   *fastserve.Server
