@@ -208,8 +208,8 @@ func validIPv6(s string) bool {
 	return colons >= 2 && colons <= 7 && len(s) <= 45
 }
 
-// normalizePath refuses a path that hides a dot segment (hiddenDotSegment),
-// percent-encodes what must be, upper-cases percent-encoding
+// normalizePath refuses a path that hides a dot segment (hiddenDotSegment)
+// or holds a control character (raw or percent-encoded), percent-encodes what must be, upper-cases percent-encoding
 // hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
 // encoded: it is data, not a separator.
@@ -237,6 +237,17 @@ func normalizePath(p string) (string, error) {
 			}
 			v := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
+			if v < 0x20 || v == 0x7f {
+				// No resource is named with a control character, and
+				// origins read one their own way: nginx refuses %00,
+				// C servers and PHP cut the path there ("/admin%00"),
+				// Spring's trimTokens and others trim %09 and %0A from
+				// a segment ("/admin%09/x" is "/admin/x"). Routed and
+				// keyed by its spelling, such a path would reach a
+				// route (and skip the access rules) of a path it is
+				// not.
+				return "", fmt.Errorf("%w: encoded control character in path %q", ErrBadTarget, p)
+			}
 			if isUnreserved(v) {
 				b.WriteByte(v)
 			} else {
