@@ -188,3 +188,50 @@ func TestHostileEncodedControlInPath(t *testing.T) {
 		t.Errorf("the origin received %d requests, want 1", n)
 	}
 }
+
+// TestHostilePercentEncodedHost: a Host with percent-encoded letters names
+// the host they spell (RFC 3986 §6.2.2.2) and is routed, keyed and
+// forwarded as it. On the old code "%73ite.example" was no exact site's
+// host, so the wildcard site "*.example" served it, past the exact site's
+// access rules, and its origin was sent the encoded name. Any other escape
+// in a host is refused with 400.
+func TestHostilePercentEncodedHost(t *testing.T) {
+	c := newClock()
+	guarded, wild := echoOrigin(t, c), echoOrigin(t, c)
+	closed, err := access.Compile(access.Rules{DenyPaths: []string{"/admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c,
+		&Site{Name: "exact", Hosts: []string{"site.example"}, Routes: []*Route{
+			{PathPrefix: "/", Upstream: upstreamTo(t, guarded.URL), Access: closed},
+		}},
+		&Site{Name: "wild", Hosts: []string{"*.example"}, Routes: []*Route{
+			{PathPrefix: "/", Upstream: upstreamTo(t, wild.URL)},
+		}})
+	addr := hostAddr(e.URL)
+	for _, tt := range []struct {
+		host   string
+		status int
+	}{
+		{"%73ite.example", http.StatusForbidden},
+		{"site%2Eexample", http.StatusForbidden},
+		{"SITE.exampl%65.", http.StatusForbidden},
+		{"site%2fx.example", http.StatusBadRequest},
+		{"site%00.example", http.StatusBadRequest},
+	} {
+		if r := rawExchange(t, addr, "GET /admin HTTP/1.1\r\nHost: "+tt.host+"\r\n\r\n"); r.status != tt.status {
+			t.Errorf("Host %s: status %d, want %d", tt.host, r.status, tt.status)
+		}
+	}
+	if n := wild.requests.Load() + guarded.requests.Load(); n != 0 {
+		t.Errorf("the origins received %d requests", n)
+	}
+	r := rawExchange(t, addr, "GET /page HTTP/1.1\r\nHost: %73ite.example\r\n\r\n")
+	if r.status != http.StatusOK || !strings.Contains(r.body, "\nhost=site.example\n") {
+		t.Errorf("GET /page, Host %%73ite.example: status %d, origin saw %q; want 200 from the exact site's origin, host site.example", r.status, r.body)
+	}
+	if n := guarded.requests.Load(); n != 1 {
+		t.Errorf("the exact site's origin received %d requests, want 1", n)
+	}
+}

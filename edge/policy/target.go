@@ -143,15 +143,18 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		host, port = hostport[:i], hostport[i:]
 	}
 	if !strings.HasPrefix(host, "[") {
+		if strings.IndexByte(host, '%') >= 0 {
+			var err error
+			if host, err = decodeHost(host); err != nil {
+				return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
+			}
+		}
 		host = strings.TrimRight(host, ".") // "example.com." names the same host (and ".." must not leave ".")
 		if err := validRegName(host); err != nil {
 			return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
 		}
 	}
 	host = ascii.ToLower(host)
-	if strings.IndexByte(host, '%') >= 0 {
-		host = upperPercentHex(host)
-	}
 	if port == "" || port == ":" { // an empty port is the default (§6.2.3)
 		return host, nil
 	}
@@ -166,6 +169,33 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		return host + ":" + strconv.FormatUint(n, 10), nil
 	}
 	return host + port, nil
+}
+
+// decodeHost decodes the percent-encoded unreserved characters of a
+// reg-name (RFC 3986 §6.2.2.2: "%73ite.example" is "site.example") and
+// refuses any other escape: no DNS name holds one. Kept encoded, such a
+// host was routed to another site than its decoded name (a wildcard
+// "*.example" rather than "site.example", past the exact site's rules).
+func decodeHost(s string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return "", errors.New("invalid percent-encoding")
+		}
+		v := unhex(s[i+1])<<4 | unhex(s[i+2])
+		if !isUnreserved(v) {
+			return "", fmt.Errorf("percent-encoded %q is no part of a host name", s[i:i+3])
+		}
+		b.WriteByte(v)
+		i += 2
+	}
+	return b.String(), nil
 }
 
 // validRegName checks reg-name = *( unreserved / pct-encoded / sub-delims ),
@@ -384,17 +414,6 @@ func normalizeQuery(q string) (string, error) {
 		}
 	}
 	return b.String(), nil
-}
-
-func upperPercentHex(s string) string {
-	b := []byte(s)
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == '%' {
-			b[i+1], b[i+2] = upperHex(b[i+1]), upperHex(b[i+2])
-			i += 2
-		}
-	}
-	return string(b)
 }
 
 const hexDigits = "0123456789ABCDEF"
