@@ -235,3 +235,48 @@ func TestHostilePercentEncodedHost(t *testing.T) {
 		t.Errorf("the exact site's origin received %d requests, want 1", n)
 	}
 }
+
+// TestHostileDenyPathsAfterStripPrefix: on a route that sends the origin
+// another path (strip_prefix, upstream_path), an access rule holds for the
+// path the origin is sent as well as the client's. On the old code a rule
+// "/internal" on a route "/api/" with strip_prefix was matched against
+// "/api/internal" alone, refused nothing, and the origin was sent
+// "/internal" (200) for every spelling below.
+func TestHostileDenyPathsAfterStripPrefix(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	rules := func(paths ...string) *access.Policy {
+		p, err := access.Compile(access.Rules{DenyPaths: paths})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pattern, err := ParsePathPattern("/v1/users/{id}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
+		{PathPrefix: "/api/", StripPrefix: true, Upstream: upstreamTo(t, o.URL), Access: rules("/internal", "/api/old")},
+		{PathPrefix: pattern.Prefix(), Pattern: pattern, UpstreamPath: "/users/{id}", Upstream: upstreamTo(t, o.URL), Access: rules("/users/root")},
+	}})
+	addr := hostAddr(e.URL)
+	for _, target := range []string{
+		"/api/internal", "/api/internal/x", "/api/%69nternal", "/api/INTERNAL", "/api//internal", "/api/internal;x",
+		"/api/old/x", // a rule on the client's path still holds
+		"/v1/users/root", "/v1/users/ROOT",
+	} {
+		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {
+			t.Errorf("GET %s: status %d, want 403 (origin saw %q)", target, r.status, firstLine(r.body))
+		}
+	}
+	if n := o.requests.Load(); n != 0 {
+		t.Fatalf("the origin received %d denied requests", n)
+	}
+	for target, want := range map[string]string{"/api/internals": "/internals", "/api/x/internal": "/x/internal", "/v1/users/42": "/users/42"} {
+		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != http.StatusOK || firstLine(r.body) != "GET "+want {
+			t.Errorf("GET %s: status %d, origin saw %q; want 200, GET %s", target, r.status, firstLine(r.body), want)
+		}
+	}
+}
