@@ -50,7 +50,9 @@ const maxDecodeRounds = 4
 //     "%3B" stays a literal ";");
 //   - decoded and cleaned without removing parameters (nginx, Go, Node);
 //   - fully decoded, parameter-free, and without the trailing dots and
-//     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
+//     spaces Windows drops from file names ("/admin." is "/admin" on IIS)
+//     and the leading spaces Spring's trimTokens drops from a segment
+//     ("/%20admin/x" is "/admin/x" there).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
 // returns nil, without allocating, for an absolute path free of "%", ";",
@@ -92,15 +94,22 @@ func Readings(p string) []string {
 
 // windowsNames removes the trailing dots and spaces Windows drops from
 // file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
-// then cleans the path again.
+// and the leading spaces Spring's AntPathMatcher drops with trimTokens
+// (the default before Spring 4.3: " admin" is "admin"; other whitespace
+// never gets here, policy.ParseTarget refuses it), then cleans the path
+// again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
-			segs[i] = t
-		} else if t := strings.TrimRight(s, ". "); t != "" {
-			segs[i] = t
+		if t := strings.TrimLeft(s, " "); t != "" {
+			s = t
 		}
+		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
+			s = t
+		} else if t := strings.TrimRight(s, ". "); t != "" {
+			s = t
+		}
+		segs[i] = s
 	}
 	return cleanSegments(strings.Join(segs, "/"))
 }
