@@ -430,13 +430,6 @@ func isHex(c byte) bool {
 
 func isUpperHex(c byte) bool { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'F') }
 
-func upperHex(c byte) byte {
-	if 'a' <= c && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
-}
-
 func unhex(c byte) byte {
 	switch {
 	case '0' <= c && c <= '9':
