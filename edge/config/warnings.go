@@ -90,11 +90,9 @@ func (c *Config) rewriteWarnings() []*FieldError {
 					deniesPrefix(r.Access.DenyPaths, gSpace) {
 					continue
 				}
-				lacks := c.guardsLacked(s.Routes, i, j, k)
-				if a := g.Access; len(a.Allow) == 0 && len(a.Deny) == 0 && len(a.BlockUserAgents) == 0 && len(a.Windows) == 0 {
-					// deny_paths alone guard only their own paths, which
-					// they refuse upstream too: no guard of every path.
-					lacks = slices.DeleteFunc(lacks, func(g string) bool { return g == "access" })
+				lacks := slices.DeleteFunc(c.guardsLacked(s.Routes, i, j, k), func(g string) bool { return g == "access" })
+				if accessLacked(r.Access, g.Access) {
+					lacks = append(lacks, "access")
 				}
 				if len(lacks) == 0 {
 					continue
@@ -130,6 +128,21 @@ func upstreamSpace(r Route) (space, field string) {
 		return "/", "strip_prefix"
 	}
 	return routePrefix(r.Path), ""
+}
+
+// accessLacked reports whether g's access rules guard every path it
+// sends (networks, user agents, time windows) and r's are not the same:
+// deny_paths alone guard only their own paths, which they refuse in the
+// path sent upstream too, and r's deny_paths do not stand for g's network
+// rules.
+func accessLacked(r, g Access) bool {
+	if len(g.Allow) == 0 && len(g.Deny) == 0 && len(g.BlockUserAgents) == 0 && len(g.Windows) == 0 {
+		return false
+	}
+	return !slices.Equal(r.Allow, g.Allow) || !slices.Equal(r.Deny, g.Deny) ||
+		!slices.Equal(r.BlockUserAgents, g.BlockUserAgents) || !slices.EqualFunc(r.Windows, g.Windows, func(a, b Window) bool {
+		return slices.Equal(a.Paths, b.Paths) && slices.Equal(a.Days, b.Days) && a.From == b.From && a.To == b.To && a.Timezone == b.Timezone && a.Action == b.Action
+	})
 }
 
 // poolOf is the name of the pool a route's misses go to.

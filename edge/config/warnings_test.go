@@ -128,6 +128,7 @@ sites:
     routes:
       - {path: /}
       - {path: /admin/, auth: {api_keys: {keys_env: EDGED_TEST_KEYS}}}
+      - {path: /net/, access: {allow: [10.0.0.0/8]}}
       - {path: /static/, strip_prefix: true}
       - {path: /api/, pool: api, strip_prefix: true}
       - {path: /v3/, strip_prefix: true, access: {deny_paths: [/admin]}}
@@ -141,8 +142,10 @@ sites:
       - {path: /other/, strip_prefix: true}
 `)
 	wantWarnings(t, c, []string{
-		`edged.yaml:11: sites[0].routes[2].strip_prefix: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
-		`edged.yaml:14: sites[0].routes[5].upstream_path: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
-		`edged.yaml:20: sites[1].routes[1].strip_prefix: this route sends pool "v2" paths under / guarded by its auth, which routes[0] sends it without: any client reaches them through that route; give it the same guards, or this route a pool of its own`,
+		`edged.yaml:12: sites[0].routes[3].strip_prefix: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
+		`edged.yaml:12: sites[0].routes[3].strip_prefix: this route sends pool "default" paths under /net/, which routes[2] sends it guarded by access that this route lacks: any client reaches them through this route; give it the same guards, or list /net in its access.deny_paths`,
+		`edged.yaml:14: sites[0].routes[5].strip_prefix: this route sends pool "default" paths under /net/, which routes[2] sends it guarded by access that this route lacks: any client reaches them through this route; give it the same guards, or list /net in its access.deny_paths`,
+		`edged.yaml:15: sites[0].routes[6].upstream_path: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
+		`edged.yaml:21: sites[1].routes[1].strip_prefix: this route sends pool "v2" paths under / guarded by its auth, which routes[0] sends it without: any client reaches them through that route; give it the same guards, or this route a pool of its own`,
 	})
 }
