@@ -28,7 +28,7 @@ func TestHostileDenyPathReadings(t *testing.T) {
 	for _, target := range []string{
 		"/admin", "/admin;x", "/;x/admin", "/admin;jsessionid=1", "/admin;jsessionid=1/users", "/ADMIN", "/Admin/x",
 		"/admin%3Bx", "/admin%3bx/y", "/%61dmin", "/%2561dmin", "//admin", "/.//admin", "/admin%2Fusers", "/admin%5Cusers",
-		"/admin.", "/admin%20", "/admin./x", "/x/..%20/admin", "/%20admin", "/%20%20admin/x",
+		"/admin.", "/admin%20", "/admin./x", "/x/..%20/admin", "/%20admin", "/%20%20admin/x", "/admin%2509/x",
 		"/private/a", "/private;x/a", "/private/;x", "/PRIVATE/a", "/private%2Fa",
 	} {
 		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {
@@ -90,7 +90,8 @@ func TestHostileRouteReadings(t *testing.T) {
 		{"//admin/panel", http.StatusBadRequest},
 		{"/admin%2Fpanel", http.StatusBadRequest},
 		{"/admin%5Cpanel", http.StatusBadRequest},
-		{"/%20admin/panel", http.StatusBadRequest}, // Spring's trimTokens reads "/admin/panel"
+		{"/%20admin/panel", http.StatusBadRequest},   // Spring's trimTokens reads "/admin/panel"
+		{"/admin%2509/panel", http.StatusBadRequest}, // ... and, decoding twice, this one
 		{"/%20/panel", http.StatusOK},
 		{"/about;jsessionid=1", http.StatusOK},
 		{"/administrator", http.StatusOK},

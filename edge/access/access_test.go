@@ -113,6 +113,8 @@ func TestCheckPaths(t *testing.T) {
 		{name: "dot segment with a trailing space", ip: "192.0.2.1", path: "/x/.. /admin", reason: ReasonPathDenied},
 		{name: "leading spaces (Spring's trimTokens drops them)", ip: "192.0.2.1", path: "/%20%20admin/x", reason: ReasonPathDenied},
 		{name: "a segment of spaces is kept", ip: "192.0.2.1", path: "/%20/x", want: true},
+		{name: "whitespace encoded twice (Spring's trimTokens)", ip: "192.0.2.1", path: "/admin%2509/x", reason: ReasonPathDenied},
+		{name: "leading whitespace encoded twice", ip: "192.0.2.1", path: "/%250Aadmin", reason: ReasonPathDenied},
 		{name: "dotted name passes", ip: "192.0.2.1", path: "/admin.html", want: true},
 		{name: "parameter elsewhere passes", ip: "192.0.2.1", path: "/shop;jsessionid=1/cart", want: true},
 		{name: "parameter does not join segments", ip: "192.0.2.1", path: "/admin;x/../public", want: true},

@@ -51,7 +51,7 @@ const maxDecodeRounds = 4
 //   - decoded and cleaned without removing parameters (nginx, Go, Node);
 //   - fully decoded, parameter-free, and without the trailing dots and
 //     spaces Windows drops from file names ("/admin." is "/admin" on IIS)
-//     and the leading spaces Spring's trimTokens drops from a segment
+//     and the whitespace Spring's trimTokens trims from a segment's ends
 //     ("/%20admin/x" is "/admin/x" there).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
@@ -94,14 +94,15 @@ func Readings(p string) []string {
 
 // windowsNames removes the trailing dots and spaces Windows drops from
 // file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
-// and the leading spaces Spring's AntPathMatcher drops with trimTokens
-// (the default before Spring 4.3: " admin" is "admin"; other whitespace
-// never gets here, policy.ParseTarget refuses it), then cleans the path
-// again.
+// and the whitespace Spring's AntPathMatcher trims from both ends of a
+// segment with trimTokens (the default before Spring 4.3: " admin" is
+// "admin"; Java's Character.isWhitespace: a control character reaches a
+// reading only encoded twice, "%2509", since policy.ParseTarget refuses
+// "%09"), then cleans the path again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimLeft(s, " "); t != "" {
+		if t := strings.Trim(s, javaWhitespace); t != "" {
 			s = t
 		}
 		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
@@ -113,6 +114,9 @@ func windowsNames(p string) string {
 	}
 	return cleanSegments(strings.Join(segs, "/"))
 }
+
+// javaWhitespace is what Java's Character.isWhitespace accepts in ASCII.
+const javaWhitespace = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
 // read as its most decoded, parameter-free, lower-case form, so "/Admin",
