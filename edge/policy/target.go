@@ -239,8 +239,8 @@ func validIPv6(s string) bool {
 }
 
 // normalizePath refuses a path that hides a dot segment (hiddenDotSegment)
-// or holds a control character (raw or percent-encoded), percent-encodes what must be, upper-cases percent-encoding
-// hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
+// or holds a control character (raw or percent-encoded), percent-encodes
+// what must be, upper-cases percent-encoding hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
 // encoded: it is data, not a separator.
 func normalizePath(p string) (string, error) {
