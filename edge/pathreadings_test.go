@@ -151,8 +151,8 @@ func firstLine(s string) string {
 
 // TestHostileEncodedControlInPath: a path with a percent-encoded control
 // character is refused with 400 before any route or rule reads it. Origins
-// read such a path their own way (nginx refuses %00, C servers and PHP cut
-// the path at it, Spring's trimTokens drops %09 from a segment's ends), so
+// read such a path their own way (nginx refuses %00, code in C cuts a
+// file name at it, Spring's trimTokens drops %09 from a segment's ends), so
 // "/admin%09/panel" and "/admin%00/panel" took the open "/" route on the
 // old code (200 from its origin) while such an origin serves the "/admin/"
 // route's page, past that route's rules; and "/admin%09" passed a

@@ -270,12 +270,12 @@ func normalizePath(p string) (string, error) {
 			if v < 0x20 || v == 0x7f {
 				// No resource is named with a control character, and
 				// origins read one their own way: nginx refuses %00,
-				// C servers and PHP cut the path there ("/admin%00"),
-				// Spring's trimTokens and others trim %09 and %0A from
-				// a segment ("/admin%09/x" is "/admin/x"). Routed and
-				// keyed by its spelling, such a path would reach a
-				// route (and skip the access rules) of a path it is
-				// not.
+				// code in C (and PHP before 5.3.4) cuts a file name
+				// there ("/admin%00"), Spring's trimTokens trims %09
+				// and %0A from a segment ("/admin%09/x" is "/admin/x").
+				// Routed and keyed by its spelling, such a path would
+				// reach a route (and skip the access rules) of a path
+				// it is not.
 				return "", fmt.Errorf("%w: encoded control character in path %q", ErrBadTarget, p)
 			}
 			if isUnreserved(v) {
