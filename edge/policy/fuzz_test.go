@@ -16,6 +16,7 @@ func FuzzParseTarget(f *testing.F) {
 	for _, s := range [][2]string{
 		{"example.com", "/a/./b/../c?x=%2f"}, {"EXAMPLE.com:80", "/%7e%41%2F"}, {"[::1]:443", "/"},
 		{"h.", "/a/%2e%2E/b"}, {"h:65536", "/"}, {"h", "*"}, {"h", "http://x/y?"}, {"h", "/\x00"},
+		{"%73ite.ex%41mple", "/admin%09/x"}, {"a%2fb", "/%7f"},
 	} {
 		f.Add("http", s[0], s[1])
 	}
@@ -33,6 +34,17 @@ func FuzzParseTarget(f *testing.F) {
 			if key[i] < 0x20 || key[i] == 0x7f {
 				t.Fatalf("control char in key %q", key)
 			}
+		}
+		// Neither an encoded control character in the path (origins cut
+		// or trim at them) nor an escape in the host (routed apart from
+		// the name it spells).
+		for i := 0; i+2 < len(tg.Path); i++ {
+			if tg.Path[i] == '%' && (tg.Path[i+1] < '2' || tg.Path[i+1:i+3] == "7F") {
+				t.Fatalf("encoded control character in path %q", tg.Path)
+			}
+		}
+		if strings.Contains(tg.Host, "%") {
+			t.Fatalf("escape in host %q", tg.Host)
 		}
 		u2, err := url.ParseRequestURI(tg.RequestURI())
 		if err != nil {

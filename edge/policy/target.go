@@ -143,15 +143,18 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		host, port = hostport[:i], hostport[i:]
 	}
 	if !strings.HasPrefix(host, "[") {
+		if strings.IndexByte(host, '%') >= 0 {
+			var err error
+			if host, err = decodeHost(host); err != nil {
+				return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
+			}
+		}
 		host = strings.TrimRight(host, ".") // "example.com." names the same host (and ".." must not leave ".")
 		if err := validRegName(host); err != nil {
 			return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
 		}
 	}
 	host = ascii.ToLower(host)
-	if strings.IndexByte(host, '%') >= 0 {
-		host = upperPercentHex(host)
-	}
 	if port == "" || port == ":" { // an empty port is the default (§6.2.3)
 		return host, nil
 	}
@@ -166,6 +169,33 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		return host + ":" + strconv.FormatUint(n, 10), nil
 	}
 	return host + port, nil
+}
+
+// decodeHost decodes the percent-encoded unreserved characters of a
+// reg-name (RFC 3986 §6.2.2.2: "%73ite.example" is "site.example") and
+// refuses any other escape: no DNS name holds one. Kept encoded, such a
+// host was routed to another site than its decoded name (a wildcard
+// "*.example" rather than "site.example", past the exact site's rules).
+func decodeHost(s string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return "", errors.New("invalid percent-encoding")
+		}
+		v := unhex(s[i+1])<<4 | unhex(s[i+2])
+		if !isUnreserved(v) {
+			return "", fmt.Errorf("percent-encoded %q is no part of a host name", s[i:i+3])
+		}
+		b.WriteByte(v)
+		i += 2
+	}
+	return b.String(), nil
 }
 
 // validRegName checks reg-name = *( unreserved / pct-encoded / sub-delims ),
@@ -208,9 +238,9 @@ func validIPv6(s string) bool {
 	return colons >= 2 && colons <= 7 && len(s) <= 45
 }
 
-// normalizePath refuses a path that hides a dot segment (hiddenDotSegment),
-// percent-encodes what must be, upper-cases percent-encoding
-// hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
+// normalizePath refuses a path that hides a dot segment (hiddenDotSegment)
+// or holds a control character (raw or percent-encoded), percent-encodes
+// what must be, upper-cases percent-encoding hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
 // encoded: it is data, not a separator.
 func normalizePath(p string) (string, error) {
@@ -237,6 +267,17 @@ func normalizePath(p string) (string, error) {
 			}
 			v := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
+			if v < 0x20 || v == 0x7f {
+				// No resource is named with a control character, and
+				// origins read one their own way: nginx refuses %00,
+				// code in C (and PHP before 5.3.4) cuts a file name
+				// there ("/admin%00"), Spring's trimTokens trims %09
+				// and %0A from a segment ("/admin%09/x" is "/admin/x").
+				// Routed and keyed by its spelling, such a path would
+				// reach a route (and skip the access rules) of a path
+				// it is not.
+				return "", fmt.Errorf("%w: encoded control character in path %q", ErrBadTarget, p)
+			}
 			if isUnreserved(v) {
 				b.WriteByte(v)
 			} else {
@@ -375,17 +416,6 @@ func normalizeQuery(q string) (string, error) {
 	return b.String(), nil
 }
 
-func upperPercentHex(s string) string {
-	b := []byte(s)
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == '%' {
-			b[i+1], b[i+2] = upperHex(b[i+1]), upperHex(b[i+2])
-			i += 2
-		}
-	}
-	return string(b)
-}
-
 const hexDigits = "0123456789ABCDEF"
 
 func writePct(b *strings.Builder, c byte) {
@@ -399,13 +429,6 @@ func isHex(c byte) bool {
 }
 
 func isUpperHex(c byte) bool { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'F') }
-
-func upperHex(c byte) byte {
-	if 'a' <= c && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
-}
 
 func unhex(c byte) byte {
 	switch {
