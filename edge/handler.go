@@ -69,10 +69,6 @@ type Handler struct {
 	variants variantCounter
 	// fills orders the stores of concurrent fills of one object.
 	fills fillOrder
-	// beforeEncodedSet, when set, runs before a compressed variant made
-	// on a hit is stored (tests: to evict or replace its identity entry
-	// meanwhile, storeEncoded).
-	beforeEncodedSet atomic.Pointer[func()]
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.
