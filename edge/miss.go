@@ -662,10 +662,9 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		}
 	}
 	f.markPerUser(e, resp.Header)
-	fh.leaderOnly = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
-	if ok, _ := f.h.reusable(e, f.rules); !ok {
-		fh.leaderOnly = true // the others ask on their own (fetch)
-	}
+	fh.mayOutgrow = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
+	reusable, _ := f.h.reusable(e, f.rules)
+	fh.needsValidation = !reusable // the others ask on their own (fetch)
 	if fh.reason == "" {
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
