@@ -168,3 +168,43 @@ func TestChecksBoundedAcrossUsers(t *testing.T) {
 	}
 	<-done
 }
+
+// Replace racing checks (a reload while requests log in), under -race:
+// every check ends, admitting alice by the password of one file or
+// refusing, and once Replace returns the old password no longer works (no
+// remembered credential outlives its file) and the new one does.
+func TestReplaceRacingChecks(t *testing.T) {
+	parse := func(pass string) *Users {
+		u, err := Parse([]byte("alice:"+hashOf(t, pass, bcrypt.MinCost)+"\n"), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	u, files := parse("old"), []*Users{parse("new"), parse("old")}
+	now := time.Now()
+	var wg sync.WaitGroup
+	for _, pass := range []string{"old", "new"} {
+		wg.Go(func() {
+			for range 20 {
+				// Either file admits its own password and refuses the other's.
+				if user, why := u.Check(t.Context(), "Authorization", basic("alice", pass), now); user != "" && user != "alice" {
+					t.Errorf("Check(%s) = %q, %q", pass, user, why)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 20 {
+			u.Replace(files[i%2])
+		}
+	})
+	wg.Wait()
+	u.Replace(files[0])
+	if user, why := u.Check(t.Context(), "Authorization", basic("alice", "old"), now); user != "" {
+		t.Errorf("the replaced password still admits %q (%s)", user, why)
+	}
+	if user, why := u.Check(t.Context(), "Authorization", basic("alice", "new"), now); user != "alice" {
+		t.Errorf("the new password: %q, %q; want alice", user, why)
+	}
+}
