@@ -122,6 +122,8 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 	return x.withBody(miss)
 }
 
+// storeError logs a failed store operation op on key; a miss
+// (storage.ErrNotFound) is no failure.
 func (h *Handler) storeError(op, key string, err error) {
 	if !errors.Is(err, storage.ErrNotFound) {
 		h.log.Warn("cache store", "op", op, "key", key, "err", err)
@@ -477,6 +479,8 @@ func writeNotModified(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNotModified)
 }
 
+// clearContentFields removes the fields that describe a body, from the
+// header of a response that sends none in its place (304, 412).
 func clearContentFields(hdr http.Header) {
 	for _, f := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Content-Language", "Transfer-Encoding"} {
 		delete(hdr, f)
