@@ -296,16 +296,8 @@ func TestEncodedVariantNotStoredForGoneIdentity(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
-			e := compressingEdge(t, c, o.URL)
-			primary := "http://" + e.Listener.Addr().String() + "/page"
-			if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
-				t.Fatalf("fill: status %d", resp.StatusCode)
-			}
-			e.settle(t)
+			e, key := filledVariant(t)
 			e.store.Flush()
-			key := string(policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}}))
 			identity, _, err := e.store.Get(key)
 			if err != nil {
 				t.Fatalf("the variant is not stored under %q: %v", key, err)
@@ -327,22 +319,30 @@ func TestEncodedVariantNotStoredForGoneIdentity(t *testing.T) {
 // The compressed variant a hit makes is served, and stored beside its
 // identity entry for the next hits.
 func TestEncodedVariantMadeOnHitIsStored(t *testing.T) {
-	c := newClock()
-	o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
-	e := compressingEdge(t, c, o.URL)
-	primary := "http://" + e.Listener.Addr().String() + "/page"
-	if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("fill: status %d", resp.StatusCode)
-	}
-	e.settle(t)
+	e, identity := filledVariant(t)
 	resp, body := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "gzip")
 	if !isHit(resp) || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
 		t.Fatalf("hit: Cache-Status %q, Content-Encoding %q; want the gzip variant made on a hit",
 			resp.Header.Get("Cache-Status"), resp.Header.Get("Content-Encoding"))
 	}
 	e.store.Flush()
-	identity := policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}})
 	if _, _, err := e.store.Get(string(policy.Key(identity).Encoding("gzip"))); err != nil {
 		t.Errorf("the compressed variant is not stored: %v", err)
 	}
+}
+
+// filledVariant is a compressing edge that has stored /page, a page that
+// varies by User-Agent, for User-Agent a, uncompressed; key is that
+// variant's storage key.
+func filledVariant(t *testing.T) (e *testEdge, key string) {
+	t.Helper()
+	c := newClock()
+	o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
+	e = compressingEdge(t, c, o.URL)
+	if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("fill: status %d", resp.StatusCode)
+	}
+	e.settle(t)
+	primary := "http://" + e.Listener.Addr().String() + "/page"
+	return e, string(policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}}))
 }
