@@ -254,9 +254,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// A request whose lookup a flight of its key outran looks again
-	// (flights.join); the last look takes whatever it finds, so that a
-	// key whose flights keep ending cannot hold a request in this loop.
+	// A flight of the key that ended after this request's lookup may
+	// have stored what answers it, so the request looks again rather than
+	// start another (flights.join). The last look starts a flight whatever
+	// ended (anyEnd): a key whose flights keep ending cannot hold a
+	// request in this loop.
 	for looks := 1; ; looks++ {
 		x.since = anyEnd
 		if looks < maxLooks {
