@@ -103,12 +103,13 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 		return x.withBody(lookupResult{key: key, entry: e, tier: tier})
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
+	variant := string(policy.Key(key).Variant(e.Vary, req))
+	v, tier, err := h.store.GetWithin(variant, admit)
 	if errors.Is(err, storage.ErrOverBudget) {
 		return lookupResult{key: key, overBudget: true}
 	}
 	if err != nil {
-		h.storeError("get", key, err)
+		h.storeError("get", variant, err) // the key that failed, not the index's
 		return miss
 	}
 	// RFC 9111 §4.1: the variant's own Vary must select this request too
