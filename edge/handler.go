@@ -69,10 +69,6 @@ type Handler struct {
 	variants variantCounter
 	// fills orders the stores of concurrent fills of one object.
 	fills fillOrder
-	// beforeEncodedSet, when set, runs before a compressed variant made
-	// on a hit is stored (tests: to evict or replace its identity entry
-	// meanwhile, storeEncoded).
-	beforeEncodedSet atomic.Pointer[func()]
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.
@@ -159,12 +155,18 @@ func (h *Handler) Close(ctx context.Context) error {
 
 // ServeHTTP answers one client request. The steps, in order:
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
-//  2. route by host and path (421 for a host no site serves), answer a
-//     CORS preflight of a route with a CORS policy, then the site's and
-//     route's guards: HTTPS redirect, access rules, rate limit,
-//     authentication; then the route's WAF, if any (inspect.go);
-//  3. pass methods other than GET and HEAD through, invalidating on unsafe
-//     ones (PURGE goes to the purge bus);
+//  2. route by host and path (421 for a host no site serves); send a
+//     PURGE to the purge bus (purge.go: Options.PurgeFrom admits it, not
+//     the route's guards); answer a CORS preflight of a route with a CORS
+//     policy; then the site's and route's guards: HTTPS redirect, access
+//     rules, rate limit, authentication; then the route's WAF, if any
+//     (inspect.go);
+//  3. hand a WebSocket upgrade to its route (upgrade.go), never cached;
+//     wrap the writer in the route's JSON-to-XML transform, if any
+//     (transform.go); pass methods other than GET and HEAD through,
+//     invalidating on unsafe ones, and so every request of a route that
+//     bypasses the cache (pass.go); serve a route that keeps objects in
+//     slices (slice.go);
 //  4. look the target up (primary key, then the Vary variant);
 //  5. serve a usable stored response (hit.go), or serve it stale and
 //     refresh in the background, or revalidate it, or fetch a miss, each
@@ -252,9 +254,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// A request whose lookup a flight of its key outran looks again
-	// (flights.join); the last look takes whatever it finds, so that a
-	// key whose flights keep ending cannot hold a request in this loop.
+	// A flight of the key that ended after this request's lookup may
+	// have stored what answers it, so the request looks again rather than
+	// start another (flights.join). The last look starts a flight whatever
+	// ended (anyEnd): a key whose flights keep ending cannot hold a
+	// request in this loop.
 	for looks := 1; ; looks++ {
 		x.since = anyEnd
 		if looks < maxLooks {

@@ -464,6 +464,14 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		return nil, &f
 	}
 	up.metrics.responded(start)
+	// Counted as the upstream sent them, before the hop-by-hop fields
+	// and the invalid names are removed (MaxResponseFields).
+	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
+		resp.Body.Close()
+		cancel()
+		up.inFlight.Add(-1)
+		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
+	}
 	if resp.Close {
 		// net/http deleted the Connection field for its "close"; the
 		// other fields it named are hop-by-hop all the same.
@@ -472,12 +480,6 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
-	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
-		resp.Body.Close()
-		cancel()
-		up.inFlight.Add(-1)
-		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
-	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if out.Upgrade == "" {
 			// RFC 9110 §15.2.2: a server switches only to a protocol the

@@ -225,8 +225,10 @@ func clientAddr(addr string) string {
 	return addr
 }
 
-// MaxResponseFields bounds the field lines of an upstream response head;
-// one with more is refused as a broken response ([ErrProtocol]). The head's
+// MaxResponseFields bounds the field lines of an upstream response head,
+// counted as the upstream sent them (hop-by-hop fields included; net/http
+// has taken out only Transfer-Encoding and a Connection of "close"); one
+// with more is refused as a broken response ([ErrProtocol]). The head's
 // bytes are bounded too (1 MiB, as net/http's), but not what they cost
 // once parsed: a 1 MiB head of 80,000 one-letter fields takes some 7 MiB
 // of maps and strings, stored with the response (the memory tier counts

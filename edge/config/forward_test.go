@@ -144,7 +144,7 @@ func TestForwardMessagesInTheFilesTerms(t *testing.T) {
 	}
 	err = parseAndCheck("pools:\n  a:\n    servers: [{url: 'http://127.0.0.1:2'}]\n    retries: -1\n" +
 		"sites: [{name: s, hosts: [a.test], routes: [{path: /, pool: a}]}]\n")
-	if want := "f.yaml:4: pools.a.retries: must not be negative, got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
+	if want := "f.yaml:4: pools.a.retries: must not be negative (0 turns retries off), got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
 		t.Errorf("retries -1: %v, want %q", err, want)
 	}
 }
