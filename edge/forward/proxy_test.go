@@ -772,3 +772,40 @@ func TestRefusalsCarryCacheStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestEncodedControlInPathForwarded: a forward proxy has no routes and no
+// path rules for an encoded control character in a path to slip past, so
+// it forwards such a URL (an S3 key may hold "%0A") as the client wrote it,
+// encoded, and caches it under that spelling; on the code before, every
+// such request got 400 "encoded control character in path", from the rule
+// that keeps a site's routes from being read two ways. A raw control
+// character is still refused.
+func TestEncodedControlInPathForwarded(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "object "+r.RequestURI)
+	})
+	s := newStack(t, stackConfig{})
+	for _, path := range []string{"/bucket/line%0Abreak", "/bucket/nul%00x", "/bucket/tab%09", "/bucket/del%7F?q=%0A"} {
+		for i := range 2 {
+			resp, body := get(t, s.client(nil, "", ""), o.URL+path)
+			if resp.StatusCode != http.StatusOK || body != "object "+path {
+				t.Fatalf("GET %s (%d): %d %q, want 200 with the origin's object %s", path, i, resp.StatusCode, body, path)
+			}
+			if cs := resp.Header.Get("Cache-Status"); i == 1 && !strings.HasPrefix(cs, "edged-forward; hit") {
+				t.Errorf("GET %s again: Cache-Status %q, want a hit", path, cs)
+			}
+		}
+	}
+	if n := o.count(); n != 4 {
+		t.Errorf("the origin got %d requests, want 4 (one per object)", n)
+	}
+	// Its key is its own: the object of "/bucket/line" is another.
+	if resp, body := get(t, s.client(nil, "", ""), o.URL+"/bucket/line"); resp.StatusCode != http.StatusOK || body != "object /bucket/line" {
+		t.Errorf("GET /bucket/line: %d %q", resp.StatusCode, body)
+	}
+	resp, _, _ := s.raw(t, "GET "+o.URL+"/bucket/raw\x01x HTTP/1.1\r\nHost: "+o.Listener.Addr().String()+"\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a raw control character in the path: %d, want 400", resp.StatusCode)
+	}
+}
