@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -807,5 +808,65 @@ func TestEncodedControlInPathForwarded(t *testing.T) {
 	resp, _, _ := s.raw(t, "GET "+o.URL+"/bucket/raw\x01x HTTP/1.1\r\nHost: "+o.Listener.Addr().String()+"\r\n\r\n")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a raw control character in the path: %d, want 400", resp.StatusCode)
+	}
+}
+
+// swappingRules are LiveRules whose rules a reload replaces by next as
+// soon as the proxy asks the current ones whether they need the address
+// (reloadRules.NeedsAddrFor): between its two questions about one request
+// (fault injection).
+type swappingRules struct {
+	cur  atomic.Pointer[reloadRules]
+	next *reloadRules
+}
+
+func (l *swappingRules) Current() Rules { return l.cur.Load() }
+func (l *swappingRules) Decide(req RuleRequest, now time.Time) RuleDecision {
+	return l.cur.Load().Decide(req, now)
+}
+func (l *swappingRules) NeedsAddrFor(req RuleRequest, now time.Time) bool {
+	return l.cur.Load().NeedsAddrFor(req, now)
+}
+
+// reloadRules deny every request (denyAll), or those to loopback
+// addresses; asked whether they need the address, they give way to
+// reload's next rules.
+type reloadRules struct {
+	reload  *swappingRules
+	denyAll bool
+}
+
+func (r *reloadRules) NeedsAddrFor(RuleRequest, time.Time) bool {
+	if r.reload != nil {
+		r.reload.cur.Store(r.reload.next)
+	}
+	return !r.denyAll
+}
+
+func (r *reloadRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if r.denyAll {
+		return RuleDecision{Rule: "default-deny"}
+	}
+	if req.Addr.IsLoopback() {
+		return RuleDecision{Rule: "no-loopback"}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+// TestRulesReloadBetweenQuestions: a request is judged by one set of rules
+// even when a reload swaps them while it is judged. Before, the rules in
+// force before a reload (deny everything) answered that no address was
+// needed, and those after (deny loopback addresses) then decided with
+// none, so a name for a loopback address was let through (200) though
+// each set of rules denies it.
+func TestRulesReloadBetweenQuestions(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") })
+	live := &swappingRules{next: &reloadRules{}}
+	live.cur.Store(&reloadRules{denyAll: true, reload: live})
+	s := newStack(t, stackConfig{opts: Options{Rules: live}})
+	resp, body := get(t, s.client(nil, "", ""), "http://localhost:"+strconv.Itoa(o.port())+"/")
+	if resp.StatusCode != http.StatusForbidden || o.count() != 0 {
+		t.Errorf("a request judged across a reload: %d %q (%s=%q), want 403: both sets of rules deny it",
+			resp.StatusCode, body, RuleHeader, resp.Header.Get(RuleHeader))
 	}
 }
