@@ -162,7 +162,9 @@ func upstreamServer(resp *http.Response, err error) string {
 // (Site.ambiguous). A refused request gets a status and a reason, and x is
 // left unrouted.
 func (x *exchange) routeTo(t policy.Target) (int, string) {
-	x.routes = x.h.currentRoutes()
+	if x.routes == nil {
+		x.routes = x.h.currentRoutes()
+	}
 	route := x.routes.anyHost
 	var site *Site
 	if router := x.routes.router; router != nil {

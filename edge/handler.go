@@ -204,7 +204,14 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		x.refuse(http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.DetailLoop)
 		return
 	}
-	t, err := policy.ParseTarget(sch, r.Host, r.URL)
+	// The routes are taken first: whether the path chooses a route decides
+	// how strictly it is read, and a reload in between must not change it.
+	x.routes = h.currentRoutes()
+	parse := policy.ParseTarget
+	if x.routes.router == nil {
+		parse = policy.ParseUnroutedTarget // no route or access rule reads the path
+	}
+	t, err := parse(sch, r.Host, r.URL)
 	if err != nil {
 		x.refuse(http.StatusBadRequest, "bad request target: "+err.Error(), policy.DetailBadTarget)
 		return

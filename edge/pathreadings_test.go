@@ -283,3 +283,37 @@ func TestHostileDenyPathsAfterStripPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodedControlInPathWithoutSites: a cache without sites has no route
+// or access rule for an encoded control character in a path to slip past:
+// it forwards such a path (an S3 key's "%0A") as written, keyed by it,
+// where the code before refused it with 400. Once a reload gives the node
+// sites, the same path is refused again, before any route reads it.
+func TestEncodedControlInPathWithoutSites(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := newEdge(t, c, edgeConfig{upstream: o.URL})
+	addr := strictEdge(t, e)
+	for _, target := range []string{"/bucket/line%0Abreak", "/bucket/nul%00", "/bucket/del%7F?q=%0A"} {
+		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != http.StatusOK || !strings.HasPrefix(r.body, "GET "+target+"\n") {
+			t.Errorf("GET %s: %d %q, want 200 from the origin, sent as written", target, r.status, firstLine(r.body))
+		}
+	}
+	if r := rawExchange(t, addr, "GET /bucket/raw\x01 HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadRequest {
+		t.Errorf("a raw control character: %d, want 400", r.status)
+	}
+	rt, err := NewRouter([]*Site{{Name: "s", Hosts: []string{"h"}, Routes: []*Route{{PathPrefix: "/", Upstream: upstreamTo(t, o.URL)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.handler.Reroute(rt, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := rawExchange(t, addr, "GET /bucket/line%0Abreak HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadRequest {
+		t.Errorf("with sites: %d, want 400", r.status)
+	}
+	if n := o.requests.Load(); n != 3 {
+		t.Errorf("the origin got %d requests, want 3", n)
+	}
+}

@@ -127,6 +127,14 @@ type Rules interface {
 	NeedsAddrFor(req RuleRequest, now time.Time) bool
 }
 
+// LiveRules are Rules a reload may replace while the proxy serves (a
+// node's forward.rules). Current returns those in force: the proxy takes
+// them once per request and asks them every question about it.
+type LiveRules interface {
+	Rules
+	Current() Rules
+}
+
 // Defaults of Options and DialerOptions.
 const (
 	DefaultTunnelIdle  = 5 * time.Minute

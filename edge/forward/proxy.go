@@ -144,7 +144,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The rules come before the lookup unless their answer for this
 	// request needs the address: a name they deny by its domain, user or
-	// port costs no DNS query and leaks none.
+	// port costs no DNS query and leaks none. One set of rules answers
+	// both questions, even across a reload (currentRules).
+	rules := p.currentRules()
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
@@ -153,7 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
-	case p.opts.Rules != nil && p.opts.Rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
+	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
 		// A failed lookup leaves no address, and the rules still decide (a
 		// dest_networks condition matches none): a denied name gets its
 		// rule's 403, not the lookup's 502.
@@ -161,7 +163,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			decided = ips[0]
 		}
 	}
-	d := p.decide(rec, dst, ips, r.Method)
+	d := p.decide(rules, rec, dst, ips, r.Method)
 	rec.rule, rec.category = d.Rule, d.Category
 	if !d.Allow {
 		if d.Limited {
@@ -230,16 +232,29 @@ func (s *Settings) checkPort(method string, port int) (rule, reason string) {
 	return "", ""
 }
 
-// decide asks the rules; without rules everything is allowed.
-func (p *Proxy) decide(rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
-	if p.opts.Rules == nil {
+// currentRules is the rules a request is judged by, all of it: with
+// LiveRules, those in force as it arrives. Asked anew for each question,
+// a reload between them could judge it half by the old rules and half by
+// the new, and let through what neither lets through: the old (a default
+// deny) saying no address was needed, the new then matching their
+// dest_networks deny against none.
+func (p *Proxy) currentRules() Rules {
+	if l, ok := p.opts.Rules.(LiveRules); ok {
+		return l.Current()
+	}
+	return p.opts.Rules
+}
+
+// decide asks rules; without rules everything is allowed.
+func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
+	if rules == nil {
 		return RuleDecision{Allow: true, Rule: "default"}
 	}
 	req := ruleRequest(rec, dst, method)
 	if len(ips) > 0 {
 		req.Addr = ips[0]
 	}
-	return p.opts.Rules.Decide(req, p.opts.Now())
+	return rules.Decide(req, p.opts.Now())
 }
 
 // ruleRequest is what the rules are asked about a request, but its address.

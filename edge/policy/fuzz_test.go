@@ -60,6 +60,41 @@ func FuzzParseTarget(f *testing.F) {
 	})
 }
 
+// FuzzParseUnroutedTarget: ParseUnroutedTarget differs from ParseTarget
+// only in taking a path with an encoded control character, which it keeps
+// encoded: the key holds no raw control character, and it reparses to
+// itself.
+func FuzzParseUnroutedTarget(f *testing.F) {
+	for _, s := range []string{"/a%0Ab", "/%00", "/x/%7f/../y", "/a%0a%2e%2e/b", "/a?q=%0A", "/\x01", "/%09;x/.."} {
+		f.Add("h", s)
+	}
+	f.Fuzz(func(t *testing.T, host, uri string) {
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			return
+		}
+		strict, serr := ParseTarget("http", host, u)
+		tg, err := ParseUnroutedTarget("http", host, u)
+		if serr == nil && (err != nil || tg != strict) {
+			t.Fatalf("ParseTarget %+v, ParseUnroutedTarget %+v, %v", strict, tg, err)
+		}
+		if err != nil {
+			return
+		}
+		key := tg.Key()
+		if strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("control char in key %q", key)
+		}
+		u2, err := url.ParseRequestURI(tg.RequestURI())
+		if err != nil {
+			t.Fatalf("RequestURI %q does not parse: %v", tg.RequestURI(), err)
+		}
+		if tg2, err := ParseUnroutedTarget(tg.Scheme, tg.Host, u2); err != nil || tg2.Key() != key {
+			t.Fatalf("not idempotent: %q -> %q, %v", key, tg2.Key(), err)
+		}
+	})
+}
+
 // FuzzCacheControl: Storable, Lifetime and Decide on arbitrary field values
 // never panic and never give a negative lifetime; credentials only ever
 // make Storable stricter; a response stored for a request with a cookie

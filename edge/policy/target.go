@@ -78,6 +78,24 @@ func (t Target) RequestURI() string {
 // normal form (RFC 3986 §6.2.2 syntax-based normalization, §5.2.4 dot
 // segments). Every error wraps ErrBadTarget.
 func ParseTarget(scheme, host string, u *url.URL) (Target, error) {
+	return parseTarget(scheme, host, u, false)
+}
+
+// ParseUnroutedTarget is ParseTarget for a request no route or access
+// rule reads the path of (a forward proxy's, or a cache's with no sites):
+// a percent-encoded control character stays in the path, encoded, as data
+// ("%0A" in an S3 key), rather than being refused. ParseTarget refuses it
+// because origins read such a path as another (see normalizePath), which
+// matters only where the path chooses a route or is judged by a rule;
+// keyed and sent on by its spelling, it reaches the origin as the client
+// wrote it, and no other URL's key.
+func ParseUnroutedTarget(scheme, host string, u *url.URL) (Target, error) {
+	return parseTarget(scheme, host, u, true)
+}
+
+// parseTarget is ParseTarget; controls keeps percent-encoded control
+// characters in the path (ParseUnroutedTarget).
+func parseTarget(scheme, host string, u *url.URL, controls bool) (Target, error) {
 	var t Target
 	if u == nil {
 		return t, fmt.Errorf("%w: no URL", ErrBadTarget)
@@ -98,7 +116,7 @@ func ParseTarget(scheme, host string, u *url.URL) (Target, error) {
 		// part of the key or sent on.
 		return t, fmt.Errorf("%w: userinfo in the target", ErrBadTarget)
 	}
-	if t.Path, err = normalizePath(u.EscapedPath()); err != nil {
+	if t.Path, err = normalizePath(u.EscapedPath(), controls); err != nil {
 		return t, err
 	}
 	if t.RawQuery, err = normalizeQuery(u.RawQuery); err != nil {
@@ -242,8 +260,9 @@ func validIPv6(s string) bool {
 // or holds a control character (raw or percent-encoded), percent-encodes
 // what must be, upper-cases percent-encoding hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
-// encoded: it is data, not a separator.
-func normalizePath(p string) (string, error) {
+// encoded: it is data, not a separator. With controls, an encoded control
+// character is kept (encoded) rather than refused; a raw one never is.
+func normalizePath(p string, controls bool) (string, error) {
 	if p == "" {
 		return "/", nil // RFC 9110 §4.2.3: an empty path is "/"
 	}
@@ -267,7 +286,7 @@ func normalizePath(p string) (string, error) {
 			}
 			v := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
-			if v < 0x20 || v == 0x7f {
+			if (v < 0x20 || v == 0x7f) && !controls {
 				// No resource is named with a control character, and
 				// origins read one their own way: nginx refuses %00,
 				// code in C (and PHP before 5.3.4) cuts a file name

@@ -92,7 +92,7 @@ func TestParseTarget(t *testing.T) {
 // URL.RawPath: invalid percent-encoding and control characters.
 func TestParseTargetRawPath(t *testing.T) {
 	for _, p := range []string{"/a%zz", "/a%4", "/a\x00b", "/a\nb"} {
-		if _, err := normalizePath(p); !errors.Is(err, ErrBadTarget) {
+		if _, err := normalizePath(p, false); !errors.Is(err, ErrBadTarget) {
 			t.Errorf("normalizePath(%q) err = %v, want ErrBadTarget", p, err)
 		}
 	}

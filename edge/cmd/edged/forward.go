@@ -138,10 +138,16 @@ func (fn *forwardNext) close() {
 // useForward applies what prepareForward built: requests and tunnels that
 // start from now on see it; those under way finish as they began.
 func (n *node) useForward(fn *forwardNext) error {
+	// The dialer's networks first: a new upstream client must never dial
+	// under the old ones, or an idle connection it keeps could reach a
+	// network the new allow_networks refuses, which replacing the client
+	// is there to rule out.
+	n.dialer.Reconfigure(fn.cfg.ForwardDialer())
 	if fn.up != nil {
 		fn.up.start(n.life)
 		drained, err := n.handler.Reroute(nil, fn.up.any)
 		if err != nil {
+			n.dialer.Reconfigure(n.fwdCfg.ForwardDialer()) // the reload changes nothing
 			fn.close()
 			return &reloadError{reloadFailed, err}
 		}
@@ -153,7 +159,6 @@ func (n *node) useForward(fn *forwardNext) error {
 		n.retire(old, drained)
 	}
 	n.fwdCfg = fn.cfg
-	n.dialer.Reconfigure(fn.cfg.ForwardDialer())
 	if fn.rules != nil {
 		n.rules.use(fn.cfg.Forward.Rules, fn.rules)
 	}
