@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // LimitListener returns a listener that has at most max connections open at
@@ -11,34 +12,70 @@ import (
 // in the kernel backlog rather than being accepted and dropped. A slot is
 // freed when the connection is closed. max must be at least 1.
 func LimitListener(l net.Listener, max int) net.Listener {
-	return &limitListener{
-		Listener: l,
-		sem:      make(chan struct{}, max),
-		done:     make(chan struct{}),
-	}
+	return NewConnLimit(max, nil).Listen(l)
 }
+
+// ConnLimit is one cap on the connections open at once over any number of
+// listeners (a node's plain and TLS listeners share one: what the cap
+// bounds is the memory connections hold, which is the process's).
+type ConnLimit struct {
+	sem    chan struct{} // one token per open connection
+	full   atomic.Int64  // Accepts that found every slot taken
+	onFull func()        // called by such an Accept before it waits
+}
+
+// NewConnLimit returns a cap of max connections (at least 1). onFull, when
+// not nil, is called each time an Accept finds every slot taken, before
+// it waits for one: the caller's log line and metric, so that a node at
+// its cap never makes clients wait silently.
+func NewConnLimit(max int, onFull func()) *ConnLimit {
+	return &ConnLimit{sem: make(chan struct{}, max), onFull: onFull}
+}
+
+// Listen returns l under the cap: its Accept waits for a slot, as
+// LimitListener's.
+func (c *ConnLimit) Listen(l net.Listener) net.Listener {
+	return &limitListener{Listener: l, lim: c, done: make(chan struct{})}
+}
+
+// Open is the number of connections holding a slot now.
+func (c *ConnLimit) Open() int { return len(c.sem) }
+
+// Max is the cap.
+func (c *ConnLimit) Max() int { return cap(c.sem) }
+
+// Full is the number of Accepts that found every slot taken and waited.
+func (c *ConnLimit) Full() int64 { return c.full.Load() }
 
 type limitListener struct {
 	net.Listener
-	sem       chan struct{} // one token per open connection
+	lim       *ConnLimit
 	done      chan struct{} // closed by Close, to unblock a waiting Accept
 	closeOnce sync.Once
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		// Closed while waiting: the inner Accept fails at once with the
-		// listener's own "closed" error, which servers know to expect.
-		return l.Listener.Accept()
+	case l.lim.sem <- struct{}{}:
+	default:
+		l.lim.full.Add(1)
+		if l.lim.onFull != nil {
+			l.lim.onFull()
+		}
+		select {
+		case l.lim.sem <- struct{}{}:
+		case <-l.done:
+			// Closed while waiting: the inner Accept fails at once with the
+			// listener's own "closed" error, which servers know to expect.
+			return l.Listener.Accept()
+		}
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.sem
+		<-l.lim.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: c, release: func() { <-l.lim.sem }}, nil
 }
 
 func (l *limitListener) Close() error {
