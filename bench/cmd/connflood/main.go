@@ -229,7 +229,7 @@ func readResponse(c net.Conn) error {
 	}
 }
 
-func rss(pid int) int64  { return statusKB(pid, "RssAnon:") }
+func rss(pid int) int64   { return statusKB(pid, "RssAnon:") }
 func vmHWM(pid int) int64 { return statusKB(pid, "VmHWM:") }
 
 func statusKB(pid int, field string) int64 {
