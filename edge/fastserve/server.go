@@ -192,6 +192,32 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
+// CloseIdle closes up to n of the connections waiting for their next
+// request (keep-alives between requests; a connection that has not sent
+// its first request is left alone) and returns how many it closed. It is
+// for a node at its cap on connections, which makes room for a new client
+// as nginx does by reusing idle keep-alive connections: a client may close
+// an idle connection at any time (RFC 9112 §9.3.1), and its HTTP client
+// opens another. Which idle connections go is left to the map's order.
+func (s *Server) CloseIdle(n int) int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	closed := 0
+	for c := range s.conns {
+		if closed == n {
+			break
+		}
+		// Taken out of stateIdle first, so that a connection closed here
+		// and not yet forgotten by its goroutine is not counted again.
+		if c.state.CompareAndSwap(stateIdle, stateActive) {
+			_ = c.rwc.Close()
+			closed++
+		}
+	}
+	return closed
+}
+
 // getOut and putOut lend the buffers responses are written through.
 func (s *Server) getOut() *[]byte {
 	if b, ok := s.outs.Get().(*[]byte); ok {

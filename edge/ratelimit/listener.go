@@ -8,8 +8,9 @@ import (
 )
 
 // LimitListener returns a listener that has at most max connections open at
-// once: Accept waits for a slot before accepting, so excess connections wait
-// in the kernel backlog rather than being accepted and dropped. A slot is
+// once: at the limit, Accept takes one client from the backlog and waits
+// with it for a slot; further connections wait in the kernel backlog
+// rather than being accepted and dropped. A slot is
 // freed when the connection is closed. max must be at least 1.
 func LimitListener(l net.Listener, max int) net.Listener {
 	return NewConnLimit(max, nil).Listen(l)
@@ -25,9 +26,10 @@ type ConnLimit struct {
 }
 
 // NewConnLimit returns a cap of max connections (at least 1). onFull, when
-// not nil, is called each time an Accept finds every slot taken, before
-// it waits for one: the caller's log line and metric, so that a node at
-// its cap never makes clients wait silently.
+// not nil, is called each time a client arrives while every slot is
+// taken, before it waits for one: the caller's log line and metric (so
+// that a node at its cap never makes clients wait silently), or room it
+// makes by closing an idle connection.
 func NewConnLimit(max int, onFull func()) *ConnLimit {
 	return &ConnLimit{sem: make(chan struct{}, max), onFull: onFull}
 }
@@ -44,7 +46,8 @@ func (c *ConnLimit) Open() int { return len(c.sem) }
 // Max is the cap.
 func (c *ConnLimit) Max() int { return cap(c.sem) }
 
-// Full is the number of Accepts that found every slot taken and waited.
+// Full is the number of clients that arrived with every slot taken and
+// waited.
 func (c *ConnLimit) Full() int64 { return c.full.Load() }
 
 type limitListener struct {
@@ -54,28 +57,36 @@ type limitListener struct {
 	closeOnce sync.Once
 }
 
+// Accept takes the next client from the backlog, then waits for a slot
+// for it: the slots count connections, not Accepts under way (several
+// listeners share them), and onFull is about a client that waits.
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.lim.sem <- struct{}{}:
-	default:
-		l.lim.full.Add(1)
-		if l.lim.onFull != nil {
-			l.lim.onFull()
-		}
-		select {
-		case l.lim.sem <- struct{}{}:
-		case <-l.done:
-			// Closed while waiting: the inner Accept fails at once with the
-			// listener's own "closed" error, which servers know to expect.
-			return l.Listener.Accept()
-		}
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.lim.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.lim.sem }}, nil
+	select {
+	case l.lim.sem <- struct{}{}:
+		return l.wrap(c), nil
+	default:
+	}
+	l.lim.full.Add(1)
+	if l.lim.onFull != nil {
+		l.lim.onFull()
+	}
+	select {
+	case l.lim.sem <- struct{}{}:
+		return l.wrap(c), nil
+	case <-l.done:
+		// Closed while waiting: the inner Accept fails at once with the
+		// listener's own "closed" error, which servers know to expect.
+		_ = c.Close()
+		return l.Listener.Accept()
+	}
+}
+
+func (l *limitListener) wrap(c net.Conn) net.Conn {
+	return &limitConn{Conn: c, release: func() { <-l.lim.sem }}
 }
 
 func (l *limitListener) Close() error {

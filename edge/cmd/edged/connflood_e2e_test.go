@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,3 +228,106 @@ func stallStreams(t *testing.T, addr string, ca *testCA, host, path string, n in
 	_ = c.SetDeadline(time.Time{})
 	return c, counts
 }
+
+// TestIdleConnectionsMakeRoom: at the cap on connections, an idle
+// keep-alive connection is closed so that a new client is served, on the
+// plain listener (edge/fastserve's idle connections) and over TLS
+// (net/http's). Before, the new client waited in the backlog until an
+// idle connection timed out (server.idle_timeout, 120 s): connections
+// held open and unused locked everyone else out.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	origin := sizedOrigin(t, 1<<10)
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	crt, key := filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key")
+	ca.issue(t, crt, key, "a.test")
+	cfg := parseNodeConfig(t, fmt.Sprintf(`
+upstream: {origin: %s}
+server: {max_connections: 3}
+tls:
+  listen: 127.0.0.1:0
+  certificates: [{cert: %s, key: %s}]
+`, origin.URL, crt, key))
+	f := startFleetNode(t, cfg)
+	plain := strings.TrimPrefix(f.public, "http://")
+	secure := f.n.tlsLn.Addr().String()
+	dials := map[string]func() net.Conn{
+		"plain": func() net.Conn {
+			c, err := net.Dial("tcp", plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		},
+		"tls": func() net.Conn {
+			c, err := tls.Dial("tcp", secure, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		},
+	}
+	for _, kind := range []string{"plain", "tls"} {
+		var idle []*bufio.Reader
+		var conns []net.Conn
+		for i := range 3 {
+			c := dials[kind]()
+			defer c.Close()
+			br := bufio.NewReader(c)
+			if got := keepAliveGET(t, c, br, fmt.Sprintf("/%s/%d?size=10", kind, i)); got != 200 {
+				t.Fatalf("%s connection %d: %d", kind, i, got)
+			}
+			idle, conns = append(idle, br), append(conns, c)
+		}
+		// A fourth connection at the cap: served, as one idle one is closed.
+		done := make(chan int, 1)
+		go func() {
+			c := dials[kind]()
+			defer c.Close()
+			done <- keepAliveGET(t, c, bufio.NewReader(c), "/"+kind+"/new?size=10")
+		}()
+		select {
+		case got := <-done:
+			if got != 200 {
+				t.Errorf("%s: new connection at the cap = %d, want 200", kind, got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: a new connection at the cap was not served while 3 idle ones held the slots", kind)
+		}
+		closed := 0
+		for i, br := range idle {
+			_ = conns[i].SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := br.Peek(1); err == io.EOF || errors.Is(err, net.ErrClosed) || isReset(err) {
+				closed++
+			}
+		}
+		if closed != 1 {
+			t.Errorf("%s: %d idle connections closed, want 1", kind, closed)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	if got := metricValue(t, f.admin, "edged_connections_idle_closed_total"); got != 2 {
+		t.Errorf("edged_connections_idle_closed_total = %v, want 2", got)
+	}
+}
+
+// keepAliveGET sends a GET on c and reads its response, leaving c open.
+func keepAliveGET(t *testing.T, c net.Conn, br *bufio.Reader, target string) int {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", target); err != nil {
+		return 0
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,14 +33,61 @@ func (n *node) connLimit() *ratelimit.ConnLimit {
 	return n.conns
 }
 
-// connectionsFull is called when an Accept finds every slot taken: the
-// client waits in the kernel's backlog until a connection closes, which
-// the operator must be told of (at most once every 10 s).
+// connectionsFull is called when an Accept finds every slot taken. It
+// closes one idle keep-alive connection to make room, as nginx reuses
+// idle keep-alive connections when it runs out, so that connections held
+// open and unused (cheap for an attacker with many source ports) do not
+// lock new clients out for server.idle_timeout; with none idle, the client
+// waits in the kernel's backlog until a connection closes. The operator is
+// told either way (at most once every 10 s).
 func (n *node) connectionsFull() {
-	if n.connLog.due(time.Now()) {
-		n.log.Warn("connections: server.max_connections reached; new connections wait in the kernel's backlog until one closes (docs/security.md, Memory)",
-			"open", n.conns.Open(), "max_connections", n.conns.Max(), "waits_total", n.conns.Full())
+	closed := n.fast.CloseIdle(1)
+	if closed == 0 {
+		closed = n.idle.close(1)
 	}
+	n.idleClosed.Add(int64(closed))
+	if n.connLog.due(time.Now()) {
+		n.log.Warn("connections: server.max_connections reached; an idle keep-alive connection is closed to make room, or with none idle new connections wait in the kernel's backlog until one closes (docs/security.md, Memory)",
+			"open", n.conns.Open(), "max_connections", n.conns.Max(), "waits_total", n.conns.Full(), "idle_closed_total", n.idleClosed.Load())
+	}
+}
+
+// idleConns are the connections net/http servers keep between requests
+// (http.Server.ConnState: an HTTP/1.1 keep-alive, an HTTP/2 connection
+// without streams), for connectionsFull to close one.
+type idleConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+// track is an http.Server's ConnState.
+func (ic *idleConns) track(c net.Conn, st http.ConnState) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if st == http.StateIdle {
+		if ic.m == nil {
+			ic.m = make(map[net.Conn]struct{})
+		}
+		ic.m[c] = struct{}{}
+		return
+	}
+	delete(ic.m, c)
+}
+
+// close closes up to k idle connections and returns how many.
+func (ic *idleConns) close(k int) int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	closed := 0
+	for c := range ic.m {
+		if closed == k {
+			break
+		}
+		delete(ic.m, c)
+		_ = c.Close()
+		closed++
+	}
+	return closed
 }
 
 // registerConnMetrics exports the caps' state.
@@ -55,8 +104,12 @@ func (n *node) registerConnMetrics(reg prometheus.Registerer) {
 		}, func() float64 { return float64(lim.Max()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "edged_connections_waits_total",
-			Help: "Times a new connection found every slot taken and waited in the kernel's backlog.",
+			Help: "New connections that arrived with every slot taken (each makes an idle one close, or waits for a slot).",
 		}, func() float64 { return float64(lim.Full()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edged_connections_idle_closed_total",
+			Help: "Idle keep-alive connections closed to make room for a new one at the cap on connections.",
+		}, func() float64 { return float64(n.idleClosed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "edged_http2_streams_refused_total",
 			Help: "HTTP/2 requests answered 503 because as many HTTP/2 streams as server.max_connections were running.",

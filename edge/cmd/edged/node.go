@@ -90,10 +90,12 @@ type node struct {
 	// conns caps the connections of publicLn and tlsLn together
 	// (server.max_connections, connlimit.go); streams caps the HTTP/2
 	// streams whose handlers run at once, over all connections.
-	conns     *ratelimit.ConnLimit
-	streams   *streamLimit
-	connLog   logEvery // connectionsFull's warning
-	streamLog logEvery // limitStreams's warning
+	conns      *ratelimit.ConnLimit
+	streams    *streamLimit
+	idle       idleConns    // net/http's idle connections, for connectionsFull
+	idleClosed atomic.Int64 // idle connections connectionsFull closed
+	connLog    logEvery     // connectionsFull's warning
+	streamLog  logEvery     // limitStreams's warning
 }
 
 // start opens everything the node needs, in an order that fails fast on the
@@ -267,6 +269,7 @@ func (n *node) publicServer() *http.Server {
 	}
 	return &http.Server{
 		Handler:           h,
+		ConnState:         n.idle.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
