@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -123,19 +124,7 @@ func mib(v int64) float64 { return float64(v) / (1 << 20) }
 // refused stream holds nothing. Before, every stream ran and held its
 // handler: 100 such connections took a 64 MiB node to 466 MiB.
 func TestHTTP2StreamFloodRefused(t *testing.T) {
-	origin := sizedOrigin(t, 1<<20)
-	dir := t.TempDir()
-	ca := newTestCA(t)
-	crt, key := filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key")
-	ca.issue(t, crt, key, "a.test")
-	cfg := parseNodeConfig(t, fmt.Sprintf(`
-upstream: {origin: %s}
-cache: {memory: 16MiB}
-tls:
-  listen: 127.0.0.1:0
-  certificates: [{cert: %s, key: %s}]
-`, origin.URL, crt, key))
-	f := startFleetNode(t, cfg)
+	f, ca := tlsNode(t, sizedOrigin(t, 1<<20), "cache: {memory: 16MiB}\n")
 	addr := f.n.tlsLn.Addr().String()
 	const conns, streams, max = 2, 100, 64
 	counts := map[string]int{}
@@ -236,19 +225,7 @@ func stallStreams(t *testing.T, addr string, ca *testCA, host, path string, n in
 // idle connection timed out (server.idle_timeout, 120 s): connections
 // held open and unused locked everyone else out.
 func TestIdleConnectionsMakeRoom(t *testing.T) {
-	origin := sizedOrigin(t, 1<<10)
-	dir := t.TempDir()
-	ca := newTestCA(t)
-	crt, key := filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key")
-	ca.issue(t, crt, key, "a.test")
-	cfg := parseNodeConfig(t, fmt.Sprintf(`
-upstream: {origin: %s}
-server: {max_connections: 3}
-tls:
-  listen: 127.0.0.1:0
-  certificates: [{cert: %s, key: %s}]
-`, origin.URL, crt, key))
-	f := startFleetNode(t, cfg)
+	f, ca := tlsNode(t, sizedOrigin(t, 1<<10), "server: {max_connections: 3}\n")
 	plain := strings.TrimPrefix(f.public, "http://")
 	secure := f.n.tlsLn.Addr().String()
 	dials := map[string]func() net.Conn{
@@ -331,3 +308,20 @@ func keepAliveGET(t *testing.T, c net.Conn, br *bufio.Reader, target string) int
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// tlsNode serves origin with the YAML sections given and an HTTPS
+// listener whose certificate, from the returned CA, is for a.test.
+func tlsNode(t *testing.T, origin *httptest.Server, sections string) (*fleetNode, *testCA) {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	crt, key := filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key")
+	ca.issue(t, crt, key, "a.test")
+	cfg := parseNodeConfig(t, fmt.Sprintf(`
+upstream: {origin: %s}
+tls:
+  listen: 127.0.0.1:0
+  certificates: [{cert: %s, key: %s}]
+`, origin.URL, crt, key)+sections)
+	return startFleetNode(t, cfg), ca
+}
