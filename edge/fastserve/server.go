@@ -218,6 +218,44 @@ func (s *Server) CloseIdle(n int) int {
 	return closed
 }
 
+// CloseSlowHead closes the connection that has been reading a request
+// head the longest (its first since it was accepted, or a later one since
+// its first bytes), if that is at least minAge, and reports whether it
+// closed one. It is for a node at its cap on connections with no idle
+// connection to close: heads sent slowly (slowloris) would otherwise keep
+// new clients waiting for read_header_timeout, while a client's head
+// normally arrives within a round trip.
+func (s *Server) CloseSlowHead(minAge time.Duration) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest *conn
+	var oldestAt int64
+	for c := range s.conns {
+		var at int64
+		switch c.state.Load() {
+		case stateNew:
+			at = c.since.UnixNano()
+		case stateHead:
+			at = c.headSince.Load()
+		default:
+			continue
+		}
+		if oldest == nil || at < oldestAt {
+			oldest, oldestAt = c, at
+		}
+	}
+	if oldest == nil || time.Since(time.Unix(0, oldestAt)) < minAge {
+		return false
+	}
+	st := oldest.state.Load()
+	if (st != stateNew && st != stateHead) || !oldest.state.CompareAndSwap(st, stateActive) {
+		return false // its head came meanwhile
+	}
+	_ = oldest.rwc.Close()
+	return true
+}
+
 // getOut and putOut lend the buffers responses are written through.
 func (s *Server) getOut() *[]byte {
 	if b, ok := s.outs.Get().(*[]byte); ok {

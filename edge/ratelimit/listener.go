@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // LimitListener returns a listener that has at most max connections open at
@@ -27,9 +28,9 @@ type ConnLimit struct {
 
 // NewConnLimit returns a cap of max connections (at least 1). onFull, when
 // not nil, is called each time a client arrives while every slot is
-// taken, before it waits for one: the caller's log line and metric (so
-// that a node at its cap never makes clients wait silently), or room it
-// makes by closing an idle connection.
+// taken, before it waits for one, and again every 250 ms while it waits:
+// the caller's log line and metric (so that a node at its cap never makes
+// clients wait silently), or room it makes by closing a connection.
 func NewConnLimit(max int, onFull func()) *ConnLimit {
 	return &ConnLimit{sem: make(chan struct{}, max), onFull: onFull}
 }
@@ -71,19 +72,28 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	default:
 	}
 	l.lim.full.Add(1)
-	if l.lim.onFull != nil {
-		l.lim.onFull()
-	}
-	select {
-	case l.lim.sem <- struct{}{}:
-		return l.wrap(c), nil
-	case <-l.done:
-		// Closed while waiting: the inner Accept fails at once with the
-		// listener's own "closed" error, which servers know to expect.
-		_ = c.Close()
-		return l.Listener.Accept()
+	var again <-chan time.Time // onFull's next call while the client waits
+	for {
+		if l.lim.onFull != nil {
+			l.lim.onFull()
+			again = time.After(fullRetry)
+		}
+		select {
+		case l.lim.sem <- struct{}{}:
+			return l.wrap(c), nil
+		case <-again:
+		case <-l.done:
+			// Closed while waiting: the inner Accept fails at once with the
+			// listener's own "closed" error, which servers know to expect.
+			_ = c.Close()
+			return l.Listener.Accept()
+		}
 	}
 }
+
+// fullRetry is how often onFull is called again while a client waits:
+// what it could not close before (a head not yet slow) it may close now.
+const fullRetry = 250 * time.Millisecond
 
 func (l *limitListener) wrap(c net.Conn) net.Conn {
 	return &limitConn{Conn: c, release: func() { <-l.lim.sem }}

@@ -290,6 +290,59 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	}
 }
 
+// TestSlowHeadsMakeRoom: at the cap on connections, none idle, the
+// connection that has been reading its head the longest (a second at
+// least) is closed so that a new client is served, on the plain listener
+// (edge/fastserve) and over TLS (net/http, waiting for its first request).
+// Before, the new client waited for server.read_header_timeout (60 s
+// here) while slow heads held every slot.
+func TestSlowHeadsMakeRoom(t *testing.T) {
+	f, ca := tlsNode(t, sizedOrigin(t, 1<<10), "server: {max_connections: 3, read_header_timeout: 60s}\n")
+	plain := strings.TrimPrefix(f.public, "http://")
+	secure := f.n.tlsLn.Addr().String()
+	dial := func(kind string) net.Conn {
+		if kind == "plain" {
+			c, err := net.Dial("tcp", plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		c, err := tls.Dial("tcp", secure, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, kind := range []string{"plain", "tls"} {
+		var slow []net.Conn
+		for range 3 {
+			c := dial(kind)
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a.test\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			slow = append(slow, c)
+		}
+		start := time.Now()
+		c := dial(kind)
+		got := keepAliveGET(t, c, bufio.NewReader(c), "/"+kind+"/new?size=10")
+		c.Close()
+		if got != 200 {
+			t.Errorf("%s: new connection beside 3 slow heads at the cap = %d, want 200", kind, got)
+		}
+		if waited := time.Since(start); waited > 20*time.Second {
+			t.Errorf("%s: the new connection waited %v", kind, waited)
+		}
+		for _, c := range slow {
+			c.Close()
+		}
+	}
+	if got := metricValue(t, f.admin, "edged_connections_slow_heads_closed_total"); got < 2 {
+		t.Errorf("edged_connections_slow_heads_closed_total = %v, want at least 2", got)
+	}
+}
+
 // keepAliveGET sends a GET on c and reads its response, leaving c open.
 func keepAliveGET(t *testing.T, c net.Conn, br *bufio.Reader, target string) int {
 	t.Helper()

@@ -33,61 +33,92 @@ func (n *node) connLimit() *ratelimit.ConnLimit {
 	return n.conns
 }
 
-// connectionsFull is called when an Accept finds every slot taken. It
-// closes one idle keep-alive connection to make room, as nginx reuses
-// idle keep-alive connections when it runs out, so that connections held
-// open and unused (cheap for an attacker with many source ports) do not
-// lock new clients out for server.idle_timeout; with none idle, the client
-// waits in the kernel's backlog until a connection closes. The operator is
-// told either way (at most once every 10 s).
+// connectionsFull is called when a client arrives with every slot taken.
+// It makes room as nginx does when it runs out, by closing an idle
+// keep-alive connection, so that connections held open and unused (cheap
+// for an attacker with many source ports) do not lock new clients out for
+// server.idle_timeout; with none idle, it closes the connection that has
+// been reading a request head the longest, if for slowHeadAge at least
+// (slowloris), rather than keep new clients waiting up to
+// server.read_header_timeout. Otherwise the client waits in the kernel's
+// backlog until a connection closes. The operator is told either way (at
+// most once every 10 s).
 func (n *node) connectionsFull() {
-	closed := n.fast.CloseIdle(1)
-	if closed == 0 {
-		closed = n.idle.close(1)
+	switch {
+	case n.fast.CloseIdle(1) > 0, n.tracked.closeIdle():
+		n.idleClosed.Add(1)
+	case n.fast.CloseSlowHead(slowHeadAge), n.tracked.closeSlowHead(slowHeadAge):
+		n.headClosed.Add(1)
 	}
-	n.idleClosed.Add(int64(closed))
 	if n.connLog.due(time.Now()) {
-		n.log.Warn("connections: server.max_connections reached; an idle keep-alive connection is closed to make room, or with none idle new connections wait in the kernel's backlog until one closes (docs/security.md, Memory)",
-			"open", n.conns.Open(), "max_connections", n.conns.Max(), "waits_total", n.conns.Full(), "idle_closed_total", n.idleClosed.Load())
+		n.log.Warn("connections: server.max_connections reached; an idle keep-alive connection or the slowest request head is closed to make room, or with neither new connections wait in the kernel's backlog until one closes (docs/security.md, Memory)",
+			"open", n.conns.Open(), "max_connections", n.conns.Max(), "waits_total", n.conns.Full(),
+			"idle_closed_total", n.idleClosed.Load(), "slow_heads_closed_total", n.headClosed.Load())
 	}
 }
 
-// idleConns are the connections net/http servers keep between requests
-// (http.Server.ConnState: an HTTP/1.1 keep-alive, an HTTP/2 connection
-// without streams), for connectionsFull to close one.
-type idleConns struct {
-	mu sync.Mutex
-	m  map[net.Conn]struct{}
+// slowHeadAge is the least time a connection must have spent on a request
+// head before connectionsFull closes it: a client's head comes within a
+// round trip.
+const slowHeadAge = time.Second
+
+// trackedConns are the connections of the net/http servers that wait for
+// a request (http.Server.ConnState): idle between requests (an HTTP/1.1
+// keep-alive, an HTTP/2 connection without streams) or new, before their
+// first request, for connectionsFull to close one.
+type trackedConns struct {
+	mu    sync.Mutex
+	idle  map[net.Conn]struct{}
+	fresh map[net.Conn]time.Time // StateNew, since when
 }
 
 // track is an http.Server's ConnState.
-func (ic *idleConns) track(c net.Conn, st http.ConnState) {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	if st == http.StateIdle {
-		if ic.m == nil {
-			ic.m = make(map[net.Conn]struct{})
-		}
-		ic.m[c] = struct{}{}
-		return
+func (tc *trackedConns) track(c net.Conn, st http.ConnState) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.idle == nil {
+		tc.idle, tc.fresh = make(map[net.Conn]struct{}), make(map[net.Conn]time.Time)
 	}
-	delete(ic.m, c)
+	delete(tc.fresh, c)
+	delete(tc.idle, c)
+	switch st {
+	case http.StateIdle:
+		tc.idle[c] = struct{}{}
+	case http.StateNew:
+		tc.fresh[c] = time.Now()
+	}
 }
 
-// close closes up to k idle connections and returns how many.
-func (ic *idleConns) close(k int) int {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	closed := 0
-	for c := range ic.m {
-		if closed == k {
-			break
-		}
-		delete(ic.m, c)
+// closeIdle closes one idle connection, if there is one.
+func (tc *trackedConns) closeIdle() bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	for c := range tc.idle {
+		delete(tc.idle, c)
 		_ = c.Close()
-		closed++
+		return true
 	}
-	return closed
+	return false
+}
+
+// closeSlowHead closes the connection that has waited longest for its
+// first request, if for minAge at least.
+func (tc *trackedConns) closeSlowHead(minAge time.Duration) bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	var oldest net.Conn
+	var since time.Time
+	for c, t := range tc.fresh {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil || time.Since(since) < minAge {
+		return false
+	}
+	delete(tc.fresh, oldest)
+	_ = oldest.Close()
+	return true
 }
 
 // registerConnMetrics exports the caps' state.
@@ -110,6 +141,10 @@ func (n *node) registerConnMetrics(reg prometheus.Registerer) {
 			Name: "edged_connections_idle_closed_total",
 			Help: "Idle keep-alive connections closed to make room for a new one at the cap on connections.",
 		}, func() float64 { return float64(n.idleClosed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edged_connections_slow_heads_closed_total",
+			Help: "Connections closed at the cap on connections, none being idle, because they had been reading a request head the longest (1 s at least).",
+		}, func() float64 { return float64(n.headClosed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "edged_http2_streams_refused_total",
 			Help: "HTTP/2 requests answered 503 because as many HTTP/2 streams as server.max_connections were running.",

@@ -188,11 +188,11 @@ sites:
 	}
 
 	// max_connections: 1. While a connection in the middle of its request
-	// is open, a second one is not served; once the first closes, it is.
-	// (An idle keep-alive connection would be closed to make room:
-	// TestIdleConnectionsMakeRoom.)
+	// (an upload whose body has not come) is open, a second one is not served; once the first closes, it is.
+	// (An idle keep-alive connection or a slow head would be closed to
+	// make room: TestIdleConnectionsMakeRoom, TestSlowHeadsMakeRoom.)
 	first := dialFrom(t, "127.0.0.2", addr)
-	if _, err := io.WriteString(first, header+"GET /x HTTP/1.1\r\nHost: p.test\r\n"); err != nil {
+	if _, err := io.WriteString(first, header+"POST /x HTTP/1.1\r\nHost: p.test\r\nContent-Length: 10\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	second := dialFrom(t, "127.0.0.2", addr)

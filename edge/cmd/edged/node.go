@@ -92,8 +92,9 @@ type node struct {
 	// streams whose handlers run at once, over all connections.
 	conns      *ratelimit.ConnLimit
 	streams    *streamLimit
-	idle       idleConns    // net/http's idle connections, for connectionsFull
+	tracked    trackedConns // net/http's idle and new connections, for connectionsFull
 	idleClosed atomic.Int64 // idle connections connectionsFull closed
+	headClosed atomic.Int64 // slow heads connectionsFull closed
 	connLog    logEvery     // connectionsFull's warning
 	streamLog  logEvery     // limitStreams's warning
 }
@@ -269,7 +270,7 @@ func (n *node) publicServer() *http.Server {
 	}
 	return &http.Server{
 		Handler:           h,
-		ConnState:         n.idle.track,
+		ConnState:         n.tracked.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),

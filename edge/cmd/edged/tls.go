@@ -208,7 +208,7 @@ func (n *node) tlsServer(reg prometheus.Registerer) *http.Server {
 	srv := &http.Server{
 		Handler:           n.limitStreams(limitHeader(n.handler, int(s.MaxHeaderBytes))),
 		TLSConfig:         tlsCfg,
-		ConnState:         n.idle.track,
+		ConnState:         n.tracked.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),

@@ -482,15 +482,15 @@ sites:
 	}
 
 	// max_connections: 1. While a connection in the middle of its request
-	// is open, a second one gets no handshake; once the first closes, it
-	// does. (An idle keep-alive connection would be closed to make room:
-	// TestIdleConnectionsMakeRoom.)
+	// (an upload whose body has not come) is open, a second one gets no handshake; once the first closes, it
+	// does. (An idle keep-alive connection or a slow head would be closed
+	// to make room: TestIdleConnectionsMakeRoom, TestSlowHeadsMakeRoom.)
 	firstRaw := dialFrom(t, "127.0.0.2", addr)
 	if _, err := io.WriteString(firstRaw, header); err != nil {
 		t.Fatal(err)
 	}
 	first := tls.Client(firstRaw, &tls.Config{ServerName: "p.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
-	if _, err := io.WriteString(first, "GET /x HTTP/1.1\r\nHost: p.test\r\n"); err != nil {
+	if _, err := io.WriteString(first, "POST /x HTTP/1.1\r\nHost: p.test\r\nContent-Length: 10\r\n\r\n"); err != nil {
 		t.Fatalf("first connection: %v", err)
 	}
 	raw := dialFrom(t, "127.0.0.2", addr)
