@@ -16,6 +16,7 @@ import (
 
 	"edged/edge/clientip"
 	"edged/edge/strictconn"
+	"edged/internal/rawio"
 )
 
 // tunnelBuffer is the size of each relay read (and the largest bandwidth
@@ -76,7 +77,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	if bw == nil {
 		// No bandwidth limit to pace the bytes: TCP to TCP, the kernel
 		// moves them (splice(2)) without a copy through this process.
-		client, ok1 := tcpOf(raw)
+		client, ok1 := rawio.TCPOf(raw)
 		upTCP, ok2 := up.(*net.TCPConn)
 		if ok1 && ok2 {
 			rec.why = p.splice(early, client, upTCP, rec)
@@ -85,23 +86,6 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	}
 	fromClient := io.MultiReader(bytes.NewReader(early), raw)
 	rec.why = p.relay(fromClient, raw, up, bw, rec)
-}
-
-// tcpOf unwraps c to its *net.TCPConn through wrappers that hold no bytes
-// of their own (they say so by an Unwrap() net.Conn method, such as
-// edge/ratelimit's). A TLS connection has no such method: it is never
-// spliced.
-func tcpOf(c net.Conn) (*net.TCPConn, bool) {
-	for {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v, true
-		case interface{ Unwrap() net.Conn }:
-			c = v.Unwrap()
-		default:
-			return nil, false
-		}
-	}
 }
 
 // relay copies both ways until the tunnel ends and says why it ended.

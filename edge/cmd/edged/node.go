@@ -25,6 +25,7 @@ import (
 	"edged/edge/config"
 	"edged/edge/fastserve"
 	"edged/edge/forward"
+	"edged/edge/ratelimit"
 	"edged/edge/ratelimit/fleet"
 	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
@@ -88,6 +89,16 @@ type node struct {
 	reloads reloader
 
 	publicLn, tlsLn, adminLn net.Listener
+	// conns caps the connections of publicLn and tlsLn together
+	// (server.max_connections, connlimit.go); streams caps the HTTP/2
+	// streams whose handlers run at once, over all connections.
+	conns      *ratelimit.ConnLimit
+	streams    *streamLimit
+	tracked    trackedConns // net/http's idle and new connections, for connectionsFull
+	idleClosed atomic.Int64 // idle connections connectionsFull closed
+	headClosed atomic.Int64 // slow heads connectionsFull closed
+	connLog    logEvery     // connectionsFull's warning
+	streamLog  logEvery     // limitStreams's warning
 }
 
 // start opens everything the node needs, in an order that fails fast on the
@@ -148,6 +159,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, buildinfo.Read())
 	n.reg = reg
+	n.registerConnMetrics(reg)
 	if n.reloads.metrics, err = newReloadMetrics(reg); err != nil {
 		return nil, fmt.Errorf("reload metrics: %w", err)
 	}
@@ -260,6 +272,7 @@ func (n *node) publicServer() *http.Server {
 	}
 	return &http.Server{
 		Handler:           h,
+		ConnState:         n.tracked.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),
