@@ -144,6 +144,44 @@ func TestHostileRouteWithoutSlash(t *testing.T) {
 	}
 }
 
+// TestRouteWithoutSlashNoOtherRoute: on a site whose only route is
+// "/api/", "/api" was answered 404 (detail no-route), while docs/config.md
+// (sites[].routes[].path) says a route's prefix without its trailing slash
+// is answered 308 to the prefix, as nginx does. Now it is redirected
+// whether or not another route covers the path; other paths no route
+// covers still get 404.
+func TestRouteWithoutSlashNoOtherRoute(t *testing.T) {
+	c := newClock()
+	o := echoOrigin(t, c)
+	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
+		{PathPrefix: "/api/", Upstream: upstreamTo(t, o.URL)},
+	}})
+	addr := hostAddr(e.URL)
+	for _, tt := range []struct {
+		target   string
+		status   int
+		location string
+	}{
+		{"/api", http.StatusPermanentRedirect, "/api/"},
+		{"/api?v=2", http.StatusPermanentRedirect, "/api/?v=2"},
+		{"/ap", http.StatusNotFound, ""},
+		{"/apis", http.StatusNotFound, ""},
+		{"/", http.StatusNotFound, ""},
+		{"/api/x", http.StatusOK, ""},
+	} {
+		r := rawExchange(t, addr, "GET "+tt.target+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		if r.status != tt.status || r.header.Get("Location") != tt.location {
+			t.Errorf("GET %s: status %d Location %q, want %d %q", tt.target, r.status, r.header.Get("Location"), tt.status, tt.location)
+		}
+		if tt.status == http.StatusPermanentRedirect && !strings.Contains(r.header.Get("Cache-Status"), "detail=route-slash") {
+			t.Errorf("GET %s: Cache-Status %q, want detail=route-slash", tt.target, r.header.Get("Cache-Status"))
+		}
+	}
+	if n := o.requests.Load(); n != 1 {
+		t.Errorf("the origin received %d requests, want 1", n)
+	}
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
