@@ -140,7 +140,7 @@ func (fn *forwardNext) close() {
 func (n *node) useForward(fn *forwardNext) error {
 	if fn.up != nil {
 		fn.up.start(n.life)
-		drained, err := n.handler.Reroute(nil, fn.up.any)
+		drained, err := n.handler.Reroute(nil, fn.up.any, nil)
 		if err != nil {
 			fn.close()
 			return &reloadError{reloadFailed, err}
