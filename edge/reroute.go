@@ -26,7 +26,7 @@ type routes struct {
 	anyHost *Route // every host, when router is nil
 	// pools are a shield's upstreams by the pool names its edges send
 	// (origin.PoolHeader); nil elsewhere.
-	pools map[string]*origin.Client
+	pools   map[string]*origin.Client
 	refs    atomic.Int64
 	drained chan struct{}
 	// retire, set by Reroute before it gives up the Handler's reference,

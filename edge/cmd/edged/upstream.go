@@ -22,20 +22,20 @@ import (
 // for every host (no sites), or pools shared by the clients of the sites'
 // routes, and the router.
 type upstreams struct {
-	cfg      *config.Config                   // the configuration they were built from
-	any      *origin.Client                   // every host, when there are no sites
-	router   *edge.Router                     // sites and routes, when there are sites
-	sites    []*edge.Site                     // the router's, for shared limits and their verifiers' Close
-	pools    map[string]*origin.Pool          // by name; shared by clients, maybe by generations
-	poolOpts map[string]origin.PoolOptions    // what each pool was built from, for the next generation
-	clients  []*origin.Client                 // every client built, for Close
+	cfg      *config.Config                // the configuration they were built from
+	any      *origin.Client                // every host, when there are no sites
+	router   *edge.Router                  // sites and routes, when there are sites
+	sites    []*edge.Site                  // the router's, for shared limits and their verifiers' Close
+	pools    map[string]*origin.Pool       // by name; shared by clients, maybe by generations
+	poolOpts map[string]origin.PoolOptions // what each pool was built from, for the next generation
+	clients  []*origin.Client              // every client built, for Close
 	// poolClients are a shield's clients by pool name, for the pools its
 	// edges name (origin.PoolHeader, edge.Options.Pools); nil elsewhere.
 	poolClients map[string]*origin.Client
-	refs     *poolRefs                        // who else uses the pools
-	tls      *tls.Config                      // for https upstreams; nil means the defaults
-	reg      prometheus.Registerer            // for the clients' own connections (shields, origin)
-	forget   func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
+	refs        *poolRefs                        // who else uses the pools
+	tls         *tls.Config                      // for https upstreams; nil means the defaults
+	reg         prometheus.Registerer            // for the clients' own connections (shields, origin)
+	forget      func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
 	// forgetClient drops the series of a client's own servers (shields,
 	// upstream.origin) when it closes; nil: none.
 	forgetClient func(cl *origin.Client)
