@@ -3,7 +3,9 @@ package origin
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -159,4 +161,47 @@ func keyWithFirst(tb testing.TB, c *Client, shield string) string {
 	}
 	tb.Fatalf("no key has %s first", shield)
 	return ""
+}
+
+// TestShieldPoolHeader: a shield is told the pool (ShieldPool) and the
+// client's own field is never passed on; the pool's servers, reached by
+// the fallback, are told nothing.
+func TestShieldPoolHeader(t *testing.T) {
+	shield := newRecorder(t, "shield")
+	origin := newRecorder(t, "origin")
+	forged := &Outbound{Method: "GET", Host: "site.example", RequestURI: "/x", Key: "k",
+		Header: http.Header{PoolHeader: {"other"}}}
+	t.Run("to the shield", func(t *testing.T) {
+		c := newTestClient(t, Options{Origin: origin.URL, Shields: []string{shield.URL}, ShieldFallback: true, ShieldPool: "tenant-b"})
+		resp, err := c.Do(context.Background(), forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := shield.last(t).header[PoolHeader]; !slices.Equal(got, []string{"tenant-b"}) {
+			t.Errorf("shield was sent %s %q, want [tenant-b]", PoolHeader, got)
+		}
+	})
+	t.Run("fallback to the pool", func(t *testing.T) {
+		c := newTestClient(t, Options{Origin: origin.URL, Shields: []string{deadURL(t)}, ShieldFallback: true, ShieldPool: "tenant-b"})
+		resp, err := c.Do(context.Background(), forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := origin.last(t).header[PoolHeader]; got != nil {
+			t.Errorf("the origin was sent %s %q, want none", PoolHeader, got)
+		}
+	})
+	t.Run("no shields", func(t *testing.T) {
+		c := newTestClient(t, Options{Origin: origin.URL})
+		resp, err := c.Do(context.Background(), forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := origin.last(t).header[PoolHeader]; got != nil {
+			t.Errorf("the origin was sent a client's %s %q, want none", PoolHeader, got)
+		}
+	})
 }
