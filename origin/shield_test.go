@@ -169,39 +169,27 @@ func keyWithFirst(tb testing.TB, c *Client, shield string) string {
 func TestShieldPoolHeader(t *testing.T) {
 	shield := newRecorder(t, "shield")
 	origin := newRecorder(t, "origin")
-	forged := &Outbound{Method: "GET", Host: "site.example", RequestURI: "/x", Key: "k",
-		Header: http.Header{PoolHeader: {"other"}}}
-	t.Run("to the shield", func(t *testing.T) {
-		c := newTestClient(t, Options{Origin: origin.URL, Shields: []string{shield.URL}, ShieldFallback: true, ShieldPool: "tenant-b"})
-		resp, err := c.Do(context.Background(), forged)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := shield.last(t).header[PoolHeader]; !slices.Equal(got, []string{"tenant-b"}) {
-			t.Errorf("shield was sent %s %q, want [tenant-b]", PoolHeader, got)
-		}
-	})
-	t.Run("fallback to the pool", func(t *testing.T) {
-		c := newTestClient(t, Options{Origin: origin.URL, Shields: []string{deadURL(t)}, ShieldFallback: true, ShieldPool: "tenant-b"})
-		resp, err := c.Do(context.Background(), forged)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := origin.last(t).header[PoolHeader]; got != nil {
-			t.Errorf("the origin was sent %s %q, want none", PoolHeader, got)
-		}
-	})
-	t.Run("no shields", func(t *testing.T) {
-		c := newTestClient(t, Options{Origin: origin.URL})
-		resp, err := c.Do(context.Background(), forged)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := origin.last(t).header[PoolHeader]; got != nil {
-			t.Errorf("the origin was sent a client's %s %q, want none", PoolHeader, got)
-		}
-	})
+	for _, tt := range []struct {
+		name    string
+		shields []string
+		to      *recorder
+		want    []string
+	}{
+		{"to the shield", []string{shield.URL}, shield, []string{"tenant-b"}},
+		{"fallback to the pool", []string{deadURL(t)}, origin, nil},
+		{"no shields", nil, origin, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, Options{Origin: origin.URL, Shields: tt.shields, ShieldFallback: tt.shields != nil, ShieldPool: "tenant-b"})
+			resp, err := c.Do(context.Background(), &Outbound{Method: "GET", Host: "site.example", RequestURI: "/x", Key: "k",
+				Header: http.Header{PoolHeader: {"forged"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := tt.to.last(t).header[PoolHeader]; !slices.Equal(got, tt.want) {
+				t.Errorf("%s was sent %s %q, want %q", tt.name, PoolHeader, got, tt.want)
+			}
+		})
+	}
 }
