@@ -115,8 +115,9 @@ func (c *Config) UnusedPools() []string {
 func (c *Config) usedPools() []string {
 	if c.Role == RoleShield {
 		// A shield's edges name the pool each request is for
-		// (origin.PoolHeader): any of them may be asked for.
-		return c.poolNames(true)
+		// (origin.PoolHeader): any of them may be asked for. Without
+		// sites, upstream.origin is the node's own client, not a pool.
+		return c.poolNames(len(c.Sites) > 0)
 	}
 	set := make(map[string]bool)
 	for _, s := range c.Sites {

@@ -83,6 +83,7 @@ sites:
       - {path: /, pool: a}
       - {path: /a/, pool: a, strip_prefix: true}
       - {path: /b/, pool: b, strip_prefix: true}
+      - {path: /d/, strip_prefix: true}
       - {path: "/ua/{id}", pool: a, upstream_path: "/u/{id}"}
       - {path: "/ub/{id}", pool: b, upstream_path: "/u/{id}"}
       - {path: /qa/, pool: a, strip_prefix: true, cache: {ignore_query: true}}
@@ -134,6 +135,7 @@ func TestShieldKeysAndRoutesByPool(t *testing.T) {
 		{"strip_prefix", "www.example.com", "/a/x", "A of /x", "www.example.com", "/b/x", "B of /x"},
 		{"upstream_path", "www.example.com", "/ua/7", "A of /u/7", "www.example.com", "/ub/7", "B of /u/7"},
 		{"query rules", "www.example.com", "/qa/y?v=1", "A of /y", "www.example.com", "/qb/y?w=2", "B of /y"},
+		{"the default pool", "www.example.com", "/d/k", "A of /k", "www.example.com", "/b/k", "B of /k"},
 		{"two sites", "www.example.com", "/same", "A of /same", "api.example.com", "/same", "B of /same"},
 		{"request_headers the origin varies on", "www.example.com", "/t1/z", "A of /z for one", "www.example.com", "/t2/z", "A of /z for two"},
 	} {
@@ -146,8 +148,7 @@ func TestShieldKeysAndRoutesByPool(t *testing.T) {
 			if got := dropVersion(second); got != tt.want2 {
 				t.Fatalf("%s%s was answered %q, want %q (what another pool or route stored at the shield)", tt.host2, tt.path2, second, tt.want2)
 			}
-			// Each stays its own on the shield: asked again, through the
-			// shield only (the edge's copy purged), the first is a's.
+			// Asked again, the first is still what it was.
 			if again := get(t, tt.host, tt.path); again != first {
 				t.Errorf("%s%s again: %q, want %q", tt.host, tt.path, again, first)
 			}

@@ -129,6 +129,9 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 		}
 		u.any = cl
 		u.clients = append(u.clients, cl)
+		if u.poolClients != nil && cfg.Upstream.Origin != "" {
+			u.poolClients[config.DefaultPool] = cl // upstream.origin is "default"
+		}
 		return u, nil
 	}
 	cfg.SetLogger(n.log) // a route's JWK Set fetches log
