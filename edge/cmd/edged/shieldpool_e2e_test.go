@@ -46,12 +46,7 @@ func startPoolFleet(t *testing.T, a, b string) (edge, shield *fleetNode) {
 	}
 	natsAddr := freeAddr(t)
 	t.Setenv(natsTokenEnv, "fleet-nats-token")
-	shieldCfg, err := config.Parse(fmt.Appendf(nil, `
-name: shield
-role: shield
-listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
+	shield = startFleetNode(t, shieldConfig(t, fmt.Sprintf(`
 server: {trusted_proxies: [127.0.0.0/8]}
 upstream: {origin: %s}
 pools:
@@ -59,11 +54,7 @@ pools:
   b: {servers: [{url: %s}]}
 purge:
   nats: {listen: "%s", token_env: %s}
-`, t.TempDir(), a, a, b, natsAddr, natsTokenEnv), "shield.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shield = startFleetNode(t, shieldCfg)
+`, a, a, b, natsAddr, natsTokenEnv)))
 	edgeCfg, err := config.Parse(fmt.Appendf(nil, `
 name: edge
 listen: 127.0.0.1:0
@@ -186,21 +177,12 @@ func TestShieldIgnoresUntrustedPoolName(t *testing.T) {
 	}
 	a, aSeen := poolOrigin(t, "A")
 	b, _ := poolOrigin(t, "B")
-	cfg, err := config.Parse(fmt.Appendf(nil, `
-name: shield
-role: shield
-listen: 127.0.0.1:0
-admin: 127.0.0.1:0
-data: %s
+	shield := startFleetNode(t, shieldConfig(t, fmt.Sprintf(`
 server: {trusted_proxies: [10.0.0.0/8]}
 upstream: {origin: %s}
 pools:
   b: {servers: [{url: %s}]}
-`, t.TempDir(), a.URL, b.URL), "shield.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shield := startFleetNode(t, cfg)
+`, a.URL, b.URL)))
 	_, forged := fetch(t, shield.public+"/x", origin.PoolHeader, "b")
 	if got := dropVersion(forged); got != "A of /x" {
 		t.Errorf("an untrusted client named pool b: %q, want the shield's own origin's", forged)
@@ -212,6 +194,17 @@ pools:
 	if _, plain := fetch(t, shield.public+"/x"); plain != forged {
 		t.Errorf("/x without the field: %q, want the entry %q", plain, forged)
 	}
+}
+
+// shieldConfig parses the YAML of a shield named "shield" on loopback
+// ports with its data in a temporary directory, the rest being rest.
+func shieldConfig(t *testing.T, rest string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, "name: shield\nrole: shield\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndata: %s\n%s", t.TempDir(), rest), "shield.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // dropVersion removes " vN" from an origin's answer.
