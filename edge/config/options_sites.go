@@ -99,9 +99,18 @@ func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
 }
 
 // UnusedPools lists the pools of the file that no route or split names,
-// sorted; they are not built.
+// sorted; they are not built. A pool that routes name only to their
+// shields (shield_fallback off) is not built either, but its name is
+// used: it tells the shields which pool a request is for.
 func (c *Config) UnusedPools() []string {
 	used := c.usedPools()
+	for _, s := range c.Sites {
+		for _, r := range s.Routes {
+			for _, ref := range c.routeRefs(s, r) {
+				used = append(used, ref.ShieldPool)
+			}
+		}
+	}
 	var out []string
 	for _, name := range c.poolNames(false) {
 		if !slices.Contains(used, name) {

@@ -421,6 +421,18 @@ func TestShieldPools(t *testing.T) {
 	}
 }
 
+// A pool that routes name only to their shields is used: the name tells
+// the shields which pool a request is for.
+func TestPoolNamedOnlyToShields(t *testing.T) {
+	c := parseValid(t, "pools: {web: {servers: [{url: 'http://w'}]}, spare: {servers: [{url: 'http://s'}]}}\nsites: [{name: s, hosts: [a.test], shields: ['http://sh'], shield_fallback: false, routes: [{path: /, pool: web}]}]\n")
+	if got := c.UnusedPools(); !slices.Equal(got, []string{"spare"}) {
+		t.Errorf("UnusedPools = %v, want [spare]", got)
+	}
+	if got := len(c.PoolOptions()); got != 0 {
+		t.Errorf("PoolOptions has %d pools, want none (every request goes to a shield)", got)
+	}
+}
+
 func TestSitesWithoutOrigin(t *testing.T) {
 	c := parseValid(t, "pools: {web: {servers: [{url: 'http://w'}]}}\nsites: [{name: s, hosts: [a.test], routes: [{path: /, pool: web}]}]\n")
 	if got := c.UnusedPools(); got != nil {
