@@ -156,16 +156,21 @@ func TestShieldKeysAndRoutesByPool(t *testing.T) {
 		}
 	})
 
-	t.Run("purge through the routes", func(t *testing.T) {
-		before := get(t, "www.example.com", "/b/p")
-		waitUntil(t, func() bool { return edge.hit(t, "/b/p") })
-		answer := edge.purge(t, `{"urls":["http://www.example.com/b/p"]}`)
-		waitApplied(t, answer, []*fleetNode{shield, edge})
-		after := get(t, "www.example.com", "/b/p")
-		if after == before || dropVersion(after) != "B of /p" {
-			t.Errorf("after the purge of /b/p: %q, before %q; want pool b's next version", after, before)
-		}
-	})
+	for _, tt := range []struct{ name, path, purge, want string }{
+		{"URL purge through the routes", "/b/p", `{"urls":["http://www.example.com/b/p"]}`, "B of /p"},
+		{"prefix purge through the routes", "/ub/9", `{"prefixes":["http://www.example.com/ub/"]}`, "B of /u/9"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := get(t, "www.example.com", tt.path)
+			waitUntil(t, func() bool { return edge.hit(t, tt.path) })
+			answer := edge.purge(t, tt.purge)
+			waitApplied(t, answer, []*fleetNode{shield, edge})
+			after := get(t, "www.example.com", tt.path)
+			if after == before || dropVersion(after) != tt.want {
+				t.Errorf("after the purge %s: %q, before %q; want pool b's next version", tt.purge, after, before)
+			}
+		})
+	}
 }
 
 // A client that is no trusted proxy of the shield cannot name a pool: the
