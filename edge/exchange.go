@@ -213,6 +213,15 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		x.appendKey(policy.AppendRoute, route.state.id)
 	}
 	x.upstream, x.split, x.sticky = route.pick(x.r)
+	if pool, ok := x.h.namedPool(x.r); ok {
+		// An edge named the pool it wants: what a pool is sent under
+		// this URL is that pool's alone (origin.PoolHeader).
+		x.appendKey(policy.AppendPool, pool)
+		if up := x.routes.pools[pool]; up != nil {
+			x.upstream, x.split, x.sticky = up, "", false
+		}
+		return 0, ""
+	}
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.

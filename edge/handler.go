@@ -42,6 +42,8 @@ import (
 	"edged/edge/waf"
 	"edged/internal/ascii"
 	"edged/internal/fielderr"
+	"edged/internal/httpsyntax"
+	"edged/origin"
 	"edged/storage"
 )
 
@@ -135,7 +137,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.NoUploadLimit {
 		h.uploads.perClient = -1
 	}
-	h.routes.Store(newRoutes(opts.Router, opts.Upstream))
+	h.routes.Store(newRoutes(opts.Router, opts.Upstream, opts.Pools))
 	return h, nil
 }
 
@@ -367,6 +369,22 @@ func receivedBy(hop string) string {
 		i++
 	}
 	return ""
+}
+
+// namedPool is the pool an edge named in origin.PoolHeader, on a shield,
+// from a proxy in Options.ClientIP's trusted list only: one line, an HTTP
+// token. An edge's two routes to different pools may send its shield the
+// same URL (strip_prefix, upstream_path); the shield keeps their objects
+// apart by the name and fetches from its own pool of that name
+// (Options.Pools), else by its own route. A client that is no trusted
+// proxy could otherwise pick a pool the shield's route does not send it
+// to: its field is ignored, and origin.Client never passes it on.
+func (h *Handler) namedPool(r *http.Request) (string, bool) {
+	v := r.Header[origin.PoolHeader]
+	if len(v) != 1 || !h.opts.Policy.Shield || !httpsyntax.IsToken(v[0]) || !h.fromTrustedProxy(r) {
+		return "", false
+	}
+	return v[0], true
 }
 
 // scheme is the scheme of the URL the client asked for, which the cache key

@@ -306,6 +306,14 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 // viaShields tries the shields in the key's rendezvous order, skipping
 // ejected ones. It reports fallback when the request should go to the pool.
 func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Response, fallback bool, err error) {
+	if c.opts.ShieldPool != "" {
+		rq.header[PoolHeader] = []string{c.opts.ShieldPool}
+		defer func() {
+			if fallback {
+				delete(rq.header, PoolHeader) // the pool's servers are not told
+			}
+		}()
+	}
 	now := c.now().UnixNano()
 	var prev *upstream
 	for _, up := range rendezvous(rq.out.Key, c.shields) {

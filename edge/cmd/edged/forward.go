@@ -145,7 +145,7 @@ func (n *node) useForward(fn *forwardNext) error {
 	n.dialer.Reconfigure(fn.cfg.ForwardDialer())
 	if fn.up != nil {
 		fn.up.start(n.life)
-		drained, err := n.handler.Reroute(nil, fn.up.any)
+		drained, err := n.handler.Reroute(nil, fn.up.any, nil)
 		if err != nil {
 			n.dialer.Reconfigure(n.fwdCfg.ForwardDialer()) // the reload changes nothing
 			fn.close()

@@ -227,7 +227,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 // node wires: the store, upstreams, purge bus, loggers and metrics.
 func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Options {
 	opts := n.cfg.EdgeOptions()
-	opts.Store, opts.Upstream, opts.Router, opts.Purger = n.store, n.up.any, n.up.router, n.bus
+	opts.Store, opts.Upstream, opts.Router, opts.Pools, opts.Purger = n.store, n.up.any, n.up.router, n.up.poolClients, n.bus
 	opts.Logger, opts.Registerer = n.log.With("component", "edge"), reg
 	// Analytics are read only through the admin listener with the purge
 	// token: without either nobody could see them, so no request pays.

@@ -294,7 +294,7 @@ func (n *node) switchUpstreams(next *config.Config) error {
 		return &reloadError{reloadFailed, err}
 	}
 	up.start(n.life)
-	drained, err := n.handler.Reroute(up.router, up.any)
+	drained, err := n.handler.Reroute(up.router, up.any, up.poolClients)
 	if err != nil {
 		up.close()
 		return &reloadError{reloadFailed, err}
