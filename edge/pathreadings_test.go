@@ -347,7 +347,7 @@ func TestEncodedControlInPathWithoutSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.handler.Reroute(rt, nil); err != nil {
+	if _, err := e.handler.Reroute(rt, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := rawExchange(t, addr, "GET /bucket/line%0Abreak HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusBadRequest {
