@@ -79,7 +79,11 @@ cache: {memory: 16MiB}
 	// The node has read every head it accepts once the connections it
 	// served reach the cap and one more has waited; the old node has no
 	// such metric, and its growth is what the deadline shows.
-	limit := rest + 12<<20 // 64 heads of 64 KiB, their goroutines, and slack
+	// 64 heads of 64 KiB, their goroutines, the buffers of slow heads
+	// closed to make room (garbage until the next collection), and slack:
+	// 12 MiB was passed by 0.3 MiB under -race on a loaded machine; the
+	// old node grew by 22 MiB.
+	limit := rest + 16<<20
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if peak() > limit {
