@@ -41,7 +41,21 @@ func (c *Config) Warnings() []*FieldError {
 		}
 	}
 	out = append(out, c.rewriteWarnings()...)
+	out = append(out, c.shieldTrustWarnings()...)
 	return append(out, c.forwardPortWarnings()...)
+}
+
+// shieldTrustWarnings: a shield with pools takes the pool an edge's route
+// names (Edged-Pool) only from a peer in server.trusted_proxies; without
+// any, every edge request is fetched and keyed as the default pool's, so
+// two edge routes that rewrite to one path for different pools share one
+// entry here (one tenant's object served as another's), without a word.
+func (c *Config) shieldTrustWarnings() []*FieldError {
+	if c.Role != RoleShield || len(c.Pools) == 0 || len(c.Server.TrustedProxies) > 0 {
+		return nil
+	}
+	return []*FieldError{c.fieldErrNear("pools",
+		"a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: every edge request is fetched and stored as the default pool's; list the edges' networks there (docs/config.md, \"Pools through shields\")")}
 }
 
 // guardsLacked names the guards (auth, access, rate_limit, a waf that

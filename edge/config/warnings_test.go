@@ -149,3 +149,19 @@ sites:
 		`edged.yaml:21: sites[1].routes[1].strip_prefix: this route sends pool "v2" paths under / guarded by its auth, which routes[0] sends it without: any client reaches them through that route; give it the same guards, or this route a pool of its own`,
 	})
 }
+
+// TestWarningsShieldTrustsNoEdge: a shield with pools that trusts no peer
+// ignores the pool every edge names, silently mixing the pools' objects
+// that edge routes rewrite to one path.
+func TestWarningsShieldTrustsNoEdge(t *testing.T) {
+	const pools = `role: shield
+upstream:
+  origin: http://127.0.0.1:9000
+pools:
+  a: {servers: [{url: http://127.0.0.1:9001}]}
+`
+	c := parseValid(t, pools)
+	wantWarnings(t, c, []string{"edged.yaml:5: pools: a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: every edge request is fetched and stored as the default pool's; list the edges' networks there (docs/config.md, \"Pools through shields\")"})
+	wantWarnings(t, parseValid(t, pools+"server: {trusted_proxies: [10.0.0.0/8]}\n"), nil)
+	wantWarnings(t, parseValid(t, "role: shield\nupstream: {origin: http://127.0.0.1:9000}\n"), nil)
+}
