@@ -17,6 +17,11 @@ var collapsedCases = []struct {
 	{"public, max-age=0", false},
 	{"no-cache, s-maxage=60", false},
 	{"public, max-age=60", true},
+	// What a hit would be served while it revalidates in the background:
+	// shared, one fetch (before, each waiter fetched on its own). Without
+	// public, a page for a cookie is a per-user page, never served stale.
+	{"public, max-age=0, stale-while-revalidate=60", true},
+	{"max-age=0, stale-while-revalidate=60", false},
 }
 
 // A response that needs validation before it answers any request but the

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,7 +58,7 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime, Tags: e.Tags, Stale: e.Stale, StaleAt: e.StaleAt,
 		MustRevalidate: e.MustRevalidate} // the representation's mark, as its freshness
 	if keep {
-		h.storeEncoded(e, v, &w.held)
+		h.storeEncoded(e, v)
 	}
 	return v, storage.TierNone, true
 }
@@ -72,27 +71,16 @@ func (x *exchange) encoded(e *storage.Entry, tier storage.Tier, keep bool) (_ *s
 // store evicts it. The check follows the Set, so that an eviction or a
 // purge of e that begins after it removes v too (v is stored under e's
 // key; Store.Evict and Purge reach the writes still queued); one that
-// ended before it is seen. A check the body budget refuses (a disk entry
-// read to compare) keeps v: it may be good. held is the request's budget.
-func (h *Handler) storeEncoded(e, v *storage.Entry, held storage.Admitter) {
-	if hook := h.beforeEncodedSet.Load(); hook != nil {
-		(*hook)()
-	}
+// ended before it is seen. Store.Holds reads no body, so the check costs
+// a disk-tier e only its record's head.
+func (h *Handler) storeEncoded(e, v *storage.Entry) {
 	h.store.Set(v)
-	cur, _, err := h.store.GetWithin(e.Key, held)
-	if errors.Is(err, storage.ErrOverBudget) || err == nil && sameResponse(cur, e) {
+	if h.store.Holds(e) {
 		return
 	}
 	if _, err := h.store.Evict(v.Key); err != nil {
 		h.log.Warn("cache evict encoding", "key", v.Key, "err", err)
 	}
-}
-
-// sameResponse reports whether stored is still the response e was: the
-// same times and the same purge mark.
-func sameResponse(stored, e *storage.Entry) bool {
-	return stored.ResponseTime.Equal(e.ResponseTime) && stored.RequestTime.Equal(e.RequestTime) &&
-		stored.Stale == e.Stale && stored.StaleAt.Equal(e.StaleAt)
 }
 
 // eligible is compress.Eligible of e's header, as a memory-tier entry's

@@ -254,17 +254,18 @@ func testHitFieldsDerivedOnce(t *testing.T, diskOnly bool) {
 }
 
 // A compressed variant made on a hit is not kept when the identity entry
-// it was made from is gone or superseded by the time it would be stored:
-// its Vary variant evicted (replaced by another, variantCounter), the
-// object refetched (other times), purged, or marked stale by a soft
-// purge. Such a copy was stored, never served (a hit asks for one of the
-// identity's times), and took space until evicted. One made from an
-// entry still stored is kept.
+// it was made from is gone or superseded by the time it is stored: its
+// Vary variant evicted (replaced by another, variantCounter), the object
+// refetched (other times), purged, or marked stale by a soft purge. Such
+// a copy was stored, never served (a hit asks for one of the identity's
+// times), and took space until evicted. One made from an entry still
+// stored is kept. The race is made by running the change between the
+// read of the identity entry and storeEncoded, as a hit would meet it.
 func TestEncodedVariantNotStoredForGoneIdentity(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		// meanwhile runs between the compression and the store of the
-		// variant, given the edge and the identity entry's key.
+		// meanwhile runs between the read of the identity entry and the
+		// store of its variant, given the edge and the identity's key.
 		meanwhile func(t *testing.T, e *testEdge, key string)
 		kept      bool
 	}{
@@ -295,33 +296,53 @@ func TestEncodedVariantNotStoredForGoneIdentity(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
-			e := compressingEdge(t, c, o.URL)
-			primary := "http://" + e.Listener.Addr().String() + "/page"
-			if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
-				t.Fatalf("fill: status %d", resp.StatusCode)
-			}
-			e.settle(t)
+			e, key := filledVariant(t)
 			e.store.Flush()
-			identity := string(policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}}))
-			if _, _, err := e.store.Get(identity); err != nil {
-				t.Fatalf("the variant is not stored under %q: %v", identity, err)
+			identity, _, err := e.store.Get(key)
+			if err != nil {
+				t.Fatalf("the variant is not stored under %q: %v", key, err)
 			}
-			hook := func() { tt.meanwhile(t, e, identity) }
-			e.handler.beforeEncodedSet.Store(&hook)
-			resp, body := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "gzip")
-			e.handler.beforeEncodedSet.Store(nil)
-			if !isHit(resp) || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
-				t.Fatalf("hit: Cache-Status %q, Content-Encoding %q; want the gzip variant made on a hit",
-					resp.Header.Get("Cache-Status"), resp.Header.Get("Content-Encoding"))
-			}
+			tt.meanwhile(t, e, key)
+			encoded := string(policy.Key(key).Encoding("gzip"))
+			e.handler.storeEncoded(identity, &storage.Entry{Key: encoded, Status: identity.Status,
+				Header: encodedHeader(identity.Header, compress.Gzip), Body: []byte("made from the identity"),
+				RequestTime: identity.RequestTime, ResponseTime: identity.ResponseTime})
 			e.store.Flush()
-			key := string(policy.Key(identity).Encoding("gzip"))
-			_, _, err := e.store.Get(key)
+			_, _, err = e.store.Get(encoded)
 			if kept := err == nil; kept != tt.kept {
 				t.Errorf("compressed variant stored: %v (err %v), want %v", kept, err, tt.kept)
 			}
 		})
 	}
+}
+
+// The compressed variant a hit makes is served, and stored beside its
+// identity entry for the next hits.
+func TestEncodedVariantMadeOnHitIsStored(t *testing.T) {
+	e, identity := filledVariant(t)
+	resp, body := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "gzip")
+	if !isHit(resp) || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, "gzip", body) != page {
+		t.Fatalf("hit: Cache-Status %q, Content-Encoding %q; want the gzip variant made on a hit",
+			resp.Header.Get("Cache-Status"), resp.Header.Get("Content-Encoding"))
+	}
+	e.store.Flush()
+	if _, _, err := e.store.Get(string(policy.Key(identity).Encoding("gzip"))); err != nil {
+		t.Errorf("the compressed variant is not stored: %v", err)
+	}
+}
+
+// filledVariant is a compressing edge that has stored /page, a page that
+// varies by User-Agent, for User-Agent a, uncompressed; key is that
+// variant's storage key.
+func filledVariant(t *testing.T) (e *testEdge, key string) {
+	t.Helper()
+	c := newClock()
+	o := newOrigin(t, c, static(page, "Cache-Control", "max-age=600", "Content-Type", "text/html", "Vary", "User-Agent"))
+	e = compressingEdge(t, c, o.URL)
+	if resp, _ := rawGet(t, e.URL+"/page", "User-Agent", "a", "Accept-Encoding", "identity"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("fill: status %d", resp.StatusCode)
+	}
+	e.settle(t)
+	primary := "http://" + e.Listener.Addr().String() + "/page"
+	return e, string(policy.Key(primary).Variant([]string{"User-Agent"}, http.Header{"User-Agent": {"a"}}))
 }

@@ -157,12 +157,15 @@ func upstreamServer(resp *http.Response, err error) string {
 // routeTo routes the request to target t. Without a Router every host goes
 // to Options.Upstream; with one, an unknown host is refused with 421 (RFC
 // 9110 §15.5.20: this server does not serve that authority) rather than
-// sent to some default origin, and a path no route covers gets 404; a path
+// sent to some default origin, a route's prefix without its trailing slash
+// gets 308 to the prefix, and a path no route covers gets 404; a path
 // that an origin may read as one under another route gets 400
 // (Site.ambiguous). A refused request gets a status and a reason, and x is
 // left unrouted.
 func (x *exchange) routeTo(t policy.Target) (int, string) {
-	x.routes = x.h.currentRoutes()
+	if x.routes == nil {
+		x.routes = x.h.currentRoutes()
+	}
 	route := x.routes.anyHost
 	var site *Site
 	if router := x.routes.router; router != nil {
@@ -171,9 +174,10 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		if !ok {
 			return http.StatusMisdirectedRequest, "no site is configured for host " + t.Host
 		}
-		if route, ok = site.RouteFor(x.r, t.Path); !ok {
-			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
-		}
+		route, ok = site.RouteFor(x.r, t.Path)
+		// A path no route covers may still be a route's prefix without its
+		// slash ("/api" on a site whose only route is "/api/"): redirected
+		// too, as nginx does, rather than a 404 the operator cannot explain.
 		if o := site.slashRoute(x.r, t.Path, route, false); o != nil {
 			// As nginx answers for a location "/admin/": the route's own
 			// URL, whose guards then apply (RFC 9110 §15.4.9: 308 keeps
@@ -184,6 +188,9 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 			}
 			x.w.Header().Set("Location", loc)
 			return http.StatusPermanentRedirect, "see " + o.PathPrefix
+		}
+		if !ok {
+			return http.StatusNotFound, "no route of site " + site.Name + " serves " + t.Path
 		}
 		if site.ambiguous(x.r, t.Path, route) {
 			return http.StatusBadRequest, "ambiguous path: once its ;parameters, escapes, slashes or letter case are resolved, another route of site " + site.Name + " serves it"
@@ -206,6 +213,15 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		x.appendKey(policy.AppendRoute, route.state.id)
 	}
 	x.upstream, x.split, x.sticky = route.pick(x.r)
+	if pool, ok := x.h.namedPool(x.r); ok {
+		// An edge named the pool it wants: what a pool is sent under
+		// this URL is that pool's alone (origin.PoolHeader).
+		x.appendKey(policy.AppendPool, pool)
+		if up := x.routes.pools[pool]; up != nil {
+			x.upstream, x.split, x.sticky = up, "", false
+		}
+		return 0, ""
+	}
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.

@@ -72,12 +72,12 @@ func (x *exchange) streamsWhole() bool {
 // against the head, as serveEntry does against a stored entry (RFC 9110
 // §13.2.2, RFC 9111 §4.3.2): a 304 or 412 goes out at once, and so does
 // a HEAD's 200, whatever the body's length, known or not; but a waiter
-// is never answered from a head only the leader may be sent (leaderOnly:
-// one that needs validation before it answers another request).
-// Otherwise a GET is sent the body as it arrives, unless the body is
-// shorter than streamFromBytes, or of unknown length and only the leader
-// may be sent it (a waiter of a body that outgrew the fill, or one whose
-// key's last fill did, asks on its own).
+// is never answered from a head that needs validation before it answers
+// another request (fillHead.needsValidation). Otherwise a GET is sent the
+// body as it arrives, unless the body is shorter than streamFromBytes, or
+// of unknown length and only the leader may be sent it (a waiter of a
+// body that outgrew the fill, or one whose key's last fill did,
+// fillHead.mayOutgrow, asks on its own).
 func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	h, w, p := x.h, &x.w, f.body
 	head, size, overflowed := p.streamable()
@@ -89,7 +89,7 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	noBody := x.r.Method == http.MethodHead
 	bodiless := noBody || precondition != 0
 	switch {
-	case collapsed && head.leaderOnly:
+	case collapsed && head.needsValidation:
 		// Checked before bodiless: a head that needs validation before it
 		// answers another request (Handler.reusable) must not answer a
 		// waiter's HEAD or condition either; the waiter asks on its own
@@ -99,8 +99,8 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 		// Answered from the head alone, which the fill will store as it
 		// is (fetch.keep): waiting for the body would tell this client
 		// nothing more.
-	case collapsed && overflowed:
-		return false // a waiter of a body that outgrew the fill asks on its own
+	case collapsed && (overflowed || head.mayOutgrow):
+		return false // a waiter of a body that outgrew the fill (or may) asks on its own
 	case size >= 0 && size < streamFromBytes:
 		// The fill's result answers, and says whether it was stored. The
 		// client waits for the body as one being sent it would, so the

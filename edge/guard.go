@@ -45,7 +45,16 @@ func (x *exchange) guard() bool {
 	now := h.opts.Now()
 	client := h.client(r)
 	if route.Access != nil {
-		if ok, reason := route.Access.Check(client, x.t.Path, userAgents(r.Header), now); !ok {
+		ok, reason := route.Access.Check(client, x.t.Path, userAgents(r.Header), now)
+		if up := route.upstreamPath(x.t.Path, x.captures); ok && up != x.t.Path {
+			// strip_prefix and upstream_path send the origin another path
+			// than the client's: a rule holds for both, since an operator
+			// may write either ("/internal" on a route "/api/" with
+			// strip_prefix names what the origin serves at /internal, and
+			// matched against the client's path alone it refused nothing).
+			ok, reason = route.Access.Check(client, up, userAgents(r.Header), now)
+		}
+		if !ok {
 			x.refuse(http.StatusForbidden, "forbidden: "+reason, policy.DetailAccessDenied)
 			return false
 		}

@@ -42,6 +42,8 @@ import (
 	"edged/edge/waf"
 	"edged/internal/ascii"
 	"edged/internal/fielderr"
+	"edged/internal/httpsyntax"
+	"edged/origin"
 	"edged/storage"
 )
 
@@ -69,10 +71,6 @@ type Handler struct {
 	variants variantCounter
 	// fills orders the stores of concurrent fills of one object.
 	fills fillOrder
-	// beforeEncodedSet, when set, runs before a compressed variant made
-	// on a hit is stored (tests: to evict or replace its identity entry
-	// meanwhile, storeEncoded).
-	beforeEncodedSet atomic.Pointer[func()]
 	// slots bounds the fetches each client has under way.
 	slots fillSlots
 	// uploads bounds the requests with a body each client has under way.
@@ -139,7 +137,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.NoUploadLimit {
 		h.uploads.perClient = -1
 	}
-	h.routes.Store(newRoutes(opts.Router, opts.Upstream))
+	h.routes.Store(newRoutes(opts.Router, opts.Upstream, opts.Pools))
 	return h, nil
 }
 
@@ -159,12 +157,18 @@ func (h *Handler) Close(ctx context.Context) error {
 
 // ServeHTTP answers one client request. The steps, in order:
 //  1. refuse hostile shapes, forwarding loops and malformed targets;
-//  2. route by host and path (421 for a host no site serves), answer a
-//     CORS preflight of a route with a CORS policy, then the site's and
-//     route's guards: HTTPS redirect, access rules, rate limit,
-//     authentication; then the route's WAF, if any (inspect.go);
-//  3. pass methods other than GET and HEAD through, invalidating on unsafe
-//     ones (PURGE goes to the purge bus);
+//  2. route by host and path (421 for a host no site serves); send a
+//     PURGE to the purge bus (purge.go: Options.PurgeFrom admits it, not
+//     the route's guards); answer a CORS preflight of a route with a CORS
+//     policy; then the site's and route's guards: HTTPS redirect, access
+//     rules, rate limit, authentication; then the route's WAF, if any
+//     (inspect.go);
+//  3. hand a WebSocket upgrade to its route (upgrade.go), never cached;
+//     wrap the writer in the route's JSON-to-XML transform, if any
+//     (transform.go); pass methods other than GET and HEAD through,
+//     invalidating on unsafe ones, and so every request of a route that
+//     bypasses the cache (pass.go); serve a route that keeps objects in
+//     slices (slice.go);
 //  4. look the target up (primary key, then the Vary variant);
 //  5. serve a usable stored response (hit.go), or serve it stale and
 //     refresh in the background, or revalidate it, or fetch a miss, each
@@ -202,7 +206,14 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		x.refuse(http.StatusLoopDetected, "forwarding loop: Via already names "+h.opts.Name, policy.DetailLoop)
 		return
 	}
-	t, err := policy.ParseTarget(sch, r.Host, r.URL)
+	// The routes are taken first: whether the path chooses a route decides
+	// how strictly it is read, and a reload in between must not change it.
+	x.routes = h.currentRoutes()
+	parse := policy.ParseTarget
+	if x.routes.router == nil {
+		parse = policy.ParseUnroutedTarget // no route or access rule reads the path
+	}
+	t, err := parse(sch, r.Host, r.URL)
 	if err != nil {
 		x.refuse(http.StatusBadRequest, "bad request target: "+err.Error(), policy.DetailBadTarget)
 		return
@@ -252,9 +263,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// A request whose lookup a flight of its key outran looks again
-	// (flights.join); the last look takes whatever it finds, so that a
-	// key whose flights keep ending cannot hold a request in this loop.
+	// A flight of the key that ended after this request's lookup may
+	// have stored what answers it, so the request looks again rather than
+	// start another (flights.join). The last look starts a flight whatever
+	// ended (anyEnd): a key whose flights keep ending cannot hold a
+	// request in this loop.
 	for looks := 1; ; looks++ {
 		x.since = anyEnd
 		if looks < maxLooks {
@@ -356,6 +369,22 @@ func receivedBy(hop string) string {
 		i++
 	}
 	return ""
+}
+
+// namedPool is the pool an edge named in origin.PoolHeader, on a shield,
+// from a proxy in Options.ClientIP's trusted list only: one line, an HTTP
+// token. An edge's two routes to different pools may send its shield the
+// same URL (strip_prefix, upstream_path); the shield keeps their objects
+// apart by the name and fetches from its own pool of that name
+// (Options.Pools), else by its own route. A client that is no trusted
+// proxy could otherwise pick a pool the shield's route does not send it
+// to: its field is ignored, and origin.Client never passes it on.
+func (h *Handler) namedPool(r *http.Request) (string, bool) {
+	v := r.Header[origin.PoolHeader]
+	if len(v) != 1 || !h.opts.Policy.Shield || !httpsyntax.IsToken(v[0]) || !h.fromTrustedProxy(r) {
+		return "", false
+	}
+	return v[0], true
 }
 
 // scheme is the scheme of the URL the client asked for, which the cache key

@@ -103,12 +103,13 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 		return x.withBody(lookupResult{key: key, entry: e, tier: tier})
 	}
 	miss := lookupResult{key: key, varyNames: e.Vary, fwd: policy.FwdVaryMiss}
-	v, tier, err := h.store.GetWithin(string(policy.Key(key).Variant(e.Vary, req)), admit)
+	variant := string(policy.Key(key).Variant(e.Vary, req))
+	v, tier, err := h.store.GetWithin(variant, admit)
 	if errors.Is(err, storage.ErrOverBudget) {
 		return lookupResult{key: key, overBudget: true}
 	}
 	if err != nil {
-		h.storeError("get", key, err)
+		h.storeError("get", variant, err) // the key that failed, not the index's
 		return miss
 	}
 	// RFC 9111 §4.1: the variant's own Vary must select this request too
@@ -122,6 +123,8 @@ func (x *exchange) lookup(admit storage.Admitter) lookupResult {
 	return x.withBody(miss)
 }
 
+// storeError logs a failed store operation op on key; a miss
+// (storage.ErrNotFound) is no failure.
 func (h *Handler) storeError(op, key string, err error) {
 	if !errors.Is(err, storage.ErrNotFound) {
 		h.log.Warn("cache store", "op", op, "key", key, "err", err)
@@ -477,6 +480,8 @@ func writeNotModified(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNotModified)
 }
 
+// clearContentFields removes the fields that describe a body, from the
+// header of a response that sends none in its place (304, 412).
 func clearContentFields(hdr http.Header) {
 	for _, f := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range", "Content-Language", "Transfer-Encoding"} {
 		delete(hdr, f)

@@ -51,12 +51,12 @@ func (x *exchange) fetch() (again bool) {
 			cs.FwdStatus, cs.Detail = res.failureStatus(), policy.DetailStaleIfError
 			cs.HasTTL, cs.TTL = true, x.ttl(found.entry)
 			x.serveEntry(found.entry, found.tier, ageNow, nil)
-			return
+			return false
 		}
 		if res.err != nil {
 			res.release(leader)
 			x.respondUpstreamError(res.err)
-			return
+			return false
 		}
 	}
 	cs.FwdStatus = res.status
@@ -79,7 +79,7 @@ func (x *exchange) fetch() (again bool) {
 			// fields this request does not match.
 			x.cs = policy.CacheStatus{Fwd: policy.FwdVaryMiss, Collapsed: true}
 			x.pass()
-			return
+			return false
 		}
 		cs.Stored, cs.HasTTL, cs.TTL = res.stored, res.stored, res.ttl
 		if !res.stored && res.reason != "" {
@@ -268,17 +268,17 @@ func (x *exchange) newFetch() *fetch {
 		}
 	}
 	request := &http.Request{Method: http.MethodGet, Header: out.Header, Host: x.t.Host}
-	own := false // request.Header is not out.Header
+	cloned := false // request.Header is a copy of out.Header, no longer out.Header itself
 	if x.route.Auth != nil && request.Header.Get("Authorization") == "" {
 		// An API key authenticates like Authorization does: what it
 		// fetched is shared only if the origin says so (RFC 9111 §3.5).
-		request.Header, own = out.Header.Clone(), true
+		request.Header, cloned = out.Header.Clone(), true
 		request.Header.Set("Authorization", "edged route authentication")
 	}
 	if len(x.route.AuthKey) > 0 {
 		// This node decides by the client's request (request.Header,
 		// without the directives) and keeps its own partitioned copy.
-		if !own {
+		if !cloned {
 			request.Header = out.Header.Clone()
 		}
 		x.partitionUpstream(out.Header)
@@ -407,7 +407,7 @@ func (f *fetch) read(resp *http.Response, requestTime time.Time) {
 	// Before publishable looks at Vary: an answer to one Origin must not
 	// be served to another's range as it arrives either (keep adds the
 	// same Vary again: it is added once).
-	f.varyOrigin(resp.Header)
+	f.addImplicitVary(resp.Header)
 	storable, reason := policy.Storable(f.request, resp.StatusCode, resp.Header, *f.rules)
 	own := policy.OwnHeader(resp.Header) // for the leader alone
 	held := &hold{b: &h.bodies}
@@ -565,7 +565,7 @@ func hasFreshnessFields(h http.Header) bool {
 // not made again, and not changed, since those waiters may read it still.
 func (f *fetch) keep(e *storage.Entry, hdr http.Header, published http.Header) {
 	h, res := f.h, f.res
-	f.varyOrigin(hdr)
+	f.addImplicitVary(hdr)
 	e.Header = published
 	if e.Header == nil {
 		e.Header = policy.StoredHeader(hdr)
@@ -662,10 +662,9 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 		}
 	}
 	f.markPerUser(e, resp.Header)
-	fh.leaderOnly = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
-	if ok, _ := f.h.reusable(e, f.rules); !ok {
-		fh.leaderOnly = true // the others ask on their own (fetch)
-	}
+	fh.mayOutgrow = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
+	reusable, _ := f.h.reusable(e, f.rules)
+	fh.needsValidation = !reusable // the others ask on their own (fetch)
 	if fh.reason == "" {
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
@@ -704,19 +703,17 @@ func (f *fetch) markPerUser(e *storage.Entry, hdr http.Header) {
 	}
 }
 
-// varyOrigin adds Origin to the Vary of hdr, a response about to be
-// stored, when it answers one Origin (policy.VaryOrigin), and
-// Accept-Encoding when it carries a content coding (policy.VaryEncoding). A route's CORS
-// policy sets these fields per request as they are sent; without one, the
-// origin server's answer to one Origin is kept for that Origin only,
-// whether or not it said Vary. Every store of a fetched response (whole,
-// slice, or a slice a 304 refreshed) goes through it.
-func (f *fetch) varyOrigin(hdr http.Header) {
+// addImplicitVary adds to the Vary of hdr, a response about to be stored,
+// the request fields it depends on whether or not the origin said so:
+// Origin when it answers one Origin (policy.VaryOrigin), unless a route's
+// CORS policy sets those fields per request as they are sent; and
+// Accept-Encoding when it carries a content coding, one the forwarded
+// Accept-Encoding chose (policy.VaryEncoding). Every store of a fetched
+// response (whole, slice, or a slice a 304 refreshed) goes through it.
+func (f *fetch) addImplicitVary(hdr http.Header) {
 	if f.route == nil || f.route.CORS == nil {
 		policy.VaryOrigin(hdr)
 	}
-	// The same for a content coding chosen by the forwarded
-	// Accept-Encoding (policy.VaryEncoding).
 	policy.VaryEncoding(hdr)
 }
 
@@ -786,6 +783,9 @@ func readUpTo(body io.Reader, limit, contentLength int64, held *hold, p *progres
 	}
 }
 
+// drain reads what is left of a response whose body is not used (a 304,
+// a 416, a range that cannot be stitched in), up to 64 KiB so that its
+// connection may serve another request, and closes it.
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -813,10 +813,15 @@ func (c cancelOnClose) Close() error {
 // request: before, it was given a "public, no-cache" page fetched with
 // the leader's cookie, which the origin had asked to validate before any
 // reuse (an origin that answers each user by their cookie on
-// revalidation), and one stale as it arrived (max-age=0).
+// revalidation), and one stale as it arrived (max-age=0). One stale as it
+// arrived that stale-while-revalidate lets a hit serve while a background
+// revalidation runs (a shared "max-age=0, stale-while-revalidate=60") is
+// what a hit a moment later would be served, and the fetch it came from is
+// the revalidation: it is reused (a per-user page never is: its mark rules
+// out stale-while-revalidate, policy.PerUser).
 func (h *Handler) reusable(e *storage.Entry, rules *policy.Options) (bool, string) {
 	d := policy.Decide(http.Header{}, hitResponse(e, storage.TierNone, rules.Surrogate), h.opts.Now(), *rules)
-	return d.Action == policy.Serve, d.Detail
+	return d.Action == policy.Serve || d.Action == policy.ServeStale && d.Background, d.Detail
 }
 
 // resultReusable is reusable for res, a shared fetch's result, given to a

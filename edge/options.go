@@ -37,6 +37,12 @@ type Options struct {
 	// Router maps hosts to sites and paths to routes, each with its own
 	// upstream. Nil serves every host through Upstream.
 	Router *Router
+	// Pools are a shield's upstreams by pool name: a request from a
+	// trusted proxy (ClientIP) that names a pool in origin.PoolHeader, as
+	// an edge does, is fetched through that pool's client and stored
+	// apart from other pools' objects of the same URL (policy.Key.Pool).
+	// Only with Policy.Shield; nil routes by Router or Upstream alone.
+	Pools map[string]*origin.Client
 	// Policy tunes the RFC 9111 rules; Policy.Shield marks a shield node.
 	Policy policy.Options
 	// Compression compresses responses for clients that accept gzip or

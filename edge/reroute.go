@@ -24,6 +24,9 @@ import (
 type routes struct {
 	router  *Router
 	anyHost *Route // every host, when router is nil
+	// pools are a shield's upstreams by the pool names its edges send
+	// (origin.PoolHeader); nil elsewhere.
+	pools   map[string]*origin.Client
 	refs    atomic.Int64
 	drained chan struct{}
 	// retire, set by Reroute before it gives up the Handler's reference,
@@ -31,8 +34,8 @@ type routes struct {
 	retire func()
 }
 
-func newRoutes(rt *Router, upstream *origin.Client) *routes {
-	rs := &routes{router: rt, drained: make(chan struct{})}
+func newRoutes(rt *Router, upstream *origin.Client, pools map[string]*origin.Client) *routes {
+	rs := &routes{router: rt, pools: pools, drained: make(chan struct{})}
 	if rt == nil {
 		rs.anyHost = &Route{PathPrefix: "/", Upstream: upstream}
 	}
@@ -79,18 +82,18 @@ var errNoRoutes = errors.New("edge: Reroute needs a Router or an Upstream")
 
 // Reroute makes the requests that start from now on use router, or, when
 // router is nil, upstream for every host (as Options.Router and
-// Options.Upstream do at New). Requests under way, and the upstream fetches
+// Options.Upstream do at New), and pools as Options.Pools. Requests under way, and the upstream fetches
 // they started, finish on the routes they started with; the returned
 // channel is closed once none is left, when the upstream clients that only
 // the old routes used may be closed. The cache, and the flights that
 // collapse concurrent misses, are kept. The request series (metrics) of
 // the routes that are gone are deleted then too: a route the new routes
 // still have (same site and prefix) keeps counting in its series.
-func (h *Handler) Reroute(router *Router, upstream *origin.Client) (retired <-chan struct{}, err error) {
+func (h *Handler) Reroute(router *Router, upstream *origin.Client, pools map[string]*origin.Client) (retired <-chan struct{}, err error) {
 	if router == nil && upstream == nil {
 		return nil, errNoRoutes
 	}
-	old := h.routes.Swap(newRoutes(router, upstream))
+	old := h.routes.Swap(newRoutes(router, upstream, pools))
 	// Once no request records on the old routes any more, so that none
 	// brings a deleted series back; against the routes current then,
 	// which a later Reroute may have replaced.

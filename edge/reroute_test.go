@@ -43,10 +43,10 @@ func TestRerouteFinishesOnOldRoutes(t *testing.T) {
 		slow <- body
 	}()
 	<-arrived
-	if _, err := e.handler.Reroute(nil, nil); err == nil {
+	if _, err := e.handler.Reroute(nil, nil, nil); err == nil {
 		t.Error("Reroute with neither a Router nor an upstream was accepted")
 	}
-	retired, err := e.handler.Reroute(nil, upstreamTo(t, b.URL))
+	retired, err := e.handler.Reroute(nil, upstreamTo(t, b.URL), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRerouteWaitsForDetachedFetch(t *testing.T) {
 	})
 	e := newEdge(t, c, edgeConfig{upstream: a.URL})
 	leaveDuringFetch(t, e, "/slow", arrived)
-	retired, err := e.handler.Reroute(nil, upstreamTo(t, a.URL))
+	retired, err := e.handler.Reroute(nil, upstreamTo(t, a.URL), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRerouteForgetsRemovedRouteSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	retired, err := e.handler.Reroute(rt, nil)
+	retired, err := e.handler.Reroute(rt, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

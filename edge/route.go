@@ -358,9 +358,9 @@ func (s *Site) otherRoute(req *http.Request, path string, r *Route) bool {
 	return o != nil && o != r && !ascii.EqualFold(o.PathPrefix, r.PathPrefix)
 }
 
-// slashRoute returns the route other than r whose prefix is path with a
-// slash appended ("/admin" for a route "/admin/"), letter case folded when
-// fold is set; nil if none. Such a path is not under that route's prefix,
+// slashRoute returns the route other than r (nil when no route covers
+// path) whose prefix is path with a slash appended ("/admin" for a route
+// "/admin/"), letter case folded when fold is set; nil if none. Such a path is not under that route's prefix,
 // yet origins serve it as the route's own: Express (non-strict routing)
 // answers "/admin" with its "/admin/" handler. Routed to r by its spelling,
 // it would escape that route's access rules, authentication and rate
@@ -372,7 +372,7 @@ func (s *Site) slashRoute(req *http.Request, path string, r *Route, fold bool) *
 			continue
 		}
 		if p[:len(path)] == path || fold && ascii.EqualFold(p[:len(path)], path) {
-			if !ascii.EqualFold(p, r.PathPrefix) {
+			if r == nil || !ascii.EqualFold(p, r.PathPrefix) {
 				return o
 			}
 		}

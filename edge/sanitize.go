@@ -165,6 +165,7 @@ func DefaultStripRequestHeaders() []string {
 		"X-Originating-IP",
 		"X-ProxyUser-Ip",
 		"X-Original-Forwarded-For",
+		"Forwarded-For", // HTTP_FORWARDED_FOR: read by the widely copied PHP "real IP" snippet
 		"X-Custom-IP-Authorization",
 		// Fields that frameworks and gateways behind a CDN act on:
 		// Next.js middleware bypass (CVE-2025-29927) and route override

@@ -140,9 +140,9 @@ func (f *fetch) readSlice(resp *http.Response, first, last int64, requestTime ti
 	f.completeHeader(http.StatusOK, resp.Header, responseTime) // a slice of the 200 it is part of
 	// The object's fields govern its slices: Storable judges them as the
 	// 200 they are part of (RFC 9111 §3.3, §3.4). An answer to one Origin
-	// varies on it (varyOrigin), and sliceStorable stores no slice that
+	// varies on it (addImplicitVary), and sliceStorable stores no slice that
 	// varies: it is served to the request that fetched it alone.
-	f.varyOrigin(resp.Header)
+	f.addImplicitVary(resp.Header)
 	storable, reason := policy.Storable(f.request, http.StatusOK, resp.Header, *f.rules)
 	if storable {
 		storable, reason = sliceStorable(resp.Header, responseTime)
@@ -208,7 +208,7 @@ func (f *fetch) freshenSlice(resp *http.Response, requestTime time.Time) bool {
 	}
 	f.cancel()
 	res.status = resp.StatusCode
-	f.varyOrigin(merged) // a 304 may name one Origin too (readSlice)
+	f.addImplicitVary(merged) // a 304 may name one Origin too (readSlice)
 	// The tags too are the merged fields' (RFC 9111 §4.3.4: a Surrogate-Key
 	// or Cache-Tag in the 304 replaces the stored one), so a purge of a tag
 	// the 304 named reaches the slice; sliceStorable refuses it when one is

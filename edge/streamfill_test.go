@@ -516,6 +516,69 @@ func TestChunkedMissStreamedWhileFilling(t *testing.T) {
 	}
 }
 
+// A HEAD collapsed onto a fill of unknown length whose key's last fill
+// outgrew max_object is answered from the head at once, as any HEAD
+// waiter is (serveWhileFilling): only a waiter that wants the body must
+// wait, lest it be cut. It was once held to the fill's end and then sent
+// upstream on its own, when "may outgrow" and "needs validation" were one
+// flag.
+func TestCollapsedHeadOfBodyMarkedTooLargeAnsweredAtOnce(t *testing.T) {
+	c := newClock()
+	large := testBody(400 << 10)
+	var held atomic.Pointer[gate]
+	held.Store(newGate())
+	held.Load().open() // the first fill, which marks the key, is not held
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(large[:1000]) // no Content-Length: chunked
+		w.(http.Flusher).Flush()
+		if r.Method == http.MethodGet {
+			held.Load().wait()
+		}
+		_, _ = w.Write(large[1000:])
+	})
+	e := newEdge(t, c, edgeConfig{upstream: o.URL, maxObject: 128 << 10})
+	if _, body := e.get(t, "/large"); body != string(large) {
+		t.Fatalf("first fill: %d bytes, want the body whole", len(body))
+	}
+	e.settle(t)
+
+	rest := newGate()
+	held.Store(rest)
+	t.Cleanup(rest.open)
+	leader := startGet(e, "/large", 1000)
+	leader.firstBytes(t, "leader of a body marked too large")
+	before := o.requests.Load()
+	head := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodHead, e.URL+"/large", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("HEAD: %v", err)
+			head <- nil
+			return
+		}
+		_ = resp.Body.Close()
+		head <- resp
+	}()
+	select {
+	case resp := <-head:
+		if resp != nil && (resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Cache-Status"), "collapsed")) {
+			t.Errorf("HEAD waiter: %d, Cache-Status %q; want a 200 collapsed onto the fill", resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the HEAD waiter is not answered while the body is held: it waits for the fill's end")
+	}
+	rest.open()
+	if out := <-leader.done; out.err != nil || !bytes.Equal(out.body, large) {
+		t.Errorf("leader: %d bytes, err %v; want it whole", len(out.body), out.err)
+	}
+	if n := o.requests.Load() - before; n != 0 {
+		t.Errorf("origin requests of the HEAD waiter = %d, want 0 (answered from the leader's head)", n)
+	}
+}
+
 // A JSON miss converted to XML for its client (a route's transform) is
 // held whole by the transform, though the fill sends it as it arrives and
 // flushes each piece: the client gets the XML with its own head, not the

@@ -63,7 +63,7 @@ func (br byteRange) resolve(size int64) (start, end int64, ok bool) {
 // limit, or of unknown length (chunked; the clients being sent one that
 // turns out larger are cut, the leader's excepted: readUpTo, so one
 // whose key's last fill was past the limit is sent to the leader alone,
-// fillHead.leaderOnly). What only the leader may see
+// fillHead.mayOutgrow). What only the leader may see
 // (policy.OwnHeader) stays the leader's (fillHead.own), and a response
 // that varies is given only to the requests its Vary selects
 // (fillHead.selects); one with Vary: * to none.
@@ -112,7 +112,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
 	h, w := x.h, &x.w
 	head, size, _ := p.streamable()
-	if !head.selects(x) || collapsed && head.leaderOnly {
+	if !head.selects(x) || collapsed && (head.mayOutgrow || head.needsValidation) {
 		return false
 	}
 	if size < 0 {
@@ -222,12 +222,19 @@ type fillHead struct {
 	// length is the body's announced length (Content-Length), -1 when
 	// unknown (chunked).
 	length int64
-	// leaderOnly: only the leader is sent the body as it arrives (one of
-	// unknown length whose key's last fill outgrew the limit: a waiter
-	// would be cut if it did again; one that needs validation before it
-	// answers another request, Handler.reusable); waiters wait for the
-	// fill's end.
-	leaderOnly bool
+	// mayOutgrow: the body's length is unknown and its key's last fill
+	// outgrew the object limit (Handler.tooLarge), so a waiter sent the
+	// body as it arrives would be cut if this one did too: only the leader
+	// is sent it; a waiter that wants the body waits for the fill's end
+	// (and asks on its own if it did outgrow). A HEAD or a condition needs
+	// no body and may still be answered from the head.
+	mayOutgrow bool
+	// needsValidation: the response may not answer a request other than
+	// the leader's before it is validated (no-cache, or stale as it
+	// arrived: Handler.reusable), so no waiter is answered from the head
+	// or sent the body, not even a HEAD; each waits for the fill's end
+	// and asks on its own (fetch).
+	needsValidation bool
 }
 
 // selects reports whether the published response may answer x's request:

@@ -25,7 +25,8 @@ func TestReflectedUnkeyedFieldNotCached(t *testing.T) {
 		"CF-Connecting-IP", "Fastly-Client-IP", "Client-IP", "X-Remote-IP", "X-Remote-Addr", "X-Originating-IP",
 		"X-ProxyUser-Ip", "X-Azure-ClientIP", "X-Original-Forwarded-For", "X-Custom-IP-Authorization",
 		"X-Middleware-Subrequest", "X-Now-Route-Matches", "X-Invoke-Path", "X-Envoy-Original-Path",
-		"X-Override-URL", "X-Backend-Host", "X-Amz-Website-Redirect-Location", "X-Wap-Profile"} {
+		"X-Override-URL", "X-Backend-Host", "X-Amz-Website-Redirect-Location", "X-Wap-Profile",
+		"Forwarded-For"} {
 		path := "/page/" + strings.ToLower(name)
 		resp, body := e.get(t, path, name, "evil-"+name)
 		if resp.StatusCode != http.StatusOK {

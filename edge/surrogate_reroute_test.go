@@ -31,7 +31,7 @@ func TestSurrogateTokenFollowsReroute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.handler.Reroute(router, nil); err != nil {
+		if _, err := e.handler.Reroute(router, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -306,6 +306,14 @@ func (c *Client) Do(ctx context.Context, out *Outbound) (*http.Response, error) 
 // viaShields tries the shields in the key's rendezvous order, skipping
 // ejected ones. It reports fallback when the request should go to the pool.
 func (c *Client) viaShields(ctx context.Context, rq *request) (resp *http.Response, fallback bool, err error) {
+	if c.opts.ShieldPool != "" {
+		rq.header[PoolHeader] = []string{c.opts.ShieldPool}
+		defer func() {
+			if fallback {
+				delete(rq.header, PoolHeader) // the pool's servers are not told
+			}
+		}()
+	}
 	now := c.now().UnixNano()
 	var prev *upstream
 	for _, up := range rendezvous(rq.out.Key, c.shields) {
@@ -464,6 +472,14 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		return nil, &f
 	}
 	up.metrics.responded(start)
+	// Counted as the upstream sent them, before the hop-by-hop fields
+	// and the invalid names are removed (MaxResponseFields).
+	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
+		resp.Body.Close()
+		cancel()
+		up.inFlight.Add(-1)
+		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
+	}
 	if resp.Close {
 		// net/http deleted the Connection field for its "close"; the
 		// other fields it named are hop-by-hop all the same.
@@ -472,12 +488,6 @@ func (c *Client) try(ctx context.Context, up *upstream, rq *request) (*http.Resp
 		}
 	}
 	c.cleanResponseHeader(resp)
-	if n := httpsyntax.FieldLines(resp.Header); n > MaxResponseFields {
-		resp.Body.Close()
-		cancel()
-		up.inFlight.Add(-1)
-		return nil, &failure{err: wrapAt(up, ErrProtocol, fmt.Errorf("response has %d header field lines, more than %d", n, MaxResponseFields))}
-	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if out.Upgrade == "" {
 			// RFC 9110 §15.2.2: a server switches only to a protocol the

@@ -70,6 +70,10 @@
 // fails with [ErrNoHealthy]. A request with a body is never retried unless
 // it is replayable.
 //
+// A shield is told the pool the request is meant for (Options.ShieldPool)
+// in [PoolHeader], since two pools may be sent the same URL; a pool's
+// servers never see the field, nor does any upstream see one a client sent.
+//
 // # Connections
 //
 // Connections are kept alive and pooled per server. Plain-HTTP GET and

@@ -9,6 +9,14 @@ import (
 	"edged/internal/httpsyntax"
 )
 
+// PoolHeader is the field in which an edge tells its shield the pool a
+// request is meant for (Options.ShieldPool): two pools may be sent the same
+// URL (a route's strip_prefix or upstream_path), so a shield that keyed and
+// routed by the URL alone would answer one pool's request with another
+// pool's object. Whom a shield believes it from is the shield's business
+// (edge: a trusted proxy's only).
+const PoolHeader = "Edged-Pool"
+
 // forwardHeader turns the client's header into the one sent upstream: a copy
 // without hop-by-hop fields, with forwarding fields and Via added.
 func (c *Client) forwardHeader(out *Outbound) http.Header {
@@ -18,6 +26,9 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 		f.set("Te", "trailers")
 	}
 	upgradeHeader(h, out)
+	// Only this node says which pool it means, and only to a shield
+	// (viaShields): a client's own value is never passed on.
+	delete(h, PoolHeader)
 	c.forwardSurrogateCapability(&f)
 	if c.opts.Direct {
 		// A forward proxy hides its clients: the destination learns
@@ -49,10 +60,10 @@ func (c *Client) forwardHeader(out *Outbound) http.Header {
 }
 
 // forwardAdded is how many fields forwardHeader adds to a client's header
-// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host, Via and
-// Surrogate-Capability (User-Agent is one most clients send). Its copy has
-// room for them.
-const forwardAdded = 5
+// at most, Te and upgrades aside: X-Forwarded-For, -Proto, -Host, Via,
+// Surrogate-Capability and, to a shield, PoolHeader (User-Agent is one most
+// clients send). Its copy has room for them.
+const forwardAdded = 6
 
 // forwardSurrogateCapability removes the client's Surrogate-Capability
 // unless Options.KeepSurrogateCapability, and appends this node's member
@@ -225,8 +236,10 @@ func clientAddr(addr string) string {
 	return addr
 }
 
-// MaxResponseFields bounds the field lines of an upstream response head;
-// one with more is refused as a broken response ([ErrProtocol]). The head's
+// MaxResponseFields bounds the field lines of an upstream response head,
+// counted as the upstream sent them (hop-by-hop fields included; net/http
+// has taken out only Transfer-Encoding and a Connection of "close"); one
+// with more is refused as a broken response ([ErrProtocol]). The head's
 // bytes are bounded too (1 MiB, as net/http's), but not what they cost
 // once parsed: a 1 MiB head of 80,000 one-letter fields takes some 7 MiB
 // of maps and strings, stored with the response (the memory tier counts

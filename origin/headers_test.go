@@ -2,6 +2,7 @@ package origin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -152,5 +153,46 @@ func TestSurrogateCapability(t *testing.T) {
 	}
 	if err := (Options{Origin: "http://127.0.0.1:1", Via: "edged", SurrogateCapability: "a\r\nX-Evil: 1"}).Validate(); err == nil || !strings.Contains(err.Error(), "SurrogateCapability") {
 		t.Errorf("Validate of a field value with CRLF: %v", err)
+	}
+}
+
+// TestResponseFieldsCountedAsSent: MaxResponseFields bounds the field
+// lines the upstream sent, hop-by-hop ones included. They were counted
+// after those were removed, so a head past the bound by its hop-by-hop
+// fields was taken.
+func TestResponseFieldsCountedAsSent(t *testing.T) {
+	head := func(plain, hop int) string {
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: x-hop\r\n")
+		for i := range plain {
+			fmt.Fprintf(&b, "X-%d: v\r\n", i)
+		}
+		for range hop {
+			b.WriteString("X-Hop: v\r\n")
+		}
+		return b.String() + "\r\nok"
+	}
+	for _, tt := range []struct {
+		name       string
+		plain, hop int
+		refused    bool
+	}{
+		// Content-Length and Connection are lines too.
+		{"at the bound", MaxResponseFields - 3, 1, false},
+		{"past it by a hop-by-hop field", MaxResponseFields - 2, 1, true},
+		{"past it by fields removed", MaxResponseFields - 20, 30, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, Options{Origin: rawServer(t, head(tt.plain, tt.hop))})
+			resp, body, err := get(t, c, "k", "/")
+			switch {
+			case tt.refused:
+				wantErrIs(t, err, ErrProtocol)
+			case err != nil || body != "ok":
+				t.Fatalf("body %q, err %v; want the response", body, err)
+			case resp.Header.Get("X-Hop") != "":
+				t.Errorf("X-Hop %q: a hop-by-hop field kept", resp.Header.Get("X-Hop"))
+			}
+		})
 	}
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// header timeout may be the origin's. New gives zero fields Ejection's
 	// defaults.
 	ShieldEjection Ejection
+	// ShieldPool names, to the shields, the pool whose object a request
+	// wants (PoolHeader): a shield keys and routes by it. "" names none.
+	// It must be an HTTP token; Pool's servers are never sent it.
+	ShieldPool string
 	// Via is this node's pseudonym in the Via header (RFC 9110 §7.6.3), e.g.
 	// "edged". Required; it must be an HTTP token.
 	Via string
@@ -207,6 +211,9 @@ func (opts Options) Validate() error {
 			l.Addf(path, "repeated shield %q", raw)
 		}
 		seen[raw] = true
+	}
+	if opts.ShieldPool != "" && !httpsyntax.IsToken(opts.ShieldPool) {
+		l.Addf("ShieldPool", "must be an HTTP token (RFC 9110 §5.6.2), got %q", opts.ShieldPool)
 	}
 	// RFC 9110 §7.6.3: a pseudonym is a token.
 	if opts.Via == "" {

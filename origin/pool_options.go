@@ -64,7 +64,7 @@ func (opts PoolOptions) Validate() error {
 	l.Check(opts.Name != "", "Name", "required")
 	validateServers(&l, opts.Servers)
 	l.Check(slices.Contains(algorithms, opts.Algorithm), "Algorithm", "unknown algorithm %q (want %s)", opts.Algorithm, strings.Join(algorithms, ", "))
-	l.Check(opts.Retries >= 0, "Retries", "must not be negative, got %d", opts.Retries)
+	l.Check(opts.Retries >= 0, "Retries", "must not be negative (NoRetries turns retries off), got %d", opts.Retries)
 	l.Check(opts.RetryTimeout >= 0, "RetryTimeout", "must not be negative, got %v", opts.RetryTimeout)
 	opts.transport().validate(&l)
 	l.Nest("Health", opts.Health.Validate())

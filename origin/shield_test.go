@@ -3,7 +3,9 @@ package origin
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -159,4 +161,35 @@ func keyWithFirst(tb testing.TB, c *Client, shield string) string {
 	}
 	tb.Fatalf("no key has %s first", shield)
 	return ""
+}
+
+// TestShieldPoolHeader: a shield is told the pool (ShieldPool) and the
+// client's own field is never passed on; the pool's servers, reached by
+// the fallback, are told nothing.
+func TestShieldPoolHeader(t *testing.T) {
+	shield := newRecorder(t, "shield")
+	origin := newRecorder(t, "origin")
+	for _, tt := range []struct {
+		name    string
+		shields []string
+		to      *recorder
+		want    []string
+	}{
+		{"to the shield", []string{shield.URL}, shield, []string{"tenant-b"}},
+		{"fallback to the pool", []string{deadURL(t)}, origin, nil},
+		{"no shields", nil, origin, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, Options{Origin: origin.URL, Shields: tt.shields, ShieldFallback: tt.shields != nil, ShieldPool: "tenant-b"})
+			resp, err := c.Do(context.Background(), &Outbound{Method: "GET", Host: "site.example", RequestURI: "/x", Key: "k",
+				Header: http.Header{PoolHeader: {"forged"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := tt.to.last(t).header[PoolHeader]; !slices.Equal(got, tt.want) {
+				t.Errorf("%s was sent %s %q, want %q", tt.name, PoolHeader, got, tt.want)
+			}
+		})
+	}
 }

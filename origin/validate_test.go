@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -56,8 +57,15 @@ func TestPoolOptionsValidate(t *testing.T) {
 		{Path: "Ejection.Backoff", Bad: func(o *PoolOptions) { o.Ejection.Backoff = 0 }},
 		{Path: "Ejection.MaxBackoff", Bad: func(o *PoolOptions) { o.Ejection.MaxBackoff = time.Second }},
 	})
-	// Turned off, ejection needs no count.
+	// A negative count names the switch that turns retries off, as the
+	// other "0 is a default" options do (Ejection.Disabled).
 	o := valid()
+	o.Retries = -1
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "NoRetries turns retries off") {
+		t.Errorf("Retries -1: %v, want the NoRetries hint", err)
+	}
+	// Turned off, ejection needs no count.
+	o = valid()
 	o.Ejection.Failures, o.Ejection.Disabled = 0, true
 	if err := o.Validate(); err != nil {
 		t.Errorf("disabled ejection without failures: %v", err)

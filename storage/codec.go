@@ -219,40 +219,12 @@ func Decode(b []byte) (*Entry, error) {
 	if want, got := binary.BigEndian.Uint32(b[len(payload):]), crc32.Checksum(payload, castagnoli); want != got {
 		return nil, corruptf("checksum %08x, want %08x", got, want)
 	}
-	version := payload[0]
-	flags := payload[1]
-	if flags&^flagsKnown != 0 {
-		return nil, corruptf("unknown flags %#x", flags)
-	}
-	r := reader{b: payload, off: 2}
-	var ext byte
-	switch version {
-	case codecVersion:
-	case codecVersionStaleAt:
-		ext = extStaleAt
-	case codecVersionExt:
-		if len(payload) < 3 {
-			return nil, corruptf("version %d without its ext byte", version)
-		}
-		ext, r.off = payload[2], 3
-		if ext&^extKnown != 0 || ext&extMustRevalidate == 0 {
-			return nil, corruptf("ext flags %#x", ext)
-		}
-	default:
-		return nil, corruptf("unknown version %d", version)
-	}
-	if ext&extStaleAt != 0 && flags&flagStale == 0 {
-		return nil, corruptf("a stale time without the stale flag")
-	}
-	e, bodyLen := r.fixed(flags, ext)
-	if r.err == nil && bodyLen > uint64(len(payload)-r.off) {
-		r.fail("body length %d exceeds the %d bytes left", bodyLen, len(payload)-r.off)
-	}
-	if r.err != nil {
-		return nil, r.err
+	e, flags, off, bodyLen, err := decodeFixed(payload)
+	if err != nil {
+		return nil, err
 	}
 	bodyStart := len(payload) - int(bodyLen)
-	if err := decodeStrings(e, flags, payload[r.off:bodyStart]); err != nil {
+	if err := decodeStrings(e, flags, payload[off:bodyStart]); err != nil {
 		return nil, err
 	}
 	switch {
@@ -276,6 +248,77 @@ func Decode(b []byte) (*Entry, error) {
 	case bodyLen != 0:
 		return nil, corruptf("nil body with length %d", bodyLen)
 	}
+	return e, nil
+}
+
+// decodeFixed parses the fields of payload (an encoding without its
+// checksum) before the strings region: version, flags and ext, then
+// status, times and stale mark into a new Entry. off is where the strings
+// region begins and bodyLen the length of the body region that ends
+// payload (checked to fit).
+func decodeFixed(payload []byte) (e *Entry, flags byte, off int, bodyLen uint64, err error) {
+	if len(payload) < 2 {
+		return nil, 0, 0, 0, corruptf("%d bytes is too short", len(payload))
+	}
+	version := payload[0]
+	flags = payload[1]
+	if flags&^flagsKnown != 0 {
+		return nil, 0, 0, 0, corruptf("unknown flags %#x", flags)
+	}
+	r := reader{b: payload, off: 2}
+	var ext byte
+	switch version {
+	case codecVersion:
+	case codecVersionStaleAt:
+		ext = extStaleAt
+	case codecVersionExt:
+		if len(payload) < 3 {
+			return nil, 0, 0, 0, corruptf("version %d without its ext byte", version)
+		}
+		ext, r.off = payload[2], 3
+		if ext&^extKnown != 0 || ext&extMustRevalidate == 0 {
+			return nil, 0, 0, 0, corruptf("ext flags %#x", ext)
+		}
+	default:
+		return nil, 0, 0, 0, corruptf("unknown version %d", version)
+	}
+	if ext&extStaleAt != 0 && flags&flagStale == 0 {
+		return nil, 0, 0, 0, corruptf("a stale time without the stale flag")
+	}
+	e, bodyLen = r.fixed(flags, ext)
+	if r.err == nil && bodyLen > uint64(len(payload)-r.off) {
+		r.fail("body length %d exceeds the %d bytes left", bodyLen, len(payload)-r.off)
+	}
+	if r.err != nil {
+		return nil, 0, 0, 0, r.err
+	}
+	return e, flags, r.off, bodyLen, nil
+}
+
+// decodeHead is Decode of only what tells one stored response from
+// another, for a record found under key: the fixed fields (decodeFixed)
+// and the key, which must be key. It verifies no checksum and reads
+// neither the other strings nor the body, so its cost does not grow with
+// them; a damaged record may go unnoticed (Decode, on the next Get, sees
+// it). The Entry has no Header, Vary, Tags or Body.
+func decodeHead(b []byte, key string) (*Entry, error) {
+	if len(b) < 2+checksumLen {
+		return nil, corruptf("%d bytes is too short", len(b))
+	}
+	payload := b[:len(b)-checksumLen]
+	e, _, off, bodyLen, err := decodeFixed(payload)
+	if err != nil {
+		return nil, err
+	}
+	r := reader{b: payload[:len(payload)-int(bodyLen)], off: off}
+	n := r.count()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if string(r.b[r.off:r.off+n]) != key {
+		return nil, corruptf("stored under %q but names another key", key)
+	}
+	e.Key = key
 	return e, nil
 }
 

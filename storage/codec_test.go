@@ -196,13 +196,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = decodeHead(b, "k") // never panics, whatever the bytes
 		checkDecode(t, b)
 		checkDecode(t, seal(bytes.Clone(b)))
 	})
 }
 
 // checkDecode: Decode fails with ErrCorrupt, or what it decodes survives
-// another round trip unchanged.
+// another round trip unchanged and decodeHead reads the same head.
 func checkDecode(t *testing.T, b []byte) {
 	e, err := Decode(b)
 	if err != nil {
@@ -210,6 +211,13 @@ func checkDecode(t *testing.T, b []byte) {
 			t.Fatalf("Decode error %v does not wrap ErrCorrupt", err)
 		}
 		return
+	}
+	head, err := decodeHead(b, e.Key)
+	if err != nil {
+		t.Fatalf("decodeHead of what Decode decodes: %v", err)
+	}
+	if !sameResponse(head, e) || head.Status != e.Status || head.MustRevalidate != e.MustRevalidate {
+		t.Fatalf("decodeHead = %+v, Decode = %+v", head, e)
 	}
 	again, err := Decode(Encode(e))
 	if err != nil {

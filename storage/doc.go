@@ -35,7 +35,9 @@
 //   - Entries are immutable once stored: Get returns shared values; callers
 //     must not modify them (nor their Header, Body, Vary or Tags).
 //   - Looking is free: [Store.Family] lists what is held under a key and
-//     its derivations (metadata and tiers, no bodies) without promoting an
+//     its derivations (metadata and tiers, no bodies), and [Store.Holds]
+//     tells whether an entry read earlier is still the one stored (its
+//     record's head alone, checksum unchecked), without promoting an
 //     entry or touching its LRU recency.
 //   - Damage is detected: every disk record carries a checksum (CRC-32C); a
 //     damaged record is deleted, counted and reported as a miss.

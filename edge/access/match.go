@@ -50,7 +50,9 @@ const maxDecodeRounds = 4
 //     "%3B" stays a literal ";");
 //   - decoded and cleaned without removing parameters (nginx, Go, Node);
 //   - fully decoded, parameter-free, and without the trailing dots and
-//     spaces Windows drops from file names ("/admin." is "/admin" on IIS).
+//     spaces Windows drops from file names ("/admin." is "/admin" on IIS)
+//     and the whitespace Spring's trimTokens trims from a segment's ends
+//     ("/%20admin/x" is "/admin/x" there).
 //
 // Letter case is not a reading: callers compare with ASCII case folded. It
 // returns nil, without allocating, for an absolute path free of "%", ";",
@@ -92,18 +94,29 @@ func Readings(p string) []string {
 
 // windowsNames removes the trailing dots and spaces Windows drops from
 // file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
-// then cleans the path again.
+// and the whitespace Spring's AntPathMatcher trims from both ends of a
+// segment with trimTokens (the default before Spring 4.3: " admin" is
+// "admin"; Java's Character.isWhitespace: a control character reaches a
+// reading only encoded twice, "%2509", since policy.ParseTarget refuses
+// "%09"), then cleans the path again.
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
-			segs[i] = t
-		} else if t := strings.TrimRight(s, ". "); t != "" {
-			segs[i] = t
+		if t := strings.Trim(s, javaWhitespace); t != "" {
+			s = t
 		}
+		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
+			s = t
+		} else if t := strings.TrimRight(s, ". "); t != "" {
+			s = t
+		}
+		segs[i] = s
 	}
 	return cleanSegments(strings.Join(segs, "/"))
 }
+
+// javaWhitespace is what Java's Character.isWhitespace accepts in ASCII.
+const javaWhitespace = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
 // read as its most decoded, parameter-free, lower-case form, so "/Admin",

@@ -60,6 +60,7 @@ type Config struct {
 	external map[string]bool // field paths set from outside the file
 	logger   *slog.Logger    // for what logs on its own (SetLogger); nil: slog.Default()
 	problems []*FieldError   // what Parse found wrong in the file
+	users    *loadedUsers    // forward.auth.htpasswd as Check read it; nil before
 }
 
 // Log configures logging.
@@ -100,8 +101,9 @@ type Server struct {
 	// ProxyProtocol makes connections from TrustedProxies begin with a
 	// PROXY protocol header (v1 or v2) on the public and TLS listeners.
 	ProxyProtocol bool `yaml:"proxy_protocol"`
-	// MaxConnections caps open connections per public listener; 0 means
-	// no limit.
+	// MaxConnections caps the open client connections of the public and
+	// TLS listeners together; 0 (unset) derives it from cache.memory
+	// (Config.MaxConnections).
 	MaxConnections int `yaml:"max_connections"`
 	// StripRequestHeaders are the request fields removed from every
 	// client request before it is keyed or forwarded (names, or prefixes

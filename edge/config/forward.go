@@ -130,6 +130,11 @@ func (c *Config) checkForward() []*FieldError {
 	if len(c.Upstream.Shields) > 0 {
 		add("upstream.shields", "not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)")
 	}
+	if c.Upstream.TLS != (UpstreamTLS{}) {
+		// Its client makes no TLS connection: https goes through CONNECT
+		// tunnels, end to end between the client and the destination.
+		add("upstream.tls", "not used by role forward (https destinations are reached through CONNECT tunnels, whose TLS is the client's own): remove it")
+	}
 	for i, n := range f.Clients {
 		if _, err := ParseNetwork(n); err != nil {
 			add(fmt.Sprintf("forward.clients[%d]", i), "%v", err)
@@ -241,9 +246,12 @@ func (c *Config) forwardFileProblems() []*FieldError {
 		return nil
 	}
 	errs := c.rulesProblems(c.Forward.Rules.Check())
-	if _, err := c.ForwardUsers(); err != nil {
-		errs = append(errs, err.(*FieldError))
+	c.users = nil
+	users, err := c.loadForwardUsers()
+	if err != nil {
+		return append(errs, err)
 	}
+	c.users = &loadedUsers{users}
 	return errs
 }
 
@@ -275,9 +283,28 @@ func (c *Config) ForwardRules(log *slog.Logger) (*rules.Engine, error) {
 	return e, nil
 }
 
-// ForwardUsers loads forward.auth.htpasswd; nil without it. The error is a
+// loadedUsers are the users of forward.auth.htpasswd as Check read them;
+// nil users without the field.
+type loadedUsers struct{ users *forward.Users }
+
+// ForwardUsers are the users of forward.auth.htpasswd; nil without it. A
+// configuration that passed Check (every start and reload) returns the
+// users Check read, so the file is read once, and the users used are
+// those that were checked; otherwise it reads the file. The error is a
 // *FieldError naming the field.
 func (c *Config) ForwardUsers() (*forward.Users, error) {
+	if c.users != nil {
+		return c.users.users, nil
+	}
+	u, err := c.loadForwardUsers()
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// loadForwardUsers reads forward.auth.htpasswd.
+func (c *Config) loadForwardUsers() (*forward.Users, *FieldError) {
 	if c.Forward.Auth.Htpasswd == "" {
 		return nil, nil
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"edged/edge/forward"
 )
 
@@ -142,7 +144,7 @@ func TestForwardMessagesInTheFilesTerms(t *testing.T) {
 	}
 	err = parseAndCheck("pools:\n  a:\n    servers: [{url: 'http://127.0.0.1:2'}]\n    retries: -1\n" +
 		"sites: [{name: s, hosts: [a.test], routes: [{path: /, pool: a}]}]\n")
-	if want := "f.yaml:4: pools.a.retries: must not be negative, got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
+	if want := "f.yaml:4: pools.a.retries: must not be negative (0 turns retries off), got -1"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "NoRetries") {
 		t.Errorf("retries -1: %v, want %q", err, want)
 	}
 }
@@ -161,6 +163,8 @@ func TestForwardRoleMismatch(t *testing.T) {
 			"f.yaml:3: upstream.origin: not used by role forward (it fetches from the host each request names): remove it (or the -origin flag)"},
 		{"shields on a forward proxy", "role: forward\nupstream:\n  shields: [http://127.0.0.1:8090]\n",
 			"f.yaml:3: upstream.shields: not used by role forward (it fetches from the host each request names): remove them (or the -shield flags)"},
+		{"upstream TLS on a forward proxy", "role: forward\nupstream:\n  tls: {insecure_skip_verify: true}\n",
+			"f.yaml:3: upstream.tls: not used by role forward (https destinations are reached through CONNECT tunnels"},
 	}
 	for _, tt := range tests {
 		if err := parseAndCheck(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -251,5 +255,41 @@ func TestForwardRemoveHeaders(t *testing.T) {
 				t.Errorf("RemoveHeaders = %#v, want %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestForwardUsersReadOnce: the users a configuration gives the proxy are
+// the ones its check read, from one reading of the file: replaced or
+// removed between the check and the start (or a reload's build), the file
+// is not read again. It was read twice, and a file rewritten between the
+// two readings gave the proxy users that no check had seen.
+func TestForwardUsersReadOnce(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "htpasswd")
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte("role: forward\nforward:\n  auth: {htpasswd: "+users+"}\n"), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(users); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.ForwardUsers()
+	if err != nil || u == nil {
+		t.Fatalf("ForwardUsers after the check = %v, %v; want the users the check read", u, err)
+	}
+	if user, why := u.Check(t.Context(), "Proxy-Authorization", "Basic YWxpY2U6c2VjcmV0", time.Now()); user != "alice" {
+		t.Errorf("alice:secret refused (%s)", why)
+	}
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), "forward.auth.htpasswd") {
+		t.Errorf("Check of the removed file = %v, want it read again and refused", err)
 	}
 }

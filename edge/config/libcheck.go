@@ -99,8 +99,18 @@ func (c *Config) libraryProblems() []*FieldError {
 		if !validName(name) {
 			continue // reported by checkPools; its path would not resolve
 		}
-		po := c.poolOptions(name, c.Pools[name])
-		errs = append(errs, c.optionProblems(yamlMap{under: "pools." + name, fields: transport}, po.Validate())...)
+		p := c.Pools[name]
+		retries := "pools." + name + ".retries"
+		if p.Retries < 0 {
+			// In the file's terms: origin's hint names its Go switch
+			// (NoRetries), where the file's 0 turns retries off.
+			errs = append(errs, c.fieldErrNear(retries, "must not be negative (0 turns retries off), got %d", p.Retries))
+		}
+		for _, e := range c.optionProblems(yamlMap{under: "pools." + name, fields: transport}, c.poolOptions(name, p).Validate()) {
+			if e.Field != retries {
+				errs = append(errs, e)
+			}
+		}
 	}
 	errs = append(errs, c.optionProblems(yamlMap{under: "cache", fields: map[string]string{
 		"Dir": "data", "MemoryBytes": "cache.memory", "DiskBytes": "cache.disk",

@@ -58,6 +58,32 @@ func (c *Config) BodyMemory() int64 {
 	return int64(c.Cache.Memory) / 8
 }
 
+// ConnectionMemory is what each open client connection counts against
+// cache.memory when server.max_connections is derived from it: a
+// connection and what it may hold (its goroutine, buffers and TLS state,
+// a request head of up to max_header_bytes read slowly; measured at 12-14
+// KiB idle over HTTP/1.1, 22-36 KiB over TLS, 62-99 KiB holding a 63 KiB
+// head), times four so that connections take at most about a quarter of
+// cache.memory even at their worst.
+const ConnectionMemory = 256 << 10
+
+// MinConnections is the least max_connections derived from a small
+// cache.memory.
+const MinConnections = 64
+
+// MaxConnections is the cap on open client connections over the public
+// and TLS listeners together (server.max_connections): the value set, or
+// derived from cache.memory when it is not set (0): one connection per
+// ConnectionMemory of it, at least MinConnections. Without a memory tier
+// (cache.memory 0) it is derived from the default cache.memory.
+func (c *Config) MaxConnections() int {
+	if c.Server.MaxConnections > 0 {
+		return c.Server.MaxConnections
+	}
+	mem := int64(cmp.Or(c.Cache.Memory, Default().Cache.Memory))
+	return int(max(MinConnections, mem/ConnectionMemory))
+}
+
 // OriginOptions returns the upstream client's options; Logger is left for
 // the caller. Via is the cache name.
 func (c *Config) OriginOptions() origin.Options {

@@ -23,19 +23,24 @@ type UpstreamRef struct {
 	Shields []string
 	// ShieldFallback goes to Pool when no shield answers.
 	ShieldFallback bool
+	// ShieldPool is the pool named to the shields (origin.PoolHeader): the
+	// route's pool even when Pool is "" (every request goes to a shield);
+	// "" without shields.
+	ShieldPool string
 }
 
 // Key is the same string for equal refs.
 func (r UpstreamRef) Key() string {
-	return r.Pool + "\x00" + strconv.FormatBool(r.ShieldFallback) + "\x00" + strings.Join(r.Shields, "\x00")
+	return r.Pool + "\x00" + r.ShieldPool + "\x00" + strconv.FormatBool(r.ShieldFallback) + "\x00" + strings.Join(r.Shields, "\x00")
 }
 
 // PoolOptions returns the options of every pool that a route or split
-// uses, by name, the implicit default pool (upstream.origin) included.
+// uses, by name, the implicit default pool (upstream.origin) included;
+// on a shield, every pool, since its edges name them.
 // Pools no route uses are left out (see [Config.UnusedPools]). Timeouts
 // and keep-alive settings come from upstream; Logger and Registerer are
 // left for the caller. Call it on a validated Config; it is empty without
-// sites.
+// sites, except on a shield.
 func (c *Config) PoolOptions() map[string]origin.PoolOptions {
 	out := make(map[string]origin.PoolOptions)
 	for _, name := range c.usedPools() {
@@ -94,9 +99,18 @@ func (c *Config) poolOptions(name string, p Pool) origin.PoolOptions {
 }
 
 // UnusedPools lists the pools of the file that no route or split names,
-// sorted; they are not built.
+// sorted; they are not built. A pool that routes name only to their
+// shields (shield_fallback off) is not built either, but its name is
+// used: it tells the shields which pool a request is for.
 func (c *Config) UnusedPools() []string {
 	used := c.usedPools()
+	for _, s := range c.Sites {
+		for _, r := range s.Routes {
+			for _, ref := range c.routeRefs(s, r) {
+				used = append(used, ref.ShieldPool)
+			}
+		}
+	}
 	var out []string
 	for _, name := range c.poolNames(false) {
 		if !slices.Contains(used, name) {
@@ -108,6 +122,12 @@ func (c *Config) UnusedPools() []string {
 
 // usedPools lists the pools that routes and splits fetch from, sorted.
 func (c *Config) usedPools() []string {
+	if c.Role == RoleShield {
+		// A shield's edges name the pool each request is for
+		// (origin.PoolHeader): any of them may be asked for. Without
+		// sites, upstream.origin is the node's own client, not a pool.
+		return c.poolNames(len(c.Sites) > 0)
+	}
 	set := make(map[string]bool)
 	for _, s := range c.Sites {
 		for _, r := range s.Routes {
@@ -125,10 +145,19 @@ func (c *Config) usedPools() []string {
 func (c *Config) routeRefs(s Site, r Route) []UpstreamRef {
 	shields, fallback := c.SiteShields(s)
 	ref := func(pool string) UpstreamRef {
-		if len(shields) > 0 && !fallback {
+		if len(shields) == 0 {
+			return UpstreamRef{Pool: pool}
+		}
+		// The shields are told the pool: two routes to different pools
+		// may send them the same URL (origin.PoolHeader).
+		named := pool
+		if named == "" {
+			named = DefaultPool // a route without a pool means it
+		}
+		if !fallback {
 			pool = "" // every request goes to a shield: no pool is needed
 		}
-		return UpstreamRef{Pool: pool, Shields: slices.Clone(shields), ShieldFallback: fallback}
+		return UpstreamRef{Pool: pool, Shields: slices.Clone(shields), ShieldFallback: fallback, ShieldPool: named}
 	}
 	primary := r.Pool
 	if primary == "" && c.hasPool(DefaultPool) {
@@ -150,6 +179,7 @@ func (c *Config) ClientOptions(ref UpstreamRef) origin.Options {
 		Shields:        slices.Clone(ref.Shields),
 		ShieldFallback: ref.ShieldFallback && ref.Pool != "",
 		ShieldEjection: origin.DefaultOptions().ShieldEjection,
+		ShieldPool:     ref.ShieldPool,
 		Via:            c.CacheName(),
 		ConnectTimeout: u.ConnectTimeout.Std(),
 		HeaderTimeout:  u.HeaderTimeout.Std(),

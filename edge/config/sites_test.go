@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,6 +394,42 @@ func TestPoolsWithoutSites(t *testing.T) {
 	err = c.Validate()
 	if err == nil || !strings.Contains(err.Error(), "edged.yaml:3: pools: set but no sites use them") {
 		t.Errorf("Validate = %v", err)
+	}
+}
+
+// A shield's edges name the pool of each request (origin.PoolHeader): a
+// shield starts every pool, with or without sites, and "default" stays
+// upstream.origin's name.
+func TestShieldPools(t *testing.T) {
+	c := parseValid(t, "role: shield\nupstream: {origin: 'http://o'}\npools:\n  web: {servers: [{url: 'http://w'}]}\n")
+	if got := slices.Sorted(maps.Keys(c.PoolOptions())); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("PoolOptions of a shield without sites: %v, want [web] (upstream.origin is its own client)", got)
+	}
+	c = parseValid(t, "role: shield\nupstream: {origin: 'http://o'}\npools: {web: {servers: [{url: 'http://w'}]}}\nsites: [{name: s, hosts: [a.test], routes: [{path: /}]}]\n")
+	if got := c.UnusedPools(); got != nil {
+		t.Errorf("UnusedPools of a shield = %v, want none", got)
+	}
+	if got := slices.Sorted(maps.Keys(c.PoolOptions())); !slices.Equal(got, []string{"default", "web"}) {
+		t.Errorf("PoolOptions of a shield with sites: %v, want [default web]", got)
+	}
+	c, err := Parse([]byte("role: shield\nupstream: {origin: 'http://o'}\npools:\n  default: {servers: [{url: 'http://w'}]}\n"), "edged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `the pool name "default" is taken by upstream.origin`) {
+		t.Errorf("Validate = %v, want the default pool refused", err)
+	}
+}
+
+// A pool that routes name only to their shields is used: the name tells
+// the shields which pool a request is for.
+func TestPoolNamedOnlyToShields(t *testing.T) {
+	c := parseValid(t, "pools: {web: {servers: [{url: 'http://w'}]}, spare: {servers: [{url: 'http://s'}]}}\nsites: [{name: s, hosts: [a.test], shields: ['http://sh'], shield_fallback: false, routes: [{path: /, pool: web}]}]\n")
+	if got := c.UnusedPools(); !slices.Equal(got, []string{"spare"}) {
+		t.Errorf("UnusedPools = %v, want [spare]", got)
+	}
+	if got := len(c.PoolOptions()); got != 0 {
+		t.Errorf("PoolOptions has %d pools, want none (every request goes to a shield)", got)
 	}
 }
 

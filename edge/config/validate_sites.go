@@ -11,11 +11,12 @@ import (
 )
 
 // checkPools checks the pools section's rules of the file: names, and
-// pools only with sites. origin.PoolOptions.Validate checks each pool's
+// pools only with sites, or on a shield (its edges name them, see
+// origin.PoolHeader). origin.PoolOptions.Validate checks each pool's
 // values (libraryProblems).
 func (c *Config) checkPools() []*FieldError {
 	var errs []*FieldError
-	if len(c.Pools) > 0 && len(c.Sites) == 0 {
+	if len(c.Pools) > 0 && len(c.Sites) == 0 && c.Role != RoleShield {
 		errs = append(errs, c.fieldErr("pools", "set but no sites use them: without sites every host is served by upstream.origin"))
 	}
 	for _, name := range c.poolNames(false) {
@@ -23,7 +24,7 @@ func (c *Config) checkPools() []*FieldError {
 			errs = append(errs, c.keyErr("pools", name, "invalid pool name %q: use letters, digits, - and _", name))
 			continue
 		}
-		if name == DefaultPool && c.Upstream.Origin != "" && len(c.Sites) > 0 {
+		if name == DefaultPool && c.Upstream.Origin != "" && (len(c.Sites) > 0 || c.Role == RoleShield) {
 			errs = append(errs, c.keyErr("pools", name, "the pool name %q is taken by upstream.origin: rename the pool or remove upstream.origin", name))
 		}
 	}

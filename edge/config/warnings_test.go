@@ -108,3 +108,60 @@ func wantWarnings(t *testing.T, c *Config, want []string) {
 		t.Errorf("Warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestWarningsRewriteIntoGuardedRoute: a route that sends its pool another
+// path (strip_prefix, upstream_path) that another route of the site sends
+// the same pool with guards the first lacks is named: "/static/admin/users"
+// reaches the pool as "/admin/users", past the "/admin/" route's auth, and
+// "/users" through "/" is what "/v2/users" sends with auth. Routes to
+// another pool, routes that rewrite nothing, and a route whose deny_paths
+// covers the guarded paths are not.
+func TestWarningsRewriteIntoGuardedRoute(t *testing.T) {
+	t.Setenv("EDGED_TEST_KEYS", "k1")
+	c := parseValid(t, `upstream: {origin: "http://127.0.0.1:9000"}
+pools:
+  api: {servers: [{url: "http://127.0.0.1:9001"}]}
+  v2: {servers: [{url: "http://127.0.0.1:9002"}]}
+sites:
+  - name: s
+    hosts: [s.example]
+    routes:
+      - {path: /}
+      - {path: /admin/, auth: {api_keys: {keys_env: EDGED_TEST_KEYS}}}
+      - {path: /net/, access: {allow: [10.0.0.0/8]}}
+      - {path: /static/, strip_prefix: true}
+      - {path: /api/, pool: api, strip_prefix: true}
+      - {path: /v3/, strip_prefix: true, access: {deny_paths: [/admin]}}
+      - {path: "/u/{id}", upstream_path: "/admin/{id}"}
+      - {path: "/p/{id}", upstream_path: "/public/{id}"}
+  - name: t
+    hosts: [t.example]
+    routes:
+      - {path: /, pool: v2}
+      - {path: /v2/, pool: v2, strip_prefix: true, auth: {api_keys: {keys_env: EDGED_TEST_KEYS}}}
+      - {path: /other/, strip_prefix: true}
+`)
+	wantWarnings(t, c, []string{
+		`edged.yaml:12: sites[0].routes[3].strip_prefix: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
+		`edged.yaml:12: sites[0].routes[3].strip_prefix: this route sends pool "default" paths under /net/, which routes[2] sends it guarded by access that this route lacks: any client reaches them through this route; give it the same guards, or list /net in its access.deny_paths`,
+		`edged.yaml:14: sites[0].routes[5].strip_prefix: this route sends pool "default" paths under /net/, which routes[2] sends it guarded by access that this route lacks: any client reaches them through this route; give it the same guards, or list /net in its access.deny_paths`,
+		`edged.yaml:15: sites[0].routes[6].upstream_path: this route sends pool "default" paths under /admin/, which routes[1] sends it guarded by auth that this route lacks: any client reaches them through this route; give it the same guards, or list /admin in its access.deny_paths`,
+		`edged.yaml:21: sites[1].routes[1].strip_prefix: this route sends pool "v2" paths under / guarded by its auth, which routes[0] sends it without: any client reaches them through that route; give it the same guards, or this route a pool of its own`,
+	})
+}
+
+// TestWarningsShieldTrustsNoEdge: a shield with pools that trusts no peer
+// ignores the pool every edge names, silently mixing the pools' objects
+// that edge routes rewrite to one path.
+func TestWarningsShieldTrustsNoEdge(t *testing.T) {
+	const pools = `role: shield
+upstream:
+  origin: http://127.0.0.1:9000
+pools:
+  a: {servers: [{url: http://127.0.0.1:9001}]}
+`
+	c := parseValid(t, pools)
+	wantWarnings(t, c, []string{"edged.yaml:5: pools: a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: every edge request is fetched and stored as the default pool's; list the edges' networks there (docs/config.md, \"Pools through shields\")"})
+	wantWarnings(t, parseValid(t, pools+"server: {trusted_proxies: [10.0.0.0/8]}\n"), nil)
+	wantWarnings(t, parseValid(t, "role: shield\nupstream: {origin: http://127.0.0.1:9000}\n"), nil)
+}

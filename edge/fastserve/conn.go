@@ -25,10 +25,12 @@ type conn struct {
 	// thread); nil when rwc is not a TCP connection.
 	raw        *rawio.Conn
 	remoteAddr string
-	// state is stateNew, stateActive or stateIdle (Shutdown closes idle
-	// connections).
+	// state is stateNew, stateActive, stateIdle or stateHead (Shutdown
+	// closes idle connections; CloseSlowHead the slowest head).
 	state atomic.Int32
 	since time.Time // when the connection was accepted
+	// headSince is when the head being read in stateHead began (Unix ns).
+	headSince atomic.Int64
 
 	// in holds what was read from the client: in[pos:] is unread.
 	in  []byte
@@ -63,6 +65,10 @@ const (
 	stateNew int32 = iota
 	stateActive
 	stateIdle
+	// stateHead: a request after the first has begun and its head is not
+	// all here (set only when a read ends mid-head, never on a hit whose
+	// head comes whole).
+	stateHead
 )
 
 // readBuffer is the size a connection's input starts with; it grows to
@@ -211,10 +217,13 @@ func (c *conn) waitIdle() error {
 		}
 		return c.readFailed(err, false)
 	}
-	c.state.Store(stateActive)
 	if !bytes.Contains(c.in[c.pos:], []byte("\r\n\r\n")) {
+		c.headSince.Store(time.Now().UnixNano())
+		c.state.Store(stateHead)
 		c.headerDeadline()
+		return nil
 	}
+	c.state.Store(stateActive)
 	return nil
 }
 

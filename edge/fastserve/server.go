@@ -192,6 +192,70 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
+// CloseIdle closes up to n of the connections waiting for their next
+// request (keep-alives between requests; a connection that has not sent
+// its first request is left alone) and returns how many it closed. It is
+// for a node at its cap on connections, which makes room for a new client
+// as nginx does by reusing idle keep-alive connections: a client may close
+// an idle connection at any time (RFC 9112 §9.3.1), and its HTTP client
+// opens another. Which idle connections go is left to the map's order.
+func (s *Server) CloseIdle(n int) int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	closed := 0
+	for c := range s.conns {
+		if closed == n {
+			break
+		}
+		// Taken out of stateIdle first, so that a connection closed here
+		// and not yet forgotten by its goroutine is not counted again.
+		if c.state.CompareAndSwap(stateIdle, stateActive) {
+			_ = c.rwc.Close()
+			closed++
+		}
+	}
+	return closed
+}
+
+// CloseSlowHead closes the connection that has been reading a request
+// head the longest (its first since it was accepted, or a later one since
+// its first bytes), if that is at least minAge, and reports whether it
+// closed one. It is for a node at its cap on connections with no idle
+// connection to close: heads sent slowly (slowloris) would otherwise keep
+// new clients waiting for read_header_timeout, while a client's head
+// normally arrives within a round trip.
+func (s *Server) CloseSlowHead(minAge time.Duration) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest *conn
+	var oldestAt int64
+	for c := range s.conns {
+		var at int64
+		switch c.state.Load() {
+		case stateNew:
+			at = c.since.UnixNano()
+		case stateHead:
+			at = c.headSince.Load()
+		default:
+			continue
+		}
+		if oldest == nil || at < oldestAt {
+			oldest, oldestAt = c, at
+		}
+	}
+	if oldest == nil || time.Since(time.Unix(0, oldestAt)) < minAge {
+		return false
+	}
+	st := oldest.state.Load()
+	if (st != stateNew && st != stateHead) || !oldest.state.CompareAndSwap(st, stateActive) {
+		return false // its head came meanwhile
+	}
+	_ = oldest.rwc.Close()
+	return true
+}
+
 // getOut and putOut lend the buffers responses are written through.
 func (s *Server) getOut() *[]byte {
 	if b, ok := s.outs.Get().(*[]byte); ok {

@@ -41,8 +41,7 @@ type DialerOptions struct {
 // and broadcast addresses, fd00:ec2::254 (AWS metadata over IPv6), IPv4-mapped
 // and NAT64 forms of those, and always the proxy's own listeners (a loop).
 type Dialer struct {
-	timeout  time.Duration
-	allow    []netip.Prefix
+	policy   atomic.Pointer[dialPolicy] // Timeout and Allow; Reconfigure swaps them
 	resolver *net.Resolver
 
 	mu  sync.Mutex                       // serializes RefuseListener
@@ -113,15 +112,33 @@ func (c *lookupCache) put(host string, ips []netip.Addr, now time.Time) {
 	c.m[host] = cachedLookup{ips: ips, expires: now.Add(lookupTTL)}
 }
 
+// dialPolicy is what a Dialer's Reconfigure may change.
+type dialPolicy struct {
+	timeout time.Duration
+	allow   []netip.Prefix
+}
+
 // NewDialer returns a Dialer for opts.
 func NewDialer(opts DialerOptions) *Dialer {
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultDialTimeout
-	}
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
-	return &Dialer{timeout: opts.Timeout, allow: opts.Allow, resolver: opts.Resolver}
+	d := &Dialer{resolver: opts.Resolver}
+	d.Reconfigure(opts)
+	return d
+}
+
+// Reconfigure applies opts's Timeout and Allow (zero Timeout: the
+// default) to every dial and check from now on (a reload); the Resolver
+// and the refused listeners stay. A connection already open stays open,
+// even to a network Allow no longer lists: the proxy checks each request's
+// destination before it reaches the cache (precheck), so an idle pooled
+// connection there is not used again.
+func (d *Dialer) Reconfigure(opts DialerOptions) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultDialTimeout
+	}
+	d.policy.Store(&dialPolicy{timeout: opts.Timeout, allow: slices.Clone(opts.Allow)})
 }
 
 // RefuseListener adds a listening address of this proxy to the refused
@@ -150,7 +167,7 @@ func (d *Dialer) RefuseListener(addr net.Addr) {
 // Dialer must not reach. It fits origin.Options.Dial.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	nd := net.Dialer{
-		Timeout:   d.timeout,
+		Timeout:   d.policy.Load().timeout,
 		KeepAlive: 30 * time.Second,
 		Resolver:  d.resolver,
 		Control:   d.control,
@@ -179,7 +196,7 @@ func (d *Dialer) Check(ap netip.AddrPort) error {
 	if d.isOwn(ip, ap.Port()) {
 		return fmt.Errorf("%w: %s is this proxy (a request loop)", ErrRefusedDestination, ap)
 	}
-	for _, p := range d.allow {
+	for _, p := range d.policy.Load().allow {
 		if p.Contains(ip) {
 			return nil
 		}

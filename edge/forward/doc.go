@@ -39,6 +39,16 @@
 // never forwarded) and Options.RemoveHeaders (by default X-Forwarded-For,
 // Forwarded, Via, From, X-Real-IP), and gains Options.SetHeaders.
 //
+// # Reconfiguration
+//
+// A running Proxy takes new settings whole ([Prepare], then
+// [Proxy.Reconfigure]; the Dialer's by [Dialer.Reconfigure]): every
+// request and tunnel that starts afterwards sees them, and each one under
+// way keeps those it started with to its end. An open tunnel is never cut
+// by a reconfiguration, even one that would now refuse it (Squid keeps its
+// tunnels on a reconfigure too). The wiring (Cache, Dialer, Rules, loggers,
+// metrics, clock) is fixed by New; Rules may decide anew by itself.
+//
 // # Safety
 //
 // The Dialer checks every address in net.Dialer's Control hook, after DNS

@@ -17,6 +17,7 @@ import (
 
 // record is what the proxy logs of one request or tunnel.
 type record struct {
+	cfg      *Settings // in force when it arrived
 	start    time.Time
 	client   netip.Addr
 	network  string // the admitted client network, a metrics label
@@ -66,12 +67,14 @@ type metrics struct {
 
 	// The children the hit path counts into, looked up once rather than
 	// by hashing label values on every request: without a category (no
-	// rule or list named one, the common case) by client network index
-	// (the last one: not admitted), kind and outcome; otherwise by labels.
-	plain    [][2][nOutcomes]atomic.Pointer[counterRef]
+	// rule or list named one, the common case) in Settings.plain, by
+	// client network index; otherwise by labels, here.
 	counters sync.Map              // requestLabels → prometheus.Counter
 	in, out  [2]prometheus.Counter // bytes by kind: 0 http, 1 connect
 }
+
+// counterSlot holds a requests child once looked up.
+type counterSlot = atomic.Pointer[counterRef]
 
 type counterRef struct{ c prometheus.Counter }
 
@@ -88,10 +91,9 @@ func (m *metrics) request(l requestLabels) prometheus.Counter {
 	return c
 }
 
-// newMetrics makes the series for a proxy admitting nets client networks.
-func newMetrics(reg prometheus.Registerer, nets int) (*metrics, error) {
+// newMetrics makes the proxy's series.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		plain: make([][2][nOutcomes]atomic.Pointer[counterRef], nets+1),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_forward_requests_total",
 			Help: "Forward-proxy requests and tunnels by kind (http, connect), admitted client network, destination category and outcome (allowed, denied, limited, error).",
@@ -164,9 +166,9 @@ func (p *Proxy) count(rec *record, k, outcome int) {
 	}
 	n := rec.net
 	if n < 0 {
-		n = len(p.metrics.plain) - 1
+		n = len(rec.cfg.plain) - 1
 	}
-	slot := &p.metrics.plain[n][k][outcome]
+	slot := &rec.cfg.plain[n][k][outcome]
 	ref := slot.Load()
 	if ref == nil {
 		// Two requests may both get here: the same child either way.

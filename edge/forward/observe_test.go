@@ -33,6 +33,7 @@ func TestRequestSeries(t *testing.T) {
 		{method: http.MethodGet, net: 0, network: "10.0.0.0/8", status: http.StatusProxyAuthRequired, category: "none"},
 	}
 	for i := range recs {
+		recs[i].cfg = p.cur.Load()
 		p.finish(&recs[i])
 	}
 	for _, c := range []struct {

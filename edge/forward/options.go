@@ -127,6 +127,14 @@ type Rules interface {
 	NeedsAddrFor(req RuleRequest, now time.Time) bool
 }
 
+// LiveRules are Rules a reload may replace while the proxy serves (a
+// node's forward.rules). Current returns those in force: the proxy takes
+// them once per request and asks them every question about it.
+type LiveRules interface {
+	Rules
+	Current() Rules
+}
+
 // Defaults of Options and DialerOptions.
 const (
 	DefaultTunnelIdle  = 5 * time.Minute
@@ -202,15 +210,7 @@ func (opts Options) validate() (portSets, error) {
 		errs = append(errs, &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	parse := func(field string, list []string) portset.Set {
-		s := make(portset.Set, 0, len(list))
-		for i, p := range list {
-			r, err := portset.Parse(p)
-			if err != nil {
-				bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-			}
-			s = append(s, r)
-		}
-		return s
+		return portset.ParseList(list, func(i int, err error) { bad(fmt.Sprintf("%s[%d]", field, i), "%v", err) })
 	}
 	parsed := portSets{connect: parse("ConnectPorts", opts.ConnectPorts), http: parse("HTTPPorts", opts.HTTPPorts)}
 	for i, name := range opts.RemoveHeaders {

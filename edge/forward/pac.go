@@ -15,8 +15,8 @@ const pacPath = "/proxy.pac"
 // sends PAC.Direct hosts DIRECT and everything else through this proxy,
 // falling back to DIRECT never (a filtering proxy that clients could skip
 // when it is down would filter nothing).
-func (p *Proxy) servePAC(w http.ResponseWriter, r *http.Request) {
-	proxy := p.opts.PAC.Proxy
+func (s *Settings) servePAC(w http.ResponseWriter, r *http.Request) {
+	proxy := s.opts.PAC.Proxy
 	if proxy == "" {
 		// The client's own name for this proxy, but only a host and port:
 		// net/http lets sub-delimiters through in Host, and
@@ -27,7 +27,7 @@ func (p *Proxy) servePAC(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ns-proxy-autoconfig")
 	w.Header().Set("Cache-Control", "no-cache")
-	body := pacScript(proxy, p.opts.PAC.Direct)
+	body := pacScript(proxy, s.opts.PAC.Direct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,7 +18,6 @@ import (
 	"edged/edge"
 	"edged/edge/policy"
 	"edged/internal/httpsyntax"
-	"edged/internal/portset"
 )
 
 // RuleHeader names, in a refusal, the rule or check that refused.
@@ -25,13 +25,9 @@ const RuleHeader = "X-Edged-Rule"
 
 // Proxy is the forward proxy's http.Handler. It is safe for concurrent use.
 type Proxy struct {
-	opts         Options
-	nets         []string          // Options.Clients as metric labels ("loopback" for none), by index
-	remove       []string          // canonical names of Options.RemoveHeaders
-	set          map[string]string // Options.SetHeaders under canonical names
-	connectPorts portset.Set       // Options.ConnectPorts
-	httpPorts    portset.Set       // Options.HTTPPorts
-	metrics      *metrics
+	opts    Options // the wiring (Name, Cache, Dialer, Rules, ...); see Settings for the rest
+	cur     atomic.Pointer[Settings]
+	metrics *metrics
 
 	mu      sync.Mutex // guards tunnels
 	tunnels map[netip.Addr]int
@@ -43,7 +39,7 @@ type Proxy struct {
 // New gives zero fields their defaults, validates opts and returns a Proxy.
 func New(opts Options) (*Proxy, error) {
 	opts = opts.withDefaults()
-	ports, err := opts.validate()
+	settings, err := Prepare(opts)
 	if opts.Cache == nil {
 		err = errors.Join(err, &OptionError{Field: "Cache", Msg: "required"})
 	}
@@ -53,26 +49,12 @@ func New(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	nets := []string{"loopback"}
-	if len(opts.Clients) > 0 {
-		nets = make([]string, len(opts.Clients))
-		for i, n := range opts.Clients {
-			nets[i] = n.String()
-		}
-	}
-	m, err := newMetrics(opts.Registerer, len(nets))
+	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("forward: register metrics: %w", err)
 	}
-	p := &Proxy{opts: opts, nets: nets, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{}),
-		connectPorts: ports.connect, httpPorts: ports.http}
-	for _, name := range opts.RemoveHeaders {
-		p.remove = append(p.remove, http.CanonicalHeaderKey(name))
-	}
-	p.set = make(map[string]string, len(opts.SetHeaders))
-	for name, v := range opts.SetHeaders {
-		p.set[http.CanonicalHeaderKey(name)] = v
-	}
+	p := &Proxy{opts: opts, metrics: m, tunnels: make(map[netip.Addr]int), closing: make(chan struct{})}
+	p.cur.Store(settings)
 	return p, nil
 }
 
@@ -100,7 +82,8 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation holds what the request needs to outlive a call: the
 	// record (finish logs it) and the writer the cache answers through.
-	x := &exchange{rec: record{method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
+	s := p.cur.Load() // this request's settings, to its end (Reconfigure)
+	x := &exchange{rec: record{cfg: s, method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
 		referer: r.Header.Get("Referer"), agent: r.Header.Get("User-Agent")}}
 	rec := &x.rec
 	if p.opts.AccessLog != nil {
@@ -108,12 +91,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer p.finish(rec)
 	rec.client = peerAddr(r)
-	network, ok := p.admit(rec.client)
+	network, ok := s.admit(rec.client)
 	if !ok {
 		p.refuse(w, r, rec, http.StatusForbidden, "clients", "client "+rec.client.String()+" is not in an admitted network (forward.clients)")
 		return
 	}
-	rec.net, rec.network = network, p.nets[network]
+	rec.net, rec.network = network, s.nets[network]
 	if n := httpsyntax.FieldLines(r.Header); n > httpsyntax.MaxRequestFieldLines {
 		// Before a tunnel, which holds its request for as long as it
 		// lives; the cache refuses the others itself, as here.
@@ -124,7 +107,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveLocal(w, r, rec)
 		return
 	}
-	if p.opts.Users != nil {
+	if s.opts.Users != nil {
 		creds := r.Header["Proxy-Authorization"]
 		if len(creds) > 1 {
 			// RFC 9110 §11.7.2: one credential; which of two was meant is
@@ -132,11 +115,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.refuse(w, r, rec, http.StatusBadRequest, "", strconv.Itoa(len(creds))+" Proxy-Authorization fields")
 			return
 		}
-		user, why := p.opts.Users.Check(r.Context(), "Proxy-Authorization", r.Header.Get("Proxy-Authorization"), p.opts.Now())
+		user, why := s.opts.Users.Check(r.Context(), "Proxy-Authorization", r.Header.Get("Proxy-Authorization"), p.opts.Now())
 		if user == "" {
 			// RFC 9110 §11.7.1: 407 with the challenge for this proxy. The
 			// log says why; the client learns nothing (which names exist).
-			w.Header().Set("Proxy-Authenticate", `Basic realm="`+p.opts.Realm+`", charset="UTF-8"`)
+			w.Header().Set("Proxy-Authenticate", `Basic realm="`+s.opts.Realm+`", charset="UTF-8"`)
 			p.refuse(w, r, rec, http.StatusProxyAuthRequired, "auth", "proxy authentication required")
 			rec.why = "proxy authentication required: " + why
 			return
@@ -155,13 +138,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.Host = h[:len(h)-1]
 		r.Host = r.URL.Host
 	}
-	if rule, reason := p.checkPort(r.Method, dst.port); rule != "" {
+	if rule, reason := s.checkPort(r.Method, dst.port); rule != "" {
 		p.refuse(w, r, rec, http.StatusForbidden, rule, reason)
 		return
 	}
 	// The rules come before the lookup unless their answer for this
 	// request needs the address: a name they deny by its domain, user or
-	// port costs no DNS query and leaks none.
+	// port costs no DNS query and leaks none. One set of rules answers
+	// both questions, even across a reload (currentRules).
+	rules := p.currentRules()
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
@@ -170,7 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
-	case p.opts.Rules != nil && p.opts.Rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
+	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
 		// A failed lookup leaves no address, and the rules still decide (a
 		// dest_networks condition matches none): a denied name gets its
 		// rule's 403, not the lookup's 502.
@@ -178,7 +163,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			decided = ips[0]
 		}
 	}
-	d := p.decide(rec, dst, ips, r.Method)
+	d := p.decide(rules, rec, dst, ips, r.Method)
 	rec.rule, rec.category = d.Rule, d.Category
 	if !d.Allow {
 		if d.Limited {
@@ -234,29 +219,42 @@ func (p *Proxy) target(r *http.Request) (destination, error) {
 // port of another protocol (25 SMTP, say) would read the client's request
 // and body as commands: a cross-protocol attack through the proxy. It
 // returns the check's name and the reason, or "" when the port is allowed.
-func (p *Proxy) checkPort(method string, port int) (rule, reason string) {
+func (s *Settings) checkPort(method string, port int) (rule, reason string) {
 	if method == http.MethodConnect {
-		if !p.connectPorts.Contains(port) {
+		if !s.connectPorts.Contains(port) {
 			return "connect_ports", "CONNECT to port " + strconv.Itoa(port) + " is not allowed (forward.connect_ports)"
 		}
 		return "", ""
 	}
-	if !p.httpPorts.Contains(port) {
+	if !s.httpPorts.Contains(port) {
 		return "http_ports", "requests to port " + strconv.Itoa(port) + " are not allowed (forward.http_ports)"
 	}
 	return "", ""
 }
 
-// decide asks the rules; without rules everything is allowed.
-func (p *Proxy) decide(rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
-	if p.opts.Rules == nil {
+// currentRules is the rules a request is judged by, all of it: with
+// LiveRules, those in force as it arrives. Asked anew for each question,
+// a reload between them could judge it half by the old rules and half by
+// the new, and let through what neither lets through: the old (a default
+// deny) saying no address was needed, the new then matching their
+// dest_networks deny against none.
+func (p *Proxy) currentRules() Rules {
+	if l, ok := p.opts.Rules.(LiveRules); ok {
+		return l.Current()
+	}
+	return p.opts.Rules
+}
+
+// decide asks rules; without rules everything is allowed.
+func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
+	if rules == nil {
 		return RuleDecision{Allow: true, Rule: "default"}
 	}
 	req := ruleRequest(rec, dst, method)
 	if len(ips) > 0 {
 		req.Addr = ips[0]
 	}
-	return p.opts.Rules.Decide(req, p.opts.Now())
+	return rules.Decide(req, p.opts.Now())
 }
 
 // ruleRequest is what the rules are asked about a request, but its address.
@@ -276,7 +274,7 @@ func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) 
 		switch r.URL.Path {
 		case pacPath:
 			rec.status = http.StatusOK
-			p.servePAC(w, r)
+			rec.cfg.servePAC(w, r)
 			return
 		case "/healthz":
 			rec.status = http.StatusOK
@@ -292,7 +290,7 @@ func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rec *record) 
 // fetch answers an absolute-form request through the shared cache.
 func (p *Proxy) fetch(w http.ResponseWriter, r *http.Request, x *exchange, bw *rate.Limiter) {
 	rec := &x.rec
-	p.anonymize(r.Header)
+	rec.cfg.anonymize(r.Header)
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{body: r.Body, limit: bw, ctx: r.Context()}
@@ -359,14 +357,14 @@ func refusalDetail(status int) string {
 	return ""
 }
 
-// admit returns the index in p.nets of the admitted network the client
+// admit returns the index in s.nets of the admitted network the client
 // belongs to.
-func (p *Proxy) admit(client netip.Addr) (int, bool) {
-	if len(p.opts.Clients) == 0 {
+func (s *Settings) admit(client netip.Addr) (int, bool) {
+	if len(s.opts.Clients) == 0 {
 		// No open proxy by default: loopback clients only.
 		return 0, client.IsLoopback()
 	}
-	for i, n := range p.opts.Clients {
+	for i, n := range s.opts.Clients {
 		if n.Contains(client) {
 			return i, true
 		}

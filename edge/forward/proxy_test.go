@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -532,7 +533,7 @@ func TestHTTPPortsRefused(t *testing.T) {
 // ports of the schemes edged does not speak (ftp, gopher, wais); CONNECT
 // keeps 443 alone.
 func TestDefaultHTTPPorts(t *testing.T) {
-	p, err := New(Options{Cache: http.NotFoundHandler(), Dialer: NewDialer(DialerOptions{})})
+	p, err := Prepare(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -770,5 +771,102 @@ func TestRefusalsCarryCacheStatus(t *testing.T) {
 				t.Errorf("%d, Cache-Status %q; want %d, %q", resp.StatusCode, resp.Header.Get("Cache-Status"), tt.status, want)
 			}
 		})
+	}
+}
+
+// TestEncodedControlInPathForwarded: a forward proxy has no routes and no
+// path rules for an encoded control character in a path to slip past, so
+// it forwards such a URL (an S3 key may hold "%0A") as the client wrote it,
+// encoded, and caches it under that spelling; on the code before, every
+// such request got 400 "encoded control character in path", from the rule
+// that keeps a site's routes from being read two ways. A raw control
+// character is still refused.
+func TestEncodedControlInPathForwarded(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "object "+r.RequestURI)
+	})
+	s := newStack(t, stackConfig{})
+	for _, path := range []string{"/bucket/line%0Abreak", "/bucket/nul%00x", "/bucket/tab%09", "/bucket/del%7F?q=%0A"} {
+		for i := range 2 {
+			resp, body := get(t, s.client(nil, "", ""), o.URL+path)
+			if resp.StatusCode != http.StatusOK || body != "object "+path {
+				t.Fatalf("GET %s (%d): %d %q, want 200 with the origin's object %s", path, i, resp.StatusCode, body, path)
+			}
+			if cs := resp.Header.Get("Cache-Status"); i == 1 && !strings.HasPrefix(cs, "edged-forward; hit") {
+				t.Errorf("GET %s again: Cache-Status %q, want a hit", path, cs)
+			}
+		}
+	}
+	if n := o.count(); n != 4 {
+		t.Errorf("the origin got %d requests, want 4 (one per object)", n)
+	}
+	// Its key is its own: the object of "/bucket/line" is another.
+	if resp, body := get(t, s.client(nil, "", ""), o.URL+"/bucket/line"); resp.StatusCode != http.StatusOK || body != "object /bucket/line" {
+		t.Errorf("GET /bucket/line: %d %q", resp.StatusCode, body)
+	}
+	resp, _, _ := s.raw(t, "GET "+o.URL+"/bucket/raw\x01x HTTP/1.1\r\nHost: "+o.Listener.Addr().String()+"\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a raw control character in the path: %d, want 400", resp.StatusCode)
+	}
+}
+
+// swappingRules are LiveRules whose rules a reload replaces by next as
+// soon as the proxy asks the current ones whether they need the address
+// (reloadRules.NeedsAddrFor): between its two questions about one request
+// (fault injection).
+type swappingRules struct {
+	cur  atomic.Pointer[reloadRules]
+	next *reloadRules
+}
+
+func (l *swappingRules) Current() Rules { return l.cur.Load() }
+func (l *swappingRules) Decide(req RuleRequest, now time.Time) RuleDecision {
+	return l.cur.Load().Decide(req, now)
+}
+func (l *swappingRules) NeedsAddrFor(req RuleRequest, now time.Time) bool {
+	return l.cur.Load().NeedsAddrFor(req, now)
+}
+
+// reloadRules deny every request (denyAll), or those to loopback
+// addresses; asked whether they need the address, they give way to
+// reload's next rules.
+type reloadRules struct {
+	reload  *swappingRules
+	denyAll bool
+}
+
+func (r *reloadRules) NeedsAddrFor(RuleRequest, time.Time) bool {
+	if r.reload != nil {
+		r.reload.cur.Store(r.reload.next)
+	}
+	return !r.denyAll
+}
+
+func (r *reloadRules) Decide(req RuleRequest, _ time.Time) RuleDecision {
+	if r.denyAll {
+		return RuleDecision{Rule: "default-deny"}
+	}
+	if req.Addr.IsLoopback() {
+		return RuleDecision{Rule: "no-loopback"}
+	}
+	return RuleDecision{Allow: true, Rule: "default"}
+}
+
+// TestRulesReloadBetweenQuestions: a request is judged by one set of rules
+// even when a reload swaps them while it is judged. Before, the rules in
+// force before a reload (deny everything) answered that no address was
+// needed, and those after (deny loopback addresses) then decided with
+// none, so a name for a loopback address was let through (200) though
+// each set of rules denies it.
+func TestRulesReloadBetweenQuestions(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") })
+	live := &swappingRules{next: &reloadRules{}}
+	live.cur.Store(&reloadRules{denyAll: true, reload: live})
+	s := newStack(t, stackConfig{opts: Options{Rules: live}})
+	resp, body := get(t, s.client(nil, "", ""), "http://localhost:"+strconv.Itoa(o.port())+"/")
+	if resp.StatusCode != http.StatusForbidden || o.count() != 0 {
+		t.Errorf("a request judged across a reload: %d %q (%s=%q), want 403: both sets of rules deny it",
+			resp.StatusCode, body, RuleHeader, resp.Header.Get(RuleHeader))
 	}
 }

@@ -41,14 +41,14 @@ func (p *Proxy) splice(early []byte, client, up *net.TCPConn, rec *record) strin
 			return "destination write failed: " + err.Error()
 		}
 	}
-	q := &quietness{idle: p.opts.TunnelIdle, start: time.Now()}
+	q := &quietness{idle: rec.cfg.opts.TunnelIdle, start: time.Now()}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); t.spliceCopy(up, client, &t.in, q, 0) }()
 	go func() { defer wg.Done(); t.spliceCopy(client, up, &t.out, q, 1) }()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	why := p.watch(t, done, 0)
+	why := p.watch(t, done, 0, rec.cfg.opts.TunnelMax)
 	<-done
 	rec.bytesIn, rec.bytesOut = t.in.Load(), t.out.Load()
 	if why == "closed" && q.timedOut() {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"edged/edge/ratelimit"
+	"edged/internal/rawio"
 )
 
 // TestTunnelSpliced: without a bandwidth limit a tunnel takes the
@@ -63,7 +64,7 @@ func TestTCPOfUnwrapsLimitListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, ok := tcpOf(c); !ok {
-		t.Errorf("tcpOf(%T) found no *net.TCPConn", c)
+	if _, ok := rawio.TCPOf(c); !ok {
+		t.Errorf("TCPOf(%T) found no *net.TCPConn", c)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"edged/edge/clientip"
 	"edged/edge/strictconn"
+	"edged/internal/rawio"
 )
 
 // tunnelBuffer is the size of each relay read (and the largest bandwidth
@@ -36,7 +37,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	// An IPv6 client is counted by its /64, from any address of which it
 	// may send (as the rules' limits count it).
 	client := clientip.Network(rec.client)
-	if !p.takeTunnel(client) {
+	if !p.takeTunnel(client, rec.cfg) {
 		p.refuse(w, r, rec, http.StatusTooManyRequests, "tunnels", "too many tunnels open from this client (forward.tunnels.max_per_client)")
 		return
 	}
@@ -76,7 +77,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	if bw == nil {
 		// No bandwidth limit to pace the bytes: TCP to TCP, the kernel
 		// moves them (splice(2)) without a copy through this process.
-		client, ok1 := tcpOf(raw)
+		client, ok1 := rawio.TCPOf(raw)
 		upTCP, ok2 := up.(*net.TCPConn)
 		if ok1 && ok2 {
 			rec.why = p.splice(early, client, upTCP, rec)
@@ -85,23 +86,6 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, rec *record, dst
 	}
 	fromClient := io.MultiReader(bytes.NewReader(early), raw)
 	rec.why = p.relay(fromClient, raw, up, bw, rec)
-}
-
-// tcpOf unwraps c to its *net.TCPConn through wrappers that hold no bytes
-// of their own (they say so by an Unwrap() net.Conn method, such as
-// edge/ratelimit's). A TLS connection has no such method: it is never
-// spliced.
-func tcpOf(c net.Conn) (*net.TCPConn, bool) {
-	for {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v, true
-		case interface{ Unwrap() net.Conn }:
-			c = v.Unwrap()
-		default:
-			return nil, false
-		}
-	}
 }
 
 // relay copies both ways until the tunnel ends and says why it ended.
@@ -118,17 +102,17 @@ func (p *Proxy) relay(fromClient io.Reader, client, up net.Conn, bw *rate.Limite
 	go func() { defer wg.Done(); t.copy(client, up, &t.out) }()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	why := p.watch(t, done, p.opts.TunnelIdle)
+	why := p.watch(t, done, rec.cfg.opts.TunnelIdle, rec.cfg.opts.TunnelMax)
 	<-done
 	rec.bytesIn, rec.bytesOut = t.in.Load(), t.out.Load()
 	return why
 }
 
-// watch ends t on its idle and total limits or when the proxy closes; it
-// returns when the tunnel is over.
-// A zero idle leaves idleness to the copiers (the spliced path).
-func (p *Proxy) watch(t *tunnel, done <-chan struct{}, idle time.Duration) string {
-	total := time.NewTimer(p.opts.TunnelMax)
+// watch ends t on its idle and total limits (those of the settings it
+// opened under) or when the proxy closes; it returns when the tunnel is
+// over. A zero idle leaves idleness to the copiers (the spliced path).
+func (p *Proxy) watch(t *tunnel, done <-chan struct{}, idle, max time.Duration) string {
+	total := time.NewTimer(max)
 	defer total.Stop()
 	var quietC <-chan time.Time
 	if idle > 0 {
@@ -211,11 +195,12 @@ func (t *tunnel) copy(dst net.Conn, src io.Reader, n *atomic.Int64) {
 	}
 }
 
-// takeTunnel counts a tunnel against its client's cap; false when full.
-func (p *Proxy) takeTunnel(client netip.Addr) bool {
+// takeTunnel counts a tunnel against its client's cap in s; false when
+// full.
+func (p *Proxy) takeTunnel(client netip.Addr, s *Settings) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.opts.NoTunnelLimit && p.tunnels[client] >= p.opts.MaxTunnelsPerClient {
+	if !s.opts.NoTunnelLimit && p.tunnels[client] >= s.opts.MaxTunnelsPerClient {
 		return false
 	}
 	p.tunnels[client]++

@@ -16,6 +16,7 @@ func FuzzParseTarget(f *testing.F) {
 	for _, s := range [][2]string{
 		{"example.com", "/a/./b/../c?x=%2f"}, {"EXAMPLE.com:80", "/%7e%41%2F"}, {"[::1]:443", "/"},
 		{"h.", "/a/%2e%2E/b"}, {"h:65536", "/"}, {"h", "*"}, {"h", "http://x/y?"}, {"h", "/\x00"},
+		{"%73ite.ex%41mple", "/admin%09/x"}, {"a%2fb", "/%7f"},
 	} {
 		f.Add("http", s[0], s[1])
 	}
@@ -34,6 +35,17 @@ func FuzzParseTarget(f *testing.F) {
 				t.Fatalf("control char in key %q", key)
 			}
 		}
+		// Neither an encoded control character in the path (origins cut
+		// or trim at them) nor an escape in the host (routed apart from
+		// the name it spells).
+		for i := 0; i+2 < len(tg.Path); i++ {
+			if tg.Path[i] == '%' && (tg.Path[i+1] < '2' || tg.Path[i+1:i+3] == "7F") {
+				t.Fatalf("encoded control character in path %q", tg.Path)
+			}
+		}
+		if strings.Contains(tg.Host, "%") {
+			t.Fatalf("escape in host %q", tg.Host)
+		}
 		u2, err := url.ParseRequestURI(tg.RequestURI())
 		if err != nil {
 			t.Fatalf("RequestURI %q does not parse: %v", tg.RequestURI(), err)
@@ -44,6 +56,41 @@ func FuzzParseTarget(f *testing.F) {
 		}
 		if tg2.Key() != key {
 			t.Fatalf("not idempotent: %q -> %q", key, tg2.Key())
+		}
+	})
+}
+
+// FuzzParseUnroutedTarget: ParseUnroutedTarget differs from ParseTarget
+// only in taking a path with an encoded control character, which it keeps
+// encoded: the key holds no raw control character, and it reparses to
+// itself.
+func FuzzParseUnroutedTarget(f *testing.F) {
+	for _, s := range []string{"/a%0Ab", "/%00", "/x/%7f/../y", "/a%0a%2e%2e/b", "/a?q=%0A", "/\x01", "/%09;x/.."} {
+		f.Add("h", s)
+	}
+	f.Fuzz(func(t *testing.T, host, uri string) {
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			return
+		}
+		strict, serr := ParseTarget("http", host, u)
+		tg, err := ParseUnroutedTarget("http", host, u)
+		if serr == nil && (err != nil || tg != strict) {
+			t.Fatalf("ParseTarget %+v, ParseUnroutedTarget %+v, %v", strict, tg, err)
+		}
+		if err != nil {
+			return
+		}
+		key := tg.Key()
+		if strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("control char in key %q", key)
+		}
+		u2, err := url.ParseRequestURI(tg.RequestURI())
+		if err != nil {
+			t.Fatalf("RequestURI %q does not parse: %v", tg.RequestURI(), err)
+		}
+		if tg2, err := ParseUnroutedTarget(tg.Scheme, tg.Host, u2); err != nil || tg2.Key() != key {
+			t.Fatalf("not idempotent: %q -> %q, %v", key, tg2.Key(), err)
 		}
 	})
 }

@@ -40,7 +40,10 @@ func Invalidates(t Target, status int, h http.Header) []Target {
 		}
 		abs := base.ResolveReference(ref)
 		abs.Fragment, abs.RawFragment = "", ""
-		got, err := ParseTarget(abs.Scheme, abs.Host, abs)
+		// Unrouted: where routes refuse a path with an encoded control
+		// character nothing is stored under it, and where none do
+		// (ParseUnroutedTarget) what is must be reached.
+		got, err := ParseUnroutedTarget(abs.Scheme, abs.Host, abs)
 		if err != nil || got.Scheme != t.Scheme || got.Host != t.Host {
 			continue
 		}

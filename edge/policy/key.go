@@ -36,6 +36,7 @@ import (
 //
 //	"~route;" id              a route chosen by request conditions: Route
 //	"~" name                  route split (a canary): Split
+//	"~pool;" name             the pool an edge named to its shield: Pool
 //	"~auth:" values           the claims an authenticated route keys on: AuthPartition
 //	field ":" … "\n" …        a Vary variant, led by the first varied field name: Variant
 //	"ce=" coding              a stored compressed representation: Encoding
@@ -47,7 +48,8 @@ import (
 // ends in "\n", which no split name (a cookie value, RFC 6265 §4.1.1), no
 // route id (hex digits) and no auth partition (quoted values, each ending in
 // ";") holds; a split name, a cookie value, never holds the ";" of "~route;"
-// (RFC 6265 §4.1.1 cookie-octet excludes it); and a field
+// or "~pool;" (RFC 6265 §4.1.1 cookie-octet excludes it), nor does a pool
+// name, a token (RFC 9110 §5.6.2), hold "\n"; and a field
 // name, a token, never holds the "=" of "ce="; request field values, which
 // variants embed, never hold NUL (RFC 9110 §5.5).
 //
@@ -63,6 +65,7 @@ const KeySep = "\x00"
 const (
 	tagRoute         = "~route;"
 	tagSplit         = "~"
+	tagPool          = "~pool;"
 	tagAuth          = "~auth:"
 	tagEncoding      = "ce="
 	tagSlice         = "~slice;"
@@ -102,6 +105,16 @@ func AppendRoute(b []byte, id string) []byte { return appendDerived(b, tagRoute,
 // the primary's, so they are kept apart, under the URL's key so that URL and
 // prefix purges reach them.
 func (k Key) Split(name string) Key { return k.derive(tagSplit, name) }
+
+// Pool is the key of what a shield fetched for k from the pool an edge
+// named (origin.PoolHeader): two edge routes to different pools may send
+// the shield the same URL (strip_prefix, upstream_path), and one pool's
+// object must never answer for another's. Under the URL's key, so that URL
+// and prefix purges reach it.
+func (k Key) Pool(name string) Key { return k.derive(tagPool, name) }
+
+// AppendPool appends the suffix of Pool to a key in b.
+func AppendPool(b []byte, name string) []byte { return appendDerived(b, tagPool, name) }
 
 // AuthPartition is the key under which an authenticated route keeps what it
 // fetched for the claim values it declares (a tenant, a plan...).
@@ -278,7 +291,7 @@ func HostKeyPrefixes(host string) []string {
 
 // Derivation is one link of a derived key, as Parse finds it.
 type Derivation struct {
-	// Kind is "route", "split", "auth", "variant", "encoding", "slice", "authorization" or
+	// Kind is "route", "split", "pool", "auth", "variant", "encoding", "slice", "authorization" or
 	// "identity" (the last two only in flight keys).
 	Kind string
 	// Suffix is the link as stored after KeySep: its tag and its value.
@@ -306,6 +319,8 @@ func (k Key) Parse() (primary Key, derivations []Derivation) {
 			kind = "route"
 		case strings.HasPrefix(s, tagSlice):
 			kind = "slice"
+		case strings.HasPrefix(s, tagPool):
+			kind = "pool"
 		case strings.HasPrefix(s, tagSplit):
 			kind = "split"
 		case strings.HasPrefix(s, tagEncoding):

@@ -27,6 +27,7 @@ func TestKeyBytes(t *testing.T) {
 		{"route", k.Route("0123456789abcdef"), "https://example.com/a?b=1\x00~route;0123456789abcdef"},
 		{"route id", k.Route(RouteID("/\x00h:x-canary=1")), "https://example.com/a?b=1\x00~route;7793a8a467ddbcd6"},
 		{"split", k.Split("canary"), "https://example.com/a?b=1\x00~canary"},
+		{"pool", k.Pool("tenant-a"), "https://example.com/a?b=1\x00~pool;tenant-a"},
 		{"auth partition", k.AuthPartition("acme"), "https://example.com/a?b=1\x00~auth:acme"},
 		{"encoding", k.Encoding("br"), "https://example.com/a?b=1\x00ce=br"},
 		{"slice", k.Slice(4096), "https://example.com/a?b=1\x00~slice;4096"},
@@ -69,6 +70,7 @@ func TestKeyAppendMatches(t *testing.T) {
 	}{
 		{"route", AppendRoute([]byte(k), RouteID("/\x00h:x-canary=1")), k.Route(RouteID("/\x00h:x-canary=1"))},
 		{"split", AppendSplit([]byte(k), "b"), k.Split("b")},
+		{"pool", AppendPool([]byte(k), "a"), k.Pool("a")},
 		{"auth partition", AppendAuthPartition([]byte(k), "t=1"), k.AuthPartition("t=1")},
 		{"encoding", AppendEncoding([]byte(k), "gzip"), k.Encoding("gzip")},
 	}
@@ -198,6 +200,7 @@ func FuzzKeyDerivationsDistinct(f *testing.F) {
 			"split":   k.Split(split),
 			"auth":    k.AuthPartition(fmt.Sprintf("%s=%q;", "sub", claim)),
 			"coding":  k.Encoding(coding),
+			"pool":    k.Pool(coding), // a pool name is a token too
 			"slice":   k.Slice(int64(len(value))),
 			"variant": k.Variant([]string{name}, http.Header{name: {value}}),
 			"absent":  k.Variant([]string{name}, http.Header{}),
@@ -232,6 +235,10 @@ func TestKeyParse(t *testing.T) {
 	if primary, got := k.Flight("Bearer a", "alice").Parse(); primary != k ||
 		!slices.Equal(got, []Derivation{{"authorization", "authorization\x00Bearer a"}, {"identity", "identity\x00alice"}}) {
 		t.Errorf("flight key: %q %q", primary, got)
+	}
+	if primary, got := k.Pool("tenant-a").Encoding("br").Parse(); primary != k ||
+		!slices.Equal(got, []Derivation{{"pool", "~pool;tenant-a"}, {"encoding", "ce=br"}}) {
+		t.Errorf("pool key: %q %q", primary, got)
 	}
 	if primary, got := k.Variant(nil, lang).Parse(); primary != k || !slices.Equal(got, []Derivation{{"variant", ""}}) {
 		t.Errorf("variant without names: %q %q", primary, got)

@@ -78,6 +78,24 @@ func (t Target) RequestURI() string {
 // normal form (RFC 3986 §6.2.2 syntax-based normalization, §5.2.4 dot
 // segments). Every error wraps ErrBadTarget.
 func ParseTarget(scheme, host string, u *url.URL) (Target, error) {
+	return parseTarget(scheme, host, u, false)
+}
+
+// ParseUnroutedTarget is ParseTarget for a request no route or access
+// rule reads the path of (a forward proxy's, or a cache's with no sites):
+// a percent-encoded control character stays in the path, encoded, as data
+// ("%0A" in an S3 key), rather than being refused. ParseTarget refuses it
+// because origins read such a path as another (see normalizePath), which
+// matters only where the path chooses a route or is judged by a rule;
+// keyed and sent on by its spelling, it reaches the origin as the client
+// wrote it, and no other URL's key.
+func ParseUnroutedTarget(scheme, host string, u *url.URL) (Target, error) {
+	return parseTarget(scheme, host, u, true)
+}
+
+// parseTarget is ParseTarget; controls keeps percent-encoded control
+// characters in the path (ParseUnroutedTarget).
+func parseTarget(scheme, host string, u *url.URL, controls bool) (Target, error) {
 	var t Target
 	if u == nil {
 		return t, fmt.Errorf("%w: no URL", ErrBadTarget)
@@ -98,7 +116,7 @@ func ParseTarget(scheme, host string, u *url.URL) (Target, error) {
 		// part of the key or sent on.
 		return t, fmt.Errorf("%w: userinfo in the target", ErrBadTarget)
 	}
-	if t.Path, err = normalizePath(u.EscapedPath()); err != nil {
+	if t.Path, err = normalizePath(u.EscapedPath(), controls); err != nil {
 		return t, err
 	}
 	if t.RawQuery, err = normalizeQuery(u.RawQuery); err != nil {
@@ -143,15 +161,18 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		host, port = hostport[:i], hostport[i:]
 	}
 	if !strings.HasPrefix(host, "[") {
+		if strings.IndexByte(host, '%') >= 0 {
+			var err error
+			if host, err = decodeHost(host); err != nil {
+				return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
+			}
+		}
 		host = strings.TrimRight(host, ".") // "example.com." names the same host (and ".." must not leave ".")
 		if err := validRegName(host); err != nil {
 			return "", fmt.Errorf("%w: host %q: %w", ErrBadTarget, hostport, err)
 		}
 	}
 	host = ascii.ToLower(host)
-	if strings.IndexByte(host, '%') >= 0 {
-		host = upperPercentHex(host)
-	}
 	if port == "" || port == ":" { // an empty port is the default (§6.2.3)
 		return host, nil
 	}
@@ -166,6 +187,33 @@ func normalizeHost(scheme, hostport string) (string, error) {
 		return host + ":" + strconv.FormatUint(n, 10), nil
 	}
 	return host + port, nil
+}
+
+// decodeHost decodes the percent-encoded unreserved characters of a
+// reg-name (RFC 3986 §6.2.2.2: "%73ite.example" is "site.example") and
+// refuses any other escape: no DNS name holds one. Kept encoded, such a
+// host was routed to another site than its decoded name (a wildcard
+// "*.example" rather than "site.example", past the exact site's rules).
+func decodeHost(s string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return "", errors.New("invalid percent-encoding")
+		}
+		v := unhex(s[i+1])<<4 | unhex(s[i+2])
+		if !isUnreserved(v) {
+			return "", fmt.Errorf("percent-encoded %q is no part of a host name", s[i:i+3])
+		}
+		b.WriteByte(v)
+		i += 2
+	}
+	return b.String(), nil
 }
 
 // validRegName checks reg-name = *( unreserved / pct-encoded / sub-delims ),
@@ -208,12 +256,13 @@ func validIPv6(s string) bool {
 	return colons >= 2 && colons <= 7 && len(s) <= 45
 }
 
-// normalizePath refuses a path that hides a dot segment (hiddenDotSegment),
-// percent-encodes what must be, upper-cases percent-encoding
-// hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
+// normalizePath refuses a path that hides a dot segment (hiddenDotSegment)
+// or holds a control character (raw or percent-encoded), percent-encodes
+// what must be, upper-cases percent-encoding hex (RFC 3986 §6.2.2.1), decodes percent-encoded unreserved characters
 // (§6.2.2.2) and removes dot segments (§6.2.2.3, §5.2.4). "%2F" stays
-// encoded: it is data, not a separator.
-func normalizePath(p string) (string, error) {
+// encoded: it is data, not a separator. With controls, an encoded control
+// character is kept (encoded) rather than refused; a raw one never is.
+func normalizePath(p string, controls bool) (string, error) {
 	if p == "" {
 		return "/", nil // RFC 9110 §4.2.3: an empty path is "/"
 	}
@@ -237,6 +286,17 @@ func normalizePath(p string) (string, error) {
 			}
 			v := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
+			if (v < 0x20 || v == 0x7f) && !controls {
+				// No resource is named with a control character, and
+				// origins read one their own way: nginx refuses %00,
+				// code in C (and PHP before 5.3.4) cuts a file name
+				// there ("/admin%00"), Spring's trimTokens trims %09
+				// and %0A from a segment ("/admin%09/x" is "/admin/x").
+				// Routed and keyed by its spelling, such a path would
+				// reach a route (and skip the access rules) of a path
+				// it is not.
+				return "", fmt.Errorf("%w: encoded control character in path %q", ErrBadTarget, p)
+			}
 			if isUnreserved(v) {
 				b.WriteByte(v)
 			} else {
@@ -375,17 +435,6 @@ func normalizeQuery(q string) (string, error) {
 	return b.String(), nil
 }
 
-func upperPercentHex(s string) string {
-	b := []byte(s)
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == '%' {
-			b[i+1], b[i+2] = upperHex(b[i+1]), upperHex(b[i+2])
-			i += 2
-		}
-	}
-	return string(b)
-}
-
 const hexDigits = "0123456789ABCDEF"
 
 func writePct(b *strings.Builder, c byte) {
@@ -399,13 +448,6 @@ func isHex(c byte) bool {
 }
 
 func isUpperHex(c byte) bool { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'F') }
-
-func upperHex(c byte) byte {
-	if 'a' <= c && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
-}
 
 func unhex(c byte) byte {
 	switch {

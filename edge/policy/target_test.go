@@ -32,6 +32,9 @@ func TestParseTarget(t *testing.T) {
 		{"absolute-form: host argument wins", "http", "real.example", "http://other.example/p?q=1", "http://real.example/p?q=1", "/p?q=1", false},
 		{"query kept, hex upper-cased", "http", "h", "/p?b=%2f&a=1", "http://h/p?b=%2F&a=1", "/p?b=%2F&a=1", false},
 		{"empty ? dropped", "http", "h", "/p?", "http://h/p", "/p", false},
+		{"RFC 3986 §6.2.2.2 unreserved decoded in host", "http", "%73ite.exampl%65%2E", "/", "http://site.example/", "/", false},
+		{"other escape in host refused", "http", "a%2Fb.example", "/", "", "", true},
+		{"bad escape in host refused", "http", "a%zz.example", "/", "", "", true},
 		{"empty host", "http", "", "/", "", "", true},
 		{"bad host char", "http", "ex ample.com", "/", "", "", true},
 		{"port too large", "http", "h:65536", "/", "", "", true},
@@ -49,6 +52,11 @@ func TestParseTarget(t *testing.T) {
 		{"RFC 3986 §7.3 ..;param refused", "http", "h", "/static/..;/admin", "", "", true},
 		{"RFC 3986 §7.3 .;param refused", "http", "h", "/static/.;x/admin", "", "", true},
 		{"RFC 3986 §7.3 %2e%2e;param refused", "http", "h", "/static/%2e%2e;/admin", "", "", true},
+		{"encoded NUL refused", "http", "h", "/admin%00/x", "", "", true},
+		{"encoded tab refused", "http", "h", "/admin%09/x", "", "", true},
+		{"encoded CR LF refused", "http", "h", "/a%0d%0aSet-Cookie:x", "", "", true},
+		{"encoded DEL refused", "http", "h", "/a%7F", "", "", true},
+		{"encoded control in query kept", "http", "h", "/a?b=%00", "http://h/a?b=%00", "/a?b=%00", false},
 		{"%2F without dots kept", "http", "h", "/a%2Fb/c", "http://h/a%2Fb/c", "/a%2Fb/c", false},
 		{"; without dots kept", "http", "h", "/a;v=1/b", "http://h/a;v=1/b", "/a;v=1/b", false},
 		{"dotted names kept", "http", "h", "/a/..b/.c/...%2F", "http://h/a/..b/.c/...%2F", "/a/..b/.c/...%2F", false},
@@ -84,7 +92,7 @@ func TestParseTarget(t *testing.T) {
 // URL.RawPath: invalid percent-encoding and control characters.
 func TestParseTargetRawPath(t *testing.T) {
 	for _, p := range []string{"/a%zz", "/a%4", "/a\x00b", "/a\nb"} {
-		if _, err := normalizePath(p); !errors.Is(err, ErrBadTarget) {
+		if _, err := normalizePath(p, false); !errors.Is(err, ErrBadTarget) {
 			t.Errorf("normalizePath(%q) err = %v, want ErrBadTarget", p, err)
 		}
 	}

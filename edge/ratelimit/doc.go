@@ -31,7 +31,8 @@
 //
 // [LimitListener] bounds concurrent connections on a listener: Accept waits
 // while the limit is reached, leaving further connections in the kernel's
-// backlog.
+// backlog. A [ConnLimit] is one such bound shared by several listeners,
+// which tells its owner each time an Accept has to wait.
 //
 // Everything here is safe for concurrent use.
 package ratelimit

@@ -91,3 +91,52 @@ func TestLimitListener(t *testing.T) {
 	}
 	_ = open[1].Close()
 }
+
+// One ConnLimit over two listeners counts their connections together, and
+// an Accept that finds no slot says so (onFull, Full) before it waits.
+func TestConnLimitShared(t *testing.T) {
+	full := make(chan int, 4) // each onFull call, with the connections open then
+	var lim *ConnLimit
+	lim = NewConnLimit(2, func() {
+		select {
+		case full <- lim.Open():
+		default: // called again while the client waits
+		}
+	})
+	var ls []net.Listener
+	for range 2 {
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := lim.Listen(inner)
+		defer l.Close()
+		ls = append(ls, l)
+	}
+	dial(t, ls[0].Addr().String())
+	a := waitAccept(t, acceptAsync(ls[0]))
+	dial(t, ls[1].Addr().String())
+	b := waitAccept(t, acceptAsync(ls[1]))
+	if lim.Open() != 2 || lim.Full() != 0 {
+		t.Fatalf("Open %d, Full %d; want 2, 0", lim.Open(), lim.Full())
+	}
+	dial(t, ls[1].Addr().String())
+	third := acceptAsync(ls[1])
+	select {
+	case open := <-full:
+		if open != 2 || lim.Full() != 1 {
+			t.Errorf("onFull saw %d open, Full %d; want 2, 1", open, lim.Full())
+		}
+	case r := <-third:
+		t.Fatalf("third connection accepted (err %v) while the other listener holds the second slot", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Accept did not call onFull")
+	}
+	_ = a.Close() // a slot of the first listener frees the second's Accept
+	c := waitAccept(t, third)
+	_ = c.Close()
+	_ = b.Close()
+	if lim.Max() != 2 {
+		t.Errorf("Max %d, want 2", lim.Max())
+	}
+}

@@ -30,6 +30,25 @@ func Parse(s string) (Range, error) {
 	return Range{uint16(a), uint16(b)}, nil
 }
 
+// ParseList reads each entry of list as Parse does and returns the Set of
+// those that parse, in order. bad, unless nil, is told the index and error
+// of each entry that does not (the caller names the field); a list read
+// for a check and a list read for use are read alike.
+func ParseList(list []string, bad func(i int, err error)) Set {
+	s := make(Set, 0, len(list))
+	for i, p := range list {
+		r, err := Parse(p)
+		if err != nil {
+			if bad != nil {
+				bad(i, err)
+			}
+			continue
+		}
+		s = append(s, r)
+	}
+	return s
+}
+
 // Set is a list of ranges; the zero Set holds no port.
 type Set []Range
 

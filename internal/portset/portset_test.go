@@ -60,6 +60,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := Parse(s)
+		bad := false
+		list := ParseList([]string{s}, func(int, error) { bad = true })
+		if bad != (err != nil) || len(list) == 1 && list[0] != r || len(list)+btoi(bad) != 1 {
+			t.Fatalf("ParseList([%q]) = %v, bad %v; Parse = %v, %v", s, list, bad, r, err)
+		}
 		if err != nil {
 			return
 		}
@@ -70,4 +75,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %v; written back as a range it reads as %v, %v", s, r, back, err)
 		}
 	})
+}
+
+func TestParseList(t *testing.T) {
+	var bad []int
+	got := ParseList([]string{"443", "x", "8000-8999", "0"}, func(i int, err error) {
+		if err == nil {
+			t.Errorf("entry %d: bad called without an error", i)
+		}
+		bad = append(bad, i)
+	})
+	if want := (Set{{443, 443}, {8000, 8999}}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ParseList = %v, want %v", got, want)
+	}
+	if fmt.Sprint(bad) != "[1 3]" {
+		t.Errorf("bad entries %v, want [1 3]", bad)
+	}
+	if got := ParseList([]string{"x", "80"}, nil); len(got) != 1 || !got.Contains(80) {
+		t.Errorf("ParseList without bad = %v, want [80]", got)
+	}
+	if got := ParseList(nil, nil); got.Contains(1) {
+		t.Errorf("ParseList(nil) = %v, want no port", got)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -40,9 +40,13 @@ type Conn struct {
 }
 
 // New returns the raw reads and writes of c, or nil when c is not a TCP
-// connection (a wrapper, TLS): its owner then uses c itself.
+// connection (TLS, a wrapper that holds bytes): its owner then uses c
+// itself. A wrapper that holds no bytes of its own says so with an
+// Unwrap() net.Conn method (edge/ratelimit's cap on connections, which
+// every public connection goes through): the connection under it is
+// read and written.
 func New(c net.Conn) *Conn {
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := TCPOf(c)
 	if !ok {
 		return nil
 	}

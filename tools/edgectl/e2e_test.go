@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,6 +21,13 @@ import (
 // runRealEdged builds edged and runs it in front of origin on 127.0.0.1,
 // with a purge token and args; it returns the public and admin base URLs.
 func runRealEdged(t *testing.T, origin string, args ...string) (public, admin string) {
+	t.Helper()
+	public, admin, _ = runRealEdgedLog(t, origin, args...)
+	return public, admin
+}
+
+// runRealEdgedLog is runRealEdged that also returns what the node logs.
+func runRealEdgedLog(t *testing.T, origin string, args ...string) (public, admin string, log *nodeLog) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs edged; skipped with -short")
@@ -38,23 +47,68 @@ func runRealEdged(t *testing.T, origin string, args ...string) (public, admin st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	serving := make(chan map[string]any, 1)
+	log = &nodeLog{grew: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "serving" {
-				serving <- rec
+			if json.Unmarshal(sc.Bytes(), &rec) == nil {
+				log.add(rec)
 			}
 		}
 	}()
-	select {
-	case rec := <-serving:
-		return fmt.Sprint("http://", rec["public"]), fmt.Sprint("http://", rec["admin"])
-	case <-time.After(30 * time.Second):
-		t.Fatal("edged did not log that it serves")
+	rec := log.until(t, "serving")
+	return fmt.Sprint("http://", rec["public"]), fmt.Sprint("http://", rec["admin"]), log
+}
+
+// nodeLog holds the JSON records a node logged, in order.
+type nodeLog struct {
+	mu   sync.Mutex // guards recs, read and grew
+	recs []map[string]any
+	read int           // records until has returned
+	grew chan struct{} // closed, and replaced, as a record arrives
+}
+
+func (l *nodeLog) add(rec map[string]any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, rec)
+	close(l.grew)
+	l.grew = make(chan struct{})
+}
+
+// until waits for the next record with message msg and returns it,
+// skipping the records before it.
+func (l *nodeLog) until(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	rec, _ := l.untilSkipping(t, msg)
+	return rec
+}
+
+// untilSkipping is until that also returns the messages of the records
+// logged since the last call and before the one found.
+func (l *nodeLog) untilSkipping(t *testing.T, msg string) (rec map[string]any, skipped []string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		l.mu.Lock()
+		for l.read < len(l.recs) {
+			r := l.recs[l.read]
+			l.read++
+			if r["msg"] == msg {
+				l.mu.Unlock()
+				return r, skipped
+			}
+			skipped = append(skipped, fmt.Sprint(r["msg"]))
+		}
+		grew := l.grew
+		l.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline:
+			t.Fatalf("edged did not log %q (since the last one looked for, it logged %q)", msg, skipped)
+		}
 	}
-	return "", ""
 }
 
 // TestAgainstRealNode drives warm, stats and inspect against a real edged.
@@ -187,10 +241,11 @@ func TestAgainstRealNode(t *testing.T) {
 }
 
 // TestReloadAgainstRealNode: edgectl reload has a real node read its file
-// again (POST /reload, as SIGHUP): a good file is applied (exit 0), a bad
-// one is refused with each problem at its line (exit 1), as is one that
-// changes a field only a restart applies; a wrong token sends nothing.
-// There was no reload command: operators had to find the admin endpoint.
+// again (POST /reload, as SIGHUP): a good file is applied (exit 0; its
+// log.level is the one the node logs at next), a bad one is refused with
+// each problem at its line (exit 1), as is one that changes a field only a
+// restart applies; a wrong token sends nothing. There was no reload
+// command: operators had to find the admin endpoint.
 func TestReloadAgainstRealNode(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(origin.Close)
@@ -201,23 +256,37 @@ func TestReloadAgainstRealNode(t *testing.T) {
 		}
 	}
 	write("log: {level: info}\n")
-	_, admin := runRealEdged(t, origin.URL, "-config", cfg)
+	_, admin, log := runRealEdgedLog(t, origin.URL, "-config", cfg)
 	environ := env(map[string]string{"EDGED_ADMIN": admin, "EDGED_PURGE_TOKEN": "e2e-token"})
+	const applied, refused = "reload: configuration applied", "reload refused; the configuration in use stays"
 	for _, tc := range []struct {
 		file, token string
 		code        int
 		out, err    string
+		// logged is what the node logs of the reload, at the level of
+		// the file applied before it (none: nothing looked for).
+		logged string
 	}{
-		{"log: {level: debug}\n", "e2e-token", exitOK, "configuration reloaded", ""},
-		{"log: {level: loud}\n", "e2e-token", exitFail, "", "refused the configuration (invalid)"},
-		{"cache: {memory: 64MiB}\n", "e2e-token", exitFail, "", "edged.yaml:1: cache.memory: cannot change while edged runs"},
-		{"log: {level: info}\n", "wrong", exitFail, "", "the purge token was not sent"},
+		// At level error the node does not log its info line of the
+		// reload: the next step shows none came before its error line.
+		{"log: {level: error}\n", "e2e-token", exitOK, "configuration reloaded", "", ""},
+		{"log: {level: loud}\n", "e2e-token", exitFail, "", "edged.yaml:1: log.level: ", refused},
+		{"cache: {memory: 64MiB}\n", "e2e-token", exitFail, "", "(restart_needed: the fields below change only when edged restarts); the one in use stays:\n  " + cfg + ":1: cache.memory: cannot change while edged runs", refused},
+		{"log: {level: info}\n", "wrong", exitFail, "", "the purge token was not sent", ""},
+		// Back at info, the node logs the reload that put it there.
+		{"log: {level: info}\n", "e2e-token", exitOK, "configuration reloaded", "", applied},
 	} {
 		write(tc.file)
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), []string{"reload", "--token", tc.token}, environ, &stdout, &stderr)
 		if code != tc.code || !strings.Contains(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
 			t.Errorf("%q: exit %d\nstdout %s\nstderr %s\nwant exit %d, %q, %q", tc.file, code, stdout.String(), stderr.String(), tc.code, tc.out, tc.err)
+		}
+		if tc.logged == "" {
+			continue
+		}
+		if _, skipped := log.untilSkipping(t, tc.logged); slices.Contains(skipped, applied) {
+			t.Errorf("%q: the node logged %q at level error (log.level not applied): %q", tc.file, applied, skipped)
 		}
 	}
 }

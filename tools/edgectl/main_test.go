@@ -160,6 +160,10 @@ func TestRunUsageAndUnreachable(t *testing.T) {
 		{"unknown command", []string{"flush"}, exitUsage, "unknown command"},
 		{"bad flag", []string{"purge", "--bogus"}, exitUsage, "not defined"},
 		{"help", []string{"purge", "-h"}, exitOK, "-url URL"},
+		// Each command's -h starts with its usage line (flagSet), purge's too.
+		{"purge usage", []string{"purge", "-h"}, exitOK, "usage: edgectl purge [flags]"},
+		{"stats usage", []string{"stats", "-h"}, exitOK, "usage: edgectl stats [flags] [NODE...]"},
+		{"warm usage", []string{"warm", "-h"}, exitOK, "usage: edgectl warm [flags] FILE"},
 		{"node down", []string{"purge", "--all", "--admin", "http://127.0.0.1:1"}, exitFail, "127.0.0.1:1"},
 		// Refused before anything is sent (exit 2, not the unreachable node's 1).
 		{"all with a prefix", []string{"purge", "--all", "--prefix", "http://a.example/x", "--admin", "http://127.0.0.1:1"}, exitUsage, "cannot be combined with --prefix"},

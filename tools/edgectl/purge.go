@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,8 +28,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // parsePurge parses the flags of `edgectl purge`; an error is a usage error
 // (exit 2), and the request is validated as the server would.
 func parsePurge(args []string, getenv func(string) string, stderr io.Writer) (purgeCmd, error) {
-	fs := flag.NewFlagSet("edgectl purge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flagSet("edgectl purge", "usage: edgectl purge [flags]\n\nPurges from every node on the purge bus, through one node's admin listener.\n\nflags:", stderr)
 	af := addAdminFlags(fs)
 	var c purgeCmd
 	var urls, prefixes, tags, hosts stringList

@@ -63,7 +63,12 @@ func (c reloadCmd) run(ctx context.Context, client *http.Client, stdout, stderr 
 		fmt.Fprintf(stderr, "edgectl reload: %s: %s\n", resp.Status, ans.Error)
 		return exitFail
 	}
-	fmt.Fprintf(stderr, "edgectl reload: %s refused the configuration (%s); the one in use stays:\n", c.admin, ans.Result)
+	why := ans.Result
+	if why == "restart_needed" {
+		// Not a mistake in the file: these fields apply only at a start.
+		why += ": the fields below change only when edged restarts"
+	}
+	fmt.Fprintf(stderr, "edgectl reload: %s refused the configuration (%s); the one in use stays:\n", c.admin, why)
 	for _, e := range ans.Errors {
 		fmt.Fprintln(stderr, "  "+e)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -32,12 +31,7 @@ type statsCmd struct {
 }
 
 func parseStats(args []string, getenv func(string) string, stderr io.Writer) (statsCmd, error) {
-	fs := flag.NewFlagSet("edgectl stats", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edgectl stats [flags] [NODE...]\n\nNODE is a node's admin URL or host:port (default $EDGED_ADMIN or "+defaultAdmin+").\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("edgectl stats", "usage: edgectl stats [flags] [NODE...]\n\nNODE is a node's admin URL or host:port (default $EDGED_ADMIN or "+defaultAdmin+").\n\nflags:", stderr)
 	admin := fs.String("admin", "", "admin `URL` of a node, when no NODE is given (default $EDGED_ADMIN or "+defaultAdmin+")")
 	var c statsCmd
 	fs.DurationVar(&c.interval, "i", time.Second, "`interval` between the two scrapes a rate is computed from (and between tables with -w)")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,12 +24,7 @@ type warmCmd struct {
 }
 
 func parseWarm(args []string, stderr io.Writer) (warmCmd, error) {
-	fs := flag.NewFlagSet("edgectl warm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edgectl warm [flags] FILE\n\nFILE lists absolute URLs, one a line (blank lines and # comments are skipped); - reads stdin.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := flagSet("edgectl warm", "usage: edgectl warm [flags] FILE\n\nFILE lists absolute URLs, one a line (blank lines and # comments are skipped); - reads stdin.\n\nflags:", stderr)
 	var edges stringList
 	var c warmCmd
 	fs.Var(&edges, "edge", "public `URL` of an edge (http://edge1:8080) to fetch through, keeping each URL's host in Host; repeatable (default: each URL as written)")

@@ -3,7 +3,9 @@ package htpasswd
 import (
 	"context"
 	"encoding/base64"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,25 +128,83 @@ func FuzzCheck(f *testing.F) {
 
 // The bound on bcrypt comparisons is the process's, not each file's: every
 // route with Basic auth loads its own Users, and a bound each let a client
-// guessing on several routes take as many more cores. With every place
-// held (by another Users' checks), a check waits, and ends with its
-// context.
+// guessing on several routes take as many more cores. While one file's
+// slow checks hold every place, a check of another file waits (and ends
+// with its context); with a bound per file it would find a place of its
+// own at once and compare. Only the public API is used, so the test runs
+// against either design.
 func TestChecksBoundedAcrossUsers(t *testing.T) {
-	u, err := Parse([]byte("alice:"+hashOf(t, "s3cret", bcrypt.MinCost)+"\n"), "f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range cap(checks) {
-		checks <- struct{}{}
-	}
-	defer func() {
-		for range cap(checks) {
-			<-checks
+	parse := func(user string, cost int) *Users {
+		u, err := Parse([]byte(user+":"+hashOf(t, "s3cret", cost)+"\n"), user+".htpasswd")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if user, why := u.Check(ctx, "Authorization", basic("alice", "wrong"), time.Now()); user != "" || !strings.Contains(why, "waited") {
-		t.Errorf("Check with every place held = %q, %q; want it to wait and end with its context", user, why)
+		return u
+	}
+	// Slow enough that several of them hold the places a while, at least
+	// one at any moment until they all end.
+	busy, other := parse("alice", bcrypt.MinCost+6), parse("bob", bcrypt.MinCost)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) { // as many as the places (half the cores, one at least), or more
+		wg.Go(func() { busy.Check(t.Context(), "Authorization", basic("alice", "wrong"), time.Now()) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		user, why := other.Check(ctx, "Authorization", basic("bob", "wrong"), time.Now())
+		cancel()
+		if user != "" {
+			t.Fatalf("a wrong password admitted %q", user)
+		}
+		if strings.Contains(why, "waited") {
+			break // bob's check found no place: alice's checks held them all
+		}
+		select {
+		case <-done:
+			t.Fatalf("bob's checks never waited while alice's held the places (last: %q): the bound is not shared by the files", why)
+		default:
+		}
+	}
+	<-done
+}
+
+// Replace racing checks (a reload while requests log in), under -race:
+// every check ends, admitting alice by the password of one file or
+// refusing, and once Replace returns the old password no longer works (no
+// remembered credential outlives its file) and the new one does.
+func TestReplaceRacingChecks(t *testing.T) {
+	parse := func(pass string) *Users {
+		u, err := Parse([]byte("alice:"+hashOf(t, pass, bcrypt.MinCost)+"\n"), "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	u, files := parse("old"), []*Users{parse("new"), parse("old")}
+	now := time.Now()
+	var wg sync.WaitGroup
+	for _, pass := range []string{"old", "new"} {
+		wg.Go(func() {
+			for range 20 {
+				// Either file admits its own password and refuses the other's.
+				if user, why := u.Check(t.Context(), "Authorization", basic("alice", pass), now); user != "" && user != "alice" {
+					t.Errorf("Check(%s) = %q, %q", pass, user, why)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 20 {
+			u.Replace(files[i%2])
+		}
+	})
+	wg.Wait()
+	u.Replace(files[0])
+	if user, why := u.Check(t.Context(), "Authorization", basic("alice", "old"), now); user != "" {
+		t.Errorf("the replaced password still admits %q (%s)", user, why)
+	}
+	if user, why := u.Check(t.Context(), "Authorization", basic("alice", "new"), now); user != "alice" {
+		t.Errorf("the new password: %q, %q; want alice", user, why)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 
@@ -39,7 +40,7 @@ func (n *node) openACME() error {
 		if err != nil {
 			return fmt.Errorf("tls.acme.storage: %w", err)
 		}
-		storage = acme.NewKVStorage(js, n.acmeKVOptions())
+		storage = acme.NewKVStorage(js, acmeKVOptions(n.cfg, n.log))
 	default:
 		storage = &certmagic.FileStorage{Path: filepath.Join(n.cfg.Data, "acme")}
 	}
@@ -65,9 +66,16 @@ func (n *node) openACME() error {
 	return nil
 }
 
-// acmeKVOptions are the NATS buckets' options of tls.acme's storage: nats.
-func (n *node) acmeKVOptions() acme.KVOptions {
-	return acme.KVOptions{Replicas: n.cfg.Purge.NATS.Replicas, Owner: n.cfg.CacheName(), Logger: n.log.With("component", "acme")}
+// acmeKVOptions are the NATS buckets' options of tls.acme's storage: nats,
+// for cfg's node; log (nil: discard) is the node's. Both what stores in
+// the buckets and the embedded server that guards their streams
+// (purgeOptions) take them from here, so the streams guarded are the
+// streams used, whatever the options come to name.
+func acmeKVOptions(cfg *config.Config, log *slog.Logger) acme.KVOptions {
+	if log != nil {
+		log = log.With("component", "acme")
+	}
+	return acme.KVOptions{Replicas: cfg.Purge.NATS.Replicas, Owner: cfg.CacheName(), Logger: log}
 }
 
 // ensureACMEBuckets creates the ACME buckets in the embedded NATS server
@@ -84,7 +92,7 @@ func (n *node) ensureACMEBuckets() {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), purgeStartTimeout)
 		defer cancel()
-		err = acme.NewKVStorage(js, n.acmeKVOptions()).Ensure(ctx)
+		err = acme.NewKVStorage(js, acmeKVOptions(n.cfg, n.log)).Ensure(ctx)
 	}
 	if err != nil {
 		n.log.Warn("tls.acme: cannot prepare the NATS buckets for the fleet's certificates", "err", err)

@@ -29,7 +29,7 @@ type ruleSet struct {
 	engine *rules.Engine
 }
 
-var _ forward.Rules = (*liveRules)(nil)
+var _ forward.LiveRules = (*liveRules)(nil)
 
 func newLiveRules(opts rules.Options, e *rules.Engine) *liveRules {
 	l := &liveRules{}
@@ -41,6 +41,10 @@ func newLiveRules(opts rules.Options, e *rules.Engine) *liveRules {
 func (l *liveRules) Decide(req forward.RuleRequest, now time.Time) forward.RuleDecision {
 	return l.cur.Load().engine.Decide(req, now)
 }
+
+// Current implements forward.LiveRules: the engine in force, which one
+// request asks all its questions.
+func (l *liveRules) Current() forward.Rules { return l.cur.Load().engine }
 
 // NeedsAddrFor implements forward.Rules with the current engine.
 func (l *liveRules) NeedsAddrFor(req forward.RuleRequest, now time.Time) bool {

@@ -97,7 +97,7 @@ func inspectKeys(raw string, rt *edge.Router) ([]string, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", raw)
 	}
-	t, err := policy.ParseTarget(u.Scheme, u.Host, u)
+	t, err := policy.ParseUnroutedTarget(u.Scheme, u.Host, u) // as a purge reads it (targetOf)
 	if err != nil {
 		return nil, fmt.Errorf("url %q: %w", raw, err)
 	}

@@ -253,11 +253,14 @@ func appendSchemeKeys(keys []string, ts []policy.Target) []string {
 func (si storeInvalidator) Applied() (uint64, error) { return si.store.AppliedSeq() }
 
 // targetOf is the normalized target of an absolute URL, as a request for
-// it is keyed (policy.ParseTarget).
+// it is keyed. A path with a percent-encoded control character is taken
+// (policy.ParseUnroutedTarget): a forward proxy, or a cache without sites,
+// stores such a URL, and its purge must reach it; on a node with sites,
+// where a request for it is refused, it names a key nothing stores.
 func targetOf(raw string) (policy.Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return policy.Target{}, err
 	}
-	return policy.ParseTarget(strings.ToLower(u.Scheme), u.Host, u)
+	return policy.ParseUnroutedTarget(strings.ToLower(u.Scheme), u.Host, u)
 }

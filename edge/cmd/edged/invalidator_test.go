@@ -26,7 +26,8 @@ func TestStoreInvalidator(t *testing.T) {
 	}
 	reset := func() {
 		for _, k := range []string{"http://a.example/x", "https://a.example/x", "http://a.example/x\x00gzip",
-			"http://a.example/xy", "http://a.example/dir/1", "http://a.example:8080/p", "http://a.example.evil/p", "http://b.example/t"} {
+			"http://a.example/xy", "http://a.example/dir/1", "http://a.example:8080/p", "http://a.example.evil/p", "http://b.example/t",
+			"http://a.example/key%0Aline", "http://a.example/key"} {
 			put(k)
 		}
 		put("http://b.example/tagged", "release-1")
@@ -44,12 +45,20 @@ func TestStoreInvalidator(t *testing.T) {
 			[]string{"http://a.example/dir/1"}, []string{"http://a.example/x"}},
 		{"host", purge.Request{Hosts: []string{"a.example"}},
 			[]string{"http://a.example/x", "http://a.example:8080/p"}, []string{"http://a.example.evil/p", "http://b.example/t"}},
+		// A forward proxy, or a cache without sites, stores a path with
+		// an encoded control character (an S3 key's "%0A"): its URL must
+		// purge it (Check refused it, so it never could).
+		{"url with an encoded control character", purge.Request{URLs: []string{"http://a.example/key%0aline"}},
+			[]string{"http://a.example/key%0Aline"}, []string{"http://a.example/key"}},
 		{"tag", purge.Request{Tags: []string{"release-1"}},
 			[]string{"http://b.example/tagged"}, []string{"http://b.example/t"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			reset()
 			store.Flush()
+			if err := inv.Check(tt.req); err != nil {
+				t.Fatalf("Check refused the purge (the API's 400): %v", err)
+			}
 			if _, err := inv.Invalidate(context.Background(), tt.req, 7); err != nil {
 				t.Fatal(err)
 			}

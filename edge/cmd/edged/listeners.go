@@ -11,14 +11,14 @@ import (
 
 	"edged/edge/clientip"
 	"edged/edge/config"
-	"edged/edge/ratelimit"
 )
 
 // listen opens a public listener (what is "public" or "tls", configured
 // by field: listen or tls.listen) with the server section's wrappers, innermost first: the PROXY
 // protocol (server.proxy_protocol, trusted peers only), then the cap on
-// open connections (server.max_connections), so a connection holds its slot
-// while its PROXY header is read. TLS, when used, goes on top.
+// open connections (server.max_connections, one cap for both listeners:
+// connlimit.go), so a connection holds its slot while its PROXY header is
+// read. TLS, when used, goes on top.
 func (n *node) listen(what, field, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -30,10 +30,7 @@ func (n *node) listen(what, field, addr string) (net.Listener, error) {
 		// headers: both guard against clients that connect and stall.
 		ln = clientip.Listen(ln, n.cfg.TrustedProxies(), s.ReadHeaderTimeout.Std())
 	}
-	if s.MaxConnections > 0 {
-		ln = ratelimit.LimitListener(ln, s.MaxConnections)
-	}
-	return ln, nil
+	return n.connLimit().Listen(ln), nil
 }
 
 // hasHSTS reports whether a site of cfg sets hsts, so that the plain-HTTP

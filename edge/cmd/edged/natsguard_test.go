@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,7 +39,17 @@ func TestEmbeddedNATSGuardsTheFleetsStreams(t *testing.T) {
 	}
 
 	attacker := natsTokenClient(t, "nats://"+natsAddr)
-	streams := append((acme.KVOptions{}).Streams(), "EDGED_PURGE")
+	// Every stream the server holds, as the node made them (the buckets'
+	// by ensureACMEBuckets, with the options its storage uses), not as
+	// this test would name them.
+	var streams []string
+	for name := range attacker.StreamNames(ctx).Name() {
+		streams = append(streams, name)
+	}
+	slices.Sort(streams)
+	if want := []string{"EDGED_PURGE", "KV_EDGED_ACME", "KV_EDGED_ACME_LOCKS"}; !slices.Equal(streams, want) {
+		t.Fatalf("streams %q, want %q", streams, want)
+	}
 	for _, name := range streams {
 		stream, err := attacker.Stream(ctx, name)
 		if err != nil {

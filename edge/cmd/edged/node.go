@@ -25,6 +25,7 @@ import (
 	"edged/edge/config"
 	"edged/edge/fastserve"
 	"edged/edge/forward"
+	"edged/edge/ratelimit"
 	"edged/edge/ratelimit/fleet"
 	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
@@ -45,8 +46,10 @@ type node struct {
 	dialer  *forward.Dialer // role forward: the SSRF-safe dialer; else nil
 	proxy   *forward.Proxy  // role forward: the public handler; else nil
 	rules   *liveRules      // role forward: its access rules; else nil
-	users   *forward.Users  // role forward with forward.auth.htpasswd: its users; else nil
-	public  *http.Server
+	// fwdCfg is, in role forward, the configuration the proxy was last
+	// given (at start or by a reload); guarded by reloads.mu after start.
+	fwdCfg *config.Config
+	public *http.Server
 	// fast serves the public listener's plain GET and HEAD requests and
 	// hands every other connection to public.
 	fast   *fastserve.Server
@@ -87,6 +90,16 @@ type node struct {
 	reloads reloader
 
 	publicLn, tlsLn, adminLn net.Listener
+	// conns caps the connections of publicLn and tlsLn together
+	// (server.max_connections, connlimit.go); streams caps the HTTP/2
+	// streams whose handlers run at once, over all connections.
+	conns      *ratelimit.ConnLimit
+	streams    *streamLimit
+	tracked    trackedConns // net/http's idle and new connections, for connectionsFull
+	idleClosed atomic.Int64 // idle connections connectionsFull closed
+	headClosed atomic.Int64 // slow heads connectionsFull closed
+	connLog    logEvery     // connectionsFull's warning
+	streamLog  logEvery     // limitStreams's warning
 	// gc keeps the collector's heap goal at its floor while the node runs
 	// (memlimit.go).
 	gc *gcfloor.Floor
@@ -150,6 +163,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg, buildinfo.Read())
 	n.reg = reg
+	n.registerConnMetrics(reg)
 	if n.reloads.metrics, err = newReloadMetrics(reg); err != nil {
 		return nil, fmt.Errorf("reload metrics: %w", err)
 	}
@@ -217,7 +231,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 // node wires: the store, upstreams, purge bus, loggers and metrics.
 func (n *node) edgeOptions(stdout io.Writer, reg prometheus.Registerer) edge.Options {
 	opts := n.cfg.EdgeOptions()
-	opts.Store, opts.Upstream, opts.Router, opts.Purger = n.store, n.up.any, n.up.router, n.bus
+	opts.Store, opts.Upstream, opts.Router, opts.Pools, opts.Purger = n.store, n.up.any, n.up.router, n.up.poolClients, n.bus
 	opts.Logger, opts.Registerer = n.log.With("component", "edge"), reg
 	// Analytics are read only through the admin listener with the purge
 	// token: without either nobody could see them, so no request pays.
@@ -262,6 +276,7 @@ func (n *node) publicServer() *http.Server {
 	}
 	return &http.Server{
 		Handler:           h,
+		ConnState:         n.tracked.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),

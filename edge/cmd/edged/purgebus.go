@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"edged/edge/acme"
 	"edged/edge/config"
 	"edged/internal/netaddr"
 	"edged/purge"
@@ -112,7 +111,7 @@ func purgeOptions(cfg *config.Config) (purge.Options, error) {
 		Retention:                pc.Retention.Std(),
 		// The embedded server lets only this node change the ACME
 		// buckets' streams (ensureACMEBuckets).
-		GuardStreams: (acme.KVOptions{}).Streams(),
+		GuardStreams: acmeKVOptions(cfg, nil).Streams(),
 		ApplyTimeout: pc.ApplyTimeout.Std(),
 	}, nil
 }

@@ -15,15 +15,14 @@ import (
 
 	"edged/edge"
 	"edged/edge/config"
-	"edged/edge/forward"
-	"edged/edge/forward/rules"
 	"edged/internal/promreg"
 	"edged/origin"
 )
 
 // A reload (SIGHUP, or POST /reload on the admin listener) reads the
 // configuration again, from the same command line, with the checks and
-// errors of a start, and applies it while the node serves:
+// errors of a start, and applies it while the node serves (to requests,
+// tunnels and connections that start from then on):
 //
 //   - sites, routes and everything on them (access and auth rules, rate
 //     limits, header rules, caching overrides, splits and their weights),
@@ -35,9 +34,15 @@ import (
 //     once they have ended. A pool whose settings did not change is kept,
 //     with its health state and connections;
 //   - the HTTPS certificates (tls.certificates), read again;
-//   - role forward: its access rules (forward.rules), built again when
-//     they changed (liveRules), else their category lists read again; and
-//     its users, the forward.auth.htpasswd file read again;
+//   - role forward: the whole forward section (forwardLiveFields). The
+//     access rules (forward.rules) are built again when they changed
+//     (liveRules), else their category lists read again; the
+//     forward.auth.htpasswd file is read again; the proxy's settings
+//     (forward.Settings) and the dialer's are swapped; when forward.via,
+//     the upstream timeouts or forward.dial.allow_networks change, a new
+//     upstream client is built and the handler rerouted to it, as the
+//     edge role's are. Requests and tunnels under way finish with what
+//     they began with: an open tunnel is never cut by a reload;
 //   - log.level.
 //
 // Everything else (listen addresses, the admin listener, data, role, name,
@@ -49,17 +54,28 @@ import (
 // time.
 
 // liveFields are the fields a reload applies (config.Config.RestartNeeded
-// reports a change to any other). The forward role builds its upstream
-// once: of its own section only the access rules are built again
-// (liveRules), and their category lists read again.
+// reports a change to any other). In the forward role, every field of its
+// section (prepareForward) and the upstream client's timeouts and idle
+// bound (a new client, as the edge role's); each is named, so that a field
+// added to the section later needs a restart until a reload applies it.
 func liveFields(role string) []string {
 	live := []string{"log.level", "tls.certificates"}
 	if role == config.RoleForward {
-		return append(live, "forward.rules")
+		return append(live, forwardLiveFields...)
 	}
 	return append(live, "sites", "pools",
 		"upstream.origin", "upstream.shields", "upstream.shield_fallback", "upstream.connect_timeout",
 		"upstream.header_timeout", "upstream.body_timeout", "upstream.max_idle_per_host", "upstream.tls")
+}
+
+// forwardLiveFields are the forward role's own live fields.
+var forwardLiveFields = []string{
+	"forward.clients", "forward.connect_ports", "forward.http_ports", "forward.via",
+	"forward.remove_headers", "forward.set_headers", "forward.auth.htpasswd", "forward.auth.realm",
+	"forward.tunnels.idle_timeout", "forward.tunnels.max_duration", "forward.tunnels.max_per_client",
+	"forward.dial.timeout", "forward.dial.allow_networks", "forward.pac.proxy", "forward.pac.direct",
+	"forward.rules",
+	"upstream.connect_timeout", "upstream.header_timeout", "upstream.body_timeout", "upstream.max_idle_per_host",
 }
 
 // The results of a reload, as edged_config_reloads_total labels them.
@@ -220,44 +236,22 @@ func (n *node) applyNext() error {
 	if err := n.acmeHostsKept(next, certs); err != nil {
 		return &reloadError{reloadRestart, err}
 	}
-	var nextUsers *forward.Users
-	if n.users != nil {
-		// Role forward: the htpasswd file read again (users added,
-		// removed, passwords changed); its name needs a restart.
-		if nextUsers, err = next.ForwardUsers(); err != nil {
-			return &reloadError{reloadInvalid, err}
-		}
-	}
-	var nextRules *rules.Engine
-	if n.rules != nil {
-		if n.rules.changed(next.Forward.Rules) {
-			// Role forward, new rules: built (their list files read)
-			// now, used once nothing else can fail.
-			if nextRules, err = next.ForwardRules(n.log.With("component", "forward-rules")); err != nil {
-				return &reloadError{reloadInvalid, err}
-			}
-		} else if err := n.rules.reloadLists(); err != nil {
-			// The same rules: re-read changed category lists now rather
-			// than at the next poll.
-			return &reloadError{reloadFailed, fmt.Errorf("forward.rules category lists: %w", err)}
-		}
-	}
-	if !n.isForward() {
-		if err := n.switchUpstreams(next); err != nil {
+	if n.isForward() {
+		fwd, err := n.prepareForward(next)
+		if err != nil {
 			return err
 		}
+		if err := n.useForward(fwd); err != nil {
+			return err
+		}
+	} else if err := n.switchUpstreams(next); err != nil {
+		return err
 	}
 	if n.certs != nil {
 		n.certs.use(next.LoadCertificates, certs)
 	}
 	if n.adminCerts != nil {
 		n.adminCerts.use(next.LoadAdminCertificate, adminCerts)
-	}
-	if nextRules != nil {
-		n.rules.use(next.Forward.Rules, nextRules)
-	}
-	if nextUsers != nil {
-		n.users.Replace(nextUsers)
 	}
 	n.level.Set(logLevel(next.Log.Level))
 	return nil
@@ -300,7 +294,7 @@ func (n *node) switchUpstreams(next *config.Config) error {
 		return &reloadError{reloadFailed, err}
 	}
 	up.start(n.life)
-	drained, err := n.handler.Reroute(up.router, up.any)
+	drained, err := n.handler.Reroute(up.router, up.any, up.poolClients)
 	if err != nil {
 		up.close()
 		return &reloadError{reloadFailed, err}

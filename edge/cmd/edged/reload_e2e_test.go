@@ -567,8 +567,8 @@ func TestReloadTLS(t *testing.T) {
 // the new rules deny is refused, the one the old rules denied is let
 // through, as Squid's reconfigure does, where it used to need a restart
 // that cut every open tunnel), refuses bad rules naming the field and
-// keeps the ones in use, and names a change of the rest of the forward
-// section as needing a restart.
+// keeps the ones in use, and names a change of a shared field that only
+// a restart applies.
 func TestReloadForwardRole(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "forward.yaml")
@@ -617,9 +617,11 @@ func TestReloadForwardRole(t *testing.T) {
 	if other := refusedBy("other.test"); other != "no-blocked" {
 		t.Errorf("after a refused reload, other.test refused by %q, want the rules in use (no-blocked)", other)
 	}
-	writeBytes(t, path, []byte(strings.Replace(conf, "forward:\n", "forward:\n  connect_ports: [443, 8443]\n", 1)))
-	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "forward.connect_ports") || !strings.Contains(err.Error(), "cannot change") {
-		t.Errorf("reload changing forward.connect_ports: %v, want it refused naming forward.connect_ports", err)
+	// The forward section reloads whole (TestReloadForwardSettings); a
+	// shared field that only a restart applies is named.
+	writeBytes(t, path, []byte(strings.Replace(conf, "forward:\n", "upstream: {fetch_timeout: 1m}\nforward:\n", 1)))
+	if err := f.n.reload(); err == nil || !strings.Contains(err.Error(), "upstream.fetch_timeout") || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("reload changing upstream.fetch_timeout: %v, want it refused naming upstream.fetch_timeout", err)
 	}
 }
 

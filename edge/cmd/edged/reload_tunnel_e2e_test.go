@@ -12,11 +12,10 @@ import (
 	"time"
 )
 
-// TestReloadKeepsOpenTunnels: a reload that changes forward.rules leaves a
-// CONNECT tunnel opened under the old rules carrying bytes both ways
-// (docs/forward.md: "open tunnels are not cut"), which is why rules apply
-// on reload rather than on a restart.
-func TestReloadKeepsOpenTunnels(t *testing.T) {
+// echoListener is a TCP server on 127.0.0.1 that sends back what it
+// reads, on each connection: a tunnel's destination.
+func echoListener(t testing.TB) net.Listener {
+	t.Helper()
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +30,15 @@ func TestReloadKeepsOpenTunnels(t *testing.T) {
 			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
 		}
 	}()
+	return echo
+}
+
+// TestReloadKeepsOpenTunnels: a reload that changes forward.rules leaves a
+// CONNECT tunnel opened under the old rules carrying bytes both ways
+// (docs/forward.md: "open tunnels are not cut"), which is why rules apply
+// on reload rather than on a restart.
+func TestReloadKeepsOpenTunnels(t *testing.T) {
+	echo := echoListener(t)
 	_, port, _ := net.SplitHostPort(echo.Addr().String())
 
 	dir := t.TempDir()

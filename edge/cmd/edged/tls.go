@@ -206,8 +206,9 @@ func (n *node) tlsServer(reg prometheus.Registerer) *http.Server {
 	log := n.log.With("component", "https")
 	n.tlsLn = newTLSListener(n.tlsLn, tlsCfg.Clone(), s.ReadHeaderTimeout.Std(), int(s.MaxHeaderBytes), log, failures)
 	srv := &http.Server{
-		Handler:           limitHeader(n.handler, int(s.MaxHeaderBytes)),
+		Handler:           n.limitStreams(limitHeader(n.handler, int(s.MaxHeaderBytes))),
 		TLSConfig:         tlsCfg,
+		ConnState:         n.tracked.track,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Std(),
 		IdleTimeout:       s.IdleTimeout.Std(),
 		MaxHeaderBytes:    int(s.MaxHeaderBytes),

@@ -22,17 +22,20 @@ import (
 // for every host (no sites), or pools shared by the clients of the sites'
 // routes, and the router.
 type upstreams struct {
-	cfg      *config.Config                   // the configuration they were built from
-	any      *origin.Client                   // every host, when there are no sites
-	router   *edge.Router                     // sites and routes, when there are sites
-	sites    []*edge.Site                     // the router's, for shared limits and their verifiers' Close
-	pools    map[string]*origin.Pool          // by name; shared by clients, maybe by generations
-	poolOpts map[string]origin.PoolOptions    // what each pool was built from, for the next generation
-	clients  []*origin.Client                 // every client built, for Close
-	refs     *poolRefs                        // who else uses the pools
-	tls      *tls.Config                      // for https upstreams; nil means the defaults
-	reg      prometheus.Registerer            // for the clients' own connections (shields, origin)
-	forget   func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
+	cfg      *config.Config                // the configuration they were built from
+	any      *origin.Client                // every host, when there are no sites
+	router   *edge.Router                  // sites and routes, when there are sites
+	sites    []*edge.Site                  // the router's, for shared limits and their verifiers' Close
+	pools    map[string]*origin.Pool       // by name; shared by clients, maybe by generations
+	poolOpts map[string]origin.PoolOptions // what each pool was built from, for the next generation
+	clients  []*origin.Client              // every client built, for Close
+	// poolClients are a shield's clients by pool name, for the pools its
+	// edges name (origin.PoolHeader, edge.Options.Pools); nil elsewhere.
+	poolClients map[string]*origin.Client
+	refs        *poolRefs                        // who else uses the pools
+	tls         *tls.Config                      // for https upstreams; nil means the defaults
+	reg         prometheus.Registerer            // for the clients' own connections (shields, origin)
+	forget      func(p *origin.Pool, url string) // drops a server's series when its pool closes; nil: none
 	// forgetClient drops the series of a client's own servers (shields,
 	// upstream.origin) when it closes; nil: none.
 	forgetClient func(cl *origin.Client)
@@ -96,16 +99,6 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 		}
 	}()
 	logger := n.log.With("component", "origin")
-	if len(cfg.Sites) == 0 {
-		oo := cfg.OriginOptions()
-		oo.Logger, oo.TLSClientConfig, oo.Registerer = logger, tlsConf, reg
-		cl, err := origin.New(oo)
-		if err != nil {
-			return nil, fmt.Errorf("upstream: %w", err)
-		}
-		u.any, u.clients = cl, []*origin.Client{cl}
-		return u, nil
-	}
 	for _, name := range slices.Sorted(maps.Keys(u.poolOpts)) {
 		p := prev.keptPool(name, cfg, u.poolOpts[name])
 		if p == nil {
@@ -121,8 +114,28 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 		u.refs.acquire(p)
 		u.pools[name] = p
 	}
+	clientFor := u.clientFor(n)
+	if cfg.Role == config.RoleShield {
+		if err := u.shieldPools(clientFor); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Sites) == 0 {
+		oo := cfg.OriginOptions()
+		oo.Logger, oo.TLSClientConfig, oo.Registerer = logger, tlsConf, reg
+		cl, err := origin.New(oo)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: %w", err)
+		}
+		u.any = cl
+		u.clients = append(u.clients, cl)
+		if u.poolClients != nil && cfg.Upstream.Origin != "" {
+			u.poolClients[config.DefaultPool] = cl // upstream.origin is "default"
+		}
+		return u, nil
+	}
 	cfg.SetLogger(n.log) // a route's JWK Set fetches log
-	sites, err := cfg.EdgeSites(u.clientFor(n))
+	sites, err := cfg.EdgeSites(clientFor)
 	var fe *config.FieldError
 	if errors.As(err, &fe) {
 		return nil, err // names the file, line and field already
@@ -135,6 +148,27 @@ func (n *node) newUpstreams(cfg *config.Config, reg prometheus.Registerer, tlsCo
 		return nil, fmt.Errorf("sites: %w", err)
 	}
 	return u, nil
+}
+
+// shieldPools gives a shield a client for every pool, by name: its edges
+// name the pool each request is for (origin.PoolHeader), since two of
+// their routes may send it the same URL for different pools. A shield
+// with shields of its own (a middle tier) sends them the name on.
+func (u *upstreams) shieldPools(clientFor func(config.UpstreamRef) (*origin.Client, error)) error {
+	up := u.cfg.Upstream
+	u.poolClients = make(map[string]*origin.Client, len(u.pools))
+	for _, name := range slices.Sorted(maps.Keys(u.pools)) {
+		ref := config.UpstreamRef{Pool: name}
+		if len(up.Shields) > 0 {
+			ref.Shields, ref.ShieldFallback, ref.ShieldPool = up.Shields, up.ShieldFallback, name
+		}
+		cl, err := clientFor(ref)
+		if err != nil {
+			return fmt.Errorf("pools.%s: %w", name, err)
+		}
+		u.poolClients[name] = cl
+	}
+	return nil
 }
 
 // keptPool returns u's pool name when the next configuration, next, builds

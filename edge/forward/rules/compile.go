@@ -156,13 +156,7 @@ func compileRule(p *problems, field string, r *Rule, c *compiled) rule {
 	}
 	cr.dest = compileNetworks(p, field+".dest_networks", r.DestNetworks)
 	cr.clients = compileNetworks(p, field+".client_networks", r.ClientNetworks)
-	for i, s := range r.Ports {
-		pr, err := portset.Parse(s)
-		if err != nil {
-			p.add(fmt.Sprintf("%s.ports[%d]", field, i), "%v", err)
-		}
-		cr.ports = append(cr.ports, pr)
-	}
+	cr.ports = portset.ParseList(r.Ports, func(i int, err error) { p.add(fmt.Sprintf("%s.ports[%d]", field, i), "%v", err) })
 	for i, u := range r.Users {
 		if u == "" {
 			p.add(fmt.Sprintf("%s.users[%d]", field, i), "empty user name")
