@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 
@@ -30,24 +31,23 @@ const minMemoryLimit = 64 << 20
 // under pressure.
 func setMemoryLimit(cfg *config.Config, log *slog.Logger) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return debug.SetMemoryLimit(-1)
+		limit := debug.SetMemoryLimit(-1)
+		log.Info("memory limit from GOMEMLIMIT", "bytes", limit, "gc_floor", gcFloor(limit))
+		return limit
 	}
 	mem := int64(cfg.Cache.Memory)
 	limit := int64(noTierLimit)
 	if mem > 0 {
 		limit = max(mem, minMemoryLimit)
 	}
-	// GOGC stays at the runtime's 100: the soft limit, not GOGC, is what
-	// keeps the heap near cache.memory under bursts of large bodies (peak
-	// anonymous RSS in TestMemoryBounded 41-43 MiB of 64 at 100, 36 at
-	// 50), while with few cached objects the live heap is a few MB and
-	// GOGC 50 ran a collection every ~430 hits: 1 KiB hits cost about 12%
-	// more CPU at 50 than at 100 (31 against 36 µs per hit, alternating
-	// wrk runs of one binary). Above 100 does not pay either (docs/design.md,
-	// "The runtime's levers for the hit rows"): at 400 a quarter of the
-	// collections and ~20 MiB more RSS, throughput and p99 within the
-	// noise; off, the heap grows to the limit through fresh pages, ~30%
-	// more CPU per 1 KiB hit in page faults.
+	// GOGC stays at the runtime's 100 above a floor (gcFloor): the soft
+	// limit, not GOGC, is what keeps the heap near cache.memory under bursts
+	// of large bodies (peak anonymous RSS in TestMemoryBounded 41-43 MiB of
+	// 64 at 100, 36 at 50). Lower does not pay: with few cached objects the
+	// live heap is a few MB and GOGC 50 ran a collection every ~430 hits,
+	// 1 KiB hits costing about 12% more CPU (31 against 36 µs per hit,
+	// alternating wrk runs of one binary); off, the heap grows to the limit
+	// through fresh pages, ~30% more CPU per 1 KiB hit in page faults.
 	debug.SetMemoryLimit(limit)
 	// memory_tier is what the tier gets of cache.memory (three eighths,
 	// StorageOptions), not cache.memory itself: logged as the whole budget,
@@ -56,6 +56,25 @@ func setMemoryLimit(cfg *config.Config, log *slog.Logger) int64 {
 	if so := cfg.StorageOptions(); !so.NoMemoryTier {
 		tier = so.MemoryBytes
 	}
-	log.Info("memory limit", "bytes", limit, "cache_memory", mem, "memory_tier", tier)
+	log.Info("memory limit", "bytes", limit, "cache_memory", mem, "memory_tier", tier, "gc_floor", gcFloor(limit))
 	return limit
+}
+
+// maxGCFloor bounds gcFloor: past it a collection every second or more at
+// tens of thousands of hits a second, and little left to gain.
+const maxGCFloor = 64 << 20
+
+// gcFloor is the heap goal below which the collector does not run
+// (internal/gcfloor): an eighth of the soft limit, at most maxGCFloor. A
+// node whose memory tier holds little has a live heap of a few MB and,
+// at GOGC 100, collected every ~4,000 hits, ten times a second at the
+// bench's load, each mark phase a few ms in which requests wait (the
+// 1 KiB hit's p99, docs/design.md). The eighth is within the share of
+// cache.memory left to the runtime and garbage (three eighths, docs/security.md
+// "Memory"); once the live heap passes half the floor, GOGC is 100 again.
+func gcFloor(limit int64) uint64 {
+	if limit <= 0 || limit == math.MaxInt64 {
+		return 0
+	}
+	return uint64(min(limit/8, maxGCFloor))
 }

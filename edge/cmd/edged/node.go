@@ -29,6 +29,7 @@ import (
 	"edged/edge/ratelimit/fleet"
 	"edged/edge/strictconn"
 	"edged/internal/buildinfo"
+	"edged/internal/gcfloor"
 	"edged/purge"
 	"edged/storage"
 )
@@ -99,6 +100,9 @@ type node struct {
 	headClosed atomic.Int64 // slow heads connectionsFull closed
 	connLog    logEvery     // connectionsFull's warning
 	streamLog  logEvery     // limitStreams's warning
+	// gc keeps the collector's heap goal at its floor while the node runs
+	// (memlimit.go).
+	gc *gcfloor.Floor
 }
 
 // start opens everything the node needs, in an order that fails fast on the
@@ -110,7 +114,7 @@ func start(cfg *config.Config, stdout, stderr io.Writer) (_ *node, err error) {
 	n.log = newLogger(stderr, n.level)
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.reloads.stopping, n.reloads.generation = make(chan struct{}), 1
-	setMemoryLimit(cfg, n.log)
+	n.gc = gcfloor.Start(gcFloor(setMemoryLimit(cfg, n.log)))
 	for _, w := range startWarnings(cfg) {
 		n.log.Warn(w.msg, w.attrs...)
 	}
@@ -423,6 +427,7 @@ func (n *node) closeAll(ctx context.Context) error {
 	if n.endLife != nil {
 		n.endLife()
 	}
+	n.gc.Stop()
 	if n.rules != nil {
 		_ = n.rules.Close() // stops watching the category lists
 	}
