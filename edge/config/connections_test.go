@@ -31,6 +31,34 @@ func TestMaxConnectionsDerived(t *testing.T) {
 			t.Errorf("%q: MaxConnections() = %d, want %d", tc.in, got, tc.want)
 		}
 	}
+	// Role forward counts a connection at ForwardConnectionMemory (its
+	// tunnels' measured cost, twice over), and its memory tier gives up
+	// two eighths of cache.memory for them.
+	for _, tc := range []struct {
+		in      string
+		want    int
+		tierMiB int64
+	}{
+		{"", 2048, 32},                              // the default 256MiB: 64 users at 32 tunnels each
+		{"cache: {memory: 1GiB}\n", 8192, 128},      // 256 users
+		{"cache: {memory: 4MiB}\n", 64, 0},          // the floor
+		{"server: {max_connections: 10}\n", 10, 32}, // as set
+	} {
+		c, err := Parse([]byte("role: forward\n"+tc.in), "edged.yaml")
+		if err == nil {
+			err = c.Validate()
+		}
+		if err != nil {
+			t.Errorf("forward %q: %v", tc.in, err)
+			continue
+		}
+		if got := c.MaxConnections(); got != tc.want {
+			t.Errorf("forward %q: MaxConnections() = %d, want %d", tc.in, got, tc.want)
+		}
+		if got := c.StorageOptions().MemoryBytes >> 20; tc.tierMiB > 0 && got != tc.tierMiB {
+			t.Errorf("forward %q: memory tier %d MiB, want %d MiB (an eighth)", tc.in, got, tc.tierMiB)
+		}
+	}
 	c, err := Parse([]byte("server:\n  max_connections: -1\n"+accessBase), "edged.yaml")
 	if err == nil {
 		err = c.Validate()
