@@ -31,18 +31,22 @@ func TestMaxConnectionsDerived(t *testing.T) {
 			t.Errorf("%q: MaxConnections() = %d, want %d", tc.in, got, tc.want)
 		}
 	}
-	// Role forward counts a connection at ForwardConnectionMemory (its
-	// tunnels' measured cost, twice over), and its memory tier gives up
-	// two eighths of cache.memory for them.
+	// Role forward counts a connection at ForwardConnectionMemory (a
+	// spliced tunnel's measured cost, 1.6 times over), or under a bandwidth
+	// limit ForwardLimitedConnectionMemory, and its memory tier gives up two
+	// eighths of cache.memory for them.
 	for _, tc := range []struct {
 		in      string
 		want    int
 		tierMiB int64
 	}{
-		{"", 2048, 32},                              // the default 256MiB: 64 users at 32 tunnels each
-		{"cache: {memory: 1GiB}\n", 8192, 128},      // 256 users
-		{"cache: {memory: 4MiB}\n", 64, 0},          // the floor
+		{"", 4096, 32},                              // the default 256MiB: 128 users at 32 tunnels each
+		{"cache: {memory: 1GiB}\n", 16384, 128},     // 512 users
+		{"cache: {memory: 2MiB}\n", 64, 0},          // the floor
 		{"server: {max_connections: 10}\n", 10, 32}, // as set
+		// Tunnels relayed through buffers, to pace them.
+		{"forward: {rules: {limits: {bandwidth: 1MiB}}}\n", 1638, 32},
+		{"forward: {rules: {limits: {bandwidth: 0}}}\n", 4096, 32}, // no limit
 	} {
 		c, err := Parse([]byte("role: forward\n"+tc.in), "edged.yaml")
 		if err == nil {

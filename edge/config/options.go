@@ -73,25 +73,33 @@ const MinConnections = 64
 
 // ForwardConnectionMemory is what each open client connection counts
 // against cache.memory in role forward, where most connections are
-// CONNECT tunnels: a browser holds one per site it talks to over HTTPS,
-// and an office behind the proxy thousands. Measured through the binary
-// (bench/cmd/connflood -kind connect, docs/security.md "Connections"): 36-39
-// KiB per tunnel relayed by splice(2), idle or moving data; 36 KiB per
-// tunnel under a bandwidth limit while idle and 68 KiB moving data (its
-// two 32 KiB relay buffers in use). Twice the worst of them, so that
-// tunnels take at most about half of cache.memory; the memory tier gives
-// up the quarter this takes beyond the edge role's (memoryTierEighths).
-// A request head read slowly costs what it does in the edge role (up to
-// about 100 KiB), and is closed to make room at the cap.
-const ForwardConnectionMemory = 128 << 10
+// CONNECT tunnels (a browser holds one per site it talks to over HTTPS,
+// up to 32 to one proxy; an office behind it thousands), when tunnels are
+// relayed by splice(2): without a bandwidth limit (forward.rules.limits).
+// Measured through the binary (bench/cmd/connflood -kind connect,
+// docs/security.md "Connections"): 36-39 KiB per spliced tunnel, idle or
+// moving data. Under a bandwidth limit a tunnel is relayed through two 32
+// KiB buffers: 36 KiB idle, 68 KiB moving 16 KiB at a time, 99 KiB moving
+// full buffers; ForwardLimitedConnectionMemory counts that. Each is about
+// 1.6 times the worst, so that tunnels take at most about 60% of
+// cache.memory; the memory tier gives up two of its three eighths for
+// them (memoryTierEighths).
+const (
+	ForwardConnectionMemory        = 64 << 10
+	ForwardLimitedConnectionMemory = 160 << 10
+)
 
 // connectionMemory is what each connection counts against cache.memory
-// in the node's role.
+// in the node's role and, in role forward, how its tunnels are relayed.
+// A reload that adds a bandwidth limit keeps the cap made at start.
 func (c *Config) connectionMemory() int64 {
-	if c.Role == RoleForward {
-		return ForwardConnectionMemory
+	if c.Role != RoleForward {
+		return ConnectionMemory
 	}
-	return ConnectionMemory
+	if bw := c.Forward.Rules.Limits.Bandwidth; bw != "" && bw != "0" {
+		return ForwardLimitedConnectionMemory
+	}
+	return ForwardConnectionMemory
 }
 
 // memoryTierEighths is the memory tier's share of cache.memory, in
