@@ -18,7 +18,7 @@ import (
 //
 // cache.memory bounds the memory the process holds (edged sets the Go
 // runtime's soft limit to it; RSS stays within it + 25%): the memory tier gets three eighths
-// of it, the disk write queue an eighth, the bodies in flight (BodyMemory)
+// of it (one in role forward: memoryTierEighths), the disk write queue an eighth, the bodies in flight (BodyMemory)
 // an eighth; the last three eighths are for the disk writer's copies of
 // what it commits, the runtime, and the garbage between collections (with
 // half for the tier, TestMemoryBounded peaked at 71-92 MiB for 64 MiB;
@@ -42,7 +42,7 @@ func (c *Config) StorageOptions() storage.Options {
 	if mem := int64(c.Cache.Memory); mem > 0 {
 		// A budget too small to split (under 8 bytes) leaves the shares
 		// at the store's defaults, as it always has.
-		so.MemoryBytes = cmp.Or(mem/8*3, so.MemoryBytes)
+		so.MemoryBytes = cmp.Or(mem/8*c.memoryTierEighths(), so.MemoryBytes)
 		so.WriteQueueBytes = cmp.Or(c.BodyMemory(), so.WriteQueueBytes)
 	} else {
 		so.NoMemoryTier = true
@@ -71,17 +71,60 @@ const ConnectionMemory = 256 << 10
 // cache.memory.
 const MinConnections = 64
 
+// ForwardConnectionMemory is what each open client connection counts
+// against cache.memory in role forward, where most connections are
+// CONNECT tunnels (a browser holds one per site it talks to over HTTPS,
+// up to 32 to one proxy; an office behind it thousands), when tunnels are
+// relayed by splice(2): without a bandwidth limit (forward.rules.limits).
+// Measured through the binary (bench/cmd/connflood -kind connect,
+// docs/security.md "Connections"): 36-39 KiB per spliced tunnel, idle or
+// moving data. Under a bandwidth limit a tunnel is relayed through two 32
+// KiB buffers: 36 KiB idle, 68 KiB moving 16 KiB at a time, 99 KiB moving
+// full buffers; ForwardLimitedConnectionMemory counts that. Each is about
+// 1.6 times the worst, so that tunnels take at most about 60% of
+// cache.memory; the memory tier gives up two of its three eighths for
+// them (memoryTierEighths).
+const (
+	ForwardConnectionMemory        = 64 << 10
+	ForwardLimitedConnectionMemory = 160 << 10
+)
+
+// connectionMemory is what each connection counts against cache.memory
+// in the node's role and, in role forward, how its tunnels are relayed.
+// A reload that adds a bandwidth limit keeps the cap made at start.
+func (c *Config) connectionMemory() int64 {
+	if c.Role != RoleForward {
+		return ConnectionMemory
+	}
+	if bw := c.Forward.Rules.Limits.Bandwidth; bw != "" && bw != "0" {
+		return ForwardLimitedConnectionMemory
+	}
+	return ForwardConnectionMemory
+}
+
+// memoryTierEighths is the memory tier's share of cache.memory, in
+// eighths: three, but one in role forward, whose cache sees only plain
+// http:// (HTTPS passes through tunnels it cannot read) and whose
+// connections get the two eighths instead (ForwardConnectionMemory).
+func (c *Config) memoryTierEighths() int64 {
+	if c.Role == RoleForward {
+		return 1
+	}
+	return 3
+}
+
 // MaxConnections is the cap on open client connections over the public
 // and TLS listeners together (server.max_connections): the value set, or
 // derived from cache.memory when it is not set (0): one connection per
-// ConnectionMemory of it, at least MinConnections. Without a memory tier
-// (cache.memory 0) it is derived from the default cache.memory.
+// ConnectionMemory of it (ForwardConnectionMemory in role forward), at
+// least MinConnections. Without a memory tier (cache.memory 0) it is
+// derived from the default cache.memory.
 func (c *Config) MaxConnections() int {
 	if c.Server.MaxConnections > 0 {
 		return c.Server.MaxConnections
 	}
 	mem := int64(cmp.Or(c.Cache.Memory, Default().Cache.Memory))
-	return int(max(MinConnections, mem/ConnectionMemory))
+	return int(max(MinConnections, mem/c.connectionMemory()))
 }
 
 // OriginOptions returns the upstream client's options; Logger is left for

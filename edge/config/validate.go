@@ -208,7 +208,7 @@ func (c *Config) checkServer() []*FieldError {
 		errs = append(errs, c.fieldErr("server.proxy_protocol", "needs server.trusted_proxies: only trusted peers may send a PROXY header"))
 	}
 	if s.MaxConnections < 0 {
-		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 derives it from cache.memory: one per %s), got %d", ByteSize(ConnectionMemory), s.MaxConnections))
+		errs = append(errs, c.fieldErr("server.max_connections", "must not be negative (0 derives it from cache.memory: one per %s), got %d", ByteSize(c.connectionMemory()), s.MaxConnections))
 	}
 	return errs
 }

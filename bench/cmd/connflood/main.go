@@ -9,12 +9,22 @@
 // -head bytes, never finished), posthead (the same as a POST, which
 // fastserve hands to net/http), tlsstall (TCP open to the TLS port, no
 // ClientHello), tlsidle (a TLS handshake, then nothing), h2 (TLS, HTTP/2,
-// -streams streams of -path each, a window of 0: nothing read).
+// -streams streams of -path each, a window of 0: nothing read), connect
+// (to a forward-role node: CONNECT to -dest, answered 200, then the tunnel
+// held idle), ws (to an edge-role node whose route -path carries WebSocket:
+// the handshake, answered 101, then the connection held idle). Without
+// -dest, connflood serves the destination itself on 127.0.0.1 (it echoes a
+// tunnel's bytes, and answers a WebSocket handshake with 101 and echoes),
+// and prints its address for the node's configuration with -serve. With
+// -flow, each connect or ws connection sends -flow bytes every second and
+// reads them back, so the relay's buffers are in use.
 package main
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -41,7 +51,24 @@ func main() {
 	streams := flag.Int("streams", 100, "HTTP/2 streams per connection")
 	hold := flag.Duration("hold", 3*time.Second, "time to hold the connections once open, sampling RSS")
 	par := flag.Int("par", 64, "connections opened at once")
+	dest := flag.String("dest", "", "CONNECT destination (kind connect); empty: an echo server of connflood's own")
+	flow := flag.Int("flow", 0, "bytes each connect/ws connection sends (and reads back) every second; 0: idle")
+	serve := flag.Duration("serve", 0, "only serve the echo/WebSocket destination on 127.0.0.1 for this long, printing its address")
 	flag.Parse()
+	if *serve > 0 || (*dest == "" && (*kind == "connect")) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go echoServe(ln)
+		*dest = ln.Addr().String()
+		if *serve > 0 {
+			fmt.Println(*dest)
+			time.Sleep(*serve)
+			return
+		}
+	}
 
 	before := rss(*pid)
 	var conns []net.Conn
@@ -57,7 +84,10 @@ func main() {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := open(*kind, *addr, *host, *path, *head, *streams)
+			c, err := open(*kind, *addr, *host, *path, *head, *streams, *dest)
+			if err == nil && *flow > 0 {
+				go flowing(c, *flow)
+			}
 			if err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, fmt.Sprint(err))
@@ -111,7 +141,7 @@ func main() {
 
 func mib(v int64) float64 { return float64(v) / (1 << 20) }
 
-func open(kind, addr, host, path string, headBytes, streams int) (net.Conn, error) {
+func open(kind, addr, host, path string, headBytes, streams int, dest string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -138,6 +168,20 @@ func open(kind, addr, host, path string, headBytes, streams int) (net.Conn, erro
 			b.WriteString(line)
 		}
 		if _, err := c.Write(b.Bytes()); err != nil {
+			return fail(err)
+		}
+	case "connect":
+		if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %[1]s\r\n\r\n", dest); err != nil {
+			return fail(err)
+		}
+		if err := readStatus(c, "200"); err != nil {
+			return fail(err)
+		}
+	case "ws":
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, wsKey); err != nil {
+			return fail(err)
+		}
+		if err := readStatus(c, "101"); err != nil {
 			return fail(err)
 		}
 	case "tlsstall":
@@ -200,6 +244,89 @@ func h2Stall(c net.Conn, host, path string, streams int) error {
 			return nil // answered (or refused): the node has seen the streams
 		case *http2.GoAwayFrame:
 			return fmt.Errorf("goaway %v", f.ErrCode)
+		}
+	}
+}
+
+// wsKey is the handshake's Sec-WebSocket-Key (any 16 bytes, base64).
+const wsKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// readStatus reads a response head without a body (a 200 to CONNECT, a
+// 101) and checks its status code, byte by byte so that nothing of the
+// tunnel after it is consumed.
+func readStatus(c net.Conn, want string) error {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	var buf []byte
+	var b [1]byte
+	for !bytes.HasSuffix(buf, []byte("\r\n\r\n")) {
+		if _, err := c.Read(b[:]); err != nil {
+			return fmt.Errorf("reading the answer: %w", err)
+		}
+		buf = append(buf, b[0])
+		if len(buf) > 64<<10 {
+			return fmt.Errorf("answer head too long")
+		}
+	}
+	if f := strings.Fields(string(buf)); len(f) < 2 || f[1] != want {
+		return fmt.Errorf("answered %q, want %s", strings.SplitN(string(buf), "\r\n", 2)[0], want)
+	}
+	return nil
+}
+
+// echoServe is the destination of connect and ws floods: it echoes what a
+// connection sends, after answering 101 to a WebSocket handshake (a head
+// starting with GET).
+func echoServe(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			var first [3]byte
+			if _, err := io.ReadFull(c, first[:]); err != nil {
+				return
+			}
+			if string(first[:]) == "GET" {
+				var buf []byte
+				var b [1]byte
+				for !bytes.HasSuffix(buf, []byte("\r\n\r\n")) {
+					if _, err := c.Read(b[:]); err != nil {
+						return
+					}
+					buf = append(buf, b[0])
+				}
+				key := wsKey
+				for _, l := range strings.Split(string(buf), "\r\n") {
+					if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+						key = strings.TrimSpace(v)
+					}
+				}
+				sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(sum[:]))
+			} else if _, err := c.Write(first[:]); err != nil {
+				return
+			}
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+// flowing sends n bytes on c every second and reads them back, until c
+// closes. The echo server returns them as sent: the node relays a tunnel's
+// and a WebSocket connection's bytes without reading frames.
+func flowing(c net.Conn, n int) {
+	msg := bytes.Repeat([]byte("x"), n)
+	back := make([]byte, n)
+	for {
+		time.Sleep(time.Second)
+		if _, err := c.Write(msg); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(c, back); err != nil {
+			return
 		}
 	}
 }

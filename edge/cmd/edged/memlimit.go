@@ -20,7 +20,8 @@ const minMemoryLimit = 64 << 20
 
 // setMemoryLimit gives the Go runtime a soft memory limit of cache.memory,
 // unless GOMEMLIMIT is set: cache.memory bounds what the process holds
-// (config.StorageOptions splits it; three eighths are the memory tier) and
+// (config.StorageOptions splits it; three eighths are the memory tier,
+// one in role forward) and
 // the limit makes the garbage collector keep the heap near it. Without one
 // the heap grows to twice the live data. The limit is soft: under a burst
 // of large allocations the collector runs behind it, so it is set below

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"syscall"
 
 	"edged/edge/config"
 )
@@ -61,7 +62,9 @@ func startWarnings(cfg *config.Config) []startWarning {
 }
 
 // forwardWarnings are the forward role's: a proxy that admits loopback
-// clients only because forward.clients is empty, and an open proxy.
+// clients only because forward.clients is empty, an open proxy, and one
+// whose tunnels would run out of file descriptors before they reach
+// server.max_connections.
 func forwardWarnings(cfg *config.Config) []startWarning {
 	if cfg.Role != config.RoleForward {
 		return nil
@@ -82,7 +85,28 @@ func forwardWarnings(cfg *config.Config) []startWarning {
 			}
 		}
 	}
+	if need, have := forwardFiles(cfg), openFilesLimit(); have > 0 && need > have {
+		out = append(out, startWarning{msg: "forward proxy: server.max_connections tunnels need more file descriptors than the process may open (a spliced tunnel takes 6: the client's socket, the destination's, and a pipe of two each way); past the limit accepting clients and dialing destinations fail: raise the limit (ulimit -n, systemd LimitNOFILE) or lower server.max_connections",
+			attrs: []any{"max_connections", cfg.MaxConnections(), "files_needed", need, "files_limit", have}})
+	}
 	return out
+}
+
+// forwardFiles is how many file descriptors a forward proxy holding
+// server.max_connections spliced tunnels has open (measured through the
+// binary: 6 a tunnel), and some for its listeners, store and bus.
+func forwardFiles(cfg *config.Config) uint64 {
+	return 6*uint64(cfg.MaxConnections()) + 64
+}
+
+// openFilesLimit is the process's limit on open files (the soft one,
+// which Go raises to the hard one at start), or 0 when unknown.
+func openFilesLimit() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return rl.Cur
 }
 
 // checkWarnings are what -t prints: every warning a start of cfg would

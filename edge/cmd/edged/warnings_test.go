@@ -108,3 +108,27 @@ func TestACMEStorageNATSWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardFilesWarning: a forward proxy whose server.max_connections
+// spliced tunnels (6 file descriptors each, measured) would need more than
+// the process may open is told so by -t and at start, naming both numbers;
+// past the limit tunnels would fail where the cap promised room. One
+// within the limit is not.
+func TestForwardFilesWarning(t *testing.T) {
+	have := openFilesLimit()
+	if have == 0 || have > 1<<30 {
+		t.Skipf("RLIMIT_NOFILE %d: no max_connections to exceed it", have)
+	}
+	over := have/6 + 100
+	fwd := writeFile(t, "forward.yaml", fmt.Sprintf("role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\nserver: {max_connections: %d}\n", over))
+	stderr := checkStderr(t, fwd)
+	for _, want := range []string{"edged: warning: forward proxy: server.max_connections tunnels need more file descriptors", fmt.Sprintf("files_limit=%d", have), fmt.Sprintf("max_connections=%d", over)} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("edged -t stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	fits := writeFile(t, "fits.yaml", "role: forward\nlisten: 127.0.0.1:0\nadmin: 127.0.0.1:0\nserver: {max_connections: 100}\n")
+	if stderr := checkStderr(t, fits); strings.Contains(stderr, "file descriptors") {
+		t.Errorf("100 tunnels warned of file descriptors:\n%s", stderr)
+	}
+}
