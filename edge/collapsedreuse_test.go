@@ -143,3 +143,65 @@ func TestCollapsedBodilessNotGivenWhatNeedsValidation(t *testing.T) {
 		})
 	}
 }
+
+// A response stale as it arrives that stale-while-revalidate lets a hit
+// serve ("public, max-age=0, stale-while-revalidate=60") is given to a
+// request collapsed onto its fetch only when that request would let a hit
+// serve it stale: one asking for freshness (min-fresh) or validation
+// (no-cache) asks the origin itself, as a hit would have revalidated for
+// it. Before, every waiter was given it, whatever its own directives;
+// whole, as a range while the body arrived, and as a HEAD's head.
+func TestCollapsedStaleWhileRevalidateByOwnDirectives(t *testing.T) {
+	for _, how := range []string{"GET", "range", "HEAD"} {
+		t.Run(how, func(t *testing.T) {
+			c := newClock()
+			release := newGate()
+			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+				release.wait()
+				w.Header().Set("Cache-Control", "public, max-age=0, stale-while-revalidate=60")
+				w.Header().Set("ETag", `"for-`+r.Header.Get("X-User")+`"`)
+				_, _ = w.Write([]byte("for " + r.Header.Get("X-User") + strings.Repeat(".", 64<<10)))
+			})
+			t.Cleanup(release.open)
+			e := newEdge(t, c, edgeConfig{upstream: o.URL})
+			var wg sync.WaitGroup
+			wg.Go(func() { e.get(t, "/page", "X-User", "alice") })
+			waitFor(t, func() bool { return o.requests.Load() == 1 })
+			waiters := []struct{ user, cc, want string }{
+				{"bob", "min-fresh=10", "bob"},
+				{"carol", "", "alice"}, // the control: a hit would serve her the stale page
+				{"dave", "no-cache", "dave"},
+			}
+			etags := make([]string, len(waiters))
+			for i, wt := range waiters {
+				wg.Go(func() {
+					fields := []string{"X-User", wt.user}
+					if wt.cc != "" {
+						fields = append(fields, "Cache-Control", wt.cc)
+					}
+					var resp *http.Response
+					switch how {
+					case "HEAD":
+						resp, _ = e.do(t, http.MethodHead, "/page", fields...)
+					case "range":
+						resp, _ = e.get(t, "/page", append(fields, "Range", "bytes=0-9")...)
+					default:
+						resp, _ = e.get(t, "/page", fields...)
+					}
+					etags[i] = resp.Header.Get("ETag")
+				})
+			}
+			waitJoined(t, e, len(waiters))
+			release.open()
+			wg.Wait()
+			for i, wt := range waiters {
+				if want := `"for-` + wt.want + `"`; etags[i] != want {
+					t.Errorf("%s (Cache-Control %q) got ETag %s, want %s", wt.user, wt.cc, etags[i], want)
+				}
+			}
+			if n := o.requests.Load(); n != 3 {
+				t.Errorf("%d origin requests, want 3: alice's, bob's and dave's", n)
+			}
+		})
+	}
+}

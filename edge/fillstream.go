@@ -73,7 +73,7 @@ func (x *exchange) streamsWhole() bool {
 // §13.2.2, RFC 9111 §4.3.2): a 304 or 412 goes out at once, and so does
 // a HEAD's 200, whatever the body's length, known or not; but a waiter
 // is never answered from a head that needs validation before it answers
-// another request (fillHead.needsValidation). Otherwise a GET is sent the
+// another request (exchange.takesShared). Otherwise a GET is sent the
 // body as it arrives, unless the body is shorter than streamFromBytes, or
 // of unknown length and only the leader may be sent it (a waiter of a
 // body that outgrew the fill, or one whose key's last fill did,
@@ -88,13 +88,14 @@ func (x *exchange) serveWhileFilling(f *flight, collapsed bool) bool {
 	precondition := policy.Precondition(x.r, responseOf(e))
 	noBody := x.r.Method == http.MethodHead
 	bodiless := noBody || precondition != 0
-	switch {
-	case collapsed && head.needsValidation:
-		// Checked before bodiless: a head that needs validation before it
-		// answers another request (Handler.reusable) must not answer a
+	if collapsed && !x.takes(e) {
+		// Before bodiless: a head that needs validation before it answers
+		// another request (exchange.takesShared) must not answer a
 		// waiter's HEAD or condition either; the waiter asks on its own
 		// once the fill ends (fetch).
 		return false
+	}
+	switch {
 	case bodiless:
 		// Answered from the head alone, which the fill will store as it
 		// is (fetch.keep): waiting for the body would tell this client

@@ -61,7 +61,7 @@ func (x *exchange) fetch() (again bool) {
 	}
 	cs.FwdStatus = res.status
 	if !leader && res.shared {
-		if ok, detail := h.resultReusable(res, x.rules()); !ok {
+		if ok, detail := x.takesResult(res); !ok {
 			// RFC 9111 §5.2.2.4, §4.2.4: the response the leader's
 			// request fetched needs validation before it answers another
 			// (no-cache, or stale as it arrived): this request asks on
@@ -663,8 +663,6 @@ func (f *fetch) head(resp *http.Response, published, own http.Header, requestTim
 	}
 	f.markPerUser(e, resp.Header)
 	fh.mayOutgrow = resp.ContentLength < 0 && f.h.tooLarge.marked(f.storeKey, responseTime)
-	reusable, _ := f.h.reusable(e, f.rules)
-	fh.needsValidation = !reusable // the others ask on their own (fetch)
 	if fh.reason == "" {
 		fh.storing, fh.ttl = true, f.ttl(e)
 	}
@@ -806,30 +804,45 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
-// reusable reports whether e, a response one request's fetch brought, may
-// answer another request without validation, as a hit on it could (RFC
-// 9111 §4.2.4: fresh; §5.2.2.4: no no-cache), and if not, why (a
-// Cache-Status detail). A request collapsed onto the fetch is another
-// request: before, it was given a "public, no-cache" page fetched with
-// the leader's cookie, which the origin had asked to validate before any
-// reuse (an origin that answers each user by their cookie on
-// revalidation), and one stale as it arrived (max-age=0). One stale as it
-// arrived that stale-while-revalidate lets a hit serve while a background
-// revalidation runs (a shared "max-age=0, stale-while-revalidate=60") is
-// what a hit a moment later would be served, and the fetch it came from is
-// the revalidation: it is reused (a per-user page never is: its mark rules
-// out stale-while-revalidate, policy.PerUser).
-func (h *Handler) reusable(e *storage.Entry, rules *policy.Options) (bool, string) {
-	d := policy.Decide(http.Header{}, hitResponse(e, storage.TierNone, rules.Surrogate), h.opts.Now(), *rules)
+// takesShared reports whether e, a response another request's fetch
+// brought (whole, its head while the body arrives, or a slice), may answer
+// x's request without validation, as a hit on it could, and if not, why (a
+// Cache-Status detail). A fresh response may (RFC 9111 §4.2.4), whatever
+// x's own directives: it comes from the origin now. One that needs
+// validation before it answers another request may not (§5.2.2.4:
+// no-cache; §4.2.4: stale as it arrived): before, a waiter was given a
+// "public, no-cache" page fetched with the leader's cookie, which the
+// origin had asked to validate before any reuse (an origin that answers
+// each user by their cookie on revalidation), and one with max-age=0. One
+// stale as it arrived that stale-while-revalidate lets a hit serve while
+// it revalidates (a shared "max-age=0, stale-while-revalidate=60") is what
+// a hit a moment later would serve x, the fetch it came from being that
+// revalidation, so it may when x's request would let a hit serve it
+// stale: not with min-fresh or no-cache (policy.Decide with x's fields). A
+// per-user page never may: its mark rules out stale-while-revalidate
+// (policy.PerUser).
+func (x *exchange) takesShared(e *storage.Entry) (bool, string) {
+	rules := x.rules()
+	resp, now := hitResponse(e, storage.TierNone, rules.Surrogate), x.h.opts.Now()
+	d := policy.Decide(http.Header{}, resp, now, *rules)
+	if d.Action == policy.ServeStale && d.Background {
+		d = policy.Decide(x.r.Header, resp, now, *rules)
+	}
 	return d.Action == policy.Serve || d.Action == policy.ServeStale && d.Background, d.Detail
 }
 
-// resultReusable is reusable for res, a shared fetch's result, given to a
+// takes is takesShared without the why.
+func (x *exchange) takes(e *storage.Entry) bool {
+	ok, _ := x.takesShared(e)
+	return ok
+}
+
+// takesResult is takesShared for res, a shared fetch's result given to a
 // request that did not start the fetch (fetch, slicer.fetch); a shared
 // upstream failure, or a result with no entry, may answer it.
-func (h *Handler) resultReusable(res *fillResult, rules *policy.Options) (bool, string) {
+func (x *exchange) takesResult(res *fillResult) (bool, string) {
 	if res.entry == nil || res.status >= http.StatusInternalServerError {
 		return true, ""
 	}
-	return h.reusable(res.entry, rules)
+	return x.takesShared(res.entry)
 }

@@ -957,9 +957,9 @@ func (s *slicer) fetch(i int64, key string, stale *storage.Entry, since uint64) 
 	return s.run(i, key, stale), true, nil
 }
 
-// reusableResult is Handler.resultReusable for this request.
+// reusableResult is exchange.takesResult for this request.
 func (s *slicer) reusableResult(res *fillResult) bool {
-	ok, _ := s.x.h.resultReusable(res, s.x.rules())
+	ok, _ := s.x.takesResult(res)
 	return ok
 }
 

@@ -112,7 +112,7 @@ func readPublished(body io.Reader, size int64, p *progress, head *fillHead) ([]b
 func (x *exchange) serveRangeInProgress(p *progress, rng byteRange, collapsed bool) bool {
 	h, w := x.h, &x.w
 	head, size, _ := p.streamable()
-	if !head.selects(x) || collapsed && (head.mayOutgrow || head.needsValidation) {
+	if !head.selects(x) || collapsed && (head.mayOutgrow || !x.takes(head.entry)) {
 		return false
 	}
 	if size < 0 {
@@ -229,12 +229,6 @@ type fillHead struct {
 	// (and asks on its own if it did outgrow). A HEAD or a condition needs
 	// no body and may still be answered from the head.
 	mayOutgrow bool
-	// needsValidation: the response may not answer a request other than
-	// the leader's before it is validated (no-cache, or stale as it
-	// arrived: Handler.reusable), so no waiter is answered from the head
-	// or sent the body, not even a HEAD; each waits for the fill's end
-	// and asks on its own (fetch).
-	needsValidation bool
 }
 
 // selects reports whether the published response may answer x's request:
