@@ -212,16 +212,18 @@ func (x *exchange) routeTo(t policy.Target) (int, string) {
 		// URL's key so URL and prefix purges reach them (RouteMatch).
 		x.appendKey(policy.AppendRoute, route.state.id)
 	}
-	x.upstream, x.split, x.sticky = route.pick(x.r)
 	if pool, ok := x.h.namedPool(x.r); ok {
 		// An edge named the pool it wants: what a pool is sent under
 		// this URL is that pool's alone (origin.PoolHeader).
 		x.appendKey(policy.AppendPool, pool)
 		if up := x.routes.pools[pool]; up != nil {
-			x.upstream, x.split, x.sticky = up, "", false
+			x.upstream = up // no split nor sticky cookie: the edge chose
+			return 0, ""
 		}
-		return 0, ""
+		// A pool this shield lacks: its own route fetches it, splits
+		// kept apart below as for any request.
 	}
+	x.upstream, x.split, x.sticky = route.pick(x.r)
 	if x.split != "" {
 		// A split's answers may differ from the primary's (a canary): keep
 		// them apart, under the URL's key so URL and prefix purges reach them.

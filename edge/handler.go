@@ -380,8 +380,11 @@ func receivedBy(hop string) string {
 // proxy could otherwise pick a pool the shield's route does not send it
 // to: its field is ignored, and origin.Client never passes it on.
 func (h *Handler) namedPool(r *http.Request) (string, bool) {
+	if !h.opts.Policy.Shield {
+		return "", false // an edge's every request: no header lookup
+	}
 	v := r.Header[origin.PoolHeader]
-	if len(v) != 1 || !h.opts.Policy.Shield || !httpsyntax.IsToken(v[0]) || !h.fromTrustedProxy(r) {
+	if len(v) != 1 || !httpsyntax.IsToken(v[0]) || !h.fromTrustedProxy(r) {
 		return "", false
 	}
 	return v[0], true

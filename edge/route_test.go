@@ -3,12 +3,14 @@ package edge
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"edged/edge/clientip"
 	"edged/internal/fielderr/fieldtest"
 	"edged/origin"
 	"edged/storage"
@@ -307,4 +309,40 @@ func poolClient(t *testing.T, opts origin.PoolOptions) *origin.Client {
 	}
 	t.Cleanup(up.Close)
 	return up
+}
+
+// TestShieldNamedPoolAndSplits: on a shield, a pool its edge names that
+// the shield has (Options.Pools) answers without the route's draw; one it
+// lacks is fetched by its own route, whose splits stay apart as for any
+// request. They shared the named pool's entry: a canary's answer was
+// served for the primary.
+func TestShieldNamedPoolAndSplits(t *testing.T) {
+	c := newClock()
+	stable := newOrigin(t, c, static("stable", "Cache-Control", "max-age=60"))
+	canary := newOrigin(t, c, static("canary", "Cache-Control", "max-age=60"))
+	poolA := newOrigin(t, c, static("pool a", "Cache-Control", "max-age=60"))
+	route := &Route{PathPrefix: "/", Upstream: upstreamTo(t, stable.URL), StickyCookie: "edged_split",
+		Splits: []Split{{Name: "canary", Upstream: upstreamTo(t, canary.URL), Weight: 50}}}
+	opts := Options{
+		ClientIP: clientip.New(clientip.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}),
+		Pools:    map[string]*origin.Client{"a": upstreamTo(t, poolA.URL)},
+	}
+	opts.Policy.Shield = true
+	e := routedEdgeWith(t, c, opts, &Site{Name: "s", Hosts: []string{"s.example"}, Routes: []*Route{route}})
+
+	for _, tt := range []struct{ pool, cookie, want string }{
+		{"unknown", "edged_split=canary", "canary"},
+		{"unknown", "edged_split=primary", "stable"},
+		{"unknown", "edged_split=canary", "canary"},
+		{"a", "edged_split=canary", "pool a"},
+	} {
+		resp, body := e.get(t, "/page", "Host", "s.example", origin.PoolHeader, tt.pool, "Cookie", tt.cookie)
+		if body != tt.want {
+			t.Errorf("pool %s, %s: got %q, want %q (Cache-Status %q)", tt.pool, tt.cookie, body, tt.want, resp.Header.Get("Cache-Status"))
+		}
+	}
+	// A named pool the shield has is the edge's choice: no draw, no cookie.
+	if resp, _ := e.get(t, "/other", "Host", "s.example", origin.PoolHeader, "a"); resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("a request for pool a was pinned to a split: Set-Cookie %q", resp.Header.Get("Set-Cookie"))
+	}
 }

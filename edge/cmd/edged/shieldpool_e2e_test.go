@@ -13,8 +13,8 @@ import (
 )
 
 // poolOrigin starts an origin that answers "NAME vN of URI" (N counting
-// its answers), fresh for 10 minutes; a request with X-Tenant is answered
-// per tenant (Vary: X-Tenant). It records the PoolHeader of the last
+// its answers), fresh for 10 minutes, tagged "pool-NAME"; a request with
+// X-Tenant is answered per tenant (Vary: X-Tenant). It records the PoolHeader of the last
 // request it was sent.
 func poolOrigin(t *testing.T, name string) (srv *httptest.Server, poolSeen *atomic.Value) {
 	t.Helper()
@@ -25,6 +25,7 @@ func poolOrigin(t *testing.T, name string) (srv *httptest.Server, poolSeen *atom
 		poolSeen.Store(r.Header.Get(origin.PoolHeader))
 		w.Header().Set("Cache-Control", "max-age=600")
 		w.Header().Set("Vary", "X-Tenant")
+		w.Header().Set("Surrogate-Key", "pool-"+name)
 		tenant := ""
 		if v := r.Header.Get("X-Tenant"); v != "" {
 			tenant = " for " + v
@@ -159,6 +160,10 @@ func TestShieldKeysAndRoutesByPool(t *testing.T) {
 	for _, tt := range []struct{ name, path, purge, want string }{
 		{"URL purge through the routes", "/b/p", `{"urls":["http://www.example.com/b/p"]}`, "B of /p"},
 		{"prefix purge through the routes", "/ub/9", `{"prefixes":["http://www.example.com/ub/"]}`, "B of /u/9"},
+		{"soft URL purge", "/b/s", `{"urls":["http://www.example.com/b/s"],"soft":true}`, "B of /s"},
+		{"tag purge", "/b/t", `{"tags":["pool-B"]}`, "B of /t"},
+		{"host purge", "/b/h", `{"hosts":["www.example.com"]}`, "B of /h"},
+		{"purge of all", "/b/all", `{"all":true}`, "B of /all"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := get(t, "www.example.com", tt.path)
