@@ -80,9 +80,16 @@ func (p *Proxy) Close() {
 //  8. CONNECT: a tunnel (per-client cap 429, idle and total limits);
 //     otherwise the shared cache answers, after the anonymity rules.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// This request's settings and rules, to its end, read together: a
+	// reload (Reconfigure, LiveRules) while it is under way (its
+	// authentication can take a bcrypt comparison) must not judge it by
+	// the old settings and the new rules, letting through a client the
+	// old rules deny and the new clients refuse. (A reload stores the two
+	// one after the other: a request arriving in between still sees one
+	// of each, a window of a few instructions.)
+	s, rules := p.cur.Load(), p.currentRules()
 	// One allocation holds what the request needs to outlive a call: the
 	// record (finish logs it) and the writer the cache answers through.
-	s := p.cur.Load() // this request's settings, to its end (Reconfigure)
 	x := &exchange{rec: record{cfg: s, method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
 		referer: r.Header.Get("Referer"), agent: r.Header.Get("User-Agent")}}
 	rec := &x.rec
@@ -146,7 +153,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request needs the address: a name they deny by its domain, user or
 	// port costs no DNS query and leaks none. One set of rules answers
 	// both questions, even across a reload (currentRules).
-	rules := p.currentRules()
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestReconfigure: new settings apply to the next request (ports,
@@ -62,5 +64,67 @@ func TestDialerReconfigure(t *testing.T) {
 	d.Reconfigure(DialerOptions{Allow: loopback})
 	if err := d.Check(own); !errors.Is(err, ErrRefusedDestination) {
 		t.Errorf("the proxy's own listener after Reconfigure: %v, want refused", err)
+	}
+}
+
+// allowAll are rules that let every request through without its address.
+type allowAll struct{}
+
+// boxedRules are LiveRules a test replaces at will (a reload).
+type boxedRules struct{ cur atomic.Pointer[Rules] }
+
+func (b *boxedRules) Current() Rules { return *b.cur.Load() }
+func (b *boxedRules) use(r Rules)    { b.cur.Store(&r) }
+func (b *boxedRules) Decide(req RuleRequest, now time.Time) RuleDecision {
+	return b.Current().Decide(req, now)
+}
+func (b *boxedRules) NeedsAddrFor(req RuleRequest, now time.Time) bool {
+	return b.Current().NeedsAddrFor(req, now)
+}
+
+func (allowAll) Decide(RuleRequest, time.Time) RuleDecision {
+	return RuleDecision{Allow: true, Rule: "allow-all"}
+}
+func (allowAll) NeedsAddrFor(RuleRequest, time.Time) bool { return false }
+
+// TestReloadWhileRequestAdmitted: a request is judged by the settings and
+// the rules of one configuration, even when a reload replaces both while
+// it is under way. The old configuration admits loopback clients and its
+// rules deny everything; the new one admits no loopback client and its
+// rules allow everything: each refuses the request. Before, the proxy
+// read the settings as the request arrived and the rules only after the
+// client's authentication (which can take a bcrypt comparison), so a
+// reload in between judged the request by the old clients and the new
+// rules, and let it through. The reload is injected at the proxy's first
+// clock reading, after the settings are read (fault injection).
+func TestReloadWhileRequestAdmitted(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Cache-Control", "no-store") })
+	live := &boxedRules{}
+	live.use(&reloadRules{denyAll: true})
+	next, err := Prepare(Options{Clients: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxy atomic.Pointer[Proxy]
+	var armed atomic.Bool
+	now := func() time.Time {
+		if armed.CompareAndSwap(true, false) {
+			// The reload, as useForward applies it: the rules, then the
+			// proxy's settings.
+			live.use(allowAll{})
+			proxy.Load().Reconfigure(next)
+		}
+		return time.Now()
+	}
+	s := newStack(t, stackConfig{opts: Options{Rules: live, Now: now, HTTPPorts: ports(o.port())}})
+	proxy.Store(s.proxy)
+	armed.Store(true)
+	resp, body := get(t, s.client(nil, "", ""), o.URL+"/")
+	if armed.Load() {
+		t.Fatal("the reload was not injected: the proxy read no clock")
+	}
+	if resp.StatusCode != http.StatusForbidden || o.count() != 0 {
+		t.Errorf("a request judged across a reload: %d %q (%s=%q), want 403: both configurations refuse it",
+			resp.StatusCode, body, RuleHeader, resp.Header.Get(RuleHeader))
 	}
 }
