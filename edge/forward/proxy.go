@@ -152,7 +152,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The rules come before the lookup unless their answer for this
 	// request needs the address: a name they deny by its domain, user or
 	// port costs no DNS query and leaks none. One set of rules answers
-	// both questions, even across a reload (currentRules).
+	// both questions, even across a reload (currentRules), for one
+	// instant: read twice, the clock could pass the end of a rule's time
+	// window in between, and the rule that decided (no address needed)
+	// no longer decide when the address it let go unread was needed.
+	var now time.Time
+	if rules != nil {
+		now = p.opts.Now()
+	}
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
@@ -161,7 +168,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
-	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
+	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), now):
 		// A failed lookup leaves no address, and the rules still decide (a
 		// dest_networks condition matches none): a denied name gets its
 		// rule's 403, not the lookup's 502.
@@ -169,7 +176,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			decided = ips[0]
 		}
 	}
-	d := p.decide(rules, rec, dst, ips, r.Method)
+	d := p.decide(rules, rec, dst, ips, r.Method, now)
 	rec.rule, rec.category = d.Rule, d.Category
 	if !d.Allow {
 		if d.Limited {
@@ -251,8 +258,8 @@ func (p *Proxy) currentRules() Rules {
 	return p.opts.Rules
 }
 
-// decide asks rules; without rules everything is allowed.
-func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
+// decide asks rules at now; without rules everything is allowed.
+func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string, now time.Time) RuleDecision {
 	if rules == nil {
 		return RuleDecision{Allow: true, Rule: "default"}
 	}
@@ -260,7 +267,7 @@ func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Ad
 	if len(ips) > 0 {
 		req.Addr = ips[0]
 	}
-	return rules.Decide(req, p.opts.Now())
+	return rules.Decide(req, now)
 }
 
 // ruleRequest is what the rules are asked about a request, but its address.

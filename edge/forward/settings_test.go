@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,5 +128,48 @@ func TestReloadWhileRequestAdmitted(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || o.count() != 0 {
 		t.Errorf("a request judged across a reload: %d %q (%s=%q), want 403: both configurations refuse it",
 			resp.StatusCode, body, RuleHeader, resp.Header.Get(RuleHeader))
+	}
+}
+
+// instantRules record the times they are asked at: a rule whose time
+// window ends between the two questions about one request would answer
+// them for two instants (no address needed while a time rule decides,
+// then a decision without the address once it no longer does).
+type instantRules struct {
+	mu    sync.Mutex
+	asked []time.Time
+}
+
+func (r *instantRules) note(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.asked = append(r.asked, now)
+}
+func (r *instantRules) NeedsAddrFor(_ RuleRequest, now time.Time) bool { r.note(now); return true }
+func (r *instantRules) Decide(_ RuleRequest, now time.Time) RuleDecision {
+	r.note(now)
+	return RuleDecision{Allow: true, Rule: "instant"}
+}
+
+// TestRulesAskedAtOneInstant: both questions about a request are asked
+// for one instant, on a clock that moves at every reading. Before, each
+// read the clock anew, so a rule with a time window ending in between
+// could say no address was needed (it decided) and then, no longer
+// deciding, leave the request to rules that needed the address it was
+// not given: a dest_networks deny that matched nothing.
+func TestRulesAskedAtOneInstant(t *testing.T) {
+	o := newOrigin(t, false, func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Cache-Control", "no-store") })
+	var tick atomic.Int64
+	base := time.Date(2026, 12, 7, 16, 59, 59, 0, time.UTC)
+	now := func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Millisecond) }
+	rules := &instantRules{}
+	s := newStack(t, stackConfig{opts: Options{Rules: rules, Now: now, HTTPPorts: ports(o.port())}})
+	if resp, _ := get(t, s.client(nil, "", ""), "http://localhost:"+strconv.Itoa(o.port())+"/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	rules.mu.Lock()
+	defer rules.mu.Unlock()
+	if len(rules.asked) != 2 || !rules.asked[0].Equal(rules.asked[1]) {
+		t.Errorf("the rules were asked at %v, want both questions at one instant", rules.asked)
 	}
 }
