@@ -93,6 +93,7 @@ func TestHostileRouteReadings(t *testing.T) {
 		{"/%20admin/panel", http.StatusBadRequest},   // Spring's trimTokens reads "/admin/panel"
 		{"/admin%2509/panel", http.StatusBadRequest}, // ... and, decoding twice, this one
 		{"/%20/panel", http.StatusOK},
+		{"/%20/admin/panel", http.StatusBadRequest}, // Spring drops the token trimmed empty
 		{"/about;jsessionid=1", http.StatusOK},
 		{"/administrator", http.StatusOK},
 	} {
