@@ -46,13 +46,15 @@ func (x *exchange) guard() bool {
 	client := h.client(r)
 	if route.Access != nil {
 		ok, reason := route.Access.Check(client, x.t.Path, userAgents(r.Header), now)
-		if up := route.upstreamPath(x.t.Path, x.captures); ok && up != x.t.Path {
+		if ok && (route.StripPrefix || route.UpstreamPath != "") {
 			// strip_prefix and upstream_path send the origin another path
 			// than the client's: a rule holds for both, since an operator
 			// may write either ("/internal" on a route "/api/" with
 			// strip_prefix names what the origin serves at /internal, and
 			// matched against the client's path alone it refused nothing).
-			ok, reason = route.Access.Check(client, up, userAgents(r.Header), now)
+			if up := route.upstreamPath(x.t.Path, x.captures); up != x.t.Path {
+				ok, reason = route.Access.CheckPath(up, now)
+			}
 		}
 		if !ok {
 			x.refuse(http.StatusForbidden, "forbidden: "+reason, policy.DetailAccessDenied)

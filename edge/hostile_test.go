@@ -372,7 +372,7 @@ func TestHostileHostForms(t *testing.T) {
 		return r
 	}
 	get("GET /h HTTP/1.1\r\nHost: victim\r\n\r\n")
-	for _, host := range []string{"victim:80", "VICTIM", "victim.", "victim:080"} {
+	for _, host := range []string{"victim:80", "VICTIM", "victim.", "victim:080", "%76ictim", "VICTI%4D"} {
 		r := get("GET /h HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
 		if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
 			t.Errorf("Host %s: not a hit on victim's entry (Cache-Status %q)", host, r.header.Get("Cache-Status"))

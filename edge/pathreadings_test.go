@@ -93,6 +93,7 @@ func TestHostileRouteReadings(t *testing.T) {
 		{"/%20admin/panel", http.StatusBadRequest},   // Spring's trimTokens reads "/admin/panel"
 		{"/admin%2509/panel", http.StatusBadRequest}, // ... and, decoding twice, this one
 		{"/%20/panel", http.StatusOK},
+		{"/%20/admin/panel", http.StatusBadRequest}, // Spring drops the token trimmed empty
 		{"/about;jsessionid=1", http.StatusOK},
 		{"/administrator", http.StatusOK},
 	} {
@@ -299,14 +300,22 @@ func TestHostileDenyPathsAfterStripPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A time window's paths are read as deny_paths are: this one refuses
+	// /night, the path the origin is sent, at every hour.
+	api, err := access.Compile(access.Rules{DenyPaths: []string{"/internal", "/api/old"},
+		Windows: []access.Window{{Paths: []string{"/night"}, From: "00:00", To: "24:00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := routedEdge(t, c, &Site{Name: "s", Hosts: []string{"h"}, Routes: []*Route{
-		{PathPrefix: "/api/", StripPrefix: true, Upstream: upstreamTo(t, o.URL), Access: rules("/internal", "/api/old")},
+		{PathPrefix: "/api/", StripPrefix: true, Upstream: upstreamTo(t, o.URL), Access: api},
 		{PathPrefix: pattern.Prefix(), Pattern: pattern, UpstreamPath: "/users/{id}", Upstream: upstreamTo(t, o.URL), Access: rules("/users/root")},
 	}})
 	addr := hostAddr(e.URL)
 	for _, target := range []string{
 		"/api/internal", "/api/internal/x", "/api/%69nternal", "/api/INTERNAL", "/api//internal", "/api/internal;x",
 		"/api/old/x", // a rule on the client's path still holds
+		"/api/night", "/api/%6Eight/x",
 		"/v1/users/root", "/v1/users/ROOT",
 	} {
 		if r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n"); r.status != http.StatusForbidden {
@@ -316,7 +325,7 @@ func TestHostileDenyPathsAfterStripPrefix(t *testing.T) {
 	if n := o.requests.Load(); n != 0 {
 		t.Fatalf("the origin received %d denied requests", n)
 	}
-	for target, want := range map[string]string{"/api/internals": "/internals", "/api/x/internal": "/x/internal", "/v1/users/42": "/users/42"} {
+	for target, want := range map[string]string{"/api/nights": "/nights", "/api/internals": "/internals", "/api/x/internal": "/x/internal", "/v1/users/42": "/users/42"} {
 		r := rawExchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: h\r\n\r\n")
 		if r.status != http.StatusOK || firstLine(r.body) != "GET "+want {
 			t.Errorf("GET %s: status %d, origin saw %q; want 200, GET %s", target, r.status, firstLine(r.body), want)

@@ -112,7 +112,9 @@ func TestCheckPaths(t *testing.T) {
 		{name: "trailing dot and space below", ip: "192.0.2.1", path: "/admin. %20/x", reason: ReasonPathDenied},
 		{name: "dot segment with a trailing space", ip: "192.0.2.1", path: "/x/.. /admin", reason: ReasonPathDenied},
 		{name: "leading spaces (Spring's trimTokens drops them)", ip: "192.0.2.1", path: "/%20%20admin/x", reason: ReasonPathDenied},
-		{name: "a segment of spaces is kept", ip: "192.0.2.1", path: "/%20/x", want: true},
+		{name: "a segment of spaces passes", ip: "192.0.2.1", path: "/%20/x", want: true},
+		{name: "a segment of spaces is dropped (Spring ignores the empty token)", ip: "192.0.2.1", path: "/%20/admin/x", reason: ReasonPathDenied},
+		{name: "a segment of tabs and spaces encoded twice", ip: "192.0.2.1", path: "/%2509%20/admin", reason: ReasonPathDenied},
 		{name: "whitespace encoded twice (Spring's trimTokens)", ip: "192.0.2.1", path: "/admin%2509/x", reason: ReasonPathDenied},
 		{name: "leading whitespace encoded twice", ip: "192.0.2.1", path: "/%250Aadmin", reason: ReasonPathDenied},
 		{name: "dotted name passes", ip: "192.0.2.1", path: "/admin.html", want: true},
@@ -300,5 +302,49 @@ func TestRulesValidate(t *testing.T) {
 	bad := Rules{DenyPaths: []string{"x"}, Windows: []Window{{From: "9", To: "10:00"}}}
 	if got := len(fielderr.All(bad.Validate())); got != 2 {
 		t.Errorf("Validate reported %d problems, want both", got)
+	}
+}
+
+// TestCheckPath: CheckPath judges a second path of a request Check let
+// through by the path rules alone, and agrees with Check on it: deny
+// paths (in every reading) and the windows that name paths refuse it; the
+// client's network, user agent and a pathless window, judged once by
+// Check, are not asked again.
+func TestCheckPath(t *testing.T) {
+	night := time.Date(2024, 1, 8, 23, 0, 0, 0, time.UTC)
+	day := time.Date(2024, 1, 8, 12, 0, 0, 0, time.UTC)
+	p := mustCompile(t, Rules{
+		Deny:            []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+		DenyPaths:       []string{"/internal"},
+		BlockUserAgents: []string{"bot"},
+		Windows: []Window{
+			{Paths: []string{"/reports"}, From: "06:00", To: "22:00", Action: ActionAllow},
+			{From: "03:00", To: "04:00"}, // every path, never at the times below
+		},
+	})
+	client := netip.MustParseAddr("192.0.2.1")
+	for _, tt := range []struct {
+		path   string
+		now    time.Time
+		reason string // "" allowed
+	}{
+		{"/internal/x", day, ReasonPathDenied},
+		{"/%69nternal", day, ReasonPathDenied},
+		{"/INTERNAL;x", day, ReasonPathDenied},
+		{"/reports", night, ReasonWindowDenied},
+		{"/reports", day, ""},
+		{"/public", night, ""},
+	} {
+		ok, reason := p.CheckPath(tt.path, tt.now)
+		if ok != (tt.reason == "") || reason != tt.reason {
+			t.Errorf("CheckPath(%q, %v) = %v %q, want %q", tt.path, tt.now, ok, reason, tt.reason)
+		}
+		if cok, creason := p.Check(client, tt.path, "", tt.now); cok != ok || creason != reason {
+			t.Errorf("Check(%q) = %v %q, CheckPath = %v %q: they disagree", tt.path, cok, creason, ok, reason)
+		}
+	}
+	// What Check judged already is not judged again.
+	if ok, reason := p.CheckPath("/public", time.Date(2024, 1, 8, 3, 30, 0, 0, time.UTC)); !ok {
+		t.Errorf("CheckPath in a pathless window: %q, want it left to Check", reason)
 	}
 }

@@ -26,9 +26,28 @@ func (p *Policy) Check(ip netip.Addr, path, userAgent string, now time.Time) (ok
 			return false, ReasonUserAgentBlocked
 		}
 	}
+	return p.checkWindows(path, readings, now, false)
+}
+
+// CheckPath is Check's verdict on another path of a request Check let
+// through: its path rules only (DenyPaths, and the windows that name
+// paths), since the client, user agent and pathless windows were judged
+// already. A route that sends the origin another path than the client's
+// asks it of that path, without judging the rest twice.
+func (p *Policy) CheckPath(path string, now time.Time) (ok bool, reason string) {
+	readings := Readings(path)
+	if matchForms(p.denyPaths, path, readings) {
+		return false, ReasonPathDenied
+	}
+	return p.checkWindows(path, readings, now, true)
+}
+
+// checkWindows applies the windows that cover path (with pathsOnly, only
+// those that name paths) at now.
+func (p *Policy) checkWindows(path string, readings []string, now time.Time, pathsOnly bool) (ok bool, reason string) {
 	for i := range p.windows {
 		w := &p.windows[i]
-		if len(w.paths) > 0 && !matchForms(w.paths, path, readings) {
+		if len(w.paths) == 0 && pathsOnly || len(w.paths) > 0 && !matchForms(w.paths, path, readings) {
 			continue
 		}
 		if w.inside(now) != w.allow {

@@ -94,16 +94,19 @@ func Readings(p string) []string {
 
 // windowsNames removes the trailing dots and spaces Windows drops from
 // file names ("admin." and "admin " name "admin" on IIS; ". " is "."),
-// and the whitespace Spring's AntPathMatcher trims from both ends of a
-// segment with trimTokens (the default before Spring 4.3: " admin" is
-// "admin"; Java's Character.isWhitespace: a control character reaches a
-// reading only encoded twice, "%2509", since policy.ParseTarget refuses
-// "%09"), then cleans the path again.
+// and what Spring's AntPathMatcher trims from both ends of a segment with
+// trimTokens (the default before Spring 4.3: " admin" is "admin"), then
+// cleans the path again. Spring tokenizes with String.trim, which drops
+// every byte up to and including the space (a control character reaches
+// a reading only encoded twice, "%2509", since policy.ParseTarget refuses
+// "%09"), and then ignores empty tokens: a segment of spaces is no
+// segment ("/ /admin" is "/admin" there).
 func windowsNames(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if t := strings.Trim(s, javaWhitespace); t != "" {
-			s = t
+		if s = strings.TrimFunc(s, javaTrimmed); s == "" {
+			segs[i] = s // merged by cleanSegments, as "//" is
+			continue
 		}
 		if t := strings.TrimRight(s, " "); t == "." || t == ".." {
 			s = t
@@ -115,8 +118,9 @@ func windowsNames(p string) string {
 	return cleanSegments(strings.Join(segs, "/"))
 }
 
-// javaWhitespace is what Java's Character.isWhitespace accepts in ASCII.
-const javaWhitespace = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
+// javaTrimmed is what Java's String.trim removes: every character up to
+// and including the space.
+func javaTrimmed(r rune) bool { return r <= ' ' }
 
 // canonicalRule is the reading a rule's path is matched in: every rule is
 // read as its most decoded, parameter-free, lower-case form, so "/Admin",

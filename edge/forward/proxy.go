@@ -80,9 +80,16 @@ func (p *Proxy) Close() {
 //  8. CONNECT: a tunnel (per-client cap 429, idle and total limits);
 //     otherwise the shared cache answers, after the anonymity rules.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// This request's settings and rules, to its end, read together: a
+	// reload (Reconfigure, LiveRules) while it is under way (its
+	// authentication can take a bcrypt comparison) must not judge it by
+	// the old settings and the new rules, letting through a client the
+	// old rules deny and the new clients refuse. (A reload stores the two
+	// one after the other: a request arriving in between still sees one
+	// of each, a window of a few instructions.)
+	s, rules := p.cur.Load(), p.currentRules()
 	// One allocation holds what the request needs to outlive a call: the
 	// record (finish logs it) and the writer the cache answers through.
-	s := p.cur.Load() // this request's settings, to its end (Reconfigure)
 	x := &exchange{rec: record{cfg: s, method: r.Method, target: r.RequestURI, proto: r.Proto, net: -1,
 		referer: r.Header.Get("Referer"), agent: r.Header.Get("User-Agent")}}
 	rec := &x.rec
@@ -145,8 +152,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The rules come before the lookup unless their answer for this
 	// request needs the address: a name they deny by its domain, user or
 	// port costs no DNS query and leaks none. One set of rules answers
-	// both questions, even across a reload (currentRules).
-	rules := p.currentRules()
+	// both questions, even across a reload (currentRules), for one
+	// instant: read twice, the clock could pass the end of a rule's time
+	// window in between, and the rule that decided (no address needed)
+	// no longer decide when the address it let go unread was needed.
+	var now time.Time
+	if rules != nil {
+		now = p.opts.Now()
+	}
 	var ips []netip.Addr
 	var decided netip.Addr // the address the rules judged; a tunnel dials exactly it
 	var literal [1]netip.Addr
@@ -155,7 +168,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case dst.ip.IsValid():
 		literal[0] = dst.ip // what resolve would answer, without a slice to allocate
 		ips, decided = literal[:], dst.ip
-	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), p.opts.Now()):
+	case rules != nil && rules.NeedsAddrFor(ruleRequest(rec, dst, r.Method), now):
 		// A failed lookup leaves no address, and the rules still decide (a
 		// dest_networks condition matches none): a denied name gets its
 		// rule's 403, not the lookup's 502.
@@ -163,7 +176,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			decided = ips[0]
 		}
 	}
-	d := p.decide(rules, rec, dst, ips, r.Method)
+	d := p.decide(rules, rec, dst, ips, r.Method, now)
 	rec.rule, rec.category = d.Rule, d.Category
 	if !d.Allow {
 		if d.Limited {
@@ -245,8 +258,8 @@ func (p *Proxy) currentRules() Rules {
 	return p.opts.Rules
 }
 
-// decide asks rules; without rules everything is allowed.
-func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string) RuleDecision {
+// decide asks rules at now; without rules everything is allowed.
+func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Addr, method string, now time.Time) RuleDecision {
 	if rules == nil {
 		return RuleDecision{Allow: true, Rule: "default"}
 	}
@@ -254,7 +267,7 @@ func (p *Proxy) decide(rules Rules, rec *record, dst destination, ips []netip.Ad
 	if len(ips) > 0 {
 		req.Addr = ips[0]
 	}
-	return rules.Decide(req, p.opts.Now())
+	return rules.Decide(req, now)
 }
 
 // ruleRequest is what the rules are asked about a request, but its address.

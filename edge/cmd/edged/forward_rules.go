@@ -11,10 +11,10 @@ import (
 
 // liveRules are the forward proxy's access rules, replaced whole when a
 // reload changes forward.rules (as Squid's reconfigure reloads its ACLs,
-// without the restart that would cut every open tunnel). The proxy asks
-// whichever engine is current. A request under way at the switch may be
-// asked of the old engine once (whether to resolve its host first) and of
-// the new one next: it is judged by rules that were in force during it.
+// without the restart that would cut every open tunnel). The proxy takes
+// the current engine (Current) as a request arrives and asks it every
+// question about that request: a switch while it is judged never has the
+// old engine say no address is needed and the new one decide without it.
 // New rules start their limits afresh (full request and bandwidth
 // buckets), as a reloaded route's rate limit does; tunnels already open
 // keep the bandwidth limiter they were given.
