@@ -55,7 +55,7 @@ func (c *Config) shieldTrustWarnings() []*FieldError {
 		return nil
 	}
 	return []*FieldError{c.fieldErrNear("pools",
-		"a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: every edge request is fetched and stored as the default pool's; list the edges' networks there (docs/config.md, \"Pools through shields\")")}
+		"a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: the pools edges name are ignored, and edge routes of different pools that send one URL share one entry here; list the edges' networks there (docs/config.md, \"Pools through shields\")")}
 }
 
 // guardsLacked names the guards (auth, access, rate_limit, a waf that

@@ -161,7 +161,7 @@ pools:
   a: {servers: [{url: http://127.0.0.1:9001}]}
 `
 	c := parseValid(t, pools)
-	wantWarnings(t, c, []string{"edged.yaml:5: pools: a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: every edge request is fetched and stored as the default pool's; list the edges' networks there (docs/config.md, \"Pools through shields\")"})
+	wantWarnings(t, c, []string{"edged.yaml:5: pools: a shield takes the pool an edge's route names only from server.trusted_proxies, which is empty: the pools edges name are ignored, and edge routes of different pools that send one URL share one entry here; list the edges' networks there (docs/config.md, \"Pools through shields\")"})
 	wantWarnings(t, parseValid(t, pools+"server: {trusted_proxies: [10.0.0.0/8]}\n"), nil)
 	wantWarnings(t, parseValid(t, "role: shield\nupstream: {origin: http://127.0.0.1:9000}\n"), nil)
 }
