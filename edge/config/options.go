@@ -63,8 +63,8 @@ func (c *Config) BodyMemory() int64 {
 // connection and what it may hold (its goroutine, buffers and TLS state,
 // a request head of up to max_header_bytes read slowly; measured at 12-14
 // KiB idle over HTTP/1.1, 22-36 KiB over TLS, 62-99 KiB holding a 63 KiB
-// head), times four so that connections take at most about a quarter of
-// cache.memory even at their worst.
+// head), 2.6 times the worst so that connections take at most about two
+// fifths of cache.memory even then.
 const ConnectionMemory = 256 << 10
 
 // MinConnections is the least max_connections derived from a small

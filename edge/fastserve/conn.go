@@ -180,7 +180,12 @@ func (c *conn) readHead(first bool) (int, error) {
 				}
 				continue
 			}
-			c.headerDeadline() // the start of a pipelined request is here
+			// The start of a pipelined request is here, not all of it: a
+			// head being read, not an idle connection (CloseIdle,
+			// CloseSlowHead).
+			c.headSince.Store(time.Now().UnixNano())
+			c.state.Store(stateHead)
+			c.headerDeadline()
 		}
 		n, err := c.read(c.in[len(c.in):cap(c.in)])
 		c.in = c.in[:len(c.in)+n]

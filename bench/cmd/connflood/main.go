@@ -38,12 +38,14 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"edged/bench/procstat"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "node address (the TLS one for tls* and h2)")
 	pid := flag.Int("pid", 0, "node's process id, for its RSS")
-	kind := flag.String("kind", "idle", "idle, head, posthead, tlsstall, tlsidle, h2")
+	kind := flag.String("kind", "idle", "idle, head, posthead, tlsstall, tlsidle, h2, connect, ws")
 	n := flag.Int("n", 1000, "connections")
 	head := flag.Int("head", 63<<10, "head bytes of kind head/posthead")
 	path := flag.String("path", "/", "target of requests")
@@ -356,19 +358,20 @@ func readResponse(c net.Conn) error {
 	}
 }
 
-func rss(pid int) int64   { return statusKB(pid, "RssAnon:") }
-func vmHWM(pid int) int64 { return statusKB(pid, "VmHWM:") }
+// rss is the node's anonymous resident memory (RssAnon), 0 when it
+// cannot be read.
+func rss(pid int) int64 {
+	anon, _, _ := procstat.ParseResident(procStatus(pid))
+	return anon
+}
 
-func statusKB(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// vmHWM is the node's peak resident set, 0 when it cannot be read.
+func vmHWM(pid int) int64 {
+	peak, _ := procstat.ParsePeakRSS(procStatus(pid))
+	return peak
+}
+
+func procStatus(pid int) []byte {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return b
 }

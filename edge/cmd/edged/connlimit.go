@@ -95,11 +95,18 @@ func (tc *trackedConns) closeIdle() bool {
 	defer tc.mu.Unlock()
 	for c := range tc.idle {
 		delete(tc.idle, c)
-		_ = c.Close()
+		closeAside(c)
 		return true
 	}
 	return false
 }
+
+// closeAside closes c without waiting for it: a *tls.Conn's Close first
+// sends close_notify, which waits up to 5 s for room in the send buffer
+// of a client that reads nothing, and the caller holds tc.mu (which every
+// ConnState of the node's net/http servers takes) in the Accept loop. The
+// slot frees when the Close is done; the waiting client asks again.
+func closeAside(c net.Conn) { go func() { _ = c.Close() }() }
 
 // closeSlowHead closes the connection that has waited longest for its
 // first request, if for minAge at least.
@@ -117,7 +124,7 @@ func (tc *trackedConns) closeSlowHead(minAge time.Duration) bool {
 		return false
 	}
 	delete(tc.fresh, oldest)
-	_ = oldest.Close()
+	closeAside(oldest)
 	return true
 }
 
