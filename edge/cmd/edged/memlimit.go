@@ -73,8 +73,10 @@ const maxGCFloor = 64 << 20
 // 1 KiB hit's p99, docs/design.md). The eighth is within the share of
 // cache.memory left to the runtime and garbage (three eighths, docs/security.md
 // "Memory"); once the live heap passes half the floor, GOGC is 100 again.
+// With GOGC set there is none (gcfloor.Start leaves it alone), and the
+// log says so.
 func gcFloor(limit int64) uint64 {
-	if limit <= 0 || limit == math.MaxInt64 {
+	if limit <= 0 || limit == math.MaxInt64 || os.Getenv("GOGC") != "" {
 		return 0
 	}
 	return uint64(min(limit/8, maxGCFloor))

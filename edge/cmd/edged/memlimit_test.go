@@ -6,6 +6,7 @@ import (
 )
 
 func TestGCFloor(t *testing.T) {
+	t.Setenv("GOGC", "")
 	for _, tc := range []struct {
 		limit int64
 		want  uint64
@@ -19,5 +20,9 @@ func TestGCFloor(t *testing.T) {
 		if got := gcFloor(tc.limit); got != tc.want {
 			t.Errorf("gcFloor(%d) = %d, want %d", tc.limit, got, tc.want)
 		}
+	}
+	t.Setenv("GOGC", "200")
+	if got := gcFloor(256 << 20); got != 0 {
+		t.Errorf("gcFloor with GOGC set = %d, want 0 (the operator's GOGC stands)", got)
 	}
 }
