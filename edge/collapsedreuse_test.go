@@ -113,14 +113,7 @@ func TestCollapsedBodilessNotGivenWhatNeedsValidation(t *testing.T) {
 	for _, how := range []string{"HEAD", "INM"} {
 		t.Run(how, func(t *testing.T) {
 			c := newClock()
-			release := newGate()
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				release.wait()
-				w.Header().Set("Cache-Control", "public, no-cache")
-				w.Header().Set("ETag", `"for-`+r.Header.Get("Cookie")+`"`)
-				_, _ = w.Write([]byte("for " + r.Header.Get("Cookie") + strings.Repeat(".", 64<<10)))
-			})
-			t.Cleanup(release.open)
+			o, release := perUserOrigin(t, c, "public, no-cache", "Cookie")
 			e := newEdge(t, c, edgeConfig{upstream: o.URL})
 			var wg sync.WaitGroup
 			wg.Go(func() { e.get(t, "/page", "Cookie", "u=alice") })
@@ -155,14 +148,7 @@ func TestCollapsedStaleWhileRevalidateByOwnDirectives(t *testing.T) {
 	for _, how := range []string{"GET", "range", "HEAD"} {
 		t.Run(how, func(t *testing.T) {
 			c := newClock()
-			release := newGate()
-			o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
-				release.wait()
-				w.Header().Set("Cache-Control", "public, max-age=0, stale-while-revalidate=60")
-				w.Header().Set("ETag", `"for-`+r.Header.Get("X-User")+`"`)
-				_, _ = w.Write([]byte("for " + r.Header.Get("X-User") + strings.Repeat(".", 64<<10)))
-			})
-			t.Cleanup(release.open)
+			o, release := perUserOrigin(t, c, "public, max-age=0, stale-while-revalidate=60", "X-User")
 			e := newEdge(t, c, edgeConfig{upstream: o.URL})
 			var wg sync.WaitGroup
 			wg.Go(func() { e.get(t, "/page", "X-User", "alice") })
@@ -204,4 +190,20 @@ func TestCollapsedStaleWhileRevalidateByOwnDirectives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// perUserOrigin answers, once release opens, with cc and a body and ETag
+// made for the request's field named user ("for-alice"), long enough to be
+// sent as it arrives (streamFromBytes).
+func perUserOrigin(t *testing.T, c *clock, cc, user string) (*testOrigin, *gate) {
+	t.Helper()
+	release := newGate()
+	o := newOrigin(t, c, func(w http.ResponseWriter, r *http.Request) {
+		release.wait()
+		w.Header().Set("Cache-Control", cc)
+		w.Header().Set("ETag", `"for-`+r.Header.Get(user)+`"`)
+		_, _ = w.Write([]byte("for " + r.Header.Get(user) + strings.Repeat(".", 64<<10)))
+	})
+	t.Cleanup(release.open)
+	return o, release
 }
