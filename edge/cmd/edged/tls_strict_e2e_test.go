@@ -419,27 +419,17 @@ func TestTLSListenerClose(t *testing.T) {
 // taken a second client does not even get its handshake.
 func TestTLSProxyProtocolAndMaxConnections(t *testing.T) {
 	o := newEchoOrigin(t)
-	dir := t.TempDir()
-	ca := newTestCA(t)
-	certFile, keyFile := filepath.Join(dir, "p.crt"), filepath.Join(dir, "p.key")
-	ca.issue(t, certFile, keyFile, "p.test")
-	cfg := parseNodeConfig(t, fmt.Sprintf(`
-upstream: {origin: %s}
-tls:
-  listen: 127.0.0.1:0
-  certificates: [{cert: %s, key: %s}]
-server:
+	f, ca := tlsNode(t, o.Server, `server:
   trusted_proxies: [127.0.0.2]
   proxy_protocol: true
   max_connections: 1
 sites:
   - name: p
-    hosts: [p.test]
+    hosts: [a.test]
     routes:
       - path: /
         access: {allow: [198.51.100.0/24]}
-`, o.URL, certFile, keyFile))
-	f := startFleetNode(t, cfg)
+`)
 	addr := f.n.tlsLn.Addr().String()
 	const header = "PROXY TCP4 198.51.100.7 127.0.0.1 5555 443\r\n"
 	// client speaks HTTP/1.1 or HTTP/2 over TCP connections from `from`
@@ -469,7 +459,7 @@ sites:
 			{"no header", "127.0.0.1", "", http.StatusForbidden},
 		} {
 			c, tr := client(tt.from, tt.prefix, http2)
-			resp, _ := get(t, c, "https://p.test/x")
+			resp, _ := get(t, c, "https://a.test/x")
 			tr.CloseIdleConnections() // frees the only connection slot
 			if resp.StatusCode != tt.status || (resp.ProtoMajor == 2) != http2 {
 				t.Errorf("%s (HTTP/2 %v): %d HTTP/%d, want %d", tt.name, http2, resp.StatusCode, resp.ProtoMajor, tt.status)
@@ -489,15 +479,15 @@ sites:
 	if _, err := io.WriteString(firstRaw, header); err != nil {
 		t.Fatal(err)
 	}
-	first := tls.Client(firstRaw, &tls.Config{ServerName: "p.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
-	if _, err := io.WriteString(first, "POST /x HTTP/1.1\r\nHost: p.test\r\nContent-Length: 10\r\n\r\n"); err != nil {
+	first := tls.Client(firstRaw, &tls.Config{ServerName: "a.test", RootCAs: ca.pool, NextProtos: []string{"http/1.1"}})
+	if _, err := io.WriteString(first, "POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n"); err != nil {
 		t.Fatalf("first connection: %v", err)
 	}
 	raw := dialFrom(t, "127.0.0.2", addr)
 	if _, err := io.WriteString(raw, header); err != nil {
 		t.Fatal(err)
 	}
-	second := tls.Client(raw, &tls.Config{ServerName: "p.test", RootCAs: ca.pool})
+	second := tls.Client(raw, &tls.Config{ServerName: "a.test", RootCAs: ca.pool})
 	handshake := make(chan error, 1)
 	go func() {
 		_ = second.SetDeadline(time.Now().Add(startTimeout))
@@ -512,7 +502,7 @@ sites:
 	if err := <-handshake; err != nil {
 		t.Fatalf("second connection's handshake after the first closed: %v", err)
 	}
-	if got := rawGET(t, second, "", "p.test", "/y"); got != http.StatusOK {
+	if got := rawGET(t, second, "", "a.test", "/y"); got != http.StatusOK {
 		t.Errorf("second connection after the first closed: %d, want 200", got)
 	}
 }
